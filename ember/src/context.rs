@@ -1,0 +1,391 @@
+//! `Context` (Spark's `SparkContext`): the entry point of an Ember application.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{unbounded, Sender};
+use parking_lot::Mutex;
+use tracing::info;
+
+use crate::conf::{self, EmberConf, MasterUrl};
+use crate::data::Data;
+use crate::env::ExecutorEnv;
+use crate::error::{EmberError, Result};
+use crate::map_output_tracker::MapOutputTracker;
+use crate::rdd::{ParallelCollection, PartIter, RangeRdd, Rdd, TextFileRdd, UnionAllRdd};
+use crate::scheduler::clock::{Clock, SystemClock};
+use crate::scheduler::dag_scheduler::{DagScheduler, JobEvent, JobSubmission, DEFAULT_MAX_CONSECUTIVE_STAGE_ATTEMPTS};
+use crate::scheduler::event_loop::{DriverEvent, EventLoop};
+use crate::scheduler::local_backend::LocalBackend;
+use crate::scheduler::task_scheduler::{SchedulerConfig, TaskSchedulerImpl};
+use crate::shuffle::ShuffleConf;
+use crate::storage::{BlockManager, BlockManagerMaster};
+use crate::task::{BlockManagerId, JobId, ResultFunc, TaskContext, TaskValue};
+use crate::ui::console_progress::ConsoleProgressBar;
+
+thread_local! {
+    /// Spark's local properties: per driver thread (`ember.scheduler.pool`, the job group).
+    static LOCAL_PROPERTIES: RefCell<HashMap<String, String>> = RefCell::new(HashMap::new());
+}
+
+const JOB_GROUP: &str = "ember.jobGroup.id";
+
+/// The entry point of an Ember application: creates RDDs and runs jobs on them.
+///
+/// Cloning is cheap; every clone is the same application. The application stops when
+/// [`Context::stop`] is called or the last handle you hold is dropped (RDDs keep only a weak
+/// hold on it, so an RDD never keeps an application alive).
+///
+/// ```
+/// use ember::prelude::*;
+/// let ctx = Context::new(EmberConf::new().set_master("local[2]").set_app_name("doc")).unwrap();
+/// let sum = ctx.parallelize((1..=100).collect::<Vec<u64>>(), 4).reduce(|a, b| a + b).unwrap();
+/// assert_eq!(sum, 5050);
+/// ctx.stop();
+/// ```
+#[derive(Clone)]
+pub struct Context {
+    inner: Arc<Inner>,
+    /// Present in the handles the application holds; dropping the last one stops it.
+    #[allow(dead_code)]
+    owner: Option<Arc<OwnerGuard>>,
+}
+
+struct OwnerGuard(Arc<Inner>);
+
+impl Drop for OwnerGuard {
+    fn drop(&mut self) {
+        self.0.stop();
+    }
+}
+
+struct Inner {
+    conf: Arc<EmberConf>,
+    master: MasterUrl,
+    next_rdd_id: AtomicUsize,
+    next_shuffle_id: AtomicUsize,
+    default_parallelism: usize,
+    events: Sender<DriverEvent>,
+    loop_thread: Mutex<Option<JoinHandle<()>>>,
+    stopped: AtomicBool,
+    app_dir: PathBuf,
+    local_env: Arc<ExecutorEnv>,
+    blocks: Arc<BlockManagerMaster>,
+}
+
+impl Inner {
+    fn stop(&self) {
+        if self.stopped.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let _ = self.events.send(DriverEvent::Stop);
+        if let Some(t) = self.loop_thread.lock().take() {
+            if t.thread().id() != std::thread::current().id() {
+                let _ = t.join();
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.app_dir);
+        info!("Successfully stopped the Ember context");
+    }
+}
+
+impl Context {
+    /// Starts an application with this configuration (master from `ember.master`, default
+    /// `local[*]`).
+    pub fn new(conf: EmberConf) -> Result<Self> {
+        conf.validate()?;
+        crate::util::install_panic_hook();
+        let master = conf.master()?;
+        let conf = Arc::new(conf);
+        match master {
+            MasterUrl::Local { threads, max_failures } => Self::start_local(conf, master.clone(), threads, max_failures),
+            MasterUrl::LocalCluster { .. } | MasterUrl::Standalone { .. } => Err(EmberError::MasterUrl {
+                url: conf.get(conf::MASTER).to_string(),
+                reason: "cluster modes are not available in this build yet; use local, local[N] or local[*]".into(),
+            }),
+        }
+    }
+
+    /// A `local[*]` application named `app_name`, configured from the environment.
+    pub fn local(app_name: &str) -> Result<Self> {
+        Self::new(EmberConf::from_env()?.set_if_missing(conf::APP_NAME, app_name))
+    }
+
+    /// Starts an application configured from the environment and the process's command line
+    /// (`--master URL`, `--conf key=value`, `--name NAME`); returns it with the arguments it did
+    /// not consume (without the program name).
+    pub fn from_args(app_name: &str) -> Result<(Self, Vec<String>)> {
+        let (conf, rest) = EmberConf::from_args(std::env::args().skip(1))?;
+        Ok((Self::new(conf.set_if_missing(conf::APP_NAME, app_name))?, rest))
+    }
+
+    fn start_local(conf: Arc<EmberConf>, master: MasterUrl, threads: usize, max_failures: u32) -> Result<Self> {
+        let root = match conf.get(conf::LOCAL_DIR) {
+            "" => std::env::temp_dir(),
+            d => PathBuf::from(d),
+        };
+        let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        let app_dir = root.join(format!("ember-{}-{stamp:x}", std::process::id()));
+        let local_dir = app_dir.join("executor-driver");
+        std::fs::create_dir_all(&local_dir).map_err(|e| EmberError::io(&local_dir, e))?;
+
+        let blocks = Arc::new(BlockManagerMaster::new());
+        let tracker = Arc::new(MapOutputTracker::new());
+        let bm_id = BlockManagerId { executor_id: "driver".into(), host: "localhost".into(), port: 0 };
+        let env = Arc::new(ExecutorEnv {
+            executor_id: "driver".into(),
+            host: "localhost".into(),
+            conf: conf.clone(),
+            local_dir,
+            shuffle: ShuffleConf::from_conf(&conf)?,
+            block_manager: Arc::new(BlockManager::new(bm_id, blocks.clone())),
+            map_outputs: tracker.clone(),
+        });
+
+        let (tx, rx) = unbounded();
+        let backend = LocalBackend::new(env.clone(), threads, tx.clone());
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
+        let seed = match conf.get_opt_u64(conf::SCHEDULER_SEED)? {
+            Some(s) => s,
+            None => stamp as u64,
+        };
+        let mut tasks = TaskSchedulerImpl::new(SchedulerConfig::from_conf(&conf, max_failures)?, clock.clone(), seed);
+        tasks.executor_added("driver", "localhost");
+        let dag = DagScheduler::new(tracker, blocks.clone(), DEFAULT_MAX_CONSECUTIVE_STAGE_ATTEMPTS);
+        let progress = ConsoleProgressBar::new(ConsoleProgressBar::enabled_for_stderr(conf.get_bool(conf::UI_SHOW_CONSOLE_PROGRESS)?));
+        let event_loop = EventLoop::new(dag, tasks, Box::new(backend), clock, progress);
+        let handle = std::thread::Builder::new().name("dag-scheduler-event-loop".into()).spawn(move || event_loop.run(rx)).map_err(|e| {
+            crate::scheduler::event_loop::spawn_failed(&e);
+            EmberError::io("dag-scheduler-event-loop thread", e)
+        })?;
+
+        let default_parallelism = match conf.get_opt_u64(conf::DEFAULT_PARALLELISM)? {
+            Some(n) if n > 0 => n as usize,
+            _ => threads,
+        };
+        info!("Running Ember {} as {} on {}", env!("CARGO_PKG_VERSION"), conf.app_name(), conf.get(conf::MASTER));
+        let inner = Arc::new(Inner {
+            conf,
+            master,
+            next_rdd_id: AtomicUsize::new(0),
+            next_shuffle_id: AtomicUsize::new(0),
+            default_parallelism,
+            events: tx,
+            loop_thread: Mutex::new(Some(handle)),
+            stopped: AtomicBool::new(false),
+            app_dir,
+            local_env: env,
+            blocks,
+        });
+        Ok(Context { owner: Some(Arc::new(OwnerGuard(inner.clone()))), inner })
+    }
+
+    /// A handle that does not keep the application alive (what RDDs hold).
+    pub(crate) fn weak_handle(&self) -> Context {
+        Context { inner: self.inner.clone(), owner: None }
+    }
+
+    /// The configuration.
+    pub fn conf(&self) -> &EmberConf {
+        &self.inner.conf
+    }
+
+    /// The master URL this application runs on.
+    pub fn master(&self) -> &MasterUrl {
+        &self.inner.master
+    }
+
+    /// Partitions of `parallelize` and of shuffles when none is given (Spark's
+    /// `defaultParallelism`: `ember.default.parallelism`, else the total cores).
+    pub fn default_parallelism(&self) -> usize {
+        self.inner.default_parallelism
+    }
+
+    pub(crate) fn default_shuffle_partitions(&self, upstream: usize) -> usize {
+        match self.inner.conf.get_opt_u64(conf::DEFAULT_PARALLELISM) {
+            Ok(Some(n)) if n > 0 => n as usize,
+            _ => upstream.max(1),
+        }
+    }
+
+    pub(crate) fn new_rdd_id(&self) -> usize {
+        self.inner.next_rdd_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub(crate) fn new_shuffle_id(&self) -> usize {
+        self.inner.next_shuffle_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub(crate) fn remove_rdd_blocks(&self, rdd_id: usize) {
+        self.inner.local_env.block_manager.remove_rdd(rdd_id);
+        self.inner.blocks.remove_rdd(rdd_id);
+    }
+
+    /// Cached partitions of an RDD and their size in memory: `(partitions, bytes)`.
+    pub fn rdd_storage_info(&self, rdd_id: usize) -> (usize, u64) {
+        self.inner.blocks.rdd_storage(rdd_id)
+    }
+
+    /// A local collection as an RDD of `num_slices` partitions (default: the default
+    /// parallelism).
+    pub fn parallelize<T: Data>(&self, data: Vec<T>, num_slices: impl Into<Option<usize>>) -> ParallelCollection<T> {
+        let n = num_slices.into().unwrap_or(self.inner.default_parallelism);
+        ParallelCollection::new(&self.weak_handle(), data, n)
+    }
+
+    /// The numbers from `start` (inclusive) to `end` (exclusive) by `step`, generated inside
+    /// the tasks.
+    pub fn range(&self, start: i64, end: i64, step: i64, num_slices: impl Into<Option<usize>>) -> RangeRdd {
+        let n = num_slices.into().unwrap_or(self.inner.default_parallelism);
+        RangeRdd::new(&self.weak_handle(), start, end, step, n)
+    }
+
+    /// The lines of a text file, of the files of a directory, or of the files a glob matches,
+    /// split at line-aligned byte ranges into at least `min_partitions` partitions (default:
+    /// `min(default parallelism, 2)`, as Spark).
+    pub fn text_file(&self, path: &str, min_partitions: impl Into<Option<usize>>) -> Result<TextFileRdd> {
+        let n = min_partitions.into().unwrap_or(self.inner.default_parallelism.min(2));
+        TextFileRdd::new(&self.weak_handle(), path, n)
+    }
+
+    /// The partitions of several RDDs of one type, one after the other.
+    pub fn union<R: Rdd>(&self, rdds: Vec<R>) -> UnionAllRdd<R> {
+        UnionAllRdd::new(&self.weak_handle(), rdds)
+    }
+
+    /// Sets a property of jobs submitted from this thread, e.g. `ember.scheduler.pool`.
+    pub fn set_local_property(&self, key: &str, value: Option<&str>) {
+        LOCAL_PROPERTIES.with(|p| {
+            let mut p = p.borrow_mut();
+            match value {
+                Some(v) => p.insert(key.to_string(), v.to_string()),
+                None => p.remove(key),
+            };
+        });
+    }
+
+    /// A property of this thread's jobs.
+    pub fn get_local_property(&self, key: &str) -> Option<String> {
+        LOCAL_PROPERTIES.with(|p| p.borrow().get(key).cloned())
+    }
+
+    /// Puts the jobs this thread submits from now on into a group, for `cancel_job_group`.
+    pub fn set_job_group(&self, group: &str) {
+        self.set_local_property(JOB_GROUP, Some(group));
+    }
+
+    /// Removes this thread's job group.
+    pub fn clear_job_group(&self) {
+        self.set_local_property(JOB_GROUP, None);
+    }
+
+    /// Cancels every running job of a group; their actions return `JobCancelled`.
+    pub fn cancel_job_group(&self, group: &str) {
+        let _ = self.inner.events.send(DriverEvent::CancelJobGroup { group: group.to_string() });
+    }
+
+    /// Cancels one job.
+    pub fn cancel_job(&self, job_id: JobId) {
+        let _ = self.inner.events.send(DriverEvent::CancelJob { job_id, reason: "cancelled by the application".into() });
+    }
+
+    /// Runs `func` on each listed partition of `rdd` (all when `None`) and returns the values in
+    /// partition order (Spark's `runJob`).
+    pub fn run_job<R, U, F>(&self, rdd: &R, func: F, partitions: Option<Vec<usize>>) -> Result<Vec<U>>
+    where
+        R: Rdd,
+        U: Data,
+        F: Fn(&Arc<TaskContext>, PartIter<R>) -> U + Copy + Send + Sync + 'static,
+    {
+        crate::rdd::fns::assert_no_captures(&func);
+        self.run_job_with(rdd, (), move |_: &(), ctx, it| func(ctx, it), partitions)
+    }
+
+    /// [`Context::run_job`] with a value passed to every call of `func`.
+    pub fn run_job_with<R, C, U, F>(&self, rdd: &R, cap: C, func: F, partitions: Option<Vec<usize>>) -> Result<Vec<U>>
+    where
+        R: Rdd,
+        C: Data,
+        U: Data,
+        F: Fn(&C, &Arc<TaskContext>, PartIter<R>) -> U + Copy + Send + Sync + 'static,
+    {
+        crate::rdd::fns::assert_no_captures(&func);
+        if self.inner.stopped.load(Ordering::SeqCst) {
+            return Err(EmberError::ContextStopped);
+        }
+        let n = rdd.num_partitions();
+        let partitions = partitions.unwrap_or_else(|| (0..n).collect());
+        if let Some(bad) = partitions.iter().find(|p| **p >= n) {
+            return Err(EmberError::Argument(format!("partition {bad} does not exist: the RDD has {n} partitions")));
+        }
+        let (tx, rx) = unbounded();
+        let call_site = format!("{} at {}", std::any::type_name::<U>().rsplit("::").next().unwrap_or("job"), rdd.meta().name());
+        let job = JobSubmission {
+            rdd: rdd.as_base(),
+            func: Arc::new(ResultJob { rdd: rdd.clone(), cap: Arc::new(cap), func }),
+            partitions: partitions.clone(),
+            listener: tx,
+            pool: self.get_local_property(conf::SCHEDULER_POOL).unwrap_or_else(|| "default".into()),
+            group: self.get_local_property(JOB_GROUP),
+            call_site,
+        };
+        self.inner.events.send(DriverEvent::JobSubmitted { job, id_reply: None }).map_err(|_| EmberError::ContextStopped)?;
+        let mut results: Vec<Option<U>> = (0..partitions.len()).map(|_| None).collect();
+        loop {
+            match rx.recv() {
+                Ok(JobEvent::TaskSucceeded { output_index, value }) => {
+                    let v = match value {
+                        TaskValue::Value(b) => *b.downcast::<U>().map_err(|_| EmberError::Task("result of an unexpected type".into()))?,
+                        TaskValue::Bytes(bytes) => postcard::from_bytes::<U>(&bytes).map_err(EmberError::ser)?,
+                        TaskValue::MapStatus(_) => return Err(EmberError::Task("a result task returned a map status".into())),
+                    };
+                    if let Some(slot) = results.get_mut(output_index) {
+                        *slot = Some(v);
+                    }
+                }
+                Ok(JobEvent::Succeeded) => break,
+                Ok(JobEvent::Failed(e)) => return Err(e),
+                Err(_) => return Err(EmberError::ContextStopped),
+            }
+        }
+        results.into_iter().map(|r| r.ok_or_else(|| EmberError::Task("a partition's result is missing".into()))).collect()
+    }
+
+    /// Stops the application: cancels running jobs, stops the executors, deletes shuffle files.
+    pub fn stop(&self) {
+        self.inner.stop();
+    }
+
+    /// Whether the application has stopped.
+    pub fn is_stopped(&self) -> bool {
+        self.inner.stopped.load(Ordering::SeqCst)
+    }
+}
+
+/// The body of a result task: the final RDD and the action's per-partition function.
+struct ResultJob<R, C, F> {
+    rdd: R,
+    cap: Arc<C>,
+    func: F,
+}
+
+impl<R, C, U, F> ResultFunc for ResultJob<R, C, F>
+where
+    R: Rdd,
+    C: Data,
+    U: Data,
+    F: Fn(&C, &Arc<TaskContext>, PartIter<R>) -> U + Copy + Send + Sync + 'static,
+{
+    fn run(&self, partition: usize, ctx: &Arc<TaskContext>) -> Box<dyn std::any::Any + Send> {
+        Box::new((self.func)(&self.cap, ctx, self.rdd.iterator(partition, ctx)))
+    }
+
+    fn run_serialized(&self, partition: usize, ctx: &Arc<TaskContext>) -> Result<Vec<u8>> {
+        let v = (self.func)(&self.cap, ctx, self.rdd.iterator(partition, ctx));
+        postcard::to_allocvec(&v).map_err(EmberError::ser)
+    }
+}

@@ -1,0 +1,30 @@
+//! `ExecutorEnv` (Spark's `SparkEnv` as seen by an executor): the services a running task uses.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::conf::EmberConf;
+use crate::error::Result;
+use crate::shuffle::ShuffleConf;
+use crate::storage::BlockManager;
+use crate::task::{ExecutorId, MapStatus, ShuffleId};
+
+/// Where a reduce task learns the locations of a shuffle's map outputs (Spark's
+/// `MapOutputTracker` as seen from an executor). In local mode it is the driver's tracker itself.
+pub trait MapOutputSource: Send + Sync {
+    /// The status of every map partition of the shuffle; an error (or a missing entry) means an
+    /// output is unavailable, which the reducer reports as a fetch failure.
+    fn map_statuses(&self, shuffle_id: ShuffleId) -> Result<Arc<Vec<Option<MapStatus>>>>;
+}
+
+/// The services of one executor.
+pub struct ExecutorEnv {
+    pub executor_id: ExecutorId,
+    pub host: String,
+    pub conf: Arc<EmberConf>,
+    /// This executor's directory for shuffle files and spills.
+    pub local_dir: PathBuf,
+    pub shuffle: ShuffleConf,
+    pub block_manager: Arc<BlockManager>,
+    pub map_outputs: Arc<dyn MapOutputSource>,
+}

@@ -1,0 +1,124 @@
+//! `Executor`: a fixed pool of task threads (never one thread per task) and the map of running
+//! tasks (Spark's `Executor`).
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{unbounded, Sender};
+use parking_lot::Mutex;
+use rustc_hash::FxHashMap;
+use tracing::{debug, info};
+
+use super::task_runner::TaskRunner;
+use crate::env::ExecutorEnv;
+use crate::task::{StatusUpdate, TaskContext, TaskDescription, TaskId};
+
+/// Where an executor sends status updates (Spark's `ExecutorBackend`): straight into the driver's
+/// event loop in local mode, over the network in cluster mode.
+pub trait ExecutorBackend: Send + Sync {
+    /// Reports a task's new state.
+    fn status_update(&self, update: StatusUpdate);
+}
+
+/// Counters of the executor's task pool (the `threadpool.*` gauges of Spark's executor source).
+#[derive(Debug, Default)]
+pub struct ExecutorCounters {
+    pub active_tasks: AtomicUsize,
+    pub completed_tasks: AtomicU64,
+    pub pool_size: AtomicUsize,
+}
+
+/// State shared by the executor and its task threads.
+pub(crate) struct Shared {
+    pub env: Arc<ExecutorEnv>,
+    pub backend: Arc<dyn ExecutorBackend>,
+    pub running: Mutex<FxHashMap<TaskId, Arc<TaskContext>>>,
+    pub counters: ExecutorCounters,
+    pub serialize_results: bool,
+}
+
+/// Runs tasks on a fixed number of threads.
+pub struct Executor {
+    shared: Arc<Shared>,
+    queue: Option<Sender<TaskDescription>>,
+    threads: Vec<JoinHandle<()>>,
+    max_pool_size: usize,
+}
+
+impl Executor {
+    /// Starts an executor with `cores` task threads.
+    pub fn new(env: Arc<ExecutorEnv>, cores: usize, backend: Arc<dyn ExecutorBackend>) -> Self {
+        let serialize_results = env.conf.get_bool(crate::conf::SERIALIZE_LOCAL_TASKS).unwrap_or(false);
+        let shared = Arc::new(Shared { env, backend, running: Mutex::new(FxHashMap::default()), counters: ExecutorCounters::default(), serialize_results });
+        let (tx, rx) = unbounded::<TaskDescription>();
+        let cores = cores.max(1);
+        let mut threads = Vec::with_capacity(cores);
+        for i in 0..cores {
+            let rx = rx.clone();
+            let shared = shared.clone();
+            let name = format!("executor-task-{}-{i}", shared.env.executor_id);
+            let handle = std::thread::Builder::new().name(name).spawn(move || {
+                crate::util::mark_task_thread();
+                while let Ok(task) = rx.recv() {
+                    TaskRunner::new(shared.clone(), task).run();
+                }
+            });
+            if let Ok(h) = handle {
+                threads.push(h);
+            }
+        }
+        shared.counters.pool_size.store(threads.len(), Ordering::Relaxed);
+        info!("Starting executor ID {} on host {} with {} task threads", shared.env.executor_id, shared.env.host, threads.len());
+        Executor { shared, queue: Some(tx), threads, max_pool_size: cores }
+    }
+
+    /// Queues a task on the pool (Spark's `launchTask`).
+    pub fn launch_task(&self, task: TaskDescription) {
+        debug!("Got assigned task {}", task.task_id);
+        if let Some(q) = &self.queue {
+            let _ = q.send(task);
+        }
+    }
+
+    /// Asks a running task to stop at its next record boundary.
+    pub fn kill_task(&self, task_id: TaskId, reason: &str) {
+        if let Some(ctx) = self.shared.running.lock().get(&task_id) {
+            info!("Executor is trying to kill task {task_id}, reason: {reason}");
+            ctx.mark_interrupted(reason);
+        }
+    }
+
+    /// The executor's environment.
+    pub fn env(&self) -> &Arc<ExecutorEnv> {
+        &self.shared.env
+    }
+
+    /// Tasks currently running.
+    pub fn running_tasks(&self) -> usize {
+        self.shared.running.lock().len()
+    }
+
+    /// Task-pool gauges: `(active, completed, current pool size, max pool size)`.
+    pub fn pool_metrics(&self) -> (usize, u64, usize, usize) {
+        let c = &self.shared.counters;
+        (c.active_tasks.load(Ordering::Relaxed), c.completed_tasks.load(Ordering::Relaxed), c.pool_size.load(Ordering::Relaxed), self.max_pool_size)
+    }
+
+    /// Kills running tasks and stops the threads once they finish (Spark's `stop`).
+    pub fn stop(&mut self) {
+        for ctx in self.shared.running.lock().values() {
+            ctx.mark_interrupted("executor stopped");
+        }
+        self.queue = None;
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Executor {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -1,0 +1,7 @@
+//! The executor side: a pool of task threads that runs tasks and reports their status
+//! (Spark's `Executor`, `TaskRunner` and the executor backend interface).
+
+pub mod executor;
+pub mod task_runner;
+
+pub use executor::{Executor, ExecutorBackend};

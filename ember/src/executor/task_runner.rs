@@ -1,0 +1,112 @@
+//! `TaskRunner`: runs one task attempt on a pool thread and reports how it ended (Spark's
+//! `Executor.TaskRunner.run`).
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tracing::{debug, info, warn};
+
+use super::executor::Shared;
+use crate::error::EmberError;
+use crate::task::context::TaskKilledPanic;
+use crate::task::{
+    DirectTaskResult, StatusUpdate, TaskContext, TaskDescription, TaskEndReason, TaskKind, TaskMetrics, TaskOutcome, TaskState,
+    TaskValue,
+};
+
+/// One task attempt on its way through an executor.
+pub struct TaskRunner {
+    shared: Arc<Shared>,
+    task: TaskDescription,
+}
+
+impl TaskRunner {
+    pub(crate) fn new(shared: Arc<Shared>, task: TaskDescription) -> Self {
+        TaskRunner { shared, task }
+    }
+
+    /// Runs the task and sends its final status; the task is always removed from
+    /// `running_tasks`, whatever happens.
+    pub fn run(self) {
+        let t = &self.task;
+        let ctx = Arc::new(TaskContext::new(self.shared.env.clone(), t.stage_id, t.stage_attempt_id, t.partition_id, t.attempt_number, t.task_id));
+        self.shared.running.lock().insert(t.task_id, ctx.clone());
+        self.shared.counters.active_tasks.fetch_add(1, Ordering::Relaxed);
+        debug!("Running {} (TID {})", t.name, t.task_id);
+        let start = Instant::now();
+
+        let outcome = if ctx.is_interrupted() {
+            Err(TaskEndReason::TaskKilled { reason: ctx.kill_reason().unwrap_or_default() })
+        } else {
+            let serialize = self.shared.serialize_results;
+            let result = catch_unwind(AssertUnwindSafe(|| match &t.kind {
+                TaskKind::Result(f) => {
+                    if serialize {
+                        f.run_serialized(t.partition_id, &ctx).map(TaskValue::Bytes)
+                    } else {
+                        Ok(TaskValue::Value(f.run(t.partition_id, &ctx)))
+                    }
+                }
+                TaskKind::ShuffleMap(m) => m.run(t.partition_id, &ctx).map(TaskValue::MapStatus),
+            }));
+            match result {
+                Ok(Ok(v)) => Ok(v),
+                Ok(Err(e)) => Err(TaskEndReason::ExceptionFailure { description: e.to_string() }),
+                Err(payload) => Err(failure_reason(payload, &ctx)),
+            }
+        };
+
+        TaskMetrics::add(&ctx.metrics.executor_run_time_ms, start.elapsed().as_millis() as u64);
+        if let Ok(TaskValue::Bytes(b)) = &outcome {
+            TaskMetrics::add(&ctx.metrics.result_size, b.len() as u64);
+        }
+        let metrics = ctx.metrics.snapshot();
+        self.shared.running.lock().remove(&t.task_id);
+        self.shared.counters.active_tasks.fetch_sub(1, Ordering::Relaxed);
+        self.shared.counters.completed_tasks.fetch_add(1, Ordering::Relaxed);
+
+        let (state, outcome) = match outcome {
+            Ok(value) => {
+                debug!("Finished {} (TID {}). {} bytes result sent to driver", t.name, t.task_id, metrics.result_size);
+                (TaskState::Finished, TaskOutcome::Success(DirectTaskResult { value, metrics }))
+            }
+            Err(reason) => {
+                let state = match reason {
+                    TaskEndReason::TaskKilled { .. } => {
+                        info!("Executor killed {} (TID {}), reason: {reason}", t.name, t.task_id);
+                        TaskState::Killed
+                    }
+                    _ => {
+                        warn!("Exception in {} (TID {}): {reason}", t.name, t.task_id);
+                        TaskState::Failed
+                    }
+                };
+                (state, TaskOutcome::Failure { reason, metrics: Some(metrics) })
+            }
+        };
+        self.shared.backend.status_update(StatusUpdate { executor_id: self.shared.env.executor_id.clone(), task_id: t.task_id, state, outcome });
+    }
+}
+
+/// Turns an unwind payload into the reason the driver sees.
+fn failure_reason(payload: Box<dyn std::any::Any + Send>, ctx: &TaskContext) -> TaskEndReason {
+    let payload = match payload.downcast::<TaskEndReason>() {
+        Ok(r) => return *r,
+        Err(p) => p,
+    };
+    let payload = match payload.downcast::<TaskKilledPanic>() {
+        Ok(k) => return TaskEndReason::TaskKilled { reason: k.0 },
+        Err(p) => p,
+    };
+    let payload = match payload.downcast::<EmberError>() {
+        Ok(e) => return TaskEndReason::ExceptionFailure { description: e.to_string() },
+        Err(p) => p,
+    };
+    if ctx.is_interrupted() {
+        return TaskEndReason::TaskKilled { reason: ctx.kill_reason().unwrap_or_default() };
+    }
+    let description = crate::util::take_panic_message().unwrap_or_else(|| crate::util::panic_payload_message(&*payload));
+    TaskEndReason::ExceptionFailure { description }
+}

@@ -1,0 +1,4 @@
+//! Reading input files and committing output files.
+
+pub mod output_committer;
+pub mod text_input;

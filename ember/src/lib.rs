@@ -1,0 +1,51 @@
+//! # Ember
+//!
+//! Apache Spark's core — its DAG and task schedulers, its executors, its shuffle — rebuilt in
+//! Rust, for Rust programs. Jobs are written against a typed RDD API with Spark's names:
+//!
+//! ```
+//! use ember::prelude::*;
+//!
+//! let ctx = Context::new(EmberConf::new().set_master("local[2]")).unwrap();
+//! let counts = ctx
+//!     .parallelize(vec!["a b", "b c", "c"], 2)
+//!     .flat_map(|line: &str| line.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+//!     .map(|w| (w, 1u64))
+//!     .reduce_by_key(|a, b| a + b, 2)
+//!     .collect_as_map()
+//!     .unwrap();
+//! assert_eq!(counts["b"], 2);
+//! ```
+//!
+//! See `ARCHITECTURE.md` for the map of modules and the life of a job.
+
+pub mod aggregator;
+pub mod conf;
+pub mod context;
+pub mod data;
+pub mod env;
+pub mod error;
+pub mod executor;
+pub mod io;
+pub mod map_output_tracker;
+pub mod partitioner;
+pub mod rdd;
+pub mod scheduler;
+pub mod shuffle;
+pub mod storage;
+pub mod task;
+pub mod ui;
+mod util;
+
+pub use error::{EmberError, Result};
+
+/// Everything a job needs: `use ember::prelude::*;`.
+pub mod prelude {
+    pub use crate::conf::EmberConf;
+    pub use crate::context::Context;
+    pub use crate::error::{EmberError, Result};
+    pub use crate::partitioner::{HashPartitioner, Partitioner, RangePartitioner};
+    pub use crate::rdd::{Actions, PairRdd, Rdd, Transformations};
+    pub use crate::storage::StorageLevel;
+    pub use crate::task::TaskContext;
+}

@@ -1,0 +1,246 @@
+//! Actions: operations that run a job and bring a result to the driver.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::fmt::Display;
+use std::path::PathBuf;
+
+use super::fns::assert_no_captures;
+use super::Rdd;
+use crate::data::{Data, Key};
+use crate::error::{EmberError, Result};
+use crate::io::output_committer::TextOutputCommitter;
+use crate::task::TaskMetrics;
+
+fn empty() -> EmberError {
+    EmberError::EmptyCollection("empty collection".into())
+}
+
+/// The `n` smallest items of an iterator, sorted ascending, using a bounded heap.
+fn smallest<T: Ord, I: Iterator<Item = T>>(it: I, n: usize) -> Vec<T> {
+    if n == 0 {
+        return Vec::new();
+    }
+    let mut heap = BinaryHeap::with_capacity(n + 1);
+    for x in it {
+        if heap.len() < n {
+            heap.push(x);
+        } else if let Some(top) = heap.peek() {
+            if x < *top {
+                heap.pop();
+                heap.push(x);
+            }
+        }
+    }
+    heap.into_sorted_vec()
+}
+
+/// Actions on every RDD.
+pub trait Actions: Rdd {
+    /// Every element, in partition order.
+    fn collect(&self) -> Result<Vec<Self::Item>> {
+        let parts = self.context().run_job(self, |_, it| it.collect::<Vec<_>>(), None)?;
+        let mut out = Vec::with_capacity(parts.iter().map(Vec::len).sum());
+        for p in parts {
+            out.extend(p);
+        }
+        Ok(out)
+    }
+
+    /// The number of elements.
+    fn count(&self) -> Result<u64> {
+        Ok(self.context().run_job(self, |_, it| it.count() as u64, None)?.into_iter().sum())
+    }
+
+    /// Combines all elements with an associative function; an error on an empty RDD.
+    fn reduce<F>(&self, f: F) -> Result<Self::Item>
+    where
+        F: Fn(Self::Item, Self::Item) -> Self::Item + Copy + Send + Sync + 'static,
+    {
+        assert_no_captures(&f);
+        let parts = self.context().run_job_with(self, (), move |_: &(), _, it| it.reduce(f), None)?;
+        parts.into_iter().flatten().reduce(f).ok_or_else(empty)
+    }
+
+    /// [`Actions::reduce`] with a value passed to every call.
+    fn reduce_with<C: Data, F>(&self, cap: C, f: F) -> Result<Self::Item>
+    where
+        F: Fn(&C, Self::Item, Self::Item) -> Self::Item + Copy + Send + Sync + 'static,
+    {
+        assert_no_captures(&f);
+        let parts = self.context().run_job_with(self, cap.clone(), move |c: &C, _, it| it.reduce(|a, b| f(c, a, b)), None)?;
+        parts.into_iter().flatten().reduce(|a, b| f(&cap, a, b)).ok_or_else(empty)
+    }
+
+    /// Folds every partition from `zero`, then the partial results from `zero` (Spark's `fold`).
+    fn fold<F>(&self, zero: Self::Item, f: F) -> Result<Self::Item>
+    where
+        F: Fn(Self::Item, Self::Item) -> Self::Item + Copy + Send + Sync + 'static,
+    {
+        assert_no_captures(&f);
+        let parts = self.context().run_job_with(self, zero.clone(), move |z: &Self::Item, _, it| it.fold(z.clone(), f), None)?;
+        Ok(parts.into_iter().fold(zero, f))
+    }
+
+    /// Aggregates each partition with `seq` from `zero`, then merges with `comb`.
+    fn aggregate<U: Data, S, M>(&self, zero: U, seq: S, comb: M) -> Result<U>
+    where
+        S: Fn(U, Self::Item) -> U + Copy + Send + Sync + 'static,
+        M: Fn(U, U) -> U + Copy + Send + Sync + 'static,
+    {
+        assert_no_captures(&seq);
+        assert_no_captures(&comb);
+        let parts = self.context().run_job_with(self, zero.clone(), move |z: &U, _, it| it.fold(z.clone(), seq), None)?;
+        Ok(parts.into_iter().fold(zero, comb))
+    }
+
+    /// The first `n` elements, scanning as few partitions as it can (one, then four times as
+    /// many each round, as Spark's `take`).
+    fn take(&self, n: usize) -> Result<Vec<Self::Item>> {
+        let total = self.num_partitions();
+        let mut out = Vec::new();
+        let mut scanned = 0usize;
+        while out.len() < n && scanned < total {
+            let try_parts = if scanned == 0 {
+                1
+            } else if out.is_empty() {
+                scanned * 4
+            } else {
+                // Estimate from the rate so far, with 50% margin, at most 4x.
+                let need = ((1.5 * (n - out.len()) as f64 * scanned as f64) / out.len() as f64).ceil() as usize;
+                need.clamp(1, scanned * 4)
+            };
+            let parts: Vec<usize> = (scanned..(scanned + try_parts).min(total)).collect();
+            scanned += parts.len();
+            let left = n - out.len();
+            let chunks = self.context().run_job_with(self, left, |left: &usize, _, it| it.take(*left).collect::<Vec<_>>(), Some(parts))?;
+            for c in chunks {
+                let room = n - out.len();
+                out.extend(c.into_iter().take(room));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The first element; an error on an empty RDD.
+    fn first(&self) -> Result<Self::Item> {
+        self.take(1)?.into_iter().next().ok_or_else(empty)
+    }
+
+    /// The `n` largest elements, largest first.
+    fn top(&self, n: usize) -> Result<Vec<Self::Item>>
+    where
+        Self::Item: Ord,
+    {
+        let parts = self.context().run_job_with(self, n, |n: &usize, _, it| smallest(it.map(Reverse), *n).into_iter().map(|r| r.0).collect::<Vec<_>>(), None)?;
+        Ok(smallest(parts.into_iter().flatten().map(Reverse), n).into_iter().map(|r| r.0).collect())
+    }
+
+    /// The `n` smallest elements, smallest first.
+    fn take_ordered(&self, n: usize) -> Result<Vec<Self::Item>>
+    where
+        Self::Item: Ord,
+    {
+        let parts = self.context().run_job_with(self, n, |n: &usize, _, it| smallest(it, *n), None)?;
+        Ok(smallest(parts.into_iter().flatten(), n))
+    }
+
+    /// Runs `f` on every element, on the executors.
+    fn foreach<F>(&self, f: F) -> Result<()>
+    where
+        F: Fn(Self::Item) + Copy + Send + Sync + 'static,
+    {
+        assert_no_captures(&f);
+        self.context().run_job_with(self, (), move |_: &(), _, it| it.for_each(f), None).map(drop)
+    }
+
+    /// Runs `f(&cap, x)` on every element, on the executors.
+    fn foreach_with<C: Data, F>(&self, cap: C, f: F) -> Result<()>
+    where
+        F: Fn(&C, Self::Item) + Copy + Send + Sync + 'static,
+    {
+        assert_no_captures(&f);
+        self.context().run_job_with(self, cap, move |c: &C, _, it| it.for_each(|x| f(c, x)), None).map(drop)
+    }
+
+    /// Runs `f` on each partition's iterator, on the executors.
+    fn foreach_partition<F>(&self, f: F) -> Result<()>
+    where
+        F: Fn(super::PartIter<Self>) + Copy + Send + Sync + 'static,
+    {
+        assert_no_captures(&f);
+        self.context().run_job_with(self, (), move |_: &(), _, it| f(it), None).map(drop)
+    }
+
+    /// Runs `f(&cap, iter)` on each partition, on the executors.
+    fn foreach_partition_with<C: Data, F>(&self, cap: C, f: F) -> Result<()>
+    where
+        F: Fn(&C, super::PartIter<Self>) + Copy + Send + Sync + 'static,
+    {
+        assert_no_captures(&f);
+        self.context().run_job_with(self, cap, move |c: &C, _, it| f(c, it), None).map(drop)
+    }
+
+    /// How many times each distinct element occurs.
+    fn count_by_value(&self) -> Result<HashMap<Self::Item, u64>>
+    where
+        Self::Item: Key,
+    {
+        // Count inside each task first, as Spark's map-side combine would.
+        let parts = self.context().run_job(
+            self,
+            |_, it| {
+                let mut m: HashMap<Self::Item, u64> = HashMap::new();
+                for x in it {
+                    *m.entry(x).or_insert(0) += 1;
+                }
+                m.into_iter().collect::<Vec<_>>()
+            },
+            None,
+        )?;
+        let mut total = HashMap::new();
+        for (k, c) in parts.into_iter().flatten() {
+            *total.entry(k).or_insert(0) += c;
+        }
+        Ok(total)
+    }
+
+    /// Writes every element's `Display` form as one line into `part-NNNNN` files of the
+    /// directory `path`. Files are written under `path/_temporary` and moved into place only
+    /// when the job succeeds; a failed job leaves no output; an existing `path` is an error.
+    fn save_as_text_file(&self, path: &str) -> Result<()>
+    where
+        Self::Item: Display,
+    {
+        let dir = PathBuf::from(path);
+        let committer = TextOutputCommitter::setup_job(&dir)?;
+        let job = self.context().run_job_with(
+            self,
+            path.to_string(),
+            |path: &String, ctx, it| {
+                let committer = TextOutputCommitter::for_task(std::path::Path::new(path));
+                let written = committer
+                    .write_task_output(ctx.partition_id, ctx.task_attempt_id, it.map(|x| x.to_string()))
+                    .and_then(|(records, bytes)| {
+                        TaskMetrics::add(&ctx.metrics.output_records_written, records);
+                        TaskMetrics::add(&ctx.metrics.output_bytes_written, bytes);
+                        committer.commit_task(ctx.partition_id, ctx.task_attempt_id)
+                    });
+                if let Err(e) = written {
+                    committer.abort_task(ctx.partition_id, ctx.task_attempt_id);
+                    e.raise();
+                }
+            },
+            None,
+        );
+        match job {
+            Ok(_) => committer.commit_job(),
+            Err(e) => {
+                committer.abort_job();
+                Err(e)
+            }
+        }
+    }
+}
+
+impl<R: Rdd> Actions for R {}

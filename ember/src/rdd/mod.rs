@@ -1,0 +1,288 @@
+//! Resilient distributed datasets: the typed API and the type-erased view the scheduler uses.
+//!
+//! An RDD is a value of a concrete type that describes how to compute each partition. Narrow
+//! transformations wrap their parent (`MapRdd<ParallelCollection<u32>, ..>`), like iterator
+//! adapters, so the whole narrow pipeline of a stage is one type and runs as one loop with the
+//! user's functions inlined. Each RDD names its partition iterator (`Rdd::Iter`), which is what
+//! lets `map_partitions` hand the parent's iterator to user code without boxing it.
+//!
+//! At a shuffle the chain is cut: a shuffled RDD holds its parent behind
+//! `Arc<dyn ShuffleDependencyBase>`, and the scheduler sees every RDD through [`RddBase`].
+
+mod actions;
+pub mod fns;
+mod cogroup;
+mod narrow;
+mod pair;
+mod shuffled;
+mod sources;
+
+pub use actions::*;
+pub use cogroup::*;
+pub use narrow::*;
+pub use pair::*;
+pub use shuffled::*;
+pub use sources::*;
+
+use std::fmt;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+
+use crate::context::Context;
+use crate::data::Data;
+use crate::scheduler::task_set::TaskLocation;
+use crate::storage::{BlockId, StorageLevel};
+use crate::task::{ShuffleId, ShuffleMapFunc, TaskContext, TaskMetrics};
+
+/// RDD id, unique within a context.
+pub type RddId = usize;
+
+/// How an RDD's elements are laid out over its partitions by key, so that two RDDs laid out
+/// the same way are joined without a shuffle (Spark's `partitioner` comparison).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Partitioning {
+    /// Hash-partitioned into this many partitions.
+    Hash(usize),
+    /// Another partitioner, identified by the shuffle that applied it.
+    Other(ShuffleId),
+}
+
+/// The parts of an RDD that are the same for every RDD type: id, context, storage level.
+#[derive(Clone)]
+pub struct RddMeta {
+    inner: Arc<MetaInner>,
+}
+
+struct MetaInner {
+    id: RddId,
+    ctx: Context,
+    name: &'static str,
+    storage: AtomicU8,
+}
+
+const LEVELS: [StorageLevel; 6] = [
+    StorageLevel::NONE,
+    StorageLevel::MEMORY_ONLY,
+    StorageLevel::MEMORY_ONLY_SER,
+    StorageLevel::MEMORY_AND_DISK,
+    StorageLevel::MEMORY_AND_DISK_SER,
+    StorageLevel::DISK_ONLY,
+];
+
+impl RddMeta {
+    /// A new id in `ctx`; `name` is the RDD's kind, shown in stage names.
+    pub fn new(ctx: &Context, name: &'static str) -> Self {
+        RddMeta { inner: Arc::new(MetaInner { id: ctx.new_rdd_id(), ctx: ctx.weak_handle(), name, storage: AtomicU8::new(0) }) }
+    }
+    /// The RDD's id.
+    pub fn id(&self) -> RddId {
+        self.inner.id
+    }
+    /// The context the RDD belongs to.
+    pub fn context(&self) -> &Context {
+        &self.inner.ctx
+    }
+    /// The RDD's kind, e.g. `MapRdd`.
+    pub fn name(&self) -> &'static str {
+        self.inner.name
+    }
+    /// The storage level set by `persist`.
+    pub fn storage_level(&self) -> StorageLevel {
+        LEVELS[self.inner.storage.load(Ordering::Relaxed) as usize]
+    }
+    fn set_storage_level(&self, level: StorageLevel) {
+        let i = LEVELS.iter().position(|l| *l == StorageLevel { replication: 1, ..level }).unwrap_or(0);
+        self.inner.storage.store(i as u8, Ordering::Relaxed);
+    }
+}
+
+impl fmt::Debug for RddMeta {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}[{}]", self.inner.name, self.inner.id)
+    }
+}
+
+/// A dependency of an RDD on a parent (Spark's `Dependency`).
+#[derive(Clone)]
+pub enum Dependency {
+    /// Each partition needs a few parent partitions, computed in the same task. `one_to_one`
+    /// when partition `i` needs exactly parent partition `i` (used for preferred locations).
+    Narrow { rdd: Arc<dyn RddBase>, one_to_one: bool },
+    /// Each partition needs a part of every parent partition: a stage boundary.
+    Shuffle(Arc<dyn ShuffleDependencyBase>),
+}
+
+/// The scheduler's view of an RDD: no element type, just structure.
+pub trait RddBase: Send + Sync {
+    /// The RDD's id.
+    fn id(&self) -> RddId;
+    /// The RDD's kind.
+    fn name(&self) -> &'static str;
+    /// Number of partitions.
+    fn num_partitions(&self) -> usize;
+    /// Parents.
+    fn dependencies(&self) -> Vec<Dependency>;
+    /// Where partition `p` would rather be computed (e.g. the hosts of its file block).
+    fn preferred_locations(&self, p: usize) -> Vec<TaskLocation>;
+    /// The storage level set by `persist`.
+    fn storage_level(&self) -> StorageLevel;
+}
+
+/// The map side of a shuffle, as the DAG scheduler sees it (Spark's `ShuffleDependency`).
+pub trait ShuffleDependencyBase: Send + Sync {
+    /// The shuffle's id.
+    fn shuffle_id(&self) -> ShuffleId;
+    /// The RDD whose partitions the map tasks write.
+    fn rdd(&self) -> Arc<dyn RddBase>;
+    /// Partitions of the reduce side.
+    fn num_reduce_partitions(&self) -> usize;
+    /// The map task body.
+    fn map_func(&self) -> Arc<dyn ShuffleMapFunc>;
+}
+
+/// A typed RDD.
+///
+/// Transformations are lazy and return new RDDs; actions ([`collect`](Rdd::collect),
+/// [`count`](Rdd::count), …) run a job. Functions given to operations must not capture variables
+/// (see [`crate::rdd::fns`]).
+pub trait Rdd: Clone + Send + Sync + 'static {
+    /// Element type.
+    type Item: Data;
+    /// Iterator over one computed partition.
+    type Iter: Iterator<Item = Self::Item> + 'static;
+
+    /// Id, context and storage level.
+    fn meta(&self) -> &RddMeta;
+    /// Number of partitions.
+    fn num_partitions(&self) -> usize;
+    /// Parents.
+    fn dependencies(&self) -> Vec<Dependency>;
+    /// Computes one partition from the parents (ignores the cache; see [`Rdd::iterator`]).
+    fn compute(&self, partition: usize, ctx: &Arc<TaskContext>) -> Self::Iter;
+    /// Where a partition would rather be computed.
+    fn preferred_locations(&self, _partition: usize) -> Vec<TaskLocation> {
+        Vec::new()
+    }
+    /// How elements are laid out by key, when known.
+    fn partitioning(&self) -> Option<Partitioning> {
+        None
+    }
+
+    /// The partition's elements: from the cache when persisted and present, else computed
+    /// (and stored, when persisted).
+    fn iterator(&self, partition: usize, ctx: &Arc<TaskContext>) -> CacheIter<Self::Iter, Self::Item> {
+        let level = self.meta().storage_level();
+        if !level.is_valid() {
+            return CacheIter::Computed(self.compute(partition, ctx));
+        }
+        let bm = &ctx.env().block_manager;
+        let block = BlockId::Rdd { rdd_id: self.meta().id(), partition };
+        if let Some(values) = bm.get_values::<Self::Item>(block) {
+            TaskMetrics::add(&ctx.metrics.cache_hits, 1);
+            return CacheIter::Cached(values, 0);
+        }
+        let values: Vec<Self::Item> = self.compute(partition, ctx).collect();
+        let size = crate::util::estimate_vec_size(&values);
+        let values = Arc::new(values);
+        bm.put_values(block, values.clone(), size);
+        CacheIter::Cached(values, 0)
+    }
+
+    /// This RDD's id.
+    fn id(&self) -> RddId {
+        self.meta().id()
+    }
+
+    /// The context this RDD belongs to.
+    fn context(&self) -> Context {
+        self.meta().context().clone()
+    }
+
+    /// The scheduler's view of this RDD.
+    fn as_base(&self) -> Arc<dyn RddBase> {
+        Arc::new(Erased(self.clone()))
+    }
+
+    /// Keeps computed partitions in memory after the first action that computes them.
+    /// Returns the same RDD (sharing the setting with every clone).
+    fn cache(self) -> Self {
+        self.persist(StorageLevel::MEMORY_ONLY)
+    }
+
+    /// Sets the storage level of this RDD (and of every clone of it).
+    fn persist(self, level: StorageLevel) -> Self {
+        self.meta().set_storage_level(level);
+        self
+    }
+
+    /// Drops the cached partitions and stops caching.
+    fn unpersist(self) -> Self {
+        self.meta().set_storage_level(StorageLevel::NONE);
+        self.meta().context().remove_rdd_blocks(self.meta().id());
+        self
+    }
+
+    /// The storage level.
+    fn storage_level(&self) -> StorageLevel {
+        self.meta().storage_level()
+    }
+}
+
+/// The partition iterator of a possibly persisted RDD.
+pub enum CacheIter<I, T> {
+    /// Computed from the parents.
+    Computed(I),
+    /// Read from a cached block.
+    Cached(Arc<Vec<T>>, usize),
+}
+
+impl<I: Iterator<Item = T>, T: Clone> Iterator for CacheIter<I, T> {
+    type Item = T;
+    #[inline]
+    fn next(&mut self) -> Option<T> {
+        match self {
+            CacheIter::Computed(it) => it.next(),
+            CacheIter::Cached(v, i) => {
+                let x = v.get(*i)?.clone();
+                *i += 1;
+                Some(x)
+            }
+        }
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        match self {
+            CacheIter::Computed(it) => it.size_hint(),
+            CacheIter::Cached(v, i) => {
+                let n = v.len().saturating_sub(*i);
+                (n, Some(n))
+            }
+        }
+    }
+}
+
+/// The iterator type `R::iterator` returns.
+pub type PartIter<R> = CacheIter<<R as Rdd>::Iter, <R as Rdd>::Item>;
+
+/// Wraps a typed RDD as an [`RddBase`].
+struct Erased<R>(R);
+
+impl<R: Rdd> RddBase for Erased<R> {
+    fn id(&self) -> RddId {
+        self.0.meta().id()
+    }
+    fn name(&self) -> &'static str {
+        self.0.meta().name()
+    }
+    fn num_partitions(&self) -> usize {
+        self.0.num_partitions()
+    }
+    fn dependencies(&self) -> Vec<Dependency> {
+        self.0.dependencies()
+    }
+    fn preferred_locations(&self, p: usize) -> Vec<TaskLocation> {
+        self.0.preferred_locations(p)
+    }
+    fn storage_level(&self) -> StorageLevel {
+        self.0.meta().storage_level()
+    }
+}

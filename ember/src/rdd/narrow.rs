@@ -1,0 +1,672 @@
+//! Narrow transformations: each output partition is computed from the same-numbered parent
+//! partition, in the same task, by an iterator adapter.
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use rand::{rngs::SmallRng, Rng, SeedableRng};
+
+use super::fns::{assert_no_captures, Call1, PartIndex, PartIndexWith, PartPlain, PartWith, PartitionFn, Plain, With};
+use super::{Dependency, PartIter, Partitioning, Rdd, RddMeta};
+use crate::data::Data;
+use crate::task::TaskContext;
+
+/// A per-partition iterator transformation applied by [`NarrowRdd`].
+pub trait NarrowOp<T>: Clone + Send + Sync + 'static {
+    /// Output element type.
+    type Out: Data;
+    /// The adapted iterator.
+    type Iter<I: Iterator<Item = T> + 'static>: Iterator<Item = Self::Out> + 'static;
+    /// Whether keys stay where they were (so a hash-partitioned parent stays hash-partitioned).
+    const KEEPS_PARTITIONING: bool = false;
+    /// Adapts the parent's iterator for partition `partition`.
+    fn apply<I: Iterator<Item = T> + 'static>(&self, partition: usize, input: I) -> Self::Iter<I>;
+}
+
+/// An RDD computed from its parent by a [`NarrowOp`] (Spark's `MapPartitionsRDD`).
+#[derive(Clone)]
+pub struct NarrowRdd<P, O> {
+    meta: RddMeta,
+    parent: P,
+    op: O,
+}
+
+impl<P: Rdd, O: NarrowOp<P::Item>> NarrowRdd<P, O> {
+    pub(crate) fn new(parent: P, name: &'static str, op: O) -> Self {
+        NarrowRdd { meta: RddMeta::new(parent.meta().context(), name), parent, op }
+    }
+}
+
+impl<P: Rdd, O: NarrowOp<P::Item>> Rdd for NarrowRdd<P, O> {
+    type Item = O::Out;
+    type Iter = O::Iter<PartIter<P>>;
+    fn meta(&self) -> &RddMeta {
+        &self.meta
+    }
+    fn num_partitions(&self) -> usize {
+        self.parent.num_partitions()
+    }
+    fn dependencies(&self) -> Vec<Dependency> {
+        vec![Dependency::Narrow { rdd: self.parent.as_base(), one_to_one: true }]
+    }
+    #[inline]
+    fn compute(&self, partition: usize, ctx: &Arc<TaskContext>) -> Self::Iter {
+        self.op.apply(partition, self.parent.iterator(partition, ctx))
+    }
+    fn partitioning(&self) -> Option<Partitioning> {
+        if O::KEEPS_PARTITIONING {
+            self.parent.partitioning()
+        } else {
+            None
+        }
+    }
+}
+
+/// `map`: one output per input.
+pub struct MapOp<C, F, U> {
+    cap: Arc<C>,
+    f: F,
+    _out: PhantomData<fn() -> U>,
+}
+impl<C, F: Copy, U> Clone for MapOp<C, F, U> {
+    fn clone(&self) -> Self {
+        MapOp { cap: self.cap.clone(), f: self.f, _out: PhantomData }
+    }
+}
+
+/// Iterator of [`MapOp`].
+pub struct MapIter<I, C, F, U> {
+    it: I,
+    cap: Arc<C>,
+    f: F,
+    _out: PhantomData<fn() -> U>,
+}
+impl<I: Iterator, C, F: Call1<C, I::Item, U>, U> Iterator for MapIter<I, C, F, U> {
+    type Item = U;
+    #[inline]
+    fn next(&mut self) -> Option<U> {
+        let x = self.it.next()?;
+        Some(self.f.call(&self.cap, x))
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.it.size_hint()
+    }
+}
+impl<T: 'static, C: Send + Sync + 'static, F: Call1<C, T, U>, U: Data> NarrowOp<T> for MapOp<C, F, U> {
+    type Out = U;
+    type Iter<I: Iterator<Item = T> + 'static> = MapIter<I, C, F, U>;
+    fn apply<I: Iterator<Item = T> + 'static>(&self, _p: usize, it: I) -> Self::Iter<I> {
+        MapIter { it, cap: self.cap.clone(), f: self.f, _out: PhantomData }
+    }
+}
+
+/// `map_values`: like map on the value of a pair, keeping the partitioning.
+pub struct MapValuesOp<C, F, U>(MapOp<C, F, U>);
+impl<C, F, U> MapValuesOp<C, F, U> {
+    pub(crate) fn new(cap: C, f: F) -> Self {
+        MapValuesOp(MapOp { cap: Arc::new(cap), f, _out: PhantomData })
+    }
+}
+impl<C, F, U> MapOp<C, F, U> {
+    pub(crate) fn new(cap: C, f: F) -> Self {
+        MapOp { cap: Arc::new(cap), f, _out: PhantomData }
+    }
+}
+impl<C, F: Copy, U> Clone for MapValuesOp<C, F, U> {
+    fn clone(&self) -> Self {
+        MapValuesOp(self.0.clone())
+    }
+}
+/// Iterator of [`MapValuesOp`].
+pub struct MapValuesIter<I, C, F, U>(MapIter<I, C, F, U>);
+impl<K, V, I: Iterator<Item = (K, V)>, C, F: Call1<C, V, U>, U> Iterator for MapValuesIter<I, C, F, U> {
+    type Item = (K, U);
+    #[inline]
+    fn next(&mut self) -> Option<(K, U)> {
+        let m = &mut self.0;
+        let (k, v) = m.it.next()?;
+        Some((k, m.f.call(&m.cap, v)))
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.0.it.size_hint()
+    }
+}
+impl<K: Data, V: 'static, C: Send + Sync + 'static, F: Call1<C, V, U>, U: Data> NarrowOp<(K, V)> for MapValuesOp<C, F, U> {
+    type Out = (K, U);
+    type Iter<I: Iterator<Item = (K, V)> + 'static> = MapValuesIter<I, C, F, U>;
+    const KEEPS_PARTITIONING: bool = true;
+    fn apply<I: Iterator<Item = (K, V)> + 'static>(&self, _p: usize, it: I) -> Self::Iter<I> {
+        MapValuesIter(MapIter { it, cap: self.0.cap.clone(), f: self.0.f, _out: PhantomData })
+    }
+}
+
+/// `filter`: keeps the elements the predicate accepts.
+pub struct FilterOp<C, F> {
+    cap: Arc<C>,
+    f: F,
+}
+impl<C, F: Copy> Clone for FilterOp<C, F> {
+    fn clone(&self) -> Self {
+        FilterOp { cap: self.cap.clone(), f: self.f }
+    }
+}
+/// Iterator of [`FilterOp`].
+pub struct FilterIter<I, C, F> {
+    it: I,
+    cap: Arc<C>,
+    f: F,
+}
+impl<I: Iterator, C, F: for<'a> Call1<C, &'a I::Item, bool>> Iterator for FilterIter<I, C, F> {
+    type Item = I::Item;
+    #[inline]
+    fn next(&mut self) -> Option<I::Item> {
+        loop {
+            let x = self.it.next()?;
+            if self.f.call(&self.cap, &x) {
+                return Some(x);
+            }
+        }
+    }
+}
+impl<T: Data, C: Send + Sync + 'static, F: for<'a> Call1<C, &'a T, bool>> NarrowOp<T> for FilterOp<C, F> {
+    type Out = T;
+    type Iter<I: Iterator<Item = T> + 'static> = FilterIter<I, C, F>;
+    const KEEPS_PARTITIONING: bool = true;
+    fn apply<I: Iterator<Item = T> + 'static>(&self, _p: usize, it: I) -> Self::Iter<I> {
+        FilterIter { it, cap: self.cap.clone(), f: self.f }
+    }
+}
+
+/// `flat_map`: any number of outputs per input.
+pub struct FlatMapOp<C, F, J> {
+    cap: Arc<C>,
+    f: F,
+    _out: PhantomData<fn() -> J>,
+}
+impl<C, F: Copy, J> Clone for FlatMapOp<C, F, J> {
+    fn clone(&self) -> Self {
+        FlatMapOp { cap: self.cap.clone(), f: self.f, _out: PhantomData }
+    }
+}
+/// Iterator of [`FlatMapOp`].
+pub struct FlatMapIter<I, C, F, J: IntoIterator> {
+    it: I,
+    cap: Arc<C>,
+    f: F,
+    cur: Option<J::IntoIter>,
+}
+impl<I: Iterator, C, F: Call1<C, I::Item, J>, J: IntoIterator> Iterator for FlatMapIter<I, C, F, J> {
+    type Item = J::Item;
+    #[inline]
+    fn next(&mut self) -> Option<J::Item> {
+        loop {
+            if let Some(cur) = &mut self.cur {
+                if let Some(x) = cur.next() {
+                    return Some(x);
+                }
+            }
+            let x = self.it.next()?;
+            self.cur = Some(self.f.call(&self.cap, x).into_iter());
+        }
+    }
+}
+impl<T: 'static, C: Send + Sync + 'static, F: Call1<C, T, J>, J: IntoIterator + 'static> NarrowOp<T> for FlatMapOp<C, F, J>
+where
+    J::Item: Data,
+    J::IntoIter: 'static,
+{
+    type Out = J::Item;
+    type Iter<I: Iterator<Item = T> + 'static> = FlatMapIter<I, C, F, J>;
+    fn apply<I: Iterator<Item = T> + 'static>(&self, _p: usize, it: I) -> Self::Iter<I> {
+        FlatMapIter { it, cap: self.cap.clone(), f: self.f, cur: None }
+    }
+}
+
+/// `flat_map_values`: any number of values per pair, keeping the key and the partitioning.
+pub struct FlatMapValuesOp<C, F, J>(FlatMapOp<C, F, J>);
+impl<C, F, J> FlatMapValuesOp<C, F, J> {
+    pub(crate) fn new(cap: C, f: F) -> Self {
+        FlatMapValuesOp(FlatMapOp { cap: Arc::new(cap), f, _out: PhantomData })
+    }
+}
+impl<C, F: Copy, J> Clone for FlatMapValuesOp<C, F, J> {
+    fn clone(&self) -> Self {
+        FlatMapValuesOp(self.0.clone())
+    }
+}
+/// Iterator of [`FlatMapValuesOp`].
+pub struct FlatMapValuesIter<I, K, C, F, J: IntoIterator> {
+    it: I,
+    cap: Arc<C>,
+    f: F,
+    cur: Option<(K, J::IntoIter)>,
+}
+impl<K: Clone, V, I: Iterator<Item = (K, V)>, C, F: Call1<C, V, J>, J: IntoIterator> Iterator for FlatMapValuesIter<I, K, C, F, J> {
+    type Item = (K, J::Item);
+    #[inline]
+    fn next(&mut self) -> Option<(K, J::Item)> {
+        loop {
+            if let Some((k, cur)) = &mut self.cur {
+                if let Some(x) = cur.next() {
+                    return Some((k.clone(), x));
+                }
+            }
+            let (k, v) = self.it.next()?;
+            self.cur = Some((k, self.f.call(&self.cap, v).into_iter()));
+        }
+    }
+}
+impl<K: Data, V: 'static, C: Send + Sync + 'static, F: Call1<C, V, J>, J: IntoIterator + 'static> NarrowOp<(K, V)> for FlatMapValuesOp<C, F, J>
+where
+    J::Item: Data,
+    J::IntoIter: 'static,
+{
+    type Out = (K, J::Item);
+    type Iter<I: Iterator<Item = (K, V)> + 'static> = FlatMapValuesIter<I, K, C, F, J>;
+    const KEEPS_PARTITIONING: bool = true;
+    fn apply<I: Iterator<Item = (K, V)> + 'static>(&self, _p: usize, it: I) -> Self::Iter<I> {
+        FlatMapValuesIter { it, cap: self.0.cap.clone(), f: self.0.f, cur: None }
+    }
+}
+
+/// `glom`: the whole partition as one vector.
+#[derive(Clone, Copy)]
+pub struct GlomOp;
+impl<T: Data> NarrowOp<T> for GlomOp {
+    type Out = Vec<T>;
+    type Iter<I: Iterator<Item = T> + 'static> = std::iter::Once<Vec<T>>;
+    fn apply<I: Iterator<Item = T> + 'static>(&self, _p: usize, it: I) -> Self::Iter<I> {
+        std::iter::once(it.collect())
+    }
+}
+
+/// `sample`: Bernoulli sampling, or Poisson sampling with replacement (as Spark's samplers).
+#[derive(Clone, Copy)]
+pub struct SampleOp {
+    with_replacement: bool,
+    fraction: f64,
+    seed: u64,
+}
+/// Iterator of [`SampleOp`].
+pub struct SampleIter<I: Iterator> {
+    it: I,
+    op: SampleOp,
+    rng: SmallRng,
+    repeat: Option<(I::Item, u32)>,
+}
+impl<I: Iterator> Iterator for SampleIter<I>
+where
+    I::Item: Clone,
+{
+    type Item = I::Item;
+    fn next(&mut self) -> Option<I::Item> {
+        loop {
+            if let Some((x, n)) = &mut self.repeat {
+                if *n > 0 {
+                    *n -= 1;
+                    return Some(x.clone());
+                }
+                self.repeat = None;
+            }
+            let x = self.it.next()?;
+            if self.op.with_replacement {
+                let k = poisson(&mut self.rng, self.op.fraction);
+                if k > 0 {
+                    self.repeat = Some((x, k));
+                }
+            } else if self.rng.random::<f64>() < self.op.fraction {
+                return Some(x);
+            }
+        }
+    }
+}
+/// Knuth's Poisson sampler; the mean is a sampling fraction, so the loop is short.
+fn poisson(rng: &mut SmallRng, mean: f64) -> u32 {
+    let l = (-mean).exp();
+    let mut k = 0u32;
+    let mut p = 1.0;
+    loop {
+        p *= rng.random::<f64>();
+        if p <= l {
+            return k;
+        }
+        k += 1;
+    }
+}
+impl<T: Data> NarrowOp<T> for SampleOp {
+    type Out = T;
+    type Iter<I: Iterator<Item = T> + 'static> = SampleIter<I>;
+    const KEEPS_PARTITIONING: bool = true;
+    fn apply<I: Iterator<Item = T> + 'static>(&self, p: usize, it: I) -> Self::Iter<I> {
+        let seed = self.seed ^ (p as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        SampleIter { it, op: *self, rng: SmallRng::seed_from_u64(seed), repeat: None }
+    }
+}
+
+/// `zip_with_index`: pairs each element with its position in the whole RDD.
+#[derive(Clone)]
+pub struct ZipWithIndexOp {
+    starts: Arc<Vec<u64>>,
+}
+/// Iterator of [`ZipWithIndexOp`].
+pub struct ZipWithIndexIter<I> {
+    it: I,
+    next: u64,
+}
+impl<I: Iterator> Iterator for ZipWithIndexIter<I> {
+    type Item = (I::Item, u64);
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        let x = self.it.next()?;
+        let i = self.next;
+        self.next += 1;
+        Some((x, i))
+    }
+}
+impl<T: Data> NarrowOp<T> for ZipWithIndexOp {
+    type Out = (T, u64);
+    type Iter<I: Iterator<Item = T> + 'static> = ZipWithIndexIter<I>;
+    fn apply<I: Iterator<Item = T> + 'static>(&self, p: usize, it: I) -> Self::Iter<I> {
+        ZipWithIndexIter { it, next: self.starts.get(p).copied().unwrap_or(0) }
+    }
+}
+
+/// `map_partitions` and its forms: a function from the partition's iterator to a new iterator.
+pub struct MapPartitionsRdd<P, C, F, J> {
+    meta: RddMeta,
+    parent: P,
+    cap: Arc<C>,
+    f: F,
+    keeps_partitioning: bool,
+    _out: PhantomData<fn() -> J>,
+}
+impl<P: Clone, C, F: Copy, J> Clone for MapPartitionsRdd<P, C, F, J> {
+    fn clone(&self) -> Self {
+        MapPartitionsRdd {
+            meta: self.meta.clone(),
+            parent: self.parent.clone(),
+            cap: self.cap.clone(),
+            f: self.f,
+            keeps_partitioning: self.keeps_partitioning,
+            _out: PhantomData,
+        }
+    }
+}
+impl<P: Rdd, C: Send + Sync + 'static, F: PartitionFn<C, PartIter<P>, J>, J: Iterator + 'static> Rdd for MapPartitionsRdd<P, C, F, J>
+where
+    J::Item: Data,
+{
+    type Item = J::Item;
+    type Iter = J;
+    fn meta(&self) -> &RddMeta {
+        &self.meta
+    }
+    fn num_partitions(&self) -> usize {
+        self.parent.num_partitions()
+    }
+    fn dependencies(&self) -> Vec<Dependency> {
+        vec![Dependency::Narrow { rdd: self.parent.as_base(), one_to_one: true }]
+    }
+    fn compute(&self, partition: usize, ctx: &Arc<TaskContext>) -> J {
+        self.f.call(&self.cap, partition, self.parent.iterator(partition, ctx))
+    }
+    fn partitioning(&self) -> Option<Partitioning> {
+        if self.keeps_partitioning {
+            self.parent.partitioning()
+        } else {
+            None
+        }
+    }
+}
+
+fn map_partitions_rdd<P: Rdd, C, F, J>(parent: P, cap: C, f: F, keeps_partitioning: bool) -> MapPartitionsRdd<P, C, F, J> {
+    MapPartitionsRdd {
+        meta: RddMeta::new(parent.meta().context(), "MapPartitionsRdd"),
+        parent,
+        cap: Arc::new(cap),
+        f,
+        keeps_partitioning,
+        _out: PhantomData,
+    }
+}
+
+/// Narrow transformations of every RDD.
+pub trait Transformations: Rdd {
+    /// Applies `f` to every element.
+    fn map<U: Data, F>(self, f: F) -> NarrowRdd<Self, MapOp<(), Plain<F>, U>>
+    where
+        F: Fn(Self::Item) -> U + Copy + Send + Sync + 'static,
+    {
+        assert_no_captures(&f);
+        NarrowRdd::new(self, "MapRdd", MapOp { cap: Arc::new(()), f: Plain(f), _out: PhantomData })
+    }
+
+    /// Applies `f` to every element, with the value `cap` passed to each call.
+    fn map_with<C: Data, U: Data, F>(self, cap: C, f: F) -> NarrowRdd<Self, MapOp<C, With<F>, U>>
+    where
+        F: Fn(&C, Self::Item) -> U + Copy + Send + Sync + 'static,
+    {
+        assert_no_captures(&f);
+        NarrowRdd::new(self, "MapRdd", MapOp { cap: Arc::new(cap), f: With(f), _out: PhantomData })
+    }
+
+    /// Keeps the elements for which `f` is true.
+    fn filter<F>(self, f: F) -> NarrowRdd<Self, FilterOp<(), Plain<F>>>
+    where
+        F: Fn(&Self::Item) -> bool + Copy + Send + Sync + 'static,
+    {
+        assert_no_captures(&f);
+        NarrowRdd::new(self, "FilterRdd", FilterOp { cap: Arc::new(()), f: Plain(f) })
+    }
+
+    /// Keeps the elements for which `f(&cap, x)` is true.
+    fn filter_with<C: Data, F>(self, cap: C, f: F) -> NarrowRdd<Self, FilterOp<C, With<F>>>
+    where
+        F: Fn(&C, &Self::Item) -> bool + Copy + Send + Sync + 'static,
+    {
+        assert_no_captures(&f);
+        NarrowRdd::new(self, "FilterRdd", FilterOp { cap: Arc::new(cap), f: With(f) })
+    }
+
+    /// Replaces every element by the elements of `f(x)`.
+    fn flat_map<J, F>(self, f: F) -> NarrowRdd<Self, FlatMapOp<(), Plain<F>, J>>
+    where
+        J: IntoIterator + 'static,
+        J::Item: Data,
+        J::IntoIter: 'static,
+        F: Fn(Self::Item) -> J + Copy + Send + Sync + 'static,
+    {
+        assert_no_captures(&f);
+        NarrowRdd::new(self, "FlatMapRdd", FlatMapOp { cap: Arc::new(()), f: Plain(f), _out: PhantomData })
+    }
+
+    /// Replaces every element by the elements of `f(&cap, x)`.
+    fn flat_map_with<C: Data, J, F>(self, cap: C, f: F) -> NarrowRdd<Self, FlatMapOp<C, With<F>, J>>
+    where
+        J: IntoIterator + 'static,
+        J::Item: Data,
+        J::IntoIter: 'static,
+        F: Fn(&C, Self::Item) -> J + Copy + Send + Sync + 'static,
+    {
+        assert_no_captures(&f);
+        NarrowRdd::new(self, "FlatMapRdd", FlatMapOp { cap: Arc::new(cap), f: With(f), _out: PhantomData })
+    }
+
+    /// Pairs every element with the key `f(&x)`.
+    fn key_by<K: Data, F>(self, f: F) -> NarrowRdd<Self, MapOp<(), KeyBy<F>, (K, Self::Item)>>
+    where
+        F: Fn(&Self::Item) -> K + Copy + Send + Sync + 'static,
+    {
+        assert_no_captures(&f);
+        NarrowRdd::new(self, "KeyByRdd", MapOp { cap: Arc::new(()), f: KeyBy(f), _out: PhantomData })
+    }
+
+    /// Pairs every element with the key `f(&cap, &x)`.
+    fn key_by_with<C: Data, K: Data, F>(self, cap: C, f: F) -> NarrowRdd<Self, MapOp<C, KeyByWith<F>, (K, Self::Item)>>
+    where
+        F: Fn(&C, &Self::Item) -> K + Copy + Send + Sync + 'static,
+    {
+        assert_no_captures(&f);
+        NarrowRdd::new(self, "KeyByRdd", MapOp { cap: Arc::new(cap), f: KeyByWith(f), _out: PhantomData })
+    }
+
+    /// Applies `f` to each partition's iterator.
+    fn map_partitions<J, F>(self, f: F) -> MapPartitionsRdd<Self, (), PartPlain<F>, J>
+    where
+        J: Iterator + 'static,
+        J::Item: Data,
+        F: Fn(PartIter<Self>) -> J + Copy + Send + Sync + 'static,
+    {
+        assert_no_captures(&f);
+        map_partitions_rdd(self, (), PartPlain(f), false)
+    }
+
+    /// Applies `f(&cap, iter)` to each partition.
+    fn map_partitions_with<C: Data, J, F>(self, cap: C, f: F) -> MapPartitionsRdd<Self, C, PartWith<F>, J>
+    where
+        J: Iterator + 'static,
+        J::Item: Data,
+        F: Fn(&C, PartIter<Self>) -> J + Copy + Send + Sync + 'static,
+    {
+        assert_no_captures(&f);
+        map_partitions_rdd(self, cap, PartWith(f), false)
+    }
+
+    /// Applies `f(index, iter)` to each partition.
+    fn map_partitions_with_index<J, F>(self, f: F) -> MapPartitionsRdd<Self, (), PartIndex<F>, J>
+    where
+        J: Iterator + 'static,
+        J::Item: Data,
+        F: Fn(usize, PartIter<Self>) -> J + Copy + Send + Sync + 'static,
+    {
+        assert_no_captures(&f);
+        map_partitions_rdd(self, (), PartIndex(f), false)
+    }
+
+    /// Applies `f(&cap, index, iter)` to each partition.
+    fn map_partitions_with_index_with<C: Data, J, F>(self, cap: C, f: F) -> MapPartitionsRdd<Self, C, PartIndexWith<F>, J>
+    where
+        J: Iterator + 'static,
+        J::Item: Data,
+        F: Fn(&C, usize, PartIter<Self>) -> J + Copy + Send + Sync + 'static,
+    {
+        assert_no_captures(&f);
+        map_partitions_rdd(self, cap, PartIndexWith(f), false)
+    }
+
+    /// Each partition as one vector.
+    fn glom(self) -> NarrowRdd<Self, GlomOp> {
+        NarrowRdd::new(self, "GlomRdd", GlomOp)
+    }
+
+    /// A random sample: each element kept with probability `fraction`, or, with replacement,
+    /// repeated a Poisson(`fraction`) number of times. Deterministic for a given `seed`.
+    fn sample(self, with_replacement: bool, fraction: f64, seed: u64) -> NarrowRdd<Self, SampleOp> {
+        let fraction = if fraction.is_finite() && fraction > 0.0 { fraction } else { 0.0 };
+        NarrowRdd::new(self, "SampleRdd", SampleOp { with_replacement, fraction, seed })
+    }
+
+    /// Pairs every element with its index in the RDD (partition by partition). Like Spark, runs
+    /// a job to count the elements of every partition but the last.
+    fn zip_with_index(self) -> crate::Result<NarrowRdd<Self, ZipWithIndexOp>> {
+        let n = self.num_partitions();
+        let mut starts = vec![0u64; n];
+        if n > 1 {
+            let counts = self.context().run_job(&self, |_ctx, it| it.count() as u64, Some((0..n - 1).collect()))?;
+            for i in 1..n {
+                starts[i] = starts[i - 1] + counts[i - 1];
+            }
+        }
+        Ok(NarrowRdd::new(self, "ZipWithIndexRdd", ZipWithIndexOp { starts: Arc::new(starts) }))
+    }
+    /// The elements of both RDDs (duplicates kept).
+    fn union<O: Rdd<Item = Self::Item>>(self, other: O) -> super::UnionRdd<Self, O> {
+        super::UnionRdd::new(self, other)
+    }
+
+    /// Fewer partitions, without a shuffle: neighbouring partitions are read by one task.
+    fn coalesce(self, num_partitions: usize) -> super::CoalescedRdd<Self> {
+        super::CoalescedRdd::new(self, num_partitions)
+    }
+
+    /// Exactly `num_partitions` partitions of about equal size, through a shuffle.
+    #[allow(clippy::type_complexity)]
+    fn repartition(
+        self,
+        num_partitions: usize,
+    ) -> NarrowRdd<super::ShuffledRdd<u64, Self::Item>, MapOp<(), super::TakeValue, Self::Item>> {
+        use super::PairRdd;
+        let keyed = self.map_partitions_with_index(|index, it| {
+            // Like Spark, start each partition at a different target so small partitions spread.
+            let start = (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32;
+            it.enumerate().map(move |(i, x)| (start + i as u64, x))
+        });
+        keyed.partition_by(crate::partitioner::HashPartitioner::new(num_partitions.max(1))).values()
+    }
+
+    /// The distinct elements.
+    #[allow(clippy::type_complexity)]
+    fn distinct(
+        self,
+        num_partitions: impl Into<Option<usize>>,
+    ) -> NarrowRdd<
+        super::AggregatedRdd<Self::Item, (), (), super::ReduceAgg<(), super::pair::UnitReduce>>,
+        MapOp<(), super::TakeKey, Self::Item>,
+    >
+    where
+        Self::Item: crate::data::Key,
+    {
+        use super::PairRdd;
+        let pairs = NarrowRdd::new(self, "MapRdd", MapOp::new((), Unit));
+        let n = super::pair::partitions_or_default(&pairs, num_partitions.into());
+        super::AggregatedRdd::new(pairs, crate::partitioner::HashPartitioner::new(n), super::ReduceAgg::new((), super::pair::UnitReduce)).keys()
+    }
+
+    /// Sorts the elements by the key `f(&x)`, through a range-partitioned shuffle.
+    #[allow(clippy::type_complexity)]
+    fn sort_by<K, F>(
+        self,
+        f: F,
+        ascending: bool,
+        num_partitions: impl Into<Option<usize>>,
+    ) -> crate::Result<NarrowRdd<super::SortedRdd<K, Self::Item>, MapOp<(), super::TakeValue, Self::Item>>>
+    where
+        K: crate::data::Key + Ord,
+        F: Fn(&Self::Item) -> K + Copy + Send + Sync + 'static,
+    {
+        use super::PairRdd;
+        Ok(self.key_by(f).sort_by_key(ascending, num_partitions)?.values())
+    }
+}
+
+/// `x -> (x, ())`, for `distinct`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Unit;
+impl<Cap, T> Call1<Cap, T, (T, ())> for Unit {
+    #[inline(always)]
+    fn call(&self, _cap: &Cap, x: T) -> (T, ()) {
+        (x, ())
+    }
+}
+
+impl<R: Rdd> Transformations for R {}
+
+/// `key_by`'s function: `x -> (f(&x), x)`.
+#[derive(Clone, Copy)]
+pub struct KeyBy<F>(F);
+/// `key_by_with`'s function: `x -> (f(&cap, &x), x)`.
+#[derive(Clone, Copy)]
+pub struct KeyByWith<F>(F);
+
+impl<C, T, K, F: Fn(&T) -> K + Copy + Send + Sync + 'static> Call1<C, T, (K, T)> for KeyBy<F> {
+    #[inline(always)]
+    fn call(&self, _cap: &C, x: T) -> (K, T) {
+        ((self.0)(&x), x)
+    }
+}
+impl<C, T, K, F: Fn(&C, &T) -> K + Copy + Send + Sync + 'static> Call1<C, T, (K, T)> for KeyByWith<F> {
+    #[inline(always)]
+    fn call(&self, cap: &C, x: T) -> (K, T) {
+        ((self.0)(cap, &x), x)
+    }
+}

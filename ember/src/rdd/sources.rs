@@ -1,0 +1,374 @@
+//! Sources (parallelized collections, ranges, text files) and partition-reshaping narrow RDDs
+//! (union, coalesce).
+
+use std::sync::Arc;
+
+use super::{CacheIter, Dependency, PartIter, Rdd, RddMeta};
+use crate::context::Context;
+use crate::data::Data;
+use crate::error::Result;
+use crate::io::text_input::{FileSplit, LineReader};
+use crate::task::{TaskContext, TaskMetrics};
+
+/// A local collection cut into partitions (Spark's `ParallelCollectionRDD`).
+pub struct ParallelCollection<T> {
+    meta: RddMeta,
+    slices: Arc<Vec<Vec<T>>>,
+}
+
+impl<T> Clone for ParallelCollection<T> {
+    fn clone(&self) -> Self {
+        ParallelCollection { meta: self.meta.clone(), slices: self.slices.clone() }
+    }
+}
+
+impl<T: Data> ParallelCollection<T> {
+    /// Cuts `data` into `num_slices` contiguous slices of (nearly) equal length, as Spark does.
+    pub(crate) fn new(ctx: &Context, data: Vec<T>, num_slices: usize) -> Self {
+        let n = num_slices.max(1);
+        let len = data.len();
+        let mut slices = Vec::with_capacity(n);
+        let mut it = data.into_iter();
+        for i in 0..n {
+            let start = i * len / n;
+            let end = (i + 1) * len / n;
+            slices.push(it.by_ref().take(end - start).collect());
+        }
+        ParallelCollection { meta: RddMeta::new(ctx, "ParallelCollectionRdd"), slices: Arc::new(slices) }
+    }
+}
+
+/// Iterator over one slice of a [`ParallelCollection`].
+pub struct SliceIter<T> {
+    slices: Arc<Vec<Vec<T>>>,
+    part: usize,
+    pos: usize,
+}
+
+impl<T: Clone> Iterator for SliceIter<T> {
+    type Item = T;
+    #[inline]
+    fn next(&mut self) -> Option<T> {
+        let x = self.slices.get(self.part)?.get(self.pos)?.clone();
+        self.pos += 1;
+        Some(x)
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = self.slices.get(self.part).map_or(0, |s| s.len().saturating_sub(self.pos));
+        (n, Some(n))
+    }
+}
+
+impl<T: Data> Rdd for ParallelCollection<T> {
+    type Item = T;
+    type Iter = SliceIter<T>;
+    fn meta(&self) -> &RddMeta {
+        &self.meta
+    }
+    fn num_partitions(&self) -> usize {
+        self.slices.len()
+    }
+    fn dependencies(&self) -> Vec<Dependency> {
+        Vec::new()
+    }
+    fn compute(&self, partition: usize, _ctx: &Arc<TaskContext>) -> SliceIter<T> {
+        SliceIter { slices: self.slices.clone(), part: partition, pos: 0 }
+    }
+}
+
+/// The numbers `start, start + step, …` below `end`, generated inside the tasks (Spark's
+/// `SparkContext.range`).
+#[derive(Clone)]
+pub struct RangeRdd {
+    meta: RddMeta,
+    start: i64,
+    step: i64,
+    count: u64,
+    slices: usize,
+}
+
+impl RangeRdd {
+    pub(crate) fn new(ctx: &Context, start: i64, end: i64, step: i64, slices: usize) -> Self {
+        let step = if step == 0 { 1 } else { step };
+        let span = end as i128 - start as i128;
+        let count = if (span > 0 && step > 0) || (span < 0 && step < 0) {
+            let s = step as i128;
+            ((span + s - s.signum()) / s) as u64
+        } else {
+            0
+        };
+        RangeRdd { meta: RddMeta::new(ctx, "RangeRdd"), start, step, count, slices: slices.max(1) }
+    }
+}
+
+/// Iterator of a [`RangeRdd`] partition.
+pub struct RangeIter {
+    next: i64,
+    step: i64,
+    remaining: u64,
+}
+
+impl Iterator for RangeIter {
+    type Item = i64;
+    #[inline]
+    fn next(&mut self) -> Option<i64> {
+        if self.remaining == 0 {
+            return None;
+        }
+        let x = self.next;
+        self.remaining -= 1;
+        self.next = self.next.wrapping_add(self.step);
+        Some(x)
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.remaining as usize, Some(self.remaining as usize))
+    }
+}
+
+impl Rdd for RangeRdd {
+    type Item = i64;
+    type Iter = RangeIter;
+    fn meta(&self) -> &RddMeta {
+        &self.meta
+    }
+    fn num_partitions(&self) -> usize {
+        self.slices
+    }
+    fn dependencies(&self) -> Vec<Dependency> {
+        Vec::new()
+    }
+    fn compute(&self, p: usize, _ctx: &Arc<TaskContext>) -> RangeIter {
+        let n = self.slices as u128;
+        let lo = (p as u128 * self.count as u128 / n) as u64;
+        let hi = ((p as u128 + 1) * self.count as u128 / n) as u64;
+        RangeIter { next: self.start.wrapping_add((lo as i64).wrapping_mul(self.step)), step: self.step, remaining: hi - lo }
+    }
+}
+
+/// Lines of text files (Spark's `textFile`, Hadoop's `TextInputFormat`).
+#[derive(Clone)]
+pub struct TextFileRdd {
+    meta: RddMeta,
+    splits: Arc<Vec<FileSplit>>,
+}
+
+impl TextFileRdd {
+    pub(crate) fn new(ctx: &Context, path: &str, min_partitions: usize) -> Result<Self> {
+        let files = crate::io::text_input::list_input_files(path)?;
+        let splits = crate::io::text_input::compute_splits(&files, min_partitions.max(1))?;
+        Ok(TextFileRdd { meta: RddMeta::new(ctx, "TextFileRdd"), splits: Arc::new(splits) })
+    }
+}
+
+/// Iterator over the lines of one split; counts input metrics and honours kills.
+pub struct TextIter {
+    reader: Option<LineReader>,
+    ctx: Arc<TaskContext>,
+    records: u64,
+}
+
+impl Iterator for TextIter {
+    type Item = String;
+    #[inline]
+    fn next(&mut self) -> Option<String> {
+        let reader = self.reader.as_mut()?;
+        match reader.next() {
+            Some(line) => {
+                self.records += 1;
+                if self.records & 1023 == 0 {
+                    self.ctx.check_interrupted();
+                }
+                Some(line)
+            }
+            None => {
+                self.finish();
+                None
+            }
+        }
+    }
+}
+
+impl TextIter {
+    fn finish(&mut self) {
+        if let Some(r) = self.reader.take() {
+            TaskMetrics::add(&self.ctx.metrics.input_records_read, self.records);
+            TaskMetrics::add(&self.ctx.metrics.input_bytes_read, r.bytes_read());
+        }
+    }
+}
+
+impl Drop for TextIter {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+impl Rdd for TextFileRdd {
+    type Item = String;
+    type Iter = TextIter;
+    fn meta(&self) -> &RddMeta {
+        &self.meta
+    }
+    fn num_partitions(&self) -> usize {
+        self.splits.len()
+    }
+    fn dependencies(&self) -> Vec<Dependency> {
+        Vec::new()
+    }
+    fn compute(&self, p: usize, ctx: &Arc<TaskContext>) -> TextIter {
+        let reader = self.splits.get(p).map(|s| LineReader::new(s.clone()));
+        TextIter { reader, ctx: ctx.clone(), records: 0 }
+    }
+}
+
+/// The partitions of two RDDs, one after the other (Spark's `UnionRDD`).
+#[derive(Clone)]
+pub struct UnionRdd<A, B> {
+    meta: RddMeta,
+    a: A,
+    b: B,
+}
+
+impl<A: Rdd, B: Rdd<Item = A::Item>> UnionRdd<A, B> {
+    pub(crate) fn new(a: A, b: B) -> Self {
+        UnionRdd { meta: RddMeta::new(a.meta().context(), "UnionRdd"), a, b }
+    }
+}
+
+/// Iterator of a [`UnionRdd`] partition.
+pub enum UnionIter<A, B> {
+    A(A),
+    B(B),
+}
+
+impl<T, A: Iterator<Item = T>, B: Iterator<Item = T>> Iterator for UnionIter<A, B> {
+    type Item = T;
+    #[inline]
+    fn next(&mut self) -> Option<T> {
+        match self {
+            UnionIter::A(a) => a.next(),
+            UnionIter::B(b) => b.next(),
+        }
+    }
+}
+
+impl<A: Rdd, B: Rdd<Item = A::Item>> Rdd for UnionRdd<A, B> {
+    type Item = A::Item;
+    type Iter = UnionIter<PartIter<A>, PartIter<B>>;
+    fn meta(&self) -> &RddMeta {
+        &self.meta
+    }
+    fn num_partitions(&self) -> usize {
+        self.a.num_partitions() + self.b.num_partitions()
+    }
+    fn dependencies(&self) -> Vec<Dependency> {
+        vec![
+            Dependency::Narrow { rdd: self.a.as_base(), one_to_one: false },
+            Dependency::Narrow { rdd: self.b.as_base(), one_to_one: false },
+        ]
+    }
+    fn compute(&self, p: usize, ctx: &Arc<TaskContext>) -> Self::Iter {
+        let na = self.a.num_partitions();
+        if p < na {
+            UnionIter::A(self.a.iterator(p, ctx))
+        } else {
+            UnionIter::B(self.b.iterator(p - na, ctx))
+        }
+    }
+}
+
+/// The partitions of several RDDs of one type, one after the other (`Context::union`).
+#[derive(Clone)]
+pub struct UnionAllRdd<R> {
+    meta: RddMeta,
+    parts: Arc<Vec<R>>,
+}
+
+impl<R: Rdd> UnionAllRdd<R> {
+    pub(crate) fn new(ctx: &Context, parts: Vec<R>) -> Self {
+        UnionAllRdd { meta: RddMeta::new(ctx, "UnionRdd"), parts: Arc::new(parts) }
+    }
+}
+
+impl<R: Rdd> Rdd for UnionAllRdd<R> {
+    type Item = R::Item;
+    type Iter = CacheIter<PartIter<R>, R::Item>;
+    fn meta(&self) -> &RddMeta {
+        &self.meta
+    }
+    fn num_partitions(&self) -> usize {
+        self.parts.iter().map(|r| r.num_partitions()).sum()
+    }
+    fn dependencies(&self) -> Vec<Dependency> {
+        self.parts.iter().map(|r| Dependency::Narrow { rdd: r.as_base(), one_to_one: false }).collect()
+    }
+    fn compute(&self, mut p: usize, ctx: &Arc<TaskContext>) -> Self::Iter {
+        for r in self.parts.iter() {
+            let n = r.num_partitions();
+            if p < n {
+                return CacheIter::Computed(r.iterator(p, ctx));
+            }
+            p -= n;
+        }
+        CacheIter::Cached(Arc::new(Vec::new()), 0)
+    }
+}
+
+/// Fewer partitions without a shuffle: each output partition reads a contiguous group of
+/// parent partitions (Spark's `CoalescedRDD`).
+#[derive(Clone)]
+pub struct CoalescedRdd<P> {
+    meta: RddMeta,
+    parent: P,
+    groups: Arc<Vec<std::ops::Range<usize>>>,
+}
+
+impl<P: Rdd> CoalescedRdd<P> {
+    pub(crate) fn new(parent: P, n: usize) -> Self {
+        let np = parent.num_partitions();
+        let n = n.clamp(1, np.max(1));
+        let groups = (0..n).map(|i| (i * np / n)..((i + 1) * np / n)).collect();
+        CoalescedRdd { meta: RddMeta::new(parent.meta().context(), "CoalescedRdd"), parent, groups: Arc::new(groups) }
+    }
+}
+
+/// Iterator of a [`CoalescedRdd`] partition: the group's parent partitions in turn.
+pub struct CoalescedIter<P: Rdd> {
+    parent: P,
+    ctx: Arc<TaskContext>,
+    next_part: std::ops::Range<usize>,
+    cur: Option<PartIter<P>>,
+}
+
+impl<P: Rdd> Iterator for CoalescedIter<P> {
+    type Item = P::Item;
+    fn next(&mut self) -> Option<P::Item> {
+        loop {
+            if let Some(cur) = &mut self.cur {
+                if let Some(x) = cur.next() {
+                    return Some(x);
+                }
+            }
+            let p = self.next_part.next()?;
+            self.cur = Some(self.parent.iterator(p, &self.ctx));
+        }
+    }
+}
+
+impl<P: Rdd> Rdd for CoalescedRdd<P> {
+    type Item = P::Item;
+    type Iter = CoalescedIter<P>;
+    fn meta(&self) -> &RddMeta {
+        &self.meta
+    }
+    fn num_partitions(&self) -> usize {
+        self.groups.len()
+    }
+    fn dependencies(&self) -> Vec<Dependency> {
+        vec![Dependency::Narrow { rdd: self.parent.as_base(), one_to_one: false }]
+    }
+    fn compute(&self, p: usize, ctx: &Arc<TaskContext>) -> Self::Iter {
+        let range = self.groups.get(p).cloned().unwrap_or(0..0);
+        CoalescedIter { parent: self.parent.clone(), ctx: ctx.clone(), next_part: range, cur: None }
+    }
+}

@@ -1,0 +1,23 @@
+//! `SchedulerBackend`: how the task scheduler reaches executors (Spark's `SchedulerBackend`).
+//! The local backend runs one executor in this process; the cluster backend talks to executor
+//! processes over the network.
+
+use crate::task::{ExecutorId, StatusUpdate, TaskDescription, TaskId};
+
+use super::task_set::WorkerOffer;
+
+/// The executors of an application as the driver's event loop sees them.
+pub trait SchedulerBackend: Send {
+    /// Free cores of every live executor (Spark's `makeOffers`).
+    fn offers(&mut self) -> Vec<WorkerOffer>;
+    /// Sends tasks to their executors, taking their cores off the free cores.
+    fn launch_tasks(&mut self, tasks: Vec<TaskDescription>);
+    /// Sees every status update first: a finished task gives its cores back.
+    fn status_update(&mut self, update: &StatusUpdate);
+    /// Asks an executor to kill a running attempt.
+    fn kill_task(&mut self, task_id: TaskId, executor_id: &ExecutorId, reason: &str);
+    /// Stops every executor.
+    fn stop(&mut self);
+    /// Total cores, Spark's default parallelism.
+    fn default_parallelism(&self) -> usize;
+}

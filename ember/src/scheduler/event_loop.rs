@@ -1,0 +1,202 @@
+//! The driver's scheduler thread (Spark's `DAGSchedulerEventProcessLoop` together with the
+//! task scheduler's offer rounds). It alone owns the DAG scheduler, the task scheduler and the
+//! backend, so none of their state is shared or locked; everything reaches it as a
+//! [`DriverEvent`] on one channel.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use tracing::{debug, error};
+
+use super::backend::SchedulerBackend;
+use super::clock::Clock;
+use super::dag_scheduler::{DagAction, DagScheduler, JobSubmission};
+use super::task_scheduler::TaskSchedulerImpl;
+use super::task_set::SchedulerEvent;
+use crate::task::{JobId, StatusUpdate};
+use crate::ui::console_progress::{ConsoleProgressBar, StageProgress};
+
+/// Everything that can happen to the driver's scheduler.
+pub enum DriverEvent {
+    /// An action submitted a job; the id is sent back on `id_reply`.
+    JobSubmitted { job: JobSubmission, id_reply: Option<Sender<JobId>> },
+    /// An executor reported on a task.
+    StatusUpdate(StatusUpdate),
+    /// Cancel one job.
+    CancelJob { job_id: JobId, reason: String },
+    /// Cancel every job of a group.
+    CancelJobGroup { group: String },
+    /// An executor joined.
+    ExecutorAdded { executor_id: String, host: String },
+    /// An executor is gone.
+    ExecutorLost { executor_id: String, reason: String },
+    /// Stop: cancel all jobs, stop the executors, end the loop.
+    Stop,
+}
+
+/// The loop's state.
+pub struct EventLoop {
+    dag: DagScheduler,
+    tasks: TaskSchedulerImpl,
+    backend: Box<dyn SchedulerBackend>,
+    clock: Arc<dyn Clock>,
+    progress: ConsoleProgressBar,
+}
+
+impl EventLoop {
+    /// Puts the parts together.
+    pub fn new(
+        dag: DagScheduler,
+        tasks: TaskSchedulerImpl,
+        backend: Box<dyn SchedulerBackend>,
+        clock: Arc<dyn Clock>,
+        progress: ConsoleProgressBar,
+    ) -> Self {
+        EventLoop { dag, tasks, backend, clock, progress }
+    }
+
+    /// Runs until `Stop` or until every sender is gone.
+    pub fn run(mut self, events: Receiver<DriverEvent>) {
+        loop {
+            let now = self.clock.now_ms();
+            let mut timeout = self.tasks.next_wakeup_ms().map(|t| t.saturating_sub(now)).unwrap_or(1000);
+            if self.dag.active_jobs() > 0 {
+                timeout = timeout.min(200);
+            }
+            let first = match events.recv_timeout(Duration::from_millis(timeout.max(1))) {
+                Ok(ev) => Some(ev),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => break,
+            };
+            let mut stop = false;
+            if let Some(ev) = first {
+                stop = !self.handle(ev);
+                while !stop {
+                    match events.try_recv() {
+                        Ok(ev) => stop = !self.handle(ev),
+                        Err(_) => break,
+                    }
+                }
+            }
+            if stop {
+                break;
+            }
+            self.make_offers();
+            self.update_progress();
+        }
+        self.progress.finish();
+        let actions = self.dag.cancel_all("the Ember context was stopped");
+        self.apply(actions);
+        self.backend.stop();
+        debug!("scheduler event loop stopped");
+    }
+
+    /// Handles one event; false means stop.
+    fn handle(&mut self, ev: DriverEvent) -> bool {
+        let now = self.clock.now_ms();
+        match ev {
+            DriverEvent::JobSubmitted { job, id_reply } => {
+                let (id, actions) = self.dag.submit_job(job, now);
+                if let Some(r) = id_reply {
+                    let _ = r.send(id);
+                }
+                self.apply(actions);
+            }
+            DriverEvent::StatusUpdate(update) => {
+                self.backend.status_update(&update);
+                let events = self.tasks.status_update(update);
+                self.scheduler_events(events);
+            }
+            DriverEvent::CancelJob { job_id, reason } => {
+                let actions = self.dag.cancel_job(job_id, &reason);
+                self.apply(actions);
+            }
+            DriverEvent::CancelJobGroup { group } => {
+                let actions = self.dag.cancel_job_group(&group);
+                self.apply(actions);
+            }
+            DriverEvent::ExecutorAdded { executor_id, host } => self.tasks.executor_added(&executor_id, &host),
+            DriverEvent::ExecutorLost { executor_id, reason } => {
+                let events = self.tasks.executor_lost(&executor_id, &reason);
+                self.scheduler_events(events);
+                let actions = self.dag.executor_lost(&executor_id, now);
+                self.apply(actions);
+            }
+            DriverEvent::Stop => return false,
+        }
+        true
+    }
+
+    fn scheduler_events(&mut self, events: Vec<SchedulerEvent>) {
+        let now = self.clock.now_ms();
+        for ev in events {
+            match ev {
+                SchedulerEvent::TaskStarted { .. } => {}
+                SchedulerEvent::TaskEnded { stage_id, stage_attempt_id, partition, result, .. } => {
+                    let actions = self.dag.task_ended(stage_id, stage_attempt_id, partition, result, now);
+                    self.apply(actions);
+                }
+                SchedulerEvent::TaskSetFailed { stage_id, reason, .. } => {
+                    let actions = self.dag.task_set_failed(stage_id, &reason);
+                    self.apply(actions);
+                }
+                SchedulerEvent::KillTask { task_id, executor_id, reason } => self.backend.kill_task(task_id, &executor_id, &reason),
+            }
+        }
+    }
+
+    fn apply(&mut self, actions: Vec<DagAction>) {
+        for a in actions {
+            match a {
+                DagAction::SubmitTasks(ts) => self.tasks.submit_tasks(ts),
+                DagAction::CancelStage { stage_id, reason } => {
+                    let events = self.tasks.cancel_stage(stage_id, &reason);
+                    self.scheduler_events(events);
+                }
+            }
+        }
+    }
+
+    fn make_offers(&mut self) {
+        let offers = self.backend.offers();
+        if offers.iter().all(|o| o.cores == 0) {
+            return;
+        }
+        let (assigned, events) = self.tasks.resource_offers(&offers);
+        let launch: Vec<_> = assigned.into_iter().flatten().collect();
+        if !launch.is_empty() {
+            self.backend.launch_tasks(launch);
+        }
+        self.scheduler_events(events);
+    }
+
+    fn update_progress(&mut self) {
+        if !self.progress.is_enabled() {
+            return;
+        }
+        let stages: Vec<StageProgress> = self
+            .dag
+            .running_stages()
+            .into_iter()
+            .map(|(stage_id, stage_attempt, num_tasks, completed, submitted_at_ms)| StageProgress {
+                stage_id,
+                stage_attempt,
+                num_tasks,
+                completed,
+                active: self.tasks.running_tasks_of_stage(stage_id),
+                submitted_at_ms,
+            })
+            .collect();
+        if stages.is_empty() {
+            self.progress.finish();
+        } else {
+            self.progress.update(self.clock.now_ms(), &stages);
+        }
+    }
+}
+
+/// Logs a failure to start the loop's thread (the context then reports it).
+pub(crate) fn spawn_failed(e: &std::io::Error) {
+    error!("could not start the scheduler thread: {e}");
+}

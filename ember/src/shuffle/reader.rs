@@ -1,0 +1,563 @@
+//! The reduce side of the sort-based shuffle (Spark's `BlockStoreShuffleReader` with
+//! `ShuffleBlockFetcherIterator`): finds the block of one reduce partition in every map output and
+//! iterates over their records.
+//!
+//! Blocks on this executor are read from its local files. Blocks of other executors will come
+//! through a network fetcher: it only has to produce a block's bytes as a [`BlockSource`]; planning,
+//! decoding and failure reporting are shared.
+//!
+//! Any failure to get a block (unknown or missing map output, unreadable or damaged file) is a
+//! fetch failure, raised as a [`TaskEndReason::FetchFailed`] unwind payload, as in Spark: the
+//! scheduler then re-runs the map stage instead of retrying a reduce task that cannot succeed.
+
+use std::fs::File;
+use std::io::{self, Cursor, Read, Seek, SeekFrom};
+use std::marker::PhantomData;
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+
+use super::block_format::RecordReader;
+use super::{data_file, index_file};
+use crate::env::MapOutputSource;
+use crate::task::{BlockManagerId, ShuffleId, TaskContext, TaskEndReason, TaskMetrics};
+
+/// Raises a fetch failure: the task unwinds with this payload and the task runner reports it.
+fn fetch_failed(
+    location: Option<BlockManagerId>,
+    shuffle_id: ShuffleId,
+    map_index: Option<usize>,
+    reduce_id: usize,
+    message: String,
+) -> ! {
+    tracing::warn!(shuffle_id, ?map_index, reduce_id, "fetch failed: {message}");
+    std::panic::resume_unwind(Box::new(TaskEndReason::FetchFailed { location, shuffle_id, map_index, reduce_id, message }))
+}
+
+/// One non-empty block to read: reduce partition `reduce_id` of one map output.
+#[derive(Clone, Debug)]
+struct BlockRef {
+    map_index: usize,
+    location: BlockManagerId,
+    /// Stored size from the map status.
+    size: u64,
+}
+
+/// The bytes of one block: a range of a local data file, or a buffer fetched from another
+/// executor. An enum rather than a trait object: dispatch happens per chunk read, but stays
+/// static.
+pub enum BlockSource {
+    /// A local data file positioned at the block's first chunk.
+    File(File),
+    /// A block received over the network.
+    Bytes(Cursor<Vec<u8>>),
+}
+
+impl Read for BlockSource {
+    #[inline]
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            BlockSource::File(f) => f.read(buf),
+            BlockSource::Bytes(c) => c.read(buf),
+        }
+    }
+
+    #[inline]
+    fn read_exact(&mut self, buf: &mut [u8]) -> io::Result<()> {
+        match self {
+            BlockSource::File(f) => f.read_exact(buf),
+            BlockSource::Bytes(c) => c.read_exact(buf),
+        }
+    }
+}
+
+/// Opens a local block: its offsets come from the map output's index file.
+fn open_local_block(local_dir: &Path, shuffle_id: ShuffleId, reduce_id: usize, block: &BlockRef) -> Result<BlockSource, String> {
+    let index_path = index_file(local_dir, shuffle_id, block.map_index);
+    let describe = |p: &Path, e: io::Error| format!("{}: {e}", p.display());
+    let mut offsets = [0u8; 16];
+    let mut index = File::open(&index_path).map_err(|e| describe(&index_path, e))?;
+    index
+        .seek(SeekFrom::Start(reduce_id as u64 * 8))
+        .and_then(|_| index.read_exact(&mut offsets))
+        .map_err(|e| describe(&index_path, e))?;
+    let start = u64::from_le_bytes(offsets[..8].try_into().unwrap_or_default());
+    let end = u64::from_le_bytes(offsets[8..].try_into().unwrap_or_default());
+    if end < start || end - start != block.size {
+        return Err(format!(
+            "{}: block of reduce partition {reduce_id} spans {start}..{end}, but its map status says {} bytes",
+            index_path.display(),
+            block.size
+        ));
+    }
+    let data_path = data_file(local_dir, shuffle_id, block.map_index);
+    let mut data = File::open(&data_path).map_err(|e| describe(&data_path, e))?;
+    data.seek(SeekFrom::Start(start)).map_err(|e| describe(&data_path, e))?;
+    Ok(BlockSource::File(data))
+}
+
+/// The records of one reduce partition, block after block (map output order).
+///
+/// `'static`: it owns everything it reads from, so it can be returned from an RDD's `compute`.
+/// Because it cannot borrow the task's metrics, it counts records itself
+/// ([`ShuffleRecords::records_read`]); wrap it with [`ShuffleRecords::metered`] to have them added
+/// to `shuffle_records_read`. Blocks fetched and bytes read are counted when it is created.
+pub struct ShuffleRecords<T> {
+    executor_id: String,
+    local_dir: PathBuf,
+    compress: bool,
+    shuffle_id: ShuffleId,
+    reduce_id: usize,
+    blocks: std::vec::IntoIter<BlockRef>,
+    current: Option<(BlockRef, RecordReader<T, BlockSource>)>,
+    records: u64,
+    _t: PhantomData<fn() -> T>,
+}
+
+impl<T: DeserializeOwned> ShuffleRecords<T> {
+    /// Records returned so far.
+    pub fn records_read(&self) -> u64 {
+        self.records
+    }
+
+    /// This iterator, adding the records it returns to `metrics.shuffle_records_read`.
+    pub fn metered(self, metrics: &TaskMetrics) -> Metered<'_, T> {
+        Metered { inner: self, metrics, pending: 0 }
+    }
+
+    fn open(&self, block: &BlockRef) -> RecordReader<T, BlockSource> {
+        let source = if block.location.executor_id == self.executor_id {
+            open_local_block(&self.local_dir, self.shuffle_id, self.reduce_id, block)
+        } else {
+            // Planning already refused remote blocks; this is where a BlockFetcher's bytes
+            // (BlockSource::Bytes) will come in.
+            Err(format!("remote shuffle fetch from executor {} not available", block.location.executor_id))
+        };
+        match source {
+            Ok(src) => RecordReader::new(src, block.size, self.compress),
+            Err(message) => {
+                fetch_failed(Some(block.location.clone()), self.shuffle_id, Some(block.map_index), self.reduce_id, message)
+            }
+        }
+    }
+}
+
+impl<T: DeserializeOwned> Iterator for ShuffleRecords<T> {
+    type Item = T;
+
+    #[inline]
+    fn next(&mut self) -> Option<T> {
+        loop {
+            if let Some((block, reader)) = &mut self.current {
+                match reader.next_record() {
+                    Ok(Some(rec)) => {
+                        self.records += 1;
+                        return Some(rec);
+                    }
+                    Ok(None) => self.current = None,
+                    Err(e) => {
+                        let path = data_file(&self.local_dir, self.shuffle_id, block.map_index);
+                        fetch_failed(
+                            Some(block.location.clone()),
+                            self.shuffle_id,
+                            Some(block.map_index),
+                            self.reduce_id,
+                            format!("{}: damaged block of reduce partition {}: {e}", path.display(), self.reduce_id),
+                        )
+                    }
+                }
+            }
+            let block = self.blocks.next()?;
+            let reader = self.open(&block);
+            self.current = Some((block, reader));
+        }
+    }
+}
+
+/// [`ShuffleRecords`] counting into a task's metrics (in batches, flushed at the end and on drop).
+pub struct Metered<'a, T> {
+    inner: ShuffleRecords<T>,
+    metrics: &'a TaskMetrics,
+    pending: u64,
+}
+
+impl<T> Metered<'_, T> {
+    fn flush(&mut self) {
+        if self.pending > 0 {
+            TaskMetrics::add(&self.metrics.shuffle_records_read, self.pending);
+            self.pending = 0;
+        }
+    }
+}
+
+impl<T: DeserializeOwned> Iterator for Metered<'_, T> {
+    type Item = T;
+
+    #[inline]
+    fn next(&mut self) -> Option<T> {
+        match self.inner.next() {
+            Some(rec) => {
+                self.pending += 1;
+                // Batched so the hot loop does not do an atomic add per record; heartbeats still
+                // see progress.
+                if self.pending == 4096 {
+                    self.flush();
+                }
+                Some(rec)
+            }
+            None => {
+                self.flush();
+                None
+            }
+        }
+    }
+}
+
+impl<T> Drop for Metered<'_, T> {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
+
+/// Reads reduce partition `reduce_id` of a shuffle given the executor's identity and local
+/// directory: the body of [`read_reduce_partition`], usable without a full executor environment.
+#[allow(clippy::too_many_arguments)]
+pub fn read_partition_from<T: DeserializeOwned + 'static>(
+    map_outputs: &dyn MapOutputSource,
+    executor_id: &str,
+    local_dir: &Path,
+    compress: bool,
+    metrics: &TaskMetrics,
+    shuffle_id: ShuffleId,
+    reduce_id: usize,
+) -> ShuffleRecords<T> {
+    let statuses = match map_outputs.map_statuses(shuffle_id) {
+        Ok(s) => s,
+        Err(e) => fetch_failed(None, shuffle_id, None, reduce_id, e.to_string()),
+    };
+    let mut blocks = Vec::with_capacity(statuses.len());
+    for (i, status) in statuses.iter().enumerate() {
+        let Some(status) = status else {
+            fetch_failed(None, shuffle_id, Some(i), reduce_id, format!("Missing an output location for shuffle {shuffle_id} partition {reduce_id}"))
+        };
+        let Some(&size) = status.sizes.get(reduce_id) else {
+            fetch_failed(
+                Some(status.location.clone()),
+                shuffle_id,
+                Some(status.map_index),
+                reduce_id,
+                format!("map output {} has {} partitions, reduce partition {reduce_id} requested", status.map_index, status.sizes.len()),
+            )
+        };
+        if size == 0 {
+            continue;
+        }
+        if status.location.executor_id != executor_id {
+            // Fail before reading anything: the stage has to be re-run either way.
+            fetch_failed(
+                Some(status.location.clone()),
+                shuffle_id,
+                Some(status.map_index),
+                reduce_id,
+                format!("remote shuffle fetch from executor {} not available", status.location.executor_id),
+            )
+        }
+        blocks.push(BlockRef { map_index: status.map_index, location: status.location.clone(), size });
+    }
+    TaskMetrics::add(&metrics.shuffle_blocks_fetched, blocks.len() as u64);
+    TaskMetrics::add(&metrics.shuffle_local_bytes_read, blocks.iter().map(|b| b.size).sum());
+    ShuffleRecords {
+        executor_id: executor_id.to_string(),
+        local_dir: local_dir.to_path_buf(),
+        compress,
+        shuffle_id,
+        reduce_id,
+        blocks: blocks.into_iter(),
+        current: None,
+        records: 0,
+        _t: PhantomData,
+    }
+}
+
+/// The records of reduce partition `reduce_id` of a shuffle, from every map output
+/// (Spark's `BlockStoreShuffleReader.read`).
+///
+/// Map output locations come from the executor's `map_outputs`; a missing output, or an error
+/// getting or reading one, raises a fetch failure. Blocks fetched and bytes read are added to the
+/// task's metrics at once; records read are counted by the returned iterator, see
+/// [`ShuffleRecords::metered`] and [`read_reduce_partition_metered`].
+pub fn read_reduce_partition<T: DeserializeOwned + 'static>(
+    ctx: &TaskContext,
+    shuffle_id: ShuffleId,
+    reduce_id: usize,
+) -> ShuffleRecords<T> {
+    let env = ctx.env();
+    read_partition_from(
+        env.map_outputs.as_ref(),
+        &env.executor_id,
+        &env.local_dir,
+        env.shuffle.compress,
+        &ctx.metrics,
+        shuffle_id,
+        reduce_id,
+    )
+}
+
+/// [`read_reduce_partition`] also counting `shuffle_records_read` (the iterator borrows the task
+/// context).
+pub fn read_reduce_partition_metered<T: DeserializeOwned + 'static>(
+    ctx: &TaskContext,
+    shuffle_id: ShuffleId,
+    reduce_id: usize,
+) -> Metered<'_, T> {
+    read_reduce_partition(ctx, shuffle_id, reduce_id).metered(&ctx.metrics)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aggregator::Aggregator;
+    use crate::env::MapOutputSource;
+    use crate::partitioner::{HashPartitioner, Partitioner};
+    use crate::shuffle::external_aggregator::ExternalAggregator;
+    use crate::shuffle::sort_writer::{write_combined, write_records};
+    use crate::shuffle::ShuffleConf;
+    use crate::task::MapStatus;
+    use proptest::prelude::*;
+    use std::collections::HashMap;
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    use std::sync::atomic::Ordering::Relaxed;
+    use std::sync::Arc;
+
+    const ME: &str = "exec-1";
+
+    struct Outputs(Vec<Option<MapStatus>>);
+    impl MapOutputSource for Outputs {
+        fn map_statuses(&self, shuffle_id: ShuffleId) -> crate::Result<Arc<Vec<Option<MapStatus>>>> {
+            if shuffle_id == 99 {
+                return Err(crate::error::EmberError::Task("shuffle 99 is unknown".into()));
+            }
+            Ok(Arc::new(self.0.clone()))
+        }
+    }
+
+    fn loc(executor: &str) -> BlockManagerId {
+        BlockManagerId { executor_id: executor.into(), host: "localhost".into(), port: 7077 }
+    }
+
+    #[derive(Clone)]
+    struct Sum;
+    impl Aggregator<u64, u64, u64> for Sum {
+        const MAP_SIDE_COMBINE: bool = true;
+        fn create_combiner(&self, v: u64) -> u64 {
+            v
+        }
+        fn merge_value(&self, c: &mut u64, v: u64) {
+            *c = c.wrapping_add(v)
+        }
+        fn merge_combiners(&self, c: &mut u64, o: u64) {
+            *c = c.wrapping_add(o)
+        }
+    }
+
+    fn read_all<T: DeserializeOwned + 'static>(outputs: &Outputs, dir: &Path, compress: bool, reducers: usize, m: &TaskMetrics) -> Vec<Vec<T>> {
+        (0..reducers).map(|r| read_partition_from::<T>(outputs, ME, dir, compress, m, 0, r).metered(m).collect()).collect()
+    }
+
+    fn fetch_failure<F: FnOnce()>(f: F) -> TaskEndReason {
+        let payload = catch_unwind(AssertUnwindSafe(f)).expect_err("expected a fetch failure");
+        match payload.downcast::<TaskEndReason>() {
+            Ok(r) => *r,
+            Err(_) => panic!("unwound with something else than a TaskEndReason"),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+
+        #[test]
+        fn records_round_trip(maps in prop::collection::vec(prop::collection::vec((0u64..300, any::<u64>()), 0..1500), 1..4),
+                              reducers in 1usize..6, compress in any::<bool>(), tiny in any::<bool>()) {
+            let dir = tempfile::tempdir().unwrap();
+            let conf = ShuffleConf { compress, spill_threshold: if tiny { 1024 } else { 1 << 30 }, ..ShuffleConf::default() };
+            let part = HashPartitioner::new(reducers);
+            let wm = TaskMetrics::default();
+            let mut statuses = Vec::new();
+            for (i, recs) in maps.iter().enumerate() {
+                let sizes = write_records(recs.clone().into_iter(), &part, 0, i, dir.path(), &conf, &wm).unwrap();
+                statuses.push(Some(MapStatus { location: loc(ME), map_index: i, sizes }));
+            }
+            let total: usize = maps.iter().map(Vec::len).sum();
+            if tiny && total > 200 {
+                prop_assert!(wm.memory_bytes_spilled.load(Relaxed) > 0 && wm.disk_bytes_spilled.load(Relaxed) > 0);
+            }
+            let rm = TaskMetrics::default();
+            let got = read_all::<(u64, u64)>(&Outputs(statuses), dir.path(), compress, reducers, &rm);
+            let mut all = Vec::new();
+            for (r, recs) in got.into_iter().enumerate() {
+                prop_assert!(recs.iter().all(|(k, _)| part.partition(k) == r));
+                all.extend(recs);
+            }
+            all.sort();
+            let mut expect: Vec<(u64, u64)> = maps.concat();
+            expect.sort();
+            prop_assert_eq!(all, expect);
+            prop_assert_eq!(rm.shuffle_records_read.load(Relaxed), total as u64);
+            prop_assert_eq!(rm.shuffle_local_bytes_read.load(Relaxed), wm.shuffle_bytes_written.load(Relaxed));
+        }
+
+        #[test]
+        fn combined_round_trip(maps in prop::collection::vec(prop::collection::vec((0u64..400, any::<u64>()), 0..2000), 1..4),
+                               reducers in 1usize..6, compress in any::<bool>(), tiny in any::<bool>()) {
+            let dir = tempfile::tempdir().unwrap();
+            let conf = ShuffleConf { compress, spill_threshold: if tiny { 1024 } else { 1 << 30 }, ..ShuffleConf::default() };
+            let part = HashPartitioner::new(reducers);
+            let wm = TaskMetrics::default();
+            let mut statuses = Vec::new();
+            for (i, recs) in maps.iter().enumerate() {
+                let sizes = write_combined(recs.clone().into_iter(), &part, &Sum, 0, i, dir.path(), &conf, &wm).unwrap();
+                statuses.push(Some(MapStatus { location: loc(ME), map_index: i, sizes }));
+            }
+            if tiny && maps.iter().any(|m| m.len() > 300) {
+                prop_assert!(wm.memory_bytes_spilled.load(Relaxed) > 0 && wm.disk_bytes_spilled.load(Relaxed) > 0);
+            }
+            let outputs = Outputs(statuses);
+            let rm = TaskMetrics::default();
+            let mut got: HashMap<u64, u64> = HashMap::new();
+            for r in 0..reducers {
+                let mut agg = ExternalAggregator::new(Sum, &conf, dir.path());
+                for (k, c) in read_partition_from::<(u64, u64)>(&outputs, ME, dir.path(), compress, &rm, 0, r) {
+                    prop_assert_eq!(part.partition(&k), r);
+                    agg.insert_combiner(k, c, &rm);
+                }
+                for (k, c) in agg {
+                    prop_assert!(got.insert(k, c).is_none());
+                }
+            }
+            let mut expect: HashMap<u64, u64> = HashMap::new();
+            for (k, v) in maps.concat() {
+                let e = expect.entry(k).or_default();
+                *e = e.wrapping_add(v);
+            }
+            prop_assert_eq!(got, expect);
+        }
+    }
+
+    #[test]
+    fn missing_or_failed_status_is_a_fetch_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = TaskMetrics::default();
+        let outputs = Outputs(vec![None]);
+        let r = fetch_failure(|| {
+            read_partition_from::<(u64, u64)>(&outputs, ME, dir.path(), true, &m, 0, 3);
+        });
+        assert!(matches!(&r, TaskEndReason::FetchFailed { shuffle_id: 0, map_index: Some(0), reduce_id: 3, message, .. }
+            if message == "Missing an output location for shuffle 0 partition 3"), "{r:?}");
+        let r = fetch_failure(|| {
+            read_partition_from::<(u64, u64)>(&outputs, ME, dir.path(), true, &m, 99, 0);
+        });
+        assert!(matches!(&r, TaskEndReason::FetchFailed { map_index: None, message, .. } if message.contains("unknown")));
+    }
+
+    #[test]
+    fn remote_and_damaged_blocks_are_fetch_failures() {
+        let dir = tempfile::tempdir().unwrap();
+        let conf = ShuffleConf::default();
+        let m = TaskMetrics::default();
+        let sizes =
+            write_records((0..5000u64).map(|i| (i, i)), &HashPartitioner::new(2), 0, 0, dir.path(), &conf, &m).unwrap();
+        // Another executor's output.
+        let remote = Outputs(vec![Some(MapStatus { location: loc("exec-2"), map_index: 0, sizes: sizes.clone() })]);
+        let r = fetch_failure(|| {
+            read_partition_from::<(u64, u64)>(&remote, ME, dir.path(), true, &m, 0, 1);
+        });
+        assert!(matches!(&r, TaskEndReason::FetchFailed { location: Some(l), message, .. }
+            if l.executor_id == "exec-2" && message == "remote shuffle fetch from executor exec-2 not available"));
+        // A status whose size disagrees with the index.
+        let mut wrong = sizes.clone();
+        wrong[1] += 1;
+        let bad = Outputs(vec![Some(MapStatus { location: loc(ME), map_index: 0, sizes: wrong })]);
+        let r = fetch_failure(|| {
+            read_partition_from::<(u64, u64)>(&bad, ME, dir.path(), true, &m, 0, 1).for_each(drop);
+        });
+        assert!(matches!(r, TaskEndReason::FetchFailed { map_index: Some(0), reduce_id: 1, .. }));
+        // Damaged data.
+        let good = Outputs(vec![Some(MapStatus { location: loc(ME), map_index: 0, sizes: sizes.clone() })]);
+        let path = data_file(dir.path(), 0, 0);
+        let mut bytes = std::fs::read(&path).unwrap();
+        let n = bytes.len();
+        bytes[n - 20..].fill(0xee);
+        std::fs::write(&path, bytes).unwrap();
+        let r = fetch_failure(|| {
+            read_partition_from::<(u64, u64)>(&good, ME, dir.path(), true, &m, 0, 1).for_each(drop);
+        });
+        assert!(matches!(&r, TaskEndReason::FetchFailed { message, .. } if message.contains("damaged")), "{r:?}");
+        // Missing files.
+        std::fs::remove_file(&path).unwrap();
+        let r = fetch_failure(|| {
+            read_partition_from::<(u64, u64)>(&good, ME, dir.path(), true, &m, 0, 0).for_each(drop);
+        });
+        assert!(matches!(r, TaskEndReason::FetchFailed { .. }));
+    }
+
+    #[test]
+    fn empty_blocks_are_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = TaskMetrics::default();
+        // An empty map output and a map output on another executor with nothing for us.
+        let outputs = Outputs(vec![
+            Some(MapStatus { location: loc(ME), map_index: 0, sizes: vec![0, 0] }),
+            Some(MapStatus { location: loc("exec-9"), map_index: 1, sizes: vec![0, 0] }),
+        ]);
+        assert_eq!(read_partition_from::<(u64, u64)>(&outputs, ME, dir.path(), true, &m, 0, 1).count(), 0);
+        assert_eq!(m.shuffle_blocks_fetched.load(Relaxed), 0);
+    }
+
+    /// Release-mode measure of one W4 map task's worth of data through the whole shuffle:
+    /// `cargo test --release -- --ignored micro_measure --nocapture`.
+    #[test]
+    #[ignore]
+    fn micro_measure_combine_2_5m() {
+        fn splitmix64(x: u64) -> u64 {
+            let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let conf = ShuffleConf::default();
+        let part = HashPartitioner::new(8);
+        let wm = TaskMetrics::default();
+        let n = 2_500_000u64;
+        let t0 = std::time::Instant::now();
+        let sizes =
+            write_combined((0..n).map(|i| (splitmix64(i) % 1_000_000, i)), &part, &Sum, 0, 0, dir.path(), &conf, &wm).unwrap();
+        let t_write = t0.elapsed();
+        let outputs = Outputs(vec![Some(MapStatus { location: loc(ME), map_index: 0, sizes })]);
+        let rm = TaskMetrics::default();
+        let t1 = std::time::Instant::now();
+        let mut keys = 0usize;
+        let mut total = 0u64;
+        for r in 0..8 {
+            let mut agg = ExternalAggregator::new(Sum, &conf, dir.path());
+            for (k, c) in read_partition_from::<(u64, u64)>(&outputs, ME, dir.path(), conf.compress, &rm, 0, r).metered(&rm) {
+                agg.insert_combiner(k, c, &rm);
+            }
+            for (_, c) in agg {
+                keys += 1;
+                total = total.wrapping_add(c);
+            }
+        }
+        let t_read = t1.elapsed();
+        assert_eq!(total, (0..n).fold(0u64, |a, b| a.wrapping_add(b)));
+        println!(
+            "micro-measure: 2.5M (u64,u64) -> {} keys, {} records / {} bytes shuffled; write_combined {:?}, read+aggregate {:?}, total {:?}",
+            keys,
+            wm.shuffle_records_written.load(Relaxed),
+            wm.shuffle_bytes_written.load(Relaxed),
+            t_write,
+            t_read,
+            t_write + t_read
+        );
+    }
+}

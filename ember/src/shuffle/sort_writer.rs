@@ -1,0 +1,443 @@
+//! The map side of the sort-based shuffle (Spark's `SortShuffleWriter`): writes one map task's
+//! records as one data file (a block per reduce partition, in partition order) and one index
+//! file, in the format of [`super`].
+//!
+//! Records are encoded as they arrive into per-reduce-partition chunk buffers, so each record is
+//! serialized exactly once; spills write those buffers as per-partition runs, and the final file
+//! is assembled by byte copies of the runs followed by the in-memory remainder. Nothing is sorted:
+//! partition order comes from keeping partitions apart from the start.
+
+use std::collections::hash_map::Entry;
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::Path;
+use std::sync::Mutex;
+
+use rustc_hash::FxHashMap;
+use serde::Serialize;
+
+use super::block_format::{io_err, ChunkBuf, SpillFile};
+use super::size_tracker::{map_slot_bytes, SizeTracker};
+use super::{data_file, index_file, ShuffleConf};
+use crate::aggregator::Aggregator;
+use crate::data::{Data, Key};
+use crate::error::{EmberError, Result};
+use crate::partitioner::Partitioner;
+use crate::task::{ShuffleId, TaskMetrics};
+
+/// Smallest write buffer for output and spill files: fewer syscalls than Spark's 32 KiB default
+/// costs nothing here, as only one file is open for writing at a time.
+const MIN_FILE_BUFFER: usize = 256 << 10;
+
+fn file_buffer(conf: &ShuffleConf) -> usize {
+    conf.file_buffer.max(MIN_FILE_BUFFER)
+}
+
+/// One reduce partition's encoded records held in memory.
+#[derive(Default)]
+struct PartBuf {
+    /// Records of the chunk being filled.
+    open: ChunkBuf,
+    /// Finished chunks, framed and (if configured) compressed: ready to be copied to a file.
+    done: Vec<u8>,
+}
+
+/// Per-reduce-partition chunk buffers of one map task.
+struct PartitionedBuffers {
+    parts: Vec<PartBuf>,
+    /// Compression output, shared by all partitions.
+    scratch: Vec<u8>,
+    compress: bool,
+    /// Bytes held in `open` and `done` buffers (what the spill threshold is compared with).
+    bytes: u64,
+}
+
+impl PartitionedBuffers {
+    fn new(partitions: usize, compress: bool) -> Self {
+        PartitionedBuffers {
+            parts: (0..partitions).map(|_| PartBuf::default()).collect(),
+            scratch: Vec::new(),
+            compress,
+            bytes: 0,
+        }
+    }
+
+    /// Encodes `record` into partition `p`'s buffer, closing the chunk when it is full.
+    #[inline]
+    fn push<T: Serialize + ?Sized>(&mut self, p: usize, record: &T) -> Result<()> {
+        let n = self.parts.len();
+        let part = self.parts.get_mut(p).ok_or_else(|| {
+            EmberError::Task(format!("partitioner returned partition {p} for a shuffle with {n} partitions"))
+        })?;
+        let before = part.open.len();
+        part.open.push(record)?;
+        let after = part.open.len();
+        self.bytes += (after - before) as u64;
+        if part.open.is_full() {
+            // Writing into a Vec only fails for a chunk over 4 GiB.
+            let framed = part.open.finish_into(self.compress, &mut self.scratch, &mut part.done).map_err(EmberError::ser)?;
+            self.bytes = self.bytes - after as u64 + framed;
+        }
+        Ok(())
+    }
+
+    /// Writes partition `p`'s chunks to `out` and empties its buffers; returns the bytes written.
+    fn write_partition<W: Write>(&mut self, p: usize, out: &mut W) -> io::Result<u64> {
+        let part = &mut self.parts[p];
+        let held = (part.done.len() + part.open.len()) as u64;
+        out.write_all(&part.done)?;
+        let mut n = part.done.len() as u64;
+        part.done.clear();
+        n += part.open.finish_into(self.compress, &mut self.scratch, out)?;
+        self.bytes -= held;
+        Ok(n)
+    }
+}
+
+/// A spill of all partitions' buffers: partition `p`'s chunks are `segments[p]` = (offset, len).
+struct SpilledRuns {
+    file: SpillFile,
+    segments: Vec<(u64, u64)>,
+}
+
+/// Writes every partition's buffered chunks to a new spill file, in partition order.
+fn spill_buffers(
+    bufs: &mut PartitionedBuffers,
+    in_memory_bytes: u64,
+    dir: &Path,
+    conf: &ShuffleConf,
+    metrics: &TaskMetrics,
+) -> Result<SpilledRuns> {
+    let file = SpillFile::create(dir, "shuffle-spill").map_err(io_err(dir))?;
+    let path = file.path().to_path_buf();
+    let mut segments = Vec::with_capacity(bufs.parts.len());
+    let mut offset = 0;
+    {
+        let mut w = BufWriter::with_capacity(file_buffer(conf), file.file());
+        for p in 0..bufs.parts.len() {
+            let len = bufs.write_partition(p, &mut w).map_err(io_err(&path))?;
+            segments.push((offset, len));
+            offset += len;
+        }
+        w.flush().map_err(io_err(&path))?;
+    }
+    TaskMetrics::add(&metrics.memory_bytes_spilled, in_memory_bytes);
+    TaskMetrics::add(&metrics.disk_bytes_spilled, offset);
+    tracing::debug!(path = %path.display(), bytes = offset, "spilled shuffle map output");
+    Ok(SpilledRuns { file, segments })
+}
+
+/// Copies `len` bytes at `offset` of `src` to `out`.
+fn copy_range<W: Write>(mut src: &File, offset: u64, len: u64, out: &mut W, buf: &mut Vec<u8>) -> io::Result<()> {
+    if len == 0 {
+        return Ok(());
+    }
+    src.seek(SeekFrom::Start(offset))?;
+    if buf.is_empty() {
+        buf.resize(1 << 20, 0);
+    }
+    let mut left = len;
+    while left > 0 {
+        let n = left.min(buf.len() as u64) as usize;
+        src.read_exact(&mut buf[..n])?;
+        out.write_all(&buf[..n])?;
+        left -= n as u64;
+    }
+    Ok(())
+}
+
+/// Serializes commits of map outputs in this process: two attempts of the same map task (a
+/// speculative copy, a re-run) must not interleave their renames, which would pair one attempt's
+/// index with the other's data.
+static COMMIT_LOCK: Mutex<()> = Mutex::new(());
+
+/// The block sizes of an already committed, consistent output, if there is one (Spark's
+/// `IndexShuffleBlockResolver.checkIndexAndDataFile`).
+fn existing_output(data_path: &Path, index_path: &Path, partitions: usize) -> Option<Vec<u64>> {
+    let index = fs::read(index_path).ok()?;
+    if index.len() != (partitions + 1) * 8 {
+        return None;
+    }
+    let offsets: Vec<u64> = index.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0xff; 8]))).collect();
+    if offsets[0] != 0 || offsets.windows(2).any(|w| w[1] < w[0]) {
+        return None;
+    }
+    let data_len = fs::metadata(data_path).ok()?.len();
+    (data_len == offsets[partitions]).then(|| offsets.windows(2).map(|w| w[1] - w[0]).collect())
+}
+
+/// Writes the final data and index files: for each partition, its spilled runs in spill order,
+/// then its in-memory remainder. Returns the size of each block.
+fn write_output(
+    mut bufs: PartitionedBuffers,
+    spills: Vec<SpilledRuns>,
+    records: u64,
+    shuffle_id: ShuffleId,
+    map_index: usize,
+    dir: &Path,
+    conf: &ShuffleConf,
+    metrics: &TaskMetrics,
+) -> Result<Vec<u64>> {
+    let partitions = bufs.parts.len();
+    let data_path = data_file(dir, shuffle_id, map_index);
+    let index_path = index_file(dir, shuffle_id, map_index);
+    // Temporary names first: a task that fails half-way leaves nothing a reader could mistake for
+    // its output (the guards delete the files on any early return).
+    let tmp_data = SpillFile::create(dir, &format!("shuffle_{shuffle_id}_{map_index}_0.data")).map_err(io_err(dir))?;
+    let mut lengths = Vec::with_capacity(partitions);
+    {
+        let tmp_path = tmp_data.path();
+        let mut w = BufWriter::with_capacity(file_buffer(conf), tmp_data.file());
+        let mut copy_buf = Vec::new();
+        for p in 0..partitions {
+            let mut len = 0;
+            for s in &spills {
+                let (off, l) = s.segments[p];
+                copy_range(s.file.file(), off, l, &mut w, &mut copy_buf).map_err(io_err(s.file.path()))?;
+                len += l;
+            }
+            len += bufs.write_partition(p, &mut w).map_err(io_err(tmp_path))?;
+            lengths.push(len);
+        }
+        w.flush().map_err(io_err(tmp_path))?;
+    }
+    drop(spills);
+
+    let tmp_index = SpillFile::create(dir, &format!("shuffle_{shuffle_id}_{map_index}_0.index")).map_err(io_err(dir))?;
+    let mut index = Vec::with_capacity((partitions + 1) * 8);
+    let mut offset = 0u64;
+    index.extend_from_slice(&offset.to_le_bytes());
+    for l in &lengths {
+        offset += l;
+        index.extend_from_slice(&offset.to_le_bytes());
+    }
+    tmp_index.file().write_all(&index).map_err(io_err(tmp_index.path()))?;
+
+    TaskMetrics::add(&metrics.shuffle_records_written, records);
+    TaskMetrics::add(&metrics.shuffle_bytes_written, offset);
+
+    let _guard = COMMIT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(existing) = existing_output(&data_path, &index_path, partitions) {
+        // Another attempt of this map task already committed: keep its output (readers may be
+        // using it) and report its sizes, as Spark does. Ours is deleted by the guards.
+        tracing::debug!(shuffle_id, map_index, "map output already committed by another attempt");
+        return Ok(existing);
+    }
+    // Data before index: an index on disk always describes the data file next to it.
+    tmp_data.persist(&data_path).map_err(io_err(&data_path))?;
+    tmp_index.persist(&index_path).map_err(io_err(&index_path))?;
+    Ok(lengths)
+}
+
+/// Writes a map task's records without aggregation (Spark's sort shuffle with no map-side
+/// combine): each record goes to its reduce partition's buffer as it arrives.
+///
+/// Past `conf.spill_threshold` bytes of buffered output, all buffers are spilled to a spill file
+/// as per-partition runs. Returns the stored size of each reduce block.
+pub fn write_records<K: Key, V: Data, P: Partitioner<K>>(
+    records: impl Iterator<Item = (K, V)>,
+    partitioner: &P,
+    shuffle_id: ShuffleId,
+    map_index: usize,
+    dir: &Path,
+    conf: &ShuffleConf,
+    metrics: &TaskMetrics,
+) -> Result<Vec<u64>> {
+    fs::create_dir_all(dir).map_err(io_err(dir))?;
+    let mut bufs = PartitionedBuffers::new(partitioner.num_partitions(), conf.compress);
+    let mut spills = Vec::new();
+    let mut count = 0u64;
+    for (k, v) in records {
+        let p = partitioner.partition(&k);
+        // A tuple of references encodes exactly like `(K, V)`.
+        bufs.push(p, &(&k, &v))?;
+        count += 1;
+        if bufs.bytes > conf.spill_threshold {
+            let held = bufs.bytes;
+            spills.push(spill_buffers(&mut bufs, held, dir, conf, metrics)?);
+        }
+    }
+    write_output(bufs, spills, count, shuffle_id, map_index, dir, conf, metrics)
+}
+
+/// Moves every entry of `map` into the partition buffers; returns how many.
+fn drain_map<K: Key, C: Data, P: Partitioner<K>>(
+    map: &mut FxHashMap<K, C>,
+    partitioner: &P,
+    bufs: &mut PartitionedBuffers,
+) -> Result<u64> {
+    let n = map.len() as u64;
+    for (k, c) in map.drain() {
+        bufs.push(partitioner.partition(&k), &(&k, &c))?;
+    }
+    Ok(n)
+}
+
+/// Writes a map task's records combined by key (map-side combine of `reduce_by_key`,
+/// `aggregate_by_key`, …): values are folded into an `FxHashMap<K, C>`; when its estimated size
+/// passes `conf.spill_threshold`, its entries are spilled as per-partition runs and the map starts
+/// again. A key may therefore appear in several runs of one block: the reduce side merges
+/// combiners anyway, so no order or uniqueness is needed. Returns the stored size of each block.
+#[allow(clippy::too_many_arguments)]
+pub fn write_combined<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>, P: Partitioner<K>>(
+    records: impl Iterator<Item = (K, V)>,
+    partitioner: &P,
+    agg: &A,
+    shuffle_id: ShuffleId,
+    map_index: usize,
+    dir: &Path,
+    conf: &ShuffleConf,
+    metrics: &TaskMetrics,
+) -> Result<Vec<u64>> {
+    fs::create_dir_all(dir).map_err(io_err(dir))?;
+    let mut bufs = PartitionedBuffers::new(partitioner.num_partitions(), conf.compress);
+    let mut spills = Vec::new();
+    let mut map: FxHashMap<K, C> = FxHashMap::default();
+    let mut tracker = SizeTracker::new();
+    let slot = map_slot_bytes::<K, C>();
+    let mut written = 0u64;
+    let mut seen = 0u64;
+    for (k, v) in records {
+        let sampled = match map.entry(k) {
+            Entry::Occupied(mut e) => {
+                agg.merge_value(e.get_mut(), v);
+                tracker.tick().then(|| SizeTracker::measure(&(e.key(), e.get())))
+            }
+            Entry::Vacant(e) => {
+                let c = agg.create_combiner(v);
+                if tracker.tick() {
+                    let e = e.insert_entry(c);
+                    Some(SizeTracker::measure(&(e.key(), e.get())))
+                } else {
+                    e.insert(c);
+                    None
+                }
+            }
+        };
+        if let Some(bytes) = sampled {
+            tracker.sample(bytes, map.len(), slot);
+        }
+        seen += 1;
+        // Checking every 32 records (as Spark's `maybeSpill`) keeps the estimate off the hot path.
+        if seen & 31 == 0 && tracker.estimate() > conf.spill_threshold {
+            let held = tracker.estimate();
+            written += drain_map(&mut map, partitioner, &mut bufs)?;
+            spills.push(spill_buffers(&mut bufs, held, dir, conf, metrics)?);
+            tracker.reset();
+        }
+    }
+    written += drain_map(&mut map, partitioner, &mut bufs)?;
+    drop(map);
+    write_output(bufs, spills, written, shuffle_id, map_index, dir, conf, metrics)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::partitioner::HashPartitioner;
+    use crate::shuffle::block_format::RecordReader;
+    use std::sync::atomic::Ordering::Relaxed;
+
+    #[derive(Clone)]
+    struct Sum;
+    impl Aggregator<u64, u64, u64> for Sum {
+        const MAP_SIDE_COMBINE: bool = true;
+        fn create_combiner(&self, v: u64) -> u64 {
+            v
+        }
+        fn merge_value(&self, c: &mut u64, v: u64) {
+            *c += v
+        }
+        fn merge_combiners(&self, c: &mut u64, o: u64) {
+            *c += o
+        }
+    }
+
+    fn read_block(dir: &Path, sizes: &[u64], p: usize, compress: bool) -> Vec<(u64, u64)> {
+        let off: u64 = sizes[..p].iter().sum();
+        RecordReader::open(&data_file(dir, 0, 0), off, sizes[p], compress)
+            .unwrap()
+            .collect::<io::Result<_>>()
+            .unwrap()
+    }
+
+    #[test]
+    fn output_files_and_index_agree() {
+        let dir = tempfile::tempdir().unwrap();
+        let conf = ShuffleConf { spill_threshold: 4 << 10, ..ShuffleConf::default() };
+        let m = TaskMetrics::default();
+        let part = HashPartitioner::new(5);
+        let recs: Vec<(u64, u64)> = (0..20_000).map(|i| (i % 777, i)).collect();
+        let sizes = write_records(recs.clone().into_iter(), &part, 0, 0, dir.path(), &conf, &m).unwrap();
+        assert_eq!(sizes.len(), 5);
+        let index = fs::read(index_file(dir.path(), 0, 0)).unwrap();
+        assert_eq!(index.len(), 6 * 8);
+        assert_eq!(fs::metadata(data_file(dir.path(), 0, 0)).unwrap().len(), sizes.iter().sum::<u64>());
+        let mut all = Vec::new();
+        for p in 0..5 {
+            let block = read_block(dir.path(), &sizes, p, true);
+            assert!(block.iter().all(|(k, _)| part.partition(k) == p));
+            all.extend(block);
+        }
+        all.sort();
+        let mut expect = recs;
+        expect.sort();
+        assert_eq!(all, expect);
+        // Spilled, and only the two committed files remain.
+        assert!(m.memory_bytes_spilled.load(Relaxed) > 0 && m.disk_bytes_spilled.load(Relaxed) > 0);
+        assert_eq!(m.shuffle_records_written.load(Relaxed), 20_000);
+        assert_eq!(m.shuffle_bytes_written.load(Relaxed), sizes.iter().sum::<u64>());
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 2);
+    }
+
+    #[test]
+    fn combined_output_has_one_entry_per_key_without_spill() {
+        let dir = tempfile::tempdir().unwrap();
+        let conf = ShuffleConf { compress: false, ..ShuffleConf::default() };
+        let m = TaskMetrics::default();
+        let part = HashPartitioner::new(3);
+        let sizes =
+            write_combined((0..10_000u64).map(|i| (i % 100, 1)), &part, &Sum, 0, 0, dir.path(), &conf, &m).unwrap();
+        let mut all: Vec<(u64, u64)> = (0..3).flat_map(|p| read_block(dir.path(), &sizes, p, false)).collect();
+        all.sort();
+        assert_eq!(all, (0..100).map(|k| (k, 100)).collect::<Vec<_>>());
+        assert_eq!(m.shuffle_records_written.load(Relaxed), 100);
+        assert_eq!(m.disk_bytes_spilled.load(Relaxed), 0);
+    }
+
+    #[test]
+    fn second_attempt_reuses_committed_output() {
+        let dir = tempfile::tempdir().unwrap();
+        let conf = ShuffleConf::default();
+        let m = TaskMetrics::default();
+        let part = HashPartitioner::new(4);
+        let a = write_records((0..1000u64).map(|i| (i, i)), &part, 0, 0, dir.path(), &conf, &m).unwrap();
+        let b = write_records((0..10u64).map(|i| (i, i)), &part, 0, 0, dir.path(), &conf, &m).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 2);
+        // A damaged output is replaced.
+        fs::write(index_file(dir.path(), 0, 0), b"bad").unwrap();
+        let c = write_records((0..10u64).map(|i| (i, i)), &part, 0, 0, dir.path(), &conf, &m).unwrap();
+        assert_ne!(a, c);
+    }
+
+    #[test]
+    fn failing_partitioner_leaves_no_files() {
+        #[derive(Clone)]
+        struct Bad;
+        impl Partitioner<u64> for Bad {
+            fn num_partitions(&self) -> usize {
+                2
+            }
+            fn partition(&self, k: &u64) -> usize {
+                *k as usize
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let conf = ShuffleConf { spill_threshold: 64, ..ShuffleConf::default() };
+        let m = TaskMetrics::default();
+        let err = write_records((0..100u64).map(|i| (i % 3, i)), &Bad, 0, 0, dir.path(), &conf, &m).unwrap_err();
+        assert!(err.to_string().contains("partition 2"), "{err}");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+}

@@ -1,0 +1,82 @@
+//! `TaskContext`: what a running task knows about itself and its executor.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use super::{StageId, TaskId, TaskMetrics};
+use crate::env::ExecutorEnv;
+
+/// Information about the running task attempt, given to every RDD's `compute` and to the
+/// action's function (Spark's `TaskContext`).
+pub struct TaskContext {
+    pub stage_id: StageId,
+    pub stage_attempt_id: u32,
+    pub partition_id: usize,
+    pub attempt_number: u32,
+    pub task_attempt_id: TaskId,
+    /// Live metrics of this attempt.
+    pub metrics: TaskMetrics,
+    env: Arc<ExecutorEnv>,
+    interrupted: AtomicBool,
+    kill_reason: Mutex<Option<String>>,
+}
+
+impl TaskContext {
+    /// A context for one attempt on an executor.
+    pub fn new(
+        env: Arc<ExecutorEnv>,
+        stage_id: StageId,
+        stage_attempt_id: u32,
+        partition_id: usize,
+        attempt_number: u32,
+        task_attempt_id: TaskId,
+    ) -> Self {
+        TaskContext {
+            stage_id,
+            stage_attempt_id,
+            partition_id,
+            attempt_number,
+            task_attempt_id,
+            metrics: TaskMetrics::default(),
+            env,
+            interrupted: AtomicBool::new(false),
+            kill_reason: Mutex::new(None),
+        }
+    }
+
+    /// The executor's environment: block manager, shuffle settings, map output locations.
+    pub fn env(&self) -> &Arc<ExecutorEnv> {
+        &self.env
+    }
+
+    /// Whether this attempt has been asked to stop (job cancelled, speculative copy lost).
+    #[inline]
+    pub fn is_interrupted(&self) -> bool {
+        self.interrupted.load(Ordering::Relaxed)
+    }
+
+    /// Asks this attempt to stop at its next record boundary.
+    pub fn mark_interrupted(&self, reason: &str) {
+        *self.kill_reason.lock() = Some(reason.to_string());
+        self.interrupted.store(true, Ordering::Relaxed);
+    }
+
+    /// Why the attempt was killed, if it was.
+    pub fn kill_reason(&self) -> Option<String> {
+        self.kill_reason.lock().clone()
+    }
+
+    /// Unwinds the task if it was killed. Called by sources between records.
+    #[inline]
+    pub fn check_interrupted(&self) {
+        if self.is_interrupted() {
+            std::panic::resume_unwind(Box::new(TaskKilledPanic(self.kill_reason().unwrap_or_default())));
+        }
+    }
+}
+
+/// Unwind payload of a killed task; the task runner reports it as `TaskKilled`.
+#[derive(Debug)]
+pub struct TaskKilledPanic(pub String);

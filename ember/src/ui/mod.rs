@@ -1,0 +1,3 @@
+//! What a person at the console sees.
+
+pub mod console_progress;
