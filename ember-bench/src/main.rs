@@ -1,1 +1,176 @@
-fn main() {}
+//! `ember-bench`: the reference workloads W1–W7 (`shared/WORKLOADS.md`) on Ember, timed and
+//! checked the way the Spark anchor (`shared/anchors/spark/Bench.java`) does it, so that the
+//! `RESULT` lines can be put beside Spark's (`bench/compare.sh`).
+//!
+//! ```text
+//! ember-bench [--master URL] [--runs N] [--scale F] [--corpus PATH] [--conf k=v ...] [W1 ... W7 | all]
+//! ```
+//! Defaults: `local[2]`, 3 runs, scale 1.0, every workload, corpus `/tmp/ember-bench/corpus-w3.txt`.
+//! `--scale` multiplies every size knob (W1's N, W2's job counts, W3's corpus bytes, W4–W7's
+//! element counts); `--scale 0.001` is a smoke run of a second or two.
+//!
+//! Output: per workload, per-run lines, a `SANITY OK|FAIL` line and
+//! `RESULT <id> <master> min=<ms> median=<ms> <figure>`; at the end
+//! `PEAK_RSS_KB self=<VmHWM> children=<max RSS of reaped children>`. The exit status is 0 only
+//! when every sanity check passed; 2 for bad arguments or when the application cannot start.
+
+mod corpus;
+mod gen;
+mod reference;
+mod stats;
+mod workloads;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use ember::conf::{self, EmberConf};
+use ember::prelude::*;
+
+use workloads::{Bench, ALL};
+
+const USAGE: &str = "usage: ember-bench [--master URL] [--runs N] [--scale F] [--corpus PATH] [--conf k=v ...] [W1 ... W7 | all]";
+
+/// The harness's own options (the engine's `--master`/`--conf` are parsed by `EmberConf`).
+struct Options {
+    runs: usize,
+    scale: f64,
+    corpus: PathBuf,
+    workloads: Vec<String>,
+}
+
+fn parse_options(args: Vec<String>) -> Result<Options, String> {
+    let mut o = Options { runs: 3, scale: 1.0, corpus: PathBuf::from("/tmp/ember-bench/corpus-w3.txt"), workloads: Vec::new() };
+    let mut it = args.into_iter();
+    while let Some(arg) = it.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
+            _ => (arg.clone(), None),
+        };
+        let mut value = |name: &str| inline.clone().or_else(|| it.next()).ok_or_else(|| format!("{name} needs a value"));
+        match flag.as_str() {
+            "--runs" => {
+                o.runs = value("--runs")?.parse().ok().filter(|r| *r > 0).ok_or("--runs takes a positive whole number")?;
+            }
+            "--scale" => {
+                o.scale = value("--scale")?.parse().ok().filter(|s: &f64| s.is_finite() && *s > 0.0).ok_or("--scale takes a positive number")?;
+            }
+            "--corpus" => o.corpus = PathBuf::from(value("--corpus")?),
+            "-h" | "--help" => return Err(String::new()),
+            f if f.starts_with('-') => return Err(format!("unknown option {f}")),
+            "all" => o.workloads.extend(ALL.iter().map(|w| w.to_string())),
+            w => {
+                let w = w.to_ascii_uppercase();
+                if !ALL.contains(&w.as_str()) {
+                    return Err(format!("unknown workload {arg} (expected W1 … W7 or all)"));
+                }
+                o.workloads.push(w);
+            }
+        }
+    }
+    if o.workloads.is_empty() {
+        o.workloads = ALL.iter().map(|w| w.to_string()).collect();
+    }
+    Ok(o)
+}
+
+/// Peak resident set of this process (`VmHWM` of /proc/self/status), in KiB; 0 if unreadable.
+fn peak_rss_self_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("VmHWM:").and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())))
+        .unwrap_or(0)
+}
+
+/// Largest peak resident set of any reaped child process (executors in cluster modes), in KiB.
+fn peak_rss_children_kb() -> u64 {
+    // getrusage has no std wrapper; this is the one reason for the libc dependency.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `ru` is a valid, writable rusage and RUSAGE_CHILDREN a valid `who`.
+    if unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru) } == 0 {
+        ru.ru_maxrss.max(0) as u64 // kilobytes on Linux
+    } else {
+        0
+    }
+}
+
+fn main() -> ExitCode {
+    let process_start = std::time::Instant::now();
+    let (conf, rest) = match EmberConf::from_args(std::env::args().skip(1)) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("ember-bench: {e}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let opts = match parse_options(rest) {
+        Ok(o) => o,
+        Err(e) => {
+            if !e.is_empty() {
+                eprintln!("ember-bench: {e}");
+            }
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let conf = conf
+        .set_if_missing(conf::MASTER, "local[2]")
+        .set_if_missing(conf::APP_NAME, "ember-bench")
+        .set_if_missing(conf::UI_SHOW_CONSOLE_PROGRESS, "false");
+    let master = conf.get(conf::MASTER).to_string();
+    let started = std::time::Instant::now();
+    let ctx = match Context::new(conf) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("ember-bench: cannot start Ember on {master}: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    println!(
+        "Ember {}, master {master}, runs {}, scale {}, workloads {}; context created in {:.1} ms",
+        env!("CARGO_PKG_VERSION"),
+        opts.runs,
+        opts.scale,
+        opts.workloads.join(" "),
+        started.elapsed().as_secs_f64() * 1e3
+    );
+    let mut bench = Bench { ctx, master, runs: opts.runs, scale: opts.scale, corpus: opts.corpus, all_ok: true };
+    if let Err(e) = bench.warm_up() {
+        println!("SANITY FAIL warm-up jobs failed: {e}");
+        bench.all_ok = false;
+    }
+    for w in &opts.workloads {
+        bench.run(w);
+    }
+    bench.ctx.stop();
+    println!("PEAK_RSS_KB self={} children={}", peak_rss_self_kb(), peak_rss_children_kb());
+    println!("process wall {:.1} s (main start to end)", process_start.elapsed().as_secs_f64());
+    if bench.all_ok {
+        println!("ALL SANITY CHECKS OK");
+        ExitCode::SUCCESS
+    } else {
+        println!("SOME SANITY CHECK FAILED");
+        ExitCode::FAILURE
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn options_parse_with_defaults() {
+        let o = parse_options(args("")).unwrap();
+        assert_eq!((o.runs, o.scale, o.workloads.len()), (3, 1.0, 7));
+        let o = parse_options(args("--runs 1 --scale=0.5 --corpus /x/c.txt w4 W1")).unwrap();
+        assert_eq!((o.runs, o.scale), (1, 0.5));
+        assert_eq!(o.corpus, PathBuf::from("/x/c.txt"));
+        assert_eq!(o.workloads, vec!["W4", "W1"]);
+        assert!(parse_options(args("--runs 0")).is_err());
+        assert!(parse_options(args("W8")).is_err());
+        assert!(parse_options(args("--scale")).is_err());
+    }
+}

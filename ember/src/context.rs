@@ -19,7 +19,7 @@ use crate::map_output_tracker::MapOutputTracker;
 use crate::rdd::{ParallelCollection, PartIter, RangeRdd, Rdd, TextFileRdd, UnionAllRdd};
 use crate::scheduler::clock::{Clock, SystemClock};
 use crate::scheduler::dag_scheduler::{DagScheduler, JobEvent, JobSubmission, DEFAULT_MAX_CONSECUTIVE_STAGE_ATTEMPTS};
-use crate::scheduler::event_loop::{DriverEvent, EventLoop};
+use crate::scheduler::event_loop::{AppStatus, DriverEvent, EventLoop, StatusCell};
 use crate::scheduler::local_backend::LocalBackend;
 use crate::scheduler::task_scheduler::{SchedulerConfig, TaskSchedulerImpl};
 use crate::shuffle::ShuffleConf;
@@ -75,6 +75,7 @@ struct Inner {
     app_dir: PathBuf,
     local_env: Arc<ExecutorEnv>,
     blocks: Arc<BlockManagerMaster>,
+    status: Arc<StatusCell>,
 }
 
 impl Inner {
@@ -157,7 +158,8 @@ impl Context {
         tasks.executor_added("driver", "localhost");
         let dag = DagScheduler::new(tracker, blocks.clone(), DEFAULT_MAX_CONSECUTIVE_STAGE_ATTEMPTS);
         let progress = ConsoleProgressBar::new(ConsoleProgressBar::enabled_for_stderr(conf.get_bool(conf::UI_SHOW_CONSOLE_PROGRESS)?));
-        let event_loop = EventLoop::new(dag, tasks, Box::new(backend), clock, progress);
+        let status = Arc::new(StatusCell::default());
+        let event_loop = EventLoop::new(dag, tasks, Box::new(backend), clock, progress, status.clone());
         let handle = std::thread::Builder::new().name("dag-scheduler-event-loop".into()).spawn(move || event_loop.run(rx)).map_err(|e| {
             crate::scheduler::event_loop::spawn_failed(&e);
             EmberError::io("dag-scheduler-event-loop thread", e)
@@ -180,6 +182,7 @@ impl Context {
             app_dir,
             local_env: env,
             blocks,
+            status,
         });
         Ok(Context { owner: Some(Arc::new(OwnerGuard(inner.clone()))), inner })
     }
@@ -223,6 +226,17 @@ impl Context {
     pub(crate) fn remove_rdd_blocks(&self, rdd_id: usize) {
         self.inner.local_env.block_manager.remove_rdd(rdd_id);
         self.inner.blocks.remove_rdd(rdd_id);
+    }
+
+    /// Task counts and summed task metrics of the application so far.
+    pub fn status(&self) -> AppStatus {
+        self.inner.status.get()
+    }
+
+    /// Waits until the application's status satisfies `pred`, for at most `timeout`; returns
+    /// whether it does. For tests and tools that must wait for tasks to start or finish.
+    pub fn wait_for_status(&self, timeout: std::time::Duration, pred: impl FnMut(&AppStatus) -> bool) -> bool {
+        self.inner.status.wait_for(timeout, pred)
     }
 
     /// Cached partitions of an RDD and their size in memory: `(partitions, bytes)`.

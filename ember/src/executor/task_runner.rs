@@ -37,6 +37,7 @@ impl TaskRunner {
         debug!("Running {} (TID {})", t.name, t.task_id);
         let start = Instant::now();
 
+        let guard = TaskContext::enter(&ctx);
         let outcome = if ctx.is_interrupted() {
             Err(TaskEndReason::TaskKilled { reason: ctx.kill_reason().unwrap_or_default() })
         } else {
@@ -58,6 +59,7 @@ impl TaskRunner {
             }
         };
 
+        drop(guard);
         TaskMetrics::add(&ctx.metrics.executor_run_time_ms, start.elapsed().as_millis() as u64);
         if let Ok(TaskValue::Bytes(b)) = &outcome {
             TaskMetrics::add(&ctx.metrics.result_size, b.len() as u64);

@@ -180,7 +180,7 @@ impl<K: Key, V: Data> Rdd for ShuffledRdd<K, V> {
         vec![Dependency::Shuffle(self.dep.clone())]
     }
     fn compute(&self, p: usize, ctx: &Arc<TaskContext>) -> Self::Iter {
-        ShuffleReadIter { records: read_reduce_partition(ctx, self.shuffle_id, p), ctx: ctx.clone() }
+        ShuffleReadIter { records: read_reduce_partition(ctx, self.shuffle_id, p), ctx: ctx.clone(), read: 0 }
     }
     fn partitioning(&self) -> Option<Partitioning> {
         Some(self.partitioning.clone())
@@ -372,13 +372,19 @@ impl<K: Key + Ord, V: Data> Rdd for SortedRdd<K, V> {
 pub struct ShuffleReadIter<T: serde::de::DeserializeOwned> {
     records: ShuffleRecords<T>,
     ctx: Arc<TaskContext>,
+    read: u64,
 }
 
 impl<T: serde::de::DeserializeOwned> Iterator for ShuffleReadIter<T> {
     type Item = T;
     #[inline]
     fn next(&mut self) -> Option<T> {
-        self.records.next()
+        let x = self.records.next()?;
+        self.read += 1;
+        if self.read & 4095 == 0 {
+            self.ctx.check_interrupted();
+        }
+        Some(x)
     }
 }
 

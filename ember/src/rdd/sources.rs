@@ -43,6 +43,7 @@ pub struct SliceIter<T> {
     slices: Arc<Vec<Vec<T>>>,
     part: usize,
     pos: usize,
+    ctx: Arc<TaskContext>,
 }
 
 impl<T: Clone> Iterator for SliceIter<T> {
@@ -51,6 +52,9 @@ impl<T: Clone> Iterator for SliceIter<T> {
     fn next(&mut self) -> Option<T> {
         let x = self.slices.get(self.part)?.get(self.pos)?.clone();
         self.pos += 1;
+        if self.pos & 4095 == 0 {
+            self.ctx.check_interrupted();
+        }
         Some(x)
     }
     fn size_hint(&self) -> (usize, Option<usize>) {
@@ -71,8 +75,8 @@ impl<T: Data> Rdd for ParallelCollection<T> {
     fn dependencies(&self) -> Vec<Dependency> {
         Vec::new()
     }
-    fn compute(&self, partition: usize, _ctx: &Arc<TaskContext>) -> SliceIter<T> {
-        SliceIter { slices: self.slices.clone(), part: partition, pos: 0 }
+    fn compute(&self, partition: usize, ctx: &Arc<TaskContext>) -> SliceIter<T> {
+        SliceIter { slices: self.slices.clone(), part: partition, pos: 0, ctx: ctx.clone() }
     }
 }
 
@@ -106,6 +110,7 @@ pub struct RangeIter {
     next: i64,
     step: i64,
     remaining: u64,
+    ctx: Arc<TaskContext>,
 }
 
 impl Iterator for RangeIter {
@@ -118,6 +123,10 @@ impl Iterator for RangeIter {
         let x = self.next;
         self.remaining -= 1;
         self.next = self.next.wrapping_add(self.step);
+        if self.remaining & 4095 == 0 {
+            // Between records, a killed task stops (Spark's InterruptibleIterator).
+            self.ctx.check_interrupted();
+        }
         Some(x)
     }
     fn size_hint(&self) -> (usize, Option<usize>) {
@@ -137,11 +146,11 @@ impl Rdd for RangeRdd {
     fn dependencies(&self) -> Vec<Dependency> {
         Vec::new()
     }
-    fn compute(&self, p: usize, _ctx: &Arc<TaskContext>) -> RangeIter {
+    fn compute(&self, p: usize, ctx: &Arc<TaskContext>) -> RangeIter {
         let n = self.slices as u128;
         let lo = (p as u128 * self.count as u128 / n) as u64;
         let hi = ((p as u128 + 1) * self.count as u128 / n) as u64;
-        RangeIter { next: self.start.wrapping_add((lo as i64).wrapping_mul(self.step)), step: self.step, remaining: hi - lo }
+        RangeIter { next: self.start.wrapping_add((lo as i64).wrapping_mul(self.step)), step: self.step, remaining: hi - lo, ctx: ctx.clone() }
     }
 }
 

@@ -35,6 +35,52 @@ pub enum DriverEvent {
     Stop,
 }
 
+/// Totals over the application's finished task attempts, readable from any thread
+/// (`Context::status`).
+#[derive(Clone, Debug, Default)]
+pub struct AppStatus {
+    /// Task attempts that succeeded.
+    pub succeeded_tasks: u64,
+    /// Task attempts that failed (including killed and lost ones).
+    pub failed_tasks: u64,
+    /// Task attempts running now.
+    pub running_tasks: u64,
+    /// Sum of the metrics of successful attempts.
+    pub metrics: crate::task::TaskMetricsSnapshot,
+}
+
+/// [`AppStatus`] shared between the event loop and the application's threads, with a condition
+/// variable so callers can wait for a state instead of sleeping.
+#[derive(Default)]
+pub struct StatusCell {
+    status: parking_lot::Mutex<AppStatus>,
+    changed: parking_lot::Condvar,
+}
+
+impl StatusCell {
+    /// A copy of the current status.
+    pub fn get(&self) -> AppStatus {
+        self.status.lock().clone()
+    }
+
+    fn update(&self, f: impl FnOnce(&mut AppStatus)) {
+        f(&mut self.status.lock());
+        self.changed.notify_all();
+    }
+
+    /// Waits until `pred` holds, or `timeout` passes; returns whether it holds.
+    pub fn wait_for(&self, timeout: Duration, mut pred: impl FnMut(&AppStatus) -> bool) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        let mut st = self.status.lock();
+        while !pred(&st) {
+            if self.changed.wait_until(&mut st, deadline).timed_out() {
+                return pred(&st);
+            }
+        }
+        true
+    }
+}
+
 /// The loop's state.
 pub struct EventLoop {
     dag: DagScheduler,
@@ -42,6 +88,7 @@ pub struct EventLoop {
     backend: Box<dyn SchedulerBackend>,
     clock: Arc<dyn Clock>,
     progress: ConsoleProgressBar,
+    status: Arc<StatusCell>,
 }
 
 impl EventLoop {
@@ -52,8 +99,9 @@ impl EventLoop {
         backend: Box<dyn SchedulerBackend>,
         clock: Arc<dyn Clock>,
         progress: ConsoleProgressBar,
+        status: Arc<StatusCell>,
     ) -> Self {
-        EventLoop { dag, tasks, backend, clock, progress }
+        EventLoop { dag, tasks, backend, clock, progress, status }
     }
 
     /// Runs until `Stop` or until every sender is gone.
@@ -105,6 +153,18 @@ impl EventLoop {
             }
             DriverEvent::StatusUpdate(update) => {
                 self.backend.status_update(&update);
+                if update.state.is_finished() {
+                    self.status.update(|st| {
+                        st.running_tasks = st.running_tasks.saturating_sub(1);
+                        match &update.outcome {
+                            crate::task::TaskOutcome::Success(r) => {
+                                st.succeeded_tasks += 1;
+                                st.metrics.merge(&r.metrics);
+                            }
+                            _ => st.failed_tasks += 1,
+                        }
+                    });
+                }
                 let events = self.tasks.status_update(update);
                 self.scheduler_events(events);
             }
@@ -132,7 +192,7 @@ impl EventLoop {
         let now = self.clock.now_ms();
         for ev in events {
             match ev {
-                SchedulerEvent::TaskStarted { .. } => {}
+                SchedulerEvent::TaskStarted { .. } => self.status.update(|st| st.running_tasks += 1),
                 SchedulerEvent::TaskEnded { stage_id, stage_attempt_id, partition, result, .. } => {
                     let actions = self.dag.task_ended(stage_id, stage_attempt_id, partition, result, now);
                     self.apply(actions);

@@ -10,7 +10,7 @@
 //! again with a different hash (a few levels deep — a single huge key cannot be split and is
 //! aggregated in memory).
 
-use std::collections::hash_map::{self, Entry};
+use std::collections::hash_map;
 use std::fs::File;
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
@@ -19,6 +19,7 @@ use rustc_hash::FxHashMap;
 
 use super::block_format::{io_err, ChunkBuf, RecordReader, SpillFile};
 use super::size_tracker::{map_slot_bytes, SizeTracker};
+use super::sort_writer::upsert;
 use super::ShuffleConf;
 use crate::aggregator::Aggregator;
 use crate::data::{Data, Key};
@@ -120,37 +121,6 @@ struct PendingBucket {
     file: SpillFile,
     len: u64,
     level: u32,
-}
-
-/// Inserts into a map with size tracking; returns the sampled entry size when the tracker asked.
-#[inline]
-fn upsert<K: Key, C, X>(
-    map: &mut FxHashMap<K, C>,
-    tracker: &mut SizeTracker,
-    key: K,
-    x: X,
-    create: impl FnOnce(X) -> C,
-    merge: impl FnOnce(&mut C, X),
-) -> Option<usize>
-where
-    C: serde::Serialize,
-{
-    match map.entry(key) {
-        Entry::Occupied(mut e) => {
-            merge(e.get_mut(), x);
-            tracker.tick().then(|| SizeTracker::measure(&(e.key(), e.get())))
-        }
-        Entry::Vacant(e) => {
-            let c = create(x);
-            if tracker.tick() {
-                let e = e.insert_entry(c);
-                Some(SizeTracker::measure(&(e.key(), e.get())))
-            } else {
-                e.insert(c);
-                None
-            }
-        }
-    }
 }
 
 /// Aggregates values (or combiners) by key in memory, spilling to grace-hash buckets past the

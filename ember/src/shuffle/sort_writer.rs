@@ -17,6 +17,7 @@ use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use super::block_format::{io_err, ChunkBuf, SpillFile};
+use crate::partitioner::{fast_range, fx_hash, mix64};
 use super::size_tracker::{map_slot_bytes, SizeTracker};
 use super::{data_file, index_file, ShuffleConf};
 use crate::aggregator::Aggregator;
@@ -33,6 +34,16 @@ fn file_buffer(conf: &ShuffleConf) -> usize {
     conf.file_buffer.max(MIN_FILE_BUFFER)
 }
 
+/// A map task's output held in memory, written out one reduce partition at a time (to a spill
+/// file or to the final data file).
+trait MapOutput {
+    /// Number of reduce partitions.
+    fn partitions(&self) -> usize;
+    /// Writes partition `p`'s records as chunks to `out` and drops them from memory; returns the
+    /// bytes written. `path` names `out` in errors.
+    fn write_partition<W: Write>(&mut self, p: usize, out: &mut W, path: &Path) -> Result<u64>;
+}
+
 /// One reduce partition's encoded records held in memory.
 #[derive(Default)]
 struct PartBuf {
@@ -42,7 +53,7 @@ struct PartBuf {
     done: Vec<u8>,
 }
 
-/// Per-reduce-partition chunk buffers of one map task.
+/// Per-reduce-partition chunk buffers of one map task (no aggregation).
 struct PartitionedBuffers {
     parts: Vec<PartBuf>,
     /// Compression output, shared by all partitions.
@@ -66,9 +77,7 @@ impl PartitionedBuffers {
     #[inline]
     fn push<T: Serialize + ?Sized>(&mut self, p: usize, record: &T) -> Result<()> {
         let n = self.parts.len();
-        let part = self.parts.get_mut(p).ok_or_else(|| {
-            EmberError::Task(format!("partitioner returned partition {p} for a shuffle with {n} partitions"))
-        })?;
+        let part = self.parts.get_mut(p).ok_or_else(|| bad_partition(p, n))?;
         let before = part.open.len();
         part.open.push(record)?;
         let after = part.open.len();
@@ -80,29 +89,38 @@ impl PartitionedBuffers {
         }
         Ok(())
     }
+}
 
-    /// Writes partition `p`'s chunks to `out` and empties its buffers; returns the bytes written.
-    fn write_partition<W: Write>(&mut self, p: usize, out: &mut W) -> io::Result<u64> {
+impl MapOutput for PartitionedBuffers {
+    fn partitions(&self) -> usize {
+        self.parts.len()
+    }
+
+    fn write_partition<W: Write>(&mut self, p: usize, out: &mut W, path: &Path) -> Result<u64> {
         let part = &mut self.parts[p];
         let held = (part.done.len() + part.open.len()) as u64;
-        out.write_all(&part.done)?;
+        out.write_all(&part.done).map_err(io_err(path))?;
         let mut n = part.done.len() as u64;
         part.done.clear();
-        n += part.open.finish_into(self.compress, &mut self.scratch, out)?;
+        n += part.open.finish_into(self.compress, &mut self.scratch, out).map_err(io_err(path))?;
         self.bytes -= held;
         Ok(n)
     }
 }
 
-/// A spill of all partitions' buffers: partition `p`'s chunks are `segments[p]` = (offset, len).
+fn bad_partition(p: usize, n: usize) -> EmberError {
+    EmberError::Task(format!("partitioner returned partition {p} for a shuffle with {n} partitions"))
+}
+
+/// A spill of all partitions: partition `p`'s chunks are `segments[p]` = (offset, len).
 struct SpilledRuns {
     file: SpillFile,
     segments: Vec<(u64, u64)>,
 }
 
-/// Writes every partition's buffered chunks to a new spill file, in partition order.
-fn spill_buffers(
-    bufs: &mut PartitionedBuffers,
+/// Writes every partition of `output` to a new spill file, in partition order.
+fn spill_output<O: MapOutput>(
+    output: &mut O,
     in_memory_bytes: u64,
     dir: &Path,
     conf: &ShuffleConf,
@@ -110,12 +128,12 @@ fn spill_buffers(
 ) -> Result<SpilledRuns> {
     let file = SpillFile::create(dir, "shuffle-spill").map_err(io_err(dir))?;
     let path = file.path().to_path_buf();
-    let mut segments = Vec::with_capacity(bufs.parts.len());
+    let mut segments = Vec::with_capacity(output.partitions());
     let mut offset = 0;
     {
         let mut w = BufWriter::with_capacity(file_buffer(conf), file.file());
-        for p in 0..bufs.parts.len() {
-            let len = bufs.write_partition(p, &mut w).map_err(io_err(&path))?;
+        for p in 0..output.partitions() {
+            let len = output.write_partition(p, &mut w, &path)?;
             segments.push((offset, len));
             offset += len;
         }
@@ -168,8 +186,9 @@ fn existing_output(data_path: &Path, index_path: &Path, partitions: usize) -> Op
 
 /// Writes the final data and index files: for each partition, its spilled runs in spill order,
 /// then its in-memory remainder. Returns the size of each block.
-fn write_output(
-    mut bufs: PartitionedBuffers,
+#[allow(clippy::too_many_arguments)]
+fn write_output<O: MapOutput>(
+    mut output: O,
     spills: Vec<SpilledRuns>,
     records: u64,
     shuffle_id: ShuffleId,
@@ -178,7 +197,7 @@ fn write_output(
     conf: &ShuffleConf,
     metrics: &TaskMetrics,
 ) -> Result<Vec<u64>> {
-    let partitions = bufs.parts.len();
+    let partitions = output.partitions();
     let data_path = data_file(dir, shuffle_id, map_index);
     let index_path = index_file(dir, shuffle_id, map_index);
     // Temporary names first: a task that fails half-way leaves nothing a reader could mistake for
@@ -196,12 +215,13 @@ fn write_output(
                 copy_range(s.file.file(), off, l, &mut w, &mut copy_buf).map_err(io_err(s.file.path()))?;
                 len += l;
             }
-            len += bufs.write_partition(p, &mut w).map_err(io_err(tmp_path))?;
+            len += output.write_partition(p, &mut w, tmp_path)?;
             lengths.push(len);
         }
         w.flush().map_err(io_err(tmp_path))?;
     }
     drop(spills);
+    drop(output);
 
     let tmp_index = SpillFile::create(dir, &format!("shuffle_{shuffle_id}_{map_index}_0.index")).map_err(io_err(dir))?;
     let mut index = Vec::with_capacity((partitions + 1) * 8);
@@ -254,30 +274,220 @@ pub fn write_records<K: Key, V: Data, P: Partitioner<K>>(
         count += 1;
         if bufs.bytes > conf.spill_threshold {
             let held = bufs.bytes;
-            spills.push(spill_buffers(&mut bufs, held, dir, conf, metrics)?);
+            spills.push(spill_output(&mut bufs, held, dir, conf, metrics)?);
         }
     }
     write_output(bufs, spills, count, shuffle_id, map_index, dir, conf, metrics)
 }
 
-/// Moves every entry of `map` into the partition buffers; returns how many.
-fn drain_map<K: Key, C: Data, P: Partitioner<K>>(
+/// Inserts into a map with size tracking; returns the sampled entry size when the tracker asks.
+#[inline]
+pub(crate) fn upsert<K: Key, C: Serialize, X>(
     map: &mut FxHashMap<K, C>,
-    partitioner: &P,
-    bufs: &mut PartitionedBuffers,
-) -> Result<u64> {
-    let n = map.len() as u64;
-    for (k, c) in map.drain() {
-        bufs.push(partitioner.partition(&k), &(&k, &c))?;
+    tracker: &mut SizeTracker,
+    key: K,
+    x: X,
+    create: impl FnOnce(X) -> C,
+    merge: impl FnOnce(&mut C, X),
+) -> Option<usize> {
+    match map.entry(key) {
+        Entry::Occupied(mut e) => {
+            merge(e.get_mut(), x);
+            tracker.tick().then(|| SizeTracker::measure(&(e.key(), e.get())))
+        }
+        Entry::Vacant(e) => {
+            let c = create(x);
+            if tracker.tick() {
+                let e = e.insert_entry(c);
+                Some(SizeTracker::measure(&(e.key(), e.get())))
+            } else {
+                e.insert(c);
+                None
+            }
+        }
     }
-    Ok(n)
+}
+
+/// Entries a combine map may hold before it is split into buckets: below this it stays in cache
+/// and a single map is fastest.
+const DIRECT_MAX_ENTRIES: usize = 16 << 10;
+/// Buckets aimed for in total (reduce partitions x sub-buckets): each bucket's map is then a
+/// fraction of the whole, small enough to stay in cache while a batch is folded into it.
+const TARGET_BUCKETS: usize = 256;
+/// Bytes of values waiting in bucket queues, over all buckets.
+const PENDING_BUDGET: usize = 2 << 20;
+/// Seed of the sub-bucket hash: independent of the partitioner's hash, so sub-buckets split a
+/// partition's keys evenly.
+const SUB_BUCKET_SEED: u64 = 0xD6E8_FEB8_6659_FD93;
+
+/// Map-side combine state (Spark's `PartitionedAppendOnlyMap`, reorganized for cache locality).
+///
+/// A big combine map is slow because every insert is a cache miss in a table of many megabytes.
+/// So once the map outgrows the cache, keys are split into buckets — by reduce partition, then by
+/// an independent hash into sub-buckets — each with its own small map. Records are queued per
+/// bucket and folded into the bucket's map a batch at a time, while that map is in cache.
+/// Buckets are grouped by partition, so the output is written partition by partition straight
+/// from the maps, with no sort and no intermediate buffer.
+struct MapCombiner<'a, K, V, C, A, P> {
+    agg: &'a A,
+    partitioner: &'a P,
+    partitions: usize,
+    /// Sub-buckets per partition.
+    sub: usize,
+    /// The single map used until it holds `DIRECT_MAX_ENTRIES` keys.
+    direct: FxHashMap<K, C>,
+    bucketed: bool,
+    /// Bucket `p * sub + s`'s map.
+    maps: Vec<FxHashMap<K, C>>,
+    /// Values waiting to be folded into each bucket's map.
+    pending: Vec<Vec<(K, V)>>,
+    /// Queue length at which a bucket is folded.
+    batch: usize,
+    pending_count: usize,
+    /// Keys over all bucket maps.
+    entries: usize,
+    tracker: SizeTracker,
+    chunk: ChunkBuf,
+    scratch: Vec<u8>,
+    compress: bool,
+}
+
+impl<'a, K: Key, V: Data, C: Data, A: Aggregator<K, V, C>, P: Partitioner<K>> MapCombiner<'a, K, V, C, A, P> {
+    fn new(agg: &'a A, partitioner: &'a P, compress: bool) -> Self {
+        let partitions = partitioner.num_partitions();
+        MapCombiner {
+            agg,
+            partitioner,
+            partitions,
+            sub: (std::env::var("TB").map(|v| v.parse().unwrap()).unwrap_or(TARGET_BUCKETS) / partitions.max(1)).max(1),
+            direct: FxHashMap::default(),
+            bucketed: false,
+            maps: Vec::new(),
+            pending: Vec::new(),
+            batch: 0,
+            pending_count: 0,
+            entries: 0,
+            tracker: SizeTracker::new(),
+            chunk: ChunkBuf::new(),
+            scratch: Vec::new(),
+            compress,
+        }
+    }
+
+    #[inline]
+    fn bucket_of(&self, key: &K) -> Result<usize> {
+        let p = self.partitioner.partition(key);
+        if p >= self.partitions {
+            return Err(bad_partition(p, self.partitions));
+        }
+        let s = if self.sub == 1 { 0 } else { fast_range(mix64(fx_hash(key) ^ SUB_BUCKET_SEED), self.sub) };
+        Ok(p * self.sub + s)
+    }
+
+    #[inline]
+    fn insert(&mut self, key: K, value: V) -> Result<()> {
+        if !self.bucketed {
+            let agg = self.agg;
+            let sampled = upsert(&mut self.direct, &mut self.tracker, key, value, |v| agg.create_combiner(v), |c, v| {
+                agg.merge_value(c, v)
+            });
+            if let Some(bytes) = sampled {
+                self.tracker.sample(bytes, self.direct.len(), map_slot_bytes::<K, C>());
+            }
+            if self.direct.len() > std::env::var("DM").map(|v| v.parse::<usize>().unwrap()).unwrap_or(DIRECT_MAX_ENTRIES) {
+                self.split_into_buckets()?;
+            }
+            return Ok(());
+        }
+        let b = self.bucket_of(&key)?;
+        let queue = &mut self.pending[b];
+        queue.push((key, value));
+        self.pending_count += 1;
+        if queue.len() >= self.batch {
+            self.fold(b);
+        }
+        Ok(())
+    }
+
+    /// Moves the direct map's entries into bucket maps; from now on records are queued.
+    fn split_into_buckets(&mut self) -> Result<()> {
+        if self.bucketed {
+            return Ok(());
+        }
+        let buckets = self.partitions * self.sub;
+        self.maps = (0..buckets).map(|_| FxHashMap::default()).collect();
+        self.batch = (std::env::var("PB").map(|v| v.parse::<usize>().unwrap()).unwrap_or(PENDING_BUDGET) / (buckets * std::mem::size_of::<(K, V)>().max(1))).clamp(16, 1<<20);
+        self.pending = (0..buckets).map(|_| Vec::with_capacity(self.batch)).collect();
+        self.bucketed = true;
+        let direct = std::mem::take(&mut self.direct);
+        self.entries = direct.len();
+        for (k, c) in direct {
+            let b = self.bucket_of(&k)?;
+            self.maps[b].insert(k, c);
+        }
+        Ok(())
+    }
+
+    /// Folds bucket `b`'s queued values into its map.
+    fn fold(&mut self, b: usize) {
+        let map = &mut self.maps[b];
+        let queue = &mut self.pending[b];
+        let agg = self.agg;
+        let before = map.len();
+        self.pending_count -= queue.len();
+        for (k, v) in queue.drain(..) {
+            if let Some(bytes) = upsert(map, &mut self.tracker, k, v, |v| agg.create_combiner(v), |c, v| agg.merge_value(c, v)) {
+                let entries = self.entries + map.len() - before;
+                self.tracker.sample(bytes, entries, map_slot_bytes::<K, C>());
+            }
+        }
+        self.entries += map.len() - before;
+    }
+
+    /// Estimated bytes held: the maps, plus the queued values.
+    #[inline]
+    fn estimate(&self) -> u64 {
+        self.tracker.estimate() + (self.pending_count * std::mem::size_of::<(K, V)>()) as u64
+    }
+
+    /// Forgets the size history once everything has been written out.
+    fn reset(&mut self) {
+        self.tracker.reset();
+        self.entries = 0;
+    }
+}
+
+impl<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>, P: Partitioner<K>> MapOutput for MapCombiner<'_, K, V, C, A, P> {
+    fn partitions(&self) -> usize {
+        self.partitions
+    }
+
+    fn write_partition<W: Write>(&mut self, p: usize, out: &mut W, path: &Path) -> Result<u64> {
+        self.split_into_buckets()?;
+        let mut written = 0;
+        for b in p * self.sub..(p + 1) * self.sub {
+            self.fold(b);
+            let drained = self.maps[b].len();
+            for (k, c) in self.maps[b].drain() {
+                self.chunk.push(&(&k, &c))?;
+                if self.chunk.is_full() {
+                    written += self.chunk.finish_into(self.compress, &mut self.scratch, out).map_err(io_err(path))?;
+                }
+            }
+            self.entries -= drained;
+        }
+        // A block ends with its own chunk: blocks are read independently.
+        written += self.chunk.finish_into(self.compress, &mut self.scratch, out).map_err(io_err(path))?;
+        Ok(written)
+    }
 }
 
 /// Writes a map task's records combined by key (map-side combine of `reduce_by_key`,
-/// `aggregate_by_key`, …): values are folded into an `FxHashMap<K, C>`; when its estimated size
-/// passes `conf.spill_threshold`, its entries are spilled as per-partition runs and the map starts
-/// again. A key may therefore appear in several runs of one block: the reduce side merges
-/// combiners anyway, so no order or uniqueness is needed. Returns the stored size of each block.
+/// `aggregate_by_key`, …): values are folded into `FxHashMap<K, C>`s (see `MapCombiner`);
+/// when their estimated size passes `conf.spill_threshold`, the entries are spilled as
+/// per-partition runs and aggregation starts again. A key may therefore appear in several runs
+/// of one block: the reduce side merges combiners anyway, so no order or uniqueness is needed.
+/// Returns the stored size of each block.
 #[allow(clippy::too_many_arguments)]
 pub fn write_combined<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>, P: Partitioner<K>>(
     records: impl Iterator<Item = (K, V)>,
@@ -290,45 +500,31 @@ pub fn write_combined<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>, P: Parti
     metrics: &TaskMetrics,
 ) -> Result<Vec<u64>> {
     fs::create_dir_all(dir).map_err(io_err(dir))?;
-    let mut bufs = PartitionedBuffers::new(partitioner.num_partitions(), conf.compress);
+    let mut combiner = MapCombiner::new(agg, partitioner, conf.compress);
     let mut spills = Vec::new();
-    let mut map: FxHashMap<K, C> = FxHashMap::default();
-    let mut tracker = SizeTracker::new();
-    let slot = map_slot_bytes::<K, C>();
     let mut written = 0u64;
     let mut seen = 0u64;
     for (k, v) in records {
-        let sampled = match map.entry(k) {
-            Entry::Occupied(mut e) => {
-                agg.merge_value(e.get_mut(), v);
-                tracker.tick().then(|| SizeTracker::measure(&(e.key(), e.get())))
-            }
-            Entry::Vacant(e) => {
-                let c = agg.create_combiner(v);
-                if tracker.tick() {
-                    let e = e.insert_entry(c);
-                    Some(SizeTracker::measure(&(e.key(), e.get())))
-                } else {
-                    e.insert(c);
-                    None
-                }
-            }
-        };
-        if let Some(bytes) = sampled {
-            tracker.sample(bytes, map.len(), slot);
-        }
+        combiner.insert(k, v)?;
         seen += 1;
         // Checking every 32 records (as Spark's `maybeSpill`) keeps the estimate off the hot path.
-        if seen & 31 == 0 && tracker.estimate() > conf.spill_threshold {
-            let held = tracker.estimate();
-            written += drain_map(&mut map, partitioner, &mut bufs)?;
-            spills.push(spill_buffers(&mut bufs, held, dir, conf, metrics)?);
-            tracker.reset();
+        if seen & 31 == 0 && combiner.estimate() > conf.spill_threshold {
+            let held = combiner.estimate();
+            combiner.split_into_buckets()?;
+            for b in 0..combiner.maps.len() {
+                combiner.fold(b);
+            }
+            written += combiner.entries as u64;
+            spills.push(spill_output(&mut combiner, held, dir, conf, metrics)?);
+            combiner.reset();
         }
     }
-    written += drain_map(&mut map, partitioner, &mut bufs)?;
-    drop(map);
-    write_output(bufs, spills, written, shuffle_id, map_index, dir, conf, metrics)
+    combiner.split_into_buckets()?;
+    for b in 0..combiner.maps.len() {
+        combiner.fold(b);
+    }
+    written += combiner.entries as u64;
+    write_output(combiner, spills, written, shuffle_id, map_index, dir, conf, metrics)
 }
 
 #[cfg(test)]

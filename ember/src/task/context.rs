@@ -1,5 +1,6 @@
 //! `TaskContext`: what a running task knows about itself and its executor.
 
+use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -74,6 +75,33 @@ impl TaskContext {
         if self.is_interrupted() {
             std::panic::resume_unwind(Box::new(TaskKilledPanic(self.kill_reason().unwrap_or_default())));
         }
+    }
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<Arc<TaskContext>>> = const { RefCell::new(None) };
+}
+
+impl TaskContext {
+    /// The context of the task running on this thread (Spark's `TaskContext.get()`), `None`
+    /// outside tasks. Lets user functions see their partition and attempt number.
+    pub fn current() -> Option<Arc<TaskContext>> {
+        CURRENT.with(|c| c.borrow().clone())
+    }
+
+    /// Makes `ctx` this thread's current task context until the guard is dropped.
+    pub(crate) fn enter(ctx: &Arc<TaskContext>) -> CurrentGuard {
+        CURRENT.with(|c| *c.borrow_mut() = Some(ctx.clone()));
+        CurrentGuard
+    }
+}
+
+/// Clears the thread's current task context when dropped.
+pub(crate) struct CurrentGuard;
+
+impl Drop for CurrentGuard {
+    fn drop(&mut self) {
+        CURRENT.with(|c| *c.borrow_mut() = None);
     }
 }
 

@@ -1,0 +1,363 @@
+//! The reference workloads W1–W7 of `shared/WORKLOADS.md` on Ember, with the timing and the
+//! sanity checks of the Spark harness (`shared/anchors/spark/Bench.java`).
+//!
+//! Each run is timed with `Instant` around the whole job: building the RDDs and every action it
+//! needs. Every run builds its RDDs anew, so nothing computed in one run is reused by the next.
+//! Reference answers and checks that need extra jobs run outside the timed region.
+
+use std::error::Error;
+use std::iter::once;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use ember::prelude::*;
+
+use crate::corpus;
+use crate::gen::{generate, Edge, Identity, ModKey, RawKey, P};
+use crate::reference;
+use crate::stats::{median, min, nearest_rank};
+
+/// What a workload returns when a job or a file operation failed (counted as a failed check).
+pub type WResult = Result<(), Box<dyn Error>>;
+
+/// Every workload id, in the order they run by default.
+pub const ALL: [&str; 7] = ["W1", "W2", "W3", "W4", "W5", "W6", "W7"];
+
+/// The benchmark session: the Ember application and the knobs shared by every workload.
+pub struct Bench {
+    /// The application every workload runs in.
+    pub ctx: Context,
+    /// The master URL, as printed in `RESULT` lines.
+    pub master: String,
+    /// Timed runs per workload.
+    pub runs: usize,
+    /// Multiplier of every size knob.
+    pub scale: f64,
+    /// Path of the full-size W3 corpus (scaled corpora are named after it).
+    pub corpus: PathBuf,
+    /// False once a sanity check failed.
+    pub all_ok: bool,
+}
+
+fn ms_since(t0: Instant) -> f64 {
+    t0.elapsed().as_secs_f64() * 1e3
+}
+
+fn add(a: f64, b: f64) -> f64 {
+    a + b
+}
+
+fn damp(received: f64) -> f64 {
+    0.15 + 0.85 * received
+}
+
+impl Bench {
+    /// A size knob multiplied by the scale (at least 1).
+    pub fn scaled(&self, base: u64) -> u64 {
+        ((base as f64 * self.scale).round() as u64).max(1)
+    }
+
+    /// Runs one workload by id; a job error counts as a failed sanity check.
+    pub fn run(&mut self, id: &str) {
+        let started = Instant::now();
+        println!("== {id} ({} runs)", self.runs);
+        let r = match id {
+            "W1" => self.w1(),
+            "W2" => self.w2(),
+            "W3" => self.w3(),
+            "W4" => self.w4(),
+            "W5" => self.w5(),
+            "W6" => self.w6(),
+            "W7" => self.w7(),
+            other => Err(format!("unknown workload {other}").into()),
+        };
+        if let Err(e) = r {
+            self.check(false, format!("{id}: failed: {e}"));
+        }
+        println!("   ({id} section incl. references and checks: {:.1} s)", started.elapsed().as_secs_f64());
+    }
+
+    /// Untimed warm-up, as the Spark harness does: a small shuffle job and a 100-task job.
+    pub fn warm_up(&self) -> WResult {
+        let small: Vec<u64> = (0..1000).collect();
+        self.ctx.parallelize(small.clone(), 4).map(|x| (x % 10, 1u64)).reduce_by_key(|a, b| a + b, 2).count()?;
+        self.ctx.parallelize(small, 100).count()?;
+        Ok(())
+    }
+
+    fn check(&mut self, ok: bool, what: String) {
+        self.all_ok &= ok;
+        println!("SANITY {} {what}", if ok { "OK" } else { "FAIL" });
+    }
+
+    fn report(&self, id: &str, ms: &[f64], figure: String) {
+        println!("RESULT {id} {} min={:.1} median={:.1} {figure}", self.master, min(ms), median(ms));
+    }
+
+    /// W1, tiny tasks: `parallelize(0..N, N).count()`, one element per task.
+    fn w1(&mut self) -> WResult {
+        let n = self.scaled(10_000);
+        let mut ms = Vec::new();
+        let mut ok = true;
+        for r in 0..self.runs {
+            let data: Vec<u64> = (0..n).collect(); // built outside the timed region, as in Spark
+            let t0 = Instant::now();
+            let c = self.ctx.parallelize(data, n as usize).count()?;
+            ms.push(ms_since(t0));
+            ok &= c == n;
+            println!("  W1 N={n} run {}: {:.1} ms ({:.0} tasks/s) count={c}", r + 1, ms[r], n as f64 / (ms[r] / 1e3));
+        }
+        self.check(ok, format!("W1 N={n}: count == N in every run"));
+        self.report("W1", &ms, format!("tasks_per_s={:.0}", n as f64 / (median(&ms) / 1e3)));
+        Ok(())
+    }
+
+    /// W2, job latency: 200 one-partition jobs after 20 warm-up jobs; per run, the median and
+    /// the p99 (nearest rank) of the per-job latencies.
+    fn w2(&mut self) -> WResult {
+        let (jobs, warm) = (self.scaled(200) as usize, self.scaled(20) as usize);
+        let ten: Vec<u64> = (1..=10).collect();
+        let (mut medians, mut p99s) = (Vec::new(), Vec::new());
+        let mut ok = true;
+        for r in 0..self.runs {
+            for _ in 0..warm {
+                ok &= self.ctx.parallelize(ten.clone(), 1).count()? == 10;
+            }
+            let mut lat = Vec::with_capacity(jobs);
+            for _ in 0..jobs {
+                let data = ten.clone();
+                let t0 = Instant::now();
+                let c = self.ctx.parallelize(data, 1).count()?;
+                lat.push(ms_since(t0));
+                ok &= c == 10;
+            }
+            medians.push(median(&lat));
+            p99s.push(nearest_rank(&lat, 0.99));
+            println!(
+                "  W2 run {}: median {:.3} ms, p99 {:.3} ms, max {:.3} ms over {jobs} jobs",
+                r + 1,
+                medians[r],
+                p99s[r],
+                nearest_rank(&lat, 1.0)
+            );
+        }
+        self.check(ok, format!("W2: every job counted 10 ({warm} warm-up + {jobs} timed jobs a run)"));
+        // min/median are over the per-run medians, like Spark's `W2-median` row.
+        self.report("W2", &medians, format!("median_ms={:.3} p99_ms={:.3}", median(&medians), median(&p99s)));
+        Ok(())
+    }
+
+    /// W3, word count over the corpus: distinct words and the top 10.
+    fn w3(&mut self) -> WResult {
+        let limit = corpus::limit_for_scale(self.scale);
+        let path = corpus::path_for_limit(&self.corpus, limit);
+        let bytes = corpus::ensure(&path, limit)?;
+        let path_str = path.to_str().ok_or_else(|| format!("corpus path {} is not UTF-8", path.display()))?.to_string();
+        let t_ref = Instant::now();
+        let exp = reference::word_count(&path)?;
+        println!(
+            "  W3 expected (plain Rust pass, {:.1} s): bytes={bytes} lines={} words={} distinct={} top1={:?}",
+            t_ref.elapsed().as_secs_f64(),
+            exp.lines,
+            exp.words,
+            exp.distinct,
+            exp.top.first()
+        );
+        let mut ok = exp.words == exp.lines * corpus::WORDS_PER_LINE;
+        if limit == corpus::FULL_LIMIT {
+            ok &= bytes == corpus::FULL_BYTES && exp.distinct == 100_000 && exp.words == corpus::FULL_WORDS;
+        }
+        let mut ms = Vec::new();
+        let mut last_top = Vec::new();
+        for r in 0..self.runs {
+            let t0 = Instant::now();
+            let lines = self.ctx.text_file(&path_str, P)?;
+            let input_partitions = lines.num_partitions();
+            let counts = lines
+                .flat_map(|line: String| line.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+                .map(|w| (w, 1u64))
+                .reduce_by_key(|a, b| a + b, P);
+            let distinct = counts.count()?;
+            // Count descending, then word ascending: the smallest keys are the top words.
+            let top = counts.clone().map(|(w, n)| (u64::MAX - n, w)).take_ordered(10)?;
+            ms.push(ms_since(t0));
+            let total = counts.clone().map(|(_, n)| n).fold(0, |a, b| a + b)?; // untimed
+            let top: Vec<(String, u64)> = top.into_iter().map(|(inv, w)| (w, u64::MAX - inv)).collect();
+            let rok = distinct == exp.distinct && top == exp.top && total == exp.words && input_partitions == P;
+            ok &= rok;
+            println!(
+                "  W3 run {}: {:.1} ms ({:.1} MB/s) input partitions={input_partitions} distinct={distinct} total words={total} top3={:?}{}",
+                r + 1,
+                ms[r],
+                bytes as f64 / 1e6 / (ms[r] / 1e3),
+                &top[..top.len().min(3)],
+                if rok { "" } else { " MISMATCH" }
+            );
+            last_top = top;
+        }
+        self.check(
+            ok,
+            format!(
+                "W3: {bytes} bytes, words == lines*12 ({}*12), {} distinct, top 10 and total words equal a plain Rust pass, {P} input partitions{}",
+                exp.lines,
+                exp.distinct,
+                if limit == corpus::FULL_LIMIT { ", full-size corpus: 100,000 distinct, 60,708,096 words" } else { "" }
+            ),
+        );
+        self.report("W3", &ms, format!("mb_per_s={:.1}", bytes as f64 / 1e6 / (median(&ms) / 1e3)));
+        println!("  W3 top 10: {last_top:?}");
+        Ok(())
+    }
+
+    /// W4, shuffle aggregate: N generated pairs, `reduce_by_key(+, 8).count()`.
+    fn w4(&mut self) -> WResult {
+        let n = self.scaled(20_000_000);
+        let k = 1_000_000u64;
+        let exp_distinct = reference::distinct_mod_keys(n, k);
+        // At full size (and above) every one of the 1M keys occurs.
+        let mut ok = n < 20_000_000 || exp_distinct == k;
+        let mut ms = Vec::new();
+        for r in 0..self.runs {
+            let t0 = Instant::now();
+            let agg = generate::<ModKey>(&self.ctx, n, k).reduce_by_key(|a, b| a + b, P);
+            let c = agg.count()?;
+            ms.push(ms_since(t0));
+            let vsum = agg.values().fold(0, |a, b| a + b)?; // untimed
+            let rok = c == exp_distinct && vsum == reference::index_sum(n);
+            ok &= rok;
+            println!(
+                "  W4 run {}: {:.1} ms ({:.2} M records/s) keys={c} value sum={vsum}{}",
+                r + 1,
+                ms[r],
+                n as f64 / 1e6 / (ms[r] / 1e3),
+                if rok { "" } else { " MISMATCH" }
+            );
+        }
+        self.check(ok, format!("W4: N={n}, count == {exp_distinct} distinct keys (computed in the driver), sum of values == N(N-1)/2"));
+        self.report("W4", &ms, format!("records_per_s={:.0}", n as f64 / (median(&ms) / 1e3)));
+        Ok(())
+    }
+
+    /// W5, sort: N generated pairs with u64 keys, `sort_by_key(true, 8)`, then a per-partition
+    /// order check and checksums in the same job.
+    fn w5(&mut self) -> WResult {
+        let n = self.scaled(10_000_000);
+        let (exp_k, exp_v) = (reference::key_checksum(n), reference::index_sum(n));
+        let mut ok = true;
+        let mut ms = Vec::new();
+        for r in 0..self.runs {
+            let t0 = Instant::now();
+            let sorted = generate::<RawKey>(&self.ctx, n, 0).sort_by_key(true, P)?;
+            // Per partition: (index, count, first key, last key, key sum, value sum, in order).
+            let parts = sorted
+                .map_partitions_with_index(|idx, it| {
+                    let (mut cnt, mut first, mut last, mut ks, mut vs, mut in_order) = (0u64, 0u64, 0u64, 0u64, 0u64, true);
+                    for (k, v) in it {
+                        if cnt == 0 {
+                            first = k;
+                        } else if last > k {
+                            in_order = false;
+                        }
+                        last = k;
+                        ks = ks.wrapping_add(k);
+                        vs = vs.wrapping_add(v);
+                        cnt += 1;
+                    }
+                    once((idx as u64, cnt, first, last, ks, vs, in_order))
+                })
+                .collect()?;
+            ms.push(ms_since(t0));
+            let (mut total, mut ks, mut vs) = (0u64, 0u64, 0u64);
+            let mut rok = parts.len() == P;
+            let mut prev_last: Option<u64> = None;
+            for (i, p) in parts.iter().enumerate() {
+                total += p.1;
+                ks = ks.wrapping_add(p.4);
+                vs = vs.wrapping_add(p.5);
+                rok &= p.6 && p.0 == i as u64;
+                if p.1 > 0 {
+                    if let Some(prev) = prev_last {
+                        rok &= prev <= p.2;
+                    }
+                    prev_last = Some(p.3);
+                }
+            }
+            rok &= total == n && ks == exp_k && vs == exp_v;
+            ok &= rok;
+            let sizes: Vec<u64> = parts.iter().map(|p| p.1).collect();
+            println!("  W5 run {}: {:.1} ms count={total} partition sizes={sizes:?}{}", r + 1, ms[r], if rok { "" } else { " MISMATCH" });
+        }
+        self.check(ok, format!("W5: each partition ascending, partitions in order, count == {n}, key and value checksums match"));
+        self.report("W5", &ms, format!("wall_ms={:.1}", median(&ms)));
+        Ok(())
+    }
+
+    /// W6, join: A = 5M pairs keyed splitmix64(i) % |B|, B = 1M pairs (i, i), `join(8).count()`.
+    fn w6(&mut self) -> WResult {
+        let (na, nb) = (self.scaled(5_000_000), self.scaled(1_000_000));
+        // A's keys are taken modulo |B| (1,000,000 at full size, as WORKLOADS.md says), so that
+        // every A pair matches exactly one B pair at any scale.
+        let mut ok = true;
+        let mut ms = Vec::new();
+        for r in 0..self.runs {
+            let t0 = Instant::now();
+            let a = generate::<ModKey>(&self.ctx, na, nb);
+            let b = generate::<Identity>(&self.ctx, nb, 0);
+            let c = a.join(b, P).count()?;
+            ms.push(ms_since(t0));
+            ok &= c == na;
+            println!("  W6 run {}: {:.1} ms count={c}", r + 1, ms[r]);
+        }
+        self.check(ok, format!("W6: join count == {na} (every A key matches exactly one B key)"));
+        self.report("W6", &ms, format!("wall_ms={:.1}", median(&ms)));
+        Ok(())
+    }
+
+    /// W7, PageRank: 10 iterations, links `group_by_key(8).cache()`, in the structure of
+    /// `ember/examples/pagerank.rs`; final `collect()`.
+    fn w7(&mut self) -> WResult {
+        let (nodes, edges, iterations) = (self.scaled(100_000), self.scaled(1_000_000), 10);
+        let exp = reference::pagerank(nodes, edges, iterations);
+        let exp_count = exp.iter().filter(|r| r.is_some()).count();
+        let mut ok = true;
+        let mut ms = Vec::new();
+        for r in 0..self.runs {
+            let t0 = Instant::now();
+            let links = generate::<Edge>(&self.ctx, edges, nodes).group_by_key(P).cache();
+            // Initial ranks through the same reduce_by_key(add) + map_values(damp) as every
+            // iteration (damp(1.0) == 1.0), so `ranks` keeps one type across the loop.
+            let mut ranks = links.clone().map_values(|_| 1.0f64).reduce_by_key(add, P).map_values(damp);
+            for _ in 0..iterations {
+                let contribs = links.clone().join(ranks, P).flat_map(|(_, (dests, rank)): (u64, (Vec<u64>, f64))| {
+                    let share = rank / dests.len() as f64;
+                    dests.into_iter().map(move |d| (d, share))
+                });
+                ranks = contribs.reduce_by_key(add, P).map_values(damp);
+            }
+            let result = ranks.collect()?;
+            ms.push(ms_since(t0));
+            links.unpersist();
+            let mut rok = result.len() == exp_count;
+            let (mut max_rel, mut sum) = (0.0f64, 0.0f64);
+            for (v, rank) in &result {
+                match exp.get(*v as usize).copied().flatten() {
+                    Some(e) => max_rel = max_rel.max((rank - e).abs() / e.abs()),
+                    None => rok = false,
+                }
+                sum += rank;
+            }
+            rok &= max_rel < 1e-9;
+            ok &= rok;
+            println!(
+                "  W7 run {}: {:.1} ms ranked nodes={} rank sum={sum:.6} max rel diff vs sequential={max_rel:.2e}{}",
+                r + 1,
+                ms[r],
+                result.len(),
+                if rok { "" } else { " MISMATCH" }
+            );
+        }
+        self.check(ok, format!("W7: ranks equal a sequential PageRank of the same graph (rel. diff < 1e-9), {exp_count} ranked nodes"));
+        self.report("W7", &ms, format!("wall_ms={:.1}", median(&ms)));
+        Ok(())
+    }
+}
