@@ -91,7 +91,9 @@ impl Bench {
     }
 
     fn report(&self, id: &str, ms: &[f64], figure: String) {
-        println!("RESULT {id} {} min={:.1} median={:.1} {figure}", self.master, min(ms), median(ms));
+        // Sub-10 ms figures (W2's latencies) need more than one decimal to be comparable.
+        let prec = if median(ms) < 10.0 { 3 } else { 1 };
+        println!("RESULT {id} {} min={:.prec$} median={:.prec$} {figure}", self.master, min(ms), median(ms));
     }
 
     /// W1, tiny tasks: `parallelize(0..N, N).count()`, one element per task.

@@ -8,8 +8,8 @@
 //!
 //! let ctx = Context::new(EmberConf::new().set_master("local[2]")).unwrap();
 //! let counts = ctx
-//!     .parallelize(vec!["a b", "b c", "c"], 2)
-//!     .flat_map(|line: &str| line.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+//!     .parallelize(vec!["a b".to_string(), "b c".into(), "c".into()], 2)
+//!     .flat_map(|line: String| line.split_whitespace().map(str::to_string).collect::<Vec<_>>())
 //!     .map(|w| (w, 1u64))
 //!     .reduce_by_key(|a, b| a + b, 2)
 //!     .collect_as_map()

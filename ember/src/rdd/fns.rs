@@ -7,7 +7,7 @@
 //! A capturing closure is rejected at build time (`cargo build` / `cargo test`; `cargo check`
 //! does not evaluate the assertion):
 //!
-//! ```compile_fail
+//! ```compile_fail,E0080
 //! use ember::prelude::*;
 //! let ctx = Context::local("doc").unwrap();
 //! let factor = 3;

@@ -314,8 +314,11 @@ const DIRECT_MAX_ENTRIES: usize = 16 << 10;
 /// Buckets aimed for in total (reduce partitions x sub-buckets): each bucket's map is then a
 /// fraction of the whole, small enough to stay in cache while a batch is folded into it.
 const TARGET_BUCKETS: usize = 256;
-/// Bytes of values waiting in bucket queues, over all buckets.
-const PENDING_BUDGET: usize = 2 << 20;
+/// Bytes of values waiting in bucket queues, over all buckets (at most a quarter of the spill
+/// threshold). Folding pays off when a bucket's batch is large next to its map, so that the map's
+/// cache lines are reused: measured on 2.5M records / 918K keys, 2 MiB gave 170 ms, 32 MiB 120 ms
+/// (a single map: 208 ms).
+const PENDING_BUDGET: usize = 32 << 20;
 /// Seed of the sub-bucket hash: independent of the partitioner's hash, so sub-buckets split a
 /// partition's keys evenly.
 const SUB_BUCKET_SEED: u64 = 0xD6E8_FEB8_6659_FD93;
@@ -350,16 +353,18 @@ struct MapCombiner<'a, K, V, C, A, P> {
     chunk: ChunkBuf,
     scratch: Vec<u8>,
     compress: bool,
+    /// Bytes the bucket queues may hold.
+    pending_budget: usize,
 }
 
 impl<'a, K: Key, V: Data, C: Data, A: Aggregator<K, V, C>, P: Partitioner<K>> MapCombiner<'a, K, V, C, A, P> {
-    fn new(agg: &'a A, partitioner: &'a P, compress: bool) -> Self {
+    fn new(agg: &'a A, partitioner: &'a P, compress: bool, spill_threshold: u64) -> Self {
         let partitions = partitioner.num_partitions();
         MapCombiner {
             agg,
             partitioner,
             partitions,
-            sub: (std::env::var("TB").map(|v| v.parse().unwrap()).unwrap_or(TARGET_BUCKETS) / partitions.max(1)).max(1),
+            sub: (TARGET_BUCKETS / partitions.max(1)).max(1),
             direct: FxHashMap::default(),
             bucketed: false,
             maps: Vec::new(),
@@ -371,6 +376,7 @@ impl<'a, K: Key, V: Data, C: Data, A: Aggregator<K, V, C>, P: Partitioner<K>> Ma
             chunk: ChunkBuf::new(),
             scratch: Vec::new(),
             compress,
+            pending_budget: PENDING_BUDGET.min((spill_threshold / 4) as usize),
         }
     }
 
@@ -394,7 +400,7 @@ impl<'a, K: Key, V: Data, C: Data, A: Aggregator<K, V, C>, P: Partitioner<K>> Ma
             if let Some(bytes) = sampled {
                 self.tracker.sample(bytes, self.direct.len(), map_slot_bytes::<K, C>());
             }
-            if self.direct.len() > std::env::var("DM").map(|v| v.parse::<usize>().unwrap()).unwrap_or(DIRECT_MAX_ENTRIES) {
+            if self.direct.len() > DIRECT_MAX_ENTRIES {
                 self.split_into_buckets()?;
             }
             return Ok(());
@@ -416,7 +422,7 @@ impl<'a, K: Key, V: Data, C: Data, A: Aggregator<K, V, C>, P: Partitioner<K>> Ma
         }
         let buckets = self.partitions * self.sub;
         self.maps = (0..buckets).map(|_| FxHashMap::default()).collect();
-        self.batch = (std::env::var("PB").map(|v| v.parse::<usize>().unwrap()).unwrap_or(PENDING_BUDGET) / (buckets * std::mem::size_of::<(K, V)>().max(1))).clamp(16, 1<<20);
+        self.batch = (self.pending_budget / (buckets * std::mem::size_of::<(K, V)>().max(1))).clamp(16, 1 << 16);
         self.pending = (0..buckets).map(|_| Vec::with_capacity(self.batch)).collect();
         self.bucketed = true;
         let direct = std::mem::take(&mut self.direct);
@@ -500,7 +506,7 @@ pub fn write_combined<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>, P: Parti
     metrics: &TaskMetrics,
 ) -> Result<Vec<u64>> {
     fs::create_dir_all(dir).map_err(io_err(dir))?;
-    let mut combiner = MapCombiner::new(agg, partitioner, conf.compress);
+    let mut combiner = MapCombiner::new(agg, partitioner, conf.compress, conf.spill_threshold);
     let mut spills = Vec::new();
     let mut written = 0u64;
     let mut seen = 0u64;

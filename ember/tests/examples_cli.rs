@@ -1,0 +1,112 @@
+//! The example programs as a user runs them: arguments, stdout, exit status.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+/// A full `cargo test` builds the examples beside the test binaries; a run of this test alone
+/// (`--test examples_cli`) does not, so build the example then, with the same cargo.
+fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let dir = exe.parent().and_then(|d| d.parent()).expect("target profile dir");
+    let path = dir.join("examples").join(name);
+    if !path.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "-p", "ember", "--example", name])
+            .status()
+            .expect("run cargo build for the example");
+        assert!(status.success(), "building example {name} failed");
+    }
+    path
+}
+
+fn run(name: &str, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(example(name))
+        .args(args)
+        .env("EMBER_CONF", "ember.ui.showConsoleProgress=false")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run example {name}: {e} (built by `cargo test`?)"));
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn wordcount_prints_top_words_sorted_by_count_then_word() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.txt");
+    std::fs::write(&input, "b a c\n  a\tb a\n\nzz yy zz yy\n").unwrap();
+    let path = input.to_str().unwrap();
+    let (code, out, err) = run("wordcount", &[path, "--top", "3", "--master", "local[2]"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "a\t3\nb\t2\nyy\t2\n");
+    let (code, all, _) = run("wordcount", &[path, "--top=0", "--master=local[1]"]);
+    assert_eq!(code, 0);
+    assert_eq!(all, "a\t3\nb\t2\nyy\t2\nzz\t2\nc\t1\n");
+    let (_, default_top, _) = run("wordcount", &[path]);
+    assert_eq!(default_top, all, "default --top 20 prints everything here");
+
+    let out_dir = dir.path().join("counts");
+    let (code, _, err) = run("wordcount", &[path, "--output", out_dir.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let mut saved = String::new();
+    for e in std::fs::read_dir(&out_dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.file_name().unwrap().to_str().unwrap().starts_with("part-") {
+            saved.push_str(&std::fs::read_to_string(p).unwrap());
+        }
+    }
+    let mut lines: Vec<&str> = saved.lines().collect();
+    lines.sort();
+    assert_eq!(lines, vec!["a\t3", "b\t2", "c\t1", "yy\t2", "zz\t2"]);
+}
+
+#[test]
+fn wordcount_fails_with_a_message_and_non_zero_status() {
+    let (code, out, err) = run("wordcount", &["/no/such/file.txt"]);
+    assert_ne!(code, 0);
+    assert!(out.is_empty());
+    assert!(err.contains("/no/such/file.txt"), "{err}");
+    let (code, _, err) = run("wordcount", &["x", "--master", "mesos://nope"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("invalid master URL"), "{err}");
+    let (code, _, err) = run("wordcount", &["x", "--conf", "ember.task.cpus=lots"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("ember.task.cpus"), "{err}");
+}
+
+/// Spark's JavaPageRank on an edge list, sequentially: pages without in-links drop out after
+/// the first iteration, exactly as in the distributed version.
+fn sequential_pagerank(edges: &[(&str, &str)], iterations: usize) -> Vec<(String, f64)> {
+    use std::collections::BTreeMap;
+    let mut links: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (s, d) in edges {
+        links.entry(s).or_default().push(d);
+    }
+    let mut ranks: BTreeMap<&str, f64> = links.keys().map(|k| (*k, 1.0)).collect();
+    for _ in 0..iterations {
+        let mut received: BTreeMap<&str, f64> = BTreeMap::new();
+        for (page, rank) in &ranks {
+            if let Some(dests) = links.get(page) {
+                for d in dests {
+                    *received.entry(d).or_default() += rank / dests.len() as f64;
+                }
+            }
+        }
+        ranks = received.into_iter().map(|(k, r)| (k, 0.15 + 0.85 * r)).collect();
+    }
+    let mut v: Vec<(String, f64)> = ranks.into_iter().map(|(k, r)| (k.to_string(), r)).collect();
+    v.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    v
+}
+
+#[test]
+fn pagerank_matches_a_sequential_pagerank() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("edges.txt");
+    let edges = [("a", "hub"), ("b", "hub"), ("c", "hub"), ("hub", "a"), ("hub", "b"), ("b", "c"), ("c", "a")];
+    let text: String = edges.iter().map(|(s, d)| format!("{s} {d}\n")).collect();
+    std::fs::write(&input, text).unwrap();
+    let (code, out, err) = run("pagerank", &[input.to_str().unwrap(), "--iterations", "7", "--top", "10", "--master", "local[2]"]);
+    assert_eq!(code, 0, "{err}");
+    let expect: String = sequential_pagerank(&edges, 7).iter().map(|(p, r)| format!("{p}\t{r:.6}\n")).collect();
+    assert_eq!(out, expect);
+}
