@@ -75,7 +75,7 @@ EMBER_ARGS+=($WORKLOADS)
 # 3./4. Ember on both masters; a failure (e.g. no cluster mode yet) does not stop the script.
 for col in local cluster; do
   if [ "$col" = local ]; then master="local[2]"; else master="$CLUSTER_MASTER"; fi
-  rm -f "$OUT/ember-$col.log" "$OUT/ember-$col.status"
+  rm -f "$OUT/ember-$col".{log,status,time,wall}  # no stale figures from an earlier run
   [ -n "$BIN" ] || continue
   echo "== ember-bench --master $master ${EMBER_ARGS[*]}"
   run_timed "ember-$col" "$BIN" --master "$master" "${EMBER_ARGS[@]}" \
@@ -101,7 +101,13 @@ peak_mib() {  # max RSS from /usr/bin/time -v, in MiB
   [ -f "$OUT/$1.time" ] || { echo "n/a"; return; }
   awk -F': ' '/Maximum resident set size/ { printf "%.0f", $2 / 1024; found = 1 } END { if (!found) print "n/a" }' "$OUT/$1.time"
 }
-wall_s() { if [ -f "$OUT/$1.wall" ] && [ -f "$OUT/$1.log" ]; then awk '{ printf "%.1f", $1 / 1000 }' "$OUT/$1.wall"; else echo "n/a"; fi; }
+wall_s() { if [ -f "$OUT/$1.wall" ] && [ -f "$OUT/$1.log" ]; then awk '{ printf "%.2f", $1 / 1000 }' "$OUT/$1.wall"; else echo "n/a"; fi; }
+# Spark's bench JVM alone (run.sh's "PROCESS serializer=kryo: N ms wall" line), without the
+# install, corpus and start-up probe steps around it.
+spark_wall_s() {
+  local v; v=$(awk '/^PROCESS serializer=kryo:/ { printf "%.2f", $3 / 1000; exit }' "$OUT/spark.log" 2>/dev/null)
+  if [ -n "$v" ]; then echo "$v"; else echo "n/a"; fi
+}
 avail() { [ -f "$OUT/$1.log" ] && grep -q '^RESULT ' "$OUT/$1.log"; }
 
 if [ "$WORKLOADS" = all ]; then IDS="W1 W2 W3 W4 W5 W6 W7"; else IDS="$WORKLOADS"; fi
@@ -122,7 +128,7 @@ if [ "$WORKLOADS" = all ]; then IDS="W1 W2 W3 W4 W5 W6 W7"; else IDS="$WORKLOADS
   avail ember-cluster || cp="not available"
   echo "| peak RSS of the whole run, MiB (/usr/bin/time; Spark: its largest JVM) | $sp | $lp | | $cp | |"
   cw=$(wall_s ember-cluster); avail ember-cluster || cw="not available"
-  echo "| whole process wall, s (Spark: run.sh incl. the start-up probe JVM) | $(wall_s spark) | $(wall_s ember-local) | | $cw | |"
+  echo "| whole process wall, s (Spark: its bench JVM) | $(spark_wall_s) | $(wall_s ember-local) | | $cw | |"
 } > "$OUT/table.md"
 
 echo
@@ -136,5 +142,5 @@ for col in local cluster; do
   [ -f "$f" ] && grep -q '^SANITY FAIL' "$f" && echo "WARNING: ember $col had failed sanity checks (see $f)"
 done
 [ -f "$OUT/spark.log" ] && grep -q 'SOME SANITY CHECK FAILED' "$OUT/spark.log" && echo "WARNING: Spark had failed sanity checks"
-[ -f "$OUT/spark.log" ] && grep -h 'WARNING: machine was busy' "$OUT/spark.log"
+[ -f "$OUT/spark.log" ] && grep -h 'WARNING: machine was busy' "$OUT/spark.log" | sort -u
 echo "Ratios above 1 mean Ember is faster. Logs and table: $OUT"

@@ -35,8 +35,8 @@ pub const FULL_BYTES: u64 = 268_435_422;
 pub const FULL_WORDS: u64 = 60_708_096;
 /// SHA-256 of the full corpus, as `GenCorpus.java` writes it.
 pub const FULL_SHA256: &str = "829ff1abfb7c3a0b368ced1154b95117080c58575a632edbe0babbb3e1177bbc";
-/// Seed of the draw stream.
-const SEED: u64 = 0x5EED_0000_C0FF_EE;
+/// Seed of the draw stream (Java's `0x5EED0000C0FFEEL`).
+const SEED: u64 = 0x005E_ED00_00C0_FFEE;
 
 /// What [`generate`] wrote.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -65,12 +65,8 @@ pub fn key_checksum(n: u64) -> u64 {
 
 /// Σ i for `i < n`, wrapping: the value checksum of every generated data set.
 pub fn index_sum(n: u64) -> u64 {
-    // n(n-1)/2 without overflowing the intermediate product.
-    if n % 2 == 0 {
-        (n / 2).wrapping_mul(n.wrapping_sub(1))
-    } else {
-        n.wrapping_mul((n - 1) / 2)
-    }
+    // The product is exact in u128; truncating gives the wrapping u64 sum.
+    (n as u128 * (n as u128).saturating_sub(1) / 2) as u64
 }
 
 /// PageRank of W7's graph computed sequentially with the same algorithm as the RDD job

@@ -381,10 +381,25 @@ impl Context {
 }
 
 /// The body of a result task: the final RDD and the action's per-partition function.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(bound(serialize = "R: serde::Serialize, C: serde::Serialize", deserialize = "R: serde::de::DeserializeOwned, C: serde::de::DeserializeOwned, F: Copy + 'static"))]
 struct ResultJob<R, C, F> {
     rdd: R,
     cap: Arc<C>,
+    #[serde(with = "crate::ship::zst")]
     func: F,
+}
+
+/// The executor-side entry point of a result task body (see [`crate::ship`]).
+fn decode_result_job<R, C, U, F>(tag: u64, bytes: &[u8]) -> Result<crate::task::TaskKind>
+where
+    R: Rdd,
+    C: Data,
+    U: Data,
+    F: Fn(&C, &Arc<TaskContext>, PartIter<R>) -> U + Copy + Send + Sync + 'static,
+{
+    let job: ResultJob<R, C, F> = crate::ship::decode_checked(tag, bytes)?;
+    Ok(crate::task::TaskKind::Result(Arc::new(job)))
 }
 
 impl<R, C, U, F> ResultFunc for ResultJob<R, C, F>
@@ -396,6 +411,10 @@ where
 {
     fn run(&self, partition: usize, ctx: &Arc<TaskContext>) -> Box<dyn std::any::Any + Send> {
         Box::new((self.func)(&self.cap, ctx, self.rdd.iterator(partition, ctx)))
+    }
+
+    fn ship(&self) -> Result<crate::ship::Shipped> {
+        crate::ship::ship(self, decode_result_job::<R, C, U, F>)
     }
 
     fn run_serialized(&self, partition: usize, ctx: &Arc<TaskContext>) -> Result<Vec<u8>> {

@@ -31,6 +31,7 @@ pub mod map_output_tracker;
 pub mod partitioner;
 pub mod rdd;
 pub mod scheduler;
+pub mod ship;
 pub mod shuffle;
 pub mod storage;
 pub mod task;

@@ -2,6 +2,7 @@
 //! (Spark's `Executor`, `TaskRunner` and the executor backend interface).
 
 pub mod executor;
+pub mod process;
 pub mod task_runner;
 
 pub use executor::{Executor, ExecutorBackend};

@@ -42,7 +42,11 @@ impl TaskRunner {
             Err(TaskEndReason::TaskKilled { reason: ctx.kill_reason().unwrap_or_default() })
         } else {
             let serialize = self.shared.serialize_results;
-            let result = catch_unwind(AssertUnwindSafe(|| match &t.kind {
+            let result = catch_unwind(AssertUnwindSafe(|| -> crate::Result<TaskValue> {
+                // The forced wire path: the task body goes through the same ship/decode round
+                // trip as in cluster mode, so local tests cover it.
+                let kind = if serialize { crate::ship::decode::<TaskKind>(&t.kind.ship()?)? } else { t.kind.clone() };
+                match &kind {
                 TaskKind::Result(f) => {
                     if serialize {
                         f.run_serialized(t.partition_id, &ctx).map(TaskValue::Bytes)
@@ -51,6 +55,7 @@ impl TaskRunner {
                     }
                 }
                 TaskKind::ShuffleMap(m) => m.run(t.partition_id, &ctx).map(TaskValue::MapStatus),
+                }
             }));
             match result {
                 Ok(Ok(v)) => Ok(v),

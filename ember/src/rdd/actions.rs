@@ -39,7 +39,7 @@ fn smallest<T: Ord, I: Iterator<Item = T>>(it: I, n: usize) -> Vec<T> {
 pub trait Actions: Rdd {
     /// Every element, in partition order.
     fn collect(&self) -> Result<Vec<Self::Item>> {
-        let parts = self.context().run_job(self, |_, it| it.collect::<Vec<_>>(), None)?;
+        let parts = self.context()?.run_job(self, |_, it| it.collect::<Vec<_>>(), None)?;
         let mut out = Vec::with_capacity(parts.iter().map(Vec::len).sum());
         for p in parts {
             out.extend(p);
@@ -49,7 +49,7 @@ pub trait Actions: Rdd {
 
     /// The number of elements.
     fn count(&self) -> Result<u64> {
-        Ok(self.context().run_job(self, |_, it| it.count() as u64, None)?.into_iter().sum())
+        Ok(self.context()?.run_job(self, |_, it| it.count() as u64, None)?.into_iter().sum())
     }
 
     /// Combines all elements with an associative function; an error on an empty RDD.
@@ -58,7 +58,7 @@ pub trait Actions: Rdd {
         F: Fn(Self::Item, Self::Item) -> Self::Item + Copy + Send + Sync + 'static,
     {
         assert_no_captures(&f);
-        let parts = self.context().run_job_with(self, (), move |_: &(), _, it| it.reduce(f), None)?;
+        let parts = self.context()?.run_job_with(self, (), move |_: &(), _, it| it.reduce(f), None)?;
         parts.into_iter().flatten().reduce(f).ok_or_else(empty)
     }
 
@@ -68,7 +68,7 @@ pub trait Actions: Rdd {
         F: Fn(&C, Self::Item, Self::Item) -> Self::Item + Copy + Send + Sync + 'static,
     {
         assert_no_captures(&f);
-        let parts = self.context().run_job_with(self, cap.clone(), move |c: &C, _, it| it.reduce(|a, b| f(c, a, b)), None)?;
+        let parts = self.context()?.run_job_with(self, cap.clone(), move |c: &C, _, it| it.reduce(|a, b| f(c, a, b)), None)?;
         parts.into_iter().flatten().reduce(|a, b| f(&cap, a, b)).ok_or_else(empty)
     }
 
@@ -78,7 +78,7 @@ pub trait Actions: Rdd {
         F: Fn(Self::Item, Self::Item) -> Self::Item + Copy + Send + Sync + 'static,
     {
         assert_no_captures(&f);
-        let parts = self.context().run_job_with(self, zero.clone(), move |z: &Self::Item, _, it| it.fold(z.clone(), f), None)?;
+        let parts = self.context()?.run_job_with(self, zero.clone(), move |z: &Self::Item, _, it| it.fold(z.clone(), f), None)?;
         Ok(parts.into_iter().fold(zero, f))
     }
 
@@ -90,7 +90,7 @@ pub trait Actions: Rdd {
     {
         assert_no_captures(&seq);
         assert_no_captures(&comb);
-        let parts = self.context().run_job_with(self, zero.clone(), move |z: &U, _, it| it.fold(z.clone(), seq), None)?;
+        let parts = self.context()?.run_job_with(self, zero.clone(), move |z: &U, _, it| it.fold(z.clone(), seq), None)?;
         Ok(parts.into_iter().fold(zero, comb))
     }
 
@@ -113,7 +113,7 @@ pub trait Actions: Rdd {
             let parts: Vec<usize> = (scanned..(scanned + try_parts).min(total)).collect();
             scanned += parts.len();
             let left = n - out.len();
-            let chunks = self.context().run_job_with(self, left, |left: &usize, _, it| it.take(*left).collect::<Vec<_>>(), Some(parts))?;
+            let chunks = self.context()?.run_job_with(self, left, |left: &usize, _, it| it.take(*left).collect::<Vec<_>>(), Some(parts))?;
             for c in chunks {
                 let room = n - out.len();
                 out.extend(c.into_iter().take(room));
@@ -132,7 +132,7 @@ pub trait Actions: Rdd {
     where
         Self::Item: Ord,
     {
-        let parts = self.context().run_job_with(self, n, |n: &usize, _, it| smallest(it.map(Reverse), *n).into_iter().map(|r| r.0).collect::<Vec<_>>(), None)?;
+        let parts = self.context()?.run_job_with(self, n, |n: &usize, _, it| smallest(it.map(Reverse), *n).into_iter().map(|r| r.0).collect::<Vec<_>>(), None)?;
         Ok(smallest(parts.into_iter().flatten().map(Reverse), n).into_iter().map(|r| r.0).collect())
     }
 
@@ -141,7 +141,7 @@ pub trait Actions: Rdd {
     where
         Self::Item: Ord,
     {
-        let parts = self.context().run_job_with(self, n, |n: &usize, _, it| smallest(it, *n), None)?;
+        let parts = self.context()?.run_job_with(self, n, |n: &usize, _, it| smallest(it, *n), None)?;
         Ok(smallest(parts.into_iter().flatten(), n))
     }
 
@@ -151,7 +151,7 @@ pub trait Actions: Rdd {
         F: Fn(Self::Item) + Copy + Send + Sync + 'static,
     {
         assert_no_captures(&f);
-        self.context().run_job_with(self, (), move |_: &(), _, it| it.for_each(f), None).map(drop)
+        self.context()?.run_job_with(self, (), move |_: &(), _, it| it.for_each(f), None).map(drop)
     }
 
     /// Runs `f(&cap, x)` on every element, on the executors.
@@ -160,7 +160,7 @@ pub trait Actions: Rdd {
         F: Fn(&C, Self::Item) + Copy + Send + Sync + 'static,
     {
         assert_no_captures(&f);
-        self.context().run_job_with(self, cap, move |c: &C, _, it| it.for_each(|x| f(c, x)), None).map(drop)
+        self.context()?.run_job_with(self, cap, move |c: &C, _, it| it.for_each(|x| f(c, x)), None).map(drop)
     }
 
     /// Runs `f` on each partition's iterator, on the executors.
@@ -169,7 +169,7 @@ pub trait Actions: Rdd {
         F: Fn(super::PartIter<Self>) + Copy + Send + Sync + 'static,
     {
         assert_no_captures(&f);
-        self.context().run_job_with(self, (), move |_: &(), _, it| f(it), None).map(drop)
+        self.context()?.run_job_with(self, (), move |_: &(), _, it| f(it), None).map(drop)
     }
 
     /// Runs `f(&cap, iter)` on each partition, on the executors.
@@ -178,7 +178,7 @@ pub trait Actions: Rdd {
         F: Fn(&C, super::PartIter<Self>) + Copy + Send + Sync + 'static,
     {
         assert_no_captures(&f);
-        self.context().run_job_with(self, cap, move |c: &C, _, it| f(c, it), None).map(drop)
+        self.context()?.run_job_with(self, cap, move |c: &C, _, it| f(c, it), None).map(drop)
     }
 
     /// How many times each distinct element occurs.
@@ -187,7 +187,7 @@ pub trait Actions: Rdd {
         Self::Item: Key,
     {
         // Count inside each task first, as Spark's map-side combine would.
-        let parts = self.context().run_job(
+        let parts = self.context()?.run_job(
             self,
             |_, it| {
                 let mut m: HashMap<Self::Item, u64> = HashMap::new();
@@ -214,7 +214,7 @@ pub trait Actions: Rdd {
     {
         let dir = PathBuf::from(path);
         let committer = TextOutputCommitter::setup_job(&dir)?;
-        let job = self.context().run_job_with(
+        let job = self.context()?.run_job_with(
             self,
             path.to_string(),
             |path: &String, ctx, it| {

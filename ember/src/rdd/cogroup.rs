@@ -5,14 +5,13 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::shuffled::{new_shuffle, NarrowPairSource, PassThrough};
-use super::{Dependency, Partitioning, Rdd, RddMeta, ShuffleDependencyBase};
+use super::shuffled::{new_shuffle, AggSource, PassThrough};
+use super::{Dependency, Partitioning, Rdd, RddMeta};
 use crate::aggregator::Aggregator;
 use crate::data::{Data, Key};
 use crate::partitioner::HashPartitioner;
 use crate::shuffle::external_aggregator::{AggregatedIter, ExternalAggregator};
-use crate::shuffle::reader::read_reduce_partition;
-use crate::task::{ShuffleId, TaskContext};
+use crate::task::TaskContext;
 
 /// A value from the left or the right input of a cogroup.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -22,6 +21,7 @@ pub enum Tagged<V, W> {
 }
 
 /// Collects the values of each side of a key into two vectors.
+#[derive(Serialize, Deserialize)]
 pub struct CoGroupAgg<V, W>(PhantomData<fn() -> (V, W)>);
 impl<V, W> Clone for CoGroupAgg<V, W> {
     fn clone(&self) -> Self {
@@ -49,38 +49,22 @@ impl<K, V: Data, W: Data> Aggregator<K, Tagged<V, W>, (Vec<V>, Vec<W>)> for CoGr
     }
 }
 
-#[derive(Clone)]
-enum Side {
-    Shuffle { shuffle_id: ShuffleId, dep: Arc<dyn ShuffleDependencyBase> },
-    Narrow(Arc<dyn NarrowPairSource>),
-}
-
-struct Narrow<R>(R);
-impl<R: Rdd> NarrowPairSource for Narrow<R> {
-    fn base(&self) -> Arc<dyn super::RddBase> {
-        self.0.as_base()
-    }
-    fn iter_any(&self, p: usize, ctx: &Arc<TaskContext>) -> Box<dyn std::any::Any> {
-        let it: Box<dyn Iterator<Item = R::Item>> = Box::new(self.0.iterator(p, ctx));
-        Box::new(it)
-    }
-}
-
-fn side<K: Key, X: Data, R: Rdd<Item = (K, X)>>(rdd: R, partitions: usize) -> Side {
+fn side<K: Key, X: Data, R: Rdd<Item = (K, X)>>(rdd: R, partitions: usize) -> AggSource {
     if rdd.partitioning() == Some(Partitioning::Hash(partitions)) {
-        Side::Narrow(Arc::new(Narrow(rdd)))
+        AggSource::narrow(rdd)
     } else {
         let (shuffle_id, dep, _) = new_shuffle(rdd, HashPartitioner::new(partitions), PassThrough);
-        Side::Shuffle { shuffle_id, dep }
+        AggSource::Shuffle { shuffle_id, dep: Some(dep) }
     }
 }
 
 /// For each key, the values of both inputs: `(K, (Vec<V>, Vec<W>))`. An input already
 /// hash-partitioned into the same number of partitions is read in place, without a shuffle.
+#[derive(Serialize, Deserialize)]
 pub struct CoGroupedRdd<K, V, W> {
     meta: RddMeta,
-    left: Side,
-    right: Side,
+    left: AggSource,
+    right: AggSource,
     partitions: usize,
     _kvw: PhantomData<fn() -> (K, V, W)>,
 }
@@ -93,39 +77,9 @@ impl<K, V, W> Clone for CoGroupedRdd<K, V, W> {
 
 impl<K: Key, V: Data, W: Data> CoGroupedRdd<K, V, W> {
     pub(crate) fn new<A: Rdd<Item = (K, V)>, B: Rdd<Item = (K, W)>>(a: A, b: B, partitions: usize) -> Self {
-        let ctx = a.meta().context().clone();
+        let parent_meta = a.meta().clone();
         let partitions = partitions.max(1);
-        CoGroupedRdd { meta: RddMeta::new(&ctx, "CoGroupedRdd"), left: side(a, partitions), right: side(b, partitions), partitions, _kvw: PhantomData }
-    }
-}
-
-fn dep_of(s: &Side) -> Dependency {
-    match s {
-        Side::Shuffle { dep, .. } => Dependency::Shuffle(dep.clone()),
-        Side::Narrow(src) => Dependency::Narrow { rdd: src.base(), one_to_one: true },
-    }
-}
-
-fn feed<K: Key, X: Data, V: Data, W: Data>(
-    s: &Side,
-    p: usize,
-    ctx: &Arc<TaskContext>,
-    map: &mut ExternalAggregator<K, Tagged<V, W>, (Vec<V>, Vec<W>), CoGroupAgg<V, W>>,
-    tag: fn(X) -> Tagged<V, W>,
-) {
-    match s {
-        Side::Shuffle { shuffle_id, .. } => {
-            for (k, x) in read_reduce_partition::<(K, X)>(ctx, *shuffle_id, p).metered(&ctx.metrics) {
-                map.insert_value(k, tag(x), &ctx.metrics);
-            }
-        }
-        Side::Narrow(src) => {
-            if let Ok(it) = src.iter_any(p, ctx).downcast::<Box<dyn Iterator<Item = (K, X)>>>() {
-                for (k, x) in *it {
-                    map.insert_value(k, tag(x), &ctx.metrics);
-                }
-            }
-        }
+        CoGroupedRdd { meta: RddMeta::derived(&parent_meta, "CoGroupedRdd"), left: side(a, partitions), right: side(b, partitions), partitions, _kvw: PhantomData }
     }
 }
 
@@ -139,13 +93,14 @@ impl<K: Key, V: Data, W: Data> Rdd for CoGroupedRdd<K, V, W> {
         self.partitions
     }
     fn dependencies(&self) -> Vec<Dependency> {
-        vec![dep_of(&self.left), dep_of(&self.right)]
+        self.left.dependency().into_iter().chain(self.right.dependency()).collect()
     }
     fn compute(&self, p: usize, ctx: &Arc<TaskContext>) -> Self::Iter {
         let env = ctx.env();
         let mut map = ExternalAggregator::new(CoGroupAgg(PhantomData), &env.shuffle, &env.local_dir);
-        feed::<K, V, V, W>(&self.left, p, ctx, &mut map, Tagged::Left);
-        feed::<K, W, V, W>(&self.right, p, ctx, &mut map, Tagged::Right);
+        let metrics = &ctx.metrics;
+        self.left.for_each::<K, V>(p, ctx, |k, v| map.insert_value(k, Tagged::Left(v), metrics));
+        self.right.for_each::<K, W>(p, ctx, |k, w| map.insert_value(k, Tagged::Right(w), metrics));
         map.into_iter()
     }
     fn partitioning(&self) -> Option<Partitioning> {

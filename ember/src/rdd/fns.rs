@@ -46,18 +46,20 @@ pub(crate) fn assert_no_captures<F>(_f: &F) {
 // (`map(f)`) and the capturing form (`map_with(c, f)`) share one implementation, while every
 // call stays static and inlinable.
 /// A function of one argument with access to the operation's captured value.
-pub trait Call1<C, A, R>: Copy + Send + Sync + 'static {
+pub trait Call1<C, A, R>: Copy + Send + Sync + serde::Serialize + serde::de::DeserializeOwned + 'static {
     /// Calls the function.
     fn call(&self, cap: &C, a: A) -> R;
 }
 
 /// A plain function: ignores the captured value (which is `()`).
-#[derive(Clone, Copy, Debug)]
-pub struct Plain<F>(pub(crate) F);
+#[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(bound(serialize = "", deserialize = "F: Copy + 'static"))]
+pub struct Plain<F>(#[serde(with = "crate::ship::zst")] pub(crate) F);
 
 /// A function that receives the captured value first.
-#[derive(Clone, Copy, Debug)]
-pub struct With<F>(pub(crate) F);
+#[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(bound(serialize = "", deserialize = "F: Copy + 'static"))]
+pub struct With<F>(#[serde(with = "crate::ship::zst")] pub(crate) F);
 
 impl<C, A, R, F: Fn(A) -> R + Copy + Send + Sync + 'static> Call1<C, A, R> for Plain<F> {
     #[inline(always)]
@@ -74,7 +76,7 @@ impl<C, A, R, F: Fn(&C, A) -> R + Copy + Send + Sync + 'static> Call1<C, A, R> f
 }
 
 /// A function of two arguments with access to the captured value (reducers, folds).
-pub trait Call2<C, A, B, R>: Copy + Send + Sync + 'static {
+pub trait Call2<C, A, B, R>: Copy + Send + Sync + serde::Serialize + serde::de::DeserializeOwned + 'static {
     /// Calls the function.
     fn call(&self, cap: &C, a: A, b: B) -> R;
 }
@@ -94,23 +96,27 @@ impl<C, A, B, R, F: Fn(&C, A, B) -> R + Copy + Send + Sync + 'static> Call2<C, A
 }
 
 /// A function over a whole partition: `(captured, partition index, iterator) -> iterator`.
-pub trait PartitionFn<C, I, J>: Copy + Send + Sync + 'static {
+pub trait PartitionFn<C, I, J>: Copy + Send + Sync + serde::Serialize + serde::de::DeserializeOwned + 'static {
     /// Calls the function.
     fn call(&self, cap: &C, index: usize, it: I) -> J;
 }
 
 /// `map_partitions(f)`: `f(iter)`.
-#[derive(Clone, Copy, Debug)]
-pub struct PartPlain<F>(pub(crate) F);
+#[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(bound(serialize = "", deserialize = "F: Copy + 'static"))]
+pub struct PartPlain<F>(#[serde(with = "crate::ship::zst")] pub(crate) F);
 /// `map_partitions_with_index(f)`: `f(index, iter)`.
-#[derive(Clone, Copy, Debug)]
-pub struct PartIndex<F>(pub(crate) F);
+#[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(bound(serialize = "", deserialize = "F: Copy + 'static"))]
+pub struct PartIndex<F>(#[serde(with = "crate::ship::zst")] pub(crate) F);
 /// `map_partitions_with(c, f)`: `f(&c, iter)`.
-#[derive(Clone, Copy, Debug)]
-pub struct PartWith<F>(pub(crate) F);
+#[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(bound(serialize = "", deserialize = "F: Copy + 'static"))]
+pub struct PartWith<F>(#[serde(with = "crate::ship::zst")] pub(crate) F);
 /// `map_partitions_with_index_with(c, f)`: `f(&c, index, iter)`.
-#[derive(Clone, Copy, Debug)]
-pub struct PartIndexWith<F>(pub(crate) F);
+#[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(bound(serialize = "", deserialize = "F: Copy + 'static"))]
+pub struct PartIndexWith<F>(#[serde(with = "crate::ship::zst")] pub(crate) F);
 
 impl<C, I, J, F: Fn(I) -> J + Copy + Send + Sync + 'static> PartitionFn<C, I, J> for PartPlain<F> {
     #[inline(always)]

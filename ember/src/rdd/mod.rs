@@ -39,7 +39,7 @@ pub type RddId = usize;
 
 /// How an RDD's elements are laid out over its partitions by key, so that two RDDs laid out
 /// the same way are joined without a shuffle (Spark's `partitioner` comparison).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Partitioning {
     /// Hash-partitioned into this many partitions.
     Hash(usize),
@@ -55,7 +55,8 @@ pub struct RddMeta {
 
 struct MetaInner {
     id: RddId,
-    ctx: Context,
+    /// The driver's application; `None` in a copy deserialized on an executor.
+    ctx: Option<Context>,
     name: &'static str,
     storage: AtomicU8,
 }
@@ -72,15 +73,28 @@ const LEVELS: [StorageLevel; 6] = [
 impl RddMeta {
     /// A new id in `ctx`; `name` is the RDD's kind, shown in stage names.
     pub fn new(ctx: &Context, name: &'static str) -> Self {
-        RddMeta { inner: Arc::new(MetaInner { id: ctx.new_rdd_id(), ctx: ctx.weak_handle(), name, storage: AtomicU8::new(0) }) }
+        RddMeta { inner: Arc::new(MetaInner { id: ctx.new_rdd_id(), ctx: Some(ctx.weak_handle()), name, storage: AtomicU8::new(0) }) }
+    }
+    /// The meta of a new RDD derived from `parent`, in the same application.
+    pub fn derived(parent: &RddMeta, name: &'static str) -> Self {
+        let ctx = parent.inner.ctx.clone();
+        let id = ctx.as_ref().map_or(usize::MAX, |c| c.new_rdd_id());
+        RddMeta { inner: Arc::new(MetaInner { id, ctx, name, storage: AtomicU8::new(0) }) }
+    }
+    /// A new shuffle id in this RDD's application.
+    pub(crate) fn new_shuffle_id(&self) -> ShuffleId {
+        self.inner.ctx.as_ref().map_or(usize::MAX, |c| c.new_shuffle_id())
     }
     /// The RDD's id.
     pub fn id(&self) -> RddId {
         self.inner.id
     }
-    /// The context the RDD belongs to.
-    pub fn context(&self) -> &Context {
-        &self.inner.ctx
+    /// The application the RDD belongs to; an error for a copy on an executor, where jobs
+    /// cannot be started.
+    pub fn context(&self) -> crate::Result<&Context> {
+        self.inner.ctx.as_ref().ok_or_else(|| {
+            crate::EmberError::Task("RDD operations that run jobs can only be called on the driver, not inside a task".into())
+        })
     }
     /// The RDD's kind, e.g. `MapRdd`.
     pub fn name(&self) -> &'static str {
@@ -93,6 +107,22 @@ impl RddMeta {
     fn set_storage_level(&self, level: StorageLevel) {
         let i = LEVELS.iter().position(|l| *l == StorageLevel { replication: 1, ..level }).unwrap_or(0);
         self.inner.storage.store(i as u8, Ordering::Relaxed);
+    }
+}
+
+impl serde::Serialize for RddMeta {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        (self.inner.id, self.inner.storage.load(Ordering::Relaxed)).serialize(s)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for RddMeta {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let (id, storage) = <(RddId, u8)>::deserialize(d)?;
+        if storage as usize >= LEVELS.len() {
+            return Err(serde::de::Error::custom("unknown storage level"));
+        }
+        Ok(RddMeta { inner: Arc::new(MetaInner { id, ctx: None, name: "Rdd", storage: AtomicU8::new(storage) }) })
     }
 }
 
@@ -145,7 +175,7 @@ pub trait ShuffleDependencyBase: Send + Sync {
 /// Transformations are lazy and return new RDDs; actions ([`collect`](Rdd::collect),
 /// [`count`](Rdd::count), …) run a job. Functions given to operations must not capture variables
 /// (see [`crate::rdd::fns`]).
-pub trait Rdd: Clone + Send + Sync + 'static {
+pub trait Rdd: Clone + Send + Sync + serde::Serialize + serde::de::DeserializeOwned + 'static {
     /// Element type.
     type Item: Data;
     /// Iterator over one computed partition.
@@ -193,9 +223,9 @@ pub trait Rdd: Clone + Send + Sync + 'static {
         self.meta().id()
     }
 
-    /// The context this RDD belongs to.
-    fn context(&self) -> Context {
-        self.meta().context().clone()
+    /// The application this RDD belongs to (an error inside a task).
+    fn context(&self) -> crate::Result<Context> {
+        self.meta().context().cloned()
     }
 
     /// The scheduler's view of this RDD.
@@ -218,7 +248,9 @@ pub trait Rdd: Clone + Send + Sync + 'static {
     /// Drops the cached partitions and stops caching.
     fn unpersist(self) -> Self {
         self.meta().set_storage_level(StorageLevel::NONE);
-        self.meta().context().remove_rdd_blocks(self.meta().id());
+        if let Ok(ctx) = self.meta().context() {
+            ctx.remove_rdd_blocks(self.meta().id());
+        }
         self
     }
 

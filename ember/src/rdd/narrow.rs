@@ -5,6 +5,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use rand::{rngs::SmallRng, Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
 
 use super::fns::{assert_no_captures, Call1, PartIndex, PartIndexWith, PartPlain, PartWith, PartitionFn, Plain, With};
 use super::{Dependency, PartIter, Partitioning, Rdd, RddMeta};
@@ -12,7 +13,7 @@ use crate::data::Data;
 use crate::task::TaskContext;
 
 /// A per-partition iterator transformation applied by [`NarrowRdd`].
-pub trait NarrowOp<T>: Clone + Send + Sync + 'static {
+pub trait NarrowOp<T>: Clone + Send + Sync + Serialize + serde::de::DeserializeOwned + 'static {
     /// Output element type.
     type Out: Data;
     /// The adapted iterator.
@@ -24,7 +25,7 @@ pub trait NarrowOp<T>: Clone + Send + Sync + 'static {
 }
 
 /// An RDD computed from its parent by a [`NarrowOp`] (Spark's `MapPartitionsRDD`).
-#[derive(Clone)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct NarrowRdd<P, O> {
     meta: RddMeta,
     parent: P,
@@ -33,7 +34,7 @@ pub struct NarrowRdd<P, O> {
 
 impl<P: Rdd, O: NarrowOp<P::Item>> NarrowRdd<P, O> {
     pub(crate) fn new(parent: P, name: &'static str, op: O) -> Self {
-        NarrowRdd { meta: RddMeta::new(parent.meta().context(), name), parent, op }
+        NarrowRdd { meta: RddMeta::derived(parent.meta(), name), parent, op }
     }
 }
 
@@ -63,6 +64,8 @@ impl<P: Rdd, O: NarrowOp<P::Item>> Rdd for NarrowRdd<P, O> {
 }
 
 /// `map`: one output per input.
+#[derive(Serialize, Deserialize)]
+#[serde(bound(serialize = "C: Serialize, F: Serialize", deserialize = "C: Deserialize<'de>, F: Deserialize<'de>"))]
 pub struct MapOp<C, F, U> {
     cap: Arc<C>,
     f: F,
@@ -92,7 +95,7 @@ impl<I: Iterator, C, F: Call1<C, I::Item, U>, U> Iterator for MapIter<I, C, F, U
         self.it.size_hint()
     }
 }
-impl<T: 'static, C: Send + Sync + 'static, F: Call1<C, T, U>, U: Data> NarrowOp<T> for MapOp<C, F, U> {
+impl<T: 'static, C: Data, F: Call1<C, T, U>, U: Data> NarrowOp<T> for MapOp<C, F, U> {
     type Out = U;
     type Iter<I: Iterator<Item = T> + 'static> = MapIter<I, C, F, U>;
     fn apply<I: Iterator<Item = T> + 'static>(&self, _p: usize, it: I) -> Self::Iter<I> {
@@ -101,6 +104,8 @@ impl<T: 'static, C: Send + Sync + 'static, F: Call1<C, T, U>, U: Data> NarrowOp<
 }
 
 /// `map_values`: like map on the value of a pair, keeping the partitioning.
+#[derive(Serialize, Deserialize)]
+#[serde(bound(serialize = "C: Serialize, F: Serialize", deserialize = "C: Deserialize<'de>, F: Deserialize<'de>"))]
 pub struct MapValuesOp<C, F, U>(MapOp<C, F, U>);
 impl<C, F, U> MapValuesOp<C, F, U> {
     pub(crate) fn new(cap: C, f: F) -> Self {
@@ -131,7 +136,7 @@ impl<K, V, I: Iterator<Item = (K, V)>, C, F: Call1<C, V, U>, U> Iterator for Map
         self.0.it.size_hint()
     }
 }
-impl<K: Data, V: 'static, C: Send + Sync + 'static, F: Call1<C, V, U>, U: Data> NarrowOp<(K, V)> for MapValuesOp<C, F, U> {
+impl<K: Data, V: 'static, C: Data, F: Call1<C, V, U>, U: Data> NarrowOp<(K, V)> for MapValuesOp<C, F, U> {
     type Out = (K, U);
     type Iter<I: Iterator<Item = (K, V)> + 'static> = MapValuesIter<I, C, F, U>;
     const KEEPS_PARTITIONING: bool = true;
@@ -141,6 +146,7 @@ impl<K: Data, V: 'static, C: Send + Sync + 'static, F: Call1<C, V, U>, U: Data> 
 }
 
 /// `filter`: keeps the elements the predicate accepts.
+#[derive(Serialize, Deserialize)]
 pub struct FilterOp<C, F> {
     cap: Arc<C>,
     f: F,
@@ -168,7 +174,7 @@ impl<I: Iterator, C, F: for<'a> Call1<C, &'a I::Item, bool>> Iterator for Filter
         }
     }
 }
-impl<T: Data, C: Send + Sync + 'static, F: for<'a> Call1<C, &'a T, bool>> NarrowOp<T> for FilterOp<C, F> {
+impl<T: Data, C: Data, F: for<'a> Call1<C, &'a T, bool>> NarrowOp<T> for FilterOp<C, F> {
     type Out = T;
     type Iter<I: Iterator<Item = T> + 'static> = FilterIter<I, C, F>;
     const KEEPS_PARTITIONING: bool = true;
@@ -178,6 +184,8 @@ impl<T: Data, C: Send + Sync + 'static, F: for<'a> Call1<C, &'a T, bool>> Narrow
 }
 
 /// `flat_map`: any number of outputs per input.
+#[derive(Serialize, Deserialize)]
+#[serde(bound(serialize = "C: Serialize, F: Serialize", deserialize = "C: Deserialize<'de>, F: Deserialize<'de>"))]
 pub struct FlatMapOp<C, F, J> {
     cap: Arc<C>,
     f: F,
@@ -210,7 +218,7 @@ impl<I: Iterator, C, F: Call1<C, I::Item, J>, J: IntoIterator> Iterator for Flat
         }
     }
 }
-impl<T: 'static, C: Send + Sync + 'static, F: Call1<C, T, J>, J: IntoIterator + 'static> NarrowOp<T> for FlatMapOp<C, F, J>
+impl<T: 'static, C: Data, F: Call1<C, T, J>, J: IntoIterator + 'static> NarrowOp<T> for FlatMapOp<C, F, J>
 where
     J::Item: Data,
     J::IntoIter: 'static,
@@ -223,6 +231,8 @@ where
 }
 
 /// `flat_map_values`: any number of values per pair, keeping the key and the partitioning.
+#[derive(Serialize, Deserialize)]
+#[serde(bound(serialize = "C: Serialize, F: Serialize", deserialize = "C: Deserialize<'de>, F: Deserialize<'de>"))]
 pub struct FlatMapValuesOp<C, F, J>(FlatMapOp<C, F, J>);
 impl<C, F, J> FlatMapValuesOp<C, F, J> {
     pub(crate) fn new(cap: C, f: F) -> Self {
@@ -256,7 +266,7 @@ impl<K: Clone, V, I: Iterator<Item = (K, V)>, C, F: Call1<C, V, J>, J: IntoItera
         }
     }
 }
-impl<K: Data, V: 'static, C: Send + Sync + 'static, F: Call1<C, V, J>, J: IntoIterator + 'static> NarrowOp<(K, V)> for FlatMapValuesOp<C, F, J>
+impl<K: Data, V: 'static, C: Data, F: Call1<C, V, J>, J: IntoIterator + 'static> NarrowOp<(K, V)> for FlatMapValuesOp<C, F, J>
 where
     J::Item: Data,
     J::IntoIter: 'static,
@@ -270,7 +280,7 @@ where
 }
 
 /// `glom`: the whole partition as one vector.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Serialize, Deserialize)]
 pub struct GlomOp;
 impl<T: Data> NarrowOp<T> for GlomOp {
     type Out = Vec<T>;
@@ -281,7 +291,7 @@ impl<T: Data> NarrowOp<T> for GlomOp {
 }
 
 /// `sample`: Bernoulli sampling, or Poisson sampling with replacement (as Spark's samplers).
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Serialize, Deserialize)]
 pub struct SampleOp {
     with_replacement: bool,
     fraction: f64,
@@ -344,7 +354,7 @@ impl<T: Data> NarrowOp<T> for SampleOp {
 }
 
 /// `zip_with_index`: pairs each element with its position in the whole RDD.
-#[derive(Clone)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct ZipWithIndexOp {
     starts: Arc<Vec<u64>>,
 }
@@ -372,6 +382,11 @@ impl<T: Data> NarrowOp<T> for ZipWithIndexOp {
 }
 
 /// `map_partitions` and its forms: a function from the partition's iterator to a new iterator.
+#[derive(Serialize, Deserialize)]
+#[serde(bound(
+    serialize = "P: Serialize, C: Serialize, F: Serialize",
+    deserialize = "P: Deserialize<'de>, C: Deserialize<'de>, F: Deserialize<'de>"
+))]
 pub struct MapPartitionsRdd<P, C, F, J> {
     meta: RddMeta,
     parent: P,
@@ -392,7 +407,7 @@ impl<P: Clone, C, F: Copy, J> Clone for MapPartitionsRdd<P, C, F, J> {
         }
     }
 }
-impl<P: Rdd, C: Send + Sync + 'static, F: PartitionFn<C, PartIter<P>, J>, J: Iterator + 'static> Rdd for MapPartitionsRdd<P, C, F, J>
+impl<P: Rdd, C: Data, F: PartitionFn<C, PartIter<P>, J>, J: Iterator + 'static> Rdd for MapPartitionsRdd<P, C, F, J>
 where
     J::Item: Data,
 {
@@ -421,7 +436,7 @@ where
 
 fn map_partitions_rdd<P: Rdd, C, F, J>(parent: P, cap: C, f: F, keeps_partitioning: bool) -> MapPartitionsRdd<P, C, F, J> {
     MapPartitionsRdd {
-        meta: RddMeta::new(parent.meta().context(), "MapPartitionsRdd"),
+        meta: RddMeta::derived(parent.meta(), "MapPartitionsRdd"),
         parent,
         cap: Arc::new(cap),
         f,
@@ -572,7 +587,7 @@ pub trait Transformations: Rdd {
         let n = self.num_partitions();
         let mut starts = vec![0u64; n];
         if n > 1 {
-            let counts = self.context().run_job(&self, |_ctx, it| it.count() as u64, Some((0..n - 1).collect()))?;
+            let counts = self.context()?.run_job(&self, |_ctx, it| it.count() as u64, Some((0..n - 1).collect()))?;
             for i in 1..n {
                 starts[i] = starts[i - 1] + counts[i - 1];
             }
@@ -640,7 +655,7 @@ pub trait Transformations: Rdd {
 }
 
 /// `x -> (x, ())`, for `distinct`.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
 pub struct Unit;
 impl<Cap, T> Call1<Cap, T, (T, ())> for Unit {
     #[inline(always)]
@@ -652,11 +667,13 @@ impl<Cap, T> Call1<Cap, T, (T, ())> for Unit {
 impl<R: Rdd> Transformations for R {}
 
 /// `key_by`'s function: `x -> (f(&x), x)`.
-#[derive(Clone, Copy)]
-pub struct KeyBy<F>(F);
+#[derive(Clone, Copy, Serialize, Deserialize)]
+#[serde(bound(serialize = "", deserialize = "F: Copy + 'static"))]
+pub struct KeyBy<F>(#[serde(with = "crate::ship::zst")] F);
 /// `key_by_with`'s function: `x -> (f(&cap, &x), x)`.
-#[derive(Clone, Copy)]
-pub struct KeyByWith<F>(F);
+#[derive(Clone, Copy, Serialize, Deserialize)]
+#[serde(bound(serialize = "", deserialize = "F: Copy + 'static"))]
+pub struct KeyByWith<F>(#[serde(with = "crate::ship::zst")] F);
 
 impl<C, T, K, F: Fn(&T) -> K + Copy + Send + Sync + 'static> Call1<C, T, (K, T)> for KeyBy<F> {
     #[inline(always)]

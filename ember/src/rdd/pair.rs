@@ -4,6 +4,8 @@ use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
+
 use super::fns::{assert_no_captures, Call1, Call2, Plain, With};
 use super::narrow::{FlatMapValuesOp, MapOp, MapValuesOp, NarrowRdd};
 use super::{AggregatedRdd, CoGroupedRdd, Rdd, ShuffledRdd, SortedRdd};
@@ -14,6 +16,7 @@ use crate::partitioner::{determine_bounds, reservoir_sample, HashPartitioner, Pa
 use crate::rdd::actions::Actions;
 
 /// `reduce_by_key`'s aggregator: the combiner is the running reduction.
+#[derive(Serialize, Deserialize)]
 pub struct ReduceAgg<C, F> {
     cap: Arc<C>,
     f: F,
@@ -23,7 +26,7 @@ impl<C, F: Copy> Clone for ReduceAgg<C, F> {
         ReduceAgg { cap: self.cap.clone(), f: self.f }
     }
 }
-impl<K, V: Clone, C: Send + Sync + 'static, F: Call2<C, V, V, V>> Aggregator<K, V, V> for ReduceAgg<C, F> {
+impl<K, V: Clone, C: Data, F: Call2<C, V, V, V>> Aggregator<K, V, V> for ReduceAgg<C, F> {
     const MAP_SIDE_COMBINE: bool = true;
     #[inline]
     fn create_combiner(&self, v: V) -> V {
@@ -42,6 +45,7 @@ impl<K, V: Clone, C: Send + Sync + 'static, F: Call2<C, V, V, V>> Aggregator<K, 
 }
 
 /// `aggregate_by_key`/`fold_by_key`'s aggregator: a zero value, a per-value step, a merge.
+#[derive(Serialize, Deserialize)]
 pub struct ZeroAgg<U, S, M> {
     zero: Arc<U>,
     seq: S,
@@ -69,10 +73,14 @@ impl<K, V, U: Data, S: Call2<(), U, V, U>, M: Call2<(), U, U, U>> Aggregator<K, 
 }
 
 /// `combine_by_key`'s aggregator: the user's three functions.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Serialize, Deserialize)]
+#[serde(bound(serialize = "", deserialize = "F1: Copy + 'static, F2: Copy + 'static, F3: Copy + 'static"))]
 pub struct CombineAgg<F1, F2, F3> {
+    #[serde(with = "crate::ship::zst")]
     create: F1,
+    #[serde(with = "crate::ship::zst")]
     merge_value: F2,
+    #[serde(with = "crate::ship::zst")]
     merge_combiners: F3,
 }
 impl<K, V, C, F1, F2, F3> Aggregator<K, V, C> for CombineAgg<F1, F2, F3>
@@ -97,6 +105,7 @@ where
 }
 
 /// `group_by_key`'s aggregator. No map-side combine: it would not shrink the data (as in Spark).
+#[derive(Serialize, Deserialize)]
 pub struct GroupAgg<V>(PhantomData<fn() -> V>);
 impl<V> Clone for GroupAgg<V> {
     fn clone(&self) -> Self {
@@ -120,7 +129,7 @@ impl<K, V: Data> Aggregator<K, V, Vec<V>> for GroupAgg<V> {
 }
 
 /// The reduction of `distinct`: all values are `()`.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
 pub struct UnitReduce;
 impl<Cap> Call2<Cap, (), (), ()> for UnitReduce {
     #[inline(always)]
@@ -172,7 +181,7 @@ fn flatten_full<V: Clone, W: Clone>(vw: (Vec<V>, Vec<W>)) -> Vec<(Option<V>, Opt
 macro_rules! fn_object {
     ($(#[$doc:meta])* $name:ident, <$($g:ident),*>, $arg:ty => $out:ty, $body:expr) => {
         $(#[$doc])*
-        #[derive(Clone, Copy, Debug, Default)]
+        #[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
         pub struct $name;
         impl<Cap, $($g: Clone),*> Call1<Cap, $arg, $out> for $name {
             #[inline(always)]
@@ -199,7 +208,7 @@ fn_object!(/// The constant 1, for counting.
     One, <V>, V => u64, |_| 1u64);
 
 /// Adds two counts.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
 pub struct AddU64;
 impl<Cap> Call2<Cap, u64, u64, u64> for AddU64 {
     #[inline(always)]
@@ -214,7 +223,8 @@ pub type Joined<K, V, W> = NarrowRdd<CoGroupedRdd<K, V, W>, FlatMapValuesOp<(), 
 /// Number of partitions for a shuffle: the one given, else `ember.default.parallelism` when
 /// set, else the parent's (Spark's `defaultPartitioner`).
 pub(crate) fn partitions_or_default<R: Rdd>(rdd: &R, n: Option<usize>) -> usize {
-    n.filter(|n| *n > 0).unwrap_or_else(|| rdd.context().default_shuffle_partitions(rdd.num_partitions()))
+    let upstream = rdd.num_partitions();
+    n.filter(|n| *n > 0).unwrap_or_else(|| rdd.context().map_or(upstream.max(1), |c| c.default_shuffle_partitions(upstream)))
 }
 
 /// Operations on RDDs of pairs. `num_partitions` arguments take a number or `None` for the
@@ -368,7 +378,7 @@ pub trait PairRdd<K: Key, V: Data>: Rdd<Item = (K, V)> {
             // Spark's sketch: about 20 keys per output partition, 3x oversampled per input partition.
             let sample_size = (20 * n).min(1_000_000);
             let per_partition = (3 * sample_size).div_ceil(self.num_partitions().max(1));
-            let sketches = self.context().run_job_with(
+            let sketches = self.context()?.run_job_with(
                 &self,
                 per_partition,
                 |k: &usize, ctx, it| {
@@ -397,7 +407,10 @@ pub trait PairRdd<K: Key, V: Data>: Rdd<Item = (K, V)> {
         let n = num_partitions
             .into()
             .filter(|n| *n > 0)
-            .unwrap_or_else(|| self.context().default_shuffle_partitions(self.num_partitions().max(other.num_partitions())));
+            .unwrap_or_else(|| {
+                let upstream = self.num_partitions().max(other.num_partitions());
+                self.context().map_or(upstream.max(1), |c| c.default_shuffle_partitions(upstream))
+            });
         CoGroupedRdd::new(self, other, n)
     }
 
@@ -453,7 +466,7 @@ pub trait PairRdd<K: Key, V: Data>: Rdd<Item = (K, V)> {
             Some(super::Partitioning::Hash(n)) => Some(vec![<HashPartitioner as Partitioner<K>>::partition(&HashPartitioner::new(n), &key)]),
             _ => None,
         };
-        let out = self.context().run_job_with(
+        let out = self.context()?.run_job_with(
             &self,
             key,
             |key: &K, _ctx, it| it.filter(|(k, _)| k == key).map(|(_, v)| v).collect::<Vec<V>>(),

@@ -4,6 +4,8 @@ use std::any::Any;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
+
 use super::{Dependency, Partitioning, Rdd, RddBase, RddMeta, ShuffleDependencyBase};
 use crate::aggregator::Aggregator;
 use crate::data::{Data, Key};
@@ -12,10 +14,11 @@ use crate::shuffle::external_aggregator::{AggregatedIter, ExternalAggregator};
 use crate::shuffle::external_sorter::{ExternalSorter, SortedIter};
 use crate::shuffle::reader::{read_reduce_partition, ShuffleRecords};
 use crate::shuffle::sort_writer;
-use crate::task::{MapStatus, ShuffleId, ShuffleMapFunc, TaskContext};
+use crate::ship::Shipped;
+use crate::task::{MapStatus, ShuffleId, ShuffleMapFunc, TaskContext, TaskKind};
 
 /// How a shuffle's map side treats records.
-pub trait MapSide<K, V>: Clone + Send + Sync + 'static {
+pub trait MapSide<K, V>: Clone + Send + Sync + Serialize + serde::de::DeserializeOwned + 'static {
     /// Writes one map partition's records; returns each reduce block's size.
     fn write<I: Iterator<Item = (K, V)>, P: Partitioner<K>>(
         &self,
@@ -28,7 +31,7 @@ pub trait MapSide<K, V>: Clone + Send + Sync + 'static {
 }
 
 /// Map side without aggregation: records are written as they are.
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy, Default, Serialize, Deserialize)]
 pub struct PassThrough;
 
 impl<K: Key, V: Data> MapSide<K, V> for PassThrough {
@@ -46,6 +49,8 @@ impl<K: Key, V: Data> MapSide<K, V> for PassThrough {
 }
 
 /// Map side with an aggregator: combines per key before writing when the aggregator allows it.
+#[derive(Serialize, Deserialize)]
+#[serde(bound(serialize = "A: Serialize", deserialize = "A: Deserialize<'de>"))]
 pub struct Combine<A, C>(pub A, PhantomData<fn() -> C>);
 
 impl<A: Clone, C> Clone for Combine<A, C> {
@@ -73,6 +78,7 @@ impl<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>> MapSide<K, V> for Combine
 }
 
 /// The map side of one shuffle: the parent RDD, how to partition, how to write.
+#[derive(Serialize, Deserialize)]
 pub struct ShuffleDependency<P, Part, M> {
     shuffle_id: ShuffleId,
     parent: P,
@@ -94,6 +100,9 @@ impl<P: Clone, Part: Clone, M: Clone> Clone for ShuffleDependency<P, Part, M> {
 impl<K: Key, V: Data, P: Rdd<Item = (K, V)>, Part: Partitioner<K>, M: MapSide<K, V>> ShuffleMapFunc for ShuffleDependency<P, Part, M> {
     fn shuffle_id(&self) -> ShuffleId {
         self.shuffle_id
+    }
+    fn ship(&self) -> crate::Result<Shipped> {
+        crate::ship::ship(self, decode_map_task::<K, V, P, Part, M>)
     }
     fn run(&self, partition: usize, ctx: &Arc<TaskContext>) -> crate::Result<MapStatus> {
         let records = self.parent.iterator(partition, ctx);
@@ -119,13 +128,22 @@ impl<K: Key, V: Data, P: Rdd<Item = (K, V)>, Part: Partitioner<K>, M: MapSide<K,
     }
 }
 
+/// The executor-side entry point of a shuffle map task body (see [`crate::ship`]).
+fn decode_map_task<K: Key, V: Data, P: Rdd<Item = (K, V)>, Part: Partitioner<K>, M: MapSide<K, V>>(
+    tag: u64,
+    bytes: &[u8],
+) -> crate::Result<TaskKind> {
+    let dep: ShuffleDependency<P, Part, M> = crate::ship::decode_checked(tag, bytes)?;
+    Ok(TaskKind::ShuffleMap(Arc::new(dep)))
+}
+
 /// Registers a shuffle of `parent` and returns its id, dependency and resulting partitioning.
 pub(crate) fn new_shuffle<K: Key, V: Data, P: Rdd<Item = (K, V)>, Part: Partitioner<K>, M: MapSide<K, V>>(
     parent: P,
     partitioner: Part,
     map_side: M,
 ) -> (ShuffleId, Arc<dyn ShuffleDependencyBase>, Partitioning) {
-    let shuffle_id = parent.meta().context().new_shuffle_id();
+    let shuffle_id = parent.meta().new_shuffle_id();
     let partitioning = match (&partitioner as &dyn Any).downcast_ref::<HashPartitioner>() {
         Some(h) => Partitioning::Hash(<HashPartitioner as Partitioner<K>>::num_partitions(h)),
         None => Partitioning::Other(shuffle_id),
@@ -136,10 +154,13 @@ pub(crate) fn new_shuffle<K: Key, V: Data, P: Rdd<Item = (K, V)>, Part: Partitio
 
 /// The reduce side of a shuffle without aggregation (Spark's `ShuffledRDD`): `partition_by`,
 /// `repartition`.
+#[derive(Serialize, Deserialize)]
 pub struct ShuffledRdd<K, V> {
     meta: RddMeta,
     shuffle_id: ShuffleId,
-    dep: Arc<dyn ShuffleDependencyBase>,
+    /// The map side; only the driver needs it (executors read by shuffle id).
+    #[serde(skip)]
+    dep: Option<Arc<dyn ShuffleDependencyBase>>,
     partitions: usize,
     partitioning: Partitioning,
     _kv: PhantomData<fn() -> (K, V)>,
@@ -160,10 +181,10 @@ impl<K, V> Clone for ShuffledRdd<K, V> {
 
 impl<K: Key, V: Data> ShuffledRdd<K, V> {
     pub(crate) fn new<P: Rdd<Item = (K, V)>, Part: Partitioner<K>>(parent: P, partitioner: Part) -> Self {
-        let ctx = parent.meta().context().clone();
+        let parent_meta = parent.meta().clone();
         let partitions = partitioner.num_partitions();
         let (shuffle_id, dep, partitioning) = new_shuffle(parent, partitioner, PassThrough);
-        ShuffledRdd { meta: RddMeta::new(&ctx, "ShuffledRdd"), shuffle_id, dep, partitions, partitioning, _kv: PhantomData }
+        ShuffledRdd { meta: RddMeta::derived(&parent_meta, "ShuffledRdd"), shuffle_id, dep: Some(dep), partitions, partitioning, _kv: PhantomData }
     }
 }
 
@@ -177,7 +198,7 @@ impl<K: Key, V: Data> Rdd for ShuffledRdd<K, V> {
         self.partitions
     }
     fn dependencies(&self) -> Vec<Dependency> {
-        vec![Dependency::Shuffle(self.dep.clone())]
+        self.dep.iter().map(|d| Dependency::Shuffle(d.clone())).collect()
     }
     fn compute(&self, p: usize, ctx: &Arc<TaskContext>) -> Self::Iter {
         ShuffleReadIter { records: read_reduce_partition(ctx, self.shuffle_id, p), ctx: ctx.clone(), read: 0 }
@@ -189,6 +210,8 @@ impl<K: Key, V: Data> Rdd for ShuffledRdd<K, V> {
 
 /// The reduce side of an aggregating shuffle (`combine_by_key` and everything built on it):
 /// merges the map outputs of each key with the aggregator, spilling past the memory budget.
+#[derive(Serialize, Deserialize)]
+#[serde(bound(serialize = "A: Serialize", deserialize = "A: Deserialize<'de>"))]
 pub struct AggregatedRdd<K, V, C, A> {
     meta: RddMeta,
     source: AggSource,
@@ -198,13 +221,71 @@ pub struct AggregatedRdd<K, V, C, A> {
     _kvc: PhantomData<fn() -> (K, V, C)>,
 }
 
-/// Where an [`AggregatedRdd`] reads from.
-#[derive(Clone)]
-enum AggSource {
-    /// A shuffle.
-    Shuffle { shuffle_id: ShuffleId, dep: Arc<dyn ShuffleDependencyBase> },
+/// Where an [`AggregatedRdd`] or one side of a cogroup reads from.
+#[derive(Clone, Serialize, Deserialize)]
+pub(crate) enum AggSource {
+    /// A shuffle (the dependency is needed on the driver only).
+    Shuffle {
+        shuffle_id: ShuffleId,
+        #[serde(skip)]
+        dep: Option<Arc<dyn ShuffleDependencyBase>>,
+    },
     /// The parent is already partitioned as wanted: aggregate its partitions in place.
-    Narrow(Arc<dyn NarrowPairSource>),
+    Narrow(ErasedSource),
+}
+
+impl AggSource {
+    pub(crate) fn dependency(&self) -> Option<Dependency> {
+        match self {
+            AggSource::Shuffle { dep, .. } => dep.clone().map(Dependency::Shuffle),
+            AggSource::Narrow(src) => Some(Dependency::Narrow { rdd: src.0.base(), one_to_one: true }),
+        }
+    }
+
+    /// Feeds every record of partition `p` to `insert`.
+    pub(crate) fn for_each<K: Key, X: Data>(&self, p: usize, ctx: &Arc<TaskContext>, mut insert: impl FnMut(K, X)) {
+        match self {
+            AggSource::Shuffle { shuffle_id, .. } => {
+                for (k, x) in read_reduce_partition::<(K, X)>(ctx, *shuffle_id, p).metered(&ctx.metrics) {
+                    insert(k, x);
+                }
+            }
+            AggSource::Narrow(src) => {
+                if let Ok(it) = src.0.iter_any(p, ctx).downcast::<Box<dyn Iterator<Item = (K, X)>>>() {
+                    for (k, x) in *it {
+                        insert(k, x);
+                    }
+                }
+            }
+        }
+    }
+
+    /// A narrow source over an RDD already partitioned as wanted.
+    pub(crate) fn narrow<R: Rdd>(rdd: R) -> Self {
+        AggSource::Narrow(ErasedSource(Arc::new(NarrowSource(rdd))))
+    }
+}
+
+/// A type-erased narrow parent that ships itself like a task body.
+#[derive(Clone)]
+pub(crate) struct ErasedSource(pub(crate) Arc<dyn NarrowPairSource>);
+
+impl Serialize for ErasedSource {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.ship().map_err(serde::ser::Error::custom)?.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for ErasedSource {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let shipped = Shipped::deserialize(d)?;
+        crate::ship::decode::<Arc<dyn NarrowPairSource>>(&shipped).map(ErasedSource).map_err(serde::de::Error::custom)
+    }
+}
+
+fn decode_narrow_source<R: Rdd>(tag: u64, bytes: &[u8]) -> crate::Result<Arc<dyn NarrowPairSource>> {
+    let src: NarrowSource<R> = crate::ship::decode_checked(tag, bytes)?;
+    Ok(Arc::new(src))
 }
 
 /// A parent that is already partitioned by key, read partition by partition (type-erased to
@@ -212,10 +293,15 @@ enum AggSource {
 pub(crate) trait NarrowPairSource: Send + Sync {
     fn base(&self) -> Arc<dyn RddBase>;
     fn iter_any(&self, p: usize, ctx: &Arc<TaskContext>) -> Box<dyn Any>;
+    fn ship(&self) -> crate::Result<Shipped>;
 }
 
+#[derive(Serialize, Deserialize)]
 struct NarrowSource<R>(R);
 impl<R: Rdd> NarrowPairSource for NarrowSource<R> {
+    fn ship(&self) -> crate::Result<Shipped> {
+        crate::ship::ship(self, decode_narrow_source::<R>)
+    }
     fn base(&self) -> Arc<dyn RddBase> {
         self.0.as_base()
     }
@@ -242,13 +328,13 @@ impl<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>> AggregatedRdd<K, V, C, A>
     /// Aggregates `parent` by key into `partitioner`'s partitions. When the parent is already
     /// hash-partitioned the same way, no shuffle is needed (as in Spark's `combineByKey`).
     pub(crate) fn new<P: Rdd<Item = (K, V)>, Part: Partitioner<K>>(parent: P, partitioner: Part, agg: A) -> Self {
-        let ctx = parent.meta().context().clone();
+        let parent_meta = parent.meta().clone();
         let partitions = partitioner.num_partitions();
         let is_hash = (&partitioner as &dyn Any).downcast_ref::<HashPartitioner>().is_some();
         if is_hash && parent.partitioning() == Some(Partitioning::Hash(partitions)) {
             return AggregatedRdd {
-                meta: RddMeta::new(&ctx, "AggregatedRdd"),
-                source: AggSource::Narrow(Arc::new(NarrowSource(parent))),
+                meta: RddMeta::derived(&parent_meta, "AggregatedRdd"),
+                source: AggSource::narrow(parent),
                 partitions,
                 partitioning: Partitioning::Hash(partitions),
                 agg,
@@ -257,8 +343,8 @@ impl<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>> AggregatedRdd<K, V, C, A>
         }
         let (shuffle_id, dep, partitioning) = new_shuffle(parent, partitioner, Combine::<A, C>(agg.clone(), PhantomData));
         AggregatedRdd {
-            meta: RddMeta::new(&ctx, "ShuffledRdd"),
-            source: AggSource::Shuffle { shuffle_id, dep },
+            meta: RddMeta::derived(&parent_meta, "ShuffledRdd"),
+            source: AggSource::Shuffle { shuffle_id, dep: Some(dep) },
             partitions,
             partitioning,
             agg,
@@ -277,34 +363,15 @@ impl<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>> Rdd for AggregatedRdd<K, 
         self.partitions
     }
     fn dependencies(&self) -> Vec<Dependency> {
-        match &self.source {
-            AggSource::Shuffle { dep, .. } => vec![Dependency::Shuffle(dep.clone())],
-            AggSource::Narrow(src) => vec![Dependency::Narrow { rdd: src.base(), one_to_one: true }],
-        }
+        self.source.dependency().into_iter().collect()
     }
     fn compute(&self, p: usize, ctx: &Arc<TaskContext>) -> Self::Iter {
         let env = ctx.env();
         let mut map = ExternalAggregator::new(self.agg.clone(), &env.shuffle, &env.local_dir);
+        let metrics = &ctx.metrics;
         match &self.source {
-            AggSource::Shuffle { shuffle_id, .. } => {
-                if A::MAP_SIDE_COMBINE {
-                    for (k, c) in read_reduce_partition::<(K, C)>(ctx, *shuffle_id, p).metered(&ctx.metrics) {
-                        map.insert_combiner(k, c, &ctx.metrics);
-                    }
-                } else {
-                    for (k, v) in read_reduce_partition::<(K, V)>(ctx, *shuffle_id, p).metered(&ctx.metrics) {
-                        map.insert_value(k, v, &ctx.metrics);
-                    }
-                }
-            }
-            AggSource::Narrow(src) => {
-                let any = src.iter_any(p, ctx);
-                if let Ok(it) = any.downcast::<Box<dyn Iterator<Item = (K, V)>>>() {
-                    for (k, v) in *it {
-                        map.insert_value(k, v, &ctx.metrics);
-                    }
-                }
-            }
+            AggSource::Shuffle { .. } if A::MAP_SIDE_COMBINE => self.source.for_each::<K, C>(p, ctx, |k, c| map.insert_combiner(k, c, metrics)),
+            _ => self.source.for_each::<K, V>(p, ctx, |k, v| map.insert_value(k, v, metrics)),
         }
         map.into_iter()
     }
@@ -315,10 +382,12 @@ impl<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>> Rdd for AggregatedRdd<K, 
 
 /// The reduce side of `sort_by_key`: range-partitioned, each partition sorted by key
 /// (spilling sorted runs past the memory budget).
+#[derive(Serialize, Deserialize)]
 pub struct SortedRdd<K, V> {
     meta: RddMeta,
     shuffle_id: ShuffleId,
-    dep: Arc<dyn ShuffleDependencyBase>,
+    #[serde(skip)]
+    dep: Option<Arc<dyn ShuffleDependencyBase>>,
     partitions: usize,
     ascending: bool,
     _kv: PhantomData<fn() -> (K, V)>,
@@ -339,10 +408,10 @@ impl<K, V> Clone for SortedRdd<K, V> {
 
 impl<K: Key + Ord, V: Data> SortedRdd<K, V> {
     pub(crate) fn new<P: Rdd<Item = (K, V)>, Part: Partitioner<K>>(parent: P, partitioner: Part, ascending: bool) -> Self {
-        let ctx = parent.meta().context().clone();
+        let parent_meta = parent.meta().clone();
         let partitions = partitioner.num_partitions();
         let (shuffle_id, dep, _) = new_shuffle(parent, partitioner, PassThrough);
-        SortedRdd { meta: RddMeta::new(&ctx, "ShuffledRdd"), shuffle_id, dep, partitions, ascending, _kv: PhantomData }
+        SortedRdd { meta: RddMeta::derived(&parent_meta, "ShuffledRdd"), shuffle_id, dep: Some(dep), partitions, ascending, _kv: PhantomData }
     }
 }
 
@@ -356,7 +425,7 @@ impl<K: Key + Ord, V: Data> Rdd for SortedRdd<K, V> {
         self.partitions
     }
     fn dependencies(&self) -> Vec<Dependency> {
-        vec![Dependency::Shuffle(self.dep.clone())]
+        self.dep.iter().map(|d| Dependency::Shuffle(d.clone())).collect()
     }
     fn compute(&self, p: usize, ctx: &Arc<TaskContext>) -> Self::Iter {
         let env = ctx.env();

@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
+
 use super::{CacheIter, Dependency, PartIter, Rdd, RddMeta};
 use crate::context::Context;
 use crate::data::Data;
@@ -11,6 +13,7 @@ use crate::io::text_input::{FileSplit, LineReader};
 use crate::task::{TaskContext, TaskMetrics};
 
 /// A local collection cut into partitions (Spark's `ParallelCollectionRDD`).
+#[derive(Serialize, Deserialize)]
 pub struct ParallelCollection<T> {
     meta: RddMeta,
     slices: Arc<Vec<Vec<T>>>,
@@ -82,7 +85,7 @@ impl<T: Data> Rdd for ParallelCollection<T> {
 
 /// The numbers `start, start + step, …` below `end`, generated inside the tasks (Spark's
 /// `SparkContext.range`).
-#[derive(Clone)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct RangeRdd {
     meta: RddMeta,
     start: i64,
@@ -155,7 +158,7 @@ impl Rdd for RangeRdd {
 }
 
 /// Lines of text files (Spark's `textFile`, Hadoop's `TextInputFormat`).
-#[derive(Clone)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct TextFileRdd {
     meta: RddMeta,
     splits: Arc<Vec<FileSplit>>,
@@ -231,7 +234,7 @@ impl Rdd for TextFileRdd {
 }
 
 /// The partitions of two RDDs, one after the other (Spark's `UnionRDD`).
-#[derive(Clone)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct UnionRdd<A, B> {
     meta: RddMeta,
     a: A,
@@ -240,7 +243,7 @@ pub struct UnionRdd<A, B> {
 
 impl<A: Rdd, B: Rdd<Item = A::Item>> UnionRdd<A, B> {
     pub(crate) fn new(a: A, b: B) -> Self {
-        UnionRdd { meta: RddMeta::new(a.meta().context(), "UnionRdd"), a, b }
+        UnionRdd { meta: RddMeta::derived(a.meta(), "UnionRdd"), a, b }
     }
 }
 
@@ -287,7 +290,7 @@ impl<A: Rdd, B: Rdd<Item = A::Item>> Rdd for UnionRdd<A, B> {
 }
 
 /// The partitions of several RDDs of one type, one after the other (`Context::union`).
-#[derive(Clone)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct UnionAllRdd<R> {
     meta: RddMeta,
     parts: Arc<Vec<R>>,
@@ -325,7 +328,7 @@ impl<R: Rdd> Rdd for UnionAllRdd<R> {
 
 /// Fewer partitions without a shuffle: each output partition reads a contiguous group of
 /// parent partitions (Spark's `CoalescedRDD`).
-#[derive(Clone)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct CoalescedRdd<P> {
     meta: RddMeta,
     parent: P,
@@ -337,7 +340,7 @@ impl<P: Rdd> CoalescedRdd<P> {
         let np = parent.num_partitions();
         let n = n.clamp(1, np.max(1));
         let groups = (0..n).map(|i| (i * np / n)..((i + 1) * np / n)).collect();
-        CoalescedRdd { meta: RddMeta::new(parent.meta().context(), "CoalescedRdd"), parent, groups: Arc::new(groups) }
+        CoalescedRdd { meta: RddMeta::derived(parent.meta(), "CoalescedRdd"), parent, groups: Arc::new(groups) }
     }
 }
 

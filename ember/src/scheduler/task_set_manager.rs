@@ -907,6 +907,9 @@ pub(crate) mod test_support {
         fn run_serialized(&self, _partition: usize, _ctx: &Arc<TaskContext>) -> crate::error::Result<Vec<u8>> {
             Ok(Vec::new())
         }
+        fn ship(&self) -> crate::error::Result<crate::ship::Shipped> {
+            Err(crate::error::EmberError::Task("the scheduler tests never ship tasks".into()))
+        }
     }
 
     struct NoopShuffleMap;
@@ -916,6 +919,9 @@ pub(crate) mod test_support {
         }
         fn run(&self, _partition: usize, _ctx: &Arc<TaskContext>) -> crate::error::Result<MapStatus> {
             Err(crate::error::EmberError::Task("the scheduler tests never run tasks".into()))
+        }
+        fn ship(&self) -> crate::error::Result<crate::ship::Shipped> {
+            Err(crate::error::EmberError::Task("the scheduler tests never ship tasks".into()))
         }
     }
 

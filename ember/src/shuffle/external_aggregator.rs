@@ -2,13 +2,14 @@
 //! the reduce side of `reduce_by_key`, `group_by_key`, `combine_by_key`, …
 //!
 //! Spark spills hash-sorted runs and merges them; this uses grace hashing instead, which needs no
-//! sort and keeps memory bounded by the threshold: when the map's estimated size passes the
-//! threshold, its entries are written into `S` bucket files chosen by a second hash of the key,
-//! and the map starts again (later input is combined in memory first, then goes to the same
-//! buckets at the next spill). At the end, every key's combiners are all in one bucket, so each
-//! bucket is aggregated in memory on its own, one at a time; a bucket still too large is split
-//! again with a different hash (a few levels deep — a single huge key cannot be split and is
-//! aggregated in memory).
+//! sort: when the in-memory state's estimated size passes the threshold, its entries are written
+//! into `S` bucket files chosen by a second hash of the key, and aggregation starts again in
+//! memory (later input is combined first, then goes to the same buckets at the next spill). At
+//! the end every key's combiners are in one bucket (file plus in-memory part), so each bucket is
+//! completed on its own, one at a time; a bucket still too large is split again with a different
+//! hash (a few levels deep — a single huge key cannot be split and is aggregated in memory).
+//! Memory stays within about twice the threshold (the in-memory parts plus the bucket being
+//! completed), and the output is exact.
 
 use std::collections::hash_map;
 use std::fs::File;
@@ -19,7 +20,7 @@ use rustc_hash::FxHashMap;
 
 use super::block_format::{io_err, ChunkBuf, RecordReader, SpillFile};
 use super::size_tracker::{map_slot_bytes, SizeTracker};
-use super::sort_writer::upsert;
+use super::sort_writer::{queueing_pays, upsert, DIRECT_MAX_ENTRIES, PENDING_BUDGET};
 use super::ShuffleConf;
 use crate::aggregator::Aggregator;
 use crate::data::{Data, Key};
@@ -51,6 +52,8 @@ struct Buckets {
     files: Vec<Option<SpillFile>>,
     chunks: Vec<ChunkBuf>,
     sizes: Vec<u64>,
+    /// Bytes already reported by `flush_all`.
+    reported: u64,
     scratch: Vec<u8>,
 }
 
@@ -63,6 +66,7 @@ impl Buckets {
             files: (0..SPILL_BUCKETS).map(|_| None).collect(),
             chunks: (0..SPILL_BUCKETS).map(|_| ChunkBuf::new()).collect(),
             sizes: vec![0; SPILL_BUCKETS],
+            reported: 0,
             scratch: Vec::new(),
         }
     }
@@ -81,60 +85,77 @@ impl Buckets {
         Ok(n)
     }
 
-    /// Adds one entry; returns bytes written to disk (when a chunk filled up).
+    /// Adds one entry to bucket `b` (which must be the key's bucket at this level).
     #[inline]
-    fn add<K: Key, C: Data>(&mut self, key: &K, combiner: &C) -> Result<u64> {
-        let b = bucket_of(key, self.level);
+    fn add_to<K: Key, C: Data>(&mut self, b: usize, key: &K, combiner: &C) -> Result<()> {
         self.chunks[b].push(&(key, combiner))?;
         if self.chunks[b].is_full() {
-            self.flush_bucket(b)
-        } else {
-            Ok(0)
+            self.flush_bucket(b)?;
         }
+        Ok(())
     }
 
-    /// Moves every entry of `map` into the buckets and writes all open chunks, so that what was
-    /// spilled is on disk (and counted) now.
-    fn spill_map<K: Key, C: Data>(&mut self, map: &mut FxHashMap<K, C>) -> Result<u64> {
-        let mut written = 0;
-        for (k, c) in map.drain() {
-            written += self.add(&k, &c)?;
-        }
+    /// Writes all open chunks, so that what was spilled is on disk (and counted) now; returns the
+    /// bytes written since the previous call.
+    fn flush_all(&mut self) -> Result<u64> {
         for b in 0..SPILL_BUCKETS {
-            written += self.flush_bucket(b)?;
+            self.flush_bucket(b)?;
         }
-        Ok(written)
+        let total: u64 = self.sizes.iter().sum();
+        let new = total - self.reported;
+        self.reported = total;
+        Ok(new)
     }
 
-    /// The non-empty bucket files with their sizes and level.
-    fn into_pending(self) -> impl Iterator<Item = PendingBucket> {
-        let level = self.level;
-        self.files
-            .into_iter()
-            .zip(self.sizes)
-            .filter_map(move |(f, len)| f.map(|file| PendingBucket { file, len, level }))
+    /// Moves every entry of `map` into the buckets and writes all open chunks; returns the bytes
+    /// written.
+    fn spill_map<K: Key, C: Data>(&mut self, map: &mut FxHashMap<K, C>) -> Result<u64> {
+        for (k, c) in map.drain() {
+            self.add_to(bucket_of(&k, self.level), &k, &c)?;
+        }
+        self.flush_all()
     }
-}
 
-/// A bucket file waiting to be aggregated.
-struct PendingBucket {
-    file: SpillFile,
-    len: u64,
-    level: u32,
+    /// Each bucket's file (if it has one) with its length, in bucket order.
+    fn into_files(self) -> impl Iterator<Item = (Option<SpillFile>, u64)> {
+        self.files.into_iter().zip(self.sizes)
+    }
 }
 
 /// Aggregates values (or combiners) by key in memory, spilling to grace-hash buckets past the
 /// shuffle spill threshold; [`IntoIterator`] yields every key once with its complete combiner.
+///
+/// In memory it works like the map side's combiner: one map while it fits in cache, then (for
+/// plain inline keys and values, see `queueing_pays`) `SPILL_BUCKETS` (64) maps (split by the level-0 bucket hash) fed from per-bucket queues, a batch
+/// at a time, so that each insert hits a map that is in cache. The in-memory buckets are the spill
+/// buckets: a spill writes map `b` to bucket file `b`, and at the end bucket `b`'s file is merged
+/// into the in-memory map `b` without writing it out again.
 pub struct ExternalAggregator<K, V, C, A> {
     agg: A,
-    map: FxHashMap<K, C>,
+    /// The single map used until it holds `DIRECT_MAX_ENTRIES` keys.
+    direct: FxHashMap<K, C>,
+    bucketed: bool,
+    maps: Vec<FxHashMap<K, C>>,
+    /// Values (`insert_value`) and combiners (`insert_combiner`) waiting per bucket.
+    values: Vec<Vec<(K, V)>>,
+    combiners: Vec<Vec<(K, C)>>,
+    value_batch: usize,
+    combiner_batch: usize,
+    /// Bytes of queued items.
+    pending_bytes: usize,
+    /// Keys over all bucket maps.
+    entries: usize,
     tracker: SizeTracker,
     threshold: u64,
     compress: bool,
     dir: PathBuf,
     buckets: Option<Buckets>,
     updates: u64,
-    _v: PhantomData<fn(V)>,
+}
+
+fn batch_for<T>(threshold: u64) -> usize {
+    let budget = PENDING_BUDGET.min((threshold / 4) as usize);
+    (budget / (SPILL_BUCKETS * std::mem::size_of::<T>().max(1))).clamp(16, 1 << 16)
 }
 
 impl<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>> ExternalAggregator<K, V, C, A> {
@@ -143,33 +164,68 @@ impl<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>> ExternalAggregator<K, V, 
     pub fn new(agg: A, conf: &ShuffleConf, dir: &Path) -> Self {
         ExternalAggregator {
             agg,
-            map: FxHashMap::default(),
+            direct: FxHashMap::default(),
+            bucketed: false,
+            maps: Vec::new(),
+            values: Vec::new(),
+            combiners: Vec::new(),
+            value_batch: batch_for::<(K, V)>(conf.spill_threshold),
+            combiner_batch: batch_for::<(K, C)>(conf.spill_threshold),
+            pending_bytes: 0,
+            entries: 0,
             tracker: SizeTracker::new(),
             threshold: conf.spill_threshold,
             compress: conf.spill_compress,
             dir: dir.to_path_buf(),
             buckets: None,
             updates: 0,
-            _v: PhantomData,
         }
     }
 
     /// Folds a value into its key's combiner (`create_combiner` / `merge_value`).
     #[inline]
     pub fn insert_value(&mut self, key: K, value: V, metrics: &TaskMetrics) {
-        let agg = &self.agg;
-        let sampled = upsert(&mut self.map, &mut self.tracker, key, value, |v| agg.create_combiner(v), |c, v| {
-            agg.merge_value(c, v)
-        });
-        self.after_update(sampled, metrics);
+        if self.bucketed {
+            let b = bucket_of(&key, 0);
+            let queue = &mut self.values[b];
+            if queue.capacity() == 0 {
+                queue.reserve_exact(self.value_batch);
+            }
+            queue.push((key, value));
+            self.pending_bytes += std::mem::size_of::<(K, V)>();
+            if queue.len() >= self.value_batch {
+                self.fold(b);
+            }
+        } else {
+            let agg = &self.agg;
+            let sampled = upsert(&mut self.direct, &mut self.tracker, key, value, |v| agg.create_combiner(v), |c, v| {
+                agg.merge_value(c, v)
+            });
+            self.after_direct_insert(sampled);
+        }
+        self.after_update(metrics);
     }
 
     /// Folds a combiner from a map task into its key's combiner (`merge_combiners`).
     #[inline]
     pub fn insert_combiner(&mut self, key: K, combiner: C, metrics: &TaskMetrics) {
-        let agg = &self.agg;
-        let sampled = upsert(&mut self.map, &mut self.tracker, key, combiner, |c| c, |c, o| agg.merge_combiners(c, o));
-        self.after_update(sampled, metrics);
+        if self.bucketed {
+            let b = bucket_of(&key, 0);
+            let queue = &mut self.combiners[b];
+            if queue.capacity() == 0 {
+                queue.reserve_exact(self.combiner_batch);
+            }
+            queue.push((key, combiner));
+            self.pending_bytes += std::mem::size_of::<(K, C)>();
+            if queue.len() >= self.combiner_batch {
+                self.fold(b);
+            }
+        } else {
+            let agg = &self.agg;
+            let sampled = upsert(&mut self.direct, &mut self.tracker, key, combiner, |c| c, |c, o| agg.merge_combiners(c, o));
+            self.after_direct_insert(sampled);
+        }
+        self.after_update(metrics);
     }
 
     /// Whether anything has been spilled.
@@ -178,24 +234,93 @@ impl<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>> ExternalAggregator<K, V, 
     }
 
     #[inline]
-    fn after_update(&mut self, sampled: Option<usize>, metrics: &TaskMetrics) {
+    fn after_direct_insert(&mut self, sampled: Option<usize>) {
         if let Some(bytes) = sampled {
-            self.tracker.sample(bytes, self.map.len(), map_slot_bytes::<K, C>());
+            self.tracker.sample(bytes, self.direct.len(), map_slot_bytes::<K, C>());
         }
+        if queueing_pays::<K, V>() && queueing_pays::<K, C>() && self.direct.len() > DIRECT_MAX_ENTRIES {
+            self.split_into_buckets();
+        }
+    }
+
+    #[inline]
+    fn after_update(&mut self, metrics: &TaskMetrics) {
         self.updates += 1;
         // Checked every 32 updates, as Spark's `maybeSpill`, to keep it off the hot path.
-        if self.updates & 31 == 0 && self.tracker.estimate() > self.threshold {
+        if self.updates & 31 == 0 && self.estimate() > self.threshold {
             if let Err(e) = self.spill(metrics) {
                 e.raise();
             }
         }
     }
 
+    /// Estimated bytes held: the maps plus the queues.
+    #[inline]
+    fn estimate(&self) -> u64 {
+        self.tracker.estimate() + self.pending_bytes as u64
+    }
+
+    /// Moves the direct map's entries into bucket maps; from now on inserts are queued.
+    fn split_into_buckets(&mut self) {
+        if self.bucketed {
+            return;
+        }
+        self.maps = (0..SPILL_BUCKETS).map(|_| FxHashMap::default()).collect();
+        self.values = (0..SPILL_BUCKETS).map(|_| Vec::new()).collect();
+        self.combiners = (0..SPILL_BUCKETS).map(|_| Vec::new()).collect();
+        self.bucketed = true;
+        let direct = std::mem::take(&mut self.direct);
+        self.entries = direct.len();
+        for (k, c) in direct {
+            self.maps[bucket_of(&k, 0)].insert(k, c);
+        }
+    }
+
+    /// Folds bucket `b`'s queues into its map.
+    fn fold(&mut self, b: usize) {
+        let agg = &self.agg;
+        let map = &mut self.maps[b];
+        let before = map.len();
+        let slot = map_slot_bytes::<K, C>();
+        let queued = self.values[b].len() * std::mem::size_of::<(K, V)>() + self.combiners[b].len() * std::mem::size_of::<(K, C)>();
+        for (k, v) in self.values[b].drain(..) {
+            if let Some(bytes) = upsert(map, &mut self.tracker, k, v, |v| agg.create_combiner(v), |c, v| agg.merge_value(c, v)) {
+                self.tracker.sample(bytes, self.entries + map.len() - before, slot);
+            }
+        }
+        for (k, c) in self.combiners[b].drain(..) {
+            if let Some(bytes) = upsert(map, &mut self.tracker, k, c, |c| c, |c, o| agg.merge_combiners(c, o)) {
+                self.tracker.sample(bytes, self.entries + map.len() - before, slot);
+            }
+        }
+        self.entries += map.len() - before;
+        self.pending_bytes -= queued;
+    }
+
+    fn fold_all(&mut self) {
+        for b in 0..self.maps.len() {
+            self.fold(b);
+        }
+    }
+
     fn spill(&mut self, metrics: &TaskMetrics) -> Result<()> {
-        let held = self.tracker.estimate();
+        let held = self.estimate();
+        if self.bucketed {
+            self.fold_all();
+        }
         let buckets = self.buckets.get_or_insert_with(|| Buckets::new(&self.dir, 0, self.compress));
-        let written = buckets.spill_map(&mut self.map)?;
+        let written = if self.bucketed {
+            for (b, map) in self.maps.iter_mut().enumerate() {
+                for (k, c) in map.drain() {
+                    buckets.add_to(b, &k, &c)?;
+                }
+            }
+            buckets.flush_all()?
+        } else {
+            buckets.spill_map(&mut self.direct)?
+        };
         self.tracker.reset();
+        self.entries = 0;
         TaskMetrics::add(&metrics.memory_bytes_spilled, held);
         TaskMetrics::add(&metrics.disk_bytes_spilled, written);
         tracing::debug!(bytes = written, "spilled aggregation map");
@@ -207,22 +332,31 @@ impl<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>> IntoIterator for External
     type Item = (K, C);
     type IntoIter = AggregatedIter<K, C, A, V>;
 
-    /// Every key with its combiner, in no particular order. If the aggregation spilled, the
-    /// buckets are aggregated one at a time as the iterator advances; an I/O error on a spill
-    /// file fails the task (`EmberError::raise`).
+    /// Every key with its combiner, in no particular order. If the aggregation spilled, each
+    /// bucket's file is merged into its in-memory map as the iterator reaches it; an I/O error on
+    /// a spill file fails the task (`EmberError::raise`).
     fn into_iter(mut self) -> AggregatedIter<K, C, A, V> {
         let mut pending = Vec::new();
-        if let Some(mut buckets) = self.buckets.take() {
-            // The last map joins the buckets so each key's combiners are in one place. These
-            // bytes are not in the task metrics: the iterator has no handle on them.
-            if let Err(e) = buckets.spill_map(&mut self.map) {
-                e.raise();
+        if let Some(buckets) = self.buckets.take() {
+            self.split_into_buckets();
+            self.fold_all();
+            let maps = std::mem::take(&mut self.maps);
+            for ((file, len), map) in buckets.into_files().zip(maps) {
+                if file.is_some() || !map.is_empty() {
+                    pending.push(PendingBucket { file: file.map(|f| (f, len)), map, level: 0 });
+                }
             }
-            pending.extend(buckets.into_pending());
+        } else if self.bucketed {
+            self.fold_all();
+            for map in std::mem::take(&mut self.maps) {
+                pending.push(PendingBucket { file: None, map, level: 0 });
+            }
+        } else {
+            pending.push(PendingBucket { file: None, map: std::mem::take(&mut self.direct), level: 0 });
         }
         AggregatedIter {
             agg: self.agg,
-            current: std::mem::take(&mut self.map).into_iter(),
+            current: FxHashMap::default().into_iter(),
             pending,
             threshold: self.threshold,
             compress: self.compress,
@@ -232,12 +366,19 @@ impl<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>> IntoIterator for External
     }
 }
 
-/// The output of an [`ExternalAggregator`]: its in-memory map, or its spill buckets aggregated
-/// one after another.
+/// A bucket still to be output: its in-memory map and, if it spilled, its file.
+struct PendingBucket<K, C> {
+    file: Option<(SpillFile, u64)>,
+    map: FxHashMap<K, C>,
+    level: u32,
+}
+
+/// The output of an [`ExternalAggregator`]: its buckets, each completed from its spill file (if
+/// any) when the iterator reaches it.
 pub struct AggregatedIter<K, C, A, V> {
     agg: A,
     current: hash_map::IntoIter<K, C>,
-    pending: Vec<PendingBucket>,
+    pending: Vec<PendingBucket<K, C>>,
     threshold: u64,
     compress: bool,
     dir: PathBuf,
@@ -245,12 +386,16 @@ pub struct AggregatedIter<K, C, A, V> {
 }
 
 impl<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>> AggregatedIter<K, C, A, V> {
-    /// Aggregates one bucket file in memory, or splits it into finer buckets (pushed on
-    /// `pending`, an empty map returned) if it outgrows the threshold.
-    fn load(&mut self, bucket: PendingBucket) -> Result<FxHashMap<K, C>> {
-        let path = bucket.file.path().to_path_buf();
-        let mut reader = RecordReader::<(K, C), File>::open(&path, 0, bucket.len, self.compress).map_err(io_err(&path))?;
-        let mut map: FxHashMap<K, C> = FxHashMap::default();
+    /// Merges a bucket's file into its map, or splits it into finer buckets (pushed on `pending`,
+    /// an empty map returned) if it outgrows the threshold.
+    ///
+    /// Memory: the other buckets' in-memory maps (under the threshold together) plus this one,
+    /// kept under the threshold by splitting, so at most about twice the threshold.
+    fn load(&mut self, bucket: PendingBucket<K, C>) -> Result<FxHashMap<K, C>> {
+        let PendingBucket { file, mut map, level } = bucket;
+        let Some((file, len)) = file else { return Ok(map) };
+        let path = file.path().to_path_buf();
+        let mut reader = RecordReader::<(K, C), File>::open(&path, 0, len, self.compress).map_err(io_err(&path))?;
         let mut tracker = SizeTracker::new();
         let mut split: Option<Buckets> = None;
         let mut updates = 0u64;
@@ -261,20 +406,20 @@ impl<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>> AggregatedIter<K, C, A, V
             }
             updates += 1;
             // A map of one key cannot be split by hashing: let it grow.
-            if updates & 31 == 0
-                && bucket.level + 1 < MAX_LEVEL
-                && map.len() > 1
-                && tracker.estimate() > self.threshold
-            {
-                split.get_or_insert_with(|| Buckets::new(&self.dir, bucket.level + 1, self.compress)).spill_map(&mut map)?;
+            if updates & 31 == 0 && level + 1 < MAX_LEVEL && map.len() > 1 && tracker.estimate() > self.threshold {
+                split.get_or_insert_with(|| Buckets::new(&self.dir, level + 1, self.compress)).spill_map(&mut map)?;
                 tracker.reset();
             }
         }
         drop(reader);
-        drop(bucket); // deletes the file
+        drop(file); // deletes it
         if let Some(mut split) = split {
             split.spill_map(&mut map)?;
-            self.pending.extend(split.into_pending());
+            self.pending.extend(
+                split
+                    .into_files()
+                    .filter_map(|(f, len)| f.map(|f| PendingBucket { file: Some((f, len)), map: FxHashMap::default(), level: level + 1 })),
+            );
         }
         Ok(map)
     }
@@ -305,7 +450,7 @@ mod tests {
     use std::collections::HashMap;
     use std::sync::atomic::Ordering::Relaxed;
 
-    #[derive(Clone)]
+    #[derive(Clone, serde::Serialize, serde::Deserialize)]
     struct Sum;
     impl Aggregator<u32, u64, u64> for Sum {
         const MAP_SIDE_COMBINE: bool = true;
@@ -320,7 +465,7 @@ mod tests {
         }
     }
 
-    #[derive(Clone)]
+    #[derive(Clone, serde::Serialize, serde::Deserialize)]
     struct Group;
     impl Aggregator<String, u32, Vec<u32>> for Group {
         const MAP_SIDE_COMBINE: bool = false;
@@ -401,6 +546,49 @@ mod tests {
         it.next();
         drop(it);
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn queued_buckets_with_and_without_spills() {
+        // Past DIRECT_MAX_ENTRIES keys, u64 data goes through the per-bucket queues.
+        for threshold in [1u64 << 30, 1 << 20, 300 << 10] {
+            let dir = tempfile::tempdir().unwrap();
+            let m = TaskMetrics::default();
+            let mut a = ExternalAggregator::new(Sum, &conf(threshold), dir.path());
+            let mut reference: HashMap<u32, u64> = HashMap::new();
+            for i in 0..200_000u64 {
+                let k = (mix64(i) % 60_000) as u32;
+                if i % 3 == 0 {
+                    a.insert_combiner(k, i, &m);
+                } else {
+                    a.insert_value(k, i, &m);
+                }
+                *reference.entry(k).or_default() += i;
+            }
+            assert!(a.bucketed || a.has_spilled());
+            assert_eq!(a.has_spilled(), threshold < 1 << 30, "threshold {threshold}");
+            let mut n = 0;
+            let mut out = HashMap::new();
+            for (k, c) in a {
+                n += 1;
+                out.insert(k, c);
+            }
+            assert_eq!(n, reference.len());
+            assert_eq!(out, reference);
+            assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        }
+    }
+
+    #[test]
+    fn heap_keys_stay_in_one_map() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = TaskMetrics::default();
+        let mut a = ExternalAggregator::new(Group, &conf(1 << 30), dir.path());
+        for i in 0..40_000u32 {
+            a.insert_value(format!("k{i}"), i, &m);
+        }
+        assert!(!a.bucketed);
+        assert_eq!(a.into_iter().count(), 40_000);
     }
 
     proptest! {

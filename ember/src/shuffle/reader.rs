@@ -345,7 +345,7 @@ mod tests {
         BlockManagerId { executor_id: executor.into(), host: "localhost".into(), port: 7077 }
     }
 
-    #[derive(Clone)]
+    #[derive(Clone, serde::Serialize, serde::Deserialize)]
     struct Sum;
     impl Aggregator<u64, u64, u64> for Sum {
         const MAP_SIDE_COMBINE: bool = true;

@@ -51,6 +51,8 @@ pub trait ResultFunc: Send + Sync {
     fn run(&self, partition: usize, ctx: &Arc<TaskContext>) -> Box<dyn Any + Send>;
     /// Computes the partition and returns the value serialized, as it would cross the network.
     fn run_serialized(&self, partition: usize, ctx: &Arc<TaskContext>) -> crate::Result<Vec<u8>>;
+    /// Packs this task body for an executor process (see [`crate::ship`]).
+    fn ship(&self) -> crate::Result<crate::ship::Shipped>;
 }
 
 /// The body of a shuffle map task: runs the parent pipeline on one partition and writes it
@@ -60,6 +62,8 @@ pub trait ShuffleMapFunc: Send + Sync {
     fn shuffle_id(&self) -> ShuffleId;
     /// Computes the partition, writes its shuffle output, and reports where it is.
     fn run(&self, partition: usize, ctx: &Arc<TaskContext>) -> crate::Result<MapStatus>;
+    /// Packs this task body for an executor process (see [`crate::ship`]).
+    fn ship(&self) -> crate::Result<crate::ship::Shipped>;
 }
 
 /// The code of a task set: what every task of a stage runs, on its own partition.
@@ -67,6 +71,16 @@ pub trait ShuffleMapFunc: Send + Sync {
 pub enum TaskKind {
     Result(Arc<dyn ResultFunc>),
     ShuffleMap(Arc<dyn ShuffleMapFunc>),
+}
+
+impl TaskKind {
+    /// Packs the task body for an executor process.
+    pub fn ship(&self) -> crate::Result<crate::ship::Shipped> {
+        match self {
+            TaskKind::Result(f) => f.ship(),
+            TaskKind::ShuffleMap(m) => m.ship(),
+        }
+    }
 }
 
 impl fmt::Debug for TaskKind {
