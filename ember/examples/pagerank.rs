@@ -26,6 +26,7 @@ fn damp(received: f64) -> f64 {
 }
 
 fn run() -> Result<()> {
+    ember::init_logging();
     let (ctx, args) = Context::from_args("pagerank")?;
     let mut path = None;
     let mut iterations = 10usize;

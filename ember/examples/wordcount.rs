@@ -17,6 +17,7 @@ fn main() {
 }
 
 fn run() -> Result<()> {
+    ember::init_logging();
     let (ctx, args) = Context::from_args("wordcount")?;
     let mut path = None;
     let mut top = 20usize;

@@ -92,6 +92,10 @@ entries! {
     LOCAL_DIR = "ember.local.dir", "", Str, "Directory for shuffle files and spills (default: the system temp dir).";
     UI_SHOW_CONSOLE_PROGRESS = "ember.ui.showConsoleProgress", "true", Bool, "Show the console progress bar (only when stderr is a terminal).";
     SERIALIZE_LOCAL_TASKS = "ember.test.serializeLocal", "false", Bool, "Send local-mode results through serialization, as cluster mode does.";
+    DRIVER_HOST = "ember.driver.host", "", Str, "Address the driver listens on for executors (default: 127.0.0.1 for local-cluster, the master URL's host for ember://).";
+    DRIVER_PORT = "ember.driver.port", "0", Int, "Port the driver listens on for executors (0: any free port; ember:// URLs give theirs).";
+    AUTHENTICATE = "ember.authenticate", "false", Bool, "Require executors to prove they know ember.authenticate.secret (always on for local-cluster).";
+    AUTHENTICATE_SECRET = "ember.authenticate.secret", "", Str, "The shared secret (also read from EMBER_AUTH_SECRET); local-cluster makes one per application.";
     UNSAFE_EXCEPTION_ON_MEMORY_LEAK = "ember.unsafe.exceptionOnMemoryLeak", "false", Bool, "Fail a task that ends with managed memory still reserved.";
 }
 

@@ -20,6 +20,8 @@ use crate::rdd::{ParallelCollection, PartIter, RangeRdd, Rdd, TextFileRdd, Union
 use crate::scheduler::clock::{Clock, SystemClock};
 use crate::scheduler::dag_scheduler::{DagScheduler, JobEvent, JobSubmission, DEFAULT_MAX_CONSECUTIVE_STAGE_ATTEMPTS};
 use crate::scheduler::event_loop::{AppStatus, DriverEvent, EventLoop, StatusCell};
+use crate::scheduler::backend::SchedulerBackend;
+use crate::scheduler::cluster_backend::{ClusterBackend, ClusterSettings};
 use crate::scheduler::local_backend::LocalBackend;
 use crate::scheduler::task_scheduler::{SchedulerConfig, TaskSchedulerImpl};
 use crate::shuffle::ShuffleConf;
@@ -102,13 +104,7 @@ impl Context {
         crate::util::install_panic_hook();
         let master = conf.master()?;
         let conf = Arc::new(conf);
-        match master {
-            MasterUrl::Local { threads, max_failures } => Self::start_local(conf, master.clone(), threads, max_failures),
-            MasterUrl::LocalCluster { .. } | MasterUrl::Standalone { .. } => Err(EmberError::MasterUrl {
-                url: conf.get(conf::MASTER).to_string(),
-                reason: "cluster modes are not available in this build yet; use local, local[N] or local[*]".into(),
-            }),
-        }
+        Self::start(conf, master)
     }
 
     /// A `local[*]` application named `app_name`, configured from the environment.
@@ -124,7 +120,7 @@ impl Context {
         Ok((Self::new(conf.set_if_missing(conf::APP_NAME, app_name))?, rest))
     }
 
-    fn start_local(conf: Arc<EmberConf>, master: MasterUrl, threads: usize, max_failures: u32) -> Result<Self> {
+    fn start(conf: Arc<EmberConf>, master: MasterUrl) -> Result<Self> {
         let root = match conf.get(conf::LOCAL_DIR) {
             "" => std::env::temp_dir(),
             d => PathBuf::from(d),
@@ -145,21 +141,36 @@ impl Context {
             shuffle: ShuffleConf::from_conf(&conf)?,
             block_manager: Arc::new(BlockManager::new(bm_id, blocks.clone())),
             map_outputs: tracker.clone(),
+            block_client: None,
         });
 
         let (tx, rx) = unbounded();
-        let backend = LocalBackend::new(env.clone(), threads, tx.clone());
+        let (backend, threads, max_failures): (Box<dyn SchedulerBackend>, usize, u32) = match &master {
+            MasterUrl::Local { threads, max_failures } => (Box::new(LocalBackend::new(env.clone(), *threads, tx.clone())), *threads, *max_failures),
+            MasterUrl::LocalCluster { executors, cores, memory_mb } => {
+                let backend = start_cluster(&conf, tx.clone(), tracker.clone(), Some((*executors, *cores, *memory_mb)), None)?;
+                (Box::new(backend), executors * cores, conf.get_u64(conf::TASK_MAX_FAILURES)? as u32)
+            }
+            MasterUrl::Standalone { host, port } => {
+                let backend = start_cluster(&conf, tx.clone(), tracker.clone(), None, Some((host.clone(), *port)))?;
+                let cores = conf.get_opt_u64(conf::DEFAULT_PARALLELISM)?.unwrap_or(2) as usize;
+                (Box::new(backend), cores, conf.get_u64(conf::TASK_MAX_FAILURES)? as u32)
+            }
+        };
         let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
         let seed = match conf.get_opt_u64(conf::SCHEDULER_SEED)? {
             Some(s) => s,
             None => stamp as u64,
         };
         let mut tasks = TaskSchedulerImpl::new(SchedulerConfig::from_conf(&conf, max_failures)?, clock.clone(), seed);
-        tasks.executor_added("driver", "localhost");
-        let dag = DagScheduler::new(tracker, blocks.clone(), DEFAULT_MAX_CONSECUTIVE_STAGE_ATTEMPTS);
+        if matches!(master, MasterUrl::Local { .. }) {
+            tasks.executor_added("driver", "localhost");
+        }
+        let mut dag = DagScheduler::new(tracker, blocks.clone(), DEFAULT_MAX_CONSECUTIVE_STAGE_ATTEMPTS);
+        dag.set_max_result_size(conf.get_size_bytes(conf::DRIVER_MAX_RESULT_SIZE)?);
         let progress = ConsoleProgressBar::new(ConsoleProgressBar::enabled_for_stderr(conf.get_bool(conf::UI_SHOW_CONSOLE_PROGRESS)?));
         let status = Arc::new(StatusCell::default());
-        let event_loop = EventLoop::new(dag, tasks, Box::new(backend), clock, progress, status.clone());
+        let event_loop = EventLoop::new(dag, tasks, backend, clock, progress, status.clone());
         let handle = std::thread::Builder::new().name("dag-scheduler-event-loop".into()).spawn(move || event_loop.run(rx)).map_err(|e| {
             crate::scheduler::event_loop::spawn_failed(&e);
             EmberError::io("dag-scheduler-event-loop thread", e)
@@ -355,7 +366,9 @@ impl Context {
                     let v = match value {
                         TaskValue::Value(b) => *b.downcast::<U>().map_err(|_| EmberError::Task("result of an unexpected type".into()))?,
                         TaskValue::Bytes(bytes) => postcard::from_bytes::<U>(&bytes).map_err(EmberError::ser)?,
-                        TaskValue::MapStatus(_) => return Err(EmberError::Task("a result task returned a map status".into())),
+                        TaskValue::MapStatus(_) | TaskValue::ResultTooLarge { .. } => {
+                            return Err(EmberError::Task("a result task returned no value".into()))
+                        }
                     };
                     if let Some(slot) = results.get_mut(output_index) {
                         *slot = Some(v);
@@ -378,6 +391,75 @@ impl Context {
     pub fn is_stopped(&self) -> bool {
         self.inner.stopped.load(Ordering::SeqCst)
     }
+}
+
+/// Starts the network side of a cluster master: the listener, and for `local-cluster` the
+/// executor processes, waiting until they have all registered.
+fn start_cluster(
+    conf: &EmberConf,
+    events: Sender<DriverEvent>,
+    tracker: Arc<MapOutputTracker>,
+    local: Option<(usize, usize, u64)>,
+    standalone: Option<(String, u16)>,
+) -> Result<ClusterBackend> {
+    let mut conf = conf.clone();
+    let (host, port) = match &standalone {
+        Some((h, p)) => (h.clone(), *p),
+        None => {
+            let h = match conf.get(conf::DRIVER_HOST) {
+                "" => "127.0.0.1".to_string(),
+                h => h.to_string(),
+            };
+            (h, conf.get_u64(conf::DRIVER_PORT)? as u16)
+        }
+    };
+    let ip: std::net::IpAddr = host.parse().map_err(|_| EmberError::Config {
+        key: conf::DRIVER_HOST.into(),
+        value: host.clone(),
+        reason: "the driver's bind address must be an IP address".into(),
+    })?;
+    let configured_secret = match conf.get(conf::AUTHENTICATE_SECRET) {
+        "" => std::env::var(crate::scheduler::cluster_backend::SECRET_ENV).ok().filter(|s| !s.is_empty()),
+        s => Some(s.to_string()),
+    };
+    let secret = if local.is_some() {
+        // local-cluster: one secret per application, unless one was given.
+        Some(configured_secret.unwrap_or_else(crate::rpc::auth::generate_secret))
+    } else if conf.get_bool(conf::AUTHENTICATE)? {
+        Some(configured_secret.ok_or_else(|| EmberError::Config {
+            key: conf::AUTHENTICATE_SECRET.into(),
+            value: String::new(),
+            reason: "ember.authenticate is true but no secret is set (ember.authenticate.secret or EMBER_AUTH_SECRET)".into(),
+        })?)
+    } else {
+        None
+    };
+    if secret.is_none() && !ip.is_loopback() {
+        return Err(EmberError::Config {
+            key: conf::AUTHENTICATE.into(),
+            value: conf.get(conf::AUTHENTICATE).into(),
+            reason: format!(
+                "refusing to listen on {host} without authentication: any process that can reach it could run code in this                  application. Set ember.authenticate=true and ember.authenticate.secret (or EMBER_AUTH_SECRET), or bind to 127.0.0.1"
+            ),
+        });
+    }
+    // Executors get the application's configuration at registration, but never the secret.
+    conf.insert(conf::AUTHENTICATE_SECRET, "");
+    let settings = ClusterSettings {
+        bind: std::net::SocketAddr::new(ip, port),
+        secret: secret.map(String::into_bytes),
+        max_frame: conf.get_size_bytes(conf::RPC_MESSAGE_MAX_SIZE)? as usize,
+        timeout: std::time::Duration::from_millis(conf.get_time_ms(conf::NETWORK_TIMEOUT)?),
+        conf: conf.iter().filter(|(k, _)| *k != conf::AUTHENTICATE_SECRET).map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+    };
+    let timeout = settings.timeout;
+    let total = local.map_or(0, |(n, c, _)| n * c);
+    let mut backend = ClusterBackend::start(settings, events, tracker, total.max(1))?;
+    if let Some((n, cores, memory_mb)) = local {
+        backend.spawn_local_executors(n, cores, memory_mb)?;
+        backend.wait_for_executors(n, timeout)?;
+    }
+    Ok(backend)
 }
 
 /// The body of a result task: the final RDD and the action's per-partition function.

@@ -27,4 +27,6 @@ pub struct ExecutorEnv {
     pub shuffle: ShuffleConf,
     pub block_manager: Arc<BlockManager>,
     pub map_outputs: Arc<dyn MapOutputSource>,
+    /// Fetches blocks from other executors (cluster mode); `None` in embedded mode.
+    pub block_client: Option<crate::rpc::block_transfer::BlockClient>,
 }

@@ -29,6 +29,7 @@ pub mod executor;
 pub mod io;
 pub mod map_output_tracker;
 pub mod partitioner;
+pub mod rpc;
 pub mod rdd;
 pub mod scheduler;
 pub mod ship;
@@ -36,9 +37,16 @@ pub mod shuffle;
 pub mod storage;
 pub mod task;
 pub mod ui;
-mod util;
+pub mod util;
 
 pub use error::{EmberError, Result};
+
+/// Sends Ember's logs (and the program's `tracing` events) to stderr, filtered by `EMBER_LOG`
+/// (e.g. `EMBER_LOG=info`, `EMBER_LOG=ember=debug`; default `warn`). Safe to call more than once.
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("EMBER_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
 
 /// Everything a job needs: `use ember::prelude::*;`.
 pub mod prelude {

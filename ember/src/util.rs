@@ -68,3 +68,40 @@ pub(crate) fn estimate_vec_size<T: serde::Serialize>(v: &[T]) -> u64 {
     }
     inline + bytes * v.len() as u64 / n.max(1)
 }
+
+/// A byte count the way Spark prints it (`Utils.bytesToString`): `1024.0 MiB`, `3.5 KiB`, `12.0 B`.
+pub fn bytes_to_string(n: u64) -> String {
+    const UNITS: [(&str, u64); 5] = [("PiB", 1 << 50), ("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
+    for (name, size) in UNITS {
+        if n >= 2 * size {
+            return format!("{:.1} {name}", n as f64 / size as f64);
+        }
+    }
+    if n >= 1 << 10 {
+        return format!("{:.1} KiB", n as f64 / 1024.0);
+    }
+    format!("{n:.1} B", n = n as f64)
+}
+
+/// This executable's build fingerprint: its ELF `NT_GNU_BUILD_ID` note (forced on by
+/// `.cargo/config.toml`), else a hash of the whole file. Executors of another build are refused.
+pub fn build_id() -> String {
+    let Ok(bytes) = std::fs::read("/proc/self/exe") else { return "unknown".into() };
+    // A note is namesz=4, descsz, type=3 (NT_GNU_BUILD_ID), "GNU\0", then the id bytes.
+    let head = &bytes[..bytes.len().min(1 << 20)];
+    let pattern = [4u8, 0, 0, 0];
+    let mut i = 0;
+    while i + 16 <= head.len() {
+        if head[i..i + 4] == pattern && head[i + 8..i + 12] == [3, 0, 0, 0] && &head[i + 12..i + 16] == b"GNU\0" {
+            let len = u32::from_le_bytes([head[i + 4], head[i + 5], head[i + 6], head[i + 7]]) as usize;
+            if (8..=64).contains(&len) && i + 16 + len <= head.len() {
+                return head[i + 16..i + 16 + len].iter().map(|b| format!("{b:02x}")).collect();
+            }
+        }
+        i += 4;
+    }
+    use std::hash::{Hash, Hasher};
+    let mut h = rustc_hash::FxHasher::default();
+    bytes.hash(&mut h);
+    format!("file-{:016x}-{}", h.finish(), bytes.len())
+}

@@ -35,7 +35,10 @@ pub(crate) struct Shared {
     pub backend: Arc<dyn ExecutorBackend>,
     pub running: Mutex<FxHashMap<TaskId, Arc<TaskContext>>>,
     pub counters: ExecutorCounters,
+    /// Results leave as postcard bytes (cluster mode, or the forced wire path).
     pub serialize_results: bool,
+    /// Task bodies go through the ship/decode round trip before running (forced wire path).
+    pub reship_tasks: bool,
 }
 
 /// Runs tasks on a fixed number of threads.
@@ -49,8 +52,24 @@ pub struct Executor {
 impl Executor {
     /// Starts an executor with `cores` task threads.
     pub fn new(env: Arc<ExecutorEnv>, cores: usize, backend: Arc<dyn ExecutorBackend>) -> Self {
-        let serialize_results = env.conf.get_bool(crate::conf::SERIALIZE_LOCAL_TASKS).unwrap_or(false);
-        let shared = Arc::new(Shared { env, backend, running: Mutex::new(FxHashMap::default()), counters: ExecutorCounters::default(), serialize_results });
+        let wire = env.conf.get_bool(crate::conf::SERIALIZE_LOCAL_TASKS).unwrap_or(false);
+        Self::with_mode(env, cores, backend, wire, wire)
+    }
+
+    /// An executor of a separate process: tasks arrive decoded, results leave serialized.
+    pub fn new_remote(env: Arc<ExecutorEnv>, cores: usize, backend: Arc<dyn ExecutorBackend>) -> Self {
+        Self::with_mode(env, cores, backend, true, false)
+    }
+
+    fn with_mode(env: Arc<ExecutorEnv>, cores: usize, backend: Arc<dyn ExecutorBackend>, serialize_results: bool, reship_tasks: bool) -> Self {
+        let shared = Arc::new(Shared {
+            env,
+            backend,
+            running: Mutex::new(FxHashMap::default()),
+            counters: ExecutorCounters::default(),
+            serialize_results,
+            reship_tasks,
+        });
         let (tx, rx) = unbounded::<TaskDescription>();
         let cores = cores.max(1);
         let mut threads = Vec::with_capacity(cores);

@@ -1,4 +1,339 @@
-//! Executor processes: the same program started in executor mode.
+//! Executor processes (Spark's `CoarseGrainedExecutorBackend`): the application's own executable
+//! started in executor mode, joining its driver over an authenticated connection.
+//!
+//! A process becomes an executor before `main` runs (the hook is in [`crate::ship`]), when it
+//! was spawned by a `local-cluster` driver (the `EMBER_EXECUTOR_ARGS` environment variable) or
+//! started by an operator as `PROGRAM executor --driver HOST:PORT [--cores N] [--memory 4g]
+//! [--host ADVERTISED_HOST] [--executor-id ID]`, with the secret in `EMBER_AUTH_SECRET`.
 
-/// Runs before `main` (see `ship`): becomes an executor if this process was started as one.
-pub(crate) fn maybe_run_executor() {}
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use rustc_hash::FxHashMap;
+use tokio::sync::mpsc;
+use tracing::{debug, error, info, warn};
+
+use super::{Executor, ExecutorBackend};
+use crate::conf::{self, EmberConf};
+use crate::env::{ExecutorEnv, MapOutputSource};
+use crate::error::{EmberError, Result};
+use crate::rpc::block_transfer::{BlockClient, BlockServer};
+use crate::rpc::connection::Connection;
+use crate::rpc::messages::{task_result_block_id, ToDriver, ToExecutor, WirePayload, WireValue};
+use crate::shuffle::ShuffleConf;
+use crate::storage::{BlockManager, BlockManagerMaster};
+use crate::task::{BlockManagerId, MapStatus, ShuffleId, StatusUpdate, TaskDescription, TaskKind, TaskOutcome, TaskValue};
+
+/// Runs before `main`: becomes an executor if this process was started as one, and exits.
+pub(crate) fn maybe_run_executor() {
+    let args: Vec<String> = match std::env::var(crate::ship::EXECUTOR_ENV) {
+        Ok(a) => a.split_whitespace().map(str::to_string).collect(),
+        Err(_) => {
+            let argv: Vec<String> = std::env::args().collect();
+            // `PROGRAM executor --driver ...`: both words are required, so a program whose own
+            // first argument happens to be "executor" is not taken over.
+            if argv.get(1).map(String::as_str) == Some("executor") && argv.iter().any(|a| a == "--driver" || a.starts_with("--driver=")) {
+                argv[2..].to_vec()
+            } else {
+                return;
+            }
+        }
+    };
+    let code = match std::panic::catch_unwind(|| run_executor(args)) {
+        Ok(Ok(())) => 0,
+        Ok(Err(e)) => {
+            eprintln!("ember executor: {e}");
+            1
+        }
+        Err(_) => {
+            eprintln!("ember executor: internal error (panic)");
+            1
+        }
+    };
+    std::process::exit(code);
+}
+
+/// Command line of an executor.
+#[derive(Debug, Clone)]
+pub struct ExecutorArgs {
+    pub driver: String,
+    pub cores: usize,
+    pub memory_mb: u64,
+    pub host: Option<String>,
+    pub executor_id: Option<String>,
+}
+
+impl ExecutorArgs {
+    /// Parses `--driver HOST:PORT --cores N --memory 4g --host H --executor-id ID`.
+    pub fn parse(args: &[String]) -> Result<Self> {
+        let mut out = ExecutorArgs { driver: String::new(), cores: 1, memory_mb: 1024, host: None, executor_id: None };
+        let mut it = args.iter();
+        while let Some(a) = it.next() {
+            let (flag, inline) = match a.split_once('=') {
+                Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
+                _ => (a.clone(), None),
+            };
+            let mut value = || inline.clone().or_else(|| it.next().cloned()).ok_or_else(|| EmberError::Argument(format!("{flag} needs a value")));
+            match flag.as_str() {
+                "--driver" => out.driver = value()?,
+                "--cores" => out.cores = value()?.parse().ok().filter(|c| *c > 0).ok_or_else(|| EmberError::Argument("--cores takes a positive number".into()))?,
+                "--memory" => {
+                    let v = value()?;
+                    out.memory_mb = conf::parse_size(&v, conf::SizeUnit::MiB).map_err(|e| EmberError::Argument(format!("--memory {v}: {e}")))? >> 20
+                }
+                "--host" => out.host = Some(value()?),
+                "--executor-id" => out.executor_id = Some(value()?),
+                other => return Err(EmberError::Argument(format!("unknown executor option {other}"))),
+            }
+        }
+        if out.driver.is_empty() {
+            return Err(EmberError::Argument("an executor needs --driver HOST:PORT".into()));
+        }
+        Ok(out)
+    }
+}
+
+/// Sends status updates and map output requests to the driver, from task threads.
+struct NetBackend {
+    out: mpsc::UnboundedSender<ToDriver>,
+    env: Arc<ExecutorEnv>,
+    max_direct: u64,
+    max_result: u64,
+}
+
+impl ExecutorBackend for NetBackend {
+    fn status_update(&self, update: StatusUpdate) {
+        let StatusUpdate { task_id, state, outcome, .. } = update;
+        let payload = match outcome {
+            TaskOutcome::None => WirePayload::None,
+            TaskOutcome::Failure { reason, metrics } => WirePayload::Failure { reason, metrics },
+            TaskOutcome::Success(r) => match r.value {
+                TaskValue::MapStatus(s) => WirePayload::Direct { value: WireValue::MapStatus(s), metrics: r.metrics },
+                TaskValue::Bytes(b) => {
+                    let size = b.len() as u64;
+                    if self.max_result > 0 && size > self.max_result {
+                        // Spark's first case: too large for the driver at all; not kept.
+                        warn!("Finished task {task_id}. Result is larger than maxResultSize ({size} > {}), dropping it.", self.max_result);
+                        WirePayload::Indirect { block_id: None, size, metrics: r.metrics }
+                    } else if size > self.max_direct {
+                        let id = task_result_block_id(task_id);
+                        self.env.block_manager.put_bytes(id.clone(), b);
+                        info!("Finished task {task_id}. {size} bytes result sent via BlockManager");
+                        WirePayload::Indirect { block_id: Some(id), size, metrics: r.metrics }
+                    } else {
+                        WirePayload::Direct { value: WireValue::Bytes(b), metrics: r.metrics }
+                    }
+                }
+                TaskValue::Value(_) | TaskValue::ResultTooLarge { .. } => WirePayload::Failure {
+                    reason: crate::task::TaskEndReason::ExceptionFailure { description: "result was not serialized".into() },
+                    metrics: Some(r.metrics),
+                },
+            },
+        };
+        let _ = self.out.send(ToDriver::StatusUpdate { task_id, state, payload });
+    }
+}
+
+/// Map output locations asked of the driver (Spark's `MapOutputTrackerWorker`).
+struct RemoteMapOutputs {
+    out: mpsc::UnboundedSender<ToDriver>,
+    pending: Arc<Mutex<FxHashMap<u64, std::sync::mpsc::Sender<std::result::Result<Vec<Option<MapStatus>>, String>>>>>,
+    next: AtomicU64,
+    timeout: Duration,
+}
+
+impl MapOutputSource for RemoteMapOutputs {
+    fn map_statuses(&self, shuffle_id: ShuffleId) -> Result<Arc<Vec<Option<MapStatus>>>> {
+        let request_id = self.next.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.pending.lock().insert(request_id, tx);
+        if self.out.send(ToDriver::GetMapOutputStatuses { request_id, shuffle_id }).is_err() {
+            self.pending.lock().remove(&request_id);
+            return Err(EmberError::Task("the driver connection is closed".into()));
+        }
+        let got = rx.recv_timeout(self.timeout);
+        self.pending.lock().remove(&request_id);
+        match got {
+            Ok(Ok(v)) => Ok(Arc::new(v)),
+            Ok(Err(e)) => Err(EmberError::Task(e)),
+            Err(_) => Err(EmberError::Task(format!("no map output locations for shuffle {shuffle_id} from the driver")) ),
+        }
+    }
+}
+
+/// Runs an executor until its driver tells it to stop or goes away.
+pub fn run_executor(args: Vec<String>) -> Result<()> {
+    crate::init_logging();
+    crate::util::install_panic_hook();
+    let args = ExecutorArgs::parse(&args)?;
+    let driver: SocketAddr = args
+        .driver
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .ok_or_else(|| EmberError::Argument(format!("cannot resolve driver address {}", args.driver)))?;
+    let secret = std::env::var(crate::scheduler::cluster_backend::SECRET_ENV).ok().filter(|s| !s.is_empty()).map(String::into_bytes);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("ember-executor-rpc")
+        .enable_all()
+        .build()
+        .map_err(|e| EmberError::io("executor network runtime", e))?;
+    let handle = runtime.handle().clone();
+    let result = runtime.block_on(executor_main(args, driver, secret, handle));
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    result
+}
+
+async fn executor_main(args: ExecutorArgs, driver: SocketAddr, secret: Option<Vec<u8>>, handle: tokio::runtime::Handle) -> Result<()> {
+    // Before registration only the bootstrap limits are known; the driver's arrive with it.
+    let boot_max = 128usize << 20;
+    let timeout = Duration::from_secs(120);
+    let conn = Connection::<ToExecutor, ToDriver>::connect(driver, secret.as_deref(), boot_max, timeout)
+        .await
+        .map_err(|e| EmberError::Task(format!("cannot join the driver at {driver}: {e}")))?;
+    let host = args.host.clone().unwrap_or_else(|| conn.local_addr().ip().to_string());
+    let (mut reader, mut writer) = conn.into_split();
+
+    // The block server starts first so its port can be registered.
+    let work_root = std::env::temp_dir().join(format!("ember-executor-{}-{}", std::process::id(), args.executor_id.clone().unwrap_or_default()));
+    std::fs::create_dir_all(&work_root).map_err(|e| EmberError::io(&work_root, e))?;
+    let blocks_master = Arc::new(BlockManagerMaster::new());
+    let pending_bm = Arc::new(std::sync::OnceLock::<Arc<BlockManager>>::new());
+    let store: Arc<LateStore> = Arc::new(LateStore(pending_bm.clone()));
+    let bind: SocketAddr = SocketAddr::new(if host == "127.0.0.1" { [127, 0, 0, 1].into() } else { [0, 0, 0, 0].into() }, 0);
+    let (server, block_addr) = BlockServer::start(handle.clone(), bind, secret.clone(), boot_max, work_root.clone(), store)
+        .map_err(|e| EmberError::Task(format!("cannot start the block server: {e}")))?;
+
+    writer
+        .send(&ToDriver::RegisterExecutor {
+            requested_id: args.executor_id.clone(),
+            host: host.clone(),
+            cores: args.cores as u32,
+            memory_mb: args.memory_mb,
+            block_port: block_addr.port(),
+            build_id: crate::util::build_id(),
+            pid: std::process::id(),
+        })
+        .await
+        .map_err(|e| EmberError::Task(format!("registering with the driver failed: {e}")))?;
+
+    // Until registration completes, a LaunchTask is a protocol error (reference 000/003).
+    let (executor_id, conf) = loop {
+        match reader.recv().await {
+            Ok(ToExecutor::RegisteredExecutor { executor_id, conf }) => break (executor_id, conf),
+            Ok(ToExecutor::RegisterRejected { reason }) => return Err(EmberError::Task(format!("the driver refused this executor: {reason}"))),
+            Ok(ToExecutor::LaunchTask(_)) => return Err(EmberError::Task("Received LaunchTask command but executor was null".into())),
+            Ok(other) => debug!("ignoring {other:?} before registration"),
+            Err(e) => return Err(EmberError::Task(format!("the driver closed the connection during registration: {e}"))),
+        }
+    };
+    let mut ember_conf = EmberConf::new();
+    for (k, v) in conf {
+        ember_conf.insert(k, v);
+    }
+    info!("Successfully registered with driver {driver} as executor {executor_id} on {host} with {} cores", args.cores);
+    let max_frame = ember_conf.get_size_bytes(conf::RPC_MESSAGE_MAX_SIZE)? as usize;
+    let net_timeout = Duration::from_millis(ember_conf.get_time_ms(conf::NETWORK_TIMEOUT)?);
+    let local_dir = work_root.clone();
+    let bm = Arc::new(BlockManager::new(BlockManagerId { executor_id: executor_id.clone(), host: host.clone(), port: block_addr.port() }, blocks_master));
+    let _ = pending_bm.set(bm.clone());
+
+    let (out_tx, mut out_rx) = mpsc::unbounded_channel::<ToDriver>();
+    let pending: Arc<Mutex<FxHashMap<u64, _>>> = Arc::new(Mutex::new(FxHashMap::default()));
+    let env = Arc::new(ExecutorEnv {
+        executor_id: executor_id.clone(),
+        host: host.clone(),
+        shuffle: ShuffleConf::from_conf(&ember_conf)?,
+        local_dir,
+        block_manager: bm,
+        map_outputs: Arc::new(RemoteMapOutputs { out: out_tx.clone(), pending: pending.clone(), next: AtomicU64::new(0), timeout: net_timeout }),
+        block_client: Some(BlockClient::new(handle.clone(), secret.clone(), max_frame, net_timeout)),
+        conf: Arc::new(ember_conf.clone()),
+    });
+    let max_direct = ember_conf.get_size_bytes(conf::TASK_MAX_DIRECT_RESULT_SIZE)?.min(max_frame as u64 - (max_frame as u64).min(64 << 10));
+    let max_result = ember_conf.get_size_bytes(conf::DRIVER_MAX_RESULT_SIZE)?;
+    let backend = Arc::new(NetBackend { out: out_tx.clone(), env: env.clone(), max_direct, max_result });
+    let mut executor = Executor::new_remote(env.clone(), args.cores, backend);
+
+    let writer_task = tokio::spawn(async move {
+        while let Some(msg) = out_rx.recv().await {
+            if let Err(e) = writer.send(&msg).await {
+                error!("cannot send to the driver: {e}");
+                break;
+            }
+        }
+    });
+
+    let mut binaries: FxHashMap<u64, TaskKind> = FxHashMap::default();
+    let outcome = loop {
+        match reader.recv().await {
+            Ok(ToExecutor::LaunchTask(t)) => {
+                debug!("Got assigned task {}", t.task_id);
+                if let Some(shipped) = &t.binary {
+                    match crate::ship::decode::<TaskKind>(shipped) {
+                        Ok(kind) => {
+                            binaries.insert(t.binary_id, kind);
+                        }
+                        Err(e) => error!("cannot decode the task binary of stage {}: {e}", t.stage_id),
+                    }
+                }
+                let Some(kind) = binaries.get(&t.binary_id).cloned() else {
+                    let reason = crate::task::TaskEndReason::ExceptionFailure { description: format!("task binary {} could not be decoded", t.binary_id) };
+                    let _ = out_tx.send(ToDriver::StatusUpdate { task_id: t.task_id, state: crate::task::TaskState::Failed, payload: WirePayload::Failure { reason, metrics: None } });
+                    continue;
+                };
+                executor.launch_task(TaskDescription {
+                    task_id: t.task_id,
+                    attempt_number: t.attempt_number,
+                    executor_id: executor_id.clone(),
+                    name: t.name,
+                    index: t.index,
+                    partition_id: t.partition_id,
+                    stage_id: t.stage_id,
+                    stage_attempt_id: t.stage_attempt_id,
+                    cpus: t.cpus,
+                    kind,
+                });
+            }
+            Ok(ToExecutor::KillTask { task_id, reason }) => executor.kill_task(task_id, &reason),
+            Ok(ToExecutor::MapOutputStatuses { request_id, statuses }) => {
+                if let Some(tx) = pending.lock().remove(&request_id) {
+                    let _ = tx.send(statuses);
+                }
+            }
+            Ok(ToExecutor::StopExecutor) => {
+                info!("Driver commanded a shutdown");
+                break Ok(());
+            }
+            Ok(ToExecutor::RegisteredExecutor { .. }) | Ok(ToExecutor::RegisterRejected { .. }) => warn!("unexpected registration message"),
+            Err(e) => {
+                // No executor outlives its driver.
+                error!("Driver {driver} disassociated! Shutting down. ({e})");
+                break Ok(());
+            }
+        }
+    };
+    // Stop running tasks on blocking threads so this async context is not blocked by joins.
+    let _ = tokio::task::spawn_blocking(move || executor.stop()).await;
+    writer_task.abort();
+    server.stop();
+    let _ = std::fs::remove_dir_all(&work_root);
+    outcome
+}
+
+/// The block store handed to the block server before the block manager exists (its id needs
+/// the server's port): answers "not found" until then.
+struct LateStore(Arc<std::sync::OnceLock<Arc<BlockManager>>>);
+
+impl crate::rpc::block_transfer::BlockStore for LateStore {
+    fn get_bytes(&self, id: &str) -> Option<Vec<u8>> {
+        self.0.get().and_then(|bm| crate::rpc::block_transfer::BlockStore::get_bytes(bm.as_ref(), id))
+    }
+    fn remove(&self, id: &str) -> bool {
+        self.0.get().is_some_and(|bm| crate::rpc::block_transfer::BlockStore::remove(bm.as_ref(), id))
+    }
+}

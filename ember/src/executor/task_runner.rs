@@ -42,10 +42,11 @@ impl TaskRunner {
             Err(TaskEndReason::TaskKilled { reason: ctx.kill_reason().unwrap_or_default() })
         } else {
             let serialize = self.shared.serialize_results;
+            let reship = self.shared.reship_tasks;
             let result = catch_unwind(AssertUnwindSafe(|| -> crate::Result<TaskValue> {
                 // The forced wire path: the task body goes through the same ship/decode round
                 // trip as in cluster mode, so local tests cover it.
-                let kind = if serialize { crate::ship::decode::<TaskKind>(&t.kind.ship()?)? } else { t.kind.clone() };
+                let kind = if reship { crate::ship::decode::<TaskKind>(&t.kind.ship()?)? } else { t.kind.clone() };
                 match &kind {
                 TaskKind::Result(f) => {
                     if serialize {

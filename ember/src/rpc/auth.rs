@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use hmac::{Hmac, Mac};
 use rand::rngs::OsRng;
-use rand::TryRngCore;
+use rand::{RngCore, TryRngCore};
 use sha2::Sha256;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -108,9 +108,7 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let mut nonce = [0u8; NONCE_LEN];
-    OsRng
-        .try_fill_bytes(&mut nonce)
-        .map_err(|e| RpcError::Io(format!("cannot read random bytes for the handshake nonce: {e}")))?;
+    OsRng.try_fill_bytes(&mut nonce).map_err(|e| RpcError::Io(format!("cannot read random bytes for the handshake nonce: {e}")))?;
 
     let mut hello = Vec::with_capacity(HELLO_LEN);
     hello.extend_from_slice(&MAGIC);

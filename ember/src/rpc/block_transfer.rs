@@ -139,14 +139,8 @@ impl BlockServer {
             let _runtime = handle.enter();
             tokio::net::TcpListener::from_std(std_listener).map_err(|e| RpcError::io("registering the block server socket", e))?
         };
-        let shared = Arc::new(ServerShared {
-            secret,
-            max_frame,
-            chunk: max_frame.clamp(1, MAX_CHUNK),
-            local_dir,
-            store,
-            handshake_timeout,
-        });
+        let shared =
+            Arc::new(ServerShared { secret, max_frame, chunk: max_frame.clamp(1, MAX_CHUNK), local_dir, store, handshake_timeout });
         let accept_task = handle.spawn(accept_loop(listener, shared));
         tracing::debug!(%addr, "block server listening");
         Ok((BlockServer { addr, accept_task }, addr))
@@ -388,9 +382,7 @@ impl BlockClient {
     /// A client whose connections run on `handle`'s runtime. `timeout` bounds connecting, the
     /// handshake, and each wait for data from a server (Spark's `spark.network.timeout`).
     pub fn new(handle: Handle, secret: Option<Vec<u8>>, max_frame: usize, timeout: Duration) -> BlockClient {
-        BlockClient {
-            shared: Arc::new(ClientShared { handle, secret, max_frame, timeout, peers: Mutex::new(HashMap::new()) }),
-        }
+        BlockClient { shared: Arc::new(ClientShared { handle, secret, max_frame, timeout, peers: Mutex::new(HashMap::new()) }) }
     }
 
     /// Fetches one block (or removes one), blocking the calling thread until the answer.
@@ -471,13 +463,17 @@ impl BlockClient {
 /// The connection task of one remote address: connects, then writes requests as they come and
 /// reads the answers in order. When it ends, unanswered jobs get an error.
 async fn run_peer(addr: SocketAddr, secret: Option<Vec<u8>>, max_frame: usize, timeout: Duration, mut jobs: mpsc::UnboundedReceiver<Job>) {
+    // Replies of the requests written, in order, for the reading side.
+    let (sent_tx, mut sent_rx) = mpsc::unbounded_channel::<Reply>();
+    // The reply whose answer is being read. Kept out here, like `sent_rx`, so that no reply is
+    // answered before `jobs` is closed below: a caller that retries must find this task gone.
+    let mut current: Option<Reply> = None;
     let conn = Connection::<ResponseHeader, BlockRequest>::connect(addr, secret.as_deref(), max_frame, timeout).await;
+    let connected = conn.is_ok();
     let outcome = match conn {
         Err(e) => Err(e),
         Ok(conn) => {
             let (mut reader, mut writer) = conn.into_split();
-            // Replies of the requests written, in order, for the reading side.
-            let (sent_tx, mut sent_rx) = mpsc::unbounded_channel::<Reply>();
             let writing = async {
                 let sent_tx = sent_tx;
                 while let Some(Job { request, reply }) = jobs.recv().await {
@@ -514,12 +510,10 @@ async fn run_peer(addr: SocketAddr, secret: Option<Vec<u8>>, max_frame: usize, t
                             return Err(activity.err().unwrap_or_else(|| RpcError::Decode("the block server sent data nobody asked for".into())));
                         }
                     };
-                    match read_response(&mut reader, timeout).await {
-                        Ok(response) => reply.send(Ok(response)),
-                        Err(e) => {
-                            reply.send(Err(e.clone()));
-                            return Err(e);
-                        }
+                    current = Some(reply);
+                    let response = read_response(&mut reader, timeout).await?;
+                    if let Some(reply) = current.take() {
+                        reply.send(Ok(response));
                     }
                 }
             };
@@ -532,8 +526,6 @@ async fn run_peer(addr: SocketAddr, secret: Option<Vec<u8>>, max_frame: usize, t
                 },
                 read = &mut reading => read,
             }
-            // Dropping the futures here drops the replies of requests sent but not answered:
-            // they get `Closed` and are retried once by the caller.
         }
     };
     if let Err(e) = &outcome {
@@ -541,15 +533,24 @@ async fn run_peer(addr: SocketAddr, secret: Option<Vec<u8>>, max_frame: usize, t
             tracing::warn!(%addr, "block fetch connection failed: {e}");
         }
     }
-    // No job may wait on this task any more: refuse new ones, answer the queued ones. The
-    // queued ones were never sent, so `Closed` (retried once) unless connecting itself failed.
+    // Refuse new jobs first, so that whoever retries after the answers below starts a new
+    // connection instead of queueing here.
     jobs.close();
+    if let Some(reply) = current.take() {
+        reply.send(Err(outcome.clone().err().unwrap_or(RpcError::Closed)));
+    }
+    // Sent but not answered, or never sent: `Closed`, retried once by the caller, unless
+    // connecting itself failed (then that error, which a retry would not cure).
+    sent_rx.close();
+    while let Ok(reply) = sent_rx.try_recv() {
+        reply.send(Err(RpcError::Closed));
+    }
+    let queued_error = match &outcome {
+        Err(e) if !connected => e.clone(),
+        _ => RpcError::Closed,
+    };
     while let Ok(job) = jobs.try_recv() {
-        let error = match &outcome {
-            Err(e) if !matches!(e, RpcError::Closed | RpcError::Truncated) => e.clone(),
-            _ => RpcError::Closed,
-        };
-        job.reply.send(Err(error));
+        job.reply.send(Err(queued_error.clone()));
     }
 }
 
@@ -771,7 +772,8 @@ mod tests {
     fn authentication_is_enforced() {
         let rt = runtime();
         let store = store_with(&[("b", b"secret data".to_vec())]);
-        let (_server, addr) = BlockServer::start(rt.handle().clone(), localhost(), Some(b"right".to_vec()), 1024, "/x".into(), store).unwrap();
+        let (_server, addr) =
+            BlockServer::start(rt.handle().clone(), localhost(), Some(b"right".to_vec()), 1024, "/x".into(), store).unwrap();
         let req = BlockRequest::Stored { block_id: "b".into() };
         for secret in [Some(b"wrong".to_vec()), None] {
             let client = BlockClient::new(rt.handle().clone(), secret, 1024, T);
@@ -882,9 +884,10 @@ mod tests {
         let (server_a, a) = start(store.clone());
         let (server_b, b) = start(store.clone());
         let client = BlockClient::new(rt.handle().clone(), None, 32, T);
-        let reqs: Vec<_> = (0..8).map(|i| (if i % 2 == 0 { a } else { b }, BlockRequest::Stored { block_id: format!("b{i}") }, 100)).collect();
+        let reqs: Vec<_> =
+            (0..8).map(|i| (if i % 2 == 0 { a } else { b }, BlockRequest::Stored { block_id: format!("b{i}") }, 100)).collect();
         let mut it = client.fetch_many(reqs, limit);
-        let mut seen = vec![false; 8];
+        let mut seen = [false; 8];
         for r in it.by_ref() {
             let (i, data) = r.unwrap();
             assert!(!seen[i], "index {i} answered twice");

@@ -24,6 +24,7 @@ const READ_BUFFER: usize = 64 << 10;
 pub struct Connection<In, Out> {
     reader: ConnReader<In>,
     writer: ConnWriter<Out>,
+    local: SocketAddr,
 }
 
 /// The receiving half of a [`Connection`], for a task of its own.
@@ -82,8 +83,10 @@ impl<In: DeserializeOwned, Out: Serialize> Connection<In, Out> {
             RpcError::Io(m) => RpcError::Io(format!("{m} (peer {peer})")),
             other => other,
         })?;
+        let local = stream.local_addr().map_err(|e| RpcError::io("reading the local address", e))?;
         let (r, w) = stream.into_split();
         Ok(Connection {
+            local,
             reader: ConnReader { inner: BufReader::with_capacity(READ_BUFFER, r), max_frame, peer, _msg: PhantomData },
             writer: ConnWriter { inner: w, max_frame, peer, _msg: PhantomData },
         })
@@ -112,6 +115,11 @@ impl<In: DeserializeOwned, Out: Serialize> Connection<In, Out> {
     /// The address of the other end.
     pub fn peer_addr(&self) -> SocketAddr {
         self.reader.peer
+    }
+
+    /// The address of this end (how the peer sees this host on the route between them).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
     }
 
     /// Splits into a reader and a writer that can be used from two tasks.

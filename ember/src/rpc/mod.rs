@@ -18,6 +18,7 @@ pub mod auth;
 pub mod block_transfer;
 pub mod connection;
 pub mod frame;
+pub mod messages;
 
 use thiserror::Error;
 

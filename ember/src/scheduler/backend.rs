@@ -10,14 +10,26 @@ use super::task_set::WorkerOffer;
 pub trait SchedulerBackend: Send {
     /// Free cores of every live executor (Spark's `makeOffers`).
     fn offers(&mut self) -> Vec<WorkerOffer>;
-    /// Sends tasks to their executors, taking their cores off the free cores.
-    fn launch_tasks(&mut self, tasks: Vec<TaskDescription>);
+    /// Sends tasks to their executors, taking their cores off the free cores. Returns the tasks
+    /// that could not be sent (too large for the RPC limit, executor gone): their task sets are
+    /// aborted with the message.
+    fn launch_tasks(&mut self, tasks: Vec<TaskDescription>) -> Vec<LaunchFailure>;
     /// Sees every status update first: a finished task gives its cores back.
     fn status_update(&mut self, update: &StatusUpdate);
+    /// An executor is gone: forget it and its running tasks.
+    fn executor_lost(&mut self, _executor_id: &ExecutorId) {}
     /// Asks an executor to kill a running attempt.
     fn kill_task(&mut self, task_id: TaskId, executor_id: &ExecutorId, reason: &str);
     /// Stops every executor.
     fn stop(&mut self);
     /// Total cores, Spark's default parallelism.
     fn default_parallelism(&self) -> usize;
+}
+
+/// A task the backend could not send.
+#[derive(Clone, Debug)]
+pub struct LaunchFailure {
+    pub task_id: TaskId,
+    pub executor_id: ExecutorId,
+    pub message: String,
 }

@@ -59,6 +59,8 @@ struct ActiveJob {
     output_index: HashMap<usize, usize>,
     finished: Vec<bool>,
     num_finished: usize,
+    /// Serialized result bytes received so far (checked against `ember.driver.maxResultSize`).
+    result_bytes: u64,
     listener: Sender<JobEvent>,
     pool: String,
     group: Option<String>,
@@ -81,9 +83,15 @@ pub struct DagScheduler {
     tracker: Arc<MapOutputTracker>,
     blocks: Arc<BlockManagerMaster>,
     max_stage_attempts: u32,
+    max_result_size: u64,
 }
 
 impl DagScheduler {
+    /// Sets `ember.driver.maxResultSize` (0: unlimited).
+    pub fn set_max_result_size(&mut self, bytes: u64) {
+        self.max_result_size = bytes;
+    }
+
     /// A scheduler that records map outputs in `tracker` and reads cache locations from `blocks`.
     pub fn new(tracker: Arc<MapOutputTracker>, blocks: Arc<BlockManagerMaster>, max_stage_attempts: u32) -> Self {
         DagScheduler {
@@ -97,6 +105,7 @@ impl DagScheduler {
             tracker,
             blocks,
             max_stage_attempts: max_stage_attempts.max(1),
+            max_result_size: 0,
         }
     }
 
@@ -143,6 +152,7 @@ impl DagScheduler {
                 output_index,
                 finished: vec![false; n],
                 num_finished: 0,
+                result_bytes: 0,
                 listener: job.listener,
                 pool: job.pool,
                 group: job.group,
@@ -419,6 +429,24 @@ impl DagScheduler {
         let Some(job) = self.jobs.get_mut(&job_id) else { return };
         let Some(&i) = job.output_index.get(&partition) else { return };
         if job.finished[i] {
+            return;
+        }
+        let size = match &value {
+            TaskValue::Bytes(b) => b.len() as u64,
+            TaskValue::ResultTooLarge { size } => *size,
+            _ => 0,
+        };
+        job.result_bytes += size;
+        let too_large = matches!(value, TaskValue::ResultTooLarge { .. });
+        if too_large || (self.max_result_size > 0 && job.result_bytes > self.max_result_size) {
+            // Spark's TaskSetManager.canFetchMoreResults wording.
+            let msg = format!(
+                "Total size of serialized results of {} tasks ({}) is bigger than ember.driver.maxResultSize ({})",
+                job.num_finished + 1,
+                crate::util::bytes_to_string(job.result_bytes),
+                crate::util::bytes_to_string(self.max_result_size)
+            );
+            self.fail_job(job_id, EmberError::JobAborted(msg), actions);
             return;
         }
         job.finished[i] = true;

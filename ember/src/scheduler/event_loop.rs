@@ -178,6 +178,7 @@ impl EventLoop {
             }
             DriverEvent::ExecutorAdded { executor_id, host } => self.tasks.executor_added(&executor_id, &host),
             DriverEvent::ExecutorLost { executor_id, reason } => {
+                self.backend.executor_lost(&executor_id);
                 let events = self.tasks.executor_lost(&executor_id, &reason);
                 self.scheduler_events(events);
                 let actions = self.dag.executor_lost(&executor_id, now);
@@ -225,10 +226,13 @@ impl EventLoop {
         }
         let (assigned, events) = self.tasks.resource_offers(&offers);
         let launch: Vec<_> = assigned.into_iter().flatten().collect();
-        if !launch.is_empty() {
-            self.backend.launch_tasks(launch);
-        }
         self.scheduler_events(events);
+        if !launch.is_empty() {
+            for failure in self.backend.launch_tasks(launch) {
+                let events = self.tasks.abort_task_set_of(failure.task_id, &failure.executor_id, &failure.message);
+                self.scheduler_events(events);
+            }
+        }
     }
 
     fn update_progress(&mut self) {

@@ -7,7 +7,7 @@ use crossbeam_channel::Sender;
 use rustc_hash::FxHashMap;
 use tracing::debug;
 
-use super::backend::SchedulerBackend;
+use super::backend::{LaunchFailure, SchedulerBackend};
 use super::event_loop::DriverEvent;
 use super::task_set::WorkerOffer;
 use crate::env::ExecutorEnv;
@@ -52,13 +52,14 @@ impl SchedulerBackend for LocalBackend {
         vec![WorkerOffer { executor_id: env.executor_id.clone(), host: env.host.clone(), cores: self.free_cores }]
     }
 
-    fn launch_tasks(&mut self, tasks: Vec<TaskDescription>) {
+    fn launch_tasks(&mut self, tasks: Vec<TaskDescription>) -> Vec<LaunchFailure> {
         for t in tasks {
             debug!("Launching task {} on executor {} hostname {}", t.task_id, t.executor_id, self.executor.env().host);
             self.free_cores = self.free_cores.saturating_sub(t.cpus);
             self.running.insert(t.task_id, t.cpus);
             self.executor.launch_task(t);
         }
+        Vec::new()
     }
 
     fn status_update(&mut self, update: &StatusUpdate) {

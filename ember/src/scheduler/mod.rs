@@ -7,6 +7,7 @@
 
 pub mod backend;
 pub mod clock;
+pub mod cluster_backend;
 pub mod dag_scheduler;
 pub mod event_loop;
 pub mod local_backend;

@@ -399,6 +399,26 @@ impl TaskSchedulerImpl {
         events
     }
 
+    /// Aborts the task set of a launched attempt that could not be sent to its executor (its
+    /// serialized form is larger than the RPC limit), as Spark's `launchTasks` does; the attempt
+    /// itself is ended as killed so nothing waits for it.
+    pub fn abort_task_set_of(&mut self, task_id: TaskId, executor_id: &str, message: &str) -> Vec<SchedulerEvent> {
+        let mut events = Vec::new();
+        let Some(task) = self.running.get(&task_id) else { return events };
+        let key = task.task_set;
+        if let Some(tsm) = self.task_sets.get_mut(&key) {
+            tsm.abort(message, &mut events);
+        }
+        let update = StatusUpdate {
+            executor_id: executor_id.to_string(),
+            task_id,
+            state: TaskState::Killed,
+            outcome: TaskOutcome::Failure { reason: TaskEndReason::TaskKilled { reason: "task set aborted".into() }, metrics: None },
+        };
+        events.extend(self.status_update(update));
+        events
+    }
+
     /// Cancels every attempt of a stage (Spark's `cancelTasks` / `killAllTaskAttempts`): its
     /// running attempts get `KillTask` and its task sets become zombies. Their ends still come
     /// back through [`Self::status_update`].

@@ -20,6 +20,7 @@ use serde::de::DeserializeOwned;
 use super::block_format::RecordReader;
 use super::{data_file, index_file};
 use crate::env::MapOutputSource;
+use crate::rpc::block_transfer::{BlockClient, BlockFetchIter, BlockRequest};
 use crate::task::{BlockManagerId, ShuffleId, TaskContext, TaskEndReason, TaskMetrics};
 
 /// Raises a fetch failure: the task unwinds with this payload and the task runner reports it.
@@ -109,6 +110,10 @@ pub struct ShuffleRecords<T> {
     shuffle_id: ShuffleId,
     reduce_id: usize,
     blocks: std::vec::IntoIter<BlockRef>,
+    /// Blocks of other executors, fetched with a bounded amount in flight once the local ones
+    /// are read (Spark's `ShuffleBlockFetcherIterator`).
+    remote_refs: Vec<BlockRef>,
+    remote: Option<BlockFetchIter>,
     current: Option<(BlockRef, RecordReader<T, BlockSource>)>,
     records: u64,
     _t: PhantomData<fn() -> T>,
@@ -118,6 +123,35 @@ impl<T: DeserializeOwned> ShuffleRecords<T> {
     /// Records returned so far.
     pub fn records_read(&self) -> u64 {
         self.records
+    }
+
+    /// Starts fetching the blocks of other executors through `client`, with at most
+    /// `max_in_flight` bytes requested at once (`ember.reducer.maxSizeInFlight`). Without a
+    /// client (embedded mode has one executor) a remote block is a fetch failure.
+    pub fn start_remote(&mut self, client: Option<&BlockClient>, max_in_flight: u64, metrics: &TaskMetrics) {
+        if self.remote_refs.is_empty() {
+            return;
+        }
+        let Some(client) = client else {
+            let b = &self.remote_refs[0];
+            fetch_failed(
+                Some(b.location.clone()),
+                self.shuffle_id,
+                Some(b.map_index),
+                self.reduce_id,
+                format!("block of executor {} cannot be fetched: no block transfer service here", b.location.executor_id),
+            )
+        };
+        let mut reqs = Vec::with_capacity(self.remote_refs.len());
+        for b in &self.remote_refs {
+            let addr = match format!("{}:{}", b.location.host, b.location.port).parse::<std::net::SocketAddr>() {
+                Ok(a) => a,
+                Err(e) => fetch_failed(Some(b.location.clone()), self.shuffle_id, Some(b.map_index), self.reduce_id, format!("bad block manager address: {e}")),
+            };
+            reqs.push((addr, BlockRequest::Shuffle { shuffle_id: self.shuffle_id, map_index: b.map_index, reduce_id: self.reduce_id }, b.size));
+        }
+        TaskMetrics::add(&metrics.shuffle_remote_bytes_read, self.remote_refs.iter().map(|b| b.size).sum());
+        self.remote = Some(client.fetch_many(reqs, max_in_flight));
     }
 
     /// This iterator, adding the records it returns to `metrics.shuffle_records_read`.
@@ -167,9 +201,23 @@ impl<T: DeserializeOwned> Iterator for ShuffleRecords<T> {
                     }
                 }
             }
-            let block = self.blocks.next()?;
-            let reader = self.open(&block);
-            self.current = Some((block, reader));
+            if let Some(block) = self.blocks.next() {
+                let reader = self.open(&block);
+                self.current = Some((block, reader));
+                continue;
+            }
+            let fetched = self.remote.as_mut()?.next()?;
+            match fetched {
+                Ok((i, bytes)) => {
+                    let block = self.remote_refs[i].clone();
+                    let reader = RecordReader::new(BlockSource::Bytes(Cursor::new(bytes)), block.size, self.compress);
+                    self.current = Some((block, reader));
+                }
+                Err((i, e)) => {
+                    let block = &self.remote_refs[i];
+                    fetch_failed(Some(block.location.clone()), self.shuffle_id, Some(block.map_index), self.reduce_id, e.to_string())
+                }
+            }
         }
     }
 }
@@ -236,6 +284,7 @@ pub fn read_partition_from<T: DeserializeOwned + 'static>(
         Err(e) => fetch_failed(None, shuffle_id, None, reduce_id, e.to_string()),
     };
     let mut blocks = Vec::with_capacity(statuses.len());
+    let mut remote_refs = Vec::new();
     for (i, status) in statuses.iter().enumerate() {
         let Some(status) = status else {
             fetch_failed(None, shuffle_id, Some(i), reduce_id, format!("Missing an output location for shuffle {shuffle_id} partition {reduce_id}"))
@@ -252,19 +301,14 @@ pub fn read_partition_from<T: DeserializeOwned + 'static>(
         if size == 0 {
             continue;
         }
+        let block = BlockRef { map_index: status.map_index, location: status.location.clone(), size };
         if status.location.executor_id != executor_id {
-            // Fail before reading anything: the stage has to be re-run either way.
-            fetch_failed(
-                Some(status.location.clone()),
-                shuffle_id,
-                Some(status.map_index),
-                reduce_id,
-                format!("remote shuffle fetch from executor {} not available", status.location.executor_id),
-            )
+            remote_refs.push(block);
+        } else {
+            blocks.push(block);
         }
-        blocks.push(BlockRef { map_index: status.map_index, location: status.location.clone(), size });
     }
-    TaskMetrics::add(&metrics.shuffle_blocks_fetched, blocks.len() as u64);
+    TaskMetrics::add(&metrics.shuffle_blocks_fetched, (blocks.len() + remote_refs.len()) as u64);
     TaskMetrics::add(&metrics.shuffle_local_bytes_read, blocks.iter().map(|b| b.size).sum());
     ShuffleRecords {
         executor_id: executor_id.to_string(),
@@ -273,6 +317,8 @@ pub fn read_partition_from<T: DeserializeOwned + 'static>(
         shuffle_id,
         reduce_id,
         blocks: blocks.into_iter(),
+        remote_refs,
+        remote: None,
         current: None,
         records: 0,
         _t: PhantomData,
@@ -292,7 +338,7 @@ pub fn read_reduce_partition<T: DeserializeOwned + 'static>(
     reduce_id: usize,
 ) -> ShuffleRecords<T> {
     let env = ctx.env();
-    read_partition_from(
+    let mut records = read_partition_from(
         env.map_outputs.as_ref(),
         &env.executor_id,
         &env.local_dir,
@@ -300,7 +346,9 @@ pub fn read_reduce_partition<T: DeserializeOwned + 'static>(
         &ctx.metrics,
         shuffle_id,
         reduce_id,
-    )
+    );
+    records.start_remote(env.block_client.as_ref(), env.shuffle.max_size_in_flight, &ctx.metrics);
+    records
 }
 
 /// [`read_reduce_partition`] also counting `shuffle_records_read` (the iterator borrows the task
@@ -318,6 +366,7 @@ mod tests {
     use super::*;
     use crate::aggregator::Aggregator;
     use crate::env::MapOutputSource;
+use crate::rpc::block_transfer::{BlockClient, BlockFetchIter, BlockRequest};
     use crate::partitioner::{HashPartitioner, Partitioner};
     use crate::shuffle::external_aggregator::ExternalAggregator;
     use crate::shuffle::sort_writer::{write_combined, write_records};

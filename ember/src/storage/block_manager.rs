@@ -33,6 +33,8 @@ struct StoredBlock {
 pub struct BlockManager {
     id: BlockManagerId,
     memory: Mutex<FxHashMap<BlockId, StoredBlock>>,
+    /// Serialized blocks served to other processes (indirect task results).
+    bytes: Mutex<FxHashMap<String, Arc<Vec<u8>>>>,
     master: Arc<BlockManagerMaster>,
 }
 
@@ -40,7 +42,7 @@ impl BlockManager {
     /// A block manager registered with `master`.
     pub fn new(id: BlockManagerId, master: Arc<BlockManagerMaster>) -> Self {
         master.register(&id);
-        BlockManager { id, memory: Mutex::new(FxHashMap::default()), master }
+        BlockManager { id, memory: Mutex::new(FxHashMap::default()), bytes: Mutex::new(FxHashMap::default()), master }
     }
 
     /// This block manager's id.
@@ -68,8 +70,23 @@ impl BlockManager {
         before - mem.len()
     }
 
+    /// Stores a serialized block under a name (an indirect task result).
+    pub fn put_bytes(&self, id: String, bytes: Vec<u8>) {
+        self.bytes.lock().insert(id, Arc::new(bytes));
+    }
+
     /// Bytes held in memory.
     pub fn memory_used(&self) -> u64 {
         self.memory.lock().values().map(|b| b.size).sum()
+    }
+}
+
+impl crate::rpc::block_transfer::BlockStore for BlockManager {
+    fn get_bytes(&self, id: &str) -> Option<Vec<u8>> {
+        self.bytes.lock().get(id).map(|b| b.as_ref().clone())
+    }
+
+    fn remove(&self, id: &str) -> bool {
+        self.bytes.lock().remove(id).is_some()
     }
 }

@@ -118,6 +118,8 @@ pub enum TaskValue {
     Bytes(Vec<u8>),
     /// A shuffle map task's output description.
     MapStatus(MapStatus),
+    /// A result larger than `ember.driver.maxResultSize`: the executor did not keep it.
+    ResultTooLarge { size: u64 },
 }
 
 impl fmt::Debug for TaskValue {
@@ -126,6 +128,7 @@ impl fmt::Debug for TaskValue {
             TaskValue::Value(_) => f.write_str("Value(..)"),
             TaskValue::Bytes(b) => write!(f, "Bytes({} bytes)", b.len()),
             TaskValue::MapStatus(s) => write!(f, "{s:?}"),
+            TaskValue::ResultTooLarge { size } => write!(f, "ResultTooLarge({size} bytes)"),
         }
     }
 }

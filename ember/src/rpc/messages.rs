@@ -1,0 +1,89 @@
+//! The control messages between the driver and its executors (Spark's
+//! `CoarseGrainedClusterMessages`), sent as postcard frames over an authenticated connection.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ship::Shipped;
+use crate::task::{ExecutorId, MapStatus, ShuffleId, StageId, TaskEndReason, TaskId, TaskMetricsSnapshot, TaskState};
+
+/// Executor → driver.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum ToDriver {
+    /// The first message of an executor (Spark's `RegisterExecutor`).
+    RegisterExecutor {
+        /// An id asked for by the operator (`--executor-id`), or `None` to get one.
+        requested_id: Option<ExecutorId>,
+        host: String,
+        cores: u32,
+        memory_mb: u64,
+        /// Port of the executor's block server on `host`.
+        block_port: u16,
+        /// Build fingerprint of the executable (ELF build id, else a hash of the file).
+        build_id: String,
+        pid: u32,
+    },
+    /// A task's new state (Spark's `StatusUpdate`).
+    StatusUpdate { task_id: TaskId, state: TaskState, payload: WirePayload },
+    /// Where a shuffle's map outputs are (Spark's `GetMapOutputStatuses`).
+    GetMapOutputStatuses { request_id: u64, shuffle_id: ShuffleId },
+}
+
+/// The payload of a status update.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum WirePayload {
+    None,
+    /// A result small enough to travel in the message, or a map status.
+    Direct { value: WireValue, metrics: TaskMetricsSnapshot },
+    /// A result kept in the executor's block manager (`block_id`), or, when larger than
+    /// `ember.driver.maxResultSize`, not kept at all (`block_id: None`).
+    Indirect { block_id: Option<String>, size: u64, metrics: TaskMetricsSnapshot },
+    /// The task failed, was killed or lost.
+    Failure { reason: TaskEndReason, metrics: Option<TaskMetricsSnapshot> },
+}
+
+/// A value in a direct result.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum WireValue {
+    Bytes(Vec<u8>),
+    MapStatus(MapStatus),
+}
+
+/// Driver → executor.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum ToExecutor {
+    /// Registration accepted (Spark's `RegisteredExecutor`): the executor's id and the
+    /// application's configuration.
+    RegisteredExecutor { executor_id: ExecutorId, conf: Vec<(String, String)> },
+    /// Registration refused; the executor exits with this message.
+    RegisterRejected { reason: String },
+    /// Run a task (Spark's `LaunchTask`).
+    LaunchTask(WireTask),
+    /// Stop a running attempt.
+    KillTask { task_id: TaskId, reason: String },
+    /// Stop the executor (Spark's `StopExecutor`).
+    StopExecutor,
+    /// The answer to `GetMapOutputStatuses`.
+    MapOutputStatuses { request_id: u64, statuses: Result<Vec<Option<MapStatus>>, String> },
+}
+
+/// A task as sent to an executor. The task body (`binary`) is the same for every task of a stage
+/// attempt, so it is sent to each executor once and then named by `binary_id` (like Spark's
+/// broadcast task binary).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct WireTask {
+    pub task_id: TaskId,
+    pub attempt_number: u32,
+    pub name: String,
+    pub index: usize,
+    pub partition_id: usize,
+    pub stage_id: StageId,
+    pub stage_attempt_id: u32,
+    pub cpus: u32,
+    pub binary_id: u64,
+    pub binary: Option<Shipped>,
+}
+
+/// The stored-block id of an indirect task result.
+pub fn task_result_block_id(task_id: TaskId) -> String {
+    format!("taskresult_{task_id}")
+}

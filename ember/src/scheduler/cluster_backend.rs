@@ -1,0 +1,469 @@
+//! The cluster backend (Spark's `CoarseGrainedSchedulerBackend`): executors in other processes,
+//! joined over authenticated TCP connections, on this machine (`local-cluster[N,C,MEM]`, spawned
+//! from this very executable) or on others (`ember://HOST:PORT`, started by an operator).
+//!
+//! Network I/O runs on a small tokio runtime; the event loop calls the [`SchedulerBackend`]
+//! methods, which only touch the shared executor table and queue encoded frames.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_channel::Sender;
+use parking_lot::{Condvar, Mutex};
+use rustc_hash::{FxHashMap, FxHashSet};
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+
+use super::backend::{LaunchFailure, SchedulerBackend};
+use super::event_loop::DriverEvent;
+use super::task_set::WorkerOffer;
+use crate::env::MapOutputSource;
+use crate::error::{EmberError, Result};
+use crate::map_output_tracker::MapOutputTracker;
+use crate::rpc::block_transfer::{BlockClient, BlockRequest, BlockResponse};
+use crate::rpc::connection::Connection;
+use crate::rpc::messages::{ToDriver, ToExecutor, WirePayload, WireTask, WireValue};
+use crate::rpc::RpcError;
+use crate::ship::Shipped;
+use crate::task::{
+    DirectTaskResult, ExecutorId, StageId, StatusUpdate, TaskDescription, TaskEndReason, TaskId, TaskOutcome, TaskValue,
+};
+
+/// How the driver's network side is set up.
+#[derive(Clone, Debug)]
+pub struct ClusterSettings {
+    /// Address to listen on for executors.
+    pub bind: SocketAddr,
+    /// Shared secret (`ember.authenticate.secret`), `None` when authentication is off.
+    pub secret: Option<Vec<u8>>,
+    /// `ember.rpc.message.maxSize` in bytes.
+    pub max_frame: usize,
+    /// `ember.network.timeout`.
+    pub timeout: Duration,
+    /// The application's configuration, sent to executors at registration.
+    pub conf: Vec<(String, String)>,
+}
+
+struct ExecutorData {
+    host: String,
+    total_cores: u32,
+    free_cores: u32,
+    /// Encoded frames for the executor's writer task.
+    tx: mpsc::UnboundedSender<Vec<u8>>,
+    /// Task binaries this executor already has.
+    binaries: FxHashSet<u64>,
+}
+
+#[derive(Default)]
+struct State {
+    executors: BTreeMap<ExecutorId, ExecutorData>,
+    next_id: usize,
+    stopping: bool,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    registered: Condvar,
+    settings: ClusterSettings,
+    build_id: String,
+    events: Sender<DriverEvent>,
+    tracker: Arc<MapOutputTracker>,
+    blocks: BlockClient,
+}
+
+/// Executors in their own processes.
+pub struct ClusterBackend {
+    runtime: Option<tokio::runtime::Runtime>,
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    binaries: FxHashMap<(StageId, u32), (u64, Arc<Shipped>)>,
+    next_binary: u64,
+    running: FxHashMap<TaskId, (ExecutorId, u32)>,
+    children: Vec<Child>,
+    default_parallelism: usize,
+}
+
+impl ClusterBackend {
+    /// Starts listening for executors.
+    pub fn start(settings: ClusterSettings, events: Sender<DriverEvent>, tracker: Arc<MapOutputTracker>, default_parallelism: usize) -> Result<Self> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("ember-driver-rpc")
+            .enable_all()
+            .build()
+            .map_err(|e| EmberError::io("the driver's network runtime", e))?;
+        let listener = std::net::TcpListener::bind(settings.bind).map_err(|e| EmberError::Io {
+            path: settings.bind.to_string(),
+            message: format!("cannot listen for executors ({e}); set ember.driver.host / ember.driver.port"),
+        })?;
+        listener.set_nonblocking(true).map_err(|e| EmberError::io("driver listener", e))?;
+        let addr = listener.local_addr().map_err(|e| EmberError::io("driver listener", e))?;
+        let blocks = BlockClient::new(runtime.handle().clone(), settings.secret.clone(), settings.max_frame, settings.timeout);
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State::default()),
+            registered: Condvar::new(),
+            settings,
+            build_id: crate::util::build_id(),
+            events,
+            tracker,
+            blocks,
+        });
+        let listener = {
+            let _guard = runtime.enter();
+            tokio::net::TcpListener::from_std(listener).map_err(|e| EmberError::io("driver listener", e))?
+        };
+        runtime.spawn(accept_loop(listener, shared.clone()));
+        info!("Driver listening for executors on {addr}");
+        Ok(ClusterBackend {
+            runtime: Some(runtime),
+            shared,
+            addr,
+            binaries: FxHashMap::default(),
+            next_binary: 0,
+            running: FxHashMap::default(),
+            children: Vec::new(),
+            default_parallelism,
+        })
+    }
+
+    /// The address executors connect to.
+    pub fn address(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Spawns `n` executor processes of this executable (`local-cluster`), passing the secret
+    /// in the environment (not on the command line, where other users could read it).
+    pub fn spawn_local_executors(&mut self, n: usize, cores: usize, memory_mb: u64) -> Result<()> {
+        for i in 0..n {
+            let args = format!("--driver {} --cores {cores} --memory {memory_mb}m --executor-id {i}", self.addr);
+            let mut cmd = Command::new("/proc/self/exe");
+            cmd.env(crate::ship::EXECUTOR_ENV, args).stdin(Stdio::null());
+            match &self.shared.settings.secret {
+                Some(s) => cmd.env(SECRET_ENV, String::from_utf8_lossy(s).into_owned()),
+                None => cmd.env_remove(SECRET_ENV),
+            };
+            // Executors' stdout goes to the driver's stderr: the application's stdout stays its own.
+            if let Ok(fd) = std::os::fd::AsFd::as_fd(&std::io::stderr()).try_clone_to_owned() {
+                cmd.stdout(Stdio::from(fd));
+            }
+            let child = cmd.spawn().map_err(|e| EmberError::io("/proc/self/exe (executor process)", e))?;
+            debug!("spawned executor process {} (pid {})", i, child.id());
+            self.children.push(child);
+        }
+        Ok(())
+    }
+
+    /// Waits until `n` executors have registered, at most `timeout`.
+    pub fn wait_for_executors(&self, n: usize, timeout: Duration) -> Result<()> {
+        let deadline = std::time::Instant::now() + timeout;
+        let mut st = self.shared.state.lock();
+        while st.executors.len() < n {
+            if self.shared.registered.wait_until(&mut st, deadline).timed_out() {
+                return Err(EmberError::Task(format!(
+                    "only {} of {n} executors registered within {} s (ember.network.timeout)",
+                    st.executors.len(),
+                    timeout.as_secs()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Executors registered now.
+    pub fn executor_count(&self) -> usize {
+        self.shared.state.lock().executors.len()
+    }
+
+    fn binary_for(&mut self, t: &TaskDescription) -> Result<(u64, Arc<Shipped>)> {
+        let key = (t.stage_id, t.stage_attempt_id);
+        if let Some(b) = self.binaries.get(&key) {
+            return Ok(b.clone());
+        }
+        let shipped = Arc::new(t.kind.ship()?);
+        let id = self.next_binary;
+        self.next_binary += 1;
+        self.binaries.insert(key, (id, shipped.clone()));
+        Ok((id, shipped))
+    }
+}
+
+/// Environment variable that carries the shared secret to spawned executors.
+pub const SECRET_ENV: &str = "EMBER_AUTH_SECRET";
+
+impl SchedulerBackend for ClusterBackend {
+    fn offers(&mut self) -> Vec<WorkerOffer> {
+        let st = self.shared.state.lock();
+        st.executors
+            .iter()
+            .map(|(id, e)| WorkerOffer { executor_id: id.clone(), host: e.host.clone(), cores: e.free_cores })
+            .collect()
+    }
+
+    fn launch_tasks(&mut self, tasks: Vec<TaskDescription>) -> Vec<LaunchFailure> {
+        let mut failures = Vec::new();
+        let max = self.shared.settings.max_frame;
+        for t in tasks {
+            let (binary_id, shipped) = match self.binary_for(&t) {
+                Ok(b) => b,
+                Err(e) => {
+                    failures.push(LaunchFailure { task_id: t.task_id, executor_id: t.executor_id.clone(), message: e.to_string() });
+                    continue;
+                }
+            };
+            let mut st = self.shared.state.lock();
+            let Some(exec) = st.executors.get_mut(&t.executor_id) else {
+                failures.push(LaunchFailure { task_id: t.task_id, executor_id: t.executor_id.clone(), message: format!("executor {} is gone", t.executor_id) });
+                continue;
+            };
+            let first = !exec.binaries.contains(&binary_id);
+            let wire = WireTask {
+                task_id: t.task_id,
+                attempt_number: t.attempt_number,
+                name: t.name.clone(),
+                index: t.index,
+                partition_id: t.partition_id,
+                stage_id: t.stage_id,
+                stage_attempt_id: t.stage_attempt_id,
+                cpus: t.cpus,
+                binary_id,
+                binary: first.then(|| (*shipped).clone()),
+            };
+            let bytes = match postcard::to_allocvec(&ToExecutor::LaunchTask(wire)) {
+                Ok(b) => b,
+                Err(e) => {
+                    failures.push(LaunchFailure { task_id: t.task_id, executor_id: t.executor_id.clone(), message: e.to_string() });
+                    continue;
+                }
+            };
+            if bytes.len() >= max {
+                // Spark's CoarseGrainedSchedulerBackend.launchTasks message.
+                let message = format!(
+                    "Serialized task {}:{} was {} bytes, which exceeds max allowed: ember.rpc.message.maxSize ({} bytes). \
+                     Consider increasing ember.rpc.message.maxSize or using broadcast variables for large values.",
+                    t.task_id,
+                    t.index,
+                    bytes.len(),
+                    max
+                );
+                failures.push(LaunchFailure { task_id: t.task_id, executor_id: t.executor_id.clone(), message });
+                continue;
+            }
+            exec.free_cores = exec.free_cores.saturating_sub(t.cpus);
+            exec.binaries.insert(binary_id);
+            debug!("Launching task {} on executor id: {} hostname: {}.", t.task_id, t.executor_id, exec.host);
+            if exec.tx.send(bytes).is_err() {
+                warn!("executor {} connection closed before task {} could be sent", t.executor_id, t.task_id);
+            }
+            self.running.insert(t.task_id, (t.executor_id.clone(), t.cpus));
+        }
+        failures
+    }
+
+    fn status_update(&mut self, update: &StatusUpdate) {
+        if update.state.is_finished() {
+            if let Some((exec, cpus)) = self.running.remove(&update.task_id) {
+                if let Some(e) = self.shared.state.lock().executors.get_mut(&exec) {
+                    e.free_cores = (e.free_cores + cpus).min(e.total_cores);
+                }
+            }
+        }
+    }
+
+    fn executor_lost(&mut self, executor_id: &ExecutorId) {
+        self.running.retain(|_, (e, _)| e != executor_id);
+        self.shared.state.lock().executors.remove(executor_id);
+    }
+
+    fn kill_task(&mut self, task_id: TaskId, executor_id: &ExecutorId, reason: &str) {
+        let st = self.shared.state.lock();
+        if let Some(e) = st.executors.get(executor_id) {
+            if let Ok(bytes) = postcard::to_allocvec(&ToExecutor::KillTask { task_id, reason: reason.to_string() }) {
+                let _ = e.tx.send(bytes);
+            }
+        }
+    }
+
+    fn stop(&mut self) {
+        {
+            let mut st = self.shared.state.lock();
+            st.stopping = true;
+            if let Ok(bytes) = postcard::to_allocvec(&ToExecutor::StopExecutor) {
+                for e in st.executors.values() {
+                    let _ = e.tx.send(bytes.clone());
+                }
+            }
+        }
+        // Give executors a moment to exit on their own, then make sure no process outlives us.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        for child in &mut self.children {
+            loop {
+                match child.try_wait() {
+                    Ok(Some(_)) => break,
+                    Ok(None) if std::time::Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
+                    _ => {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        break;
+                    }
+                }
+            }
+        }
+        self.children.clear();
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_timeout(Duration::from_secs(2));
+        }
+    }
+
+    fn default_parallelism(&self) -> usize {
+        self.default_parallelism
+    }
+}
+
+impl Drop for ClusterBackend {
+    fn drop(&mut self) {
+        if self.runtime.is_some() {
+            self.stop();
+        }
+    }
+}
+
+async fn accept_loop(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                let shared = shared.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = serve_executor(stream, peer, shared).await {
+                        warn!("connection from {peer} closed: {e}");
+                    }
+                });
+            }
+            Err(e) => {
+                warn!("accepting an executor connection failed: {e}");
+            }
+        }
+    }
+}
+
+async fn serve_executor(stream: tokio::net::TcpStream, peer: SocketAddr, shared: Arc<Shared>) -> std::result::Result<(), RpcError> {
+    let s = &shared.settings;
+    let conn = Connection::<ToDriver, ToExecutor>::accept(stream, s.secret.as_deref(), s.max_frame, s.timeout).await?;
+    let (mut reader, mut writer) = conn.into_split();
+    let first = tokio::time::timeout(s.timeout, reader.recv()).await.map_err(|_| RpcError::Io("executor did not register in time".into()))??;
+    let ToDriver::RegisterExecutor { requested_id, host, cores, memory_mb, block_port, build_id, pid } = first else {
+        return Err(RpcError::Decode("the first message of an executor must be RegisterExecutor".into()));
+    };
+    if build_id != shared.build_id {
+        let reason = format!(
+            "executor build {build_id} does not match the driver's build {}: run the same executable on every machine",
+            shared.build_id
+        );
+        warn!("Refusing executor from {peer}: {reason}");
+        writer.send(&ToExecutor::RegisterRejected { reason }).await?;
+        return Ok(());
+    }
+    let block_addr = match format!("{host}:{block_port}").parse::<SocketAddr>() {
+        Ok(a) => a,
+        Err(_) => SocketAddr::new(peer.ip(), block_port),
+    };
+    let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
+    let executor_id = {
+        let mut st = shared.state.lock();
+        if st.stopping {
+            return Ok(());
+        }
+        let id = match requested_id {
+            Some(id) if !st.executors.contains_key(&id) => id,
+            _ => {
+                while st.executors.contains_key(&st.next_id.to_string()) {
+                    st.next_id += 1;
+                }
+                st.next_id.to_string()
+            }
+        };
+        st.executors.insert(
+            id.clone(),
+            ExecutorData { host: host.clone(), total_cores: cores, free_cores: cores, tx: tx.clone(), binaries: FxHashSet::default() },
+        );
+        id
+    };
+    writer.send(&ToExecutor::RegisteredExecutor { executor_id: executor_id.clone(), conf: s.conf.clone() }).await?;
+    info!("Registered executor ({peer}, pid {pid}) with ID {executor_id}, host {host}, cores {cores}, memory {memory_mb} MiB");
+    shared.registered.notify_all();
+    let _ = shared.events.send(DriverEvent::ExecutorAdded { executor_id: executor_id.clone(), host: host.clone() });
+
+    let writer_task = tokio::spawn(async move {
+        while let Some(bytes) = rx.recv().await {
+            if writer.send_bytes(&bytes).await.is_err() {
+                break;
+            }
+        }
+    });
+
+    let reason = loop {
+        match reader.recv().await {
+            Ok(ToDriver::StatusUpdate { task_id, state, payload }) => {
+                let outcome = match payload {
+                    WirePayload::None => TaskOutcome::None,
+                    WirePayload::Direct { value, metrics } => {
+                        let value = match value {
+                            WireValue::Bytes(b) => TaskValue::Bytes(b),
+                            WireValue::MapStatus(m) => TaskValue::MapStatus(m),
+                        };
+                        TaskOutcome::Success(DirectTaskResult { value, metrics })
+                    }
+                    WirePayload::Indirect { block_id: None, size, metrics } => {
+                        TaskOutcome::Success(DirectTaskResult { value: TaskValue::ResultTooLarge { size }, metrics })
+                    }
+                    WirePayload::Indirect { block_id: Some(id), size, metrics } => fetch_indirect(&shared, block_addr, id, size, metrics).await,
+                    WirePayload::Failure { reason, metrics } => TaskOutcome::Failure { reason, metrics },
+                };
+                let _ = shared.events.send(DriverEvent::StatusUpdate(StatusUpdate { executor_id: executor_id.clone(), task_id, state, outcome }));
+            }
+            Ok(ToDriver::GetMapOutputStatuses { request_id, shuffle_id }) => {
+                let statuses = shared.tracker.map_statuses(shuffle_id).map(|s| (*s).clone()).map_err(|e| e.to_string());
+                if let Ok(bytes) = postcard::to_allocvec(&ToExecutor::MapOutputStatuses { request_id, statuses }) {
+                    let _ = tx.send(bytes);
+                }
+            }
+            Ok(ToDriver::RegisterExecutor { .. }) => warn!("executor {executor_id} registered twice; ignored"),
+            Err(e) => break e.to_string(),
+        }
+    };
+    writer_task.abort();
+    let stopping = {
+        let mut st = shared.state.lock();
+        st.executors.remove(&executor_id);
+        st.stopping
+    };
+    if !stopping {
+        warn!("Lost executor {executor_id} on {host}: {reason}");
+        let _ = shared.events.send(DriverEvent::ExecutorLost { executor_id, reason: format!("connection closed: {reason}") });
+    }
+    Ok(())
+}
+
+/// Fetches a result the executor kept in its block manager, then asks it to drop the block.
+async fn fetch_indirect(shared: &Arc<Shared>, addr: SocketAddr, block_id: String, size: u64, metrics: crate::task::TaskMetricsSnapshot) -> TaskOutcome {
+    let shared2 = shared.clone();
+    let id = block_id.clone();
+    let fetched = tokio::task::spawn_blocking(move || {
+        let got = shared2.blocks.fetch(addr, BlockRequest::Stored { block_id: id.clone() });
+        let _ = shared2.blocks.fetch(addr, BlockRequest::Remove { block_id: id });
+        got
+    })
+    .await;
+    match fetched {
+        Ok(Ok(BlockResponse::Data(bytes))) => {
+            debug!("fetched indirect result {block_id} ({size} bytes) from {addr}");
+            TaskOutcome::Success(DirectTaskResult { value: TaskValue::Bytes(bytes), metrics })
+        }
+        other => {
+            warn!("could not fetch indirect result {block_id} from {addr}: {other:?}");
+            TaskOutcome::Failure { reason: TaskEndReason::TaskResultLost, metrics: Some(metrics) }
+        }
+    }
+}
