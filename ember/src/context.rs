@@ -75,7 +75,6 @@ struct Inner {
     loop_thread: Mutex<Option<JoinHandle<()>>>,
     stopped: AtomicBool,
     app_dir: PathBuf,
-    local_env: Arc<ExecutorEnv>,
     blocks: Arc<BlockManagerMaster>,
     status: Arc<StatusCell>,
 }
@@ -148,11 +147,11 @@ impl Context {
         let (backend, threads, max_failures): (Box<dyn SchedulerBackend>, usize, u32) = match &master {
             MasterUrl::Local { threads, max_failures } => (Box::new(LocalBackend::new(env.clone(), *threads, tx.clone())), *threads, *max_failures),
             MasterUrl::LocalCluster { executors, cores, memory_mb } => {
-                let backend = start_cluster(&conf, tx.clone(), tracker.clone(), Some((*executors, *cores, *memory_mb)), None)?;
+                let backend = start_cluster(&conf, tx.clone(), tracker.clone(), blocks.clone(), Some((*executors, *cores, *memory_mb)), None)?;
                 (Box::new(backend), executors * cores, conf.get_u64(conf::TASK_MAX_FAILURES)? as u32)
             }
             MasterUrl::Standalone { host, port } => {
-                let backend = start_cluster(&conf, tx.clone(), tracker.clone(), None, Some((host.clone(), *port)))?;
+                let backend = start_cluster(&conf, tx.clone(), tracker.clone(), blocks.clone(), None, Some((host.clone(), *port)))?;
                 let cores = conf.get_opt_u64(conf::DEFAULT_PARALLELISM)?.unwrap_or(2) as usize;
                 (Box::new(backend), cores, conf.get_u64(conf::TASK_MAX_FAILURES)? as u32)
             }
@@ -191,7 +190,6 @@ impl Context {
             loop_thread: Mutex::new(Some(handle)),
             stopped: AtomicBool::new(false),
             app_dir,
-            local_env: env,
             blocks,
             status,
         });
@@ -235,8 +233,8 @@ impl Context {
     }
 
     pub(crate) fn remove_rdd_blocks(&self, rdd_id: usize) {
-        self.inner.local_env.block_manager.remove_rdd(rdd_id);
         self.inner.blocks.remove_rdd(rdd_id);
+        let _ = self.inner.events.send(DriverEvent::RemoveRdd { rdd_id });
     }
 
     /// Task counts and summed task metrics of the application so far.
@@ -399,6 +397,7 @@ fn start_cluster(
     conf: &EmberConf,
     events: Sender<DriverEvent>,
     tracker: Arc<MapOutputTracker>,
+    block_master: Arc<BlockManagerMaster>,
     local: Option<(usize, usize, u64)>,
     standalone: Option<(String, u16)>,
 ) -> Result<ClusterBackend> {
@@ -454,7 +453,7 @@ fn start_cluster(
     };
     let timeout = settings.timeout;
     let total = local.map_or(0, |(n, c, _)| n * c);
-    let mut backend = ClusterBackend::start(settings, events, tracker, total.max(1))?;
+    let mut backend = ClusterBackend::start(settings, events, tracker, block_master, total.max(1))?;
     if let Some((n, cores, memory_mb)) = local {
         backend.spawn_local_executors(n, cores, memory_mb)?;
         backend.wait_for_executors(n, timeout)?;

@@ -5,7 +5,7 @@ mod common;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use common::{for_each_master, sorted};
+use common::{for_each_master, is_cluster, sorted};
 use ember::prelude::*;
 
 fn words() -> Vec<String> {
@@ -236,6 +236,12 @@ fn actions_match_plain_rust() {
         let cbv = rdd.count_by_value().unwrap();
         assert_eq!(cbv.values().sum::<u64>(), 1234);
         assert_eq!(cbv[&data[0]], data.iter().filter(|x| **x == data[0]).count() as u64);
+        if is_cluster(m) {
+            // Side effects of foreach happen in the executor processes, as in Spark.
+            rdd.foreach(|x| drop(x)).unwrap();
+            rdd.foreach_partition_with(1u64, |_, it| drop(it)).unwrap();
+            return;
+        }
         SEEN.store(0, Ordering::SeqCst);
         rdd.foreach(|x| {
             SEEN.fetch_add(x.unsigned_abs(), Ordering::SeqCst);

@@ -44,7 +44,7 @@ pub(crate) struct Shared {
 /// Runs tasks on a fixed number of threads.
 pub struct Executor {
     shared: Arc<Shared>,
-    queue: Option<Sender<TaskDescription>>,
+    queue: Option<Sender<(TaskDescription, Arc<TaskContext>)>>,
     threads: Vec<JoinHandle<()>>,
     max_pool_size: usize,
 }
@@ -70,7 +70,7 @@ impl Executor {
             serialize_results,
             reship_tasks,
         });
-        let (tx, rx) = unbounded::<TaskDescription>();
+        let (tx, rx) = unbounded::<(TaskDescription, Arc<TaskContext>)>();
         let cores = cores.max(1);
         let mut threads = Vec::with_capacity(cores);
         for i in 0..cores {
@@ -79,8 +79,8 @@ impl Executor {
             let name = format!("executor-task-{}-{i}", shared.env.executor_id);
             let handle = std::thread::Builder::new().name(name).spawn(move || {
                 crate::util::mark_task_thread();
-                while let Ok(task) = rx.recv() {
-                    TaskRunner::new(shared.clone(), task).run();
+                while let Ok((task, ctx)) = rx.recv() {
+                    TaskRunner::new(shared.clone(), task, ctx).run();
                 }
             });
             if let Ok(h) = handle {
@@ -95,8 +95,13 @@ impl Executor {
     /// Queues a task on the pool (Spark's `launchTask`).
     pub fn launch_task(&self, task: TaskDescription) {
         debug!("Got assigned task {}", task.task_id);
+        // Recorded in running_tasks here, before a pool thread picks it up, so that a kill that
+        // arrives in between is not lost (as Spark's launchTask does).
+        let t = &task;
+        let ctx = Arc::new(TaskContext::new(self.shared.env.clone(), t.stage_id, t.stage_attempt_id, t.partition_id, t.attempt_number, t.task_id));
+        self.shared.running.lock().insert(t.task_id, ctx.clone());
         if let Some(q) = &self.queue {
-            let _ = q.send(task);
+            let _ = q.send((task, ctx));
         }
     }
 

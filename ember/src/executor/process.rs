@@ -241,8 +241,15 @@ async fn executor_main(args: ExecutorArgs, driver: SocketAddr, secret: Option<Ve
     let local_dir = work_root.clone();
     let bm = Arc::new(BlockManager::new(BlockManagerId { executor_id: executor_id.clone(), host: host.clone(), port: block_addr.port() }, blocks_master));
     let _ = pending_bm.set(bm.clone());
-
     let (out_tx, mut out_rx) = mpsc::unbounded_channel::<ToDriver>();
+    {
+        let out = out_tx.clone();
+        bm.set_reporter(Arc::new(move |block, size| {
+            let crate::storage::BlockId::Rdd { rdd_id, partition } = block;
+            let _ = out.send(ToDriver::BlockUpdated { rdd_id, partition, size });
+        }));
+    }
+
     let pending: Arc<Mutex<FxHashMap<u64, _>>> = Arc::new(Mutex::new(FxHashMap::default()));
     let env = Arc::new(ExecutorEnv {
         executor_id: executor_id.clone(),
@@ -300,6 +307,9 @@ async fn executor_main(args: ExecutorArgs, driver: SocketAddr, secret: Option<Ve
                 });
             }
             Ok(ToExecutor::KillTask { task_id, reason }) => executor.kill_task(task_id, &reason),
+            Ok(ToExecutor::RemoveRdd { rdd_id }) => {
+                executor.env().block_manager.remove_rdd(rdd_id);
+            }
             Ok(ToExecutor::MapOutputStatuses { request_id, statuses }) => {
                 if let Some(tx) = pending.lock().remove(&request_id) {
                     let _ = tx.send(statuses);

@@ -20,19 +20,19 @@ use crate::task::{
 pub struct TaskRunner {
     shared: Arc<Shared>,
     task: TaskDescription,
+    ctx: Arc<TaskContext>,
 }
 
 impl TaskRunner {
-    pub(crate) fn new(shared: Arc<Shared>, task: TaskDescription) -> Self {
-        TaskRunner { shared, task }
+    pub(crate) fn new(shared: Arc<Shared>, task: TaskDescription, ctx: Arc<TaskContext>) -> Self {
+        TaskRunner { shared, task, ctx }
     }
 
     /// Runs the task and sends its final status; the task is always removed from
     /// `running_tasks`, whatever happens.
     pub fn run(self) {
         let t = &self.task;
-        let ctx = Arc::new(TaskContext::new(self.shared.env.clone(), t.stage_id, t.stage_attempt_id, t.partition_id, t.attempt_number, t.task_id));
-        self.shared.running.lock().insert(t.task_id, ctx.clone());
+        let ctx = self.ctx.clone();
         self.shared.counters.active_tasks.fetch_add(1, Ordering::Relaxed);
         debug!("Running {} (TID {})", t.name, t.task_id);
         let start = Instant::now();

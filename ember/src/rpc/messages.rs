@@ -26,6 +26,8 @@ pub enum ToDriver {
     StatusUpdate { task_id: TaskId, state: TaskState, payload: WirePayload },
     /// Where a shuffle's map outputs are (Spark's `GetMapOutputStatuses`).
     GetMapOutputStatuses { request_id: u64, shuffle_id: ShuffleId },
+    /// A partition of `rdd_id` is now cached here (Spark's `UpdateBlockInfo`).
+    BlockUpdated { rdd_id: usize, partition: usize, size: u64 },
 }
 
 /// The payload of a status update.
@@ -62,6 +64,8 @@ pub enum ToExecutor {
     KillTask { task_id: TaskId, reason: String },
     /// Stop the executor (Spark's `StopExecutor`).
     StopExecutor,
+    /// Drop every cached partition of an RDD (`unpersist`).
+    RemoveRdd { rdd_id: usize },
     /// The answer to `GetMapOutputStatuses`.
     MapOutputStatuses { request_id: u64, statuses: Result<Vec<Option<MapStatus>>, String> },
 }

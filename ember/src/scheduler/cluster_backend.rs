@@ -72,6 +72,7 @@ struct Shared {
     events: Sender<DriverEvent>,
     tracker: Arc<MapOutputTracker>,
     blocks: BlockClient,
+    block_master: Arc<crate::storage::BlockManagerMaster>,
 }
 
 /// Executors in their own processes.
@@ -88,7 +89,13 @@ pub struct ClusterBackend {
 
 impl ClusterBackend {
     /// Starts listening for executors.
-    pub fn start(settings: ClusterSettings, events: Sender<DriverEvent>, tracker: Arc<MapOutputTracker>, default_parallelism: usize) -> Result<Self> {
+    pub fn start(
+        settings: ClusterSettings,
+        events: Sender<DriverEvent>,
+        tracker: Arc<MapOutputTracker>,
+        block_master: Arc<crate::storage::BlockManagerMaster>,
+        default_parallelism: usize,
+    ) -> Result<Self> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("ember-driver-rpc")
@@ -110,6 +117,7 @@ impl ClusterBackend {
             events,
             tracker,
             blocks,
+            block_master,
         });
         let listener = {
             let _guard = runtime.enter();
@@ -277,6 +285,15 @@ impl SchedulerBackend for ClusterBackend {
         self.shared.state.lock().executors.remove(executor_id);
     }
 
+    fn remove_rdd(&mut self, rdd_id: usize) {
+        let st = self.shared.state.lock();
+        if let Ok(bytes) = postcard::to_allocvec(&ToExecutor::RemoveRdd { rdd_id }) {
+            for e in st.executors.values() {
+                let _ = e.tx.send(bytes.clone());
+            }
+        }
+    }
+
     fn kill_task(&mut self, task_id: TaskId, executor_id: &ExecutorId, reason: &str) {
         let st = self.shared.state.lock();
         if let Some(e) = st.executors.get(executor_id) {
@@ -428,6 +445,10 @@ async fn serve_executor(stream: tokio::net::TcpStream, peer: SocketAddr, shared:
                 if let Ok(bytes) = postcard::to_allocvec(&ToExecutor::MapOutputStatuses { request_id, statuses }) {
                     let _ = tx.send(bytes);
                 }
+            }
+            Ok(ToDriver::BlockUpdated { rdd_id, partition, size }) => {
+                let id = crate::task::BlockManagerId { executor_id: executor_id.clone(), host: host.clone(), port: block_port };
+                shared.block_master.block_added(&id, crate::storage::BlockId::Rdd { rdd_id, partition }, size);
             }
             Ok(ToDriver::RegisterExecutor { .. }) => warn!("executor {executor_id} registered twice; ignored"),
             Err(e) => break e.to_string(),

@@ -31,6 +31,8 @@ pub enum DriverEvent {
     ExecutorAdded { executor_id: String, host: String },
     /// An executor is gone.
     ExecutorLost { executor_id: String, reason: String },
+    /// Drop the cached partitions of an RDD everywhere.
+    RemoveRdd { rdd_id: usize },
     /// Stop: cancel all jobs, stop the executors, end the loop.
     Stop,
 }
@@ -184,6 +186,7 @@ impl EventLoop {
                 let actions = self.dag.executor_lost(&executor_id, now);
                 self.apply(actions);
             }
+            DriverEvent::RemoveRdd { rdd_id } => self.backend.remove_rdd(rdd_id),
             DriverEvent::Stop => return false,
         }
         true

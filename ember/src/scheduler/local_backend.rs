@@ -70,6 +70,10 @@ impl SchedulerBackend for LocalBackend {
         }
     }
 
+    fn remove_rdd(&mut self, rdd_id: usize) {
+        self.executor.env().block_manager.remove_rdd(rdd_id);
+    }
+
     fn kill_task(&mut self, task_id: TaskId, _executor_id: &ExecutorId, reason: &str) {
         self.executor.kill_task(task_id, reason);
     }

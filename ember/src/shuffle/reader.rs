@@ -518,10 +518,12 @@ use crate::rpc::block_transfer::{BlockClient, BlockFetchIter, BlockRequest};
         // Another executor's output.
         let remote = Outputs(vec![Some(MapStatus { location: loc("exec-2"), map_index: 0, sizes: sizes.clone() })]);
         let r = fetch_failure(|| {
-            read_partition_from::<(u64, u64)>(&remote, ME, dir.path(), true, &m, 0, 1);
+            let mut records = read_partition_from::<(u64, u64)>(&remote, ME, dir.path(), true, &m, 0, 1);
+            // Without a block transfer client (embedded mode), a remote block cannot be read.
+            records.start_remote(None, 48 << 20, &m);
         });
         assert!(matches!(&r, TaskEndReason::FetchFailed { location: Some(l), message, .. }
-            if l.executor_id == "exec-2" && message == "remote shuffle fetch from executor exec-2 not available"));
+            if l.executor_id == "exec-2" && message.contains("no block transfer service")));
         // A status whose size disagrees with the index.
         let mut wrong = sizes.clone();
         wrong[1] += 1;

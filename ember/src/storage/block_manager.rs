@@ -36,13 +36,23 @@ pub struct BlockManager {
     /// Serialized blocks served to other processes (indirect task results).
     bytes: Mutex<FxHashMap<String, Arc<Vec<u8>>>>,
     master: Arc<BlockManagerMaster>,
+    /// Tells the driver about new blocks when the master above is not the driver's.
+    reporter: Mutex<Option<BlockReporter>>,
 }
+
+/// How an executor process reports a stored block to the driver.
+pub type BlockReporter = Arc<dyn Fn(BlockId, u64) + Send + Sync>;
 
 impl BlockManager {
     /// A block manager registered with `master`.
     pub fn new(id: BlockManagerId, master: Arc<BlockManagerMaster>) -> Self {
         master.register(&id);
-        BlockManager { id, memory: Mutex::new(FxHashMap::default()), bytes: Mutex::new(FxHashMap::default()), master }
+        BlockManager { id, memory: Mutex::new(FxHashMap::default()), bytes: Mutex::new(FxHashMap::default()), master, reporter: Mutex::new(None) }
+    }
+
+    /// Sets the function that reports new blocks to the driver (executor processes).
+    pub fn set_reporter(&self, reporter: BlockReporter) {
+        *self.reporter.lock() = Some(reporter);
     }
 
     /// This block manager's id.
@@ -60,6 +70,10 @@ impl BlockManager {
     pub fn put_values<T: Send + Sync + 'static>(&self, block: BlockId, values: Arc<Vec<T>>, size: u64) {
         self.memory.lock().insert(block, StoredBlock { value: values, size });
         self.master.block_added(&self.id, block, size);
+        let reporter = self.reporter.lock().clone();
+        if let Some(report) = reporter {
+            report(block, size);
+        }
     }
 
     /// Drops every cached partition of an RDD; returns how many blocks were removed.

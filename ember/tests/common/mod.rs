@@ -7,7 +7,17 @@ use ember::prelude::*;
 /// The masters every job of the suite runs on. `local[3]` with `ember.test.serializeLocal`
 /// sends results through serialization, as cluster mode does.
 pub fn masters() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
-    vec![("local[2]", vec![]), ("local[1]", vec![]), ("local[3]", vec![("ember.test.serializeLocal", "true")])]
+    vec![
+        ("local[2]", vec![]),
+        ("local[1]", vec![]),
+        ("local[3]", vec![("ember.test.serializeLocal", "true")]),
+        ("local-cluster[2,1,1024]", vec![]),
+    ]
+}
+
+/// Whether tasks run in other processes (side effects of `foreach` are not visible here).
+pub fn is_cluster(master: &str) -> bool {
+    master.starts_with("local-cluster")
 }
 
 /// A context on `master` with `extra` settings, quiet and with a fixed scheduler seed.
