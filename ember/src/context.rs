@@ -77,6 +77,8 @@ struct Inner {
     app_dir: PathBuf,
     blocks: Arc<BlockManagerMaster>,
     status: Arc<StatusCell>,
+    /// Where executors connect (cluster masters) and the processes this driver spawned.
+    cluster: Option<(std::net::SocketAddr, Vec<u32>)>,
 }
 
 impl Inner {
@@ -144,14 +146,17 @@ impl Context {
         });
 
         let (tx, rx) = unbounded();
+        let mut cluster = None;
         let (backend, threads, max_failures): (Box<dyn SchedulerBackend>, usize, u32) = match &master {
             MasterUrl::Local { threads, max_failures } => (Box::new(LocalBackend::new(env.clone(), *threads, tx.clone())), *threads, *max_failures),
             MasterUrl::LocalCluster { executors, cores, memory_mb } => {
                 let backend = start_cluster(&conf, tx.clone(), tracker.clone(), blocks.clone(), Some((*executors, *cores, *memory_mb)), None)?;
+                cluster = Some((backend.address(), backend.child_pids()));
                 (Box::new(backend), executors * cores, conf.get_u64(conf::TASK_MAX_FAILURES)? as u32)
             }
             MasterUrl::Standalone { host, port } => {
                 let backend = start_cluster(&conf, tx.clone(), tracker.clone(), blocks.clone(), None, Some((host.clone(), *port)))?;
+                cluster = Some((backend.address(), Vec::new()));
                 let cores = conf.get_opt_u64(conf::DEFAULT_PARALLELISM)?.unwrap_or(2) as usize;
                 (Box::new(backend), cores, conf.get_u64(conf::TASK_MAX_FAILURES)? as u32)
             }
@@ -192,6 +197,7 @@ impl Context {
             app_dir,
             blocks,
             status,
+            cluster,
         });
         Ok(Context { owner: Some(Arc::new(OwnerGuard(inner.clone()))), inner })
     }
@@ -235,6 +241,16 @@ impl Context {
     pub(crate) fn remove_rdd_blocks(&self, rdd_id: usize) {
         self.inner.blocks.remove_rdd(rdd_id);
         let _ = self.inner.events.send(DriverEvent::RemoveRdd { rdd_id });
+    }
+
+    /// The address executors join (cluster masters only).
+    pub fn driver_address(&self) -> Option<std::net::SocketAddr> {
+        self.inner.cluster.as_ref().map(|c| c.0)
+    }
+
+    /// Process ids of the executors this driver spawned (`local-cluster`).
+    pub fn executor_pids(&self) -> Vec<u32> {
+        self.inner.cluster.as_ref().map(|c| c.1.clone()).unwrap_or_default()
     }
 
     /// Task counts and summed task metrics of the application so far.

@@ -180,6 +180,11 @@ impl ClusterBackend {
         Ok(())
     }
 
+    /// Process ids of the executors this driver spawned (`local-cluster`).
+    pub fn child_pids(&self) -> Vec<u32> {
+        self.children.iter().map(Child::id).collect()
+    }
+
     /// Executors registered now.
     pub fn executor_count(&self) -> usize {
         self.shared.state.lock().executors.len()
