@@ -14,6 +14,12 @@
 //! `PEAK_RSS_KB self=<VmHWM> children=<max RSS of reaped children>`. The exit status is 0 only
 //! when every sanity check passed; 2 for bad arguments or when the application cannot start.
 
+
+/// A faster allocator for this allocation-heavy harness (per-record Strings and vectors);
+/// any Ember program can choose its own the same way.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod corpus;
 mod gen;
 mod reference;

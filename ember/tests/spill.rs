@@ -9,7 +9,7 @@ use ember::prelude::*;
 
 #[test]
 fn aggregation_sort_and_join_spill_past_a_small_budget() {
-    for (master, serialize) in [("local[2]", "false"), ("local[3]", "true")] {
+    for (master, serialize) in [("local[2]", "false"), ("local[3]", "true"), ("local-cluster[2,1,1024]", "false")] {
         let ctx = context(master, &[("ember.shuffle.spill.threshold", "16k"), ("ember.test.serializeLocal", serialize)]);
         let n = 60_000u64;
         let data = ctx.parallelize((0..n).collect(), 6);

@@ -23,6 +23,12 @@ pub enum Tagged<V, W> {
 /// Collects the values of each side of a key into two vectors.
 #[derive(Serialize, Deserialize)]
 pub struct CoGroupAgg<V, W>(PhantomData<fn() -> (V, W)>);
+impl<V, W> Default for CoGroupAgg<V, W> {
+    fn default() -> Self {
+        CoGroupAgg(PhantomData)
+    }
+}
+
 impl<V, W> Clone for CoGroupAgg<V, W> {
     fn clone(&self) -> Self {
         CoGroupAgg(PhantomData)

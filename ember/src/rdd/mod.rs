@@ -12,6 +12,7 @@
 mod actions;
 pub mod fns;
 mod cogroup;
+mod join;
 mod narrow;
 mod pair;
 mod shuffled;
@@ -19,6 +20,7 @@ mod sources;
 
 pub use actions::*;
 pub use cogroup::*;
+pub use join::*;
 pub use narrow::*;
 pub use pair::*;
 pub use shuffled::*;

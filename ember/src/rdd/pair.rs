@@ -218,7 +218,7 @@ impl<Cap> Call2<Cap, u64, u64, u64> for AddU64 {
 }
 
 /// Result type of `join`.
-pub type Joined<K, V, W> = NarrowRdd<CoGroupedRdd<K, V, W>, FlatMapValuesOp<(), InnerJoin, Vec<(V, W)>>>;
+pub type Joined<K, V, W> = super::HashJoinRdd<K, V, W>;
 
 /// Number of partitions for a shuffle: the one given, else `ember.default.parallelism` when
 /// set, else the parent's (Spark's `defaultPartitioner`).
@@ -414,9 +414,18 @@ pub trait PairRdd<K: Key, V: Data>: Rdd<Item = (K, V)> {
         CoGroupedRdd::new(self, other, n)
     }
 
-    /// Pairs of values with equal keys (inner join).
+    /// Pairs of values with equal keys (inner join), as a hash join on each partition: the
+    /// other RDD's values are held in memory and this RDD's records stream through them (spilling
+    /// through the cogroup path if the other side does not fit).
     fn join<W: Data, B: Rdd<Item = (K, W)>>(self, other: B, num_partitions: impl Into<Option<usize>>) -> Joined<K, V, W> {
-        NarrowRdd::new(self.cogroup(other, num_partitions), "JoinRdd", FlatMapValuesOp::new((), InnerJoin))
+        let n = num_partitions
+            .into()
+            .filter(|n| *n > 0)
+            .unwrap_or_else(|| {
+                let upstream = self.num_partitions().max(other.num_partitions());
+                self.context().map_or(upstream.max(1), |c| c.default_shuffle_partitions(upstream))
+            });
+        super::HashJoinRdd::new(self, other, n)
     }
 
     /// Every pair of this RDD, with the other's matching values or `None`.

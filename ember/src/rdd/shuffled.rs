@@ -260,9 +260,40 @@ impl AggSource {
         }
     }
 
+    /// Every record of partition `p`, pulled.
+    pub(crate) fn iter<K: Key, X: Data>(&self, p: usize, ctx: &Arc<TaskContext>) -> SourceIter<K, X> {
+        match self {
+            AggSource::Shuffle { shuffle_id, .. } => {
+                SourceIter::Shuffle(ShuffleReadIter { records: read_reduce_partition(ctx, *shuffle_id, p), ctx: ctx.clone(), read: 0 })
+            }
+            AggSource::Narrow(src) => match src.0.iter_any(p, ctx).downcast::<Box<dyn Iterator<Item = (K, X)>>>() {
+                Ok(it) => SourceIter::Narrow(*it),
+                Err(_) => SourceIter::Narrow(Box::new(std::iter::empty())),
+            },
+        }
+    }
+
     /// A narrow source over an RDD already partitioned as wanted.
     pub(crate) fn narrow<R: Rdd>(rdd: R) -> Self {
         AggSource::Narrow(ErasedSource(Arc::new(NarrowSource(rdd))))
+    }
+}
+
+/// The records of one side of a join or aggregation: a shuffle read (static dispatch) or a
+/// co-partitioned parent read in place.
+pub enum SourceIter<K: Key, X: Data> {
+    Shuffle(ShuffleReadIter<(K, X)>),
+    Narrow(Box<dyn Iterator<Item = (K, X)>>),
+}
+
+impl<K: Key, X: Data> Iterator for SourceIter<K, X> {
+    type Item = (K, X);
+    #[inline]
+    fn next(&mut self) -> Option<(K, X)> {
+        match self {
+            SourceIter::Shuffle(it) => it.next(),
+            SourceIter::Narrow(it) => it.next(),
+        }
     }
 }
 
