@@ -334,6 +334,7 @@ impl Context {
 
     /// Runs `func` on each listed partition of `rdd` (all when `None`) and returns the values in
     /// partition order (Spark's `runJob`).
+    #[track_caller]
     pub fn run_job<R, U, F>(&self, rdd: &R, func: F, partitions: Option<Vec<usize>>) -> Result<Vec<U>>
     where
         R: Rdd,
@@ -345,6 +346,7 @@ impl Context {
     }
 
     /// [`Context::run_job`] with a value passed to every call of `func`.
+    #[track_caller]
     pub fn run_job_with<R, C, U, F>(&self, rdd: &R, cap: C, func: F, partitions: Option<Vec<usize>>) -> Result<Vec<U>>
     where
         R: Rdd,
@@ -362,7 +364,9 @@ impl Context {
             return Err(EmberError::Argument(format!("partition {bad} does not exist: the RDD has {n} partitions")));
         }
         let (tx, rx) = unbounded();
-        let call_site = format!("{} at {}", std::any::type_name::<U>().rsplit("::").next().unwrap_or("job"), rdd.meta().name());
+        // Spark names a job by where the action was called ("count at WordCount.scala:31").
+        let caller = std::panic::Location::caller();
+        let call_site = format!("{} at {}:{}", rdd.meta().name(), caller.file(), caller.line());
         let job = JobSubmission {
             rdd: rdd.as_base(),
             func: Arc::new(ResultJob { rdd: rdd.clone(), cap: Arc::new(cap), func }),

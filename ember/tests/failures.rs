@@ -7,7 +7,13 @@ use ember::prelude::*;
 
 #[test]
 fn a_panic_fails_the_job_with_sparks_message_and_the_context_survives() {
-    let ctx = context("local[2]", &[]);
+    for (master, attempts) in [("local[2]", 1), ("local-cluster[2,1,1024]", 4)] {
+        panic_fails_the_job(master, attempts);
+    }
+}
+
+fn panic_fails_the_job(master: &str, attempts: u32) {
+    let ctx = context(master, &[]);
     let err = ctx
         .parallelize((0..10u32).collect(), 4)
         .map(|x| {
@@ -19,8 +25,12 @@ fn a_panic_fails_the_job_with_sparks_message_and_the_context_survives() {
         .count()
         .unwrap_err()
         .to_string();
-    // local[N] allows one attempt per task.
-    assert!(err.starts_with("Job aborted due to stage failure: Task 3 in stage 0.0 failed 1 times, most recent failure: Lost task 3.0 in stage 0.0 (TID "), "{err}");
+    // local[N] allows one attempt per task; cluster masters ember.task.maxFailures (4).
+    let head = format!(
+        "Job aborted due to stage failure: Task 3 in stage 0.0 failed {attempts} times, most recent failure: Lost task 3.{} in stage 0.0 (TID ",
+        attempts - 1
+    );
+    assert!(err.starts_with(&head), "{master}: {err}");
     assert!(err.contains("panicked at 'boom', ember/tests/failures.rs:"), "{err}");
     assert_eq!(ctx.parallelize((0..10u32).collect(), 4).count().unwrap(), 10, "the next job runs fine");
     ctx.stop();
@@ -55,7 +65,13 @@ fn local_n_f_retries_up_to_f_times() {
 
 #[test]
 fn failure_inside_a_shuffle_map_stage_aborts_cleanly() {
-    let ctx = context("local[2]", &[]);
+    for master in ["local[2]", "local-cluster[2,1,1024]"] {
+        map_stage_failure(master);
+    }
+}
+
+fn map_stage_failure(master: &str) {
+    let ctx = context(master, &[]);
     let err = ctx
         .parallelize((0..100u32).collect(), 4)
         .map(|x| {

@@ -7,9 +7,17 @@ use std::time::Duration;
 use common::context;
 use ember::prelude::*;
 
+const MASTERS: [&str; 2] = ["local[2]", "local-cluster[2,1,1024]"];
+
 #[test]
 fn a_finished_shuffle_is_reused_by_later_jobs() {
-    let ctx = context("local[2]", &[]);
+    for m in MASTERS {
+        shuffle_reuse(m);
+    }
+}
+
+fn shuffle_reuse(master: &str) {
+    let ctx = context(master, &[]);
     let counts = ctx.parallelize((0..1000u32).collect(), 8).map(|x| (x % 10, 1u32)).reduce_by_key(|a, b| a + b, 4);
     let before = ctx.status().succeeded_tasks;
     assert_eq!(counts.count().unwrap(), 10);
@@ -34,7 +42,13 @@ fn jobs_with_several_shuffles_split_into_stages() {
 
 #[test]
 fn many_driver_threads_submit_jobs_at_once() {
-    let ctx = context("local[2]", &[]);
+    for m in MASTERS {
+        concurrent_jobs(m);
+    }
+}
+
+fn concurrent_jobs(master: &str) {
+    let ctx = context(master, &[]);
     let handles: Vec<_> = (0..6u64)
         .map(|t| {
             let ctx = ctx.clone();
@@ -52,7 +66,13 @@ fn many_driver_threads_submit_jobs_at_once() {
 
 #[test]
 fn cancelling_a_job_group_stops_its_tasks_and_frees_the_cores() {
-    let ctx = context("local[2]", &[]);
+    for m in MASTERS {
+        cancel_group(m);
+    }
+}
+
+fn cancel_group(master: &str) {
+    let ctx = context(master, &[]);
     let worker = {
         let ctx = ctx.clone();
         std::thread::spawn(move || {

@@ -38,6 +38,7 @@ fn smallest<T: Ord, I: Iterator<Item = T>>(it: I, n: usize) -> Vec<T> {
 /// Actions on every RDD.
 pub trait Actions: Rdd {
     /// Every element, in partition order.
+    #[track_caller]
     fn collect(&self) -> Result<Vec<Self::Item>> {
         let parts = self.context()?.run_job(self, |_, it| it.collect::<Vec<_>>(), None)?;
         let mut out = Vec::with_capacity(parts.iter().map(Vec::len).sum());
@@ -48,11 +49,13 @@ pub trait Actions: Rdd {
     }
 
     /// The number of elements.
+    #[track_caller]
     fn count(&self) -> Result<u64> {
         Ok(self.context()?.run_job(self, |_, it| it.count() as u64, None)?.into_iter().sum())
     }
 
     /// Combines all elements with an associative function; an error on an empty RDD.
+    #[track_caller]
     fn reduce<F>(&self, f: F) -> Result<Self::Item>
     where
         F: Fn(Self::Item, Self::Item) -> Self::Item + Copy + Send + Sync + 'static,
@@ -63,6 +66,7 @@ pub trait Actions: Rdd {
     }
 
     /// [`Actions::reduce`] with a value passed to every call.
+    #[track_caller]
     fn reduce_with<C: Data, F>(&self, cap: C, f: F) -> Result<Self::Item>
     where
         F: Fn(&C, Self::Item, Self::Item) -> Self::Item + Copy + Send + Sync + 'static,
@@ -73,6 +77,7 @@ pub trait Actions: Rdd {
     }
 
     /// Folds every partition from `zero`, then the partial results from `zero` (Spark's `fold`).
+    #[track_caller]
     fn fold<F>(&self, zero: Self::Item, f: F) -> Result<Self::Item>
     where
         F: Fn(Self::Item, Self::Item) -> Self::Item + Copy + Send + Sync + 'static,
@@ -83,6 +88,7 @@ pub trait Actions: Rdd {
     }
 
     /// Aggregates each partition with `seq` from `zero`, then merges with `comb`.
+    #[track_caller]
     fn aggregate<U: Data, S, M>(&self, zero: U, seq: S, comb: M) -> Result<U>
     where
         S: Fn(U, Self::Item) -> U + Copy + Send + Sync + 'static,
@@ -96,6 +102,7 @@ pub trait Actions: Rdd {
 
     /// The first `n` elements, scanning as few partitions as it can (one, then four times as
     /// many each round, as Spark's `take`).
+    #[track_caller]
     fn take(&self, n: usize) -> Result<Vec<Self::Item>> {
         let total = self.num_partitions();
         let mut out = Vec::new();
@@ -123,11 +130,13 @@ pub trait Actions: Rdd {
     }
 
     /// The first element; an error on an empty RDD.
+    #[track_caller]
     fn first(&self) -> Result<Self::Item> {
         self.take(1)?.into_iter().next().ok_or_else(empty)
     }
 
     /// The `n` largest elements, largest first.
+    #[track_caller]
     fn top(&self, n: usize) -> Result<Vec<Self::Item>>
     where
         Self::Item: Ord,
@@ -137,6 +146,7 @@ pub trait Actions: Rdd {
     }
 
     /// The `n` smallest elements, smallest first.
+    #[track_caller]
     fn take_ordered(&self, n: usize) -> Result<Vec<Self::Item>>
     where
         Self::Item: Ord,
@@ -146,6 +156,7 @@ pub trait Actions: Rdd {
     }
 
     /// Runs `f` on every element, on the executors.
+    #[track_caller]
     fn foreach<F>(&self, f: F) -> Result<()>
     where
         F: Fn(Self::Item) + Copy + Send + Sync + 'static,
@@ -155,6 +166,7 @@ pub trait Actions: Rdd {
     }
 
     /// Runs `f(&cap, x)` on every element, on the executors.
+    #[track_caller]
     fn foreach_with<C: Data, F>(&self, cap: C, f: F) -> Result<()>
     where
         F: Fn(&C, Self::Item) + Copy + Send + Sync + 'static,
@@ -164,6 +176,7 @@ pub trait Actions: Rdd {
     }
 
     /// Runs `f` on each partition's iterator, on the executors.
+    #[track_caller]
     fn foreach_partition<F>(&self, f: F) -> Result<()>
     where
         F: Fn(super::PartIter<Self>) + Copy + Send + Sync + 'static,
@@ -173,6 +186,7 @@ pub trait Actions: Rdd {
     }
 
     /// Runs `f(&cap, iter)` on each partition, on the executors.
+    #[track_caller]
     fn foreach_partition_with<C: Data, F>(&self, cap: C, f: F) -> Result<()>
     where
         F: Fn(&C, super::PartIter<Self>) + Copy + Send + Sync + 'static,
@@ -182,6 +196,7 @@ pub trait Actions: Rdd {
     }
 
     /// How many times each distinct element occurs.
+    #[track_caller]
     fn count_by_value(&self) -> Result<HashMap<Self::Item, u64>>
     where
         Self::Item: Key,
@@ -208,6 +223,7 @@ pub trait Actions: Rdd {
     /// Writes every element's `Display` form as one line into `part-NNNNN` files of the
     /// directory `path`. Files are written under `path/_temporary` and moved into place only
     /// when the job succeeds; a failed job leaves no output; an existing `path` is an error.
+    #[track_caller]
     fn save_as_text_file(&self, path: &str) -> Result<()>
     where
         Self::Item: Display,

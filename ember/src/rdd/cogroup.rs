@@ -55,7 +55,9 @@ impl<K, V: Data, W: Data> Aggregator<K, Tagged<V, W>, (Vec<V>, Vec<W>)> for CoGr
     }
 }
 
-fn side<K: Key, X: Data, R: Rdd<Item = (K, X)>>(rdd: R, partitions: usize) -> AggSource {
+/// One input of a two-sided operation: read in place when already hash-partitioned into
+/// `partitions`, else through a new shuffle.
+pub(crate) fn side<K: Key, X: Data, R: Rdd<Item = (K, X)>>(rdd: R, partitions: usize) -> AggSource {
     if rdd.partitioning() == Some(Partitioning::Hash(partitions)) {
         AggSource::narrow(rdd)
     } else {
@@ -66,19 +68,13 @@ fn side<K: Key, X: Data, R: Rdd<Item = (K, X)>>(rdd: R, partitions: usize) -> Ag
 
 /// For each key, the values of both inputs: `(K, (Vec<V>, Vec<W>))`. An input already
 /// hash-partitioned into the same number of partitions is read in place, without a shuffle.
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct CoGroupedRdd<K, V, W> {
     meta: RddMeta,
     left: AggSource,
     right: AggSource,
     partitions: usize,
     _kvw: PhantomData<fn() -> (K, V, W)>,
-}
-
-impl<K, V, W> Clone for CoGroupedRdd<K, V, W> {
-    fn clone(&self) -> Self {
-        CoGroupedRdd { meta: self.meta.clone(), left: self.left.clone(), right: self.right.clone(), partitions: self.partitions, _kvw: PhantomData }
-    }
 }
 
 impl<K: Key, V: Data, W: Data> CoGroupedRdd<K, V, W> {

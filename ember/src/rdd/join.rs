@@ -11,11 +11,10 @@ use std::sync::Arc;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
-use super::cogroup::{CoGroupAgg, Tagged};
-use super::shuffled::{new_shuffle, AggSource, PassThrough, SourceIter};
+use super::cogroup::{side, CoGroupAgg, Tagged};
+use super::shuffled::{AggSource, SourceIter};
 use super::{Dependency, Partitioning, Rdd, RddMeta};
 use crate::data::{Data, Key};
-use crate::partitioner::HashPartitioner;
 use crate::shuffle::external_aggregator::{AggregatedIter, ExternalAggregator};
 use crate::shuffle::size_tracker::{map_slot_bytes, SizeTracker};
 use crate::task::TaskContext;
@@ -27,28 +26,13 @@ enum Values<W> {
 }
 
 /// `(K, (V, W))` for every pair of values with equal keys.
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct HashJoinRdd<K, V, W> {
     meta: RddMeta,
     left: AggSource,
     right: AggSource,
     partitions: usize,
     _kvw: PhantomData<fn() -> (K, V, W)>,
-}
-
-impl<K, V, W> Clone for HashJoinRdd<K, V, W> {
-    fn clone(&self) -> Self {
-        HashJoinRdd { meta: self.meta.clone(), left: self.left.clone(), right: self.right.clone(), partitions: self.partitions, _kvw: PhantomData }
-    }
-}
-
-fn side<K: Key, X: Data, R: Rdd<Item = (K, X)>>(rdd: R, partitions: usize) -> AggSource {
-    if rdd.partitioning() == Some(Partitioning::Hash(partitions)) {
-        AggSource::narrow(rdd)
-    } else {
-        let (shuffle_id, dep, _) = new_shuffle(rdd, HashPartitioner::new(partitions), PassThrough);
-        AggSource::Shuffle { shuffle_id, dep: Some(dep) }
-    }
 }
 
 impl<K: Key, V: Data, W: Data> HashJoinRdd<K, V, W> {

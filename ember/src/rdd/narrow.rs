@@ -583,6 +583,7 @@ pub trait Transformations: Rdd {
 
     /// Pairs every element with its index in the RDD (partition by partition). Like Spark, runs
     /// a job to count the elements of every partition but the last.
+    #[track_caller]
     fn zip_with_index(self) -> crate::Result<NarrowRdd<Self, ZipWithIndexOp>> {
         let n = self.num_partitions();
         let mut starts = vec![0u64; n];
@@ -639,6 +640,7 @@ pub trait Transformations: Rdd {
 
     /// Sorts the elements by the key `f(&x)`, through a range-partitioned shuffle.
     #[allow(clippy::type_complexity)]
+    #[track_caller]
     fn sort_by<K, F>(
         self,
         f: F,

@@ -369,6 +369,7 @@ pub trait PairRdd<K: Key, V: Data>: Rdd<Item = (K, V)> {
 
     /// Sorts by key into range partitions (sampling the keys first, as Spark's
     /// `RangePartitioner` does: this runs a small job).
+    #[track_caller]
     fn sort_by_key(self, ascending: bool, num_partitions: impl Into<Option<usize>>) -> Result<SortedRdd<K, V>>
     where
         K: Ord,
@@ -456,6 +457,7 @@ pub trait PairRdd<K: Key, V: Data>: Rdd<Item = (K, V)> {
     }
 
     /// The number of pairs of each key (an action).
+    #[track_caller]
     fn count_by_key(self) -> Result<HashMap<K, u64>> {
         let ones = NarrowRdd::new(self, "MapValuesRdd", MapValuesOp::new((), One));
         let n = partitions_or_default(&ones, None);
@@ -464,12 +466,14 @@ pub trait PairRdd<K: Key, V: Data>: Rdd<Item = (K, V)> {
     }
 
     /// The pairs as a map (an action; later pairs of a key win).
+    #[track_caller]
     fn collect_as_map(self) -> Result<HashMap<K, V>> {
         Ok(self.collect()?.into_iter().collect())
     }
 
     /// The values of `key` (an action). Reads only the key's partition when the partitioning is
     /// known to be by hash.
+    #[track_caller]
     fn lookup(self, key: K) -> Result<Vec<V>> {
         let parts = match self.partitioning() {
             Some(super::Partitioning::Hash(n)) => Some(vec![<HashPartitioner as Partitioner<K>>::partition(&HashPartitioner::new(n), &key)]),

@@ -154,7 +154,7 @@ pub(crate) fn new_shuffle<K: Key, V: Data, P: Rdd<Item = (K, V)>, Part: Partitio
 
 /// The reduce side of a shuffle without aggregation (Spark's `ShuffledRDD`): `partition_by`,
 /// `repartition`.
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct ShuffledRdd<K, V> {
     meta: RddMeta,
     shuffle_id: ShuffleId,
@@ -164,19 +164,6 @@ pub struct ShuffledRdd<K, V> {
     partitions: usize,
     partitioning: Partitioning,
     _kv: PhantomData<fn() -> (K, V)>,
-}
-
-impl<K, V> Clone for ShuffledRdd<K, V> {
-    fn clone(&self) -> Self {
-        ShuffledRdd {
-            meta: self.meta.clone(),
-            shuffle_id: self.shuffle_id,
-            dep: self.dep.clone(),
-            partitions: self.partitions,
-            partitioning: self.partitioning.clone(),
-            _kv: PhantomData,
-        }
-    }
 }
 
 impl<K: Key, V: Data> ShuffledRdd<K, V> {
@@ -413,7 +400,7 @@ impl<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>> Rdd for AggregatedRdd<K, 
 
 /// The reduce side of `sort_by_key`: range-partitioned, each partition sorted by key
 /// (spilling sorted runs past the memory budget).
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct SortedRdd<K, V> {
     meta: RddMeta,
     shuffle_id: ShuffleId,
@@ -422,19 +409,6 @@ pub struct SortedRdd<K, V> {
     partitions: usize,
     ascending: bool,
     _kv: PhantomData<fn() -> (K, V)>,
-}
-
-impl<K, V> Clone for SortedRdd<K, V> {
-    fn clone(&self) -> Self {
-        SortedRdd {
-            meta: self.meta.clone(),
-            shuffle_id: self.shuffle_id,
-            dep: self.dep.clone(),
-            partitions: self.partitions,
-            ascending: self.ascending,
-            _kv: PhantomData,
-        }
-    }
 }
 
 impl<K: Key + Ord, V: Data> SortedRdd<K, V> {
