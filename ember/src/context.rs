@@ -438,7 +438,7 @@ fn start_cluster(
         reason: "the driver's bind address must be an IP address".into(),
     })?;
     let configured_secret = match conf.get(conf::AUTHENTICATE_SECRET) {
-        "" => std::env::var(crate::scheduler::cluster_backend::SECRET_ENV).ok().filter(|s| !s.is_empty()),
+        "" => std::env::var(crate::rpc::auth::SECRET_ENV).ok().filter(|s| !s.is_empty()),
         s => Some(s.to_string()),
     };
     let secret = if local.is_some() {

@@ -43,6 +43,9 @@ fn wordcount_prints_top_words_sorted_by_count_then_word() {
     assert_eq!(all, "a\t3\nb\t2\nyy\t2\nzz\t2\nc\t1\n");
     let (_, default_top, _) = run("wordcount", &[path]);
     assert_eq!(default_top, all, "default --top 20 prints everything here");
+    let (code, cluster, err) = run("wordcount", &[path, "--top", "0", "--master", "local-cluster[2,1,1024]"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(cluster, all, "two executor processes print the same as local mode");
 
     let out_dir = dir.path().join("counts");
     let (code, _, err) = run("wordcount", &[path, "--output", out_dir.to_str().unwrap()]);

@@ -8,6 +8,15 @@ use common::{context, sorted};
 use ember::prelude::*;
 use proptest::prelude::*;
 
+/// Each case runs embedded or on two executor processes.
+fn master(cluster: bool) -> &'static str {
+    if cluster {
+        "local-cluster[2,1,1024]"
+    } else {
+        "local[2]"
+    }
+}
+
 fn config() -> ProptestConfig {
     ProptestConfig { cases: 24, failure_persistence: None, ..ProptestConfig::default() }
 }
@@ -16,8 +25,8 @@ proptest! {
     #![proptest_config(config())]
 
     #[test]
-    fn reduce_group_and_sort_by_key(pairs in prop::collection::vec((0u16..50, -1000i32..1000), 0..300), maps in 1usize..6, reduces in 1usize..6) {
-        let ctx = context("local[2]", &[("ember.shuffle.spill.threshold", "2k")]);
+    fn reduce_group_and_sort_by_key(pairs in prop::collection::vec((0u16..50, -1000i32..1000), 0..300), maps in 1usize..6, reduces in 1usize..6, cluster in any::<bool>()) {
+        let ctx = context(master(cluster), &[("ember.shuffle.spill.threshold", "2k")]);
         let rdd = ctx.parallelize(pairs.clone(), maps);
         let mut expect: BTreeMap<u16, Vec<i32>> = BTreeMap::new();
         for (k, v) in &pairs {
@@ -39,8 +48,8 @@ proptest! {
     }
 
     #[test]
-    fn joins_and_distinct(a in prop::collection::vec((0u8..20, any::<u16>()), 0..80), b in prop::collection::vec((0u8..20, any::<u16>()), 0..80), parts in 1usize..5) {
-        let ctx = context("local[2]", &[]);
+    fn joins_and_distinct(a in prop::collection::vec((0u8..20, any::<u16>()), 0..80), b in prop::collection::vec((0u8..20, any::<u16>()), 0..80), parts in 1usize..5, cluster in any::<bool>()) {
+        let ctx = context(master(cluster), &[]);
         let ra = ctx.parallelize(a.clone(), parts);
         let rb = ctx.parallelize(b.clone(), 2);
         let mut expect = Vec::new();

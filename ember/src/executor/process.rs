@@ -175,7 +175,7 @@ pub fn run_executor(args: Vec<String>) -> Result<()> {
         .ok()
         .and_then(|mut a| a.next())
         .ok_or_else(|| EmberError::Argument(format!("cannot resolve driver address {}", args.driver)))?;
-    let secret = std::env::var(crate::scheduler::cluster_backend::SECRET_ENV).ok().filter(|s| !s.is_empty()).map(String::into_bytes);
+    let secret = std::env::var(crate::rpc::auth::SECRET_ENV).ok().filter(|s| !s.is_empty()).map(String::into_bytes);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("ember-executor-rpc")

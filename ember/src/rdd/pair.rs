@@ -227,6 +227,12 @@ pub(crate) fn partitions_or_default<R: Rdd>(rdd: &R, n: Option<usize>) -> usize 
     n.filter(|n| *n > 0).unwrap_or_else(|| rdd.context().map_or(upstream.max(1), |c| c.default_shuffle_partitions(upstream)))
 }
 
+/// Partitions of a two-sided operation: the one given, else the default for the larger input.
+fn two_sided_partitions<A: Rdd, B: Rdd>(a: &A, b: &B, n: Option<usize>) -> usize {
+    let upstream = a.num_partitions().max(b.num_partitions());
+    n.filter(|n| *n > 0).unwrap_or_else(|| a.context().map_or(upstream.max(1), |c| c.default_shuffle_partitions(upstream)))
+}
+
 /// Operations on RDDs of pairs. `num_partitions` arguments take a number or `None` for the
 /// default.
 pub trait PairRdd<K: Key, V: Data>: Rdd<Item = (K, V)> {
@@ -405,13 +411,7 @@ pub trait PairRdd<K: Key, V: Data>: Rdd<Item = (K, V)> {
 
     /// For each key, the values of both RDDs.
     fn cogroup<W: Data, B: Rdd<Item = (K, W)>>(self, other: B, num_partitions: impl Into<Option<usize>>) -> CoGroupedRdd<K, V, W> {
-        let n = num_partitions
-            .into()
-            .filter(|n| *n > 0)
-            .unwrap_or_else(|| {
-                let upstream = self.num_partitions().max(other.num_partitions());
-                self.context().map_or(upstream.max(1), |c| c.default_shuffle_partitions(upstream))
-            });
+        let n = two_sided_partitions(&self, &other, num_partitions.into());
         CoGroupedRdd::new(self, other, n)
     }
 
@@ -419,13 +419,7 @@ pub trait PairRdd<K: Key, V: Data>: Rdd<Item = (K, V)> {
     /// other RDD's values are held in memory and this RDD's records stream through them (spilling
     /// through the cogroup path if the other side does not fit).
     fn join<W: Data, B: Rdd<Item = (K, W)>>(self, other: B, num_partitions: impl Into<Option<usize>>) -> Joined<K, V, W> {
-        let n = num_partitions
-            .into()
-            .filter(|n| *n > 0)
-            .unwrap_or_else(|| {
-                let upstream = self.num_partitions().max(other.num_partitions());
-                self.context().map_or(upstream.max(1), |c| c.default_shuffle_partitions(upstream))
-            });
+        let n = two_sided_partitions(&self, &other, num_partitions.into());
         super::HashJoinRdd::new(self, other, n)
     }
 

@@ -84,6 +84,11 @@ where
 ///
 /// Panics only if the operating system cannot supply random bytes, in which case no secure
 /// secret can be made at all.
+/// Environment variable that carries the shared secret to executor processes (never the
+/// command line, which other users of the machine can read).
+pub const SECRET_ENV: &str = "EMBER_AUTH_SECRET";
+
+/// A fresh random secret for one application (`local-cluster`).
 pub fn generate_secret() -> String {
     let mut bytes = [0u8; 32];
     OsRng.unwrap_err().fill_bytes(&mut bytes);

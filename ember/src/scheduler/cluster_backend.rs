@@ -203,8 +203,7 @@ impl ClusterBackend {
     }
 }
 
-/// Environment variable that carries the shared secret to spawned executors.
-pub const SECRET_ENV: &str = "EMBER_AUTH_SECRET";
+pub use crate::rpc::auth::SECRET_ENV;
 
 impl SchedulerBackend for ClusterBackend {
     fn offers(&mut self) -> Vec<WorkerOffer> {
