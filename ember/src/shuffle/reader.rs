@@ -366,7 +366,6 @@ mod tests {
     use super::*;
     use crate::aggregator::Aggregator;
     use crate::env::MapOutputSource;
-use crate::rpc::block_transfer::{BlockClient, BlockFetchIter, BlockRequest};
     use crate::partitioner::{HashPartitioner, Partitioner};
     use crate::shuffle::external_aggregator::ExternalAggregator;
     use crate::shuffle::sort_writer::{write_combined, write_records};
