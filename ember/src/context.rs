@@ -174,7 +174,10 @@ impl Context {
         dag.set_max_result_size(conf.get_size_bytes(conf::DRIVER_MAX_RESULT_SIZE)?);
         let progress = ConsoleProgressBar::new(ConsoleProgressBar::enabled_for_stderr(conf.get_bool(conf::UI_SHOW_CONSOLE_PROGRESS)?));
         let status = Arc::new(StatusCell::default());
-        let event_loop = EventLoop::new(dag, tasks, backend, clock, progress, status.clone());
+        let mut event_loop = EventLoop::new(dag, tasks, backend, clock, progress, status.clone());
+        if !matches!(master, MasterUrl::Local { .. }) {
+            event_loop = event_loop.with_heartbeat_timeout(conf.get_time_ms(conf::NETWORK_TIMEOUT)?);
+        }
         let handle = std::thread::Builder::new().name("dag-scheduler-event-loop".into()).spawn(move || event_loop.run(rx)).map_err(|e| {
             crate::scheduler::event_loop::spawn_failed(&e);
             EmberError::io("dag-scheduler-event-loop thread", e)

@@ -118,6 +118,11 @@ impl Executor {
         &self.shared.env
     }
 
+    /// A handle that reads the running tasks' metrics from another thread (the heartbeater).
+    pub fn monitor(&self) -> ExecutorMonitor {
+        ExecutorMonitor(self.shared.clone())
+    }
+
     /// Tasks currently running.
     pub fn running_tasks(&self) -> usize {
         self.shared.running.lock().len()
@@ -144,5 +149,16 @@ impl Executor {
 impl Drop for Executor {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// Reads an executor's running tasks from another thread.
+#[derive(Clone)]
+pub struct ExecutorMonitor(Arc<Shared>);
+
+impl ExecutorMonitor {
+    /// The current metrics of every running task (what a heartbeat carries).
+    pub fn running_metrics(&self) -> Vec<(TaskId, crate::task::TaskMetricsSnapshot)> {
+        self.0.running.lock().iter().map(|(tid, ctx)| (*tid, ctx.metrics.snapshot())).collect()
     }
 }

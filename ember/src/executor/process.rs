@@ -265,6 +265,7 @@ async fn executor_main(args: ExecutorArgs, driver: SocketAddr, secret: Option<Ve
     let max_result = ember_conf.get_size_bytes(conf::DRIVER_MAX_RESULT_SIZE)?;
     let backend = Arc::new(NetBackend { out: out_tx.clone(), env: env.clone(), max_direct, max_result });
     let mut executor = Executor::new_remote(env.clone(), args.cores, backend);
+    let heartbeat_stop = start_heartbeater(&executor, out_tx.clone(), Duration::from_millis(ember_conf.get_time_ms(conf::EXECUTOR_HEARTBEAT_INTERVAL)?.max(1)));
 
     let writer_task = tokio::spawn(async move {
         while let Some(msg) = out_rx.recv().await {
@@ -319,6 +320,12 @@ async fn executor_main(args: ExecutorArgs, driver: SocketAddr, secret: Option<Ve
                 info!("Driver commanded a shutdown");
                 break Ok(());
             }
+            Ok(ToExecutor::HeartbeatResponse { reregister }) => {
+                if reregister {
+                    warn!("the driver does not know this executor any more; stopping");
+                    break Ok(());
+                }
+            }
             Ok(ToExecutor::RegisteredExecutor { .. }) | Ok(ToExecutor::RegisterRejected { .. }) => warn!("unexpected registration message"),
             Err(e) => {
                 // No executor outlives its driver.
@@ -327,12 +334,37 @@ async fn executor_main(args: ExecutorArgs, driver: SocketAddr, secret: Option<Ve
             }
         }
     };
+    drop(heartbeat_stop);
     // Stop running tasks on blocking threads so this async context is not blocked by joins.
     let _ = tokio::task::spawn_blocking(move || executor.stop()).await;
     writer_task.abort();
     server.stop();
     let _ = std::fs::remove_dir_all(&work_root);
     outcome
+}
+
+/// Sends a heartbeat with the running tasks' metrics every `interval`, the first after a random
+/// extra delay of up to one interval so that executors started together do not beat in step
+/// (reference 002). Stops when the returned sender is dropped.
+fn start_heartbeater(executor: &Executor, out: mpsc::UnboundedSender<ToDriver>, interval: Duration) -> crossbeam_channel::Sender<()> {
+    use rand::{Rng, SeedableRng};
+    let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(0);
+    let monitor = executor.monitor();
+    let jitter = rand::rngs::SmallRng::from_os_rng().random_range(0..=interval.as_millis() as u64);
+    let spawned = std::thread::Builder::new().name("executor-heartbeater".into()).spawn(move || {
+        let mut wait = interval + Duration::from_millis(jitter);
+        // A timer, not a wait for an event: the stop channel ends it at once.
+        while let Err(crossbeam_channel::RecvTimeoutError::Timeout) = stop_rx.recv_timeout(wait) {
+            if out.send(ToDriver::Heartbeat { task_metrics: monitor.running_metrics() }).is_err() {
+                break;
+            }
+            wait = interval;
+        }
+    });
+    if let Err(e) = spawned {
+        error!("cannot start the heartbeat thread: {e}");
+    }
+    stop_tx
 }
 
 /// The block store handed to the block server before the block manager exists (its id needs

@@ -26,6 +26,9 @@ pub enum ToDriver {
     StatusUpdate { task_id: TaskId, state: TaskState, payload: WirePayload },
     /// Where a shuffle's map outputs are (Spark's `GetMapOutputStatuses`).
     GetMapOutputStatuses { request_id: u64, shuffle_id: ShuffleId },
+    /// Liveness and the metrics of running tasks, every `ember.executor.heartbeatInterval`
+    /// (Spark's `Heartbeat`).
+    Heartbeat { task_metrics: Vec<(TaskId, TaskMetricsSnapshot)> },
     /// A partition of `rdd_id` is now cached here (Spark's `UpdateBlockInfo`).
     BlockUpdated { rdd_id: usize, partition: usize, size: u64 },
 }
@@ -64,6 +67,9 @@ pub enum ToExecutor {
     KillTask { task_id: TaskId, reason: String },
     /// Stop the executor (Spark's `StopExecutor`).
     StopExecutor,
+    /// The answer to a heartbeat: `reregister` asks an executor the driver does not know to
+    /// register again (Spark's `HeartbeatResponse(reregisterBlockManager)`).
+    HeartbeatResponse { reregister: bool },
     /// Drop every cached partition of an RDD (`unpersist`).
     RemoveRdd { rdd_id: usize },
     /// The answer to `GetMapOutputStatuses`.

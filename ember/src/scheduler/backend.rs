@@ -18,6 +18,8 @@ pub trait SchedulerBackend: Send {
     fn status_update(&mut self, update: &StatusUpdate);
     /// An executor is gone: forget it and its running tasks.
     fn executor_lost(&mut self, _executor_id: &ExecutorId) {}
+    /// Stops an executor the driver has given up on (heartbeat timeout) and forgets it.
+    fn kill_executor(&mut self, _executor_id: &ExecutorId) {}
     /// Drops the cached partitions of an RDD on every executor.
     fn remove_rdd(&mut self, _rdd_id: usize) {}
     /// Asks an executor to kill a running attempt.

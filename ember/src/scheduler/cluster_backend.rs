@@ -289,6 +289,16 @@ impl SchedulerBackend for ClusterBackend {
         self.shared.state.lock().executors.remove(executor_id);
     }
 
+    fn kill_executor(&mut self, executor_id: &ExecutorId) {
+        let removed = self.shared.state.lock().executors.remove(executor_id);
+        if let Some(e) = removed {
+            if let Ok(bytes) = postcard::to_allocvec(&ToExecutor::StopExecutor) {
+                let _ = e.tx.send(bytes);
+            }
+        }
+        self.running.retain(|_, (e, _)| e != executor_id);
+    }
+
     fn remove_rdd(&mut self, rdd_id: usize) {
         let st = self.shared.state.lock();
         if let Ok(bytes) = postcard::to_allocvec(&ToExecutor::RemoveRdd { rdd_id }) {
@@ -450,6 +460,13 @@ async fn serve_executor(stream: tokio::net::TcpStream, peer: SocketAddr, shared:
                     let _ = tx.send(bytes);
                 }
             }
+            Ok(ToDriver::Heartbeat { task_metrics }) => {
+                let known = shared.state.lock().executors.contains_key(&executor_id);
+                let _ = shared.events.send(DriverEvent::Heartbeat { executor_id: executor_id.clone(), task_metrics, reply: None });
+                if let Ok(bytes) = postcard::to_allocvec(&ToExecutor::HeartbeatResponse { reregister: !known }) {
+                    let _ = tx.send(bytes);
+                }
+            }
             Ok(ToDriver::BlockUpdated { rdd_id, partition, size }) => {
                 let id = crate::task::BlockManagerId { executor_id: executor_id.clone(), host: host.clone(), port: block_port };
                 shared.block_master.block_added(&id, crate::storage::BlockId::Rdd { rdd_id, partition }, size);
@@ -459,12 +476,12 @@ async fn serve_executor(stream: tokio::net::TcpStream, peer: SocketAddr, shared:
         }
     };
     writer_task.abort();
-    let stopping = {
+    // Only the first of "connection closed" and "heartbeat timed out" reports the loss.
+    let (was_known, stopping) = {
         let mut st = shared.state.lock();
-        st.executors.remove(&executor_id);
-        st.stopping
+        (st.executors.remove(&executor_id).is_some(), st.stopping)
     };
-    if !stopping {
+    if was_known && !stopping {
         warn!("Lost executor {executor_id} on {host}: {reason}");
         let _ = shared.events.send(DriverEvent::ExecutorLost { executor_id, reason: format!("connection closed: {reason}") });
     }

@@ -31,6 +31,9 @@ pub enum DriverEvent {
     ExecutorAdded { executor_id: String, host: String },
     /// An executor is gone.
     ExecutorLost { executor_id: String, reason: String },
+    /// An executor is alive; the metrics of its running tasks. `reply` learns whether the
+    /// driver knows the executor.
+    Heartbeat { executor_id: String, task_metrics: Vec<(crate::task::TaskId, crate::task::TaskMetricsSnapshot)>, reply: Option<crossbeam_channel::Sender<bool>> },
     /// Drop the cached partitions of an RDD everywhere.
     RemoveRdd { rdd_id: usize },
     /// Stop: cancel all jobs, stop the executors, end the loop.
@@ -47,6 +50,12 @@ pub struct AppStatus {
     pub failed_tasks: u64,
     /// Task attempts running now.
     pub running_tasks: u64,
+    /// Heartbeats received from executors.
+    pub heartbeats: u64,
+    /// Executors declared lost (connection closed or heartbeat timed out).
+    pub executors_lost: u64,
+    /// The latest metrics of running tasks, from heartbeats.
+    pub running_task_metrics: std::collections::BTreeMap<crate::task::TaskId, crate::task::TaskMetricsSnapshot>,
     /// Sum of the metrics of successful attempts.
     pub metrics: crate::task::TaskMetricsSnapshot,
 }
@@ -91,9 +100,17 @@ pub struct EventLoop {
     clock: Arc<dyn Clock>,
     progress: ConsoleProgressBar,
     status: Arc<StatusCell>,
+    /// Watches executor liveness (cluster masters; the embedded executor cannot go silent).
+    heartbeats: Option<super::heartbeat_receiver::HeartbeatReceiver>,
 }
 
 impl EventLoop {
+    /// Declares executors silent for longer than `timeout_ms` lost (cluster masters).
+    pub fn with_heartbeat_timeout(mut self, timeout_ms: u64) -> Self {
+        self.heartbeats = Some(super::heartbeat_receiver::HeartbeatReceiver::new(timeout_ms));
+        self
+    }
+
     /// Puts the parts together.
     pub fn new(
         dag: DagScheduler,
@@ -103,7 +120,7 @@ impl EventLoop {
         progress: ConsoleProgressBar,
         status: Arc<StatusCell>,
     ) -> Self {
-        EventLoop { dag, tasks, backend, clock, progress, status }
+        EventLoop { dag, tasks, backend, clock, progress, status, heartbeats: None }
     }
 
     /// Runs until `Stop` or until every sender is gone.
@@ -113,6 +130,9 @@ impl EventLoop {
             let mut timeout = self.tasks.next_wakeup_ms().map(|t| t.saturating_sub(now)).unwrap_or(1000);
             if self.dag.active_jobs() > 0 {
                 timeout = timeout.min(200);
+            }
+            if let Some(deadline) = self.heartbeats.as_ref().and_then(|h| h.next_deadline_ms()) {
+                timeout = timeout.min(deadline.saturating_sub(now));
             }
             let first = match events.recv_timeout(Duration::from_millis(timeout.max(1))) {
                 Ok(ev) => Some(ev),
@@ -132,6 +152,7 @@ impl EventLoop {
             if stop {
                 break;
             }
+            self.expire_silent_executors();
             self.make_offers();
             self.update_progress();
         }
@@ -156,7 +177,9 @@ impl EventLoop {
             DriverEvent::StatusUpdate(update) => {
                 self.backend.status_update(&update);
                 if update.state.is_finished() {
+                    let tid = update.task_id;
                     self.status.update(|st| {
+                        st.running_task_metrics.remove(&tid);
                         st.running_tasks = st.running_tasks.saturating_sub(1);
                         match &update.outcome {
                             crate::task::TaskOutcome::Success(r) => {
@@ -178,18 +201,54 @@ impl EventLoop {
                 let actions = self.dag.cancel_job_group(&group);
                 self.apply(actions);
             }
-            DriverEvent::ExecutorAdded { executor_id, host } => self.tasks.executor_added(&executor_id, &host),
-            DriverEvent::ExecutorLost { executor_id, reason } => {
-                self.backend.executor_lost(&executor_id);
-                let events = self.tasks.executor_lost(&executor_id, &reason);
-                self.scheduler_events(events);
-                let actions = self.dag.executor_lost(&executor_id, now);
-                self.apply(actions);
+            DriverEvent::ExecutorAdded { executor_id, host } => {
+                if let Some(h) = &mut self.heartbeats {
+                    h.executor_added(&executor_id, now);
+                }
+                self.tasks.executor_added(&executor_id, &host)
+            }
+            DriverEvent::ExecutorLost { executor_id, reason } => self.lose_executor(&executor_id, &reason),
+            DriverEvent::Heartbeat { executor_id, task_metrics, reply } => {
+                let known = self.heartbeats.as_mut().is_some_and(|h| h.heartbeat(&executor_id, now));
+                if let Some(r) = reply {
+                    let _ = r.send(known);
+                }
+                self.status.update(|st| {
+                    st.heartbeats += 1;
+                    for (tid, m) in task_metrics {
+                        st.running_task_metrics.insert(tid, m);
+                    }
+                });
             }
             DriverEvent::RemoveRdd { rdd_id } => self.backend.remove_rdd(rdd_id),
             DriverEvent::Stop => return false,
         }
         true
+    }
+
+    fn lose_executor(&mut self, executor_id: &str, reason: &str) {
+        if let Some(h) = &mut self.heartbeats {
+            h.executor_removed(executor_id);
+        }
+        self.status.update(|st| st.executors_lost += 1);
+        let id = executor_id.to_string();
+        self.backend.executor_lost(&id);
+        let events = self.tasks.executor_lost(executor_id, reason);
+        self.scheduler_events(events);
+        let actions = self.dag.executor_lost(executor_id, self.clock.now_ms());
+        self.apply(actions);
+    }
+
+    /// Spark's `HeartbeatReceiver.expireDeadHosts`: executors silent past the timeout are lost,
+    /// and their processes are told to stop.
+    fn expire_silent_executors(&mut self) {
+        let Some(h) = &mut self.heartbeats else { return };
+        let timeout = h.timeout_ms();
+        for id in h.expire(self.clock.now_ms()) {
+            tracing::warn!("Removing executor {id} with no recent heartbeats: {timeout} ms exceeds timeout {timeout} ms");
+            self.backend.kill_executor(&id);
+            self.lose_executor(&id, &format!("Executor heartbeat timed out after {timeout} ms"));
+        }
     }
 
     fn scheduler_events(&mut self, events: Vec<SchedulerEvent>) {

@@ -10,6 +10,7 @@ pub mod clock;
 pub mod cluster_backend;
 pub mod dag_scheduler;
 pub mod event_loop;
+pub mod heartbeat_receiver;
 pub mod local_backend;
 pub mod locality;
 pub mod pool;
