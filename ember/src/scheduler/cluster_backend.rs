@@ -85,7 +85,16 @@ pub struct ClusterBackend {
     running: FxHashMap<TaskId, (ExecutorId, u32)>,
     children: Vec<Child>,
     default_parallelism: usize,
+    /// `local-cluster`'s executor shape, to replace executors that are lost.
+    local_shape: Option<(usize, u64)>,
+    next_local_id: usize,
+    /// Replacements spawned so far; capped so an executor that dies at start-up cannot make the
+    /// driver spawn processes forever.
+    replacements: usize,
 }
+
+/// Most executor processes a `local-cluster` driver spawns to replace lost ones.
+const MAX_REPLACEMENTS: usize = 16;
 
 impl ClusterBackend {
     /// Starts listening for executors.
@@ -134,6 +143,9 @@ impl ClusterBackend {
             running: FxHashMap::default(),
             children: Vec::new(),
             default_parallelism,
+            local_shape: None,
+            next_local_id: 0,
+            replacements: 0,
         })
     }
 
@@ -145,7 +157,10 @@ impl ClusterBackend {
     /// Spawns `n` executor processes of this executable (`local-cluster`), passing the secret
     /// in the environment (not on the command line, where other users could read it).
     pub fn spawn_local_executors(&mut self, n: usize, cores: usize, memory_mb: u64) -> Result<()> {
-        for i in 0..n {
+        self.local_shape = Some((cores, memory_mb));
+        for _ in 0..n {
+            let i = self.next_local_id;
+            self.next_local_id += 1;
             let args = format!("--driver {} --cores {cores} --memory {memory_mb}m --executor-id {i}", self.addr);
             let mut cmd = Command::new("/proc/self/exe");
             cmd.env(crate::ship::EXECUTOR_ENV, args).stdin(Stdio::null());
@@ -286,7 +301,25 @@ impl SchedulerBackend for ClusterBackend {
 
     fn executor_lost(&mut self, executor_id: &ExecutorId) {
         self.running.retain(|_, (e, _)| e != executor_id);
-        self.shared.state.lock().executors.remove(executor_id);
+        let stopping = {
+            let mut st = self.shared.state.lock();
+            st.executors.remove(executor_id);
+            st.stopping
+        };
+        // Reap processes that exited, so none is left a zombie.
+        self.children.retain_mut(|c| !matches!(c.try_wait(), Ok(Some(_))));
+        // local-cluster keeps its size: a lost executor is replaced by a new process.
+        if let (Some((cores, memory_mb)), false) = (self.local_shape, stopping) {
+            if self.replacements >= MAX_REPLACEMENTS {
+                warn!("not replacing lost executor {executor_id}: {MAX_REPLACEMENTS} executors were replaced already");
+                return;
+            }
+            self.replacements += 1;
+            info!("Replacing lost executor {executor_id} with a new executor process");
+            if let Err(e) = self.spawn_local_executors(1, cores, memory_mb) {
+                warn!("could not replace executor {executor_id}: {e}");
+            }
+        }
     }
 
     fn kill_executor(&mut self, executor_id: &ExecutorId) {

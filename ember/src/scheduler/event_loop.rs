@@ -52,6 +52,8 @@ pub struct AppStatus {
     pub running_tasks: u64,
     /// Heartbeats received from executors.
     pub heartbeats: u64,
+    /// Executors that registered (cluster masters), replacements included.
+    pub executors_added: u64,
     /// Executors declared lost (connection closed or heartbeat timed out).
     pub executors_lost: u64,
     /// The latest metrics of running tasks, from heartbeats.
@@ -205,6 +207,7 @@ impl EventLoop {
                 if let Some(h) = &mut self.heartbeats {
                     h.executor_added(&executor_id, now);
                 }
+                self.status.update(|st| st.executors_added += 1);
                 self.tasks.executor_added(&executor_id, &host)
             }
             DriverEvent::ExecutorLost { executor_id, reason } => self.lose_executor(&executor_id, &reason),
