@@ -128,27 +128,29 @@ impl Context {
         };
         let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
         let app_dir = root.join(format!("ember-{}-{stamp:x}", std::process::id()));
-        let local_dir = app_dir.join("executor-driver");
-        std::fs::create_dir_all(&local_dir).map_err(|e| EmberError::io(&local_dir, e))?;
-
         let blocks = Arc::new(BlockManagerMaster::new());
         let tracker = Arc::new(MapOutputTracker::new());
-        let bm_id = BlockManagerId { executor_id: "driver".into(), host: "localhost".into(), port: 0 };
-        let env = Arc::new(ExecutorEnv {
-            executor_id: "driver".into(),
-            host: "localhost".into(),
-            conf: conf.clone(),
-            local_dir,
-            shuffle: ShuffleConf::from_conf(&conf)?,
-            block_manager: Arc::new(BlockManager::new(bm_id, blocks.clone())),
-            map_outputs: tracker.clone(),
-            block_client: None,
-        });
 
         let (tx, rx) = unbounded();
         let mut cluster = None;
         let (backend, threads, max_failures): (Box<dyn SchedulerBackend>, usize, u32) = match &master {
-            MasterUrl::Local { threads, max_failures } => (Box::new(LocalBackend::new(env.clone(), *threads, tx.clone())), *threads, *max_failures),
+            MasterUrl::Local { threads, max_failures } => {
+                // The embedded executor: only this mode has one in the driver process.
+                let local_dir = app_dir.join("executor-driver");
+                std::fs::create_dir_all(&local_dir).map_err(|e| EmberError::io(&local_dir, e))?;
+                let bm_id = BlockManagerId { executor_id: "driver".into(), host: "localhost".into(), port: 0 };
+                let env = Arc::new(ExecutorEnv {
+                    executor_id: "driver".into(),
+                    host: "localhost".into(),
+                    conf: conf.clone(),
+                    local_dir,
+                    shuffle: ShuffleConf::from_conf(&conf)?,
+                    block_manager: Arc::new(BlockManager::new(bm_id, blocks.clone())),
+                    map_outputs: tracker.clone(),
+                    block_client: None,
+                });
+                (Box::new(LocalBackend::new(env, *threads, tx.clone())), *threads, *max_failures)
+            }
             MasterUrl::LocalCluster { executors, cores, memory_mb } => {
                 let backend = start_cluster(&conf, tx.clone(), tracker.clone(), blocks.clone(), Some((*executors, *cores, *memory_mb)), None)?;
                 cluster = Some((backend.address(), backend.child_pids()));

@@ -176,12 +176,7 @@ pub fn run_executor(args: Vec<String>) -> Result<()> {
         .and_then(|mut a| a.next())
         .ok_or_else(|| EmberError::Argument(format!("cannot resolve driver address {}", args.driver)))?;
     let secret = std::env::var(crate::rpc::auth::SECRET_ENV).ok().filter(|s| !s.is_empty()).map(String::into_bytes);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("ember-executor-rpc")
-        .enable_all()
-        .build()
-        .map_err(|e| EmberError::io("executor network runtime", e))?;
+    let runtime = crate::rpc::network_runtime("ember-executor-rpc")?;
     let handle = runtime.handle().clone();
     let result = runtime.block_on(executor_main(args, driver, secret, handle));
     runtime.shutdown_timeout(Duration::from_secs(1));

@@ -70,18 +70,34 @@ pub(crate) fn side<K: Key, X: Data, R: Rdd<Item = (K, X)>>(rdd: R, partitions: u
 /// hash-partitioned into the same number of partitions is read in place, without a shuffle.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct CoGroupedRdd<K, V, W> {
-    meta: RddMeta,
-    left: AggSource,
-    right: AggSource,
-    partitions: usize,
+    sides: TwoSided,
     _kvw: PhantomData<fn() -> (K, V, W)>,
+}
+
+/// The two inputs of a cogroup or join and the number of partitions they meet in.
+#[derive(Clone, Serialize, Deserialize)]
+pub(crate) struct TwoSided {
+    pub(crate) meta: RddMeta,
+    pub(crate) left: AggSource,
+    pub(crate) right: AggSource,
+    pub(crate) partitions: usize,
+}
+
+impl TwoSided {
+    pub(crate) fn new<K: Key, V: Data, W: Data, A: Rdd<Item = (K, V)>, B: Rdd<Item = (K, W)>>(a: A, b: B, partitions: usize, name: &'static str) -> Self {
+        let meta = RddMeta::derived(a.meta(), name);
+        let partitions = partitions.max(1);
+        TwoSided { meta, left: side(a, partitions), right: side(b, partitions), partitions }
+    }
+
+    pub(crate) fn dependencies(&self) -> Vec<Dependency> {
+        self.left.dependency().into_iter().chain(self.right.dependency()).collect()
+    }
 }
 
 impl<K: Key, V: Data, W: Data> CoGroupedRdd<K, V, W> {
     pub(crate) fn new<A: Rdd<Item = (K, V)>, B: Rdd<Item = (K, W)>>(a: A, b: B, partitions: usize) -> Self {
-        let parent_meta = a.meta().clone();
-        let partitions = partitions.max(1);
-        CoGroupedRdd { meta: RddMeta::derived(&parent_meta, "CoGroupedRdd"), left: side(a, partitions), right: side(b, partitions), partitions, _kvw: PhantomData }
+        CoGroupedRdd { sides: TwoSided::new(a, b, partitions, "CoGroupedRdd"), _kvw: PhantomData }
     }
 }
 
@@ -89,23 +105,23 @@ impl<K: Key, V: Data, W: Data> Rdd for CoGroupedRdd<K, V, W> {
     type Item = (K, (Vec<V>, Vec<W>));
     type Iter = AggregatedIter<K, (Vec<V>, Vec<W>), CoGroupAgg<V, W>, Tagged<V, W>>;
     fn meta(&self) -> &RddMeta {
-        &self.meta
+        &self.sides.meta
     }
     fn num_partitions(&self) -> usize {
-        self.partitions
+        self.sides.partitions
     }
     fn dependencies(&self) -> Vec<Dependency> {
-        self.left.dependency().into_iter().chain(self.right.dependency()).collect()
+        self.sides.dependencies()
     }
     fn compute(&self, p: usize, ctx: &Arc<TaskContext>) -> Self::Iter {
         let env = ctx.env();
         let mut map = ExternalAggregator::new(CoGroupAgg(PhantomData), &env.shuffle, &env.local_dir);
         let metrics = &ctx.metrics;
-        self.left.for_each::<K, V>(p, ctx, |k, v| map.insert_value(k, Tagged::Left(v), metrics));
-        self.right.for_each::<K, W>(p, ctx, |k, w| map.insert_value(k, Tagged::Right(w), metrics));
+        self.sides.left.for_each::<K, V>(p, ctx, |k, v| map.insert_value(k, Tagged::Left(v), metrics));
+        self.sides.right.for_each::<K, W>(p, ctx, |k, w| map.insert_value(k, Tagged::Right(w), metrics));
         map.into_iter()
     }
     fn partitioning(&self) -> Option<Partitioning> {
-        Some(Partitioning::Hash(self.partitions))
+        Some(Partitioning::Hash(self.sides.partitions))
     }
 }

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
-use super::cogroup::{side, CoGroupAgg, Tagged};
-use super::shuffled::{AggSource, SourceIter};
+use super::cogroup::{CoGroupAgg, Tagged, TwoSided};
+use super::shuffled::SourceIter;
 use super::{Dependency, Partitioning, Rdd, RddMeta};
 use crate::data::{Data, Key};
 use crate::shuffle::external_aggregator::{AggregatedIter, ExternalAggregator};
@@ -28,18 +28,13 @@ enum Values<W> {
 /// `(K, (V, W))` for every pair of values with equal keys.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct HashJoinRdd<K, V, W> {
-    meta: RddMeta,
-    left: AggSource,
-    right: AggSource,
-    partitions: usize,
+    sides: TwoSided,
     _kvw: PhantomData<fn() -> (K, V, W)>,
 }
 
 impl<K: Key, V: Data, W: Data> HashJoinRdd<K, V, W> {
     pub(crate) fn new<A: Rdd<Item = (K, V)>, B: Rdd<Item = (K, W)>>(a: A, b: B, partitions: usize) -> Self {
-        let parent_meta = a.meta().clone();
-        let partitions = partitions.max(1);
-        HashJoinRdd { meta: RddMeta::derived(&parent_meta, "JoinRdd"), left: side(a, partitions), right: side(b, partitions), partitions, _kvw: PhantomData }
+        HashJoinRdd { sides: TwoSided::new(a, b, partitions, "JoinRdd"), _kvw: PhantomData }
     }
 }
 
@@ -112,13 +107,13 @@ impl<K: Key, V: Data, W: Data> Rdd for HashJoinRdd<K, V, W> {
     type Item = (K, (V, W));
     type Iter = HashJoinIter<K, V, W>;
     fn meta(&self) -> &RddMeta {
-        &self.meta
+        &self.sides.meta
     }
     fn num_partitions(&self) -> usize {
-        self.partitions
+        self.sides.partitions
     }
     fn dependencies(&self) -> Vec<Dependency> {
-        self.left.dependency().into_iter().chain(self.right.dependency()).collect()
+        self.sides.dependencies()
     }
     fn compute(&self, p: usize, ctx: &Arc<TaskContext>) -> Self::Iter {
         let env = ctx.env();
@@ -126,7 +121,7 @@ impl<K: Key, V: Data, W: Data> Rdd for HashJoinRdd<K, V, W> {
         let mut table: FxHashMap<K, Values<W>> = FxHashMap::default();
         let mut tracker = SizeTracker::new();
         let slot = map_slot_bytes::<K, W>();
-        let mut right = self.right.iter::<K, W>(p, ctx);
+        let mut right = self.sides.right.iter::<K, W>(p, ctx);
         let mut too_large = false;
         for (k, w) in right.by_ref() {
             if tracker.tick() {
@@ -154,7 +149,7 @@ impl<K: Key, V: Data, W: Data> Rdd for HashJoinRdd<K, V, W> {
             }
         }
         if !too_large {
-            return HashJoinIter(JoinState::Probe { left: self.left.iter::<K, V>(p, ctx), table, current: None });
+            return HashJoinIter(JoinState::Probe { left: self.sides.left.iter::<K, V>(p, ctx), table, current: None });
         }
         // Fall back to the cogroup, which spills: what was built, the rest of the build side,
         // then the whole left side.
@@ -173,12 +168,12 @@ impl<K: Key, V: Data, W: Data> Rdd for HashJoinRdd<K, V, W> {
         for (k, w) in right {
             map.insert_value(k, Tagged::Right(w), metrics);
         }
-        for (k, v) in self.left.iter::<K, V>(p, ctx) {
+        for (k, v) in self.sides.left.iter::<K, V>(p, ctx) {
             map.insert_value(k, Tagged::Left(v), metrics);
         }
         HashJoinIter(JoinState::CoGroup { groups: map.into_iter(), current: None })
     }
     fn partitioning(&self) -> Option<Partitioning> {
-        Some(Partitioning::Hash(self.partitions))
+        Some(Partitioning::Hash(self.sides.partitions))
     }
 }

@@ -22,6 +22,17 @@ pub mod messages;
 
 use thiserror::Error;
 
+/// The small tokio runtime a driver or an executor runs its network I/O on (task code never
+/// runs there), with threads named `name`.
+pub fn network_runtime(name: &str) -> crate::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name(name)
+        .enable_all()
+        .build()
+        .map_err(|e| crate::EmberError::io(format!("{name} runtime"), e))
+}
+
 /// Errors of the transport. Each message says what went wrong and, where there is one, what to do.
 ///
 /// `Clone` so that one connection failure can be reported to every request waiting on it.

@@ -105,12 +105,7 @@ impl ClusterBackend {
         block_master: Arc<crate::storage::BlockManagerMaster>,
         default_parallelism: usize,
     ) -> Result<Self> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("ember-driver-rpc")
-            .enable_all()
-            .build()
-            .map_err(|e| EmberError::io("the driver's network runtime", e))?;
+        let runtime = crate::rpc::network_runtime("ember-driver-rpc")?;
         let listener = std::net::TcpListener::bind(settings.bind).map_err(|e| EmberError::Io {
             path: settings.bind.to_string(),
             message: format!("cannot listen for executors ({e}); set ember.driver.host / ember.driver.port"),

@@ -67,6 +67,25 @@ struct ActiveJob {
     call_site: String,
 }
 
+/// A stage's RDD and its one-to-one narrow ancestors: where partition `p`'s placement can come
+/// from (bounded, so a very long lineage does not make submission slow).
+fn locality_chain(rdd: &Arc<dyn RddBase>) -> Vec<Arc<dyn RddBase>> {
+    let mut chain = vec![rdd.clone()];
+    while chain.len() < 64 {
+        let next = chain.last().and_then(|r| {
+            r.dependencies().into_iter().find_map(|d| match d {
+                Dependency::Narrow { rdd, one_to_one: true } => Some(rdd),
+                _ => None,
+            })
+        });
+        match next {
+            Some(parent) => chain.push(parent),
+            None => break,
+        }
+    }
+    chain
+}
+
 /// Most consecutive fetch-failed attempts of one stage before its jobs are aborted
 /// (`ember.stage.maxConsecutiveAttempts`).
 pub const DEFAULT_MAX_CONSECUTIVE_STAGE_ATTEMPTS: u32 = 4;
@@ -278,10 +297,10 @@ impl DagScheduler {
                 }
             }
         };
-        let tasks: Vec<TaskSpec> = partitions
-            .iter()
-            .map(|&p| TaskSpec { partition: p, preferred_locations: self.preferred_locations(stage_id, p) })
-            .collect();
+        // The RDDs whose placement matters are the same for every task: walk the lineage once.
+        let chain = self.stages.get(&stage_id).map(|s| locality_chain(&s.rdd)).unwrap_or_default();
+        let tasks: Vec<TaskSpec> =
+            partitions.iter().map(|&p| TaskSpec { partition: p, preferred_locations: self.preferred_locations(&chain, p) }).collect();
         let Some(stage) = self.stages.get_mut(&stage_id) else { return };
         let attempt = stage.next_attempt;
         stage.next_attempt += 1;
@@ -299,12 +318,10 @@ impl DagScheduler {
         actions.push(DagAction::SubmitTasks(TaskSet { stage_id, stage_attempt_id: attempt, priority, pool_name: pool, tasks, kind }));
     }
 
-    /// Where a partition of a stage's RDD would rather run: its cached copies, else the RDD's
-    /// own preference, else that of its one-to-one narrow parents (Spark's `getPreferredLocs`).
-    fn preferred_locations(&self, stage_id: StageId, partition: usize) -> Vec<TaskLocation> {
-        let Some(stage) = self.stages.get(&stage_id) else { return Vec::new() };
-        let mut rdd = stage.rdd.clone();
-        for _ in 0..64 {
+    /// Where a partition would rather run: its cached copies, else the RDD's own preference,
+    /// else that of its one-to-one narrow parents (Spark's `getPreferredLocs`), in `chain` order.
+    fn preferred_locations(&self, chain: &[Arc<dyn RddBase>], partition: usize) -> Vec<TaskLocation> {
+        for rdd in chain {
             if rdd.storage_level().is_valid() {
                 let locs = self.blocks.locations(BlockId::Rdd { rdd_id: rdd.id(), partition });
                 if !locs.is_empty() {
@@ -314,14 +331,6 @@ impl DagScheduler {
             let own = rdd.preferred_locations(partition);
             if !own.is_empty() {
                 return own;
-            }
-            let next = rdd.dependencies().into_iter().find_map(|d| match d {
-                Dependency::Narrow { rdd, one_to_one: true } => Some(rdd),
-                _ => None,
-            });
-            match next {
-                Some(parent) => rdd = parent,
-                None => break,
             }
         }
         Vec::new()
