@@ -238,7 +238,7 @@ fn actions_match_plain_rust() {
         assert_eq!(cbv[&data[0]], data.iter().filter(|x| **x == data[0]).count() as u64);
         if is_cluster(m) {
             // Side effects of foreach happen in the executor processes, as in Spark.
-            rdd.foreach(|x| drop(x)).unwrap();
+            rdd.foreach(|_| {}).unwrap();
             rdd.foreach_partition_with(1u64, |_, it| drop(it)).unwrap();
             return;
         }
