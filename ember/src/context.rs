@@ -11,6 +11,7 @@ use crossbeam_channel::{unbounded, Sender};
 use parking_lot::Mutex;
 use tracing::info;
 
+use crate::accumulator::{AccumulableInfo, Accumulator, AccumulatorRegistry, AccumulatorValue, Collection, DoubleSum, LongSum};
 use crate::conf::{self, EmberConf, MasterUrl};
 use crate::data::Data;
 use crate::env::ExecutorEnv;
@@ -77,6 +78,7 @@ struct Inner {
     app_dir: PathBuf,
     blocks: Arc<BlockManagerMaster>,
     status: Arc<StatusCell>,
+    accumulators: Arc<AccumulatorRegistry>,
     /// Where executors connect (cluster masters) and the processes this driver spawned.
     cluster: Option<(std::net::SocketAddr, Vec<u32>)>,
 }
@@ -174,6 +176,8 @@ impl Context {
         }
         let mut dag = DagScheduler::new(tracker, blocks.clone(), DEFAULT_MAX_CONSECUTIVE_STAGE_ATTEMPTS);
         dag.set_max_result_size(conf.get_size_bytes(conf::DRIVER_MAX_RESULT_SIZE)?);
+        let accumulators = Arc::new(AccumulatorRegistry::new());
+        dag.set_accumulators(accumulators.clone());
         let progress = ConsoleProgressBar::new(ConsoleProgressBar::enabled_for_stderr(conf.get_bool(conf::UI_SHOW_CONSOLE_PROGRESS)?));
         let status = Arc::new(StatusCell::default());
         let mut event_loop = EventLoop::new(dag, tasks, backend, clock, progress, status.clone());
@@ -202,6 +206,7 @@ impl Context {
             app_dir,
             blocks,
             status,
+            accumulators,
             cluster,
         });
         Ok(Context { owner: Some(Arc::new(OwnerGuard(inner.clone()))), inner })
@@ -246,6 +251,35 @@ impl Context {
     pub(crate) fn remove_rdd_blocks(&self, rdd_id: usize) {
         self.inner.blocks.remove_rdd(rdd_id);
         let _ = self.inner.events.send(DriverEvent::RemoveRdd { rdd_id });
+    }
+
+    /// A new accumulator starting at `initial` (Spark's `SparkContext.register`). Named ones
+    /// appear in [`Context::accumulables`].
+    pub fn accumulator<A: AccumulatorValue>(&self, initial: A, name: Option<&str>) -> Accumulator<A> {
+        self.inner.accumulators.register(initial, name.map(str::to_string))
+    }
+
+    /// A named `i64` sum (Spark's `longAccumulator(name)`).
+    pub fn long_accumulator(&self, name: &str) -> Accumulator<LongSum> {
+        self.accumulator(LongSum::default(), Some(name))
+    }
+
+    /// A named `f64` sum (Spark's `doubleAccumulator(name)`).
+    pub fn double_accumulator(&self, name: &str) -> Accumulator<DoubleSum> {
+        self.accumulator(DoubleSum::default(), Some(name))
+    }
+
+    /// A named list of values (Spark's `collectionAccumulator(name)`).
+    pub fn collection_accumulator<T>(&self, name: &str) -> Accumulator<Collection<T>>
+    where
+        Collection<T>: AccumulatorValue,
+    {
+        self.accumulator(Collection::default(), Some(name))
+    }
+
+    /// Named accumulators' totals per stage, over the stages' successful tasks.
+    pub fn accumulables(&self) -> Vec<AccumulableInfo> {
+        self.inner.accumulators.accumulables()
     }
 
     /// The address executors join (cluster masters only).

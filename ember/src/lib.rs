@@ -19,6 +19,7 @@
 //!
 //! See `ARCHITECTURE.md` for the map of modules and the life of a job.
 
+pub mod accumulator;
 pub mod aggregator;
 pub mod conf;
 pub mod context;
@@ -50,6 +51,7 @@ pub fn init_logging() {
 
 /// Everything a job needs: `use ember::prelude::*;`.
 pub mod prelude {
+    pub use crate::accumulator::{Accumulator, AccumulatorValue};
     pub use crate::conf::EmberConf;
     pub use crate::context::Context;
     pub use crate::error::{EmberError, Result};

@@ -38,19 +38,22 @@ impl MapOutputTracker {
             .or_insert_with(|| ShuffleStatus { outputs: vec![None; num_maps], available: 0, snapshot: None });
     }
 
-    /// Records a finished map task's output.
-    pub fn register_map_output(&self, shuffle_id: ShuffleId, status: MapStatus) {
+    /// Records a finished map task's output. Returns whether the partition had no output before
+    /// (false for a duplicate: a speculative copy or a zombie attempt finishing late).
+    pub fn register_map_output(&self, shuffle_id: ShuffleId, status: MapStatus) -> bool {
         let mut all = self.shuffles.lock();
-        let Some(s) = all.get_mut(&shuffle_id) else { return };
+        let Some(s) = all.get_mut(&shuffle_id) else { return false };
         let i = status.map_index;
         if i >= s.outputs.len() {
-            return;
+            return false;
         }
-        if s.outputs[i].is_none() {
+        let new = s.outputs[i].is_none();
+        if new {
             s.available += 1;
         }
         s.outputs[i] = Some(status);
         s.snapshot = None;
+        new
     }
 
     /// Forgets one map output (its block could not be fetched).

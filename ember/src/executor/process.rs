@@ -110,28 +110,28 @@ impl ExecutorBackend for NetBackend {
         let payload = match outcome {
             TaskOutcome::None => WirePayload::None,
             TaskOutcome::Failure { reason, metrics } => WirePayload::Failure { reason, metrics },
-            TaskOutcome::Success(r) => match r.value {
-                TaskValue::MapStatus(s) => WirePayload::Direct { value: WireValue::MapStatus(s), metrics: r.metrics },
+            TaskOutcome::Success(r) => { let accum_updates = r.accum_updates; match r.value {
+                TaskValue::MapStatus(s) => WirePayload::Direct { value: WireValue::MapStatus(s), metrics: r.metrics, accum_updates },
                 TaskValue::Bytes(b) => {
                     let size = b.len() as u64;
                     if self.max_result > 0 && size > self.max_result {
                         // Spark's first case: too large for the driver at all; not kept.
                         warn!("Finished task {task_id}. Result is larger than maxResultSize ({size} > {}), dropping it.", self.max_result);
-                        WirePayload::Indirect { block_id: None, size, metrics: r.metrics }
+                        WirePayload::Indirect { block_id: None, size, metrics: r.metrics, accum_updates }
                     } else if size > self.max_direct {
                         let id = task_result_block_id(task_id);
                         self.env.block_manager.put_bytes(id.clone(), b);
                         info!("Finished task {task_id}. {size} bytes result sent via BlockManager");
-                        WirePayload::Indirect { block_id: Some(id), size, metrics: r.metrics }
+                        WirePayload::Indirect { block_id: Some(id), size, metrics: r.metrics, accum_updates }
                     } else {
-                        WirePayload::Direct { value: WireValue::Bytes(b), metrics: r.metrics }
+                        WirePayload::Direct { value: WireValue::Bytes(b), metrics: r.metrics, accum_updates }
                     }
                 }
                 TaskValue::Value(_) | TaskValue::ResultTooLarge { .. } => WirePayload::Failure {
                     reason: crate::task::TaskEndReason::ExceptionFailure { description: "result was not serialized".into() },
                     metrics: Some(r.metrics),
                 },
-            },
+            }},
         };
         let _ = self.out.send(ToDriver::StatusUpdate { task_id, state, payload });
     }

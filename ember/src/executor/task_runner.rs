@@ -66,8 +66,14 @@ impl TaskRunner {
         };
 
         drop(guard);
+        // Updates leave only with a success: a failed attempt's are dropped, as in Spark.
+        let copies = ctx.take_accumulators();
+        let outcome = outcome.and_then(|v| match crate::accumulator::collect_updates(copies) {
+            Ok(updates) => Ok((v, updates)),
+            Err(e) => Err(TaskEndReason::ExceptionFailure { description: e.to_string() }),
+        });
         TaskMetrics::add(&ctx.metrics.executor_run_time_ms, start.elapsed().as_millis() as u64);
-        if let Ok(TaskValue::Bytes(b)) = &outcome {
+        if let Ok((TaskValue::Bytes(b), _)) = &outcome {
             TaskMetrics::add(&ctx.metrics.result_size, b.len() as u64);
         }
         let metrics = ctx.metrics.snapshot();
@@ -76,9 +82,9 @@ impl TaskRunner {
         self.shared.counters.completed_tasks.fetch_add(1, Ordering::Relaxed);
 
         let (state, outcome) = match outcome {
-            Ok(value) => {
+            Ok((value, accum_updates)) => {
                 debug!("Finished {} (TID {}). {} bytes result sent to driver", t.name, t.task_id, metrics.result_size);
-                (TaskState::Finished, TaskOutcome::Success(DirectTaskResult { value, metrics }))
+                (TaskState::Finished, TaskOutcome::Success(DirectTaskResult { value, metrics, accum_updates }))
             }
             Err(reason) => {
                 let state = match reason {

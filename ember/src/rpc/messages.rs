@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::accumulator::AccumulatorUpdate;
 use crate::ship::Shipped;
 use crate::task::{ExecutorId, MapStatus, ShuffleId, StageId, TaskEndReason, TaskId, TaskMetricsSnapshot, TaskState};
 
@@ -38,10 +39,10 @@ pub enum ToDriver {
 pub enum WirePayload {
     None,
     /// A result small enough to travel in the message, or a map status.
-    Direct { value: WireValue, metrics: TaskMetricsSnapshot },
+    Direct { value: WireValue, metrics: TaskMetricsSnapshot, accum_updates: Vec<AccumulatorUpdate> },
     /// A result kept in the executor's block manager (`block_id`), or, when larger than
     /// `ember.driver.maxResultSize`, not kept at all (`block_id: None`).
-    Indirect { block_id: Option<String>, size: u64, metrics: TaskMetricsSnapshot },
+    Indirect { block_id: Option<String>, size: u64, metrics: TaskMetricsSnapshot, accum_updates: Vec<AccumulatorUpdate> },
     /// The task failed, was killed or lost.
     Failure { reason: TaskEndReason, metrics: Option<TaskMetricsSnapshot> },
 }

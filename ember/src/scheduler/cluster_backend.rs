@@ -467,17 +467,17 @@ async fn serve_executor(stream: tokio::net::TcpStream, peer: SocketAddr, shared:
             Ok(ToDriver::StatusUpdate { task_id, state, payload }) => {
                 let outcome = match payload {
                     WirePayload::None => TaskOutcome::None,
-                    WirePayload::Direct { value, metrics } => {
+                    WirePayload::Direct { value, metrics, accum_updates } => {
                         let value = match value {
                             WireValue::Bytes(b) => TaskValue::Bytes(b),
                             WireValue::MapStatus(m) => TaskValue::MapStatus(m),
                         };
-                        TaskOutcome::Success(DirectTaskResult { value, metrics })
+                        TaskOutcome::Success(DirectTaskResult { value, metrics, accum_updates })
                     }
-                    WirePayload::Indirect { block_id: None, size, metrics } => {
-                        TaskOutcome::Success(DirectTaskResult { value: TaskValue::ResultTooLarge { size }, metrics })
+                    WirePayload::Indirect { block_id: None, size, metrics, accum_updates } => {
+                        TaskOutcome::Success(DirectTaskResult { value: TaskValue::ResultTooLarge { size }, metrics, accum_updates })
                     }
-                    WirePayload::Indirect { block_id: Some(id), size, metrics } => fetch_indirect(&shared, block_addr, id, size, metrics).await,
+                    WirePayload::Indirect { block_id: Some(id), size, metrics, accum_updates } => fetch_indirect(&shared, block_addr, id, size, metrics, accum_updates).await,
                     WirePayload::Failure { reason, metrics } => TaskOutcome::Failure { reason, metrics },
                 };
                 let _ = shared.events.send(DriverEvent::StatusUpdate(StatusUpdate { executor_id: executor_id.clone(), task_id, state, outcome }));
@@ -517,7 +517,7 @@ async fn serve_executor(stream: tokio::net::TcpStream, peer: SocketAddr, shared:
 }
 
 /// Fetches a result the executor kept in its block manager, then asks it to drop the block.
-async fn fetch_indirect(shared: &Arc<Shared>, addr: SocketAddr, block_id: String, size: u64, metrics: crate::task::TaskMetricsSnapshot) -> TaskOutcome {
+async fn fetch_indirect(shared: &Arc<Shared>, addr: SocketAddr, block_id: String, size: u64, metrics: crate::task::TaskMetricsSnapshot, accum_updates: Vec<crate::accumulator::AccumulatorUpdate>) -> TaskOutcome {
     let shared2 = shared.clone();
     let id = block_id.clone();
     let fetched = tokio::task::spawn_blocking(move || {
@@ -529,7 +529,7 @@ async fn fetch_indirect(shared: &Arc<Shared>, addr: SocketAddr, block_id: String
     match fetched {
         Ok(Ok(BlockResponse::Data(bytes))) => {
             debug!("fetched indirect result {block_id} ({size} bytes) from {addr}");
-            TaskOutcome::Success(DirectTaskResult { value: TaskValue::Bytes(bytes), metrics })
+            TaskOutcome::Success(DirectTaskResult { value: TaskValue::Bytes(bytes), metrics, accum_updates })
         }
         other => {
             warn!("could not fetch indirect result {block_id} from {addr}: {other:?}");

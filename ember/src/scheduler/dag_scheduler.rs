@@ -13,6 +13,7 @@ use tracing::{debug, info, warn};
 
 use super::stage::{Stage, StageKind};
 use super::task_set::{TaskLocation, TaskSet, TaskSpec};
+use crate::accumulator::AccumulatorRegistry;
 use crate::error::EmberError;
 use crate::map_output_tracker::MapOutputTracker;
 use crate::rdd::{Dependency, RddBase, ShuffleDependencyBase};
@@ -103,12 +104,18 @@ pub struct DagScheduler {
     blocks: Arc<BlockManagerMaster>,
     max_stage_attempts: u32,
     max_result_size: u64,
+    accumulators: Arc<AccumulatorRegistry>,
 }
 
 impl DagScheduler {
     /// Sets `ember.driver.maxResultSize` (0: unlimited).
     pub fn set_max_result_size(&mut self, bytes: u64) {
         self.max_result_size = bytes;
+    }
+
+    /// Merges successful tasks' accumulator updates into `registry` (the application's).
+    pub fn set_accumulators(&mut self, registry: Arc<AccumulatorRegistry>) {
+        self.accumulators = registry;
     }
 
     /// A scheduler that records map outputs in `tracker` and reads cache locations from `blocks`.
@@ -125,6 +132,7 @@ impl DagScheduler {
             blocks,
             max_stage_attempts: max_stage_attempts.max(1),
             max_result_size: 0,
+            accumulators: Arc::new(AccumulatorRegistry::new()),
         }
     }
 
@@ -374,11 +382,15 @@ impl DagScheduler {
                 match (&stage.kind, res.value) {
                     (StageKind::Result { job_id, .. }, value) => {
                         let job_id = *job_id;
-                        self.result_task_succeeded(job_id, stage_id, partition, value, now_ms, &mut actions);
+                        self.result_task_succeeded(job_id, stage_id, partition, value, &res.accum_updates, now_ms, &mut actions);
                     }
                     (StageKind::ShuffleMap { shuffle_id, .. }, TaskValue::MapStatus(status)) => {
                         let sid = *shuffle_id;
-                        self.tracker.register_map_output(sid, status);
+                        // Only the first success of a map partition counts its updates: a
+                        // speculative copy or a late zombie finds the output already there.
+                        if self.tracker.register_map_output(sid, status) {
+                            self.accumulators.apply(stage_id, &res.accum_updates);
+                        }
                         let pending_empty = stage.pending.is_empty();
                         if self.running.contains(&stage_id) {
                             if self.tracker.is_available(sid) {
@@ -432,6 +444,7 @@ impl DagScheduler {
         stage_id: StageId,
         partition: usize,
         value: TaskValue,
+        accum_updates: &[crate::accumulator::AccumulatorUpdate],
         now_ms: u64,
         actions: &mut Vec<DagAction>,
     ) {
@@ -460,6 +473,8 @@ impl DagScheduler {
         }
         job.finished[i] = true;
         job.num_finished += 1;
+        // Spark's guarantee for actions: each partition's updates are applied exactly once.
+        self.accumulators.apply(stage_id, accum_updates);
         let _ = job.listener.send(JobEvent::TaskSucceeded { output_index: i, value });
         if job.num_finished == job.finished.len() {
             let _ = job.listener.send(JobEvent::Succeeded);

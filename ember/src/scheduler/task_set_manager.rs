@@ -963,7 +963,7 @@ pub(crate) mod test_support {
 
     /// A successful result with no value.
     pub fn ok_result() -> DirectTaskResult {
-        DirectTaskResult { value: TaskValue::Value(Box::new(())), metrics: TaskMetricsSnapshot::default() }
+        DirectTaskResult { value: TaskValue::Value(Box::new(())), metrics: TaskMetricsSnapshot::default(), accum_updates: Vec::new() }
     }
 }
 

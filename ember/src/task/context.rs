@@ -7,6 +7,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use super::{StageId, TaskId, TaskMetrics};
+use crate::accumulator::TaskAccumulator;
 use crate::env::ExecutorEnv;
 
 /// Information about the running task attempt, given to every RDD's `compute` and to the
@@ -22,6 +23,8 @@ pub struct TaskContext {
     env: Arc<ExecutorEnv>,
     interrupted: AtomicBool,
     kill_reason: Mutex<Option<String>>,
+    /// This attempt's copies of the accumulators it added to (few, so a list).
+    accumulators: Mutex<Vec<(u64, Box<dyn TaskAccumulator>)>>,
 }
 
 impl TaskContext {
@@ -44,6 +47,7 @@ impl TaskContext {
             env,
             interrupted: AtomicBool::new(false),
             kill_reason: Mutex::new(None),
+            accumulators: Mutex::new(Vec::new()),
         }
     }
 
@@ -67,6 +71,24 @@ impl TaskContext {
     /// Why the attempt was killed, if it was.
     pub fn kill_reason(&self) -> Option<String> {
         self.kill_reason.lock().clone()
+    }
+
+    /// Runs `f` on this attempt's copy of accumulator `id`, creating it with `zero` first.
+    pub(crate) fn with_accumulator(&self, id: u64, zero: impl FnOnce() -> Box<dyn TaskAccumulator>, f: impl FnOnce(&mut dyn TaskAccumulator)) {
+        let mut accs = self.accumulators.lock();
+        let i = match accs.iter().position(|(i, _)| *i == id) {
+            Some(i) => i,
+            None => {
+                accs.push((id, zero()));
+                accs.len() - 1
+            }
+        };
+        f(accs[i].1.as_mut());
+    }
+
+    /// Takes this attempt's accumulator copies (at task end).
+    pub(crate) fn take_accumulators(&self) -> Vec<(u64, Box<dyn TaskAccumulator>)> {
+        std::mem::take(&mut *self.accumulators.lock())
     }
 
     /// Unwinds the task if it was killed. Called by sources between records.

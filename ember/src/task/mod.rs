@@ -138,6 +138,8 @@ impl fmt::Debug for TaskValue {
 pub struct DirectTaskResult {
     pub value: TaskValue,
     pub metrics: TaskMetricsSnapshot,
+    /// The attempt's accumulator updates, applied by the DAG scheduler once per partition.
+    pub accum_updates: Vec<crate::accumulator::AccumulatorUpdate>,
 }
 
 /// Why a task attempt did not succeed (Spark's `TaskEndReason`).
