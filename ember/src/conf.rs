@@ -76,6 +76,8 @@ entries! {
     SCHEDULER_SEED = "ember.scheduler.seed", "", Int, "Seed of the offer-shuffling RNG (default: random per context).";
     RPC_MESSAGE_MAX_SIZE = "ember.rpc.message.maxSize", "128", Size(MiB), "Largest RPC message, in MiB.";
     TASK_MAX_DIRECT_RESULT_SIZE = "ember.task.maxDirectResultSize", "1m", Size(Byte), "Results larger than this go through the block manager.";
+    BROADCAST_BLOCK_SIZE = "ember.broadcast.blockSize", "4m", Size(KiB), "Size of each piece of a broadcast value.";
+    BROADCAST_COMPRESS = "ember.broadcast.compress", "true", Bool, "Compress broadcast values (lz4) before sending them.";
     DRIVER_MAX_RESULT_SIZE = "ember.driver.maxResultSize", "1g", Size(Byte), "Total size of serialized results of one job (0 = unlimited).";
     EXECUTOR_HEARTBEAT_INTERVAL = "ember.executor.heartbeatInterval", "10s", Time(Millis), "How often executors send heartbeats.";
     NETWORK_TIMEOUT = "ember.network.timeout", "120s", Time(Seconds), "Default timeout for network interactions and executor liveness.";

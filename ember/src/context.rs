@@ -12,6 +12,7 @@ use parking_lot::Mutex;
 use tracing::info;
 
 use crate::accumulator::{AccumulableInfo, Accumulator, AccumulatorRegistry, AccumulatorValue, Collection, DoubleSum, LongSum};
+use crate::broadcast::{Broadcast, BroadcastManager, BroadcastMetrics};
 use crate::conf::{self, EmberConf, MasterUrl};
 use crate::data::Data;
 use crate::env::ExecutorEnv;
@@ -79,6 +80,9 @@ struct Inner {
     blocks: Arc<BlockManagerMaster>,
     status: Arc<StatusCell>,
     accumulators: Arc<AccumulatorRegistry>,
+    broadcasts: Arc<BroadcastManager>,
+    /// The driver's block server, where executors fetch broadcast pieces (cluster masters).
+    broadcast_source: Option<std::net::SocketAddr>,
     /// Where executors connect (cluster masters) and the processes this driver spawned.
     cluster: Option<(std::net::SocketAddr, Vec<u32>)>,
 }
@@ -135,6 +139,8 @@ impl Context {
 
         let (tx, rx) = unbounded();
         let mut cluster = None;
+        let broadcasts = Arc::new(BroadcastManager::new());
+        let mut broadcast_source = None;
         let (backend, threads, max_failures): (Box<dyn SchedulerBackend>, usize, u32) = match &master {
             MasterUrl::Local { threads, max_failures } => {
                 // The embedded executor: only this mode has one in the driver process.
@@ -148,19 +154,22 @@ impl Context {
                     local_dir,
                     shuffle: ShuffleConf::from_conf(&conf)?,
                     block_manager: Arc::new(BlockManager::new(bm_id, blocks.clone())),
+                    broadcasts: broadcasts.clone(),
                     map_outputs: tracker.clone(),
                     block_client: None,
                 });
                 (Box::new(LocalBackend::new(env, *threads, tx.clone())), *threads, *max_failures)
             }
             MasterUrl::LocalCluster { executors, cores, memory_mb } => {
-                let backend = start_cluster(&conf, tx.clone(), tracker.clone(), blocks.clone(), Some((*executors, *cores, *memory_mb)), None)?;
+                let backend = start_cluster(&conf, tx.clone(), tracker.clone(), blocks.clone(), broadcasts.clone(), &app_dir, Some((*executors, *cores, *memory_mb)), None)?;
                 cluster = Some((backend.address(), backend.child_pids()));
+                broadcast_source = Some(backend.broadcast_address());
                 (Box::new(backend), executors * cores, conf.get_u64(conf::TASK_MAX_FAILURES)? as u32)
             }
             MasterUrl::Standalone { host, port } => {
-                let backend = start_cluster(&conf, tx.clone(), tracker.clone(), blocks.clone(), None, Some((host.clone(), *port)))?;
+                let backend = start_cluster(&conf, tx.clone(), tracker.clone(), blocks.clone(), broadcasts.clone(), &app_dir, None, Some((host.clone(), *port)))?;
                 cluster = Some((backend.address(), Vec::new()));
+                broadcast_source = Some(backend.broadcast_address());
                 let cores = conf.get_opt_u64(conf::DEFAULT_PARALLELISM)?.unwrap_or(2) as usize;
                 (Box::new(backend), cores, conf.get_u64(conf::TASK_MAX_FAILURES)? as u32)
             }
@@ -207,6 +216,8 @@ impl Context {
             blocks,
             status,
             accumulators,
+            broadcasts,
+            broadcast_source,
             cluster,
         });
         Ok(Context { owner: Some(Arc::new(OwnerGuard(inner.clone()))), inner })
@@ -251,6 +262,27 @@ impl Context {
     pub(crate) fn remove_rdd_blocks(&self, rdd_id: usize) {
         self.inner.blocks.remove_rdd(rdd_id);
         let _ = self.inner.events.send(DriverEvent::RemoveRdd { rdd_id });
+    }
+
+    /// Sends a read-only value to the executors, each at most once (Spark's `broadcast`). Capture
+    /// the handle with the `_with` forms and read it with [`Broadcast::value`]; see
+    /// [`crate::broadcast`].
+    pub fn broadcast<T: Data>(&self, value: T) -> Result<Broadcast<T>> {
+        let block_size = self.inner.conf.get_size_bytes(conf::BROADCAST_BLOCK_SIZE)?;
+        let block_size = usize::try_from(block_size).unwrap_or(usize::MAX).max(1);
+        let compress = self.inner.conf.get_bool(conf::BROADCAST_COMPRESS)?;
+        let events = self.inner.events.clone();
+        let on_unpersist = Box::new(move |id| {
+            let _ = events.send(DriverEvent::RemoveBroadcast { id });
+        });
+        let b = Broadcast::create(&self.inner.broadcasts, value, block_size, compress, self.inner.broadcast_source, on_unpersist)?;
+        info!("Created broadcast {} ({} bytes serialized)", b.id(), b.serialized_size());
+        Ok(b)
+    }
+
+    /// What the driver's broadcast store sent to executors so far.
+    pub fn broadcast_metrics(&self) -> BroadcastMetrics {
+        self.inner.broadcasts.metrics()
     }
 
     /// A new accumulator starting at `initial` (Spark's `SparkContext.register`). Named ones
@@ -457,6 +489,8 @@ fn start_cluster(
     events: Sender<DriverEvent>,
     tracker: Arc<MapOutputTracker>,
     block_master: Arc<BlockManagerMaster>,
+    broadcasts: Arc<BroadcastManager>,
+    app_dir: &std::path::Path,
     local: Option<(usize, usize, u64)>,
     standalone: Option<(String, u16)>,
 ) -> Result<ClusterBackend> {
@@ -497,7 +531,7 @@ fn start_cluster(
             key: conf::AUTHENTICATE.into(),
             value: conf.get(conf::AUTHENTICATE).into(),
             reason: format!(
-                "refusing to listen on {host} without authentication: any process that can reach it could run code in this                  application. Set ember.authenticate=true and ember.authenticate.secret (or EMBER_AUTH_SECRET), or bind to 127.0.0.1"
+                "refusing to listen on {host} without authentication: any process that can reach it could run code in this application. Set ember.authenticate=true and ember.authenticate.secret (or EMBER_AUTH_SECRET), or bind to 127.0.0.1"
             ),
         });
     }
@@ -512,7 +546,7 @@ fn start_cluster(
     };
     let timeout = settings.timeout;
     let total = local.map_or(0, |(n, c, _)| n * c);
-    let mut backend = ClusterBackend::start(settings, events, tracker, block_master, total.max(1))?;
+    let mut backend = ClusterBackend::start(settings, events, tracker, block_master, broadcasts, app_dir.to_path_buf(), total.max(1))?;
     if let Some((n, cores, memory_mb)) = local {
         backend.spawn_local_executors(n, cores, memory_mb)?;
         backend.wait_for_executors(n, timeout)?;

@@ -26,6 +26,8 @@ pub struct ExecutorEnv {
     pub local_dir: PathBuf,
     pub shuffle: ShuffleConf,
     pub block_manager: Arc<BlockManager>,
+    /// Broadcast values of this process (in local mode, the driver's own manager).
+    pub broadcasts: Arc<crate::broadcast::BroadcastManager>,
     pub map_outputs: Arc<dyn MapOutputSource>,
     /// Fetches blocks from other executors (cluster mode); `None` in embedded mode.
     pub block_client: Option<crate::rpc::block_transfer::BlockClient>,

@@ -21,6 +21,7 @@
 
 pub mod accumulator;
 pub mod aggregator;
+pub mod broadcast;
 pub mod conf;
 pub mod context;
 pub mod data;
@@ -52,6 +53,7 @@ pub fn init_logging() {
 /// Everything a job needs: `use ember::prelude::*;`.
 pub mod prelude {
     pub use crate::accumulator::{Accumulator, AccumulatorValue};
+    pub use crate::broadcast::Broadcast;
     pub use crate::conf::EmberConf;
     pub use crate::context::Context;
     pub use crate::error::{EmberError, Result};

@@ -252,6 +252,7 @@ async fn executor_main(args: ExecutorArgs, driver: SocketAddr, secret: Option<Ve
         shuffle: ShuffleConf::from_conf(&ember_conf)?,
         local_dir,
         block_manager: bm,
+        broadcasts: Arc::new(crate::broadcast::BroadcastManager::new()),
         map_outputs: Arc::new(RemoteMapOutputs { out: out_tx.clone(), pending: pending.clone(), next: AtomicU64::new(0), timeout: net_timeout }),
         block_client: Some(BlockClient::new(handle.clone(), secret.clone(), max_frame, net_timeout)),
         conf: Arc::new(ember_conf.clone()),
@@ -306,6 +307,7 @@ async fn executor_main(args: ExecutorArgs, driver: SocketAddr, secret: Option<Ve
             Ok(ToExecutor::RemoveRdd { rdd_id }) => {
                 executor.env().block_manager.remove_rdd(rdd_id);
             }
+            Ok(ToExecutor::RemoveBroadcast { id }) => executor.env().broadcasts.remove_value(id),
             Ok(ToExecutor::MapOutputStatuses { request_id, statuses }) => {
                 if let Some(tx) = pending.lock().remove(&request_id) {
                     let _ = tx.send(statuses);

@@ -73,6 +73,8 @@ pub enum ToExecutor {
     HeartbeatResponse { reregister: bool },
     /// Drop every cached partition of an RDD (`unpersist`).
     RemoveRdd { rdd_id: usize },
+    /// Drop this executor's copy of a broadcast value (`unpersist`, `destroy`).
+    RemoveBroadcast { id: u64 },
     /// The answer to `GetMapOutputStatuses`.
     MapOutputStatuses { request_id: u64, statuses: Result<Vec<Option<MapStatus>>, String> },
 }

@@ -22,6 +22,8 @@ pub trait SchedulerBackend: Send {
     fn kill_executor(&mut self, _executor_id: &ExecutorId) {}
     /// Drops the cached partitions of an RDD on every executor.
     fn remove_rdd(&mut self, _rdd_id: usize) {}
+    /// Drops the executors' copies of a broadcast value (they keep no copy in local mode).
+    fn remove_broadcast(&mut self, _id: u64) {}
     /// Asks an executor to kill a running attempt.
     fn kill_task(&mut self, task_id: TaskId, executor_id: &ExecutorId, reason: &str);
     /// Stops every executor.

@@ -77,6 +77,8 @@ struct Shared {
 
 /// Executors in their own processes.
 pub struct ClusterBackend {
+    /// The driver's block server (broadcast pieces) and its address.
+    broadcast_server: (SocketAddr, crate::rpc::block_transfer::BlockServer),
     runtime: Option<tokio::runtime::Runtime>,
     shared: Arc<Shared>,
     addr: SocketAddr,
@@ -103,9 +105,21 @@ impl ClusterBackend {
         events: Sender<DriverEvent>,
         tracker: Arc<MapOutputTracker>,
         block_master: Arc<crate::storage::BlockManagerMaster>,
+        broadcasts: Arc<crate::broadcast::BroadcastManager>,
+        app_dir: std::path::PathBuf,
         default_parallelism: usize,
     ) -> Result<Self> {
         let runtime = crate::rpc::network_runtime("ember-driver-rpc")?;
+        // The driver's block server: executors fetch broadcast pieces from it.
+        let (server, server_addr) = crate::rpc::block_transfer::BlockServer::start(
+            runtime.handle().clone(),
+            SocketAddr::new(settings.bind.ip(), 0),
+            settings.secret.clone(),
+            settings.max_frame,
+            app_dir,
+            broadcasts,
+        )
+        .map_err(|e| EmberError::Io { path: settings.bind.ip().to_string(), message: format!("cannot start the driver's block server: {e}") })?;
         let listener = std::net::TcpListener::bind(settings.bind).map_err(|e| EmberError::Io {
             path: settings.bind.to_string(),
             message: format!("cannot listen for executors ({e}); set ember.driver.host / ember.driver.port"),
@@ -130,6 +144,7 @@ impl ClusterBackend {
         runtime.spawn(accept_loop(listener, shared.clone()));
         info!("Driver listening for executors on {addr}");
         Ok(ClusterBackend {
+            broadcast_server: (server_addr, server),
             runtime: Some(runtime),
             shared,
             addr,
@@ -147,6 +162,20 @@ impl ClusterBackend {
     /// The address executors connect to.
     pub fn address(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Where executors fetch broadcast pieces: the driver's block server.
+    pub fn broadcast_address(&self) -> SocketAddr {
+        self.broadcast_server.0
+    }
+
+    fn send_to_all(&self, msg: &ToExecutor) {
+        let st = self.shared.state.lock();
+        if let Ok(bytes) = postcard::to_allocvec(msg) {
+            for e in st.executors.values() {
+                let _ = e.tx.send(bytes.clone());
+            }
+        }
     }
 
     /// Spawns `n` executor processes of this executable (`local-cluster`), passing the secret
@@ -328,12 +357,11 @@ impl SchedulerBackend for ClusterBackend {
     }
 
     fn remove_rdd(&mut self, rdd_id: usize) {
-        let st = self.shared.state.lock();
-        if let Ok(bytes) = postcard::to_allocvec(&ToExecutor::RemoveRdd { rdd_id }) {
-            for e in st.executors.values() {
-                let _ = e.tx.send(bytes.clone());
-            }
-        }
+        self.send_to_all(&ToExecutor::RemoveRdd { rdd_id });
+    }
+
+    fn remove_broadcast(&mut self, id: u64) {
+        self.send_to_all(&ToExecutor::RemoveBroadcast { id });
     }
 
     fn kill_task(&mut self, task_id: TaskId, executor_id: &ExecutorId, reason: &str) {

@@ -36,6 +36,8 @@ pub enum DriverEvent {
     Heartbeat { executor_id: String, task_metrics: Vec<(crate::task::TaskId, crate::task::TaskMetricsSnapshot)>, reply: Option<crossbeam_channel::Sender<bool>> },
     /// Drop the cached partitions of an RDD everywhere.
     RemoveRdd { rdd_id: usize },
+    /// Drop the executors' copies of a broadcast.
+    RemoveBroadcast { id: u64 },
     /// Stop: cancel all jobs, stop the executors, end the loop.
     Stop,
 }
@@ -224,6 +226,7 @@ impl EventLoop {
                 });
             }
             DriverEvent::RemoveRdd { rdd_id } => self.backend.remove_rdd(rdd_id),
+            DriverEvent::RemoveBroadcast { id } => self.backend.remove_broadcast(id),
             DriverEvent::Stop => return false,
         }
         true

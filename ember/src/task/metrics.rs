@@ -62,6 +62,8 @@ metrics! {
     result_size,
     /// Partitions read from the cache instead of being computed.
     cache_hits,
+    /// Bytes of broadcast pieces this task fetched (the first reader of a broadcast on an executor).
+    broadcast_bytes_fetched,
 }
 
 impl TaskMetrics {
