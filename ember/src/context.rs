@@ -83,6 +83,8 @@ struct Inner {
     broadcasts: Arc<BroadcastManager>,
     /// The driver's block server, where executors fetch broadcast pieces (cluster masters).
     broadcast_source: Option<std::net::SocketAddr>,
+    /// The embedded executor (local mode), read for its metrics source.
+    local_executor: Option<crate::executor::ExecutorMonitor>,
     /// Where executors connect (cluster masters) and the processes this driver spawned.
     cluster: Option<(std::net::SocketAddr, Vec<u32>)>,
 }
@@ -141,6 +143,7 @@ impl Context {
         let mut cluster = None;
         let broadcasts = Arc::new(BroadcastManager::new());
         let mut broadcast_source = None;
+        let mut local_executor = None;
         let (backend, threads, max_failures): (Box<dyn SchedulerBackend>, usize, u32) = match &master {
             MasterUrl::Local { threads, max_failures } => {
                 // The embedded executor: only this mode has one in the driver process.
@@ -158,7 +161,9 @@ impl Context {
                     map_outputs: tracker.clone(),
                     block_client: None,
                 });
-                (Box::new(LocalBackend::new(env, *threads, tx.clone())), *threads, *max_failures)
+                let backend = LocalBackend::new(env, *threads, tx.clone());
+                local_executor = Some(backend.executor().monitor());
+                (Box::new(backend), *threads, *max_failures)
             }
             MasterUrl::LocalCluster { executors, cores, memory_mb } => {
                 let backend = start_cluster(&conf, tx.clone(), tracker.clone(), blocks.clone(), broadcasts.clone(), &app_dir, Some((*executors, *cores, *memory_mb)), None)?;
@@ -218,6 +223,7 @@ impl Context {
             accumulators,
             broadcasts,
             broadcast_source,
+            local_executor,
             cluster,
         });
         Ok(Context { owner: Some(Arc::new(OwnerGuard(inner.clone()))), inner })
@@ -278,6 +284,15 @@ impl Context {
         let b = Broadcast::create(&self.inner.broadcasts, value, block_size, compress, self.inner.broadcast_source, on_unpersist)?;
         info!("Created broadcast {} ({} bytes serialized)", b.id(), b.serialized_size());
         Ok(b)
+    }
+
+    /// Every live executor's metrics source (Spark's `ExecutorSource`: `threadpool.*` and
+    /// `filesystem.file.*`): read directly in local mode, from the latest heartbeats otherwise.
+    pub fn executor_metrics(&self) -> std::collections::BTreeMap<String, crate::executor::ExecutorSourceMetrics> {
+        match &self.inner.local_executor {
+            Some(m) => [("driver".to_string(), m.source_metrics())].into_iter().collect(),
+            None => self.inner.status.get().executor_metrics,
+        }
     }
 
     /// What the driver's broadcast store sent to executors so far.

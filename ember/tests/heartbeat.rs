@@ -86,3 +86,47 @@ fn heartbeats_keep_a_live_executor_registered() {
     ctx.stop();
     let _ = exec.wait();
 }
+
+/// The executor source (`threadpool.*`, `filesystem.file.*`) of every executor is readable from
+/// the driver: directly in local mode, from heartbeats in cluster mode.
+#[test]
+fn executor_metrics_reach_the_driver() {
+    use ember::prelude::*;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("in.txt");
+    let text: String = (0..2000).map(|i| format!("k{} v\n", i % 50)).collect();
+    std::fs::write(&path, &text).unwrap();
+    let job = |ctx: &Context| {
+        ctx.text_file(path.to_str().unwrap(), 2).unwrap().map(|l: String| (l, 1u32)).reduce_by_key(|a, b| a + b, 2).count().unwrap()
+    };
+
+    let ctx = context("local[2]", &[]);
+    assert_eq!(job(&ctx), 50);
+    let m = ctx.executor_metrics();
+    let d = m["driver"];
+    assert_eq!(d.max_pool_size, 2);
+    assert_eq!(d.complete_tasks, 4, "2 map and 2 reduce tasks");
+    assert_eq!(d.active_tasks, 0);
+    assert!(d.file_read_bytes >= text.len() as u64, "{d:?}");
+    // 2 input splits, then 2 reducers × 2 map outputs × (index + data).
+    assert_eq!(d.file_read_ops, 2 + 8, "{d:?}");
+    assert!(d.file_write_ops >= 4 && d.file_write_bytes > 0, "each map task writes a data and an index file: {d:?}");
+    ctx.stop();
+
+    let ctx = context("local-cluster[2,1,1024]", &[("ember.executor.heartbeatInterval", "50ms")]);
+    assert_eq!(job(&ctx), 50);
+    let done = ctx.wait_for_status(Duration::from_secs(30), |st| {
+        st.executor_metrics.len() == 2 && st.executor_metrics.values().map(|m| m.complete_tasks).sum::<u64>() == 4
+    });
+    assert!(done, "heartbeats carry every executor's metrics: {:?}", ctx.status().executor_metrics);
+    let all = ctx.executor_metrics();
+    for (id, m) in &all {
+        assert_eq!(m.max_pool_size, 1, "executor {id}");
+        assert_eq!(m.current_pool_size, 1, "executor {id}");
+        let g = m.gauges();
+        assert_eq!(g[0].0, "threadpool.activeTasks");
+    }
+    let read: u64 = all.values().map(|m| m.file_read_bytes).sum();
+    assert!(read >= text.len() as u64, "{all:?}");
+    ctx.stop();
+}

@@ -27,6 +27,24 @@ pub struct ExecutorCounters {
     pub active_tasks: AtomicUsize,
     pub completed_tasks: AtomicU64,
     pub pool_size: AtomicUsize,
+    pub max_pool_size: AtomicUsize,
+    /// Local file activity of ended tasks.
+    pub fs: super::executor_source::FileSystemCounters,
+}
+
+impl ExecutorCounters {
+    /// The executor source's current values.
+    pub fn source_metrics(&self) -> super::ExecutorSourceMetrics {
+        let mut m = super::ExecutorSourceMetrics {
+            active_tasks: self.active_tasks.load(Ordering::Relaxed) as u64,
+            complete_tasks: self.completed_tasks.load(Ordering::Relaxed),
+            current_pool_size: self.pool_size.load(Ordering::Relaxed) as u64,
+            max_pool_size: self.max_pool_size.load(Ordering::Relaxed) as u64,
+            ..Default::default()
+        };
+        self.fs.fill(&mut m);
+        m
+    }
 }
 
 /// State shared by the executor and its task threads.
@@ -88,6 +106,7 @@ impl Executor {
             }
         }
         shared.counters.pool_size.store(threads.len(), Ordering::Relaxed);
+        shared.counters.max_pool_size.store(cores, Ordering::Relaxed);
         info!("Starting executor ID {} on host {} with {} task threads", shared.env.executor_id, shared.env.host, threads.len());
         Executor { shared, queue: Some(tx), threads, max_pool_size: cores }
     }
@@ -157,6 +176,11 @@ impl Drop for Executor {
 pub struct ExecutorMonitor(Arc<Shared>);
 
 impl ExecutorMonitor {
+    /// The executor source's gauges and counters (what a heartbeat carries too).
+    pub fn source_metrics(&self) -> super::ExecutorSourceMetrics {
+        self.0.counters.source_metrics()
+    }
+
     /// The current metrics of every running task (what a heartbeat carries).
     pub fn running_metrics(&self) -> Vec<(TaskId, crate::task::TaskMetricsSnapshot)> {
         self.0.running.lock().iter().map(|(tid, ctx)| (*tid, ctx.metrics.snapshot())).collect()

@@ -2,7 +2,9 @@
 //! (Spark's `Executor`, `TaskRunner` and the executor backend interface).
 
 pub mod executor;
+pub mod executor_source;
 pub mod process;
 pub mod task_runner;
 
-pub use executor::{Executor, ExecutorBackend};
+pub use executor::{Executor, ExecutorBackend, ExecutorMonitor};
+pub use executor_source::ExecutorSourceMetrics;

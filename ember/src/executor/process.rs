@@ -352,7 +352,7 @@ fn start_heartbeater(executor: &Executor, out: mpsc::UnboundedSender<ToDriver>, 
         let mut wait = interval + Duration::from_millis(jitter);
         // A timer, not a wait for an event: the stop channel ends it at once.
         while let Err(crossbeam_channel::RecvTimeoutError::Timeout) = stop_rx.recv_timeout(wait) {
-            if out.send(ToDriver::Heartbeat { task_metrics: monitor.running_metrics() }).is_err() {
+            if out.send(ToDriver::Heartbeat { task_metrics: monitor.running_metrics(), executor_metrics: monitor.source_metrics() }).is_err() {
                 break;
             }
             wait = interval;

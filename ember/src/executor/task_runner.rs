@@ -77,6 +77,7 @@ impl TaskRunner {
             TaskMetrics::add(&ctx.metrics.result_size, b.len() as u64);
         }
         let metrics = ctx.metrics.snapshot();
+        self.shared.counters.fs.add_task(&metrics);
         self.shared.running.lock().remove(&t.task_id);
         self.shared.counters.active_tasks.fetch_sub(1, Ordering::Relaxed);
         self.shared.counters.completed_tasks.fetch_add(1, Ordering::Relaxed);

@@ -29,7 +29,7 @@ pub enum ToDriver {
     GetMapOutputStatuses { request_id: u64, shuffle_id: ShuffleId },
     /// Liveness and the metrics of running tasks, every `ember.executor.heartbeatInterval`
     /// (Spark's `Heartbeat`).
-    Heartbeat { task_metrics: Vec<(TaskId, TaskMetricsSnapshot)> },
+    Heartbeat { task_metrics: Vec<(TaskId, TaskMetricsSnapshot)>, executor_metrics: crate::executor::ExecutorSourceMetrics },
     /// A partition of `rdd_id` is now cached here (Spark's `UpdateBlockInfo`).
     BlockUpdated { rdd_id: usize, partition: usize, size: u64 },
 }

@@ -516,9 +516,9 @@ async fn serve_executor(stream: tokio::net::TcpStream, peer: SocketAddr, shared:
                     let _ = tx.send(bytes);
                 }
             }
-            Ok(ToDriver::Heartbeat { task_metrics }) => {
+            Ok(ToDriver::Heartbeat { task_metrics, executor_metrics }) => {
                 let known = shared.state.lock().executors.contains_key(&executor_id);
-                let _ = shared.events.send(DriverEvent::Heartbeat { executor_id: executor_id.clone(), task_metrics, reply: None });
+                let _ = shared.events.send(DriverEvent::Heartbeat { executor_id: executor_id.clone(), task_metrics, executor_metrics: Some(executor_metrics), reply: None });
                 if let Ok(bytes) = postcard::to_allocvec(&ToExecutor::HeartbeatResponse { reregister: !known }) {
                     let _ = tx.send(bytes);
                 }

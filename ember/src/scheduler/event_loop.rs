@@ -33,7 +33,12 @@ pub enum DriverEvent {
     ExecutorLost { executor_id: String, reason: String },
     /// An executor is alive; the metrics of its running tasks. `reply` learns whether the
     /// driver knows the executor.
-    Heartbeat { executor_id: String, task_metrics: Vec<(crate::task::TaskId, crate::task::TaskMetricsSnapshot)>, reply: Option<crossbeam_channel::Sender<bool>> },
+    Heartbeat {
+        executor_id: String,
+        task_metrics: Vec<(crate::task::TaskId, crate::task::TaskMetricsSnapshot)>,
+        executor_metrics: Option<crate::executor::ExecutorSourceMetrics>,
+        reply: Option<crossbeam_channel::Sender<bool>>,
+    },
     /// Drop the cached partitions of an RDD everywhere.
     RemoveRdd { rdd_id: usize },
     /// Drop the executors' copies of a broadcast.
@@ -62,6 +67,9 @@ pub struct AppStatus {
     pub running_task_metrics: std::collections::BTreeMap<crate::task::TaskId, crate::task::TaskMetricsSnapshot>,
     /// Sum of the metrics of successful attempts.
     pub metrics: crate::task::TaskMetricsSnapshot,
+    /// Each live executor's metrics source, as of its latest heartbeat (cluster masters; in
+    /// local mode see `Context::executor_metrics`).
+    pub executor_metrics: std::collections::BTreeMap<String, crate::executor::ExecutorSourceMetrics>,
 }
 
 /// [`AppStatus`] shared between the event loop and the application's threads, with a condition
@@ -213,13 +221,16 @@ impl EventLoop {
                 self.tasks.executor_added(&executor_id, &host)
             }
             DriverEvent::ExecutorLost { executor_id, reason } => self.lose_executor(&executor_id, &reason),
-            DriverEvent::Heartbeat { executor_id, task_metrics, reply } => {
+            DriverEvent::Heartbeat { executor_id, task_metrics, executor_metrics, reply } => {
                 let known = self.heartbeats.as_mut().is_some_and(|h| h.heartbeat(&executor_id, now));
                 if let Some(r) = reply {
                     let _ = r.send(known);
                 }
                 self.status.update(|st| {
                     st.heartbeats += 1;
+                    if let (Some(m), true) = (executor_metrics, known) {
+                        st.executor_metrics.insert(executor_id.clone(), m);
+                    }
                     for (tid, m) in task_metrics {
                         st.running_task_metrics.insert(tid, m);
                     }
@@ -236,7 +247,10 @@ impl EventLoop {
         if let Some(h) = &mut self.heartbeats {
             h.executor_removed(executor_id);
         }
-        self.status.update(|st| st.executors_lost += 1);
+        self.status.update(|st| {
+            st.executors_lost += 1;
+            st.executor_metrics.remove(executor_id);
+        });
         let id = executor_id.to_string();
         self.backend.executor_lost(&id);
         let events = self.tasks.executor_lost(executor_id, reason);

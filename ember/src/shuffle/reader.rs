@@ -78,6 +78,7 @@ fn open_local_block(local_dir: &Path, shuffle_id: ShuffleId, reduce_id: usize, b
     let describe = |p: &Path, e: io::Error| format!("{}: {e}", p.display());
     let mut offsets = [0u8; 16];
     let mut index = File::open(&index_path).map_err(|e| describe(&index_path, e))?;
+    crate::task::metrics::count_file_op(false);
     index
         .seek(SeekFrom::Start(reduce_id as u64 * 8))
         .and_then(|_| index.read_exact(&mut offsets))
@@ -93,6 +94,7 @@ fn open_local_block(local_dir: &Path, shuffle_id: ShuffleId, reduce_id: usize, b
     }
     let data_path = data_file(local_dir, shuffle_id, block.map_index);
     let mut data = File::open(&data_path).map_err(|e| describe(&data_path, e))?;
+    crate::task::metrics::count_file_op(false);
     data.seek(SeekFrom::Start(start)).map_err(|e| describe(&data_path, e))?;
     Ok(BlockSource::File(data))
 }

@@ -64,6 +64,19 @@ metrics! {
     cache_hits,
     /// Bytes of broadcast pieces this task fetched (the first reader of a broadcast on an executor).
     broadcast_bytes_fetched,
+    /// Local files this task opened for reading (input splits, shuffle index and data files, spills).
+    file_read_ops,
+    /// Local files this task created (shuffle outputs, spills, output part files).
+    file_write_ops,
+}
+
+/// Counts one file opened by the task running on this thread (Spark's file-system statistics
+/// behind the executor source's `filesystem.file.*_ops`). Outside a task, nothing is counted.
+pub fn count_file_op(write: bool) {
+    if let Some(ctx) = super::TaskContext::current() {
+        let c = if write { &ctx.metrics.file_write_ops } else { &ctx.metrics.file_read_ops };
+        c.fetch_add(1, Relaxed);
+    }
 }
 
 impl TaskMetrics {
