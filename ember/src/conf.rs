@@ -76,6 +76,8 @@ entries! {
     SCHEDULER_SEED = "ember.scheduler.seed", "", Int, "Seed of the offer-shuffling RNG (default: random per context).";
     RPC_MESSAGE_MAX_SIZE = "ember.rpc.message.maxSize", "128", Size(MiB), "Largest RPC message, in MiB.";
     TASK_MAX_DIRECT_RESULT_SIZE = "ember.task.maxDirectResultSize", "1m", Size(Byte), "Results larger than this go through the block manager.";
+    STAGE_MAX_CONSECUTIVE_ATTEMPTS = "ember.stage.maxConsecutiveAttempts", "4", Int, "Consecutive fetch-failed attempts of a stage before its jobs are aborted.";
+    DEPLOY_MAX_EXECUTOR_RETRIES = "ember.deploy.maxExecutorRetries", "10", Int, "Lost local-cluster executors in a row replaced by new processes before the application fails (0: none).";
     BROADCAST_BLOCK_SIZE = "ember.broadcast.blockSize", "4m", Size(KiB), "Size of each piece of a broadcast value.";
     BROADCAST_COMPRESS = "ember.broadcast.compress", "true", Bool, "Compress broadcast values (lz4) before sending them.";
     DRIVER_MAX_RESULT_SIZE = "ember.driver.maxResultSize", "1g", Size(Byte), "Total size of serialized results of one job (0 = unlimited).";

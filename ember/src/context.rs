@@ -20,10 +20,10 @@ use crate::error::{EmberError, Result};
 use crate::map_output_tracker::MapOutputTracker;
 use crate::rdd::{ParallelCollection, PartIter, RangeRdd, Rdd, TextFileRdd, UnionAllRdd};
 use crate::scheduler::clock::{Clock, SystemClock};
-use crate::scheduler::dag_scheduler::{DagScheduler, JobEvent, JobSubmission, DEFAULT_MAX_CONSECUTIVE_STAGE_ATTEMPTS};
+use crate::scheduler::dag_scheduler::{DagScheduler, JobEvent, JobSubmission};
 use crate::scheduler::event_loop::{AppStatus, DriverEvent, EventLoop, StatusCell};
 use crate::scheduler::backend::SchedulerBackend;
-use crate::scheduler::cluster_backend::{ClusterBackend, ClusterSettings};
+use crate::scheduler::cluster_backend::{ClusterBackend, ClusterSettings, ClusterView, ExecutorInfo};
 use crate::scheduler::local_backend::LocalBackend;
 use crate::scheduler::task_scheduler::{SchedulerConfig, TaskSchedulerImpl};
 use crate::shuffle::ShuffleConf;
@@ -85,8 +85,8 @@ struct Inner {
     broadcast_source: Option<std::net::SocketAddr>,
     /// The embedded executor (local mode), read for its metrics source.
     local_executor: Option<crate::executor::ExecutorMonitor>,
-    /// Where executors connect (cluster masters) and the processes this driver spawned.
-    cluster: Option<(std::net::SocketAddr, Vec<u32>)>,
+    /// Where executors connect (cluster masters) and who is connected.
+    cluster: Option<(std::net::SocketAddr, ClusterView)>,
 }
 
 impl Inner {
@@ -167,13 +167,13 @@ impl Context {
             }
             MasterUrl::LocalCluster { executors, cores, memory_mb } => {
                 let backend = start_cluster(&conf, tx.clone(), tracker.clone(), blocks.clone(), broadcasts.clone(), &app_dir, Some((*executors, *cores, *memory_mb)), None)?;
-                cluster = Some((backend.address(), backend.child_pids()));
+                cluster = Some((backend.address(), backend.view()));
                 broadcast_source = Some(backend.broadcast_address());
                 (Box::new(backend), executors * cores, conf.get_u64(conf::TASK_MAX_FAILURES)? as u32)
             }
             MasterUrl::Standalone { host, port } => {
                 let backend = start_cluster(&conf, tx.clone(), tracker.clone(), blocks.clone(), broadcasts.clone(), &app_dir, None, Some((host.clone(), *port)))?;
-                cluster = Some((backend.address(), Vec::new()));
+                cluster = Some((backend.address(), backend.view()));
                 broadcast_source = Some(backend.broadcast_address());
                 let cores = conf.get_opt_u64(conf::DEFAULT_PARALLELISM)?.unwrap_or(2) as usize;
                 (Box::new(backend), cores, conf.get_u64(conf::TASK_MAX_FAILURES)? as u32)
@@ -188,7 +188,8 @@ impl Context {
         if matches!(master, MasterUrl::Local { .. }) {
             tasks.executor_added("driver", "localhost");
         }
-        let mut dag = DagScheduler::new(tracker, blocks.clone(), DEFAULT_MAX_CONSECUTIVE_STAGE_ATTEMPTS);
+        let max_stage_attempts = conf.get_u64(conf::STAGE_MAX_CONSECUTIVE_ATTEMPTS)?.clamp(1, u32::MAX as u64) as u32;
+        let mut dag = DagScheduler::new(tracker, blocks.clone(), max_stage_attempts);
         dag.set_max_result_size(conf.get_size_bytes(conf::DRIVER_MAX_RESULT_SIZE)?);
         let accumulators = Arc::new(AccumulatorRegistry::new());
         dag.set_accumulators(accumulators.clone());
@@ -334,9 +335,14 @@ impl Context {
         self.inner.cluster.as_ref().map(|c| c.0)
     }
 
-    /// Process ids of the executors this driver spawned (`local-cluster`).
+    /// The executors registered now (cluster masters; empty in local mode).
+    pub fn executor_infos(&self) -> Vec<ExecutorInfo> {
+        self.inner.cluster.as_ref().map(|c| c.1.executors()).unwrap_or_default()
+    }
+
+    /// Process ids of the executors registered now (cluster masters).
     pub fn executor_pids(&self) -> Vec<u32> {
-        self.inner.cluster.as_ref().map(|c| c.1.clone()).unwrap_or_default()
+        self.executor_infos().into_iter().map(|e| e.pid).collect()
     }
 
     /// Task counts and summed task metrics of the application so far.
@@ -563,6 +569,7 @@ fn start_cluster(
     let total = local.map_or(0, |(n, c, _)| n * c);
     let mut backend = ClusterBackend::start(settings, events, tracker, block_master, broadcasts, app_dir.to_path_buf(), total.max(1))?;
     if let Some((n, cores, memory_mb)) = local {
+        backend.set_max_executor_retries(conf.get_u64(conf::DEPLOY_MAX_EXECUTOR_RETRIES)? as usize);
         backend.spawn_local_executors(n, cores, memory_mb)?;
         backend.wait_for_executors(n, timeout)?;
     }

@@ -20,6 +20,13 @@ pub trait SchedulerBackend: Send {
     fn executor_lost(&mut self, _executor_id: &ExecutorId) {}
     /// Stops an executor the driver has given up on (heartbeat timeout) and forgets it.
     fn kill_executor(&mut self, _executor_id: &ExecutorId) {}
+    /// An executor registered.
+    fn executor_added(&mut self, _executor_id: &ExecutorId) {}
+    /// Why the application cannot run anything any more (every executor lost and none may
+    /// replace them); `None` while it can.
+    fn application_failure(&mut self) -> Option<String> {
+        None
+    }
     /// Drops the cached partitions of an RDD on every executor.
     fn remove_rdd(&mut self, _rdd_id: usize) {}
     /// Drops the executors' copies of a broadcast value (they keep no copy in local mode).

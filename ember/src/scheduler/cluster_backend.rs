@@ -49,6 +49,7 @@ pub struct ClusterSettings {
 
 struct ExecutorData {
     host: String,
+    pid: u32,
     total_cores: u32,
     free_cores: u32,
     /// Encoded frames for the executor's writer task.
@@ -75,6 +76,31 @@ struct Shared {
     block_master: Arc<crate::storage::BlockManagerMaster>,
 }
 
+/// A registered executor as the application sees it (Spark's `SparkExecutorInfo`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExecutorInfo {
+    pub executor_id: ExecutorId,
+    pub host: String,
+    pub total_cores: u32,
+    /// Process id the executor reported at registration (on its own host).
+    pub pid: u32,
+}
+
+/// Reads the cluster backend's registered executors from any thread.
+#[derive(Clone)]
+pub struct ClusterView(Arc<Shared>);
+
+impl ClusterView {
+    /// The registered executors, by id.
+    pub fn executors(&self) -> Vec<ExecutorInfo> {
+        let st = self.0.state.lock();
+        st.executors
+            .iter()
+            .map(|(id, e)| ExecutorInfo { executor_id: id.clone(), host: e.host.clone(), total_cores: e.total_cores, pid: e.pid })
+            .collect()
+    }
+}
+
 /// Executors in their own processes.
 pub struct ClusterBackend {
     /// The driver's block server (broadcast pieces) and its address.
@@ -90,13 +116,14 @@ pub struct ClusterBackend {
     /// `local-cluster`'s executor shape, to replace executors that are lost.
     local_shape: Option<(usize, u64)>,
     next_local_id: usize,
-    /// Replacements spawned so far; capped so an executor that dies at start-up cannot make the
-    /// driver spawn processes forever.
+    /// Executors lost since one last registered (Spark's standalone retry count); replacement
+    /// stops past `ember.deploy.maxExecutorRetries`, so an executor that dies at start-up cannot
+    /// make the driver spawn processes forever.
     replacements: usize,
+    max_replacements: usize,
+    /// The last executor lost without a replacement.
+    last_lost: Option<ExecutorId>,
 }
-
-/// Most executor processes a `local-cluster` driver spawns to replace lost ones.
-const MAX_REPLACEMENTS: usize = 16;
 
 impl ClusterBackend {
     /// Starts listening for executors.
@@ -156,6 +183,8 @@ impl ClusterBackend {
             local_shape: None,
             next_local_id: 0,
             replacements: 0,
+            max_replacements: 10,
+            last_lost: None,
         })
     }
 
@@ -176,6 +205,12 @@ impl ClusterBackend {
                 let _ = e.tx.send(bytes.clone());
             }
         }
+    }
+
+    /// Sets `ember.deploy.maxExecutorRetries`: how many lost `local-cluster` executors in a row
+    /// are replaced before the application gives up (0: never replace).
+    pub fn set_max_executor_retries(&mut self, n: usize) {
+        self.max_replacements = n;
     }
 
     /// Spawns `n` executor processes of this executable (`local-cluster`), passing the secret
@@ -227,6 +262,11 @@ impl ClusterBackend {
     /// Executors registered now.
     pub fn executor_count(&self) -> usize {
         self.shared.state.lock().executors.len()
+    }
+
+    /// A handle that lists the registered executors from any thread.
+    pub fn view(&self) -> ClusterView {
+        ClusterView(self.shared.clone())
     }
 
     fn binary_for(&mut self, t: &TaskDescription) -> Result<(u64, Arc<Shipped>)> {
@@ -334,8 +374,10 @@ impl SchedulerBackend for ClusterBackend {
         self.children.retain_mut(|c| !matches!(c.try_wait(), Ok(Some(_))));
         // local-cluster keeps its size: a lost executor is replaced by a new process.
         if let (Some((cores, memory_mb)), false) = (self.local_shape, stopping) {
-            if self.replacements >= MAX_REPLACEMENTS {
-                warn!("not replacing lost executor {executor_id}: {MAX_REPLACEMENTS} executors were replaced already");
+            if self.replacements >= self.max_replacements {
+                let max = self.max_replacements;
+                warn!("not replacing lost executor {executor_id}: ember.deploy.maxExecutorRetries ({max}) reached");
+                self.last_lost = Some(executor_id.clone());
                 return;
             }
             self.replacements += 1;
@@ -344,6 +386,27 @@ impl SchedulerBackend for ClusterBackend {
                 warn!("could not replace executor {executor_id}: {e}");
             }
         }
+    }
+
+    fn executor_added(&mut self, _executor_id: &ExecutorId) {
+        self.replacements = 0;
+    }
+
+    fn application_failure(&mut self) -> Option<String> {
+        let (Some(_), Some(last)) = (self.local_shape, &self.last_lost) else { return None };
+        if self.replacements < self.max_replacements || !self.shared.state.lock().executors.is_empty() {
+            return None;
+        }
+        // A process still starting (or still exiting) may yet register: wait for it.
+        self.children.retain_mut(|c| !matches!(c.try_wait(), Ok(Some(_))));
+        if !self.children.is_empty() {
+            return None;
+        }
+        // Spark's standalone master removes an application in this state.
+        Some(format!(
+            "Master removed our application: FAILED (every executor was lost and ember.deploy.maxExecutorRetries ({}) allows no more replacements; last lost: executor {last})",
+            self.max_replacements
+        ))
     }
 
     fn kill_executor(&mut self, executor_id: &ExecutorId) {
@@ -473,7 +536,7 @@ async fn serve_executor(stream: tokio::net::TcpStream, peer: SocketAddr, shared:
         };
         st.executors.insert(
             id.clone(),
-            ExecutorData { host: host.clone(), total_cores: cores, free_cores: cores, tx: tx.clone(), binaries: FxHashSet::default() },
+            ExecutorData { host: host.clone(), pid, total_cores: cores, free_cores: cores, tx: tx.clone(), binaries: FxHashSet::default() },
         );
         id
     };

@@ -87,10 +87,6 @@ fn locality_chain(rdd: &Arc<dyn RddBase>) -> Vec<Arc<dyn RddBase>> {
     chain
 }
 
-/// Most consecutive fetch-failed attempts of one stage before its jobs are aborted
-/// (`ember.stage.maxConsecutiveAttempts`).
-pub const DEFAULT_MAX_CONSECUTIVE_STAGE_ATTEMPTS: u32 = 4;
-
 /// Jobs, stages and their state.
 pub struct DagScheduler {
     next_job_id: JobId,
@@ -521,6 +517,16 @@ impl DagScheduler {
         for id in ids {
             let reason = format!("part of cancelled job group {group}");
             self.fail_job(id, EmberError::JobCancelled { job_id: id, reason }, &mut actions);
+        }
+        actions
+    }
+
+    /// Fails every active job with `JobAborted(reason)` (the application lost its executors).
+    pub fn abort_all(&mut self, reason: &str) -> Vec<DagAction> {
+        let ids: Vec<JobId> = self.jobs.keys().copied().collect();
+        let mut actions = Vec::new();
+        for id in ids {
+            self.fail_job(id, EmberError::JobAborted(reason.to_string()), &mut actions);
         }
         actions
     }

@@ -165,6 +165,9 @@ impl EventLoop {
                 break;
             }
             self.expire_silent_executors();
+            if self.dag.active_jobs() > 0 {
+                self.fail_if_no_executors_can_run();
+            }
             self.make_offers();
             self.update_progress();
         }
@@ -185,6 +188,7 @@ impl EventLoop {
                     let _ = r.send(id);
                 }
                 self.apply(actions);
+                self.fail_if_no_executors_can_run();
             }
             DriverEvent::StatusUpdate(update) => {
                 self.backend.status_update(&update);
@@ -218,6 +222,7 @@ impl EventLoop {
                     h.executor_added(&executor_id, now);
                 }
                 self.status.update(|st| st.executors_added += 1);
+                self.backend.executor_added(&executor_id);
                 self.tasks.executor_added(&executor_id, &host)
             }
             DriverEvent::ExecutorLost { executor_id, reason } => self.lose_executor(&executor_id, &reason),
@@ -257,6 +262,16 @@ impl EventLoop {
         self.scheduler_events(events);
         let actions = self.dag.executor_lost(executor_id, self.clock.now_ms());
         self.apply(actions);
+        self.fail_if_no_executors_can_run();
+    }
+
+    /// With no executor left and none allowed to replace them, every job fails at once with
+    /// the reason instead of waiting forever.
+    fn fail_if_no_executors_can_run(&mut self) {
+        if let Some(reason) = self.backend.application_failure() {
+            let actions = self.dag.abort_all(&reason);
+            self.apply(actions);
+        }
     }
 
     /// Spark's `HeartbeatReceiver.expireDeadHosts`: executors silent past the timeout are lost,
