@@ -14,6 +14,8 @@ pub mod heartbeat_receiver;
 pub mod local_backend;
 pub mod locality;
 pub mod pool;
+#[cfg(test)]
+mod simulation;
 pub mod stage;
 pub mod task_scheduler;
 pub mod task_set;
