@@ -184,7 +184,13 @@ impl Context {
             Some(s) => s,
             None => stamp as u64,
         };
-        let mut tasks = TaskSchedulerImpl::new(SchedulerConfig::from_conf(&conf, max_failures)?, clock.clone(), seed);
+        let mut scheduler_config = SchedulerConfig::from_conf(&conf, max_failures)?;
+        if matches!(master, MasterUrl::Local { .. }) && scheduler_config.speculation.take().is_some() {
+            // As in Spark: the one embedded executor is the only place a copy could run, and a
+            // copy never runs where its task already runs.
+            info!("{} is ignored in local mode: there is no other executor to run copies on", conf::SPECULATION);
+        }
+        let mut tasks = TaskSchedulerImpl::new(scheduler_config, clock.clone(), seed);
         if matches!(master, MasterUrl::Local { .. }) {
             tasks.executor_added("driver", "localhost");
         }

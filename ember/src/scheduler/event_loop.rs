@@ -1,7 +1,8 @@
 //! The driver's scheduler thread (Spark's `DAGSchedulerEventProcessLoop` together with the
-//! task scheduler's offer rounds). It alone owns the DAG scheduler, the task scheduler and the
-//! backend, so none of their state is shared or locked; everything reaches it as a
-//! [`DriverEvent`] on one channel.
+//! task scheduler's offer rounds and its speculation timer). It alone owns the DAG scheduler,
+//! the task scheduler and the backend, so none of their state is shared or locked; everything
+//! reaches it as a [`DriverEvent`] on one channel, and it wakes up on its own when the task
+//! scheduler has something due (delay scheduling, a speculation check, an exclusion ending).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -51,10 +52,19 @@ pub enum DriverEvent {
 /// (`Context::status`).
 #[derive(Clone, Debug, Default)]
 pub struct AppStatus {
-    /// Task attempts that succeeded.
+    /// Task attempts that succeeded (one per task: a copy that also finished counts as killed).
     pub succeeded_tasks: u64,
     /// Task attempts that failed (including killed and lost ones).
     pub failed_tasks: u64,
+    /// Task attempts that ended killed (a subset of `failed_tasks`), as Spark's `numKilledTasks`.
+    pub killed_tasks: u64,
+    /// Killed attempts by kill reason, as Spark's `killedTasksSummary`: e.g. "another attempt
+    /// succeeded" for the losers of speculation.
+    pub killed_tasks_summary: std::collections::BTreeMap<String, u64>,
+    /// Speculative copies launched (`ember.speculation`).
+    pub speculative_tasks_launched: u64,
+    /// Executors excluded for the application by `excludeOnFailure`, in id order.
+    pub excluded_executors: Vec<String>,
     /// Task attempts running now.
     pub running_tasks: u64,
     /// Heartbeats received from executors.
@@ -84,6 +94,10 @@ impl StatusCell {
     /// A copy of the current status.
     pub fn get(&self) -> AppStatus {
         self.status.lock().clone()
+    }
+
+    fn get_excluded_executors(&self) -> Vec<String> {
+        self.status.lock().excluded_executors.clone()
     }
 
     fn update(&self, f: impl FnOnce(&mut AppStatus)) {
@@ -168,7 +182,9 @@ impl EventLoop {
             if self.dag.active_jobs() > 0 {
                 self.fail_if_no_executors_can_run();
             }
+            self.check_speculation();
             self.make_offers();
+            self.sync_exclusions();
             self.update_progress();
         }
         self.progress.finish();
@@ -192,20 +208,8 @@ impl EventLoop {
             }
             DriverEvent::StatusUpdate(update) => {
                 self.backend.status_update(&update);
-                if update.state.is_finished() {
-                    let tid = update.task_id;
-                    self.status.update(|st| {
-                        st.running_task_metrics.remove(&tid);
-                        st.running_tasks = st.running_tasks.saturating_sub(1);
-                        match &update.outcome {
-                            crate::task::TaskOutcome::Success(r) => {
-                                st.succeeded_tasks += 1;
-                                st.metrics.merge(&r.metrics);
-                            }
-                            _ => st.failed_tasks += 1,
-                        }
-                    });
-                }
+                // Counted from the task scheduler's verdict (TaskEnded), not from the report: a
+                // late result of a speculation loser is a kill, and repeated reports are ignored.
                 let events = self.tasks.status_update(update);
                 self.scheduler_events(events);
             }
@@ -286,12 +290,56 @@ impl EventLoop {
         }
     }
 
+    /// Runs the speculation check when it is due (Spark's `task-scheduler-speculation` timer);
+    /// newly marked stragglers get their copies in the offer round that follows.
+    fn check_speculation(&mut self) {
+        let now = self.clock.now_ms();
+        if self.tasks.next_speculation_check_ms().is_some_and(|t| t <= now) && self.tasks.check_speculatable_tasks(now) {
+            debug!("speculatable tasks found; offering resources");
+        }
+    }
+
+    /// Publishes the application-level exclusions (after lifting the ones that timed out).
+    fn sync_exclusions(&mut self) {
+        self.tasks.apply_exclude_on_failure_timeout();
+        let excluded = self.tasks.excluded_executors();
+        if self.status.get_excluded_executors() != excluded {
+            self.status.update(|st| st.excluded_executors = excluded);
+        }
+    }
+
     fn scheduler_events(&mut self, events: Vec<SchedulerEvent>) {
         let now = self.clock.now_ms();
         for ev in events {
             match ev {
-                SchedulerEvent::TaskStarted { .. } => self.status.update(|st| st.running_tasks += 1),
-                SchedulerEvent::TaskEnded { stage_id, stage_attempt_id, partition, result, .. } => {
+                SchedulerEvent::TaskStarted { speculative, .. } => {
+                    let running = self.tasks.running_task_count() as u64;
+                    self.status.update(|st| {
+                        st.running_tasks = running;
+                        st.speculative_tasks_launched += u64::from(speculative);
+                    })
+                }
+                SchedulerEvent::TaskEnded { stage_id, stage_attempt_id, task_id, partition, result, .. } => {
+                    // Before the DAG scheduler sees it: a caller whose job it completes must find
+                    // the attempt counted.
+                    let running = self.tasks.running_task_count() as u64;
+                    self.status.update(|st| {
+                        st.running_task_metrics.remove(&task_id);
+                        st.running_tasks = running;
+                        match &result {
+                            Ok(r) => {
+                                st.succeeded_tasks += 1;
+                                st.metrics.merge(&r.metrics);
+                            }
+                            Err(reason) => {
+                                st.failed_tasks += 1;
+                                if let crate::task::TaskEndReason::TaskKilled { reason } = reason {
+                                    st.killed_tasks += 1;
+                                    *st.killed_tasks_summary.entry(reason.clone()).or_insert(0) += 1;
+                                }
+                            }
+                        }
+                    });
                     let actions = self.dag.task_ended(stage_id, stage_attempt_id, partition, result, now);
                     self.apply(actions);
                 }

@@ -1,6 +1,11 @@
 //! `TaskSchedulerImpl`: assigns the tasks of all active task sets to executors' free cores and
 //! routes status updates back to the task set they belong to (Spark's `TaskSchedulerImpl`).
 //!
+//! It also holds the two application-wide policies of Spark's `TaskSchedulerImpl`: the
+//! speculation check (run by the event loop every `ember.speculation.interval`, see
+//! [`TaskSchedulerImpl::next_speculation_check_ms`]) and the [`HealthTracker`] of
+//! `excludeOnFailure`, whose excluded executors and nodes get no offers.
+//!
 //! A deterministic state machine (DESIGN.md 4): it owns no thread, reads time from an injected
 //! [`Clock`] and shuffles offers with a seeded RNG, and returns what the DAG scheduler and the
 //! executors must hear as [`SchedulerEvent`]s. The driver's event loop owns it.
@@ -16,10 +21,12 @@ use tracing::{debug, error, info, warn};
 
 use crate::conf::{
     self, EmberConf, LOCALITY_WAIT, LOCALITY_WAIT_NODE, LOCALITY_WAIT_PROCESS, LOCALITY_WAIT_RACK,
-    SCHEDULER_ALLOCATION_FILE, SCHEDULER_MODE, TASK_CPUS,
+    SCHEDULER_ALLOCATION_FILE, SCHEDULER_MODE, SPECULATION, SPECULATION_INTERVAL, SPECULATION_MIN_TASK_RUNTIME,
+    SPECULATION_MULTIPLIER, SPECULATION_QUANTILE, TASK_CPUS,
 };
 use crate::error::{EmberError, Result};
 use crate::scheduler::clock::Clock;
+use crate::scheduler::health_tracker::{ExcludeOnFailureConfig, HealthTracker};
 use crate::scheduler::locality::{LocalityWaits, TaskLocality};
 use crate::scheduler::pool::{
     load_allocation_file, PoolConfig, RootPool, SchedulableStats, SchedulingMode, TaskSetKey, DEFAULT_POOL_NAME,
@@ -28,8 +35,56 @@ use crate::scheduler::task_set::{SchedulerEvent, TaskSet, WorkerOffer};
 use crate::scheduler::task_set_manager::{LiveExecutors, TaskIdSource, TaskSetManager, TaskSetManagerConfig};
 use crate::task::{ExecutorId, StageId, StatusUpdate, TaskDescription, TaskEndReason, TaskId, TaskOutcome, TaskState};
 
+/// Settings of speculative execution (`ember.speculation.*`, Spark's defaults).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SpeculationConfig {
+    /// How often stragglers are looked for (`ember.speculation.interval`).
+    pub interval_ms: u64,
+    /// How many times the median successful duration a task must run to be speculated
+    /// (`ember.speculation.multiplier`).
+    pub multiplier: f64,
+    /// Fraction of a task set that must have succeeded first (`ember.speculation.quantile`).
+    pub quantile: f64,
+    /// Least running time of a speculated task (`ember.speculation.minTaskRuntime`).
+    pub min_task_runtime_ms: u64,
+}
+
+impl Default for SpeculationConfig {
+    fn default() -> Self {
+        SpeculationConfig { interval_ms: 100, multiplier: 1.5, quantile: 0.75, min_task_runtime_ms: 100 }
+    }
+}
+
+impl SpeculationConfig {
+    /// The settings when `ember.speculation` is true, `None` otherwise.
+    pub fn from_conf(conf: &EmberConf) -> Result<Option<Self>> {
+        if !conf.get_bool(SPECULATION)? {
+            return Ok(None);
+        }
+        let bad = |key: &str, reason: &str| EmberError::Config {
+            key: key.to_string(),
+            value: conf.get(key).to_string(),
+            reason: reason.to_string(),
+        };
+        let interval_ms = conf.get_time_ms(SPECULATION_INTERVAL)?;
+        if interval_ms == 0 {
+            return Err(bad(SPECULATION_INTERVAL, "must be positive"));
+        }
+        let multiplier = conf.get_f64(SPECULATION_MULTIPLIER)?;
+        if multiplier < 0.0 {
+            return Err(bad(SPECULATION_MULTIPLIER, "must not be negative"));
+        }
+        let quantile = conf.get_f64(SPECULATION_QUANTILE)?;
+        if !(0.0..=1.0).contains(&quantile) {
+            return Err(bad(SPECULATION_QUANTILE, "must be between 0 and 1"));
+        }
+        let min_task_runtime_ms = conf.get_time_ms(SPECULATION_MIN_TASK_RUNTIME)?;
+        Ok(Some(SpeculationConfig { interval_ms, multiplier, quantile, min_task_runtime_ms }))
+    }
+}
+
 /// Settings of the task scheduler.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct SchedulerConfig {
     /// How the root pool orders task sets (`ember.scheduler.mode`).
     pub mode: SchedulingMode,
@@ -47,10 +102,15 @@ pub struct SchedulerConfig {
     pub locality_wait_node_ms: u64,
     /// Wait at RACK_LOCAL (`ember.locality.wait.rack`, defaulting to `ember.locality.wait`).
     pub locality_wait_rack_ms: u64,
+    /// Speculative execution, when on.
+    pub speculation: Option<SpeculationConfig>,
+    /// `excludeOnFailure`, when on.
+    pub exclude_on_failure: Option<ExcludeOnFailureConfig>,
 }
 
 impl Default for SchedulerConfig {
-    /// Spark's defaults: FIFO, 1 core per task, 4 failures, 3 s at every locality level.
+    /// Spark's defaults: FIFO, 1 core per task, 4 failures, 3 s at every locality level, no
+    /// speculation, no exclusion.
     fn default() -> Self {
         SchedulerConfig {
             mode: SchedulingMode::Fifo,
@@ -60,6 +120,8 @@ impl Default for SchedulerConfig {
             locality_wait_process_ms: 3000,
             locality_wait_node_ms: 3000,
             locality_wait_rack_ms: 3000,
+            speculation: None,
+            exclude_on_failure: None,
         }
     }
 }
@@ -107,6 +169,8 @@ impl SchedulerConfig {
             locality_wait_process_ms: wait(LOCALITY_WAIT_PROCESS)?,
             locality_wait_node_ms: wait(LOCALITY_WAIT_NODE)?,
             locality_wait_rack_ms: wait(LOCALITY_WAIT_RACK)?,
+            speculation: SpeculationConfig::from_conf(conf)?,
+            exclude_on_failure: ExcludeOnFailureConfig::from_conf(conf)?,
         })
     }
 
@@ -120,10 +184,14 @@ impl SchedulerConfig {
     }
 
     fn manager_config(&self) -> TaskSetManagerConfig {
+        let speculation = self.speculation.unwrap_or_default();
         TaskSetManagerConfig {
             max_task_failures: self.max_task_failures,
             task_cpus: self.task_cpus,
             locality_waits: self.locality_waits(),
+            speculation_multiplier: speculation.multiplier,
+            speculation_quantile: speculation.quantile,
+            exclude_on_failure: self.exclude_on_failure,
         }
     }
 }
@@ -151,6 +219,10 @@ pub struct TaskSchedulerImpl {
     /// An executor joined since the last `resource_offers`: task sets must recompute their
     /// locality levels before the next assignment.
     new_executor_available: bool,
+    /// Application-level `excludeOnFailure`, when enabled.
+    health: Option<HealthTracker>,
+    /// When the next speculation check is due (with speculation on).
+    next_speculation_check_ms: u64,
 }
 
 impl std::fmt::Debug for TaskSchedulerImpl {
@@ -172,6 +244,8 @@ impl TaskSchedulerImpl {
         config.task_cpus = config.task_cpus.max(1);
         config.max_task_failures = config.max_task_failures.max(1);
         let root = RootPool::new(config.mode, &config.pools);
+        let health = config.exclude_on_failure.map(HealthTracker::new);
+        let next_speculation_check_ms = clock.now_ms().saturating_add(config.speculation.map_or(0, |s| s.interval_ms));
         TaskSchedulerImpl {
             config,
             clock,
@@ -182,6 +256,8 @@ impl TaskSchedulerImpl {
             running: FxHashMap::default(),
             live: LiveExecutors::new(),
             new_executor_available: false,
+            health,
+            next_speculation_check_ms,
         }
     }
 
@@ -198,6 +274,31 @@ impl TaskSchedulerImpl {
     /// The executors known to be alive.
     pub fn live_executors(&self) -> &LiveExecutors {
         &self.live
+    }
+
+    /// The application-level exclusion state, when `excludeOnFailure` is enabled.
+    pub fn health_tracker(&self) -> Option<&HealthTracker> {
+        self.health.as_ref()
+    }
+
+    /// Lifts the application-level exclusions that have timed out by now (also done before
+    /// every offer round).
+    pub fn apply_exclude_on_failure_timeout(&mut self) {
+        let now = self.clock.now_ms();
+        if let Some(h) = &mut self.health {
+            h.apply_timeout(now);
+        }
+    }
+
+    /// The executors excluded for the application, in id order (empty when `excludeOnFailure`
+    /// is off).
+    pub fn excluded_executors(&self) -> Vec<ExecutorId> {
+        self.health.as_ref().map(HealthTracker::excluded_executors).unwrap_or_default()
+    }
+
+    /// Launched attempts whose end has not been reported yet.
+    pub fn running_task_count(&self) -> usize {
+        self.running.len()
     }
 
     /// An active task set, by stage and attempt.
@@ -257,6 +358,9 @@ impl TaskSchedulerImpl {
         };
         error!("Lost executor {executor_id} on {host}: {reason}");
         self.running.retain(|_, t| t.executor_id != executor_id);
+        if let Some(h) = &mut self.health {
+            h.handle_removed_executor(executor_id);
+        }
         let now = self.clock.now_ms();
         for tsm in self.task_sets.values_mut() {
             tsm.executor_lost(executor_id, reason, &self.live, now, &mut events);
@@ -272,6 +376,10 @@ impl TaskSchedulerImpl {
     /// over the cluster. Task sets are taken in the root pool's order; each is offered every
     /// executor at each of its locality levels from best to worst, again and again while that
     /// launches something. The events are one `TaskStarted` per launch.
+    ///
+    /// With `excludeOnFailure`, executors and nodes excluded for the application get nothing
+    /// (exclusions that timed out are lifted first), and a task set that launches nothing while
+    /// one of its tasks is excluded on every live executor is aborted: it could only hang.
     pub fn resource_offers(&mut self, offers: &[WorkerOffer]) -> (Vec<Vec<TaskDescription>>, Vec<SchedulerEvent>) {
         let mut assigned: Vec<Vec<TaskDescription>> = offers.iter().map(|_| Vec::new()).collect();
         let mut events = Vec::new();
@@ -281,11 +389,26 @@ impl TaskSchedulerImpl {
         if offers.is_empty() || self.task_sets.is_empty() {
             return (assigned, events);
         }
+        let now = self.clock.now_ms();
+        if let Some(h) = &mut self.health {
+            h.apply_timeout(now);
+        }
 
         let mut order: Vec<usize> = (0..offers.len()).collect();
         order.shuffle(&mut self.rng);
         let task_cpus = self.config.task_cpus;
-        let mut free_cpus: Vec<u32> = offers.iter().map(|o| o.cores).collect();
+        let health = self.health.as_ref();
+        let mut free_cpus: Vec<u32> = offers
+            .iter()
+            .map(|o| {
+                let excluded = health.is_some_and(|h| h.is_node_excluded(&o.host) || h.is_executor_excluded(&o.executor_id));
+                if excluded {
+                    0
+                } else {
+                    o.cores
+                }
+            })
+            .collect();
         // Launches still possible: each launch takes exactly task_cpus off one offer, i.e. one
         // slot. Stopping at zero changes nothing (no offer could be asked) and saves the walk.
         let mut slots: u64 = free_cpus.iter().map(|c| u64::from(c / task_cpus)).sum();
@@ -310,15 +433,20 @@ impl TaskSchedulerImpl {
             self.new_executor_available = false;
         }
 
-        let now = self.clock.now_ms();
-        'task_sets: for key in sorted {
+        let mut aborted: Vec<TaskSetKey> = Vec::new();
+        for key in sorted {
+            // Once the cores are used up only the exclusion check is left to do.
+            if slots == 0 && self.health.is_none() {
+                break;
+            }
             let Some(tsm) = self.task_sets.get_mut(&key) else { continue };
             debug!("Offering to {}: {} running tasks", tsm.name(), tsm.running_tasks());
             let levels: Vec<TaskLocality> = tsm.locality_levels().to_vec();
-            for max_locality in levels {
+            let mut launched_any = false;
+            'levels: for max_locality in levels {
                 loop {
                     if slots == 0 {
-                        break 'task_sets;
+                        break 'levels;
                     }
                     let mut launched = false;
                     for &i in &order {
@@ -336,6 +464,7 @@ impl TaskSchedulerImpl {
                                 stage_attempt_id: task.stage_attempt_id,
                                 task_id: task.task_id,
                                 partition: task.partition_id,
+                                speculative: tsm.task_info(task.task_id).is_some_and(|t| t.speculative),
                             });
                             free_cpus[i] -= task_cpus;
                             slots -= 1;
@@ -346,10 +475,42 @@ impl TaskSchedulerImpl {
                     if !launched {
                         break;
                     }
+                    launched_any = true;
+                }
+            }
+            if !launched_any && self.health.is_some() {
+                if let Some(index) = tsm.completely_excluded_task(&self.live, self.health.as_ref()) {
+                    tsm.abort_since_completely_excluded(index, &self.live, self.health.as_ref(), &mut events);
+                    aborted.push(key);
                 }
             }
         }
+        for key in aborted {
+            self.maybe_finish(key);
+        }
         (assigned, events)
+    }
+
+    /// Marks stragglers of every task set for speculative copies (Spark's
+    /// `checkSpeculatableTasks`, run from a timer there and by the event loop here); returns
+    /// whether any task was newly marked, i.e. whether offers should be made. Schedules the next
+    /// check one `ember.speculation.interval` after `now`. Does nothing with speculation off.
+    pub fn check_speculatable_tasks(&mut self, now: u64) -> bool {
+        let Some(speculation) = self.config.speculation else { return false };
+        self.next_speculation_check_ms = now.saturating_add(speculation.interval_ms);
+        let mut found = false;
+        for tsm in self.task_sets.values_mut() {
+            found |= tsm.check_speculatable_tasks(speculation.min_task_runtime_ms, now);
+        }
+        found
+    }
+
+    /// When the next speculation check is due: with speculation on and some task set running
+    /// tasks that could become stragglers; `None` otherwise. May be in the past.
+    pub fn next_speculation_check_ms(&self) -> Option<u64> {
+        self.config.speculation?;
+        let any_running = self.task_sets.values().any(|t| !t.is_zombie() && t.running_tasks() > 0);
+        any_running.then_some(self.next_speculation_check_ms)
     }
 
     /// Handles an executor's report on a task (Spark's `statusUpdate`). A finished attempt is
@@ -435,11 +596,14 @@ impl TaskSchedulerImpl {
         events
     }
 
-    /// The earliest clock time at which a delay-scheduling wait expires while tasks are pending:
-    /// the event loop should make offers again then (if cores are free), since a task refused
-    /// for locality may now be accepted. May be in the past. `None` when no task set waits.
+    /// The earliest clock time at which the event loop has something to do without being sent
+    /// an event: a delay-scheduling wait expires while tasks are pending (a task refused for
+    /// locality may now be accepted), a speculation check is due, or an exclusion ends. May be
+    /// in the past. `None` when nothing waits.
     pub fn next_wakeup_ms(&self) -> Option<u64> {
-        self.task_sets.values().filter_map(TaskSetManager::next_wakeup_ms).min()
+        let delay = self.task_sets.values().filter_map(TaskSetManager::next_wakeup_ms).min();
+        let expiry = self.health.as_ref().and_then(HealthTracker::next_expiry_ms);
+        [delay, self.next_speculation_check_ms(), expiry].into_iter().flatten().min()
     }
 
     /// Running attempts of every attempt of a stage.
@@ -465,6 +629,11 @@ impl TaskSchedulerImpl {
         let pool =
             if tsm.task_set().pool_name.is_empty() { DEFAULT_POOL_NAME } else { tsm.task_set().pool_name.as_str() };
         if tsm.all_succeeded() {
+            // Only now do the task set's failures count against its executors: had the stage
+            // failed, its code would be the likelier culprit.
+            if let (Some(h), Some(l)) = (&mut self.health, tsm.excludelist()) {
+                h.update_for_successful_task_set(key.0, key.1, l.exec_failures(), self.clock.now_ms());
+            }
             info!("Removed TaskSet {}, whose tasks have all completed, from pool {pool}", tsm.id());
         } else {
             info!("Removed TaskSet {}, since it failed, from pool {pool}", tsm.id());
@@ -488,6 +657,7 @@ mod tests {
     use crate::scheduler::pool::PoolConfig;
     use crate::scheduler::task_set::TaskLocation;
     use crate::scheduler::task_set_manager::test_support::*;
+    use crate::scheduler::task_set_manager::{KILLED_BY_OTHER_ATTEMPT, LATE_RESULT_DROPPED};
     use std::collections::{BTreeSet, HashMap};
 
     fn offer(exec: &str, host: &str, cores: u32) -> WorkerOffer {
@@ -865,6 +1035,217 @@ mod tests {
         let (again, _) = s.resource_offers(&[offer("2", "h2", 1)]);
         assert_eq!(again[0][0].index, tasks[0][0].index);
         assert_eq!(again[0][0].attempt_number, 1);
+    }
+
+    fn speculating() -> SchedulerConfig {
+        SchedulerConfig {
+            locality_wait_process_ms: 0,
+            locality_wait_node_ms: 0,
+            locality_wait_rack_ms: 0,
+            speculation: Some(SpeculationConfig { interval_ms: 100, min_task_runtime_ms: 100, ..SpeculationConfig::default() }),
+            ..SchedulerConfig::default()
+        }
+    }
+
+    fn excluding() -> SchedulerConfig {
+        SchedulerConfig {
+            exclude_on_failure: Some(ExcludeOnFailureConfig { timeout_ms: 1000, ..ExcludeOnFailureConfig::default() }),
+            ..SchedulerConfig::default()
+        }
+    }
+
+    fn started(events: &[SchedulerEvent]) -> Vec<(TaskId, bool)> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                SchedulerEvent::TaskStarted { task_id, speculative, .. } => Some((*task_id, *speculative)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn config_reads_speculation_and_exclusion() {
+        let conf = EmberConf::new()
+            .set("ember.speculation", "true")
+            .set("ember.speculation.interval", "1s")
+            .set("ember.speculation.multiplier", "2")
+            .set("ember.speculation.quantile", "0.5")
+            .set("ember.speculation.minTaskRuntime", "250ms")
+            .set("ember.excludeOnFailure.enabled", "true");
+        let c = SchedulerConfig::from_conf(&conf, 4).unwrap();
+        assert_eq!(
+            c.speculation,
+            Some(SpeculationConfig { interval_ms: 1000, multiplier: 2.0, quantile: 0.5, min_task_runtime_ms: 250 })
+        );
+        assert_eq!(c.exclude_on_failure, Some(ExcludeOnFailureConfig::default()));
+        let on = EmberConf::new().set("ember.speculation", "true");
+        assert_eq!(SchedulerConfig::from_conf(&on, 4).unwrap().speculation, Some(SpeculationConfig::default()));
+        let bad = |conf: EmberConf, key: &str| match SchedulerConfig::from_conf(&conf, 4).unwrap_err() {
+            EmberError::Config { key: k, .. } => assert_eq!(k, key),
+            e => panic!("unexpected {e:?}"),
+        };
+        bad(on.clone().set("ember.speculation.quantile", "1.5"), "ember.speculation.quantile");
+        bad(on.clone().set("ember.speculation.interval", "0"), "ember.speculation.interval");
+        bad(on.clone().set("ember.speculation.multiplier", "-1"), "ember.speculation.multiplier");
+        bad(on.set("ember.speculation.multiplier", "fast"), "ember.speculation.multiplier");
+        bad(
+            EmberConf::new().set("ember.excludeOnFailure.enabled", "true").set("ember.task.maxFailures", "1"),
+            "ember.excludeOnFailure.task.maxTaskAttemptsPerNode",
+        );
+    }
+
+    #[test]
+    fn the_speculation_timer_runs_while_tasks_run() {
+        let (mut s, clock) = scheduler(speculating(), 1);
+        assert_eq!(s.next_speculation_check_ms(), None, "nothing running");
+        s.submit_tasks(task_set(0, 0, 0, 4));
+        let (tasks, _) = s.resource_offers(&[offer("A", "ha", 4)]);
+        assert_eq!(s.next_speculation_check_ms(), Some(100));
+        assert_eq!(s.next_wakeup_ms(), Some(100));
+        clock.set(100);
+        assert!(!s.check_speculatable_tasks(100), "no task has succeeded yet");
+        assert_eq!(s.next_speculation_check_ms(), Some(200));
+        for t in &tasks[0][1..] {
+            s.status_update(success("A", t.task_id));
+        }
+        clock.set(200);
+        assert!(s.check_speculatable_tasks(200), "task 0 ran 200 ms > max(1.5 × 100, 100)");
+        assert_eq!(s.task_set_manager(0, 0).unwrap().speculatable_tasks(), [0]);
+        // A runs the first attempt; the copy goes to B on another host.
+        let (none, _) = s.resource_offers(&[offer("A", "ha", 3)]);
+        assert!(none[0].is_empty());
+        let (copies, events) = s.resource_offers(&[offer("B", "hb", 1)]);
+        assert_eq!((copies[0][0].index, copies[0][0].attempt_number), (0, 1));
+        assert_eq!(started(&events), [(copies[0][0].task_id, true)]);
+        // The copy wins; the first attempt is killed and its end counts as no failure.
+        let ev = s.status_update(success("B", copies[0][0].task_id));
+        assert!(ev.iter().any(|e| matches!(e, SchedulerEvent::KillTask { task_id, reason, .. }
+            if *task_id == tasks[0][0].task_id && reason == KILLED_BY_OTHER_ATTEMPT)));
+        let ev = s.status_update(failure(
+            "A",
+            tasks[0][0].task_id,
+            TaskState::Killed,
+            TaskEndReason::TaskKilled { reason: KILLED_BY_OTHER_ATTEMPT.into() },
+        ));
+        assert!(matches!(&ev[..], [SchedulerEvent::TaskEnded { result: Err(TaskEndReason::TaskKilled { .. }), .. }]));
+        assert!(s.is_idle());
+        assert_eq!(s.next_speculation_check_ms(), None);
+    }
+
+    #[test]
+    fn speculation_off_never_marks_or_wakes_up() {
+        let (mut s, clock) = scheduler(SchedulerConfig::default(), 1);
+        s.submit_tasks(task_set(0, 0, 0, 2));
+        let (tasks, _) = s.resource_offers(&[offer("A", "ha", 2)]);
+        s.status_update(success("A", tasks[0][0].task_id));
+        clock.set(1_000_000);
+        assert!(!s.check_speculatable_tasks(1_000_000));
+        assert_eq!(s.next_wakeup_ms(), None);
+    }
+
+    #[test]
+    fn a_late_success_of_the_loser_reaches_no_one() {
+        let (mut s, clock) = scheduler(speculating(), 1);
+        s.submit_tasks(task_set(0, 0, 0, 4));
+        let (tasks, _) = s.resource_offers(&[offer("A", "ha", 4)]);
+        for t in &tasks[0][1..] {
+            s.status_update(success("A", t.task_id));
+        }
+        clock.set(500);
+        s.check_speculatable_tasks(500);
+        let (copies, _) = s.resource_offers(&[offer("B", "hb", 1)]);
+        let ev = s.status_update(success("A", tasks[0][0].task_id));
+        assert_eq!(ev.iter().filter(|e| matches!(e, SchedulerEvent::TaskEnded { result: Ok(_), .. })).count(), 1);
+        let ev = s.status_update(success("B", copies[0][0].task_id));
+        match &ev[..] {
+            [SchedulerEvent::TaskEnded { result: Err(TaskEndReason::TaskKilled { reason }), .. }] => {
+                assert_eq!(reason, LATE_RESULT_DROPPED)
+            }
+            e => panic!("unexpected {e:?}"),
+        }
+        assert!(s.is_idle());
+    }
+
+    #[test]
+    fn an_executor_failing_in_a_successful_stage_is_excluded_until_the_timeout() {
+        let (mut s, clock) = scheduler(excluding(), 7);
+        s.executor_added("A", "ha");
+        s.executor_added("B", "hb");
+        s.submit_tasks(task_set(0, 0, 0, 4));
+        // A fails two distinct tasks: excluded for the stage.
+        let (a, _) = s.resource_offers(&[offer("A", "ha", 2)]);
+        for t in &a[0] {
+            s.status_update(failure("A", t.task_id, TaskState::Failed, TaskEndReason::ExceptionFailure { description: "bad disk".into() }));
+        }
+        let (none, _) = s.resource_offers(&[offer("A", "ha", 2)]);
+        assert!(none[0].is_empty(), "A is excluded for the stage");
+        assert!(s.excluded_executors().is_empty(), "not for the application before the stage succeeds");
+        let mut done = 0;
+        while !s.is_idle() {
+            let (b, _) = s.resource_offers(&[offer("B", "hb", 1)]);
+            for t in &b[0] {
+                s.status_update(success("B", t.task_id));
+                done += 1;
+            }
+        }
+        assert_eq!(done, 4);
+        assert_eq!(s.excluded_executors(), ["A"]);
+        assert_eq!(s.next_wakeup_ms(), Some(1001), "excluded at 0 for 1000 ms");
+
+        // The next stage gets no offer of A, whatever the seed's order.
+        s.submit_tasks(task_set(1, 0, 1, 4));
+        let (tasks, _) = s.resource_offers(&[offer("A", "ha", 4), offer("B", "hb", 1)]);
+        assert_eq!((tasks[0].len(), tasks[1].len()), (0, 1));
+        clock.set(1001);
+        let (tasks, _) = s.resource_offers(&[offer("A", "ha", 4)]);
+        assert_eq!(tasks[0].len(), 3, "the exclusion timed out");
+        assert!(s.excluded_executors().is_empty());
+    }
+
+    #[test]
+    fn failures_of_a_failed_stage_or_lost_executors_exclude_no_one() {
+        let config = SchedulerConfig { max_task_failures: 3, ..excluding() };
+        let (mut s, _) = scheduler(config, 1);
+        s.submit_tasks(task_set(0, 0, 0, 2));
+        let _ = s.resource_offers(&[offer("A", "ha", 2)]);
+        s.executor_lost("A", "gone");
+        assert!(s.excluded_executors().is_empty());
+        let boom = TaskEndReason::ExceptionFailure { description: "bug".into() };
+        let mut failed = false;
+        for round in 0..20 {
+            let (t, events) = s.resource_offers(&[offer(&format!("E{round}"), &format!("h{round}"), 2)]);
+            failed |= events.iter().any(|e| matches!(e, SchedulerEvent::TaskSetFailed { .. }));
+            for task in &t[0] {
+                let ev = s.status_update(failure(&task.executor_id, task.task_id, TaskState::Failed, boom.clone()));
+                failed |= ev.iter().any(|e| matches!(e, SchedulerEvent::TaskSetFailed { .. }));
+            }
+            if s.is_idle() {
+                break;
+            }
+        }
+        assert!(failed && s.is_idle(), "the stage fails after 3 attempts of a task");
+        assert!(s.excluded_executors().is_empty(), "a failed stage's failures are not held against executors");
+    }
+
+    #[test]
+    fn a_task_set_that_can_run_nowhere_is_aborted_at_the_next_offer() {
+        let (mut s, _) = scheduler(excluding(), 1);
+        s.executor_added("A", "ha");
+        s.submit_tasks(task_set(3, 0, 0, 1));
+        let (a, _) = s.resource_offers(&[offer("A", "ha", 1)]);
+        s.status_update(failure("A", a[0][0].task_id, TaskState::Failed, TaskEndReason::ExceptionFailure { description: "boom".into() }));
+        let (none, events) = s.resource_offers(&[offer("A", "ha", 1)]);
+        assert!(none[0].is_empty());
+        match &events[..] {
+            [SchedulerEvent::TaskSetFailed { stage_id: 3, reason, .. }] => assert!(
+                reason.starts_with("Aborting TaskSet 3.0 because task 0 (partition 0) cannot run anywhere")
+                    && reason.contains("A on ha (for the task)"),
+                "{reason}"
+            ),
+            e => panic!("unexpected {e:?}"),
+        }
+        assert!(s.is_idle());
     }
 
     #[test]

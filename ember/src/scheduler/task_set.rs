@@ -60,8 +60,8 @@ pub struct WorkerOffer {
 /// state machine).
 #[derive(Debug)]
 pub enum SchedulerEvent {
-    /// A task attempt was launched.
-    TaskStarted { stage_id: StageId, stage_attempt_id: u32, task_id: TaskId, partition: usize },
+    /// A task attempt was launched; `speculative` for a copy of a task already running.
+    TaskStarted { stage_id: StageId, stage_attempt_id: u32, task_id: TaskId, partition: usize, speculative: bool },
     /// A task attempt ended. `result` is `Ok` for success.
     TaskEnded {
         stage_id: StageId,

@@ -2,20 +2,26 @@
 //! to an offered executor (delay scheduling over locality levels), retries of failed tasks up to
 //! `ember.task.maxFailures`, and re-queueing when an executor is lost (Spark's `TaskSetManager`).
 //!
+//! It also finds stragglers and runs speculative copies of them (`ember.speculation`), kills the
+//! other attempts of a task once one succeeds, and applies the task set's part of
+//! `excludeOnFailure` (see [`TaskSetExcludelist`]).
+//!
 //! It is a plain state machine: time is passed in (`now`, from the scheduler's injected clock),
 //! and what the DAG scheduler must hear about is appended to an event list instead of being
 //! called back.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 use tracing::{debug, error, info, warn};
 
+use crate::scheduler::health_tracker::{ExcludeOnFailureConfig, HealthTracker};
 use crate::scheduler::locality::{LocalityWaits, TaskLocality};
 use crate::scheduler::pool::{SchedulableStats, TaskSetKey};
 use crate::scheduler::task_set::{SchedulerEvent, TaskLocation, TaskSet};
+use crate::scheduler::task_set_excludelist::TaskSetExcludelist;
 use crate::task::{
     DirectTaskResult, ExecutorId, JobId, StageId, TaskDescription, TaskEndReason, TaskId, TaskKind, TaskState,
 };
@@ -23,6 +29,13 @@ use crate::task::{
 /// How often a repeated exception is logged in full (Spark's `spark.logging.exceptionPrintInterval`
 /// default); in between, repeats are counted on one line.
 const EXCEPTION_PRINT_INTERVAL_MS: u64 = 10_000;
+
+/// The kill reason of an attempt whose task succeeded in another attempt (Spark's wording).
+pub const KILLED_BY_OTHER_ATTEMPT: &str = "another attempt succeeded";
+
+/// The end reason of an attempt that reported success after another attempt of its task had
+/// already succeeded: its result is dropped, and it counts as killed.
+pub const LATE_RESULT_DROPPED: &str = "finished after another attempt had succeeded; result not used";
 
 /// The executors the scheduler knows to be alive, by id and by host. Task set managers consult it
 /// to decide which locality levels can be met at all.
@@ -75,6 +88,18 @@ impl LiveExecutors {
         self.host_of.get(executor_id).map(String::as_str)
     }
 
+    /// The live executors grouped by host, both in name order.
+    pub fn executors_by_host(&self) -> BTreeMap<&str, Vec<&str>> {
+        let mut by_host: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for (exec, host) in &self.host_of {
+            by_host.entry(host.as_str()).or_default().push(exec.as_str());
+        }
+        for execs in by_host.values_mut() {
+            execs.sort_unstable();
+        }
+        by_host
+    }
+
     /// How many executors are alive.
     pub fn len(&self) -> usize {
         self.host_of.len()
@@ -104,7 +129,7 @@ impl TaskIdSource {
 }
 
 /// Settings of a task set manager, from the scheduler's configuration.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct TaskSetManagerConfig {
     /// Failures of one task (counted per index) after which the task set is aborted.
     pub max_task_failures: u32,
@@ -112,11 +137,26 @@ pub struct TaskSetManagerConfig {
     pub task_cpus: u32,
     /// Delay-scheduling waits per level.
     pub locality_waits: LocalityWaits,
+    /// A running task is speculated when it has run this many times the median duration of the
+    /// successful ones (`ember.speculation.multiplier`).
+    pub speculation_multiplier: f64,
+    /// Fraction of the tasks that must have succeeded before any is speculated
+    /// (`ember.speculation.quantile`).
+    pub speculation_quantile: f64,
+    /// `excludeOnFailure` settings when it is enabled.
+    pub exclude_on_failure: Option<ExcludeOnFailureConfig>,
 }
 
 impl Default for TaskSetManagerConfig {
     fn default() -> Self {
-        TaskSetManagerConfig { max_task_failures: 4, task_cpus: 1, locality_waits: LocalityWaits::default() }
+        TaskSetManagerConfig {
+            max_task_failures: 4,
+            task_cpus: 1,
+            locality_waits: LocalityWaits::default(),
+            speculation_multiplier: 1.5,
+            speculation_quantile: 0.75,
+            exclude_on_failure: None,
+        }
     }
 }
 
@@ -154,6 +194,8 @@ pub struct TaskInfo {
     pub locality: TaskLocality,
     /// Where it stands.
     pub state: AttemptState,
+    /// Whether it is a speculative copy of a task that was already running.
+    pub speculative: bool,
 }
 
 impl TaskInfo {
@@ -184,14 +226,44 @@ fn needs_launch(index: usize, successful: &[bool], copies_running: &[u32]) -> bo
     !successful[index] && copies_running[index] == 0
 }
 
-/// Pops entries off the end of `list` until one needs launching (Spark's `dequeueTaskFromList`).
-fn dequeue_from_list(list: &mut Vec<usize>, successful: &[bool], copies_running: &[u32]) -> Option<usize> {
-    while let Some(index) = list.pop() {
-        if needs_launch(index, successful, copies_running) {
+/// Takes the last entry of `list` that may run on the offered executor (`usable`) and should
+/// launch (`launchable`), walking from the end (Spark's `dequeueTaskFromList`).
+///
+/// Entries the executor may not take (excluded there) stay for other executors. Entries it may
+/// take that no longer need launching are stale and dropped. Without exclusions every entry is
+/// usable, so this pops from the end as a stack does.
+fn dequeue_from_list(
+    list: &mut Vec<usize>,
+    usable: impl Fn(usize) -> bool,
+    launchable: impl Fn(usize) -> bool,
+) -> Option<usize> {
+    let mut i = list.len();
+    while i > 0 {
+        i -= 1;
+        let index = list[i];
+        if !usable(index) {
+            continue;
+        }
+        list.remove(i);
+        if launchable(index) {
             return Some(index);
         }
     }
     None
+}
+
+/// Spark's `MedianHeap.median`: the middle value, or the mean of the two middle values of an
+/// even count. `values` must not be empty.
+fn median(values: &[u64]) -> f64 {
+    let mut v = values.to_vec();
+    let mid = v.len() / 2;
+    let (_, upper, _) = v.select_nth_unstable(mid);
+    let upper = *upper as f64;
+    if v.len() % 2 == 1 {
+        return upper;
+    }
+    let lower = v[..mid].iter().copied().max().unwrap_or(0) as f64;
+    (lower + upper) / 2.0
 }
 
 /// Whether `list` still holds a task that needs launching, dropping stale entries at its end.
@@ -243,6 +315,8 @@ pub struct TaskSetManager {
     tasks_successful: usize,
     /// Tasks with at least one attempt running.
     indices_running: usize,
+    /// Every attempt of each task, in launch order.
+    attempts: Vec<Vec<TaskId>>,
 
     task_infos: FxHashMap<TaskId, TaskInfo>,
     /// Running attempts, ordered so that kills and executor-loss handling are deterministic.
@@ -253,6 +327,19 @@ pub struct TaskSetManager {
     zombie: bool,
 
     pending: PendingTasks,
+    /// Tasks marked for a speculative copy that has not launched yet (Spark's
+    /// `speculatableTasks`), and the same tasks by locality.
+    speculatable: Vec<bool>,
+    num_speculatable: usize,
+    pending_speculative: PendingTasks,
+    /// How long each task's winning attempt ran, for the speculation threshold.
+    successful_durations: Vec<u64>,
+    /// Attempts killed because another attempt of their task succeeded: a result they still
+    /// send is dropped.
+    killed_by_other_attempt: FxHashSet<TaskId>,
+    /// This task set's part of `excludeOnFailure`, when enabled.
+    excludelist: Option<TaskSetExcludelist>,
+
     locality_levels: Vec<TaskLocality>,
     locality_waits: Vec<u64>,
     /// Delay scheduling: the level we are at, and when we last launched at it (or moved to it).
@@ -299,11 +386,20 @@ impl TaskSetManager {
             attempts_launched: vec![0; n],
             tasks_successful: 0,
             indices_running: 0,
+            attempts: vec![Vec::new(); n],
             task_infos: FxHashMap::default(),
             running: BTreeSet::new(),
             // An empty task set has nothing to do: it finishes at once.
             zombie: n == 0,
             pending: PendingTasks::default(),
+            speculatable: vec![false; n],
+            num_speculatable: 0,
+            pending_speculative: PendingTasks::default(),
+            successful_durations: Vec::new(),
+            killed_by_other_attempt: FxHashSet::default(),
+            excludelist: config
+                .exclude_on_failure
+                .map(|c| TaskSetExcludelist::new(c, task_set.stage_id, task_set.stage_attempt_id)),
             locality_levels: Vec::new(),
             locality_waits: Vec::new(),
             current_locality_index: 0,
@@ -397,6 +493,21 @@ impl TaskSetManager {
         self.num_tasks().saturating_sub(self.tasks_successful).saturating_sub(self.indices_running)
     }
 
+    /// The attempts of task `index`, in launch order.
+    pub fn attempts_of(&self, index: usize) -> &[TaskId] {
+        self.attempts.get(index).map_or(&[], Vec::as_slice)
+    }
+
+    /// Tasks marked for a speculative copy that has not launched yet, in index order.
+    pub fn speculatable_tasks(&self) -> Vec<usize> {
+        (0..self.num_tasks()).filter(|i| self.speculatable[*i]).collect()
+    }
+
+    /// The task set's exclusion state, when `excludeOnFailure` is enabled.
+    pub fn excludelist(&self) -> Option<&TaskSetExcludelist> {
+        self.excludelist.as_ref()
+    }
+
     /// The locality levels this set currently tries, best first; always ends with `Any`.
     pub fn locality_levels(&self) -> &[TaskLocality] {
         &self.locality_levels
@@ -419,17 +530,21 @@ impl TaskSetManager {
         if self.zombie {
             return;
         }
-        let prefs = &self.task_set.tasks[index].preferred_locations;
+        Self::push_pending(&mut self.pending, &self.task_set.tasks[index].preferred_locations, index);
+    }
+
+    /// Puts a task on every list of `pending` its preferences qualify it for.
+    fn push_pending(pending: &mut PendingTasks, prefs: &[TaskLocation], index: usize) {
         for loc in prefs {
             if let TaskLocation::Executor { executor_id, .. } = loc {
-                self.pending.for_executor.entry(executor_id.clone()).or_default().push(index);
+                pending.for_executor.entry(executor_id.clone()).or_default().push(index);
             }
-            self.pending.for_host.entry(loc.host().to_string()).or_default().push(index);
+            pending.for_host.entry(loc.host().to_string()).or_default().push(index);
         }
         if prefs.is_empty() {
-            self.pending.no_prefs.push(index);
+            pending.no_prefs.push(index);
         }
-        self.pending.all.push(index);
+        pending.all.push(index);
     }
 
     /// The levels worth trying given the pending tasks and the live executors (Spark's
@@ -518,31 +633,82 @@ impl TaskSetManager {
         Some(self.last_launch_time.saturating_add(self.locality_waits[self.current_locality_index]))
     }
 
-    /// Takes the next task that may run on `exec_id`/`host` at `max_locality` or better,
-    /// with the level it would run at (Spark's `dequeueTask`). Tasks without preferences are
-    /// reported as `ProcessLocal`, as Spark does: they are as good as local anywhere.
-    fn dequeue_task(&mut self, exec_id: &str, host: &str, max_locality: TaskLocality) -> Option<(usize, TaskLocality)> {
-        let (succ, copies) = (&self.successful[..], &self.copies_running[..]);
-        if let Some(list) = self.pending.for_executor.get_mut(exec_id) {
-            if let Some(i) = dequeue_from_list(list, succ, copies) {
+    /// Takes the next task that may run on `exec_id`/`host` at `max_locality` or better, with the
+    /// level it would run at and whether it is a speculative copy (Spark's `dequeueTask`): a task
+    /// waiting for its first (or next) attempt if there is one, else a speculative copy of a
+    /// straggler. Tasks without preferences are reported as `ProcessLocal`, as Spark does: they
+    /// are as good as local anywhere.
+    fn dequeue_task(
+        &mut self,
+        exec_id: &str,
+        host: &str,
+        max_locality: TaskLocality,
+    ) -> Option<(usize, TaskLocality, bool)> {
+        if let Some((index, locality)) = self.dequeue_from(exec_id, host, max_locality, false) {
+            return Some((index, locality, false));
+        }
+        if self.num_speculatable == 0 {
+            return None;
+        }
+        let (index, locality) = self.dequeue_from(exec_id, host, max_locality, true)?;
+        self.speculatable[index] = false;
+        self.num_speculatable -= 1;
+        Some((index, locality, true))
+    }
+
+    /// Searches the regular or the speculative pending lists (Spark's `dequeueTaskHelper`).
+    ///
+    /// A task is skipped where `excludeOnFailure` excludes it. A speculative copy also never goes
+    /// to an executor or host that already ran an attempt of its task: if the first attempt is
+    /// slow because of its machine, a copy there would be slow too.
+    fn dequeue_from(
+        &mut self,
+        exec_id: &str,
+        host: &str,
+        max_locality: TaskLocality,
+        speculative: bool,
+    ) -> Option<(usize, TaskLocality)> {
+        let (succ, copies, spec) = (&self.successful[..], &self.copies_running[..], &self.speculatable[..]);
+        let (attempts, infos, excludelist) = (&self.attempts, &self.task_infos, self.excludelist.as_ref());
+        let usable = |index: usize| {
+            let excluded = excludelist
+                .is_some_and(|l| l.is_executor_excluded_for_task(exec_id, index) || l.is_node_excluded_for_task(host, index));
+            let ran_here = speculative
+                && attempts[index]
+                    .iter()
+                    .filter_map(|tid| infos.get(tid))
+                    .any(|i| i.host == host || i.executor_id == exec_id);
+            !excluded && !ran_here
+        };
+        // A copy is only worth launching while exactly the one slow attempt runs.
+        let launchable = |index: usize| {
+            if speculative {
+                spec[index] && !succ[index] && copies[index] == 1
+            } else {
+                needs_launch(index, succ, copies)
+            }
+        };
+        let pending = if speculative { &mut self.pending_speculative } else { &mut self.pending };
+        if let Some(list) = pending.for_executor.get_mut(exec_id) {
+            if let Some(i) = dequeue_from_list(list, usable, launchable) {
                 return Some((i, TaskLocality::ProcessLocal));
             }
         }
         if max_locality.allows(TaskLocality::NodeLocal) {
-            if let Some(list) = self.pending.for_host.get_mut(host) {
-                if let Some(i) = dequeue_from_list(list, succ, copies) {
+            if let Some(list) = pending.for_host.get_mut(host) {
+                if let Some(i) = dequeue_from_list(list, usable, launchable) {
                     return Some((i, TaskLocality::NodeLocal));
                 }
             }
         }
         if max_locality.allows(TaskLocality::NoPref) {
-            if let Some(i) = dequeue_from_list(&mut self.pending.no_prefs, succ, copies) {
+            if let Some(i) = dequeue_from_list(&mut pending.no_prefs, usable, launchable) {
                 return Some((i, TaskLocality::ProcessLocal));
             }
         }
         // RackLocal: no racks are known, so there is no rack list to search.
         if max_locality.allows(TaskLocality::Any) {
-            if let Some(i) = dequeue_from_list(&mut self.pending.all, succ, copies) {
+            if let Some(i) = dequeue_from_list(&mut pending.all, usable, launchable) {
                 return Some((i, TaskLocality::Any));
             }
         }
@@ -564,12 +730,19 @@ impl TaskSetManager {
         if self.zombie {
             return None;
         }
+        if self
+            .excludelist
+            .as_ref()
+            .is_some_and(|l| l.is_node_excluded_for_task_set(host) || l.is_executor_excluded_for_task_set(exec_id))
+        {
+            return None;
+        }
         let allowed = if max_locality == TaskLocality::NoPref {
             max_locality
         } else {
             self.get_allowed_locality(now).min(max_locality)
         };
-        let (index, locality) = self.dequeue_task(exec_id, host, allowed)?;
+        let (index, locality, speculative) = self.dequeue_task(exec_id, host, allowed)?;
 
         let task_id = self.task_ids.next_id();
         self.copies_running[index] += 1;
@@ -590,8 +763,10 @@ impl TaskSetManager {
                 host: host.to_string(),
                 locality,
                 state: AttemptState::Running,
+                speculative,
             },
         );
+        self.attempts[index].push(task_id);
         if max_locality != TaskLocality::NoPref {
             // A launch at a better level brings us back to it, and restarts the wait.
             self.current_locality_index = self.locality_index(locality);
@@ -601,7 +776,8 @@ impl TaskSetManager {
 
         let partition = self.task_set.tasks[index].partition;
         let name = format!("task {index}.{attempt_number} in stage {}", self.id);
-        info!("Starting {name} (TID {task_id}) ({host}, executor {exec_id}, partition {partition}, {locality})");
+        let kind = if speculative { "speculative " } else { "" };
+        info!("Starting {kind}{name} (TID {task_id}) ({host}, executor {exec_id}, partition {partition}, {locality})");
         Some(TaskDescription {
             task_id,
             attempt_number,
@@ -636,8 +812,13 @@ impl TaskSetManager {
         }
     }
 
-    /// Records a successful attempt and reports it (Spark's `handleSuccessfulTask`). A second
-    /// success of the same task is reported but not counted again.
+    /// Records a successful attempt and reports it (Spark's `handleSuccessfulTask`), and asks
+    /// the executors to kill the task's other running attempts: their work is no longer needed.
+    ///
+    /// An attempt killed that way may still report success (it finished before the kill
+    /// arrived): it is ended as killed and its result dropped, so the DAG scheduler hears of one
+    /// success per task. Another late success (after a fetch failure marked the task done) is
+    /// reported but not counted again.
     pub fn handle_successful_task(
         &mut self,
         task_id: TaskId,
@@ -653,13 +834,26 @@ impl TaskSetManager {
             warn!("Ignoring success of TID {task_id} in TaskSet {}: the attempt already ended", self.id);
             return;
         }
+        let index = info.index;
+        if self.successful[index] && self.killed_by_other_attempt.contains(&task_id) {
+            info!(
+                "Dropping the result of TID {task_id} in TaskSet {}: another attempt of task {index} already succeeded",
+                self.id
+            );
+            let reason = TaskEndReason::TaskKilled { reason: LATE_RESULT_DROPPED.to_string() };
+            self.handle_failed_task(task_id, TaskState::Killed, reason, now, out);
+            return;
+        }
         info.state = AttemptState::Succeeded;
         info.finish_time_ms = Some(now);
         let info = info.clone();
-        self.finish_attempt(task_id, info.index);
+        self.finish_attempt(task_id, index);
+        self.kill_other_attempts(&info, out);
         if !self.successful[info.index] {
             self.tasks_successful += 1;
             self.successful[info.index] = true;
+            self.successful_durations.push(now.saturating_sub(info.launch_time_ms));
+            self.unmark_speculatable(index);
             info!(
                 "Finished task {}.{} in stage {} (TID {task_id}) in {} ms on {} (executor {}) ({}/{})",
                 info.index,
@@ -681,6 +875,34 @@ impl TaskSetManager {
             );
         }
         out.push(self.task_ended(&info, Ok(result)));
+    }
+
+    /// Asks the executors to kill the running attempts of `winner`'s task other than `winner`.
+    fn kill_other_attempts(&mut self, winner: &TaskInfo, out: &mut Vec<SchedulerEvent>) {
+        for &tid in &self.attempts[winner.index] {
+            let Some(other) = self.task_infos.get(&tid) else { continue };
+            if tid == winner.task_id || !other.is_running() {
+                continue;
+            }
+            info!(
+                "Killing attempt {} for task {} in stage {} (TID {tid}) on {} as the attempt {} succeeded on {}",
+                other.attempt_number, other.index, self.id, other.host, winner.attempt_number, winner.host
+            );
+            self.killed_by_other_attempt.insert(tid);
+            out.push(SchedulerEvent::KillTask {
+                task_id: tid,
+                executor_id: other.executor_id.clone(),
+                reason: KILLED_BY_OTHER_ATTEMPT.to_string(),
+            });
+        }
+    }
+
+    /// Drops a task's pending speculative copy (it succeeded, or has no attempt left running).
+    fn unmark_speculatable(&mut self, index: usize) {
+        if self.speculatable[index] {
+            self.speculatable[index] = false;
+            self.num_speculatable -= 1;
+        }
     }
 
     /// Records a failed, killed or lost attempt, reports it, and re-queues the task or aborts the
@@ -710,6 +932,10 @@ impl TaskSetManager {
         let info = info.clone();
         let index = info.index;
         self.finish_attempt(task_id, index);
+        if self.copies_running[index] == 0 {
+            // It goes back to the regular pending lists (or is done); no copy of nothing.
+            self.unmark_speculatable(index);
+        }
 
         let failure_reason = format!(
             "Lost task {}.{} in stage {} (TID {task_id}) ({} executor {}): {reason}",
@@ -738,6 +964,9 @@ impl TaskSetManager {
         out.push(self.task_ended(&info, Err(reason)));
 
         if !self.zombie && counts {
+            if let Some(excludelist) = &mut self.excludelist {
+                excludelist.update_for_failed_task(&info.host, &info.executor_id, index, &failure_reason, now);
+            }
             self.num_failures[index] += 1;
             if self.num_failures[index] >= self.config.max_task_failures {
                 let max = self.config.max_task_failures;
@@ -761,6 +990,118 @@ impl TaskSetManager {
         } else {
             self.add_pending_task(index);
         }
+    }
+
+    /// Marks running stragglers for a speculative copy (Spark's `checkSpeculatableTasks`); returns
+    /// whether any task was newly marked.
+    ///
+    /// Nothing happens before `ember.speculation.quantile` of the tasks have succeeded (at least
+    /// one), nor for a task set of one task, which has nothing to compare with. Then a task with
+    /// exactly one attempt running, for longer than `max(multiplier × median successful
+    /// duration, min_time_to_speculation)`, is marked; the next offer that cannot launch a
+    /// regular task may launch its copy.
+    pub fn check_speculatable_tasks(&mut self, min_time_to_speculation: u64, now: u64) -> bool {
+        if self.zombie || self.num_tasks() == 1 {
+            return false;
+        }
+        let min_finished = ((self.config.speculation_quantile * self.num_tasks() as f64).floor() as usize).max(1);
+        if self.successful_durations.len() < min_finished {
+            return false;
+        }
+        let threshold =
+            (self.config.speculation_multiplier * median(&self.successful_durations)).max(min_time_to_speculation as f64);
+        debug!("Task length threshold for speculation in TaskSet {}: {threshold} ms", self.id);
+        let marked: Vec<(usize, String)> = self
+            .running
+            .iter()
+            .filter_map(|tid| self.task_infos.get(tid))
+            .filter(|i| {
+                !self.successful[i.index]
+                    && self.copies_running[i.index] == 1
+                    && !self.speculatable[i.index]
+                    && now.saturating_sub(i.launch_time_ms) as f64 > threshold
+            })
+            .map(|i| (i.index, i.host.clone()))
+            .collect();
+        for (index, host) in &marked {
+            self.speculatable[*index] = true;
+            self.num_speculatable += 1;
+            Self::push_pending(&mut self.pending_speculative, &self.task_set.tasks[*index].preferred_locations, *index);
+            info!(
+                "Marking task {index} in stage {} (on {host}) as speculatable because it ran more than {threshold:.0} ms \
+                 ({} speculatable tasks in this taskset now)",
+                self.id, self.num_speculatable
+            );
+        }
+        !marked.is_empty()
+    }
+
+    /// A pending task that no live executor may run any more (Spark's
+    /// `getCompletelyExcludedTaskIfAny`), when `excludeOnFailure` is enabled.
+    ///
+    /// Only the task most recently put back is checked, which keeps this cheap; another stuck
+    /// task is found by a later call, when it is the last one pending. Nothing is reported while
+    /// no executor is alive (they may still be starting).
+    pub fn completely_excluded_task(&self, live: &LiveExecutors, health: Option<&HealthTracker>) -> Option<usize> {
+        let excludelist = self.excludelist.as_ref()?;
+        if live.is_empty() || self.zombie {
+            return None;
+        }
+        let index = *self.pending.all.iter().rev().find(|i| needs_launch(**i, &self.successful, &self.copies_running))?;
+        let runnable_somewhere = live.executors_by_host().into_iter().any(|(host, execs)| {
+            let node_excluded = health.is_some_and(|h| h.is_node_excluded(host))
+                || excludelist.is_node_excluded_for_task_set(host)
+                || excludelist.is_node_excluded_for_task(host, index);
+            !node_excluded
+                && execs.iter().any(|e| {
+                    !(health.is_some_and(|h| h.is_executor_excluded(e))
+                        || excludelist.is_executor_excluded_for_task_set(e)
+                        || excludelist.is_executor_excluded_for_task(e, index))
+                })
+        });
+        (!runnable_somewhere).then_some(index)
+    }
+
+    /// Aborts the task set because task `index` can run on none of the `live` executors; the
+    /// message names the task and every live executor with why it is excluded.
+    pub fn abort_since_completely_excluded(
+        &mut self,
+        index: usize,
+        live: &LiveExecutors,
+        health: Option<&HealthTracker>,
+        out: &mut Vec<SchedulerEvent>,
+    ) {
+        let Some(excludelist) = &self.excludelist else { return };
+        let mut why: Vec<String> = Vec::new();
+        for (host, execs) in live.executors_by_host() {
+            for e in execs {
+                let reason = if health.is_some_and(|h| h.is_executor_excluded(e)) {
+                    "for the application"
+                } else if health.is_some_and(|h| h.is_node_excluded(host)) {
+                    "its node is excluded for the application"
+                } else if excludelist.is_executor_excluded_for_task_set(e) {
+                    "for the stage"
+                } else if excludelist.is_node_excluded_for_task_set(host) {
+                    "its node is excluded for the stage"
+                } else if excludelist.is_node_excluded_for_task(host, index) {
+                    "its node is excluded for the task"
+                } else {
+                    "for the task"
+                };
+                why.push(format!("{e} on {host} ({reason})"));
+            }
+        }
+        let partition = self.task_set.tasks[index].partition;
+        let latest = excludelist.latest_failure_reason().unwrap_or("none recorded").to_string();
+        let message = format!(
+            "Aborting TaskSet {} because task {index} (partition {partition}) cannot run anywhere due to node and \
+             executor excludeOnFailure. Excluded executors: {}. Most recent failure: {latest}. ExcludeOnFailure is \
+             configured by the ember.excludeOnFailure.* keys.",
+            self.id,
+            why.join(", ")
+        );
+        error!("{message}");
+        self.abort(&message, out);
     }
 
     /// Logs a task's exception in full, or — when the same one was printed less than
@@ -982,8 +1323,332 @@ mod tests {
     }
 
     fn manager(ts: TaskSet, live: &LiveExecutors, waits: LocalityWaits, max_failures: u32) -> TaskSetManager {
-        let config = TaskSetManagerConfig { max_task_failures: max_failures, task_cpus: 1, locality_waits: waits };
+        let config = TaskSetManagerConfig {
+            max_task_failures: max_failures,
+            locality_waits: waits,
+            ..TaskSetManagerConfig::default()
+        };
         TaskSetManager::new(ts, config, TaskIdSource::new(), live, 0)
+    }
+
+    /// A manager with excludeOnFailure on (Spark's default limits) and 4 attempts per task.
+    fn excluding_manager(ts: TaskSet, live: &LiveExecutors) -> TaskSetManager {
+        let config = TaskSetManagerConfig {
+            exclude_on_failure: Some(ExcludeOnFailureConfig::default()),
+            ..TaskSetManagerConfig::default()
+        };
+        TaskSetManager::new(ts, config, TaskIdSource::new(), live, 0)
+    }
+
+    fn boom() -> TaskEndReason {
+        TaskEndReason::ExceptionFailure { description: "boom".into() }
+    }
+
+    fn launch(tsm: &mut TaskSetManager, exec: &str, host: &str, now: u64) -> TaskDescription {
+        tsm.resource_offer(exec, host, TaskLocality::Any, now).expect("a task launches")
+    }
+
+    /// Four tasks: 0..3 launched on executor A (host ha) at time 0, then 1..3 finished at the
+    /// given times, so only task 0 is still running.
+    fn three_done(durations: [u64; 3]) -> (TaskSetManager, TaskDescription, Vec<SchedulerEvent>) {
+        let l = live(&[("A", "ha"), ("B", "ha"), ("C", "hc")]);
+        let mut tsm = manager(task_set(0, 0, 0, 4), &l, LocalityWaits::uniform(0), 1);
+        let tasks: Vec<TaskDescription> = (0..4).map(|_| launch(&mut tsm, "A", "ha", 0)).collect();
+        let mut out = Vec::new();
+        for (t, d) in tasks[1..].iter().zip(durations) {
+            tsm.handle_successful_task(t.task_id, ok_result(), d, &mut out);
+        }
+        out.clear();
+        let first = tasks[0].clone();
+        (tsm, first, out)
+    }
+
+    #[test]
+    fn median_is_sparks() {
+        assert_eq!(median(&[5]), 5.0);
+        assert_eq!(median(&[5, 1, 3]), 3.0);
+        assert_eq!(median(&[4, 1, 3, 10]), 3.5);
+    }
+
+    #[test]
+    fn speculation_waits_for_the_quantile() {
+        let l = live(&[("A", "ha")]);
+        let mut tsm = manager(task_set(0, 0, 0, 4), &l, LocalityWaits::uniform(0), 1);
+        let tasks: Vec<TaskDescription> = (0..4).map(|_| launch(&mut tsm, "A", "ha", 0)).collect();
+        let mut out = Vec::new();
+        tsm.handle_successful_task(tasks[1].task_id, ok_result(), 1, &mut out);
+        tsm.handle_successful_task(tasks[2].task_id, ok_result(), 1, &mut out);
+        // 2 of 4 succeeded, below 0.75 × 4 = 3: however long the others run, nothing is marked.
+        assert!(!tsm.check_speculatable_tasks(0, 1_000_000));
+        tsm.handle_successful_task(tasks[3].task_id, ok_result(), 1, &mut out);
+        assert!(tsm.check_speculatable_tasks(0, 1_000_000));
+        assert_eq!(tsm.speculatable_tasks(), [0]);
+        // Already marked: not marked again.
+        assert!(!tsm.check_speculatable_tasks(0, 2_000_000));
+    }
+
+    #[test]
+    fn threshold_is_the_multiplier_times_the_median() {
+        let (mut tsm, _, _) = three_done([10, 20, 30]);
+        // Median 20, × 1.5 = 30: a task that ran exactly 30 ms is not a straggler yet.
+        assert!(!tsm.check_speculatable_tasks(0, 30));
+        assert!(tsm.speculatable_tasks().is_empty());
+        assert!(tsm.check_speculatable_tasks(0, 31));
+        assert_eq!(tsm.speculatable_tasks(), [0]);
+    }
+
+    #[test]
+    fn threshold_is_at_least_min_task_runtime() {
+        let (mut tsm, _, _) = three_done([1, 1, 1]);
+        assert!(!tsm.check_speculatable_tasks(100, 100), "1.5 ms × median is below minTaskRuntime 100");
+        assert!(tsm.check_speculatable_tasks(100, 101));
+    }
+
+    #[test]
+    fn multiplier_and_quantile_come_from_the_config() {
+        let l = live(&[("A", "ha")]);
+        let config =
+            TaskSetManagerConfig { speculation_multiplier: 3.0, speculation_quantile: 0.5, ..TaskSetManagerConfig::default() };
+        let mut tsm = TaskSetManager::new(task_set(0, 0, 0, 4), config, TaskIdSource::new(), &l, 0);
+        let tasks: Vec<TaskDescription> = (0..4).map(|_| launch(&mut tsm, "A", "ha", 0)).collect();
+        let mut out = Vec::new();
+        tsm.handle_successful_task(tasks[2].task_id, ok_result(), 10, &mut out);
+        tsm.handle_successful_task(tasks[3].task_id, ok_result(), 10, &mut out);
+        // 2 of 4 is the quantile 0.5; threshold 3 × 10 = 30.
+        assert!(!tsm.check_speculatable_tasks(0, 30));
+        assert!(tsm.check_speculatable_tasks(0, 31));
+        assert_eq!(tsm.speculatable_tasks(), [0, 1]);
+    }
+
+    #[test]
+    fn a_single_task_or_a_zombie_is_never_speculated() {
+        let l = live(&[("A", "ha")]);
+        let mut one = manager(task_set(0, 0, 0, 1), &l, LocalityWaits::uniform(0), 1);
+        launch(&mut one, "A", "ha", 0);
+        assert!(!one.check_speculatable_tasks(0, 1_000_000));
+        let (mut tsm, _, mut out) = three_done([1, 1, 1]);
+        tsm.cancel("stop", &mut out);
+        assert!(!tsm.check_speculatable_tasks(0, 1_000_000));
+    }
+
+    #[test]
+    fn a_copy_never_runs_on_the_executor_or_host_of_its_task() {
+        let (mut tsm, first, _) = three_done([1, 1, 1]);
+        assert!(tsm.check_speculatable_tasks(0, 200));
+        // A runs the first attempt; B is another executor on the same host.
+        assert!(tsm.resource_offer("A", "ha", TaskLocality::Any, 200).is_none());
+        assert!(tsm.resource_offer("B", "ha", TaskLocality::Any, 200).is_none());
+        let copy = launch(&mut tsm, "C", "hc", 200);
+        assert_eq!((copy.index, copy.attempt_number), (0, 1));
+        let info = tsm.task_info(copy.task_id).unwrap();
+        assert!(info.speculative);
+        assert!(!tsm.task_info(first.task_id).unwrap().speculative);
+        assert_eq!(tsm.attempts_of(0), [first.task_id, copy.task_id]);
+        assert!(tsm.speculatable_tasks().is_empty(), "the copy is launched: no longer waiting");
+        // Two copies running: no third one, and no new mark.
+        assert!(tsm.resource_offer("D", "hd", TaskLocality::Any, 300).is_none());
+        assert!(!tsm.check_speculatable_tasks(0, 10_000));
+    }
+
+    #[test]
+    fn regular_tasks_go_before_speculative_copies() {
+        let l = live(&[("A", "ha"), ("C", "hc")]);
+        let mut tsm = manager(task_set(0, 0, 0, 5), &l, LocalityWaits::uniform(0), 1);
+        let tasks: Vec<TaskDescription> = (0..4).map(|_| launch(&mut tsm, "A", "ha", 0)).collect();
+        let mut out = Vec::new();
+        for t in &tasks[1..] {
+            tsm.handle_successful_task(t.task_id, ok_result(), 1, &mut out);
+        }
+        // 3 of 5 succeeded (0.75 × 5 = 3.75 → 3): task 0 is a straggler, task 4 never ran.
+        assert!(tsm.check_speculatable_tasks(0, 500));
+        let next = launch(&mut tsm, "C", "hc", 500);
+        assert_eq!((next.index, next.attempt_number), (4, 0));
+        let copy = launch(&mut tsm, "C", "hc", 500);
+        assert_eq!((copy.index, copy.attempt_number), (0, 1));
+    }
+
+    #[test]
+    fn first_result_wins_and_the_other_attempt_is_killed_without_counting_a_failure() {
+        let (mut tsm, first, mut out) = three_done([1, 1, 1]);
+        tsm.check_speculatable_tasks(0, 200);
+        let copy = launch(&mut tsm, "C", "hc", 200);
+        tsm.handle_successful_task(copy.task_id, ok_result(), 210, &mut out);
+        match &out[..] {
+            [SchedulerEvent::KillTask { task_id, executor_id, reason }, SchedulerEvent::TaskEnded { task_id: ended, result: Ok(_), .. }] =>
+            {
+                assert_eq!((*task_id, executor_id.as_str(), reason.as_str()), (first.task_id, "A", KILLED_BY_OTHER_ATTEMPT));
+                assert_eq!(*ended, copy.task_id);
+            }
+            e => panic!("unexpected {e:?}"),
+        }
+        assert!(tsm.all_succeeded() && tsm.is_zombie() && !tsm.is_finished());
+        out.clear();
+        // max_task_failures is 1: a counted failure would abort the set.
+        let killed = TaskEndReason::TaskKilled { reason: KILLED_BY_OTHER_ATTEMPT.into() };
+        tsm.handle_failed_task(first.task_id, TaskState::Killed, killed, 220, &mut out);
+        assert!(matches!(&out[..], [SchedulerEvent::TaskEnded { result: Err(TaskEndReason::TaskKilled { .. }), .. }]));
+        assert!(tsm.is_finished());
+        assert_eq!(tsm.task_info(first.task_id).unwrap().state, AttemptState::Killed);
+    }
+
+    #[test]
+    fn a_late_result_of_the_loser_is_dropped() {
+        let (mut tsm, first, mut out) = three_done([1, 1, 1]);
+        tsm.check_speculatable_tasks(0, 200);
+        let copy = launch(&mut tsm, "C", "hc", 200);
+        // The original finishes first this time: the copy is killed.
+        tsm.handle_successful_task(first.task_id, ok_result(), 205, &mut out);
+        assert!(matches!(&out[0], SchedulerEvent::KillTask { task_id, .. } if *task_id == copy.task_id));
+        out.clear();
+        // The copy finished before the kill reached it: its result is not a second success.
+        tsm.handle_successful_task(copy.task_id, ok_result(), 206, &mut out);
+        match &out[..] {
+            [SchedulerEvent::TaskEnded { task_id, result: Err(TaskEndReason::TaskKilled { reason }), .. }] => {
+                assert_eq!((*task_id, reason.as_str()), (copy.task_id, LATE_RESULT_DROPPED));
+            }
+            e => panic!("unexpected {e:?}"),
+        }
+        assert_eq!(tsm.tasks_successful(), 4);
+        assert!(tsm.is_finished());
+    }
+
+    #[test]
+    fn a_failed_copy_leaves_the_first_attempt_running_without_retry() {
+        let (mut tsm, first, mut out) = three_done([1, 1, 1]);
+        tsm.check_speculatable_tasks(0, 200);
+        let copy = launch(&mut tsm, "C", "hc", 200);
+        let lost = TaskEndReason::ExecutorLostFailure { executor_id: "C".into(), exit_caused_by_app: false, reason: "x".into() };
+        tsm.handle_failed_task(copy.task_id, TaskState::Failed, lost, 210, &mut out);
+        // The first attempt still runs: nothing to launch for task 0.
+        assert_eq!(tsm.pending_tasks(), 0);
+        assert!(tsm.resource_offer("D", "hd", TaskLocality::Any, 210).is_none());
+        // It is still slow: a new copy may be marked, on a host without an attempt.
+        assert!(tsm.check_speculatable_tasks(0, 1_000));
+        assert!(tsm.resource_offer("C", "hc", TaskLocality::Any, 1_000).is_none(), "hc had an attempt");
+        let again = launch(&mut tsm, "D", "hd", 1_000);
+        assert_eq!((again.index, again.attempt_number), (0, 2));
+        tsm.handle_successful_task(first.task_id, ok_result(), 1_001, &mut out);
+        assert!(tsm.all_succeeded());
+    }
+
+    #[test]
+    fn a_task_is_not_retried_on_the_executor_where_it_failed() {
+        let l = live(&[("A", "ha"), ("B", "hb")]);
+        let mut tsm = excluding_manager(task_set(0, 0, 0, 1), &l);
+        let mut out = Vec::new();
+        let d = launch(&mut tsm, "A", "ha", 0);
+        tsm.handle_failed_task(d.task_id, TaskState::Failed, boom(), 1, &mut out);
+        assert!(tsm.resource_offer("A", "ha", TaskLocality::Any, 2).is_none());
+        let retry = launch(&mut tsm, "B", "hb", 2);
+        assert_eq!((retry.index, retry.attempt_number), (0, 1));
+        assert!(tsm.completely_excluded_task(&l, None).is_none());
+    }
+
+    #[test]
+    fn a_task_failing_twice_on_a_node_is_not_retried_there() {
+        let l = live(&[("A1", "h1"), ("A2", "h1"), ("A3", "h1"), ("B", "h2")]);
+        let mut tsm = excluding_manager(task_set(0, 0, 0, 1), &l);
+        let mut out = Vec::new();
+        let d = launch(&mut tsm, "A1", "h1", 0);
+        tsm.handle_failed_task(d.task_id, TaskState::Failed, boom(), 1, &mut out);
+        let d = launch(&mut tsm, "A2", "h1", 1);
+        tsm.handle_failed_task(d.task_id, TaskState::Failed, boom(), 2, &mut out);
+        assert!(tsm.resource_offer("A3", "h1", TaskLocality::Any, 3).is_none(), "excluded on h1 for the task");
+        assert_eq!(launch(&mut tsm, "B", "h2", 3).attempt_number, 2);
+    }
+
+    #[test]
+    fn an_executor_with_two_failed_tasks_gets_none_of_the_stage() {
+        let l = live(&[("A", "ha"), ("B", "hb")]);
+        let mut tsm = excluding_manager(task_set(0, 0, 0, 3), &l);
+        let mut out = Vec::new();
+        for _ in 0..2 {
+            let d = launch(&mut tsm, "A", "ha", 0);
+            tsm.handle_failed_task(d.task_id, TaskState::Failed, boom(), 1, &mut out);
+        }
+        assert!(tsm.excludelist().unwrap().is_executor_excluded_for_task_set("A"));
+        // Task 2 never failed anywhere, still A gets nothing.
+        assert!(tsm.resource_offer("A", "ha", TaskLocality::Any, 2).is_none());
+        let got: BTreeSet<usize> = (0..3).map(|_| launch(&mut tsm, "B", "hb", 2).index).collect();
+        assert_eq!(got, BTreeSet::from([0, 1, 2]));
+    }
+
+    #[test]
+    fn kills_executor_loss_and_fetch_failures_do_not_exclude() {
+        let mut l = live(&[("A", "ha")]);
+        let mut tsm = excluding_manager(task_set(0, 0, 0, 2), &l);
+        let mut out = Vec::new();
+        let d = launch(&mut tsm, "A", "ha", 0);
+        tsm.handle_failed_task(d.task_id, TaskState::Killed, TaskEndReason::TaskKilled { reason: "x".into() }, 1, &mut out);
+        let d = launch(&mut tsm, "A", "ha", 1);
+        assert_eq!((d.index, d.attempt_number), (0, 1), "retried on A after a kill");
+        l.add("B", "hb");
+        l.remove("A");
+        tsm.executor_lost("A", "gone", &l, 2, &mut out);
+        assert!(tsm.excludelist().unwrap().exec_failures().is_empty());
+        let d = launch(&mut tsm, "B", "hb", 3);
+        let fetch = TaskEndReason::FetchFailed {
+            location: None,
+            shuffle_id: 0,
+            map_index: Some(0),
+            reduce_id: 0,
+            message: "gone".into(),
+        };
+        tsm.handle_failed_task(d.task_id, TaskState::Failed, fetch, 4, &mut out);
+        assert!(tsm.excludelist().unwrap().exec_failures().is_empty());
+    }
+
+    #[test]
+    fn a_task_that_can_run_nowhere_aborts_the_task_set_naming_it() {
+        let l = live(&[("A", "ha"), ("B", "hb")]);
+        let mut tsm = excluding_manager(task_set(2, 0, 0, 2), &l);
+        let mut out = Vec::new();
+        let a = launch(&mut tsm, "A", "ha", 0);
+        let b = launch(&mut tsm, "B", "hb", 0);
+        tsm.handle_failed_task(a.task_id, TaskState::Failed, boom(), 1, &mut out);
+        tsm.handle_successful_task(b.task_id, ok_result(), 1, &mut out);
+        assert_eq!(tsm.completely_excluded_task(&l, None), None, "B may still run task 0");
+        let retry = launch(&mut tsm, "B", "hb", 2);
+        assert_eq!(retry.index, 0);
+        tsm.handle_failed_task(retry.task_id, TaskState::Failed, boom(), 3, &mut out);
+        // Task 0 failed on both executors; 2 of its 4 attempts are left, but it can run nowhere.
+        assert!(!tsm.is_zombie());
+        assert_eq!(tsm.completely_excluded_task(&l, None), Some(0));
+        out.clear();
+        tsm.abort_since_completely_excluded(0, &l, None, &mut out);
+        assert!(tsm.is_zombie());
+        match &out[..] {
+            [SchedulerEvent::TaskSetFailed { stage_id: 2, reason, .. }] => {
+                assert!(
+                    reason.starts_with(
+                        "Aborting TaskSet 2.0 because task 0 (partition 0) cannot run anywhere due to node and executor \
+                         excludeOnFailure. Excluded executors: A on ha (for the task), B on hb (for the task)."
+                    ),
+                    "{reason}"
+                );
+                assert!(reason.contains("Most recent failure: Lost task 0.1 in stage 2.0 (TID 2) (hb executor B): boom"), "{reason}");
+            }
+            e => panic!("unexpected {e:?}"),
+        }
+    }
+
+    #[test]
+    fn application_exclusion_counts_for_the_nowhere_check() {
+        let l = live(&[("A", "ha"), ("B", "hb")]);
+        let mut tsm = excluding_manager(task_set(0, 0, 0, 1), &l);
+        let mut out = Vec::new();
+        let a = launch(&mut tsm, "A", "ha", 0);
+        tsm.handle_failed_task(a.task_id, TaskState::Failed, boom(), 1, &mut out);
+        assert_eq!(tsm.completely_excluded_task(&l, None), None);
+        // B is excluded for the application (two failures in an earlier successful stage).
+        let mut health = HealthTracker::new(ExcludeOnFailureConfig::default());
+        let mut earlier = TaskSetExcludelist::new(ExcludeOnFailureConfig::default(), 9, 0);
+        earlier.update_for_failed_task("hb", "B", 0, "x", 0);
+        earlier.update_for_failed_task("hb", "B", 1, "x", 0);
+        health.update_for_successful_task_set(9, 0, earlier.exec_failures(), 0);
+        assert_eq!(tsm.completely_excluded_task(&l, Some(&health)), Some(0));
+        tsm.abort_since_completely_excluded(0, &l, Some(&health), &mut out);
+        assert!(matches!(out.last(), Some(SchedulerEvent::TaskSetFailed { reason, .. }) if reason.contains("B on hb (for the application)")));
     }
 
     #[test]

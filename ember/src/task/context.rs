@@ -4,7 +4,7 @@ use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 
 use super::{StageId, TaskId, TaskMetrics};
 use crate::accumulator::TaskAccumulator;
@@ -25,6 +25,8 @@ pub struct TaskContext {
     kill_reason: Mutex<Option<String>>,
     /// This attempt's copies of the accumulators it added to (few, so a list).
     accumulators: Mutex<Vec<(u64, Box<dyn TaskAccumulator>)>>,
+    /// Signalled when the attempt is interrupted, for [`TaskContext::wait_for_interrupt`].
+    killed: Condvar,
 }
 
 impl TaskContext {
@@ -48,6 +50,7 @@ impl TaskContext {
             interrupted: AtomicBool::new(false),
             kill_reason: Mutex::new(None),
             accumulators: Mutex::new(Vec::new()),
+            killed: Condvar::new(),
         }
     }
 
@@ -64,8 +67,25 @@ impl TaskContext {
 
     /// Asks this attempt to stop at its next record boundary.
     pub fn mark_interrupted(&self, reason: &str) {
-        *self.kill_reason.lock() = Some(reason.to_string());
+        let mut kill_reason = self.kill_reason.lock();
+        *kill_reason = Some(reason.to_string());
         self.interrupted.store(true, Ordering::Relaxed);
+        self.killed.notify_all();
+    }
+
+    /// Blocks until this attempt is asked to stop or `timeout` passes; returns whether it was
+    /// asked. For task code that waits on something outside Ember (a lock, an external service)
+    /// and must still give its core back promptly when killed, e.g. when a speculative copy won.
+    pub fn wait_for_interrupt(&self, timeout: std::time::Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        let mut kill_reason = self.kill_reason.lock();
+        // The flag is set under the lock, so no notification can slip between test and wait.
+        while !self.is_interrupted() {
+            if self.killed.wait_until(&mut kill_reason, deadline).timed_out() {
+                return self.is_interrupted();
+            }
+        }
+        true
     }
 
     /// Why the attempt was killed, if it was.
