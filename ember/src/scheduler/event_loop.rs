@@ -56,6 +56,9 @@ pub struct AppStatus {
     pub executors_added: u64,
     /// Executors declared lost (connection closed or heartbeat timed out).
     pub executors_lost: u64,
+    /// Task attempts launched at each locality level (a cached partition's task runs
+    /// `ProcessLocal` on the executor that holds it).
+    pub launched_by_locality: std::collections::BTreeMap<super::locality::TaskLocality, u64>,
     /// The latest metrics of running tasks, from heartbeats.
     pub running_task_metrics: std::collections::BTreeMap<crate::task::TaskId, crate::task::TaskMetricsSnapshot>,
     /// Sum of the metrics of successful attempts.
@@ -258,7 +261,10 @@ impl EventLoop {
         let now = self.clock.now_ms();
         for ev in events {
             match ev {
-                SchedulerEvent::TaskStarted { .. } => self.status.update(|st| st.running_tasks += 1),
+                SchedulerEvent::TaskStarted { locality, .. } => self.status.update(|st| {
+                    st.running_tasks += 1;
+                    *st.launched_by_locality.entry(locality).or_default() += 1;
+                }),
                 SchedulerEvent::TaskEnded { stage_id, stage_attempt_id, partition, result, .. } => {
                     let actions = self.dag.task_ended(stage_id, stage_attempt_id, partition, result, now);
                     self.apply(actions);
