@@ -66,6 +66,7 @@ impl TaskRunner {
         };
 
         drop(guard);
+        let outcome = self.check_memory_leak(outcome);
         TaskMetrics::add(&ctx.metrics.executor_run_time_ms, start.elapsed().as_millis() as u64);
         if let Ok(TaskValue::Bytes(b)) = &outcome {
             TaskMetrics::add(&ctx.metrics.result_size, b.len() as u64);
@@ -95,6 +96,27 @@ impl TaskRunner {
             }
         };
         self.shared.backend.status_update(StatusUpdate { executor_id: self.shared.env.executor_id.clone(), task_id: t.task_id, state, outcome });
+    }
+}
+
+impl TaskRunner {
+    /// Releases the execution memory the task still holds. For a task that succeeded, that
+    /// memory is a leak (Spark's check in `Executor.TaskRunner.run`): logged, or the task's
+    /// failure when `ember.unsafe.exceptionOnMemoryLeak` is true. A failed task may have been
+    /// interrupted before it could release: its memory is returned silently.
+    fn check_memory_leak(&self, outcome: Result<TaskValue, TaskEndReason>) -> Result<TaskValue, TaskEndReason> {
+        let memory = self.ctx.task_memory_manager();
+        TaskMetrics::add(&self.ctx.metrics.peak_execution_memory, memory.peak_memory_used());
+        let leaked = memory.cleanup_all_allocated_memory();
+        if leaked == 0 || outcome.is_err() {
+            return outcome;
+        }
+        let message = format!("Managed memory leak detected; size = {leaked} bytes, TID = {}", self.task.task_id);
+        if self.shared.exception_on_leak {
+            return Err(TaskEndReason::ExceptionFailure { description: message });
+        }
+        warn!("{message}");
+        outcome
     }
 }
 

@@ -62,6 +62,8 @@ metrics! {
     result_size,
     /// Partitions read from the cache instead of being computed.
     cache_hits,
+    /// The most execution memory the task held at once (aggregation maps, sort buffers).
+    peak_execution_memory,
 }
 
 impl TaskMetrics {
