@@ -101,10 +101,14 @@ entries! {
     SHUFFLE_SPILL_THRESHOLD = "ember.shuffle.spill.threshold", "512m", Size(Byte), "In-memory size of a task's aggregation map or sort buffer past which it spills to disk.";
     REDUCER_MAX_SIZE_IN_FLIGHT = "ember.reducer.maxSizeInFlight", "48m", Size(MiB), "Largest amount of shuffle data fetched at once by one reduce task.";
     SHUFFLE_FILE_BUFFER = "ember.shuffle.file.buffer", "32k", Size(KiB), "Buffer of shuffle file writers.";
-    EXECUTOR_MEMORY = "ember.executor.memory", "1g", Size(MiB), "Memory of each executor.";
+    EXECUTOR_MEMORY = "ember.executor.memory", "1g", Size(MiB), "Memory of each executor in cluster mode (local-cluster: the MEM of the master URL unless this is set).";
+    DRIVER_MEMORY = "ember.driver.memory", "1g", Size(MiB), "Memory of the driver; in local mode also of its embedded executor.";
     EXECUTOR_CORES = "ember.executor.cores", "1", Int, "Cores of each executor in cluster mode.";
-    MEMORY_FRACTION = "ember.memory.fraction", "0.6", Float, "Fraction of (memory - 300 MiB) for execution and storage.";
+    MEMORY_FRACTION = "ember.memory.fraction", "0.6", Float, "Fraction of (memory - reserved memory) for execution and storage.";
     MEMORY_STORAGE_FRACTION = "ember.memory.storageFraction", "0.5", Float, "Part of that fraction immune to eviction by execution.";
+    TESTING_RESERVED_MEMORY = "ember.testing.reservedMemory", "300m", Size(Byte), "Memory set aside for the system before ember.memory.fraction applies; memory must be at least 1.5 times this (tests lower it to run with a few MiB).";
+    STORAGE_UNROLL_MEMORY_THRESHOLD = "ember.storage.unrollMemoryThreshold", "1m", Size(Byte), "Storage memory a task reserves before it starts unrolling a partition into the cache.";
+    RDD_COMPRESS = "ember.rdd.compress", "false", Bool, "lz4-compress serialized cached partitions (_SER levels and partitions on disk).";
     LOCAL_DIR = "ember.local.dir", "", Str, "Directory for shuffle files and spills (default: the system temp dir).";
     UI_SHOW_CONSOLE_PROGRESS = "ember.ui.showConsoleProgress", "true", Bool, "Show the console progress bar (only when stderr is a terminal).";
     SERIALIZE_LOCAL_TASKS = "ember.test.serializeLocal", "false", Bool, "Send local-mode results through serialization, as cluster mode does.";

@@ -27,7 +27,9 @@ use crate::scheduler::cluster_backend::{ClusterBackend, ClusterSettings, Cluster
 use crate::scheduler::local_backend::LocalBackend;
 use crate::scheduler::task_scheduler::{SchedulerConfig, TaskSchedulerImpl};
 use crate::shuffle::ShuffleConf;
-use crate::storage::{BlockManager, BlockManagerMaster};
+use crate::memory::{MemoryConfig, UnifiedMemoryManager};
+use crate::rdd::{Dependency, RddBase, RddMeta};
+use crate::storage::{BlockManager, BlockManagerMaster, ExecutorStorageStatus, RddStorageInfo, StorageLevel};
 use crate::task::{BlockManagerId, JobId, ResultFunc, TaskContext, TaskValue};
 use crate::ui::console_progress::ConsoleProgressBar;
 
@@ -87,6 +89,18 @@ struct Inner {
     local_executor: Option<crate::executor::ExecutorMonitor>,
     /// Where executors connect (cluster masters) and who is connected.
     cluster: Option<(std::net::SocketAddr, ClusterView)>,
+    /// RDDs persisted through this context (Spark's `persistentRdds`), for the storage status.
+    persisted: Mutex<std::collections::BTreeMap<usize, PersistedRdd>>,
+    /// The embedded executor's memory manager (local mode), read live by the storage status.
+    local_memory: Option<Arc<UnifiedMemoryManager>>,
+}
+
+/// What the driver remembers of a persisted RDD.
+#[derive(Clone, Debug)]
+struct PersistedRdd {
+    name: Option<String>,
+    level: StorageLevel,
+    partitions: usize,
 }
 
 impl Inner {
@@ -144,19 +158,25 @@ impl Context {
         let broadcasts = Arc::new(BroadcastManager::new());
         let mut broadcast_source = None;
         let mut local_executor = None;
+        let mut local_memory = None;
         let (backend, threads, max_failures): (Box<dyn SchedulerBackend>, usize, u32) = match &master {
             MasterUrl::Local { threads, max_failures } => {
                 // The embedded executor: only this mode has one in the driver process.
                 let local_dir = app_dir.join("executor-driver");
                 std::fs::create_dir_all(&local_dir).map_err(|e| EmberError::io(&local_dir, e))?;
                 let bm_id = BlockManagerId { executor_id: "driver".into(), host: "localhost".into(), port: 0 };
+                // Local mode: the executor lives in the driver, so the driver's memory is its memory.
+                let memory = MemoryConfig::from_conf(&conf, conf.get_size_bytes(conf::DRIVER_MEMORY)?, conf::DRIVER_MEMORY)?;
+                let block_manager = BlockManager::new(bm_id, blocks.clone(), memory, local_dir.join("blocks"), &conf)?;
+                local_memory = Some(block_manager.memory_manager().clone());
                 let env = Arc::new(ExecutorEnv {
                     executor_id: "driver".into(),
                     host: "localhost".into(),
                     conf: conf.clone(),
                     local_dir,
                     shuffle: ShuffleConf::from_conf(&conf)?,
-                    block_manager: Arc::new(BlockManager::new(bm_id, blocks.clone())),
+                    memory_manager: block_manager.memory_manager().clone(),
+                    block_manager,
                     broadcasts: broadcasts.clone(),
                     map_outputs: tracker.clone(),
                     block_client: None,
@@ -166,7 +186,11 @@ impl Context {
                 (Box::new(backend), *threads, *max_failures)
             }
             MasterUrl::LocalCluster { executors, cores, memory_mb } => {
-                let backend = start_cluster(&conf, tx.clone(), tracker.clone(), blocks.clone(), broadcasts.clone(), &app_dir, Some((*executors, *cores, *memory_mb)), None)?;
+                // The master URL's MEM, unless ember.executor.memory says otherwise; checked here
+                // so that too little memory fails the context, not the executor processes.
+                let memory_mb = if conf.contains(conf::EXECUTOR_MEMORY) { conf.get_size_bytes(conf::EXECUTOR_MEMORY)? >> 20 } else { *memory_mb };
+                MemoryConfig::from_conf(&conf, memory_mb << 20, conf::EXECUTOR_MEMORY)?;
+                let backend = start_cluster(&conf, tx.clone(), tracker.clone(), blocks.clone(), broadcasts.clone(), &app_dir, Some((*executors, *cores, memory_mb)), None)?;
                 cluster = Some((backend.address(), backend.view()));
                 broadcast_source = Some(backend.broadcast_address());
                 (Box::new(backend), executors * cores, conf.get_u64(conf::TASK_MAX_FAILURES)? as u32)
@@ -232,6 +256,8 @@ impl Context {
             broadcast_source,
             local_executor,
             cluster,
+            persisted: Mutex::new(Default::default()),
+            local_memory,
         });
         Ok(Context { owner: Some(Arc::new(OwnerGuard(inner.clone()))), inner })
     }
@@ -273,6 +299,7 @@ impl Context {
     }
 
     pub(crate) fn remove_rdd_blocks(&self, rdd_id: usize) {
+        self.inner.persisted.lock().remove(&rdd_id);
         self.inner.blocks.remove_rdd(rdd_id);
         let _ = self.inner.events.send(DriverEvent::RemoveRdd { rdd_id });
     }
@@ -367,6 +394,63 @@ impl Context {
         self.inner.blocks.rdd_storage(rdd_id)
     }
 
+    /// Records a persisted RDD for the storage status.
+    pub(crate) fn note_persisted(&self, meta: &RddMeta, partitions: usize) {
+        let entry = PersistedRdd { name: meta.user_name(), level: meta.storage_level(), partitions };
+        self.inner.persisted.lock().insert(meta.id(), entry);
+    }
+
+    /// The persisted RDDs that have cached partitions, by id, with their sizes in memory and on
+    /// disk (Spark's `getRDDStorageInfo`).
+    pub fn get_rdd_storage_info(&self) -> Vec<RddStorageInfo> {
+        let persisted = self.inner.persisted.lock().clone();
+        persisted
+            .into_iter()
+            .filter_map(|(id, p)| {
+                let (cached, memory_size, disk_size) = self.inner.blocks.rdd_blocks(id);
+                (cached > 0).then_some(RddStorageInfo {
+                    id,
+                    name: p.name,
+                    storage_level: p.level,
+                    num_partitions: p.partitions,
+                    num_cached_partitions: cached,
+                    memory_size,
+                    disk_size,
+                })
+            })
+            .collect()
+    }
+
+    /// The storage of every executor: its memory, what its cached blocks use, its evictions, and
+    /// its memory manager's metrics (live for the embedded executor, as of the last block update
+    /// or heartbeat for executor processes).
+    pub fn executor_storage_status(&self) -> Vec<ExecutorStorageStatus> {
+        let mut status = self.inner.blocks.storage_status();
+        if let Some(mm) = &self.inner.local_memory {
+            for s in &mut status {
+                s.memory = mm.metrics();
+            }
+        }
+        status
+    }
+
+    /// Waits until `pred` holds for [`Context::executor_storage_status`], at most `timeout`;
+    /// returns whether it does. Executor processes report block changes asynchronously, e.g. the
+    /// memory an `unpersist` freed.
+    pub fn wait_for_storage(&self, timeout: std::time::Duration, mut pred: impl FnMut(&[ExecutorStorageStatus]) -> bool) -> bool {
+        let local = self.inner.local_memory.clone();
+        self.inner.blocks.wait_for(timeout, |status| match &local {
+            Some(mm) => {
+                let live: Vec<ExecutorStorageStatus> = status.iter().cloned().map(|mut s| {
+                    s.memory = mm.metrics();
+                    s
+                }).collect();
+                pred(&live)
+            }
+            None => pred(status),
+        })
+    }
+
     /// A local collection as an RDD of `num_slices` partitions (default: the default
     /// parallelism).
     pub fn parallelize<T: Data>(&self, data: Vec<T>, num_slices: impl Into<Option<usize>>) -> ParallelCollection<T> {
@@ -456,6 +540,7 @@ impl Context {
         if self.inner.stopped.load(Ordering::SeqCst) {
             return Err(EmberError::ContextStopped);
         }
+        check_storage_levels(&rdd.as_base())?;
         let n = rdd.num_partitions();
         let partitions = partitions.unwrap_or_else(|| (0..n).collect());
         if let Some(bad) = partitions.iter().find(|p| **p >= n) {
@@ -507,6 +592,29 @@ impl Context {
     pub fn is_stopped(&self) -> bool {
         self.inner.stopped.load(Ordering::SeqCst)
     }
+}
+
+/// Refuses a job whose lineage has an RDD persisted with replication, which Ember does not
+/// support (see [`Rdd::persist`]).
+fn check_storage_levels(rdd: &Arc<dyn RddBase>) -> Result<()> {
+    let mut seen = rustc_hash::FxHashSet::default();
+    let mut stack = vec![rdd.clone()];
+    while let Some(r) = stack.pop() {
+        if !seen.insert(r.id()) {
+            continue;
+        }
+        let level = r.storage_level();
+        if level.replication > 1 {
+            return Err(EmberError::ReplicationNotSupported { rdd_id: r.id(), level: level.to_string() });
+        }
+        for dep in r.dependencies() {
+            match dep {
+                Dependency::Narrow { rdd, .. } => stack.push(rdd),
+                Dependency::Shuffle(s) => stack.push(s.rdd()),
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Starts the network side of a cluster master: the listener, and for `local-cluster` the

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::conf::EmberConf;
 use crate::error::Result;
+use crate::memory::UnifiedMemoryManager;
 use crate::shuffle::ShuffleConf;
 use crate::storage::BlockManager;
 use crate::task::{ExecutorId, MapStatus, ShuffleId};
@@ -28,6 +29,8 @@ pub struct ExecutorEnv {
     pub block_manager: Arc<BlockManager>,
     /// Broadcast values of this process (in local mode, the driver's own manager).
     pub broadcasts: Arc<crate::broadcast::BroadcastManager>,
+    /// The executor's memory budget (the block manager's memory manager).
+    pub memory_manager: Arc<UnifiedMemoryManager>,
     pub map_outputs: Arc<dyn MapOutputSource>,
     /// Fetches blocks from other executors (cluster mode); `None` in embedded mode.
     pub block_client: Option<crate::rpc::block_transfer::BlockClient>,

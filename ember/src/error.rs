@@ -57,6 +57,11 @@ pub enum EmberError {
     #[error("{0}")]
     EmptyCollection(String),
 
+    /// A storage level asking for more than one copy of each partition (`MEMORY_ONLY_2`, …):
+    /// Ember keeps one.
+    #[error("RDD {rdd_id} is persisted at {level}: replication not supported (Ember keeps one copy of each cached partition; persist at the level without the _N suffix)")]
+    ReplicationNotSupported { rdd_id: usize, level: String },
+
     /// A failed task's reason, as reported by the executor.
     #[error("{0}")]
     Task(String),

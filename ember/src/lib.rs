@@ -30,6 +30,7 @@ pub mod error;
 pub mod executor;
 pub mod io;
 pub mod map_output_tracker;
+pub mod memory;
 pub mod partitioner;
 pub mod rpc;
 pub mod rdd;

@@ -9,10 +9,15 @@ use std::time::Duration;
 use common::context;
 use ember::prelude::*;
 
-/// Fails on executor "1" (a "bad disk"), works everywhere else.
+/// Fails on executor "1" (a "bad disk"), works everywhere else, where it takes a little while:
+/// otherwise the healthy executor could finish the whole stage before the bad one has failed
+/// the two tasks that exclude it (this is simulated work, not a wait for an event).
 fn fails_on_executor_1(x: u32) -> u32 {
     let ctx = TaskContext::current().expect("runs inside a task");
     assert!(ctx.env().executor_id != "1", "bad disk on executor 1");
+    if x % 10 == 0 {
+        std::thread::sleep(Duration::from_millis(50));
+    }
     x
 }
 

@@ -57,6 +57,8 @@ pub(crate) struct Shared {
     pub serialize_results: bool,
     /// Task bodies go through the ship/decode round trip before running (forced wire path).
     pub reship_tasks: bool,
+    /// `ember.unsafe.exceptionOnMemoryLeak`: a task that ends holding execution memory fails.
+    pub exception_on_leak: bool,
 }
 
 /// Runs tasks on a fixed number of threads.
@@ -80,6 +82,13 @@ impl Executor {
     }
 
     fn with_mode(env: Arc<ExecutorEnv>, cores: usize, backend: Arc<dyn ExecutorBackend>, serialize_results: bool, reship_tasks: bool) -> Self {
+        let exception_on_leak = match env.conf.get_bool(crate::conf::UNSAFE_EXCEPTION_ON_MEMORY_LEAK) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!("{e}; leaks are only logged");
+                false
+            }
+        };
         let shared = Arc::new(Shared {
             env,
             backend,
@@ -87,6 +96,7 @@ impl Executor {
             counters: ExecutorCounters::default(),
             serialize_results,
             reship_tasks,
+            exception_on_leak,
         });
         let (tx, rx) = unbounded::<(TaskDescription, Arc<TaskContext>)>();
         let cores = cores.max(1);

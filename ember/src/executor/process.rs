@@ -19,6 +19,7 @@ use tracing::{debug, error, info, warn};
 use super::{Executor, ExecutorBackend};
 use crate::conf::{self, EmberConf};
 use crate::env::{ExecutorEnv, MapOutputSource};
+use crate::memory::MemoryConfig;
 use crate::error::{EmberError, Result};
 use crate::rpc::block_transfer::{BlockClient, BlockServer};
 use crate::rpc::connection::Connection;
@@ -234,14 +235,21 @@ async fn executor_main(args: ExecutorArgs, driver: SocketAddr, secret: Option<Ve
     let max_frame = ember_conf.get_size_bytes(conf::RPC_MESSAGE_MAX_SIZE)? as usize;
     let net_timeout = Duration::from_millis(ember_conf.get_time_ms(conf::NETWORK_TIMEOUT)?);
     let local_dir = work_root.clone();
-    let bm = Arc::new(BlockManager::new(BlockManagerId { executor_id: executor_id.clone(), host: host.clone(), port: block_addr.port() }, blocks_master));
+    // The driver's configuration decides the budget (fraction, reserved memory), this process's
+    // --memory its size.
+    let memory = MemoryConfig::from_conf(&ember_conf, args.memory_mb << 20, conf::EXECUTOR_MEMORY)?;
+    let bm_id = BlockManagerId { executor_id: executor_id.clone(), host: host.clone(), port: block_addr.port() };
+    let bm = BlockManager::new(bm_id, blocks_master, memory, local_dir.join("blocks"), &ember_conf)?;
     let _ = pending_bm.set(bm.clone());
     let (out_tx, mut out_rx) = mpsc::unbounded_channel::<ToDriver>();
     {
+        // Sent from the thread that changed the block, under the block manager's status lock,
+        // on the one ordered channel to the driver: the driver sees each block's changes in order,
+        // and before the status update of the task that made them.
         let out = out_tx.clone();
-        bm.set_reporter(Arc::new(move |block, size| {
+        bm.set_reporter(Arc::new(move |block, status, memory| {
             let crate::storage::BlockId::Rdd { rdd_id, partition } = block;
-            let _ = out.send(ToDriver::BlockUpdated { rdd_id, partition, size });
+            let _ = out.send(ToDriver::BlockUpdated { rdd_id, partition, status, memory });
         }));
     }
 
@@ -251,6 +259,7 @@ async fn executor_main(args: ExecutorArgs, driver: SocketAddr, secret: Option<Ve
         host: host.clone(),
         shuffle: ShuffleConf::from_conf(&ember_conf)?,
         local_dir,
+        memory_manager: bm.memory_manager().clone(),
         block_manager: bm,
         broadcasts: Arc::new(crate::broadcast::BroadcastManager::new()),
         map_outputs: Arc::new(RemoteMapOutputs { out: out_tx.clone(), pending: pending.clone(), next: AtomicU64::new(0), timeout: net_timeout }),
@@ -347,12 +356,13 @@ fn start_heartbeater(executor: &Executor, out: mpsc::UnboundedSender<ToDriver>, 
     use rand::{Rng, SeedableRng};
     let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(0);
     let monitor = executor.monitor();
+    let memory = executor.env().memory_manager.clone();
     let jitter = rand::rngs::SmallRng::from_os_rng().random_range(0..=interval.as_millis() as u64);
     let spawned = std::thread::Builder::new().name("executor-heartbeater".into()).spawn(move || {
         let mut wait = interval + Duration::from_millis(jitter);
         // A timer, not a wait for an event: the stop channel ends it at once.
         while let Err(crossbeam_channel::RecvTimeoutError::Timeout) = stop_rx.recv_timeout(wait) {
-            if out.send(ToDriver::Heartbeat { task_metrics: monitor.running_metrics(), executor_metrics: monitor.source_metrics() }).is_err() {
+            if out.send(ToDriver::Heartbeat { task_metrics: monitor.running_metrics(), executor_metrics: monitor.source_metrics(), memory: memory.metrics() }).is_err() {
                 break;
             }
             wait = interval;

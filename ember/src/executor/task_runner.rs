@@ -66,6 +66,7 @@ impl TaskRunner {
         };
 
         drop(guard);
+        let outcome = self.check_memory_leak(outcome);
         // Updates leave only with a success: a failed attempt's are dropped, as in Spark.
         let copies = ctx.take_accumulators();
         let outcome = outcome.and_then(|v| match crate::accumulator::collect_updates(copies) {
@@ -102,6 +103,27 @@ impl TaskRunner {
             }
         };
         self.shared.backend.status_update(StatusUpdate { executor_id: self.shared.env.executor_id.clone(), task_id: t.task_id, state, outcome });
+    }
+}
+
+impl TaskRunner {
+    /// Releases the execution memory the task still holds. For a task that succeeded, that
+    /// memory is a leak (Spark's check in `Executor.TaskRunner.run`): logged, or the task's
+    /// failure when `ember.unsafe.exceptionOnMemoryLeak` is true. A failed task may have been
+    /// interrupted before it could release: its memory is returned silently.
+    fn check_memory_leak(&self, outcome: Result<TaskValue, TaskEndReason>) -> Result<TaskValue, TaskEndReason> {
+        let memory = self.ctx.task_memory_manager();
+        TaskMetrics::add(&self.ctx.metrics.peak_execution_memory, memory.peak_memory_used());
+        let leaked = memory.cleanup_all_allocated_memory();
+        if leaked == 0 || outcome.is_err() {
+            return outcome;
+        }
+        let message = format!("Managed memory leak detected; size = {leaked} bytes, TID = {}", self.task.task_id);
+        if self.shared.exception_on_leak {
+            return Err(TaskEndReason::ExceptionFailure { description: message });
+        }
+        warn!("{message}");
+        outcome
     }
 }
 

@@ -33,7 +33,7 @@ use std::sync::Arc;
 use crate::context::Context;
 use crate::data::Data;
 use crate::scheduler::task_set::TaskLocation;
-use crate::storage::{BlockId, StorageLevel};
+use crate::storage::{BlockId, GetOrCompute, StorageLevel, Values};
 use crate::task::{ShuffleId, ShuffleMapFunc, TaskContext, TaskMetrics};
 
 /// RDD id, unique within a context.
@@ -60,7 +60,10 @@ struct MetaInner {
     /// The driver's application; `None` in a copy deserialized on an executor.
     ctx: Option<Context>,
     name: &'static str,
+    /// The base level's index in `LEVELS` in the low 3 bits, the replication above them.
     storage: AtomicU8,
+    /// A name given by the application (`set_name`), shown in the storage status.
+    user_name: parking_lot::Mutex<Option<String>>,
 }
 
 const LEVELS: [StorageLevel; 6] = [
@@ -75,13 +78,13 @@ const LEVELS: [StorageLevel; 6] = [
 impl RddMeta {
     /// A new id in `ctx`; `name` is the RDD's kind, shown in stage names.
     pub fn new(ctx: &Context, name: &'static str) -> Self {
-        RddMeta { inner: Arc::new(MetaInner { id: ctx.new_rdd_id(), ctx: Some(ctx.weak_handle()), name, storage: AtomicU8::new(0) }) }
+        RddMeta { inner: Arc::new(MetaInner { id: ctx.new_rdd_id(), ctx: Some(ctx.weak_handle()), name, storage: AtomicU8::new(0), user_name: Default::default() }) }
     }
     /// The meta of a new RDD derived from `parent`, in the same application.
     pub fn derived(parent: &RddMeta, name: &'static str) -> Self {
         let ctx = parent.inner.ctx.clone();
         let id = ctx.as_ref().map_or(usize::MAX, |c| c.new_rdd_id());
-        RddMeta { inner: Arc::new(MetaInner { id, ctx, name, storage: AtomicU8::new(0) }) }
+        RddMeta { inner: Arc::new(MetaInner { id, ctx, name, storage: AtomicU8::new(0), user_name: Default::default() }) }
     }
     /// A new shuffle id in this RDD's application.
     pub(crate) fn new_shuffle_id(&self) -> ShuffleId {
@@ -104,12 +107,30 @@ impl RddMeta {
     }
     /// The storage level set by `persist`.
     pub fn storage_level(&self) -> StorageLevel {
-        LEVELS[self.inner.storage.load(Ordering::Relaxed) as usize]
+        decode_level(self.inner.storage.load(Ordering::Relaxed)).unwrap_or(StorageLevel::NONE)
     }
     fn set_storage_level(&self, level: StorageLevel) {
-        let i = LEVELS.iter().position(|l| *l == StorageLevel { replication: 1, ..level }).unwrap_or(0);
-        self.inner.storage.store(i as u8, Ordering::Relaxed);
+        self.inner.storage.store(encode_level(level), Ordering::Relaxed);
     }
+    /// The name given with `set_name`, if any.
+    pub fn user_name(&self) -> Option<String> {
+        self.inner.user_name.lock().clone()
+    }
+    fn set_user_name(&self, name: String) {
+        *self.inner.user_name.lock() = Some(name);
+    }
+}
+
+/// Packs a level into a byte: its base level's index in `LEVELS`, and its replication (at most
+/// 31) above the low 3 bits.
+fn encode_level(level: StorageLevel) -> u8 {
+    let i = LEVELS.iter().position(|l| *l == StorageLevel { replication: 1, ..level }).unwrap_or(0) as u8;
+    i | (level.replication.clamp(1, 31) << 3)
+}
+
+fn decode_level(b: u8) -> Option<StorageLevel> {
+    let base = LEVELS.get((b & 7) as usize)?;
+    Some(StorageLevel { replication: (b >> 3).max(1), ..*base })
 }
 
 impl serde::Serialize for RddMeta {
@@ -121,10 +142,10 @@ impl serde::Serialize for RddMeta {
 impl<'de> serde::Deserialize<'de> for RddMeta {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let (id, storage) = <(RddId, u8)>::deserialize(d)?;
-        if storage as usize >= LEVELS.len() {
+        if decode_level(storage).is_none() {
             return Err(serde::de::Error::custom("unknown storage level"));
         }
-        Ok(RddMeta { inner: Arc::new(MetaInner { id, ctx: None, name: "Rdd", storage: AtomicU8::new(storage) }) })
+        Ok(RddMeta { inner: Arc::new(MetaInner { id, ctx: None, name: "Rdd", storage: AtomicU8::new(storage), user_name: Default::default() }) })
     }
 }
 
@@ -201,23 +222,26 @@ pub trait Rdd: Clone + Send + Sync + serde::Serialize + serde::de::DeserializeOw
     }
 
     /// The partition's elements: from the cache when persisted and present, else computed
-    /// (and stored, when persisted).
+    /// (and stored, when persisted, through the block manager: see
+    /// [`crate::storage::BlockManager::get_or_compute`]).
     fn iterator(&self, partition: usize, ctx: &Arc<TaskContext>) -> CacheIter<Self::Iter, Self::Item> {
         let level = self.meta().storage_level();
         if !level.is_valid() {
             return CacheIter::Computed(self.compute(partition, ctx));
         }
-        let bm = &ctx.env().block_manager;
         let block = BlockId::Rdd { rdd_id: self.meta().id(), partition };
-        if let Some(values) = bm.get_values::<Self::Item>(block) {
-            TaskMetrics::add(&ctx.metrics.cache_hits, 1);
-            return CacheIter::Cached(values, 0);
+        let values = match ctx.env().block_manager.get_or_compute(block, level, || self.compute(partition, ctx)) {
+            GetOrCompute::Hit(values) => {
+                TaskMetrics::add(&ctx.metrics.cache_hits, 1);
+                values
+            }
+            GetOrCompute::Computed(values) => values,
+            GetOrCompute::Partial(unrolled, rest) => return CacheIter::Partial(unrolled.into_iter(), rest),
+        };
+        match values {
+            Values::Shared(v) => CacheIter::Cached(v, 0),
+            Values::Owned(v) => CacheIter::Owned(v.into_iter()),
         }
-        let values: Vec<Self::Item> = self.compute(partition, ctx).collect();
-        let size = crate::util::estimate_vec_size(&values);
-        let values = Arc::new(values);
-        bm.put_values(block, values.clone(), size);
-        CacheIter::Cached(values, 0)
     }
 
     /// This RDD's id.
@@ -241,13 +265,41 @@ pub trait Rdd: Clone + Send + Sync + serde::Serialize + serde::de::DeserializeOw
         self.persist(StorageLevel::MEMORY_ONLY)
     }
 
-    /// Sets the storage level of this RDD (and of every clone of it).
+    /// Sets the storage level of this RDD (and of every clone of it): its partitions are kept
+    /// at that level by the first action that computes them.
+    ///
+    /// Ember keeps one copy of each partition: a level with replication (`MEMORY_ONLY_2`, …) is
+    /// refused with [`crate::EmberError::ReplicationNotSupported`], at once by
+    /// [`Rdd::try_persist`], and by the first action on the RDD after `persist`.
     fn persist(self, level: StorageLevel) -> Self {
         self.meta().set_storage_level(level);
+        if let Ok(ctx) = self.meta().context() {
+            ctx.note_persisted(self.meta(), self.num_partitions());
+        }
         self
     }
 
-    /// Drops the cached partitions and stops caching.
+    /// [`Rdd::persist`], refusing a level Ember does not support (replication) at once.
+    fn try_persist(self, level: StorageLevel) -> crate::Result<Self> {
+        if level.replication > 1 {
+            return Err(crate::EmberError::ReplicationNotSupported { rdd_id: self.id(), level: level.to_string() });
+        }
+        Ok(self.persist(level))
+    }
+
+    /// Names the RDD (shown in [`Context::get_rdd_storage_info`]).
+    fn set_name(self, name: impl Into<String>) -> Self {
+        self.meta().set_user_name(name.into());
+        if let Ok(ctx) = self.meta().context() {
+            if self.storage_level().is_valid() {
+                ctx.note_persisted(self.meta(), self.num_partitions());
+            }
+        }
+        self
+    }
+
+    /// Drops the cached partitions, in memory and on disk, on every executor, and stops caching.
+    /// The driver forgets them at once; executors free their memory shortly after.
     fn unpersist(self) -> Self {
         self.meta().set_storage_level(StorageLevel::NONE);
         if let Ok(ctx) = self.meta().context() {
@@ -266,8 +318,13 @@ pub trait Rdd: Clone + Send + Sync + serde::Serialize + serde::de::DeserializeOw
 pub enum CacheIter<I, T> {
     /// Computed from the parents.
     Computed(I),
-    /// Read from a cached block.
+    /// Read from a cached block kept as objects in memory (shared with the cache).
     Cached(Arc<Vec<T>>, usize),
+    /// Decoded from a serialized or on-disk block, or computed and stored in such a form.
+    Owned(std::vec::IntoIter<T>),
+    /// A partition too large to cache: the elements computed while trying, then the rest of the
+    /// computation.
+    Partial(std::vec::IntoIter<T>, I),
 }
 
 impl<I: Iterator<Item = T>, T: Clone> Iterator for CacheIter<I, T> {
@@ -281,6 +338,8 @@ impl<I: Iterator<Item = T>, T: Clone> Iterator for CacheIter<I, T> {
                 *i += 1;
                 Some(x)
             }
+            CacheIter::Owned(it) => it.next(),
+            CacheIter::Partial(head, rest) => head.next().or_else(|| rest.next()),
         }
     }
     fn size_hint(&self) -> (usize, Option<usize>) {
@@ -289,6 +348,12 @@ impl<I: Iterator<Item = T>, T: Clone> Iterator for CacheIter<I, T> {
             CacheIter::Cached(v, i) => {
                 let n = v.len().saturating_sub(*i);
                 (n, Some(n))
+            }
+            CacheIter::Owned(it) => it.size_hint(),
+            CacheIter::Partial(head, rest) => {
+                let (lo, hi) = rest.size_hint();
+                let n = head.len();
+                (lo.saturating_add(n), hi.and_then(|h| h.checked_add(n)))
             }
         }
     }

@@ -4,7 +4,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::accumulator::AccumulatorUpdate;
+use crate::memory::MemoryMetrics;
 use crate::ship::Shipped;
+use crate::storage::BlockStatus;
 use crate::task::{ExecutorId, MapStatus, ShuffleId, StageId, TaskEndReason, TaskId, TaskMetricsSnapshot, TaskState};
 
 /// Executor → driver.
@@ -29,9 +31,12 @@ pub enum ToDriver {
     GetMapOutputStatuses { request_id: u64, shuffle_id: ShuffleId },
     /// Liveness and the metrics of running tasks, every `ember.executor.heartbeatInterval`
     /// (Spark's `Heartbeat`).
-    Heartbeat { task_metrics: Vec<(TaskId, TaskMetricsSnapshot)>, executor_metrics: crate::executor::ExecutorSourceMetrics },
-    /// A partition of `rdd_id` is now cached here (Spark's `UpdateBlockInfo`).
-    BlockUpdated { rdd_id: usize, partition: usize, size: u64 },
+    /// `memory` is the executor's memory manager at that moment.
+    Heartbeat { task_metrics: Vec<(TaskId, TaskMetricsSnapshot)>, executor_metrics: crate::executor::ExecutorSourceMetrics, memory: MemoryMetrics },
+    /// A partition of `rdd_id` changed place here (Spark's `UpdateBlockInfo`): stored in memory
+    /// or on disk, evicted from memory to disk, dropped, or removed (`status` says where it is
+    /// now and how large), with the executor's memory metrics after the change.
+    BlockUpdated { rdd_id: usize, partition: usize, status: BlockStatus, memory: MemoryMetrics },
 }
 
 /// The payload of a status update.

@@ -541,6 +541,10 @@ async fn serve_executor(stream: tokio::net::TcpStream, peer: SocketAddr, shared:
         id
     };
     writer.send(&ToExecutor::RegisteredExecutor { executor_id: executor_id.clone(), conf: s.conf.clone() }).await?;
+    // The executor computes the same budget from the same configuration; its block manager is
+    // known (with no blocks) from now on.
+    let bm_id = crate::task::BlockManagerId { executor_id: executor_id.clone(), host: host.clone(), port: block_port };
+    shared.block_master.register(&bm_id, executor_max_memory(&s.conf, memory_mb));
     info!("Registered executor ({peer}, pid {pid}) with ID {executor_id}, host {host}, cores {cores}, memory {memory_mb} MiB");
     shared.registered.notify_all();
     let _ = shared.events.send(DriverEvent::ExecutorAdded { executor_id: executor_id.clone(), host: host.clone() });
@@ -579,16 +583,19 @@ async fn serve_executor(stream: tokio::net::TcpStream, peer: SocketAddr, shared:
                     let _ = tx.send(bytes);
                 }
             }
-            Ok(ToDriver::Heartbeat { task_metrics, executor_metrics }) => {
+            Ok(ToDriver::Heartbeat { task_metrics, executor_metrics, memory }) => {
                 let known = shared.state.lock().executors.contains_key(&executor_id);
+                shared.block_master.update_memory_metrics(&executor_id, memory);
                 let _ = shared.events.send(DriverEvent::Heartbeat { executor_id: executor_id.clone(), task_metrics, executor_metrics: Some(executor_metrics), reply: None });
                 if let Ok(bytes) = postcard::to_allocvec(&ToExecutor::HeartbeatResponse { reregister: !known }) {
                     let _ = tx.send(bytes);
                 }
             }
-            Ok(ToDriver::BlockUpdated { rdd_id, partition, size }) => {
+            Ok(ToDriver::BlockUpdated { rdd_id, partition, status, memory }) => {
+                // Handled here, before the reader takes the next message: a task's block updates
+                // reach the master before its status update reaches the scheduler.
                 let id = crate::task::BlockManagerId { executor_id: executor_id.clone(), host: host.clone(), port: block_port };
-                shared.block_master.block_added(&id, crate::storage::BlockId::Rdd { rdd_id, partition }, size);
+                shared.block_master.update_block_info(&id, crate::storage::BlockId::Rdd { rdd_id, partition }, status, Some(memory));
             }
             Ok(ToDriver::RegisterExecutor { .. }) => warn!("executor {executor_id} registered twice; ignored"),
             Err(e) => break e.to_string(),
@@ -605,6 +612,16 @@ async fn serve_executor(stream: tokio::net::TcpStream, peer: SocketAddr, shared:
         let _ = shared.events.send(DriverEvent::ExecutorLost { executor_id, reason: format!("connection closed: {reason}") });
     }
     Ok(())
+}
+
+/// The execution plus storage memory of an executor of `memory_mb` MiB under the application's
+/// configuration (0 when it is too small: such an executor fails to start).
+fn executor_max_memory(conf: &[(String, String)], memory_mb: u64) -> u64 {
+    let mut c = crate::conf::EmberConf::new();
+    for (k, v) in conf {
+        c.insert(k.clone(), v.clone());
+    }
+    crate::memory::MemoryConfig::from_conf(&c, memory_mb << 20, crate::conf::EXECUTOR_MEMORY).map_or(0, |m| m.max_memory)
 }
 
 /// Fetches a result the executor kept in its block manager, then asks it to drop the block.

@@ -73,6 +73,9 @@ pub struct AppStatus {
     pub executors_added: u64,
     /// Executors declared lost (connection closed or heartbeat timed out).
     pub executors_lost: u64,
+    /// Task attempts launched at each locality level (a cached partition's task runs
+    /// `ProcessLocal` on the executor that holds it).
+    pub launched_by_locality: std::collections::BTreeMap<super::locality::TaskLocality, u64>,
     /// The latest metrics of running tasks, from heartbeats.
     pub running_task_metrics: std::collections::BTreeMap<crate::task::TaskId, crate::task::TaskMetricsSnapshot>,
     /// Sum of the metrics of successful attempts.
@@ -312,11 +315,12 @@ impl EventLoop {
         let now = self.clock.now_ms();
         for ev in events {
             match ev {
-                SchedulerEvent::TaskStarted { speculative, .. } => {
+                SchedulerEvent::TaskStarted { speculative, locality, .. } => {
                     let running = self.tasks.running_task_count() as u64;
                     self.status.update(|st| {
                         st.running_tasks = running;
                         st.speculative_tasks_launched += u64::from(speculative);
+                        *st.launched_by_locality.entry(locality).or_default() += 1;
                     })
                 }
                 SchedulerEvent::TaskEnded { stage_id, stage_attempt_id, task_id, partition, result, .. } => {

@@ -459,12 +459,14 @@ impl TaskSchedulerImpl {
                                 task.task_id,
                                 RunningTask { task_set: key, executor_id: offer.executor_id.clone() },
                             );
+                            let locality = tsm.task_info(task.task_id).map_or(TaskLocality::Any, |i| i.locality);
                             events.push(SchedulerEvent::TaskStarted {
                                 stage_id: task.stage_id,
                                 stage_attempt_id: task.stage_attempt_id,
                                 task_id: task.task_id,
                                 partition: task.partition_id,
                                 speculative: tsm.task_info(task.task_id).is_some_and(|t| t.speculative),
+                                locality,
                             });
                             free_cpus[i] -= task_cpus;
                             slots -= 1;

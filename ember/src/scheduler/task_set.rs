@@ -1,5 +1,6 @@
 //! What the DAG scheduler hands the task scheduler, and what the task scheduler reports back.
 
+use super::locality::TaskLocality;
 use crate::task::{DirectTaskResult, ExecutorId, JobId, StageId, TaskEndReason, TaskId, TaskKind};
 
 /// A preferred location of a task (Spark's `TaskLocation`).
@@ -60,8 +61,9 @@ pub struct WorkerOffer {
 /// state machine).
 #[derive(Debug)]
 pub enum SchedulerEvent {
-    /// A task attempt was launched; `speculative` for a copy of a task already running.
-    TaskStarted { stage_id: StageId, stage_attempt_id: u32, task_id: TaskId, partition: usize, speculative: bool },
+    /// A task attempt was launched, at this locality level; `speculative` for a copy of a task
+    /// already running.
+    TaskStarted { stage_id: StageId, stage_attempt_id: u32, task_id: TaskId, partition: usize, locality: TaskLocality, speculative: bool },
     /// A task attempt ended. `result` is `Ok` for success.
     TaskEnded {
         stage_id: StageId,

@@ -25,6 +25,7 @@ use super::ShuffleConf;
 use crate::aggregator::Aggregator;
 use crate::data::{Data, Key};
 use crate::error::Result;
+use crate::memory::MemoryConsumer;
 use crate::partitioner::{fast_range, fx_hash, mix64};
 use crate::task::TaskMetrics;
 
@@ -151,6 +152,8 @@ pub struct ExternalAggregator<K, V, C, A> {
     dir: PathBuf,
     buckets: Option<Buckets>,
     updates: u64,
+    /// The task's execution memory behind the maps: spill when refused.
+    memory: MemoryConsumer,
 }
 
 fn batch_for<T>(threshold: u64) -> usize {
@@ -179,6 +182,7 @@ impl<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>> ExternalAggregator<K, V, 
             dir: dir.to_path_buf(),
             buckets: None,
             updates: 0,
+            memory: MemoryConsumer::for_current_task(conf.spill_threshold),
         }
     }
 
@@ -247,7 +251,7 @@ impl<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>> ExternalAggregator<K, V, 
     fn after_update(&mut self, metrics: &TaskMetrics) {
         self.updates += 1;
         // Checked every 32 updates, as Spark's `maybeSpill`, to keep it off the hot path.
-        if self.updates & 31 == 0 && self.estimate() > self.threshold {
+        if self.updates & 31 == 0 && self.memory.should_spill(self.estimate()) {
             if let Err(e) = self.spill(metrics) {
                 e.raise();
             }
@@ -323,6 +327,7 @@ impl<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>> ExternalAggregator<K, V, 
         self.entries = 0;
         TaskMetrics::add(&metrics.memory_bytes_spilled, held);
         TaskMetrics::add(&metrics.disk_bytes_spilled, written);
+        self.memory.release();
         tracing::debug!(bytes = written, "spilled aggregation map");
         Ok(())
     }
@@ -361,6 +366,7 @@ impl<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>> IntoIterator for External
             threshold: self.threshold,
             compress: self.compress,
             dir: self.dir,
+            _memory: self.memory,
             _v: PhantomData,
         }
     }
@@ -382,6 +388,8 @@ pub struct AggregatedIter<K, C, A, V> {
     threshold: u64,
     compress: bool,
     dir: PathBuf,
+    /// The maps' memory stays reserved until the output is consumed.
+    _memory: MemoryConsumer,
     _v: PhantomData<fn(V)>,
 }
 

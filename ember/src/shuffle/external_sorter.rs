@@ -15,6 +15,7 @@ use super::size_tracker::SizeTracker;
 use super::ShuffleConf;
 use crate::data::Data;
 use crate::error::Result;
+use crate::memory::MemoryConsumer;
 use crate::task::TaskMetrics;
 
 /// Sorts `(K, V)` records by key, ascending or descending, spilling sorted runs to disk.
@@ -22,11 +23,12 @@ pub struct ExternalSorter<K, V> {
     buf: Vec<(K, V)>,
     tracker: SizeTracker,
     runs: Vec<(SpillFile, u64)>,
-    threshold: u64,
     compress: bool,
     dir: PathBuf,
     ascending: bool,
     updates: u64,
+    /// The task's execution memory behind the buffer: spill when refused.
+    memory: MemoryConsumer,
 }
 
 impl<K: Ord + Data, V: Data> ExternalSorter<K, V> {
@@ -37,11 +39,11 @@ impl<K: Ord + Data, V: Data> ExternalSorter<K, V> {
             buf: Vec::new(),
             tracker: SizeTracker::new(),
             runs: Vec::new(),
-            threshold: conf.spill_threshold,
             compress: conf.spill_compress,
             dir: dir.to_path_buf(),
             ascending,
             updates: 0,
+            memory: MemoryConsumer::for_current_task(conf.spill_threshold),
         }
     }
 
@@ -54,7 +56,7 @@ impl<K: Ord + Data, V: Data> ExternalSorter<K, V> {
             self.tracker.sample(bytes, self.buf.len(), std::mem::size_of::<(K, V)>());
         }
         self.updates += 1;
-        if self.updates & 31 == 0 && self.tracker.estimate() > self.threshold {
+        if self.updates & 31 == 0 && self.memory.should_spill(self.tracker.estimate()) {
             if let Err(e) = self.spill(metrics) {
                 e.raise();
             }
@@ -90,6 +92,7 @@ impl<K: Ord + Data, V: Data> ExternalSorter<K, V> {
         let len = w.bytes_written();
         self.runs.push((file, len));
         self.tracker.reset();
+        self.memory.release();
         TaskMetrics::add(&metrics.memory_bytes_spilled, held);
         TaskMetrics::add(&metrics.disk_bytes_spilled, len);
         tracing::debug!(bytes = len, runs = self.runs.len(), "spilled sorted run");

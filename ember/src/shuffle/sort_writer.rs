@@ -23,6 +23,7 @@ use super::{data_file, index_file, ShuffleConf};
 use crate::aggregator::Aggregator;
 use crate::data::{Data, Key};
 use crate::error::{EmberError, Result};
+use crate::memory::MemoryConsumer;
 use crate::partitioner::Partitioner;
 use crate::task::{ShuffleId, TaskMetrics};
 
@@ -267,14 +268,16 @@ pub fn write_records<K: Key, V: Data, P: Partitioner<K>>(
     let mut bufs = PartitionedBuffers::new(partitioner.num_partitions(), conf.compress);
     let mut spills = Vec::new();
     let mut count = 0u64;
+    let mut memory = MemoryConsumer::for_current_task(conf.spill_threshold);
     for (k, v) in records {
         let p = partitioner.partition(&k);
         // A tuple of references encodes exactly like `(K, V)`.
         bufs.push(p, &(&k, &v))?;
         count += 1;
-        if bufs.bytes > conf.spill_threshold {
+        if memory.should_spill(bufs.bytes) {
             let held = bufs.bytes;
             spills.push(spill_output(&mut bufs, held, dir, conf, metrics)?);
+            memory.release();
         }
     }
     write_output(bufs, spills, count, shuffle_id, map_index, dir, conf, metrics)
@@ -532,11 +535,12 @@ pub fn write_combined<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>, P: Parti
     let mut spills = Vec::new();
     let mut written = 0u64;
     let mut seen = 0u64;
+    let mut memory = MemoryConsumer::for_current_task(conf.spill_threshold);
     for (k, v) in records {
         combiner.insert(k, v)?;
         seen += 1;
         // Checking every 32 records (as Spark's `maybeSpill`) keeps the estimate off the hot path.
-        if seen & 31 == 0 && combiner.estimate() > conf.spill_threshold {
+        if seen & 31 == 0 && memory.should_spill(combiner.estimate()) {
             let held = combiner.estimate();
             combiner.split_into_buckets()?;
             for b in 0..combiner.maps.len() {
@@ -545,6 +549,7 @@ pub fn write_combined<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>, P: Parti
             written += combiner.entries as u64;
             spills.push(spill_output(&mut combiner, held, dir, conf, metrics)?);
             combiner.reset();
+            memory.release();
         }
     }
     combiner.split_into_buckets()?;

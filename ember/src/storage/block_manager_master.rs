@@ -1,21 +1,35 @@
-//! The driver's registry of where every block lives (Spark's `BlockManagerMasterEndpoint`).
+//! The driver's registry of where every block lives (Spark's `BlockManagerMasterEndpoint`):
+//! each executor's block manager, its memory, and the status (memory and disk size) of each
+//! block it reported. Cached partitions become preferred locations; the status API reads it.
 
-use parking_lot::Mutex;
-use rustc_hash::{FxHashMap, FxHashSet};
+use std::time::Duration;
 
-use super::BlockId;
+use parking_lot::{Condvar, Mutex};
+use rustc_hash::FxHashMap;
+
+use super::{BlockId, BlockStatus, ExecutorStorageStatus};
+use crate::memory::MemoryMetrics;
 use crate::task::BlockManagerId;
 
 /// Where every stored block lives, so cached partitions become preferred locations.
 #[derive(Default)]
 pub struct BlockManagerMaster {
     state: Mutex<State>,
+    /// Woken on every change, for [`BlockManagerMaster::wait_for`].
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct ManagerInfo {
+    max_memory: u64,
+    metrics: MemoryMetrics,
+    blocks_evicted: u64,
 }
 
 #[derive(Default)]
 struct State {
-    managers: FxHashSet<BlockManagerId>,
-    locations: FxHashMap<BlockId, FxHashMap<BlockManagerId, u64>>,
+    managers: FxHashMap<BlockManagerId, ManagerInfo>,
+    locations: FxHashMap<BlockId, FxHashMap<BlockManagerId, BlockStatus>>,
 }
 
 impl BlockManagerMaster {
@@ -24,29 +38,70 @@ impl BlockManagerMaster {
         Self::default()
     }
 
-    /// Records a block manager.
-    pub fn register(&self, id: &BlockManagerId) {
-        self.state.lock().managers.insert(id.clone());
+    /// Records a block manager with `max_memory` bytes of execution plus storage memory.
+    pub fn register(&self, id: &BlockManagerId, max_memory: u64) {
+        let mut st = self.state.lock();
+        let info = st.managers.entry(id.clone()).or_default();
+        info.max_memory = max_memory;
+        info.metrics.max_memory = max_memory;
+        drop(st);
+        self.changed.notify_all();
     }
 
-    /// Records that `manager` now stores `block`.
-    pub fn block_added(&self, manager: &BlockManagerId, block: BlockId, size: u64) {
-        self.state.lock().locations.entry(block).or_default().insert(manager.clone(), size);
+    /// Records a block's new status on `manager` (Spark's `updateBlockInfo`): a block that is
+    /// nowhere any more is forgotten there. A block that leaves memory without being removed on
+    /// purpose (the driver forgets those first) counts as evicted.
+    pub fn update_block_info(&self, manager: &BlockManagerId, block: BlockId, status: BlockStatus, metrics: Option<MemoryMetrics>) {
+        let mut st = self.state.lock();
+        let before = st.locations.get(&block).and_then(|l| l.get(manager)).copied();
+        if before.is_some_and(|b| b.level.use_memory && !status.level.use_memory) {
+            st.managers.entry(manager.clone()).or_default().blocks_evicted += 1;
+        }
+        if status.is_cached() {
+            st.locations.entry(block).or_default().insert(manager.clone(), status);
+        } else if let Some(locs) = st.locations.get_mut(&block) {
+            locs.remove(manager);
+            if locs.is_empty() {
+                st.locations.remove(&block);
+            }
+        }
+        if let Some(m) = metrics {
+            let info = st.managers.entry(manager.clone()).or_default();
+            info.metrics = m;
+            info.max_memory = m.max_memory;
+        }
+        drop(st);
+        self.changed.notify_all();
+    }
+
+    /// Records an executor's memory metrics (from a heartbeat).
+    pub fn update_memory_metrics(&self, executor_id: &str, metrics: MemoryMetrics) {
+        let mut st = self.state.lock();
+        for (id, info) in st.managers.iter_mut() {
+            if id.executor_id == executor_id {
+                info.metrics = metrics;
+            }
+        }
+        drop(st);
+        self.changed.notify_all();
     }
 
     /// Forgets every block of a lost executor.
     pub fn remove_executor(&self, executor_id: &str) {
         let mut st = self.state.lock();
-        st.managers.retain(|m| m.executor_id != executor_id);
+        st.managers.retain(|m, _| m.executor_id != executor_id);
         st.locations.retain(|_, locs| {
             locs.retain(|m, _| m.executor_id != executor_id);
             !locs.is_empty()
         });
+        drop(st);
+        self.changed.notify_all();
     }
 
-    /// Forgets every block of an RDD.
+    /// Forgets every block of an RDD (`unpersist`; the executors drop theirs).
     pub fn remove_rdd(&self, rdd_id: usize) {
-        self.state.lock().locations.retain(|b, _| !matches!(b, BlockId::Rdd { rdd_id: r, .. } if *r == rdd_id));
+        self.state.lock().locations.retain(|b, _| b.rdd_id() != rdd_id);
+        self.changed.notify_all();
     }
 
     /// The block managers that hold `block`.
@@ -57,12 +112,119 @@ impl BlockManagerMaster {
         v
     }
 
+    /// The status of each copy of a block.
+    pub fn block_status(&self, block: BlockId) -> Vec<(BlockManagerId, BlockStatus)> {
+        let st = self.state.lock();
+        let mut v: Vec<_> = st.locations.get(&block).map(|l| l.iter().map(|(m, s)| (m.clone(), *s)).collect()).unwrap_or_default();
+        v.sort_by(|a, b| a.0.executor_id.cmp(&b.0.executor_id));
+        v
+    }
+
     /// Cached partitions of an RDD and their total size in memory: `(partitions, bytes)`.
     pub fn rdd_storage(&self, rdd_id: usize) -> (usize, u64) {
+        let (n, mem, _) = self.rdd_blocks(rdd_id);
+        (n, mem)
+    }
+
+    /// Cached partitions of an RDD with their bytes in memory and on disk:
+    /// `(partitions, memory bytes, disk bytes)`. A partition cached on several executors counts
+    /// once, at its largest copy.
+    pub fn rdd_blocks(&self, rdd_id: usize) -> (usize, u64, u64) {
         let st = self.state.lock();
-        st.locations
-            .iter()
-            .filter(|(b, _)| matches!(b, BlockId::Rdd { rdd_id: r, .. } if *r == rdd_id))
-            .fold((0, 0), |(n, s), (_, locs)| (n + 1, s + locs.values().copied().max().unwrap_or(0)))
+        st.locations.iter().filter(|(b, _)| b.rdd_id() == rdd_id).fold((0, 0, 0), |(n, mem, disk), (_, locs)| {
+            let m = locs.values().map(|s| s.memory_size).max().unwrap_or(0);
+            let d = locs.values().map(|s| s.disk_size).max().unwrap_or(0);
+            (n + 1, mem + m, disk + d)
+        })
+    }
+
+    /// The storage of every registered executor, by executor id.
+    pub fn storage_status(&self) -> Vec<ExecutorStorageStatus> {
+        let st = self.state.lock();
+        storage_status(&st)
+    }
+
+    /// Waits until `pred` holds for the executors' storage, at most `timeout`; returns whether it
+    /// does. Executors report asynchronously (e.g. the blocks an `unpersist` removed).
+    pub fn wait_for(&self, timeout: Duration, mut pred: impl FnMut(&[ExecutorStorageStatus]) -> bool) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        let mut st = self.state.lock();
+        loop {
+            if pred(&storage_status(&st)) {
+                return true;
+            }
+            if self.changed.wait_until(&mut st, deadline).timed_out() {
+                return pred(&storage_status(&st));
+            }
+        }
+    }
+}
+
+fn storage_status(st: &State) -> Vec<ExecutorStorageStatus> {
+    let mut out: Vec<ExecutorStorageStatus> = st
+        .managers
+        .iter()
+        .map(|(id, info)| ExecutorStorageStatus {
+            executor_id: id.executor_id.clone(),
+            host: id.host.clone(),
+            max_memory: info.max_memory,
+            blocks_evicted: info.blocks_evicted,
+            memory: info.metrics,
+            ..Default::default()
+        })
+        .collect();
+    out.sort_by(|a, b| a.executor_id.cmp(&b.executor_id));
+    for locs in st.locations.values() {
+        for (m, s) in locs {
+            if let Some(e) = out.iter_mut().find(|e| e.executor_id == m.executor_id) {
+                e.memory_used += s.memory_size;
+                e.disk_used += s.disk_size;
+                e.blocks += 1;
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::StorageLevel;
+
+    fn manager(e: &str) -> BlockManagerId {
+        BlockManagerId { executor_id: e.into(), host: "h".into(), port: 1 }
+    }
+
+    fn status(level: StorageLevel, mem: u64, disk: u64) -> BlockStatus {
+        BlockStatus { level, memory_size: mem, disk_size: disk }
+    }
+
+    #[test]
+    fn tracks_sizes_evictions_and_removals() {
+        let m = BlockManagerMaster::new();
+        m.register(&manager("0"), 1000);
+        m.register(&manager("1"), 1000);
+        let b0 = BlockId::Rdd { rdd_id: 1, partition: 0 };
+        let b1 = BlockId::Rdd { rdd_id: 1, partition: 1 };
+        m.update_block_info(&manager("0"), b0, status(StorageLevel::MEMORY_ONLY, 100, 0), None);
+        m.update_block_info(&manager("1"), b1, status(StorageLevel::MEMORY_ONLY_SER, 50, 0), None);
+        assert_eq!(m.rdd_blocks(1), (2, 150, 0));
+        // Evicted to disk, then another block dropped.
+        m.update_block_info(&manager("0"), b0, status(StorageLevel::DISK_ONLY, 0, 70), None);
+        m.update_block_info(&manager("1"), b1, BlockStatus::REMOVED, None);
+        assert_eq!(m.rdd_blocks(1), (1, 0, 70));
+        assert!(m.locations(b1).is_empty());
+        let st = m.storage_status();
+        assert_eq!((st[0].disk_used, st[0].blocks_evicted, st[1].blocks_evicted), (70, 1, 1));
+        // unpersist: forgotten first, so the executors' removal reports are no evictions.
+        m.remove_rdd(1);
+        m.update_block_info(&manager("0"), b0, BlockStatus::REMOVED, None);
+        assert_eq!(m.storage_status()[0].blocks_evicted, 1);
+        assert_eq!(m.rdd_blocks(1), (0, 0, 0));
+        m.update_block_info(&manager("1"), b0, status(StorageLevel::MEMORY_ONLY, 10, 0), None);
+        m.remove_executor("1");
+        assert!(m.locations(b0).is_empty());
+        assert_eq!(m.storage_status().len(), 1);
+        assert!(m.wait_for(Duration::ZERO, |s| s[0].memory_used == 0));
     }
 }

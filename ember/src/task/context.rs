@@ -9,6 +9,7 @@ use parking_lot::{Condvar, Mutex};
 use super::{StageId, TaskId, TaskMetrics};
 use crate::accumulator::TaskAccumulator;
 use crate::env::ExecutorEnv;
+use crate::memory::TaskMemoryManager;
 
 /// Information about the running task attempt, given to every RDD's `compute` and to the
 /// action's function (Spark's `TaskContext`).
@@ -21,6 +22,7 @@ pub struct TaskContext {
     /// Live metrics of this attempt.
     pub metrics: TaskMetrics,
     env: Arc<ExecutorEnv>,
+    memory: Arc<TaskMemoryManager>,
     interrupted: AtomicBool,
     kill_reason: Mutex<Option<String>>,
     /// This attempt's copies of the accumulators it added to (few, so a list).
@@ -46,6 +48,7 @@ impl TaskContext {
             attempt_number,
             task_attempt_id,
             metrics: TaskMetrics::default(),
+            memory: Arc::new(TaskMemoryManager::new(env.memory_manager.clone(), task_attempt_id)),
             env,
             interrupted: AtomicBool::new(false),
             kill_reason: Mutex::new(None),
@@ -57,6 +60,24 @@ impl TaskContext {
     /// The executor's environment: block manager, shuffle settings, map output locations.
     pub fn env(&self) -> &Arc<ExecutorEnv> {
         &self.env
+    }
+
+    /// This attempt's execution memory (Spark's `TaskContext.taskMemoryManager()`).
+    pub fn task_memory_manager(&self) -> &Arc<TaskMemoryManager> {
+        &self.memory
+    }
+
+    /// Reserves up to `bytes` of the executor's execution memory for this task; returns how much
+    /// was granted. User code that buffers data can use it to stay within the executor's memory;
+    /// what is not given back with [`TaskContext::release_execution_memory`] by the end of the
+    /// task is reported as a managed memory leak.
+    pub fn acquire_execution_memory(&self, bytes: u64) -> u64 {
+        self.memory.acquire_execution_memory(bytes)
+    }
+
+    /// Returns execution memory reserved with [`TaskContext::acquire_execution_memory`].
+    pub fn release_execution_memory(&self, bytes: u64) {
+        self.memory.release_execution_memory(bytes)
     }
 
     /// Whether this attempt has been asked to stop (job cancelled, speculative copy lost).

@@ -68,6 +68,8 @@ metrics! {
     file_read_ops,
     /// Local files this task created (shuffle outputs, spills, output part files).
     file_write_ops,
+    /// The most execution memory the task held at once (aggregation maps, sort buffers).
+    peak_execution_memory,
 }
 
 /// Counts one file opened by the task running on this thread (Spark's file-system statistics
