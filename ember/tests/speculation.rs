@@ -78,8 +78,19 @@ fn a_straggler_gets_a_copy_on_another_host_and_is_killed_when_the_copy_wins() {
     let executors = Executors(vec![spawn_executor(addr, "127.0.0.2"), spawn_executor(addr, "127.0.0.3")]);
     assert!(ctx.wait_for_status(Duration::from_secs(60), |s| s.executors_added == 2), "executors register: {:?}", ctx.status());
 
-    let got = ctx.parallelize((0..8u32).collect(), 4).map(straggle).collect().unwrap();
+    // Every attempt adds to an accumulator before straggling: the killed attempt's additions
+    // must not count.
+    let seen = ctx.long_accumulator("seen");
+    let got = ctx
+        .parallelize((0..8u32).collect(), 4)
+        .map_with(seen.clone(), |seen, x| {
+            seen.add(1);
+            straggle(x)
+        })
+        .collect()
+        .unwrap();
     assert_eq!(got, (0..8u32).map(|x| x * 10).collect::<Vec<_>>(), "partition 0 comes from the copy");
+    assert_eq!(seen.value(), 8, "each element counted once, by the winning attempt of its partition");
 
     let st = ctx.status();
     assert!(st.speculative_tasks_launched >= 1, "{st:?}");
