@@ -44,6 +44,11 @@ pub mod util;
 
 pub use error::{EmberError, Result};
 
+/// The README's Rust examples, compiled (and run) as doctests so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+mod readme {}
+
 /// Sends Ember's logs (and the program's `tracing` events) to stderr, filtered by `EMBER_LOG`
 /// (e.g. `EMBER_LOG=info`, `EMBER_LOG=ember=debug`; default `warn`). Safe to call more than once.
 pub fn init_logging() {
