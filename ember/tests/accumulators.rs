@@ -175,5 +175,16 @@ fn word_count_metrics_match_the_data() {
         if is_cluster(master) {
             assert!(m.result_size > 0, "{master}: results are serialized");
         }
+        // Per stage: the map stage read the input and wrote the shuffle, the result stage read it.
+        let st = ctx.status();
+        let (map_stage, result_stage) = {
+            let mut ids: Vec<_> = st.stage_metrics.keys().copied().collect();
+            ids.sort();
+            (ids[ids.len() - 2], ids[ids.len() - 1])
+        };
+        assert_eq!(st.stage_metrics[&map_stage].input_records_read, lines.len() as u64, "{master}");
+        assert_eq!(st.stage_metrics[&map_stage].shuffle_records_written, distinct.len() as u64, "{master}");
+        assert_eq!(st.stage_metrics[&result_stage].shuffle_records_read, distinct.len() as u64, "{master}");
+        assert_eq!(st.stage_metrics[&result_stage].input_records_read, 0, "{master}");
     });
 }

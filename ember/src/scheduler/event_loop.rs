@@ -80,6 +80,8 @@ pub struct AppStatus {
     pub running_task_metrics: std::collections::BTreeMap<crate::task::TaskId, crate::task::TaskMetricsSnapshot>,
     /// Sum of the metrics of successful attempts.
     pub metrics: crate::task::TaskMetricsSnapshot,
+    /// Sum of the metrics of successful attempts, per stage (Spark's stage metrics).
+    pub stage_metrics: std::collections::BTreeMap<crate::task::StageId, crate::task::TaskMetricsSnapshot>,
     /// Each live executor's metrics source, as of its latest heartbeat (cluster masters; in
     /// local mode see `Context::executor_metrics`).
     pub executor_metrics: std::collections::BTreeMap<String, crate::executor::ExecutorSourceMetrics>,
@@ -334,6 +336,7 @@ impl EventLoop {
                             Ok(r) => {
                                 st.succeeded_tasks += 1;
                                 st.metrics.merge(&r.metrics);
+                                st.stage_metrics.entry(stage_id).or_default().merge(&r.metrics);
                             }
                             Err(reason) => {
                                 st.failed_tasks += 1;
