@@ -92,6 +92,31 @@ fn cancel_group(master: &str) {
 }
 
 #[test]
+fn cancelling_a_job_by_id_stops_its_tasks_and_frees_the_cores() {
+    for m in MASTERS {
+        let ctx = context(m, &[]);
+        let worker = {
+            let ctx = ctx.clone();
+            std::thread::spawn(move || ctx.range(0, i64::MAX, 1, 2).map(|x| x + 1).count())
+        };
+        assert!(
+            ctx.wait_for_status(Duration::from_secs(60), |s| s.running_tasks == 2 && s.active_job_ids.len() == 1),
+            "{m}: the job runs: {:?}",
+            ctx.status()
+        );
+        let id = ctx.status().active_job_ids[0];
+        ctx.cancel_job(id);
+        match worker.join().unwrap() {
+            Err(EmberError::JobCancelled { job_id, .. }) => assert_eq!(job_id, id),
+            other => panic!("{m}: {other:?}"),
+        }
+        assert!(ctx.wait_for_status(Duration::from_secs(60), |s| s.running_tasks == 0 && s.active_job_ids.is_empty()), "{m}: {:?}", ctx.status());
+        assert_eq!(ctx.parallelize(vec![1, 2], 2).count().unwrap(), 2, "{m}: both cores are free again");
+        ctx.stop();
+    }
+}
+
+#[test]
 fn fair_pools_from_an_allocation_file_run_jobs() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("fairscheduler.xml");

@@ -137,6 +137,11 @@ impl DagScheduler {
         self.jobs.len()
     }
 
+    /// Ids of the jobs still running, ascending (Spark's `getActiveJobIds`).
+    pub fn active_job_ids(&self) -> Vec<JobId> {
+        self.jobs.keys().copied().collect()
+    }
+
     /// Submits a job; `now_ms` stamps its stages. Returns the job id and the task sets to run.
     pub fn submit_job(&mut self, job: JobSubmission, now_ms: u64) -> (JobId, Vec<DagAction>) {
         let job_id = self.next_job_id;

@@ -80,6 +80,8 @@ pub struct AppStatus {
     pub running_task_metrics: std::collections::BTreeMap<crate::task::TaskId, crate::task::TaskMetricsSnapshot>,
     /// Sum of the metrics of successful attempts.
     pub metrics: crate::task::TaskMetricsSnapshot,
+    /// Jobs running now, ascending (Spark's `statusTracker.getActiveJobIds`), for `cancel_job`.
+    pub active_job_ids: Vec<JobId>,
     /// Sum of the metrics of successful attempts, per stage (Spark's stage metrics).
     pub stage_metrics: std::collections::BTreeMap<crate::task::StageId, crate::task::TaskMetricsSnapshot>,
     /// Each live executor's metrics source, as of its latest heartbeat (cluster masters; in
@@ -103,6 +105,11 @@ impl StatusCell {
 
     fn get_excluded_executors(&self) -> Vec<String> {
         self.status.lock().excluded_executors.clone()
+    }
+
+    /// Whether the published active jobs differ from `jobs` (to notify waiters only on change).
+    fn active_jobs_differ(&self, jobs: &[JobId]) -> bool {
+        self.status.lock().active_job_ids != jobs
     }
 
     fn update(&self, f: impl FnOnce(&mut AppStatus)) {
@@ -388,6 +395,10 @@ impl EventLoop {
     }
 
     fn update_progress(&mut self) {
+        let jobs = self.dag.active_job_ids();
+        if self.status.active_jobs_differ(&jobs) {
+            self.status.update(|st| st.active_job_ids = jobs);
+        }
         if !self.progress.is_enabled() {
             return;
         }
