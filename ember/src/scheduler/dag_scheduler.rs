@@ -87,6 +87,10 @@ fn locality_chain(rdd: &Arc<dyn RddBase>) -> Vec<Arc<dyn RddBase>> {
     chain
 }
 
+/// How long after a fetch failure the failed stages are resubmitted (Spark's
+/// `DAGScheduler.RESUBMIT_TIMEOUT`).
+pub const RESUBMIT_TIMEOUT_MS: u64 = 200;
+
 /// Jobs, stages and their state.
 pub struct DagScheduler {
     next_job_id: JobId,
@@ -96,6 +100,10 @@ pub struct DagScheduler {
     jobs: BTreeMap<JobId, ActiveJob>,
     waiting: BTreeSet<StageId>,
     running: BTreeSet<StageId>,
+    /// Stages that hit a fetch failure, resubmitted together at `resubmit_at` (Spark's
+    /// `failedStages` and its `ResubmitFailedStages` message).
+    failed: BTreeSet<StageId>,
+    resubmit_at: Option<u64>,
     tracker: Arc<MapOutputTracker>,
     blocks: Arc<BlockManagerMaster>,
     max_stage_attempts: u32,
@@ -124,12 +132,38 @@ impl DagScheduler {
             jobs: BTreeMap::new(),
             waiting: BTreeSet::new(),
             running: BTreeSet::new(),
+            failed: BTreeSet::new(),
+            resubmit_at: None,
             tracker,
             blocks,
             max_stage_attempts: max_stage_attempts.max(1),
             max_result_size: 0,
             accumulators: Arc::new(AccumulatorRegistry::new()),
         }
+    }
+
+    /// When [`DagScheduler::resubmit_failed_stages`] has work, on the scheduler's clock.
+    pub fn next_wakeup_ms(&self) -> Option<u64> {
+        self.resubmit_at
+    }
+
+    /// Resubmits the stages that hit fetch failures, oldest job first, once their delay is over.
+    pub fn resubmit_failed_stages(&mut self, now_ms: u64) -> Vec<DagAction> {
+        let mut actions = Vec::new();
+        if self.resubmit_at.is_none_or(|t| now_ms < t) {
+            return actions;
+        }
+        self.resubmit_at = None;
+        let mut failed: Vec<StageId> = std::mem::take(&mut self.failed).into_iter().collect();
+        failed.sort_by_key(|s| self.stages.get(s).map_or(usize::MAX, |st| st.first_job_id));
+        for stage_id in failed {
+            // A stage whose jobs all ended meanwhile is gone.
+            if self.stages.get(&stage_id).is_some_and(|s| !s.job_ids.is_empty()) {
+                info!("Resubmitting failed stage {stage_id}");
+                self.submit_stage(stage_id, now_ms, &mut actions);
+            }
+        }
+        actions
     }
 
     /// Number of jobs still running.
@@ -429,8 +463,11 @@ impl DagScheduler {
                     self.abort_stage(stage_id, &reason, &mut actions);
                     return actions;
                 }
-                warn!("Resubmitting stage {stage_id} and its parents after a fetch failure: {message}");
-                self.submit_stage(stage_id, now_ms, &mut actions);
+                // As Spark: wait RESUBMIT_TIMEOUT so that the other reducers' fetch failures from
+                // the same lost outputs arrive first and are handled by one resubmission.
+                warn!("Stage {stage_id} will be resubmitted with its parents after a fetch failure: {message}");
+                self.failed.insert(stage_id);
+                self.resubmit_at.get_or_insert(now_ms + RESUBMIT_TIMEOUT_MS);
             }
             Err(_) => {
                 // Ordinary failures are retried by the task set manager; nothing to do here.

@@ -166,6 +166,9 @@ impl EventLoop {
         loop {
             let now = self.clock.now_ms();
             let mut timeout = self.tasks.next_wakeup_ms().map(|t| t.saturating_sub(now)).unwrap_or(1000);
+            if let Some(t) = self.dag.next_wakeup_ms() {
+                timeout = timeout.min(t.saturating_sub(now));
+            }
             if self.dag.active_jobs() > 0 {
                 timeout = timeout.min(200);
             }
@@ -191,6 +194,8 @@ impl EventLoop {
                 break;
             }
             self.expire_silent_executors();
+            let actions = self.dag.resubmit_failed_stages(self.clock.now_ms());
+            self.apply(actions);
             if self.dag.active_jobs() > 0 {
                 self.fail_if_no_executors_can_run();
             }

@@ -369,11 +369,21 @@ impl Sim {
                 }
             }
             self.offer();
-            // The next task to finish; nothing running and nothing launched means a hang.
-            let Some((&tid, r)) = self.running.iter().min_by_key(|(tid, r)| (r.finish_at, **tid)) else {
+            // The next event: the DAG scheduler's resubmission timer, or the next task to finish.
+            // Neither means a hang.
+            let next_task = self.running.iter().min_by_key(|(tid, r)| (r.finish_at, **tid)).map(|(tid, r)| (*tid, r.finish_at));
+            if let Some(t) = self.dag.next_wakeup_ms() {
+                if next_task.is_none_or(|(_, at)| t <= at) {
+                    self.clock.set(t);
+                    self.trace.push(format!("{t} resubmit failed stages"));
+                    let actions = self.dag.resubmit_failed_stages(t);
+                    self.apply(actions);
+                    continue;
+                }
+            }
+            let Some((tid, at)) = next_task else {
                 panic!("the simulated job hangs: nothing runs and the job is not over\n{}", self.trace.join("\n"));
             };
-            let at = r.finish_at;
             self.clock.set(at);
             let r = self.running.remove(&tid).expect("picked above");
             if let Some(free) = self.executors.get_mut(&r.desc.executor_id) {
@@ -412,6 +422,13 @@ fn a_fetch_failure_resubmits_the_parent_stage_once_and_the_job_succeeds() {
     assert!(attempts.contains(&(0, 1, 1)), "{attempts:?}");
     assert_eq!(attempts.iter().filter(|(s, a, _)| *s == 0 && *a > 0).count(), 1, "the parent is resubmitted once: {attempts:?}");
     assert!(attempts.iter().any(|(s, a, _)| *s == 1 && *a == 1), "{attempts:?}");
+    // Resubmitted after Spark's RESUBMIT_TIMEOUT, not at once.
+    let time_of = |needle: &str| -> u64 {
+        let line = out.trace.iter().find(|l| l.contains(needle)).unwrap_or_else(|| panic!("no {needle:?} in\n{}", out.trace.join("\n")));
+        line.split(' ').next().and_then(|t| t.parse().ok()).expect("lines start with the time")
+    };
+    let failed_at = out.trace.iter().find(|l| l.contains("(1.0 p") && l.ends_with("ok=false")).and_then(|l| l.split(' ').next()?.parse::<u64>().ok());
+    assert_eq!(time_of("submit 0.1"), failed_at.expect("the fetch failure is traced") + super::dag_scheduler::RESUBMIT_TIMEOUT_MS);
 }
 
 #[test]
