@@ -48,9 +48,10 @@ fn add(a: f64, b: f64) -> f64 {
 }
 
 /// W3's split: a line's words, each paired with a count of 1. The pairs borrow the line
-/// (`flat_map_ref`), so the map-side combine copies a word only the first time it sees it.
+/// (`flat_map_ref`), so the map-side combine copies a word only the first time it sees it;
+/// `ember::text::split_whitespace` gives the words of `str::split_whitespace`, faster.
 fn words_with_one(line: &str) -> impl Iterator<Item = (&str, u64)> + '_ {
-    line.split_whitespace().map(|w| (w, 1))
+    ember::text::split_whitespace(line).map(|w| (w, 1))
 }
 
 fn damp(received: f64) -> f64 {

@@ -36,6 +36,7 @@ pub mod ship;
 pub mod shuffle;
 pub mod storage;
 pub mod task;
+pub mod text;
 pub mod ui;
 pub mod util;
 
