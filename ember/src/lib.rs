@@ -29,6 +29,7 @@ pub mod executor;
 pub mod io;
 pub mod map_output_tracker;
 pub mod partitioner;
+pub mod prefetch;
 pub mod rpc;
 pub mod rdd;
 pub mod scheduler;

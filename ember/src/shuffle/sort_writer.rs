@@ -378,7 +378,14 @@ struct MapCombiner<'a, K, V, C, A, P> {
     key_buf: String,
     /// The size of `strs` when its combiners own heap data (see `insert_inline`).
     str_tracker: SizeTracker,
+    /// Inline-key records whose slots are being prefetched, with their hashes.
+    str_batch: Vec<(InlineKey, u64, V)>,
 }
+
+/// Records whose table slots are prefetched before any is looked up: enough for the misses of
+/// the rare keys among them to overlap, few enough that the first slots are still in cache when
+/// the last are fetched.
+const PREFETCH_BATCH: usize = 16;
 
 impl<'a, K: Key, V: Data, C: Data, A: Aggregator<K, V, C>, P: Partitioner<K>> MapCombiner<'a, K, V, C, A, P> {
     fn new(agg: &'a A, partitioner: &'a P, compress: bool, spill_threshold: u64) -> Self {
@@ -405,6 +412,7 @@ impl<'a, K: Key, V: Data, C: Data, A: Aggregator<K, V, C>, P: Partitioner<K>> Ma
             str_parts: Vec::new(),
             key_buf: String::new(),
             str_tracker: SizeTracker::new(),
+            str_batch: Vec::with_capacity(PREFETCH_BATCH),
         }
     }
 
@@ -450,18 +458,35 @@ impl<'a, K: Key, V: Data, C: Data, A: Aggregator<K, V, C>, P: Partitioner<K>> Ma
         }
     }
 
+    /// Queues an inline-key record and prefetches its slot; the queue is folded into `strs`
+    /// every `PREFETCH_BATCH` records, when the prefetched slots have (mostly) arrived.
     #[inline(always)]
     fn insert_inline(&mut self, key: InlineKey, value: V) {
+        let hash = key.hash();
+        self.strs.prefetch(hash);
+        self.str_batch.push((key, hash, value));
+        if self.str_batch.len() >= PREFETCH_BATCH {
+            self.flush_inline();
+        }
+    }
+
+    /// Folds the queued inline-key records into `strs`, in arrival order.
+    #[inline]
+    fn flush_inline(&mut self) {
         let agg = self.agg;
-        self.strs.upsert(key, value, |v| agg.create_combiner(v), |c, v| agg.merge_value(c, v));
-        // Inline keys own no heap memory, so `strs` takes a fixed size per entry unless the
-        // combiners own heap data; only then are entries sampled.
-        if std::mem::needs_drop::<C>() && self.str_tracker.tick() {
-            if let Some(c) = self.strs.get(&key) {
-                let bytes = SizeTracker::measure(c);
-                self.str_tracker.sample(bytes, self.strs.len(), str_table::slot_bytes::<C>());
+        let mut batch = std::mem::take(&mut self.str_batch);
+        for (key, hash, value) in batch.drain(..) {
+            self.strs.upsert_hashed(key, hash, value, |v| agg.create_combiner(v), |c, v| agg.merge_value(c, v));
+            // Inline keys own no heap memory, so `strs` takes a fixed size per entry unless the
+            // combiners own heap data; only then are entries sampled.
+            if std::mem::needs_drop::<C>() && self.str_tracker.tick() {
+                if let Some(c) = self.strs.get(&key) {
+                    let bytes = SizeTracker::measure(c);
+                    self.str_tracker.sample(bytes, self.strs.len(), str_table::slot_bytes::<C>());
+                }
             }
         }
+        self.str_batch = batch;
     }
 
     #[inline]
@@ -495,6 +520,7 @@ impl<'a, K: Key, V: Data, C: Data, A: Aggregator<K, V, C>, P: Partitioner<K>> Ma
 
     /// Moves the direct map's entries into bucket maps; from now on records are queued.
     fn split_into_buckets(&mut self) -> Result<()> {
+        self.flush_inline();
         if self.bucketed {
             return Ok(());
         }
