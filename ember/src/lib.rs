@@ -32,6 +32,7 @@ pub mod io;
 pub mod map_output_tracker;
 pub mod memory;
 pub mod partitioner;
+pub mod prefetch;
 pub mod rpc;
 pub mod rdd;
 pub mod scheduler;
@@ -39,6 +40,7 @@ pub mod ship;
 pub mod shuffle;
 pub mod storage;
 pub mod task;
+pub mod text;
 pub mod ui;
 pub mod util;
 

@@ -1,5 +1,7 @@
-//! Small process-wide helpers: task-thread panic capture and size estimates.
+//! Small process-wide helpers: task-thread panic capture, size estimates, and the type-id casts
+//! behind the `String`-key fast paths.
 
+use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::sync::Once;
 
@@ -104,4 +106,46 @@ pub fn build_id() -> String {
     let mut h = rustc_hash::FxHasher::default();
     bytes.hash(&mut h);
     format!("file-{:016x}-{}", h.finish(), bytes.len())
+}
+
+/// Moves `a` into a `B` when `A` and `B` are the same type (a type-id check that compiles away),
+/// else gives it back. Lets generic code take a `String`-only fast path without `unsafe`.
+#[inline(always)]
+pub(crate) fn cast<A: 'static, B: 'static>(a: A) -> Result<B, A> {
+    let mut slot = Some(a);
+    if let Some(b) = (&mut slot as &mut dyn Any).downcast_mut::<Option<B>>() {
+        if let Some(b) = b.take() {
+            return Ok(b);
+        }
+    }
+    match slot {
+        Some(a) => Err(a),
+        None => unreachable!("the value was only taken when the types matched"),
+    }
+}
+
+/// `a` as a `&B` when `A` and `B` are the same type.
+#[inline(always)]
+pub(crate) fn cast_ref<A: 'static, B: 'static>(a: &A) -> Option<&B> {
+    (a as &dyn Any).downcast_ref::<B>()
+}
+
+/// Whether `K` is `String`, the key type with an inline table.
+#[inline(always)]
+pub(crate) fn is_string<K: 'static>() -> bool {
+    std::any::TypeId::of::<K>() == std::any::TypeId::of::<String>()
+}
+
+#[cfg(test)]
+mod cast_tests {
+    use super::*;
+
+    #[test]
+    fn cast_only_between_equal_types() {
+        assert_eq!(cast::<String, String>("a".into()), Ok("a".to_string()));
+        assert_eq!(cast::<u64, String>(7), Err(7));
+        assert_eq!(cast_ref::<String, String>(&"b".to_string()).map(String::as_str), Some("b"));
+        assert!(cast_ref::<u32, u64>(&1).is_none());
+        assert!(is_string::<String>() && !is_string::<&'static str>());
+    }
 }

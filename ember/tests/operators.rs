@@ -156,6 +156,47 @@ fn key_value_shuffles_match_plain_rust() {
     });
 }
 
+/// Words of a line with a count of one each, lent from the line (for `flat_map_ref`).
+fn lent_words(line: &str) -> impl Iterator<Item = (&str, u64)> + '_ {
+    line.split_whitespace().map(|w| (w, 1))
+}
+
+/// Lines of short words, long words (past the inline key size) and non-ASCII words.
+fn text_lines() -> Vec<String> {
+    (0..300u64)
+        .map(|i| {
+            let long = format!("a-word-longer-than-twenty-three-bytes-{}", i % 7);
+            format!("w{} {long}  é{}\tw{} {}", i % 13, i % 5, (i * 7) % 17, if i % 4 == 0 { "ünïcödé-ünïcödé-ünïcödé" } else { "" })
+        })
+        .collect()
+}
+
+#[test]
+fn flat_map_ref_matches_flat_map() {
+    for_each_master(|ctx, m| {
+        let lines = text_lines();
+        let rdd = ctx.parallelize(lines.clone(), 4);
+        let expect_words: Vec<String> = lines.iter().flat_map(|l| l.split_whitespace().map(str::to_string)).collect();
+        assert_eq!(rdd.clone().flat_map_ref(str::split_whitespace).collect().unwrap(), expect_words, "{m}");
+        let mut expect: BTreeMap<String, u64> = BTreeMap::new();
+        for w in &expect_words {
+            *expect.entry(w.clone()).or_default() += 1;
+        }
+        let expect: Vec<(String, u64)> = expect.into_iter().collect();
+        // Through the combining shuffle (lent keys), without map-side combine, and owned.
+        assert_eq!(sorted(&rdd.clone().flat_map_ref(lent_words).reduce_by_key(|a, b| a + b, 3).collect().unwrap()), expect, "{m}");
+        assert_eq!(sorted(&rdd.clone().flat_map_ref(lent_words).aggregate_by_key(0u64, |a, b| a + b, |a, b| a + b, 2).collect().unwrap()), expect);
+        let grouped = rdd.clone().flat_map_ref(lent_words).group_by_key(2).map_values(|v| v.len() as u64).collect().unwrap();
+        assert_eq!(sorted(&grouped), expect);
+        let owned = rdd.clone().flat_map(|l: String| l.split_whitespace().map(|w| (w.to_string(), 1u64)).collect::<Vec<_>>());
+        assert_eq!(sorted(&owned.reduce_by_key(|a, b| a + b, 3).collect().unwrap()), expect);
+        // Persisted: later jobs read the cached owned pairs.
+        let cached = rdd.clone().flat_map_ref(lent_words).cache();
+        assert_eq!(cached.clone().count().unwrap(), expect_words.len() as u64);
+        assert_eq!(sorted(&cached.reduce_by_key(|a, b| a + b, 2).collect().unwrap()), expect);
+    });
+}
+
 #[test]
 fn sorting() {
     for_each_master(|ctx, m| {

@@ -40,3 +40,45 @@ fn aggregation_sort_and_join_spill_past_a_small_budget() {
         ctx.stop();
     }
 }
+
+/// A line's words with a count of one, lent from the line.
+fn lent_words(line: &str) -> impl Iterator<Item = (&str, u64)> + '_ {
+    line.split_whitespace().map(|w| (w, 1))
+}
+
+#[test]
+fn string_key_combine_spills_with_lent_and_owned_keys() {
+    for master in ["local[2]", "local-cluster[2,1,1024]"] {
+        let ctx = context(master, &[("ember.shuffle.spill.threshold", "16k")]);
+        // 4,000 distinct words, a tenth of them longer than the inline key size.
+        let lines: Vec<String> = (0..6_000u64)
+            .map(|i| {
+                (0..8u64)
+                    .map(|j| {
+                        let k = (i * 8 + j) * 2_654_435_761 % 4_000;
+                        if k % 10 == 0 { format!("long-word-past-the-inline-size-{k}") } else { format!("w{k}") }
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect();
+        let mut expect: HashMap<String, u64> = HashMap::new();
+        for w in lines.iter().flat_map(|l| l.split_whitespace()) {
+            *expect.entry(w.to_string()).or_default() += 1;
+        }
+        let rdd = ctx.parallelize(lines, 6);
+        let before = ctx.status().metrics;
+        let lent = rdd.clone().flat_map_ref(lent_words).reduce_by_key(|a, b| a + b, 4).collect_as_map().unwrap();
+        assert_eq!(lent, expect, "{master}");
+        let mid = ctx.status().metrics;
+        assert!(mid.disk_bytes_spilled > before.disk_bytes_spilled, "{master}: lent keys did not spill: {mid:?}");
+        let owned = rdd
+            .flat_map(|l: String| l.split_whitespace().map(|w| (w.to_string(), 1u64)).collect::<Vec<_>>())
+            .reduce_by_key(|a, b| a + b, 4)
+            .collect_as_map()
+            .unwrap();
+        assert_eq!(owned, expect, "{master}");
+        assert!(ctx.status().metrics.disk_bytes_spilled > mid.disk_bytes_spilled, "{master}: owned keys did not spill");
+        ctx.stop();
+    }
+}

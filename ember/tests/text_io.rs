@@ -38,6 +38,38 @@ fn text_file_reads_files_directories_and_globs_in_line_aligned_splits() {
     });
 }
 
+/// A line's words with a count of one, lent from the line.
+fn lent_words(line: &str) -> impl Iterator<Item = (&str, u64)> + '_ {
+    line.split_whitespace().map(|w| (w, 1))
+}
+
+#[test]
+fn lent_lines_give_the_same_words_and_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::from("\u{feff}first line\r\n");
+    for i in 0..4000 {
+        text.push_str(&format!("w{} w{} {}\n", i % 31, i % 7, "y".repeat(i % 40)));
+    }
+    text.push_str("last\rline without end");
+    let f = write(dir.path(), "words.txt", &text);
+    let mut expect = std::collections::BTreeMap::new();
+    for w in text.trim_start_matches('\u{feff}').split_whitespace() {
+        *expect.entry(w.to_string()).or_insert(0u64) += 1;
+    }
+    let expect: Vec<(String, u64)> = expect.into_iter().collect();
+    for_each_master(|ctx, m| {
+        for parts in [1, 5] {
+            let before = ctx.status().metrics;
+            let lines = ctx.text_file(f.to_str().unwrap(), parts).unwrap();
+            let counts = lines.flat_map_ref(lent_words).reduce_by_key(|a, b| a + b, 3).collect().unwrap();
+            assert_eq!(sorted(&counts), expect, "{m} with {parts} partitions");
+            let after = ctx.status().metrics;
+            assert_eq!(after.input_records_read - before.input_records_read, 4003, "{m}");
+            assert!(after.input_bytes_read - before.input_bytes_read >= text.len() as u64, "{m}");
+        }
+    });
+}
+
 #[test]
 fn text_file_errors_name_the_file_and_offset() {
     let ctx = common::context("local[2]", &[]);
@@ -48,6 +80,9 @@ fn text_file_errors_name_the_file_and_offset() {
     std::fs::write(&p, b"good line\nbad \xff line\n").unwrap();
     let err = ctx.text_file(p.to_str().unwrap(), 1).unwrap().count().unwrap_err().to_string();
     assert!(err.contains("invalid UTF-8") && err.contains("bad.txt") && err.contains("byte offset 14"), "{err}");
+    let lent = ctx.text_file(p.to_str().unwrap(), 1).unwrap().flat_map_ref(lent_words).reduce_by_key(|a, b| a + b, 1).count();
+    let err = lent.unwrap_err().to_string();
+    assert!(err.contains("invalid UTF-8") && err.contains("byte offset 14"), "{err}");
     ctx.stop();
 }
 

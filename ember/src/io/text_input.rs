@@ -360,10 +360,10 @@ impl LineReader {
     }
 }
 
-impl Iterator for LineReader {
-    type Item = String;
-
-    fn next(&mut self) -> Option<String> {
+impl LineReader {
+    /// The next line, borrowed from the reader's buffer (valid until the next call): what
+    /// [`Iterator::next`] returns, without allocating it.
+    pub fn next_line(&mut self) -> Option<&str> {
         if self.done {
             return None;
         }
@@ -392,9 +392,9 @@ impl Iterator for LineReader {
         if line_start == 0 && self.buf[start..content_end].starts_with(UTF8_BOM) {
             start += UTF8_BOM.len();
         }
-        let bytes = &self.buf[start..content_end];
-        let line = match std::str::from_utf8(bytes) {
-            Ok(s) => s.to_owned(),
+        self.pos = next;
+        match std::str::from_utf8(&self.buf[start..content_end]) {
+            Ok(s) => Some(s),
             Err(e) => {
                 let offset = self.buf_offset + (start + e.valid_up_to()) as u64;
                 EmberError::InvalidUtf8 {
@@ -403,9 +403,15 @@ impl Iterator for LineReader {
                 }
                 .raise()
             }
-        };
-        self.pos = next;
-        Some(line)
+        }
+    }
+}
+
+impl Iterator for LineReader {
+    type Item = String;
+
+    fn next(&mut self) -> Option<String> {
+        self.next_line().map(str::to_owned)
     }
 }
 

@@ -13,6 +13,7 @@ mod actions;
 pub mod fns;
 mod cogroup;
 mod join;
+mod lend;
 mod narrow;
 mod pair;
 mod shuffled;
@@ -21,6 +22,7 @@ mod sources;
 pub use actions::*;
 pub use cogroup::*;
 pub use join::*;
+pub use lend::*;
 pub use narrow::*;
 pub use pair::*;
 pub use shuffled::*;
@@ -242,6 +244,32 @@ pub trait Rdd: Clone + Send + Sync + serde::Serialize + serde::de::DeserializeOw
             Values::Shared(v) => CacheIter::Cached(v, 0),
             Values::Owned(v) => CacheIter::Owned(v.into_iter()),
         }
+    }
+
+    /// Calls `f` with a reference to each element of the partition, stopping at the first error.
+    ///
+    /// The same elements as [`Rdd::iterator`]; sources may lend them from a reused buffer
+    /// instead of allocating each (a text file's lines). Engine hook, used by `flat_map_ref`.
+    #[doc(hidden)]
+    fn for_each_ref<F: FnMut(&Self::Item) -> crate::Result<()>>(&self, partition: usize, ctx: &Arc<TaskContext>, mut f: F) -> crate::Result<()> {
+        for x in self.iterator(partition, ctx) {
+            f(&x)?;
+        }
+        Ok(())
+    }
+
+    /// Passes each `(key, value)` element of the partition to a shuffle writer. RDDs that can
+    /// lend their keys borrowed (`flat_map_ref`) pass them so; the default passes the owned
+    /// elements of [`Rdd::iterator`]. Engine hook.
+    #[doc(hidden)]
+    fn feed_pairs<K: Data, V: Data, S: PairSink<K, V>>(&self, partition: usize, ctx: &Arc<TaskContext>, sink: &mut S) -> crate::Result<()>
+    where
+        Self: Rdd<Item = (K, V)>,
+    {
+        for (k, v) in self.iterator(partition, ctx) {
+            sink.pair(k, v)?;
+        }
+        Ok(())
     }
 
     /// This RDD's id.

@@ -8,7 +8,7 @@ use rand::{rngs::SmallRng, Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use super::fns::{assert_no_captures, Call1, PartIndex, PartIndexWith, PartPlain, PartWith, PartitionFn, Plain, With};
-use super::{Dependency, PartIter, Partitioning, Rdd, RddMeta};
+use super::{Dependency, FlatMapRefRdd, LendFn, PartIter, Partitioning, Rdd, RddMeta};
 use crate::data::Data;
 use crate::task::TaskContext;
 
@@ -505,6 +505,26 @@ pub trait Transformations: Rdd {
     {
         assert_no_captures(&f);
         NarrowRdd::new(self, "FlatMapRdd", FlatMapOp { cap: Arc::new(cap), f: With(f), _out: PhantomData })
+    }
+
+    /// Replaces every element by the items `f` lends from it (see [`super::lend`]): `f` gets the
+    /// element by reference, as `&B` (a `String` line as `&str`), and returns items borrowed
+    /// from it, `&str` or `(&str, V)`; the RDD's elements are their owned forms (`String`,
+    /// `(String, V)`).
+    ///
+    /// The same result as `flat_map(|x| f(&x).map(to_owned).collect())`, but when the pairs go
+    /// straight into a combining shuffle (`reduce_by_key`, …) a key is copied only when it is
+    /// new to the map task's table, not once per record. `f` is a `fn` item or a method such as
+    /// `str::split_whitespace`: Rust closures cannot return borrows of their arguments.
+    fn flat_map_ref<B, U, F>(self, f: F) -> FlatMapRefRdd<Self, F, B, U>
+    where
+        Self::Item: std::borrow::Borrow<B>,
+        B: ?Sized + 'static,
+        U: Data,
+        F: for<'a> LendFn<'a, B, U> + Copy + Send + Sync + 'static,
+    {
+        assert_no_captures(&f);
+        FlatMapRefRdd::new(self, f)
     }
 
     /// Pairs every element with the key `f(&x)`.

@@ -18,7 +18,7 @@ use crate::ship::Shipped;
 use crate::task::{MapStatus, ShuffleId, ShuffleMapFunc, TaskContext, TaskKind};
 
 /// How a shuffle's map side treats records.
-pub trait MapSide<K, V>: Clone + Send + Sync + Serialize + serde::de::DeserializeOwned + 'static {
+pub trait MapSide<K: Key, V: Data>: Clone + Send + Sync + Serialize + serde::de::DeserializeOwned + 'static {
     /// Writes one map partition's records; returns each reduce block's size.
     fn write<I: Iterator<Item = (K, V)>, P: Partitioner<K>>(
         &self,
@@ -28,6 +28,19 @@ pub trait MapSide<K, V>: Clone + Send + Sync + Serialize + serde::de::Deserializ
         map_index: usize,
         ctx: &TaskContext,
     ) -> crate::Result<Vec<u64>>;
+
+    /// Writes partition `map_index` of `rdd`. The default writes its iterator; a combining map
+    /// side lets the RDD feed it records with borrowed keys (see [`Rdd::feed_pairs`]).
+    fn write_rdd<R: Rdd<Item = (K, V)>, P: Partitioner<K>>(
+        &self,
+        rdd: &R,
+        partitioner: &P,
+        shuffle_id: ShuffleId,
+        map_index: usize,
+        ctx: &Arc<TaskContext>,
+    ) -> crate::Result<Vec<u64>> {
+        self.write(rdd.iterator(map_index, ctx), partitioner, shuffle_id, map_index, ctx)
+    }
 }
 
 /// Map side without aggregation: records are written as they are.
@@ -75,6 +88,30 @@ impl<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>> MapSide<K, V> for Combine
             sort_writer::write_records(records, partitioner, shuffle_id, map_index, &env.local_dir, &env.shuffle, &ctx.metrics)
         }
     }
+
+    fn write_rdd<R: Rdd<Item = (K, V)>, P: Partitioner<K>>(
+        &self,
+        rdd: &R,
+        partitioner: &P,
+        shuffle_id: ShuffleId,
+        map_index: usize,
+        ctx: &Arc<TaskContext>,
+    ) -> crate::Result<Vec<u64>> {
+        if !A::MAP_SIDE_COMBINE {
+            return self.write(rdd.iterator(map_index, ctx), partitioner, shuffle_id, map_index, ctx);
+        }
+        let env = ctx.env();
+        sort_writer::write_combined_from(
+            |sink| rdd.feed_pairs(map_index, ctx, sink),
+            partitioner,
+            &self.0,
+            shuffle_id,
+            map_index,
+            &env.local_dir,
+            &env.shuffle,
+            &ctx.metrics,
+        )
+    }
 }
 
 /// The map side of one shuffle: the parent RDD, how to partition, how to write.
@@ -105,8 +142,7 @@ impl<K: Key, V: Data, P: Rdd<Item = (K, V)>, Part: Partitioner<K>, M: MapSide<K,
         crate::ship::ship(self, decode_map_task::<K, V, P, Part, M>)
     }
     fn run(&self, partition: usize, ctx: &Arc<TaskContext>) -> crate::Result<MapStatus> {
-        let records = self.parent.iterator(partition, ctx);
-        let sizes = self.map_side.write(records, &self.partitioner, self.shuffle_id, partition, ctx)?;
+        let sizes = self.map_side.write_rdd(&self.parent, &self.partitioner, self.shuffle_id, partition, ctx)?;
         Ok(MapStatus { location: ctx.env().block_manager.id().clone(), map_index: partition, sizes })
     }
 }

@@ -231,6 +231,37 @@ impl Rdd for TextFileRdd {
         let reader = self.splits.get(p).map(|s| LineReader::new(s.clone()));
         TextIter { reader, ctx: ctx.clone(), records: 0 }
     }
+
+    /// Lends each line from one reused `String` instead of allocating it.
+    fn for_each_ref<F: FnMut(&String) -> Result<()>>(&self, p: usize, ctx: &Arc<TaskContext>, mut f: F) -> Result<()> {
+        if self.meta.storage_level().is_valid() {
+            for line in self.iterator(p, ctx) {
+                f(&line)?;
+            }
+            return Ok(());
+        }
+        let Some(split) = self.splits.get(p) else { return Ok(()) };
+        let mut reader = LineReader::new(split.clone());
+        let mut line = String::new();
+        let mut records = 0u64;
+        // Metrics are counted even when `f` fails, as `TextIter` counts them when dropped.
+        let mut result = Ok(());
+        while let Some(l) = reader.next_line() {
+            line.clear();
+            line.push_str(l);
+            records += 1;
+            if records & 1023 == 0 {
+                ctx.check_interrupted();
+            }
+            if let Err(e) = f(&line) {
+                result = Err(e);
+                break;
+            }
+        }
+        TaskMetrics::add(&ctx.metrics.input_records_read, records);
+        TaskMetrics::add(&ctx.metrics.input_bytes_read, reader.bytes_read());
+        result
+    }
 }
 
 /// The partitions of two RDDs, one after the other (Spark's `UnionRDD`).

@@ -13,6 +13,7 @@ pub mod external_sorter;
 pub mod reader;
 pub mod size_tracker;
 pub mod sort_writer;
+pub mod str_table;
 
 use std::path::{Path, PathBuf};
 

@@ -19,12 +19,15 @@ use serde::Serialize;
 use super::block_format::{io_err, ChunkBuf, SpillFile};
 use crate::partitioner::{fast_range, fx_hash, mix64};
 use super::size_tracker::{map_slot_bytes, SizeTracker};
+use super::str_table::{self, InlineKey, StrTable};
+use crate::util::{cast, cast_ref, is_string};
 use super::{data_file, index_file, ShuffleConf};
 use crate::aggregator::Aggregator;
 use crate::data::{Data, Key};
 use crate::error::{EmberError, Result};
 use crate::memory::MemoryConsumer;
 use crate::partitioner::Partitioner;
+use crate::rdd::PairSink;
 use crate::task::{ShuffleId, TaskMetrics};
 
 /// Smallest write buffer for output and spill files: fewer syscalls than Spark's 32 KiB default
@@ -369,7 +372,23 @@ struct MapCombiner<'a, K, V, C, A, P> {
     compress: bool,
     /// Bytes the bucket queues may hold.
     pending_budget: usize,
+    /// When `K` is `String`: the keys of up to `str_table::INLINE_MAX` bytes, stored inline
+    /// (longer ones go to `direct`).
+    strs: StrTable<C>,
+    /// `strs`'s entries by reduce partition, once split for writing.
+    str_parts: Vec<Vec<(InlineKey, C)>>,
+    /// An inline key as a `String`, for the partitioner and the encoder.
+    key_buf: String,
+    /// The size of `strs` when its combiners own heap data (see `insert_inline`).
+    str_tracker: SizeTracker,
+    /// Inline-key records whose slots are being prefetched, with their hashes.
+    str_batch: Vec<(InlineKey, u64, V)>,
 }
+
+/// Records whose table slots are prefetched before any is looked up: enough for the misses of
+/// the rare keys among them to overlap, few enough that the first slots are still in cache when
+/// the last are fetched.
+const PREFETCH_BATCH: usize = 16;
 
 impl<'a, K: Key, V: Data, C: Data, A: Aggregator<K, V, C>, P: Partitioner<K>> MapCombiner<'a, K, V, C, A, P> {
     fn new(agg: &'a A, partitioner: &'a P, compress: bool, spill_threshold: u64) -> Self {
@@ -392,6 +411,11 @@ impl<'a, K: Key, V: Data, C: Data, A: Aggregator<K, V, C>, P: Partitioner<K>> Ma
             scratch: Vec::new(),
             compress,
             pending_budget: PENDING_BUDGET.min((spill_threshold / 4) as usize),
+            strs: StrTable::default(),
+            str_parts: Vec::new(),
+            key_buf: String::new(),
+            str_tracker: SizeTracker::new(),
+            str_batch: Vec::with_capacity(PREFETCH_BATCH),
         }
     }
 
@@ -407,6 +431,69 @@ impl<'a, K: Key, V: Data, C: Data, A: Aggregator<K, V, C>, P: Partitioner<K>> Ma
 
     #[inline]
     fn insert(&mut self, key: K, value: V) -> Result<()> {
+        let key = if is_string::<K>() {
+            match cast::<K, String>(key) {
+                Ok(s) => match InlineKey::new(s.as_bytes()) {
+                    Some(k) => {
+                        self.insert_inline(k, value);
+                        return Ok(());
+                    }
+                    None => cast::<String, K>(s).map_err(|_| type_mismatch())?,
+                },
+                Err(key) => key,
+            }
+        } else {
+            key
+        };
+        self.insert_owned(key, value)
+    }
+
+    /// Inserts a pair whose key is lent as a `&str` (`K` is `String`): a short key is looked up
+    /// inline and never copied to the heap.
+    #[inline]
+    fn insert_str(&mut self, key: &str, value: V) -> Result<()> {
+        match InlineKey::new(key.as_bytes()) {
+            Some(k) => {
+                self.insert_inline(k, value);
+                Ok(())
+            }
+            None => self.insert_owned(cast::<String, K>(key.to_owned()).map_err(|_| type_mismatch())?, value),
+        }
+    }
+
+    /// Queues an inline-key record and prefetches its slot; the queue is folded into `strs`
+    /// every `PREFETCH_BATCH` records, when the prefetched slots have (mostly) arrived.
+    #[inline(always)]
+    fn insert_inline(&mut self, key: InlineKey, value: V) {
+        let hash = key.hash();
+        self.strs.prefetch(hash);
+        self.str_batch.push((key, hash, value));
+        if self.str_batch.len() >= PREFETCH_BATCH {
+            self.flush_inline();
+        }
+    }
+
+    /// Folds the queued inline-key records into `strs`, in arrival order.
+    #[inline]
+    fn flush_inline(&mut self) {
+        let agg = self.agg;
+        let mut batch = std::mem::take(&mut self.str_batch);
+        for (key, hash, value) in batch.drain(..) {
+            self.strs.upsert_hashed(key, hash, value, |v| agg.create_combiner(v), |c, v| agg.merge_value(c, v));
+            // Inline keys own no heap memory, so `strs` takes a fixed size per entry unless the
+            // combiners own heap data; only then are entries sampled.
+            if std::mem::needs_drop::<C>() && self.str_tracker.tick() {
+                if let Some(c) = self.strs.get(&key) {
+                    let bytes = SizeTracker::measure(c);
+                    self.str_tracker.sample(bytes, self.strs.len(), str_table::slot_bytes::<C>());
+                }
+            }
+        }
+        self.str_batch = batch;
+    }
+
+    #[inline]
+    fn insert_owned(&mut self, key: K, value: V) -> Result<()> {
         if !self.bucketed {
             let agg = self.agg;
             let sampled = upsert(&mut self.direct, &mut self.tracker, key, value, |v| agg.create_combiner(v), |c, v| {
@@ -436,6 +523,7 @@ impl<'a, K: Key, V: Data, C: Data, A: Aggregator<K, V, C>, P: Partitioner<K>> Ma
 
     /// Moves the direct map's entries into bucket maps; from now on records are queued.
     fn split_into_buckets(&mut self) -> Result<()> {
+        self.flush_inline();
         if self.bucketed {
             return Ok(());
         }
@@ -445,10 +533,19 @@ impl<'a, K: Key, V: Data, C: Data, A: Aggregator<K, V, C>, P: Partitioner<K>> Ma
         self.pending = (0..buckets).map(|_| Vec::new()).collect();
         self.bucketed = true;
         let direct = std::mem::take(&mut self.direct);
-        self.entries = direct.len();
+        self.entries = direct.len() + self.strs.len();
         for (k, c) in direct {
             let b = self.bucket_of(&k)?;
             self.maps[b].insert(k, c);
+        }
+        if !self.strs.is_empty() {
+            self.str_parts = (0..self.partitions).map(|_| Vec::new()).collect();
+            for (k, c) in self.strs.drain() {
+                k.write_to(&mut self.key_buf);
+                let key = cast_ref::<String, K>(&self.key_buf).ok_or_else(type_mismatch)?;
+                let p = self.partitioner.partition(key);
+                self.str_parts.get_mut(p).ok_or_else(|| bad_partition(p, self.partitions))?.push((k, c));
+            }
         }
         Ok(())
     }
@@ -472,12 +569,18 @@ impl<'a, K: Key, V: Data, C: Data, A: Aggregator<K, V, C>, P: Partitioner<K>> Ma
     /// Estimated bytes held: the maps, plus the queued values.
     #[inline]
     fn estimate(&self) -> u64 {
-        self.tracker.estimate() + (self.pending_count * std::mem::size_of::<(K, V)>()) as u64
+        let strs = if std::mem::needs_drop::<C>() {
+            self.str_tracker.estimate()
+        } else {
+            (self.strs.len() * str_table::slot_bytes::<C>()) as u64
+        };
+        self.tracker.estimate() + strs + (self.pending_count * std::mem::size_of::<(K, V)>()) as u64
     }
 
     /// Forgets the size history once everything has been written out.
     fn reset(&mut self) {
         self.tracker.reset();
+        self.str_tracker.reset();
         self.entries = 0;
         if !queueing_pays::<K, V>() {
             // The buckets only existed to write partitions in order: back to one map.
@@ -485,7 +588,14 @@ impl<'a, K: Key, V: Data, C: Data, A: Aggregator<K, V, C>, P: Partitioner<K>> Ma
             self.maps = Vec::new();
             self.pending = Vec::new();
         }
+        self.str_parts = Vec::new();
     }
+}
+
+/// The error for a `String`-only path reached with another key type (a bug: the paths are chosen
+/// by type id).
+fn type_mismatch() -> EmberError {
+    EmberError::Task("internal error: String key path used for another key type".into())
 }
 
 impl<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>, P: Partitioner<K>> MapOutput for MapCombiner<'_, K, V, C, A, P> {
@@ -506,6 +616,17 @@ impl<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>, P: Partitioner<K>> MapOut
                 }
             }
             self.entries -= drained;
+        }
+        if let Some(part) = self.str_parts.get_mut(p) {
+            self.entries -= part.len();
+            for (k, c) in part.drain(..) {
+                k.write_to(&mut self.key_buf);
+                // `(&str, &C)` encodes exactly like `(String, C)`.
+                self.chunk.push(&(self.key_buf.as_str(), &c))?;
+                if self.chunk.is_full() {
+                    written += self.chunk.finish_into(self.compress, &mut self.scratch, out).map_err(io_err(path))?;
+                }
+            }
         }
         // A block ends with its own chunk: blocks are read independently.
         written += self.chunk.finish_into(self.compress, &mut self.scratch, out).map_err(io_err(path))?;
@@ -530,34 +651,108 @@ pub fn write_combined<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>, P: Parti
     conf: &ShuffleConf,
     metrics: &TaskMetrics,
 ) -> Result<Vec<u64>> {
-    fs::create_dir_all(dir).map_err(io_err(dir))?;
-    let mut combiner = MapCombiner::new(agg, partitioner, conf.compress, conf.spill_threshold);
-    let mut spills = Vec::new();
-    let mut written = 0u64;
-    let mut seen = 0u64;
-    let mut memory = MemoryConsumer::for_current_task(conf.spill_threshold);
-    for (k, v) in records {
-        combiner.insert(k, v)?;
-        seen += 1;
-        // Checking every 32 records (as Spark's `maybeSpill`) keeps the estimate off the hot path.
-        if seen & 31 == 0 && memory.should_spill(combiner.estimate()) {
-            let held = combiner.estimate();
-            combiner.split_into_buckets()?;
-            for b in 0..combiner.maps.len() {
-                combiner.fold(b);
-            }
-            written += combiner.entries as u64;
-            spills.push(spill_output(&mut combiner, held, dir, conf, metrics)?);
-            combiner.reset();
-            memory.release();
+    let feed = |sink: &mut CombineSink<'_, K, V, C, A, P>| {
+        for (k, v) in records {
+            sink.pair(k, v)?;
         }
-    }
+        Ok(())
+    };
+    write_combined_from(feed, partitioner, agg, shuffle_id, map_index, dir, conf, metrics)
+}
+
+/// [`write_combined`] with the records pushed by `feed` into the sink it is given, which also
+/// takes pairs with a lent `&str` key ([`PairSink::str_pair`]).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn write_combined_from<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>, P: Partitioner<K>>(
+    feed: impl FnOnce(&mut CombineSink<'_, K, V, C, A, P>) -> Result<()>,
+    partitioner: &P,
+    agg: &A,
+    shuffle_id: ShuffleId,
+    map_index: usize,
+    dir: &Path,
+    conf: &ShuffleConf,
+    metrics: &TaskMetrics,
+) -> Result<Vec<u64>> {
+    fs::create_dir_all(dir).map_err(io_err(dir))?;
+    let mut sink = CombineSink {
+        combiner: MapCombiner::new(agg, partitioner, conf.compress, conf.spill_threshold),
+        spills: Vec::new(),
+        written: 0,
+        seen: 0,
+        dir,
+        conf,
+        metrics,
+        memory: MemoryConsumer::for_current_task(conf.spill_threshold),
+    };
+    feed(&mut sink)?;
+    // The memory stays reserved until the output is written.
+    let CombineSink { mut combiner, spills, mut written, memory: _memory, .. } = sink;
     combiner.split_into_buckets()?;
     for b in 0..combiner.maps.len() {
         combiner.fold(b);
     }
     written += combiner.entries as u64;
     write_output(combiner, spills, written, shuffle_id, map_index, dir, conf, metrics)
+}
+
+/// The records' way into a map task's combiner: inserts, and spills when the estimate passes
+/// the threshold.
+pub(crate) struct CombineSink<'a, K, V, C, A, P> {
+    combiner: MapCombiner<'a, K, V, C, A, P>,
+    spills: Vec<SpilledRuns>,
+    /// Entries written by earlier spills.
+    written: u64,
+    seen: u64,
+    dir: &'a Path,
+    conf: &'a ShuffleConf,
+    metrics: &'a TaskMetrics,
+    /// The table's execution memory, reserved from the task's memory manager as it grows.
+    memory: MemoryConsumer,
+}
+
+impl<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>, P: Partitioner<K>> CombineSink<'_, K, V, C, A, P> {
+    #[inline]
+    fn after_record(&mut self) -> Result<()> {
+        self.seen += 1;
+        // Checking every 32 records (as Spark's `maybeSpill`) keeps the estimate off the hot path.
+        if self.seen & 31 == 0 && self.memory.should_spill(self.combiner.estimate()) {
+            self.spill()?;
+        }
+        Ok(())
+    }
+
+    #[cold]
+    fn spill(&mut self) -> Result<()> {
+        let combiner = &mut self.combiner;
+        let held = combiner.estimate();
+        combiner.split_into_buckets()?;
+        for b in 0..combiner.maps.len() {
+            combiner.fold(b);
+        }
+        self.written += combiner.entries as u64;
+        self.spills.push(spill_output(combiner, held, self.dir, self.conf, self.metrics)?);
+        combiner.reset();
+        self.memory.release();
+        Ok(())
+    }
+}
+
+impl<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>, P: Partitioner<K>> PairSink<K, V> for CombineSink<'_, K, V, C, A, P> {
+    #[inline]
+    fn pair(&mut self, key: K, value: V) -> Result<()> {
+        self.combiner.insert(key, value)?;
+        self.after_record()
+    }
+
+    #[inline]
+    fn str_pair(&mut self, key: &str, value: V) -> Result<()> {
+        if is_string::<K>() {
+            self.combiner.insert_str(key, value)?;
+        } else {
+            self.combiner.insert(cast::<String, K>(key.to_owned()).map_err(|_| type_mismatch())?, value)?;
+        }
+        self.after_record()
+    }
 }
 
 #[cfg(test)]
@@ -698,6 +893,65 @@ mod tests {
         }
         assert_eq!(got.values().sum::<u64>(), 100_000);
         assert!(got.len() > 25_000);
+    }
+
+    #[test]
+    fn lent_string_keys_of_every_length_with_heap_combiners() {
+        // Combiners own heap data (the inline table samples their size) and keys cross the
+        // inline size; a small threshold makes the lent path spill too.
+        #[derive(Clone, serde::Serialize, serde::Deserialize)]
+        struct Collect;
+        impl Aggregator<String, u32, Vec<u32>> for Collect {
+            const MAP_SIDE_COMBINE: bool = true;
+            fn create_combiner(&self, v: u32) -> Vec<u32> {
+                vec![v]
+            }
+            fn merge_value(&self, c: &mut Vec<u32>, v: u32) {
+                c.push(v)
+            }
+            fn merge_combiners(&self, c: &mut Vec<u32>, o: Vec<u32>) {
+                c.extend(o)
+            }
+        }
+        let words: Vec<String> = (0..2_000u32).map(|i| "k".repeat(1 + (i % 40) as usize) + &(i % 500).to_string()).collect();
+        for (threshold, lent) in [(1u64 << 30, true), (64 << 10, true), (64 << 10, false)] {
+            let dir = tempfile::tempdir().unwrap();
+            let conf = ShuffleConf { spill_threshold: threshold, compress: false, ..ShuffleConf::default() };
+            let m = TaskMetrics::default();
+            let part = HashPartitioner::new(3);
+            let feed = |sink: &mut CombineSink<'_, String, u32, Vec<u32>, Collect, HashPartitioner>| {
+                for (i, w) in words.iter().enumerate() {
+                    if lent {
+                        sink.str_pair(w, i as u32)?;
+                    } else {
+                        sink.pair(w.clone(), i as u32)?;
+                    }
+                }
+                Ok(())
+            };
+            let sizes = write_combined_from(feed, &part, &Collect, 0, 0, dir.path(), &conf, &m).unwrap();
+            assert_eq!(m.disk_bytes_spilled.load(Relaxed) > 0, threshold < 1 << 30);
+            let mut got: std::collections::HashMap<String, Vec<u32>> = Default::default();
+            for p in 0..3 {
+                let off: u64 = sizes[..p].iter().sum();
+                let block: Vec<(String, Vec<u32>)> = RecordReader::open(&data_file(dir.path(), 0, 0), off, sizes[p], false)
+                    .unwrap()
+                    .collect::<io::Result<_>>()
+                    .unwrap();
+                for (k, c) in block {
+                    assert_eq!(Partitioner::<String>::partition(&part, &k), p);
+                    got.entry(k).or_default().extend(c);
+                }
+            }
+            let mut expect: std::collections::HashMap<String, Vec<u32>> = Default::default();
+            for (i, w) in words.iter().enumerate() {
+                expect.entry(w.clone()).or_default().push(i as u32);
+            }
+            for v in got.values_mut() {
+                v.sort();
+            }
+            assert_eq!(got, expect, "threshold {threshold}, lent {lent}");
+        }
     }
 
     #[test]
