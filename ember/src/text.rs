@@ -36,21 +36,6 @@ fn pack_lanes(lanes: u64) -> u64 {
     ((lanes >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56
 }
 
-/// The little-endian value of up to 8 bytes, zero-extended (two overlapping loads instead of a
-/// byte loop).
-#[inline(always)]
-fn load_partial(b: &[u8]) -> u64 {
-    let n = b.len();
-    if n >= 4 {
-        let lo = u64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
-        let hi = u64::from(u32::from_le_bytes([b[n - 4], b[n - 3], b[n - 2], b[n - 1]]));
-        lo | hi << ((n - 4) * 8)
-    } else if n > 0 {
-        u64::from(b[0]) | u64::from(b[n / 2]) << (n / 2 * 8) | u64::from(b[n - 1]) << ((n - 1) * 8)
-    } else {
-        0
-    }
-}
 
 /// Bit `i` set when byte `base + i` of `b` (ASCII) is whitespace or past the end.
 #[inline]
@@ -65,7 +50,7 @@ fn block_mask(b: &[u8], base: usize) -> u64 {
     let tail = words.remainder();
     if !tail.is_empty() {
         // The zero bytes past the tail are not whitespace; the end marking below covers them.
-        mask |= pack_lanes(ws_lanes(load_partial(tail))) << (block.len() - tail.len());
+        mask |= pack_lanes(ws_lanes(crate::util::load_le_partial(tail))) << (block.len() - tail.len());
     }
     // Bytes past the end count as whitespace, so a word ends there.
     if block.len() < BLOCK {

@@ -149,3 +149,19 @@ mod cast_tests {
         assert!(is_string::<String>() && !is_string::<&'static str>());
     }
 }
+
+/// The little-endian value of up to 8 bytes, zero-extended, without a byte loop: two possibly
+/// overlapping loads whose common bytes agree (the inline-key table and the whitespace scanner).
+#[inline(always)]
+pub(crate) fn load_le_partial(b: &[u8]) -> u64 {
+    let n = b.len();
+    if n >= 4 {
+        let lo = u64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+        let hi = u64::from(u32::from_le_bytes([b[n - 4], b[n - 3], b[n - 2], b[n - 1]]));
+        lo | hi << ((n - 4) * 8)
+    } else if n > 0 {
+        u64::from(b[0]) | u64::from(b[n / 2]) << (n / 2 * 8) | u64::from(b[n - 1]) << ((n - 1) * 8)
+    } else {
+        0
+    }
+}

@@ -37,21 +37,6 @@ impl PartialEq for InlineKey {
 
 impl Eq for InlineKey {}
 
-/// The little-endian value of 1 to 8 bytes, zero-extended, without a byte loop: two possibly
-/// overlapping loads whose common bytes agree.
-#[inline(always)]
-fn load_le(b: &[u8]) -> u64 {
-    let n = b.len();
-    if n >= 4 {
-        let lo = u64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
-        let hi = u64::from(u32::from_le_bytes([b[n - 4], b[n - 3], b[n - 2], b[n - 1]]));
-        lo | hi << ((n - 4) * 8)
-    } else if n > 0 {
-        u64::from(b[0]) | u64::from(b[n / 2]) << (n / 2 * 8) | u64::from(b[n - 1]) << ((n - 1) * 8)
-    } else {
-        0
-    }
-}
 
 #[inline(always)]
 fn load8(b: &[u8]) -> u64 {
@@ -72,9 +57,9 @@ impl InlineKey {
     pub fn new(bytes: &[u8]) -> Option<Self> {
         let n = bytes.len();
         let [a, b, c] = match n {
-            0..=8 => [load_le(bytes), 0, 0],
-            9..=16 => [load8(bytes), load_le(&bytes[8..]), 0],
-            17..=INLINE_MAX => [load8(bytes), load8(&bytes[8..]), load_le(&bytes[16..])],
+            0..=8 => [crate::util::load_le_partial(bytes), 0, 0],
+            9..=16 => [load8(bytes), crate::util::load_le_partial(&bytes[8..]), 0],
+            17..=INLINE_MAX => [load8(bytes), load8(&bytes[8..]), crate::util::load_le_partial(&bytes[16..])],
             _ => return None,
         };
         let last = NonZeroU64::new(c | (n as u64 + 1) << 56)?;
