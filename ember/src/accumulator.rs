@@ -209,13 +209,19 @@ impl<A: AccumulatorValue> Accumulator<A> {
 
     /// Adds `v`: to the running task's copy inside a task, to the driver's value outside.
     pub fn add(&self, v: A::In) {
-        if let Some(ctx) = TaskContext::current() {
-            ctx.with_accumulator(self.id, || Box::new(TaskCopy(self.zero.zero())), |slot| {
-                if let Some(copy) = slot.as_any_mut().downcast_mut::<TaskCopy<A>>() {
-                    copy.0.add(v);
-                }
-            });
-        } else if let Some(d) = &self.driver {
+        let v = TaskContext::with_current(|ctx| match ctx {
+            Some(ctx) => {
+                ctx.with_accumulator(self.id, || Box::new(TaskCopy(self.zero.zero())), |slot| {
+                    if let Some(copy) = slot.as_any_mut().downcast_mut::<TaskCopy<A>>() {
+                        copy.0.add(v);
+                    }
+                });
+                None
+            }
+            None => Some(v),
+        });
+        // Outside a task (on the driver) the value goes straight into the driver's total.
+        if let (Some(v), Some(d)) = (v, &self.driver) {
             d.value.lock().add(v);
         }
     }

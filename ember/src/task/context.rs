@@ -152,6 +152,12 @@ impl TaskContext {
         CURRENT.with(|c| c.borrow().clone())
     }
 
+    /// Runs `f` on the current task's context without taking a reference count (per-record
+    /// callers such as accumulators); `f` gets `None` outside tasks.
+    pub(crate) fn with_current<R>(f: impl FnOnce(Option<&TaskContext>) -> R) -> R {
+        CURRENT.with(|c| f(c.borrow().as_deref()))
+    }
+
     /// Makes `ctx` this thread's current task context until the guard is dropped.
     pub(crate) fn enter(ctx: &Arc<TaskContext>) -> CurrentGuard {
         CURRENT.with(|c| *c.borrow_mut() = Some(ctx.clone()));

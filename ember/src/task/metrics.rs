@@ -75,10 +75,12 @@ metrics! {
 /// Counts one file opened by the task running on this thread (Spark's file-system statistics
 /// behind the executor source's `filesystem.file.*_ops`). Outside a task, nothing is counted.
 pub fn count_file_op(write: bool) {
-    if let Some(ctx) = super::TaskContext::current() {
-        let c = if write { &ctx.metrics.file_write_ops } else { &ctx.metrics.file_read_ops };
-        c.fetch_add(1, Relaxed);
-    }
+    super::TaskContext::with_current(|ctx| {
+        if let Some(ctx) = ctx {
+            let c = if write { &ctx.metrics.file_write_ops } else { &ctx.metrics.file_read_ops };
+            c.fetch_add(1, Relaxed);
+        }
+    });
 }
 
 impl TaskMetrics {
