@@ -83,10 +83,14 @@ public class FixtureApp {
                 .set("spark.eventLog.rolling.enabled", System.getProperty("fixture.rolling", "false"))
                 .set("spark.ui.enabled", "true")
                 .set("spark.ui.port", "4040")
-                .set("spark.ui.showConsoleProgress", "false");
+                .set("spark.ui.showConsoleProgress", "false")
+                .set("spark.local.dir", System.getProperty("java.io.tmpdir"));
         if (app.equals("killed-executor")) {
             // Executors are separate JVMs launched from SPARK_HOME: they need our classes.
-            conf.set("spark.executor.extraClassPath", System.getProperty("fixture.classes"));
+            // Keep the executors' scratch (native libraries, block manager dirs) out of /tmp too:
+            // a SIGKILLed JVM cannot delete its own.
+            conf.set("spark.executor.extraClassPath", System.getProperty("fixture.classes"))
+                .set("spark.executor.extraJavaOptions", "-XX:-UsePerfData -Djava.io.tmpdir=" + System.getProperty("java.io.tmpdir"));
         }
         JavaSparkContext sc = new JavaSparkContext(conf);
         sc.setLogLevel("WARN");

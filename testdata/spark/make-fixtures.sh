@@ -63,7 +63,8 @@ for APP in "${APPS[@]}"; do
   OUT="$HERE/$APP"
   rm -rf "$OUT" "$WORK/ctl" "$WORK/events"
   mkdir -p "$OUT" "$WORK/ctl" "$WORK/events"
-  java "${SPARK_JFLAGS[@]}" -Xmx1g -cp "$JARS/*:$WORK/classes" \
+  mkdir -p "$WORK/jvmtmp"
+  java "${SPARK_JFLAGS[@]}" -Xmx1g -cp "$JARS/*:$WORK/classes" "-Djava.io.tmpdir=$WORK/jvmtmp" \
     "-Dfixture.ctl=$WORK/ctl" "-Dfixture.eventLogDir=file:$WORK/events" "-Dfixture.timeoutSec=$TIMEOUT" \
     "-Dfixture.input=$HERE/wordcount-input.txt" "-Dfixture.classes=$WORK/classes" \
     FixtureApp "$APP" > "$WORK/app.log" 2>&1 &
@@ -110,4 +111,10 @@ mkdir -p "$WORK/summaries"
 SUMMARY_OUT="$WORK/summaries" bash "$REPO/bench/history-server-check.sh" "$HERE" > /dev/null
 for APP in "${APPS[@]}"; do cp "$WORK/summaries/$APP.json" "$HERE/$APP/history-summary.json"; done
 bash "$REPO/bench/history-server-check.sh" "$HERE" "$HERE" > /dev/null
+# The minimal event logs (minimize_eventlog.py) must give the very same History Server summaries.
+for APP in "${APPS[@]}"; do
+  mkdir -p "$HERE/minimal/$APP"
+  python3 "$HERE/minimize_eventlog.py" "$HERE/$APP/eventlog" "$HERE/minimal/$APP/eventlog"
+done
+bash "$REPO/bench/history-server-check.sh" "$HERE/minimal" "$HERE" > /dev/null
 echo "fixtures written under $HERE: $(du -sh "$HERE" | cut -f1)"
