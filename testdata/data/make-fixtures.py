@@ -460,7 +460,8 @@ def add_csv(name, writer, delimiter, note):
     csv_typed_check(name, delimiter)
     FILES[name] = {"format": "csv", "writer": writer, "dataset": "people (flat columns)", "delimiter": delimiter,
                    "header": True, "note": note, "typed_schema": schema_json(flat_schema()),
-                   "raw_records": raw_csv(path(name), delimiter)}
+                   "raw_records": raw_csv(path(name), delimiter),
+                   "rows": jrows([{c: r[c] for c in FLAT} for r in PEOPLE_ROWS], flat_schema())}
 
 
 def write_csv_fixtures():
