@@ -381,8 +381,9 @@ def main():
         return self_test()
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  epilog="roundtrip-check.py --self-test: checks this script on directories it writes")
-    ap.add_argument("dir")
-    ap.add_argument("--expected", required=True)
+    ap.add_argument("dir", help="output directory: part-NNNNN... files and _SUCCESS")
+    ap.add_argument("--expected", required=True,
+                    help="FILE.json, FILE.json#path/inside (e.g. expected.json#datasets/people), or inline JSON")
     ap.add_argument("--format", choices=["parquet", "csv", "json"])
     ap.add_argument("--delimiter", default=None, help="CSV delimiter (default ',' or tab for .tsv)")
     ap.add_argument("--ordered", action="store_true", help="rows must come in part-file order")
