@@ -380,7 +380,9 @@ def write_parquet_fixtures():
         "expect_error": True,
         "note": "people.pyarrow.parquet with the footer length (4 bytes before the trailing PAR1) set to twice "
                 "the file size: magic bytes at both ends are right, the footer cannot be located",
-        "arrow_rs_error": f"EOF: Parquet file too small. Size is {len(good)} but need {len(good) * 2 + 8} (parquet 60.2.0)"}
+        "arrow_rs_error": f"EOF: Parquet file too small. Size is {len(good)} but need {len(good) * 2 + 8} (parquet 60.2.0)",
+        "arrow_rs_async_error": f"EOF: file size of {len(good)} is less than footer + metadata {len(good) * 2 + 8} "
+                                "(parquet 60.2.0, ParquetObjectReader)"}
     for n in ("corrupt-truncated.pyarrow.parquet", "corrupt-footerlen.pyarrow.parquet"):
         try:
             pq.read_table(path(n))
