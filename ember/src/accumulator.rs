@@ -281,12 +281,7 @@ impl<A: AccumulatorValue> TaskAccumulator for TaskCopy<A> {
     }
 }
 
-/// One accumulator's update from one task, as it travels in a task result.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AccumulatorUpdate {
-    pub id: u64,
-    pub bytes: Vec<u8>,
-}
+pub use ember_common::AccumulatorUpdate;
 
 /// Serializes a task's non-empty accumulator copies.
 pub(crate) fn collect_updates(copies: Vec<(u64, Box<dyn TaskAccumulator>)>) -> Result<Vec<AccumulatorUpdate>> {

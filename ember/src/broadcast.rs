@@ -34,7 +34,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::data::Data;
 use crate::error::{EmberError, Result};
-use crate::rpc::block_transfer::{BlockRequest, BlockResponse, BlockStore};
+use ember_net::block_server::BlockStore;
+use ember_net::protocol::{BlockRequest, BlockResponse};
 use crate::task::{TaskContext, TaskMetrics};
 
 /// The block id of piece `piece` of broadcast `id` (Spark's `BroadcastBlockId(id, "piece" + i)`).

@@ -190,13 +190,13 @@ impl Context {
                 // so that too little memory fails the context, not the executor processes.
                 let memory_mb = if conf.contains(conf::EXECUTOR_MEMORY) { conf.get_size_bytes(conf::EXECUTOR_MEMORY)? >> 20 } else { *memory_mb };
                 MemoryConfig::from_conf(&conf, memory_mb << 20, conf::EXECUTOR_MEMORY)?;
-                let backend = start_cluster(&conf, tx.clone(), tracker.clone(), blocks.clone(), broadcasts.clone(), &app_dir, Some((*executors, *cores, memory_mb)), None)?;
+                let backend = start_cluster(&conf, tx.clone(), tracker.clone(), blocks.clone(), broadcasts.clone(), Some((*executors, *cores, memory_mb)), None)?;
                 cluster = Some((backend.address(), backend.view()));
                 broadcast_source = Some(backend.broadcast_address());
                 (Box::new(backend), executors * cores, conf.get_u64(conf::TASK_MAX_FAILURES)? as u32)
             }
             MasterUrl::Standalone { host, port } => {
-                let backend = start_cluster(&conf, tx.clone(), tracker.clone(), blocks.clone(), broadcasts.clone(), &app_dir, None, Some((host.clone(), *port)))?;
+                let backend = start_cluster(&conf, tx.clone(), tracker.clone(), blocks.clone(), broadcasts.clone(), None, Some((host.clone(), *port)))?;
                 cluster = Some((backend.address(), backend.view()));
                 broadcast_source = Some(backend.broadcast_address());
                 let cores = conf.get_opt_u64(conf::DEFAULT_PARALLELISM)?.unwrap_or(2) as usize;
@@ -625,7 +625,6 @@ fn start_cluster(
     tracker: Arc<MapOutputTracker>,
     block_master: Arc<BlockManagerMaster>,
     broadcasts: Arc<BroadcastManager>,
-    app_dir: &std::path::Path,
     local: Option<(usize, usize, u64)>,
     standalone: Option<(String, u16)>,
 ) -> Result<ClusterBackend> {
@@ -681,7 +680,7 @@ fn start_cluster(
     };
     let timeout = settings.timeout;
     let total = local.map_or(0, |(n, c, _)| n * c);
-    let mut backend = ClusterBackend::start(settings, events, tracker, block_master, broadcasts, app_dir.to_path_buf(), total.max(1))?;
+    let mut backend = ClusterBackend::start(settings, events, tracker, block_master, broadcasts, total.max(1))?;
     if let Some((n, cores, memory_mb)) = local {
         backend.set_max_executor_retries(conf.get_u64(conf::DEPLOY_MAX_EXECUTOR_RETRIES)? as usize);
         backend.spawn_local_executors(n, cores, memory_mb)?;

@@ -33,5 +33,5 @@ pub struct ExecutorEnv {
     pub memory_manager: Arc<UnifiedMemoryManager>,
     pub map_outputs: Arc<dyn MapOutputSource>,
     /// Fetches blocks from other executors (cluster mode); `None` in embedded mode.
-    pub block_client: Option<crate::rpc::block_transfer::BlockClient>,
+    pub block_client: Option<ember_net::block_client::BlockClient>,
 }

@@ -21,7 +21,8 @@ use crate::conf::{self, EmberConf};
 use crate::env::{ExecutorEnv, MapOutputSource};
 use crate::memory::MemoryConfig;
 use crate::error::{EmberError, Result};
-use crate::rpc::block_transfer::{BlockClient, BlockServer};
+use ember_net::block_client::BlockClient;
+use ember_net::block_server::{BlockServer, BlockStore, ShuffleBlock};
 use crate::rpc::connection::Connection;
 use crate::rpc::messages::{task_result_block_id, ToDriver, ToExecutor, WirePayload, WireValue};
 use crate::shuffle::ShuffleConf;
@@ -199,9 +200,9 @@ async fn executor_main(args: ExecutorArgs, driver: SocketAddr, secret: Option<Ve
     std::fs::create_dir_all(&work_root).map_err(|e| EmberError::io(&work_root, e))?;
     let blocks_master = Arc::new(BlockManagerMaster::new());
     let pending_bm = Arc::new(std::sync::OnceLock::<Arc<BlockManager>>::new());
-    let store: Arc<LateStore> = Arc::new(LateStore(pending_bm.clone()));
+    let store: Arc<LateStore> = Arc::new(LateStore { block_manager: pending_bm.clone(), local_dir: work_root.clone() });
     let bind: SocketAddr = SocketAddr::new(if host == "127.0.0.1" { [127, 0, 0, 1].into() } else { [0, 0, 0, 0].into() }, 0);
-    let (server, block_addr) = BlockServer::start(handle.clone(), bind, secret.clone(), boot_max, work_root.clone(), store)
+    let (server, block_addr) = BlockServer::start(handle.clone(), bind, secret.clone(), boot_max, store)
         .map_err(|e| EmberError::Task(format!("cannot start the block server: {e}")))?;
 
     writer
@@ -374,15 +375,23 @@ fn start_heartbeater(executor: &Executor, out: mpsc::UnboundedSender<ToDriver>, 
     stop_tx
 }
 
-/// The block store handed to the block server before the block manager exists (its id needs
-/// the server's port): answers "not found" until then.
-struct LateStore(Arc<std::sync::OnceLock<Arc<BlockManager>>>);
+/// What this executor's block server serves: its shuffle outputs, from the start, and its
+/// block manager's blocks, which it answers "not found" for until the block manager exists (its
+/// id needs the server's port).
+struct LateStore {
+    block_manager: Arc<std::sync::OnceLock<Arc<BlockManager>>>,
+    /// Where this executor's map outputs are written.
+    local_dir: std::path::PathBuf,
+}
 
-impl crate::rpc::block_transfer::BlockStore for LateStore {
+impl BlockStore for LateStore {
     fn get_bytes(&self, id: &str) -> Option<Vec<u8>> {
-        self.0.get().and_then(|bm| crate::rpc::block_transfer::BlockStore::get_bytes(bm.as_ref(), id))
+        self.block_manager.get().and_then(|bm| BlockStore::get_bytes(bm.as_ref(), id))
     }
     fn remove(&self, id: &str) -> bool {
-        self.0.get().is_some_and(|bm| crate::rpc::block_transfer::BlockStore::remove(bm.as_ref(), id))
+        self.block_manager.get().is_some_and(|bm| BlockStore::remove(bm.as_ref(), id))
+    }
+    fn open_shuffle_block(&self, shuffle_id: ShuffleId, map_index: usize, reduce_id: usize) -> std::result::Result<ShuffleBlock, String> {
+        crate::shuffle::open_block(&self.local_dir, shuffle_id, map_index, reduce_id)
     }
 }

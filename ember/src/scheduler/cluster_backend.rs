@@ -23,7 +23,9 @@ use super::task_set::WorkerOffer;
 use crate::env::MapOutputSource;
 use crate::error::{EmberError, Result};
 use crate::map_output_tracker::MapOutputTracker;
-use crate::rpc::block_transfer::{BlockClient, BlockRequest, BlockResponse};
+use ember_net::block_client::BlockClient;
+use ember_net::block_server::BlockServer;
+use ember_net::protocol::{BlockRequest, BlockResponse};
 use crate::rpc::connection::Connection;
 use crate::rpc::messages::{ToDriver, ToExecutor, WirePayload, WireTask, WireValue};
 use crate::rpc::RpcError;
@@ -104,7 +106,7 @@ impl ClusterView {
 /// Executors in their own processes.
 pub struct ClusterBackend {
     /// The driver's block server (broadcast pieces) and its address.
-    broadcast_server: (SocketAddr, crate::rpc::block_transfer::BlockServer),
+    broadcast_server: (SocketAddr, BlockServer),
     runtime: Option<tokio::runtime::Runtime>,
     shared: Arc<Shared>,
     addr: SocketAddr,
@@ -133,17 +135,15 @@ impl ClusterBackend {
         tracker: Arc<MapOutputTracker>,
         block_master: Arc<crate::storage::BlockManagerMaster>,
         broadcasts: Arc<crate::broadcast::BroadcastManager>,
-        app_dir: std::path::PathBuf,
         default_parallelism: usize,
     ) -> Result<Self> {
         let runtime = crate::rpc::network_runtime("ember-driver-rpc")?;
         // The driver's block server: executors fetch broadcast pieces from it.
-        let (server, server_addr) = crate::rpc::block_transfer::BlockServer::start(
+        let (server, server_addr) = BlockServer::start(
             runtime.handle().clone(),
             SocketAddr::new(settings.bind.ip(), 0),
             settings.secret.clone(),
             settings.max_frame,
-            app_dir,
             broadcasts,
         )
         .map_err(|e| EmberError::Io { path: settings.bind.ip().to_string(), message: format!("cannot start the driver's block server: {e}") })?;

@@ -3,23 +3,7 @@
 use super::locality::TaskLocality;
 use crate::task::{DirectTaskResult, ExecutorId, JobId, StageId, TaskEndReason, TaskId, TaskKind};
 
-/// A preferred location of a task (Spark's `TaskLocation`).
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum TaskLocation {
-    /// The partition is cached in this executor's memory: `PROCESS_LOCAL` there.
-    Executor { host: String, executor_id: ExecutorId },
-    /// The data is on this host's disk: `NODE_LOCAL` there.
-    Host(String),
-}
-
-impl TaskLocation {
-    /// The host of the location.
-    pub fn host(&self) -> &str {
-        match self {
-            TaskLocation::Executor { host, .. } | TaskLocation::Host(host) => host,
-        }
-    }
-}
+pub use ember_common::TaskLocation;
 
 /// One task of a task set: which partition, and where it would rather run.
 #[derive(Clone, Debug)]

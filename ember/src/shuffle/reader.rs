@@ -20,7 +20,8 @@ use serde::de::DeserializeOwned;
 use super::block_format::RecordReader;
 use super::{data_file, index_file};
 use crate::env::MapOutputSource;
-use crate::rpc::block_transfer::{BlockClient, BlockFetchIter, BlockRequest};
+use ember_net::block_client::{BlockClient, BlockFetchIter};
+use ember_net::protocol::BlockRequest;
 use crate::task::{BlockManagerId, ShuffleId, TaskContext, TaskEndReason, TaskMetrics};
 
 /// Raises a fetch failure: the task unwinds with this payload and the task runner reports it.

@@ -10,39 +10,13 @@ use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
-
 pub use context::TaskContext;
-pub use metrics::{TaskMetrics, TaskMetricsSnapshot};
+pub use metrics::TaskMetrics;
 
-/// Task attempt id, unique within an application (Spark's TID).
-pub type TaskId = u64;
-/// Stage id, unique within an application.
-pub type StageId = usize;
-/// Job id, unique within an application.
-pub type JobId = usize;
-/// Shuffle id, unique within an application.
-pub type ShuffleId = usize;
-/// Executor id: `"driver"` in local mode, `"0"`, `"1"`, … in cluster mode (as in Spark).
-pub type ExecutorId = String;
-
-/// Where a block manager lives: the executor and the address its block server listens on.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct BlockManagerId {
-    pub executor_id: ExecutorId,
-    pub host: String,
-    pub port: u16,
-}
-
-/// What a finished map task reports: where its output is and how large each reduce block is.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MapStatus {
-    pub location: BlockManagerId,
-    /// The map partition this output belongs to.
-    pub map_index: usize,
-    /// Size in bytes (as stored, i.e. compressed) of each reduce partition's block.
-    pub sizes: Vec<u64>,
-}
+pub use ember_common::{
+    BlockManagerId, DirectTaskResult, ExecutorId, JobId, MapStatus, ShuffleId, StageId, StatusUpdate, TaskEndReason, TaskId,
+    TaskMetricsSnapshot, TaskOutcome, TaskState, TaskValue,
+};
 
 /// The body of a result task: runs the final RDD's pipeline on one partition and applies the
 /// action's function (Spark's `ResultTask.runTask`).
@@ -110,125 +84,3 @@ pub struct TaskDescription {
     pub kind: TaskKind,
 }
 
-/// The value a successful task produced.
-pub enum TaskValue {
-    /// A result task's value, handed over without serialization (embedded mode).
-    Value(Box<dyn Any + Send>),
-    /// A result task's value, serialized (cluster mode, or the forced wire path).
-    Bytes(Vec<u8>),
-    /// A shuffle map task's output description.
-    MapStatus(MapStatus),
-    /// A result larger than `ember.driver.maxResultSize`: the executor did not keep it.
-    ResultTooLarge { size: u64 },
-}
-
-impl fmt::Debug for TaskValue {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TaskValue::Value(_) => f.write_str("Value(..)"),
-            TaskValue::Bytes(b) => write!(f, "Bytes({} bytes)", b.len()),
-            TaskValue::MapStatus(s) => write!(f, "{s:?}"),
-            TaskValue::ResultTooLarge { size } => write!(f, "ResultTooLarge({size} bytes)"),
-        }
-    }
-}
-
-/// A successful task's result with the metrics it gathered (Spark's `DirectTaskResult`).
-#[derive(Debug)]
-pub struct DirectTaskResult {
-    pub value: TaskValue,
-    pub metrics: TaskMetricsSnapshot,
-    /// The attempt's accumulator updates, applied by the DAG scheduler once per partition.
-    pub accum_updates: Vec<crate::accumulator::AccumulatorUpdate>,
-}
-
-/// Why a task attempt did not succeed (Spark's `TaskEndReason`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub enum TaskEndReason {
-    /// User code panicked or returned an error. `description` reads like Spark's
-    /// "panicked at 'boom', src/main.rs:10:5".
-    ExceptionFailure { description: String },
-    /// A reduce task could not fetch a map output block: the map stage must be re-run.
-    FetchFailed {
-        location: Option<BlockManagerId>,
-        shuffle_id: ShuffleId,
-        map_index: Option<usize>,
-        reduce_id: usize,
-        message: String,
-    },
-    /// The task was killed on request (job cancelled, speculative copy lost the race).
-    TaskKilled { reason: String },
-    /// The executor running the task went away.
-    ExecutorLostFailure { executor_id: ExecutorId, exit_caused_by_app: bool, reason: String },
-    /// The result could not be fetched from the executor.
-    TaskResultLost,
-}
-
-impl TaskEndReason {
-    /// Whether this failure counts towards `ember.task.maxFailures` (Spark's `countTowardsTaskFailures`).
-    pub fn counts_towards_task_failures(&self) -> bool {
-        match self {
-            TaskEndReason::ExceptionFailure { .. } | TaskEndReason::TaskResultLost => true,
-            TaskEndReason::ExecutorLostFailure { exit_caused_by_app, .. } => *exit_caused_by_app,
-            TaskEndReason::FetchFailed { .. } | TaskEndReason::TaskKilled { .. } => false,
-        }
-    }
-}
-
-impl fmt::Display for TaskEndReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TaskEndReason::ExceptionFailure { description } => f.write_str(description),
-            TaskEndReason::FetchFailed { location, shuffle_id, map_index, reduce_id, message } => {
-                let loc = location.as_ref().map(|l| format!("{}:{}", l.host, l.port)).unwrap_or_else(|| "null".into());
-                let map = map_index.map(|m| m.to_string()).unwrap_or_else(|| "-1".into());
-                write!(f, "FetchFailed({loc}, shuffleId={shuffle_id}, mapIndex={map}, reduceId={reduce_id}, message={message})")
-            }
-            TaskEndReason::TaskKilled { reason } => write!(f, "TaskKilled ({reason})"),
-            TaskEndReason::ExecutorLostFailure { executor_id, exit_caused_by_app, reason } => write!(
-                f,
-                "ExecutorLostFailure (executor {executor_id} exited {} by one of the running tasks) Reason: {reason}",
-                if *exit_caused_by_app { "caused" } else { "unrelated to the running tasks" }
-            ),
-            TaskEndReason::TaskResultLost => f.write_str("TaskResultLost (result lost from block manager)"),
-        }
-    }
-}
-
-/// The state of a task attempt as reported by an executor (Spark's `TaskState`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum TaskState {
-    Launching,
-    Running,
-    Finished,
-    Failed,
-    Killed,
-    Lost,
-}
-
-impl TaskState {
-    /// Whether the attempt is over.
-    pub fn is_finished(self) -> bool {
-        matches!(self, TaskState::Finished | TaskState::Failed | TaskState::Killed | TaskState::Lost)
-    }
-}
-
-/// What an executor reports about a task (Spark's `StatusUpdate` message).
-#[derive(Debug)]
-pub struct StatusUpdate {
-    pub executor_id: ExecutorId,
-    pub task_id: TaskId,
-    pub state: TaskState,
-    pub outcome: TaskOutcome,
-}
-
-/// The payload of a [`StatusUpdate`].
-#[derive(Debug)]
-pub enum TaskOutcome {
-    /// No payload (`Running`, `Launching`).
-    None,
-    /// The task succeeded.
-    Success(DirectTaskResult),
-    /// The task failed, was killed or lost.
-    Failure { reason: TaskEndReason, metrics: Option<TaskMetricsSnapshot> },
-}

@@ -1,5 +1,5 @@
-//! A typed, authenticated connection: the handshake of [`super::auth`], then frames of
-//! postcard-encoded messages ([`super::frame`]).
+//! A typed, authenticated connection: the handshake of [`crate::auth`], then frames of
+//! postcard-encoded messages ([`crate::frame`]).
 //!
 //! `In` is the type of the messages this side receives, `Out` of those it sends, so a driver's
 //! and an executor's ends of the same connection have mirrored types. An error (bad frame,
@@ -15,7 +15,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 
-use super::{auth, frame, RpcError};
+use crate::{auth, frame, RpcError};
 
 /// Read buffer of a connection: many small frames are then read with one system call.
 const READ_BUFFER: usize = 64 << 10;

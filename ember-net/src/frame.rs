@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use super::RpcError;
+use crate::RpcError;
 
 /// Bytes of the length prefix.
 pub const HEADER_LEN: usize = 4;

@@ -25,7 +25,7 @@ use rand::{RngCore, TryRngCore};
 use sha2::Sha256;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use super::RpcError;
+use crate::RpcError;
 
 /// Version of the wire protocol (handshake, frames and messages). Bump on any incompatible change.
 pub const PROTOCOL_VERSION: u8 = 1;
