@@ -12,11 +12,13 @@
 //! threads, sockets, files, clocks, serialization formats or task code. A result value it
 //! carries is opaque (`Box<dyn Any>` or bytes); an accumulator update is an id and bytes.
 
+pub mod bytes;
 pub mod ids;
 pub mod metrics;
 pub mod storage_level;
 pub mod task;
 
+pub use bytes::bytes_to_string;
 pub use ids::{BlockId, BlockManagerId, ExecutorId, JobId, RddId, ShuffleId, StageId, TaskId};
 pub use metrics::TaskMetricsSnapshot;
 pub use storage_level::StorageLevel;

@@ -277,7 +277,7 @@ impl<A: AccumulatorValue> TaskAccumulator for TaskCopy<A> {
         self.0.is_zero()
     }
     fn to_bytes(&self) -> Result<Vec<u8>> {
-        postcard::to_allocvec(&self.0).map_err(|e| EmberError::Serialization(format!("accumulator update: {e}")))
+        postcard::to_allocvec(&self.0).map_err(|e| EmberError::ser_context("accumulator update", e))
     }
 }
 
@@ -307,7 +307,7 @@ impl<A: AccumulatorValue> DriverAccumulator for DriverCell<A> {
     }
 
     fn merge_update(&self, bytes: &[u8], stage_total: &mut Option<Box<dyn Any + Send>>) -> Result<()> {
-        let update: A = postcard::from_bytes(bytes).map_err(|e| EmberError::Serialization(format!("accumulator update: {e}")))?;
+        let update: A = postcard::from_bytes(bytes).map_err(|e| EmberError::ser_context("accumulator update", e))?;
         self.value.lock().merge(&update);
         match stage_total.as_mut().and_then(|t| t.downcast_mut::<A>()) {
             Some(total) => total.merge(&update),

@@ -85,7 +85,7 @@ impl BroadcastManager {
     /// Stores a new broadcast's value and pieces (driver). Returns the handle's fields.
     pub(crate) fn create<T: Data>(&self, value: T, block_size: usize, compress: bool) -> Result<(u64, usize, u64, Arc<T>)> {
         let id = self.next_id.fetch_add(1, Relaxed);
-        let raw = postcard::to_allocvec(&value).map_err(|e| EmberError::Serialization(format!("broadcast {id}: {e}")))?;
+        let raw = postcard::to_allocvec(&value).map_err(|e| EmberError::ser_context(format!("broadcast {id}"), e))?;
         let bytes = if compress { lz4_flex::block::compress_prepend_size(&raw) } else { raw };
         let total = bytes.len() as u64;
         let mut n = 0;
@@ -128,14 +128,14 @@ impl BroadcastManager {
             Ok(v) => Ok(v),
             Err(_) => {
                 self.values.lock().remove(&handle.id);
-                Err(EmberError::Task(format!("Failed to get broadcast_{}: no value of the expected type", handle.id)))
+                Err(EmberError::BroadcastUnavailable { id: handle.id, reason: "no value of the expected type".into() })
             }
         }
     }
 
     fn fetch<T: Data>(&self, handle: &Broadcast<T>, ctx: Option<&TaskContext>) -> Result<Arc<dyn Any + Send + Sync>> {
         let id = handle.id;
-        let unavailable = |why: String| EmberError::Task(format!("Failed to get broadcast_{id}: {why}"));
+        let unavailable = |reason: String| EmberError::BroadcastUnavailable { id, reason };
         let source = handle.source.ok_or_else(|| unavailable("it was destroyed or never existed in this application".into()))?;
         let ctx = ctx.ok_or_else(|| unavailable("read outside a task on a process that does not hold it".into()))?;
         let client = ctx.env().block_client.as_ref().ok_or_else(|| unavailable("no block client on this executor".into()))?;
@@ -321,7 +321,7 @@ impl<T: Data> Broadcast<T> {
     pub fn try_value(&self) -> Result<&T> {
         if let Some(d) = &self.driver {
             if d.destroyed.load(Relaxed) {
-                return Err(EmberError::Task(format!("Attempted to use Broadcast({}) after it was destroyed", self.id)));
+                return Err(EmberError::BroadcastDestroyed { id: self.id });
             }
         }
         if let Some(v) = self.cached.get() {
@@ -332,7 +332,7 @@ impl<T: Data> Broadcast<T> {
             Some(c) => c.env().broadcasts.clone(),
             None => match &self.driver {
                 Some(d) => d.manager.clone(),
-                None => return Err(EmberError::Task(format!("Broadcast({}) read outside a task on an executor", self.id))),
+                None => return Err(EmberError::BroadcastOutsideTask { id: self.id }),
             },
         };
         let v = manager.get_or_fetch(self, ctx.as_deref())?;

@@ -17,20 +17,23 @@ use crate::conf::{self, EmberConf, MasterUrl};
 use crate::data::Data;
 use crate::env::ExecutorEnv;
 use crate::error::{EmberError, Result};
-use crate::map_output_tracker::MapOutputTracker;
+use ember_scheduler::clock::Clock;
+use ember_scheduler::dag_scheduler::{DagScheduler, JobEvent, JobSubmission};
+use ember_scheduler::map_output_tracker::MapOutputTracker;
+use ember_scheduler::task::TaskBody;
+use ember_scheduler::task_scheduler::TaskSchedulerImpl;
+
 use crate::rdd::{ParallelCollection, PartIter, RangeRdd, Rdd, TextFileRdd, UnionAllRdd};
-use crate::scheduler::clock::{Clock, SystemClock};
-use crate::scheduler::dag_scheduler::{DagScheduler, JobEvent, JobSubmission};
-use crate::scheduler::event_loop::{AppStatus, DriverEvent, EventLoop, StatusCell};
 use crate::scheduler::backend::SchedulerBackend;
 use crate::scheduler::cluster_backend::{ClusterBackend, ClusterSettings, ClusterView, ExecutorInfo};
+use crate::scheduler::event_loop::{AppStatus, DriverEvent, DriverServices, EventLoop, StatusCell};
 use crate::scheduler::local_backend::LocalBackend;
-use crate::scheduler::task_scheduler::{SchedulerConfig, TaskSchedulerImpl};
+use crate::scheduler::system_clock::SystemClock;
 use crate::shuffle::ShuffleConf;
 use crate::memory::{MemoryConfig, UnifiedMemoryManager};
 use crate::rdd::{Dependency, RddBase, RddMeta};
 use crate::storage::{BlockManager, BlockManagerMaster, ExecutorStorageStatus, RddStorageInfo, StorageLevel};
-use crate::task::{BlockManagerId, JobId, ResultFunc, TaskContext, TaskValue};
+use crate::task::{BlockManagerId, JobId, ResultFunc, TaskContext, TaskKind, TaskValue};
 use crate::ui::console_progress::ConsoleProgressBar;
 
 thread_local! {
@@ -208,7 +211,7 @@ impl Context {
             Some(s) => s,
             None => stamp as u64,
         };
-        let mut scheduler_config = SchedulerConfig::from_conf(&conf, max_failures)?;
+        let mut scheduler_config = crate::scheduler::conf::scheduler_config(&conf, max_failures)?;
         if matches!(master, MasterUrl::Local { .. }) && scheduler_config.speculation.take().is_some() {
             // As in Spark: the one embedded executor is the only place a copy could run, and a
             // copy never runs where its task already runs.
@@ -222,10 +225,10 @@ impl Context {
         let mut dag = DagScheduler::new(tracker, blocks.clone(), max_stage_attempts);
         dag.set_max_result_size(conf.get_size_bytes(conf::DRIVER_MAX_RESULT_SIZE)?);
         let accumulators = Arc::new(AccumulatorRegistry::new());
-        dag.set_accumulators(accumulators.clone());
         let progress = ConsoleProgressBar::new(ConsoleProgressBar::enabled_for_stderr(conf.get_bool(conf::UI_SHOW_CONSOLE_PROGRESS)?));
         let status = Arc::new(StatusCell::default());
-        let mut event_loop = EventLoop::new(dag, tasks, backend, clock, progress, status.clone());
+        let services = DriverServices { accumulators: accumulators.clone(), blocks: blocks.clone() };
+        let mut event_loop = EventLoop::new(dag, tasks, backend, clock, progress, status.clone(), services);
         if !matches!(master, MasterUrl::Local { .. }) {
             event_loop = event_loop.with_heartbeat_timeout(conf.get_time_ms(conf::NETWORK_TIMEOUT)?);
         }
@@ -550,25 +553,25 @@ impl Context {
         // Spark names a job by where the action was called ("count at WordCount.scala:31").
         let caller = std::panic::Location::caller();
         let call_site = format!("{} at {}:{}", rdd.meta().name(), caller.file(), caller.line());
+        let func: Arc<dyn ResultFunc> = Arc::new(ResultJob { rdd: rdd.clone(), cap: Arc::new(cap), func });
         let job = JobSubmission {
             rdd: rdd.as_base(),
-            func: Arc::new(ResultJob { rdd: rdd.clone(), cap: Arc::new(cap), func }),
+            body: TaskBody::new(TaskKind::Result(func)),
             partitions: partitions.clone(),
-            listener: tx,
             pool: self.get_local_property(conf::SCHEDULER_POOL).unwrap_or_else(|| "default".into()),
             group: self.get_local_property(JOB_GROUP),
             call_site,
         };
-        self.inner.events.send(DriverEvent::JobSubmitted { job, id_reply: None }).map_err(|_| EmberError::ContextStopped)?;
+        self.inner.events.send(DriverEvent::JobSubmitted { job, listener: tx, id_reply: None }).map_err(|_| EmberError::ContextStopped)?;
         let mut results: Vec<Option<U>> = (0..partitions.len()).map(|_| None).collect();
         loop {
             match rx.recv() {
                 Ok(JobEvent::TaskSucceeded { output_index, value }) => {
                     let v = match value {
-                        TaskValue::Value(b) => *b.downcast::<U>().map_err(|_| EmberError::Task("result of an unexpected type".into()))?,
+                        TaskValue::Value(b) => *b.downcast::<U>().map_err(|_| EmberError::Internal("result of an unexpected type".into()))?,
                         TaskValue::Bytes(bytes) => postcard::from_bytes::<U>(&bytes).map_err(EmberError::ser)?,
                         TaskValue::MapStatus(_) | TaskValue::ResultTooLarge { .. } => {
-                            return Err(EmberError::Task("a result task returned no value".into()))
+                            return Err(EmberError::Internal("a result task returned no value".into()))
                         }
                     };
                     if let Some(slot) = results.get_mut(output_index) {
@@ -576,11 +579,11 @@ impl Context {
                     }
                 }
                 Ok(JobEvent::Succeeded) => break,
-                Ok(JobEvent::Failed(e)) => return Err(e),
+                Ok(JobEvent::Failed(e)) => return Err(e.into()),
                 Err(_) => return Err(EmberError::ContextStopped),
             }
         }
-        results.into_iter().map(|r| r.ok_or_else(|| EmberError::Task("a partition's result is missing".into()))).collect()
+        results.into_iter().map(|r| r.ok_or_else(|| EmberError::Internal("a partition's result is missing".into()))).collect()
     }
 
     /// Stops the application: cancels running jobs, stops the executors, deletes shuffle files.

@@ -8,7 +8,9 @@ use crate::error::Result;
 use crate::memory::UnifiedMemoryManager;
 use crate::shuffle::ShuffleConf;
 use crate::storage::BlockManager;
+use crate::error::EmberError;
 use crate::task::{ExecutorId, MapStatus, ShuffleId};
+use ember_scheduler::map_output_tracker::MapOutputTracker;
 
 /// Where a reduce task learns the locations of a shuffle's map outputs (Spark's
 /// `MapOutputTracker` as seen from an executor). In local mode it is the driver's tracker itself.
@@ -34,4 +36,14 @@ pub struct ExecutorEnv {
     pub map_outputs: Arc<dyn MapOutputSource>,
     /// Fetches blocks from other executors (cluster mode); `None` in embedded mode.
     pub block_client: Option<ember_net::block_client::BlockClient>,
+}
+
+/// In local mode, reduce tasks read the driver's tracker itself.
+impl MapOutputSource for MapOutputTracker {
+    fn map_statuses(&self, shuffle_id: ShuffleId) -> Result<Arc<Vec<Option<MapStatus>>>> {
+        MapOutputTracker::map_statuses(self, shuffle_id).ok_or_else(|| EmberError::MapOutputsUnavailable {
+            shuffle_id,
+            message: format!("Missing an output location for shuffle {shuffle_id}"),
+        })
+    }
 }

@@ -29,7 +29,8 @@ pub mod env;
 pub mod error;
 pub mod executor;
 pub mod io;
-pub mod map_output_tracker;
+/// Where every shuffle's map outputs are (the scheduler core's `MapOutputTracker`).
+pub use ember_scheduler::map_output_tracker;
 pub mod memory;
 pub mod partitioner;
 pub mod prefetch;
@@ -64,7 +65,7 @@ pub mod prelude {
     pub use crate::broadcast::Broadcast;
     pub use crate::conf::EmberConf;
     pub use crate::context::Context;
-    pub use crate::error::{EmberError, Result};
+    pub use crate::error::{EmberError, Result, SchedulerError};
     pub use crate::partitioner::{HashPartitioner, Partitioner, RangePartitioner};
     pub use crate::rdd::{Actions, PairRdd, Rdd, Transformations};
     pub use crate::storage::StorageLevel;

@@ -75,7 +75,7 @@ impl Drop for PermitGuard {
 pub fn decode<U>(shipped: &Shipped) -> Result<U> {
     let addr = (anchor as fn() -> u64 as usize as i64).wrapping_add(shipped.entry) as usize;
     if addr == 0 {
-        return Err(EmberError::Serialization("shipped task has a null entry point".into()));
+        return Err(EmberError::serialization("shipped task has a null entry point"));
     }
     // SAFETY: `addr` is `anchor + (decoder - anchor)` computed by `ship` in the driver, which runs
     // the same executable (build ids are compared at executor registration, and only
@@ -94,7 +94,7 @@ pub fn decode<U>(shipped: &Shipped) -> Result<U> {
 /// Decodes `bytes` as `T` after checking the tag; the body of every decode entry point.
 pub fn decode_checked<T: serde::de::DeserializeOwned + 'static>(tag: u64, bytes: &[u8]) -> Result<T> {
     if tag != type_tag::<T>() {
-        return Err(EmberError::Serialization(format!("task type tag mismatch: expected {:x}, got {tag:x}", type_tag::<T>())));
+        return Err(EmberError::serialization(format!("task type tag mismatch: expected {:x}, got {tag:x}", type_tag::<T>())));
     }
     postcard::from_bytes(bytes).map_err(EmberError::ser)
 }
@@ -110,7 +110,7 @@ pub fn conjure<F: Copy + 'static>() -> Result<F> {
         assert!(!std::mem::needs_drop::<F>(), "only closures without drop glue can be shipped");
     }
     if !PERMIT.with(|p| p.get()) {
-        return Err(EmberError::Serialization("closures can be decoded only inside a task".into()));
+        return Err(EmberError::serialization("closures can be decoded only inside a task"));
     }
     // SAFETY: `F` is zero-sized (asserted at compile time), so reading it reads no memory, and a
     // dangling, well-aligned pointer is valid for zero-sized reads. The value is valid because

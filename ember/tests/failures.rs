@@ -81,7 +81,7 @@ fn map_stage_failure(master: &str) {
         .reduce_by_key(|a, b| a + b, 3)
         .collect()
         .unwrap_err();
-    assert!(matches!(err, EmberError::JobAborted(_)));
+    assert!(matches!(err, EmberError::Scheduler(SchedulerError::JobAborted(_))));
     assert!(err.to_string().contains("bad record 42"), "{err}");
     assert_eq!(ctx.parallelize((0..100u32).collect(), 4).map(|x| (x % 5, x)).reduce_by_key(|a, b| a + b, 3).count().unwrap(), 5);
     ctx.stop();

@@ -84,7 +84,7 @@ fn cancel_group(master: &str) {
     assert!(ctx.wait_for_status(Duration::from_secs(60), |s| s.running_tasks == 2), "both tasks should start: {:?}", ctx.status());
     ctx.cancel_job_group("slow");
     let result = worker.join().unwrap();
-    assert!(matches!(result, Err(EmberError::JobCancelled { .. })), "{result:?}");
+    assert!(matches!(result, Err(EmberError::Scheduler(SchedulerError::JobCancelled { .. }))), "{result:?}");
     assert!(ctx.wait_for_status(Duration::from_secs(60), |s| s.running_tasks == 0), "killed tasks end: {:?}", ctx.status());
     // Both cores are free again: a two-task job completes.
     assert_eq!(ctx.parallelize(vec![1, 2], 2).count().unwrap(), 2);
@@ -107,7 +107,7 @@ fn cancelling_a_job_by_id_stops_its_tasks_and_frees_the_cores() {
         let id = ctx.status().active_job_ids[0];
         ctx.cancel_job(id);
         match worker.join().unwrap() {
-            Err(EmberError::JobCancelled { job_id, .. }) => assert_eq!(job_id, id),
+            Err(EmberError::Scheduler(SchedulerError::JobCancelled { job_id, .. })) => assert_eq!(job_id, id),
             other => panic!("{m}: {other:?}"),
         }
         assert!(ctx.wait_for_status(Duration::from_secs(60), |s| s.running_tasks == 0 && s.active_job_ids.is_empty()), "{m}: {:?}", ctx.status());

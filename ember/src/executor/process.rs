@@ -154,14 +154,17 @@ impl MapOutputSource for RemoteMapOutputs {
         self.pending.lock().insert(request_id, tx);
         if self.out.send(ToDriver::GetMapOutputStatuses { request_id, shuffle_id }).is_err() {
             self.pending.lock().remove(&request_id);
-            return Err(EmberError::Task("the driver connection is closed".into()));
+            return Err(EmberError::MapOutputsUnavailable { shuffle_id, message: "the driver connection is closed".into() });
         }
         let got = rx.recv_timeout(self.timeout);
         self.pending.lock().remove(&request_id);
         match got {
             Ok(Ok(v)) => Ok(Arc::new(v)),
-            Ok(Err(e)) => Err(EmberError::Task(e)),
-            Err(_) => Err(EmberError::Task(format!("no map output locations for shuffle {shuffle_id} from the driver")) ),
+            Ok(Err(message)) => Err(EmberError::MapOutputsUnavailable { shuffle_id, message }),
+            Err(_) => Err(EmberError::MapOutputsUnavailable {
+                shuffle_id,
+                message: format!("no map output locations for shuffle {shuffle_id} from the driver"),
+            }),
         }
     }
 }
@@ -191,7 +194,7 @@ async fn executor_main(args: ExecutorArgs, driver: SocketAddr, secret: Option<Ve
     let timeout = Duration::from_secs(120);
     let conn = Connection::<ToExecutor, ToDriver>::connect(driver, secret.as_deref(), boot_max, timeout)
         .await
-        .map_err(|e| EmberError::Task(format!("cannot join the driver at {driver}: {e}")))?;
+        .map_err(|e| EmberError::network(format!("cannot join the driver at {driver}"), e))?;
     let host = args.host.clone().unwrap_or_else(|| conn.local_addr().ip().to_string());
     let (mut reader, mut writer) = conn.into_split();
 
@@ -203,7 +206,7 @@ async fn executor_main(args: ExecutorArgs, driver: SocketAddr, secret: Option<Ve
     let store: Arc<LateStore> = Arc::new(LateStore { block_manager: pending_bm.clone(), local_dir: work_root.clone() });
     let bind: SocketAddr = SocketAddr::new(if host == "127.0.0.1" { [127, 0, 0, 1].into() } else { [0, 0, 0, 0].into() }, 0);
     let (server, block_addr) = BlockServer::start(handle.clone(), bind, secret.clone(), boot_max, store)
-        .map_err(|e| EmberError::Task(format!("cannot start the block server: {e}")))?;
+        .map_err(|e| EmberError::network("cannot start the block server", e))?;
 
     writer
         .send(&ToDriver::RegisterExecutor {
@@ -216,16 +219,16 @@ async fn executor_main(args: ExecutorArgs, driver: SocketAddr, secret: Option<Ve
             pid: std::process::id(),
         })
         .await
-        .map_err(|e| EmberError::Task(format!("registering with the driver failed: {e}")))?;
+        .map_err(|e| EmberError::network("registering with the driver failed", e))?;
 
     // Until registration completes, a LaunchTask is a protocol error (reference 000/003).
     let (executor_id, conf) = loop {
         match reader.recv().await {
             Ok(ToExecutor::RegisteredExecutor { executor_id, conf }) => break (executor_id, conf),
-            Ok(ToExecutor::RegisterRejected { reason }) => return Err(EmberError::Task(format!("the driver refused this executor: {reason}"))),
-            Ok(ToExecutor::LaunchTask(_)) => return Err(EmberError::Task("Received LaunchTask command but executor was null".into())),
+            Ok(ToExecutor::RegisterRejected { reason }) => return Err(EmberError::RegistrationRejected(reason)),
+            Ok(ToExecutor::LaunchTask(_)) => return Err(EmberError::Protocol("Received LaunchTask command but executor was null".into())),
             Ok(other) => debug!("ignoring {other:?} before registration"),
-            Err(e) => return Err(EmberError::Task(format!("the driver closed the connection during registration: {e}"))),
+            Err(e) => return Err(EmberError::network("the driver closed the connection during registration", e)),
         }
     };
     let mut ember_conf = EmberConf::new();

@@ -88,7 +88,7 @@ impl<V: Data> Lent for (&str, V) {
 }
 
 fn type_mismatch() -> EmberError {
-    EmberError::Task("internal error: lent pair fed to a sink of another type".into())
+    EmberError::Internal("lent pair fed to a sink of another type".into())
 }
 
 /// Receives the `(K, V)` records of one map partition (a shuffle writer). Engine hook.

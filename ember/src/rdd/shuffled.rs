@@ -16,6 +16,7 @@ use crate::shuffle::reader::{read_reduce_partition, ShuffleRecords};
 use crate::shuffle::sort_writer;
 use crate::ship::Shipped;
 use crate::task::{MapStatus, ShuffleId, ShuffleMapFunc, TaskContext, TaskKind};
+use ember_scheduler::task::TaskBody;
 
 /// How a shuffle's map side treats records.
 pub trait MapSide<K: Key, V: Data>: Clone + Send + Sync + Serialize + serde::de::DeserializeOwned + 'static {
@@ -159,8 +160,8 @@ impl<K: Key, V: Data, P: Rdd<Item = (K, V)>, Part: Partitioner<K>, M: MapSide<K,
     fn num_reduce_partitions(&self) -> usize {
         self.partitioner.num_partitions()
     }
-    fn map_func(&self) -> Arc<dyn ShuffleMapFunc> {
-        Arc::new(self.clone())
+    fn map_task(&self) -> TaskBody {
+        TaskBody::new(TaskKind::ShuffleMap(Arc::new(self.clone())))
     }
 }
 

@@ -19,10 +19,10 @@ use tracing::{debug, info, warn};
 
 use super::backend::{LaunchFailure, SchedulerBackend};
 use super::event_loop::DriverEvent;
-use super::task_set::WorkerOffer;
+use ember_scheduler::task_set::WorkerOffer;
 use crate::env::MapOutputSource;
 use crate::error::{EmberError, Result};
-use crate::map_output_tracker::MapOutputTracker;
+use ember_scheduler::map_output_tracker::MapOutputTracker;
 use ember_net::block_client::BlockClient;
 use ember_net::block_server::BlockServer;
 use ember_net::protocol::{BlockRequest, BlockResponse};
@@ -146,11 +146,9 @@ impl ClusterBackend {
             settings.max_frame,
             broadcasts,
         )
-        .map_err(|e| EmberError::Io { path: settings.bind.ip().to_string(), message: format!("cannot start the driver's block server: {e}") })?;
-        let listener = std::net::TcpListener::bind(settings.bind).map_err(|e| EmberError::Io {
-            path: settings.bind.to_string(),
-            message: format!("cannot listen for executors ({e}); set ember.driver.host / ember.driver.port"),
-        })?;
+        .map_err(|e| EmberError::network(format!("I/O error on {}: cannot start the driver's block server", settings.bind.ip()), e))?;
+        let listener = std::net::TcpListener::bind(settings.bind)
+            .map_err(|e| EmberError::DriverListen { addr: settings.bind.to_string(), source: crate::error::SharedIoError::new(e) })?;
         listener.set_nonblocking(true).map_err(|e| EmberError::io("driver listener", e))?;
         let addr = listener.local_addr().map_err(|e| EmberError::io("driver listener", e))?;
         let blocks = BlockClient::new(runtime.handle().clone(), settings.secret.clone(), settings.max_frame, settings.timeout);
@@ -244,11 +242,11 @@ impl ClusterBackend {
         let mut st = self.shared.state.lock();
         while st.executors.len() < n {
             if self.shared.registered.wait_until(&mut st, deadline).timed_out() {
-                return Err(EmberError::Task(format!(
-                    "only {} of {n} executors registered within {} s (ember.network.timeout)",
-                    st.executors.len(),
-                    timeout.as_secs()
-                )));
+                return Err(EmberError::ExecutorsNotRegistered {
+                    registered: st.executors.len(),
+                    expected: n,
+                    timeout_secs: timeout.as_secs(),
+                });
             }
         }
         Ok(())
@@ -578,7 +576,7 @@ async fn serve_executor(stream: tokio::net::TcpStream, peer: SocketAddr, shared:
                 let _ = shared.events.send(DriverEvent::StatusUpdate(StatusUpdate { executor_id: executor_id.clone(), task_id, state, outcome }));
             }
             Ok(ToDriver::GetMapOutputStatuses { request_id, shuffle_id }) => {
-                let statuses = shared.tracker.map_statuses(shuffle_id).map(|s| (*s).clone()).map_err(|e| e.to_string());
+                let statuses = MapOutputSource::map_statuses(shared.tracker.as_ref(), shuffle_id).map(|s| (*s).clone()).map_err(|e| e.to_string());
                 if let Ok(bytes) = postcard::to_allocvec(&ToExecutor::MapOutputStatuses { request_id, statuses }) {
                     let _ = tx.send(bytes);
                 }

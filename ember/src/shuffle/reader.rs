@@ -386,7 +386,7 @@ mod tests {
     impl MapOutputSource for Outputs {
         fn map_statuses(&self, shuffle_id: ShuffleId) -> crate::Result<Arc<Vec<Option<MapStatus>>>> {
             if shuffle_id == 99 {
-                return Err(crate::error::EmberError::Task("shuffle 99 is unknown".into()));
+                return Err(crate::error::EmberError::MapOutputsUnavailable { shuffle_id, message: "shuffle 99 is unknown".into() });
             }
             Ok(Arc::new(self.0.clone()))
         }

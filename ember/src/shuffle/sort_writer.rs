@@ -88,7 +88,7 @@ impl PartitionedBuffers {
         self.bytes += (after - before) as u64;
         if part.open.is_full() {
             // Writing into a Vec only fails for a chunk over 4 GiB.
-            let framed = part.open.finish_into(self.compress, &mut self.scratch, &mut part.done).map_err(EmberError::ser)?;
+            let framed = part.open.finish_into(self.compress, &mut self.scratch, &mut part.done).map_err(|e| EmberError::io("an in-memory shuffle buffer", e))?;
             self.bytes = self.bytes - after as u64 + framed;
         }
         Ok(())
@@ -113,7 +113,7 @@ impl MapOutput for PartitionedBuffers {
 }
 
 fn bad_partition(p: usize, n: usize) -> EmberError {
-    EmberError::Task(format!("partitioner returned partition {p} for a shuffle with {n} partitions"))
+    EmberError::InvalidPartition { partition: p, partitions: n }
 }
 
 /// A spill of all partitions: partition `p`'s chunks are `segments[p]` = (offset, len).
@@ -595,7 +595,7 @@ impl<'a, K: Key, V: Data, C: Data, A: Aggregator<K, V, C>, P: Partitioner<K>> Ma
 /// The error for a `String`-only path reached with another key type (a bug: the paths are chosen
 /// by type id).
 fn type_mismatch() -> EmberError {
-    EmberError::Task("internal error: String key path used for another key type".into())
+    EmberError::Internal("String key path used for another key type".into())
 }
 
 impl<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>, P: Partitioner<K>> MapOutput for MapCombiner<'_, K, V, C, A, P> {

@@ -30,7 +30,7 @@ impl BytesEncoder {
     pub fn push<T: Serialize>(&mut self, value: &T) -> Result<()> {
         self.writer.push(value)?;
         if self.writer.should_flush() {
-            self.writer.flush_chunk(&mut self.bytes).map_err(EmberError::ser)?;
+            self.writer.flush_chunk(&mut self.bytes).map_err(|e| EmberError::io("an in-memory block", e))?;
         }
         Ok(())
     }
@@ -47,7 +47,7 @@ impl BytesEncoder {
 
     /// The encoded block, trimmed to its size.
     pub fn finish(mut self) -> Result<Vec<u8>> {
-        self.writer.flush_chunk(&mut self.bytes).map_err(EmberError::ser)?;
+        self.writer.flush_chunk(&mut self.bytes).map_err(|e| EmberError::io("an in-memory block", e))?;
         self.bytes.shrink_to_fit();
         Ok(self.bytes)
     }

@@ -14,7 +14,7 @@ pub use context::TaskContext;
 pub use metrics::TaskMetrics;
 
 pub use ember_common::{
-    BlockManagerId, DirectTaskResult, ExecutorId, JobId, MapStatus, ShuffleId, StageId, StatusUpdate, TaskEndReason, TaskId,
+    BlockManagerId, DirectTaskResult, TaskLocation, ExecutorId, JobId, MapStatus, ShuffleId, StageId, StatusUpdate, TaskEndReason, TaskId,
     TaskMetricsSnapshot, TaskOutcome, TaskState, TaskValue,
 };
 

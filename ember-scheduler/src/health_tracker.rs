@@ -4,7 +4,7 @@
 //!
 //! The tracker only hears about failures of task sets that succeeded: a stage that fails as a
 //! whole more likely has bad code than a bad executor. Within a running task set,
-//! [`crate::scheduler::task_set_excludelist::TaskSetExcludelist`] does the finer-grained work.
+//! [`crate::task_set_excludelist::TaskSetExcludelist`] does the finer-grained work.
 //! Like the rest of the scheduler core it is a plain state machine: time is passed in, and maps
 //! are ordered so that everything it reports is repeatable.
 
@@ -12,127 +12,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use tracing::info;
 
-use crate::conf::{
-    self, EmberConf, EXCLUDE_ON_FAILURE_ENABLED, EXCLUDE_ON_FAILURE_TIMEOUT, MAX_FAILED_EXEC_PER_NODE,
-    MAX_FAILED_EXEC_PER_NODE_STAGE, MAX_FAILURES_PER_EXEC, MAX_FAILURES_PER_EXEC_STAGE, MAX_TASK_ATTEMPTS_PER_EXECUTOR,
-    MAX_TASK_ATTEMPTS_PER_NODE,
-};
-use crate::error::{EmberError, Result};
-use crate::scheduler::task_set_excludelist::ExecutorFailuresInTaskSet;
-use crate::task::{ExecutorId, StageId};
+use ember_common::{ExecutorId, StageId};
 
-/// The `ember.excludeOnFailure.*` settings (Spark's defaults).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ExcludeOnFailureConfig {
-    /// How long an application-level exclusion lasts, and how long a counted failure is
-    /// remembered (`ember.excludeOnFailure.timeout`).
-    pub timeout_ms: u64,
-    /// `ember.excludeOnFailure.task.maxTaskAttemptsPerExecutor`.
-    pub max_task_attempts_per_executor: u32,
-    /// `ember.excludeOnFailure.task.maxTaskAttemptsPerNode`.
-    pub max_task_attempts_per_node: u32,
-    /// `ember.excludeOnFailure.stage.maxFailedTasksPerExecutor`.
-    pub max_failed_tasks_per_executor_stage: u32,
-    /// `ember.excludeOnFailure.stage.maxFailedExecutorsPerNode`.
-    pub max_failed_executors_per_node_stage: u32,
-    /// `ember.excludeOnFailure.application.maxFailedTasksPerExecutor`.
-    pub max_failed_tasks_per_executor: u32,
-    /// `ember.excludeOnFailure.application.maxFailedExecutorsPerNode`.
-    pub max_failed_executors_per_node: u32,
-}
-
-impl Default for ExcludeOnFailureConfig {
-    fn default() -> Self {
-        ExcludeOnFailureConfig {
-            timeout_ms: 3_600_000,
-            max_task_attempts_per_executor: 1,
-            max_task_attempts_per_node: 2,
-            max_failed_tasks_per_executor_stage: 2,
-            max_failed_executors_per_node_stage: 2,
-            max_failed_tasks_per_executor: 2,
-            max_failed_executors_per_node: 2,
-        }
-    }
-}
-
-impl ExcludeOnFailureConfig {
-    /// The settings when `ember.excludeOnFailure.enabled` is true, `None` otherwise; checked as
-    /// Spark checks them (see [`Self::validate`]) against `ember.task.maxFailures`.
-    pub fn from_conf(conf: &EmberConf) -> Result<Option<Self>> {
-        if !conf.get_bool(EXCLUDE_ON_FAILURE_ENABLED)? {
-            return Ok(None);
-        }
-        let count = |key: &str| -> Result<u32> {
-            let v = conf.get_u64(key)?;
-            u32::try_from(v).map_err(|_| EmberError::Config {
-                key: key.to_string(),
-                value: v.to_string(),
-                reason: "too large".to_string(),
-            })
-        };
-        let config = ExcludeOnFailureConfig {
-            timeout_ms: conf.get_time_ms(EXCLUDE_ON_FAILURE_TIMEOUT)?,
-            max_task_attempts_per_executor: count(MAX_TASK_ATTEMPTS_PER_EXECUTOR)?,
-            max_task_attempts_per_node: count(MAX_TASK_ATTEMPTS_PER_NODE)?,
-            max_failed_tasks_per_executor_stage: count(MAX_FAILURES_PER_EXEC_STAGE)?,
-            max_failed_executors_per_node_stage: count(MAX_FAILED_EXEC_PER_NODE_STAGE)?,
-            max_failed_tasks_per_executor: count(MAX_FAILURES_PER_EXEC)?,
-            max_failed_executors_per_node: count(MAX_FAILED_EXEC_PER_NODE)?,
-        };
-        let max_task_failures = conf.get_u64(conf::TASK_MAX_FAILURES)?;
-        config.validate(max_task_failures)?;
-        Ok(Some(config))
-    }
-
-    /// Every limit and the timeout must be positive, and a task must be able to fail on a node
-    /// (and on an executor) fewer times than it may fail in all: otherwise one bad node could use
-    /// up every attempt of a task and fail the job, which is what exclusion is there to prevent.
-    pub fn validate(&self, max_task_failures: u64) -> Result<()> {
-        let limits = [
-            (MAX_TASK_ATTEMPTS_PER_EXECUTOR, self.max_task_attempts_per_executor),
-            (MAX_TASK_ATTEMPTS_PER_NODE, self.max_task_attempts_per_node),
-            (MAX_FAILURES_PER_EXEC_STAGE, self.max_failed_tasks_per_executor_stage),
-            (MAX_FAILED_EXEC_PER_NODE_STAGE, self.max_failed_executors_per_node_stage),
-            (MAX_FAILURES_PER_EXEC, self.max_failed_tasks_per_executor),
-            (MAX_FAILED_EXEC_PER_NODE, self.max_failed_executors_per_node),
-        ];
-        for (key, v) in limits {
-            if v == 0 {
-                return Err(EmberError::Config {
-                    key: key.to_string(),
-                    value: "0".to_string(),
-                    reason: "must be positive when ember.excludeOnFailure.enabled is true".to_string(),
-                });
-            }
-        }
-        if self.timeout_ms == 0 {
-            return Err(EmberError::Config {
-                key: EXCLUDE_ON_FAILURE_TIMEOUT.to_string(),
-                value: "0".to_string(),
-                reason: "must be positive when ember.excludeOnFailure.enabled is true".to_string(),
-            });
-        }
-        for (key, v) in [
-            (MAX_TASK_ATTEMPTS_PER_NODE, self.max_task_attempts_per_node),
-            (MAX_TASK_ATTEMPTS_PER_EXECUTOR, self.max_task_attempts_per_executor),
-        ] {
-            if u64::from(v) >= max_task_failures {
-                return Err(EmberError::Config {
-                    key: key.to_string(),
-                    value: v.to_string(),
-                    reason: format!(
-                        "must be less than {} (= {max_task_failures}): with {EXCLUDE_ON_FAILURE_ENABLED} on, one bad \
-                         node could still use up every attempt of a task. Decrease {key}, increase {}, or disable {}",
-                        conf::TASK_MAX_FAILURES,
-                        conf::TASK_MAX_FAILURES,
-                        EXCLUDE_ON_FAILURE_ENABLED
-                    ),
-                });
-            }
-        }
-        Ok(())
-    }
-}
+use crate::config::ExcludeOnFailureConfig;
+use crate::task_set_excludelist::ExecutorFailuresInTaskSet;
 
 /// An executor excluded for the application.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -303,7 +186,7 @@ impl HealthTracker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scheduler::task_set_excludelist::TaskSetExcludelist;
+    use crate::task_set_excludelist::TaskSetExcludelist;
 
     /// The failures of a task set in which `failures` (executor, host, task index, time) happened.
     fn task_set_failures(failures: &[(&str, &str, usize, u64)]) -> BTreeMap<ExecutorId, ExecutorFailuresInTaskSet> {
@@ -380,35 +263,5 @@ mod tests {
         t.handle_removed_executor("1");
         t.update_for_successful_task_set(1, 0, &task_set_failures(&[("1", "h1", 0, 3)]), 4);
         assert!(!t.is_executor_excluded("1"));
-    }
-
-    #[test]
-    fn config_from_conf_validates_like_spark() {
-        assert_eq!(ExcludeOnFailureConfig::from_conf(&EmberConf::new()).unwrap(), None);
-        let on = EmberConf::new().set("ember.excludeOnFailure.enabled", "true");
-        assert_eq!(ExcludeOnFailureConfig::from_conf(&on).unwrap(), Some(ExcludeOnFailureConfig::default()));
-        let c = ExcludeOnFailureConfig::from_conf(&on.clone().set("ember.excludeOnFailure.timeout", "5min"))
-            .unwrap()
-            .unwrap();
-        assert_eq!(c.timeout_ms, 300_000);
-
-        let err = |conf: EmberConf| match ExcludeOnFailureConfig::from_conf(&conf).unwrap_err() {
-            EmberError::Config { key, reason, .. } => (key, reason),
-            e => panic!("unexpected {e:?}"),
-        };
-        let (key, reason) = err(on.clone().set("ember.task.maxFailures", "2"));
-        assert_eq!(key, "ember.excludeOnFailure.task.maxTaskAttemptsPerNode");
-        assert!(reason.contains("ember.task.maxFailures (= 2)") && reason.contains("ember.excludeOnFailure.enabled"), "{reason}");
-        let (key, _) = err(on
-            .clone()
-            .set("ember.excludeOnFailure.task.maxTaskAttemptsPerNode", "1")
-            .set("ember.excludeOnFailure.task.maxTaskAttemptsPerExecutor", "5"));
-        assert_eq!(key, "ember.excludeOnFailure.task.maxTaskAttemptsPerExecutor");
-        let (key, _) = err(on.clone().set("ember.excludeOnFailure.stage.maxFailedExecutorsPerNode", "0"));
-        assert_eq!(key, "ember.excludeOnFailure.stage.maxFailedExecutorsPerNode");
-        let (key, _) = err(on.clone().set("ember.excludeOnFailure.timeout", "0"));
-        assert_eq!(key, "ember.excludeOnFailure.timeout");
-        // Disabled: the limits are not checked.
-        assert!(ExcludeOnFailureConfig::from_conf(&EmberConf::new().set("ember.task.maxFailures", "1")).unwrap().is_none());
     }
 }

@@ -4,7 +4,7 @@
 //! stage's tasks.
 //!
 //! It also keeps, per executor, which tasks failed there and when: once the task set succeeds,
-//! [`crate::scheduler::health_tracker::HealthTracker`] adds those failures to the application's
+//! [`crate::health_tracker::HealthTracker`] adds those failures to the application's
 //! counts. Failures of a task set that does not succeed never reach the application level (the
 //! code, not the executor, may be at fault).
 //!
@@ -15,8 +15,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use tracing::info;
 
-use crate::scheduler::health_tracker::ExcludeOnFailureConfig;
-use crate::task::{ExecutorId, StageId};
+use ember_common::{ExecutorId, StageId};
+
+use crate::config::ExcludeOnFailureConfig;
 
 /// The failures of one executor within one task set (Spark's `ExecutorFailuresInTaskSet`).
 #[derive(Clone, Debug, PartialEq, Eq)]

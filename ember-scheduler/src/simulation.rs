@@ -5,26 +5,27 @@
 //! replays exactly the same run, which the tests check by comparing traces.
 //!
 //! The job is two shuffles deep (map stage A → map stage B → result stage), so a lost executor
-//! can take away outputs of a finished stage that a later stage still needs.
+//! can take away outputs of a finished stage that a later stage still needs. Its graph is made of
+//! the core's own traits ([`RddBase`], [`ShuffleDependencyBase`]) over fakes, and its task bodies
+//! are opaque markers: the simulation needs nothing from `ember`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
-use crossbeam_channel::{unbounded, Receiver};
+use ember_common::{
+    BlockManagerId, DirectTaskResult, MapStatus, ShuffleId, StatusUpdate, StorageLevel, TaskEndReason, TaskId, TaskLocation,
+    TaskMetricsSnapshot, TaskOutcome, TaskState, TaskValue,
+};
 
-use super::clock::ManualClock;
-use crate::env::MapOutputSource;
-use super::dag_scheduler::{DagAction, DagScheduler, JobEvent, JobSubmission};
-use super::task_scheduler::{SchedulerConfig, TaskSchedulerImpl};
-use super::task_set::{SchedulerEvent, TaskLocation, WorkerOffer};
-use crate::error::{EmberError, Result};
+use crate::cache_locations::NoCache;
+use crate::clock::ManualClock;
+use crate::config::SchedulerConfig;
+use crate::dag_scheduler::{DagAction, DagScheduler, JobEvent, JobSubmission};
 use crate::map_output_tracker::MapOutputTracker;
 use crate::rdd::{Dependency, RddBase, ShuffleDependencyBase};
-use crate::storage::{BlockManagerMaster, StorageLevel};
-use crate::task::{
-    BlockManagerId, DirectTaskResult, MapStatus, ResultFunc, ShuffleId, ShuffleMapFunc, StatusUpdate, TaskContext, TaskDescription,
-    TaskEndReason, TaskId, TaskKind, TaskMetricsSnapshot, TaskOutcome, TaskState, TaskValue,
-};
+use crate::task::{TaskBody, TaskDescription};
+use crate::task_scheduler::TaskSchedulerImpl;
+use crate::task_set::{SchedulerEvent, WorkerOffer};
 
 struct FakeRdd {
     id: usize,
@@ -53,33 +54,13 @@ impl RddBase for FakeRdd {
     }
 }
 
-/// Task bodies are never run: the simulator decides each attempt's outcome.
-struct FakeMap(ShuffleId);
-
-impl ShuffleMapFunc for FakeMap {
-    fn shuffle_id(&self) -> ShuffleId {
-        self.0
-    }
-    fn run(&self, _partition: usize, _ctx: &Arc<TaskContext>) -> Result<MapStatus> {
-        Err(EmberError::Task("simulated task bodies do not run".into()))
-    }
-    fn ship(&self) -> Result<crate::ship::Shipped> {
-        Err(EmberError::Task("simulated task bodies do not ship".into()))
-    }
-}
-
-struct FakeResult;
-
-impl ResultFunc for FakeResult {
-    fn run(&self, partition: usize, _ctx: &Arc<TaskContext>) -> Box<dyn std::any::Any + Send> {
-        Box::new(partition)
-    }
-    fn run_serialized(&self, _partition: usize, _ctx: &Arc<TaskContext>) -> Result<Vec<u8>> {
-        Err(EmberError::Task("simulated task bodies do not run".into()))
-    }
-    fn ship(&self) -> Result<crate::ship::Shipped> {
-        Err(EmberError::Task("simulated task bodies do not ship".into()))
-    }
+/// Task bodies are never run: the simulator decides each attempt's outcome from what the body
+/// says the task is.
+enum FakeBody {
+    /// A map task writing this shuffle.
+    Map(ShuffleId),
+    /// A result task.
+    Result,
 }
 
 struct FakeShuffle {
@@ -98,8 +79,8 @@ impl ShuffleDependencyBase for FakeShuffle {
     fn num_reduce_partitions(&self) -> usize {
         self.reduces
     }
-    fn map_func(&self) -> Arc<dyn ShuffleMapFunc> {
-        Arc::new(FakeMap(self.id))
+    fn map_task(&self) -> TaskBody {
+        TaskBody::new(FakeBody::Map(self.id))
     }
 }
 
@@ -113,11 +94,11 @@ fn two_shuffle_job() -> Arc<dyn RddBase> {
 }
 
 /// Which shuffle a task reads, from what it writes (the job's shape above).
-fn shuffle_read_by(kind: &TaskKind) -> Option<ShuffleId> {
-    match kind {
-        TaskKind::ShuffleMap(m) if m.shuffle_id() == 0 => None,
-        TaskKind::ShuffleMap(_) => Some(0),
-        TaskKind::Result(_) => Some(1),
+fn shuffle_read_by(body: &TaskBody) -> Option<ShuffleId> {
+    match body.downcast_ref::<FakeBody>() {
+        Some(FakeBody::Map(0)) | None => None,
+        Some(FakeBody::Map(_)) => Some(0),
+        Some(FakeBody::Result) => Some(1),
     }
 }
 
@@ -163,6 +144,8 @@ struct Sim {
     running: BTreeMap<TaskId, Running>,
     trace: Vec<String>,
     task_sets: Vec<(usize, u32, usize)>,
+    /// What the DAG scheduler told the job's caller, in order.
+    job_events: VecDeque<JobEvent>,
 }
 
 impl Sim {
@@ -172,7 +155,7 @@ impl Sim {
         let tracker = Arc::new(MapOutputTracker::new());
         let mut sim = Sim {
             tasks: TaskSchedulerImpl::new(config, clock.clone(), seed),
-            dag: DagScheduler::new(tracker.clone(), Arc::new(BlockManagerMaster::new()), 4),
+            dag: DagScheduler::new(tracker.clone(), Arc::new(NoCache), 4),
             clock,
             tracker,
             rng: seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1,
@@ -183,6 +166,7 @@ impl Sim {
             running: BTreeMap::new(),
             trace: Vec::new(),
             task_sets: Vec::new(),
+            job_events: VecDeque::new(),
         };
         for _ in 0..3 {
             sim.add_executor();
@@ -216,12 +200,15 @@ impl Sim {
                     let events = self.tasks.cancel_stage(stage_id, &reason);
                     self.scheduler_events(events);
                 }
+                DagAction::NotifyJob { event, .. } => self.job_events.push_back(event),
+                // The simulated tasks add to no accumulator.
+                DagAction::ApplyAccumulatorUpdates { .. } => {}
             }
         }
     }
 
     fn clock_ms(&self) -> u64 {
-        use super::clock::Clock;
+        use crate::clock::Clock;
         self.clock.now_ms()
     }
 
@@ -280,7 +267,7 @@ impl Sim {
 
     /// How the attempt ends, decided when it finishes.
     fn outcome_of(&mut self, desc: &TaskDescription) -> (TaskState, TaskOutcome) {
-        if let Some(s) = shuffle_read_by(&desc.kind) {
+        if let Some(s) = shuffle_read_by(&desc.body) {
             if let Some((fs, map)) = self.faults.forced_fetch_failure {
                 if fs == s {
                     self.faults.forced_fetch_failure = None;
@@ -314,13 +301,13 @@ impl Sim {
             let reason = TaskEndReason::ExceptionFailure { description: "panicked at 'simulated', sim.rs:1:1".into() };
             return (TaskState::Failed, TaskOutcome::Failure { reason, metrics: None });
         }
-        let value = match &desc.kind {
-            TaskKind::ShuffleMap(m) => TaskValue::MapStatus(MapStatus {
+        let value = match desc.body.downcast_ref::<FakeBody>() {
+            Some(FakeBody::Map(shuffle_id)) => TaskValue::MapStatus(MapStatus {
                 location: BlockManagerId { executor_id: desc.executor_id.clone(), host: format!("host-{}", desc.executor_id), port: 0 },
                 map_index: desc.partition_id,
-                sizes: vec![1; if m.shuffle_id() == 0 { 4 } else { 3 }],
+                sizes: vec![1; if *shuffle_id == 0 { 4 } else { 3 }],
             }),
-            TaskKind::Result(_) => TaskValue::Value(Box::new(desc.partition_id)),
+            Some(FakeBody::Result) | None => TaskValue::Value(Box::new(desc.partition_id)),
         };
         (TaskState::Finished, TaskOutcome::Success(DirectTaskResult { value, metrics: TaskMetricsSnapshot::default(), accum_updates: Vec::new() }))
     }
@@ -340,12 +327,10 @@ impl Sim {
     }
 
     fn run(mut self) -> Outcome {
-        let (tx, rx): (_, Receiver<JobEvent>) = unbounded();
         let job = JobSubmission {
             rdd: two_shuffle_job(),
-            func: Arc::new(FakeResult),
+            body: TaskBody::new(FakeBody::Result),
             partitions: vec![0, 1, 2],
-            listener: tx,
             pool: "default".into(),
             group: None,
             call_site: "simulation".into(),
@@ -354,7 +339,7 @@ impl Sim {
         self.apply(actions);
         let mut results = vec![None; 3];
         for _step in 0..10_000 {
-            while let Ok(ev) = rx.try_recv() {
+            while let Some(ev) = self.job_events.pop_front() {
                 match ev {
                     JobEvent::TaskSucceeded { output_index, value } => {
                         if let TaskValue::Value(v) = value {
@@ -428,7 +413,7 @@ fn a_fetch_failure_resubmits_the_parent_stage_once_and_the_job_succeeds() {
         line.split(' ').next().and_then(|t| t.parse().ok()).expect("lines start with the time")
     };
     let failed_at = out.trace.iter().find(|l| l.contains("(1.0 p") && l.ends_with("ok=false")).and_then(|l| l.split(' ').next()?.parse::<u64>().ok());
-    assert_eq!(time_of("submit 0.1"), failed_at.expect("the fetch failure is traced") + super::dag_scheduler::RESUBMIT_TIMEOUT_MS);
+    assert_eq!(time_of("submit 0.1"), failed_at.expect("the fetch failure is traced") + crate::dag_scheduler::RESUBMIT_TIMEOUT_MS);
 }
 
 #[test]

@@ -2,23 +2,25 @@
 //! submits a stage's missing tasks once its parents' outputs exist, reuses shuffles computed by
 //! earlier jobs, and reacts to task completions and failures.
 //!
-//! A plain state machine: it returns [`DagAction`]s for the task scheduler and sends job events
-//! to the waiting callers; the event loop owns it and feeds it events one at a time.
+//! A plain state machine: everything it wants done — task sets to run or cancel, events for a
+//! job's caller, accumulator updates to apply — it returns as [`DagAction`]s, in the order they
+//! must happen; the event loop owns it, feeds it events one at a time and carries the actions
+//! out.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
-use crossbeam_channel::Sender;
 use tracing::{debug, info, warn};
 
-use super::stage::{Stage, StageKind};
-use super::task_set::{TaskLocation, TaskSet, TaskSpec};
-use crate::accumulator::AccumulatorRegistry;
-use crate::error::EmberError;
+use ember_common::{bytes_to_string, AccumulatorUpdate, DirectTaskResult, JobId, ShuffleId, StageId, TaskEndReason, TaskLocation, TaskValue};
+
+use crate::cache_locations::CacheLocations;
+use crate::error::SchedulerError;
 use crate::map_output_tracker::MapOutputTracker;
 use crate::rdd::{Dependency, RddBase, ShuffleDependencyBase};
-use crate::storage::{BlockId, BlockManagerMaster};
-use crate::task::{DirectTaskResult, JobId, ResultFunc, ShuffleId, StageId, TaskEndReason, TaskKind, TaskValue};
+use crate::stage::{Stage, StageKind};
+use crate::task::TaskBody;
+use crate::task_set::{TaskSet, TaskSpec};
 
 /// What a job's caller hears about its job.
 #[derive(Debug)]
@@ -28,16 +30,17 @@ pub enum JobEvent {
     /// Every partition has been delivered.
     Succeeded,
     /// The job failed or was cancelled.
-    Failed(EmberError),
+    Failed(SchedulerError),
 }
 
 /// A job as submitted by an action.
 pub struct JobSubmission {
+    /// The RDD whose partitions the job computes.
     pub rdd: Arc<dyn RddBase>,
-    pub func: Arc<dyn ResultFunc>,
+    /// What its result tasks run: the pipeline and the action's per-partition function.
+    pub body: TaskBody,
     /// Partitions of `rdd` to compute, in output order.
     pub partitions: Vec<usize>,
-    pub listener: Sender<JobEvent>,
     /// FAIR pool (`ember.scheduler.pool` of the submitting thread).
     pub pool: String,
     /// Job group for `cancel_job_group`.
@@ -46,11 +49,34 @@ pub struct JobSubmission {
     pub call_site: String,
 }
 
-/// What the DAG scheduler asks of the task scheduler.
+/// What the DAG scheduler asks of the rest of the driver, in the order it must happen.
 #[derive(Debug)]
 pub enum DagAction {
+    /// Give this task set to the task scheduler.
     SubmitTasks(TaskSet),
-    CancelStage { stage_id: StageId, reason: String },
+    /// Kill the running tasks of every attempt of a stage.
+    CancelStage {
+        /// The stage.
+        stage_id: StageId,
+        /// Why (the kill reason).
+        reason: String,
+    },
+    /// Tell a job's caller.
+    NotifyJob {
+        /// The job.
+        job_id: JobId,
+        /// What to tell.
+        event: JobEvent,
+    },
+    /// Merge the accumulator updates of a partition's first successful attempt into the
+    /// application's accumulators (Spark applies an action's updates exactly once per
+    /// partition; this is that once).
+    ApplyAccumulatorUpdates {
+        /// The stage the attempt belonged to (for per-stage totals).
+        stage_id: StageId,
+        /// The attempt's updates, opaque to the core.
+        updates: Vec<AccumulatorUpdate>,
+    },
 }
 
 struct ActiveJob {
@@ -62,7 +88,6 @@ struct ActiveJob {
     num_finished: usize,
     /// Serialized result bytes received so far (checked against `ember.driver.maxResultSize`).
     result_bytes: u64,
-    listener: Sender<JobEvent>,
     pool: String,
     group: Option<String>,
     call_site: String,
@@ -105,10 +130,9 @@ pub struct DagScheduler {
     failed: BTreeSet<StageId>,
     resubmit_at: Option<u64>,
     tracker: Arc<MapOutputTracker>,
-    blocks: Arc<BlockManagerMaster>,
+    cache: Arc<dyn CacheLocations>,
     max_stage_attempts: u32,
     max_result_size: u64,
-    accumulators: Arc<AccumulatorRegistry>,
 }
 
 impl DagScheduler {
@@ -117,13 +141,10 @@ impl DagScheduler {
         self.max_result_size = bytes;
     }
 
-    /// Merges successful tasks' accumulator updates into `registry` (the application's).
-    pub fn set_accumulators(&mut self, registry: Arc<AccumulatorRegistry>) {
-        self.accumulators = registry;
-    }
-
-    /// A scheduler that records map outputs in `tracker` and reads cache locations from `blocks`.
-    pub fn new(tracker: Arc<MapOutputTracker>, blocks: Arc<BlockManagerMaster>, max_stage_attempts: u32) -> Self {
+    /// A scheduler that records map outputs in `tracker` and asks `cache` where cached
+    /// partitions are; a stage is retried after fetch failures up to `max_stage_attempts` times
+    /// in a row (`ember.stage.maxConsecutiveAttempts`).
+    pub fn new(tracker: Arc<MapOutputTracker>, cache: Arc<dyn CacheLocations>, max_stage_attempts: u32) -> Self {
         DagScheduler {
             next_job_id: 0,
             next_stage_id: 0,
@@ -135,10 +156,9 @@ impl DagScheduler {
             failed: BTreeSet::new(),
             resubmit_at: None,
             tracker,
-            blocks,
+            cache,
             max_stage_attempts: max_stage_attempts.max(1),
             max_result_size: 0,
-            accumulators: Arc::new(AccumulatorRegistry::new()),
         }
     }
 
@@ -176,33 +196,21 @@ impl DagScheduler {
         self.jobs.keys().copied().collect()
     }
 
-    /// Submits a job; `now_ms` stamps its stages. Returns the job id and the task sets to run.
+    /// Submits a job; `now_ms` stamps its stages. Returns the job id and the actions: the task
+    /// sets to run (or, for a job of no partitions, its success at once).
     pub fn submit_job(&mut self, job: JobSubmission, now_ms: u64) -> (JobId, Vec<DagAction>) {
         let job_id = self.next_job_id;
         self.next_job_id += 1;
         let mut actions = Vec::new();
         if job.partitions.is_empty() {
-            let _ = job.listener.send(JobEvent::Succeeded);
+            actions.push(DagAction::NotifyJob { job_id, event: JobEvent::Succeeded });
             return (job_id, actions);
         }
         let parents = self.parent_stages(&job.rdd, job_id);
         let stage_id = self.new_stage_id();
         let n = job.partitions.len();
-        let stage = Stage {
-            id: stage_id,
-            rdd: job.rdd.clone(),
-            kind: StageKind::Result { job_id, func: job.func.clone(), partitions: job.partitions.clone() },
-            parents,
-            first_job_id: job_id,
-            job_ids: BTreeSet::new(),
-            next_attempt: 0,
-            pending: BTreeSet::new(),
-            failed_attempts: 0,
-            num_tasks: 0,
-            completed_tasks: 0,
-            submitted_at_ms: now_ms,
-            name: job.call_site.clone(),
-        };
+        let kind = StageKind::Result { job_id, body: job.body.clone(), partitions: job.partitions.clone() };
+        let stage = Stage::new(stage_id, job.rdd.clone(), kind, parents, job_id, job.call_site.clone());
         self.stages.insert(stage_id, stage);
         self.add_job_to_stage_tree(stage_id, job_id);
         info!("Got job {job_id} ({}) with {n} output partitions", job.call_site);
@@ -215,7 +223,6 @@ impl DagScheduler {
                 finished: vec![false; n],
                 num_finished: 0,
                 result_bytes: 0,
-                listener: job.listener,
                 pool: job.pool,
                 group: job.group,
                 call_site: job.call_site,
@@ -279,21 +286,8 @@ impl DagScheduler {
         let parents = self.parent_stages(&rdd, job_id);
         let id = self.new_stage_id();
         self.tracker.register_shuffle(dep.shuffle_id(), rdd.num_partitions());
-        let stage = Stage {
-            id,
-            rdd: rdd.clone(),
-            kind: StageKind::ShuffleMap { shuffle_id: dep.shuffle_id(), func: dep.map_func(), dep: dep.clone() },
-            parents,
-            first_job_id: job_id,
-            job_ids: BTreeSet::new(),
-            next_attempt: 0,
-            pending: BTreeSet::new(),
-            failed_attempts: 0,
-            num_tasks: 0,
-            completed_tasks: 0,
-            submitted_at_ms: 0,
-            name: format!("{} {}", rdd.name(), rdd.id()),
-        };
+        let kind = StageKind::ShuffleMap { shuffle_id: dep.shuffle_id(), body: dep.map_task(), dep: dep.clone() };
+        let stage = Stage::new(id, rdd.clone(), kind, parents, job_id, format!("{} {}", rdd.name(), rdd.id()));
         self.stages.insert(id, stage);
         self.shuffle_to_stage.insert(dep.shuffle_id(), id);
         id
@@ -323,20 +317,20 @@ impl DagScheduler {
     }
 
     fn submit_missing_tasks(&mut self, stage_id: StageId, now_ms: u64, actions: &mut Vec<DagAction>) {
-        let (partitions, kind, priority, pool) = {
+        let (partitions, shuffle_id, body, priority, pool) = {
             let Some(stage) = self.stages.get(&stage_id) else { return };
             let job = self.jobs.get(&stage.first_job_id).or_else(|| stage.job_ids.iter().find_map(|j| self.jobs.get(j)));
             let pool = job.map(|j| j.pool.clone()).unwrap_or_else(|| "default".into());
             let priority = stage.job_ids.iter().next().copied().unwrap_or(stage.first_job_id);
             match &stage.kind {
-                StageKind::ShuffleMap { shuffle_id, func, .. } => {
+                StageKind::ShuffleMap { shuffle_id, body, .. } => {
                     let missing = self.tracker.missing_partitions(*shuffle_id).unwrap_or_default();
-                    (missing, TaskKind::ShuffleMap(func.clone()), priority, pool)
+                    (missing, Some(*shuffle_id), body.clone(), priority, pool)
                 }
-                StageKind::Result { job_id, func, partitions } => {
+                StageKind::Result { job_id, body, partitions } => {
                     let Some(job) = self.jobs.get(job_id) else { return };
                     let missing = partitions.iter().copied().filter(|p| job.output_index.get(p).is_some_and(|i| !job.finished[*i])).collect();
-                    (missing, TaskKind::Result(func.clone()), priority, pool)
+                    (missing, None, body.clone(), priority, pool)
                 }
             }
         };
@@ -358,7 +352,7 @@ impl DagScheduler {
         }
         info!("Submitting {} missing tasks from stage {stage_id} ({})", tasks.len(), stage.name);
         self.running.insert(stage_id);
-        actions.push(DagAction::SubmitTasks(TaskSet { stage_id, stage_attempt_id: attempt, priority, pool_name: pool, tasks, kind }));
+        actions.push(DagAction::SubmitTasks(TaskSet { stage_id, stage_attempt_id: attempt, priority, pool_name: pool, tasks, shuffle_id, body }));
     }
 
     /// Where a partition would rather run: its cached copies, else the RDD's own preference,
@@ -366,7 +360,7 @@ impl DagScheduler {
     fn preferred_locations(&self, chain: &[Arc<dyn RddBase>], partition: usize) -> Vec<TaskLocation> {
         for rdd in chain {
             if rdd.storage_level().is_valid() {
-                let locs = self.blocks.locations(BlockId::Rdd { rdd_id: rdd.id(), partition });
+                let locs = self.cache.cache_locations(rdd.id(), partition);
                 if !locs.is_empty() {
                     return locs.into_iter().map(|m| TaskLocation::Executor { host: m.host, executor_id: m.executor_id }).collect();
                 }
@@ -417,14 +411,14 @@ impl DagScheduler {
                 match (&stage.kind, res.value) {
                     (StageKind::Result { job_id, .. }, value) => {
                         let job_id = *job_id;
-                        self.result_task_succeeded(job_id, stage_id, partition, value, &res.accum_updates, now_ms, &mut actions);
+                        self.result_task_succeeded(job_id, stage_id, partition, value, res.accum_updates, now_ms, &mut actions);
                     }
                     (StageKind::ShuffleMap { shuffle_id, .. }, TaskValue::MapStatus(status)) => {
                         let sid = *shuffle_id;
                         // Only the first success of a map partition counts its updates: a
                         // speculative copy or a late zombie finds the output already there.
-                        if self.tracker.register_map_output(sid, status) {
-                            self.accumulators.apply(stage_id, &res.accum_updates);
+                        if self.tracker.register_map_output(sid, status) && !res.accum_updates.is_empty() {
+                            actions.push(DagAction::ApplyAccumulatorUpdates { stage_id, updates: res.accum_updates });
                         }
                         let pending_empty = stage.pending.is_empty();
                         if self.running.contains(&stage_id) {
@@ -482,7 +476,7 @@ impl DagScheduler {
         stage_id: StageId,
         partition: usize,
         value: TaskValue,
-        accum_updates: &[crate::accumulator::AccumulatorUpdate],
+        accum_updates: Vec<AccumulatorUpdate>,
         now_ms: u64,
         actions: &mut Vec<DagAction>,
     ) {
@@ -503,19 +497,22 @@ impl DagScheduler {
             let msg = format!(
                 "Total size of serialized results of {} tasks ({}) is bigger than ember.driver.maxResultSize ({})",
                 job.num_finished + 1,
-                crate::util::bytes_to_string(job.result_bytes),
-                crate::util::bytes_to_string(self.max_result_size)
+                bytes_to_string(job.result_bytes),
+                bytes_to_string(self.max_result_size)
             );
-            self.fail_job(job_id, EmberError::JobAborted(msg), actions);
+            self.fail_job(job_id, SchedulerError::JobAborted(msg), actions);
             return;
         }
         job.finished[i] = true;
         job.num_finished += 1;
-        // Spark's guarantee for actions: each partition's updates are applied exactly once.
-        self.accumulators.apply(stage_id, accum_updates);
-        let _ = job.listener.send(JobEvent::TaskSucceeded { output_index: i, value });
+        // Spark's guarantee for actions: each partition's updates are applied exactly once, and
+        // before the caller can see the partition's result.
+        if !accum_updates.is_empty() {
+            actions.push(DagAction::ApplyAccumulatorUpdates { stage_id, updates: accum_updates });
+        }
+        actions.push(DagAction::NotifyJob { job_id, event: JobEvent::TaskSucceeded { output_index: i, value } });
         if job.num_finished == job.finished.len() {
-            let _ = job.listener.send(JobEvent::Succeeded);
+            actions.push(DagAction::NotifyJob { job_id, event: JobEvent::Succeeded });
             info!("Job {job_id} finished: {}", job.call_site);
             self.running.remove(&stage_id);
             self.cleanup_job(job_id, actions);
@@ -534,21 +531,23 @@ impl DagScheduler {
         let Some(stage) = self.stages.get(&stage_id) else { return };
         let jobs: Vec<JobId> = stage.job_ids.iter().copied().collect();
         for job_id in jobs {
-            self.fail_job(job_id, EmberError::JobAborted(reason.to_string()), actions);
+            self.fail_job(job_id, SchedulerError::JobAborted(reason.to_string()), actions);
         }
     }
 
-    fn fail_job(&mut self, job_id: JobId, err: EmberError, actions: &mut Vec<DagAction>) {
-        let Some(job) = self.jobs.get(&job_id) else { return };
+    fn fail_job(&mut self, job_id: JobId, err: SchedulerError, actions: &mut Vec<DagAction>) {
+        if !self.jobs.contains_key(&job_id) {
+            return;
+        }
         info!("Job {job_id} failed: {err}");
-        let _ = job.listener.send(JobEvent::Failed(err.clone()));
+        actions.push(DagAction::NotifyJob { job_id, event: JobEvent::Failed(err) });
         self.cleanup_job(job_id, actions);
     }
 
     /// Cancels a job: its tasks are killed and its caller gets `JobCancelled`.
     pub fn cancel_job(&mut self, job_id: JobId, reason: &str) -> Vec<DagAction> {
         let mut actions = Vec::new();
-        self.fail_job(job_id, EmberError::JobCancelled { job_id, reason: reason.to_string() }, &mut actions);
+        self.fail_job(job_id, SchedulerError::JobCancelled { job_id, reason: reason.to_string() }, &mut actions);
         actions
     }
 
@@ -558,7 +557,7 @@ impl DagScheduler {
         let mut actions = Vec::new();
         for id in ids {
             let reason = format!("part of cancelled job group {group}");
-            self.fail_job(id, EmberError::JobCancelled { job_id: id, reason }, &mut actions);
+            self.fail_job(id, SchedulerError::JobCancelled { job_id: id, reason }, &mut actions);
         }
         actions
     }
@@ -568,7 +567,7 @@ impl DagScheduler {
         let ids: Vec<JobId> = self.jobs.keys().copied().collect();
         let mut actions = Vec::new();
         for id in ids {
-            self.fail_job(id, EmberError::JobAborted(reason.to_string()), &mut actions);
+            self.fail_job(id, SchedulerError::JobAborted(reason.to_string()), &mut actions);
         }
         actions
     }
@@ -578,7 +577,7 @@ impl DagScheduler {
         let ids: Vec<JobId> = self.jobs.keys().copied().collect();
         let mut actions = Vec::new();
         for id in ids {
-            self.fail_job(id, EmberError::JobCancelled { job_id: id, reason: reason.to_string() }, &mut actions);
+            self.fail_job(id, SchedulerError::JobCancelled { job_id: id, reason: reason.to_string() }, &mut actions);
         }
         actions
     }
@@ -606,12 +605,12 @@ impl DagScheduler {
         }
     }
 
-    /// An executor is gone: its map outputs and cached blocks are forgotten, so the stages that
-    /// need them run those tasks again.
+    /// An executor is gone: its map outputs are forgotten, so the stages that need them run
+    /// those tasks again. (Its cached blocks are forgotten by whoever answers
+    /// [`CacheLocations`], before this is called.)
     pub fn executor_lost(&mut self, executor_id: &str, now_ms: u64) -> Vec<DagAction> {
         let mut actions = Vec::new();
         let lost = self.tracker.remove_outputs_on_executor(executor_id);
-        self.blocks.remove_executor(executor_id);
         if lost > 0 {
             info!("Executor {executor_id} lost: {lost} map outputs will be recomputed");
             // Map stages that finished but are now incomplete, and are needed by a waiting stage

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::task::ExecutorId;
+use ember_common::ExecutorId;
 
 /// Last-seen times of executors.
 #[derive(Debug)]

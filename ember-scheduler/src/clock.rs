@@ -1,37 +1,12 @@
-//! Time, injected: the scheduler core never reads the system clock itself.
+//! Time, injected: the scheduler core never reads the system clock itself. `ember` passes a
+//! clock on the real time; tests and the simulator pass a [`ManualClock`].
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
 
 /// A source of milliseconds since an arbitrary start.
 pub trait Clock: Send + Sync {
     /// Milliseconds since this clock's start; never goes backwards.
     fn now_ms(&self) -> u64;
-}
-
-/// The real clock.
-#[derive(Debug)]
-pub struct SystemClock {
-    start: Instant,
-}
-
-impl SystemClock {
-    /// A clock starting at zero now.
-    pub fn new() -> Self {
-        SystemClock { start: Instant::now() }
-    }
-}
-
-impl Default for SystemClock {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Clock for SystemClock {
-    fn now_ms(&self) -> u64 {
-        self.start.elapsed().as_millis() as u64
-    }
 }
 
 /// A clock that moves only when told to: tests and the simulator drive the scheduler with it.

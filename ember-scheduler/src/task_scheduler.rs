@@ -19,182 +19,17 @@ use rand::SeedableRng;
 use rustc_hash::FxHashMap;
 use tracing::{debug, error, info, warn};
 
-use crate::conf::{
-    self, EmberConf, LOCALITY_WAIT, LOCALITY_WAIT_NODE, LOCALITY_WAIT_PROCESS, LOCALITY_WAIT_RACK,
-    SCHEDULER_ALLOCATION_FILE, SCHEDULER_MODE, SPECULATION, SPECULATION_INTERVAL, SPECULATION_MIN_TASK_RUNTIME,
-    SPECULATION_MULTIPLIER, SPECULATION_QUANTILE, TASK_CPUS,
-};
-use crate::error::{EmberError, Result};
-use crate::scheduler::clock::Clock;
-use crate::scheduler::health_tracker::{ExcludeOnFailureConfig, HealthTracker};
-use crate::scheduler::locality::{LocalityWaits, TaskLocality};
-use crate::scheduler::pool::{
-    load_allocation_file, PoolConfig, RootPool, SchedulableStats, SchedulingMode, TaskSetKey, DEFAULT_POOL_NAME,
-};
-use crate::scheduler::task_set::{SchedulerEvent, TaskSet, WorkerOffer};
-use crate::scheduler::task_set_manager::{LiveExecutors, TaskIdSource, TaskSetManager, TaskSetManagerConfig};
-use crate::task::{ExecutorId, StageId, StatusUpdate, TaskDescription, TaskEndReason, TaskId, TaskOutcome, TaskState};
+use ember_common::{ExecutorId, StageId, StatusUpdate, TaskEndReason, TaskId, TaskOutcome, TaskState};
 
-/// Settings of speculative execution (`ember.speculation.*`, Spark's defaults).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct SpeculationConfig {
-    /// How often stragglers are looked for (`ember.speculation.interval`).
-    pub interval_ms: u64,
-    /// How many times the median successful duration a task must run to be speculated
-    /// (`ember.speculation.multiplier`).
-    pub multiplier: f64,
-    /// Fraction of a task set that must have succeeded first (`ember.speculation.quantile`).
-    pub quantile: f64,
-    /// Least running time of a speculated task (`ember.speculation.minTaskRuntime`).
-    pub min_task_runtime_ms: u64,
-}
-
-impl Default for SpeculationConfig {
-    fn default() -> Self {
-        SpeculationConfig { interval_ms: 100, multiplier: 1.5, quantile: 0.75, min_task_runtime_ms: 100 }
-    }
-}
-
-impl SpeculationConfig {
-    /// The settings when `ember.speculation` is true, `None` otherwise.
-    pub fn from_conf(conf: &EmberConf) -> Result<Option<Self>> {
-        if !conf.get_bool(SPECULATION)? {
-            return Ok(None);
-        }
-        let bad = |key: &str, reason: &str| EmberError::Config {
-            key: key.to_string(),
-            value: conf.get(key).to_string(),
-            reason: reason.to_string(),
-        };
-        let interval_ms = conf.get_time_ms(SPECULATION_INTERVAL)?;
-        if interval_ms == 0 {
-            return Err(bad(SPECULATION_INTERVAL, "must be positive"));
-        }
-        let multiplier = conf.get_f64(SPECULATION_MULTIPLIER)?;
-        if multiplier < 0.0 {
-            return Err(bad(SPECULATION_MULTIPLIER, "must not be negative"));
-        }
-        let quantile = conf.get_f64(SPECULATION_QUANTILE)?;
-        if !(0.0..=1.0).contains(&quantile) {
-            return Err(bad(SPECULATION_QUANTILE, "must be between 0 and 1"));
-        }
-        let min_task_runtime_ms = conf.get_time_ms(SPECULATION_MIN_TASK_RUNTIME)?;
-        Ok(Some(SpeculationConfig { interval_ms, multiplier, quantile, min_task_runtime_ms }))
-    }
-}
-
-/// Settings of the task scheduler.
-#[derive(Clone, Debug, PartialEq)]
-pub struct SchedulerConfig {
-    /// How the root pool orders task sets (`ember.scheduler.mode`).
-    pub mode: SchedulingMode,
-    /// FAIR pools (`ember.scheduler.allocation.file`); a `default` pool is added if missing.
-    pub pools: Vec<PoolConfig>,
-    /// Cores each task occupies (`ember.task.cpus`).
-    pub task_cpus: u32,
-    /// Failures of one task before its task set is aborted (`ember.task.maxFailures`, or the
-    /// master URL's value in local mode).
-    pub max_task_failures: u32,
-    /// Delay-scheduling wait at PROCESS_LOCAL (`ember.locality.wait.process`, defaulting to
-    /// `ember.locality.wait`).
-    pub locality_wait_process_ms: u64,
-    /// Wait at NODE_LOCAL (`ember.locality.wait.node`, defaulting to `ember.locality.wait`).
-    pub locality_wait_node_ms: u64,
-    /// Wait at RACK_LOCAL (`ember.locality.wait.rack`, defaulting to `ember.locality.wait`).
-    pub locality_wait_rack_ms: u64,
-    /// Speculative execution, when on.
-    pub speculation: Option<SpeculationConfig>,
-    /// `excludeOnFailure`, when on.
-    pub exclude_on_failure: Option<ExcludeOnFailureConfig>,
-}
-
-impl Default for SchedulerConfig {
-    /// Spark's defaults: FIFO, 1 core per task, 4 failures, 3 s at every locality level, no
-    /// speculation, no exclusion.
-    fn default() -> Self {
-        SchedulerConfig {
-            mode: SchedulingMode::Fifo,
-            pools: Vec::new(),
-            task_cpus: 1,
-            max_task_failures: 4,
-            locality_wait_process_ms: 3000,
-            locality_wait_node_ms: 3000,
-            locality_wait_rack_ms: 3000,
-            speculation: None,
-            exclude_on_failure: None,
-        }
-    }
-}
-
-impl SchedulerConfig {
-    /// Reads the scheduler's keys. `max_task_failures` is passed in because it depends on the
-    /// master URL (`local[N,F]`), not only on `ember.task.maxFailures`.
-    ///
-    /// In FAIR mode the allocation file, when set, is read now, so that a missing or malformed
-    /// file fails the context at start-up. In FIFO mode it is ignored, as in Spark.
-    pub fn from_conf(conf: &EmberConf, max_task_failures: u32) -> Result<Self> {
-        let mode = SchedulingMode::parse(conf.get(SCHEDULER_MODE))?;
-        let file = conf.get(SCHEDULER_ALLOCATION_FILE).trim();
-        let pools = match (mode, file.is_empty()) {
-            (SchedulingMode::Fair, false) => load_allocation_file(file)?,
-            (SchedulingMode::Fair, true) => {
-                warn!(
-                    "Fair Scheduler configuration file not found so jobs will be scheduled in FIFO order. To use \
-                     fair scheduling, set {SCHEDULER_ALLOCATION_FILE} to a file that configures the pools."
-                );
-                Vec::new()
-            }
-            (SchedulingMode::Fifo, _) => Vec::new(),
-        };
-        let task_cpus = conf.get_u64(TASK_CPUS)?;
-        let task_cpus = u32::try_from(task_cpus).ok().filter(|c| *c >= 1).ok_or_else(|| EmberError::Config {
-            key: TASK_CPUS.to_string(),
-            value: conf.get(TASK_CPUS).to_string(),
-            reason: "must be at least 1".to_string(),
-        })?;
-        if max_task_failures == 0 {
-            return Err(EmberError::Config {
-                key: conf::TASK_MAX_FAILURES.to_string(),
-                value: "0".to_string(),
-                reason: "must be at least 1".to_string(),
-            });
-        }
-        let base = conf.get_time_ms(LOCALITY_WAIT)?;
-        let wait = |key: &str| -> Result<u64> { Ok(conf.get_opt_time_ms(key)?.unwrap_or(base)) };
-        Ok(SchedulerConfig {
-            mode,
-            pools,
-            task_cpus,
-            max_task_failures,
-            locality_wait_process_ms: wait(LOCALITY_WAIT_PROCESS)?,
-            locality_wait_node_ms: wait(LOCALITY_WAIT_NODE)?,
-            locality_wait_rack_ms: wait(LOCALITY_WAIT_RACK)?,
-            speculation: SpeculationConfig::from_conf(conf)?,
-            exclude_on_failure: ExcludeOnFailureConfig::from_conf(conf)?,
-        })
-    }
-
-    /// The delay-scheduling waits.
-    pub fn locality_waits(&self) -> LocalityWaits {
-        LocalityWaits {
-            process_ms: self.locality_wait_process_ms,
-            node_ms: self.locality_wait_node_ms,
-            rack_ms: self.locality_wait_rack_ms,
-        }
-    }
-
-    fn manager_config(&self) -> TaskSetManagerConfig {
-        let speculation = self.speculation.unwrap_or_default();
-        TaskSetManagerConfig {
-            max_task_failures: self.max_task_failures,
-            task_cpus: self.task_cpus,
-            locality_waits: self.locality_waits(),
-            speculation_multiplier: speculation.multiplier,
-            speculation_quantile: speculation.quantile,
-            exclude_on_failure: self.exclude_on_failure,
-        }
-    }
-}
+use crate::clock::Clock;
+use crate::config::SchedulerConfig;
+use crate::health_tracker::HealthTracker;
+use crate::live_executors::LiveExecutors;
+use crate::locality::TaskLocality;
+use crate::pool::{RootPool, SchedulableStats, TaskSetKey, DEFAULT_POOL_NAME};
+use crate::task::TaskDescription;
+use crate::task_set::{SchedulerEvent, TaskSet, WorkerOffer};
+use crate::task_set_manager::{TaskIdSource, TaskSetManager};
 
 /// Where a launched attempt belongs.
 #[derive(Clone, Debug)]
@@ -239,7 +74,7 @@ impl std::fmt::Debug for TaskSchedulerImpl {
 impl TaskSchedulerImpl {
     /// A scheduler with no executors and no task sets. `seed` fixes the order in which offers
     /// are tried, so a run can be replayed exactly. A `task_cpus` or `max_task_failures` of 0
-    /// (which [`SchedulerConfig::from_conf`] rejects) is taken as 1.
+    /// (which `ember` rejects when it reads the configuration) is taken as 1.
     pub fn new(mut config: SchedulerConfig, clock: Arc<dyn Clock>, seed: u64) -> Self {
         config.task_cpus = config.task_cpus.max(1);
         config.max_task_failures = config.max_task_failures.max(1);
@@ -655,11 +490,13 @@ impl TaskSchedulerImpl {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scheduler::clock::ManualClock;
-    use crate::scheduler::pool::PoolConfig;
-    use crate::scheduler::task_set::TaskLocation;
-    use crate::scheduler::task_set_manager::test_support::*;
-    use crate::scheduler::task_set_manager::{KILLED_BY_OTHER_ATTEMPT, LATE_RESULT_DROPPED};
+    use ember_common::TaskLocation;
+
+    use crate::clock::ManualClock;
+    use crate::config::{ExcludeOnFailureConfig, SpeculationConfig};
+    use crate::pool::{PoolConfig, SchedulingMode};
+    use crate::task_set_manager::{KILLED_BY_OTHER_ATTEMPT, LATE_RESULT_DROPPED};
+    use crate::test_support::*;
     use std::collections::{BTreeSet, HashMap};
 
     fn offer(exec: &str, host: &str, cores: u32) -> WorkerOffer {
@@ -697,47 +534,6 @@ mod tests {
     fn scheduler_is_send() {
         fn is_send<T: Send>() {}
         is_send::<TaskSchedulerImpl>();
-    }
-
-    #[test]
-    fn config_from_conf() {
-        let conf = EmberConf::new()
-            .set("ember.scheduler.mode", "fair")
-            .set("ember.task.cpus", "2")
-            .set("ember.locality.wait", "1s")
-            .set("ember.locality.wait.node", "0");
-        let c = SchedulerConfig::from_conf(&conf, 3).unwrap();
-        assert_eq!(c.mode, SchedulingMode::Fair);
-        assert_eq!((c.task_cpus, c.max_task_failures), (2, 3));
-        assert_eq!((c.locality_wait_process_ms, c.locality_wait_node_ms, c.locality_wait_rack_ms), (1000, 0, 1000));
-        let d = SchedulerConfig::from_conf(&EmberConf::new(), 4).unwrap();
-        assert_eq!(d, SchedulerConfig::default());
-
-        let bad = |conf: EmberConf, key: &str| match SchedulerConfig::from_conf(&conf, 4).unwrap_err() {
-            EmberError::Config { key: k, .. } => assert_eq!(k, key),
-            e => panic!("unexpected {e:?}"),
-        };
-        bad(EmberConf::new().set("ember.scheduler.mode", "round-robin"), "ember.scheduler.mode");
-        bad(EmberConf::new().set("ember.task.cpus", "0"), "ember.task.cpus");
-        bad(EmberConf::new().set("ember.locality.wait", "soon"), "ember.locality.wait");
-        assert!(SchedulerConfig::from_conf(&EmberConf::new(), 0).is_err());
-    }
-
-    #[test]
-    fn config_reads_allocation_file_in_fair_mode() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("fair.xml");
-        std::fs::write(&path, "<allocations><pool name='etl'><minShare>2</minShare></pool></allocations>").unwrap();
-        let conf = EmberConf::new()
-            .set("ember.scheduler.mode", "FAIR")
-            .set("ember.scheduler.allocation.file", path.display().to_string());
-        let c = SchedulerConfig::from_conf(&conf, 4).unwrap();
-        assert_eq!(c.pools, vec![PoolConfig { min_share: 2, ..PoolConfig::new("etl") }]);
-        // A missing file is an error naming it.
-        let conf = conf.set("ember.scheduler.allocation.file", dir.path().join("nope.xml").display().to_string());
-        assert!(
-            matches!(SchedulerConfig::from_conf(&conf, 4), Err(EmberError::Io { path, .. }) if path.ends_with("nope.xml"))
-        );
     }
 
     #[test]
@@ -1026,8 +822,7 @@ mod tests {
     #[test]
     fn shuffle_map_output_on_a_lost_executor_is_recomputed() {
         let (mut s, _) = scheduler(SchedulerConfig::default(), 1);
-        let mut ts = task_set(0, 0, 0, 2);
-        ts.kind = shuffle_kind();
+        let ts = shuffle_map(task_set(0, 0, 0, 2));
         s.submit_tasks(ts);
         let (tasks, _) = s.resource_offers(&[offer("1", "h1", 1), offer("2", "h2", 1)]);
         let on_1 = tasks[0][0].task_id;
@@ -1064,37 +859,6 @@ mod tests {
                 _ => None,
             })
             .collect()
-    }
-
-    #[test]
-    fn config_reads_speculation_and_exclusion() {
-        let conf = EmberConf::new()
-            .set("ember.speculation", "true")
-            .set("ember.speculation.interval", "1s")
-            .set("ember.speculation.multiplier", "2")
-            .set("ember.speculation.quantile", "0.5")
-            .set("ember.speculation.minTaskRuntime", "250ms")
-            .set("ember.excludeOnFailure.enabled", "true");
-        let c = SchedulerConfig::from_conf(&conf, 4).unwrap();
-        assert_eq!(
-            c.speculation,
-            Some(SpeculationConfig { interval_ms: 1000, multiplier: 2.0, quantile: 0.5, min_task_runtime_ms: 250 })
-        );
-        assert_eq!(c.exclude_on_failure, Some(ExcludeOnFailureConfig::default()));
-        let on = EmberConf::new().set("ember.speculation", "true");
-        assert_eq!(SchedulerConfig::from_conf(&on, 4).unwrap().speculation, Some(SpeculationConfig::default()));
-        let bad = |conf: EmberConf, key: &str| match SchedulerConfig::from_conf(&conf, 4).unwrap_err() {
-            EmberError::Config { key: k, .. } => assert_eq!(k, key),
-            e => panic!("unexpected {e:?}"),
-        };
-        bad(on.clone().set("ember.speculation.quantile", "1.5"), "ember.speculation.quantile");
-        bad(on.clone().set("ember.speculation.interval", "0"), "ember.speculation.interval");
-        bad(on.clone().set("ember.speculation.multiplier", "-1"), "ember.speculation.multiplier");
-        bad(on.set("ember.speculation.multiplier", "fast"), "ember.speculation.multiplier");
-        bad(
-            EmberConf::new().set("ember.excludeOnFailure.enabled", "true").set("ember.task.maxFailures", "1"),
-            "ember.excludeOnFailure.task.maxTaskAttemptsPerNode",
-        );
     }
 
     #[test]
