@@ -32,7 +32,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::{EmberError, Result};
-use crate::task::{StageId, TaskContext};
+use crate::task::{StageId, TaskAccumulator, TaskContext};
 
 /// The behaviour of an accumulator's value (Spark's `AccumulatorV2` minus the bookkeeping Ember
 /// does itself). Implement it to define your own accumulator; `zero` must return an empty value
@@ -258,13 +258,6 @@ impl Accumulator<LongSum> {
     pub fn avg(&self) -> f64 {
         self.raw_value().map_or(f64::NAN, |v| v.sum as f64 / v.count as f64)
     }
-}
-
-/// A task's copy of one accumulator, type-erased so a task can hold copies of several kinds.
-pub(crate) trait TaskAccumulator: Send {
-    fn as_any_mut(&mut self) -> &mut dyn Any;
-    fn is_zero(&self) -> bool;
-    fn to_bytes(&self) -> Result<Vec<u8>>;
 }
 
 struct TaskCopy<A>(A);

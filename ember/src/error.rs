@@ -13,7 +13,7 @@ use thiserror::Error;
 use ember_net::RpcError;
 pub use ember_scheduler::SchedulerError;
 
-use crate::task::ShuffleId;
+use ember_common::ShuffleId;
 
 /// The one error type of Ember's public API.
 ///

@@ -22,6 +22,7 @@
 pub mod accumulator;
 pub mod aggregator;
 pub mod broadcast;
+pub mod codec;
 pub mod conf;
 pub mod context;
 pub mod data;
@@ -32,6 +33,7 @@ pub mod io;
 /// Where every shuffle's map outputs are (the scheduler core's `MapOutputTracker`).
 pub use ember_scheduler::map_output_tracker;
 pub mod memory;
+pub mod metrics;
 pub mod partitioner;
 pub mod prefetch;
 pub mod rpc;
@@ -39,6 +41,7 @@ pub mod rdd;
 pub mod scheduler;
 pub mod ship;
 pub mod shuffle;
+pub mod size_tracker;
 pub mod storage;
 pub mod task;
 pub mod text;

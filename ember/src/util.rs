@@ -65,7 +65,7 @@ pub(crate) fn estimate_vec_size<T: serde::Serialize>(v: &[T]) -> u64 {
     let step = (v.len() / 16).max(1);
     let (mut n, mut bytes) = (0u64, 0u64);
     for x in v.iter().step_by(step).take(16) {
-        bytes += crate::shuffle::size_tracker::SizeTracker::measure(x) as u64;
+        bytes += crate::size_tracker::SizeTracker::measure(x) as u64;
         n += 1;
     }
     inline + bytes * v.len() as u64 / n.max(1)

@@ -14,7 +14,7 @@ use ember::prelude::*;
 /// the two tasks that exclude it (this is simulated work, not a wait for an event).
 fn fails_on_executor_1(x: u32) -> u32 {
     let ctx = TaskContext::current().expect("runs inside a task");
-    assert!(ctx.env().executor_id != "1", "bad disk on executor 1");
+    assert!(ctx.services().executor_id() != "1", "bad disk on executor 1");
     if x % 10 == 0 {
         std::thread::sleep(Duration::from_millis(50));
     }

@@ -1,7 +1,7 @@
 //! Executor processes (Spark's `CoarseGrainedExecutorBackend`): the application's own executable
 //! started in executor mode, joining its driver over an authenticated connection.
 //!
-//! A process becomes an executor before `main` runs (the hook is in [`crate::ship`]), when it
+//! A process becomes an executor before `main` runs (the `.init_array` hook below), when it
 //! was spawned by a `local-cluster` driver (the `EMBER_EXECUTOR_ARGS` environment variable) or
 //! started by an operator as `PROGRAM executor --driver HOST:PORT [--cores N] [--memory 4g]
 //! [--host ADVERTISED_HOST] [--executor-id ID]`, with the secret in `EMBER_AUTH_SECRET`.
@@ -18,7 +18,8 @@ use tracing::{debug, error, info, warn};
 
 use super::{Executor, ExecutorBackend};
 use crate::conf::{self, EmberConf};
-use crate::env::{ExecutorEnv, MapOutputSource};
+use crate::env::ExecutorEnv;
+use crate::task::MapOutputSource;
 use crate::memory::MemoryConfig;
 use crate::error::{EmberError, Result};
 use ember_net::block_client::BlockClient;
@@ -29,9 +30,28 @@ use crate::shuffle::ShuffleConf;
 use crate::storage::{BlockManager, BlockManagerMaster};
 use crate::task::{BlockManagerId, MapStatus, ShuffleId, StatusUpdate, TaskDescription, TaskKind, TaskOutcome, TaskValue};
 
+/// The environment variable that makes a spawned copy of the program an executor.
+pub const EXECUTOR_ENV: &str = "EMBER_EXECUTOR_ARGS";
+
+/// Runs before `main` in every program linked with Ember (the ELF `.init_array` hook): if this
+/// process was started as an executor, it becomes one and exits without running `main`, so a
+/// program cannot forget to enter executor mode.
+extern "C" fn executor_hook() {
+    maybe_run_executor();
+}
+
+// SAFETY (link_section): `.init_array` entries are `extern "C" fn()` pointers the loader calls
+// after relocation and before `main`; this one is such a pointer. On Linux, std's own start-up
+// (argument capture) also runs from `.init_array`, and allocation and threads work there.
+// `#[used]` keeps it in the binary even though nothing names it (rustc links every `#[used]`
+// static of a dependency, so a test binary or an example gets it as a program does).
+#[used]
+#[link_section = ".init_array"]
+static EXECUTOR_HOOK: extern "C" fn() = executor_hook;
+
 /// Runs before `main`: becomes an executor if this process was started as one, and exits.
-pub(crate) fn maybe_run_executor() {
-    let args: Vec<String> = match std::env::var(crate::ship::EXECUTOR_ENV) {
+fn maybe_run_executor() {
+    let args: Vec<String> = match std::env::var(EXECUTOR_ENV) {
         Ok(a) => a.split_whitespace().map(str::to_string).collect(),
         Err(_) => {
             let argv: Vec<String> = std::env::args().collect();

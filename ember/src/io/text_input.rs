@@ -246,7 +246,7 @@ impl LineReader {
     /// Opens the split's file, returning the error instead of unwinding.
     pub fn try_open(split: FileSplit) -> Result<Self> {
         let mut file = File::open(&split.path).map_err(|e| EmberError::io(&split.path, e))?;
-        crate::task::metrics::count_file_op(false);
+        crate::metrics::count_file_op(false);
         if split.start != 0 {
             file.seek(SeekFrom::Start(split.start))
                 .map_err(|e| EmberError::io(&split.path, e))?;

@@ -114,8 +114,8 @@ impl<K: Key, V: Data, W: Data> Rdd for CoGroupedRdd<K, V, W> {
         self.sides.dependencies()
     }
     fn compute(&self, p: usize, ctx: &Arc<TaskContext>) -> Self::Iter {
-        let env = ctx.env();
-        let mut map = ExternalAggregator::new(CoGroupAgg(PhantomData), &env.shuffle, &env.local_dir);
+        let env = ctx.services();
+        let mut map = ExternalAggregator::new(CoGroupAgg(PhantomData), env.shuffle_conf(), &env.local_dir());
         let metrics = &ctx.metrics;
         self.sides.left.for_each::<K, V>(p, ctx, |k, v| map.insert_value(k, Tagged::Left(v), metrics));
         self.sides.right.for_each::<K, W>(p, ctx, |k, w| map.insert_value(k, Tagged::Right(w), metrics));

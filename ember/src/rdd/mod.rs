@@ -196,7 +196,7 @@ pub trait Rdd: Clone + Send + Sync + serde::Serialize + serde::de::DeserializeOw
             return CacheIter::Computed(self.compute(partition, ctx));
         }
         let block = BlockId::Rdd { rdd_id: self.meta().id(), partition };
-        let values = match ctx.env().block_manager.get_or_compute(block, level, || self.compute(partition, ctx)) {
+        let values = match ctx.services().block_manager().get_or_compute(block, level, || self.compute(partition, ctx)) {
             GetOrCompute::Hit(values) => {
                 TaskMetrics::add(&ctx.metrics.cache_hits, 1);
                 values

@@ -14,7 +14,8 @@ use crate::shuffle::external_aggregator::{AggregatedIter, ExternalAggregator};
 use crate::shuffle::external_sorter::{ExternalSorter, SortedIter};
 use crate::shuffle::reader::{read_reduce_partition, ShuffleRecords};
 use crate::shuffle::sort_writer;
-use crate::ship::Shipped;
+use crate::shuffle::{PairSink, PairSource};
+use crate::task::Shipped;
 use crate::task::{MapStatus, ShuffleId, ShuffleMapFunc, TaskContext, TaskKind};
 use ember_scheduler::task::TaskBody;
 
@@ -57,8 +58,8 @@ impl<K: Key, V: Data> MapSide<K, V> for PassThrough {
         map_index: usize,
         ctx: &TaskContext,
     ) -> crate::Result<Vec<u64>> {
-        let env = ctx.env();
-        sort_writer::write_records(records, partitioner, shuffle_id, map_index, &env.local_dir, &env.shuffle, &ctx.metrics)
+        let env = ctx.services();
+        sort_writer::write_records(records, partitioner, shuffle_id, map_index, &env.local_dir(), env.shuffle_conf(), &ctx.metrics)
     }
 }
 
@@ -82,11 +83,11 @@ impl<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>> MapSide<K, V> for Combine
         map_index: usize,
         ctx: &TaskContext,
     ) -> crate::Result<Vec<u64>> {
-        let env = ctx.env();
+        let env = ctx.services();
         if A::MAP_SIDE_COMBINE {
-            sort_writer::write_combined(records, partitioner, &self.0, shuffle_id, map_index, &env.local_dir, &env.shuffle, &ctx.metrics)
+            sort_writer::write_combined(records, partitioner, &self.0, shuffle_id, map_index, &env.local_dir(), env.shuffle_conf(), &ctx.metrics)
         } else {
-            sort_writer::write_records(records, partitioner, shuffle_id, map_index, &env.local_dir, &env.shuffle, &ctx.metrics)
+            sort_writer::write_records(records, partitioner, shuffle_id, map_index, &env.local_dir(), env.shuffle_conf(), &ctx.metrics)
         }
     }
 
@@ -101,17 +102,31 @@ impl<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>> MapSide<K, V> for Combine
         if !A::MAP_SIDE_COMBINE {
             return self.write(rdd.iterator(map_index, ctx), partitioner, shuffle_id, map_index, ctx);
         }
-        let env = ctx.env();
+        let env = ctx.services();
         sort_writer::write_combined_from(
-            |sink| rdd.feed_pairs(map_index, ctx, sink),
+            RddPartition { rdd, partition: map_index, ctx },
             partitioner,
             &self.0,
             shuffle_id,
             map_index,
-            &env.local_dir,
-            &env.shuffle,
+            &env.local_dir(),
+            env.shuffle_conf(),
             &ctx.metrics,
         )
+    }
+}
+
+/// One partition of a map task's RDD as the records of a shuffle write: fed through
+/// [`Rdd::feed_pairs`], so an RDD that lends its keys (`flat_map_ref`) keeps them borrowed.
+struct RddPartition<'a, R> {
+    rdd: &'a R,
+    partition: usize,
+    ctx: &'a Arc<TaskContext>,
+}
+
+impl<K: Data, V: Data, R: Rdd<Item = (K, V)>> PairSource<K, V> for RddPartition<'_, R> {
+    fn feed<S: PairSink<K, V>>(self, sink: &mut S) -> crate::Result<()> {
+        self.rdd.feed_pairs(self.partition, self.ctx, sink)
     }
 }
 
@@ -144,7 +159,7 @@ impl<K: Key, V: Data, P: Rdd<Item = (K, V)>, Part: Partitioner<K>, M: MapSide<K,
     }
     fn run(&self, partition: usize, ctx: &Arc<TaskContext>) -> crate::Result<MapStatus> {
         let sizes = self.map_side.write_rdd(&self.parent, &self.partitioner, self.shuffle_id, partition, ctx)?;
-        Ok(MapStatus { location: ctx.env().block_manager.id().clone(), map_index: partition, sizes })
+        Ok(MapStatus { location: ctx.services().block_manager().id().clone(), map_index: partition, sizes })
     }
 }
 
@@ -421,8 +436,8 @@ impl<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>> Rdd for AggregatedRdd<K, 
         self.source.dependency().into_iter().collect()
     }
     fn compute(&self, p: usize, ctx: &Arc<TaskContext>) -> Self::Iter {
-        let env = ctx.env();
-        let mut map = ExternalAggregator::new(self.agg.clone(), &env.shuffle, &env.local_dir);
+        let env = ctx.services();
+        let mut map = ExternalAggregator::new(self.agg.clone(), env.shuffle_conf(), &env.local_dir());
         let metrics = &ctx.metrics;
         match &self.source {
             AggSource::Shuffle { .. } if A::MAP_SIDE_COMBINE => self.source.for_each::<K, C>(p, ctx, |k, c| map.insert_combiner(k, c, metrics)),
@@ -470,8 +485,8 @@ impl<K: Key + Ord, V: Data> Rdd for SortedRdd<K, V> {
         self.dep.iter().map(|d| Dependency::Shuffle(d.clone())).collect()
     }
     fn compute(&self, p: usize, ctx: &Arc<TaskContext>) -> Self::Iter {
-        let env = ctx.env();
-        let mut sorter = ExternalSorter::new(&env.shuffle, &env.local_dir, self.ascending);
+        let env = ctx.services();
+        let mut sorter = ExternalSorter::new(env.shuffle_conf(), &env.local_dir(), self.ascending);
         for (k, v) in read_reduce_partition::<(K, V)>(ctx, self.shuffle_id, p).metered(&ctx.metrics) {
             sorter.insert(k, v, &ctx.metrics);
         }

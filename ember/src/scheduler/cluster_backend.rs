@@ -20,7 +20,7 @@ use tracing::{debug, info, warn};
 use super::backend::{LaunchFailure, SchedulerBackend};
 use super::event_loop::DriverEvent;
 use ember_scheduler::task_set::WorkerOffer;
-use crate::env::MapOutputSource;
+use crate::task::MapOutputSource;
 use crate::error::{EmberError, Result};
 use ember_scheduler::map_output_tracker::MapOutputTracker;
 use ember_net::block_client::BlockClient;
@@ -29,7 +29,7 @@ use ember_net::protocol::{BlockRequest, BlockResponse};
 use crate::rpc::connection::Connection;
 use crate::rpc::messages::{ToDriver, ToExecutor, WirePayload, WireTask, WireValue};
 use crate::rpc::RpcError;
-use crate::ship::Shipped;
+use crate::task::Shipped;
 use crate::task::{
     DirectTaskResult, ExecutorId, StageId, StatusUpdate, TaskDescription, TaskEndReason, TaskId, TaskOutcome, TaskValue,
 };
@@ -220,7 +220,7 @@ impl ClusterBackend {
             self.next_local_id += 1;
             let args = format!("--driver {} --cores {cores} --memory {memory_mb}m --executor-id {i}", self.addr);
             let mut cmd = Command::new("/proc/self/exe");
-            cmd.env(crate::ship::EXECUTOR_ENV, args).stdin(Stdio::null());
+            cmd.env(crate::executor::process::EXECUTOR_ENV, args).stdin(Stdio::null());
             match &self.shared.settings.secret {
                 Some(s) => cmd.env(SECRET_ENV, String::from_utf8_lossy(s).into_owned()),
                 None => cmd.env_remove(SECRET_ENV),

@@ -1,6 +1,6 @@
 //! The serialized form of a cached partition (`_SER` levels in memory, every level on disk): its
 //! elements as postcard records in the chunked format of shuffle files
-//! ([`crate::shuffle::block_format`]), each chunk lz4-compressed when `ember.rdd.compress` is on.
+//! ([`crate::codec`]), each chunk lz4-compressed when `ember.rdd.compress` is on.
 //! Chunks carry their length, so a block is encoded while it is computed and read back one chunk
 //! at a time, and damaged bytes are reported, never trusted.
 
@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::error::{EmberError, Result};
-use crate::shuffle::block_format::{ChunkWriter, RecordReader};
+use crate::codec::{ChunkWriter, RecordReader};
 
 /// Encodes elements one by one into bytes in memory, counting the bytes exactly (unrolling a
 /// partition into a `_SER` level).

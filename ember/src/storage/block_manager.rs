@@ -28,8 +28,8 @@ use crate::conf::{self, EmberConf};
 use crate::data::Data;
 use crate::error::Result;
 use crate::memory::{BlockEvictor, MemoryConfig, MemoryMetrics, UnifiedMemoryManager};
-use crate::shuffle::size_tracker::SizeTracker;
-use crate::task::BlockManagerId;
+use crate::size_tracker::SizeTracker;
+use ember_common::BlockManagerId;
 pub use ember_common::BlockId;
 use crate::util::bytes_to_string;
 

@@ -9,7 +9,7 @@ use rustc_hash::FxHashMap;
 
 use super::{BlockId, BlockStatus, ExecutorStorageStatus};
 use crate::memory::MemoryMetrics;
-use crate::task::BlockManagerId;
+use ember_common::BlockManagerId;
 use ember_scheduler::cache_locations::CacheLocations;
 
 /// Where every stored block lives, so cached partitions become preferred locations.

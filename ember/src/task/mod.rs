@@ -1,17 +1,24 @@
-//! Tasks: what the scheduler hands to an executor and what comes back.
+//! Tasks: what an executor runs and what comes back (Spark's `Task`, `TaskContext`,
+//! `TaskDescription`).
 //!
-//! This module is the contract between the scheduler core and the executor (DESIGN.md 1): neither
-//! imports the other, both speak these types.
+//! This module is the contract between the driver's scheduling and the executor (DESIGN.md 1):
+//! the executor never imports the scheduler, both speak these types (and `ember-common`'s). A
+//! running task reaches its executor through [`services::ExecutorServices`], a trait, so nothing
+//! here depends on the executor either.
 
 pub mod context;
-pub mod metrics;
+pub mod services;
 
 use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 
-pub use context::TaskContext;
-pub use metrics::TaskMetrics;
+use serde::{Deserialize, Serialize};
+
+pub use context::{TaskAccumulator, TaskContext};
+pub use services::{BroadcastValues, ExecutorServices, MapOutputSource};
+
+pub use crate::metrics::TaskMetrics;
 
 pub use ember_common::{
     BlockManagerId, DirectTaskResult, TaskLocation, ExecutorId, JobId, MapStatus, ShuffleId, StageId, StatusUpdate, TaskEndReason, TaskId,
@@ -25,8 +32,8 @@ pub trait ResultFunc: Send + Sync {
     fn run(&self, partition: usize, ctx: &Arc<TaskContext>) -> Box<dyn Any + Send>;
     /// Computes the partition and returns the value serialized, as it would cross the network.
     fn run_serialized(&self, partition: usize, ctx: &Arc<TaskContext>) -> crate::Result<Vec<u8>>;
-    /// Packs this task body for an executor process (see [`crate::ship`]).
-    fn ship(&self) -> crate::Result<crate::ship::Shipped>;
+    /// Packs this task body for an executor process (see `crate::ship`).
+    fn ship(&self) -> crate::Result<Shipped>;
 }
 
 /// The body of a shuffle map task: runs the parent pipeline on one partition and writes it
@@ -36,8 +43,22 @@ pub trait ShuffleMapFunc: Send + Sync {
     fn shuffle_id(&self) -> ShuffleId;
     /// Computes the partition, writes its shuffle output, and reports where it is.
     fn run(&self, partition: usize, ctx: &Arc<TaskContext>) -> crate::Result<MapStatus>;
-    /// Packs this task body for an executor process (see [`crate::ship`]).
-    fn ship(&self) -> crate::Result<crate::ship::Shipped>;
+    /// Packs this task body for an executor process (see `crate::ship`).
+    fn ship(&self) -> crate::Result<Shipped>;
+}
+
+/// A task body as it crosses the network (DESIGN.md 2): the offset of its monomorphized decode
+/// function from an anchor function of this binary, a tag naming its concrete type, and its
+/// postcard bytes. Made and turned back into a task body by `crate::ship`; opaque everywhere
+/// else.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shipped {
+    /// Offset of the decode function from the anchor function.
+    pub entry: i64,
+    /// Hash of the body's `TypeId`, checked before decoding.
+    pub tag: u64,
+    /// The body, postcard-encoded.
+    pub bytes: Vec<u8>,
 }
 
 /// The code of a task set: what every task of a stage runs, on its own partition.
@@ -49,7 +70,7 @@ pub enum TaskKind {
 
 impl TaskKind {
     /// Packs the task body for an executor process.
-    pub fn ship(&self) -> crate::Result<crate::ship::Shipped> {
+    pub fn ship(&self) -> crate::Result<Shipped> {
         match self {
             TaskKind::Result(f) => f.ship(),
             TaskKind::ShuffleMap(m) => m.ship(),

@@ -9,6 +9,9 @@ use std::collections::BTreeMap;
 
 use crate::error::{EmberError, Result};
 
+mod shuffle;
+pub use shuffle::ShuffleConf;
+
 /// A configuration key with its default and meaning. The list is [`ENTRIES`].
 #[derive(Clone, Copy, Debug)]
 pub struct ConfigEntry {

@@ -230,7 +230,7 @@ impl<T: DeserializeOwned> RecordReader<T, File> {
     /// Reads the `len` bytes at `offset` of the file at `path`.
     pub fn open(path: &Path, offset: u64, len: u64, compressed: bool) -> io::Result<Self> {
         let mut f = File::open(path)?;
-        crate::task::metrics::count_file_op(false);
+        crate::metrics::count_file_op(false);
         if offset != 0 {
             f.seek(SeekFrom::Start(offset))?;
         }
@@ -375,7 +375,7 @@ impl SpillFile {
             let path = dir.join(format!("{prefix}-{}-{n}.tmp", std::process::id()));
             match OpenOptions::new().read(true).write(true).create_new(true).open(&path) {
                 Ok(file) => {
-                    crate::task::metrics::count_file_op(true);
+                    crate::metrics::count_file_op(true);
                     return Ok(SpillFile { path, file, keep: false });
                 }
                 // A leftover of an earlier process with the same pid: take the next number.
