@@ -11,29 +11,27 @@ use crossbeam_channel::{unbounded, Sender};
 use parking_lot::Mutex;
 use tracing::info;
 
-use crate::accumulator::{AccumulableInfo, Accumulator, AccumulatorRegistry, AccumulatorValue, Collection, DoubleSum, LongSum};
-use crate::broadcast::{Broadcast, BroadcastManager, BroadcastMetrics};
-use crate::conf::{self, EmberConf, MasterUrl};
-use crate::data::Data;
-use crate::env::ExecutorEnv;
-use crate::error::{EmberError, Result};
 use ember_scheduler::clock::Clock;
 use ember_scheduler::dag_scheduler::{DagScheduler, JobEvent, JobSubmission};
 use ember_scheduler::map_output_tracker::MapOutputTracker;
+use ember_scheduler::rdd::{Dependency, RddBase};
 use ember_scheduler::task::TaskBody;
 use ember_scheduler::task_scheduler::TaskSchedulerImpl;
 
-use crate::rdd::{ParallelCollection, PartIter, RangeRdd, Rdd, TextFileRdd, UnionAllRdd};
+use crate::accumulator::{AccumulableInfo, Accumulator, AccumulatorRegistry, AccumulatorValue, Collection, DoubleSum, LongSum};
+use crate::broadcast::{Broadcast, BroadcastManager, BroadcastMetrics};
+use crate::conf::{self, EmberConf, MasterUrl, ShuffleConf};
+use crate::data::Data;
+use crate::env::ExecutorEnv;
+use crate::error::{EmberError, Result};
+use crate::memory::{MemoryConfig, UnifiedMemoryManager};
 use crate::scheduler::backend::SchedulerBackend;
 use crate::scheduler::cluster_backend::{ClusterBackend, ClusterSettings, ClusterView, ExecutorInfo};
 use crate::scheduler::event_loop::{AppStatus, DriverEvent, DriverServices, EventLoop, StatusCell};
 use crate::scheduler::local_backend::LocalBackend;
 use crate::scheduler::system_clock::SystemClock;
-use crate::shuffle::ShuffleConf;
-use crate::memory::{MemoryConfig, UnifiedMemoryManager};
-use crate::rdd::{Dependency, RddBase, RddMeta};
 use crate::storage::{BlockManager, BlockManagerMaster, ExecutorStorageStatus, RddStorageInfo, StorageLevel};
-use crate::task::{BlockManagerId, JobId, ResultFunc, TaskContext, TaskKind, TaskValue};
+use crate::task::{BlockManagerId, JobId, ResultFunc, TaskKind, TaskValue};
 use crate::ui::console_progress::ConsoleProgressBar;
 
 thread_local! {
@@ -398,9 +396,8 @@ impl Context {
     }
 
     /// Records a persisted RDD for the storage status.
-    pub(crate) fn note_persisted(&self, meta: &RddMeta, partitions: usize) {
-        let entry = PersistedRdd { name: meta.user_name(), level: meta.storage_level(), partitions };
-        self.inner.persisted.lock().insert(meta.id(), entry);
+    pub(crate) fn note_persisted(&self, rdd_id: usize, name: Option<String>, level: StorageLevel, partitions: usize) {
+        self.inner.persisted.lock().insert(rdd_id, PersistedRdd { name, level, partitions });
     }
 
     /// The persisted RDDs that have cached partitions, by id, with their sizes in memory and on
@@ -454,33 +451,6 @@ impl Context {
         })
     }
 
-    /// A local collection as an RDD of `num_slices` partitions (default: the default
-    /// parallelism).
-    pub fn parallelize<T: Data>(&self, data: Vec<T>, num_slices: impl Into<Option<usize>>) -> ParallelCollection<T> {
-        let n = num_slices.into().unwrap_or(self.inner.default_parallelism);
-        ParallelCollection::new(&self.weak_handle(), data, n)
-    }
-
-    /// The numbers from `start` (inclusive) to `end` (exclusive) by `step`, generated inside
-    /// the tasks.
-    pub fn range(&self, start: i64, end: i64, step: i64, num_slices: impl Into<Option<usize>>) -> RangeRdd {
-        let n = num_slices.into().unwrap_or(self.inner.default_parallelism);
-        RangeRdd::new(&self.weak_handle(), start, end, step, n)
-    }
-
-    /// The lines of a text file, of the files of a directory, or of the files a glob matches,
-    /// split at line-aligned byte ranges into at least `min_partitions` partitions (default:
-    /// `min(default parallelism, 2)`, as Spark).
-    pub fn text_file(&self, path: &str, min_partitions: impl Into<Option<usize>>) -> Result<TextFileRdd> {
-        let n = min_partitions.into().unwrap_or(self.inner.default_parallelism.min(2));
-        TextFileRdd::new(&self.weak_handle(), path, n)
-    }
-
-    /// The partitions of several RDDs of one type, one after the other.
-    pub fn union<R: Rdd>(&self, rdds: Vec<R>) -> UnionAllRdd<R> {
-        UnionAllRdd::new(&self.weak_handle(), rdds)
-    }
-
     /// Sets a property of jobs submitted from this thread, e.g. `ember.scheduler.pool`.
     pub fn set_local_property(&self, key: &str, value: Option<&str>) {
         LOCAL_PROPERTIES.with(|p| {
@@ -517,73 +487,36 @@ impl Context {
         let _ = self.inner.events.send(DriverEvent::CancelJob { job_id, reason: "cancelled by the application".into() });
     }
 
-    /// Runs `func` on each listed partition of `rdd` (all when `None`) and returns the values in
-    /// partition order (Spark's `runJob`).
-    #[track_caller]
-    pub fn run_job<R, U, F>(&self, rdd: &R, func: F, partitions: Option<Vec<usize>>) -> Result<Vec<U>>
-    where
-        R: Rdd,
-        U: Data,
-        F: Fn(&Arc<TaskContext>, PartIter<R>) -> U + Copy + Send + Sync + 'static,
-    {
-        crate::rdd::fns::assert_no_captures(&func);
-        self.run_job_with(rdd, (), move |_: &(), ctx, it| func(ctx, it), partitions)
-    }
-
-    /// [`Context::run_job`] with a value passed to every call of `func`.
-    #[track_caller]
-    pub fn run_job_with<R, C, U, F>(&self, rdd: &R, cap: C, func: F, partitions: Option<Vec<usize>>) -> Result<Vec<U>>
-    where
-        R: Rdd,
-        C: Data,
-        U: Data,
-        F: Fn(&C, &Arc<TaskContext>, PartIter<R>) -> U + Copy + Send + Sync + 'static,
-    {
-        crate::rdd::fns::assert_no_captures(&func);
-        if self.inner.stopped.load(Ordering::SeqCst) {
-            return Err(EmberError::ContextStopped);
-        }
-        check_storage_levels(&rdd.as_base())?;
-        let n = rdd.num_partitions();
-        let partitions = partitions.unwrap_or_else(|| (0..n).collect());
-        if let Some(bad) = partitions.iter().find(|p| **p >= n) {
-            return Err(EmberError::Argument(format!("partition {bad} does not exist: the RDD has {n} partitions")));
-        }
+    /// Runs a job of type-erased pieces (Spark's `runJob` below its typed front, which is in
+    /// `crate::rdd`): `func` on each of `partitions` of `rdd`, handing each partition's value to
+    /// `deliver` with its position in `partitions` as it arrives. Returns when every partition
+    /// has been delivered, or with the job's failure.
+    pub(crate) fn run_job_erased(
+        &self,
+        rdd: Arc<dyn RddBase>,
+        func: Arc<dyn ResultFunc>,
+        partitions: Vec<usize>,
+        call_site: String,
+        mut deliver: impl FnMut(usize, TaskValue) -> Result<()>,
+    ) -> Result<()> {
         let (tx, rx) = unbounded();
-        // Spark names a job by where the action was called ("count at WordCount.scala:31").
-        let caller = std::panic::Location::caller();
-        let call_site = format!("{} at {}:{}", rdd.meta().name(), caller.file(), caller.line());
-        let func: Arc<dyn ResultFunc> = Arc::new(ResultJob { rdd: rdd.clone(), cap: Arc::new(cap), func });
         let job = JobSubmission {
-            rdd: rdd.as_base(),
+            rdd,
             body: TaskBody::new(TaskKind::Result(func)),
-            partitions: partitions.clone(),
+            partitions,
             pool: self.get_local_property(conf::SCHEDULER_POOL).unwrap_or_else(|| "default".into()),
             group: self.get_local_property(JOB_GROUP),
             call_site,
         };
         self.inner.events.send(DriverEvent::JobSubmitted { job, listener: tx, id_reply: None }).map_err(|_| EmberError::ContextStopped)?;
-        let mut results: Vec<Option<U>> = (0..partitions.len()).map(|_| None).collect();
         loop {
             match rx.recv() {
-                Ok(JobEvent::TaskSucceeded { output_index, value }) => {
-                    let v = match value {
-                        TaskValue::Value(b) => *b.downcast::<U>().map_err(|_| EmberError::Internal("result of an unexpected type".into()))?,
-                        TaskValue::Bytes(bytes) => postcard::from_bytes::<U>(&bytes).map_err(EmberError::ser)?,
-                        TaskValue::MapStatus(_) | TaskValue::ResultTooLarge { .. } => {
-                            return Err(EmberError::Internal("a result task returned no value".into()))
-                        }
-                    };
-                    if let Some(slot) = results.get_mut(output_index) {
-                        *slot = Some(v);
-                    }
-                }
-                Ok(JobEvent::Succeeded) => break,
+                Ok(JobEvent::TaskSucceeded { output_index, value }) => deliver(output_index, value)?,
+                Ok(JobEvent::Succeeded) => return Ok(()),
                 Ok(JobEvent::Failed(e)) => return Err(e.into()),
                 Err(_) => return Err(EmberError::ContextStopped),
             }
         }
-        results.into_iter().map(|r| r.ok_or_else(|| EmberError::Internal("a partition's result is missing".into()))).collect()
     }
 
     /// Stops the application: cancels running jobs, stops the executors, deletes shuffle files.
@@ -598,8 +531,8 @@ impl Context {
 }
 
 /// Refuses a job whose lineage has an RDD persisted with replication, which Ember does not
-/// support (see [`Rdd::persist`]).
-fn check_storage_levels(rdd: &Arc<dyn RddBase>) -> Result<()> {
+/// support (see `Rdd::persist`).
+pub(crate) fn check_storage_levels(rdd: &Arc<dyn RddBase>) -> Result<()> {
     let mut seen = rustc_hash::FxHashSet::default();
     let mut stack = vec![rdd.clone()];
     while let Some(r) = stack.pop() {
@@ -692,45 +625,3 @@ fn start_cluster(
     Ok(backend)
 }
 
-/// The body of a result task: the final RDD and the action's per-partition function.
-#[derive(serde::Serialize, serde::Deserialize)]
-#[serde(bound(serialize = "R: serde::Serialize, C: serde::Serialize", deserialize = "R: serde::de::DeserializeOwned, C: serde::de::DeserializeOwned, F: Copy + 'static"))]
-struct ResultJob<R, C, F> {
-    rdd: R,
-    cap: Arc<C>,
-    #[serde(with = "crate::ship::zst")]
-    func: F,
-}
-
-/// The executor-side entry point of a result task body (see [`crate::ship`]).
-fn decode_result_job<R, C, U, F>(tag: u64, bytes: &[u8]) -> Result<crate::task::TaskKind>
-where
-    R: Rdd,
-    C: Data,
-    U: Data,
-    F: Fn(&C, &Arc<TaskContext>, PartIter<R>) -> U + Copy + Send + Sync + 'static,
-{
-    let job: ResultJob<R, C, F> = crate::ship::decode_checked(tag, bytes)?;
-    Ok(crate::task::TaskKind::Result(Arc::new(job)))
-}
-
-impl<R, C, U, F> ResultFunc for ResultJob<R, C, F>
-where
-    R: Rdd,
-    C: Data,
-    U: Data,
-    F: Fn(&C, &Arc<TaskContext>, PartIter<R>) -> U + Copy + Send + Sync + 'static,
-{
-    fn run(&self, partition: usize, ctx: &Arc<TaskContext>) -> Box<dyn std::any::Any + Send> {
-        Box::new((self.func)(&self.cap, ctx, self.rdd.iterator(partition, ctx)))
-    }
-
-    fn ship(&self) -> Result<crate::ship::Shipped> {
-        crate::ship::ship(self, decode_result_job::<R, C, U, F>)
-    }
-
-    fn run_serialized(&self, partition: usize, ctx: &Arc<TaskContext>) -> Result<Vec<u8>> {
-        let v = (self.func)(&self.cap, ctx, self.rdd.iterator(partition, ctx));
-        postcard::to_allocvec(&v).map_err(EmberError::ser)
-    }
-}

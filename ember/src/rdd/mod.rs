@@ -16,6 +16,7 @@ mod join;
 mod lend;
 mod narrow;
 mod pair;
+mod result_job;
 mod shuffled;
 mod sources;
 
@@ -266,7 +267,7 @@ pub trait Rdd: Clone + Send + Sync + serde::Serialize + serde::de::DeserializeOw
     fn persist(self, level: StorageLevel) -> Self {
         self.meta().set_storage_level(level);
         if let Ok(ctx) = self.meta().context() {
-            ctx.note_persisted(self.meta(), self.num_partitions());
+            ctx.note_persisted(self.meta().id(), self.meta().user_name(), self.meta().storage_level(), self.num_partitions());
         }
         self
     }
@@ -284,7 +285,7 @@ pub trait Rdd: Clone + Send + Sync + serde::Serialize + serde::de::DeserializeOw
         self.meta().set_user_name(name.into());
         if let Ok(ctx) = self.meta().context() {
             if self.storage_level().is_valid() {
-                ctx.note_persisted(self.meta(), self.num_partitions());
+                ctx.note_persisted(self.meta().id(), self.meta().user_name(), self.meta().storage_level(), self.num_partitions());
             }
         }
         self
