@@ -49,18 +49,12 @@ pub mod ui;
 pub mod util;
 
 pub use error::{EmberError, Result};
+pub use util::init_logging;
 
 /// The README's Rust examples, compiled (and run) as doctests so they cannot rot.
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
 mod readme {}
-
-/// Sends Ember's logs (and the program's `tracing` events) to stderr, filtered by `EMBER_LOG`
-/// (e.g. `EMBER_LOG=info`, `EMBER_LOG=ember=debug`; default `warn`). Safe to call more than once.
-pub fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("EMBER_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
-}
 
 /// Everything a job needs: `use ember::prelude::*;`.
 pub mod prelude {

@@ -55,6 +55,13 @@ pub(crate) fn install_panic_hook() {
     });
 }
 
+/// Sends Ember's logs (and the program's `tracing` events) to stderr, filtered by `EMBER_LOG`
+/// (e.g. `EMBER_LOG=info`, `EMBER_LOG=ember=debug`; default `warn`). Safe to call more than once.
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("EMBER_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
 /// A rough in-memory size of a vector of elements: the elements' inline size plus, from a
 /// sample of up to 16 elements, their serialized size as a stand-in for heap data.
 pub(crate) fn estimate_vec_size<T: serde::Serialize>(v: &[T]) -> u64 {

@@ -191,7 +191,7 @@ impl MapOutputSource for RemoteMapOutputs {
 
 /// Runs an executor until its driver tells it to stop or goes away.
 pub fn run_executor(args: Vec<String>) -> Result<()> {
-    crate::init_logging();
+    crate::util::init_logging();
     crate::util::install_panic_hook();
     let args = ExecutorArgs::parse(&args)?;
     let driver: SocketAddr = args
