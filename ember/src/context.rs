@@ -150,7 +150,11 @@ impl Context {
             d => PathBuf::from(d),
         };
         let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-        let app_dir = root.join(format!("ember-{}-{stamp:x}", std::process::id()));
+        // The sequence number keeps two applications of one process apart even if they start
+        // within the clock's resolution (tests start many at once); each deletes its directory.
+        static APPS: AtomicUsize = AtomicUsize::new(0);
+        let seq = APPS.fetch_add(1, Ordering::Relaxed);
+        let app_dir = root.join(format!("ember-{}-{stamp:x}-{seq}", std::process::id()));
         let blocks = Arc::new(BlockManagerMaster::new());
         let tracker = Arc::new(MapOutputTracker::new());
 

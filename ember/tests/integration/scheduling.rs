@@ -1,10 +1,8 @@
 //! Job-level scheduling: stages, shuffle reuse, concurrent jobs, cancellation, FAIR pools.
 
-mod common;
-
 use std::time::Duration;
 
-use common::context;
+use crate::common::context;
 use ember::prelude::*;
 
 const MASTERS: [&str; 2] = ["local[2]", "local-cluster[2,1,1024]"];

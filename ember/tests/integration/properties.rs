@@ -1,10 +1,8 @@
 //! Property tests: shuffle operators and sorting on random inputs agree with plain Rust.
 
-mod common;
-
 use std::collections::BTreeMap;
 
-use common::{context, sorted};
+use crate::common::{context, sorted};
 use ember::prelude::*;
 use proptest::prelude::*;
 

@@ -1,8 +1,6 @@
 //! `text_file` and `save_as_text_file`, end to end.
 
-mod common;
-
-use common::{for_each_master, sorted};
+use crate::common::{for_each_master, sorted};
 use ember::prelude::*;
 
 fn write(dir: &std::path::Path, name: &str, text: &str) -> std::path::PathBuf {
@@ -72,7 +70,7 @@ fn lent_lines_give_the_same_words_and_metrics() {
 
 #[test]
 fn text_file_errors_name_the_file_and_offset() {
-    let ctx = common::context("local[2]", &[]);
+    let ctx = crate::common::context("local[2]", &[]);
     let missing = ctx.text_file("/nonexistent/ember/input.txt", None).err().map(|e| e.to_string()).unwrap_or_default();
     assert!(missing.contains("/nonexistent/ember/input.txt"), "{missing}");
     let dir = tempfile::tempdir().unwrap();

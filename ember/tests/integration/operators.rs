@@ -1,11 +1,9 @@
 //! Every operator and action against a plain-Rust computation of the same thing, on every master.
 
-mod common;
-
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use common::{for_each_master, is_cluster, sorted};
+use crate::common::{for_each_master, is_cluster, sorted};
 use ember::prelude::*;
 
 fn words() -> Vec<String> {

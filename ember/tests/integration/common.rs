@@ -1,7 +1,5 @@
 //! Shared set-up of the end-to-end tests: the same job suite runs on every master.
 
-#![allow(dead_code)]
-
 use ember::prelude::*;
 
 /// The masters every job of the suite runs on. `local[3]` with `ember.test.serializeLocal`

@@ -6,13 +6,11 @@
 //! condition variable) until the job has finished `k` tasks, `k` drawn from the seed between 0
 //! (before the map stage) and past the map stage (during the reduce stage, or after the job).
 
-mod common;
-
 use std::collections::HashMap;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use common::context;
+use crate::common::context;
 use ember::prelude::*;
 
 /// xorshift64*: the test's only randomness, from the seed.

@@ -1,8 +1,6 @@
 //! Task failures: retries, Spark's abort message, panics that never reach the driver.
 
-mod common;
-
-use common::context;
+use crate::common::context;
 use ember::prelude::*;
 
 #[test]
@@ -31,7 +29,7 @@ fn panic_fails_the_job(master: &str, attempts: u32) {
         attempts - 1
     );
     assert!(err.starts_with(&head), "{master}: {err}");
-    assert!(err.contains("panicked at 'boom', ember/tests/failures.rs:"), "{err}");
+    assert!(err.contains("panicked at 'boom', ember/tests/integration/failures.rs:"), "{err}");
     assert_eq!(ctx.parallelize((0..10u32).collect(), 4).count().unwrap(), 10, "the next job runs fine");
     ctx.stop();
 }

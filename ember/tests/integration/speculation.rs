@@ -5,13 +5,11 @@
 //! ran; `local-cluster` executors all share one host. So the straggler test runs a standalone
 //! driver with two executors started by hand that advertise different loopback addresses.
 
-mod common;
-
 use std::net::{SocketAddr, TcpListener};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::context;
+use crate::common::context;
 use ember::prelude::*;
 
 const SECRET: &str = "speculation-suite";

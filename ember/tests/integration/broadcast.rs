@@ -1,8 +1,6 @@
 //! Broadcast variables: read by every task, sent to each executor at most once.
 
-mod common;
-
-use common::{context, for_each_master, is_cluster};
+use crate::common::{context, for_each_master, is_cluster};
 use ember::prelude::*;
 
 /// Bytes that lz4 cannot shrink, so sizes on the wire are predictable.

@@ -1,11 +1,9 @@
 //! Accumulators and task metrics: totals are exact whatever attempts fail, and the metrics of a
 //! word count are what its data implies.
 
-mod common;
-
 use std::collections::HashSet;
 
-use common::{context, for_each_master, is_cluster};
+use crate::common::{context, for_each_master, is_cluster};
 use ember::accumulator::{AccumulatorValue, Collection};
 use ember::prelude::*;
 

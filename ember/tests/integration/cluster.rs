@@ -1,13 +1,11 @@
 //! Cluster mode: executor processes, the RPC limits, result paths, and who may join.
 
-mod common;
-
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::context;
+use crate::common::context;
 use ember::prelude::*;
 use ember::rpc::connection::Connection;
 use ember::rpc::messages::{ToDriver, ToExecutor};
@@ -182,7 +180,7 @@ fn driver_process_helper() {
 #[test]
 fn no_executor_outlives_a_killed_driver() {
     let mut driver = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "driver_process_helper", "--ignored", "--nocapture", "--test-threads=1"])
+        .args(["--exact", "cluster::driver_process_helper", "--ignored", "--nocapture", "--test-threads=1"])
         .env("EMBER_TEST_DRIVER_HELPER", "1")
         .env("EMBER_CONF", "ember.network.timeout=5s")
         .stdout(Stdio::piped())

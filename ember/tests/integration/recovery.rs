@@ -1,12 +1,10 @@
 //! Executor loss in local-cluster: map outputs on a killed executor are recomputed, and the
 //! executor is replaced by a new process.
 
-mod common;
-
 use std::collections::HashMap;
 use std::time::Duration;
 
-use common::context;
+use crate::common::context;
 use ember::prelude::*;
 
 #[test]

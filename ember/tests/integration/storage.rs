@@ -2,12 +2,10 @@
 //! suite: eviction under a small memory, partitions larger than memory, the storage status,
 //! `unpersist`, locality of cached partitions, and task memory (spills and leaks).
 
-mod common;
-
 use std::sync::{Mutex, Once};
 use std::time::Duration;
 
-use common::{context, is_cluster, masters};
+use crate::common::{context, is_cluster, masters};
 use ember::prelude::*;
 use ember::scheduler::locality::TaskLocality;
 

@@ -1,13 +1,11 @@
 //! Executor liveness: heartbeats keep an executor registered; silence past
 //! `ember.network.timeout` gets it declared lost.
 
-mod common;
-
 use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::context;
+use crate::common::context;
 use ember::rpc::connection::Connection;
 use ember::rpc::messages::{ToDriver, ToExecutor};
 

@@ -1,10 +1,8 @@
 //! Shuffles larger than the memory budget complete correctly by spilling to disk.
 
-mod common;
-
 use std::collections::HashMap;
 
-use common::context;
+use crate::common::context;
 use ember::prelude::*;
 
 #[test]

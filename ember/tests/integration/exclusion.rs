@@ -2,11 +2,9 @@
 //! other, that executor is excluded for the application, and a task that can run nowhere aborts
 //! its job with a message naming it.
 
-mod common;
-
 use std::time::Duration;
 
-use common::context;
+use crate::common::context;
 use ember::prelude::*;
 
 /// Fails on executor "1" (a "bad disk"), works everywhere else, where it takes a little while:
