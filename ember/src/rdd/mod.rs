@@ -17,6 +17,7 @@ mod lend;
 mod narrow;
 mod pair;
 mod result_job;
+mod shuffle_side;
 mod shuffled;
 mod sources;
 
@@ -26,6 +27,7 @@ pub use join::*;
 pub use lend::*;
 pub use narrow::*;
 pub use pair::*;
+pub use shuffle_side::{ShuffleReadIter, SourceIter};
 pub use shuffled::*;
 pub use sources::*;
 
