@@ -2,7 +2,7 @@
 //! result or a heartbeat).
 //!
 //! The live counters a running task updates are `ember`'s business (atomics on the task
-//! thread); they are generated from the same field list, [`with_task_metric_fields!`], so the
+//! thread); they are generated from the same field list, [`crate::with_task_metric_fields`], so the
 //! two can never disagree on what a task measures.
 
 use serde::{Deserialize, Serialize};

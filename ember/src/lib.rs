@@ -17,36 +17,68 @@
 //! assert_eq!(counts["b"], 2);
 //! ```
 //!
-//! See `ARCHITECTURE.md` for the map of modules and the life of a job.
+//! This crate is the one a program names. It puts together the scheduler core
+//! (`ember-scheduler`), the network layer (`ember-net`) and the shared task types
+//! (`ember-common`) with what runs jobs: the typed RDD API, the executors, the sort shuffle,
+//! block storage and memory management, broadcast variables and accumulators. Types of the
+//! lower crates that programs see are re-exported here.
+//!
+//! Its modules are layered: each uses only modules of the layers before it (checked by the
+//! `ember-architecture` tests), in this order:
+//!
+//! 1. leaves: `error`, `data`, `size_tracker`, `util`, `text`, `prefetch`, `metrics`, `codec`,
+//!    `aggregator`, `partitioner`, `ui`, `io`;
+//! 2. `conf`, then `memory`, then `storage`;
+//! 3. `task` (what a running task sees: its context, and its executor through
+//!    `task::ExecutorServices`);
+//! 4. `accumulator`, `broadcast`, `shuffle`;
+//! 5. `ship`, `rpc`, `env`, then `executor`;
+//! 6. `scheduler` (the glue around the core), then `context`, then `rdd`, then `prelude`.
+//!
+//! Architecture invariant: no module imports one of a later layer: the executor never imports
+//! the scheduler, the shuffle never imports RDDs, the context never imports RDD types (RDDs add
+//! their sources to it), memory never imports storage, and only `ship` turns bytes into code.
+//! The scheduler's decisions are the core's; this crate only feeds it events and carries out
+//! its actions. See `ARCHITECTURE.md` for the map of modules and the life of a job.
 
-pub mod accumulator;
+// Leaves.
 pub mod aggregator;
-pub mod broadcast;
 pub mod codec;
-pub mod conf;
-pub mod context;
 pub mod data;
-pub mod env;
 pub mod error;
-pub mod executor;
 pub mod io;
-/// Where every shuffle's map outputs are (the scheduler core's `MapOutputTracker`).
-pub use ember_scheduler::map_output_tracker;
-pub mod memory;
 pub mod metrics;
 pub mod partitioner;
 pub mod prefetch;
-pub mod rpc;
-pub mod rdd;
-pub mod scheduler;
-pub mod ship;
-pub mod shuffle;
 pub mod size_tracker;
-pub mod storage;
-pub mod task;
 pub mod text;
 pub mod ui;
 pub mod util;
+
+// Configuration, memory and blocks.
+pub mod conf;
+pub mod memory;
+pub mod storage;
+
+// What a running task sees, and what tasks use.
+pub mod accumulator;
+pub mod broadcast;
+pub mod shuffle;
+pub mod task;
+
+// Executors and the wire.
+pub mod env;
+pub mod executor;
+pub mod rpc;
+pub mod ship;
+
+// The driver.
+pub mod context;
+pub mod rdd;
+pub mod scheduler;
+
+/// Where every shuffle's map outputs are (the scheduler core's `MapOutputTracker`).
+pub use ember_scheduler::map_output_tracker;
 
 pub use error::{EmberError, Result};
 pub use util::init_logging;

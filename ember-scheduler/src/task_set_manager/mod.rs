@@ -10,9 +10,9 @@
 //! and what the DAG scheduler must hear about is appended to an event list instead of being
 //! called back.
 //!
-//! One concern per file: the pending lists ([`pending`]), delay scheduling over locality levels
-//! ([`locality`]), speculation ([`speculation`]) and the "cannot run anywhere" check of
-//! `excludeOnFailure` ([`exclusion`]) are `impl TaskSetManager` blocks of their own; this file
+//! One concern per file: the pending lists (`pending.rs`), delay scheduling over locality levels
+//! (`locality.rs`), speculation (`speculation.rs`) and the "cannot run anywhere" check of
+//! `excludeOnFailure` (`exclusion.rs`) are `impl TaskSetManager` blocks of their own; this file
 //! holds the state, launches, and the handling of attempts' ends.
 
 mod exclusion;

@@ -3,9 +3,9 @@
 //! file, in the format of [`super`].
 //!
 //! Without aggregation the records go to per-partition buffers
-//! ([`super::partitioned_buffer`]); with map-side combine, to the combiner its key and value
-//! types call for ([`super::combiner`]). Either spills per-partition runs when the task's memory
-//! runs out, and [`super::map_output_writer`] assembles the final file from the runs and the
+//! (`partitioned_buffer`); with map-side combine, to the combiner its key and value
+//! types call for (`combiner`). Either spills per-partition runs when the task's memory
+//! runs out, and `map_output_writer` assembles the final file from the runs and the
 //! in-memory remainder.
 
 use std::fs;
@@ -96,8 +96,8 @@ pub fn write_records<K: Key, V: Data, P: Partitioner<K>>(
 }
 
 /// Writes a map task's records combined by key (map-side combine of `reduce_by_key`,
-/// `aggregate_by_key`, …): values are folded into the combiner of [`super::combiner`] that suits their types;
-/// when their estimated size passes `conf.spill_threshold`, the entries are spilled as
+/// `aggregate_by_key`, …): values are folded into the combiner that suits their types (see the
+/// `combiner` module); when their estimated size passes `conf.spill_threshold`, the entries are spilled as
 /// per-partition runs and aggregation starts again. A key may therefore appear in several runs
 /// of one block: the reduce side merges combiners anyway, so no order or uniqueness is needed.
 /// Returns the stored size of each block.
@@ -117,7 +117,7 @@ pub fn write_combined<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>, P: Parti
 
 /// [`write_combined`] with the records pushed by `source` into the sink it is given, which also
 /// takes pairs with a lent `&str` key ([`PairSink::str_pair`]). The combiner is chosen by the key
-/// and value types (see [`super::combiner`]).
+/// and value types (see the `combiner` module).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn write_combined_from<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>, P: Partitioner<K>, S: PairSource<K, V>>(
     source: S,
