@@ -72,6 +72,10 @@ pub enum EmberError {
         source: Option<postcard::Error>,
     },
 
+    /// An input pattern that is not a valid glob (glob's `PatternError`, field by field).
+    #[error("invalid argument: invalid glob pattern {pattern:?}: Pattern syntax error near position {position}: {reason}")]
+    InvalidGlob { pattern: String, position: usize, reason: &'static str },
+
     /// An input path or pattern that matched nothing.
     #[error("Input path does not exist: {0}")]
     InputNotFound(String),

@@ -97,7 +97,7 @@ pub fn list_input_files(path: &str) -> Result<Vec<PathBuf>> {
                 return Err(EmberError::InputNotFound(path.to_string()));
             }
             let matches = glob::glob(local)
-                .map_err(|e| EmberError::Argument(format!("invalid glob pattern {path:?}: {e}")))?;
+                .map_err(|e| EmberError::InvalidGlob { pattern: path.to_string(), position: e.pos, reason: e.msg })?;
             for m in matches {
                 let m = m.map_err(|e| {
                     let at = e.path().to_path_buf();
