@@ -26,7 +26,12 @@ use crate::task_set::{TaskSet, TaskSpec};
 #[derive(Debug)]
 pub enum JobEvent {
     /// The result of output partition `output_index` (position in the job's partition list).
-    TaskSucceeded { output_index: usize, value: TaskValue },
+    TaskSucceeded {
+        /// The partition's position in the job's partition list.
+        output_index: usize,
+        /// Its value.
+        value: TaskValue,
+    },
     /// Every partition has been delivered.
     Succeeded,
     /// The job failed or was cancelled.

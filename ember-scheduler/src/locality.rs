@@ -61,8 +61,11 @@ impl fmt::Display for TaskLocality {
 /// level (`ember.locality.wait.process`, `.node`, `.rack`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LocalityWaits {
+    /// The wait at `PROCESS_LOCAL`.
     pub process_ms: u64,
+    /// The wait at `NODE_LOCAL`.
     pub node_ms: u64,
+    /// The wait at `RACK_LOCAL`.
     pub rack_ms: u64,
 }
 
