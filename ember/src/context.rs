@@ -155,6 +155,14 @@ impl Context {
         static APPS: AtomicUsize = AtomicUsize::new(0);
         let seq = APPS.fetch_add(1, Ordering::Relaxed);
         let app_dir = root.join(format!("ember-{}-{stamp:x}-{seq}", std::process::id()));
+        // A context that fails to start (too little memory, a bad key) has no owner to delete
+        // its directory when dropped: delete it here.
+        Self::start_in(conf, master, app_dir.clone(), stamp).inspect_err(|_| {
+            let _ = std::fs::remove_dir_all(&app_dir);
+        })
+    }
+
+    fn start_in(conf: Arc<EmberConf>, master: MasterUrl, app_dir: PathBuf, stamp: u128) -> Result<Self> {
         let blocks = Arc::new(BlockManagerMaster::new());
         let tracker = Arc::new(MapOutputTracker::new());
 
