@@ -32,7 +32,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::{EmberError, Result};
-use crate::task::{StageId, TaskContext};
+use crate::task::{StageId, TaskAccumulator, TaskContext};
 
 /// The behaviour of an accumulator's value (Spark's `AccumulatorV2` minus the bookkeeping Ember
 /// does itself). Implement it to define your own accumulator; `zero` must return an empty value
@@ -260,13 +260,6 @@ impl Accumulator<LongSum> {
     }
 }
 
-/// A task's copy of one accumulator, type-erased so a task can hold copies of several kinds.
-pub(crate) trait TaskAccumulator: Send {
-    fn as_any_mut(&mut self) -> &mut dyn Any;
-    fn is_zero(&self) -> bool;
-    fn to_bytes(&self) -> Result<Vec<u8>>;
-}
-
 struct TaskCopy<A>(A);
 
 impl<A: AccumulatorValue> TaskAccumulator for TaskCopy<A> {
@@ -277,16 +270,11 @@ impl<A: AccumulatorValue> TaskAccumulator for TaskCopy<A> {
         self.0.is_zero()
     }
     fn to_bytes(&self) -> Result<Vec<u8>> {
-        postcard::to_allocvec(&self.0).map_err(|e| EmberError::Serialization(format!("accumulator update: {e}")))
+        postcard::to_allocvec(&self.0).map_err(|e| EmberError::ser_context("accumulator update", e))
     }
 }
 
-/// One accumulator's update from one task, as it travels in a task result.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AccumulatorUpdate {
-    pub id: u64,
-    pub bytes: Vec<u8>,
-}
+pub use ember_common::AccumulatorUpdate;
 
 /// Serializes a task's non-empty accumulator copies.
 pub(crate) fn collect_updates(copies: Vec<(u64, Box<dyn TaskAccumulator>)>) -> Result<Vec<AccumulatorUpdate>> {
@@ -312,7 +300,7 @@ impl<A: AccumulatorValue> DriverAccumulator for DriverCell<A> {
     }
 
     fn merge_update(&self, bytes: &[u8], stage_total: &mut Option<Box<dyn Any + Send>>) -> Result<()> {
-        let update: A = postcard::from_bytes(bytes).map_err(|e| EmberError::Serialization(format!("accumulator update: {e}")))?;
+        let update: A = postcard::from_bytes(bytes).map_err(|e| EmberError::ser_context("accumulator update", e))?;
         self.value.lock().merge(&update);
         match stage_total.as_mut().and_then(|t| t.downcast_mut::<A>()) {
             Some(total) => total.merge(&update),

@@ -34,8 +34,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::data::Data;
 use crate::error::{EmberError, Result};
-use crate::rpc::block_transfer::{BlockRequest, BlockResponse, BlockStore};
-use crate::task::{TaskContext, TaskMetrics};
+use ember_net::block_server::BlockStore;
+use ember_net::protocol::{BlockRequest, BlockResponse};
+use crate::task::{BroadcastValues, TaskContext, TaskMetrics};
 
 /// The block id of piece `piece` of broadcast `id` (Spark's `BroadcastBlockId(id, "piece" + i)`).
 pub fn piece_block_id(id: u64, piece: usize) -> String {
@@ -84,7 +85,7 @@ impl BroadcastManager {
     /// Stores a new broadcast's value and pieces (driver). Returns the handle's fields.
     pub(crate) fn create<T: Data>(&self, value: T, block_size: usize, compress: bool) -> Result<(u64, usize, u64, Arc<T>)> {
         let id = self.next_id.fetch_add(1, Relaxed);
-        let raw = postcard::to_allocvec(&value).map_err(|e| EmberError::Serialization(format!("broadcast {id}: {e}")))?;
+        let raw = postcard::to_allocvec(&value).map_err(|e| EmberError::ser_context(format!("broadcast {id}"), e))?;
         let bytes = if compress { lz4_flex::block::compress_prepend_size(&raw) } else { raw };
         let total = bytes.len() as u64;
         let mut n = 0;
@@ -106,61 +107,6 @@ impl BroadcastManager {
         Ok((id, n, total, value))
     }
 
-    /// The value of broadcast `id`: from this process if it has it, else fetched (once per
-    /// process, whatever the number of tasks asking at the same time) from `source`.
-    fn get_or_fetch<T: Data>(&self, handle: &Broadcast<T>, ctx: Option<&TaskContext>) -> Result<Arc<T>> {
-        let cell = self.values.lock().entry(handle.id).or_default().clone();
-        let mut fetch_error = None;
-        let value = cell.get_or_init(|| match self.fetch::<T>(handle, ctx) {
-            Ok(v) => v,
-            Err(e) => {
-                fetch_error = Some(e);
-                Arc::new(FetchFailed)
-            }
-        });
-        if let Some(e) = fetch_error {
-            // Forget the failed attempt so the next task tries again.
-            self.values.lock().remove(&handle.id);
-            return Err(e);
-        }
-        match value.clone().downcast::<T>() {
-            Ok(v) => Ok(v),
-            Err(_) => {
-                self.values.lock().remove(&handle.id);
-                Err(EmberError::Task(format!("Failed to get broadcast_{}: no value of the expected type", handle.id)))
-            }
-        }
-    }
-
-    fn fetch<T: Data>(&self, handle: &Broadcast<T>, ctx: Option<&TaskContext>) -> Result<Arc<dyn Any + Send + Sync>> {
-        let id = handle.id;
-        let unavailable = |why: String| EmberError::Task(format!("Failed to get broadcast_{id}: {why}"));
-        let source = handle.source.ok_or_else(|| unavailable("it was destroyed or never existed in this application".into()))?;
-        let ctx = ctx.ok_or_else(|| unavailable("read outside a task on a process that does not hold it".into()))?;
-        let client = ctx.env().block_client.as_ref().ok_or_else(|| unavailable("no block client on this executor".into()))?;
-        let mut bytes = Vec::with_capacity(handle.total_bytes as usize);
-        for i in 0..handle.pieces {
-            let block_id = piece_block_id(id, i);
-            match client.fetch(source, BlockRequest::Stored { block_id: block_id.clone() }) {
-                Ok(BlockResponse::Data(piece)) => {
-                    TaskMetrics::add(&ctx.metrics.broadcast_bytes_fetched, piece.len() as u64);
-                    self.bytes_fetched.fetch_add(piece.len() as u64, Relaxed);
-                    bytes.extend_from_slice(&piece);
-                }
-                Ok(other) => return Err(unavailable(format!("{block_id} from {source}: {other:?}"))),
-                Err(e) => return Err(unavailable(format!("{block_id} from {source}: {e}"))),
-            }
-        }
-        let raw = if handle.compressed {
-            lz4_flex::block::decompress_size_prepended(&bytes).map_err(|e| unavailable(format!("corrupt pieces: {e}")))?
-        } else {
-            bytes
-        };
-        let value: T = postcard::from_bytes(&raw).map_err(|e| unavailable(format!("cannot decode the value: {e}")))?;
-        tracing::info!("Reading broadcast variable {id}: {} bytes in {} pieces", handle.total_bytes, handle.pieces);
-        Ok(Arc::new(value))
-    }
-
     /// Drops this process's copy of a broadcast's value (executors: `unpersist`).
     pub fn remove_value(&self, id: u64) {
         self.values.lock().remove(&id);
@@ -177,6 +123,73 @@ impl BroadcastManager {
     pub fn has_value(&self, id: u64) -> bool {
         self.values.lock().get(&id).is_some_and(|c| c.get().is_some())
     }
+}
+
+impl BroadcastValues for BroadcastManager {
+    fn value_cell(&self, id: u64) -> Arc<OnceLock<Arc<dyn Any + Send + Sync>>> {
+        self.values.lock().entry(id).or_default().clone()
+    }
+    fn forget_value(&self, id: u64) {
+        self.values.lock().remove(&id);
+    }
+    fn add_bytes_fetched(&self, bytes: u64) {
+        self.bytes_fetched.fetch_add(bytes, Relaxed);
+    }
+}
+
+/// The value of broadcast `id`: from this process if it has it, else fetched (once per
+/// process, whatever the number of tasks asking at the same time) from `source`.
+fn get_or_fetch<T: Data>(values: &dyn BroadcastValues, handle: &Broadcast<T>, ctx: Option<&TaskContext>) -> Result<Arc<T>> {
+    let cell = values.value_cell(handle.id);
+    let mut fetch_error = None;
+    let value = cell.get_or_init(|| match fetch::<T>(values, handle, ctx) {
+        Ok(v) => v,
+        Err(e) => {
+            fetch_error = Some(e);
+            Arc::new(FetchFailed)
+        }
+    });
+    if let Some(e) = fetch_error {
+        // Forget the failed attempt so the next task tries again.
+        values.forget_value(handle.id);
+        return Err(e);
+    }
+    match value.clone().downcast::<T>() {
+        Ok(v) => Ok(v),
+        Err(_) => {
+            values.forget_value(handle.id);
+            Err(EmberError::BroadcastUnavailable { id: handle.id, reason: "no value of the expected type".into() })
+        }
+    }
+}
+
+fn fetch<T: Data>(values: &dyn BroadcastValues, handle: &Broadcast<T>, ctx: Option<&TaskContext>) -> Result<Arc<dyn Any + Send + Sync>> {
+    let id = handle.id;
+    let unavailable = |reason: String| EmberError::BroadcastUnavailable { id, reason };
+    let source = handle.source.ok_or_else(|| unavailable("it was destroyed or never existed in this application".into()))?;
+    let ctx = ctx.ok_or_else(|| unavailable("read outside a task on a process that does not hold it".into()))?;
+    let client = ctx.services().block_client().ok_or_else(|| unavailable("no block client on this executor".into()))?;
+    let mut bytes = Vec::with_capacity(handle.total_bytes as usize);
+    for i in 0..handle.pieces {
+        let block_id = piece_block_id(id, i);
+        match client.fetch(source, BlockRequest::Stored { block_id: block_id.clone() }) {
+            Ok(BlockResponse::Data(piece)) => {
+                TaskMetrics::add(&ctx.metrics.broadcast_bytes_fetched, piece.len() as u64);
+                values.add_bytes_fetched(piece.len() as u64);
+                bytes.extend_from_slice(&piece);
+            }
+            Ok(other) => return Err(unavailable(format!("{block_id} from {source}: {other:?}"))),
+            Err(e) => return Err(unavailable(format!("{block_id} from {source}: {e}"))),
+        }
+    }
+    let raw = if handle.compressed {
+        lz4_flex::block::decompress_size_prepended(&bytes).map_err(|e| unavailable(format!("corrupt pieces: {e}")))?
+    } else {
+        bytes
+    };
+    let value: T = postcard::from_bytes(&raw).map_err(|e| unavailable(format!("cannot decode the value: {e}")))?;
+    tracing::info!("Reading broadcast variable {id}: {} bytes in {} pieces", handle.total_bytes, handle.pieces);
+    Ok(Arc::new(value))
 }
 
 /// Marker stored while a fetch failed (never downcast to a user type).
@@ -320,21 +333,18 @@ impl<T: Data> Broadcast<T> {
     pub fn try_value(&self) -> Result<&T> {
         if let Some(d) = &self.driver {
             if d.destroyed.load(Relaxed) {
-                return Err(EmberError::Task(format!("Attempted to use Broadcast({}) after it was destroyed", self.id)));
+                return Err(EmberError::BroadcastDestroyed { id: self.id });
             }
         }
         if let Some(v) = self.cached.get() {
             return Ok(v);
         }
         let ctx = TaskContext::current();
-        let manager = match &ctx {
-            Some(c) => c.env().broadcasts.clone(),
-            None => match &self.driver {
-                Some(d) => d.manager.clone(),
-                None => return Err(EmberError::Task(format!("Broadcast({}) read outside a task on an executor", self.id))),
-            },
+        let v = match (&ctx, &self.driver) {
+            (Some(c), _) => get_or_fetch(c.services().broadcasts(), self, Some(c))?,
+            (None, Some(d)) => get_or_fetch(d.manager.as_ref(), self, None)?,
+            (None, None) => return Err(EmberError::BroadcastOutsideTask { id: self.id }),
         };
-        let v = manager.get_or_fetch(self, ctx.as_deref())?;
         Ok(self.cached.get_or_init(|| v))
     }
 

@@ -11,26 +11,27 @@ use crossbeam_channel::{unbounded, Sender};
 use parking_lot::Mutex;
 use tracing::info;
 
+use ember_scheduler::clock::Clock;
+use ember_scheduler::dag_scheduler::{DagScheduler, JobEvent, JobSubmission};
+use ember_scheduler::map_output_tracker::MapOutputTracker;
+use ember_scheduler::rdd::{Dependency, RddBase};
+use ember_scheduler::task::TaskBody;
+use ember_scheduler::task_scheduler::TaskSchedulerImpl;
+
 use crate::accumulator::{AccumulableInfo, Accumulator, AccumulatorRegistry, AccumulatorValue, Collection, DoubleSum, LongSum};
 use crate::broadcast::{Broadcast, BroadcastManager, BroadcastMetrics};
-use crate::conf::{self, EmberConf, MasterUrl};
+use crate::conf::{self, EmberConf, MasterUrl, ShuffleConf};
 use crate::data::Data;
 use crate::env::ExecutorEnv;
 use crate::error::{EmberError, Result};
-use crate::map_output_tracker::MapOutputTracker;
-use crate::rdd::{ParallelCollection, PartIter, RangeRdd, Rdd, TextFileRdd, UnionAllRdd};
-use crate::scheduler::clock::{Clock, SystemClock};
-use crate::scheduler::dag_scheduler::{DagScheduler, JobEvent, JobSubmission};
-use crate::scheduler::event_loop::{AppStatus, DriverEvent, EventLoop, StatusCell};
+use crate::memory::{MemoryConfig, UnifiedMemoryManager};
 use crate::scheduler::backend::SchedulerBackend;
 use crate::scheduler::cluster_backend::{ClusterBackend, ClusterSettings, ClusterView, ExecutorInfo};
+use crate::scheduler::event_loop::{AppStatus, DriverEvent, DriverServices, EventLoop, StatusCell};
 use crate::scheduler::local_backend::LocalBackend;
-use crate::scheduler::task_scheduler::{SchedulerConfig, TaskSchedulerImpl};
-use crate::shuffle::ShuffleConf;
-use crate::memory::{MemoryConfig, UnifiedMemoryManager};
-use crate::rdd::{Dependency, RddBase, RddMeta};
+use crate::scheduler::system_clock::SystemClock;
 use crate::storage::{BlockManager, BlockManagerMaster, ExecutorStorageStatus, RddStorageInfo, StorageLevel};
-use crate::task::{BlockManagerId, JobId, ResultFunc, TaskContext, TaskValue};
+use crate::task::{BlockManagerId, JobId, ResultFunc, TaskKind, TaskValue};
 use crate::ui::console_progress::ConsoleProgressBar;
 
 thread_local! {
@@ -149,7 +150,19 @@ impl Context {
             d => PathBuf::from(d),
         };
         let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-        let app_dir = root.join(format!("ember-{}-{stamp:x}", std::process::id()));
+        // The sequence number keeps two applications of one process apart even if they start
+        // within the clock's resolution (tests start many at once); each deletes its directory.
+        static APPS: AtomicUsize = AtomicUsize::new(0);
+        let seq = APPS.fetch_add(1, Ordering::Relaxed);
+        let app_dir = root.join(format!("ember-{}-{stamp:x}-{seq}", std::process::id()));
+        // A context that fails to start (too little memory, a bad key) has no owner to delete
+        // its directory when dropped: delete it here.
+        Self::start_in(conf, master, app_dir.clone(), stamp).inspect_err(|_| {
+            let _ = std::fs::remove_dir_all(&app_dir);
+        })
+    }
+
+    fn start_in(conf: Arc<EmberConf>, master: MasterUrl, app_dir: PathBuf, stamp: u128) -> Result<Self> {
         let blocks = Arc::new(BlockManagerMaster::new());
         let tracker = Arc::new(MapOutputTracker::new());
 
@@ -190,13 +203,13 @@ impl Context {
                 // so that too little memory fails the context, not the executor processes.
                 let memory_mb = if conf.contains(conf::EXECUTOR_MEMORY) { conf.get_size_bytes(conf::EXECUTOR_MEMORY)? >> 20 } else { *memory_mb };
                 MemoryConfig::from_conf(&conf, memory_mb << 20, conf::EXECUTOR_MEMORY)?;
-                let backend = start_cluster(&conf, tx.clone(), tracker.clone(), blocks.clone(), broadcasts.clone(), &app_dir, Some((*executors, *cores, memory_mb)), None)?;
+                let backend = start_cluster(&conf, tx.clone(), tracker.clone(), blocks.clone(), broadcasts.clone(), Some((*executors, *cores, memory_mb)), None)?;
                 cluster = Some((backend.address(), backend.view()));
                 broadcast_source = Some(backend.broadcast_address());
                 (Box::new(backend), executors * cores, conf.get_u64(conf::TASK_MAX_FAILURES)? as u32)
             }
             MasterUrl::Standalone { host, port } => {
-                let backend = start_cluster(&conf, tx.clone(), tracker.clone(), blocks.clone(), broadcasts.clone(), &app_dir, None, Some((host.clone(), *port)))?;
+                let backend = start_cluster(&conf, tx.clone(), tracker.clone(), blocks.clone(), broadcasts.clone(), None, Some((host.clone(), *port)))?;
                 cluster = Some((backend.address(), backend.view()));
                 broadcast_source = Some(backend.broadcast_address());
                 let cores = conf.get_opt_u64(conf::DEFAULT_PARALLELISM)?.unwrap_or(2) as usize;
@@ -208,7 +221,7 @@ impl Context {
             Some(s) => s,
             None => stamp as u64,
         };
-        let mut scheduler_config = SchedulerConfig::from_conf(&conf, max_failures)?;
+        let mut scheduler_config = crate::scheduler::conf::scheduler_config(&conf, max_failures)?;
         if matches!(master, MasterUrl::Local { .. }) && scheduler_config.speculation.take().is_some() {
             // As in Spark: the one embedded executor is the only place a copy could run, and a
             // copy never runs where its task already runs.
@@ -222,10 +235,10 @@ impl Context {
         let mut dag = DagScheduler::new(tracker, blocks.clone(), max_stage_attempts);
         dag.set_max_result_size(conf.get_size_bytes(conf::DRIVER_MAX_RESULT_SIZE)?);
         let accumulators = Arc::new(AccumulatorRegistry::new());
-        dag.set_accumulators(accumulators.clone());
         let progress = ConsoleProgressBar::new(ConsoleProgressBar::enabled_for_stderr(conf.get_bool(conf::UI_SHOW_CONSOLE_PROGRESS)?));
         let status = Arc::new(StatusCell::default());
-        let mut event_loop = EventLoop::new(dag, tasks, backend, clock, progress, status.clone());
+        let services = DriverServices { accumulators: accumulators.clone(), blocks: blocks.clone() };
+        let mut event_loop = EventLoop::new(dag, tasks, backend, clock, progress, status.clone(), services);
         if !matches!(master, MasterUrl::Local { .. }) {
             event_loop = event_loop.with_heartbeat_timeout(conf.get_time_ms(conf::NETWORK_TIMEOUT)?);
         }
@@ -395,9 +408,8 @@ impl Context {
     }
 
     /// Records a persisted RDD for the storage status.
-    pub(crate) fn note_persisted(&self, meta: &RddMeta, partitions: usize) {
-        let entry = PersistedRdd { name: meta.user_name(), level: meta.storage_level(), partitions };
-        self.inner.persisted.lock().insert(meta.id(), entry);
+    pub(crate) fn note_persisted(&self, rdd_id: usize, name: Option<String>, level: StorageLevel, partitions: usize) {
+        self.inner.persisted.lock().insert(rdd_id, PersistedRdd { name, level, partitions });
     }
 
     /// The persisted RDDs that have cached partitions, by id, with their sizes in memory and on
@@ -451,33 +463,6 @@ impl Context {
         })
     }
 
-    /// A local collection as an RDD of `num_slices` partitions (default: the default
-    /// parallelism).
-    pub fn parallelize<T: Data>(&self, data: Vec<T>, num_slices: impl Into<Option<usize>>) -> ParallelCollection<T> {
-        let n = num_slices.into().unwrap_or(self.inner.default_parallelism);
-        ParallelCollection::new(&self.weak_handle(), data, n)
-    }
-
-    /// The numbers from `start` (inclusive) to `end` (exclusive) by `step`, generated inside
-    /// the tasks.
-    pub fn range(&self, start: i64, end: i64, step: i64, num_slices: impl Into<Option<usize>>) -> RangeRdd {
-        let n = num_slices.into().unwrap_or(self.inner.default_parallelism);
-        RangeRdd::new(&self.weak_handle(), start, end, step, n)
-    }
-
-    /// The lines of a text file, of the files of a directory, or of the files a glob matches,
-    /// split at line-aligned byte ranges into at least `min_partitions` partitions (default:
-    /// `min(default parallelism, 2)`, as Spark).
-    pub fn text_file(&self, path: &str, min_partitions: impl Into<Option<usize>>) -> Result<TextFileRdd> {
-        let n = min_partitions.into().unwrap_or(self.inner.default_parallelism.min(2));
-        TextFileRdd::new(&self.weak_handle(), path, n)
-    }
-
-    /// The partitions of several RDDs of one type, one after the other.
-    pub fn union<R: Rdd>(&self, rdds: Vec<R>) -> UnionAllRdd<R> {
-        UnionAllRdd::new(&self.weak_handle(), rdds)
-    }
-
     /// Sets a property of jobs submitted from this thread, e.g. `ember.scheduler.pool`.
     pub fn set_local_property(&self, key: &str, value: Option<&str>) {
         LOCAL_PROPERTIES.with(|p| {
@@ -514,73 +499,36 @@ impl Context {
         let _ = self.inner.events.send(DriverEvent::CancelJob { job_id, reason: "cancelled by the application".into() });
     }
 
-    /// Runs `func` on each listed partition of `rdd` (all when `None`) and returns the values in
-    /// partition order (Spark's `runJob`).
-    #[track_caller]
-    pub fn run_job<R, U, F>(&self, rdd: &R, func: F, partitions: Option<Vec<usize>>) -> Result<Vec<U>>
-    where
-        R: Rdd,
-        U: Data,
-        F: Fn(&Arc<TaskContext>, PartIter<R>) -> U + Copy + Send + Sync + 'static,
-    {
-        crate::rdd::fns::assert_no_captures(&func);
-        self.run_job_with(rdd, (), move |_: &(), ctx, it| func(ctx, it), partitions)
-    }
-
-    /// [`Context::run_job`] with a value passed to every call of `func`.
-    #[track_caller]
-    pub fn run_job_with<R, C, U, F>(&self, rdd: &R, cap: C, func: F, partitions: Option<Vec<usize>>) -> Result<Vec<U>>
-    where
-        R: Rdd,
-        C: Data,
-        U: Data,
-        F: Fn(&C, &Arc<TaskContext>, PartIter<R>) -> U + Copy + Send + Sync + 'static,
-    {
-        crate::rdd::fns::assert_no_captures(&func);
-        if self.inner.stopped.load(Ordering::SeqCst) {
-            return Err(EmberError::ContextStopped);
-        }
-        check_storage_levels(&rdd.as_base())?;
-        let n = rdd.num_partitions();
-        let partitions = partitions.unwrap_or_else(|| (0..n).collect());
-        if let Some(bad) = partitions.iter().find(|p| **p >= n) {
-            return Err(EmberError::Argument(format!("partition {bad} does not exist: the RDD has {n} partitions")));
-        }
+    /// Runs a job of type-erased pieces (Spark's `runJob` below its typed front, which is in
+    /// `crate::rdd`): `func` on each of `partitions` of `rdd`, handing each partition's value to
+    /// `deliver` with its position in `partitions` as it arrives. Returns when every partition
+    /// has been delivered, or with the job's failure.
+    pub(crate) fn run_job_erased(
+        &self,
+        rdd: Arc<dyn RddBase>,
+        func: Arc<dyn ResultFunc>,
+        partitions: Vec<usize>,
+        call_site: String,
+        mut deliver: impl FnMut(usize, TaskValue) -> Result<()>,
+    ) -> Result<()> {
         let (tx, rx) = unbounded();
-        // Spark names a job by where the action was called ("count at WordCount.scala:31").
-        let caller = std::panic::Location::caller();
-        let call_site = format!("{} at {}:{}", rdd.meta().name(), caller.file(), caller.line());
         let job = JobSubmission {
-            rdd: rdd.as_base(),
-            func: Arc::new(ResultJob { rdd: rdd.clone(), cap: Arc::new(cap), func }),
-            partitions: partitions.clone(),
-            listener: tx,
+            rdd,
+            body: TaskBody::new(TaskKind::Result(func)),
+            partitions,
             pool: self.get_local_property(conf::SCHEDULER_POOL).unwrap_or_else(|| "default".into()),
             group: self.get_local_property(JOB_GROUP),
             call_site,
         };
-        self.inner.events.send(DriverEvent::JobSubmitted { job, id_reply: None }).map_err(|_| EmberError::ContextStopped)?;
-        let mut results: Vec<Option<U>> = (0..partitions.len()).map(|_| None).collect();
+        self.inner.events.send(DriverEvent::JobSubmitted { job, listener: tx, id_reply: None }).map_err(|_| EmberError::ContextStopped)?;
         loop {
             match rx.recv() {
-                Ok(JobEvent::TaskSucceeded { output_index, value }) => {
-                    let v = match value {
-                        TaskValue::Value(b) => *b.downcast::<U>().map_err(|_| EmberError::Task("result of an unexpected type".into()))?,
-                        TaskValue::Bytes(bytes) => postcard::from_bytes::<U>(&bytes).map_err(EmberError::ser)?,
-                        TaskValue::MapStatus(_) | TaskValue::ResultTooLarge { .. } => {
-                            return Err(EmberError::Task("a result task returned no value".into()))
-                        }
-                    };
-                    if let Some(slot) = results.get_mut(output_index) {
-                        *slot = Some(v);
-                    }
-                }
-                Ok(JobEvent::Succeeded) => break,
-                Ok(JobEvent::Failed(e)) => return Err(e),
+                Ok(JobEvent::TaskSucceeded { output_index, value }) => deliver(output_index, value)?,
+                Ok(JobEvent::Succeeded) => return Ok(()),
+                Ok(JobEvent::Failed(e)) => return Err(e.into()),
                 Err(_) => return Err(EmberError::ContextStopped),
             }
         }
-        results.into_iter().map(|r| r.ok_or_else(|| EmberError::Task("a partition's result is missing".into()))).collect()
     }
 
     /// Stops the application: cancels running jobs, stops the executors, deletes shuffle files.
@@ -595,8 +543,8 @@ impl Context {
 }
 
 /// Refuses a job whose lineage has an RDD persisted with replication, which Ember does not
-/// support (see [`Rdd::persist`]).
-fn check_storage_levels(rdd: &Arc<dyn RddBase>) -> Result<()> {
+/// support (see `Rdd::persist`).
+pub(crate) fn check_storage_levels(rdd: &Arc<dyn RddBase>) -> Result<()> {
     let mut seen = rustc_hash::FxHashSet::default();
     let mut stack = vec![rdd.clone()];
     while let Some(r) = stack.pop() {
@@ -625,7 +573,6 @@ fn start_cluster(
     tracker: Arc<MapOutputTracker>,
     block_master: Arc<BlockManagerMaster>,
     broadcasts: Arc<BroadcastManager>,
-    app_dir: &std::path::Path,
     local: Option<(usize, usize, u64)>,
     standalone: Option<(String, u16)>,
 ) -> Result<ClusterBackend> {
@@ -681,7 +628,7 @@ fn start_cluster(
     };
     let timeout = settings.timeout;
     let total = local.map_or(0, |(n, c, _)| n * c);
-    let mut backend = ClusterBackend::start(settings, events, tracker, block_master, broadcasts, app_dir.to_path_buf(), total.max(1))?;
+    let mut backend = ClusterBackend::start(settings, events, tracker, block_master, broadcasts, total.max(1))?;
     if let Some((n, cores, memory_mb)) = local {
         backend.set_max_executor_retries(conf.get_u64(conf::DEPLOY_MAX_EXECUTOR_RETRIES)? as usize);
         backend.spawn_local_executors(n, cores, memory_mb)?;
@@ -690,45 +637,3 @@ fn start_cluster(
     Ok(backend)
 }
 
-/// The body of a result task: the final RDD and the action's per-partition function.
-#[derive(serde::Serialize, serde::Deserialize)]
-#[serde(bound(serialize = "R: serde::Serialize, C: serde::Serialize", deserialize = "R: serde::de::DeserializeOwned, C: serde::de::DeserializeOwned, F: Copy + 'static"))]
-struct ResultJob<R, C, F> {
-    rdd: R,
-    cap: Arc<C>,
-    #[serde(with = "crate::ship::zst")]
-    func: F,
-}
-
-/// The executor-side entry point of a result task body (see [`crate::ship`]).
-fn decode_result_job<R, C, U, F>(tag: u64, bytes: &[u8]) -> Result<crate::task::TaskKind>
-where
-    R: Rdd,
-    C: Data,
-    U: Data,
-    F: Fn(&C, &Arc<TaskContext>, PartIter<R>) -> U + Copy + Send + Sync + 'static,
-{
-    let job: ResultJob<R, C, F> = crate::ship::decode_checked(tag, bytes)?;
-    Ok(crate::task::TaskKind::Result(Arc::new(job)))
-}
-
-impl<R, C, U, F> ResultFunc for ResultJob<R, C, F>
-where
-    R: Rdd,
-    C: Data,
-    U: Data,
-    F: Fn(&C, &Arc<TaskContext>, PartIter<R>) -> U + Copy + Send + Sync + 'static,
-{
-    fn run(&self, partition: usize, ctx: &Arc<TaskContext>) -> Box<dyn std::any::Any + Send> {
-        Box::new((self.func)(&self.cap, ctx, self.rdd.iterator(partition, ctx)))
-    }
-
-    fn ship(&self) -> Result<crate::ship::Shipped> {
-        crate::ship::ship(self, decode_result_job::<R, C, U, F>)
-    }
-
-    fn run_serialized(&self, partition: usize, ctx: &Arc<TaskContext>) -> Result<Vec<u8>> {
-        let v = (self.func)(&self.cap, ctx, self.rdd.iterator(partition, ctx));
-        postcard::to_allocvec(&v).map_err(EmberError::ser)
-    }
-}

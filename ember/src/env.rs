@@ -1,22 +1,18 @@
-//! `ExecutorEnv` (Spark's `SparkEnv` as seen by an executor): the services a running task uses.
+//! `ExecutorEnv` (Spark's `SparkEnv` as seen by an executor): the services of one executor, which
+//! its running tasks reach through [`ExecutorServices`].
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::conf::EmberConf;
-use crate::error::Result;
-use crate::memory::UnifiedMemoryManager;
-use crate::shuffle::ShuffleConf;
-use crate::storage::BlockManager;
-use crate::task::{ExecutorId, MapStatus, ShuffleId};
+use ember_net::block_client::BlockClient;
+use ember_scheduler::map_output_tracker::MapOutputTracker;
 
-/// Where a reduce task learns the locations of a shuffle's map outputs (Spark's
-/// `MapOutputTracker` as seen from an executor). In local mode it is the driver's tracker itself.
-pub trait MapOutputSource: Send + Sync {
-    /// The status of every map partition of the shuffle; an error (or a missing entry) means an
-    /// output is unavailable, which the reducer reports as a fetch failure.
-    fn map_statuses(&self, shuffle_id: ShuffleId) -> Result<Arc<Vec<Option<MapStatus>>>>;
-}
+use crate::broadcast::BroadcastManager;
+use crate::conf::{EmberConf, ShuffleConf};
+use crate::error::{EmberError, Result};
+use crate::memory::UnifiedMemoryManager;
+use crate::storage::BlockManager;
+use crate::task::{BroadcastValues, ExecutorId, ExecutorServices, MapOutputSource, MapStatus, ShuffleId};
 
 /// The services of one executor.
 pub struct ExecutorEnv {
@@ -28,10 +24,44 @@ pub struct ExecutorEnv {
     pub shuffle: ShuffleConf,
     pub block_manager: Arc<BlockManager>,
     /// Broadcast values of this process (in local mode, the driver's own manager).
-    pub broadcasts: Arc<crate::broadcast::BroadcastManager>,
+    pub broadcasts: Arc<BroadcastManager>,
     /// The executor's memory budget (the block manager's memory manager).
     pub memory_manager: Arc<UnifiedMemoryManager>,
     pub map_outputs: Arc<dyn MapOutputSource>,
     /// Fetches blocks from other executors (cluster mode); `None` in embedded mode.
-    pub block_client: Option<crate::rpc::block_transfer::BlockClient>,
+    pub block_client: Option<BlockClient>,
+}
+
+impl ExecutorServices for ExecutorEnv {
+    fn executor_id(&self) -> &str {
+        &self.executor_id
+    }
+    fn local_dir(&self) -> &Path {
+        &self.local_dir
+    }
+    fn shuffle_conf(&self) -> &ShuffleConf {
+        &self.shuffle
+    }
+    fn block_manager(&self) -> &Arc<BlockManager> {
+        &self.block_manager
+    }
+    fn map_outputs(&self) -> &dyn MapOutputSource {
+        self.map_outputs.as_ref()
+    }
+    fn broadcasts(&self) -> &dyn BroadcastValues {
+        self.broadcasts.as_ref()
+    }
+    fn block_client(&self) -> Option<&BlockClient> {
+        self.block_client.as_ref()
+    }
+}
+
+/// In local mode, reduce tasks read the driver's tracker itself.
+impl MapOutputSource for MapOutputTracker {
+    fn map_statuses(&self, shuffle_id: ShuffleId) -> Result<Arc<Vec<Option<MapStatus>>>> {
+        MapOutputTracker::map_statuses(self, shuffle_id).ok_or_else(|| EmberError::MapOutputsUnavailable {
+            shuffle_id,
+            message: format!("Missing an output location for shuffle {shuffle_id}"),
+        })
+    }
 }

@@ -17,46 +17,76 @@
 //! assert_eq!(counts["b"], 2);
 //! ```
 //!
-//! See `ARCHITECTURE.md` for the map of modules and the life of a job.
+//! This crate is the one a program names. It puts together the scheduler core
+//! (`ember-scheduler`), the network layer (`ember-net`) and the shared task types
+//! (`ember-common`) with what runs jobs: the typed RDD API, the executors, the sort shuffle,
+//! block storage and memory management, broadcast variables and accumulators. Types of the
+//! lower crates that programs see are re-exported here.
+//!
+//! Its modules are layered: each uses only modules of the layers before it (checked by the
+//! `ember-architecture` tests), in this order:
+//!
+//! 1. leaves: `error`, `data`, `size_tracker`, `util`, `text`, `prefetch`, `metrics`, `codec`,
+//!    `aggregator`, `partitioner`, `ui`, `io`;
+//! 2. `conf`, then `memory`, then `storage`;
+//! 3. `task` (what a running task sees: its context, and its executor through
+//!    `task::ExecutorServices`);
+//! 4. `accumulator`, `broadcast`, `shuffle`;
+//! 5. `ship`, `rpc`, `env`, then `executor`;
+//! 6. `scheduler` (the glue around the core), then `context`, then `rdd`, then `prelude`.
+//!
+//! Architecture invariant: no module imports one of a later layer: the executor never imports
+//! the scheduler, the shuffle never imports RDDs, the context never imports RDD types (RDDs add
+//! their sources to it), memory never imports storage, and only `ship` turns bytes into code.
+//! The scheduler's decisions are the core's; this crate only feeds it events and carries out
+//! its actions. See `ARCHITECTURE.md` for the map of modules and the life of a job.
 
-pub mod accumulator;
+// Leaves.
 pub mod aggregator;
-pub mod broadcast;
-pub mod conf;
-pub mod context;
+pub mod codec;
 pub mod data;
-pub mod env;
 pub mod error;
-pub mod executor;
 pub mod io;
-pub mod map_output_tracker;
-pub mod memory;
+pub mod metrics;
 pub mod partitioner;
 pub mod prefetch;
-pub mod rpc;
-pub mod rdd;
-pub mod scheduler;
-pub mod ship;
-pub mod shuffle;
-pub mod storage;
-pub mod task;
+pub mod size_tracker;
 pub mod text;
 pub mod ui;
 pub mod util;
 
+// Configuration, memory and blocks.
+pub mod conf;
+pub mod memory;
+pub mod storage;
+
+// What a running task sees, and what tasks use.
+pub mod accumulator;
+pub mod broadcast;
+pub mod shuffle;
+pub mod task;
+
+// Executors and the wire.
+pub mod env;
+pub mod executor;
+pub mod rpc;
+pub mod ship;
+
+// The driver.
+pub mod context;
+pub mod rdd;
+pub mod scheduler;
+
+/// Where every shuffle's map outputs are (the scheduler core's `MapOutputTracker`).
+pub use ember_scheduler::map_output_tracker;
+
 pub use error::{EmberError, Result};
+pub use util::init_logging;
 
 /// The README's Rust examples, compiled (and run) as doctests so they cannot rot.
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
 mod readme {}
-
-/// Sends Ember's logs (and the program's `tracing` events) to stderr, filtered by `EMBER_LOG`
-/// (e.g. `EMBER_LOG=info`, `EMBER_LOG=ember=debug`; default `warn`). Safe to call more than once.
-pub fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("EMBER_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
-}
 
 /// Everything a job needs: `use ember::prelude::*;`.
 pub mod prelude {
@@ -64,7 +94,7 @@ pub mod prelude {
     pub use crate::broadcast::Broadcast;
     pub use crate::conf::EmberConf;
     pub use crate::context::Context;
-    pub use crate::error::{EmberError, Result};
+    pub use crate::error::{EmberError, Result, SchedulerError};
     pub use crate::partitioner::{HashPartitioner, Partitioner, RangePartitioner};
     pub use crate::rdd::{Actions, PairRdd, Rdd, Transformations};
     pub use crate::storage::StorageLevel;

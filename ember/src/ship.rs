@@ -13,26 +13,19 @@
 //! 2. calling it (same place),
 //! 3. reading a zero-sized closure out of nothing ([`conjure`]).
 //!
-//! The module also holds the hook that turns a spawned process into an executor before `main`
-//! runs, so a program cannot forget to enter executor mode.
+//! It knows how to encode and decode task bodies, nothing more: the hook that turns a spawned
+//! process into an executor before `main` is the executor's (`crate::executor::process`).
 
 use std::cell::Cell;
 use std::hash::{Hash, Hasher};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::error::{EmberError, Result};
+pub use crate::task::Shipped;
 
 /// The signature of every decode entry point: `(type tag, bytes) -> value`.
 pub type DecodeFn<T> = fn(u64, &[u8]) -> Result<T>;
-
-/// A value shipped as code offset + type tag + bytes.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Shipped {
-    pub entry: i64,
-    pub tag: u64,
-    pub bytes: Vec<u8>,
-}
 
 /// The fixed point offsets are measured from. `inline(never)` and a body with a side effect
 /// keep it a distinct function with a stable address.
@@ -75,7 +68,7 @@ impl Drop for PermitGuard {
 pub fn decode<U>(shipped: &Shipped) -> Result<U> {
     let addr = (anchor as fn() -> u64 as usize as i64).wrapping_add(shipped.entry) as usize;
     if addr == 0 {
-        return Err(EmberError::Serialization("shipped task has a null entry point".into()));
+        return Err(EmberError::serialization("shipped task has a null entry point"));
     }
     // SAFETY: `addr` is `anchor + (decoder - anchor)` computed by `ship` in the driver, which runs
     // the same executable (build ids are compared at executor registration, and only
@@ -94,7 +87,7 @@ pub fn decode<U>(shipped: &Shipped) -> Result<U> {
 /// Decodes `bytes` as `T` after checking the tag; the body of every decode entry point.
 pub fn decode_checked<T: serde::de::DeserializeOwned + 'static>(tag: u64, bytes: &[u8]) -> Result<T> {
     if tag != type_tag::<T>() {
-        return Err(EmberError::Serialization(format!("task type tag mismatch: expected {:x}, got {tag:x}", type_tag::<T>())));
+        return Err(EmberError::serialization(format!("task type tag mismatch: expected {:x}, got {tag:x}", type_tag::<T>())));
     }
     postcard::from_bytes(bytes).map_err(EmberError::ser)
 }
@@ -110,7 +103,7 @@ pub fn conjure<F: Copy + 'static>() -> Result<F> {
         assert!(!std::mem::needs_drop::<F>(), "only closures without drop glue can be shipped");
     }
     if !PERMIT.with(|p| p.get()) {
-        return Err(EmberError::Serialization("closures can be decoded only inside a task".into()));
+        return Err(EmberError::serialization("closures can be decoded only inside a task"));
     }
     // SAFETY: `F` is zero-sized (asserted at compile time), so reading it reads no memory, and a
     // dangling, well-aligned pointer is valid for zero-sized reads. The value is valid because
@@ -135,25 +128,10 @@ pub mod zst {
     }
 }
 
-/// The environment variable that makes a spawned copy of the program an executor.
-pub const EXECUTOR_ENV: &str = "EMBER_EXECUTOR_ARGS";
-
-/// Runs before `main` in every program linked with Ember (the ELF `.init_array` hook): if this
-/// process was started as an executor, it becomes one and exits without running `main`.
-extern "C" fn executor_hook() {
-    crate::executor::process::maybe_run_executor();
-}
-
-// SAFETY (link_section): `.init_array` entries are `extern "C" fn()` pointers the loader calls
-// after relocation and before `main`; this one is such a pointer. On Linux, std's own start-up
-// (argument capture) also runs from `.init_array`, and allocation and threads work there.
-#[used]
-#[link_section = ".init_array"]
-static EXECUTOR_HOOK: extern "C" fn() = executor_hook;
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde::Deserialize;
 
     #[derive(Serialize, Deserialize, Debug, PartialEq)]
     struct Job {

@@ -55,6 +55,13 @@ pub(crate) fn install_panic_hook() {
     });
 }
 
+/// Sends Ember's logs (and the program's `tracing` events) to stderr, filtered by `EMBER_LOG`
+/// (e.g. `EMBER_LOG=info`, `EMBER_LOG=ember=debug`; default `warn`). Safe to call more than once.
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("EMBER_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
 /// A rough in-memory size of a vector of elements: the elements' inline size plus, from a
 /// sample of up to 16 elements, their serialized size as a stand-in for heap data.
 pub(crate) fn estimate_vec_size<T: serde::Serialize>(v: &[T]) -> u64 {
@@ -65,25 +72,15 @@ pub(crate) fn estimate_vec_size<T: serde::Serialize>(v: &[T]) -> u64 {
     let step = (v.len() / 16).max(1);
     let (mut n, mut bytes) = (0u64, 0u64);
     for x in v.iter().step_by(step).take(16) {
-        bytes += crate::shuffle::size_tracker::SizeTracker::measure(x) as u64;
+        bytes += crate::size_tracker::SizeTracker::measure(x) as u64;
         n += 1;
     }
     inline + bytes * v.len() as u64 / n.max(1)
 }
 
-/// A byte count the way Spark prints it (`Utils.bytesToString`): `1024.0 MiB`, `3.5 KiB`, `12.0 B`.
-pub fn bytes_to_string(n: u64) -> String {
-    const UNITS: [(&str, u64); 5] = [("PiB", 1 << 50), ("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
-    for (name, size) in UNITS {
-        if n >= 2 * size {
-            return format!("{:.1} {name}", n as f64 / size as f64);
-        }
-    }
-    if n >= 1 << 10 {
-        return format!("{:.1} KiB", n as f64 / 1024.0);
-    }
-    format!("{n:.1} B", n = n as f64)
-}
+/// A byte count the way Spark prints it (`Utils.bytesToString`); shared with the scheduler core's
+/// messages, so it lives in `ember-common`.
+pub use ember_common::bytes_to_string;
 
 /// This executable's build fingerprint: its ELF `NT_GNU_BUILD_ID` note (forced on by
 /// `.cargo/config.toml`), else a hash of the whole file. Executors of another build are refused.

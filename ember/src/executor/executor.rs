@@ -29,7 +29,7 @@ pub struct ExecutorCounters {
     pub pool_size: AtomicUsize,
     pub max_pool_size: AtomicUsize,
     /// Local file activity of ended tasks.
-    pub fs: super::executor_source::FileSystemCounters,
+    pub fs: crate::metrics::FileSystemCounters,
 }
 
 impl ExecutorCounters {

@@ -2,9 +2,8 @@
 //! (Spark's `Executor`, `TaskRunner` and the executor backend interface).
 
 pub mod executor;
-pub mod executor_source;
 pub mod process;
 pub mod task_runner;
 
 pub use executor::{Executor, ExecutorBackend, ExecutorMonitor};
-pub use executor_source::ExecutorSourceMetrics;
+pub use crate::metrics::ExecutorSourceMetrics;

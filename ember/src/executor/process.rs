@@ -1,7 +1,7 @@
 //! Executor processes (Spark's `CoarseGrainedExecutorBackend`): the application's own executable
 //! started in executor mode, joining its driver over an authenticated connection.
 //!
-//! A process becomes an executor before `main` runs (the hook is in [`crate::ship`]), when it
+//! A process becomes an executor before `main` runs (the `.init_array` hook below), when it
 //! was spawned by a `local-cluster` driver (the `EMBER_EXECUTOR_ARGS` environment variable) or
 //! started by an operator as `PROGRAM executor --driver HOST:PORT [--cores N] [--memory 4g]
 //! [--host ADVERTISED_HOST] [--executor-id ID]`, with the secret in `EMBER_AUTH_SECRET`.
@@ -18,19 +18,40 @@ use tracing::{debug, error, info, warn};
 
 use super::{Executor, ExecutorBackend};
 use crate::conf::{self, EmberConf};
-use crate::env::{ExecutorEnv, MapOutputSource};
+use crate::env::ExecutorEnv;
+use crate::task::MapOutputSource;
 use crate::memory::MemoryConfig;
 use crate::error::{EmberError, Result};
-use crate::rpc::block_transfer::{BlockClient, BlockServer};
+use ember_net::block_client::BlockClient;
+use ember_net::block_server::{BlockServer, BlockStore, ShuffleBlock};
 use crate::rpc::connection::Connection;
 use crate::rpc::messages::{task_result_block_id, ToDriver, ToExecutor, WirePayload, WireValue};
 use crate::shuffle::ShuffleConf;
 use crate::storage::{BlockManager, BlockManagerMaster};
 use crate::task::{BlockManagerId, MapStatus, ShuffleId, StatusUpdate, TaskDescription, TaskKind, TaskOutcome, TaskValue};
 
+/// The environment variable that makes a spawned copy of the program an executor.
+pub const EXECUTOR_ENV: &str = "EMBER_EXECUTOR_ARGS";
+
+/// Runs before `main` in every program linked with Ember (the ELF `.init_array` hook): if this
+/// process was started as an executor, it becomes one and exits without running `main`, so a
+/// program cannot forget to enter executor mode.
+extern "C" fn executor_hook() {
+    maybe_run_executor();
+}
+
+// SAFETY (link_section): `.init_array` entries are `extern "C" fn()` pointers the loader calls
+// after relocation and before `main`; this one is such a pointer. On Linux, std's own start-up
+// (argument capture) also runs from `.init_array`, and allocation and threads work there.
+// `#[used]` keeps it in the binary even though nothing names it (rustc links every `#[used]`
+// static of a dependency, so a test binary or an example gets it as a program does).
+#[used]
+#[link_section = ".init_array"]
+static EXECUTOR_HOOK: extern "C" fn() = executor_hook;
+
 /// Runs before `main`: becomes an executor if this process was started as one, and exits.
-pub(crate) fn maybe_run_executor() {
-    let args: Vec<String> = match std::env::var(crate::ship::EXECUTOR_ENV) {
+fn maybe_run_executor() {
+    let args: Vec<String> = match std::env::var(EXECUTOR_ENV) {
         Ok(a) => a.split_whitespace().map(str::to_string).collect(),
         Err(_) => {
             let argv: Vec<String> = std::env::args().collect();
@@ -153,21 +174,24 @@ impl MapOutputSource for RemoteMapOutputs {
         self.pending.lock().insert(request_id, tx);
         if self.out.send(ToDriver::GetMapOutputStatuses { request_id, shuffle_id }).is_err() {
             self.pending.lock().remove(&request_id);
-            return Err(EmberError::Task("the driver connection is closed".into()));
+            return Err(EmberError::MapOutputsUnavailable { shuffle_id, message: "the driver connection is closed".into() });
         }
         let got = rx.recv_timeout(self.timeout);
         self.pending.lock().remove(&request_id);
         match got {
             Ok(Ok(v)) => Ok(Arc::new(v)),
-            Ok(Err(e)) => Err(EmberError::Task(e)),
-            Err(_) => Err(EmberError::Task(format!("no map output locations for shuffle {shuffle_id} from the driver")) ),
+            Ok(Err(message)) => Err(EmberError::MapOutputsUnavailable { shuffle_id, message }),
+            Err(_) => Err(EmberError::MapOutputsUnavailable {
+                shuffle_id,
+                message: format!("no map output locations for shuffle {shuffle_id} from the driver"),
+            }),
         }
     }
 }
 
 /// Runs an executor until its driver tells it to stop or goes away.
 pub fn run_executor(args: Vec<String>) -> Result<()> {
-    crate::init_logging();
+    crate::util::init_logging();
     crate::util::install_panic_hook();
     let args = ExecutorArgs::parse(&args)?;
     let driver: SocketAddr = args
@@ -190,7 +214,7 @@ async fn executor_main(args: ExecutorArgs, driver: SocketAddr, secret: Option<Ve
     let timeout = Duration::from_secs(120);
     let conn = Connection::<ToExecutor, ToDriver>::connect(driver, secret.as_deref(), boot_max, timeout)
         .await
-        .map_err(|e| EmberError::Task(format!("cannot join the driver at {driver}: {e}")))?;
+        .map_err(|e| EmberError::network(format!("cannot join the driver at {driver}"), e))?;
     let host = args.host.clone().unwrap_or_else(|| conn.local_addr().ip().to_string());
     let (mut reader, mut writer) = conn.into_split();
 
@@ -199,10 +223,10 @@ async fn executor_main(args: ExecutorArgs, driver: SocketAddr, secret: Option<Ve
     std::fs::create_dir_all(&work_root).map_err(|e| EmberError::io(&work_root, e))?;
     let blocks_master = Arc::new(BlockManagerMaster::new());
     let pending_bm = Arc::new(std::sync::OnceLock::<Arc<BlockManager>>::new());
-    let store: Arc<LateStore> = Arc::new(LateStore(pending_bm.clone()));
+    let store: Arc<LateStore> = Arc::new(LateStore { block_manager: pending_bm.clone(), local_dir: work_root.clone() });
     let bind: SocketAddr = SocketAddr::new(if host == "127.0.0.1" { [127, 0, 0, 1].into() } else { [0, 0, 0, 0].into() }, 0);
-    let (server, block_addr) = BlockServer::start(handle.clone(), bind, secret.clone(), boot_max, work_root.clone(), store)
-        .map_err(|e| EmberError::Task(format!("cannot start the block server: {e}")))?;
+    let (server, block_addr) = BlockServer::start(handle.clone(), bind, secret.clone(), boot_max, store)
+        .map_err(|e| EmberError::network("cannot start the block server", e))?;
 
     writer
         .send(&ToDriver::RegisterExecutor {
@@ -215,16 +239,16 @@ async fn executor_main(args: ExecutorArgs, driver: SocketAddr, secret: Option<Ve
             pid: std::process::id(),
         })
         .await
-        .map_err(|e| EmberError::Task(format!("registering with the driver failed: {e}")))?;
+        .map_err(|e| EmberError::network("registering with the driver failed", e))?;
 
     // Until registration completes, a LaunchTask is a protocol error (reference 000/003).
     let (executor_id, conf) = loop {
         match reader.recv().await {
             Ok(ToExecutor::RegisteredExecutor { executor_id, conf }) => break (executor_id, conf),
-            Ok(ToExecutor::RegisterRejected { reason }) => return Err(EmberError::Task(format!("the driver refused this executor: {reason}"))),
-            Ok(ToExecutor::LaunchTask(_)) => return Err(EmberError::Task("Received LaunchTask command but executor was null".into())),
+            Ok(ToExecutor::RegisterRejected { reason }) => return Err(EmberError::RegistrationRejected(reason)),
+            Ok(ToExecutor::LaunchTask(_)) => return Err(EmberError::Protocol("Received LaunchTask command but executor was null".into())),
             Ok(other) => debug!("ignoring {other:?} before registration"),
-            Err(e) => return Err(EmberError::Task(format!("the driver closed the connection during registration: {e}"))),
+            Err(e) => return Err(EmberError::network("the driver closed the connection during registration", e)),
         }
     };
     let mut ember_conf = EmberConf::new();
@@ -374,15 +398,23 @@ fn start_heartbeater(executor: &Executor, out: mpsc::UnboundedSender<ToDriver>, 
     stop_tx
 }
 
-/// The block store handed to the block server before the block manager exists (its id needs
-/// the server's port): answers "not found" until then.
-struct LateStore(Arc<std::sync::OnceLock<Arc<BlockManager>>>);
+/// What this executor's block server serves: its shuffle outputs, from the start, and its
+/// block manager's blocks, which it answers "not found" for until the block manager exists (its
+/// id needs the server's port).
+struct LateStore {
+    block_manager: Arc<std::sync::OnceLock<Arc<BlockManager>>>,
+    /// Where this executor's map outputs are written.
+    local_dir: std::path::PathBuf,
+}
 
-impl crate::rpc::block_transfer::BlockStore for LateStore {
+impl BlockStore for LateStore {
     fn get_bytes(&self, id: &str) -> Option<Vec<u8>> {
-        self.0.get().and_then(|bm| crate::rpc::block_transfer::BlockStore::get_bytes(bm.as_ref(), id))
+        self.block_manager.get().and_then(|bm| BlockStore::get_bytes(bm.as_ref(), id))
     }
     fn remove(&self, id: &str) -> bool {
-        self.0.get().is_some_and(|bm| crate::rpc::block_transfer::BlockStore::remove(bm.as_ref(), id))
+        self.block_manager.get().is_some_and(|bm| BlockStore::remove(bm.as_ref(), id))
+    }
+    fn open_shuffle_block(&self, shuffle_id: ShuffleId, map_index: usize, reduce_id: usize) -> std::result::Result<ShuffleBlock, String> {
+        crate::shuffle::open_block(&self.local_dir, shuffle_id, map_index, reduce_id)
     }
 }

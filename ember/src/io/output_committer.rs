@@ -101,7 +101,7 @@ impl TextOutputCommitter {
         fs::create_dir_all(&dir).map_err(|e| EmberError::io(&dir, e))?;
         let path = dir.join(part_name(partition));
         let file = File::create(&path).map_err(|e| EmberError::io(&path, e))?;
-        crate::task::metrics::count_file_op(true);
+        crate::metrics::count_file_op(true);
         let mut w = BufWriter::with_capacity(WRITE_BUFFER, file);
         let (mut records, mut bytes) = (0u64, 0u64);
         for line in lines {

@@ -97,7 +97,7 @@ pub fn list_input_files(path: &str) -> Result<Vec<PathBuf>> {
                 return Err(EmberError::InputNotFound(path.to_string()));
             }
             let matches = glob::glob(local)
-                .map_err(|e| EmberError::Argument(format!("invalid glob pattern {path:?}: {e}")))?;
+                .map_err(|e| EmberError::InvalidGlob { pattern: path.to_string(), position: e.pos, reason: e.msg })?;
             for m in matches {
                 let m = m.map_err(|e| {
                     let at = e.path().to_path_buf();
@@ -246,7 +246,7 @@ impl LineReader {
     /// Opens the split's file, returning the error instead of unwinding.
     pub fn try_open(split: FileSplit) -> Result<Self> {
         let mut file = File::open(&split.path).map_err(|e| EmberError::io(&split.path, e))?;
-        crate::task::metrics::count_file_op(false);
+        crate::metrics::count_file_op(false);
         if split.start != 0 {
             file.seek(SeekFrom::Start(split.start))
                 .map_err(|e| EmberError::io(&split.path, e))?;

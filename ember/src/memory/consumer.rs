@@ -10,7 +10,6 @@
 use std::sync::Arc;
 
 use super::TaskMemoryManager;
-use crate::task::TaskContext;
 
 /// A reservation of execution memory that follows a collection's size and says when to spill.
 /// Released when the collection spills ([`MemoryConsumer::release`]) and when dropped.
@@ -23,12 +22,6 @@ pub struct MemoryConsumer {
 }
 
 impl MemoryConsumer {
-    /// A consumer of the task running on this thread (none outside tasks), spilling past `cap`
-    /// bytes at most.
-    pub fn for_current_task(cap: u64) -> Self {
-        MemoryConsumer::new(TaskContext::current().map(|c| c.task_memory_manager().clone()), cap)
-    }
-
     /// A consumer of `task`'s memory (or of no task: then only `cap` applies).
     pub fn new(task: Option<Arc<TaskMemoryManager>>, cap: u64) -> Self {
         MemoryConsumer { task, reserved: 0, cap }

@@ -27,8 +27,8 @@ use tracing::{debug, warn};
 
 use crate::conf::{self, EmberConf};
 use crate::error::{EmberError, Result};
-use crate::storage::BlockId;
-use crate::task::TaskId;
+use ember_common::BlockId;
+use ember_common::TaskId;
 
 /// Drops cached blocks when memory is needed (implemented by the block manager; Spark's
 /// `BlockEvictionHandler` together with `MemoryStore.evictBlocksToFreeSpace`).

@@ -1,6 +1,6 @@
 //! `TaskMemoryManager`: the execution memory of one running task (Spark's `TaskMemoryManager`).
 //!
-//! Every task attempt gets one, through its [`crate::task::TaskContext`]. What the task still
+//! Every task attempt gets one, through its task context (`TaskContext::task_memory_manager`). What the task still
 //! holds when it ends is released by the executor and, if the task succeeded, reported as a
 //! leak (`Managed memory leak detected; size = N bytes, TID = T`), and fails the task when
 //! `ember.unsafe.exceptionOnMemoryLeak` is true.
@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use super::UnifiedMemoryManager;
-use crate::task::TaskId;
+use ember_common::TaskId;
 
 /// Execution memory of one task attempt.
 pub struct TaskMemoryManager {

@@ -5,12 +5,11 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::shuffled::{new_shuffle, AggSource, PassThrough};
+use super::shuffle_side::{aggregator_for, TwoSided};
 use super::{Dependency, Partitioning, Rdd, RddMeta};
 use crate::aggregator::Aggregator;
 use crate::data::{Data, Key};
-use crate::partitioner::HashPartitioner;
-use crate::shuffle::external_aggregator::{AggregatedIter, ExternalAggregator};
+use crate::shuffle::external_aggregator::AggregatedIter;
 use crate::task::TaskContext;
 
 /// A value from the left or the right input of a cogroup.
@@ -55,44 +54,12 @@ impl<K, V: Data, W: Data> Aggregator<K, Tagged<V, W>, (Vec<V>, Vec<W>)> for CoGr
     }
 }
 
-/// One input of a two-sided operation: read in place when already hash-partitioned into
-/// `partitions`, else through a new shuffle.
-pub(crate) fn side<K: Key, X: Data, R: Rdd<Item = (K, X)>>(rdd: R, partitions: usize) -> AggSource {
-    if rdd.partitioning() == Some(Partitioning::Hash(partitions)) {
-        AggSource::narrow(rdd)
-    } else {
-        let (shuffle_id, dep, _) = new_shuffle(rdd, HashPartitioner::new(partitions), PassThrough);
-        AggSource::Shuffle { shuffle_id, dep: Some(dep) }
-    }
-}
-
 /// For each key, the values of both inputs: `(K, (Vec<V>, Vec<W>))`. An input already
 /// hash-partitioned into the same number of partitions is read in place, without a shuffle.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct CoGroupedRdd<K, V, W> {
     sides: TwoSided,
     _kvw: PhantomData<fn() -> (K, V, W)>,
-}
-
-/// The two inputs of a cogroup or join and the number of partitions they meet in.
-#[derive(Clone, Serialize, Deserialize)]
-pub(crate) struct TwoSided {
-    pub(crate) meta: RddMeta,
-    pub(crate) left: AggSource,
-    pub(crate) right: AggSource,
-    pub(crate) partitions: usize,
-}
-
-impl TwoSided {
-    pub(crate) fn new<K: Key, V: Data, W: Data, A: Rdd<Item = (K, V)>, B: Rdd<Item = (K, W)>>(a: A, b: B, partitions: usize, name: &'static str) -> Self {
-        let meta = RddMeta::derived(a.meta(), name);
-        let partitions = partitions.max(1);
-        TwoSided { meta, left: side(a, partitions), right: side(b, partitions), partitions }
-    }
-
-    pub(crate) fn dependencies(&self) -> Vec<Dependency> {
-        self.left.dependency().into_iter().chain(self.right.dependency()).collect()
-    }
 }
 
 impl<K: Key, V: Data, W: Data> CoGroupedRdd<K, V, W> {
@@ -114,8 +81,7 @@ impl<K: Key, V: Data, W: Data> Rdd for CoGroupedRdd<K, V, W> {
         self.sides.dependencies()
     }
     fn compute(&self, p: usize, ctx: &Arc<TaskContext>) -> Self::Iter {
-        let env = ctx.env();
-        let mut map = ExternalAggregator::new(CoGroupAgg(PhantomData), &env.shuffle, &env.local_dir);
+        let mut map = aggregator_for(CoGroupAgg(PhantomData), ctx);
         let metrics = &ctx.metrics;
         self.sides.left.for_each::<K, V>(p, ctx, |k, v| map.insert_value(k, Tagged::Left(v), metrics));
         self.sides.right.for_each::<K, W>(p, ctx, |k, w| map.insert_value(k, Tagged::Right(w), metrics));

@@ -11,12 +11,12 @@ use std::sync::Arc;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
-use super::cogroup::{CoGroupAgg, Tagged, TwoSided};
-use super::shuffled::SourceIter;
+use super::cogroup::{CoGroupAgg, Tagged};
+use super::shuffle_side::{aggregator_for, SourceIter, TwoSided};
 use super::{Dependency, Partitioning, Rdd, RddMeta};
 use crate::data::{Data, Key};
-use crate::shuffle::external_aggregator::{AggregatedIter, ExternalAggregator};
-use crate::shuffle::size_tracker::{map_slot_bytes, SizeTracker};
+use crate::shuffle::external_aggregator::AggregatedIter;
+use crate::size_tracker::{map_slot_bytes, SizeTracker};
 use crate::task::TaskContext;
 
 /// The values of one key on the build side; one value needs no allocation.
@@ -116,8 +116,8 @@ impl<K: Key, V: Data, W: Data> Rdd for HashJoinRdd<K, V, W> {
         self.sides.dependencies()
     }
     fn compute(&self, p: usize, ctx: &Arc<TaskContext>) -> Self::Iter {
-        let env = ctx.env();
-        let threshold = env.shuffle.spill_threshold;
+        let env = ctx.services();
+        let threshold = env.shuffle_conf().spill_threshold;
         let mut table: FxHashMap<K, Values<W>> = FxHashMap::default();
         let mut tracker = SizeTracker::new();
         let slot = map_slot_bytes::<K, W>();
@@ -153,7 +153,7 @@ impl<K: Key, V: Data, W: Data> Rdd for HashJoinRdd<K, V, W> {
         }
         // Fall back to the cogroup, which spills: what was built, the rest of the build side,
         // then the whole left side.
-        let mut map = ExternalAggregator::new(CoGroupAgg::default(), &env.shuffle, &env.local_dir);
+        let mut map = aggregator_for(CoGroupAgg::default(), ctx);
         let metrics = &ctx.metrics;
         for (k, vals) in table.drain() {
             match vals {

@@ -40,6 +40,7 @@ use super::fns::Plain;
 use super::{Dependency, PartIter, Partitioning, Rdd, RddMeta};
 use crate::data::Data;
 use crate::error::{EmberError, Result};
+pub use crate::shuffle::PairSink;
 use crate::task::TaskContext;
 use crate::util::{cast, is_string};
 
@@ -88,23 +89,7 @@ impl<V: Data> Lent for (&str, V) {
 }
 
 fn type_mismatch() -> EmberError {
-    EmberError::Task("internal error: lent pair fed to a sink of another type".into())
-}
-
-/// Receives the `(K, V)` records of one map partition (a shuffle writer). Engine hook.
-#[doc(hidden)]
-pub trait PairSink<K: 'static, V> {
-    /// One record.
-    fn pair(&mut self, key: K, value: V) -> Result<()>;
-
-    /// One record whose `String` key is lent: the same as `pair(key.to_owned(), value)`, which
-    /// is what this default does.
-    fn str_pair(&mut self, key: &str, value: V) -> Result<()> {
-        match cast::<String, K>(key.to_owned()) {
-            Ok(k) => self.pair(k, value),
-            Err(_) => Err(type_mismatch()),
-        }
-    }
+    EmberError::Internal("lent pair fed to a sink of another type".into())
 }
 
 /// A function that lends items borrowed from its argument: `fn(&'a B) -> impl IntoIterator<Item

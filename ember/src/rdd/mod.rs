@@ -16,6 +16,8 @@ mod join;
 mod lend;
 mod narrow;
 mod pair;
+mod result_job;
+mod shuffle_side;
 mod shuffled;
 mod sources;
 
@@ -25,6 +27,7 @@ pub use join::*;
 pub use lend::*;
 pub use narrow::*;
 pub use pair::*;
+pub use shuffle_side::{ShuffleReadIter, SourceIter};
 pub use shuffled::*;
 pub use sources::*;
 
@@ -34,9 +37,9 @@ use std::sync::Arc;
 
 use crate::context::Context;
 use crate::data::Data;
-use crate::scheduler::task_set::TaskLocation;
+use crate::task::TaskLocation;
 use crate::storage::{BlockId, GetOrCompute, StorageLevel, Values};
-use crate::task::{ShuffleId, ShuffleMapFunc, TaskContext, TaskMetrics};
+use crate::task::{ShuffleId, TaskContext, TaskMetrics};
 
 /// RDD id, unique within a context.
 pub type RddId = usize;
@@ -99,9 +102,7 @@ impl RddMeta {
     /// The application the RDD belongs to; an error for a copy on an executor, where jobs
     /// cannot be started.
     pub fn context(&self) -> crate::Result<&Context> {
-        self.inner.ctx.as_ref().ok_or_else(|| {
-            crate::EmberError::Task("RDD operations that run jobs can only be called on the driver, not inside a task".into())
-        })
+        self.inner.ctx.as_ref().ok_or(crate::EmberError::NotOnDriver)
     }
     /// The RDD's kind, e.g. `MapRdd`.
     pub fn name(&self) -> &'static str {
@@ -157,43 +158,9 @@ impl fmt::Debug for RddMeta {
     }
 }
 
-/// A dependency of an RDD on a parent (Spark's `Dependency`).
-#[derive(Clone)]
-pub enum Dependency {
-    /// Each partition needs a few parent partitions, computed in the same task. `one_to_one`
-    /// when partition `i` needs exactly parent partition `i` (used for preferred locations).
-    Narrow { rdd: Arc<dyn RddBase>, one_to_one: bool },
-    /// Each partition needs a part of every parent partition: a stage boundary.
-    Shuffle(Arc<dyn ShuffleDependencyBase>),
-}
-
-/// The scheduler's view of an RDD: no element type, just structure.
-pub trait RddBase: Send + Sync {
-    /// The RDD's id.
-    fn id(&self) -> RddId;
-    /// The RDD's kind.
-    fn name(&self) -> &'static str;
-    /// Number of partitions.
-    fn num_partitions(&self) -> usize;
-    /// Parents.
-    fn dependencies(&self) -> Vec<Dependency>;
-    /// Where partition `p` would rather be computed (e.g. the hosts of its file block).
-    fn preferred_locations(&self, p: usize) -> Vec<TaskLocation>;
-    /// The storage level set by `persist`.
-    fn storage_level(&self) -> StorageLevel;
-}
-
-/// The map side of a shuffle, as the DAG scheduler sees it (Spark's `ShuffleDependency`).
-pub trait ShuffleDependencyBase: Send + Sync {
-    /// The shuffle's id.
-    fn shuffle_id(&self) -> ShuffleId;
-    /// The RDD whose partitions the map tasks write.
-    fn rdd(&self) -> Arc<dyn RddBase>;
-    /// Partitions of the reduce side.
-    fn num_reduce_partitions(&self) -> usize;
-    /// The map task body.
-    fn map_func(&self) -> Arc<dyn ShuffleMapFunc>;
-}
+/// The scheduler core's view of the RDD graph: every typed RDD is also an [`RddBase`] (through
+/// [`Rdd::as_base`]), and its dependencies are the core's [`Dependency`]s.
+pub use ember_scheduler::rdd::{Dependency, RddBase, ShuffleDependencyBase};
 
 /// A typed RDD.
 ///
@@ -232,7 +199,7 @@ pub trait Rdd: Clone + Send + Sync + serde::Serialize + serde::de::DeserializeOw
             return CacheIter::Computed(self.compute(partition, ctx));
         }
         let block = BlockId::Rdd { rdd_id: self.meta().id(), partition };
-        let values = match ctx.env().block_manager.get_or_compute(block, level, || self.compute(partition, ctx)) {
+        let values = match ctx.services().block_manager().get_or_compute(block, level, || self.compute(partition, ctx)) {
             GetOrCompute::Hit(values) => {
                 TaskMetrics::add(&ctx.metrics.cache_hits, 1);
                 values
@@ -302,7 +269,7 @@ pub trait Rdd: Clone + Send + Sync + serde::Serialize + serde::de::DeserializeOw
     fn persist(self, level: StorageLevel) -> Self {
         self.meta().set_storage_level(level);
         if let Ok(ctx) = self.meta().context() {
-            ctx.note_persisted(self.meta(), self.num_partitions());
+            ctx.note_persisted(self.meta().id(), self.meta().user_name(), self.meta().storage_level(), self.num_partitions());
         }
         self
     }
@@ -320,7 +287,7 @@ pub trait Rdd: Clone + Send + Sync + serde::Serialize + serde::de::DeserializeOw
         self.meta().set_user_name(name.into());
         if let Ok(ctx) = self.meta().context() {
             if self.storage_level().is_valid() {
-                ctx.note_persisted(self.meta(), self.num_partitions());
+                ctx.note_persisted(self.meta().id(), self.meta().user_name(), self.meta().storage_level(), self.num_partitions());
             }
         }
         self

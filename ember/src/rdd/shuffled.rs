@@ -10,12 +10,15 @@ use super::{Dependency, Partitioning, Rdd, RddBase, RddMeta, ShuffleDependencyBa
 use crate::aggregator::Aggregator;
 use crate::data::{Data, Key};
 use crate::partitioner::{HashPartitioner, Partitioner};
-use crate::shuffle::external_aggregator::{AggregatedIter, ExternalAggregator};
+use super::shuffle_side::{aggregator_for, ShuffleRead, ShuffleReadIter, ShuffleSide};
+use crate::shuffle::external_aggregator::AggregatedIter;
 use crate::shuffle::external_sorter::{ExternalSorter, SortedIter};
-use crate::shuffle::reader::{read_reduce_partition, ShuffleRecords};
+use crate::shuffle::reader::read_reduce_partition;
 use crate::shuffle::sort_writer;
-use crate::ship::Shipped;
+use crate::shuffle::{PairSink, PairSource};
+use crate::task::Shipped;
 use crate::task::{MapStatus, ShuffleId, ShuffleMapFunc, TaskContext, TaskKind};
+use ember_scheduler::task::TaskBody;
 
 /// How a shuffle's map side treats records.
 pub trait MapSide<K: Key, V: Data>: Clone + Send + Sync + Serialize + serde::de::DeserializeOwned + 'static {
@@ -56,8 +59,8 @@ impl<K: Key, V: Data> MapSide<K, V> for PassThrough {
         map_index: usize,
         ctx: &TaskContext,
     ) -> crate::Result<Vec<u64>> {
-        let env = ctx.env();
-        sort_writer::write_records(records, partitioner, shuffle_id, map_index, &env.local_dir, &env.shuffle, &ctx.metrics)
+        let env = ctx.services();
+        sort_writer::write_records(records, partitioner, shuffle_id, map_index, &env.local_dir(), env.shuffle_conf(), &ctx.metrics)
     }
 }
 
@@ -81,11 +84,11 @@ impl<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>> MapSide<K, V> for Combine
         map_index: usize,
         ctx: &TaskContext,
     ) -> crate::Result<Vec<u64>> {
-        let env = ctx.env();
+        let env = ctx.services();
         if A::MAP_SIDE_COMBINE {
-            sort_writer::write_combined(records, partitioner, &self.0, shuffle_id, map_index, &env.local_dir, &env.shuffle, &ctx.metrics)
+            sort_writer::write_combined(records, partitioner, &self.0, shuffle_id, map_index, &env.local_dir(), env.shuffle_conf(), &ctx.metrics)
         } else {
-            sort_writer::write_records(records, partitioner, shuffle_id, map_index, &env.local_dir, &env.shuffle, &ctx.metrics)
+            sort_writer::write_records(records, partitioner, shuffle_id, map_index, &env.local_dir(), env.shuffle_conf(), &ctx.metrics)
         }
     }
 
@@ -100,17 +103,31 @@ impl<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>> MapSide<K, V> for Combine
         if !A::MAP_SIDE_COMBINE {
             return self.write(rdd.iterator(map_index, ctx), partitioner, shuffle_id, map_index, ctx);
         }
-        let env = ctx.env();
+        let env = ctx.services();
         sort_writer::write_combined_from(
-            |sink| rdd.feed_pairs(map_index, ctx, sink),
+            RddPartition { rdd, partition: map_index, ctx },
             partitioner,
             &self.0,
             shuffle_id,
             map_index,
-            &env.local_dir,
-            &env.shuffle,
+            &env.local_dir(),
+            env.shuffle_conf(),
             &ctx.metrics,
         )
+    }
+}
+
+/// One partition of a map task's RDD as the records of a shuffle write: fed through
+/// [`Rdd::feed_pairs`], so an RDD that lends its keys (`flat_map_ref`) keeps them borrowed.
+struct RddPartition<'a, R> {
+    rdd: &'a R,
+    partition: usize,
+    ctx: &'a Arc<TaskContext>,
+}
+
+impl<K: Data, V: Data, R: Rdd<Item = (K, V)>> PairSource<K, V> for RddPartition<'_, R> {
+    fn feed<S: PairSink<K, V>>(self, sink: &mut S) -> crate::Result<()> {
+        self.rdd.feed_pairs(self.partition, self.ctx, sink)
     }
 }
 
@@ -143,7 +160,7 @@ impl<K: Key, V: Data, P: Rdd<Item = (K, V)>, Part: Partitioner<K>, M: MapSide<K,
     }
     fn run(&self, partition: usize, ctx: &Arc<TaskContext>) -> crate::Result<MapStatus> {
         let sizes = self.map_side.write_rdd(&self.parent, &self.partitioner, self.shuffle_id, partition, ctx)?;
-        Ok(MapStatus { location: ctx.env().block_manager.id().clone(), map_index: partition, sizes })
+        Ok(MapStatus { location: ctx.services().block_manager().id().clone(), map_index: partition, sizes })
     }
 }
 
@@ -159,8 +176,8 @@ impl<K: Key, V: Data, P: Rdd<Item = (K, V)>, Part: Partitioner<K>, M: MapSide<K,
     fn num_reduce_partitions(&self) -> usize {
         self.partitioner.num_partitions()
     }
-    fn map_func(&self) -> Arc<dyn ShuffleMapFunc> {
-        Arc::new(self.clone())
+    fn map_task(&self) -> TaskBody {
+        TaskBody::new(TaskKind::ShuffleMap(Arc::new(self.clone())))
     }
 }
 
@@ -193,10 +210,7 @@ pub(crate) fn new_shuffle<K: Key, V: Data, P: Rdd<Item = (K, V)>, Part: Partitio
 #[derive(Clone, Serialize, Deserialize)]
 pub struct ShuffledRdd<K, V> {
     meta: RddMeta,
-    shuffle_id: ShuffleId,
-    /// The map side; only the driver needs it (executors read by shuffle id).
-    #[serde(skip)]
-    dep: Option<Arc<dyn ShuffleDependencyBase>>,
+    read: ShuffleRead,
     partitions: usize,
     partitioning: Partitioning,
     _kv: PhantomData<fn() -> (K, V)>,
@@ -204,10 +218,10 @@ pub struct ShuffledRdd<K, V> {
 
 impl<K: Key, V: Data> ShuffledRdd<K, V> {
     pub(crate) fn new<P: Rdd<Item = (K, V)>, Part: Partitioner<K>>(parent: P, partitioner: Part) -> Self {
-        let parent_meta = parent.meta().clone();
+        let meta = RddMeta::derived(parent.meta(), "ShuffledRdd");
         let partitions = partitioner.num_partitions();
-        let (shuffle_id, dep, partitioning) = new_shuffle(parent, partitioner, PassThrough);
-        ShuffledRdd { meta: RddMeta::derived(&parent_meta, "ShuffledRdd"), shuffle_id, dep: Some(dep), partitions, partitioning, _kv: PhantomData }
+        let (read, partitioning) = ShuffleRead::new(parent, partitioner, PassThrough);
+        ShuffledRdd { meta, read, partitions, partitioning, _kv: PhantomData }
     }
 }
 
@@ -221,10 +235,10 @@ impl<K: Key, V: Data> Rdd for ShuffledRdd<K, V> {
         self.partitions
     }
     fn dependencies(&self) -> Vec<Dependency> {
-        self.dep.iter().map(|d| Dependency::Shuffle(d.clone())).collect()
+        self.read.dependency().into_iter().collect()
     }
     fn compute(&self, p: usize, ctx: &Arc<TaskContext>) -> Self::Iter {
-        ShuffleReadIter { records: read_reduce_partition(ctx, self.shuffle_id, p), ctx: ctx.clone(), read: 0 }
+        self.read.records(p, ctx)
     }
     fn partitioning(&self) -> Option<Partitioning> {
         Some(self.partitioning.clone())
@@ -237,132 +251,11 @@ impl<K: Key, V: Data> Rdd for ShuffledRdd<K, V> {
 #[serde(bound(serialize = "A: Serialize", deserialize = "A: Deserialize<'de>"))]
 pub struct AggregatedRdd<K, V, C, A> {
     meta: RddMeta,
-    source: AggSource,
+    source: ShuffleSide,
     partitions: usize,
     partitioning: Partitioning,
     agg: A,
     _kvc: PhantomData<fn() -> (K, V, C)>,
-}
-
-/// Where an [`AggregatedRdd`] or one side of a cogroup reads from.
-#[derive(Clone, Serialize, Deserialize)]
-pub(crate) enum AggSource {
-    /// A shuffle (the dependency is needed on the driver only).
-    Shuffle {
-        shuffle_id: ShuffleId,
-        #[serde(skip)]
-        dep: Option<Arc<dyn ShuffleDependencyBase>>,
-    },
-    /// The parent is already partitioned as wanted: aggregate its partitions in place.
-    Narrow(ErasedSource),
-}
-
-impl AggSource {
-    pub(crate) fn dependency(&self) -> Option<Dependency> {
-        match self {
-            AggSource::Shuffle { dep, .. } => dep.clone().map(Dependency::Shuffle),
-            AggSource::Narrow(src) => Some(Dependency::Narrow { rdd: src.0.base(), one_to_one: true }),
-        }
-    }
-
-    /// Feeds every record of partition `p` to `insert`.
-    pub(crate) fn for_each<K: Key, X: Data>(&self, p: usize, ctx: &Arc<TaskContext>, mut insert: impl FnMut(K, X)) {
-        match self {
-            AggSource::Shuffle { shuffle_id, .. } => {
-                for (k, x) in read_reduce_partition::<(K, X)>(ctx, *shuffle_id, p).metered(&ctx.metrics) {
-                    insert(k, x);
-                }
-            }
-            AggSource::Narrow(src) => {
-                if let Ok(it) = src.0.iter_any(p, ctx).downcast::<Box<dyn Iterator<Item = (K, X)>>>() {
-                    for (k, x) in *it {
-                        insert(k, x);
-                    }
-                }
-            }
-        }
-    }
-
-    /// Every record of partition `p`, pulled.
-    pub(crate) fn iter<K: Key, X: Data>(&self, p: usize, ctx: &Arc<TaskContext>) -> SourceIter<K, X> {
-        match self {
-            AggSource::Shuffle { shuffle_id, .. } => {
-                SourceIter::Shuffle(ShuffleReadIter { records: read_reduce_partition(ctx, *shuffle_id, p), ctx: ctx.clone(), read: 0 })
-            }
-            AggSource::Narrow(src) => match src.0.iter_any(p, ctx).downcast::<Box<dyn Iterator<Item = (K, X)>>>() {
-                Ok(it) => SourceIter::Narrow(*it),
-                Err(_) => SourceIter::Narrow(Box::new(std::iter::empty())),
-            },
-        }
-    }
-
-    /// A narrow source over an RDD already partitioned as wanted.
-    pub(crate) fn narrow<R: Rdd>(rdd: R) -> Self {
-        AggSource::Narrow(ErasedSource(Arc::new(NarrowSource(rdd))))
-    }
-}
-
-/// The records of one side of a join or aggregation: a shuffle read (static dispatch) or a
-/// co-partitioned parent read in place.
-pub enum SourceIter<K: Key, X: Data> {
-    Shuffle(ShuffleReadIter<(K, X)>),
-    Narrow(Box<dyn Iterator<Item = (K, X)>>),
-}
-
-impl<K: Key, X: Data> Iterator for SourceIter<K, X> {
-    type Item = (K, X);
-    #[inline]
-    fn next(&mut self) -> Option<(K, X)> {
-        match self {
-            SourceIter::Shuffle(it) => it.next(),
-            SourceIter::Narrow(it) => it.next(),
-        }
-    }
-}
-
-/// A type-erased narrow parent that ships itself like a task body.
-#[derive(Clone)]
-pub(crate) struct ErasedSource(pub(crate) Arc<dyn NarrowPairSource>);
-
-impl Serialize for ErasedSource {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.0.ship().map_err(serde::ser::Error::custom)?.serialize(s)
-    }
-}
-
-impl<'de> Deserialize<'de> for ErasedSource {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let shipped = Shipped::deserialize(d)?;
-        crate::ship::decode::<Arc<dyn NarrowPairSource>>(&shipped).map(ErasedSource).map_err(serde::de::Error::custom)
-    }
-}
-
-fn decode_narrow_source<R: Rdd>(tag: u64, bytes: &[u8]) -> crate::Result<Arc<dyn NarrowPairSource>> {
-    let src: NarrowSource<R> = crate::ship::decode_checked(tag, bytes)?;
-    Ok(Arc::new(src))
-}
-
-/// A parent that is already partitioned by key, read partition by partition (type-erased to
-/// keep the RDD's type independent of the parent's).
-pub(crate) trait NarrowPairSource: Send + Sync {
-    fn base(&self) -> Arc<dyn RddBase>;
-    fn iter_any(&self, p: usize, ctx: &Arc<TaskContext>) -> Box<dyn Any>;
-    fn ship(&self) -> crate::Result<Shipped>;
-}
-
-#[derive(Serialize, Deserialize)]
-struct NarrowSource<R>(R);
-impl<R: Rdd> NarrowPairSource for NarrowSource<R> {
-    fn ship(&self) -> crate::Result<Shipped> {
-        crate::ship::ship(self, decode_narrow_source::<R>)
-    }
-    fn base(&self) -> Arc<dyn RddBase> {
-        self.0.as_base()
-    }
-    fn iter_any(&self, p: usize, ctx: &Arc<TaskContext>) -> Box<dyn Any> {
-        let it: Box<dyn Iterator<Item = R::Item>> = Box::new(self.0.iterator(p, ctx));
-        Box::new(it)
-    }
 }
 
 impl<K, V, C, A: Clone> Clone for AggregatedRdd<K, V, C, A> {
@@ -384,26 +277,9 @@ impl<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>> AggregatedRdd<K, V, C, A>
     pub(crate) fn new<P: Rdd<Item = (K, V)>, Part: Partitioner<K>>(parent: P, partitioner: Part, agg: A) -> Self {
         let parent_meta = parent.meta().clone();
         let partitions = partitioner.num_partitions();
-        let is_hash = (&partitioner as &dyn Any).downcast_ref::<HashPartitioner>().is_some();
-        if is_hash && parent.partitioning() == Some(Partitioning::Hash(partitions)) {
-            return AggregatedRdd {
-                meta: RddMeta::derived(&parent_meta, "AggregatedRdd"),
-                source: AggSource::narrow(parent),
-                partitions,
-                partitioning: Partitioning::Hash(partitions),
-                agg,
-                _kvc: PhantomData,
-            };
-        }
-        let (shuffle_id, dep, partitioning) = new_shuffle(parent, partitioner, Combine::<A, C>(agg.clone(), PhantomData));
-        AggregatedRdd {
-            meta: RddMeta::derived(&parent_meta, "ShuffledRdd"),
-            source: AggSource::Shuffle { shuffle_id, dep: Some(dep) },
-            partitions,
-            partitioning,
-            agg,
-            _kvc: PhantomData,
-        }
+        let (source, partitioning) = ShuffleSide::new(parent, partitioner, Combine::<A, C>(agg.clone(), PhantomData));
+        let name = if source.is_shuffle() { "ShuffledRdd" } else { "AggregatedRdd" };
+        AggregatedRdd { meta: RddMeta::derived(&parent_meta, name), source, partitions, partitioning, agg, _kvc: PhantomData }
     }
 }
 
@@ -420,12 +296,13 @@ impl<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>> Rdd for AggregatedRdd<K, 
         self.source.dependency().into_iter().collect()
     }
     fn compute(&self, p: usize, ctx: &Arc<TaskContext>) -> Self::Iter {
-        let env = ctx.env();
-        let mut map = ExternalAggregator::new(self.agg.clone(), &env.shuffle, &env.local_dir);
+        let mut map = aggregator_for(self.agg.clone(), ctx);
         let metrics = &ctx.metrics;
-        match &self.source {
-            AggSource::Shuffle { .. } if A::MAP_SIDE_COMBINE => self.source.for_each::<K, C>(p, ctx, |k, c| map.insert_combiner(k, c, metrics)),
-            _ => self.source.for_each::<K, V>(p, ctx, |k, v| map.insert_value(k, v, metrics)),
+        // Map outputs are combiners when the map side combined; a narrow parent gives values.
+        if self.source.is_shuffle() && A::MAP_SIDE_COMBINE {
+            self.source.for_each::<K, C>(p, ctx, |k, c| map.insert_combiner(k, c, metrics));
+        } else {
+            self.source.for_each::<K, V>(p, ctx, |k, v| map.insert_value(k, v, metrics));
         }
         map.into_iter()
     }
@@ -439,9 +316,7 @@ impl<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>> Rdd for AggregatedRdd<K, 
 #[derive(Clone, Serialize, Deserialize)]
 pub struct SortedRdd<K, V> {
     meta: RddMeta,
-    shuffle_id: ShuffleId,
-    #[serde(skip)]
-    dep: Option<Arc<dyn ShuffleDependencyBase>>,
+    read: ShuffleRead,
     partitions: usize,
     ascending: bool,
     _kv: PhantomData<fn() -> (K, V)>,
@@ -449,10 +324,10 @@ pub struct SortedRdd<K, V> {
 
 impl<K: Key + Ord, V: Data> SortedRdd<K, V> {
     pub(crate) fn new<P: Rdd<Item = (K, V)>, Part: Partitioner<K>>(parent: P, partitioner: Part, ascending: bool) -> Self {
-        let parent_meta = parent.meta().clone();
+        let meta = RddMeta::derived(parent.meta(), "ShuffledRdd");
         let partitions = partitioner.num_partitions();
-        let (shuffle_id, dep, _) = new_shuffle(parent, partitioner, PassThrough);
-        SortedRdd { meta: RddMeta::derived(&parent_meta, "ShuffledRdd"), shuffle_id, dep: Some(dep), partitions, ascending, _kv: PhantomData }
+        let (read, _) = ShuffleRead::new(parent, partitioner, PassThrough);
+        SortedRdd { meta, read, partitions, ascending, _kv: PhantomData }
     }
 }
 
@@ -466,40 +341,14 @@ impl<K: Key + Ord, V: Data> Rdd for SortedRdd<K, V> {
         self.partitions
     }
     fn dependencies(&self) -> Vec<Dependency> {
-        self.dep.iter().map(|d| Dependency::Shuffle(d.clone())).collect()
+        self.read.dependency().into_iter().collect()
     }
     fn compute(&self, p: usize, ctx: &Arc<TaskContext>) -> Self::Iter {
-        let env = ctx.env();
-        let mut sorter = ExternalSorter::new(&env.shuffle, &env.local_dir, self.ascending);
-        for (k, v) in read_reduce_partition::<(K, V)>(ctx, self.shuffle_id, p).metered(&ctx.metrics) {
+        let services = ctx.services();
+        let mut sorter = ExternalSorter::new(services.shuffle_conf(), services.local_dir(), self.ascending);
+        for (k, v) in read_reduce_partition::<(K, V)>(ctx, self.read.shuffle_id, p).metered(&ctx.metrics) {
             sorter.insert(k, v, &ctx.metrics);
         }
         sorter.into_sorted_iter()
-    }
-}
-
-/// The records of one reduce partition, counted into the task's metrics when done.
-pub struct ShuffleReadIter<T: serde::de::DeserializeOwned> {
-    records: ShuffleRecords<T>,
-    ctx: Arc<TaskContext>,
-    read: u64,
-}
-
-impl<T: serde::de::DeserializeOwned> Iterator for ShuffleReadIter<T> {
-    type Item = T;
-    #[inline]
-    fn next(&mut self) -> Option<T> {
-        let x = self.records.next()?;
-        self.read += 1;
-        if self.read & 4095 == 0 {
-            self.ctx.check_interrupted();
-        }
-        Some(x)
-    }
-}
-
-impl<T: serde::de::DeserializeOwned> Drop for ShuffleReadIter<T> {
-    fn drop(&mut self) {
-        crate::task::TaskMetrics::add(&self.ctx.metrics.shuffle_records_read, self.records.records_read());
     }
 }

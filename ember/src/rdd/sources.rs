@@ -415,3 +415,34 @@ impl<P: Rdd> Rdd for CoalescedRdd<P> {
         CoalescedIter { parent: self.parent.clone(), ctx: ctx.clone(), next_part: range, cur: None }
     }
 }
+
+/// The RDD sources of an application (Spark's `SparkContext.parallelize`, `range`, `textFile`,
+/// `union`). Defined here rather than in `crate::context`, which knows no RDD types.
+impl Context {
+    /// A local collection as an RDD of `num_slices` partitions (default: the default
+    /// parallelism).
+    pub fn parallelize<T: Data>(&self, data: Vec<T>, num_slices: impl Into<Option<usize>>) -> ParallelCollection<T> {
+        let n = num_slices.into().unwrap_or(self.default_parallelism());
+        ParallelCollection::new(&self.weak_handle(), data, n)
+    }
+
+    /// The numbers from `start` (inclusive) to `end` (exclusive) by `step`, generated inside
+    /// the tasks.
+    pub fn range(&self, start: i64, end: i64, step: i64, num_slices: impl Into<Option<usize>>) -> RangeRdd {
+        let n = num_slices.into().unwrap_or(self.default_parallelism());
+        RangeRdd::new(&self.weak_handle(), start, end, step, n)
+    }
+
+    /// The lines of a text file, of the files of a directory, or of the files a glob matches,
+    /// split at line-aligned byte ranges into at least `min_partitions` partitions (default:
+    /// `min(default parallelism, 2)`, as Spark).
+    pub fn text_file(&self, path: &str, min_partitions: impl Into<Option<usize>>) -> Result<TextFileRdd> {
+        let n = min_partitions.into().unwrap_or(self.default_parallelism().min(2));
+        TextFileRdd::new(&self.weak_handle(), path, n)
+    }
+
+    /// The partitions of several RDDs of one type, one after the other.
+    pub fn union<R: Rdd>(&self, rdds: Vec<R>) -> UnionAllRdd<R> {
+        UnionAllRdd::new(&self.weak_handle(), rdds)
+    }
+}

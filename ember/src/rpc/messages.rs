@@ -3,9 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::accumulator::AccumulatorUpdate;
+use ember_common::AccumulatorUpdate;
 use crate::memory::MemoryMetrics;
-use crate::ship::Shipped;
+use crate::task::Shipped;
 use crate::storage::BlockStatus;
 use crate::task::{ExecutorId, MapStatus, ShuffleId, StageId, TaskEndReason, TaskId, TaskMetricsSnapshot, TaskState};
 
@@ -32,7 +32,7 @@ pub enum ToDriver {
     /// Liveness and the metrics of running tasks, every `ember.executor.heartbeatInterval`
     /// (Spark's `Heartbeat`).
     /// `memory` is the executor's memory manager at that moment.
-    Heartbeat { task_metrics: Vec<(TaskId, TaskMetricsSnapshot)>, executor_metrics: crate::executor::ExecutorSourceMetrics, memory: MemoryMetrics },
+    Heartbeat { task_metrics: Vec<(TaskId, TaskMetricsSnapshot)>, executor_metrics: crate::metrics::ExecutorSourceMetrics, memory: MemoryMetrics },
     /// A partition of `rdd_id` changed place here (Spark's `UpdateBlockInfo`): stored in memory
     /// or on disk, evicted from memory to disk, dropped, or removed (`status` says where it is
     /// now and how large), with the executor's memory metrics after the change.

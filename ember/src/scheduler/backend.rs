@@ -4,7 +4,7 @@
 
 use crate::task::{ExecutorId, StatusUpdate, TaskDescription, TaskId};
 
-use super::task_set::WorkerOffer;
+use ember_scheduler::task_set::WorkerOffer;
 
 /// The executors of an application as the driver's event loop sees them.
 pub trait SchedulerBackend: Send {

@@ -19,15 +19,17 @@ use tracing::{debug, info, warn};
 
 use super::backend::{LaunchFailure, SchedulerBackend};
 use super::event_loop::DriverEvent;
-use super::task_set::WorkerOffer;
-use crate::env::MapOutputSource;
+use ember_scheduler::task_set::WorkerOffer;
+use crate::task::MapOutputSource;
 use crate::error::{EmberError, Result};
-use crate::map_output_tracker::MapOutputTracker;
-use crate::rpc::block_transfer::{BlockClient, BlockRequest, BlockResponse};
+use ember_scheduler::map_output_tracker::MapOutputTracker;
+use ember_net::block_client::BlockClient;
+use ember_net::block_server::BlockServer;
+use ember_net::protocol::{BlockRequest, BlockResponse};
 use crate::rpc::connection::Connection;
 use crate::rpc::messages::{ToDriver, ToExecutor, WirePayload, WireTask, WireValue};
 use crate::rpc::RpcError;
-use crate::ship::Shipped;
+use crate::task::Shipped;
 use crate::task::{
     DirectTaskResult, ExecutorId, StageId, StatusUpdate, TaskDescription, TaskEndReason, TaskId, TaskOutcome, TaskValue,
 };
@@ -104,7 +106,7 @@ impl ClusterView {
 /// Executors in their own processes.
 pub struct ClusterBackend {
     /// The driver's block server (broadcast pieces) and its address.
-    broadcast_server: (SocketAddr, crate::rpc::block_transfer::BlockServer),
+    broadcast_server: (SocketAddr, BlockServer),
     runtime: Option<tokio::runtime::Runtime>,
     shared: Arc<Shared>,
     addr: SocketAddr,
@@ -133,24 +135,20 @@ impl ClusterBackend {
         tracker: Arc<MapOutputTracker>,
         block_master: Arc<crate::storage::BlockManagerMaster>,
         broadcasts: Arc<crate::broadcast::BroadcastManager>,
-        app_dir: std::path::PathBuf,
         default_parallelism: usize,
     ) -> Result<Self> {
         let runtime = crate::rpc::network_runtime("ember-driver-rpc")?;
         // The driver's block server: executors fetch broadcast pieces from it.
-        let (server, server_addr) = crate::rpc::block_transfer::BlockServer::start(
+        let (server, server_addr) = BlockServer::start(
             runtime.handle().clone(),
             SocketAddr::new(settings.bind.ip(), 0),
             settings.secret.clone(),
             settings.max_frame,
-            app_dir,
             broadcasts,
         )
-        .map_err(|e| EmberError::Io { path: settings.bind.ip().to_string(), message: format!("cannot start the driver's block server: {e}") })?;
-        let listener = std::net::TcpListener::bind(settings.bind).map_err(|e| EmberError::Io {
-            path: settings.bind.to_string(),
-            message: format!("cannot listen for executors ({e}); set ember.driver.host / ember.driver.port"),
-        })?;
+        .map_err(|e| EmberError::network(format!("I/O error on {}: cannot start the driver's block server", settings.bind.ip()), e))?;
+        let listener = std::net::TcpListener::bind(settings.bind)
+            .map_err(|e| EmberError::DriverListen { addr: settings.bind.to_string(), source: crate::error::SharedIoError::new(e) })?;
         listener.set_nonblocking(true).map_err(|e| EmberError::io("driver listener", e))?;
         let addr = listener.local_addr().map_err(|e| EmberError::io("driver listener", e))?;
         let blocks = BlockClient::new(runtime.handle().clone(), settings.secret.clone(), settings.max_frame, settings.timeout);
@@ -222,7 +220,7 @@ impl ClusterBackend {
             self.next_local_id += 1;
             let args = format!("--driver {} --cores {cores} --memory {memory_mb}m --executor-id {i}", self.addr);
             let mut cmd = Command::new("/proc/self/exe");
-            cmd.env(crate::ship::EXECUTOR_ENV, args).stdin(Stdio::null());
+            cmd.env(crate::executor::process::EXECUTOR_ENV, args).stdin(Stdio::null());
             match &self.shared.settings.secret {
                 Some(s) => cmd.env(SECRET_ENV, String::from_utf8_lossy(s).into_owned()),
                 None => cmd.env_remove(SECRET_ENV),
@@ -244,11 +242,11 @@ impl ClusterBackend {
         let mut st = self.shared.state.lock();
         while st.executors.len() < n {
             if self.shared.registered.wait_until(&mut st, deadline).timed_out() {
-                return Err(EmberError::Task(format!(
-                    "only {} of {n} executors registered within {} s (ember.network.timeout)",
-                    st.executors.len(),
-                    timeout.as_secs()
-                )));
+                return Err(EmberError::ExecutorsNotRegistered {
+                    registered: st.executors.len(),
+                    expected: n,
+                    timeout_secs: timeout.as_secs(),
+                });
             }
         }
         Ok(())
@@ -578,7 +576,7 @@ async fn serve_executor(stream: tokio::net::TcpStream, peer: SocketAddr, shared:
                 let _ = shared.events.send(DriverEvent::StatusUpdate(StatusUpdate { executor_id: executor_id.clone(), task_id, state, outcome }));
             }
             Ok(ToDriver::GetMapOutputStatuses { request_id, shuffle_id }) => {
-                let statuses = shared.tracker.map_statuses(shuffle_id).map(|s| (*s).clone()).map_err(|e| e.to_string());
+                let statuses = MapOutputSource::map_statuses(shared.tracker.as_ref(), shuffle_id).map(|s| (*s).clone()).map_err(|e| e.to_string());
                 if let Ok(bytes) = postcard::to_allocvec(&ToExecutor::MapOutputStatuses { request_id, statuses }) {
                     let _ = tx.send(bytes);
                 }

@@ -8,20 +8,26 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use rustc_hash::FxHashMap;
 use tracing::{debug, error};
 
-use super::backend::SchedulerBackend;
-use super::clock::Clock;
-use super::dag_scheduler::{DagAction, DagScheduler, JobSubmission};
-use super::task_scheduler::TaskSchedulerImpl;
-use super::task_set::SchedulerEvent;
-use crate::task::{JobId, StatusUpdate};
+use ember_scheduler::clock::Clock;
+use ember_scheduler::dag_scheduler::{DagAction, DagScheduler, JobEvent, JobSubmission};
+use ember_scheduler::heartbeat_receiver::HeartbeatReceiver;
+use ember_scheduler::task_scheduler::TaskSchedulerImpl;
+use ember_scheduler::task_set::SchedulerEvent;
+
+use super::backend::{LaunchFailure, SchedulerBackend};
+use crate::accumulator::AccumulatorRegistry;
+use crate::storage::BlockManagerMaster;
+use crate::task::{JobId, StatusUpdate, TaskDescription, TaskKind};
 use crate::ui::console_progress::{ConsoleProgressBar, StageProgress};
 
 /// Everything that can happen to the driver's scheduler.
 pub enum DriverEvent {
-    /// An action submitted a job; the id is sent back on `id_reply`.
-    JobSubmitted { job: JobSubmission, id_reply: Option<Sender<JobId>> },
+    /// An action submitted a job; what becomes of it is sent on `listener`, its id on
+    /// `id_reply`.
+    JobSubmitted { job: JobSubmission, listener: Sender<JobEvent>, id_reply: Option<Sender<JobId>> },
     /// An executor reported on a task.
     StatusUpdate(StatusUpdate),
     /// Cancel one job.
@@ -75,7 +81,7 @@ pub struct AppStatus {
     pub executors_lost: u64,
     /// Task attempts launched at each locality level (a cached partition's task runs
     /// `ProcessLocal` on the executor that holds it).
-    pub launched_by_locality: std::collections::BTreeMap<super::locality::TaskLocality, u64>,
+    pub launched_by_locality: std::collections::BTreeMap<ember_scheduler::locality::TaskLocality, u64>,
     /// The latest metrics of running tasks, from heartbeats.
     pub running_task_metrics: std::collections::BTreeMap<crate::task::TaskId, crate::task::TaskMetricsSnapshot>,
     /// Sum of the metrics of successful attempts.
@@ -130,6 +136,14 @@ impl StatusCell {
     }
 }
 
+/// The driver-side services the loop updates for the scheduler core: the application's
+/// accumulators (merged with the updates the DAG scheduler hands back) and the registry of
+/// cached blocks (which forgets a lost executor's blocks).
+pub struct DriverServices {
+    pub accumulators: Arc<AccumulatorRegistry>,
+    pub blocks: Arc<BlockManagerMaster>,
+}
+
 /// The loop's state.
 pub struct EventLoop {
     dag: DagScheduler,
@@ -138,14 +152,17 @@ pub struct EventLoop {
     clock: Arc<dyn Clock>,
     progress: ConsoleProgressBar,
     status: Arc<StatusCell>,
+    services: DriverServices,
+    /// Where each running job's events go (the caller blocked in `run_job`).
+    listeners: FxHashMap<JobId, Sender<JobEvent>>,
     /// Watches executor liveness (cluster masters; the embedded executor cannot go silent).
-    heartbeats: Option<super::heartbeat_receiver::HeartbeatReceiver>,
+    heartbeats: Option<HeartbeatReceiver>,
 }
 
 impl EventLoop {
     /// Declares executors silent for longer than `timeout_ms` lost (cluster masters).
     pub fn with_heartbeat_timeout(mut self, timeout_ms: u64) -> Self {
-        self.heartbeats = Some(super::heartbeat_receiver::HeartbeatReceiver::new(timeout_ms));
+        self.heartbeats = Some(HeartbeatReceiver::new(timeout_ms));
         self
     }
 
@@ -157,8 +174,9 @@ impl EventLoop {
         clock: Arc<dyn Clock>,
         progress: ConsoleProgressBar,
         status: Arc<StatusCell>,
+        services: DriverServices,
     ) -> Self {
-        EventLoop { dag, tasks, backend, clock, progress, status, heartbeats: None }
+        EventLoop { dag, tasks, backend, clock, progress, status, services, listeners: FxHashMap::default(), heartbeats: None }
     }
 
     /// Runs until `Stop` or until every sender is gone.
@@ -215,8 +233,9 @@ impl EventLoop {
     fn handle(&mut self, ev: DriverEvent) -> bool {
         let now = self.clock.now_ms();
         match ev {
-            DriverEvent::JobSubmitted { job, id_reply } => {
+            DriverEvent::JobSubmitted { job, listener, id_reply } => {
                 let (id, actions) = self.dag.submit_job(job, now);
+                self.listeners.insert(id, listener);
                 if let Some(r) = id_reply {
                     let _ = r.send(id);
                 }
@@ -281,6 +300,8 @@ impl EventLoop {
         self.backend.executor_lost(&id);
         let events = self.tasks.executor_lost(executor_id, reason);
         self.scheduler_events(events);
+        // Its cached blocks are gone too: the stages resubmitted below must not prefer it.
+        self.services.blocks.remove_executor(executor_id);
         let actions = self.dag.executor_lost(executor_id, self.clock.now_ms());
         self.apply(actions);
         self.fail_if_no_executors_can_run();
@@ -379,7 +400,19 @@ impl EventLoop {
                     let events = self.tasks.cancel_stage(stage_id, &reason);
                     self.scheduler_events(events);
                 }
+                DagAction::NotifyJob { job_id, event } => self.notify_job(job_id, event),
+                DagAction::ApplyAccumulatorUpdates { stage_id, updates } => self.services.accumulators.apply(stage_id, &updates),
             }
+        }
+    }
+
+    /// Passes a job's event to its caller; the last event of a job forgets the caller.
+    fn notify_job(&mut self, job_id: JobId, event: JobEvent) {
+        let last = matches!(event, JobEvent::Succeeded | JobEvent::Failed(_));
+        let listener = if last { self.listeners.remove(&job_id) } else { self.listeners.get(&job_id).cloned() };
+        if let Some(l) = listener {
+            // The caller may have given up waiting (its thread ended): nothing to tell then.
+            let _ = l.send(event);
         }
     }
 
@@ -389,13 +422,21 @@ impl EventLoop {
             return;
         }
         let (assigned, events) = self.tasks.resource_offers(&offers);
-        let launch: Vec<_> = assigned.into_iter().flatten().collect();
         self.scheduler_events(events);
-        if !launch.is_empty() {
-            for failure in self.backend.launch_tasks(launch) {
-                let events = self.tasks.abort_task_set_of(failure.task_id, &failure.executor_id, &failure.message);
-                self.scheduler_events(events);
+        let mut launch = Vec::new();
+        let mut failures = Vec::new();
+        for desc in assigned.into_iter().flatten() {
+            match launchable(desc) {
+                Ok(t) => launch.push(t),
+                Err(f) => failures.push(f),
             }
+        }
+        if !launch.is_empty() {
+            failures.extend(self.backend.launch_tasks(launch));
+        }
+        for failure in failures {
+            let events = self.tasks.abort_task_set_of(failure.task_id, &failure.executor_id, &failure.message);
+            self.scheduler_events(events);
         }
     }
 
@@ -426,6 +467,31 @@ impl EventLoop {
             self.progress.update(self.clock.now_ms(), &stages);
         }
     }
+}
+
+/// The task an executor runs for an attempt the task scheduler handed out: the core's opaque
+/// body turned back into this crate's task code.
+fn launchable(desc: ember_scheduler::task::TaskDescription) -> Result<TaskDescription, LaunchFailure> {
+    let Some(kind) = desc.body.downcast_ref::<TaskKind>().cloned() else {
+        // Every body the core hands out came from this crate as a TaskKind: a bug otherwise.
+        return Err(LaunchFailure {
+            task_id: desc.task_id,
+            executor_id: desc.executor_id,
+            message: "internal error: a task body that is not a TaskKind".into(),
+        });
+    };
+    Ok(TaskDescription {
+        task_id: desc.task_id,
+        attempt_number: desc.attempt_number,
+        executor_id: desc.executor_id,
+        name: desc.name,
+        index: desc.index,
+        partition_id: desc.partition_id,
+        stage_id: desc.stage_id,
+        stage_attempt_id: desc.stage_attempt_id,
+        cpus: desc.cpus,
+        kind,
+    })
 }
 
 /// Logs a failure to start the loop's thread (the context then reports it).

@@ -9,7 +9,7 @@ use tracing::debug;
 
 use super::backend::{LaunchFailure, SchedulerBackend};
 use super::event_loop::DriverEvent;
-use super::task_set::WorkerOffer;
+use ember_scheduler::task_set::WorkerOffer;
 use crate::env::ExecutorEnv;
 use crate::executor::{Executor, ExecutorBackend};
 use crate::task::{ExecutorId, StatusUpdate, TaskDescription, TaskId};

@@ -1,24 +1,26 @@
-//! Scheduling: the DAG scheduler (stages), the task scheduler (which task runs where), the
-//! backends that reach executors, and the event loop that owns them.
+//! Scheduling on the driver: the scheduler core (`ember-scheduler`, re-exported here under its
+//! own module names) and what puts it to work in a process:
 //!
-//! The core (`dag_scheduler`, `task_scheduler`, `task_set_manager`, `task_set_excludelist`,
-//! `health_tracker`, `pool`, `locality`) is plain state machines: no sockets, no sleeping; time
-//! comes from a [`clock::Clock`] and randomness from a seeded RNG, so tests drive it exactly.
+//! - [`event_loop`]: the one thread that owns the DAG scheduler, the task scheduler and the
+//!   backend, turns their actions into messages to executors and answers to waiting jobs;
+//! - [`backend`], [`local_backend`], [`cluster_backend`]: how tasks reach executors (in this
+//!   process, or in executor processes over the network);
+//! - [`conf`] and [`allocation_file`]: the core's typed configuration, from `ember.*` keys and
+//!   `fairscheduler.xml`;
+//! - [`system_clock`]: the real time the core is driven by.
+//!
+//! The core never sees a thread, a socket, a file or the system clock; everything that does is
+//! in this module.
 
+pub use ember_scheduler::{
+    cache_locations, clock, config, dag_scheduler, health_tracker, heartbeat_receiver, live_executors, locality,
+    map_output_tracker, pool, rdd, stage, task_scheduler, task_set, task_set_excludelist, task_set_manager, SchedulerError,
+};
+
+pub mod allocation_file;
 pub mod backend;
-pub mod clock;
 pub mod cluster_backend;
-pub mod dag_scheduler;
+pub mod conf;
 pub mod event_loop;
-pub mod health_tracker;
-pub mod heartbeat_receiver;
 pub mod local_backend;
-pub mod locality;
-pub mod pool;
-#[cfg(test)]
-mod simulation;
-pub mod stage;
-pub mod task_scheduler;
-pub mod task_set;
-pub mod task_set_excludelist;
-pub mod task_set_manager;
+pub mod system_clock;

@@ -18,9 +18,9 @@ use std::path::{Path, PathBuf};
 
 use rustc_hash::FxHashMap;
 
-use super::block_format::{io_err, ChunkBuf, RecordReader, SpillFile};
-use super::size_tracker::{map_slot_bytes, SizeTracker};
-use super::sort_writer::{queueing_pays, upsert, DIRECT_MAX_ENTRIES, PENDING_BUDGET};
+use crate::codec::{io_err, ChunkBuf, RecordReader, SpillFile};
+use crate::size_tracker::{map_slot_bytes, SizeTracker};
+use super::append_only_map::{queueing_pays, upsert, DIRECT_MAX_ENTRIES, PENDING_BUDGET};
 use super::ShuffleConf;
 use crate::aggregator::Aggregator;
 use crate::data::{Data, Key};
@@ -458,20 +458,7 @@ mod tests {
     use std::collections::HashMap;
     use std::sync::atomic::Ordering::Relaxed;
 
-    #[derive(Clone, serde::Serialize, serde::Deserialize)]
-    struct Sum;
-    impl Aggregator<u32, u64, u64> for Sum {
-        const MAP_SIDE_COMBINE: bool = true;
-        fn create_combiner(&self, v: u64) -> u64 {
-            v
-        }
-        fn merge_value(&self, c: &mut u64, v: u64) {
-            *c = c.wrapping_add(v)
-        }
-        fn merge_combiners(&self, c: &mut u64, o: u64) {
-            *c = c.wrapping_add(o)
-        }
-    }
+    use crate::shuffle::test_support::Sum;
 
     #[derive(Clone, serde::Serialize, serde::Deserialize)]
     struct Group;

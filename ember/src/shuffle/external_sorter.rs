@@ -10,8 +10,8 @@ use std::collections::binary_heap::{BinaryHeap, PeekMut};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use super::block_format::{io_err, ChunkWriter, RecordReader, SpillFile};
-use super::size_tracker::SizeTracker;
+use crate::codec::{io_err, ChunkWriter, RecordReader, SpillFile};
+use crate::size_tracker::SizeTracker;
 use super::ShuffleConf;
 use crate::data::Data;
 use crate::error::Result;

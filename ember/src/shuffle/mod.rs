@@ -7,67 +7,19 @@
 //! independent, so spilled runs are concatenated into the final file without re-encoding.
 //! The index file holds `num_partitions + 1` little-endian u64 offsets into the data file.
 
-pub mod block_format;
+mod append_only_map;
+pub mod block_resolver;
+mod combiner;
 pub mod external_aggregator;
 pub mod external_sorter;
+mod map_output_writer;
+mod partitioned_buffer;
 pub mod reader;
-pub mod size_tracker;
 pub mod sort_writer;
 pub mod str_table;
+#[cfg(test)]
+mod test_support;
 
-use std::path::{Path, PathBuf};
-
-use crate::conf::{self, EmberConf};
-use crate::error::Result;
-use crate::task::ShuffleId;
-
-/// Shuffle settings read once per executor.
-#[derive(Clone, Debug)]
-pub struct ShuffleConf {
-    /// lz4-compress shuffle blocks (`ember.shuffle.compress`).
-    pub compress: bool,
-    /// lz4-compress spill files (`ember.shuffle.spill.compress`).
-    pub spill_compress: bool,
-    /// In-memory bytes of one task's map or sort buffer past which it spills
-    /// (`ember.shuffle.spill.threshold`).
-    pub spill_threshold: u64,
-    /// Writer buffer size (`ember.shuffle.file.buffer`).
-    pub file_buffer: usize,
-    /// Most bytes one reduce task fetches at once (`ember.reducer.maxSizeInFlight`).
-    pub max_size_in_flight: u64,
-}
-
-impl ShuffleConf {
-    /// Reads the shuffle keys.
-    pub fn from_conf(c: &EmberConf) -> Result<Self> {
-        Ok(ShuffleConf {
-            compress: c.get_bool(conf::SHUFFLE_COMPRESS)?,
-            spill_compress: c.get_bool(conf::SHUFFLE_SPILL_COMPRESS)?,
-            spill_threshold: c.get_size_bytes(conf::SHUFFLE_SPILL_THRESHOLD)?,
-            file_buffer: c.get_size_bytes(conf::SHUFFLE_FILE_BUFFER)? as usize,
-            max_size_in_flight: c.get_size_bytes(conf::REDUCER_MAX_SIZE_IN_FLIGHT)?,
-        })
-    }
-}
-
-impl Default for ShuffleConf {
-    fn default() -> Self {
-        ShuffleConf {
-            compress: true,
-            spill_compress: true,
-            spill_threshold: 512 << 20,
-            file_buffer: 32 << 10,
-            max_size_in_flight: 48 << 20,
-        }
-    }
-}
-
-/// The data file of one map output (Spark's `shuffle_S_M_0.data`).
-pub fn data_file(dir: &Path, shuffle_id: ShuffleId, map_index: usize) -> PathBuf {
-    dir.join(format!("shuffle_{shuffle_id}_{map_index}_0.data"))
-}
-
-/// The index file of one map output (Spark's `shuffle_S_M_0.index`).
-pub fn index_file(dir: &Path, shuffle_id: ShuffleId, map_index: usize) -> PathBuf {
-    dir.join(format!("shuffle_{shuffle_id}_{map_index}_0.index"))
-}
+pub use crate::conf::ShuffleConf;
+pub use block_resolver::{data_file, index_file, open_block};
+pub use sort_writer::{PairSink, PairSource};

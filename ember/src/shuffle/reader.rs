@@ -17,10 +17,11 @@ use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
 
-use super::block_format::RecordReader;
+use crate::codec::RecordReader;
 use super::{data_file, index_file};
-use crate::env::MapOutputSource;
-use crate::rpc::block_transfer::{BlockClient, BlockFetchIter, BlockRequest};
+use crate::task::MapOutputSource;
+use ember_net::block_client::{BlockClient, BlockFetchIter};
+use ember_net::protocol::BlockRequest;
 use crate::task::{BlockManagerId, ShuffleId, TaskContext, TaskEndReason, TaskMetrics};
 
 /// Raises a fetch failure: the task unwinds with this payload and the task runner reports it.
@@ -78,7 +79,7 @@ fn open_local_block(local_dir: &Path, shuffle_id: ShuffleId, reduce_id: usize, b
     let describe = |p: &Path, e: io::Error| format!("{}: {e}", p.display());
     let mut offsets = [0u8; 16];
     let mut index = File::open(&index_path).map_err(|e| describe(&index_path, e))?;
-    crate::task::metrics::count_file_op(false);
+    crate::metrics::count_file_op(false);
     index
         .seek(SeekFrom::Start(reduce_id as u64 * 8))
         .and_then(|_| index.read_exact(&mut offsets))
@@ -94,7 +95,7 @@ fn open_local_block(local_dir: &Path, shuffle_id: ShuffleId, reduce_id: usize, b
     }
     let data_path = data_file(local_dir, shuffle_id, block.map_index);
     let mut data = File::open(&data_path).map_err(|e| describe(&data_path, e))?;
-    crate::task::metrics::count_file_op(false);
+    crate::metrics::count_file_op(false);
     data.seek(SeekFrom::Start(start)).map_err(|e| describe(&data_path, e))?;
     Ok(BlockSource::File(data))
 }
@@ -339,17 +340,17 @@ pub fn read_reduce_partition<T: DeserializeOwned + 'static>(
     shuffle_id: ShuffleId,
     reduce_id: usize,
 ) -> ShuffleRecords<T> {
-    let env = ctx.env();
+    let env = ctx.services();
     let mut records = read_partition_from(
-        env.map_outputs.as_ref(),
-        &env.executor_id,
-        &env.local_dir,
-        env.shuffle.compress,
+        env.map_outputs(),
+        env.executor_id(),
+        &env.local_dir(),
+        env.shuffle_conf().compress,
         &ctx.metrics,
         shuffle_id,
         reduce_id,
     );
-    records.start_remote(env.block_client.as_ref(), env.shuffle.max_size_in_flight, &ctx.metrics);
+    records.start_remote(env.block_client(), env.shuffle_conf().max_size_in_flight, &ctx.metrics);
     records
 }
 
@@ -366,8 +367,7 @@ pub fn read_reduce_partition_metered<T: DeserializeOwned + 'static>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::aggregator::Aggregator;
-    use crate::env::MapOutputSource;
+    use crate::task::MapOutputSource;
     use crate::partitioner::{HashPartitioner, Partitioner};
     use crate::shuffle::external_aggregator::ExternalAggregator;
     use crate::shuffle::sort_writer::{write_combined, write_records};
@@ -385,7 +385,7 @@ mod tests {
     impl MapOutputSource for Outputs {
         fn map_statuses(&self, shuffle_id: ShuffleId) -> crate::Result<Arc<Vec<Option<MapStatus>>>> {
             if shuffle_id == 99 {
-                return Err(crate::error::EmberError::Task("shuffle 99 is unknown".into()));
+                return Err(crate::error::EmberError::MapOutputsUnavailable { shuffle_id, message: "shuffle 99 is unknown".into() });
             }
             Ok(Arc::new(self.0.clone()))
         }
@@ -395,20 +395,7 @@ mod tests {
         BlockManagerId { executor_id: executor.into(), host: "localhost".into(), port: 7077 }
     }
 
-    #[derive(Clone, serde::Serialize, serde::Deserialize)]
-    struct Sum;
-    impl Aggregator<u64, u64, u64> for Sum {
-        const MAP_SIDE_COMBINE: bool = true;
-        fn create_combiner(&self, v: u64) -> u64 {
-            v
-        }
-        fn merge_value(&self, c: &mut u64, v: u64) {
-            *c = c.wrapping_add(v)
-        }
-        fn merge_combiners(&self, c: &mut u64, o: u64) {
-            *c = c.wrapping_add(o)
-        }
-    }
+    use crate::shuffle::test_support::Sum;
 
     fn read_all<T: DeserializeOwned + 'static>(outputs: &Outputs, dir: &Path, compress: bool, reducers: usize, m: &TaskMetrics) -> Vec<Vec<T>> {
         (0..reducers).map(|r| read_partition_from::<T>(outputs, ME, dir, compress, m, 0, r).metered(m).collect()).collect()

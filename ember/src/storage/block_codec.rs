@@ -1,6 +1,6 @@
 //! The serialized form of a cached partition (`_SER` levels in memory, every level on disk): its
 //! elements as postcard records in the chunked format of shuffle files
-//! ([`crate::shuffle::block_format`]), each chunk lz4-compressed when `ember.rdd.compress` is on.
+//! ([`crate::codec`]), each chunk lz4-compressed when `ember.rdd.compress` is on.
 //! Chunks carry their length, so a block is encoded while it is computed and read back one chunk
 //! at a time, and damaged bytes are reported, never trusted.
 
@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::error::{EmberError, Result};
-use crate::shuffle::block_format::{ChunkWriter, RecordReader};
+use crate::codec::{ChunkWriter, RecordReader};
 
 /// Encodes elements one by one into bytes in memory, counting the bytes exactly (unrolling a
 /// partition into a `_SER` level).
@@ -30,7 +30,7 @@ impl BytesEncoder {
     pub fn push<T: Serialize>(&mut self, value: &T) -> Result<()> {
         self.writer.push(value)?;
         if self.writer.should_flush() {
-            self.writer.flush_chunk(&mut self.bytes).map_err(EmberError::ser)?;
+            self.writer.flush_chunk(&mut self.bytes).map_err(|e| EmberError::io("an in-memory block", e))?;
         }
         Ok(())
     }
@@ -47,7 +47,7 @@ impl BytesEncoder {
 
     /// The encoded block, trimmed to its size.
     pub fn finish(mut self) -> Result<Vec<u8>> {
-        self.writer.flush_chunk(&mut self.bytes).map_err(EmberError::ser)?;
+        self.writer.flush_chunk(&mut self.bytes).map_err(|e| EmberError::io("an in-memory block", e))?;
         self.bytes.shrink_to_fit();
         Ok(self.bytes)
     }

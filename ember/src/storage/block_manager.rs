@@ -28,33 +28,10 @@ use crate::conf::{self, EmberConf};
 use crate::data::Data;
 use crate::error::Result;
 use crate::memory::{BlockEvictor, MemoryConfig, MemoryMetrics, UnifiedMemoryManager};
-use crate::shuffle::size_tracker::SizeTracker;
-use crate::task::BlockManagerId;
+use crate::size_tracker::SizeTracker;
+use ember_common::BlockManagerId;
+pub use ember_common::BlockId;
 use crate::util::bytes_to_string;
-
-/// Names a block (Spark's `BlockId`): `rdd_{rdd}_{partition}` for a cached partition.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
-pub enum BlockId {
-    /// Partition `partition` of RDD `rdd_id`.
-    Rdd { rdd_id: usize, partition: usize },
-}
-
-impl BlockId {
-    /// The RDD a block belongs to.
-    pub fn rdd_id(&self) -> usize {
-        match self {
-            BlockId::Rdd { rdd_id, .. } => *rdd_id,
-        }
-    }
-}
-
-impl std::fmt::Display for BlockId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            BlockId::Rdd { rdd_id, partition } => write!(f, "rdd_{rdd_id}_{partition}"),
-        }
-    }
-}
 
 /// How an executor process reports a block's new status to the driver, with its memory
 /// manager's metrics at that moment.
@@ -440,7 +417,7 @@ impl BlockEvictor for BlockManager {
     }
 }
 
-impl crate::rpc::block_transfer::BlockStore for BlockManager {
+impl ember_net::block_server::BlockStore for BlockManager {
     fn get_bytes(&self, id: &str) -> Option<Vec<u8>> {
         self.bytes.lock().get(id).map(|b| b.as_ref().clone())
     }

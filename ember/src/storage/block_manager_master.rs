@@ -9,7 +9,8 @@ use rustc_hash::FxHashMap;
 
 use super::{BlockId, BlockStatus, ExecutorStorageStatus};
 use crate::memory::MemoryMetrics;
-use crate::task::BlockManagerId;
+use ember_common::BlockManagerId;
+use ember_scheduler::cache_locations::CacheLocations;
 
 /// Where every stored block lives, so cached partitions become preferred locations.
 #[derive(Default)]
@@ -184,6 +185,13 @@ fn storage_status(st: &State) -> Vec<ExecutorStorageStatus> {
         }
     }
     out
+}
+
+/// The DAG scheduler asks the master where cached partitions are, to run their tasks there.
+impl CacheLocations for BlockManagerMaster {
+    fn cache_locations(&self, rdd_id: usize, partition: usize) -> Vec<BlockManagerId> {
+        self.locations(BlockId::Rdd { rdd_id, partition })
+    }
 }
 
 #[cfg(test)]

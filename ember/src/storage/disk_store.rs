@@ -12,7 +12,7 @@ use rustc_hash::FxHashMap;
 
 use super::BlockId;
 use crate::error::{EmberError, Result};
-use crate::shuffle::block_format::SpillFile;
+use crate::codec::SpillFile;
 
 /// A block file: its size and whether its chunks are compressed.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,15 +1,29 @@
 //! `TaskContext`: what a running task knows about itself and its executor.
 
+use std::any::Any;
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use parking_lot::{Condvar, Mutex};
 
-use super::{StageId, TaskId, TaskMetrics};
-use crate::accumulator::TaskAccumulator;
-use crate::env::ExecutorEnv;
-use crate::memory::TaskMemoryManager;
+use super::services::ExecutorServices;
+use super::{StageId, TaskId};
+use crate::error::Result;
+use crate::memory::{MemoryConsumer, TaskMemoryManager};
+use crate::metrics::task_metrics::CurrentMetricsGuard;
+use crate::metrics::{self, TaskMetrics};
+
+/// A task's copy of one accumulator, type-erased so a task can hold copies of several kinds
+/// (implemented by `crate::accumulator` for each accumulator type).
+pub trait TaskAccumulator: Send {
+    /// The copy, to be downcast to its concrete type by the accumulator that made it.
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+    /// Whether nothing was added (such copies are not sent).
+    fn is_zero(&self) -> bool;
+    /// The copy's value, serialized for the driver.
+    fn to_bytes(&self) -> Result<Vec<u8>>;
+}
 
 /// Information about the running task attempt, given to every RDD's `compute` and to the
 /// action's function (Spark's `TaskContext`).
@@ -19,9 +33,10 @@ pub struct TaskContext {
     pub partition_id: usize,
     pub attempt_number: u32,
     pub task_attempt_id: TaskId,
-    /// Live metrics of this attempt.
-    pub metrics: TaskMetrics,
-    env: Arc<ExecutorEnv>,
+    /// Live metrics of this attempt (shared with [`crate::metrics::count_file_op`] while the
+    /// attempt runs on a thread).
+    pub metrics: Arc<TaskMetrics>,
+    services: Arc<dyn ExecutorServices>,
     memory: Arc<TaskMemoryManager>,
     interrupted: AtomicBool,
     kill_reason: Mutex<Option<String>>,
@@ -34,7 +49,7 @@ pub struct TaskContext {
 impl TaskContext {
     /// A context for one attempt on an executor.
     pub fn new(
-        env: Arc<ExecutorEnv>,
+        services: Arc<dyn ExecutorServices>,
         stage_id: StageId,
         stage_attempt_id: u32,
         partition_id: usize,
@@ -47,9 +62,9 @@ impl TaskContext {
             partition_id,
             attempt_number,
             task_attempt_id,
-            metrics: TaskMetrics::default(),
-            memory: Arc::new(TaskMemoryManager::new(env.memory_manager.clone(), task_attempt_id)),
-            env,
+            metrics: Arc::new(TaskMetrics::default()),
+            memory: Arc::new(TaskMemoryManager::new(services.block_manager().memory_manager().clone(), task_attempt_id)),
+            services,
             interrupted: AtomicBool::new(false),
             kill_reason: Mutex::new(None),
             accumulators: Mutex::new(Vec::new()),
@@ -57,9 +72,10 @@ impl TaskContext {
         }
     }
 
-    /// The executor's environment: block manager, shuffle settings, map output locations.
-    pub fn env(&self) -> &Arc<ExecutorEnv> {
-        &self.env
+    /// The executor's services: block manager, shuffle settings, map output locations,
+    /// broadcasts, block client.
+    pub fn services(&self) -> &dyn ExecutorServices {
+        self.services.as_ref()
     }
 
     /// This attempt's execution memory (Spark's `TaskContext.taskMemoryManager()`).
@@ -158,19 +174,30 @@ impl TaskContext {
         CURRENT.with(|c| f(c.borrow().as_deref()))
     }
 
-    /// Makes `ctx` this thread's current task context until the guard is dropped.
+    /// Makes `ctx` (and its metrics) this thread's current task context until the guard is
+    /// dropped.
     pub(crate) fn enter(ctx: &Arc<TaskContext>) -> CurrentGuard {
         CURRENT.with(|c| *c.borrow_mut() = Some(ctx.clone()));
-        CurrentGuard
+        CurrentGuard { _metrics: metrics::task_metrics::enter(&ctx.metrics) }
     }
 }
 
-/// Clears the thread's current task context when dropped.
-pub(crate) struct CurrentGuard;
+/// Clears the thread's current task context (and metrics) when dropped.
+pub(crate) struct CurrentGuard {
+    _metrics: CurrentMetricsGuard,
+}
 
 impl Drop for CurrentGuard {
     fn drop(&mut self) {
         CURRENT.with(|c| *c.borrow_mut() = None);
+    }
+}
+
+impl MemoryConsumer {
+    /// A consumer of the task running on this thread (none outside tasks), spilling past `cap`
+    /// bytes at most. (Defined here, not in `crate::memory`, which knows no tasks.)
+    pub fn for_current_task(cap: u64) -> Self {
+        MemoryConsumer::new(TaskContext::current().map(|c| c.task_memory_manager().clone()), cap)
     }
 }
 

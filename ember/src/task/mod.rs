@@ -1,10 +1,13 @@
-//! Tasks: what the scheduler hands to an executor and what comes back.
+//! Tasks: what an executor runs and what comes back (Spark's `Task`, `TaskContext`,
+//! `TaskDescription`).
 //!
-//! This module is the contract between the scheduler core and the executor (DESIGN.md 1): neither
-//! imports the other, both speak these types.
+//! This module is the contract between the driver's scheduling and the executor (DESIGN.md 1):
+//! the executor never imports the scheduler, both speak these types (and `ember-common`'s). A
+//! running task reaches its executor through [`services::ExecutorServices`], a trait, so nothing
+//! here depends on the executor either.
 
 pub mod context;
-pub mod metrics;
+pub mod services;
 
 use std::any::Any;
 use std::fmt;
@@ -12,37 +15,15 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-pub use context::TaskContext;
-pub use metrics::{TaskMetrics, TaskMetricsSnapshot};
+pub use context::{TaskAccumulator, TaskContext};
+pub use services::{BroadcastValues, ExecutorServices, MapOutputSource};
 
-/// Task attempt id, unique within an application (Spark's TID).
-pub type TaskId = u64;
-/// Stage id, unique within an application.
-pub type StageId = usize;
-/// Job id, unique within an application.
-pub type JobId = usize;
-/// Shuffle id, unique within an application.
-pub type ShuffleId = usize;
-/// Executor id: `"driver"` in local mode, `"0"`, `"1"`, … in cluster mode (as in Spark).
-pub type ExecutorId = String;
+pub use crate::metrics::TaskMetrics;
 
-/// Where a block manager lives: the executor and the address its block server listens on.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct BlockManagerId {
-    pub executor_id: ExecutorId,
-    pub host: String,
-    pub port: u16,
-}
-
-/// What a finished map task reports: where its output is and how large each reduce block is.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MapStatus {
-    pub location: BlockManagerId,
-    /// The map partition this output belongs to.
-    pub map_index: usize,
-    /// Size in bytes (as stored, i.e. compressed) of each reduce partition's block.
-    pub sizes: Vec<u64>,
-}
+pub use ember_common::{
+    BlockManagerId, DirectTaskResult, TaskLocation, ExecutorId, JobId, MapStatus, ShuffleId, StageId, StatusUpdate, TaskEndReason, TaskId,
+    TaskMetricsSnapshot, TaskOutcome, TaskState, TaskValue,
+};
 
 /// The body of a result task: runs the final RDD's pipeline on one partition and applies the
 /// action's function (Spark's `ResultTask.runTask`).
@@ -51,8 +32,8 @@ pub trait ResultFunc: Send + Sync {
     fn run(&self, partition: usize, ctx: &Arc<TaskContext>) -> Box<dyn Any + Send>;
     /// Computes the partition and returns the value serialized, as it would cross the network.
     fn run_serialized(&self, partition: usize, ctx: &Arc<TaskContext>) -> crate::Result<Vec<u8>>;
-    /// Packs this task body for an executor process (see [`crate::ship`]).
-    fn ship(&self) -> crate::Result<crate::ship::Shipped>;
+    /// Packs this task body for an executor process (see `crate::ship`).
+    fn ship(&self) -> crate::Result<Shipped>;
 }
 
 /// The body of a shuffle map task: runs the parent pipeline on one partition and writes it
@@ -62,8 +43,22 @@ pub trait ShuffleMapFunc: Send + Sync {
     fn shuffle_id(&self) -> ShuffleId;
     /// Computes the partition, writes its shuffle output, and reports where it is.
     fn run(&self, partition: usize, ctx: &Arc<TaskContext>) -> crate::Result<MapStatus>;
-    /// Packs this task body for an executor process (see [`crate::ship`]).
-    fn ship(&self) -> crate::Result<crate::ship::Shipped>;
+    /// Packs this task body for an executor process (see `crate::ship`).
+    fn ship(&self) -> crate::Result<Shipped>;
+}
+
+/// A task body as it crosses the network (DESIGN.md 2): the offset of its monomorphized decode
+/// function from an anchor function of this binary, a tag naming its concrete type, and its
+/// postcard bytes. Made and turned back into a task body by `crate::ship`; opaque everywhere
+/// else.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shipped {
+    /// Offset of the decode function from the anchor function.
+    pub entry: i64,
+    /// Hash of the body's `TypeId`, checked before decoding.
+    pub tag: u64,
+    /// The body, postcard-encoded.
+    pub bytes: Vec<u8>,
 }
 
 /// The code of a task set: what every task of a stage runs, on its own partition.
@@ -75,7 +70,7 @@ pub enum TaskKind {
 
 impl TaskKind {
     /// Packs the task body for an executor process.
-    pub fn ship(&self) -> crate::Result<crate::ship::Shipped> {
+    pub fn ship(&self) -> crate::Result<Shipped> {
         match self {
             TaskKind::Result(f) => f.ship(),
             TaskKind::ShuffleMap(m) => m.ship(),
@@ -110,125 +105,3 @@ pub struct TaskDescription {
     pub kind: TaskKind,
 }
 
-/// The value a successful task produced.
-pub enum TaskValue {
-    /// A result task's value, handed over without serialization (embedded mode).
-    Value(Box<dyn Any + Send>),
-    /// A result task's value, serialized (cluster mode, or the forced wire path).
-    Bytes(Vec<u8>),
-    /// A shuffle map task's output description.
-    MapStatus(MapStatus),
-    /// A result larger than `ember.driver.maxResultSize`: the executor did not keep it.
-    ResultTooLarge { size: u64 },
-}
-
-impl fmt::Debug for TaskValue {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TaskValue::Value(_) => f.write_str("Value(..)"),
-            TaskValue::Bytes(b) => write!(f, "Bytes({} bytes)", b.len()),
-            TaskValue::MapStatus(s) => write!(f, "{s:?}"),
-            TaskValue::ResultTooLarge { size } => write!(f, "ResultTooLarge({size} bytes)"),
-        }
-    }
-}
-
-/// A successful task's result with the metrics it gathered (Spark's `DirectTaskResult`).
-#[derive(Debug)]
-pub struct DirectTaskResult {
-    pub value: TaskValue,
-    pub metrics: TaskMetricsSnapshot,
-    /// The attempt's accumulator updates, applied by the DAG scheduler once per partition.
-    pub accum_updates: Vec<crate::accumulator::AccumulatorUpdate>,
-}
-
-/// Why a task attempt did not succeed (Spark's `TaskEndReason`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub enum TaskEndReason {
-    /// User code panicked or returned an error. `description` reads like Spark's
-    /// "panicked at 'boom', src/main.rs:10:5".
-    ExceptionFailure { description: String },
-    /// A reduce task could not fetch a map output block: the map stage must be re-run.
-    FetchFailed {
-        location: Option<BlockManagerId>,
-        shuffle_id: ShuffleId,
-        map_index: Option<usize>,
-        reduce_id: usize,
-        message: String,
-    },
-    /// The task was killed on request (job cancelled, speculative copy lost the race).
-    TaskKilled { reason: String },
-    /// The executor running the task went away.
-    ExecutorLostFailure { executor_id: ExecutorId, exit_caused_by_app: bool, reason: String },
-    /// The result could not be fetched from the executor.
-    TaskResultLost,
-}
-
-impl TaskEndReason {
-    /// Whether this failure counts towards `ember.task.maxFailures` (Spark's `countTowardsTaskFailures`).
-    pub fn counts_towards_task_failures(&self) -> bool {
-        match self {
-            TaskEndReason::ExceptionFailure { .. } | TaskEndReason::TaskResultLost => true,
-            TaskEndReason::ExecutorLostFailure { exit_caused_by_app, .. } => *exit_caused_by_app,
-            TaskEndReason::FetchFailed { .. } | TaskEndReason::TaskKilled { .. } => false,
-        }
-    }
-}
-
-impl fmt::Display for TaskEndReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TaskEndReason::ExceptionFailure { description } => f.write_str(description),
-            TaskEndReason::FetchFailed { location, shuffle_id, map_index, reduce_id, message } => {
-                let loc = location.as_ref().map(|l| format!("{}:{}", l.host, l.port)).unwrap_or_else(|| "null".into());
-                let map = map_index.map(|m| m.to_string()).unwrap_or_else(|| "-1".into());
-                write!(f, "FetchFailed({loc}, shuffleId={shuffle_id}, mapIndex={map}, reduceId={reduce_id}, message={message})")
-            }
-            TaskEndReason::TaskKilled { reason } => write!(f, "TaskKilled ({reason})"),
-            TaskEndReason::ExecutorLostFailure { executor_id, exit_caused_by_app, reason } => write!(
-                f,
-                "ExecutorLostFailure (executor {executor_id} exited {} by one of the running tasks) Reason: {reason}",
-                if *exit_caused_by_app { "caused" } else { "unrelated to the running tasks" }
-            ),
-            TaskEndReason::TaskResultLost => f.write_str("TaskResultLost (result lost from block manager)"),
-        }
-    }
-}
-
-/// The state of a task attempt as reported by an executor (Spark's `TaskState`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum TaskState {
-    Launching,
-    Running,
-    Finished,
-    Failed,
-    Killed,
-    Lost,
-}
-
-impl TaskState {
-    /// Whether the attempt is over.
-    pub fn is_finished(self) -> bool {
-        matches!(self, TaskState::Finished | TaskState::Failed | TaskState::Killed | TaskState::Lost)
-    }
-}
-
-/// What an executor reports about a task (Spark's `StatusUpdate` message).
-#[derive(Debug)]
-pub struct StatusUpdate {
-    pub executor_id: ExecutorId,
-    pub task_id: TaskId,
-    pub state: TaskState,
-    pub outcome: TaskOutcome,
-}
-
-/// The payload of a [`StatusUpdate`].
-#[derive(Debug)]
-pub enum TaskOutcome {
-    /// No payload (`Running`, `Launching`).
-    None,
-    /// The task succeeded.
-    Success(DirectTaskResult),
-    /// The task failed, was killed or lost.
-    Failure { reason: TaskEndReason, metrics: Option<TaskMetricsSnapshot> },
-}

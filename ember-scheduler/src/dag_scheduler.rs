@@ -1,0 +1,655 @@
+//! The DAG scheduler (Spark's `DAGScheduler`): turns a job into stages at shuffle boundaries,
+//! submits a stage's missing tasks once its parents' outputs exist, reuses shuffles computed by
+//! earlier jobs, and reacts to task completions and failures.
+//!
+//! A plain state machine: everything it wants done — task sets to run or cancel, events for a
+//! job's caller, accumulator updates to apply — it returns as [`DagAction`]s, in the order they
+//! must happen; the event loop owns it, feeds it events one at a time and carries the actions
+//! out.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use tracing::{debug, info, warn};
+
+use ember_common::{bytes_to_string, AccumulatorUpdate, DirectTaskResult, JobId, ShuffleId, StageId, TaskEndReason, TaskLocation, TaskValue};
+
+use crate::cache_locations::CacheLocations;
+use crate::error::SchedulerError;
+use crate::map_output_tracker::MapOutputTracker;
+use crate::rdd::{Dependency, RddBase, ShuffleDependencyBase};
+use crate::stage::{Stage, StageKind};
+use crate::task::TaskBody;
+use crate::task_set::{TaskSet, TaskSpec};
+
+/// What a job's caller hears about its job.
+#[derive(Debug)]
+pub enum JobEvent {
+    /// The result of output partition `output_index` (position in the job's partition list).
+    TaskSucceeded {
+        /// The partition's position in the job's partition list.
+        output_index: usize,
+        /// Its value.
+        value: TaskValue,
+    },
+    /// Every partition has been delivered.
+    Succeeded,
+    /// The job failed or was cancelled.
+    Failed(SchedulerError),
+}
+
+/// A job as submitted by an action.
+pub struct JobSubmission {
+    /// The RDD whose partitions the job computes.
+    pub rdd: Arc<dyn RddBase>,
+    /// What its result tasks run: the pipeline and the action's per-partition function.
+    pub body: TaskBody,
+    /// Partitions of `rdd` to compute, in output order.
+    pub partitions: Vec<usize>,
+    /// FAIR pool (`ember.scheduler.pool` of the submitting thread).
+    pub pool: String,
+    /// Job group for `cancel_job_group`.
+    pub group: Option<String>,
+    /// Where in user code the action was called.
+    pub call_site: String,
+}
+
+/// What the DAG scheduler asks of the rest of the driver, in the order it must happen.
+#[derive(Debug)]
+pub enum DagAction {
+    /// Give this task set to the task scheduler.
+    SubmitTasks(TaskSet),
+    /// Kill the running tasks of every attempt of a stage.
+    CancelStage {
+        /// The stage.
+        stage_id: StageId,
+        /// Why (the kill reason).
+        reason: String,
+    },
+    /// Tell a job's caller.
+    NotifyJob {
+        /// The job.
+        job_id: JobId,
+        /// What to tell.
+        event: JobEvent,
+    },
+    /// Merge the accumulator updates of a partition's first successful attempt into the
+    /// application's accumulators (Spark applies an action's updates exactly once per
+    /// partition; this is that once).
+    ApplyAccumulatorUpdates {
+        /// The stage the attempt belonged to (for per-stage totals).
+        stage_id: StageId,
+        /// The attempt's updates, opaque to the core.
+        updates: Vec<AccumulatorUpdate>,
+    },
+}
+
+struct ActiveJob {
+    #[allow(dead_code)]
+    final_stage: StageId,
+    /// Output index of each partition of the final RDD the job computes.
+    output_index: HashMap<usize, usize>,
+    finished: Vec<bool>,
+    num_finished: usize,
+    /// Serialized result bytes received so far (checked against `ember.driver.maxResultSize`).
+    result_bytes: u64,
+    pool: String,
+    group: Option<String>,
+    call_site: String,
+}
+
+/// A stage's RDD and its one-to-one narrow ancestors: where partition `p`'s placement can come
+/// from (bounded, so a very long lineage does not make submission slow).
+fn locality_chain(rdd: &Arc<dyn RddBase>) -> Vec<Arc<dyn RddBase>> {
+    let mut chain = vec![rdd.clone()];
+    while chain.len() < 64 {
+        let next = chain.last().and_then(|r| {
+            r.dependencies().into_iter().find_map(|d| match d {
+                Dependency::Narrow { rdd, one_to_one: true } => Some(rdd),
+                _ => None,
+            })
+        });
+        match next {
+            Some(parent) => chain.push(parent),
+            None => break,
+        }
+    }
+    chain
+}
+
+/// How long after a fetch failure the failed stages are resubmitted (Spark's
+/// `DAGScheduler.RESUBMIT_TIMEOUT`).
+pub const RESUBMIT_TIMEOUT_MS: u64 = 200;
+
+/// Jobs, stages and their state.
+pub struct DagScheduler {
+    next_job_id: JobId,
+    next_stage_id: StageId,
+    stages: BTreeMap<StageId, Stage>,
+    shuffle_to_stage: HashMap<ShuffleId, StageId>,
+    jobs: BTreeMap<JobId, ActiveJob>,
+    waiting: BTreeSet<StageId>,
+    running: BTreeSet<StageId>,
+    /// Stages that hit a fetch failure, resubmitted together at `resubmit_at` (Spark's
+    /// `failedStages` and its `ResubmitFailedStages` message).
+    failed: BTreeSet<StageId>,
+    resubmit_at: Option<u64>,
+    tracker: Arc<MapOutputTracker>,
+    cache: Arc<dyn CacheLocations>,
+    max_stage_attempts: u32,
+    max_result_size: u64,
+}
+
+impl DagScheduler {
+    /// Sets `ember.driver.maxResultSize` (0: unlimited).
+    pub fn set_max_result_size(&mut self, bytes: u64) {
+        self.max_result_size = bytes;
+    }
+
+    /// A scheduler that records map outputs in `tracker` and asks `cache` where cached
+    /// partitions are; a stage is retried after fetch failures up to `max_stage_attempts` times
+    /// in a row (`ember.stage.maxConsecutiveAttempts`).
+    pub fn new(tracker: Arc<MapOutputTracker>, cache: Arc<dyn CacheLocations>, max_stage_attempts: u32) -> Self {
+        DagScheduler {
+            next_job_id: 0,
+            next_stage_id: 0,
+            stages: BTreeMap::new(),
+            shuffle_to_stage: HashMap::new(),
+            jobs: BTreeMap::new(),
+            waiting: BTreeSet::new(),
+            running: BTreeSet::new(),
+            failed: BTreeSet::new(),
+            resubmit_at: None,
+            tracker,
+            cache,
+            max_stage_attempts: max_stage_attempts.max(1),
+            max_result_size: 0,
+        }
+    }
+
+    /// When [`DagScheduler::resubmit_failed_stages`] has work, on the scheduler's clock.
+    pub fn next_wakeup_ms(&self) -> Option<u64> {
+        self.resubmit_at
+    }
+
+    /// Resubmits the stages that hit fetch failures, oldest job first, once their delay is over.
+    pub fn resubmit_failed_stages(&mut self, now_ms: u64) -> Vec<DagAction> {
+        let mut actions = Vec::new();
+        if self.resubmit_at.is_none_or(|t| now_ms < t) {
+            return actions;
+        }
+        self.resubmit_at = None;
+        let mut failed: Vec<StageId> = std::mem::take(&mut self.failed).into_iter().collect();
+        failed.sort_by_key(|s| self.stages.get(s).map_or(usize::MAX, |st| st.first_job_id));
+        for stage_id in failed {
+            // A stage whose jobs all ended meanwhile is gone.
+            if self.stages.get(&stage_id).is_some_and(|s| !s.job_ids.is_empty()) {
+                info!("Resubmitting failed stage {stage_id}");
+                self.submit_stage(stage_id, now_ms, &mut actions);
+            }
+        }
+        actions
+    }
+
+    /// Number of jobs still running.
+    pub fn active_jobs(&self) -> usize {
+        self.jobs.len()
+    }
+
+    /// Ids of the jobs still running, ascending (Spark's `getActiveJobIds`).
+    pub fn active_job_ids(&self) -> Vec<JobId> {
+        self.jobs.keys().copied().collect()
+    }
+
+    /// Submits a job; `now_ms` stamps its stages. Returns the job id and the actions: the task
+    /// sets to run (or, for a job of no partitions, its success at once).
+    pub fn submit_job(&mut self, job: JobSubmission, now_ms: u64) -> (JobId, Vec<DagAction>) {
+        let job_id = self.next_job_id;
+        self.next_job_id += 1;
+        let mut actions = Vec::new();
+        if job.partitions.is_empty() {
+            actions.push(DagAction::NotifyJob { job_id, event: JobEvent::Succeeded });
+            return (job_id, actions);
+        }
+        let parents = self.parent_stages(&job.rdd, job_id);
+        let stage_id = self.new_stage_id();
+        let n = job.partitions.len();
+        let kind = StageKind::Result { job_id, body: job.body.clone(), partitions: job.partitions.clone() };
+        let stage = Stage::new(stage_id, job.rdd.clone(), kind, parents, job_id, job.call_site.clone());
+        self.stages.insert(stage_id, stage);
+        self.add_job_to_stage_tree(stage_id, job_id);
+        info!("Got job {job_id} ({}) with {n} output partitions", job.call_site);
+        let output_index = job.partitions.iter().enumerate().map(|(i, p)| (*p, i)).collect();
+        self.jobs.insert(
+            job_id,
+            ActiveJob {
+                final_stage: stage_id,
+                output_index,
+                finished: vec![false; n],
+                num_finished: 0,
+                result_bytes: 0,
+                pool: job.pool,
+                group: job.group,
+                call_site: job.call_site,
+            },
+        );
+        self.submit_stage(stage_id, now_ms, &mut actions);
+        (job_id, actions)
+    }
+
+    fn new_stage_id(&mut self) -> StageId {
+        let id = self.next_stage_id;
+        self.next_stage_id += 1;
+        id
+    }
+
+    fn add_job_to_stage_tree(&mut self, stage_id: StageId, job_id: JobId) {
+        let mut todo = vec![stage_id];
+        while let Some(s) = todo.pop() {
+            if let Some(st) = self.stages.get_mut(&s) {
+                if st.job_ids.insert(job_id) {
+                    todo.extend(st.parents.iter().copied());
+                }
+            }
+        }
+    }
+
+    /// The shuffle dependencies reachable from `rdd` through narrow dependencies.
+    fn direct_shuffle_deps(rdd: &Arc<dyn RddBase>) -> Vec<Arc<dyn ShuffleDependencyBase>> {
+        let mut out = Vec::new();
+        let mut seen = BTreeSet::new();
+        let mut todo = vec![rdd.clone()];
+        while let Some(r) = todo.pop() {
+            if !seen.insert(r.id()) {
+                continue;
+            }
+            for dep in r.dependencies() {
+                match dep {
+                    Dependency::Narrow { rdd, .. } => todo.push(rdd),
+                    Dependency::Shuffle(s) => {
+                        if !out.iter().any(|d: &Arc<dyn ShuffleDependencyBase>| d.shuffle_id() == s.shuffle_id()) {
+                            out.push(s)
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn parent_stages(&mut self, rdd: &Arc<dyn RddBase>, job_id: JobId) -> Vec<StageId> {
+        Self::direct_shuffle_deps(rdd).into_iter().map(|d| self.shuffle_map_stage(d, job_id)).collect()
+    }
+
+    /// The map stage of a shuffle, created (with its ancestors) on first use and reused by later
+    /// jobs; its outputs stay registered, so a later job skips it.
+    fn shuffle_map_stage(&mut self, dep: Arc<dyn ShuffleDependencyBase>, job_id: JobId) -> StageId {
+        if let Some(id) = self.shuffle_to_stage.get(&dep.shuffle_id()) {
+            return *id;
+        }
+        let rdd = dep.rdd();
+        let parents = self.parent_stages(&rdd, job_id);
+        let id = self.new_stage_id();
+        self.tracker.register_shuffle(dep.shuffle_id(), rdd.num_partitions());
+        let kind = StageKind::ShuffleMap { shuffle_id: dep.shuffle_id(), body: dep.map_task(), dep: dep.clone() };
+        let stage = Stage::new(id, rdd.clone(), kind, parents, job_id, format!("{} {}", rdd.name(), rdd.id()));
+        self.stages.insert(id, stage);
+        self.shuffle_to_stage.insert(dep.shuffle_id(), id);
+        id
+    }
+
+    fn is_available(&self, stage_id: StageId) -> bool {
+        match self.stages.get(&stage_id).and_then(|s| s.shuffle_id()) {
+            Some(sid) => self.tracker.is_available(sid),
+            None => false,
+        }
+    }
+
+    fn submit_stage(&mut self, stage_id: StageId, now_ms: u64, actions: &mut Vec<DagAction>) {
+        if self.waiting.contains(&stage_id) || self.running.contains(&stage_id) {
+            return;
+        }
+        let Some(stage) = self.stages.get(&stage_id) else { return };
+        let missing: Vec<StageId> = stage.parents.iter().copied().filter(|p| !self.is_available(*p)).collect();
+        if missing.is_empty() {
+            self.submit_missing_tasks(stage_id, now_ms, actions);
+        } else {
+            for p in missing {
+                self.submit_stage(p, now_ms, actions);
+            }
+            self.waiting.insert(stage_id);
+        }
+    }
+
+    fn submit_missing_tasks(&mut self, stage_id: StageId, now_ms: u64, actions: &mut Vec<DagAction>) {
+        let (partitions, shuffle_id, body, priority, pool) = {
+            let Some(stage) = self.stages.get(&stage_id) else { return };
+            let job = self.jobs.get(&stage.first_job_id).or_else(|| stage.job_ids.iter().find_map(|j| self.jobs.get(j)));
+            let pool = job.map(|j| j.pool.clone()).unwrap_or_else(|| "default".into());
+            let priority = stage.job_ids.iter().next().copied().unwrap_or(stage.first_job_id);
+            match &stage.kind {
+                StageKind::ShuffleMap { shuffle_id, body, .. } => {
+                    let missing = self.tracker.missing_partitions(*shuffle_id).unwrap_or_default();
+                    (missing, Some(*shuffle_id), body.clone(), priority, pool)
+                }
+                StageKind::Result { job_id, body, partitions } => {
+                    let Some(job) = self.jobs.get(job_id) else { return };
+                    let missing = partitions.iter().copied().filter(|p| job.output_index.get(p).is_some_and(|i| !job.finished[*i])).collect();
+                    (missing, None, body.clone(), priority, pool)
+                }
+            }
+        };
+        // The RDDs whose placement matters are the same for every task: walk the lineage once.
+        let chain = self.stages.get(&stage_id).map(|s| locality_chain(&s.rdd)).unwrap_or_default();
+        let tasks: Vec<TaskSpec> =
+            partitions.iter().map(|&p| TaskSpec { partition: p, preferred_locations: self.preferred_locations(&chain, p) }).collect();
+        let Some(stage) = self.stages.get_mut(&stage_id) else { return };
+        let attempt = stage.next_attempt;
+        stage.next_attempt += 1;
+        stage.pending = partitions.iter().copied().collect();
+        stage.num_tasks = partitions.len();
+        stage.completed_tasks = 0;
+        stage.submitted_at_ms = now_ms;
+        if tasks.is_empty() {
+            debug!("Stage {stage_id} has no missing tasks");
+            self.stage_finished(stage_id, now_ms, actions);
+            return;
+        }
+        info!("Submitting {} missing tasks from stage {stage_id} ({})", tasks.len(), stage.name);
+        self.running.insert(stage_id);
+        actions.push(DagAction::SubmitTasks(TaskSet { stage_id, stage_attempt_id: attempt, priority, pool_name: pool, tasks, shuffle_id, body }));
+    }
+
+    /// Where a partition would rather run: its cached copies, else the RDD's own preference,
+    /// else that of its one-to-one narrow parents (Spark's `getPreferredLocs`), in `chain` order.
+    fn preferred_locations(&self, chain: &[Arc<dyn RddBase>], partition: usize) -> Vec<TaskLocation> {
+        for rdd in chain {
+            if rdd.storage_level().is_valid() {
+                let locs = self.cache.cache_locations(rdd.id(), partition);
+                if !locs.is_empty() {
+                    return locs.into_iter().map(|m| TaskLocation::Executor { host: m.host, executor_id: m.executor_id }).collect();
+                }
+            }
+            let own = rdd.preferred_locations(partition);
+            if !own.is_empty() {
+                return own;
+            }
+        }
+        Vec::new()
+    }
+
+    fn stage_finished(&mut self, stage_id: StageId, now_ms: u64, actions: &mut Vec<DagAction>) {
+        self.running.remove(&stage_id);
+        if let Some(s) = self.stages.get_mut(&stage_id) {
+            s.failed_attempts = 0;
+        }
+        info!("Stage {stage_id} finished");
+        let ready: Vec<StageId> = self
+            .waiting
+            .iter()
+            .copied()
+            .filter(|w| self.stages.get(w).is_some_and(|s| s.parents.iter().all(|p| self.is_available(*p))))
+            .collect();
+        for w in ready {
+            self.waiting.remove(&w);
+            self.submit_stage(w, now_ms, actions);
+        }
+    }
+
+    /// Handles the end of a task attempt.
+    pub fn task_ended(
+        &mut self,
+        stage_id: StageId,
+        stage_attempt_id: u32,
+        partition: usize,
+        result: Result<DirectTaskResult, TaskEndReason>,
+        now_ms: u64,
+    ) -> Vec<DagAction> {
+        let mut actions = Vec::new();
+        let Some(stage) = self.stages.get_mut(&stage_id) else { return actions };
+        match result {
+            Ok(res) => {
+                let current = stage_attempt_id == stage.latest_attempt();
+                if current && stage.pending.remove(&partition) {
+                    stage.completed_tasks += 1;
+                }
+                match (&stage.kind, res.value) {
+                    (StageKind::Result { job_id, .. }, value) => {
+                        let job_id = *job_id;
+                        self.result_task_succeeded(job_id, stage_id, partition, value, res.accum_updates, now_ms, &mut actions);
+                    }
+                    (StageKind::ShuffleMap { shuffle_id, .. }, TaskValue::MapStatus(status)) => {
+                        let sid = *shuffle_id;
+                        // Only the first success of a map partition counts its updates: a
+                        // speculative copy or a late zombie finds the output already there.
+                        if self.tracker.register_map_output(sid, status) && !res.accum_updates.is_empty() {
+                            actions.push(DagAction::ApplyAccumulatorUpdates { stage_id, updates: res.accum_updates });
+                        }
+                        let pending_empty = stage.pending.is_empty();
+                        if self.running.contains(&stage_id) {
+                            if self.tracker.is_available(sid) {
+                                self.stage_finished(stage_id, now_ms, &mut actions);
+                            } else if pending_empty {
+                                // Some outputs of this stage were lost meanwhile: run them again.
+                                self.running.remove(&stage_id);
+                                self.submit_missing_tasks(stage_id, now_ms, &mut actions);
+                            }
+                        }
+                    }
+                    (StageKind::ShuffleMap { .. }, other) => warn!("map task of stage {stage_id} returned {other:?}"),
+                }
+            }
+            Err(TaskEndReason::FetchFailed { location, shuffle_id, map_index, message, .. }) => {
+                if stage_attempt_id != stage.latest_attempt() || !self.running.contains(&stage_id) {
+                    debug!("ignoring fetch failure from an old attempt of stage {stage_id}");
+                    return actions;
+                }
+                stage.failed_attempts += 1;
+                let attempts = stage.failed_attempts;
+                self.running.remove(&stage_id);
+                actions.push(DagAction::CancelStage { stage_id, reason: "a task of this stage attempt failed to fetch shuffle data".into() });
+                if let Some(m) = map_index {
+                    self.tracker.unregister_map_output(shuffle_id, m);
+                }
+                if let Some(loc) = &location {
+                    self.tracker.remove_outputs_on_executor(&loc.executor_id);
+                }
+                if attempts >= self.max_stage_attempts {
+                    let reason = format!(
+                        "Stage {stage_id} has failed the maximum allowable number of times: {}. Most recent failure reason: {message}",
+                        self.max_stage_attempts
+                    );
+                    self.abort_stage(stage_id, &reason, &mut actions);
+                    return actions;
+                }
+                // As Spark: wait RESUBMIT_TIMEOUT so that the other reducers' fetch failures from
+                // the same lost outputs arrive first and are handled by one resubmission.
+                warn!("Stage {stage_id} will be resubmitted with its parents after a fetch failure: {message}");
+                self.failed.insert(stage_id);
+                self.resubmit_at.get_or_insert(now_ms + RESUBMIT_TIMEOUT_MS);
+            }
+            Err(_) => {
+                // Ordinary failures are retried by the task set manager; nothing to do here.
+            }
+        }
+        actions
+    }
+
+    fn result_task_succeeded(
+        &mut self,
+        job_id: JobId,
+        stage_id: StageId,
+        partition: usize,
+        value: TaskValue,
+        accum_updates: Vec<AccumulatorUpdate>,
+        now_ms: u64,
+        actions: &mut Vec<DagAction>,
+    ) {
+        let Some(job) = self.jobs.get_mut(&job_id) else { return };
+        let Some(&i) = job.output_index.get(&partition) else { return };
+        if job.finished[i] {
+            return;
+        }
+        let size = match &value {
+            TaskValue::Bytes(b) => b.len() as u64,
+            TaskValue::ResultTooLarge { size } => *size,
+            _ => 0,
+        };
+        job.result_bytes += size;
+        let too_large = matches!(value, TaskValue::ResultTooLarge { .. });
+        if too_large || (self.max_result_size > 0 && job.result_bytes > self.max_result_size) {
+            // Spark's TaskSetManager.canFetchMoreResults wording.
+            let msg = format!(
+                "Total size of serialized results of {} tasks ({}) is bigger than ember.driver.maxResultSize ({})",
+                job.num_finished + 1,
+                bytes_to_string(job.result_bytes),
+                bytes_to_string(self.max_result_size)
+            );
+            self.fail_job(job_id, SchedulerError::JobAborted(msg), actions);
+            return;
+        }
+        job.finished[i] = true;
+        job.num_finished += 1;
+        // Spark's guarantee for actions: each partition's updates are applied exactly once, and
+        // before the caller can see the partition's result.
+        if !accum_updates.is_empty() {
+            actions.push(DagAction::ApplyAccumulatorUpdates { stage_id, updates: accum_updates });
+        }
+        actions.push(DagAction::NotifyJob { job_id, event: JobEvent::TaskSucceeded { output_index: i, value } });
+        if job.num_finished == job.finished.len() {
+            actions.push(DagAction::NotifyJob { job_id, event: JobEvent::Succeeded });
+            info!("Job {job_id} finished: {}", job.call_site);
+            self.running.remove(&stage_id);
+            self.cleanup_job(job_id, actions);
+            self.stage_finished(stage_id, now_ms, actions);
+        }
+    }
+
+    /// A task set gave up: fail every job that needs the stage.
+    pub fn task_set_failed(&mut self, stage_id: StageId, reason: &str) -> Vec<DagAction> {
+        let mut actions = Vec::new();
+        self.abort_stage(stage_id, reason, &mut actions);
+        actions
+    }
+
+    fn abort_stage(&mut self, stage_id: StageId, reason: &str, actions: &mut Vec<DagAction>) {
+        let Some(stage) = self.stages.get(&stage_id) else { return };
+        let jobs: Vec<JobId> = stage.job_ids.iter().copied().collect();
+        for job_id in jobs {
+            self.fail_job(job_id, SchedulerError::JobAborted(reason.to_string()), actions);
+        }
+    }
+
+    fn fail_job(&mut self, job_id: JobId, err: SchedulerError, actions: &mut Vec<DagAction>) {
+        if !self.jobs.contains_key(&job_id) {
+            return;
+        }
+        info!("Job {job_id} failed: {err}");
+        actions.push(DagAction::NotifyJob { job_id, event: JobEvent::Failed(err) });
+        self.cleanup_job(job_id, actions);
+    }
+
+    /// Cancels a job: its tasks are killed and its caller gets `JobCancelled`.
+    pub fn cancel_job(&mut self, job_id: JobId, reason: &str) -> Vec<DagAction> {
+        let mut actions = Vec::new();
+        self.fail_job(job_id, SchedulerError::JobCancelled { job_id, reason: reason.to_string() }, &mut actions);
+        actions
+    }
+
+    /// Cancels every active job of a job group.
+    pub fn cancel_job_group(&mut self, group: &str) -> Vec<DagAction> {
+        let ids: Vec<JobId> = self.jobs.iter().filter(|(_, j)| j.group.as_deref() == Some(group)).map(|(id, _)| *id).collect();
+        let mut actions = Vec::new();
+        for id in ids {
+            let reason = format!("part of cancelled job group {group}");
+            self.fail_job(id, SchedulerError::JobCancelled { job_id: id, reason }, &mut actions);
+        }
+        actions
+    }
+
+    /// Fails every active job with `JobAborted(reason)` (the application lost its executors).
+    pub fn abort_all(&mut self, reason: &str) -> Vec<DagAction> {
+        let ids: Vec<JobId> = self.jobs.keys().copied().collect();
+        let mut actions = Vec::new();
+        for id in ids {
+            self.fail_job(id, SchedulerError::JobAborted(reason.to_string()), &mut actions);
+        }
+        actions
+    }
+
+    /// Cancels every active job (context stop).
+    pub fn cancel_all(&mut self, reason: &str) -> Vec<DagAction> {
+        let ids: Vec<JobId> = self.jobs.keys().copied().collect();
+        let mut actions = Vec::new();
+        for id in ids {
+            self.fail_job(id, SchedulerError::JobCancelled { job_id: id, reason: reason.to_string() }, &mut actions);
+        }
+        actions
+    }
+
+    /// Removes a finished or failed job, and every stage no other job needs (cancelling those
+    /// still running). Map outputs stay in the tracker, so later jobs reuse finished shuffles.
+    fn cleanup_job(&mut self, job_id: JobId, actions: &mut Vec<DagAction>) {
+        self.jobs.remove(&job_id);
+        let mut orphaned = Vec::new();
+        for (id, stage) in self.stages.iter_mut() {
+            if stage.job_ids.remove(&job_id) && stage.job_ids.is_empty() {
+                orphaned.push(*id);
+            }
+        }
+        for id in orphaned {
+            if self.running.remove(&id) {
+                actions.push(DagAction::CancelStage { stage_id: id, reason: format!("job {job_id} ended") });
+            }
+            self.waiting.remove(&id);
+            if let Some(stage) = self.stages.remove(&id) {
+                if let Some(sid) = stage.shuffle_id() {
+                    self.shuffle_to_stage.remove(&sid);
+                }
+            }
+        }
+    }
+
+    /// An executor is gone: its map outputs are forgotten, so the stages that need them run
+    /// those tasks again. (Its cached blocks are forgotten by whoever answers
+    /// [`CacheLocations`], before this is called.)
+    pub fn executor_lost(&mut self, executor_id: &str, now_ms: u64) -> Vec<DagAction> {
+        let mut actions = Vec::new();
+        let lost = self.tracker.remove_outputs_on_executor(executor_id);
+        if lost > 0 {
+            info!("Executor {executor_id} lost: {lost} map outputs will be recomputed");
+            // Map stages that finished but are now incomplete, and are needed by a waiting stage
+            // or a running one, are resubmitted when their children ask for them (fetch
+            // failures) or right away if they are still running.
+            let running_maps: Vec<StageId> =
+                self.running.iter().copied().filter(|s| self.stages.get(s).is_some_and(|st| st.shuffle_id().is_some())).collect();
+            for s in running_maps {
+                if let Some(st) = self.stages.get(&s) {
+                    if st.pending.is_empty() {
+                        self.running.remove(&s);
+                        self.submit_missing_tasks(s, now_ms, &mut actions);
+                    }
+                }
+            }
+            let waiting: Vec<StageId> = self.waiting.iter().copied().collect();
+            for w in waiting {
+                let parents = self.stages.get(&w).map(|s| s.parents.clone()).unwrap_or_default();
+                for p in parents {
+                    if !self.is_available(p) && !self.running.contains(&p) {
+                        self.submit_stage(p, now_ms, &mut actions);
+                    }
+                }
+            }
+        }
+        actions
+    }
+
+    /// Progress of running stages: `(stage, attempt, tasks, completed, submitted_at_ms)`.
+    pub fn running_stages(&self) -> Vec<(StageId, u32, usize, usize, u64)> {
+        self.running
+            .iter()
+            .filter_map(|id| self.stages.get(id))
+            .map(|s| (s.id, s.latest_attempt(), s.num_tasks, s.completed_tasks, s.submitted_at_ms))
+            .collect()
+    }
+}

@@ -1,0 +1,442 @@
+//! Deterministic simulation of the scheduler core under failures (in the manner of
+//! FoundationDB's and TigerBeetle's simulators): the real `DagScheduler` and `TaskSchedulerImpl`
+//! on a `ManualClock`, with simulated executors whose tasks take seeded random times, fail,
+//! hit fetch failures, or die with their executor. No threads, no processes, no sleeping: a seed
+//! replays exactly the same run, which the tests check by comparing traces.
+//!
+//! The job is two shuffles deep (map stage A → map stage B → result stage), so a lost executor
+//! can take away outputs of a finished stage that a later stage still needs. Its graph is made of
+//! the core's own traits ([`RddBase`], [`ShuffleDependencyBase`]) over fakes, and its task bodies
+//! are opaque markers: the simulation needs nothing from `ember`.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+
+use ember_common::{
+    BlockManagerId, DirectTaskResult, MapStatus, ShuffleId, StatusUpdate, StorageLevel, TaskEndReason, TaskId, TaskLocation,
+    TaskMetricsSnapshot, TaskOutcome, TaskState, TaskValue,
+};
+
+use crate::cache_locations::NoCache;
+use crate::clock::ManualClock;
+use crate::config::SchedulerConfig;
+use crate::dag_scheduler::{DagAction, DagScheduler, JobEvent, JobSubmission};
+use crate::map_output_tracker::MapOutputTracker;
+use crate::rdd::{Dependency, RddBase, ShuffleDependencyBase};
+use crate::task::{TaskBody, TaskDescription};
+use crate::task_scheduler::TaskSchedulerImpl;
+use crate::task_set::{SchedulerEvent, WorkerOffer};
+
+struct FakeRdd {
+    id: usize,
+    parts: usize,
+    deps: Vec<Dependency>,
+}
+
+impl RddBase for FakeRdd {
+    fn id(&self) -> usize {
+        self.id
+    }
+    fn name(&self) -> &'static str {
+        "FakeRdd"
+    }
+    fn num_partitions(&self) -> usize {
+        self.parts
+    }
+    fn dependencies(&self) -> Vec<Dependency> {
+        self.deps.clone()
+    }
+    fn preferred_locations(&self, _p: usize) -> Vec<TaskLocation> {
+        Vec::new()
+    }
+    fn storage_level(&self) -> StorageLevel {
+        StorageLevel::NONE
+    }
+}
+
+/// Task bodies are never run: the simulator decides each attempt's outcome from what the body
+/// says the task is.
+enum FakeBody {
+    /// A map task writing this shuffle.
+    Map(ShuffleId),
+    /// A result task.
+    Result,
+}
+
+struct FakeShuffle {
+    id: ShuffleId,
+    rdd: Arc<dyn RddBase>,
+    reduces: usize,
+}
+
+impl ShuffleDependencyBase for FakeShuffle {
+    fn shuffle_id(&self) -> ShuffleId {
+        self.id
+    }
+    fn rdd(&self) -> Arc<dyn RddBase> {
+        self.rdd.clone()
+    }
+    fn num_reduce_partitions(&self) -> usize {
+        self.reduces
+    }
+    fn map_task(&self) -> TaskBody {
+        TaskBody::new(FakeBody::Map(self.id))
+    }
+}
+
+/// Shuffle A: 8 maps → 4 reduces; shuffle B: 4 maps → 3 reduces; the job's result stage reads B.
+fn two_shuffle_job() -> Arc<dyn RddBase> {
+    let source: Arc<dyn RddBase> = Arc::new(FakeRdd { id: 0, parts: 8, deps: Vec::new() });
+    let a = Arc::new(FakeShuffle { id: 0, rdd: source, reduces: 4 });
+    let middle: Arc<dyn RddBase> = Arc::new(FakeRdd { id: 1, parts: 4, deps: vec![Dependency::Shuffle(a)] });
+    let b = Arc::new(FakeShuffle { id: 1, rdd: middle, reduces: 3 });
+    Arc::new(FakeRdd { id: 2, parts: 3, deps: vec![Dependency::Shuffle(b)] })
+}
+
+/// Which shuffle a task reads, from what it writes (the job's shape above).
+fn shuffle_read_by(body: &TaskBody) -> Option<ShuffleId> {
+    match body.downcast_ref::<FakeBody>() {
+        Some(FakeBody::Map(0)) | None => None,
+        Some(FakeBody::Map(_)) => Some(0),
+        Some(FakeBody::Result) => Some(1),
+    }
+}
+
+/// Fault rates and limits of one run.
+#[derive(Clone, Copy, Debug)]
+struct Faults {
+    /// Per-mille chance that a finishing attempt fails with an exception (only attempts 0 and 1,
+    /// so no task reaches `maxFailures`).
+    task_failure: u64,
+    /// Per-mille chance, per finished task, that an executor is killed.
+    executor_loss: u64,
+    /// Executors killed at most.
+    max_losses: usize,
+    /// Fail the first reduce attempt reading this map output with a fetch failure, though the
+    /// output exists (a corrupt or vanished file).
+    forced_fetch_failure: Option<(ShuffleId, usize)>,
+}
+
+struct Running {
+    desc: TaskDescription,
+    finish_at: u64,
+}
+
+/// Everything a run produces, to compare runs and check invariants.
+#[derive(Debug, PartialEq)]
+struct Outcome {
+    trace: Vec<String>,
+    result: std::result::Result<Vec<usize>, String>,
+    /// Task sets submitted per stage: `(stage, attempt, tasks)`.
+    task_sets: Vec<(usize, u32, usize)>,
+}
+
+struct Sim {
+    clock: Arc<ManualClock>,
+    tasks: TaskSchedulerImpl,
+    dag: DagScheduler,
+    tracker: Arc<MapOutputTracker>,
+    rng: u64,
+    faults: Faults,
+    executors: BTreeMap<String, u32>,
+    next_executor: usize,
+    losses: usize,
+    running: BTreeMap<TaskId, Running>,
+    trace: Vec<String>,
+    task_sets: Vec<(usize, u32, usize)>,
+    /// What the DAG scheduler told the job's caller, in order.
+    job_events: VecDeque<JobEvent>,
+}
+
+impl Sim {
+    fn new(seed: u64, faults: Faults) -> Self {
+        let clock = Arc::new(ManualClock::new(0));
+        let config = SchedulerConfig::default();
+        let tracker = Arc::new(MapOutputTracker::new());
+        let mut sim = Sim {
+            tasks: TaskSchedulerImpl::new(config, clock.clone(), seed),
+            dag: DagScheduler::new(tracker.clone(), Arc::new(NoCache), 4),
+            clock,
+            tracker,
+            rng: seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1,
+            faults,
+            executors: BTreeMap::new(),
+            next_executor: 0,
+            losses: 0,
+            running: BTreeMap::new(),
+            trace: Vec::new(),
+            task_sets: Vec::new(),
+            job_events: VecDeque::new(),
+        };
+        for _ in 0..3 {
+            sim.add_executor();
+        }
+        sim
+    }
+
+    fn random(&mut self, n: u64) -> u64 {
+        self.rng ^= self.rng >> 12;
+        self.rng ^= self.rng << 25;
+        self.rng ^= self.rng >> 27;
+        self.rng.wrapping_mul(0x2545_F491_4F6C_DD1D) % n.max(1)
+    }
+
+    fn add_executor(&mut self) {
+        let id = format!("exec-{}", self.next_executor);
+        self.next_executor += 1;
+        self.tasks.executor_added(&id, &format!("host-{id}"));
+        self.executors.insert(id, 2);
+    }
+
+    fn apply(&mut self, actions: Vec<DagAction>) {
+        for a in actions {
+            match a {
+                DagAction::SubmitTasks(ts) => {
+                    self.trace.push(format!("{} submit {}.{} ({} tasks)", self.clock_ms(), ts.stage_id, ts.stage_attempt_id, ts.tasks.len()));
+                    self.task_sets.push((ts.stage_id, ts.stage_attempt_id, ts.tasks.len()));
+                    self.tasks.submit_tasks(ts);
+                }
+                DagAction::CancelStage { stage_id, reason } => {
+                    let events = self.tasks.cancel_stage(stage_id, &reason);
+                    self.scheduler_events(events);
+                }
+                DagAction::NotifyJob { event, .. } => self.job_events.push_back(event),
+                // The simulated tasks add to no accumulator.
+                DagAction::ApplyAccumulatorUpdates { .. } => {}
+            }
+        }
+    }
+
+    fn clock_ms(&self) -> u64 {
+        use crate::clock::Clock;
+        self.clock.now_ms()
+    }
+
+    fn scheduler_events(&mut self, events: Vec<SchedulerEvent>) {
+        let now = self.clock_ms();
+        for ev in events {
+            match ev {
+                SchedulerEvent::TaskStarted { .. } => {}
+                SchedulerEvent::TaskEnded { stage_id, stage_attempt_id, partition, result, task_id, .. } => {
+                    self.trace.push(format!("{now} end TID {task_id} ({stage_id}.{stage_attempt_id} p{partition}) ok={}", result.is_ok()));
+                    let actions = self.dag.task_ended(stage_id, stage_attempt_id, partition, result, now);
+                    self.apply(actions);
+                }
+                SchedulerEvent::TaskSetFailed { stage_id, reason, .. } => {
+                    self.trace.push(format!("{now} task set of stage {stage_id} failed: {reason}"));
+                    let actions = self.dag.task_set_failed(stage_id, &reason);
+                    self.apply(actions);
+                }
+                SchedulerEvent::KillTask { task_id, executor_id, reason } => {
+                    // The executor stops the attempt and reports it killed.
+                    if let Some(r) = self.running.remove(&task_id) {
+                        if let Some(free) = self.executors.get_mut(&executor_id) {
+                            *free += r.desc.cpus;
+                        }
+                        let update = StatusUpdate {
+                            executor_id,
+                            task_id,
+                            state: TaskState::Killed,
+                            outcome: TaskOutcome::Failure { reason: TaskEndReason::TaskKilled { reason }, metrics: None },
+                        };
+                        let events = self.tasks.status_update(update);
+                        self.scheduler_events(events);
+                    }
+                }
+            }
+        }
+    }
+
+    fn offer(&mut self) {
+        let offers: Vec<WorkerOffer> = self
+            .executors
+            .iter()
+            .map(|(id, free)| WorkerOffer { executor_id: id.clone(), host: format!("host-{id}"), cores: *free })
+            .collect();
+        let (assigned, events) = self.tasks.resource_offers(&offers);
+        self.scheduler_events(events);
+        for desc in assigned.into_iter().flatten() {
+            if let Some(free) = self.executors.get_mut(&desc.executor_id) {
+                *free -= desc.cpus;
+            }
+            let finish_at = self.clock_ms() + 1 + self.random(40);
+            self.trace.push(format!("{} launch TID {} {} on {}", self.clock_ms(), desc.task_id, desc.name, desc.executor_id));
+            self.running.insert(desc.task_id, Running { desc, finish_at });
+        }
+    }
+
+    /// How the attempt ends, decided when it finishes.
+    fn outcome_of(&mut self, desc: &TaskDescription) -> (TaskState, TaskOutcome) {
+        if let Some(s) = shuffle_read_by(&desc.body) {
+            if let Some((fs, map)) = self.faults.forced_fetch_failure {
+                if fs == s {
+                    self.faults.forced_fetch_failure = None;
+                    let reason = TaskEndReason::FetchFailed {
+                        location: None,
+                        shuffle_id: s,
+                        map_index: Some(map),
+                        reduce_id: desc.partition_id,
+                        message: "simulated corrupt block".into(),
+                    };
+                    return (TaskState::Failed, TaskOutcome::Failure { reason, metrics: None });
+                }
+            }
+            // A reduce attempt needs every map output of its shuffle, on a live executor.
+            let statuses = self.tracker.map_statuses(s).map(|v| (*v).clone()).unwrap_or_default();
+            for (map_index, st) in statuses.iter().enumerate() {
+                let dead = st.as_ref().is_none_or(|st| !self.executors.contains_key(&st.location.executor_id));
+                if dead {
+                    let reason = TaskEndReason::FetchFailed {
+                        location: st.as_ref().map(|s| s.location.clone()),
+                        shuffle_id: s,
+                        map_index: Some(map_index),
+                        reduce_id: desc.partition_id,
+                        message: "output missing".into(),
+                    };
+                    return (TaskState::Failed, TaskOutcome::Failure { reason, metrics: None });
+                }
+            }
+        }
+        if desc.attempt_number < 2 && self.random(1000) < self.faults.task_failure {
+            let reason = TaskEndReason::ExceptionFailure { description: "panicked at 'simulated', sim.rs:1:1".into() };
+            return (TaskState::Failed, TaskOutcome::Failure { reason, metrics: None });
+        }
+        let value = match desc.body.downcast_ref::<FakeBody>() {
+            Some(FakeBody::Map(shuffle_id)) => TaskValue::MapStatus(MapStatus {
+                location: BlockManagerId { executor_id: desc.executor_id.clone(), host: format!("host-{}", desc.executor_id), port: 0 },
+                map_index: desc.partition_id,
+                sizes: vec![1; if *shuffle_id == 0 { 4 } else { 3 }],
+            }),
+            Some(FakeBody::Result) | None => TaskValue::Value(Box::new(desc.partition_id)),
+        };
+        (TaskState::Finished, TaskOutcome::Success(DirectTaskResult { value, metrics: TaskMetricsSnapshot::default(), accum_updates: Vec::new() }))
+    }
+
+    fn lose_executor(&mut self, id: String) {
+        self.executors.remove(&id);
+        self.losses += 1;
+        let now = self.clock_ms();
+        self.trace.push(format!("{now} lose {id}"));
+        self.running.retain(|_, r| r.desc.executor_id != id);
+        let events = self.tasks.executor_lost(&id, "simulated SIGKILL");
+        self.scheduler_events(events);
+        let actions = self.dag.executor_lost(&id, now);
+        self.apply(actions);
+        // local-cluster replaces it.
+        self.add_executor();
+    }
+
+    fn run(mut self) -> Outcome {
+        let job = JobSubmission {
+            rdd: two_shuffle_job(),
+            body: TaskBody::new(FakeBody::Result),
+            partitions: vec![0, 1, 2],
+            pool: "default".into(),
+            group: None,
+            call_site: "simulation".into(),
+        };
+        let (_, actions) = self.dag.submit_job(job, 0);
+        self.apply(actions);
+        let mut results = vec![None; 3];
+        for _step in 0..10_000 {
+            while let Some(ev) = self.job_events.pop_front() {
+                match ev {
+                    JobEvent::TaskSucceeded { output_index, value } => {
+                        if let TaskValue::Value(v) = value {
+                            results[output_index] = v.downcast::<usize>().ok().map(|b| *b);
+                        }
+                    }
+                    JobEvent::Succeeded => {
+                        let result = results.iter().map(|r| r.ok_or("missing partition".to_string())).collect();
+                        return Outcome { trace: self.trace, result, task_sets: self.task_sets };
+                    }
+                    JobEvent::Failed(e) => return Outcome { trace: self.trace, result: Err(e.to_string()), task_sets: self.task_sets },
+                }
+            }
+            self.offer();
+            // The next event: the DAG scheduler's resubmission timer, or the next task to finish.
+            // Neither means a hang.
+            let next_task = self.running.iter().min_by_key(|(tid, r)| (r.finish_at, **tid)).map(|(tid, r)| (*tid, r.finish_at));
+            if let Some(t) = self.dag.next_wakeup_ms() {
+                if next_task.is_none_or(|(_, at)| t <= at) {
+                    self.clock.set(t);
+                    self.trace.push(format!("{t} resubmit failed stages"));
+                    let actions = self.dag.resubmit_failed_stages(t);
+                    self.apply(actions);
+                    continue;
+                }
+            }
+            let Some((tid, at)) = next_task else {
+                panic!("the simulated job hangs: nothing runs and the job is not over\n{}", self.trace.join("\n"));
+            };
+            self.clock.set(at);
+            let r = self.running.remove(&tid).expect("picked above");
+            if let Some(free) = self.executors.get_mut(&r.desc.executor_id) {
+                *free += r.desc.cpus;
+            }
+            let (state, outcome) = self.outcome_of(&r.desc);
+            let update = StatusUpdate { executor_id: r.desc.executor_id.clone(), task_id: tid, state, outcome };
+            let events = self.tasks.status_update(update);
+            self.scheduler_events(events);
+            if self.losses < self.faults.max_losses && self.random(1000) < self.faults.executor_loss {
+                let ids: Vec<String> = self.executors.keys().cloned().collect();
+                let victim = ids[self.random(ids.len() as u64) as usize].clone();
+                self.lose_executor(victim);
+            }
+        }
+        panic!("the simulated job did not finish in 10,000 steps\n{}", self.trace.join("\n"));
+    }
+}
+
+#[test]
+fn no_faults_runs_each_stage_once() {
+    let out = Sim::new(1, Faults { task_failure: 0, executor_loss: 0, max_losses: 0, forced_fetch_failure: None }).run();
+    assert_eq!(out.result, Ok(vec![0, 1, 2]));
+    assert_eq!(out.task_sets, vec![(0, 0, 8), (1, 0, 4), (2, 0, 3)]);
+}
+
+#[test]
+fn a_fetch_failure_resubmits_the_parent_stage_once_and_the_job_succeeds() {
+    // The first task of stage 1 (which reads shuffle 0) reports map output 5 as unreadable.
+    let faults = Faults { task_failure: 0, executor_loss: 0, max_losses: 0, forced_fetch_failure: Some((0, 5)) };
+    let out = Sim::new(7, faults).run();
+    assert_eq!(out.result, Ok(vec![0, 1, 2]));
+    // Stage 0 runs again for the one lost output only, then stage 1 runs a second attempt.
+    let attempts: Vec<_> = out.task_sets.iter().filter(|(s, _, _)| *s <= 1).copied().collect();
+    assert_eq!(attempts[..2], [(0, 0, 8), (1, 0, 4)]);
+    assert!(attempts.contains(&(0, 1, 1)), "{attempts:?}");
+    assert_eq!(attempts.iter().filter(|(s, a, _)| *s == 0 && *a > 0).count(), 1, "the parent is resubmitted once: {attempts:?}");
+    assert!(attempts.iter().any(|(s, a, _)| *s == 1 && *a == 1), "{attempts:?}");
+    // Resubmitted after Spark's RESUBMIT_TIMEOUT, not at once.
+    let time_of = |needle: &str| -> u64 {
+        let line = out.trace.iter().find(|l| l.contains(needle)).unwrap_or_else(|| panic!("no {needle:?} in\n{}", out.trace.join("\n")));
+        line.split(' ').next().and_then(|t| t.parse().ok()).expect("lines start with the time")
+    };
+    let failed_at = out.trace.iter().find(|l| l.contains("(1.0 p") && l.ends_with("ok=false")).and_then(|l| l.split(' ').next()?.parse::<u64>().ok());
+    assert_eq!(time_of("submit 0.1"), failed_at.expect("the fetch failure is traced") + crate::dag_scheduler::RESUBMIT_TIMEOUT_MS);
+}
+
+#[test]
+fn jobs_survive_random_task_failures_and_executor_losses_for_300_seeds() {
+    let (mut losses, mut failures, mut resubmissions) = (0, 0, 0);
+    for seed in 0..300 {
+        let faults = Faults { task_failure: 150, executor_loss: 60, max_losses: 3, forced_fetch_failure: None };
+        let out = Sim::new(seed, faults).run();
+        assert_eq!(out.result, Ok(vec![0, 1, 2]), "seed {seed}\n{}", out.trace.join("\n"));
+        losses += out.trace.iter().filter(|l| l.contains(" lose ")).count();
+        failures += out.trace.iter().filter(|l| l.ends_with("ok=false")).count();
+        resubmissions += out.task_sets.iter().filter(|(_, attempt, _)| *attempt > 0).count();
+    }
+    // The faults did happen, in numbers: the runs are not trivially fault-free.
+    assert!(losses > 300 && failures > 1000 && resubmissions > 100, "{losses} losses, {failures} failures, {resubmissions} resubmissions");
+}
+
+#[test]
+fn a_seed_replays_exactly() {
+    let faults = Faults { task_failure: 150, executor_loss: 80, max_losses: 3, forced_fetch_failure: None };
+    for seed in [3, 17, 99] {
+        let a = Sim::new(seed, faults).run();
+        let b = Sim::new(seed, faults).run();
+        assert_eq!(a, b, "seed {seed}");
+    }
+}

@@ -1,0 +1,96 @@
+//! Stages: the parts of a job between shuffle boundaries.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use ember_common::{JobId, ShuffleId, StageId};
+
+use crate::rdd::{RddBase, ShuffleDependencyBase};
+use crate::task::TaskBody;
+
+/// What a stage's tasks produce.
+#[derive(Clone)]
+pub enum StageKind {
+    /// Writes a shuffle for later stages (Spark's `ShuffleMapStage`).
+    ShuffleMap {
+        /// The shuffle it writes.
+        shuffle_id: ShuffleId,
+        /// The shuffle's map side.
+        dep: Arc<dyn ShuffleDependencyBase>,
+        /// What its tasks run.
+        body: TaskBody,
+    },
+    /// Computes an action's values for one job (Spark's `ResultStage`).
+    Result {
+        /// The job.
+        job_id: JobId,
+        /// What its tasks run.
+        body: TaskBody,
+        /// The partitions of the final RDD the job wants, in output order.
+        partitions: Vec<usize>,
+    },
+}
+
+/// One stage and its scheduling state.
+pub struct Stage {
+    /// The stage's id.
+    pub id: StageId,
+    /// The last RDD of the stage's narrow pipeline.
+    pub rdd: Arc<dyn RddBase>,
+    /// What its tasks produce.
+    pub kind: StageKind,
+    /// Stages whose shuffle outputs this one reads.
+    pub parents: Vec<StageId>,
+    /// The job that created the stage (FIFO priority).
+    pub first_job_id: JobId,
+    /// Jobs that need this stage.
+    pub job_ids: BTreeSet<JobId>,
+    /// Attempts so far; the running attempt is `next_attempt - 1`.
+    pub next_attempt: u32,
+    /// Partitions of the current attempt not yet finished.
+    pub pending: BTreeSet<usize>,
+    /// Consecutive attempts that ended in a fetch failure.
+    pub failed_attempts: u32,
+    /// Tasks in the current attempt (progress bar).
+    pub num_tasks: usize,
+    /// Tasks of the current attempt that have finished (progress bar).
+    pub completed_tasks: usize,
+    /// When the current attempt was submitted (scheduler clock, ms).
+    pub submitted_at_ms: u64,
+    /// "count at wordcount.rs:31"-style description.
+    pub name: String,
+}
+
+impl Stage {
+    /// A stage not yet submitted, needed by no job yet.
+    pub fn new(id: StageId, rdd: Arc<dyn RddBase>, kind: StageKind, parents: Vec<StageId>, first_job_id: JobId, name: String) -> Self {
+        Stage {
+            id,
+            rdd,
+            kind,
+            parents,
+            first_job_id,
+            job_ids: BTreeSet::new(),
+            next_attempt: 0,
+            pending: BTreeSet::new(),
+            failed_attempts: 0,
+            num_tasks: 0,
+            completed_tasks: 0,
+            submitted_at_ms: 0,
+            name,
+        }
+    }
+
+    /// The attempt number of the running (or last) attempt.
+    pub fn latest_attempt(&self) -> u32 {
+        self.next_attempt.saturating_sub(1)
+    }
+
+    /// The shuffle this stage writes, if it is a map stage.
+    pub fn shuffle_id(&self) -> Option<ShuffleId> {
+        match &self.kind {
+            StageKind::ShuffleMap { shuffle_id, .. } => Some(*shuffle_id),
+            StageKind::Result { .. } => None,
+        }
+    }
+}

@@ -1,0 +1,603 @@
+//! Unit tests of the task set manager: launches, delay scheduling, retries, speculation,
+//! exclusion and executor loss.
+
+use ember_common::{TaskEndReason, TaskLocation, TaskState};
+
+use super::speculation::median;
+use super::*;
+use crate::health_tracker::HealthTracker;
+use crate::config::ExcludeOnFailureConfig;
+use crate::locality::LocalityWaits;
+use crate::test_support::*;
+
+fn live(execs: &[(&str, &str)]) -> LiveExecutors {
+    let mut l = LiveExecutors::new();
+    for (e, h) in execs {
+        l.add(e, h);
+    }
+    l
+}
+
+fn manager(ts: TaskSet, live: &LiveExecutors, waits: LocalityWaits, max_failures: u32) -> TaskSetManager {
+    let config = TaskSetManagerConfig {
+        max_task_failures: max_failures,
+        locality_waits: waits,
+        ..TaskSetManagerConfig::default()
+    };
+    TaskSetManager::new(ts, config, TaskIdSource::new(), live, 0)
+}
+
+/// A manager with excludeOnFailure on (Spark's default limits) and 4 attempts per task.
+fn excluding_manager(ts: TaskSet, live: &LiveExecutors) -> TaskSetManager {
+    let config = TaskSetManagerConfig {
+        exclude_on_failure: Some(ExcludeOnFailureConfig::default()),
+        ..TaskSetManagerConfig::default()
+    };
+    TaskSetManager::new(ts, config, TaskIdSource::new(), live, 0)
+}
+
+fn boom() -> TaskEndReason {
+    TaskEndReason::ExceptionFailure { description: "boom".into() }
+}
+
+fn launch(tsm: &mut TaskSetManager, exec: &str, host: &str, now: u64) -> TaskDescription {
+    tsm.resource_offer(exec, host, TaskLocality::Any, now).expect("a task launches")
+}
+
+/// Four tasks: 0..3 launched on executor A (host ha) at time 0, then 1..3 finished at the
+/// given times, so only task 0 is still running.
+fn three_done(durations: [u64; 3]) -> (TaskSetManager, TaskDescription, Vec<SchedulerEvent>) {
+    let l = live(&[("A", "ha"), ("B", "ha"), ("C", "hc")]);
+    let mut tsm = manager(task_set(0, 0, 0, 4), &l, LocalityWaits::uniform(0), 1);
+    let tasks: Vec<TaskDescription> = (0..4).map(|_| launch(&mut tsm, "A", "ha", 0)).collect();
+    let mut out = Vec::new();
+    for (t, d) in tasks[1..].iter().zip(durations) {
+        tsm.handle_successful_task(t.task_id, ok_result(), d, &mut out);
+    }
+    out.clear();
+    let first = tasks[0].clone();
+    (tsm, first, out)
+}
+
+#[test]
+fn median_is_sparks() {
+    assert_eq!(median(&[5]), 5.0);
+    assert_eq!(median(&[5, 1, 3]), 3.0);
+    assert_eq!(median(&[4, 1, 3, 10]), 3.5);
+}
+
+#[test]
+fn speculation_waits_for_the_quantile() {
+    let l = live(&[("A", "ha")]);
+    let mut tsm = manager(task_set(0, 0, 0, 4), &l, LocalityWaits::uniform(0), 1);
+    let tasks: Vec<TaskDescription> = (0..4).map(|_| launch(&mut tsm, "A", "ha", 0)).collect();
+    let mut out = Vec::new();
+    tsm.handle_successful_task(tasks[1].task_id, ok_result(), 1, &mut out);
+    tsm.handle_successful_task(tasks[2].task_id, ok_result(), 1, &mut out);
+    // 2 of 4 succeeded, below 0.75 × 4 = 3: however long the others run, nothing is marked.
+    assert!(!tsm.check_speculatable_tasks(0, 1_000_000));
+    tsm.handle_successful_task(tasks[3].task_id, ok_result(), 1, &mut out);
+    assert!(tsm.check_speculatable_tasks(0, 1_000_000));
+    assert_eq!(tsm.speculatable_tasks(), [0]);
+    // Already marked: not marked again.
+    assert!(!tsm.check_speculatable_tasks(0, 2_000_000));
+}
+
+#[test]
+fn threshold_is_the_multiplier_times_the_median() {
+    let (mut tsm, _, _) = three_done([10, 20, 30]);
+    // Median 20, × 1.5 = 30: a task that ran exactly 30 ms is not a straggler yet.
+    assert!(!tsm.check_speculatable_tasks(0, 30));
+    assert!(tsm.speculatable_tasks().is_empty());
+    assert!(tsm.check_speculatable_tasks(0, 31));
+    assert_eq!(tsm.speculatable_tasks(), [0]);
+}
+
+#[test]
+fn threshold_is_at_least_min_task_runtime() {
+    let (mut tsm, _, _) = three_done([1, 1, 1]);
+    assert!(!tsm.check_speculatable_tasks(100, 100), "1.5 ms × median is below minTaskRuntime 100");
+    assert!(tsm.check_speculatable_tasks(100, 101));
+}
+
+#[test]
+fn multiplier_and_quantile_come_from_the_config() {
+    let l = live(&[("A", "ha")]);
+    let config =
+        TaskSetManagerConfig { speculation_multiplier: 3.0, speculation_quantile: 0.5, ..TaskSetManagerConfig::default() };
+    let mut tsm = TaskSetManager::new(task_set(0, 0, 0, 4), config, TaskIdSource::new(), &l, 0);
+    let tasks: Vec<TaskDescription> = (0..4).map(|_| launch(&mut tsm, "A", "ha", 0)).collect();
+    let mut out = Vec::new();
+    tsm.handle_successful_task(tasks[2].task_id, ok_result(), 10, &mut out);
+    tsm.handle_successful_task(tasks[3].task_id, ok_result(), 10, &mut out);
+    // 2 of 4 is the quantile 0.5; threshold 3 × 10 = 30.
+    assert!(!tsm.check_speculatable_tasks(0, 30));
+    assert!(tsm.check_speculatable_tasks(0, 31));
+    assert_eq!(tsm.speculatable_tasks(), [0, 1]);
+}
+
+#[test]
+fn a_single_task_or_a_zombie_is_never_speculated() {
+    let l = live(&[("A", "ha")]);
+    let mut one = manager(task_set(0, 0, 0, 1), &l, LocalityWaits::uniform(0), 1);
+    launch(&mut one, "A", "ha", 0);
+    assert!(!one.check_speculatable_tasks(0, 1_000_000));
+    let (mut tsm, _, mut out) = three_done([1, 1, 1]);
+    tsm.cancel("stop", &mut out);
+    assert!(!tsm.check_speculatable_tasks(0, 1_000_000));
+}
+
+#[test]
+fn a_copy_never_runs_on_the_executor_or_host_of_its_task() {
+    let (mut tsm, first, _) = three_done([1, 1, 1]);
+    assert!(tsm.check_speculatable_tasks(0, 200));
+    // A runs the first attempt; B is another executor on the same host.
+    assert!(tsm.resource_offer("A", "ha", TaskLocality::Any, 200).is_none());
+    assert!(tsm.resource_offer("B", "ha", TaskLocality::Any, 200).is_none());
+    let copy = launch(&mut tsm, "C", "hc", 200);
+    assert_eq!((copy.index, copy.attempt_number), (0, 1));
+    let info = tsm.task_info(copy.task_id).unwrap();
+    assert!(info.speculative);
+    assert!(!tsm.task_info(first.task_id).unwrap().speculative);
+    assert_eq!(tsm.attempts_of(0), [first.task_id, copy.task_id]);
+    assert!(tsm.speculatable_tasks().is_empty(), "the copy is launched: no longer waiting");
+    // Two copies running: no third one, and no new mark.
+    assert!(tsm.resource_offer("D", "hd", TaskLocality::Any, 300).is_none());
+    assert!(!tsm.check_speculatable_tasks(0, 10_000));
+}
+
+#[test]
+fn regular_tasks_go_before_speculative_copies() {
+    let l = live(&[("A", "ha"), ("C", "hc")]);
+    let mut tsm = manager(task_set(0, 0, 0, 5), &l, LocalityWaits::uniform(0), 1);
+    let tasks: Vec<TaskDescription> = (0..4).map(|_| launch(&mut tsm, "A", "ha", 0)).collect();
+    let mut out = Vec::new();
+    for t in &tasks[1..] {
+        tsm.handle_successful_task(t.task_id, ok_result(), 1, &mut out);
+    }
+    // 3 of 5 succeeded (0.75 × 5 = 3.75 → 3): task 0 is a straggler, task 4 never ran.
+    assert!(tsm.check_speculatable_tasks(0, 500));
+    let next = launch(&mut tsm, "C", "hc", 500);
+    assert_eq!((next.index, next.attempt_number), (4, 0));
+    let copy = launch(&mut tsm, "C", "hc", 500);
+    assert_eq!((copy.index, copy.attempt_number), (0, 1));
+}
+
+#[test]
+fn first_result_wins_and_the_other_attempt_is_killed_without_counting_a_failure() {
+    let (mut tsm, first, mut out) = three_done([1, 1, 1]);
+    tsm.check_speculatable_tasks(0, 200);
+    let copy = launch(&mut tsm, "C", "hc", 200);
+    tsm.handle_successful_task(copy.task_id, ok_result(), 210, &mut out);
+    match &out[..] {
+        [SchedulerEvent::KillTask { task_id, executor_id, reason }, SchedulerEvent::TaskEnded { task_id: ended, result: Ok(_), .. }] =>
+        {
+            assert_eq!((*task_id, executor_id.as_str(), reason.as_str()), (first.task_id, "A", KILLED_BY_OTHER_ATTEMPT));
+            assert_eq!(*ended, copy.task_id);
+        }
+        e => panic!("unexpected {e:?}"),
+    }
+    assert!(tsm.all_succeeded() && tsm.is_zombie() && !tsm.is_finished());
+    out.clear();
+    // max_task_failures is 1: a counted failure would abort the set.
+    let killed = TaskEndReason::TaskKilled { reason: KILLED_BY_OTHER_ATTEMPT.into() };
+    tsm.handle_failed_task(first.task_id, TaskState::Killed, killed, 220, &mut out);
+    assert!(matches!(&out[..], [SchedulerEvent::TaskEnded { result: Err(TaskEndReason::TaskKilled { .. }), .. }]));
+    assert!(tsm.is_finished());
+    assert_eq!(tsm.task_info(first.task_id).unwrap().state, AttemptState::Killed);
+}
+
+#[test]
+fn a_late_result_of_the_loser_is_dropped() {
+    let (mut tsm, first, mut out) = three_done([1, 1, 1]);
+    tsm.check_speculatable_tasks(0, 200);
+    let copy = launch(&mut tsm, "C", "hc", 200);
+    // The original finishes first this time: the copy is killed.
+    tsm.handle_successful_task(first.task_id, ok_result(), 205, &mut out);
+    assert!(matches!(&out[0], SchedulerEvent::KillTask { task_id, .. } if *task_id == copy.task_id));
+    out.clear();
+    // The copy finished before the kill reached it: its result is not a second success.
+    tsm.handle_successful_task(copy.task_id, ok_result(), 206, &mut out);
+    match &out[..] {
+        [SchedulerEvent::TaskEnded { task_id, result: Err(TaskEndReason::TaskKilled { reason }), .. }] => {
+            assert_eq!((*task_id, reason.as_str()), (copy.task_id, LATE_RESULT_DROPPED));
+        }
+        e => panic!("unexpected {e:?}"),
+    }
+    assert_eq!(tsm.tasks_successful(), 4);
+    assert!(tsm.is_finished());
+}
+
+#[test]
+fn a_failed_copy_leaves_the_first_attempt_running_without_retry() {
+    let (mut tsm, first, mut out) = three_done([1, 1, 1]);
+    tsm.check_speculatable_tasks(0, 200);
+    let copy = launch(&mut tsm, "C", "hc", 200);
+    let lost = TaskEndReason::ExecutorLostFailure { executor_id: "C".into(), exit_caused_by_app: false, reason: "x".into() };
+    tsm.handle_failed_task(copy.task_id, TaskState::Failed, lost, 210, &mut out);
+    // The first attempt still runs: nothing to launch for task 0.
+    assert_eq!(tsm.pending_tasks(), 0);
+    assert!(tsm.resource_offer("D", "hd", TaskLocality::Any, 210).is_none());
+    // It is still slow: a new copy may be marked, on a host without an attempt.
+    assert!(tsm.check_speculatable_tasks(0, 1_000));
+    assert!(tsm.resource_offer("C", "hc", TaskLocality::Any, 1_000).is_none(), "hc had an attempt");
+    let again = launch(&mut tsm, "D", "hd", 1_000);
+    assert_eq!((again.index, again.attempt_number), (0, 2));
+    tsm.handle_successful_task(first.task_id, ok_result(), 1_001, &mut out);
+    assert!(tsm.all_succeeded());
+}
+
+#[test]
+fn a_task_is_not_retried_on_the_executor_where_it_failed() {
+    let l = live(&[("A", "ha"), ("B", "hb")]);
+    let mut tsm = excluding_manager(task_set(0, 0, 0, 1), &l);
+    let mut out = Vec::new();
+    let d = launch(&mut tsm, "A", "ha", 0);
+    tsm.handle_failed_task(d.task_id, TaskState::Failed, boom(), 1, &mut out);
+    assert!(tsm.resource_offer("A", "ha", TaskLocality::Any, 2).is_none());
+    let retry = launch(&mut tsm, "B", "hb", 2);
+    assert_eq!((retry.index, retry.attempt_number), (0, 1));
+    assert!(tsm.completely_excluded_task(&l, None).is_none());
+}
+
+#[test]
+fn a_task_failing_twice_on_a_node_is_not_retried_there() {
+    let l = live(&[("A1", "h1"), ("A2", "h1"), ("A3", "h1"), ("B", "h2")]);
+    let mut tsm = excluding_manager(task_set(0, 0, 0, 1), &l);
+    let mut out = Vec::new();
+    let d = launch(&mut tsm, "A1", "h1", 0);
+    tsm.handle_failed_task(d.task_id, TaskState::Failed, boom(), 1, &mut out);
+    let d = launch(&mut tsm, "A2", "h1", 1);
+    tsm.handle_failed_task(d.task_id, TaskState::Failed, boom(), 2, &mut out);
+    assert!(tsm.resource_offer("A3", "h1", TaskLocality::Any, 3).is_none(), "excluded on h1 for the task");
+    assert_eq!(launch(&mut tsm, "B", "h2", 3).attempt_number, 2);
+}
+
+#[test]
+fn an_executor_with_two_failed_tasks_gets_none_of_the_stage() {
+    let l = live(&[("A", "ha"), ("B", "hb")]);
+    let mut tsm = excluding_manager(task_set(0, 0, 0, 3), &l);
+    let mut out = Vec::new();
+    for _ in 0..2 {
+        let d = launch(&mut tsm, "A", "ha", 0);
+        tsm.handle_failed_task(d.task_id, TaskState::Failed, boom(), 1, &mut out);
+    }
+    assert!(tsm.excludelist().unwrap().is_executor_excluded_for_task_set("A"));
+    // Task 2 never failed anywhere, still A gets nothing.
+    assert!(tsm.resource_offer("A", "ha", TaskLocality::Any, 2).is_none());
+    let got: BTreeSet<usize> = (0..3).map(|_| launch(&mut tsm, "B", "hb", 2).index).collect();
+    assert_eq!(got, BTreeSet::from([0, 1, 2]));
+}
+
+#[test]
+fn kills_executor_loss_and_fetch_failures_do_not_exclude() {
+    let mut l = live(&[("A", "ha")]);
+    let mut tsm = excluding_manager(task_set(0, 0, 0, 2), &l);
+    let mut out = Vec::new();
+    let d = launch(&mut tsm, "A", "ha", 0);
+    tsm.handle_failed_task(d.task_id, TaskState::Killed, TaskEndReason::TaskKilled { reason: "x".into() }, 1, &mut out);
+    let d = launch(&mut tsm, "A", "ha", 1);
+    assert_eq!((d.index, d.attempt_number), (0, 1), "retried on A after a kill");
+    l.add("B", "hb");
+    l.remove("A");
+    tsm.executor_lost("A", "gone", &l, 2, &mut out);
+    assert!(tsm.excludelist().unwrap().exec_failures().is_empty());
+    let d = launch(&mut tsm, "B", "hb", 3);
+    let fetch = TaskEndReason::FetchFailed {
+        location: None,
+        shuffle_id: 0,
+        map_index: Some(0),
+        reduce_id: 0,
+        message: "gone".into(),
+    };
+    tsm.handle_failed_task(d.task_id, TaskState::Failed, fetch, 4, &mut out);
+    assert!(tsm.excludelist().unwrap().exec_failures().is_empty());
+}
+
+#[test]
+fn a_task_that_can_run_nowhere_aborts_the_task_set_naming_it() {
+    let l = live(&[("A", "ha"), ("B", "hb")]);
+    let mut tsm = excluding_manager(task_set(2, 0, 0, 2), &l);
+    let mut out = Vec::new();
+    let a = launch(&mut tsm, "A", "ha", 0);
+    let b = launch(&mut tsm, "B", "hb", 0);
+    tsm.handle_failed_task(a.task_id, TaskState::Failed, boom(), 1, &mut out);
+    tsm.handle_successful_task(b.task_id, ok_result(), 1, &mut out);
+    assert_eq!(tsm.completely_excluded_task(&l, None), None, "B may still run task 0");
+    let retry = launch(&mut tsm, "B", "hb", 2);
+    assert_eq!(retry.index, 0);
+    tsm.handle_failed_task(retry.task_id, TaskState::Failed, boom(), 3, &mut out);
+    // Task 0 failed on both executors; 2 of its 4 attempts are left, but it can run nowhere.
+    assert!(!tsm.is_zombie());
+    assert_eq!(tsm.completely_excluded_task(&l, None), Some(0));
+    out.clear();
+    tsm.abort_since_completely_excluded(0, &l, None, &mut out);
+    assert!(tsm.is_zombie());
+    match &out[..] {
+        [SchedulerEvent::TaskSetFailed { stage_id: 2, reason, .. }] => {
+            assert!(
+                reason.starts_with(
+                    "Aborting TaskSet 2.0 because task 0 (partition 0) cannot run anywhere due to node and executor \
+                     excludeOnFailure. Excluded executors: A on ha (for the task), B on hb (for the task)."
+                ),
+                "{reason}"
+            );
+            assert!(reason.contains("Most recent failure: Lost task 0.1 in stage 2.0 (TID 2) (hb executor B): boom"), "{reason}");
+        }
+        e => panic!("unexpected {e:?}"),
+    }
+}
+
+#[test]
+fn application_exclusion_counts_for_the_nowhere_check() {
+    let l = live(&[("A", "ha"), ("B", "hb")]);
+    let mut tsm = excluding_manager(task_set(0, 0, 0, 1), &l);
+    let mut out = Vec::new();
+    let a = launch(&mut tsm, "A", "ha", 0);
+    tsm.handle_failed_task(a.task_id, TaskState::Failed, boom(), 1, &mut out);
+    assert_eq!(tsm.completely_excluded_task(&l, None), None);
+    // B is excluded for the application (two failures in an earlier successful stage).
+    let mut health = HealthTracker::new(ExcludeOnFailureConfig::default());
+    let mut earlier = TaskSetExcludelist::new(ExcludeOnFailureConfig::default(), 9, 0);
+    earlier.update_for_failed_task("hb", "B", 0, "x", 0);
+    earlier.update_for_failed_task("hb", "B", 1, "x", 0);
+    health.update_for_successful_task_set(9, 0, earlier.exec_failures(), 0);
+    assert_eq!(tsm.completely_excluded_task(&l, Some(&health)), Some(0));
+    tsm.abort_since_completely_excluded(0, &l, Some(&health), &mut out);
+    assert!(matches!(out.last(), Some(SchedulerEvent::TaskSetFailed { reason, .. }) if reason.contains("B on hb (for the application)")));
+}
+
+#[test]
+fn live_executors_track_hosts() {
+    let mut l = live(&[("1", "a"), ("2", "a")]);
+    assert!(!l.add("1", "a"));
+    assert_eq!(l.remove("1").as_deref(), Some("a"));
+    assert!(l.has_executors_alive_on_host("a"));
+    l.remove("2");
+    assert!(!l.has_executors_alive_on_host("a"));
+    assert!(l.remove("2").is_none());
+    assert!(l.is_empty());
+}
+
+#[test]
+fn launches_low_indices_first_and_names_tasks_like_spark() {
+    let l = live(&[("0", "h")]);
+    let mut tsm = manager(task_set(3, 1, 0, 3), &l, LocalityWaits::default(), 4);
+    assert_eq!(tsm.locality_levels(), &[TaskLocality::NoPref, TaskLocality::Any]);
+    let ids: Vec<usize> =
+        (0..3).map(|_| tsm.resource_offer("0", "h", TaskLocality::Any, 0).unwrap().index).collect();
+    assert_eq!(ids, [0, 1, 2]);
+    let d = tsm.task_info(1).unwrap();
+    assert_eq!((d.index, d.attempt_number, d.locality), (1, 0, TaskLocality::ProcessLocal));
+    assert!(tsm.resource_offer("0", "h", TaskLocality::Any, 0).is_none());
+    assert_eq!(tsm.running_tasks(), 3);
+    assert_eq!(tsm.pending_tasks(), 0);
+}
+
+#[test]
+fn task_description_fields() {
+    let l = live(&[("7", "h")]);
+    let mut tsm = manager(task_set(2, 1, 0, 1), &l, LocalityWaits::default(), 4);
+    let d = tsm.resource_offer("7", "h", TaskLocality::Any, 5).unwrap();
+    assert_eq!(d.name, "task 0.0 in stage 2.1");
+    assert_eq!((d.task_id, d.executor_id.as_str(), d.stage_id, d.stage_attempt_id, d.cpus), (0, "7", 2, 1, 1));
+    assert_eq!(d.body.downcast_ref::<TestBody>(), Some(&TestBody::Result));
+}
+
+#[test]
+fn delay_scheduling_waits_per_level_and_resets_on_launch() {
+    // Task 0 prefers executor A's memory, task 1 host hb's disk.
+    let l = live(&[("A", "ha"), ("B", "hb"), ("C", "hc")]);
+    let prefs = vec![vec![on_executor("ha", "A")], vec![TaskLocation::Host("hb".into())]];
+    let waits = LocalityWaits { process_ms: 100, node_ms: 200, rack_ms: 0 };
+    let mut tsm = manager(task_set_with_prefs(0, 0, 0, prefs), &l, waits, 4);
+    assert_eq!(tsm.locality_levels(), &[TaskLocality::ProcessLocal, TaskLocality::NodeLocal, TaskLocality::Any]);
+    assert_eq!(tsm.next_wakeup_ms(), Some(100));
+    // C is nobody's preference: nothing until both waits pass.
+    assert!(tsm.resource_offer("C", "hc", TaskLocality::Any, 99).is_none());
+    assert_eq!(tsm.get_allowed_locality(100), TaskLocality::NodeLocal);
+    assert_eq!(tsm.next_wakeup_ms(), Some(300));
+    assert!(tsm.resource_offer("C", "hc", TaskLocality::Any, 299).is_none());
+    // B is node-local for task 1; launching it brings us back to NODE_LOCAL and restarts the wait.
+    let d = tsm.resource_offer("B", "hb", TaskLocality::Any, 250).unwrap();
+    assert_eq!((d.index, tsm.task_info(d.task_id).unwrap().locality), (1, TaskLocality::NodeLocal));
+    // Task 0 is also node-local (on ha), so NODE_LOCAL waits 200 ms from that launch.
+    assert!(tsm.resource_offer("C", "hc", TaskLocality::Any, 449).is_none());
+    assert_eq!(tsm.next_wakeup_ms(), Some(450));
+    let d = tsm.resource_offer("C", "hc", TaskLocality::Any, 450).unwrap();
+    assert_eq!((d.index, tsm.task_info(d.task_id).unwrap().locality), (0, TaskLocality::Any));
+    assert_eq!(tsm.next_wakeup_ms(), None);
+}
+
+#[test]
+fn max_locality_caps_the_search() {
+    let l = live(&[("A", "ha"), ("B", "hb")]);
+    let mut tsm =
+        manager(task_set_with_prefs(0, 0, 0, vec![vec![on_executor("ha", "A")]]), &l, LocalityWaits::uniform(0), 4);
+    assert!(tsm.resource_offer("B", "hb", TaskLocality::ProcessLocal, 0).is_none());
+    assert!(tsm.resource_offer("B", "hb", TaskLocality::NodeLocal, 0).is_none());
+    assert!(tsm.resource_offer("B", "hb", TaskLocality::Any, 0).is_some());
+}
+
+#[test]
+fn levels_need_live_executors() {
+    let prefs = vec![vec![on_executor("ha", "A")]];
+    let mut l = live(&[("B", "hb")]);
+    let mut tsm = manager(task_set_with_prefs(0, 0, 0, prefs), &l, LocalityWaits::default(), 4);
+    assert_eq!(tsm.locality_levels(), &[TaskLocality::Any]);
+    l.add("A", "ha");
+    tsm.recompute_locality(&l);
+    assert_eq!(tsm.locality_levels(), &[TaskLocality::ProcessLocal, TaskLocality::NodeLocal, TaskLocality::Any]);
+    // Another executor on A's host keeps NODE_LOCAL valid when A goes.
+    l.add("A2", "ha");
+    l.remove("A");
+    tsm.recompute_locality(&l);
+    assert_eq!(tsm.locality_levels(), &[TaskLocality::NodeLocal, TaskLocality::Any]);
+}
+
+#[test]
+fn retries_then_aborts_with_sparks_message() {
+    let l = live(&[("1", "host1")]);
+    let mut tsm = manager(task_set(0, 0, 0, 2), &l, LocalityWaits::default(), 2);
+    let mut out = Vec::new();
+    let boom = TaskEndReason::ExceptionFailure { description: "boom".into() };
+    let first = tsm.resource_offer("1", "host1", TaskLocality::Any, 0).unwrap();
+    tsm.handle_failed_task(first.task_id, TaskState::Failed, boom.clone(), 1, &mut out);
+    assert!(!tsm.is_zombie());
+    // The failed task goes back on top of the stacks and is retried before task 1.
+    let retry = tsm.resource_offer("1", "host1", TaskLocality::Any, 2).unwrap();
+    assert_eq!((retry.index, retry.attempt_number), (0, 1));
+    let other = tsm.resource_offer("1", "host1", TaskLocality::Any, 2).unwrap();
+    out.clear();
+    tsm.handle_failed_task(retry.task_id, TaskState::Failed, boom, 3, &mut out);
+    assert!(tsm.is_zombie());
+    assert!(
+        matches!(&out[0], SchedulerEvent::TaskEnded { result: Err(_), task_id, .. } if *task_id == retry.task_id)
+    );
+    match &out[1] {
+        SchedulerEvent::TaskSetFailed { stage_id: 0, stage_attempt_id: 0, reason } => assert_eq!(
+            reason,
+            "Task 0 in stage 0.0 failed 2 times, most recent failure: Lost task 0.1 in stage 0.0 (TID 1) (host1 executor 1): boom"
+        ),
+        e => panic!("unexpected {e:?}"),
+    }
+    // The other running attempt is killed.
+    assert!(matches!(&out[2], SchedulerEvent::KillTask { task_id, .. } if *task_id == other.task_id));
+    assert!(tsm.resource_offer("1", "host1", TaskLocality::Any, 4).is_none());
+    assert!(!tsm.is_finished());
+    tsm.handle_failed_task(
+        other.task_id,
+        TaskState::Killed,
+        TaskEndReason::TaskKilled { reason: "x".into() },
+        5,
+        &mut out,
+    );
+    assert!(tsm.is_finished());
+}
+
+#[test]
+fn uncounted_failures_never_abort() {
+    let l = live(&[("1", "h")]);
+    let mut tsm = manager(task_set(0, 0, 0, 1), &l, LocalityWaits::default(), 1);
+    let mut out = Vec::new();
+    for _ in 0..5 {
+        let d = tsm.resource_offer("1", "h", TaskLocality::Any, 0).unwrap();
+        let reason = TaskEndReason::TaskKilled { reason: "speculation".into() };
+        tsm.handle_failed_task(d.task_id, TaskState::Killed, reason, 0, &mut out);
+    }
+    assert!(!tsm.is_zombie());
+    assert!(out.iter().all(|e| matches!(e, SchedulerEvent::TaskEnded { .. })));
+}
+
+#[test]
+fn fetch_failure_makes_a_zombie_without_retry() {
+    let l = live(&[("1", "h")]);
+    let mut tsm = manager(task_set(1, 0, 0, 2), &l, LocalityWaits::default(), 4);
+    let d = tsm.resource_offer("1", "h", TaskLocality::Any, 0).unwrap();
+    let mut out = Vec::new();
+    let reason = TaskEndReason::FetchFailed {
+        location: None,
+        shuffle_id: 0,
+        map_index: Some(0),
+        reduce_id: 0,
+        message: "gone".into(),
+    };
+    tsm.handle_failed_task(d.task_id, TaskState::Failed, reason, 0, &mut out);
+    assert!(tsm.is_zombie() && tsm.is_finished());
+    assert_eq!(out.len(), 1);
+    assert!(tsm.resource_offer("1", "h", TaskLocality::Any, 0).is_none());
+}
+
+#[test]
+fn executor_loss_requeues_running_and_lost_map_output() {
+    let mut l = live(&[("1", "h1"), ("2", "h2")]);
+    let ts = shuffle_map(task_set(0, 0, 0, 3));
+    let mut tsm = manager(ts, &l, LocalityWaits::default(), 1);
+    let a = tsm.resource_offer("1", "h1", TaskLocality::Any, 0).unwrap();
+    let b = tsm.resource_offer("1", "h1", TaskLocality::Any, 0).unwrap();
+    let c = tsm.resource_offer("2", "h2", TaskLocality::Any, 0).unwrap();
+    let mut out = Vec::new();
+    tsm.handle_successful_task(a.task_id, ok_result(), 1, &mut out);
+    tsm.handle_successful_task(c.task_id, ok_result(), 1, &mut out);
+    out.clear();
+    l.remove("1");
+    tsm.executor_lost("1", "worker died", &l, 2, &mut out);
+    // Completed task a (output on 1) and running task b are both reported and re-queued.
+    let ended: Vec<TaskId> = out
+        .iter()
+        .map(|e| match e {
+            SchedulerEvent::TaskEnded {
+                task_id,
+                result: Err(TaskEndReason::ExecutorLostFailure { exit_caused_by_app: false, .. }),
+                ..
+            } => *task_id,
+            e => panic!("unexpected {e:?}"),
+        })
+        .collect();
+    assert_eq!(ended, [a.task_id, b.task_id]);
+    assert_eq!(tsm.tasks_successful(), 1);
+    assert_eq!(tsm.pending_tasks(), 2);
+    // max_task_failures is 1, yet nothing was aborted: executor loss does not count.
+    assert!(!tsm.is_zombie());
+    let retried: Vec<usize> =
+        (0..2).map(|_| tsm.resource_offer("2", "h2", TaskLocality::Any, 3).unwrap().index).collect();
+    // The pending lists are stacks: the last task put back is retried first.
+    assert_eq!(retried, [1, 0]);
+}
+
+#[test]
+fn result_task_set_keeps_results_on_executor_loss() {
+    let mut l = live(&[("1", "h1")]);
+    let mut tsm = manager(task_set(0, 0, 0, 2), &l, LocalityWaits::default(), 4);
+    let a = tsm.resource_offer("1", "h1", TaskLocality::Any, 0).unwrap();
+    let mut out = Vec::new();
+    tsm.handle_successful_task(a.task_id, ok_result(), 1, &mut out);
+    out.clear();
+    l.remove("1");
+    tsm.executor_lost("1", "gone", &l, 2, &mut out);
+    assert!(out.is_empty());
+    assert_eq!(tsm.tasks_successful(), 1);
+}
+
+#[test]
+fn duplicate_and_late_updates_are_ignored() {
+    let l = live(&[("1", "h")]);
+    let mut tsm = manager(task_set(0, 0, 0, 1), &l, LocalityWaits::default(), 4);
+    let d = tsm.resource_offer("1", "h", TaskLocality::Any, 0).unwrap();
+    let mut out = Vec::new();
+    tsm.handle_successful_task(d.task_id, ok_result(), 1, &mut out);
+    tsm.handle_successful_task(d.task_id, ok_result(), 1, &mut out);
+    tsm.handle_failed_task(d.task_id, TaskState::Failed, TaskEndReason::TaskResultLost, 1, &mut out);
+    tsm.handle_failed_task(99, TaskState::Failed, TaskEndReason::TaskResultLost, 1, &mut out);
+    assert_eq!(out.len(), 1);
+    assert!(tsm.is_finished() && tsm.all_succeeded());
+}
+
+#[test]
+fn cancel_kills_running_attempts() {
+    let l = live(&[("1", "h")]);
+    let mut tsm = manager(task_set(0, 0, 0, 3), &l, LocalityWaits::default(), 4);
+    let a = tsm.resource_offer("1", "h", TaskLocality::Any, 0).unwrap();
+    let b = tsm.resource_offer("1", "h", TaskLocality::Any, 0).unwrap();
+    let mut out = Vec::new();
+    tsm.cancel("Stage 0 cancelled", &mut out);
+    let killed: Vec<TaskId> = out
+        .iter()
+        .map(|e| match e {
+            SchedulerEvent::KillTask { task_id, executor_id, reason } => {
+                assert_eq!((executor_id.as_str(), reason.as_str()), ("1", "Stage 0 cancelled"));
+                *task_id
+            }
+            e => panic!("unexpected {e:?}"),
+        })
+        .collect();
+    assert_eq!(killed, [a.task_id, b.task_id]);
+    assert!(tsm.is_zombie() && !tsm.is_finished());
+    assert!(tsm.resource_offer("1", "h", TaskLocality::Any, 0).is_none());
+}
+
+#[test]
+fn empty_task_set_is_finished_at_once() {
+    let tsm = manager(task_set(0, 0, 0, 0), &LiveExecutors::new(), LocalityWaits::default(), 4);
+    assert!(tsm.is_finished());
+}

@@ -1,0 +1,529 @@
+//! Configuration: `EmberConf` (Spark's `SparkConf`), Spark-style size and duration parsing,
+//! master URLs, and the `--master` / `--conf key=value` command line every example accepts.
+//!
+//! Keys mirror Spark's with the `ember.` prefix, and defaults are Spark 4.3.0's (DESIGN.md 6).
+//! Values are kept as strings, as in Spark, and parsed when read, so a bad value is reported
+//! with its key at the point of use and at context start-up (see [`EmberConf::validate`]).
+
+use std::collections::BTreeMap;
+
+use crate::error::{EmberError, Result};
+
+mod shuffle;
+pub use shuffle::ShuffleConf;
+
+/// A configuration key with its default and meaning. The list is [`ENTRIES`].
+#[derive(Clone, Copy, Debug)]
+pub struct ConfigEntry {
+    pub key: &'static str,
+    pub default: &'static str,
+    pub kind: ValueKind,
+    pub doc: &'static str,
+}
+
+/// How a key's value parses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ValueKind {
+    Bool,
+    Int,
+    /// A size; the unit of a bare number is given (Spark's `bytesConf(unit)`).
+    Size(SizeUnit),
+    /// A duration; the unit of a bare number is given (Spark's `timeConf(unit)`).
+    Time(TimeUnit),
+    Float,
+    Str,
+}
+
+/// Units of sizes, as a multiplier of bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SizeUnit {
+    Byte = 1,
+    KiB = 1 << 10,
+    MiB = 1 << 20,
+    GiB = 1 << 30,
+}
+
+/// Units of durations, as a multiplier of microseconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimeUnit {
+    Micros = 1,
+    Millis = 1_000,
+    Seconds = 1_000_000,
+}
+
+macro_rules! entries {
+    ($($name:ident = $key:literal, $default:literal, $kind:expr, $doc:literal;)*) => {
+        $(#[doc = $doc] pub const $name: &str = $key;)*
+        /// Every key Ember reads, with Spark's default.
+        pub const ENTRIES: &[ConfigEntry] = &[$(ConfigEntry { key: $key, default: $default, kind: $kind, doc: $doc },)*];
+    };
+}
+
+use SizeUnit::*;
+use TimeUnit::*;
+use ValueKind::*;
+
+entries! {
+    MASTER = "ember.master", "local[*]", Str, "The master URL: local, local[N], local[*], local[N,F], local-cluster[N,C,MEM], ember://HOST:PORT.";
+    APP_NAME = "ember.app.name", "ember", Str, "The application's name, shown in logs.";
+    DEFAULT_PARALLELISM = "ember.default.parallelism", "", Int, "Partitions of parallelize and of shuffles when not given (default: total cores).";
+    TASK_MAX_FAILURES = "ember.task.maxFailures", "4", Int, "Attempts of one task before its job is aborted (cluster mode; local[N] allows 1, local[N,F] allows F).";
+    TASK_CPUS = "ember.task.cpus", "1", Int, "Cores each task occupies.";
+    LOCALITY_WAIT = "ember.locality.wait", "3s", Time(Millis), "How long to wait for a better locality level before trying the next one.";
+    LOCALITY_WAIT_PROCESS = "ember.locality.wait.process", "", Time(Millis), "Wait at PROCESS_LOCAL (default: ember.locality.wait).";
+    LOCALITY_WAIT_NODE = "ember.locality.wait.node", "", Time(Millis), "Wait at NODE_LOCAL (default: ember.locality.wait).";
+    LOCALITY_WAIT_RACK = "ember.locality.wait.rack", "", Time(Millis), "Wait at RACK_LOCAL (default: ember.locality.wait).";
+    SCHEDULER_MODE = "ember.scheduler.mode", "FIFO", Str, "FIFO or FAIR ordering of task sets.";
+    SCHEDULER_ALLOCATION_FILE = "ember.scheduler.allocation.file", "", Str, "Pools for FAIR mode, in Spark's fairscheduler.xml format.";
+    SCHEDULER_POOL = "ember.scheduler.pool", "", Str, "Local property: the FAIR pool of jobs submitted from this thread.";
+    SCHEDULER_SEED = "ember.scheduler.seed", "", Int, "Seed of the offer-shuffling RNG (default: random per context).";
+    RPC_MESSAGE_MAX_SIZE = "ember.rpc.message.maxSize", "128", Size(MiB), "Largest RPC message, in MiB.";
+    TASK_MAX_DIRECT_RESULT_SIZE = "ember.task.maxDirectResultSize", "1m", Size(Byte), "Results larger than this go through the block manager.";
+    STAGE_MAX_CONSECUTIVE_ATTEMPTS = "ember.stage.maxConsecutiveAttempts", "4", Int, "Consecutive fetch-failed attempts of a stage before its jobs are aborted.";
+    DEPLOY_MAX_EXECUTOR_RETRIES = "ember.deploy.maxExecutorRetries", "10", Int, "Lost local-cluster executors in a row replaced by new processes before the application fails (0: none).";
+    BROADCAST_BLOCK_SIZE = "ember.broadcast.blockSize", "4m", Size(KiB), "Size of each piece of a broadcast value.";
+    BROADCAST_COMPRESS = "ember.broadcast.compress", "true", Bool, "Compress broadcast values (lz4) before sending them.";
+    DRIVER_MAX_RESULT_SIZE = "ember.driver.maxResultSize", "1g", Size(Byte), "Total size of serialized results of one job (0 = unlimited).";
+    EXECUTOR_HEARTBEAT_INTERVAL = "ember.executor.heartbeatInterval", "10s", Time(Millis), "How often executors send heartbeats.";
+    NETWORK_TIMEOUT = "ember.network.timeout", "120s", Time(Seconds), "Default timeout for network interactions and executor liveness.";
+    SPECULATION = "ember.speculation", "false", Bool, "Launch speculative copies of slow tasks (cluster masters; local mode never speculates, as in Spark).";
+    SPECULATION_INTERVAL = "ember.speculation.interval", "100ms", Time(Millis), "How often the driver looks for tasks to speculate.";
+    SPECULATION_MULTIPLIER = "ember.speculation.multiplier", "1.5", Float, "How many times slower than the median successful task a task must be to be speculated.";
+    SPECULATION_QUANTILE = "ember.speculation.quantile", "0.75", Float, "Fraction of a stage's tasks that must have succeeded before any of its tasks is speculated.";
+    SPECULATION_MIN_TASK_RUNTIME = "ember.speculation.minTaskRuntime", "100ms", Time(Millis), "Least time a task runs before it is considered for speculation.";
+    EXCLUDE_ON_FAILURE_ENABLED = "ember.excludeOnFailure.enabled", "false", Bool, "Stop scheduling tasks on executors and nodes where tasks keep failing.";
+    EXCLUDE_ON_FAILURE_TIMEOUT = "ember.excludeOnFailure.timeout", "1h", Time(Millis), "How long an executor or node stays excluded for the whole application.";
+    MAX_TASK_ATTEMPTS_PER_EXECUTOR = "ember.excludeOnFailure.task.maxTaskAttemptsPerExecutor", "1", Int, "Failures of one task on one executor before the task is not retried there.";
+    MAX_TASK_ATTEMPTS_PER_NODE = "ember.excludeOnFailure.task.maxTaskAttemptsPerNode", "2", Int, "Failures of one task on one node before the task is not retried there.";
+    MAX_FAILURES_PER_EXEC_STAGE = "ember.excludeOnFailure.stage.maxFailedTasksPerExecutor", "2", Int, "Distinct tasks failed on one executor before it is excluded for the stage.";
+    MAX_FAILED_EXEC_PER_NODE_STAGE = "ember.excludeOnFailure.stage.maxFailedExecutorsPerNode", "2", Int, "Executors excluded for a stage on one node before the node is excluded for the stage.";
+    MAX_FAILURES_PER_EXEC = "ember.excludeOnFailure.application.maxFailedTasksPerExecutor", "2", Int, "Task failures on one executor, in stages that succeeded, before it is excluded for the application.";
+    MAX_FAILED_EXEC_PER_NODE = "ember.excludeOnFailure.application.maxFailedExecutorsPerNode", "2", Int, "Executors excluded for the application on one node before the node is excluded too.";
+    SHUFFLE_COMPRESS = "ember.shuffle.compress", "true", Bool, "Compress shuffle output with lz4.";
+    SHUFFLE_SPILL_COMPRESS = "ember.shuffle.spill.compress", "true", Bool, "Compress data spilled during shuffles.";
+    SHUFFLE_SPILL_THRESHOLD = "ember.shuffle.spill.threshold", "512m", Size(Byte), "In-memory size of a task's aggregation map or sort buffer past which it spills to disk.";
+    REDUCER_MAX_SIZE_IN_FLIGHT = "ember.reducer.maxSizeInFlight", "48m", Size(MiB), "Largest amount of shuffle data fetched at once by one reduce task.";
+    SHUFFLE_FILE_BUFFER = "ember.shuffle.file.buffer", "32k", Size(KiB), "Buffer of shuffle file writers.";
+    EXECUTOR_MEMORY = "ember.executor.memory", "1g", Size(MiB), "Memory of each executor in cluster mode (local-cluster: the MEM of the master URL unless this is set).";
+    DRIVER_MEMORY = "ember.driver.memory", "1g", Size(MiB), "Memory of the driver; in local mode also of its embedded executor.";
+    EXECUTOR_CORES = "ember.executor.cores", "1", Int, "Cores of each executor in cluster mode.";
+    MEMORY_FRACTION = "ember.memory.fraction", "0.6", Float, "Fraction of (memory - reserved memory) for execution and storage.";
+    MEMORY_STORAGE_FRACTION = "ember.memory.storageFraction", "0.5", Float, "Part of that fraction immune to eviction by execution.";
+    TESTING_RESERVED_MEMORY = "ember.testing.reservedMemory", "300m", Size(Byte), "Memory set aside for the system before ember.memory.fraction applies; memory must be at least 1.5 times this (tests lower it to run with a few MiB).";
+    STORAGE_UNROLL_MEMORY_THRESHOLD = "ember.storage.unrollMemoryThreshold", "1m", Size(Byte), "Storage memory a task reserves before it starts unrolling a partition into the cache.";
+    RDD_COMPRESS = "ember.rdd.compress", "false", Bool, "lz4-compress serialized cached partitions (_SER levels and partitions on disk).";
+    LOCAL_DIR = "ember.local.dir", "", Str, "Directory for shuffle files and spills (default: the system temp dir).";
+    UI_SHOW_CONSOLE_PROGRESS = "ember.ui.showConsoleProgress", "true", Bool, "Show the console progress bar (only when stderr is a terminal).";
+    SERIALIZE_LOCAL_TASKS = "ember.test.serializeLocal", "false", Bool, "Send local-mode results through serialization, as cluster mode does.";
+    DRIVER_HOST = "ember.driver.host", "", Str, "Address the driver listens on for executors (default: 127.0.0.1 for local-cluster, the master URL's host for ember://).";
+    DRIVER_PORT = "ember.driver.port", "0", Int, "Port the driver listens on for executors (0: any free port; ember:// URLs give theirs).";
+    AUTHENTICATE = "ember.authenticate", "false", Bool, "Require executors to prove they know ember.authenticate.secret (always on for local-cluster).";
+    AUTHENTICATE_SECRET = "ember.authenticate.secret", "", Str, "The shared secret (also read from EMBER_AUTH_SECRET); local-cluster makes one per application.";
+    UNSAFE_EXCEPTION_ON_MEMORY_LEAK = "ember.unsafe.exceptionOnMemoryLeak", "false", Bool, "Fail a task that ends with managed memory still reserved.";
+}
+
+/// Looks up the entry of a key.
+pub fn entry(key: &str) -> Option<&'static ConfigEntry> {
+    ENTRIES.iter().find(|e| e.key == key)
+}
+
+/// Configuration of an Ember application (Spark's `SparkConf`).
+///
+/// ```
+/// use ember::conf::EmberConf;
+/// let conf = EmberConf::new().set_master("local[2]").set("ember.locality.wait", "1s");
+/// assert_eq!(conf.get_time_ms("ember.locality.wait").unwrap(), 1000);
+/// assert_eq!(conf.get_size_bytes("ember.rpc.message.maxSize").unwrap(), 128 << 20);
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct EmberConf {
+    settings: BTreeMap<String, String>,
+}
+
+impl EmberConf {
+    /// An empty configuration: every key at its default. Does not read the environment (see
+    /// [`EmberConf::from_env`]).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Reads `EMBER_MASTER`, `EMBER_APP_NAME` and `EMBER_CONF` (`key=value` pairs separated by
+    /// whitespace or commas) from the environment.
+    pub fn from_env() -> Result<Self> {
+        let mut conf = Self::new();
+        if let Ok(m) = std::env::var("EMBER_MASTER") {
+            conf.settings.insert(MASTER.into(), m);
+        }
+        if let Ok(n) = std::env::var("EMBER_APP_NAME") {
+            conf.settings.insert(APP_NAME.into(), n);
+        }
+        if let Ok(pairs) = std::env::var("EMBER_CONF") {
+            for pair in pairs.split(|c: char| c == ',' || c.is_whitespace()).filter(|p| !p.is_empty()) {
+                let (k, v) = split_pair(pair)?;
+                conf.settings.insert(k, v);
+            }
+        }
+        Ok(conf)
+    }
+
+    /// Parses `--master URL`, `--conf key=value`, `--name NAME` (also as `--flag=value`) out of
+    /// `args`, and returns the configuration (environment first, then the arguments) and the
+    /// arguments it did not consume, in order.
+    pub fn from_args<I, S>(args: I) -> Result<(Self, Vec<String>)>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let mut conf = Self::from_env()?;
+        let mut rest = Vec::new();
+        let mut it = args.into_iter().map(Into::into);
+        while let Some(arg) = it.next() {
+            let (flag, inline) = match arg.split_once('=') {
+                Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
+                _ => (arg.clone(), None),
+            };
+            let key = match flag.as_str() {
+                "--master" => Some(MASTER),
+                "--name" => Some(APP_NAME),
+                "--conf" => None,
+                _ => {
+                    rest.push(arg);
+                    continue;
+                }
+            };
+            let value = match inline {
+                Some(v) => v,
+                None => it.next().ok_or_else(|| EmberError::Argument(format!("{flag} needs a value")))?,
+            };
+            match key {
+                Some(k) => {
+                    conf.settings.insert(k.into(), value);
+                }
+                None => {
+                    let (k, v) = split_pair(&value)?;
+                    conf.settings.insert(k, v);
+                }
+            }
+        }
+        conf.validate()?;
+        Ok((conf, rest))
+    }
+
+    /// Sets a key (builder style).
+    pub fn set(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.settings.insert(key.into(), value.into());
+        self
+    }
+
+    /// Sets a key in place.
+    pub fn insert(&mut self, key: impl Into<String>, value: impl Into<String>) {
+        self.settings.insert(key.into(), value.into());
+    }
+
+    /// Sets the master URL.
+    pub fn set_master(self, master: impl Into<String>) -> Self {
+        self.set(MASTER, master)
+    }
+
+    /// Sets the application name.
+    pub fn set_app_name(self, name: impl Into<String>) -> Self {
+        self.set(APP_NAME, name)
+    }
+
+    /// Sets a key only where it is not set yet.
+    pub fn set_if_missing(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.settings.entry(key.into()).or_insert_with(|| value.into());
+        self
+    }
+
+    /// The raw value set for a key, without defaults.
+    pub fn get_raw(&self, key: &str) -> Option<&str> {
+        self.settings.get(key).map(String::as_str)
+    }
+
+    /// The value of a key, or its default from [`ENTRIES`] (empty when it has none).
+    pub fn get(&self, key: &str) -> &str {
+        self.get_raw(key).or_else(|| entry(key).map(|e| e.default)).unwrap_or("")
+    }
+
+    /// Whether a key is explicitly set.
+    pub fn contains(&self, key: &str) -> bool {
+        self.settings.contains_key(key)
+    }
+
+    /// Every explicitly set key and value.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.settings.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// A boolean key.
+    pub fn get_bool(&self, key: &str) -> Result<bool> {
+        let v = self.get(key);
+        match v.trim().to_ascii_lowercase().as_str() {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            _ => Err(bad(key, v, "expected true or false")),
+        }
+    }
+
+    /// An integer key; `None` when it is unset and has no default.
+    pub fn get_opt_u64(&self, key: &str) -> Result<Option<u64>> {
+        let v = self.get(key).trim();
+        if v.is_empty() {
+            return Ok(None);
+        }
+        v.parse().map(Some).map_err(|_| bad(key, v, "expected a non-negative whole number"))
+    }
+
+    /// An integer key that has a default.
+    pub fn get_u64(&self, key: &str) -> Result<u64> {
+        self.get_opt_u64(key)?.ok_or_else(|| bad(key, "", "a value is required"))
+    }
+
+    /// A floating-point key.
+    pub fn get_f64(&self, key: &str) -> Result<f64> {
+        let v = self.get(key).trim();
+        v.parse::<f64>().ok().filter(|f| f.is_finite()).ok_or_else(|| bad(key, v, "expected a number"))
+    }
+
+    /// A size key in bytes; a bare number is in the key's unit (Spark's rules: `128` for
+    /// `ember.rpc.message.maxSize` means 128 MiB, `1m` for `ember.task.maxDirectResultSize` 1 MiB).
+    pub fn get_size_bytes(&self, key: &str) -> Result<u64> {
+        let unit = match entry(key).map(|e| e.kind) {
+            Some(Size(u)) => u,
+            _ => Byte,
+        };
+        let v = self.get(key);
+        parse_size(v, unit).map_err(|reason| bad(key, v, &reason))
+    }
+
+    /// A duration key in milliseconds; a bare number is in the key's unit.
+    pub fn get_time_ms(&self, key: &str) -> Result<u64> {
+        self.get_opt_time_ms(key)?.ok_or_else(|| bad(key, "", "a value is required"))
+    }
+
+    /// A duration key in milliseconds, `None` when unset without a default.
+    pub fn get_opt_time_ms(&self, key: &str) -> Result<Option<u64>> {
+        let unit = match entry(key).map(|e| e.kind) {
+            Some(Time(u)) => u,
+            _ => Millis,
+        };
+        let v = self.get(key);
+        if v.trim().is_empty() {
+            return Ok(None);
+        }
+        parse_time_us(v, unit).map(|us| Some(us / 1000)).map_err(|reason| bad(key, v, &reason))
+    }
+
+    /// The master URL.
+    pub fn master(&self) -> Result<MasterUrl> {
+        MasterUrl::parse(self.get(MASTER))
+    }
+
+    /// The application name.
+    pub fn app_name(&self) -> &str {
+        self.get(APP_NAME)
+    }
+
+    /// Checks that every set `ember.*` key with a known type parses, so a typo in a value is
+    /// reported when the context starts rather than in the middle of a job.
+    pub fn validate(&self) -> Result<()> {
+        for (k, v) in &self.settings {
+            let Some(e) = entry(k) else { continue };
+            if v.trim().is_empty() {
+                continue;
+            }
+            match e.kind {
+                Bool => self.get_bool(k).map(drop)?,
+                Int => self.get_opt_u64(k).map(drop)?,
+                Size(_) => self.get_size_bytes(k).map(drop)?,
+                Time(_) => self.get_time_ms(k).map(drop)?,
+                Float => self.get_f64(k).map(drop)?,
+                Str => {}
+            }
+        }
+        self.master()?;
+        Ok(())
+    }
+}
+
+fn split_pair(pair: &str) -> Result<(String, String)> {
+    match pair.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.trim().to_string())),
+        _ => Err(EmberError::Argument(format!("--conf takes key=value, got {pair:?}"))),
+    }
+}
+
+fn bad(key: &str, value: &str, reason: &str) -> EmberError {
+    EmberError::Config { key: key.into(), value: value.into(), reason: reason.into() }
+}
+
+/// Parses a Spark size string (`512`, `32k`, `128m`, `1g`, `2t`, with optional `b`/`ib`) into
+/// bytes; a bare number is in `unit`.
+pub fn parse_size(s: &str, unit: SizeUnit) -> std::result::Result<u64, String> {
+    let t = s.trim().to_ascii_lowercase();
+    let digits_end = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, suffix) = t.split_at(digits_end);
+    let n: u64 = num.parse().map_err(|_| "expected a size such as 512, 32k, 128m or 1g".to_string())?;
+    let mult: u64 = match suffix.trim() {
+        "" => unit as u64,
+        "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        "t" | "tb" | "tib" => 1 << 40,
+        "p" | "pb" | "pib" => 1 << 50,
+        other => return Err(format!("unknown size unit {other:?} (use b, k, m, g, t or p)")),
+    };
+    n.checked_mul(mult).ok_or_else(|| "size too large".to_string())
+}
+
+/// Parses a Spark duration string (`100ms`, `3s`, `2min`, `1h`, `1d`, `5us`) into microseconds;
+/// a bare number is in `unit`.
+pub fn parse_time_us(s: &str, unit: TimeUnit) -> std::result::Result<u64, String> {
+    let t = s.trim().to_ascii_lowercase();
+    let digits_end = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, suffix) = t.split_at(digits_end);
+    let n: u64 = num.parse().map_err(|_| "expected a duration such as 100ms, 3s, 2min or 1h".to_string())?;
+    let mult: u64 = match suffix.trim() {
+        "" => unit as u64,
+        "us" => 1,
+        "ms" => 1_000,
+        "s" => 1_000_000,
+        "m" | "min" => 60_000_000,
+        "h" => 3_600_000_000,
+        "d" => 86_400_000_000,
+        other => return Err(format!("unknown time unit {other:?} (use us, ms, s, m, min, h or d)")),
+    };
+    n.checked_mul(mult).ok_or_else(|| "duration too large".to_string())
+}
+
+/// Where an application runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MasterUrl {
+    /// Embedded: one executor inside the driver with `threads` task threads, and `max_failures`
+    /// attempts per task (`local[N]`: 1, `local[N,F]`: F).
+    Local { threads: usize, max_failures: u32 },
+    /// `local-cluster[N,C,MEM]`: N executor processes of C cores and MEM MiB, spawned by the driver.
+    LocalCluster { executors: usize, cores: usize, memory_mb: u64 },
+    /// `ember://HOST:PORT`: the driver listens there and executors join over the network.
+    Standalone { host: String, port: u16 },
+}
+
+impl MasterUrl {
+    /// Parses a master URL.
+    pub fn parse(url: &str) -> Result<Self> {
+        let err = |reason: &str| EmberError::MasterUrl { url: url.into(), reason: reason.into() };
+        let u = url.trim();
+        let cores = || std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let count = |s: &str| -> Result<usize> {
+            let s = s.trim();
+            if s == "*" {
+                return Ok(cores());
+            }
+            match s.parse::<usize>() {
+                Ok(n) if n > 0 => Ok(n),
+                _ => Err(err("thread and executor counts must be positive whole numbers or *")),
+            }
+        };
+        if u == "local" {
+            return Ok(MasterUrl::Local { threads: 1, max_failures: 1 });
+        }
+        if let Some(inner) = u.strip_prefix("local[").and_then(|r| r.strip_suffix(']')) {
+            let parts: Vec<&str> = inner.split(',').collect();
+            return match parts.as_slice() {
+                [n] => Ok(MasterUrl::Local { threads: count(n)?, max_failures: 1 }),
+                [n, f] => {
+                    let f = f.trim().parse::<u32>().ok().filter(|f| *f > 0).ok_or_else(|| err("maxFailures must be a positive whole number"))?;
+                    Ok(MasterUrl::Local { threads: count(n)?, max_failures: f })
+                }
+                _ => Err(err("local[...] takes one or two values")),
+            };
+        }
+        if let Some(inner) = u.strip_prefix("local-cluster[").and_then(|r| r.strip_suffix(']')) {
+            let parts: Vec<&str> = inner.split(',').map(str::trim).collect();
+            return match parts.as_slice() {
+                [n, c, m] => {
+                    let executors = n.parse::<usize>().ok().filter(|v| *v > 0).ok_or_else(|| err("executor count must be positive"))?;
+                    let cores = c.parse::<usize>().ok().filter(|v| *v > 0).ok_or_else(|| err("cores per executor must be positive"))?;
+                    let memory_mb = m.parse::<u64>().ok().filter(|v| *v > 0).ok_or_else(|| err("memory per executor (MiB) must be positive"))?;
+                    Ok(MasterUrl::LocalCluster { executors, cores, memory_mb })
+                }
+                _ => Err(err("local-cluster takes [executors,cores,memoryMiB]")),
+            };
+        }
+        if let Some(addr) = u.strip_prefix("ember://") {
+            let (host, port) = addr.rsplit_once(':').ok_or_else(|| err("expected ember://HOST:PORT"))?;
+            let port = port.parse::<u16>().map_err(|_| err("port must be a number from 0 to 65535"))?;
+            if host.is_empty() {
+                return Err(err("host is empty"));
+            }
+            return Ok(MasterUrl::Standalone { host: host.into(), port });
+        }
+        Err(err("unknown form"))
+    }
+
+    /// Total task slots this master provides (Spark's default parallelism).
+    pub fn total_cores(&self) -> usize {
+        match self {
+            MasterUrl::Local { threads, .. } => *threads,
+            MasterUrl::LocalCluster { executors, cores, .. } => executors * cores,
+            MasterUrl::Standalone { .. } => 2,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_like_spark() {
+        assert_eq!(parse_size("128m", Byte).unwrap(), 128 << 20);
+        assert_eq!(parse_size("128", MiB).unwrap(), 128 << 20);
+        assert_eq!(parse_size("32k", Byte).unwrap(), 32 << 10);
+        assert_eq!(parse_size("1g", Byte).unwrap(), 1 << 30);
+        assert_eq!(parse_size("1GB", Byte).unwrap(), 1 << 30);
+        assert!(parse_size("12x", Byte).is_err());
+        assert!(parse_size("", Byte).is_err());
+        assert!(parse_size("-1", Byte).is_err());
+    }
+
+    #[test]
+    fn durations_parse_like_spark() {
+        assert_eq!(parse_time_us("3s", Millis).unwrap(), 3_000_000);
+        assert_eq!(parse_time_us("100ms", Millis).unwrap(), 100_000);
+        assert_eq!(parse_time_us("100", Millis).unwrap(), 100_000);
+        assert_eq!(parse_time_us("2min", Seconds).unwrap(), 120_000_000);
+        assert_eq!(parse_time_us("120", Seconds).unwrap(), 120_000_000);
+        assert!(parse_time_us("3 parsecs", Millis).is_err());
+    }
+
+    #[test]
+    fn defaults_and_errors_name_the_key() {
+        let conf = EmberConf::new();
+        assert_eq!(conf.get_u64(TASK_MAX_FAILURES).unwrap(), 4);
+        assert_eq!(conf.get_time_ms(LOCALITY_WAIT).unwrap(), 3000);
+        assert_eq!(conf.get_time_ms(NETWORK_TIMEOUT).unwrap(), 120_000);
+        assert_eq!(conf.get_size_bytes(DRIVER_MAX_RESULT_SIZE).unwrap(), 1 << 30);
+        assert_eq!(conf.get_size_bytes(REDUCER_MAX_SIZE_IN_FLIGHT).unwrap(), 48 << 20);
+        let bad = EmberConf::new().set(LOCALITY_WAIT, "soon");
+        let e = bad.validate().unwrap_err().to_string();
+        assert!(e.contains("ember.locality.wait") && e.contains("soon"), "{e}");
+    }
+
+    #[test]
+    fn command_line_and_master_urls() {
+        let (conf, rest) = EmberConf::from_args(["in.txt", "--master", "local[3]", "--conf", "ember.task.cpus=2", "--top=5"]).unwrap();
+        assert_eq!(rest, vec!["in.txt", "--top=5"]);
+        assert_eq!(conf.master().unwrap(), MasterUrl::Local { threads: 3, max_failures: 1 });
+        assert_eq!(conf.get_u64(TASK_CPUS).unwrap(), 2);
+        assert_eq!(MasterUrl::parse("local[2,4]").unwrap(), MasterUrl::Local { threads: 2, max_failures: 4 });
+        assert_eq!(MasterUrl::parse("local-cluster[2,1,1024]").unwrap(), MasterUrl::LocalCluster { executors: 2, cores: 1, memory_mb: 1024 });
+        assert_eq!(MasterUrl::parse("ember://0.0.0.0:7077").unwrap(), MasterUrl::Standalone { host: "0.0.0.0".into(), port: 7077 });
+        assert!(MasterUrl::parse("local[0]").is_err());
+        assert!(MasterUrl::parse("yarn").is_err());
+        assert!(EmberConf::from_args(["--conf", "nokey"]).is_err());
+        assert!(EmberConf::from_args(["--master"]).is_err());
+    }
+}

@@ -1,0 +1,184 @@
+//! Where a map output's files are and how they are committed and read back by block (Spark's
+//! `IndexShuffleBlockResolver`): `shuffle_S_M_0.data` holds the reduce partitions' blocks in
+//! order, `shuffle_S_M_0.index` the `num_partitions + 1` little-endian u64 offsets of those
+//! blocks in the data file.
+
+use std::fs::{self, File};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use ember_net::block_server::ShuffleBlock;
+
+use crate::codec::{io_err, SpillFile};
+use crate::error::Result;
+use crate::task::ShuffleId;
+
+/// The data file of one map output (Spark's `shuffle_S_M_0.data`).
+pub fn data_file(dir: &Path, shuffle_id: ShuffleId, map_index: usize) -> PathBuf {
+    dir.join(format!("shuffle_{shuffle_id}_{map_index}_0.data"))
+}
+
+/// The index file of one map output (Spark's `shuffle_S_M_0.index`).
+pub fn index_file(dir: &Path, shuffle_id: ShuffleId, map_index: usize) -> PathBuf {
+    dir.join(format!("shuffle_{shuffle_id}_{map_index}_0.index"))
+}
+
+/// Opens a map output's data file at the start of one reduce partition's block, as the local
+/// shuffle reader does; returns it with the block's length, or why the block is not available
+/// (what an executor's block server streams).
+pub fn open_block(dir: &Path, shuffle_id: ShuffleId, map_index: usize, reduce_id: usize) -> std::result::Result<ShuffleBlock, String> {
+    let index_path = index_file(dir, shuffle_id, map_index);
+    let describe = |p: &Path, e: std::io::Error| format!("{}: {e}", p.display());
+    let mut offsets = [0u8; 16];
+    let mut index = File::open(&index_path).map_err(|e| describe(&index_path, e))?;
+    index
+        .seek(SeekFrom::Start(reduce_id as u64 * 8))
+        .and_then(|_| index.read_exact(&mut offsets))
+        .map_err(|e| format!("{} (reduce partition {reduce_id})", describe(&index_path, e)))?;
+    let (start_bytes, end_bytes) = offsets.split_at(8);
+    let start = u64::from_le_bytes(start_bytes.try_into().unwrap_or_default());
+    let end = u64::from_le_bytes(end_bytes.try_into().unwrap_or_default());
+    if end < start {
+        return Err(format!("{}: reduce partition {reduce_id} spans {start}..{end}", index_path.display()));
+    }
+    let data_path = data_file(dir, shuffle_id, map_index);
+    let mut data = File::open(&data_path).map_err(|e| describe(&data_path, e))?;
+    let data_len = data.metadata().map_err(|e| describe(&data_path, e))?.len();
+    if data_len < end {
+        return Err(format!("{}: {data_len} bytes, but the index says reduce partition {reduce_id} ends at {end}", data_path.display()));
+    }
+    data.seek(SeekFrom::Start(start)).map_err(|e| describe(&data_path, e))?;
+    Ok(ShuffleBlock { file: data, len: end - start })
+}
+
+/// Writes the index of a map output whose blocks have these lengths to a new temporary file in
+/// `dir`, to be committed with [`commit`].
+pub(crate) fn write_index(dir: &Path, shuffle_id: ShuffleId, map_index: usize, lengths: &[u64]) -> Result<SpillFile> {
+    let tmp_index = SpillFile::create(dir, &format!("shuffle_{shuffle_id}_{map_index}_0.index")).map_err(io_err(dir))?;
+    let mut index = Vec::with_capacity((lengths.len() + 1) * 8);
+    let mut offset = 0u64;
+    index.extend_from_slice(&offset.to_le_bytes());
+    for l in lengths {
+        offset += l;
+        index.extend_from_slice(&offset.to_le_bytes());
+    }
+    tmp_index.file().write_all(&index).map_err(io_err(tmp_index.path()))?;
+    Ok(tmp_index)
+}
+
+/// Serializes commits of map outputs in this process: two attempts of the same map task (a
+/// speculative copy, a re-run) must not interleave their renames, which would pair one attempt's
+/// index with the other's data.
+static COMMIT_LOCK: Mutex<()> = Mutex::new(());
+
+/// The block sizes of an already committed, consistent output, if there is one (Spark's
+/// `IndexShuffleBlockResolver.checkIndexAndDataFile`).
+fn existing_output(data_path: &Path, index_path: &Path, partitions: usize) -> Option<Vec<u64>> {
+    let index = fs::read(index_path).ok()?;
+    if index.len() != (partitions + 1) * 8 {
+        return None;
+    }
+    let offsets: Vec<u64> = index.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0xff; 8]))).collect();
+    if offsets[0] != 0 || offsets.windows(2).any(|w| w[1] < w[0]) {
+        return None;
+    }
+    let data_len = fs::metadata(data_path).ok()?.len();
+    (data_len == offsets[partitions]).then(|| offsets.windows(2).map(|w| w[1] - w[0]).collect())
+}
+
+/// Commits a map output written to temporary files (Spark's `writeIndexFileAndCommit`): renames
+/// them to the output's names, unless another attempt of the same map task committed a
+/// consistent output first, whose block sizes are then returned instead of `lengths` (and ours is
+/// deleted with the temporary files).
+pub(crate) fn commit(
+    tmp_data: SpillFile,
+    tmp_index: SpillFile,
+    dir: &Path,
+    shuffle_id: ShuffleId,
+    map_index: usize,
+    lengths: Vec<u64>,
+) -> Result<Vec<u64>> {
+    let data_path = data_file(dir, shuffle_id, map_index);
+    let index_path = index_file(dir, shuffle_id, map_index);
+    let _guard = COMMIT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(existing) = existing_output(&data_path, &index_path, lengths.len()) {
+        // Another attempt of this map task already committed: keep its output (readers may be
+        // using it) and report its sizes, as Spark does. Ours is deleted by the guards.
+        tracing::debug!(shuffle_id, map_index, "map output already committed by another attempt");
+        return Ok(existing);
+    }
+    // Data before index: an index on disk always describes the data file next to it.
+    tmp_data.persist(&data_path).map_err(io_err(&data_path))?;
+    tmp_index.persist(&index_path).map_err(io_err(&index_path))?;
+    Ok(lengths)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::net::SocketAddr;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use ember_net::block_client::BlockClient;
+    use ember_net::block_server::{BlockServer, BlockStore, ShuffleBlock};
+    use ember_net::protocol::{BlockRequest, BlockResponse};
+
+    use super::*;
+
+    /// An executor's shuffle outputs, as its block server sees them.
+    struct ShuffleDir(PathBuf);
+
+    impl BlockStore for ShuffleDir {
+        fn get_bytes(&self, _id: &str) -> Option<Vec<u8>> {
+            None
+        }
+        fn remove(&self, _id: &str) -> bool {
+            false
+        }
+        fn open_shuffle_block(&self, shuffle_id: ShuffleId, map_index: usize, reduce_id: usize) -> std::result::Result<ShuffleBlock, String> {
+            open_block(&self.0, shuffle_id, map_index, reduce_id)
+        }
+    }
+
+    /// Writes a map output by hand: blocks back to back in the data file, offsets in the index.
+    fn write_map_output(dir: &Path, shuffle_id: usize, map_index: usize, blocks: &[Vec<u8>]) {
+        let mut data = File::create(data_file(dir, shuffle_id, map_index)).unwrap();
+        let mut index = File::create(index_file(dir, shuffle_id, map_index)).unwrap();
+        let mut offset = 0u64;
+        index.write_all(&offset.to_le_bytes()).unwrap();
+        for b in blocks {
+            data.write_all(b).unwrap();
+            offset += b.len() as u64;
+            index.write_all(&offset.to_le_bytes()).unwrap();
+        }
+    }
+
+    #[test]
+    fn block_server_serves_shuffle_blocks_including_chunked_ones() {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let third: Vec<u8> = (0..1000usize).map(|i| (i as u8).wrapping_mul(31).wrapping_add(3)).collect();
+        let blocks = vec![b"first".to_vec(), Vec::new(), third];
+        write_map_output(dir.path(), 4, 1, &blocks);
+        let max_frame = 64; // the third block travels as 16 chunks
+        let localhost: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let store = Arc::new(ShuffleDir(dir.path().to_path_buf()));
+        let (_server, addr) = BlockServer::start(rt.handle().clone(), localhost, Some(b"k".to_vec()), max_frame, store).unwrap();
+        let client = BlockClient::new(rt.handle().clone(), Some(b"k".to_vec()), max_frame, Duration::from_secs(10));
+        let data = std::fs::read(data_file(dir.path(), 4, 1)).unwrap();
+        for (reduce_id, expected) in blocks.iter().enumerate() {
+            let got = client.fetch(addr, BlockRequest::Shuffle { shuffle_id: 4, map_index: 1, reduce_id }).unwrap();
+            assert_eq!(got, BlockResponse::Data(expected.clone()));
+        }
+        // Exactly the byte range a local reader takes from the data file.
+        let third = client.fetch(addr, BlockRequest::Shuffle { shuffle_id: 4, map_index: 1, reduce_id: 2 }).unwrap();
+        assert_eq!(third, BlockResponse::Data(data[5..].to_vec()));
+        // Missing map output, and a reduce partition past the index.
+        let missing = client.fetch(addr, BlockRequest::Shuffle { shuffle_id: 4, map_index: 9, reduce_id: 0 }).unwrap();
+        assert!(matches!(missing, BlockResponse::NotFound(ref m) if m.contains("shuffle_4_9_0")), "{missing:?}");
+        let past = client.fetch(addr, BlockRequest::Shuffle { shuffle_id: 4, map_index: 1, reduce_id: 3 }).unwrap();
+        assert!(matches!(past, BlockResponse::NotFound(_)), "{past:?}");
+    }
+}

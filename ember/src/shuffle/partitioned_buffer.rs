@@ -1,0 +1,77 @@
+//! The map side's buffers without aggregation (Spark's `PartitionedPairBuffer`): records are
+//! encoded as they arrive into per-reduce-partition chunk buffers, so each record is serialized
+//! exactly once, and partition order comes from keeping partitions apart from the start (nothing
+//! is sorted).
+
+use std::io::Write;
+use std::path::Path;
+
+use serde::Serialize;
+
+use super::map_output_writer::MapOutput;
+use crate::codec::{io_err, ChunkBuf};
+use crate::error::{EmberError, Result};
+
+/// One reduce partition's encoded records held in memory.
+#[derive(Default)]
+struct PartBuf {
+    /// Records of the chunk being filled.
+    open: ChunkBuf,
+    /// Finished chunks, framed and (if configured) compressed: ready to be copied to a file.
+    done: Vec<u8>,
+}
+
+/// Per-reduce-partition chunk buffers of one map task (no aggregation).
+pub(super) struct PartitionedBuffers {
+    parts: Vec<PartBuf>,
+    /// Compression output, shared by all partitions.
+    scratch: Vec<u8>,
+    compress: bool,
+    /// Bytes held in `open` and `done` buffers (what the spill threshold is compared with).
+    pub(super) bytes: u64,
+}
+
+impl PartitionedBuffers {
+    pub(super) fn new(partitions: usize, compress: bool) -> Self {
+        PartitionedBuffers {
+            parts: (0..partitions).map(|_| PartBuf::default()).collect(),
+            scratch: Vec::new(),
+            compress,
+            bytes: 0,
+        }
+    }
+
+    /// Encodes `record` into partition `p`'s buffer, closing the chunk when it is full.
+    #[inline]
+    pub(super) fn push<T: Serialize + ?Sized>(&mut self, p: usize, record: &T) -> Result<()> {
+        let n = self.parts.len();
+        let part = self.parts.get_mut(p).ok_or(EmberError::InvalidPartition { partition: p, partitions: n })?;
+        let before = part.open.len();
+        part.open.push(record)?;
+        let after = part.open.len();
+        self.bytes += (after - before) as u64;
+        if part.open.is_full() {
+            // Writing into a Vec only fails for a chunk over 4 GiB.
+            let framed = part.open.finish_into(self.compress, &mut self.scratch, &mut part.done).map_err(|e| EmberError::io("an in-memory shuffle buffer", e))?;
+            self.bytes = self.bytes - after as u64 + framed;
+        }
+        Ok(())
+    }
+}
+
+impl MapOutput for PartitionedBuffers {
+    fn partitions(&self) -> usize {
+        self.parts.len()
+    }
+
+    fn write_partition<W: Write>(&mut self, p: usize, out: &mut W, path: &Path) -> Result<u64> {
+        let part = &mut self.parts[p];
+        let held = (part.done.len() + part.open.len()) as u64;
+        out.write_all(&part.done).map_err(io_err(path))?;
+        let mut n = part.done.len() as u64;
+        part.done.clear();
+        n += part.open.finish_into(self.compress, &mut self.scratch, out).map_err(io_err(path))?;
+        self.bytes -= held;
+        Ok(n)
+    }
+}

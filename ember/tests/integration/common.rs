@@ -1,0 +1,48 @@
+//! Shared set-up of the end-to-end tests: the same job suite runs on every master.
+
+use ember::prelude::*;
+
+/// The masters every job of the suite runs on. `local[3]` with `ember.test.serializeLocal`
+/// sends results through serialization, as cluster mode does.
+pub fn masters() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
+    vec![
+        ("local[2]", vec![]),
+        ("local[1]", vec![]),
+        ("local[3]", vec![("ember.test.serializeLocal", "true")]),
+        ("local-cluster[2,1,1024]", vec![]),
+    ]
+}
+
+/// Whether tasks run in other processes (side effects of `foreach` are not visible here).
+pub fn is_cluster(master: &str) -> bool {
+    master.starts_with("local-cluster")
+}
+
+/// A context on `master` with `extra` settings, quiet and with a fixed scheduler seed.
+pub fn context(master: &str, extra: &[(&str, &str)]) -> Context {
+    let mut conf = EmberConf::new()
+        .set_master(master)
+        .set_app_name("ember-test")
+        .set("ember.ui.showConsoleProgress", "false")
+        .set("ember.scheduler.seed", "42");
+    for (k, v) in extra {
+        conf = conf.set(*k, *v);
+    }
+    Context::new(conf).expect("context starts")
+}
+
+/// Runs `f` once per master.
+pub fn for_each_master(mut f: impl FnMut(&Context, &str)) {
+    for (m, extra) in masters() {
+        let ctx = context(m, &extra);
+        f(&ctx, m);
+        ctx.stop();
+    }
+}
+
+/// Sorted copy.
+pub fn sorted<T: Ord + Clone>(v: &[T]) -> Vec<T> {
+    let mut v = v.to_vec();
+    v.sort();
+    v
+}

@@ -1,0 +1,82 @@
+//! `excludeOnFailure` end to end: a task that always fails on one executor completes on the
+//! other, that executor is excluded for the application, and a task that can run nowhere aborts
+//! its job with a message naming it.
+
+use std::time::Duration;
+
+use crate::common::context;
+use ember::prelude::*;
+
+/// Fails on executor "1" (a "bad disk"), works everywhere else, where it takes a little while:
+/// otherwise the healthy executor could finish the whole stage before the bad one has failed
+/// the two tasks that exclude it (this is simulated work, not a wait for an event).
+fn fails_on_executor_1(x: u32) -> u32 {
+    let ctx = TaskContext::current().expect("runs inside a task");
+    assert!(ctx.services().executor_id() != "1", "bad disk on executor 1");
+    if x % 10 == 0 {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    x
+}
+
+#[test]
+fn an_executor_whose_tasks_fail_is_excluded_and_the_job_completes() {
+    let ctx = context("local-cluster[2,1,1024]", &[("ember.excludeOnFailure.enabled", "true")]);
+    assert!(ctx.wait_for_status(Duration::from_secs(60), |s| s.executors_added == 2), "{:?}", ctx.status());
+    assert!(ctx.status().excluded_executors.is_empty());
+
+    let n = ctx.parallelize((0..80u32).collect(), 8).map(fails_on_executor_1).count().unwrap();
+    assert_eq!(n, 80, "every task failed on executor 1 was retried on executor 0");
+    let failed = ctx.status().failed_tasks;
+    assert!(failed >= 2, "executor 1 failed tasks until it was excluded for the stage: {:?}", ctx.status());
+    assert!(
+        ctx.wait_for_status(Duration::from_secs(60), |s| s.excluded_executors == ["1"]),
+        "two failures in a successful stage exclude executor 1: {:?}",
+        ctx.status()
+    );
+
+    // Excluded for the application: the next job's tasks all go to executor 0.
+    assert_eq!(ctx.parallelize((0..80u32).collect(), 8).map(fails_on_executor_1).count().unwrap(), 80);
+    assert_eq!(ctx.status().failed_tasks, failed, "no task was offered to executor 1");
+    ctx.stop();
+}
+
+#[test]
+fn a_task_that_can_run_nowhere_aborts_the_job_naming_it() {
+    // local[2,4] would retry a task 4 times on its one executor; exclusion forbids the retry.
+    let ctx = context("local[2,4]", &[("ember.excludeOnFailure.enabled", "true")]);
+    let err = ctx
+        .parallelize((0..8u32).collect(), 4)
+        .map(|x| {
+            assert!(x != 5, "bad record {x}");
+            x
+        })
+        .count()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("because task 2 (partition 2) cannot run anywhere due to node and executor excludeOnFailure"),
+        "{err}"
+    );
+    assert!(err.contains("driver on localhost (for the task)") && err.contains("bad record 5"), "{err}");
+    assert_eq!(ctx.status().failed_tasks, 1, "no retry on the executor where the task failed");
+    assert_eq!(ctx.parallelize((0..8u32).collect(), 4).count().unwrap(), 8, "the context survives");
+    ctx.stop();
+}
+
+#[test]
+fn inconsistent_exclusion_settings_fail_at_start_naming_the_keys() {
+    let err = Context::new(
+        EmberConf::new()
+            .set_master("local[2]")
+            .set("ember.excludeOnFailure.enabled", "true")
+            .set("ember.task.maxFailures", "2"),
+    )
+    .err()
+    .map(|e| e.to_string())
+    .unwrap_or_default();
+    assert!(
+        err.contains("ember.excludeOnFailure.task.maxTaskAttemptsPerNode") && err.contains("ember.task.maxFailures"),
+        "{err}"
+    );
+}
