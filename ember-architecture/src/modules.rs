@@ -107,6 +107,17 @@ fn read_root(tokens: &[Token]) -> Root {
                     modules.insert(name.text.clone());
                 }
             }
+            // `internal!(a, b);`: `ember`'s declaration of modules that only its `testing`
+            // feature makes public.
+            "internal" if depth == 0 && tokens.get(i + 1).is_some_and(|t| t.text == "!") => {
+                let end = tokens[i..].iter().position(|t| t.text == ")").map_or(tokens.len(), |p| i + p);
+                for t in &tokens[(i + 3).min(end)..end] {
+                    if t.text != "," {
+                        modules.insert(t.text.clone());
+                    }
+                }
+                i = end;
+            }
             "use" if depth == 0 => {
                 // `use a::b::{C, D};` at the root: C and D are names of module `a`.
                 let end = tokens[i..].iter().position(|t| t.text == ";").map_or(tokens.len(), |p| i + p);
@@ -472,7 +483,7 @@ mod tests {
     #[test]
     fn a_cycle_is_found_and_named_with_its_sites() {
         let g = module_graph(&files(&[
-            ("src/lib.rs", "mod a; mod b; mod c; mod leaf;"),
+            ("src/lib.rs", "mod a; internal!(b, c); mod leaf;"),
             ("src/a.rs", "use crate::b;\nuse crate::leaf;"),
             ("src/b.rs", "\n\nfn f() { super::c::g() }"),
             ("src/c.rs", "pub fn g() {}\nuse crate::{leaf, a::X};"),

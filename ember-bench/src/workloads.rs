@@ -244,7 +244,7 @@ impl Bench {
         Ok(())
     }
 
-    /// W5, sort: N generated pairs with u64 keys, `sort_by_key(true, 8)`, then a per-partition
+    /// W5, sort: N generated pairs with u64 keys, `sort_by_key(SortOrder::Ascending, 8)`, then a per-partition
     /// order check and checksums in the same job.
     fn w5(&mut self) -> WResult {
         let n = self.scaled(10_000_000);
@@ -253,7 +253,7 @@ impl Bench {
         let mut ms = Vec::new();
         for r in 0..self.runs {
             let t0 = Instant::now();
-            let sorted = generate::<RawKey>(&self.ctx, n, 0).sort_by_key(true, P)?;
+            let sorted = generate::<RawKey>(&self.ctx, n, 0).sort_by_key(SortOrder::Ascending, P)?;
             // Per partition: (index, count, first key, last key, key sum, value sum, in order).
             let parts = sorted
                 .map_partitions_with_index(|idx, it| {

@@ -9,14 +9,14 @@
 //! (Inside transformations of a stage that is recomputed — after an executor is lost — updates
 //! are applied again by the new stage attempt, as in Spark.)
 //!
-//! Accumulators are passed to the pipeline like any other captured value, with the `_with` forms:
+//! Accumulators are captured like any other value, with [`func!`](crate::func):
 //!
 //! ```
 //! use ember::prelude::*;
 //! let ctx = Context::new(EmberConf::new().set_master("local[2]")).unwrap();
 //! let evens = ctx.long_accumulator("evens");
 //! ctx.parallelize((0..100u64).collect::<Vec<_>>(), 4)
-//!     .foreach_with(evens.clone(), |acc, x| if x % 2 == 0 { acc.add(1) })
+//!     .foreach(func!(|x| if x % 2 == 0 { evens.add(1) }))
 //!     .unwrap();
 //! assert_eq!(evens.value(), 50);
 //! ```

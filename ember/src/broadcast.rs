@@ -15,7 +15,7 @@
 //! let names = ctx.broadcast(vec!["zero".to_string(), "one".into(), "two".into()]).unwrap();
 //! let out = ctx
 //!     .parallelize(vec![2usize, 0, 1], 2)
-//!     .map_with(names.clone(), |names, i| names.value()[i].clone())
+//!     .map(func!(|i| names.value()[i].clone()))
 //!     .collect()
 //!     .unwrap();
 //! assert_eq!(out, ["two", "zero", "one"]);

@@ -256,6 +256,7 @@ impl<T: DeserializeOwned, R: Read> RecordReader<T, R> {
     }
 
     /// Records returned so far.
+    #[cfg(any(test, feature = "testing"))]
     pub fn records_read(&self) -> u64 {
         self.records
     }

@@ -24,7 +24,7 @@ use crate::conf::{self, EmberConf, MasterUrl, ShuffleConf};
 use crate::data::Data;
 use crate::env::ExecutorEnv;
 use crate::error::{EmberError, Result};
-use crate::memory::{MemoryConfig, UnifiedMemoryManager};
+use crate::memory::{MemoryConfig, MemorySource, UnifiedMemoryManager};
 use crate::scheduler::backend::SchedulerBackend;
 use crate::scheduler::cluster_backend::{ClusterBackend, ClusterSettings, ClusterView, ExecutorInfo};
 use crate::scheduler::event_loop::{AppStatus, DriverEvent, DriverServices, EventLoop, StatusCell};
@@ -124,6 +124,7 @@ impl Context {
     /// Starts an application with this configuration (master from `ember.master`, default
     /// `local[*]`).
     pub fn new(conf: EmberConf) -> Result<Self> {
+        conf.warn_unknown_keys();
         conf.validate()?;
         crate::util::install_panic_hook();
         let master = conf.master()?;
@@ -179,7 +180,12 @@ impl Context {
                 std::fs::create_dir_all(&local_dir).map_err(|e| EmberError::io(&local_dir, e))?;
                 let bm_id = BlockManagerId { executor_id: "driver".into(), host: "localhost".into(), port: 0 };
                 // Local mode: the executor lives in the driver, so the driver's memory is its memory.
-                let memory = MemoryConfig::from_conf(&conf, conf.get_size_bytes(conf::DRIVER_MEMORY)?, conf::DRIVER_MEMORY)?;
+                let memory = MemoryConfig::from_conf(&conf, conf.get_size_bytes(conf::DRIVER_MEMORY)?, MemorySource::Key(conf::DRIVER_MEMORY))?;
+                // As in Spark, a too small ember.executor.memory is refused in local mode too,
+                // though the driver's memory is the one used.
+                if conf.contains(conf::EXECUTOR_MEMORY) {
+                    MemoryConfig::from_conf(&conf, conf.get_size_bytes(conf::EXECUTOR_MEMORY)?, MemorySource::Key(conf::EXECUTOR_MEMORY))?;
+                }
                 let block_manager = BlockManager::new(bm_id, blocks.clone(), memory, local_dir.join("blocks"), &conf)?;
                 local_memory = Some(block_manager.memory_manager().clone());
                 let env = Arc::new(ExecutorEnv {
@@ -201,8 +207,14 @@ impl Context {
             MasterUrl::LocalCluster { executors, cores, memory_mb } => {
                 // The master URL's MEM, unless ember.executor.memory says otherwise; checked here
                 // so that too little memory fails the context, not the executor processes.
-                let memory_mb = if conf.contains(conf::EXECUTOR_MEMORY) { conf.get_size_bytes(conf::EXECUTOR_MEMORY)? >> 20 } else { *memory_mb };
-                MemoryConfig::from_conf(&conf, memory_mb << 20, conf::EXECUTOR_MEMORY)?;
+                let memory_mb = if conf.contains(conf::EXECUTOR_MEMORY) {
+                    let bytes = conf.get_size_bytes(conf::EXECUTOR_MEMORY)?;
+                    MemoryConfig::from_conf(&conf, bytes, MemorySource::Key(conf::EXECUTOR_MEMORY))?;
+                    bytes >> 20
+                } else {
+                    MemoryConfig::from_conf(&conf, *memory_mb << 20, MemorySource::MasterUrl(conf.get(conf::MASTER)))?;
+                    *memory_mb
+                };
                 let backend = start_cluster(&conf, tx.clone(), tracker.clone(), blocks.clone(), broadcasts.clone(), Some((*executors, *cores, memory_mb)), None)?;
                 cluster = Some((backend.address(), backend.view()));
                 broadcast_source = Some(backend.broadcast_address());
@@ -627,8 +639,7 @@ fn start_cluster(
         conf: conf.iter().filter(|(k, _)| *k != conf::AUTHENTICATE_SECRET).map(|(k, v)| (k.to_string(), v.to_string())).collect(),
     };
     let timeout = settings.timeout;
-    let total = local.map_or(0, |(n, c, _)| n * c);
-    let mut backend = ClusterBackend::start(settings, events, tracker, block_master, broadcasts, total.max(1))?;
+    let mut backend = ClusterBackend::start(settings, events, tracker, block_master, broadcasts)?;
     if let Some((n, cores, memory_mb)) = local {
         backend.set_max_executor_retries(conf.get_u64(conf::DEPLOY_MAX_EXECUTOR_RETRIES)? as usize);
         backend.spawn_local_executors(n, cores, memory_mb)?;

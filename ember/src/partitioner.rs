@@ -83,21 +83,38 @@ impl<K: Hash> Partitioner<K> for HashPartitioner {
     }
 }
 
+/// The direction of a sort (`sort_by_key`, `sort_by`, [`RangePartitioner`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum SortOrder {
+    /// Smallest key first.
+    Ascending,
+    /// Largest key first.
+    Descending,
+}
+
+impl SortOrder {
+    /// Whether this is [`SortOrder::Ascending`].
+    #[inline]
+    pub fn is_ascending(self) -> bool {
+        self == SortOrder::Ascending
+    }
+}
+
 /// Partitions sortable keys into roughly equal ranges (Spark's `RangePartitioner`): partition `i`
 /// holds the keys in `(bounds[i-1], bounds[i]]` (reversed when descending).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RangePartitioner<K> {
     /// Upper bounds (inclusive) of every partition but the last, strictly increasing.
     pub bounds: Vec<K>,
-    /// Whether partition 0 holds the smallest keys.
-    pub ascending: bool,
+    /// [`SortOrder::Ascending`] when partition 0 holds the smallest keys.
+    pub order: SortOrder,
 }
 
 impl<K: Ord> RangePartitioner<K> {
     /// A range partitioner with the given sorted bounds (`bounds.len() + 1` partitions).
-    pub fn new(bounds: Vec<K>, ascending: bool) -> Self {
+    pub fn new(bounds: Vec<K>, order: SortOrder) -> Self {
         debug_assert!(bounds.windows(2).all(|w| w[0] < w[1]), "range bounds must be strictly increasing");
-        RangePartitioner { bounds, ascending }
+        RangePartitioner { bounds, order }
     }
 }
 
@@ -124,7 +141,7 @@ impl<K: Ord + Clone + Send + Sync + Serialize + serde::de::DeserializeOwned + 's
         } else {
             b.partition_point(|x| x < key)
         };
-        if self.ascending {
+        if self.order.is_ascending() {
             p
         } else {
             b.len() - p
@@ -277,12 +294,12 @@ mod tests {
 
     #[test]
     fn range_partition_matches_spark_examples() {
-        let r = RangePartitioner::new(vec![10, 20, 30], true);
+        let r = RangePartitioner::new(vec![10, 20, 30], SortOrder::Ascending);
         assert_eq!(Partitioner::<i32>::num_partitions(&r), 4);
         assert_eq!([5, 10, 11, 20, 25, 30, 31].map(|k| r.partition(&k)), [0, 0, 1, 1, 2, 2, 3]);
-        let d = RangePartitioner::new(vec![10, 20, 30], false);
+        let d = RangePartitioner::new(vec![10, 20, 30], SortOrder::Descending);
         assert_eq!([5, 10, 11, 31].map(|k| d.partition(&k)), [3, 3, 2, 0]);
-        let empty: RangePartitioner<i32> = RangePartitioner::new(vec![], true);
+        let empty: RangePartitioner<i32> = RangePartitioner::new(vec![], SortOrder::Ascending);
         assert_eq!(empty.partition(&42), 0);
     }
 
@@ -349,7 +366,8 @@ mod tests {
             bounds.sort();
             bounds.dedup();
             keys.sort();
-            let r = RangePartitioner::new(bounds.clone(), ascending);
+            let order = if ascending { SortOrder::Ascending } else { SortOrder::Descending };
+            let r = RangePartitioner::new(bounds.clone(), order);
             let parts: Vec<usize> = keys.iter().map(|k| r.partition(k)).collect();
             for (k, &p) in keys.iter().zip(&parts) {
                 prop_assert!(p < r.num_partitions());
@@ -385,7 +403,7 @@ mod tests {
             prop_assert!(imb.is_empty());
             let bounds = determine_bounds(cands, partitions);
             prop_assert_eq!(bounds.len(), partitions - 1);
-            let r = RangePartitioner::new(bounds, true);
+            let r = RangePartitioner::new(bounds, SortOrder::Ascending);
             let mut counts = vec![0u64; partitions];
             for i in 0..n { counts[r.partition(&data(i))] += 1; }
             let fair = n / partitions as u64;

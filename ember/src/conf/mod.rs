@@ -138,6 +138,9 @@ pub fn entry(key: &str) -> Option<&'static ConfigEntry> {
 #[derive(Clone, Debug, Default)]
 pub struct EmberConf {
     settings: BTreeMap<String, String>,
+    /// Where a key's value came from when it was not set by the program itself (`EMBER_CONF`,
+    /// `--conf`, …), so that an error about it can say what to change.
+    origins: BTreeMap<String, &'static str>,
 }
 
 impl EmberConf {
@@ -152,15 +155,15 @@ impl EmberConf {
     pub fn from_env() -> Result<Self> {
         let mut conf = Self::new();
         if let Ok(m) = std::env::var("EMBER_MASTER") {
-            conf.settings.insert(MASTER.into(), m);
+            conf.insert_from(MASTER.into(), m, "the environment variable EMBER_MASTER");
         }
         if let Ok(n) = std::env::var("EMBER_APP_NAME") {
-            conf.settings.insert(APP_NAME.into(), n);
+            conf.insert_from(APP_NAME.into(), n, "the environment variable EMBER_APP_NAME");
         }
         if let Ok(pairs) = std::env::var("EMBER_CONF") {
             for pair in pairs.split(|c: char| c == ',' || c.is_whitespace()).filter(|p| !p.is_empty()) {
                 let (k, v) = split_pair(pair)?;
-                conf.settings.insert(k, v);
+                conf.insert_from(k, v, "the environment variable EMBER_CONF");
             }
         }
         Ok(conf)
@@ -196,12 +199,11 @@ impl EmberConf {
                 None => it.next().ok_or_else(|| EmberError::Argument(format!("{flag} needs a value")))?,
             };
             match key {
-                Some(k) => {
-                    conf.settings.insert(k.into(), value);
-                }
+                Some(k) if k == MASTER => conf.insert_from(k.into(), value, "--master"),
+                Some(k) => conf.insert_from(k.into(), value, "--name"),
                 None => {
                     let (k, v) = split_pair(&value)?;
-                    conf.settings.insert(k, v);
+                    conf.insert_from(k, v, "--conf");
                 }
             }
         }
@@ -211,13 +213,66 @@ impl EmberConf {
 
     /// Sets a key (builder style).
     pub fn set(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.settings.insert(key.into(), value.into());
+        self.insert(key, value);
         self
     }
 
     /// Sets a key in place.
     pub fn insert(&mut self, key: impl Into<String>, value: impl Into<String>) {
-        self.settings.insert(key.into(), value.into());
+        let key = key.into();
+        self.origins.remove(&key);
+        self.settings.insert(key, value.into());
+    }
+
+    fn insert_from(&mut self, key: String, value: String, origin: &'static str) {
+        self.origins.insert(key.clone(), origin);
+        self.settings.insert(key, value);
+    }
+
+    /// Where the value of `key` came from, when it was not set by the program:
+    /// `"--conf"`, `"--master"`, `"the environment variable EMBER_CONF"`, …
+    pub fn origin(&self, key: &str) -> Option<&'static str> {
+        self.origins.get(key).copied()
+    }
+
+    /// `key=value` as the user wrote it, and where (for messages about a value).
+    pub fn describe(&self, key: &str) -> String {
+        let value = self.get(key);
+        match self.origin(key) {
+            Some(origin) => format!("{key}={value} (set by {origin})"),
+            None => format!("{key}={value}"),
+        }
+    }
+
+    /// An error about the value of `key`, saying where it was set when that was not the program.
+    pub fn bad(&self, key: &str, value: &str, reason: &str) -> EmberError {
+        let reason = match self.origin(key) {
+            Some(origin) => format!("{reason} (set by {origin})"),
+            None => reason.to_string(),
+        };
+        bad(key, value, &reason)
+    }
+
+    /// The `ember.*` keys that are set but that Ember does not know, each with the known key
+    /// closest to it, when one is close enough to be a likely typo.
+    pub fn unknown_keys(&self) -> Vec<(String, Option<&'static str>)> {
+        self.settings
+            .keys()
+            .filter(|k| k.starts_with("ember.") && entry(k).is_none())
+            .map(|k| (k.clone(), closest_key(k)))
+            .collect()
+    }
+
+    /// Logs a warning for each key of [`EmberConf::unknown_keys`]: a misspelled key would
+    /// otherwise be silently ignored.
+    pub fn warn_unknown_keys(&self) {
+        for (key, closest) in self.unknown_keys() {
+            let origin = self.origin(&key).map(|o| format!(" (set by {o})")).unwrap_or_default();
+            match closest {
+                Some(c) => tracing::warn!("Ignoring unknown configuration key {key}{origin}; did you mean {c}?"),
+                None => tracing::warn!("Ignoring unknown configuration key {key}{origin}"),
+            }
+        }
     }
 
     /// Sets the master URL.
@@ -262,7 +317,7 @@ impl EmberConf {
         match v.trim().to_ascii_lowercase().as_str() {
             "true" => Ok(true),
             "false" => Ok(false),
-            _ => Err(bad(key, v, "expected true or false")),
+            _ => Err(self.bad(key, v, "expected true or false")),
         }
     }
 
@@ -272,18 +327,18 @@ impl EmberConf {
         if v.is_empty() {
             return Ok(None);
         }
-        v.parse().map(Some).map_err(|_| bad(key, v, "expected a non-negative whole number"))
+        v.parse().map(Some).map_err(|_| self.bad(key, v, "expected a non-negative whole number"))
     }
 
     /// An integer key that has a default.
     pub fn get_u64(&self, key: &str) -> Result<u64> {
-        self.get_opt_u64(key)?.ok_or_else(|| bad(key, "", "a value is required"))
+        self.get_opt_u64(key)?.ok_or_else(|| self.bad(key, "", "a value is required"))
     }
 
     /// A floating-point key.
     pub fn get_f64(&self, key: &str) -> Result<f64> {
         let v = self.get(key).trim();
-        v.parse::<f64>().ok().filter(|f| f.is_finite()).ok_or_else(|| bad(key, v, "expected a number"))
+        v.parse::<f64>().ok().filter(|f| f.is_finite()).ok_or_else(|| self.bad(key, v, "expected a number"))
     }
 
     /// A size key in bytes; a bare number is in the key's unit (Spark's rules: `128` for
@@ -294,12 +349,12 @@ impl EmberConf {
             _ => Byte,
         };
         let v = self.get(key);
-        parse_size(v, unit).map_err(|reason| bad(key, v, &reason))
+        parse_size(v, unit).map_err(|reason| self.bad(key, v, &reason))
     }
 
     /// A duration key in milliseconds; a bare number is in the key's unit.
     pub fn get_time_ms(&self, key: &str) -> Result<u64> {
-        self.get_opt_time_ms(key)?.ok_or_else(|| bad(key, "", "a value is required"))
+        self.get_opt_time_ms(key)?.ok_or_else(|| self.bad(key, "", "a value is required"))
     }
 
     /// A duration key in milliseconds, `None` when unset without a default.
@@ -312,12 +367,17 @@ impl EmberConf {
         if v.trim().is_empty() {
             return Ok(None);
         }
-        parse_time_us(v, unit).map(|us| Some(us / 1000)).map_err(|reason| bad(key, v, &reason))
+        parse_time_us(v, unit).map(|us| Some(us / 1000)).map_err(|reason| self.bad(key, v, &reason))
     }
 
     /// The master URL.
     pub fn master(&self) -> Result<MasterUrl> {
-        MasterUrl::parse(self.get(MASTER))
+        MasterUrl::parse(self.get(MASTER)).map_err(|e| match (e, self.origin(MASTER)) {
+            (EmberError::MasterUrl { url, reason }, Some(origin)) => {
+                EmberError::MasterUrl { url, reason: format!("{reason} (set by {origin})") }
+            }
+            (e, _) => e,
+        })
     }
 
     /// The application name.
@@ -352,6 +412,40 @@ fn split_pair(pair: &str) -> Result<(String, String)> {
         Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.trim().to_string())),
         _ => Err(EmberError::Argument(format!("--conf takes key=value, got {pair:?}"))),
     }
+}
+
+/// The known key nearest to `key` by edit distance (letters inserted, removed, replaced or
+/// swapped), if it is within a third of the key's length: close enough to be a typo.
+fn closest_key(key: &str) -> Option<&'static str> {
+    let budget = (key.len() / 3).max(2);
+    ENTRIES
+        .iter()
+        .map(|e| (edit_distance(&key.to_ascii_lowercase(), &e.key.to_ascii_lowercase()), e.key))
+        .filter(|(d, _)| *d <= budget)
+        .min_by_key(|(d, k)| (*d, *k))
+        .map(|(_, k)| k)
+}
+
+/// Optimal string alignment distance (Levenshtein plus adjacent transpositions).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let width = b.len() + 1;
+    let mut d = vec![0usize; (a.len() + 1) * width];
+    for i in 0..=a.len() {
+        for j in 0..=b.len() {
+            d[i * width + j] = if i == 0 || j == 0 {
+                i + j
+            } else {
+                let cost = usize::from(a[i - 1] != b[j - 1]);
+                let mut best = (d[(i - 1) * width + j] + 1).min(d[i * width + j - 1] + 1).min(d[(i - 1) * width + j - 1] + cost);
+                if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                    best = best.min(d[(i - 2) * width + j - 2] + 1);
+                }
+                best
+            };
+        }
+    }
+    d[a.len() * width + b.len()]
 }
 
 fn bad(key: &str, value: &str, reason: &str) -> EmberError {
@@ -476,6 +570,39 @@ impl MasterUrl {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_misspelled_key_is_reported_with_the_closest_known_key() {
+        let conf = EmberConf::new()
+            .set("ember.excutor.memory", "2g")
+            .set("ember.locality.wiat", "1s")
+            .set("ember.Task.MaxFailures", "2")
+            .set("ember.something.else.entirely", "1")
+            .set("not.ember.key", "x")
+            .set(EXECUTOR_MEMORY, "2g");
+        let unknown = conf.unknown_keys();
+        let found = |k: &str| unknown.iter().find(|(u, _)| u == k).map(|(_, c)| *c);
+        assert_eq!(found("ember.excutor.memory"), Some(Some(EXECUTOR_MEMORY)));
+        assert_eq!(found("ember.locality.wiat"), Some(Some(LOCALITY_WAIT)));
+        assert_eq!(found("ember.Task.MaxFailures"), Some(Some(TASK_MAX_FAILURES)));
+        assert_eq!(found("ember.something.else.entirely"), Some(None));
+        assert_eq!(found("not.ember.key"), None, "only ember.* keys are Ember's to judge");
+        assert_eq!(found(EXECUTOR_MEMORY), None);
+        assert_eq!(edit_distance("abcd", "acbd"), 1);
+        assert_eq!(edit_distance("", "abc"), 3);
+    }
+
+    #[test]
+    fn errors_say_where_a_value_was_set() {
+        let (conf, _) = EmberConf::from_args(["--master", "local[2]"]).unwrap();
+        assert_eq!(conf.origin(MASTER), Some("--master"));
+        let conf = conf.set(LOCALITY_WAIT, "soon");
+        assert_eq!(conf.origin(LOCALITY_WAIT), None);
+        let e = EmberConf::from_args(["--conf", "ember.locality.wait=soon"]).unwrap_err().to_string();
+        assert!(e.contains("ember.locality.wait") && e.contains("\"soon\"") && e.contains("set by --conf"), "{e}");
+        let e = EmberConf::from_args(["--master", "local[x]"]).unwrap_err().to_string();
+        assert!(e.contains("local[x]") && e.contains("set by --master"), "{e}");
+    }
 
     #[test]
     fn sizes_parse_like_spark() {

@@ -66,7 +66,6 @@ pub struct Executor {
     shared: Arc<Shared>,
     queue: Option<Sender<(TaskDescription, Arc<TaskContext>)>>,
     threads: Vec<JoinHandle<()>>,
-    max_pool_size: usize,
 }
 
 impl Executor {
@@ -118,7 +117,7 @@ impl Executor {
         shared.counters.pool_size.store(threads.len(), Ordering::Relaxed);
         shared.counters.max_pool_size.store(cores, Ordering::Relaxed);
         info!("Starting executor ID {} on host {} with {} task threads", shared.env.executor_id, shared.env.host, threads.len());
-        Executor { shared, queue: Some(tx), threads, max_pool_size: cores }
+        Executor { shared, queue: Some(tx), threads }
     }
 
     /// Queues a task on the pool (Spark's `launchTask`).
@@ -153,14 +152,16 @@ impl Executor {
     }
 
     /// Tasks currently running.
+    #[cfg(any(test, feature = "testing"))]
     pub fn running_tasks(&self) -> usize {
         self.shared.running.lock().len()
     }
 
     /// Task-pool gauges: `(active, completed, current pool size, max pool size)`.
+    #[cfg(any(test, feature = "testing"))]
     pub fn pool_metrics(&self) -> (usize, u64, usize, usize) {
         let c = &self.shared.counters;
-        (c.active_tasks.load(Ordering::Relaxed), c.completed_tasks.load(Ordering::Relaxed), c.pool_size.load(Ordering::Relaxed), self.max_pool_size)
+        (c.active_tasks.load(Ordering::Relaxed), c.completed_tasks.load(Ordering::Relaxed), c.pool_size.load(Ordering::Relaxed), c.max_pool_size.load(Ordering::Relaxed))
     }
 
     /// Kills running tasks and stops the threads once they finish (Spark's `stop`).

@@ -261,7 +261,7 @@ async fn executor_main(args: ExecutorArgs, driver: SocketAddr, secret: Option<Ve
     let local_dir = work_root.clone();
     // The driver's configuration decides the budget (fraction, reserved memory), this process's
     // --memory its size.
-    let memory = MemoryConfig::from_conf(&ember_conf, args.memory_mb << 20, conf::EXECUTOR_MEMORY)?;
+    let memory = MemoryConfig::from_conf(&ember_conf, args.memory_mb << 20, crate::memory::MemorySource::ExecutorFlag)?;
     let bm_id = BlockManagerId { executor_id: executor_id.clone(), host: host.clone(), port: block_addr.port() };
     let bm = BlockManager::new(bm_id, blocks_master, memory, local_dir.join("blocks"), &ember_conf)?;
     let _ = pending_bm.set(bm.clone());

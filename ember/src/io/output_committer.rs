@@ -73,6 +73,7 @@ impl TextOutputCommitter {
     }
 
     /// The job's output directory.
+    #[cfg(any(test, feature = "testing"))]
     pub fn output(&self) -> &Path {
         &self.output
     }

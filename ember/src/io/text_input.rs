@@ -794,48 +794,4 @@ mod tests {
         fn assert_serde<T: Serialize + for<'de> Deserialize<'de>>() {}
         assert_serde::<FileSplit>();
     }
-
-    /// Throughput over a generated ~100 MiB file:
-    /// `cargo test --release -- --ignored --nocapture line_reader_throughput`.
-    #[test]
-    #[ignore]
-    fn line_reader_throughput() {
-        let path = std::env::temp_dir().join("ember_text_input_bench.txt");
-        let target = 100u64 << 20;
-        if fs::metadata(&path).map(|m| m.len()).unwrap_or(0) < target {
-            let mut w = std::io::BufWriter::new(File::create(&path).unwrap());
-            let mut n = 0u64;
-            let mut i = 0u64;
-            while n < target {
-                let line = format!(
-                    "{i} the quick brown fox jumps over the lazy dog {} lorem ipsum dolor\n",
-                    i.wrapping_mul(2654435761) % 100_000
-                );
-                w.write_all(line.as_bytes()).unwrap();
-                n += line.len() as u64;
-                i += 1;
-            }
-        }
-        let files = vec![path.clone()];
-        let splits = compute_splits(&files, 4).unwrap();
-        // Warm the page cache so the figure is the reader's, not the disk's.
-        let _ = fs::read(&path).unwrap();
-        for _ in 0..3 {
-            let t = std::time::Instant::now();
-            let (mut lines, mut bytes, mut chars) = (0u64, 0u64, 0usize);
-            for s in splits.clone() {
-                let mut r = LineReader::try_open(s).unwrap();
-                for l in r.by_ref() {
-                    lines += 1;
-                    chars += l.len();
-                }
-                bytes += r.bytes_read();
-            }
-            let secs = t.elapsed().as_secs_f64();
-            println!(
-                "LineReader: {lines} lines, {bytes} bytes ({chars} chars) in {secs:.3}s = {:.0} MB/s single thread",
-                bytes as f64 / secs / 1e6
-            );
-        }
-    }
 }

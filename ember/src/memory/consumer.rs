@@ -49,6 +49,7 @@ impl MemoryConsumer {
     }
 
     /// Reserves `bytes` more outright; returns how much was granted.
+    #[cfg(any(test, feature = "testing"))]
     pub fn acquire(&mut self, bytes: u64) -> u64 {
         let Some(task) = &self.task else { return 0 };
         let got = task.acquire_execution_memory(bytes);
@@ -67,6 +68,7 @@ impl MemoryConsumer {
     }
 
     /// Bytes reserved now.
+    #[cfg(any(test, feature = "testing"))]
     pub fn reserved(&self) -> u64 {
         self.reserved
     }

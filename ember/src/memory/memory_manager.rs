@@ -51,23 +51,49 @@ pub struct MemoryConfig {
     pub storage_region: u64,
 }
 
+/// What set the memory a budget is computed from, so that a size too small is reported against
+/// what the user actually wrote.
+#[derive(Clone, Copy, Debug)]
+pub enum MemorySource<'a> {
+    /// A configuration key (`ember.driver.memory`, `ember.executor.memory`).
+    Key(&'a str),
+    /// The MEM field of a `local-cluster[N,C,MEM]` master URL.
+    MasterUrl(&'a str),
+    /// An executor process's `--memory` argument.
+    ExecutorFlag,
+}
+
 impl MemoryConfig {
-    /// The budget of an executor of `system_memory` bytes, whose size was configured by
-    /// `memory_key` (named in the error when it is too small). Spark's `getMaxMemory`: the memory
-    /// must be at least 1.5 times `ember.testing.reservedMemory`.
-    pub fn from_conf(conf: &EmberConf, system_memory: u64, memory_key: &str) -> Result<Self> {
+    /// The budget of an executor of `system_memory` bytes, whose size was set by `source`
+    /// (named in the error when it is too small). Spark's `getMaxMemory`: the memory must be at
+    /// least 1.5 times `ember.testing.reservedMemory`.
+    pub fn from_conf(conf: &EmberConf, system_memory: u64, source: MemorySource<'_>) -> Result<Self> {
         let reserved = conf.get_size_bytes(conf::TESTING_RESERVED_MEMORY)?;
         let min_system = reserved.saturating_mul(3).div_ceil(2);
         if system_memory < min_system {
-            return Err(EmberError::Config {
-                key: memory_key.into(),
-                value: crate::util::bytes_to_string(system_memory),
-                reason: format!(
-                    "executors need at least {} ({min_system} bytes): 1.5 times the {} reserved for the system \
-                     (ember.testing.reservedMemory); give more memory with {memory_key}",
-                    crate::util::bytes_to_string(min_system),
-                    crate::util::bytes_to_string(reserved),
+            let need = format!(
+                "executors need at least {} ({min_system} bytes): 1.5 times the {} reserved for the system \
+                 (ember.testing.reservedMemory)",
+                crate::util::bytes_to_string(min_system),
+                crate::util::bytes_to_string(reserved),
+            );
+            return Err(match source {
+                MemorySource::Key(key) => {
+                    conf.bad(key, conf.get(key), &format!("{need}; give more memory with {key}"))
+                }
+                MemorySource::MasterUrl(url) => conf.bad(
+                    conf::MASTER,
+                    url,
+                    &format!(
+                        "its MEM field gives each executor {} MiB, but {need}; write a larger MEM \
+                         (in MiB) in local-cluster[N,C,MEM]",
+                        system_memory >> 20
+                    ),
                 ),
+                MemorySource::ExecutorFlag => EmberError::Argument(format!(
+                    "--memory {}: {need}; give the executor more with --memory",
+                    crate::util::bytes_to_string(system_memory)
+                )),
             });
         }
         let fraction = fraction(conf, conf::MEMORY_FRACTION, false)?;
@@ -399,17 +425,25 @@ mod tests {
     #[test]
     fn budget_follows_spark_formula_and_refuses_small_memory() {
         let conf = EmberConf::new();
-        let c = MemoryConfig::from_conf(&conf, 1 << 30, conf::EXECUTOR_MEMORY).unwrap();
+        let c = MemoryConfig::from_conf(&conf, 1 << 30, MemorySource::Key(conf::EXECUTOR_MEMORY)).unwrap();
         let usable = ((1u64 << 30) - (300 << 20)) as f64 * 0.6;
         assert_eq!(c.max_memory, usable as u64);
         assert_eq!(c.storage_region, (c.max_memory as f64 * 0.5) as u64);
-        let e = MemoryConfig::from_conf(&conf, 400 << 20, conf::EXECUTOR_MEMORY).unwrap_err().to_string();
+        let e = MemoryConfig::from_conf(&conf, 400 << 20, MemorySource::Key(conf::EXECUTOR_MEMORY)).unwrap_err().to_string();
         assert!(e.contains("ember.executor.memory") && e.contains("ember.testing.reservedMemory"), "{e}");
+        // The value as the user wrote it, not a conversion of it.
+        let small = EmberConf::new().set(conf::EXECUTOR_MEMORY, "1k");
+        let e = MemoryConfig::from_conf(&small, 1024, MemorySource::Key(conf::EXECUTOR_MEMORY)).unwrap_err().to_string();
+        assert!(e.contains("\"1k\"") && e.contains("give more memory with ember.executor.memory"), "{e}");
+        // A local-cluster URL's MEM field is named as such, in MiB, with the URL.
+        let url = EmberConf::new().set(conf::MASTER, "local-cluster[2,1,1]");
+        let e = MemoryConfig::from_conf(&url, 1 << 20, MemorySource::MasterUrl("local-cluster[2,1,1]")).unwrap_err().to_string();
+        assert!(e.contains("local-cluster[2,1,1]") && e.contains("MEM field gives each executor 1 MiB") && !e.contains("ember.executor.memory"), "{e}");
         let tiny = EmberConf::new().set(conf::TESTING_RESERVED_MEMORY, "0");
-        let c = MemoryConfig::from_conf(&tiny, 10 << 20, conf::DRIVER_MEMORY).unwrap();
+        let c = MemoryConfig::from_conf(&tiny, 10 << 20, MemorySource::Key(conf::DRIVER_MEMORY)).unwrap();
         assert_eq!(c.max_memory, 6 << 20);
         let bad = EmberConf::new().set(conf::MEMORY_FRACTION, "1.5");
-        assert!(MemoryConfig::from_conf(&bad, 1 << 30, conf::EXECUTOR_MEMORY).unwrap_err().to_string().contains("ember.memory.fraction"));
+        assert!(MemoryConfig::from_conf(&bad, 1 << 30, MemorySource::Key(conf::EXECUTOR_MEMORY)).unwrap_err().to_string().contains("ember.memory.fraction"));
     }
 
     #[test]

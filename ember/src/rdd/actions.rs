@@ -5,10 +5,11 @@ use std::collections::{BinaryHeap, HashMap};
 use std::fmt::Display;
 use std::path::PathBuf;
 
-use super::fns::assert_no_captures;
+use super::fns::{assert_shippable, Shippable};
 use super::Rdd;
 use crate::data::{Data, Key};
 use crate::error::{EmberError, Result};
+use crate::func::Captures;
 use crate::io::output_committer::TextOutputCommitter;
 use crate::task::TaskMetrics;
 
@@ -40,7 +41,7 @@ pub trait Actions: Rdd {
     /// Every element, in partition order.
     #[track_caller]
     fn collect(&self) -> Result<Vec<Self::Item>> {
-        let parts = self.context()?.run_job(self, |_, it| it.collect::<Vec<_>>(), None)?;
+        let parts = self.context()?.run_job_inner(self, (), |_: &(), _, it| it.collect::<Vec<_>>(), None, Captures::default())?;
         let mut out = Vec::with_capacity(parts.iter().map(Vec::len).sum());
         for p in parts {
             out.extend(p);
@@ -51,53 +52,44 @@ pub trait Actions: Rdd {
     /// The number of elements.
     #[track_caller]
     fn count(&self) -> Result<u64> {
-        Ok(self.context()?.run_job(self, |_, it| it.count() as u64, None)?.into_iter().sum())
+        Ok(self.context()?.run_job_inner(self, (), |_: &(), _, it| it.count() as u64, None, Captures::default())?.into_iter().sum())
     }
 
     /// Combines all elements with an associative function; an error on an empty RDD.
     #[track_caller]
     fn reduce<F>(&self, f: F) -> Result<Self::Item>
     where
-        F: Fn(Self::Item, Self::Item) -> Self::Item + Copy + Send + Sync + 'static,
+        F: Fn(Self::Item, Self::Item) -> Self::Item + Shippable,
     {
-        assert_no_captures(&f);
-        let parts = self.context()?.run_job_with(self, (), move |_: &(), _, it| it.reduce(f), None)?;
-        parts.into_iter().flatten().reduce(f).ok_or_else(empty)
-    }
-
-    /// [`Actions::reduce`] with a value passed to every call.
-    #[track_caller]
-    fn reduce_with<C: Data, F>(&self, cap: C, f: F) -> Result<Self::Item>
-    where
-        F: Fn(&C, Self::Item, Self::Item) -> Self::Item + Copy + Send + Sync + 'static,
-    {
-        assert_no_captures(&f);
-        let parts = self.context()?.run_job_with(self, cap.clone(), move |c: &C, _, it| it.reduce(|a, b| f(c, a, b)), None)?;
-        parts.into_iter().flatten().reduce(|a, b| f(&cap, a, b)).ok_or_else(empty)
+        assert_shippable!(F);
+        let captures = Captures::take();
+        let parts = self.context()?.run_job_inner(self, (), move |_: &(), _, it| it.reduce(f), None, captures.clone())?;
+        captures.enter(|| parts.into_iter().flatten().reduce(f)).ok_or_else(empty)
     }
 
     /// Folds every partition from `zero`, then the partial results from `zero` (Spark's `fold`).
     #[track_caller]
     fn fold<F>(&self, zero: Self::Item, f: F) -> Result<Self::Item>
     where
-        F: Fn(Self::Item, Self::Item) -> Self::Item + Copy + Send + Sync + 'static,
+        F: Fn(Self::Item, Self::Item) -> Self::Item + Shippable,
     {
-        assert_no_captures(&f);
-        let parts = self.context()?.run_job_with(self, zero.clone(), move |z: &Self::Item, _, it| it.fold(z.clone(), f), None)?;
-        Ok(parts.into_iter().fold(zero, f))
+        assert_shippable!(F);
+        let captures = Captures::take();
+        let parts = self.context()?.run_job_inner(self, zero.clone(), move |z: &Self::Item, _, it| it.fold(z.clone(), f), None, captures.clone())?;
+        Ok(captures.enter(|| parts.into_iter().fold(zero, f)))
     }
 
     /// Aggregates each partition with `seq` from `zero`, then merges with `comb`.
     #[track_caller]
     fn aggregate<U: Data, S, M>(&self, zero: U, seq: S, comb: M) -> Result<U>
     where
-        S: Fn(U, Self::Item) -> U + Copy + Send + Sync + 'static,
-        M: Fn(U, U) -> U + Copy + Send + Sync + 'static,
+        S: Fn(U, Self::Item) -> U + Shippable,
+        M: Fn(U, U) -> U + Shippable,
     {
-        assert_no_captures(&seq);
-        assert_no_captures(&comb);
-        let parts = self.context()?.run_job_with(self, zero.clone(), move |z: &U, _, it| it.fold(z.clone(), seq), None)?;
-        Ok(parts.into_iter().fold(zero, comb))
+        assert_shippable!(S, M);
+        let captures = Captures::take();
+        let parts = self.context()?.run_job_inner(self, zero.clone(), move |z: &U, _, it| it.fold(z.clone(), seq), None, captures.clone())?;
+        Ok(captures.enter(|| parts.into_iter().fold(zero, comb)))
     }
 
     /// The first `n` elements, scanning as few partitions as it can (one, then four times as
@@ -120,7 +112,7 @@ pub trait Actions: Rdd {
             let parts: Vec<usize> = (scanned..(scanned + try_parts).min(total)).collect();
             scanned += parts.len();
             let left = n - out.len();
-            let chunks = self.context()?.run_job_with(self, left, |left: &usize, _, it| it.take(*left).collect::<Vec<_>>(), Some(parts))?;
+            let chunks = self.context()?.run_job_inner(self, left, |left: &usize, _, it| it.take(*left).collect::<Vec<_>>(), Some(parts), Captures::default())?;
             for c in chunks {
                 let room = n - out.len();
                 out.extend(c.into_iter().take(room));
@@ -141,7 +133,7 @@ pub trait Actions: Rdd {
     where
         Self::Item: Ord,
     {
-        let parts = self.context()?.run_job_with(self, n, |n: &usize, _, it| smallest(it.map(Reverse), *n).into_iter().map(|r| r.0).collect::<Vec<_>>(), None)?;
+        let parts = self.context()?.run_job_inner(self, n, |n: &usize, _, it| smallest(it.map(Reverse), *n).into_iter().map(|r| r.0).collect::<Vec<_>>(), None, Captures::default())?;
         Ok(smallest(parts.into_iter().flatten().map(Reverse), n).into_iter().map(|r| r.0).collect())
     }
 
@@ -151,7 +143,7 @@ pub trait Actions: Rdd {
     where
         Self::Item: Ord,
     {
-        let parts = self.context()?.run_job_with(self, n, |n: &usize, _, it| smallest(it, *n), None)?;
+        let parts = self.context()?.run_job_inner(self, n, |n: &usize, _, it| smallest(it, *n), None, Captures::default())?;
         Ok(smallest(parts.into_iter().flatten(), n))
     }
 
@@ -159,40 +151,22 @@ pub trait Actions: Rdd {
     #[track_caller]
     fn foreach<F>(&self, f: F) -> Result<()>
     where
-        F: Fn(Self::Item) + Copy + Send + Sync + 'static,
+        F: Fn(Self::Item) + Shippable,
     {
-        assert_no_captures(&f);
-        self.context()?.run_job_with(self, (), move |_: &(), _, it| it.for_each(f), None).map(drop)
-    }
-
-    /// Runs `f(&cap, x)` on every element, on the executors.
-    #[track_caller]
-    fn foreach_with<C: Data, F>(&self, cap: C, f: F) -> Result<()>
-    where
-        F: Fn(&C, Self::Item) + Copy + Send + Sync + 'static,
-    {
-        assert_no_captures(&f);
-        self.context()?.run_job_with(self, cap, move |c: &C, _, it| it.for_each(|x| f(c, x)), None).map(drop)
+        assert_shippable!(F);
+        let captures = Captures::take();
+        self.context()?.run_job_inner(self, (), move |_: &(), _, it| it.for_each(f), None, captures).map(drop)
     }
 
     /// Runs `f` on each partition's iterator, on the executors.
     #[track_caller]
     fn foreach_partition<F>(&self, f: F) -> Result<()>
     where
-        F: Fn(super::PartIter<Self>) + Copy + Send + Sync + 'static,
+        F: Fn(super::PartIter<Self>) + Shippable,
     {
-        assert_no_captures(&f);
-        self.context()?.run_job_with(self, (), move |_: &(), _, it| f(it), None).map(drop)
-    }
-
-    /// Runs `f(&cap, iter)` on each partition, on the executors.
-    #[track_caller]
-    fn foreach_partition_with<C: Data, F>(&self, cap: C, f: F) -> Result<()>
-    where
-        F: Fn(&C, super::PartIter<Self>) + Copy + Send + Sync + 'static,
-    {
-        assert_no_captures(&f);
-        self.context()?.run_job_with(self, cap, move |c: &C, _, it| f(c, it), None).map(drop)
+        assert_shippable!(F);
+        let captures = Captures::take();
+        self.context()?.run_job_inner(self, (), move |_: &(), _, it| f(it), None, captures).map(drop)
     }
 
     /// How many times each distinct element occurs.
@@ -202,9 +176,10 @@ pub trait Actions: Rdd {
         Self::Item: Key,
     {
         // Count inside each task first, as Spark's map-side combine would.
-        let parts = self.context()?.run_job(
+        let parts = self.context()?.run_job_inner(
             self,
-            |_, it| {
+            (),
+            |_: &(), _, it| {
                 let mut m: HashMap<Self::Item, u64> = HashMap::new();
                 for x in it {
                     *m.entry(x).or_insert(0) += 1;
@@ -212,6 +187,7 @@ pub trait Actions: Rdd {
                 m.into_iter().collect::<Vec<_>>()
             },
             None,
+            Captures::default(),
         )?;
         let mut total = HashMap::new();
         for (k, c) in parts.into_iter().flatten() {
@@ -230,7 +206,7 @@ pub trait Actions: Rdd {
     {
         let dir = PathBuf::from(path);
         let committer = TextOutputCommitter::setup_job(&dir)?;
-        let job = self.context()?.run_job_with(
+        let job = self.context()?.run_job_inner(
             self,
             path.to_string(),
             |path: &String, ctx, it| {
@@ -248,6 +224,7 @@ pub trait Actions: Rdd {
                 }
             },
             None,
+            Captures::default(),
         );
         match job {
             Ok(_) => committer.commit_job(),

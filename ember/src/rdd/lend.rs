@@ -36,7 +36,6 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::fns::Plain;
 use super::{Dependency, PartIter, Partitioning, Rdd, RddMeta};
 use crate::data::Data;
 use crate::error::{EmberError, Result};
@@ -119,7 +118,8 @@ where
 pub struct FlatMapRefRdd<P, F, B: ?Sized, U> {
     meta: RddMeta,
     parent: P,
-    f: Plain<F>,
+    #[serde(with = "crate::ship::zst")]
+    f: F,
     _types: PhantomData<fn(&B) -> U>,
 }
 
@@ -138,7 +138,7 @@ where
     F: for<'a> LendFn<'a, B, U> + Copy + Send + Sync + 'static,
 {
     pub(crate) fn new(parent: P, f: F) -> Self {
-        FlatMapRefRdd { meta: RddMeta::derived(parent.meta(), "FlatMapRdd"), parent, f: Plain(f), _types: PhantomData }
+        FlatMapRefRdd { meta: RddMeta::derived(parent.meta(), "FlatMapRdd"), parent, f, _types: PhantomData }
     }
 }
 
@@ -194,7 +194,7 @@ where
         vec![Dependency::Narrow { rdd: self.parent.as_base(), one_to_one: true }]
     }
     fn compute(&self, partition: usize, ctx: &Arc<TaskContext>) -> Self::Iter {
-        FlatMapRefIter { it: self.parent.iterator(partition, ctx), f: self.f.0, pending: VecDeque::new(), _b: PhantomData }
+        FlatMapRefIter { it: self.parent.iterator(partition, ctx), f: self.f, pending: VecDeque::new(), _b: PhantomData }
     }
     fn partitioning(&self) -> Option<Partitioning> {
         None
@@ -211,7 +211,7 @@ where
             }
             return Ok(());
         }
-        let f = self.f.0;
+        let f = self.f;
         self.parent.for_each_ref(partition, ctx, |item| {
             for lent in f(item.borrow()) {
                 lent.feed_pair(sink)?;

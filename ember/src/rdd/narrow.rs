@@ -7,9 +7,10 @@ use std::sync::Arc;
 use rand::{rngs::SmallRng, Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
-use super::fns::{assert_no_captures, Call1, PartIndex, PartIndexWith, PartPlain, PartWith, PartitionFn, Plain, With};
+use super::fns::{assert_shippable, Call1, PartFn, PartIndexFn, PartitionFn, Shippable, UserFn};
 use super::{Dependency, FlatMapRefRdd, LendFn, PartIter, Partitioning, Rdd, RddMeta};
 use crate::data::Data;
+use crate::func::Captures;
 use crate::task::TaskContext;
 
 /// A per-partition iterator transformation applied by [`NarrowRdd`].
@@ -65,145 +66,134 @@ impl<P: Rdd, O: NarrowOp<P::Item>> Rdd for NarrowRdd<P, O> {
 
 /// `map`: one output per input.
 #[derive(Serialize, Deserialize)]
-#[serde(bound(serialize = "C: Serialize, F: Serialize", deserialize = "C: Deserialize<'de>, F: Deserialize<'de>"))]
-pub struct MapOp<C, F, U> {
-    cap: Arc<C>,
+#[serde(bound(serialize = "F: Serialize", deserialize = "F: Deserialize<'de>"))]
+pub struct MapOp<F, U> {
     f: F,
     _out: PhantomData<fn() -> U>,
 }
-impl<C, F: Copy, U> Clone for MapOp<C, F, U> {
+impl<F: Clone, U> Clone for MapOp<F, U> {
     fn clone(&self) -> Self {
-        MapOp { cap: self.cap.clone(), f: self.f, _out: PhantomData }
+        MapOp { f: self.f.clone(), _out: PhantomData }
+    }
+}
+impl<F, U> MapOp<F, U> {
+    pub(crate) fn new(f: F) -> Self {
+        MapOp { f, _out: PhantomData }
     }
 }
 
 /// Iterator of [`MapOp`].
-pub struct MapIter<I, C, F, U> {
+pub struct MapIter<I, F, U> {
     it: I,
-    cap: Arc<C>,
     f: F,
     _out: PhantomData<fn() -> U>,
 }
-impl<I: Iterator, C, F: Call1<C, I::Item, U>, U> Iterator for MapIter<I, C, F, U> {
+impl<I: Iterator, F: Call1<I::Item, U>, U> Iterator for MapIter<I, F, U> {
     type Item = U;
     #[inline]
     fn next(&mut self) -> Option<U> {
         let x = self.it.next()?;
-        Some(self.f.call(&self.cap, x))
+        Some(self.f.call(x))
     }
     fn size_hint(&self) -> (usize, Option<usize>) {
         self.it.size_hint()
     }
 }
-impl<T: 'static, C: Data, F: Call1<C, T, U>, U: Data> NarrowOp<T> for MapOp<C, F, U> {
+impl<T: 'static, F: Call1<T, U>, U: Data> NarrowOp<T> for MapOp<F, U> {
     type Out = U;
-    type Iter<I: Iterator<Item = T> + 'static> = MapIter<I, C, F, U>;
+    type Iter<I: Iterator<Item = T> + 'static> = MapIter<I, F, U>;
     fn apply<I: Iterator<Item = T> + 'static>(&self, _p: usize, it: I) -> Self::Iter<I> {
-        MapIter { it, cap: self.cap.clone(), f: self.f, _out: PhantomData }
+        MapIter { it, f: self.f.clone(), _out: PhantomData }
     }
 }
 
 /// `map_values`: like map on the value of a pair, keeping the partitioning.
 #[derive(Serialize, Deserialize)]
-#[serde(bound(serialize = "C: Serialize, F: Serialize", deserialize = "C: Deserialize<'de>, F: Deserialize<'de>"))]
-pub struct MapValuesOp<C, F, U>(MapOp<C, F, U>);
-impl<C, F, U> MapValuesOp<C, F, U> {
-    pub(crate) fn new(cap: C, f: F) -> Self {
-        MapValuesOp(MapOp { cap: Arc::new(cap), f, _out: PhantomData })
+#[serde(bound(serialize = "F: Serialize", deserialize = "F: Deserialize<'de>"))]
+pub struct MapValuesOp<F, U>(MapOp<F, U>);
+impl<F, U> MapValuesOp<F, U> {
+    pub(crate) fn new(f: F) -> Self {
+        MapValuesOp(MapOp::new(f))
     }
 }
-impl<C, F, U> MapOp<C, F, U> {
-    pub(crate) fn new(cap: C, f: F) -> Self {
-        MapOp { cap: Arc::new(cap), f, _out: PhantomData }
-    }
-}
-impl<C, F: Copy, U> Clone for MapValuesOp<C, F, U> {
+impl<F: Clone, U> Clone for MapValuesOp<F, U> {
     fn clone(&self) -> Self {
         MapValuesOp(self.0.clone())
     }
 }
 /// Iterator of [`MapValuesOp`].
-pub struct MapValuesIter<I, C, F, U>(MapIter<I, C, F, U>);
-impl<K, V, I: Iterator<Item = (K, V)>, C, F: Call1<C, V, U>, U> Iterator for MapValuesIter<I, C, F, U> {
+pub struct MapValuesIter<I, F, U>(MapIter<I, F, U>);
+impl<K, V, I: Iterator<Item = (K, V)>, F: Call1<V, U>, U> Iterator for MapValuesIter<I, F, U> {
     type Item = (K, U);
     #[inline]
     fn next(&mut self) -> Option<(K, U)> {
         let m = &mut self.0;
         let (k, v) = m.it.next()?;
-        Some((k, m.f.call(&m.cap, v)))
+        Some((k, m.f.call(v)))
     }
     fn size_hint(&self) -> (usize, Option<usize>) {
         self.0.it.size_hint()
     }
 }
-impl<K: Data, V: 'static, C: Data, F: Call1<C, V, U>, U: Data> NarrowOp<(K, V)> for MapValuesOp<C, F, U> {
+impl<K: Data, V: 'static, F: Call1<V, U>, U: Data> NarrowOp<(K, V)> for MapValuesOp<F, U> {
     type Out = (K, U);
-    type Iter<I: Iterator<Item = (K, V)> + 'static> = MapValuesIter<I, C, F, U>;
+    type Iter<I: Iterator<Item = (K, V)> + 'static> = MapValuesIter<I, F, U>;
     const KEEPS_PARTITIONING: bool = true;
     fn apply<I: Iterator<Item = (K, V)> + 'static>(&self, _p: usize, it: I) -> Self::Iter<I> {
-        MapValuesIter(MapIter { it, cap: self.0.cap.clone(), f: self.0.f, _out: PhantomData })
+        MapValuesIter(MapIter { it, f: self.0.f.clone(), _out: PhantomData })
     }
 }
 
 /// `filter`: keeps the elements the predicate accepts.
-#[derive(Serialize, Deserialize)]
-pub struct FilterOp<C, F> {
-    cap: Arc<C>,
+#[derive(Clone, Serialize, Deserialize)]
+pub struct FilterOp<F> {
     f: F,
-}
-impl<C, F: Copy> Clone for FilterOp<C, F> {
-    fn clone(&self) -> Self {
-        FilterOp { cap: self.cap.clone(), f: self.f }
-    }
 }
 /// Iterator of [`FilterOp`].
-pub struct FilterIter<I, C, F> {
+pub struct FilterIter<I, F> {
     it: I,
-    cap: Arc<C>,
     f: F,
 }
-impl<I: Iterator, C, F: for<'a> Call1<C, &'a I::Item, bool>> Iterator for FilterIter<I, C, F> {
+impl<I: Iterator, F: for<'a> Call1<&'a I::Item, bool>> Iterator for FilterIter<I, F> {
     type Item = I::Item;
     #[inline]
     fn next(&mut self) -> Option<I::Item> {
         loop {
             let x = self.it.next()?;
-            if self.f.call(&self.cap, &x) {
+            if self.f.call(&x) {
                 return Some(x);
             }
         }
     }
 }
-impl<T: Data, C: Data, F: for<'a> Call1<C, &'a T, bool>> NarrowOp<T> for FilterOp<C, F> {
+impl<T: Data, F: for<'a> Call1<&'a T, bool>> NarrowOp<T> for FilterOp<F> {
     type Out = T;
-    type Iter<I: Iterator<Item = T> + 'static> = FilterIter<I, C, F>;
+    type Iter<I: Iterator<Item = T> + 'static> = FilterIter<I, F>;
     const KEEPS_PARTITIONING: bool = true;
     fn apply<I: Iterator<Item = T> + 'static>(&self, _p: usize, it: I) -> Self::Iter<I> {
-        FilterIter { it, cap: self.cap.clone(), f: self.f }
+        FilterIter { it, f: self.f.clone() }
     }
 }
 
 /// `flat_map`: any number of outputs per input.
 #[derive(Serialize, Deserialize)]
-#[serde(bound(serialize = "C: Serialize, F: Serialize", deserialize = "C: Deserialize<'de>, F: Deserialize<'de>"))]
-pub struct FlatMapOp<C, F, J> {
-    cap: Arc<C>,
+#[serde(bound(serialize = "F: Serialize", deserialize = "F: Deserialize<'de>"))]
+pub struct FlatMapOp<F, J> {
     f: F,
     _out: PhantomData<fn() -> J>,
 }
-impl<C, F: Copy, J> Clone for FlatMapOp<C, F, J> {
+impl<F: Clone, J> Clone for FlatMapOp<F, J> {
     fn clone(&self) -> Self {
-        FlatMapOp { cap: self.cap.clone(), f: self.f, _out: PhantomData }
+        FlatMapOp { f: self.f.clone(), _out: PhantomData }
     }
 }
 /// Iterator of [`FlatMapOp`].
-pub struct FlatMapIter<I, C, F, J: IntoIterator> {
+pub struct FlatMapIter<I, F, J: IntoIterator> {
     it: I,
-    cap: Arc<C>,
     f: F,
     cur: Option<J::IntoIter>,
 }
-impl<I: Iterator, C, F: Call1<C, I::Item, J>, J: IntoIterator> Iterator for FlatMapIter<I, C, F, J> {
+impl<I: Iterator, F: Call1<I::Item, J>, J: IntoIterator> Iterator for FlatMapIter<I, F, J> {
     type Item = J::Item;
     #[inline]
     fn next(&mut self) -> Option<J::Item> {
@@ -214,44 +204,43 @@ impl<I: Iterator, C, F: Call1<C, I::Item, J>, J: IntoIterator> Iterator for Flat
                 }
             }
             let x = self.it.next()?;
-            self.cur = Some(self.f.call(&self.cap, x).into_iter());
+            self.cur = Some(self.f.call(x).into_iter());
         }
     }
 }
-impl<T: 'static, C: Data, F: Call1<C, T, J>, J: IntoIterator + 'static> NarrowOp<T> for FlatMapOp<C, F, J>
+impl<T: 'static, F: Call1<T, J>, J: IntoIterator + 'static> NarrowOp<T> for FlatMapOp<F, J>
 where
     J::Item: Data,
     J::IntoIter: 'static,
 {
     type Out = J::Item;
-    type Iter<I: Iterator<Item = T> + 'static> = FlatMapIter<I, C, F, J>;
+    type Iter<I: Iterator<Item = T> + 'static> = FlatMapIter<I, F, J>;
     fn apply<I: Iterator<Item = T> + 'static>(&self, _p: usize, it: I) -> Self::Iter<I> {
-        FlatMapIter { it, cap: self.cap.clone(), f: self.f, cur: None }
+        FlatMapIter { it, f: self.f.clone(), cur: None }
     }
 }
 
 /// `flat_map_values`: any number of values per pair, keeping the key and the partitioning.
 #[derive(Serialize, Deserialize)]
-#[serde(bound(serialize = "C: Serialize, F: Serialize", deserialize = "C: Deserialize<'de>, F: Deserialize<'de>"))]
-pub struct FlatMapValuesOp<C, F, J>(FlatMapOp<C, F, J>);
-impl<C, F, J> FlatMapValuesOp<C, F, J> {
-    pub(crate) fn new(cap: C, f: F) -> Self {
-        FlatMapValuesOp(FlatMapOp { cap: Arc::new(cap), f, _out: PhantomData })
+#[serde(bound(serialize = "F: Serialize", deserialize = "F: Deserialize<'de>"))]
+pub struct FlatMapValuesOp<F, J>(FlatMapOp<F, J>);
+impl<F, J> FlatMapValuesOp<F, J> {
+    pub(crate) fn new(f: F) -> Self {
+        FlatMapValuesOp(FlatMapOp { f, _out: PhantomData })
     }
 }
-impl<C, F: Copy, J> Clone for FlatMapValuesOp<C, F, J> {
+impl<F: Clone, J> Clone for FlatMapValuesOp<F, J> {
     fn clone(&self) -> Self {
         FlatMapValuesOp(self.0.clone())
     }
 }
 /// Iterator of [`FlatMapValuesOp`].
-pub struct FlatMapValuesIter<I, K, C, F, J: IntoIterator> {
+pub struct FlatMapValuesIter<I, K, F, J: IntoIterator> {
     it: I,
-    cap: Arc<C>,
     f: F,
     cur: Option<(K, J::IntoIter)>,
 }
-impl<K: Clone, V, I: Iterator<Item = (K, V)>, C, F: Call1<C, V, J>, J: IntoIterator> Iterator for FlatMapValuesIter<I, K, C, F, J> {
+impl<K: Clone, V, I: Iterator<Item = (K, V)>, F: Call1<V, J>, J: IntoIterator> Iterator for FlatMapValuesIter<I, K, F, J> {
     type Item = (K, J::Item);
     #[inline]
     fn next(&mut self) -> Option<(K, J::Item)> {
@@ -262,20 +251,20 @@ impl<K: Clone, V, I: Iterator<Item = (K, V)>, C, F: Call1<C, V, J>, J: IntoItera
                 }
             }
             let (k, v) = self.it.next()?;
-            self.cur = Some((k, self.f.call(&self.cap, v).into_iter()));
+            self.cur = Some((k, self.f.call(v).into_iter()));
         }
     }
 }
-impl<K: Data, V: 'static, C: Data, F: Call1<C, V, J>, J: IntoIterator + 'static> NarrowOp<(K, V)> for FlatMapValuesOp<C, F, J>
+impl<K: Data, V: 'static, F: Call1<V, J>, J: IntoIterator + 'static> NarrowOp<(K, V)> for FlatMapValuesOp<F, J>
 where
     J::Item: Data,
     J::IntoIter: 'static,
 {
     type Out = (K, J::Item);
-    type Iter<I: Iterator<Item = (K, V)> + 'static> = FlatMapValuesIter<I, K, C, F, J>;
+    type Iter<I: Iterator<Item = (K, V)> + 'static> = FlatMapValuesIter<I, K, F, J>;
     const KEEPS_PARTITIONING: bool = true;
     fn apply<I: Iterator<Item = (K, V)> + 'static>(&self, _p: usize, it: I) -> Self::Iter<I> {
-        FlatMapValuesIter { it, cap: self.0.cap.clone(), f: self.0.f, cur: None }
+        FlatMapValuesIter { it, f: self.0.f.clone(), cur: None }
     }
 }
 
@@ -293,10 +282,19 @@ impl<T: Data> NarrowOp<T> for GlomOp {
 /// `sample`: Bernoulli sampling, or Poisson sampling with replacement (as Spark's samplers).
 #[derive(Clone, Copy, Serialize, Deserialize)]
 pub struct SampleOp {
-    with_replacement: bool,
+    replacement: Sampling,
     fraction: f64,
     seed: u64,
 }
+/// How [`Transformations::sample`] draws: Spark's `withReplacement` flag.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Sampling {
+    /// Each element kept at most once, with probability `fraction` (Bernoulli sampling).
+    WithoutReplacement,
+    /// Each element repeated a Poisson(`fraction`) number of times.
+    WithReplacement,
+}
+
 /// Iterator of [`SampleOp`].
 pub struct SampleIter<I: Iterator> {
     it: I,
@@ -319,7 +317,7 @@ where
                 self.repeat = None;
             }
             let x = self.it.next()?;
-            if self.op.with_replacement {
+            if self.op.replacement == Sampling::WithReplacement {
                 let k = poisson(&mut self.rng, self.op.fraction);
                 if k > 0 {
                     self.repeat = Some((x, k));
@@ -383,31 +381,26 @@ impl<T: Data> NarrowOp<T> for ZipWithIndexOp {
 
 /// `map_partitions` and its forms: a function from the partition's iterator to a new iterator.
 #[derive(Serialize, Deserialize)]
-#[serde(bound(
-    serialize = "P: Serialize, C: Serialize, F: Serialize",
-    deserialize = "P: Deserialize<'de>, C: Deserialize<'de>, F: Deserialize<'de>"
-))]
-pub struct MapPartitionsRdd<P, C, F, J> {
+#[serde(bound(serialize = "P: Serialize, F: Serialize", deserialize = "P: Deserialize<'de>, F: Deserialize<'de>"))]
+pub struct MapPartitionsRdd<P, F, J> {
     meta: RddMeta,
     parent: P,
-    cap: Arc<C>,
     f: F,
     keeps_partitioning: bool,
     _out: PhantomData<fn() -> J>,
 }
-impl<P: Clone, C, F: Copy, J> Clone for MapPartitionsRdd<P, C, F, J> {
+impl<P: Clone, F: Clone, J> Clone for MapPartitionsRdd<P, F, J> {
     fn clone(&self) -> Self {
         MapPartitionsRdd {
             meta: self.meta.clone(),
             parent: self.parent.clone(),
-            cap: self.cap.clone(),
-            f: self.f,
+            f: self.f.clone(),
             keeps_partitioning: self.keeps_partitioning,
             _out: PhantomData,
         }
     }
 }
-impl<P: Rdd, C: Data, F: PartitionFn<C, PartIter<P>, J>, J: Iterator + 'static> Rdd for MapPartitionsRdd<P, C, F, J>
+impl<P: Rdd, F: PartitionFn<PartIter<P>, J>, J: Iterator + 'static> Rdd for MapPartitionsRdd<P, F, J>
 where
     J::Item: Data,
 {
@@ -423,7 +416,7 @@ where
         vec![Dependency::Narrow { rdd: self.parent.as_base(), one_to_one: true }]
     }
     fn compute(&self, partition: usize, ctx: &Arc<TaskContext>) -> J {
-        self.f.call(&self.cap, partition, self.parent.iterator(partition, ctx))
+        self.f.call(partition, self.parent.iterator(partition, ctx))
     }
     fn partitioning(&self) -> Option<Partitioning> {
         if self.keeps_partitioning {
@@ -434,77 +427,46 @@ where
     }
 }
 
-fn map_partitions_rdd<P: Rdd, C, F, J>(parent: P, cap: C, f: F, keeps_partitioning: bool) -> MapPartitionsRdd<P, C, F, J> {
-    MapPartitionsRdd {
-        meta: RddMeta::derived(parent.meta(), "MapPartitionsRdd"),
-        parent,
-        cap: Arc::new(cap),
-        f,
-        keeps_partitioning,
-        _out: PhantomData,
-    }
+fn map_partitions_rdd<P: Rdd, F, J>(parent: P, f: F, keeps_partitioning: bool) -> MapPartitionsRdd<P, F, J> {
+    MapPartitionsRdd { meta: RddMeta::derived(parent.meta(), "MapPartitionsRdd"), parent, f, keeps_partitioning, _out: PhantomData }
 }
 
 /// Narrow transformations of every RDD.
+///
+/// Functions given to them must capture nothing, or be written with [`func!`](crate::func):
+/// see [the rule](crate::rdd::fns).
 pub trait Transformations: Rdd {
     /// Applies `f` to every element.
-    fn map<U: Data, F>(self, f: F) -> NarrowRdd<Self, MapOp<(), Plain<F>, U>>
+    fn map<U: Data, F>(self, f: F) -> NarrowRdd<Self, MapOp<UserFn<F>, U>>
     where
-        F: Fn(Self::Item) -> U + Copy + Send + Sync + 'static,
+        F: Fn(Self::Item) -> U + Shippable,
     {
-        assert_no_captures(&f);
-        NarrowRdd::new(self, "MapRdd", MapOp { cap: Arc::new(()), f: Plain(f), _out: PhantomData })
-    }
-
-    /// Applies `f` to every element, with the value `cap` passed to each call.
-    fn map_with<C: Data, U: Data, F>(self, cap: C, f: F) -> NarrowRdd<Self, MapOp<C, With<F>, U>>
-    where
-        F: Fn(&C, Self::Item) -> U + Copy + Send + Sync + 'static,
-    {
-        assert_no_captures(&f);
-        NarrowRdd::new(self, "MapRdd", MapOp { cap: Arc::new(cap), f: With(f), _out: PhantomData })
+        assert_shippable!(F);
+        let captures = Captures::take();
+        NarrowRdd::new(self, "MapRdd", MapOp::new(UserFn::new(f, &captures)))
     }
 
     /// Keeps the elements for which `f` is true.
-    fn filter<F>(self, f: F) -> NarrowRdd<Self, FilterOp<(), Plain<F>>>
+    fn filter<F>(self, f: F) -> NarrowRdd<Self, FilterOp<UserFn<F>>>
     where
-        F: Fn(&Self::Item) -> bool + Copy + Send + Sync + 'static,
+        F: Fn(&Self::Item) -> bool + Shippable,
     {
-        assert_no_captures(&f);
-        NarrowRdd::new(self, "FilterRdd", FilterOp { cap: Arc::new(()), f: Plain(f) })
-    }
-
-    /// Keeps the elements for which `f(&cap, x)` is true.
-    fn filter_with<C: Data, F>(self, cap: C, f: F) -> NarrowRdd<Self, FilterOp<C, With<F>>>
-    where
-        F: Fn(&C, &Self::Item) -> bool + Copy + Send + Sync + 'static,
-    {
-        assert_no_captures(&f);
-        NarrowRdd::new(self, "FilterRdd", FilterOp { cap: Arc::new(cap), f: With(f) })
+        assert_shippable!(F);
+        let captures = Captures::take();
+        NarrowRdd::new(self, "FilterRdd", FilterOp { f: UserFn::new(f, &captures) })
     }
 
     /// Replaces every element by the elements of `f(x)`.
-    fn flat_map<J, F>(self, f: F) -> NarrowRdd<Self, FlatMapOp<(), Plain<F>, J>>
+    fn flat_map<J, F>(self, f: F) -> NarrowRdd<Self, FlatMapOp<UserFn<F>, J>>
     where
         J: IntoIterator + 'static,
         J::Item: Data,
         J::IntoIter: 'static,
-        F: Fn(Self::Item) -> J + Copy + Send + Sync + 'static,
+        F: Fn(Self::Item) -> J + Shippable,
     {
-        assert_no_captures(&f);
-        NarrowRdd::new(self, "FlatMapRdd", FlatMapOp { cap: Arc::new(()), f: Plain(f), _out: PhantomData })
-    }
-
-    /// Replaces every element by the elements of `f(&cap, x)`.
-    fn flat_map_with<C: Data, J, F>(self, cap: C, f: F) -> NarrowRdd<Self, FlatMapOp<C, With<F>, J>>
-    where
-        J: IntoIterator + 'static,
-        J::Item: Data,
-        J::IntoIter: 'static,
-        F: Fn(&C, Self::Item) -> J + Copy + Send + Sync + 'static,
-    {
-        assert_no_captures(&f);
-        NarrowRdd::new(self, "FlatMapRdd", FlatMapOp { cap: Arc::new(cap), f: With(f), _out: PhantomData })
+        assert_shippable!(F);
+        let captures = Captures::take();
+        NarrowRdd::new(self, "FlatMapRdd", FlatMapOp { f: UserFn::new(f, &captures), _out: PhantomData })
     }
 
     /// Replaces every element by the items `f` lends from it (see [`super::lend`]): `f` gets the
@@ -521,72 +483,44 @@ pub trait Transformations: Rdd {
         Self::Item: std::borrow::Borrow<B>,
         B: ?Sized + 'static,
         U: Data,
-        F: for<'a> LendFn<'a, B, U> + Copy + Send + Sync + 'static,
+        F: for<'a> LendFn<'a, B, U> + Shippable,
     {
-        assert_no_captures(&f);
+        assert_shippable!(F);
         FlatMapRefRdd::new(self, f)
     }
 
     /// Pairs every element with the key `f(&x)`.
-    fn key_by<K: Data, F>(self, f: F) -> NarrowRdd<Self, MapOp<(), KeyBy<F>, (K, Self::Item)>>
+    fn key_by<K: Data, F>(self, f: F) -> NarrowRdd<Self, MapOp<KeyBy<F>, (K, Self::Item)>>
     where
-        F: Fn(&Self::Item) -> K + Copy + Send + Sync + 'static,
+        F: Fn(&Self::Item) -> K + Shippable,
     {
-        assert_no_captures(&f);
-        NarrowRdd::new(self, "KeyByRdd", MapOp { cap: Arc::new(()), f: KeyBy(f), _out: PhantomData })
-    }
-
-    /// Pairs every element with the key `f(&cap, &x)`.
-    fn key_by_with<C: Data, K: Data, F>(self, cap: C, f: F) -> NarrowRdd<Self, MapOp<C, KeyByWith<F>, (K, Self::Item)>>
-    where
-        F: Fn(&C, &Self::Item) -> K + Copy + Send + Sync + 'static,
-    {
-        assert_no_captures(&f);
-        NarrowRdd::new(self, "KeyByRdd", MapOp { cap: Arc::new(cap), f: KeyByWith(f), _out: PhantomData })
+        assert_shippable!(F);
+        let captures = Captures::take();
+        NarrowRdd::new(self, "KeyByRdd", MapOp::new(KeyBy(UserFn::new(f, &captures))))
     }
 
     /// Applies `f` to each partition's iterator.
-    fn map_partitions<J, F>(self, f: F) -> MapPartitionsRdd<Self, (), PartPlain<F>, J>
+    fn map_partitions<J, F>(self, f: F) -> MapPartitionsRdd<Self, PartFn<F>, J>
     where
         J: Iterator + 'static,
         J::Item: Data,
-        F: Fn(PartIter<Self>) -> J + Copy + Send + Sync + 'static,
+        F: Fn(PartIter<Self>) -> J + Shippable,
     {
-        assert_no_captures(&f);
-        map_partitions_rdd(self, (), PartPlain(f), false)
-    }
-
-    /// Applies `f(&cap, iter)` to each partition.
-    fn map_partitions_with<C: Data, J, F>(self, cap: C, f: F) -> MapPartitionsRdd<Self, C, PartWith<F>, J>
-    where
-        J: Iterator + 'static,
-        J::Item: Data,
-        F: Fn(&C, PartIter<Self>) -> J + Copy + Send + Sync + 'static,
-    {
-        assert_no_captures(&f);
-        map_partitions_rdd(self, cap, PartWith(f), false)
+        assert_shippable!(F);
+        let captures = Captures::take();
+        map_partitions_rdd(self, PartFn(UserFn::new(f, &captures)), false)
     }
 
     /// Applies `f(index, iter)` to each partition.
-    fn map_partitions_with_index<J, F>(self, f: F) -> MapPartitionsRdd<Self, (), PartIndex<F>, J>
+    fn map_partitions_with_index<J, F>(self, f: F) -> MapPartitionsRdd<Self, PartIndexFn<F>, J>
     where
         J: Iterator + 'static,
         J::Item: Data,
-        F: Fn(usize, PartIter<Self>) -> J + Copy + Send + Sync + 'static,
+        F: Fn(usize, PartIter<Self>) -> J + Shippable,
     {
-        assert_no_captures(&f);
-        map_partitions_rdd(self, (), PartIndex(f), false)
-    }
-
-    /// Applies `f(&cap, index, iter)` to each partition.
-    fn map_partitions_with_index_with<C: Data, J, F>(self, cap: C, f: F) -> MapPartitionsRdd<Self, C, PartIndexWith<F>, J>
-    where
-        J: Iterator + 'static,
-        J::Item: Data,
-        F: Fn(&C, usize, PartIter<Self>) -> J + Copy + Send + Sync + 'static,
-    {
-        assert_no_captures(&f);
-        map_partitions_rdd(self, cap, PartIndexWith(f), false)
+        assert_shippable!(F);
+        let captures = Captures::take();
+        map_partitions_rdd(self, PartIndexFn(UserFn::new(f, &captures)), false)
     }
 
     /// Each partition as one vector.
@@ -596,9 +530,9 @@ pub trait Transformations: Rdd {
 
     /// A random sample: each element kept with probability `fraction`, or, with replacement,
     /// repeated a Poisson(`fraction`) number of times. Deterministic for a given `seed`.
-    fn sample(self, with_replacement: bool, fraction: f64, seed: u64) -> NarrowRdd<Self, SampleOp> {
+    fn sample(self, replacement: Sampling, fraction: f64, seed: u64) -> NarrowRdd<Self, SampleOp> {
         let fraction = if fraction.is_finite() && fraction > 0.0 { fraction } else { 0.0 };
-        NarrowRdd::new(self, "SampleRdd", SampleOp { with_replacement, fraction, seed })
+        NarrowRdd::new(self, "SampleRdd", SampleOp { replacement, fraction, seed })
     }
 
     /// Pairs every element with its index in the RDD (partition by partition). Like Spark, runs
@@ -630,7 +564,7 @@ pub trait Transformations: Rdd {
     fn repartition(
         self,
         num_partitions: usize,
-    ) -> NarrowRdd<super::ShuffledRdd<u64, Self::Item>, MapOp<(), super::TakeValue, Self::Item>> {
+    ) -> NarrowRdd<super::ShuffledRdd<u64, Self::Item>, MapOp<super::TakeValue, Self::Item>> {
         use super::PairRdd;
         let keyed = self.map_partitions_with_index(|index, it| {
             // Like Spark, start each partition at a different target so small partitions spread.
@@ -646,16 +580,16 @@ pub trait Transformations: Rdd {
         self,
         num_partitions: impl Into<Option<usize>>,
     ) -> NarrowRdd<
-        super::AggregatedRdd<Self::Item, (), (), super::ReduceAgg<(), super::pair::UnitReduce>>,
-        MapOp<(), super::TakeKey, Self::Item>,
+        super::AggregatedRdd<Self::Item, (), (), super::ReduceAgg<super::pair::UnitReduce>>,
+        MapOp<super::TakeKey, Self::Item>,
     >
     where
         Self::Item: crate::data::Key,
     {
         use super::PairRdd;
-        let pairs = NarrowRdd::new(self, "MapRdd", MapOp::new((), Unit));
+        let pairs = NarrowRdd::new(self, "MapRdd", MapOp::new(Unit));
         let n = super::pair::partitions_or_default(&pairs, num_partitions.into());
-        super::AggregatedRdd::new(pairs, crate::partitioner::HashPartitioner::new(n), super::ReduceAgg::new((), super::pair::UnitReduce)).keys()
+        super::AggregatedRdd::new(pairs, crate::partitioner::HashPartitioner::new(n), super::ReduceAgg::new(super::pair::UnitReduce)).keys()
     }
 
     /// Sorts the elements by the key `f(&x)`, through a range-partitioned shuffle.
@@ -664,24 +598,25 @@ pub trait Transformations: Rdd {
     fn sort_by<K, F>(
         self,
         f: F,
-        ascending: bool,
+        order: crate::partitioner::SortOrder,
         num_partitions: impl Into<Option<usize>>,
-    ) -> crate::Result<NarrowRdd<super::SortedRdd<K, Self::Item>, MapOp<(), super::TakeValue, Self::Item>>>
+    ) -> crate::Result<NarrowRdd<super::SortedRdd<K, Self::Item>, MapOp<super::TakeValue, Self::Item>>>
     where
         K: crate::data::Key + Ord,
-        F: Fn(&Self::Item) -> K + Copy + Send + Sync + 'static,
+        F: Fn(&Self::Item) -> K + Shippable,
     {
+        assert_shippable!(F);
         use super::PairRdd;
-        Ok(self.key_by(f).sort_by_key(ascending, num_partitions)?.values())
+        Ok(self.key_by(f).sort_by_key(order, num_partitions)?.values())
     }
 }
 
 /// `x -> (x, ())`, for `distinct`.
 #[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
 pub struct Unit;
-impl<Cap, T> Call1<Cap, T, (T, ())> for Unit {
+impl<T> Call1<T, (T, ())> for Unit {
     #[inline(always)]
-    fn call(&self, _cap: &Cap, x: T) -> (T, ()) {
+    fn call(&self, x: T) -> (T, ()) {
         (x, ())
     }
 }
@@ -689,23 +624,18 @@ impl<Cap, T> Call1<Cap, T, (T, ())> for Unit {
 impl<R: Rdd> Transformations for R {}
 
 /// `key_by`'s function: `x -> (f(&x), x)`.
-#[derive(Clone, Copy, Serialize, Deserialize)]
+#[derive(Serialize, Deserialize)]
 #[serde(bound(serialize = "", deserialize = "F: Copy + 'static"))]
-pub struct KeyBy<F>(#[serde(with = "crate::ship::zst")] F);
-/// `key_by_with`'s function: `x -> (f(&cap, &x), x)`.
-#[derive(Clone, Copy, Serialize, Deserialize)]
-#[serde(bound(serialize = "", deserialize = "F: Copy + 'static"))]
-pub struct KeyByWith<F>(#[serde(with = "crate::ship::zst")] F);
-
-impl<C, T, K, F: Fn(&T) -> K + Copy + Send + Sync + 'static> Call1<C, T, (K, T)> for KeyBy<F> {
-    #[inline(always)]
-    fn call(&self, _cap: &C, x: T) -> (K, T) {
-        ((self.0)(&x), x)
+pub struct KeyBy<F>(UserFn<F>);
+impl<F: Copy> Clone for KeyBy<F> {
+    fn clone(&self) -> Self {
+        KeyBy(self.0.clone())
     }
 }
-impl<C, T, K, F: Fn(&C, &T) -> K + Copy + Send + Sync + 'static> Call1<C, T, (K, T)> for KeyByWith<F> {
+
+impl<T, K, F: Fn(&T) -> K + Copy + Send + Sync + 'static> Call1<T, (K, T)> for KeyBy<F> {
     #[inline(always)]
-    fn call(&self, cap: &C, x: T) -> (K, T) {
-        ((self.0)(cap, &x), x)
+    fn call(&self, x: T) -> (K, T) {
+        (self.0.enter(|f| f(&x)), x)
     }
 }

@@ -6,27 +6,28 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::fns::{assert_no_captures, Call1, Call2, Plain, With};
+use super::fns::{assert_shippable, Call1, Call2, Shippable, UserFn};
 use super::narrow::{FlatMapValuesOp, MapOp, MapValuesOp, NarrowRdd};
 use super::{AggregatedRdd, CoGroupedRdd, Rdd, ShuffledRdd, SortedRdd};
 use crate::aggregator::Aggregator;
 use crate::data::{Data, Key};
 use crate::error::Result;
+use crate::partitioner::SortOrder;
+use crate::func::Captures;
 use crate::partitioner::{determine_bounds, reservoir_sample, HashPartitioner, Partitioner, RangePartitioner};
 use crate::rdd::actions::Actions;
 
 /// `reduce_by_key`'s aggregator: the combiner is the running reduction.
-#[derive(Serialize, Deserialize)]
-pub struct ReduceAgg<C, F> {
-    cap: Arc<C>,
+#[derive(Clone, Serialize, Deserialize)]
+pub struct ReduceAgg<F> {
     f: F,
 }
-impl<C, F: Copy> Clone for ReduceAgg<C, F> {
-    fn clone(&self) -> Self {
-        ReduceAgg { cap: self.cap.clone(), f: self.f }
+impl<F> ReduceAgg<F> {
+    pub(crate) fn new(f: F) -> Self {
+        ReduceAgg { f }
     }
 }
-impl<K, V: Clone, C: Data, F: Call2<C, V, V, V>> Aggregator<K, V, V> for ReduceAgg<C, F> {
+impl<K, V: Clone, F: Call2<V, V, V>> Aggregator<K, V, V> for ReduceAgg<F> {
     const MAP_SIDE_COMBINE: bool = true;
     #[inline]
     fn create_combiner(&self, v: V) -> V {
@@ -36,11 +37,11 @@ impl<K, V: Clone, C: Data, F: Call2<C, V, V, V>> Aggregator<K, V, V> for ReduceA
     fn merge_value(&self, c: &mut V, v: V) {
         // The user function takes both values by value; cloning the accumulator is free for
         // the plain-data values reductions mostly use, and keeps the map panic-safe.
-        *c = self.f.call(&self.cap, c.clone(), v);
+        *c = self.f.call(c.clone(), v);
     }
     #[inline]
     fn merge_combiners(&self, c: &mut V, other: V) {
-        *c = self.f.call(&self.cap, c.clone(), other);
+        *c = self.f.call(c.clone(), other);
     }
 }
 
@@ -51,37 +52,39 @@ pub struct ZeroAgg<U, S, M> {
     seq: S,
     comb: M,
 }
-impl<U, S: Copy, M: Copy> Clone for ZeroAgg<U, S, M> {
+impl<U, S: Clone, M: Clone> Clone for ZeroAgg<U, S, M> {
     fn clone(&self) -> Self {
-        ZeroAgg { zero: self.zero.clone(), seq: self.seq, comb: self.comb }
+        ZeroAgg { zero: self.zero.clone(), seq: self.seq.clone(), comb: self.comb.clone() }
     }
 }
-impl<K, V, U: Data, S: Call2<(), U, V, U>, M: Call2<(), U, U, U>> Aggregator<K, V, U> for ZeroAgg<U, S, M> {
+impl<K, V, U: Data, S: Call2<U, V, U>, M: Call2<U, U, U>> Aggregator<K, V, U> for ZeroAgg<U, S, M> {
     const MAP_SIDE_COMBINE: bool = true;
     #[inline]
     fn create_combiner(&self, v: V) -> U {
-        self.seq.call(&(), (*self.zero).clone(), v)
+        self.seq.call((*self.zero).clone(), v)
     }
     #[inline]
     fn merge_value(&self, c: &mut U, v: V) {
-        *c = self.seq.call(&(), c.clone(), v);
+        *c = self.seq.call(c.clone(), v);
     }
     #[inline]
     fn merge_combiners(&self, c: &mut U, other: U) {
-        *c = self.comb.call(&(), c.clone(), other);
+        *c = self.comb.call(c.clone(), other);
     }
 }
 
 /// `combine_by_key`'s aggregator: the user's three functions.
-#[derive(Clone, Copy, Serialize, Deserialize)]
+#[derive(Serialize, Deserialize)]
 #[serde(bound(serialize = "", deserialize = "F1: Copy + 'static, F2: Copy + 'static, F3: Copy + 'static"))]
 pub struct CombineAgg<F1, F2, F3> {
-    #[serde(with = "crate::ship::zst")]
-    create: F1,
-    #[serde(with = "crate::ship::zst")]
-    merge_value: F2,
-    #[serde(with = "crate::ship::zst")]
-    merge_combiners: F3,
+    create: UserFn<F1>,
+    merge_value: UserFn<F2>,
+    merge_combiners: UserFn<F3>,
+}
+impl<F1: Copy, F2: Copy, F3: Copy> Clone for CombineAgg<F1, F2, F3> {
+    fn clone(&self) -> Self {
+        CombineAgg { create: self.create.clone(), merge_value: self.merge_value.clone(), merge_combiners: self.merge_combiners.clone() }
+    }
 }
 impl<K, V, C, F1, F2, F3> Aggregator<K, V, C> for CombineAgg<F1, F2, F3>
 where
@@ -92,15 +95,15 @@ where
     const MAP_SIDE_COMBINE: bool = true;
     #[inline]
     fn create_combiner(&self, v: V) -> C {
-        (self.create)(v)
+        self.create.enter(|f| f(v))
     }
     #[inline]
     fn merge_value(&self, c: &mut C, v: V) {
-        (self.merge_value)(c, v)
+        self.merge_value.enter(|f| f(c, v))
     }
     #[inline]
     fn merge_combiners(&self, c: &mut C, other: C) {
-        (self.merge_combiners)(c, other)
+        self.merge_combiners.enter(|f| f(c, other))
     }
 }
 
@@ -131,15 +134,9 @@ impl<K, V: Data> Aggregator<K, V, Vec<V>> for GroupAgg<V> {
 /// The reduction of `distinct`: all values are `()`.
 #[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
 pub struct UnitReduce;
-impl<Cap> Call2<Cap, (), (), ()> for UnitReduce {
+impl Call2<(), (), ()> for UnitReduce {
     #[inline(always)]
-    fn call(&self, _cap: &Cap, _a: (), _b: ()) {}
-}
-
-impl<C, F> ReduceAgg<C, F> {
-    pub(crate) fn new(cap: C, f: F) -> Self {
-        ReduceAgg { cap: Arc::new(cap), f }
-    }
+    fn call(&self, _a: (), _b: ()) {}
 }
 
 fn flatten_inner<V: Clone, W: Clone>(vw: (Vec<V>, Vec<W>)) -> Vec<(V, W)> {
@@ -183,9 +180,9 @@ macro_rules! fn_object {
         $(#[$doc])*
         #[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
         pub struct $name;
-        impl<Cap, $($g: Clone),*> Call1<Cap, $arg, $out> for $name {
+        impl<$($g: Clone),*> Call1<$arg, $out> for $name {
             #[inline(always)]
-            fn call(&self, _cap: &Cap, a: $arg) -> $out {
+            fn call(&self, a: $arg) -> $out {
                 $body(a)
             }
         }
@@ -210,9 +207,9 @@ fn_object!(/// The constant 1, for counting.
 /// Adds two counts.
 #[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
 pub struct AddU64;
-impl<Cap> Call2<Cap, u64, u64, u64> for AddU64 {
+impl Call2<u64, u64, u64> for AddU64 {
     #[inline(always)]
-    fn call(&self, _cap: &Cap, a: u64, b: u64) -> u64 {
+    fn call(&self, a: u64, b: u64) -> u64 {
         a + b
     }
 }
@@ -237,55 +234,36 @@ fn two_sided_partitions<A: Rdd, B: Rdd>(a: &A, b: &B, n: Option<usize>) -> usize
 /// default.
 pub trait PairRdd<K: Key, V: Data>: Rdd<Item = (K, V)> {
     /// Applies `f` to every value, keeping keys and partitioning.
-    fn map_values<U: Data, F>(self, f: F) -> NarrowRdd<Self, MapValuesOp<(), Plain<F>, U>>
+    fn map_values<U: Data, F>(self, f: F) -> NarrowRdd<Self, MapValuesOp<UserFn<F>, U>>
     where
-        F: Fn(V) -> U + Copy + Send + Sync + 'static,
+        F: Fn(V) -> U + Shippable,
     {
-        assert_no_captures(&f);
-        NarrowRdd::new(self, "MapValuesRdd", MapValuesOp::new((), Plain(f)))
-    }
-
-    /// Applies `f(&cap, v)` to every value.
-    fn map_values_with<C: Data, U: Data, F>(self, cap: C, f: F) -> NarrowRdd<Self, MapValuesOp<C, With<F>, U>>
-    where
-        F: Fn(&C, V) -> U + Copy + Send + Sync + 'static,
-    {
-        assert_no_captures(&f);
-        NarrowRdd::new(self, "MapValuesRdd", MapValuesOp::new(cap, With(f)))
+        assert_shippable!(F);
+        let captures = Captures::take();
+        NarrowRdd::new(self, "MapValuesRdd", MapValuesOp::new(UserFn::new(f, &captures)))
     }
 
     /// Replaces every value by the values of `f(v)`, keeping the key.
-    fn flat_map_values<J, F>(self, f: F) -> NarrowRdd<Self, FlatMapValuesOp<(), Plain<F>, J>>
+    fn flat_map_values<J, F>(self, f: F) -> NarrowRdd<Self, FlatMapValuesOp<UserFn<F>, J>>
     where
         J: IntoIterator + 'static,
         J::Item: Data,
         J::IntoIter: 'static,
-        F: Fn(V) -> J + Copy + Send + Sync + 'static,
+        F: Fn(V) -> J + Shippable,
     {
-        assert_no_captures(&f);
-        NarrowRdd::new(self, "FlatMapValuesRdd", FlatMapValuesOp::new((), Plain(f)))
-    }
-
-    /// Replaces every value by the values of `f(&cap, v)`.
-    fn flat_map_values_with<C: Data, J, F>(self, cap: C, f: F) -> NarrowRdd<Self, FlatMapValuesOp<C, With<F>, J>>
-    where
-        J: IntoIterator + 'static,
-        J::Item: Data,
-        J::IntoIter: 'static,
-        F: Fn(&C, V) -> J + Copy + Send + Sync + 'static,
-    {
-        assert_no_captures(&f);
-        NarrowRdd::new(self, "FlatMapValuesRdd", FlatMapValuesOp::new(cap, With(f)))
+        assert_shippable!(F);
+        let captures = Captures::take();
+        NarrowRdd::new(self, "FlatMapValuesRdd", FlatMapValuesOp::new(UserFn::new(f, &captures)))
     }
 
     /// The keys.
-    fn keys(self) -> NarrowRdd<Self, MapOp<(), TakeKey, K>> {
-        NarrowRdd::new(self, "MapRdd", MapOp::new((), TakeKey))
+    fn keys(self) -> NarrowRdd<Self, MapOp<TakeKey, K>> {
+        NarrowRdd::new(self, "MapRdd", MapOp::new(TakeKey))
     }
 
     /// The values.
-    fn values(self) -> NarrowRdd<Self, MapOp<(), TakeValue, V>> {
-        NarrowRdd::new(self, "MapRdd", MapOp::new((), TakeValue))
+    fn values(self) -> NarrowRdd<Self, MapOp<TakeValue, V>> {
+        NarrowRdd::new(self, "MapRdd", MapOp::new(TakeValue))
     }
 
     /// Moves every pair to the partition `partitioner` gives its key.
@@ -302,50 +280,42 @@ pub trait PairRdd<K: Key, V: Data>: Rdd<Item = (K, V)> {
         num_partitions: impl Into<Option<usize>>,
     ) -> AggregatedRdd<K, V, C, CombineAgg<F1, F2, F3>>
     where
-        F1: Fn(V) -> C + Copy + Send + Sync + 'static,
-        F2: Fn(&mut C, V) + Copy + Send + Sync + 'static,
-        F3: Fn(&mut C, C) + Copy + Send + Sync + 'static,
+        F1: Fn(V) -> C + Shippable,
+        F2: Fn(&mut C, V) + Shippable,
+        F3: Fn(&mut C, C) + Shippable,
     {
-        assert_no_captures(&create_combiner);
-        assert_no_captures(&merge_value);
-        assert_no_captures(&merge_combiners);
+        assert_shippable!(F1, F2, F3);
+        let captures = Captures::take();
         let n = partitions_or_default(&self, num_partitions.into());
-        AggregatedRdd::new(self, HashPartitioner::new(n), CombineAgg { create: create_combiner, merge_value, merge_combiners })
+        let agg = CombineAgg {
+            create: UserFn::new(create_combiner, &captures),
+            merge_value: UserFn::new(merge_value, &captures),
+            merge_combiners: UserFn::new(merge_combiners, &captures),
+        };
+        AggregatedRdd::new(self, HashPartitioner::new(n), agg)
     }
 
     /// Merges the values of each key with `f`, combining inside map tasks first.
-    fn reduce_by_key<F>(self, f: F, num_partitions: impl Into<Option<usize>>) -> AggregatedRdd<K, V, V, ReduceAgg<(), Plain<F>>>
+    fn reduce_by_key<F>(self, f: F, num_partitions: impl Into<Option<usize>>) -> AggregatedRdd<K, V, V, ReduceAgg<UserFn<F>>>
     where
-        F: Fn(V, V) -> V + Copy + Send + Sync + 'static,
+        F: Fn(V, V) -> V + Shippable,
     {
-        assert_no_captures(&f);
+        assert_shippable!(F);
+        let captures = Captures::take();
         let n = partitions_or_default(&self, num_partitions.into());
-        AggregatedRdd::new(self, HashPartitioner::new(n), ReduceAgg { cap: Arc::new(()), f: Plain(f) })
-    }
-
-    /// Merges the values of each key with `f(&cap, a, b)`.
-    fn reduce_by_key_with<C: Data, F>(
-        self,
-        cap: C,
-        f: F,
-        num_partitions: impl Into<Option<usize>>,
-    ) -> AggregatedRdd<K, V, V, ReduceAgg<C, With<F>>>
-    where
-        F: Fn(&C, V, V) -> V + Copy + Send + Sync + 'static,
-    {
-        assert_no_captures(&f);
-        let n = partitions_or_default(&self, num_partitions.into());
-        AggregatedRdd::new(self, HashPartitioner::new(n), ReduceAgg { cap: Arc::new(cap), f: With(f) })
+        AggregatedRdd::new(self, HashPartitioner::new(n), ReduceAgg::new(UserFn::new(f, &captures)))
     }
 
     /// Folds the values of each key, starting from `zero` in every partition.
-    fn fold_by_key<F>(self, zero: V, f: F, num_partitions: impl Into<Option<usize>>) -> AggregatedRdd<K, V, V, ZeroAgg<V, Plain<F>, Plain<F>>>
+    fn fold_by_key<F>(self, zero: V, f: F, num_partitions: impl Into<Option<usize>>) -> AggregatedRdd<K, V, V, ZeroAgg<V, UserFn<F>, UserFn<F>>>
     where
-        F: Fn(V, V) -> V + Copy + Send + Sync + 'static,
+        F: Fn(V, V) -> V + Shippable,
     {
-        assert_no_captures(&f);
+        assert_shippable!(F);
+        let captures = Captures::take();
         let n = partitions_or_default(&self, num_partitions.into());
-        AggregatedRdd::new(self, HashPartitioner::new(n), ZeroAgg { zero: Arc::new(zero), seq: Plain(f), comb: Plain(f) })
+        let f = UserFn::new(f, &captures);
+        AggregatedRdd::new(self, HashPartitioner::new(n), ZeroAgg { zero: Arc::new(zero), seq: f.clone(), comb: f })
     }
 
     /// Aggregates the values of each key into a `U`: `seq` folds a value in, `comb` merges two
@@ -356,15 +326,16 @@ pub trait PairRdd<K: Key, V: Data>: Rdd<Item = (K, V)> {
         seq: S,
         comb: M,
         num_partitions: impl Into<Option<usize>>,
-    ) -> AggregatedRdd<K, V, U, ZeroAgg<U, Plain<S>, Plain<M>>>
+    ) -> AggregatedRdd<K, V, U, ZeroAgg<U, UserFn<S>, UserFn<M>>>
     where
-        S: Fn(U, V) -> U + Copy + Send + Sync + 'static,
-        M: Fn(U, U) -> U + Copy + Send + Sync + 'static,
+        S: Fn(U, V) -> U + Shippable,
+        M: Fn(U, U) -> U + Shippable,
     {
-        assert_no_captures(&seq);
-        assert_no_captures(&comb);
+        assert_shippable!(S, M);
+        let captures = Captures::take();
         let n = partitions_or_default(&self, num_partitions.into());
-        AggregatedRdd::new(self, HashPartitioner::new(n), ZeroAgg { zero: Arc::new(zero), seq: Plain(seq), comb: Plain(comb) })
+        let agg = ZeroAgg { zero: Arc::new(zero), seq: UserFn::new(seq, &captures), comb: UserFn::new(comb, &captures) };
+        AggregatedRdd::new(self, HashPartitioner::new(n), agg)
     }
 
     /// All values of each key, in one vector.
@@ -376,7 +347,7 @@ pub trait PairRdd<K: Key, V: Data>: Rdd<Item = (K, V)> {
     /// Sorts by key into range partitions (sampling the keys first, as Spark's
     /// `RangePartitioner` does: this runs a small job).
     #[track_caller]
-    fn sort_by_key(self, ascending: bool, num_partitions: impl Into<Option<usize>>) -> Result<SortedRdd<K, V>>
+    fn sort_by_key(self, order: SortOrder, num_partitions: impl Into<Option<usize>>) -> Result<SortedRdd<K, V>>
     where
         K: Ord,
     {
@@ -385,7 +356,7 @@ pub trait PairRdd<K: Key, V: Data>: Rdd<Item = (K, V)> {
             // Spark's sketch: about 20 keys per output partition, 3x oversampled per input partition.
             let sample_size = (20 * n).min(1_000_000);
             let per_partition = (3 * sample_size).div_ceil(self.num_partitions().max(1));
-            let sketches = self.context()?.run_job_with(
+            let sketches = self.context()?.run_job_inner(
                 &self,
                 per_partition,
                 |k: &usize, ctx, it| {
@@ -393,6 +364,7 @@ pub trait PairRdd<K: Key, V: Data>: Rdd<Item = (K, V)> {
                     reservoir_sample(it.map(|(k, _)| k), *k, seed)
                 },
                 None,
+                Captures::default(),
             )?;
             let mut candidates = Vec::new();
             for (sample, count) in sketches {
@@ -406,7 +378,7 @@ pub trait PairRdd<K: Key, V: Data>: Rdd<Item = (K, V)> {
         } else {
             Vec::new()
         };
-        Ok(SortedRdd::new(self, RangePartitioner::new(bounds, ascending), ascending))
+        Ok(SortedRdd::new(self, RangePartitioner::new(bounds, order), order.is_ascending()))
     }
 
     /// For each key, the values of both RDDs.
@@ -428,8 +400,8 @@ pub trait PairRdd<K: Key, V: Data>: Rdd<Item = (K, V)> {
         self,
         other: B,
         num_partitions: impl Into<Option<usize>>,
-    ) -> NarrowRdd<CoGroupedRdd<K, V, W>, FlatMapValuesOp<(), LeftJoin, Vec<(V, Option<W>)>>> {
-        NarrowRdd::new(self.cogroup(other, num_partitions), "JoinRdd", FlatMapValuesOp::new((), LeftJoin))
+    ) -> NarrowRdd<CoGroupedRdd<K, V, W>, FlatMapValuesOp<LeftJoin, Vec<(V, Option<W>)>>> {
+        NarrowRdd::new(self.cogroup(other, num_partitions), "JoinRdd", FlatMapValuesOp::new(LeftJoin))
     }
 
     /// Every pair of the other RDD, with this one's matching values or `None`.
@@ -437,8 +409,8 @@ pub trait PairRdd<K: Key, V: Data>: Rdd<Item = (K, V)> {
         self,
         other: B,
         num_partitions: impl Into<Option<usize>>,
-    ) -> NarrowRdd<CoGroupedRdd<K, V, W>, FlatMapValuesOp<(), RightJoin, Vec<(Option<V>, W)>>> {
-        NarrowRdd::new(self.cogroup(other, num_partitions), "JoinRdd", FlatMapValuesOp::new((), RightJoin))
+    ) -> NarrowRdd<CoGroupedRdd<K, V, W>, FlatMapValuesOp<RightJoin, Vec<(Option<V>, W)>>> {
+        NarrowRdd::new(self.cogroup(other, num_partitions), "JoinRdd", FlatMapValuesOp::new(RightJoin))
     }
 
     /// Every key of either RDD, with the values of each side or `None`.
@@ -446,16 +418,16 @@ pub trait PairRdd<K: Key, V: Data>: Rdd<Item = (K, V)> {
         self,
         other: B,
         num_partitions: impl Into<Option<usize>>,
-    ) -> NarrowRdd<CoGroupedRdd<K, V, W>, FlatMapValuesOp<(), FullJoin, Vec<(Option<V>, Option<W>)>>> {
-        NarrowRdd::new(self.cogroup(other, num_partitions), "JoinRdd", FlatMapValuesOp::new((), FullJoin))
+    ) -> NarrowRdd<CoGroupedRdd<K, V, W>, FlatMapValuesOp<FullJoin, Vec<(Option<V>, Option<W>)>>> {
+        NarrowRdd::new(self.cogroup(other, num_partitions), "JoinRdd", FlatMapValuesOp::new(FullJoin))
     }
 
     /// The number of pairs of each key (an action).
     #[track_caller]
     fn count_by_key(self) -> Result<HashMap<K, u64>> {
-        let ones = NarrowRdd::new(self, "MapValuesRdd", MapValuesOp::new((), One));
+        let ones = NarrowRdd::new(self, "MapValuesRdd", MapValuesOp::new(One));
         let n = partitions_or_default(&ones, None);
-        let counts = AggregatedRdd::new(ones, HashPartitioner::new(n), ReduceAgg { cap: Arc::new(()), f: AddU64 });
+        let counts = AggregatedRdd::new(ones, HashPartitioner::new(n), ReduceAgg::new(AddU64));
         Ok(counts.collect()?.into_iter().collect())
     }
 
@@ -473,11 +445,12 @@ pub trait PairRdd<K: Key, V: Data>: Rdd<Item = (K, V)> {
             Some(super::Partitioning::Hash(n)) => Some(vec![<HashPartitioner as Partitioner<K>>::partition(&HashPartitioner::new(n), &key)]),
             _ => None,
         };
-        let out = self.context()?.run_job_with(
+        let out = self.context()?.run_job_inner(
             &self,
             key,
             |key: &K, _ctx, it| it.filter(|(k, _)| k == key).map(|(_, v)| v).collect::<Vec<V>>(),
             parts,
+            Captures::default(),
         )?;
         Ok(out.into_iter().flatten().collect())
     }

@@ -4,36 +4,48 @@
 
 use std::sync::Arc;
 
+use super::fns::{assert_shippable, Shippable};
 use super::{PartIter, Rdd};
 use crate::context::{check_storage_levels, Context};
 use crate::data::Data;
 use crate::error::{EmberError, Result};
+use crate::func::Captures;
 use crate::task::{ResultFunc, Shipped, TaskContext, TaskKind, TaskValue};
 
 impl Context {
     /// Runs `func` on each listed partition of `rdd` (all when `None`) and returns the values in
-    /// partition order (Spark's `runJob`).
+    /// partition order (Spark's `runJob`). `func` follows [the rule of RDD
+    /// functions](crate::rdd::fns): it captures nothing, or is written with `func!`.
     #[track_caller]
     pub fn run_job<R, U, F>(&self, rdd: &R, func: F, partitions: Option<Vec<usize>>) -> Result<Vec<U>>
     where
         R: Rdd,
         U: Data,
-        F: Fn(&Arc<TaskContext>, PartIter<R>) -> U + Copy + Send + Sync + 'static,
+        F: Fn(&Arc<TaskContext>, PartIter<R>) -> U + Shippable,
     {
-        crate::rdd::fns::assert_no_captures(&func);
-        self.run_job_with(rdd, (), move |_: &(), ctx, it| func(ctx, it), partitions)
+        assert_shippable!(F);
+        let captures = Captures::take();
+        self.run_job_inner(rdd, (), move |_: &(), ctx, it| func(ctx, it), partitions, captures)
     }
 
-    /// [`Context::run_job`] with a value passed to every call of `func`.
+    /// [`Context::run_job`] for Ember's own actions: `cap` is passed to every call of `func`,
+    /// and `captures` are the values of the user functions `func` calls.
     #[track_caller]
-    pub fn run_job_with<R, C, U, F>(&self, rdd: &R, cap: C, func: F, partitions: Option<Vec<usize>>) -> Result<Vec<U>>
+    pub(crate) fn run_job_inner<R, C, U, F>(
+        &self,
+        rdd: &R,
+        cap: C,
+        func: F,
+        partitions: Option<Vec<usize>>,
+        captures: Captures,
+    ) -> Result<Vec<U>>
     where
         R: Rdd,
         C: Data,
         U: Data,
         F: Fn(&C, &Arc<TaskContext>, PartIter<R>) -> U + Copy + Send + Sync + 'static,
     {
-        crate::rdd::fns::assert_no_captures(&func);
+        assert_shippable!(F);
         if self.is_stopped() {
             return Err(EmberError::ContextStopped);
         }
@@ -46,7 +58,7 @@ impl Context {
         // Spark names a job by where the action was called ("count at WordCount.scala:31").
         let caller = std::panic::Location::caller();
         let call_site = format!("{} at {}:{}", rdd.meta().name(), caller.file(), caller.line());
-        let func: Arc<dyn ResultFunc> = Arc::new(ResultJob { rdd: rdd.clone(), cap: Arc::new(cap), func });
+        let func: Arc<dyn ResultFunc> = Arc::new(ResultJob { rdd: rdd.clone(), cap: Arc::new(cap), func, captures });
         let mut results: Vec<Option<U>> = (0..partitions.len()).map(|_| None).collect();
         self.run_job_erased(rdd.as_base(), func, partitions, call_site, |output_index, value| {
             let v = match value {
@@ -73,6 +85,8 @@ struct ResultJob<R, C, F> {
     cap: Arc<C>,
     #[serde(with = "crate::ship::zst")]
     func: F,
+    /// The values of `func!` closures the job's function calls.
+    captures: Captures,
 }
 
 /// The executor-side entry point of a result task body (see [`crate::ship`]).
@@ -95,7 +109,7 @@ where
     F: Fn(&C, &Arc<TaskContext>, PartIter<R>) -> U + Copy + Send + Sync + 'static,
 {
     fn run(&self, partition: usize, ctx: &Arc<TaskContext>) -> Box<dyn std::any::Any + Send> {
-        Box::new((self.func)(&self.cap, ctx, self.rdd.iterator(partition, ctx)))
+        Box::new(self.captures.enter(|| (self.func)(&self.cap, ctx, self.rdd.iterator(partition, ctx))))
     }
 
     fn ship(&self) -> Result<Shipped> {
@@ -103,7 +117,7 @@ where
     }
 
     fn run_serialized(&self, partition: usize, ctx: &Arc<TaskContext>) -> Result<Vec<u8>> {
-        let v = (self.func)(&self.cap, ctx, self.rdd.iterator(partition, ctx));
+        let v = self.captures.enter(|| (self.func)(&self.cap, ctx, self.rdd.iterator(partition, ctx)));
         postcard::to_allocvec(&v).map_err(EmberError::ser)
     }
 }

@@ -35,8 +35,6 @@ pub trait SchedulerBackend: Send {
     fn kill_task(&mut self, task_id: TaskId, executor_id: &ExecutorId, reason: &str);
     /// Stops every executor.
     fn stop(&mut self);
-    /// Total cores, Spark's default parallelism.
-    fn default_parallelism(&self) -> usize;
 }
 
 /// A task the backend could not send.

@@ -114,7 +114,6 @@ pub struct ClusterBackend {
     next_binary: u64,
     running: FxHashMap<TaskId, (ExecutorId, u32)>,
     children: Vec<Child>,
-    default_parallelism: usize,
     /// `local-cluster`'s executor shape, to replace executors that are lost.
     local_shape: Option<(usize, u64)>,
     next_local_id: usize,
@@ -135,7 +134,6 @@ impl ClusterBackend {
         tracker: Arc<MapOutputTracker>,
         block_master: Arc<crate::storage::BlockManagerMaster>,
         broadcasts: Arc<crate::broadcast::BroadcastManager>,
-        default_parallelism: usize,
     ) -> Result<Self> {
         let runtime = crate::rpc::network_runtime("ember-driver-rpc")?;
         // The driver's block server: executors fetch broadcast pieces from it.
@@ -177,7 +175,6 @@ impl ClusterBackend {
             next_binary: 0,
             running: FxHashMap::default(),
             children: Vec::new(),
-            default_parallelism,
             local_shape: None,
             next_local_id: 0,
             replacements: 0,
@@ -253,11 +250,13 @@ impl ClusterBackend {
     }
 
     /// Process ids of the executors this driver spawned (`local-cluster`).
+    #[cfg(any(test, feature = "testing"))]
     pub fn child_pids(&self) -> Vec<u32> {
         self.children.iter().map(Child::id).collect()
     }
 
     /// Executors registered now.
+    #[cfg(any(test, feature = "testing"))]
     pub fn executor_count(&self) -> usize {
         self.shared.state.lock().executors.len()
     }
@@ -465,9 +464,6 @@ impl SchedulerBackend for ClusterBackend {
         }
     }
 
-    fn default_parallelism(&self) -> usize {
-        self.default_parallelism
-    }
 }
 
 impl Drop for ClusterBackend {
@@ -619,7 +615,7 @@ fn executor_max_memory(conf: &[(String, String)], memory_mb: u64) -> u64 {
     for (k, v) in conf {
         c.insert(k.clone(), v.clone());
     }
-    crate::memory::MemoryConfig::from_conf(&c, memory_mb << 20, crate::conf::EXECUTOR_MEMORY).map_or(0, |m| m.max_memory)
+    crate::memory::MemoryConfig::from_conf(&c, memory_mb << 20, crate::memory::MemorySource::ExecutorFlag).map_or(0, |m| m.max_memory)
 }
 
 /// Fetches a result the executor kept in its block manager, then asks it to drop the block.

@@ -82,7 +82,4 @@ impl SchedulerBackend for LocalBackend {
         self.executor.stop();
     }
 
-    fn default_parallelism(&self) -> usize {
-        self.total_cores as usize
-    }
 }

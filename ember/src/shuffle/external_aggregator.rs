@@ -233,6 +233,7 @@ impl<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>> ExternalAggregator<K, V, 
     }
 
     /// Whether anything has been spilled.
+    #[cfg(any(test, feature = "testing"))]
     pub fn has_spilled(&self) -> bool {
         self.buckets.is_some()
     }

@@ -64,6 +64,7 @@ impl<K: Ord + Data, V: Data> ExternalSorter<K, V> {
     }
 
     /// Runs spilled so far.
+    #[cfg(any(test, feature = "testing"))]
     pub fn spill_count(&self) -> usize {
         self.runs.len()
     }

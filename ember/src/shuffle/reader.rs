@@ -356,6 +356,7 @@ pub fn read_reduce_partition<T: DeserializeOwned + 'static>(
 
 /// [`read_reduce_partition`] also counting `shuffle_records_read` (the iterator borrows the task
 /// context).
+#[cfg(any(test, feature = "testing"))]
 pub fn read_reduce_partition_metered<T: DeserializeOwned + 'static>(
     ctx: &TaskContext,
     shuffle_id: ShuffleId,
@@ -550,53 +551,5 @@ mod tests {
         ]);
         assert_eq!(read_partition_from::<(u64, u64)>(&outputs, ME, dir.path(), true, &m, 0, 1).count(), 0);
         assert_eq!(m.shuffle_blocks_fetched.load(Relaxed), 0);
-    }
-
-    /// Release-mode measure of one W4 map task's worth of data through the whole shuffle:
-    /// `cargo test --release -- --ignored micro_measure --nocapture`.
-    #[test]
-    #[ignore]
-    fn micro_measure_combine_2_5m() {
-        fn splitmix64(x: u64) -> u64 {
-            let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^ (z >> 31)
-        }
-        let dir = tempfile::tempdir().unwrap();
-        let conf = ShuffleConf::default();
-        let part = HashPartitioner::new(8);
-        let wm = TaskMetrics::default();
-        let n = 2_500_000u64;
-        let t0 = std::time::Instant::now();
-        let sizes =
-            write_combined((0..n).map(|i| (splitmix64(i) % 1_000_000, i)), &part, &Sum, 0, 0, dir.path(), &conf, &wm).unwrap();
-        let t_write = t0.elapsed();
-        let outputs = Outputs(vec![Some(MapStatus { location: loc(ME), map_index: 0, sizes })]);
-        let rm = TaskMetrics::default();
-        let t1 = std::time::Instant::now();
-        let mut keys = 0usize;
-        let mut total = 0u64;
-        for r in 0..8 {
-            let mut agg = ExternalAggregator::new(Sum, &conf, dir.path());
-            for (k, c) in read_partition_from::<(u64, u64)>(&outputs, ME, dir.path(), conf.compress, &rm, 0, r).metered(&rm) {
-                agg.insert_combiner(k, c, &rm);
-            }
-            for (_, c) in agg {
-                keys += 1;
-                total = total.wrapping_add(c);
-            }
-        }
-        let t_read = t1.elapsed();
-        assert_eq!(total, (0..n).fold(0u64, |a, b| a.wrapping_add(b)));
-        println!(
-            "micro-measure: 2.5M (u64,u64) -> {} keys, {} records / {} bytes shuffled; write_combined {:?}, read+aggregate {:?}, total {:?}",
-            keys,
-            wm.shuffle_records_written.load(Relaxed),
-            wm.shuffle_bytes_written.load(Relaxed),
-            t_write,
-            t_read,
-            t_write + t_read
-        );
     }
 }

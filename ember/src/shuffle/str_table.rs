@@ -74,6 +74,7 @@ impl InlineKey {
 
     /// Whether the key is empty.
     #[inline]
+    #[cfg(any(test, feature = "testing"))]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -139,6 +140,7 @@ impl<C> StrTable<C> {
     /// Folds `x` into `key`'s combiner (`merge`), or inserts `create(x)`. Returns whether the
     /// key was new.
     #[inline(always)]
+    #[cfg(any(test, feature = "testing"))]
     pub fn upsert<X>(&mut self, key: InlineKey, x: X, create: impl FnOnce(X) -> C, merge: impl FnOnce(&mut C, X)) -> bool {
         self.upsert_hashed(key, key.hash(), x, create, merge)
     }
@@ -216,6 +218,7 @@ impl<C> StrTable<C> {
     }
 
     /// Every entry, by reference.
+    #[cfg(any(test, feature = "testing"))]
     pub fn iter(&self) -> impl Iterator<Item = &(InlineKey, C)> + '_ {
         self.slots.iter().flatten()
     }

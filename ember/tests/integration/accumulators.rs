@@ -27,13 +27,13 @@ fn long_double_and_collection_accumulators_in_every_mode() {
         let total = ctx.double_accumulator("halves");
         let odd = ctx.collection_accumulator::<u32>("odd below 10");
         ctx.parallelize((0..1000u32).collect(), 7)
-            .foreach_with((n.clone(), total.clone(), odd.clone()), |(n, total, odd), x| {
+            .foreach(func!(|x| {
                 n.add(1);
                 total.add(x as f64 / 2.0);
                 if x < 10 && x % 2 == 1 {
                     odd.add(x);
                 }
-            })
+            }))
             .unwrap();
         assert_eq!(n.value(), 1000, "{master}");
         assert_eq!(n.count(), 1000, "{master}");
@@ -58,10 +58,10 @@ fn failed_attempts_never_add_and_retries_add_once() {
         // attempt's additions count.
         let count = ctx
             .parallelize((0..100u64).collect(), 5)
-            .map_with(acc.clone(), |acc, x| {
+            .map(func!(|x| {
                 acc.add(1);
                 x
-            })
+            }))
             .map_partitions(|it| {
                 let v: Vec<u64> = it.collect();
                 assert!(attempt() >= 1, "flaky first attempt");
@@ -78,17 +78,17 @@ fn failed_attempts_never_add_and_retries_add_once() {
         let reduce_side = ctx.long_accumulator("reduce side");
         let sums = ctx
             .parallelize((0..100u64).collect(), 4)
-            .map_with(map_side.clone(), |acc, x| {
-                acc.add(1);
+            .map(func!(|x| {
+                map_side.add(1);
                 assert!(attempt() >= 1 || x % 25 != 24, "flaky map attempt");
                 (x % 10, x)
-            })
+            }))
             .reduce_by_key(|a, b| a + b, 3)
-            .map_with(reduce_side.clone(), |acc, kv| {
-                acc.add(1);
+            .map(func!(|kv| {
+                reduce_side.add(1);
                 assert!(attempt() >= 1, "flaky reduce attempt");
                 kv
-            })
+            }))
             .collect()
             .unwrap();
         assert_eq!(sums.len(), 10);
@@ -126,7 +126,7 @@ fn a_user_defined_accumulator() {
     for_each_master(|ctx, master| {
         let longest = ctx.accumulator(Longest::default(), Some("longest"));
         let words = ["a", "bb", "ccc", "dddd", "ee", "zzzz"].map(String::from).to_vec();
-        ctx.parallelize(words, 3).foreach_with(longest.clone(), |acc, w| acc.add(w)).unwrap();
+        ctx.parallelize(words, 3).foreach(func!(|w| longest.add(w))).unwrap();
         assert_eq!(longest.value(), "zzzz", "{master}");
         let c: ember::accumulator::Accumulator<Collection<u8>> = ctx.accumulator(Collection::default(), None);
         assert!(c.value().is_empty());

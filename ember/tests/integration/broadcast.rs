@@ -20,7 +20,7 @@ fn noise(n: usize) -> Vec<u8> {
 fn tasks_read_broadcast_values_in_every_mode() {
     for_each_master(|ctx, master| {
         let table = ctx.broadcast((0..1000u64).map(|i| i * i).collect::<Vec<_>>()).unwrap();
-        let out = ctx.parallelize((0..1000usize).collect(), 8).map_with(table.clone(), |t, i| t.value()[i]).collect().unwrap();
+        let out = ctx.parallelize((0..1000usize).collect(), 8).map(func!(|i| table.value()[i])).collect().unwrap();
         assert_eq!(out, (0..1000u64).map(|i| i * i).collect::<Vec<_>>(), "{master}");
         // The driver reads its own value.
         assert_eq!(table.value().len(), 1000);
@@ -42,7 +42,7 @@ fn each_executor_fetches_a_broadcast_once() {
     // 200 tasks on 2 executors: each executor fetches the value once.
     let sums = ctx
         .parallelize((0..200u32).collect(), 200)
-        .map_with(b.clone(), |b, _| b.value().iter().map(|&x| x as u64).sum::<u64>())
+        .map(func!(|_x| b.value().iter().map(|&x| x as u64).sum::<u64>()))
         .collect()
         .unwrap();
     assert!(sums.iter().all(|&s| s == expected));
@@ -54,7 +54,7 @@ fn each_executor_fetches_a_broadcast_once() {
     assert_eq!(ctx.status().metrics.broadcast_bytes_fetched, m.bytes_served, "task metrics count the same bytes");
 
     // A second job reuses the executors' copies.
-    let n = ctx.parallelize((0..50u32).collect(), 10).map_with(b.clone(), |b, x| x as usize + b.value().len()).count().unwrap();
+    let n = ctx.parallelize((0..50u32).collect(), 10).map(func!(|x| x as usize + b.value().len())).count().unwrap();
     assert_eq!(n, 50);
     assert_eq!(ctx.broadcast_metrics().bytes_served, m.bytes_served, "no new transfer");
 
@@ -62,7 +62,7 @@ fn each_executor_fetches_a_broadcast_once() {
     b.unpersist();
     let total: u64 = ctx
         .parallelize(vec![0u32; 4], 4)
-        .map_with(b.clone(), |b, _| b.value().len() as u64)
+        .map(func!(|_x| b.value().len() as u64))
         .collect()
         .unwrap()
         .into_iter()
@@ -72,7 +72,7 @@ fn each_executor_fetches_a_broadcast_once() {
 
     // After destroy, tasks fail with the reason and the driver refuses to read it.
     b.destroy();
-    let err = ctx.parallelize(vec![0u32], 1).map_with(b.clone(), |b, _| b.value().len()).collect().unwrap_err().to_string();
+    let err = ctx.parallelize(vec![0u32], 1).map(func!(|_x| b.value().len())).collect().unwrap_err().to_string();
     assert!(err.contains(&format!("Failed to get broadcast_{}", b.id())), "{err}");
     assert_eq!(b.try_value().unwrap_err().to_string(), format!("Attempted to use Broadcast({}) after it was destroyed", b.id()));
     ctx.stop();

@@ -16,14 +16,14 @@ const CLUSTER: &str = "local-cluster[2,1,1024]";
 fn a_task_larger_than_the_rpc_limit_aborts_with_sparks_advice() {
     let ctx = context(CLUSTER, &[("ember.rpc.message.maxSize", "1")]);
     let big = vec![7u8; 2 << 20];
-    let err = ctx.parallelize(vec![1u32, 2], 2).map_with(big, |b, x| x + b.len() as u32).collect().unwrap_err().to_string();
+    let err = ctx.parallelize(vec![1u32, 2], 2).map(func!(move |x| x + big.len() as u32)).collect().unwrap_err().to_string();
     assert!(err.contains("exceeds max allowed: ember.rpc.message.maxSize (1048576 bytes)"), "{err}");
     assert!(err.contains("Consider increasing ember.rpc.message.maxSize or using broadcast variables for large values"), "{err}");
     assert!(err.starts_with("Job aborted due to stage failure: Serialized task "), "{err}");
     assert_eq!(ctx.parallelize(vec![1u32, 2], 2).count().unwrap(), 2, "the context stays usable");
     // Spark's advice works: the same value as a broadcast travels outside the task.
     let big = ctx.broadcast(vec![7u8; 2 << 20]).unwrap();
-    let out = ctx.parallelize(vec![1u32, 2], 2).map_with(big, |b, x| x + b.value().len() as u32).collect().unwrap();
+    let out = ctx.parallelize(vec![1u32, 2], 2).map(func!(move |x| x + big.value().len() as u32)).collect().unwrap();
     assert_eq!(out, vec![1 + (2 << 20), 2 + (2 << 20)]);
     ctx.stop();
 }

@@ -113,3 +113,26 @@ fn pagerank_matches_a_sequential_pagerank() {
     let expect: String = sequential_pagerank(&edges, 7).iter().map(|(p, r)| format!("{p}\t{r:.6}\n")).collect();
     assert_eq!(out, expect);
 }
+
+#[test]
+fn a_misspelled_key_warns_with_the_closest_known_key_and_sizes_name_what_was_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.txt");
+    std::fs::write(&input, "a b a\n").unwrap();
+    let path = input.to_str().unwrap();
+    let (code, out, err) = run("wordcount", &[path, "--master", "local[1]", "--conf", "ember.excutor.memory=2g"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "a\t2\nb\t1\n");
+    assert!(
+        err.contains("unknown configuration key ember.excutor.memory (set by --conf); did you mean ember.executor.memory?"),
+        "{err}"
+    );
+
+    // Too little memory: the message quotes what the user wrote, where they wrote it.
+    let (code, _, err) = run("wordcount", &[path, "--master", "local-cluster[2,1,1]"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("local-cluster[2,1,1]") && err.contains("MEM field gives each executor 1 MiB") && err.contains("set by --master"), "{err}");
+    let (code, _, err) = run("wordcount", &[path, "--master", "local[1]", "--conf", "ember.executor.memory=1k"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("ember.executor.memory") && err.contains("\"1k\"") && err.contains("set by --conf"), "{err}");
+}

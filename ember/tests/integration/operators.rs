@@ -22,35 +22,32 @@ fn sources_and_narrow_transformations() {
         assert_eq!(rdd.num_partitions(), 7);
         assert_eq!(rdd.collect().unwrap(), data, "{m}");
         assert_eq!(rdd.clone().map(|x| x * 2).collect().unwrap(), data.iter().map(|x| x * 2).collect::<Vec<_>>());
-        assert_eq!(rdd.clone().map_with(3u64, |k, x| x * k).collect().unwrap(), data.iter().map(|x| x * 3).collect::<Vec<_>>());
+        assert_eq!(rdd.clone().map(func!([k = 3u64] |x| x * k)).collect().unwrap(), data.iter().map(|x| x * 3).collect::<Vec<_>>());
         assert_eq!(rdd.clone().filter(|x| x % 3 == 0).collect().unwrap(), data.iter().copied().filter(|x| x % 3 == 0).collect::<Vec<_>>());
-        assert_eq!(rdd.clone().filter_with(5u64, |k, x| x % k == 0).count().unwrap(), 200);
+        assert_eq!(rdd.clone().filter(func!([k = 5u64] |x| x % k == 0)).count().unwrap(), 200);
         assert_eq!(
             rdd.clone().flat_map(|x| vec![x; (x % 3) as usize]).collect().unwrap(),
             data.iter().flat_map(|&x| vec![x; (x % 3) as usize]).collect::<Vec<_>>()
         );
-        assert_eq!(rdd.clone().flat_map_with(2usize, |n, x| vec![x; *n]).count().unwrap(), 2000);
+        assert_eq!(rdd.clone().flat_map(func!([n = 2usize] |x| vec![x; n])).count().unwrap(), 2000);
         let sums = rdd.clone().map_partitions(|it| std::iter::once(it.sum::<u64>())).collect().unwrap();
         assert_eq!(sums.len(), 7);
         assert_eq!(sums.iter().sum::<u64>(), data.iter().sum::<u64>());
         let idx = rdd.clone().map_partitions_with_index(|i, it| it.map(move |x| (i, x))).collect().unwrap();
         assert!(idx.windows(2).all(|w| w[0].0 <= w[1].0));
-        // The returned iterator owns what it needs: copy values out of the capture.
-        let with = rdd.clone().map_partitions_with(10u64, |k, it| {
-            let k = *k;
-            it.map(move |x| x * k)
-        });
+        // The returned iterator owns what it needs: `k` is `Copy`, so it is the value itself.
+        let with = rdd.clone().map_partitions(func!([k = 10u64] |it| it.map(move |x| x * k)));
         assert_eq!(with.collect().unwrap(), data.iter().map(|x| x * 10).collect::<Vec<_>>());
-        let tagged = rdd.clone().map_partitions_with_index_with(100u64, |k, i, it| {
-            let base = *k * i as u64;
+        let tagged = rdd.clone().map_partitions_with_index(func!([k = 100u64] |i, it| {
+            let base = k * i as u64;
             it.take(1).map(move |x| base + x)
-        });
+        }));
         assert_eq!(tagged.count().unwrap(), 7);
         let glom = rdd.clone().glom().collect().unwrap();
         assert_eq!(glom.len(), 7);
         assert_eq!(glom.concat(), data);
         assert_eq!(rdd.clone().key_by(|x| x % 10).collect().unwrap(), data.iter().map(|x| (x % 10, *x)).collect::<Vec<_>>());
-        assert_eq!(rdd.clone().key_by_with(4u64, |k, x| x % k).count().unwrap(), 1000);
+        assert_eq!(rdd.clone().key_by(func!([k = 4u64] |x| x % k)).count().unwrap(), 1000);
         let zipped = rdd.clone().filter(|x| x % 2 == 1).zip_with_index().unwrap().collect().unwrap();
         assert_eq!(zipped, data.iter().copied().filter(|x| x % 2 == 1).zip(0u64..).collect::<Vec<_>>());
         let u = rdd.clone().union(ctx.parallelize(vec![5000u64, 5001], 2));
@@ -76,11 +73,11 @@ fn sources_and_narrow_transformations() {
 fn sample_is_deterministic_and_about_right() {
     for_each_master(|ctx, _| {
         let rdd = ctx.parallelize((0..10_000u32).collect(), 4);
-        let a = rdd.clone().sample(false, 0.1, 7).collect().unwrap();
-        let b = rdd.clone().sample(false, 0.1, 7).collect().unwrap();
+        let a = rdd.clone().sample(Sampling::WithoutReplacement, 0.1, 7).collect().unwrap();
+        let b = rdd.clone().sample(Sampling::WithoutReplacement, 0.1, 7).collect().unwrap();
         assert_eq!(a, b);
         assert!((800..1200).contains(&a.len()), "{}", a.len());
-        let w = rdd.clone().sample(true, 0.5, 3).count().unwrap();
+        let w = rdd.clone().sample(Sampling::WithReplacement, 0.5, 3).count().unwrap();
         assert!((4000..6000).contains(&w), "{w}");
     });
 }
@@ -99,7 +96,7 @@ fn key_value_shuffles_match_plain_rust() {
         let expect_sums: Vec<(u32, i64)> = sums.clone().into_iter().collect();
         assert_eq!(sorted(&rdd.clone().reduce_by_key(|a, b| a + b, 3).collect().unwrap()), expect_sums, "{m}");
         assert_eq!(sorted(&rdd.clone().reduce_by_key(|a, b| a + b, None).collect().unwrap()), expect_sums);
-        assert_eq!(sorted(&rdd.clone().reduce_by_key_with(2i64, |k, a, b| a + b * k, 4).collect().unwrap()).len(), 23);
+        assert_eq!(sorted(&rdd.clone().reduce_by_key(func!([k = 2i64] |a, b| a + b * k), 4).collect().unwrap()).len(), 23);
         assert_eq!(sorted(&rdd.clone().fold_by_key(0, |a, b| a + b, 2).collect().unwrap()), expect_sums);
         let agg = rdd.clone().aggregate_by_key((0i64, 0u32), |(s, n), v| (s + v, n + 1), |(s1, n1), (s2, n2)| (s1 + s2, n1 + n2), 4).collect().unwrap();
         assert_eq!(sorted(&agg.iter().map(|(k, (s, _))| (*k, *s)).collect::<Vec<_>>()), expect_sums);
@@ -146,9 +143,9 @@ fn key_value_shuffles_match_plain_rust() {
         assert_eq!(rdd.clone().values().count().unwrap(), 400);
         let fm = rdd.clone().flat_map_values(|v| vec![v, v]).count().unwrap();
         assert_eq!(fm, 800);
-        let fmw = rdd.clone().flat_map_values_with(3usize, |n, v| vec![v; *n]).count().unwrap();
+        let fmw = rdd.clone().flat_map_values(func!([n = 3usize] |v| vec![v; n])).count().unwrap();
         assert_eq!(fmw, 1200);
-        assert_eq!(rdd.clone().map_values_with(2i64, |k, v| v * k).values().reduce(|a, b| a + b).unwrap(), 2 * p.iter().map(|(_, v)| v).sum::<i64>());
+        assert_eq!(rdd.clone().map_values(func!([k = 2i64] |v| v * k)).values().reduce(|a, b| a + b).unwrap(), 2 * p.iter().map(|(_, v)| v).sum::<i64>());
         let map = rdd.clone().reduce_by_key(|a, b| a + b, 2).collect_as_map().unwrap();
         assert_eq!(map, sums.into_iter().collect::<HashMap<_, _>>());
     });
@@ -200,17 +197,17 @@ fn sorting() {
     for_each_master(|ctx, m| {
         let data: Vec<(u64, u32)> = (0..2000u32).map(|i| ((i as u64 * 2654435761) % 1009, i)).collect();
         let rdd = ctx.parallelize(data.clone(), 6);
-        let asc = rdd.clone().sort_by_key(true, 4).unwrap();
+        let asc = rdd.clone().sort_by_key(SortOrder::Ascending, 4).unwrap();
         assert_eq!(asc.num_partitions(), 4);
         let got = asc.collect().unwrap();
         assert!(got.windows(2).all(|w| w[0].0 <= w[1].0), "{m}: ascending across partitions");
         assert_eq!(sorted(&got), sorted(&data));
-        let desc = rdd.clone().sort_by_key(false, 3).unwrap().keys().collect().unwrap();
+        let desc = rdd.clone().sort_by_key(SortOrder::Descending, 3).unwrap().keys().collect().unwrap();
         assert!(desc.windows(2).all(|w| w[0] >= w[1]));
-        let by = ctx.parallelize(words(), 4).sort_by(|w: &String| w.len(), true, 2).unwrap().collect().unwrap();
+        let by = ctx.parallelize(words(), 4).sort_by(|w: &String| w.len(), SortOrder::Ascending, 2).unwrap().collect().unwrap();
         assert!(by.windows(2).all(|w| w[0].len() <= w[1].len()));
-        assert_eq!(ctx.parallelize(vec![(3u8, 'a')], 1).sort_by_key(true, 1).unwrap().collect().unwrap(), vec![(3, 'a')]);
-        assert_eq!(ctx.parallelize(Vec::<(u8, u8)>::new(), 2).sort_by_key(true, 3).unwrap().count().unwrap(), 0);
+        assert_eq!(ctx.parallelize(vec![(3u8, 'a')], 1).sort_by_key(SortOrder::Ascending, 1).unwrap().collect().unwrap(), vec![(3, 'a')]);
+        assert_eq!(ctx.parallelize(Vec::<(u8, u8)>::new(), 2).sort_by_key(SortOrder::Ascending, 3).unwrap().count().unwrap(), 0);
     });
 }
 
@@ -260,7 +257,7 @@ fn actions_match_plain_rust() {
         let rdd = ctx.parallelize(data.clone(), 9);
         assert_eq!(rdd.count().unwrap(), 1234, "{m}");
         assert_eq!(rdd.reduce(|a, b| a + b).unwrap(), data.iter().sum::<i64>());
-        assert_eq!(rdd.reduce_with(1i64, |k, a, b| a + b * k).unwrap(), data.iter().sum::<i64>());
+        assert_eq!(rdd.reduce(func!([k = 1i64] |a, b| a + b * k)).unwrap(), data.iter().sum::<i64>());
         assert_eq!(rdd.fold(0, |a, b| a + b).unwrap(), data.iter().sum::<i64>());
         assert_eq!(rdd.aggregate((0i64, 0u64), |(s, n), x| (s + x, n + 1), |(a, b), (c, d)| (a + c, b + d)).unwrap(), (data.iter().sum::<i64>(), 1234));
         assert_eq!(rdd.take(5).unwrap(), data[..5].to_vec());
@@ -278,7 +275,7 @@ fn actions_match_plain_rust() {
         if is_cluster(m) {
             // Side effects of foreach happen in the executor processes, as in Spark.
             rdd.foreach(|_| {}).unwrap();
-            rdd.foreach_partition_with(1u64, |_, it| drop(it)).unwrap();
+            rdd.foreach_partition(func!([_k = 1u64] |it| drop(it))).unwrap();
             return;
         }
         SEEN.store(0, Ordering::SeqCst);
@@ -288,9 +285,9 @@ fn actions_match_plain_rust() {
         .unwrap();
         assert_eq!(SEEN.load(Ordering::SeqCst), data.iter().map(|x| x.unsigned_abs()).sum::<u64>());
         SEEN.store(0, Ordering::SeqCst);
-        rdd.foreach_with(2u64, |k, _| {
-            SEEN.fetch_add(*k, Ordering::SeqCst);
-        })
+        rdd.foreach(func!([k = 2u64] |_x| {
+            SEEN.fetch_add(k, Ordering::SeqCst);
+        }))
         .unwrap();
         assert_eq!(SEEN.load(Ordering::SeqCst), 2468);
         SEEN.store(0, Ordering::SeqCst);
@@ -299,7 +296,7 @@ fn actions_match_plain_rust() {
         })
         .unwrap();
         assert_eq!(SEEN.load(Ordering::SeqCst), 1234);
-        rdd.foreach_partition_with(1u64, |_, it| drop(it)).unwrap();
+        rdd.foreach_partition(func!([_k = 1u64] |it| drop(it))).unwrap();
         let empty = ctx.parallelize(Vec::<i64>::new(), 2);
         assert!(matches!(empty.reduce(|a, b| a + b), Err(EmberError::EmptyCollection(_))));
         assert!(matches!(empty.first(), Err(EmberError::EmptyCollection(_))));

@@ -36,9 +36,9 @@ proptest! {
         let groups = rdd.clone().group_by_key(reduces).map_values(|mut v| { v.sort(); v }).collect().unwrap();
         let expect_groups: Vec<(u16, Vec<i32>)> = expect.iter().map(|(k, v)| (*k, sorted(v))).collect();
         prop_assert_eq!(sorted(&groups), expect_groups);
-        let by_key = rdd.clone().sort_by_key(true, reduces).unwrap().keys().collect().unwrap();
+        let by_key = rdd.clone().sort_by_key(SortOrder::Ascending, reduces).unwrap().keys().collect().unwrap();
         prop_assert_eq!(by_key, sorted(&pairs.iter().map(|(k, _)| *k).collect::<Vec<_>>()));
-        let desc = rdd.clone().sort_by_key(false, reduces).unwrap().keys().collect().unwrap();
+        let desc = rdd.clone().sort_by_key(SortOrder::Descending, reduces).unwrap().keys().collect().unwrap();
         let mut d = pairs.iter().map(|(k, _)| *k).collect::<Vec<_>>();
         d.sort_by(|a, b| b.cmp(a));
         prop_assert_eq!(desc, d);

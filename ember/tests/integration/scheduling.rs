@@ -51,7 +51,7 @@ fn concurrent_jobs(master: &str) {
         .map(|t| {
             let ctx = ctx.clone();
             std::thread::spawn(move || {
-                let rdd = ctx.parallelize((0..500u64).collect(), 4).map_with(t, |t, x| (x % 7, x * t));
+                let rdd = ctx.parallelize((0..500u64).collect(), 4).map(func!(move |x| (x % 7, x * t)));
                 rdd.reduce_by_key(|a, b| a + b, 3).values().reduce(|a, b| a + b).unwrap()
             })
         })

@@ -81,10 +81,10 @@ fn a_straggler_gets_a_copy_on_another_host_and_is_killed_when_the_copy_wins() {
     let seen = ctx.long_accumulator("seen");
     let got = ctx
         .parallelize((0..8u32).collect(), 4)
-        .map_with(seen.clone(), |seen, x| {
+        .map(func!(|x| {
             seen.add(1);
             straggle(x)
-        })
+        }))
         .collect()
         .unwrap();
     assert_eq!(got, (0..8u32).map(|x| x * 10).collect::<Vec<_>>(), "partition 0 comes from the copy");

@@ -24,7 +24,7 @@ fn aggregation_sort_and_join_spill_past_a_small_budget() {
         assert_eq!(groups.len(), 3000);
         assert!(groups.iter().all(|(_, n)| *n == 20));
 
-        let sorted_keys = data.clone().map(|x| ((x * 2_654_435_761) % 100_003, x)).sort_by_key(true, 5).unwrap().keys().collect().unwrap();
+        let sorted_keys = data.clone().map(|x| ((x * 2_654_435_761) % 100_003, x)).sort_by_key(SortOrder::Ascending, 5).unwrap().keys().collect().unwrap();
         assert!(sorted_keys.windows(2).all(|w| w[0] <= w[1]));
         assert_eq!(sorted_keys.len() as u64, n);
 

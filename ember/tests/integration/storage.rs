@@ -241,7 +241,7 @@ fn aggregation_spills_under_a_small_execution_memory() {
         let sums = ctx.range(0, n as i64, 1, 4).map(|x| (x as u64 % 200_000, x as u64)).reduce_by_key(|a, b| a + b, 3).collect_as_map().unwrap();
         assert_eq!(sums.len(), 200_000);
         assert_eq!(sums[&7], (0..n).filter(|x| x % 200_000 == 7).sum::<u64>());
-        let sorted = ctx.range(0, n as i64, 1, 4).map(|x| (scramble(x as u64), ())).sort_by_key(true, 2).unwrap().keys().collect().unwrap();
+        let sorted = ctx.range(0, n as i64, 1, 4).map(|x| (scramble(x as u64), ())).sort_by_key(SortOrder::Ascending, 2).unwrap().keys().collect().unwrap();
         assert!(sorted.windows(2).all(|w| w[0] <= w[1]) && sorted.len() as u64 == n);
         let after = ctx.status().metrics;
         assert!(after.disk_bytes_spilled > before.disk_bytes_spilled, "{master}: nothing spilled: {after:?}");
