@@ -61,7 +61,9 @@ pub trait AccumulatorValue: Clone + Debug + Send + Sync + Serialize + Deserializ
 /// Sum, count (and so average) of `i64` inputs (Spark's `LongAccumulator`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LongSum {
+    /// The sum of the inputs.
     pub sum: i64,
+    /// How many inputs were added.
     pub count: u64,
 }
 
@@ -90,7 +92,9 @@ impl AccumulatorValue for LongSum {
 /// Sum and count of `f64` inputs (Spark's `DoubleAccumulator`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct DoubleSum {
+    /// The sum of the inputs.
     pub sum: f64,
+    /// How many inputs were added.
     pub count: u64,
 }
 
@@ -320,8 +324,11 @@ impl<A: AccumulatorValue> DriverAccumulator for DriverCell<A> {
 /// A named accumulator's total over one stage's successful tasks (Spark's `AccumulableInfo`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct AccumulableInfo {
+    /// The stage whose tasks made the updates.
     pub stage_id: StageId,
+    /// The accumulator's id, unique in the application.
     pub accumulator_id: u64,
+    /// The name it was created with.
     pub name: String,
     /// The merged updates of the stage's tasks, formatted with `Debug`.
     pub value: String,

@@ -22,6 +22,8 @@ use ember_common::ShuffleId;
 /// I/O error is held as a [`SharedIoError`].
 #[derive(Debug, Clone, PartialEq, Error)]
 #[non_exhaustive]
+// Each variant's doc says what it means; its fields are named for what they hold.
+#[allow(missing_docs)]
 pub enum EmberError {
     /// A configuration value that does not parse or is out of range.
     #[error("invalid value {value:?} for configuration key {key}: {reason}")]

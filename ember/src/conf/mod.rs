@@ -15,39 +15,54 @@ pub use shuffle::ShuffleConf;
 /// A configuration key with its default and meaning. The list is [`ENTRIES`].
 #[derive(Clone, Copy, Debug)]
 pub struct ConfigEntry {
+    /// The key, `ember.` and Spark's name after it.
     pub key: &'static str,
+    /// Spark's default, as text (empty when there is none).
     pub default: &'static str,
+    /// How the value parses.
     pub kind: ValueKind,
+    /// What the key does.
     pub doc: &'static str,
 }
 
 /// How a key's value parses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ValueKind {
+    /// `true` or `false`.
     Bool,
+    /// A non-negative whole number.
     Int,
     /// A size; the unit of a bare number is given (Spark's `bytesConf(unit)`).
     Size(SizeUnit),
     /// A duration; the unit of a bare number is given (Spark's `timeConf(unit)`).
     Time(TimeUnit),
+    /// A number.
     Float,
+    /// Any text.
     Str,
 }
 
 /// Units of sizes, as a multiplier of bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SizeUnit {
+    /// Bytes.
     Byte = 1,
+    /// Kibibytes.
     KiB = 1 << 10,
+    /// Mebibytes.
     MiB = 1 << 20,
+    /// Gibibytes.
     GiB = 1 << 30,
 }
 
 /// Units of durations, as a multiplier of microseconds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TimeUnit {
+    /// Microseconds.
     Micros = 1,
+    /// Milliseconds.
     Millis = 1_000,
+    /// Seconds.
     Seconds = 1_000_000,
 }
 
@@ -497,10 +512,13 @@ pub fn parse_time_us(s: &str, unit: TimeUnit) -> std::result::Result<u64, String
 pub enum MasterUrl {
     /// Embedded: one executor inside the driver with `threads` task threads, and `max_failures`
     /// attempts per task (`local[N]`: 1, `local[N,F]`: F).
+    #[allow(missing_docs)]
     Local { threads: usize, max_failures: u32 },
     /// `local-cluster[N,C,MEM]`: N executor processes of C cores and MEM MiB, spawned by the driver.
+    #[allow(missing_docs)]
     LocalCluster { executors: usize, cores: usize, memory_mb: u64 },
     /// `ember://HOST:PORT`: the driver listens there and executors join over the network.
+    #[allow(missing_docs)]
     Standalone { host: String, port: u16 },
 }
 

@@ -15,7 +15,9 @@ use crate::task::TaskContext;
 /// A value from the left or the right input of a cogroup.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum Tagged<V, W> {
+    /// A value of the left RDD.
     Left(V),
+    /// A value of the right RDD.
     Right(W),
 }
 

@@ -131,7 +131,9 @@ impl ShuffleSide {
 /// The records of one side of a join or aggregation: a shuffle read (static dispatch) or a
 /// co-partitioned parent read in place.
 pub enum SourceIter<K: Key, X: Data> {
+    /// Records fetched from a shuffle.
     Shuffle(ShuffleReadIter<(K, X)>),
+    /// Records of a parent partition read in place.
     Narrow(Box<dyn Iterator<Item = (K, X)>>),
 }
 

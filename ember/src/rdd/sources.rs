@@ -280,7 +280,9 @@ impl<A: Rdd, B: Rdd<Item = A::Item>> UnionRdd<A, B> {
 
 /// Iterator of a [`UnionRdd`] partition.
 pub enum UnionIter<A, B> {
+    /// A partition of the first RDD.
     A(A),
+    /// A partition of the second RDD.
     B(B),
 }
 

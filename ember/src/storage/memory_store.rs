@@ -40,6 +40,7 @@ pub enum MemoryValue {
     /// Objects (deserialized levels).
     Values(Arc<dyn StoredValues>),
     /// Serialized bytes (`_SER` levels), lz4-compressed when `compressed`.
+    #[allow(missing_docs)]
     Bytes { bytes: Arc<Vec<u8>>, compressed: bool },
 }
 

@@ -28,10 +28,15 @@ pub trait TaskAccumulator: Send {
 /// Information about the running task attempt, given to every RDD's `compute` and to the
 /// action's function (Spark's `TaskContext`).
 pub struct TaskContext {
+    /// The stage this task belongs to.
     pub stage_id: StageId,
+    /// Which attempt of the stage (0 first, more after fetch failures).
     pub stage_attempt_id: u32,
+    /// The partition this task computes.
     pub partition_id: usize,
+    /// How many times this partition was tried before in this stage attempt (0 first).
     pub attempt_number: u32,
+    /// The id of this attempt, unique in the application (Spark's TID).
     pub task_attempt_id: TaskId,
     /// Live metrics of this attempt (shared with [`crate::metrics::count_file_op`] while the
     /// attempt runs on a thread).

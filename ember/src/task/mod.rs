@@ -64,7 +64,9 @@ pub struct Shipped {
 /// The code of a task set: what every task of a stage runs, on its own partition.
 #[derive(Clone)]
 pub enum TaskKind {
+    /// A result task: the action's function over the partition.
     Result(Arc<dyn ResultFunc>),
+    /// A shuffle map task: writes the partition's map output.
     ShuffleMap(Arc<dyn ShuffleMapFunc>),
 }
 
@@ -90,18 +92,25 @@ impl fmt::Debug for TaskKind {
 /// One task attempt assigned to an executor (Spark's `TaskDescription`).
 #[derive(Clone, Debug)]
 pub struct TaskDescription {
+    /// The attempt's id (Spark's TID).
     pub task_id: TaskId,
+    /// Which attempt of this partition in this stage attempt.
     pub attempt_number: u32,
+    /// The executor it runs on.
     pub executor_id: ExecutorId,
     /// "task 3.0 in stage 1.0", as in Spark's logs.
     pub name: String,
     /// Index of the task within its task set.
     pub index: usize,
+    /// The partition it computes.
     pub partition_id: usize,
+    /// Its stage.
     pub stage_id: StageId,
+    /// Its stage attempt.
     pub stage_attempt_id: u32,
     /// Cores this task occupies (`ember.task.cpus`).
     pub cpus: u32,
+    /// What it runs.
     pub kind: TaskKind,
 }
 
