@@ -13,6 +13,7 @@ use tokio::sync::mpsc;
 
 use crate::connection::{ConnReader, Connection};
 use crate::protocol::{BlockRequest, BlockResponse, ResponseHeader};
+use crate::secret::Security;
 use crate::{frame, RpcError};
 
 /// Largest buffer a client reserves up front for an announced block: the length comes from the
@@ -54,7 +55,7 @@ struct Job {
 
 struct ClientShared {
     handle: Handle,
-    secret: Option<Vec<u8>>,
+    security: Security,
     max_frame: usize,
     timeout: Duration,
     /// The job queue of the connection task of each remote address.
@@ -74,8 +75,8 @@ pub struct BlockClient {
 impl BlockClient {
     /// A client whose connections run on `handle`'s runtime. `timeout` bounds connecting, the
     /// handshake, and each wait for data from a server (Spark's `spark.network.timeout`).
-    pub fn new(handle: Handle, secret: Option<Vec<u8>>, max_frame: usize, timeout: Duration) -> BlockClient {
-        BlockClient { shared: Arc::new(ClientShared { handle, secret, max_frame, timeout, peers: Mutex::new(HashMap::new()) }) }
+    pub fn new(handle: Handle, security: Security, max_frame: usize, timeout: Duration) -> BlockClient {
+        BlockClient { shared: Arc::new(ClientShared { handle, security, max_frame, timeout, peers: Mutex::new(HashMap::new()) }) }
     }
 
     /// Fetches one block (or removes one), blocking the calling thread until the answer.
@@ -149,19 +150,19 @@ impl BlockClient {
         let _ = tx.send(job);
         peers.insert(addr, tx);
         let sh = &self.shared;
-        sh.handle.spawn(run_peer(addr, sh.secret.clone(), sh.max_frame, sh.timeout, rx));
+        sh.handle.spawn(run_peer(addr, sh.security.clone(), sh.max_frame, sh.timeout, rx));
     }
 }
 
 /// The connection task of one remote address: connects, then writes requests as they come and
 /// reads the answers in order. When it ends, unanswered jobs get an error.
-async fn run_peer(addr: SocketAddr, secret: Option<Vec<u8>>, max_frame: usize, timeout: Duration, mut jobs: mpsc::UnboundedReceiver<Job>) {
+async fn run_peer(addr: SocketAddr, security: Security, max_frame: usize, timeout: Duration, mut jobs: mpsc::UnboundedReceiver<Job>) {
     // Replies of the requests written, in order, for the reading side.
     let (sent_tx, mut sent_rx) = mpsc::unbounded_channel::<Reply>();
     // The reply whose answer is being read. Kept out here, like `sent_rx`, so that no reply is
     // answered before `jobs` is closed below: a caller that retries must find this task gone.
     let mut current: Option<Reply> = None;
-    let conn = Connection::<ResponseHeader, BlockRequest>::connect(addr, secret.as_deref(), max_frame, timeout).await;
+    let conn = Connection::<ResponseHeader, BlockRequest>::connect(addr, &security, max_frame, timeout).await;
     let connected = conn.is_ok();
     let outcome = match conn {
         Err(e) => Err(e),

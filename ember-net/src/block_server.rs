@@ -14,8 +14,9 @@ use tokio::task::JoinSet;
 
 use ember_common::ShuffleId;
 
-use crate::connection::Connection;
+use crate::connection::{Connection, FRAME_RESERVE};
 use crate::protocol::{BlockRequest, ResponseHeader, MAX_CHUNK};
+use crate::secret::Security;
 use crate::RpcError;
 
 /// How long a server waits for a new connection's handshake.
@@ -58,7 +59,7 @@ pub struct BlockServer {
 
 /// What every connection task of a server needs.
 struct ServerShared {
-    secret: Option<Vec<u8>>,
+    security: Security,
     max_frame: usize,
     chunk: usize,
     store: Arc<dyn BlockStore>,
@@ -67,30 +68,33 @@ struct ServerShared {
 
 impl BlockServer {
     /// Binds `bind` (port 0 picks a free port) and serves `store` on `handle`'s runtime; returns
-    /// the server and the address it actually listens on. `secret`: the application's shared
-    /// secret (`None` when `ember.authenticate` is off); `max_frame`: `ember.rpc.message.maxSize`
-    /// in bytes.
+    /// the server and the address it actually listens on. `security`: the application's secret
+    /// and `ember.network.crypto.enabled`: without a secret only a loopback address may be bound
+    /// (anything else is refused with an error naming `ember.authenticate`), since whoever
+    /// reaches the server could read every block. `max_frame`: `ember.rpc.message.maxSize` in
+    /// bytes.
     ///
     /// Can be called from any thread, inside a runtime or not: it does not block.
     pub fn start(
         handle: Handle,
         bind: SocketAddr,
-        secret: Option<Vec<u8>>,
+        security: Security,
         max_frame: usize,
         store: Arc<dyn BlockStore>,
     ) -> Result<(BlockServer, SocketAddr), RpcError> {
-        Self::start_with_timeout(handle, bind, secret, max_frame, store, DEFAULT_HANDSHAKE_TIMEOUT)
+        Self::start_with_timeout(handle, bind, security, max_frame, store, DEFAULT_HANDSHAKE_TIMEOUT)
     }
 
     /// [`BlockServer::start`] with the time a new connection has to complete its handshake.
     pub fn start_with_timeout(
         handle: Handle,
         bind: SocketAddr,
-        secret: Option<Vec<u8>>,
+        security: Security,
         max_frame: usize,
         store: Arc<dyn BlockStore>,
         handshake_timeout: Duration,
     ) -> Result<(BlockServer, SocketAddr), RpcError> {
+        security.check_listen(bind.ip(), "the block server").map_err(RpcError::Unprotected)?;
         // Bind with std so that a bind error is returned here, synchronously, without block_on
         // (which would panic when the caller is itself inside a runtime).
         let std_listener =
@@ -102,7 +106,7 @@ impl BlockServer {
             tokio::net::TcpListener::from_std(std_listener).map_err(|e| RpcError::io("registering the block server socket", e))?
         };
         let shared =
-            Arc::new(ServerShared { secret, max_frame, chunk: max_frame.clamp(1, MAX_CHUNK), store, handshake_timeout });
+            Arc::new(ServerShared { security, max_frame, chunk: max_frame.clamp(1, MAX_CHUNK), store, handshake_timeout });
         let accept_task = handle.spawn(accept_loop(listener, shared));
         tracing::debug!(%addr, "block server listening");
         Ok((BlockServer { addr, accept_task }, addr))
@@ -155,7 +159,7 @@ async fn accept_loop(listener: tokio::net::TcpListener, shared: Arc<ServerShared
 }
 
 async fn serve_connection(stream: tokio::net::TcpStream, peer: SocketAddr, sh: Arc<ServerShared>) {
-    let conn = Connection::<BlockRequest, ResponseHeader>::accept(stream, sh.secret.as_deref(), sh.max_frame, sh.handshake_timeout).await;
+    let conn = Connection::<BlockRequest, ResponseHeader>::accept(stream, &sh.security, sh.max_frame, sh.handshake_timeout).await;
     let mut conn = match conn {
         Ok(c) => c,
         Err(e) => {
@@ -222,7 +226,8 @@ async fn respond(conn: &mut Connection<BlockRequest, ResponseHeader>, request: B
     }
 }
 
-/// Streams `len` bytes of `file` as chunk frames.
+/// Streams `len` bytes of `file` as chunk frames. Each chunk is read behind the frame's reserved
+/// header and sealed in place: no copy of the data between the file and the socket.
 async fn stream_file(conn: &mut Connection<BlockRequest, ResponseHeader>, file: File, len: u64, chunk: usize) -> Result<(), RpcError> {
     let mut remaining = len;
     let mut state = (file, Vec::new());
@@ -230,16 +235,16 @@ async fn stream_file(conn: &mut Connection<BlockRequest, ResponseHeader>, file: 
         let n = remaining.min(chunk as u64) as usize;
         let (mut file, mut buf) = state;
         // File and buffer move to the blocking thread and back, so one buffer serves all chunks.
-        let (file, buf, read) = blocking(move || {
-            buf.resize(n, 0);
-            let read = file.read_exact(&mut buf);
+        let (file, mut buf, read) = blocking(move || {
+            buf.resize(FRAME_RESERVE + n, 0);
+            let read = file.read_exact(&mut buf[FRAME_RESERVE..]);
             (file, buf, read)
         })
         .await?;
         // The header promised `len` bytes: past this point the only way to report a failure
         // is to close the connection, which the client sees as a truncated block.
         read.map_err(|e| RpcError::Io(format!("reading a shuffle data file: {e}")))?;
-        conn.send_bytes(&buf).await?;
+        conn.send_frame_in_place(&mut buf).await?;
         remaining -= n as u64;
         state = (file, buf);
     }

@@ -35,6 +35,16 @@ pub enum RpcError {
     #[error("RPC authentication failed: {0}. Check that ember.authenticate and the secret are the same on the driver and all executors")]
     AuthFailed(String),
 
+    /// A listener beyond loopback without a secret, refused (the message names
+    /// `ember.authenticate`).
+    #[error("{0}")]
+    Unprotected(String),
+
+    /// A frame after the handshake failed authentication: it was modified, injected, replayed,
+    /// reordered or cut. The connection is dropped and nothing it carried from then on is used.
+    #[error("RPC frame integrity check failed: {0}")]
+    Integrity(String),
+
     /// The peer speaks another version of the protocol.
     #[error("RPC protocol version mismatch: this process speaks version {ours}, the peer version {theirs}; run the same Ember build on the driver and all executors")]
     VersionMismatch {

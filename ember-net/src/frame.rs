@@ -30,7 +30,7 @@ fn too_large(size: usize, max: usize) -> RpcError {
 }
 
 /// Checks a payload against the limit and builds its header.
-fn header_for(payload: &[u8], max: usize) -> Result<[u8; HEADER_LEN], RpcError> {
+pub(crate) fn header_for(payload: &[u8], max: usize) -> Result<[u8; HEADER_LEN], RpcError> {
     if payload.len() > effective_limit(max) {
         return Err(too_large(payload.len(), max));
     }
@@ -98,6 +98,18 @@ pub async fn write_frame<W: AsyncWrite + Unpin>(w: &mut W, payload: &[u8], max: 
 /// Encodes a message with postcard.
 pub fn encode<T: Serialize>(msg: &T) -> Result<Vec<u8>, RpcError> {
     postcard::to_stdvec(msg).map_err(|e| RpcError::Decode(format!("cannot encode message: {e}")))
+}
+
+/// Appends the postcard encoding of a message to `buf` (which keeps its capacity across calls).
+pub fn encode_into<T: Serialize>(msg: &T, buf: &mut Vec<u8>) -> Result<(), RpcError> {
+    let taken = std::mem::take(buf);
+    match postcard::to_extend(msg, taken) {
+        Ok(v) => {
+            *buf = v;
+            Ok(())
+        }
+        Err(e) => Err(RpcError::Decode(format!("cannot encode message: {e}"))),
+    }
 }
 
 /// Decodes a postcard message; trailing bytes are an error (they mean the two sides disagree on

@@ -25,6 +25,7 @@ use crate::data::Data;
 use crate::env::ExecutorEnv;
 use crate::error::{EmberError, Result};
 use crate::memory::{MemoryConfig, MemorySource, UnifiedMemoryManager};
+use crate::rpc::secret::{Secret, Security};
 use crate::scheduler::backend::SchedulerBackend;
 use crate::scheduler::cluster_backend::{ClusterBackend, ClusterSettings, ClusterView, ExecutorInfo};
 use crate::scheduler::event_loop::{AppStatus, DriverEvent, DriverServices, EventLoop, StatusCell};
@@ -620,20 +621,22 @@ fn start_cluster(
     } else {
         None
     };
-    if secret.is_none() && !ip.is_loopback() {
-        return Err(EmberError::Config {
-            key: conf::AUTHENTICATE.into(),
-            value: conf.get(conf::AUTHENTICATE).into(),
-            reason: format!(
-                "refusing to listen on {host} without authentication: any process that can reach it could run code in this application. Set ember.authenticate=true and ember.authenticate.secret (or EMBER_AUTH_SECRET), or bind to 127.0.0.1"
-            ),
-        });
-    }
+    let encrypt = conf.get_bool(conf::NETWORK_CRYPTO_ENABLED)?;
+    let security = Security::from_settings(secret.map(Secret::from), encrypt).map_err(|reason| EmberError::Config {
+        key: conf::NETWORK_CRYPTO_ENABLED.into(),
+        value: "true".into(),
+        reason,
+    })?;
+    security.check_listen(ip, "the driver's listener").map_err(|reason| EmberError::Config {
+        key: conf::AUTHENTICATE.into(),
+        value: conf.get(conf::AUTHENTICATE).into(),
+        reason,
+    })?;
     // Executors get the application's configuration at registration, but never the secret.
     conf.insert(conf::AUTHENTICATE_SECRET, "");
     let settings = ClusterSettings {
         bind: std::net::SocketAddr::new(ip, port),
-        secret: secret.map(String::into_bytes),
+        security,
         max_frame: conf.get_size_bytes(conf::RPC_MESSAGE_MAX_SIZE)? as usize,
         timeout: std::time::Duration::from_millis(conf.get_time_ms(conf::NETWORK_TIMEOUT)?),
         conf: conf.iter().filter(|(k, _)| *k != conf::AUTHENTICATE_SECRET).map(|(k, v)| (k.to_string(), v.to_string())).collect(),

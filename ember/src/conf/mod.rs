@@ -132,8 +132,9 @@ entries! {
     SERIALIZE_LOCAL_TASKS = "ember.test.serializeLocal", "false", Bool, "Send local-mode results through serialization, as cluster mode does.";
     DRIVER_HOST = "ember.driver.host", "", Str, "Address the driver listens on for executors (default: 127.0.0.1 for local-cluster, the master URL's host for ember://).";
     DRIVER_PORT = "ember.driver.port", "0", Int, "Port the driver listens on for executors (0: any free port; ember:// URLs give theirs).";
-    AUTHENTICATE = "ember.authenticate", "false", Bool, "Require executors to prove they know ember.authenticate.secret (always on for local-cluster).";
+    AUTHENTICATE = "ember.authenticate", "false", Bool, "Authenticate every connection with ember.authenticate.secret and every frame after the handshake with keys derived from it (always on for local-cluster). Without it no listener binds beyond loopback.";
     AUTHENTICATE_SECRET = "ember.authenticate.secret", "", Str, "The shared secret (also read from EMBER_AUTH_SECRET); local-cluster makes one per application.";
+    NETWORK_CRYPTO_ENABLED = "ember.network.crypto.enabled", "false", Bool, "Also encrypt every frame (AES-256-GCM); requires ember.authenticate. Passed to executors at start-up (--conf), as Spark's startup settings are.";
     UNSAFE_EXCEPTION_ON_MEMORY_LEAK = "ember.unsafe.exceptionOnMemoryLeak", "false", Bool, "Fail a task that ends with managed memory still reserved.";
 }
 

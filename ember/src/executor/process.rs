@@ -4,7 +4,8 @@
 //! A process becomes an executor before `main` runs (the `.init_array` hook below), when it
 //! was spawned by a `local-cluster` driver (the `EMBER_EXECUTOR_ARGS` environment variable) or
 //! started by an operator as `PROGRAM executor --driver HOST:PORT [--cores N] [--memory 4g]
-//! [--host ADVERTISED_HOST] [--executor-id ID]`, with the secret in `EMBER_AUTH_SECRET`.
+//! [--host ADVERTISED_HOST] [--executor-id ID] [--conf ember.network.crypto.enabled=true]`, with
+//! the secret in `EMBER_AUTH_SECRET`.
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,6 +26,7 @@ use crate::error::{EmberError, Result};
 use ember_net::block_client::BlockClient;
 use ember_net::block_server::{BlockServer, BlockStore, ShuffleBlock};
 use crate::rpc::connection::Connection;
+use crate::rpc::secret::{Secret, Security};
 use crate::rpc::messages::{task_result_block_id, ToDriver, ToExecutor, WirePayload, WireValue};
 use crate::shuffle::ShuffleConf;
 use crate::storage::{BlockManager, BlockManagerMaster};
@@ -86,12 +88,18 @@ pub struct ExecutorArgs {
     pub memory_mb: u64,
     pub host: Option<String>,
     pub executor_id: Option<String>,
+    /// Settings needed before the driver can be reached (`--conf key=value`; Spark's executor
+    /// startup settings): `ember.network.crypto.enabled`.
+    pub startup_conf: Vec<(String, String)>,
 }
 
+/// The keys an executor accepts on its command line: those it needs to connect at all.
+const STARTUP_KEYS: &[&str] = &[conf::NETWORK_CRYPTO_ENABLED];
+
 impl ExecutorArgs {
-    /// Parses `--driver HOST:PORT --cores N --memory 4g --host H --executor-id ID`.
+    /// Parses `--driver HOST:PORT --cores N --memory 4g --host H --executor-id ID --conf K=V`.
     pub fn parse(args: &[String]) -> Result<Self> {
-        let mut out = ExecutorArgs { driver: String::new(), cores: 1, memory_mb: 1024, host: None, executor_id: None };
+        let mut out = ExecutorArgs { driver: String::new(), cores: 1, memory_mb: 1024, host: None, executor_id: None, startup_conf: Vec::new() };
         let mut it = args.iter();
         while let Some(a) = it.next() {
             let (flag, inline) = match a.split_once('=') {
@@ -108,6 +116,17 @@ impl ExecutorArgs {
                 }
                 "--host" => out.host = Some(value()?),
                 "--executor-id" => out.executor_id = Some(value()?),
+                "--conf" => {
+                    let pair = value()?;
+                    let (k, v) = pair.split_once('=').ok_or_else(|| EmberError::Argument(format!("--conf takes key=value, got {pair:?}")))?;
+                    if !STARTUP_KEYS.contains(&k.trim()) {
+                        return Err(EmberError::Argument(format!(
+                            "--conf {k}: an executor takes only its startup settings ({}) on its command line; the rest comes from the driver",
+                            STARTUP_KEYS.join(", ")
+                        )));
+                    }
+                    out.startup_conf.push((k.trim().to_string(), v.trim().to_string()));
+                }
                 other => return Err(EmberError::Argument(format!("unknown executor option {other}"))),
             }
         }
@@ -200,19 +219,29 @@ pub fn run_executor(args: Vec<String>) -> Result<()> {
         .ok()
         .and_then(|mut a| a.next())
         .ok_or_else(|| EmberError::Argument(format!("cannot resolve driver address {}", args.driver)))?;
-    let secret = std::env::var(crate::rpc::auth::SECRET_ENV).ok().filter(|s| !s.is_empty()).map(String::into_bytes);
+    let secret = std::env::var(crate::rpc::auth::SECRET_ENV).ok().filter(|s| !s.is_empty()).map(Secret::from);
+    let mut startup = EmberConf::new();
+    for (k, v) in &args.startup_conf {
+        startup.insert(k.clone(), v.clone());
+    }
+    let encrypt = startup.get_bool(conf::NETWORK_CRYPTO_ENABLED)?;
+    let security = Security::from_settings(secret, encrypt).map_err(|reason| EmberError::Config {
+        key: conf::NETWORK_CRYPTO_ENABLED.into(),
+        value: "true".into(),
+        reason: format!("{reason} ({} is not set)", crate::rpc::auth::SECRET_ENV),
+    })?;
     let runtime = crate::rpc::network_runtime("ember-executor-rpc")?;
     let handle = runtime.handle().clone();
-    let result = runtime.block_on(executor_main(args, driver, secret, handle));
+    let result = runtime.block_on(executor_main(args, driver, security, handle));
     runtime.shutdown_timeout(Duration::from_secs(1));
     result
 }
 
-async fn executor_main(args: ExecutorArgs, driver: SocketAddr, secret: Option<Vec<u8>>, handle: tokio::runtime::Handle) -> Result<()> {
+async fn executor_main(args: ExecutorArgs, driver: SocketAddr, security: Security, handle: tokio::runtime::Handle) -> Result<()> {
     // Before registration only the bootstrap limits are known; the driver's arrive with it.
     let boot_max = 128usize << 20;
     let timeout = Duration::from_secs(120);
-    let conn = Connection::<ToExecutor, ToDriver>::connect(driver, secret.as_deref(), boot_max, timeout)
+    let conn = Connection::<ToExecutor, ToDriver>::connect(driver, &security, boot_max, timeout)
         .await
         .map_err(|e| EmberError::network(format!("cannot join the driver at {driver}"), e))?;
     let host = args.host.clone().unwrap_or_else(|| conn.local_addr().ip().to_string());
@@ -225,7 +254,7 @@ async fn executor_main(args: ExecutorArgs, driver: SocketAddr, secret: Option<Ve
     let pending_bm = Arc::new(std::sync::OnceLock::<Arc<BlockManager>>::new());
     let store: Arc<LateStore> = Arc::new(LateStore { block_manager: pending_bm.clone(), local_dir: work_root.clone() });
     let bind: SocketAddr = SocketAddr::new(if host == "127.0.0.1" { [127, 0, 0, 1].into() } else { [0, 0, 0, 0].into() }, 0);
-    let (server, block_addr) = BlockServer::start(handle.clone(), bind, secret.clone(), boot_max, store)
+    let (server, block_addr) = BlockServer::start(handle.clone(), bind, security.clone(), boot_max, store)
         .map_err(|e| EmberError::network("cannot start the block server", e))?;
 
     writer
@@ -287,7 +316,7 @@ async fn executor_main(args: ExecutorArgs, driver: SocketAddr, secret: Option<Ve
         block_manager: bm,
         broadcasts: Arc::new(crate::broadcast::BroadcastManager::new()),
         map_outputs: Arc::new(RemoteMapOutputs { out: out_tx.clone(), pending: pending.clone(), next: AtomicU64::new(0), timeout: net_timeout }),
-        block_client: Some(BlockClient::new(handle.clone(), secret.clone(), max_frame, net_timeout)),
+        block_client: Some(BlockClient::new(handle.clone(), security.clone(), max_frame, net_timeout)),
         conf: Arc::new(ember_conf.clone()),
     });
     let max_direct = ember_conf.get_size_bytes(conf::TASK_MAX_DIRECT_RESULT_SIZE)?.min(max_frame as u64 - (max_frame as u64).min(64 << 10));

@@ -9,7 +9,7 @@ pub mod messages;
 
 // Named here for the integration tests (feature `testing`), which speak the wire protocol.
 #[cfg_attr(not(feature = "testing"), allow(unused_imports))]
-pub use ember_net::{auth, block_client, block_server, connection, frame, protocol, RpcError};
+pub use ember_net::{auth, block_client, block_server, connection, frame, protocol, seal, secret, RpcError};
 
 use crate::error::{EmberError, Result};
 

@@ -28,6 +28,7 @@ use ember_net::block_server::BlockServer;
 use ember_net::protocol::{BlockRequest, BlockResponse};
 use crate::rpc::connection::Connection;
 use crate::rpc::messages::{ToDriver, ToExecutor, WirePayload, WireTask, WireValue};
+use crate::rpc::secret::Security;
 use crate::rpc::RpcError;
 use crate::task::Shipped;
 use crate::task::{
@@ -39,8 +40,9 @@ use crate::task::{
 pub struct ClusterSettings {
     /// Address to listen on for executors.
     pub bind: SocketAddr,
-    /// Shared secret (`ember.authenticate.secret`), `None` when authentication is off.
-    pub secret: Option<Vec<u8>>,
+    /// The shared secret (`ember.authenticate.secret`, absent when authentication is off) and
+    /// `ember.network.crypto.enabled`. `Debug` redacts the secret.
+    pub security: Security,
     /// `ember.rpc.message.maxSize` in bytes.
     pub max_frame: usize,
     /// `ember.network.timeout`.
@@ -140,7 +142,7 @@ impl ClusterBackend {
         let (server, server_addr) = BlockServer::start(
             runtime.handle().clone(),
             SocketAddr::new(settings.bind.ip(), 0),
-            settings.secret.clone(),
+            settings.security.clone(),
             settings.max_frame,
             broadcasts,
         )
@@ -149,7 +151,7 @@ impl ClusterBackend {
             .map_err(|e| EmberError::DriverListen { addr: settings.bind.to_string(), source: crate::error::SharedIoError::new(e) })?;
         listener.set_nonblocking(true).map_err(|e| EmberError::io("driver listener", e))?;
         let addr = listener.local_addr().map_err(|e| EmberError::io("driver listener", e))?;
-        let blocks = BlockClient::new(runtime.handle().clone(), settings.secret.clone(), settings.max_frame, settings.timeout);
+        let blocks = BlockClient::new(runtime.handle().clone(), settings.security.clone(), settings.max_frame, settings.timeout);
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
             registered: Condvar::new(),
@@ -215,11 +217,19 @@ impl ClusterBackend {
         for _ in 0..n {
             let i = self.next_local_id;
             self.next_local_id += 1;
-            let args = format!("--driver {} --cores {cores} --memory {memory_mb}m --executor-id {i}", self.addr);
+            let security = &self.shared.settings.security;
+            // The settings an executor needs before it can even connect travel with its
+            // arguments, as Spark passes its startup settings (`isExecutorStartupConf`).
+            let args = format!(
+                "--driver {} --cores {cores} --memory {memory_mb}m --executor-id {i} --conf {}={}",
+                self.addr,
+                crate::conf::NETWORK_CRYPTO_ENABLED,
+                security.encrypts()
+            );
             let mut cmd = Command::new("/proc/self/exe");
             cmd.env(crate::executor::process::EXECUTOR_ENV, args).stdin(Stdio::null());
-            match &self.shared.settings.secret {
-                Some(s) => cmd.env(SECRET_ENV, String::from_utf8_lossy(s).into_owned()),
+            match security.secret() {
+                Some(s) => cmd.env(SECRET_ENV, String::from_utf8_lossy(s.expose()).into_owned()),
                 None => cmd.env_remove(SECRET_ENV),
             };
             // Executors' stdout goes to the driver's stderr: the application's stdout stays its own.
@@ -494,7 +504,7 @@ async fn accept_loop(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
 
 async fn serve_executor(stream: tokio::net::TcpStream, peer: SocketAddr, shared: Arc<Shared>) -> std::result::Result<(), RpcError> {
     let s = &shared.settings;
-    let conn = Connection::<ToDriver, ToExecutor>::accept(stream, s.secret.as_deref(), s.max_frame, s.timeout).await?;
+    let conn = Connection::<ToDriver, ToExecutor>::accept(stream, &s.security, s.max_frame, s.timeout).await?;
     let (mut reader, mut writer) = conn.into_split();
     let first = tokio::time::timeout(s.timeout, reader.recv()).await.map_err(|_| RpcError::Io("executor did not register in time".into()))??;
     let ToDriver::RegisterExecutor { requested_id, host, cores, memory_mb, block_port, build_id, pid } = first else {

@@ -165,8 +165,8 @@ mod tests {
         let max_frame = 64; // the third block travels as 16 chunks
         let localhost: SocketAddr = "127.0.0.1:0".parse().unwrap();
         let store = Arc::new(ShuffleDir(dir.path().to_path_buf()));
-        let (_server, addr) = BlockServer::start(rt.handle().clone(), localhost, Some(b"k".to_vec()), max_frame, store).unwrap();
-        let client = BlockClient::new(rt.handle().clone(), Some(b"k".to_vec()), max_frame, Duration::from_secs(10));
+        let (_server, addr) = BlockServer::start(rt.handle().clone(), localhost, ember_net::secret::Security::authenticated("k"), max_frame, store).unwrap();
+        let client = BlockClient::new(rt.handle().clone(), ember_net::secret::Security::authenticated("k"), max_frame, Duration::from_secs(10));
         let data = std::fs::read(data_file(dir.path(), 4, 1)).unwrap();
         for (reduce_id, expected) in blocks.iter().enumerate() {
             let got = client.fetch(addr, BlockRequest::Shuffle { shuffle_id: 4, map_index: 1, reduce_id }).unwrap();

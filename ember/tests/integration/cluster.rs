@@ -69,7 +69,7 @@ fn runtime() -> tokio::runtime::Runtime {
 fn an_executor_of_another_build_is_refused() {
     let (ctx, addr) = standalone("s3cret");
     let reason = runtime().block_on(async {
-        let mut conn = Connection::<ToExecutor, ToDriver>::connect(addr, Some(b"s3cret"), 1 << 20, Duration::from_secs(30)).await.unwrap();
+        let mut conn = Connection::<ToExecutor, ToDriver>::connect(addr, &ember::rpc::secret::Security::authenticated("s3cret"), 1 << 20, Duration::from_secs(30)).await.unwrap();
         conn.send(&ToDriver::RegisterExecutor {
             requested_id: None,
             host: "127.0.0.1".into(),
@@ -94,9 +94,9 @@ fn an_executor_of_another_build_is_refused() {
 fn clients_without_the_secret_and_garbage_are_refused_without_harm() {
     let (ctx, addr) = standalone("right-secret");
     let rt = runtime();
-    let no_secret = rt.block_on(Connection::<ToExecutor, ToDriver>::connect(addr, None, 1 << 20, Duration::from_secs(30)));
+    let no_secret = rt.block_on(Connection::<ToExecutor, ToDriver>::connect(addr, &ember::rpc::secret::Security::none(), 1 << 20, Duration::from_secs(30)));
     assert!(no_secret.is_err(), "no secret must be refused");
-    let wrong = rt.block_on(Connection::<ToExecutor, ToDriver>::connect(addr, Some(b"wrong"), 1 << 20, Duration::from_secs(30)));
+    let wrong = rt.block_on(Connection::<ToExecutor, ToDriver>::connect(addr, &ember::rpc::secret::Security::authenticated("wrong"), 1 << 20, Duration::from_secs(30)));
     assert!(wrong.is_err(), "a wrong secret must be refused");
     // Garbage, and a frame header announcing 4 GiB.
     for junk in [b"GET / HTTP/1.1\r\n\r\n".to_vec(), vec![0xff; 4096], vec![0xff, 0xff, 0xff, 0xff, 1, 2, 3]] {
@@ -105,7 +105,7 @@ fn clients_without_the_secret_and_garbage_are_refused_without_harm() {
     }
     // An authenticated peer sending an oversized frame is cut off too.
     rt.block_on(async {
-        let mut conn = Connection::<ToExecutor, ToDriver>::connect(addr, Some(b"right-secret"), 1 << 30, Duration::from_secs(30)).await.unwrap();
+        let mut conn = Connection::<ToExecutor, ToDriver>::connect(addr, &ember::rpc::secret::Security::authenticated("right-secret"), 1 << 30, Duration::from_secs(30)).await.unwrap();
         let _ = conn.send_bytes(&vec![0u8; 200 << 20]).await;
     });
     // The driver still accepts a real executor and runs a job.

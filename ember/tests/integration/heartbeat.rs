@@ -31,7 +31,7 @@ fn a_silent_executor_is_declared_lost_after_the_network_timeout() {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     // A peer that registers properly, then never sends a heartbeat but keeps its connection.
     let mut conn = rt.block_on(async {
-        let mut conn = Connection::<ToExecutor, ToDriver>::connect(addr, Some(SECRET.as_bytes()), 1 << 20, Duration::from_secs(30)).await.unwrap();
+        let mut conn = Connection::<ToExecutor, ToDriver>::connect(addr, &ember::rpc::secret::Security::authenticated(SECRET), 1 << 20, Duration::from_secs(30)).await.unwrap();
         conn.send(&ToDriver::RegisterExecutor {
             requested_id: Some("silent".into()),
             host: "127.0.0.1".into(),
