@@ -632,9 +632,15 @@ fn start_cluster(
         value: conf.get(conf::AUTHENTICATE).into(),
         reason,
     })?;
+    // Refused before anything listens: executors of such a build could not decode task bodies.
+    let build_id = match conf.get(conf::TESTING_BUILD_ID) {
+        "" => crate::image::check_cluster_ready().map_err(EmberError::UnsupportedBuild)?,
+        claimed => claimed.to_string(),
+    };
     // Executors get the application's configuration at registration, but never the secret.
     conf.insert(conf::AUTHENTICATE_SECRET, "");
     let settings = ClusterSettings {
+        build_id,
         bind: std::net::SocketAddr::new(ip, port),
         security,
         max_frame: conf.get_size_bytes(conf::RPC_MESSAGE_MAX_SIZE)? as usize,

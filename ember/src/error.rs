@@ -133,6 +133,11 @@ pub enum EmberError {
     #[error("the driver refused this executor: {0}")]
     RegistrationRejected(String),
 
+    /// This executable cannot take part in a cluster (no build id, a dynamically linked Rust
+    /// std, Ember in a shared library); the message says how to build it.
+    #[error("cannot run in cluster mode: {0}")]
+    UnsupportedBuild(String),
+
     /// A peer broke the driver–executor protocol (Spark's wording where Spark has one).
     #[error("{0}")]
     Protocol(String),

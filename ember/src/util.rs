@@ -82,27 +82,11 @@ pub(crate) fn estimate_vec_size<T: serde::Serialize>(v: &[T]) -> u64 {
 /// messages, so it lives in `ember-common`.
 pub use ember_common::bytes_to_string;
 
-/// This executable's build fingerprint: its ELF `NT_GNU_BUILD_ID` note (forced on by
-/// `.cargo/config.toml`), else a hash of the whole file. Executors of another build are refused.
-pub fn build_id() -> String {
-    let Ok(bytes) = std::fs::read("/proc/self/exe") else { return "unknown".into() };
-    // A note is namesz=4, descsz, type=3 (NT_GNU_BUILD_ID), "GNU\0", then the id bytes.
-    let head = &bytes[..bytes.len().min(1 << 20)];
-    let pattern = [4u8, 0, 0, 0];
-    let mut i = 0;
-    while i + 16 <= head.len() {
-        if head[i..i + 4] == pattern && head[i + 8..i + 12] == [3, 0, 0, 0] && &head[i + 12..i + 16] == b"GNU\0" {
-            let len = u32::from_le_bytes([head[i + 4], head[i + 5], head[i + 6], head[i + 7]]) as usize;
-            if (8..=64).contains(&len) && i + 16 + len <= head.len() {
-                return head[i + 16..i + 16 + len].iter().map(|b| format!("{b:02x}")).collect();
-            }
-        }
-        i += 4;
-    }
-    use std::hash::{Hash, Hasher};
-    let mut h = rustc_hash::FxHasher::default();
-    bytes.hash(&mut h);
-    format!("file-{:016x}-{}", h.finish(), bytes.len())
+/// This executable's build id: its ELF `NT_GNU_BUILD_ID` note as hex (forced on by
+/// `.cargo/config.toml`), read from memory. `None` when the executable has none: cluster mode
+/// then refuses to start, since driver and executors could not check they run the same build.
+pub fn build_id() -> Option<String> {
+    crate::image::image().build_id()
 }
 
 /// Moves `a` into a `B` when `A` and `B` are the same type (a type-id check that compiles away),

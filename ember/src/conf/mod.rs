@@ -124,6 +124,7 @@ entries! {
     EXECUTOR_CORES = "ember.executor.cores", "1", Int, "Cores of each executor in cluster mode.";
     MEMORY_FRACTION = "ember.memory.fraction", "0.6", Float, "Fraction of (memory - reserved memory) for execution and storage.";
     MEMORY_STORAGE_FRACTION = "ember.memory.storageFraction", "0.5", Float, "Part of that fraction immune to eviction by execution.";
+    TESTING_BUILD_ID = "ember.testing.buildId", "", Str, "Testing only: the build id this process claims instead of its own (driver: from its configuration; executor: --conf at start-up), to simulate a process of another build. Claiming another build only gets a process refused.";
     TESTING_RESERVED_MEMORY = "ember.testing.reservedMemory", "300m", Size(Byte), "Memory set aside for the system before ember.memory.fraction applies; memory must be at least 1.5 times this (tests lower it to run with a few MiB).";
     STORAGE_UNROLL_MEMORY_THRESHOLD = "ember.storage.unrollMemoryThreshold", "1m", Size(Byte), "Storage memory a task reserves before it starts unrolling a partition into the cache.";
     RDD_COMPRESS = "ember.rdd.compress", "false", Bool, "lz4-compress serialized cached partitions (_SER levels and partitions on disk).";

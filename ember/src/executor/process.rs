@@ -42,12 +42,14 @@ extern "C" fn executor_hook() {
     maybe_run_executor();
 }
 
+// The one unsafe attribute outside the crate root's named modules.
 // SAFETY (link_section): `.init_array` entries are `extern "C" fn()` pointers the loader calls
 // after relocation and before `main`; this one is such a pointer. On Linux, std's own start-up
 // (argument capture) also runs from `.init_array`, and allocation and threads work there.
 // `#[used]` keeps it in the binary even though nothing names it (rustc links every `#[used]`
 // static of a dependency, so a test binary or an example gets it as a program does).
 #[used]
+#[allow(unsafe_code)]
 #[link_section = ".init_array"]
 static EXECUTOR_HOOK: extern "C" fn() = executor_hook;
 
@@ -93,8 +95,9 @@ pub struct ExecutorArgs {
     pub startup_conf: Vec<(String, String)>,
 }
 
-/// The keys an executor accepts on its command line: those it needs to connect at all.
-const STARTUP_KEYS: &[&str] = &[conf::NETWORK_CRYPTO_ENABLED];
+/// The keys an executor accepts on its command line: those it needs to connect at all (and the
+/// tests' build-id override).
+const STARTUP_KEYS: &[&str] = &[conf::NETWORK_CRYPTO_ENABLED, conf::TESTING_BUILD_ID];
 
 impl ExecutorArgs {
     /// Parses `--driver HOST:PORT --cores N --memory 4g --host H --executor-id ID --conf K=V`.
@@ -225,6 +228,12 @@ pub fn run_executor(args: Vec<String>) -> Result<()> {
         startup.insert(k.clone(), v.clone());
     }
     let encrypt = startup.get_bool(conf::NETWORK_CRYPTO_ENABLED)?;
+    // Refused before anything is sent: a build without an id, or with Rust code in separately
+    // loaded images, cannot decode task bodies meaningfully.
+    let build_id = match startup.get(conf::TESTING_BUILD_ID) {
+        "" => crate::image::check_cluster_ready().map_err(EmberError::UnsupportedBuild)?,
+        claimed => claimed.to_string(),
+    };
     let security = Security::from_settings(secret, encrypt).map_err(|reason| EmberError::Config {
         key: conf::NETWORK_CRYPTO_ENABLED.into(),
         value: "true".into(),
@@ -232,12 +241,12 @@ pub fn run_executor(args: Vec<String>) -> Result<()> {
     })?;
     let runtime = crate::rpc::network_runtime("ember-executor-rpc")?;
     let handle = runtime.handle().clone();
-    let result = runtime.block_on(executor_main(args, driver, security, handle));
+    let result = runtime.block_on(executor_main(args, driver, security, build_id, handle));
     runtime.shutdown_timeout(Duration::from_secs(1));
     result
 }
 
-async fn executor_main(args: ExecutorArgs, driver: SocketAddr, security: Security, handle: tokio::runtime::Handle) -> Result<()> {
+async fn executor_main(args: ExecutorArgs, driver: SocketAddr, security: Security, build_id: String, handle: tokio::runtime::Handle) -> Result<()> {
     // Before registration only the bootstrap limits are known; the driver's arrive with it.
     let boot_max = 128usize << 20;
     let timeout = Duration::from_secs(120);
@@ -264,7 +273,7 @@ async fn executor_main(args: ExecutorArgs, driver: SocketAddr, security: Securit
             cores: args.cores as u32,
             memory_mb: args.memory_mb,
             block_port: block_addr.port(),
-            build_id: crate::util::build_id(),
+            build_id: build_id.clone(),
             pid: std::process::id(),
         })
         .await
@@ -273,7 +282,16 @@ async fn executor_main(args: ExecutorArgs, driver: SocketAddr, security: Securit
     // Until registration completes, a LaunchTask is a protocol error (reference 000/003).
     let (executor_id, conf) = loop {
         match reader.recv().await {
-            Ok(ToExecutor::RegisteredExecutor { executor_id, conf }) => break (executor_id, conf),
+            Ok(ToExecutor::RegisteredExecutor { executor_id, conf, build_id: driver_build }) => {
+                // Checked here too, not only by the driver: task bodies name entries of this
+                // build's decode table, meaningless in another build.
+                if driver_build != build_id {
+                    return Err(EmberError::RegistrationRejected(format!(
+                        "the driver at {driver} runs build {driver_build}, this executor build {build_id}: run the same executable on every machine"
+                    )));
+                }
+                break (executor_id, conf);
+            }
             Ok(ToExecutor::RegisterRejected { reason }) => return Err(EmberError::RegistrationRejected(reason)),
             Ok(ToExecutor::LaunchTask(_)) => return Err(EmberError::Protocol("Received LaunchTask command but executor was null".into())),
             Ok(other) => debug!("ignoring {other:?} before registration"),
@@ -340,7 +358,15 @@ async fn executor_main(args: ExecutorArgs, driver: SocketAddr, security: Securit
             Ok(ToExecutor::LaunchTask(t)) => {
                 debug!("Got assigned task {}", t.task_id);
                 if let Some(shipped) = &t.binary {
-                    match crate::ship::decode::<TaskKind>(shipped) {
+                    // SAFETY: `shipped` comes from this executor's driver, which runs this very
+                    // build (both sides compared build ids at registration, before any task), over
+                    // a connection whose every frame was authenticated with keys derived from the
+                    // application's secret (with `ember.authenticate` off, only a loopback driver
+                    // can be reached, and the operator accepted that local processes may act as
+                    // it). The driver made it with `ship` from a task body it held.
+                    #[allow(unsafe_code)]
+                    let decoded = unsafe { crate::ship::decode::<TaskKind>(shipped) };
+                    match decoded {
                         Ok(kind) => {
                             binaries.insert(t.binary_id, kind);
                         }
@@ -447,3 +473,4 @@ impl BlockStore for LateStore {
         crate::shuffle::open_block(&self.local_dir, shuffle_id, map_index, reduce_id)
     }
 }
+

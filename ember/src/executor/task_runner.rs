@@ -46,7 +46,7 @@ impl TaskRunner {
             let result = catch_unwind(AssertUnwindSafe(|| -> crate::Result<TaskValue> {
                 // The forced wire path: the task body goes through the same ship/decode round
                 // trip as in cluster mode, so local tests cover it.
-                let kind = if reship { crate::ship::decode::<TaskKind>(&t.kind.ship()?)? } else { t.kind.clone() };
+                let kind = if reship { crate::ship::round_trip(&t.kind)? } else { t.kind.clone() };
                 match &kind {
                 TaskKind::Result(f) => {
                     if serialize {

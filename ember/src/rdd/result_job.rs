@@ -89,16 +89,18 @@ struct ResultJob<R, C, F> {
     captures: Captures,
 }
 
-/// The executor-side entry point of a result task body (see [`crate::ship`]).
-fn decode_result_job<R, C, U, F>(tag: u64, bytes: &[u8]) -> Result<TaskKind>
+/// A result task body as the executor gets it (see [`crate::ship`]).
+impl<R, C, U, F> crate::ship::Shippable for ResultJob<R, C, F>
 where
     R: Rdd,
     C: Data,
     U: Data,
     F: Fn(&C, &Arc<TaskContext>, PartIter<R>) -> U + Copy + Send + Sync + 'static,
 {
-    let job: ResultJob<R, C, F> = crate::ship::decode_checked(tag, bytes)?;
-    Ok(TaskKind::Result(Arc::new(job)))
+    type Output = TaskKind;
+    fn into_output(self) -> TaskKind {
+        TaskKind::Result(Arc::new(self))
+    }
 }
 
 impl<R, C, U, F> ResultFunc for ResultJob<R, C, F>
@@ -113,7 +115,7 @@ where
     }
 
     fn ship(&self) -> Result<Shipped> {
-        crate::ship::ship(self, decode_result_job::<R, C, U, F>)
+        crate::ship::ship(self)
     }
 
     fn run_serialized(&self, partition: usize, ctx: &Arc<TaskContext>) -> Result<Vec<u8>> {

@@ -161,13 +161,16 @@ impl Serialize for ErasedSource {
 impl<'de> Deserialize<'de> for ErasedSource {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let shipped = Shipped::deserialize(d)?;
-        crate::ship::decode::<Arc<dyn NarrowPairSource>>(&shipped).map(ErasedSource).map_err(serde::de::Error::custom)
+        crate::ship::decode_nested::<Arc<dyn NarrowPairSource>>(&shipped).map(ErasedSource).map_err(serde::de::Error::custom)
     }
 }
 
-fn decode_narrow_source<R: Rdd>(tag: u64, bytes: &[u8]) -> crate::Result<Arc<dyn NarrowPairSource>> {
-    let src: NarrowSource<R> = crate::ship::decode_checked(tag, bytes)?;
-    Ok(Arc::new(src))
+/// A narrow parent as the executor gets it, inside its task body (see [`crate::ship`]).
+impl<R: Rdd> crate::ship::Shippable for NarrowSource<R> {
+    type Output = Arc<dyn NarrowPairSource>;
+    fn into_output(self) -> Arc<dyn NarrowPairSource> {
+        Arc::new(self)
+    }
 }
 
 /// A parent that is already partitioned by key, read partition by partition (type-erased to
@@ -182,7 +185,7 @@ pub(crate) trait NarrowPairSource: Send + Sync {
 struct NarrowSource<R>(R);
 impl<R: Rdd> NarrowPairSource for NarrowSource<R> {
     fn ship(&self) -> crate::Result<Shipped> {
-        crate::ship::ship(self, decode_narrow_source::<R>)
+        crate::ship::ship(self)
     }
     fn base(&self) -> Arc<dyn RddBase> {
         self.0.as_base()

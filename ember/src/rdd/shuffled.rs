@@ -156,7 +156,7 @@ impl<K: Key, V: Data, P: Rdd<Item = (K, V)>, Part: Partitioner<K>, M: MapSide<K,
         self.shuffle_id
     }
     fn ship(&self) -> crate::Result<Shipped> {
-        crate::ship::ship(self, decode_map_task::<K, V, P, Part, M>)
+        crate::ship::ship(self)
     }
     fn run(&self, partition: usize, ctx: &Arc<TaskContext>) -> crate::Result<MapStatus> {
         let sizes = self.map_side.write_rdd(&self.parent, &self.partitioner, self.shuffle_id, partition, ctx)?;
@@ -181,13 +181,14 @@ impl<K: Key, V: Data, P: Rdd<Item = (K, V)>, Part: Partitioner<K>, M: MapSide<K,
     }
 }
 
-/// The executor-side entry point of a shuffle map task body (see [`crate::ship`]).
-fn decode_map_task<K: Key, V: Data, P: Rdd<Item = (K, V)>, Part: Partitioner<K>, M: MapSide<K, V>>(
-    tag: u64,
-    bytes: &[u8],
-) -> crate::Result<TaskKind> {
-    let dep: ShuffleDependency<P, Part, M> = crate::ship::decode_checked(tag, bytes)?;
-    Ok(TaskKind::ShuffleMap(Arc::new(dep)))
+/// A shuffle map task body as the executor gets it (see [`crate::ship`]).
+impl<K: Key, V: Data, P: Rdd<Item = (K, V)>, Part: Partitioner<K>, M: MapSide<K, V>> crate::ship::Shippable
+    for ShuffleDependency<P, Part, M>
+{
+    type Output = TaskKind;
+    fn into_output(self) -> TaskKind {
+        TaskKind::ShuffleMap(Arc::new(self))
+    }
 }
 
 /// Registers a shuffle of `parent` and returns its id, dependency and resulting partitioning.

@@ -21,7 +21,8 @@ pub enum ToDriver {
         memory_mb: u64,
         /// Port of the executor's block server on `host`.
         block_port: u16,
-        /// Build fingerprint of the executable (ELF build id, else a hash of the file).
+        /// The executable's GNU build id (hex); the driver refuses any other build, and any
+        /// executor without one.
         build_id: String,
         pid: u32,
     },
@@ -62,9 +63,10 @@ pub enum WireValue {
 /// Driver → executor.
 #[derive(Debug, Serialize, Deserialize)]
 pub enum ToExecutor {
-    /// Registration accepted (Spark's `RegisteredExecutor`): the executor's id and the
-    /// application's configuration.
-    RegisteredExecutor { executor_id: ExecutorId, conf: Vec<(String, String)> },
+    /// Registration accepted (Spark's `RegisteredExecutor`): the executor's id, the
+    /// application's configuration (never the secret), and the driver's build id, which the
+    /// executor checks against its own before it decodes anything from this driver.
+    RegisteredExecutor { executor_id: ExecutorId, conf: Vec<(String, String)>, build_id: String },
     /// Registration refused; the executor exits with this message.
     RegisterRejected { reason: String },
     /// Run a task (Spark's `LaunchTask`).

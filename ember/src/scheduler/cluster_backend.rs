@@ -49,6 +49,8 @@ pub struct ClusterSettings {
     pub timeout: Duration,
     /// The application's configuration, sent to executors at registration.
     pub conf: Vec<(String, String)>,
+    /// This driver's build id (`crate::image`), which executors must match and check.
+    pub build_id: String,
 }
 
 struct ExecutorData {
@@ -155,8 +157,8 @@ impl ClusterBackend {
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
             registered: Condvar::new(),
+            build_id: settings.build_id.clone(),
             settings,
-            build_id: crate::util::build_id(),
             events,
             tracker,
             blocks,
@@ -510,11 +512,13 @@ async fn serve_executor(stream: tokio::net::TcpStream, peer: SocketAddr, shared:
     let ToDriver::RegisterExecutor { requested_id, host, cores, memory_mb, block_port, build_id, pid } = first else {
         return Err(RpcError::Decode("the first message of an executor must be RegisterExecutor".into()));
     };
-    if build_id != shared.build_id {
-        let reason = format!(
-            "executor build {build_id} does not match the driver's build {}: run the same executable on every machine",
-            shared.build_id
-        );
+    let known = !build_id.is_empty() && build_id.bytes().all(|c| c.is_ascii_hexdigit());
+    if !known || build_id != shared.build_id {
+        let reason = if known {
+            format!("executor build {build_id} does not match the driver's build {}: run the same executable on every machine", shared.build_id)
+        } else {
+            format!("executor build {build_id:?} is not a build id (the driver's is {}): {}", shared.build_id, crate::image::HOW_TO_BUILD)
+        };
         warn!("Refusing executor from {peer}: {reason}");
         writer.send(&ToExecutor::RegisterRejected { reason }).await?;
         return Ok(());
@@ -544,7 +548,7 @@ async fn serve_executor(stream: tokio::net::TcpStream, peer: SocketAddr, shared:
         );
         id
     };
-    writer.send(&ToExecutor::RegisteredExecutor { executor_id: executor_id.clone(), conf: s.conf.clone() }).await?;
+    writer.send(&ToExecutor::RegisteredExecutor { executor_id: executor_id.clone(), conf: s.conf.clone(), build_id: shared.build_id.clone() }).await?;
     // The executor computes the same budget from the same configuration; its block manager is
     // known (with no blocks) from now on.
     let bm_id = crate::task::BlockManagerId { executor_id: executor_id.clone(), host: host.clone(), port: block_port };

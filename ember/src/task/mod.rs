@@ -47,14 +47,13 @@ pub trait ShuffleMapFunc: Send + Sync {
     fn ship(&self) -> crate::Result<Shipped>;
 }
 
-/// A task body as it crosses the network (DESIGN.md 2): the offset of its monomorphized decode
-/// function from an anchor function of this binary, a tag naming its concrete type, and its
-/// postcard bytes. Made and turned back into a task body by `crate::ship`; opaque everywhere
-/// else.
+/// A task body as it crosses the network (DESIGN.md 2): the index of its decode entry in this
+/// build's decode table, a tag naming its concrete type, and its postcard bytes. Made and turned
+/// back into a task body by `crate::ship`; opaque everywhere else.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Shipped {
-    /// Offset of the decode function from the anchor function.
-    pub entry: i64,
+    /// Index of the body's decode entry in the decode table (never an address).
+    pub entry: u64,
     /// Hash of the body's `TypeId`, checked before decoding.
     pub tag: u64,
     /// The body, postcard-encoded.

@@ -86,7 +86,7 @@ fn an_executor_of_another_build_is_refused() {
             other => panic!("expected a refusal, got {other:?}"),
         }
     });
-    assert!(reason.contains("some-other-build") && reason.contains(&ember::util::build_id()), "{reason}");
+    assert!(reason.contains("some-other-build") && reason.contains(&ember::util::build_id().unwrap()), "{reason}");
     ctx.stop();
 }
 

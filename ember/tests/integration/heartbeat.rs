@@ -38,7 +38,7 @@ fn a_silent_executor_is_declared_lost_after_the_network_timeout() {
             cores: 1,
             memory_mb: 512,
             block_port: 1,
-            build_id: ember::util::build_id(),
+            build_id: ember::util::build_id().unwrap(),
             pid: 1,
         })
         .await
