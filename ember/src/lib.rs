@@ -46,7 +46,7 @@
 //! `ship` (the decode table, decoding task bodies, re-creating zero-sized closures), `image`
 //! (reading this executable's segments and build id with `dl_iterate_phdr`), `prefetch` (a
 //! cache hint), and in `executor::process` the pre-`main` hook's `.init_array` entry and the one
-//! call of `ship::decode` on task binaries from the driver.
+//! call of `ship::decode` on task binaries from the driver, and the hook's `signal(SIGPIPE, SIG_IGN)`.
 
 #![deny(unsafe_code)]
 #![warn(missing_docs)]

@@ -56,7 +56,12 @@ static EXECUTOR_HOOK: extern "C" fn() = executor_hook;
 /// Runs before `main`: becomes an executor if this process was started as one, and exits.
 fn maybe_run_executor() {
     let args: Vec<String> = match std::env::var(EXECUTOR_ENV) {
-        Ok(a) => a.split_whitespace().map(str::to_string).collect(),
+        Ok(a) => {
+            // Gone before any user code runs: a task that starts a program (this one included)
+            // must not turn it into an executor of this application.
+            std::env::remove_var(EXECUTOR_ENV);
+            a.split_whitespace().map(str::to_string).collect()
+        }
         Err(_) => {
             let argv: Vec<String> = std::env::args().collect();
             // `PROGRAM executor --driver ...`: both words are required, so a program whose own
@@ -68,6 +73,7 @@ fn maybe_run_executor() {
             }
         }
     };
+    ignore_sigpipe();
     let code = match std::panic::catch_unwind(|| run_executor(args)) {
         Ok(Ok(())) => 0,
         Ok(Err(e)) => {
@@ -80,6 +86,19 @@ fn maybe_run_executor() {
         }
     };
     std::process::exit(code);
+}
+
+/// What std's start-up does before `main` and the hook skips: ignore SIGPIPE, so that a write to
+/// a closed pipe (a task's child process, stderr) is an error instead of killing the executor
+/// silently. (Sockets are safe either way: std sends with `MSG_NOSIGNAL`.)
+#[allow(unsafe_code)]
+fn ignore_sigpipe() {
+    // SAFETY: `signal` with `SIG_IGN` installs no handler code; it only changes the disposition
+    // of SIGPIPE, as std's own start-up does (`reset_sigpipe`). The hook runs before `main`, on
+    // the only thread.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
 }
 
 /// Command line of an executor.
@@ -211,6 +230,35 @@ impl MapOutputSource for RemoteMapOutputs {
     }
 }
 
+/// Creates this executor's scratch directory (shuffle files, spills, blocks on disk) under `root`:
+/// a fresh name with a random part, created exclusively (an existing path, or a symlink another
+/// user planted, is never reused) and private to this user (mode 0700), so no other local user
+/// can read or replace the application's data.
+fn private_scratch_dir(root: &std::path::Path, executor_id: &str) -> Result<std::path::PathBuf> {
+    use rand::TryRngCore;
+    use std::os::unix::fs::DirBuilderExt;
+    let mut last = None;
+    for _ in 0..16 {
+        let random = rand::rngs::OsRng.try_next_u64().map_err(|e| EmberError::io(root, std::io::Error::other(e)))?;
+        let path = root.join(format!("ember-executor-{}-{executor_id}-{random:016x}", std::process::id()));
+        match std::fs::DirBuilder::new().mode(0o700).create(&path) {
+            Ok(()) => return Ok(path),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = Some(e),
+            Err(e) => return Err(EmberError::io(&path, e)),
+        }
+    }
+    Err(EmberError::io(root, last.unwrap_or_else(|| std::io::Error::other("no free scratch directory name"))))
+}
+
+/// Removes a directory tree when dropped.
+struct RemoveDirOnDrop(std::path::PathBuf);
+
+impl Drop for RemoveDirOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// Runs an executor until its driver tells it to stop or goes away.
 pub fn run_executor(args: Vec<String>) -> Result<()> {
     crate::util::init_logging();
@@ -223,6 +271,9 @@ pub fn run_executor(args: Vec<String>) -> Result<()> {
         .and_then(|mut a| a.next())
         .ok_or_else(|| EmberError::Argument(format!("cannot resolve driver address {}", args.driver)))?;
     let secret = std::env::var(crate::rpc::auth::SECRET_ENV).ok().filter(|s| !s.is_empty()).map(Secret::from);
+    // Read once and removed before any thread or task exists: user code, and every program it
+    // starts, would otherwise inherit the application's secret.
+    std::env::remove_var(crate::rpc::auth::SECRET_ENV);
     let mut startup = EmberConf::new();
     for (k, v) in &args.startup_conf {
         startup.insert(k.clone(), v.clone());
@@ -257,8 +308,9 @@ async fn executor_main(args: ExecutorArgs, driver: SocketAddr, security: Securit
     let (mut reader, mut writer) = conn.into_split();
 
     // The block server starts first so its port can be registered.
-    let work_root = std::env::temp_dir().join(format!("ember-executor-{}-{}", std::process::id(), args.executor_id.clone().unwrap_or_default()));
-    std::fs::create_dir_all(&work_root).map_err(|e| EmberError::io(&work_root, e))?;
+    let work_root = private_scratch_dir(&std::env::temp_dir(), args.executor_id.as_deref().unwrap_or_default())?;
+    // Removed however this function returns (a refused registration included).
+    let _remove_scratch = RemoveDirOnDrop(work_root.clone());
     let blocks_master = Arc::new(BlockManagerMaster::new());
     let pending_bm = Arc::new(std::sync::OnceLock::<Arc<BlockManager>>::new());
     let store: Arc<LateStore> = Arc::new(LateStore { block_manager: pending_bm.clone(), local_dir: work_root.clone() });
@@ -474,3 +526,26 @@ impl BlockStore for LateStore {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn scratch_directories_are_private_fresh_and_never_a_planted_path() {
+        let root = tempfile::tempdir().unwrap();
+        let a = private_scratch_dir(root.path(), "7").unwrap();
+        let b = private_scratch_dir(root.path(), "7").unwrap();
+        assert_ne!(a, b, "each start gets a fresh name, not a predictable one");
+        for d in [&a, &b] {
+            let meta = std::fs::symlink_metadata(d).unwrap();
+            assert!(meta.is_dir());
+            assert_eq!(meta.permissions().mode() & 0o777, 0o700, "{d:?}");
+        }
+        // The old predictable name, planted by someone else, is not what the executor uses.
+        let planted = root.path().join(format!("ember-executor-{}-7", std::process::id()));
+        std::fs::create_dir(&planted).unwrap();
+        let c = private_scratch_dir(root.path(), "7").unwrap();
+        assert_ne!(c, planted);
+    }
+}

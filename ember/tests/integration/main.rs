@@ -23,6 +23,7 @@ mod operators;
 mod properties;
 mod recovery;
 mod scheduling;
+mod security;
 mod speculation;
 mod spill;
 mod storage;
