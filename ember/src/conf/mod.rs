@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use crate::error::{EmberError, Result};
 
+pub mod redact;
 mod shuffle;
 pub use shuffle::ShuffleConf;
 
@@ -134,8 +135,9 @@ entries! {
     DRIVER_HOST = "ember.driver.host", "", Str, "Address the driver listens on for executors (default: 127.0.0.1 for local-cluster, the master URL's host for ember://).";
     DRIVER_PORT = "ember.driver.port", "0", Int, "Port the driver listens on for executors (0: any free port; ember:// URLs give theirs).";
     AUTHENTICATE = "ember.authenticate", "false", Bool, "Authenticate every connection with ember.authenticate.secret and every frame after the handshake with keys derived from it (always on for local-cluster). Without it no listener binds beyond loopback.";
-    AUTHENTICATE_SECRET = "ember.authenticate.secret", "", Str, "The shared secret (also read from EMBER_AUTH_SECRET); local-cluster makes one per application.";
+    AUTHENTICATE_SECRET = "ember.authenticate.secret", "", Str, "The shared secret (also read from EMBER_AUTH_SECRET); local-cluster makes one per application. Never shown: see ember.redaction.regex.";
     NETWORK_CRYPTO_ENABLED = "ember.network.crypto.enabled", "false", Bool, "Also encrypt every frame (AES-256-GCM); requires ember.authenticate. Passed to executors at start-up (--conf), as Spark's startup settings are.";
+    REDACTION_REGEX = "ember.redaction.regex", "(?i)secret|password|token|access[.]?key|credential", Str, "When this regex matches a property key or value, the value is redacted wherever the configuration is shown (EmberConf::to_debug_string, Debug, configuration errors).";
     UNSAFE_EXCEPTION_ON_MEMORY_LEAK = "ember.unsafe.exceptionOnMemoryLeak", "false", Bool, "Fail a task that ends with managed memory still reserved.";
 }
 
@@ -152,12 +154,21 @@ pub fn entry(key: &str) -> Option<&'static ConfigEntry> {
 /// assert_eq!(conf.get_time_ms("ember.locality.wait").unwrap(), 1000);
 /// assert_eq!(conf.get_size_bytes("ember.rpc.message.maxSize").unwrap(), 128 << 20);
 /// ```
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct EmberConf {
     settings: BTreeMap<String, String>,
     /// Where a key's value came from when it was not set by the program itself (`EMBER_CONF`,
     /// `--conf`, …), so that an error about it can say what to change.
     origins: BTreeMap<String, &'static str>,
+}
+
+/// Shows the settings with secrets redacted (`ember.redaction.regex`), so a configuration can be
+/// logged or printed in an error without leaking them.
+impl std::fmt::Debug for EmberConf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let r = self.redactor();
+        f.debug_struct("EmberConf").field("settings", &self.settings.iter().map(|(k, v)| (k, shown(&r, k, v))).collect::<BTreeMap<_, _>>()).finish()
+    }
 }
 
 impl EmberConf {
@@ -420,7 +431,31 @@ impl EmberConf {
             }
         }
         self.master()?;
+        redact::Redactor::new(self.get(REDACTION_REGEX)).map_err(|e| bad(REDACTION_REGEX, self.get(REDACTION_REGEX), &format!("not a regular expression: {e}")))?;
         Ok(())
+    }
+
+    /// Every explicitly set key and value, with the value redacted when `ember.redaction.regex`
+    /// matches the key or the value (Spark's `Utils.redact`).
+    pub fn redacted(&self) -> Vec<(String, String)> {
+        let r = self.redactor();
+        self.settings.iter().map(|(k, v)| (k.clone(), shown(&r, k, v).into_owned())).collect()
+    }
+
+    /// The settings as `key=value` lines, sorted, secrets redacted (Spark's
+    /// `SparkConf.toDebugString`).
+    pub fn to_debug_string(&self) -> String {
+        self.redacted().into_iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("\n")
+    }
+
+    /// The configured redaction pattern; Spark's default when the configured one does not compile
+    /// (which [`EmberConf::validate`] reports at start-up), so nothing is ever shown unredacted
+    /// because of a typo in the pattern.
+    fn redactor(&self) -> std::borrow::Cow<'static, redact::Redactor> {
+        match self.get_raw(REDACTION_REGEX) {
+            Some(p) => redact::Redactor::new(p).map(std::borrow::Cow::Owned).unwrap_or_else(|_| std::borrow::Cow::Borrowed(redact::Redactor::default_pattern())),
+            None => std::borrow::Cow::Borrowed(redact::Redactor::default_pattern()),
+        }
     }
 }
 
@@ -465,8 +500,20 @@ fn edit_distance(a: &str, b: &str) -> usize {
     d[a.len() * width + b.len()]
 }
 
+/// How a value is shown: redacted when the pattern says so, and the application's secret always,
+/// whatever the pattern.
+fn shown<'a>(r: &redact::Redactor, key: &str, value: &'a str) -> std::borrow::Cow<'a, str> {
+    if key == AUTHENTICATE_SECRET {
+        std::borrow::Cow::Borrowed(redact::REDACTED)
+    } else {
+        r.redact(key, value)
+    }
+}
+
+/// A configuration error; the value is redacted (Spark's default pattern) when it looks secret.
 fn bad(key: &str, value: &str, reason: &str) -> EmberError {
-    EmberError::Config { key: key.into(), value: value.into(), reason: reason.into() }
+    let value = redact::Redactor::default_pattern().redact(key, value).into_owned();
+    EmberError::Config { key: key.into(), value, reason: reason.into() }
 }
 
 /// Parses a Spark size string (`512`, `32k`, `128m`, `1g`, `2t`, with optional `b`/`ib`) into
@@ -672,5 +719,32 @@ mod tests {
         assert!(MasterUrl::parse("yarn").is_err());
         assert!(EmberConf::from_args(["--conf", "nokey"]).is_err());
         assert!(EmberConf::from_args(["--master"]).is_err());
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug_the_debug_string_or_errors() {
+        let conf = EmberConf::new()
+            .set(AUTHENTICATE_SECRET, "hunter2")
+            .set("ember.hadoop.fs.s3a.access.key", "AKIAXYZ")
+            .set("ember.app.note", "password=opensesame")
+            .set(EXECUTOR_CORES, "3");
+        for shown in [format!("{conf:?}"), format!("{conf:#?}"), conf.to_debug_string()] {
+            for secret in ["hunter2", "AKIAXYZ", "opensesame"] {
+                assert!(!shown.contains(secret), "{secret} in {shown}");
+            }
+            assert!(shown.contains(redact::REDACTED) && shown.contains("ember.executor.cores") && shown.contains('3'), "{shown}");
+        }
+        assert!(conf.to_debug_string().contains("ember.authenticate.secret=*********(redacted)"));
+        // A value that fails to parse is not echoed in the error when its key looks secret.
+        let e = EmberConf::new().set("ember.some.token.size", "s3cr3t-value").get_size_bytes("ember.some.token.size").unwrap_err().to_string();
+        assert!(!e.contains("s3cr3t-value") && e.contains("ember.some.token.size"), "{e}");
+        // A custom pattern, and a broken one: reported at start-up, and the default applies.
+        let custom = EmberConf::new().set(REDACTION_REGEX, "(?i)note").set("ember.app.note", "x1").set(AUTHENTICATE_SECRET, "y2");
+        // Redacted: the note, the pattern itself (its value matches), and the secret, always.
+        assert_eq!(custom.redacted().into_iter().filter(|(_, v)| v == redact::REDACTED).count(), 3);
+        let broken = EmberConf::new().set(REDACTION_REGEX, "(oops").set(AUTHENTICATE_SECRET, "y2");
+        let e = broken.validate().unwrap_err().to_string();
+        assert!(e.contains("ember.redaction.regex") && e.contains("not a regular expression"), "{e}");
+        assert!(!format!("{broken:?}").contains("y2"));
     }
 }
