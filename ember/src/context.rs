@@ -219,14 +219,14 @@ impl Context {
                 let backend = start_cluster(&conf, tx.clone(), tracker.clone(), blocks.clone(), broadcasts.clone(), Some((*executors, *cores, memory_mb)), None)?;
                 cluster = Some((backend.address(), backend.view()));
                 broadcast_source = Some(backend.broadcast_address());
-                (Box::new(backend), executors * cores, conf.get_u64(conf::TASK_MAX_FAILURES)? as u32)
+                (Box::new(backend), executors * cores, conf.get_u64_at_most(conf::TASK_MAX_FAILURES, u32::MAX.into())? as u32)
             }
             MasterUrl::Standalone { host, port } => {
                 let backend = start_cluster(&conf, tx.clone(), tracker.clone(), blocks.clone(), broadcasts.clone(), None, Some((host.clone(), *port)))?;
                 cluster = Some((backend.address(), backend.view()));
                 broadcast_source = Some(backend.broadcast_address());
                 let cores = conf.get_opt_u64(conf::DEFAULT_PARALLELISM)?.unwrap_or(2) as usize;
-                (Box::new(backend), cores, conf.get_u64(conf::TASK_MAX_FAILURES)? as u32)
+                (Box::new(backend), cores, conf.get_u64_at_most(conf::TASK_MAX_FAILURES, u32::MAX.into())? as u32)
             }
         };
         let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
@@ -597,7 +597,7 @@ fn start_cluster(
                 "" => "127.0.0.1".to_string(),
                 h => h.to_string(),
             };
-            (h, conf.get_u64(conf::DRIVER_PORT)? as u16)
+            (h, conf.get_u64_at_most(conf::DRIVER_PORT, u16::MAX.into())? as u16)
         }
     };
     let ip: std::net::IpAddr = host.parse().map_err(|_| EmberError::Config {

@@ -363,6 +363,16 @@ impl EmberConf {
         self.get_opt_u64(key)?.ok_or_else(|| self.bad(key, "", "a value is required"))
     }
 
+    /// An integer key that must be at most `max` (a port, a count stored in 32 bits): refused
+    /// with the key named, never truncated by a cast.
+    pub fn get_u64_at_most(&self, key: &str, max: u64) -> Result<u64> {
+        let n = self.get_u64(key)?;
+        if n > max {
+            return Err(bad(key, self.get(key).trim(), &format!("must be at most {max}")));
+        }
+        Ok(n)
+    }
+
     /// A floating-point key.
     pub fn get_f64(&self, key: &str) -> Result<f64> {
         let v = self.get(key).trim();
@@ -431,6 +441,7 @@ impl EmberConf {
             }
         }
         self.master()?;
+        self.get_u64_at_most(DRIVER_PORT, u16::MAX.into())?;
         redact::Redactor::new(self.get(REDACTION_REGEX)).map_err(|e| bad(REDACTION_REGEX, self.get(REDACTION_REGEX), &format!("not a regular expression: {e}")))?;
         Ok(())
     }
@@ -746,5 +757,14 @@ mod tests {
         let e = broken.validate().unwrap_err().to_string();
         assert!(e.contains("ember.redaction.regex") && e.contains("not a regular expression"), "{e}");
         assert!(!format!("{broken:?}").contains("y2"));
+    }
+
+    #[test]
+    fn out_of_range_integers_are_refused_naming_the_key_not_cast() {
+        let conf = EmberConf::new().set(DRIVER_PORT, "70000");
+        let e = conf.validate().unwrap_err().to_string();
+        assert!(e.contains("ember.driver.port") && e.contains("70000") && e.contains("at most 65535"), "{e}");
+        assert_eq!(EmberConf::new().set(DRIVER_PORT, "65535").get_u64_at_most(DRIVER_PORT, 65535).unwrap(), 65535);
+        assert!(EmberConf::new().set(DRIVER_PORT, "-1").validate().is_err());
     }
 }
