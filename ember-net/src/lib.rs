@@ -38,6 +38,9 @@ pub mod block_server;
 pub mod connection;
 pub mod error;
 pub mod frame;
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzz;
 pub mod protocol;
 pub mod runtime;
 pub mod seal;
