@@ -43,6 +43,9 @@ pub struct SchedulerConfig {
     pub locality_wait_node_ms: u64,
     /// Wait at RACK_LOCAL (`ember.locality.wait.rack`, defaulting to `ember.locality.wait`).
     pub locality_wait_rack_ms: u64,
+    /// Spark's delay scheduling before 3.1 (`ember.locality.wait.legacyResetOnTaskLaunch`): every
+    /// launch restarts the locality wait, even while other executors sit idle.
+    pub legacy_locality_wait_reset: bool,
     /// Speculative execution, when on.
     pub speculation: Option<SpeculationConfig>,
     /// `excludeOnFailure`, when on.
@@ -61,6 +64,7 @@ impl Default for SchedulerConfig {
             locality_wait_process_ms: 3000,
             locality_wait_node_ms: 3000,
             locality_wait_rack_ms: 3000,
+            legacy_locality_wait_reset: false,
             speculation: None,
             exclude_on_failure: None,
         }
@@ -84,6 +88,7 @@ impl SchedulerConfig {
             max_task_failures: self.max_task_failures,
             task_cpus: self.task_cpus,
             locality_waits: self.locality_waits(),
+            legacy_locality_wait_reset: self.legacy_locality_wait_reset,
             speculation_multiplier: speculation.multiplier,
             speculation_quantile: speculation.quantile,
             exclude_on_failure: self.exclude_on_failure,
@@ -134,6 +139,8 @@ pub struct TaskSetManagerConfig {
     pub task_cpus: u32,
     /// Delay-scheduling waits per level.
     pub locality_waits: LocalityWaits,
+    /// Restart the locality wait on every launch (`ember.locality.wait.legacyResetOnTaskLaunch`).
+    pub legacy_locality_wait_reset: bool,
     /// A running task is speculated when it has run this many times the median duration of the
     /// successful ones (`ember.speculation.multiplier`).
     pub speculation_multiplier: f64,
@@ -150,6 +157,7 @@ impl Default for TaskSetManagerConfig {
             max_task_failures: 4,
             task_cpus: 1,
             locality_waits: LocalityWaits::default(),
+            legacy_locality_wait_reset: false,
             speculation_multiplier: 1.5,
             speculation_quantile: 0.75,
             exclude_on_failure: None,

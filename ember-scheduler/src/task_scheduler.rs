@@ -212,6 +212,12 @@ impl TaskSchedulerImpl {
     /// executor at each of its locality levels from best to worst, again and again while that
     /// launches something. The events are one `TaskStarted` per launch.
     ///
+    /// Delay scheduling as in Spark ≥ 3.1 (SPARK-18886): a task set's locality wait restarts
+    /// only after a round in which it launched something and declined no offer for locality
+    /// (see [`TaskSetManager::offer`]), so while it leaves free cores unused its wait keeps
+    /// running and it moves to worse levels. `ember.locality.wait.legacyResetOnTaskLaunch`
+    /// restores the older rule (every launch restarts the wait).
+    ///
     /// With `excludeOnFailure`, executors and nodes excluded for the application get nothing
     /// (exclusions that timed out are lifted first), and a task set that launches nothing while
     /// one of its tasks is excluded on every live executor is aborted: it could only hang.
@@ -278,6 +284,10 @@ impl TaskSchedulerImpl {
             debug!("Offering to {}: {} running tasks", tsm.name(), tsm.running_tasks());
             let levels: Vec<TaskLocality> = tsm.locality_levels().to_vec();
             let mut launched_any = false;
+            // Spark ≥ 3.1 (SPARK-18886): the locality wait restarts only after a round in which
+            // the set declined no offer for delay scheduling.
+            let mut no_delay_rejects = true;
+            let mut min_locality: Option<TaskLocality> = None;
             'levels: for max_locality in levels {
                 loop {
                     if slots == 0 {
@@ -289,12 +299,15 @@ impl TaskSchedulerImpl {
                             continue;
                         }
                         let offer = &offers[i];
-                        if let Some(task) = tsm.resource_offer(&offer.executor_id, &offer.host, max_locality, now) {
+                        let offered = tsm.offer(&offer.executor_id, &offer.host, max_locality, now);
+                        no_delay_rejects &= !offered.delay_reject;
+                        if let Some(task) = offered.task {
                             self.running.insert(
                                 task.task_id,
                                 RunningTask { task_set: key, executor_id: offer.executor_id.clone() },
                             );
                             let locality = tsm.task_info(task.task_id).map_or(TaskLocality::Any, |i| i.locality);
+                            min_locality = Some(min_locality.map_or(locality, |m| m.min(locality)));
                             events.push(SchedulerEvent::TaskStarted {
                                 stage_id: task.stage_id,
                                 stage_attempt_id: task.stage_attempt_id,
@@ -314,6 +327,11 @@ impl TaskSchedulerImpl {
                     }
                     launched_any = true;
                 }
+            }
+            // Every round offers all free cores (Spark's `isAllFreeResources`), so a round that
+            // launched and declined nothing for locality is a fair share fully used.
+            if !self.config.legacy_locality_wait_reset && no_delay_rejects && launched_any {
+                tsm.reset_delay_schedule_timer(min_locality, now);
             }
             if !launched_any && self.health.is_some() {
                 if let Some(index) = tsm.completely_excluded_task(&self.live, self.health.as_ref()) {
@@ -640,6 +658,59 @@ mod tests {
         let (tasks, _) = s.resource_offers(&[offer("B", "hb", 1)]);
         assert_eq!(tasks[0].len(), 1);
         assert_eq!(s.next_wakeup_ms(), None);
+    }
+
+    /// Ten tasks preferring executor A's memory (host ha); A and B (host hb) have one core each,
+    /// the NODE_LOCAL wait is 0. A finishes a task every second and gets the next one; B is
+    /// offered each time too. Returns when B got its first task, if it did by 9 s.
+    fn first_launch_on_b(legacy: bool) -> Option<u64> {
+        let config =
+            SchedulerConfig { locality_wait_node_ms: 0, legacy_locality_wait_reset: legacy, ..SchedulerConfig::default() };
+        let (mut s, clock) = scheduler(config, 3);
+        s.executor_added("A", "ha");
+        s.executor_added("B", "hb");
+        s.submit_tasks(task_set_with_prefs(0, 0, 0, vec![vec![on_executor("ha", "A")]; 10]));
+        let (tasks, _) = s.resource_offers(&[offer("A", "ha", 1), offer("B", "hb", 1)]);
+        assert_eq!((tasks[0].len(), tasks[1].len()), (1, 0));
+        let mut on_a = tasks[0][0].task_id;
+        for t in (1000..=9000).step_by(1000) {
+            clock.set(t);
+            s.status_update(success("A", on_a));
+            let (tasks, _) = s.resource_offers(&[offer("A", "ha", 1), offer("B", "hb", 1)]);
+            assert_eq!(tasks[0].len(), 1, "A always gets the next local task");
+            on_a = tasks[0][0].task_id;
+            if !tasks[1].is_empty() {
+                return Some(t);
+            }
+        }
+        None
+    }
+
+    #[test]
+    fn spark_18886_an_idle_executor_gets_work_after_the_wait_while_the_preferred_one_keeps_launching() {
+        // Every round declines B for locality, so the wait that started with the task set is never
+        // restarted: B gets a task once it passes.
+        assert_eq!(first_launch_on_b(false), Some(3000));
+        // Before Spark 3.1 (and with ember.locality.wait.legacyResetOnTaskLaunch) each launch on A
+        // restarted the wait: B stays idle for as long as A launches within 3 s of the previous
+        // launch.
+        assert_eq!(first_launch_on_b(true), None);
+    }
+
+    #[test]
+    fn spark_18886_a_round_that_uses_every_offer_restarts_the_wait() {
+        let (mut s, clock) = scheduler(SchedulerConfig { locality_wait_node_ms: 0, ..SchedulerConfig::default() }, 1);
+        s.executor_added("A", "ha");
+        s.executor_added("B", "hb");
+        s.submit_tasks(task_set_with_prefs(0, 0, 0, vec![vec![on_executor("ha", "A")]; 3]));
+        // Only A is offered (B is busy): A takes everything offered, nothing is declined.
+        clock.set(2500);
+        assert_eq!(s.resource_offers(&[offer("A", "ha", 1)]).0[0].len(), 1);
+        assert_eq!(s.next_wakeup_ms(), Some(5500), "the wait restarted at 2500");
+        clock.set(5000);
+        assert!(s.resource_offers(&[offer("B", "hb", 1)]).0[0].is_empty(), "2.5 s since the reset");
+        clock.set(5500);
+        assert_eq!(s.resource_offers(&[offer("B", "hb", 1)]).0[0].len(), 1);
     }
 
     #[test]

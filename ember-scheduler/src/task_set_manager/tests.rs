@@ -385,12 +385,13 @@ fn task_description_fields() {
 }
 
 #[test]
-fn delay_scheduling_waits_per_level_and_resets_on_launch() {
+fn legacy_delay_scheduling_resets_the_wait_on_every_launch() {
     // Task 0 prefers executor A's memory, task 1 host hb's disk.
     let l = live(&[("A", "ha"), ("B", "hb"), ("C", "hc")]);
     let prefs = vec![vec![on_executor("ha", "A")], vec![TaskLocation::Host("hb".into())]];
     let waits = LocalityWaits { process_ms: 100, node_ms: 200, rack_ms: 0 };
-    let mut tsm = manager(task_set_with_prefs(0, 0, 0, prefs), &l, waits, 4);
+    let config = TaskSetManagerConfig { locality_waits: waits, legacy_locality_wait_reset: true, ..TaskSetManagerConfig::default() };
+    let mut tsm = TaskSetManager::new(task_set_with_prefs(0, 0, 0, prefs), config, TaskIdSource::new(), &l, 0);
     assert_eq!(tsm.locality_levels(), &[TaskLocality::ProcessLocal, TaskLocality::NodeLocal, TaskLocality::Any]);
     assert_eq!(tsm.next_wakeup_ms(), Some(100));
     // C is nobody's preference: nothing until both waits pass.
@@ -407,6 +408,51 @@ fn delay_scheduling_waits_per_level_and_resets_on_launch() {
     let d = tsm.resource_offer("C", "hc", TaskLocality::Any, 450).unwrap();
     assert_eq!((d.index, tsm.task_info(d.task_id).unwrap().locality), (0, TaskLocality::Any));
     assert_eq!(tsm.next_wakeup_ms(), None);
+}
+
+#[test]
+fn a_launch_alone_does_not_restart_the_locality_wait() {
+    // The same set as above, with Spark ≥ 3.1's rule: only the task scheduler restarts the wait,
+    // after a round that declined nothing.
+    let l = live(&[("A", "ha"), ("B", "hb"), ("C", "hc")]);
+    let prefs = vec![vec![on_executor("ha", "A")], vec![TaskLocation::Host("hb".into())]];
+    let waits = LocalityWaits { process_ms: 100, node_ms: 200, rack_ms: 0 };
+    let mut tsm = manager(task_set_with_prefs(0, 0, 0, prefs), &l, waits, 4);
+    assert_eq!(tsm.get_allowed_locality(100), TaskLocality::NodeLocal);
+    let d = tsm.resource_offer("B", "hb", TaskLocality::Any, 250).unwrap();
+    assert_eq!(tsm.task_info(d.task_id).unwrap().locality, TaskLocality::NodeLocal);
+    // The NODE_LOCAL wait still counts from 100, when the set moved there.
+    assert_eq!(tsm.next_wakeup_ms(), Some(300));
+    assert!(tsm.resource_offer("C", "hc", TaskLocality::Any, 299).is_none());
+    let d = tsm.resource_offer("C", "hc", TaskLocality::Any, 300).unwrap();
+    assert_eq!((d.index, tsm.task_info(d.task_id).unwrap().locality), (0, TaskLocality::Any));
+    // The task scheduler's reset moves back to the best level launched and restarts the wait.
+    let mut tsm = manager(task_set_with_prefs(0, 0, 0, vec![vec![on_executor("ha", "A")]; 2]), &l, waits, 4);
+    assert_eq!(tsm.get_allowed_locality(500), TaskLocality::Any);
+    tsm.reset_delay_schedule_timer(Some(TaskLocality::ProcessLocal), 600);
+    assert_eq!(tsm.next_wakeup_ms(), Some(700));
+    assert_eq!(tsm.get_allowed_locality(650), TaskLocality::ProcessLocal);
+}
+
+#[test]
+fn an_offer_declined_for_locality_at_any_is_a_delay_reject() {
+    // Spark's "delay scheduling with fallback" checks of `hasScheduleDelayReject`.
+    let l = live(&[("A", "ha"), ("B", "hb")]);
+    let mut tsm = manager(task_set_with_prefs(0, 0, 0, vec![vec![on_executor("ha", "A")]; 2]), &l, LocalityWaits::default(), 4);
+    let declined = tsm.offer("B", "hb", TaskLocality::Any, 0);
+    assert!(declined.task.is_none() && declined.delay_reject);
+    // Only an offer at ANY counts: at a capped level the decline is the cap's doing.
+    assert!(!tsm.offer("B", "hb", TaskLocality::NodeLocal, 0).delay_reject);
+    let launched = tsm.offer("A", "ha", TaskLocality::Any, 0);
+    assert!(launched.task.is_some() && !launched.delay_reject);
+    let _ = tsm.offer("A", "ha", TaskLocality::Any, 0).task.expect("the second task");
+    // Nothing pending: declining is not delay scheduling.
+    let none = tsm.offer("B", "hb", TaskLocality::Any, 0);
+    assert!(none.task.is_none() && !none.delay_reject);
+    // Nor for a zombie.
+    let mut zombie = manager(task_set(1, 0, 0, 2), &l, LocalityWaits::default(), 4);
+    zombie.mark_zombie();
+    assert!(!zombie.offer("A", "ha", TaskLocality::Any, 0).delay_reject);
 }
 
 #[test]

@@ -88,6 +88,7 @@ entries! {
     LOCALITY_WAIT_PROCESS = "ember.locality.wait.process", "", Time(Millis), "Wait at PROCESS_LOCAL (default: ember.locality.wait).";
     LOCALITY_WAIT_NODE = "ember.locality.wait.node", "", Time(Millis), "Wait at NODE_LOCAL (default: ember.locality.wait).";
     LOCALITY_WAIT_RACK = "ember.locality.wait.rack", "", Time(Millis), "Wait at RACK_LOCAL (default: ember.locality.wait).";
+    LOCALITY_WAIT_LEGACY_RESET = "ember.locality.wait.legacyResetOnTaskLaunch", "false", Bool, "Delay scheduling as before Spark 3.1: every launch restarts the locality wait, even while offered cores go unused.";
     SCHEDULER_MODE = "ember.scheduler.mode", "FIFO", Str, "FIFO or FAIR ordering of task sets.";
     SCHEDULER_ALLOCATION_FILE = "ember.scheduler.allocation.file", "", Str, "Pools for FAIR mode, in Spark's fairscheduler.xml format.";
     SCHEDULER_POOL = "ember.scheduler.pool", "", Str, "Local property: the FAIR pool of jobs submitted from this thread.";

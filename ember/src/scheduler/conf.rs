@@ -9,8 +9,8 @@ use ember_scheduler::pool::SchedulingMode;
 
 use super::allocation_file::load_allocation_file;
 use crate::conf::{
-    self, EmberConf, EXCLUDE_ON_FAILURE_ENABLED, EXCLUDE_ON_FAILURE_TIMEOUT, LOCALITY_WAIT, LOCALITY_WAIT_NODE,
-    LOCALITY_WAIT_PROCESS, LOCALITY_WAIT_RACK, MAX_FAILED_EXEC_PER_NODE, MAX_FAILED_EXEC_PER_NODE_STAGE, MAX_FAILURES_PER_EXEC,
+    self, EmberConf, EXCLUDE_ON_FAILURE_ENABLED, EXCLUDE_ON_FAILURE_TIMEOUT, LOCALITY_WAIT, LOCALITY_WAIT_LEGACY_RESET,
+    LOCALITY_WAIT_NODE, LOCALITY_WAIT_PROCESS, LOCALITY_WAIT_RACK, MAX_FAILED_EXEC_PER_NODE, MAX_FAILED_EXEC_PER_NODE_STAGE, MAX_FAILURES_PER_EXEC,
     MAX_FAILURES_PER_EXEC_STAGE, MAX_TASK_ATTEMPTS_PER_EXECUTOR, MAX_TASK_ATTEMPTS_PER_NODE, SCHEDULER_ALLOCATION_FILE,
     SCHEDULER_MODE, SPECULATION, SPECULATION_INTERVAL, SPECULATION_MIN_TASK_RUNTIME, SPECULATION_MULTIPLIER,
     SPECULATION_QUANTILE, TASK_CPUS,
@@ -69,6 +69,7 @@ pub fn scheduler_config(conf: &EmberConf, max_task_failures: u32) -> Result<Sche
         locality_wait_process_ms: wait(LOCALITY_WAIT_PROCESS)?,
         locality_wait_node_ms: wait(LOCALITY_WAIT_NODE)?,
         locality_wait_rack_ms: wait(LOCALITY_WAIT_RACK)?,
+        legacy_locality_wait_reset: conf.get_bool(LOCALITY_WAIT_LEGACY_RESET)?,
         speculation: speculation_config(conf)?,
         exclude_on_failure: exclude_on_failure_config(conf)?,
     })
@@ -197,6 +198,9 @@ mod tests {
         assert_eq!((c.locality_wait_process_ms, c.locality_wait_node_ms, c.locality_wait_rack_ms), (1000, 0, 1000));
         let d = scheduler_config(&EmberConf::new(), 4).unwrap();
         assert_eq!(d, SchedulerConfig::default());
+        assert!(!d.legacy_locality_wait_reset);
+        let legacy = EmberConf::new().set("ember.locality.wait.legacyResetOnTaskLaunch", "true");
+        assert!(scheduler_config(&legacy, 4).unwrap().legacy_locality_wait_reset);
 
         let bad = |conf: EmberConf, key: &str| match scheduler_config(&conf, 4).unwrap_err() {
             EmberError::Config { key: k, .. } => assert_eq!(k, key),
@@ -205,6 +209,7 @@ mod tests {
         bad(EmberConf::new().set("ember.scheduler.mode", "round-robin"), "ember.scheduler.mode");
         bad(EmberConf::new().set("ember.task.cpus", "0"), "ember.task.cpus");
         bad(EmberConf::new().set("ember.locality.wait", "soon"), "ember.locality.wait");
+        bad(EmberConf::new().set("ember.locality.wait.legacyResetOnTaskLaunch", "maybe"), "ember.locality.wait.legacyResetOnTaskLaunch");
         assert!(scheduler_config(&EmberConf::new(), 0).is_err());
     }
 
