@@ -747,6 +747,27 @@ mod tests {
     }
 
     #[test]
+    fn spark_31837_a_task_set_at_any_moves_back_when_its_preferred_executor_registers() {
+        let (mut s, _) = scheduler(SchedulerConfig::default(), 1);
+        s.executor_added("C", "hc");
+        // Two tasks without preference, two preferring B, which has not registered yet.
+        let b = vec![on_executor("hb", "B")];
+        s.submit_tasks(task_set_with_prefs(0, 0, 0, vec![b.clone(), b, Vec::new(), Vec::new()]));
+        assert_eq!(s.task_set_manager(0, 0).unwrap().locality_levels(), &[TaskLocality::NoPref, TaskLocality::Any]);
+        // C runs both tasks without preference and, at ANY, one of B's.
+        let (tasks, _) = s.resource_offers(&[offer("C", "hc", 3)]);
+        assert_eq!(tasks[0].len(), 3);
+        s.executor_added("B", "hb");
+        // The set now has PROCESS_LOCAL again and waits there for B instead of staying at ANY.
+        assert!(s.resource_offers(&[offer("C", "hc", 1)]).0[0].is_empty());
+        let tsm = s.task_set_manager(0, 0).unwrap();
+        assert_eq!(tsm.locality_levels(), &[TaskLocality::ProcessLocal, TaskLocality::NodeLocal, TaskLocality::Any]);
+        let (tasks, events) = s.resource_offers(&[offer("B", "hb", 1)]);
+        assert_eq!(tasks[0].len(), 1);
+        assert!(matches!(events[..], [SchedulerEvent::TaskStarted { locality: TaskLocality::ProcessLocal, .. }]));
+    }
+
+    #[test]
     fn offers_register_unknown_executors() {
         let (mut s, _) = scheduler(SchedulerConfig::default(), 1);
         s.submit_tasks(task_set_with_prefs(1, 0, 1, vec![vec![on_executor("hc", "C")]]));

@@ -32,16 +32,29 @@ impl TaskSetManager {
         levels
     }
 
-    /// Recomputes the locality levels after executors came or went, staying at the same level
-    /// (or the next worse one that remains valid).
+    /// Recomputes the locality levels after executors came or went (Spark's
+    /// `recomputeLocality`), staying at the same level (or the next worse one that remains
+    /// valid).
+    ///
+    /// When levels better than the current one appeared (SPARK-31837), the set moves to the
+    /// first new level instead: a task set that fell to `ANY` before its preferred executors
+    /// registered would otherwise place its tasks anywhere although they could now run locally.
+    /// The wait timer is left as it is, as in Spark.
     pub fn recompute_locality(&mut self, live: &LiveExecutors) {
         if self.zombie {
             return;
         }
-        let previous = self.locality_levels[self.current_locality_index];
+        let previous_index = self.current_locality_index;
+        let previous_levels = std::mem::take(&mut self.locality_levels);
+        let previous = previous_levels[previous_index];
         self.locality_levels = self.compute_valid_locality_levels(live);
         self.locality_waits = self.locality_levels.iter().map(|l| self.config.locality_waits.wait_ms(*l)).collect();
         self.current_locality_index = self.locality_index(previous);
+        if self.current_locality_index > previous_index {
+            if let Some(&added) = self.locality_levels.iter().find(|l| !previous_levels.contains(l)) {
+                self.current_locality_index = self.locality_index(added);
+            }
+        }
     }
 
     /// Index in the current levels of `locality`, or of the next worse level present (the last

@@ -482,6 +482,37 @@ fn levels_need_live_executors() {
 }
 
 #[test]
+fn spark_31837_new_better_levels_are_used_at_once() {
+    // Spark's "SPARK-31837: Shift to the new highest locality level if there is when
+    // recomputeLocality": both tasks prefer execA, which has not registered yet.
+    let mut l = live(&[("B", "h2"), ("C", "h3")]);
+    let prefs = vec![vec![on_executor("h1", "A")]; 2];
+    let mut tsm = manager(task_set_with_prefs(0, 0, 0, prefs), &l, LocalityWaits::default(), 4);
+    assert_eq!(tsm.locality_levels(), &[TaskLocality::Any]);
+    assert!(tsm.resource_offer("B", "h2", TaskLocality::Any, 0).is_some());
+    l.add("A", "h1");
+    tsm.recompute_locality(&l);
+    // Staying at ANY, the index of the old level, would hand the last task to C.
+    assert_eq!(tsm.get_allowed_locality(0), TaskLocality::ProcessLocal);
+    assert!(tsm.resource_offer("C", "h3", TaskLocality::Any, 0).is_none());
+    let d = tsm.resource_offer("A", "h1", TaskLocality::Any, 0).unwrap();
+    assert_eq!(tsm.task_info(d.task_id).unwrap().locality, TaskLocality::ProcessLocal);
+}
+
+#[test]
+fn recomputed_levels_keep_the_current_level_when_nothing_better_appears() {
+    // A worse level appearing (NODE_LOCAL after PROCESS_LOCAL) does not move the set.
+    let mut l = live(&[("A", "h1")]);
+    let prefs = vec![vec![on_executor("h1", "A")], vec![TaskLocation::Host("h2".into())]];
+    let mut tsm = manager(task_set_with_prefs(0, 0, 0, prefs), &l, LocalityWaits::default(), 4);
+    assert_eq!(tsm.locality_levels(), &[TaskLocality::ProcessLocal, TaskLocality::NodeLocal, TaskLocality::Any]);
+    assert_eq!(tsm.get_allowed_locality(3000), TaskLocality::NodeLocal);
+    l.add("B", "h2");
+    tsm.recompute_locality(&l);
+    assert_eq!(tsm.get_allowed_locality(3000), TaskLocality::NodeLocal);
+}
+
+#[test]
 fn retries_then_aborts_with_sparks_message() {
     let l = live(&[("1", "host1")]);
     let mut tsm = manager(task_set(0, 0, 0, 2), &l, LocalityWaits::default(), 2);
