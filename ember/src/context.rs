@@ -246,6 +246,7 @@ impl Context {
         let max_stage_attempts = conf.get_u64(conf::STAGE_MAX_CONSECUTIVE_ATTEMPTS)?.clamp(1, u32::MAX as u64) as u32;
         let mut dag = DagScheduler::new(tracker, blocks.clone(), max_stage_attempts);
         dag.set_max_result_size(conf.get_size_bytes(conf::DRIVER_MAX_RESULT_SIZE)?);
+        dag.set_reduce_locality(conf.get_bool(conf::SHUFFLE_REDUCE_LOCALITY_ENABLED)?);
         let accumulators = Arc::new(AccumulatorRegistry::new());
         let progress = ConsoleProgressBar::new(ConsoleProgressBar::enabled_for_stderr(conf.get_bool(conf::UI_SHOW_CONSOLE_PROGRESS)?));
         let status = Arc::new(StatusCell::default());

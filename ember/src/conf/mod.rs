@@ -115,6 +115,7 @@ entries! {
     MAX_FAILED_EXEC_PER_NODE_STAGE = "ember.excludeOnFailure.stage.maxFailedExecutorsPerNode", "2", Int, "Executors excluded for a stage on one node before the node is excluded for the stage.";
     MAX_FAILURES_PER_EXEC = "ember.excludeOnFailure.application.maxFailedTasksPerExecutor", "2", Int, "Task failures on one executor, in stages that succeeded, before it is excluded for the application.";
     MAX_FAILED_EXEC_PER_NODE = "ember.excludeOnFailure.application.maxFailedExecutorsPerNode", "2", Int, "Executors excluded for the application on one node before the node is excluded too.";
+    SHUFFLE_REDUCE_LOCALITY_ENABLED = "ember.shuffle.reduceLocality.enabled", "true", Bool, "Reduce tasks prefer the hosts that hold at least a fifth of their input (shuffles under 1000 map and 1000 reduce partitions).";
     SHUFFLE_COMPRESS = "ember.shuffle.compress", "true", Bool, "Compress shuffle output with lz4.";
     SHUFFLE_SPILL_COMPRESS = "ember.shuffle.spill.compress", "true", Bool, "Compress data spilled during shuffles.";
     SHUFFLE_SPILL_THRESHOLD = "ember.shuffle.spill.threshold", "512m", Size(Byte), "In-memory size of a task's aggregation map or sort buffer past which it spills to disk.";
