@@ -239,6 +239,21 @@ impl Context {
             // copy never runs where its task already runs.
             info!("{} is ignored in local mode: there is no other executor to run copies on", conf::SPECULATION);
         }
+        if matches!(master, MasterUrl::Local { .. }) {
+            // As in Spark: the embedded executor is there from the start.
+            scheduler_config.starvation_timeout_ms = None;
+        }
+        if let Some(speculation) = &mut scheduler_config.speculation {
+            // Spark's SPARK-30417: executors' cores are known for local-cluster (its C) or when
+            // ember.executor.cores is set; otherwise one slot is assumed.
+            let cores = match &master {
+                MasterUrl::LocalCluster { cores, .. } => Some(*cores as u64),
+                _ if conf.contains(conf::EXECUTOR_CORES) => Some(conf.get_u64(conf::EXECUTOR_CORES)?),
+                _ => None,
+            };
+            let slots = cores.map_or(1, |c| c / u64::from(scheduler_config.task_cpus)).max(1);
+            speculation.executor_slots = u32::try_from(slots).unwrap_or(u32::MAX);
+        }
         let mut tasks = TaskSchedulerImpl::new(scheduler_config, clock.clone(), seed);
         if matches!(master, MasterUrl::Local { .. }) {
             tasks.executor_added("driver", "localhost");
