@@ -16,11 +16,27 @@ pub struct SpeculationConfig {
     pub quantile: f64,
     /// Least running time of a speculated task (`ember.speculation.minTaskRuntime`).
     pub min_task_runtime_ms: u64,
+    /// A task running longer than this is speculated even before `quantile` of its task set
+    /// succeeded, when the task set has no more tasks than one executor has slots
+    /// (`ember.speculation.task.duration.threshold`, SPARK-29976; unset or 0: never).
+    pub task_duration_threshold_ms: Option<u64>,
+    /// Tasks one executor runs at once (executor cores / `ember.task.cpus`, at least 1; 1 when
+    /// the executors' cores are not known in advance, as Spark's SPARK-30417).
+    pub executor_slots: u32,
 }
 
 impl Default for SpeculationConfig {
+    /// Spark 4's defaults: a task is speculated once 90% of its task set succeeded and it has
+    /// run 3 times the median.
     fn default() -> Self {
-        SpeculationConfig { interval_ms: 100, multiplier: 1.5, quantile: 0.75, min_task_runtime_ms: 100 }
+        SpeculationConfig {
+            interval_ms: 100,
+            multiplier: 3.0,
+            quantile: 0.9,
+            min_task_runtime_ms: 100,
+            task_duration_threshold_ms: None,
+            executor_slots: 1,
+        }
     }
 }
 
@@ -43,10 +59,16 @@ pub struct SchedulerConfig {
     pub locality_wait_node_ms: u64,
     /// Wait at RACK_LOCAL (`ember.locality.wait.rack`, defaulting to `ember.locality.wait`).
     pub locality_wait_rack_ms: u64,
+    /// Spark's delay scheduling before 3.1 (`ember.locality.wait.legacyResetOnTaskLaunch`): every
+    /// launch restarts the locality wait, even while other executors sit idle.
+    pub legacy_locality_wait_reset: bool,
     /// Speculative execution, when on.
     pub speculation: Option<SpeculationConfig>,
     /// `excludeOnFailure`, when on.
     pub exclude_on_failure: Option<ExcludeOnFailureConfig>,
+    /// How often to warn that the first task set has launched nothing
+    /// (`ember.starvation.timeout`); `None` in local mode, where the executor is always there.
+    pub starvation_timeout_ms: Option<u64>,
 }
 
 impl Default for SchedulerConfig {
@@ -61,8 +83,10 @@ impl Default for SchedulerConfig {
             locality_wait_process_ms: 3000,
             locality_wait_node_ms: 3000,
             locality_wait_rack_ms: 3000,
+            legacy_locality_wait_reset: false,
             speculation: None,
             exclude_on_failure: None,
+            starvation_timeout_ms: Some(15_000),
         }
     }
 }
@@ -84,8 +108,11 @@ impl SchedulerConfig {
             max_task_failures: self.max_task_failures,
             task_cpus: self.task_cpus,
             locality_waits: self.locality_waits(),
+            legacy_locality_wait_reset: self.legacy_locality_wait_reset,
             speculation_multiplier: speculation.multiplier,
             speculation_quantile: speculation.quantile,
+            speculation_task_duration_threshold_ms: speculation.task_duration_threshold_ms,
+            speculation_executor_slots: speculation.executor_slots,
             exclude_on_failure: self.exclude_on_failure,
         }
     }
@@ -109,6 +136,12 @@ pub struct ExcludeOnFailureConfig {
     pub max_failed_tasks_per_executor: u32,
     /// `ember.excludeOnFailure.application.maxFailedExecutorsPerNode`.
     pub max_failed_executors_per_node: u32,
+    /// How long a task set whose task is excluded on every executor waits for a new executor
+    /// before it is aborted (`ember.scheduler.excludeOnFailure.unschedulableTaskSetTimeout`).
+    pub unschedulable_task_set_timeout_ms: u64,
+    /// Kill executors (and every executor of nodes) when they are excluded for the
+    /// application, so that they are replaced (`ember.excludeOnFailure.killExcludedExecutors`).
+    pub kill_excluded_executors: bool,
 }
 
 impl Default for ExcludeOnFailureConfig {
@@ -121,6 +154,8 @@ impl Default for ExcludeOnFailureConfig {
             max_failed_executors_per_node_stage: 2,
             max_failed_tasks_per_executor: 2,
             max_failed_executors_per_node: 2,
+            unschedulable_task_set_timeout_ms: 120_000,
+            kill_excluded_executors: false,
         }
     }
 }
@@ -134,12 +169,18 @@ pub struct TaskSetManagerConfig {
     pub task_cpus: u32,
     /// Delay-scheduling waits per level.
     pub locality_waits: LocalityWaits,
+    /// Restart the locality wait on every launch (`ember.locality.wait.legacyResetOnTaskLaunch`).
+    pub legacy_locality_wait_reset: bool,
     /// A running task is speculated when it has run this many times the median duration of the
     /// successful ones (`ember.speculation.multiplier`).
     pub speculation_multiplier: f64,
     /// Fraction of the tasks that must have succeeded before any is speculated
     /// (`ember.speculation.quantile`).
     pub speculation_quantile: f64,
+    /// `ember.speculation.task.duration.threshold` (see [`SpeculationConfig`]).
+    pub speculation_task_duration_threshold_ms: Option<u64>,
+    /// Tasks one executor runs at once (see [`SpeculationConfig`]).
+    pub speculation_executor_slots: u32,
     /// `excludeOnFailure` settings when it is enabled.
     pub exclude_on_failure: Option<ExcludeOnFailureConfig>,
 }
@@ -150,8 +191,11 @@ impl Default for TaskSetManagerConfig {
             max_task_failures: 4,
             task_cpus: 1,
             locality_waits: LocalityWaits::default(),
-            speculation_multiplier: 1.5,
-            speculation_quantile: 0.75,
+            legacy_locality_wait_reset: false,
+            speculation_multiplier: 3.0,
+            speculation_quantile: 0.9,
+            speculation_task_duration_threshold_ms: None,
+            speculation_executor_slots: 1,
             exclude_on_failure: None,
         }
     }

@@ -16,7 +16,9 @@ use ember_common::{bytes_to_string, AccumulatorUpdate, DirectTaskResult, JobId, 
 
 use crate::cache_locations::CacheLocations;
 use crate::error::SchedulerError;
-use crate::map_output_tracker::MapOutputTracker;
+use crate::map_output_tracker::{
+    MapOutputTracker, REDUCER_PREF_LOCS_FRACTION, SHUFFLE_PREF_MAP_THRESHOLD, SHUFFLE_PREF_REDUCE_THRESHOLD,
+};
 use crate::rdd::{Dependency, RddBase, ShuffleDependencyBase};
 use crate::stage::{Stage, StageKind};
 use crate::task::TaskBody;
@@ -138,12 +140,20 @@ pub struct DagScheduler {
     cache: Arc<dyn CacheLocations>,
     max_stage_attempts: u32,
     max_result_size: u64,
+    /// `ember.shuffle.reduceLocality.enabled`.
+    reduce_locality: bool,
 }
 
 impl DagScheduler {
     /// Sets `ember.driver.maxResultSize` (0: unlimited).
     pub fn set_max_result_size(&mut self, bytes: u64) {
         self.max_result_size = bytes;
+    }
+
+    /// Sets `ember.shuffle.reduceLocality.enabled` (on by default, as in Spark): whether reduce
+    /// tasks prefer the hosts that hold most of their input.
+    pub fn set_reduce_locality(&mut self, enabled: bool) {
+        self.reduce_locality = enabled;
     }
 
     /// A scheduler that records map outputs in `tracker` and asks `cache` where cached
@@ -164,6 +174,7 @@ impl DagScheduler {
             cache,
             max_stage_attempts: max_stage_attempts.max(1),
             max_result_size: 0,
+            reduce_locality: true,
         }
     }
 
@@ -374,8 +385,44 @@ impl DagScheduler {
             if !own.is_empty() {
                 return own;
             }
+            let input = self.shuffle_input_hosts(rdd.as_ref(), partition);
+            if !input.is_empty() {
+                return input;
+            }
         }
         Vec::new()
+    }
+
+    /// The hosts holding at least a fifth of reduce partition `partition`'s input, for an RDD
+    /// that reads a shuffle and prefers them (Spark's `getPreferredLocationsForShuffle`). They
+    /// are hosts, not executors: the outputs are served from the host's files, so any executor
+    /// there reads them locally. Large shuffles are left out (no host is likely to hold much).
+    fn shuffle_input_hosts(&self, rdd: &dyn RddBase, partition: usize) -> Vec<TaskLocation> {
+        if !self.reduce_locality || !rdd.prefers_shuffle_input_hosts() {
+            return Vec::new();
+        }
+        let Some(dep) = rdd.dependencies().into_iter().find_map(|d| match d {
+            Dependency::Shuffle(dep) => Some(dep),
+            Dependency::Narrow { .. } => None,
+        }) else {
+            return Vec::new();
+        };
+        if dep.rdd().num_partitions() >= SHUFFLE_PREF_MAP_THRESHOLD || dep.num_reduce_partitions() >= SHUFFLE_PREF_REDUCE_THRESHOLD {
+            return Vec::new();
+        }
+        let Some(locations) =
+            self.tracker.locations_with_largest_outputs(dep.shuffle_id(), partition, REDUCER_PREF_LOCS_FRACTION)
+        else {
+            return Vec::new();
+        };
+        let mut hosts: Vec<TaskLocation> = Vec::new();
+        for loc in locations {
+            let host = TaskLocation::Host(loc.host);
+            if !hosts.contains(&host) {
+                hosts.push(host);
+            }
+        }
+        hosts
     }
 
     fn stage_finished(&mut self, stage_id: StageId, now_ms: u64, actions: &mut Vec<DagAction>) {
@@ -651,5 +698,141 @@ impl DagScheduler {
             .filter_map(|id| self.stages.get(id))
             .map(|s| (s.id, s.latest_attempt(), s.num_tasks, s.completed_tasks, s.submitted_at_ms))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ember_common::{BlockManagerId, MapStatus, StorageLevel, TaskMetricsSnapshot};
+
+    use crate::cache_locations::NoCache;
+
+    struct Fake {
+        id: usize,
+        parts: usize,
+        deps: Vec<Dependency>,
+        reads_shuffle: bool,
+    }
+
+    impl RddBase for Fake {
+        fn id(&self) -> usize {
+            self.id
+        }
+        fn name(&self) -> &'static str {
+            "Fake"
+        }
+        fn num_partitions(&self) -> usize {
+            self.parts
+        }
+        fn dependencies(&self) -> Vec<Dependency> {
+            self.deps.clone()
+        }
+        fn preferred_locations(&self, _p: usize) -> Vec<TaskLocation> {
+            Vec::new()
+        }
+        fn storage_level(&self) -> StorageLevel {
+            StorageLevel::NONE
+        }
+        fn prefers_shuffle_input_hosts(&self) -> bool {
+            self.reads_shuffle
+        }
+    }
+
+    struct Shuffle {
+        rdd: Arc<dyn RddBase>,
+        reduces: usize,
+    }
+
+    impl ShuffleDependencyBase for Shuffle {
+        fn shuffle_id(&self) -> ShuffleId {
+            0
+        }
+        fn rdd(&self) -> Arc<dyn RddBase> {
+            self.rdd.clone()
+        }
+        fn num_reduce_partitions(&self) -> usize {
+            self.reduces
+        }
+        fn map_task(&self) -> TaskBody {
+            TaskBody::new(())
+        }
+    }
+
+    /// A reduce RDD of 2 partitions over a shuffle of `maps` map partitions.
+    fn reduce_rdd(maps: usize, reads_shuffle: bool) -> Arc<dyn RddBase> {
+        let source: Arc<dyn RddBase> = Arc::new(Fake { id: 0, parts: maps, deps: Vec::new(), reads_shuffle: false });
+        let dep = Arc::new(Shuffle { rdd: source, reduces: 2 });
+        Arc::new(Fake { id: 1, parts: 2, deps: vec![Dependency::Shuffle(dep)], reads_shuffle })
+    }
+
+    fn map_status(host: &str, map_index: usize, sizes: Vec<u64>) -> MapStatus {
+        MapStatus { location: BlockManagerId { executor_id: format!("exec-{host}"), host: host.into(), port: 0 }, map_index, sizes }
+    }
+
+    fn submit(dag: &mut DagScheduler, rdd: Arc<dyn RddBase>) -> Vec<DagAction> {
+        let job = JobSubmission {
+            rdd,
+            body: TaskBody::new(()),
+            partitions: vec![0, 1],
+            pool: String::new(),
+            group: None,
+            call_site: "test".into(),
+        };
+        dag.submit_job(job, 0).1
+    }
+
+    fn submitted(actions: &[DagAction]) -> Vec<&TaskSet> {
+        actions.iter().filter_map(|a| if let DagAction::SubmitTasks(ts) = a { Some(ts) } else { None }).collect()
+    }
+
+    fn hosts(names: &[&str]) -> Vec<TaskLocation> {
+        names.iter().map(|h| TaskLocation::Host((*h).into())).collect()
+    }
+
+    #[test]
+    fn reduce_tasks_prefer_the_hosts_with_the_largest_map_outputs() {
+        // Spark's "reduce task locality preferences should only include machines with largest
+        // map outputs": reduce 0 reads 10/20/30/40 % of its input from hosts A-D.
+        let tracker = Arc::new(MapOutputTracker::new());
+        let mut dag = DagScheduler::new(tracker, Arc::new(NoCache), 4);
+        let actions = submit(&mut dag, reduce_rdd(4, true));
+        let map_stage = submitted(&actions)[0].stage_id;
+        let mut actions = Vec::new();
+        for (i, (host, size)) in [("hostA", 10), ("hostB", 20), ("hostC", 30), ("hostD", 40)].into_iter().enumerate() {
+            let value = TaskValue::MapStatus(map_status(host, i, vec![size, 5]));
+            let result = DirectTaskResult { value, metrics: TaskMetricsSnapshot::default(), accum_updates: Vec::new() };
+            actions.extend(dag.task_ended(map_stage, 0, i, Ok(result), 1));
+        }
+        let reduce = submitted(&actions);
+        assert_eq!(reduce.len(), 1);
+        assert_eq!(reduce[0].tasks[0].preferred_locations, hosts(&["hostB", "hostC", "hostD"]));
+        // Reduce 1 reads a quarter from each: every host passes the fifth.
+        assert_eq!(reduce[0].tasks[1].preferred_locations, hosts(&["hostA", "hostB", "hostC", "hostD"]));
+    }
+
+    #[test]
+    fn reduce_locality_is_off_for_large_shuffles_other_rdds_and_when_disabled() {
+        let tracker = Arc::new(MapOutputTracker::new());
+        let mut dag = DagScheduler::new(tracker.clone(), Arc::new(NoCache), 4);
+        let register = |maps: usize| {
+            tracker.unregister_shuffle(0);
+            tracker.register_shuffle(0, maps);
+            // Two outputs on one host ("reduce tasks should be placed locally with map output").
+            for i in 0..maps {
+                tracker.register_map_output(0, map_status("hostA", i, vec![1, 1]));
+            }
+        };
+        register(2);
+        assert_eq!(dag.shuffle_input_hosts(reduce_rdd(2, true).as_ref(), 0), hosts(&["hostA"]));
+        // A cogroup-like reader keeps no preference, as Spark's CoGroupedRDD.
+        assert!(dag.shuffle_input_hosts(reduce_rdd(2, false).as_ref(), 0).is_empty());
+        dag.set_reduce_locality(false);
+        assert!(dag.shuffle_input_hosts(reduce_rdd(2, true).as_ref(), 0).is_empty());
+        dag.set_reduce_locality(true);
+        register(SHUFFLE_PREF_MAP_THRESHOLD - 1);
+        assert_eq!(dag.shuffle_input_hosts(reduce_rdd(SHUFFLE_PREF_MAP_THRESHOLD - 1, true).as_ref(), 0), hosts(&["hostA"]));
+        register(SHUFFLE_PREF_MAP_THRESHOLD);
+        assert!(dag.shuffle_input_hosts(reduce_rdd(SHUFFLE_PREF_MAP_THRESHOLD, true).as_ref(), 0).is_empty());
     }
 }

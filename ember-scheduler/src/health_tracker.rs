@@ -126,14 +126,16 @@ impl HealthTracker {
 
     /// Adds the failures of a task set that succeeded to the application's counts, and excludes
     /// the executors (and then nodes) that reach the application limits, until
-    /// `now + ember.excludeOnFailure.timeout`.
+    /// `now + ember.excludeOnFailure.timeout`. Returns what it newly excluded, executors and
+    /// nodes, for `ember.excludeOnFailure.killExcludedExecutors`.
     pub fn update_for_successful_task_set(
         &mut self,
         stage_id: StageId,
         stage_attempt_id: u32,
         failures_by_executor: &BTreeMap<ExecutorId, ExecutorFailuresInTaskSet>,
         now: u64,
-    ) {
+    ) -> (Vec<ExecutorId>, Vec<String>) {
+        let mut newly_excluded = (Vec::new(), Vec::new());
         let timeout = self.config.timeout_ms;
         for (exec, in_task_set) in failures_by_executor {
             let list = self.executor_failures.entry(exec.clone()).or_default();
@@ -153,6 +155,7 @@ impl HealthTracker {
             let expiry_ms = now.saturating_add(timeout);
             let node = in_task_set.node.clone();
             self.excluded_executors.insert(exec.clone(), ExcludedExecutor { node: node.clone(), expiry_ms });
+            newly_excluded.0.push(exec.clone());
             self.executor_failures.remove(exec);
             self.update_next_expiry();
 
@@ -164,10 +167,12 @@ impl HealthTracker {
                 && !self.excluded_nodes.contains_key(&node)
             {
                 info!("Excluding node {node} because it has {excluded_on_node} executors excluded: {on_node:?}");
-                self.excluded_nodes.insert(node, expiry_ms);
+                self.excluded_nodes.insert(node.clone(), expiry_ms);
+                newly_excluded.1.push(node);
                 self.update_next_expiry();
             }
         }
+        newly_excluded
     }
 
     /// Forgets the failures of an executor that is gone. Its exclusion (if any) stays until it
@@ -245,7 +250,8 @@ mod tests {
     fn two_excluded_executors_exclude_their_node_and_both_expire() {
         let mut t = tracker(1000);
         let both = task_set_failures(&[("1", "h1", 0, 1), ("1", "h1", 1, 1), ("2", "h1", 2, 1), ("2", "h1", 3, 1)]);
-        t.update_for_successful_task_set(0, 0, &both, 5);
+        let newly = t.update_for_successful_task_set(0, 0, &both, 5);
+        assert_eq!(newly, (vec!["1".to_string(), "2".to_string()], vec!["h1".to_string()]));
         assert_eq!(t.excluded_executors(), ["1", "2"]);
         assert!(t.is_node_excluded("h1"));
         assert_eq!(t.excluded_nodes(), ["h1"]);

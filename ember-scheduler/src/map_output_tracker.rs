@@ -8,7 +8,19 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use rustc_hash::FxHashMap;
 
-use ember_common::{MapStatus, ShuffleId};
+use ember_common::{BlockManagerId, MapStatus, ShuffleId};
+
+/// Reduce-task locality is computed only for shuffles with fewer map partitions than this
+/// (Spark's `SHUFFLE_PREF_MAP_THRESHOLD`): past it, no location is likely to hold a large
+/// share, and summing the sizes costs more.
+pub const SHUFFLE_PREF_MAP_THRESHOLD: usize = 1000;
+
+/// … and fewer reduce partitions than this (Spark's `SHUFFLE_PREF_REDUCE_THRESHOLD`).
+pub const SHUFFLE_PREF_REDUCE_THRESHOLD: usize = 1000;
+
+/// The share of a reduce partition's input a location must hold to be preferred (Spark's
+/// `REDUCER_PREF_LOCS_FRACTION`): at most five locations qualify.
+pub const REDUCER_PREF_LOCS_FRACTION: f64 = 0.2;
 
 #[derive(Default)]
 struct ShuffleStatus {
@@ -108,6 +120,30 @@ impl MapOutputTracker {
         self.shuffles().remove(&shuffle_id);
     }
 
+    /// The block managers holding at least `fraction` of reduce partition `reduce_id`'s input
+    /// (Spark's `getLocationsWithLargestOutputs`), in the order of their first map output;
+    /// `None` when none does or the shuffle is unknown.
+    pub fn locations_with_largest_outputs(&self, shuffle_id: ShuffleId, reduce_id: usize, fraction: f64) -> Option<Vec<BlockManagerId>> {
+        let all = self.shuffles();
+        let s = all.get(&shuffle_id)?;
+        let mut sizes: Vec<(&BlockManagerId, u64)> = Vec::new();
+        let mut total: u64 = 0;
+        for status in s.outputs.iter().flatten() {
+            let size = status.sizes.get(reduce_id).copied().unwrap_or(0);
+            if size == 0 {
+                continue;
+            }
+            total = total.saturating_add(size);
+            match sizes.iter_mut().find(|(loc, _)| **loc == status.location) {
+                Some((_, sum)) => *sum = sum.saturating_add(size),
+                None => sizes.push((&status.location, size)),
+            }
+        }
+        let top: Vec<BlockManagerId> =
+            sizes.into_iter().filter(|(_, size)| *size as f64 / total as f64 >= fraction).map(|(loc, _)| loc.clone()).collect();
+        (!top.is_empty()).then_some(top)
+    }
+
     /// The status of every map partition of the shuffle (`None` where an output is missing), or
     /// `None` for a shuffle it does not know. One shared copy per change of the shuffle's
     /// outputs, so thousands of reducers do not each copy the list.
@@ -142,5 +178,27 @@ mod tests {
         t.unregister_map_output(0, 1);
         assert_eq!(t.missing_partitions(0).unwrap(), vec![0, 1]);
         assert!(t.map_statuses(7).is_none());
+    }
+
+    fn sized(exec: &str, host: &str, i: usize, sizes: Vec<u64>) -> MapStatus {
+        MapStatus { location: BlockManagerId { executor_id: exec.into(), host: host.into(), port: 0 }, map_index: i, sizes }
+    }
+
+    #[test]
+    fn largest_outputs_are_the_locations_over_the_fraction() {
+        // Spark's "getLocationsWithLargestOutputs with multiple outputs in same machine": sizes
+        // add up per block manager.
+        let t = MapOutputTracker::new();
+        t.register_shuffle(0, 4);
+        t.register_map_output(0, sized("a", "ha", 0, vec![10, 0]));
+        t.register_map_output(0, sized("b", "hb", 1, vec![20, 0]));
+        t.register_map_output(0, sized("a", "ha", 2, vec![30, 0]));
+        t.register_map_output(0, sized("c", "hc", 3, vec![40, 0]));
+        let execs = |v: Option<Vec<BlockManagerId>>| v.map(|v| v.into_iter().map(|b| b.executor_id).collect::<Vec<_>>());
+        assert_eq!(execs(t.locations_with_largest_outputs(0, 0, 0.2)), Some(vec!["a".to_string(), "b".into(), "c".into()]));
+        assert_eq!(execs(t.locations_with_largest_outputs(0, 0, 0.4)), Some(vec!["a".to_string(), "c".into()]));
+        // Nothing to read, or an unknown shuffle: no preference.
+        assert_eq!(t.locations_with_largest_outputs(0, 1, 0.2), None);
+        assert_eq!(t.locations_with_largest_outputs(9, 0, 0.2), None);
     }
 }

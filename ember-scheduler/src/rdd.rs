@@ -38,6 +38,13 @@ pub trait RddBase: Send + Sync {
     /// The storage level set by `persist`: a persisted RDD's cached copies are the best place
     /// to compute its partitions.
     fn storage_level(&self) -> StorageLevel;
+    /// Whether partition `p` is reduce partition `p` of this RDD's shuffle dependency and would
+    /// rather run on the hosts holding most of that input (Spark's `ShuffledRDD`, whose
+    /// preferred locations come from the map output sizes; cogroups and joins do not). The DAG
+    /// scheduler asks its map output tracker, subject to `ember.shuffle.reduceLocality.enabled`.
+    fn prefers_shuffle_input_hosts(&self) -> bool {
+        false
+    }
 }
 
 /// The map side of a shuffle, as the DAG scheduler sees it (Spark's `ShuffleDependency`).

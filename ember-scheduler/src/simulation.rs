@@ -227,6 +227,8 @@ impl Sim {
                     let actions = self.dag.task_set_failed(stage_id, &reason);
                     self.apply(actions);
                 }
+                // The simulated cluster runs without excludeOnFailure, which alone asks for this.
+                SchedulerEvent::KillExecutor { executor_id, .. } => self.trace.push(format!("{now} kill executor {executor_id}")),
                 SchedulerEvent::KillTask { task_id, executor_id, reason } => {
                     // The executor stops the attempt and reports it killed.
                     if let Some(r) = self.running.remove(&task_id) {

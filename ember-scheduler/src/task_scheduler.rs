@@ -16,7 +16,7 @@ use std::sync::Arc;
 use rand::rngs::SmallRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 use tracing::{debug, error, info, warn};
 
 use ember_common::{ExecutorId, StageId, StatusUpdate, TaskEndReason, TaskId, TaskOutcome, TaskState};
@@ -58,7 +58,20 @@ pub struct TaskSchedulerImpl {
     health: Option<HealthTracker>,
     /// When the next speculation check is due (with speculation on).
     next_speculation_check_ms: u64,
+    /// Task sets with a task excluded on every executor, waiting for a new executor (SPARK-22148):
+    /// when they are aborted, and the task (Spark's `unschedulableTaskSetToExpiryTime`).
+    unschedulable: BTreeMap<TaskSetKey, (u64, usize)>,
+    /// A task set was ever submitted / a task ever launched (Spark's `hasReceivedTask`,
+    /// `hasLaunchedTask`), and when the starvation warning is next due while none launched.
+    has_received_task: bool,
+    has_launched_task: bool,
+    next_starvation_warning_ms: Option<u64>,
 }
+
+/// Spark's warning, every `ember.starvation.timeout` while the first task set of the application
+/// has launched nothing (see [`TaskSchedulerImpl::check_starvation`]).
+pub const STARVATION_WARNING: &str = "Initial job has not accepted any resources; check your cluster UI to ensure \
+                                      that workers are registered and have sufficient resources";
 
 impl std::fmt::Debug for TaskSchedulerImpl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -93,6 +106,10 @@ impl TaskSchedulerImpl {
             new_executor_available: false,
             health,
             next_speculation_check_ms,
+            unschedulable: BTreeMap::new(),
+            has_received_task: false,
+            has_launched_task: false,
+            next_starvation_warning_ms: None,
         }
     }
 
@@ -147,6 +164,7 @@ impl TaskSchedulerImpl {
         let key = (task_set.stage_id, task_set.stage_attempt_id);
         info!("Adding task set {} with {} tasks", task_set.id(), task_set.tasks.len());
         let stage_keys: Vec<TaskSetKey> = self.stage_keys(task_set.stage_id);
+        let mut finished = Vec::new();
         for k in stage_keys {
             if let Some(old) = self.task_sets.get_mut(&k) {
                 if k == key {
@@ -161,15 +179,21 @@ impl TaskSchedulerImpl {
                     old.mark_zombie();
                 }
             }
-            self.maybe_finish(k);
+            self.maybe_finish(k, &mut finished);
         }
         let pool = task_set.pool_name.clone();
         let now = self.clock.now_ms();
+        if let (Some(timeout), false) = (self.config.starvation_timeout_ms, self.has_received_task) {
+            self.next_starvation_warning_ms = Some(now.saturating_add(timeout));
+        }
+        self.has_received_task = true;
         let manager =
             TaskSetManager::new(task_set, self.config.manager_config(), self.task_ids.clone(), &self.live, now);
         self.task_sets.insert(key, manager);
         self.root.add_task_set(key, &pool);
-        self.maybe_finish(key);
+        // Only a task set whose last task just succeeded can get executors excluded (and ask for
+        // kills), and that one was finished by the status update that reported it.
+        self.maybe_finish(key, &mut finished);
     }
 
     /// Records a new executor. The next [`Self::resource_offers`] recomputes every task set's
@@ -200,7 +224,7 @@ impl TaskSchedulerImpl {
         for tsm in self.task_sets.values_mut() {
             tsm.executor_lost(executor_id, reason, &self.live, now, &mut events);
         }
-        self.remove_finished();
+        self.remove_finished(&mut events);
         events
     }
 
@@ -212,9 +236,19 @@ impl TaskSchedulerImpl {
     /// executor at each of its locality levels from best to worst, again and again while that
     /// launches something. The events are one `TaskStarted` per launch.
     ///
+    /// Delay scheduling as in Spark ≥ 3.1 (SPARK-18886): a task set's locality wait restarts
+    /// only after a round in which it launched something and declined no offer for locality
+    /// (see [`TaskSetManager::offer`]), so while it leaves free cores unused its wait keeps
+    /// running and it moves to worse levels. `ember.locality.wait.legacyResetOnTaskLaunch`
+    /// restores the older rule (every launch restarts the wait).
+    ///
     /// With `excludeOnFailure`, executors and nodes excluded for the application get nothing
-    /// (exclusions that timed out are lifted first), and a task set that launches nothing while
-    /// one of its tasks is excluded on every live executor is aborted: it could only hang.
+    /// (exclusions that timed out are lifted first). A task set that launches nothing while one
+    /// of its tasks is excluded on every live executor could only hang (SPARK-22148): if some
+    /// executor is idle, a `KillExecutor` asks for it to be replaced and the task set waits
+    /// `ember.scheduler.excludeOnFailure.unschedulableTaskSetTimeout` for a usable executor
+    /// (see [`Self::abort_unschedulable_task_sets`]); if every executor is busy, no replacement
+    /// can be had and the task set is aborted at once. Any launch ends every such wait.
     pub fn resource_offers(&mut self, offers: &[WorkerOffer]) -> (Vec<Vec<TaskDescription>>, Vec<SchedulerEvent>) {
         let mut assigned: Vec<Vec<TaskDescription>> = offers.iter().map(|_| Vec::new()).collect();
         let mut events = Vec::new();
@@ -278,6 +312,10 @@ impl TaskSchedulerImpl {
             debug!("Offering to {}: {} running tasks", tsm.name(), tsm.running_tasks());
             let levels: Vec<TaskLocality> = tsm.locality_levels().to_vec();
             let mut launched_any = false;
+            // Spark ≥ 3.1 (SPARK-18886): the locality wait restarts only after a round in which
+            // the set declined no offer for delay scheduling.
+            let mut no_delay_rejects = true;
+            let mut min_locality: Option<TaskLocality> = None;
             'levels: for max_locality in levels {
                 loop {
                     if slots == 0 {
@@ -289,12 +327,15 @@ impl TaskSchedulerImpl {
                             continue;
                         }
                         let offer = &offers[i];
-                        if let Some(task) = tsm.resource_offer(&offer.executor_id, &offer.host, max_locality, now) {
+                        let offered = tsm.offer(&offer.executor_id, &offer.host, max_locality, now);
+                        no_delay_rejects &= !offered.delay_reject;
+                        if let Some(task) = offered.task {
                             self.running.insert(
                                 task.task_id,
                                 RunningTask { task_set: key, executor_id: offer.executor_id.clone() },
                             );
                             let locality = tsm.task_info(task.task_id).map_or(TaskLocality::Any, |i| i.locality);
+                            min_locality = Some(min_locality.map_or(locality, |m| m.min(locality)));
                             events.push(SchedulerEvent::TaskStarted {
                                 stage_id: task.stage_id,
                                 stage_attempt_id: task.stage_attempt_id,
@@ -315,17 +356,112 @@ impl TaskSchedulerImpl {
                     launched_any = true;
                 }
             }
-            if !launched_any && self.health.is_some() {
+            // Every round offers all free cores (Spark's `isAllFreeResources`), so a round that
+            // launched and declined nothing for locality is a fair share fully used.
+            if !self.config.legacy_locality_wait_reset && no_delay_rejects && launched_any {
+                tsm.reset_delay_schedule_timer(min_locality, now);
+            }
+            if let (Some(exclusion), false) = (self.config.exclude_on_failure, launched_any) {
                 if let Some(index) = tsm.completely_excluded_task(&self.live, self.health.as_ref()) {
-                    tsm.abort_since_completely_excluded(index, &self.live, self.health.as_ref(), &mut events);
-                    aborted.push(key);
+                    let busy: FxHashSet<&str> = self.running.values().map(|t| t.executor_id.as_str()).collect();
+                    let mut executors: Vec<&str> = self.live.executors_by_host().into_values().flatten().collect();
+                    executors.sort_unstable();
+                    match executors.into_iter().find(|e| !busy.contains(e)).map(str::to_string) {
+                        Some(idle) => {
+                            if !self.unschedulable.contains_key(&key) {
+                                let reason = format!(
+                                    "Killing excluded idle executor id {idle} because of task unschedulability and \
+                                     trying to acquire a new executor."
+                                );
+                                // Nothing more goes to it this round: it is about to stop.
+                                for (i, o) in offers.iter().enumerate() {
+                                    if o.executor_id == idle {
+                                        slots -= u64::from(free_cpus[i] / task_cpus);
+                                        free_cpus[i] = 0;
+                                    }
+                                }
+                                events.push(SchedulerEvent::KillExecutor { executor_id: idle, reason });
+                                let timeout = exclusion.unschedulable_task_set_timeout_ms;
+                                info!(
+                                    "Waiting for {timeout} ms for completely excluded task to be schedulable again \
+                                     before aborting stage {}.",
+                                    key.0
+                                );
+                                self.unschedulable.insert(key, (now.saturating_add(timeout), index));
+                            }
+                        }
+                        None => {
+                            info!(
+                                "Cannot schedule any task because all executors excluded from failures. No idle \
+                                 executors can be found to kill. Aborting stage {}.",
+                                key.0
+                            );
+                            tsm.abort_since_completely_excluded(index, &mut events);
+                            aborted.push(key);
+                        }
+                    }
                 }
+            } else if launched_any && !self.unschedulable.is_empty() {
+                info!("Clearing the expiry times for all unschedulable taskSets as a task was recently scheduled.");
+                self.unschedulable.clear();
             }
         }
         for key in aborted {
-            self.maybe_finish(key);
+            self.maybe_finish(key, &mut events);
         }
+        self.has_launched_task |= assigned.iter().any(|a| !a.is_empty());
         (assigned, events)
+    }
+
+    /// When the starvation warning is next due (see [`Self::check_starvation`]), while no task
+    /// has launched.
+    pub fn next_starvation_warning_ms(&self) -> Option<u64> {
+        self.next_starvation_warning_ms.filter(|_| !self.has_launched_task)
+    }
+
+    /// Whether to warn now that the application's first task set has launched nothing for
+    /// `ember.starvation.timeout` ([`STARVATION_WARNING`], Spark's `starvationTimer`): due every
+    /// timeout after that first submission until a task launches; then never again, even if a
+    /// later job starves. Never in local mode. The event loop calls this on every turn,
+    /// [`Self::next_wakeup_ms`] includes the deadline.
+    pub fn check_starvation(&mut self) -> bool {
+        let (Some(due), Some(timeout)) = (self.next_starvation_warning_ms, self.config.starvation_timeout_ms) else {
+            return false;
+        };
+        let now = self.clock.now_ms();
+        if now < due {
+            return false;
+        }
+        if self.has_launched_task {
+            self.next_starvation_warning_ms = None;
+            return false;
+        }
+        // One warning however late the check is; the next falls on the fixed rate.
+        let periods = (now - due) / timeout.max(1) + 1;
+        self.next_starvation_warning_ms = Some(due.saturating_add(periods.saturating_mul(timeout)));
+        true
+    }
+
+    /// Aborts the task sets that waited `unschedulableTaskSetTimeout` for an executor able to
+    /// run their completely excluded task (Spark's unschedulable-task-set abort timer; the event
+    /// loop calls this on every turn, [`Self::next_wakeup_ms`] includes the deadlines).
+    pub fn abort_unschedulable_task_sets(&mut self) -> Vec<SchedulerEvent> {
+        let mut events = Vec::new();
+        let now = self.clock.now_ms();
+        let expired: Vec<(TaskSetKey, usize)> =
+            self.unschedulable.iter().filter(|(_, (at, _))| *at <= now).map(|(k, (_, index))| (*k, *index)).collect();
+        for (key, index) in expired {
+            self.unschedulable.remove(&key);
+            let Some(tsm) = self.task_sets.get_mut(&key) else { continue };
+            info!(
+                "Cannot schedule any task because all executors excluded due to failures. Wait time for scheduling \
+                 expired. Aborting stage {}.",
+                key.0
+            );
+            tsm.abort_since_completely_excluded(index, &mut events);
+            self.maybe_finish(key, &mut events);
+        }
+        events
     }
 
     /// Marks stragglers of every task set for speculative copies (Spark's
@@ -393,7 +529,7 @@ impl TaskSchedulerImpl {
                 tsm.handle_failed_task(task_id, state, reason, now, &mut events)
             }
         }
-        self.maybe_finish(task.task_set);
+        self.maybe_finish(task.task_set, &mut events);
         events
     }
 
@@ -428,19 +564,22 @@ impl TaskSchedulerImpl {
                 tsm.cancel(reason, &mut events);
                 info!("Stage {stage_id} was cancelled");
             }
-            self.maybe_finish(key);
+            self.maybe_finish(key, &mut events);
         }
         events
     }
 
     /// The earliest clock time at which the event loop has something to do without being sent
     /// an event: a delay-scheduling wait expires while tasks are pending (a task refused for
-    /// locality may now be accepted), a speculation check is due, or an exclusion ends. May be
+    /// locality may now be accepted), a speculation check is due, an exclusion ends, an
+    /// unschedulable task set's wait ends, or the starvation warning is due. May be
     /// in the past. `None` when nothing waits.
     pub fn next_wakeup_ms(&self) -> Option<u64> {
         let delay = self.task_sets.values().filter_map(TaskSetManager::next_wakeup_ms).min();
         let expiry = self.health.as_ref().and_then(HealthTracker::next_expiry_ms);
-        [delay, self.next_speculation_check_ms(), expiry].into_iter().flatten().min()
+        let unschedulable = self.unschedulable.values().map(|(at, _)| *at).min();
+        let starvation = self.next_starvation_warning_ms();
+        [delay, self.next_speculation_check_ms(), expiry, unschedulable, starvation].into_iter().flatten().min()
     }
 
     /// Running attempts of every attempt of a stage.
@@ -457,8 +596,10 @@ impl TaskSchedulerImpl {
         self.task_sets.range((stage_id, 0)..=(stage_id, u32::MAX)).map(|(k, _)| *k).collect()
     }
 
-    /// Drops a task set that is done (Spark's `taskSetFinished`).
-    fn maybe_finish(&mut self, key: TaskSetKey) {
+    /// Drops a task set that is done (Spark's `taskSetFinished`). With
+    /// `ember.excludeOnFailure.killExcludedExecutors`, the executors its success got excluded
+    /// (and every executor of a node it got excluded) are asked to be killed, in `events`.
+    fn maybe_finish(&mut self, key: TaskSetKey, events: &mut Vec<SchedulerEvent>) {
         let Some(tsm) = self.task_sets.get(&key) else { return };
         if !tsm.is_finished() {
             return;
@@ -469,7 +610,31 @@ impl TaskSchedulerImpl {
             // Only now do the task set's failures count against its executors: had the stage
             // failed, its code would be the likelier culprit.
             if let (Some(h), Some(l)) = (&mut self.health, tsm.excludelist()) {
-                h.update_for_successful_task_set(key.0, key.1, l.exec_failures(), self.clock.now_ms());
+                let (executors, nodes) = h.update_for_successful_task_set(key.0, key.1, l.exec_failures(), self.clock.now_ms());
+                if h.config().kill_excluded_executors {
+                    let key_name = "ember.excludeOnFailure.killExcludedExecutors";
+                    let mut kills: Vec<(String, String)> = executors
+                        .into_iter()
+                        .map(|e| {
+                            let reason = format!("Killing excluded executor id {e} since {key_name} is set.");
+                            (e, reason)
+                        })
+                        .collect();
+                    let by_host = self.live.executors_by_host();
+                    for node in nodes {
+                        for e in by_host.get(node.as_str()).into_iter().flatten() {
+                            if !kills.iter().any(|(k, _)| k == e) {
+                                let reason = format!("Killing all executors on excluded host {node} since {key_name} is set.");
+                                kills.push((e.to_string(), reason));
+                            }
+                        }
+                    }
+                    for (executor_id, reason) in kills {
+                        if self.live.is_executor_alive(&executor_id) {
+                            events.push(SchedulerEvent::KillExecutor { executor_id, reason });
+                        }
+                    }
+                }
             }
             info!("Removed TaskSet {}, whose tasks have all completed, from pool {pool}", tsm.id());
         } else {
@@ -477,12 +642,13 @@ impl TaskSchedulerImpl {
         }
         self.task_sets.remove(&key);
         self.root.remove_task_set(key);
+        self.unschedulable.remove(&key);
     }
 
-    fn remove_finished(&mut self) {
+    fn remove_finished(&mut self, events: &mut Vec<SchedulerEvent>) {
         let done: Vec<TaskSetKey> = self.task_sets.iter().filter(|(_, t)| t.is_finished()).map(|(k, _)| *k).collect();
         for key in done {
-            self.maybe_finish(key);
+            self.maybe_finish(key, events);
         }
     }
 }
@@ -642,6 +808,59 @@ mod tests {
         assert_eq!(s.next_wakeup_ms(), None);
     }
 
+    /// Ten tasks preferring executor A's memory (host ha); A and B (host hb) have one core each,
+    /// the NODE_LOCAL wait is 0. A finishes a task every second and gets the next one; B is
+    /// offered each time too. Returns when B got its first task, if it did by 9 s.
+    fn first_launch_on_b(legacy: bool) -> Option<u64> {
+        let config =
+            SchedulerConfig { locality_wait_node_ms: 0, legacy_locality_wait_reset: legacy, ..SchedulerConfig::default() };
+        let (mut s, clock) = scheduler(config, 3);
+        s.executor_added("A", "ha");
+        s.executor_added("B", "hb");
+        s.submit_tasks(task_set_with_prefs(0, 0, 0, vec![vec![on_executor("ha", "A")]; 10]));
+        let (tasks, _) = s.resource_offers(&[offer("A", "ha", 1), offer("B", "hb", 1)]);
+        assert_eq!((tasks[0].len(), tasks[1].len()), (1, 0));
+        let mut on_a = tasks[0][0].task_id;
+        for t in (1000..=9000).step_by(1000) {
+            clock.set(t);
+            s.status_update(success("A", on_a));
+            let (tasks, _) = s.resource_offers(&[offer("A", "ha", 1), offer("B", "hb", 1)]);
+            assert_eq!(tasks[0].len(), 1, "A always gets the next local task");
+            on_a = tasks[0][0].task_id;
+            if !tasks[1].is_empty() {
+                return Some(t);
+            }
+        }
+        None
+    }
+
+    #[test]
+    fn spark_18886_an_idle_executor_gets_work_after_the_wait_while_the_preferred_one_keeps_launching() {
+        // Every round declines B for locality, so the wait that started with the task set is never
+        // restarted: B gets a task once it passes.
+        assert_eq!(first_launch_on_b(false), Some(3000));
+        // Before Spark 3.1 (and with ember.locality.wait.legacyResetOnTaskLaunch) each launch on A
+        // restarted the wait: B stays idle for as long as A launches within 3 s of the previous
+        // launch.
+        assert_eq!(first_launch_on_b(true), None);
+    }
+
+    #[test]
+    fn spark_18886_a_round_that_uses_every_offer_restarts_the_wait() {
+        let (mut s, clock) = scheduler(SchedulerConfig { locality_wait_node_ms: 0, ..SchedulerConfig::default() }, 1);
+        s.executor_added("A", "ha");
+        s.executor_added("B", "hb");
+        s.submit_tasks(task_set_with_prefs(0, 0, 0, vec![vec![on_executor("ha", "A")]; 3]));
+        // Only A is offered (B is busy): A takes everything offered, nothing is declined.
+        clock.set(2500);
+        assert_eq!(s.resource_offers(&[offer("A", "ha", 1)]).0[0].len(), 1);
+        assert_eq!(s.next_wakeup_ms(), Some(5500), "the wait restarted at 2500");
+        clock.set(5000);
+        assert!(s.resource_offers(&[offer("B", "hb", 1)]).0[0].is_empty(), "2.5 s since the reset");
+        clock.set(5500);
+        assert_eq!(s.resource_offers(&[offer("B", "hb", 1)]).0[0].len(), 1);
+    }
+
     #[test]
     fn process_local_task_goes_to_its_executor_at_once() {
         let (mut s, _) = scheduler(SchedulerConfig::default(), 1);
@@ -673,6 +892,27 @@ mod tests {
             assert_eq!(tasks[8].len(), 1, "seed {seed}");
             assert!(tasks[..8].iter().all(Vec::is_empty), "seed {seed}");
         }
+    }
+
+    #[test]
+    fn spark_31837_a_task_set_at_any_moves_back_when_its_preferred_executor_registers() {
+        let (mut s, _) = scheduler(SchedulerConfig::default(), 1);
+        s.executor_added("C", "hc");
+        // Two tasks without preference, two preferring B, which has not registered yet.
+        let b = vec![on_executor("hb", "B")];
+        s.submit_tasks(task_set_with_prefs(0, 0, 0, vec![b.clone(), b, Vec::new(), Vec::new()]));
+        assert_eq!(s.task_set_manager(0, 0).unwrap().locality_levels(), &[TaskLocality::NoPref, TaskLocality::Any]);
+        // C runs both tasks without preference and, at ANY, one of B's.
+        let (tasks, _) = s.resource_offers(&[offer("C", "hc", 3)]);
+        assert_eq!(tasks[0].len(), 3);
+        s.executor_added("B", "hb");
+        // The set now has PROCESS_LOCAL again and waits there for B instead of staying at ANY.
+        assert!(s.resource_offers(&[offer("C", "hc", 1)]).0[0].is_empty());
+        let tsm = s.task_set_manager(0, 0).unwrap();
+        assert_eq!(tsm.locality_levels(), &[TaskLocality::ProcessLocal, TaskLocality::NodeLocal, TaskLocality::Any]);
+        let (tasks, events) = s.resource_offers(&[offer("B", "hb", 1)]);
+        assert_eq!(tasks[0].len(), 1);
+        assert!(matches!(events[..], [SchedulerEvent::TaskStarted { locality: TaskLocality::ProcessLocal, .. }]));
     }
 
     #[test]
@@ -839,7 +1079,14 @@ mod tests {
             locality_wait_process_ms: 0,
             locality_wait_node_ms: 0,
             locality_wait_rack_ms: 0,
-            speculation: Some(SpeculationConfig { interval_ms: 100, min_task_runtime_ms: 100, ..SpeculationConfig::default() }),
+            // Spark 3's multiplier and quantile, which these tests were written with.
+            speculation: Some(SpeculationConfig {
+                interval_ms: 100,
+                min_task_runtime_ms: 100,
+                multiplier: 1.5,
+                quantile: 0.75,
+                ..SpeculationConfig::default()
+            }),
             ..SchedulerConfig::default()
         }
     }
@@ -994,24 +1241,192 @@ mod tests {
         assert!(s.excluded_executors().is_empty(), "a failed stage's failures are not held against executors");
     }
 
-    #[test]
-    fn a_task_set_that_can_run_nowhere_is_aborted_at_the_next_offer() {
-        let (mut s, _) = scheduler(excluding(), 1);
+    fn boom() -> TaskEndReason {
+        TaskEndReason::ExceptionFailure { description: "boom".into() }
+    }
+
+    fn killed(events: &[SchedulerEvent]) -> Vec<&str> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                SchedulerEvent::KillExecutor { executor_id, .. } => Some(executor_id.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Task 0 of stage 3 failed on A, its only executor: it may not run there again.
+    fn excluded_on_the_only_executor() -> (TaskSchedulerImpl, Arc<ManualClock>) {
+        let (mut s, clock) = scheduler(excluding(), 1);
         s.executor_added("A", "ha");
         s.submit_tasks(task_set(3, 0, 0, 1));
         let (a, _) = s.resource_offers(&[offer("A", "ha", 1)]);
-        s.status_update(failure("A", a[0][0].task_id, TaskState::Failed, TaskEndReason::ExceptionFailure { description: "boom".into() }));
+        s.status_update(failure("A", a[0][0].task_id, TaskState::Failed, boom()));
+        (s, clock)
+    }
+
+    #[test]
+    fn spark_22148_an_idle_excluded_executor_is_killed_and_a_new_one_runs_the_task() {
+        let (mut s, clock) = excluded_on_the_only_executor();
+        clock.set(10);
         let (none, events) = s.resource_offers(&[offer("A", "ha", 1)]);
         assert!(none[0].is_empty());
-        match &events[..] {
-            [SchedulerEvent::TaskSetFailed { stage_id: 3, reason, .. }] => assert!(
-                reason.starts_with("Aborting TaskSet 3.0 because task 0 (partition 0) cannot run anywhere")
-                    && reason.contains("A on ha (for the task)"),
-                "{reason}"
+        assert_eq!(killed(&events), ["A"]);
+        assert!(matches!(&events[..], [SchedulerEvent::KillExecutor { reason, .. }]
+            if reason == "Killing excluded idle executor id A because of task unschedulability and trying to acquire a new executor."));
+        assert_eq!(s.next_wakeup_ms(), Some(120_010), "the task set waits 120 s for a new executor");
+        // Asked once per wait: the next round kills nothing more.
+        assert!(s.resource_offers(&[offer("A", "ha", 1)]).1.is_empty());
+        clock.set(120_009);
+        assert!(s.abort_unschedulable_task_sets().is_empty());
+        // A's replacement registers and runs the task: the wait is over.
+        s.executor_lost("A", "Executor killed by driver.");
+        let (tasks, _) = s.resource_offers(&[offer("B", "hb", 1)]);
+        assert_eq!(tasks[0].len(), 1);
+        clock.set(120_010);
+        assert!(s.abort_unschedulable_task_sets().is_empty());
+        s.status_update(success("B", tasks[0][0].task_id));
+        assert!(s.is_idle());
+    }
+
+    #[test]
+    fn spark_22148_a_task_set_that_gets_no_new_executor_is_aborted_after_the_timeout() {
+        let (mut s, clock) = excluded_on_the_only_executor();
+        assert_eq!(killed(&s.resource_offers(&[offer("A", "ha", 1)]).1), ["A"]);
+        clock.set(119_999);
+        assert!(s.abort_unschedulable_task_sets().is_empty());
+        clock.set(120_000);
+        match &s.abort_unschedulable_task_sets()[..] {
+            [SchedulerEvent::TaskSetFailed { stage_id: 3, reason, .. }] => assert_eq!(
+                reason,
+                "\nAborting TaskSet 3.0 because task 0 (partition 0)\ncannot run anywhere due to node and executor \
+                 excludeOnFailure.\nMost recent failure:\nLost task 0.0 in stage 3.0 (TID 0) (ha executor A): boom\n\n\
+                 ExcludeOnFailure behavior can be configured via ember.excludeOnFailure.*.\n"
             ),
             e => panic!("unexpected {e:?}"),
         }
         assert!(s.is_idle());
+        assert_eq!(s.next_wakeup_ms(), None);
+    }
+
+    #[test]
+    fn a_task_set_excluded_on_every_busy_executor_is_aborted_at_once() {
+        // Spark's "abort stage when all executors are excluded and we cannot acquire new
+        // executor": no executor is idle, so none can be replaced.
+        let (mut s, _) = scheduler(excluding(), 1);
+        s.executor_added("A", "ha");
+        s.submit_tasks(task_set(3, 0, 0, 2));
+        let (a, _) = s.resource_offers(&[offer("A", "ha", 2)]);
+        let first = a[0].iter().find(|t| t.index == 0).unwrap().task_id;
+        s.status_update(failure("A", first, TaskState::Failed, boom()));
+        let (none, events) = s.resource_offers(&[offer("A", "ha", 1)]);
+        assert!(none[0].is_empty());
+        assert!(killed(&events).is_empty());
+        assert!(
+            matches!(events.first(), Some(SchedulerEvent::TaskSetFailed { stage_id: 3, reason, .. })
+                if reason.starts_with("\nAborting TaskSet 3.0 because task 0 (partition 0)\ncannot run anywhere")),
+            "{events:?}"
+        );
+    }
+
+    #[test]
+    fn spark_22148_a_launch_in_any_task_set_ends_every_wait() {
+        let (mut s, clock) = scheduler(excluding(), 1);
+        s.executor_added("A", "ha");
+        s.executor_added("B", "hb");
+        s.submit_tasks(task_set(3, 0, 0, 1));
+        let (t, _) = s.resource_offers(&[offer("A", "ha", 1)]);
+        s.status_update(failure("A", t[0][0].task_id, TaskState::Failed, boom()));
+        let (t, _) = s.resource_offers(&[offer("B", "hb", 1)]);
+        s.status_update(failure("B", t[0][0].task_id, TaskState::Failed, boom()));
+        // Task 0 failed on both executors; both idle, the first is asked for.
+        assert_eq!(killed(&s.resource_offers(&[offer("A", "ha", 1), offer("B", "hb", 1)]).1), ["A"]);
+        assert_eq!(s.next_wakeup_ms(), Some(120_000));
+        // Another stage launches on B: stage 3 may get an executor too, its wait ends.
+        s.submit_tasks(task_set(4, 0, 1, 1));
+        assert_eq!(s.resource_offers(&[offer("B", "hb", 1)]).0[0].len(), 1);
+        clock.set(120_000);
+        assert!(s.abort_unschedulable_task_sets().is_empty());
+        assert!(s.task_set_manager(3, 0).is_some_and(|t| !t.is_zombie()));
+    }
+
+    #[test]
+    fn kill_excluded_executors_asks_to_kill_an_executor_when_it_is_excluded() {
+        for kill in [false, true] {
+            let exclusion = ExcludeOnFailureConfig { kill_excluded_executors: kill, ..ExcludeOnFailureConfig::default() };
+            let (mut s, _) = scheduler(SchedulerConfig { exclude_on_failure: Some(exclusion), ..SchedulerConfig::default() }, 1);
+            s.executor_added("A", "ha");
+            s.executor_added("B", "hb");
+            s.submit_tasks(task_set(0, 0, 0, 2));
+            // Both tasks fail on A, then succeed on B: the successful stage gets A excluded.
+            let (on_a, _) = s.resource_offers(&[offer("A", "ha", 2)]);
+            for t in &on_a[0] {
+                assert!(killed(&s.status_update(failure("A", t.task_id, TaskState::Failed, boom()))).is_empty());
+            }
+            let (on_b, _) = s.resource_offers(&[offer("B", "hb", 2)]);
+            let mut events = Vec::new();
+            for t in &on_b[0] {
+                events.extend(s.status_update(success("B", t.task_id)));
+            }
+            assert_eq!(s.excluded_executors(), ["A"]);
+            if kill {
+                assert!(matches!(&events.last(), Some(SchedulerEvent::KillExecutor { executor_id, reason })
+                    if executor_id == "A" && reason == "Killing excluded executor id A since ember.excludeOnFailure.killExcludedExecutors is set."));
+            } else {
+                assert!(killed(&events).is_empty());
+            }
+        }
+    }
+
+    #[test]
+    fn the_starvation_warning_repeats_until_the_first_task_launches() {
+        let (mut s, clock) = scheduler(SchedulerConfig::default(), 1);
+        assert!(!s.check_starvation(), "nothing submitted");
+        clock.set(1000);
+        s.submit_tasks(task_set(0, 0, 0, 1));
+        assert_eq!(s.next_starvation_warning_ms(), Some(16_000));
+        clock.set(15_999);
+        assert!(!s.check_starvation());
+        clock.set(16_000);
+        assert!(s.check_starvation());
+        assert!(!s.check_starvation(), "once per period");
+        // A late check warns once and keeps the fixed rate.
+        clock.set(47_000);
+        assert!(s.check_starvation());
+        assert_eq!(s.next_starvation_warning_ms(), Some(61_000));
+        let (tasks, _) = s.resource_offers(&[offer("A", "ha", 1)]);
+        assert_eq!(tasks[0].len(), 1);
+        assert_eq!(s.next_starvation_warning_ms(), None);
+        clock.set(61_000);
+        assert!(!s.check_starvation());
+        // Armed only by the application's first task set, as in Spark.
+        s.status_update(success("A", tasks[0][0].task_id));
+        s.submit_tasks(task_set(1, 0, 1, 1));
+        clock.set(200_000);
+        assert!(!s.check_starvation());
+    }
+
+    #[test]
+    fn no_starvation_warning_in_local_mode() {
+        let (mut s, clock) = scheduler(SchedulerConfig { starvation_timeout_ms: None, ..SchedulerConfig::default() }, 1);
+        s.submit_tasks(task_set(0, 0, 0, 1));
+        clock.set(1_000_000);
+        assert!(!s.check_starvation());
+        assert_eq!(s.next_starvation_warning_ms(), None);
+    }
+
+    #[test]
+    fn spark_22148_no_wait_while_an_executor_may_still_run_the_task() {
+        // Spark's "Ensure we don't abort the taskSet if we haven't been completely excluded".
+        let (mut s, _) = scheduler(excluding(), 1);
+        s.executor_added("A", "ha");
+        s.executor_added("B", "hb");
+        s.submit_tasks(task_set(3, 0, 0, 1));
+        let (t, _) = s.resource_offers(&[offer("A", "ha", 1)]);
+        s.status_update(failure("A", t[0][0].task_id, TaskState::Failed, boom()));
+        let (none, events) = s.resource_offers(&[offer("A", "ha", 1)]);
+        assert!(none[0].is_empty() && events.is_empty());
+        assert_eq!(s.next_wakeup_ms(), None);
     }
 
     #[test]

@@ -106,4 +106,13 @@ pub enum SchedulerEvent {
         /// Why.
         reason: String,
     },
+    /// `excludeOnFailure` wants this executor gone so that a new one replaces it (Spark's
+    /// `HealthTracker` asking its `ExecutorAllocationClient` to kill it). A backend that cannot
+    /// replace executors ignores it, and the executor is lost only once it has stopped.
+    KillExecutor {
+        /// The executor.
+        executor_id: ExecutorId,
+        /// Why, as Spark logs it.
+        reason: String,
+    },
 }

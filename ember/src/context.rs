@@ -240,6 +240,21 @@ impl Context {
             // copy never runs where its task already runs.
             info!("{} is ignored in local mode: there is no other executor to run copies on", conf::SPECULATION);
         }
+        if matches!(master, MasterUrl::Local { .. }) {
+            // As in Spark: the embedded executor is there from the start.
+            scheduler_config.starvation_timeout_ms = None;
+        }
+        if let Some(speculation) = &mut scheduler_config.speculation {
+            // Spark's SPARK-30417: executors' cores are known for local-cluster (its C) or when
+            // ember.executor.cores is set; otherwise one slot is assumed.
+            let cores = match &master {
+                MasterUrl::LocalCluster { cores, .. } => Some(*cores as u64),
+                _ if conf.contains(conf::EXECUTOR_CORES) => Some(conf.get_u64(conf::EXECUTOR_CORES)?),
+                _ => None,
+            };
+            let slots = cores.map_or(1, |c| c / u64::from(scheduler_config.task_cpus)).max(1);
+            speculation.executor_slots = u32::try_from(slots).unwrap_or(u32::MAX);
+        }
         let mut tasks = TaskSchedulerImpl::new(scheduler_config, clock.clone(), seed);
         if matches!(master, MasterUrl::Local { .. }) {
             tasks.executor_added("driver", "localhost");
@@ -247,6 +262,7 @@ impl Context {
         let max_stage_attempts = conf.get_u64(conf::STAGE_MAX_CONSECUTIVE_ATTEMPTS)?.clamp(1, u32::MAX as u64) as u32;
         let mut dag = DagScheduler::new(tracker, blocks.clone(), max_stage_attempts);
         dag.set_max_result_size(conf.get_size_bytes(conf::DRIVER_MAX_RESULT_SIZE)?);
+        dag.set_reduce_locality(conf.get_bool(conf::SHUFFLE_REDUCE_LOCALITY_ENABLED)?);
         let accumulators = Arc::new(AccumulatorRegistry::new());
         let progress = ConsoleProgressBar::new(ConsoleProgressBar::enabled_for_stderr(conf.get_bool(conf::UI_SHOW_CONSOLE_PROGRESS)?));
         let status = Arc::new(StatusCell::default());

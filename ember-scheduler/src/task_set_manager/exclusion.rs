@@ -37,43 +37,21 @@ impl TaskSetManager {
         (!runnable_somewhere).then_some(index)
     }
 
-    /// Aborts the task set because task `index` can run on none of the `live` executors; the
-    /// message names the task and every live executor with why it is excluded.
-    pub fn abort_since_completely_excluded(
-        &mut self,
-        index: usize,
-        live: &LiveExecutors,
-        health: Option<&HealthTracker>,
-        out: &mut Vec<SchedulerEvent>,
-    ) {
+    /// Aborts the task set because task `index` can run on no live executor (Spark's
+    /// `abortSinceCompletelyExcludedOnFailure`), with Spark's message: it begins and ends with
+    /// a line break, as Spark's does.
+    pub fn abort_since_completely_excluded(&mut self, index: usize, out: &mut Vec<SchedulerEvent>) {
         let Some(excludelist) = &self.excludelist else { return };
-        let mut why: Vec<String> = Vec::new();
-        for (host, execs) in live.executors_by_host() {
-            for e in execs {
-                let reason = if health.is_some_and(|h| h.is_executor_excluded(e)) {
-                    "for the application"
-                } else if health.is_some_and(|h| h.is_node_excluded(host)) {
-                    "its node is excluded for the application"
-                } else if excludelist.is_executor_excluded_for_task_set(e) {
-                    "for the stage"
-                } else if excludelist.is_node_excluded_for_task_set(host) {
-                    "its node is excluded for the stage"
-                } else if excludelist.is_node_excluded_for_task(host, index) {
-                    "its node is excluded for the task"
-                } else {
-                    "for the task"
-                };
-                why.push(format!("{e} on {host} ({reason})"));
-            }
+        if self.zombie {
+            return;
         }
         let partition = self.task_set.tasks[index].partition;
         let latest = excludelist.latest_failure_reason().unwrap_or("none recorded").to_string();
         let message = format!(
-            "Aborting TaskSet {} because task {index} (partition {partition}) cannot run anywhere due to node and \
-             executor excludeOnFailure. Excluded executors: {}. Most recent failure: {latest}. ExcludeOnFailure is \
-             configured by the ember.excludeOnFailure.* keys.",
-            self.id,
-            why.join(", ")
+            "\nAborting TaskSet {} because task {index} (partition {partition})\ncannot run anywhere due to node and \
+             executor excludeOnFailure.\nMost recent failure:\n{latest}\n\nExcludeOnFailure behavior can be configured \
+             via ember.excludeOnFailure.*.\n",
+            self.id
         );
         error!("{message}");
         self.abort(&message, out);

@@ -32,16 +32,29 @@ impl TaskSetManager {
         levels
     }
 
-    /// Recomputes the locality levels after executors came or went, staying at the same level
-    /// (or the next worse one that remains valid).
+    /// Recomputes the locality levels after executors came or went (Spark's
+    /// `recomputeLocality`), staying at the same level (or the next worse one that remains
+    /// valid).
+    ///
+    /// When levels better than the current one appeared (SPARK-31837), the set moves to the
+    /// first new level instead: a task set that fell to `ANY` before its preferred executors
+    /// registered would otherwise place its tasks anywhere although they could now run locally.
+    /// The wait timer is left as it is, as in Spark.
     pub fn recompute_locality(&mut self, live: &LiveExecutors) {
         if self.zombie {
             return;
         }
-        let previous = self.locality_levels[self.current_locality_index];
+        let previous_index = self.current_locality_index;
+        let previous_levels = std::mem::take(&mut self.locality_levels);
+        let previous = previous_levels[previous_index];
         self.locality_levels = self.compute_valid_locality_levels(live);
         self.locality_waits = self.locality_levels.iter().map(|l| self.config.locality_waits.wait_ms(*l)).collect();
         self.current_locality_index = self.locality_index(previous);
+        if self.current_locality_index > previous_index {
+            if let Some(&added) = self.locality_levels.iter().find(|l| !previous_levels.contains(l)) {
+                self.current_locality_index = self.locality_index(added);
+            }
+        }
     }
 
     /// Index in the current levels of `locality`, or of the next worse level present (the last
@@ -58,8 +71,8 @@ impl TaskSetManager {
     ///
     /// A level with no task left to launch is skipped at once (nothing to wait for, and the
     /// timer restarts). Otherwise we move one level down each time the level's wait has passed
-    /// since the last launch; the timer then advances by that wait, so the next level's wait
-    /// is measured from when the previous one expired rather than from `now`.
+    /// since the timer was last reset; the timer then advances by that wait, so the next
+    /// level's wait is measured from when the previous one expired rather than from `now`.
     pub fn get_allowed_locality(&mut self, now: u64) -> TaskLocality {
         while self.current_locality_index + 1 < self.locality_levels.len() {
             let level = self.locality_levels[self.current_locality_index];
@@ -72,12 +85,12 @@ impl TaskSetManager {
             };
             let next = self.locality_levels[self.current_locality_index + 1];
             if !more_tasks {
-                self.last_launch_time = now;
+                self.last_locality_wait_reset_ms = now;
                 debug!("No tasks for locality level {level}, so moving to locality level {next}");
                 self.current_locality_index += 1;
-            } else if now.saturating_sub(self.last_launch_time) >= self.locality_waits[self.current_locality_index] {
+            } else if now.saturating_sub(self.last_locality_wait_reset_ms) >= self.locality_waits[self.current_locality_index] {
                 let wait = self.locality_waits[self.current_locality_index];
-                self.last_launch_time += wait;
+                self.last_locality_wait_reset_ms += wait;
                 debug!("Moving to {next} after waiting for {wait}ms");
                 self.current_locality_index += 1;
             } else {
@@ -94,7 +107,7 @@ impl TaskSetManager {
         if self.zombie || self.pending_tasks() == 0 || self.current_locality_index + 1 >= self.locality_levels.len() {
             return None;
         }
-        Some(self.last_launch_time.saturating_add(self.locality_waits[self.current_locality_index]))
+        Some(self.last_locality_wait_reset_ms.saturating_add(self.locality_waits[self.current_locality_index]))
     }
 
     /// Takes the next task that may run on `exec_id`/`host` at `max_locality` or better, with the

@@ -82,6 +82,15 @@ pub enum AttemptState {
     Killed,
 }
 
+/// What an offer of one executor gave a task set: see [`TaskSetManager::offer`].
+#[derive(Debug, Default)]
+pub struct Offered {
+    /// The attempt to launch there, if any.
+    pub task: Option<TaskDescription>,
+    /// The offer was declined only because delay scheduling waits for a better-placed executor.
+    pub delay_reject: bool,
+}
+
 /// One task attempt (Spark's `TaskInfo`).
 #[derive(Clone, Debug)]
 pub struct TaskInfo {
@@ -161,9 +170,11 @@ pub struct TaskSetManager {
 
     locality_levels: Vec<TaskLocality>,
     locality_waits: Vec<u64>,
-    /// Delay scheduling: the level we are at, and when we last launched at it (or moved to it).
+    /// Delay scheduling: the level we are at, and when its wait started (Spark's
+    /// `lastLocalityWaitResetTime`): when the set was created, moved to the level, or — see
+    /// [`TaskSetManager::reset_delay_schedule_timer`] — last used every slot it was offered.
     current_locality_index: usize,
-    last_launch_time: u64,
+    last_locality_wait_reset_ms: u64,
 
     /// Recent exception descriptions: (repeats since last full print, time of last full print).
     recent_exceptions: FxHashMap<String, (u32, u64)>,
@@ -222,7 +233,7 @@ impl TaskSetManager {
             locality_levels: Vec::new(),
             locality_waits: Vec::new(),
             current_locality_index: 0,
-            last_launch_time: now,
+            last_locality_wait_reset_ms: now,
             recent_exceptions: FxHashMap::default(),
             task_set,
         };
@@ -345,10 +356,8 @@ impl TaskSetManager {
     }
 
     /// Answers an offer of one executor (Spark's `resourceOffer`): a task to launch there at
-    /// `max_locality` or better, subject to delay scheduling, or `None`.
-    ///
-    /// `max_locality == NoPref` is the special pass that neither consults nor moves the
-    /// delay-scheduling state, as in Spark.
+    /// `max_locality` or better, subject to delay scheduling, or `None`. See [`Self::offer`],
+    /// which also tells whether the offer was declined for delay scheduling.
     pub fn resource_offer(
         &mut self,
         exec_id: &str,
@@ -356,23 +365,67 @@ impl TaskSetManager {
         max_locality: TaskLocality,
         now: u64,
     ) -> Option<TaskDescription> {
+        self.offer(exec_id, host, max_locality, now).task
+    }
+
+    /// Answers an offer of one executor (Spark's `resourceOffer`).
+    ///
+    /// `max_locality == NoPref` is the special pass that neither consults nor moves the
+    /// delay-scheduling state, as in Spark. The offer counts as declined for delay scheduling
+    /// (`delay_reject`) when it was made at `Any`, nothing launched and tasks are still pending:
+    /// the task set would rather wait for a better-placed executor than use this one.
+    ///
+    /// With `ember.locality.wait.legacyResetOnTaskLaunch` (Spark before 3.1) a launch at a better
+    /// level brings the set back to that level and restarts its wait. Otherwise the task
+    /// scheduler restarts it, only when a round declined nothing for delay scheduling
+    /// ([`Self::reset_delay_schedule_timer`]).
+    pub fn offer(&mut self, exec_id: &str, host: &str, max_locality: TaskLocality, now: u64) -> Offered {
         if self.zombie {
-            return None;
+            return Offered::default();
         }
         if self
             .excludelist
             .as_ref()
             .is_some_and(|l| l.is_node_excluded_for_task_set(host) || l.is_executor_excluded_for_task_set(exec_id))
         {
-            return None;
+            return Offered::default();
         }
         let allowed = if max_locality == TaskLocality::NoPref {
             max_locality
         } else {
             self.get_allowed_locality(now).min(max_locality)
         };
-        let (index, locality, speculative) = self.dequeue_task(exec_id, host, allowed)?;
+        let task = self.dequeue_task(exec_id, host, allowed).map(|(index, locality, speculative)| {
+            if self.config.legacy_locality_wait_reset && max_locality != TaskLocality::NoPref {
+                self.reset_delay_schedule_timer(Some(locality), now);
+            }
+            self.prepare_launching_task(index, exec_id, host, locality, speculative, now)
+        });
+        let has_pending = !self.pending.all.is_empty() || !self.pending_speculative.all.is_empty();
+        let delay_reject = task.is_none() && max_locality == TaskLocality::Any && has_pending;
+        Offered { task, delay_reject }
+    }
 
+    /// Restarts the delay-scheduling wait at `now` and, when tasks were launched, moves back to
+    /// the best level they launched at (Spark's `resetDelayScheduleTimer`).
+    pub fn reset_delay_schedule_timer(&mut self, min_locality: Option<TaskLocality>, now: u64) {
+        self.last_locality_wait_reset_ms = now;
+        if let Some(l) = min_locality {
+            self.current_locality_index = self.locality_index(l);
+        }
+    }
+
+    /// The bookkeeping of a launch (Spark's `prepareLaunchingTask`): a new attempt of task
+    /// `index` on `exec_id`.
+    fn prepare_launching_task(
+        &mut self,
+        index: usize,
+        exec_id: &str,
+        host: &str,
+        locality: TaskLocality,
+        speculative: bool,
+        now: u64,
+    ) -> TaskDescription {
         let task_id = self.task_ids.next_id();
         self.copies_running[index] += 1;
         if self.copies_running[index] == 1 {
@@ -396,18 +449,13 @@ impl TaskSetManager {
             },
         );
         self.attempts[index].push(task_id);
-        if max_locality != TaskLocality::NoPref {
-            // A launch at a better level brings us back to it, and restarts the wait.
-            self.current_locality_index = self.locality_index(locality);
-            self.last_launch_time = now;
-        }
         self.running.insert(task_id);
 
         let partition = self.task_set.tasks[index].partition;
         let name = format!("task {index}.{attempt_number} in stage {}", self.id);
         let kind = if speculative { "speculative " } else { "" };
         info!("Starting {kind}{name} (TID {task_id}) ({host}, executor {exec_id}, partition {partition}, {locality})");
-        Some(TaskDescription {
+        TaskDescription {
             task_id,
             attempt_number,
             executor_id: exec_id.to_string(),
@@ -418,7 +466,7 @@ impl TaskSetManager {
             stage_attempt_id: self.task_set.stage_attempt_id,
             cpus: self.config.task_cpus,
             body: self.task_set.body.clone(),
-        })
+        }
     }
 
     /// The attempt `task_id` stopped running.

@@ -25,21 +25,29 @@ impl TaskSetManager {
     /// Marks running stragglers for a speculative copy (Spark's `checkSpeculatableTasks`); returns
     /// whether any task was newly marked.
     ///
-    /// Nothing happens before `ember.speculation.quantile` of the tasks have succeeded (at least
-    /// one), nor for a task set of one task, which has nothing to compare with. Then a task with
+    /// Once `ember.speculation.quantile` of the tasks have succeeded (at least one), a task with
     /// exactly one attempt running, for longer than `max(multiplier × median successful
     /// duration, min_time_to_speculation)`, is marked; the next offer that cannot launch a
-    /// regular task may launch its copy.
+    /// regular task may launch its copy. Before that, with
+    /// `ember.speculation.task.duration.threshold` set (SPARK-29976), a task set that fits in
+    /// one executor's slots has its tasks running longer than the threshold marked: such a
+    /// small set may never reach the quantile while one task hangs. A task set of one task is
+    /// speculated only that way: it has nothing to compare with.
     pub fn check_speculatable_tasks(&mut self, min_time_to_speculation: u64, now: u64) -> bool {
-        if self.zombie || self.num_tasks() == 1 {
+        let duration_threshold = self.config.speculation_task_duration_threshold_ms.filter(|t| *t > 0);
+        if self.zombie || (self.num_tasks() == 1 && duration_threshold.is_none()) {
             return false;
         }
         let min_finished = ((self.config.speculation_quantile * self.num_tasks() as f64).floor() as usize).max(1);
-        if self.successful_durations.len() < min_finished {
+        let fits_one_executor = self.num_tasks() <= self.config.speculation_executor_slots.max(1) as usize;
+        let threshold = if self.successful_durations.len() >= min_finished {
+            (self.config.speculation_multiplier * median(&self.successful_durations)).max(min_time_to_speculation as f64)
+        } else if let (Some(t), true) = (duration_threshold, fits_one_executor) {
+            debug!("Tasks taking longer time than provided speculation threshold: {t}");
+            t as f64
+        } else {
             return false;
-        }
-        let threshold =
-            (self.config.speculation_multiplier * median(&self.successful_durations)).max(min_time_to_speculation as f64);
+        };
         debug!("Task length threshold for speculation in TaskSet {}: {threshold} ms", self.id);
         let marked: Vec<(usize, String)> = self
             .running
@@ -58,7 +66,7 @@ impl TaskSetManager {
             self.num_speculatable += 1;
             Self::push_pending(&mut self.pending_speculative, &self.task_set.tasks[*index].preferred_locations, *index);
             info!(
-                "Marking task {index} in stage {} (on {host}) as speculatable because it ran more than {threshold:.0} ms \
+                "Marking task {index} in stage {} (on {host}) as speculatable because it ran more than {threshold:.0} ms\
                  ({} speculatable tasks in this taskset now)",
                 self.id, self.num_speculatable
             );

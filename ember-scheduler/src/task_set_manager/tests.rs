@@ -86,10 +86,11 @@ fn speculation_waits_for_the_quantile() {
 #[test]
 fn threshold_is_the_multiplier_times_the_median() {
     let (mut tsm, _, _) = three_done([10, 20, 30]);
-    // Median 20, × 1.5 = 30: a task that ran exactly 30 ms is not a straggler yet.
-    assert!(!tsm.check_speculatable_tasks(0, 30));
+    // Median 20, × 3 (Spark 4's default multiplier) = 60: a task that ran exactly 60 ms is not
+    // a straggler yet.
+    assert!(!tsm.check_speculatable_tasks(0, 60));
     assert!(tsm.speculatable_tasks().is_empty());
-    assert!(tsm.check_speculatable_tasks(0, 31));
+    assert!(tsm.check_speculatable_tasks(0, 61));
     assert_eq!(tsm.speculatable_tasks(), [0]);
 }
 
@@ -114,6 +115,78 @@ fn multiplier_and_quantile_come_from_the_config() {
     assert!(!tsm.check_speculatable_tasks(0, 30));
     assert!(tsm.check_speculatable_tasks(0, 31));
     assert_eq!(tsm.speculatable_tasks(), [0, 1]);
+}
+
+/// A task set of `n` tasks all running on A since 0, with a duration threshold of 1 s and one
+/// executor of `slots` slots.
+fn with_duration_threshold(n: usize, threshold_ms: Option<u64>, slots: u32) -> TaskSetManager {
+    let l = live(&[("A", "ha")]);
+    let config = TaskSetManagerConfig {
+        locality_waits: LocalityWaits::uniform(0),
+        speculation_task_duration_threshold_ms: threshold_ms,
+        speculation_executor_slots: slots,
+        ..TaskSetManagerConfig::default()
+    };
+    let mut tsm = TaskSetManager::new(task_set(0, 0, 0, n), config, TaskIdSource::new(), &l, 0);
+    for _ in 0..n {
+        launch(&mut tsm, "A", "ha", 0);
+    }
+    tsm
+}
+
+#[test]
+fn spark_29976_a_duration_threshold_speculates_small_task_sets_before_the_quantile() {
+    // Spark's "SPARK-29976 when a speculation time threshold is provided, should speculative run
+    // the task even if there are not enough successful runs, total tasks: 1 / 2".
+    for n in [1, 2] {
+        let mut tsm = with_duration_threshold(n, Some(1000), 2);
+        assert!(!tsm.check_speculatable_tasks(100, 1000), "{n} tasks: not longer than the threshold yet");
+        assert!(tsm.check_speculatable_tasks(100, 1001), "{n} tasks");
+        assert_eq!(tsm.speculatable_tasks(), (0..n).collect::<Vec<_>>());
+    }
+}
+
+#[test]
+fn spark_29976_without_a_threshold_small_task_sets_wait_for_the_quantile() {
+    // "... when a speculation time threshold is not provided, don't speculative run if there are
+    // not enough successful runs, total tasks: 1 / 2"; a threshold of 0 is no threshold.
+    for (n, threshold) in [(1, None), (2, None), (2, Some(0))] {
+        let mut tsm = with_duration_threshold(n, threshold, 2);
+        assert!(!tsm.check_speculatable_tasks(100, 1_000_000), "{n} tasks, {threshold:?}");
+    }
+}
+
+#[test]
+fn spark_29976_a_duration_threshold_ignores_task_sets_larger_than_one_executor() {
+    // "... don't speculative run if there are too many tasks in the stage even though time
+    // threshold is provided"; SPARK-30417: unknown executor cores count as one slot.
+    let mut tsm = with_duration_threshold(3, Some(1000), 2);
+    assert!(!tsm.check_speculatable_tasks(100, 1_000_000));
+    let mut one_slot = with_duration_threshold(2, Some(1000), 1);
+    assert!(!one_slot.check_speculatable_tasks(100, 1_000_000));
+    let mut single = with_duration_threshold(1, Some(1000), 1);
+    assert!(single.check_speculatable_tasks(100, 1001));
+}
+
+#[test]
+fn spark_29976_the_regular_rule_still_applies_with_a_threshold() {
+    // "SPARK-29976 Regular speculation configs should still take effect even when a threshold is
+    // provided": once the quantile is reached the median rule decides, below the threshold too.
+    let l = live(&[("A", "ha")]);
+    let config = TaskSetManagerConfig {
+        speculation_task_duration_threshold_ms: Some(60_000),
+        speculation_executor_slots: 2,
+        speculation_quantile: 0.5,
+        ..TaskSetManagerConfig::default()
+    };
+    let mut tsm = TaskSetManager::new(task_set(0, 0, 0, 2), config, TaskIdSource::new(), &l, 0);
+    let tasks: Vec<TaskDescription> = (0..2).map(|_| launch(&mut tsm, "A", "ha", 0)).collect();
+    let mut out = Vec::new();
+    tsm.handle_successful_task(tasks[1].task_id, ok_result(), 100, &mut out);
+    // Median 100 × 3 = 300, far below the 60 s threshold.
+    assert!(!tsm.check_speculatable_tasks(100, 300));
+    assert!(tsm.check_speculatable_tasks(100, 301));
+    assert_eq!(tsm.speculatable_tasks(), [0]);
 }
 
 #[test]
@@ -149,13 +222,18 @@ fn a_copy_never_runs_on_the_executor_or_host_of_its_task() {
 #[test]
 fn regular_tasks_go_before_speculative_copies() {
     let l = live(&[("A", "ha"), ("C", "hc")]);
-    let mut tsm = manager(task_set(0, 0, 0, 5), &l, LocalityWaits::uniform(0), 1);
+    let config = TaskSetManagerConfig {
+        locality_waits: LocalityWaits::uniform(0),
+        speculation_quantile: 0.6,
+        ..TaskSetManagerConfig::default()
+    };
+    let mut tsm = TaskSetManager::new(task_set(0, 0, 0, 5), config, TaskIdSource::new(), &l, 0);
     let tasks: Vec<TaskDescription> = (0..4).map(|_| launch(&mut tsm, "A", "ha", 0)).collect();
     let mut out = Vec::new();
     for t in &tasks[1..] {
         tsm.handle_successful_task(t.task_id, ok_result(), 1, &mut out);
     }
-    // 3 of 5 succeeded (0.75 × 5 = 3.75 → 3): task 0 is a straggler, task 4 never ran.
+    // 3 of 5 succeeded (0.6 × 5 = 3): task 0 is a straggler, task 4 never ran.
     assert!(tsm.check_speculatable_tasks(0, 500));
     let next = launch(&mut tsm, "C", "hc", 500);
     assert_eq!((next.index, next.attempt_number), (4, 0));
@@ -311,19 +389,15 @@ fn a_task_that_can_run_nowhere_aborts_the_task_set_naming_it() {
     assert!(!tsm.is_zombie());
     assert_eq!(tsm.completely_excluded_task(&l, None), Some(0));
     out.clear();
-    tsm.abort_since_completely_excluded(0, &l, None, &mut out);
+    tsm.abort_since_completely_excluded(0, &mut out);
     assert!(tsm.is_zombie());
     match &out[..] {
-        [SchedulerEvent::TaskSetFailed { stage_id: 2, reason, .. }] => {
-            assert!(
-                reason.starts_with(
-                    "Aborting TaskSet 2.0 because task 0 (partition 0) cannot run anywhere due to node and executor \
-                     excludeOnFailure. Excluded executors: A on ha (for the task), B on hb (for the task)."
-                ),
-                "{reason}"
-            );
-            assert!(reason.contains("Most recent failure: Lost task 0.1 in stage 2.0 (TID 2) (hb executor B): boom"), "{reason}");
-        }
+        [SchedulerEvent::TaskSetFailed { stage_id: 2, reason, .. }] => assert_eq!(
+            reason,
+            "\nAborting TaskSet 2.0 because task 0 (partition 0)\ncannot run anywhere due to node and executor \
+             excludeOnFailure.\nMost recent failure:\nLost task 0.1 in stage 2.0 (TID 2) (hb executor B): boom\n\n\
+             ExcludeOnFailure behavior can be configured via ember.excludeOnFailure.*.\n"
+        ),
         e => panic!("unexpected {e:?}"),
     }
 }
@@ -343,8 +417,8 @@ fn application_exclusion_counts_for_the_nowhere_check() {
     earlier.update_for_failed_task("hb", "B", 1, "x", 0);
     health.update_for_successful_task_set(9, 0, earlier.exec_failures(), 0);
     assert_eq!(tsm.completely_excluded_task(&l, Some(&health)), Some(0));
-    tsm.abort_since_completely_excluded(0, &l, Some(&health), &mut out);
-    assert!(matches!(out.last(), Some(SchedulerEvent::TaskSetFailed { reason, .. }) if reason.contains("B on hb (for the application)")));
+    tsm.abort_since_completely_excluded(0, &mut out);
+    assert!(matches!(out.last(), Some(SchedulerEvent::TaskSetFailed { reason, .. }) if reason.contains("because task 0 (partition 0)")));
 }
 
 #[test]
@@ -385,12 +459,13 @@ fn task_description_fields() {
 }
 
 #[test]
-fn delay_scheduling_waits_per_level_and_resets_on_launch() {
+fn legacy_delay_scheduling_resets_the_wait_on_every_launch() {
     // Task 0 prefers executor A's memory, task 1 host hb's disk.
     let l = live(&[("A", "ha"), ("B", "hb"), ("C", "hc")]);
     let prefs = vec![vec![on_executor("ha", "A")], vec![TaskLocation::Host("hb".into())]];
     let waits = LocalityWaits { process_ms: 100, node_ms: 200, rack_ms: 0 };
-    let mut tsm = manager(task_set_with_prefs(0, 0, 0, prefs), &l, waits, 4);
+    let config = TaskSetManagerConfig { locality_waits: waits, legacy_locality_wait_reset: true, ..TaskSetManagerConfig::default() };
+    let mut tsm = TaskSetManager::new(task_set_with_prefs(0, 0, 0, prefs), config, TaskIdSource::new(), &l, 0);
     assert_eq!(tsm.locality_levels(), &[TaskLocality::ProcessLocal, TaskLocality::NodeLocal, TaskLocality::Any]);
     assert_eq!(tsm.next_wakeup_ms(), Some(100));
     // C is nobody's preference: nothing until both waits pass.
@@ -407,6 +482,51 @@ fn delay_scheduling_waits_per_level_and_resets_on_launch() {
     let d = tsm.resource_offer("C", "hc", TaskLocality::Any, 450).unwrap();
     assert_eq!((d.index, tsm.task_info(d.task_id).unwrap().locality), (0, TaskLocality::Any));
     assert_eq!(tsm.next_wakeup_ms(), None);
+}
+
+#[test]
+fn a_launch_alone_does_not_restart_the_locality_wait() {
+    // The same set as above, with Spark ≥ 3.1's rule: only the task scheduler restarts the wait,
+    // after a round that declined nothing.
+    let l = live(&[("A", "ha"), ("B", "hb"), ("C", "hc")]);
+    let prefs = vec![vec![on_executor("ha", "A")], vec![TaskLocation::Host("hb".into())]];
+    let waits = LocalityWaits { process_ms: 100, node_ms: 200, rack_ms: 0 };
+    let mut tsm = manager(task_set_with_prefs(0, 0, 0, prefs), &l, waits, 4);
+    assert_eq!(tsm.get_allowed_locality(100), TaskLocality::NodeLocal);
+    let d = tsm.resource_offer("B", "hb", TaskLocality::Any, 250).unwrap();
+    assert_eq!(tsm.task_info(d.task_id).unwrap().locality, TaskLocality::NodeLocal);
+    // The NODE_LOCAL wait still counts from 100, when the set moved there.
+    assert_eq!(tsm.next_wakeup_ms(), Some(300));
+    assert!(tsm.resource_offer("C", "hc", TaskLocality::Any, 299).is_none());
+    let d = tsm.resource_offer("C", "hc", TaskLocality::Any, 300).unwrap();
+    assert_eq!((d.index, tsm.task_info(d.task_id).unwrap().locality), (0, TaskLocality::Any));
+    // The task scheduler's reset moves back to the best level launched and restarts the wait.
+    let mut tsm = manager(task_set_with_prefs(0, 0, 0, vec![vec![on_executor("ha", "A")]; 2]), &l, waits, 4);
+    assert_eq!(tsm.get_allowed_locality(500), TaskLocality::Any);
+    tsm.reset_delay_schedule_timer(Some(TaskLocality::ProcessLocal), 600);
+    assert_eq!(tsm.next_wakeup_ms(), Some(700));
+    assert_eq!(tsm.get_allowed_locality(650), TaskLocality::ProcessLocal);
+}
+
+#[test]
+fn an_offer_declined_for_locality_at_any_is_a_delay_reject() {
+    // Spark's "delay scheduling with fallback" checks of `hasScheduleDelayReject`.
+    let l = live(&[("A", "ha"), ("B", "hb")]);
+    let mut tsm = manager(task_set_with_prefs(0, 0, 0, vec![vec![on_executor("ha", "A")]; 2]), &l, LocalityWaits::default(), 4);
+    let declined = tsm.offer("B", "hb", TaskLocality::Any, 0);
+    assert!(declined.task.is_none() && declined.delay_reject);
+    // Only an offer at ANY counts: at a capped level the decline is the cap's doing.
+    assert!(!tsm.offer("B", "hb", TaskLocality::NodeLocal, 0).delay_reject);
+    let launched = tsm.offer("A", "ha", TaskLocality::Any, 0);
+    assert!(launched.task.is_some() && !launched.delay_reject);
+    let _ = tsm.offer("A", "ha", TaskLocality::Any, 0).task.expect("the second task");
+    // Nothing pending: declining is not delay scheduling.
+    let none = tsm.offer("B", "hb", TaskLocality::Any, 0);
+    assert!(none.task.is_none() && !none.delay_reject);
+    // Nor for a zombie.
+    let mut zombie = manager(task_set(1, 0, 0, 2), &l, LocalityWaits::default(), 4);
+    zombie.mark_zombie();
+    assert!(!zombie.offer("A", "ha", TaskLocality::Any, 0).delay_reject);
 }
 
 #[test]
@@ -433,6 +553,37 @@ fn levels_need_live_executors() {
     l.remove("A");
     tsm.recompute_locality(&l);
     assert_eq!(tsm.locality_levels(), &[TaskLocality::NodeLocal, TaskLocality::Any]);
+}
+
+#[test]
+fn spark_31837_new_better_levels_are_used_at_once() {
+    // Spark's "SPARK-31837: Shift to the new highest locality level if there is when
+    // recomputeLocality": both tasks prefer execA, which has not registered yet.
+    let mut l = live(&[("B", "h2"), ("C", "h3")]);
+    let prefs = vec![vec![on_executor("h1", "A")]; 2];
+    let mut tsm = manager(task_set_with_prefs(0, 0, 0, prefs), &l, LocalityWaits::default(), 4);
+    assert_eq!(tsm.locality_levels(), &[TaskLocality::Any]);
+    assert!(tsm.resource_offer("B", "h2", TaskLocality::Any, 0).is_some());
+    l.add("A", "h1");
+    tsm.recompute_locality(&l);
+    // Staying at ANY, the index of the old level, would hand the last task to C.
+    assert_eq!(tsm.get_allowed_locality(0), TaskLocality::ProcessLocal);
+    assert!(tsm.resource_offer("C", "h3", TaskLocality::Any, 0).is_none());
+    let d = tsm.resource_offer("A", "h1", TaskLocality::Any, 0).unwrap();
+    assert_eq!(tsm.task_info(d.task_id).unwrap().locality, TaskLocality::ProcessLocal);
+}
+
+#[test]
+fn recomputed_levels_keep_the_current_level_when_nothing_better_appears() {
+    // A worse level appearing (NODE_LOCAL after PROCESS_LOCAL) does not move the set.
+    let mut l = live(&[("A", "h1")]);
+    let prefs = vec![vec![on_executor("h1", "A")], vec![TaskLocation::Host("h2".into())]];
+    let mut tsm = manager(task_set_with_prefs(0, 0, 0, prefs), &l, LocalityWaits::default(), 4);
+    assert_eq!(tsm.locality_levels(), &[TaskLocality::ProcessLocal, TaskLocality::NodeLocal, TaskLocality::Any]);
+    assert_eq!(tsm.get_allowed_locality(3000), TaskLocality::NodeLocal);
+    l.add("B", "h2");
+    tsm.recompute_locality(&l);
+    assert_eq!(tsm.get_allowed_locality(3000), TaskLocality::NodeLocal);
 }
 
 #[test]

@@ -89,6 +89,8 @@ entries! {
     LOCALITY_WAIT_PROCESS = "ember.locality.wait.process", "", Time(Millis), "Wait at PROCESS_LOCAL (default: ember.locality.wait).";
     LOCALITY_WAIT_NODE = "ember.locality.wait.node", "", Time(Millis), "Wait at NODE_LOCAL (default: ember.locality.wait).";
     LOCALITY_WAIT_RACK = "ember.locality.wait.rack", "", Time(Millis), "Wait at RACK_LOCAL (default: ember.locality.wait).";
+    LOCALITY_WAIT_LEGACY_RESET = "ember.locality.wait.legacyResetOnTaskLaunch", "false", Bool, "Delay scheduling as before Spark 3.1: every launch restarts the locality wait, even while offered cores go unused.";
+    STARVATION_TIMEOUT = "ember.starvation.timeout", "15s", Time(Millis), "How often to warn while the application's first job has launched no task (cluster masters).";
     SCHEDULER_MODE = "ember.scheduler.mode", "FIFO", Str, "FIFO or FAIR ordering of task sets.";
     SCHEDULER_ALLOCATION_FILE = "ember.scheduler.allocation.file", "", Str, "Pools for FAIR mode, in Spark's fairscheduler.xml format.";
     SCHEDULER_POOL = "ember.scheduler.pool", "", Str, "Local property: the FAIR pool of jobs submitted from this thread.";
@@ -104,9 +106,10 @@ entries! {
     NETWORK_TIMEOUT = "ember.network.timeout", "120s", Time(Seconds), "Default timeout for network interactions and executor liveness.";
     SPECULATION = "ember.speculation", "false", Bool, "Launch speculative copies of slow tasks (cluster masters; local mode never speculates, as in Spark).";
     SPECULATION_INTERVAL = "ember.speculation.interval", "100ms", Time(Millis), "How often the driver looks for tasks to speculate.";
-    SPECULATION_MULTIPLIER = "ember.speculation.multiplier", "1.5", Float, "How many times slower than the median successful task a task must be to be speculated.";
-    SPECULATION_QUANTILE = "ember.speculation.quantile", "0.75", Float, "Fraction of a stage's tasks that must have succeeded before any of its tasks is speculated.";
+    SPECULATION_MULTIPLIER = "ember.speculation.multiplier", "3", Float, "How many times slower than the median successful task a task must be to be speculated.";
+    SPECULATION_QUANTILE = "ember.speculation.quantile", "0.9", Float, "Fraction of a stage's tasks that must have succeeded before any of its tasks is speculated.";
     SPECULATION_MIN_TASK_RUNTIME = "ember.speculation.minTaskRuntime", "100ms", Time(Millis), "Least time a task runs before it is considered for speculation.";
+    SPECULATION_TASK_DURATION_THRESHOLD = "ember.speculation.task.duration.threshold", "", Time(Millis), "Speculate a task running longer than this even before ember.speculation.quantile is reached, in stages with no more tasks than one executor's slots (executor cores / ember.task.cpus).";
     EXCLUDE_ON_FAILURE_ENABLED = "ember.excludeOnFailure.enabled", "false", Bool, "Stop scheduling tasks on executors and nodes where tasks keep failing.";
     EXCLUDE_ON_FAILURE_TIMEOUT = "ember.excludeOnFailure.timeout", "1h", Time(Millis), "How long an executor or node stays excluded for the whole application.";
     MAX_TASK_ATTEMPTS_PER_EXECUTOR = "ember.excludeOnFailure.task.maxTaskAttemptsPerExecutor", "1", Int, "Failures of one task on one executor before the task is not retried there.";
@@ -115,6 +118,9 @@ entries! {
     MAX_FAILED_EXEC_PER_NODE_STAGE = "ember.excludeOnFailure.stage.maxFailedExecutorsPerNode", "2", Int, "Executors excluded for a stage on one node before the node is excluded for the stage.";
     MAX_FAILURES_PER_EXEC = "ember.excludeOnFailure.application.maxFailedTasksPerExecutor", "2", Int, "Task failures on one executor, in stages that succeeded, before it is excluded for the application.";
     MAX_FAILED_EXEC_PER_NODE = "ember.excludeOnFailure.application.maxFailedExecutorsPerNode", "2", Int, "Executors excluded for the application on one node before the node is excluded too.";
+    UNSCHEDULABLE_TASK_SET_TIMEOUT = "ember.scheduler.excludeOnFailure.unschedulableTaskSetTimeout", "120s", Time(Seconds), "How long a task set whose task is excluded on every executor waits for a new executor (an idle excluded executor is killed to get one where executors are replaced) before it is aborted.";
+    KILL_EXCLUDED_EXECUTORS = "ember.excludeOnFailure.killExcludedExecutors", "false", Bool, "Kill executors (and all executors of nodes) as they are excluded for the application, so that local-cluster replaces them.";
+    SHUFFLE_REDUCE_LOCALITY_ENABLED = "ember.shuffle.reduceLocality.enabled", "true", Bool, "Reduce tasks prefer the hosts that hold at least a fifth of their input (shuffles under 1000 map and 1000 reduce partitions).";
     SHUFFLE_COMPRESS = "ember.shuffle.compress", "true", Bool, "Compress shuffle output with lz4.";
     SHUFFLE_SPILL_COMPRESS = "ember.shuffle.spill.compress", "true", Bool, "Compress data spilled during shuffles.";
     SHUFFLE_SPILL_THRESHOLD = "ember.shuffle.spill.threshold", "512m", Size(Byte), "In-memory size of a task's aggregation map or sort buffer past which it spills to disk.";

@@ -189,6 +189,12 @@ pub trait Rdd: Clone + Send + Sync + serde::Serialize + serde::de::DeserializeOw
     fn partitioning(&self) -> Option<Partitioning> {
         None
     }
+    /// Whether partition `p` is reduce partition `p` of this RDD's shuffle and would rather run
+    /// where most of its input is (Spark's `ShuffledRDD`; see
+    /// [`RddBase::prefers_shuffle_input_hosts`]).
+    fn prefers_shuffle_input_hosts(&self) -> bool {
+        false
+    }
 
     /// The partition's elements: from the cache when persisted and present, else computed
     /// (and stored, when persisted, through the block manager: see
@@ -378,5 +384,8 @@ impl<R: Rdd> RddBase for Erased<R> {
     }
     fn storage_level(&self) -> StorageLevel {
         self.0.meta().storage_level()
+    }
+    fn prefers_shuffle_input_hosts(&self) -> bool {
+        self.0.prefers_shuffle_input_hosts()
     }
 }

@@ -244,6 +244,9 @@ impl<K: Key, V: Data> Rdd for ShuffledRdd<K, V> {
     fn partitioning(&self) -> Option<Partitioning> {
         Some(self.partitioning.clone())
     }
+    fn prefers_shuffle_input_hosts(&self) -> bool {
+        true
+    }
 }
 
 /// The reduce side of an aggregating shuffle (`combine_by_key` and everything built on it):
@@ -310,6 +313,10 @@ impl<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>> Rdd for AggregatedRdd<K, 
     fn partitioning(&self) -> Option<Partitioning> {
         Some(self.partitioning.clone())
     }
+    fn prefers_shuffle_input_hosts(&self) -> bool {
+        // Spark's combineByKey reads through a ShuffledRDD; read in place, there is no shuffle.
+        self.source.is_shuffle()
+    }
 }
 
 /// The reduce side of `sort_by_key`: range-partitioned, each partition sorted by key
@@ -351,5 +358,8 @@ impl<K: Key + Ord, V: Data> Rdd for SortedRdd<K, V> {
             sorter.insert(k, v, &ctx.metrics);
         }
         sorter.into_sorted_iter()
+    }
+    fn prefers_shuffle_input_hosts(&self) -> bool {
+        true
     }
 }

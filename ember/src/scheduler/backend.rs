@@ -20,6 +20,11 @@ pub trait SchedulerBackend: Send {
     fn executor_lost(&mut self, _executor_id: &ExecutorId) {}
     /// Stops an executor the driver has given up on (heartbeat timeout) and forgets it.
     fn kill_executor(&mut self, _executor_id: &ExecutorId) {}
+    /// Whether a killed or lost executor is replaced by a new one (local-cluster), so that
+    /// `excludeOnFailure` may kill excluded executors to get fresh ones.
+    fn replaces_executors(&self) -> bool {
+        false
+    }
     /// An executor registered.
     fn executor_added(&mut self, _executor_id: &ExecutorId) {}
     /// Why the application cannot run anything any more (every executor lost and none may

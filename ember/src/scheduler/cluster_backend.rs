@@ -401,6 +401,10 @@ impl SchedulerBackend for ClusterBackend {
         self.replacements = 0;
     }
 
+    fn replaces_executors(&self) -> bool {
+        self.local_shape.is_some()
+    }
+
     fn application_failure(&mut self) -> Option<String> {
         let (Some(_), Some(last)) = (self.local_shape, &self.last_lost) else { return None };
         if self.replacements < self.max_replacements || !self.shared.state.lock().executors.is_empty() {

@@ -9,8 +9,8 @@ use ember_scheduler::pool::SchedulingMode;
 
 use super::allocation_file::load_allocation_file;
 use crate::conf::{
-    self, EmberConf, EXCLUDE_ON_FAILURE_ENABLED, EXCLUDE_ON_FAILURE_TIMEOUT, LOCALITY_WAIT, LOCALITY_WAIT_NODE,
-    LOCALITY_WAIT_PROCESS, LOCALITY_WAIT_RACK, MAX_FAILED_EXEC_PER_NODE, MAX_FAILED_EXEC_PER_NODE_STAGE, MAX_FAILURES_PER_EXEC,
+    self, EmberConf, EXCLUDE_ON_FAILURE_ENABLED, EXCLUDE_ON_FAILURE_TIMEOUT, LOCALITY_WAIT, LOCALITY_WAIT_LEGACY_RESET,
+    LOCALITY_WAIT_NODE, LOCALITY_WAIT_PROCESS, LOCALITY_WAIT_RACK, MAX_FAILED_EXEC_PER_NODE, MAX_FAILED_EXEC_PER_NODE_STAGE, MAX_FAILURES_PER_EXEC,
     MAX_FAILURES_PER_EXEC_STAGE, MAX_TASK_ATTEMPTS_PER_EXECUTOR, MAX_TASK_ATTEMPTS_PER_NODE, SCHEDULER_ALLOCATION_FILE,
     SCHEDULER_MODE, SPECULATION, SPECULATION_INTERVAL, SPECULATION_MIN_TASK_RUNTIME, SPECULATION_MULTIPLIER,
     SPECULATION_QUANTILE, TASK_CPUS,
@@ -69,8 +69,10 @@ pub fn scheduler_config(conf: &EmberConf, max_task_failures: u32) -> Result<Sche
         locality_wait_process_ms: wait(LOCALITY_WAIT_PROCESS)?,
         locality_wait_node_ms: wait(LOCALITY_WAIT_NODE)?,
         locality_wait_rack_ms: wait(LOCALITY_WAIT_RACK)?,
+        legacy_locality_wait_reset: conf.get_bool(LOCALITY_WAIT_LEGACY_RESET)?,
         speculation: speculation_config(conf)?,
         exclude_on_failure: exclude_on_failure_config(conf)?,
+        starvation_timeout_ms: Some(conf.get_time_ms(conf::STARVATION_TIMEOUT)?.max(1)),
     })
 }
 
@@ -97,7 +99,15 @@ pub fn speculation_config(conf: &EmberConf) -> Result<Option<SpeculationConfig>>
         return Err(bad(SPECULATION_QUANTILE, "must be between 0 and 1"));
     }
     let min_task_runtime_ms = conf.get_time_ms(SPECULATION_MIN_TASK_RUNTIME)?;
-    Ok(Some(SpeculationConfig { interval_ms, multiplier, quantile, min_task_runtime_ms }))
+    let task_duration_threshold_ms = conf.get_opt_time_ms(conf::SPECULATION_TASK_DURATION_THRESHOLD)?;
+    Ok(Some(SpeculationConfig {
+        interval_ms,
+        multiplier,
+        quantile,
+        min_task_runtime_ms,
+        task_duration_threshold_ms,
+        ..SpeculationConfig::default()
+    }))
 }
 
 /// The `excludeOnFailure` settings when `ember.excludeOnFailure.enabled` is true, `None`
@@ -123,6 +133,8 @@ pub fn exclude_on_failure_config(conf: &EmberConf) -> Result<Option<ExcludeOnFai
         max_failed_executors_per_node_stage: count(MAX_FAILED_EXEC_PER_NODE_STAGE)?,
         max_failed_tasks_per_executor: count(MAX_FAILURES_PER_EXEC)?,
         max_failed_executors_per_node: count(MAX_FAILED_EXEC_PER_NODE)?,
+        unschedulable_task_set_timeout_ms: conf.get_time_ms(conf::UNSCHEDULABLE_TASK_SET_TIMEOUT)?,
+        kill_excluded_executors: conf.get_bool(conf::KILL_EXCLUDED_EXECUTORS)?,
     };
     let max_task_failures = conf.get_u64(conf::TASK_MAX_FAILURES)?;
     validate_exclude_on_failure(&config, max_task_failures)?;
@@ -197,6 +209,9 @@ mod tests {
         assert_eq!((c.locality_wait_process_ms, c.locality_wait_node_ms, c.locality_wait_rack_ms), (1000, 0, 1000));
         let d = scheduler_config(&EmberConf::new(), 4).unwrap();
         assert_eq!(d, SchedulerConfig::default());
+        assert!(!d.legacy_locality_wait_reset);
+        let legacy = EmberConf::new().set("ember.locality.wait.legacyResetOnTaskLaunch", "true");
+        assert!(scheduler_config(&legacy, 4).unwrap().legacy_locality_wait_reset);
 
         let bad = |conf: EmberConf, key: &str| match scheduler_config(&conf, 4).unwrap_err() {
             EmberError::Config { key: k, .. } => assert_eq!(k, key),
@@ -205,6 +220,7 @@ mod tests {
         bad(EmberConf::new().set("ember.scheduler.mode", "round-robin"), "ember.scheduler.mode");
         bad(EmberConf::new().set("ember.task.cpus", "0"), "ember.task.cpus");
         bad(EmberConf::new().set("ember.locality.wait", "soon"), "ember.locality.wait");
+        bad(EmberConf::new().set("ember.locality.wait.legacyResetOnTaskLaunch", "maybe"), "ember.locality.wait.legacyResetOnTaskLaunch");
         assert!(scheduler_config(&EmberConf::new(), 0).is_err());
     }
 
@@ -233,15 +249,27 @@ mod tests {
             .set("ember.speculation.multiplier", "2")
             .set("ember.speculation.quantile", "0.5")
             .set("ember.speculation.minTaskRuntime", "250ms")
+            .set("ember.speculation.task.duration.threshold", "5s")
             .set("ember.excludeOnFailure.enabled", "true");
         let c = scheduler_config(&conf, 4).unwrap();
         assert_eq!(
             c.speculation,
-            Some(SpeculationConfig { interval_ms: 1000, multiplier: 2.0, quantile: 0.5, min_task_runtime_ms: 250 })
+            Some(SpeculationConfig {
+                interval_ms: 1000,
+                multiplier: 2.0,
+                quantile: 0.5,
+                min_task_runtime_ms: 250,
+                task_duration_threshold_ms: Some(5000),
+                executor_slots: 1,
+            })
         );
         assert_eq!(c.exclude_on_failure, Some(ExcludeOnFailureConfig::default()));
         let on = EmberConf::new().set("ember.speculation", "true");
-        assert_eq!(scheduler_config(&on, 4).unwrap().speculation, Some(SpeculationConfig::default()));
+        // Spark 4's defaults: multiplier 3, quantile 0.9, minTaskRuntime 100 ms, no threshold.
+        let defaults = scheduler_config(&on, 4).unwrap().speculation.unwrap();
+        assert_eq!(defaults, SpeculationConfig::default());
+        assert_eq!((defaults.multiplier, defaults.quantile, defaults.min_task_runtime_ms), (3.0, 0.9, 100));
+        assert_eq!(defaults.task_duration_threshold_ms, None);
         let bad = |conf: EmberConf, key: &str| match scheduler_config(&conf, 4).unwrap_err() {
             EmberError::Config { key: k, .. } => assert_eq!(k, key),
             e => panic!("unexpected {e:?}"),
@@ -266,6 +294,15 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(c.timeout_ms, 300_000);
+        assert_eq!((c.unschedulable_task_set_timeout_ms, c.kill_excluded_executors), (120_000, false));
+        let c = exclude_on_failure_config(
+            &on.clone()
+                .set("ember.scheduler.excludeOnFailure.unschedulableTaskSetTimeout", "2")
+                .set("ember.excludeOnFailure.killExcludedExecutors", "true"),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!((c.unschedulable_task_set_timeout_ms, c.kill_excluded_executors), (2000, true));
 
         let err = |conf: EmberConf| match exclude_on_failure_config(&conf).unwrap_err() {
             EmberError::Config { key, reason, .. } => (key, reason),

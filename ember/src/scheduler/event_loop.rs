@@ -9,12 +9,12 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use rustc_hash::FxHashMap;
-use tracing::{debug, error};
+use tracing::{debug, error, info};
 
 use ember_scheduler::clock::Clock;
 use ember_scheduler::dag_scheduler::{DagAction, DagScheduler, JobEvent, JobSubmission};
 use ember_scheduler::heartbeat_receiver::HeartbeatReceiver;
-use ember_scheduler::task_scheduler::TaskSchedulerImpl;
+use ember_scheduler::task_scheduler::{TaskSchedulerImpl, STARVATION_WARNING};
 use ember_scheduler::task_set::SchedulerEvent;
 
 use super::backend::{LaunchFailure, SchedulerBackend};
@@ -218,7 +218,11 @@ impl EventLoop {
                 self.fail_if_no_executors_can_run();
             }
             self.check_speculation();
+            self.abort_unschedulable_task_sets();
             self.make_offers();
+            if self.tasks.check_starvation() {
+                tracing::warn!("{STARVATION_WARNING}");
+            }
             self.sync_exclusions();
             self.update_progress();
         }
@@ -328,6 +332,27 @@ impl EventLoop {
         }
     }
 
+    /// Stops an executor `excludeOnFailure` wants replaced (Spark's `killExecutors` through the
+    /// `ExecutorAllocationClient`). Only a backend that replaces executors has one: killing the
+    /// one executor of local mode would leave nothing to run on.
+    fn kill_executor(&mut self, executor_id: &str, reason: &str) {
+        if !self.backend.replaces_executors() {
+            info!("Not attempting to kill excluded executor id {executor_id} since allocation client is not defined.");
+            return;
+        }
+        info!("{reason}");
+        let id = executor_id.to_string();
+        self.backend.kill_executor(&id);
+        self.lose_executor(executor_id, "Executor killed by driver.");
+    }
+
+    /// Aborts the task sets whose wait for an executor able to run a completely excluded task
+    /// has expired (Spark's unschedulable-task-set abort timer).
+    fn abort_unschedulable_task_sets(&mut self) {
+        let events = self.tasks.abort_unschedulable_task_sets();
+        self.scheduler_events(events);
+    }
+
     /// Runs the speculation check when it is due (Spark's `task-scheduler-speculation` timer);
     /// newly marked stragglers get their copies in the offer round that follows.
     fn check_speculation(&mut self) {
@@ -388,6 +413,7 @@ impl EventLoop {
                     self.apply(actions);
                 }
                 SchedulerEvent::KillTask { task_id, executor_id, reason } => self.backend.kill_task(task_id, &executor_id, &reason),
+                SchedulerEvent::KillExecutor { executor_id, reason } => self.kill_executor(&executor_id, &reason),
             }
         }
     }

@@ -44,7 +44,12 @@ fn an_executor_whose_tasks_fail_is_excluded_and_the_job_completes() {
 #[test]
 fn a_task_that_can_run_nowhere_aborts_the_job_naming_it() {
     // local[2,4] would retry a task 4 times on its one executor; exclusion forbids the retry.
-    let ctx = context("local[2,4]", &[("ember.excludeOnFailure.enabled", "true")]);
+    // The one local executor cannot be replaced: the task set waits out the (shortened)
+    // unschedulable timeout, or is aborted at once if the executor is still busy.
+    let ctx = context(
+        "local[2,4]",
+        &[("ember.excludeOnFailure.enabled", "true"), ("ember.scheduler.excludeOnFailure.unschedulableTaskSetTimeout", "1s")],
+    );
     let err = ctx
         .parallelize((0..8u32).collect(), 4)
         .map(|x| {
@@ -55,10 +60,10 @@ fn a_task_that_can_run_nowhere_aborts_the_job_naming_it() {
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("because task 2 (partition 2) cannot run anywhere due to node and executor excludeOnFailure"),
+        err.contains("\nAborting TaskSet 0.0 because task 2 (partition 2)\ncannot run anywhere due to node and executor excludeOnFailure.\nMost recent failure:\n"),
         "{err}"
     );
-    assert!(err.contains("driver on localhost (for the task)") && err.contains("bad record 5"), "{err}");
+    assert!(err.contains("bad record 5") && err.contains("ExcludeOnFailure behavior can be configured via ember.excludeOnFailure.*."), "{err}");
     assert_eq!(ctx.status().failed_tasks, 1, "no retry on the executor where the task failed");
     assert_eq!(ctx.parallelize((0..8u32).collect(), 4).count().unwrap(), 8, "the context survives");
     ctx.stop();
@@ -79,4 +84,23 @@ fn inconsistent_exclusion_settings_fail_at_start_naming_the_keys() {
         err.contains("ember.excludeOnFailure.task.maxTaskAttemptsPerNode") && err.contains("ember.task.maxFailures"),
         "{err}"
     );
+}
+
+/// Fails on executor "0", the first executor of a local-cluster.
+fn fails_on_executor_0(x: u32) -> u32 {
+    let ctx = TaskContext::current().expect("runs inside a task");
+    assert!(ctx.services().executor_id() != "0", "bad disk on executor 0");
+    x
+}
+
+#[test]
+fn spark_22148_an_idle_executor_that_can_run_nothing_is_replaced() {
+    // The task fails on the only executor, where it may not run again: rather than abort, the
+    // idle executor is killed and the job completes on its replacement.
+    let ctx = context("local-cluster[1,1,1024]", &[("ember.excludeOnFailure.enabled", "true")]);
+    assert_eq!(ctx.parallelize((0..4u32).collect(), 1).map(fails_on_executor_0).count().unwrap(), 4);
+    let status = ctx.status();
+    assert_eq!((status.failed_tasks, status.executors_lost), (1, 1), "{status:?}");
+    assert!(status.executors_added >= 2, "{status:?}");
+    ctx.stop();
 }

@@ -146,3 +146,23 @@ fn an_rdd_does_not_keep_its_application_alive() {
     };
     assert!(matches!(rdd.count(), Err(EmberError::ContextStopped)));
 }
+
+#[test]
+fn reduce_tasks_run_node_local_to_their_map_outputs() {
+    use ember::scheduler::locality::TaskLocality;
+    for m in MASTERS {
+        for enabled in [true, false] {
+            let ctx = context(m, &[("ember.shuffle.reduceLocality.enabled", if enabled { "true" } else { "false" })]);
+            let node_local =
+                || ctx.status().launched_by_locality.get(&TaskLocality::NodeLocal).copied().unwrap_or(0);
+            let before = node_local();
+            let sums = ctx.parallelize((0..1000u32).collect(), 8).map(|x| (x, 1u32)).reduce_by_key(|a, b| a + b, 4);
+            assert_eq!(sums.count().unwrap(), 1000);
+            // Every executor of these masters is on one host, so every reduce task is NODE_LOCAL
+            // to its input; without reduce locality the tasks have no preference at all.
+            let expected = if enabled { 4 } else { 0 };
+            assert_eq!(node_local() - before, expected, "{m}, reduceLocality {enabled}: {:?}", ctx.status().launched_by_locality);
+            ctx.stop();
+        }
+    }
+}
