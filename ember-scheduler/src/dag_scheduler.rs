@@ -8,6 +8,7 @@
 //! out.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 use tracing::{debug, info, warn};
@@ -79,6 +80,8 @@ pub enum DagAction {
     ApplyAccumulatorUpdates {
         /// The stage the attempt belonged to (for per-stage totals).
         stage_id: StageId,
+        /// The partition the attempt computed (named when an update cannot be merged).
+        partition: usize,
         /// The attempt's updates, opaque to the core.
         updates: Vec<AccumulatorUpdate>,
     },
@@ -115,6 +118,24 @@ fn locality_chain(rdd: &Arc<dyn RddBase>) -> Vec<Arc<dyn RddBase>> {
         }
     }
     chain
+}
+
+/// A result task's value with its serialized size (Spark's `DirectTaskResult` size).
+struct SizedResult {
+    value: TaskValue,
+    size: u64,
+    accum_updates: Vec<AccumulatorUpdate>,
+}
+
+/// The text of a panic's payload (`panic!` gives a `&str` or a `String`).
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic with a non-string payload".to_string()
+    }
 }
 
 /// How long after a fetch failure the failed stages are resubmitted (Spark's
@@ -211,7 +232,19 @@ impl DagScheduler {
             actions.push(DagAction::NotifyJob { job_id, event: JobEvent::Succeeded });
             return (job_id, actions);
         }
-        let parents = self.parent_stages(&job.rdd, job_id);
+        // The RDD graph is user code (a custom RDD's partitions or dependencies, a
+        // partitioner): a panic there fails this job only, with the panic as the cause, as
+        // Spark's handleJobSubmitted does with an exception ("Creating new stage failed").
+        let parents = match catch_unwind(AssertUnwindSafe(|| self.parent_stages(&job.rdd, job_id))) {
+            Ok(parents) => parents,
+            Err(payload) => {
+                let cause = panic_message(payload.as_ref());
+                warn!("Creating new stage failed due to exception - job: {job_id}: {cause}");
+                let error = SchedulerError::StageCreationFailed { job_id, cause };
+                actions.push(DagAction::NotifyJob { job_id, event: JobEvent::Failed(error) });
+                return (job_id, actions);
+            }
+        };
         let stage_id = self.new_stage_id();
         let n = job.partitions.len();
         let kind = StageKind::Result { job_id, body: job.body.clone(), partitions: job.partitions.clone() };
@@ -340,9 +373,21 @@ impl DagScheduler {
             }
         };
         // The RDDs whose placement matters are the same for every task: walk the lineage once.
-        let chain = self.stages.get(&stage_id).map(|s| locality_chain(&s.rdd)).unwrap_or_default();
-        let tasks: Vec<TaskSpec> =
-            partitions.iter().map(|&p| TaskSpec { partition: p, preferred_locations: self.preferred_locations(&chain, p) }).collect();
+        // Both the walk and the preferences are user code (custom RDDs): a panic there aborts
+        // the stage, as Spark's submitMissingTasks does ("Task creation failed").
+        let tasks = catch_unwind(AssertUnwindSafe(|| {
+            let chain = self.stages.get(&stage_id).map(|s| locality_chain(&s.rdd)).unwrap_or_default();
+            partitions.iter().map(|&p| TaskSpec { partition: p, preferred_locations: self.preferred_locations(&chain, p) }).collect::<Vec<_>>()
+        }));
+        let tasks: Vec<TaskSpec> = match tasks {
+            Ok(tasks) => tasks,
+            Err(payload) => {
+                let reason = format!("Task creation failed: {}", panic_message(payload.as_ref()));
+                warn!("Stage {stage_id}: {reason}");
+                self.abort_stage(stage_id, &reason, actions);
+                return;
+            }
+        };
         let Some(stage) = self.stages.get_mut(&stage_id) else { return };
         let attempt = stage.next_attempt;
         stage.next_attempt += 1;
@@ -413,17 +458,26 @@ impl DagScheduler {
                 if current && stage.pending.remove(&partition) {
                     stage.completed_tasks += 1;
                 }
+                // Spark sizes a result by its serialized bytes; a value handed over unserialized
+                // (local mode) was measured by its executor.
+                let result_size = match &res.value {
+                    TaskValue::Bytes(b) => b.len() as u64,
+                    TaskValue::ResultTooLarge { size } => *size,
+                    TaskValue::Value(_) => res.metrics.result_size,
+                    TaskValue::MapStatus(_) => 0,
+                };
                 match (&stage.kind, res.value) {
                     (StageKind::Result { job_id, .. }, value) => {
                         let job_id = *job_id;
-                        self.result_task_succeeded(job_id, stage_id, partition, value, res.accum_updates, now_ms, &mut actions);
+                        let result = SizedResult { value, size: result_size, accum_updates: res.accum_updates };
+                        self.result_task_succeeded(job_id, stage_id, partition, result, now_ms, &mut actions);
                     }
                     (StageKind::ShuffleMap { shuffle_id, .. }, TaskValue::MapStatus(status)) => {
                         let sid = *shuffle_id;
                         // Only the first success of a map partition counts its updates: a
                         // speculative copy or a late zombie finds the output already there.
                         if self.tracker.register_map_output(sid, status) && !res.accum_updates.is_empty() {
-                            actions.push(DagAction::ApplyAccumulatorUpdates { stage_id, updates: res.accum_updates });
+                            actions.push(DagAction::ApplyAccumulatorUpdates { stage_id, partition, updates: res.accum_updates });
                         }
                         let pending_empty = stage.pending.is_empty();
                         if self.running.contains(&stage_id) {
@@ -455,8 +509,10 @@ impl DagScheduler {
                     self.tracker.remove_outputs_on_executor(&loc.executor_id);
                 }
                 if attempts >= self.max_stage_attempts {
+                    // Spark's wording: "ResultStage 1 (count at …) has failed the maximum …".
                     let reason = format!(
-                        "Stage {stage_id} has failed the maximum allowable number of times: {}. Most recent failure reason: {message}",
+                        "{stage} ({}) has failed the maximum allowable number of times: {}. Most recent failure reason:\n{message}",
+                        stage.name,
                         self.max_stage_attempts
                     );
                     self.abort_stage(stage_id, &reason, &mut actions);
@@ -480,21 +536,17 @@ impl DagScheduler {
         job_id: JobId,
         stage_id: StageId,
         partition: usize,
-        value: TaskValue,
-        accum_updates: Vec<AccumulatorUpdate>,
+        result: SizedResult,
         now_ms: u64,
         actions: &mut Vec<DagAction>,
     ) {
+        let SizedResult { value, size, accum_updates } = result;
         let Some(job) = self.jobs.get_mut(&job_id) else { return };
         let Some(&i) = job.output_index.get(&partition) else { return };
         if job.finished[i] {
             return;
         }
-        let size = match &value {
-            TaskValue::Bytes(b) => b.len() as u64,
-            TaskValue::ResultTooLarge { size } => *size,
-            _ => 0,
-        };
+        // Only result tasks count (SPARK-32470): map statuses never reach here.
         job.result_bytes += size;
         let too_large = matches!(value, TaskValue::ResultTooLarge { .. });
         if too_large || (self.max_result_size > 0 && job.result_bytes > self.max_result_size) {
@@ -513,7 +565,7 @@ impl DagScheduler {
         // Spark's guarantee for actions: each partition's updates are applied exactly once, and
         // before the caller can see the partition's result.
         if !accum_updates.is_empty() {
-            actions.push(DagAction::ApplyAccumulatorUpdates { stage_id, updates: accum_updates });
+            actions.push(DagAction::ApplyAccumulatorUpdates { stage_id, partition, updates: accum_updates });
         }
         actions.push(DagAction::NotifyJob { job_id, event: JobEvent::TaskSucceeded { output_index: i, value } });
         if job.num_finished == job.finished.len() {
@@ -573,6 +625,17 @@ impl DagScheduler {
         let mut actions = Vec::new();
         for id in ids {
             self.fail_job(id, SchedulerError::JobAborted(reason.to_string()), &mut actions);
+        }
+        actions
+    }
+
+    /// Fails every active job because the event loop failed with `cause` (a panic of Ember's
+    /// own code), as Spark's `onError` cancels all jobs before stopping the context.
+    pub fn event_loop_failed(&mut self, cause: &str) -> Vec<DagAction> {
+        let ids: Vec<JobId> = self.jobs.keys().copied().collect();
+        let mut actions = Vec::new();
+        for job_id in ids {
+            self.fail_job(job_id, SchedulerError::EventLoopFailed { job_id, cause: cause.to_string() }, &mut actions);
         }
         actions
     }

@@ -115,6 +115,9 @@ struct Faults {
     /// Fail the first reduce attempt reading this map output with a fetch failure, though the
     /// output exists (a corrupt or vanished file).
     forced_fetch_failure: Option<(ShuffleId, usize)>,
+    /// `(stage, attempt)`: every task of these stage attempts fails to fetch map output 0 of
+    /// the shuffle it reads, though the output exists.
+    fetch_failed_attempts: &'static [(usize, u32)],
 }
 
 struct Running {
@@ -268,6 +271,16 @@ impl Sim {
     /// How the attempt ends, decided when it finishes.
     fn outcome_of(&mut self, desc: &TaskDescription) -> (TaskState, TaskOutcome) {
         if let Some(s) = shuffle_read_by(&desc.body) {
+            if self.faults.fetch_failed_attempts.contains(&(desc.stage_id, desc.stage_attempt_id)) {
+                let reason = TaskEndReason::FetchFailed {
+                    location: None,
+                    shuffle_id: s,
+                    map_index: Some(0),
+                    reduce_id: desc.partition_id,
+                    message: format!("simulated corrupt block in attempt {}", desc.stage_attempt_id),
+                };
+                return (TaskState::Failed, TaskOutcome::Failure { reason, metrics: None });
+            }
             if let Some((fs, map)) = self.faults.forced_fetch_failure {
                 if fs == s {
                     self.faults.forced_fetch_failure = None;
@@ -390,7 +403,7 @@ impl Sim {
 
 #[test]
 fn no_faults_runs_each_stage_once() {
-    let out = Sim::new(1, Faults { task_failure: 0, executor_loss: 0, max_losses: 0, forced_fetch_failure: None }).run();
+    let out = Sim::new(1, Faults { task_failure: 0, executor_loss: 0, max_losses: 0, forced_fetch_failure: None, fetch_failed_attempts: &[] }).run();
     assert_eq!(out.result, Ok(vec![0, 1, 2]));
     assert_eq!(out.task_sets, vec![(0, 0, 8), (1, 0, 4), (2, 0, 3)]);
 }
@@ -398,7 +411,7 @@ fn no_faults_runs_each_stage_once() {
 #[test]
 fn a_fetch_failure_resubmits_the_parent_stage_once_and_the_job_succeeds() {
     // The first task of stage 1 (which reads shuffle 0) reports map output 5 as unreadable.
-    let faults = Faults { task_failure: 0, executor_loss: 0, max_losses: 0, forced_fetch_failure: Some((0, 5)) };
+    let faults = Faults { task_failure: 0, executor_loss: 0, max_losses: 0, forced_fetch_failure: Some((0, 5)), fetch_failed_attempts: &[] };
     let out = Sim::new(7, faults).run();
     assert_eq!(out.result, Ok(vec![0, 1, 2]));
     // Stage 0 runs again for the one lost output only, then stage 1 runs a second attempt.
@@ -420,7 +433,7 @@ fn a_fetch_failure_resubmits_the_parent_stage_once_and_the_job_succeeds() {
 fn jobs_survive_random_task_failures_and_executor_losses_for_300_seeds() {
     let (mut losses, mut failures, mut resubmissions) = (0, 0, 0);
     for seed in 0..300 {
-        let faults = Faults { task_failure: 150, executor_loss: 60, max_losses: 3, forced_fetch_failure: None };
+        let faults = Faults { task_failure: 150, executor_loss: 60, max_losses: 3, forced_fetch_failure: None, fetch_failed_attempts: &[] };
         let out = Sim::new(seed, faults).run();
         assert_eq!(out.result, Ok(vec![0, 1, 2]), "seed {seed}\n{}", out.trace.join("\n"));
         losses += out.trace.iter().filter(|l| l.contains(" lose ")).count();
@@ -433,10 +446,45 @@ fn jobs_survive_random_task_failures_and_executor_losses_for_300_seeds() {
 
 #[test]
 fn a_seed_replays_exactly() {
-    let faults = Faults { task_failure: 150, executor_loss: 80, max_losses: 3, forced_fetch_failure: None };
+    let faults = Faults { task_failure: 150, executor_loss: 80, max_losses: 3, forced_fetch_failure: None, fetch_failed_attempts: &[] };
     for seed in [3, 17, 99] {
         let a = Sim::new(seed, faults).run();
         let b = Sim::new(seed, faults).run();
         assert_eq!(a, b, "seed {seed}");
     }
 }
+
+fn fetch_faults(attempts: &'static [(usize, u32)]) -> Faults {
+    Faults { task_failure: 0, executor_loss: 0, max_losses: 0, forced_fetch_failure: None, fetch_failed_attempts: attempts }
+}
+
+#[test]
+fn four_consecutive_fetch_failed_attempts_abort_the_stage_with_sparks_message() {
+    // DAGSchedulerSuite "Multiple consecutive stage fetch failures should lead to job being
+    // aborted", with ember.stage.maxConsecutiveAttempts = 4.
+    let out = Sim::new(5, fetch_faults(&[(2, 0), (2, 1), (2, 2), (2, 3)])).run();
+    assert_eq!(
+        out.result,
+        Err("Job aborted due to stage failure: ResultStage 2 (simulation) has failed the maximum allowable number of times: 4. \
+             Most recent failure reason:\nsimulated corrupt block in attempt 3"
+            .to_string()),
+        "{}",
+        out.trace.join("\n")
+    );
+    // Three are retried.
+    let out = Sim::new(5, fetch_faults(&[(2, 0), (2, 1), (2, 2)])).run();
+    assert_eq!(out.result, Ok(vec![0, 1, 2]), "{}", out.trace.join("\n"));
+}
+
+#[test]
+fn fetch_failed_attempts_that_are_not_consecutive_do_not_abort() {
+    // SPARK-17644 ("Non-consecutive stage failures don't trigger abort"): stage 1 fails three
+    // attempts, succeeds, is needed again (its reducer, stage 2, fails to fetch), and fails
+    // three more: six failures, never four in a row.
+    let faults = fetch_faults(&[(1, 0), (1, 1), (1, 2), (2, 0), (1, 4), (1, 5), (1, 6)]);
+    let out = Sim::new(9, faults).run();
+    assert_eq!(out.result, Ok(vec![0, 1, 2]), "{}", out.trace.join("\n"));
+    let stage1: Vec<u32> = out.task_sets.iter().filter(|(s, _, _)| *s == 1).map(|(_, a, _)| *a).collect();
+    assert_eq!(stage1, (0..8).collect::<Vec<_>>(), "stage 1 ran eight attempts");
+}
+

@@ -61,6 +61,16 @@ pub struct Stage {
     pub name: String,
 }
 
+/// "ResultStage 1", "ShuffleMapStage 0": how Spark names a stage (`Stage.toString`).
+impl std::fmt::Display for Stage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.kind {
+            StageKind::ShuffleMap { .. } => write!(f, "ShuffleMapStage {}", self.id),
+            StageKind::Result { .. } => write!(f, "ResultStage {}", self.id),
+        }
+    }
+}
+
 impl Stage {
     /// A stage not yet submitted, needed by no job yet.
     pub fn new(id: StageId, rdd: Arc<dyn RddBase>, kind: StageKind, parents: Vec<StageId>, first_job_id: JobId, name: String) -> Self {
