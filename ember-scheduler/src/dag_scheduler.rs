@@ -159,6 +159,10 @@ pub struct DagScheduler {
     cache: Arc<dyn CacheLocations>,
     max_stage_attempts: u32,
     max_result_size: u64,
+    /// The map output tracker's epoch when each executor was last known to have failed (lost,
+    /// or blamed for a fetch failure): map tasks launched on it before then may report outputs
+    /// that are gone (Spark's `executorFailureEpoch`, SPARK-19263).
+    executor_failure_epoch: HashMap<String, u64>,
 }
 
 impl DagScheduler {
@@ -185,6 +189,7 @@ impl DagScheduler {
             cache,
             max_stage_attempts: max_stage_attempts.max(1),
             max_result_size: 0,
+            executor_failure_epoch: HashMap::new(),
         }
     }
 
@@ -388,9 +393,11 @@ impl DagScheduler {
                 return;
             }
         };
+        let epoch = self.tracker.epoch();
         let Some(stage) = self.stages.get_mut(&stage_id) else { return };
         let attempt = stage.next_attempt;
         stage.next_attempt += 1;
+        stage.attempt_epochs.insert(attempt, epoch);
         stage.pending = partitions.iter().copied().collect();
         stage.num_tasks = partitions.len();
         stage.completed_tasks = 0;
@@ -426,7 +433,13 @@ impl DagScheduler {
     fn stage_finished(&mut self, stage_id: StageId, now_ms: u64, actions: &mut Vec<DagAction>) {
         self.running.remove(&stage_id);
         if let Some(s) = self.stages.get_mut(&stage_id) {
-            s.failed_attempts = 0;
+            // SPARK-17644: only attempts failed since the stage last succeeded count.
+            s.failed_attempt_ids.clear();
+            if s.shuffle_id().is_some() {
+                // Spark's processShuffleMapStageCompletion: tasks launched from now on read
+                // the completed outputs.
+                self.tracker.increment_epoch();
+            }
         }
         info!("Stage {stage_id} finished");
         let ready: Vec<StageId> = self
@@ -474,9 +487,15 @@ impl DagScheduler {
                     }
                     (StageKind::ShuffleMap { shuffle_id, .. }, TaskValue::MapStatus(status)) => {
                         let sid = *shuffle_id;
-                        // Only the first success of a map partition counts its updates: a
-                        // speculative copy or a late zombie finds the output already there.
-                        if self.tracker.register_map_output(sid, status) && !res.accum_updates.is_empty() {
+                        let task_epoch = stage.attempt_epochs.get(&stage_attempt_id).copied().unwrap_or(0);
+                        let exec = status.location.executor_id.clone();
+                        if self.executor_failure_epoch.get(&exec).is_some_and(|failed| task_epoch <= *failed) {
+                            // Launched before the executor failed: its output may be gone
+                            // (SPARK-19263); the partition runs again elsewhere.
+                            info!("Ignoring possibly bogus ShuffleMapTask({stage_id}, {partition}) completion from executor {exec}");
+                        } else if self.tracker.register_map_output(sid, status) && !res.accum_updates.is_empty() {
+                            // Only the first success of a map partition counts its updates: a
+                            // speculative copy or a late zombie finds the output already there.
                             actions.push(DagAction::ApplyAccumulatorUpdates { stage_id, partition, updates: res.accum_updates });
                         }
                         let pending_empty = stage.pending.is_empty();
@@ -494,19 +513,39 @@ impl DagScheduler {
                 }
             }
             Err(TaskEndReason::FetchFailed { location, shuffle_id, map_index, message, .. }) => {
-                if stage_attempt_id != stage.latest_attempt() || !self.running.contains(&stage_id) {
-                    debug!("ignoring fetch failure from an old attempt of stage {stage_id}");
+                let latest = stage.latest_attempt();
+                if stage_attempt_id != latest {
+                    info!(
+                        "Ignoring fetch failure from stage {stage_id} attempt {stage_attempt_id} as there is a more recent attempt \
+                         for that stage (attempt {latest}) running"
+                    );
                     return actions;
                 }
-                stage.failed_attempts += 1;
-                let attempts = stage.failed_attempts;
-                self.running.remove(&stage_id);
-                actions.push(DagAction::CancelStage { stage_id, reason: "a task of this stage attempt failed to fetch shuffle data".into() });
+                let task_epoch = stage.attempt_epochs.get(&stage_attempt_id).copied().unwrap_or(0);
+                // A set of attempt ids, as Spark's: the other fetch failures of an attempt
+                // already counted do not count again.
+                stage.failed_attempt_ids.insert(stage_attempt_id);
+                let attempts = stage.failed_attempt_ids.len() as u32;
+                if self.running.remove(&stage_id) {
+                    info!("Marking {stage} ({}) as failed due to a fetch failure", stage.name);
+                    actions.push(DagAction::CancelStage { stage_id, reason: "a task of this stage attempt failed to fetch shuffle data".into() });
+                } else {
+                    // A later fetch failure of the same attempt still tells which outputs are
+                    // gone: forget them too, so one resubmission recomputes them all.
+                    debug!("Received fetch failure from stage {stage_id} attempt {stage_attempt_id}, which is no longer running");
+                }
                 if let Some(m) = map_index {
                     self.tracker.unregister_map_output(shuffle_id, m);
                 }
                 if let Some(loc) = &location {
-                    self.tracker.remove_outputs_on_executor(&loc.executor_id);
+                    // Spark's removeExecutorAndUnregisterOutputs with the task's epoch: the
+                    // executor's outputs are forgotten once per failure, not once per reducer.
+                    let exec = &loc.executor_id;
+                    if self.executor_failure_epoch.get(exec).is_none_or(|failed| *failed < task_epoch) {
+                        self.executor_failure_epoch.insert(exec.clone(), task_epoch);
+                        info!("Shuffle files lost for executor: {exec} (epoch {task_epoch})");
+                        self.tracker.remove_outputs_on_executor(exec);
+                    }
                 }
                 if attempts >= self.max_stage_attempts {
                     // Spark's wording: "ResultStage 1 (count at …) has failed the maximum …".
@@ -520,9 +559,10 @@ impl DagScheduler {
                 }
                 // As Spark: wait RESUBMIT_TIMEOUT so that the other reducers' fetch failures from
                 // the same lost outputs arrive first and are handled by one resubmission.
-                warn!("Stage {stage_id} will be resubmitted with its parents after a fetch failure: {message}");
-                self.failed.insert(stage_id);
-                self.resubmit_at.get_or_insert(now_ms + RESUBMIT_TIMEOUT_MS);
+                if self.failed.insert(stage_id) {
+                    warn!("Stage {stage_id} will be resubmitted with its parents after a fetch failure: {message}");
+                    self.resubmit_at.get_or_insert(now_ms + RESUBMIT_TIMEOUT_MS);
+                }
             }
             Err(_) => {
                 // Ordinary failures are retried by the task set manager; nothing to do here.
@@ -678,6 +718,12 @@ impl DagScheduler {
     /// [`CacheLocations`], before this is called.)
     pub fn executor_lost(&mut self, executor_id: &str, now_ms: u64) -> Vec<DagAction> {
         let mut actions = Vec::new();
+        // Map tasks launched on it until now may still report success (a status update that
+        // crossed the loss): their outputs are gone with it (SPARK-19263).
+        let epoch = self.tracker.epoch();
+        if self.executor_failure_epoch.get(executor_id).is_none_or(|failed| *failed < epoch) {
+            self.executor_failure_epoch.insert(executor_id.to_string(), epoch);
+        }
         let lost = self.tracker.remove_outputs_on_executor(executor_id);
         if lost > 0 {
             info!("Executor {executor_id} lost: {lost} map outputs will be recomputed");
@@ -705,6 +751,12 @@ impl DagScheduler {
             }
         }
         actions
+    }
+
+    /// An executor registered: a failure recorded under its id is of an earlier process
+    /// (Spark's `handleExecutorAdded`).
+    pub fn executor_added(&mut self, executor_id: &str) {
+        self.executor_failure_epoch.remove(executor_id);
     }
 
     /// Progress of running stages: `(stage, attempt, tasks, completed, submitted_at_ms)`.

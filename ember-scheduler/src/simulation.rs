@@ -488,3 +488,77 @@ fn fetch_failed_attempts_that_are_not_consecutive_do_not_abort() {
     assert_eq!(stage1, (0..8).collect::<Vec<_>>(), "stage 1 ran eight attempts");
 }
 
+/// The DAG scheduler alone, driven by hand over the two-shuffle job (stage 0 writes shuffle 0).
+fn dag_with_job() -> (DagScheduler, Arc<MapOutputTracker>) {
+    let tracker = Arc::new(MapOutputTracker::new());
+    let mut dag = DagScheduler::new(tracker.clone(), Arc::new(NoCache), 4);
+    let job = JobSubmission {
+        rdd: two_shuffle_job(),
+        body: TaskBody::new(FakeBody::Result),
+        partitions: vec![0, 1, 2],
+        pool: "default".into(),
+        group: None,
+        call_site: "by hand".into(),
+    };
+    let (_, actions) = dag.submit_job(job, 0);
+    assert!(matches!(&actions[..], [DagAction::SubmitTasks(ts)] if ts.stage_id == 0 && ts.tasks.len() == 8), "{actions:?}");
+    (dag, tracker)
+}
+
+fn map_done(exec: &str, map_index: usize, reduces: usize) -> std::result::Result<DirectTaskResult, TaskEndReason> {
+    let location = BlockManagerId { executor_id: exec.into(), host: format!("host-{exec}"), port: 0 };
+    let value = TaskValue::MapStatus(MapStatus { location, map_index, sizes: vec![1; reduces] });
+    Ok(DirectTaskResult { value, metrics: TaskMetricsSnapshot::default(), accum_updates: Vec::new() })
+}
+
+fn submitted(actions: &[DagAction]) -> Vec<(usize, u32, Vec<usize>)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            DagAction::SubmitTasks(ts) => Some((ts.stage_id, ts.stage_attempt_id, ts.tasks.iter().map(|t| t.partition).collect())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn late_map_completions_from_a_failed_executor_are_ignored_by_epoch() {
+    // DAGSchedulerSuite "ignore late map task completions" (SPARK-19263 family).
+    let (mut dag, tracker) = dag_with_job();
+    dag.executor_lost("exec-a", 1);
+    // An attempt launched before the loss reports success from exec-a: its output is gone.
+    dag.task_ended(0, 0, 0, map_done("exec-a", 0, 4), 2);
+    assert_eq!(tracker.missing_partitions(0).unwrap(), (0..8).collect::<Vec<_>>());
+    // The same stage attempt's tasks on a healthy executor count.
+    let mut actions = Vec::new();
+    for p in 1..8 {
+        actions = dag.task_ended(0, 0, p, map_done("exec-b", p, 4), 3);
+    }
+    assert_eq!(tracker.missing_partitions(0).unwrap(), vec![0]);
+    // The partition runs again, in a new attempt, whose success on exec-a (back, or its
+    // replacement under the same id) counts.
+    assert_eq!(submitted(&actions), vec![(0, 1, vec![0])]);
+    dag.executor_added("exec-a");
+    let actions = dag.task_ended(0, 1, 0, map_done("exec-a", 0, 4), 4);
+    assert!(tracker.is_available(0));
+    assert_eq!(submitted(&actions), vec![(1, 0, vec![0, 1, 2, 3])]);
+}
+
+#[test]
+fn every_fetch_failure_of_an_attempt_unregisters_its_output() {
+    // Spark keeps handling fetch failures of the latest attempt after the first one marked the
+    // stage failed: both lost outputs are recomputed by one resubmission of the parent.
+    let (mut dag, tracker) = dag_with_job();
+    for p in 0..8 {
+        dag.task_ended(0, 0, p, map_done("exec-b", p, 4), 1);
+    }
+    assert!(tracker.is_available(0));
+    let fetch_failed = |map_index: usize, reduce_id: usize| -> std::result::Result<DirectTaskResult, TaskEndReason> {
+        Err(TaskEndReason::FetchFailed { location: None, shuffle_id: 0, map_index: Some(map_index), reduce_id, message: "corrupt".into() })
+    };
+    dag.task_ended(1, 0, 0, fetch_failed(3, 0), 10);
+    dag.task_ended(1, 0, 1, fetch_failed(5, 1), 11);
+    assert_eq!(tracker.missing_partitions(0).unwrap(), vec![3, 5]);
+    let actions = dag.resubmit_failed_stages(10 + crate::dag_scheduler::RESUBMIT_TIMEOUT_MS);
+    assert_eq!(submitted(&actions), vec![(0, 1, vec![3, 5])]);
+}

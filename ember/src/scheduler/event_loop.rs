@@ -313,6 +313,7 @@ impl EventLoop {
                 }
                 self.status.update(|st| st.executors_added += 1);
                 self.backend.executor_added(&executor_id);
+                self.dag.executor_added(&executor_id);
                 self.tasks.executor_added(&executor_id, &host)
             }
             DriverEvent::ExecutorLost { executor_id, reason } => self.lose_executor(&executor_id, &reason),
