@@ -8,6 +8,7 @@
 //! out.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 use tracing::{debug, info, warn};
@@ -81,6 +82,8 @@ pub enum DagAction {
     ApplyAccumulatorUpdates {
         /// The stage the attempt belonged to (for per-stage totals).
         stage_id: StageId,
+        /// The partition the attempt computed (named when an update cannot be merged).
+        partition: usize,
         /// The attempt's updates, opaque to the core.
         updates: Vec<AccumulatorUpdate>,
     },
@@ -119,6 +122,24 @@ fn locality_chain(rdd: &Arc<dyn RddBase>) -> Vec<Arc<dyn RddBase>> {
     chain
 }
 
+/// A result task's value with its serialized size (Spark's `DirectTaskResult` size).
+struct SizedResult {
+    value: TaskValue,
+    size: u64,
+    accum_updates: Vec<AccumulatorUpdate>,
+}
+
+/// The text of a panic's payload (`panic!` gives a `&str` or a `String`).
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic with a non-string payload".to_string()
+    }
+}
+
 /// How long after a fetch failure the failed stages are resubmitted (Spark's
 /// `DAGScheduler.RESUBMIT_TIMEOUT`).
 pub const RESUBMIT_TIMEOUT_MS: u64 = 200;
@@ -142,6 +163,10 @@ pub struct DagScheduler {
     max_result_size: u64,
     /// `ember.shuffle.reduceLocality.enabled`.
     reduce_locality: bool,
+    /// The map output tracker's epoch when each executor was last known to have failed (lost,
+    /// or blamed for a fetch failure): map tasks launched on it before then may report outputs
+    /// that are gone (Spark's `executorFailureEpoch`, SPARK-19263).
+    executor_failure_epoch: HashMap<String, u64>,
 }
 
 impl DagScheduler {
@@ -175,6 +200,7 @@ impl DagScheduler {
             max_stage_attempts: max_stage_attempts.max(1),
             max_result_size: 0,
             reduce_locality: true,
+            executor_failure_epoch: HashMap::new(),
         }
     }
 
@@ -222,7 +248,19 @@ impl DagScheduler {
             actions.push(DagAction::NotifyJob { job_id, event: JobEvent::Succeeded });
             return (job_id, actions);
         }
-        let parents = self.parent_stages(&job.rdd, job_id);
+        // The RDD graph is user code (a custom RDD's partitions or dependencies, a
+        // partitioner): a panic there fails this job only, with the panic as the cause, as
+        // Spark's handleJobSubmitted does with an exception ("Creating new stage failed").
+        let parents = match catch_unwind(AssertUnwindSafe(|| self.parent_stages(&job.rdd, job_id))) {
+            Ok(parents) => parents,
+            Err(payload) => {
+                let cause = panic_message(payload.as_ref());
+                warn!("Creating new stage failed due to exception - job: {job_id}: {cause}");
+                let error = SchedulerError::StageCreationFailed { job_id, cause };
+                actions.push(DagAction::NotifyJob { job_id, event: JobEvent::Failed(error) });
+                return (job_id, actions);
+            }
+        };
         let stage_id = self.new_stage_id();
         let n = job.partitions.len();
         let kind = StageKind::Result { job_id, body: job.body.clone(), partitions: job.partitions.clone() };
@@ -351,12 +389,26 @@ impl DagScheduler {
             }
         };
         // The RDDs whose placement matters are the same for every task: walk the lineage once.
-        let chain = self.stages.get(&stage_id).map(|s| locality_chain(&s.rdd)).unwrap_or_default();
-        let tasks: Vec<TaskSpec> =
-            partitions.iter().map(|&p| TaskSpec { partition: p, preferred_locations: self.preferred_locations(&chain, p) }).collect();
+        // Both the walk and the preferences are user code (custom RDDs): a panic there aborts
+        // the stage, as Spark's submitMissingTasks does ("Task creation failed").
+        let tasks = catch_unwind(AssertUnwindSafe(|| {
+            let chain = self.stages.get(&stage_id).map(|s| locality_chain(&s.rdd)).unwrap_or_default();
+            partitions.iter().map(|&p| TaskSpec { partition: p, preferred_locations: self.preferred_locations(&chain, p) }).collect::<Vec<_>>()
+        }));
+        let tasks: Vec<TaskSpec> = match tasks {
+            Ok(tasks) => tasks,
+            Err(payload) => {
+                let reason = format!("Task creation failed: {}", panic_message(payload.as_ref()));
+                warn!("Stage {stage_id}: {reason}");
+                self.abort_stage(stage_id, &reason, actions);
+                return;
+            }
+        };
+        let epoch = self.tracker.epoch();
         let Some(stage) = self.stages.get_mut(&stage_id) else { return };
         let attempt = stage.next_attempt;
         stage.next_attempt += 1;
+        stage.attempt_epochs.insert(attempt, epoch);
         stage.pending = partitions.iter().copied().collect();
         stage.num_tasks = partitions.len();
         stage.completed_tasks = 0;
@@ -428,7 +480,13 @@ impl DagScheduler {
     fn stage_finished(&mut self, stage_id: StageId, now_ms: u64, actions: &mut Vec<DagAction>) {
         self.running.remove(&stage_id);
         if let Some(s) = self.stages.get_mut(&stage_id) {
-            s.failed_attempts = 0;
+            // SPARK-17644: only attempts failed since the stage last succeeded count.
+            s.failed_attempt_ids.clear();
+            if s.shuffle_id().is_some() {
+                // Spark's processShuffleMapStageCompletion: tasks launched from now on read
+                // the completed outputs.
+                self.tracker.increment_epoch();
+            }
         }
         info!("Stage {stage_id} finished");
         let ready: Vec<StageId> = self
@@ -460,17 +518,32 @@ impl DagScheduler {
                 if current && stage.pending.remove(&partition) {
                     stage.completed_tasks += 1;
                 }
+                // Spark sizes a result by its serialized bytes; a value handed over unserialized
+                // (local mode) was measured by its executor.
+                let result_size = match &res.value {
+                    TaskValue::Bytes(b) => b.len() as u64,
+                    TaskValue::ResultTooLarge { size } => *size,
+                    TaskValue::Value(_) => res.metrics.result_size,
+                    TaskValue::MapStatus(_) => 0,
+                };
                 match (&stage.kind, res.value) {
                     (StageKind::Result { job_id, .. }, value) => {
                         let job_id = *job_id;
-                        self.result_task_succeeded(job_id, stage_id, partition, value, res.accum_updates, now_ms, &mut actions);
+                        let result = SizedResult { value, size: result_size, accum_updates: res.accum_updates };
+                        self.result_task_succeeded(job_id, stage_id, partition, result, now_ms, &mut actions);
                     }
                     (StageKind::ShuffleMap { shuffle_id, .. }, TaskValue::MapStatus(status)) => {
                         let sid = *shuffle_id;
-                        // Only the first success of a map partition counts its updates: a
-                        // speculative copy or a late zombie finds the output already there.
-                        if self.tracker.register_map_output(sid, status) && !res.accum_updates.is_empty() {
-                            actions.push(DagAction::ApplyAccumulatorUpdates { stage_id, updates: res.accum_updates });
+                        let task_epoch = stage.attempt_epochs.get(&stage_attempt_id).copied().unwrap_or(0);
+                        let exec = status.location.executor_id.clone();
+                        if self.executor_failure_epoch.get(&exec).is_some_and(|failed| task_epoch <= *failed) {
+                            // Launched before the executor failed: its output may be gone
+                            // (SPARK-19263); the partition runs again elsewhere.
+                            info!("Ignoring possibly bogus ShuffleMapTask({stage_id}, {partition}) completion from executor {exec}");
+                        } else if self.tracker.register_map_output(sid, status) && !res.accum_updates.is_empty() {
+                            // Only the first success of a map partition counts its updates: a
+                            // speculative copy or a late zombie finds the output already there.
+                            actions.push(DagAction::ApplyAccumulatorUpdates { stage_id, partition, updates: res.accum_updates });
                         }
                         let pending_empty = stage.pending.is_empty();
                         if self.running.contains(&stage_id) {
@@ -487,23 +560,45 @@ impl DagScheduler {
                 }
             }
             Err(TaskEndReason::FetchFailed { location, shuffle_id, map_index, message, .. }) => {
-                if stage_attempt_id != stage.latest_attempt() || !self.running.contains(&stage_id) {
-                    debug!("ignoring fetch failure from an old attempt of stage {stage_id}");
+                let latest = stage.latest_attempt();
+                if stage_attempt_id != latest {
+                    info!(
+                        "Ignoring fetch failure from stage {stage_id} attempt {stage_attempt_id} as there is a more recent attempt \
+                         for that stage (attempt {latest}) running"
+                    );
                     return actions;
                 }
-                stage.failed_attempts += 1;
-                let attempts = stage.failed_attempts;
-                self.running.remove(&stage_id);
-                actions.push(DagAction::CancelStage { stage_id, reason: "a task of this stage attempt failed to fetch shuffle data".into() });
+                let task_epoch = stage.attempt_epochs.get(&stage_attempt_id).copied().unwrap_or(0);
+                // A set of attempt ids, as Spark's: the other fetch failures of an attempt
+                // already counted do not count again.
+                stage.failed_attempt_ids.insert(stage_attempt_id);
+                let attempts = stage.failed_attempt_ids.len() as u32;
+                if self.running.remove(&stage_id) {
+                    info!("Marking {stage} ({}) as failed due to a fetch failure", stage.name);
+                    actions.push(DagAction::CancelStage { stage_id, reason: "a task of this stage attempt failed to fetch shuffle data".into() });
+                } else {
+                    // A later fetch failure of the same attempt still tells which outputs are
+                    // gone: forget them too, so one resubmission recomputes them all.
+                    debug!("Received fetch failure from stage {stage_id} attempt {stage_attempt_id}, which is no longer running");
+                }
                 if let Some(m) = map_index {
                     self.tracker.unregister_map_output(shuffle_id, m);
                 }
                 if let Some(loc) = &location {
-                    self.tracker.remove_outputs_on_executor(&loc.executor_id);
+                    // Spark's removeExecutorAndUnregisterOutputs with the task's epoch: the
+                    // executor's outputs are forgotten once per failure, not once per reducer.
+                    let exec = &loc.executor_id;
+                    if self.executor_failure_epoch.get(exec).is_none_or(|failed| *failed < task_epoch) {
+                        self.executor_failure_epoch.insert(exec.clone(), task_epoch);
+                        info!("Shuffle files lost for executor: {exec} (epoch {task_epoch})");
+                        self.tracker.remove_outputs_on_executor(exec);
+                    }
                 }
                 if attempts >= self.max_stage_attempts {
+                    // Spark's wording: "ResultStage 1 (count at …) has failed the maximum …".
                     let reason = format!(
-                        "Stage {stage_id} has failed the maximum allowable number of times: {}. Most recent failure reason: {message}",
+                        "{stage} ({}) has failed the maximum allowable number of times: {}. Most recent failure reason:\n{message}",
+                        stage.name,
                         self.max_stage_attempts
                     );
                     self.abort_stage(stage_id, &reason, &mut actions);
@@ -511,9 +606,10 @@ impl DagScheduler {
                 }
                 // As Spark: wait RESUBMIT_TIMEOUT so that the other reducers' fetch failures from
                 // the same lost outputs arrive first and are handled by one resubmission.
-                warn!("Stage {stage_id} will be resubmitted with its parents after a fetch failure: {message}");
-                self.failed.insert(stage_id);
-                self.resubmit_at.get_or_insert(now_ms + RESUBMIT_TIMEOUT_MS);
+                if self.failed.insert(stage_id) {
+                    warn!("Stage {stage_id} will be resubmitted with its parents after a fetch failure: {message}");
+                    self.resubmit_at.get_or_insert(now_ms + RESUBMIT_TIMEOUT_MS);
+                }
             }
             Err(_) => {
                 // Ordinary failures are retried by the task set manager; nothing to do here.
@@ -527,21 +623,17 @@ impl DagScheduler {
         job_id: JobId,
         stage_id: StageId,
         partition: usize,
-        value: TaskValue,
-        accum_updates: Vec<AccumulatorUpdate>,
+        result: SizedResult,
         now_ms: u64,
         actions: &mut Vec<DagAction>,
     ) {
+        let SizedResult { value, size, accum_updates } = result;
         let Some(job) = self.jobs.get_mut(&job_id) else { return };
         let Some(&i) = job.output_index.get(&partition) else { return };
         if job.finished[i] {
             return;
         }
-        let size = match &value {
-            TaskValue::Bytes(b) => b.len() as u64,
-            TaskValue::ResultTooLarge { size } => *size,
-            _ => 0,
-        };
+        // Only result tasks count (SPARK-32470): map statuses never reach here.
         job.result_bytes += size;
         let too_large = matches!(value, TaskValue::ResultTooLarge { .. });
         if too_large || (self.max_result_size > 0 && job.result_bytes > self.max_result_size) {
@@ -560,7 +652,7 @@ impl DagScheduler {
         // Spark's guarantee for actions: each partition's updates are applied exactly once, and
         // before the caller can see the partition's result.
         if !accum_updates.is_empty() {
-            actions.push(DagAction::ApplyAccumulatorUpdates { stage_id, updates: accum_updates });
+            actions.push(DagAction::ApplyAccumulatorUpdates { stage_id, partition, updates: accum_updates });
         }
         actions.push(DagAction::NotifyJob { job_id, event: JobEvent::TaskSucceeded { output_index: i, value } });
         if job.num_finished == job.finished.len() {
@@ -624,6 +716,17 @@ impl DagScheduler {
         actions
     }
 
+    /// Fails every active job because the event loop failed with `cause` (a panic of Ember's
+    /// own code), as Spark's `onError` cancels all jobs before stopping the context.
+    pub fn event_loop_failed(&mut self, cause: &str) -> Vec<DagAction> {
+        let ids: Vec<JobId> = self.jobs.keys().copied().collect();
+        let mut actions = Vec::new();
+        for job_id in ids {
+            self.fail_job(job_id, SchedulerError::EventLoopFailed { job_id, cause: cause.to_string() }, &mut actions);
+        }
+        actions
+    }
+
     /// Cancels every active job (context stop).
     pub fn cancel_all(&mut self, reason: &str) -> Vec<DagAction> {
         let ids: Vec<JobId> = self.jobs.keys().copied().collect();
@@ -662,6 +765,12 @@ impl DagScheduler {
     /// [`CacheLocations`], before this is called.)
     pub fn executor_lost(&mut self, executor_id: &str, now_ms: u64) -> Vec<DagAction> {
         let mut actions = Vec::new();
+        // Map tasks launched on it until now may still report success (a status update that
+        // crossed the loss): their outputs are gone with it (SPARK-19263).
+        let epoch = self.tracker.epoch();
+        if self.executor_failure_epoch.get(executor_id).is_none_or(|failed| *failed < epoch) {
+            self.executor_failure_epoch.insert(executor_id.to_string(), epoch);
+        }
         let lost = self.tracker.remove_outputs_on_executor(executor_id);
         if lost > 0 {
             info!("Executor {executor_id} lost: {lost} map outputs will be recomputed");
@@ -689,6 +798,12 @@ impl DagScheduler {
             }
         }
         actions
+    }
+
+    /// An executor registered: a failure recorded under its id is of an earlier process
+    /// (Spark's `handleExecutorAdded`).
+    pub fn executor_added(&mut self, executor_id: &str) {
+        self.executor_failure_epoch.remove(executor_id);
     }
 
     /// Progress of running stages: `(stage, attempt, tasks, completed, submitted_at_ms)`.

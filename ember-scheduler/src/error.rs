@@ -14,13 +14,37 @@ pub enum SchedulerError {
     #[error("Job aborted due to stage failure: {0}")]
     JobAborted(String),
 
-    /// A job was cancelled before it finished.
-    #[error("Job {job_id} cancelled: {reason}")]
+    /// A job was cancelled before it finished. Spark's wording: "Job 3 cancelled " followed by
+    /// the reason ("part of cancelled job group g", "because …"; empty for a job cancelled by
+    /// its id).
+    #[error("Job {job_id} cancelled {reason}")]
     JobCancelled {
         /// The job.
         job_id: JobId,
         /// Who cancelled it and why.
         reason: String,
+    },
+
+    /// User code the scheduler called to build the job's stages (a custom RDD's partitions or
+    /// dependencies) panicked; the cause is the panic's message. (Spark fails the job with the
+    /// exception itself and logs "Creating new stage failed due to exception - job: N".)
+    #[error("Creating new stage failed due to exception - job: {job_id}: {cause}")]
+    StageCreationFailed {
+        /// The job.
+        job_id: JobId,
+        /// The panic's message.
+        cause: String,
+    },
+
+    /// The scheduler's event loop itself failed (a bug in Ember): every running job fails with
+    /// the panic as the cause and the context stops, as Spark's
+    /// `DAGSchedulerEventProcessLoop.onError` does.
+    #[error("Job {job_id} cancelled because the scheduler's event loop failed: {cause}")]
+    EventLoopFailed {
+        /// The job.
+        job_id: JobId,
+        /// The panic's message.
+        cause: String,
     },
 
     /// A scheduling mode that is neither FIFO nor FAIR.

@@ -35,6 +35,10 @@ struct ShuffleStatus {
 #[derive(Default)]
 pub struct MapOutputTracker {
     shuffles: Mutex<FxHashMap<ShuffleId, ShuffleStatus>>,
+    /// Spark's `MapOutputTracker` epoch: bumped whenever outputs are lost and when a map stage
+    /// completes, so the DAG scheduler can tell a task launched before an executor's failure
+    /// from one launched after it.
+    epoch: std::sync::atomic::AtomicU64,
 }
 
 impl MapOutputTracker {
@@ -47,6 +51,16 @@ impl MapOutputTracker {
     /// another thread (a poisoned lock) leaves nothing half-done to worry about.
     fn shuffles(&self) -> MutexGuard<'_, FxHashMap<ShuffleId, ShuffleStatus>> {
         self.shuffles.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The current epoch.
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Moves to the next epoch (Spark's `incrementEpoch`).
+    pub fn increment_epoch(&self) {
+        self.epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Starts tracking a shuffle with `num_maps` map partitions (no-op when already known).
@@ -74,7 +88,7 @@ impl MapOutputTracker {
         new
     }
 
-    /// Forgets one map output (its block could not be fetched).
+    /// Forgets one map output (its block could not be fetched); a new epoch begins.
     pub fn unregister_map_output(&self, shuffle_id: ShuffleId, map_index: usize) {
         let mut all = self.shuffles();
         if let Some(s) = all.get_mut(&shuffle_id) {
@@ -85,10 +99,13 @@ impl MapOutputTracker {
                 }
             }
         }
+        self.increment_epoch();
     }
 
-    /// Forgets every map output stored on an executor; returns how many were lost.
+    /// Forgets every map output stored on an executor; returns how many were lost. A new
+    /// epoch begins.
     pub fn remove_outputs_on_executor(&self, executor_id: &str) -> usize {
+        self.increment_epoch();
         let mut lost = 0;
         for s in self.shuffles().values_mut() {
             for slot in s.outputs.iter_mut() {

@@ -115,6 +115,9 @@ struct Faults {
     /// Fail the first reduce attempt reading this map output with a fetch failure, though the
     /// output exists (a corrupt or vanished file).
     forced_fetch_failure: Option<(ShuffleId, usize)>,
+    /// `(stage, attempt)`: every task of these stage attempts fails to fetch map output 0 of
+    /// the shuffle it reads, though the output exists.
+    fetch_failed_attempts: &'static [(usize, u32)],
 }
 
 struct Running {
@@ -270,6 +273,16 @@ impl Sim {
     /// How the attempt ends, decided when it finishes.
     fn outcome_of(&mut self, desc: &TaskDescription) -> (TaskState, TaskOutcome) {
         if let Some(s) = shuffle_read_by(&desc.body) {
+            if self.faults.fetch_failed_attempts.contains(&(desc.stage_id, desc.stage_attempt_id)) {
+                let reason = TaskEndReason::FetchFailed {
+                    location: None,
+                    shuffle_id: s,
+                    map_index: Some(0),
+                    reduce_id: desc.partition_id,
+                    message: format!("simulated corrupt block in attempt {}", desc.stage_attempt_id),
+                };
+                return (TaskState::Failed, TaskOutcome::Failure { reason, metrics: None });
+            }
             if let Some((fs, map)) = self.faults.forced_fetch_failure {
                 if fs == s {
                     self.faults.forced_fetch_failure = None;
@@ -392,7 +405,7 @@ impl Sim {
 
 #[test]
 fn no_faults_runs_each_stage_once() {
-    let out = Sim::new(1, Faults { task_failure: 0, executor_loss: 0, max_losses: 0, forced_fetch_failure: None }).run();
+    let out = Sim::new(1, Faults { task_failure: 0, executor_loss: 0, max_losses: 0, forced_fetch_failure: None, fetch_failed_attempts: &[] }).run();
     assert_eq!(out.result, Ok(vec![0, 1, 2]));
     assert_eq!(out.task_sets, vec![(0, 0, 8), (1, 0, 4), (2, 0, 3)]);
 }
@@ -400,7 +413,7 @@ fn no_faults_runs_each_stage_once() {
 #[test]
 fn a_fetch_failure_resubmits_the_parent_stage_once_and_the_job_succeeds() {
     // The first task of stage 1 (which reads shuffle 0) reports map output 5 as unreadable.
-    let faults = Faults { task_failure: 0, executor_loss: 0, max_losses: 0, forced_fetch_failure: Some((0, 5)) };
+    let faults = Faults { task_failure: 0, executor_loss: 0, max_losses: 0, forced_fetch_failure: Some((0, 5)), fetch_failed_attempts: &[] };
     let out = Sim::new(7, faults).run();
     assert_eq!(out.result, Ok(vec![0, 1, 2]));
     // Stage 0 runs again for the one lost output only, then stage 1 runs a second attempt.
@@ -422,7 +435,7 @@ fn a_fetch_failure_resubmits_the_parent_stage_once_and_the_job_succeeds() {
 fn jobs_survive_random_task_failures_and_executor_losses_for_300_seeds() {
     let (mut losses, mut failures, mut resubmissions) = (0, 0, 0);
     for seed in 0..300 {
-        let faults = Faults { task_failure: 150, executor_loss: 60, max_losses: 3, forced_fetch_failure: None };
+        let faults = Faults { task_failure: 150, executor_loss: 60, max_losses: 3, forced_fetch_failure: None, fetch_failed_attempts: &[] };
         let out = Sim::new(seed, faults).run();
         assert_eq!(out.result, Ok(vec![0, 1, 2]), "seed {seed}\n{}", out.trace.join("\n"));
         losses += out.trace.iter().filter(|l| l.contains(" lose ")).count();
@@ -435,10 +448,119 @@ fn jobs_survive_random_task_failures_and_executor_losses_for_300_seeds() {
 
 #[test]
 fn a_seed_replays_exactly() {
-    let faults = Faults { task_failure: 150, executor_loss: 80, max_losses: 3, forced_fetch_failure: None };
+    let faults = Faults { task_failure: 150, executor_loss: 80, max_losses: 3, forced_fetch_failure: None, fetch_failed_attempts: &[] };
     for seed in [3, 17, 99] {
         let a = Sim::new(seed, faults).run();
         let b = Sim::new(seed, faults).run();
         assert_eq!(a, b, "seed {seed}");
     }
+}
+
+fn fetch_faults(attempts: &'static [(usize, u32)]) -> Faults {
+    Faults { task_failure: 0, executor_loss: 0, max_losses: 0, forced_fetch_failure: None, fetch_failed_attempts: attempts }
+}
+
+#[test]
+fn four_consecutive_fetch_failed_attempts_abort_the_stage_with_sparks_message() {
+    // DAGSchedulerSuite "Multiple consecutive stage fetch failures should lead to job being
+    // aborted", with ember.stage.maxConsecutiveAttempts = 4.
+    let out = Sim::new(5, fetch_faults(&[(2, 0), (2, 1), (2, 2), (2, 3)])).run();
+    assert_eq!(
+        out.result,
+        Err("Job aborted due to stage failure: ResultStage 2 (simulation) has failed the maximum allowable number of times: 4. \
+             Most recent failure reason:\nsimulated corrupt block in attempt 3"
+            .to_string()),
+        "{}",
+        out.trace.join("\n")
+    );
+    // Three are retried.
+    let out = Sim::new(5, fetch_faults(&[(2, 0), (2, 1), (2, 2)])).run();
+    assert_eq!(out.result, Ok(vec![0, 1, 2]), "{}", out.trace.join("\n"));
+}
+
+#[test]
+fn fetch_failed_attempts_that_are_not_consecutive_do_not_abort() {
+    // SPARK-17644 ("Non-consecutive stage failures don't trigger abort"): stage 1 fails three
+    // attempts, succeeds, is needed again (its reducer, stage 2, fails to fetch), and fails
+    // three more: six failures, never four in a row.
+    let faults = fetch_faults(&[(1, 0), (1, 1), (1, 2), (2, 0), (1, 4), (1, 5), (1, 6)]);
+    let out = Sim::new(9, faults).run();
+    assert_eq!(out.result, Ok(vec![0, 1, 2]), "{}", out.trace.join("\n"));
+    let stage1: Vec<u32> = out.task_sets.iter().filter(|(s, _, _)| *s == 1).map(|(_, a, _)| *a).collect();
+    assert_eq!(stage1, (0..8).collect::<Vec<_>>(), "stage 1 ran eight attempts");
+}
+
+/// The DAG scheduler alone, driven by hand over the two-shuffle job (stage 0 writes shuffle 0).
+fn dag_with_job() -> (DagScheduler, Arc<MapOutputTracker>) {
+    let tracker = Arc::new(MapOutputTracker::new());
+    let mut dag = DagScheduler::new(tracker.clone(), Arc::new(NoCache), 4);
+    let job = JobSubmission {
+        rdd: two_shuffle_job(),
+        body: TaskBody::new(FakeBody::Result),
+        partitions: vec![0, 1, 2],
+        pool: "default".into(),
+        group: None,
+        call_site: "by hand".into(),
+    };
+    let (_, actions) = dag.submit_job(job, 0);
+    assert!(matches!(&actions[..], [DagAction::SubmitTasks(ts)] if ts.stage_id == 0 && ts.tasks.len() == 8), "{actions:?}");
+    (dag, tracker)
+}
+
+fn map_done(exec: &str, map_index: usize, reduces: usize) -> std::result::Result<DirectTaskResult, TaskEndReason> {
+    let location = BlockManagerId { executor_id: exec.into(), host: format!("host-{exec}"), port: 0 };
+    let value = TaskValue::MapStatus(MapStatus { location, map_index, sizes: vec![1; reduces] });
+    Ok(DirectTaskResult { value, metrics: TaskMetricsSnapshot::default(), accum_updates: Vec::new() })
+}
+
+fn submitted(actions: &[DagAction]) -> Vec<(usize, u32, Vec<usize>)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            DagAction::SubmitTasks(ts) => Some((ts.stage_id, ts.stage_attempt_id, ts.tasks.iter().map(|t| t.partition).collect())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn late_map_completions_from_a_failed_executor_are_ignored_by_epoch() {
+    // DAGSchedulerSuite "ignore late map task completions" (SPARK-19263 family).
+    let (mut dag, tracker) = dag_with_job();
+    dag.executor_lost("exec-a", 1);
+    // An attempt launched before the loss reports success from exec-a: its output is gone.
+    dag.task_ended(0, 0, 0, map_done("exec-a", 0, 4), 2);
+    assert_eq!(tracker.missing_partitions(0).unwrap(), (0..8).collect::<Vec<_>>());
+    // The same stage attempt's tasks on a healthy executor count.
+    let mut actions = Vec::new();
+    for p in 1..8 {
+        actions = dag.task_ended(0, 0, p, map_done("exec-b", p, 4), 3);
+    }
+    assert_eq!(tracker.missing_partitions(0).unwrap(), vec![0]);
+    // The partition runs again, in a new attempt, whose success on exec-a (back, or its
+    // replacement under the same id) counts.
+    assert_eq!(submitted(&actions), vec![(0, 1, vec![0])]);
+    dag.executor_added("exec-a");
+    let actions = dag.task_ended(0, 1, 0, map_done("exec-a", 0, 4), 4);
+    assert!(tracker.is_available(0));
+    assert_eq!(submitted(&actions), vec![(1, 0, vec![0, 1, 2, 3])]);
+}
+
+#[test]
+fn every_fetch_failure_of_an_attempt_unregisters_its_output() {
+    // Spark keeps handling fetch failures of the latest attempt after the first one marked the
+    // stage failed: both lost outputs are recomputed by one resubmission of the parent.
+    let (mut dag, tracker) = dag_with_job();
+    for p in 0..8 {
+        dag.task_ended(0, 0, p, map_done("exec-b", p, 4), 1);
+    }
+    assert!(tracker.is_available(0));
+    let fetch_failed = |map_index: usize, reduce_id: usize| -> std::result::Result<DirectTaskResult, TaskEndReason> {
+        Err(TaskEndReason::FetchFailed { location: None, shuffle_id: 0, map_index: Some(map_index), reduce_id, message: "corrupt".into() })
+    };
+    dag.task_ended(1, 0, 0, fetch_failed(3, 0), 10);
+    dag.task_ended(1, 0, 1, fetch_failed(5, 1), 11);
+    assert_eq!(tracker.missing_partitions(0).unwrap(), vec![3, 5]);
+    let actions = dag.resubmit_failed_stages(10 + crate::dag_scheduler::RESUBMIT_TIMEOUT_MS);
+    assert_eq!(submitted(&actions), vec![(0, 1, vec![3, 5])]);
 }

@@ -49,8 +49,11 @@ pub struct Stage {
     pub next_attempt: u32,
     /// Partitions of the current attempt not yet finished.
     pub pending: BTreeSet<usize>,
-    /// Consecutive attempts that ended in a fetch failure.
-    pub failed_attempts: u32,
+    /// The attempts that ended in a fetch failure since the stage last succeeded (Spark's
+    /// `failedAttemptIds`, cleared on success: SPARK-17644).
+    pub failed_attempt_ids: BTreeSet<u32>,
+    /// The map output tracker's epoch when each attempt was submitted (Spark's task epoch).
+    pub attempt_epochs: std::collections::BTreeMap<u32, u64>,
     /// Tasks in the current attempt (progress bar).
     pub num_tasks: usize,
     /// Tasks of the current attempt that have finished (progress bar).
@@ -59,6 +62,16 @@ pub struct Stage {
     pub submitted_at_ms: u64,
     /// "count at wordcount.rs:31"-style description.
     pub name: String,
+}
+
+/// "ResultStage 1", "ShuffleMapStage 0": how Spark names a stage (`Stage.toString`).
+impl std::fmt::Display for Stage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.kind {
+            StageKind::ShuffleMap { .. } => write!(f, "ShuffleMapStage {}", self.id),
+            StageKind::Result { .. } => write!(f, "ResultStage {}", self.id),
+        }
+    }
 }
 
 impl Stage {
@@ -73,7 +86,8 @@ impl Stage {
             job_ids: BTreeSet::new(),
             next_attempt: 0,
             pending: BTreeSet::new(),
-            failed_attempts: 0,
+            failed_attempt_ids: BTreeSet::new(),
+            attempt_epochs: std::collections::BTreeMap::new(),
             num_tasks: 0,
             completed_tasks: 0,
             submitted_at_ms: 0,

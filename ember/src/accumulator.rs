@@ -292,6 +292,8 @@ pub(crate) fn collect_updates(copies: Vec<(u64, Box<dyn TaskAccumulator>)>) -> R
 /// The driver's view of one accumulator, type-erased.
 trait DriverAccumulator: Send + Sync {
     fn name(&self) -> Option<&str>;
+    /// The value's type, named when its `merge` fails (Spark logs the class name).
+    fn type_name(&self) -> &'static str;
     /// Merges a task's update; returns the update decoded, for the stage's running total.
     fn merge_update(&self, bytes: &[u8], stage_total: &mut Option<Box<dyn Any + Send>>) -> Result<()>;
     /// The stage total as text.
@@ -301,6 +303,10 @@ trait DriverAccumulator: Send + Sync {
 impl<A: AccumulatorValue> DriverAccumulator for DriverCell<A> {
     fn name(&self) -> Option<&str> {
         self.name.as_deref()
+    }
+
+    fn type_name(&self) -> &'static str {
+        std::any::type_name::<A>()
     }
 
     fn merge_update(&self, bytes: &[u8], stage_total: &mut Option<Box<dyn Any + Send>>) -> Result<()> {
@@ -365,9 +371,11 @@ impl AccumulatorRegistry {
         Accumulator { id, name, zero, driver: Some(cell) }
     }
 
-    /// Applies a successful task's updates (called once per partition by the DAG scheduler).
-    /// An update that cannot be decoded is logged and skipped: it must not fail the job.
-    pub fn apply(&self, stage_id: StageId, updates: &[AccumulatorUpdate]) {
+    /// Applies a successful task's updates (called once per partition by the DAG scheduler, on
+    /// the scheduler's thread). An update that cannot be decoded, or whose user-defined `merge`
+    /// panics, is logged and skipped, as Spark's `updateAccumulators` does: it must fail
+    /// neither the job nor the scheduler, and the other accumulators' updates still apply.
+    pub fn apply(&self, stage_id: StageId, partition: usize, updates: &[AccumulatorUpdate]) {
         if updates.is_empty() {
             return;
         }
@@ -375,8 +383,15 @@ impl AccumulatorRegistry {
         for u in updates {
             let Some(acc) = st.live.get(&u.id).and_then(Weak::upgrade) else { continue };
             let mut total = if acc.name().is_some() { st.stage_totals.remove(&(stage_id, u.id)) } else { None };
-            if let Err(e) = acc.merge_update(&u.bytes, &mut total) {
-                tracing::warn!("dropping an update of accumulator {}: {e}", u.id);
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| acc.merge_update(&u.bytes, &mut total))) {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!("dropping an update of accumulator {}: {e}", u.id),
+                Err(payload) => tracing::error!(
+                    "Failed to update accumulator {} ({}) for task {partition}: {}",
+                    u.id,
+                    acc.type_name(),
+                    crate::util::panic_payload_message(payload.as_ref())
+                ),
             }
             if acc.name().is_some() {
                 if let Some(t) = total {
@@ -418,8 +433,8 @@ mod tests {
         let reg = AccumulatorRegistry::new();
         let acc = reg.register(LongSum::default(), Some("n".into()));
         acc.add(5);
-        reg.apply(0, &[update_of(&acc, LongSum { sum: 3, count: 2 })]);
-        reg.apply(1, &[update_of(&acc, LongSum { sum: 4, count: 1 })]);
+        reg.apply(0, 0, &[update_of(&acc, LongSum { sum: 3, count: 2 })]);
+        reg.apply(1, 0, &[update_of(&acc, LongSum { sum: 4, count: 1 })]);
         assert_eq!(acc.value(), 12);
         assert_eq!(acc.count(), 4);
         let infos = reg.accumulables();
@@ -439,7 +454,7 @@ mod tests {
         assert_eq!(decoded.id(), acc.id());
         let u = update_of(&acc, Collection(vec!["a".to_string()]));
         drop(acc);
-        reg.apply(0, &[u]);
+        reg.apply(0, 0, &[u]);
         assert!(reg.state.lock().live.is_empty());
     }
 
@@ -447,7 +462,7 @@ mod tests {
     fn garbage_updates_are_skipped() {
         let reg = AccumulatorRegistry::new();
         let acc = reg.register(DoubleSum::default(), Some("d".into()));
-        reg.apply(0, &[AccumulatorUpdate { id: acc.id(), bytes: vec![0xff; 3] }]);
+        reg.apply(0, 0, &[AccumulatorUpdate { id: acc.id(), bytes: vec![0xff; 3] }]);
         assert_eq!(acc.value(), 0.0);
     }
 
@@ -478,7 +493,7 @@ mod tests {
         }
         let reg = AccumulatorRegistry::new();
         let acc = reg.register(Max::default(), None);
-        reg.apply(0, &[update_of(&acc, Max(Some(7))), update_of(&acc, Max(Some(3)))]);
+        reg.apply(0, 0, &[update_of(&acc, Max(Some(7))), update_of(&acc, Max(Some(3)))]);
         assert_eq!(acc.value(), Some(7));
         acc.reset();
         assert_eq!(acc.value(), None);

@@ -523,9 +523,10 @@ impl Context {
         let _ = self.inner.events.send(DriverEvent::CancelJobGroup { group: group.to_string() });
     }
 
-    /// Cancels one job.
+    /// Cancels one job; its action returns `JobCancelled` ("Job 3 cancelled ", as Spark's
+    /// `cancelJob` without a reason words it).
     pub fn cancel_job(&self, job_id: JobId) {
-        let _ = self.inner.events.send(DriverEvent::CancelJob { job_id, reason: "cancelled by the application".into() });
+        let _ = self.inner.events.send(DriverEvent::CancelJob { job_id, reason: String::new() });
     }
 
     /// Runs a job of type-erased pieces (Spark's `runJob` below its typed front, which is in

@@ -49,8 +49,9 @@ const EXCEPTION_PRINT_INTERVAL_MS: u64 = 10_000;
 pub const KILLED_BY_OTHER_ATTEMPT: &str = "another attempt succeeded";
 
 /// The end reason of an attempt that reported success after another attempt of its task had
-/// already succeeded: its result is dropped, and it counts as killed.
-pub const LATE_RESULT_DROPPED: &str = "finished after another attempt had succeeded; result not used";
+/// already succeeded: its result is dropped, and it counts as killed (Spark's `TaskKilled`
+/// reason, SPARK-13343).
+pub const LATE_RESULT_DROPPED: &str = "Finish but did not commit due to another attempt succeeded";
 
 /// Hands out task attempt ids (TIDs), unique across all task sets of a scheduler. Clones share
 /// the counter. (An atomic only so that the manager stays `Send`; nothing uses it concurrently.)

@@ -59,6 +59,9 @@ pub(crate) struct Shared {
     pub reship_tasks: bool,
     /// `ember.unsafe.exceptionOnMemoryLeak`: a task that ends holding execution memory fails.
     pub exception_on_leak: bool,
+    /// `ember.driver.maxResultSize` (0: unlimited): an unserialized (local) result larger than
+    /// this is dropped and only its size reported, as Spark's executor does.
+    pub max_result_size: u64,
 }
 
 /// Runs tasks on a fixed number of threads.
@@ -88,6 +91,13 @@ impl Executor {
                 false
             }
         };
+        let max_result_size = match env.conf.get_size_bytes(crate::conf::DRIVER_MAX_RESULT_SIZE) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!("{e}; results are not limited");
+                0
+            }
+        };
         let shared = Arc::new(Shared {
             env,
             backend,
@@ -96,6 +106,7 @@ impl Executor {
             serialize_results,
             reship_tasks,
             exception_on_leak,
+            max_result_size,
         });
         let (tx, rx) = unbounded::<(TaskDescription, Arc<TaskContext>)>();
         let cores = cores.max(1);

@@ -52,7 +52,21 @@ impl TaskRunner {
                     if serialize {
                         f.run_serialized(t.partition_id, &ctx).map(TaskValue::Bytes)
                     } else {
-                        Ok(TaskValue::Value(f.run(t.partition_id, &ctx)))
+                        let max = self.shared.max_result_size;
+                        let (value, size) = f.run(t.partition_id, &ctx, max > 0);
+                        TaskMetrics::add(&ctx.metrics.result_size, size);
+                        if max > 0 && size > max {
+                            warn!(
+                                "Finished {} (TID {}). Result is larger than maxResultSize ({} > {}), dropping it.",
+                                t.name,
+                                t.task_id,
+                                crate::util::bytes_to_string(size),
+                                crate::util::bytes_to_string(max)
+                            );
+                            Ok(TaskValue::ResultTooLarge { size })
+                        } else {
+                            Ok(TaskValue::Value(value))
+                        }
                     }
                 }
                 TaskKind::ShuffleMap(m) => m.run(t.partition_id, &ctx).map(TaskValue::MapStatus),

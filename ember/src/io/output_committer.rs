@@ -5,12 +5,20 @@
 //! commits. So a failed or speculative attempt never leaves a half-written or duplicated part
 //! file, and readers can trust `_SUCCESS`.
 //!
-//! Layout, as Hadoop's (with the committed task file directly under the job attempt directory):
+//! Layout, as Hadoop's (with the committed task file directly under the job attempt directory),
+//! except that the job attempt directory is named by a token unique to each job rather than by
+//! the application attempt (`0`), so that a task of an aborted save still running when the same
+//! path is saved again cannot write into, or commit to, the new job:
 //! ```text
-//! output/_temporary/0/_temporary/attempt_00003_1/part-00003   written by task 3, attempt 1
-//! output/_temporary/0/part-00003                              after commit_task(3, 1)
-//! output/part-00003, output/_SUCCESS                           after commit_job
+//! output/_temporary/<job>/_temporary/attempt_00003_1/part-00003   written by task 3, attempt 1
+//! output/_temporary/<job>/part-00003                              after commit_task(3, 1)
+//! output/part-00003, output/_SUCCESS                              after commit_job
 //! ```
+//!
+//! Only the driver creates `output` and `output/_temporary/<job>`; tasks create directories
+//! below those one level at a time and never their parents. That is what lets an abort finish:
+//! once [`TextOutputCommitter::abort_job`] has removed the output, a task of the aborted job
+//! still running (Spark does not wait for them either) fails to write instead of recreating it.
 
 use std::collections::HashMap;
 use std::fs::{self, File};
@@ -24,8 +32,33 @@ use crate::error::{EmberError, Result};
 /// Buffer of a part-file writer: large writes, few system calls.
 const WRITE_BUFFER: usize = 256 << 10;
 
-/// Hadoop's application attempt number in the job attempt path; Ember has one driver attempt.
-const JOB_ATTEMPT: &str = "0";
+/// How many times [`TextOutputCommitter::abort_job`] sweeps the output: a task of the aborted
+/// job still running can add a file to a directory being removed (the removal then fails with
+/// "directory not empty"), but not more than once per directory it already created.
+const ABORT_SWEEPS: usize = 16;
+
+/// A name for one job's attempt directory, unique among the jobs of this and other drivers.
+pub fn new_job_token() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!(
+        "{}-{}-{nanos:x}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Creates `dir` whose parent must exist; an existing `dir` is fine.
+fn create_dir_in_existing(dir: &Path) -> Result<()> {
+    match fs::create_dir(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(EmberError::io(dir, e)),
+    }
+}
 
 /// Spark's part-file name for a partition (`part-00007`).
 fn part_name(partition: usize) -> String {
@@ -45,14 +78,15 @@ pub struct TextOutputCommitter {
 
 impl TextOutputCommitter {
     /// Starts a job writing to `output`, which must not exist: Spark refuses to overwrite
-    /// ([`EmberError::OutputExists`]). Creates `output/_temporary/0`.
-    pub fn setup_job(output: &Path) -> Result<Self> {
+    /// ([`EmberError::OutputExists`]). Creates `output/_temporary/<job>`, `job` being a
+    /// [`new_job_token`] the tasks are given.
+    pub fn setup_job(output: &Path, job: &str) -> Result<Self> {
         match fs::symlink_metadata(output) {
             Ok(_) => return Err(EmberError::OutputExists(output.display().to_string())),
             Err(e) if e.kind() == ErrorKind::NotFound => {}
             Err(e) => return Err(EmberError::io(output, e)),
         }
-        let job_attempt_dir = output.join("_temporary").join(JOB_ATTEMPT);
+        let job_attempt_dir = output.join("_temporary").join(job);
         fs::create_dir_all(&job_attempt_dir).map_err(|e| EmberError::io(&job_attempt_dir, e))?;
         tracing::debug!(output = %output.display(), "output job set up");
         Ok(TextOutputCommitter {
@@ -64,10 +98,10 @@ impl TextOutputCommitter {
 
     /// The committer as a task sees it: the job was set up by the driver, possibly in another
     /// process, so what was committed is learnt from the files, not from memory.
-    pub fn for_task(output: &Path) -> Self {
+    pub fn for_task(output: &Path, job: &str) -> Self {
         TextOutputCommitter {
             output: output.to_path_buf(),
-            job_attempt_dir: output.join("_temporary").join(JOB_ATTEMPT),
+            job_attempt_dir: output.join("_temporary").join(job),
             committed: Mutex::new(HashMap::new()),
         }
     }
@@ -92,6 +126,7 @@ impl TextOutputCommitter {
     /// Writes one task attempt's records, one line each followed by `\n`, into the attempt's
     /// private part file (created even when there are no records, as Spark does). Returns the
     /// number of records and bytes written. A retry of the same attempt number starts afresh.
+    /// Fails (with a not-found I/O error) once the job was aborted or committed.
     pub fn write_task_output<I: Iterator<Item = String>>(
         &self,
         partition: usize,
@@ -99,7 +134,8 @@ impl TextOutputCommitter {
         lines: I,
     ) -> Result<(u64, u64)> {
         let dir = self.attempt_dir(partition, attempt);
-        fs::create_dir_all(&dir).map_err(|e| EmberError::io(&dir, e))?;
+        create_dir_in_existing(&self.job_attempt_dir.join("_temporary"))?;
+        create_dir_in_existing(&dir)?;
         let path = dir.join(part_name(partition));
         let file = File::create(&path).map_err(|e| EmberError::io(&path, e))?;
         crate::metrics::count_file_op(true);
@@ -194,9 +230,20 @@ impl TextOutputCommitter {
         Ok(())
     }
 
-    /// Removes the whole output directory, so a failed job leaves nothing behind (a rerun can
-    /// then use the same path). Best effort: errors are logged.
+    /// Removes the whole output directory, `_temporary` included, so a failed job leaves
+    /// nothing behind and a rerun can use the same path (Spark's `abortJob` removes only
+    /// `_temporary` and leaves an empty directory that makes the rerun fail; the directory did
+    /// not exist before the job, so all of it is the job's). Tasks of the job still running
+    /// cannot recreate it (see the module docs); one of them adding a file while the tree is
+    /// being removed only makes another sweep necessary. Best effort: errors are logged.
     pub fn abort_job(&self) {
+        for _ in 0..ABORT_SWEEPS {
+            match fs::remove_dir_all(&self.output) {
+                Ok(()) => return,
+                Err(e) if e.kind() == ErrorKind::NotFound => return,
+                Err(e) => tracing::debug!(output = %self.output.display(), error = %e, "output of aborted job changed while removed; sweeping again"),
+            }
+        }
         if let Err(e) = fs::remove_dir_all(&self.output) {
             if e.kind() != ErrorKind::NotFound {
                 tracing::warn!(output = %self.output.display(), error = %e, "could not remove output of aborted job");
@@ -236,8 +283,8 @@ mod tests {
     fn full_job_writes_parts_and_success() {
         let tmp = tempfile::tempdir().unwrap();
         let out = tmp.path().join("out");
-        let c = TextOutputCommitter::setup_job(&out).unwrap();
-        assert!(out.join("_temporary/0").is_dir());
+        let c = TextOutputCommitter::setup_job(&out, "j").unwrap();
+        assert!(out.join("_temporary/j").is_dir());
         assert_eq!(
             c.write_task_output(0, 0, lines(&["a", "bc"])).unwrap(),
             (2, 5)
@@ -245,7 +292,7 @@ mod tests {
         assert_eq!(c.write_task_output(1, 0, lines(&[])).unwrap(), (0, 0));
         c.commit_task(0, 0).unwrap();
         c.commit_task(1, 0).unwrap();
-        assert!(out.join("_temporary/0/part-00000").is_file());
+        assert!(out.join("_temporary/j/part-00000").is_file());
         assert!(
             !out.join("part-00000").exists(),
             "invisible before the job commits"
@@ -263,7 +310,7 @@ mod tests {
     #[test]
     fn existing_output_is_refused() {
         let tmp = tempfile::tempdir().unwrap();
-        let err = TextOutputCommitter::setup_job(tmp.path()).err().unwrap();
+        let err = TextOutputCommitter::setup_job(tmp.path(), "j").err().unwrap();
         assert_eq!(
             err,
             EmberError::OutputExists(tmp.path().display().to_string())
@@ -278,7 +325,7 @@ mod tests {
     fn first_commit_wins() {
         let tmp = tempfile::tempdir().unwrap();
         let out = tmp.path().join("out");
-        let c = TextOutputCommitter::setup_job(&out).unwrap();
+        let c = TextOutputCommitter::setup_job(&out, "j").unwrap();
         c.write_task_output(0, 1, lines(&["speculative"])).unwrap();
         c.write_task_output(0, 0, lines(&["original"])).unwrap();
         c.commit_task(0, 1).unwrap();
@@ -297,7 +344,7 @@ mod tests {
     fn uncommitted_attempts_do_not_reach_output() {
         let tmp = tempfile::tempdir().unwrap();
         let out = tmp.path().join("out");
-        let c = TextOutputCommitter::setup_job(&out).unwrap();
+        let c = TextOutputCommitter::setup_job(&out, "j").unwrap();
         c.write_task_output(0, 0, lines(&["failed attempt"]))
             .unwrap();
         c.abort_task(0, 0);
@@ -316,7 +363,7 @@ mod tests {
     #[test]
     fn commit_without_output_is_an_error() {
         let tmp = tempfile::tempdir().unwrap();
-        let c = TextOutputCommitter::setup_job(&tmp.path().join("out")).unwrap();
+        let c = TextOutputCommitter::setup_job(&tmp.path().join("out"), "j").unwrap();
         assert!(matches!(c.commit_task(3, 0), Err(EmberError::Io { .. })));
     }
 
@@ -324,23 +371,43 @@ mod tests {
     fn abort_job_removes_everything() {
         let tmp = tempfile::tempdir().unwrap();
         let out = tmp.path().join("out");
-        let c = TextOutputCommitter::setup_job(&out).unwrap();
+        let c = TextOutputCommitter::setup_job(&out, "j").unwrap();
         c.write_task_output(0, 0, lines(&["x"])).unwrap();
         c.commit_task(0, 0).unwrap();
         c.write_task_output(1, 0, lines(&["y"])).unwrap();
         c.abort_job();
         assert!(!out.exists());
         assert!(
-            TextOutputCommitter::setup_job(&out).is_ok(),
+            TextOutputCommitter::setup_job(&out, "k").is_ok(),
             "a rerun can use the path"
         );
+    }
+
+    #[test]
+    fn tasks_of_an_aborted_job_cannot_recreate_its_output() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("out");
+        let c = TextOutputCommitter::setup_job(&out, "old").unwrap();
+        let straggler = TextOutputCommitter::for_task(&out, "old");
+        c.abort_job();
+        assert!(straggler.write_task_output(0, 0, lines(&["late"])).is_err());
+        assert!(!out.exists(), "a task must not recreate the output of an aborted job");
+        // Nor write into a later job at the same path.
+        let rerun = TextOutputCommitter::setup_job(&out, "new").unwrap();
+        assert!(straggler.write_task_output(0, 0, lines(&["late"])).is_err());
+        assert!(straggler.commit_task(0, 0).is_err());
+        rerun.write_task_output(0, 1, lines(&["fresh"])).unwrap();
+        rerun.commit_task(0, 1).unwrap();
+        rerun.commit_job().unwrap();
+        assert_eq!(names(&out), ["_SUCCESS", "part-00000"]);
+        assert_eq!(fs::read_to_string(out.join("part-00000")).unwrap(), "fresh\n");
     }
 
     #[test]
     fn concurrent_tasks() {
         let tmp = tempfile::tempdir().unwrap();
         let out = tmp.path().join("out");
-        let c = Arc::new(TextOutputCommitter::setup_job(&out).unwrap());
+        let c = Arc::new(TextOutputCommitter::setup_job(&out, "j").unwrap());
         let handles: Vec<_> = (0..8usize)
             .map(|t| {
                 let c = Arc::clone(&c);

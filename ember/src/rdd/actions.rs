@@ -205,12 +205,13 @@ pub trait Actions: Rdd {
         Self::Item: Display,
     {
         let dir = PathBuf::from(path);
-        let committer = TextOutputCommitter::setup_job(&dir)?;
+        let token = crate::io::output_committer::new_job_token();
+        let committer = TextOutputCommitter::setup_job(&dir, &token)?;
         let job = self.context()?.run_job_inner(
             self,
-            path.to_string(),
-            |path: &String, ctx, it| {
-                let committer = TextOutputCommitter::for_task(std::path::Path::new(path));
+            (path.to_string(), token),
+            |(path, token): &(String, String), ctx, it| {
+                let committer = TextOutputCommitter::for_task(std::path::Path::new(path), token);
                 let written = committer
                     .write_task_output(ctx.partition_id, ctx.task_attempt_id, it.map(|x| x.to_string()))
                     .and_then(|(records, bytes)| {

@@ -110,8 +110,12 @@ where
     U: Data,
     F: Fn(&C, &Arc<TaskContext>, PartIter<R>) -> U + Copy + Send + Sync + 'static,
 {
-    fn run(&self, partition: usize, ctx: &Arc<TaskContext>) -> Box<dyn std::any::Any + Send> {
-        Box::new(self.captures.enter(|| (self.func)(&self.cap, ctx, self.rdd.iterator(partition, ctx))))
+    fn run(&self, partition: usize, ctx: &Arc<TaskContext>, measure: bool) -> (Box<dyn std::any::Any + Send>, u64) {
+        let v = self.captures.enter(|| (self.func)(&self.cap, ctx, self.rdd.iterator(partition, ctx)));
+        // Counting the bytes allocates nothing; a value postcard cannot encode is not limited
+        // here (in cluster mode its task fails when the result is serialized).
+        let size = if measure { postcard::serialize_with_flavor::<U, _, usize>(&v, postcard::ser_flavors::Size::default()).map_or(0, |n| n as u64) } else { 0 };
+        (Box::new(v), size)
     }
 
     fn ship(&self) -> Result<Shipped> {

@@ -4,6 +4,7 @@
 //! reaches it as a [`DriverEvent`] on one channel, and it wakes up on its own when the task
 //! scheduler has something due (delay scheduling, a speculation check, an exclusion ending).
 
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,7 +13,8 @@ use rustc_hash::FxHashMap;
 use tracing::{debug, error, info};
 
 use ember_scheduler::clock::Clock;
-use ember_scheduler::dag_scheduler::{DagAction, DagScheduler, JobEvent, JobSubmission};
+use ember_scheduler::dag_scheduler::{panic_message, DagAction, DagScheduler, JobEvent, JobSubmission};
+use ember_scheduler::SchedulerError;
 use ember_scheduler::heartbeat_receiver::HeartbeatReceiver;
 use ember_scheduler::task_scheduler::{TaskSchedulerImpl, STARVATION_WARNING};
 use ember_scheduler::task_set::SchedulerEvent;
@@ -198,39 +200,87 @@ impl EventLoop {
                 Err(RecvTimeoutError::Timeout) => None,
                 Err(RecvTimeoutError::Disconnected) => break,
             };
-            let mut stop = false;
-            if let Some(ev) = first {
-                stop = !self.handle(ev);
-                while !stop {
-                    match events.try_recv() {
-                        Ok(ev) => stop = !self.handle(ev),
-                        Err(_) => break,
+            // Every entry point is guarded: user code the scheduler calls is guarded where it
+            // is called (and fails only its job); a panic that still reaches here is Ember's
+            // own, and fails the running jobs with it as the cause before the loop stops.
+            let step = catch_unwind(AssertUnwindSafe(|| {
+                let mut stop = false;
+                if let Some(ev) = first {
+                    stop = !self.handle(ev);
+                    while !stop {
+                        match events.try_recv() {
+                            Ok(ev) => stop = !self.handle(ev),
+                            Err(_) => break,
+                        }
                     }
                 }
+                if stop {
+                    return true;
+                }
+                self.periodic_steps();
+                false
+            }));
+            match step {
+                Ok(false) => {}
+                Ok(true) => break,
+                Err(payload) => {
+                    self.fail_jobs_after_panic(&panic_message(payload.as_ref()));
+                    break;
+                }
             }
-            if stop {
-                break;
-            }
-            self.expire_silent_executors();
-            let actions = self.dag.resubmit_failed_stages(self.clock.now_ms());
-            self.apply(actions);
-            if self.dag.active_jobs() > 0 {
-                self.fail_if_no_executors_can_run();
-            }
-            self.check_speculation();
-            self.abort_unschedulable_task_sets();
-            self.make_offers();
-            if self.tasks.check_starvation() {
-                tracing::warn!("{STARVATION_WARNING}");
-            }
-            self.sync_exclusions();
-            self.update_progress();
         }
         self.progress.finish();
-        let actions = self.dag.cancel_all("the Ember context was stopped");
-        self.apply(actions);
+        // After a panic the state may be broken: stopping the executors must happen anyway.
+        let cancelled = catch_unwind(AssertUnwindSafe(|| {
+            let actions = self.dag.cancel_all("because the Ember context was shut down");
+            self.apply(actions);
+        }));
+        if cancelled.is_err() {
+            error!("DAGScheduler failed to cancel all jobs.");
+        }
         self.backend.stop();
         debug!("scheduler event loop stopped");
+    }
+
+    /// What the loop does after each batch of events: expire silent executors, resubmit failed
+    /// stages, make offers, publish the state.
+    fn periodic_steps(&mut self) {
+        self.expire_silent_executors();
+        let actions = self.dag.resubmit_failed_stages(self.clock.now_ms());
+        self.apply(actions);
+        if self.dag.active_jobs() > 0 {
+            self.fail_if_no_executors_can_run();
+        }
+        self.check_speculation();
+        self.abort_unschedulable_task_sets();
+        self.make_offers();
+        if self.tasks.check_starvation() {
+            tracing::warn!("{STARVATION_WARNING}");
+        }
+        self.sync_exclusions();
+        self.update_progress();
+    }
+
+    /// Spark's `DAGSchedulerEventProcessLoop.onError`: the loop's state can no longer be
+    /// trusted, so every running job fails with the panic as its cause (each caller learns
+    /// why, rather than "context stopped") and the loop stops.
+    fn fail_jobs_after_panic(&mut self, cause: &str) {
+        error!("DAGSchedulerEventProcessLoop failed; shutting down the context: {cause}");
+        let notified = catch_unwind(AssertUnwindSafe(|| {
+            let actions = self.dag.event_loop_failed(cause);
+            for a in actions {
+                if let DagAction::NotifyJob { job_id, event } = a {
+                    self.notify_job(job_id, event);
+                }
+            }
+        }));
+        if notified.is_err() {
+            error!("DAGScheduler failed to cancel all jobs.");
+        }
+        // Callers the DAG scheduler could not reach still hear why.
+        for (job_id, listener) in self.listeners.drain() {
+            let _ = listener.send(JobEvent::Failed(SchedulerError::EventLoopFailed { job_id, cause: cause.to_string() }));
+        }
     }
 
     /// Handles one event; false means stop.
@@ -267,6 +317,7 @@ impl EventLoop {
                 }
                 self.status.update(|st| st.executors_added += 1);
                 self.backend.executor_added(&executor_id);
+                self.dag.executor_added(&executor_id);
                 self.tasks.executor_added(&executor_id, &host)
             }
             DriverEvent::ExecutorLost { executor_id, reason } => self.lose_executor(&executor_id, &reason),
@@ -427,7 +478,9 @@ impl EventLoop {
                     self.scheduler_events(events);
                 }
                 DagAction::NotifyJob { job_id, event } => self.notify_job(job_id, event),
-                DagAction::ApplyAccumulatorUpdates { stage_id, updates } => self.services.accumulators.apply(stage_id, &updates),
+                DagAction::ApplyAccumulatorUpdates { stage_id, partition, updates } => {
+                    self.services.accumulators.apply(stage_id, partition, &updates)
+                }
             }
         }
     }

@@ -28,8 +28,10 @@ pub use ember_common::{
 /// The body of a result task: runs the final RDD's pipeline on one partition and applies the
 /// action's function (Spark's `ResultTask.runTask`).
 pub trait ResultFunc: Send + Sync {
-    /// Computes the partition and returns the action's per-partition value.
-    fn run(&self, partition: usize, ctx: &Arc<TaskContext>) -> Box<dyn Any + Send>;
+    /// Computes the partition and returns the action's per-partition value, with the size it
+    /// would have serialized when `measure` (0 otherwise): local mode hands values over without
+    /// serializing them, yet `ember.driver.maxResultSize` holds there too, as in Spark.
+    fn run(&self, partition: usize, ctx: &Arc<TaskContext>, measure: bool) -> (Box<dyn Any + Send>, u64);
     /// Computes the partition and returns the value serialized, as it would cross the network.
     fn run_serialized(&self, partition: usize, ctx: &Arc<TaskContext>) -> crate::Result<Vec<u8>>;
     /// Packs this task body for an executor process (see `crate::ship`).

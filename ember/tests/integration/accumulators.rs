@@ -186,3 +186,52 @@ fn word_count_metrics_match_the_data() {
         assert_eq!(st.stage_metrics[&result_stage].input_records_read, 0, "{master}");
     });
 }
+
+/// An accumulator whose `merge` always panics (Spark's misbehaved accumulator).
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+struct Explosive(u64);
+
+impl AccumulatorValue for Explosive {
+    type In = u64;
+    type Out = u64;
+    fn zero(&self) -> Self {
+        Explosive(0)
+    }
+    fn is_zero(&self) -> bool {
+        self.0 == 0
+    }
+    fn add(&mut self, v: u64) {
+        self.0 += v;
+    }
+    fn merge(&mut self, _other: &Self) {
+        panic!("this accumulator cannot merge");
+    }
+    fn value(&self) -> u64 {
+        self.0
+    }
+}
+
+/// DAGSchedulerSuite's "misbehaved accumulator should not crash DAGScheduler and SparkContext"
+/// and "... should not impact other accumulators": the failing update is dropped (and logged)
+/// on the scheduler's thread, the job succeeds, the good accumulator is exact, and the context
+/// runs the next job.
+#[test]
+fn a_panicking_accumulator_merge_drops_its_update_only() {
+    for master in ["local[2]", "local-cluster[2,1,1024]"] {
+        let ctx = context(master, &[]);
+        let bad = ctx.accumulator(Explosive(0), Some("explosive"));
+        let good = ctx.long_accumulator("good");
+        // The accumulators travel in the data: the closure captures nothing.
+        let data: Vec<_> = (0..10u64).map(|i| (bad.clone(), good.clone(), i)).collect();
+        ctx.parallelize(data, 2)
+            .foreach(|(bad, good, _)| {
+                bad.add(1);
+                good.add(1);
+            })
+            .unwrap_or_else(|e| panic!("{master}: {e}"));
+        assert_eq!(good.value(), 10, "{master}");
+        assert_eq!(bad.value(), 0, "{master}: the panicking merges changed nothing");
+        assert_eq!(ctx.parallelize((0..10u32).collect(), 2).count().unwrap(), 10, "{master}");
+        ctx.stop();
+    }
+}

@@ -83,6 +83,8 @@ fn cancel_group(master: &str) {
     ctx.cancel_job_group("slow");
     let result = worker.join().unwrap();
     assert!(matches!(result, Err(EmberError::Scheduler(SchedulerError::JobCancelled { .. }))), "{result:?}");
+    let text = result.unwrap_err().to_string();
+    assert!(text.starts_with("Job ") && text.ends_with(" cancelled part of cancelled job group slow"), "Spark's wording: {text}");
     assert!(ctx.wait_for_status(Duration::from_secs(60), |s| s.running_tasks == 0), "killed tasks end: {:?}", ctx.status());
     // Both cores are free again: a two-task job completes.
     assert_eq!(ctx.parallelize(vec![1, 2], 2).count().unwrap(), 2);
@@ -105,7 +107,9 @@ fn cancelling_a_job_by_id_stops_its_tasks_and_frees_the_cores() {
         let id = ctx.status().active_job_ids[0];
         ctx.cancel_job(id);
         match worker.join().unwrap() {
-            Err(EmberError::Scheduler(SchedulerError::JobCancelled { job_id, .. })) => assert_eq!(job_id, id),
+            Err(e @ EmberError::Scheduler(SchedulerError::JobCancelled { .. })) => {
+                assert_eq!(e.to_string(), format!("Job {id} cancelled "), "{m}: Spark's cancelJob wording")
+            }
             other => panic!("{m}: {other:?}"),
         }
         assert!(ctx.wait_for_status(Duration::from_secs(60), |s| s.running_tasks == 0 && s.active_job_ids.is_empty()), "{m}: {:?}", ctx.status());

@@ -115,3 +115,32 @@ fn save_as_text_file_commits_on_success_only() {
         assert!(!failed.exists(), "{m}: failed job left {failed:?}");
     });
 }
+
+/// Spark's commit protocol on job abort: the action returns only after the abort has removed
+/// what the job wrote, and tasks of the aborted job still running cannot bring it back, so the
+/// same save run again (without the fault) succeeds and nothing of the first one remains.
+#[test]
+fn a_failed_save_leaves_nothing_and_the_same_save_then_succeeds() {
+    let dir = tempfile::tempdir().unwrap();
+    for_each_master(|ctx, m| {
+        for round in 0..15 {
+            let out = dir.path().join(format!("out-{}-{round}", m.replace(['[', ']', ','], "_")));
+            let out_s = out.to_str().unwrap();
+            // Partition 5 of 16 fails at once while the others are being launched and written.
+            let err = ctx
+                .parallelize((0..1600u32).collect(), 16)
+                .map(|x| {
+                    assert!(x / 100 != 5, "fault in partition 5");
+                    x
+                })
+                .save_as_text_file(out_s)
+                .unwrap_err();
+            assert!(err.to_string().contains("fault in partition 5"), "{m}: {err}");
+            assert!(!out.exists(), "{m} round {round}: the failed save left {:?}", std::fs::read_dir(&out).map(|d| d.count()));
+            ctx.parallelize((0..1600u32).collect(), 16).save_as_text_file(out_s).unwrap_or_else(|e| panic!("{m} round {round}: retry failed: {e}"));
+            assert!(!out.join("_temporary").exists(), "{m} round {round}");
+            let back = ctx.text_file(out_s, None).unwrap().map(|l: String| l.parse::<u32>().unwrap()).collect().unwrap();
+            assert_eq!(sorted(&back), (0..1600).collect::<Vec<_>>(), "{m} round {round}");
+        }
+    });
+}
