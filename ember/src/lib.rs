@@ -75,6 +75,7 @@ mod func;
 mod image;
 pub mod metrics;
 pub mod partitioner;
+mod shutdown;
 pub mod text;
 internal!(codec, io, size_tracker, ui, util);
 #[cfg(feature = "testing")]

@@ -11,7 +11,9 @@ use crate::error::{EmberError, Result};
 
 pub mod redact;
 mod shuffle;
+mod validate;
 pub use shuffle::ShuffleConf;
+pub use validate::validate_settings;
 
 /// A configuration key with its default and meaning. The list is [`ENTRIES`].
 #[derive(Clone, Copy, Debug)]
@@ -129,6 +131,7 @@ entries! {
     EXECUTOR_MEMORY = "ember.executor.memory", "1g", Size(MiB), "Memory of each executor in cluster mode (local-cluster: the MEM of the master URL unless this is set).";
     DRIVER_MEMORY = "ember.driver.memory", "1g", Size(MiB), "Memory of the driver; in local mode also of its embedded executor.";
     EXECUTOR_CORES = "ember.executor.cores", "1", Int, "Cores of each executor in cluster mode.";
+    EXECUTOR_DRIVER_CONNECT_TIMEOUT = "ember.executor.driverConnectTimeout", "120s", Time(Seconds), "How long an executor started by hand keeps trying to reach a driver that is not listening yet (read from its EMBER_CONF).";
     MEMORY_FRACTION = "ember.memory.fraction", "0.6", Float, "Fraction of (memory - reserved memory) for execution and storage.";
     MEMORY_STORAGE_FRACTION = "ember.memory.storageFraction", "0.5", Float, "Part of that fraction immune to eviction by execution.";
     TESTING_BUILD_ID = "ember.testing.buildId", "", Str, "Testing only: the build id this process claims instead of its own (driver: from its configuration; executor: --conf at start-up), to simulate a process of another build. Claiming another build only gets a process refused.";
