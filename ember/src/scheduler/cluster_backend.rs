@@ -124,7 +124,6 @@ pub struct ClusterBackend {
     pids: FxHashMap<ExecutorId, u32>,
     /// Executors this driver stopped itself (heartbeat expiry): their exit is not the app's doing.
     killed: FxHashSet<ExecutorId>,
-    default_parallelism: usize,
     /// `local-cluster`'s executor shape, to replace executors that are lost.
     local_shape: Option<(usize, u64)>,
     next_local_id: usize,
@@ -188,7 +187,6 @@ impl ClusterBackend {
             children: Vec::new(),
             pids: FxHashMap::default(),
             killed: FxHashSet::default(),
-            default_parallelism,
             local_shape: None,
             next_local_id: 0,
             replacements: 0,

@@ -315,14 +315,14 @@ fn a_standalone_executor_with_fewer_cores_than_a_task_needs_is_refused() {
     let addr = ctx.driver_address().unwrap();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let reply = rt.block_on(async {
-        let mut conn = Connection::<ToExecutor, ToDriver>::connect(addr, Some(b"cpus"), 1 << 20, Duration::from_secs(30)).await.unwrap();
+        let mut conn = Connection::<ToExecutor, ToDriver>::connect(addr, &ember::rpc::secret::Security::authenticated("cpus"), 1 << 20, Duration::from_secs(30)).await.unwrap();
         conn.send(&ToDriver::RegisterExecutor {
             requested_id: None,
             host: "127.0.0.1".into(),
             cores: 1,
             memory_mb: 512,
             block_port: 1,
-            build_id: ember::util::build_id(),
+            build_id: ember::util::build_id().unwrap(),
             pid: 1,
         })
         .await
