@@ -27,8 +27,9 @@
 //! `ember-architecture` tests), in this order:
 //!
 //! 1. leaves: `error`, `data`, `size_tracker`, `util`, `text`, `prefetch`, `metrics`, `codec`,
-//!    `aggregator`, `partitioner`, `ui`, `io`;
-//! 2. `conf`, then `memory`, then `storage`;
+//!    `aggregator`, `partitioner`, `io`, then `listener` (the listener bus and its events);
+//! 2. `conf`, then `memory`, then `storage`, then `status` (the UI's store and the REST API's
+//!    data), `event_log` (Spark-format event logs) and `ui` (the progress bar, the HTTP server);
 //! 3. `task` (what a running task sees: its context, and its executor through
 //!    `task::ExecutorServices`);
 //! 4. `accumulator`, `broadcast`, `shuffle`;
@@ -66,12 +67,18 @@ mod func;
 pub mod metrics;
 pub mod partitioner;
 pub mod text;
-internal!(codec, io, prefetch, size_tracker, ui, util);
+internal!(codec, io, prefetch, size_tracker, util);
+
+// The listener bus.
+pub mod listener;
 
 // Configuration, memory and blocks.
 pub mod conf;
 pub mod storage;
 internal!(memory);
+
+// What people see: the UI's store, event logs, the console and the HTTP server.
+internal!(event_log, status, ui);
 
 // What a running task sees, and what tasks use.
 pub mod accumulator;
