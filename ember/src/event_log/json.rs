@@ -10,6 +10,33 @@ use crate::storage::StorageLevel;
 use crate::task::{BlockManagerId, TaskMetricsSnapshot};
 use crate::status::views::{split_blocks, EMBER_VERSION};
 
+/// Spark's `ExecutorMetricType.metricToOffset` names, in its order.
+const EXECUTOR_METRICS: [&str; 23] = [
+    "JVMHeapMemory",
+    "JVMOffHeapMemory",
+    "OnHeapExecutionMemory",
+    "OffHeapExecutionMemory",
+    "OnHeapStorageMemory",
+    "OffHeapStorageMemory",
+    "OnHeapUnifiedMemory",
+    "OffHeapUnifiedMemory",
+    "DirectPoolMemory",
+    "MappedPoolMemory",
+    "ProcessTreeJVMVMemory",
+    "ProcessTreeJVMRSSMemory",
+    "ProcessTreePythonVMemory",
+    "ProcessTreePythonRSSMemory",
+    "ProcessTreeOtherVMemory",
+    "ProcessTreeOtherRSSMemory",
+    "MinorGCCount",
+    "MinorGCTime",
+    "MajorGCCount",
+    "MajorGCTime",
+    "TotalGCTime",
+    "ConcurrentGCCount",
+    "ConcurrentGCTime",
+];
+
 /// `SparkListenerLogStart`, the first line of a log.
 pub fn log_start() -> Value {
     json!({"Event": "SparkListenerLogStart", "Spark Version": EMBER_VERSION})
@@ -211,6 +238,10 @@ pub fn event_to_json(event: &ListenerEvent) -> Option<Value> {
             m.insert("Task Type".into(), json!(task_type));
             m.insert("Task End Reason".into(), task_end_reason(&e.reason));
             m.insert("Task Info".into(), task_info(&e.task_info));
+            // Spark always writes the executor's peak metrics at the task's end; Ember measures
+            // none of these JVM and process-tree gauges, so they are zero, as Spark writes them
+            // when its poller is off.
+            m.insert("Task Executor Metrics".into(), Value::Object(EXECUTOR_METRICS.iter().map(|k| (k.to_string(), json!(0))).collect()));
             if let Some(metrics) = &e.task_metrics {
                 m.insert("Task Metrics".into(), task_metrics(metrics));
             }
