@@ -328,7 +328,7 @@ impl Context {
         if let Some(addr) = broadcast_source {
             // The driver's block manager in cluster mode (Spark posts it; the History Server
             // lists the driver from it): it serves broadcast pieces and stores nothing.
-            let memory = MemoryConfig::from_conf(&conf, conf.get_size_bytes(conf::DRIVER_MEMORY)?, conf::DRIVER_MEMORY)?;
+            let memory = MemoryConfig::from_conf(&conf, conf.get_size_bytes(conf::DRIVER_MEMORY)?, MemorySource::Key(conf::DRIVER_MEMORY))?;
             bus.post(ListenerEvent::BlockManagerAdded(BlockManagerAdded {
                 time: bus.time_ms(),
                 block_manager_id: BlockManagerId { executor_id: "driver".into(), host: addr.ip().to_string(), port: addr.port() },

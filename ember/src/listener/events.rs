@@ -404,23 +404,41 @@ pub struct BlockUpdated {
 /// Every event of the bus.
 #[derive(Clone, Debug)]
 pub enum ListenerEvent {
+    /// `SparkListenerStageSubmitted`.
     StageSubmitted(StageSubmitted),
+    /// `SparkListenerStageCompleted`.
     StageCompleted(StageCompleted),
+    /// `SparkListenerTaskStart`.
     TaskStart(TaskStart),
+    /// `SparkListenerTaskEnd`.
     TaskEnd(TaskEnd),
+    /// `SparkListenerJobStart`.
     JobStart(JobStart),
+    /// `SparkListenerJobEnd`.
     JobEnd(JobEnd),
+    /// `SparkListenerEnvironmentUpdate`.
     EnvironmentUpdate(EnvironmentUpdate),
+    /// `SparkListenerBlockManagerAdded`.
     BlockManagerAdded(BlockManagerAdded),
+    /// `SparkListenerBlockManagerRemoved`.
     BlockManagerRemoved(BlockManagerRemoved),
+    /// `SparkListenerUnpersistRDD`.
     UnpersistRdd(UnpersistRdd),
+    /// `SparkListenerApplicationStart`.
     ApplicationStart(ApplicationStart),
+    /// `SparkListenerApplicationEnd`.
     ApplicationEnd(ApplicationEnd),
+    /// `SparkListenerExecutorAdded`.
     ExecutorAdded(ExecutorAdded),
+    /// `SparkListenerExecutorRemoved`.
     ExecutorRemoved(ExecutorRemoved),
+    /// `SparkListenerExecutorExcluded`.
     ExecutorExcluded(ExecutorExcluded),
+    /// `SparkListenerExecutorUnexcluded`.
     ExecutorUnexcluded(ExecutorUnexcluded),
+    /// `SparkListenerExecutorMetricsUpdate`.
     ExecutorMetricsUpdate(ExecutorMetricsUpdate),
+    /// `SparkListenerBlockUpdated`.
     BlockUpdated(BlockUpdated),
 }
 
