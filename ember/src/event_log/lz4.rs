@@ -93,7 +93,8 @@ impl<W: Write> Write for Lz4BlockWriter<W> {
     }
 }
 
-/// Reads a stream written by [`Lz4BlockWriter`] (for tests and tools): the original bytes.
+/// Reads a stream written by [`Lz4BlockWriter`] (for tests): the original bytes.
+#[cfg(test)]
 pub fn decode(mut data: &[u8]) -> io::Result<Vec<u8>> {
     let bad = |m: &str| io::Error::new(io::ErrorKind::InvalidData, m.to_string());
     let mut out = Vec::new();

@@ -12,7 +12,7 @@ pub mod lz4;
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use tracing::{error, info};
 
@@ -132,11 +132,6 @@ impl EventLogWriter {
         let mut w = EventLogWriter { out: Some(out), in_progress, target, log_block_updates: settings.log_block_updates, line: Vec::new() };
         w.write_value(&json::log_start(), true);
         Ok(w)
-    }
-
-    /// Where the log will be once the application ends.
-    pub fn target(&self) -> &Path {
-        &self.target
     }
 
     fn write_value(&mut self, v: &serde_json::Value, flush: bool) {

@@ -7,4 +7,4 @@ pub mod redact;
 pub mod store;
 pub mod views;
 
-pub use store::{AppStatusListener, AppStatusStore, Retention};
+pub use store::{AppStatusStore, Retention};

@@ -364,11 +364,6 @@ impl AppStatusStore {
         f(&self.state.read())
     }
 
-    /// The limits it keeps to.
-    pub fn retention(&self) -> Retention {
-        self.retention
-    }
-
     /// The listener that fills the store.
     pub fn listener(self: &Arc<Self>) -> AppStatusListener {
         AppStatusListener(self.clone())

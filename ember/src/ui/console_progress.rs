@@ -110,11 +110,6 @@ impl ConsoleProgressBar {
         }
     }
 
-    /// Whether this bar draws at all.
-    pub fn is_enabled(&self) -> bool {
-        self.enabled
-    }
-
     /// Whether to show the bar: the configuration asks for it (`ember.ui.showConsoleProgress`)
     /// and stderr is a terminal, since `\r` redraws would litter a log file or a pipe.
     pub fn enabled_for_stderr(conf_flag: bool) -> bool {

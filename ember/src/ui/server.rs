@@ -69,11 +69,6 @@ impl UiServer {
         Ok(UiServer { address, shutdown: Some(tx), thread: Some(thread) })
     }
 
-    /// Where it listens.
-    pub fn address(&self) -> SocketAddr {
-        self.address
-    }
-
     /// Its URL (`http://host:port`).
     pub fn url(&self) -> String {
         format!("http://{}", self.address)
