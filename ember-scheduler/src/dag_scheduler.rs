@@ -87,6 +87,17 @@ pub enum DagAction {
         /// The attempt's updates, opaque to the core.
         updates: Vec<AccumulatorUpdate>,
     },
+    /// A stage attempt is over (Spark's `markStageAsFinished`, which posts
+    /// `SparkListenerStageCompleted`): every task it needed succeeded, or it failed or was
+    /// cancelled with `failure_reason`. Listeners only; nothing to carry out.
+    StageCompleted {
+        /// The stage.
+        stage_id: StageId,
+        /// The attempt that ended.
+        stage_attempt_id: u32,
+        /// Why it did not complete, when it did not.
+        failure_reason: Option<String>,
+    },
 }
 
 struct ActiveJob {
@@ -236,6 +247,17 @@ impl DagScheduler {
     /// Ids of the jobs still running, ascending (Spark's `getActiveJobIds`).
     pub fn active_job_ids(&self) -> Vec<JobId> {
         self.jobs.keys().copied().collect()
+    }
+
+    /// A stage the scheduler still knows (it forgets those no running job needs).
+    pub fn stage(&self, stage_id: StageId) -> Option<&Stage> {
+        self.stages.get(&stage_id)
+    }
+
+    /// The stages of a running job, its ancestors' included, by id (Spark's `jobIdToStageIds`:
+    /// what `SparkListenerJobStart` lists).
+    pub fn job_stages(&self, job_id: JobId) -> Vec<&Stage> {
+        self.stages.values().filter(|s| s.job_ids.contains(&job_id)).collect()
     }
 
     /// Submits a job; `now_ms` stamps its stages. Returns the job id and the actions: the task
@@ -415,6 +437,7 @@ impl DagScheduler {
         stage.submitted_at_ms = now_ms;
         if tasks.is_empty() {
             debug!("Stage {stage_id} has no missing tasks");
+            actions.push(DagAction::StageCompleted { stage_id, stage_attempt_id: attempt, failure_reason: None });
             self.stage_finished(stage_id, now_ms, actions);
             return;
         }
@@ -477,8 +500,17 @@ impl DagScheduler {
         hosts
     }
 
+    /// Spark's `markStageAsFinished`: a running stage's latest attempt is over.
+    fn mark_stage_finished(&mut self, stage_id: StageId, failure_reason: Option<String>, actions: &mut Vec<DagAction>) {
+        if self.running.remove(&stage_id) {
+            if let Some(s) = self.stages.get(&stage_id) {
+                actions.push(DagAction::StageCompleted { stage_id, stage_attempt_id: s.latest_attempt(), failure_reason });
+            }
+        }
+    }
+
     fn stage_finished(&mut self, stage_id: StageId, now_ms: u64, actions: &mut Vec<DagAction>) {
-        self.running.remove(&stage_id);
+        self.mark_stage_finished(stage_id, None, actions);
         if let Some(s) = self.stages.get_mut(&stage_id) {
             // SPARK-17644: only attempts failed since the stage last succeeded count.
             s.failed_attempt_ids.clear();
@@ -551,7 +583,7 @@ impl DagScheduler {
                                 self.stage_finished(stage_id, now_ms, &mut actions);
                             } else if pending_empty {
                                 // Some outputs of this stage were lost meanwhile: run them again.
-                                self.running.remove(&stage_id);
+                                self.mark_stage_finished(stage_id, None, &mut actions);
                                 self.submit_missing_tasks(stage_id, now_ms, &mut actions);
                             }
                         }
@@ -559,7 +591,9 @@ impl DagScheduler {
                     (StageKind::ShuffleMap { .. }, other) => warn!("map task of stage {stage_id} returned {other:?}"),
                 }
             }
-            Err(TaskEndReason::FetchFailed { location, shuffle_id, map_index, message, .. }) => {
+            Err(reason @ TaskEndReason::FetchFailed { .. }) => {
+                let failure = reason.to_string();
+                let TaskEndReason::FetchFailed { location, shuffle_id, map_index, message, .. } = reason else { return actions };
                 let latest = stage.latest_attempt();
                 if stage_attempt_id != latest {
                     info!(
@@ -575,6 +609,8 @@ impl DagScheduler {
                 let attempts = stage.failed_attempt_ids.len() as u32;
                 if self.running.remove(&stage_id) {
                     info!("Marking {stage} ({}) as failed due to a fetch failure", stage.name);
+                    // What `mark_stage_finished` reports, inline: `stage` is still borrowed.
+                    actions.push(DagAction::StageCompleted { stage_id, stage_attempt_id: latest, failure_reason: Some(failure) });
                     actions.push(DagAction::CancelStage { stage_id, reason: "a task of this stage attempt failed to fetch shuffle data".into() });
                 } else {
                     // A later fetch failure of the same attempt still tells which outputs are
@@ -658,8 +694,8 @@ impl DagScheduler {
         if job.num_finished == job.finished.len() {
             actions.push(DagAction::NotifyJob { job_id, event: JobEvent::Succeeded });
             info!("Job {job_id} finished: {}", job.call_site);
-            self.running.remove(&stage_id);
-            self.cleanup_job(job_id, actions);
+            self.mark_stage_finished(stage_id, None, actions);
+            self.cleanup_job(job_id, None, actions);
             self.stage_finished(stage_id, now_ms, actions);
         }
     }
@@ -684,8 +720,9 @@ impl DagScheduler {
             return;
         }
         info!("Job {job_id} failed: {err}");
+        let reason = err.to_string();
         actions.push(DagAction::NotifyJob { job_id, event: JobEvent::Failed(err) });
-        self.cleanup_job(job_id, actions);
+        self.cleanup_job(job_id, Some(&reason), actions);
     }
 
     /// Cancels a job: its tasks are killed and its caller gets `JobCancelled`.
@@ -738,8 +775,9 @@ impl DagScheduler {
     }
 
     /// Removes a finished or failed job, and every stage no other job needs (cancelling those
-    /// still running). Map outputs stay in the tracker, so later jobs reuse finished shuffles.
-    fn cleanup_job(&mut self, job_id: JobId, actions: &mut Vec<DagAction>) {
+    /// still running, which end with `failure`, or "Job N ended"). Map outputs stay in the
+    /// tracker, so later jobs reuse finished shuffles.
+    fn cleanup_job(&mut self, job_id: JobId, failure: Option<&str>, actions: &mut Vec<DagAction>) {
         self.jobs.remove(&job_id);
         let mut orphaned = Vec::new();
         for (id, stage) in self.stages.iter_mut() {
@@ -748,7 +786,9 @@ impl DagScheduler {
             }
         }
         for id in orphaned {
-            if self.running.remove(&id) {
+            if self.running.contains(&id) {
+                let reason = failure.map_or_else(|| format!("Job {job_id} ended"), str::to_string);
+                self.mark_stage_finished(id, Some(reason), actions);
                 actions.push(DagAction::CancelStage { stage_id: id, reason: format!("job {job_id} ended") });
             }
             self.waiting.remove(&id);
@@ -782,7 +822,7 @@ impl DagScheduler {
             for s in running_maps {
                 if let Some(st) = self.stages.get(&s) {
                     if st.pending.is_empty() {
-                        self.running.remove(&s);
+                        self.mark_stage_finished(s, None, &mut actions);
                         self.submit_missing_tasks(s, now_ms, &mut actions);
                     }
                 }

@@ -206,6 +206,7 @@ impl Sim {
                 DagAction::NotifyJob { event, .. } => self.job_events.push_back(event),
                 // The simulated tasks add to no accumulator.
                 DagAction::ApplyAccumulatorUpdates { .. } => {}
+                DagAction::StageCompleted { .. } => {}
             }
         }
     }

@@ -28,19 +28,28 @@ use crate::memory::{MemoryConfig, MemorySource, UnifiedMemoryManager};
 use crate::rpc::secret::{Secret, Security};
 use crate::scheduler::backend::SchedulerBackend;
 use crate::scheduler::cluster_backend::{ClusterBackend, ClusterSettings, ClusterView, ExecutorInfo};
+use crate::event_log::{EventLogSettings, EventLogWriter};
+use crate::listener::events::{
+    ApplicationEnd, ApplicationStart, BlockManagerAdded, EnvironmentDetails, EnvironmentUpdate, ExecutorAdded, ListenerEvent,
+};
+use crate::listener::{Listener, ListenerBus, QueueStats};
 use crate::scheduler::event_loop::{AppStatus, DriverEvent, DriverServices, EventLoop, StatusCell};
 use crate::scheduler::local_backend::LocalBackend;
+use crate::scheduler::recorder::Recorder;
+use crate::scheduler::status::StatusListener;
 use crate::scheduler::system_clock::SystemClock;
+use crate::status::{AppStatusStore, Retention};
 use crate::storage::{BlockManager, BlockManagerMaster, ExecutorStorageStatus, RddStorageInfo, StorageLevel};
 use crate::task::{BlockManagerId, JobId, ResultFunc, TaskKind, TaskValue};
-use crate::ui::console_progress::ConsoleProgressBar;
+use crate::ui::console_progress::{ConsoleProgressBar, ProgressRefresher, ProgressTracker};
+use crate::ui::server::UiServer;
 
 thread_local! {
     /// Spark's local properties: per driver thread (`ember.scheduler.pool`, the job group).
     static LOCAL_PROPERTIES: RefCell<HashMap<String, String>> = RefCell::new(HashMap::new());
 }
 
-const JOB_GROUP: &str = "ember.jobGroup.id";
+const JOB_GROUP: &str = conf::JOB_GROUP_ID;
 /// The name of the scheduler's thread (Spark's `dag-scheduler-event-loop`).
 const LOOP_THREAD: &str = "dag-scheduler-event-loop";
 
@@ -96,8 +105,18 @@ struct Inner {
     local_executor: Option<crate::executor::ExecutorMonitor>,
     /// Where executors connect (cluster masters) and who is connected.
     cluster: Option<(std::net::SocketAddr, ClusterView)>,
-    /// RDDs persisted through this context (Spark's `persistentRdds`), for the storage status.
-    persisted: Mutex<std::collections::BTreeMap<usize, PersistedRdd>>,
+    /// RDDs persisted through this context (Spark's `persistentRdds`), for the storage status
+    /// (shared with the event loop, which names RDDs for listeners).
+    persisted: Arc<Mutex<std::collections::BTreeMap<usize, PersistedRdd>>>,
+    /// Spark's `applicationId`: `local-<ms>` in local mode, `app-<date>-<n>` otherwise.
+    app_id: String,
+    /// The listener bus: status, UI, event log, progress bar and programs' listeners.
+    bus: Arc<ListenerBus>,
+    /// The web UI and REST API, when `ember.ui.enabled`.
+    ui: Mutex<Option<UiServer>>,
+    ui_url: Option<String>,
+    /// Draws the console progress bar (stderr a terminal and `ember.ui.showConsoleProgress`).
+    progress: Mutex<Option<ProgressRefresher>>,
     /// The embedded executor's memory manager (local mode), read live by the storage status.
     local_memory: Option<Arc<UnifiedMemoryManager>>,
 }
@@ -123,6 +142,14 @@ impl Inner {
             if t.thread().id() != std::thread::current().id() {
                 let _ = t.join();
             }
+        }
+        // As SparkContext.stop: the application's end is the last event; then the listeners
+        // finish what they hold (the event log gets its final name) and the UI stops.
+        self.bus.post(ListenerEvent::ApplicationEnd(ApplicationEnd { time: self.bus.time_ms() }));
+        drop(self.progress.lock().take());
+        self.bus.stop();
+        if let Some(mut ui) = self.ui.lock().take() {
+            ui.stop();
         }
         let _ = std::fs::remove_dir_all(&self.app_dir);
         info!("Successfully stopped the Ember context");
@@ -182,6 +209,71 @@ impl Context {
     fn start_in(conf: Arc<EmberConf>, master: MasterUrl, app_dir: PathBuf, stamp: u128) -> Result<Self> {
         let blocks = Arc::new(BlockManagerMaster::new());
         let tracker = Arc::new(MapOutputTracker::new());
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
+        let epoch_now = (stamp / 1_000_000) as u64;
+        let start_time = epoch_now;
+        let app_id = application_id(&master, start_time);
+        let capacity = conf.get_u64(conf::LISTENER_BUS_CAPACITY)?;
+        if capacity == 0 {
+            return Err(EmberError::Config {
+                key: conf::LISTENER_BUS_CAPACITY.into(),
+                value: "0".into(),
+                reason: "The capacity of listener bus event queue must be positive".into(),
+            });
+        }
+        let bus = Arc::new(ListenerBus::new(capacity as usize, clock.clone(), epoch_now.saturating_sub(clock.now_ms())));
+        let status = Arc::new(StatusCell::default());
+        bus.add_inline(Box::new(StatusListener(status.clone())));
+        let ui_enabled = conf.get_bool(conf::UI_ENABLED)?;
+        let store = if ui_enabled {
+            let retention = Retention {
+                jobs: conf.get_u64(conf::UI_RETAINED_JOBS)? as usize,
+                stages: conf.get_u64(conf::UI_RETAINED_STAGES)? as usize,
+                tasks_per_stage: conf.get_u64(conf::UI_RETAINED_TASKS)? as usize,
+                dead_executors: conf.get_u64(conf::UI_RETAINED_DEAD_EXECUTORS)? as usize,
+            };
+            let store = AppStatusStore::new(retention);
+            bus.add_sink("appStatus", Box::new(store.listener())).map_err(|e| EmberError::io("appStatus listener thread", e))?;
+            Some(store)
+        } else {
+            None
+        };
+        if let Some(settings) = EventLogSettings::from_conf(&conf)? {
+            let writer = EventLogWriter::create(&settings, &app_id)?;
+            bus.add_sink("eventLog", Box::new(writer)).map_err(|e| EmberError::io("eventLog listener thread", e))?;
+        }
+        let progress = if ConsoleProgressBar::enabled_for_stderr(conf.get_bool(conf::UI_SHOW_CONSOLE_PROGRESS)?) {
+            let tracker = ProgressTracker::new();
+            bus.add_sink("progress", Box::new(tracker.handle())).map_err(|e| EmberError::io("progress listener thread", e))?;
+            let b = bus.clone();
+            let refresher = ProgressRefresher::start(tracker, ConsoleProgressBar::new(true), Arc::new(move || b.time_ms()))
+                .map_err(|e| EmberError::io("refresh progress thread", e))?;
+            Some(refresher)
+        } else {
+            None
+        };
+        // From here on, whatever happens to the application is on the bus; a start that fails
+        // below stops it (its threads, the event log) when `bus` is dropped.
+        blocks.set_listener_bus(bus.clone());
+        let ui = match &store {
+            Some(store) => {
+                let host: std::net::IpAddr = conf.get(conf::DRIVER_HOST).parse().unwrap_or(std::net::Ipv4Addr::LOCALHOST.into());
+                let port = u16::try_from(conf.get_u64(conf::UI_PORT)?).map_err(|_| EmberError::Config {
+                    key: conf::UI_PORT.into(),
+                    value: conf.get(conf::UI_PORT).into(),
+                    reason: "a port is at most 65535".into(),
+                })?;
+                let retries = conf.get_u64(conf::PORT_MAX_RETRIES)?.min(1000) as u32;
+                let listener = crate::ui::server::bind("EmberUI", host, port, retries)?;
+                let b = bus.clone();
+                let api = crate::ui::rest::ApiState { store: store.clone(), now: Arc::new(move || b.time_ms()) };
+                let server = UiServer::start(listener, crate::ui::rest::routes(api))?;
+                crate::ui::server::log_started(&server);
+                Some(server)
+            }
+            None => None,
+        };
+        let ui_url = ui.as_ref().map(UiServer::url);
 
         let (tx, rx) = unbounded();
         let mut cluster = None;
@@ -194,6 +286,11 @@ impl Context {
                 // The embedded executor: only this mode has one in the driver process.
                 let local_dir = app_dir.join("executor-driver");
                 std::fs::create_dir_all(&local_dir).map_err(|e| EmberError::io(&local_dir, e))?;
+                bus.post(ListenerEvent::ExecutorAdded(ExecutorAdded {
+                    time: bus.time_ms(),
+                    executor_id: "driver".into(),
+                    executor_info: crate::listener::events::ExecutorInfo { host: "localhost".into(), total_cores: *threads as u32, log_urls: Default::default() },
+                }));
                 let bm_id = BlockManagerId { executor_id: "driver".into(), host: "localhost".into(), port: 0 };
                 // Local mode: the executor lives in the driver, so the driver's memory is its memory.
                 let memory = MemoryConfig::from_conf(&conf, conf.get_size_bytes(conf::DRIVER_MEMORY)?, MemorySource::Key(conf::DRIVER_MEMORY))?;
@@ -244,7 +341,23 @@ impl Context {
                 (Box::new(backend), cores, conf.get_u64_at_most(conf::TASK_MAX_FAILURES, u32::MAX.into())? as u32)
             }
         };
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
+        if let Some(addr) = broadcast_source {
+            // The driver's block manager in cluster mode (Spark posts it; the History Server
+            // lists the driver from it): it serves broadcast pieces and stores nothing.
+            let memory = MemoryConfig::from_conf(&conf, conf.get_size_bytes(conf::DRIVER_MEMORY)?, MemorySource::Key(conf::DRIVER_MEMORY))?;
+            bus.post(ListenerEvent::BlockManagerAdded(BlockManagerAdded {
+                time: bus.time_ms(),
+                block_manager_id: BlockManagerId { executor_id: "driver".into(), host: addr.ip().to_string(), port: addr.port() },
+                max_mem: memory.max_memory,
+            }));
+        }
+        bus.post(ListenerEvent::EnvironmentUpdate(EnvironmentUpdate { environment_details: environment(&conf, &app_id, start_time, ui_url.as_deref()) }));
+        bus.post(ListenerEvent::ApplicationStart(ApplicationStart {
+            app_name: conf.app_name().to_string(),
+            app_id: app_id.clone(),
+            time: start_time,
+            spark_user: spark_user(),
+        }));
         let seed = match conf.get_opt_u64(conf::SCHEDULER_SEED)? {
             Some(s) => s,
             None => stamp as u64,
@@ -279,10 +392,11 @@ impl Context {
         dag.set_max_result_size(conf.get_size_bytes(conf::DRIVER_MAX_RESULT_SIZE)?);
         dag.set_reduce_locality(conf.get_bool(conf::SHUFFLE_REDUCE_LOCALITY_ENABLED)?);
         let accumulators = Arc::new(AccumulatorRegistry::new());
-        let progress = ConsoleProgressBar::new(ConsoleProgressBar::enabled_for_stderr(conf.get_bool(conf::UI_SHOW_CONSOLE_PROGRESS)?));
-        let status = Arc::new(StatusCell::default());
         let services = DriverServices { accumulators: accumulators.clone(), blocks: blocks.clone() };
-        let mut event_loop = EventLoop::new(dag, tasks, backend, clock, progress, status.clone(), services);
+        let persisted: Arc<Mutex<std::collections::BTreeMap<usize, PersistedRdd>>> = Arc::default();
+        let names = persisted.clone();
+        let recorder = Recorder::new(bus.clone(), Box::new(move |id| names.lock().get(&id).and_then(|p| p.name.clone())));
+        let mut event_loop = EventLoop::new(dag, tasks, backend, clock, recorder, services);
         if !matches!(master, MasterUrl::Local { .. }) {
             event_loop = event_loop.with_heartbeat_timeout(conf.get_time_ms(conf::NETWORK_TIMEOUT)?);
         }
@@ -314,8 +428,13 @@ impl Context {
             broadcast_source,
             local_executor,
             cluster,
-            persisted: Mutex::new(Default::default()),
+            persisted,
             local_memory,
+            app_id,
+            bus,
+            ui: Mutex::new(ui),
+            ui_url,
+            progress: Mutex::new(progress),
         });
         let stoppable: Arc<dyn crate::shutdown::Stoppable> = inner.clone();
         let stoppable = Arc::downgrade(&stoppable);
@@ -439,6 +558,39 @@ impl Context {
         self.executor_infos().into_iter().map(|e| e.pid).collect()
     }
 
+    /// The application's id (Spark's `applicationId`): `local-<start ms>` in local mode,
+    /// `app-<yyyyMMddHHmmss>-<n>` on cluster masters; never a dot, which Spark's History Server
+    /// would read as a codec in the event log's name.
+    pub fn application_id(&self) -> &str {
+        &self.inner.app_id
+    }
+
+    /// Where the web UI and the REST API are (`http://host:port`), when `ember.ui.enabled`
+    /// (Spark's `uiWebUrl`).
+    pub fn ui_url(&self) -> Option<&str> {
+        self.inner.ui_url.as_deref()
+    }
+
+    /// Registers a listener of the application's events (Spark's `addSparkListener`). It gets
+    /// a queue and a thread of its own; it sees every event from now on, in order, unless it
+    /// falls more than `ember.scheduler.listenerbus.eventqueue.capacity` events behind (then
+    /// events are dropped and counted, see [`Context::listener_queue_stats`]).
+    pub fn add_listener<L: Listener>(&self, listener: L) -> Result<()> {
+        let name = std::any::type_name::<L>().rsplit("::").next().unwrap_or("listener").to_string();
+        self.inner.bus.add_sink(&name, Box::new(listener)).map_err(|e| EmberError::io(format!("listener thread {name}"), e))
+    }
+
+    /// Each listener queue's counts: events waiting, handled, dropped.
+    pub fn listener_queue_stats(&self) -> Vec<QueueStats> {
+        self.inner.bus.stats()
+    }
+
+    /// Waits until every listener has handled the events posted so far, at most `timeout`;
+    /// returns whether they have (Spark's `listenerBus.waitUntilEmpty`).
+    pub fn wait_for_listeners(&self, timeout: std::time::Duration) -> bool {
+        self.inner.bus.wait_until_empty(timeout)
+    }
+
     /// Task counts and summed task metrics of the application so far.
     pub fn status(&self) -> AppStatus {
         self.inner.status.get()
@@ -457,6 +609,7 @@ impl Context {
 
     /// Records a persisted RDD for the storage status.
     pub(crate) fn note_persisted(&self, rdd_id: usize, name: Option<String>, level: StorageLevel, partitions: usize) {
+        // (Listeners learn the name from the stages that compute the RDD.)
         self.inner.persisted.lock().insert(rdd_id, PersistedRdd { name, level, partitions });
     }
 
@@ -590,6 +743,68 @@ impl Context {
     /// Whether the application has stopped.
     pub fn is_stopped(&self) -> bool {
         self.inner.stopped.load(Ordering::SeqCst)
+    }
+}
+
+/// Spark's application ids: `local-<ms>` (local mode) and `app-<yyyyMMddHHmmss>-<NNNN>`
+/// (cluster masters). Ids of one process never repeat, even for contexts started in the same
+/// millisecond (each names its own event log).
+fn application_id(master: &MasterUrl, start_ms: u64) -> String {
+    static LAST: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    static SEQ: AtomicUsize = AtomicUsize::new(0);
+    match master {
+        MasterUrl::Local { .. } => {
+            let mut last = LAST.load(Ordering::SeqCst);
+            loop {
+                let next = start_ms.max(last + 1);
+                match LAST.compare_exchange(last, next, Ordering::SeqCst, Ordering::SeqCst) {
+                    Ok(_) => return format!("local-{next}"),
+                    Err(now) => last = now,
+                }
+            }
+        }
+        _ => format!("app-{}-{:04}", crate::util::compact_date(start_ms as i64), SEQ.fetch_add(1, Ordering::Relaxed)),
+    }
+}
+
+/// Who runs the application (Spark's `sparkUser`: `SPARK_USER`, else the login name).
+fn spark_user() -> String {
+    ["EMBER_USER", "USER", "LOGNAME"].iter().find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty())).unwrap_or_else(|| "unknown".into())
+}
+
+/// The application's environment for listeners: every `ember.*` key (set, or at its default)
+/// and the process's properties, secrets redacted with `ember.redaction.regex`.
+fn environment(conf: &EmberConf, app_id: &str, start_ms: u64, ui_url: Option<&str>) -> EnvironmentDetails {
+    let mut props: std::collections::BTreeMap<String, String> =
+        conf::ENTRIES.iter().filter(|e| !e.default.is_empty()).map(|e| (e.key.to_string(), e.default.to_string())).collect();
+    for (k, v) in conf.iter() {
+        props.insert(k.to_string(), v.to_string());
+    }
+    props.insert("ember.app.id".into(), app_id.to_string());
+    props.insert("ember.app.startTime".into(), start_ms.to_string());
+    if let Some(url) = ui_url {
+        props.insert("ember.ui.url".into(), url.to_string());
+    }
+    let regex = conf.get(conf::REDACTION_REGEX).to_string();
+    let exe = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default();
+    let system = vec![
+        ("os.arch".to_string(), std::env::consts::ARCH.to_string()),
+        ("os.name".to_string(), std::env::consts::OS.to_string()),
+        ("process.id".to_string(), std::process::id().to_string()),
+        ("user.dir".to_string(), std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_default()),
+        ("user.name".to_string(), spark_user()),
+    ];
+    EnvironmentDetails {
+        runtime: vec![
+            ("Java Home".into(), String::new()),
+            ("Java Version".into(), format!("none: Ember {} is native code", env!("CARGO_PKG_VERSION"))),
+            ("Scala Version".into(), String::new()),
+        ],
+        spark_properties: crate::status::redact::redact(&regex, props),
+        hadoop_properties: Vec::new(),
+        system_properties: crate::status::redact::redact(&regex, system),
+        metrics_properties: Vec::new(),
+        classpath_entries: vec![(exe, "System Classpath".into())],
     }
 }
 

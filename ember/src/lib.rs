@@ -27,8 +27,9 @@
 //! `ember-architecture` tests), in this order:
 //!
 //! 1. leaves: `error`, `data`, `size_tracker`, `image`, `util`, `text`, `prefetch`, `metrics`,
-//!    `codec`, `aggregator`, `partitioner`, `ui`, `io`;
-//! 2. `conf`, then `memory`, then `storage`;
+//!    `codec`, `aggregator`, `partitioner`, `io`, then `listener` (the listener bus and its events);
+//! 2. `conf`, then `memory`, then `storage`, then `status` (the UI's store and the REST API's
+//!    data), `event_log` (Spark-format event logs) and `ui` (the progress bar, the HTTP server);
 //! 3. `task` (what a running task sees: its context, and its executor through
 //!    `task::ExecutorServices`);
 //! 4. `accumulator`, `broadcast`, `shuffle`;
@@ -77,7 +78,7 @@ pub mod metrics;
 pub mod partitioner;
 mod shutdown;
 pub mod text;
-internal!(codec, io, size_tracker, ui, util);
+internal!(codec, io, size_tracker, util);
 #[cfg(feature = "testing")]
 #[doc(hidden)]
 #[allow(unsafe_code)]
@@ -86,10 +87,16 @@ pub mod prefetch;
 #[allow(unsafe_code)]
 mod prefetch;
 
+// The listener bus.
+pub mod listener;
+
 // Configuration, memory and blocks.
 pub mod conf;
 pub mod storage;
 internal!(memory);
+
+// What people see: the UI's store, event logs, the console and the HTTP server.
+internal!(event_log, status, ui);
 
 // What a running task sees, and what tasks use.
 pub mod accumulator;

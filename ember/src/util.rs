@@ -148,3 +148,48 @@ pub(crate) fn load_le_partial(b: &[u8]) -> u64 {
         0
     }
 }
+
+/// The calendar date and time of `ms` milliseconds after the Unix epoch, in UTC:
+/// `(year, month, day, hour, minute, second, millisecond)` (Howard Hinnant's `civil_from_days`).
+fn civil_utc(ms: i64) -> (i64, u32, u32, u32, u32, u32, u32) {
+    let days = ms.div_euclid(86_400_000);
+    let in_day = ms.rem_euclid(86_400_000);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (h, m, s, milli) = (in_day / 3_600_000, in_day / 60_000 % 60, in_day / 1000 % 60, in_day % 1000);
+    (year, month, day, h as u32, m as u32, s as u32, milli as u32)
+}
+
+/// Spark's REST date format, `yyyy-MM-dd'T'HH:mm:ss.SSS'GMT'` in UTC, of epoch milliseconds
+/// (`-1` gives Spark's "no date", `1969-12-31T23:59:59.999GMT`).
+pub fn gmt_date(ms: i64) -> String {
+    let (y, mo, d, h, mi, s, milli) = civil_utc(ms);
+    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{milli:03}GMT")
+}
+
+/// `yyyyMMddHHmmss` in UTC (the date in Spark's standalone application ids).
+pub fn compact_date(ms: i64) -> String {
+    let (y, mo, d, h, mi, s, _) = civil_utc(ms);
+    format!("{y:04}{mo:02}{d:02}{h:02}{mi:02}{s:02}")
+}
+
+#[cfg(test)]
+mod date_tests {
+    use super::*;
+
+    #[test]
+    fn dates_print_like_sparks_rest_api() {
+        assert_eq!(gmt_date(1_796_542_373_614), "2026-12-06T07:32:53.614GMT");
+        assert_eq!(gmt_date(-1), "1969-12-31T23:59:59.999GMT");
+        assert_eq!(gmt_date(0), "1970-01-01T00:00:00.000GMT");
+        assert_eq!(gmt_date(951_782_400_000), "2000-02-29T00:00:00.000GMT");
+        assert_eq!(compact_date(1_796_542_547_000), "20261206073547");
+    }
+}

@@ -140,6 +140,21 @@ entries! {
     RDD_COMPRESS = "ember.rdd.compress", "false", Bool, "lz4-compress serialized cached partitions (_SER levels and partitions on disk).";
     LOCAL_DIR = "ember.local.dir", "", Str, "Directory for shuffle files and spills (default: the system temp dir).";
     UI_SHOW_CONSOLE_PROGRESS = "ember.ui.showConsoleProgress", "true", Bool, "Show the console progress bar (only when stderr is a terminal).";
+    UI_ENABLED = "ember.ui.enabled", "true", Bool, "Serve the web UI and the REST API (/api/v1) from the driver.";
+    UI_PORT = "ember.ui.port", "4040", Int, "Port of the web UI and REST API; the next ones are tried when it is taken (0: any free port).";
+    PORT_MAX_RETRIES = "ember.port.maxRetries", "16", Int, "How many ports after a taken one a server tries before giving up.";
+    UI_RETAINED_JOBS = "ember.ui.retainedJobs", "1000", Int, "Finished jobs the UI and REST API remember.";
+    UI_RETAINED_STAGES = "ember.ui.retainedStages", "1000", Int, "Finished stages the UI and REST API remember.";
+    UI_RETAINED_TASKS = "ember.ui.retainedTasks", "100000", Int, "Tasks of one stage the UI and REST API remember.";
+    UI_RETAINED_DEAD_EXECUTORS = "ember.ui.retainedDeadExecutors", "100", Int, "Removed executors the UI and REST API remember.";
+    LISTENER_BUS_CAPACITY = "ember.scheduler.listenerbus.eventqueue.capacity", "10000", Int, "Events each listener's queue holds; a listener that falls further behind loses events (counted and logged).";
+    EVENT_LOG_ENABLED = "ember.eventLog.enabled", "false", Bool, "Write the application's events to a file in ember.eventLog.dir, which Spark's History Server opens.";
+    EVENT_LOG_DIR = "ember.eventLog.dir", "/tmp/spark-events", Str, "Directory of event logs (a path, or a file: URI); it must exist.";
+    EVENT_LOG_COMPRESS = "ember.eventLog.compress", "false", Bool, "Compress event logs with ember.eventLog.compression.codec (Spark 4 defaults to true; Ember writes plain JSON unless asked).";
+    EVENT_LOG_COMPRESSION_CODEC = "ember.eventLog.compression.codec", "lz4", Str, "Codec of compressed event logs: lz4 (Spark's LZ4 block framing, read by the History Server).";
+    EVENT_LOG_OVERWRITE = "ember.eventLog.overwrite", "false", Bool, "Replace an existing event log of the same application id instead of failing.";
+    EVENT_LOG_LOG_BLOCK_UPDATES = "ember.eventLog.logBlockUpdates.enabled", "false", Bool, "Write every block update to the event log.";
+    EVENT_LOG_BUFFER = "ember.eventLog.buffer.kb", "100k", Size(KiB), "Buffer of the event log writer.";
     SERIALIZE_LOCAL_TASKS = "ember.test.serializeLocal", "false", Bool, "Send local-mode results through serialization, as cluster mode does.";
     DRIVER_HOST = "ember.driver.host", "", Str, "Address the driver listens on for executors (default: 127.0.0.1 for local-cluster, the master URL's host for ember://).";
     DRIVER_PORT = "ember.driver.port", "0", Int, "Port the driver listens on for executors (0: any free port; ember:// URLs give theirs).";
@@ -149,6 +164,9 @@ entries! {
     REDACTION_REGEX = "ember.redaction.regex", "(?i)secret|password|token|access[.]?key|credential", Str, "When this regex matches a property key or value, the value is redacted wherever the configuration is shown (EmberConf::to_debug_string, Debug, configuration errors).";
     UNSAFE_EXCEPTION_ON_MEMORY_LEAK = "ember.unsafe.exceptionOnMemoryLeak", "false", Bool, "Fail a task that ends with managed memory still reserved.";
 }
+
+/// The local property naming the job group of a thread's jobs (Spark's `spark.jobGroup.id`).
+pub const JOB_GROUP_ID: &str = "ember.jobGroup.id";
 
 /// Looks up the entry of a key.
 pub fn entry(key: &str) -> Option<&'static ConfigEntry> {

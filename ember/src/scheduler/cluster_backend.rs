@@ -634,7 +634,7 @@ async fn serve_executor(stream: tokio::net::TcpStream, peer: SocketAddr, shared:
     shared.block_master.register(&bm_id, executor_max_memory(&s.conf, memory_mb));
     info!("Registered executor ({peer}, pid {pid}) with ID {executor_id}, host {host}, cores {cores}, memory {memory_mb} MiB");
     shared.registered.notify_all();
-    let _ = shared.events.send(DriverEvent::ExecutorAdded { executor_id: executor_id.clone(), host: host.clone() });
+    let _ = shared.events.send(DriverEvent::ExecutorAdded { executor_id: executor_id.clone(), host: host.clone(), cores: cores as u32 });
 
     let writer_task = tokio::spawn(async move {
         while let Some(bytes) = rx.recv().await {

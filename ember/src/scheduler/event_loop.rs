@@ -20,10 +20,12 @@ use ember_scheduler::task_scheduler::{TaskSchedulerImpl, STARVATION_WARNING};
 use ember_scheduler::task_set::SchedulerEvent;
 
 use super::backend::{LaunchFailure, SchedulerBackend};
+use super::recorder::Recorder;
+pub use super::status::{AppStatus, StatusCell};
 use crate::accumulator::AccumulatorRegistry;
+use crate::listener::events::{JobResult, Properties};
 use crate::storage::BlockManagerMaster;
 use crate::task::{JobId, StatusUpdate, TaskDescription, TaskKind};
-use crate::ui::console_progress::{ConsoleProgressBar, StageProgress};
 
 /// Everything that can happen to the driver's scheduler.
 pub enum DriverEvent {
@@ -36,8 +38,8 @@ pub enum DriverEvent {
     CancelJob { job_id: JobId, reason: String },
     /// Cancel every job of a group.
     CancelJobGroup { group: String },
-    /// An executor joined.
-    ExecutorAdded { executor_id: String, host: String },
+    /// An executor joined with `cores` cores.
+    ExecutorAdded { executor_id: String, host: String, cores: u32 },
     /// An executor is gone.
     ExecutorLost { executor_id: String, reason: String },
     /// An executor is alive; the metrics of its running tasks. `reply` learns whether the
@@ -56,88 +58,6 @@ pub enum DriverEvent {
     Stop,
 }
 
-/// Totals over the application's finished task attempts, readable from any thread
-/// (`Context::status`).
-#[derive(Clone, Debug, Default)]
-pub struct AppStatus {
-    /// Task attempts that succeeded (one per task: a copy that also finished counts as killed).
-    pub succeeded_tasks: u64,
-    /// Task attempts that failed (including killed and lost ones).
-    pub failed_tasks: u64,
-    /// Task attempts that ended killed (a subset of `failed_tasks`), as Spark's `numKilledTasks`.
-    pub killed_tasks: u64,
-    /// Killed attempts by kill reason, as Spark's `killedTasksSummary`: e.g. "another attempt
-    /// succeeded" for the losers of speculation.
-    pub killed_tasks_summary: std::collections::BTreeMap<String, u64>,
-    /// Speculative copies launched (`ember.speculation`).
-    pub speculative_tasks_launched: u64,
-    /// Executors excluded for the application by `excludeOnFailure`, in id order.
-    pub excluded_executors: Vec<String>,
-    /// Task attempts running now.
-    pub running_tasks: u64,
-    /// Heartbeats received from executors.
-    pub heartbeats: u64,
-    /// Executors that registered (cluster masters), replacements included.
-    pub executors_added: u64,
-    /// Executors declared lost (connection closed or heartbeat timed out).
-    pub executors_lost: u64,
-    /// Task attempts launched at each locality level (a cached partition's task runs
-    /// `ProcessLocal` on the executor that holds it).
-    pub launched_by_locality: std::collections::BTreeMap<ember_scheduler::locality::TaskLocality, u64>,
-    /// The latest metrics of running tasks, from heartbeats.
-    pub running_task_metrics: std::collections::BTreeMap<crate::task::TaskId, crate::task::TaskMetricsSnapshot>,
-    /// Sum of the metrics of successful attempts.
-    pub metrics: crate::task::TaskMetricsSnapshot,
-    /// Jobs running now, ascending (Spark's `statusTracker.getActiveJobIds`), for `cancel_job`.
-    pub active_job_ids: Vec<JobId>,
-    /// Sum of the metrics of successful attempts, per stage (Spark's stage metrics).
-    pub stage_metrics: std::collections::BTreeMap<crate::task::StageId, crate::task::TaskMetricsSnapshot>,
-    /// Each live executor's metrics source, as of its latest heartbeat (cluster masters; in
-    /// local mode see `Context::executor_metrics`).
-    pub executor_metrics: std::collections::BTreeMap<String, crate::executor::ExecutorSourceMetrics>,
-}
-
-/// [`AppStatus`] shared between the event loop and the application's threads, with a condition
-/// variable so callers can wait for a state instead of sleeping.
-#[derive(Default)]
-pub struct StatusCell {
-    status: parking_lot::Mutex<AppStatus>,
-    changed: parking_lot::Condvar,
-}
-
-impl StatusCell {
-    /// A copy of the current status.
-    pub fn get(&self) -> AppStatus {
-        self.status.lock().clone()
-    }
-
-    fn get_excluded_executors(&self) -> Vec<String> {
-        self.status.lock().excluded_executors.clone()
-    }
-
-    /// Whether the published active jobs differ from `jobs` (to notify waiters only on change).
-    fn active_jobs_differ(&self, jobs: &[JobId]) -> bool {
-        self.status.lock().active_job_ids != jobs
-    }
-
-    fn update(&self, f: impl FnOnce(&mut AppStatus)) {
-        f(&mut self.status.lock());
-        self.changed.notify_all();
-    }
-
-    /// Waits until `pred` holds, or `timeout` passes; returns whether it holds.
-    pub fn wait_for(&self, timeout: Duration, mut pred: impl FnMut(&AppStatus) -> bool) -> bool {
-        let deadline = std::time::Instant::now() + timeout;
-        let mut st = self.status.lock();
-        while !pred(&st) {
-            if self.changed.wait_until(&mut st, deadline).timed_out() {
-                return pred(&st);
-            }
-        }
-        true
-    }
-}
-
 /// The driver-side services the loop updates for the scheduler core: the application's
 /// accumulators (merged with the updates the DAG scheduler hands back) and the registry of
 /// cached blocks (which forgets a lost executor's blocks).
@@ -152,8 +72,8 @@ pub struct EventLoop {
     tasks: TaskSchedulerImpl,
     backend: Box<dyn SchedulerBackend>,
     clock: Arc<dyn Clock>,
-    progress: ConsoleProgressBar,
-    status: Arc<StatusCell>,
+    /// Tells the listener bus what happens (status, UI, event log, progress bar, users').
+    recorder: Recorder,
     services: DriverServices,
     /// Where each running job's events go (the caller blocked in `run_job`).
     listeners: FxHashMap<JobId, Sender<JobEvent>>,
@@ -174,11 +94,10 @@ impl EventLoop {
         tasks: TaskSchedulerImpl,
         backend: Box<dyn SchedulerBackend>,
         clock: Arc<dyn Clock>,
-        progress: ConsoleProgressBar,
-        status: Arc<StatusCell>,
+        recorder: Recorder,
         services: DriverServices,
     ) -> Self {
-        EventLoop { dag, tasks, backend, clock, progress, status, services, listeners: FxHashMap::default(), heartbeats: None }
+        EventLoop { dag, tasks, backend, clock, recorder, services, listeners: FxHashMap::default(), heartbeats: None }
     }
 
     /// Runs until `Stop` or until every sender is gone.
@@ -229,7 +148,6 @@ impl EventLoop {
                 }
             }
         }
-        self.progress.finish();
         // After a panic the state may be broken: stopping the executors must happen anyway.
         let cancelled = catch_unwind(AssertUnwindSafe(|| {
             let actions = self.dag.cancel_all("because the Ember context was shut down");
@@ -258,7 +176,6 @@ impl EventLoop {
             tracing::warn!("{STARVATION_WARNING}");
         }
         self.sync_exclusions();
-        self.update_progress();
     }
 
     /// Spark's `DAGSchedulerEventProcessLoop.onError`: the loop's state can no longer be
@@ -288,7 +205,9 @@ impl EventLoop {
         let now = self.clock.now_ms();
         match ev {
             DriverEvent::JobSubmitted { job, listener, id_reply } => {
+                let properties = job_properties(&job);
                 let (id, actions) = self.dag.submit_job(job, now);
+                self.recorder.job_started(&self.dag, id, properties, now);
                 self.listeners.insert(id, listener);
                 if let Some(r) = id_reply {
                     let _ = r.send(id);
@@ -311,11 +230,11 @@ impl EventLoop {
                 let actions = self.dag.cancel_job_group(&group);
                 self.apply(actions);
             }
-            DriverEvent::ExecutorAdded { executor_id, host } => {
+            DriverEvent::ExecutorAdded { executor_id, host, cores } => {
                 if let Some(h) = &mut self.heartbeats {
                     h.executor_added(&executor_id, now);
                 }
-                self.status.update(|st| st.executors_added += 1);
+                self.recorder.executor_added(&executor_id, &host, cores);
                 self.backend.executor_added(&executor_id);
                 self.dag.executor_added(&executor_id);
                 self.tasks.executor_added(&executor_id, &host)
@@ -326,17 +245,12 @@ impl EventLoop {
                 if let Some(r) = reply {
                     let _ = r.send(known);
                 }
-                self.status.update(|st| {
-                    st.heartbeats += 1;
-                    if let (Some(m), true) = (executor_metrics, known) {
-                        st.executor_metrics.insert(executor_id.clone(), m);
-                    }
-                    for (tid, m) in task_metrics {
-                        st.running_task_metrics.insert(tid, m);
-                    }
-                });
+                self.recorder.heartbeat(&executor_id, task_metrics, executor_metrics.filter(|_| known));
             }
-            DriverEvent::RemoveRdd { rdd_id } => self.backend.remove_rdd(rdd_id),
+            DriverEvent::RemoveRdd { rdd_id } => {
+                self.recorder.unpersist_rdd(rdd_id);
+                self.backend.remove_rdd(rdd_id)
+            }
             DriverEvent::RemoveBroadcast { id } => self.backend.remove_broadcast(id),
             DriverEvent::Stop => return false,
         }
@@ -347,10 +261,7 @@ impl EventLoop {
         if let Some(h) = &mut self.heartbeats {
             h.executor_removed(executor_id);
         }
-        self.status.update(|st| {
-            st.executors_lost += 1;
-            st.executor_metrics.remove(executor_id);
-        });
+        self.recorder.executor_removed(executor_id, reason);
         let id = executor_id.to_string();
         let events = match self.backend.executor_lost(&id) {
             // Spark's StandaloneSchedulerBackend.executorRemoved: an exit status reported for the
@@ -421,46 +332,20 @@ impl EventLoop {
     /// Publishes the application-level exclusions (after lifting the ones that timed out).
     fn sync_exclusions(&mut self) {
         self.tasks.apply_exclude_on_failure_timeout();
-        let excluded = self.tasks.excluded_executors();
-        if self.status.get_excluded_executors() != excluded {
-            self.status.update(|st| st.excluded_executors = excluded);
-        }
+        self.recorder.exclusions(self.tasks.excluded_executors());
     }
 
     fn scheduler_events(&mut self, events: Vec<SchedulerEvent>) {
         let now = self.clock.now_ms();
         for ev in events {
             match ev {
-                SchedulerEvent::TaskStarted { speculative, locality, .. } => {
-                    let running = self.tasks.running_task_count() as u64;
-                    self.status.update(|st| {
-                        st.running_tasks = running;
-                        st.speculative_tasks_launched += u64::from(speculative);
-                        *st.launched_by_locality.entry(locality).or_default() += 1;
-                    })
+                SchedulerEvent::TaskStarted { stage_id, stage_attempt_id, task_id, partition, .. } => {
+                    self.recorder.task_started(&self.tasks, stage_id, stage_attempt_id, task_id, partition)
                 }
                 SchedulerEvent::TaskEnded { stage_id, stage_attempt_id, task_id, partition, result, .. } => {
                     // Before the DAG scheduler sees it: a caller whose job it completes must find
                     // the attempt counted.
-                    let running = self.tasks.running_task_count() as u64;
-                    self.status.update(|st| {
-                        st.running_task_metrics.remove(&task_id);
-                        st.running_tasks = running;
-                        match &result {
-                            Ok(r) => {
-                                st.succeeded_tasks += 1;
-                                st.metrics.merge(&r.metrics);
-                                st.stage_metrics.entry(stage_id).or_default().merge(&r.metrics);
-                            }
-                            Err(reason) => {
-                                st.failed_tasks += 1;
-                                if let crate::task::TaskEndReason::TaskKilled { reason } = reason {
-                                    st.killed_tasks += 1;
-                                    *st.killed_tasks_summary.entry(reason.clone()).or_insert(0) += 1;
-                                }
-                            }
-                        }
-                    });
+                    self.recorder.task_ended(&self.tasks, stage_id, stage_attempt_id, task_id, &result);
                     let actions = self.dag.task_ended(stage_id, stage_attempt_id, partition, result, now);
                     self.apply(actions);
                 }
@@ -477,7 +362,10 @@ impl EventLoop {
     fn apply(&mut self, actions: Vec<DagAction>) {
         for a in actions {
             match a {
-                DagAction::SubmitTasks(ts) => self.tasks.submit_tasks(ts),
+                DagAction::SubmitTasks(ts) => {
+                    self.recorder.stage_submitted(&self.dag, &ts, self.clock.now_ms());
+                    self.tasks.submit_tasks(ts)
+                }
                 DagAction::CancelStage { stage_id, reason } => {
                     let events = self.tasks.cancel_stage(stage_id, &reason);
                     self.scheduler_events(events);
@@ -486,12 +374,20 @@ impl EventLoop {
                 DagAction::ApplyAccumulatorUpdates { stage_id, partition, updates } => {
                     self.services.accumulators.apply(stage_id, partition, &updates)
                 }
+                DagAction::StageCompleted { stage_id, stage_attempt_id, failure_reason } => {
+                    self.recorder.stage_completed(&self.dag, stage_id, stage_attempt_id, failure_reason)
+                }
             }
         }
     }
 
     /// Passes a job's event to its caller; the last event of a job forgets the caller.
     fn notify_job(&mut self, job_id: JobId, event: JobEvent) {
+        match &event {
+            JobEvent::Succeeded => self.recorder.job_ended(job_id, JobResult::Succeeded),
+            JobEvent::Failed(e) => self.recorder.job_ended(job_id, JobResult::Failed(e.to_string())),
+            JobEvent::TaskSucceeded { .. } => {}
+        }
         let last = matches!(event, JobEvent::Succeeded | JobEvent::Failed(_));
         let listener = if last { self.listeners.remove(&job_id) } else { self.listeners.get(&job_id).cloned() };
         if let Some(l) = listener {
@@ -521,34 +417,6 @@ impl EventLoop {
         for failure in failures {
             let events = launch_failed(&mut self.tasks, failure);
             self.scheduler_events(events);
-        }
-    }
-
-    fn update_progress(&mut self) {
-        let jobs = self.dag.active_job_ids();
-        if self.status.active_jobs_differ(&jobs) {
-            self.status.update(|st| st.active_job_ids = jobs);
-        }
-        if !self.progress.is_enabled() {
-            return;
-        }
-        let stages: Vec<StageProgress> = self
-            .dag
-            .running_stages()
-            .into_iter()
-            .map(|(stage_id, stage_attempt, num_tasks, completed, submitted_at_ms)| StageProgress {
-                stage_id,
-                stage_attempt,
-                num_tasks,
-                completed,
-                active: self.tasks.running_tasks_of_stage(stage_id),
-                submitted_at_ms,
-            })
-            .collect();
-        if stages.is_empty() {
-            self.progress.finish();
-        } else {
-            self.progress.update(self.clock.now_ms(), &stages);
         }
     }
 }
@@ -610,6 +478,17 @@ fn exit_message(status: std::process::ExitStatus) -> String {
         (None, Some(signal)) => format!("Command exited with code {} (killed by signal {signal})", 128 + signal),
         (None, None) => format!("Command exited: {status}"),
     }
+}
+
+/// A job's properties as listeners see them (Spark's local properties of the submitting thread).
+fn job_properties(job: &JobSubmission) -> Properties {
+    let mut p = Properties::new();
+    p.insert(crate::conf::SCHEDULER_POOL.to_string(), job.pool.clone());
+    if let Some(g) = &job.group {
+        p.insert(crate::conf::JOB_GROUP_ID.to_string(), g.clone());
+    }
+    p.insert("callSite.short".to_string(), job.call_site.clone());
+    p
 }
 
 /// Logs a failure to start the loop's thread (the context then reports it).

@@ -7,6 +7,8 @@
 //!   process, or in executor processes over the network);
 //! - [`conf`] and [`allocation_file`]: the core's typed configuration, from `ember.*` keys and
 //!   `fairscheduler.xml`;
+//! - [`recorder`]: what the event loop tells the listener bus; [`status`]: `Context::status()`,
+//!   kept by a listener of the bus;
 //! - [`system_clock`]: the real time the core is driven by.
 //!
 //! The core never sees a thread, a socket, a file or the system clock; everything that does is
@@ -25,4 +27,6 @@ pub mod cluster_backend;
 pub mod conf;
 pub mod event_loop;
 pub mod local_backend;
+pub mod recorder;
+pub mod status;
 pub mod system_clock;

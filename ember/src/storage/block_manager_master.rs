@@ -8,6 +8,8 @@ use parking_lot::{Condvar, Mutex};
 use rustc_hash::FxHashMap;
 
 use super::{BlockId, BlockStatus, ExecutorStorageStatus};
+use crate::listener::events::{BlockManagerAdded, BlockManagerRemoved, BlockUpdated, BlockUpdatedInfo, ListenerEvent};
+use crate::listener::ListenerBus;
 use crate::memory::MemoryMetrics;
 use ember_common::BlockManagerId;
 use ember_scheduler::cache_locations::CacheLocations;
@@ -18,6 +20,9 @@ pub struct BlockManagerMaster {
     state: Mutex<State>,
     /// Woken on every change, for [`BlockManagerMaster::wait_for`].
     changed: Condvar,
+    /// Where block managers' arrivals and departures and blocks' moves are posted (Spark's
+    /// `BlockManagerMasterEndpoint` posts them too).
+    bus: std::sync::OnceLock<std::sync::Arc<ListenerBus>>,
 }
 
 #[derive(Default)]
@@ -39,6 +44,17 @@ impl BlockManagerMaster {
         Self::default()
     }
 
+    /// Posts block manager and block events to `bus` from now on.
+    pub fn set_listener_bus(&self, bus: std::sync::Arc<ListenerBus>) {
+        let _ = self.bus.set(bus);
+    }
+
+    fn post(&self, event: impl FnOnce(u64) -> ListenerEvent) {
+        if let Some(bus) = self.bus.get() {
+            bus.post(event(bus.time_ms()));
+        }
+    }
+
     /// Records a block manager with `max_memory` bytes of execution plus storage memory.
     pub fn register(&self, id: &BlockManagerId, max_memory: u64) {
         let mut st = self.state.lock();
@@ -47,6 +63,7 @@ impl BlockManagerMaster {
         info.metrics.max_memory = max_memory;
         drop(st);
         self.changed.notify_all();
+        self.post(|time| ListenerEvent::BlockManagerAdded(BlockManagerAdded { time, block_manager_id: id.clone(), max_mem: max_memory }));
     }
 
     /// Records a block's new status on `manager` (Spark's `updateBlockInfo`): a block that is
@@ -71,6 +88,18 @@ impl BlockManagerMaster {
             info.metrics = m;
             info.max_memory = m.max_memory;
         }
+        // Posted under the lock, so listeners see a block's changes in the order applied here.
+        self.post(|_| {
+            ListenerEvent::BlockUpdated(BlockUpdated {
+                block_updated_info: BlockUpdatedInfo {
+                    block_manager_id: manager.clone(),
+                    block_id: block,
+                    storage_level: status.level,
+                    mem_size: status.memory_size,
+                    disk_size: status.disk_size,
+                },
+            })
+        });
         drop(st);
         self.changed.notify_all();
     }
@@ -90,6 +119,10 @@ impl BlockManagerMaster {
     /// Forgets every block of a lost executor.
     pub fn remove_executor(&self, executor_id: &str) {
         let mut st = self.state.lock();
+        let removed: Vec<BlockManagerId> = st.managers.keys().filter(|m| m.executor_id == executor_id).cloned().collect();
+        for id in removed {
+            self.post(|time| ListenerEvent::BlockManagerRemoved(BlockManagerRemoved { time, block_manager_id: id }));
+        }
         st.managers.retain(|m, _| m.executor_id != executor_id);
         st.locations.retain(|_, locs| {
             locs.retain(|m, _| m.executor_id != executor_id);

@@ -110,11 +110,6 @@ impl ConsoleProgressBar {
         }
     }
 
-    /// Whether this bar draws at all.
-    pub fn is_enabled(&self) -> bool {
-        self.enabled
-    }
-
     /// Whether to show the bar: the configuration asks for it (`ember.ui.showConsoleProgress`)
     /// and stderr is a terminal, since `\r` redraws would litter a log file or a pipe.
     pub fn enabled_for_stderr(conf_flag: bool) -> bool {
@@ -182,6 +177,136 @@ impl ConsoleProgressBar {
         }
         self.last_bar.clear();
         Some(format!("\r{}\r", " ".repeat(self.width)))
+    }
+}
+
+/// The running stages as the bus reports them: what the bar draws (Spark's bar reads the same
+/// from the status store). A listener; share it through [`ProgressTracker::handle`].
+#[derive(Clone, Default)]
+pub struct ProgressTracker {
+    inner: std::sync::Arc<parking_lot::Mutex<TrackerState>>,
+}
+
+#[derive(Default)]
+struct TrackerState {
+    stages: std::collections::BTreeMap<(usize, u32), StageProgress>,
+    /// A job ended while no stage runs: the bar is to be erased.
+    job_ended: bool,
+}
+
+impl ProgressTracker {
+    /// An empty tracker.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Another handle on the same state (one goes to the bus, one to whoever draws).
+    pub fn handle(&self) -> Self {
+        self.clone()
+    }
+
+    /// The running stages, by id.
+    pub fn stages(&self) -> Vec<StageProgress> {
+        self.inner.lock().stages.values().cloned().collect()
+    }
+
+    /// Whether a job ended with no stage left running since the last call.
+    fn take_job_ended(&self) -> bool {
+        let mut st = self.inner.lock();
+        std::mem::take(&mut st.job_ended) && st.stages.is_empty()
+    }
+}
+
+impl crate::listener::Listener for ProgressTracker {
+    fn on_stage_submitted(&mut self, e: &crate::listener::events::StageSubmitted) {
+        let i = &e.stage_info;
+        self.inner.lock().stages.insert(
+            (i.stage_id, i.attempt_id),
+            StageProgress {
+                stage_id: i.stage_id,
+                stage_attempt: i.attempt_id,
+                num_tasks: i.num_tasks,
+                completed: 0,
+                active: 0,
+                submitted_at_ms: i.submission_time.unwrap_or(0),
+            },
+        );
+    }
+
+    fn on_stage_completed(&mut self, e: &crate::listener::events::StageCompleted) {
+        self.inner.lock().stages.remove(&(e.stage_info.stage_id, e.stage_info.attempt_id));
+    }
+
+    fn on_task_start(&mut self, e: &crate::listener::events::TaskStart) {
+        if let Some(s) = self.inner.lock().stages.get_mut(&(e.stage_id, e.stage_attempt_id)) {
+            s.active += 1;
+        }
+    }
+
+    fn on_task_end(&mut self, e: &crate::listener::events::TaskEnd) {
+        use crate::listener::events::TaskEndReason;
+        if e.reason == TaskEndReason::Resubmitted {
+            return;
+        }
+        if let Some(s) = self.inner.lock().stages.get_mut(&(e.stage_id, e.stage_attempt_id)) {
+            s.active = s.active.saturating_sub(1);
+            if e.reason == TaskEndReason::Success {
+                s.completed += 1;
+            }
+        }
+    }
+
+    fn on_job_end(&mut self, _e: &crate::listener::events::JobEnd) {
+        self.inner.lock().job_ended = true;
+    }
+}
+
+/// Draws the bar from a [`ProgressTracker`] every 200 ms on a thread of its own
+/// (`refresh progress`, as Spark's timer), with times from `now_ms`; stops when dropped.
+pub struct ProgressRefresher {
+    stop: std::sync::Arc<(parking_lot::Mutex<bool>, parking_lot::Condvar)>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ProgressRefresher {
+    /// Starts drawing `tracker` with `bar`.
+    pub fn start(
+        tracker: ProgressTracker,
+        mut bar: ConsoleProgressBar,
+        now_ms: std::sync::Arc<dyn Fn() -> u64 + Send + Sync>,
+    ) -> std::io::Result<Self> {
+        let stop = std::sync::Arc::new((parking_lot::Mutex::new(false), parking_lot::Condvar::new()));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new().name("refresh progress".into()).spawn(move || loop {
+            {
+                let mut stopped = flag.0.lock();
+                if !*stopped {
+                    flag.1.wait_for(&mut stopped, std::time::Duration::from_millis(UPDATE_PERIOD_MS));
+                }
+                if *stopped {
+                    bar.finish();
+                    return;
+                }
+            }
+            let now = now_ms();
+            if tracker.take_job_ended() {
+                bar.update(now, &[]);
+                bar.finish();
+            } else {
+                bar.update(now, &tracker.stages());
+            }
+        })?;
+        Ok(ProgressRefresher { stop, thread: Some(thread) })
+    }
+}
+
+impl Drop for ProgressRefresher {
+    fn drop(&mut self) {
+        *self.stop.0.lock() = true;
+        self.stop.1.notify_all();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
     }
 }
 

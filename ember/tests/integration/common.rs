@@ -18,12 +18,15 @@ pub fn is_cluster(master: &str) -> bool {
     master.starts_with("local-cluster")
 }
 
-/// A context on `master` with `extra` settings, quiet and with a fixed scheduler seed.
+/// A context on `master` with `extra` settings, quiet, without the web UI and with a fixed
+/// scheduler seed.
 pub fn context(master: &str, extra: &[(&str, &str)]) -> Context {
     let mut conf = EmberConf::new()
         .set_master(master)
         .set_app_name("ember-test")
         .set("ember.ui.showConsoleProgress", "false")
+        // Dozens of applications run at once here: the ones that test the UI ask for it.
+        .set("ember.ui.enabled", "false")
         .set("ember.scheduler.seed", "42");
     for (k, v) in extra {
         conf = conf.set(*k, *v);

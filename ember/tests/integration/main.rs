@@ -20,6 +20,7 @@ mod exclusion;
 mod failures;
 mod heartbeat;
 mod lifecycle;
+mod monitoring;
 mod operators;
 mod properties;
 mod recovery;

@@ -1,0 +1,293 @@
+//! What the event loop tells the listener bus (the `listenerBus.post` calls of Spark's
+//! `DAGScheduler` and `TaskSchedulerImpl`): the loop calls one method at each point where
+//! something happened, and this turns the schedulers' state into Spark's event data.
+//!
+//! It keeps only what is live — running tasks and submitted stage attempts — so its memory
+//! follows the running work, not the application's history.
+
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
+
+use ember_scheduler::dag_scheduler::DagScheduler;
+use ember_scheduler::rdd::Dependency;
+use ember_scheduler::stage::{Stage, StageKind};
+use ember_scheduler::task_scheduler::TaskSchedulerImpl;
+use ember_scheduler::task_set::TaskSet;
+
+use crate::listener::events::*;
+use crate::listener::ListenerBus;
+use crate::task::{DirectTaskResult, JobId, StageId, TaskId};
+
+/// Gives the name set with `set_name` of an RDD, if any.
+pub type RddNames = Box<dyn Fn(usize) -> Option<String> + Send>;
+
+/// The event loop's side of the listener bus.
+pub struct Recorder {
+    bus: Arc<ListenerBus>,
+    rdd_names: RddNames,
+    /// Attempts launched and not ended, with their type and stage attempt.
+    tasks: FxHashMap<TaskId, (TaskInfo, TaskType, (StageId, u32))>,
+    /// Stage attempts submitted and not completed.
+    stages: FxHashMap<(StageId, u32), StageInfo>,
+    /// Properties of running jobs, for their stages' submissions.
+    job_properties: FxHashMap<JobId, Properties>,
+    /// Executors excluded for the application, as last posted.
+    excluded: Vec<String>,
+}
+
+impl Recorder {
+    /// A recorder posting to `bus`; `rdd_names` gives user-set RDD names.
+    pub fn new(bus: Arc<ListenerBus>, rdd_names: RddNames) -> Self {
+        Recorder {
+            bus,
+            rdd_names,
+            tasks: FxHashMap::default(),
+            stages: FxHashMap::default(),
+            job_properties: FxHashMap::default(),
+            excluded: Vec::new(),
+        }
+    }
+
+    /// The one way out to the bus.
+    fn post(&self, event: ListenerEvent) {
+        self.bus.post(event);
+    }
+
+    /// Epoch milliseconds of a time on the scheduler's clock.
+    fn epoch(&self, clock_ms: u64) -> u64 {
+        self.bus.epoch_ms(clock_ms)
+    }
+
+    fn now(&self) -> u64 {
+        self.bus.time_ms()
+    }
+
+    /// What a stage is: its RDDs (its RDD and narrow ancestors), parents and name.
+    fn stage_info(&self, stage: &Stage, attempt_id: u32, num_tasks: usize) -> StageInfo {
+        let mut rdd_infos = Vec::new();
+        let mut seen = rustc_hash::FxHashSet::default();
+        let mut todo = vec![stage.rdd.clone()];
+        while let Some(rdd) = todo.pop() {
+            if !seen.insert(rdd.id()) {
+                continue;
+            }
+            let mut parent_ids = Vec::new();
+            for dep in rdd.dependencies() {
+                match dep {
+                    Dependency::Narrow { rdd: parent, .. } => {
+                        parent_ids.push(parent.id());
+                        todo.push(parent);
+                    }
+                    Dependency::Shuffle(s) => parent_ids.push(s.rdd().id()),
+                }
+            }
+            rdd_infos.push(RddInfo {
+                id: rdd.id(),
+                name: (self.rdd_names)(rdd.id()).unwrap_or_else(|| rdd.name().to_string()),
+                num_partitions: rdd.num_partitions(),
+                storage_level: rdd.storage_level(),
+                parent_ids,
+                callsite: String::new(),
+            });
+        }
+        StageInfo {
+            stage_id: stage.id,
+            attempt_id,
+            name: stage.name.clone(),
+            num_tasks,
+            rdd_infos,
+            parent_ids: stage.parents.clone(),
+            details: stage.name.clone(),
+            submission_time: None,
+            completion_time: None,
+            failure_reason: None,
+            shuffle_dep_id: stage.shuffle_id(),
+        }
+    }
+
+    /// A job was submitted: its stages (skipped ones included), with its properties.
+    pub fn job_started(&mut self, dag: &DagScheduler, job_id: JobId, properties: Properties, clock_ms: u64) {
+        let stage_infos = dag
+            .job_stages(job_id)
+            .into_iter()
+            .map(|s| {
+                let all = match &s.kind {
+                    StageKind::ShuffleMap { .. } => s.rdd.num_partitions(),
+                    StageKind::Result { partitions, .. } => partitions.len(),
+                };
+                self.stage_info(s, s.latest_attempt(), all)
+            })
+            .collect();
+        self.job_properties.insert(job_id, properties.clone());
+        self.post(ListenerEvent::JobStart(JobStart { job_id, time: self.epoch(clock_ms), stage_infos, properties }));
+    }
+
+    /// A job ended.
+    pub fn job_ended(&mut self, job_id: JobId, result: JobResult) {
+        self.job_properties.remove(&job_id);
+        self.post(ListenerEvent::JobEnd(JobEnd { job_id, time: self.now(), job_result: result }));
+    }
+
+    /// A task set is about to be handed to the task scheduler.
+    pub fn stage_submitted(&mut self, dag: &DagScheduler, ts: &TaskSet, clock_ms: u64) {
+        let Some(stage) = dag.stage(ts.stage_id) else { return };
+        let mut info = self.stage_info(stage, ts.stage_attempt_id, ts.tasks.len());
+        info.submission_time = Some(self.epoch(clock_ms));
+        let properties = stage
+            .job_ids
+            .iter()
+            .find_map(|j| self.job_properties.get(j))
+            .cloned()
+            .unwrap_or_default();
+        self.stages.insert((ts.stage_id, ts.stage_attempt_id), info.clone());
+        self.post(ListenerEvent::StageSubmitted(StageSubmitted { stage_info: info, properties }));
+    }
+
+    /// A stage attempt is over.
+    pub fn stage_completed(&mut self, dag: &DagScheduler, stage_id: StageId, attempt: u32, failure_reason: Option<String>) {
+        let info = match self.stages.remove(&(stage_id, attempt)) {
+            Some(info) => info,
+            None => {
+                // An attempt with no task to run completes without a task set: it was submitted
+                // all the same (as in Spark, which posts StageSubmitted first).
+                let Some(stage) = dag.stage(stage_id) else { return };
+                let mut info = self.stage_info(stage, attempt, 0);
+                info.submission_time = Some(self.now());
+                self.post(ListenerEvent::StageSubmitted(StageSubmitted { stage_info: info.clone(), properties: Properties::new() }));
+                info
+            }
+        };
+        let stage_info = StageInfo { completion_time: Some(self.now()), failure_reason, ..info };
+        self.post(ListenerEvent::StageCompleted(StageCompleted { stage_info }));
+    }
+
+    /// The task scheduler launched an attempt.
+    pub fn task_started(&mut self, tasks: &TaskSchedulerImpl, stage_id: StageId, stage_attempt_id: u32, task_id: TaskId, partition: usize) {
+        let Some(tsm) = tasks.task_set_manager(stage_id, stage_attempt_id) else { return };
+        let Some(t) = tsm.task_info(task_id) else { return };
+        let task_type = if tsm.task_set().shuffle_id.is_some() { TaskType::ShuffleMapTask } else { TaskType::ResultTask };
+        let info = TaskInfo {
+            task_id,
+            index: t.index,
+            attempt: t.attempt_number,
+            partition_id: partition,
+            launch_time: self.epoch(t.launch_time_ms),
+            executor_id: t.executor_id.clone(),
+            host: t.host.clone(),
+            locality: t.locality,
+            speculative: t.speculative,
+            getting_result_time: 0,
+            finish_time: 0,
+            failed: false,
+            killed: false,
+        };
+        self.tasks.insert(task_id, (info.clone(), task_type, (stage_id, stage_attempt_id)));
+        self.post(ListenerEvent::TaskStart(TaskStart { stage_id, stage_attempt_id, task_info: info }));
+    }
+
+    /// An attempt ended, as the task scheduler decided.
+    pub fn task_ended(
+        &mut self,
+        tasks: &TaskSchedulerImpl,
+        stage_id: StageId,
+        stage_attempt_id: u32,
+        task_id: TaskId,
+        result: &Result<DirectTaskResult, crate::task::TaskEndReason>,
+    ) {
+        let (info, task_type, reason, task_metrics) = match self.tasks.remove(&task_id) {
+            Some((mut info, task_type, _)) => {
+                info.finish_time = self.now().max(info.launch_time);
+                let (reason, metrics) = match result {
+                    Ok(r) => (TaskEndReason::Success, Some(r.metrics.clone())),
+                    Err(e) => {
+                        info.killed = matches!(e, crate::task::TaskEndReason::TaskKilled { .. });
+                        info.failed = !info.killed;
+                        (TaskEndReason::Failed(e.clone()), None)
+                    }
+                };
+                (info, task_type, reason, metrics)
+            }
+            None => {
+                // An attempt that already ended ends again: it had succeeded, and its map
+                // output is lost with its executor (Spark's `Resubmitted`).
+                let Some(tsm) = tasks.task_set_manager(stage_id, stage_attempt_id) else { return };
+                let Some(t) = tsm.task_info(task_id) else { return };
+                let info = TaskInfo {
+                    task_id,
+                    index: t.index,
+                    attempt: t.attempt_number,
+                    partition_id: tsm.task_set().tasks.get(t.index).map_or(t.index, |s| s.partition),
+                    launch_time: self.epoch(t.launch_time_ms),
+                    executor_id: t.executor_id.clone(),
+                    host: t.host.clone(),
+                    locality: t.locality,
+                    speculative: t.speculative,
+                    getting_result_time: 0,
+                    finish_time: t.finish_time_ms.map_or(0, |f| self.epoch(f)),
+                    failed: false,
+                    killed: false,
+                };
+                (info, TaskType::ShuffleMapTask, TaskEndReason::Resubmitted, None)
+            }
+        };
+        self.post(ListenerEvent::TaskEnd(TaskEnd { stage_id, stage_attempt_id, task_type, reason, task_info: info, task_metrics }));
+    }
+
+    /// An executor registered.
+    pub fn executor_added(&mut self, executor_id: &str, host: &str, cores: u32) {
+        let executor_info = ExecutorInfo { host: host.to_string(), total_cores: cores, log_urls: Default::default() };
+        self.post(ListenerEvent::ExecutorAdded(ExecutorAdded { time: self.now(), executor_id: executor_id.to_string(), executor_info }));
+    }
+
+    /// An executor is gone.
+    pub fn executor_removed(&mut self, executor_id: &str, reason: &str) {
+        self.post(ListenerEvent::ExecutorRemoved(ExecutorRemoved {
+            time: self.now(),
+            executor_id: executor_id.to_string(),
+            reason: reason.to_string(),
+        }));
+    }
+
+    /// A heartbeat: the executor's running tasks' metrics, and its metrics source when the
+    /// driver knows it.
+    pub fn heartbeat(
+        &mut self,
+        executor_id: &str,
+        task_metrics: Vec<(TaskId, crate::task::TaskMetricsSnapshot)>,
+        executor_metrics: Option<crate::executor::ExecutorSourceMetrics>,
+    ) {
+        let accum_updates = task_metrics
+            .into_iter()
+            .map(|(tid, m)| {
+                let (stage, attempt) = self.tasks.get(&tid).map_or((0, 0), |t| t.2);
+                (tid, stage, attempt, m)
+            })
+            .collect();
+        self.post(ListenerEvent::ExecutorMetricsUpdate(ExecutorMetricsUpdate {
+            exec_id: executor_id.to_string(),
+            accum_updates,
+            executor_updates: executor_metrics,
+        }));
+    }
+
+    /// `unpersist` was called.
+    pub fn unpersist_rdd(&mut self, rdd_id: usize) {
+        self.post(ListenerEvent::UnpersistRdd(UnpersistRdd { rdd_id }));
+    }
+
+    /// The executors excluded for the application now; posts what changed.
+    pub fn exclusions(&mut self, excluded: Vec<String>) {
+        if excluded == self.excluded {
+            return;
+        }
+        let now = self.now();
+        for e in excluded.iter().filter(|e| !self.excluded.contains(e)) {
+            self.post(ListenerEvent::ExecutorExcluded(ExecutorExcluded { time: now, executor_id: e.clone() }));
+        }
+        for e in self.excluded.iter().filter(|e| !excluded.contains(e)) {
+            self.post(ListenerEvent::ExecutorUnexcluded(ExecutorUnexcluded { time: now, executor_id: e.clone() }));
+        }
+        self.excluded = excluded;
+    }
+}

@@ -1,0 +1,909 @@
+//! The UI's state (Spark's `AppStatusListener` writing into its `ElementTrackingStore`): jobs,
+//! stages, tasks, executors and cached RDDs as the bus's events describe them, with Spark's
+//! counting rules and its retention limits.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+use rustc_hash::FxHashMap;
+
+use crate::listener::events::*;
+use crate::listener::Listener;
+use crate::metrics::ExecutorSourceMetrics;
+use crate::task::{StageId, TaskId, TaskMetricsSnapshot};
+
+/// How much finished work the store remembers (`ember.ui.retained*`, Spark's defaults).
+#[derive(Clone, Copy, Debug)]
+pub struct Retention {
+    /// Finished jobs (`ember.ui.retainedJobs`, 1000).
+    pub jobs: usize,
+    /// Finished stages (`ember.ui.retainedStages`, 1000).
+    pub stages: usize,
+    /// Tasks per stage attempt (`ember.ui.retainedTasks`, 100000).
+    pub tasks_per_stage: usize,
+    /// Removed executors (`ember.ui.retainedDeadExecutors`, 100).
+    pub dead_executors: usize,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention { jobs: 1000, stages: 1000, tasks_per_stage: 100_000, dead_executors: 100 }
+    }
+}
+
+/// Spark's `calculateNumberToRemove`: past the limit, remove at least a tenth of it at once.
+pub(crate) fn number_to_remove(size: usize, limit: usize) -> usize {
+    if size > limit {
+        (limit / 10).max(size - limit)
+    } else {
+        0
+    }
+}
+
+/// A set of small integers (task indices), one bit each.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct BitSet {
+    words: Vec<u64>,
+    len: usize,
+}
+
+impl BitSet {
+    /// Adds `i`; returns whether it was new.
+    pub(crate) fn insert(&mut self, i: usize) -> bool {
+        let (w, b) = (i / 64, i % 64);
+        if w >= self.words.len() {
+            self.words.resize(w + 1, 0);
+        }
+        let new = self.words[w] & (1 << b) == 0;
+        self.words[w] |= 1 << b;
+        self.len += usize::from(new);
+        new
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+}
+
+/// `JobExecutionStatus`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobStatus {
+    Running,
+    Succeeded,
+    Failed,
+}
+
+impl JobStatus {
+    /// Spark's spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            JobStatus::Running => "RUNNING",
+            JobStatus::Succeeded => "SUCCEEDED",
+            JobStatus::Failed => "FAILED",
+        }
+    }
+}
+
+/// `v1.StageStatus`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StageStatus {
+    Active,
+    Complete,
+    Failed,
+    Pending,
+    Skipped,
+}
+
+impl StageStatus {
+    /// Spark's spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            StageStatus::Active => "ACTIVE",
+            StageStatus::Complete => "COMPLETE",
+            StageStatus::Failed => "FAILED",
+            StageStatus::Pending => "PENDING",
+            StageStatus::Skipped => "SKIPPED",
+        }
+    }
+}
+
+/// The application.
+#[derive(Clone, Debug)]
+pub struct App {
+    pub id: String,
+    pub name: String,
+    pub user: String,
+    pub start_time: u64,
+    pub end_time: Option<u64>,
+}
+
+/// A job (Spark's `LiveJob`).
+#[derive(Clone, Debug)]
+pub struct Job {
+    pub id: usize,
+    pub name: String,
+    pub description: Option<String>,
+    pub submission_time: Option<u64>,
+    pub completion_time: Option<u64>,
+    pub stage_ids: Vec<StageId>,
+    pub job_group: Option<String>,
+    pub status: JobStatus,
+    pub num_tasks: i64,
+    pub active_tasks: i64,
+    pub completed_tasks: i64,
+    pub failed_tasks: i64,
+    pub killed_tasks: i64,
+    pub skipped_tasks: i64,
+    pub(crate) completed_indices: FxHashMap<StageId, BitSet>,
+    pub killed_summary: BTreeMap<String, i64>,
+    pub active_stages: i64,
+    pub completed_stages: BTreeSet<StageId>,
+    pub skipped_stages: BTreeSet<StageId>,
+    pub failed_stages: i64,
+}
+
+impl Job {
+    /// Distinct (stage, index) pairs that succeeded.
+    pub fn completed_indices(&self) -> usize {
+        self.completed_indices.values().map(BitSet::len).sum()
+    }
+}
+
+/// A task attempt as the store keeps it.
+#[derive(Clone, Debug)]
+pub struct Task {
+    pub info: TaskInfo,
+    pub error_message: Option<String>,
+    /// Its metrics: final when it ended, the latest heartbeat's while it runs.
+    pub metrics: Option<TaskMetricsSnapshot>,
+}
+
+/// One executor's part of a stage (Spark's `LiveExecutorStageSummary`).
+#[derive(Clone, Debug, Default)]
+pub struct ExecutorStageSummary {
+    pub task_time: i64,
+    pub succeeded_tasks: i64,
+    pub failed_tasks: i64,
+    pub killed_tasks: i64,
+    pub metrics: TaskMetricsSnapshot,
+    pub is_excluded: bool,
+}
+
+/// A stage attempt (Spark's `LiveStage`).
+#[derive(Clone, Debug)]
+pub struct Stage {
+    pub info: StageInfo,
+    pub status: StageStatus,
+    pub job_ids: BTreeSet<usize>,
+    pub description: Option<String>,
+    pub scheduling_pool: String,
+    pub active_tasks: i64,
+    pub completed_tasks: i64,
+    pub failed_tasks: i64,
+    pub killed_tasks: i64,
+    pub(crate) completed_indices: BitSet,
+    pub killed_summary: BTreeMap<String, i64>,
+    pub first_launch_time: Option<u64>,
+    pub locality_summary: BTreeMap<&'static str, i64>,
+    pub metrics: TaskMetricsSnapshot,
+    pub executor_summaries: BTreeMap<String, ExecutorStageSummary>,
+    pub active_tasks_per_executor: BTreeMap<String, i64>,
+    /// Its tasks, by id; at most `Retention::tasks_per_stage` of them.
+    pub tasks: BTreeMap<TaskId, Task>,
+    /// Tasks dropped to stay within the limit.
+    pub tasks_dropped: u64,
+}
+
+impl Stage {
+    fn new(info: StageInfo) -> Self {
+        Stage {
+            info,
+            status: StageStatus::Pending,
+            job_ids: BTreeSet::new(),
+            description: None,
+            scheduling_pool: "default".into(),
+            active_tasks: 0,
+            completed_tasks: 0,
+            failed_tasks: 0,
+            killed_tasks: 0,
+            completed_indices: BitSet::default(),
+            killed_summary: BTreeMap::new(),
+            first_launch_time: None,
+            locality_summary: BTreeMap::new(),
+            metrics: TaskMetricsSnapshot::default(),
+            executor_summaries: BTreeMap::new(),
+            active_tasks_per_executor: BTreeMap::new(),
+            tasks: BTreeMap::new(),
+            tasks_dropped: 0,
+        }
+    }
+
+    /// Distinct task indices that succeeded.
+    pub fn completed_indices(&self) -> usize {
+        self.completed_indices.len()
+    }
+}
+
+/// An executor, the driver included (Spark's `LiveExecutor`).
+#[derive(Clone, Debug)]
+pub struct Executor {
+    pub id: String,
+    pub host: String,
+    pub host_port: Option<String>,
+    pub is_active: bool,
+    pub total_cores: i64,
+    pub max_tasks: i64,
+    pub add_time: u64,
+    pub remove_time: Option<u64>,
+    pub remove_reason: Option<String>,
+    pub rdd_blocks: i64,
+    pub memory_used: i64,
+    pub disk_used: i64,
+    pub max_memory: i64,
+    pub total_on_heap: Option<i64>,
+    pub used_on_heap: i64,
+    pub total_tasks: i64,
+    pub active_tasks: i64,
+    pub completed_tasks: i64,
+    pub failed_tasks: i64,
+    pub total_duration: i64,
+    pub total_gc_time: i64,
+    pub total_input_bytes: i64,
+    pub total_shuffle_read: i64,
+    pub total_shuffle_write: i64,
+    pub is_excluded: bool,
+    pub excluded_in_stages: BTreeSet<StageId>,
+    pub executor_logs: BTreeMap<String, String>,
+    /// Its metrics source as of its latest heartbeat.
+    pub source: Option<ExecutorSourceMetrics>,
+}
+
+impl Executor {
+    fn new(id: &str, add_time: u64) -> Self {
+        Executor {
+            id: id.to_string(),
+            host: String::new(),
+            host_port: None,
+            is_active: true,
+            total_cores: 0,
+            max_tasks: 0,
+            add_time,
+            remove_time: None,
+            remove_reason: None,
+            rdd_blocks: 0,
+            memory_used: 0,
+            disk_used: 0,
+            max_memory: 0,
+            total_on_heap: None,
+            used_on_heap: 0,
+            total_tasks: 0,
+            active_tasks: 0,
+            completed_tasks: 0,
+            failed_tasks: 0,
+            total_duration: 0,
+            total_gc_time: 0,
+            total_input_bytes: 0,
+            total_shuffle_read: 0,
+            total_shuffle_write: 0,
+            is_excluded: false,
+            excluded_in_stages: BTreeSet::new(),
+            executor_logs: BTreeMap::new(),
+            source: None,
+        }
+    }
+
+    /// `host:port` of its block manager, else its host.
+    pub fn address(&self) -> String {
+        self.host_port.clone().unwrap_or_else(|| self.host.clone())
+    }
+}
+
+/// A cached partition (Spark's `LiveRDDPartition`).
+#[derive(Clone, Debug, Default)]
+pub struct RddPartition {
+    pub executors: Vec<String>,
+    pub memory_used: i64,
+    pub disk_used: i64,
+}
+
+/// An RDD's data on one executor (Spark's `LiveRDDDistribution`).
+#[derive(Clone, Debug, Default)]
+pub struct RddDistribution {
+    pub memory_used: i64,
+    pub disk_used: i64,
+    pub on_heap_used: i64,
+}
+
+/// A persisted RDD (Spark's `LiveRDD`).
+#[derive(Clone, Debug)]
+pub struct Rdd {
+    pub info: RddInfo,
+    pub memory_used: i64,
+    pub disk_used: i64,
+    pub partitions: BTreeMap<usize, RddPartition>,
+    pub distributions: BTreeMap<String, RddDistribution>,
+}
+
+/// Everything the store knows.
+#[derive(Default)]
+pub struct State {
+    pub app: Option<App>,
+    pub environment: Option<EnvironmentDetails>,
+    pub jobs: BTreeMap<usize, Job>,
+    pub stages: BTreeMap<(StageId, u32), Stage>,
+    pub executors: BTreeMap<String, Executor>,
+    pub rdds: BTreeMap<usize, Rdd>,
+    /// The stage attempt of each running task (heartbeats name tasks only).
+    running: FxHashMap<TaskId, (StageId, u32)>,
+    /// Cores per task (`ember.task.cpus`), for executors' `maxTasks`.
+    task_cpus: i64,
+    /// Jobs and stages removed to stay within the limits.
+    pub jobs_dropped: u64,
+    pub stages_dropped: u64,
+}
+
+/// The UI's state, shared by its listener (the only writer) and the HTTP server.
+pub struct AppStatusStore {
+    state: RwLock<State>,
+    retention: Retention,
+}
+
+fn add(a: &mut i64, d: u64) {
+    *a += d as i64;
+}
+
+impl AppStatusStore {
+    /// An empty store keeping at most what `retention` allows.
+    pub fn new(retention: Retention) -> Arc<Self> {
+        Arc::new(AppStatusStore { state: RwLock::new(State { task_cpus: 1, ..State::default() }), retention })
+    }
+
+    /// Reads the state.
+    pub fn read<R>(&self, f: impl FnOnce(&State) -> R) -> R {
+        f(&self.state.read())
+    }
+
+    /// The listener that fills the store.
+    pub fn listener(self: &Arc<Self>) -> AppStatusListener {
+        AppStatusListener(self.clone())
+    }
+}
+
+/// Fills an [`AppStatusStore`] from the bus (Spark's `AppStatusListener`).
+pub struct AppStatusListener(Arc<AppStatusStore>);
+
+impl AppStatusListener {
+    fn write(&self, f: impl FnOnce(&mut State, &Retention)) {
+        f(&mut self.0.state.write(), &self.0.retention)
+    }
+}
+
+impl State {
+    fn executor(&mut self, id: &str, time: u64) -> &mut Executor {
+        self.executors.entry(id.to_string()).or_insert_with(|| Executor::new(id, time))
+    }
+
+    fn stage_entry(&mut self, info: &StageInfo) -> &mut Stage {
+        let stage = self.stages.entry((info.stage_id, info.attempt_id)).or_insert_with(|| Stage::new(info.clone()));
+        stage.info = info.clone();
+        stage
+    }
+
+    fn cleanup_jobs(&mut self, limit: usize) {
+        let finished: Vec<(u64, usize)> =
+            self.jobs.values().filter(|j| j.status != JobStatus::Running).map(|j| (j.completion_time.unwrap_or(0), j.id)).collect();
+        let n = number_to_remove(self.jobs.len(), limit);
+        if n == 0 {
+            return;
+        }
+        let mut finished = finished;
+        finished.sort_unstable();
+        for (_, id) in finished.into_iter().take(n) {
+            self.jobs.remove(&id);
+            self.jobs_dropped += 1;
+        }
+    }
+
+    fn cleanup_stages(&mut self, limit: usize) {
+        let n = number_to_remove(self.stages.len(), limit);
+        if n == 0 {
+            return;
+        }
+        // Skipped stages have no completion time: they go first, as in Spark.
+        let mut done: Vec<(u64, (StageId, u32))> = self
+            .stages
+            .iter()
+            .filter(|(_, s)| !matches!(s.status, StageStatus::Active | StageStatus::Pending))
+            .map(|(k, s)| (s.info.completion_time.unwrap_or(0), *k))
+            .collect();
+        done.sort_unstable();
+        for (_, k) in done.into_iter().take(n) {
+            self.stages.remove(&k);
+            self.stages_dropped += 1;
+        }
+    }
+
+    fn cleanup_executors(&mut self, limit: usize) {
+        let dead: Vec<(u64, String)> =
+            self.executors.values().filter(|e| !e.is_active).map(|e| (e.remove_time.unwrap_or(0), e.id.clone())).collect();
+        let n = number_to_remove(dead.len(), limit);
+        let mut dead = dead;
+        dead.sort_unstable();
+        for (_, id) in dead.into_iter().take(n) {
+            self.executors.remove(&id);
+        }
+    }
+}
+
+/// Drops a stage attempt's oldest finished tasks once it holds more than `limit` (Spark's
+/// `cleanupTasks`: finished tasks by completion time first, then running ones if need be).
+fn cleanup_tasks(stage: &mut Stage, limit: usize) {
+    let n = number_to_remove(stage.tasks.len(), limit);
+    if n == 0 {
+        return;
+    }
+    let mut finished: Vec<(u64, TaskId)> =
+        stage.tasks.values().filter(|t| !t.info.running()).map(|t| (t.info.finish_time, t.info.task_id)).collect();
+    finished.sort_unstable();
+    let mut removed = 0;
+    for (_, id) in finished.into_iter().take(n) {
+        stage.tasks.remove(&id);
+        removed += 1;
+    }
+    while removed < n {
+        let Some((&id, _)) = stage.tasks.iter().next() else { break };
+        stage.tasks.remove(&id);
+        removed += 1;
+    }
+    stage.tasks_dropped += removed as u64;
+}
+
+impl Listener for AppStatusListener {
+    fn on_application_start(&mut self, e: &ApplicationStart) {
+        self.write(|st, _| {
+            st.app = Some(App { id: e.app_id.clone(), name: e.app_name.clone(), user: e.spark_user.clone(), start_time: e.time, end_time: None })
+        })
+    }
+
+    fn on_application_end(&mut self, e: &ApplicationEnd) {
+        self.write(|st, _| {
+            if let Some(app) = &mut st.app {
+                app.end_time = Some(e.time);
+            }
+        })
+    }
+
+    fn on_environment_update(&mut self, e: &EnvironmentUpdate) {
+        self.write(|st, _| {
+            let cpus = e.environment_details.spark_properties.iter().find(|(k, _)| k == crate::conf::TASK_CPUS).and_then(|(_, v)| v.parse().ok());
+            st.task_cpus = cpus.unwrap_or(1).max(1);
+            st.environment = Some(e.environment_details.clone());
+        })
+    }
+
+    fn on_executor_added(&mut self, e: &ExecutorAdded) {
+        self.write(|st, _| {
+            let cpus = st.task_cpus;
+            let exec = st.executor(&e.executor_id, e.time);
+            exec.host = e.executor_info.host.clone();
+            exec.is_active = true;
+            exec.total_cores = i64::from(e.executor_info.total_cores);
+            exec.max_tasks = exec.total_cores / cpus;
+            exec.executor_logs = e.executor_info.log_urls.clone();
+        })
+    }
+
+    fn on_executor_removed(&mut self, e: &ExecutorRemoved) {
+        self.write(|st, r| {
+            let Some(exec) = st.executors.get_mut(&e.executor_id) else { return };
+            exec.is_active = false;
+            exec.remove_time = Some(e.time);
+            exec.remove_reason = Some(e.reason.clone());
+            for rdd in st.rdds.values_mut() {
+                rdd.distributions.remove(&e.executor_id);
+                let mut emptied = Vec::new();
+                for (p, part) in rdd.partitions.iter_mut() {
+                    if let Some(i) = part.executors.iter().position(|x| *x == e.executor_id) {
+                        let n = part.executors.len() as i64;
+                        let (mem, disk) = (part.memory_used / n, part.disk_used / n);
+                        rdd.memory_used = (rdd.memory_used - mem).max(0);
+                        rdd.disk_used = (rdd.disk_used - disk).max(0);
+                        part.executors.remove(i);
+                        part.memory_used -= mem;
+                        part.disk_used -= disk;
+                        if part.executors.is_empty() {
+                            emptied.push(*p);
+                        }
+                    }
+                }
+                for p in emptied {
+                    rdd.partitions.remove(&p);
+                }
+            }
+            st.cleanup_executors(r.dead_executors);
+        })
+    }
+
+    fn on_executor_excluded(&mut self, e: &ExecutorExcluded) {
+        self.write(|st, _| {
+            if let Some(x) = st.executors.get_mut(&e.executor_id) {
+                x.is_excluded = true;
+            }
+        })
+    }
+
+    fn on_executor_unexcluded(&mut self, e: &ExecutorUnexcluded) {
+        self.write(|st, _| {
+            if let Some(x) = st.executors.get_mut(&e.executor_id) {
+                x.is_excluded = false;
+            }
+        })
+    }
+
+    fn on_block_manager_added(&mut self, e: &BlockManagerAdded) {
+        self.write(|st, _| {
+            let exec = st.executor(&e.block_manager_id.executor_id, e.time);
+            exec.host_port = Some(format!("{}:{}", e.block_manager_id.host, e.block_manager_id.port));
+            if exec.host.is_empty() {
+                exec.host = e.block_manager_id.host.clone();
+            }
+            exec.total_on_heap = Some(e.max_mem as i64);
+            exec.used_on_heap = 0;
+            exec.is_active = true;
+            exec.max_memory = e.max_mem as i64;
+        })
+    }
+
+    fn on_job_start(&mut self, e: &JobStart) {
+        self.write(|st, r| {
+            let num_tasks = e.stage_infos.iter().filter(|s| s.completion_time.is_none()).map(|s| s.num_tasks as i64).sum();
+            let name = e.stage_infos.iter().max_by_key(|s| s.stage_id).map(|s| s.name.clone()).unwrap_or_default();
+            let job = Job {
+                id: e.job_id,
+                name,
+                description: e.properties.get(JOB_DESCRIPTION).cloned(),
+                submission_time: (e.time > 0).then_some(e.time),
+                completion_time: None,
+                stage_ids: e.stage_ids(),
+                job_group: e.properties.get(crate::conf::JOB_GROUP_ID).cloned(),
+                status: JobStatus::Running,
+                num_tasks,
+                active_tasks: 0,
+                completed_tasks: 0,
+                failed_tasks: 0,
+                killed_tasks: 0,
+                skipped_tasks: 0,
+                completed_indices: FxHashMap::default(),
+                killed_summary: BTreeMap::new(),
+                active_stages: 0,
+                completed_stages: BTreeSet::new(),
+                skipped_stages: BTreeSet::new(),
+                failed_stages: 0,
+            };
+            st.jobs.insert(e.job_id, job);
+            for info in &e.stage_infos {
+                st.stage_entry(info).job_ids.insert(e.job_id);
+            }
+            st.cleanup_jobs(r.jobs);
+            st.cleanup_stages(r.stages);
+        })
+    }
+
+    fn on_job_end(&mut self, e: &JobEnd) {
+        self.write(|st, r| {
+            let Some(job) = st.jobs.get_mut(&e.job_id) else { return };
+            for stage in st.stages.values_mut() {
+                if job.stage_ids.contains(&stage.info.stage_id) && stage.status == StageStatus::Pending {
+                    stage.status = StageStatus::Skipped;
+                    job.skipped_stages.insert(stage.info.stage_id);
+                    job.skipped_tasks += stage.info.num_tasks as i64;
+                    job.active_stages -= 1;
+                }
+            }
+            job.status = match e.job_result {
+                JobResult::Succeeded => JobStatus::Succeeded,
+                JobResult::Failed(_) => JobStatus::Failed,
+            };
+            job.completion_time = (e.time > 0).then_some(e.time);
+            st.cleanup_jobs(r.jobs);
+            st.cleanup_stages(r.stages);
+        })
+    }
+
+    fn on_stage_submitted(&mut self, e: &StageSubmitted) {
+        self.write(|st, _| {
+            let job_ids: BTreeSet<usize> =
+                st.jobs.values().filter(|j| j.status == JobStatus::Running && j.stage_ids.contains(&e.stage_info.stage_id)).map(|j| j.id).collect();
+            let stage = st.stage_entry(&e.stage_info);
+            stage.status = StageStatus::Active;
+            stage.scheduling_pool = e.properties.get(crate::conf::SCHEDULER_POOL).cloned().unwrap_or_else(|| "default".into());
+            stage.description = e.properties.get(JOB_DESCRIPTION).cloned();
+            stage.job_ids = job_ids.clone();
+            for j in job_ids {
+                if let Some(job) = st.jobs.get_mut(&j) {
+                    job.completed_stages.remove(&e.stage_info.stage_id);
+                    job.active_stages += 1;
+                }
+            }
+            for info in &e.stage_info.rdd_infos {
+                if info.storage_level.is_valid() {
+                    st.rdds.entry(info.id).or_insert_with(|| Rdd {
+                        info: info.clone(),
+                        memory_used: 0,
+                        disk_used: 0,
+                        partitions: BTreeMap::new(),
+                        distributions: BTreeMap::new(),
+                    });
+                }
+            }
+        })
+    }
+
+    fn on_task_start(&mut self, e: &TaskStart) {
+        self.write(|st, r| {
+            let key = (e.stage_id, e.stage_attempt_id);
+            st.running.insert(e.task_info.task_id, key);
+            if let Some(stage) = st.stages.get_mut(&key) {
+                stage.active_tasks += 1;
+                let launch = e.task_info.launch_time;
+                stage.first_launch_time = Some(stage.first_launch_time.map_or(launch, |f| f.min(launch)));
+                *stage.locality_summary.entry(locality_name(e.task_info.locality)).or_default() += 1;
+                *stage.active_tasks_per_executor.entry(e.task_info.executor_id.clone()).or_default() += 1;
+                stage.tasks.insert(e.task_info.task_id, Task { info: e.task_info.clone(), error_message: None, metrics: None });
+                cleanup_tasks(stage, r.tasks_per_stage);
+                for j in stage.job_ids.clone() {
+                    if let Some(job) = st.jobs.get_mut(&j) {
+                        job.active_tasks += 1;
+                    }
+                }
+            }
+            if let Some(exec) = st.executors.get_mut(&e.task_info.executor_id) {
+                exec.active_tasks += 1;
+                exec.total_tasks += 1;
+            }
+        })
+    }
+
+    fn on_task_end(&mut self, e: &TaskEnd) {
+        self.write(|st, _r| {
+            let key = (e.stage_id, e.stage_attempt_id);
+            let resubmitted = e.reason == TaskEndReason::Resubmitted;
+            let was_running = st.running.remove(&e.task_info.task_id).is_some();
+            let (completed, failed, killed) = match &e.reason {
+                TaskEndReason::Success => (1, 0, 0),
+                TaskEndReason::Failed(crate::task::TaskEndReason::TaskKilled { .. }) => (0, 0, 1),
+                _ => (0, 1, 0),
+            };
+            let killed_reason = match &e.reason {
+                TaskEndReason::Failed(crate::task::TaskEndReason::TaskKilled { reason }) => Some(reason.clone()),
+                _ => None,
+            };
+            // The metrics this end adds (a heartbeat may have added part of them already).
+            let mut delta = None;
+            let info = &e.task_info;
+            let duration = info.duration_at(info.finish_time) as i64;
+            if let Some(stage) = st.stages.get_mut(&key) {
+                if was_running || !resubmitted {
+                    if let Some(task) = stage.tasks.get_mut(&info.task_id) {
+                        task.info = info.clone();
+                        task.error_message = e.reason.error_message();
+                        if let Some(m) = &e.task_metrics {
+                            delta = Some(subtract(m, task.metrics.as_ref()));
+                            task.metrics = Some(m.clone());
+                        }
+                    } else if let Some(m) = &e.task_metrics {
+                        delta = Some(m.clone());
+                    }
+                }
+                if let Some(d) = &delta {
+                    stage.metrics.merge(d);
+                }
+                stage.active_tasks -= 1;
+                stage.completed_tasks += completed;
+                if completed > 0 {
+                    stage.completed_indices.insert(info.index);
+                }
+                stage.failed_tasks += failed;
+                stage.killed_tasks += killed;
+                if let Some(k) = &killed_reason {
+                    *stage.killed_summary.entry(k.clone()).or_default() += 1;
+                }
+                *stage.active_tasks_per_executor.entry(info.executor_id.clone()).or_default() -= 1;
+                let es = stage.executor_summaries.entry(info.executor_id.clone()).or_default();
+                es.task_time += duration;
+                es.succeeded_tasks += completed;
+                es.failed_tasks += failed;
+                es.killed_tasks += killed;
+                if let Some(d) = &delta {
+                    es.metrics.merge(d);
+                }
+                for j in stage.job_ids.clone() {
+                    if let Some(job) = st.jobs.get_mut(&j) {
+                        job.active_tasks -= 1;
+                        job.completed_tasks += completed;
+                        if completed > 0 {
+                            job.completed_indices.entry(e.stage_id).or_default().insert(info.index);
+                        }
+                        job.failed_tasks += failed;
+                        job.killed_tasks += killed;
+                        if let Some(k) = &killed_reason {
+                            *job.killed_summary.entry(k.clone()).or_default() += 1;
+                        }
+                    }
+                }
+            }
+            if let Some(exec) = st.executors.get_mut(&info.executor_id) {
+                exec.active_tasks -= 1;
+                exec.completed_tasks += completed;
+                exec.failed_tasks += failed;
+                exec.total_duration += duration;
+                // Spark keeps the first attempt's metrics for a resubmitted task.
+                if !resubmitted {
+                    if let Some(m) = &e.task_metrics {
+                        exec.total_input_bytes += m.input_bytes_read as i64;
+                        exec.total_shuffle_read += (m.shuffle_local_bytes_read + m.shuffle_remote_bytes_read) as i64;
+                        exec.total_shuffle_write += m.shuffle_bytes_written as i64;
+                    }
+                }
+            }
+        })
+    }
+
+    fn on_stage_completed(&mut self, e: &StageCompleted) {
+        self.write(|st, r| {
+            let info = &e.stage_info;
+            let Some(stage) = st.stages.get_mut(&(info.stage_id, info.attempt_id)) else { return };
+            stage.info = info.clone();
+            stage.status = if info.failure_reason.is_some() {
+                StageStatus::Failed
+            } else if info.submission_time.is_some() {
+                StageStatus::Complete
+            } else {
+                StageStatus::Skipped
+            };
+            let status = stage.status;
+            for j in stage.job_ids.clone() {
+                if let Some(job) = st.jobs.get_mut(&j) {
+                    match status {
+                        StageStatus::Complete => {
+                            job.completed_stages.insert(info.stage_id);
+                        }
+                        StageStatus::Skipped => {
+                            job.skipped_stages.insert(info.stage_id);
+                            job.skipped_tasks += info.num_tasks as i64;
+                        }
+                        _ => job.failed_stages += 1,
+                    }
+                    job.active_stages -= 1;
+                }
+            }
+            for exec in st.executors.values_mut() {
+                exec.excluded_in_stages.remove(&info.stage_id);
+            }
+            st.cleanup_stages(r.stages);
+        })
+    }
+
+    fn on_unpersist_rdd(&mut self, e: &UnpersistRdd) {
+        self.write(|st, _| {
+            let Some(rdd) = st.rdds.remove(&e.rdd_id) else { return };
+            for part in rdd.partitions.values() {
+                for x in &part.executors {
+                    if let Some(exec) = st.executors.get_mut(x) {
+                        exec.rdd_blocks -= 1;
+                    }
+                }
+            }
+            for (x, dist) in &rdd.distributions {
+                if let Some(exec) = st.executors.get_mut(x) {
+                    if exec.total_on_heap.is_some() {
+                        exec.used_on_heap = (exec.used_on_heap - dist.on_heap_used).max(0);
+                    }
+                    exec.memory_used = (exec.memory_used - dist.memory_used).max(0);
+                    exec.disk_used = (exec.disk_used - dist.disk_used).max(0);
+                }
+            }
+        })
+    }
+
+    fn on_executor_metrics_update(&mut self, e: &ExecutorMetricsUpdate) {
+        self.write(|st, _| {
+            if let Some(m) = e.executor_updates {
+                if let Some(exec) = st.executors.get_mut(&e.exec_id) {
+                    exec.source = Some(m);
+                }
+            }
+            for (tid, _, _, m) in &e.accum_updates {
+                let Some(key) = st.running.get(tid).copied() else { continue };
+                let Some(stage) = st.stages.get_mut(&key) else { continue };
+                let Some(task) = stage.tasks.get_mut(tid) else { continue };
+                let delta = subtract(m, task.metrics.as_ref());
+                task.metrics = Some(m.clone());
+                stage.metrics.merge(&delta);
+                stage.executor_summaries.entry(e.exec_id.clone()).or_default().metrics.merge(&delta);
+            }
+        })
+    }
+
+    fn on_block_updated(&mut self, e: &BlockUpdated) {
+        self.write(|st, _| update_rdd_block(st, &e.block_updated_info))
+    }
+}
+
+/// Spark's `updateRDDBlock`: a block's move changes its executor's and its RDD's accounting.
+fn update_rdd_block(st: &mut State, b: &BlockUpdatedInfo) {
+    let executor_id = &b.block_manager_id.executor_id;
+    let level = b.storage_level;
+    let disk_delta = b.disk_size as i64 * if level.use_disk { 1 } else { -1 };
+    let mem_delta = b.mem_size as i64 * if level.use_memory { 1 } else { -1 };
+    let has_exec = st.executors.contains_key(executor_id);
+    if let Some(exec) = st.executors.get_mut(executor_id) {
+        if exec.total_on_heap.is_some() {
+            exec.used_on_heap = (exec.used_on_heap + mem_delta).max(0);
+        }
+        exec.memory_used = (exec.memory_used + mem_delta).max(0);
+        exec.disk_used = (exec.disk_used + disk_delta).max(0);
+    }
+    let mut blocks_delta = 0;
+    let partition = match b.block_id {
+        crate::storage::BlockId::Rdd { partition, .. } => partition,
+    };
+    if let Some(rdd) = st.rdds.get_mut(&b.block_id.rdd_id()) {
+        let part = rdd.partitions.entry(partition).or_default();
+        if level.is_valid() {
+            if !part.executors.contains(executor_id) {
+                blocks_delta = 1;
+                part.executors.push(executor_id.clone());
+            }
+        } else if let Some(i) = part.executors.iter().position(|x| x == executor_id) {
+            blocks_delta = -1;
+            part.executors.remove(i);
+        }
+        if part.executors.is_empty() {
+            rdd.partitions.remove(&partition);
+        } else {
+            part.memory_used = (part.memory_used + mem_delta).max(0);
+            part.disk_used = (part.disk_used + disk_delta).max(0);
+        }
+        if has_exec {
+            let rdd_blocks = st.executors.get(executor_id).map_or(0, |x| x.rdd_blocks);
+            if rdd_blocks + blocks_delta > 0 || level.is_valid() {
+                let dist = rdd.distributions.entry(executor_id.clone()).or_default();
+                dist.memory_used = (dist.memory_used + mem_delta).max(0);
+                dist.disk_used = (dist.disk_used + disk_delta).max(0);
+                dist.on_heap_used = (dist.on_heap_used + mem_delta).max(0);
+                if dist.memory_used == 0 && dist.disk_used == 0 && !rdd.partitions.values().any(|p| p.executors.contains(executor_id)) {
+                    rdd.distributions.remove(executor_id);
+                }
+            } else {
+                rdd.distributions.remove(executor_id);
+            }
+        }
+        rdd.memory_used = (rdd.memory_used + mem_delta).max(0);
+        rdd.disk_used = (rdd.disk_used + disk_delta).max(0);
+    }
+    if let Some(exec) = st.executors.get_mut(executor_id) {
+        exec.rdd_blocks += blocks_delta;
+    }
+}
+
+/// `new - old`, field by field (old: what a heartbeat already added).
+fn subtract(new: &TaskMetricsSnapshot, old: Option<&TaskMetricsSnapshot>) -> TaskMetricsSnapshot {
+    let Some(old) = old else { return new.clone() };
+    let mut d = new.clone();
+    macro_rules! sub {
+        ($($(#[$doc:meta])* $name:ident),* $(,)?) => { $(d.$name = new.$name.saturating_sub(old.$name);)* };
+    }
+    ember_common::with_task_metric_fields!(sub);
+    d
+}
+
+/// The local property holding a job's description (Spark's `spark.job.description`).
+pub const JOB_DESCRIPTION: &str = "ember.job.description";
+
+/// Adds `n` to a counter kept as i64 (metrics are u64).
+#[allow(dead_code)]
+fn add_u64(a: &mut i64, n: u64) {
+    add(a, n)
+}
