@@ -154,8 +154,8 @@ impl fmt::Display for TaskEndReason {
             TaskEndReason::TaskKilled { reason } => write!(f, "TaskKilled ({reason})"),
             TaskEndReason::ExecutorLostFailure { executor_id, exit_caused_by_app, reason } => write!(
                 f,
-                "ExecutorLostFailure (executor {executor_id} exited {} by one of the running tasks) Reason: {reason}",
-                if *exit_caused_by_app { "caused" } else { "unrelated to the running tasks" }
+                "ExecutorLostFailure (executor {executor_id} exited {}) Reason: {reason}",
+                if *exit_caused_by_app { "caused by one of the running tasks" } else { "unrelated to the running tasks" }
             ),
             TaskEndReason::TaskResultLost => f.write_str("TaskResultLost (result lost from block manager)"),
         }

@@ -186,6 +186,14 @@ impl TaskSchedulerImpl {
     /// shuffle-map task sets, tasks whose output was there are re-queued too. Status updates
     /// that arrive later for those attempts are ignored.
     pub fn executor_lost(&mut self, executor_id: &str, reason: &str) -> Vec<SchedulerEvent> {
+        self.executor_exited(executor_id, reason, false)
+    }
+
+    /// Handles the loss of an executor whose process is known to have exited while running its
+    /// tasks (Spark's `ExecutorExited` with `exitCausedByApp`): if `exit_caused_by_app`, the loss
+    /// counts as a failure of each of its running tasks, so a task that kills its executor fails
+    /// its job after `max_task_failures` attempts instead of being retried forever.
+    pub fn executor_exited(&mut self, executor_id: &str, reason: &str, exit_caused_by_app: bool) -> Vec<SchedulerEvent> {
         let mut events = Vec::new();
         let Some(host) = self.live.remove(executor_id) else {
             error!("Lost an executor {executor_id} (already removed): {reason}");
@@ -198,7 +206,7 @@ impl TaskSchedulerImpl {
         }
         let now = self.clock.now_ms();
         for tsm in self.task_sets.values_mut() {
-            tsm.executor_lost(executor_id, reason, &self.live, now, &mut events);
+            tsm.executor_lost(executor_id, reason, exit_caused_by_app, &self.live, now, &mut events);
         }
         self.remove_finished();
         events

@@ -40,6 +40,8 @@ thread_local! {
 }
 
 const JOB_GROUP: &str = "ember.jobGroup.id";
+/// The name of the scheduler's thread (Spark's `dag-scheduler-event-loop`).
+const LOOP_THREAD: &str = "dag-scheduler-event-loop";
 
 /// The entry point of an Ember application: creates RDDs and runs jobs on them.
 ///
@@ -79,6 +81,9 @@ struct Inner {
     events: Sender<DriverEvent>,
     loop_thread: Mutex<Option<JoinHandle<()>>>,
     stopped: AtomicBool,
+    /// Held for the whole of a stop: a second caller returns only when the first has finished
+    /// (a program that ends right after must not cut a signal's cleanup short).
+    stop_lock: Mutex<()>,
     app_dir: PathBuf,
     blocks: Arc<BlockManagerMaster>,
     status: Arc<StatusCell>,
@@ -106,6 +111,9 @@ struct PersistedRdd {
 
 impl Inner {
     fn stop(&self) {
+        // The loop thread itself never waits: the stop in progress is joining it.
+        let on_loop_thread = std::thread::current().name() == Some(LOOP_THREAD);
+        let _stopping = (!on_loop_thread).then(|| self.stop_lock.lock());
         if self.stopped.swap(true, Ordering::SeqCst) {
             return;
         }
@@ -120,6 +128,12 @@ impl Inner {
     }
 }
 
+impl crate::shutdown::Stoppable for Inner {
+    fn stop(&self) {
+        Inner::stop(self)
+    }
+}
+
 impl Context {
     /// Starts an application with this configuration (master from `ember.master`, default
     /// `local[*]`).
@@ -128,6 +142,7 @@ impl Context {
         conf.validate()?;
         crate::util::install_panic_hook();
         let master = conf.master()?;
+        conf::validate_settings(&conf, &master)?;
         let conf = Arc::new(conf);
         Self::start(conf, master)
     }
@@ -254,7 +269,7 @@ impl Context {
         if !matches!(master, MasterUrl::Local { .. }) {
             event_loop = event_loop.with_heartbeat_timeout(conf.get_time_ms(conf::NETWORK_TIMEOUT)?);
         }
-        let handle = std::thread::Builder::new().name("dag-scheduler-event-loop".into()).spawn(move || event_loop.run(rx)).map_err(|e| {
+        let handle = std::thread::Builder::new().name(LOOP_THREAD.into()).spawn(move || event_loop.run(rx)).map_err(|e| {
             crate::scheduler::event_loop::spawn_failed(&e);
             EmberError::io("dag-scheduler-event-loop thread", e)
         })?;
@@ -273,6 +288,7 @@ impl Context {
             events: tx,
             loop_thread: Mutex::new(Some(handle)),
             stopped: AtomicBool::new(false),
+            stop_lock: Mutex::new(()),
             app_dir,
             blocks,
             status,
@@ -284,6 +300,9 @@ impl Context {
             persisted: Mutex::new(Default::default()),
             local_memory,
         });
+        let stoppable: Arc<dyn crate::shutdown::Stoppable> = inner.clone();
+        let stoppable = Arc::downgrade(&stoppable);
+        crate::shutdown::register(stoppable);
         Ok(Context { owner: Some(Arc::new(OwnerGuard(inner.clone()))), inner })
     }
 
@@ -537,6 +556,8 @@ impl Context {
             match rx.recv() {
                 Ok(JobEvent::TaskSucceeded { output_index, value }) => deliver(output_index, value)?,
                 Ok(JobEvent::Succeeded) => return Ok(()),
+                // Stopped by SIGINT/SIGTERM: the process exits once the cleanup is done.
+                Ok(JobEvent::Failed(_)) | Err(_) if crate::shutdown::stopping_for_signal() => crate::shutdown::wait_for_exit(),
                 Ok(JobEvent::Failed(e)) => return Err(e.into()),
                 Err(_) => return Err(EmberError::ContextStopped),
             }

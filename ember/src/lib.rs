@@ -65,6 +65,7 @@ pub mod error;
 mod func;
 pub mod metrics;
 pub mod partitioner;
+mod shutdown;
 pub mod text;
 internal!(codec, io, prefetch, size_tracker, ui, util);
 

@@ -661,8 +661,11 @@ impl TaskSetManager {
 
     /// Handles the loss of an executor (Spark's `executorLost`).
     ///
-    /// Its running attempts fail with `ExecutorLostFailure` (not counted towards
-    /// `max_task_failures`) and are re-queued. For a shuffle-map task set still running, tasks
+    /// Its running attempts fail with `ExecutorLostFailure`, counted towards
+    /// `max_task_failures` only if `exit_caused_by_app` (the executor's process exited while
+    /// running them: one of them may have made it exit), and are re-queued. Ember has no
+    /// "launching" state (Spark's SPARK-39955: executors send no RUNNING update), so every
+    /// attempt sent to the executor counts as running. For a shuffle-map task set still running, tasks
     /// that had succeeded there are re-queued too, since their map output was on that executor;
     /// each is reported as a `TaskEnded` with `ExecutorLostFailure`, which tells the DAG
     /// scheduler the partition is missing again (Spark's `Resubmitted`). Then the locality levels
@@ -671,6 +674,7 @@ impl TaskSetManager {
         &mut self,
         exec_id: &str,
         reason: &str,
+        exit_caused_by_app: bool,
         live: &LiveExecutors,
         now: u64,
         out: &mut Vec<SchedulerEvent>,
@@ -711,7 +715,7 @@ impl TaskSetManager {
             .filter(|t| self.task_infos.get(t).is_some_and(|i| i.executor_id == exec_id))
             .collect();
         for task_id in running_here {
-            self.handle_failed_task(task_id, TaskState::Failed, lost(false), now, out);
+            self.handle_failed_task(task_id, TaskState::Failed, lost(exit_caused_by_app), now, out);
         }
         self.recompute_locality(live);
     }

@@ -280,7 +280,7 @@ fn kills_executor_loss_and_fetch_failures_do_not_exclude() {
     assert_eq!((d.index, d.attempt_number), (0, 1), "retried on A after a kill");
     l.add("B", "hb");
     l.remove("A");
-    tsm.executor_lost("A", "gone", &l, 2, &mut out);
+    tsm.executor_lost("A", "gone", false, &l, 2, &mut out);
     assert!(tsm.excludelist().unwrap().exec_failures().is_empty());
     let d = launch(&mut tsm, "B", "hb", 3);
     let fetch = TaskEndReason::FetchFailed {
@@ -521,7 +521,7 @@ fn executor_loss_requeues_running_and_lost_map_output() {
     tsm.handle_successful_task(c.task_id, ok_result(), 1, &mut out);
     out.clear();
     l.remove("1");
-    tsm.executor_lost("1", "worker died", &l, 2, &mut out);
+    tsm.executor_lost("1", "worker died", false, &l, 2, &mut out);
     // Completed task a (output on 1) and running task b are both reported and re-queued.
     let ended: Vec<TaskId> = out
         .iter()
@@ -554,7 +554,7 @@ fn result_task_set_keeps_results_on_executor_loss() {
     tsm.handle_successful_task(a.task_id, ok_result(), 1, &mut out);
     out.clear();
     l.remove("1");
-    tsm.executor_lost("1", "gone", &l, 2, &mut out);
+    tsm.executor_lost("1", "gone", false, &l, 2, &mut out);
     assert!(out.is_empty());
     assert_eq!(tsm.tasks_successful(), 1);
 }
@@ -600,4 +600,32 @@ fn cancel_kills_running_attempts() {
 fn empty_task_set_is_finished_at_once() {
     let tsm = manager(task_set(0, 0, 0, 0), &LiveExecutors::new(), LocalityWaits::default(), 4);
     assert!(tsm.is_finished());
+}
+
+/// Spark's TaskSetManagerSuite "Executors exit for reason unrelated to currently running tasks".
+#[test]
+fn only_an_executor_exit_caused_by_the_app_counts_towards_max_failures() {
+    let mut l = live(&[("1", "h1"), ("2", "h2")]);
+    let mut tsm = manager(task_set(0, 0, 0, 1), &l, LocalityWaits::default(), 1);
+    let a = tsm.resource_offer("1", "h1", TaskLocality::Any, 0).unwrap();
+    let mut out = Vec::new();
+    l.remove("1");
+    tsm.executor_lost("1", "Terminated for reason unrelated to running tasks", false, &l, 1, &mut out);
+    assert!(!tsm.is_zombie(), "not counted: the task set goes on");
+    assert_eq!(tsm.pending_tasks(), 1);
+    let b = tsm.resource_offer("2", "h2", TaskLocality::Any, 2).unwrap();
+    assert_eq!((b.index, a.index), (0, 0));
+    out.clear();
+    l.remove("2");
+    tsm.executor_lost("2", "Command exited with code 42", true, &l, 3, &mut out);
+    assert!(tsm.is_zombie(), "counted: max_task_failures (1) reached");
+    let failure = out.iter().find_map(|e| match e {
+        SchedulerEvent::TaskSetFailed { reason, .. } => Some(reason.clone()),
+        _ => None,
+    });
+    let failure = failure.expect("the task set failed");
+    assert!(
+        failure.contains("ExecutorLostFailure (executor 2 exited caused by one of the running tasks) Reason: Command exited with code 42"),
+        "{failure}"
+    );
 }

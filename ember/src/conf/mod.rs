@@ -10,7 +10,9 @@ use std::collections::BTreeMap;
 use crate::error::{EmberError, Result};
 
 mod shuffle;
+mod validate;
 pub use shuffle::ShuffleConf;
+pub use validate::validate_settings;
 
 /// A configuration key with its default and meaning. The list is [`ENTRIES`].
 #[derive(Clone, Copy, Debug)]
@@ -122,6 +124,7 @@ entries! {
     EXECUTOR_MEMORY = "ember.executor.memory", "1g", Size(MiB), "Memory of each executor in cluster mode (local-cluster: the MEM of the master URL unless this is set).";
     DRIVER_MEMORY = "ember.driver.memory", "1g", Size(MiB), "Memory of the driver; in local mode also of its embedded executor.";
     EXECUTOR_CORES = "ember.executor.cores", "1", Int, "Cores of each executor in cluster mode.";
+    EXECUTOR_DRIVER_CONNECT_TIMEOUT = "ember.executor.driverConnectTimeout", "120s", Time(Seconds), "How long an executor started by hand keeps trying to reach a driver that is not listening yet (read from its EMBER_CONF).";
     MEMORY_FRACTION = "ember.memory.fraction", "0.6", Float, "Fraction of (memory - reserved memory) for execution and storage.";
     MEMORY_STORAGE_FRACTION = "ember.memory.storageFraction", "0.5", Float, "Part of that fraction immune to eviction by execution.";
     TESTING_RESERVED_MEMORY = "ember.testing.reservedMemory", "300m", Size(Byte), "Memory set aside for the system before ember.memory.fraction applies; memory must be at least 1.5 times this (tests lower it to run with a few MiB).";

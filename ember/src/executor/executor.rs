@@ -1,11 +1,11 @@
-//! `Executor`: a fixed pool of task threads (never one thread per task) and the map of running
-//! tasks (Spark's `Executor`).
+//! `Executor`: a pool of task threads (never one thread per task), started as tasks need them
+//! up to the executor's cores, and the map of running tasks (Spark's `Executor`).
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use crossbeam_channel::{unbounded, Sender};
+use crossbeam_channel::{unbounded, Receiver, Sender};
 use parking_lot::Mutex;
 use rustc_hash::FxHashMap;
 use tracing::{debug, info};
@@ -61,11 +61,18 @@ pub(crate) struct Shared {
     pub exception_on_leak: bool,
 }
 
-/// Runs tasks on a fixed number of threads.
+type Queued = (TaskDescription, Arc<TaskContext>);
+
+/// Runs tasks on at most `cores` threads.
 pub struct Executor {
     shared: Arc<Shared>,
-    queue: Option<Sender<(TaskDescription, Arc<TaskContext>)>>,
-    threads: Vec<JoinHandle<()>>,
+    queue: Option<Sender<Queued>>,
+    /// Where a new task thread takes its tasks from.
+    tasks: Receiver<Queued>,
+    /// The task threads started so far: one more whenever more tasks run than there are threads
+    /// (so `local[10000]` starts at once and uses the stacks its jobs need).
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    max_pool_size: usize,
 }
 
 impl Executor {
@@ -97,27 +104,36 @@ impl Executor {
             reship_tasks,
             exception_on_leak,
         });
-        let (tx, rx) = unbounded::<(TaskDescription, Arc<TaskContext>)>();
+        let (tx, rx) = unbounded::<Queued>();
         let cores = cores.max(1);
-        let mut threads = Vec::with_capacity(cores);
-        for i in 0..cores {
-            let rx = rx.clone();
-            let shared = shared.clone();
-            let name = format!("executor-task-{}-{i}", shared.env.executor_id);
-            let handle = std::thread::Builder::new().name(name).spawn(move || {
+        shared.counters.max_pool_size.store(cores, Ordering::Relaxed);
+        info!("Starting executor ID {} on host {} with {} task threads", shared.env.executor_id, shared.env.host, cores);
+        Executor { shared, queue: Some(tx), tasks: rx, threads: Mutex::new(Vec::new()), max_pool_size: cores }
+    }
+
+    /// Starts task threads until there is one per running task (at most `max_pool_size`).
+    fn grow_pool(&self) {
+        let mut threads = self.threads.lock();
+        let wanted = self.shared.running.lock().len().min(self.max_pool_size);
+        while threads.len() < wanted {
+            let (rx, shared) = (self.tasks.clone(), self.shared.clone());
+            let name = format!("executor-task-{}-{}", shared.env.executor_id, threads.len());
+            let spawned = std::thread::Builder::new().name(name).spawn(move || {
                 crate::util::mark_task_thread();
                 while let Ok((task, ctx)) = rx.recv() {
                     TaskRunner::new(shared.clone(), task, ctx).run();
                 }
             });
-            if let Ok(h) = handle {
-                threads.push(h);
+            match spawned {
+                Ok(h) => threads.push(h),
+                Err(e) => {
+                    // The threads there are take the queued tasks in turn.
+                    tracing::error!("cannot start task thread {} of executor {}: {e}", threads.len(), self.shared.env.executor_id);
+                    break;
+                }
             }
         }
-        shared.counters.pool_size.store(threads.len(), Ordering::Relaxed);
-        shared.counters.max_pool_size.store(cores, Ordering::Relaxed);
-        info!("Starting executor ID {} on host {} with {} task threads", shared.env.executor_id, shared.env.host, threads.len());
-        Executor { shared, queue: Some(tx), threads }
+        self.shared.counters.pool_size.store(threads.len(), Ordering::Relaxed);
     }
 
     /// Queues a task on the pool (Spark's `launchTask`).
@@ -131,6 +147,7 @@ impl Executor {
         if let Some(q) = &self.queue {
             let _ = q.send((task, ctx));
         }
+        self.grow_pool();
     }
 
     /// Asks a running task to stop at its next record boundary.
@@ -170,7 +187,8 @@ impl Executor {
             ctx.mark_interrupted("executor stopped");
         }
         self.queue = None;
-        for t in self.threads.drain(..) {
+        let threads = std::mem::take(&mut *self.threads.lock());
+        for t in threads {
             let _ = t.join();
         }
     }

@@ -33,6 +33,13 @@ use crate::task::{BlockManagerId, MapStatus, ShuffleId, StatusUpdate, TaskDescri
 /// The environment variable that makes a spawned copy of the program an executor.
 pub const EXECUTOR_ENV: &str = "EMBER_EXECUTOR_ARGS";
 
+/// The scratch directory of the executor process `pid` started with `--executor-id ID` (empty
+/// without one): its shuffle files, spills and blocks. The process deletes it when it stops; a
+/// `local-cluster` driver deletes it for a process that died without stopping.
+pub(crate) fn work_dir(pid: u32, requested_id: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("ember-executor-{pid}-{requested_id}"))
+}
+
 /// Runs before `main` in every program linked with Ember (the ELF `.init_array` hook): if this
 /// process was started as an executor, it becomes one and exits without running `main`, so a
 /// program cannot forget to enter executor mode.
@@ -59,13 +66,17 @@ fn maybe_run_executor() {
             // first argument happens to be "executor" is not taken over.
             if argv.get(1).map(String::as_str) == Some("executor") && argv.iter().any(|a| a == "--driver" || a.starts_with("--driver=")) {
                 argv[2..].to_vec()
+            } else if argv.get(1).map(String::as_str) == Some("executor") && asks_for_executor_usage(&argv[2..]) {
+                let program = argv.first().map(|p| std::path::Path::new(p).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
+                eprintln!("{}", executor_usage(program.as_deref().unwrap_or("PROGRAM")));
+                std::process::exit(if argv.iter().any(|a| a == "--help" || a == "-h") { 0 } else { 1 });
             } else {
                 return;
             }
         }
     };
     let code = match std::panic::catch_unwind(|| run_executor(args)) {
-        Ok(Ok(())) => 0,
+        Ok(Ok(())) => crate::shutdown::signal_exit_code().unwrap_or(0),
         Ok(Err(e)) => {
             eprintln!("ember executor: {e}");
             1
@@ -76,6 +87,25 @@ fn maybe_run_executor() {
         }
     };
     std::process::exit(code);
+}
+
+/// Whether `PROGRAM executor ARGS` (without `--driver`) is a request for the executor's usage:
+/// nothing more, `--help`, or an executor option. Anything else is left to the program, whose
+/// own first argument may be the word "executor".
+fn asks_for_executor_usage(rest: &[String]) -> bool {
+    const OPTIONS: [&str; 6] = ["--help", "-h", "--cores", "--memory", "--host", "--executor-id"];
+    rest.is_empty() || rest.iter().any(|a| OPTIONS.contains(&a.split('=').next().unwrap_or_default()))
+}
+
+/// How to start an executor by hand.
+fn executor_usage(program: &str) -> String {
+    format!(
+        "usage: {program} executor --driver HOST:PORT [--cores N] [--memory SIZE] [--host ADVERTISED_HOST] [--executor-id ID]\n\
+         Runs {program} as an executor of the driver listening at HOST:PORT (the driver prints it at start,\n\
+         e.g. with master ember://0.0.0.0:7077). --cores: task threads (default 1); --memory: its memory,\n\
+         e.g. 4g (default 1g); --host: the address other executors reach it at. If the driver requires\n\
+         authentication, put the secret in EMBER_AUTH_SECRET."
+    )
 }
 
 /// Command line of an executor.
@@ -212,14 +242,12 @@ async fn executor_main(args: ExecutorArgs, driver: SocketAddr, secret: Option<Ve
     // Before registration only the bootstrap limits are known; the driver's arrive with it.
     let boot_max = 128usize << 20;
     let timeout = Duration::from_secs(120);
-    let conn = Connection::<ToExecutor, ToDriver>::connect(driver, secret.as_deref(), boot_max, timeout)
-        .await
-        .map_err(|e| EmberError::network(format!("cannot join the driver at {driver}"), e))?;
+    let conn = connect_with_retries(driver, secret.as_deref(), boot_max, timeout).await?;
     let host = args.host.clone().unwrap_or_else(|| conn.local_addr().ip().to_string());
     let (mut reader, mut writer) = conn.into_split();
 
     // The block server starts first so its port can be registered.
-    let work_root = std::env::temp_dir().join(format!("ember-executor-{}-{}", std::process::id(), args.executor_id.clone().unwrap_or_default()));
+    let work_root = work_dir(std::process::id(), args.executor_id.as_deref().unwrap_or_default());
     std::fs::create_dir_all(&work_root).map_err(|e| EmberError::io(&work_root, e))?;
     let blocks_master = Arc::new(BlockManagerMaster::new());
     let pending_bm = Arc::new(std::sync::OnceLock::<Arc<BlockManager>>::new());
@@ -306,8 +334,25 @@ async fn executor_main(args: ExecutorArgs, driver: SocketAddr, secret: Option<Ve
     });
 
     let mut binaries: FxHashMap<u64, TaskKind> = FxHashMap::default();
+    // SIGINT/SIGTERM stop the executor as its driver's StopExecutor does, so that its scratch
+    // directory goes with it; a second one exits at once.
+    let mut signals = match crate::shutdown::Signals::new() {
+        Ok(s) => Some(s),
+        Err(e) => {
+            warn!("cannot watch for SIGINT and SIGTERM (no cleanup on them): {e}");
+            None
+        }
+    };
     let outcome = loop {
-        match reader.recv().await {
+        let received = tokio::select! {
+            m = reader.recv() => m,
+            signo = next_signal(&mut signals) => {
+                crate::shutdown::note_signal(signo);
+                info!("RECEIVED SIGNAL {}: stopping the executor", crate::shutdown::signal_name(signo));
+                break Ok(());
+            }
+        };
+        match received {
             Ok(ToExecutor::LaunchTask(t)) => {
                 debug!("Got assigned task {}", t.task_id);
                 if let Some(shipped) = &t.binary {
@@ -364,6 +409,12 @@ async fn executor_main(args: ExecutorArgs, driver: SocketAddr, secret: Option<Ve
             }
         }
     };
+    if let (Some(mut s), Some(code)) = (signals, crate::shutdown::signal_exit_code()) {
+        tokio::spawn(async move {
+            s.next().await;
+            std::process::exit(code);
+        });
+    }
     drop(heartbeat_stop);
     // Stop running tasks on blocking threads so this async context is not blocked by joins.
     let _ = tokio::task::spawn_blocking(move || executor.stop()).await;
@@ -373,17 +424,61 @@ async fn executor_main(args: ExecutorArgs, driver: SocketAddr, secret: Option<Ve
     outcome
 }
 
-/// Sends a heartbeat with the running tasks' metrics every `interval`, the first after a random
-/// extra delay of up to one interval so that executors started together do not beat in step
-/// (reference 002). Stops when the returned sender is dropped.
+/// Joins the driver, retrying with backoff while nothing listens there yet (an executor started
+/// before its driver) for up to `ember.executor.driverConnectTimeout` from the executor's own
+/// `EMBER_CONF`.
+async fn connect_with_retries(driver: SocketAddr, secret: Option<&[u8]>, max_frame: usize, timeout: Duration) -> Result<Connection<ToExecutor, ToDriver>> {
+    let patience = EmberConf::from_env()?.get_time_ms(conf::EXECUTOR_DRIVER_CONNECT_TIMEOUT)?;
+    let deadline = std::time::Instant::now() + Duration::from_millis(patience);
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let e = match Connection::<ToExecutor, ToDriver>::connect(driver, secret, max_frame, timeout).await {
+            Ok(conn) => return Ok(conn),
+            // Nothing listening (yet): worth another try. A refused handshake is not.
+            Err(e @ crate::rpc::RpcError::Io(_)) => e,
+            Err(e) => return Err(EmberError::network(format!("cannot join the driver at {driver}"), e)),
+        };
+        let now = std::time::Instant::now();
+        if now >= deadline {
+            return Err(EmberError::network(
+                format!("cannot join the driver at {driver} (tried for {} s, ember.executor.driverConnectTimeout)", patience / 1000),
+                e,
+            ));
+        }
+        info!("Cannot reach the driver at {driver} yet ({e}); retrying in {} ms", backoff.as_millis());
+        tokio::time::sleep(backoff.min(deadline - now)).await;
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// The next SIGINT or SIGTERM, never without a handler.
+async fn next_signal(signals: &mut Option<crate::shutdown::Signals>) -> i32 {
+    match signals {
+        Some(s) => s.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// When the first heartbeat goes out: within one interval of registration, so that any
+/// `ember.network.timeout` above the interval (all that is allowed) keeps a healthy executor,
+/// at a random point of the interval's second half so that executors started together do not
+/// beat in step. (Spark waits one to two intervals, which a timeout between one and two
+/// intervals turns into the loss of healthy executors.)
+fn first_heartbeat_delay(interval: Duration, rng: &mut impl rand::Rng) -> Duration {
+    let ms = interval.as_millis().min(u64::MAX as u128) as u64;
+    Duration::from_millis(ms - ms / 2 + rng.random_range(0..=ms / 2))
+}
+
+/// Sends a heartbeat with the running tasks' metrics every `interval`, the first within one
+/// interval ([`first_heartbeat_delay`]). Stops when the returned sender is dropped.
 fn start_heartbeater(executor: &Executor, out: mpsc::UnboundedSender<ToDriver>, interval: Duration) -> crossbeam_channel::Sender<()> {
-    use rand::{Rng, SeedableRng};
+    use rand::SeedableRng;
     let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(0);
     let monitor = executor.monitor();
     let memory = executor.env().memory_manager.clone();
-    let jitter = rand::rngs::SmallRng::from_os_rng().random_range(0..=interval.as_millis() as u64);
+    let first = first_heartbeat_delay(interval, &mut rand::rngs::SmallRng::from_os_rng());
     let spawned = std::thread::Builder::new().name("executor-heartbeater".into()).spawn(move || {
-        let mut wait = interval + Duration::from_millis(jitter);
+        let mut wait = first;
         // A timer, not a wait for an event: the stop channel ends it at once.
         while let Err(crossbeam_channel::RecvTimeoutError::Timeout) = stop_rx.recv_timeout(wait) {
             if out.send(ToDriver::Heartbeat { task_metrics: monitor.running_metrics(), executor_metrics: monitor.source_metrics(), memory: memory.metrics() }).is_err() {
@@ -416,5 +511,24 @@ impl BlockStore for LateStore {
     }
     fn open_shuffle_block(&self, shuffle_id: ShuffleId, map_index: usize, reduce_id: usize) -> std::result::Result<ShuffleBlock, String> {
         crate::shuffle::open_block(&self.local_dir, shuffle_id, map_index, reduce_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn the_first_heartbeat_comes_within_one_interval() {
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(7);
+        for interval_ms in [1u64, 2, 3, 100, 10_000] {
+            let interval = Duration::from_millis(interval_ms);
+            let delays: Vec<Duration> = (0..200).map(|_| first_heartbeat_delay(interval, &mut rng)).collect();
+            assert!(delays.iter().all(|d| *d <= interval && *d >= interval / 2), "{interval:?}: {delays:?}");
+            if interval_ms >= 100 {
+                assert!(delays.iter().any(|d| *d != delays[0]), "spread out: {delays:?}");
+            }
+        }
     }
 }

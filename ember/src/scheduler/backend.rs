@@ -11,13 +11,17 @@ pub trait SchedulerBackend: Send {
     /// Free cores of every live executor (Spark's `makeOffers`).
     fn offers(&mut self) -> Vec<WorkerOffer>;
     /// Sends tasks to their executors, taking their cores off the free cores. Returns the tasks
-    /// that could not be sent (too large for the RPC limit, executor gone): their task sets are
-    /// aborted with the message.
+    /// that could not be sent: a task whose executor is gone is re-queued; any other (too large
+    /// for the RPC limit) aborts its task set with the message.
     fn launch_tasks(&mut self, tasks: Vec<TaskDescription>) -> Vec<LaunchFailure>;
     /// Sees every status update first: a finished task gives its cores back.
     fn status_update(&mut self, update: &StatusUpdate);
-    /// An executor is gone: forget it and its running tasks.
-    fn executor_lost(&mut self, _executor_id: &ExecutorId) {}
+    /// An executor is gone: forget it and its running tasks. Returns how its process ended when
+    /// the backend knows (it spawned the process and did not stop it itself): Spark's
+    /// `ExecutorExited`, whose running tasks count the loss as their failure.
+    fn executor_lost(&mut self, _executor_id: &ExecutorId) -> Option<std::process::ExitStatus> {
+        None
+    }
     /// Stops an executor the driver has given up on (heartbeat timeout) and forgets it.
     fn kill_executor(&mut self, _executor_id: &ExecutorId) {}
     /// An executor registered.
@@ -43,4 +47,7 @@ pub struct LaunchFailure {
     pub task_id: TaskId,
     pub executor_id: ExecutorId,
     pub message: String,
+    /// The executor was removed between the offer and the launch (its loss is on its way to
+    /// the scheduler): the task was never sent and runs elsewhere, as in Spark.
+    pub executor_gone: bool,
 }

@@ -113,7 +113,13 @@ pub struct ClusterBackend {
     binaries: FxHashMap<(StageId, u32), (u64, Arc<Shipped>)>,
     next_binary: u64,
     running: FxHashMap<TaskId, (ExecutorId, u32)>,
-    children: Vec<Child>,
+    /// The executor processes this driver spawned (`local-cluster`), with the `--executor-id`
+    /// each was given (which names its scratch directory).
+    children: Vec<(Child, usize)>,
+    /// Process ids of registered executors, to find a lost one's process.
+    pids: FxHashMap<ExecutorId, u32>,
+    /// Executors this driver stopped itself (heartbeat expiry): their exit is not the app's doing.
+    killed: FxHashSet<ExecutorId>,
     /// `local-cluster`'s executor shape, to replace executors that are lost.
     local_shape: Option<(usize, u64)>,
     next_local_id: usize,
@@ -175,6 +181,8 @@ impl ClusterBackend {
             next_binary: 0,
             running: FxHashMap::default(),
             children: Vec::new(),
+            pids: FxHashMap::default(),
+            killed: FxHashSet::default(),
             local_shape: None,
             next_local_id: 0,
             replacements: 0,
@@ -217,6 +225,14 @@ impl ClusterBackend {
             self.next_local_id += 1;
             let args = format!("--driver {} --cores {cores} --memory {memory_mb}m --executor-id {i}", self.addr);
             let mut cmd = Command::new("/proc/self/exe");
+            // Named after the program and its role in `ps` (`wordcount executor --driver …`); the
+            // arguments are read from the environment, these only show what the process is.
+            std::os::unix::process::CommandExt::arg0(&mut cmd, program_name());
+            cmd.arg("executor").args(args.split_whitespace());
+            // A process group of its own: a Ctrl-C or a signal to the driver's group reaches
+            // only the driver, which then stops its executors itself (and a SIGKILL of the
+            // group leaves them alive to see the connection drop and clean up).
+            std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
             cmd.env(crate::executor::process::EXECUTOR_ENV, args).stdin(Stdio::null());
             match &self.shared.settings.secret {
                 Some(s) => cmd.env(SECRET_ENV, String::from_utf8_lossy(s).into_owned()),
@@ -228,7 +244,7 @@ impl ClusterBackend {
             }
             let child = cmd.spawn().map_err(|e| EmberError::io("/proc/self/exe (executor process)", e))?;
             debug!("spawned executor process {} (pid {})", i, child.id());
-            self.children.push(child);
+            self.children.push((child, i));
         }
         Ok(())
     }
@@ -252,7 +268,7 @@ impl ClusterBackend {
     /// Process ids of the executors this driver spawned (`local-cluster`).
     #[cfg(any(test, feature = "testing"))]
     pub fn child_pids(&self) -> Vec<u32> {
-        self.children.iter().map(Child::id).collect()
+        self.children.iter().map(|(c, _)| c.id()).collect()
     }
 
     /// Executors registered now.
@@ -264,6 +280,38 @@ impl ClusterBackend {
     /// A handle that lists the registered executors from any thread.
     pub fn view(&self) -> ClusterView {
         ClusterView(self.shared.clone())
+    }
+
+    /// Forgets the executor processes that have exited, deleting their scratch directories
+    /// (Spark's Worker deletes an executor's directories too): one that died without stopping
+    /// (SIGKILL, abort) could not delete its own.
+    fn reap_exited(&mut self) {
+        self.children.retain_mut(|(c, id)| match c.try_wait() {
+            Ok(Some(_)) => {
+                remove_work_dir(c.id(), *id);
+                false
+            }
+            _ => true,
+        });
+    }
+
+    /// Waits briefly for a lost executor's process to exit (its connection closes just before
+    /// the process ends), so that it can be reaped and cleaned up now; returns its exit status
+    /// (as SPARK-39957 waits for the worker's report of it).
+    fn await_exit(&mut self, executor_id: &ExecutorId) -> Option<std::process::ExitStatus> {
+        let pid = self.pids.remove(executor_id)?;
+        let (child, _) = self.children.iter_mut().find(|(c, _)| c.id() == pid)?;
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        loop {
+            match child.try_wait() {
+                Ok(Some(status)) => return Some(status),
+                Ok(None) if std::time::Instant::now() < deadline => std::thread::sleep(Duration::from_millis(2)),
+                _ => {
+                    debug!("executor {executor_id} (pid {pid}) closed its connection but has not exited yet");
+                    return None;
+                }
+            }
+        }
     }
 
     fn binary_for(&mut self, t: &TaskDescription) -> Result<(u64, Arc<Shipped>)> {
@@ -297,13 +345,18 @@ impl SchedulerBackend for ClusterBackend {
             let (binary_id, shipped) = match self.binary_for(&t) {
                 Ok(b) => b,
                 Err(e) => {
-                    failures.push(LaunchFailure { task_id: t.task_id, executor_id: t.executor_id.clone(), message: e.to_string() });
+                    failures.push(LaunchFailure { task_id: t.task_id, executor_id: t.executor_id.clone(), message: e.to_string(), executor_gone: false });
                     continue;
                 }
             };
             let mut st = self.shared.state.lock();
             let Some(exec) = st.executors.get_mut(&t.executor_id) else {
-                failures.push(LaunchFailure { task_id: t.task_id, executor_id: t.executor_id.clone(), message: format!("executor {} is gone", t.executor_id) });
+                failures.push(LaunchFailure {
+                    task_id: t.task_id,
+                    executor_id: t.executor_id.clone(),
+                    message: format!("executor {} is gone", t.executor_id),
+                    executor_gone: true,
+                });
                 continue;
             };
             let first = !exec.binaries.contains(&binary_id);
@@ -322,7 +375,7 @@ impl SchedulerBackend for ClusterBackend {
             let bytes = match postcard::to_allocvec(&ToExecutor::LaunchTask(wire)) {
                 Ok(b) => b,
                 Err(e) => {
-                    failures.push(LaunchFailure { task_id: t.task_id, executor_id: t.executor_id.clone(), message: e.to_string() });
+                    failures.push(LaunchFailure { task_id: t.task_id, executor_id: t.executor_id.clone(), message: e.to_string(), executor_gone: false });
                     continue;
                 }
             };
@@ -336,7 +389,7 @@ impl SchedulerBackend for ClusterBackend {
                     bytes.len(),
                     max
                 );
-                failures.push(LaunchFailure { task_id: t.task_id, executor_id: t.executor_id.clone(), message });
+                failures.push(LaunchFailure { task_id: t.task_id, executor_id: t.executor_id.clone(), message, executor_gone: false });
                 continue;
             }
             exec.free_cores = exec.free_cores.saturating_sub(t.cpus);
@@ -360,22 +413,28 @@ impl SchedulerBackend for ClusterBackend {
         }
     }
 
-    fn executor_lost(&mut self, executor_id: &ExecutorId) {
+    fn executor_lost(&mut self, executor_id: &ExecutorId) -> Option<std::process::ExitStatus> {
         self.running.retain(|_, (e, _)| e != executor_id);
         let stopping = {
             let mut st = self.shared.state.lock();
             st.executors.remove(executor_id);
             st.stopping
         };
-        // Reap processes that exited, so none is left a zombie.
-        self.children.retain_mut(|c| !matches!(c.try_wait(), Ok(Some(_))));
+        // Reap processes that exited, so none is left a zombie and no directory is left behind.
+        let exit = if self.killed.remove(executor_id) {
+            self.pids.remove(executor_id);
+            None
+        } else {
+            self.await_exit(executor_id)
+        };
+        self.reap_exited();
         // local-cluster keeps its size: a lost executor is replaced by a new process.
         if let (Some((cores, memory_mb)), false) = (self.local_shape, stopping) {
             if self.replacements >= self.max_replacements {
                 let max = self.max_replacements;
                 warn!("not replacing lost executor {executor_id}: ember.deploy.maxExecutorRetries ({max}) reached");
                 self.last_lost = Some(executor_id.clone());
-                return;
+                return exit;
             }
             self.replacements += 1;
             info!("Replacing lost executor {executor_id} with a new executor process");
@@ -383,19 +442,23 @@ impl SchedulerBackend for ClusterBackend {
                 warn!("could not replace executor {executor_id}: {e}");
             }
         }
+        exit
     }
 
-    fn executor_added(&mut self, _executor_id: &ExecutorId) {
+    fn executor_added(&mut self, executor_id: &ExecutorId) {
+        if let Some(e) = self.shared.state.lock().executors.get(executor_id) {
+            self.pids.insert(executor_id.clone(), e.pid);
+        }
         self.replacements = 0;
     }
 
     fn application_failure(&mut self) -> Option<String> {
-        let (Some(_), Some(last)) = (self.local_shape, &self.last_lost) else { return None };
+        let (Some(_), Some(last)) = (self.local_shape, self.last_lost.clone()) else { return None };
         if self.replacements < self.max_replacements || !self.shared.state.lock().executors.is_empty() {
             return None;
         }
         // A process still starting (or still exiting) may yet register: wait for it.
-        self.children.retain_mut(|c| !matches!(c.try_wait(), Ok(Some(_))));
+        self.reap_exited();
         if !self.children.is_empty() {
             return None;
         }
@@ -407,6 +470,7 @@ impl SchedulerBackend for ClusterBackend {
     }
 
     fn kill_executor(&mut self, executor_id: &ExecutorId) {
+        self.killed.insert(executor_id.clone());
         let removed = self.shared.state.lock().executors.remove(executor_id);
         if let Some(e) = removed {
             if let Ok(bytes) = postcard::to_allocvec(&ToExecutor::StopExecutor) {
@@ -445,7 +509,7 @@ impl SchedulerBackend for ClusterBackend {
         }
         // Give executors a moment to exit on their own, then make sure no process outlives us.
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        for child in &mut self.children {
+        for (child, id) in &mut self.children {
             loop {
                 match child.try_wait() {
                     Ok(Some(_)) => break,
@@ -457,6 +521,7 @@ impl SchedulerBackend for ClusterBackend {
                     }
                 }
             }
+            remove_work_dir(child.id(), *id);
         }
         self.children.clear();
         if let Some(rt) = self.runtime.take() {
@@ -504,6 +569,16 @@ async fn serve_executor(stream: tokio::net::TcpStream, peer: SocketAddr, shared:
         let reason = format!(
             "executor build {build_id} does not match the driver's build {}: run the same executable on every machine",
             shared.build_id
+        );
+        warn!("Refusing executor from {peer}: {reason}");
+        writer.send(&ToExecutor::RegisterRejected { reason }).await?;
+        return Ok(());
+    }
+    let task_cpus = s.conf.iter().find(|(k, _)| k == crate::conf::TASK_CPUS).and_then(|(_, v)| v.trim().parse::<u32>().ok()).unwrap_or(1);
+    if cores < task_cpus {
+        // Spark offers such an executor nothing, forever; refusing it says why at once.
+        let reason = format!(
+            "the executor has {cores} cores, fewer than the {task_cpus} each task needs (ember.task.cpus = {task_cpus}): it could never run a task"
         );
         warn!("Refusing executor from {peer}: {reason}");
         writer.send(&ToExecutor::RegisterRejected { reason }).await?;
@@ -606,6 +681,23 @@ async fn serve_executor(stream: tokio::net::TcpStream, peer: SocketAddr, shared:
         let _ = shared.events.send(DriverEvent::ExecutorLost { executor_id, reason: format!("connection closed: {reason}") });
     }
     Ok(())
+}
+
+/// The name this program was started under, without its directory.
+fn program_name() -> String {
+    let arg0 = std::env::args_os().next().unwrap_or_default();
+    let name = std::path::Path::new(&arg0).file_name().map(|n| n.to_string_lossy().into_owned());
+    name.filter(|n| !n.is_empty()).unwrap_or_else(|| "ember".into())
+}
+
+/// Deletes the scratch directory of a spawned executor process that has exited.
+fn remove_work_dir(pid: u32, local_id: usize) {
+    let dir = crate::executor::process::work_dir(pid, &local_id.to_string());
+    match std::fs::remove_dir_all(&dir) {
+        Ok(()) => debug!("deleted {} of exited executor process {pid}", dir.display()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => warn!("cannot delete {} of exited executor process {pid}: {e}", dir.display()),
+    }
 }
 
 /// The execution plus storage memory of an executor of `memory_mb` MiB under the application's

@@ -297,8 +297,13 @@ impl EventLoop {
             st.executor_metrics.remove(executor_id);
         });
         let id = executor_id.to_string();
-        self.backend.executor_lost(&id);
-        let events = self.tasks.executor_lost(executor_id, reason);
+        let events = match self.backend.executor_lost(&id) {
+            // Spark's StandaloneSchedulerBackend.executorRemoved: an exit status reported for the
+            // process means the application caused the exit (a task called exit, aborted, or
+            // was killed for its memory), so its running tasks count the failure.
+            Some(status) => self.tasks.executor_exited(executor_id, &exit_message(status), true),
+            None => self.tasks.executor_lost(executor_id, reason),
+        };
         self.scheduler_events(events);
         // Its cached blocks are gone too: the stages resubmitted below must not prefer it.
         self.services.blocks.remove_executor(executor_id);
@@ -435,7 +440,7 @@ impl EventLoop {
             failures.extend(self.backend.launch_tasks(launch));
         }
         for failure in failures {
-            let events = self.tasks.abort_task_set_of(failure.task_id, &failure.executor_id, &failure.message);
+            let events = launch_failed(&mut self.tasks, failure);
             self.scheduler_events(events);
         }
     }
@@ -469,6 +474,29 @@ impl EventLoop {
     }
 }
 
+/// What becomes of a task the backend could not send. An executor that went away between the
+/// offer and the launch is an executor loss, not a reason to abort: the attempt fails as lost
+/// (not counted) and is re-queued, as Spark's launch never finds its executor gone (offers and
+/// removals are serialized there) and a lost executor's tasks are re-queued. Anything else
+/// (a task over the RPC limit) aborts its task set.
+fn launch_failed(tasks: &mut TaskSchedulerImpl, failure: LaunchFailure) -> Vec<SchedulerEvent> {
+    if !failure.executor_gone {
+        return tasks.abort_task_set_of(failure.task_id, &failure.executor_id, &failure.message);
+    }
+    debug!("task {} not launched: {}", failure.task_id, failure.message);
+    let reason = crate::task::TaskEndReason::ExecutorLostFailure {
+        executor_id: failure.executor_id.clone(),
+        exit_caused_by_app: false,
+        reason: failure.message,
+    };
+    tasks.status_update(StatusUpdate {
+        executor_id: failure.executor_id,
+        task_id: failure.task_id,
+        state: crate::task::TaskState::Failed,
+        outcome: crate::task::TaskOutcome::Failure { reason, metrics: None },
+    })
+}
+
 /// The task an executor runs for an attempt the task scheduler handed out: the core's opaque
 /// body turned back into this crate's task code.
 fn launchable(desc: ember_scheduler::task::TaskDescription) -> Result<TaskDescription, LaunchFailure> {
@@ -478,6 +506,7 @@ fn launchable(desc: ember_scheduler::task::TaskDescription) -> Result<TaskDescri
             task_id: desc.task_id,
             executor_id: desc.executor_id,
             message: "internal error: a task body that is not a TaskKind".into(),
+            executor_gone: false,
         });
     };
     Ok(TaskDescription {
@@ -494,7 +523,67 @@ fn launchable(desc: ember_scheduler::task::TaskDescription) -> Result<TaskDescri
     })
 }
 
+/// Spark's worker's description of an executor process's end.
+fn exit_message(status: std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("Command exited with code {code}"),
+        (None, Some(signal)) => format!("Command exited with code {} (killed by signal {signal})", 128 + signal),
+        (None, None) => format!("Command exited: {status}"),
+    }
+}
+
 /// Logs a failure to start the loop's thread (the context then reports it).
 pub(crate) fn spawn_failed(e: &std::io::Error) {
     error!("could not start the scheduler thread: {e}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ember_scheduler::clock::ManualClock;
+    use ember_scheduler::config::SchedulerConfig;
+    use ember_scheduler::task::TaskBody;
+    use ember_scheduler::task_set::{TaskSet, TaskSpec, WorkerOffer};
+
+    fn scheduler() -> TaskSchedulerImpl {
+        let config = SchedulerConfig { max_task_failures: 1, ..SchedulerConfig::default() };
+        let mut tasks = TaskSchedulerImpl::new(config, Arc::new(ManualClock::new(0)), 0);
+        tasks.executor_added("1", "h1");
+        tasks.executor_added("2", "h2");
+        let specs = vec![TaskSpec { partition: 0, preferred_locations: Vec::new() }];
+        tasks.submit_tasks(TaskSet { stage_id: 0, stage_attempt_id: 0, priority: 0, pool_name: String::new(), tasks: specs, shuffle_id: None, body: TaskBody::new(()) });
+        tasks
+    }
+
+    fn offer(tasks: &mut TaskSchedulerImpl, executor: &str, host: &str) -> Option<ember_scheduler::task::TaskDescription> {
+        let offer = WorkerOffer { executor_id: executor.into(), host: host.into(), cores: 1 };
+        tasks.resource_offers(&[offer]).0.into_iter().flatten().next()
+    }
+
+    fn failure(t: &ember_scheduler::task::TaskDescription, executor_gone: bool) -> LaunchFailure {
+        LaunchFailure { task_id: t.task_id, executor_id: t.executor_id.clone(), message: format!("executor {} is gone", t.executor_id), executor_gone }
+    }
+
+    #[test]
+    fn a_launch_that_finds_its_executor_gone_requeues_the_task() {
+        let mut tasks = scheduler();
+        let first = offer(&mut tasks, "1", "h1").expect("launched on 1");
+        let events = launch_failed(&mut tasks, failure(&first, true));
+        assert!(!events.iter().any(|e| matches!(e, SchedulerEvent::TaskSetFailed { .. })), "{events:?}");
+        // The loss that follows finds nothing of it running; the task runs on the other executor,
+        // although max_task_failures is 1: the launch did not count.
+        let events = tasks.executor_lost("1", "connection closed");
+        assert!(!events.iter().any(|e| matches!(e, SchedulerEvent::TaskSetFailed { .. })), "{events:?}");
+        let again = offer(&mut tasks, "2", "h2").expect("re-queued");
+        assert_eq!((again.index, again.attempt_number), (first.index, 1));
+    }
+
+    #[test]
+    fn any_other_launch_failure_aborts_the_task_set() {
+        let mut tasks = scheduler();
+        let first = offer(&mut tasks, "1", "h1").unwrap();
+        let events = launch_failed(&mut tasks, failure(&first, false));
+        assert!(events.iter().any(|e| matches!(e, SchedulerEvent::TaskSetFailed { .. })), "{events:?}");
+    }
 }

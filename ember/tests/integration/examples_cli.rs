@@ -136,3 +136,55 @@ fn a_misspelled_key_warns_with_the_closest_known_key_and_sizes_name_what_was_set
     assert_eq!(code, 1);
     assert!(err.contains("ember.executor.memory") && err.contains("\"1k\"") && err.contains("set by --conf"), "{err}");
 }
+
+fn run_with_env(name: &str, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let mut cmd = Command::new(example(name));
+    cmd.args(args).env("EMBER_CONF", "ember.ui.showConsoleProgress=false");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run example {name}: {e}"));
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// Piped output is plain text (no colour codes), and a normal run and its shutdown log nothing
+/// at WARN or ERROR, in local mode and with executor processes.
+#[test]
+fn a_normal_word_count_is_quiet_and_its_piped_logs_are_plain_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.txt");
+    std::fs::write(&input, "a b a\nc b a\n".repeat(200)).unwrap();
+    let path = input.to_str().unwrap();
+    for master in ["local[2]", "local-cluster[2,1,1024]"] {
+        let (code, out, err) = run("wordcount", &[path, "--top", "1", "--master", master]);
+        assert_eq!((code, out.as_str()), (0, "a\t600\n"), "{master}: {err}");
+        assert!(!err.lines().any(|l| l.contains("WARN") || l.contains("ERROR")), "{master}: {err}");
+        let (code, _, log) = run_with_env("wordcount", &[path, "--master", master], &[("EMBER_LOG", "info")]);
+        assert_eq!(code, 0, "{log}");
+        assert!(log.contains("INFO"), "{master}: the info log is there: {log}");
+        assert!(!log.contains('\u{1b}'), "{master}: colour codes in piped logs: {log:?}");
+        assert!(!log.lines().any(|l| l.contains("WARN") || l.contains("ERROR")), "{master}: {log}");
+    }
+}
+
+#[test]
+fn executor_without_driver_prints_the_executor_usage() {
+    let (code, out, err) = run("wordcount", &["executor"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("usage: wordcount executor --driver HOST:PORT"), "{err}");
+    assert!(!err.contains("Input path does not exist"), "{err}");
+    let (code, _, err) = run("wordcount", &["executor", "--cores", "2"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("usage: wordcount executor --driver HOST:PORT"), "{err}");
+}
+
+#[test]
+fn a_thread_count_the_machine_cannot_give_is_an_error_naming_the_master_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.txt");
+    std::fs::write(&input, "a\n").unwrap();
+    // Far above any machine's per-process thread limit (this one's is reported in the message).
+    let (code, out, err) = run("wordcount", &[input.to_str().unwrap(), "--master", "local[100000000]"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("invalid master URL \"local[100000000]\"") && err.contains("task threads are more than this machine gives"), "{err}");
+}

@@ -120,7 +120,8 @@ fn executor_metrics_reach_the_driver() {
     let all = ctx.executor_metrics();
     for (id, m) in &all {
         assert_eq!(m.max_pool_size, 1, "executor {id}");
-        assert_eq!(m.current_pool_size, 1, "executor {id}");
+        // Task threads start as tasks need them (Spark's cached pool): one, if it ran any.
+        assert_eq!(m.current_pool_size, u64::from(m.complete_tasks > 0), "executor {id}");
         let g = m.gauges();
         assert_eq!(g[0].0, "threadpool.activeTasks");
     }
