@@ -692,10 +692,11 @@ impl DagScheduler {
         }
         actions.push(DagAction::NotifyJob { job_id, event: JobEvent::TaskSucceeded { output_index: i, value } });
         if job.num_finished == job.finished.len() {
-            actions.push(DagAction::NotifyJob { job_id, event: JobEvent::Succeeded });
             info!("Job {job_id} finished: {}", job.call_site);
+            // As Spark: the stage's end, then the job's (listeners see StageCompleted first).
             self.mark_stage_finished(stage_id, None, actions);
             self.cleanup_job(job_id, None, actions);
+            actions.push(DagAction::NotifyJob { job_id, event: JobEvent::Succeeded });
             self.stage_finished(stage_id, now_ms, actions);
         }
     }
@@ -721,8 +722,9 @@ impl DagScheduler {
         }
         info!("Job {job_id} failed: {err}");
         let reason = err.to_string();
-        actions.push(DagAction::NotifyJob { job_id, event: JobEvent::Failed(err) });
+        // As Spark's failJobAndIndependentStages: its stages end (failed), then the job.
         self.cleanup_job(job_id, Some(&reason), actions);
+        actions.push(DagAction::NotifyJob { job_id, event: JobEvent::Failed(err) });
     }
 
     /// Cancels a job: its tasks are killed and its caller gets `JobCancelled`.
