@@ -33,7 +33,11 @@ impl Lockfile {
             let line = raw.trim();
             if line == "[[package]]" {
                 packages.extend(current.take());
-                current = Some(Package { name: String::new(), version: String::new(), dependencies: Vec::new() });
+                current = Some(Package {
+                    name: String::new(),
+                    version: String::new(),
+                    dependencies: Vec::new(),
+                });
                 in_deps = false;
                 continue;
             }
@@ -43,25 +47,34 @@ impl Lockfile {
                 in_deps = false;
                 continue;
             }
-            let Some(pkg) = current.as_mut() else { continue };
+            let Some(pkg) = current.as_mut() else {
+                continue;
+            };
             if in_deps {
                 if line == "]" {
                     in_deps = false;
                 } else if let Some(dep) = quoted(line.trim_end_matches(',')) {
                     pkg.dependencies.push(dep);
                 } else if !line.is_empty() {
-                    return Err(format!("Cargo.lock line {}: unexpected {line:?} in a dependencies array", i + 1));
+                    return Err(format!(
+                        "Cargo.lock line {}: unexpected {line:?} in a dependencies array",
+                        i + 1
+                    ));
                 }
                 continue;
             }
             if let Some(v) = line.strip_prefix("name = ") {
-                pkg.name = quoted(v).ok_or_else(|| format!("Cargo.lock line {}: bad name", i + 1))?;
+                pkg.name =
+                    quoted(v).ok_or_else(|| format!("Cargo.lock line {}: bad name", i + 1))?;
             } else if let Some(v) = line.strip_prefix("version = ") {
-                pkg.version = quoted(v).ok_or_else(|| format!("Cargo.lock line {}: bad version", i + 1))?;
+                pkg.version =
+                    quoted(v).ok_or_else(|| format!("Cargo.lock line {}: bad version", i + 1))?;
             } else if let Some(v) = line.strip_prefix("dependencies = [") {
                 // Either an array over several lines, or one on this line.
                 match v.strip_suffix(']') {
-                    Some(inline) => pkg.dependencies.extend(inline.split(',').filter_map(|d| quoted(d.trim()))),
+                    Some(inline) => pkg
+                        .dependencies
+                        .extend(inline.split(',').filter_map(|d| quoted(d.trim()))),
                     None => in_deps = true,
                 }
             }
@@ -88,7 +101,10 @@ impl Lockfile {
         let mut parts = entry.split_whitespace();
         let name = parts.next()?;
         match parts.next() {
-            Some(version) => self.packages.iter().find(|p| p.name == name && p.version == version),
+            Some(version) => self
+                .packages
+                .iter()
+                .find(|p| p.name == name && p.version == version),
             None => self.package(name),
         }
     }
@@ -96,7 +112,13 @@ impl Lockfile {
     /// The names of the direct dependencies of `name`.
     pub fn direct_dependencies(&self, name: &str) -> BTreeSet<String> {
         self.package(name)
-            .map(|p| p.dependencies.iter().filter_map(|d| d.split_whitespace().next()).map(str::to_string).collect())
+            .map(|p| {
+                p.dependencies
+                    .iter()
+                    .filter_map(|d| d.split_whitespace().next())
+                    .map(str::to_string)
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -107,8 +129,13 @@ impl Lockfile {
         let mut names = BTreeSet::new();
         while let Some(p) = todo.pop() {
             for entry in &p.dependencies {
-                let Some(dep) = self.resolve(entry) else { continue };
-                if seen.insert((dep.name.clone(), dep.version.clone()), ()).is_none() {
+                let Some(dep) = self.resolve(entry) else {
+                    continue;
+                };
+                if seen
+                    .insert((dep.name.clone(), dep.version.clone()), ())
+                    .is_none()
+                {
                     names.insert(dep.name.clone());
                     todo.push(dep);
                 }
@@ -175,9 +202,17 @@ version = "1.0.0"
     fn closures_follow_the_locked_versions() {
         let lock = Lockfile::parse(LOCK).unwrap();
         assert_eq!(lock.packages().len(), 7);
-        assert_eq!(lock.direct_dependencies("app"), ["core", "rand"].map(String::from).into());
+        assert_eq!(
+            lock.direct_dependencies("app"),
+            ["core", "rand"].map(String::from).into()
+        );
         // Through rand 0.9.2, never the other rand's dependency.
-        assert_eq!(lock.closure("app"), ["core", "leaf", "rand", "rand_core"].map(String::from).into());
+        assert_eq!(
+            lock.closure("app"),
+            ["core", "leaf", "rand", "rand_core"]
+                .map(String::from)
+                .into()
+        );
         assert_eq!(lock.closure("leaf"), BTreeSet::new());
     }
 

@@ -8,8 +8,8 @@
 //!
 //! - `crate::a…`, `$crate::a…`, and each entry of `crate::{a, c::d}`;
 //! - `super::…` that climbs out of `b` to the crate root, then names `a` (or a group);
-//! - `crate::X` or `super::X` where `X` is re-exported by the root file from `a`
-//!   (`pub use a::X;`), which is the same dependency on `a` under another name.
+//! - `crate::X` or `super::X` where `X` is re-exported by the root file from `a` (`pub use a::X;`),
+//!   which is the same dependency on `a` under another name.
 //!
 //! Code of the root file outside inline modules is the pseudo-module [`ROOT`]. A glob import of
 //! the crate root (`use crate::*`, or `use super::*` that reaches it) in a module's own file would
@@ -62,8 +62,14 @@ pub fn read_sources(crate_dir: &Path) -> std::io::Result<Vec<SourceFile>> {
                 todo.push(path);
             } else if path.extension().is_some_and(|e| e == "rs") {
                 let text = std::fs::read_to_string(&path)?;
-                let rel: PathBuf = path.strip_prefix(crate_dir).map(Path::to_path_buf).unwrap_or(path);
-                files.push(SourceFile { path: rel.to_string_lossy().replace('\\', "/"), text });
+                let rel: PathBuf = path
+                    .strip_prefix(crate_dir)
+                    .map(Path::to_path_buf)
+                    .unwrap_or(path);
+                files.push(SourceFile {
+                    path: rel.to_string_lossy().replace('\\', "/"),
+                    text,
+                });
             }
         }
     }
@@ -110,7 +116,10 @@ fn read_root(tokens: &[Token]) -> Root {
             // `internal!(a, b);`: `ember`'s declaration of modules that only its `testing`
             // feature makes public.
             "internal" if depth == 0 && tokens.get(i + 1).is_some_and(|t| t.text == "!") => {
-                let end = tokens[i..].iter().position(|t| t.text == ")").map_or(tokens.len(), |p| i + p);
+                let end = tokens[i..]
+                    .iter()
+                    .position(|t| t.text == ")")
+                    .map_or(tokens.len(), |p| i + p);
                 for t in &tokens[(i + 3).min(end)..end] {
                     if t.text != "," {
                         modules.insert(t.text.clone());
@@ -120,9 +129,16 @@ fn read_root(tokens: &[Token]) -> Root {
             }
             "use" if depth == 0 => {
                 // `use a::b::{C, D};` at the root: C and D are names of module `a`.
-                let end = tokens[i..].iter().position(|t| t.text == ";").map_or(tokens.len(), |p| i + p);
+                let end = tokens[i..]
+                    .iter()
+                    .position(|t| t.text == ";")
+                    .map_or(tokens.len(), |p| i + p);
                 let mut path = &tokens[i + 1..end];
-                if path.first().is_some_and(|t| t.text == "crate" || t.text == "self") && path.get(1).is_some_and(|t| t.text == "::") {
+                if path
+                    .first()
+                    .is_some_and(|t| t.text == "crate" || t.text == "self")
+                    && path.get(1).is_some_and(|t| t.text == "::")
+                {
                     path = &path[2..];
                 }
                 if let Some(module) = path.first() {
@@ -146,7 +162,10 @@ fn imported_names(path: &[Token]) -> Vec<String> {
     let mut i = 0;
     while i < path.len() {
         let t = &path[i].text;
-        let is_ident = t.chars().next().is_some_and(|c| c.is_alphanumeric() || c == '_');
+        let is_ident = t
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_alphanumeric() || c == '_');
         let followed_by_path = path.get(i + 1).is_some_and(|n| n.text == "::");
         if is_ident && !followed_by_path && t != "as" && t != "self" {
             names.push(t.clone());
@@ -160,7 +179,10 @@ fn imported_names(path: &[Token]) -> Vec<String> {
 /// directory; the root is `src/lib.rs`, else `src/main.rs`).
 pub fn module_graph(files: &[SourceFile]) -> ModuleGraph {
     let mut graph = ModuleGraph::default();
-    let root_file = files.iter().find(|f| f.path == "src/lib.rs").or_else(|| files.iter().find(|f| f.path == "src/main.rs"));
+    let root_file = files
+        .iter()
+        .find(|f| f.path == "src/lib.rs")
+        .or_else(|| files.iter().find(|f| f.path == "src/main.rs"));
     let Some(root_file) = root_file else {
         graph.errors.push("no src/lib.rs or src/main.rs".into());
         return graph;
@@ -213,10 +235,16 @@ fn scan_file(file: &SourceFile, base: &[String], root: &Root, graph: &mut Module
             }
             _ => {}
         }
-        let current: Vec<String> = base.iter().cloned().chain(inline.iter().map(|(n, _)| n.clone())).collect();
+        let current: Vec<String> = base
+            .iter()
+            .cloned()
+            .chain(inline.iter().map(|(n, _)| n.clone()))
+            .collect();
         let Some(from) = current.first().cloned() else {
             // Root code outside any inline module.
-            if (t == "crate" || t == "$crate" || t == "super" || t == "self") && tokens.get(i + 1).is_some_and(|n| n.text == "::") {
+            if (t == "crate" || t == "$crate" || t == "super" || t == "self")
+                && tokens.get(i + 1).is_some_and(|n| n.text == "::")
+            {
                 let targets = resolve(&tokens, i, &[], root, file, graph);
                 for target in targets {
                     add_edge(graph, ROOT, &target, file, tokens[i].line);
@@ -225,14 +253,18 @@ fn scan_file(file: &SourceFile, base: &[String], root: &Root, graph: &mut Module
             i += 1;
             continue;
         };
-        if (t == "crate" || t == "$crate" || t == "super") && tokens.get(i + 1).is_some_and(|n| n.text == "::") {
+        if (t == "crate" || t == "$crate" || t == "super")
+            && tokens.get(i + 1).is_some_and(|n| n.text == "::")
+        {
             for target in resolve(&tokens, i, &current, root, file, graph) {
                 if target != from {
                     add_edge(graph, &from, &target, file, tokens[i].line);
                 }
             }
             // Skip the rest of this path's leading keywords (`super::super::`).
-            while tokens.get(i).is_some_and(|t| t.text == "super" || t.text == "crate" || t.text == "$crate" || t.text == "::") {
+            while tokens.get(i).is_some_and(|t| {
+                t.text == "super" || t.text == "crate" || t.text == "$crate" || t.text == "::"
+            }) {
                 i += 1;
             }
             continue;
@@ -243,12 +275,27 @@ fn scan_file(file: &SourceFile, base: &[String], root: &Root, graph: &mut Module
 
 fn add_edge(graph: &mut ModuleGraph, from: &str, to: &str, file: &SourceFile, line: usize) {
     graph.edges.entry(to.to_string()).or_default();
-    graph.edges.entry(from.to_string()).or_default().entry(to.to_string()).or_insert(Site { file: file.path.clone(), line });
+    graph
+        .edges
+        .entry(from.to_string())
+        .or_default()
+        .entry(to.to_string())
+        .or_insert(Site {
+            file: file.path.clone(),
+            line,
+        });
 }
 
 /// The top-level modules (or [`ROOT`]) a path starting at `tokens[i]` (`crate`, `$crate` or
 /// `super`) resolves into, from module `current`.
-fn resolve(tokens: &[Token], i: usize, current: &[String], root: &Root, file: &SourceFile, graph: &mut ModuleGraph) -> Vec<String> {
+fn resolve(
+    tokens: &[Token],
+    i: usize,
+    current: &[String],
+    root: &Root,
+    file: &SourceFile,
+    graph: &mut ModuleGraph,
+) -> Vec<String> {
     let mut j = i;
     let mut path: Vec<String> = match tokens[j].text.as_str() {
         "crate" | "$crate" => {
@@ -261,7 +308,9 @@ fn resolve(tokens: &[Token], i: usize, current: &[String], root: &Root, file: &S
         }
         _ => {
             let mut p = current.to_vec();
-            while tokens.get(j).is_some_and(|t| t.text == "super") && tokens.get(j + 1).is_some_and(|t| t.text == "::") {
+            while tokens.get(j).is_some_and(|t| t.text == "super")
+                && tokens.get(j + 1).is_some_and(|t| t.text == "::")
+            {
                 p.pop();
                 j += 2;
             }
@@ -273,14 +322,19 @@ fn resolve(tokens: &[Token], i: usize, current: &[String], root: &Root, file: &S
         return vec![path.remove(0)];
     }
     // At the crate root: the next segment (or each entry of a group) says where.
-    let Some(next) = tokens.get(j) else { return Vec::new() };
+    let Some(next) = tokens.get(j) else {
+        return Vec::new();
+    };
     let names: Vec<String> = match next.text.as_str() {
         "{" => group_heads(tokens, j),
         // Code of the root file (its inline `tests` module) may see everything the root does;
         // a module of its own file must say what it uses.
         "*" if module_path(&file.path).is_empty() => vec![ROOT.to_string()],
         "*" => {
-            graph.errors.push(format!("{}:{}: glob import of the crate root hides dependencies", file.path, next.line));
+            graph.errors.push(format!(
+                "{}:{}: glob import of the crate root hides dependencies",
+                file.path, next.line
+            ));
             Vec::new()
         }
         name => vec![name.to_string()],
@@ -338,7 +392,12 @@ pub fn cycles(graph: &ModuleGraph) -> Vec<Vec<(String, String, Site)>> {
     let index: BTreeMap<&String, usize> = nodes.iter().enumerate().map(|(i, n)| (*n, i)).collect();
     let succ: Vec<Vec<usize>> = nodes
         .iter()
-        .map(|n| graph.edges[*n].keys().filter_map(|m| index.get(m).copied()).collect())
+        .map(|n| {
+            graph.edges[*n]
+                .keys()
+                .filter_map(|m| index.get(m).copied())
+                .collect()
+        })
         .collect();
     let mut out = Vec::new();
     for scc in strongly_connected(&succ) {
@@ -452,21 +511,44 @@ mod tests {
     use super::*;
 
     fn files(list: &[(&str, &str)]) -> Vec<SourceFile> {
-        list.iter().map(|(p, t)| SourceFile { path: p.to_string(), text: t.to_string() }).collect()
+        list.iter()
+            .map(|(p, t)| SourceFile {
+                path: p.to_string(),
+                text: t.to_string(),
+            })
+            .collect()
     }
 
     fn deps(g: &ModuleGraph, m: &str) -> Vec<String> {
-        g.edges.get(m).map(|e| e.keys().cloned().collect()).unwrap_or_default()
+        g.edges
+            .get(m)
+            .map(|e| e.keys().cloned().collect())
+            .unwrap_or_default()
     }
 
     #[test]
     fn every_kind_of_path_is_a_dependency() {
         let g = module_graph(&files(&[
-            ("src/lib.rs", "pub mod a; pub mod b; pub mod c; mod d; pub mod e;\npub use e::Thing;\npub mod prelude { pub use crate::a::A; }"),
-            ("src/a.rs", "use crate::{b::B, c};\nfn f() { crate::d::g(); }\n#[cfg(test)] mod tests { use super::*; }"),
+            (
+                "src/lib.rs",
+                "pub mod a; pub mod b; pub mod c; mod d; pub mod e;\npub use e::Thing;\npub mod \
+                 prelude { pub use crate::a::A; }",
+            ),
+            (
+                "src/a.rs",
+                "use crate::{b::B, c};\nfn f() { crate::d::g(); }\n#[cfg(test)] mod tests { use \
+                 super::*; }",
+            ),
             ("src/b/mod.rs", "mod inner;\nuse super::c::C;\n"),
-            ("src/b/inner.rs", "use super::super::d;\nfn f() -> crate::Thing { todo!() }"),
-            ("src/c.rs", "// crate::a in a comment\nconst S: &str = \"crate::b\";\nuse self::x::Y;\nmod x { pub struct Y; }"),
+            (
+                "src/b/inner.rs",
+                "use super::super::d;\nfn f() -> crate::Thing { todo!() }",
+            ),
+            (
+                "src/c.rs",
+                "// crate::a in a comment\nconst S: &str = \"crate::b\";\nuse self::x::Y;\nmod x \
+                 { pub struct Y; }",
+            ),
             ("src/d.rs", "macro_rules! m { () => { $crate::c::f() } }"),
             ("src/e.rs", "pub struct Thing;"),
         ]));
@@ -476,7 +558,13 @@ mod tests {
         assert_eq!(deps(&g, "c"), Vec::<String>::new());
         assert_eq!(deps(&g, "d"), ["c"]);
         assert_eq!(deps(&g, "prelude"), ["a"]);
-        assert_eq!(g.edges["b"]["e"], Site { file: "src/b/inner.rs".into(), line: 2 });
+        assert_eq!(
+            g.edges["b"]["e"],
+            Site {
+                file: "src/b/inner.rs".into(),
+                line: 2
+            }
+        );
         assert!(cycles(&g).is_empty());
     }
 
@@ -491,12 +579,18 @@ mod tests {
         ]));
         let found = cycles(&g);
         assert_eq!(found.len(), 1);
-        assert_eq!(describe(&found[0]), "a → b (src/a.rs:1) → c (src/b.rs:3) → a (src/c.rs:2)");
+        assert_eq!(
+            describe(&found[0]),
+            "a → b (src/a.rs:1) → c (src/b.rs:3) → a (src/c.rs:2)"
+        );
     }
 
     #[test]
     fn a_glob_import_of_the_root_is_an_error() {
-        let g = module_graph(&files(&[("src/lib.rs", "mod a;"), ("src/a.rs", "use super::*;")]));
+        let g = module_graph(&files(&[
+            ("src/lib.rs", "mod a;"),
+            ("src/a.rs", "use super::*;"),
+        ]));
         assert_eq!(g.errors.len(), 1, "{:?}", g.errors);
     }
 }

@@ -45,7 +45,10 @@ pub fn strip(src: &str) -> String {
                     i += 1;
                 }
             }
-        } else if !prev_ident && (c == 'r' || (c == 'b' && next == Some('r'))) && raw_string_start(&b, i).is_some() {
+        } else if !prev_ident
+            && (c == 'r' || (c == 'b' && next == Some('r')))
+            && raw_string_start(&b, i).is_some()
+        {
             let (hashes, body) = raw_string_start(&b, i).unwrap_or((0, i));
             for _ in i..body {
                 out.push(' ');
@@ -147,18 +150,30 @@ pub fn tokenize(stripped: &str) -> Vec<Token> {
             i += 1;
         } else if c.is_whitespace() {
             i += 1;
-        } else if c.is_alphanumeric() || c == '_' || (c == '$' && b.get(i + 1).is_some_and(|n| n.is_alphabetic())) {
+        } else if c.is_alphanumeric()
+            || c == '_'
+            || (c == '$' && b.get(i + 1).is_some_and(|n| n.is_alphabetic()))
+        {
             let start = i;
             i += 1;
             while i < b.len() && (b[i].is_alphanumeric() || b[i] == '_') {
                 i += 1;
             }
-            tokens.push(Token { text: b[start..i].iter().collect(), line });
+            tokens.push(Token {
+                text: b[start..i].iter().collect(),
+                line,
+            });
         } else if c == ':' && b.get(i + 1) == Some(&':') {
-            tokens.push(Token { text: "::".into(), line });
+            tokens.push(Token {
+                text: "::".into(),
+                line,
+            });
             i += 2;
         } else {
-            tokens.push(Token { text: c.to_string(), line });
+            tokens.push(Token {
+                text: c.to_string(),
+                line,
+            });
             i += 1;
         }
     }
@@ -175,22 +190,33 @@ mod tests {
 
     #[test]
     fn comments_and_literals_are_not_code() {
-        let src = "use crate::a; // crate::b\n/* crate::c /* nested crate::d */ */ let s = \"crate::e\";\nlet r = r#\"crate::f\"#; let c = '\"'; let l: &'a str = x::<'b>(); let e = '\\'';\n/// [`crate::g`]\nfn f() {}";
+        let src = "use crate::a; // crate::b\n/* crate::c /* nested crate::d */ */ let s = \
+                   \"crate::e\";\nlet r = r#\"crate::f\"#; let c = '\"'; let l: &'a str = \
+                   x::<'b>(); let e = '\\'';\n/// [`crate::g`]\nfn f() {}";
         let t = texts(src);
         let joined = t.join(" ");
         assert!(joined.contains("crate :: a"), "{joined}");
         for hidden in ["b", "c", "d", "e", "f", "g"] {
-            assert!(!joined.contains(&format!("crate :: {hidden}")), "{hidden} leaked: {joined}");
+            assert!(
+                !joined.contains(&format!("crate :: {hidden}")),
+                "{hidden} leaked: {joined}"
+            );
         }
         // Lifetimes survive, and lines are counted through stripped comments.
         assert!(joined.contains("' a"), "{joined}");
-        let f = tokenize(&strip(src)).into_iter().find(|t| t.text == "fn").unwrap();
+        let f = tokenize(&strip(src))
+            .into_iter()
+            .find(|t| t.text == "fn")
+            .unwrap();
         assert_eq!(f.line, 5);
     }
 
     #[test]
     fn identifiers_and_paths() {
-        assert_eq!(texts("$crate::x::{y, z}"), ["$crate", "::", "x", "::", "{", "y", ",", "z", "}"]);
+        assert_eq!(
+            texts("$crate::x::{y, z}"),
+            ["$crate", "::", "x", "::", "{", "y", ",", "z", "}"]
+        );
         assert_eq!(texts("b\"a\\\"b\" ok br#\"x\"# r\"y\""), ["ok"]);
     }
 }

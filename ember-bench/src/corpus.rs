@@ -4,11 +4,11 @@
 //! The algorithm, from the Java header comment:
 //! * vocabulary "w0".."w99999"; word "w{k-1}" has rank k and weight k^-1.1;
 //! * `cdf[k-1]` = running sum of the weights in rank order (f64, sequential); total = `cdf[99999]`;
-//! * draw t = 0, 1, 2, … over the whole file: r = splitmix64(SEED + t), u = (r >> 11)·2^-53,
-//!   x = u·total, word = smallest j with `cdf[j] > x` (99999 if none);
+//! * draw t = 0, 1, 2, … over the whole file: r = splitmix64(SEED + t), u = (r >> 11)·2^-53, x =
+//!   u·total, word = smallest j with `cdf[j] > x` (99999 if none);
 //! * a line is 12 words joined by single spaces and ended by '\n';
-//! * lines are written while the file stays <= the limit (256 MiB): the first line that would
-//!   cross it is not written, so the file is a whole number of lines.
+//! * lines are written while the file stays <= the limit (256 MiB): the first line that would cross
+//!   it is not written, so the file is a whole number of lines.
 //!
 //! Java computes the weights with `StrictMath.pow` (fdlibm); Rust's `powf` is the platform's
 //! `pow`. Both are within an ulp of the exact value, and a one-ulp difference in a weight would
@@ -84,7 +84,11 @@ pub fn generate<W: Write>(limit: u64, out: &mut W) -> io::Result<CorpusStats> {
         lines += 1;
     }
     out.flush()?;
-    Ok(CorpusStats { bytes: written, lines, sha256: hex(&sha.finalize()) })
+    Ok(CorpusStats {
+        bytes: written,
+        lines,
+        sha256: hex(&sha.finalize()),
+    })
 }
 
 /// Lower-case hex of a digest.
@@ -124,7 +128,10 @@ pub fn path_for_limit(path: &Path, limit: u64) -> PathBuf {
     if limit == FULL_LIMIT {
         return path.to_path_buf();
     }
-    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "corpus".into());
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "corpus".into());
     let name = match path.extension() {
         Some(ext) => format!("{stem}-{limit}.{}", ext.to_string_lossy()),
         None => format!("{stem}-{limit}"),
@@ -147,7 +154,10 @@ pub fn ensure(path: &Path, limit: u64) -> io::Result<u64> {
         if sha256_file(path)? == FULL_SHA256 {
             return Ok(FULL_BYTES);
         }
-        eprintln!("corpus {} has the wrong SHA-256: regenerating", path.display());
+        eprintln!(
+            "corpus {} has the wrong SHA-256: regenerating",
+            path.display()
+        );
     }
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
@@ -160,7 +170,10 @@ pub fn ensure(path: &Path, limit: u64) -> io::Result<u64> {
     };
     if full && stats.sha256 != FULL_SHA256 {
         let _ = std::fs::remove_file(&tmp);
-        return Err(io::Error::other(format!("generated corpus has SHA-256 {}, expected {FULL_SHA256}", stats.sha256)));
+        return Err(io::Error::other(format!(
+            "generated corpus has SHA-256 {}, expected {FULL_SHA256}",
+            stats.sha256
+        )));
     }
     std::fs::rename(&tmp, path)?;
     eprintln!(
@@ -179,12 +192,11 @@ mod tests {
     use super::*;
 
     /// The first 300 bytes `java GenCorpus.java` writes (`head -c 300` of its output).
-    const JAVA_HEAD: &str = "w7 w4 w56453 w280 w56 w4 w3878 w11 w4 w47090 w3 w13\n\
-w164 w57 w33 w643 w10561 w3304 w4604 w49 w83 w120 w1108 w45924\n\
-w10 w184 w18 w102 w0 w0 w260 w0 w0 w1 w13 w1\n\
-w6 w18 w34 w0 w32 w0 w42 w33409 w4 w129 w1009 w1103\n\
-w96 w6 w43333 w150 w3 w2 w31 w237 w0 w128 w21 w1\n\
-w12 w130 w14406 w0 w0 w577 w83576 w6245";
+    const JAVA_HEAD: &str = "w7 w4 w56453 w280 w56 w4 w3878 w11 w4 w47090 w3 w13\nw164 w57 w33 \
+                             w643 w10561 w3304 w4604 w49 w83 w120 w1108 w45924\nw10 w184 w18 w102 \
+                             w0 w0 w260 w0 w0 w1 w13 w1\nw6 w18 w34 w0 w32 w0 w42 w33409 w4 w129 \
+                             w1009 w1103\nw96 w6 w43333 w150 w3 w2 w31 w237 w0 w128 w21 w1\nw12 \
+                             w130 w14406 w0 w0 w577 w83576 w6245";
 
     #[test]
     fn first_lines_match_java() {
@@ -194,7 +206,10 @@ w12 w130 w14406 w0 w0 w577 w83576 w6245";
         assert_eq!(&out[..300], JAVA_HEAD.as_bytes());
         // Whole lines only, never over the limit.
         assert!(stats.bytes <= 4096 && out.ends_with(b"\n"));
-        assert_eq!(stats.lines, out.iter().filter(|b| **b == b'\n').count() as u64);
+        assert_eq!(
+            stats.lines,
+            out.iter().filter(|b| **b == b'\n').count() as u64
+        );
     }
 
     #[test]
@@ -210,7 +225,10 @@ w12 w130 w14406 w0 w0 w577 w83576 w6245";
     fn scaled_paths_are_named_by_size() {
         let p = Path::new("/tmp/ember-bench/corpus-w3.txt");
         assert_eq!(path_for_limit(p, FULL_LIMIT), p);
-        assert_eq!(path_for_limit(p, 1000), Path::new("/tmp/ember-bench/corpus-w3-1000.txt"));
+        assert_eq!(
+            path_for_limit(p, 1000),
+            Path::new("/tmp/ember-bench/corpus-w3-1000.txt")
+        );
         assert_eq!(limit_for_scale(2.0), FULL_LIMIT);
     }
 }

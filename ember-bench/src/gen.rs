@@ -56,7 +56,10 @@ pub struct Edge;
 impl PairGen for Edge {
     #[inline]
     fn at(nodes: u64, i: u64) -> (u64, u64) {
-        (splitmix64(i.wrapping_mul(2)) % nodes, splitmix64(i.wrapping_mul(2).wrapping_add(1)) % nodes)
+        (
+            splitmix64(i.wrapping_mul(2)) % nodes,
+            splitmix64(i.wrapping_mul(2).wrapping_add(1)) % nodes,
+        )
     }
 }
 
@@ -72,7 +75,9 @@ pub fn part_range(p: u64, parts: u64, n: u64) -> std::ops::Range<u64> {
 /// expands to the pairs `i` in `[p·n/8, (p+1)·n/8)`, as the Spark harness does.
 pub fn generate<G: PairGen>(ctx: &Context, n: u64, param: u64) -> impl Rdd<Item = (u64, u64)> {
     ctx.parallelize((0..P as u64).collect::<Vec<u64>>(), P)
-        .flat_map(func!(move |p: u64| part_range(p, P as u64, n).map(move |i| G::at(param, i))))
+        .flat_map(func!(
+            move |p: u64| part_range(p, P as u64, n).map(move |i| G::at(param, i))
+        ))
 }
 
 #[cfg(test)]

@@ -3,17 +3,17 @@
 //! `RESULT` lines can be put beside Spark's (`bench/compare.sh`).
 //!
 //! ```text
-//! ember-bench [--master URL] [--runs N] [--scale F] [--corpus PATH] [--conf k=v ...] [W1 ... W7 | all]
+//! ember-bench [--master URL] [--runs N] [--scale F] [--corpus PATH] [--conf k=v ...]
+//!             [W1 ... W7 | all]
 //! ```
-//! Defaults: `local[2]`, 3 runs, scale 1.0, every workload, corpus `/tmp/ember-bench/corpus-w3.txt`.
-//! `--scale` multiplies every size knob (W1's N, W2's job counts, W3's corpus bytes, W4–W7's
-//! element counts); `--scale 0.001` is a smoke run of a second or two.
+//! Defaults: `local[2]`, 3 runs, scale 1.0, every workload, corpus
+//! `/tmp/ember-bench/corpus-w3.txt`. `--scale` multiplies every size knob (W1's N, W2's job counts,
+//! W3's corpus bytes, W4–W7's element counts); `--scale 0.001` is a smoke run of a second or two.
 //!
 //! Output: per workload, per-run lines, a `SANITY OK|FAIL` line and
 //! `RESULT <id> <master> min=<ms> median=<ms> <figure>`; at the end
 //! `PEAK_RSS_KB self=<VmHWM> children=<max RSS of reaped children>`. The exit status is 0 only
 //! when every sanity check passed; 2 for bad arguments or when the application cannot start.
-
 
 /// A faster allocator for this allocation-heavy harness (per-record Strings and vectors);
 /// any Ember program can choose its own the same way.
@@ -34,7 +34,8 @@ use ember::prelude::*;
 
 use workloads::{Bench, ALL};
 
-const USAGE: &str = "usage: ember-bench [--master URL] [--runs N] [--scale F] [--corpus PATH] [--conf k=v ...] [W1 ... W7 | all]";
+const USAGE: &str = "usage: ember-bench [--master URL] [--runs N] [--scale F] [--corpus PATH] \
+                     [--conf k=v ...] [W1 ... W7 | all]";
 
 /// The harness's own options (the engine's `--master`/`--conf` are parsed by `EmberConf`).
 struct Options {
@@ -45,20 +46,38 @@ struct Options {
 }
 
 fn parse_options(args: Vec<String>) -> Result<Options, String> {
-    let mut o = Options { runs: 3, scale: 1.0, corpus: PathBuf::from("/tmp/ember-bench/corpus-w3.txt"), workloads: Vec::new() };
+    let mut o = Options {
+        runs: 3,
+        scale: 1.0,
+        corpus: PathBuf::from("/tmp/ember-bench/corpus-w3.txt"),
+        workloads: Vec::new(),
+    };
     let mut it = args.into_iter();
     while let Some(arg) = it.next() {
         let (flag, inline) = match arg.split_once('=') {
             Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
             _ => (arg.clone(), None),
         };
-        let mut value = |name: &str| inline.clone().or_else(|| it.next()).ok_or_else(|| format!("{name} needs a value"));
+        let mut value = |name: &str| {
+            inline
+                .clone()
+                .or_else(|| it.next())
+                .ok_or_else(|| format!("{name} needs a value"))
+        };
         match flag.as_str() {
             "--runs" => {
-                o.runs = value("--runs")?.parse().ok().filter(|r| *r > 0).ok_or("--runs takes a positive whole number")?;
+                o.runs = value("--runs")?
+                    .parse()
+                    .ok()
+                    .filter(|r| *r > 0)
+                    .ok_or("--runs takes a positive whole number")?;
             }
             "--scale" => {
-                o.scale = value("--scale")?.parse().ok().filter(|s: &f64| s.is_finite() && *s > 0.0).ok_or("--scale takes a positive number")?;
+                o.scale = value("--scale")?
+                    .parse()
+                    .ok()
+                    .filter(|s: &f64| s.is_finite() && *s > 0.0)
+                    .ok_or("--scale takes a positive number")?;
             }
             "--corpus" => o.corpus = PathBuf::from(value("--corpus")?),
             "-h" | "--help" => return Err(String::new()),
@@ -83,7 +102,12 @@ fn parse_options(args: Vec<String>) -> Result<Options, String> {
 fn peak_rss_self_kb() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("VmHWM:").and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())))
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("VmHWM:")
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            })
+        })
         .unwrap_or(0)
 }
 
@@ -139,7 +163,14 @@ fn main() -> ExitCode {
         opts.workloads.join(" "),
         started.elapsed().as_secs_f64() * 1e3
     );
-    let mut bench = Bench { ctx, master, runs: opts.runs, scale: opts.scale, corpus: opts.corpus, all_ok: true };
+    let mut bench = Bench {
+        ctx,
+        master,
+        runs: opts.runs,
+        scale: opts.scale,
+        corpus: opts.corpus,
+        all_ok: true,
+    };
     if let Err(e) = bench.warm_up() {
         println!("SANITY FAIL warm-up jobs failed: {e}");
         bench.all_ok = false;
@@ -148,8 +179,15 @@ fn main() -> ExitCode {
         bench.run(w);
     }
     bench.ctx.stop();
-    println!("PEAK_RSS_KB self={} children={}", peak_rss_self_kb(), peak_rss_children_kb());
-    println!("process wall {:.1} s (main start to end)", process_start.elapsed().as_secs_f64());
+    println!(
+        "PEAK_RSS_KB self={} children={}",
+        peak_rss_self_kb(),
+        peak_rss_children_kb()
+    );
+    println!(
+        "process wall {:.1} s (main start to end)",
+        process_start.elapsed().as_secs_f64()
+    );
     if bench.all_ok {
         println!("ALL SANITY CHECKS OK");
         ExitCode::SUCCESS

@@ -46,7 +46,12 @@ pub fn word_count(path: &Path) -> io::Result<WordCount> {
     let mut all: Vec<(String, u64)> = counts.into_iter().collect();
     all.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     all.truncate(10);
-    Ok(WordCount { lines, words, distinct, top: all })
+    Ok(WordCount {
+        lines,
+        words,
+        distinct,
+        top: all,
+    })
 }
 
 /// Number of distinct keys `splitmix64(i) % modulus` for `i < n` (W4).
@@ -94,7 +99,10 @@ pub fn pagerank(nodes: u64, edges: u64, iterations: usize) -> Vec<Option<f64>> {
                 *slot = Some(slot.unwrap_or(0.0) + r / deg[*s as usize] as f64);
             }
         }
-        rank = sum.into_iter().map(|s| s.map(|s| 0.15 + 0.85 * s)).collect();
+        rank = sum
+            .into_iter()
+            .map(|s| s.map(|s| 0.15 + 0.85 * s))
+            .collect();
     }
     rank
 }

@@ -81,13 +81,20 @@ impl Bench {
         if let Err(e) = r {
             self.check(false, format!("{id}: failed: {e}"));
         }
-        println!("   ({id} section incl. references and checks: {:.1} s)", started.elapsed().as_secs_f64());
+        println!(
+            "   ({id} section incl. references and checks: {:.1} s)",
+            started.elapsed().as_secs_f64()
+        );
     }
 
     /// Untimed warm-up, as the Spark harness does: a small shuffle job and a 100-task job.
     pub fn warm_up(&self) -> WResult {
         let small: Vec<u64> = (0..1000).collect();
-        self.ctx.parallelize(small.clone(), 4).map(|x| (x % 10, 1u64)).reduce_by_key(|a, b| a + b, 2).count()?;
+        self.ctx
+            .parallelize(small.clone(), 4)
+            .map(|x| (x % 10, 1u64))
+            .reduce_by_key(|a, b| a + b, 2)
+            .count()?;
         self.ctx.parallelize(small, 100).count()?;
         Ok(())
     }
@@ -100,7 +107,12 @@ impl Bench {
     fn report(&self, id: &str, ms: &[f64], figure: String) {
         // Sub-10 ms figures (W2's latencies) need more than one decimal to be comparable.
         let prec = if median(ms) < 10.0 { 3 } else { 1 };
-        println!("RESULT {id} {} min={:.prec$} median={:.prec$} {figure}", self.master, min(ms), median(ms));
+        println!(
+            "RESULT {id} {} min={:.prec$} median={:.prec$} {figure}",
+            self.master,
+            min(ms),
+            median(ms)
+        );
     }
 
     /// W1, tiny tasks: `parallelize(0..N, N).count()`, one element per task.
@@ -114,10 +126,19 @@ impl Bench {
             let c = self.ctx.parallelize(data, n as usize).count()?;
             ms.push(ms_since(t0));
             ok &= c == n;
-            println!("  W1 N={n} run {}: {:.1} ms ({:.0} tasks/s) count={c}", r + 1, ms[r], n as f64 / (ms[r] / 1e3));
+            println!(
+                "  W1 N={n} run {}: {:.1} ms ({:.0} tasks/s) count={c}",
+                r + 1,
+                ms[r],
+                n as f64 / (ms[r] / 1e3)
+            );
         }
         self.check(ok, format!("W1 N={n}: count == N in every run"));
-        self.report("W1", &ms, format!("tasks_per_s={:.0}", n as f64 / (median(&ms) / 1e3)));
+        self.report(
+            "W1",
+            &ms,
+            format!("tasks_per_s={:.0}", n as f64 / (median(&ms) / 1e3)),
+        );
         Ok(())
     }
 
@@ -150,9 +171,20 @@ impl Bench {
                 nearest_rank(&lat, 1.0)
             );
         }
-        self.check(ok, format!("W2: every job counted 10 ({warm} warm-up + {jobs} timed jobs a run)"));
+        self.check(
+            ok,
+            format!("W2: every job counted 10 ({warm} warm-up + {jobs} timed jobs a run)"),
+        );
         // min/median are over the per-run medians, like Spark's `W2-median` row.
-        self.report("W2", &medians, format!("median_ms={:.3} p99_ms={:.3}", median(&medians), median(&p99s)));
+        self.report(
+            "W2",
+            &medians,
+            format!(
+                "median_ms={:.3} p99_ms={:.3}",
+                median(&medians),
+                median(&p99s)
+            ),
+        );
         Ok(())
     }
 
@@ -161,11 +193,15 @@ impl Bench {
         let limit = corpus::limit_for_scale(self.scale);
         let path = corpus::path_for_limit(&self.corpus, limit);
         let bytes = corpus::ensure(&path, limit)?;
-        let path_str = path.to_str().ok_or_else(|| format!("corpus path {} is not UTF-8", path.display()))?.to_string();
+        let path_str = path
+            .to_str()
+            .ok_or_else(|| format!("corpus path {} is not UTF-8", path.display()))?
+            .to_string();
         let t_ref = Instant::now();
         let exp = reference::word_count(&path)?;
         println!(
-            "  W3 expected (plain Rust pass, {:.1} s): bytes={bytes} lines={} words={} distinct={} top1={:?}",
+            "  W3 expected (plain Rust pass, {:.1} s): bytes={bytes} lines={} words={} \
+             distinct={} top1={:?}",
             t_ref.elapsed().as_secs_f64(),
             exp.lines,
             exp.words,
@@ -174,7 +210,9 @@ impl Bench {
         );
         let mut ok = exp.words == exp.lines * corpus::WORDS_PER_LINE;
         if limit == corpus::FULL_LIMIT {
-            ok &= bytes == corpus::FULL_BYTES && exp.distinct == 100_000 && exp.words == corpus::FULL_WORDS;
+            ok &= bytes == corpus::FULL_BYTES
+                && exp.distinct == 100_000
+                && exp.words == corpus::FULL_WORDS;
         }
         let mut ms = Vec::new();
         let mut last_top = Vec::new();
@@ -182,17 +220,29 @@ impl Bench {
             let t0 = Instant::now();
             let lines = self.ctx.text_file(&path_str, P)?;
             let input_partitions = lines.num_partitions();
-            let counts = lines.flat_map_ref(words_with_one).reduce_by_key(|a, b| a + b, P);
+            let counts = lines
+                .flat_map_ref(words_with_one)
+                .reduce_by_key(|a, b| a + b, P);
             let distinct = counts.count()?;
             // Count descending, then word ascending: the smallest keys are the top words.
-            let top = counts.clone().map(|(w, n)| (u64::MAX - n, w)).take_ordered(10)?;
+            let top = counts
+                .clone()
+                .map(|(w, n)| (u64::MAX - n, w))
+                .take_ordered(10)?;
             ms.push(ms_since(t0));
             let total = counts.clone().map(|(_, n)| n).fold(0, |a, b| a + b)?; // untimed
-            let top: Vec<(String, u64)> = top.into_iter().map(|(inv, w)| (w, u64::MAX - inv)).collect();
-            let rok = distinct == exp.distinct && top == exp.top && total == exp.words && input_partitions == P;
+            let top: Vec<(String, u64)> = top
+                .into_iter()
+                .map(|(inv, w)| (w, u64::MAX - inv))
+                .collect();
+            let rok = distinct == exp.distinct
+                && top == exp.top
+                && total == exp.words
+                && input_partitions == P;
             ok &= rok;
             println!(
-                "  W3 run {}: {:.1} ms ({:.1} MB/s) input partitions={input_partitions} distinct={distinct} total words={total} top3={:?}{}",
+                "  W3 run {}: {:.1} ms ({:.1} MB/s) input partitions={input_partitions} \
+                 distinct={distinct} total words={total} top3={:?}{}",
                 r + 1,
                 ms[r],
                 bytes as f64 / 1e6 / (ms[r] / 1e3),
@@ -204,13 +254,22 @@ impl Bench {
         self.check(
             ok,
             format!(
-                "W3: {bytes} bytes, words == lines*12 ({}*12), {} distinct, top 10 and total words equal a plain Rust pass, {P} input partitions{}",
+                "W3: {bytes} bytes, words == lines*12 ({}*12), {} distinct, top 10 and total \
+                 words equal a plain Rust pass, {P} input partitions{}",
                 exp.lines,
                 exp.distinct,
-                if limit == corpus::FULL_LIMIT { ", full-size corpus: 100,000 distinct, 60,708,096 words" } else { "" }
+                if limit == corpus::FULL_LIMIT {
+                    ", full-size corpus: 100,000 distinct, 60,708,096 words"
+                } else {
+                    ""
+                }
             ),
         );
-        self.report("W3", &ms, format!("mb_per_s={:.1}", bytes as f64 / 1e6 / (median(&ms) / 1e3)));
+        self.report(
+            "W3",
+            &ms,
+            format!("mb_per_s={:.1}", bytes as f64 / 1e6 / (median(&ms) / 1e3)),
+        );
         println!("  W3 top 10: {last_top:?}");
         Ok(())
     }
@@ -239,13 +298,23 @@ impl Bench {
                 if rok { "" } else { " MISMATCH" }
             );
         }
-        self.check(ok, format!("W4: N={n}, count == {exp_distinct} distinct keys (computed in the driver), sum of values == N(N-1)/2"));
-        self.report("W4", &ms, format!("records_per_s={:.0}", n as f64 / (median(&ms) / 1e3)));
+        self.check(
+            ok,
+            format!(
+                "W4: N={n}, count == {exp_distinct} distinct keys (computed in the driver), sum \
+                 of values == N(N-1)/2"
+            ),
+        );
+        self.report(
+            "W4",
+            &ms,
+            format!("records_per_s={:.0}", n as f64 / (median(&ms) / 1e3)),
+        );
         Ok(())
     }
 
-    /// W5, sort: N generated pairs with u64 keys, `sort_by_key(SortOrder::Ascending, 8)`, then a per-partition
-    /// order check and checksums in the same job.
+    /// W5, sort: N generated pairs with u64 keys, `sort_by_key(SortOrder::Ascending, 8)`, then a
+    /// per-partition order check and checksums in the same job.
     fn w5(&mut self) -> WResult {
         let n = self.scaled(10_000_000);
         let (exp_k, exp_v) = (reference::key_checksum(n), reference::index_sum(n));
@@ -253,11 +322,13 @@ impl Bench {
         let mut ms = Vec::new();
         for r in 0..self.runs {
             let t0 = Instant::now();
-            let sorted = generate::<RawKey>(&self.ctx, n, 0).sort_by_key(SortOrder::Ascending, P)?;
+            let sorted =
+                generate::<RawKey>(&self.ctx, n, 0).sort_by_key(SortOrder::Ascending, P)?;
             // Per partition: (index, count, first key, last key, key sum, value sum, in order).
             let parts = sorted
                 .map_partitions_with_index(|idx, it| {
-                    let (mut cnt, mut first, mut last, mut ks, mut vs, mut in_order) = (0u64, 0u64, 0u64, 0u64, 0u64, true);
+                    let (mut cnt, mut first, mut last, mut ks, mut vs, mut in_order) =
+                        (0u64, 0u64, 0u64, 0u64, 0u64, true);
                     for (k, v) in it {
                         if cnt == 0 {
                             first = k;
@@ -291,9 +362,20 @@ impl Bench {
             rok &= total == n && ks == exp_k && vs == exp_v;
             ok &= rok;
             let sizes: Vec<u64> = parts.iter().map(|p| p.1).collect();
-            println!("  W5 run {}: {:.1} ms count={total} partition sizes={sizes:?}{}", r + 1, ms[r], if rok { "" } else { " MISMATCH" });
+            println!(
+                "  W5 run {}: {:.1} ms count={total} partition sizes={sizes:?}{}",
+                r + 1,
+                ms[r],
+                if rok { "" } else { " MISMATCH" }
+            );
         }
-        self.check(ok, format!("W5: each partition ascending, partitions in order, count == {n}, key and value checksums match"));
+        self.check(
+            ok,
+            format!(
+                "W5: each partition ascending, partitions in order, count == {n}, key and value \
+                 checksums match"
+            ),
+        );
         self.report("W5", &ms, format!("wall_ms={:.1}", median(&ms)));
         Ok(())
     }
@@ -314,7 +396,10 @@ impl Bench {
             ok &= c == na;
             println!("  W6 run {}: {:.1} ms count={c}", r + 1, ms[r]);
         }
-        self.check(ok, format!("W6: join count == {na} (every A key matches exactly one B key)"));
+        self.check(
+            ok,
+            format!("W6: join count == {na} (every A key matches exactly one B key)"),
+        );
         self.report("W6", &ms, format!("wall_ms={:.1}", median(&ms)));
         Ok(())
     }
@@ -329,15 +414,23 @@ impl Bench {
         let mut ms = Vec::new();
         for r in 0..self.runs {
             let t0 = Instant::now();
-            let links = generate::<Edge>(&self.ctx, edges, nodes).group_by_key(P).cache();
+            let links = generate::<Edge>(&self.ctx, edges, nodes)
+                .group_by_key(P)
+                .cache();
             // Initial ranks through the same reduce_by_key(add) + map_values(damp) as every
             // iteration (damp(1.0) == 1.0), so `ranks` keeps one type across the loop.
-            let mut ranks = links.clone().map_values(|_| 1.0f64).reduce_by_key(add, P).map_values(damp);
+            let mut ranks = links
+                .clone()
+                .map_values(|_| 1.0f64)
+                .reduce_by_key(add, P)
+                .map_values(damp);
             for _ in 0..iterations {
-                let contribs = links.clone().join(ranks, P).flat_map(|(_, (dests, rank)): (u64, (Vec<u64>, f64))| {
-                    let share = rank / dests.len() as f64;
-                    dests.into_iter().map(move |d| (d, share))
-                });
+                let contribs = links.clone().join(ranks, P).flat_map(
+                    |(_, (dests, rank)): (u64, (Vec<u64>, f64))| {
+                        let share = rank / dests.len() as f64;
+                        dests.into_iter().map(move |d| (d, share))
+                    },
+                );
                 ranks = contribs.reduce_by_key(add, P).map_values(damp);
             }
             let result = ranks.collect()?;
@@ -355,14 +448,21 @@ impl Bench {
             rok &= max_rel < 1e-9;
             ok &= rok;
             println!(
-                "  W7 run {}: {:.1} ms ranked nodes={} rank sum={sum:.6} max rel diff vs sequential={max_rel:.2e}{}",
+                "  W7 run {}: {:.1} ms ranked nodes={} rank sum={sum:.6} max rel diff vs \
+                 sequential={max_rel:.2e}{}",
                 r + 1,
                 ms[r],
                 result.len(),
                 if rok { "" } else { " MISMATCH" }
             );
         }
-        self.check(ok, format!("W7: ranks equal a sequential PageRank of the same graph (rel. diff < 1e-9), {exp_count} ranked nodes"));
+        self.check(
+            ok,
+            format!(
+                "W7: ranks equal a sequential PageRank of the same graph (rel. diff < 1e-9), \
+                 {exp_count} ranked nodes"
+            ),
+        );
         self.report("W7", &ms, format!("wall_ms={:.1}", median(&ms)));
         Ok(())
     }

@@ -23,6 +23,6 @@ pub use ids::{BlockId, BlockManagerId, ExecutorId, JobId, RddId, ShuffleId, Stag
 pub use metrics::TaskMetricsSnapshot;
 pub use storage_level::StorageLevel;
 pub use task::{
-    AccumulatorUpdate, DirectTaskResult, MapStatus, StatusUpdate, TaskEndReason, TaskLocation, TaskOutcome, TaskState,
-    TaskValue,
+    AccumulatorUpdate, DirectTaskResult, MapStatus, StatusUpdate, TaskEndReason, TaskLocation,
+    TaskOutcome, TaskState, TaskValue,
 };

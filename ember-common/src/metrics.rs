@@ -43,9 +43,11 @@ macro_rules! with_task_metric_fields {
             result_size,
             /// Partitions read from the cache instead of being computed.
             cache_hits,
-            /// Bytes of broadcast pieces this task fetched (the first reader of a broadcast on an executor).
+            /// Bytes of broadcast pieces this task fetched (the first reader of a broadcast on an
+            /// executor).
             broadcast_bytes_fetched,
-            /// Local files this task opened for reading (input splits, shuffle index and data files, spills).
+            /// Local files this task opened for reading (input splits, shuffle index and data
+            /// files, spills).
             file_read_ops,
             /// Local files this task created (shuffle outputs, spills, output part files).
             file_write_ops,

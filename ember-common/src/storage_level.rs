@@ -18,30 +18,78 @@ pub struct StorageLevel {
 
 impl StorageLevel {
     /// Not persisted.
-    pub const NONE: StorageLevel = StorageLevel { use_disk: false, use_memory: false, deserialized: false, replication: 1 };
+    pub const NONE: StorageLevel = StorageLevel {
+        use_disk: false,
+        use_memory: false,
+        deserialized: false,
+        replication: 1,
+    };
     /// Serialized on disk only.
-    pub const DISK_ONLY: StorageLevel = StorageLevel { use_disk: true, use_memory: false, deserialized: false, replication: 1 };
+    pub const DISK_ONLY: StorageLevel = StorageLevel {
+        use_disk: true,
+        use_memory: false,
+        deserialized: false,
+        replication: 1,
+    };
     /// [`StorageLevel::DISK_ONLY`] on two executors (not supported).
-    pub const DISK_ONLY_2: StorageLevel = StorageLevel { replication: 2, ..StorageLevel::DISK_ONLY };
+    pub const DISK_ONLY_2: StorageLevel = StorageLevel {
+        replication: 2,
+        ..StorageLevel::DISK_ONLY
+    };
     /// [`StorageLevel::DISK_ONLY`] on three executors (not supported).
-    pub const DISK_ONLY_3: StorageLevel = StorageLevel { replication: 3, ..StorageLevel::DISK_ONLY };
+    pub const DISK_ONLY_3: StorageLevel = StorageLevel {
+        replication: 3,
+        ..StorageLevel::DISK_ONLY
+    };
     /// Objects in memory; partitions that do not fit are recomputed when needed.
-    pub const MEMORY_ONLY: StorageLevel = StorageLevel { use_disk: false, use_memory: true, deserialized: true, replication: 1 };
+    pub const MEMORY_ONLY: StorageLevel = StorageLevel {
+        use_disk: false,
+        use_memory: true,
+        deserialized: true,
+        replication: 1,
+    };
     /// [`StorageLevel::MEMORY_ONLY`] on two executors (not supported).
-    pub const MEMORY_ONLY_2: StorageLevel = StorageLevel { replication: 2, ..StorageLevel::MEMORY_ONLY };
+    pub const MEMORY_ONLY_2: StorageLevel = StorageLevel {
+        replication: 2,
+        ..StorageLevel::MEMORY_ONLY
+    };
     /// Serialized bytes in memory (smaller, slower to read); partitions that do not fit are
     /// recomputed when needed.
-    pub const MEMORY_ONLY_SER: StorageLevel = StorageLevel { use_disk: false, use_memory: true, deserialized: false, replication: 1 };
+    pub const MEMORY_ONLY_SER: StorageLevel = StorageLevel {
+        use_disk: false,
+        use_memory: true,
+        deserialized: false,
+        replication: 1,
+    };
     /// [`StorageLevel::MEMORY_ONLY_SER`] on two executors (not supported).
-    pub const MEMORY_ONLY_SER_2: StorageLevel = StorageLevel { replication: 2, ..StorageLevel::MEMORY_ONLY_SER };
+    pub const MEMORY_ONLY_SER_2: StorageLevel = StorageLevel {
+        replication: 2,
+        ..StorageLevel::MEMORY_ONLY_SER
+    };
     /// Objects in memory; partitions that do not fit, or are evicted, go to disk.
-    pub const MEMORY_AND_DISK: StorageLevel = StorageLevel { use_disk: true, use_memory: true, deserialized: true, replication: 1 };
+    pub const MEMORY_AND_DISK: StorageLevel = StorageLevel {
+        use_disk: true,
+        use_memory: true,
+        deserialized: true,
+        replication: 1,
+    };
     /// [`StorageLevel::MEMORY_AND_DISK`] on two executors (not supported).
-    pub const MEMORY_AND_DISK_2: StorageLevel = StorageLevel { replication: 2, ..StorageLevel::MEMORY_AND_DISK };
+    pub const MEMORY_AND_DISK_2: StorageLevel = StorageLevel {
+        replication: 2,
+        ..StorageLevel::MEMORY_AND_DISK
+    };
     /// Serialized bytes in memory; partitions that do not fit, or are evicted, go to disk.
-    pub const MEMORY_AND_DISK_SER: StorageLevel = StorageLevel { use_disk: true, use_memory: true, deserialized: false, replication: 1 };
+    pub const MEMORY_AND_DISK_SER: StorageLevel = StorageLevel {
+        use_disk: true,
+        use_memory: true,
+        deserialized: false,
+        replication: 1,
+    };
     /// [`StorageLevel::MEMORY_AND_DISK_SER`] on two executors (not supported).
-    pub const MEMORY_AND_DISK_SER_2: StorageLevel = StorageLevel { replication: 2, ..StorageLevel::MEMORY_AND_DISK_SER };
+    pub const MEMORY_AND_DISK_SER_2: StorageLevel = StorageLevel {
+        replication: 2,
+        ..StorageLevel::MEMORY_AND_DISK_SER
+    };
 
     /// Whether anything is stored at this level.
     pub fn is_valid(&self) -> bool {
@@ -73,7 +121,10 @@ mod tests {
 
     #[test]
     fn names_are_sparks() {
-        assert_eq!(StorageLevel::MEMORY_AND_DISK_SER.to_string(), "MEMORY_AND_DISK_SER");
+        assert_eq!(
+            StorageLevel::MEMORY_AND_DISK_SER.to_string(),
+            "MEMORY_AND_DISK_SER"
+        );
         assert_eq!(StorageLevel::MEMORY_ONLY_2.to_string(), "MEMORY_ONLY_2");
         assert_eq!(StorageLevel::DISK_ONLY_3.to_string(), "DISK_ONLY_3");
         assert!(!StorageLevel::NONE.is_valid() && StorageLevel::DISK_ONLY.is_valid());

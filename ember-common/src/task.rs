@@ -132,11 +132,14 @@ pub enum TaskEndReason {
 }
 
 impl TaskEndReason {
-    /// Whether this failure counts towards `ember.task.maxFailures` (Spark's `countTowardsTaskFailures`).
+    /// Whether this failure counts towards `ember.task.maxFailures` (Spark's
+    /// `countTowardsTaskFailures`).
     pub fn counts_towards_task_failures(&self) -> bool {
         match self {
             TaskEndReason::ExceptionFailure { .. } | TaskEndReason::TaskResultLost => true,
-            TaskEndReason::ExecutorLostFailure { exit_caused_by_app, .. } => *exit_caused_by_app,
+            TaskEndReason::ExecutorLostFailure {
+                exit_caused_by_app, ..
+            } => *exit_caused_by_app,
             TaskEndReason::FetchFailed { .. } | TaskEndReason::TaskKilled { .. } => false,
         }
     }
@@ -146,18 +149,43 @@ impl fmt::Display for TaskEndReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             TaskEndReason::ExceptionFailure { description } => f.write_str(description),
-            TaskEndReason::FetchFailed { location, shuffle_id, map_index, reduce_id, message } => {
-                let loc = location.as_ref().map(|l| format!("{}:{}", l.host, l.port)).unwrap_or_else(|| "null".into());
-                let map = map_index.map(|m| m.to_string()).unwrap_or_else(|| "-1".into());
-                write!(f, "FetchFailed({loc}, shuffleId={shuffle_id}, mapIndex={map}, reduceId={reduce_id}, message={message})")
+            TaskEndReason::FetchFailed {
+                location,
+                shuffle_id,
+                map_index,
+                reduce_id,
+                message,
+            } => {
+                let loc = location
+                    .as_ref()
+                    .map(|l| format!("{}:{}", l.host, l.port))
+                    .unwrap_or_else(|| "null".into());
+                let map = map_index
+                    .map(|m| m.to_string())
+                    .unwrap_or_else(|| "-1".into());
+                write!(
+                    f,
+                    "FetchFailed({loc}, shuffleId={shuffle_id}, mapIndex={map}, \
+                     reduceId={reduce_id}, message={message})"
+                )
             }
             TaskEndReason::TaskKilled { reason } => write!(f, "TaskKilled ({reason})"),
-            TaskEndReason::ExecutorLostFailure { executor_id, exit_caused_by_app, reason } => write!(
+            TaskEndReason::ExecutorLostFailure {
+                executor_id,
+                exit_caused_by_app,
+                reason,
+            } => write!(
                 f,
                 "ExecutorLostFailure (executor {executor_id} exited {}) Reason: {reason}",
-                if *exit_caused_by_app { "caused by one of the running tasks" } else { "unrelated to the running tasks" }
+                if *exit_caused_by_app {
+                    "caused by one of the running tasks"
+                } else {
+                    "unrelated to the running tasks"
+                }
             ),
-            TaskEndReason::TaskResultLost => f.write_str("TaskResultLost (result lost from block manager)"),
+            TaskEndReason::TaskResultLost => {
+                f.write_str("TaskResultLost (result lost from block manager)")
+            }
         }
     }
 }
@@ -182,7 +210,10 @@ pub enum TaskState {
 impl TaskState {
     /// Whether the attempt is over.
     pub fn is_finished(self) -> bool {
-        matches!(self, TaskState::Finished | TaskState::Failed | TaskState::Killed | TaskState::Lost)
+        matches!(
+            self,
+            TaskState::Finished | TaskState::Failed | TaskState::Killed | TaskState::Lost
+        )
     }
 }
 

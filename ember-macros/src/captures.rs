@@ -66,7 +66,10 @@ impl Finder {
 
     fn candidate(&mut self, ident: &Ident) {
         let name = ident.to_string();
-        let starts_lower = name.chars().next().is_some_and(|c| c.is_lowercase() || c == '_');
+        let starts_lower = name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_lowercase() || c == '_');
         if !starts_lower || name == "self" || name == "_" || self.bound(&name) {
             return;
         }
@@ -107,9 +110,19 @@ impl Finder {
         for (i, t) in trees.iter().enumerate() {
             match t {
                 TokenTree::Ident(id) => {
-                    let after_path = i > 0 && matches!(&trees[i - 1], TokenTree::Punct(p) if matches!(p.as_char(), '.' | ':'));
-                    let before_path = matches!(trees.get(i + 1), Some(TokenTree::Punct(p)) if matches!(p.as_char(), '!' | ':'));
-                    let called = matches!(trees.get(i + 1), Some(TokenTree::Group(g)) if g.delimiter() == Delimiter::Parenthesis);
+                    let after_path = i > 0
+                        && matches!(
+                            &trees[i - 1],
+                            TokenTree::Punct(p) if matches!(p.as_char(), '.' | ':')
+                        );
+                    let before_path = matches!(
+                        trees.get(i + 1),
+                        Some(TokenTree::Punct(p)) if matches!(p.as_char(), '!' | ':')
+                    );
+                    let called = matches!(
+                        trees.get(i + 1),
+                        Some(TokenTree::Group(g)) if g.delimiter() == Delimiter::Parenthesis
+                    );
                     if !after_path && !before_path && !called {
                         self.candidate(id);
                     }
@@ -244,7 +257,11 @@ impl<'ast> Visit<'ast> for Finder {
 
     fn visit_expr_path(&mut self, p: &'ast syn::ExprPath) {
         let path = &p.path;
-        if p.qself.is_none() && path.leading_colon.is_none() && path.segments.len() == 1 && path.segments[0].arguments.is_none() {
+        if p.qself.is_none()
+            && path.leading_colon.is_none()
+            && path.segments.len() == 1
+            && path.segments[0].arguments.is_none()
+        {
             self.candidate(&path.segments[0].ident);
         }
     }
@@ -252,7 +269,8 @@ impl<'ast> Visit<'ast> for Finder {
     fn visit_expr_call(&mut self, c: &'ast syn::ExprCall) {
         // `helper(x)` calls a function item; a variable holding a closure or a function pointer
         // cannot be shipped anyway.
-        let names_a_function = matches!(&*c.func, Expr::Path(p) if p.qself.is_none() && p.path.segments.len() == 1);
+        let names_a_function =
+            matches!(&*c.func, Expr::Path(p) if p.qself.is_none() && p.path.segments.len() == 1);
         if !names_a_function {
             self.visit_expr(&c.func);
         }
@@ -272,20 +290,32 @@ mod tests {
 
     fn names(src: &str) -> Vec<String> {
         let closure: ExprClosure = syn::parse_str(src).expect("closure");
-        captured_variables(&closure).iter().map(|i| i.to_string()).collect()
+        captured_variables(&closure)
+            .iter()
+            .map(|i| i.to_string())
+            .collect()
     }
 
     #[test]
     fn finds_free_variables_in_order() {
-        assert_eq!(names("move |x| x * factor + offset - factor"), ["factor", "offset"]);
+        assert_eq!(
+            names("move |x| x * factor + offset - factor"),
+            ["factor", "offset"]
+        );
         assert_eq!(names("|(a, b): (u32, u32)| a + b + c"), ["c"]);
         assert_eq!(names("|x| names.contains(&x)"), ["names"]);
     }
 
     #[test]
     fn ignores_paths_calls_constants_and_self() {
-        assert_eq!(names("|x| std::cmp::max(x, LIMIT) + helper(x) + Self::K + self.k"), Vec::<String>::new());
-        assert_eq!(names("|x: String| x.parse::<u32>().unwrap_or(default)"), ["default"]);
+        assert_eq!(
+            names("|x| std::cmp::max(x, LIMIT) + helper(x) + Self::K + self.k"),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            names("|x: String| x.parse::<u32>().unwrap_or(default)"),
+            ["default"]
+        );
         assert_eq!(names("|x| Point { x, y }"), ["y"]);
     }
 
@@ -294,23 +324,38 @@ mod tests {
         assert_eq!(names("|x| { let y = x + k; y * y }"), ["k"]);
         assert_eq!(names("|x| { let k = 1; x + k }"), Vec::<String>::new());
         assert_eq!(names("|x| { let y = y + 1; y }"), ["y"]);
-        assert_eq!(names("|x| match x { Some(v) => v + d, None => e }"), ["d", "e"]);
+        assert_eq!(
+            names("|x| match x { Some(v) => v + d, None => e }"),
+            ["d", "e"]
+        );
         assert_eq!(names("|x| if let Some(v) = x { v } else { v }"), ["v"]);
         assert_eq!(names("|x| { for i in 0..n { let _ = i; } x }"), ["n"]);
         assert_eq!(names("|x| x.iter().map(|y| y + z).sum::<u32>()"), ["z"]);
-        assert_eq!(names("|x| { fn twice(v: u32) -> u32 { v * 2 } twice(x) + m }"), ["m"]);
-        assert_eq!(names("|x| if let Some(a) = x && a > lim { a } else { 0 }"), ["lim"]);
+        assert_eq!(
+            names("|x| { fn twice(v: u32) -> u32 { v * 2 } twice(x) + m }"),
+            ["m"]
+        );
+        assert_eq!(
+            names("|x| if let Some(a) = x && a > lim { a } else { 0 }"),
+            ["lim"]
+        );
     }
 
     #[test]
     fn reads_macro_arguments_and_inline_format_args() {
-        assert_eq!(names(r#"|x| format!("{prefix}-{}-{{lit}}", x + n)"#), ["n", "prefix"]);
+        assert_eq!(
+            names(r#"|x| format!("{prefix}-{}-{{lit}}", x + n)"#),
+            ["n", "prefix"]
+        );
         assert_eq!(names("|x| vec![x; count]"), ["count"]);
         assert_eq!(names("|x| { assert_eq!(x, expected); x }"), ["expected"]);
     }
 
     #[test]
     fn inline_format_args_skip_escapes_and_positions() {
-        assert_eq!(inline_format_args("{a} {{b}} {0} {} {c:>8} {D}"), ["a", "c"]);
+        assert_eq!(
+            inline_format_args("{a} {{b}} {0} {} {c:>8} {D}"),
+            ["a", "c"]
+        );
     }
 }

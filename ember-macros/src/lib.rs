@@ -52,15 +52,19 @@ impl Parse for FuncInput {
         let explicit = if input.peek(syn::token::Bracket) {
             let content;
             syn::bracketed!(content in input);
-            Some(Punctuated::<Capture, Token![,]>::parse_terminated(&content)?.into_iter().collect())
+            Some(
+                Punctuated::<Capture, Token![,]>::parse_terminated(&content)?
+                    .into_iter()
+                    .collect(),
+            )
         } else {
             None
         };
         let closure = input.parse().map_err(|e| {
             syn::Error::new(
                 e.span(),
-                "func! takes a closure, optionally after a capture list: `func!(move |x| x * k)` or \
-                 `func!([k = 2 * n] move |x| x * k)`",
+                "func! takes a closure, optionally after a capture list: `func!(move |x| x * k)` \
+                 or `func!([k = 2 * n] move |x| x * k)`",
             )
         })?;
         if !input.is_empty() {
@@ -74,7 +78,13 @@ fn expand(FuncInput { explicit, closure }: FuncInput) -> TokenStream2 {
     let moves = closure.capture.is_some();
     // How each captured value is taken: moved (`move` closures) or cloned (a closure that
     // would have borrowed it: the variable stays usable after the macro).
-    let take = |name: &Ident| if moves { quote!(#name) } else { quote!(::core::clone::Clone::clone(&#name)) };
+    let take = |name: &Ident| {
+        if moves {
+            quote!(#name)
+        } else {
+            quote!(::core::clone::Clone::clone(&#name))
+        }
+    };
     let captures: Vec<(Ident, TokenStream2)> = match explicit {
         Some(list) => list
             .into_iter()
@@ -86,14 +96,25 @@ fn expand(FuncInput { explicit, closure }: FuncInput) -> TokenStream2 {
                 (c.name, value)
             })
             .collect(),
-        None => captures::captured_variables(&closure).into_iter().map(|n| (n.clone(), take(&n))).collect(),
+        None => captures::captured_variables(&closure)
+            .into_iter()
+            .map(|n| (n.clone(), take(&n)))
+            .collect(),
     };
-    let ExprClosure { attrs, inputs, output, body, .. } = &closure;
+    let ExprClosure {
+        attrs,
+        inputs,
+        output,
+        body,
+        ..
+    } = &closure;
     if captures.is_empty() {
         // Nothing to send: the closure is zero-sized as it is.
         return quote!(#(#attrs)* move |#inputs| #output #body);
     }
-    let values = captures.iter().map(|(name, value)| quote_spanned!(name.span()=> ::ember::__private::capturable(#value)));
+    let values = captures
+        .iter()
+        .map(|(name, value)| quote_spanned!(name.span()=> ::ember::__private::capturable(#value)));
     let bindings = captures.iter().enumerate().map(|(i, (name, _))| {
         let index = syn::Index::from(i);
         quote_spanned! {name.span()=>
@@ -106,7 +127,11 @@ fn expand(FuncInput { explicit, closure }: FuncInput) -> TokenStream2 {
     // closure by it. The closure itself captures only `__ember_key`, a zero-sized handle.
     quote_spanned! {span=> {
         struct __EmberSite;
-        let __ember_key = ::ember::__private::stash::<__EmberSite, _>((#(#values,)*), ::core::file!(), ::core::line!());
+        let __ember_key = ::ember::__private::stash::<__EmberSite, _>(
+            (#(#values,)*),
+            ::core::file!(),
+            ::core::line!(),
+        );
         #(#attrs)* move |#inputs| #output {
             ::ember::__private::with_captured(__ember_key, move |__ember_captured| {
                 #[allow(unused_imports)]
@@ -142,7 +167,10 @@ mod tests {
     #[test]
     fn an_explicit_list_takes_what_it_says() {
         let out = expanded("[k = 2 * n, s] move |x| x + k + s.len() + other");
-        assert!(out.contains("capturable (2 * n)") && out.contains("capturable (s)"), "{out}");
+        assert!(
+            out.contains("capturable (2 * n)") && out.contains("capturable (s)"),
+            "{out}"
+        );
         assert!(!out.contains("other)"), "{out}");
     }
 

@@ -20,7 +20,6 @@ use crate::{frame, RpcError};
 /// peer, so beyond this the buffer grows with the bytes that actually arrive.
 const MAX_PREALLOC: usize = 64 << 20;
 
-
 /// A fetched answer, tagged with the index of its request.
 type Delivery = (usize, Result<BlockResponse, RpcError>);
 
@@ -75,8 +74,21 @@ pub struct BlockClient {
 impl BlockClient {
     /// A client whose connections run on `handle`'s runtime. `timeout` bounds connecting, the
     /// handshake, and each wait for data from a server (Spark's `spark.network.timeout`).
-    pub fn new(handle: Handle, security: Security, max_frame: usize, timeout: Duration) -> BlockClient {
-        BlockClient { shared: Arc::new(ClientShared { handle, security, max_frame, timeout, peers: Mutex::new(HashMap::new()) }) }
+    pub fn new(
+        handle: Handle,
+        security: Security,
+        max_frame: usize,
+        timeout: Duration,
+    ) -> BlockClient {
+        BlockClient {
+            shared: Arc::new(ClientShared {
+                handle,
+                security,
+                max_frame,
+                timeout,
+                peers: Mutex::new(HashMap::new()),
+            }),
+        }
     }
 
     /// Fetches one block (or removes one), blocking the calling thread until the answer.
@@ -87,7 +99,16 @@ impl BlockClient {
         let mut retried = false;
         loop {
             let (tx, rx) = std_mpsc::channel();
-            self.submit(addr, Job { request: req.clone(), reply: Reply { index: 0, tx: Some(tx) } });
+            self.submit(
+                addr,
+                Job {
+                    request: req.clone(),
+                    reply: Reply {
+                        index: 0,
+                        tx: Some(tx),
+                    },
+                },
+            );
             // Every job is answered, if only by its Reply's drop, so this cannot wait forever.
             let (_, result) = rx.recv().map_err(|_| RpcError::Closed)?;
             match result {
@@ -102,7 +123,11 @@ impl BlockClient {
     /// addresses go out interleaved, so several servers send at once. Results come as they
     /// arrive, each with the index of its request in `reqs`; an error comes with that index too,
     /// so the caller can tell which block failed. Each request is answered exactly once.
-    pub fn fetch_many(&self, reqs: Vec<(SocketAddr, BlockRequest, u64)>, max_bytes_in_flight: u64) -> BlockFetchIter {
+    pub fn fetch_many(
+        &self,
+        reqs: Vec<(SocketAddr, BlockRequest, u64)>,
+        max_bytes_in_flight: u64,
+    ) -> BlockFetchIter {
         // Round robin over addresses, each address's requests in their given order.
         let mut by_addr: Vec<(SocketAddr, VecDeque<usize>)> = Vec::new();
         for (i, (addr, _, _)) in reqs.iter().enumerate() {
@@ -137,7 +162,11 @@ impl BlockClient {
     /// Queues a job on the connection task of `addr`, starting one if there is none (or the
     /// one there has ended).
     fn submit(&self, addr: SocketAddr, job: Job) {
-        let mut peers = self.shared.peers.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut peers = self
+            .shared
+            .peers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let job = match peers.get(&addr) {
             Some(tx) => match tx.send(job) {
                 Ok(()) => return,
@@ -150,19 +179,33 @@ impl BlockClient {
         let _ = tx.send(job);
         peers.insert(addr, tx);
         let sh = &self.shared;
-        sh.handle.spawn(run_peer(addr, sh.security.clone(), sh.max_frame, sh.timeout, rx));
+        sh.handle.spawn(run_peer(
+            addr,
+            sh.security.clone(),
+            sh.max_frame,
+            sh.timeout,
+            rx,
+        ));
     }
 }
 
 /// The connection task of one remote address: connects, then writes requests as they come and
 /// reads the answers in order. When it ends, unanswered jobs get an error.
-async fn run_peer(addr: SocketAddr, security: Security, max_frame: usize, timeout: Duration, mut jobs: mpsc::UnboundedReceiver<Job>) {
+async fn run_peer(
+    addr: SocketAddr,
+    security: Security,
+    max_frame: usize,
+    timeout: Duration,
+    mut jobs: mpsc::UnboundedReceiver<Job>,
+) {
     // Replies of the requests written, in order, for the reading side.
     let (sent_tx, mut sent_rx) = mpsc::unbounded_channel::<Reply>();
     // The reply whose answer is being read. Kept out here, like `sent_rx`, so that no reply is
     // answered before `jobs` is closed below: a caller that retries must find this task gone.
     let mut current: Option<Reply> = None;
-    let conn = Connection::<ResponseHeader, BlockRequest>::connect(addr, &security, max_frame, timeout).await;
+    let conn =
+        Connection::<ResponseHeader, BlockRequest>::connect(addr, &security, max_frame, timeout)
+            .await;
     let connected = conn.is_ok();
     let outcome = match conn {
         Err(e) => Err(e),
@@ -176,7 +219,10 @@ async fn run_peer(addr: SocketAddr, security: Security, max_frame: usize, timeou
                     let bytes = match frame::encode(&request) {
                         Ok(b) if b.len() <= max_frame => b,
                         Ok(b) => {
-                            reply.send(Err(RpcError::FrameTooLarge { size: b.len() as u64, limit: max_frame as u64 }));
+                            reply.send(Err(RpcError::FrameTooLarge {
+                                size: b.len() as u64,
+                                limit: max_frame as u64,
+                            }));
                             continue;
                         }
                         Err(e) => {
@@ -201,7 +247,11 @@ async fn run_peer(addr: SocketAddr, security: Security, max_frame: usize, timeou
                         },
                         // Idle: notice at once when the server closes the connection.
                         activity = reader.peer_activity() => {
-                            return Err(activity.err().unwrap_or_else(|| RpcError::Decode("the block server sent data nobody asked for".into())));
+                            return Err(activity.err().unwrap_or_else(|| {
+                                RpcError::Decode(
+                                    "the block server sent data nobody asked for".into(),
+                                )
+                            }));
                         }
                     };
                     current = Some(reply);
@@ -249,14 +299,25 @@ async fn run_peer(addr: SocketAddr, security: Security, max_frame: usize, timeou
 }
 
 /// Reads one answer: its header and, for data, all its chunks.
-async fn read_response(reader: &mut ConnReader<ResponseHeader>, timeout: Duration) -> Result<BlockResponse, RpcError> {
+async fn read_response(
+    reader: &mut ConnReader<ResponseHeader>,
+    timeout: Duration,
+) -> Result<BlockResponse, RpcError> {
     let peer = reader.peer_addr();
     let waited = |r: Result<Result<_, RpcError>, _>| match r {
         Ok(r) => r,
-        Err(_) => Err(RpcError::timeout(&format!("waiting for a block from {peer}"), timeout)),
+        Err(_) => Err(RpcError::timeout(
+            &format!("waiting for a block from {peer}"),
+            timeout,
+        )),
     };
     let header = match tokio::time::timeout(timeout, reader.recv()).await {
-        Err(_) => return Err(RpcError::timeout(&format!("waiting for a block from {peer}"), timeout)),
+        Err(_) => {
+            return Err(RpcError::timeout(
+                &format!("waiting for a block from {peer}"),
+                timeout,
+            ))
+        }
         // Nothing of the answer arrived: the connection died under the request (a server that
         // restarted resets it). `Closed` lets the caller retry once on a new connection.
         Ok(Err(RpcError::Io(m))) => {
@@ -269,10 +330,14 @@ async fn read_response(reader: &mut ConnReader<ResponseHeader>, timeout: Duratio
         ResponseHeader::NotFound(m) => Ok(BlockResponse::NotFound(m)),
         ResponseHeader::Removed(r) => Ok(BlockResponse::Removed(r)),
         ResponseHeader::Data { len } => {
-            let len = usize::try_from(len).map_err(|_| RpcError::Decode(format!("block of {len} bytes does not fit in memory")))?;
+            let len = usize::try_from(len).map_err(|_| {
+                RpcError::Decode(format!("block of {len} bytes does not fit in memory"))
+            })?;
             let mut out = Vec::with_capacity(len.min(MAX_PREALLOC));
             while out.len() < len {
-                let n = match waited(tokio::time::timeout(timeout, reader.recv_bytes_into(&mut out)).await) {
+                let n = match waited(
+                    tokio::time::timeout(timeout, reader.recv_bytes_into(&mut out)).await,
+                ) {
                     // The header promised more: a close now is a truncation, not a clean end.
                     Err(RpcError::Closed) => return Err(RpcError::Truncated),
                     other => other?,
@@ -281,7 +346,9 @@ async fn read_response(reader: &mut ConnReader<ResponseHeader>, timeout: Duratio
                     return Err(RpcError::Decode("empty chunk in a block".into()));
                 }
                 if out.len() > len {
-                    return Err(RpcError::Decode(format!("block larger than the {len} bytes announced")));
+                    return Err(RpcError::Decode(format!(
+                        "block larger than the {len} bytes announced"
+                    )));
                 }
             }
             Ok(BlockResponse::Data(out))
@@ -315,12 +382,23 @@ impl BlockFetchIter {
     fn launch(&mut self) {
         while let Some(&i) = self.order.front() {
             let (addr, ref request, size) = self.reqs[i];
-            if self.outstanding > 0 && self.bytes_in_flight.saturating_add(size) > self.max_bytes_in_flight {
+            if self.outstanding > 0
+                && self.bytes_in_flight.saturating_add(size) > self.max_bytes_in_flight
+            {
                 break;
             }
             self.order.pop_front();
-            let reply = Reply { index: i, tx: Some(self.tx.clone()) };
-            self.client.submit(addr, Job { request: request.clone(), reply });
+            let reply = Reply {
+                index: i,
+                tx: Some(self.tx.clone()),
+            };
+            self.client.submit(
+                addr,
+                Job {
+                    request: request.clone(),
+                    reply,
+                },
+            );
             self.bytes_in_flight += size;
             self.outstanding += 1;
             self.peak_bytes_in_flight = self.peak_bytes_in_flight.max(self.bytes_in_flight);
@@ -345,7 +423,9 @@ impl Iterator for BlockFetchIter {
             return Some(match result {
                 Ok(BlockResponse::Data(bytes)) => Ok((i, bytes)),
                 Ok(BlockResponse::NotFound(m)) => Err((i, RpcError::NotFound(m))),
-                Ok(BlockResponse::Removed(_)) => Err((i, RpcError::Decode("a Removed answer to a fetch".into()))),
+                Ok(BlockResponse::Removed(_)) => {
+                    Err((i, RpcError::Decode("a Removed answer to a fetch".into())))
+                }
                 Err(RpcError::Closed) if !self.retried[i] => {
                     // The connection was closed under the request (a server restarted): once
                     // more on a new connection, first in line.
@@ -358,4 +438,3 @@ impl Iterator for BlockFetchIter {
         }
     }
 }
-

@@ -44,12 +44,16 @@ pub trait BlockStore: Send + Sync {
     /// Opens the block of reduce partition `reduce_id` in the output of map task `map_index`,
     /// or says why it is not available. A store without shuffle outputs (the driver's) keeps
     /// this default.
-    fn open_shuffle_block(&self, shuffle_id: ShuffleId, map_index: usize, reduce_id: usize) -> Result<ShuffleBlock, String> {
+    fn open_shuffle_block(
+        &self,
+        shuffle_id: ShuffleId,
+        map_index: usize,
+        reduce_id: usize,
+    ) -> Result<ShuffleBlock, String> {
         let _ = (shuffle_id, map_index, reduce_id);
         Err("no shuffle outputs are kept by this process".into())
     }
 }
-
 
 /// A running block server. Stops (closing its connections) when stopped or dropped.
 pub struct BlockServer {
@@ -82,7 +86,14 @@ impl BlockServer {
         max_frame: usize,
         store: Arc<dyn BlockStore>,
     ) -> Result<(BlockServer, SocketAddr), RpcError> {
-        Self::start_with_timeout(handle, bind, security, max_frame, store, DEFAULT_HANDSHAKE_TIMEOUT)
+        Self::start_with_timeout(
+            handle,
+            bind,
+            security,
+            max_frame,
+            store,
+            DEFAULT_HANDSHAKE_TIMEOUT,
+        )
     }
 
     /// [`BlockServer::start`] with the time a new connection has to complete its handshake.
@@ -94,19 +105,31 @@ impl BlockServer {
         store: Arc<dyn BlockStore>,
         handshake_timeout: Duration,
     ) -> Result<(BlockServer, SocketAddr), RpcError> {
-        security.check_listen(bind.ip(), "the block server").map_err(RpcError::Unprotected)?;
+        security
+            .check_listen(bind.ip(), "the block server")
+            .map_err(RpcError::Unprotected)?;
         // Bind with std so that a bind error is returned here, synchronously, without block_on
         // (which would panic when the caller is itself inside a runtime).
-        let std_listener =
-            std::net::TcpListener::bind(bind).map_err(|e| RpcError::Io(format!("cannot bind the block server to {bind}: {e}")))?;
-        std_listener.set_nonblocking(true).map_err(|e| RpcError::io("configuring the block server socket", e))?;
-        let addr = std_listener.local_addr().map_err(|e| RpcError::io("reading the block server address", e))?;
+        let std_listener = std::net::TcpListener::bind(bind)
+            .map_err(|e| RpcError::Io(format!("cannot bind the block server to {bind}: {e}")))?;
+        std_listener
+            .set_nonblocking(true)
+            .map_err(|e| RpcError::io("configuring the block server socket", e))?;
+        let addr = std_listener
+            .local_addr()
+            .map_err(|e| RpcError::io("reading the block server address", e))?;
         let listener = {
             let _runtime = handle.enter();
-            tokio::net::TcpListener::from_std(std_listener).map_err(|e| RpcError::io("registering the block server socket", e))?
+            tokio::net::TcpListener::from_std(std_listener)
+                .map_err(|e| RpcError::io("registering the block server socket", e))?
         };
-        let shared =
-            Arc::new(ServerShared { security, max_frame, chunk: max_frame.clamp(1, MAX_CHUNK), store, handshake_timeout });
+        let shared = Arc::new(ServerShared {
+            security,
+            max_frame,
+            chunk: max_frame.clamp(1, MAX_CHUNK),
+            store,
+            handshake_timeout,
+        });
         let accept_task = handle.spawn(accept_loop(listener, shared));
         tracing::debug!(%addr, "block server listening");
         Ok((BlockServer { addr, accept_task }, addr))
@@ -159,7 +182,13 @@ async fn accept_loop(listener: tokio::net::TcpListener, shared: Arc<ServerShared
 }
 
 async fn serve_connection(stream: tokio::net::TcpStream, peer: SocketAddr, sh: Arc<ServerShared>) {
-    let conn = Connection::<BlockRequest, ResponseHeader>::accept(stream, &sh.security, sh.max_frame, sh.handshake_timeout).await;
+    let conn = Connection::<BlockRequest, ResponseHeader>::accept(
+        stream,
+        &sh.security,
+        sh.max_frame,
+        sh.handshake_timeout,
+    )
+    .await;
     let mut conn = match conn {
         Ok(c) => c,
         Err(e) => {
@@ -185,18 +214,35 @@ async fn serve_connection(stream: tokio::net::TcpStream, peer: SocketAddr, sh: A
 
 /// Runs blocking work (file reads, the block store) off the async workers. A panic in it
 /// becomes an error of this connection, not of the process.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, RpcError> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| RpcError::Io(format!("block server worker failed: {e}")))
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, RpcError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| RpcError::Io(format!("block server worker failed: {e}")))
 }
 
-async fn respond(conn: &mut Connection<BlockRequest, ResponseHeader>, request: BlockRequest, sh: &ServerShared) -> Result<(), RpcError> {
+async fn respond(
+    conn: &mut Connection<BlockRequest, ResponseHeader>,
+    request: BlockRequest,
+    sh: &ServerShared,
+) -> Result<(), RpcError> {
     match request {
-        BlockRequest::Shuffle { shuffle_id, map_index, reduce_id } => {
+        BlockRequest::Shuffle {
+            shuffle_id,
+            map_index,
+            reduce_id,
+        } => {
             let store = sh.store.clone();
-            match blocking(move || store.open_shuffle_block(shuffle_id, map_index, reduce_id)).await? {
+            match blocking(move || store.open_shuffle_block(shuffle_id, map_index, reduce_id))
+                .await?
+            {
                 Err(message) => {
-                    let message = format!("shuffle block shuffle_{shuffle_id}_{map_index}_{reduce_id}: {message}");
-                    conn.send(&ResponseHeader::NotFound(fit(message, sh.max_frame))).await
+                    let message = format!(
+                        "shuffle block shuffle_{shuffle_id}_{map_index}_{reduce_id}: {message}"
+                    );
+                    conn.send(&ResponseHeader::NotFound(fit(message, sh.max_frame)))
+                        .await
                 }
                 Ok(ShuffleBlock { file, len }) => {
                     conn.send(&ResponseHeader::Data { len }).await?;
@@ -209,13 +255,22 @@ async fn respond(conn: &mut Connection<BlockRequest, ResponseHeader>, request: B
             let id = block_id.clone();
             match blocking(move || store.get_bytes(&id)).await? {
                 Some(bytes) => {
-                    conn.send(&ResponseHeader::Data { len: bytes.len() as u64 }).await?;
+                    conn.send(&ResponseHeader::Data {
+                        len: bytes.len() as u64,
+                    })
+                    .await?;
                     for chunk in bytes.chunks(sh.chunk) {
                         conn.send_bytes(chunk).await?;
                     }
                     Ok(())
                 }
-                None => conn.send(&ResponseHeader::NotFound(fit(format!("block {block_id} is not stored here"), sh.max_frame))).await,
+                None => {
+                    conn.send(&ResponseHeader::NotFound(fit(
+                        format!("block {block_id} is not stored here"),
+                        sh.max_frame,
+                    )))
+                    .await
+                }
             }
         }
         BlockRequest::Remove { block_id } => {
@@ -228,7 +283,12 @@ async fn respond(conn: &mut Connection<BlockRequest, ResponseHeader>, request: B
 
 /// Streams `len` bytes of `file` as chunk frames. Each chunk is read behind the frame's reserved
 /// header and sealed in place: no copy of the data between the file and the socket.
-async fn stream_file(conn: &mut Connection<BlockRequest, ResponseHeader>, file: File, len: u64, chunk: usize) -> Result<(), RpcError> {
+async fn stream_file(
+    conn: &mut Connection<BlockRequest, ResponseHeader>,
+    file: File,
+    len: u64,
+    chunk: usize,
+) -> Result<(), RpcError> {
     let mut remaining = len;
     let mut state = (file, Vec::new());
     while remaining > 0 {
@@ -263,4 +323,3 @@ fn fit(mut message: String, max_frame: usize) -> String {
     }
     message
 }
-

@@ -18,7 +18,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 const T: Duration = Duration::from_secs(10);
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 /// A block store in memory.
@@ -57,7 +61,12 @@ impl BlockStore for BlockFiles {
     fn remove(&self, _id: &str) -> bool {
         false
     }
-    fn open_shuffle_block(&self, shuffle_id: usize, map_index: usize, reduce_id: usize) -> Result<ShuffleBlock, String> {
+    fn open_shuffle_block(
+        &self,
+        shuffle_id: usize,
+        map_index: usize,
+        reduce_id: usize,
+    ) -> Result<ShuffleBlock, String> {
         let path = self.0.join(format!("{shuffle_id}_{map_index}_{reduce_id}"));
         let file = File::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         let len = file.metadata().map_err(|e| e.to_string())?.len();
@@ -66,32 +75,86 @@ impl BlockStore for BlockFiles {
 }
 
 fn bytes(n: usize, seed: u8) -> Vec<u8> {
-    (0..n).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
+    (0..n)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect()
 }
 
 #[test]
 fn streams_shuffle_blocks_from_the_store_in_chunks() {
     let rt = runtime();
     let dir = tempfile::tempdir().unwrap();
-    let blocks = vec![b"first".to_vec(), Vec::new(), bytes(1000, 3)];
+    let blocks = [b"first".to_vec(), Vec::new(), bytes(1000, 3)];
     for (reduce_id, b) in blocks.iter().enumerate() {
         std::fs::write(dir.path().join(format!("4_1_{reduce_id}")), b).unwrap();
     }
     let max_frame = 64; // the third block travels as 16 chunks
     let store = Arc::new(BlockFiles(dir.path().to_path_buf()));
-    let (_server, addr) = BlockServer::start(rt.handle().clone(), localhost(), Security::authenticated("k"), max_frame, store).unwrap();
-    let client = BlockClient::new(rt.handle().clone(), Security::authenticated("k"), max_frame, T);
+    let (_server, addr) = BlockServer::start(
+        rt.handle().clone(),
+        localhost(),
+        Security::authenticated("k"),
+        max_frame,
+        store,
+    )
+    .unwrap();
+    let client = BlockClient::new(
+        rt.handle().clone(),
+        Security::authenticated("k"),
+        max_frame,
+        T,
+    );
     for (reduce_id, expected) in blocks.iter().enumerate() {
-        let got = client.fetch(addr, BlockRequest::Shuffle { shuffle_id: 4, map_index: 1, reduce_id }).unwrap();
+        let got = client
+            .fetch(
+                addr,
+                BlockRequest::Shuffle {
+                    shuffle_id: 4,
+                    map_index: 1,
+                    reduce_id,
+                },
+            )
+            .unwrap();
         assert_eq!(got, BlockResponse::Data(expected.clone()));
     }
     // What the store cannot open is not found, with the store's reason.
-    let missing = client.fetch(addr, BlockRequest::Shuffle { shuffle_id: 4, map_index: 9, reduce_id: 0 }).unwrap();
-    assert!(matches!(missing, BlockResponse::NotFound(ref m) if m.contains("shuffle_4_9_0") && m.contains("4_9_0")), "{missing:?}");
+    let missing = client
+        .fetch(
+            addr,
+            BlockRequest::Shuffle {
+                shuffle_id: 4,
+                map_index: 9,
+                reduce_id: 0,
+            },
+        )
+        .unwrap();
+    assert!(
+        matches!(
+            missing,
+            BlockResponse::NotFound(ref m) if m.contains("shuffle_4_9_0") && m.contains("4_9_0")
+        ),
+        "{missing:?}"
+    );
     // A store without shuffle outputs says so.
-    let (_plain, plain_addr) = BlockServer::start(rt.handle().clone(), localhost(), Security::none(), max_frame, store_with(&[])).unwrap();
+    let (_plain, plain_addr) = BlockServer::start(
+        rt.handle().clone(),
+        localhost(),
+        Security::none(),
+        max_frame,
+        store_with(&[]),
+    )
+    .unwrap();
     let plain = BlockClient::new(rt.handle().clone(), Security::none(), max_frame, T);
-    let none = plain.fetch(plain_addr, BlockRequest::Shuffle { shuffle_id: 0, map_index: 0, reduce_id: 0 }).unwrap();
+    let none = plain
+        .fetch(
+            plain_addr,
+            BlockRequest::Shuffle {
+                shuffle_id: 0,
+                map_index: 0,
+                reduce_id: 0,
+            },
+        )
+        .unwrap();
     assert!(matches!(none, BlockResponse::NotFound(_)), "{none:?}");
 }
 
@@ -99,21 +162,57 @@ fn streams_shuffle_blocks_from_the_store_in_chunks() {
 fn serves_and_removes_stored_blocks() {
     let rt = runtime();
     let big = bytes(5000, 9);
-    let store = store_with(&[("rdd_1_0", b"cached".to_vec()), ("taskresult_7", big.clone())]);
-    let (server, addr) = BlockServer::start(rt.handle().clone(), localhost(), Security::none(), 100, store).unwrap();
+    let store = store_with(&[
+        ("rdd_1_0", b"cached".to_vec()),
+        ("taskresult_7", big.clone()),
+    ]);
+    let (server, addr) = BlockServer::start(
+        rt.handle().clone(),
+        localhost(),
+        Security::none(),
+        100,
+        store,
+    )
+    .unwrap();
     assert_eq!(server.local_addr(), addr);
     let client = BlockClient::new(rt.handle().clone(), Security::none(), 100, T);
-    let get = |id: &str| client.fetch(addr, BlockRequest::Stored { block_id: id.into() }).unwrap();
+    let get = |id: &str| {
+        client
+            .fetch(
+                addr,
+                BlockRequest::Stored {
+                    block_id: id.into(),
+                },
+            )
+            .unwrap()
+    };
     assert_eq!(get("rdd_1_0"), BlockResponse::Data(b"cached".to_vec()));
     assert_eq!(get("taskresult_7"), BlockResponse::Data(big));
     assert!(matches!(get("rdd_2_0"), BlockResponse::NotFound(ref m) if m.contains("rdd_2_0")));
-    let remove = |id: &str| client.fetch(addr, BlockRequest::Remove { block_id: id.into() }).unwrap();
+    let remove = |id: &str| {
+        client
+            .fetch(
+                addr,
+                BlockRequest::Remove {
+                    block_id: id.into(),
+                },
+            )
+            .unwrap()
+    };
     assert_eq!(remove("rdd_1_0"), BlockResponse::Removed(true));
     assert_eq!(remove("rdd_1_0"), BlockResponse::Removed(false));
     assert!(matches!(get("rdd_1_0"), BlockResponse::NotFound(_)));
     // A request too large for a frame fails alone; the connection goes on.
-    let huge = client.fetch(addr, BlockRequest::Stored { block_id: "x".repeat(500) });
-    assert!(matches!(huge, Err(RpcError::FrameTooLarge { .. })), "{huge:?}");
+    let huge = client.fetch(
+        addr,
+        BlockRequest::Stored {
+            block_id: "x".repeat(500),
+        },
+    );
+    assert!(
+        matches!(huge, Err(RpcError::FrameTooLarge { .. })),
+        "{huge:?}"
+    );
     assert!(matches!(get("taskresult_7"), BlockResponse::Data(_)));
 }
 
@@ -121,19 +220,47 @@ fn serves_and_removes_stored_blocks() {
 fn authentication_is_enforced() {
     let rt = runtime();
     let store = store_with(&[("b", b"secret data".to_vec())]);
-    let (_server, addr) =
-        BlockServer::start(rt.handle().clone(), localhost(), Security::authenticated("right"), 1024, store).unwrap();
-    let req = BlockRequest::Stored { block_id: "b".into() };
+    let (_server, addr) = BlockServer::start(
+        rt.handle().clone(),
+        localhost(),
+        Security::authenticated("right"),
+        1024,
+        store,
+    )
+    .unwrap();
+    let req = BlockRequest::Stored {
+        block_id: "b".into(),
+    };
     for secret in [Security::authenticated("wrong"), Security::none()] {
         let client = BlockClient::new(rt.handle().clone(), secret, 1024, T);
-        assert!(matches!(client.fetch(addr, req.clone()), Err(RpcError::AuthFailed(_))));
+        assert!(matches!(
+            client.fetch(addr, req.clone()),
+            Err(RpcError::AuthFailed(_))
+        ));
     }
-    let client = BlockClient::new(rt.handle().clone(), Security::authenticated("right"), 1024, T);
-    assert_eq!(client.fetch(addr, req.clone()).unwrap(), BlockResponse::Data(b"secret data".to_vec()));
+    let client = BlockClient::new(
+        rt.handle().clone(),
+        Security::authenticated("right"),
+        1024,
+        T,
+    );
+    assert_eq!(
+        client.fetch(addr, req.clone()).unwrap(),
+        BlockResponse::Data(b"secret data".to_vec())
+    );
     // A client refuses a server that does not know the secret (mutual authentication).
-    let (_rogue, rogue_addr) =
-        BlockServer::start(rt.handle().clone(), localhost(), Security::authenticated("guess"), 1024, store_with(&[])).unwrap();
-    assert!(matches!(client.fetch(rogue_addr, req), Err(RpcError::AuthFailed(_))));
+    let (_rogue, rogue_addr) = BlockServer::start(
+        rt.handle().clone(),
+        localhost(),
+        Security::authenticated("guess"),
+        1024,
+        store_with(&[]),
+    )
+    .unwrap();
+    assert!(matches!(
+        client.fetch(rogue_addr, req),
+        Err(RpcError::AuthFailed(_))
+    ));
 }
 
 #[test]
@@ -141,7 +268,14 @@ fn garbage_closes_one_connection_and_the_server_goes_on() {
     use rand::{RngCore, SeedableRng};
     let rt = runtime();
     let store = store_with(&[("b", b"ok".to_vec())]);
-    let (_server, addr) = BlockServer::start(rt.handle().clone(), localhost(), Security::authenticated("k"), 1024, store).unwrap();
+    let (_server, addr) = BlockServer::start(
+        rt.handle().clone(),
+        localhost(),
+        Security::authenticated("k"),
+        1024,
+        store,
+    )
+    .unwrap();
     let mut junk = vec![0u8; 4096];
     rand::rngs::SmallRng::seed_from_u64(7).fill_bytes(&mut junk);
     rt.block_on(async {
@@ -150,15 +284,38 @@ fn garbage_closes_one_connection_and_the_server_goes_on() {
         let _ = raw.write_all(&junk).await;
         let mut sink = Vec::new();
         let closed = tokio::time::timeout(T, raw.read_to_end(&mut sink)).await;
-        assert!(closed.is_ok(), "the server must close a connection that sends garbage");
+        assert!(
+            closed.is_ok(),
+            "the server must close a connection that sends garbage"
+        );
         // Random bytes after a valid handshake: same.
-        let mut c = Connection::<ResponseHeader, BlockRequest>::connect(addr, &Security::authenticated("k"), 1024, T).await.unwrap();
+        let mut c = Connection::<ResponseHeader, BlockRequest>::connect(
+            addr,
+            &Security::authenticated("k"),
+            1024,
+            T,
+        )
+        .await
+        .unwrap();
         c.send_bytes(&junk[..1000]).await.unwrap();
         let r = tokio::time::timeout(T, c.recv()).await.unwrap();
-        assert!(matches!(r, Err(RpcError::Closed) | Err(RpcError::Io(_))), "{r:?}");
+        assert!(
+            matches!(r, Err(RpcError::Closed) | Err(RpcError::Io(_))),
+            "{r:?}"
+        );
     });
     let client = BlockClient::new(rt.handle().clone(), Security::authenticated("k"), 1024, T);
-    assert_eq!(client.fetch(addr, BlockRequest::Stored { block_id: "b".into() }).unwrap(), BlockResponse::Data(b"ok".to_vec()));
+    assert_eq!(
+        client
+            .fetch(
+                addr,
+                BlockRequest::Stored {
+                    block_id: "b".into()
+                }
+            )
+            .unwrap(),
+        BlockResponse::Data(b"ok".to_vec())
+    );
 }
 
 #[test]
@@ -186,13 +343,26 @@ fn a_silent_client_is_dropped_after_the_handshake_timeout() {
 fn a_server_restart_is_survived_by_the_cached_connection() {
     let rt = runtime();
     let store = store_with(&[("b", b"x".to_vec())]);
-    let (server, addr) = BlockServer::start(rt.handle().clone(), localhost(), Security::none(), 1024, store.clone()).unwrap();
+    let (server, addr) = BlockServer::start(
+        rt.handle().clone(),
+        localhost(),
+        Security::none(),
+        1024,
+        store.clone(),
+    )
+    .unwrap();
     let client = BlockClient::new(rt.handle().clone(), Security::none(), 1024, T);
-    let req = BlockRequest::Stored { block_id: "b".into() };
+    let req = BlockRequest::Stored {
+        block_id: "b".into(),
+    };
     assert!(client.fetch(addr, req.clone()).is_ok());
     rt.block_on(server.shutdown());
-    let (_server, _) = BlockServer::start(rt.handle().clone(), addr, Security::none(), 1024, store).unwrap();
-    assert_eq!(client.fetch(addr, req).unwrap(), BlockResponse::Data(b"x".to_vec()));
+    let (_server, _) =
+        BlockServer::start(rt.handle().clone(), addr, Security::none(), 1024, store).unwrap();
+    assert_eq!(
+        client.fetch(addr, req).unwrap(),
+        BlockResponse::Data(b"x".to_vec())
+    );
 }
 
 /// A store that measures how many bytes it serves at once, and can hold requests until a
@@ -215,7 +385,10 @@ impl BlockStore for CountingStore {
         // Arrival t waits for the rest of its group of `together`; bounded wait, no hang.
         let group_end = (s.2 - 1) / self.together * self.together + self.together;
         self.arrived.notify_all();
-        let (mut s, _) = self.arrived.wait_timeout_while(s, T, |s| s.2 < group_end).unwrap();
+        let (mut s, _) = self
+            .arrived
+            .wait_timeout_while(s, T, |s| s.2 < group_end)
+            .unwrap();
         s.0 -= size;
         Some(block)
     }
@@ -226,14 +399,32 @@ impl BlockStore for CountingStore {
 
 fn fetch_many_case(limit: u64, together: usize) -> (u64, u64) {
     let rt = runtime();
-    let blocks: HashMap<String, Vec<u8>> = (0..8).map(|i| (format!("b{i}"), bytes(100, i as u8))).collect();
-    let store = Arc::new(CountingStore { blocks: blocks.clone(), together, state: Mutex::new((0, 0, 0)), arrived: Condvar::new() });
-    let start = |s: Arc<CountingStore>| BlockServer::start(rt.handle().clone(), localhost(), Security::none(), 32, s).unwrap();
+    let blocks: HashMap<String, Vec<u8>> = (0..8)
+        .map(|i| (format!("b{i}"), bytes(100, i as u8)))
+        .collect();
+    let store = Arc::new(CountingStore {
+        blocks: blocks.clone(),
+        together,
+        state: Mutex::new((0, 0, 0)),
+        arrived: Condvar::new(),
+    });
+    let start = |s: Arc<CountingStore>| {
+        BlockServer::start(rt.handle().clone(), localhost(), Security::none(), 32, s).unwrap()
+    };
     let (server_a, a) = start(store.clone());
     let (server_b, b) = start(store.clone());
     let client = BlockClient::new(rt.handle().clone(), Security::none(), 32, T);
-    let reqs: Vec<_> =
-        (0..8).map(|i| (if i % 2 == 0 { a } else { b }, BlockRequest::Stored { block_id: format!("b{i}") }, 100)).collect();
+    let reqs: Vec<_> = (0..8)
+        .map(|i| {
+            (
+                if i % 2 == 0 { a } else { b },
+                BlockRequest::Stored {
+                    block_id: format!("b{i}"),
+                },
+                100,
+            )
+        })
+        .collect();
     let mut it = client.fetch_many(reqs, limit);
     let mut seen = [false; 8];
     for r in it.by_ref() {
@@ -262,22 +453,58 @@ fn fetch_many_keeps_bytes_in_flight_under_the_limit() {
 fn fetch_many_reports_failures_with_their_index() {
     let rt = runtime();
     let store = store_with(&[("b", b"ok".to_vec())]);
-    let (_server, addr) = BlockServer::start(rt.handle().clone(), localhost(), Security::none(), 1024, store).unwrap();
+    let (_server, addr) = BlockServer::start(
+        rt.handle().clone(),
+        localhost(),
+        Security::none(),
+        1024,
+        store,
+    )
+    .unwrap();
     // A port with no server behind it.
-    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let client = BlockClient::new(rt.handle().clone(), Security::none(), 1024, T);
     let reqs = vec![
-        (addr, BlockRequest::Stored { block_id: "b".into() }, 2),
-        (addr, BlockRequest::Stored { block_id: "gone".into() }, 2),
-        (dead, BlockRequest::Stored { block_id: "b".into() }, 2),
+        (
+            addr,
+            BlockRequest::Stored {
+                block_id: "b".into(),
+            },
+            2,
+        ),
+        (
+            addr,
+            BlockRequest::Stored {
+                block_id: "gone".into(),
+            },
+            2,
+        ),
+        (
+            dead,
+            BlockRequest::Stored {
+                block_id: "b".into(),
+            },
+            2,
+        ),
     ];
     let mut results: Vec<_> = client.fetch_many(reqs, 1 << 20).collect();
     results.sort_by_key(|r| match r {
         Ok((i, _)) | Err((i, _)) => *i,
     });
     assert_eq!(results[0], Ok((0, b"ok".to_vec())));
-    assert!(matches!(&results[1], Err((1, RpcError::NotFound(m))) if m.contains("gone")), "{:?}", results[1]);
-    assert!(matches!(&results[2], Err((2, RpcError::Io(m))) if m.contains("cannot connect")), "{:?}", results[2]);
+    assert!(
+        matches!(&results[1], Err((1, RpcError::NotFound(m))) if m.contains("gone")),
+        "{:?}",
+        results[1]
+    );
+    assert!(
+        matches!(&results[2], Err((2, RpcError::Io(m))) if m.contains("cannot connect")),
+        "{:?}",
+        results[2]
+    );
     assert_eq!(client.fetch_many(Vec::new(), 10).count(), 0);
 }
 
@@ -285,14 +512,40 @@ fn fetch_many_reports_failures_with_their_index() {
 fn without_a_secret_only_loopback_may_be_served() {
     let rt = runtime();
     let any: SocketAddr = "0.0.0.0:0".parse().unwrap();
-    let err = BlockServer::start(rt.handle().clone(), any, Security::none(), 1024, store_with(&[])).err().expect("refused");
+    let err = BlockServer::start(
+        rt.handle().clone(),
+        any,
+        Security::none(),
+        1024,
+        store_with(&[]),
+    )
+    .err()
+    .expect("refused");
     let msg = err.to_string();
-    assert!(msg.contains("ember.authenticate") && msg.contains("0.0.0.0"), "{msg}");
+    assert!(
+        msg.contains("ember.authenticate") && msg.contains("0.0.0.0"),
+        "{msg}"
+    );
     // With a secret it starts; a peer without the secret gets nothing from it.
-    let (_server, addr) = BlockServer::start(rt.handle().clone(), any, Security::authenticated("k"), 1024, store_with(&[("b", b"data".to_vec())])).unwrap();
+    let (_server, addr) = BlockServer::start(
+        rt.handle().clone(),
+        any,
+        Security::authenticated("k"),
+        1024,
+        store_with(&[("b", b"data".to_vec())]),
+    )
+    .unwrap();
     let addr = SocketAddr::new([127, 0, 0, 1].into(), addr.port());
     let client = BlockClient::new(rt.handle().clone(), Security::none(), 1024, T);
-    assert!(matches!(client.fetch(addr, BlockRequest::Stored { block_id: "b".into() }), Err(RpcError::AuthFailed(_))));
+    assert!(matches!(
+        client.fetch(
+            addr,
+            BlockRequest::Stored {
+                block_id: "b".into()
+            }
+        ),
+        Err(RpcError::AuthFailed(_))
+    ));
 }
 
 #[test]
@@ -300,11 +553,36 @@ fn encrypted_blocks_stream_in_chunks_and_match() {
     let rt = runtime();
     let big: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
     let store = store_with(&[("big", big.clone())]);
-    let (_server, addr) = BlockServer::start(rt.handle().clone(), localhost(), Security::encrypted("k"), 4096, store).unwrap();
+    let (_server, addr) = BlockServer::start(
+        rt.handle().clone(),
+        localhost(),
+        Security::encrypted("k"),
+        4096,
+        store,
+    )
+    .unwrap();
     let client = BlockClient::new(rt.handle().clone(), Security::encrypted("k"), 4096, T);
-    assert_eq!(client.fetch(addr, BlockRequest::Stored { block_id: "big".into() }).unwrap(), BlockResponse::Data(big));
+    assert_eq!(
+        client
+            .fetch(
+                addr,
+                BlockRequest::Stored {
+                    block_id: "big".into()
+                }
+            )
+            .unwrap(),
+        BlockResponse::Data(big)
+    );
     // A client that only authenticates is refused by an encrypting server, naming the key.
     let plain = BlockClient::new(rt.handle().clone(), Security::authenticated("k"), 4096, T);
-    let r = plain.fetch(addr, BlockRequest::Stored { block_id: "big".into() });
-    assert!(matches!(r, Err(RpcError::AuthFailed(ref m)) if m.contains("ember.network.crypto.enabled")), "{r:?}");
+    let r = plain.fetch(
+        addr,
+        BlockRequest::Stored {
+            block_id: "big".into(),
+        },
+    );
+    assert!(
+        matches!(r, Err(RpcError::AuthFailed(ref m)) if m.contains("ember.network.crypto.enabled")),
+        "{r:?}"
+    );
 }

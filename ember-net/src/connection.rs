@@ -76,9 +76,11 @@ impl From<FrameError> for RpcError {
             // answer or a short block themselves, so this is the peer going away.
             FrameError::UnauthenticatedEof | FrameError::Ended => RpcError::Closed,
             FrameError::Io { context, source } => RpcError::Io(format!("{context}: {source}")),
-            e @ (FrameError::BadFrame { .. } | FrameError::Malformed(_) | FrameError::Poisoned | FrameError::SequenceExhausted | FrameError::Key(_)) => {
-                RpcError::Integrity(e.to_string())
-            }
+            e @ (FrameError::BadFrame { .. }
+            | FrameError::Malformed(_)
+            | FrameError::Poisoned
+            | FrameError::SequenceExhausted
+            | FrameError::Key(_)) => RpcError::Integrity(e.to_string()),
         }
     }
 }
@@ -86,7 +88,12 @@ impl From<FrameError> for RpcError {
 impl<In: DeserializeOwned, Out: Serialize> Connection<In, Out> {
     /// Connects to `addr` and runs the client handshake; both the TCP connect and the handshake
     /// must finish within `timeout`. `max_frame` is `ember.rpc.message.maxSize` in bytes.
-    pub async fn connect(addr: SocketAddr, security: &Security, max_frame: usize, timeout: Duration) -> Result<Self, RpcError> {
+    pub async fn connect(
+        addr: SocketAddr,
+        security: &Security,
+        max_frame: usize,
+        timeout: Duration,
+    ) -> Result<Self, RpcError> {
         let stream = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
             Ok(Ok(s)) => s,
             Ok(Err(e)) => return Err(RpcError::Io(format!("cannot connect to {addr}: {e}"))),
@@ -96,8 +103,15 @@ impl<In: DeserializeOwned, Out: Serialize> Connection<In, Out> {
     }
 
     /// Runs the server handshake on an accepted stream (within `timeout`).
-    pub async fn accept(stream: TcpStream, security: &Security, max_frame: usize, timeout: Duration) -> Result<Self, RpcError> {
-        let peer = stream.peer_addr().map_err(|e| RpcError::io("reading the peer address", e))?;
+    pub async fn accept(
+        stream: TcpStream,
+        security: &Security,
+        max_frame: usize,
+        timeout: Duration,
+    ) -> Result<Self, RpcError> {
+        let peer = stream
+            .peer_addr()
+            .map_err(|e| RpcError::io("reading the peer address", e))?;
         Self::establish(stream, peer, security, max_frame, timeout, false).await
     }
 
@@ -110,7 +124,9 @@ impl<In: DeserializeOwned, Out: Serialize> Connection<In, Out> {
         client: bool,
     ) -> Result<Self, RpcError> {
         // Requests and replies are small and latency-bound; frames are written whole anyway.
-        stream.set_nodelay(true).map_err(|e| RpcError::io("setting TCP_NODELAY", e))?;
+        stream
+            .set_nodelay(true)
+            .map_err(|e| RpcError::io("setting TCP_NODELAY", e))?;
         // The handshake reads exact byte counts from the raw stream, so no byte meant for the
         // buffered reader below is consumed here.
         let hs = if client {
@@ -130,12 +146,28 @@ impl<In: DeserializeOwned, Out: Serialize> Connection<In, Out> {
             }
             None => (None, None),
         };
-        let local = stream.local_addr().map_err(|e| RpcError::io("reading the local address", e))?;
+        let local = stream
+            .local_addr()
+            .map_err(|e| RpcError::io("reading the local address", e))?;
         let (r, w) = stream.into_split();
         Ok(Connection {
             local,
-            reader: ConnReader { inner: BufReader::with_capacity(READ_BUFFER, r), opener, max_frame, peer, buf: Vec::new(), _msg: PhantomData },
-            writer: ConnWriter { inner: w, sealer, max_frame, peer, buf: Vec::new(), _msg: PhantomData },
+            reader: ConnReader {
+                inner: BufReader::with_capacity(READ_BUFFER, r),
+                opener,
+                max_frame,
+                peer,
+                buf: Vec::new(),
+                _msg: PhantomData,
+            },
+            writer: ConnWriter {
+                inner: w,
+                sealer,
+                max_frame,
+                peer,
+                buf: Vec::new(),
+                _msg: PhantomData,
+            },
         })
     }
 
@@ -190,7 +222,10 @@ impl<In: DeserializeOwned> ConnReader<In> {
     pub async fn recv(&mut self) -> Result<In, RpcError> {
         let mut buf = std::mem::take(&mut self.buf);
         buf.clear();
-        let got = self.recv_bytes_into(&mut buf).await.and_then(|_| frame::decode(&buf));
+        let got = self
+            .recv_bytes_into(&mut buf)
+            .await
+            .and_then(|_| frame::decode(&buf));
         if buf.capacity() <= KEEP_BUFFER {
             self.buf = buf;
         }
@@ -268,7 +303,9 @@ impl<Out: Serialize> ConnWriter<Out> {
     /// such as a block's chunks). `frame`'s contents are unspecified afterwards; reuse it.
     pub async fn send_frame_in_place(&mut self, frame: &mut Vec<u8>) -> Result<(), RpcError> {
         if frame.len() < FRAME_RESERVE {
-            return Err(RpcError::Decode("a frame buffer without its reserved header".into()));
+            return Err(RpcError::Decode(
+                "a frame buffer without its reserved header".into(),
+            ));
         }
         match &mut self.sealer {
             Some(sealer) => {
@@ -292,7 +329,10 @@ impl<Out: Serialize> ConnWriter<Out> {
             sealer.seal_end(&mut buf)?;
             write_all(&mut self.inner, &buf).await?;
         }
-        self.inner.shutdown().await.map_err(|e| RpcError::io("closing the connection", e))
+        self.inner
+            .shutdown()
+            .await
+            .map_err(|e| RpcError::io("closing the connection", e))
     }
 
     /// The address of the other end.
@@ -302,8 +342,12 @@ impl<Out: Serialize> ConnWriter<Out> {
 }
 
 async fn write_all(w: &mut OwnedWriteHalf, bytes: &[u8]) -> Result<(), RpcError> {
-    w.write_all(bytes).await.map_err(|e| RpcError::io("writing a frame", e))?;
-    w.flush().await.map_err(|e| RpcError::io("writing a frame", e))
+    w.write_all(bytes)
+        .await
+        .map_err(|e| RpcError::io("writing a frame", e))?;
+    w.flush()
+        .await
+        .map_err(|e| RpcError::io("writing a frame", e))
 }
 
 #[cfg(test)]
@@ -329,7 +373,10 @@ mod tests {
 
     /// An echo server that serves each connection until it fails, and reports each
     /// connection's end on `ends`.
-    async fn echo_server(security: Security, ends: tokio::sync::mpsc::UnboundedSender<Result<(), RpcError>>) -> SocketAddr {
+    async fn echo_server(
+        security: Security,
+        ends: tokio::sync::mpsc::UnboundedSender<Result<(), RpcError>>,
+    ) -> SocketAddr {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move {
@@ -338,7 +385,8 @@ mod tests {
                 let security = security.clone();
                 tokio::spawn(async move {
                     let r = async {
-                        let mut c = Connection::<Request, Reply>::accept(s, &security, 1024, T).await?;
+                        let mut c =
+                            Connection::<Request, Reply>::accept(s, &security, 1024, T).await?;
                         loop {
                             let reply = match c.recv().await {
                                 Ok(Request::Echo(s)) => Reply::Echoed(s),
@@ -364,12 +412,18 @@ mod tests {
     async fn request_reply_and_split_halves() {
         let (tx, mut ends) = tokio::sync::mpsc::unbounded_channel();
         let addr = echo_server(Security::authenticated("s"), tx).await;
-        let mut c = Connection::<Reply, Request>::connect(addr, &Security::authenticated("s"), 1024, T).await.unwrap();
+        let mut c =
+            Connection::<Reply, Request>::connect(addr, &Security::authenticated("s"), 1024, T)
+                .await
+                .unwrap();
         c.send(&Request::Add(2, 3)).await.unwrap();
         assert_eq!(c.recv().await.unwrap(), Reply::Sum(5));
         // An oversized message is refused locally and the connection stays usable.
         let big = Request::Echo("x".repeat(2000));
-        assert!(matches!(c.send(&big).await, Err(RpcError::FrameTooLarge { .. })));
+        assert!(matches!(
+            c.send(&big).await,
+            Err(RpcError::FrameTooLarge { .. })
+        ));
         let (mut r, mut w) = c.into_split();
         let writer = tokio::spawn(async move {
             for i in 0..100 {
@@ -381,7 +435,10 @@ mod tests {
         }
         writer.await.unwrap();
         drop(r);
-        assert_eq!(tokio::time::timeout(T, ends.recv()).await.unwrap(), Some(Ok(())));
+        assert_eq!(
+            tokio::time::timeout(T, ends.recv()).await.unwrap(),
+            Some(Ok(()))
+        );
     }
 
     #[tokio::test]
@@ -390,23 +447,40 @@ mod tests {
         let addr = echo_server(Security::authenticated("s"), tx).await;
         // Random bytes instead of a handshake.
         let mut raw = TcpStream::connect(addr).await.unwrap();
-        let junk: Vec<u8> = (0..256u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+        let junk: Vec<u8> = (0..256u32)
+            .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+            .collect();
         raw.write_all(&junk).await.unwrap();
         let end = tokio::time::timeout(T, ends.recv()).await.unwrap().unwrap();
         assert!(matches!(end, Err(RpcError::AuthFailed(_))), "{end:?}");
         // A frame that does not decode, after a valid handshake.
-        let mut c = Connection::<Reply, Request>::connect(addr, &Security::authenticated("s"), 1024, T).await.unwrap();
+        let mut c =
+            Connection::<Reply, Request>::connect(addr, &Security::authenticated("s"), 1024, T)
+                .await
+                .unwrap();
         c.send_bytes(&[0xff, 0xff, 0xff, 0xff, 0xff]).await.unwrap();
         let end = tokio::time::timeout(T, ends.recv()).await.unwrap().unwrap();
         assert!(matches!(end, Err(RpcError::Decode(_))), "{end:?}");
-        assert!(matches!(c.recv().await, Err(RpcError::Closed) | Err(RpcError::Io(_))));
+        assert!(matches!(
+            c.recv().await,
+            Err(RpcError::Closed) | Err(RpcError::Io(_))
+        ));
         // A header announcing a huge frame.
-        let mut c = Connection::<Reply, Request>::connect(addr, &Security::authenticated("s"), 1024, T).await.unwrap();
+        let mut c =
+            Connection::<Reply, Request>::connect(addr, &Security::authenticated("s"), 1024, T)
+                .await
+                .unwrap();
         c.writer.inner.write_all(&[0, 0, 0, 0x40, 0]).await.unwrap();
         let end = tokio::time::timeout(T, ends.recv()).await.unwrap().unwrap();
-        assert!(matches!(end, Err(RpcError::FrameTooLarge { .. })), "{end:?}");
+        assert!(
+            matches!(end, Err(RpcError::FrameTooLarge { .. })),
+            "{end:?}"
+        );
         // The server still serves others.
-        let mut c = Connection::<Reply, Request>::connect(addr, &Security::authenticated("s"), 1024, T).await.unwrap();
+        let mut c =
+            Connection::<Reply, Request>::connect(addr, &Security::authenticated("s"), 1024, T)
+                .await
+                .unwrap();
         c.send(&Request::Echo("still here".into())).await.unwrap();
         assert_eq!(c.recv().await.unwrap(), Reply::Echoed("still here".into()));
     }
@@ -415,8 +489,14 @@ mod tests {
     async fn wrong_secret_fails_connect() {
         let (tx, _ends) = tokio::sync::mpsc::unbounded_channel();
         let addr = echo_server(Security::authenticated("s"), tx).await;
-        let r = Connection::<Reply, Request>::connect(addr, &Security::authenticated("other"), 1024, T).await;
-        assert!(matches!(r, Err(RpcError::AuthFailed(ref m)) if m.contains(&addr.to_string())), "{:?}", r.err());
+        let r =
+            Connection::<Reply, Request>::connect(addr, &Security::authenticated("other"), 1024, T)
+                .await;
+        assert!(
+            matches!(r, Err(RpcError::AuthFailed(ref m)) if m.contains(&addr.to_string())),
+            "{:?}",
+            r.err()
+        );
         let r = Connection::<Reply, Request>::connect(addr, &Security::none(), 1024, T).await;
         assert!(matches!(r, Err(RpcError::AuthFailed(_))));
     }
@@ -427,20 +507,33 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         let server = tokio::spawn(async move {
             let (s, _) = listener.accept().await.unwrap();
-            Connection::<Request, Reply>::accept(s, &Security::none(), 64, T).await.unwrap()
+            Connection::<Request, Reply>::accept(s, &Security::none(), 64, T)
+                .await
+                .unwrap()
         });
-        let c = Connection::<Reply, Request>::connect(addr, &Security::none(), 64, T).await.unwrap();
+        let c = Connection::<Reply, Request>::connect(addr, &Security::none(), 64, T)
+            .await
+            .unwrap();
         let (mut r, _w) = c.into_split();
         drop(server.await.unwrap());
-        assert_eq!(tokio::time::timeout(T, r.peer_activity()).await.unwrap(), Err(RpcError::Closed));
+        assert_eq!(
+            tokio::time::timeout(T, r.peer_activity()).await.unwrap(),
+            Err(RpcError::Closed)
+        );
     }
 
     #[tokio::test]
     async fn every_security_setting_round_trips_messages_and_in_place_frames() {
-        for security in [Security::none(), Security::authenticated("s"), Security::encrypted("s")] {
+        for security in [
+            Security::none(),
+            Security::authenticated("s"),
+            Security::encrypted("s"),
+        ] {
             let (tx, mut ends) = tokio::sync::mpsc::unbounded_channel();
             let addr = echo_server(security.clone(), tx).await;
-            let mut c = Connection::<Reply, Request>::connect(addr, &security, 1024, T).await.unwrap();
+            let mut c = Connection::<Reply, Request>::connect(addr, &security, 1024, T)
+                .await
+                .unwrap();
             assert_eq!(c.is_sealed(), security.authenticates());
             for i in 0..50u32 {
                 c.send(&Request::Add(i, 1)).await.unwrap();
@@ -453,14 +546,21 @@ mod tests {
             assert_eq!(c.recv().await.unwrap(), Reply::Echoed("in place".into()));
             let (_r, w) = c.into_split();
             w.close().await.unwrap();
-            assert_eq!(tokio::time::timeout(T, ends.recv()).await.unwrap(), Some(Ok(())), "{security:?}");
+            assert_eq!(
+                tokio::time::timeout(T, ends.recv()).await.unwrap(),
+                Some(Ok(())),
+                "{security:?}"
+            );
         }
     }
 
     #[tokio::test]
     async fn encrypted_frames_do_not_show_the_payload_and_authenticated_ones_do() {
         // What the server side reads off the socket, raw, after the handshake.
-        for (security, visible) in [(Security::authenticated("s"), true), (Security::encrypted("s"), false)] {
+        for (security, visible) in [
+            (Security::authenticated("s"), true),
+            (Security::encrypted("s"), false),
+        ] {
             let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
             let addr = listener.local_addr().unwrap();
             let sec = security.clone();
@@ -471,8 +571,12 @@ mod tests {
                 let _ = tokio::io::AsyncReadExt::read_to_end(&mut s, &mut raw).await;
                 raw
             });
-            let mut c = Connection::<Reply, Request>::connect(addr, &security, 1024, T).await.unwrap();
-            c.send(&Request::Echo("the quick brown fox".into())).await.unwrap();
+            let mut c = Connection::<Reply, Request>::connect(addr, &security, 1024, T)
+                .await
+                .unwrap();
+            c.send(&Request::Echo("the quick brown fox".into()))
+                .await
+                .unwrap();
             drop(c);
             let raw = server.await.unwrap();
             let shown = raw.windows(19).any(|w| w == b"the quick brown fox");

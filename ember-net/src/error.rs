@@ -9,8 +9,9 @@ use thiserror::Error;
 pub enum RpcError {
     /// A frame larger than `ember.rpc.message.maxSize`, refused before it is sent or allocated.
     #[error(
-        "RPC message of {size} bytes exceeds max allowed: ember.rpc.message.maxSize ({limit} bytes). \
-         Consider increasing ember.rpc.message.maxSize or using broadcast variables for large values."
+        "RPC message of {size} bytes exceeds max allowed: ember.rpc.message.maxSize ({limit} \
+         bytes). Consider increasing ember.rpc.message.maxSize or using broadcast variables for \
+         large values."
     )]
     FrameTooLarge {
         /// The frame's payload size.
@@ -20,7 +21,10 @@ pub enum RpcError {
     },
 
     /// The peer closed the connection in the middle of a frame or of a chunked block.
-    #[error("connection closed in the middle of a message (truncated frame); the peer may have crashed or been stopped")]
+    #[error(
+        "connection closed in the middle of a message (truncated frame); the peer may have \
+         crashed or been stopped"
+    )]
     Truncated,
 
     /// A frame that does not decode as the expected message (or a message that cannot be encoded).
@@ -32,7 +36,10 @@ pub enum RpcError {
     Io(String),
 
     /// The handshake failed: wrong or missing secret, or a peer that is not an Ember process.
-    #[error("RPC authentication failed: {0}. Check that ember.authenticate and the secret are the same on the driver and all executors")]
+    #[error(
+        "RPC authentication failed: {0}. Check that ember.authenticate and the secret are the \
+         same on the driver and all executors"
+    )]
     AuthFailed(String),
 
     /// A listener beyond loopback without a secret, refused (the message names
@@ -46,7 +53,10 @@ pub enum RpcError {
     Integrity(String),
 
     /// The peer speaks another version of the protocol.
-    #[error("RPC protocol version mismatch: this process speaks version {ours}, the peer version {theirs}; run the same Ember build on the driver and all executors")]
+    #[error(
+        "RPC protocol version mismatch: this process speaks version {ours}, the peer version \
+         {theirs}; run the same Ember build on the driver and all executors"
+    )]
     VersionMismatch {
         /// Our protocol version.
         ours: u8,

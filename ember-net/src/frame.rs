@@ -26,7 +26,10 @@ fn effective_limit(max: usize) -> usize {
 }
 
 fn too_large(size: usize, max: usize) -> RpcError {
-    RpcError::FrameTooLarge { size: size as u64, limit: effective_limit(max) as u64 }
+    RpcError::FrameTooLarge {
+        size: size as u64,
+        limit: effective_limit(max) as u64,
+    }
 }
 
 /// Checks a payload against the limit and builds its header.
@@ -42,10 +45,17 @@ async fn read_header<R: AsyncRead + Unpin>(r: &mut R) -> Result<Option<usize>, R
     let mut header = [0u8; HEADER_LEN];
     let mut filled = 0;
     while filled < HEADER_LEN {
-        let n = r.read(&mut header[filled..]).await.map_err(|e| RpcError::io("reading a frame header", e))?;
+        let n = r
+            .read(&mut header[filled..])
+            .await
+            .map_err(|e| RpcError::io("reading a frame header", e))?;
         if n == 0 {
             // EOF at a frame boundary is an orderly close; inside the header it is a truncation.
-            return if filled == 0 { Ok(None) } else { Err(RpcError::Truncated) };
+            return if filled == 0 {
+                Ok(None)
+            } else {
+                Err(RpcError::Truncated)
+            };
         }
         filled += n;
     }
@@ -57,7 +67,11 @@ async fn read_header<R: AsyncRead + Unpin>(r: &mut R) -> Result<Option<usize>, R
 /// Errors: [`RpcError::Closed`] on a clean EOF at a frame boundary, [`RpcError::Truncated`] on
 /// EOF inside a frame, [`RpcError::FrameTooLarge`] for a length above `max` (checked before
 /// anything is allocated or read past the header).
-pub async fn read_frame_into<R: AsyncRead + Unpin>(r: &mut R, max: usize, out: &mut Vec<u8>) -> Result<usize, RpcError> {
+pub async fn read_frame_into<R: AsyncRead + Unpin>(
+    r: &mut R,
+    max: usize,
+    out: &mut Vec<u8>,
+) -> Result<usize, RpcError> {
     let len = read_header(r).await?.ok_or(RpcError::Closed)?;
     if len > effective_limit(max) {
         return Err(too_large(len, max));
@@ -80,7 +94,11 @@ pub async fn read_frame<R: AsyncRead + Unpin>(r: &mut R, max: usize) -> Result<V
 
 /// Writes one frame and flushes it. A payload above `max` is refused with
 /// [`RpcError::FrameTooLarge`] and nothing is written, so the connection stays usable.
-pub async fn write_frame<W: AsyncWrite + Unpin>(w: &mut W, payload: &[u8], max: usize) -> Result<(), RpcError> {
+pub async fn write_frame<W: AsyncWrite + Unpin>(
+    w: &mut W,
+    payload: &[u8],
+    max: usize,
+) -> Result<(), RpcError> {
     let header = header_for(payload, max)?;
     let io = |e| RpcError::io("writing a frame", e);
     if payload.len() <= COALESCE_LIMIT {
@@ -117,18 +135,31 @@ pub fn encode_into<T: Serialize>(msg: &T, buf: &mut Vec<u8>) -> Result<(), RpcEr
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, RpcError> {
     match postcard::take_from_bytes::<T>(bytes) {
         Ok((msg, [])) => Ok(msg),
-        Ok((_, rest)) => Err(RpcError::Decode(format!("{} unexpected trailing bytes after the message", rest.len()))),
-        Err(e) => Err(RpcError::Decode(format!("{e} (frame of {} bytes)", bytes.len()))),
+        Ok((_, rest)) => Err(RpcError::Decode(format!(
+            "{} unexpected trailing bytes after the message",
+            rest.len()
+        ))),
+        Err(e) => Err(RpcError::Decode(format!(
+            "{e} (frame of {} bytes)",
+            bytes.len()
+        ))),
     }
 }
 
 /// Sends one postcard-encoded message as a frame.
-pub async fn send_msg<W: AsyncWrite + Unpin, T: Serialize>(w: &mut W, msg: &T, max: usize) -> Result<(), RpcError> {
+pub async fn send_msg<W: AsyncWrite + Unpin, T: Serialize>(
+    w: &mut W,
+    msg: &T,
+    max: usize,
+) -> Result<(), RpcError> {
     write_frame(w, &encode(msg)?, max).await
 }
 
 /// Receives one frame and decodes it as a postcard message.
-pub async fn recv_msg<R: AsyncRead + Unpin, T: DeserializeOwned>(r: &mut R, max: usize) -> Result<T, RpcError> {
+pub async fn recv_msg<R: AsyncRead + Unpin, T: DeserializeOwned>(
+    r: &mut R,
+    max: usize,
+) -> Result<T, RpcError> {
     decode(&read_frame(r, max).await?)
 }
 
@@ -150,12 +181,17 @@ pub fn read_frame_blocking<R: Read>(r: &mut R, max: usize) -> Result<Vec<u8>, Rp
         return Err(too_large(len, max));
     }
     let mut out = vec![0u8; len];
-    r.read_exact(&mut out).map_err(|e| RpcError::io("reading a frame", e))?;
+    r.read_exact(&mut out)
+        .map_err(|e| RpcError::io("reading a frame", e))?;
     Ok(out)
 }
 
 /// Blocking [`write_frame`], for tests and tools that use `std::io`.
-pub fn write_frame_blocking<W: Write>(w: &mut W, payload: &[u8], max: usize) -> Result<(), RpcError> {
+pub fn write_frame_blocking<W: Write>(
+    w: &mut W,
+    payload: &[u8],
+    max: usize,
+) -> Result<(), RpcError> {
     let header = header_for(payload, max)?;
     let io = |e| RpcError::io("writing a frame", e);
     w.write_all(&header).map_err(io)?;
@@ -184,7 +220,10 @@ mod tests {
         }
         send_msg(&mut a, &Msg::Text("x".into()), 64).await.unwrap();
         send_msg(&mut a, &Msg::Ping(42), 64).await.unwrap();
-        assert_eq!(recv_msg::<_, Msg>(&mut b, 64).await.unwrap(), Msg::Text("x".into()));
+        assert_eq!(
+            recv_msg::<_, Msg>(&mut b, 64).await.unwrap(),
+            Msg::Text("x".into())
+        );
         assert_eq!(recv_msg::<_, Msg>(&mut b, 64).await.unwrap(), Msg::Ping(42));
         drop(a);
         assert_eq!(read_frame(&mut b, 64).await, Err(RpcError::Closed));
@@ -208,21 +247,45 @@ mod tests {
         let (mut a, mut b) = tokio::io::duplex(1 << 16);
         // Sender: refused, nothing written, so the stream is still in sync afterwards.
         let err = write_frame(&mut a, &[0u8; 100], 99).await.unwrap_err();
-        assert_eq!(err, RpcError::FrameTooLarge { size: 100, limit: 99 });
+        assert_eq!(
+            err,
+            RpcError::FrameTooLarge {
+                size: 100,
+                limit: 99
+            }
+        );
         let msg = err.to_string();
-        assert!(msg.contains("exceeds max allowed: ember.rpc.message.maxSize (99 bytes)"), "{msg}");
-        assert!(msg.contains("Consider increasing ember.rpc.message.maxSize"), "{msg}");
+        assert!(
+            msg.contains("exceeds max allowed: ember.rpc.message.maxSize (99 bytes)"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("Consider increasing ember.rpc.message.maxSize"),
+            "{msg}"
+        );
         write_frame(&mut a, b"ok", 99).await.unwrap();
         assert_eq!(read_frame(&mut b, 99).await.unwrap(), b"ok");
         // Receiver: a header announcing 4 GiB is refused at once, without waiting for (or
         // allocating) the payload.
         a.write_all(&u32::MAX.to_le_bytes()).await.unwrap();
         let err = read_frame(&mut b, 1 << 20).await.unwrap_err();
-        assert_eq!(err, RpcError::FrameTooLarge { size: u32::MAX as u64, limit: 1 << 20 });
+        assert_eq!(
+            err,
+            RpcError::FrameTooLarge {
+                size: u32::MAX as u64,
+                limit: 1 << 20
+            }
+        );
         assert!(err.to_string().contains("ember.rpc.message.maxSize"));
         let mut r = &u32::MAX.to_le_bytes()[..];
-        assert!(matches!(read_frame_blocking(&mut r, 10), Err(RpcError::FrameTooLarge { .. })));
-        assert!(matches!(write_frame_blocking(&mut Vec::new(), &[0; 11], 10), Err(RpcError::FrameTooLarge { .. })));
+        assert!(matches!(
+            read_frame_blocking(&mut r, 10),
+            Err(RpcError::FrameTooLarge { .. })
+        ));
+        assert!(matches!(
+            write_frame_blocking(&mut Vec::new(), &[0; 11], 10),
+            Err(RpcError::FrameTooLarge { .. })
+        ));
     }
 
     #[tokio::test]
@@ -242,9 +305,14 @@ mod tests {
 
     #[test]
     fn garbage_does_not_decode_into_a_message() {
-        assert!(matches!(decode::<Msg>(&[9, 9, 9]), Err(RpcError::Decode(_))));
+        assert!(matches!(
+            decode::<Msg>(&[9, 9, 9]),
+            Err(RpcError::Decode(_))
+        ));
         let mut bytes = encode(&Msg::Ping(1)).unwrap();
         bytes.push(0);
-        assert!(matches!(decode::<Msg>(&bytes), Err(RpcError::Decode(m)) if m.contains("trailing")));
+        assert!(
+            matches!(decode::<Msg>(&bytes), Err(RpcError::Decode(m)) if m.contains("trailing"))
+        );
     }
 }

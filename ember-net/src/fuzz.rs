@@ -8,13 +8,16 @@
 //!   before the damage come out exactly, nothing after it).
 //! - [`plain_frames`]: the unauthenticated length-prefixed frames (loopback) and the block
 //!   protocol's messages inside them.
-//! - [`handshake`]: the server side of the handshake fed arbitrary bytes: without the secret's
-//!   MAC it never succeeds.
+//! - [`handshake`]: the server side of the handshake fed arbitrary bytes: without the secret's MAC
+//!   it never succeeds.
 
 use std::sync::OnceLock;
 
 use crate::protocol::{BlockRequest, ResponseHeader};
-use crate::seal::{derive_session_keys, CipherSuite, FrameOpener, FrameSealer, Mode, Opened, Role, Transcript, HEADER_LEN, TAG_LEN};
+use crate::seal::{
+    derive_session_keys, CipherSuite, FrameOpener, FrameSealer, Mode, Opened, Role, Transcript,
+    HEADER_LEN, TAG_LEN,
+};
 use crate::secret::Security;
 use crate::{auth, frame};
 
@@ -23,9 +26,27 @@ const MAX: usize = 4096;
 
 fn pair(mode: Mode) -> (FrameSealer, FrameOpener) {
     let (c, s) = ([1u8; 32], [2u8; 32]);
-    let t = Transcript { protocol_version: auth::PROTOCOL_VERSION, client_nonce: &c, server_nonce: &s };
-    let client = derive_session_keys(b"fuzz-secret", &t, CipherSuite::Aes256Gcm, mode, Role::Client).expect("keys");
-    let server = derive_session_keys(b"fuzz-secret", &t, CipherSuite::Aes256Gcm, mode, Role::Server).expect("keys");
+    let t = Transcript {
+        protocol_version: auth::PROTOCOL_VERSION,
+        client_nonce: &c,
+        server_nonce: &s,
+    };
+    let client = derive_session_keys(
+        b"fuzz-secret",
+        &t,
+        CipherSuite::Aes256Gcm,
+        mode,
+        Role::Client,
+    )
+    .expect("keys");
+    let server = derive_session_keys(
+        b"fuzz-secret",
+        &t,
+        CipherSuite::Aes256Gcm,
+        mode,
+        Role::Server,
+    )
+    .expect("keys");
     let (sealer, _) = client.into_pair(MAX);
     let (_, opener) = server.into_pair(MAX);
     (sealer, opener)
@@ -36,11 +57,17 @@ fn open_all(opener: &mut FrameOpener, wire: &[u8]) -> (Vec<Vec<u8>>, bool) {
     let mut out = Vec::new();
     let mut at = 0;
     loop {
-        let Some(hdr) = wire.get(at..at + HEADER_LEN) else { return (out, false) };
+        let Some(hdr) = wire.get(at..at + HEADER_LEN) else {
+            return (out, false);
+        };
         let hdr: [u8; HEADER_LEN] = [hdr[0], hdr[1], hdr[2], hdr[3], hdr[4]];
-        let Ok(h) = opener.parse_header(&hdr) else { return (out, false) };
+        let Ok(h) = opener.parse_header(&hdr) else {
+            return (out, false);
+        };
         assert!(h.len <= MAX, "a length past the limit was accepted");
-        let Some(body) = wire.get(at + HEADER_LEN..at + HEADER_LEN + h.len + TAG_LEN) else { return (out, false) };
+        let Some(body) = wire.get(at + HEADER_LEN..at + HEADER_LEN + h.len + TAG_LEN) else {
+            return (out, false);
+        };
         let mut body = body.to_vec();
         match opener.open_in_place(&hdr, &mut body) {
             Ok(Opened::Data(n)) => out.push(body[..n].to_vec()),
@@ -53,13 +80,22 @@ fn open_all(opener: &mut FrameOpener, wire: &[u8]) -> (Vec<Vec<u8>>, bool) {
 
 /// The sealed-frame decoder (see the module docs).
 pub fn frames(data: &[u8]) {
-    let Some((&ctl, rest)) = data.split_first() else { return };
-    let mode = if ctl & 1 == 0 { Mode::Authenticate } else { Mode::Encrypt };
+    let Some((&ctl, rest)) = data.split_first() else {
+        return;
+    };
+    let mode = if ctl & 1 == 0 {
+        Mode::Authenticate
+    } else {
+        Mode::Encrypt
+    };
     let (mut sealer, mut opener) = pair(mode);
     if ctl & 2 == 0 {
         // An attacker without the keys: nothing opens.
         let (got, ended) = open_all(&mut opener, rest);
-        assert!(got.is_empty() && !ended, "bytes made without the keys were accepted");
+        assert!(
+            got.is_empty() && !ended,
+            "bytes made without the keys were accepted"
+        );
         return;
     }
     // Payloads: each takes its length from one byte, then that many bytes.
@@ -76,12 +112,18 @@ pub fn frames(data: &[u8]) {
     let mut wire = Vec::new();
     let mut ends = Vec::new();
     for p in &payloads {
-        sealer.seal(p, &mut wire).expect("a payload under the limit seals");
+        sealer
+            .seal(p, &mut wire)
+            .expect("a payload under the limit seals");
         ends.push(wire.len());
     }
     sealer.seal_end(&mut wire).expect("the end seals");
     let mut intact_opener = pair(mode).1;
-    assert_eq!(open_all(&mut intact_opener, &wire), (payloads.clone(), true), "an intact stream round-trips");
+    assert_eq!(
+        open_all(&mut intact_opener, &wire),
+        (payloads.clone(), true),
+        "an intact stream round-trips"
+    );
     // Damage: a bit flip (even `damage`) or a cut (odd), somewhere in the stream.
     let pos = (damage / 2) % (wire.len() * 8);
     let byte = pos / 8;
@@ -95,8 +137,15 @@ pub fn frames(data: &[u8]) {
     assert!(!ended, "a damaged stream was accepted to its end");
     // Only the frames wholly before the damaged byte come out, unchanged.
     let intact = ends.iter().take_while(|&&e| e <= byte).count();
-    assert_eq!(got, payloads[..intact.min(got.len())].to_vec(), "a frame changed in transit was accepted");
-    assert!(got.len() <= intact, "a frame at or after the damage was accepted");
+    assert_eq!(
+        got,
+        payloads[..intact.min(got.len())].to_vec(),
+        "a frame changed in transit was accepted"
+    );
+    assert!(
+        got.len() <= intact,
+        "a frame at or after the damage was accepted"
+    );
 }
 
 /// Plain frames and the block protocol's messages (see the module docs).
@@ -113,12 +162,19 @@ pub fn plain_frames(data: &[u8]) {
 
 fn runtime() -> &'static tokio::runtime::Runtime {
     static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RT.get_or_init(|| tokio::runtime::Builder::new_current_thread().enable_time().build().expect("a runtime"))
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("a runtime")
+    })
 }
 
 /// The server's handshake fed arbitrary bytes (see the module docs).
 pub fn handshake(data: &[u8]) {
-    let Some((&ctl, rest)) = data.split_first() else { return };
+    let Some((&ctl, rest)) = data.split_first() else {
+        return;
+    };
     let security = match ctl % 3 {
         0 => Security::none(),
         1 => Security::authenticated("fuzz-secret"),
@@ -126,9 +182,16 @@ pub fn handshake(data: &[u8]) {
     };
     let stream = tokio::io::join(rest, tokio::io::sink());
     let mut stream = stream;
-    let got = runtime().block_on(auth::server_handshake(&mut stream, &security, std::time::Duration::from_secs(5)));
+    let got = runtime().block_on(auth::server_handshake(
+        &mut stream,
+        &security,
+        std::time::Duration::from_secs(5),
+    ));
     if security.authenticates() {
-        assert!(got.is_err(), "a handshake without the secret's proof succeeded");
+        assert!(
+            got.is_err(),
+            "a handshake without the secret's proof succeeded"
+        );
     }
 }
 
@@ -154,7 +217,9 @@ mod tests {
     fn mutate_and_run(name: &str, seeds: &[Vec<u8>], target: fn(&[u8]), iterations: usize) {
         let mut corpus: Vec<Vec<u8>> = seeds.to_vec();
         // The committed corpus that `cargo fuzz` grows, when there is one.
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus").join(name);
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fuzz/corpus")
+            .join(name);
         if let Ok(entries) = std::fs::read_dir(&dir) {
             for e in entries.flatten() {
                 if let Ok(bytes) = std::fs::read(e.path()) {
@@ -191,7 +256,10 @@ mod tests {
                 }
             }
             let r = std::panic::catch_unwind(|| target(&input));
-            assert!(r.is_ok(), "{name}: iteration {i} panicked on input {input:02x?}");
+            assert!(
+                r.is_ok(),
+                "{name}: iteration {i} panicked on input {input:02x?}"
+            );
         }
     }
 
@@ -213,7 +281,16 @@ mod tests {
     #[test]
     fn plain_frames_target_survives_mutations() {
         let mut seeds = Vec::new();
-        for msg in [BlockRequest::Stored { block_id: "rdd_1_2".into() }, BlockRequest::Shuffle { shuffle_id: 3, map_index: 4, reduce_id: 5 }] {
+        for msg in [
+            BlockRequest::Stored {
+                block_id: "rdd_1_2".into(),
+            },
+            BlockRequest::Shuffle {
+                shuffle_id: 3,
+                map_index: 4,
+                reduce_id: 5,
+            },
+        ] {
             let p = frame::encode(&msg).unwrap();
             let mut f = (p.len() as u32).to_le_bytes().to_vec();
             f.extend_from_slice(&p);
@@ -229,7 +306,11 @@ mod tests {
         for ctl in 0u8..3 {
             let mut s = vec![ctl];
             s.extend_from_slice(&auth::MAGIC);
-            s.extend_from_slice(&[auth::PROTOCOL_VERSION, Role::Client as u8, [0, 1, 3][ctl as usize]]);
+            s.extend_from_slice(&[
+                auth::PROTOCOL_VERSION,
+                Role::Client as u8,
+                [0, 1, 3][ctl as usize],
+            ]);
             s.extend_from_slice(&[7u8; 32 + 32]);
             seeds.push(s);
         }

@@ -1,6 +1,6 @@
 //! # ember-net
 //!
-//! The network transport of Ember's cluster mode (DESIGN.md §3 and §5). Everything that
+//! The network transport of Ember's cluster mode. Everything that
 //! crosses a socket goes through this crate:
 //!
 //! - [`frame`]: length-prefixed frames `[u32 LE length][payload]` of postcard-encoded messages,
@@ -10,12 +10,11 @@
 //!   connection's frame keys.
 //! - [`seal`]: with `ember.authenticate`, every frame after the handshake is authenticated
 //!   (AES-256-GCM, keys per connection and direction, implicit sequence numbers: no injection,
-//!   replay, reordering or cut goes unnoticed), and encrypted with
-//!   `ember.network.crypto.enabled`.
+//!   replay, reordering or cut goes unnoticed), and encrypted with `ember.network.crypto.enabled`.
 //! - [`secret`]: the shared secret (never printed: `Debug` redacts it) and [`secret::Security`],
 //!   the two settings above; no listener beyond loopback starts without a secret.
-//! - [`connection`]: a typed, authenticated connection (`send` / `recv`), generic over the
-//!   message types, splittable into a reader and a writer half for two tasks.
+//! - [`connection`]: a typed, authenticated connection (`send` / `recv`), generic over the message
+//!   types, splittable into a reader and a writer half for two tasks.
 //! - [`protocol`], [`block_server`], [`block_client`]: the data plane, Spark's block transfer
 //!   service: a server that hands out shuffle blocks and stored blocks (read through the
 //!   [`block_server::BlockStore`] trait), and a blocking client for task threads with a bounded

@@ -95,19 +95,27 @@ impl Security {
 
     /// Authenticated connections and frames (`ember.authenticate=true`).
     pub fn authenticated(secret: impl Into<Secret>) -> Security {
-        Security { secret: Some(secret.into()), encrypt: false }
+        Security {
+            secret: Some(secret.into()),
+            encrypt: false,
+        }
     }
 
     /// Authenticated and encrypted frames (`ember.network.crypto.enabled=true` too).
     pub fn encrypted(secret: impl Into<Secret>) -> Security {
-        Security { secret: Some(secret.into()), encrypt: true }
+        Security {
+            secret: Some(secret.into()),
+            encrypt: true,
+        }
     }
 
     /// Built from the two settings; encryption without a secret is refused, as in Spark
     /// (`spark.network.crypto.enabled` requires `spark.authenticate`).
     pub fn from_settings(secret: Option<Secret>, encrypt: bool) -> Result<Security, String> {
         match (secret, encrypt) {
-            (None, true) => Err("ember.network.crypto.enabled requires ember.authenticate=true and a secret".into()),
+            (None, true) => Err(
+                "ember.network.crypto.enabled requires ember.authenticate=true and a secret".into(),
+            ),
             (secret, encrypt) => Ok(Security { secret, encrypt }),
         }
     }
@@ -133,9 +141,10 @@ impl Security {
     pub fn check_listen(&self, ip: std::net::IpAddr, what: &str) -> Result<(), String> {
         if self.secret.is_none() && !ip.is_loopback() {
             return Err(format!(
-                "refusing to start {what} on {ip} without authentication: any process that can reach it could run code in \
-                 this application or read its data. Set ember.authenticate=true and ember.authenticate.secret (or \
-                 EMBER_AUTH_SECRET), or bind to 127.0.0.1"
+                "refusing to start {what} on {ip} without authentication: any process that can \
+                 reach it could run code in this application or read its data. Set \
+                 ember.authenticate=true and ember.authenticate.secret (or EMBER_AUTH_SECRET), or \
+                 bind to 127.0.0.1"
             ));
         }
         Ok(())
@@ -144,7 +153,10 @@ impl Security {
 
 impl fmt::Debug for Security {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Security").field("secret", &self.secret).field("encrypt", &self.encrypt).finish()
+        f.debug_struct("Security")
+            .field("secret", &self.secret)
+            .field("encrypt", &self.encrypt)
+            .finish()
     }
 }
 
@@ -158,19 +170,39 @@ mod tests {
         let shown = format!("{s:?} {:?} {:#?}", s.secret(), s);
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains(REDACTED), "{shown}");
-        assert_eq!(s.secret().map(Secret::expose), Some(&b"hunter2-very-secret"[..]));
+        assert_eq!(
+            s.secret().map(Secret::expose),
+            Some(&b"hunter2-very-secret"[..])
+        );
     }
 
     #[test]
     fn encryption_needs_a_secret_and_listeners_need_one_beyond_loopback() {
-        assert!(Security::from_settings(None, true).unwrap_err().contains("ember.authenticate"));
-        assert!(Security::from_settings(Some("k".into()), true).unwrap().encrypts());
+        assert!(Security::from_settings(None, true)
+            .unwrap_err()
+            .contains("ember.authenticate"));
+        assert!(Security::from_settings(Some("k".into()), true)
+            .unwrap()
+            .encrypts());
         let open = Security::none();
-        assert!(open.check_listen([127, 0, 0, 1].into(), "the block server").is_ok());
-        assert!(open.check_listen(std::net::Ipv6Addr::LOCALHOST.into(), "x").is_ok());
-        let e = open.check_listen([0, 0, 0, 0].into(), "the block server").unwrap_err();
-        assert!(e.contains("ember.authenticate") && e.contains("the block server") && e.contains("0.0.0.0"), "{e}");
-        assert!(Security::authenticated("k").check_listen([0, 0, 0, 0].into(), "x").is_ok());
+        assert!(open
+            .check_listen([127, 0, 0, 1].into(), "the block server")
+            .is_ok());
+        assert!(open
+            .check_listen(std::net::Ipv6Addr::LOCALHOST.into(), "x")
+            .is_ok());
+        let e = open
+            .check_listen([0, 0, 0, 0].into(), "the block server")
+            .unwrap_err();
+        assert!(
+            e.contains("ember.authenticate")
+                && e.contains("the block server")
+                && e.contains("0.0.0.0"),
+            "{e}"
+        );
+        assert!(Security::authenticated("k")
+            .check_listen([0, 0, 0, 0].into(), "x")
+            .is_ok());
         assert_eq!(Secret::from("a"), Secret::from("a"));
         assert_ne!(Secret::from("a"), Secret::from("b"));
     }

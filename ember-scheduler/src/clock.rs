@@ -18,7 +18,9 @@ pub struct ManualClock {
 impl ManualClock {
     /// A clock at `start_ms`.
     pub fn new(start_ms: u64) -> Self {
-        ManualClock { now: AtomicU64::new(start_ms) }
+        ManualClock {
+            now: AtomicU64::new(start_ms),
+        }
     }
     /// Moves the clock forward.
     pub fn advance(&self, ms: u64) {

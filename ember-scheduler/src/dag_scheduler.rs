@@ -13,12 +13,16 @@ use std::sync::Arc;
 
 use tracing::{debug, info, warn};
 
-use ember_common::{bytes_to_string, AccumulatorUpdate, DirectTaskResult, JobId, ShuffleId, StageId, TaskEndReason, TaskLocation, TaskValue};
+use ember_common::{
+    bytes_to_string, AccumulatorUpdate, DirectTaskResult, JobId, ShuffleId, StageId, TaskEndReason,
+    TaskLocation, TaskValue,
+};
 
 use crate::cache_locations::CacheLocations;
 use crate::error::SchedulerError;
 use crate::map_output_tracker::{
-    MapOutputTracker, REDUCER_PREF_LOCS_FRACTION, SHUFFLE_PREF_MAP_THRESHOLD, SHUFFLE_PREF_REDUCE_THRESHOLD,
+    MapOutputTracker, REDUCER_PREF_LOCS_FRACTION, SHUFFLE_PREF_MAP_THRESHOLD,
+    SHUFFLE_PREF_REDUCE_THRESHOLD,
 };
 use crate::rdd::{Dependency, RddBase, ShuffleDependencyBase};
 use crate::stage::{Stage, StageKind};
@@ -121,7 +125,10 @@ fn locality_chain(rdd: &Arc<dyn RddBase>) -> Vec<Arc<dyn RddBase>> {
     while chain.len() < 64 {
         let next = chain.last().and_then(|r| {
             r.dependencies().into_iter().find_map(|d| match d {
-                Dependency::Narrow { rdd, one_to_one: true } => Some(rdd),
+                Dependency::Narrow {
+                    rdd,
+                    one_to_one: true,
+                } => Some(rdd),
                 _ => None,
             })
         });
@@ -195,7 +202,11 @@ impl DagScheduler {
     /// A scheduler that records map outputs in `tracker` and asks `cache` where cached
     /// partitions are; a stage is retried after fetch failures up to `max_stage_attempts` times
     /// in a row (`ember.stage.maxConsecutiveAttempts`).
-    pub fn new(tracker: Arc<MapOutputTracker>, cache: Arc<dyn CacheLocations>, max_stage_attempts: u32) -> Self {
+    pub fn new(
+        tracker: Arc<MapOutputTracker>,
+        cache: Arc<dyn CacheLocations>,
+        max_stage_attempts: u32,
+    ) -> Self {
         DagScheduler {
             next_job_id: 0,
             next_stage_id: 0,
@@ -231,7 +242,11 @@ impl DagScheduler {
         failed.sort_by_key(|s| self.stages.get(s).map_or(usize::MAX, |st| st.first_job_id));
         for stage_id in failed {
             // A stage whose jobs all ended meanwhile is gone.
-            if self.stages.get(&stage_id).is_some_and(|s| !s.job_ids.is_empty()) {
+            if self
+                .stages
+                .get(&stage_id)
+                .is_some_and(|s| !s.job_ids.is_empty())
+            {
                 info!("Resubmitting failed stage {stage_id}");
                 self.submit_stage(stage_id, now_ms, &mut actions);
             }
@@ -257,7 +272,10 @@ impl DagScheduler {
     /// The stages of a running job, its ancestors' included, by id (Spark's `jobIdToStageIds`:
     /// what `SparkListenerJobStart` lists).
     pub fn job_stages(&self, job_id: JobId) -> Vec<&Stage> {
-        self.stages.values().filter(|s| s.job_ids.contains(&job_id)).collect()
+        self.stages
+            .values()
+            .filter(|s| s.job_ids.contains(&job_id))
+            .collect()
     }
 
     /// Submits a job; `now_ms` stamps its stages. Returns the job id and the actions: the task
@@ -267,30 +285,56 @@ impl DagScheduler {
         self.next_job_id += 1;
         let mut actions = Vec::new();
         if job.partitions.is_empty() {
-            actions.push(DagAction::NotifyJob { job_id, event: JobEvent::Succeeded });
+            actions.push(DagAction::NotifyJob {
+                job_id,
+                event: JobEvent::Succeeded,
+            });
             return (job_id, actions);
         }
         // The RDD graph is user code (a custom RDD's partitions or dependencies, a
         // partitioner): a panic there fails this job only, with the panic as the cause, as
         // Spark's handleJobSubmitted does with an exception ("Creating new stage failed").
-        let parents = match catch_unwind(AssertUnwindSafe(|| self.parent_stages(&job.rdd, job_id))) {
+        let parents = match catch_unwind(AssertUnwindSafe(|| self.parent_stages(&job.rdd, job_id)))
+        {
             Ok(parents) => parents,
             Err(payload) => {
                 let cause = panic_message(payload.as_ref());
                 warn!("Creating new stage failed due to exception - job: {job_id}: {cause}");
                 let error = SchedulerError::StageCreationFailed { job_id, cause };
-                actions.push(DagAction::NotifyJob { job_id, event: JobEvent::Failed(error) });
+                actions.push(DagAction::NotifyJob {
+                    job_id,
+                    event: JobEvent::Failed(error),
+                });
                 return (job_id, actions);
             }
         };
         let stage_id = self.new_stage_id();
         let n = job.partitions.len();
-        let kind = StageKind::Result { job_id, body: job.body.clone(), partitions: job.partitions.clone() };
-        let stage = Stage::new(stage_id, job.rdd.clone(), kind, parents, job_id, job.call_site.clone());
+        let kind = StageKind::Result {
+            job_id,
+            body: job.body.clone(),
+            partitions: job.partitions.clone(),
+        };
+        let stage = Stage::new(
+            stage_id,
+            job.rdd.clone(),
+            kind,
+            parents,
+            job_id,
+            job.call_site.clone(),
+        );
         self.stages.insert(stage_id, stage);
         self.add_job_to_stage_tree(stage_id, job_id);
-        info!("Got job {job_id} ({}) with {n} output partitions", job.call_site);
-        let output_index = job.partitions.iter().enumerate().map(|(i, p)| (*p, i)).collect();
+        info!(
+            "Got job {job_id} ({}) with {n} output partitions",
+            job.call_site
+        );
+        let output_index = job
+            .partitions
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (*p, i))
+            .collect();
         self.jobs.insert(
             job_id,
             ActiveJob {
@@ -338,7 +382,9 @@ impl DagScheduler {
                 match dep {
                     Dependency::Narrow { rdd, .. } => todo.push(rdd),
                     Dependency::Shuffle(s) => {
-                        if !out.iter().any(|d: &Arc<dyn ShuffleDependencyBase>| d.shuffle_id() == s.shuffle_id()) {
+                        if !out.iter().any(|d: &Arc<dyn ShuffleDependencyBase>| {
+                            d.shuffle_id() == s.shuffle_id()
+                        }) {
                             out.push(s)
                         }
                     }
@@ -349,7 +395,10 @@ impl DagScheduler {
     }
 
     fn parent_stages(&mut self, rdd: &Arc<dyn RddBase>, job_id: JobId) -> Vec<StageId> {
-        Self::direct_shuffle_deps(rdd).into_iter().map(|d| self.shuffle_map_stage(d, job_id)).collect()
+        Self::direct_shuffle_deps(rdd)
+            .into_iter()
+            .map(|d| self.shuffle_map_stage(d, job_id))
+            .collect()
     }
 
     /// The map stage of a shuffle, created (with its ancestors) on first use and reused by later
@@ -361,9 +410,21 @@ impl DagScheduler {
         let rdd = dep.rdd();
         let parents = self.parent_stages(&rdd, job_id);
         let id = self.new_stage_id();
-        self.tracker.register_shuffle(dep.shuffle_id(), rdd.num_partitions());
-        let kind = StageKind::ShuffleMap { shuffle_id: dep.shuffle_id(), body: dep.map_task(), dep: dep.clone() };
-        let stage = Stage::new(id, rdd.clone(), kind, parents, job_id, format!("{} {}", rdd.name(), rdd.id()));
+        self.tracker
+            .register_shuffle(dep.shuffle_id(), rdd.num_partitions());
+        let kind = StageKind::ShuffleMap {
+            shuffle_id: dep.shuffle_id(),
+            body: dep.map_task(),
+            dep: dep.clone(),
+        };
+        let stage = Stage::new(
+            id,
+            rdd.clone(),
+            kind,
+            parents,
+            job_id,
+            format!("{} {}", rdd.name(), rdd.id()),
+        );
         self.stages.insert(id, stage);
         self.shuffle_to_stage.insert(dep.shuffle_id(), id);
         id
@@ -380,8 +441,15 @@ impl DagScheduler {
         if self.waiting.contains(&stage_id) || self.running.contains(&stage_id) {
             return;
         }
-        let Some(stage) = self.stages.get(&stage_id) else { return };
-        let missing: Vec<StageId> = stage.parents.iter().copied().filter(|p| !self.is_available(*p)).collect();
+        let Some(stage) = self.stages.get(&stage_id) else {
+            return;
+        };
+        let missing: Vec<StageId> = stage
+            .parents
+            .iter()
+            .copied()
+            .filter(|p| !self.is_available(*p))
+            .collect();
         if missing.is_empty() {
             self.submit_missing_tasks(stage_id, now_ms, actions);
         } else {
@@ -392,20 +460,52 @@ impl DagScheduler {
         }
     }
 
-    fn submit_missing_tasks(&mut self, stage_id: StageId, now_ms: u64, actions: &mut Vec<DagAction>) {
+    fn submit_missing_tasks(
+        &mut self,
+        stage_id: StageId,
+        now_ms: u64,
+        actions: &mut Vec<DagAction>,
+    ) {
         let (partitions, shuffle_id, body, priority, pool) = {
-            let Some(stage) = self.stages.get(&stage_id) else { return };
-            let job = self.jobs.get(&stage.first_job_id).or_else(|| stage.job_ids.iter().find_map(|j| self.jobs.get(j)));
-            let pool = job.map(|j| j.pool.clone()).unwrap_or_else(|| "default".into());
-            let priority = stage.job_ids.iter().next().copied().unwrap_or(stage.first_job_id);
+            let Some(stage) = self.stages.get(&stage_id) else {
+                return;
+            };
+            let job = self
+                .jobs
+                .get(&stage.first_job_id)
+                .or_else(|| stage.job_ids.iter().find_map(|j| self.jobs.get(j)));
+            let pool = job
+                .map(|j| j.pool.clone())
+                .unwrap_or_else(|| "default".into());
+            let priority = stage
+                .job_ids
+                .iter()
+                .next()
+                .copied()
+                .unwrap_or(stage.first_job_id);
             match &stage.kind {
-                StageKind::ShuffleMap { shuffle_id, body, .. } => {
-                    let missing = self.tracker.missing_partitions(*shuffle_id).unwrap_or_default();
+                StageKind::ShuffleMap {
+                    shuffle_id, body, ..
+                } => {
+                    let missing = self
+                        .tracker
+                        .missing_partitions(*shuffle_id)
+                        .unwrap_or_default();
                     (missing, Some(*shuffle_id), body.clone(), priority, pool)
                 }
-                StageKind::Result { job_id, body, partitions } => {
-                    let Some(job) = self.jobs.get(job_id) else { return };
-                    let missing = partitions.iter().copied().filter(|p| job.output_index.get(p).is_some_and(|i| !job.finished[*i])).collect();
+                StageKind::Result {
+                    job_id,
+                    body,
+                    partitions,
+                } => {
+                    let Some(job) = self.jobs.get(job_id) else {
+                        return;
+                    };
+                    let missing = partitions
+                        .iter()
+                        .copied()
+                        .filter(|p| job.output_index.get(p).is_some_and(|i| !job.finished[*i]))
+                        .collect();
                     (missing, None, body.clone(), priority, pool)
                 }
             }
@@ -414,8 +514,18 @@ impl DagScheduler {
         // Both the walk and the preferences are user code (custom RDDs): a panic there aborts
         // the stage, as Spark's submitMissingTasks does ("Task creation failed").
         let tasks = catch_unwind(AssertUnwindSafe(|| {
-            let chain = self.stages.get(&stage_id).map(|s| locality_chain(&s.rdd)).unwrap_or_default();
-            partitions.iter().map(|&p| TaskSpec { partition: p, preferred_locations: self.preferred_locations(&chain, p) }).collect::<Vec<_>>()
+            let chain = self
+                .stages
+                .get(&stage_id)
+                .map(|s| locality_chain(&s.rdd))
+                .unwrap_or_default();
+            partitions
+                .iter()
+                .map(|&p| TaskSpec {
+                    partition: p,
+                    preferred_locations: self.preferred_locations(&chain, p),
+                })
+                .collect::<Vec<_>>()
         }));
         let tasks: Vec<TaskSpec> = match tasks {
             Ok(tasks) => tasks,
@@ -427,7 +537,9 @@ impl DagScheduler {
             }
         };
         let epoch = self.tracker.epoch();
-        let Some(stage) = self.stages.get_mut(&stage_id) else { return };
+        let Some(stage) = self.stages.get_mut(&stage_id) else {
+            return;
+        };
         let attempt = stage.next_attempt;
         stage.next_attempt += 1;
         stage.attempt_epochs.insert(attempt, epoch);
@@ -437,23 +549,49 @@ impl DagScheduler {
         stage.submitted_at_ms = now_ms;
         if tasks.is_empty() {
             debug!("Stage {stage_id} has no missing tasks");
-            actions.push(DagAction::StageCompleted { stage_id, stage_attempt_id: attempt, failure_reason: None });
+            actions.push(DagAction::StageCompleted {
+                stage_id,
+                stage_attempt_id: attempt,
+                failure_reason: None,
+            });
             self.stage_finished(stage_id, now_ms, actions);
             return;
         }
-        info!("Submitting {} missing tasks from stage {stage_id} ({})", tasks.len(), stage.name);
+        info!(
+            "Submitting {} missing tasks from stage {stage_id} ({})",
+            tasks.len(),
+            stage.name
+        );
         self.running.insert(stage_id);
-        actions.push(DagAction::SubmitTasks(TaskSet { stage_id, stage_attempt_id: attempt, priority, pool_name: pool, tasks, shuffle_id, body }));
+        actions.push(DagAction::SubmitTasks(TaskSet {
+            stage_id,
+            stage_attempt_id: attempt,
+            priority,
+            pool_name: pool,
+            tasks,
+            shuffle_id,
+            body,
+        }));
     }
 
     /// Where a partition would rather run: its cached copies, else the RDD's own preference,
     /// else that of its one-to-one narrow parents (Spark's `getPreferredLocs`), in `chain` order.
-    fn preferred_locations(&self, chain: &[Arc<dyn RddBase>], partition: usize) -> Vec<TaskLocation> {
+    fn preferred_locations(
+        &self,
+        chain: &[Arc<dyn RddBase>],
+        partition: usize,
+    ) -> Vec<TaskLocation> {
         for rdd in chain {
             if rdd.storage_level().is_valid() {
                 let locs = self.cache.cache_locations(rdd.id(), partition);
                 if !locs.is_empty() {
-                    return locs.into_iter().map(|m| TaskLocation::Executor { host: m.host, executor_id: m.executor_id }).collect();
+                    return locs
+                        .into_iter()
+                        .map(|m| TaskLocation::Executor {
+                            host: m.host,
+                            executor_id: m.executor_id,
+                        })
+                        .collect();
                 }
             }
             let own = rdd.preferred_locations(partition);
@@ -482,12 +620,16 @@ impl DagScheduler {
         }) else {
             return Vec::new();
         };
-        if dep.rdd().num_partitions() >= SHUFFLE_PREF_MAP_THRESHOLD || dep.num_reduce_partitions() >= SHUFFLE_PREF_REDUCE_THRESHOLD {
+        if dep.rdd().num_partitions() >= SHUFFLE_PREF_MAP_THRESHOLD
+            || dep.num_reduce_partitions() >= SHUFFLE_PREF_REDUCE_THRESHOLD
+        {
             return Vec::new();
         }
-        let Some(locations) =
-            self.tracker.locations_with_largest_outputs(dep.shuffle_id(), partition, REDUCER_PREF_LOCS_FRACTION)
-        else {
+        let Some(locations) = self.tracker.locations_with_largest_outputs(
+            dep.shuffle_id(),
+            partition,
+            REDUCER_PREF_LOCS_FRACTION,
+        ) else {
             return Vec::new();
         };
         let mut hosts: Vec<TaskLocation> = Vec::new();
@@ -501,10 +643,19 @@ impl DagScheduler {
     }
 
     /// Spark's `markStageAsFinished`: a running stage's latest attempt is over.
-    fn mark_stage_finished(&mut self, stage_id: StageId, failure_reason: Option<String>, actions: &mut Vec<DagAction>) {
+    fn mark_stage_finished(
+        &mut self,
+        stage_id: StageId,
+        failure_reason: Option<String>,
+        actions: &mut Vec<DagAction>,
+    ) {
         if self.running.remove(&stage_id) {
             if let Some(s) = self.stages.get(&stage_id) {
-                actions.push(DagAction::StageCompleted { stage_id, stage_attempt_id: s.latest_attempt(), failure_reason });
+                actions.push(DagAction::StageCompleted {
+                    stage_id,
+                    stage_attempt_id: s.latest_attempt(),
+                    failure_reason,
+                });
             }
         }
     }
@@ -525,7 +676,11 @@ impl DagScheduler {
             .waiting
             .iter()
             .copied()
-            .filter(|w| self.stages.get(w).is_some_and(|s| s.parents.iter().all(|p| self.is_available(*p))))
+            .filter(|w| {
+                self.stages
+                    .get(w)
+                    .is_some_and(|s| s.parents.iter().all(|p| self.is_available(*p)))
+            })
             .collect();
         for w in ready {
             self.waiting.remove(&w);
@@ -543,7 +698,9 @@ impl DagScheduler {
         now_ms: u64,
     ) -> Vec<DagAction> {
         let mut actions = Vec::new();
-        let Some(stage) = self.stages.get_mut(&stage_id) else { return actions };
+        let Some(stage) = self.stages.get_mut(&stage_id) else {
+            return actions;
+        };
         match result {
             Ok(res) => {
                 let current = stage_attempt_id == stage.latest_attempt();
@@ -561,21 +718,49 @@ impl DagScheduler {
                 match (&stage.kind, res.value) {
                     (StageKind::Result { job_id, .. }, value) => {
                         let job_id = *job_id;
-                        let result = SizedResult { value, size: result_size, accum_updates: res.accum_updates };
-                        self.result_task_succeeded(job_id, stage_id, partition, result, now_ms, &mut actions);
+                        let result = SizedResult {
+                            value,
+                            size: result_size,
+                            accum_updates: res.accum_updates,
+                        };
+                        self.result_task_succeeded(
+                            job_id,
+                            stage_id,
+                            partition,
+                            result,
+                            now_ms,
+                            &mut actions,
+                        );
                     }
                     (StageKind::ShuffleMap { shuffle_id, .. }, TaskValue::MapStatus(status)) => {
                         let sid = *shuffle_id;
-                        let task_epoch = stage.attempt_epochs.get(&stage_attempt_id).copied().unwrap_or(0);
+                        let task_epoch = stage
+                            .attempt_epochs
+                            .get(&stage_attempt_id)
+                            .copied()
+                            .unwrap_or(0);
                         let exec = status.location.executor_id.clone();
-                        if self.executor_failure_epoch.get(&exec).is_some_and(|failed| task_epoch <= *failed) {
+                        if self
+                            .executor_failure_epoch
+                            .get(&exec)
+                            .is_some_and(|failed| task_epoch <= *failed)
+                        {
                             // Launched before the executor failed: its output may be gone
                             // (SPARK-19263); the partition runs again elsewhere.
-                            info!("Ignoring possibly bogus ShuffleMapTask({stage_id}, {partition}) completion from executor {exec}");
-                        } else if self.tracker.register_map_output(sid, status) && !res.accum_updates.is_empty() {
+                            info!(
+                                "Ignoring possibly bogus ShuffleMapTask({stage_id}, {partition}) \
+                                 completion from executor {exec}"
+                            );
+                        } else if self.tracker.register_map_output(sid, status)
+                            && !res.accum_updates.is_empty()
+                        {
                             // Only the first success of a map partition counts its updates: a
                             // speculative copy or a late zombie finds the output already there.
-                            actions.push(DagAction::ApplyAccumulatorUpdates { stage_id, partition, updates: res.accum_updates });
+                            actions.push(DagAction::ApplyAccumulatorUpdates {
+                                stage_id,
+                                partition,
+                                updates: res.accum_updates,
+                            });
                         }
                         let pending_empty = stage.pending.is_empty();
                         if self.running.contains(&stage_id) {
@@ -588,34 +773,63 @@ impl DagScheduler {
                             }
                         }
                     }
-                    (StageKind::ShuffleMap { .. }, other) => warn!("map task of stage {stage_id} returned {other:?}"),
+                    (StageKind::ShuffleMap { .. }, other) => {
+                        warn!("map task of stage {stage_id} returned {other:?}")
+                    }
                 }
             }
             Err(reason @ TaskEndReason::FetchFailed { .. }) => {
                 let failure = reason.to_string();
-                let TaskEndReason::FetchFailed { location, shuffle_id, map_index, message, .. } = reason else { return actions };
+                let TaskEndReason::FetchFailed {
+                    location,
+                    shuffle_id,
+                    map_index,
+                    message,
+                    ..
+                } = reason
+                else {
+                    return actions;
+                };
                 let latest = stage.latest_attempt();
                 if stage_attempt_id != latest {
                     info!(
-                        "Ignoring fetch failure from stage {stage_id} attempt {stage_attempt_id} as there is a more recent attempt \
-                         for that stage (attempt {latest}) running"
+                        "Ignoring fetch failure from stage {stage_id} attempt {stage_attempt_id} \
+                         as there is a more recent attempt for that stage (attempt {latest}) \
+                         running"
                     );
                     return actions;
                 }
-                let task_epoch = stage.attempt_epochs.get(&stage_attempt_id).copied().unwrap_or(0);
+                let task_epoch = stage
+                    .attempt_epochs
+                    .get(&stage_attempt_id)
+                    .copied()
+                    .unwrap_or(0);
                 // A set of attempt ids, as Spark's: the other fetch failures of an attempt
                 // already counted do not count again.
                 stage.failed_attempt_ids.insert(stage_attempt_id);
                 let attempts = stage.failed_attempt_ids.len() as u32;
                 if self.running.remove(&stage_id) {
-                    info!("Marking {stage} ({}) as failed due to a fetch failure", stage.name);
+                    info!(
+                        "Marking {stage} ({}) as failed due to a fetch failure",
+                        stage.name
+                    );
                     // What `mark_stage_finished` reports, inline: `stage` is still borrowed.
-                    actions.push(DagAction::StageCompleted { stage_id, stage_attempt_id: latest, failure_reason: Some(failure) });
-                    actions.push(DagAction::CancelStage { stage_id, reason: "a task of this stage attempt failed to fetch shuffle data".into() });
+                    actions.push(DagAction::StageCompleted {
+                        stage_id,
+                        stage_attempt_id: latest,
+                        failure_reason: Some(failure),
+                    });
+                    actions.push(DagAction::CancelStage {
+                        stage_id,
+                        reason: "a task of this stage attempt failed to fetch shuffle data".into(),
+                    });
                 } else {
                     // A later fetch failure of the same attempt still tells which outputs are
                     // gone: forget them too, so one resubmission recomputes them all.
-                    debug!("Received fetch failure from stage {stage_id} attempt {stage_attempt_id}, which is no longer running");
+                    debug!(
+                        "Received fetch failure from stage {stage_id} attempt {stage_attempt_id}, \
+                         which is no longer running"
+                    );
                 }
                 if let Some(m) = map_index {
                     self.tracker.unregister_map_output(shuffle_id, m);
@@ -624,7 +838,11 @@ impl DagScheduler {
                     // Spark's removeExecutorAndUnregisterOutputs with the task's epoch: the
                     // executor's outputs are forgotten once per failure, not once per reducer.
                     let exec = &loc.executor_id;
-                    if self.executor_failure_epoch.get(exec).is_none_or(|failed| *failed < task_epoch) {
+                    if self
+                        .executor_failure_epoch
+                        .get(exec)
+                        .is_none_or(|failed| *failed < task_epoch)
+                    {
                         self.executor_failure_epoch.insert(exec.clone(), task_epoch);
                         info!("Shuffle files lost for executor: {exec} (epoch {task_epoch})");
                         self.tracker.remove_outputs_on_executor(exec);
@@ -633,9 +851,9 @@ impl DagScheduler {
                 if attempts >= self.max_stage_attempts {
                     // Spark's wording: "ResultStage 1 (count at …) has failed the maximum …".
                     let reason = format!(
-                        "{stage} ({}) has failed the maximum allowable number of times: {}. Most recent failure reason:\n{message}",
-                        stage.name,
-                        self.max_stage_attempts
+                        "{stage} ({}) has failed the maximum allowable number of times: {}. Most \
+                         recent failure reason:\n{message}",
+                        stage.name, self.max_stage_attempts
                     );
                     self.abort_stage(stage_id, &reason, &mut actions);
                     return actions;
@@ -643,7 +861,10 @@ impl DagScheduler {
                 // As Spark: wait RESUBMIT_TIMEOUT so that the other reducers' fetch failures from
                 // the same lost outputs arrive first and are handled by one resubmission.
                 if self.failed.insert(stage_id) {
-                    warn!("Stage {stage_id} will be resubmitted with its parents after a fetch failure: {message}");
+                    warn!(
+                        "Stage {stage_id} will be resubmitted with its parents after a fetch \
+                         failure: {message}"
+                    );
                     self.resubmit_at.get_or_insert(now_ms + RESUBMIT_TIMEOUT_MS);
                 }
             }
@@ -663,9 +884,17 @@ impl DagScheduler {
         now_ms: u64,
         actions: &mut Vec<DagAction>,
     ) {
-        let SizedResult { value, size, accum_updates } = result;
-        let Some(job) = self.jobs.get_mut(&job_id) else { return };
-        let Some(&i) = job.output_index.get(&partition) else { return };
+        let SizedResult {
+            value,
+            size,
+            accum_updates,
+        } = result;
+        let Some(job) = self.jobs.get_mut(&job_id) else {
+            return;
+        };
+        let Some(&i) = job.output_index.get(&partition) else {
+            return;
+        };
         if job.finished[i] {
             return;
         }
@@ -675,7 +904,8 @@ impl DagScheduler {
         if too_large || (self.max_result_size > 0 && job.result_bytes > self.max_result_size) {
             // Spark's TaskSetManager.canFetchMoreResults wording.
             let msg = format!(
-                "Total size of serialized results of {} tasks ({}) is bigger than ember.driver.maxResultSize ({})",
+                "Total size of serialized results of {} tasks ({}) is bigger than \
+                 ember.driver.maxResultSize ({})",
                 job.num_finished + 1,
                 bytes_to_string(job.result_bytes),
                 bytes_to_string(self.max_result_size)
@@ -688,15 +918,28 @@ impl DagScheduler {
         // Spark's guarantee for actions: each partition's updates are applied exactly once, and
         // before the caller can see the partition's result.
         if !accum_updates.is_empty() {
-            actions.push(DagAction::ApplyAccumulatorUpdates { stage_id, partition, updates: accum_updates });
+            actions.push(DagAction::ApplyAccumulatorUpdates {
+                stage_id,
+                partition,
+                updates: accum_updates,
+            });
         }
-        actions.push(DagAction::NotifyJob { job_id, event: JobEvent::TaskSucceeded { output_index: i, value } });
+        actions.push(DagAction::NotifyJob {
+            job_id,
+            event: JobEvent::TaskSucceeded {
+                output_index: i,
+                value,
+            },
+        });
         if job.num_finished == job.finished.len() {
             info!("Job {job_id} finished: {}", job.call_site);
             // As Spark: the stage's end, then the job's (listeners see StageCompleted first).
             self.mark_stage_finished(stage_id, None, actions);
             self.cleanup_job(job_id, None, actions);
-            actions.push(DagAction::NotifyJob { job_id, event: JobEvent::Succeeded });
+            actions.push(DagAction::NotifyJob {
+                job_id,
+                event: JobEvent::Succeeded,
+            });
             self.stage_finished(stage_id, now_ms, actions);
         }
     }
@@ -709,10 +952,16 @@ impl DagScheduler {
     }
 
     fn abort_stage(&mut self, stage_id: StageId, reason: &str, actions: &mut Vec<DagAction>) {
-        let Some(stage) = self.stages.get(&stage_id) else { return };
+        let Some(stage) = self.stages.get(&stage_id) else {
+            return;
+        };
         let jobs: Vec<JobId> = stage.job_ids.iter().copied().collect();
         for job_id in jobs {
-            self.fail_job(job_id, SchedulerError::JobAborted(reason.to_string()), actions);
+            self.fail_job(
+                job_id,
+                SchedulerError::JobAborted(reason.to_string()),
+                actions,
+            );
         }
     }
 
@@ -724,23 +973,42 @@ impl DagScheduler {
         let reason = err.to_string();
         // As Spark's failJobAndIndependentStages: its stages end (failed), then the job.
         self.cleanup_job(job_id, Some(&reason), actions);
-        actions.push(DagAction::NotifyJob { job_id, event: JobEvent::Failed(err) });
+        actions.push(DagAction::NotifyJob {
+            job_id,
+            event: JobEvent::Failed(err),
+        });
     }
 
     /// Cancels a job: its tasks are killed and its caller gets `JobCancelled`.
     pub fn cancel_job(&mut self, job_id: JobId, reason: &str) -> Vec<DagAction> {
         let mut actions = Vec::new();
-        self.fail_job(job_id, SchedulerError::JobCancelled { job_id, reason: reason.to_string() }, &mut actions);
+        self.fail_job(
+            job_id,
+            SchedulerError::JobCancelled {
+                job_id,
+                reason: reason.to_string(),
+            },
+            &mut actions,
+        );
         actions
     }
 
     /// Cancels every active job of a job group.
     pub fn cancel_job_group(&mut self, group: &str) -> Vec<DagAction> {
-        let ids: Vec<JobId> = self.jobs.iter().filter(|(_, j)| j.group.as_deref() == Some(group)).map(|(id, _)| *id).collect();
+        let ids: Vec<JobId> = self
+            .jobs
+            .iter()
+            .filter(|(_, j)| j.group.as_deref() == Some(group))
+            .map(|(id, _)| *id)
+            .collect();
         let mut actions = Vec::new();
         for id in ids {
             let reason = format!("part of cancelled job group {group}");
-            self.fail_job(id, SchedulerError::JobCancelled { job_id: id, reason }, &mut actions);
+            self.fail_job(
+                id,
+                SchedulerError::JobCancelled { job_id: id, reason },
+                &mut actions,
+            );
         }
         actions
     }
@@ -750,7 +1018,11 @@ impl DagScheduler {
         let ids: Vec<JobId> = self.jobs.keys().copied().collect();
         let mut actions = Vec::new();
         for id in ids {
-            self.fail_job(id, SchedulerError::JobAborted(reason.to_string()), &mut actions);
+            self.fail_job(
+                id,
+                SchedulerError::JobAborted(reason.to_string()),
+                &mut actions,
+            );
         }
         actions
     }
@@ -761,7 +1033,14 @@ impl DagScheduler {
         let ids: Vec<JobId> = self.jobs.keys().copied().collect();
         let mut actions = Vec::new();
         for job_id in ids {
-            self.fail_job(job_id, SchedulerError::EventLoopFailed { job_id, cause: cause.to_string() }, &mut actions);
+            self.fail_job(
+                job_id,
+                SchedulerError::EventLoopFailed {
+                    job_id,
+                    cause: cause.to_string(),
+                },
+                &mut actions,
+            );
         }
         actions
     }
@@ -771,7 +1050,14 @@ impl DagScheduler {
         let ids: Vec<JobId> = self.jobs.keys().copied().collect();
         let mut actions = Vec::new();
         for id in ids {
-            self.fail_job(id, SchedulerError::JobCancelled { job_id: id, reason: reason.to_string() }, &mut actions);
+            self.fail_job(
+                id,
+                SchedulerError::JobCancelled {
+                    job_id: id,
+                    reason: reason.to_string(),
+                },
+                &mut actions,
+            );
         }
         actions
     }
@@ -791,7 +1077,10 @@ impl DagScheduler {
             if self.running.contains(&id) {
                 let reason = failure.map_or_else(|| format!("Job {job_id} ended"), str::to_string);
                 self.mark_stage_finished(id, Some(reason), actions);
-                actions.push(DagAction::CancelStage { stage_id: id, reason: format!("job {job_id} ended") });
+                actions.push(DagAction::CancelStage {
+                    stage_id: id,
+                    reason: format!("job {job_id} ended"),
+                });
             }
             self.waiting.remove(&id);
             if let Some(stage) = self.stages.remove(&id) {
@@ -810,8 +1099,13 @@ impl DagScheduler {
         // Map tasks launched on it until now may still report success (a status update that
         // crossed the loss): their outputs are gone with it (SPARK-19263).
         let epoch = self.tracker.epoch();
-        if self.executor_failure_epoch.get(executor_id).is_none_or(|failed| *failed < epoch) {
-            self.executor_failure_epoch.insert(executor_id.to_string(), epoch);
+        if self
+            .executor_failure_epoch
+            .get(executor_id)
+            .is_none_or(|failed| *failed < epoch)
+        {
+            self.executor_failure_epoch
+                .insert(executor_id.to_string(), epoch);
         }
         let lost = self.tracker.remove_outputs_on_executor(executor_id);
         if lost > 0 {
@@ -819,8 +1113,16 @@ impl DagScheduler {
             // Map stages that finished but are now incomplete, and are needed by a waiting stage
             // or a running one, are resubmitted when their children ask for them (fetch
             // failures) or right away if they are still running.
-            let running_maps: Vec<StageId> =
-                self.running.iter().copied().filter(|s| self.stages.get(s).is_some_and(|st| st.shuffle_id().is_some())).collect();
+            let running_maps: Vec<StageId> = self
+                .running
+                .iter()
+                .copied()
+                .filter(|s| {
+                    self.stages
+                        .get(s)
+                        .is_some_and(|st| st.shuffle_id().is_some())
+                })
+                .collect();
             for s in running_maps {
                 if let Some(st) = self.stages.get(&s) {
                     if st.pending.is_empty() {
@@ -831,7 +1133,11 @@ impl DagScheduler {
             }
             let waiting: Vec<StageId> = self.waiting.iter().copied().collect();
             for w in waiting {
-                let parents = self.stages.get(&w).map(|s| s.parents.clone()).unwrap_or_default();
+                let parents = self
+                    .stages
+                    .get(&w)
+                    .map(|s| s.parents.clone())
+                    .unwrap_or_default();
                 for p in parents {
                     if !self.is_available(p) && !self.running.contains(&p) {
                         self.submit_stage(p, now_ms, &mut actions);
@@ -853,7 +1159,15 @@ impl DagScheduler {
         self.running
             .iter()
             .filter_map(|id| self.stages.get(id))
-            .map(|s| (s.id, s.latest_attempt(), s.num_tasks, s.completed_tasks, s.submitted_at_ms))
+            .map(|s| {
+                (
+                    s.id,
+                    s.latest_attempt(),
+                    s.num_tasks,
+                    s.completed_tasks,
+                    s.submitted_at_ms,
+                )
+            })
             .collect()
     }
 }
@@ -918,13 +1232,34 @@ mod tests {
 
     /// A reduce RDD of 2 partitions over a shuffle of `maps` map partitions.
     fn reduce_rdd(maps: usize, reads_shuffle: bool) -> Arc<dyn RddBase> {
-        let source: Arc<dyn RddBase> = Arc::new(Fake { id: 0, parts: maps, deps: Vec::new(), reads_shuffle: false });
-        let dep = Arc::new(Shuffle { rdd: source, reduces: 2 });
-        Arc::new(Fake { id: 1, parts: 2, deps: vec![Dependency::Shuffle(dep)], reads_shuffle })
+        let source: Arc<dyn RddBase> = Arc::new(Fake {
+            id: 0,
+            parts: maps,
+            deps: Vec::new(),
+            reads_shuffle: false,
+        });
+        let dep = Arc::new(Shuffle {
+            rdd: source,
+            reduces: 2,
+        });
+        Arc::new(Fake {
+            id: 1,
+            parts: 2,
+            deps: vec![Dependency::Shuffle(dep)],
+            reads_shuffle,
+        })
     }
 
     fn map_status(host: &str, map_index: usize, sizes: Vec<u64>) -> MapStatus {
-        MapStatus { location: BlockManagerId { executor_id: format!("exec-{host}"), host: host.into(), port: 0 }, map_index, sizes }
+        MapStatus {
+            location: BlockManagerId {
+                executor_id: format!("exec-{host}"),
+                host: host.into(),
+                port: 0,
+            },
+            map_index,
+            sizes,
+        }
     }
 
     fn submit(dag: &mut DagScheduler, rdd: Arc<dyn RddBase>) -> Vec<DagAction> {
@@ -940,11 +1275,23 @@ mod tests {
     }
 
     fn submitted(actions: &[DagAction]) -> Vec<&TaskSet> {
-        actions.iter().filter_map(|a| if let DagAction::SubmitTasks(ts) = a { Some(ts) } else { None }).collect()
+        actions
+            .iter()
+            .filter_map(|a| {
+                if let DagAction::SubmitTasks(ts) = a {
+                    Some(ts)
+                } else {
+                    None
+                }
+            })
+            .collect()
     }
 
     fn hosts(names: &[&str]) -> Vec<TaskLocation> {
-        names.iter().map(|h| TaskLocation::Host((*h).into())).collect()
+        names
+            .iter()
+            .map(|h| TaskLocation::Host((*h).into()))
+            .collect()
     }
 
     #[test]
@@ -956,16 +1303,29 @@ mod tests {
         let actions = submit(&mut dag, reduce_rdd(4, true));
         let map_stage = submitted(&actions)[0].stage_id;
         let mut actions = Vec::new();
-        for (i, (host, size)) in [("hostA", 10), ("hostB", 20), ("hostC", 30), ("hostD", 40)].into_iter().enumerate() {
+        for (i, (host, size)) in [("hostA", 10), ("hostB", 20), ("hostC", 30), ("hostD", 40)]
+            .into_iter()
+            .enumerate()
+        {
             let value = TaskValue::MapStatus(map_status(host, i, vec![size, 5]));
-            let result = DirectTaskResult { value, metrics: TaskMetricsSnapshot::default(), accum_updates: Vec::new() };
+            let result = DirectTaskResult {
+                value,
+                metrics: TaskMetricsSnapshot::default(),
+                accum_updates: Vec::new(),
+            };
             actions.extend(dag.task_ended(map_stage, 0, i, Ok(result), 1));
         }
         let reduce = submitted(&actions);
         assert_eq!(reduce.len(), 1);
-        assert_eq!(reduce[0].tasks[0].preferred_locations, hosts(&["hostB", "hostC", "hostD"]));
+        assert_eq!(
+            reduce[0].tasks[0].preferred_locations,
+            hosts(&["hostB", "hostC", "hostD"])
+        );
         // Reduce 1 reads a quarter from each: every host passes the fifth.
-        assert_eq!(reduce[0].tasks[1].preferred_locations, hosts(&["hostA", "hostB", "hostC", "hostD"]));
+        assert_eq!(
+            reduce[0].tasks[1].preferred_locations,
+            hosts(&["hostA", "hostB", "hostC", "hostD"])
+        );
     }
 
     #[test]
@@ -981,15 +1341,27 @@ mod tests {
             }
         };
         register(2);
-        assert_eq!(dag.shuffle_input_hosts(reduce_rdd(2, true).as_ref(), 0), hosts(&["hostA"]));
+        assert_eq!(
+            dag.shuffle_input_hosts(reduce_rdd(2, true).as_ref(), 0),
+            hosts(&["hostA"])
+        );
         // A cogroup-like reader keeps no preference, as Spark's CoGroupedRDD.
-        assert!(dag.shuffle_input_hosts(reduce_rdd(2, false).as_ref(), 0).is_empty());
+        assert!(dag
+            .shuffle_input_hosts(reduce_rdd(2, false).as_ref(), 0)
+            .is_empty());
         dag.set_reduce_locality(false);
-        assert!(dag.shuffle_input_hosts(reduce_rdd(2, true).as_ref(), 0).is_empty());
+        assert!(dag
+            .shuffle_input_hosts(reduce_rdd(2, true).as_ref(), 0)
+            .is_empty());
         dag.set_reduce_locality(true);
         register(SHUFFLE_PREF_MAP_THRESHOLD - 1);
-        assert_eq!(dag.shuffle_input_hosts(reduce_rdd(SHUFFLE_PREF_MAP_THRESHOLD - 1, true).as_ref(), 0), hosts(&["hostA"]));
+        assert_eq!(
+            dag.shuffle_input_hosts(reduce_rdd(SHUFFLE_PREF_MAP_THRESHOLD - 1, true).as_ref(), 0),
+            hosts(&["hostA"])
+        );
         register(SHUFFLE_PREF_MAP_THRESHOLD);
-        assert!(dag.shuffle_input_hosts(reduce_rdd(SHUFFLE_PREF_MAP_THRESHOLD, true).as_ref(), 0).is_empty());
+        assert!(dag
+            .shuffle_input_hosts(reduce_rdd(SHUFFLE_PREF_MAP_THRESHOLD, true).as_ref(), 0)
+            .is_empty());
     }
 }

@@ -92,10 +92,16 @@ impl HealthTracker {
         if now <= self.next_expiry_ms {
             return;
         }
-        let expired: Vec<ExecutorId> =
-            self.excluded_executors.iter().filter(|(_, e)| e.expiry_ms < now).map(|(id, _)| id.clone()).collect();
+        let expired: Vec<ExecutorId> = self
+            .excluded_executors
+            .iter()
+            .filter(|(_, e)| e.expiry_ms < now)
+            .map(|(id, _)| id.clone())
+            .collect();
         if !expired.is_empty() {
-            info!("Removing executors {expired:?} from the exclude list: their exclusion timed out");
+            info!(
+                "Removing executors {expired:?} from the exclude list: their exclusion timed out"
+            );
         }
         for id in expired {
             if let Some(status) = self.excluded_executors.remove(&id) {
@@ -107,10 +113,16 @@ impl HealthTracker {
                 }
             }
         }
-        let expired_nodes: Vec<String> =
-            self.excluded_nodes.iter().filter(|(_, e)| **e < now).map(|(n, _)| n.clone()).collect();
+        let expired_nodes: Vec<String> = self
+            .excluded_nodes
+            .iter()
+            .filter(|(_, e)| **e < now)
+            .map(|(n, _)| n.clone())
+            .collect();
         if !expired_nodes.is_empty() {
-            info!("Removing nodes {expired_nodes:?} from the exclude list: their exclusion timed out");
+            info!(
+                "Removing nodes {expired_nodes:?} from the exclude list: their exclusion timed out"
+            );
         }
         for node in expired_nodes {
             self.excluded_nodes.remove(&node);
@@ -140,33 +152,52 @@ impl HealthTracker {
         for (exec, in_task_set) in failures_by_executor {
             let list = self.executor_failures.entry(exec.clone()).or_default();
             // One entry per failed task, however often it failed there.
-            list.extend(in_task_set.task_failures.values().map(|&(_, failed_at)| failed_at.saturating_add(timeout)));
+            list.extend(
+                in_task_set
+                    .task_failures
+                    .values()
+                    .map(|&(_, failed_at)| failed_at.saturating_add(timeout)),
+            );
             // Failures far apart in time say little about the executor: each is forgotten after
             // the timeout.
             list.retain(|expiry| *expiry >= now);
             let total = list.len();
-            if total < self.config.max_failed_tasks_per_executor as usize || self.excluded_executors.contains_key(exec) {
+            if total < self.config.max_failed_tasks_per_executor as usize
+                || self.excluded_executors.contains_key(exec)
+            {
                 continue;
             }
             info!(
-                "Excluding executor {exec} because it has {total} task failures in successful task sets (the latest \
-                 in stage {stage_id}.{stage_attempt_id})"
+                "Excluding executor {exec} because it has {total} task failures in successful \
+                 task sets (the latest in stage {stage_id}.{stage_attempt_id})"
             );
             let expiry_ms = now.saturating_add(timeout);
             let node = in_task_set.node.clone();
-            self.excluded_executors.insert(exec.clone(), ExcludedExecutor { node: node.clone(), expiry_ms });
+            self.excluded_executors.insert(
+                exec.clone(),
+                ExcludedExecutor {
+                    node: node.clone(),
+                    expiry_ms,
+                },
+            );
             newly_excluded.0.push(exec.clone());
             self.executor_failures.remove(exec);
             self.update_next_expiry();
 
-            let on_node = self.node_excluded_executors.entry(node.clone()).or_default();
+            let on_node = self
+                .node_excluded_executors
+                .entry(node.clone())
+                .or_default();
             on_node.insert(exec.clone());
             let excluded_on_node = on_node.len();
             // An already excluded node keeps its earlier expiry.
             if excluded_on_node >= self.config.max_failed_executors_per_node as usize
                 && !self.excluded_nodes.contains_key(&node)
             {
-                info!("Excluding node {node} because it has {excluded_on_node} executors excluded: {on_node:?}");
+                info!(
+                    "Excluding node {node} because it has {excluded_on_node} executors excluded: \
+                     {on_node:?}"
+                );
                 self.excluded_nodes.insert(node.clone(), expiry_ms);
                 newly_excluded.1.push(node);
                 self.update_next_expiry();
@@ -194,7 +225,9 @@ mod tests {
     use crate::task_set_excludelist::TaskSetExcludelist;
 
     /// The failures of a task set in which `failures` (executor, host, task index, time) happened.
-    fn task_set_failures(failures: &[(&str, &str, usize, u64)]) -> BTreeMap<ExecutorId, ExecutorFailuresInTaskSet> {
+    fn task_set_failures(
+        failures: &[(&str, &str, usize, u64)],
+    ) -> BTreeMap<ExecutorId, ExecutorFailuresInTaskSet> {
         let mut l = TaskSetExcludelist::new(ExcludeOnFailureConfig::default(), 0, 0);
         for (e, h, i, t) in failures {
             l.update_for_failed_task(h, e, *i, "boom", *t);
@@ -203,21 +236,31 @@ mod tests {
     }
 
     fn tracker(timeout_ms: u64) -> HealthTracker {
-        HealthTracker::new(ExcludeOnFailureConfig { timeout_ms, ..ExcludeOnFailureConfig::default() })
+        HealthTracker::new(ExcludeOnFailureConfig {
+            timeout_ms,
+            ..ExcludeOnFailureConfig::default()
+        })
     }
 
     #[test]
     fn two_failures_in_successful_task_sets_exclude_an_executor_until_the_timeout() {
         let mut t = tracker(1000);
         t.update_for_successful_task_set(0, 0, &task_set_failures(&[("1", "h1", 0, 10)]), 20);
-        assert!(!t.is_executor_excluded("1"), "one failure is below the limit of 2");
+        assert!(
+            !t.is_executor_excluded("1"),
+            "one failure is below the limit of 2"
+        );
         assert_eq!(t.failures_of("1"), 1);
         // A failure of another stage adds up.
         t.update_for_successful_task_set(1, 0, &task_set_failures(&[("1", "h1", 4, 30)]), 40);
         assert!(t.is_executor_excluded("1"));
         assert_eq!(t.excluded_executors(), ["1"]);
         assert!(!t.is_node_excluded("h1"), "one excluded executor on h1");
-        assert_eq!(t.failures_of("1"), 0, "the counts of an excluded executor are dropped");
+        assert_eq!(
+            t.failures_of("1"),
+            0,
+            "the counts of an excluded executor are dropped"
+        );
         // Excluded from 40 until 1040; lifted by the first check after that.
         assert_eq!(t.next_expiry_ms(), Some(1041));
         t.apply_timeout(1040);
@@ -231,7 +274,12 @@ mod tests {
     #[test]
     fn two_failures_of_one_task_set_exclude_at_once() {
         let mut t = tracker(1000);
-        t.update_for_successful_task_set(0, 0, &task_set_failures(&[("1", "h1", 0, 1), ("1", "h1", 1, 2)]), 3);
+        t.update_for_successful_task_set(
+            0,
+            0,
+            &task_set_failures(&[("1", "h1", 0, 1), ("1", "h1", 1, 2)]),
+            3,
+        );
         assert!(t.is_executor_excluded("1"));
         assert!(!t.is_executor_excluded("2"));
     }
@@ -249,9 +297,20 @@ mod tests {
     #[test]
     fn two_excluded_executors_exclude_their_node_and_both_expire() {
         let mut t = tracker(1000);
-        let both = task_set_failures(&[("1", "h1", 0, 1), ("1", "h1", 1, 1), ("2", "h1", 2, 1), ("2", "h1", 3, 1)]);
+        let both = task_set_failures(&[
+            ("1", "h1", 0, 1),
+            ("1", "h1", 1, 1),
+            ("2", "h1", 2, 1),
+            ("2", "h1", 3, 1),
+        ]);
         let newly = t.update_for_successful_task_set(0, 0, &both, 5);
-        assert_eq!(newly, (vec!["1".to_string(), "2".to_string()], vec!["h1".to_string()]));
+        assert_eq!(
+            newly,
+            (
+                vec!["1".to_string(), "2".to_string()],
+                vec!["h1".to_string()]
+            )
+        );
         assert_eq!(t.excluded_executors(), ["1", "2"]);
         assert!(t.is_node_excluded("h1"));
         assert_eq!(t.excluded_nodes(), ["h1"]);

@@ -16,7 +16,10 @@ pub struct HeartbeatReceiver {
 impl HeartbeatReceiver {
     /// Executors silent for longer than `timeout_ms` expire.
     pub fn new(timeout_ms: u64) -> Self {
-        HeartbeatReceiver { timeout_ms, last_seen: BTreeMap::new() }
+        HeartbeatReceiver {
+            timeout_ms,
+            last_seen: BTreeMap::new(),
+        }
     }
 
     /// Starts watching a newly registered executor.
@@ -44,7 +47,12 @@ impl HeartbeatReceiver {
     /// Executors not heard from within the timeout, forgotten as they are returned.
     pub fn expire(&mut self, now_ms: u64) -> Vec<ExecutorId> {
         let timeout = self.timeout_ms;
-        let dead: Vec<ExecutorId> = self.last_seen.iter().filter(|(_, t)| now_ms.saturating_sub(**t) > timeout).map(|(id, _)| id.clone()).collect();
+        let dead: Vec<ExecutorId> = self
+            .last_seen
+            .iter()
+            .filter(|(_, t)| now_ms.saturating_sub(**t) > timeout)
+            .map(|(id, _)| id.clone())
+            .collect();
         for id in &dead {
             self.last_seen.remove(id);
         }
@@ -53,7 +61,10 @@ impl HeartbeatReceiver {
 
     /// When the next executor would expire, if none is heard from before.
     pub fn next_deadline_ms(&self) -> Option<u64> {
-        self.last_seen.values().min().map(|t| t + self.timeout_ms + 1)
+        self.last_seen
+            .values()
+            .min()
+            .map(|t| t + self.timeout_ms + 1)
     }
 
     /// The timeout, for messages.
@@ -72,10 +83,17 @@ mod tests {
         hb.executor_added("a", 0);
         hb.executor_added("b", 0);
         assert!(hb.heartbeat("a", 900));
-        assert_eq!(hb.expire(1000), Vec::<String>::new(), "exactly at the timeout nobody expires");
+        assert_eq!(
+            hb.expire(1000),
+            Vec::<String>::new(),
+            "exactly at the timeout nobody expires"
+        );
         assert_eq!(hb.next_deadline_ms(), Some(1001));
         assert_eq!(hb.expire(1001), vec!["b".to_string()]);
-        assert!(!hb.heartbeat("b", 1002), "an unknown executor is asked to re-register");
+        assert!(
+            !hb.heartbeat("b", 1002),
+            "an unknown executor is asked to re-register"
+        );
         assert!(hb.heartbeat("a", 1800));
         assert_eq!(hb.expire(2700), Vec::<String>::new());
         assert_eq!(hb.expire(2801), vec!["a".to_string()]);

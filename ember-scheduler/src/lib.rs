@@ -3,14 +3,14 @@
 //! The scheduler core of Ember, as plain state machines (Spark's `DAGScheduler`,
 //! `TaskSchedulerImpl`, `TaskSetManager`, pools, `HealthTracker`, `HeartbeatReceiver`):
 //!
-//! - [`dag_scheduler`] cuts a job into [`stage`]s at the shuffle boundaries of an RDD graph it
-//!   sees through [`rdd`]'s structure-only traits, submits a stage's missing tasks once its
-//!   parents' outputs exist ([`map_output_tracker`]), and reacts to task ends, fetch failures and
-//!   lost executors. What it wants done it returns as actions: task sets to run, events for a
-//!   job's caller, accumulator updates to apply.
+//! - [`dag_scheduler`] cuts a job into [`stage`]s at the shuffle boundaries of an RDD graph it sees
+//!   through [`rdd`]'s structure-only traits, submits a stage's missing tasks once its parents'
+//!   outputs exist ([`map_output_tracker`]), and reacts to task ends, fetch failures and lost
+//!   executors. What it wants done it returns as actions: task sets to run, events for a job's
+//!   caller, accumulator updates to apply.
 //! - [`task_scheduler`] assigns the tasks of all active [`task_set`]s to free cores
-//!   ([`task_scheduler::TaskSchedulerImpl::resource_offers`]) in the order of the [`pool`]s,
-//!   with delay scheduling over [`locality`] levels, retries, speculation and `excludeOnFailure`
+//!   ([`task_scheduler::TaskSchedulerImpl::resource_offers`]) in the order of the [`pool`]s, with
+//!   delay scheduling over [`locality`] levels, retries, speculation and `excludeOnFailure`
 //!   ([`task_set_excludelist`], [`health_tracker`]); each task set has a [`task_set_manager`].
 //! - [`heartbeat_receiver`] tells which executors have gone silent.
 //!

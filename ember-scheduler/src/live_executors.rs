@@ -26,7 +26,8 @@ impl LiveExecutors {
         if self.host_of.contains_key(executor_id) {
             return false;
         }
-        self.host_of.insert(executor_id.to_string(), host.to_string());
+        self.host_of
+            .insert(executor_id.to_string(), host.to_string());
         *self.executors_on_host.entry(host.to_string()).or_insert(0) += 1;
         true
     }
@@ -62,7 +63,10 @@ impl LiveExecutors {
     pub fn executors_by_host(&self) -> BTreeMap<&str, Vec<&str>> {
         let mut by_host: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
         for (exec, host) in &self.host_of {
-            by_host.entry(host.as_str()).or_default().push(exec.as_str());
+            by_host
+                .entry(host.as_str())
+                .or_default()
+                .push(exec.as_str());
         }
         for execs in by_host.values_mut() {
             execs.sort_unstable();

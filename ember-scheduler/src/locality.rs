@@ -72,7 +72,11 @@ pub struct LocalityWaits {
 impl LocalityWaits {
     /// The same wait at every level.
     pub fn uniform(ms: u64) -> Self {
-        LocalityWaits { process_ms: ms, node_ms: ms, rack_ms: ms }
+        LocalityWaits {
+            process_ms: ms,
+            node_ms: ms,
+            rack_ms: ms,
+        }
     }
 
     /// The wait at `level`. `NoPref` and `Any` never wait: there is nothing better to wait for
@@ -106,7 +110,16 @@ mod tests {
         assert!(TaskLocality::NodeLocal < TaskLocality::NoPref);
         assert!(TaskLocality::NoPref < TaskLocality::RackLocal);
         let names: Vec<String> = TaskLocality::ALL.iter().map(|l| l.to_string()).collect();
-        assert_eq!(names, ["PROCESS_LOCAL", "NODE_LOCAL", "NO_PREF", "RACK_LOCAL", "ANY"]);
+        assert_eq!(
+            names,
+            [
+                "PROCESS_LOCAL",
+                "NODE_LOCAL",
+                "NO_PREF",
+                "RACK_LOCAL",
+                "ANY"
+            ]
+        );
     }
 
     #[test]
@@ -119,7 +132,11 @@ mod tests {
 
     #[test]
     fn waits_per_level() {
-        let w = LocalityWaits { process_ms: 1, node_ms: 2, rack_ms: 3 };
+        let w = LocalityWaits {
+            process_ms: 1,
+            node_ms: 2,
+            rack_ms: 3,
+        };
         assert_eq!(w.wait_ms(TaskLocality::ProcessLocal), 1);
         assert_eq!(w.wait_ms(TaskLocality::NodeLocal), 2);
         assert_eq!(w.wait_ms(TaskLocality::RackLocal), 3);

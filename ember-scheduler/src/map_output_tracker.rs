@@ -50,7 +50,9 @@ impl MapOutputTracker {
     /// The state. Every update leaves it consistent before anything can panic, so a panic on
     /// another thread (a poisoned lock) leaves nothing half-done to worry about.
     fn shuffles(&self) -> MutexGuard<'_, FxHashMap<ShuffleId, ShuffleStatus>> {
-        self.shuffles.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.shuffles
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The current epoch.
@@ -67,14 +69,20 @@ impl MapOutputTracker {
     pub fn register_shuffle(&self, shuffle_id: ShuffleId, num_maps: usize) {
         self.shuffles()
             .entry(shuffle_id)
-            .or_insert_with(|| ShuffleStatus { outputs: vec![None; num_maps], available: 0, snapshot: None });
+            .or_insert_with(|| ShuffleStatus {
+                outputs: vec![None; num_maps],
+                available: 0,
+                snapshot: None,
+            });
     }
 
     /// Records a finished map task's output. Returns whether the partition had no output before
     /// (false for a duplicate: a speculative copy or a zombie attempt finishing late).
     pub fn register_map_output(&self, shuffle_id: ShuffleId, status: MapStatus) -> bool {
         let mut all = self.shuffles();
-        let Some(s) = all.get_mut(&shuffle_id) else { return false };
+        let Some(s) = all.get_mut(&shuffle_id) else {
+            return false;
+        };
         let i = status.map_index;
         if i >= s.outputs.len() {
             return false;
@@ -109,7 +117,10 @@ impl MapOutputTracker {
         let mut lost = 0;
         for s in self.shuffles().values_mut() {
             for slot in s.outputs.iter_mut() {
-                if slot.as_ref().is_some_and(|st| st.location.executor_id == executor_id) {
+                if slot
+                    .as_ref()
+                    .is_some_and(|st| st.location.executor_id == executor_id)
+                {
                     *slot = None;
                     s.available -= 1;
                     s.snapshot = None;
@@ -124,12 +135,21 @@ impl MapOutputTracker {
     pub fn missing_partitions(&self, shuffle_id: ShuffleId) -> Option<Vec<usize>> {
         let all = self.shuffles();
         let s = all.get(&shuffle_id)?;
-        Some(s.outputs.iter().enumerate().filter(|(_, o)| o.is_none()).map(|(i, _)| i).collect())
+        Some(
+            s.outputs
+                .iter()
+                .enumerate()
+                .filter(|(_, o)| o.is_none())
+                .map(|(i, _)| i)
+                .collect(),
+        )
     }
 
     /// Whether every map output of the shuffle is available.
     pub fn is_available(&self, shuffle_id: ShuffleId) -> bool {
-        self.shuffles().get(&shuffle_id).is_some_and(|s| s.available == s.outputs.len())
+        self.shuffles()
+            .get(&shuffle_id)
+            .is_some_and(|s| s.available == s.outputs.len())
     }
 
     /// Drops a shuffle's entry.
@@ -140,7 +160,12 @@ impl MapOutputTracker {
     /// The block managers holding at least `fraction` of reduce partition `reduce_id`'s input
     /// (Spark's `getLocationsWithLargestOutputs`), in the order of their first map output;
     /// `None` when none does or the shuffle is unknown.
-    pub fn locations_with_largest_outputs(&self, shuffle_id: ShuffleId, reduce_id: usize, fraction: f64) -> Option<Vec<BlockManagerId>> {
+    pub fn locations_with_largest_outputs(
+        &self,
+        shuffle_id: ShuffleId,
+        reduce_id: usize,
+        fraction: f64,
+    ) -> Option<Vec<BlockManagerId>> {
         let all = self.shuffles();
         let s = all.get(&shuffle_id)?;
         let mut sizes: Vec<(&BlockManagerId, u64)> = Vec::new();
@@ -156,8 +181,11 @@ impl MapOutputTracker {
                 None => sizes.push((&status.location, size)),
             }
         }
-        let top: Vec<BlockManagerId> =
-            sizes.into_iter().filter(|(_, size)| *size as f64 / total as f64 >= fraction).map(|(loc, _)| loc.clone()).collect();
+        let top: Vec<BlockManagerId> = sizes
+            .into_iter()
+            .filter(|(_, size)| *size as f64 / total as f64 >= fraction)
+            .map(|(loc, _)| loc.clone())
+            .collect();
         (!top.is_empty()).then_some(top)
     }
 
@@ -167,7 +195,11 @@ impl MapOutputTracker {
     pub fn map_statuses(&self, shuffle_id: ShuffleId) -> Option<Arc<Vec<Option<MapStatus>>>> {
         let mut all = self.shuffles();
         let s = all.get_mut(&shuffle_id)?;
-        Some(s.snapshot.get_or_insert_with(|| Arc::new(s.outputs.clone())).clone())
+        Some(
+            s.snapshot
+                .get_or_insert_with(|| Arc::new(s.outputs.clone()))
+                .clone(),
+        )
     }
 }
 
@@ -177,7 +209,15 @@ mod tests {
     use ember_common::BlockManagerId;
 
     fn status(exec: &str, i: usize) -> MapStatus {
-        MapStatus { location: BlockManagerId { executor_id: exec.into(), host: "h".into(), port: 0 }, map_index: i, sizes: vec![1, 2] }
+        MapStatus {
+            location: BlockManagerId {
+                executor_id: exec.into(),
+                host: "h".into(),
+                port: 0,
+            },
+            map_index: i,
+            sizes: vec![1, 2],
+        }
     }
 
     #[test]
@@ -198,7 +238,15 @@ mod tests {
     }
 
     fn sized(exec: &str, host: &str, i: usize, sizes: Vec<u64>) -> MapStatus {
-        MapStatus { location: BlockManagerId { executor_id: exec.into(), host: host.into(), port: 0 }, map_index: i, sizes }
+        MapStatus {
+            location: BlockManagerId {
+                executor_id: exec.into(),
+                host: host.into(),
+                port: 0,
+            },
+            map_index: i,
+            sizes,
+        }
     }
 
     #[test]
@@ -211,9 +259,17 @@ mod tests {
         t.register_map_output(0, sized("b", "hb", 1, vec![20, 0]));
         t.register_map_output(0, sized("a", "ha", 2, vec![30, 0]));
         t.register_map_output(0, sized("c", "hc", 3, vec![40, 0]));
-        let execs = |v: Option<Vec<BlockManagerId>>| v.map(|v| v.into_iter().map(|b| b.executor_id).collect::<Vec<_>>());
-        assert_eq!(execs(t.locations_with_largest_outputs(0, 0, 0.2)), Some(vec!["a".to_string(), "b".into(), "c".into()]));
-        assert_eq!(execs(t.locations_with_largest_outputs(0, 0, 0.4)), Some(vec!["a".to_string(), "c".into()]));
+        let execs = |v: Option<Vec<BlockManagerId>>| {
+            v.map(|v| v.into_iter().map(|b| b.executor_id).collect::<Vec<_>>())
+        };
+        assert_eq!(
+            execs(t.locations_with_largest_outputs(0, 0, 0.2)),
+            Some(vec!["a".to_string(), "b".into(), "c".into()])
+        );
+        assert_eq!(
+            execs(t.locations_with_largest_outputs(0, 0, 0.4)),
+            Some(vec!["a".to_string(), "c".into()])
+        );
         // Nothing to read, or an unknown shuffle: no preference.
         assert_eq!(t.locations_with_largest_outputs(0, 1, 0.2), None);
         assert_eq!(t.locations_with_largest_outputs(9, 0, 0.2), None);

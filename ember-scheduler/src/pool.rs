@@ -93,7 +93,12 @@ pub struct PoolConfig {
 impl PoolConfig {
     /// A pool with Spark's defaults: FIFO, weight 1, minShare 0.
     pub fn new(name: impl Into<String>) -> Self {
-        PoolConfig { name: name.into(), mode: SchedulingMode::Fifo, weight: 1, min_share: 0 }
+        PoolConfig {
+            name: name.into(),
+            mode: SchedulingMode::Fifo,
+            weight: 1,
+            min_share: 0,
+        }
     }
 }
 
@@ -120,7 +125,9 @@ pub struct SchedulableStats<'a> {
 
 /// Spark's `FIFOSchedulingAlgorithm`: the earlier job first, then the earlier stage.
 pub fn fifo_cmp(a: &SchedulableStats<'_>, b: &SchedulableStats<'_>) -> Ordering {
-    a.priority.cmp(&b.priority).then(a.stage_id.cmp(&b.stage_id))
+    a.priority
+        .cmp(&b.priority)
+        .then(a.stage_id.cmp(&b.stage_id))
 }
 
 /// Spark's `FairSchedulingAlgorithm`.
@@ -187,18 +194,28 @@ impl RootPool {
     /// unless the configuration defines one; in FIFO mode pools are not used (as in Spark, whose
     /// FIFO builder ignores the allocation file).
     pub fn new(mode: SchedulingMode, configs: &[PoolConfig]) -> Self {
-        let mut root = RootPool { mode, pools: Vec::new(), task_sets: Vec::new() };
+        let mut root = RootPool {
+            mode,
+            pools: Vec::new(),
+            task_sets: Vec::new(),
+        };
         if mode == SchedulingMode::Fair {
             for c in configs {
                 if root.pool(&c.name).is_some() {
-                    warn!("Pool {} is configured more than once; keeping the first definition", c.name);
+                    warn!(
+                        "Pool {} is configured more than once; keeping the first definition",
+                        c.name
+                    );
                     continue;
                 }
                 info!(
                     "Created pool: {}, schedulingMode: {}, minShare: {}, weight: {}",
                     c.name, c.mode, c.min_share, c.weight
                 );
-                root.pools.push(Pool { config: c.clone(), task_sets: Vec::new() });
+                root.pools.push(Pool {
+                    config: c.clone(),
+                    task_sets: Vec::new(),
+                });
             }
             if root.pool(DEFAULT_POOL_NAME).is_none() {
                 let c = PoolConfig::new(DEFAULT_POOL_NAME);
@@ -206,7 +223,10 @@ impl RootPool {
                     "Created default pool: {}, schedulingMode: {}, minShare: {}, weight: {}",
                     c.name, c.mode, c.min_share, c.weight
                 );
-                root.pools.push(Pool { config: c, task_sets: Vec::new() });
+                root.pools.push(Pool {
+                    config: c,
+                    task_sets: Vec::new(),
+                });
             }
         }
         root
@@ -234,29 +254,43 @@ impl RootPool {
             self.task_sets.push(key);
             return;
         }
-        let name = if pool_name.trim().is_empty() { DEFAULT_POOL_NAME } else { pool_name };
+        let name = if pool_name.trim().is_empty() {
+            DEFAULT_POOL_NAME
+        } else {
+            pool_name
+        };
         let idx = match self.pools.iter().position(|p| p.config.name == name) {
             Some(i) => i,
             None => {
                 warn!(
-                    "A job was submitted with scheduler pool {name}, which has not been configured. This can \
-                     happen when the file that pools are read from isn't set, or when that file doesn't \
-                     contain {name}. Created {name} with default configuration (schedulingMode: FIFO, \
-                     minShare: 0, weight: 1)"
+                    "A job was submitted with scheduler pool {name}, which has not been \
+                     configured. This can happen when the file that pools are read from isn't \
+                     set, or when that file doesn't contain {name}. Created {name} with default \
+                     configuration (schedulingMode: FIFO, minShare: 0, weight: 1)"
                 );
-                self.pools.push(Pool { config: PoolConfig::new(name), task_sets: Vec::new() });
+                self.pools.push(Pool {
+                    config: PoolConfig::new(name),
+                    task_sets: Vec::new(),
+                });
                 self.pools.len() - 1
             }
         };
         self.pools[idx].task_sets.push(key);
-        info!("Added task set TaskSet_{}.{} tasks to pool {name}", key.0, key.1);
+        info!(
+            "Added task set TaskSet_{}.{} tasks to pool {name}",
+            key.0, key.1
+        );
     }
 
     /// Removes a task set wherever it is; whether it was there.
     pub fn remove_task_set(&mut self, key: TaskSetKey) -> bool {
         let list = match self.mode {
             SchedulingMode::Fifo => Some(&mut self.task_sets),
-            SchedulingMode::Fair => self.pools.iter_mut().map(|p| &mut p.task_sets).find(|ts| ts.contains(&key)),
+            SchedulingMode::Fair => self
+                .pools
+                .iter_mut()
+                .map(|p| &mut p.task_sets)
+                .find(|ts| ts.contains(&key)),
         };
         match list.and_then(|l| l.iter().position(|k| *k == key).map(|i| (l, i))) {
             Some((l, i)) => {
@@ -305,7 +339,8 @@ fn sort_keys<'a, F>(mode: SchedulingMode, keys: &[TaskSetKey], stats: &F) -> Vec
 where
     F: Fn(TaskSetKey) -> SchedulableStats<'a>,
 {
-    let mut with_stats: Vec<(SchedulableStats<'a>, TaskSetKey)> = keys.iter().map(|k| (stats(*k), *k)).collect();
+    let mut with_stats: Vec<(SchedulableStats<'a>, TaskSetKey)> =
+        keys.iter().map(|k| (stats(*k), *k)).collect();
     with_stats.sort_by(|a, b| mode.compare(&a.0, &b.0));
     with_stats.into_iter().map(|(_, k)| k).collect()
 }
@@ -323,7 +358,14 @@ mod tests {
         min_share: u32,
         weight: u32,
     ) -> SchedulableStats<'_> {
-        SchedulableStats { name, priority, stage_id: stage, running_tasks: running, min_share, weight }
+        SchedulableStats {
+            name,
+            priority,
+            stage_id: stage,
+            running_tasks: running,
+            min_share,
+            weight,
+        }
     }
 
     #[test]
@@ -343,12 +385,24 @@ mod tests {
         let idle = stats("a", 0, 0, 0, 0, 1);
         assert_eq!(fair_cmp(&needy, &idle), Ordering::Less);
         // Both needy: lower running/minShare wins (1/4 < 1/2).
-        assert_eq!(fair_cmp(&stats("x", 0, 0, 1, 4, 1), &stats("y", 0, 0, 1, 2, 1)), Ordering::Less);
+        assert_eq!(
+            fair_cmp(&stats("x", 0, 0, 1, 4, 1), &stats("y", 0, 0, 1, 2, 1)),
+            Ordering::Less
+        );
         // Neither needy: lower running/weight wins (4/4 < 3/1).
-        assert_eq!(fair_cmp(&stats("x", 0, 0, 4, 0, 4), &stats("y", 0, 0, 3, 0, 1)), Ordering::Less);
+        assert_eq!(
+            fair_cmp(&stats("x", 0, 0, 4, 0, 4), &stats("y", 0, 0, 3, 0, 1)),
+            Ordering::Less
+        );
         // Equal ratios: by name.
-        assert_eq!(fair_cmp(&stats("a", 0, 0, 2, 0, 2), &stats("b", 0, 0, 1, 0, 1)), Ordering::Less);
-        assert_eq!(fair_cmp(&stats("b", 0, 0, 2, 0, 2), &stats("a", 0, 0, 1, 0, 1)), Ordering::Greater);
+        assert_eq!(
+            fair_cmp(&stats("a", 0, 0, 2, 0, 2), &stats("b", 0, 0, 1, 0, 1)),
+            Ordering::Less
+        );
+        assert_eq!(
+            fair_cmp(&stats("b", 0, 0, 2, 0, 2), &stats("a", 0, 0, 1, 0, 1)),
+            Ordering::Greater
+        );
     }
 
     #[test]
@@ -368,20 +422,41 @@ mod tests {
     #[test]
     fn fair_root_sorts_pools_by_weight_and_min_share() {
         let configs = vec![
-            PoolConfig { name: "heavy".into(), mode: SchedulingMode::Fifo, weight: 3, min_share: 0 },
-            PoolConfig { name: "light".into(), mode: SchedulingMode::Fifo, weight: 1, min_share: 0 },
-            PoolConfig { name: "guaranteed".into(), mode: SchedulingMode::Fifo, weight: 1, min_share: 5 },
+            PoolConfig {
+                name: "heavy".into(),
+                mode: SchedulingMode::Fifo,
+                weight: 3,
+                min_share: 0,
+            },
+            PoolConfig {
+                name: "light".into(),
+                mode: SchedulingMode::Fifo,
+                weight: 1,
+                min_share: 0,
+            },
+            PoolConfig {
+                name: "guaranteed".into(),
+                mode: SchedulingMode::Fifo,
+                weight: 1,
+                min_share: 5,
+            },
         ];
         let mut root = RootPool::new(SchedulingMode::Fair, &configs);
-        assert!(root.pool(DEFAULT_POOL_NAME).is_some(), "default pool always exists");
+        assert!(
+            root.pool(DEFAULT_POOL_NAME).is_some(),
+            "default pool always exists"
+        );
         root.add_task_set((1, 0), "heavy");
         root.add_task_set((2, 0), "light");
         root.add_task_set((3, 0), "guaranteed");
         root.add_task_set((4, 0), "");
-        let mut running: HashMap<TaskSetKey, usize> = [((1, 0), 3), ((2, 0), 2), ((3, 0), 4), ((4, 0), 5)].into();
+        let mut running: HashMap<TaskSetKey, usize> =
+            [((1, 0), 3), ((2, 0), 2), ((3, 0), 4), ((4, 0), 5)].into();
         let name = |k: TaskSetKey| format!("TaskSet_{}.{}", k.0, k.1);
-        let names: HashMap<TaskSetKey, String> =
-            [(1, 0), (2, 0), (3, 0), (4, 0)].into_iter().map(|k| (k, name(k))).collect();
+        let names: HashMap<TaskSetKey, String> = [(1, 0), (2, 0), (3, 0), (4, 0)]
+            .into_iter()
+            .map(|k| (k, name(k)))
+            .collect();
         let sort = |running: &HashMap<TaskSetKey, usize>| {
             root.sorted_task_sets(|k| stats(&names[&k], 0, k.0, running[&k], 0, 1))
         };
@@ -395,13 +470,29 @@ mod tests {
 
     #[test]
     fn fair_pool_orders_its_task_sets_by_its_own_mode() {
-        let configs = vec![PoolConfig { name: "p".into(), mode: SchedulingMode::Fair, weight: 1, min_share: 0 }];
+        let configs = vec![PoolConfig {
+            name: "p".into(),
+            mode: SchedulingMode::Fair,
+            weight: 1,
+            min_share: 0,
+        }];
         let mut root = RootPool::new(SchedulingMode::Fair, &configs);
         root.add_task_set((1, 0), "p");
         root.add_task_set((2, 0), "p");
         let running: HashMap<TaskSetKey, usize> = [((1, 0), 4), ((2, 0), 1)].into();
         let sorted = root.sorted_task_sets(|k| {
-            stats(if k.0 == 1 { "TaskSet_1.0" } else { "TaskSet_2.0" }, 0, k.0, running[&k], 0, 1)
+            stats(
+                if k.0 == 1 {
+                    "TaskSet_1.0"
+                } else {
+                    "TaskSet_2.0"
+                },
+                0,
+                k.0,
+                running[&k],
+                0,
+                1,
+            )
         });
         assert_eq!(sorted, vec![(2, 0), (1, 0)]);
     }

@@ -13,8 +13,8 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 use ember_common::{
-    BlockManagerId, DirectTaskResult, MapStatus, ShuffleId, StatusUpdate, StorageLevel, TaskEndReason, TaskId, TaskLocation,
-    TaskMetricsSnapshot, TaskOutcome, TaskState, TaskValue,
+    BlockManagerId, DirectTaskResult, MapStatus, ShuffleId, StatusUpdate, StorageLevel,
+    TaskEndReason, TaskId, TaskLocation, TaskMetricsSnapshot, TaskOutcome, TaskState, TaskValue,
 };
 
 use crate::cache_locations::NoCache;
@@ -86,11 +86,31 @@ impl ShuffleDependencyBase for FakeShuffle {
 
 /// Shuffle A: 8 maps → 4 reduces; shuffle B: 4 maps → 3 reduces; the job's result stage reads B.
 fn two_shuffle_job() -> Arc<dyn RddBase> {
-    let source: Arc<dyn RddBase> = Arc::new(FakeRdd { id: 0, parts: 8, deps: Vec::new() });
-    let a = Arc::new(FakeShuffle { id: 0, rdd: source, reduces: 4 });
-    let middle: Arc<dyn RddBase> = Arc::new(FakeRdd { id: 1, parts: 4, deps: vec![Dependency::Shuffle(a)] });
-    let b = Arc::new(FakeShuffle { id: 1, rdd: middle, reduces: 3 });
-    Arc::new(FakeRdd { id: 2, parts: 3, deps: vec![Dependency::Shuffle(b)] })
+    let source: Arc<dyn RddBase> = Arc::new(FakeRdd {
+        id: 0,
+        parts: 8,
+        deps: Vec::new(),
+    });
+    let a = Arc::new(FakeShuffle {
+        id: 0,
+        rdd: source,
+        reduces: 4,
+    });
+    let middle: Arc<dyn RddBase> = Arc::new(FakeRdd {
+        id: 1,
+        parts: 4,
+        deps: vec![Dependency::Shuffle(a)],
+    });
+    let b = Arc::new(FakeShuffle {
+        id: 1,
+        rdd: middle,
+        reduces: 3,
+    });
+    Arc::new(FakeRdd {
+        id: 2,
+        parts: 3,
+        deps: vec![Dependency::Shuffle(b)],
+    })
 }
 
 /// Which shuffle a task reads, from what it writes (the job's shape above).
@@ -195,8 +215,15 @@ impl Sim {
         for a in actions {
             match a {
                 DagAction::SubmitTasks(ts) => {
-                    self.trace.push(format!("{} submit {}.{} ({} tasks)", self.clock_ms(), ts.stage_id, ts.stage_attempt_id, ts.tasks.len()));
-                    self.task_sets.push((ts.stage_id, ts.stage_attempt_id, ts.tasks.len()));
+                    self.trace.push(format!(
+                        "{} submit {}.{} ({} tasks)",
+                        self.clock_ms(),
+                        ts.stage_id,
+                        ts.stage_attempt_id,
+                        ts.tasks.len()
+                    ));
+                    self.task_sets
+                        .push((ts.stage_id, ts.stage_attempt_id, ts.tasks.len()));
                     self.tasks.submit_tasks(ts);
                 }
                 DagAction::CancelStage { stage_id, reason } => {
@@ -221,19 +248,42 @@ impl Sim {
         for ev in events {
             match ev {
                 SchedulerEvent::TaskStarted { .. } => {}
-                SchedulerEvent::TaskEnded { stage_id, stage_attempt_id, partition, result, task_id, .. } => {
-                    self.trace.push(format!("{now} end TID {task_id} ({stage_id}.{stage_attempt_id} p{partition}) ok={}", result.is_ok()));
-                    let actions = self.dag.task_ended(stage_id, stage_attempt_id, partition, result, now);
+                SchedulerEvent::TaskEnded {
+                    stage_id,
+                    stage_attempt_id,
+                    partition,
+                    result,
+                    task_id,
+                    ..
+                } => {
+                    self.trace.push(format!(
+                        "{now} end TID {task_id} ({stage_id}.{stage_attempt_id} p{partition}) \
+                         ok={}",
+                        result.is_ok()
+                    ));
+                    let actions =
+                        self.dag
+                            .task_ended(stage_id, stage_attempt_id, partition, result, now);
                     self.apply(actions);
                 }
-                SchedulerEvent::TaskSetFailed { stage_id, reason, .. } => {
-                    self.trace.push(format!("{now} task set of stage {stage_id} failed: {reason}"));
+                SchedulerEvent::TaskSetFailed {
+                    stage_id, reason, ..
+                } => {
+                    self.trace.push(format!(
+                        "{now} task set of stage {stage_id} failed: {reason}"
+                    ));
                     let actions = self.dag.task_set_failed(stage_id, &reason);
                     self.apply(actions);
                 }
                 // The simulated cluster runs without excludeOnFailure, which alone asks for this.
-                SchedulerEvent::KillExecutor { executor_id, .. } => self.trace.push(format!("{now} kill executor {executor_id}")),
-                SchedulerEvent::KillTask { task_id, executor_id, reason } => {
+                SchedulerEvent::KillExecutor { executor_id, .. } => self
+                    .trace
+                    .push(format!("{now} kill executor {executor_id}")),
+                SchedulerEvent::KillTask {
+                    task_id,
+                    executor_id,
+                    reason,
+                } => {
                     // The executor stops the attempt and reports it killed.
                     if let Some(r) = self.running.remove(&task_id) {
                         if let Some(free) = self.executors.get_mut(&executor_id) {
@@ -243,7 +293,10 @@ impl Sim {
                             executor_id,
                             task_id,
                             state: TaskState::Killed,
-                            outcome: TaskOutcome::Failure { reason: TaskEndReason::TaskKilled { reason }, metrics: None },
+                            outcome: TaskOutcome::Failure {
+                                reason: TaskEndReason::TaskKilled { reason },
+                                metrics: None,
+                            },
                         };
                         let events = self.tasks.status_update(update);
                         self.scheduler_events(events);
@@ -257,7 +310,11 @@ impl Sim {
         let offers: Vec<WorkerOffer> = self
             .executors
             .iter()
-            .map(|(id, free)| WorkerOffer { executor_id: id.clone(), host: format!("host-{id}"), cores: *free })
+            .map(|(id, free)| WorkerOffer {
+                executor_id: id.clone(),
+                host: format!("host-{id}"),
+                cores: *free,
+            })
             .collect();
         let (assigned, events) = self.tasks.resource_offers(&offers);
         self.scheduler_events(events);
@@ -266,23 +323,43 @@ impl Sim {
                 *free -= desc.cpus;
             }
             let finish_at = self.clock_ms() + 1 + self.random(40);
-            self.trace.push(format!("{} launch TID {} {} on {}", self.clock_ms(), desc.task_id, desc.name, desc.executor_id));
-            self.running.insert(desc.task_id, Running { desc, finish_at });
+            self.trace.push(format!(
+                "{} launch TID {} {} on {}",
+                self.clock_ms(),
+                desc.task_id,
+                desc.name,
+                desc.executor_id
+            ));
+            self.running
+                .insert(desc.task_id, Running { desc, finish_at });
         }
     }
 
     /// How the attempt ends, decided when it finishes.
     fn outcome_of(&mut self, desc: &TaskDescription) -> (TaskState, TaskOutcome) {
         if let Some(s) = shuffle_read_by(&desc.body) {
-            if self.faults.fetch_failed_attempts.contains(&(desc.stage_id, desc.stage_attempt_id)) {
+            if self
+                .faults
+                .fetch_failed_attempts
+                .contains(&(desc.stage_id, desc.stage_attempt_id))
+            {
                 let reason = TaskEndReason::FetchFailed {
                     location: None,
                     shuffle_id: s,
                     map_index: Some(0),
                     reduce_id: desc.partition_id,
-                    message: format!("simulated corrupt block in attempt {}", desc.stage_attempt_id),
+                    message: format!(
+                        "simulated corrupt block in attempt {}",
+                        desc.stage_attempt_id
+                    ),
                 };
-                return (TaskState::Failed, TaskOutcome::Failure { reason, metrics: None });
+                return (
+                    TaskState::Failed,
+                    TaskOutcome::Failure {
+                        reason,
+                        metrics: None,
+                    },
+                );
             }
             if let Some((fs, map)) = self.faults.forced_fetch_failure {
                 if fs == s {
@@ -294,13 +371,25 @@ impl Sim {
                         reduce_id: desc.partition_id,
                         message: "simulated corrupt block".into(),
                     };
-                    return (TaskState::Failed, TaskOutcome::Failure { reason, metrics: None });
+                    return (
+                        TaskState::Failed,
+                        TaskOutcome::Failure {
+                            reason,
+                            metrics: None,
+                        },
+                    );
                 }
             }
             // A reduce attempt needs every map output of its shuffle, on a live executor.
-            let statuses = self.tracker.map_statuses(s).map(|v| (*v).clone()).unwrap_or_default();
+            let statuses = self
+                .tracker
+                .map_statuses(s)
+                .map(|v| (*v).clone())
+                .unwrap_or_default();
             for (map_index, st) in statuses.iter().enumerate() {
-                let dead = st.as_ref().is_none_or(|st| !self.executors.contains_key(&st.location.executor_id));
+                let dead = st
+                    .as_ref()
+                    .is_none_or(|st| !self.executors.contains_key(&st.location.executor_id));
                 if dead {
                     let reason = TaskEndReason::FetchFailed {
                         location: st.as_ref().map(|s| s.location.clone()),
@@ -309,23 +398,48 @@ impl Sim {
                         reduce_id: desc.partition_id,
                         message: "output missing".into(),
                     };
-                    return (TaskState::Failed, TaskOutcome::Failure { reason, metrics: None });
+                    return (
+                        TaskState::Failed,
+                        TaskOutcome::Failure {
+                            reason,
+                            metrics: None,
+                        },
+                    );
                 }
             }
         }
         if desc.attempt_number < 2 && self.random(1000) < self.faults.task_failure {
-            let reason = TaskEndReason::ExceptionFailure { description: "panicked at 'simulated', sim.rs:1:1".into() };
-            return (TaskState::Failed, TaskOutcome::Failure { reason, metrics: None });
+            let reason = TaskEndReason::ExceptionFailure {
+                description: "panicked at 'simulated', sim.rs:1:1".into(),
+            };
+            return (
+                TaskState::Failed,
+                TaskOutcome::Failure {
+                    reason,
+                    metrics: None,
+                },
+            );
         }
         let value = match desc.body.downcast_ref::<FakeBody>() {
             Some(FakeBody::Map(shuffle_id)) => TaskValue::MapStatus(MapStatus {
-                location: BlockManagerId { executor_id: desc.executor_id.clone(), host: format!("host-{}", desc.executor_id), port: 0 },
+                location: BlockManagerId {
+                    executor_id: desc.executor_id.clone(),
+                    host: format!("host-{}", desc.executor_id),
+                    port: 0,
+                },
                 map_index: desc.partition_id,
                 sizes: vec![1; if *shuffle_id == 0 { 4 } else { 3 }],
             }),
             Some(FakeBody::Result) | None => TaskValue::Value(Box::new(desc.partition_id)),
         };
-        (TaskState::Finished, TaskOutcome::Success(DirectTaskResult { value, metrics: TaskMetricsSnapshot::default(), accum_updates: Vec::new() }))
+        (
+            TaskState::Finished,
+            TaskOutcome::Success(DirectTaskResult {
+                value,
+                metrics: TaskMetricsSnapshot::default(),
+                accum_updates: Vec::new(),
+            }),
+        )
     }
 
     fn lose_executor(&mut self, id: String) {
@@ -353,26 +467,46 @@ impl Sim {
         };
         let (_, actions) = self.dag.submit_job(job, 0);
         self.apply(actions);
-        let mut results = vec![None; 3];
+        let mut results = [None; 3];
         for _step in 0..10_000 {
             while let Some(ev) = self.job_events.pop_front() {
                 match ev {
-                    JobEvent::TaskSucceeded { output_index, value } => {
+                    JobEvent::TaskSucceeded {
+                        output_index,
+                        value,
+                    } => {
                         if let TaskValue::Value(v) = value {
                             results[output_index] = v.downcast::<usize>().ok().map(|b| *b);
                         }
                     }
                     JobEvent::Succeeded => {
-                        let result = results.iter().map(|r| r.ok_or("missing partition".to_string())).collect();
-                        return Outcome { trace: self.trace, result, task_sets: self.task_sets };
+                        let result = results
+                            .iter()
+                            .map(|r| r.ok_or("missing partition".to_string()))
+                            .collect();
+                        return Outcome {
+                            trace: self.trace,
+                            result,
+                            task_sets: self.task_sets,
+                        };
                     }
-                    JobEvent::Failed(e) => return Outcome { trace: self.trace, result: Err(e.to_string()), task_sets: self.task_sets },
+                    JobEvent::Failed(e) => {
+                        return Outcome {
+                            trace: self.trace,
+                            result: Err(e.to_string()),
+                            task_sets: self.task_sets,
+                        }
+                    }
                 }
             }
             self.offer();
             // The next event: the DAG scheduler's resubmission timer, or the next task to finish.
             // Neither means a hang.
-            let next_task = self.running.iter().min_by_key(|(tid, r)| (r.finish_at, **tid)).map(|(tid, r)| (*tid, r.finish_at));
+            let next_task = self
+                .running
+                .iter()
+                .min_by_key(|(tid, r)| (r.finish_at, **tid))
+                .map(|(tid, r)| (*tid, r.finish_at));
             if let Some(t) = self.dag.next_wakeup_ms() {
                 if next_task.is_none_or(|(_, at)| t <= at) {
                     self.clock.set(t);
@@ -383,7 +517,10 @@ impl Sim {
                 }
             }
             let Some((tid, at)) = next_task else {
-                panic!("the simulated job hangs: nothing runs and the job is not over\n{}", self.trace.join("\n"));
+                panic!(
+                    "the simulated job hangs: nothing runs and the job is not over\n{}",
+                    self.trace.join("\n")
+                );
             };
             self.clock.set(at);
             let r = self.running.remove(&tid).expect("picked above");
@@ -391,22 +528,41 @@ impl Sim {
                 *free += r.desc.cpus;
             }
             let (state, outcome) = self.outcome_of(&r.desc);
-            let update = StatusUpdate { executor_id: r.desc.executor_id.clone(), task_id: tid, state, outcome };
+            let update = StatusUpdate {
+                executor_id: r.desc.executor_id.clone(),
+                task_id: tid,
+                state,
+                outcome,
+            };
             let events = self.tasks.status_update(update);
             self.scheduler_events(events);
-            if self.losses < self.faults.max_losses && self.random(1000) < self.faults.executor_loss {
+            if self.losses < self.faults.max_losses && self.random(1000) < self.faults.executor_loss
+            {
                 let ids: Vec<String> = self.executors.keys().cloned().collect();
                 let victim = ids[self.random(ids.len() as u64) as usize].clone();
                 self.lose_executor(victim);
             }
         }
-        panic!("the simulated job did not finish in 10,000 steps\n{}", self.trace.join("\n"));
+        panic!(
+            "the simulated job did not finish in 10,000 steps\n{}",
+            self.trace.join("\n")
+        );
     }
 }
 
 #[test]
 fn no_faults_runs_each_stage_once() {
-    let out = Sim::new(1, Faults { task_failure: 0, executor_loss: 0, max_losses: 0, forced_fetch_failure: None, fetch_failed_attempts: &[] }).run();
+    let out = Sim::new(
+        1,
+        Faults {
+            task_failure: 0,
+            executor_loss: 0,
+            max_losses: 0,
+            forced_fetch_failure: None,
+            fetch_failed_attempts: &[],
+        },
+    )
+    .run();
     assert_eq!(out.result, Ok(vec![0, 1, 2]));
     assert_eq!(out.task_sets, vec![(0, 0, 8), (1, 0, 4), (2, 0, 3)]);
 }
@@ -414,42 +570,101 @@ fn no_faults_runs_each_stage_once() {
 #[test]
 fn a_fetch_failure_resubmits_the_parent_stage_once_and_the_job_succeeds() {
     // The first task of stage 1 (which reads shuffle 0) reports map output 5 as unreadable.
-    let faults = Faults { task_failure: 0, executor_loss: 0, max_losses: 0, forced_fetch_failure: Some((0, 5)), fetch_failed_attempts: &[] };
+    let faults = Faults {
+        task_failure: 0,
+        executor_loss: 0,
+        max_losses: 0,
+        forced_fetch_failure: Some((0, 5)),
+        fetch_failed_attempts: &[],
+    };
     let out = Sim::new(7, faults).run();
     assert_eq!(out.result, Ok(vec![0, 1, 2]));
     // Stage 0 runs again for the one lost output only, then stage 1 runs a second attempt.
-    let attempts: Vec<_> = out.task_sets.iter().filter(|(s, _, _)| *s <= 1).copied().collect();
+    let attempts: Vec<_> = out
+        .task_sets
+        .iter()
+        .filter(|(s, _, _)| *s <= 1)
+        .copied()
+        .collect();
     assert_eq!(attempts[..2], [(0, 0, 8), (1, 0, 4)]);
     assert!(attempts.contains(&(0, 1, 1)), "{attempts:?}");
-    assert_eq!(attempts.iter().filter(|(s, a, _)| *s == 0 && *a > 0).count(), 1, "the parent is resubmitted once: {attempts:?}");
-    assert!(attempts.iter().any(|(s, a, _)| *s == 1 && *a == 1), "{attempts:?}");
+    assert_eq!(
+        attempts
+            .iter()
+            .filter(|(s, a, _)| *s == 0 && *a > 0)
+            .count(),
+        1,
+        "the parent is resubmitted once: {attempts:?}"
+    );
+    assert!(
+        attempts.iter().any(|(s, a, _)| *s == 1 && *a == 1),
+        "{attempts:?}"
+    );
     // Resubmitted after Spark's RESUBMIT_TIMEOUT, not at once.
     let time_of = |needle: &str| -> u64 {
-        let line = out.trace.iter().find(|l| l.contains(needle)).unwrap_or_else(|| panic!("no {needle:?} in\n{}", out.trace.join("\n")));
-        line.split(' ').next().and_then(|t| t.parse().ok()).expect("lines start with the time")
+        let line = out
+            .trace
+            .iter()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no {needle:?} in\n{}", out.trace.join("\n")));
+        line.split(' ')
+            .next()
+            .and_then(|t| t.parse().ok())
+            .expect("lines start with the time")
     };
-    let failed_at = out.trace.iter().find(|l| l.contains("(1.0 p") && l.ends_with("ok=false")).and_then(|l| l.split(' ').next()?.parse::<u64>().ok());
-    assert_eq!(time_of("submit 0.1"), failed_at.expect("the fetch failure is traced") + crate::dag_scheduler::RESUBMIT_TIMEOUT_MS);
+    let failed_at = out
+        .trace
+        .iter()
+        .find(|l| l.contains("(1.0 p") && l.ends_with("ok=false"))
+        .and_then(|l| l.split(' ').next()?.parse::<u64>().ok());
+    assert_eq!(
+        time_of("submit 0.1"),
+        failed_at.expect("the fetch failure is traced") + crate::dag_scheduler::RESUBMIT_TIMEOUT_MS
+    );
 }
 
 #[test]
 fn jobs_survive_random_task_failures_and_executor_losses_for_300_seeds() {
     let (mut losses, mut failures, mut resubmissions) = (0, 0, 0);
     for seed in 0..300 {
-        let faults = Faults { task_failure: 150, executor_loss: 60, max_losses: 3, forced_fetch_failure: None, fetch_failed_attempts: &[] };
+        let faults = Faults {
+            task_failure: 150,
+            executor_loss: 60,
+            max_losses: 3,
+            forced_fetch_failure: None,
+            fetch_failed_attempts: &[],
+        };
         let out = Sim::new(seed, faults).run();
-        assert_eq!(out.result, Ok(vec![0, 1, 2]), "seed {seed}\n{}", out.trace.join("\n"));
+        assert_eq!(
+            out.result,
+            Ok(vec![0, 1, 2]),
+            "seed {seed}\n{}",
+            out.trace.join("\n")
+        );
         losses += out.trace.iter().filter(|l| l.contains(" lose ")).count();
         failures += out.trace.iter().filter(|l| l.ends_with("ok=false")).count();
-        resubmissions += out.task_sets.iter().filter(|(_, attempt, _)| *attempt > 0).count();
+        resubmissions += out
+            .task_sets
+            .iter()
+            .filter(|(_, attempt, _)| *attempt > 0)
+            .count();
     }
     // The faults did happen, in numbers: the runs are not trivially fault-free.
-    assert!(losses > 300 && failures > 1000 && resubmissions > 100, "{losses} losses, {failures} failures, {resubmissions} resubmissions");
+    assert!(
+        losses > 300 && failures > 1000 && resubmissions > 100,
+        "{losses} losses, {failures} failures, {resubmissions} resubmissions"
+    );
 }
 
 #[test]
 fn a_seed_replays_exactly() {
-    let faults = Faults { task_failure: 150, executor_loss: 80, max_losses: 3, forced_fetch_failure: None, fetch_failed_attempts: &[] };
+    let faults = Faults {
+        task_failure: 150,
+        executor_loss: 80,
+        max_losses: 3,
+        forced_fetch_failure: None,
+        fetch_failed_attempts: &[],
+    };
     for seed in [3, 17, 99] {
         let a = Sim::new(seed, faults).run();
         let b = Sim::new(seed, faults).run();
@@ -458,7 +673,13 @@ fn a_seed_replays_exactly() {
 }
 
 fn fetch_faults(attempts: &'static [(usize, u32)]) -> Faults {
-    Faults { task_failure: 0, executor_loss: 0, max_losses: 0, forced_fetch_failure: None, fetch_failed_attempts: attempts }
+    Faults {
+        task_failure: 0,
+        executor_loss: 0,
+        max_losses: 0,
+        forced_fetch_failure: None,
+        fetch_failed_attempts: attempts,
+    }
 }
 
 #[test]
@@ -468,9 +689,12 @@ fn four_consecutive_fetch_failed_attempts_abort_the_stage_with_sparks_message() 
     let out = Sim::new(5, fetch_faults(&[(2, 0), (2, 1), (2, 2), (2, 3)])).run();
     assert_eq!(
         out.result,
-        Err("Job aborted due to stage failure: ResultStage 2 (simulation) has failed the maximum allowable number of times: 4. \
-             Most recent failure reason:\nsimulated corrupt block in attempt 3"
-            .to_string()),
+        Err(
+            "Job aborted due to stage failure: ResultStage 2 (simulation) has failed the maximum \
+             allowable number of times: 4. Most recent failure reason:\nsimulated corrupt block \
+             in attempt 3"
+                .to_string()
+        ),
         "{}",
         out.trace.join("\n")
     );
@@ -487,8 +711,17 @@ fn fetch_failed_attempts_that_are_not_consecutive_do_not_abort() {
     let faults = fetch_faults(&[(1, 0), (1, 1), (1, 2), (2, 0), (1, 4), (1, 5), (1, 6)]);
     let out = Sim::new(9, faults).run();
     assert_eq!(out.result, Ok(vec![0, 1, 2]), "{}", out.trace.join("\n"));
-    let stage1: Vec<u32> = out.task_sets.iter().filter(|(s, _, _)| *s == 1).map(|(_, a, _)| *a).collect();
-    assert_eq!(stage1, (0..8).collect::<Vec<_>>(), "stage 1 ran eight attempts");
+    let stage1: Vec<u32> = out
+        .task_sets
+        .iter()
+        .filter(|(s, _, _)| *s == 1)
+        .map(|(_, a, _)| *a)
+        .collect();
+    assert_eq!(
+        stage1,
+        (0..8).collect::<Vec<_>>(),
+        "stage 1 ran eight attempts"
+    );
 }
 
 /// The DAG scheduler alone, driven by hand over the two-shuffle job (stage 0 writes shuffle 0).
@@ -504,21 +737,47 @@ fn dag_with_job() -> (DagScheduler, Arc<MapOutputTracker>) {
         call_site: "by hand".into(),
     };
     let (_, actions) = dag.submit_job(job, 0);
-    assert!(matches!(&actions[..], [DagAction::SubmitTasks(ts)] if ts.stage_id == 0 && ts.tasks.len() == 8), "{actions:?}");
+    assert!(
+        matches!(
+            &actions[..],
+            [DagAction::SubmitTasks(ts)] if ts.stage_id == 0 && ts.tasks.len() == 8
+        ),
+        "{actions:?}"
+    );
     (dag, tracker)
 }
 
-fn map_done(exec: &str, map_index: usize, reduces: usize) -> std::result::Result<DirectTaskResult, TaskEndReason> {
-    let location = BlockManagerId { executor_id: exec.into(), host: format!("host-{exec}"), port: 0 };
-    let value = TaskValue::MapStatus(MapStatus { location, map_index, sizes: vec![1; reduces] });
-    Ok(DirectTaskResult { value, metrics: TaskMetricsSnapshot::default(), accum_updates: Vec::new() })
+fn map_done(
+    exec: &str,
+    map_index: usize,
+    reduces: usize,
+) -> std::result::Result<DirectTaskResult, TaskEndReason> {
+    let location = BlockManagerId {
+        executor_id: exec.into(),
+        host: format!("host-{exec}"),
+        port: 0,
+    };
+    let value = TaskValue::MapStatus(MapStatus {
+        location,
+        map_index,
+        sizes: vec![1; reduces],
+    });
+    Ok(DirectTaskResult {
+        value,
+        metrics: TaskMetricsSnapshot::default(),
+        accum_updates: Vec::new(),
+    })
 }
 
 fn submitted(actions: &[DagAction]) -> Vec<(usize, u32, Vec<usize>)> {
     actions
         .iter()
         .filter_map(|a| match a {
-            DagAction::SubmitTasks(ts) => Some((ts.stage_id, ts.stage_attempt_id, ts.tasks.iter().map(|t| t.partition).collect())),
+            DagAction::SubmitTasks(ts) => Some((
+                ts.stage_id,
+                ts.stage_attempt_id,
+                ts.tasks.iter().map(|t| t.partition).collect(),
+            )),
             _ => None,
         })
         .collect()
@@ -531,7 +790,10 @@ fn late_map_completions_from_a_failed_executor_are_ignored_by_epoch() {
     dag.executor_lost("exec-a", 1);
     // An attempt launched before the loss reports success from exec-a: its output is gone.
     dag.task_ended(0, 0, 0, map_done("exec-a", 0, 4), 2);
-    assert_eq!(tracker.missing_partitions(0).unwrap(), (0..8).collect::<Vec<_>>());
+    assert_eq!(
+        tracker.missing_partitions(0).unwrap(),
+        (0..8).collect::<Vec<_>>()
+    );
     // The same stage attempt's tasks on a healthy executor count.
     let mut actions = Vec::new();
     for p in 1..8 {
@@ -556,8 +818,16 @@ fn every_fetch_failure_of_an_attempt_unregisters_its_output() {
         dag.task_ended(0, 0, p, map_done("exec-b", p, 4), 1);
     }
     assert!(tracker.is_available(0));
-    let fetch_failed = |map_index: usize, reduce_id: usize| -> std::result::Result<DirectTaskResult, TaskEndReason> {
-        Err(TaskEndReason::FetchFailed { location: None, shuffle_id: 0, map_index: Some(map_index), reduce_id, message: "corrupt".into() })
+    let fetch_failed = |map_index: usize,
+                        reduce_id: usize|
+     -> std::result::Result<DirectTaskResult, TaskEndReason> {
+        Err(TaskEndReason::FetchFailed {
+            location: None,
+            shuffle_id: 0,
+            map_index: Some(map_index),
+            reduce_id,
+            message: "corrupt".into(),
+        })
     };
     dag.task_ended(1, 0, 0, fetch_failed(3, 0), 10);
     dag.task_ended(1, 0, 1, fetch_failed(5, 1), 11);

@@ -76,7 +76,14 @@ impl std::fmt::Display for Stage {
 
 impl Stage {
     /// A stage not yet submitted, needed by no job yet.
-    pub fn new(id: StageId, rdd: Arc<dyn RddBase>, kind: StageKind, parents: Vec<StageId>, first_job_id: JobId, name: String) -> Self {
+    pub fn new(
+        id: StageId,
+        rdd: Arc<dyn RddBase>,
+        kind: StageKind,
+        parents: Vec<StageId>,
+        first_job_id: JobId,
+        name: String,
+    ) -> Self {
         Stage {
             id,
             rdd,

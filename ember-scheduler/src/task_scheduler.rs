@@ -6,7 +6,7 @@
 //! [`TaskSchedulerImpl::next_speculation_check_ms`]) and the [`HealthTracker`] of
 //! `excludeOnFailure`, whose excluded executors and nodes get no offers.
 //!
-//! A deterministic state machine (DESIGN.md 4): it owns no thread, reads time from an injected
+//! A deterministic state machine: it owns no thread, reads time from an injected
 //! [`Clock`] and shuffles offers with a seeded RNG, and returns what the DAG scheduler and the
 //! executors must hear as [`SchedulerEvent`]s. The driver's event loop owns it.
 
@@ -19,7 +19,9 @@ use rand::SeedableRng;
 use rustc_hash::{FxHashMap, FxHashSet};
 use tracing::{debug, error, info, warn};
 
-use ember_common::{ExecutorId, StageId, StatusUpdate, TaskEndReason, TaskId, TaskOutcome, TaskState};
+use ember_common::{
+    ExecutorId, StageId, StatusUpdate, TaskEndReason, TaskId, TaskOutcome, TaskState,
+};
 
 use crate::clock::Clock;
 use crate::config::SchedulerConfig;
@@ -70,8 +72,9 @@ pub struct TaskSchedulerImpl {
 
 /// Spark's warning, every `ember.starvation.timeout` while the first task set of the application
 /// has launched nothing (see [`TaskSchedulerImpl::check_starvation`]).
-pub const STARVATION_WARNING: &str = "Initial job has not accepted any resources; check your cluster UI to ensure \
-                                      that workers are registered and have sufficient resources";
+pub const STARVATION_WARNING: &str = "Initial job has not accepted any resources; check your \
+                                      cluster UI to ensure that workers are registered and have \
+                                      sufficient resources";
 
 impl std::fmt::Debug for TaskSchedulerImpl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -93,7 +96,9 @@ impl TaskSchedulerImpl {
         config.max_task_failures = config.max_task_failures.max(1);
         let root = RootPool::new(config.mode, &config.pools);
         let health = config.exclude_on_failure.map(HealthTracker::new);
-        let next_speculation_check_ms = clock.now_ms().saturating_add(config.speculation.map_or(0, |s| s.interval_ms));
+        let next_speculation_check_ms = clock
+            .now_ms()
+            .saturating_add(config.speculation.map_or(0, |s| s.interval_ms));
         TaskSchedulerImpl {
             config,
             clock,
@@ -145,7 +150,10 @@ impl TaskSchedulerImpl {
     /// The executors excluded for the application, in id order (empty when `excludeOnFailure`
     /// is off).
     pub fn excluded_executors(&self) -> Vec<ExecutorId> {
-        self.health.as_ref().map(HealthTracker::excluded_executors).unwrap_or_default()
+        self.health
+            .as_ref()
+            .map(HealthTracker::excluded_executors)
+            .unwrap_or_default()
     }
 
     /// Launched attempts whose end has not been reported yet.
@@ -154,7 +162,11 @@ impl TaskSchedulerImpl {
     }
 
     /// An active task set, by stage and attempt.
-    pub fn task_set_manager(&self, stage_id: StageId, stage_attempt_id: u32) -> Option<&TaskSetManager> {
+    pub fn task_set_manager(
+        &self,
+        stage_id: StageId,
+        stage_attempt_id: u32,
+    ) -> Option<&TaskSetManager> {
         self.task_sets.get(&(stage_id, stage_attempt_id))
     }
 
@@ -162,20 +174,31 @@ impl TaskSchedulerImpl {
     /// zombies: they finish their running tasks but launch no more.
     pub fn submit_tasks(&mut self, task_set: TaskSet) {
         let key = (task_set.stage_id, task_set.stage_attempt_id);
-        info!("Adding task set {} with {} tasks", task_set.id(), task_set.tasks.len());
+        info!(
+            "Adding task set {} with {} tasks",
+            task_set.id(),
+            task_set.tasks.len()
+        );
         let stage_keys: Vec<TaskSetKey> = self.stage_keys(task_set.stage_id);
         let mut finished = Vec::new();
         for k in stage_keys {
             if let Some(old) = self.task_sets.get_mut(&k) {
                 if k == key {
-                    error!("Task set {} was submitted twice; the earlier one is dropped", task_set.id());
+                    error!(
+                        "Task set {} was submitted twice; the earlier one is dropped",
+                        task_set.id()
+                    );
                     for tid in old.running_task_ids().collect::<Vec<_>>() {
                         self.running.remove(&tid);
                     }
                     self.task_sets.remove(&k);
                     self.root.remove_task_set(k);
                 } else if !old.is_zombie() {
-                    warn!("Marking TaskSet {} as a zombie: attempt {} of the stage was submitted", old.id(), key.1);
+                    warn!(
+                        "Marking TaskSet {} as a zombie: attempt {} of the stage was submitted",
+                        old.id(),
+                        key.1
+                    );
                     old.mark_zombie();
                 }
             }
@@ -183,12 +206,18 @@ impl TaskSchedulerImpl {
         }
         let pool = task_set.pool_name.clone();
         let now = self.clock.now_ms();
-        if let (Some(timeout), false) = (self.config.starvation_timeout_ms, self.has_received_task) {
+        if let (Some(timeout), false) = (self.config.starvation_timeout_ms, self.has_received_task)
+        {
             self.next_starvation_warning_ms = Some(now.saturating_add(timeout));
         }
         self.has_received_task = true;
-        let manager =
-            TaskSetManager::new(task_set, self.config.manager_config(), self.task_ids.clone(), &self.live, now);
+        let manager = TaskSetManager::new(
+            task_set,
+            self.config.manager_config(),
+            self.task_ids.clone(),
+            &self.live,
+            now,
+        );
         self.task_sets.insert(key, manager);
         self.root.add_task_set(key, &pool);
         // Only a task set whose last task just succeeded can get executors excluded (and ask for
@@ -217,7 +246,12 @@ impl TaskSchedulerImpl {
     /// tasks (Spark's `ExecutorExited` with `exitCausedByApp`): if `exit_caused_by_app`, the loss
     /// counts as a failure of each of its running tasks, so a task that kills its executor fails
     /// its job after `max_task_failures` attempts instead of being retried forever.
-    pub fn executor_exited(&mut self, executor_id: &str, reason: &str, exit_caused_by_app: bool) -> Vec<SchedulerEvent> {
+    pub fn executor_exited(
+        &mut self,
+        executor_id: &str,
+        reason: &str,
+        exit_caused_by_app: bool,
+    ) -> Vec<SchedulerEvent> {
         let mut events = Vec::new();
         let Some(host) = self.live.remove(executor_id) else {
             error!("Lost an executor {executor_id} (already removed): {reason}");
@@ -230,7 +264,14 @@ impl TaskSchedulerImpl {
         }
         let now = self.clock.now_ms();
         for tsm in self.task_sets.values_mut() {
-            tsm.executor_lost(executor_id, reason, exit_caused_by_app, &self.live, now, &mut events);
+            tsm.executor_lost(
+                executor_id,
+                reason,
+                exit_caused_by_app,
+                &self.live,
+                now,
+                &mut events,
+            );
         }
         self.remove_finished(&mut events);
         events
@@ -257,7 +298,13 @@ impl TaskSchedulerImpl {
     /// `ember.scheduler.excludeOnFailure.unschedulableTaskSetTimeout` for a usable executor
     /// (see [`Self::abort_unschedulable_task_sets`]); if every executor is busy, no replacement
     /// can be had and the task set is aborted at once. Any launch ends every such wait.
-    pub fn resource_offers(&mut self, offers: &[WorkerOffer]) -> (Vec<Vec<TaskDescription>>, Vec<SchedulerEvent>) {
+    // The unschedulable-wait bookkeeping checks, logs and pushes events between the lookup and
+    // the insert; an `entry` would hold the map borrowed across all of it.
+    #[allow(clippy::map_entry)]
+    pub fn resource_offers(
+        &mut self,
+        offers: &[WorkerOffer],
+    ) -> (Vec<Vec<TaskDescription>>, Vec<SchedulerEvent>) {
         let mut assigned: Vec<Vec<TaskDescription>> = offers.iter().map(|_| Vec::new()).collect();
         let mut events = Vec::new();
         for o in offers {
@@ -278,7 +325,9 @@ impl TaskSchedulerImpl {
         let mut free_cpus: Vec<u32> = offers
             .iter()
             .map(|o| {
-                let excluded = health.is_some_and(|h| h.is_node_excluded(&o.host) || h.is_executor_excluded(&o.executor_id));
+                let excluded = health.is_some_and(|h| {
+                    h.is_node_excluded(&o.host) || h.is_executor_excluded(&o.executor_id)
+                });
                 if excluded {
                     0
                 } else {
@@ -316,8 +365,14 @@ impl TaskSchedulerImpl {
             if slots == 0 && self.health.is_none() {
                 break;
             }
-            let Some(tsm) = self.task_sets.get_mut(&key) else { continue };
-            debug!("Offering to {}: {} running tasks", tsm.name(), tsm.running_tasks());
+            let Some(tsm) = self.task_sets.get_mut(&key) else {
+                continue;
+            };
+            debug!(
+                "Offering to {}: {} running tasks",
+                tsm.name(),
+                tsm.running_tasks()
+            );
             let levels: Vec<TaskLocality> = tsm.locality_levels().to_vec();
             let mut launched_any = false;
             // Spark ≥ 3.1 (SPARK-18886): the locality wait restarts only after a round in which
@@ -340,16 +395,23 @@ impl TaskSchedulerImpl {
                         if let Some(task) = offered.task {
                             self.running.insert(
                                 task.task_id,
-                                RunningTask { task_set: key, executor_id: offer.executor_id.clone() },
+                                RunningTask {
+                                    task_set: key,
+                                    executor_id: offer.executor_id.clone(),
+                                },
                             );
-                            let locality = tsm.task_info(task.task_id).map_or(TaskLocality::Any, |i| i.locality);
+                            let locality = tsm
+                                .task_info(task.task_id)
+                                .map_or(TaskLocality::Any, |i| i.locality);
                             min_locality = Some(min_locality.map_or(locality, |m| m.min(locality)));
                             events.push(SchedulerEvent::TaskStarted {
                                 stage_id: task.stage_id,
                                 stage_attempt_id: task.stage_attempt_id,
                                 task_id: task.task_id,
                                 partition: task.partition_id,
-                                speculative: tsm.task_info(task.task_id).is_some_and(|t| t.speculative),
+                                speculative: tsm
+                                    .task_info(task.task_id)
+                                    .is_some_and(|t| t.speculative),
                                 locality,
                             });
                             free_cpus[i] -= task_cpus;
@@ -370,16 +432,30 @@ impl TaskSchedulerImpl {
                 tsm.reset_delay_schedule_timer(min_locality, now);
             }
             if let (Some(exclusion), false) = (self.config.exclude_on_failure, launched_any) {
-                if let Some(index) = tsm.completely_excluded_task(&self.live, self.health.as_ref()) {
-                    let busy: FxHashSet<&str> = self.running.values().map(|t| t.executor_id.as_str()).collect();
-                    let mut executors: Vec<&str> = self.live.executors_by_host().into_values().flatten().collect();
+                if let Some(index) = tsm.completely_excluded_task(&self.live, self.health.as_ref())
+                {
+                    let busy: FxHashSet<&str> = self
+                        .running
+                        .values()
+                        .map(|t| t.executor_id.as_str())
+                        .collect();
+                    let mut executors: Vec<&str> = self
+                        .live
+                        .executors_by_host()
+                        .into_values()
+                        .flatten()
+                        .collect();
                     executors.sort_unstable();
-                    match executors.into_iter().find(|e| !busy.contains(e)).map(str::to_string) {
+                    match executors
+                        .into_iter()
+                        .find(|e| !busy.contains(e))
+                        .map(str::to_string)
+                    {
                         Some(idle) => {
                             if !self.unschedulable.contains_key(&key) {
                                 let reason = format!(
-                                    "Killing excluded idle executor id {idle} because of task unschedulability and \
-                                     trying to acquire a new executor."
+                                    "Killing excluded idle executor id {idle} because of task \
+                                     unschedulability and trying to acquire a new executor."
                                 );
                                 // Nothing more goes to it this round: it is about to stop.
                                 for (i, o) in offers.iter().enumerate() {
@@ -388,20 +464,25 @@ impl TaskSchedulerImpl {
                                         free_cpus[i] = 0;
                                     }
                                 }
-                                events.push(SchedulerEvent::KillExecutor { executor_id: idle, reason });
+                                events.push(SchedulerEvent::KillExecutor {
+                                    executor_id: idle,
+                                    reason,
+                                });
                                 let timeout = exclusion.unschedulable_task_set_timeout_ms;
                                 info!(
-                                    "Waiting for {timeout} ms for completely excluded task to be schedulable again \
-                                     before aborting stage {}.",
+                                    "Waiting for {timeout} ms for completely excluded task to be \
+                                     schedulable again before aborting stage {}.",
                                     key.0
                                 );
-                                self.unschedulable.insert(key, (now.saturating_add(timeout), index));
+                                self.unschedulable
+                                    .insert(key, (now.saturating_add(timeout), index));
                             }
                         }
                         None => {
                             info!(
-                                "Cannot schedule any task because all executors excluded from failures. No idle \
-                                 executors can be found to kill. Aborting stage {}.",
+                                "Cannot schedule any task because all executors excluded from \
+                                 failures. No idle executors can be found to kill. Aborting stage \
+                                 {}.",
                                 key.0
                             );
                             tsm.abort_since_completely_excluded(index, &mut events);
@@ -410,7 +491,10 @@ impl TaskSchedulerImpl {
                     }
                 }
             } else if launched_any && !self.unschedulable.is_empty() {
-                info!("Clearing the expiry times for all unschedulable taskSets as a task was recently scheduled.");
+                info!(
+                    "Clearing the expiry times for all unschedulable taskSets as a task was \
+                     recently scheduled."
+                );
                 self.unschedulable.clear();
             }
         }
@@ -424,7 +508,8 @@ impl TaskSchedulerImpl {
     /// When the starvation warning is next due (see [`Self::check_starvation`]), while no task
     /// has launched.
     pub fn next_starvation_warning_ms(&self) -> Option<u64> {
-        self.next_starvation_warning_ms.filter(|_| !self.has_launched_task)
+        self.next_starvation_warning_ms
+            .filter(|_| !self.has_launched_task)
     }
 
     /// Whether to warn now that the application's first task set has launched nothing for
@@ -433,7 +518,10 @@ impl TaskSchedulerImpl {
     /// later job starves. Never in local mode. The event loop calls this on every turn,
     /// [`Self::next_wakeup_ms`] includes the deadline.
     pub fn check_starvation(&mut self) -> bool {
-        let (Some(due), Some(timeout)) = (self.next_starvation_warning_ms, self.config.starvation_timeout_ms) else {
+        let (Some(due), Some(timeout)) = (
+            self.next_starvation_warning_ms,
+            self.config.starvation_timeout_ms,
+        ) else {
             return false;
         };
         let now = self.clock.now_ms();
@@ -456,14 +544,20 @@ impl TaskSchedulerImpl {
     pub fn abort_unschedulable_task_sets(&mut self) -> Vec<SchedulerEvent> {
         let mut events = Vec::new();
         let now = self.clock.now_ms();
-        let expired: Vec<(TaskSetKey, usize)> =
-            self.unschedulable.iter().filter(|(_, (at, _))| *at <= now).map(|(k, (_, index))| (*k, *index)).collect();
+        let expired: Vec<(TaskSetKey, usize)> = self
+            .unschedulable
+            .iter()
+            .filter(|(_, (at, _))| *at <= now)
+            .map(|(k, (_, index))| (*k, *index))
+            .collect();
         for (key, index) in expired {
             self.unschedulable.remove(&key);
-            let Some(tsm) = self.task_sets.get_mut(&key) else { continue };
+            let Some(tsm) = self.task_sets.get_mut(&key) else {
+                continue;
+            };
             info!(
-                "Cannot schedule any task because all executors excluded due to failures. Wait time for scheduling \
-                 expired. Aborting stage {}.",
+                "Cannot schedule any task because all executors excluded due to failures. Wait \
+                 time for scheduling expired. Aborting stage {}.",
                 key.0
             );
             tsm.abort_since_completely_excluded(index, &mut events);
@@ -477,7 +571,9 @@ impl TaskSchedulerImpl {
     /// whether any task was newly marked, i.e. whether offers should be made. Schedules the next
     /// check one `ember.speculation.interval` after `now`. Does nothing with speculation off.
     pub fn check_speculatable_tasks(&mut self, now: u64) -> bool {
-        let Some(speculation) = self.config.speculation else { return false };
+        let Some(speculation) = self.config.speculation else {
+            return false;
+        };
         self.next_speculation_check_ms = now.saturating_add(speculation.interval_ms);
         let mut found = false;
         for tsm in self.task_sets.values_mut() {
@@ -490,7 +586,10 @@ impl TaskSchedulerImpl {
     /// tasks that could become stragglers; `None` otherwise. May be in the past.
     pub fn next_speculation_check_ms(&self) -> Option<u64> {
         self.config.speculation?;
-        let any_running = self.task_sets.values().any(|t| !t.is_zombie() && t.running_tasks() > 0);
+        let any_running = self
+            .task_sets
+            .values()
+            .any(|t| !t.is_zombie() && t.running_tasks() > 0);
         any_running.then_some(self.next_speculation_check_ms)
     }
 
@@ -499,20 +598,28 @@ impl TaskSchedulerImpl {
     /// Updates for unknown or already-ended attempts are logged and ignored.
     pub fn status_update(&mut self, update: StatusUpdate) -> Vec<SchedulerEvent> {
         let mut events = Vec::new();
-        let StatusUpdate { executor_id, task_id, state, outcome } = update;
+        let StatusUpdate {
+            executor_id,
+            task_id,
+            state,
+            outcome,
+        } = update;
         if !state.is_finished() {
             return events;
         }
         let Some(task) = self.running.remove(&task_id) else {
             error!(
-                "Ignoring update with state {state:?} for TID {task_id} from executor {executor_id} because its task \
-                 set is gone (this is likely the result of receiving duplicate task finished status updates) or its \
-                 executor was lost"
+                "Ignoring update with state {state:?} for TID {task_id} from executor \
+                 {executor_id} because its task set is gone (this is likely the result of \
+                 receiving duplicate task finished status updates) or its executor was lost"
             );
             return events;
         };
         let Some(tsm) = self.task_sets.get_mut(&task.task_set) else {
-            error!("Ignoring update for TID {task_id}: task set {}.{} is gone", task.task_set.0, task.task_set.1);
+            error!(
+                "Ignoring update for TID {task_id}: task set {}.{} is gone",
+                task.task_set.0, task.task_set.1
+            );
             return events;
         };
         let now = self.clock.now_ms();
@@ -528,7 +635,9 @@ impl TaskSchedulerImpl {
                 // lose the attempt.
                 warn!("TID {task_id} ended in state {state:?} with unexpected payload {outcome:?}");
                 let reason = match state {
-                    TaskState::Killed => TaskEndReason::TaskKilled { reason: "unknown reason".into() },
+                    TaskState::Killed => TaskEndReason::TaskKilled {
+                        reason: "unknown reason".into(),
+                    },
                     TaskState::Finished => TaskEndReason::TaskResultLost,
                     _ => TaskEndReason::ExceptionFailure {
                         description: format!("task ended in state {state:?} without a reason"),
@@ -544,9 +653,16 @@ impl TaskSchedulerImpl {
     /// Aborts the task set of a launched attempt that could not be sent to its executor (its
     /// serialized form is larger than the RPC limit), as Spark's `launchTasks` does; the attempt
     /// itself is ended as killed so nothing waits for it.
-    pub fn abort_task_set_of(&mut self, task_id: TaskId, executor_id: &str, message: &str) -> Vec<SchedulerEvent> {
+    pub fn abort_task_set_of(
+        &mut self,
+        task_id: TaskId,
+        executor_id: &str,
+        message: &str,
+    ) -> Vec<SchedulerEvent> {
         let mut events = Vec::new();
-        let Some(task) = self.running.get(&task_id) else { return events };
+        let Some(task) = self.running.get(&task_id) else {
+            return events;
+        };
         let key = task.task_set;
         if let Some(tsm) = self.task_sets.get_mut(&key) {
             tsm.abort(message, &mut events);
@@ -555,7 +671,12 @@ impl TaskSchedulerImpl {
             executor_id: executor_id.to_string(),
             task_id,
             state: TaskState::Killed,
-            outcome: TaskOutcome::Failure { reason: TaskEndReason::TaskKilled { reason: "task set aborted".into() }, metrics: None },
+            outcome: TaskOutcome::Failure {
+                reason: TaskEndReason::TaskKilled {
+                    reason: "task set aborted".into(),
+                },
+                metrics: None,
+            },
         };
         events.extend(self.status_update(update));
         events
@@ -583,16 +704,32 @@ impl TaskSchedulerImpl {
     /// unschedulable task set's wait ends, or the starvation warning is due. May be
     /// in the past. `None` when nothing waits.
     pub fn next_wakeup_ms(&self) -> Option<u64> {
-        let delay = self.task_sets.values().filter_map(TaskSetManager::next_wakeup_ms).min();
+        let delay = self
+            .task_sets
+            .values()
+            .filter_map(TaskSetManager::next_wakeup_ms)
+            .min();
         let expiry = self.health.as_ref().and_then(HealthTracker::next_expiry_ms);
         let unschedulable = self.unschedulable.values().map(|(at, _)| *at).min();
         let starvation = self.next_starvation_warning_ms();
-        [delay, self.next_speculation_check_ms(), expiry, unschedulable, starvation].into_iter().flatten().min()
+        [
+            delay,
+            self.next_speculation_check_ms(),
+            expiry,
+            unschedulable,
+            starvation,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Running attempts of every attempt of a stage.
     pub fn running_tasks_of_stage(&self, stage_id: StageId) -> usize {
-        self.task_sets.range((stage_id, 0)..=(stage_id, u32::MAX)).map(|(_, t)| t.running_tasks()).sum()
+        self.task_sets
+            .range((stage_id, 0)..=(stage_id, u32::MAX))
+            .map(|(_, t)| t.running_tasks())
+            .sum()
     }
 
     /// Whether no task set is active.
@@ -601,30 +738,45 @@ impl TaskSchedulerImpl {
     }
 
     fn stage_keys(&self, stage_id: StageId) -> Vec<TaskSetKey> {
-        self.task_sets.range((stage_id, 0)..=(stage_id, u32::MAX)).map(|(k, _)| *k).collect()
+        self.task_sets
+            .range((stage_id, 0)..=(stage_id, u32::MAX))
+            .map(|(k, _)| *k)
+            .collect()
     }
 
     /// Drops a task set that is done (Spark's `taskSetFinished`). With
     /// `ember.excludeOnFailure.killExcludedExecutors`, the executors its success got excluded
     /// (and every executor of a node it got excluded) are asked to be killed, in `events`.
     fn maybe_finish(&mut self, key: TaskSetKey, events: &mut Vec<SchedulerEvent>) {
-        let Some(tsm) = self.task_sets.get(&key) else { return };
+        let Some(tsm) = self.task_sets.get(&key) else {
+            return;
+        };
         if !tsm.is_finished() {
             return;
         }
-        let pool =
-            if tsm.task_set().pool_name.is_empty() { DEFAULT_POOL_NAME } else { tsm.task_set().pool_name.as_str() };
+        let pool = if tsm.task_set().pool_name.is_empty() {
+            DEFAULT_POOL_NAME
+        } else {
+            tsm.task_set().pool_name.as_str()
+        };
         if tsm.all_succeeded() {
             // Only now do the task set's failures count against its executors: had the stage
             // failed, its code would be the likelier culprit.
             if let (Some(h), Some(l)) = (&mut self.health, tsm.excludelist()) {
-                let (executors, nodes) = h.update_for_successful_task_set(key.0, key.1, l.exec_failures(), self.clock.now_ms());
+                let (executors, nodes) = h.update_for_successful_task_set(
+                    key.0,
+                    key.1,
+                    l.exec_failures(),
+                    self.clock.now_ms(),
+                );
                 if h.config().kill_excluded_executors {
                     let key_name = "ember.excludeOnFailure.killExcludedExecutors";
                     let mut kills: Vec<(String, String)> = executors
                         .into_iter()
                         .map(|e| {
-                            let reason = format!("Killing excluded executor id {e} since {key_name} is set.");
+                            let reason = format!(
+                                "Killing excluded executor id {e} since {key_name} is set."
+                            );
                             (e, reason)
                         })
                         .collect();
@@ -632,21 +784,33 @@ impl TaskSchedulerImpl {
                     for node in nodes {
                         for e in by_host.get(node.as_str()).into_iter().flatten() {
                             if !kills.iter().any(|(k, _)| k == e) {
-                                let reason = format!("Killing all executors on excluded host {node} since {key_name} is set.");
+                                let reason = format!(
+                                    "Killing all executors on excluded host {node} since \
+                                     {key_name} is set."
+                                );
                                 kills.push((e.to_string(), reason));
                             }
                         }
                     }
                     for (executor_id, reason) in kills {
                         if self.live.is_executor_alive(&executor_id) {
-                            events.push(SchedulerEvent::KillExecutor { executor_id, reason });
+                            events.push(SchedulerEvent::KillExecutor {
+                                executor_id,
+                                reason,
+                            });
                         }
                     }
                 }
             }
-            info!("Removed TaskSet {}, whose tasks have all completed, from pool {pool}", tsm.id());
+            info!(
+                "Removed TaskSet {}, whose tasks have all completed, from pool {pool}",
+                tsm.id()
+            );
         } else {
-            info!("Removed TaskSet {}, since it failed, from pool {pool}", tsm.id());
+            info!(
+                "Removed TaskSet {}, since it failed, from pool {pool}",
+                tsm.id()
+            );
         }
         self.task_sets.remove(&key);
         self.root.remove_task_set(key);
@@ -654,7 +818,12 @@ impl TaskSchedulerImpl {
     }
 
     fn remove_finished(&mut self, events: &mut Vec<SchedulerEvent>) {
-        let done: Vec<TaskSetKey> = self.task_sets.iter().filter(|(_, t)| t.is_finished()).map(|(k, _)| *k).collect();
+        let done: Vec<TaskSetKey> = self
+            .task_sets
+            .iter()
+            .filter(|(_, t)| t.is_finished())
+            .map(|(k, _)| *k)
+            .collect();
         for key in done {
             self.maybe_finish(key, events);
         }
@@ -674,7 +843,11 @@ mod tests {
     use std::collections::{BTreeSet, HashMap};
 
     fn offer(exec: &str, host: &str, cores: u32) -> WorkerOffer {
-        WorkerOffer { executor_id: exec.into(), host: host.into(), cores }
+        WorkerOffer {
+            executor_id: exec.into(),
+            host: host.into(),
+            cores,
+        }
     }
 
     fn scheduler(config: SchedulerConfig, seed: u64) -> (TaskSchedulerImpl, Arc<ManualClock>) {
@@ -691,12 +864,20 @@ mod tests {
         }
     }
 
-    fn failure(exec: &str, task_id: TaskId, state: TaskState, reason: TaskEndReason) -> StatusUpdate {
+    fn failure(
+        exec: &str,
+        task_id: TaskId,
+        state: TaskState,
+        reason: TaskEndReason,
+    ) -> StatusUpdate {
         StatusUpdate {
             executor_id: exec.into(),
             task_id,
             state,
-            outcome: TaskOutcome::Failure { reason, metrics: None },
+            outcome: TaskOutcome::Failure {
+                reason,
+                metrics: None,
+            },
         }
     }
 
@@ -728,9 +909,24 @@ mod tests {
         let config = SchedulerConfig {
             mode: SchedulingMode::Fair,
             pools: vec![
-                PoolConfig { name: "a".into(), mode: SchedulingMode::Fifo, weight: 1, min_share: 0 },
-                PoolConfig { name: "b".into(), mode: SchedulingMode::Fifo, weight: 2, min_share: 0 },
-                PoolConfig { name: "c".into(), mode: SchedulingMode::Fifo, weight: 1, min_share: 2 },
+                PoolConfig {
+                    name: "a".into(),
+                    mode: SchedulingMode::Fifo,
+                    weight: 1,
+                    min_share: 0,
+                },
+                PoolConfig {
+                    name: "b".into(),
+                    mode: SchedulingMode::Fifo,
+                    weight: 2,
+                    min_share: 0,
+                },
+                PoolConfig {
+                    name: "c".into(),
+                    mode: SchedulingMode::Fifo,
+                    weight: 1,
+                    min_share: 2,
+                },
             ],
             ..SchedulerConfig::default()
         };
@@ -755,7 +951,9 @@ mod tests {
 
     #[test]
     fn offers_are_shuffled_with_the_seed() {
-        let offers: Vec<WorkerOffer> = (0..8).map(|i| offer(&i.to_string(), &format!("h{i}"), 1)).collect();
+        let offers: Vec<WorkerOffer> = (0..8)
+            .map(|i| offer(&i.to_string(), &format!("h{i}"), 1))
+            .collect();
         let assignment = |seed: u64| {
             let (mut s, _) = scheduler(SchedulerConfig::default(), seed);
             s.submit_tasks(task_set(0, 0, 0, 8));
@@ -769,14 +967,21 @@ mod tests {
         };
         assert_eq!(assignment(1), assignment(1), "same seed, same assignment");
         let distinct: BTreeSet<Vec<usize>> = (0..5).map(assignment).collect();
-        assert!(distinct.len() > 1, "different seeds should spread tasks differently");
+        assert!(
+            distinct.len() > 1,
+            "different seeds should spread tasks differently"
+        );
     }
 
     #[test]
     fn cores_are_respected() {
         let (mut s, _) = scheduler(SchedulerConfig::default(), 3);
         s.submit_tasks(task_set(0, 0, 0, 100));
-        let offers = [offer("a", "h1", 3), offer("b", "h2", 0), offer("c", "h3", 2)];
+        let offers = [
+            offer("a", "h1", 3),
+            offer("b", "h2", 0),
+            offer("c", "h3", 2),
+        ];
         let (tasks, events) = s.resource_offers(&offers);
         assert_eq!(tasks.iter().map(Vec::len).collect::<Vec<_>>(), [3, 0, 2]);
         assert_eq!(events.len(), 5);
@@ -785,7 +990,10 @@ mod tests {
 
     #[test]
     fn two_cpus_per_task_need_two_free_cores() {
-        let config = SchedulerConfig { task_cpus: 2, ..SchedulerConfig::default() };
+        let config = SchedulerConfig {
+            task_cpus: 2,
+            ..SchedulerConfig::default()
+        };
         let (mut s, _) = scheduler(config, 1);
         s.submit_tasks(task_set(0, 0, 0, 4));
         let (tasks, events) = s.resource_offers(&[offer("a", "h1", 1), offer("b", "h2", 1)]);
@@ -797,13 +1005,28 @@ mod tests {
 
     #[test]
     fn process_local_waits_for_the_locality_wait() {
-        let config = SchedulerConfig { locality_wait_node_ms: 0, ..SchedulerConfig::default() };
+        let config = SchedulerConfig {
+            locality_wait_node_ms: 0,
+            ..SchedulerConfig::default()
+        };
         let (mut s, clock) = scheduler(config, 1);
         s.executor_added("A", "ha");
         s.executor_added("B", "hb");
-        s.submit_tasks(task_set_with_prefs(0, 0, 0, vec![vec![on_executor("ha", "A")]]));
+        s.submit_tasks(task_set_with_prefs(
+            0,
+            0,
+            0,
+            vec![vec![on_executor("ha", "A")]],
+        ));
         let levels = s.task_set_manager(0, 0).unwrap().locality_levels().to_vec();
-        assert_eq!(levels, [TaskLocality::ProcessLocal, TaskLocality::NodeLocal, TaskLocality::Any]);
+        assert_eq!(
+            levels,
+            [
+                TaskLocality::ProcessLocal,
+                TaskLocality::NodeLocal,
+                TaskLocality::Any
+            ]
+        );
         // A is busy; B is offered but the task would rather wait for A.
         let (tasks, _) = s.resource_offers(&[offer("B", "hb", 1)]);
         assert!(tasks[0].is_empty());
@@ -820,12 +1043,20 @@ mod tests {
     /// the NODE_LOCAL wait is 0. A finishes a task every second and gets the next one; B is
     /// offered each time too. Returns when B got its first task, if it did by 9 s.
     fn first_launch_on_b(legacy: bool) -> Option<u64> {
-        let config =
-            SchedulerConfig { locality_wait_node_ms: 0, legacy_locality_wait_reset: legacy, ..SchedulerConfig::default() };
+        let config = SchedulerConfig {
+            locality_wait_node_ms: 0,
+            legacy_locality_wait_reset: legacy,
+            ..SchedulerConfig::default()
+        };
         let (mut s, clock) = scheduler(config, 3);
         s.executor_added("A", "ha");
         s.executor_added("B", "hb");
-        s.submit_tasks(task_set_with_prefs(0, 0, 0, vec![vec![on_executor("ha", "A")]; 10]));
+        s.submit_tasks(task_set_with_prefs(
+            0,
+            0,
+            0,
+            vec![vec![on_executor("ha", "A")]; 10],
+        ));
         let (tasks, _) = s.resource_offers(&[offer("A", "ha", 1), offer("B", "hb", 1)]);
         assert_eq!((tasks[0].len(), tasks[1].len()), (1, 0));
         let mut on_a = tasks[0][0].task_id;
@@ -843,7 +1074,7 @@ mod tests {
     }
 
     #[test]
-    fn spark_18886_an_idle_executor_gets_work_after_the_wait_while_the_preferred_one_keeps_launching() {
+    fn spark_18886_an_idle_executor_gets_work_after_the_wait_while_the_preferred_one_launches() {
         // Every round declines B for locality, so the wait that started with the task set is never
         // restarted: B gets a task once it passes.
         assert_eq!(first_launch_on_b(false), Some(3000));
@@ -855,16 +1086,30 @@ mod tests {
 
     #[test]
     fn spark_18886_a_round_that_uses_every_offer_restarts_the_wait() {
-        let (mut s, clock) = scheduler(SchedulerConfig { locality_wait_node_ms: 0, ..SchedulerConfig::default() }, 1);
+        let (mut s, clock) = scheduler(
+            SchedulerConfig {
+                locality_wait_node_ms: 0,
+                ..SchedulerConfig::default()
+            },
+            1,
+        );
         s.executor_added("A", "ha");
         s.executor_added("B", "hb");
-        s.submit_tasks(task_set_with_prefs(0, 0, 0, vec![vec![on_executor("ha", "A")]; 3]));
+        s.submit_tasks(task_set_with_prefs(
+            0,
+            0,
+            0,
+            vec![vec![on_executor("ha", "A")]; 3],
+        ));
         // Only A is offered (B is busy): A takes everything offered, nothing is declined.
         clock.set(2500);
         assert_eq!(s.resource_offers(&[offer("A", "ha", 1)]).0[0].len(), 1);
         assert_eq!(s.next_wakeup_ms(), Some(5500), "the wait restarted at 2500");
         clock.set(5000);
-        assert!(s.resource_offers(&[offer("B", "hb", 1)]).0[0].is_empty(), "2.5 s since the reset");
+        assert!(
+            s.resource_offers(&[offer("B", "hb", 1)]).0[0].is_empty(),
+            "2.5 s since the reset"
+        );
         clock.set(5500);
         assert_eq!(s.resource_offers(&[offer("B", "hb", 1)]).0[0].len(), 1);
     }
@@ -874,7 +1119,12 @@ mod tests {
         let (mut s, _) = scheduler(SchedulerConfig::default(), 1);
         s.executor_added("A", "ha");
         s.executor_added("B", "hb");
-        s.submit_tasks(task_set_with_prefs(0, 0, 0, vec![vec![on_executor("ha", "A")]; 2]));
+        s.submit_tasks(task_set_with_prefs(
+            0,
+            0,
+            0,
+            vec![vec![on_executor("ha", "A")]; 2],
+        ));
         let (tasks, _) = s.resource_offers(&[offer("B", "hb", 4), offer("A", "ha", 1)]);
         assert!(tasks[0].is_empty());
         assert_eq!(tasks[1].len(), 1);
@@ -884,12 +1134,22 @@ mod tests {
     fn new_executor_recomputes_locality_levels() {
         for seed in 0..5 {
             let (mut s, _) = scheduler(SchedulerConfig::default(), seed);
-            let mut offers: Vec<WorkerOffer> = (0..8).map(|i| offer(&format!("B{i}"), &format!("hb{i}"), 1)).collect();
+            let mut offers: Vec<WorkerOffer> = (0..8)
+                .map(|i| offer(&format!("B{i}"), &format!("hb{i}"), 1))
+                .collect();
             for o in &offers {
                 s.executor_added(&o.executor_id, &o.host);
             }
-            s.submit_tasks(task_set_with_prefs(0, 0, 0, vec![vec![TaskLocation::Host("ha".into())]]));
-            assert_eq!(s.task_set_manager(0, 0).unwrap().locality_levels(), &[TaskLocality::Any]);
+            s.submit_tasks(task_set_with_prefs(
+                0,
+                0,
+                0,
+                vec![vec![TaskLocation::Host("ha".into())]],
+            ));
+            assert_eq!(
+                s.task_set_manager(0, 0).unwrap().locality_levels(),
+                &[TaskLocality::Any]
+            );
             s.executor_added("A", "ha");
             offers.push(offer("A", "ha", 1));
             // The next round recomputes the levels first, so the NODE_LOCAL pass runs before the
@@ -908,8 +1168,16 @@ mod tests {
         s.executor_added("C", "hc");
         // Two tasks without preference, two preferring B, which has not registered yet.
         let b = vec![on_executor("hb", "B")];
-        s.submit_tasks(task_set_with_prefs(0, 0, 0, vec![b.clone(), b, Vec::new(), Vec::new()]));
-        assert_eq!(s.task_set_manager(0, 0).unwrap().locality_levels(), &[TaskLocality::NoPref, TaskLocality::Any]);
+        s.submit_tasks(task_set_with_prefs(
+            0,
+            0,
+            0,
+            vec![b.clone(), b, Vec::new(), Vec::new()],
+        ));
+        assert_eq!(
+            s.task_set_manager(0, 0).unwrap().locality_levels(),
+            &[TaskLocality::NoPref, TaskLocality::Any]
+        );
         // C runs both tasks without preference and, at ANY, one of B's.
         let (tasks, _) = s.resource_offers(&[offer("C", "hc", 3)]);
         assert_eq!(tasks[0].len(), 3);
@@ -917,17 +1185,38 @@ mod tests {
         // The set now has PROCESS_LOCAL again and waits there for B instead of staying at ANY.
         assert!(s.resource_offers(&[offer("C", "hc", 1)]).0[0].is_empty());
         let tsm = s.task_set_manager(0, 0).unwrap();
-        assert_eq!(tsm.locality_levels(), &[TaskLocality::ProcessLocal, TaskLocality::NodeLocal, TaskLocality::Any]);
+        assert_eq!(
+            tsm.locality_levels(),
+            &[
+                TaskLocality::ProcessLocal,
+                TaskLocality::NodeLocal,
+                TaskLocality::Any
+            ]
+        );
         let (tasks, events) = s.resource_offers(&[offer("B", "hb", 1)]);
         assert_eq!(tasks[0].len(), 1);
-        assert!(matches!(events[..], [SchedulerEvent::TaskStarted { locality: TaskLocality::ProcessLocal, .. }]));
+        assert!(matches!(
+            events[..],
+            [SchedulerEvent::TaskStarted {
+                locality: TaskLocality::ProcessLocal,
+                ..
+            }]
+        ));
     }
 
     #[test]
     fn offers_register_unknown_executors() {
         let (mut s, _) = scheduler(SchedulerConfig::default(), 1);
-        s.submit_tasks(task_set_with_prefs(1, 0, 1, vec![vec![on_executor("hc", "C")]]));
-        assert_eq!(s.task_set_manager(1, 0).unwrap().locality_levels(), &[TaskLocality::Any]);
+        s.submit_tasks(task_set_with_prefs(
+            1,
+            0,
+            1,
+            vec![vec![on_executor("hc", "C")]],
+        ));
+        assert_eq!(
+            s.task_set_manager(1, 0).unwrap().locality_levels(),
+            &[TaskLocality::Any]
+        );
         let (tasks, _) = s.resource_offers(&[offer("C", "hc", 1)]);
         assert!(s.live_executors().is_executor_alive("C"));
         assert_eq!(tasks[0].len(), 1);
@@ -935,10 +1224,15 @@ mod tests {
 
     #[test]
     fn retries_up_to_max_failures_then_fails_the_task_set() {
-        let config = SchedulerConfig { max_task_failures: 3, ..SchedulerConfig::default() };
+        let config = SchedulerConfig {
+            max_task_failures: 3,
+            ..SchedulerConfig::default()
+        };
         let (mut s, _) = scheduler(config, 1);
         s.submit_tasks(task_set(2, 1, 0, 1));
-        let boom = TaskEndReason::ExceptionFailure { description: "panicked at 'boom', src/main.rs:1:1".into() };
+        let boom = TaskEndReason::ExceptionFailure {
+            description: "panicked at 'boom', src/main.rs:1:1".into(),
+        };
         let mut all = Vec::new();
         for attempt in 0..3 {
             let (tasks, _) = s.resource_offers(&[offer("0", "localhost", 1)]);
@@ -958,16 +1252,26 @@ mod tests {
             .collect();
         assert_eq!(
             failed,
-            ["Task 0 in stage 2.1 failed 3 times, most recent failure: Lost task 0.2 in stage 2.1 (TID 2) (localhost \
-              executor 0): panicked at 'boom', src/main.rs:1:1"]
+            [
+                "Task 0 in stage 2.1 failed 3 times, most recent failure: Lost task 0.2 in stage \
+                 2.1 (TID 2) (localhost executor 0): panicked at 'boom', src/main.rs:1:1"
+            ]
         );
-        assert_eq!(all.iter().filter(|e| matches!(e, SchedulerEvent::TaskEnded { result: Err(_), .. })).count(), 3);
+        assert_eq!(
+            all.iter()
+                .filter(|e| matches!(e, SchedulerEvent::TaskEnded { result: Err(_), .. }))
+                .count(),
+            3
+        );
         assert!(s.is_idle());
     }
 
     #[test]
     fn executor_loss_requeues_without_counting_a_failure() {
-        let config = SchedulerConfig { max_task_failures: 1, ..SchedulerConfig::default() };
+        let config = SchedulerConfig {
+            max_task_failures: 1,
+            ..SchedulerConfig::default()
+        };
         let (mut s, _) = scheduler(config, 1);
         s.submit_tasks(task_set(0, 0, 0, 2));
         let (tasks, _) = s.resource_offers(&[offer("1", "h1", 2)]);
@@ -978,9 +1282,17 @@ mod tests {
             match e {
                 SchedulerEvent::TaskEnded {
                     executor_id,
-                    result: Err(TaskEndReason::ExecutorLostFailure { exit_caused_by_app: false, reason, .. }),
+                    result:
+                        Err(TaskEndReason::ExecutorLostFailure {
+                            exit_caused_by_app: false,
+                            reason,
+                            ..
+                        }),
                     ..
-                } => assert_eq!((executor_id.as_str(), reason.as_str()), ("1", "heartbeat timed out")),
+                } => assert_eq!(
+                    (executor_id.as_str(), reason.as_str()),
+                    ("1", "heartbeat timed out")
+                ),
                 e => panic!("unexpected {e:?}"),
             }
         }
@@ -1008,8 +1320,15 @@ mod tests {
         let killed: Vec<TaskId> = events
             .iter()
             .map(|e| match e {
-                SchedulerEvent::KillTask { task_id, executor_id, reason } => {
-                    assert_eq!((executor_id.as_str(), reason.as_str()), ("1", "Job 0 cancelled"));
+                SchedulerEvent::KillTask {
+                    task_id,
+                    executor_id,
+                    reason,
+                } => {
+                    assert_eq!(
+                        (executor_id.as_str(), reason.as_str()),
+                        ("1", "Job 0 cancelled")
+                    );
                     *task_id
                 }
                 e => panic!("unexpected {e:?}"),
@@ -1025,11 +1344,16 @@ mod tests {
                 "1",
                 t.task_id,
                 TaskState::Killed,
-                TaskEndReason::TaskKilled { reason: "Job 0 cancelled".into() },
+                TaskEndReason::TaskKilled {
+                    reason: "Job 0 cancelled".into(),
+                },
             ));
             assert!(matches!(
                 &ev[..],
-                [SchedulerEvent::TaskEnded { result: Err(TaskEndReason::TaskKilled { .. }), .. }]
+                [SchedulerEvent::TaskEnded {
+                    result: Err(TaskEndReason::TaskKilled { .. }),
+                    ..
+                }]
             ));
         }
         assert!(s.task_set_manager(3, 0).is_none());
@@ -1064,7 +1388,9 @@ mod tests {
         };
         assert!(s.status_update(running).is_empty());
         assert_eq!(s.status_update(success("1", tasks[0][0].task_id)).len(), 1);
-        assert!(s.status_update(success("1", tasks[0][0].task_id)).is_empty());
+        assert!(s
+            .status_update(success("1", tasks[0][0].task_id))
+            .is_empty());
     }
 
     #[test]
@@ -1076,7 +1402,10 @@ mod tests {
         let on_1 = tasks[0][0].task_id;
         s.status_update(success("1", on_1));
         let events = s.executor_lost("1", "killed");
-        assert!(matches!(&events[..], [SchedulerEvent::TaskEnded { task_id, result: Err(_), .. }] if *task_id == on_1));
+        assert!(matches!(
+            &events[..],
+            [SchedulerEvent::TaskEnded { task_id, result: Err(_), .. }] if *task_id == on_1
+        ));
         let (again, _) = s.resource_offers(&[offer("2", "h2", 1)]);
         assert_eq!(again[0][0].index, tasks[0][0].index);
         assert_eq!(again[0][0].attempt_number, 1);
@@ -1101,7 +1430,10 @@ mod tests {
 
     fn excluding() -> SchedulerConfig {
         SchedulerConfig {
-            exclude_on_failure: Some(ExcludeOnFailureConfig { timeout_ms: 1000, ..ExcludeOnFailureConfig::default() }),
+            exclude_on_failure: Some(ExcludeOnFailureConfig {
+                timeout_ms: 1000,
+                ..ExcludeOnFailureConfig::default()
+            }),
             ..SchedulerConfig::default()
         }
     }
@@ -1110,7 +1442,11 @@ mod tests {
         events
             .iter()
             .filter_map(|e| match e {
-                SchedulerEvent::TaskStarted { task_id, speculative, .. } => Some((*task_id, *speculative)),
+                SchedulerEvent::TaskStarted {
+                    task_id,
+                    speculative,
+                    ..
+                } => Some((*task_id, *speculative)),
                 _ => None,
             })
             .collect()
@@ -1125,13 +1461,19 @@ mod tests {
         assert_eq!(s.next_speculation_check_ms(), Some(100));
         assert_eq!(s.next_wakeup_ms(), Some(100));
         clock.set(100);
-        assert!(!s.check_speculatable_tasks(100), "no task has succeeded yet");
+        assert!(
+            !s.check_speculatable_tasks(100),
+            "no task has succeeded yet"
+        );
         assert_eq!(s.next_speculation_check_ms(), Some(200));
         for t in &tasks[0][1..] {
             s.status_update(success("A", t.task_id));
         }
         clock.set(200);
-        assert!(s.check_speculatable_tasks(200), "task 0 ran 200 ms > max(1.5 × 100, 100)");
+        assert!(
+            s.check_speculatable_tasks(200),
+            "task 0 ran 200 ms > max(1.5 × 100, 100)"
+        );
         assert_eq!(s.task_set_manager(0, 0).unwrap().speculatable_tasks(), [0]);
         // A runs the first attempt; the copy goes to B on another host.
         let (none, _) = s.resource_offers(&[offer("A", "ha", 3)]);
@@ -1141,15 +1483,25 @@ mod tests {
         assert_eq!(started(&events), [(copies[0][0].task_id, true)]);
         // The copy wins; the first attempt is killed and its end counts as no failure.
         let ev = s.status_update(success("B", copies[0][0].task_id));
-        assert!(ev.iter().any(|e| matches!(e, SchedulerEvent::KillTask { task_id, reason, .. }
-            if *task_id == tasks[0][0].task_id && reason == KILLED_BY_OTHER_ATTEMPT)));
+        assert!(ev.iter().any(
+            |e| matches!(e, SchedulerEvent::KillTask { task_id, reason, .. }
+            if *task_id == tasks[0][0].task_id && reason == KILLED_BY_OTHER_ATTEMPT)
+        ));
         let ev = s.status_update(failure(
             "A",
             tasks[0][0].task_id,
             TaskState::Killed,
-            TaskEndReason::TaskKilled { reason: KILLED_BY_OTHER_ATTEMPT.into() },
+            TaskEndReason::TaskKilled {
+                reason: KILLED_BY_OTHER_ATTEMPT.into(),
+            },
         ));
-        assert!(matches!(&ev[..], [SchedulerEvent::TaskEnded { result: Err(TaskEndReason::TaskKilled { .. }), .. }]));
+        assert!(matches!(
+            &ev[..],
+            [SchedulerEvent::TaskEnded {
+                result: Err(TaskEndReason::TaskKilled { .. }),
+                ..
+            }]
+        ));
         assert!(s.is_idle());
         assert_eq!(s.next_speculation_check_ms(), None);
     }
@@ -1177,10 +1529,18 @@ mod tests {
         s.check_speculatable_tasks(500);
         let (copies, _) = s.resource_offers(&[offer("B", "hb", 1)]);
         let ev = s.status_update(success("A", tasks[0][0].task_id));
-        assert_eq!(ev.iter().filter(|e| matches!(e, SchedulerEvent::TaskEnded { result: Ok(_), .. })).count(), 1);
+        assert_eq!(
+            ev.iter()
+                .filter(|e| matches!(e, SchedulerEvent::TaskEnded { result: Ok(_), .. }))
+                .count(),
+            1
+        );
         let ev = s.status_update(success("B", copies[0][0].task_id));
         match &ev[..] {
-            [SchedulerEvent::TaskEnded { result: Err(TaskEndReason::TaskKilled { reason }), .. }] => {
+            [SchedulerEvent::TaskEnded {
+                result: Err(TaskEndReason::TaskKilled { reason }),
+                ..
+            }] => {
                 assert_eq!(reason, LATE_RESULT_DROPPED)
             }
             e => panic!("unexpected {e:?}"),
@@ -1197,11 +1557,21 @@ mod tests {
         // A fails two distinct tasks: excluded for the stage.
         let (a, _) = s.resource_offers(&[offer("A", "ha", 2)]);
         for t in &a[0] {
-            s.status_update(failure("A", t.task_id, TaskState::Failed, TaskEndReason::ExceptionFailure { description: "bad disk".into() }));
+            s.status_update(failure(
+                "A",
+                t.task_id,
+                TaskState::Failed,
+                TaskEndReason::ExceptionFailure {
+                    description: "bad disk".into(),
+                },
+            ));
         }
         let (none, _) = s.resource_offers(&[offer("A", "ha", 2)]);
         assert!(none[0].is_empty(), "A is excluded for the stage");
-        assert!(s.excluded_executors().is_empty(), "not for the application before the stage succeeds");
+        assert!(
+            s.excluded_executors().is_empty(),
+            "not for the application before the stage succeeds"
+        );
         let mut done = 0;
         while !s.is_idle() {
             let (b, _) = s.resource_offers(&[offer("B", "hb", 1)]);
@@ -1226,31 +1596,54 @@ mod tests {
 
     #[test]
     fn failures_of_a_failed_stage_or_lost_executors_exclude_no_one() {
-        let config = SchedulerConfig { max_task_failures: 3, ..excluding() };
+        let config = SchedulerConfig {
+            max_task_failures: 3,
+            ..excluding()
+        };
         let (mut s, _) = scheduler(config, 1);
         s.submit_tasks(task_set(0, 0, 0, 2));
         let _ = s.resource_offers(&[offer("A", "ha", 2)]);
         s.executor_lost("A", "gone");
         assert!(s.excluded_executors().is_empty());
-        let boom = TaskEndReason::ExceptionFailure { description: "bug".into() };
+        let boom = TaskEndReason::ExceptionFailure {
+            description: "bug".into(),
+        };
         let mut failed = false;
         for round in 0..20 {
-            let (t, events) = s.resource_offers(&[offer(&format!("E{round}"), &format!("h{round}"), 2)]);
-            failed |= events.iter().any(|e| matches!(e, SchedulerEvent::TaskSetFailed { .. }));
+            let (t, events) =
+                s.resource_offers(&[offer(&format!("E{round}"), &format!("h{round}"), 2)]);
+            failed |= events
+                .iter()
+                .any(|e| matches!(e, SchedulerEvent::TaskSetFailed { .. }));
             for task in &t[0] {
-                let ev = s.status_update(failure(&task.executor_id, task.task_id, TaskState::Failed, boom.clone()));
-                failed |= ev.iter().any(|e| matches!(e, SchedulerEvent::TaskSetFailed { .. }));
+                let ev = s.status_update(failure(
+                    &task.executor_id,
+                    task.task_id,
+                    TaskState::Failed,
+                    boom.clone(),
+                ));
+                failed |= ev
+                    .iter()
+                    .any(|e| matches!(e, SchedulerEvent::TaskSetFailed { .. }));
             }
             if s.is_idle() {
                 break;
             }
         }
-        assert!(failed && s.is_idle(), "the stage fails after 3 attempts of a task");
-        assert!(s.excluded_executors().is_empty(), "a failed stage's failures are not held against executors");
+        assert!(
+            failed && s.is_idle(),
+            "the stage fails after 3 attempts of a task"
+        );
+        assert!(
+            s.excluded_executors().is_empty(),
+            "a failed stage's failures are not held against executors"
+        );
     }
 
     fn boom() -> TaskEndReason {
-        TaskEndReason::ExceptionFailure { description: "boom".into() }
+        TaskEndReason::ExceptionFailure {
+            description: "boom".into(),
+        }
     }
 
     fn killed(events: &[SchedulerEvent]) -> Vec<&str> {
@@ -1280,9 +1673,16 @@ mod tests {
         let (none, events) = s.resource_offers(&[offer("A", "ha", 1)]);
         assert!(none[0].is_empty());
         assert_eq!(killed(&events), ["A"]);
-        assert!(matches!(&events[..], [SchedulerEvent::KillExecutor { reason, .. }]
-            if reason == "Killing excluded idle executor id A because of task unschedulability and trying to acquire a new executor."));
-        assert_eq!(s.next_wakeup_ms(), Some(120_010), "the task set waits 120 s for a new executor");
+        assert!(
+            matches!(&events[..], [SchedulerEvent::KillExecutor { reason, .. }]
+            if reason == "Killing excluded idle executor id A because of task unschedulability \
+                and trying to acquire a new executor.")
+        );
+        assert_eq!(
+            s.next_wakeup_ms(),
+            Some(120_010),
+            "the task set waits 120 s for a new executor"
+        );
         // Asked once per wait: the next round kills nothing more.
         assert!(s.resource_offers(&[offer("A", "ha", 1)]).1.is_empty());
         clock.set(120_009);
@@ -1305,11 +1705,16 @@ mod tests {
         assert!(s.abort_unschedulable_task_sets().is_empty());
         clock.set(120_000);
         match &s.abort_unschedulable_task_sets()[..] {
-            [SchedulerEvent::TaskSetFailed { stage_id: 3, reason, .. }] => assert_eq!(
+            [SchedulerEvent::TaskSetFailed {
+                stage_id: 3,
                 reason,
-                "\nAborting TaskSet 3.0 because task 0 (partition 0)\ncannot run anywhere due to node and executor \
-                 excludeOnFailure.\nMost recent failure:\nLost task 0.0 in stage 3.0 (TID 0) (ha executor A): boom\n\n\
-                 ExcludeOnFailure behavior can be configured via ember.excludeOnFailure.*.\n"
+                ..
+            }] => assert_eq!(
+                reason,
+                "\nAborting TaskSet 3.0 because task 0 (partition 0)\ncannot run anywhere due to \
+                 node and executor excludeOnFailure.\nMost recent failure:\nLost task 0.0 in \
+                 stage 3.0 (TID 0) (ha executor A): boom\n\nExcludeOnFailure behavior can be \
+                 configured via ember.excludeOnFailure.*.\n"
             ),
             e => panic!("unexpected {e:?}"),
         }
@@ -1332,7 +1737,9 @@ mod tests {
         assert!(killed(&events).is_empty());
         assert!(
             matches!(events.first(), Some(SchedulerEvent::TaskSetFailed { stage_id: 3, reason, .. })
-                if reason.starts_with("\nAborting TaskSet 3.0 because task 0 (partition 0)\ncannot run anywhere")),
+            if reason.starts_with(
+                "\nAborting TaskSet 3.0 because task 0 (partition 0)\ncannot run anywhere"
+            )),
             "{events:?}"
         );
     }
@@ -1348,7 +1755,13 @@ mod tests {
         let (t, _) = s.resource_offers(&[offer("B", "hb", 1)]);
         s.status_update(failure("B", t[0][0].task_id, TaskState::Failed, boom()));
         // Task 0 failed on both executors; both idle, the first is asked for.
-        assert_eq!(killed(&s.resource_offers(&[offer("A", "ha", 1), offer("B", "hb", 1)]).1), ["A"]);
+        assert_eq!(
+            killed(
+                &s.resource_offers(&[offer("A", "ha", 1), offer("B", "hb", 1)])
+                    .1
+            ),
+            ["A"]
+        );
         assert_eq!(s.next_wakeup_ms(), Some(120_000));
         // Another stage launches on B: stage 3 may get an executor too, its wait ends.
         s.submit_tasks(task_set(4, 0, 1, 1));
@@ -1361,15 +1774,30 @@ mod tests {
     #[test]
     fn kill_excluded_executors_asks_to_kill_an_executor_when_it_is_excluded() {
         for kill in [false, true] {
-            let exclusion = ExcludeOnFailureConfig { kill_excluded_executors: kill, ..ExcludeOnFailureConfig::default() };
-            let (mut s, _) = scheduler(SchedulerConfig { exclude_on_failure: Some(exclusion), ..SchedulerConfig::default() }, 1);
+            let exclusion = ExcludeOnFailureConfig {
+                kill_excluded_executors: kill,
+                ..ExcludeOnFailureConfig::default()
+            };
+            let (mut s, _) = scheduler(
+                SchedulerConfig {
+                    exclude_on_failure: Some(exclusion),
+                    ..SchedulerConfig::default()
+                },
+                1,
+            );
             s.executor_added("A", "ha");
             s.executor_added("B", "hb");
             s.submit_tasks(task_set(0, 0, 0, 2));
             // Both tasks fail on A, then succeed on B: the successful stage gets A excluded.
             let (on_a, _) = s.resource_offers(&[offer("A", "ha", 2)]);
             for t in &on_a[0] {
-                assert!(killed(&s.status_update(failure("A", t.task_id, TaskState::Failed, boom()))).is_empty());
+                assert!(killed(&s.status_update(failure(
+                    "A",
+                    t.task_id,
+                    TaskState::Failed,
+                    boom()
+                )))
+                .is_empty());
             }
             let (on_b, _) = s.resource_offers(&[offer("B", "hb", 2)]);
             let mut events = Vec::new();
@@ -1378,8 +1806,13 @@ mod tests {
             }
             assert_eq!(s.excluded_executors(), ["A"]);
             if kill {
-                assert!(matches!(&events.last(), Some(SchedulerEvent::KillExecutor { executor_id, reason })
-                    if executor_id == "A" && reason == "Killing excluded executor id A since ember.excludeOnFailure.killExcludedExecutors is set."));
+                assert!(matches!(
+                    &events.last(),
+                    Some(SchedulerEvent::KillExecutor { executor_id, reason })
+                    if executor_id == "A"
+                        && reason == "Killing excluded executor id A since \
+                            ember.excludeOnFailure.killExcludedExecutors is set."
+                ));
             } else {
                 assert!(killed(&events).is_empty());
             }
@@ -1416,7 +1849,13 @@ mod tests {
 
     #[test]
     fn no_starvation_warning_in_local_mode() {
-        let (mut s, clock) = scheduler(SchedulerConfig { starvation_timeout_ms: None, ..SchedulerConfig::default() }, 1);
+        let (mut s, clock) = scheduler(
+            SchedulerConfig {
+                starvation_timeout_ms: None,
+                ..SchedulerConfig::default()
+            },
+            1,
+        );
         s.submit_tasks(task_set(0, 0, 0, 1));
         clock.set(1_000_000);
         assert!(!s.check_starvation());
@@ -1442,7 +1881,9 @@ mod tests {
         let (mut s, clock) = scheduler(SchedulerConfig::default(), 42);
         let n = 10_000;
         s.submit_tasks(task_set(0, 0, 0, n));
-        let execs: Vec<(String, String)> = (0..4).map(|i| (i.to_string(), format!("host{i}"))).collect();
+        let execs: Vec<(String, String)> = (0..4)
+            .map(|i| (i.to_string(), format!("host{i}")))
+            .collect();
         let mut free: HashMap<String, u32> = execs.iter().map(|(e, _)| (e.clone(), 2)).collect();
         let mut in_flight: Vec<(String, TaskId)> = Vec::new();
         let mut partitions_done = vec![false; n];
@@ -1451,8 +1892,11 @@ mod tests {
         while !s.is_idle() {
             rounds += 1;
             assert!(rounds < 3 * n, "no progress");
-            let offers: Vec<WorkerOffer> =
-                execs.iter().map(|(e, h)| offer(e, h, free[e])).filter(|o| o.cores > 0).collect();
+            let offers: Vec<WorkerOffer> = execs
+                .iter()
+                .map(|(e, h)| offer(e, h, free[e]))
+                .filter(|o| o.cores > 0)
+                .collect();
             let (tasks, events) = s.resource_offers(&offers);
             started += events.len();
             for (o, ts) in offers.iter().zip(&tasks) {
@@ -1467,7 +1911,11 @@ mod tests {
             *free.get_mut(&exec).unwrap() += 1;
             for e in s.status_update(success(&exec, tid)) {
                 match e {
-                    SchedulerEvent::TaskEnded { partition, result: Ok(_), .. } => {
+                    SchedulerEvent::TaskEnded {
+                        partition,
+                        result: Ok(_),
+                        ..
+                    } => {
                         assert!(!partitions_done[partition]);
                         partitions_done[partition] = true;
                     }

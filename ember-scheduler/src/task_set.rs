@@ -1,6 +1,8 @@
 //! What the DAG scheduler hands the task scheduler, and what the task scheduler reports back.
 
-use ember_common::{DirectTaskResult, ExecutorId, JobId, ShuffleId, StageId, TaskEndReason, TaskId, TaskLocation};
+use ember_common::{
+    DirectTaskResult, ExecutorId, JobId, ShuffleId, StageId, TaskEndReason, TaskId, TaskLocation,
+};
 
 use crate::locality::TaskLocality;
 use crate::task::TaskBody;
@@ -56,6 +58,8 @@ pub struct WorkerOffer {
 /// `taskEnded` and `taskSetFailed` calls, here returned as values so the core stays a plain
 /// state machine).
 #[derive(Debug)]
+// Events are moved, not stored in bulk; a task's result travels inline in `TaskEnded`.
+#[allow(clippy::large_enum_variant)]
 pub enum SchedulerEvent {
     /// A task attempt was launched, at this locality level; `speculative` for a copy of a task
     /// already running.

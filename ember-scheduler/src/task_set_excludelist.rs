@@ -30,7 +30,10 @@ pub struct ExecutorFailuresInTaskSet {
 
 impl ExecutorFailuresInTaskSet {
     fn new(node: &str) -> Self {
-        ExecutorFailuresInTaskSet { node: node.to_string(), task_failures: BTreeMap::new() }
+        ExecutorFailuresInTaskSet {
+            node: node.to_string(),
+            task_failures: BTreeMap::new(),
+        }
     }
 
     fn record(&mut self, index: usize, now: u64) {
@@ -94,7 +97,9 @@ impl TaskSetExcludelist {
 
     /// Whether task `index` may no longer run on the host.
     pub fn is_node_excluded_for_task(&self, host: &str, index: usize) -> bool {
-        self.node_excluded_tasks.get(host).is_some_and(|t| t.contains(&index))
+        self.node_excluded_tasks
+            .get(host)
+            .is_some_and(|t| t.contains(&index))
     }
 
     /// Whether the executor gets no more tasks of this task set.
@@ -125,35 +130,59 @@ impl TaskSetExcludelist {
 
     /// Records a counted failure of task `index` on `executor_id`/`host` at `now`, and applies
     /// the task-, executor- and node-level limits.
-    pub fn update_for_failed_task(&mut self, host: &str, executor_id: &str, index: usize, reason: &str, now: u64) {
+    pub fn update_for_failed_task(
+        &mut self,
+        host: &str,
+        executor_id: &str,
+        index: usize,
+        reason: &str,
+        now: u64,
+    ) {
         self.latest_failure_reason = Some(reason.to_string());
-        let failures = self.exec_failures.entry(executor_id.to_string()).or_insert_with(|| ExecutorFailuresInTaskSet::new(host));
+        let failures = self
+            .exec_failures
+            .entry(executor_id.to_string())
+            .or_insert_with(|| ExecutorFailuresInTaskSet::new(host));
         failures.record(index, now);
         let distinct_failed = failures.distinct_tasks_failed();
 
-        let execs_on_node = self.node_execs_with_failures.entry(host.to_string()).or_default();
+        let execs_on_node = self
+            .node_execs_with_failures
+            .entry(host.to_string())
+            .or_default();
         execs_on_node.insert(executor_id.to_string());
         // Attempts, not executors, are counted: jobs abort on attempts, so a limit in attempts is
         // what lets a user make sure another node is tried before the job gives up.
-        let failures_on_node: u32 =
-            execs_on_node.iter().filter_map(|e| self.exec_failures.get(e)).map(|f| f.failures_of(index)).sum();
+        let failures_on_node: u32 = execs_on_node
+            .iter()
+            .filter_map(|e| self.exec_failures.get(e))
+            .map(|f| f.failures_of(index))
+            .sum();
         if failures_on_node >= self.config.max_task_attempts_per_node {
-            self.node_excluded_tasks.entry(host.to_string()).or_default().insert(index);
+            self.node_excluded_tasks
+                .entry(host.to_string())
+                .or_default()
+                .insert(index);
         }
 
         if distinct_failed >= self.config.max_failed_tasks_per_executor_stage as usize
             && self.excluded_executors.insert(executor_id.to_string())
         {
             info!(
-                "Excluding executor {executor_id} for stage {}.{} after {distinct_failed} failed tasks",
+                "Excluding executor {executor_id} for stage {}.{} after {distinct_failed} failed \
+                 tasks",
                 self.stage_id, self.stage_attempt_id
             );
-            let excluded_on_node = execs_on_node.iter().filter(|e| self.excluded_executors.contains(*e)).count();
+            let excluded_on_node = execs_on_node
+                .iter()
+                .filter(|e| self.excluded_executors.contains(*e))
+                .count();
             if excluded_on_node >= self.config.max_failed_executors_per_node_stage as usize
                 && self.excluded_nodes.insert(host.to_string())
             {
                 info!(
-                    "Excluding node {host} for stage {}.{}: {excluded_on_node} of its executors are excluded",
+                    "Excluding node {host} for stage {}.{}: {excluded_on_node} of its executors \
+                     are excluded",
                     self.stage_id, self.stage_attempt_id
                 );
             }
@@ -176,7 +205,10 @@ mod tests {
         assert!(l.is_executor_excluded_for_task("1", 0));
         assert!(!l.is_executor_excluded_for_task("1", 1));
         assert!(!l.is_executor_excluded_for_task("2", 0));
-        assert!(!l.is_node_excluded_for_task("h1", 0), "one attempt on the node is below maxTaskAttemptsPerNode");
+        assert!(
+            !l.is_node_excluded_for_task("h1", 0),
+            "one attempt on the node is below maxTaskAttemptsPerNode"
+        );
         assert!(!l.is_executor_excluded_for_task_set("1"));
         assert_eq!(l.latest_failure_reason(), Some("boom"));
         assert_eq!(l.exec_failures()["1"].task_failures[&0], (1, 10));
@@ -191,7 +223,9 @@ mod tests {
         assert!(!l.is_node_excluded_for_task("h2", 3));
         assert!(!l.is_node_excluded_for_task("h1", 4));
         // Each executor had one distinct failed task: neither is excluded for the stage.
-        assert!(!l.is_executor_excluded_for_task_set("1") && !l.is_executor_excluded_for_task_set("2"));
+        assert!(
+            !l.is_executor_excluded_for_task_set("1") && !l.is_executor_excluded_for_task_set("2")
+        );
     }
 
     #[test]
@@ -200,22 +234,37 @@ mod tests {
         l.update_for_failed_task("h1", "1", 0, "x", 1);
         assert!(!l.is_executor_excluded_for_task_set("1"));
         l.update_for_failed_task("h1", "1", 1, "x", 2);
-        assert!(l.is_executor_excluded_for_task_set("1"), "two distinct tasks failed there");
-        assert!(!l.is_node_excluded_for_task_set("h1"), "one excluded executor on h1");
+        assert!(
+            l.is_executor_excluded_for_task_set("1"),
+            "two distinct tasks failed there"
+        );
+        assert!(
+            !l.is_node_excluded_for_task_set("h1"),
+            "one excluded executor on h1"
+        );
         l.update_for_failed_task("h1", "2", 2, "x", 3);
         l.update_for_failed_task("h1", "2", 4, "x", 4);
         assert!(l.is_executor_excluded_for_task_set("2"));
-        assert!(l.is_node_excluded_for_task_set("h1"), "two excluded executors on h1");
+        assert!(
+            l.is_node_excluded_for_task_set("h1"),
+            "two excluded executors on h1"
+        );
         assert_eq!(l.excluded_executors().collect::<Vec<_>>(), ["1", "2"]);
     }
 
     #[test]
     fn the_same_task_failing_twice_is_one_distinct_task() {
-        let config = ExcludeOnFailureConfig { max_task_attempts_per_executor: 3, ..ExcludeOnFailureConfig::default() };
+        let config = ExcludeOnFailureConfig {
+            max_task_attempts_per_executor: 3,
+            ..ExcludeOnFailureConfig::default()
+        };
         let mut l = TaskSetExcludelist::new(config, 0, 0);
         l.update_for_failed_task("h", "1", 0, "x", 1);
         l.update_for_failed_task("h", "1", 0, "x", 5);
-        assert!(!l.is_executor_excluded_for_task("1", 0), "2 < maxTaskAttemptsPerExecutor 3");
+        assert!(
+            !l.is_executor_excluded_for_task("1", 0),
+            "2 < maxTaskAttemptsPerExecutor 3"
+        );
         assert!(!l.is_executor_excluded_for_task_set("1"));
         assert_eq!(l.exec_failures()["1"].task_failures[&0], (2, 5));
     }

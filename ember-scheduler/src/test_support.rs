@@ -20,7 +20,12 @@ pub fn task_set(stage_id: usize, attempt: u32, job: usize, n: usize) -> TaskSet 
 }
 
 /// A task set of result tasks, one per preference list.
-pub fn task_set_with_prefs(stage_id: usize, attempt: u32, job: usize, prefs: Vec<Vec<TaskLocation>>) -> TaskSet {
+pub fn task_set_with_prefs(
+    stage_id: usize,
+    attempt: u32,
+    job: usize,
+    prefs: Vec<Vec<TaskLocation>>,
+) -> TaskSet {
     TaskSet {
         stage_id,
         stage_attempt_id: attempt,
@@ -29,7 +34,10 @@ pub fn task_set_with_prefs(stage_id: usize, attempt: u32, job: usize, prefs: Vec
         tasks: prefs
             .into_iter()
             .enumerate()
-            .map(|(partition, preferred_locations)| TaskSpec { partition, preferred_locations })
+            .map(|(partition, preferred_locations)| TaskSpec {
+                partition,
+                preferred_locations,
+            })
             .collect(),
         shuffle_id: None,
         body: TaskBody::new(TestBody::Result),
@@ -45,10 +53,17 @@ pub fn shuffle_map(mut ts: TaskSet) -> TaskSet {
 
 /// A preference for an executor's memory.
 pub fn on_executor(host: &str, exec: &str) -> TaskLocation {
-    TaskLocation::Executor { host: host.into(), executor_id: exec.into() }
+    TaskLocation::Executor {
+        host: host.into(),
+        executor_id: exec.into(),
+    }
 }
 
 /// A successful result with no value.
 pub fn ok_result() -> DirectTaskResult {
-    DirectTaskResult { value: TaskValue::Value(Box::new(())), metrics: TaskMetricsSnapshot::default(), accum_updates: Vec::new() }
+    DirectTaskResult {
+        value: TaskValue::Value(Box::new(())),
+        metrics: TaskMetricsSnapshot::default(),
+        accum_updates: Vec::new(),
+    }
 }

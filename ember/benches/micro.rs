@@ -1,8 +1,8 @@
 //! Micro-benchmarks of the engine's inner loops, below the job level of `ember-bench`:
 //!
 //! - `shuffle_combine`: one W4 map task's worth of data (2.5 M `(u64, u64)` pairs, 1 M distinct
-//!   keys) written with map-side combining into 8 reduce partitions, then read back and
-//!   aggregated, as a `reduce_by_key` map and reduce task do;
+//!   keys) written with map-side combining into 8 reduce partitions, then read back and aggregated,
+//!   as a `reduce_by_key` map and reduce task do;
 //! - `line_reader`: splitting a 64 MiB text file into lines with the `text_file` reader.
 //!
 //! Run with `cargo bench -p ember --bench micro` (release profile). Every file is created in a
@@ -68,24 +68,51 @@ fn shuffle_combine(bencher: divan::Bencher) {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let conf = ShuffleConf::default();
     let partitioner = HashPartitioner::new(REDUCERS);
-    bencher.counter(divan::counter::ItemsCount::new(RECORDS)).bench_local(|| {
-        let metrics = TaskMetrics::default();
-        let records = (0..RECORDS).map(|i| (splitmix64(i) % 1_000_000, i));
-        let sizes = write_combined(records, &partitioner, &Sum, 0, 0, dir.path(), &conf, &metrics)
+    bencher
+        .counter(divan::counter::ItemsCount::new(RECORDS))
+        .bench_local(|| {
+            let metrics = TaskMetrics::default();
+            let records = (0..RECORDS).map(|i| (splitmix64(i) % 1_000_000, i));
+            let sizes = write_combined(
+                records,
+                &partitioner,
+                &Sum,
+                0,
+                0,
+                dir.path(),
+                &conf,
+                &metrics,
+            )
             .expect("the map output is written");
-        let location = BlockManagerId { executor_id: EXECUTOR.into(), host: "localhost".into(), port: 0 };
-        let outputs = OneMapOutput(Arc::new(vec![Some(MapStatus { location, map_index: 0, sizes })]));
-        let mut total = 0u64;
-        for reducer in 0..REDUCERS {
-            let mut agg = ExternalAggregator::new(Sum, &conf, dir.path());
-            let read = read_partition_from::<(u64, u64)>(&outputs, EXECUTOR, dir.path(), conf.compress, &metrics, 0, reducer);
-            for (k, c) in read.metered(&metrics) {
-                agg.insert_combiner(k, c, &metrics);
+            let location = BlockManagerId {
+                executor_id: EXECUTOR.into(),
+                host: "localhost".into(),
+                port: 0,
+            };
+            let outputs = OneMapOutput(Arc::new(vec![Some(MapStatus {
+                location,
+                map_index: 0,
+                sizes,
+            })]));
+            let mut total = 0u64;
+            for reducer in 0..REDUCERS {
+                let mut agg = ExternalAggregator::new(Sum, &conf, dir.path());
+                let read = read_partition_from::<(u64, u64)>(
+                    &outputs,
+                    EXECUTOR,
+                    dir.path(),
+                    conf.compress,
+                    &metrics,
+                    0,
+                    reducer,
+                );
+                for (k, c) in read.metered(&metrics) {
+                    agg.insert_combiner(k, c, &metrics);
+                }
+                total = agg.into_iter().fold(total, |t, (_, c)| t.wrapping_add(c));
             }
-            total = agg.into_iter().fold(total, |t, (_, c)| t.wrapping_add(c));
-        }
-        assert_eq!(total, (0..RECORDS).fold(0u64, u64::wrapping_add));
-    });
+            assert_eq!(total, (0..RECORDS).fold(0u64, u64::wrapping_add));
+        });
 }
 
 /// Writes about `bytes` of word-count-like text to `dir/input.txt`.
@@ -96,8 +123,10 @@ fn text_file(dir: &Path, bytes: u64) -> PathBuf {
     let (mut written, mut i) = (0u64, 0u64);
     while written < bytes {
         let n = i.wrapping_mul(2_654_435_761) % 100_000;
-        let line = format!("{i} the quick brown fox jumps over the lazy dog {n} lorem ipsum dolor\n");
-        w.write_all(line.as_bytes()).expect("the input file is written");
+        let line =
+            format!("{i} the quick brown fox jumps over the lazy dog {n} lorem ipsum dolor\n");
+        w.write_all(line.as_bytes())
+            .expect("the input file is written");
         written += line.len() as u64;
         i += 1;
     }
@@ -111,12 +140,14 @@ fn line_reader(bencher: divan::Bencher) {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let files = vec![text_file(dir.path(), BYTES)];
     let splits = compute_splits(&files, 4).expect("the file is split");
-    bencher.counter(divan::counter::BytesCount::new(BYTES)).bench_local(|| {
-        let mut lines = 0u64;
-        for split in splits.clone() {
-            let reader = LineReader::try_open(split).expect("the split opens");
-            lines += reader.count() as u64;
-        }
-        divan::black_box(lines)
-    });
+    bencher
+        .counter(divan::counter::BytesCount::new(BYTES))
+        .bench_local(|| {
+            let mut lines = 0u64;
+            for split in splits.clone() {
+                let reader = LineReader::try_open(split).expect("the split opens");
+                lines += reader.count() as u64;
+            }
+            divan::black_box(lines)
+        });
 }

@@ -34,13 +34,25 @@ fn run() -> Result<()> {
     let mut it = args.into_iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
-            "--iterations" => iterations = it.next().and_then(|v| v.parse().ok()).ok_or_else(|| EmberError::Argument("--iterations takes a number".into()))?,
-            "--top" => top = it.next().and_then(|v| v.parse().ok()).ok_or_else(|| EmberError::Argument("--top takes a number".into()))?,
+            "--iterations" => {
+                iterations = it
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .ok_or_else(|| EmberError::Argument("--iterations takes a number".into()))?
+            }
+            "--top" => {
+                top = it
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .ok_or_else(|| EmberError::Argument("--top takes a number".into()))?
+            }
             _ if path.is_none() => path = Some(arg),
             _ => return Err(EmberError::Argument(format!("unexpected argument {arg:?}"))),
         }
     }
-    let path = path.ok_or_else(|| EmberError::Argument("usage: pagerank PATH [--iterations N] [--top N]".into()))?;
+    let path = path.ok_or_else(|| {
+        EmberError::Argument("usage: pagerank PATH [--iterations N] [--top N]".into())
+    })?;
 
     let edges = ctx.text_file(&path, None)?.flat_map(|line: String| {
         let mut parts = line.split_whitespace();
@@ -55,12 +67,21 @@ fn run() -> Result<()> {
     let links = edges.group_by_key(partitions).cache();
     // The initial ranks go through the same `reduce_by_key(add)` + `map_values(damp)` as every
     // iteration (damp(1.0) == 1.0), so `ranks` has one type and the loop can reassign it.
-    let mut ranks = links.clone().map_values(|_| 1.0f64).reduce_by_key(add, partitions).map_values(damp);
+    let mut ranks = links
+        .clone()
+        .map_values(|_| 1.0f64)
+        .reduce_by_key(add, partitions)
+        .map_values(damp);
     for _ in 0..iterations {
-        let contribs = links.clone().join(ranks, partitions).flat_map(|(_, (dests, rank)): (String, (Vec<String>, f64))| {
-            let share = rank / dests.len() as f64;
-            dests.into_iter().map(move |d| (d, share)).collect::<Vec<_>>()
-        });
+        let contribs = links.clone().join(ranks, partitions).flat_map(
+            |(_, (dests, rank)): (String, (Vec<String>, f64))| {
+                let share = rank / dests.len() as f64;
+                dests
+                    .into_iter()
+                    .map(move |d| (d, share))
+                    .collect::<Vec<_>>()
+            },
+        );
         ranks = contribs.reduce_by_key(add, partitions).map_values(damp);
     }
     let mut ranks = ranks.collect()?;

@@ -34,18 +34,36 @@ fn run() -> Result<()> {
             Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
             _ => (arg.clone(), None),
         };
-        let mut value = |name: &str| inline.clone().or_else(|| it.next()).ok_or_else(|| EmberError::Argument(format!("{name} needs a value")));
+        let mut value = |name: &str| {
+            inline
+                .clone()
+                .or_else(|| it.next())
+                .ok_or_else(|| EmberError::Argument(format!("{name} needs a value")))
+        };
         match flag.as_str() {
-            "--top" => top = value("--top")?.parse().map_err(|_| EmberError::Argument("--top takes a whole number".into()))?,
+            "--top" => {
+                top = value("--top")?
+                    .parse()
+                    .map_err(|_| EmberError::Argument("--top takes a whole number".into()))?
+            }
             "--output" => output = Some(value("--output")?),
-            f if f.starts_with("--") => return Err(EmberError::Argument(format!("unknown option {f}"))),
+            f if f.starts_with("--") => {
+                return Err(EmberError::Argument(format!("unknown option {f}")))
+            }
             _ if path.is_none() => path = Some(arg),
             _ => return Err(EmberError::Argument(format!("unexpected argument {arg:?}"))),
         }
     }
-    let path = path.ok_or_else(|| EmberError::Argument("usage: wordcount PATH [--top N] [--output DIR] [--master URL] [--conf k=v]".into()))?;
+    let path = path.ok_or_else(|| {
+        EmberError::Argument(
+            "usage: wordcount PATH [--top N] [--output DIR] [--master URL] [--conf k=v]".into(),
+        )
+    })?;
 
-    let counts = ctx.text_file(&path, None)?.flat_map_ref(words).reduce_by_key(|a, b| a + b, None);
+    let counts = ctx
+        .text_file(&path, None)?
+        .flat_map_ref(words)
+        .reduce_by_key(|a, b| a + b, None);
 
     // Ordering key: count descending, then word ascending.
     let by_rank = counts.clone().map(|(word, n)| (u64::MAX - n, word));
@@ -63,7 +81,9 @@ fn run() -> Result<()> {
     print!("{out}");
 
     if let Some(dir) = output {
-        counts.map(|(word, n)| format!("{word}\t{n}")).save_as_text_file(&dir)?;
+        counts
+            .map(|(word, n)| format!("{word}\t{n}"))
+            .save_as_text_file(&dir)?;
     }
     ctx.stop();
     Ok(())

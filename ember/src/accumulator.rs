@@ -37,7 +37,9 @@ use crate::task::{StageId, TaskAccumulator, TaskContext};
 /// The behaviour of an accumulator's value (Spark's `AccumulatorV2` minus the bookkeeping Ember
 /// does itself). Implement it to define your own accumulator; `zero` must return an empty value
 /// that `merge` treats as neutral.
-pub trait AccumulatorValue: Clone + Debug + Send + Sync + Serialize + DeserializeOwned + 'static {
+pub trait AccumulatorValue:
+    Clone + Debug + Send + Sync + Serialize + DeserializeOwned + 'static
+{
     /// What tasks add.
     type In;
     /// What the driver reads.
@@ -131,7 +133,9 @@ impl<T> Default for Collection<T> {
     }
 }
 
-impl<T: Clone + Debug + Send + Sync + Serialize + DeserializeOwned + 'static> AccumulatorValue for Collection<T> {
+impl<T: Clone + Debug + Send + Sync + Serialize + DeserializeOwned + 'static> AccumulatorValue
+    for Collection<T>
+{
     type In = T;
     type Out = Vec<T>;
     fn zero(&self) -> Self {
@@ -169,13 +173,21 @@ pub struct Accumulator<A: AccumulatorValue> {
 
 impl<A: AccumulatorValue> Clone for Accumulator<A> {
     fn clone(&self) -> Self {
-        Accumulator { id: self.id, name: self.name.clone(), zero: self.zero.clone(), driver: self.driver.clone() }
+        Accumulator {
+            id: self.id,
+            name: self.name.clone(),
+            zero: self.zero.clone(),
+            driver: self.driver.clone(),
+        }
     }
 }
 
 impl<A: AccumulatorValue> Debug for Accumulator<A> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Accumulator").field("id", &self.id).field("name", &self.name).finish()
+        f.debug_struct("Accumulator")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .finish()
     }
 }
 
@@ -189,14 +201,24 @@ struct WireHandle<A> {
 
 impl<A: AccumulatorValue> Serialize for Accumulator<A> {
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        WireHandle { id: self.id, name: self.name.clone(), zero: self.zero.clone() }.serialize(s)
+        WireHandle {
+            id: self.id,
+            name: self.name.clone(),
+            zero: self.zero.clone(),
+        }
+        .serialize(s)
     }
 }
 
 impl<'de, A: AccumulatorValue> Deserialize<'de> for Accumulator<A> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
         let w = WireHandle::<A>::deserialize(d)?;
-        Ok(Accumulator { id: w.id, name: w.name, zero: w.zero, driver: None })
+        Ok(Accumulator {
+            id: w.id,
+            name: w.name,
+            zero: w.zero,
+            driver: None,
+        })
     }
 }
 
@@ -215,11 +237,15 @@ impl<A: AccumulatorValue> Accumulator<A> {
     pub fn add(&self, v: A::In) {
         let v = TaskContext::with_current(|ctx| match ctx {
             Some(ctx) => {
-                ctx.with_accumulator(self.id, || Box::new(TaskCopy(self.zero.zero())), |slot| {
-                    if let Some(copy) = slot.as_any_mut().downcast_mut::<TaskCopy<A>>() {
-                        copy.0.add(v);
-                    }
-                });
+                ctx.with_accumulator(
+                    self.id,
+                    || Box::new(TaskCopy(self.zero.zero())),
+                    |slot| {
+                        if let Some(copy) = slot.as_any_mut().downcast_mut::<TaskCopy<A>>() {
+                            copy.0.add(v);
+                        }
+                    },
+                );
                 None
             }
             None => Some(v),
@@ -260,7 +286,8 @@ impl Accumulator<LongSum> {
 
     /// Average of the values added (`NaN` when none was).
     pub fn avg(&self) -> f64 {
-        self.raw_value().map_or(f64::NAN, |v| v.sum as f64 / v.count as f64)
+        self.raw_value()
+            .map_or(f64::NAN, |v| v.sum as f64 / v.count as f64)
     }
 }
 
@@ -281,11 +308,18 @@ impl<A: AccumulatorValue> TaskAccumulator for TaskCopy<A> {
 pub use ember_common::AccumulatorUpdate;
 
 /// Serializes a task's non-empty accumulator copies.
-pub(crate) fn collect_updates(copies: Vec<(u64, Box<dyn TaskAccumulator>)>) -> Result<Vec<AccumulatorUpdate>> {
+pub(crate) fn collect_updates(
+    copies: Vec<(u64, Box<dyn TaskAccumulator>)>,
+) -> Result<Vec<AccumulatorUpdate>> {
     copies
         .into_iter()
         .filter(|(_, c)| !c.is_zero())
-        .map(|(id, c)| Ok(AccumulatorUpdate { id, bytes: c.to_bytes()? }))
+        .map(|(id, c)| {
+            Ok(AccumulatorUpdate {
+                id,
+                bytes: c.to_bytes()?,
+            })
+        })
         .collect()
 }
 
@@ -295,7 +329,11 @@ trait DriverAccumulator: Send + Sync {
     /// The value's type, named when its `merge` fails (Spark logs the class name).
     fn type_name(&self) -> &'static str;
     /// Merges a task's update; returns the update decoded, for the stage's running total.
-    fn merge_update(&self, bytes: &[u8], stage_total: &mut Option<Box<dyn Any + Send>>) -> Result<()>;
+    fn merge_update(
+        &self,
+        bytes: &[u8],
+        stage_total: &mut Option<Box<dyn Any + Send>>,
+    ) -> Result<()>;
     /// The stage total as text.
     fn describe(&self, stage_total: &(dyn Any + Send)) -> String;
 }
@@ -309,8 +347,13 @@ impl<A: AccumulatorValue> DriverAccumulator for DriverCell<A> {
         std::any::type_name::<A>()
     }
 
-    fn merge_update(&self, bytes: &[u8], stage_total: &mut Option<Box<dyn Any + Send>>) -> Result<()> {
-        let update: A = postcard::from_bytes(bytes).map_err(|e| EmberError::ser_context("accumulator update", e))?;
+    fn merge_update(
+        &self,
+        bytes: &[u8],
+        stage_total: &mut Option<Box<dyn Any + Send>>,
+    ) -> Result<()> {
+        let update: A = postcard::from_bytes(bytes)
+            .map_err(|e| EmberError::ser_context("accumulator update", e))?;
         self.value.lock().merge(&update);
         match stage_total.as_mut().and_then(|t| t.downcast_mut::<A>()) {
             Some(total) => total.merge(&update),
@@ -362,13 +405,27 @@ impl AccumulatorRegistry {
     }
 
     /// Registers a new accumulator starting at `initial`.
-    pub fn register<A: AccumulatorValue>(&self, initial: A, name: Option<String>) -> Accumulator<A> {
-        let id = self.next_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    pub fn register<A: AccumulatorValue>(
+        &self,
+        initial: A,
+        name: Option<String>,
+    ) -> Accumulator<A> {
+        let id = self
+            .next_id
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let zero = initial.zero();
-        let cell = Arc::new(DriverCell { value: Mutex::new(initial), name: name.clone() });
+        let cell = Arc::new(DriverCell {
+            value: Mutex::new(initial),
+            name: name.clone(),
+        });
         let erased: Arc<dyn DriverAccumulator> = cell.clone();
         self.state.lock().live.insert(id, Arc::downgrade(&erased));
-        Accumulator { id, name, zero, driver: Some(cell) }
+        Accumulator {
+            id,
+            name,
+            zero,
+            driver: Some(cell),
+        }
     }
 
     /// Applies a successful task's updates (called once per partition by the DAG scheduler, on
@@ -381,9 +438,17 @@ impl AccumulatorRegistry {
         }
         let mut st = self.state.lock();
         for u in updates {
-            let Some(acc) = st.live.get(&u.id).and_then(Weak::upgrade) else { continue };
-            let mut total = if acc.name().is_some() { st.stage_totals.remove(&(stage_id, u.id)) } else { None };
-            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| acc.merge_update(&u.bytes, &mut total))) {
+            let Some(acc) = st.live.get(&u.id).and_then(Weak::upgrade) else {
+                continue;
+            };
+            let mut total = if acc.name().is_some() {
+                st.stage_totals.remove(&(stage_id, u.id))
+            } else {
+                None
+            };
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                acc.merge_update(&u.bytes, &mut total)
+            })) {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => tracing::warn!("dropping an update of accumulator {}: {e}", u.id),
                 Err(payload) => tracing::error!(
@@ -425,7 +490,10 @@ mod tests {
     use super::*;
 
     fn update_of<A: AccumulatorValue>(acc: &Accumulator<A>, v: A) -> AccumulatorUpdate {
-        AccumulatorUpdate { id: acc.id(), bytes: postcard::to_allocvec(&v).unwrap() }
+        AccumulatorUpdate {
+            id: acc.id(),
+            bytes: postcard::to_allocvec(&v).unwrap(),
+        }
     }
 
     #[test]
@@ -462,7 +530,14 @@ mod tests {
     fn garbage_updates_are_skipped() {
         let reg = AccumulatorRegistry::new();
         let acc = reg.register(DoubleSum::default(), Some("d".into()));
-        reg.apply(0, 0, &[AccumulatorUpdate { id: acc.id(), bytes: vec![0xff; 3] }]);
+        reg.apply(
+            0,
+            0,
+            &[AccumulatorUpdate {
+                id: acc.id(),
+                bytes: vec![0xff; 3],
+            }],
+        );
         assert_eq!(acc.value(), 0.0);
     }
 
@@ -493,7 +568,11 @@ mod tests {
         }
         let reg = AccumulatorRegistry::new();
         let acc = reg.register(Max::default(), None);
-        reg.apply(0, 0, &[update_of(&acc, Max(Some(7))), update_of(&acc, Max(Some(3)))]);
+        reg.apply(
+            0,
+            0,
+            &[update_of(&acc, Max(Some(7))), update_of(&acc, Max(Some(3)))],
+        );
         assert_eq!(acc.value(), Some(7));
         acc.reset();
         assert_eq!(acc.value(), None);

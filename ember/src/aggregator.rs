@@ -5,7 +5,9 @@
 ///
 /// Implementations are small structs holding the user's zero-sized closures, so a shuffle's hot
 /// loop is monomorphized per job and the calls inline: there is no dynamic dispatch per record.
-pub trait Aggregator<K, V, C>: Clone + Send + Sync + serde::Serialize + serde::de::DeserializeOwned + 'static {
+pub trait Aggregator<K, V, C>:
+    Clone + Send + Sync + serde::Serialize + serde::de::DeserializeOwned + 'static
+{
     /// Whether map tasks combine before writing (false for `group_by_key`, where it saves nothing).
     const MAP_SIDE_COMBINE: bool;
     /// The combiner for the first value of a key.

@@ -34,9 +34,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::data::Data;
 use crate::error::{EmberError, Result};
+use crate::task::{BroadcastValues, TaskContext, TaskMetrics};
 use ember_net::block_server::BlockStore;
 use ember_net::protocol::{BlockRequest, BlockResponse};
-use crate::task::{BroadcastValues, TaskContext, TaskMetrics};
 
 /// The block id of piece `piece` of broadcast `id` (Spark's `BroadcastBlockId(id, "piece" + i)`).
 pub fn piece_block_id(id: u64, piece: usize) -> String {
@@ -83,10 +83,20 @@ impl BroadcastManager {
     }
 
     /// Stores a new broadcast's value and pieces (driver). Returns the handle's fields.
-    pub(crate) fn create<T: Data>(&self, value: T, block_size: usize, compress: bool) -> Result<(u64, usize, u64, Arc<T>)> {
+    pub(crate) fn create<T: Data>(
+        &self,
+        value: T,
+        block_size: usize,
+        compress: bool,
+    ) -> Result<(u64, usize, u64, Arc<T>)> {
         let id = self.next_id.fetch_add(1, Relaxed);
-        let raw = postcard::to_allocvec(&value).map_err(|e| EmberError::ser_context(format!("broadcast {id}"), e))?;
-        let bytes = if compress { lz4_flex::block::compress_prepend_size(&raw) } else { raw };
+        let raw = postcard::to_allocvec(&value)
+            .map_err(|e| EmberError::ser_context(format!("broadcast {id}"), e))?;
+        let bytes = if compress {
+            lz4_flex::block::compress_prepend_size(&raw)
+        } else {
+            raw
+        };
         let total = bytes.len() as u64;
         let mut n = 0;
         {
@@ -121,7 +131,10 @@ impl BroadcastManager {
 
     /// Whether this process holds a decoded value of broadcast `id`.
     pub fn has_value(&self, id: u64) -> bool {
-        self.values.lock().get(&id).is_some_and(|c| c.get().is_some())
+        self.values
+            .lock()
+            .get(&id)
+            .is_some_and(|c| c.get().is_some())
     }
 }
 
@@ -139,7 +152,11 @@ impl BroadcastValues for BroadcastManager {
 
 /// The value of broadcast `id`: from this process if it has it, else fetched (once per
 /// process, whatever the number of tasks asking at the same time) from `source`.
-fn get_or_fetch<T: Data>(values: &dyn BroadcastValues, handle: &Broadcast<T>, ctx: Option<&TaskContext>) -> Result<Arc<T>> {
+fn get_or_fetch<T: Data>(
+    values: &dyn BroadcastValues,
+    handle: &Broadcast<T>,
+    ctx: Option<&TaskContext>,
+) -> Result<Arc<T>> {
     let cell = values.value_cell(handle.id);
     let mut fetch_error = None;
     let value = cell.get_or_init(|| match fetch::<T>(values, handle, ctx) {
@@ -158,21 +175,40 @@ fn get_or_fetch<T: Data>(values: &dyn BroadcastValues, handle: &Broadcast<T>, ct
         Ok(v) => Ok(v),
         Err(_) => {
             values.forget_value(handle.id);
-            Err(EmberError::BroadcastUnavailable { id: handle.id, reason: "no value of the expected type".into() })
+            Err(EmberError::BroadcastUnavailable {
+                id: handle.id,
+                reason: "no value of the expected type".into(),
+            })
         }
     }
 }
 
-fn fetch<T: Data>(values: &dyn BroadcastValues, handle: &Broadcast<T>, ctx: Option<&TaskContext>) -> Result<Arc<dyn Any + Send + Sync>> {
+fn fetch<T: Data>(
+    values: &dyn BroadcastValues,
+    handle: &Broadcast<T>,
+    ctx: Option<&TaskContext>,
+) -> Result<Arc<dyn Any + Send + Sync>> {
     let id = handle.id;
     let unavailable = |reason: String| EmberError::BroadcastUnavailable { id, reason };
-    let source = handle.source.ok_or_else(|| unavailable("it was destroyed or never existed in this application".into()))?;
-    let ctx = ctx.ok_or_else(|| unavailable("read outside a task on a process that does not hold it".into()))?;
-    let client = ctx.services().block_client().ok_or_else(|| unavailable("no block client on this executor".into()))?;
+    let source = handle.source.ok_or_else(|| {
+        unavailable("it was destroyed or never existed in this application".into())
+    })?;
+    let ctx = ctx.ok_or_else(|| {
+        unavailable("read outside a task on a process that does not hold it".into())
+    })?;
+    let client = ctx
+        .services()
+        .block_client()
+        .ok_or_else(|| unavailable("no block client on this executor".into()))?;
     let mut bytes = Vec::with_capacity(handle.total_bytes as usize);
     for i in 0..handle.pieces {
         let block_id = piece_block_id(id, i);
-        match client.fetch(source, BlockRequest::Stored { block_id: block_id.clone() }) {
+        match client.fetch(
+            source,
+            BlockRequest::Stored {
+                block_id: block_id.clone(),
+            },
+        ) {
             Ok(BlockResponse::Data(piece)) => {
                 TaskMetrics::add(&ctx.metrics.broadcast_bytes_fetched, piece.len() as u64);
                 values.add_bytes_fetched(piece.len() as u64);
@@ -183,12 +219,18 @@ fn fetch<T: Data>(values: &dyn BroadcastValues, handle: &Broadcast<T>, ctx: Opti
         }
     }
     let raw = if handle.compressed {
-        lz4_flex::block::decompress_size_prepended(&bytes).map_err(|e| unavailable(format!("corrupt pieces: {e}")))?
+        lz4_flex::block::decompress_size_prepended(&bytes)
+            .map_err(|e| unavailable(format!("corrupt pieces: {e}")))?
     } else {
         bytes
     };
-    let value: T = postcard::from_bytes(&raw).map_err(|e| unavailable(format!("cannot decode the value: {e}")))?;
-    tracing::info!("Reading broadcast variable {id}: {} bytes in {} pieces", handle.total_bytes, handle.pieces);
+    let value: T = postcard::from_bytes(&raw)
+        .map_err(|e| unavailable(format!("cannot decode the value: {e}")))?;
+    tracing::info!(
+        "Reading broadcast variable {id}: {} bytes in {} pieces",
+        handle.total_bytes,
+        handle.pieces
+    );
     Ok(Arc::new(value))
 }
 
@@ -267,8 +309,14 @@ struct WireBroadcast {
 
 impl<T> Serialize for Broadcast<T> {
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        WireBroadcast { id: self.id, pieces: self.pieces, total_bytes: self.total_bytes, compressed: self.compressed, source: self.source }
-            .serialize(s)
+        WireBroadcast {
+            id: self.id,
+            pieces: self.pieces,
+            total_bytes: self.total_bytes,
+            compressed: self.compressed,
+            source: self.source,
+        }
+        .serialize(s)
     }
 }
 
@@ -300,8 +348,21 @@ impl<T: Data> Broadcast<T> {
         let (id, pieces, total_bytes, value) = manager.create(value, block_size, compress)?;
         let cached = OnceLock::new();
         let _ = cached.set(value.clone());
-        let driver = DriverSide { _value: std::marker::PhantomData, manager: manager.clone(), destroyed: false.into(), on_unpersist };
-        Ok(Broadcast { id, pieces, total_bytes, compressed: compress, source, driver: Some(Arc::new(driver)), cached })
+        let driver = DriverSide {
+            _value: std::marker::PhantomData,
+            manager: manager.clone(),
+            destroyed: false.into(),
+            on_unpersist,
+        };
+        Ok(Broadcast {
+            id,
+            pieces,
+            total_bytes,
+            compressed: compress,
+            source,
+            driver: Some(Arc::new(driver)),
+            cached,
+        })
     }
 
     /// The broadcast's id.
@@ -403,13 +464,21 @@ mod tests {
     #[test]
     fn destroyed_broadcasts_refuse_reads_on_the_driver() {
         let m = Arc::new(BroadcastManager::new());
-        let b = Broadcast::create(&m, vec![1u8, 2, 3], 4 << 20, true, None, Box::new(|_| {})).unwrap();
+        let b =
+            Broadcast::create(&m, vec![1u8, 2, 3], 4 << 20, true, None, Box::new(|_| {})).unwrap();
         assert_eq!(b.value(), &vec![1, 2, 3]);
-        let copy: Broadcast<Vec<u8>> = postcard::from_bytes(&postcard::to_allocvec(&b).unwrap()).unwrap();
+        let copy: Broadcast<Vec<u8>> =
+            postcard::from_bytes(&postcard::to_allocvec(&b).unwrap()).unwrap();
         assert_eq!(copy.id(), b.id());
         b.destroy();
         let err = b.try_value().unwrap_err().to_string();
-        assert_eq!(err, format!("Attempted to use Broadcast({}) after it was destroyed", b.id()));
+        assert_eq!(
+            err,
+            format!(
+                "Attempted to use Broadcast({}) after it was destroyed",
+                b.id()
+            )
+        );
         // A decoded handle with no source cannot fetch it either.
         assert!(copy.try_value().is_err());
     }

@@ -66,9 +66,12 @@ pub fn encode_into<T: Serialize + ?Sized>(value: &T, buf: &mut Vec<u8>) -> Resul
 }
 
 fn frame_len(n: usize) -> io::Result<[u8; 4]> {
-    u32::try_from(n)
-        .map(u32::to_le_bytes)
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, format!("shuffle chunk of {n} bytes exceeds 4 GiB")))
+    u32::try_from(n).map(u32::to_le_bytes).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("shuffle chunk of {n} bytes exceeds 4 GiB"),
+        )
+    })
 }
 
 /// The records of one open (not yet framed) chunk.
@@ -91,7 +94,9 @@ impl Default for ChunkBuf {
 impl ChunkBuf {
     /// An empty chunk.
     pub fn new() -> Self {
-        ChunkBuf { buf: vec![0; HEADER] }
+        ChunkBuf {
+            buf: vec![0; HEADER],
+        }
     }
 
     /// Appends one record.
@@ -120,7 +125,12 @@ impl ChunkBuf {
 
     /// Writes the buffered records as one frame (nothing if empty) and empties the chunk.
     /// Returns the bytes written. `scratch` is reused across calls for the compressed payload.
-    pub fn finish_into<W: Write + ?Sized>(&mut self, compress: bool, scratch: &mut Vec<u8>, out: &mut W) -> io::Result<u64> {
+    pub fn finish_into<W: Write + ?Sized>(
+        &mut self,
+        compress: bool,
+        scratch: &mut Vec<u8>,
+        out: &mut W,
+    ) -> io::Result<u64> {
         let n = self.len();
         if n == 0 {
             return Ok(0);
@@ -131,8 +141,9 @@ impl ChunkBuf {
             if scratch.len() < need {
                 scratch.resize(need, 0);
             }
-            let c = lz4_flex::block::compress_into(&self.buf[HEADER..], &mut scratch[2 * HEADER..need])
-                .map_err(io::Error::other)?;
+            let c =
+                lz4_flex::block::compress_into(&self.buf[HEADER..], &mut scratch[2 * HEADER..need])
+                    .map_err(io::Error::other)?;
             scratch[..HEADER].copy_from_slice(&frame_len(HEADER + c)?);
             scratch[HEADER..2 * HEADER].copy_from_slice(&size);
             out.write_all(&scratch[..2 * HEADER + c])?;
@@ -161,7 +172,13 @@ pub struct ChunkWriter {
 impl ChunkWriter {
     /// A writer that lz4-compresses chunks when `compress` is set.
     pub fn new(compress: bool) -> Self {
-        ChunkWriter { chunk: ChunkBuf::new(), scratch: Vec::new(), compress, records: 0, bytes_written: 0 }
+        ChunkWriter {
+            chunk: ChunkBuf::new(),
+            scratch: Vec::new(),
+            compress,
+            records: 0,
+            bytes_written: 0,
+        }
     }
 
     /// Appends a record without writing anything; see [`ChunkWriter::should_flush`].
@@ -180,7 +197,9 @@ impl ChunkWriter {
 
     /// Writes the open chunk (if any) to `out`; returns the bytes written.
     pub fn flush_chunk<W: Write + ?Sized>(&mut self, out: &mut W) -> io::Result<u64> {
-        let n = self.chunk.finish_into(self.compress, &mut self.scratch, out)?;
+        let n = self
+            .chunk
+            .finish_into(self.compress, &mut self.scratch, out)?;
         self.bytes_written += n;
         Ok(n)
     }
@@ -273,7 +292,10 @@ impl<T: DeserializeOwned, R: Read> RecordReader<T, R> {
                         self.records += 1;
                         Ok(Some(v))
                     }
-                    Err(e) => Err(corrupt(format!("undecodable record at byte {} of a chunk: {e}", self.pos))),
+                    Err(e) => Err(corrupt(format!(
+                        "undecodable record at byte {} of a chunk: {e}",
+                        self.pos
+                    ))),
                 };
             }
             if !self.load_chunk()? {
@@ -291,7 +313,10 @@ impl<T: DeserializeOwned, R: Read> RecordReader<T, R> {
                     return Ok(false);
                 }
                 if self.remaining < HEADER as u64 {
-                    return Err(corrupt(format!("{} stray bytes at the end of a block", self.remaining)));
+                    return Err(corrupt(format!(
+                        "{} stray bytes at the end of a block",
+                        self.remaining
+                    )));
                 }
                 let mut h = [0u8; HEADER];
                 self.src.read_exact(&mut h)?;
@@ -300,10 +325,17 @@ impl<T: DeserializeOwned, R: Read> RecordReader<T, R> {
             }
         };
         if len as u64 > self.remaining {
-            return Err(corrupt(format!("chunk of {len} bytes overruns its block ({} bytes left)", self.remaining)));
+            return Err(corrupt(format!(
+                "chunk of {len} bytes overruns its block ({} bytes left)",
+                self.remaining
+            )));
         }
         // Read the following chunk's header in the same call when there is one.
-        let extra = if self.remaining - len as u64 >= HEADER as u64 { HEADER } else { 0 };
+        let extra = if self.remaining - len as u64 >= HEADER as u64 {
+            HEADER
+        } else {
+            0
+        };
         let total = len + extra;
         if self.raw.len() < total {
             self.raw.resize(total, 0);
@@ -317,7 +349,9 @@ impl<T: DeserializeOwned, R: Read> RecordReader<T, R> {
         }
         if self.compressed {
             if len < HEADER {
-                return Err(corrupt(format!("compressed chunk of {len} bytes is shorter than its size prefix")));
+                return Err(corrupt(format!(
+                    "compressed chunk of {len} bytes is shorter than its size prefix"
+                )));
             }
             let mut s = [0u8; HEADER];
             s.copy_from_slice(&self.raw[..HEADER]);
@@ -325,15 +359,21 @@ impl<T: DeserializeOwned, R: Read> RecordReader<T, R> {
             // lz4 cannot expand more than ~255x; a larger claim is corruption, and trusting it
             // would allocate whatever a damaged header says.
             if size > (len - HEADER).saturating_mul(255).saturating_add(64) {
-                return Err(corrupt(format!("chunk claims {size} uncompressed bytes from {} compressed", len - HEADER)));
+                return Err(corrupt(format!(
+                    "chunk claims {size} uncompressed bytes from {} compressed",
+                    len - HEADER
+                )));
             }
             if self.data.len() < size {
                 self.data.resize(size, 0);
             }
-            let got = lz4_flex::block::decompress_into(&self.raw[HEADER..len], &mut self.data[..size])
-                .map_err(|e| corrupt(format!("lz4 chunk does not decompress: {e}")))?;
+            let got =
+                lz4_flex::block::decompress_into(&self.raw[HEADER..len], &mut self.data[..size])
+                    .map_err(|e| corrupt(format!("lz4 chunk does not decompress: {e}")))?;
             if got != size {
-                return Err(corrupt(format!("lz4 chunk decompressed to {got} bytes, header says {size}")));
+                return Err(corrupt(format!(
+                    "lz4 chunk decompressed to {got} bytes, header says {size}"
+                )));
             }
             self.pos = 0;
             self.end = size;
@@ -374,10 +414,19 @@ impl SpillFile {
         loop {
             let n = SPILL_COUNTER.fetch_add(1, Ordering::Relaxed);
             let path = dir.join(format!("{prefix}-{}-{n}.tmp", std::process::id()));
-            match OpenOptions::new().read(true).write(true).create_new(true).open(&path) {
+            match OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
                 Ok(file) => {
                     crate::metrics::count_file_op(true);
-                    return Ok(SpillFile { path, file, keep: false });
+                    return Ok(SpillFile {
+                        path,
+                        file,
+                        keep: false,
+                    });
                 }
                 // A leftover of an earlier process with the same pid: take the next number.
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
@@ -525,22 +574,37 @@ mod tests {
 
     proptest! {
         #[test]
-        fn round_trip(recs in prop::collection::vec((any::<u64>(), ".{0,40}", prop::collection::vec(any::<u8>(), 0..50)), 0..300),
-                      compress in any::<bool>()) {
+        fn round_trip(
+            recs in prop::collection::vec(
+                (any::<u64>(), ".{0,40}", prop::collection::vec(any::<u8>(), 0..50)),
+                0..300,
+            ),
+            compress in any::<bool>()
+        ) {
             let out = encode_block(&recs, compress);
-            prop_assert_eq!(decode_block::<(u64, String, Vec<u8>)>(&out, compress).unwrap(), recs);
+            prop_assert_eq!(
+                decode_block::<(u64, String, Vec<u8>)>(&out, compress).unwrap(),
+                recs
+            );
         }
 
         #[test]
-        fn round_trip_records_larger_than_a_chunk(sizes in prop::collection::vec(0usize..3 * CHUNK_TARGET, 1..6),
-                                                  compress in any::<bool>()) {
-            let recs: Vec<Vec<u8>> = sizes.iter().enumerate().map(|(i, &n)| vec![i as u8; n]).collect();
+        fn round_trip_records_larger_than_a_chunk(
+            sizes in prop::collection::vec(0usize..3 * CHUNK_TARGET, 1..6),
+            compress in any::<bool>()
+        ) {
+            let recs: Vec<Vec<u8>> =
+                sizes.iter().enumerate().map(|(i, &n)| vec![i as u8; n]).collect();
             let out = encode_block(&recs, compress);
             prop_assert_eq!(decode_block::<Vec<u8>>(&out, compress).unwrap(), recs);
         }
 
         #[test]
-        fn blocks_concatenate(a in prop::collection::vec(any::<i64>(), 0..3000), b in prop::collection::vec(any::<i64>(), 0..3000), compress in any::<bool>()) {
+        fn blocks_concatenate(
+            a in prop::collection::vec(any::<i64>(), 0..3000),
+            b in prop::collection::vec(any::<i64>(), 0..3000),
+            compress in any::<bool>()
+        ) {
             // Spilled runs are concatenated by byte copy: the result must read as a + b.
             let bytes = [encode_block(&a, compress), encode_block(&b, compress)].concat();
             let mut all = a.clone();

@@ -18,28 +18,36 @@ use ember_scheduler::rdd::{Dependency, RddBase};
 use ember_scheduler::task::TaskBody;
 use ember_scheduler::task_scheduler::TaskSchedulerImpl;
 
-use crate::accumulator::{AccumulableInfo, Accumulator, AccumulatorRegistry, AccumulatorValue, Collection, DoubleSum, LongSum};
+use crate::accumulator::{
+    AccumulableInfo, Accumulator, AccumulatorRegistry, AccumulatorValue, Collection, DoubleSum,
+    LongSum,
+};
 use crate::broadcast::{Broadcast, BroadcastManager, BroadcastMetrics};
 use crate::conf::{self, EmberConf, MasterUrl, ShuffleConf};
 use crate::data::Data;
 use crate::env::ExecutorEnv;
 use crate::error::{EmberError, Result};
+use crate::event_log::{EventLogSettings, EventLogWriter};
+use crate::listener::events::{
+    ApplicationEnd, ApplicationStart, BlockManagerAdded, EnvironmentDetails, EnvironmentUpdate,
+    ExecutorAdded, ListenerEvent,
+};
+use crate::listener::{Listener, ListenerBus, QueueStats};
 use crate::memory::{MemoryConfig, MemorySource, UnifiedMemoryManager};
 use crate::rpc::secret::{Secret, Security};
 use crate::scheduler::backend::SchedulerBackend;
-use crate::scheduler::cluster_backend::{ClusterBackend, ClusterSettings, ClusterView, ExecutorInfo};
-use crate::event_log::{EventLogSettings, EventLogWriter};
-use crate::listener::events::{
-    ApplicationEnd, ApplicationStart, BlockManagerAdded, EnvironmentDetails, EnvironmentUpdate, ExecutorAdded, ListenerEvent,
+use crate::scheduler::cluster_backend::{
+    ClusterBackend, ClusterSettings, ClusterView, ExecutorInfo,
 };
-use crate::listener::{Listener, ListenerBus, QueueStats};
 use crate::scheduler::event_loop::{AppStatus, DriverEvent, DriverServices, EventLoop, StatusCell};
 use crate::scheduler::local_backend::LocalBackend;
 use crate::scheduler::recorder::Recorder;
 use crate::scheduler::status::StatusListener;
 use crate::scheduler::system_clock::SystemClock;
 use crate::status::{AppStatusStore, Retention};
-use crate::storage::{BlockManager, BlockManagerMaster, ExecutorStorageStatus, RddStorageInfo, StorageLevel};
+use crate::storage::{
+    BlockManager, BlockManagerMaster, ExecutorStorageStatus, RddStorageInfo, StorageLevel,
+};
 use crate::task::{BlockManagerId, JobId, ResultFunc, TaskKind, TaskValue};
 use crate::ui::console_progress::{ConsoleProgressBar, ProgressRefresher, ProgressTracker};
 use crate::ui::server::UiServer;
@@ -145,7 +153,9 @@ impl Inner {
         }
         // As SparkContext.stop: the application's end is the last event; then the listeners
         // finish what they hold (the event log gets its final name) and the UI stops.
-        self.bus.post(ListenerEvent::ApplicationEnd(ApplicationEnd { time: self.bus.time_ms() }));
+        self.bus.post(ListenerEvent::ApplicationEnd(ApplicationEnd {
+            time: self.bus.time_ms(),
+        }));
         drop(self.progress.lock().take());
         self.bus.stop();
         if let Some(mut ui) = self.ui.lock().take() {
@@ -185,7 +195,10 @@ impl Context {
     /// not consume (without the program name).
     pub fn from_args(app_name: &str) -> Result<(Self, Vec<String>)> {
         let (conf, rest) = EmberConf::from_args(std::env::args().skip(1))?;
-        Ok((Self::new(conf.set_if_missing(conf::APP_NAME, app_name))?, rest))
+        Ok((
+            Self::new(conf.set_if_missing(conf::APP_NAME, app_name))?,
+            rest,
+        ))
     }
 
     fn start(conf: Arc<EmberConf>, master: MasterUrl) -> Result<Self> {
@@ -193,7 +206,10 @@ impl Context {
             "" => std::env::temp_dir(),
             d => PathBuf::from(d),
         };
-        let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
         // The sequence number keeps two applications of one process apart even if they start
         // within the clock's resolution (tests start many at once); each deletes its directory.
         static APPS: AtomicUsize = AtomicUsize::new(0);
@@ -206,7 +222,12 @@ impl Context {
         })
     }
 
-    fn start_in(conf: Arc<EmberConf>, master: MasterUrl, app_dir: PathBuf, stamp: u128) -> Result<Self> {
+    fn start_in(
+        conf: Arc<EmberConf>,
+        master: MasterUrl,
+        app_dir: PathBuf,
+        stamp: u128,
+    ) -> Result<Self> {
         let blocks = Arc::new(BlockManagerMaster::new());
         let tracker = Arc::new(MapOutputTracker::new());
         let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
@@ -221,7 +242,11 @@ impl Context {
                 reason: "The capacity of listener bus event queue must be positive".into(),
             });
         }
-        let bus = Arc::new(ListenerBus::new(capacity as usize, clock.clone(), epoch_now.saturating_sub(clock.now_ms())));
+        let bus = Arc::new(ListenerBus::new(
+            capacity as usize,
+            clock.clone(),
+            epoch_now.saturating_sub(clock.now_ms()),
+        ));
         let status = Arc::new(StatusCell::default());
         bus.add_inline(Box::new(StatusListener(status.clone())));
         let ui_enabled = conf.get_bool(conf::UI_ENABLED)?;
@@ -233,21 +258,30 @@ impl Context {
                 dead_executors: conf.get_u64(conf::UI_RETAINED_DEAD_EXECUTORS)? as usize,
             };
             let store = AppStatusStore::new(retention);
-            bus.add_sink("appStatus", Box::new(store.listener())).map_err(|e| EmberError::io("appStatus listener thread", e))?;
+            bus.add_sink("appStatus", Box::new(store.listener()))
+                .map_err(|e| EmberError::io("appStatus listener thread", e))?;
             Some(store)
         } else {
             None
         };
         if let Some(settings) = EventLogSettings::from_conf(&conf)? {
             let writer = EventLogWriter::create(&settings, &app_id)?;
-            bus.add_sink("eventLog", Box::new(writer)).map_err(|e| EmberError::io("eventLog listener thread", e))?;
+            bus.add_sink("eventLog", Box::new(writer))
+                .map_err(|e| EmberError::io("eventLog listener thread", e))?;
         }
-        let progress = if ConsoleProgressBar::enabled_for_stderr(conf.get_bool(conf::UI_SHOW_CONSOLE_PROGRESS)?) {
+        let progress = if ConsoleProgressBar::enabled_for_stderr(
+            conf.get_bool(conf::UI_SHOW_CONSOLE_PROGRESS)?,
+        ) {
             let tracker = ProgressTracker::new();
-            bus.add_sink("progress", Box::new(tracker.handle())).map_err(|e| EmberError::io("progress listener thread", e))?;
+            bus.add_sink("progress", Box::new(tracker.handle()))
+                .map_err(|e| EmberError::io("progress listener thread", e))?;
             let b = bus.clone();
-            let refresher = ProgressRefresher::start(tracker, ConsoleProgressBar::new(true), Arc::new(move || b.time_ms()))
-                .map_err(|e| EmberError::io("refresh progress thread", e))?;
+            let refresher = ProgressRefresher::start(
+                tracker,
+                ConsoleProgressBar::new(true),
+                Arc::new(move || b.time_ms()),
+            )
+            .map_err(|e| EmberError::io("refresh progress thread", e))?;
             Some(refresher)
         } else {
             None
@@ -257,16 +291,24 @@ impl Context {
         blocks.set_listener_bus(bus.clone());
         let ui = match &store {
             Some(store) => {
-                let host: std::net::IpAddr = conf.get(conf::DRIVER_HOST).parse().unwrap_or(std::net::Ipv4Addr::LOCALHOST.into());
-                let port = u16::try_from(conf.get_u64(conf::UI_PORT)?).map_err(|_| EmberError::Config {
-                    key: conf::UI_PORT.into(),
-                    value: conf.get(conf::UI_PORT).into(),
-                    reason: "a port is at most 65535".into(),
+                let host: std::net::IpAddr = conf
+                    .get(conf::DRIVER_HOST)
+                    .parse()
+                    .unwrap_or(std::net::Ipv4Addr::LOCALHOST.into());
+                let port = u16::try_from(conf.get_u64(conf::UI_PORT)?).map_err(|_| {
+                    EmberError::Config {
+                        key: conf::UI_PORT.into(),
+                        value: conf.get(conf::UI_PORT).into(),
+                        reason: "a port is at most 65535".into(),
+                    }
                 })?;
                 let retries = conf.get_u64(conf::PORT_MAX_RETRIES)?.min(1000) as u32;
                 let listener = crate::ui::server::bind("EmberUI", host, port, retries)?;
                 let b = bus.clone();
-                let api = crate::ui::rest::ApiState { store: store.clone(), now: Arc::new(move || b.time_ms()) };
+                let api = crate::ui::rest::ApiState {
+                    store: store.clone(),
+                    now: Arc::new(move || b.time_ms()),
+                };
                 let server = UiServer::start(listener, crate::ui::rest::routes(api))?;
                 crate::ui::server::log_started(&server);
                 Some(server)
@@ -281,77 +323,152 @@ impl Context {
         let mut broadcast_source = None;
         let mut local_executor = None;
         let mut local_memory = None;
-        let (backend, threads, max_failures): (Box<dyn SchedulerBackend>, usize, u32) = match &master {
-            MasterUrl::Local { threads, max_failures } => {
-                // The embedded executor: only this mode has one in the driver process.
-                let local_dir = app_dir.join("executor-driver");
-                std::fs::create_dir_all(&local_dir).map_err(|e| EmberError::io(&local_dir, e))?;
-                bus.post(ListenerEvent::ExecutorAdded(ExecutorAdded {
-                    time: bus.time_ms(),
-                    executor_id: "driver".into(),
-                    executor_info: crate::listener::events::ExecutorInfo { host: "localhost".into(), total_cores: *threads as u32, log_urls: Default::default() },
-                }));
-                let bm_id = BlockManagerId { executor_id: "driver".into(), host: "localhost".into(), port: 0 };
-                // Local mode: the executor lives in the driver, so the driver's memory is its memory.
-                let memory = MemoryConfig::from_conf(&conf, conf.get_size_bytes(conf::DRIVER_MEMORY)?, MemorySource::Key(conf::DRIVER_MEMORY))?;
-                // As in Spark, a too small ember.executor.memory is refused in local mode too,
-                // though the driver's memory is the one used.
-                if conf.contains(conf::EXECUTOR_MEMORY) {
-                    MemoryConfig::from_conf(&conf, conf.get_size_bytes(conf::EXECUTOR_MEMORY)?, MemorySource::Key(conf::EXECUTOR_MEMORY))?;
+        let (backend, threads, max_failures): (Box<dyn SchedulerBackend>, usize, u32) =
+            match &master {
+                MasterUrl::Local {
+                    threads,
+                    max_failures,
+                } => {
+                    // The embedded executor: only this mode has one in the driver process.
+                    let local_dir = app_dir.join("executor-driver");
+                    std::fs::create_dir_all(&local_dir)
+                        .map_err(|e| EmberError::io(&local_dir, e))?;
+                    bus.post(ListenerEvent::ExecutorAdded(ExecutorAdded {
+                        time: bus.time_ms(),
+                        executor_id: "driver".into(),
+                        executor_info: crate::listener::events::ExecutorInfo {
+                            host: "localhost".into(),
+                            total_cores: *threads as u32,
+                            log_urls: Default::default(),
+                        },
+                    }));
+                    let bm_id = BlockManagerId {
+                        executor_id: "driver".into(),
+                        host: "localhost".into(),
+                        port: 0,
+                    };
+                    // Local mode: the executor lives in the driver, so the driver's memory is its
+                    // memory.
+                    let memory = MemoryConfig::from_conf(
+                        &conf,
+                        conf.get_size_bytes(conf::DRIVER_MEMORY)?,
+                        MemorySource::Key(conf::DRIVER_MEMORY),
+                    )?;
+                    // As in Spark, a too small ember.executor.memory is refused in local mode too,
+                    // though the driver's memory is the one used.
+                    if conf.contains(conf::EXECUTOR_MEMORY) {
+                        MemoryConfig::from_conf(
+                            &conf,
+                            conf.get_size_bytes(conf::EXECUTOR_MEMORY)?,
+                            MemorySource::Key(conf::EXECUTOR_MEMORY),
+                        )?;
+                    }
+                    let block_manager = BlockManager::new(
+                        bm_id,
+                        blocks.clone(),
+                        memory,
+                        local_dir.join("blocks"),
+                        &conf,
+                    )?;
+                    local_memory = Some(block_manager.memory_manager().clone());
+                    let env = Arc::new(ExecutorEnv {
+                        executor_id: "driver".into(),
+                        host: "localhost".into(),
+                        conf: conf.clone(),
+                        local_dir,
+                        shuffle: ShuffleConf::from_conf(&conf)?,
+                        memory_manager: block_manager.memory_manager().clone(),
+                        block_manager,
+                        broadcasts: broadcasts.clone(),
+                        map_outputs: tracker.clone(),
+                        block_client: None,
+                    });
+                    let backend = LocalBackend::new(env, *threads, tx.clone());
+                    local_executor = Some(backend.executor().monitor());
+                    (Box::new(backend), *threads, *max_failures)
                 }
-                let block_manager = BlockManager::new(bm_id, blocks.clone(), memory, local_dir.join("blocks"), &conf)?;
-                local_memory = Some(block_manager.memory_manager().clone());
-                let env = Arc::new(ExecutorEnv {
-                    executor_id: "driver".into(),
-                    host: "localhost".into(),
-                    conf: conf.clone(),
-                    local_dir,
-                    shuffle: ShuffleConf::from_conf(&conf)?,
-                    memory_manager: block_manager.memory_manager().clone(),
-                    block_manager,
-                    broadcasts: broadcasts.clone(),
-                    map_outputs: tracker.clone(),
-                    block_client: None,
-                });
-                let backend = LocalBackend::new(env, *threads, tx.clone());
-                local_executor = Some(backend.executor().monitor());
-                (Box::new(backend), *threads, *max_failures)
-            }
-            MasterUrl::LocalCluster { executors, cores, memory_mb } => {
-                // The master URL's MEM, unless ember.executor.memory says otherwise; checked here
-                // so that too little memory fails the context, not the executor processes.
-                let memory_mb = if conf.contains(conf::EXECUTOR_MEMORY) {
-                    let bytes = conf.get_size_bytes(conf::EXECUTOR_MEMORY)?;
-                    MemoryConfig::from_conf(&conf, bytes, MemorySource::Key(conf::EXECUTOR_MEMORY))?;
-                    bytes >> 20
-                } else {
-                    MemoryConfig::from_conf(&conf, *memory_mb << 20, MemorySource::MasterUrl(conf.get(conf::MASTER)))?;
-                    *memory_mb
-                };
-                let backend = start_cluster(&conf, tx.clone(), tracker.clone(), blocks.clone(), broadcasts.clone(), Some((*executors, *cores, memory_mb)), None)?;
-                cluster = Some((backend.address(), backend.view()));
-                broadcast_source = Some(backend.broadcast_address());
-                (Box::new(backend), executors * cores, conf.get_u64_at_most(conf::TASK_MAX_FAILURES, u32::MAX.into())? as u32)
-            }
-            MasterUrl::Standalone { host, port } => {
-                let backend = start_cluster(&conf, tx.clone(), tracker.clone(), blocks.clone(), broadcasts.clone(), None, Some((host.clone(), *port)))?;
-                cluster = Some((backend.address(), backend.view()));
-                broadcast_source = Some(backend.broadcast_address());
-                let cores = conf.get_opt_u64(conf::DEFAULT_PARALLELISM)?.unwrap_or(2) as usize;
-                (Box::new(backend), cores, conf.get_u64_at_most(conf::TASK_MAX_FAILURES, u32::MAX.into())? as u32)
-            }
-        };
+                MasterUrl::LocalCluster {
+                    executors,
+                    cores,
+                    memory_mb,
+                } => {
+                    // The master URL's MEM, unless ember.executor.memory says otherwise; checked
+                    // here so that too little memory fails the context, not the
+                    // executor processes.
+                    let memory_mb = if conf.contains(conf::EXECUTOR_MEMORY) {
+                        let bytes = conf.get_size_bytes(conf::EXECUTOR_MEMORY)?;
+                        MemoryConfig::from_conf(
+                            &conf,
+                            bytes,
+                            MemorySource::Key(conf::EXECUTOR_MEMORY),
+                        )?;
+                        bytes >> 20
+                    } else {
+                        MemoryConfig::from_conf(
+                            &conf,
+                            *memory_mb << 20,
+                            MemorySource::MasterUrl(conf.get(conf::MASTER)),
+                        )?;
+                        *memory_mb
+                    };
+                    let backend = start_cluster(
+                        &conf,
+                        tx.clone(),
+                        tracker.clone(),
+                        blocks.clone(),
+                        broadcasts.clone(),
+                        Some((*executors, *cores, memory_mb)),
+                        None,
+                    )?;
+                    cluster = Some((backend.address(), backend.view()));
+                    broadcast_source = Some(backend.broadcast_address());
+                    (
+                        Box::new(backend),
+                        executors * cores,
+                        conf.get_u64_at_most(conf::TASK_MAX_FAILURES, u32::MAX.into())? as u32,
+                    )
+                }
+                MasterUrl::Standalone { host, port } => {
+                    let backend = start_cluster(
+                        &conf,
+                        tx.clone(),
+                        tracker.clone(),
+                        blocks.clone(),
+                        broadcasts.clone(),
+                        None,
+                        Some((host.clone(), *port)),
+                    )?;
+                    cluster = Some((backend.address(), backend.view()));
+                    broadcast_source = Some(backend.broadcast_address());
+                    let cores = conf.get_opt_u64(conf::DEFAULT_PARALLELISM)?.unwrap_or(2) as usize;
+                    (
+                        Box::new(backend),
+                        cores,
+                        conf.get_u64_at_most(conf::TASK_MAX_FAILURES, u32::MAX.into())? as u32,
+                    )
+                }
+            };
         if let Some(addr) = broadcast_source {
             // The driver's block manager in cluster mode (Spark posts it; the History Server
             // lists the driver from it): it serves broadcast pieces and stores nothing.
-            let memory = MemoryConfig::from_conf(&conf, conf.get_size_bytes(conf::DRIVER_MEMORY)?, MemorySource::Key(conf::DRIVER_MEMORY))?;
+            let memory = MemoryConfig::from_conf(
+                &conf,
+                conf.get_size_bytes(conf::DRIVER_MEMORY)?,
+                MemorySource::Key(conf::DRIVER_MEMORY),
+            )?;
             bus.post(ListenerEvent::BlockManagerAdded(BlockManagerAdded {
                 time: bus.time_ms(),
-                block_manager_id: BlockManagerId { executor_id: "driver".into(), host: addr.ip().to_string(), port: addr.port() },
+                block_manager_id: BlockManagerId {
+                    executor_id: "driver".into(),
+                    host: addr.ip().to_string(),
+                    port: addr.port(),
+                },
                 max_mem: memory.max_memory,
             }));
         }
-        bus.post(ListenerEvent::EnvironmentUpdate(EnvironmentUpdate { environment_details: environment(&conf, &app_id, start_time, ui_url.as_deref()) }));
+        bus.post(ListenerEvent::EnvironmentUpdate(EnvironmentUpdate {
+            environment_details: environment(&conf, &app_id, start_time, ui_url.as_deref()),
+        }));
         bus.post(ListenerEvent::ApplicationStart(ApplicationStart {
             app_name: conf.app_name().to_string(),
             app_id: app_id.clone(),
@@ -363,10 +480,15 @@ impl Context {
             None => stamp as u64,
         };
         let mut scheduler_config = crate::scheduler::conf::scheduler_config(&conf, max_failures)?;
-        if matches!(master, MasterUrl::Local { .. }) && scheduler_config.speculation.take().is_some() {
+        if matches!(master, MasterUrl::Local { .. })
+            && scheduler_config.speculation.take().is_some()
+        {
             // As in Spark: the one embedded executor is the only place a copy could run, and a
             // copy never runs where its task already runs.
-            info!("{} is ignored in local mode: there is no other executor to run copies on", conf::SPECULATION);
+            info!(
+                "{} is ignored in local mode: there is no other executor to run copies on",
+                conf::SPECULATION
+            );
         }
         if matches!(master, MasterUrl::Local { .. }) {
             // As in Spark: the embedded executor is there from the start.
@@ -377,39 +499,60 @@ impl Context {
             // ember.executor.cores is set; otherwise one slot is assumed.
             let cores = match &master {
                 MasterUrl::LocalCluster { cores, .. } => Some(*cores as u64),
-                _ if conf.contains(conf::EXECUTOR_CORES) => Some(conf.get_u64(conf::EXECUTOR_CORES)?),
+                _ if conf.contains(conf::EXECUTOR_CORES) => {
+                    Some(conf.get_u64(conf::EXECUTOR_CORES)?)
+                }
                 _ => None,
             };
-            let slots = cores.map_or(1, |c| c / u64::from(scheduler_config.task_cpus)).max(1);
+            let slots = cores
+                .map_or(1, |c| c / u64::from(scheduler_config.task_cpus))
+                .max(1);
             speculation.executor_slots = u32::try_from(slots).unwrap_or(u32::MAX);
         }
         let mut tasks = TaskSchedulerImpl::new(scheduler_config, clock.clone(), seed);
         if matches!(master, MasterUrl::Local { .. }) {
             tasks.executor_added("driver", "localhost");
         }
-        let max_stage_attempts = conf.get_u64(conf::STAGE_MAX_CONSECUTIVE_ATTEMPTS)?.clamp(1, u32::MAX as u64) as u32;
+        let max_stage_attempts = conf
+            .get_u64(conf::STAGE_MAX_CONSECUTIVE_ATTEMPTS)?
+            .clamp(1, u32::MAX as u64) as u32;
         let mut dag = DagScheduler::new(tracker, blocks.clone(), max_stage_attempts);
         dag.set_max_result_size(conf.get_size_bytes(conf::DRIVER_MAX_RESULT_SIZE)?);
         dag.set_reduce_locality(conf.get_bool(conf::SHUFFLE_REDUCE_LOCALITY_ENABLED)?);
         let accumulators = Arc::new(AccumulatorRegistry::new());
-        let services = DriverServices { accumulators: accumulators.clone(), blocks: blocks.clone() };
+        let services = DriverServices {
+            accumulators: accumulators.clone(),
+            blocks: blocks.clone(),
+        };
         let persisted: Arc<Mutex<std::collections::BTreeMap<usize, PersistedRdd>>> = Arc::default();
         let names = persisted.clone();
-        let recorder = Recorder::new(bus.clone(), Box::new(move |id| names.lock().get(&id).and_then(|p| p.name.clone())));
+        let recorder = Recorder::new(
+            bus.clone(),
+            Box::new(move |id| names.lock().get(&id).and_then(|p| p.name.clone())),
+        );
         let mut event_loop = EventLoop::new(dag, tasks, backend, clock, recorder, services);
         if !matches!(master, MasterUrl::Local { .. }) {
-            event_loop = event_loop.with_heartbeat_timeout(conf.get_time_ms(conf::NETWORK_TIMEOUT)?);
+            event_loop =
+                event_loop.with_heartbeat_timeout(conf.get_time_ms(conf::NETWORK_TIMEOUT)?);
         }
-        let handle = std::thread::Builder::new().name(LOOP_THREAD.into()).spawn(move || event_loop.run(rx)).map_err(|e| {
-            crate::scheduler::event_loop::spawn_failed(&e);
-            EmberError::io("dag-scheduler-event-loop thread", e)
-        })?;
+        let handle = std::thread::Builder::new()
+            .name(LOOP_THREAD.into())
+            .spawn(move || event_loop.run(rx))
+            .map_err(|e| {
+                crate::scheduler::event_loop::spawn_failed(&e);
+                EmberError::io("dag-scheduler-event-loop thread", e)
+            })?;
 
         let default_parallelism = match conf.get_opt_u64(conf::DEFAULT_PARALLELISM)? {
             Some(n) if n > 0 => n as usize,
             _ => threads,
         };
-        info!("Running Ember {} as {} on {}", env!("CARGO_PKG_VERSION"), conf.app_name(), conf.get(conf::MASTER));
+        info!(
+            "Running Ember {} as {} on {}",
+            env!("CARGO_PKG_VERSION"),
+            conf.app_name(),
+            conf.get(conf::MASTER)
+        );
         let inner = Arc::new(Inner {
             conf,
             master,
@@ -439,12 +582,18 @@ impl Context {
         let stoppable: Arc<dyn crate::shutdown::Stoppable> = inner.clone();
         let stoppable = Arc::downgrade(&stoppable);
         crate::shutdown::register(stoppable);
-        Ok(Context { owner: Some(Arc::new(OwnerGuard(inner.clone()))), inner })
+        Ok(Context {
+            owner: Some(Arc::new(OwnerGuard(inner.clone()))),
+            inner,
+        })
     }
 
     /// A handle that does not keep the application alive (what RDDs hold).
     pub(crate) fn weak_handle(&self) -> Context {
-        Context { inner: self.inner.clone(), owner: None }
+        Context {
+            inner: self.inner.clone(),
+            owner: None,
+        }
     }
 
     /// The configuration.
@@ -495,16 +644,31 @@ impl Context {
         let on_unpersist = Box::new(move |id| {
             let _ = events.send(DriverEvent::RemoveBroadcast { id });
         });
-        let b = Broadcast::create(&self.inner.broadcasts, value, block_size, compress, self.inner.broadcast_source, on_unpersist)?;
-        info!("Created broadcast {} ({} bytes serialized)", b.id(), b.serialized_size());
+        let b = Broadcast::create(
+            &self.inner.broadcasts,
+            value,
+            block_size,
+            compress,
+            self.inner.broadcast_source,
+            on_unpersist,
+        )?;
+        info!(
+            "Created broadcast {} ({} bytes serialized)",
+            b.id(),
+            b.serialized_size()
+        );
         Ok(b)
     }
 
     /// Every live executor's metrics source (Spark's `ExecutorSource`: `threadpool.*` and
     /// `filesystem.file.*`): read directly in local mode, from the latest heartbeats otherwise.
-    pub fn executor_metrics(&self) -> std::collections::BTreeMap<String, crate::executor::ExecutorSourceMetrics> {
+    pub fn executor_metrics(
+        &self,
+    ) -> std::collections::BTreeMap<String, crate::executor::ExecutorSourceMetrics> {
         match &self.inner.local_executor {
-            Some(m) => [("driver".to_string(), m.source_metrics())].into_iter().collect(),
+            Some(m) => [("driver".to_string(), m.source_metrics())]
+                .into_iter()
+                .collect(),
             None => self.inner.status.get().executor_metrics,
         }
     }
@@ -516,8 +680,14 @@ impl Context {
 
     /// A new accumulator starting at `initial` (Spark's `SparkContext.register`). Named ones
     /// appear in [`Context::accumulables`].
-    pub fn accumulator<A: AccumulatorValue>(&self, initial: A, name: Option<&str>) -> Accumulator<A> {
-        self.inner.accumulators.register(initial, name.map(str::to_string))
+    pub fn accumulator<A: AccumulatorValue>(
+        &self,
+        initial: A,
+        name: Option<&str>,
+    ) -> Accumulator<A> {
+        self.inner
+            .accumulators
+            .register(initial, name.map(str::to_string))
     }
 
     /// A named `i64` sum (Spark's `longAccumulator(name)`).
@@ -550,7 +720,11 @@ impl Context {
 
     /// The executors registered now (cluster masters; empty in local mode).
     pub fn executor_infos(&self) -> Vec<ExecutorInfo> {
-        self.inner.cluster.as_ref().map(|c| c.1.executors()).unwrap_or_default()
+        self.inner
+            .cluster
+            .as_ref()
+            .map(|c| c.1.executors())
+            .unwrap_or_default()
     }
 
     /// Process ids of the executors registered now (cluster masters).
@@ -576,8 +750,15 @@ impl Context {
     /// falls more than `ember.scheduler.listenerbus.eventqueue.capacity` events behind (then
     /// events are dropped and counted, see [`Context::listener_queue_stats`]).
     pub fn add_listener<L: Listener>(&self, listener: L) -> Result<()> {
-        let name = std::any::type_name::<L>().rsplit("::").next().unwrap_or("listener").to_string();
-        self.inner.bus.add_sink(&name, Box::new(listener)).map_err(|e| EmberError::io(format!("listener thread {name}"), e))
+        let name = std::any::type_name::<L>()
+            .rsplit("::")
+            .next()
+            .unwrap_or("listener")
+            .to_string();
+        self.inner
+            .bus
+            .add_sink(&name, Box::new(listener))
+            .map_err(|e| EmberError::io(format!("listener thread {name}"), e))
     }
 
     /// Each listener queue's counts: events waiting, handled, dropped.
@@ -598,7 +779,11 @@ impl Context {
 
     /// Waits until the application's status satisfies `pred`, for at most `timeout`; returns
     /// whether it does. For tests and tools that must wait for tasks to start or finish.
-    pub fn wait_for_status(&self, timeout: std::time::Duration, pred: impl FnMut(&AppStatus) -> bool) -> bool {
+    pub fn wait_for_status(
+        &self,
+        timeout: std::time::Duration,
+        pred: impl FnMut(&AppStatus) -> bool,
+    ) -> bool {
         self.inner.status.wait_for(timeout, pred)
     }
 
@@ -608,9 +793,22 @@ impl Context {
     }
 
     /// Records a persisted RDD for the storage status.
-    pub(crate) fn note_persisted(&self, rdd_id: usize, name: Option<String>, level: StorageLevel, partitions: usize) {
+    pub(crate) fn note_persisted(
+        &self,
+        rdd_id: usize,
+        name: Option<String>,
+        level: StorageLevel,
+        partitions: usize,
+    ) {
         // (Listeners learn the name from the stages that compute the RDD.)
-        self.inner.persisted.lock().insert(rdd_id, PersistedRdd { name, level, partitions });
+        self.inner.persisted.lock().insert(
+            rdd_id,
+            PersistedRdd {
+                name,
+                level,
+                partitions,
+            },
+        );
     }
 
     /// The persisted RDDs that have cached partitions, by id, with their sizes in memory and on
@@ -650,14 +848,22 @@ impl Context {
     /// Waits until `pred` holds for [`Context::executor_storage_status`], at most `timeout`;
     /// returns whether it does. Executor processes report block changes asynchronously, e.g. the
     /// memory an `unpersist` freed.
-    pub fn wait_for_storage(&self, timeout: std::time::Duration, mut pred: impl FnMut(&[ExecutorStorageStatus]) -> bool) -> bool {
+    pub fn wait_for_storage(
+        &self,
+        timeout: std::time::Duration,
+        mut pred: impl FnMut(&[ExecutorStorageStatus]) -> bool,
+    ) -> bool {
         let local = self.inner.local_memory.clone();
         self.inner.blocks.wait_for(timeout, |status| match &local {
             Some(mm) => {
-                let live: Vec<ExecutorStorageStatus> = status.iter().cloned().map(|mut s| {
-                    s.memory = mm.metrics();
-                    s
-                }).collect();
+                let live: Vec<ExecutorStorageStatus> = status
+                    .iter()
+                    .cloned()
+                    .map(|mut s| {
+                        s.memory = mm.metrics();
+                        s
+                    })
+                    .collect();
                 pred(&live)
             }
             None => pred(status),
@@ -692,13 +898,18 @@ impl Context {
 
     /// Cancels every running job of a group; their actions return `JobCancelled`.
     pub fn cancel_job_group(&self, group: &str) {
-        let _ = self.inner.events.send(DriverEvent::CancelJobGroup { group: group.to_string() });
+        let _ = self.inner.events.send(DriverEvent::CancelJobGroup {
+            group: group.to_string(),
+        });
     }
 
     /// Cancels one job; its action returns `JobCancelled` ("Job 3 cancelled ", as Spark's
     /// `cancelJob` without a reason words it).
     pub fn cancel_job(&self, job_id: JobId) {
-        let _ = self.inner.events.send(DriverEvent::CancelJob { job_id, reason: String::new() });
+        let _ = self.inner.events.send(DriverEvent::CancelJob {
+            job_id,
+            reason: String::new(),
+        });
     }
 
     /// Runs a job of type-erased pieces (Spark's `runJob` below its typed front, which is in
@@ -718,17 +929,31 @@ impl Context {
             rdd,
             body: TaskBody::new(TaskKind::Result(func)),
             partitions,
-            pool: self.get_local_property(conf::SCHEDULER_POOL).unwrap_or_else(|| "default".into()),
+            pool: self
+                .get_local_property(conf::SCHEDULER_POOL)
+                .unwrap_or_else(|| "default".into()),
             group: self.get_local_property(JOB_GROUP),
             call_site,
         };
-        self.inner.events.send(DriverEvent::JobSubmitted { job, listener: tx, id_reply: None }).map_err(|_| EmberError::ContextStopped)?;
+        self.inner
+            .events
+            .send(DriverEvent::JobSubmitted {
+                job,
+                listener: tx,
+                id_reply: None,
+            })
+            .map_err(|_| EmberError::ContextStopped)?;
         loop {
             match rx.recv() {
-                Ok(JobEvent::TaskSucceeded { output_index, value }) => deliver(output_index, value)?,
+                Ok(JobEvent::TaskSucceeded {
+                    output_index,
+                    value,
+                }) => deliver(output_index, value)?,
                 Ok(JobEvent::Succeeded) => return Ok(()),
                 // Stopped by SIGINT/SIGTERM: the process exits once the cleanup is done.
-                Ok(JobEvent::Failed(_)) | Err(_) if crate::shutdown::stopping_for_signal() => crate::shutdown::wait_for_exit(),
+                Ok(JobEvent::Failed(_)) | Err(_) if crate::shutdown::stopping_for_signal() => {
+                    crate::shutdown::wait_for_exit()
+                }
                 Ok(JobEvent::Failed(e)) => return Err(e.into()),
                 Err(_) => return Err(EmberError::ContextStopped),
             }
@@ -763,20 +988,35 @@ fn application_id(master: &MasterUrl, start_ms: u64) -> String {
                 }
             }
         }
-        _ => format!("app-{}-{:04}", crate::util::compact_date(start_ms as i64), SEQ.fetch_add(1, Ordering::Relaxed)),
+        _ => format!(
+            "app-{}-{:04}",
+            crate::util::compact_date(start_ms as i64),
+            SEQ.fetch_add(1, Ordering::Relaxed)
+        ),
     }
 }
 
 /// Who runs the application (Spark's `sparkUser`: `SPARK_USER`, else the login name).
 fn spark_user() -> String {
-    ["EMBER_USER", "USER", "LOGNAME"].iter().find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty())).unwrap_or_else(|| "unknown".into())
+    ["EMBER_USER", "USER", "LOGNAME"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+        .unwrap_or_else(|| "unknown".into())
 }
 
 /// The application's environment for listeners: every `ember.*` key (set, or at its default)
 /// and the process's properties, secrets redacted with `ember.redaction.regex`.
-fn environment(conf: &EmberConf, app_id: &str, start_ms: u64, ui_url: Option<&str>) -> EnvironmentDetails {
-    let mut props: std::collections::BTreeMap<String, String> =
-        conf::ENTRIES.iter().filter(|e| !e.default.is_empty()).map(|e| (e.key.to_string(), e.default.to_string())).collect();
+fn environment(
+    conf: &EmberConf,
+    app_id: &str,
+    start_ms: u64,
+    ui_url: Option<&str>,
+) -> EnvironmentDetails {
+    let mut props: std::collections::BTreeMap<String, String> = conf::ENTRIES
+        .iter()
+        .filter(|e| !e.default.is_empty())
+        .map(|e| (e.key.to_string(), e.default.to_string()))
+        .collect();
     for (k, v) in conf.iter() {
         props.insert(k.to_string(), v.to_string());
     }
@@ -786,18 +1026,28 @@ fn environment(conf: &EmberConf, app_id: &str, start_ms: u64, ui_url: Option<&st
         props.insert("ember.ui.url".into(), url.to_string());
     }
     let regex = conf.get(conf::REDACTION_REGEX).to_string();
-    let exe = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default();
+    let exe = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
     let system = vec![
         ("os.arch".to_string(), std::env::consts::ARCH.to_string()),
         ("os.name".to_string(), std::env::consts::OS.to_string()),
         ("process.id".to_string(), std::process::id().to_string()),
-        ("user.dir".to_string(), std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_default()),
+        (
+            "user.dir".to_string(),
+            std::env::current_dir()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+        ),
         ("user.name".to_string(), spark_user()),
     ];
     EnvironmentDetails {
         runtime: vec![
             ("Java Home".into(), String::new()),
-            ("Java Version".into(), format!("none: Ember {} is native code", env!("CARGO_PKG_VERSION"))),
+            (
+                "Java Version".into(),
+                format!("none: Ember {} is native code", env!("CARGO_PKG_VERSION")),
+            ),
             ("Scala Version".into(), String::new()),
         ],
         spark_properties: crate::status::redact::redact(&regex, props),
@@ -819,7 +1069,10 @@ pub(crate) fn check_storage_levels(rdd: &Arc<dyn RddBase>) -> Result<()> {
         }
         let level = r.storage_level();
         if level.replication > 1 {
-            return Err(EmberError::ReplicationNotSupported { rdd_id: r.id(), level: level.to_string() });
+            return Err(EmberError::ReplicationNotSupported {
+                rdd_id: r.id(),
+                level: level.to_string(),
+            });
         }
         for dep in r.dependencies() {
             match dep {
@@ -850,7 +1103,10 @@ fn start_cluster(
                 "" => "127.0.0.1".to_string(),
                 h => h.to_string(),
             };
-            (h, conf.get_u64_at_most(conf::DRIVER_PORT, u16::MAX.into())? as u16)
+            (
+                h,
+                conf.get_u64_at_most(conf::DRIVER_PORT, u16::MAX.into())? as u16,
+            )
         }
     };
     let ip: std::net::IpAddr = host.parse().map_err(|_| EmberError::Config {
@@ -859,32 +1115,43 @@ fn start_cluster(
         reason: "the driver's bind address must be an IP address".into(),
     })?;
     let configured_secret = match conf.get(conf::AUTHENTICATE_SECRET) {
-        "" => std::env::var(crate::rpc::auth::SECRET_ENV).ok().filter(|s| !s.is_empty()),
+        "" => std::env::var(crate::rpc::auth::SECRET_ENV)
+            .ok()
+            .filter(|s| !s.is_empty()),
         s => Some(s.to_string()),
     };
     let secret = if local.is_some() {
         // local-cluster: one secret per application, unless one was given.
         Some(configured_secret.unwrap_or_else(crate::rpc::auth::generate_secret))
     } else if conf.get_bool(conf::AUTHENTICATE)? {
-        Some(configured_secret.ok_or_else(|| EmberError::Config {
-            key: conf::AUTHENTICATE_SECRET.into(),
-            value: String::new(),
-            reason: "ember.authenticate is true but no secret is set (ember.authenticate.secret or EMBER_AUTH_SECRET)".into(),
+        Some(configured_secret.ok_or_else(|| {
+            EmberError::Config {
+                key: conf::AUTHENTICATE_SECRET.into(),
+                value: String::new(),
+                reason: "ember.authenticate is true but no secret is set \
+                         (ember.authenticate.secret or EMBER_AUTH_SECRET)"
+                    .into(),
+            }
         })?)
     } else {
         None
     };
     let encrypt = conf.get_bool(conf::NETWORK_CRYPTO_ENABLED)?;
-    let security = Security::from_settings(secret.map(Secret::from), encrypt).map_err(|reason| EmberError::Config {
-        key: conf::NETWORK_CRYPTO_ENABLED.into(),
-        value: "true".into(),
-        reason,
-    })?;
-    security.check_listen(ip, "the driver's listener").map_err(|reason| EmberError::Config {
-        key: conf::AUTHENTICATE.into(),
-        value: conf.get(conf::AUTHENTICATE).into(),
-        reason,
-    })?;
+    let security =
+        Security::from_settings(secret.map(Secret::from), encrypt).map_err(|reason| {
+            EmberError::Config {
+                key: conf::NETWORK_CRYPTO_ENABLED.into(),
+                value: "true".into(),
+                reason,
+            }
+        })?;
+    security
+        .check_listen(ip, "the driver's listener")
+        .map_err(|reason| EmberError::Config {
+            key: conf::AUTHENTICATE.into(),
+            value: conf.get(conf::AUTHENTICATE).into(),
+            reason,
+        })?;
     // Refused before anything listens: executors of such a build could not decode task bodies.
     let build_id = match conf.get(conf::TESTING_BUILD_ID) {
         "" => crate::image::check_cluster_ready().map_err(EmberError::UnsupportedBuild)?,
@@ -898,7 +1165,11 @@ fn start_cluster(
         security,
         max_frame: conf.get_size_bytes(conf::RPC_MESSAGE_MAX_SIZE)? as usize,
         timeout: std::time::Duration::from_millis(conf.get_time_ms(conf::NETWORK_TIMEOUT)?),
-        conf: conf.iter().filter(|(k, _)| *k != conf::AUTHENTICATE_SECRET).map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        conf: conf
+            .iter()
+            .filter(|(k, _)| *k != conf::AUTHENTICATE_SECRET)
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
     };
     let timeout = settings.timeout;
     let mut backend = ClusterBackend::start(settings, events, tracker, block_master, broadcasts)?;
@@ -909,4 +1180,3 @@ fn start_cluster(
     }
     Ok(backend)
 }
-

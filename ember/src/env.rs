@@ -12,7 +12,9 @@ use crate::conf::{EmberConf, ShuffleConf};
 use crate::error::{EmberError, Result};
 use crate::memory::UnifiedMemoryManager;
 use crate::storage::BlockManager;
-use crate::task::{BroadcastValues, ExecutorId, ExecutorServices, MapOutputSource, MapStatus, ShuffleId};
+use crate::task::{
+    BroadcastValues, ExecutorId, ExecutorServices, MapOutputSource, MapStatus, ShuffleId,
+};
 
 /// The services of one executor.
 pub struct ExecutorEnv {
@@ -59,9 +61,11 @@ impl ExecutorServices for ExecutorEnv {
 /// In local mode, reduce tasks read the driver's tracker itself.
 impl MapOutputSource for MapOutputTracker {
     fn map_statuses(&self, shuffle_id: ShuffleId) -> Result<Arc<Vec<Option<MapStatus>>>> {
-        MapOutputTracker::map_statuses(self, shuffle_id).ok_or_else(|| EmberError::MapOutputsUnavailable {
-            shuffle_id,
-            message: format!("Missing an output location for shuffle {shuffle_id}"),
+        MapOutputTracker::map_statuses(self, shuffle_id).ok_or_else(|| {
+            EmberError::MapOutputsUnavailable {
+                shuffle_id,
+                message: format!("Missing an output location for shuffle {shuffle_id}"),
+            }
         })
     }
 }

@@ -27,10 +27,17 @@ use ember_common::ShuffleId;
 pub enum EmberError {
     /// A configuration value that does not parse or is out of range.
     #[error("invalid value {value:?} for configuration key {key}: {reason}")]
-    Config { key: String, value: String, reason: String },
+    Config {
+        key: String,
+        value: String,
+        reason: String,
+    },
 
     /// A master URL Ember does not understand.
-    #[error("invalid master URL {url:?}: {reason} (expected local, local[N], local[*], local[N,F], local-cluster[N,C,MEM] or ember://HOST:PORT)")]
+    #[error(
+        "invalid master URL {url:?}: {reason} (expected local, local[N], local[*], local[N,F], \
+         local-cluster[N,C,MEM] or ember://HOST:PORT)"
+    )]
     MasterUrl { url: String, reason: String },
 
     /// A bad command-line argument.
@@ -51,7 +58,10 @@ pub enum EmberError {
     },
 
     /// The driver cannot listen for executors on its address.
-    #[error("I/O error on {addr}: cannot listen for executors ({source}); set ember.driver.host / ember.driver.port")]
+    #[error(
+        "I/O error on {addr}: cannot listen for executors ({source}); set ember.driver.host / \
+         ember.driver.port"
+    )]
     DriverListen {
         addr: String,
         #[source]
@@ -75,8 +85,15 @@ pub enum EmberError {
     },
 
     /// An input pattern that is not a valid glob (glob's `PatternError`, field by field).
-    #[error("invalid argument: invalid glob pattern {pattern:?}: Pattern syntax error near position {position}: {reason}")]
-    InvalidGlob { pattern: String, position: usize, reason: &'static str },
+    #[error(
+        "invalid argument: invalid glob pattern {pattern:?}: Pattern syntax error near position \
+         {position}: {reason}"
+    )]
+    InvalidGlob {
+        pattern: String,
+        position: usize,
+        reason: &'static str,
+    },
 
     /// An input path or pattern that matched nothing.
     #[error("Input path does not exist: {0}")]
@@ -92,7 +109,10 @@ pub enum EmberError {
 
     /// A storage level asking for more than one copy of each partition (`MEMORY_ONLY_2`, …):
     /// Ember keeps one.
-    #[error("RDD {rdd_id} is persisted at {level}: replication not supported (Ember keeps one copy of each cached partition; persist at the level without the _N suffix)")]
+    #[error(
+        "RDD {rdd_id} is persisted at {level}: replication not supported (Ember keeps one copy of \
+         each cached partition; persist at the level without the _N suffix)"
+    )]
     ReplicationNotSupported { rdd_id: usize, level: String },
 
     /// An operation that starts jobs, called inside a task (on a copy of an RDD an executor
@@ -101,13 +121,18 @@ pub enum EmberError {
     NotOnDriver,
 
     /// A partitioner returned a partition outside `0..partitions`.
-    #[error("partitioner returned partition {partition} for a shuffle with {partitions} partitions")]
+    #[error(
+        "partitioner returned partition {partition} for a shuffle with {partitions} partitions"
+    )]
     InvalidPartition { partition: usize, partitions: usize },
 
     /// Where a shuffle's map outputs are could not be learned; the reducer reports a fetch
     /// failure, so the map stage runs again.
     #[error("{message}")]
-    MapOutputsUnavailable { shuffle_id: ShuffleId, message: String },
+    MapOutputsUnavailable {
+        shuffle_id: ShuffleId,
+        message: String,
+    },
 
     /// A broadcast value that cannot be read here (destroyed, or its pieces cannot be fetched).
     #[error("Failed to get broadcast_{id}: {reason}")]
@@ -143,8 +168,15 @@ pub enum EmberError {
     Protocol(String),
 
     /// Fewer executors than asked for registered in time (`local-cluster`).
-    #[error("only {registered} of {expected} executors registered within {timeout_secs} s (ember.network.timeout)")]
-    ExecutorsNotRegistered { registered: usize, expected: usize, timeout_secs: u64 },
+    #[error(
+        "only {registered} of {expected} executors registered within {timeout_secs} s \
+         (ember.network.timeout)"
+    )]
+    ExecutorsNotRegistered {
+        registered: usize,
+        expected: usize,
+        timeout_secs: u64,
+    },
 
     /// Something only a bug in Ember can cause; please report it.
     #[error("internal error: {0}")]
@@ -154,34 +186,52 @@ pub enum EmberError {
 impl EmberError {
     /// Wraps an I/O error with the path it concerns.
     pub fn io(path: impl AsRef<std::path::Path>, err: std::io::Error) -> Self {
-        EmberError::Io { path: path.as_ref().display().to_string(), source: SharedIoError(Arc::new(err)) }
+        EmberError::Io {
+            path: path.as_ref().display().to_string(),
+            source: SharedIoError(Arc::new(err)),
+        }
     }
 
     /// Wraps a postcard encoding/decoding error.
     pub fn ser(err: postcard::Error) -> Self {
-        EmberError::Serialization { message: err.to_string(), source: Some(err) }
+        EmberError::Serialization {
+            message: err.to_string(),
+            source: Some(err),
+        }
     }
 
     /// A serialization error described by `context`, caused by the postcard error `err`.
     pub fn ser_context(context: impl std::fmt::Display, err: postcard::Error) -> Self {
-        EmberError::Serialization { message: format!("{context}: {err}"), source: Some(err) }
+        EmberError::Serialization {
+            message: format!("{context}: {err}"),
+            source: Some(err),
+        }
     }
 
-    /// A serialization error without a codec error behind it (a value that is not what it should be).
+    /// A serialization error without a codec error behind it (a value that is not what it should
+    /// be).
     pub fn serialization(message: impl Into<String>) -> Self {
-        EmberError::Serialization { message: message.into(), source: None }
+        EmberError::Serialization {
+            message: message.into(),
+            source: None,
+        }
     }
 
     /// A network error while doing `context`.
     pub fn network(context: impl Into<String>, source: RpcError) -> Self {
-        EmberError::Network { context: context.into(), source }
+        EmberError::Network {
+            context: context.into(),
+            source,
+        }
     }
 
     /// The I/O error behind this error, if it is one (its [`std::io::ErrorKind`] tells what
     /// went wrong: a missing file, a full disk, …).
     pub fn io_error(&self) -> Option<&std::io::Error> {
         match self {
-            EmberError::Io { source, .. } | EmberError::DriverListen { source, .. } => Some(&source.0),
+            EmberError::Io { source, .. } | EmberError::DriverListen { source, .. } => {
+                Some(&source.0)
+            }
             _ => None,
         }
     }
@@ -246,26 +296,50 @@ mod tests {
 
     #[test]
     fn an_io_error_stays_the_source_with_its_kind() {
-        let err = EmberError::io("/no/such/file", std::io::Error::new(std::io::ErrorKind::NotFound, "gone"));
+        let err = EmberError::io(
+            "/no/such/file",
+            std::io::Error::new(std::io::ErrorKind::NotFound, "gone"),
+        );
         assert_eq!(err.to_string(), "I/O error on /no/such/file: gone");
-        assert_eq!(err.io_error().map(std::io::Error::kind), Some(std::io::ErrorKind::NotFound));
+        assert_eq!(
+            err.io_error().map(std::io::Error::kind),
+            Some(std::io::ErrorKind::NotFound)
+        );
         let source = err.source().expect("the I/O error is the source");
-        let io = source.downcast_ref::<SharedIoError>().expect("an io::Error");
+        let io = source
+            .downcast_ref::<SharedIoError>()
+            .expect("an io::Error");
         assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
         // Clones share it.
-        assert_eq!(err.clone().io_error().map(std::io::Error::kind), Some(std::io::ErrorKind::NotFound));
+        assert_eq!(
+            err.clone().io_error().map(std::io::Error::kind),
+            Some(std::io::ErrorKind::NotFound)
+        );
     }
 
     #[test]
     fn lower_layers_errors_are_sources() {
         let job = EmberError::from(SchedulerError::JobAborted("boom".into()));
         assert_eq!(job.to_string(), "Job aborted due to stage failure: boom");
-        assert!(job.source().and_then(|s| s.downcast_ref::<SchedulerError>()).is_some());
+        assert!(job
+            .source()
+            .and_then(|s| s.downcast_ref::<SchedulerError>())
+            .is_some());
         let net = EmberError::network("cannot join the driver at 1.2.3.4:5", RpcError::Closed);
-        assert_eq!(net.to_string(), "cannot join the driver at 1.2.3.4:5: connection closed by the peer");
-        assert_eq!(net.source().and_then(|s| s.downcast_ref::<RpcError>()), Some(&RpcError::Closed));
+        assert_eq!(
+            net.to_string(),
+            "cannot join the driver at 1.2.3.4:5: connection closed by the peer"
+        );
+        assert_eq!(
+            net.source().and_then(|s| s.downcast_ref::<RpcError>()),
+            Some(&RpcError::Closed)
+        );
         let decode = postcard::from_bytes::<String>(&[9]).unwrap_err();
         let ser = EmberError::ser(decode.clone());
-        assert_eq!(ser.source().and_then(|s| s.downcast_ref::<postcard::Error>()), Some(&decode));
+        assert_eq!(
+            ser.source()
+                .and_then(|s| s.downcast_ref::<postcard::Error>()),
+            Some(&decode)
+        );
     }
 }

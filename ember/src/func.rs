@@ -4,12 +4,12 @@
 //! `func!(move |x| x * factor)` keeps it that way: the macro moves `factor` into a *captured
 //! environment* and leaves the closure holding only a zero-sized key. The protocol:
 //!
-//! 1. On the driver, the macro calls [`stash`]: the values go, with the key's *site* (a type
-//!    unique to that macro invocation), into this thread's pending list.
+//! 1. On the driver, the macro calls [`stash`]: the values go, with the key's *site* (a type unique
+//!    to that macro invocation), into this thread's pending list.
 //! 2. The operation the closure is passed to ([`Captures::take`], called by every RDD method and
 //!    action that takes functions) moves the pending list into the operation. It travels with the
-//!    operation: in place in embedded mode, serialized (each value by its own encoder, recorded
-//!    at step 1) to executors.
+//!    operation: in place in embedded mode, serialized (each value by its own encoder, recorded at
+//!    step 1) to executors.
 //! 3. Wherever the operation calls its function it does so inside [`Captures::enter`], which makes
 //!    the operation's environment the current one of the thread for the duration of the call.
 //! 4. The closure body, wrapped by the macro in [`with_captured`], looks its values up by site in
@@ -35,8 +35,8 @@ use crate::data::Data;
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be captured by `func!`: captured values are sent to executors",
     label = "this value is captured",
-    note = "derive serde's `Serialize` and `Deserialize` for it (`#[derive(serde::Serialize, serde::Deserialize)]`), \
-            or capture a broadcast variable that holds it"
+    note = "derive serde's `Serialize` and `Deserialize` for it (`#[derive(serde::Serialize, \
+            serde::Deserialize)]`), or capture a broadcast variable that holds it"
 )]
 pub trait Capturable: Data {}
 
@@ -97,10 +97,20 @@ scoped_tls::scoped_thread_local! {
 }
 
 /// Step 1: records the captured values of a `func!` invocation.
-pub fn stash<S: 'static, T: Capturable>(values: T, file: &'static str, line: u32) -> CaptureKey<S, T> {
+pub fn stash<S: 'static, T: Capturable>(
+    values: T,
+    file: &'static str,
+    line: u32,
+) -> CaptureKey<S, T> {
     let value = OnceLock::new();
     let _ = value.set(Box::new(values) as Box<dyn Any + Send + Sync>);
-    let entry = Entry { site: site_id::<S>(), origin: Some((file, line)), value, encode: Some(encode::<T>), bytes: None };
+    let entry = Entry {
+        site: site_id::<S>(),
+        origin: Some((file, line)),
+        value,
+        encode: Some(encode::<T>),
+        bytes: None,
+    };
     PENDING.with(|p| p.borrow_mut().push(entry));
     CaptureKey(PhantomData)
 }
@@ -136,14 +146,17 @@ impl Captures {
         let entry = match (found.next(), found.next()) {
             (Some(e), None) => e,
             (None, _) => panic!(
-                "a func! closure found none of its captured values: the RDD operation that runs it was not given them. \
-                 Write `func!(…)` directly as the argument of the operation (a closure value kept in a variable and \
-                 passed to two operations, or created on another thread, loses them)"
+                "a func! closure found none of its captured values: the RDD operation that runs \
+                 it was not given them. Write `func!(…)` directly as the argument of the \
+                 operation (a closure value kept in a variable and passed to two operations, or \
+                 created on another thread, loses them)"
             ),
             (Some(e), Some(_)) => panic!(
-                "two closures written by the func! at {} were created before one RDD operation was built, and \
-                 Ember cannot tell their captured values apart: create each func! closure where it is passed",
-                e.origin.map_or_else(|| "one place".to_string(), |(f, l)| format!("{f}:{l}"))
+                "two closures written by the func! at {} were created before one RDD operation \
+                 was built, and Ember cannot tell their captured values apart: create each func! \
+                 closure where it is passed",
+                e.origin
+                    .map_or_else(|| "one place".to_string(), |(f, l)| format!("{f}:{l}"))
             ),
         };
         let value = entry.value.get_or_init(|| {
@@ -155,18 +168,23 @@ impl Captures {
         });
         match value.downcast_ref::<T>() {
             Some(v) => v,
-            None => panic!("the captured values of a func! closure have another type than the closure expects"),
+            None => panic!(
+                "the captured values of a func! closure have another type than the closure expects"
+            ),
         }
     }
 }
 
 /// Step 4: runs a `func!` closure's body with its captured values.
 #[inline(always)]
-pub fn with_captured<S: 'static, T: Data, R>(_key: CaptureKey<S, T>, body: impl FnOnce(&T) -> R) -> R {
+pub fn with_captured<S: 'static, T: Data, R>(
+    _key: CaptureKey<S, T>,
+    body: impl FnOnce(&T) -> R,
+) -> R {
     if !CURRENT.is_set() {
         panic!(
-            "a func! closure was called outside of an RDD operation: func! closures only run as the functions \
-             of RDD operations and actions"
+            "a func! closure was called outside of an RDD operation: func! closures only run as \
+             the functions of RDD operations and actions"
         );
     }
     CURRENT.with(|captures| body(captures.get::<S, T>()))
@@ -209,7 +227,11 @@ impl serde::Serialize for Captures {
             let bytes = match (&e.bytes, e.encode, e.value.get()) {
                 (Some(b), _, _) => b.clone(),
                 (None, Some(encode), Some(v)) => encode(&**v).map_err(Se::Error::custom)?,
-                _ => return Err(Se::Error::custom("func! captured values without an encoding")),
+                _ => {
+                    return Err(Se::Error::custom(
+                        "func! captured values without an encoding",
+                    ))
+                }
             };
             seq.serialize_element(&(e.site, bytes))?;
         }
@@ -225,7 +247,13 @@ impl<'de> serde::Deserialize<'de> for Captures {
         }
         let entries = list
             .into_iter()
-            .map(|(site, bytes)| Entry { site, origin: None, value: OnceLock::new(), encode: None, bytes: Some(bytes) })
+            .map(|(site, bytes)| Entry {
+                site,
+                origin: None,
+                value: OnceLock::new(),
+                encode: None,
+                bytes: Some(bytes),
+            })
             .collect();
         Ok(Captures(Some(entries)))
     }

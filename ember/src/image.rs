@@ -14,9 +14,11 @@ use std::ops::Range;
 use std::sync::OnceLock;
 
 /// How to build an executable that cluster mode accepts; part of every refusal here.
-pub(crate) const HOW_TO_BUILD: &str = "cluster mode runs the driver's own executable on every executor, so build it as one \
-     statically linked Rust program with a GNU build id: without `-C prefer-dynamic`, with `-C link-arg=-Wl,--build-id=sha1` \
-     (Ember's .cargo/config.toml sets it), and run the same file on the driver and every executor";
+pub(crate) const HOW_TO_BUILD: &str =
+    "cluster mode runs the driver's own executable on every executor, so build it as one \
+     statically linked Rust program with a GNU build id: without `-C prefer-dynamic`, with `-C \
+     link-arg=-Wl,--build-id=sha1` (Ember's .cargo/config.toml sets it), and run the same file on \
+     the driver and every executor";
 
 /// What the loader tells about this process's executable.
 #[derive(Debug, Default, Clone)]
@@ -37,7 +39,9 @@ impl Image {
 
     /// The build id as lowercase hex, if the executable has one.
     pub fn build_id(&self) -> Option<String> {
-        self.build_id.as_ref().map(|b| b.iter().map(|x| format!("{x:02x}")).collect())
+        self.build_id
+            .as_ref()
+            .map(|b| b.iter().map(|x| format!("{x:02x}")).collect())
     }
 
     /// Checks that this executable can take part in a cluster: it has a build id, Rust's std is
@@ -46,14 +50,22 @@ impl Image {
     pub fn check_cluster_ready(&self) -> Result<String, String> {
         if let Some(lib) = self.dynamic_std.first() {
             return Err(format!(
-                "this executable loads Rust's standard library dynamically ({lib}): offsets of task code between separately \
-                 loaded images are meaningless; {HOW_TO_BUILD}"
+                "this executable loads Rust's standard library dynamically ({lib}): offsets of \
+                 task code between separately loaded images are meaningless; {HOW_TO_BUILD}"
             ));
         }
         if !self.in_main_text(check_cluster_ready as fn() -> Result<String, String> as usize) {
-            return Err(format!("Ember's code is not in the main program (is it linked as a shared library?); {HOW_TO_BUILD}"));
+            return Err(format!(
+                "Ember's code is not in the main program (is it linked as a shared library?); \
+                 {HOW_TO_BUILD}"
+            ));
         }
-        self.build_id().ok_or_else(|| format!("this executable has no GNU build id, so executors cannot check they run the same build; {HOW_TO_BUILD}"))
+        self.build_id().ok_or_else(|| {
+            format!(
+                "this executable has no GNU build id, so executors cannot check they run the same \
+                 build; {HOW_TO_BUILD}"
+            )
+        })
     }
 }
 
@@ -68,13 +80,23 @@ const NT_GNU_BUILD_ID: u32 = 3;
 /// 4; every length is bounds-checked.
 fn find_build_id(notes: &[u8]) -> Option<Vec<u8>> {
     let mut at = 0usize;
-    let u32_at = |i: usize| -> Option<u32> { Some(u32::from_ne_bytes(notes.get(i..i.checked_add(4)?)?.try_into().ok()?)) };
+    let u32_at = |i: usize| -> Option<u32> {
+        Some(u32::from_ne_bytes(
+            notes.get(i..i.checked_add(4)?)?.try_into().ok()?,
+        ))
+    };
     while at.checked_add(12)? <= notes.len() {
-        let (namesz, descsz, kind) = (u32_at(at)? as usize, u32_at(at + 4)? as usize, u32_at(at + 8)?);
+        let (namesz, descsz, kind) = (
+            u32_at(at)? as usize,
+            u32_at(at + 4)? as usize,
+            u32_at(at + 8)?,
+        );
         let name_start = at + 12;
         let desc_start = name_start.checked_add(namesz.checked_add(3)? & !3)?;
         let next = desc_start.checked_add(descsz.checked_add(3)? & !3)?;
-        if kind == NT_GNU_BUILD_ID && notes.get(name_start..name_start.checked_add(namesz)?)? == b"GNU\0" {
+        if kind == NT_GNU_BUILD_ID
+            && notes.get(name_start..name_start.checked_add(namesz)?)? == b"GNU\0"
+        {
             let id = notes.get(desc_start..desc_start.checked_add(descsz)?)?;
             return (!id.is_empty()).then(|| id.to_vec());
         }
@@ -90,7 +112,11 @@ struct Walk {
 }
 
 /// `dl_iterate_phdr`'s callback: records what it needs of each loaded object.
-unsafe extern "C" fn visit(info: *mut libc::dl_phdr_info, _size: usize, data: *mut c_void) -> c_int {
+unsafe extern "C" fn visit(
+    info: *mut libc::dl_phdr_info,
+    _size: usize,
+    data: *mut c_void,
+) -> c_int {
     if info.is_null() || data.is_null() {
         return 0;
     }
@@ -101,7 +127,9 @@ unsafe extern "C" fn visit(info: *mut libc::dl_phdr_info, _size: usize, data: *m
         String::new()
     } else {
         // SAFETY: a non-null `dlpi_name` is a NUL-terminated string owned by the loader.
-        unsafe { CStr::from_ptr(info.dlpi_name) }.to_string_lossy().into_owned()
+        unsafe { CStr::from_ptr(info.dlpi_name) }
+            .to_string_lossy()
+            .into_owned()
     };
     let file = name.rsplit('/').next().unwrap_or("");
     if file.starts_with("libstd-") && file.ends_with(".so") {
@@ -111,16 +139,20 @@ unsafe extern "C" fn visit(info: *mut libc::dl_phdr_info, _size: usize, data: *m
     // libraries follow).
     if std::mem::take(&mut walk.first) && name.is_empty() && !info.dlpi_phdr.is_null() {
         // SAFETY: `dlpi_phdr` points to `dlpi_phnum` program headers of a loaded object.
-        let phdrs = unsafe { std::slice::from_raw_parts(info.dlpi_phdr, usize::from(info.dlpi_phnum)) };
+        let phdrs =
+            unsafe { std::slice::from_raw_parts(info.dlpi_phdr, usize::from(info.dlpi_phnum)) };
         for ph in phdrs {
             let start = (info.dlpi_addr as usize).wrapping_add(ph.p_vaddr as usize);
             if ph.p_type == libc::PT_LOAD && ph.p_flags & libc::PF_X != 0 {
-                walk.image.text.push(start..start.saturating_add(ph.p_memsz as usize));
+                walk.image
+                    .text
+                    .push(start..start.saturating_add(ph.p_memsz as usize));
             }
             if ph.p_type == libc::PT_NOTE && walk.image.build_id.is_none() && ph.p_memsz > 0 {
                 // SAFETY: a `PT_NOTE` segment lies inside a loaded, readable segment of the
                 // image, mapped for the life of the process: readable for `p_memsz` bytes.
-                let notes = unsafe { std::slice::from_raw_parts(start as *const u8, ph.p_memsz as usize) };
+                let notes =
+                    unsafe { std::slice::from_raw_parts(start as *const u8, ph.p_memsz as usize) };
                 walk.image.build_id = find_build_id(notes);
             }
         }
@@ -129,7 +161,10 @@ unsafe extern "C" fn visit(info: *mut libc::dl_phdr_info, _size: usize, data: *m
 }
 
 fn read_image() -> Image {
-    let mut walk = Walk { image: Image::default(), first: true };
+    let mut walk = Walk {
+        image: Image::default(),
+        first: true,
+    };
     // SAFETY: `visit` has the callback's type and only reads what the loader hands it; `walk`
     // outlives the call.
     unsafe { libc::dl_iterate_phdr(Some(visit), &mut walk as *mut Walk as *mut c_void) };
@@ -156,13 +191,24 @@ mod tests {
         let img = image();
         assert!(img.in_main_text(some_function as fn() -> usize as usize));
         assert!(!img.in_main_text(0));
-        assert!(!img.in_main_text(libc::getpid as *const () as usize), "libc's code is not the main program's");
+        assert!(
+            !img.in_main_text(libc::getpid as *const () as usize),
+            "libc's code is not the main program's"
+        );
         assert!(img.dynamic_std.is_empty());
         let id = img.check_cluster_ready().expect("cluster-ready");
-        assert!(id.len() >= 16 && id.bytes().all(|c| c.is_ascii_hexdigit()), "{id}");
+        assert!(
+            id.len() >= 16 && id.bytes().all(|c| c.is_ascii_hexdigit()),
+            "{id}"
+        );
         // The same id the file's note has (read here from the file only to compare).
         let file = std::fs::read("/proc/self/exe").unwrap();
-        let hex = |s: &str| (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect::<Vec<u8>>();
+        let hex = |s: &str| {
+            (0..s.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+                .collect::<Vec<u8>>()
+        };
         assert!(file.windows(id.len() / 2).any(|w| w == hex(&id)));
     }
 
@@ -171,19 +217,28 @@ mod tests {
         let mut img = image().clone();
         img.dynamic_std.push("/x/libstd-0123.so".into());
         let e = img.check_cluster_ready().unwrap_err();
-        assert!(e.contains("libstd-0123.so") && e.contains("prefer-dynamic"), "{e}");
+        assert!(
+            e.contains("libstd-0123.so") && e.contains("prefer-dynamic"),
+            "{e}"
+        );
         let mut img = image().clone();
         img.build_id = None;
         assert!(img.check_cluster_ready().unwrap_err().contains("build-id"));
         let mut img = image().clone();
         img.text.clear();
-        assert!(img.check_cluster_ready().unwrap_err().contains("shared library"));
+        assert!(img
+            .check_cluster_ready()
+            .unwrap_err()
+            .contains("shared library"));
     }
 
     #[test]
     fn notes_are_walked_with_every_length_checked() {
         let mut note = Vec::new();
-        for (name, kind, desc) in [(&b"XYZ\0"[..], 1u32, &[1u8, 2, 3][..]), (b"GNU\0", 3, &[0xab; 20])] {
+        for (name, kind, desc) in [
+            (&b"XYZ\0"[..], 1u32, &[1u8, 2, 3][..]),
+            (b"GNU\0", 3, &[0xab; 20]),
+        ] {
             note.extend_from_slice(&(name.len() as u32).to_ne_bytes());
             note.extend_from_slice(&(desc.len() as u32).to_ne_bytes());
             note.extend_from_slice(&kind.to_ne_bytes());

@@ -27,7 +27,8 @@
 //! `ember-architecture` tests), in this order:
 //!
 //! 1. leaves: `error`, `data`, `size_tracker`, `image`, `util`, `text`, `prefetch`, `metrics`,
-//!    `codec`, `aggregator`, `partitioner`, `io`, then `listener` (the listener bus and its events);
+//!    `codec`, `aggregator`, `partitioner`, `io`, then `listener` (the listener bus and its
+//!    events);
 //! 2. `conf`, then `memory`, then `storage`, then `status` (the UI's store and the REST API's
 //!    data), `event_log` (Spark-format event logs) and `ui` (the progress bar, the HTTP server);
 //! 3. `task` (what a running task sees: its context, and its executor through
@@ -47,7 +48,8 @@
 //! `ship` (the decode table, decoding task bodies, re-creating zero-sized closures), `image`
 //! (reading this executable's segments and build id with `dl_iterate_phdr`), `prefetch` (a
 //! cache hint), and in `executor::process` the pre-`main` hook's `.init_array` entry and the one
-//! call of `ship::decode` on task binaries from the driver, and the hook's `signal(SIGPIPE, SIG_IGN)`.
+//! call of `ship::decode` on task binaries from the driver, and the hook's `signal(SIGPIPE,
+//! SIG_IGN)`.
 
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
@@ -127,9 +129,9 @@ pub use util::init_logging;
 mod readme {}
 
 /// A closure that uses values of its surroundings, for an RDD operation: `func!(move |x| x *
-/// factor)`. The values it uses are sent with the operation to the executors (they need serde's
-/// `Serialize` and `Deserialize`); inside, `Copy` values are themselves, others references, as
-/// in any `Fn` closure. Write it directly as the operation's argument.
+/// factor)`. The values it uses are sent with the operation to the executors (they need
+/// serde's `Serialize` and `Deserialize`); inside, `Copy` values are themselves, others
+/// references, as in any `Fn` closure. Write it directly as the operation's argument.
 ///
 /// ```
 /// use ember::prelude::*;
@@ -146,10 +148,10 @@ mod readme {}
 /// assert_eq!(label, "n=");
 /// ```
 ///
-/// It finds the variables the closure uses by reading its body. To say exactly what to capture,
-/// or to capture a value computed on the spot, list them first: `func!([k = 2 * n, table] move
-/// |x| x * k + table[x])`. Functions that capture nothing need no macro. The rule and the build
-/// errors it prevents are explained in [`rdd::fns`].
+/// It finds the variables the closure uses by reading its body. To say exactly what to
+/// capture, or to capture a value computed on the spot, list them first: `func!([k = 2 * n,
+/// table] move |x| x * k + table[x])`. Functions that capture nothing need no macro. The
+/// rule and the build errors it prevents are explained in [`rdd::fns`].
 #[doc(inline)]
 pub use ember_macros::func;
 
@@ -161,12 +163,12 @@ pub mod __private {
 
 /// Everything a job needs: `use ember::prelude::*;`.
 pub mod prelude {
-    pub use crate::func;
     pub use crate::accumulator::{Accumulator, AccumulatorValue};
     pub use crate::broadcast::Broadcast;
     pub use crate::conf::EmberConf;
     pub use crate::context::Context;
     pub use crate::error::{EmberError, Result, SchedulerError};
+    pub use crate::func;
     pub use crate::partitioner::{HashPartitioner, Partitioner, RangePartitioner, SortOrder};
     pub use crate::rdd::{Actions, PairRdd, Rdd, Sampling, Transformations};
     pub use crate::storage::StorageLevel;

@@ -12,7 +12,9 @@ use serde::{Deserialize, Serialize};
 /// Implementations are small plain values shipped with the shuffle dependency; `partition` is
 /// called once per record on the map side, so it is generic (monomorphized, inlined) rather than
 /// a trait object.
-pub trait Partitioner<K>: Clone + Send + Sync + serde::Serialize + serde::de::DeserializeOwned + 'static {
+pub trait Partitioner<K>:
+    Clone + Send + Sync + serde::Serialize + serde::de::DeserializeOwned + 'static
+{
     /// Number of reduce partitions.
     fn num_partitions(&self) -> usize;
     /// The partition of `key`, in `0..num_partitions()`.
@@ -32,8 +34,8 @@ pub fn fx_hash<K: Hash + ?Sized>(key: &K) -> u64 {
 
 /// Murmur3's 64-bit finalizer: every output bit depends on every input bit.
 ///
-/// FxHash is a single multiply, so its low bits are what hashbrown uses for bucket selection. If the
-/// partition were `fx_hash % n`, every key of a reduce partition would share those low bits and
+/// FxHash is a single multiply, so its low bits are what hashbrown uses for bucket selection. If
+/// the partition were `fx_hash % n`, every key of a reduce partition would share those low bits and
 /// the reduce side's `FxHashMap` would cluster into 1/n of its buckets. Mixing first decorrelates
 /// the partition choice from the bits hash tables look at.
 #[inline]
@@ -66,7 +68,10 @@ impl HashPartitioner {
     /// If `partitions` is 0, as Spark's `require(partitions >= 0)` plus the impossibility of
     /// placing any key.
     pub fn new(partitions: usize) -> Self {
-        assert!(partitions > 0, "Number of partitions ({partitions}) must be positive.");
+        assert!(
+            partitions > 0,
+            "Number of partitions ({partitions}) must be positive."
+        );
         HashPartitioner { partitions }
     }
 }
@@ -113,7 +118,10 @@ pub struct RangePartitioner<K> {
 impl<K: Ord> RangePartitioner<K> {
     /// A range partitioner with the given sorted bounds (`bounds.len() + 1` partitions).
     pub fn new(bounds: Vec<K>, order: SortOrder) -> Self {
-        debug_assert!(bounds.windows(2).all(|w| w[0] < w[1]), "range bounds must be strictly increasing");
+        debug_assert!(
+            bounds.windows(2).all(|w| w[0] < w[1]),
+            "range bounds must be strictly increasing"
+        );
         RangePartitioner { bounds, order }
     }
 }
@@ -121,7 +129,9 @@ impl<K: Ord> RangePartitioner<K> {
 /// Above this many bounds a binary search beats a linear scan (Spark's threshold).
 const LINEAR_SCAN_MAX_BOUNDS: usize = 128;
 
-impl<K: Ord + Clone + Send + Sync + Serialize + serde::de::DeserializeOwned + 'static> Partitioner<K> for RangePartitioner<K> {
+impl<K: Ord + Clone + Send + Sync + Serialize + serde::de::DeserializeOwned + 'static>
+    Partitioner<K> for RangePartitioner<K>
+{
     #[inline]
     fn num_partitions(&self) -> usize {
         self.bounds.len() + 1
@@ -155,7 +165,10 @@ impl<K: Ord + Clone + Send + Sync + Serialize + serde::de::DeserializeOwned + 's
 /// `candidates` are sampled keys; a key's weight is the number of items its sample stands for
 /// (items in its input partition / samples taken there), so partitions sampled more thinly count
 /// for more.
-pub fn determine_bounds<K: Ord + Clone>(mut candidates: Vec<(K, f64)>, partitions: usize) -> Vec<K> {
+pub fn determine_bounds<K: Ord + Clone>(
+    mut candidates: Vec<(K, f64)>,
+    partitions: usize,
+) -> Vec<K> {
     // Stable sort, as Scala's `sortBy`, so equal keys are visited in a reproducible order.
     candidates.sort_by(|a, b| a.0.cmp(&b.0));
     let sum_weights: f64 = candidates.iter().map(|c| c.1).sum();
@@ -247,7 +260,11 @@ impl SeededRng {
 /// Reservoir-samples up to `k` items of `iter` and counts all of them (Spark's
 /// `SamplingUtils.reservoirSampleAndCount`): returns the sample (every item if there are at most
 /// `k`) and the number of items. Deterministic for a given seed and input.
-pub fn reservoir_sample<T, I: Iterator<Item = T>>(mut iter: I, k: usize, seed: u64) -> (Vec<T>, u64) {
+pub fn reservoir_sample<T, I: Iterator<Item = T>>(
+    mut iter: I,
+    k: usize,
+    seed: u64,
+) -> (Vec<T>, u64) {
     let mut reservoir = Vec::with_capacity(k.min(1 << 16));
     while reservoir.len() < k {
         match iter.next() {
@@ -281,9 +298,15 @@ mod tests {
         // Part of the contract between processes and between builds: if these change, map and
         // reduce sides built differently (or a new rustc-hash) could disagree on key placement.
         let p = HashPartitioner::new(8);
-        assert_eq!((0u64..8).map(|k| p.partition(&k)).collect::<Vec<_>>(), [0, 2, 3, 5, 0, 1, 4, 1]);
+        assert_eq!(
+            (0u64..8).map(|k| p.partition(&k)).collect::<Vec<_>>(),
+            [0, 2, 3, 5, 0, 1, 4, 1]
+        );
         assert_eq!(fx_hash(&1u64), 0xa8b9_8aa7_17c4_d5eb);
-        assert_eq!(Partitioner::<String>::partition(&HashPartitioner::new(100), &"hello".to_string()), 50);
+        assert_eq!(
+            Partitioner::<String>::partition(&HashPartitioner::new(100), &"hello".to_string()),
+            50
+        );
     }
 
     #[test]
@@ -296,7 +319,10 @@ mod tests {
     fn range_partition_matches_spark_examples() {
         let r = RangePartitioner::new(vec![10, 20, 30], SortOrder::Ascending);
         assert_eq!(Partitioner::<i32>::num_partitions(&r), 4);
-        assert_eq!([5, 10, 11, 20, 25, 30, 31].map(|k| r.partition(&k)), [0, 0, 1, 1, 2, 2, 3]);
+        assert_eq!(
+            [5, 10, 11, 20, 25, 30, 31].map(|k| r.partition(&k)),
+            [0, 0, 1, 1, 2, 2, 3]
+        );
         let d = RangePartitioner::new(vec![10, 20, 30], SortOrder::Descending);
         assert_eq!([5, 10, 11, 31].map(|k| d.partition(&k)), [3, 3, 2, 0]);
         let empty: RangePartitioner<i32> = RangePartitioner::new(vec![], SortOrder::Ascending);
@@ -306,7 +332,15 @@ mod tests {
     #[test]
     fn determine_bounds_weighted() {
         // Spark's own test (keys x10): weights shift the bounds.
-        let c = vec![(7, 2.0), (1, 1.0), (4, 1.0), (3, 1.0), (2, 1.0), (5, 1.0), (10, 3.0)];
+        let c = vec![
+            (7, 2.0),
+            (1, 1.0),
+            (4, 1.0),
+            (3, 1.0),
+            (2, 1.0),
+            (5, 1.0),
+            (10, 3.0),
+        ];
         assert_eq!(determine_bounds(c, 3), vec![4, 7]);
         // Duplicate keys never produce duplicate bounds.
         let c = vec![(1, 1.0), (1, 1.0), (1, 1.0), (1, 1.0), (2, 1.0)];
@@ -327,7 +361,10 @@ mod tests {
     fn weighted_candidates_flags_imbalanced() {
         let (sample_size, per) = range_sample_sizes(2, 2); // 40 total, 60 per partition
         assert_eq!(per, 60);
-        let sketches = vec![(0, 10, (0..10).collect::<Vec<u32>>()), (1, 1_000_000, (0..60).collect())];
+        let sketches = vec![
+            (0, 10, (0..10).collect::<Vec<u32>>()),
+            (1, 1_000_000, (0..60).collect()),
+        ];
         let (cands, fraction, imb) = weighted_candidates(sketches, sample_size, per);
         assert_eq!(imb, Vec::<usize>::new()); // 40/1000010 * 1e6 < 60
         assert!(fraction < 1.0);
@@ -339,7 +376,10 @@ mod tests {
 
     proptest! {
         #[test]
-        fn hash_partition_in_range_and_deterministic(keys in prop::collection::vec(any::<u64>(), 1..200), n in 1usize..2000) {
+        fn hash_partition_in_range_and_deterministic(
+            keys in prop::collection::vec(any::<u64>(), 1..200),
+            n in 1usize..2000
+        ) {
             let p = HashPartitioner::new(n);
             let q = p; // a copy, as after shipping
             for k in &keys {
@@ -350,19 +390,27 @@ mod tests {
         }
 
         #[test]
-        fn hash_partition_strings(keys in prop::collection::vec(".{0,12}", 1..100), n in 1usize..64) {
+        fn hash_partition_strings(
+            keys in prop::collection::vec(".{0,12}", 1..100),
+            n in 1usize..64
+        ) {
             let p = HashPartitioner::new(n);
             for k in &keys {
                 let a = Partitioner::<String>::partition(&p, k);
                 prop_assert!(a < n);
-                prop_assert_eq!(a, Partitioner::<String>::partition(&HashPartitioner::new(n), &k.clone()));
+                prop_assert_eq!(
+                    a,
+                    Partitioner::<String>::partition(&HashPartitioner::new(n), &k.clone())
+                );
             }
         }
 
         #[test]
-        fn range_partition_monotonic(mut bounds in prop::collection::vec(any::<i32>(), 0..400),
-                                     mut keys in prop::collection::vec(any::<i32>(), 1..100),
-                                     ascending in any::<bool>()) {
+        fn range_partition_monotonic(
+            mut bounds in prop::collection::vec(any::<i32>(), 0..400),
+            mut keys in prop::collection::vec(any::<i32>(), 1..100),
+            ascending in any::<bool>()
+        ) {
             bounds.sort();
             bounds.dedup();
             keys.sort();
@@ -381,7 +429,10 @@ mod tests {
         }
 
         #[test]
-        fn bounds_count_and_order(cands in prop::collection::vec((any::<u16>(), 0.1f64..10.0), 0..500), partitions in 1usize..50) {
+        fn bounds_count_and_order(
+            cands in prop::collection::vec((any::<u16>(), 0.1f64..10.0), 0..500),
+            partitions in 1usize..50
+        ) {
             let b = determine_bounds(cands, partitions);
             prop_assert!(b.len() < partitions.max(1));
             prop_assert!(b.windows(2).all(|w| w[0] < w[1]));
@@ -395,7 +446,8 @@ mod tests {
             let (sample_size, per) = range_sample_sizes(partitions, 4);
             let sketches: Vec<(usize, u64, Vec<u64>)> = (0..4u64)
                 .map(|p| {
-                    let (s, c) = reservoir_sample((p * n / 4..(p + 1) * n / 4).map(data), per, seed ^ p);
+                    let (s, c) =
+                        reservoir_sample((p * n / 4..(p + 1) * n / 4).map(data), per, seed ^ p);
                     (p as usize, c, s)
                 })
                 .collect();
@@ -407,7 +459,9 @@ mod tests {
             let mut counts = vec![0u64; partitions];
             for i in 0..n { counts[r.partition(&data(i))] += 1; }
             let fair = n / partitions as u64;
-            for c in counts { prop_assert!(c > fair / 3 && c < fair * 3, "count {} vs fair {}", c, fair); }
+            for c in counts {
+                prop_assert!(c > fair / 3 && c < fair * 3, "count {} vs fair {}", c, fair);
+            }
         }
 
         #[test]

@@ -15,7 +15,9 @@ pub fn prefetch<T>(value: &T) {
     // x86_64 baseline). The instruction reads and writes no program-visible memory and never
     // faults, and the address is that of a live reference anyway.
     unsafe {
-        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>((value as *const T).cast::<i8>());
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+            (value as *const T).cast::<i8>(),
+        );
     }
     #[cfg(not(all(target_arch = "x86_64", target_feature = "sse")))]
     let _ = value;

@@ -1,5 +1,5 @@
-//! How code reaches executors: the same binary (DESIGN.md 2). One of the few modules allowed
-//! `unsafe` code (see the crate root).
+//! How code reaches executors: the same binary (see ARCHITECTURE.md, "How code reaches
+//! executors"). One of the few modules allowed `unsafe` code (see the crate root).
 //!
 //! A task body crosses the network as a [`Shipped`] value: the index of its decode entry in this
 //! build's **decode table**, the tag of its concrete type, and its postcard bytes.
@@ -89,7 +89,10 @@ fn decode_entry<T: Shippable>(tag: u64, bytes: &[u8]) -> Result<T::Output> {
 /// Decodes `bytes` as `T` after checking the tag.
 fn decode_checked<T: DeserializeOwned + 'static>(tag: u64, bytes: &[u8]) -> Result<T> {
     if tag != type_tag::<T>() {
-        return Err(EmberError::serialization(format!("task type tag mismatch: expected {:x}, got {tag:x}", type_tag::<T>())));
+        return Err(EmberError::serialization(format!(
+            "task type tag mismatch: expected {:x}, got {tag:x}",
+            type_tag::<T>()
+        )));
     }
     postcard::from_bytes(bytes).map_err(EmberError::ser)
 }
@@ -155,26 +158,43 @@ extern "C" {
 /// The decode table, read and checked once per process.
 fn table() -> std::result::Result<&'static Table, EmberError> {
     static TABLE: OnceLock<std::result::Result<Table, String>> = OnceLock::new();
-    TABLE.get_or_init(read_table).as_ref().map_err(|e| EmberError::serialization(e.clone()))
+    TABLE
+        .get_or_init(read_table)
+        .as_ref()
+        .map_err(|e| EmberError::serialization(e.clone()))
 }
 
 fn read_table() -> std::result::Result<Table, String> {
     // The section exists even in a program that ships nothing, so the bounds always resolve.
     // SAFETY: as in `record_entry`: section directives only, no instruction.
     unsafe {
-        std::arch::asm!(".pushsection ember_ship_table,\"aR\",@progbits", ".popsection", options(nomem, nostack, preserves_flags));
+        std::arch::asm!(
+            ".pushsection ember_ship_table,\"aR\",@progbits",
+            ".popsection",
+            options(nomem, nostack, preserves_flags)
+        );
     }
     let start = std::ptr::addr_of!(__start_ember_ship_table) as *const RawRecord;
     let stop = std::ptr::addr_of!(__stop_ember_ship_table) as *const RawRecord;
-    let bytes = (stop as usize).checked_sub(start as usize).ok_or("the decode table's bounds are reversed")?;
-    if bytes % std::mem::size_of::<RawRecord>() != 0 || start as usize % std::mem::align_of::<RawRecord>() != 0 {
-        return Err(format!("the decode table is malformed ({bytes} bytes at {start:p})"));
+    let bytes = (stop as usize)
+        .checked_sub(start as usize)
+        .ok_or("the decode table's bounds are reversed")?;
+    if bytes % std::mem::size_of::<RawRecord>() != 0
+        || start as usize % std::mem::align_of::<RawRecord>() != 0
+    {
+        return Err(format!(
+            "the decode table is malformed ({bytes} bytes at {start:p})"
+        ));
     }
     let n = bytes / std::mem::size_of::<RawRecord>();
     // SAFETY: `__start_`/`__stop_` bound the `ember_ship_table` section, which the linker built
     // only from the 24-byte, 8-aligned records of `record_entry` (checked: size and alignment
     // above); it is mapped read-only for the life of the process.
-    let raw: &[RawRecord] = if n == 0 { &[] } else { unsafe { std::slice::from_raw_parts(start, n) } };
+    let raw: &[RawRecord] = if n == 0 {
+        &[]
+    } else {
+        unsafe { std::slice::from_raw_parts(start, n) }
+    };
     let image = crate::image::image();
     let mut entries = Vec::with_capacity(n);
     let mut index = FxHashMap::default();
@@ -184,7 +204,8 @@ fn read_table() -> std::result::Result<Table, String> {
         for addr in [entry, tag_fn, output_fn] {
             if !image.in_main_text(addr) {
                 return Err(format!(
-                    "decode table record {i} points outside this executable's text segment ({addr:#x}); {}",
+                    "decode table record {i} points outside this executable's text segment \
+                     ({addr:#x}); {}",
                     crate::image::HOW_TO_BUILD
                 ));
             }
@@ -215,9 +236,17 @@ pub(crate) fn ship<T: Shippable>(value: &T) -> Result<Shipped> {
     let entry = decode_entry::<T> as DecodeFn<T::Output> as usize;
     let tag = type_tag::<T>();
     let index = *table.index.get(&(entry, tag)).ok_or_else(|| {
-        EmberError::serialization(format!("{} has no record in the decode table; {}", std::any::type_name::<T>(), crate::image::HOW_TO_BUILD))
+        EmberError::serialization(format!(
+            "{} has no record in the decode table; {}",
+            std::any::type_name::<T>(),
+            crate::image::HOW_TO_BUILD
+        ))
     })?;
-    Ok(Shipped { entry: index, tag, bytes })
+    Ok(Shipped {
+        entry: index,
+        tag,
+        bytes,
+    })
 }
 
 thread_local! {
@@ -248,9 +277,16 @@ impl Drop for PermitGuard {
 /// checking the driver's build id.
 pub(crate) unsafe fn decode<U: 'static>(shipped: &Shipped) -> Result<U> {
     let table = table()?;
-    let e = usize::try_from(shipped.entry).ok().and_then(|i| table.entries.get(i)).ok_or_else(|| {
-        EmberError::serialization(format!("shipped task names decode entry {} of a table of {}", shipped.entry, table.entries.len()))
-    })?;
+    let e = usize::try_from(shipped.entry)
+        .ok()
+        .and_then(|i| table.entries.get(i))
+        .ok_or_else(|| {
+            EmberError::serialization(format!(
+                "shipped task names decode entry {} of a table of {}",
+                shipped.entry,
+                table.entries.len()
+            ))
+        })?;
     if e.output != TypeId::of::<U>() {
         return Err(EmberError::serialization(format!(
             "shipped task's decode entry {} does not produce a {}",
@@ -259,7 +295,10 @@ pub(crate) unsafe fn decode<U: 'static>(shipped: &Shipped) -> Result<U> {
         )));
     }
     if e.tag != shipped.tag {
-        return Err(EmberError::serialization(format!("task type tag mismatch: entry {} decodes {:x}, got {:x}", shipped.entry, e.tag, shipped.tag)));
+        return Err(EmberError::serialization(format!(
+            "task type tag mismatch: entry {} decodes {:x}, got {:x}",
+            shipped.entry, e.tag, shipped.tag
+        )));
     }
     // SAFETY: `e.entry` is the address of `decode_entry::<T>` for some `T: Shippable` (written by
     // the compiler into the table, checked to lie in this executable's text), and
@@ -275,7 +314,9 @@ pub(crate) unsafe fn decode<U: 'static>(shipped: &Shipped) -> Result<U> {
 /// Refused outside a decode: the outer [`decode`]'s caller vouched for these bytes too.
 pub(crate) fn decode_nested<U: 'static>(shipped: &Shipped) -> Result<U> {
     if !PERMIT.with(|p| p.get()) {
-        return Err(EmberError::serialization("a nested shipped value can be decoded only inside a task's decode"));
+        return Err(EmberError::serialization(
+            "a nested shipped value can be decoded only inside a task's decode",
+        ));
     }
     // SAFETY: the permit is held, so this runs inside `decode`, whose caller vouched that the
     // whole task body, this nested value included, was made by `ship` in a process of this build.
@@ -298,11 +339,19 @@ pub(crate) fn round_trip(kind: &TaskKind) -> Result<TaskKind> {
 /// the type was fixed by the driver, where a value of it existed (`decode`'s contract).
 pub(crate) fn conjure<F: Copy + 'static>() -> Result<F> {
     const {
-        assert!(std::mem::size_of::<F>() == 0, "only zero-sized closures can be shipped");
-        assert!(!std::mem::needs_drop::<F>(), "only closures without drop glue can be shipped");
+        assert!(
+            std::mem::size_of::<F>() == 0,
+            "only zero-sized closures can be shipped"
+        );
+        assert!(
+            !std::mem::needs_drop::<F>(),
+            "only closures without drop glue can be shipped"
+        );
     }
     if !PERMIT.with(|p| p.get()) {
-        return Err(EmberError::serialization("closures can be decoded only inside a task"));
+        return Err(EmberError::serialization(
+            "closures can be decoded only inside a task",
+        ));
     }
     // SAFETY: `F` is zero-sized (asserted at compile time), so reading it reads no memory, and a
     // dangling, well-aligned pointer is valid for zero-sized reads. The value is valid because
@@ -321,7 +370,9 @@ pub(crate) mod zst {
     }
 
     /// Re-creates the function under the task permit.
-    pub(crate) fn deserialize<'de, F: Copy + 'static, D: Deserializer<'de>>(d: D) -> Result<F, D::Error> {
+    pub(crate) fn deserialize<'de, F: Copy + 'static, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<F, D::Error> {
         <() as serde::Deserialize>::deserialize(d)?;
         super::conjure::<F>().map_err(serde::de::Error::custom)
     }
@@ -383,12 +434,21 @@ mod tests {
 
     #[test]
     fn the_table_has_a_checked_record_per_shipped_type() {
-        let (a, b) = (ship(&Job { n: 1 }).unwrap(), ship(&Other("x".into())).unwrap());
+        let (a, b) = (
+            ship(&Job { n: 1 }).unwrap(),
+            ship(&Other("x".into())).unwrap(),
+        );
         let t = table().unwrap();
         assert_ne!(a.entry, b.entry);
         let (ea, eb) = (t.entries[a.entry as usize], t.entries[b.entry as usize]);
-        assert_eq!((ea.tag, ea.output), (type_tag::<Job>(), TypeId::of::<Job>()));
-        assert_eq!((eb.tag, eb.output), (type_tag::<Other>(), TypeId::of::<String>()));
+        assert_eq!(
+            (ea.tag, ea.output),
+            (type_tag::<Job>(), TypeId::of::<Job>())
+        );
+        assert_eq!(
+            (eb.tag, eb.output),
+            (type_tag::<Other>(), TypeId::of::<String>())
+        );
         let image = crate::image::image();
         assert!(t.entries.iter().all(|e| image.in_main_text(e.entry)));
     }
@@ -402,20 +462,42 @@ mod tests {
         unsafe {
             let mut s = good.clone();
             s.tag ^= 1;
-            assert!(decode::<Job>(&s).unwrap_err().to_string().contains("tag mismatch"));
+            assert!(decode::<Job>(&s)
+                .unwrap_err()
+                .to_string()
+                .contains("tag mismatch"));
             // The right entry asked for another output type.
-            assert!(decode::<String>(&good).unwrap_err().to_string().contains("does not produce"));
+            assert!(decode::<String>(&good)
+                .unwrap_err()
+                .to_string()
+                .contains("does not produce"));
             // Another type's entry with this type's tag.
             let mut s = other.clone();
             s.tag = good.tag;
             assert!(decode::<String>(&s).is_err());
             // Indexes past the table, including ones that would be addresses.
-            for entry in [table().unwrap().entries.len() as u64, u64::MAX, decode_entry::<Job> as DecodeFn<Job> as usize as u64] {
-                let s = Shipped { entry, ..good.clone() };
-                assert!(decode::<Job>(&s).unwrap_err().to_string().contains("decode entry"), "{entry}");
+            for entry in [
+                table().unwrap().entries.len() as u64,
+                u64::MAX,
+                decode_entry::<Job> as DecodeFn<Job> as usize as u64,
+            ] {
+                let s = Shipped {
+                    entry,
+                    ..good.clone()
+                };
+                assert!(
+                    decode::<Job>(&s)
+                        .unwrap_err()
+                        .to_string()
+                        .contains("decode entry"),
+                    "{entry}"
+                );
             }
             // Bytes that do not decode.
-            let s = Shipped { bytes: vec![0xff; 3], ..good.clone() };
+            let s = Shipped {
+                bytes: vec![0xff; 3],
+                ..good.clone()
+            };
             assert!(decode::<Job>(&s).is_err());
         }
     }
@@ -427,7 +509,10 @@ mod tests {
         }
         assert!(make(|x: u32| x + 1).is_err(), "outside decode");
         let nested = ship(&Job { n: 1 }).unwrap();
-        assert!(decode_nested::<Job>(&nested).is_err(), "nested decodes need the permit too");
+        assert!(
+            decode_nested::<Job>(&nested).is_err(),
+            "nested decodes need the permit too"
+        );
     }
 
     #[test]

@@ -56,7 +56,9 @@ pub fn signal_exit_code() -> Option<i32> {
 
 /// Records that `signo` arrived; false if one had arrived before (the caller then exits at once).
 pub(crate) fn note_signal(signo: i32) -> bool {
-    SIGNAL.compare_exchange(0, signo, Ordering::SeqCst, Ordering::SeqCst).is_ok()
+    SIGNAL
+        .compare_exchange(0, signo, Ordering::SeqCst, Ordering::SeqCst)
+        .is_ok()
 }
 
 /// The signals a process stops on, as a future: resolves to the next one's number.
@@ -70,7 +72,10 @@ impl Signals {
     /// signals no longer end the process by themselves.
     pub(crate) fn new() -> std::io::Result<Self> {
         use tokio::signal::unix::{signal, SignalKind};
-        Ok(Signals { interrupt: signal(SignalKind::interrupt())?, terminate: signal(SignalKind::terminate())? })
+        Ok(Signals {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+        })
     }
 
     /// The next signal's number (2 for SIGINT, 15 for SIGTERM).
@@ -96,9 +101,14 @@ fn install() {
     ONCE.call_once(|| {
         // Registered here, before the first application is returned to its caller: a signal
         // that arrives as soon as it runs must already find the handler.
-        let runtime = match tokio::runtime::Builder::new_current_thread().enable_io().build() {
+        let runtime = match tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()
+        {
             Ok(r) => r,
-            Err(e) => return error!("cannot watch for SIGINT and SIGTERM (no cleanup on them): {e}"),
+            Err(e) => {
+                return error!("cannot watch for SIGINT and SIGTERM (no cleanup on them): {e}")
+            }
         };
         let signals = {
             let _guard = runtime.enter();
@@ -106,28 +116,40 @@ fn install() {
         };
         let mut signals = match signals {
             Ok(s) => s,
-            Err(e) => return error!("cannot watch for SIGINT and SIGTERM (no cleanup on them): {e}"),
+            Err(e) => {
+                return error!("cannot watch for SIGINT and SIGTERM (no cleanup on them): {e}")
+            }
         };
-        let spawned = std::thread::Builder::new().name("ember-signal-handler".into()).spawn(move || {
-            runtime.block_on(async move {
-                let signo = signals.next().await;
-                let code = 128 + signo;
-                note_signal(signo);
-                STOPPING.store(true, Ordering::SeqCst);
-                info!("RECEIVED SIGNAL {}: stopping the application (again to exit at once)", signal_name(signo));
-                let stopper = std::thread::Builder::new().name("ember-signal-stop".into()).spawn(move || {
-                    stop_all();
+        let spawned = std::thread::Builder::new()
+            .name("ember-signal-handler".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let signo = signals.next().await;
+                    let code = 128 + signo;
+                    note_signal(signo);
+                    STOPPING.store(true, Ordering::SeqCst);
+                    info!(
+                        "RECEIVED SIGNAL {}: stopping the application (again to exit at once)",
+                        signal_name(signo)
+                    );
+                    let stopper = std::thread::Builder::new()
+                        .name("ember-signal-stop".into())
+                        .spawn(move || {
+                            stop_all();
+                            std::process::exit(code);
+                        });
+                    if stopper.is_err() {
+                        stop_all();
+                        std::process::exit(code);
+                    }
+                    let again = signals.next().await;
+                    info!(
+                        "RECEIVED SIGNAL {} again: exiting without cleaning up",
+                        signal_name(again)
+                    );
                     std::process::exit(code);
-                });
-                if stopper.is_err() {
-                    stop_all();
-                    std::process::exit(code);
-                }
-                let again = signals.next().await;
-                info!("RECEIVED SIGNAL {} again: exiting without cleaning up", signal_name(again));
-                std::process::exit(code);
-            })
-        });
+                })
+            });
         if let Err(e) = spawned {
             error!("cannot start the signal thread (no cleanup on SIGINT and SIGTERM): {e}");
         }

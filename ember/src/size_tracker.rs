@@ -74,11 +74,13 @@ impl SizeTracker {
         self.avg_entry += (entry_bytes as f64 - self.avg_entry) * w;
         let size = entries as f64 * (slot_bytes as f64 + self.avg_entry);
         if self.samples > 1 && self.updates > self.last_updates {
-            self.bytes_per_update = ((size - self.last_size) / (self.updates - self.last_updates) as f64).max(0.0);
+            self.bytes_per_update =
+                ((size - self.last_size) / (self.updates - self.last_updates) as f64).max(0.0);
         }
         self.last_size = size;
         self.last_updates = self.updates;
-        self.next_sample = ((self.updates as f64 * SAMPLE_GROWTH).ceil() as u64).max(self.updates + 1);
+        self.next_sample =
+            ((self.updates as f64 * SAMPLE_GROWTH).ceil() as u64).max(self.updates + 1);
     }
 
     /// Estimated bytes of the collection now.
@@ -147,7 +149,10 @@ mod tests {
         let (t, samples) = track((0..1_000_000u64).map(|i| (i << 20, i)), 16);
         let est = t.estimate() as f64;
         let expect = 1_000_000.0 * (16.0 + 4.0 + 3.0);
-        assert!((est - expect).abs() / expect < 0.3, "estimate {est} vs {expect}");
+        assert!(
+            (est - expect).abs() / expect < 0.3,
+            "estimate {est} vs {expect}"
+        );
         // Exponential spacing: ~log_1.1(1e6) samples.
         assert!(samples < 200, "{samples} samples");
     }

@@ -36,7 +36,6 @@ fn pack_lanes(lanes: u64) -> u64 {
     ((lanes >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56
 }
 
-
 /// Bit `i` set when byte `base + i` of `b` (ASCII) is whitespace or past the end.
 #[inline]
 fn block_mask(b: &[u8], base: usize) -> u64 {
@@ -50,7 +49,8 @@ fn block_mask(b: &[u8], base: usize) -> u64 {
     let tail = words.remainder();
     if !tail.is_empty() {
         // The zero bytes past the tail are not whitespace; the end marking below covers them.
-        mask |= pack_lanes(ws_lanes(crate::util::load_le_partial(tail))) << (block.len() - tail.len());
+        mask |=
+            pack_lanes(ws_lanes(crate::util::load_le_partial(tail))) << (block.len() - tail.len());
     }
     // Bytes past the end count as whitespace, so a word ends there.
     if block.len() < BLOCK {
@@ -68,9 +68,21 @@ fn block_mask(b: &[u8], base: usize) -> u64 {
 /// ```
 pub fn split_whitespace(s: &str) -> SplitWhitespace<'_> {
     if s.is_ascii() {
-        SplitWhitespace { s, std: None, base: 0, ws: block_mask(s.as_bytes(), 0), pos: 0 }
+        SplitWhitespace {
+            s,
+            std: None,
+            base: 0,
+            ws: block_mask(s.as_bytes(), 0),
+            pos: 0,
+        }
     } else {
-        SplitWhitespace { s, std: Some(s.split_whitespace()), base: 0, ws: !0, pos: 0 }
+        SplitWhitespace {
+            s,
+            std: Some(s.split_whitespace()),
+            base: 0,
+            ws: !0,
+            pos: 0,
+        }
     }
 }
 
@@ -185,7 +197,18 @@ mod tests {
 
     #[test]
     fn edge_cases() {
-        for s in ["", " ", "a", " a", "a ", "  a  b  ", "\u{b}x\u{c}y\r\nz\t", "é a", "a\u{3000}b", "a\u{85}b"] {
+        for s in [
+            "",
+            " ",
+            "a",
+            " a",
+            "a ",
+            "  a  b  ",
+            "\u{b}x\u{c}y\r\nz\t",
+            "é a",
+            "a\u{3000}b",
+            "a\u{85}b",
+        ] {
             check(s);
         }
         // Words and gaps across block boundaries.

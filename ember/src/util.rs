@@ -58,10 +58,15 @@ pub(crate) fn install_panic_hook() {
 /// Sends Ember's logs (and the program's `tracing` events) to stderr, filtered by `EMBER_LOG`
 /// (e.g. `EMBER_LOG=info`, `EMBER_LOG=ember=debug`; default `warn`). Safe to call more than once.
 pub fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("EMBER_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let filter = tracing_subscriber::EnvFilter::try_from_env("EMBER_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     // Colour codes only for a person at a terminal: piped or redirected logs stay plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi)
+        .try_init();
 }
 
 /// A rough in-memory size of a vector of elements: the elements' inline size plus, from a
@@ -80,13 +85,14 @@ pub(crate) fn estimate_vec_size<T: serde::Serialize>(v: &[T]) -> u64 {
     inline + bytes * v.len() as u64 / n.max(1)
 }
 
-/// A byte count the way Spark prints it (`Utils.bytesToString`); shared with the scheduler core's
-/// messages, so it lives in `ember-common`.
+/// A byte count the way Spark prints it (`Utils.bytesToString`); shared with the scheduler
+/// core's messages, so it lives in `ember-common`.
 pub use ember_common::bytes_to_string;
 
 /// This executable's build id: its ELF `NT_GNU_BUILD_ID` note as hex (forced on by
 /// `.cargo/config.toml`), read from memory. `None` when the executable has none: cluster mode
 /// then refuses to start, since driver and executors could not check they run the same build.
+#[cfg(any(test, feature = "testing"))]
 pub fn build_id() -> Option<String> {
     crate::image::image().build_id()
 }
@@ -127,7 +133,10 @@ mod cast_tests {
     fn cast_only_between_equal_types() {
         assert_eq!(cast::<String, String>("a".into()), Ok("a".to_string()));
         assert_eq!(cast::<u64, String>(7), Err(7));
-        assert_eq!(cast_ref::<String, String>(&"b".to_string()).map(String::as_str), Some("b"));
+        assert_eq!(
+            cast_ref::<String, String>(&"b".to_string()).map(String::as_str),
+            Some("b")
+        );
         assert!(cast_ref::<u32, u64>(&1).is_none());
         assert!(is_string::<String>() && !is_string::<&'static str>());
     }
@@ -163,7 +172,12 @@ fn civil_utc(ms: i64) -> (i64, u32, u32, u32, u32, u32, u32) {
     let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
     let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     let year = yoe + era * 400 + i64::from(month <= 2);
-    let (h, m, s, milli) = (in_day / 3_600_000, in_day / 60_000 % 60, in_day / 1000 % 60, in_day % 1000);
+    let (h, m, s, milli) = (
+        in_day / 3_600_000,
+        in_day / 60_000 % 60,
+        in_day / 1000 % 60,
+        in_day % 1000,
+    );
     (year, month, day, h as u32, m as u32, s as u32, milli as u32)
 }
 

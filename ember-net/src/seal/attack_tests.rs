@@ -2,17 +2,32 @@
 //! refused (the reading side stops with an error and accepts nothing after the manipulation).
 
 use super::io::{read_frame_into, SealedReader, SealedWriter};
-use super::{derive_session_keys, CipherSuite, FrameError, FrameOpener, FrameSealer, Mode, Role, SessionKeys, Transcript, HEADER_LEN, TAG_LEN};
-
+use super::{
+    derive_session_keys, CipherSuite, FrameError, FrameOpener, FrameSealer, Mode, Role,
+    SessionKeys, Transcript, HEADER_LEN, TAG_LEN,
+};
 
 const MAX: usize = 256 << 10;
 const CN: [u8; 32] = [0xc1; 32];
 const SN: [u8; 32] = [0x5e; 32];
 
-const ALL: [(CipherSuite, Mode); 2] = [(CipherSuite::Aes256Gcm, Mode::Encrypt), (CipherSuite::Aes256Gcm, Mode::Authenticate)];
+const ALL: [(CipherSuite, Mode); 2] = [
+    (CipherSuite::Aes256Gcm, Mode::Encrypt),
+    (CipherSuite::Aes256Gcm, Mode::Authenticate),
+];
 
-fn keys_with(secret: &[u8], cn: &[u8; 32], suite: CipherSuite, mode: Mode, role: Role) -> SessionKeys {
-    let t = Transcript { protocol_version: 2, client_nonce: cn, server_nonce: &SN };
+fn keys_with(
+    secret: &[u8],
+    cn: &[u8; 32],
+    suite: CipherSuite,
+    mode: Mode,
+    role: Role,
+) -> SessionKeys {
+    let t = Transcript {
+        protocol_version: 2,
+        client_nonce: cn,
+        server_nonce: &SN,
+    };
     derive_session_keys(secret, &t, suite, mode, role).unwrap()
 }
 
@@ -31,7 +46,12 @@ fn conn(suite: CipherSuite, mode: Mode) -> Conn {
 fn conn_with(secret: &[u8], cn: &[u8; 32], suite: CipherSuite, mode: Mode) -> Conn {
     let (client_tx, client_rx) = keys_with(secret, cn, suite, mode, Role::Client).into_pair(MAX);
     let (server_tx, server_rx) = keys_with(secret, cn, suite, mode, Role::Server).into_pair(MAX);
-    Conn { client_tx, client_rx, server_tx, server_rx }
+    Conn {
+        client_tx,
+        client_rx,
+        server_tx,
+        server_rx,
+    }
 }
 
 /// Seals each payload as its own frame (as recorded by an eavesdropper on the wire).
@@ -54,7 +74,10 @@ fn end(s: &mut FrameSealer) -> Vec<u8> {
 
 /// What a server reading `wire` through `opener` accepted before it stopped, and why it stopped
 /// (`Ok(())`: the authenticated end). The stream ends (EOF) after `wire`.
-pub async fn serve(wire: Vec<u8>, opener: &mut FrameOpener) -> (Vec<Vec<u8>>, Result<(), FrameError>) {
+pub async fn serve(
+    wire: Vec<u8>,
+    opener: &mut FrameOpener,
+) -> (Vec<Vec<u8>>, Result<(), FrameError>) {
     // A real pipe with a small buffer, so reads come in pieces as from a socket.
     let (mut peer, mut server) = tokio::io::duplex(4096);
     let writer = tokio::spawn(async move {
@@ -102,11 +125,15 @@ async fn both_directions_over_loopback_tcp_with_split_halves() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let c = conn(CipherSuite::default(), Mode::Encrypt);
-    let (client_tx, client_rx, server_tx, server_rx) = (c.client_tx, c.client_rx, c.server_tx, c.server_rx);
+    let (client_tx, client_rx, server_tx, server_rx) =
+        (c.client_tx, c.client_rx, c.server_tx, c.server_rx);
     let server = tokio::spawn(async move {
         let (s, _) = listener.accept().await.unwrap();
         let (r, w) = s.into_split();
-        let (mut r, mut w) = (SealedReader::new(tokio::io::BufReader::new(r), server_rx), SealedWriter::new(w, server_tx));
+        let (mut r, mut w) = (
+            SealedReader::new(tokio::io::BufReader::new(r), server_rx),
+            SealedWriter::new(w, server_tx),
+        );
         // Echo every frame back, then end.
         while let Some(p) = r.recv().await.unwrap() {
             w.send(&p).await.unwrap();
@@ -115,15 +142,23 @@ async fn both_directions_over_loopback_tcp_with_split_halves() {
     });
     let s = TcpStream::connect(addr).await.unwrap();
     let (r, w) = s.into_split();
-    let (mut r, mut w) = (SealedReader::new(r, client_rx), SealedWriter::new(w, client_tx));
+    let (mut r, mut w) = (
+        SealedReader::new(r, client_rx),
+        SealedWriter::new(w, client_tx),
+    );
     let sender = tokio::spawn(async move {
         for i in 0..200u32 {
-            w.send(&vec![i as u8; (i as usize * 997) % 70_000]).await.unwrap();
+            w.send(&vec![i as u8; (i as usize * 997) % 70_000])
+                .await
+                .unwrap();
         }
         w.close().await.unwrap();
     });
     for i in 0..200u32 {
-        assert_eq!(r.recv().await.unwrap().unwrap(), vec![i as u8; (i as usize * 997) % 70_000]);
+        assert_eq!(
+            r.recv().await.unwrap().unwrap(),
+            vec![i as u8; (i as usize * 997) % 70_000]
+        );
     }
     assert_eq!(r.recv().await.unwrap(), None, "authenticated end");
     sender.await.unwrap();
@@ -141,7 +176,11 @@ async fn an_injected_frame_is_refused() {
         let forged = seal_all(&mut forger.client_tx, &[b"rm -rf"]).remove(0);
         let (got, r) = serve(cat(&[&f[0], &forged, &f[1], &e]), &mut c.server_rx).await;
         assert_eq!(got, vec![b"one".to_vec()]);
-        assert_eq!(r, Err(FrameError::BadFrame { seq: 1 }), "{suite:?} {mode:?}");
+        assert_eq!(
+            r,
+            Err(FrameError::BadFrame { seq: 1 }),
+            "{suite:?} {mode:?}"
+        );
         // Garbage with a plausible header.
         let mut c = conn(suite, mode);
         let mut junk = vec![6, 0, 0, 0, 0];
@@ -160,7 +199,11 @@ async fn a_replayed_frame_is_refused() {
         let e = end(&mut c.client_tx);
         let (got, r) = serve(cat(&[&f[0], &f[1], &f[0], &e]), &mut c.server_rx).await;
         assert_eq!(got, vec![b"debit 100".to_vec(), b"ok".to_vec()]);
-        assert_eq!(r, Err(FrameError::BadFrame { seq: 2 }), "{suite:?} {mode:?}");
+        assert_eq!(
+            r,
+            Err(FrameError::BadFrame { seq: 2 }),
+            "{suite:?} {mode:?}"
+        );
     }
 }
 
@@ -185,7 +228,11 @@ async fn reordered_frames_are_refused() {
         let e = end(&mut c.client_tx);
         let (got, r) = serve(cat(&[&f[1], &f[0], &e]), &mut c.server_rx).await;
         assert!(got.is_empty());
-        assert_eq!(r, Err(FrameError::BadFrame { seq: 0 }), "{suite:?} {mode:?}");
+        assert_eq!(
+            r,
+            Err(FrameError::BadFrame { seq: 0 }),
+            "{suite:?} {mode:?}"
+        );
     }
 }
 
@@ -212,18 +259,29 @@ async fn every_single_bit_flip_is_refused() {
             wire.extend_from_slice(&e);
             let mut opener = conn(suite, mode).server_rx;
             let (got, r) = serve(wire, &mut opener).await;
-            assert!(got.is_empty(), "{suite:?} {mode:?} bit {bit} accepted a payload");
+            assert!(
+                got.is_empty(),
+                "{suite:?} {mode:?} bit {bit} accepted a payload"
+            );
             let byte = bit / 8;
             let expected_ok = match byte {
                 // Length: shorter → the tag is checked over other bytes; longer → the reader
                 // waits for bytes that end in EOF, or the length is above the limit.
-                0..=3 => matches!(r, Err(FrameError::BadFrame { seq: 0 } | FrameError::Truncated | FrameError::TooLarge { .. })),
+                0..=3 => matches!(
+                    r,
+                    Err(FrameError::BadFrame { seq: 0 }
+                        | FrameError::Truncated
+                        | FrameError::TooLarge { .. })
+                ),
                 // Kind.
                 4 => matches!(r, Err(FrameError::Malformed(_))),
                 // Body and tag.
                 _ => r == Err(FrameError::BadFrame { seq: 0 }),
             };
-            assert!(expected_ok, "{suite:?} {mode:?} bit {bit} (byte {byte}): {r:?}");
+            assert!(
+                expected_ok,
+                "{suite:?} {mode:?} bit {bit} (byte {byte}): {r:?}"
+            );
         }
     }
 }
@@ -260,7 +318,11 @@ async fn a_frame_sealed_with_the_other_directions_key_is_refused() {
         let reflected = seal_all(&mut c.server_tx, &[b"to client"]).remove(0);
         let (got, r) = serve(reflected, &mut c.server_rx).await;
         assert!(got.is_empty());
-        assert_eq!(r, Err(FrameError::BadFrame { seq: 0 }), "{suite:?} {mode:?}");
+        assert_eq!(
+            r,
+            Err(FrameError::BadFrame { seq: 0 }),
+            "{suite:?} {mode:?}"
+        );
         // And the client's frame reflected to the client.
         let mut c = conn(suite, mode);
         let reflected = seal_all(&mut c.client_tx, &[b"to server"]).remove(0);
@@ -274,7 +336,10 @@ async fn sides_that_disagree_on_mode_or_suite_fail_on_the_first_frame() {
     let mut enc = conn(CipherSuite::Aes256Gcm, Mode::Encrypt);
     let mut auth = conn(CipherSuite::Aes256Gcm, Mode::Authenticate);
     let f = seal_all(&mut enc.client_tx, &[b"m"]).remove(0);
-    assert_eq!(serve(f, &mut auth.server_rx).await.1, Err(FrameError::BadFrame { seq: 0 }));
+    assert_eq!(
+        serve(f, &mut auth.server_rx).await.1,
+        Err(FrameError::BadFrame { seq: 0 })
+    );
 }
 
 #[tokio::test]
@@ -284,19 +349,33 @@ async fn a_huge_length_is_refused_before_allocating_and_the_opener_stays_poisone
     wire.push(0);
     let mut r = &wire[..];
     let mut out = Vec::new();
-    let err = read_frame_into(&mut r, &mut c.server_rx, &mut out).await.unwrap_err();
-    assert_eq!(err, FrameError::TooLarge { size: u32::MAX as u64, limit: MAX as u64 });
+    let err = read_frame_into(&mut r, &mut c.server_rx, &mut out)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        FrameError::TooLarge {
+            size: u32::MAX as u64,
+            limit: MAX as u64
+        }
+    );
     assert!(err.to_string().contains("ember.rpc.message.maxSize"));
     assert_eq!(out.capacity(), 0, "nothing allocated");
     // A valid frame after a failure is not accepted: the connection is dead.
     let good = seal_all(&mut c.client_tx, &[b"late"]).remove(0);
     let mut r = &good[..];
-    assert_eq!(read_frame_into(&mut r, &mut c.server_rx, &mut out).await, Err(FrameError::Poisoned));
+    assert_eq!(
+        read_frame_into(&mut r, &mut c.server_rx, &mut out).await,
+        Err(FrameError::Poisoned)
+    );
     // Unknown kind and an end frame with a body: malformed.
     for hdr in [[0u8, 0, 0, 0, 9], [1, 0, 0, 0, 1]] {
         let mut c = conn(CipherSuite::default(), Mode::Encrypt);
         let mut r = &hdr[..];
-        assert!(matches!(read_frame_into(&mut r, &mut c.server_rx, &mut out).await, Err(FrameError::Malformed(_))));
+        assert!(matches!(
+            read_frame_into(&mut r, &mut c.server_rx, &mut out).await,
+            Err(FrameError::Malformed(_))
+        ));
     }
     assert_eq!(HEADER_LEN, 5);
 }
@@ -307,11 +386,17 @@ async fn the_payload_is_appended_and_the_buffer_restored_on_failure() {
     let mut f = seal_all(&mut c.client_tx, &[b"abc", b"def"]);
     let mut out = b"prefix:".to_vec();
     let mut r = &f[0][..];
-    assert_eq!(read_frame_into(&mut r, &mut c.server_rx, &mut out).await, Ok(Some(3)));
+    assert_eq!(
+        read_frame_into(&mut r, &mut c.server_rx, &mut out).await,
+        Ok(Some(3))
+    );
     assert_eq!(out, b"prefix:abc");
     let last = f[1].len() - 1;
     f[1][last] ^= 0x80;
     let mut r = &f[1][..];
-    assert_eq!(read_frame_into(&mut r, &mut c.server_rx, &mut out).await, Err(FrameError::BadFrame { seq: 1 }));
+    assert_eq!(
+        read_frame_into(&mut r, &mut c.server_rx, &mut out).await,
+        Err(FrameError::BadFrame { seq: 1 })
+    );
     assert_eq!(out, b"prefix:abc");
 }

@@ -12,8 +12,9 @@ pub enum FrameError {
     /// A payload above the maximum frame size, refused before it is sealed (sender; nothing is
     /// written, the connection stays usable) or before anything is allocated (receiver).
     #[error(
-        "RPC message of {size} bytes exceeds max allowed: ember.rpc.message.maxSize ({limit} bytes). \
-         Consider increasing ember.rpc.message.maxSize or using broadcast variables for large values."
+        "RPC message of {size} bytes exceeds max allowed: ember.rpc.message.maxSize ({limit} \
+         bytes). Consider increasing ember.rpc.message.maxSize or using broadcast variables for \
+         large values."
     )]
     TooLarge { size: u64, limit: u64 },
 
@@ -21,7 +22,8 @@ pub enum FrameError {
     /// replayed, reordered, sealed with another key (other direction, other connection, other
     /// secret) or a frame before it was dropped.
     #[error(
-        "frame {seq} failed authentication (modified, injected, replayed, reordered or sealed with another key); the connection is closed"
+        "frame {seq} failed authentication (modified, injected, replayed, reordered or sealed \
+         with another key); the connection is closed"
     )]
     BadFrame { seq: u64 },
 
@@ -31,12 +33,18 @@ pub enum FrameError {
     Malformed(&'static str),
 
     /// EOF inside a frame.
-    #[error("connection closed in the middle of a frame (truncated frame); the peer may have crashed or been stopped")]
+    #[error(
+        "connection closed in the middle of a frame (truncated frame); the peer may have crashed \
+         or been stopped"
+    )]
     Truncated,
 
     /// EOF at a frame boundary without the authenticated end-of-stream frame: the stream may have
     /// been cut by an attacker, or the peer died without closing.
-    #[error("connection closed without the authenticated end-of-stream frame: the stream was cut or the peer died")]
+    #[error(
+        "connection closed without the authenticated end-of-stream frame: the stream was cut or \
+         the peer died"
+    )]
     UnauthenticatedEof,
 
     /// Sealing or opening after the end-of-stream frame.
@@ -72,7 +80,16 @@ impl PartialEq for FrameError {
             (TooLarge { size: a, limit: b }, TooLarge { size: c, limit: d }) => a == c && b == d,
             (BadFrame { seq: a }, BadFrame { seq: b }) => a == b,
             (Malformed(a), Malformed(b)) | (Key(a), Key(b)) => a == b,
-            (Io { context: a, source: x }, Io { context: b, source: y }) => a == b && x.kind() == y.kind(),
+            (
+                Io {
+                    context: a,
+                    source: x,
+                },
+                Io {
+                    context: b,
+                    source: y,
+                },
+            ) => a == b && x.kind() == y.kind(),
             (a, b) => std::mem::discriminant(a) == std::mem::discriminant(b),
         }
     }
@@ -85,7 +102,10 @@ impl FrameError {
         if e.kind() == std::io::ErrorKind::UnexpectedEof {
             FrameError::Truncated
         } else {
-            FrameError::Io { context, source: Arc::new(e) }
+            FrameError::Io {
+                context,
+                source: Arc::new(e),
+            }
         }
     }
 }

@@ -24,16 +24,28 @@ pub async fn write_frame<W: AsyncWrite + Unpin>(
 ) -> Result<(), FrameError> {
     scratch.clear();
     sealer.seal(payload, scratch)?;
-    w.write_all(scratch).await.map_err(|e| FrameError::io("writing a frame", e))?;
-    w.flush().await.map_err(|e| FrameError::io("writing a frame", e))
+    w.write_all(scratch)
+        .await
+        .map_err(|e| FrameError::io("writing a frame", e))?;
+    w.flush()
+        .await
+        .map_err(|e| FrameError::io("writing a frame", e))
 }
 
 /// Writes the authenticated end-of-stream frame and shuts the write half down (TCP FIN).
-pub async fn write_end<W: AsyncWrite + Unpin>(w: &mut W, sealer: &mut FrameSealer, scratch: &mut Vec<u8>) -> Result<(), FrameError> {
+pub async fn write_end<W: AsyncWrite + Unpin>(
+    w: &mut W,
+    sealer: &mut FrameSealer,
+    scratch: &mut Vec<u8>,
+) -> Result<(), FrameError> {
     scratch.clear();
     sealer.seal_end(scratch)?;
-    w.write_all(scratch).await.map_err(|e| FrameError::io("writing the end of the stream", e))?;
-    w.shutdown().await.map_err(|e| FrameError::io("closing the stream", e))
+    w.write_all(scratch)
+        .await
+        .map_err(|e| FrameError::io("writing the end of the stream", e))?;
+    w.shutdown()
+        .await
+        .map_err(|e| FrameError::io("closing the stream", e))
 }
 
 /// Reads, authenticates and (in Encrypt mode) decrypts one frame, appending its payload to `out`.
@@ -56,7 +68,11 @@ pub async fn read_frame_into<R: AsyncRead + Unpin>(
             Err(e) => return Err(opener.fail(FrameError::io("reading a frame header", e))),
         };
         if n == 0 {
-            let e = if filled == 0 { FrameError::UnauthenticatedEof } else { FrameError::Truncated };
+            let e = if filled == 0 {
+                FrameError::UnauthenticatedEof
+            } else {
+                FrameError::Truncated
+            };
             return Err(opener.fail(e));
         }
         filled += n;
@@ -86,7 +102,10 @@ pub async fn read_frame_into<R: AsyncRead + Unpin>(
 }
 
 /// [`read_frame_into`] into a new buffer.
-pub async fn read_frame<R: AsyncRead + Unpin>(r: &mut R, opener: &mut FrameOpener) -> Result<Option<Vec<u8>>, FrameError> {
+pub async fn read_frame<R: AsyncRead + Unpin>(
+    r: &mut R,
+    opener: &mut FrameOpener,
+) -> Result<Option<Vec<u8>>, FrameError> {
     let mut out = Vec::new();
     Ok(read_frame_into(r, opener, &mut out).await?.map(|_| out))
 }
@@ -126,14 +145,24 @@ pub struct SealedWriter<W> {
 impl<W: AsyncWrite + Unpin> SealedWriter<W> {
     /// Wraps a write half.
     pub fn new(inner: W, sealer: FrameSealer) -> Self {
-        SealedWriter { inner, sealer, scratch: Vec::new() }
+        SealedWriter {
+            inner,
+            sealer,
+            scratch: Vec::new(),
+        }
     }
 
     /// Seals and sends one payload. See [`write_frame`].
     pub async fn send(&mut self, payload: &[u8]) -> Result<(), FrameError> {
         // The buffer keeps the capacity of the largest frame sent (a block chunk, ≤ 4 MiB in
         // Ember), so streaming chunks does not allocate per frame.
-        write_frame(&mut self.inner, &mut self.sealer, payload, &mut self.scratch).await
+        write_frame(
+            &mut self.inner,
+            &mut self.sealer,
+            payload,
+            &mut self.scratch,
+        )
+        .await
     }
 
     /// Sends the authenticated end of the stream and shuts the half down. Call it before

@@ -10,22 +10,22 @@
 //! Why each input is there:
 //! - **secret** (IKM): only processes of this application can compute the keys.
 //! - **both nonces** (salt): 32 fresh random bytes from *each* side make the keys unique to this
-//!   connection, whoever misbehaves: sequence numbers restart at 0 on every connection without
-//!   ever repeating a (key, nonce) pair, and a frame recorded on one connection does not open on
-//!   another (no cross-connection replay). Either side's nonce alone suffices for freshness, so a
-//!   peer replaying an old hello cannot force old keys. They are public, random, non-secret: what
-//!   RFC 5869 §3.1 wants of a salt.
+//!   connection, whoever misbehaves: sequence numbers restart at 0 on every connection without ever
+//!   repeating a (key, nonce) pair, and a frame recorded on one connection does not open on another
+//!   (no cross-connection replay). Either side's nonce alone suffices for freshness, so a peer
+//!   replaying an old hello cannot force old keys. They are public, random, non-secret: what RFC
+//!   5869 §3.1 wants of a salt.
 //! - **protocol version**: a future wire format never shares keys with this one.
-//! - **suite and mode**: a key is used with one algorithm in one mode only; two sides that
-//!   disagree (one encrypts, one only authenticates; or a downgraded negotiation) fail on the
-//!   first frame instead of misreading each other. (The handshake should still announce both so
-//!   the error can say which setting differs.)
+//! - **suite and mode**: a key is used with one algorithm in one mode only; two sides that disagree
+//!   (one encrypts, one only authenticates; or a downgraded negotiation) fail on the first frame
+//!   instead of misreading each other. (The handshake should still announce both so the error can
+//!   say which setting differs.)
 //! - **sender and receiver roles** (the direction): two independent keys per connection, so
-//!   client→server frame `n` and server→client frame `n` never share a (key, nonce) pair
-//!   (nonce reuse breaks both ChaCha20-Poly1305 and GCM), and a frame reflected back to its
-//!   sender does not open there.
-//! - **label**: domain separation from every other use of the secret (the handshake's HMAC uses
-//!   the secret directly with the label `ember-auth-v1`).
+//!   client→server frame `n` and server→client frame `n` never share a (key, nonce) pair (nonce
+//!   reuse breaks both ChaCha20-Poly1305 and GCM), and a frame reflected back to its sender does
+//!   not open there.
+//! - **label**: domain separation from every other use of the secret (the handshake's HMAC uses the
+//!   secret directly with the label `ember-auth-v1`).
 //!
 //! The secret is used with HKDF as is: `local-cluster` generates 256 random bits. HKDF is not a
 //! password hash, so an operator-chosen secret must be long and random (as Spark's
@@ -138,7 +138,10 @@ impl SessionKeys {
     /// (`ember.rpc.message.maxSize`).
     pub fn into_pair(self, max_payload: usize) -> (FrameSealer, FrameOpener) {
         let SessionKeys { send, recv } = self;
-        (FrameSealer::new(&send, max_payload), FrameOpener::new(&recv, max_payload))
+        (
+            FrameSealer::new(&send, max_payload),
+            FrameOpener::new(&recv, max_payload),
+        )
     }
 }
 
@@ -161,17 +164,36 @@ pub fn derive_session_keys(
     salt[NONCE_LEN..].copy_from_slice(transcript.server_nonce);
     let hk = Hkdf::<Sha256>::new(Some(&salt[..]), secret);
     let direction = |sender: Role| -> Result<DirectionKey, FrameError> {
-        let info: [&[u8]; 2] = [KEY_LABEL, &[transcript.protocol_version, suite as u8, mode as u8, sender as u8, sender.peer() as u8]];
+        let info: [&[u8]; 2] = [
+            KEY_LABEL,
+            &[
+                transcript.protocol_version,
+                suite as u8,
+                mode as u8,
+                sender as u8,
+                sender.peer() as u8,
+            ],
+        ];
         let mut okm = Zeroizing::new([0u8; 44]);
         // 44 bytes is far below HKDF-SHA256's 255 * 32: this error cannot happen.
-        hk.expand_multi_info(&info, &mut okm[..]).map_err(|_| FrameError::Key("HKDF output too long"))?;
+        hk.expand_multi_info(&info, &mut okm[..])
+            .map_err(|_| FrameError::Key("HKDF output too long"))?;
         let mut key = Zeroizing::new([0u8; 32]);
         key.copy_from_slice(&okm[..32]);
         let mut iv = [0u8; 12];
         iv.copy_from_slice(&okm[32..]);
-        Ok(DirectionKey { key, iv, suite, mode, sender })
+        Ok(DirectionKey {
+            key,
+            iv,
+            suite,
+            mode,
+            sender,
+        })
     };
-    Ok(SessionKeys { send: direction(role)?, recv: direction(role.peer())? })
+    Ok(SessionKeys {
+        send: direction(role)?,
+        recv: direction(role.peer())?,
+    })
 }
 
 #[cfg(test)]
@@ -181,8 +203,19 @@ mod tests {
     const CN: [u8; 32] = [1; 32];
     const SN: [u8; 32] = [2; 32];
 
-    fn keys(secret: &[u8], cn: &[u8; 32], version: u8, suite: CipherSuite, mode: Mode, role: Role) -> SessionKeys {
-        let t = Transcript { protocol_version: version, client_nonce: cn, server_nonce: &SN };
+    fn keys(
+        secret: &[u8],
+        cn: &[u8; 32],
+        version: u8,
+        suite: CipherSuite,
+        mode: Mode,
+        role: Role,
+    ) -> SessionKeys {
+        let t = Transcript {
+            protocol_version: version,
+            client_nonce: cn,
+            server_nonce: &SN,
+        };
         derive_session_keys(secret, &t, suite, mode, role).unwrap()
     }
 
@@ -206,19 +239,44 @@ mod tests {
             assert_ne!(o.send.iv, base.send.iv);
         }
         // Swapping the nonces (client's as server's) gives other keys too.
-        let t = Transcript { protocol_version: 2, client_nonce: &SN, server_nonce: &CN };
+        let t = Transcript {
+            protocol_version: 2,
+            client_nonce: &SN,
+            server_nonce: &CN,
+        };
         let swapped = derive_session_keys(b"k", &t, s, Mode::Encrypt, Role::Client).unwrap();
         assert_ne!(*swapped.send.key, *base.send.key);
     }
 
     #[test]
     fn empty_secret_is_refused_and_debug_redacts() {
-        let t = Transcript { protocol_version: 2, client_nonce: &CN, server_nonce: &SN };
-        assert!(matches!(derive_session_keys(b"", &t, CipherSuite::default(), Mode::Encrypt, Role::Client), Err(FrameError::Key(_))));
-        let k = keys(b"k", &CN, 2, CipherSuite::default(), Mode::Encrypt, Role::Client);
+        let t = Transcript {
+            protocol_version: 2,
+            client_nonce: &CN,
+            server_nonce: &SN,
+        };
+        assert!(matches!(
+            derive_session_keys(b"", &t, CipherSuite::default(), Mode::Encrypt, Role::Client),
+            Err(FrameError::Key(_))
+        ));
+        let k = keys(
+            b"k",
+            &CN,
+            2,
+            CipherSuite::default(),
+            Mode::Encrypt,
+            Role::Client,
+        );
         let shown = format!("{k:?}");
         assert!(shown.contains("redacted"));
-        let hex: String = k.send.key.iter().take(4).map(|b| format!("{b}")).collect::<Vec<_>>().join(", ");
+        let hex: String = k
+            .send
+            .key
+            .iter()
+            .take(4)
+            .map(|b| format!("{b}"))
+            .collect::<Vec<_>>()
+            .join(", ");
         assert!(!shown.contains(&hex), "{shown}");
     }
 }

@@ -57,7 +57,9 @@ impl Cipher {
     /// Verifies the tag (constant time, inside the AEAD crates) and decrypts `buf` in place.
     fn open(&self, nonce: &[u8; 12], aad: &[u8], buf: &mut [u8], tag: &TagBytes) -> bool {
         match self {
-            Cipher::Aes(c) => c.decrypt_inout_detached(nonce.into(), aad, buf.into(), tag.into()).is_ok(),
+            Cipher::Aes(c) => c
+                .decrypt_inout_detached(nonce.into(), aad, buf.into(), tag.into())
+                .is_ok(),
         }
     }
 }
@@ -102,7 +104,10 @@ pub struct FrameSealer {
 
 impl std::fmt::Debug for FrameSealer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FrameSealer").field("mode", &self.mode).field("next_seq", &self.next_seq).finish_non_exhaustive()
+        f.debug_struct("FrameSealer")
+            .field("mode", &self.mode)
+            .field("next_seq", &self.next_seq)
+            .finish_non_exhaustive()
     }
 }
 
@@ -112,7 +117,15 @@ impl FrameSealer {
         let bytes_left = match key.suite {
             CipherSuite::Aes256Gcm => AES_GCM_BYTES_PER_KEY,
         };
-        FrameSealer { cipher: Cipher::new(key), iv: key.iv, mode: key.mode, next_seq: Some(0), bytes_left, max_payload, ended: false }
+        FrameSealer {
+            cipher: Cipher::new(key),
+            iv: key.iv,
+            mode: key.mode,
+            next_seq: Some(0),
+            bytes_left,
+            max_payload,
+            ended: false,
+        }
     }
 
     /// The sequence number the next frame will get.
@@ -137,7 +150,10 @@ impl FrameSealer {
     /// on return it is the whole sealed frame (header filled in, tag appended). No copy of the
     /// payload in either mode: encode messages straight after a reserved header.
     pub fn seal_in_place(&mut self, frame: &mut Vec<u8>) -> Result<(), FrameError> {
-        let len = frame.len().checked_sub(HEADER_LEN).ok_or(FrameError::Malformed("buffer shorter than a header"))?;
+        let len = frame
+            .len()
+            .checked_sub(HEADER_LEN)
+            .ok_or(FrameError::Malformed("buffer shorter than a header"))?;
         let (seq, hdr) = self.begin(FrameKind::Data, len)?;
         frame[..HEADER_LEN].copy_from_slice(&hdr);
         let tag = self.tag_in_place(seq, &hdr, frame, HEADER_LEN)?;
@@ -146,23 +162,38 @@ impl FrameSealer {
     }
 
     /// Checks state and size, takes the next sequence number, builds the header.
-    fn begin(&mut self, kind: FrameKind, len: usize) -> Result<(u64, [u8; HEADER_LEN]), FrameError> {
+    fn begin(
+        &mut self,
+        kind: FrameKind,
+        len: usize,
+    ) -> Result<(u64, [u8; HEADER_LEN]), FrameError> {
         if self.ended {
             return Err(FrameError::Ended);
         }
         let limit = effective_limit(self.max_payload);
         if len > limit {
-            return Err(FrameError::TooLarge { size: len as u64, limit: limit as u64 });
+            return Err(FrameError::TooLarge {
+                size: len as u64,
+                limit: limit as u64,
+            });
         }
         let seq = self.next_seq.ok_or(FrameError::SequenceExhausted)?;
         // Header bytes and the MAC input count too: charge the frame's whole length.
         let cost = (len + HEADER_LEN) as u64;
-        self.bytes_left = self.bytes_left.checked_sub(cost).ok_or(FrameError::SequenceExhausted)?;
+        self.bytes_left = self
+            .bytes_left
+            .checked_sub(cost)
+            .ok_or(FrameError::SequenceExhausted)?;
         self.next_seq = seq.checked_add(1);
         Ok((seq, header(len, kind)))
     }
 
-    fn seal_kind(&mut self, kind: FrameKind, payload: &[u8], out: &mut Vec<u8>) -> Result<(), FrameError> {
+    fn seal_kind(
+        &mut self,
+        kind: FrameKind,
+        payload: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), FrameError> {
         let (seq, hdr) = self.begin(kind, payload.len())?;
         let start = out.len();
         out.reserve(HEADER_LEN + payload.len() + TAG_LEN);
@@ -172,7 +203,8 @@ impl FrameSealer {
                 // Out of place: the ciphertext is written straight into `out`.
                 let body = out.len();
                 out.resize(body + payload.len(), 0);
-                let buf = InOutBuf::new(payload, &mut out[body..]).map_err(|_| FrameError::Malformed("buffer sizes"))?;
+                let buf = InOutBuf::new(payload, &mut out[body..])
+                    .map_err(|_| FrameError::Malformed("buffer sizes"))?;
                 self.cipher.seal(&nonce(&self.iv, seq), &hdr, buf)
             }
             Mode::Authenticate => {
@@ -193,7 +225,13 @@ impl FrameSealer {
     }
 
     /// Authenticate mode: `out[body..]` is the payload; appends the tag.
-    fn finish_auth(&mut self, seq: u64, hdr: &[u8; HEADER_LEN], out: &mut Vec<u8>, body: usize) -> Result<(), FrameError> {
+    fn finish_auth(
+        &mut self,
+        seq: u64,
+        hdr: &[u8; HEADER_LEN],
+        out: &mut Vec<u8>,
+        body: usize,
+    ) -> Result<(), FrameError> {
         let tag = self.tag_in_place(seq, hdr, out, body)?;
         out.extend_from_slice(&tag);
         Ok(())
@@ -201,14 +239,22 @@ impl FrameSealer {
 
     /// Encrypts `buf[body..]` in place (Encrypt) or MACs `buf[body..] ‖ hdr` (Authenticate, by
     /// appending the header temporarily); returns the tag. `buf` ends with the body on return.
-    fn tag_in_place(&mut self, seq: u64, hdr: &[u8; HEADER_LEN], buf: &mut Vec<u8>, body: usize) -> Result<TagBytes, FrameError> {
+    fn tag_in_place(
+        &mut self,
+        seq: u64,
+        hdr: &[u8; HEADER_LEN],
+        buf: &mut Vec<u8>,
+        body: usize,
+    ) -> Result<TagBytes, FrameError> {
         let n = nonce(&self.iv, seq);
         let tag = match self.mode {
             Mode::Encrypt => self.cipher.seal(&n, hdr, (&mut buf[body..]).into()),
             Mode::Authenticate => {
                 let end = buf.len();
                 buf.extend_from_slice(hdr);
-                let tag = self.cipher.seal(&n, &buf[body..], InOutBuf::from(&mut [][..]));
+                let tag = self
+                    .cipher
+                    .seal(&n, &buf[body..], InOutBuf::from(&mut [][..]));
                 buf.truncate(end);
                 tag
             }
@@ -256,7 +302,14 @@ pub struct Header {
 impl FrameOpener {
     /// An opener for the direction of `key` (use [`super::SessionKeys::into_pair`]).
     pub fn new(key: &DirectionKey, max_payload: usize) -> Self {
-        FrameOpener { cipher: Cipher::new(key), iv: key.iv, mode: key.mode, next_seq: Some(0), max_payload, state: State::Open }
+        FrameOpener {
+            cipher: Cipher::new(key),
+            iv: key.iv,
+            mode: key.mode,
+            next_seq: Some(0),
+            max_payload,
+            state: State::Open,
+        }
     }
 
     /// Whether the authenticated end-of-stream frame has been opened.
@@ -285,7 +338,10 @@ impl FrameOpener {
         let len = u32::from_le_bytes([hdr[0], hdr[1], hdr[2], hdr[3]]) as usize;
         let limit = effective_limit(self.max_payload);
         if len > limit {
-            return Err(self.fail(FrameError::TooLarge { size: len as u64, limit: limit as u64 }));
+            return Err(self.fail(FrameError::TooLarge {
+                size: len as u64,
+                limit: limit as u64,
+            }));
         }
         let kind = match hdr[4] {
             0 => FrameKind::Data,
@@ -299,10 +355,16 @@ impl FrameOpener {
     /// Opens one frame in place. `body` is exactly the `len + TAG_LEN` bytes that followed
     /// `hdr`; on success its first `len` bytes are the payload (decrypted in Encrypt mode). On
     /// failure the content of `body` is unspecified and the opener is poisoned.
-    pub fn open_in_place(&mut self, hdr: &[u8; HEADER_LEN], body: &mut [u8]) -> Result<Opened, FrameError> {
+    pub fn open_in_place(
+        &mut self,
+        hdr: &[u8; HEADER_LEN],
+        body: &mut [u8],
+    ) -> Result<Opened, FrameError> {
         let h = self.parse_header(hdr)?;
         if body.len() != h.len + TAG_LEN {
-            return Err(self.fail(FrameError::Malformed("body length differs from the header's")));
+            return Err(self.fail(FrameError::Malformed(
+                "body length differs from the header's",
+            )));
         }
         let seq = match self.next_seq {
             Some(s) => s,
@@ -316,7 +378,8 @@ impl FrameOpener {
             Mode::Authenticate => {
                 // Associated data = payload ‖ header: put the header where the tag was.
                 body[h.len..h.len + HEADER_LEN].copy_from_slice(hdr);
-                self.cipher.open(&n, &body[..h.len + HEADER_LEN], &mut [], &tag)
+                self.cipher
+                    .open(&n, &body[..h.len + HEADER_LEN], &mut [], &tag)
             }
         };
         if !ok {
@@ -371,13 +434,23 @@ mod tests {
     use crate::seal::keys::{derive_session_keys, Role, Transcript};
 
     fn pair(suite: CipherSuite, mode: Mode) -> (FrameSealer, FrameOpener) {
-        let t = Transcript { protocol_version: 2, client_nonce: &[1; 32], server_nonce: &[2; 32] };
+        let t = Transcript {
+            protocol_version: 2,
+            client_nonce: &[1; 32],
+            server_nonce: &[2; 32],
+        };
         let c = derive_session_keys(b"secret", &t, suite, mode, Role::Client).unwrap();
         let s = derive_session_keys(b"secret", &t, suite, mode, Role::Server).unwrap();
-        (FrameSealer::new(&c.send, 1 << 20), FrameOpener::new(&s.recv, 1 << 20))
+        (
+            FrameSealer::new(&c.send, 1 << 20),
+            FrameOpener::new(&s.recv, 1 << 20),
+        )
     }
 
-    const ALL: [(CipherSuite, Mode); 2] = [(CipherSuite::Aes256Gcm, Mode::Encrypt), (CipherSuite::Aes256Gcm, Mode::Authenticate)];
+    const ALL: [(CipherSuite, Mode); 2] = [
+        (CipherSuite::Aes256Gcm, Mode::Encrypt),
+        (CipherSuite::Aes256Gcm, Mode::Authenticate),
+    ];
 
     #[test]
     fn in_place_and_copying_seal_agree_and_modes_differ_on_the_wire() {
@@ -407,8 +480,14 @@ mod tests {
             let mut out = Vec::new();
             s.seal(b"a", &mut out).unwrap();
             s.seal(b"b", &mut out).unwrap(); // seq u64::MAX: the last one
-            assert_eq!(s.seal(b"c", &mut Vec::new()), Err(FrameError::SequenceExhausted));
-            assert_eq!(s.seal_end(&mut Vec::new()), Err(FrameError::SequenceExhausted));
+            assert_eq!(
+                s.seal(b"c", &mut Vec::new()),
+                Err(FrameError::SequenceExhausted)
+            );
+            assert_eq!(
+                s.seal_end(&mut Vec::new()),
+                Err(FrameError::SequenceExhausted)
+            );
             let (f1, f2) = out.split_at_mut(HEADER_LEN + 1 + TAG_LEN);
             assert_eq!(o.open_frame(f1).unwrap(), Opened::Data(1));
             assert_eq!(o.open_frame(f2).unwrap(), Opened::Data(1));
@@ -423,7 +502,10 @@ mod tests {
         s.set_bytes_left(2 * (HEADER_LEN as u64 + 10));
         s.seal(&[0; 10], &mut Vec::new()).unwrap();
         s.seal(&[0; 10], &mut Vec::new()).unwrap();
-        assert_eq!(s.seal(&[0; 10], &mut Vec::new()), Err(FrameError::SequenceExhausted));
+        assert_eq!(
+            s.seal(&[0; 10], &mut Vec::new()),
+            Err(FrameError::SequenceExhausted)
+        );
     }
 
     #[test]
@@ -431,7 +513,13 @@ mod tests {
         let (mut s, mut o) = pair(CipherSuite::default(), Mode::Encrypt);
         let mut out = Vec::new();
         let big = vec![0u8; (1 << 20) + 1];
-        assert_eq!(s.seal(&big, &mut out), Err(FrameError::TooLarge { size: (1 << 20) + 1, limit: 1 << 20 }));
+        assert_eq!(
+            s.seal(&big, &mut out),
+            Err(FrameError::TooLarge {
+                size: (1 << 20) + 1,
+                limit: 1 << 20
+            })
+        );
         assert!(out.is_empty());
         s.seal(b"x", &mut out).unwrap();
         assert_eq!(o.open_frame(&mut out).unwrap(), Opened::Data(1));

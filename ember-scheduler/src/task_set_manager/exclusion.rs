@@ -17,12 +17,21 @@ impl TaskSetManager {
     /// Only the task most recently put back is checked, which keeps this cheap; another stuck
     /// task is found by a later call, when it is the last one pending. Nothing is reported while
     /// no executor is alive (they may still be starting).
-    pub fn completely_excluded_task(&self, live: &LiveExecutors, health: Option<&HealthTracker>) -> Option<usize> {
+    pub fn completely_excluded_task(
+        &self,
+        live: &LiveExecutors,
+        health: Option<&HealthTracker>,
+    ) -> Option<usize> {
         let excludelist = self.excludelist.as_ref()?;
         if live.is_empty() || self.zombie {
             return None;
         }
-        let index = *self.pending.all.iter().rev().find(|i| needs_launch(**i, &self.successful, &self.copies_running))?;
+        let index = *self
+            .pending
+            .all
+            .iter()
+            .rev()
+            .find(|i| needs_launch(**i, &self.successful, &self.copies_running))?;
         let runnable_somewhere = live.executors_by_host().into_iter().any(|(host, execs)| {
             let node_excluded = health.is_some_and(|h| h.is_node_excluded(host))
                 || excludelist.is_node_excluded_for_task_set(host)
@@ -41,16 +50,22 @@ impl TaskSetManager {
     /// `abortSinceCompletelyExcludedOnFailure`), with Spark's message: it begins and ends with
     /// a line break, as Spark's does.
     pub fn abort_since_completely_excluded(&mut self, index: usize, out: &mut Vec<SchedulerEvent>) {
-        let Some(excludelist) = &self.excludelist else { return };
+        let Some(excludelist) = &self.excludelist else {
+            return;
+        };
         if self.zombie {
             return;
         }
         let partition = self.task_set.tasks[index].partition;
-        let latest = excludelist.latest_failure_reason().unwrap_or("none recorded").to_string();
+        let latest = excludelist
+            .latest_failure_reason()
+            .unwrap_or("none recorded")
+            .to_string();
         let message = format!(
-            "\nAborting TaskSet {} because task {index} (partition {partition})\ncannot run anywhere due to node and \
-             executor excludeOnFailure.\nMost recent failure:\n{latest}\n\nExcludeOnFailure behavior can be configured \
-             via ember.excludeOnFailure.*.\n",
+            "\nAborting TaskSet {} because task {index} (partition {partition})\ncannot run \
+             anywhere due to node and executor excludeOnFailure.\nMost recent \
+             failure:\n{latest}\n\nExcludeOnFailure behavior can be configured via \
+             ember.excludeOnFailure.*.\n",
             self.id
         );
         error!("{message}");

@@ -18,17 +18,30 @@ impl TaskSetManager {
     /// (Spark's default `getRackForHost` also knows none).
     pub fn compute_valid_locality_levels(&self, live: &LiveExecutors) -> Vec<TaskLocality> {
         let mut levels = Vec::with_capacity(4);
-        if self.pending.for_executor.keys().any(|e| live.is_executor_alive(e)) {
+        if self
+            .pending
+            .for_executor
+            .keys()
+            .any(|e| live.is_executor_alive(e))
+        {
             levels.push(TaskLocality::ProcessLocal);
         }
-        if self.pending.for_host.keys().any(|h| live.has_executors_alive_on_host(h)) {
+        if self
+            .pending
+            .for_host
+            .keys()
+            .any(|h| live.has_executors_alive_on_host(h))
+        {
             levels.push(TaskLocality::NodeLocal);
         }
         if !self.pending.no_prefs.is_empty() {
             levels.push(TaskLocality::NoPref);
         }
         levels.push(TaskLocality::Any);
-        debug!("Valid locality levels for TaskSet {}: {:?}", self.id, levels);
+        debug!(
+            "Valid locality levels for TaskSet {}: {:?}",
+            self.id, levels
+        );
         levels
     }
 
@@ -48,10 +61,18 @@ impl TaskSetManager {
         let previous_levels = std::mem::take(&mut self.locality_levels);
         let previous = previous_levels[previous_index];
         self.locality_levels = self.compute_valid_locality_levels(live);
-        self.locality_waits = self.locality_levels.iter().map(|l| self.config.locality_waits.wait_ms(*l)).collect();
+        self.locality_waits = self
+            .locality_levels
+            .iter()
+            .map(|l| self.config.locality_waits.wait_ms(*l))
+            .collect();
         self.current_locality_index = self.locality_index(previous);
         if self.current_locality_index > previous_index {
-            if let Some(&added) = self.locality_levels.iter().find(|l| !previous_levels.contains(l)) {
+            if let Some(&added) = self
+                .locality_levels
+                .iter()
+                .find(|l| !previous_levels.contains(l))
+            {
                 self.current_locality_index = self.locality_index(added);
             }
         }
@@ -78,7 +99,9 @@ impl TaskSetManager {
             let level = self.locality_levels[self.current_locality_index];
             let (succ, copies) = (&self.successful[..], &self.copies_running[..]);
             let more_tasks = match level {
-                TaskLocality::ProcessLocal => any_pending_in(&mut self.pending.for_executor, succ, copies),
+                TaskLocality::ProcessLocal => {
+                    any_pending_in(&mut self.pending.for_executor, succ, copies)
+                }
                 TaskLocality::NodeLocal => any_pending_in(&mut self.pending.for_host, succ, copies),
                 TaskLocality::NoPref => has_pending(&mut self.pending.no_prefs, succ, copies),
                 TaskLocality::RackLocal | TaskLocality::Any => false,
@@ -88,7 +111,9 @@ impl TaskSetManager {
                 self.last_locality_wait_reset_ms = now;
                 debug!("No tasks for locality level {level}, so moving to locality level {next}");
                 self.current_locality_index += 1;
-            } else if now.saturating_sub(self.last_locality_wait_reset_ms) >= self.locality_waits[self.current_locality_index] {
+            } else if now.saturating_sub(self.last_locality_wait_reset_ms)
+                >= self.locality_waits[self.current_locality_index]
+            {
                 let wait = self.locality_waits[self.current_locality_index];
                 self.last_locality_wait_reset_ms += wait;
                 debug!("Moving to {next} after waiting for {wait}ms");
@@ -104,10 +129,16 @@ impl TaskSetManager {
     /// already at the worst level. Past times are possible (nothing has been offered since the
     /// wait expired): offer again as soon as cores are free.
     pub fn next_wakeup_ms(&self) -> Option<u64> {
-        if self.zombie || self.pending_tasks() == 0 || self.current_locality_index + 1 >= self.locality_levels.len() {
+        if self.zombie
+            || self.pending_tasks() == 0
+            || self.current_locality_index + 1 >= self.locality_levels.len()
+        {
             return None;
         }
-        Some(self.last_locality_wait_reset_ms.saturating_add(self.locality_waits[self.current_locality_index]))
+        Some(
+            self.last_locality_wait_reset_ms
+                .saturating_add(self.locality_waits[self.current_locality_index]),
+        )
     }
 
     /// Takes the next task that may run on `exec_id`/`host` at `max_locality` or better, with the
@@ -145,11 +176,18 @@ impl TaskSetManager {
         max_locality: TaskLocality,
         speculative: bool,
     ) -> Option<(usize, TaskLocality)> {
-        let (succ, copies, spec) = (&self.successful[..], &self.copies_running[..], &self.speculatable[..]);
-        let (attempts, infos, excludelist) = (&self.attempts, &self.task_infos, self.excludelist.as_ref());
+        let (succ, copies, spec) = (
+            &self.successful[..],
+            &self.copies_running[..],
+            &self.speculatable[..],
+        );
+        let (attempts, infos, excludelist) =
+            (&self.attempts, &self.task_infos, self.excludelist.as_ref());
         let usable = |index: usize| {
-            let excluded = excludelist
-                .is_some_and(|l| l.is_executor_excluded_for_task(exec_id, index) || l.is_node_excluded_for_task(host, index));
+            let excluded = excludelist.is_some_and(|l| {
+                l.is_executor_excluded_for_task(exec_id, index)
+                    || l.is_node_excluded_for_task(host, index)
+            });
             let ran_here = speculative
                 && attempts[index]
                     .iter()
@@ -165,7 +203,11 @@ impl TaskSetManager {
                 needs_launch(index, succ, copies)
             }
         };
-        let pending = if speculative { &mut self.pending_speculative } else { &mut self.pending };
+        let pending = if speculative {
+            &mut self.pending_speculative
+        } else {
+            &mut self.pending
+        };
         if let Some(list) = pending.for_executor.get_mut(exec_id) {
             if let Some(i) = dequeue_from_list(list, usable, launchable) {
                 return Some((i, TaskLocality::ProcessLocal));

@@ -29,7 +29,9 @@ use std::sync::Arc;
 use rustc_hash::{FxHashMap, FxHashSet};
 use tracing::{error, info, warn};
 
-use ember_common::{DirectTaskResult, ExecutorId, JobId, StageId, TaskEndReason, TaskId, TaskState};
+use ember_common::{
+    DirectTaskResult, ExecutorId, JobId, StageId, TaskEndReason, TaskId, TaskState,
+};
 
 use crate::config::TaskSetManagerConfig;
 use crate::live_executors::LiveExecutors;
@@ -244,7 +246,11 @@ impl TaskSetManager {
             tsm.add_pending_task(index);
         }
         tsm.locality_levels = tsm.compute_valid_locality_levels(live);
-        tsm.locality_waits = tsm.locality_levels.iter().map(|l| config.locality_waits.wait_ms(*l)).collect();
+        tsm.locality_waits = tsm
+            .locality_levels
+            .iter()
+            .map(|l| config.locality_waits.wait_ms(*l))
+            .collect();
         tsm
     }
 
@@ -321,7 +327,9 @@ impl TaskSetManager {
 
     /// Tasks waiting for a launch: neither succeeded nor running.
     pub fn pending_tasks(&self) -> usize {
-        self.num_tasks().saturating_sub(self.tasks_successful).saturating_sub(self.indices_running)
+        self.num_tasks()
+            .saturating_sub(self.tasks_successful)
+            .saturating_sub(self.indices_running)
     }
 
     /// The attempts of task `index`, in launch order.
@@ -331,7 +339,9 @@ impl TaskSetManager {
 
     /// Tasks marked for a speculative copy that has not launched yet, in index order.
     pub fn speculatable_tasks(&self) -> Vec<usize> {
-        (0..self.num_tasks()).filter(|i| self.speculatable[*i]).collect()
+        (0..self.num_tasks())
+            .filter(|i| self.speculatable[*i])
+            .collect()
     }
 
     /// The task set's exclusion state, when `excludeOnFailure` is enabled.
@@ -380,15 +390,19 @@ impl TaskSetManager {
     /// level brings the set back to that level and restarts its wait. Otherwise the task
     /// scheduler restarts it, only when a round declined nothing for delay scheduling
     /// ([`Self::reset_delay_schedule_timer`]).
-    pub fn offer(&mut self, exec_id: &str, host: &str, max_locality: TaskLocality, now: u64) -> Offered {
+    pub fn offer(
+        &mut self,
+        exec_id: &str,
+        host: &str,
+        max_locality: TaskLocality,
+        now: u64,
+    ) -> Offered {
         if self.zombie {
             return Offered::default();
         }
-        if self
-            .excludelist
-            .as_ref()
-            .is_some_and(|l| l.is_node_excluded_for_task_set(host) || l.is_executor_excluded_for_task_set(exec_id))
-        {
+        if self.excludelist.as_ref().is_some_and(|l| {
+            l.is_node_excluded_for_task_set(host) || l.is_executor_excluded_for_task_set(exec_id)
+        }) {
             return Offered::default();
         }
         let allowed = if max_locality == TaskLocality::NoPref {
@@ -396,12 +410,16 @@ impl TaskSetManager {
         } else {
             self.get_allowed_locality(now).min(max_locality)
         };
-        let task = self.dequeue_task(exec_id, host, allowed).map(|(index, locality, speculative)| {
-            if self.config.legacy_locality_wait_reset && max_locality != TaskLocality::NoPref {
-                self.reset_delay_schedule_timer(Some(locality), now);
-            }
-            self.prepare_launching_task(index, exec_id, host, locality, speculative, now)
-        });
+        let task =
+            self.dequeue_task(exec_id, host, allowed)
+                .map(|(index, locality, speculative)| {
+                    if self.config.legacy_locality_wait_reset
+                        && max_locality != TaskLocality::NoPref
+                    {
+                        self.reset_delay_schedule_timer(Some(locality), now);
+                    }
+                    self.prepare_launching_task(index, exec_id, host, locality, speculative, now)
+                });
         let has_pending = !self.pending.all.is_empty() || !self.pending_speculative.all.is_empty();
         let delay_reject = task.is_none() && max_locality == TaskLocality::Any && has_pending;
         Offered { task, delay_reject }
@@ -455,7 +473,10 @@ impl TaskSetManager {
         let partition = self.task_set.tasks[index].partition;
         let name = format!("task {index}.{attempt_number} in stage {}", self.id);
         let kind = if speculative { "speculative " } else { "" };
-        info!("Starting {kind}{name} (TID {task_id}) ({host}, executor {exec_id}, partition {partition}, {locality})");
+        info!(
+            "Starting {kind}{name} (TID {task_id}) ({host}, executor {exec_id}, partition \
+             {partition}, {locality})"
+        );
         TaskDescription {
             task_id,
             attempt_number,
@@ -479,7 +500,11 @@ impl TaskSetManager {
         }
     }
 
-    fn task_ended(&self, info: &TaskInfo, result: Result<DirectTaskResult, TaskEndReason>) -> SchedulerEvent {
+    fn task_ended(
+        &self,
+        info: &TaskInfo,
+        result: Result<DirectTaskResult, TaskEndReason>,
+    ) -> SchedulerEvent {
         SchedulerEvent::TaskEnded {
             stage_id: self.task_set.stage_id,
             stage_attempt_id: self.task_set.stage_attempt_id,
@@ -505,20 +530,29 @@ impl TaskSetManager {
         out: &mut Vec<SchedulerEvent>,
     ) {
         let Some(info) = self.task_infos.get_mut(&task_id) else {
-            warn!("Ignoring success of unknown TID {task_id} in TaskSet {}", self.id);
+            warn!(
+                "Ignoring success of unknown TID {task_id} in TaskSet {}",
+                self.id
+            );
             return;
         };
         if !info.is_running() {
-            warn!("Ignoring success of TID {task_id} in TaskSet {}: the attempt already ended", self.id);
+            warn!(
+                "Ignoring success of TID {task_id} in TaskSet {}: the attempt already ended",
+                self.id
+            );
             return;
         }
         let index = info.index;
         if self.successful[index] && self.killed_by_other_attempt.contains(&task_id) {
             info!(
-                "Dropping the result of TID {task_id} in TaskSet {}: another attempt of task {index} already succeeded",
+                "Dropping the result of TID {task_id} in TaskSet {}: another attempt of task \
+                 {index} already succeeded",
                 self.id
             );
-            let reason = TaskEndReason::TaskKilled { reason: LATE_RESULT_DROPPED.to_string() };
+            let reason = TaskEndReason::TaskKilled {
+                reason: LATE_RESULT_DROPPED.to_string(),
+            };
             self.handle_failed_task(task_id, TaskState::Killed, reason, now, out);
             return;
         }
@@ -530,10 +564,12 @@ impl TaskSetManager {
         if !self.successful[info.index] {
             self.tasks_successful += 1;
             self.successful[info.index] = true;
-            self.successful_durations.push(now.saturating_sub(info.launch_time_ms));
+            self.successful_durations
+                .push(now.saturating_sub(info.launch_time_ms));
             self.unmark_speculatable(index);
             info!(
-                "Finished task {}.{} in stage {} (TID {task_id}) in {} ms on {} (executor {}) ({}/{})",
+                "Finished task {}.{} in stage {} (TID {task_id}) in {} ms on {} (executor {}) \
+                 ({}/{})",
                 info.index,
                 info.attempt_number,
                 self.id,
@@ -548,7 +584,8 @@ impl TaskSetManager {
             }
         } else {
             info!(
-                "Ignoring task-finished event for {}.{} in stage {} because task {} has already completed successfully",
+                "Ignoring task-finished event for {}.{} in stage {} because task {} has already \
+                 completed successfully",
                 info.index, info.attempt_number, self.id, info.index
             );
         }
@@ -570,14 +607,21 @@ impl TaskSetManager {
         out: &mut Vec<SchedulerEvent>,
     ) {
         let Some(info) = self.task_infos.get_mut(&task_id) else {
-            warn!("Ignoring failure of unknown TID {task_id} in TaskSet {}", self.id);
+            warn!(
+                "Ignoring failure of unknown TID {task_id} in TaskSet {}",
+                self.id
+            );
             return;
         };
         if !info.is_running() {
             // Already handled, e.g. failed when its executor was lost and reported again later.
             return;
         }
-        info.state = if state == TaskState::Killed { AttemptState::Killed } else { AttemptState::Failed };
+        info.state = if state == TaskState::Killed {
+            AttemptState::Killed
+        } else {
+            AttemptState::Failed
+        };
         info.finish_time_ms = Some(now);
         let info = info.clone();
         let index = info.index;
@@ -603,9 +647,13 @@ impl TaskSetManager {
             TaskEndReason::ExceptionFailure { description } => {
                 self.log_exception(&info, description, &failure_reason, now)
             }
-            TaskEndReason::ExecutorLostFailure { exit_caused_by_app: false, .. } => info!(
-                "Task {task_id} failed because while it was being computed, its executor exited for a reason \
-                 unrelated to the task. Not counting this failure towards the maximum number of failures for the task."
+            TaskEndReason::ExecutorLostFailure {
+                exit_caused_by_app: false,
+                ..
+            } => info!(
+                "Task {task_id} failed because while it was being computed, its executor exited \
+                 for a reason unrelated to the task. Not counting this failure towards the \
+                 maximum number of failures for the task."
             ),
             _ => warn!("{failure_reason}"),
         }
@@ -615,14 +663,24 @@ impl TaskSetManager {
 
         if !self.zombie && counts {
             if let Some(excludelist) = &mut self.excludelist {
-                excludelist.update_for_failed_task(&info.host, &info.executor_id, index, &failure_reason, now);
+                excludelist.update_for_failed_task(
+                    &info.host,
+                    &info.executor_id,
+                    index,
+                    &failure_reason,
+                    now,
+                );
             }
             self.num_failures[index] += 1;
             if self.num_failures[index] >= self.config.max_task_failures {
                 let max = self.config.max_task_failures;
-                error!("Task {index} in stage {} failed {max} times; aborting job", self.id);
+                error!(
+                    "Task {index} in stage {} failed {max} times; aborting job",
+                    self.id
+                );
                 let message = format!(
-                    "Task {index} in stage {} failed {max} times, most recent failure: {failure_reason}",
+                    "Task {index} in stage {} failed {max} times, most recent failure: \
+                     {failure_reason}",
                     self.id
                 );
                 self.abort(&message, out);
@@ -632,9 +690,10 @@ impl TaskSetManager {
 
         if self.successful[index] {
             info!(
-                "Task {}.{} in stage {} (TID {task_id}) failed, but the task will not be re-executed (either because \
-                 the task failed with a shuffle data fetch failure, so the previous stage needs to be re-run, or \
-                 because a different copy of the task has already succeeded).",
+                "Task {}.{} in stage {} (TID {task_id}) failed, but the task will not be \
+                 re-executed (either because the task failed with a shuffle data fetch failure, \
+                 so the previous stage needs to be re-run, or because a different copy of the \
+                 task has already succeeded).",
                 index, info.attempt_number, self.id
             );
         } else {
@@ -645,9 +704,17 @@ impl TaskSetManager {
     /// Logs a task's exception in full, or — when the same one was printed less than
     /// [`EXCEPTION_PRINT_INTERVAL_MS`] ago — as a one-line repeat, so a task failing the same way
     /// everywhere does not flood the log.
-    fn log_exception(&mut self, info: &TaskInfo, description: &str, failure_reason: &str, now: u64) {
+    fn log_exception(
+        &mut self,
+        info: &TaskInfo,
+        description: &str,
+        failure_reason: &str,
+        now: u64,
+    ) {
         let (print_full, repeats) = match self.recent_exceptions.get_mut(description) {
-            Some((count, printed_at)) if now.saturating_sub(*printed_at) <= EXCEPTION_PRINT_INTERVAL_MS => {
+            Some((count, printed_at))
+                if now.saturating_sub(*printed_at) <= EXCEPTION_PRINT_INTERVAL_MS =>
+            {
                 *count += 1;
                 (false, *count)
             }
@@ -656,7 +723,8 @@ impl TaskSetManager {
                 (true, 0)
             }
             None => {
-                self.recent_exceptions.insert(description.to_string(), (0, now));
+                self.recent_exceptions
+                    .insert(description.to_string(), (0, now));
                 (true, 0)
             }
         };
@@ -664,7 +732,8 @@ impl TaskSetManager {
             warn!("{failure_reason}");
         } else {
             info!(
-                "Lost task {}.{} in stage {} (TID {}) on {}, executor {}: {description} [duplicate {repeats}]",
+                "Lost task {}.{} in stage {} (TID {}) on {}, executor {}: {description} \
+                 [duplicate {repeats}]",
                 info.index, info.attempt_number, self.id, info.task_id, info.host, info.executor_id
             );
         }
@@ -714,11 +783,11 @@ impl TaskSetManager {
     /// `max_task_failures` only if `exit_caused_by_app` (the executor's process exited while
     /// running them: one of them may have made it exit), and are re-queued. Ember has no
     /// "launching" state (Spark's SPARK-39955: executors send no RUNNING update), so every
-    /// attempt sent to the executor counts as running. For a shuffle-map task set still running, tasks
-    /// that had succeeded there are re-queued too, since their map output was on that executor;
-    /// each is reported as a `TaskEnded` with `ExecutorLostFailure`, which tells the DAG
-    /// scheduler the partition is missing again (Spark's `Resubmitted`). Then the locality levels
-    /// are recomputed against `live`, which no longer holds the executor.
+    /// attempt sent to the executor counts as running. For a shuffle-map task set still running,
+    /// tasks that had succeeded there are re-queued too, since their map output was on that
+    /// executor; each is reported as a `TaskEnded` with `ExecutorLostFailure`, which tells the
+    /// DAG scheduler the partition is missing again (Spark's `Resubmitted`). Then the locality
+    /// levels are recomputed against `live`, which no longer holds the executor.
     pub fn executor_lost(
         &mut self,
         exec_id: &str,
@@ -746,7 +815,8 @@ impl TaskSetManager {
                 let index = info.index;
                 if self.successful[index] {
                     info!(
-                        "Resubmitting task {}.{} in stage {} (TID {task_id}): its map output was on lost executor {exec_id}",
+                        "Resubmitting task {}.{} in stage {} (TID {task_id}): its map output was \
+                         on lost executor {exec_id}",
                         index, info.attempt_number, self.id
                     );
                     let event = self.task_ended(info, Err(lost(false)));
@@ -761,12 +831,21 @@ impl TaskSetManager {
             .running
             .iter()
             .copied()
-            .filter(|t| self.task_infos.get(t).is_some_and(|i| i.executor_id == exec_id))
+            .filter(|t| {
+                self.task_infos
+                    .get(t)
+                    .is_some_and(|i| i.executor_id == exec_id)
+            })
             .collect();
         for task_id in running_here {
-            self.handle_failed_task(task_id, TaskState::Failed, lost(exit_caused_by_app), now, out);
+            self.handle_failed_task(
+                task_id,
+                TaskState::Failed,
+                lost(exit_caused_by_app),
+                now,
+                out,
+            );
         }
         self.recompute_locality(live);
     }
 }
-

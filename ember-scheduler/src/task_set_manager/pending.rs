@@ -55,7 +55,11 @@ pub(super) fn dequeue_from_list(
 }
 
 /// Whether `list` still holds a task that needs launching, dropping stale entries at its end.
-pub(super) fn has_pending(list: &mut Vec<usize>, successful: &[bool], copies_running: &[u32]) -> bool {
+pub(super) fn has_pending(
+    list: &mut Vec<usize>,
+    successful: &[bool],
+    copies_running: &[u32],
+) -> bool {
     while let Some(&index) = list.last() {
         if needs_launch(index, successful, copies_running) {
             return true;
@@ -67,7 +71,11 @@ pub(super) fn has_pending(list: &mut Vec<usize>, successful: &[bool], copies_run
 
 /// Whether any list of `map` still holds a task that needs launching. Stops at the first that
 /// does (as Spark's `moreTasksToRunIn`), removing the emptied lists it walked past.
-pub(super) fn any_pending_in(map: &mut FxHashMap<String, Vec<usize>>, successful: &[bool], copies_running: &[u32]) -> bool {
+pub(super) fn any_pending_in(
+    map: &mut FxHashMap<String, Vec<usize>>,
+    successful: &[bool],
+    copies_running: &[u32],
+) -> bool {
     let mut emptied: Vec<String> = Vec::new();
     let mut found = false;
     for (key, list) in map.iter_mut() {
@@ -89,16 +97,28 @@ impl TaskSetManager {
         if self.zombie {
             return;
         }
-        Self::push_pending(&mut self.pending, &self.task_set.tasks[index].preferred_locations, index);
+        Self::push_pending(
+            &mut self.pending,
+            &self.task_set.tasks[index].preferred_locations,
+            index,
+        );
     }
 
     /// Puts a task on every list of `pending` its preferences qualify it for.
     pub(super) fn push_pending(pending: &mut PendingTasks, prefs: &[TaskLocation], index: usize) {
         for loc in prefs {
             if let TaskLocation::Executor { executor_id, .. } = loc {
-                pending.for_executor.entry(executor_id.clone()).or_default().push(index);
+                pending
+                    .for_executor
+                    .entry(executor_id.clone())
+                    .or_default()
+                    .push(index);
             }
-            pending.for_host.entry(loc.host().to_string()).or_default().push(index);
+            pending
+                .for_host
+                .entry(loc.host().to_string())
+                .or_default()
+                .push(index);
         }
         if prefs.is_empty() {
             pending.no_prefs.push(index);

@@ -34,21 +34,30 @@ impl TaskSetManager {
     /// small set may never reach the quantile while one task hangs. A task set of one task is
     /// speculated only that way: it has nothing to compare with.
     pub fn check_speculatable_tasks(&mut self, min_time_to_speculation: u64, now: u64) -> bool {
-        let duration_threshold = self.config.speculation_task_duration_threshold_ms.filter(|t| *t > 0);
+        let duration_threshold = self
+            .config
+            .speculation_task_duration_threshold_ms
+            .filter(|t| *t > 0);
         if self.zombie || (self.num_tasks() == 1 && duration_threshold.is_none()) {
             return false;
         }
-        let min_finished = ((self.config.speculation_quantile * self.num_tasks() as f64).floor() as usize).max(1);
-        let fits_one_executor = self.num_tasks() <= self.config.speculation_executor_slots.max(1) as usize;
+        let min_finished =
+            ((self.config.speculation_quantile * self.num_tasks() as f64).floor() as usize).max(1);
+        let fits_one_executor =
+            self.num_tasks() <= self.config.speculation_executor_slots.max(1) as usize;
         let threshold = if self.successful_durations.len() >= min_finished {
-            (self.config.speculation_multiplier * median(&self.successful_durations)).max(min_time_to_speculation as f64)
+            (self.config.speculation_multiplier * median(&self.successful_durations))
+                .max(min_time_to_speculation as f64)
         } else if let (Some(t), true) = (duration_threshold, fits_one_executor) {
             debug!("Tasks taking longer time than provided speculation threshold: {t}");
             t as f64
         } else {
             return false;
         };
-        debug!("Task length threshold for speculation in TaskSet {}: {threshold} ms", self.id);
+        debug!(
+            "Task length threshold for speculation in TaskSet {}: {threshold} ms",
+            self.id
+        );
         let marked: Vec<(usize, String)> = self
             .running
             .iter()
@@ -64,10 +73,14 @@ impl TaskSetManager {
         for (index, host) in &marked {
             self.speculatable[*index] = true;
             self.num_speculatable += 1;
-            Self::push_pending(&mut self.pending_speculative, &self.task_set.tasks[*index].preferred_locations, *index);
+            Self::push_pending(
+                &mut self.pending_speculative,
+                &self.task_set.tasks[*index].preferred_locations,
+                *index,
+            );
             info!(
-                "Marking task {index} in stage {} (on {host}) as speculatable because it ran more than {threshold:.0} ms\
-                 ({} speculatable tasks in this taskset now)",
+                "Marking task {index} in stage {} (on {host}) as speculatable because it ran more \
+                 than {threshold:.0} ms({} speculatable tasks in this taskset now)",
                 self.id, self.num_speculatable
             );
         }
@@ -77,13 +90,21 @@ impl TaskSetManager {
     /// Asks the executors to kill the running attempts of `winner`'s task other than `winner`.
     pub(super) fn kill_other_attempts(&mut self, winner: &TaskInfo, out: &mut Vec<SchedulerEvent>) {
         for &tid in &self.attempts[winner.index] {
-            let Some(other) = self.task_infos.get(&tid) else { continue };
+            let Some(other) = self.task_infos.get(&tid) else {
+                continue;
+            };
             if tid == winner.task_id || !other.is_running() {
                 continue;
             }
             info!(
-                "Killing attempt {} for task {} in stage {} (TID {tid}) on {} as the attempt {} succeeded on {}",
-                other.attempt_number, other.index, self.id, other.host, winner.attempt_number, winner.host
+                "Killing attempt {} for task {} in stage {} (TID {tid}) on {} as the attempt {} \
+                 succeeded on {}",
+                other.attempt_number,
+                other.index,
+                self.id,
+                other.host,
+                winner.attempt_number,
+                winner.host
             );
             self.killed_by_other_attempt.insert(tid);
             out.push(SchedulerEvent::KillTask {

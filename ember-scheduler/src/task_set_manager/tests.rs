@@ -5,8 +5,8 @@ use ember_common::{TaskEndReason, TaskLocation, TaskState};
 
 use super::speculation::median;
 use super::*;
-use crate::health_tracker::HealthTracker;
 use crate::config::ExcludeOnFailureConfig;
+use crate::health_tracker::HealthTracker;
 use crate::locality::LocalityWaits;
 use crate::test_support::*;
 
@@ -18,7 +18,12 @@ fn live(execs: &[(&str, &str)]) -> LiveExecutors {
     l
 }
 
-fn manager(ts: TaskSet, live: &LiveExecutors, waits: LocalityWaits, max_failures: u32) -> TaskSetManager {
+fn manager(
+    ts: TaskSet,
+    live: &LiveExecutors,
+    waits: LocalityWaits,
+    max_failures: u32,
+) -> TaskSetManager {
     let config = TaskSetManagerConfig {
         max_task_failures: max_failures,
         locality_waits: waits,
@@ -37,11 +42,14 @@ fn excluding_manager(ts: TaskSet, live: &LiveExecutors) -> TaskSetManager {
 }
 
 fn boom() -> TaskEndReason {
-    TaskEndReason::ExceptionFailure { description: "boom".into() }
+    TaskEndReason::ExceptionFailure {
+        description: "boom".into(),
+    }
 }
 
 fn launch(tsm: &mut TaskSetManager, exec: &str, host: &str, now: u64) -> TaskDescription {
-    tsm.resource_offer(exec, host, TaskLocality::Any, now).expect("a task launches")
+    tsm.resource_offer(exec, host, TaskLocality::Any, now)
+        .expect("a task launches")
 }
 
 /// Four tasks: 0..3 launched on executor A (host ha) at time 0, then 1..3 finished at the
@@ -97,15 +105,21 @@ fn threshold_is_the_multiplier_times_the_median() {
 #[test]
 fn threshold_is_at_least_min_task_runtime() {
     let (mut tsm, _, _) = three_done([1, 1, 1]);
-    assert!(!tsm.check_speculatable_tasks(100, 100), "1.5 ms × median is below minTaskRuntime 100");
+    assert!(
+        !tsm.check_speculatable_tasks(100, 100),
+        "1.5 ms × median is below minTaskRuntime 100"
+    );
     assert!(tsm.check_speculatable_tasks(100, 101));
 }
 
 #[test]
 fn multiplier_and_quantile_come_from_the_config() {
     let l = live(&[("A", "ha")]);
-    let config =
-        TaskSetManagerConfig { speculation_multiplier: 3.0, speculation_quantile: 0.5, ..TaskSetManagerConfig::default() };
+    let config = TaskSetManagerConfig {
+        speculation_multiplier: 3.0,
+        speculation_quantile: 0.5,
+        ..TaskSetManagerConfig::default()
+    };
     let mut tsm = TaskSetManager::new(task_set(0, 0, 0, 4), config, TaskIdSource::new(), &l, 0);
     let tasks: Vec<TaskDescription> = (0..4).map(|_| launch(&mut tsm, "A", "ha", 0)).collect();
     let mut out = Vec::new();
@@ -140,7 +154,10 @@ fn spark_29976_a_duration_threshold_speculates_small_task_sets_before_the_quanti
     // the task even if there are not enough successful runs, total tasks: 1 / 2".
     for n in [1, 2] {
         let mut tsm = with_duration_threshold(n, Some(1000), 2);
-        assert!(!tsm.check_speculatable_tasks(100, 1000), "{n} tasks: not longer than the threshold yet");
+        assert!(
+            !tsm.check_speculatable_tasks(100, 1000),
+            "{n} tasks: not longer than the threshold yet"
+        );
         assert!(tsm.check_speculatable_tasks(100, 1001), "{n} tasks");
         assert_eq!(tsm.speculatable_tasks(), (0..n).collect::<Vec<_>>());
     }
@@ -152,7 +169,10 @@ fn spark_29976_without_a_threshold_small_task_sets_wait_for_the_quantile() {
     // not enough successful runs, total tasks: 1 / 2"; a threshold of 0 is no threshold.
     for (n, threshold) in [(1, None), (2, None), (2, Some(0))] {
         let mut tsm = with_duration_threshold(n, threshold, 2);
-        assert!(!tsm.check_speculatable_tasks(100, 1_000_000), "{n} tasks, {threshold:?}");
+        assert!(
+            !tsm.check_speculatable_tasks(100, 1_000_000),
+            "{n} tasks, {threshold:?}"
+        );
     }
 }
 
@@ -205,17 +225,26 @@ fn a_copy_never_runs_on_the_executor_or_host_of_its_task() {
     let (mut tsm, first, _) = three_done([1, 1, 1]);
     assert!(tsm.check_speculatable_tasks(0, 200));
     // A runs the first attempt; B is another executor on the same host.
-    assert!(tsm.resource_offer("A", "ha", TaskLocality::Any, 200).is_none());
-    assert!(tsm.resource_offer("B", "ha", TaskLocality::Any, 200).is_none());
+    assert!(tsm
+        .resource_offer("A", "ha", TaskLocality::Any, 200)
+        .is_none());
+    assert!(tsm
+        .resource_offer("B", "ha", TaskLocality::Any, 200)
+        .is_none());
     let copy = launch(&mut tsm, "C", "hc", 200);
     assert_eq!((copy.index, copy.attempt_number), (0, 1));
     let info = tsm.task_info(copy.task_id).unwrap();
     assert!(info.speculative);
     assert!(!tsm.task_info(first.task_id).unwrap().speculative);
     assert_eq!(tsm.attempts_of(0), [first.task_id, copy.task_id]);
-    assert!(tsm.speculatable_tasks().is_empty(), "the copy is launched: no longer waiting");
+    assert!(
+        tsm.speculatable_tasks().is_empty(),
+        "the copy is launched: no longer waiting"
+    );
     // Two copies running: no third one, and no new mark.
-    assert!(tsm.resource_offer("D", "hd", TaskLocality::Any, 300).is_none());
+    assert!(tsm
+        .resource_offer("D", "hd", TaskLocality::Any, 300)
+        .is_none());
     assert!(!tsm.check_speculatable_tasks(0, 10_000));
 }
 
@@ -248,9 +277,19 @@ fn first_result_wins_and_the_other_attempt_is_killed_without_counting_a_failure(
     let copy = launch(&mut tsm, "C", "hc", 200);
     tsm.handle_successful_task(copy.task_id, ok_result(), 210, &mut out);
     match &out[..] {
-        [SchedulerEvent::KillTask { task_id, executor_id, reason }, SchedulerEvent::TaskEnded { task_id: ended, result: Ok(_), .. }] =>
-        {
-            assert_eq!((*task_id, executor_id.as_str(), reason.as_str()), (first.task_id, "A", KILLED_BY_OTHER_ATTEMPT));
+        [SchedulerEvent::KillTask {
+            task_id,
+            executor_id,
+            reason,
+        }, SchedulerEvent::TaskEnded {
+            task_id: ended,
+            result: Ok(_),
+            ..
+        }] => {
+            assert_eq!(
+                (*task_id, executor_id.as_str(), reason.as_str()),
+                (first.task_id, "A", KILLED_BY_OTHER_ATTEMPT)
+            );
             assert_eq!(*ended, copy.task_id);
         }
         e => panic!("unexpected {e:?}"),
@@ -258,11 +297,22 @@ fn first_result_wins_and_the_other_attempt_is_killed_without_counting_a_failure(
     assert!(tsm.all_succeeded() && tsm.is_zombie() && !tsm.is_finished());
     out.clear();
     // max_task_failures is 1: a counted failure would abort the set.
-    let killed = TaskEndReason::TaskKilled { reason: KILLED_BY_OTHER_ATTEMPT.into() };
+    let killed = TaskEndReason::TaskKilled {
+        reason: KILLED_BY_OTHER_ATTEMPT.into(),
+    };
     tsm.handle_failed_task(first.task_id, TaskState::Killed, killed, 220, &mut out);
-    assert!(matches!(&out[..], [SchedulerEvent::TaskEnded { result: Err(TaskEndReason::TaskKilled { .. }), .. }]));
+    assert!(matches!(
+        &out[..],
+        [SchedulerEvent::TaskEnded {
+            result: Err(TaskEndReason::TaskKilled { .. }),
+            ..
+        }]
+    ));
     assert!(tsm.is_finished());
-    assert_eq!(tsm.task_info(first.task_id).unwrap().state, AttemptState::Killed);
+    assert_eq!(
+        tsm.task_info(first.task_id).unwrap().state,
+        AttemptState::Killed
+    );
 }
 
 #[test]
@@ -272,13 +322,22 @@ fn a_late_result_of_the_loser_is_dropped() {
     let copy = launch(&mut tsm, "C", "hc", 200);
     // The original finishes first this time: the copy is killed.
     tsm.handle_successful_task(first.task_id, ok_result(), 205, &mut out);
-    assert!(matches!(&out[0], SchedulerEvent::KillTask { task_id, .. } if *task_id == copy.task_id));
+    assert!(
+        matches!(&out[0], SchedulerEvent::KillTask { task_id, .. } if *task_id == copy.task_id)
+    );
     out.clear();
     // The copy finished before the kill reached it: its result is not a second success.
     tsm.handle_successful_task(copy.task_id, ok_result(), 206, &mut out);
     match &out[..] {
-        [SchedulerEvent::TaskEnded { task_id, result: Err(TaskEndReason::TaskKilled { reason }), .. }] => {
-            assert_eq!((*task_id, reason.as_str()), (copy.task_id, LATE_RESULT_DROPPED));
+        [SchedulerEvent::TaskEnded {
+            task_id,
+            result: Err(TaskEndReason::TaskKilled { reason }),
+            ..
+        }] => {
+            assert_eq!(
+                (*task_id, reason.as_str()),
+                (copy.task_id, LATE_RESULT_DROPPED)
+            );
         }
         e => panic!("unexpected {e:?}"),
     }
@@ -291,14 +350,24 @@ fn a_failed_copy_leaves_the_first_attempt_running_without_retry() {
     let (mut tsm, first, mut out) = three_done([1, 1, 1]);
     tsm.check_speculatable_tasks(0, 200);
     let copy = launch(&mut tsm, "C", "hc", 200);
-    let lost = TaskEndReason::ExecutorLostFailure { executor_id: "C".into(), exit_caused_by_app: false, reason: "x".into() };
+    let lost = TaskEndReason::ExecutorLostFailure {
+        executor_id: "C".into(),
+        exit_caused_by_app: false,
+        reason: "x".into(),
+    };
     tsm.handle_failed_task(copy.task_id, TaskState::Failed, lost, 210, &mut out);
     // The first attempt still runs: nothing to launch for task 0.
     assert_eq!(tsm.pending_tasks(), 0);
-    assert!(tsm.resource_offer("D", "hd", TaskLocality::Any, 210).is_none());
+    assert!(tsm
+        .resource_offer("D", "hd", TaskLocality::Any, 210)
+        .is_none());
     // It is still slow: a new copy may be marked, on a host without an attempt.
     assert!(tsm.check_speculatable_tasks(0, 1_000));
-    assert!(tsm.resource_offer("C", "hc", TaskLocality::Any, 1_000).is_none(), "hc had an attempt");
+    assert!(
+        tsm.resource_offer("C", "hc", TaskLocality::Any, 1_000)
+            .is_none(),
+        "hc had an attempt"
+    );
     let again = launch(&mut tsm, "D", "hd", 1_000);
     assert_eq!((again.index, again.attempt_number), (0, 2));
     tsm.handle_successful_task(first.task_id, ok_result(), 1_001, &mut out);
@@ -312,7 +381,9 @@ fn a_task_is_not_retried_on_the_executor_where_it_failed() {
     let mut out = Vec::new();
     let d = launch(&mut tsm, "A", "ha", 0);
     tsm.handle_failed_task(d.task_id, TaskState::Failed, boom(), 1, &mut out);
-    assert!(tsm.resource_offer("A", "ha", TaskLocality::Any, 2).is_none());
+    assert!(tsm
+        .resource_offer("A", "ha", TaskLocality::Any, 2)
+        .is_none());
     let retry = launch(&mut tsm, "B", "hb", 2);
     assert_eq!((retry.index, retry.attempt_number), (0, 1));
     assert!(tsm.completely_excluded_task(&l, None).is_none());
@@ -327,7 +398,11 @@ fn a_task_failing_twice_on_a_node_is_not_retried_there() {
     tsm.handle_failed_task(d.task_id, TaskState::Failed, boom(), 1, &mut out);
     let d = launch(&mut tsm, "A2", "h1", 1);
     tsm.handle_failed_task(d.task_id, TaskState::Failed, boom(), 2, &mut out);
-    assert!(tsm.resource_offer("A3", "h1", TaskLocality::Any, 3).is_none(), "excluded on h1 for the task");
+    assert!(
+        tsm.resource_offer("A3", "h1", TaskLocality::Any, 3)
+            .is_none(),
+        "excluded on h1 for the task"
+    );
     assert_eq!(launch(&mut tsm, "B", "h2", 3).attempt_number, 2);
 }
 
@@ -340,10 +415,17 @@ fn an_executor_with_two_failed_tasks_gets_none_of_the_stage() {
         let d = launch(&mut tsm, "A", "ha", 0);
         tsm.handle_failed_task(d.task_id, TaskState::Failed, boom(), 1, &mut out);
     }
-    assert!(tsm.excludelist().unwrap().is_executor_excluded_for_task_set("A"));
+    assert!(tsm
+        .excludelist()
+        .unwrap()
+        .is_executor_excluded_for_task_set("A"));
     // Task 2 never failed anywhere, still A gets nothing.
-    assert!(tsm.resource_offer("A", "ha", TaskLocality::Any, 2).is_none());
-    let got: BTreeSet<usize> = (0..3).map(|_| launch(&mut tsm, "B", "hb", 2).index).collect();
+    assert!(tsm
+        .resource_offer("A", "ha", TaskLocality::Any, 2)
+        .is_none());
+    let got: BTreeSet<usize> = (0..3)
+        .map(|_| launch(&mut tsm, "B", "hb", 2).index)
+        .collect();
     assert_eq!(got, BTreeSet::from([0, 1, 2]));
 }
 
@@ -353,9 +435,19 @@ fn kills_executor_loss_and_fetch_failures_do_not_exclude() {
     let mut tsm = excluding_manager(task_set(0, 0, 0, 2), &l);
     let mut out = Vec::new();
     let d = launch(&mut tsm, "A", "ha", 0);
-    tsm.handle_failed_task(d.task_id, TaskState::Killed, TaskEndReason::TaskKilled { reason: "x".into() }, 1, &mut out);
+    tsm.handle_failed_task(
+        d.task_id,
+        TaskState::Killed,
+        TaskEndReason::TaskKilled { reason: "x".into() },
+        1,
+        &mut out,
+    );
     let d = launch(&mut tsm, "A", "ha", 1);
-    assert_eq!((d.index, d.attempt_number), (0, 1), "retried on A after a kill");
+    assert_eq!(
+        (d.index, d.attempt_number),
+        (0, 1),
+        "retried on A after a kill"
+    );
     l.add("B", "hb");
     l.remove("A");
     tsm.executor_lost("A", "gone", false, &l, 2, &mut out);
@@ -381,7 +473,11 @@ fn a_task_that_can_run_nowhere_aborts_the_task_set_naming_it() {
     let b = launch(&mut tsm, "B", "hb", 0);
     tsm.handle_failed_task(a.task_id, TaskState::Failed, boom(), 1, &mut out);
     tsm.handle_successful_task(b.task_id, ok_result(), 1, &mut out);
-    assert_eq!(tsm.completely_excluded_task(&l, None), None, "B may still run task 0");
+    assert_eq!(
+        tsm.completely_excluded_task(&l, None),
+        None,
+        "B may still run task 0"
+    );
     let retry = launch(&mut tsm, "B", "hb", 2);
     assert_eq!(retry.index, 0);
     tsm.handle_failed_task(retry.task_id, TaskState::Failed, boom(), 3, &mut out);
@@ -392,11 +488,16 @@ fn a_task_that_can_run_nowhere_aborts_the_task_set_naming_it() {
     tsm.abort_since_completely_excluded(0, &mut out);
     assert!(tsm.is_zombie());
     match &out[..] {
-        [SchedulerEvent::TaskSetFailed { stage_id: 2, reason, .. }] => assert_eq!(
+        [SchedulerEvent::TaskSetFailed {
+            stage_id: 2,
             reason,
-            "\nAborting TaskSet 2.0 because task 0 (partition 0)\ncannot run anywhere due to node and executor \
-             excludeOnFailure.\nMost recent failure:\nLost task 0.1 in stage 2.0 (TID 2) (hb executor B): boom\n\n\
-             ExcludeOnFailure behavior can be configured via ember.excludeOnFailure.*.\n"
+            ..
+        }] => assert_eq!(
+            reason,
+            "\nAborting TaskSet 2.0 because task 0 (partition 0)\ncannot run anywhere due to node \
+             and executor excludeOnFailure.\nMost recent failure:\nLost task 0.1 in stage 2.0 \
+             (TID 2) (hb executor B): boom\n\nExcludeOnFailure behavior can be configured via \
+             ember.excludeOnFailure.*.\n"
         ),
         e => panic!("unexpected {e:?}"),
     }
@@ -418,7 +519,11 @@ fn application_exclusion_counts_for_the_nowhere_check() {
     health.update_for_successful_task_set(9, 0, earlier.exec_failures(), 0);
     assert_eq!(tsm.completely_excluded_task(&l, Some(&health)), Some(0));
     tsm.abort_since_completely_excluded(0, &mut out);
-    assert!(matches!(out.last(), Some(SchedulerEvent::TaskSetFailed { reason, .. }) if reason.contains("because task 0 (partition 0)")));
+    assert!(matches!(
+        out.last(),
+        Some(SchedulerEvent::TaskSetFailed { reason, .. })
+            if reason.contains("because task 0 (partition 0)")
+    ));
 }
 
 #[test]
@@ -437,12 +542,23 @@ fn live_executors_track_hosts() {
 fn launches_low_indices_first_and_names_tasks_like_spark() {
     let l = live(&[("0", "h")]);
     let mut tsm = manager(task_set(3, 1, 0, 3), &l, LocalityWaits::default(), 4);
-    assert_eq!(tsm.locality_levels(), &[TaskLocality::NoPref, TaskLocality::Any]);
-    let ids: Vec<usize> =
-        (0..3).map(|_| tsm.resource_offer("0", "h", TaskLocality::Any, 0).unwrap().index).collect();
+    assert_eq!(
+        tsm.locality_levels(),
+        &[TaskLocality::NoPref, TaskLocality::Any]
+    );
+    let ids: Vec<usize> = (0..3)
+        .map(|_| {
+            tsm.resource_offer("0", "h", TaskLocality::Any, 0)
+                .unwrap()
+                .index
+        })
+        .collect();
     assert_eq!(ids, [0, 1, 2]);
     let d = tsm.task_info(1).unwrap();
-    assert_eq!((d.index, d.attempt_number, d.locality), (1, 0, TaskLocality::ProcessLocal));
+    assert_eq!(
+        (d.index, d.attempt_number, d.locality),
+        (1, 0, TaskLocality::ProcessLocal)
+    );
     assert!(tsm.resource_offer("0", "h", TaskLocality::Any, 0).is_none());
     assert_eq!(tsm.running_tasks(), 3);
     assert_eq!(tsm.pending_tasks(), 0);
@@ -454,7 +570,16 @@ fn task_description_fields() {
     let mut tsm = manager(task_set(2, 1, 0, 1), &l, LocalityWaits::default(), 4);
     let d = tsm.resource_offer("7", "h", TaskLocality::Any, 5).unwrap();
     assert_eq!(d.name, "task 0.0 in stage 2.1");
-    assert_eq!((d.task_id, d.executor_id.as_str(), d.stage_id, d.stage_attempt_id, d.cpus), (0, "7", 2, 1, 1));
+    assert_eq!(
+        (
+            d.task_id,
+            d.executor_id.as_str(),
+            d.stage_id,
+            d.stage_attempt_id,
+            d.cpus
+        ),
+        (0, "7", 2, 1, 1)
+    );
     assert_eq!(d.body.downcast_ref::<TestBody>(), Some(&TestBody::Result));
 }
 
@@ -462,25 +587,65 @@ fn task_description_fields() {
 fn legacy_delay_scheduling_resets_the_wait_on_every_launch() {
     // Task 0 prefers executor A's memory, task 1 host hb's disk.
     let l = live(&[("A", "ha"), ("B", "hb"), ("C", "hc")]);
-    let prefs = vec![vec![on_executor("ha", "A")], vec![TaskLocation::Host("hb".into())]];
-    let waits = LocalityWaits { process_ms: 100, node_ms: 200, rack_ms: 0 };
-    let config = TaskSetManagerConfig { locality_waits: waits, legacy_locality_wait_reset: true, ..TaskSetManagerConfig::default() };
-    let mut tsm = TaskSetManager::new(task_set_with_prefs(0, 0, 0, prefs), config, TaskIdSource::new(), &l, 0);
-    assert_eq!(tsm.locality_levels(), &[TaskLocality::ProcessLocal, TaskLocality::NodeLocal, TaskLocality::Any]);
+    let prefs = vec![
+        vec![on_executor("ha", "A")],
+        vec![TaskLocation::Host("hb".into())],
+    ];
+    let waits = LocalityWaits {
+        process_ms: 100,
+        node_ms: 200,
+        rack_ms: 0,
+    };
+    let config = TaskSetManagerConfig {
+        locality_waits: waits,
+        legacy_locality_wait_reset: true,
+        ..TaskSetManagerConfig::default()
+    };
+    let mut tsm = TaskSetManager::new(
+        task_set_with_prefs(0, 0, 0, prefs),
+        config,
+        TaskIdSource::new(),
+        &l,
+        0,
+    );
+    assert_eq!(
+        tsm.locality_levels(),
+        &[
+            TaskLocality::ProcessLocal,
+            TaskLocality::NodeLocal,
+            TaskLocality::Any
+        ]
+    );
     assert_eq!(tsm.next_wakeup_ms(), Some(100));
     // C is nobody's preference: nothing until both waits pass.
-    assert!(tsm.resource_offer("C", "hc", TaskLocality::Any, 99).is_none());
+    assert!(tsm
+        .resource_offer("C", "hc", TaskLocality::Any, 99)
+        .is_none());
     assert_eq!(tsm.get_allowed_locality(100), TaskLocality::NodeLocal);
     assert_eq!(tsm.next_wakeup_ms(), Some(300));
-    assert!(tsm.resource_offer("C", "hc", TaskLocality::Any, 299).is_none());
+    assert!(tsm
+        .resource_offer("C", "hc", TaskLocality::Any, 299)
+        .is_none());
     // B is node-local for task 1; launching it brings us back to NODE_LOCAL and restarts the wait.
-    let d = tsm.resource_offer("B", "hb", TaskLocality::Any, 250).unwrap();
-    assert_eq!((d.index, tsm.task_info(d.task_id).unwrap().locality), (1, TaskLocality::NodeLocal));
+    let d = tsm
+        .resource_offer("B", "hb", TaskLocality::Any, 250)
+        .unwrap();
+    assert_eq!(
+        (d.index, tsm.task_info(d.task_id).unwrap().locality),
+        (1, TaskLocality::NodeLocal)
+    );
     // Task 0 is also node-local (on ha), so NODE_LOCAL waits 200 ms from that launch.
-    assert!(tsm.resource_offer("C", "hc", TaskLocality::Any, 449).is_none());
+    assert!(tsm
+        .resource_offer("C", "hc", TaskLocality::Any, 449)
+        .is_none());
     assert_eq!(tsm.next_wakeup_ms(), Some(450));
-    let d = tsm.resource_offer("C", "hc", TaskLocality::Any, 450).unwrap();
-    assert_eq!((d.index, tsm.task_info(d.task_id).unwrap().locality), (0, TaskLocality::Any));
+    let d = tsm
+        .resource_offer("C", "hc", TaskLocality::Any, 450)
+        .unwrap();
+    assert_eq!(
+        (d.index, tsm.task_info(d.task_id).unwrap().locality),
+        (0, TaskLocality::Any)
+    );
     assert_eq!(tsm.next_wakeup_ms(), None);
 }
 
@@ -489,19 +654,43 @@ fn a_launch_alone_does_not_restart_the_locality_wait() {
     // The same set as above, with Spark ≥ 3.1's rule: only the task scheduler restarts the wait,
     // after a round that declined nothing.
     let l = live(&[("A", "ha"), ("B", "hb"), ("C", "hc")]);
-    let prefs = vec![vec![on_executor("ha", "A")], vec![TaskLocation::Host("hb".into())]];
-    let waits = LocalityWaits { process_ms: 100, node_ms: 200, rack_ms: 0 };
+    let prefs = vec![
+        vec![on_executor("ha", "A")],
+        vec![TaskLocation::Host("hb".into())],
+    ];
+    let waits = LocalityWaits {
+        process_ms: 100,
+        node_ms: 200,
+        rack_ms: 0,
+    };
     let mut tsm = manager(task_set_with_prefs(0, 0, 0, prefs), &l, waits, 4);
     assert_eq!(tsm.get_allowed_locality(100), TaskLocality::NodeLocal);
-    let d = tsm.resource_offer("B", "hb", TaskLocality::Any, 250).unwrap();
-    assert_eq!(tsm.task_info(d.task_id).unwrap().locality, TaskLocality::NodeLocal);
+    let d = tsm
+        .resource_offer("B", "hb", TaskLocality::Any, 250)
+        .unwrap();
+    assert_eq!(
+        tsm.task_info(d.task_id).unwrap().locality,
+        TaskLocality::NodeLocal
+    );
     // The NODE_LOCAL wait still counts from 100, when the set moved there.
     assert_eq!(tsm.next_wakeup_ms(), Some(300));
-    assert!(tsm.resource_offer("C", "hc", TaskLocality::Any, 299).is_none());
-    let d = tsm.resource_offer("C", "hc", TaskLocality::Any, 300).unwrap();
-    assert_eq!((d.index, tsm.task_info(d.task_id).unwrap().locality), (0, TaskLocality::Any));
+    assert!(tsm
+        .resource_offer("C", "hc", TaskLocality::Any, 299)
+        .is_none());
+    let d = tsm
+        .resource_offer("C", "hc", TaskLocality::Any, 300)
+        .unwrap();
+    assert_eq!(
+        (d.index, tsm.task_info(d.task_id).unwrap().locality),
+        (0, TaskLocality::Any)
+    );
     // The task scheduler's reset moves back to the best level launched and restarts the wait.
-    let mut tsm = manager(task_set_with_prefs(0, 0, 0, vec![vec![on_executor("ha", "A")]; 2]), &l, waits, 4);
+    let mut tsm = manager(
+        task_set_with_prefs(0, 0, 0, vec![vec![on_executor("ha", "A")]; 2]),
+        &l,
+        waits,
+        4,
+    );
     assert_eq!(tsm.get_allowed_locality(500), TaskLocality::Any);
     tsm.reset_delay_schedule_timer(Some(TaskLocality::ProcessLocal), 600);
     assert_eq!(tsm.next_wakeup_ms(), Some(700));
@@ -512,14 +701,25 @@ fn a_launch_alone_does_not_restart_the_locality_wait() {
 fn an_offer_declined_for_locality_at_any_is_a_delay_reject() {
     // Spark's "delay scheduling with fallback" checks of `hasScheduleDelayReject`.
     let l = live(&[("A", "ha"), ("B", "hb")]);
-    let mut tsm = manager(task_set_with_prefs(0, 0, 0, vec![vec![on_executor("ha", "A")]; 2]), &l, LocalityWaits::default(), 4);
+    let mut tsm = manager(
+        task_set_with_prefs(0, 0, 0, vec![vec![on_executor("ha", "A")]; 2]),
+        &l,
+        LocalityWaits::default(),
+        4,
+    );
     let declined = tsm.offer("B", "hb", TaskLocality::Any, 0);
     assert!(declined.task.is_none() && declined.delay_reject);
     // Only an offer at ANY counts: at a capped level the decline is the cap's doing.
-    assert!(!tsm.offer("B", "hb", TaskLocality::NodeLocal, 0).delay_reject);
+    assert!(
+        !tsm.offer("B", "hb", TaskLocality::NodeLocal, 0)
+            .delay_reject
+    );
     let launched = tsm.offer("A", "ha", TaskLocality::Any, 0);
     assert!(launched.task.is_some() && !launched.delay_reject);
-    let _ = tsm.offer("A", "ha", TaskLocality::Any, 0).task.expect("the second task");
+    let _ = tsm
+        .offer("A", "ha", TaskLocality::Any, 0)
+        .task
+        .expect("the second task");
     // Nothing pending: declining is not delay scheduling.
     let none = tsm.offer("B", "hb", TaskLocality::Any, 0);
     assert!(none.task.is_none() && !none.delay_reject);
@@ -532,27 +732,52 @@ fn an_offer_declined_for_locality_at_any_is_a_delay_reject() {
 #[test]
 fn max_locality_caps_the_search() {
     let l = live(&[("A", "ha"), ("B", "hb")]);
-    let mut tsm =
-        manager(task_set_with_prefs(0, 0, 0, vec![vec![on_executor("ha", "A")]]), &l, LocalityWaits::uniform(0), 4);
-    assert!(tsm.resource_offer("B", "hb", TaskLocality::ProcessLocal, 0).is_none());
-    assert!(tsm.resource_offer("B", "hb", TaskLocality::NodeLocal, 0).is_none());
-    assert!(tsm.resource_offer("B", "hb", TaskLocality::Any, 0).is_some());
+    let mut tsm = manager(
+        task_set_with_prefs(0, 0, 0, vec![vec![on_executor("ha", "A")]]),
+        &l,
+        LocalityWaits::uniform(0),
+        4,
+    );
+    assert!(tsm
+        .resource_offer("B", "hb", TaskLocality::ProcessLocal, 0)
+        .is_none());
+    assert!(tsm
+        .resource_offer("B", "hb", TaskLocality::NodeLocal, 0)
+        .is_none());
+    assert!(tsm
+        .resource_offer("B", "hb", TaskLocality::Any, 0)
+        .is_some());
 }
 
 #[test]
 fn levels_need_live_executors() {
     let prefs = vec![vec![on_executor("ha", "A")]];
     let mut l = live(&[("B", "hb")]);
-    let mut tsm = manager(task_set_with_prefs(0, 0, 0, prefs), &l, LocalityWaits::default(), 4);
+    let mut tsm = manager(
+        task_set_with_prefs(0, 0, 0, prefs),
+        &l,
+        LocalityWaits::default(),
+        4,
+    );
     assert_eq!(tsm.locality_levels(), &[TaskLocality::Any]);
     l.add("A", "ha");
     tsm.recompute_locality(&l);
-    assert_eq!(tsm.locality_levels(), &[TaskLocality::ProcessLocal, TaskLocality::NodeLocal, TaskLocality::Any]);
+    assert_eq!(
+        tsm.locality_levels(),
+        &[
+            TaskLocality::ProcessLocal,
+            TaskLocality::NodeLocal,
+            TaskLocality::Any
+        ]
+    );
     // Another executor on A's host keeps NODE_LOCAL valid when A goes.
     l.add("A2", "ha");
     l.remove("A");
     tsm.recompute_locality(&l);
-    assert_eq!(tsm.locality_levels(), &[TaskLocality::NodeLocal, TaskLocality::Any]);
+    assert_eq!(
+        tsm.locality_levels(),
+        &[TaskLocality::NodeLocal, TaskLocality::Any]
+    );
 }
 
 #[test]
@@ -561,25 +786,52 @@ fn spark_31837_new_better_levels_are_used_at_once() {
     // recomputeLocality": both tasks prefer execA, which has not registered yet.
     let mut l = live(&[("B", "h2"), ("C", "h3")]);
     let prefs = vec![vec![on_executor("h1", "A")]; 2];
-    let mut tsm = manager(task_set_with_prefs(0, 0, 0, prefs), &l, LocalityWaits::default(), 4);
+    let mut tsm = manager(
+        task_set_with_prefs(0, 0, 0, prefs),
+        &l,
+        LocalityWaits::default(),
+        4,
+    );
     assert_eq!(tsm.locality_levels(), &[TaskLocality::Any]);
-    assert!(tsm.resource_offer("B", "h2", TaskLocality::Any, 0).is_some());
+    assert!(tsm
+        .resource_offer("B", "h2", TaskLocality::Any, 0)
+        .is_some());
     l.add("A", "h1");
     tsm.recompute_locality(&l);
     // Staying at ANY, the index of the old level, would hand the last task to C.
     assert_eq!(tsm.get_allowed_locality(0), TaskLocality::ProcessLocal);
-    assert!(tsm.resource_offer("C", "h3", TaskLocality::Any, 0).is_none());
+    assert!(tsm
+        .resource_offer("C", "h3", TaskLocality::Any, 0)
+        .is_none());
     let d = tsm.resource_offer("A", "h1", TaskLocality::Any, 0).unwrap();
-    assert_eq!(tsm.task_info(d.task_id).unwrap().locality, TaskLocality::ProcessLocal);
+    assert_eq!(
+        tsm.task_info(d.task_id).unwrap().locality,
+        TaskLocality::ProcessLocal
+    );
 }
 
 #[test]
 fn recomputed_levels_keep_the_current_level_when_nothing_better_appears() {
     // A worse level appearing (NODE_LOCAL after PROCESS_LOCAL) does not move the set.
     let mut l = live(&[("A", "h1")]);
-    let prefs = vec![vec![on_executor("h1", "A")], vec![TaskLocation::Host("h2".into())]];
-    let mut tsm = manager(task_set_with_prefs(0, 0, 0, prefs), &l, LocalityWaits::default(), 4);
-    assert_eq!(tsm.locality_levels(), &[TaskLocality::ProcessLocal, TaskLocality::NodeLocal, TaskLocality::Any]);
+    let prefs = vec![
+        vec![on_executor("h1", "A")],
+        vec![TaskLocation::Host("h2".into())],
+    ];
+    let mut tsm = manager(
+        task_set_with_prefs(0, 0, 0, prefs),
+        &l,
+        LocalityWaits::default(),
+        4,
+    );
+    assert_eq!(
+        tsm.locality_levels(),
+        &[
+            TaskLocality::ProcessLocal,
+            TaskLocality::NodeLocal,
+            TaskLocality::Any
+        ]
+    );
     assert_eq!(tsm.get_allowed_locality(3000), TaskLocality::NodeLocal);
     l.add("B", "h2");
     tsm.recompute_locality(&l);
@@ -591,30 +843,48 @@ fn retries_then_aborts_with_sparks_message() {
     let l = live(&[("1", "host1")]);
     let mut tsm = manager(task_set(0, 0, 0, 2), &l, LocalityWaits::default(), 2);
     let mut out = Vec::new();
-    let boom = TaskEndReason::ExceptionFailure { description: "boom".into() };
-    let first = tsm.resource_offer("1", "host1", TaskLocality::Any, 0).unwrap();
+    let boom = TaskEndReason::ExceptionFailure {
+        description: "boom".into(),
+    };
+    let first = tsm
+        .resource_offer("1", "host1", TaskLocality::Any, 0)
+        .unwrap();
     tsm.handle_failed_task(first.task_id, TaskState::Failed, boom.clone(), 1, &mut out);
     assert!(!tsm.is_zombie());
     // The failed task goes back on top of the stacks and is retried before task 1.
-    let retry = tsm.resource_offer("1", "host1", TaskLocality::Any, 2).unwrap();
+    let retry = tsm
+        .resource_offer("1", "host1", TaskLocality::Any, 2)
+        .unwrap();
     assert_eq!((retry.index, retry.attempt_number), (0, 1));
-    let other = tsm.resource_offer("1", "host1", TaskLocality::Any, 2).unwrap();
+    let other = tsm
+        .resource_offer("1", "host1", TaskLocality::Any, 2)
+        .unwrap();
     out.clear();
     tsm.handle_failed_task(retry.task_id, TaskState::Failed, boom, 3, &mut out);
     assert!(tsm.is_zombie());
-    assert!(
-        matches!(&out[0], SchedulerEvent::TaskEnded { result: Err(_), task_id, .. } if *task_id == retry.task_id)
-    );
+    assert!(matches!(
+        &out[0],
+        SchedulerEvent::TaskEnded { result: Err(_), task_id, .. } if *task_id == retry.task_id
+    ));
     match &out[1] {
-        SchedulerEvent::TaskSetFailed { stage_id: 0, stage_attempt_id: 0, reason } => assert_eq!(
+        SchedulerEvent::TaskSetFailed {
+            stage_id: 0,
+            stage_attempt_id: 0,
             reason,
-            "Task 0 in stage 0.0 failed 2 times, most recent failure: Lost task 0.1 in stage 0.0 (TID 1) (host1 executor 1): boom"
+        } => assert_eq!(
+            reason,
+            "Task 0 in stage 0.0 failed 2 times, most recent failure: Lost task 0.1 in stage 0.0 \
+             (TID 1) (host1 executor 1): boom"
         ),
         e => panic!("unexpected {e:?}"),
     }
     // The other running attempt is killed.
-    assert!(matches!(&out[2], SchedulerEvent::KillTask { task_id, .. } if *task_id == other.task_id));
-    assert!(tsm.resource_offer("1", "host1", TaskLocality::Any, 4).is_none());
+    assert!(
+        matches!(&out[2], SchedulerEvent::KillTask { task_id, .. } if *task_id == other.task_id)
+    );
+    assert!(tsm
+        .resource_offer("1", "host1", TaskLocality::Any, 4)
+        .is_none());
     assert!(!tsm.is_finished());
     tsm.handle_failed_task(
         other.task_id,
@@ -633,11 +903,15 @@ fn uncounted_failures_never_abort() {
     let mut out = Vec::new();
     for _ in 0..5 {
         let d = tsm.resource_offer("1", "h", TaskLocality::Any, 0).unwrap();
-        let reason = TaskEndReason::TaskKilled { reason: "speculation".into() };
+        let reason = TaskEndReason::TaskKilled {
+            reason: "speculation".into(),
+        };
         tsm.handle_failed_task(d.task_id, TaskState::Killed, reason, 0, &mut out);
     }
     assert!(!tsm.is_zombie());
-    assert!(out.iter().all(|e| matches!(e, SchedulerEvent::TaskEnded { .. })));
+    assert!(out
+        .iter()
+        .all(|e| matches!(e, SchedulerEvent::TaskEnded { .. })));
 }
 
 #[test]
@@ -679,7 +953,11 @@ fn executor_loss_requeues_running_and_lost_map_output() {
         .map(|e| match e {
             SchedulerEvent::TaskEnded {
                 task_id,
-                result: Err(TaskEndReason::ExecutorLostFailure { exit_caused_by_app: false, .. }),
+                result:
+                    Err(TaskEndReason::ExecutorLostFailure {
+                        exit_caused_by_app: false,
+                        ..
+                    }),
                 ..
             } => *task_id,
             e => panic!("unexpected {e:?}"),
@@ -690,8 +968,13 @@ fn executor_loss_requeues_running_and_lost_map_output() {
     assert_eq!(tsm.pending_tasks(), 2);
     // max_task_failures is 1, yet nothing was aborted: executor loss does not count.
     assert!(!tsm.is_zombie());
-    let retried: Vec<usize> =
-        (0..2).map(|_| tsm.resource_offer("2", "h2", TaskLocality::Any, 3).unwrap().index).collect();
+    let retried: Vec<usize> = (0..2)
+        .map(|_| {
+            tsm.resource_offer("2", "h2", TaskLocality::Any, 3)
+                .unwrap()
+                .index
+        })
+        .collect();
     // The pending lists are stacks: the last task put back is retried first.
     assert_eq!(retried, [1, 0]);
 }
@@ -718,8 +1001,20 @@ fn duplicate_and_late_updates_are_ignored() {
     let mut out = Vec::new();
     tsm.handle_successful_task(d.task_id, ok_result(), 1, &mut out);
     tsm.handle_successful_task(d.task_id, ok_result(), 1, &mut out);
-    tsm.handle_failed_task(d.task_id, TaskState::Failed, TaskEndReason::TaskResultLost, 1, &mut out);
-    tsm.handle_failed_task(99, TaskState::Failed, TaskEndReason::TaskResultLost, 1, &mut out);
+    tsm.handle_failed_task(
+        d.task_id,
+        TaskState::Failed,
+        TaskEndReason::TaskResultLost,
+        1,
+        &mut out,
+    );
+    tsm.handle_failed_task(
+        99,
+        TaskState::Failed,
+        TaskEndReason::TaskResultLost,
+        1,
+        &mut out,
+    );
     assert_eq!(out.len(), 1);
     assert!(tsm.is_finished() && tsm.all_succeeded());
 }
@@ -735,8 +1030,15 @@ fn cancel_kills_running_attempts() {
     let killed: Vec<TaskId> = out
         .iter()
         .map(|e| match e {
-            SchedulerEvent::KillTask { task_id, executor_id, reason } => {
-                assert_eq!((executor_id.as_str(), reason.as_str()), ("1", "Stage 0 cancelled"));
+            SchedulerEvent::KillTask {
+                task_id,
+                executor_id,
+                reason,
+            } => {
+                assert_eq!(
+                    (executor_id.as_str(), reason.as_str()),
+                    ("1", "Stage 0 cancelled")
+                );
                 *task_id
             }
             e => panic!("unexpected {e:?}"),
@@ -749,7 +1051,12 @@ fn cancel_kills_running_attempts() {
 
 #[test]
 fn empty_task_set_is_finished_at_once() {
-    let tsm = manager(task_set(0, 0, 0, 0), &LiveExecutors::new(), LocalityWaits::default(), 4);
+    let tsm = manager(
+        task_set(0, 0, 0, 0),
+        &LiveExecutors::new(),
+        LocalityWaits::default(),
+        4,
+    );
     assert!(tsm.is_finished());
 }
 
@@ -761,7 +1068,14 @@ fn only_an_executor_exit_caused_by_the_app_counts_towards_max_failures() {
     let a = tsm.resource_offer("1", "h1", TaskLocality::Any, 0).unwrap();
     let mut out = Vec::new();
     l.remove("1");
-    tsm.executor_lost("1", "Terminated for reason unrelated to running tasks", false, &l, 1, &mut out);
+    tsm.executor_lost(
+        "1",
+        "Terminated for reason unrelated to running tasks",
+        false,
+        &l,
+        1,
+        &mut out,
+    );
     assert!(!tsm.is_zombie(), "not counted: the task set goes on");
     assert_eq!(tsm.pending_tasks(), 1);
     let b = tsm.resource_offer("2", "h2", TaskLocality::Any, 2).unwrap();
@@ -776,7 +1090,10 @@ fn only_an_executor_exit_caused_by_the_app_counts_towards_max_failures() {
     });
     let failure = failure.expect("the task set failed");
     assert!(
-        failure.contains("ExecutorLostFailure (executor 2 exited caused by one of the running tasks) Reason: Command exited with code 42"),
+        failure.contains(
+            "ExecutorLostFailure (executor 2 exited caused by one of the running tasks) Reason: \
+             Command exited with code 42"
+        ),
         "{failure}"
     );
 }

@@ -1,7 +1,7 @@
 //! Configuration: `EmberConf` (Spark's `SparkConf`), Spark-style size and duration parsing,
 //! master URLs, and the `--master` / `--conf key=value` command line every example accepts.
 //!
-//! Keys mirror Spark's with the `ember.` prefix, and defaults are Spark 4.3.0's (DESIGN.md 6).
+//! Keys mirror Spark's with the `ember.` prefix, and defaults are Spark 4.3.0's.
 //! Values are kept as strings, as in Spark, and parsed when read, so a bad value is reported
 //! with its key at the point of use and at context start-up (see [`EmberConf::validate`]).
 
@@ -73,7 +73,9 @@ macro_rules! entries {
     ($($name:ident = $key:literal, $default:literal, $kind:expr, $doc:literal;)*) => {
         $(#[doc = $doc] pub const $name: &str = $key;)*
         /// Every key Ember reads, with Spark's default.
-        pub const ENTRIES: &[ConfigEntry] = &[$(ConfigEntry { key: $key, default: $default, kind: $kind, doc: $doc },)*];
+        pub const ENTRIES: &[ConfigEntry] = &[$(
+            ConfigEntry { key: $key, default: $default, kind: $kind, doc: $doc },
+        )*];
     };
 }
 
@@ -82,87 +84,201 @@ use TimeUnit::*;
 use ValueKind::*;
 
 entries! {
-    MASTER = "ember.master", "local[*]", Str, "The master URL: local, local[N], local[*], local[N,F], local-cluster[N,C,MEM], ember://HOST:PORT.";
+    MASTER = "ember.master", "local[*]", Str,
+        "The master URL: `local`, `local[N]`, `local[*]`, `local[N,F]`, `local-cluster[N,C,MEM]`, \
+        `ember://HOST:PORT`.";
     APP_NAME = "ember.app.name", "ember", Str, "The application's name, shown in logs.";
-    DEFAULT_PARALLELISM = "ember.default.parallelism", "", Int, "Partitions of parallelize and of shuffles when not given (default: total cores).";
-    TASK_MAX_FAILURES = "ember.task.maxFailures", "4", Int, "Attempts of one task before its job is aborted (cluster mode; local[N] allows 1, local[N,F] allows F).";
+    DEFAULT_PARALLELISM = "ember.default.parallelism", "", Int,
+        "Partitions of parallelize and of shuffles when not given (default: total cores).";
+    TASK_MAX_FAILURES = "ember.task.maxFailures", "4", Int,
+        "Attempts of one task before its job is aborted (cluster mode; `local[N]` allows 1, \
+        `local[N,F]` allows F).";
     TASK_CPUS = "ember.task.cpus", "1", Int, "Cores each task occupies.";
-    LOCALITY_WAIT = "ember.locality.wait", "3s", Time(Millis), "How long to wait for a better locality level before trying the next one.";
-    LOCALITY_WAIT_PROCESS = "ember.locality.wait.process", "", Time(Millis), "Wait at PROCESS_LOCAL (default: ember.locality.wait).";
-    LOCALITY_WAIT_NODE = "ember.locality.wait.node", "", Time(Millis), "Wait at NODE_LOCAL (default: ember.locality.wait).";
-    LOCALITY_WAIT_RACK = "ember.locality.wait.rack", "", Time(Millis), "Wait at RACK_LOCAL (default: ember.locality.wait).";
-    LOCALITY_WAIT_LEGACY_RESET = "ember.locality.wait.legacyResetOnTaskLaunch", "false", Bool, "Delay scheduling as before Spark 3.1: every launch restarts the locality wait, even while offered cores go unused.";
-    STARVATION_TIMEOUT = "ember.starvation.timeout", "15s", Time(Millis), "How often to warn while the application's first job has launched no task (cluster masters).";
+    LOCALITY_WAIT = "ember.locality.wait", "3s", Time(Millis),
+        "How long to wait for a better locality level before trying the next one.";
+    LOCALITY_WAIT_PROCESS = "ember.locality.wait.process", "", Time(Millis),
+        "Wait at PROCESS_LOCAL (default: ember.locality.wait).";
+    LOCALITY_WAIT_NODE = "ember.locality.wait.node", "", Time(Millis),
+        "Wait at NODE_LOCAL (default: ember.locality.wait).";
+    LOCALITY_WAIT_RACK = "ember.locality.wait.rack", "", Time(Millis),
+        "Wait at RACK_LOCAL (default: ember.locality.wait).";
+    LOCALITY_WAIT_LEGACY_RESET = "ember.locality.wait.legacyResetOnTaskLaunch", "false", Bool,
+        "Delay scheduling as before Spark 3.1: every launch restarts the locality wait, even while \
+        offered cores go unused.";
+    STARVATION_TIMEOUT = "ember.starvation.timeout", "15s", Time(Millis),
+        "How often to warn while the application's first job has launched no task (cluster \
+        masters).";
     SCHEDULER_MODE = "ember.scheduler.mode", "FIFO", Str, "FIFO or FAIR ordering of task sets.";
-    SCHEDULER_ALLOCATION_FILE = "ember.scheduler.allocation.file", "", Str, "Pools for FAIR mode, in Spark's fairscheduler.xml format.";
-    SCHEDULER_POOL = "ember.scheduler.pool", "", Str, "Local property: the FAIR pool of jobs submitted from this thread.";
-    SCHEDULER_SEED = "ember.scheduler.seed", "", Int, "Seed of the offer-shuffling RNG (default: random per context).";
-    RPC_MESSAGE_MAX_SIZE = "ember.rpc.message.maxSize", "128", Size(MiB), "Largest RPC message, in MiB.";
-    TASK_MAX_DIRECT_RESULT_SIZE = "ember.task.maxDirectResultSize", "1m", Size(Byte), "Results larger than this go through the block manager.";
-    STAGE_MAX_CONSECUTIVE_ATTEMPTS = "ember.stage.maxConsecutiveAttempts", "4", Int, "Consecutive fetch-failed attempts of a stage before its jobs are aborted.";
-    DEPLOY_MAX_EXECUTOR_RETRIES = "ember.deploy.maxExecutorRetries", "10", Int, "Lost local-cluster executors in a row replaced by new processes before the application fails (0: none).";
-    BROADCAST_BLOCK_SIZE = "ember.broadcast.blockSize", "4m", Size(KiB), "Size of each piece of a broadcast value.";
-    BROADCAST_COMPRESS = "ember.broadcast.compress", "true", Bool, "Compress broadcast values (lz4) before sending them.";
-    DRIVER_MAX_RESULT_SIZE = "ember.driver.maxResultSize", "1g", Size(Byte), "Total size of serialized results of one job (0 = unlimited).";
-    EXECUTOR_HEARTBEAT_INTERVAL = "ember.executor.heartbeatInterval", "10s", Time(Millis), "How often executors send heartbeats.";
-    NETWORK_TIMEOUT = "ember.network.timeout", "120s", Time(Seconds), "Default timeout for network interactions and executor liveness.";
-    SPECULATION = "ember.speculation", "false", Bool, "Launch speculative copies of slow tasks (cluster masters; local mode never speculates, as in Spark).";
-    SPECULATION_INTERVAL = "ember.speculation.interval", "100ms", Time(Millis), "How often the driver looks for tasks to speculate.";
-    SPECULATION_MULTIPLIER = "ember.speculation.multiplier", "3", Float, "How many times slower than the median successful task a task must be to be speculated.";
-    SPECULATION_QUANTILE = "ember.speculation.quantile", "0.9", Float, "Fraction of a stage's tasks that must have succeeded before any of its tasks is speculated.";
-    SPECULATION_MIN_TASK_RUNTIME = "ember.speculation.minTaskRuntime", "100ms", Time(Millis), "Least time a task runs before it is considered for speculation.";
-    SPECULATION_TASK_DURATION_THRESHOLD = "ember.speculation.task.duration.threshold", "", Time(Millis), "Speculate a task running longer than this even before ember.speculation.quantile is reached, in stages with no more tasks than one executor's slots (executor cores / ember.task.cpus).";
-    EXCLUDE_ON_FAILURE_ENABLED = "ember.excludeOnFailure.enabled", "false", Bool, "Stop scheduling tasks on executors and nodes where tasks keep failing.";
-    EXCLUDE_ON_FAILURE_TIMEOUT = "ember.excludeOnFailure.timeout", "1h", Time(Millis), "How long an executor or node stays excluded for the whole application.";
-    MAX_TASK_ATTEMPTS_PER_EXECUTOR = "ember.excludeOnFailure.task.maxTaskAttemptsPerExecutor", "1", Int, "Failures of one task on one executor before the task is not retried there.";
-    MAX_TASK_ATTEMPTS_PER_NODE = "ember.excludeOnFailure.task.maxTaskAttemptsPerNode", "2", Int, "Failures of one task on one node before the task is not retried there.";
-    MAX_FAILURES_PER_EXEC_STAGE = "ember.excludeOnFailure.stage.maxFailedTasksPerExecutor", "2", Int, "Distinct tasks failed on one executor before it is excluded for the stage.";
-    MAX_FAILED_EXEC_PER_NODE_STAGE = "ember.excludeOnFailure.stage.maxFailedExecutorsPerNode", "2", Int, "Executors excluded for a stage on one node before the node is excluded for the stage.";
-    MAX_FAILURES_PER_EXEC = "ember.excludeOnFailure.application.maxFailedTasksPerExecutor", "2", Int, "Task failures on one executor, in stages that succeeded, before it is excluded for the application.";
-    MAX_FAILED_EXEC_PER_NODE = "ember.excludeOnFailure.application.maxFailedExecutorsPerNode", "2", Int, "Executors excluded for the application on one node before the node is excluded too.";
-    UNSCHEDULABLE_TASK_SET_TIMEOUT = "ember.scheduler.excludeOnFailure.unschedulableTaskSetTimeout", "120s", Time(Seconds), "How long a task set whose task is excluded on every executor waits for a new executor (an idle excluded executor is killed to get one where executors are replaced) before it is aborted.";
-    KILL_EXCLUDED_EXECUTORS = "ember.excludeOnFailure.killExcludedExecutors", "false", Bool, "Kill executors (and all executors of nodes) as they are excluded for the application, so that local-cluster replaces them.";
-    SHUFFLE_REDUCE_LOCALITY_ENABLED = "ember.shuffle.reduceLocality.enabled", "true", Bool, "Reduce tasks prefer the hosts that hold at least a fifth of their input (shuffles under 1000 map and 1000 reduce partitions).";
+    SCHEDULER_ALLOCATION_FILE = "ember.scheduler.allocation.file", "", Str,
+        "Pools for FAIR mode, in Spark's fairscheduler.xml format.";
+    SCHEDULER_POOL = "ember.scheduler.pool", "", Str,
+        "Local property: the FAIR pool of jobs submitted from this thread.";
+    SCHEDULER_SEED = "ember.scheduler.seed", "", Int,
+        "Seed of the offer-shuffling RNG (default: random per context).";
+    RPC_MESSAGE_MAX_SIZE = "ember.rpc.message.maxSize", "128", Size(MiB),
+        "Largest RPC message, in MiB.";
+    TASK_MAX_DIRECT_RESULT_SIZE = "ember.task.maxDirectResultSize", "1m", Size(Byte),
+        "Results larger than this go through the block manager.";
+    STAGE_MAX_CONSECUTIVE_ATTEMPTS = "ember.stage.maxConsecutiveAttempts", "4", Int,
+        "Consecutive fetch-failed attempts of a stage before its jobs are aborted.";
+    DEPLOY_MAX_EXECUTOR_RETRIES = "ember.deploy.maxExecutorRetries", "10", Int,
+        "Lost local-cluster executors in a row replaced by new processes before the application \
+        fails (0: none).";
+    BROADCAST_BLOCK_SIZE = "ember.broadcast.blockSize", "4m", Size(KiB),
+        "Size of each piece of a broadcast value.";
+    BROADCAST_COMPRESS = "ember.broadcast.compress", "true", Bool,
+        "Compress broadcast values (lz4) before sending them.";
+    DRIVER_MAX_RESULT_SIZE = "ember.driver.maxResultSize", "1g", Size(Byte),
+        "Total size of serialized results of one job (0 = unlimited).";
+    EXECUTOR_HEARTBEAT_INTERVAL = "ember.executor.heartbeatInterval", "10s", Time(Millis),
+        "How often executors send heartbeats.";
+    NETWORK_TIMEOUT = "ember.network.timeout", "120s", Time(Seconds),
+        "Default timeout for network interactions and executor liveness.";
+    SPECULATION = "ember.speculation", "false", Bool,
+        "Launch speculative copies of slow tasks (cluster masters; local mode never speculates, as \
+        in Spark).";
+    SPECULATION_INTERVAL = "ember.speculation.interval", "100ms", Time(Millis),
+        "How often the driver looks for tasks to speculate.";
+    SPECULATION_MULTIPLIER = "ember.speculation.multiplier", "3", Float,
+        "How many times slower than the median successful task a task must be to be speculated.";
+    SPECULATION_QUANTILE = "ember.speculation.quantile", "0.9", Float,
+        "Fraction of a stage's tasks that must have succeeded before any of its tasks is \
+        speculated.";
+    SPECULATION_MIN_TASK_RUNTIME = "ember.speculation.minTaskRuntime", "100ms", Time(Millis),
+        "Least time a task runs before it is considered for speculation.";
+    SPECULATION_TASK_DURATION_THRESHOLD = "ember.speculation.task.duration.threshold",
+        "", Time(Millis),
+        "Speculate a task running longer than this even before ember.speculation.quantile is \
+        reached, in stages with no more tasks than one executor's slots (executor cores / \
+        ember.task.cpus).";
+    EXCLUDE_ON_FAILURE_ENABLED = "ember.excludeOnFailure.enabled", "false", Bool,
+        "Stop scheduling tasks on executors and nodes where tasks keep failing.";
+    EXCLUDE_ON_FAILURE_TIMEOUT = "ember.excludeOnFailure.timeout", "1h", Time(Millis),
+        "How long an executor or node stays excluded for the whole application.";
+    MAX_TASK_ATTEMPTS_PER_EXECUTOR = "ember.excludeOnFailure.task.maxTaskAttemptsPerExecutor",
+        "1", Int,
+        "Failures of one task on one executor before the task is not retried there.";
+    MAX_TASK_ATTEMPTS_PER_NODE = "ember.excludeOnFailure.task.maxTaskAttemptsPerNode", "2", Int,
+        "Failures of one task on one node before the task is not retried there.";
+    MAX_FAILURES_PER_EXEC_STAGE = "ember.excludeOnFailure.stage.maxFailedTasksPerExecutor",
+        "2", Int,
+        "Distinct tasks failed on one executor before it is excluded for the stage.";
+    MAX_FAILED_EXEC_PER_NODE_STAGE = "ember.excludeOnFailure.stage.maxFailedExecutorsPerNode",
+        "2", Int,
+        "Executors excluded for a stage on one node before the node is excluded for the stage.";
+    MAX_FAILURES_PER_EXEC = "ember.excludeOnFailure.application.maxFailedTasksPerExecutor",
+        "2", Int,
+        "Task failures on one executor, in stages that succeeded, before it is excluded for the \
+        application.";
+    MAX_FAILED_EXEC_PER_NODE = "ember.excludeOnFailure.application.maxFailedExecutorsPerNode",
+        "2", Int,
+        "Executors excluded for the application on one node before the node is excluded too.";
+    UNSCHEDULABLE_TASK_SET_TIMEOUT = "ember.scheduler.excludeOnFailure.unschedulableTaskSetTimeout",
+        "120s", Time(Seconds),
+        "How long a task set whose task is excluded on every executor waits for a new executor (an \
+        idle excluded executor is killed to get one where executors are replaced) before it is \
+        aborted.";
+    KILL_EXCLUDED_EXECUTORS = "ember.excludeOnFailure.killExcludedExecutors", "false", Bool,
+        "Kill executors (and all executors of nodes) as they are excluded for the application, so \
+        that local-cluster replaces them.";
+    SHUFFLE_REDUCE_LOCALITY_ENABLED = "ember.shuffle.reduceLocality.enabled", "true", Bool,
+        "Reduce tasks prefer the hosts that hold at least a fifth of their input (shuffles under \
+        1000 map and 1000 reduce partitions).";
     SHUFFLE_COMPRESS = "ember.shuffle.compress", "true", Bool, "Compress shuffle output with lz4.";
-    SHUFFLE_SPILL_COMPRESS = "ember.shuffle.spill.compress", "true", Bool, "Compress data spilled during shuffles.";
-    SHUFFLE_SPILL_THRESHOLD = "ember.shuffle.spill.threshold", "512m", Size(Byte), "In-memory size of a task's aggregation map or sort buffer past which it spills to disk.";
-    REDUCER_MAX_SIZE_IN_FLIGHT = "ember.reducer.maxSizeInFlight", "48m", Size(MiB), "Largest amount of shuffle data fetched at once by one reduce task.";
-    SHUFFLE_FILE_BUFFER = "ember.shuffle.file.buffer", "32k", Size(KiB), "Buffer of shuffle file writers.";
-    EXECUTOR_MEMORY = "ember.executor.memory", "1g", Size(MiB), "Memory of each executor in cluster mode (local-cluster: the MEM of the master URL unless this is set).";
-    DRIVER_MEMORY = "ember.driver.memory", "1g", Size(MiB), "Memory of the driver; in local mode also of its embedded executor.";
+    SHUFFLE_SPILL_COMPRESS = "ember.shuffle.spill.compress", "true", Bool,
+        "Compress data spilled during shuffles.";
+    SHUFFLE_SPILL_THRESHOLD = "ember.shuffle.spill.threshold", "512m", Size(Byte),
+        "In-memory size of a task's aggregation map or sort buffer past which it spills to disk.";
+    REDUCER_MAX_SIZE_IN_FLIGHT = "ember.reducer.maxSizeInFlight", "48m", Size(MiB),
+        "Largest amount of shuffle data fetched at once by one reduce task.";
+    SHUFFLE_FILE_BUFFER = "ember.shuffle.file.buffer", "32k", Size(KiB),
+        "Buffer of shuffle file writers.";
+    EXECUTOR_MEMORY = "ember.executor.memory", "1g", Size(MiB),
+        "Memory of each executor in cluster mode (local-cluster: the MEM of the master URL unless \
+        this is set).";
+    DRIVER_MEMORY = "ember.driver.memory", "1g", Size(MiB),
+        "Memory of the driver; in local mode also of its embedded executor.";
     EXECUTOR_CORES = "ember.executor.cores", "1", Int, "Cores of each executor in cluster mode.";
-    EXECUTOR_DRIVER_CONNECT_TIMEOUT = "ember.executor.driverConnectTimeout", "120s", Time(Seconds), "How long an executor started by hand keeps trying to reach a driver that is not listening yet (read from its EMBER_CONF).";
-    MEMORY_FRACTION = "ember.memory.fraction", "0.6", Float, "Fraction of (memory - reserved memory) for execution and storage.";
-    MEMORY_STORAGE_FRACTION = "ember.memory.storageFraction", "0.5", Float, "Part of that fraction immune to eviction by execution.";
-    TESTING_BUILD_ID = "ember.testing.buildId", "", Str, "Testing only: the build id this process claims instead of its own (driver: from its configuration; executor: --conf at start-up), to simulate a process of another build. Claiming another build only gets a process refused.";
-    TESTING_RESERVED_MEMORY = "ember.testing.reservedMemory", "300m", Size(Byte), "Memory set aside for the system before ember.memory.fraction applies; memory must be at least 1.5 times this (tests lower it to run with a few MiB).";
-    STORAGE_UNROLL_MEMORY_THRESHOLD = "ember.storage.unrollMemoryThreshold", "1m", Size(Byte), "Storage memory a task reserves before it starts unrolling a partition into the cache.";
-    RDD_COMPRESS = "ember.rdd.compress", "false", Bool, "lz4-compress serialized cached partitions (_SER levels and partitions on disk).";
-    LOCAL_DIR = "ember.local.dir", "", Str, "Directory for shuffle files and spills (default: the system temp dir).";
-    UI_SHOW_CONSOLE_PROGRESS = "ember.ui.showConsoleProgress", "true", Bool, "Show the console progress bar (only when stderr is a terminal).";
-    UI_ENABLED = "ember.ui.enabled", "true", Bool, "Serve the web UI and the REST API (/api/v1) from the driver.";
-    UI_PORT = "ember.ui.port", "4040", Int, "Port of the web UI and REST API; the next ones are tried when it is taken (0: any free port).";
-    PORT_MAX_RETRIES = "ember.port.maxRetries", "16", Int, "How many ports after a taken one a server tries before giving up.";
-    UI_RETAINED_JOBS = "ember.ui.retainedJobs", "1000", Int, "Finished jobs the UI and REST API remember.";
-    UI_RETAINED_STAGES = "ember.ui.retainedStages", "1000", Int, "Finished stages the UI and REST API remember.";
-    UI_RETAINED_TASKS = "ember.ui.retainedTasks", "100000", Int, "Tasks of one stage the UI and REST API remember.";
-    UI_RETAINED_DEAD_EXECUTORS = "ember.ui.retainedDeadExecutors", "100", Int, "Removed executors the UI and REST API remember.";
-    LISTENER_BUS_CAPACITY = "ember.scheduler.listenerbus.eventqueue.capacity", "10000", Int, "Events each listener's queue holds; a listener that falls further behind loses events (counted and logged).";
-    EVENT_LOG_ENABLED = "ember.eventLog.enabled", "false", Bool, "Write the application's events to a file in ember.eventLog.dir, which Spark's History Server opens.";
-    EVENT_LOG_DIR = "ember.eventLog.dir", "/tmp/spark-events", Str, "Directory of event logs (a path, or a file: URI); it must exist.";
-    EVENT_LOG_COMPRESS = "ember.eventLog.compress", "false", Bool, "Compress event logs with ember.eventLog.compression.codec (Spark 4 defaults to true; Ember writes plain JSON unless asked).";
-    EVENT_LOG_COMPRESSION_CODEC = "ember.eventLog.compression.codec", "lz4", Str, "Codec of compressed event logs: lz4 (Spark's LZ4 block framing, read by the History Server).";
-    EVENT_LOG_OVERWRITE = "ember.eventLog.overwrite", "false", Bool, "Replace an existing event log of the same application id instead of failing.";
-    EVENT_LOG_LOG_BLOCK_UPDATES = "ember.eventLog.logBlockUpdates.enabled", "false", Bool, "Write every block update to the event log.";
-    EVENT_LOG_BUFFER = "ember.eventLog.buffer.kb", "100k", Size(KiB), "Buffer of the event log writer.";
-    SERIALIZE_LOCAL_TASKS = "ember.test.serializeLocal", "false", Bool, "Send local-mode results through serialization, as cluster mode does.";
-    DRIVER_HOST = "ember.driver.host", "", Str, "Address the driver listens on for executors (default: 127.0.0.1 for local-cluster, the master URL's host for ember://).";
-    DRIVER_PORT = "ember.driver.port", "0", Int, "Port the driver listens on for executors (0: any free port; ember:// URLs give theirs).";
-    AUTHENTICATE = "ember.authenticate", "false", Bool, "Authenticate every connection with ember.authenticate.secret and every frame after the handshake with keys derived from it (always on for local-cluster). Without it no listener binds beyond loopback.";
-    AUTHENTICATE_SECRET = "ember.authenticate.secret", "", Str, "The shared secret (also read from EMBER_AUTH_SECRET); local-cluster makes one per application. Never shown: see ember.redaction.regex.";
-    NETWORK_CRYPTO_ENABLED = "ember.network.crypto.enabled", "false", Bool, "Also encrypt every frame (AES-256-GCM); requires ember.authenticate. Passed to executors at start-up (--conf), as Spark's startup settings are.";
-    REDACTION_REGEX = "ember.redaction.regex", "(?i)secret|password|token|access[.]?key|credential", Str, "When this regex matches a property key or value, the value is redacted wherever the configuration is shown (EmberConf::to_debug_string, Debug, configuration errors).";
-    UNSAFE_EXCEPTION_ON_MEMORY_LEAK = "ember.unsafe.exceptionOnMemoryLeak", "false", Bool, "Fail a task that ends with managed memory still reserved.";
+    EXECUTOR_DRIVER_CONNECT_TIMEOUT = "ember.executor.driverConnectTimeout", "120s", Time(Seconds),
+        "How long an executor started by hand keeps trying to reach a driver that is not listening \
+        yet (read from its EMBER_CONF).";
+    MEMORY_FRACTION = "ember.memory.fraction", "0.6", Float,
+        "Fraction of (memory - reserved memory) for execution and storage.";
+    MEMORY_STORAGE_FRACTION = "ember.memory.storageFraction", "0.5", Float,
+        "Part of that fraction immune to eviction by execution.";
+    TESTING_BUILD_ID = "ember.testing.buildId", "", Str,
+        "Testing only: the build id this process claims instead of its own (driver: from its \
+        configuration; executor: --conf at start-up), to simulate a process of another build. \
+        Claiming another build only gets a process refused.";
+    TESTING_RESERVED_MEMORY = "ember.testing.reservedMemory", "300m", Size(Byte),
+        "Memory set aside for the system before ember.memory.fraction applies; memory must be at \
+        least 1.5 times this (tests lower it to run with a few MiB).";
+    STORAGE_UNROLL_MEMORY_THRESHOLD = "ember.storage.unrollMemoryThreshold", "1m", Size(Byte),
+        "Storage memory a task reserves before it starts unrolling a partition into the cache.";
+    RDD_COMPRESS = "ember.rdd.compress", "false", Bool,
+        "lz4-compress serialized cached partitions (_SER levels and partitions on disk).";
+    LOCAL_DIR = "ember.local.dir", "", Str,
+        "Directory for shuffle files and spills (default: the system temp dir).";
+    UI_SHOW_CONSOLE_PROGRESS = "ember.ui.showConsoleProgress", "true", Bool,
+        "Show the console progress bar (only when stderr is a terminal).";
+    UI_ENABLED = "ember.ui.enabled", "true", Bool,
+        "Serve the web UI and the REST API (/api/v1) from the driver.";
+    UI_PORT = "ember.ui.port", "4040", Int,
+        "Port of the web UI and REST API; the next ones are tried when it is taken (0: any free \
+        port).";
+    PORT_MAX_RETRIES = "ember.port.maxRetries", "16", Int,
+        "How many ports after a taken one a server tries before giving up.";
+    UI_RETAINED_JOBS = "ember.ui.retainedJobs", "1000", Int,
+        "Finished jobs the UI and REST API remember.";
+    UI_RETAINED_STAGES = "ember.ui.retainedStages", "1000", Int,
+        "Finished stages the UI and REST API remember.";
+    UI_RETAINED_TASKS = "ember.ui.retainedTasks", "100000", Int,
+        "Tasks of one stage the UI and REST API remember.";
+    UI_RETAINED_DEAD_EXECUTORS = "ember.ui.retainedDeadExecutors", "100", Int,
+        "Removed executors the UI and REST API remember.";
+    LISTENER_BUS_CAPACITY = "ember.scheduler.listenerbus.eventqueue.capacity", "10000", Int,
+        "Events each listener's queue holds; a listener that falls further behind loses events \
+        (counted and logged).";
+    EVENT_LOG_ENABLED = "ember.eventLog.enabled", "false", Bool,
+        "Write the application's events to a file in ember.eventLog.dir, which Spark's History \
+        Server opens.";
+    EVENT_LOG_DIR = "ember.eventLog.dir", "/tmp/spark-events", Str,
+        "Directory of event logs (a path, or a file: URI); it must exist.";
+    EVENT_LOG_COMPRESS = "ember.eventLog.compress", "false", Bool,
+        "Compress event logs with ember.eventLog.compression.codec (Spark 4 defaults to true; \
+        Ember writes plain JSON unless asked).";
+    EVENT_LOG_COMPRESSION_CODEC = "ember.eventLog.compression.codec", "lz4", Str,
+        "Codec of compressed event logs: lz4 (Spark's LZ4 block framing, read by the History \
+        Server).";
+    EVENT_LOG_OVERWRITE = "ember.eventLog.overwrite", "false", Bool,
+        "Replace an existing event log of the same application id instead of failing.";
+    EVENT_LOG_LOG_BLOCK_UPDATES = "ember.eventLog.logBlockUpdates.enabled", "false", Bool,
+        "Write every block update to the event log.";
+    EVENT_LOG_BUFFER = "ember.eventLog.buffer.kb", "100k", Size(KiB),
+        "Buffer of the event log writer.";
+    SERIALIZE_LOCAL_TASKS = "ember.test.serializeLocal", "false", Bool,
+        "Send local-mode results through serialization, as cluster mode does.";
+    DRIVER_HOST = "ember.driver.host", "", Str,
+        "Address the driver listens on for executors (default: 127.0.0.1 for local-cluster, the \
+        master URL's host for ember://).";
+    DRIVER_PORT = "ember.driver.port", "0", Int,
+        "Port the driver listens on for executors (0: any free port; ember:// URLs give theirs).";
+    AUTHENTICATE = "ember.authenticate", "false", Bool,
+        "Authenticate every connection with ember.authenticate.secret and every frame after the \
+        handshake with keys derived from it (always on for local-cluster). Without it no listener \
+        binds beyond loopback.";
+    AUTHENTICATE_SECRET = "ember.authenticate.secret", "", Str,
+        "The shared secret (also read from EMBER_AUTH_SECRET); local-cluster makes one per \
+        application. Never shown: see ember.redaction.regex.";
+    NETWORK_CRYPTO_ENABLED = "ember.network.crypto.enabled", "false", Bool,
+        "Also encrypt every frame (AES-256-GCM); requires ember.authenticate. Passed to executors \
+        at start-up (--conf), as Spark's startup settings are.";
+    REDACTION_REGEX = "ember.redaction.regex",
+        "(?i)secret|password|token|access[.]?key|credential", Str,
+        "When this regex matches a property key or value, the value is redacted wherever the \
+        configuration is shown (EmberConf::to_debug_string, Debug, configuration errors).";
+    UNSAFE_EXCEPTION_ON_MEMORY_LEAK = "ember.unsafe.exceptionOnMemoryLeak", "false", Bool,
+        "Fail a task that ends with managed memory still reserved.";
 }
 
 /// The local property naming the job group of a thread's jobs (Spark's `spark.jobGroup.id`).
@@ -194,7 +310,16 @@ pub struct EmberConf {
 impl std::fmt::Debug for EmberConf {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let r = self.redactor();
-        f.debug_struct("EmberConf").field("settings", &self.settings.iter().map(|(k, v)| (k, shown(&r, k, v))).collect::<BTreeMap<_, _>>()).finish()
+        f.debug_struct("EmberConf")
+            .field(
+                "settings",
+                &self
+                    .settings
+                    .iter()
+                    .map(|(k, v)| (k, shown(&r, k, v)))
+                    .collect::<BTreeMap<_, _>>(),
+            )
+            .finish()
     }
 }
 
@@ -213,10 +338,17 @@ impl EmberConf {
             conf.insert_from(MASTER.into(), m, "the environment variable EMBER_MASTER");
         }
         if let Ok(n) = std::env::var("EMBER_APP_NAME") {
-            conf.insert_from(APP_NAME.into(), n, "the environment variable EMBER_APP_NAME");
+            conf.insert_from(
+                APP_NAME.into(),
+                n,
+                "the environment variable EMBER_APP_NAME",
+            );
         }
         if let Ok(pairs) = std::env::var("EMBER_CONF") {
-            for pair in pairs.split(|c: char| c == ',' || c.is_whitespace()).filter(|p| !p.is_empty()) {
+            for pair in pairs
+                .split(|c: char| c == ',' || c.is_whitespace())
+                .filter(|p| !p.is_empty())
+            {
                 let (k, v) = split_pair(pair)?;
                 conf.insert_from(k, v, "the environment variable EMBER_CONF");
             }
@@ -251,7 +383,9 @@ impl EmberConf {
             };
             let value = match inline {
                 Some(v) => v,
-                None => it.next().ok_or_else(|| EmberError::Argument(format!("{flag} needs a value")))?,
+                None => it
+                    .next()
+                    .ok_or_else(|| EmberError::Argument(format!("{flag} needs a value")))?,
             };
             match key {
                 Some(k) if k == MASTER => conf.insert_from(k.into(), value, "--master"),
@@ -322,9 +456,14 @@ impl EmberConf {
     /// otherwise be silently ignored.
     pub fn warn_unknown_keys(&self) {
         for (key, closest) in self.unknown_keys() {
-            let origin = self.origin(&key).map(|o| format!(" (set by {o})")).unwrap_or_default();
+            let origin = self
+                .origin(&key)
+                .map(|o| format!(" (set by {o})"))
+                .unwrap_or_default();
             match closest {
-                Some(c) => tracing::warn!("Ignoring unknown configuration key {key}{origin}; did you mean {c}?"),
+                Some(c) => tracing::warn!(
+                    "Ignoring unknown configuration key {key}{origin}; did you mean {c}?"
+                ),
                 None => tracing::warn!("Ignoring unknown configuration key {key}{origin}"),
             }
         }
@@ -342,7 +481,9 @@ impl EmberConf {
 
     /// Sets a key only where it is not set yet.
     pub fn set_if_missing(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.settings.entry(key.into()).or_insert_with(|| value.into());
+        self.settings
+            .entry(key.into())
+            .or_insert_with(|| value.into());
         self
     }
 
@@ -353,7 +494,9 @@ impl EmberConf {
 
     /// The value of a key, or its default from [`ENTRIES`] (empty when it has none).
     pub fn get(&self, key: &str) -> &str {
-        self.get_raw(key).or_else(|| entry(key).map(|e| e.default)).unwrap_or("")
+        self.get_raw(key)
+            .or_else(|| entry(key).map(|e| e.default))
+            .unwrap_or("")
     }
 
     /// Whether a key is explicitly set.
@@ -382,12 +525,15 @@ impl EmberConf {
         if v.is_empty() {
             return Ok(None);
         }
-        v.parse().map(Some).map_err(|_| self.bad(key, v, "expected a non-negative whole number"))
+        v.parse()
+            .map(Some)
+            .map_err(|_| self.bad(key, v, "expected a non-negative whole number"))
     }
 
     /// An integer key that has a default.
     pub fn get_u64(&self, key: &str) -> Result<u64> {
-        self.get_opt_u64(key)?.ok_or_else(|| self.bad(key, "", "a value is required"))
+        self.get_opt_u64(key)?
+            .ok_or_else(|| self.bad(key, "", "a value is required"))
     }
 
     /// An integer key that must be at most `max` (a port, a count stored in 32 bits): refused
@@ -395,7 +541,11 @@ impl EmberConf {
     pub fn get_u64_at_most(&self, key: &str, max: u64) -> Result<u64> {
         let n = self.get_u64(key)?;
         if n > max {
-            return Err(bad(key, self.get(key).trim(), &format!("must be at most {max}")));
+            return Err(bad(
+                key,
+                self.get(key).trim(),
+                &format!("must be at most {max}"),
+            ));
         }
         Ok(n)
     }
@@ -403,7 +553,10 @@ impl EmberConf {
     /// A floating-point key.
     pub fn get_f64(&self, key: &str) -> Result<f64> {
         let v = self.get(key).trim();
-        v.parse::<f64>().ok().filter(|f| f.is_finite()).ok_or_else(|| self.bad(key, v, "expected a number"))
+        v.parse::<f64>()
+            .ok()
+            .filter(|f| f.is_finite())
+            .ok_or_else(|| self.bad(key, v, "expected a number"))
     }
 
     /// A size key in bytes; a bare number is in the key's unit (Spark's rules: `128` for
@@ -419,7 +572,8 @@ impl EmberConf {
 
     /// A duration key in milliseconds; a bare number is in the key's unit.
     pub fn get_time_ms(&self, key: &str) -> Result<u64> {
-        self.get_opt_time_ms(key)?.ok_or_else(|| self.bad(key, "", "a value is required"))
+        self.get_opt_time_ms(key)?
+            .ok_or_else(|| self.bad(key, "", "a value is required"))
     }
 
     /// A duration key in milliseconds, `None` when unset without a default.
@@ -432,15 +586,18 @@ impl EmberConf {
         if v.trim().is_empty() {
             return Ok(None);
         }
-        parse_time_us(v, unit).map(|us| Some(us / 1000)).map_err(|reason| self.bad(key, v, &reason))
+        parse_time_us(v, unit)
+            .map(|us| Some(us / 1000))
+            .map_err(|reason| self.bad(key, v, &reason))
     }
 
     /// The master URL.
     pub fn master(&self) -> Result<MasterUrl> {
         MasterUrl::parse(self.get(MASTER)).map_err(|e| match (e, self.origin(MASTER)) {
-            (EmberError::MasterUrl { url, reason }, Some(origin)) => {
-                EmberError::MasterUrl { url, reason: format!("{reason} (set by {origin})") }
-            }
+            (EmberError::MasterUrl { url, reason }, Some(origin)) => EmberError::MasterUrl {
+                url,
+                reason: format!("{reason} (set by {origin})"),
+            },
             (e, _) => e,
         })
     }
@@ -469,7 +626,13 @@ impl EmberConf {
         }
         self.master()?;
         self.get_u64_at_most(DRIVER_PORT, u16::MAX.into())?;
-        redact::Redactor::new(self.get(REDACTION_REGEX)).map_err(|e| bad(REDACTION_REGEX, self.get(REDACTION_REGEX), &format!("not a regular expression: {e}")))?;
+        redact::Redactor::new(self.get(REDACTION_REGEX)).map_err(|e| {
+            bad(
+                REDACTION_REGEX,
+                self.get(REDACTION_REGEX),
+                &format!("not a regular expression: {e}"),
+            )
+        })?;
         Ok(())
     }
 
@@ -477,13 +640,20 @@ impl EmberConf {
     /// matches the key or the value (Spark's `Utils.redact`).
     pub fn redacted(&self) -> Vec<(String, String)> {
         let r = self.redactor();
-        self.settings.iter().map(|(k, v)| (k.clone(), shown(&r, k, v).into_owned())).collect()
+        self.settings
+            .iter()
+            .map(|(k, v)| (k.clone(), shown(&r, k, v).into_owned()))
+            .collect()
     }
 
     /// The settings as `key=value` lines, sorted, secrets redacted (Spark's
     /// `SparkConf.toDebugString`).
     pub fn to_debug_string(&self) -> String {
-        self.redacted().into_iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("\n")
+        self.redacted()
+            .into_iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     /// The configured redaction pattern; Spark's default when the configured one does not compile
@@ -491,7 +661,11 @@ impl EmberConf {
     /// because of a typo in the pattern.
     fn redactor(&self) -> std::borrow::Cow<'static, redact::Redactor> {
         match self.get_raw(REDACTION_REGEX) {
-            Some(p) => redact::Redactor::new(p).map(std::borrow::Cow::Owned).unwrap_or_else(|_| std::borrow::Cow::Borrowed(redact::Redactor::default_pattern())),
+            Some(p) => redact::Redactor::new(p)
+                .map(std::borrow::Cow::Owned)
+                .unwrap_or_else(
+                    |_| std::borrow::Cow::Borrowed(redact::Redactor::default_pattern()),
+                ),
             None => std::borrow::Cow::Borrowed(redact::Redactor::default_pattern()),
         }
     }
@@ -500,7 +674,9 @@ impl EmberConf {
 fn split_pair(pair: &str) -> Result<(String, String)> {
     match pair.split_once('=') {
         Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.trim().to_string())),
-        _ => Err(EmberError::Argument(format!("--conf takes key=value, got {pair:?}"))),
+        _ => Err(EmberError::Argument(format!(
+            "--conf takes key=value, got {pair:?}"
+        ))),
     }
 }
 
@@ -510,7 +686,12 @@ fn closest_key(key: &str) -> Option<&'static str> {
     let budget = (key.len() / 3).max(2);
     ENTRIES
         .iter()
-        .map(|e| (edit_distance(&key.to_ascii_lowercase(), &e.key.to_ascii_lowercase()), e.key))
+        .map(|e| {
+            (
+                edit_distance(&key.to_ascii_lowercase(), &e.key.to_ascii_lowercase()),
+                e.key,
+            )
+        })
         .filter(|(d, _)| *d <= budget)
         .min_by_key(|(d, k)| (*d, *k))
         .map(|(_, k)| k)
@@ -527,7 +708,9 @@ fn edit_distance(a: &str, b: &str) -> usize {
                 i + j
             } else {
                 let cost = usize::from(a[i - 1] != b[j - 1]);
-                let mut best = (d[(i - 1) * width + j] + 1).min(d[i * width + j - 1] + 1).min(d[(i - 1) * width + j - 1] + cost);
+                let mut best = (d[(i - 1) * width + j] + 1)
+                    .min(d[i * width + j - 1] + 1)
+                    .min(d[(i - 1) * width + j - 1] + cost);
                 if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
                     best = best.min(d[(i - 2) * width + j - 2] + 1);
                 }
@@ -550,8 +733,14 @@ fn shown<'a>(r: &redact::Redactor, key: &str, value: &'a str) -> std::borrow::Co
 
 /// A configuration error; the value is redacted (Spark's default pattern) when it looks secret.
 fn bad(key: &str, value: &str, reason: &str) -> EmberError {
-    let value = redact::Redactor::default_pattern().redact(key, value).into_owned();
-    EmberError::Config { key: key.into(), value, reason: reason.into() }
+    let value = redact::Redactor::default_pattern()
+        .redact(key, value)
+        .into_owned();
+    EmberError::Config {
+        key: key.into(),
+        value,
+        reason: reason.into(),
+    }
 }
 
 /// Parses a Spark size string (`512`, `32k`, `128m`, `1g`, `2t`, with optional `b`/`ib`) into
@@ -560,7 +749,9 @@ pub fn parse_size(s: &str, unit: SizeUnit) -> std::result::Result<u64, String> {
     let t = s.trim().to_ascii_lowercase();
     let digits_end = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, suffix) = t.split_at(digits_end);
-    let n: u64 = num.parse().map_err(|_| "expected a size such as 512, 32k, 128m or 1g".to_string())?;
+    let n: u64 = num
+        .parse()
+        .map_err(|_| "expected a size such as 512, 32k, 128m or 1g".to_string())?;
     let mult: u64 = match suffix.trim() {
         "" => unit as u64,
         "b" => 1,
@@ -569,9 +760,14 @@ pub fn parse_size(s: &str, unit: SizeUnit) -> std::result::Result<u64, String> {
         "g" | "gb" | "gib" => 1 << 30,
         "t" | "tb" | "tib" => 1 << 40,
         "p" | "pb" | "pib" => 1 << 50,
-        other => return Err(format!("unknown size unit {other:?} (use b, k, m, g, t or p)")),
+        other => {
+            return Err(format!(
+                "unknown size unit {other:?} (use b, k, m, g, t or p)"
+            ))
+        }
     };
-    n.checked_mul(mult).ok_or_else(|| "size too large".to_string())
+    n.checked_mul(mult)
+        .ok_or_else(|| "size too large".to_string())
 }
 
 /// Parses a Spark duration string (`100ms`, `3s`, `2min`, `1h`, `1d`, `5us`) into microseconds;
@@ -580,7 +776,9 @@ pub fn parse_time_us(s: &str, unit: TimeUnit) -> std::result::Result<u64, String
     let t = s.trim().to_ascii_lowercase();
     let digits_end = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, suffix) = t.split_at(digits_end);
-    let n: u64 = num.parse().map_err(|_| "expected a duration such as 100ms, 3s, 2min or 1h".to_string())?;
+    let n: u64 = num
+        .parse()
+        .map_err(|_| "expected a duration such as 100ms, 3s, 2min or 1h".to_string())?;
     let mult: u64 = match suffix.trim() {
         "" => unit as u64,
         "us" => 1,
@@ -589,9 +787,14 @@ pub fn parse_time_us(s: &str, unit: TimeUnit) -> std::result::Result<u64, String
         "m" | "min" => 60_000_000,
         "h" => 3_600_000_000,
         "d" => 86_400_000_000,
-        other => return Err(format!("unknown time unit {other:?} (use us, ms, s, m, min, h or d)")),
+        other => {
+            return Err(format!(
+                "unknown time unit {other:?} (use us, ms, s, m, min, h or d)"
+            ))
+        }
     };
-    n.checked_mul(mult).ok_or_else(|| "duration too large".to_string())
+    n.checked_mul(mult)
+        .ok_or_else(|| "duration too large".to_string())
 }
 
 /// Where an application runs.
@@ -601,9 +804,14 @@ pub enum MasterUrl {
     /// attempts per task (`local[N]`: 1, `local[N,F]`: F).
     #[allow(missing_docs)]
     Local { threads: usize, max_failures: u32 },
-    /// `local-cluster[N,C,MEM]`: N executor processes of C cores and MEM MiB, spawned by the driver.
+    /// `local-cluster[N,C,MEM]`: N executor processes of C cores and MEM MiB, spawned by the
+    /// driver.
     #[allow(missing_docs)]
-    LocalCluster { executors: usize, cores: usize, memory_mb: u64 },
+    LocalCluster {
+        executors: usize,
+        cores: usize,
+        memory_mb: u64,
+    },
     /// `ember://HOST:PORT`: the driver listens there and executors join over the network.
     #[allow(missing_docs)]
     Standalone { host: String, port: u16 },
@@ -612,9 +820,16 @@ pub enum MasterUrl {
 impl MasterUrl {
     /// Parses a master URL.
     pub fn parse(url: &str) -> Result<Self> {
-        let err = |reason: &str| EmberError::MasterUrl { url: url.into(), reason: reason.into() };
+        let err = |reason: &str| EmberError::MasterUrl {
+            url: url.into(),
+            reason: reason.into(),
+        };
         let u = url.trim();
-        let cores = || std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let cores = || {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        };
         let count = |s: &str| -> Result<usize> {
             let s = s.trim();
             if s == "*" {
@@ -622,42 +837,84 @@ impl MasterUrl {
             }
             match s.parse::<usize>() {
                 Ok(n) if n > 0 => Ok(n),
-                _ => Err(err("thread and executor counts must be positive whole numbers or *")),
+                _ => Err(err(
+                    "thread and executor counts must be positive whole numbers or *",
+                )),
             }
         };
         if u == "local" {
-            return Ok(MasterUrl::Local { threads: 1, max_failures: 1 });
+            return Ok(MasterUrl::Local {
+                threads: 1,
+                max_failures: 1,
+            });
         }
         if let Some(inner) = u.strip_prefix("local[").and_then(|r| r.strip_suffix(']')) {
             let parts: Vec<&str> = inner.split(',').collect();
             return match parts.as_slice() {
-                [n] => Ok(MasterUrl::Local { threads: count(n)?, max_failures: 1 }),
+                [n] => Ok(MasterUrl::Local {
+                    threads: count(n)?,
+                    max_failures: 1,
+                }),
                 [n, f] => {
-                    let f = f.trim().parse::<u32>().ok().filter(|f| *f > 0).ok_or_else(|| err("maxFailures must be a positive whole number"))?;
-                    Ok(MasterUrl::Local { threads: count(n)?, max_failures: f })
+                    let f = f
+                        .trim()
+                        .parse::<u32>()
+                        .ok()
+                        .filter(|f| *f > 0)
+                        .ok_or_else(|| err("maxFailures must be a positive whole number"))?;
+                    Ok(MasterUrl::Local {
+                        threads: count(n)?,
+                        max_failures: f,
+                    })
                 }
                 _ => Err(err("local[...] takes one or two values")),
             };
         }
-        if let Some(inner) = u.strip_prefix("local-cluster[").and_then(|r| r.strip_suffix(']')) {
+        if let Some(inner) = u
+            .strip_prefix("local-cluster[")
+            .and_then(|r| r.strip_suffix(']'))
+        {
             let parts: Vec<&str> = inner.split(',').map(str::trim).collect();
             return match parts.as_slice() {
                 [n, c, m] => {
-                    let executors = n.parse::<usize>().ok().filter(|v| *v > 0).ok_or_else(|| err("executor count must be positive"))?;
-                    let cores = c.parse::<usize>().ok().filter(|v| *v > 0).ok_or_else(|| err("cores per executor must be positive"))?;
-                    let memory_mb = m.parse::<u64>().ok().filter(|v| *v > 0).ok_or_else(|| err("memory per executor (MiB) must be positive"))?;
-                    Ok(MasterUrl::LocalCluster { executors, cores, memory_mb })
+                    let executors = n
+                        .parse::<usize>()
+                        .ok()
+                        .filter(|v| *v > 0)
+                        .ok_or_else(|| err("executor count must be positive"))?;
+                    let cores = c
+                        .parse::<usize>()
+                        .ok()
+                        .filter(|v| *v > 0)
+                        .ok_or_else(|| err("cores per executor must be positive"))?;
+                    let memory_mb = m
+                        .parse::<u64>()
+                        .ok()
+                        .filter(|v| *v > 0)
+                        .ok_or_else(|| err("memory per executor (MiB) must be positive"))?;
+                    Ok(MasterUrl::LocalCluster {
+                        executors,
+                        cores,
+                        memory_mb,
+                    })
                 }
                 _ => Err(err("local-cluster takes [executors,cores,memoryMiB]")),
             };
         }
         if let Some(addr) = u.strip_prefix("ember://") {
-            let (host, port) = addr.rsplit_once(':').ok_or_else(|| err("expected ember://HOST:PORT"))?;
-            let port = port.parse::<u16>().map_err(|_| err("port must be a number from 0 to 65535"))?;
+            let (host, port) = addr
+                .rsplit_once(':')
+                .ok_or_else(|| err("expected ember://HOST:PORT"))?;
+            let port = port
+                .parse::<u16>()
+                .map_err(|_| err("port must be a number from 0 to 65535"))?;
             if host.is_empty() {
                 return Err(err("host is empty"));
             }
-            return Ok(MasterUrl::Standalone { host: host.into(), port });
+            return Ok(MasterUrl::Standalone {
+                host: host.into(),
+                port,
+            });
         }
         Err(err("unknown form"))
     }
@@ -666,7 +923,9 @@ impl MasterUrl {
     pub fn total_cores(&self) -> usize {
         match self {
             MasterUrl::Local { threads, .. } => *threads,
-            MasterUrl::LocalCluster { executors, cores, .. } => executors * cores,
+            MasterUrl::LocalCluster {
+                executors, cores, ..
+            } => executors * cores,
             MasterUrl::Standalone { .. } => 2,
         }
     }
@@ -689,9 +948,16 @@ mod tests {
         let found = |k: &str| unknown.iter().find(|(u, _)| u == k).map(|(_, c)| *c);
         assert_eq!(found("ember.excutor.memory"), Some(Some(EXECUTOR_MEMORY)));
         assert_eq!(found("ember.locality.wiat"), Some(Some(LOCALITY_WAIT)));
-        assert_eq!(found("ember.Task.MaxFailures"), Some(Some(TASK_MAX_FAILURES)));
+        assert_eq!(
+            found("ember.Task.MaxFailures"),
+            Some(Some(TASK_MAX_FAILURES))
+        );
         assert_eq!(found("ember.something.else.entirely"), Some(None));
-        assert_eq!(found("not.ember.key"), None, "only ember.* keys are Ember's to judge");
+        assert_eq!(
+            found("not.ember.key"),
+            None,
+            "only ember.* keys are Ember's to judge"
+        );
         assert_eq!(found(EXECUTOR_MEMORY), None);
         assert_eq!(edit_distance("abcd", "acbd"), 1);
         assert_eq!(edit_distance("", "abc"), 3);
@@ -703,10 +969,22 @@ mod tests {
         assert_eq!(conf.origin(MASTER), Some("--master"));
         let conf = conf.set(LOCALITY_WAIT, "soon");
         assert_eq!(conf.origin(LOCALITY_WAIT), None);
-        let e = EmberConf::from_args(["--conf", "ember.locality.wait=soon"]).unwrap_err().to_string();
-        assert!(e.contains("ember.locality.wait") && e.contains("\"soon\"") && e.contains("set by --conf"), "{e}");
-        let e = EmberConf::from_args(["--master", "local[x]"]).unwrap_err().to_string();
-        assert!(e.contains("local[x]") && e.contains("set by --master"), "{e}");
+        let e = EmberConf::from_args(["--conf", "ember.locality.wait=soon"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("ember.locality.wait")
+                && e.contains("\"soon\"")
+                && e.contains("set by --conf"),
+            "{e}"
+        );
+        let e = EmberConf::from_args(["--master", "local[x]"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("local[x]") && e.contains("set by --master"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -737,22 +1015,64 @@ mod tests {
         assert_eq!(conf.get_u64(TASK_MAX_FAILURES).unwrap(), 4);
         assert_eq!(conf.get_time_ms(LOCALITY_WAIT).unwrap(), 3000);
         assert_eq!(conf.get_time_ms(NETWORK_TIMEOUT).unwrap(), 120_000);
-        assert_eq!(conf.get_size_bytes(DRIVER_MAX_RESULT_SIZE).unwrap(), 1 << 30);
-        assert_eq!(conf.get_size_bytes(REDUCER_MAX_SIZE_IN_FLIGHT).unwrap(), 48 << 20);
+        assert_eq!(
+            conf.get_size_bytes(DRIVER_MAX_RESULT_SIZE).unwrap(),
+            1 << 30
+        );
+        assert_eq!(
+            conf.get_size_bytes(REDUCER_MAX_SIZE_IN_FLIGHT).unwrap(),
+            48 << 20
+        );
         let bad = EmberConf::new().set(LOCALITY_WAIT, "soon");
         let e = bad.validate().unwrap_err().to_string();
-        assert!(e.contains("ember.locality.wait") && e.contains("soon"), "{e}");
+        assert!(
+            e.contains("ember.locality.wait") && e.contains("soon"),
+            "{e}"
+        );
     }
 
     #[test]
     fn command_line_and_master_urls() {
-        let (conf, rest) = EmberConf::from_args(["in.txt", "--master", "local[3]", "--conf", "ember.task.cpus=2", "--top=5"]).unwrap();
+        let (conf, rest) = EmberConf::from_args([
+            "in.txt",
+            "--master",
+            "local[3]",
+            "--conf",
+            "ember.task.cpus=2",
+            "--top=5",
+        ])
+        .unwrap();
         assert_eq!(rest, vec!["in.txt", "--top=5"]);
-        assert_eq!(conf.master().unwrap(), MasterUrl::Local { threads: 3, max_failures: 1 });
+        assert_eq!(
+            conf.master().unwrap(),
+            MasterUrl::Local {
+                threads: 3,
+                max_failures: 1
+            }
+        );
         assert_eq!(conf.get_u64(TASK_CPUS).unwrap(), 2);
-        assert_eq!(MasterUrl::parse("local[2,4]").unwrap(), MasterUrl::Local { threads: 2, max_failures: 4 });
-        assert_eq!(MasterUrl::parse("local-cluster[2,1,1024]").unwrap(), MasterUrl::LocalCluster { executors: 2, cores: 1, memory_mb: 1024 });
-        assert_eq!(MasterUrl::parse("ember://0.0.0.0:7077").unwrap(), MasterUrl::Standalone { host: "0.0.0.0".into(), port: 7077 });
+        assert_eq!(
+            MasterUrl::parse("local[2,4]").unwrap(),
+            MasterUrl::Local {
+                threads: 2,
+                max_failures: 4
+            }
+        );
+        assert_eq!(
+            MasterUrl::parse("local-cluster[2,1,1024]").unwrap(),
+            MasterUrl::LocalCluster {
+                executors: 2,
+                cores: 1,
+                memory_mb: 1024
+            }
+        );
+        assert_eq!(
+            MasterUrl::parse("ember://0.0.0.0:7077").unwrap(),
+            MasterUrl::Standalone {
+                host: "0.0.0.0".into(),
+                port: 7077
+            }
+        );
         assert!(MasterUrl::parse("local[0]").is_err());
         assert!(MasterUrl::parse("yarn").is_err());
         assert!(EmberConf::from_args(["--conf", "nokey"]).is_err());
@@ -766,23 +1086,56 @@ mod tests {
             .set("ember.hadoop.fs.s3a.access.key", "AKIAXYZ")
             .set("ember.app.note", "password=opensesame")
             .set(EXECUTOR_CORES, "3");
-        for shown in [format!("{conf:?}"), format!("{conf:#?}"), conf.to_debug_string()] {
+        for shown in [
+            format!("{conf:?}"),
+            format!("{conf:#?}"),
+            conf.to_debug_string(),
+        ] {
             for secret in ["hunter2", "AKIAXYZ", "opensesame"] {
                 assert!(!shown.contains(secret), "{secret} in {shown}");
             }
-            assert!(shown.contains(redact::REDACTED) && shown.contains("ember.executor.cores") && shown.contains('3'), "{shown}");
+            assert!(
+                shown.contains(redact::REDACTED)
+                    && shown.contains("ember.executor.cores")
+                    && shown.contains('3'),
+                "{shown}"
+            );
         }
-        assert!(conf.to_debug_string().contains("ember.authenticate.secret=*********(redacted)"));
+        assert!(conf
+            .to_debug_string()
+            .contains("ember.authenticate.secret=*********(redacted)"));
         // A value that fails to parse is not echoed in the error when its key looks secret.
-        let e = EmberConf::new().set("ember.some.token.size", "s3cr3t-value").get_size_bytes("ember.some.token.size").unwrap_err().to_string();
-        assert!(!e.contains("s3cr3t-value") && e.contains("ember.some.token.size"), "{e}");
+        let e = EmberConf::new()
+            .set("ember.some.token.size", "s3cr3t-value")
+            .get_size_bytes("ember.some.token.size")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            !e.contains("s3cr3t-value") && e.contains("ember.some.token.size"),
+            "{e}"
+        );
         // A custom pattern, and a broken one: reported at start-up, and the default applies.
-        let custom = EmberConf::new().set(REDACTION_REGEX, "(?i)note").set("ember.app.note", "x1").set(AUTHENTICATE_SECRET, "y2");
+        let custom = EmberConf::new()
+            .set(REDACTION_REGEX, "(?i)note")
+            .set("ember.app.note", "x1")
+            .set(AUTHENTICATE_SECRET, "y2");
         // Redacted: the note, the pattern itself (its value matches), and the secret, always.
-        assert_eq!(custom.redacted().into_iter().filter(|(_, v)| v == redact::REDACTED).count(), 3);
-        let broken = EmberConf::new().set(REDACTION_REGEX, "(oops").set(AUTHENTICATE_SECRET, "y2");
+        assert_eq!(
+            custom
+                .redacted()
+                .into_iter()
+                .filter(|(_, v)| v == redact::REDACTED)
+                .count(),
+            3
+        );
+        let broken = EmberConf::new()
+            .set(REDACTION_REGEX, "(oops")
+            .set(AUTHENTICATE_SECRET, "y2");
         let e = broken.validate().unwrap_err().to_string();
-        assert!(e.contains("ember.redaction.regex") && e.contains("not a regular expression"), "{e}");
+        assert!(
+            e.contains("ember.redaction.regex") && e.contains("not a regular expression"),
+            "{e}"
+        );
         assert!(!format!("{broken:?}").contains("y2"));
     }
 
@@ -790,8 +1143,17 @@ mod tests {
     fn out_of_range_integers_are_refused_naming_the_key_not_cast() {
         let conf = EmberConf::new().set(DRIVER_PORT, "70000");
         let e = conf.validate().unwrap_err().to_string();
-        assert!(e.contains("ember.driver.port") && e.contains("70000") && e.contains("at most 65535"), "{e}");
-        assert_eq!(EmberConf::new().set(DRIVER_PORT, "65535").get_u64_at_most(DRIVER_PORT, 65535).unwrap(), 65535);
+        assert!(
+            e.contains("ember.driver.port") && e.contains("70000") && e.contains("at most 65535"),
+            "{e}"
+        );
+        assert_eq!(
+            EmberConf::new()
+                .set(DRIVER_PORT, "65535")
+                .get_u64_at_most(DRIVER_PORT, 65535)
+                .unwrap(),
+            65535
+        );
         assert!(EmberConf::new().set(DRIVER_PORT, "-1").validate().is_err());
     }
 }

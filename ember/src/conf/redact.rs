@@ -26,7 +26,10 @@ impl Redactor {
     /// The default pattern, compiled once.
     pub fn default_pattern() -> &'static Redactor {
         static DEFAULT: OnceLock<Redactor> = OnceLock::new();
-        DEFAULT.get_or_init(|| Redactor::new(DEFAULT_PATTERN).unwrap_or_else(|e| unreachable!("Spark's default redaction regex compiles: {e}")))
+        DEFAULT.get_or_init(|| {
+            Redactor::new(DEFAULT_PATTERN)
+                .unwrap_or_else(|e| unreachable!("Spark's default redaction regex compiles: {e}"))
+        })
     }
 
     /// `value`, or [`REDACTED`] when the pattern matches the key or the value (Spark checks both:
@@ -60,7 +63,11 @@ mod tests {
         assert_eq!(r.redact("ember.executor.cores", "4"), "4");
         let custom = Redactor::new("(?i)^my\\.").unwrap();
         assert_eq!(custom.redact("my.thing", "v"), REDACTED);
-        assert_eq!(custom.redact("ember.authenticate.secret", "v"), "v", "a custom pattern replaces the default");
+        assert_eq!(
+            custom.redact("ember.authenticate.secret", "v"),
+            "v",
+            "a custom pattern replaces the default"
+        );
         assert!(Redactor::new("(unclosed").is_err());
     }
 }

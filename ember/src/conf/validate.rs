@@ -1,7 +1,10 @@
 //! Checks across keys that make an application unable to run, made when its context starts
 //! (Spark's `SparkConf.validateSettings` and `SparkContext`'s `validateTaskCpusLargeEnough`).
 
-use super::{EmberConf, MasterUrl, EXECUTOR_CORES, MASTER, EXECUTOR_HEARTBEAT_INTERVAL, NETWORK_TIMEOUT, TASK_CPUS};
+use super::{
+    EmberConf, MasterUrl, EXECUTOR_CORES, EXECUTOR_HEARTBEAT_INTERVAL, MASTER, NETWORK_TIMEOUT,
+    TASK_CPUS,
+};
 use crate::error::{EmberError, Result};
 
 /// Refuses settings under which no task could ever run or every executor would be dropped.
@@ -17,7 +20,9 @@ fn executor_cores(conf: &EmberConf, master: &MasterUrl) -> Result<Option<u64>> {
     Ok(match master {
         MasterUrl::Local { threads, .. } => Some(*threads as u64),
         MasterUrl::LocalCluster { cores, .. } => Some(*cores as u64),
-        MasterUrl::Standalone { .. } if conf.contains(EXECUTOR_CORES) => Some(conf.get_u64(EXECUTOR_CORES)?),
+        MasterUrl::Standalone { .. } if conf.contains(EXECUTOR_CORES) => {
+            Some(conf.get_u64(EXECUTOR_CORES)?)
+        }
         MasterUrl::Standalone { .. } => None,
     })
 }
@@ -26,18 +31,30 @@ fn executor_cores(conf: &EmberConf, master: &MasterUrl) -> Result<Option<u64>> {
 /// user's process limit, and the memory mappings each thread needs (its stack and guard page, and
 /// Rust's signal stack and its guard page: 4 of `vm.max_map_count`). `None` where unknown.
 fn process_thread_limit() -> Option<(u64, String)> {
-    let read = |path: &str| std::fs::read_to_string(path).ok().and_then(|s| s.trim().parse::<u64>().ok());
+    let read = |path: &str| {
+        std::fs::read_to_string(path)
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+    };
     let mut limits = Vec::new();
     if let Some(n) = read("/proc/sys/kernel/threads-max") {
         limits.push((n, format!("kernel.threads-max = {n}")));
     }
     if let Some(n) = read("/proc/sys/vm/max_map_count") {
-        limits.push((n / 4, format!("vm.max_map_count = {n}, 4 memory mappings per thread")));
+        limits.push((
+            n / 4,
+            format!("vm.max_map_count = {n}, 4 memory mappings per thread"),
+        ));
     }
-    let nproc = std::fs::read_to_string("/proc/self/limits").ok().and_then(|l| {
-        let line = l.lines().find(|l| l.starts_with("Max processes"))?.to_string();
-        line.split_whitespace().nth(2)?.parse::<u64>().ok()
-    });
+    let nproc = std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|l| {
+            let line = l
+                .lines()
+                .find(|l| l.starts_with("Max processes"))?
+                .to_string();
+            line.split_whitespace().nth(2)?.parse::<u64>().ok()
+        });
     if let Some(n) = nproc {
         limits.push((n, format!("ulimit -u = {n}")));
     }
@@ -47,14 +64,23 @@ fn process_thread_limit() -> Option<(u64, String)> {
 /// A `local[N]` the machine cannot give threads for fails here, naming the URL, rather than
 /// later when the pool has grown to what the kernel refuses (where Rust's thread start aborts
 /// the process).
-fn check_thread_count(conf: &EmberConf, master: &MasterUrl, limit: Option<(u64, String)>) -> Result<()> {
-    let (MasterUrl::Local { threads, .. }, Some((max, why))) = (master, limit) else { return Ok(()) };
+fn check_thread_count(
+    conf: &EmberConf,
+    master: &MasterUrl,
+    limit: Option<(u64, String)>,
+) -> Result<()> {
+    let (MasterUrl::Local { threads, .. }, Some((max, why))) = (master, limit) else {
+        return Ok(());
+    };
     if (*threads as u64) < max {
         return Ok(());
     }
     Err(EmberError::MasterUrl {
         url: conf.get(MASTER).into(),
-        reason: format!("{threads} task threads are more than this machine gives one process (at most {max}: {why})"),
+        reason: format!(
+            "{threads} task threads are more than this machine gives one process (at most {max}: \
+             {why})"
+        ),
     })
 }
 
@@ -65,7 +91,10 @@ fn check_task_cpus(conf: &EmberConf, master: &MasterUrl) -> Result<()> {
         Some(cores) if cores < task_cpus => Err(EmberError::Config {
             key: TASK_CPUS.into(),
             value: conf.get(TASK_CPUS).into(),
-            reason: format!("The number of cores per executor (={cores}) has to be >= the number of cpus per task = {task_cpus}."),
+            reason: format!(
+                "The number of cores per executor (={cores}) has to be >= the number of cpus per \
+                 task = {task_cpus}."
+            ),
         }),
         _ => Ok(()),
     }
@@ -83,7 +112,8 @@ fn check_network_timeout(conf: &EmberConf) -> Result<()> {
         key: NETWORK_TIMEOUT.into(),
         value: conf.get(NETWORK_TIMEOUT).into(),
         reason: format!(
-            "The value of {NETWORK_TIMEOUT}={timeout}ms must be greater than the value of {EXECUTOR_HEARTBEAT_INTERVAL}={interval}ms."
+            "The value of {NETWORK_TIMEOUT}={timeout}ms must be greater than the value of \
+             {EXECUTOR_HEARTBEAT_INTERVAL}={interval}ms."
         ),
     })
 }
@@ -107,14 +137,26 @@ mod tests {
             ("local", vec![(TASK_CPUS, "2")]),
             ("local[2]", vec![(TASK_CPUS, "3")]),
             ("local[2, 1]", vec![(TASK_CPUS, "3")]),
-            ("ember://127.0.0.1:7077", vec![(EXECUTOR_CORES, "1"), (TASK_CPUS, "2")]),
+            (
+                "ember://127.0.0.1:7077",
+                vec![(EXECUTOR_CORES, "1"), (TASK_CPUS, "2")],
+            ),
             ("local-cluster[1, 1, 1000]", vec![(TASK_CPUS, "2")]),
         ] {
             let err = check(master, &settings).unwrap_err().to_string();
-            assert!(err.contains("has to be >= the number of cpus per task"), "{master}: {err}");
+            assert!(
+                err.contains("has to be >= the number of cpus per task"),
+                "{master}: {err}"
+            );
         }
         let err = check("local", &[(TASK_CPUS, "2")]).unwrap_err().to_string();
-        assert!(err.contains("The number of cores per executor (=1) has to be >= the number of cpus per task = 2."), "{err}");
+        assert!(
+            err.contains(
+                "The number of cores per executor (=1) has to be >= the number of cpus per task = \
+                 2."
+            ),
+            "{err}"
+        );
         for (master, settings) in [
             ("local[2]", vec![(TASK_CPUS, "2")]),
             ("local-cluster[1, 2, 1000]", vec![(TASK_CPUS, "2")]),
@@ -130,9 +172,23 @@ mod tests {
         let mut conf = EmberConf::new();
         conf.insert(MASTER, "local[100000]");
         let master = MasterUrl::parse("local[100000]").unwrap();
-        let err = check_thread_count(&conf, &master, Some((16382, "vm.max_map_count = 65530".into()))).unwrap_err().to_string();
-        assert!(err.contains("\"local[100000]\"") && err.contains("at most 16382"), "{err}");
-        check_thread_count(&conf, &MasterUrl::parse("local[16000]").unwrap(), Some((16382, String::new()))).unwrap();
+        let err = check_thread_count(
+            &conf,
+            &master,
+            Some((16382, "vm.max_map_count = 65530".into())),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("\"local[100000]\"") && err.contains("at most 16382"),
+            "{err}"
+        );
+        check_thread_count(
+            &conf,
+            &MasterUrl::parse("local[16000]").unwrap(),
+            Some((16382, String::new())),
+        )
+        .unwrap();
         check_thread_count(&conf, &master, None).unwrap();
         // This machine's own limit is found and far above what tests use.
         let (max, why) = process_thread_limit().expect("Linux reports its limits");
@@ -142,13 +198,38 @@ mod tests {
     /// SparkConfSuite's SPARK-22754 check.
     #[test]
     fn a_network_timeout_not_above_the_heartbeat_interval_is_refused() {
-        let err = check("local", &[(NETWORK_TIMEOUT, "10s"), (EXECUTOR_HEARTBEAT_INTERVAL, "10s")]).unwrap_err().to_string();
+        let err = check(
+            "local",
+            &[
+                (NETWORK_TIMEOUT, "10s"),
+                (EXECUTOR_HEARTBEAT_INTERVAL, "10s"),
+            ],
+        )
+        .unwrap_err()
+        .to_string();
         assert!(
-            err.contains("The value of ember.network.timeout=10000ms must be greater than the value of ember.executor.heartbeatInterval=10000ms."),
+            err.contains(
+                "The value of ember.network.timeout=10000ms must be greater than the value of \
+                 ember.executor.heartbeatInterval=10000ms."
+            ),
             "{err}"
         );
-        assert!(check("local", &[(NETWORK_TIMEOUT, "5s"), (EXECUTOR_HEARTBEAT_INTERVAL, "10s")]).is_err());
-        check("local", &[(NETWORK_TIMEOUT, "11s"), (EXECUTOR_HEARTBEAT_INTERVAL, "10s")]).unwrap();
+        assert!(check(
+            "local",
+            &[
+                (NETWORK_TIMEOUT, "5s"),
+                (EXECUTOR_HEARTBEAT_INTERVAL, "10s")
+            ]
+        )
+        .is_err());
+        check(
+            "local",
+            &[
+                (NETWORK_TIMEOUT, "11s"),
+                (EXECUTOR_HEARTBEAT_INTERVAL, "10s"),
+            ],
+        )
+        .unwrap();
         check("local", &[]).unwrap();
     }
 }

@@ -6,9 +6,9 @@
 use serde_json::{json, Map, Value};
 
 use crate::listener::events::*;
+use crate::status::views::{split_blocks, EMBER_VERSION};
 use crate::storage::StorageLevel;
 use crate::task::{BlockManagerId, TaskMetricsSnapshot};
-use crate::status::views::{split_blocks, EMBER_VERSION};
 
 /// Spark's `ExecutorMetricType.metricToOffset` names, in its order.
 const EXECUTOR_METRICS: [&str; 23] = [
@@ -43,11 +43,19 @@ pub fn log_start() -> Value {
 }
 
 fn pairs(p: &[(String, String)]) -> Value {
-    Value::Object(p.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect())
+    Value::Object(
+        p.iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect(),
+    )
 }
 
 fn properties(p: &Properties) -> Value {
-    Value::Object(p.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect())
+    Value::Object(
+        p.iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect(),
+    )
 }
 
 fn storage_level(l: &StorageLevel) -> Value {
@@ -86,7 +94,10 @@ fn stage_info(s: &StageInfo) -> Value {
     m.insert("Stage Attempt ID".into(), json!(s.attempt_id));
     m.insert("Stage Name".into(), json!(s.name));
     m.insert("Number of Tasks".into(), json!(s.num_tasks));
-    m.insert("RDD Info".into(), Value::Array(s.rdd_infos.iter().map(rdd_info).collect()));
+    m.insert(
+        "RDD Info".into(),
+        Value::Array(s.rdd_infos.iter().map(rdd_info).collect()),
+    );
     m.insert("Parent IDs".into(), json!(s.parent_ids));
     m.insert("Details".into(), json!(s.details));
     if let Some(t) = s.submission_time {
@@ -137,8 +148,18 @@ fn task_end_reason(r: &TaskEndReason) -> Value {
             "Full Stack Trace": description,
             "Accumulator Updates": [],
         }),
-        TaskEndReason::Failed(R::FetchFailed { location, shuffle_id, map_index, reduce_id, message }) => {
-            let address = location.clone().unwrap_or(BlockManagerId { executor_id: "unknown".into(), host: "unknown".into(), port: 0 });
+        TaskEndReason::Failed(R::FetchFailed {
+            location,
+            shuffle_id,
+            map_index,
+            reduce_id,
+            message,
+        }) => {
+            let address = location.clone().unwrap_or(BlockManagerId {
+                executor_id: "unknown".into(),
+                host: "unknown".into(),
+                port: 0,
+            });
             let map = map_index.map_or(-1, |m| m as i64);
             json!({
                 "Reason": "FetchFailed",
@@ -150,8 +171,14 @@ fn task_end_reason(r: &TaskEndReason) -> Value {
                 "Message": message,
             })
         }
-        TaskEndReason::Failed(R::TaskKilled { reason }) => json!({"Reason": "TaskKilled", "Kill Reason": reason, "Accumulator Updates": []}),
-        TaskEndReason::Failed(R::ExecutorLostFailure { executor_id, exit_caused_by_app, reason }) => json!({
+        TaskEndReason::Failed(R::TaskKilled { reason }) => {
+            json!({"Reason": "TaskKilled", "Kill Reason": reason, "Accumulator Updates": []})
+        }
+        TaskEndReason::Failed(R::ExecutorLostFailure {
+            executor_id,
+            exit_caused_by_app,
+            reason,
+        }) => json!({
             "Reason": "ExecutorLostFailure",
             "Executor ID": executor_id,
             "Exit Caused By App": exit_caused_by_app,
@@ -203,7 +230,10 @@ fn task_metrics(m: &TaskMetricsSnapshot) -> Value {
             "Shuffle Records Written": m.shuffle_records_written,
         },
         "Input Metrics": {"Bytes Read": m.input_bytes_read, "Records Read": m.input_records_read},
-        "Output Metrics": {"Bytes Written": m.output_bytes_written, "Records Written": m.output_records_written},
+        "Output Metrics": {
+            "Bytes Written": m.output_bytes_written,
+            "Records Written": m.output_records_written,
+        },
         "Updated Blocks": [],
     })
 }
@@ -220,11 +250,22 @@ pub fn event_to_json(event: &ListenerEvent) -> Option<Value> {
     let name = event.spark_name();
     let v = match event {
         ListenerEvent::StageSubmitted(e) => {
-            json!({"Event": name, "Stage Info": stage_info(&e.stage_info), "Properties": properties(&e.properties)})
+            json!({
+                "Event": name,
+                "Stage Info": stage_info(&e.stage_info),
+                "Properties": properties(&e.properties),
+            })
         }
-        ListenerEvent::StageCompleted(e) => json!({"Event": name, "Stage Info": stage_info(&e.stage_info)}),
+        ListenerEvent::StageCompleted(e) => {
+            json!({"Event": name, "Stage Info": stage_info(&e.stage_info)})
+        }
         ListenerEvent::TaskStart(e) => {
-            json!({"Event": name, "Stage ID": e.stage_id, "Stage Attempt ID": e.stage_attempt_id, "Task Info": task_info(&e.task_info)})
+            json!({
+                "Event": name,
+                "Stage ID": e.stage_id,
+                "Stage Attempt ID": e.stage_attempt_id,
+                "Task Info": task_info(&e.task_info),
+            })
         }
         ListenerEvent::TaskEnd(e) => {
             let mut m = Map::new();
@@ -241,7 +282,15 @@ pub fn event_to_json(event: &ListenerEvent) -> Option<Value> {
             // Spark always writes the executor's peak metrics at the task's end; Ember measures
             // none of these JVM and process-tree gauges, so they are zero, as Spark writes them
             // when its poller is off.
-            m.insert("Task Executor Metrics".into(), Value::Object(EXECUTOR_METRICS.iter().map(|k| (k.to_string(), json!(0))).collect()));
+            m.insert(
+                "Task Executor Metrics".into(),
+                Value::Object(
+                    EXECUTOR_METRICS
+                        .iter()
+                        .map(|k| (k.to_string(), json!(0)))
+                        .collect(),
+                ),
+            );
             if let Some(metrics) = &e.task_metrics {
                 m.insert("Task Metrics".into(), task_metrics(metrics));
             }
@@ -258,9 +307,19 @@ pub fn event_to_json(event: &ListenerEvent) -> Option<Value> {
         ListenerEvent::JobEnd(e) => {
             let result = match &e.job_result {
                 JobResult::Succeeded => json!({"Result": "JobSucceeded"}),
-                JobResult::Failed(msg) => json!({"Result": "JobFailed", "Exception": {"Message": msg, "Stack Trace": []}}),
+                JobResult::Failed(msg) => {
+                    json!({
+                        "Result": "JobFailed",
+                        "Exception": {"Message": msg, "Stack Trace": []},
+                    })
+                }
             };
-            json!({"Event": name, "Job ID": e.job_id, "Completion Time": e.time, "Job Result": result})
+            json!({
+                "Event": name,
+                "Job ID": e.job_id,
+                "Completion Time": e.time,
+                "Job Result": result,
+            })
         }
         ListenerEvent::EnvironmentUpdate(e) => {
             let d = &e.environment_details;
@@ -283,13 +342,25 @@ pub fn event_to_json(event: &ListenerEvent) -> Option<Value> {
             "Maximum Offheap Memory": 0,
         }),
         ListenerEvent::BlockManagerRemoved(e) => {
-            json!({"Event": name, "Block Manager ID": block_manager_id(&e.block_manager_id), "Timestamp": e.time})
+            json!({
+                "Event": name,
+                "Block Manager ID": block_manager_id(&e.block_manager_id),
+                "Timestamp": e.time,
+            })
         }
         ListenerEvent::UnpersistRdd(e) => json!({"Event": name, "RDD ID": e.rdd_id}),
         ListenerEvent::ApplicationStart(e) => {
-            json!({"Event": name, "App Name": e.app_name, "App ID": e.app_id, "Timestamp": e.time, "User": e.spark_user})
+            json!({
+                "Event": name,
+                "App Name": e.app_name,
+                "App ID": e.app_id,
+                "Timestamp": e.time,
+                "User": e.spark_user,
+            })
         }
-        ListenerEvent::ApplicationEnd(e) => json!({"Event": name, "Timestamp": e.time, "ExitCode": 0}),
+        ListenerEvent::ApplicationEnd(e) => {
+            json!({"Event": name, "Timestamp": e.time, "ExitCode": 0})
+        }
         ListenerEvent::ExecutorAdded(e) => json!({
             "Event": name,
             "Timestamp": e.time,
@@ -305,7 +376,12 @@ pub fn event_to_json(event: &ListenerEvent) -> Option<Value> {
             },
         }),
         ListenerEvent::ExecutorRemoved(e) => {
-            json!({"Event": name, "Timestamp": e.time, "Executor ID": e.executor_id, "Removed Reason": e.reason})
+            json!({
+                "Event": name,
+                "Timestamp": e.time,
+                "Executor ID": e.executor_id,
+                "Removed Reason": e.reason,
+            })
         }
         // Spark writes the events it has no JsonProtocol case for with Jackson: the class name
         // and the case class's own field names.
@@ -316,7 +392,11 @@ pub fn event_to_json(event: &ListenerEvent) -> Option<Value> {
             "taskFailures": 0,
         }),
         ListenerEvent::ExecutorUnexcluded(e) => {
-            json!({"Event": "org.apache.spark.scheduler.SparkListenerExecutorUnexcluded", "time": e.time, "executorId": e.executor_id})
+            json!({
+                "Event": "org.apache.spark.scheduler.SparkListenerExecutorUnexcluded",
+                "time": e.time,
+                "executorId": e.executor_id,
+            })
         }
         ListenerEvent::ExecutorMetricsUpdate(_) => return None,
         ListenerEvent::BlockUpdated(e) => {

@@ -33,7 +33,14 @@ impl<W: Write> Lz4BlockWriter<W> {
         // lz4-java: 32 - numberOfLeadingZeros(blockSize - 1) - COMPRESSION_LEVEL_BASE, at least 0.
         let bits = 32 - ((block_size - 1) as u32).leading_zeros();
         let level = bits.saturating_sub(LEVEL_BASE) as u8;
-        Lz4BlockWriter { inner, buffer: Vec::with_capacity(block_size), block_size, level, compressed: Vec::new(), finished: false }
+        Lz4BlockWriter {
+            inner,
+            buffer: Vec::with_capacity(block_size),
+            block_size,
+            level,
+            compressed: Vec::new(),
+            finished: false,
+        }
     }
 
     fn write_block(&mut self) -> io::Result<()> {
@@ -41,9 +48,17 @@ impl<W: Write> Lz4BlockWriter<W> {
             return Ok(());
         }
         let checksum = twox_hash::XxHash32::oneshot(SEED, &self.buffer) & 0x0FFF_FFFF;
-        self.compressed.resize(lz4_flex::block::get_maximum_output_size(self.buffer.len()), 0);
-        let n = lz4_flex::block::compress_into(&self.buffer, &mut self.compressed).map_err(io::Error::other)?;
-        let (method, data) = if n >= self.buffer.len() { (METHOD_RAW, &self.buffer[..]) } else { (METHOD_LZ4, &self.compressed[..n]) };
+        self.compressed.resize(
+            lz4_flex::block::get_maximum_output_size(self.buffer.len()),
+            0,
+        );
+        let n = lz4_flex::block::compress_into(&self.buffer, &mut self.compressed)
+            .map_err(io::Error::other)?;
+        let (method, data) = if n >= self.buffer.len() {
+            (METHOD_RAW, &self.buffer[..])
+        } else {
+            (METHOD_LZ4, &self.compressed[..n])
+        };
         let mut header = [0u8; 21];
         header[..8].copy_from_slice(MAGIC);
         header[8] = method | self.level;
@@ -115,7 +130,9 @@ pub fn decode(mut data: &[u8]) -> io::Result<Vec<u8>> {
         }
         let block = match method {
             METHOD_RAW => data[..clen].to_vec(),
-            METHOD_LZ4 => lz4_flex::block::decompress(&data[..clen], olen).map_err(|e| bad(&e.to_string()))?,
+            METHOD_LZ4 => {
+                lz4_flex::block::decompress(&data[..clen], olen).map_err(|e| bad(&e.to_string()))?
+            }
             _ => return Err(bad("unknown compression method")),
         };
         if twox_hash::XxHash32::oneshot(SEED, &block) & 0x0FFF_FFFF != check {
@@ -132,13 +149,20 @@ mod tests {
 
     #[test]
     fn round_trips_across_blocks_and_flushes() {
-        let text: Vec<u8> = (0..100_000u32).flat_map(|i| format!("{{\"Event\":\"x\",\"n\":{i}}}\n").into_bytes()).collect();
+        let text: Vec<u8> = (0..100_000u32)
+            .flat_map(|i| format!("{{\"Event\":\"x\",\"n\":{i}}}\n").into_bytes())
+            .collect();
         let mut w = Lz4BlockWriter::new(Vec::new(), BLOCK_SIZE);
         w.write_all(&text[..10]).unwrap();
         w.flush().unwrap();
         w.write_all(&text[10..]).unwrap();
         let bytes = w.finish().unwrap();
-        assert!(bytes.len() < text.len() / 2, "compressed: {} of {}", bytes.len(), text.len());
+        assert!(
+            bytes.len() < text.len() / 2,
+            "compressed: {} of {}",
+            bytes.len(),
+            text.len()
+        );
         assert_eq!(decode(&bytes).unwrap(), text);
         assert_eq!(&bytes[..8], MAGIC);
         // 32 KiB blocks: level 15 - 10 = 5, as lz4-java computes it.

@@ -43,14 +43,20 @@ impl EventLogSettings {
             return Ok(None);
         }
         let raw = conf.get(conf::EVENT_LOG_DIR);
-        let dir = PathBuf::from(raw.strip_prefix("file://").or_else(|| raw.strip_prefix("file:")).unwrap_or(raw));
+        let dir = PathBuf::from(
+            raw.strip_prefix("file://")
+                .or_else(|| raw.strip_prefix("file:"))
+                .unwrap_or(raw),
+        );
         let compress = conf.get_bool(conf::EVENT_LOG_COMPRESS)?;
         let codec = conf.get(conf::EVENT_LOG_COMPRESSION_CODEC);
         if compress && !codec.eq_ignore_ascii_case("lz4") {
             return Err(EmberError::Config {
                 key: conf::EVENT_LOG_COMPRESSION_CODEC.into(),
                 value: codec.into(),
-                reason: "Ember writes event logs uncompressed or with lz4 (Spark's framing, which the History Server reads)".into(),
+                reason: "Ember writes event logs uncompressed or with lz4 (Spark's framing, which \
+                         the History Server reads)"
+                    .into(),
             });
         }
         Ok(Some(EventLogSettings {
@@ -58,7 +64,9 @@ impl EventLogSettings {
             compress,
             overwrite: conf.get_bool(conf::EVENT_LOG_OVERWRITE)?,
             log_block_updates: conf.get_bool(conf::EVENT_LOG_LOG_BLOCK_UPDATES)?,
-            buffer: conf.get_size_bytes(conf::EVENT_LOG_BUFFER)?.clamp(1024, 64 << 20) as usize,
+            buffer: conf
+                .get_size_bytes(conf::EVENT_LOG_BUFFER)?
+                .clamp(1024, 64 << 20) as usize,
         }))
     }
 
@@ -108,7 +116,8 @@ impl EventLogWriter {
             return Err(EmberError::Config {
                 key: conf::EVENT_LOG_DIR.into(),
                 value: dir.display().to_string(),
-                reason: "Log directory does not exist (create it, or set ember.eventLog.dir)".into(),
+                reason: "Log directory does not exist (create it, or set ember.eventLog.dir)"
+                    .into(),
             });
         }
         let target = dir.join(settings.file_name(app_id));
@@ -127,9 +136,19 @@ impl EventLogWriter {
         }
         let file = File::create(&in_progress).map_err(|e| EmberError::io(&in_progress, e))?;
         let buffered = BufWriter::with_capacity(settings.buffer, file);
-        let out = if settings.compress { Out::Lz4(lz4::Lz4BlockWriter::new(buffered, lz4::BLOCK_SIZE)) } else { Out::Plain(buffered) };
+        let out = if settings.compress {
+            Out::Lz4(lz4::Lz4BlockWriter::new(buffered, lz4::BLOCK_SIZE))
+        } else {
+            Out::Plain(buffered)
+        };
         info!("Logging events to {}", in_progress.display());
-        let mut w = EventLogWriter { out: Some(out), in_progress, target, log_block_updates: settings.log_block_updates, line: Vec::new() };
+        let mut w = EventLogWriter {
+            out: Some(out),
+            in_progress,
+            target,
+            log_block_updates: settings.log_block_updates,
+            line: Vec::new(),
+        };
         w.write_value(&json::log_start(), true);
         Ok(w)
     }
@@ -142,7 +161,9 @@ impl EventLogWriter {
         }
         self.line.push(b'\n');
         let w = out.writer();
-        let result = w.write_all(&self.line).and_then(|_| if flush { w.flush() } else { Ok(()) });
+        let result = w
+            .write_all(&self.line)
+            .and_then(|_| if flush { w.flush() } else { Ok(()) });
         if let Err(e) = result {
             // A full disk must not stop the application: the log stops, the job goes on.
             error!("Stopping the event log {}: {e}", self.in_progress.display());
@@ -158,7 +179,10 @@ impl EventLogWriter {
             Out::Lz4(w) => w.finish().and_then(|mut b| b.flush()),
         };
         if let Err(e) = closed.and_then(|_| std::fs::rename(&self.in_progress, &self.target)) {
-            error!("Could not finish the event log {}: {e}", self.in_progress.display());
+            error!(
+                "Could not finish the event log {}: {e}",
+                self.in_progress.display()
+            );
         }
     }
 }
@@ -170,7 +194,10 @@ impl EventSink for EventLogWriter {
         // log can be read up to them.
         let flush = match event {
             ListenerEvent::BlockUpdated(_) if !self.log_block_updates => return,
-            ListenerEvent::TaskStart(_) | ListenerEvent::TaskEnd(_) | ListenerEvent::StageSubmitted(_) | ListenerEvent::BlockUpdated(_) => false,
+            ListenerEvent::TaskStart(_)
+            | ListenerEvent::TaskEnd(_)
+            | ListenerEvent::StageSubmitted(_)
+            | ListenerEvent::BlockUpdated(_) => false,
             _ => true,
         };
         if let Some(v) = json::event_to_json(event) {

@@ -81,17 +81,33 @@ pub struct Executor {
 impl Executor {
     /// Starts an executor with `cores` task threads.
     pub fn new(env: Arc<ExecutorEnv>, cores: usize, backend: Arc<dyn ExecutorBackend>) -> Self {
-        let wire = env.conf.get_bool(crate::conf::SERIALIZE_LOCAL_TASKS).unwrap_or(false);
+        let wire = env
+            .conf
+            .get_bool(crate::conf::SERIALIZE_LOCAL_TASKS)
+            .unwrap_or(false);
         Self::with_mode(env, cores, backend, wire, wire)
     }
 
     /// An executor of a separate process: tasks arrive decoded, results leave serialized.
-    pub fn new_remote(env: Arc<ExecutorEnv>, cores: usize, backend: Arc<dyn ExecutorBackend>) -> Self {
+    pub fn new_remote(
+        env: Arc<ExecutorEnv>,
+        cores: usize,
+        backend: Arc<dyn ExecutorBackend>,
+    ) -> Self {
         Self::with_mode(env, cores, backend, true, false)
     }
 
-    fn with_mode(env: Arc<ExecutorEnv>, cores: usize, backend: Arc<dyn ExecutorBackend>, serialize_results: bool, reship_tasks: bool) -> Self {
-        let exception_on_leak = match env.conf.get_bool(crate::conf::UNSAFE_EXCEPTION_ON_MEMORY_LEAK) {
+    fn with_mode(
+        env: Arc<ExecutorEnv>,
+        cores: usize,
+        backend: Arc<dyn ExecutorBackend>,
+        serialize_results: bool,
+        reship_tasks: bool,
+    ) -> Self {
+        let exception_on_leak = match env
+            .conf
+            .get_bool(crate::conf::UNSAFE_EXCEPTION_ON_MEMORY_LEAK)
+        {
             Ok(b) => b,
             Err(e) => {
                 tracing::warn!("{e}; leaks are only logged");
@@ -117,9 +133,21 @@ impl Executor {
         });
         let (tx, rx) = unbounded::<Queued>();
         let cores = cores.max(1);
-        shared.counters.max_pool_size.store(cores, Ordering::Relaxed);
-        info!("Starting executor ID {} on host {} with {} task threads", shared.env.executor_id, shared.env.host, cores);
-        Executor { shared, queue: Some(tx), tasks: rx, threads: Mutex::new(Vec::new()), max_pool_size: cores }
+        shared
+            .counters
+            .max_pool_size
+            .store(cores, Ordering::Relaxed);
+        info!(
+            "Starting executor ID {} on host {} with {} task threads",
+            shared.env.executor_id, shared.env.host, cores
+        );
+        Executor {
+            shared,
+            queue: Some(tx),
+            tasks: rx,
+            threads: Mutex::new(Vec::new()),
+            max_pool_size: cores,
+        }
     }
 
     /// Starts task threads until there is one per running task (at most `max_pool_size`).
@@ -139,12 +167,19 @@ impl Executor {
                 Ok(h) => threads.push(h),
                 Err(e) => {
                     // The threads there are take the queued tasks in turn.
-                    tracing::error!("cannot start task thread {} of executor {}: {e}", threads.len(), self.shared.env.executor_id);
+                    tracing::error!(
+                        "cannot start task thread {} of executor {}: {e}",
+                        threads.len(),
+                        self.shared.env.executor_id
+                    );
                     break;
                 }
             }
         }
-        self.shared.counters.pool_size.store(threads.len(), Ordering::Relaxed);
+        self.shared
+            .counters
+            .pool_size
+            .store(threads.len(), Ordering::Relaxed);
     }
 
     /// Queues a task on the pool (Spark's `launchTask`).
@@ -153,7 +188,14 @@ impl Executor {
         // Recorded in running_tasks here, before a pool thread picks it up, so that a kill that
         // arrives in between is not lost (as Spark's launchTask does).
         let t = &task;
-        let ctx = Arc::new(TaskContext::new(self.shared.env.clone(), t.stage_id, t.stage_attempt_id, t.partition_id, t.attempt_number, t.task_id));
+        let ctx = Arc::new(TaskContext::new(
+            self.shared.env.clone(),
+            t.stage_id,
+            t.stage_attempt_id,
+            t.partition_id,
+            t.attempt_number,
+            t.task_id,
+        ));
         self.shared.running.lock().insert(t.task_id, ctx.clone());
         if let Some(q) = &self.queue {
             let _ = q.send((task, ctx));
@@ -189,7 +231,12 @@ impl Executor {
     #[cfg(any(test, feature = "testing"))]
     pub fn pool_metrics(&self) -> (usize, u64, usize, usize) {
         let c = &self.shared.counters;
-        (c.active_tasks.load(Ordering::Relaxed), c.completed_tasks.load(Ordering::Relaxed), c.pool_size.load(Ordering::Relaxed), c.max_pool_size.load(Ordering::Relaxed))
+        (
+            c.active_tasks.load(Ordering::Relaxed),
+            c.completed_tasks.load(Ordering::Relaxed),
+            c.pool_size.load(Ordering::Relaxed),
+            c.max_pool_size.load(Ordering::Relaxed),
+        )
     }
 
     /// Kills running tasks and stops the threads once they finish (Spark's `stop`).
@@ -223,6 +270,11 @@ impl ExecutorMonitor {
 
     /// The current metrics of every running task (what a heartbeat carries).
     pub fn running_metrics(&self) -> Vec<(TaskId, crate::task::TaskMetricsSnapshot)> {
-        self.0.running.lock().iter().map(|(tid, ctx)| (*tid, ctx.metrics.snapshot())).collect()
+        self.0
+            .running
+            .lock()
+            .iter()
+            .map(|(tid, ctx)| (*tid, ctx.metrics.snapshot()))
+            .collect()
     }
 }

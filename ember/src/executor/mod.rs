@@ -1,9 +1,11 @@
 //! The executor side: a pool of task threads that runs tasks and reports their status
 //! (Spark's `Executor`, `TaskRunner` and the executor backend interface).
 
+// Spark's `Executor` class in Spark's `executor` package: the name users look for.
+#[allow(clippy::module_inception)]
 pub mod executor;
 pub mod process;
 pub mod task_runner;
 
-pub use executor::{Executor, ExecutorBackend, ExecutorMonitor};
 pub use crate::metrics::ExecutorSourceMetrics;
+pub use executor::{Executor, ExecutorBackend, ExecutorMonitor};

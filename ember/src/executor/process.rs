@@ -20,17 +20,20 @@ use tracing::{debug, error, info, warn};
 use super::{Executor, ExecutorBackend};
 use crate::conf::{self, EmberConf};
 use crate::env::ExecutorEnv;
-use crate::task::MapOutputSource;
-use crate::memory::MemoryConfig;
 use crate::error::{EmberError, Result};
-use ember_net::block_client::BlockClient;
-use ember_net::block_server::{BlockServer, BlockStore, ShuffleBlock};
+use crate::memory::MemoryConfig;
 use crate::rpc::connection::Connection;
-use crate::rpc::secret::{Secret, Security};
 use crate::rpc::messages::{task_result_block_id, ToDriver, ToExecutor, WirePayload, WireValue};
+use crate::rpc::secret::{Secret, Security};
 use crate::shuffle::ShuffleConf;
 use crate::storage::{BlockManager, BlockManagerMaster};
-use crate::task::{BlockManagerId, MapStatus, ShuffleId, StatusUpdate, TaskDescription, TaskKind, TaskOutcome, TaskValue};
+use crate::task::MapOutputSource;
+use crate::task::{
+    BlockManagerId, MapStatus, ShuffleId, StatusUpdate, TaskDescription, TaskKind, TaskOutcome,
+    TaskValue,
+};
+use ember_net::block_client::BlockClient;
+use ember_net::block_server::{BlockServer, BlockStore, ShuffleBlock};
 
 /// The environment variable that makes a spawned copy of the program an executor.
 pub const EXECUTOR_ENV: &str = "EMBER_EXECUTOR_ARGS";
@@ -41,10 +44,16 @@ pub const EXECUTOR_ENV: &str = "EMBER_EXECUTOR_ARGS";
 /// deletes it for a process that died without stopping, finding it by this prefix.
 pub(crate) fn work_dirs(pid: u32, requested_id: &str) -> Vec<std::path::PathBuf> {
     let prefix = format!("ember-executor-{pid}-{requested_id}-");
-    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else { return Vec::new() };
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return Vec::new();
+    };
     entries
         .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_str().is_some_and(|n| n.starts_with(&prefix)))
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| n.starts_with(&prefix))
+        })
         // A directory, not a link someone planted under that name.
         .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
         .map(|e| e.path())
@@ -82,12 +91,30 @@ fn maybe_run_executor() {
             let argv: Vec<String> = std::env::args().collect();
             // `PROGRAM executor --driver ...`: both words are required, so a program whose own
             // first argument happens to be "executor" is not taken over.
-            if argv.get(1).map(String::as_str) == Some("executor") && argv.iter().any(|a| a == "--driver" || a.starts_with("--driver=")) {
+            if argv.get(1).map(String::as_str) == Some("executor")
+                && argv
+                    .iter()
+                    .any(|a| a == "--driver" || a.starts_with("--driver="))
+            {
                 argv[2..].to_vec()
-            } else if argv.get(1).map(String::as_str) == Some("executor") && asks_for_executor_usage(&argv[2..]) {
-                let program = argv.first().map(|p| std::path::Path::new(p).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
-                eprintln!("{}", executor_usage(program.as_deref().unwrap_or("PROGRAM")));
-                std::process::exit(if argv.iter().any(|a| a == "--help" || a == "-h") { 0 } else { 1 });
+            } else if argv.get(1).map(String::as_str) == Some("executor")
+                && asks_for_executor_usage(&argv[2..])
+            {
+                let program = argv.first().map(|p| {
+                    std::path::Path::new(p)
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default()
+                });
+                eprintln!(
+                    "{}",
+                    executor_usage(program.as_deref().unwrap_or("PROGRAM"))
+                );
+                std::process::exit(if argv.iter().any(|a| a == "--help" || a == "-h") {
+                    0
+                } else {
+                    1
+                });
             } else {
                 return;
             }
@@ -125,18 +152,29 @@ fn ignore_sigpipe() {
 /// nothing more, `--help`, or an executor option. Anything else is left to the program, whose
 /// own first argument may be the word "executor".
 fn asks_for_executor_usage(rest: &[String]) -> bool {
-    const OPTIONS: [&str; 6] = ["--help", "-h", "--cores", "--memory", "--host", "--executor-id"];
-    rest.is_empty() || rest.iter().any(|a| OPTIONS.contains(&a.split('=').next().unwrap_or_default()))
+    const OPTIONS: [&str; 6] = [
+        "--help",
+        "-h",
+        "--cores",
+        "--memory",
+        "--host",
+        "--executor-id",
+    ];
+    rest.is_empty()
+        || rest
+            .iter()
+            .any(|a| OPTIONS.contains(&a.split('=').next().unwrap_or_default()))
 }
 
 /// How to start an executor by hand.
 fn executor_usage(program: &str) -> String {
     format!(
-        "usage: {program} executor --driver HOST:PORT [--cores N] [--memory SIZE] [--host ADVERTISED_HOST] [--executor-id ID]\n\
-         Runs {program} as an executor of the driver listening at HOST:PORT (the driver prints it at start,\n\
-         e.g. with master ember://0.0.0.0:7077). --cores: task threads (default 1); --memory: its memory,\n\
-         e.g. 4g (default 1g); --host: the address other executors reach it at. If the driver requires\n\
-         authentication, put the secret in EMBER_AUTH_SECRET."
+        "usage: {program} executor --driver HOST:PORT [--cores N] [--memory SIZE] [--host \
+         ADVERTISED_HOST] [--executor-id ID]\nRuns {program} as an executor of the driver \
+         listening at HOST:PORT (the driver prints it at start,\ne.g. with master \
+         ember://0.0.0.0:7077). --cores: task threads (default 1); --memory: its memory,\ne.g. 4g \
+         (default 1g); --host: the address other executors reach it at. If the driver \
+         requires\nauthentication, put the secret in EMBER_AUTH_SECRET."
     )
 }
 
@@ -160,39 +198,67 @@ const STARTUP_KEYS: &[&str] = &[conf::NETWORK_CRYPTO_ENABLED, conf::TESTING_BUIL
 impl ExecutorArgs {
     /// Parses `--driver HOST:PORT --cores N --memory 4g --host H --executor-id ID --conf K=V`.
     pub fn parse(args: &[String]) -> Result<Self> {
-        let mut out = ExecutorArgs { driver: String::new(), cores: 1, memory_mb: 1024, host: None, executor_id: None, startup_conf: Vec::new() };
+        let mut out = ExecutorArgs {
+            driver: String::new(),
+            cores: 1,
+            memory_mb: 1024,
+            host: None,
+            executor_id: None,
+            startup_conf: Vec::new(),
+        };
         let mut it = args.iter();
         while let Some(a) = it.next() {
             let (flag, inline) = match a.split_once('=') {
                 Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
                 _ => (a.clone(), None),
             };
-            let mut value = || inline.clone().or_else(|| it.next().cloned()).ok_or_else(|| EmberError::Argument(format!("{flag} needs a value")));
+            let mut value = || {
+                inline
+                    .clone()
+                    .or_else(|| it.next().cloned())
+                    .ok_or_else(|| EmberError::Argument(format!("{flag} needs a value")))
+            };
             match flag.as_str() {
                 "--driver" => out.driver = value()?,
-                "--cores" => out.cores = value()?.parse().ok().filter(|c| *c > 0).ok_or_else(|| EmberError::Argument("--cores takes a positive number".into()))?,
+                "--cores" => {
+                    out.cores = value()?.parse().ok().filter(|c| *c > 0).ok_or_else(|| {
+                        EmberError::Argument("--cores takes a positive number".into())
+                    })?
+                }
                 "--memory" => {
                     let v = value()?;
-                    out.memory_mb = conf::parse_size(&v, conf::SizeUnit::MiB).map_err(|e| EmberError::Argument(format!("--memory {v}: {e}")))? >> 20
+                    out.memory_mb = conf::parse_size(&v, conf::SizeUnit::MiB)
+                        .map_err(|e| EmberError::Argument(format!("--memory {v}: {e}")))?
+                        >> 20
                 }
                 "--host" => out.host = Some(value()?),
                 "--executor-id" => out.executor_id = Some(value()?),
                 "--conf" => {
                     let pair = value()?;
-                    let (k, v) = pair.split_once('=').ok_or_else(|| EmberError::Argument(format!("--conf takes key=value, got {pair:?}")))?;
+                    let (k, v) = pair.split_once('=').ok_or_else(|| {
+                        EmberError::Argument(format!("--conf takes key=value, got {pair:?}"))
+                    })?;
                     if !STARTUP_KEYS.contains(&k.trim()) {
                         return Err(EmberError::Argument(format!(
-                            "--conf {k}: an executor takes only its startup settings ({}) on its command line; the rest comes from the driver",
+                            "--conf {k}: an executor takes only its startup settings ({}) on its \
+                             command line; the rest comes from the driver",
                             STARTUP_KEYS.join(", ")
                         )));
                     }
-                    out.startup_conf.push((k.trim().to_string(), v.trim().to_string()));
+                    out.startup_conf
+                        .push((k.trim().to_string(), v.trim().to_string()));
                 }
-                other => return Err(EmberError::Argument(format!("unknown executor option {other}"))),
+                other => {
+                    return Err(EmberError::Argument(format!(
+                        "unknown executor option {other}"
+                    )))
+                }
             }
         }
         if out.driver.is_empty() {
-            return Err(EmberError::Argument("an executor needs --driver HOST:PORT".into()));
+            return Err(EmberError::Argument(
+                "an executor needs --driver HOST:PORT".into(),
+            ));
         }
         Ok(out)
     }
@@ -208,41 +274,89 @@ struct NetBackend {
 
 impl ExecutorBackend for NetBackend {
     fn status_update(&self, update: StatusUpdate) {
-        let StatusUpdate { task_id, state, outcome, .. } = update;
+        let StatusUpdate {
+            task_id,
+            state,
+            outcome,
+            ..
+        } = update;
         let payload = match outcome {
             TaskOutcome::None => WirePayload::None,
             TaskOutcome::Failure { reason, metrics } => WirePayload::Failure { reason, metrics },
-            TaskOutcome::Success(r) => { let accum_updates = r.accum_updates; match r.value {
-                TaskValue::MapStatus(s) => WirePayload::Direct { value: WireValue::MapStatus(s), metrics: r.metrics, accum_updates },
-                TaskValue::Bytes(b) => {
-                    let size = b.len() as u64;
-                    if self.max_result > 0 && size > self.max_result {
-                        // Spark's first case: too large for the driver at all; not kept.
-                        warn!("Finished task {task_id}. Result is larger than maxResultSize ({size} > {}), dropping it.", self.max_result);
-                        WirePayload::Indirect { block_id: None, size, metrics: r.metrics, accum_updates }
-                    } else if size > self.max_direct {
-                        let id = task_result_block_id(task_id);
-                        self.env.block_manager.put_bytes(id.clone(), b);
-                        info!("Finished task {task_id}. {size} bytes result sent via BlockManager");
-                        WirePayload::Indirect { block_id: Some(id), size, metrics: r.metrics, accum_updates }
-                    } else {
-                        WirePayload::Direct { value: WireValue::Bytes(b), metrics: r.metrics, accum_updates }
+            TaskOutcome::Success(r) => {
+                let accum_updates = r.accum_updates;
+                match r.value {
+                    TaskValue::MapStatus(s) => WirePayload::Direct {
+                        value: WireValue::MapStatus(s),
+                        metrics: r.metrics,
+                        accum_updates,
+                    },
+                    TaskValue::Bytes(b) => {
+                        let size = b.len() as u64;
+                        if self.max_result > 0 && size > self.max_result {
+                            // Spark's first case: too large for the driver at all; not kept.
+                            warn!(
+                                "Finished task {task_id}. Result is larger than maxResultSize \
+                                 ({size} > {}), dropping it.",
+                                self.max_result
+                            );
+                            WirePayload::Indirect {
+                                block_id: None,
+                                size,
+                                metrics: r.metrics,
+                                accum_updates,
+                            }
+                        } else if size > self.max_direct {
+                            let id = task_result_block_id(task_id);
+                            self.env.block_manager.put_bytes(id.clone(), b);
+                            info!(
+                                "Finished task {task_id}. {size} bytes result sent via \
+                                 BlockManager"
+                            );
+                            WirePayload::Indirect {
+                                block_id: Some(id),
+                                size,
+                                metrics: r.metrics,
+                                accum_updates,
+                            }
+                        } else {
+                            WirePayload::Direct {
+                                value: WireValue::Bytes(b),
+                                metrics: r.metrics,
+                                accum_updates,
+                            }
+                        }
+                    }
+                    TaskValue::Value(_) | TaskValue::ResultTooLarge { .. } => {
+                        WirePayload::Failure {
+                            reason: crate::task::TaskEndReason::ExceptionFailure {
+                                description: "result was not serialized".into(),
+                            },
+                            metrics: Some(r.metrics),
+                        }
                     }
                 }
-                TaskValue::Value(_) | TaskValue::ResultTooLarge { .. } => WirePayload::Failure {
-                    reason: crate::task::TaskEndReason::ExceptionFailure { description: "result was not serialized".into() },
-                    metrics: Some(r.metrics),
-                },
-            }},
+            }
         };
-        let _ = self.out.send(ToDriver::StatusUpdate { task_id, state, payload });
+        let _ = self.out.send(ToDriver::StatusUpdate {
+            task_id,
+            state,
+            payload,
+        });
     }
 }
 
 /// Map output locations asked of the driver (Spark's `MapOutputTrackerWorker`).
 struct RemoteMapOutputs {
     out: mpsc::UnboundedSender<ToDriver>,
-    pending: Arc<Mutex<FxHashMap<u64, std::sync::mpsc::Sender<std::result::Result<Vec<Option<MapStatus>>, String>>>>>,
+    pending: Arc<
+        Mutex<
+            FxHashMap<
+                u64,
+                std::sync::mpsc::Sender<std::result::Result<Vec<Option<MapStatus>>, String>>,
+            >,
+        >,
+    >,
     next: AtomicU64,
     timeout: Duration,
 }
@@ -252,18 +366,33 @@ impl MapOutputSource for RemoteMapOutputs {
         let request_id = self.next.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = std::sync::mpsc::channel();
         self.pending.lock().insert(request_id, tx);
-        if self.out.send(ToDriver::GetMapOutputStatuses { request_id, shuffle_id }).is_err() {
+        if self
+            .out
+            .send(ToDriver::GetMapOutputStatuses {
+                request_id,
+                shuffle_id,
+            })
+            .is_err()
+        {
             self.pending.lock().remove(&request_id);
-            return Err(EmberError::MapOutputsUnavailable { shuffle_id, message: "the driver connection is closed".into() });
+            return Err(EmberError::MapOutputsUnavailable {
+                shuffle_id,
+                message: "the driver connection is closed".into(),
+            });
         }
         let got = rx.recv_timeout(self.timeout);
         self.pending.lock().remove(&request_id);
         match got {
             Ok(Ok(v)) => Ok(Arc::new(v)),
-            Ok(Err(message)) => Err(EmberError::MapOutputsUnavailable { shuffle_id, message }),
+            Ok(Err(message)) => Err(EmberError::MapOutputsUnavailable {
+                shuffle_id,
+                message,
+            }),
             Err(_) => Err(EmberError::MapOutputsUnavailable {
                 shuffle_id,
-                message: format!("no map output locations for shuffle {shuffle_id} from the driver"),
+                message: format!(
+                    "no map output locations for shuffle {shuffle_id} from the driver"
+                ),
             }),
         }
     }
@@ -278,15 +407,23 @@ fn private_scratch_dir(root: &std::path::Path, executor_id: &str) -> Result<std:
     use std::os::unix::fs::DirBuilderExt;
     let mut last = None;
     for _ in 0..16 {
-        let random = rand::rngs::OsRng.try_next_u64().map_err(|e| EmberError::io(root, std::io::Error::other(e)))?;
-        let path = root.join(format!("ember-executor-{}-{executor_id}-{random:016x}", std::process::id()));
+        let random = rand::rngs::OsRng
+            .try_next_u64()
+            .map_err(|e| EmberError::io(root, std::io::Error::other(e)))?;
+        let path = root.join(format!(
+            "ember-executor-{}-{executor_id}-{random:016x}",
+            std::process::id()
+        ));
         match std::fs::DirBuilder::new().mode(0o700).create(&path) {
             Ok(()) => return Ok(path),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = Some(e),
             Err(e) => return Err(EmberError::io(&path, e)),
         }
     }
-    Err(EmberError::io(root, last.unwrap_or_else(|| std::io::Error::other("no free scratch directory name"))))
+    Err(EmberError::io(
+        root,
+        last.unwrap_or_else(|| std::io::Error::other("no free scratch directory name")),
+    ))
 }
 
 /// Removes a directory tree when dropped.
@@ -308,8 +445,13 @@ pub fn run_executor(args: Vec<String>) -> Result<()> {
         .to_socket_addrs()
         .ok()
         .and_then(|mut a| a.next())
-        .ok_or_else(|| EmberError::Argument(format!("cannot resolve driver address {}", args.driver)))?;
-    let secret = std::env::var(crate::rpc::auth::SECRET_ENV).ok().filter(|s| !s.is_empty()).map(Secret::from);
+        .ok_or_else(|| {
+            EmberError::Argument(format!("cannot resolve driver address {}", args.driver))
+        })?;
+    let secret = std::env::var(crate::rpc::auth::SECRET_ENV)
+        .ok()
+        .filter(|s| !s.is_empty())
+        .map(Secret::from);
     // Read once and removed before any thread or task exists: user code, and every program it
     // starts, would otherwise inherit the application's secret.
     std::env::remove_var(crate::rpc::auth::SECRET_ENV);
@@ -324,11 +466,12 @@ pub fn run_executor(args: Vec<String>) -> Result<()> {
         "" => crate::image::check_cluster_ready().map_err(EmberError::UnsupportedBuild)?,
         claimed => claimed.to_string(),
     };
-    let security = Security::from_settings(secret, encrypt).map_err(|reason| EmberError::Config {
-        key: conf::NETWORK_CRYPTO_ENABLED.into(),
-        value: "true".into(),
-        reason: format!("{reason} ({} is not set)", crate::rpc::auth::SECRET_ENV),
-    })?;
+    let security =
+        Security::from_settings(secret, encrypt).map_err(|reason| EmberError::Config {
+            key: conf::NETWORK_CRYPTO_ENABLED.into(),
+            value: "true".into(),
+            reason: format!("{reason} ({} is not set)", crate::rpc::auth::SECRET_ENV),
+        })?;
     let runtime = crate::rpc::network_runtime("ember-executor-rpc")?;
     let handle = runtime.handle().clone();
     let result = runtime.block_on(executor_main(args, driver, security, build_id, handle));
@@ -336,24 +479,47 @@ pub fn run_executor(args: Vec<String>) -> Result<()> {
     result
 }
 
-async fn executor_main(args: ExecutorArgs, driver: SocketAddr, security: Security, build_id: String, handle: tokio::runtime::Handle) -> Result<()> {
+async fn executor_main(
+    args: ExecutorArgs,
+    driver: SocketAddr,
+    security: Security,
+    build_id: String,
+    handle: tokio::runtime::Handle,
+) -> Result<()> {
     // Before registration only the bootstrap limits are known; the driver's arrive with it.
     let boot_max = 128usize << 20;
     let timeout = Duration::from_secs(120);
     let conn = connect_with_retries(driver, &security, boot_max, timeout).await?;
-    let host = args.host.clone().unwrap_or_else(|| conn.local_addr().ip().to_string());
+    let host = args
+        .host
+        .clone()
+        .unwrap_or_else(|| conn.local_addr().ip().to_string());
     let (mut reader, mut writer) = conn.into_split();
 
     // The block server starts first so its port can be registered.
-    let work_root = private_scratch_dir(&std::env::temp_dir(), args.executor_id.as_deref().unwrap_or_default())?;
+    let work_root = private_scratch_dir(
+        &std::env::temp_dir(),
+        args.executor_id.as_deref().unwrap_or_default(),
+    )?;
     // Removed however this function returns (a refused registration included).
     let _remove_scratch = RemoveDirOnDrop(work_root.clone());
     let blocks_master = Arc::new(BlockManagerMaster::new());
     let pending_bm = Arc::new(std::sync::OnceLock::<Arc<BlockManager>>::new());
-    let store: Arc<LateStore> = Arc::new(LateStore { block_manager: pending_bm.clone(), local_dir: work_root.clone() });
-    let bind: SocketAddr = SocketAddr::new(if host == "127.0.0.1" { [127, 0, 0, 1].into() } else { [0, 0, 0, 0].into() }, 0);
-    let (server, block_addr) = BlockServer::start(handle.clone(), bind, security.clone(), boot_max, store)
-        .map_err(|e| EmberError::network("cannot start the block server", e))?;
+    let store: Arc<LateStore> = Arc::new(LateStore {
+        block_manager: pending_bm.clone(),
+        local_dir: work_root.clone(),
+    });
+    let bind: SocketAddr = SocketAddr::new(
+        if host == "127.0.0.1" {
+            [127, 0, 0, 1].into()
+        } else {
+            [0, 0, 0, 0].into()
+        },
+        0,
+    );
+    let (server, block_addr) =
+        BlockServer::start(handle.clone(), bind, security.clone(), boot_max, store)
+            .map_err(|e| EmberError::network("cannot start the block server", e))?;
 
     writer
         .send(&ToDriver::RegisterExecutor {
@@ -371,35 +537,69 @@ async fn executor_main(args: ExecutorArgs, driver: SocketAddr, security: Securit
     // Until registration completes, a LaunchTask is a protocol error (reference 000/003).
     let (executor_id, conf) = loop {
         match reader.recv().await {
-            Ok(ToExecutor::RegisteredExecutor { executor_id, conf, build_id: driver_build }) => {
+            Ok(ToExecutor::RegisteredExecutor {
+                executor_id,
+                conf,
+                build_id: driver_build,
+            }) => {
                 // Checked here too, not only by the driver: task bodies name entries of this
                 // build's decode table, meaningless in another build.
                 if driver_build != build_id {
                     return Err(EmberError::RegistrationRejected(format!(
-                        "the driver at {driver} runs build {driver_build}, this executor build {build_id}: run the same executable on every machine"
+                        "the driver at {driver} runs build {driver_build}, this executor build \
+                         {build_id}: run the same executable on every machine"
                     )));
                 }
                 break (executor_id, conf);
             }
-            Ok(ToExecutor::RegisterRejected { reason }) => return Err(EmberError::RegistrationRejected(reason)),
-            Ok(ToExecutor::LaunchTask(_)) => return Err(EmberError::Protocol("Received LaunchTask command but executor was null".into())),
+            Ok(ToExecutor::RegisterRejected { reason }) => {
+                return Err(EmberError::RegistrationRejected(reason))
+            }
+            Ok(ToExecutor::LaunchTask(_)) => {
+                return Err(EmberError::Protocol(
+                    "Received LaunchTask command but executor was null".into(),
+                ))
+            }
             Ok(other) => debug!("ignoring {other:?} before registration"),
-            Err(e) => return Err(EmberError::network("the driver closed the connection during registration", e)),
+            Err(e) => {
+                return Err(EmberError::network(
+                    "the driver closed the connection during registration",
+                    e,
+                ))
+            }
         }
     };
     let mut ember_conf = EmberConf::new();
     for (k, v) in conf {
         ember_conf.insert(k, v);
     }
-    info!("Successfully registered with driver {driver} as executor {executor_id} on {host} with {} cores", args.cores);
+    info!(
+        "Successfully registered with driver {driver} as executor {executor_id} on {host} with {} \
+         cores",
+        args.cores
+    );
     let max_frame = ember_conf.get_size_bytes(conf::RPC_MESSAGE_MAX_SIZE)? as usize;
     let net_timeout = Duration::from_millis(ember_conf.get_time_ms(conf::NETWORK_TIMEOUT)?);
     let local_dir = work_root.clone();
     // The driver's configuration decides the budget (fraction, reserved memory), this process's
     // --memory its size.
-    let memory = MemoryConfig::from_conf(&ember_conf, args.memory_mb << 20, crate::memory::MemorySource::ExecutorFlag)?;
-    let bm_id = BlockManagerId { executor_id: executor_id.clone(), host: host.clone(), port: block_addr.port() };
-    let bm = BlockManager::new(bm_id, blocks_master, memory, local_dir.join("blocks"), &ember_conf)?;
+    let memory = MemoryConfig::from_conf(
+        &ember_conf,
+        args.memory_mb << 20,
+        crate::memory::MemorySource::ExecutorFlag,
+    )?;
+    let bm_id = BlockManagerId {
+        executor_id: executor_id.clone(),
+        host: host.clone(),
+        port: block_addr.port(),
+    };
+    let bm = BlockManager::new(
+        bm_id,
+        blocks_master,
+        memory,
+        local_dir.join("blocks"),
+        &ember_conf,
+    )?;
     let _ = pending_bm.set(bm.clone());
     let (out_tx, mut out_rx) = mpsc::unbounded_channel::<ToDriver>();
     {
@@ -409,7 +609,12 @@ async fn executor_main(args: ExecutorArgs, driver: SocketAddr, security: Securit
         let out = out_tx.clone();
         bm.set_reporter(Arc::new(move |block, status, memory| {
             let crate::storage::BlockId::Rdd { rdd_id, partition } = block;
-            let _ = out.send(ToDriver::BlockUpdated { rdd_id, partition, status, memory });
+            let _ = out.send(ToDriver::BlockUpdated {
+                rdd_id,
+                partition,
+                status,
+                memory,
+            });
         }));
     }
 
@@ -422,15 +627,40 @@ async fn executor_main(args: ExecutorArgs, driver: SocketAddr, security: Securit
         memory_manager: bm.memory_manager().clone(),
         block_manager: bm,
         broadcasts: Arc::new(crate::broadcast::BroadcastManager::new()),
-        map_outputs: Arc::new(RemoteMapOutputs { out: out_tx.clone(), pending: pending.clone(), next: AtomicU64::new(0), timeout: net_timeout }),
-        block_client: Some(BlockClient::new(handle.clone(), security.clone(), max_frame, net_timeout)),
+        map_outputs: Arc::new(RemoteMapOutputs {
+            out: out_tx.clone(),
+            pending: pending.clone(),
+            next: AtomicU64::new(0),
+            timeout: net_timeout,
+        }),
+        block_client: Some(BlockClient::new(
+            handle.clone(),
+            security.clone(),
+            max_frame,
+            net_timeout,
+        )),
         conf: Arc::new(ember_conf.clone()),
     });
-    let max_direct = ember_conf.get_size_bytes(conf::TASK_MAX_DIRECT_RESULT_SIZE)?.min(max_frame as u64 - (max_frame as u64).min(64 << 10));
+    let max_direct = ember_conf
+        .get_size_bytes(conf::TASK_MAX_DIRECT_RESULT_SIZE)?
+        .min(max_frame as u64 - (max_frame as u64).min(64 << 10));
     let max_result = ember_conf.get_size_bytes(conf::DRIVER_MAX_RESULT_SIZE)?;
-    let backend = Arc::new(NetBackend { out: out_tx.clone(), env: env.clone(), max_direct, max_result });
+    let backend = Arc::new(NetBackend {
+        out: out_tx.clone(),
+        env: env.clone(),
+        max_direct,
+        max_result,
+    });
     let mut executor = Executor::new_remote(env.clone(), args.cores, backend);
-    let heartbeat_stop = start_heartbeater(&executor, out_tx.clone(), Duration::from_millis(ember_conf.get_time_ms(conf::EXECUTOR_HEARTBEAT_INTERVAL)?.max(1)));
+    let heartbeat_stop = start_heartbeater(
+        &executor,
+        out_tx.clone(),
+        Duration::from_millis(
+            ember_conf
+                .get_time_ms(conf::EXECUTOR_HEARTBEAT_INTERVAL)?
+                .max(1),
+        ),
+    );
 
     let writer_task = tokio::spawn(async move {
         while let Some(msg) = out_rx.recv().await {
@@ -456,7 +686,10 @@ async fn executor_main(args: ExecutorArgs, driver: SocketAddr, security: Securit
             m = reader.recv() => m,
             signo = next_signal(&mut signals) => {
                 crate::shutdown::note_signal(signo);
-                info!("RECEIVED SIGNAL {}: stopping the executor", crate::shutdown::signal_name(signo));
+                info!(
+                    "RECEIVED SIGNAL {}: stopping the executor",
+                    crate::shutdown::signal_name(signo)
+                );
                 break Ok(());
             }
         };
@@ -476,12 +709,23 @@ async fn executor_main(args: ExecutorArgs, driver: SocketAddr, security: Securit
                         Ok(kind) => {
                             binaries.insert(t.binary_id, kind);
                         }
-                        Err(e) => error!("cannot decode the task binary of stage {}: {e}", t.stage_id),
+                        Err(e) => {
+                            error!("cannot decode the task binary of stage {}: {e}", t.stage_id)
+                        }
                     }
                 }
                 let Some(kind) = binaries.get(&t.binary_id).cloned() else {
-                    let reason = crate::task::TaskEndReason::ExceptionFailure { description: format!("task binary {} could not be decoded", t.binary_id) };
-                    let _ = out_tx.send(ToDriver::StatusUpdate { task_id: t.task_id, state: crate::task::TaskState::Failed, payload: WirePayload::Failure { reason, metrics: None } });
+                    let reason = crate::task::TaskEndReason::ExceptionFailure {
+                        description: format!("task binary {} could not be decoded", t.binary_id),
+                    };
+                    let _ = out_tx.send(ToDriver::StatusUpdate {
+                        task_id: t.task_id,
+                        state: crate::task::TaskState::Failed,
+                        payload: WirePayload::Failure {
+                            reason,
+                            metrics: None,
+                        },
+                    });
                     continue;
                 };
                 executor.launch_task(TaskDescription {
@@ -502,7 +746,10 @@ async fn executor_main(args: ExecutorArgs, driver: SocketAddr, security: Securit
                 executor.env().block_manager.remove_rdd(rdd_id);
             }
             Ok(ToExecutor::RemoveBroadcast { id }) => executor.env().broadcasts.remove_value(id),
-            Ok(ToExecutor::MapOutputStatuses { request_id, statuses }) => {
+            Ok(ToExecutor::MapOutputStatuses {
+                request_id,
+                statuses,
+            }) => {
                 if let Some(tx) = pending.lock().remove(&request_id) {
                     let _ = tx.send(statuses);
                 }
@@ -517,7 +764,9 @@ async fn executor_main(args: ExecutorArgs, driver: SocketAddr, security: Securit
                     break Ok(());
                 }
             }
-            Ok(ToExecutor::RegisteredExecutor { .. }) | Ok(ToExecutor::RegisterRejected { .. }) => warn!("unexpected registration message"),
+            Ok(ToExecutor::RegisteredExecutor { .. }) | Ok(ToExecutor::RegisterRejected { .. }) => {
+                warn!("unexpected registration message")
+            }
             Err(e) => {
                 // No executor outlives its driver.
                 error!("Driver {driver} disassociated! Shutting down. ({e})");
@@ -543,25 +792,45 @@ async fn executor_main(args: ExecutorArgs, driver: SocketAddr, security: Securit
 /// Joins the driver, retrying with backoff while nothing listens there yet (an executor started
 /// before its driver) for up to `ember.executor.driverConnectTimeout` from the executor's own
 /// `EMBER_CONF`.
-async fn connect_with_retries(driver: SocketAddr, security: &Security, max_frame: usize, timeout: Duration) -> Result<Connection<ToExecutor, ToDriver>> {
+async fn connect_with_retries(
+    driver: SocketAddr,
+    security: &Security,
+    max_frame: usize,
+    timeout: Duration,
+) -> Result<Connection<ToExecutor, ToDriver>> {
     let patience = EmberConf::from_env()?.get_time_ms(conf::EXECUTOR_DRIVER_CONNECT_TIMEOUT)?;
     let deadline = std::time::Instant::now() + Duration::from_millis(patience);
     let mut backoff = Duration::from_millis(100);
     loop {
-        let e = match Connection::<ToExecutor, ToDriver>::connect(driver, security, max_frame, timeout).await {
-            Ok(conn) => return Ok(conn),
-            // Nothing listening (yet): worth another try. A refused handshake is not.
-            Err(e @ crate::rpc::RpcError::Io(_)) => e,
-            Err(e) => return Err(EmberError::network(format!("cannot join the driver at {driver}"), e)),
-        };
+        let e =
+            match Connection::<ToExecutor, ToDriver>::connect(driver, security, max_frame, timeout)
+                .await
+            {
+                Ok(conn) => return Ok(conn),
+                // Nothing listening (yet): worth another try. A refused handshake is not.
+                Err(e @ crate::rpc::RpcError::Io(_)) => e,
+                Err(e) => {
+                    return Err(EmberError::network(
+                        format!("cannot join the driver at {driver}"),
+                        e,
+                    ))
+                }
+            };
         let now = std::time::Instant::now();
         if now >= deadline {
             return Err(EmberError::network(
-                format!("cannot join the driver at {driver} (tried for {} s, ember.executor.driverConnectTimeout)", patience / 1000),
+                format!(
+                    "cannot join the driver at {driver} (tried for {} s, \
+                     ember.executor.driverConnectTimeout)",
+                    patience / 1000
+                ),
                 e,
             ));
         }
-        info!("Cannot reach the driver at {driver} yet ({e}); retrying in {} ms", backoff.as_millis());
+        info!(
+            "Cannot reach the driver at {driver} yet ({e}); retrying in {} ms",
+            backoff.as_millis()
+        );
         tokio::time::sleep(backoff.min(deadline - now)).await;
         backoff = (backoff * 2).min(Duration::from_secs(5));
     }
@@ -587,22 +856,36 @@ fn first_heartbeat_delay(interval: Duration, rng: &mut impl rand::Rng) -> Durati
 
 /// Sends a heartbeat with the running tasks' metrics every `interval`, the first within one
 /// interval ([`first_heartbeat_delay`]). Stops when the returned sender is dropped.
-fn start_heartbeater(executor: &Executor, out: mpsc::UnboundedSender<ToDriver>, interval: Duration) -> crossbeam_channel::Sender<()> {
+fn start_heartbeater(
+    executor: &Executor,
+    out: mpsc::UnboundedSender<ToDriver>,
+    interval: Duration,
+) -> crossbeam_channel::Sender<()> {
     use rand::SeedableRng;
     let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(0);
     let monitor = executor.monitor();
     let memory = executor.env().memory_manager.clone();
     let first = first_heartbeat_delay(interval, &mut rand::rngs::SmallRng::from_os_rng());
-    let spawned = std::thread::Builder::new().name("executor-heartbeater".into()).spawn(move || {
-        let mut wait = first;
-        // A timer, not a wait for an event: the stop channel ends it at once.
-        while let Err(crossbeam_channel::RecvTimeoutError::Timeout) = stop_rx.recv_timeout(wait) {
-            if out.send(ToDriver::Heartbeat { task_metrics: monitor.running_metrics(), executor_metrics: monitor.source_metrics(), memory: memory.metrics() }).is_err() {
-                break;
+    let spawned = std::thread::Builder::new()
+        .name("executor-heartbeater".into())
+        .spawn(move || {
+            let mut wait = first;
+            // A timer, not a wait for an event: the stop channel ends it at once.
+            while let Err(crossbeam_channel::RecvTimeoutError::Timeout) = stop_rx.recv_timeout(wait)
+            {
+                if out
+                    .send(ToDriver::Heartbeat {
+                        task_metrics: monitor.running_metrics(),
+                        executor_metrics: monitor.source_metrics(),
+                        memory: memory.metrics(),
+                    })
+                    .is_err()
+                {
+                    break;
+                }
+                wait = interval;
             }
-            wait = interval;
-        }
-    });
+        });
     if let Err(e) = spawned {
         error!("cannot start the heartbeat thread: {e}");
     }
@@ -620,12 +903,21 @@ struct LateStore {
 
 impl BlockStore for LateStore {
     fn get_bytes(&self, id: &str) -> Option<Vec<u8>> {
-        self.block_manager.get().and_then(|bm| BlockStore::get_bytes(bm.as_ref(), id))
+        self.block_manager
+            .get()
+            .and_then(|bm| BlockStore::get_bytes(bm.as_ref(), id))
     }
     fn remove(&self, id: &str) -> bool {
-        self.block_manager.get().is_some_and(|bm| BlockStore::remove(bm.as_ref(), id))
+        self.block_manager
+            .get()
+            .is_some_and(|bm| BlockStore::remove(bm.as_ref(), id))
     }
-    fn open_shuffle_block(&self, shuffle_id: ShuffleId, map_index: usize, reduce_id: usize) -> std::result::Result<ShuffleBlock, String> {
+    fn open_shuffle_block(
+        &self,
+        shuffle_id: ShuffleId,
+        map_index: usize,
+        reduce_id: usize,
+    ) -> std::result::Result<ShuffleBlock, String> {
         crate::shuffle::open_block(&self.local_dir, shuffle_id, map_index, reduce_id)
     }
 }
@@ -647,7 +939,9 @@ mod tests {
             assert_eq!(meta.permissions().mode() & 0o777, 0o700, "{d:?}");
         }
         // The old predictable name, planted by someone else, is not what the executor uses.
-        let planted = root.path().join(format!("ember-executor-{}-7", std::process::id()));
+        let planted = root
+            .path()
+            .join(format!("ember-executor-{}-7", std::process::id()));
         std::fs::create_dir(&planted).unwrap();
         let c = private_scratch_dir(root.path(), "7").unwrap();
         assert_ne!(c, planted);

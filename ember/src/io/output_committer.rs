@@ -201,7 +201,11 @@ impl TextOutputCommitter {
         let dir = self.attempt_dir(partition, attempt);
         if let Err(e) = fs::remove_dir_all(&dir) {
             if e.kind() != ErrorKind::NotFound {
-                tracing::warn!(dir = %dir.display(), error = %e, "could not remove task attempt output");
+                tracing::warn!(
+                    dir = %dir.display(),
+                    error = %e,
+                    "could not remove task attempt output"
+                );
             }
         }
     }
@@ -241,12 +245,22 @@ impl TextOutputCommitter {
             match fs::remove_dir_all(&self.output) {
                 Ok(()) => return,
                 Err(e) if e.kind() == ErrorKind::NotFound => return,
-                Err(e) => tracing::debug!(output = %self.output.display(), error = %e, "output of aborted job changed while removed; sweeping again"),
+                Err(e) => {
+                    tracing::debug!(
+                        output = %self.output.display(),
+                        error = %e,
+                        "output of aborted job changed while removed; sweeping again"
+                    )
+                }
             }
         }
         if let Err(e) = fs::remove_dir_all(&self.output) {
             if e.kind() != ErrorKind::NotFound {
-                tracing::warn!(output = %self.output.display(), error = %e, "could not remove output of aborted job");
+                tracing::warn!(
+                    output = %self.output.display(),
+                    error = %e,
+                    "could not remove output of aborted job"
+                );
             }
         }
     }
@@ -310,7 +324,9 @@ mod tests {
     #[test]
     fn existing_output_is_refused() {
         let tmp = tempfile::tempdir().unwrap();
-        let err = TextOutputCommitter::setup_job(tmp.path(), "j").err().unwrap();
+        let err = TextOutputCommitter::setup_job(tmp.path(), "j")
+            .err()
+            .unwrap();
         assert_eq!(
             err,
             EmberError::OutputExists(tmp.path().display().to_string())
@@ -391,7 +407,10 @@ mod tests {
         let straggler = TextOutputCommitter::for_task(&out, "old");
         c.abort_job();
         assert!(straggler.write_task_output(0, 0, lines(&["late"])).is_err());
-        assert!(!out.exists(), "a task must not recreate the output of an aborted job");
+        assert!(
+            !out.exists(),
+            "a task must not recreate the output of an aborted job"
+        );
         // Nor write into a later job at the same path.
         let rerun = TextOutputCommitter::setup_job(&out, "new").unwrap();
         assert!(straggler.write_task_output(0, 0, lines(&["late"])).is_err());
@@ -400,7 +419,10 @@ mod tests {
         rerun.commit_task(0, 1).unwrap();
         rerun.commit_job().unwrap();
         assert_eq!(names(&out), ["_SUCCESS", "part-00000"]);
-        assert_eq!(fs::read_to_string(out.join("part-00000")).unwrap(), "fresh\n");
+        assert_eq!(
+            fs::read_to_string(out.join("part-00000")).unwrap(),
+            "fresh\n"
+        );
     }
 
     #[test]

@@ -96,8 +96,11 @@ pub fn list_input_files(path: &str) -> Result<Vec<PathBuf>> {
             if !has_glob_meta(local) {
                 return Err(EmberError::InputNotFound(path.to_string()));
             }
-            let matches = glob::glob(local)
-                .map_err(|e| EmberError::InvalidGlob { pattern: path.to_string(), position: e.pos, reason: e.msg })?;
+            let matches = glob::glob(local).map_err(|e| EmberError::InvalidGlob {
+                pattern: path.to_string(),
+                position: e.pos,
+                reason: e.msg,
+            })?;
             for m in matches {
                 let m = m.map_err(|e| {
                     let at = e.path().to_path_buf();
@@ -205,14 +208,13 @@ pub fn plan_splits(
 
 /// Reads the lines of one [`FileSplit`] with Hadoop `LineRecordReader`'s rules.
 ///
-/// - A split that does not start at offset 0 skips everything up to and including the first
-///   line terminator at or after its start: that partial (or whole) line belongs to the
-///   previous split.
-/// - A split reads every line that starts at or before its end, even one that crosses the
-///   end, so each line is read by exactly one split.
-/// - Lines end with `\n`, `\r\n` or a lone `\r` (Hadoop's default terminators); the
-///   terminator is not part of the line. A final line without terminator is a line; a file
-///   ending with a terminator has no trailing empty line. A UTF-8 BOM at offset 0 is dropped.
+/// - A split that does not start at offset 0 skips everything up to and including the first line
+///   terminator at or after its start: that partial (or whole) line belongs to the previous split.
+/// - A split reads every line that starts at or before its end, even one that crosses the end, so
+///   each line is read by exactly one split.
+/// - Lines end with `\n`, `\r\n` or a lone `\r` (Hadoop's default terminators); the terminator is
+///   not part of the line. A final line without terminator is a line; a file ending with a
+///   terminator has no trailing empty line. A UTF-8 BOM at offset 0 is dropped.
 ///
 /// Errors happen mid-iteration, so they fail the task through [`EmberError::raise`]: an I/O
 /// error is [`EmberError::Io`], a line that is not UTF-8 is [`EmberError::InvalidUtf8`] with

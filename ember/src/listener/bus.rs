@@ -81,7 +81,9 @@ impl Queue {
         let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
         if !self.logged_first_drop.swap(true, Ordering::Relaxed) {
             error!(
-                "Dropping event from queue {}. This likely means one of the listeners is too slow and cannot keep up with the rate at which tasks are being started by the scheduler.",
+                "Dropping event from queue {}. This likely means one of the listeners is too slow \
+                 and cannot keep up with the rate at which tasks are being started by the \
+                 scheduler.",
                 self.name
             );
         }
@@ -89,11 +91,21 @@ impl Queue {
         let since_last = dropped - self.last_reported.load(Ordering::Relaxed);
         if since_last > 0
             && now_ms.saturating_sub(last) >= DROP_REPORT_INTERVAL_MS
-            && self.last_report_ms.compare_exchange(last, now_ms.max(1), Ordering::Relaxed, Ordering::Relaxed).is_ok()
+            && self
+                .last_report_ms
+                .compare_exchange(last, now_ms.max(1), Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
         {
             self.last_reported.store(dropped, Ordering::Relaxed);
-            let since = if last == 0 { "the application started".to_string() } else { crate::util::gmt_date(last as i64) };
-            warn!("Dropped {since_last} events from {} since {since}.", self.name);
+            let since = if last == 0 {
+                "the application started".to_string()
+            } else {
+                crate::util::gmt_date(last as i64)
+            };
+            warn!(
+                "Dropped {since_last} events from {} since {since}.",
+                self.name
+            );
         }
     }
 
@@ -172,7 +184,9 @@ impl ListenerBus {
             thread: Mutex::new(None),
         });
         let q = queue.clone();
-        let handle = std::thread::Builder::new().name(format!("ember-listener-group-{name}")).spawn(move || drain(q, rx, sink))?;
+        let handle = std::thread::Builder::new()
+            .name(format!("ember-listener-group-{name}"))
+            .spawn(move || drain(q, rx, sink))?;
         *queue.thread.lock() = Some(handle);
         self.queues.write().push(queue);
         Ok(())
@@ -223,7 +237,11 @@ impl ListenerBus {
 
     /// Every queue's counts.
     pub fn stats(&self) -> Vec<QueueStats> {
-        self.queues.read().iter().map(|q| q.stats(self.capacity)).collect()
+        self.queues
+            .read()
+            .iter()
+            .map(|q| q.stats(self.capacity))
+            .collect()
     }
 
     /// Whether the bus has stopped.
@@ -265,9 +283,14 @@ impl Drop for ListenerBus {
 /// event, not its thread.
 fn drain(queue: Arc<Queue>, rx: Receiver<Message>, mut sink: Box<dyn EventSink>) {
     while let Ok(Message::Event(event)) = rx.recv() {
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sink.on_event(&event)));
+        let result =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sink.on_event(&event)));
         if result.is_err() {
-            error!("Listener in queue {} threw an exception handling {}", queue.name, event.spark_name());
+            error!(
+                "Listener in queue {} threw an exception handling {}",
+                queue.name,
+                event.spark_name()
+            );
         }
         queue.processed.fetch_add(1, Ordering::Relaxed);
         queue.done(1);
@@ -286,7 +309,11 @@ mod tests {
     use ember_scheduler::clock::ManualClock;
 
     fn job_end(id: usize) -> ListenerEvent {
-        ListenerEvent::JobEnd(JobEnd { job_id: id, time: 0, job_result: JobResult::Succeeded })
+        ListenerEvent::JobEnd(JobEnd {
+            job_id: id,
+            time: 0,
+            job_result: JobResult::Succeeded,
+        })
     }
 
     struct Record(Arc<Mutex<Vec<usize>>>);
@@ -329,13 +356,17 @@ mod tests {
         let bus = ListenerBus::new(4, Arc::new(ManualClock::new(0)), 0);
         let gate = Arc::new((Mutex::new((false, false)), Condvar::new()));
         let seen = Arc::new(Mutex::new(Vec::new()));
-        bus.add_sink("slow", Box::new(Gate(gate.clone(), seen.clone()))).unwrap();
+        bus.add_sink("slow", Box::new(Gate(gate.clone(), seen.clone())))
+            .unwrap();
         bus.post(job_end(0));
         {
             let mut st = gate.0.lock();
             let deadline = std::time::Instant::now() + Duration::from_secs(30);
             while !st.0 {
-                assert!(!gate.1.wait_until(&mut st, deadline).timed_out(), "the listener never got its first event");
+                assert!(
+                    !gate.1.wait_until(&mut st, deadline).timed_out(),
+                    "the listener never got its first event"
+                );
             }
         }
         // One event in the listener's hands, four queued, the rest dropped; posting returns.
@@ -349,7 +380,10 @@ mod tests {
         gate.1.notify_all();
         assert!(bus.wait_until_empty(Duration::from_secs(10)));
         let seen = seen.lock().clone();
-        assert!(seen.windows(2).all(|w| w[0] < w[1]), "still in order: {seen:?}");
+        assert!(
+            seen.windows(2).all(|w| w[0] < w[1]),
+            "still in order: {seen:?}"
+        );
         assert_eq!(seen.len() as u64 + bus.stats()[0].dropped, 20);
         bus.stop();
     }

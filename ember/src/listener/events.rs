@@ -94,7 +94,11 @@ impl TaskInfo {
     /// Milliseconds it ran: until its end, or until `now` while it runs (Spark's
     /// `duration` / `timeRunning`).
     pub fn duration_at(&self, now: u64) -> u64 {
-        let end = if self.finish_time > 0 { self.finish_time } else { now };
+        let end = if self.finish_time > 0 {
+            self.finish_time
+        } else {
+            now
+        };
         end.saturating_sub(self.launch_time)
     }
 
@@ -145,8 +149,12 @@ impl TaskEndReason {
     pub fn error_message(&self) -> Option<String> {
         match self {
             TaskEndReason::Success => None,
-            TaskEndReason::Resubmitted => Some("Resubmitted (resubmitted due to lost executor)".into()),
-            TaskEndReason::Failed(ember_common::TaskEndReason::TaskKilled { reason }) => Some(reason.clone()),
+            TaskEndReason::Resubmitted => {
+                Some("Resubmitted (resubmitted due to lost executor)".into())
+            }
+            TaskEndReason::Failed(ember_common::TaskEndReason::TaskKilled { reason }) => {
+                Some(reason.clone())
+            }
             TaskEndReason::Failed(r) => Some(r.to_string()),
         }
     }

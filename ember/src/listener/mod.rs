@@ -21,7 +21,12 @@
 //!     }
 //! }
 //!
-//! let ctx = Context::new(EmberConf::new().set_master("local[2]").set("ember.ui.enabled", "false")).unwrap();
+//! let ctx = Context::new(
+//!     EmberConf::new()
+//!         .set_master("local[2]")
+//!         .set("ember.ui.enabled", "false"),
+//! )
+//! .unwrap();
 //! let ended = Arc::new(AtomicU64::new(0));
 //! ctx.add_listener(CountTasks(ended.clone()));
 //! ctx.parallelize((0..100u32).collect::<Vec<_>>(), 4).count().unwrap();

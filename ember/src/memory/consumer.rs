@@ -24,7 +24,11 @@ pub struct MemoryConsumer {
 impl MemoryConsumer {
     /// A consumer of `task`'s memory (or of no task: then only `cap` applies).
     pub fn new(task: Option<Arc<TaskMemoryManager>>, cap: u64) -> Self {
-        MemoryConsumer { task, reserved: 0, cap }
+        MemoryConsumer {
+            task,
+            reserved: 0,
+            cap,
+        }
     }
 
     /// Whether a collection of `estimate` bytes must spill now: it is past the cap, or it outgrew
@@ -43,7 +47,10 @@ impl MemoryConsumer {
             return true;
         }
         let Some(task) = &self.task else { return false };
-        let want = estimate.saturating_mul(2).min(self.cap).saturating_sub(self.reserved);
+        let want = estimate
+            .saturating_mul(2)
+            .min(self.cap)
+            .saturating_sub(self.reserved);
         self.reserved += task.acquire_execution_memory(want);
         estimate > self.reserved
     }

@@ -67,20 +67,26 @@ impl MemoryConfig {
     /// The budget of an executor of `system_memory` bytes, whose size was set by `source`
     /// (named in the error when it is too small). Spark's `getMaxMemory`: the memory must be at
     /// least 1.5 times `ember.testing.reservedMemory`.
-    pub fn from_conf(conf: &EmberConf, system_memory: u64, source: MemorySource<'_>) -> Result<Self> {
+    pub fn from_conf(
+        conf: &EmberConf,
+        system_memory: u64,
+        source: MemorySource<'_>,
+    ) -> Result<Self> {
         let reserved = conf.get_size_bytes(conf::TESTING_RESERVED_MEMORY)?;
         let min_system = reserved.saturating_mul(3).div_ceil(2);
         if system_memory < min_system {
             let need = format!(
-                "executors need at least {} ({min_system} bytes): 1.5 times the {} reserved for the system \
-                 (ember.testing.reservedMemory)",
+                "executors need at least {} ({min_system} bytes): 1.5 times the {} reserved for \
+                 the system (ember.testing.reservedMemory)",
                 crate::util::bytes_to_string(min_system),
                 crate::util::bytes_to_string(reserved),
             );
             return Err(match source {
-                MemorySource::Key(key) => {
-                    conf.bad(key, conf.get(key), &format!("{need}; give more memory with {key}"))
-                }
+                MemorySource::Key(key) => conf.bad(
+                    key,
+                    conf.get(key),
+                    &format!("{need}; give more memory with {key}"),
+                ),
                 MemorySource::MasterUrl(url) => conf.bad(
                     conf::MASTER,
                     url,
@@ -99,21 +105,39 @@ impl MemoryConfig {
         let fraction = fraction(conf, conf::MEMORY_FRACTION, false)?;
         let storage_fraction = fraction_incl_zero(conf, conf::MEMORY_STORAGE_FRACTION)?;
         let max_memory = ((system_memory - reserved) as f64 * fraction) as u64;
-        Ok(MemoryConfig { max_memory, storage_region: (max_memory as f64 * storage_fraction) as u64 })
+        Ok(MemoryConfig {
+            max_memory,
+            storage_region: (max_memory as f64 * storage_fraction) as u64,
+        })
     }
 
     /// A budget of `max_memory` bytes with `storage_region` of them safe from eviction.
     pub fn fixed(max_memory: u64, storage_region: u64) -> Self {
-        MemoryConfig { max_memory, storage_region: storage_region.min(max_memory) }
+        MemoryConfig {
+            max_memory,
+            storage_region: storage_region.min(max_memory),
+        }
     }
 }
 
 fn fraction(conf: &EmberConf, key: &str, allow_zero: bool) -> Result<f64> {
     let f = conf.get_f64(key)?;
-    let ok = if allow_zero { (0.0..=1.0).contains(&f) } else { f > 0.0 && f <= 1.0 };
+    let ok = if allow_zero {
+        (0.0..=1.0).contains(&f)
+    } else {
+        f > 0.0 && f <= 1.0
+    };
     if !ok {
-        let range = if allow_zero { "between 0 and 1" } else { "greater than 0 and at most 1" };
-        return Err(EmberError::Config { key: key.into(), value: conf.get(key).into(), reason: format!("must be {range}") });
+        let range = if allow_zero {
+            "between 0 and 1"
+        } else {
+            "greater than 0 and at most 1"
+        };
+        return Err(EmberError::Config {
+            key: key.into(),
+            value: conf.get(key).into(),
+            reason: format!("must be {range}"),
+        });
     }
     Ok(f)
 }
@@ -214,7 +238,8 @@ impl UnifiedMemoryManager {
 
     fn publish(&self, p: &Pools) {
         self.storage_used.store(p.storage_used, Ordering::Relaxed);
-        self.execution_used.store(p.execution_used, Ordering::Relaxed);
+        self.execution_used
+            .store(p.execution_used, Ordering::Relaxed);
     }
 
     fn evict(&self, for_block: Option<BlockId>, space: u64) -> u64 {
@@ -231,7 +256,10 @@ impl UnifiedMemoryManager {
         let mut p = self.pools.lock();
         let max_storage = self.config.max_memory - p.execution_used;
         if bytes > max_storage {
-            debug!("Will not store {block}: {bytes} bytes exceed the storage memory limit ({max_storage} bytes)");
+            debug!(
+                "Will not store {block}: {bytes} bytes exceed the storage memory limit \
+                 ({max_storage} bytes)"
+            );
             return false;
         }
         if bytes > p.storage_free() {
@@ -256,7 +284,10 @@ impl UnifiedMemoryManager {
     pub fn release_storage_memory(&self, bytes: u64) {
         let mut p = self.pools.lock();
         if bytes > p.storage_used {
-            warn!("releasing {bytes} bytes of storage memory while only {} are in use", p.storage_used);
+            warn!(
+                "releasing {bytes} bytes of storage memory while only {} are in use",
+                p.storage_used
+            );
         }
         p.storage_used -= bytes.min(p.storage_used);
         self.publish(&p);
@@ -285,7 +316,9 @@ impl UnifiedMemoryManager {
             let max_to_grant = bytes.min(max_per_task.saturating_sub(current));
             let to_grant = max_to_grant.min(p.execution_free());
             if to_grant < bytes && current + to_grant < min_per_task {
-                debug!("TID {task} waiting for at least 1/2N of the execution memory pool to be free");
+                debug!(
+                    "TID {task} waiting for at least 1/2N of the execution memory pool to be free"
+                );
                 self.released.wait(&mut p);
                 continue;
             }
@@ -304,7 +337,9 @@ impl UnifiedMemoryManager {
             return;
         }
         let extra = wanted - free;
-        let reclaimable = p.storage_free().max(p.storage_pool.saturating_sub(self.config.storage_region));
+        let reclaimable = p
+            .storage_free()
+            .max(p.storage_pool.saturating_sub(self.config.storage_region));
         if reclaimable == 0 {
             return;
         }
@@ -408,7 +443,8 @@ mod tests {
     fn manager(max: u64, region: u64) -> (Arc<UnifiedMemoryManager>, Arc<FakeStore>) {
         let mm = Arc::new(UnifiedMemoryManager::new(MemoryConfig::fixed(max, region)));
         let store = Arc::new(FakeStore::default());
-        let weak: Weak<dyn BlockEvictor> = Arc::downgrade(&(store.clone() as Arc<dyn BlockEvictor>));
+        let weak: Weak<dyn BlockEvictor> =
+            Arc::downgrade(&(store.clone() as Arc<dyn BlockEvictor>));
         mm.set_evictor(weak);
         (mm, store)
     }
@@ -425,31 +461,62 @@ mod tests {
     #[test]
     fn budget_follows_spark_formula_and_refuses_small_memory() {
         let conf = EmberConf::new();
-        let c = MemoryConfig::from_conf(&conf, 1 << 30, MemorySource::Key(conf::EXECUTOR_MEMORY)).unwrap();
+        let c = MemoryConfig::from_conf(&conf, 1 << 30, MemorySource::Key(conf::EXECUTOR_MEMORY))
+            .unwrap();
         let usable = ((1u64 << 30) - (300 << 20)) as f64 * 0.6;
         assert_eq!(c.max_memory, usable as u64);
         assert_eq!(c.storage_region, (c.max_memory as f64 * 0.5) as u64);
-        let e = MemoryConfig::from_conf(&conf, 400 << 20, MemorySource::Key(conf::EXECUTOR_MEMORY)).unwrap_err().to_string();
-        assert!(e.contains("ember.executor.memory") && e.contains("ember.testing.reservedMemory"), "{e}");
+        let e = MemoryConfig::from_conf(&conf, 400 << 20, MemorySource::Key(conf::EXECUTOR_MEMORY))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("ember.executor.memory") && e.contains("ember.testing.reservedMemory"),
+            "{e}"
+        );
         // The value as the user wrote it, not a conversion of it.
         let small = EmberConf::new().set(conf::EXECUTOR_MEMORY, "1k");
-        let e = MemoryConfig::from_conf(&small, 1024, MemorySource::Key(conf::EXECUTOR_MEMORY)).unwrap_err().to_string();
-        assert!(e.contains("\"1k\"") && e.contains("give more memory with ember.executor.memory"), "{e}");
+        let e = MemoryConfig::from_conf(&small, 1024, MemorySource::Key(conf::EXECUTOR_MEMORY))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("\"1k\"") && e.contains("give more memory with ember.executor.memory"),
+            "{e}"
+        );
         // A local-cluster URL's MEM field is named as such, in MiB, with the URL.
         let url = EmberConf::new().set(conf::MASTER, "local-cluster[2,1,1]");
-        let e = MemoryConfig::from_conf(&url, 1 << 20, MemorySource::MasterUrl("local-cluster[2,1,1]")).unwrap_err().to_string();
-        assert!(e.contains("local-cluster[2,1,1]") && e.contains("MEM field gives each executor 1 MiB") && !e.contains("ember.executor.memory"), "{e}");
+        let e = MemoryConfig::from_conf(
+            &url,
+            1 << 20,
+            MemorySource::MasterUrl("local-cluster[2,1,1]"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("local-cluster[2,1,1]")
+                && e.contains("MEM field gives each executor 1 MiB")
+                && !e.contains("ember.executor.memory"),
+            "{e}"
+        );
         let tiny = EmberConf::new().set(conf::TESTING_RESERVED_MEMORY, "0");
-        let c = MemoryConfig::from_conf(&tiny, 10 << 20, MemorySource::Key(conf::DRIVER_MEMORY)).unwrap();
+        let c = MemoryConfig::from_conf(&tiny, 10 << 20, MemorySource::Key(conf::DRIVER_MEMORY))
+            .unwrap();
         assert_eq!(c.max_memory, 6 << 20);
         let bad = EmberConf::new().set(conf::MEMORY_FRACTION, "1.5");
-        assert!(MemoryConfig::from_conf(&bad, 1 << 30, MemorySource::Key(conf::EXECUTOR_MEMORY)).unwrap_err().to_string().contains("ember.memory.fraction"));
+        assert!(
+            MemoryConfig::from_conf(&bad, 1 << 30, MemorySource::Key(conf::EXECUTOR_MEMORY))
+                .unwrap_err()
+                .to_string()
+                .contains("ember.memory.fraction")
+        );
     }
 
     #[test]
     fn storage_borrows_free_execution_memory() {
         let (mm, store) = manager(1000, 500);
-        assert!(cache(&mm, &store, block(0, 0), 800), "storage grows past its region into free execution memory");
+        assert!(
+            cache(&mm, &store, block(0, 0), 800),
+            "storage grows past its region into free execution memory"
+        );
         assert_eq!(mm.pool_sizes(), (800, 200));
         assert_eq!(mm.metrics().storage_used, 800);
         // Execution takes back what storage borrowed beyond its region by evicting, not more.
@@ -465,12 +532,19 @@ mod tests {
     fn execution_cannot_evict_within_the_storage_region() {
         let (mm, store) = manager(1000, 500);
         assert!(cache(&mm, &store, block(0, 0), 400));
-        assert_eq!(mm.acquire_execution_memory(1, 1000), 600, "only what storage does not hold of its region");
+        assert_eq!(
+            mm.acquire_execution_memory(1, 1000),
+            600,
+            "only what storage does not hold of its region"
+        );
         assert!(store.evicted.lock().is_empty());
         // Storage is refused what execution holds.
         assert!(!cache(&mm, &store, block(1, 0), 500));
         assert_eq!(mm.release_all_execution_memory_for_task(1), 600);
-        assert!(cache(&mm, &store, block(1, 0), 500), "free execution memory is lent to storage again");
+        assert!(
+            cache(&mm, &store, block(1, 0), 500),
+            "free execution memory is lent to storage again"
+        );
         assert!(store.evicted.lock().is_empty());
     }
 
@@ -485,11 +559,21 @@ mod tests {
         assert_eq!(*store.evicted.lock(), vec![block(0, 0), block(0, 1)]);
         assert_eq!(mm.metrics().storage_used, 800);
         assert!(cache(&mm, &store, block(1, 1), 400));
-        assert_eq!(*store.evicted.lock(), vec![block(0, 0), block(0, 1), block(0, 2)]);
+        assert_eq!(
+            *store.evicted.lock(),
+            vec![block(0, 0), block(0, 1), block(0, 2)]
+        );
         // A block of RDD 1 never evicts RDD 1's blocks, and RDD 0's last one is not enough.
         assert!(!cache(&mm, &store, block(1, 2), 400));
-        assert_eq!(store.evicted.lock().len(), 3, "nothing evicted for a block that is refused");
-        assert!(!mm.acquire_storage_memory(block(2, 0), 1001), "larger than the whole budget");
+        assert_eq!(
+            store.evicted.lock().len(),
+            3,
+            "nothing evicted for a block that is refused"
+        );
+        assert!(
+            !mm.acquire_storage_memory(block(2, 0), 1001),
+            "larger than the whole budget"
+        );
     }
 
     #[test]
@@ -500,10 +584,18 @@ mod tests {
         assert_eq!(mm.acquire_execution_memory(2, 800), 500);
         assert_eq!(mm.acquire_execution_memory(1, 300), 100);
         assert_eq!(mm.execution_memory_of_task(1), 500);
-        assert_eq!(mm.acquire_execution_memory(1, 10), 0, "refused: the caller spills");
+        assert_eq!(
+            mm.acquire_execution_memory(1, 10),
+            0,
+            "refused: the caller spills"
+        );
         mm.release_execution_memory(2, 500);
         assert_eq!(mm.execution_memory_of_task(2), 0);
-        assert_eq!(mm.acquire_execution_memory(1, 500), 500, "alone again, task 1 may have it all");
+        assert_eq!(
+            mm.acquire_execution_memory(1, 500),
+            500,
+            "alone again, task 1 may have it all"
+        );
     }
 
     #[test]

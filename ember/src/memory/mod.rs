@@ -11,5 +11,7 @@ pub mod memory_manager;
 pub mod task_memory_manager;
 
 pub use consumer::MemoryConsumer;
-pub use memory_manager::{BlockEvictor, MemoryConfig, MemoryMetrics, MemorySource, UnifiedMemoryManager};
+pub use memory_manager::{
+    BlockEvictor, MemoryConfig, MemoryMetrics, MemorySource, UnifiedMemoryManager,
+};
 pub use task_memory_manager::TaskMemoryManager;

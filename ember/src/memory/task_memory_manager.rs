@@ -1,9 +1,9 @@
 //! `TaskMemoryManager`: the execution memory of one running task (Spark's `TaskMemoryManager`).
 //!
-//! Every task attempt gets one, through its task context (`TaskContext::task_memory_manager`). What the task still
-//! holds when it ends is released by the executor and, if the task succeeded, reported as a
-//! leak (`Managed memory leak detected; size = N bytes, TID = T`), and fails the task when
-//! `ember.unsafe.exceptionOnMemoryLeak` is true.
+//! Every task attempt gets one, through its task context (`TaskContext::task_memory_manager`). What
+//! the task still holds when it ends is released by the executor and, if the task succeeded,
+//! reported as a leak (`Managed memory leak detected; size = N bytes, TID = T`), and fails the task
+//! when `ember.unsafe.exceptionOnMemoryLeak` is true.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -23,7 +23,12 @@ pub struct TaskMemoryManager {
 impl TaskMemoryManager {
     /// The memory of task `task_id` in `manager`.
     pub fn new(manager: Arc<UnifiedMemoryManager>, task_id: TaskId) -> Self {
-        TaskMemoryManager { manager, task_id, used: AtomicU64::new(0), peak: AtomicU64::new(0) }
+        TaskMemoryManager {
+            manager,
+            task_id,
+            used: AtomicU64::new(0),
+            peak: AtomicU64::new(0),
+        }
     }
 
     /// Reserves up to `bytes` of execution memory; returns how much was granted (0 or less than
@@ -57,7 +62,8 @@ impl TaskMemoryManager {
     /// leak, if the task thought it had released everything).
     pub fn cleanup_all_allocated_memory(&self) -> u64 {
         self.used.store(0, Ordering::Relaxed);
-        self.manager.release_all_execution_memory_for_task(self.task_id)
+        self.manager
+            .release_all_execution_memory_for_task(self.task_id)
     }
 
     /// The task attempt this memory belongs to.
@@ -68,7 +74,12 @@ impl TaskMemoryManager {
 
 impl std::fmt::Debug for TaskMemoryManager {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "TaskMemoryManager(TID {}, {} bytes)", self.task_id, self.memory_used())
+        write!(
+            f,
+            "TaskMemoryManager(TID {}, {} bytes)",
+            self.task_id,
+            self.memory_used()
+        )
     }
 }
 
@@ -88,8 +99,16 @@ mod tests {
         assert_eq!(t.peak_memory_used(), 600);
         t.release_execution_memory(1000); // more than held: only what it holds goes back
         assert_eq!(mm.metrics().execution_used, 0);
-        assert_eq!(t.acquire_execution_memory(2000), 1000, "at most the whole budget");
-        assert_eq!(t.cleanup_all_allocated_memory(), 1000, "what is left at the end is reported");
+        assert_eq!(
+            t.acquire_execution_memory(2000),
+            1000,
+            "at most the whole budget"
+        );
+        assert_eq!(
+            t.cleanup_all_allocated_memory(),
+            1000,
+            "what is left at the end is reported"
+        );
         assert_eq!(mm.metrics().execution_used, 0);
         assert_eq!(t.cleanup_all_allocated_memory(), 0);
     }

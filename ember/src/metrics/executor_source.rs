@@ -58,8 +58,12 @@ pub struct FileSystemCounters {
 impl FileSystemCounters {
     /// Adds an ended task's file activity.
     pub fn add_task(&self, m: &TaskMetricsSnapshot) {
-        self.read_bytes.fetch_add(m.input_bytes_read + m.shuffle_local_bytes_read, Relaxed);
-        self.write_bytes.fetch_add(m.shuffle_bytes_written + m.disk_bytes_spilled + m.output_bytes_written, Relaxed);
+        self.read_bytes
+            .fetch_add(m.input_bytes_read + m.shuffle_local_bytes_read, Relaxed);
+        self.write_bytes.fetch_add(
+            m.shuffle_bytes_written + m.disk_bytes_spilled + m.output_bytes_written,
+            Relaxed,
+        );
         self.read_ops.fetch_add(m.file_read_ops, Relaxed);
         self.write_ops.fetch_add(m.file_write_ops, Relaxed);
     }

@@ -64,7 +64,11 @@ impl Drop for CurrentMetricsGuard {
 pub fn count_file_op(write: bool) {
     CURRENT.with(|c| {
         if let Some(m) = c.borrow().as_deref() {
-            let counter = if write { &m.file_write_ops } else { &m.file_read_ops };
+            let counter = if write {
+                &m.file_write_ops
+            } else {
+                &m.file_read_ops
+            };
             counter.fetch_add(1, Relaxed);
         }
     });

@@ -41,7 +41,13 @@ pub trait Actions: Rdd {
     /// Every element, in partition order.
     #[track_caller]
     fn collect(&self) -> Result<Vec<Self::Item>> {
-        let parts = self.context()?.run_job_inner(self, (), |_: &(), _, it| it.collect::<Vec<_>>(), None, Captures::default())?;
+        let parts = self.context()?.run_job_inner(
+            self,
+            (),
+            |_: &(), _, it| it.collect::<Vec<_>>(),
+            None,
+            Captures::default(),
+        )?;
         let mut out = Vec::with_capacity(parts.iter().map(Vec::len).sum());
         for p in parts {
             out.extend(p);
@@ -52,7 +58,17 @@ pub trait Actions: Rdd {
     /// The number of elements.
     #[track_caller]
     fn count(&self) -> Result<u64> {
-        Ok(self.context()?.run_job_inner(self, (), |_: &(), _, it| it.count() as u64, None, Captures::default())?.into_iter().sum())
+        Ok(self
+            .context()?
+            .run_job_inner(
+                self,
+                (),
+                |_: &(), _, it| it.count() as u64,
+                None,
+                Captures::default(),
+            )?
+            .into_iter()
+            .sum())
     }
 
     /// Combines all elements with an associative function; an error on an empty RDD.
@@ -63,8 +79,16 @@ pub trait Actions: Rdd {
     {
         assert_shippable!(F);
         let captures = Captures::take();
-        let parts = self.context()?.run_job_inner(self, (), move |_: &(), _, it| it.reduce(f), None, captures.clone())?;
-        captures.enter(|| parts.into_iter().flatten().reduce(f)).ok_or_else(empty)
+        let parts = self.context()?.run_job_inner(
+            self,
+            (),
+            move |_: &(), _, it| it.reduce(f),
+            None,
+            captures.clone(),
+        )?;
+        captures
+            .enter(|| parts.into_iter().flatten().reduce(f))
+            .ok_or_else(empty)
     }
 
     /// Folds every partition from `zero`, then the partial results from `zero` (Spark's `fold`).
@@ -75,7 +99,13 @@ pub trait Actions: Rdd {
     {
         assert_shippable!(F);
         let captures = Captures::take();
-        let parts = self.context()?.run_job_inner(self, zero.clone(), move |z: &Self::Item, _, it| it.fold(z.clone(), f), None, captures.clone())?;
+        let parts = self.context()?.run_job_inner(
+            self,
+            zero.clone(),
+            move |z: &Self::Item, _, it| it.fold(z.clone(), f),
+            None,
+            captures.clone(),
+        )?;
         Ok(captures.enter(|| parts.into_iter().fold(zero, f)))
     }
 
@@ -88,7 +118,13 @@ pub trait Actions: Rdd {
     {
         assert_shippable!(S, M);
         let captures = Captures::take();
-        let parts = self.context()?.run_job_inner(self, zero.clone(), move |z: &U, _, it| it.fold(z.clone(), seq), None, captures.clone())?;
+        let parts = self.context()?.run_job_inner(
+            self,
+            zero.clone(),
+            move |z: &U, _, it| it.fold(z.clone(), seq),
+            None,
+            captures.clone(),
+        )?;
         Ok(captures.enter(|| parts.into_iter().fold(zero, comb)))
     }
 
@@ -106,13 +142,20 @@ pub trait Actions: Rdd {
                 scanned * 4
             } else {
                 // Estimate from the rate so far, with 50% margin, at most 4x.
-                let need = ((1.5 * (n - out.len()) as f64 * scanned as f64) / out.len() as f64).ceil() as usize;
+                let need = ((1.5 * (n - out.len()) as f64 * scanned as f64) / out.len() as f64)
+                    .ceil() as usize;
                 need.clamp(1, scanned * 4)
             };
             let parts: Vec<usize> = (scanned..(scanned + try_parts).min(total)).collect();
             scanned += parts.len();
             let left = n - out.len();
-            let chunks = self.context()?.run_job_inner(self, left, |left: &usize, _, it| it.take(*left).collect::<Vec<_>>(), Some(parts), Captures::default())?;
+            let chunks = self.context()?.run_job_inner(
+                self,
+                left,
+                |left: &usize, _, it| it.take(*left).collect::<Vec<_>>(),
+                Some(parts),
+                Captures::default(),
+            )?;
             for c in chunks {
                 let room = n - out.len();
                 out.extend(c.into_iter().take(room));
@@ -133,8 +176,22 @@ pub trait Actions: Rdd {
     where
         Self::Item: Ord,
     {
-        let parts = self.context()?.run_job_inner(self, n, |n: &usize, _, it| smallest(it.map(Reverse), *n).into_iter().map(|r| r.0).collect::<Vec<_>>(), None, Captures::default())?;
-        Ok(smallest(parts.into_iter().flatten().map(Reverse), n).into_iter().map(|r| r.0).collect())
+        let parts = self.context()?.run_job_inner(
+            self,
+            n,
+            |n: &usize, _, it| {
+                smallest(it.map(Reverse), *n)
+                    .into_iter()
+                    .map(|r| r.0)
+                    .collect::<Vec<_>>()
+            },
+            None,
+            Captures::default(),
+        )?;
+        Ok(smallest(parts.into_iter().flatten().map(Reverse), n)
+            .into_iter()
+            .map(|r| r.0)
+            .collect())
     }
 
     /// The `n` smallest elements, smallest first.
@@ -143,7 +200,13 @@ pub trait Actions: Rdd {
     where
         Self::Item: Ord,
     {
-        let parts = self.context()?.run_job_inner(self, n, |n: &usize, _, it| smallest(it, *n), None, Captures::default())?;
+        let parts = self.context()?.run_job_inner(
+            self,
+            n,
+            |n: &usize, _, it| smallest(it, *n),
+            None,
+            Captures::default(),
+        )?;
         Ok(smallest(parts.into_iter().flatten(), n))
     }
 
@@ -155,7 +218,15 @@ pub trait Actions: Rdd {
     {
         assert_shippable!(F);
         let captures = Captures::take();
-        self.context()?.run_job_inner(self, (), move |_: &(), _, it| it.for_each(f), None, captures).map(drop)
+        self.context()?
+            .run_job_inner(
+                self,
+                (),
+                move |_: &(), _, it| it.for_each(f),
+                None,
+                captures,
+            )
+            .map(drop)
     }
 
     /// Runs `f` on each partition's iterator, on the executors.
@@ -166,7 +237,9 @@ pub trait Actions: Rdd {
     {
         assert_shippable!(F);
         let captures = Captures::take();
-        self.context()?.run_job_inner(self, (), move |_: &(), _, it| f(it), None, captures).map(drop)
+        self.context()?
+            .run_job_inner(self, (), move |_: &(), _, it| f(it), None, captures)
+            .map(drop)
     }
 
     /// How many times each distinct element occurs.
@@ -213,7 +286,11 @@ pub trait Actions: Rdd {
             |(path, token): &(String, String), ctx, it| {
                 let committer = TextOutputCommitter::for_task(std::path::Path::new(path), token);
                 let written = committer
-                    .write_task_output(ctx.partition_id, ctx.task_attempt_id, it.map(|x| x.to_string()))
+                    .write_task_output(
+                        ctx.partition_id,
+                        ctx.task_attempt_id,
+                        it.map(|x| x.to_string()),
+                    )
                     .and_then(|(records, bytes)| {
                         TaskMetrics::add(&ctx.metrics.output_records_written, records);
                         TaskMetrics::add(&ctx.metrics.output_bytes_written, bytes);

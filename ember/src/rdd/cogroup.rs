@@ -65,8 +65,15 @@ pub struct CoGroupedRdd<K, V, W> {
 }
 
 impl<K: Key, V: Data, W: Data> CoGroupedRdd<K, V, W> {
-    pub(crate) fn new<A: Rdd<Item = (K, V)>, B: Rdd<Item = (K, W)>>(a: A, b: B, partitions: usize) -> Self {
-        CoGroupedRdd { sides: TwoSided::new(a, b, partitions, "CoGroupedRdd"), _kvw: PhantomData }
+    pub(crate) fn new<A: Rdd<Item = (K, V)>, B: Rdd<Item = (K, W)>>(
+        a: A,
+        b: B,
+        partitions: usize,
+    ) -> Self {
+        CoGroupedRdd {
+            sides: TwoSided::new(a, b, partitions, "CoGroupedRdd"),
+            _kvw: PhantomData,
+        }
     }
 }
 
@@ -85,8 +92,12 @@ impl<K: Key, V: Data, W: Data> Rdd for CoGroupedRdd<K, V, W> {
     fn compute(&self, p: usize, ctx: &Arc<TaskContext>) -> Self::Iter {
         let mut map = aggregator_for(CoGroupAgg(PhantomData), ctx);
         let metrics = &ctx.metrics;
-        self.sides.left.for_each::<K, V>(p, ctx, |k, v| map.insert_value(k, Tagged::Left(v), metrics));
-        self.sides.right.for_each::<K, W>(p, ctx, |k, w| map.insert_value(k, Tagged::Right(w), metrics));
+        self.sides
+            .left
+            .for_each::<K, V>(p, ctx, |k, v| map.insert_value(k, Tagged::Left(v), metrics));
+        self.sides.right.for_each::<K, W>(p, ctx, |k, w| {
+            map.insert_value(k, Tagged::Right(w), metrics)
+        });
         map.into_iter()
     }
     fn partitioning(&self) -> Option<Partitioning> {

@@ -10,13 +10,13 @@
 //!
 //! So functions come in two kinds:
 //!
-//! - **Closures that capture nothing**, and function items (`str::len`, a `fn` of yours): pass
-//!   them as they are.
+//! - **Closures that capture nothing**, and function items (`str::len`, a `fn` of yours): pass them
+//!   as they are.
 //! - **Closures that use values from their surroundings**: write them inside
 //!   [`func!`](crate::func). The macro sends the values they use along with the operation
 //!   (serialized with serde, so their types need `Serialize` and `Deserialize`), and inside the
-//!   closure each captured name is the value (for `Copy` types) or a reference to it, as inside
-//!   an ordinary `Fn` closure. Large values are better captured as a
+//!   closure each captured name is the value (for `Copy` types) or a reference to it, as inside an
+//!   ordinary `Fn` closure. Large values are better captured as a
 //!   [`Broadcast`](crate::broadcast::Broadcast), which reaches each executor once.
 //!
 //! ```
@@ -82,8 +82,8 @@ use crate::func::Captures;
 #[diagnostic::on_unimplemented(
     message = "Ember: this function captures values that cannot be sent to executors",
     label = "captures values: write this closure as `func!(move |..| ..)`",
-    note = "functions run on executors, which rebuild them from their type alone; `func!` sends what \
-            the closure uses along with it (see the docs of `ember::func!`)"
+    note = "functions run on executors, which rebuild them from their type alone; `func!` sends \
+            what the closure uses along with it (see the docs of `ember::func!`)"
 )]
 pub trait Shippable: Copy + Send + Sync + 'static {}
 
@@ -91,18 +91,27 @@ pub trait Shippable: Copy + Send + Sync + 'static {}
 impl<F: Copy + Send + Sync + 'static> Shippable for F {}
 
 /// The message of the build-time size check.
-pub(crate) const CAPTURES_MESSAGE: &str = "Ember: a function given to an RDD operation captures variables. It runs on \
-     executors, possibly other processes, which rebuild it from its type alone, so it cannot carry \
-     what it captures. Write it with `func!`, which sends the values it uses along: \
-     `rdd.map(func!(move |x| x * factor))`. A function pointer held in a variable (`let f: fn(u32) \
-     -> u32 = double;`) cannot be rebuilt either: pass the function itself, `rdd.map(double)`. \
-     The note below (\"the above error was encountered while instantiating\") points at the call.";
+pub(crate) const CAPTURES_MESSAGE: &str =
+    "Ember: a function given to an RDD operation captures variables. It runs on executors, \
+     possibly other processes, which rebuild it from its type alone, so it cannot carry what it \
+     captures. Write it with `func!`, which sends the values it uses along: `rdd.map(func!(move \
+     |x| x * factor))`. A function pointer held in a variable (`let f: fn(u32) -> u32 = double;`) \
+     cannot be rebuilt either: pass the function itself, `rdd.map(double)`. The note below (\"the \
+     above error was encountered while instantiating\") points at the call.";
 
 /// Fails the build when a function type is not zero-sized. Written out in each public method
 /// (not called through a helper) so that the compiler's note names the user's call.
 macro_rules! assert_shippable {
     ($($f:ty),+ $(,)?) => {
-        $( const { assert!(::std::mem::size_of::<$f>() == 0, "{}", $crate::rdd::fns::CAPTURES_MESSAGE) }; )+
+        $(
+            const {
+                assert!(
+                    ::std::mem::size_of::<$f>() == 0,
+                    "{}",
+                    $crate::rdd::fns::CAPTURES_MESSAGE
+                )
+            };
+        )+
     };
 }
 pub(crate) use assert_shippable;
@@ -118,14 +127,20 @@ pub struct UserFn<F> {
 
 impl<F: Copy> Clone for UserFn<F> {
     fn clone(&self) -> Self {
-        UserFn { f: self.f, captures: self.captures.clone() }
+        UserFn {
+            f: self.f,
+            captures: self.captures.clone(),
+        }
     }
 }
 
 impl<F> UserFn<F> {
     /// `f` with the captured values its operation took ([`Captures::take`]).
     pub(crate) fn new(f: F, captures: &Captures) -> Self {
-        UserFn { f, captures: captures.clone() }
+        UserFn {
+            f,
+            captures: captures.clone(),
+        }
     }
 
     /// Calls `g` with the function, its captured values reachable.
@@ -194,7 +209,9 @@ impl<I, J, F: Fn(I) -> J + Copy + Send + Sync + 'static> PartitionFn<I, J> for P
         self.0.enter(|f| f(it))
     }
 }
-impl<I, J, F: Fn(usize, I) -> J + Copy + Send + Sync + 'static> PartitionFn<I, J> for PartIndexFn<F> {
+impl<I, J, F: Fn(usize, I) -> J + Copy + Send + Sync + 'static> PartitionFn<I, J>
+    for PartIndexFn<F>
+{
     #[inline(always)]
     fn call(&self, index: usize, it: I) -> J {
         self.0.enter(|f| f(index, it))

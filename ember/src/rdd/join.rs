@@ -33,14 +33,23 @@ pub struct HashJoinRdd<K, V, W> {
 }
 
 impl<K: Key, V: Data, W: Data> HashJoinRdd<K, V, W> {
-    pub(crate) fn new<A: Rdd<Item = (K, V)>, B: Rdd<Item = (K, W)>>(a: A, b: B, partitions: usize) -> Self {
-        HashJoinRdd { sides: TwoSided::new(a, b, partitions, "JoinRdd"), _kvw: PhantomData }
+    pub(crate) fn new<A: Rdd<Item = (K, V)>, B: Rdd<Item = (K, W)>>(
+        a: A,
+        b: B,
+        partitions: usize,
+    ) -> Self {
+        HashJoinRdd {
+            sides: TwoSided::new(a, b, partitions, "JoinRdd"),
+            _kvw: PhantomData,
+        }
     }
 }
 
 /// Iterator of a [`HashJoinRdd`] partition.
 pub struct HashJoinIter<K: Key, V: Data, W: Data>(JoinState<K, V, W>);
 
+// One per task, read record by record: kept inline rather than boxed.
+#[allow(clippy::large_enum_variant)]
 enum JoinState<K: Key, V: Data, W: Data> {
     /// The build side fit in memory: probe it with the streamed left side.
     Probe {
@@ -62,7 +71,11 @@ impl<K: Key, V: Data, W: Data> Iterator for HashJoinIter<K, V, W> {
     #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         match &mut self.0 {
-            JoinState::Probe { left, table, current } => loop {
+            JoinState::Probe {
+                left,
+                table,
+                current,
+            } => loop {
                 if let Some((k, v, i)) = current {
                     match table.get(k) {
                         Some(Values::One(w)) if *i == 0 => {
@@ -131,7 +144,9 @@ impl<K: Key, V: Data, W: Data> Rdd for HashJoinRdd<K, V, W> {
                 std::collections::hash_map::Entry::Occupied(mut e) => match e.get_mut() {
                     Values::Many(ws) => ws.push(w),
                     one @ Values::One(_) => {
-                        if let Values::One(first) = std::mem::replace(one, Values::Many(Vec::with_capacity(2))) {
+                        if let Values::One(first) =
+                            std::mem::replace(one, Values::Many(Vec::with_capacity(2)))
+                        {
                             if let Values::Many(ws) = one {
                                 ws.push(first);
                                 ws.push(w);
@@ -149,7 +164,11 @@ impl<K: Key, V: Data, W: Data> Rdd for HashJoinRdd<K, V, W> {
             }
         }
         if !too_large {
-            return HashJoinIter(JoinState::Probe { left: self.sides.left.iter::<K, V>(p, ctx), table, current: None });
+            return HashJoinIter(JoinState::Probe {
+                left: self.sides.left.iter::<K, V>(p, ctx),
+                table,
+                current: None,
+            });
         }
         // Fall back to the cogroup, which spills: what was built, the rest of the build side,
         // then the whole left side.
@@ -171,7 +190,10 @@ impl<K: Key, V: Data, W: Data> Rdd for HashJoinRdd<K, V, W> {
         for (k, v) in self.sides.left.iter::<K, V>(p, ctx) {
             map.insert_value(k, Tagged::Left(v), metrics);
         }
-        HashJoinIter(JoinState::CoGroup { groups: map.into_iter(), current: None })
+        HashJoinIter(JoinState::CoGroup {
+            groups: map.into_iter(),
+            current: None,
+        })
     }
     fn partitioning(&self) -> Option<Partitioning> {
         Some(Partitioning::Hash(self.sides.partitions))

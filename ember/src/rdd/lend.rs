@@ -23,7 +23,12 @@
 //!
 //! let ctx = Context::local("doc").unwrap();
 //! let lines = ctx.parallelize(vec!["a b".to_string(), "b c".into()], 2);
-//! let counts = lines.clone().flat_map_ref(words).reduce_by_key(|a, b| a + b, 2).collect_as_map().unwrap();
+//! let counts = lines
+//!     .clone()
+//!     .flat_map_ref(words)
+//!     .reduce_by_key(|a, b| a + b, 2)
+//!     .collect_as_map()
+//!     .unwrap();
 //! assert_eq!(counts["b"], 2);
 //! let all: Vec<String> = lines.flat_map_ref(str::split_whitespace).collect().unwrap();
 //! assert_eq!(all, ["a", "b", "b", "c"]);
@@ -114,7 +119,10 @@ where
 /// The RDD of [`flat_map_ref`](super::Transformations::flat_map_ref): the owned forms of the
 /// items `f` lends from each parent element (as `&B`).
 #[derive(Serialize, Deserialize)]
-#[serde(bound(serialize = "P: Serialize", deserialize = "P: Deserialize<'de>, F: Copy + 'static"))]
+#[serde(bound(
+    serialize = "P: Serialize",
+    deserialize = "P: Deserialize<'de>, F: Copy + 'static"
+))]
 pub struct FlatMapRefRdd<P, F, B: ?Sized, U> {
     meta: RddMeta,
     parent: P,
@@ -125,7 +133,12 @@ pub struct FlatMapRefRdd<P, F, B: ?Sized, U> {
 
 impl<P: Clone, F: Copy, B: ?Sized, U> Clone for FlatMapRefRdd<P, F, B, U> {
     fn clone(&self) -> Self {
-        FlatMapRefRdd { meta: self.meta.clone(), parent: self.parent.clone(), f: self.f, _types: PhantomData }
+        FlatMapRefRdd {
+            meta: self.meta.clone(),
+            parent: self.parent.clone(),
+            f: self.f,
+            _types: PhantomData,
+        }
     }
 }
 
@@ -138,7 +151,12 @@ where
     F: for<'a> LendFn<'a, B, U> + Copy + Send + Sync + 'static,
 {
     pub(crate) fn new(parent: P, f: F) -> Self {
-        FlatMapRefRdd { meta: RddMeta::derived(parent.meta(), "FlatMapRdd"), parent, f, _types: PhantomData }
+        FlatMapRefRdd {
+            meta: RddMeta::derived(parent.meta(), "FlatMapRdd"),
+            parent,
+            f,
+            _types: PhantomData,
+        }
     }
 }
 
@@ -168,7 +186,8 @@ where
             let item = self.it.next()?;
             // The items borrow `item`, which this iterator cannot keep alongside them: they are
             // made owned while it is alive.
-            self.pending.extend((self.f)(item.borrow()).into_iter().map(Lent::into_owned));
+            self.pending
+                .extend((self.f)(item.borrow()).into_iter().map(Lent::into_owned));
         }
     }
 }
@@ -191,16 +210,29 @@ where
         self.parent.num_partitions()
     }
     fn dependencies(&self) -> Vec<Dependency> {
-        vec![Dependency::Narrow { rdd: self.parent.as_base(), one_to_one: true }]
+        vec![Dependency::Narrow {
+            rdd: self.parent.as_base(),
+            one_to_one: true,
+        }]
     }
     fn compute(&self, partition: usize, ctx: &Arc<TaskContext>) -> Self::Iter {
-        FlatMapRefIter { it: self.parent.iterator(partition, ctx), f: self.f, pending: VecDeque::new(), _b: PhantomData }
+        FlatMapRefIter {
+            it: self.parent.iterator(partition, ctx),
+            f: self.f,
+            pending: VecDeque::new(),
+            _b: PhantomData,
+        }
     }
     fn partitioning(&self) -> Option<Partitioning> {
         None
     }
 
-    fn feed_pairs<K: Data, V: Data, S: PairSink<K, V>>(&self, partition: usize, ctx: &Arc<TaskContext>, sink: &mut S) -> Result<()>
+    fn feed_pairs<K: Data, V: Data, S: PairSink<K, V>>(
+        &self,
+        partition: usize,
+        ctx: &Arc<TaskContext>,
+        sink: &mut S,
+    ) -> Result<()>
     where
         Self: Rdd<Item = (K, V)>,
     {

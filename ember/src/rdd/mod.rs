@@ -10,8 +10,8 @@
 //! `Arc<dyn ShuffleDependencyBase>`, and the scheduler sees every RDD through [`RddBase`].
 
 mod actions;
-pub mod fns;
 mod cogroup;
+pub mod fns;
 mod join;
 mod lend;
 mod narrow;
@@ -37,8 +37,8 @@ use std::sync::Arc;
 
 use crate::context::Context;
 use crate::data::Data;
-use crate::task::TaskLocation;
 use crate::storage::{BlockId, GetOrCompute, StorageLevel, Values};
+use crate::task::TaskLocation;
 use crate::task::{ShuffleId, TaskContext, TaskMetrics};
 
 /// RDD id, unique within a context.
@@ -83,17 +83,36 @@ const LEVELS: [StorageLevel; 6] = [
 impl RddMeta {
     /// A new id in `ctx`; `name` is the RDD's kind, shown in stage names.
     pub fn new(ctx: &Context, name: &'static str) -> Self {
-        RddMeta { inner: Arc::new(MetaInner { id: ctx.new_rdd_id(), ctx: Some(ctx.weak_handle()), name, storage: AtomicU8::new(0), user_name: Default::default() }) }
+        RddMeta {
+            inner: Arc::new(MetaInner {
+                id: ctx.new_rdd_id(),
+                ctx: Some(ctx.weak_handle()),
+                name,
+                storage: AtomicU8::new(0),
+                user_name: Default::default(),
+            }),
+        }
     }
     /// The meta of a new RDD derived from `parent`, in the same application.
     pub fn derived(parent: &RddMeta, name: &'static str) -> Self {
         let ctx = parent.inner.ctx.clone();
         let id = ctx.as_ref().map_or(usize::MAX, |c| c.new_rdd_id());
-        RddMeta { inner: Arc::new(MetaInner { id, ctx, name, storage: AtomicU8::new(0), user_name: Default::default() }) }
+        RddMeta {
+            inner: Arc::new(MetaInner {
+                id,
+                ctx,
+                name,
+                storage: AtomicU8::new(0),
+                user_name: Default::default(),
+            }),
+        }
     }
     /// A new shuffle id in this RDD's application.
     pub(crate) fn new_shuffle_id(&self) -> ShuffleId {
-        self.inner.ctx.as_ref().map_or(usize::MAX, |c| c.new_shuffle_id())
+        self.inner
+            .ctx
+            .as_ref()
+            .map_or(usize::MAX, |c| c.new_shuffle_id())
     }
     /// The RDD's id.
     pub fn id(&self) -> RddId {
@@ -102,7 +121,10 @@ impl RddMeta {
     /// The application the RDD belongs to; an error for a copy on an executor, where jobs
     /// cannot be started.
     pub fn context(&self) -> crate::Result<&Context> {
-        self.inner.ctx.as_ref().ok_or(crate::EmberError::NotOnDriver)
+        self.inner
+            .ctx
+            .as_ref()
+            .ok_or(crate::EmberError::NotOnDriver)
     }
     /// The RDD's kind, e.g. `MapRdd`.
     pub fn name(&self) -> &'static str {
@@ -113,7 +135,9 @@ impl RddMeta {
         decode_level(self.inner.storage.load(Ordering::Relaxed)).unwrap_or(StorageLevel::NONE)
     }
     fn set_storage_level(&self, level: StorageLevel) {
-        self.inner.storage.store(encode_level(level), Ordering::Relaxed);
+        self.inner
+            .storage
+            .store(encode_level(level), Ordering::Relaxed);
     }
     /// The name given with `set_name`, if any.
     pub fn user_name(&self) -> Option<String> {
@@ -127,13 +151,24 @@ impl RddMeta {
 /// Packs a level into a byte: its base level's index in `LEVELS`, and its replication (at most
 /// 31) above the low 3 bits.
 fn encode_level(level: StorageLevel) -> u8 {
-    let i = LEVELS.iter().position(|l| *l == StorageLevel { replication: 1, ..level }).unwrap_or(0) as u8;
+    let i = LEVELS
+        .iter()
+        .position(|l| {
+            *l == StorageLevel {
+                replication: 1,
+                ..level
+            }
+        })
+        .unwrap_or(0) as u8;
     i | (level.replication.clamp(1, 31) << 3)
 }
 
 fn decode_level(b: u8) -> Option<StorageLevel> {
     let base = LEVELS.get((b & 7) as usize)?;
-    Some(StorageLevel { replication: (b >> 3).max(1), ..*base })
+    Some(StorageLevel {
+        replication: (b >> 3).max(1),
+        ..*base
+    })
 }
 
 impl serde::Serialize for RddMeta {
@@ -148,7 +183,15 @@ impl<'de> serde::Deserialize<'de> for RddMeta {
         if decode_level(storage).is_none() {
             return Err(serde::de::Error::custom("unknown storage level"));
         }
-        Ok(RddMeta { inner: Arc::new(MetaInner { id, ctx: None, name: "Rdd", storage: AtomicU8::new(storage), user_name: Default::default() }) })
+        Ok(RddMeta {
+            inner: Arc::new(MetaInner {
+                id,
+                ctx: None,
+                name: "Rdd",
+                storage: AtomicU8::new(storage),
+                user_name: Default::default(),
+            }),
+        })
     }
 }
 
@@ -164,10 +207,12 @@ pub use ember_scheduler::rdd::{Dependency, RddBase, ShuffleDependencyBase};
 
 /// A typed RDD.
 ///
-/// Transformations are lazy and return new RDDs; actions ([`collect`](Rdd::collect),
-/// [`count`](Rdd::count), …) run a job. Functions given to operations must not capture variables
-/// (see [`crate::rdd::fns`]).
-pub trait Rdd: Clone + Send + Sync + serde::Serialize + serde::de::DeserializeOwned + 'static {
+/// Transformations are lazy and return new RDDs; actions ([`collect`](Actions::collect),
+/// [`count`](Actions::count), …) run a job. Functions given to operations capture nothing, or
+/// are written with [`func!`](crate::func) (see [`crate::rdd::fns`]).
+pub trait Rdd:
+    Clone + Send + Sync + serde::Serialize + serde::de::DeserializeOwned + 'static
+{
     /// Element type.
     type Item: Data;
     /// Iterator over one computed partition.
@@ -199,19 +244,32 @@ pub trait Rdd: Clone + Send + Sync + serde::Serialize + serde::de::DeserializeOw
     /// The partition's elements: from the cache when persisted and present, else computed
     /// (and stored, when persisted, through the block manager: see
     /// [`crate::storage::BlockManager::get_or_compute`]).
-    fn iterator(&self, partition: usize, ctx: &Arc<TaskContext>) -> CacheIter<Self::Iter, Self::Item> {
+    fn iterator(
+        &self,
+        partition: usize,
+        ctx: &Arc<TaskContext>,
+    ) -> CacheIter<Self::Iter, Self::Item> {
         let level = self.meta().storage_level();
         if !level.is_valid() {
             return CacheIter::Computed(self.compute(partition, ctx));
         }
-        let block = BlockId::Rdd { rdd_id: self.meta().id(), partition };
-        let values = match ctx.services().block_manager().get_or_compute(block, level, || self.compute(partition, ctx)) {
+        let block = BlockId::Rdd {
+            rdd_id: self.meta().id(),
+            partition,
+        };
+        let values = match ctx
+            .services()
+            .block_manager()
+            .get_or_compute(block, level, || self.compute(partition, ctx))
+        {
             GetOrCompute::Hit(values) => {
                 TaskMetrics::add(&ctx.metrics.cache_hits, 1);
                 values
             }
             GetOrCompute::Computed(values) => values,
-            GetOrCompute::Partial(unrolled, rest) => return CacheIter::Partial(unrolled.into_iter(), rest),
+            GetOrCompute::Partial(unrolled, rest) => {
+                return CacheIter::Partial(unrolled.into_iter(), rest)
+            }
         };
         match values {
             Values::Shared(v) => CacheIter::Cached(v, 0),
@@ -224,7 +282,12 @@ pub trait Rdd: Clone + Send + Sync + serde::Serialize + serde::de::DeserializeOw
     /// The same elements as [`Rdd::iterator`]; sources may lend them from a reused buffer
     /// instead of allocating each (a text file's lines). Engine hook, used by `flat_map_ref`.
     #[doc(hidden)]
-    fn for_each_ref<F: FnMut(&Self::Item) -> crate::Result<()>>(&self, partition: usize, ctx: &Arc<TaskContext>, mut f: F) -> crate::Result<()> {
+    fn for_each_ref<F: FnMut(&Self::Item) -> crate::Result<()>>(
+        &self,
+        partition: usize,
+        ctx: &Arc<TaskContext>,
+        mut f: F,
+    ) -> crate::Result<()> {
         for x in self.iterator(partition, ctx) {
             f(&x)?;
         }
@@ -235,7 +298,12 @@ pub trait Rdd: Clone + Send + Sync + serde::Serialize + serde::de::DeserializeOw
     /// lend their keys borrowed (`flat_map_ref`) pass them so; the default passes the owned
     /// elements of [`Rdd::iterator`]. Engine hook.
     #[doc(hidden)]
-    fn feed_pairs<K: Data, V: Data, S: PairSink<K, V>>(&self, partition: usize, ctx: &Arc<TaskContext>, sink: &mut S) -> crate::Result<()>
+    fn feed_pairs<K: Data, V: Data, S: PairSink<K, V>>(
+        &self,
+        partition: usize,
+        ctx: &Arc<TaskContext>,
+        sink: &mut S,
+    ) -> crate::Result<()>
     where
         Self: Rdd<Item = (K, V)>,
     {
@@ -275,7 +343,12 @@ pub trait Rdd: Clone + Send + Sync + serde::Serialize + serde::de::DeserializeOw
     fn persist(self, level: StorageLevel) -> Self {
         self.meta().set_storage_level(level);
         if let Ok(ctx) = self.meta().context() {
-            ctx.note_persisted(self.meta().id(), self.meta().user_name(), self.meta().storage_level(), self.num_partitions());
+            ctx.note_persisted(
+                self.meta().id(),
+                self.meta().user_name(),
+                self.meta().storage_level(),
+                self.num_partitions(),
+            );
         }
         self
     }
@@ -283,7 +356,10 @@ pub trait Rdd: Clone + Send + Sync + serde::Serialize + serde::de::DeserializeOw
     /// [`Rdd::persist`], refusing a level Ember does not support (replication) at once.
     fn try_persist(self, level: StorageLevel) -> crate::Result<Self> {
         if level.replication > 1 {
-            return Err(crate::EmberError::ReplicationNotSupported { rdd_id: self.id(), level: level.to_string() });
+            return Err(crate::EmberError::ReplicationNotSupported {
+                rdd_id: self.id(),
+                level: level.to_string(),
+            });
         }
         Ok(self.persist(level))
     }
@@ -293,7 +369,12 @@ pub trait Rdd: Clone + Send + Sync + serde::Serialize + serde::de::DeserializeOw
         self.meta().set_user_name(name.into());
         if let Ok(ctx) = self.meta().context() {
             if self.storage_level().is_valid() {
-                ctx.note_persisted(self.meta().id(), self.meta().user_name(), self.meta().storage_level(), self.num_partitions());
+                ctx.note_persisted(
+                    self.meta().id(),
+                    self.meta().user_name(),
+                    self.meta().storage_level(),
+                    self.num_partitions(),
+                );
             }
         }
         self

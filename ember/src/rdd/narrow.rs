@@ -14,7 +14,9 @@ use crate::func::Captures;
 use crate::task::TaskContext;
 
 /// A per-partition iterator transformation applied by [`NarrowRdd`].
-pub trait NarrowOp<T>: Clone + Send + Sync + Serialize + serde::de::DeserializeOwned + 'static {
+pub trait NarrowOp<T>:
+    Clone + Send + Sync + Serialize + serde::de::DeserializeOwned + 'static
+{
     /// Output element type.
     type Out: Data;
     /// The adapted iterator.
@@ -35,7 +37,11 @@ pub struct NarrowRdd<P, O> {
 
 impl<P: Rdd, O: NarrowOp<P::Item>> NarrowRdd<P, O> {
     pub(crate) fn new(parent: P, name: &'static str, op: O) -> Self {
-        NarrowRdd { meta: RddMeta::derived(parent.meta(), name), parent, op }
+        NarrowRdd {
+            meta: RddMeta::derived(parent.meta(), name),
+            parent,
+            op,
+        }
     }
 }
 
@@ -49,11 +55,15 @@ impl<P: Rdd, O: NarrowOp<P::Item>> Rdd for NarrowRdd<P, O> {
         self.parent.num_partitions()
     }
     fn dependencies(&self) -> Vec<Dependency> {
-        vec![Dependency::Narrow { rdd: self.parent.as_base(), one_to_one: true }]
+        vec![Dependency::Narrow {
+            rdd: self.parent.as_base(),
+            one_to_one: true,
+        }]
     }
     #[inline]
     fn compute(&self, partition: usize, ctx: &Arc<TaskContext>) -> Self::Iter {
-        self.op.apply(partition, self.parent.iterator(partition, ctx))
+        self.op
+            .apply(partition, self.parent.iterator(partition, ctx))
     }
     fn partitioning(&self) -> Option<Partitioning> {
         if O::KEEPS_PARTITIONING {
@@ -73,12 +83,18 @@ pub struct MapOp<F, U> {
 }
 impl<F: Clone, U> Clone for MapOp<F, U> {
     fn clone(&self) -> Self {
-        MapOp { f: self.f.clone(), _out: PhantomData }
+        MapOp {
+            f: self.f.clone(),
+            _out: PhantomData,
+        }
     }
 }
 impl<F, U> MapOp<F, U> {
     pub(crate) fn new(f: F) -> Self {
-        MapOp { f, _out: PhantomData }
+        MapOp {
+            f,
+            _out: PhantomData,
+        }
     }
 }
 
@@ -103,7 +119,11 @@ impl<T: 'static, F: Call1<T, U>, U: Data> NarrowOp<T> for MapOp<F, U> {
     type Out = U;
     type Iter<I: Iterator<Item = T> + 'static> = MapIter<I, F, U>;
     fn apply<I: Iterator<Item = T> + 'static>(&self, _p: usize, it: I) -> Self::Iter<I> {
-        MapIter { it, f: self.f.clone(), _out: PhantomData }
+        MapIter {
+            it,
+            f: self.f.clone(),
+            _out: PhantomData,
+        }
     }
 }
 
@@ -140,7 +160,11 @@ impl<K: Data, V: 'static, F: Call1<V, U>, U: Data> NarrowOp<(K, V)> for MapValue
     type Iter<I: Iterator<Item = (K, V)> + 'static> = MapValuesIter<I, F, U>;
     const KEEPS_PARTITIONING: bool = true;
     fn apply<I: Iterator<Item = (K, V)> + 'static>(&self, _p: usize, it: I) -> Self::Iter<I> {
-        MapValuesIter(MapIter { it, f: self.0.f.clone(), _out: PhantomData })
+        MapValuesIter(MapIter {
+            it,
+            f: self.0.f.clone(),
+            _out: PhantomData,
+        })
     }
 }
 
@@ -171,7 +195,10 @@ impl<T: Data, F: for<'a> Call1<&'a T, bool>> NarrowOp<T> for FilterOp<F> {
     type Iter<I: Iterator<Item = T> + 'static> = FilterIter<I, F>;
     const KEEPS_PARTITIONING: bool = true;
     fn apply<I: Iterator<Item = T> + 'static>(&self, _p: usize, it: I) -> Self::Iter<I> {
-        FilterIter { it, f: self.f.clone() }
+        FilterIter {
+            it,
+            f: self.f.clone(),
+        }
     }
 }
 
@@ -184,7 +211,10 @@ pub struct FlatMapOp<F, J> {
 }
 impl<F: Clone, J> Clone for FlatMapOp<F, J> {
     fn clone(&self) -> Self {
-        FlatMapOp { f: self.f.clone(), _out: PhantomData }
+        FlatMapOp {
+            f: self.f.clone(),
+            _out: PhantomData,
+        }
     }
 }
 /// Iterator of [`FlatMapOp`].
@@ -216,7 +246,11 @@ where
     type Out = J::Item;
     type Iter<I: Iterator<Item = T> + 'static> = FlatMapIter<I, F, J>;
     fn apply<I: Iterator<Item = T> + 'static>(&self, _p: usize, it: I) -> Self::Iter<I> {
-        FlatMapIter { it, f: self.f.clone(), cur: None }
+        FlatMapIter {
+            it,
+            f: self.f.clone(),
+            cur: None,
+        }
     }
 }
 
@@ -226,7 +260,10 @@ where
 pub struct FlatMapValuesOp<F, J>(FlatMapOp<F, J>);
 impl<F, J> FlatMapValuesOp<F, J> {
     pub(crate) fn new(f: F) -> Self {
-        FlatMapValuesOp(FlatMapOp { f, _out: PhantomData })
+        FlatMapValuesOp(FlatMapOp {
+            f,
+            _out: PhantomData,
+        })
     }
 }
 impl<F: Clone, J> Clone for FlatMapValuesOp<F, J> {
@@ -240,7 +277,9 @@ pub struct FlatMapValuesIter<I, K, F, J: IntoIterator> {
     f: F,
     cur: Option<(K, J::IntoIter)>,
 }
-impl<K: Clone, V, I: Iterator<Item = (K, V)>, F: Call1<V, J>, J: IntoIterator> Iterator for FlatMapValuesIter<I, K, F, J> {
+impl<K: Clone, V, I: Iterator<Item = (K, V)>, F: Call1<V, J>, J: IntoIterator> Iterator
+    for FlatMapValuesIter<I, K, F, J>
+{
     type Item = (K, J::Item);
     #[inline]
     fn next(&mut self) -> Option<(K, J::Item)> {
@@ -255,7 +294,8 @@ impl<K: Clone, V, I: Iterator<Item = (K, V)>, F: Call1<V, J>, J: IntoIterator> I
         }
     }
 }
-impl<K: Data, V: 'static, F: Call1<V, J>, J: IntoIterator + 'static> NarrowOp<(K, V)> for FlatMapValuesOp<F, J>
+impl<K: Data, V: 'static, F: Call1<V, J>, J: IntoIterator + 'static> NarrowOp<(K, V)>
+    for FlatMapValuesOp<F, J>
 where
     J::Item: Data,
     J::IntoIter: 'static,
@@ -264,7 +304,11 @@ where
     type Iter<I: Iterator<Item = (K, V)> + 'static> = FlatMapValuesIter<I, K, F, J>;
     const KEEPS_PARTITIONING: bool = true;
     fn apply<I: Iterator<Item = (K, V)> + 'static>(&self, _p: usize, it: I) -> Self::Iter<I> {
-        FlatMapValuesIter { it, f: self.0.f.clone(), cur: None }
+        FlatMapValuesIter {
+            it,
+            f: self.0.f.clone(),
+            cur: None,
+        }
     }
 }
 
@@ -347,7 +391,12 @@ impl<T: Data> NarrowOp<T> for SampleOp {
     const KEEPS_PARTITIONING: bool = true;
     fn apply<I: Iterator<Item = T> + 'static>(&self, p: usize, it: I) -> Self::Iter<I> {
         let seed = self.seed ^ (p as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        SampleIter { it, op: *self, rng: SmallRng::seed_from_u64(seed), repeat: None }
+        SampleIter {
+            it,
+            op: *self,
+            rng: SmallRng::seed_from_u64(seed),
+            repeat: None,
+        }
     }
 }
 
@@ -375,13 +424,19 @@ impl<T: Data> NarrowOp<T> for ZipWithIndexOp {
     type Out = (T, u64);
     type Iter<I: Iterator<Item = T> + 'static> = ZipWithIndexIter<I>;
     fn apply<I: Iterator<Item = T> + 'static>(&self, p: usize, it: I) -> Self::Iter<I> {
-        ZipWithIndexIter { it, next: self.starts.get(p).copied().unwrap_or(0) }
+        ZipWithIndexIter {
+            it,
+            next: self.starts.get(p).copied().unwrap_or(0),
+        }
     }
 }
 
 /// `map_partitions` and its forms: a function from the partition's iterator to a new iterator.
 #[derive(Serialize, Deserialize)]
-#[serde(bound(serialize = "P: Serialize, F: Serialize", deserialize = "P: Deserialize<'de>, F: Deserialize<'de>"))]
+#[serde(bound(
+    serialize = "P: Serialize, F: Serialize",
+    deserialize = "P: Deserialize<'de>, F: Deserialize<'de>"
+))]
 pub struct MapPartitionsRdd<P, F, J> {
     meta: RddMeta,
     parent: P,
@@ -400,7 +455,8 @@ impl<P: Clone, F: Clone, J> Clone for MapPartitionsRdd<P, F, J> {
         }
     }
 }
-impl<P: Rdd, F: PartitionFn<PartIter<P>, J>, J: Iterator + 'static> Rdd for MapPartitionsRdd<P, F, J>
+impl<P: Rdd, F: PartitionFn<PartIter<P>, J>, J: Iterator + 'static> Rdd
+    for MapPartitionsRdd<P, F, J>
 where
     J::Item: Data,
 {
@@ -413,7 +469,10 @@ where
         self.parent.num_partitions()
     }
     fn dependencies(&self) -> Vec<Dependency> {
-        vec![Dependency::Narrow { rdd: self.parent.as_base(), one_to_one: true }]
+        vec![Dependency::Narrow {
+            rdd: self.parent.as_base(),
+            one_to_one: true,
+        }]
     }
     fn compute(&self, partition: usize, ctx: &Arc<TaskContext>) -> J {
         self.f.call(partition, self.parent.iterator(partition, ctx))
@@ -427,8 +486,18 @@ where
     }
 }
 
-fn map_partitions_rdd<P: Rdd, F, J>(parent: P, f: F, keeps_partitioning: bool) -> MapPartitionsRdd<P, F, J> {
-    MapPartitionsRdd { meta: RddMeta::derived(parent.meta(), "MapPartitionsRdd"), parent, f, keeps_partitioning, _out: PhantomData }
+fn map_partitions_rdd<P: Rdd, F, J>(
+    parent: P,
+    f: F,
+    keeps_partitioning: bool,
+) -> MapPartitionsRdd<P, F, J> {
+    MapPartitionsRdd {
+        meta: RddMeta::derived(parent.meta(), "MapPartitionsRdd"),
+        parent,
+        f,
+        keeps_partitioning,
+        _out: PhantomData,
+    }
 }
 
 /// Narrow transformations of every RDD.
@@ -453,7 +522,13 @@ pub trait Transformations: Rdd {
     {
         assert_shippable!(F);
         let captures = Captures::take();
-        NarrowRdd::new(self, "FilterRdd", FilterOp { f: UserFn::new(f, &captures) })
+        NarrowRdd::new(
+            self,
+            "FilterRdd",
+            FilterOp {
+                f: UserFn::new(f, &captures),
+            },
+        )
     }
 
     /// Replaces every element by the elements of `f(x)`.
@@ -466,10 +541,17 @@ pub trait Transformations: Rdd {
     {
         assert_shippable!(F);
         let captures = Captures::take();
-        NarrowRdd::new(self, "FlatMapRdd", FlatMapOp { f: UserFn::new(f, &captures), _out: PhantomData })
+        NarrowRdd::new(
+            self,
+            "FlatMapRdd",
+            FlatMapOp {
+                f: UserFn::new(f, &captures),
+                _out: PhantomData,
+            },
+        )
     }
 
-    /// Replaces every element by the items `f` lends from it (see [`super::lend`]): `f` gets the
+    /// Replaces every element by the items `f` lends from it: `f` gets the
     /// element by reference, as `&B` (a `String` line as `&str`), and returns items borrowed
     /// from it, `&str` or `(&str, V)`; the RDD's elements are their owned forms (`String`,
     /// `(String, V)`).
@@ -496,7 +578,11 @@ pub trait Transformations: Rdd {
     {
         assert_shippable!(F);
         let captures = Captures::take();
-        NarrowRdd::new(self, "KeyByRdd", MapOp::new(KeyBy(UserFn::new(f, &captures))))
+        NarrowRdd::new(
+            self,
+            "KeyByRdd",
+            MapOp::new(KeyBy(UserFn::new(f, &captures))),
+        )
     }
 
     /// Applies `f` to each partition's iterator.
@@ -531,8 +617,20 @@ pub trait Transformations: Rdd {
     /// A random sample: each element kept with probability `fraction`, or, with replacement,
     /// repeated a Poisson(`fraction`) number of times. Deterministic for a given `seed`.
     fn sample(self, replacement: Sampling, fraction: f64, seed: u64) -> NarrowRdd<Self, SampleOp> {
-        let fraction = if fraction.is_finite() && fraction > 0.0 { fraction } else { 0.0 };
-        NarrowRdd::new(self, "SampleRdd", SampleOp { replacement, fraction, seed })
+        let fraction = if fraction.is_finite() && fraction > 0.0 {
+            fraction
+        } else {
+            0.0
+        };
+        NarrowRdd::new(
+            self,
+            "SampleRdd",
+            SampleOp {
+                replacement,
+                fraction,
+                seed,
+            },
+        )
     }
 
     /// Pairs every element with its index in the RDD (partition by partition). Like Spark, runs
@@ -542,12 +640,22 @@ pub trait Transformations: Rdd {
         let n = self.num_partitions();
         let mut starts = vec![0u64; n];
         if n > 1 {
-            let counts = self.context()?.run_job(&self, |_ctx, it| it.count() as u64, Some((0..n - 1).collect()))?;
+            let counts = self.context()?.run_job(
+                &self,
+                |_ctx, it| it.count() as u64,
+                Some((0..n - 1).collect()),
+            )?;
             for i in 1..n {
                 starts[i] = starts[i - 1] + counts[i - 1];
             }
         }
-        Ok(NarrowRdd::new(self, "ZipWithIndexRdd", ZipWithIndexOp { starts: Arc::new(starts) }))
+        Ok(NarrowRdd::new(
+            self,
+            "ZipWithIndexRdd",
+            ZipWithIndexOp {
+                starts: Arc::new(starts),
+            },
+        ))
     }
     /// The elements of both RDDs (duplicates kept).
     fn union<O: Rdd<Item = Self::Item>>(self, other: O) -> super::UnionRdd<Self, O> {
@@ -571,7 +679,11 @@ pub trait Transformations: Rdd {
             let start = (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32;
             it.enumerate().map(move |(i, x)| (start + i as u64, x))
         });
-        keyed.partition_by(crate::partitioner::HashPartitioner::new(num_partitions.max(1))).values()
+        keyed
+            .partition_by(crate::partitioner::HashPartitioner::new(
+                num_partitions.max(1),
+            ))
+            .values()
     }
 
     /// The distinct elements.
@@ -589,7 +701,12 @@ pub trait Transformations: Rdd {
         use super::PairRdd;
         let pairs = NarrowRdd::new(self, "MapRdd", MapOp::new(Unit));
         let n = super::pair::partitions_or_default(&pairs, num_partitions.into());
-        super::AggregatedRdd::new(pairs, crate::partitioner::HashPartitioner::new(n), super::ReduceAgg::new(super::pair::UnitReduce)).keys()
+        super::AggregatedRdd::new(
+            pairs,
+            crate::partitioner::HashPartitioner::new(n),
+            super::ReduceAgg::new(super::pair::UnitReduce),
+        )
+        .keys()
     }
 
     /// Sorts the elements by the key `f(&x)`, through a range-partitioned shuffle.
@@ -600,7 +717,9 @@ pub trait Transformations: Rdd {
         f: F,
         order: crate::partitioner::SortOrder,
         num_partitions: impl Into<Option<usize>>,
-    ) -> crate::Result<NarrowRdd<super::SortedRdd<K, Self::Item>, MapOp<super::TakeValue, Self::Item>>>
+    ) -> crate::Result<
+        NarrowRdd<super::SortedRdd<K, Self::Item>, MapOp<super::TakeValue, Self::Item>>,
+    >
     where
         K: crate::data::Key + Ord,
         F: Fn(&Self::Item) -> K + Shippable,

@@ -12,9 +12,11 @@ use super::{AggregatedRdd, CoGroupedRdd, Rdd, ShuffledRdd, SortedRdd};
 use crate::aggregator::Aggregator;
 use crate::data::{Data, Key};
 use crate::error::Result;
-use crate::partitioner::SortOrder;
 use crate::func::Captures;
-use crate::partitioner::{determine_bounds, reservoir_sample, HashPartitioner, Partitioner, RangePartitioner};
+use crate::partitioner::SortOrder;
+use crate::partitioner::{
+    determine_bounds, reservoir_sample, HashPartitioner, Partitioner, RangePartitioner,
+};
 use crate::rdd::actions::Actions;
 
 /// `reduce_by_key`'s aggregator: the combiner is the running reduction.
@@ -54,7 +56,11 @@ pub struct ZeroAgg<U, S, M> {
 }
 impl<U, S: Clone, M: Clone> Clone for ZeroAgg<U, S, M> {
     fn clone(&self) -> Self {
-        ZeroAgg { zero: self.zero.clone(), seq: self.seq.clone(), comb: self.comb.clone() }
+        ZeroAgg {
+            zero: self.zero.clone(),
+            seq: self.seq.clone(),
+            comb: self.comb.clone(),
+        }
     }
 }
 impl<K, V, U: Data, S: Call2<U, V, U>, M: Call2<U, U, U>> Aggregator<K, V, U> for ZeroAgg<U, S, M> {
@@ -75,7 +81,10 @@ impl<K, V, U: Data, S: Call2<U, V, U>, M: Call2<U, U, U>> Aggregator<K, V, U> fo
 
 /// `combine_by_key`'s aggregator: the user's three functions.
 #[derive(Serialize, Deserialize)]
-#[serde(bound(serialize = "", deserialize = "F1: Copy + 'static, F2: Copy + 'static, F3: Copy + 'static"))]
+#[serde(bound(
+    serialize = "",
+    deserialize = "F1: Copy + 'static, F2: Copy + 'static, F3: Copy + 'static"
+))]
 pub struct CombineAgg<F1, F2, F3> {
     create: UserFn<F1>,
     merge_value: UserFn<F2>,
@@ -83,7 +92,11 @@ pub struct CombineAgg<F1, F2, F3> {
 }
 impl<F1: Copy, F2: Copy, F3: Copy> Clone for CombineAgg<F1, F2, F3> {
     fn clone(&self) -> Self {
-        CombineAgg { create: self.create.clone(), merge_value: self.merge_value.clone(), merge_combiners: self.merge_combiners.clone() }
+        CombineAgg {
+            create: self.create.clone(),
+            merge_value: self.merge_value.clone(),
+            merge_combiners: self.merge_combiners.clone(),
+        }
     }
 }
 impl<K, V, C, F1, F2, F3> Aggregator<K, V, C> for CombineAgg<F1, F2, F3>
@@ -155,7 +168,10 @@ fn flatten_left<V: Clone, W: Clone>(vw: (Vec<V>, Vec<W>)) -> Vec<(V, Option<W>)>
     if ws.is_empty() {
         return vs.into_iter().map(|v| (v, None)).collect();
     }
-    flatten_inner((vs, ws)).into_iter().map(|(v, w)| (v, Some(w))).collect()
+    flatten_inner((vs, ws))
+        .into_iter()
+        .map(|(v, w)| (v, Some(w)))
+        .collect()
 }
 
 fn flatten_right<V: Clone, W: Clone>(vw: (Vec<V>, Vec<W>)) -> Vec<(Option<V>, W)> {
@@ -163,7 +179,10 @@ fn flatten_right<V: Clone, W: Clone>(vw: (Vec<V>, Vec<W>)) -> Vec<(Option<V>, W)
     if vs.is_empty() {
         return ws.into_iter().map(|w| (None, w)).collect();
     }
-    flatten_inner((vs, ws)).into_iter().map(|(v, w)| (Some(v), w)).collect()
+    flatten_inner((vs, ws))
+        .into_iter()
+        .map(|(v, w)| (Some(v), w))
+        .collect()
 }
 
 fn flatten_full<V: Clone, W: Clone>(vw: (Vec<V>, Vec<W>)) -> Vec<(Option<V>, Option<W>)> {
@@ -171,7 +190,10 @@ fn flatten_full<V: Clone, W: Clone>(vw: (Vec<V>, Vec<W>)) -> Vec<(Option<V>, Opt
     match (vs.is_empty(), ws.is_empty()) {
         (true, _) => ws.into_iter().map(|w| (None, Some(w))).collect(),
         (_, true) => vs.into_iter().map(|v| (Some(v), None)).collect(),
-        _ => flatten_inner((vs, ws)).into_iter().map(|(v, w)| (Some(v), Some(w))).collect(),
+        _ => flatten_inner((vs, ws))
+            .into_iter()
+            .map(|(v, w)| (Some(v), Some(w)))
+            .collect(),
     }
 }
 
@@ -221,13 +243,19 @@ pub type Joined<K, V, W> = super::HashJoinRdd<K, V, W>;
 /// set, else the parent's (Spark's `defaultPartitioner`).
 pub(crate) fn partitions_or_default<R: Rdd>(rdd: &R, n: Option<usize>) -> usize {
     let upstream = rdd.num_partitions();
-    n.filter(|n| *n > 0).unwrap_or_else(|| rdd.context().map_or(upstream.max(1), |c| c.default_shuffle_partitions(upstream)))
+    n.filter(|n| *n > 0).unwrap_or_else(|| {
+        rdd.context()
+            .map_or(upstream.max(1), |c| c.default_shuffle_partitions(upstream))
+    })
 }
 
 /// Partitions of a two-sided operation: the one given, else the default for the larger input.
 fn two_sided_partitions<A: Rdd, B: Rdd>(a: &A, b: &B, n: Option<usize>) -> usize {
     let upstream = a.num_partitions().max(b.num_partitions());
-    n.filter(|n| *n > 0).unwrap_or_else(|| a.context().map_or(upstream.max(1), |c| c.default_shuffle_partitions(upstream)))
+    n.filter(|n| *n > 0).unwrap_or_else(|| {
+        a.context()
+            .map_or(upstream.max(1), |c| c.default_shuffle_partitions(upstream))
+    })
 }
 
 /// Operations on RDDs of pairs. `num_partitions` arguments take a number or `None` for the
@@ -240,7 +268,11 @@ pub trait PairRdd<K: Key, V: Data>: Rdd<Item = (K, V)> {
     {
         assert_shippable!(F);
         let captures = Captures::take();
-        NarrowRdd::new(self, "MapValuesRdd", MapValuesOp::new(UserFn::new(f, &captures)))
+        NarrowRdd::new(
+            self,
+            "MapValuesRdd",
+            MapValuesOp::new(UserFn::new(f, &captures)),
+        )
     }
 
     /// Replaces every value by the values of `f(v)`, keeping the key.
@@ -253,7 +285,11 @@ pub trait PairRdd<K: Key, V: Data>: Rdd<Item = (K, V)> {
     {
         assert_shippable!(F);
         let captures = Captures::take();
-        NarrowRdd::new(self, "FlatMapValuesRdd", FlatMapValuesOp::new(UserFn::new(f, &captures)))
+        NarrowRdd::new(
+            self,
+            "FlatMapValuesRdd",
+            FlatMapValuesOp::new(UserFn::new(f, &captures)),
+        )
     }
 
     /// The keys.
@@ -296,18 +332,31 @@ pub trait PairRdd<K: Key, V: Data>: Rdd<Item = (K, V)> {
     }
 
     /// Merges the values of each key with `f`, combining inside map tasks first.
-    fn reduce_by_key<F>(self, f: F, num_partitions: impl Into<Option<usize>>) -> AggregatedRdd<K, V, V, ReduceAgg<UserFn<F>>>
+    fn reduce_by_key<F>(
+        self,
+        f: F,
+        num_partitions: impl Into<Option<usize>>,
+    ) -> AggregatedRdd<K, V, V, ReduceAgg<UserFn<F>>>
     where
         F: Fn(V, V) -> V + Shippable,
     {
         assert_shippable!(F);
         let captures = Captures::take();
         let n = partitions_or_default(&self, num_partitions.into());
-        AggregatedRdd::new(self, HashPartitioner::new(n), ReduceAgg::new(UserFn::new(f, &captures)))
+        AggregatedRdd::new(
+            self,
+            HashPartitioner::new(n),
+            ReduceAgg::new(UserFn::new(f, &captures)),
+        )
     }
 
     /// Folds the values of each key, starting from `zero` in every partition.
-    fn fold_by_key<F>(self, zero: V, f: F, num_partitions: impl Into<Option<usize>>) -> AggregatedRdd<K, V, V, ZeroAgg<V, UserFn<F>, UserFn<F>>>
+    fn fold_by_key<F>(
+        self,
+        zero: V,
+        f: F,
+        num_partitions: impl Into<Option<usize>>,
+    ) -> AggregatedRdd<K, V, V, ZeroAgg<V, UserFn<F>, UserFn<F>>>
     where
         F: Fn(V, V) -> V + Shippable,
     {
@@ -315,7 +364,15 @@ pub trait PairRdd<K: Key, V: Data>: Rdd<Item = (K, V)> {
         let captures = Captures::take();
         let n = partitions_or_default(&self, num_partitions.into());
         let f = UserFn::new(f, &captures);
-        AggregatedRdd::new(self, HashPartitioner::new(n), ZeroAgg { zero: Arc::new(zero), seq: f.clone(), comb: f })
+        AggregatedRdd::new(
+            self,
+            HashPartitioner::new(n),
+            ZeroAgg {
+                zero: Arc::new(zero),
+                seq: f.clone(),
+                comb: f,
+            },
+        )
     }
 
     /// Aggregates the values of each key into a `U`: `seq` folds a value in, `comb` merges two
@@ -334,12 +391,19 @@ pub trait PairRdd<K: Key, V: Data>: Rdd<Item = (K, V)> {
         assert_shippable!(S, M);
         let captures = Captures::take();
         let n = partitions_or_default(&self, num_partitions.into());
-        let agg = ZeroAgg { zero: Arc::new(zero), seq: UserFn::new(seq, &captures), comb: UserFn::new(comb, &captures) };
+        let agg = ZeroAgg {
+            zero: Arc::new(zero),
+            seq: UserFn::new(seq, &captures),
+            comb: UserFn::new(comb, &captures),
+        };
         AggregatedRdd::new(self, HashPartitioner::new(n), agg)
     }
 
     /// All values of each key, in one vector.
-    fn group_by_key(self, num_partitions: impl Into<Option<usize>>) -> AggregatedRdd<K, V, Vec<V>, GroupAgg<V>> {
+    fn group_by_key(
+        self,
+        num_partitions: impl Into<Option<usize>>,
+    ) -> AggregatedRdd<K, V, Vec<V>, GroupAgg<V>> {
         let n = partitions_or_default(&self, num_partitions.into());
         AggregatedRdd::new(self, HashPartitioner::new(n), GroupAgg(PhantomData))
     }
@@ -347,13 +411,22 @@ pub trait PairRdd<K: Key, V: Data>: Rdd<Item = (K, V)> {
     /// Sorts by key into range partitions (sampling the keys first, as Spark's
     /// `RangePartitioner` does: this runs a small job).
     #[track_caller]
-    fn sort_by_key(self, order: SortOrder, num_partitions: impl Into<Option<usize>>) -> Result<SortedRdd<K, V>>
+    fn sort_by_key(
+        self,
+        order: SortOrder,
+        num_partitions: impl Into<Option<usize>>,
+    ) -> Result<SortedRdd<K, V>>
     where
         K: Ord,
     {
-        let n = num_partitions.into().filter(|n| *n > 0).unwrap_or(self.num_partitions()).max(1);
+        let n = num_partitions
+            .into()
+            .filter(|n| *n > 0)
+            .unwrap_or(self.num_partitions())
+            .max(1);
         let bounds = if n > 1 {
-            // Spark's sketch: about 20 keys per output partition, 3x oversampled per input partition.
+            // Spark's sketch: about 20 keys per output partition, 3x oversampled per input
+            // partition.
             let sample_size = (20 * n).min(1_000_000);
             let per_partition = (3 * sample_size).div_ceil(self.num_partitions().max(1));
             let sketches = self.context()?.run_job_inner(
@@ -378,11 +451,19 @@ pub trait PairRdd<K: Key, V: Data>: Rdd<Item = (K, V)> {
         } else {
             Vec::new()
         };
-        Ok(SortedRdd::new(self, RangePartitioner::new(bounds, order), order.is_ascending()))
+        Ok(SortedRdd::new(
+            self,
+            RangePartitioner::new(bounds, order),
+            order.is_ascending(),
+        ))
     }
 
     /// For each key, the values of both RDDs.
-    fn cogroup<W: Data, B: Rdd<Item = (K, W)>>(self, other: B, num_partitions: impl Into<Option<usize>>) -> CoGroupedRdd<K, V, W> {
+    fn cogroup<W: Data, B: Rdd<Item = (K, W)>>(
+        self,
+        other: B,
+        num_partitions: impl Into<Option<usize>>,
+    ) -> CoGroupedRdd<K, V, W> {
         let n = two_sided_partitions(&self, &other, num_partitions.into());
         CoGroupedRdd::new(self, other, n)
     }
@@ -390,7 +471,11 @@ pub trait PairRdd<K: Key, V: Data>: Rdd<Item = (K, V)> {
     /// Pairs of values with equal keys (inner join), as a hash join on each partition: the
     /// other RDD's values are held in memory and this RDD's records stream through them (spilling
     /// through the cogroup path if the other side does not fit).
-    fn join<W: Data, B: Rdd<Item = (K, W)>>(self, other: B, num_partitions: impl Into<Option<usize>>) -> Joined<K, V, W> {
+    fn join<W: Data, B: Rdd<Item = (K, W)>>(
+        self,
+        other: B,
+        num_partitions: impl Into<Option<usize>>,
+    ) -> Joined<K, V, W> {
         let n = two_sided_partitions(&self, &other, num_partitions.into());
         super::HashJoinRdd::new(self, other, n)
     }
@@ -401,7 +486,11 @@ pub trait PairRdd<K: Key, V: Data>: Rdd<Item = (K, V)> {
         other: B,
         num_partitions: impl Into<Option<usize>>,
     ) -> NarrowRdd<CoGroupedRdd<K, V, W>, FlatMapValuesOp<LeftJoin, Vec<(V, Option<W>)>>> {
-        NarrowRdd::new(self.cogroup(other, num_partitions), "JoinRdd", FlatMapValuesOp::new(LeftJoin))
+        NarrowRdd::new(
+            self.cogroup(other, num_partitions),
+            "JoinRdd",
+            FlatMapValuesOp::new(LeftJoin),
+        )
     }
 
     /// Every pair of the other RDD, with this one's matching values or `None`.
@@ -410,7 +499,11 @@ pub trait PairRdd<K: Key, V: Data>: Rdd<Item = (K, V)> {
         other: B,
         num_partitions: impl Into<Option<usize>>,
     ) -> NarrowRdd<CoGroupedRdd<K, V, W>, FlatMapValuesOp<RightJoin, Vec<(Option<V>, W)>>> {
-        NarrowRdd::new(self.cogroup(other, num_partitions), "JoinRdd", FlatMapValuesOp::new(RightJoin))
+        NarrowRdd::new(
+            self.cogroup(other, num_partitions),
+            "JoinRdd",
+            FlatMapValuesOp::new(RightJoin),
+        )
     }
 
     /// Every key of either RDD, with the values of each side or `None`.
@@ -418,8 +511,13 @@ pub trait PairRdd<K: Key, V: Data>: Rdd<Item = (K, V)> {
         self,
         other: B,
         num_partitions: impl Into<Option<usize>>,
-    ) -> NarrowRdd<CoGroupedRdd<K, V, W>, FlatMapValuesOp<FullJoin, Vec<(Option<V>, Option<W>)>>> {
-        NarrowRdd::new(self.cogroup(other, num_partitions), "JoinRdd", FlatMapValuesOp::new(FullJoin))
+    ) -> NarrowRdd<CoGroupedRdd<K, V, W>, FlatMapValuesOp<FullJoin, Vec<(Option<V>, Option<W>)>>>
+    {
+        NarrowRdd::new(
+            self.cogroup(other, num_partitions),
+            "JoinRdd",
+            FlatMapValuesOp::new(FullJoin),
+        )
     }
 
     /// The number of pairs of each key (an action).
@@ -442,13 +540,22 @@ pub trait PairRdd<K: Key, V: Data>: Rdd<Item = (K, V)> {
     #[track_caller]
     fn lookup(self, key: K) -> Result<Vec<V>> {
         let parts = match self.partitioning() {
-            Some(super::Partitioning::Hash(n)) => Some(vec![<HashPartitioner as Partitioner<K>>::partition(&HashPartitioner::new(n), &key)]),
+            Some(super::Partitioning::Hash(n)) => {
+                Some(vec![<HashPartitioner as Partitioner<K>>::partition(
+                    &HashPartitioner::new(n),
+                    &key,
+                )])
+            }
             _ => None,
         };
         let out = self.context()?.run_job_inner(
             &self,
             key,
-            |key: &K, _ctx, it| it.filter(|(k, _)| k == key).map(|(_, v)| v).collect::<Vec<V>>(),
+            |key: &K, _ctx, it| {
+                it.filter(|(k, _)| k == key)
+                    .map(|(_, v)| v)
+                    .collect::<Vec<V>>()
+            },
             parts,
             Captures::default(),
         )?;

@@ -17,7 +17,12 @@ impl Context {
     /// partition order (Spark's `runJob`). `func` follows [the rule of RDD
     /// functions](crate::rdd::fns): it captures nothing, or is written with `func!`.
     #[track_caller]
-    pub fn run_job<R, U, F>(&self, rdd: &R, func: F, partitions: Option<Vec<usize>>) -> Result<Vec<U>>
+    pub fn run_job<R, U, F>(
+        &self,
+        rdd: &R,
+        func: F,
+        partitions: Option<Vec<usize>>,
+    ) -> Result<Vec<U>>
     where
         R: Rdd,
         U: Data,
@@ -25,7 +30,13 @@ impl Context {
     {
         assert_shippable!(F);
         let captures = Captures::take();
-        self.run_job_inner(rdd, (), move |_: &(), ctx, it| func(ctx, it), partitions, captures)
+        self.run_job_inner(
+            rdd,
+            (),
+            move |_: &(), ctx, it| func(ctx, it),
+            partitions,
+            captures,
+        )
     }
 
     /// [`Context::run_job`] for Ember's own actions: `cap` is passed to every call of `func`,
@@ -53,33 +64,66 @@ impl Context {
         let n = rdd.num_partitions();
         let partitions = partitions.unwrap_or_else(|| (0..n).collect());
         if let Some(bad) = partitions.iter().find(|p| **p >= n) {
-            return Err(EmberError::Argument(format!("partition {bad} does not exist: the RDD has {n} partitions")));
+            return Err(EmberError::Argument(format!(
+                "partition {bad} does not exist: the RDD has {n} partitions"
+            )));
         }
         // Spark names a job by where the action was called ("count at WordCount.scala:31").
         let caller = std::panic::Location::caller();
-        let call_site = format!("{} at {}:{}", rdd.meta().name(), caller.file(), caller.line());
-        let func: Arc<dyn ResultFunc> = Arc::new(ResultJob { rdd: rdd.clone(), cap: Arc::new(cap), func, captures });
+        let call_site = format!(
+            "{} at {}:{}",
+            rdd.meta().name(),
+            caller.file(),
+            caller.line()
+        );
+        let func: Arc<dyn ResultFunc> = Arc::new(ResultJob {
+            rdd: rdd.clone(),
+            cap: Arc::new(cap),
+            func,
+            captures,
+        });
         let mut results: Vec<Option<U>> = (0..partitions.len()).map(|_| None).collect();
-        self.run_job_erased(rdd.as_base(), func, partitions, call_site, |output_index, value| {
-            let v = match value {
-                TaskValue::Value(b) => *b.downcast::<U>().map_err(|_| EmberError::Internal("result of an unexpected type".into()))?,
-                TaskValue::Bytes(bytes) => postcard::from_bytes::<U>(&bytes).map_err(EmberError::ser)?,
-                TaskValue::MapStatus(_) | TaskValue::ResultTooLarge { .. } => {
-                    return Err(EmberError::Internal("a result task returned no value".into()))
+        self.run_job_erased(
+            rdd.as_base(),
+            func,
+            partitions,
+            call_site,
+            |output_index, value| {
+                let v = match value {
+                    TaskValue::Value(b) => *b
+                        .downcast::<U>()
+                        .map_err(|_| EmberError::Internal("result of an unexpected type".into()))?,
+                    TaskValue::Bytes(bytes) => {
+                        postcard::from_bytes::<U>(&bytes).map_err(EmberError::ser)?
+                    }
+                    TaskValue::MapStatus(_) | TaskValue::ResultTooLarge { .. } => {
+                        return Err(EmberError::Internal(
+                            "a result task returned no value".into(),
+                        ))
+                    }
+                };
+                if let Some(slot) = results.get_mut(output_index) {
+                    *slot = Some(v);
                 }
-            };
-            if let Some(slot) = results.get_mut(output_index) {
-                *slot = Some(v);
-            }
-            Ok(())
-        })?;
-        results.into_iter().map(|r| r.ok_or_else(|| EmberError::Internal("a partition's result is missing".into()))).collect()
+                Ok(())
+            },
+        )?;
+        results
+            .into_iter()
+            .map(|r| {
+                r.ok_or_else(|| EmberError::Internal("a partition's result is missing".into()))
+            })
+            .collect()
     }
 }
 
 /// The body of a result task: the final RDD and the action's per-partition function.
 #[derive(serde::Serialize, serde::Deserialize)]
-#[serde(bound(serialize = "R: serde::Serialize, C: serde::Serialize", deserialize = "R: serde::de::DeserializeOwned, C: serde::de::DeserializeOwned, F: Copy + 'static"))]
+#[serde(bound(
+    serialize = "R: serde::Serialize, C: serde::Serialize",
+    deserialize = "R: serde::de::DeserializeOwned, C: serde::de::DeserializeOwned, F: Copy + \
+                   'static"
+))]
 struct ResultJob<R, C, F> {
     rdd: R,
     cap: Arc<C>,
@@ -110,11 +154,26 @@ where
     U: Data,
     F: Fn(&C, &Arc<TaskContext>, PartIter<R>) -> U + Copy + Send + Sync + 'static,
 {
-    fn run(&self, partition: usize, ctx: &Arc<TaskContext>, measure: bool) -> (Box<dyn std::any::Any + Send>, u64) {
-        let v = self.captures.enter(|| (self.func)(&self.cap, ctx, self.rdd.iterator(partition, ctx)));
+    fn run(
+        &self,
+        partition: usize,
+        ctx: &Arc<TaskContext>,
+        measure: bool,
+    ) -> (Box<dyn std::any::Any + Send>, u64) {
+        let v = self
+            .captures
+            .enter(|| (self.func)(&self.cap, ctx, self.rdd.iterator(partition, ctx)));
         // Counting the bytes allocates nothing; a value postcard cannot encode is not limited
         // here (in cluster mode its task fails when the result is serialized).
-        let size = if measure { postcard::serialize_with_flavor::<U, _, usize>(&v, postcard::ser_flavors::Size::default()).map_or(0, |n| n as u64) } else { 0 };
+        let size = if measure {
+            postcard::serialize_with_flavor::<U, _, usize>(
+                &v,
+                postcard::ser_flavors::Size::default(),
+            )
+            .map_or(0, |n| n as u64)
+        } else {
+            0
+        };
         (Box::new(v), size)
     }
 
@@ -123,7 +182,9 @@ where
     }
 
     fn run_serialized(&self, partition: usize, ctx: &Arc<TaskContext>) -> Result<Vec<u8>> {
-        let v = self.captures.enter(|| (self.func)(&self.cap, ctx, self.rdd.iterator(partition, ctx)));
+        let v = self
+            .captures
+            .enter(|| (self.func)(&self.cap, ctx, self.rdd.iterator(partition, ctx)));
         postcard::to_allocvec(&v).map_err(EmberError::ser)
     }
 }

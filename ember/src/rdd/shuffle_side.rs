@@ -17,7 +17,7 @@ use crate::data::{Data, Key};
 use crate::partitioner::{HashPartitioner, Partitioner};
 use crate::shuffle::external_aggregator::ExternalAggregator;
 use crate::shuffle::reader::{read_reduce_partition, ShuffleRecords};
-use crate::task::{ShuffleId, Shipped, TaskContext, TaskMetrics};
+use crate::task::{Shipped, ShuffleId, TaskContext, TaskMetrics};
 
 /// A shuffle an RDD reads: its id, which is all an executor needs, and on the driver the map
 /// side, which the DAG scheduler runs.
@@ -31,13 +31,25 @@ pub(crate) struct ShuffleRead {
 impl ShuffleRead {
     /// A new shuffle of `parent` by `partitioner`, written by `map_side`; returns it with how
     /// its output is partitioned.
-    pub(crate) fn new<K: Key, V: Data, P: Rdd<Item = (K, V)>, Part: Partitioner<K>, M: MapSide<K, V>>(
+    pub(crate) fn new<
+        K: Key,
+        V: Data,
+        P: Rdd<Item = (K, V)>,
+        Part: Partitioner<K>,
+        M: MapSide<K, V>,
+    >(
         parent: P,
         partitioner: Part,
         map_side: M,
     ) -> (Self, Partitioning) {
         let (shuffle_id, dep, partitioning) = new_shuffle(parent, partitioner, map_side);
-        (ShuffleRead { shuffle_id, dep: Some(dep) }, partitioning)
+        (
+            ShuffleRead {
+                shuffle_id,
+                dep: Some(dep),
+            },
+            partitioning,
+        )
     }
 
     /// The shuffle dependency (on the driver; a copy on an executor has none).
@@ -46,8 +58,16 @@ impl ShuffleRead {
     }
 
     /// The records of reduce partition `p`, counted into the task's metrics.
-    pub(crate) fn records<T: serde::de::DeserializeOwned + 'static>(&self, p: usize, ctx: &Arc<TaskContext>) -> ShuffleReadIter<T> {
-        ShuffleReadIter { records: read_reduce_partition(ctx, self.shuffle_id, p), ctx: ctx.clone(), read: 0 }
+    pub(crate) fn records<T: serde::de::DeserializeOwned + 'static>(
+        &self,
+        p: usize,
+        ctx: &Arc<TaskContext>,
+    ) -> ShuffleReadIter<T> {
+        ShuffleReadIter {
+            records: read_reduce_partition(ctx, self.shuffle_id, p),
+            ctx: ctx.clone(),
+            read: 0,
+        }
     }
 }
 
@@ -66,13 +86,21 @@ impl ShuffleSide {
     /// partitioner and the parent is already hash-partitioned into as many partitions (as
     /// Spark's `combineByKey` and `cogroup` do), else through a new shuffle written by
     /// `map_side`. Returns how the result is partitioned.
-    pub(crate) fn new<K: Key, V: Data, P: Rdd<Item = (K, V)>, Part: Partitioner<K>, M: MapSide<K, V>>(
+    pub(crate) fn new<
+        K: Key,
+        V: Data,
+        P: Rdd<Item = (K, V)>,
+        Part: Partitioner<K>,
+        M: MapSide<K, V>,
+    >(
         parent: P,
         partitioner: Part,
         map_side: M,
     ) -> (Self, Partitioning) {
         let partitions = partitioner.num_partitions();
-        let is_hash = (&partitioner as &dyn Any).downcast_ref::<HashPartitioner>().is_some();
+        let is_hash = (&partitioner as &dyn Any)
+            .downcast_ref::<HashPartitioner>()
+            .is_some();
         if is_hash && parent.partitioning() == Some(Partitioning::Hash(partitions)) {
             return (ShuffleSide::narrow(parent), Partitioning::Hash(partitions));
         }
@@ -89,20 +117,34 @@ impl ShuffleSide {
     pub(crate) fn dependency(&self) -> Option<Dependency> {
         match self {
             ShuffleSide::Shuffle(read) => read.dependency(),
-            ShuffleSide::Narrow(src) => Some(Dependency::Narrow { rdd: src.0.base(), one_to_one: true }),
+            ShuffleSide::Narrow(src) => Some(Dependency::Narrow {
+                rdd: src.0.base(),
+                one_to_one: true,
+            }),
         }
     }
 
     /// Feeds every record of partition `p` to `insert`.
-    pub(crate) fn for_each<K: Key, X: Data>(&self, p: usize, ctx: &Arc<TaskContext>, mut insert: impl FnMut(K, X)) {
+    pub(crate) fn for_each<K: Key, X: Data>(
+        &self,
+        p: usize,
+        ctx: &Arc<TaskContext>,
+        mut insert: impl FnMut(K, X),
+    ) {
         match self {
             ShuffleSide::Shuffle(read) => {
-                for (k, x) in read_reduce_partition::<(K, X)>(ctx, read.shuffle_id, p).metered(&ctx.metrics) {
+                for (k, x) in
+                    read_reduce_partition::<(K, X)>(ctx, read.shuffle_id, p).metered(&ctx.metrics)
+                {
                     insert(k, x);
                 }
             }
             ShuffleSide::Narrow(src) => {
-                if let Ok(it) = src.0.iter_any(p, ctx).downcast::<Box<dyn Iterator<Item = (K, X)>>>() {
+                if let Ok(it) = src
+                    .0
+                    .iter_any(p, ctx)
+                    .downcast::<Box<dyn Iterator<Item = (K, X)>>>()
+                {
                     for (k, x) in *it {
                         insert(k, x);
                     }
@@ -112,10 +154,18 @@ impl ShuffleSide {
     }
 
     /// Every record of partition `p`, pulled.
-    pub(crate) fn iter<K: Key, X: Data>(&self, p: usize, ctx: &Arc<TaskContext>) -> SourceIter<K, X> {
+    pub(crate) fn iter<K: Key, X: Data>(
+        &self,
+        p: usize,
+        ctx: &Arc<TaskContext>,
+    ) -> SourceIter<K, X> {
         match self {
             ShuffleSide::Shuffle(read) => SourceIter::Shuffle(read.records(p, ctx)),
-            ShuffleSide::Narrow(src) => match src.0.iter_any(p, ctx).downcast::<Box<dyn Iterator<Item = (K, X)>>>() {
+            ShuffleSide::Narrow(src) => match src
+                .0
+                .iter_any(p, ctx)
+                .downcast::<Box<dyn Iterator<Item = (K, X)>>>()
+            {
                 Ok(it) => SourceIter::Narrow(*it),
                 Err(_) => SourceIter::Narrow(Box::new(std::iter::empty())),
             },
@@ -130,6 +180,9 @@ impl ShuffleSide {
 
 /// The records of one side of a join or aggregation: a shuffle read (static dispatch) or a
 /// co-partitioned parent read in place.
+// The shuffle reader is large but lives once per task, inline: boxing it would add an
+// indirection to every record read.
+#[allow(clippy::large_enum_variant)]
 pub enum SourceIter<K: Key, X: Data> {
     /// Records fetched from a shuffle.
     Shuffle(ShuffleReadIter<(K, X)>),
@@ -154,14 +207,19 @@ pub(crate) struct ErasedSource(pub(crate) Arc<dyn NarrowPairSource>);
 
 impl Serialize for ErasedSource {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.0.ship().map_err(serde::ser::Error::custom)?.serialize(s)
+        self.0
+            .ship()
+            .map_err(serde::ser::Error::custom)?
+            .serialize(s)
     }
 }
 
 impl<'de> Deserialize<'de> for ErasedSource {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let shipped = Shipped::deserialize(d)?;
-        crate::ship::decode_nested::<Arc<dyn NarrowPairSource>>(&shipped).map(ErasedSource).map_err(serde::de::Error::custom)
+        crate::ship::decode_nested::<Arc<dyn NarrowPairSource>>(&shipped)
+            .map(ErasedSource)
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -198,7 +256,10 @@ impl<R: Rdd> NarrowPairSource for NarrowSource<R> {
 
 /// An external aggregation map for one reduce partition, with the task's shuffle settings and
 /// directory.
-pub(crate) fn aggregator_for<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>>(agg: A, ctx: &TaskContext) -> ExternalAggregator<K, V, C, A> {
+pub(crate) fn aggregator_for<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>>(
+    agg: A,
+    ctx: &TaskContext,
+) -> ExternalAggregator<K, V, C, A> {
     let services = ctx.services();
     ExternalAggregator::new(agg, services.shuffle_conf(), services.local_dir())
 }
@@ -214,18 +275,32 @@ pub(crate) struct TwoSided {
 
 impl TwoSided {
     /// The inputs `a` and `b`, meeting in `partitions` hash partitions (at least one).
-    pub(crate) fn new<K: Key, V: Data, W: Data, A: Rdd<Item = (K, V)>, B: Rdd<Item = (K, W)>>(a: A, b: B, partitions: usize, name: &'static str) -> Self {
+    pub(crate) fn new<K: Key, V: Data, W: Data, A: Rdd<Item = (K, V)>, B: Rdd<Item = (K, W)>>(
+        a: A,
+        b: B,
+        partitions: usize,
+        name: &'static str,
+    ) -> Self {
         let meta = RddMeta::derived(a.meta(), name);
         let partitions = partitions.max(1);
         // Each input is read in place when already hash-partitioned into `partitions`.
         let (left, _) = ShuffleSide::new(a, HashPartitioner::new(partitions), PassThrough);
         let (right, _) = ShuffleSide::new(b, HashPartitioner::new(partitions), PassThrough);
-        TwoSided { meta, left, right, partitions }
+        TwoSided {
+            meta,
+            left,
+            right,
+            partitions,
+        }
     }
 
     /// The dependencies on both inputs.
     pub(crate) fn dependencies(&self) -> Vec<Dependency> {
-        self.left.dependency().into_iter().chain(self.right.dependency()).collect()
+        self.left
+            .dependency()
+            .into_iter()
+            .chain(self.right.dependency())
+            .collect()
     }
 }
 
@@ -251,6 +326,9 @@ impl<T: serde::de::DeserializeOwned> Iterator for ShuffleReadIter<T> {
 
 impl<T: serde::de::DeserializeOwned> Drop for ShuffleReadIter<T> {
     fn drop(&mut self) {
-        TaskMetrics::add(&self.ctx.metrics.shuffle_records_read, self.records.records_read());
+        TaskMetrics::add(
+            &self.ctx.metrics.shuffle_records_read,
+            self.records.records_read(),
+        );
     }
 }

@@ -6,11 +6,11 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use super::shuffle_side::{aggregator_for, ShuffleRead, ShuffleReadIter, ShuffleSide};
 use super::{Dependency, Partitioning, Rdd, RddBase, RddMeta, ShuffleDependencyBase};
 use crate::aggregator::Aggregator;
 use crate::data::{Data, Key};
 use crate::partitioner::{HashPartitioner, Partitioner};
-use super::shuffle_side::{aggregator_for, ShuffleRead, ShuffleReadIter, ShuffleSide};
 use crate::shuffle::external_aggregator::AggregatedIter;
 use crate::shuffle::external_sorter::{ExternalSorter, SortedIter};
 use crate::shuffle::reader::read_reduce_partition;
@@ -21,7 +21,9 @@ use crate::task::{MapStatus, ShuffleId, ShuffleMapFunc, TaskContext, TaskKind};
 use ember_scheduler::task::TaskBody;
 
 /// How a shuffle's map side treats records.
-pub trait MapSide<K: Key, V: Data>: Clone + Send + Sync + Serialize + serde::de::DeserializeOwned + 'static {
+pub trait MapSide<K: Key, V: Data>:
+    Clone + Send + Sync + Serialize + serde::de::DeserializeOwned + 'static
+{
     /// Writes one map partition's records; returns each reduce block's size.
     fn write<I: Iterator<Item = (K, V)>, P: Partitioner<K>>(
         &self,
@@ -42,7 +44,13 @@ pub trait MapSide<K: Key, V: Data>: Clone + Send + Sync + Serialize + serde::de:
         map_index: usize,
         ctx: &Arc<TaskContext>,
     ) -> crate::Result<Vec<u64>> {
-        self.write(rdd.iterator(map_index, ctx), partitioner, shuffle_id, map_index, ctx)
+        self.write(
+            rdd.iterator(map_index, ctx),
+            partitioner,
+            shuffle_id,
+            map_index,
+            ctx,
+        )
     }
 }
 
@@ -60,7 +68,15 @@ impl<K: Key, V: Data> MapSide<K, V> for PassThrough {
         ctx: &TaskContext,
     ) -> crate::Result<Vec<u64>> {
         let env = ctx.services();
-        sort_writer::write_records(records, partitioner, shuffle_id, map_index, &env.local_dir(), env.shuffle_conf(), &ctx.metrics)
+        sort_writer::write_records(
+            records,
+            partitioner,
+            shuffle_id,
+            map_index,
+            env.local_dir(),
+            env.shuffle_conf(),
+            &ctx.metrics,
+        )
     }
 }
 
@@ -86,9 +102,26 @@ impl<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>> MapSide<K, V> for Combine
     ) -> crate::Result<Vec<u64>> {
         let env = ctx.services();
         if A::MAP_SIDE_COMBINE {
-            sort_writer::write_combined(records, partitioner, &self.0, shuffle_id, map_index, &env.local_dir(), env.shuffle_conf(), &ctx.metrics)
+            sort_writer::write_combined(
+                records,
+                partitioner,
+                &self.0,
+                shuffle_id,
+                map_index,
+                env.local_dir(),
+                env.shuffle_conf(),
+                &ctx.metrics,
+            )
         } else {
-            sort_writer::write_records(records, partitioner, shuffle_id, map_index, &env.local_dir(), env.shuffle_conf(), &ctx.metrics)
+            sort_writer::write_records(
+                records,
+                partitioner,
+                shuffle_id,
+                map_index,
+                env.local_dir(),
+                env.shuffle_conf(),
+                &ctx.metrics,
+            )
         }
     }
 
@@ -101,16 +134,26 @@ impl<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>> MapSide<K, V> for Combine
         ctx: &Arc<TaskContext>,
     ) -> crate::Result<Vec<u64>> {
         if !A::MAP_SIDE_COMBINE {
-            return self.write(rdd.iterator(map_index, ctx), partitioner, shuffle_id, map_index, ctx);
+            return self.write(
+                rdd.iterator(map_index, ctx),
+                partitioner,
+                shuffle_id,
+                map_index,
+                ctx,
+            );
         }
         let env = ctx.services();
         sort_writer::write_combined_from(
-            RddPartition { rdd, partition: map_index, ctx },
+            RddPartition {
+                rdd,
+                partition: map_index,
+                ctx,
+            },
             partitioner,
             &self.0,
             shuffle_id,
             map_index,
-            &env.local_dir(),
+            env.local_dir(),
             env.shuffle_conf(),
             &ctx.metrics,
         )
@@ -151,7 +194,9 @@ impl<P: Clone, Part: Clone, M: Clone> Clone for ShuffleDependency<P, Part, M> {
     }
 }
 
-impl<K: Key, V: Data, P: Rdd<Item = (K, V)>, Part: Partitioner<K>, M: MapSide<K, V>> ShuffleMapFunc for ShuffleDependency<P, Part, M> {
+impl<K: Key, V: Data, P: Rdd<Item = (K, V)>, Part: Partitioner<K>, M: MapSide<K, V>> ShuffleMapFunc
+    for ShuffleDependency<P, Part, M>
+{
     fn shuffle_id(&self) -> ShuffleId {
         self.shuffle_id
     }
@@ -159,13 +204,23 @@ impl<K: Key, V: Data, P: Rdd<Item = (K, V)>, Part: Partitioner<K>, M: MapSide<K,
         crate::ship::ship(self)
     }
     fn run(&self, partition: usize, ctx: &Arc<TaskContext>) -> crate::Result<MapStatus> {
-        let sizes = self.map_side.write_rdd(&self.parent, &self.partitioner, self.shuffle_id, partition, ctx)?;
-        Ok(MapStatus { location: ctx.services().block_manager().id().clone(), map_index: partition, sizes })
+        let sizes = self.map_side.write_rdd(
+            &self.parent,
+            &self.partitioner,
+            self.shuffle_id,
+            partition,
+            ctx,
+        )?;
+        Ok(MapStatus {
+            location: ctx.services().block_manager().id().clone(),
+            map_index: partition,
+            sizes,
+        })
     }
 }
 
-impl<K: Key, V: Data, P: Rdd<Item = (K, V)>, Part: Partitioner<K>, M: MapSide<K, V>> ShuffleDependencyBase
-    for ShuffleDependency<P, Part, M>
+impl<K: Key, V: Data, P: Rdd<Item = (K, V)>, Part: Partitioner<K>, M: MapSide<K, V>>
+    ShuffleDependencyBase for ShuffleDependency<P, Part, M>
 {
     fn shuffle_id(&self) -> ShuffleId {
         self.shuffle_id
@@ -182,8 +237,8 @@ impl<K: Key, V: Data, P: Rdd<Item = (K, V)>, Part: Partitioner<K>, M: MapSide<K,
 }
 
 /// A shuffle map task body as the executor gets it (see [`crate::ship`]).
-impl<K: Key, V: Data, P: Rdd<Item = (K, V)>, Part: Partitioner<K>, M: MapSide<K, V>> crate::ship::Shippable
-    for ShuffleDependency<P, Part, M>
+impl<K: Key, V: Data, P: Rdd<Item = (K, V)>, Part: Partitioner<K>, M: MapSide<K, V>>
+    crate::ship::Shippable for ShuffleDependency<P, Part, M>
 {
     type Output = TaskKind;
     fn into_output(self) -> TaskKind {
@@ -192,7 +247,13 @@ impl<K: Key, V: Data, P: Rdd<Item = (K, V)>, Part: Partitioner<K>, M: MapSide<K,
 }
 
 /// Registers a shuffle of `parent` and returns its id, dependency and resulting partitioning.
-pub(crate) fn new_shuffle<K: Key, V: Data, P: Rdd<Item = (K, V)>, Part: Partitioner<K>, M: MapSide<K, V>>(
+pub(crate) fn new_shuffle<
+    K: Key,
+    V: Data,
+    P: Rdd<Item = (K, V)>,
+    Part: Partitioner<K>,
+    M: MapSide<K, V>,
+>(
     parent: P,
     partitioner: Part,
     map_side: M,
@@ -202,7 +263,12 @@ pub(crate) fn new_shuffle<K: Key, V: Data, P: Rdd<Item = (K, V)>, Part: Partitio
         Some(h) => Partitioning::Hash(<HashPartitioner as Partitioner<K>>::num_partitions(h)),
         None => Partitioning::Other(shuffle_id),
     };
-    let dep = Arc::new(ShuffleDependency { shuffle_id, parent, partitioner, map_side });
+    let dep = Arc::new(ShuffleDependency {
+        shuffle_id,
+        parent,
+        partitioner,
+        map_side,
+    });
     (shuffle_id, dep, partitioning)
 }
 
@@ -218,11 +284,20 @@ pub struct ShuffledRdd<K, V> {
 }
 
 impl<K: Key, V: Data> ShuffledRdd<K, V> {
-    pub(crate) fn new<P: Rdd<Item = (K, V)>, Part: Partitioner<K>>(parent: P, partitioner: Part) -> Self {
+    pub(crate) fn new<P: Rdd<Item = (K, V)>, Part: Partitioner<K>>(
+        parent: P,
+        partitioner: Part,
+    ) -> Self {
         let meta = RddMeta::derived(parent.meta(), "ShuffledRdd");
         let partitions = partitioner.num_partitions();
         let (read, partitioning) = ShuffleRead::new(parent, partitioner, PassThrough);
-        ShuffledRdd { meta, read, partitions, partitioning, _kv: PhantomData }
+        ShuffledRdd {
+            meta,
+            read,
+            partitions,
+            partitioning,
+            _kv: PhantomData,
+        }
     }
 }
 
@@ -278,12 +353,31 @@ impl<K, V, C, A: Clone> Clone for AggregatedRdd<K, V, C, A> {
 impl<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>> AggregatedRdd<K, V, C, A> {
     /// Aggregates `parent` by key into `partitioner`'s partitions. When the parent is already
     /// hash-partitioned the same way, no shuffle is needed (as in Spark's `combineByKey`).
-    pub(crate) fn new<P: Rdd<Item = (K, V)>, Part: Partitioner<K>>(parent: P, partitioner: Part, agg: A) -> Self {
+    pub(crate) fn new<P: Rdd<Item = (K, V)>, Part: Partitioner<K>>(
+        parent: P,
+        partitioner: Part,
+        agg: A,
+    ) -> Self {
         let parent_meta = parent.meta().clone();
         let partitions = partitioner.num_partitions();
-        let (source, partitioning) = ShuffleSide::new(parent, partitioner, Combine::<A, C>(agg.clone(), PhantomData));
-        let name = if source.is_shuffle() { "ShuffledRdd" } else { "AggregatedRdd" };
-        AggregatedRdd { meta: RddMeta::derived(&parent_meta, name), source, partitions, partitioning, agg, _kvc: PhantomData }
+        let (source, partitioning) = ShuffleSide::new(
+            parent,
+            partitioner,
+            Combine::<A, C>(agg.clone(), PhantomData),
+        );
+        let name = if source.is_shuffle() {
+            "ShuffledRdd"
+        } else {
+            "AggregatedRdd"
+        };
+        AggregatedRdd {
+            meta: RddMeta::derived(&parent_meta, name),
+            source,
+            partitions,
+            partitioning,
+            agg,
+            _kvc: PhantomData,
+        }
     }
 }
 
@@ -304,9 +398,11 @@ impl<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>> Rdd for AggregatedRdd<K, 
         let metrics = &ctx.metrics;
         // Map outputs are combiners when the map side combined; a narrow parent gives values.
         if self.source.is_shuffle() && A::MAP_SIDE_COMBINE {
-            self.source.for_each::<K, C>(p, ctx, |k, c| map.insert_combiner(k, c, metrics));
+            self.source
+                .for_each::<K, C>(p, ctx, |k, c| map.insert_combiner(k, c, metrics));
         } else {
-            self.source.for_each::<K, V>(p, ctx, |k, v| map.insert_value(k, v, metrics));
+            self.source
+                .for_each::<K, V>(p, ctx, |k, v| map.insert_value(k, v, metrics));
         }
         map.into_iter()
     }
@@ -331,11 +427,21 @@ pub struct SortedRdd<K, V> {
 }
 
 impl<K: Key + Ord, V: Data> SortedRdd<K, V> {
-    pub(crate) fn new<P: Rdd<Item = (K, V)>, Part: Partitioner<K>>(parent: P, partitioner: Part, ascending: bool) -> Self {
+    pub(crate) fn new<P: Rdd<Item = (K, V)>, Part: Partitioner<K>>(
+        parent: P,
+        partitioner: Part,
+        ascending: bool,
+    ) -> Self {
         let meta = RddMeta::derived(parent.meta(), "ShuffledRdd");
         let partitions = partitioner.num_partitions();
         let (read, _) = ShuffleRead::new(parent, partitioner, PassThrough);
-        SortedRdd { meta, read, partitions, ascending, _kv: PhantomData }
+        SortedRdd {
+            meta,
+            read,
+            partitions,
+            ascending,
+            _kv: PhantomData,
+        }
     }
 }
 
@@ -353,8 +459,14 @@ impl<K: Key + Ord, V: Data> Rdd for SortedRdd<K, V> {
     }
     fn compute(&self, p: usize, ctx: &Arc<TaskContext>) -> Self::Iter {
         let services = ctx.services();
-        let mut sorter = ExternalSorter::new(services.shuffle_conf(), services.local_dir(), self.ascending);
-        for (k, v) in read_reduce_partition::<(K, V)>(ctx, self.read.shuffle_id, p).metered(&ctx.metrics) {
+        let mut sorter = ExternalSorter::new(
+            services.shuffle_conf(),
+            services.local_dir(),
+            self.ascending,
+        );
+        for (k, v) in
+            read_reduce_partition::<(K, V)>(ctx, self.read.shuffle_id, p).metered(&ctx.metrics)
+        {
             sorter.insert(k, v, &ctx.metrics);
         }
         sorter.into_sorted_iter()

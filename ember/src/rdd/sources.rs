@@ -21,7 +21,10 @@ pub struct ParallelCollection<T> {
 
 impl<T> Clone for ParallelCollection<T> {
     fn clone(&self) -> Self {
-        ParallelCollection { meta: self.meta.clone(), slices: self.slices.clone() }
+        ParallelCollection {
+            meta: self.meta.clone(),
+            slices: self.slices.clone(),
+        }
     }
 }
 
@@ -37,7 +40,10 @@ impl<T: Data> ParallelCollection<T> {
             let end = (i + 1) * len / n;
             slices.push(it.by_ref().take(end - start).collect());
         }
-        ParallelCollection { meta: RddMeta::new(ctx, "ParallelCollectionRdd"), slices: Arc::new(slices) }
+        ParallelCollection {
+            meta: RddMeta::new(ctx, "ParallelCollectionRdd"),
+            slices: Arc::new(slices),
+        }
     }
 }
 
@@ -61,7 +67,10 @@ impl<T: Clone> Iterator for SliceIter<T> {
         Some(x)
     }
     fn size_hint(&self) -> (usize, Option<usize>) {
-        let n = self.slices.get(self.part).map_or(0, |s| s.len().saturating_sub(self.pos));
+        let n = self
+            .slices
+            .get(self.part)
+            .map_or(0, |s| s.len().saturating_sub(self.pos));
         (n, Some(n))
     }
 }
@@ -79,7 +88,12 @@ impl<T: Data> Rdd for ParallelCollection<T> {
         Vec::new()
     }
     fn compute(&self, partition: usize, ctx: &Arc<TaskContext>) -> SliceIter<T> {
-        SliceIter { slices: self.slices.clone(), part: partition, pos: 0, ctx: ctx.clone() }
+        SliceIter {
+            slices: self.slices.clone(),
+            part: partition,
+            pos: 0,
+            ctx: ctx.clone(),
+        }
     }
 }
 
@@ -104,7 +118,13 @@ impl RangeRdd {
         } else {
             0
         };
-        RangeRdd { meta: RddMeta::new(ctx, "RangeRdd"), start, step, count, slices: slices.max(1) }
+        RangeRdd {
+            meta: RddMeta::new(ctx, "RangeRdd"),
+            start,
+            step,
+            count,
+            slices: slices.max(1),
+        }
     }
 }
 
@@ -153,7 +173,12 @@ impl Rdd for RangeRdd {
         let n = self.slices as u128;
         let lo = (p as u128 * self.count as u128 / n) as u64;
         let hi = ((p as u128 + 1) * self.count as u128 / n) as u64;
-        RangeIter { next: self.start.wrapping_add((lo as i64).wrapping_mul(self.step)), step: self.step, remaining: hi - lo, ctx: ctx.clone() }
+        RangeIter {
+            next: self.start.wrapping_add((lo as i64).wrapping_mul(self.step)),
+            step: self.step,
+            remaining: hi - lo,
+            ctx: ctx.clone(),
+        }
     }
 }
 
@@ -168,7 +193,10 @@ impl TextFileRdd {
     pub(crate) fn new(ctx: &Context, path: &str, min_partitions: usize) -> Result<Self> {
         let files = crate::io::text_input::list_input_files(path)?;
         let splits = crate::io::text_input::compute_splits(&files, min_partitions.max(1))?;
-        Ok(TextFileRdd { meta: RddMeta::new(ctx, "TextFileRdd"), splits: Arc::new(splits) })
+        Ok(TextFileRdd {
+            meta: RddMeta::new(ctx, "TextFileRdd"),
+            splits: Arc::new(splits),
+        })
     }
 }
 
@@ -229,18 +257,29 @@ impl Rdd for TextFileRdd {
     }
     fn compute(&self, p: usize, ctx: &Arc<TaskContext>) -> TextIter {
         let reader = self.splits.get(p).map(|s| LineReader::new(s.clone()));
-        TextIter { reader, ctx: ctx.clone(), records: 0 }
+        TextIter {
+            reader,
+            ctx: ctx.clone(),
+            records: 0,
+        }
     }
 
     /// Lends each line from one reused `String` instead of allocating it.
-    fn for_each_ref<F: FnMut(&String) -> Result<()>>(&self, p: usize, ctx: &Arc<TaskContext>, mut f: F) -> Result<()> {
+    fn for_each_ref<F: FnMut(&String) -> Result<()>>(
+        &self,
+        p: usize,
+        ctx: &Arc<TaskContext>,
+        mut f: F,
+    ) -> Result<()> {
         if self.meta.storage_level().is_valid() {
             for line in self.iterator(p, ctx) {
                 f(&line)?;
             }
             return Ok(());
         }
-        let Some(split) = self.splits.get(p) else { return Ok(()) };
+        let Some(split) = self.splits.get(p) else {
+            return Ok(());
+        };
         let mut reader = LineReader::new(split.clone());
         let mut line = String::new();
         let mut records = 0u64;
@@ -274,7 +313,11 @@ pub struct UnionRdd<A, B> {
 
 impl<A: Rdd, B: Rdd<Item = A::Item>> UnionRdd<A, B> {
     pub(crate) fn new(a: A, b: B) -> Self {
-        UnionRdd { meta: RddMeta::derived(a.meta(), "UnionRdd"), a, b }
+        UnionRdd {
+            meta: RddMeta::derived(a.meta(), "UnionRdd"),
+            a,
+            b,
+        }
     }
 }
 
@@ -308,8 +351,14 @@ impl<A: Rdd, B: Rdd<Item = A::Item>> Rdd for UnionRdd<A, B> {
     }
     fn dependencies(&self) -> Vec<Dependency> {
         vec![
-            Dependency::Narrow { rdd: self.a.as_base(), one_to_one: false },
-            Dependency::Narrow { rdd: self.b.as_base(), one_to_one: false },
+            Dependency::Narrow {
+                rdd: self.a.as_base(),
+                one_to_one: false,
+            },
+            Dependency::Narrow {
+                rdd: self.b.as_base(),
+                one_to_one: false,
+            },
         ]
     }
     fn compute(&self, p: usize, ctx: &Arc<TaskContext>) -> Self::Iter {
@@ -331,7 +380,10 @@ pub struct UnionAllRdd<R> {
 
 impl<R: Rdd> UnionAllRdd<R> {
     pub(crate) fn new(ctx: &Context, parts: Vec<R>) -> Self {
-        UnionAllRdd { meta: RddMeta::new(ctx, "UnionRdd"), parts: Arc::new(parts) }
+        UnionAllRdd {
+            meta: RddMeta::new(ctx, "UnionRdd"),
+            parts: Arc::new(parts),
+        }
     }
 }
 
@@ -345,7 +397,13 @@ impl<R: Rdd> Rdd for UnionAllRdd<R> {
         self.parts.iter().map(|r| r.num_partitions()).sum()
     }
     fn dependencies(&self) -> Vec<Dependency> {
-        self.parts.iter().map(|r| Dependency::Narrow { rdd: r.as_base(), one_to_one: false }).collect()
+        self.parts
+            .iter()
+            .map(|r| Dependency::Narrow {
+                rdd: r.as_base(),
+                one_to_one: false,
+            })
+            .collect()
     }
     fn compute(&self, mut p: usize, ctx: &Arc<TaskContext>) -> Self::Iter {
         for r in self.parts.iter() {
@@ -373,7 +431,11 @@ impl<P: Rdd> CoalescedRdd<P> {
         let np = parent.num_partitions();
         let n = n.clamp(1, np.max(1));
         let groups = (0..n).map(|i| (i * np / n)..((i + 1) * np / n)).collect();
-        CoalescedRdd { meta: RddMeta::derived(parent.meta(), "CoalescedRdd"), parent, groups: Arc::new(groups) }
+        CoalescedRdd {
+            meta: RddMeta::derived(parent.meta(), "CoalescedRdd"),
+            parent,
+            groups: Arc::new(groups),
+        }
     }
 }
 
@@ -410,11 +472,19 @@ impl<P: Rdd> Rdd for CoalescedRdd<P> {
         self.groups.len()
     }
     fn dependencies(&self) -> Vec<Dependency> {
-        vec![Dependency::Narrow { rdd: self.parent.as_base(), one_to_one: false }]
+        vec![Dependency::Narrow {
+            rdd: self.parent.as_base(),
+            one_to_one: false,
+        }]
     }
     fn compute(&self, p: usize, ctx: &Arc<TaskContext>) -> Self::Iter {
         let range = self.groups.get(p).cloned().unwrap_or(0..0);
-        CoalescedIter { parent: self.parent.clone(), ctx: ctx.clone(), next_part: range, cur: None }
+        CoalescedIter {
+            parent: self.parent.clone(),
+            ctx: ctx.clone(),
+            next_part: range,
+            cur: None,
+        }
     }
 }
 
@@ -423,14 +493,24 @@ impl<P: Rdd> Rdd for CoalescedRdd<P> {
 impl Context {
     /// A local collection as an RDD of `num_slices` partitions (default: the default
     /// parallelism).
-    pub fn parallelize<T: Data>(&self, data: Vec<T>, num_slices: impl Into<Option<usize>>) -> ParallelCollection<T> {
+    pub fn parallelize<T: Data>(
+        &self,
+        data: Vec<T>,
+        num_slices: impl Into<Option<usize>>,
+    ) -> ParallelCollection<T> {
         let n = num_slices.into().unwrap_or(self.default_parallelism());
         ParallelCollection::new(&self.weak_handle(), data, n)
     }
 
     /// The numbers from `start` (inclusive) to `end` (exclusive) by `step`, generated inside
     /// the tasks.
-    pub fn range(&self, start: i64, end: i64, step: i64, num_slices: impl Into<Option<usize>>) -> RangeRdd {
+    pub fn range(
+        &self,
+        start: i64,
+        end: i64,
+        step: i64,
+        num_slices: impl Into<Option<usize>>,
+    ) -> RangeRdd {
         let n = num_slices.into().unwrap_or(self.default_parallelism());
         RangeRdd::new(&self.weak_handle(), start, end, step, n)
     }
@@ -438,8 +518,14 @@ impl Context {
     /// The lines of a text file, of the files of a directory, or of the files a glob matches,
     /// split at line-aligned byte ranges into at least `min_partitions` partitions (default:
     /// `min(default parallelism, 2)`, as Spark).
-    pub fn text_file(&self, path: &str, min_partitions: impl Into<Option<usize>>) -> Result<TextFileRdd> {
-        let n = min_partitions.into().unwrap_or(self.default_parallelism().min(2));
+    pub fn text_file(
+        &self,
+        path: &str,
+        min_partitions: impl Into<Option<usize>>,
+    ) -> Result<TextFileRdd> {
+        let n = min_partitions
+            .into()
+            .unwrap_or(self.default_parallelism().min(2));
         TextFileRdd::new(&self.weak_handle(), path, n)
     }
 

@@ -3,11 +3,14 @@
 
 use serde::{Deserialize, Serialize};
 
-use ember_common::AccumulatorUpdate;
 use crate::memory::MemoryMetrics;
-use crate::task::Shipped;
 use crate::storage::BlockStatus;
-use crate::task::{ExecutorId, MapStatus, ShuffleId, StageId, TaskEndReason, TaskId, TaskMetricsSnapshot, TaskState};
+use crate::task::Shipped;
+use crate::task::{
+    ExecutorId, MapStatus, ShuffleId, StageId, TaskEndReason, TaskId, TaskMetricsSnapshot,
+    TaskState,
+};
+use ember_common::AccumulatorUpdate;
 
 /// Executor → driver.
 #[derive(Debug, Serialize, Deserialize)]
@@ -27,17 +30,33 @@ pub enum ToDriver {
         pid: u32,
     },
     /// A task's new state (Spark's `StatusUpdate`).
-    StatusUpdate { task_id: TaskId, state: TaskState, payload: WirePayload },
+    StatusUpdate {
+        task_id: TaskId,
+        state: TaskState,
+        payload: WirePayload,
+    },
     /// Where a shuffle's map outputs are (Spark's `GetMapOutputStatuses`).
-    GetMapOutputStatuses { request_id: u64, shuffle_id: ShuffleId },
+    GetMapOutputStatuses {
+        request_id: u64,
+        shuffle_id: ShuffleId,
+    },
     /// Liveness and the metrics of running tasks, every `ember.executor.heartbeatInterval`
     /// (Spark's `Heartbeat`).
     /// `memory` is the executor's memory manager at that moment.
-    Heartbeat { task_metrics: Vec<(TaskId, TaskMetricsSnapshot)>, executor_metrics: crate::metrics::ExecutorSourceMetrics, memory: MemoryMetrics },
+    Heartbeat {
+        task_metrics: Vec<(TaskId, TaskMetricsSnapshot)>,
+        executor_metrics: crate::metrics::ExecutorSourceMetrics,
+        memory: MemoryMetrics,
+    },
     /// A partition of `rdd_id` changed place here (Spark's `UpdateBlockInfo`): stored in memory
     /// or on disk, evicted from memory to disk, dropped, or removed (`status` says where it is
     /// now and how large), with the executor's memory metrics after the change.
-    BlockUpdated { rdd_id: usize, partition: usize, status: BlockStatus, memory: MemoryMetrics },
+    BlockUpdated {
+        rdd_id: usize,
+        partition: usize,
+        status: BlockStatus,
+        memory: MemoryMetrics,
+    },
 }
 
 /// The payload of a status update.
@@ -45,12 +64,24 @@ pub enum ToDriver {
 pub enum WirePayload {
     None,
     /// A result small enough to travel in the message, or a map status.
-    Direct { value: WireValue, metrics: TaskMetricsSnapshot, accum_updates: Vec<AccumulatorUpdate> },
+    Direct {
+        value: WireValue,
+        metrics: TaskMetricsSnapshot,
+        accum_updates: Vec<AccumulatorUpdate>,
+    },
     /// A result kept in the executor's block manager (`block_id`), or, when larger than
     /// `ember.driver.maxResultSize`, not kept at all (`block_id: None`).
-    Indirect { block_id: Option<String>, size: u64, metrics: TaskMetricsSnapshot, accum_updates: Vec<AccumulatorUpdate> },
+    Indirect {
+        block_id: Option<String>,
+        size: u64,
+        metrics: TaskMetricsSnapshot,
+        accum_updates: Vec<AccumulatorUpdate>,
+    },
     /// The task failed, was killed or lost.
-    Failure { reason: TaskEndReason, metrics: Option<TaskMetricsSnapshot> },
+    Failure {
+        reason: TaskEndReason,
+        metrics: Option<TaskMetricsSnapshot>,
+    },
 }
 
 /// A value in a direct result.
@@ -66,7 +97,11 @@ pub enum ToExecutor {
     /// Registration accepted (Spark's `RegisteredExecutor`): the executor's id, the
     /// application's configuration (never the secret), and the driver's build id, which the
     /// executor checks against its own before it decodes anything from this driver.
-    RegisteredExecutor { executor_id: ExecutorId, conf: Vec<(String, String)>, build_id: String },
+    RegisteredExecutor {
+        executor_id: ExecutorId,
+        conf: Vec<(String, String)>,
+        build_id: String,
+    },
     /// Registration refused; the executor exits with this message.
     RegisterRejected { reason: String },
     /// Run a task (Spark's `LaunchTask`).
@@ -83,7 +118,10 @@ pub enum ToExecutor {
     /// Drop this executor's copy of a broadcast value (`unpersist`, `destroy`).
     RemoveBroadcast { id: u64 },
     /// The answer to `GetMapOutputStatuses`.
-    MapOutputStatuses { request_id: u64, statuses: Result<Vec<Option<MapStatus>>, String> },
+    MapOutputStatuses {
+        request_id: u64,
+        statuses: Result<Vec<Option<MapStatus>>, String>,
+    },
 }
 
 /// A task as sent to an executor. The task body (`binary`) is the same for every task of a stage

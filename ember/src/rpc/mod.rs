@@ -1,4 +1,4 @@
-//! The network transport of cluster mode (DESIGN.md §3 and §5).
+//! The network transport of cluster mode.
 //!
 //! Frames, the authenticated handshake, typed connections and block transfer are `ember-net`'s
 //! (re-exported here, since programs that talk to a driver name them through `ember`). What
@@ -9,12 +9,15 @@ pub mod messages;
 
 // Named here for the integration tests (feature `testing`), which speak the wire protocol.
 #[cfg_attr(not(feature = "testing"), allow(unused_imports))]
-pub use ember_net::{auth, block_client, block_server, connection, frame, protocol, seal, secret, RpcError};
+pub use ember_net::{
+    auth, block_client, block_server, connection, frame, protocol, seal, secret, RpcError,
+};
 
 use crate::error::{EmberError, Result};
 
 /// The small tokio runtime a driver or an executor runs its network I/O on (task code never
 /// runs there), with threads named `name`.
 pub fn network_runtime(name: &str) -> Result<tokio::runtime::Runtime> {
-    ember_net::runtime::network_runtime(name).map_err(|e| EmberError::io(format!("{name} runtime"), e))
+    ember_net::runtime::network_runtime(name)
+        .map_err(|e| EmberError::io(format!("{name} runtime"), e))
 }

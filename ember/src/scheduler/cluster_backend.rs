@@ -19,21 +19,22 @@ use tracing::{debug, info, warn};
 
 use super::backend::{LaunchFailure, SchedulerBackend};
 use super::event_loop::DriverEvent;
-use ember_scheduler::task_set::WorkerOffer;
-use crate::task::MapOutputSource;
 use crate::error::{EmberError, Result};
-use ember_scheduler::map_output_tracker::MapOutputTracker;
-use ember_net::block_client::BlockClient;
-use ember_net::block_server::BlockServer;
-use ember_net::protocol::{BlockRequest, BlockResponse};
 use crate::rpc::connection::Connection;
 use crate::rpc::messages::{ToDriver, ToExecutor, WirePayload, WireTask, WireValue};
 use crate::rpc::secret::Security;
 use crate::rpc::RpcError;
+use crate::task::MapOutputSource;
 use crate::task::Shipped;
 use crate::task::{
-    DirectTaskResult, ExecutorId, StageId, StatusUpdate, TaskDescription, TaskEndReason, TaskId, TaskOutcome, TaskValue,
+    DirectTaskResult, ExecutorId, StageId, StatusUpdate, TaskDescription, TaskEndReason, TaskId,
+    TaskOutcome, TaskValue,
 };
+use ember_net::block_client::BlockClient;
+use ember_net::block_server::BlockServer;
+use ember_net::protocol::{BlockRequest, BlockResponse};
+use ember_scheduler::map_output_tracker::MapOutputTracker;
+use ember_scheduler::task_set::WorkerOffer;
 
 /// How the driver's network side is set up.
 #[derive(Clone, Debug)]
@@ -102,7 +103,12 @@ impl ClusterView {
         let st = self.0.state.lock();
         st.executors
             .iter()
-            .map(|(id, e)| ExecutorInfo { executor_id: id.clone(), host: e.host.clone(), total_cores: e.total_cores, pid: e.pid })
+            .map(|(id, e)| ExecutorInfo {
+                executor_id: id.clone(),
+                host: e.host.clone(),
+                total_cores: e.total_cores,
+                pid: e.pid,
+            })
             .collect()
     }
 }
@@ -154,12 +160,32 @@ impl ClusterBackend {
             settings.max_frame,
             broadcasts,
         )
-        .map_err(|e| EmberError::network(format!("I/O error on {}: cannot start the driver's block server", settings.bind.ip()), e))?;
-        let listener = std::net::TcpListener::bind(settings.bind)
-            .map_err(|e| EmberError::DriverListen { addr: settings.bind.to_string(), source: crate::error::SharedIoError::new(e) })?;
-        listener.set_nonblocking(true).map_err(|e| EmberError::io("driver listener", e))?;
-        let addr = listener.local_addr().map_err(|e| EmberError::io("driver listener", e))?;
-        let blocks = BlockClient::new(runtime.handle().clone(), settings.security.clone(), settings.max_frame, settings.timeout);
+        .map_err(|e| {
+            EmberError::network(
+                format!(
+                    "I/O error on {}: cannot start the driver's block server",
+                    settings.bind.ip()
+                ),
+                e,
+            )
+        })?;
+        let listener =
+            std::net::TcpListener::bind(settings.bind).map_err(|e| EmberError::DriverListen {
+                addr: settings.bind.to_string(),
+                source: crate::error::SharedIoError::new(e),
+            })?;
+        listener
+            .set_nonblocking(true)
+            .map_err(|e| EmberError::io("driver listener", e))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| EmberError::io("driver listener", e))?;
+        let blocks = BlockClient::new(
+            runtime.handle().clone(),
+            settings.security.clone(),
+            settings.max_frame,
+            settings.timeout,
+        );
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
             registered: Condvar::new(),
@@ -172,7 +198,8 @@ impl ClusterBackend {
         });
         let listener = {
             let _guard = runtime.enter();
-            tokio::net::TcpListener::from_std(listener).map_err(|e| EmberError::io("driver listener", e))?
+            tokio::net::TcpListener::from_std(listener)
+                .map_err(|e| EmberError::io("driver listener", e))?
         };
         runtime.spawn(accept_loop(listener, shared.clone()));
         info!("Driver listening for executors on {addr}");
@@ -245,16 +272,20 @@ impl ClusterBackend {
             // only the driver, which then stops its executors itself (and a SIGKILL of the
             // group leaves them alive to see the connection drop and clean up).
             std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-            cmd.env(crate::executor::process::EXECUTOR_ENV, args).stdin(Stdio::null());
+            cmd.env(crate::executor::process::EXECUTOR_ENV, args)
+                .stdin(Stdio::null());
             match security.secret() {
                 Some(s) => cmd.env(SECRET_ENV, String::from_utf8_lossy(s.expose()).into_owned()),
                 None => cmd.env_remove(SECRET_ENV),
             };
-            // Executors' stdout goes to the driver's stderr: the application's stdout stays its own.
+            // Executors' stdout goes to the driver's stderr: the application's stdout stays its
+            // own.
             if let Ok(fd) = std::os::fd::AsFd::as_fd(&std::io::stderr()).try_clone_to_owned() {
                 cmd.stdout(Stdio::from(fd));
             }
-            let child = cmd.spawn().map_err(|e| EmberError::io("/proc/self/exe (executor process)", e))?;
+            let child = cmd
+                .spawn()
+                .map_err(|e| EmberError::io("/proc/self/exe (executor process)", e))?;
             debug!("spawned executor process {} (pid {})", i, child.id());
             self.children.push((child, i));
         }
@@ -266,7 +297,12 @@ impl ClusterBackend {
         let deadline = std::time::Instant::now() + timeout;
         let mut st = self.shared.state.lock();
         while st.executors.len() < n {
-            if self.shared.registered.wait_until(&mut st, deadline).timed_out() {
+            if self
+                .shared
+                .registered
+                .wait_until(&mut st, deadline)
+                .timed_out()
+            {
                 return Err(EmberError::ExecutorsNotRegistered {
                     registered: st.executors.len(),
                     expected: n,
@@ -317,9 +353,14 @@ impl ClusterBackend {
         loop {
             match child.try_wait() {
                 Ok(Some(status)) => return Some(status),
-                Ok(None) if std::time::Instant::now() < deadline => std::thread::sleep(Duration::from_millis(2)),
+                Ok(None) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(2))
+                }
                 _ => {
-                    debug!("executor {executor_id} (pid {pid}) closed its connection but has not exited yet");
+                    debug!(
+                        "executor {executor_id} (pid {pid}) closed its connection but has not \
+                         exited yet"
+                    );
                     return None;
                 }
             }
@@ -346,7 +387,11 @@ impl SchedulerBackend for ClusterBackend {
         let st = self.shared.state.lock();
         st.executors
             .iter()
-            .map(|(id, e)| WorkerOffer { executor_id: id.clone(), host: e.host.clone(), cores: e.free_cores })
+            .map(|(id, e)| WorkerOffer {
+                executor_id: id.clone(),
+                host: e.host.clone(),
+                cores: e.free_cores,
+            })
             .collect()
     }
 
@@ -357,7 +402,12 @@ impl SchedulerBackend for ClusterBackend {
             let (binary_id, shipped) = match self.binary_for(&t) {
                 Ok(b) => b,
                 Err(e) => {
-                    failures.push(LaunchFailure { task_id: t.task_id, executor_id: t.executor_id.clone(), message: e.to_string(), executor_gone: false });
+                    failures.push(LaunchFailure {
+                        task_id: t.task_id,
+                        executor_id: t.executor_id.clone(),
+                        message: e.to_string(),
+                        executor_gone: false,
+                    });
                     continue;
                 }
             };
@@ -387,30 +437,48 @@ impl SchedulerBackend for ClusterBackend {
             let bytes = match postcard::to_allocvec(&ToExecutor::LaunchTask(wire)) {
                 Ok(b) => b,
                 Err(e) => {
-                    failures.push(LaunchFailure { task_id: t.task_id, executor_id: t.executor_id.clone(), message: e.to_string(), executor_gone: false });
+                    failures.push(LaunchFailure {
+                        task_id: t.task_id,
+                        executor_id: t.executor_id.clone(),
+                        message: e.to_string(),
+                        executor_gone: false,
+                    });
                     continue;
                 }
             };
             if bytes.len() >= max {
                 // Spark's CoarseGrainedSchedulerBackend.launchTasks message.
                 let message = format!(
-                    "Serialized task {}:{} was {} bytes, which exceeds max allowed: ember.rpc.message.maxSize ({} bytes). \
-                     Consider increasing ember.rpc.message.maxSize or using broadcast variables for large values.",
+                    "Serialized task {}:{} was {} bytes, which exceeds max allowed: \
+                     ember.rpc.message.maxSize ({} bytes). Consider increasing \
+                     ember.rpc.message.maxSize or using broadcast variables for large values.",
                     t.task_id,
                     t.index,
                     bytes.len(),
                     max
                 );
-                failures.push(LaunchFailure { task_id: t.task_id, executor_id: t.executor_id.clone(), message, executor_gone: false });
+                failures.push(LaunchFailure {
+                    task_id: t.task_id,
+                    executor_id: t.executor_id.clone(),
+                    message,
+                    executor_gone: false,
+                });
                 continue;
             }
             exec.free_cores = exec.free_cores.saturating_sub(t.cpus);
             exec.binaries.insert(binary_id);
-            debug!("Launching task {} on executor id: {} hostname: {}.", t.task_id, t.executor_id, exec.host);
+            debug!(
+                "Launching task {} on executor id: {} hostname: {}.",
+                t.task_id, t.executor_id, exec.host
+            );
             if exec.tx.send(bytes).is_err() {
-                warn!("executor {} connection closed before task {} could be sent", t.executor_id, t.task_id);
+                warn!(
+                    "executor {} connection closed before task {} could be sent",
+                    t.executor_id, t.task_id
+                );
             }
-            self.running.insert(t.task_id, (t.executor_id.clone(), t.cpus));
+            self.running
+                .insert(t.task_id, (t.executor_id.clone(), t.cpus));
         }
         failures
     }
@@ -444,7 +512,10 @@ impl SchedulerBackend for ClusterBackend {
         if let (Some((cores, memory_mb)), false) = (self.local_shape, stopping) {
             if self.replacements >= self.max_replacements {
                 let max = self.max_replacements;
-                warn!("not replacing lost executor {executor_id}: ember.deploy.maxExecutorRetries ({max}) reached");
+                warn!(
+                    "not replacing lost executor {executor_id}: ember.deploy.maxExecutorRetries \
+                     ({max}) reached"
+                );
                 self.last_lost = Some(executor_id.clone());
                 return exit;
             }
@@ -469,8 +540,12 @@ impl SchedulerBackend for ClusterBackend {
     }
 
     fn application_failure(&mut self) -> Option<String> {
-        let (Some(_), Some(last)) = (self.local_shape, self.last_lost.clone()) else { return None };
-        if self.replacements < self.max_replacements || !self.shared.state.lock().executors.is_empty() {
+        let (Some(_), Some(last)) = (self.local_shape, self.last_lost.clone()) else {
+            return None;
+        };
+        if self.replacements < self.max_replacements
+            || !self.shared.state.lock().executors.is_empty()
+        {
             return None;
         }
         // A process still starting (or still exiting) may yet register: wait for it.
@@ -480,7 +555,9 @@ impl SchedulerBackend for ClusterBackend {
         }
         // Spark's standalone master removes an application in this state.
         Some(format!(
-            "Master removed our application: FAILED (every executor was lost and ember.deploy.maxExecutorRetries ({}) allows no more replacements; last lost: executor {last})",
+            "Master removed our application: FAILED (every executor was lost and \
+             ember.deploy.maxExecutorRetries ({}) allows no more replacements; last lost: \
+             executor {last})",
             self.max_replacements
         ))
     }
@@ -507,7 +584,10 @@ impl SchedulerBackend for ClusterBackend {
     fn kill_task(&mut self, task_id: TaskId, executor_id: &ExecutorId, reason: &str) {
         let st = self.shared.state.lock();
         if let Some(e) = st.executors.get(executor_id) {
-            if let Ok(bytes) = postcard::to_allocvec(&ToExecutor::KillTask { task_id, reason: reason.to_string() }) {
+            if let Ok(bytes) = postcard::to_allocvec(&ToExecutor::KillTask {
+                task_id,
+                reason: reason.to_string(),
+            }) {
                 let _ = e.tx.send(bytes);
             }
         }
@@ -529,7 +609,9 @@ impl SchedulerBackend for ClusterBackend {
             loop {
                 match child.try_wait() {
                     Ok(Some(_)) => break,
-                    Ok(None) if std::time::Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
+                    Ok(None) if std::time::Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_millis(5))
+                    }
                     _ => {
                         let _ = child.kill();
                         let _ = child.wait();
@@ -544,7 +626,6 @@ impl SchedulerBackend for ClusterBackend {
             rt.shutdown_timeout(Duration::from_secs(2));
         }
     }
-
 }
 
 impl Drop for ClusterBackend {
@@ -573,33 +654,70 @@ async fn accept_loop(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
     }
 }
 
-async fn serve_executor(stream: tokio::net::TcpStream, peer: SocketAddr, shared: Arc<Shared>) -> std::result::Result<(), RpcError> {
+async fn serve_executor(
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+) -> std::result::Result<(), RpcError> {
     let s = &shared.settings;
-    let conn = Connection::<ToDriver, ToExecutor>::accept(stream, &s.security, s.max_frame, s.timeout).await?;
+    let conn =
+        Connection::<ToDriver, ToExecutor>::accept(stream, &s.security, s.max_frame, s.timeout)
+            .await?;
     let (mut reader, mut writer) = conn.into_split();
-    let first = tokio::time::timeout(s.timeout, reader.recv()).await.map_err(|_| RpcError::Io("executor did not register in time".into()))??;
-    let ToDriver::RegisterExecutor { requested_id, host, cores, memory_mb, block_port, build_id, pid } = first else {
-        return Err(RpcError::Decode("the first message of an executor must be RegisterExecutor".into()));
+    let first = tokio::time::timeout(s.timeout, reader.recv())
+        .await
+        .map_err(|_| RpcError::Io("executor did not register in time".into()))??;
+    let ToDriver::RegisterExecutor {
+        requested_id,
+        host,
+        cores,
+        memory_mb,
+        block_port,
+        build_id,
+        pid,
+    } = first
+    else {
+        return Err(RpcError::Decode(
+            "the first message of an executor must be RegisterExecutor".into(),
+        ));
     };
     let known = !build_id.is_empty() && build_id.bytes().all(|c| c.is_ascii_hexdigit());
     if !known || build_id != shared.build_id {
         let reason = if known {
-            format!("executor build {build_id} does not match the driver's build {}: run the same executable on every machine", shared.build_id)
+            format!(
+                "executor build {build_id} does not match the driver's build {}: run the same \
+                 executable on every machine",
+                shared.build_id
+            )
         } else {
-            format!("executor build {build_id:?} is not a build id (the driver's is {}): {}", shared.build_id, crate::image::HOW_TO_BUILD)
+            format!(
+                "executor build {build_id:?} is not a build id (the driver's is {}): {}",
+                shared.build_id,
+                crate::image::HOW_TO_BUILD
+            )
         };
         warn!("Refusing executor from {peer}: {reason}");
-        writer.send(&ToExecutor::RegisterRejected { reason }).await?;
+        writer
+            .send(&ToExecutor::RegisterRejected { reason })
+            .await?;
         return Ok(());
     }
-    let task_cpus = s.conf.iter().find(|(k, _)| k == crate::conf::TASK_CPUS).and_then(|(_, v)| v.trim().parse::<u32>().ok()).unwrap_or(1);
+    let task_cpus = s
+        .conf
+        .iter()
+        .find(|(k, _)| k == crate::conf::TASK_CPUS)
+        .and_then(|(_, v)| v.trim().parse::<u32>().ok())
+        .unwrap_or(1);
     if cores < task_cpus {
         // Spark offers such an executor nothing, forever; refusing it says why at once.
         let reason = format!(
-            "the executor has {cores} cores, fewer than the {task_cpus} each task needs (ember.task.cpus = {task_cpus}): it could never run a task"
+            "the executor has {cores} cores, fewer than the {task_cpus} each task needs \
+             (ember.task.cpus = {task_cpus}): it could never run a task"
         );
         warn!("Refusing executor from {peer}: {reason}");
-        writer.send(&ToExecutor::RegisterRejected { reason }).await?;
+        writer
+            .send(&ToExecutor::RegisterRejected { reason })
+            .await?;
         return Ok(());
     }
     let block_addr = match format!("{host}:{block_port}").parse::<SocketAddr>() {
@@ -623,18 +741,44 @@ async fn serve_executor(stream: tokio::net::TcpStream, peer: SocketAddr, shared:
         };
         st.executors.insert(
             id.clone(),
-            ExecutorData { host: host.clone(), pid, total_cores: cores, free_cores: cores, tx: tx.clone(), binaries: FxHashSet::default() },
+            ExecutorData {
+                host: host.clone(),
+                pid,
+                total_cores: cores,
+                free_cores: cores,
+                tx: tx.clone(),
+                binaries: FxHashSet::default(),
+            },
         );
         id
     };
-    writer.send(&ToExecutor::RegisteredExecutor { executor_id: executor_id.clone(), conf: s.conf.clone(), build_id: shared.build_id.clone() }).await?;
+    writer
+        .send(&ToExecutor::RegisteredExecutor {
+            executor_id: executor_id.clone(),
+            conf: s.conf.clone(),
+            build_id: shared.build_id.clone(),
+        })
+        .await?;
     // The executor computes the same budget from the same configuration; its block manager is
     // known (with no blocks) from now on.
-    let bm_id = crate::task::BlockManagerId { executor_id: executor_id.clone(), host: host.clone(), port: block_port };
-    shared.block_master.register(&bm_id, executor_max_memory(&s.conf, memory_mb));
-    info!("Registered executor ({peer}, pid {pid}) with ID {executor_id}, host {host}, cores {cores}, memory {memory_mb} MiB");
+    let bm_id = crate::task::BlockManagerId {
+        executor_id: executor_id.clone(),
+        host: host.clone(),
+        port: block_port,
+    };
+    shared
+        .block_master
+        .register(&bm_id, executor_max_memory(&s.conf, memory_mb));
+    info!(
+        "Registered executor ({peer}, pid {pid}) with ID {executor_id}, host {host}, cores \
+         {cores}, memory {memory_mb} MiB"
+    );
     shared.registered.notify_all();
-    let _ = shared.events.send(DriverEvent::ExecutorAdded { executor_id: executor_id.clone(), host: host.clone(), cores: cores as u32 });
+    let _ = shared.events.send(DriverEvent::ExecutorAdded {
+        executor_id: executor_id.clone(),
+        host: host.clone(),
+        cores,
+    });
 
     let writer_task = tokio::spawn(async move {
         while let Some(bytes) = rx.recv().await {
@@ -646,45 +790,115 @@ async fn serve_executor(stream: tokio::net::TcpStream, peer: SocketAddr, shared:
 
     let reason = loop {
         match reader.recv().await {
-            Ok(ToDriver::StatusUpdate { task_id, state, payload }) => {
+            Ok(ToDriver::StatusUpdate {
+                task_id,
+                state,
+                payload,
+            }) => {
                 let outcome = match payload {
                     WirePayload::None => TaskOutcome::None,
-                    WirePayload::Direct { value, metrics, accum_updates } => {
+                    WirePayload::Direct {
+                        value,
+                        metrics,
+                        accum_updates,
+                    } => {
                         let value = match value {
                             WireValue::Bytes(b) => TaskValue::Bytes(b),
                             WireValue::MapStatus(m) => TaskValue::MapStatus(m),
                         };
-                        TaskOutcome::Success(DirectTaskResult { value, metrics, accum_updates })
+                        TaskOutcome::Success(DirectTaskResult {
+                            value,
+                            metrics,
+                            accum_updates,
+                        })
                     }
-                    WirePayload::Indirect { block_id: None, size, metrics, accum_updates } => {
-                        TaskOutcome::Success(DirectTaskResult { value: TaskValue::ResultTooLarge { size }, metrics, accum_updates })
+                    WirePayload::Indirect {
+                        block_id: None,
+                        size,
+                        metrics,
+                        accum_updates,
+                    } => TaskOutcome::Success(DirectTaskResult {
+                        value: TaskValue::ResultTooLarge { size },
+                        metrics,
+                        accum_updates,
+                    }),
+                    WirePayload::Indirect {
+                        block_id: Some(id),
+                        size,
+                        metrics,
+                        accum_updates,
+                    } => {
+                        fetch_indirect(&shared, block_addr, id, size, metrics, accum_updates).await
                     }
-                    WirePayload::Indirect { block_id: Some(id), size, metrics, accum_updates } => fetch_indirect(&shared, block_addr, id, size, metrics, accum_updates).await,
-                    WirePayload::Failure { reason, metrics } => TaskOutcome::Failure { reason, metrics },
+                    WirePayload::Failure { reason, metrics } => {
+                        TaskOutcome::Failure { reason, metrics }
+                    }
                 };
-                let _ = shared.events.send(DriverEvent::StatusUpdate(StatusUpdate { executor_id: executor_id.clone(), task_id, state, outcome }));
+                let _ = shared.events.send(DriverEvent::StatusUpdate(StatusUpdate {
+                    executor_id: executor_id.clone(),
+                    task_id,
+                    state,
+                    outcome,
+                }));
             }
-            Ok(ToDriver::GetMapOutputStatuses { request_id, shuffle_id }) => {
-                let statuses = MapOutputSource::map_statuses(shared.tracker.as_ref(), shuffle_id).map(|s| (*s).clone()).map_err(|e| e.to_string());
-                if let Ok(bytes) = postcard::to_allocvec(&ToExecutor::MapOutputStatuses { request_id, statuses }) {
+            Ok(ToDriver::GetMapOutputStatuses {
+                request_id,
+                shuffle_id,
+            }) => {
+                let statuses = MapOutputSource::map_statuses(shared.tracker.as_ref(), shuffle_id)
+                    .map(|s| (*s).clone())
+                    .map_err(|e| e.to_string());
+                if let Ok(bytes) = postcard::to_allocvec(&ToExecutor::MapOutputStatuses {
+                    request_id,
+                    statuses,
+                }) {
                     let _ = tx.send(bytes);
                 }
             }
-            Ok(ToDriver::Heartbeat { task_metrics, executor_metrics, memory }) => {
+            Ok(ToDriver::Heartbeat {
+                task_metrics,
+                executor_metrics,
+                memory,
+            }) => {
                 let known = shared.state.lock().executors.contains_key(&executor_id);
-                shared.block_master.update_memory_metrics(&executor_id, memory);
-                let _ = shared.events.send(DriverEvent::Heartbeat { executor_id: executor_id.clone(), task_metrics, executor_metrics: Some(executor_metrics), reply: None });
-                if let Ok(bytes) = postcard::to_allocvec(&ToExecutor::HeartbeatResponse { reregister: !known }) {
+                shared
+                    .block_master
+                    .update_memory_metrics(&executor_id, memory);
+                let _ = shared.events.send(DriverEvent::Heartbeat {
+                    executor_id: executor_id.clone(),
+                    task_metrics,
+                    executor_metrics: Some(executor_metrics),
+                    reply: None,
+                });
+                if let Ok(bytes) =
+                    postcard::to_allocvec(&ToExecutor::HeartbeatResponse { reregister: !known })
+                {
                     let _ = tx.send(bytes);
                 }
             }
-            Ok(ToDriver::BlockUpdated { rdd_id, partition, status, memory }) => {
+            Ok(ToDriver::BlockUpdated {
+                rdd_id,
+                partition,
+                status,
+                memory,
+            }) => {
                 // Handled here, before the reader takes the next message: a task's block updates
                 // reach the master before its status update reaches the scheduler.
-                let id = crate::task::BlockManagerId { executor_id: executor_id.clone(), host: host.clone(), port: block_port };
-                shared.block_master.update_block_info(&id, crate::storage::BlockId::Rdd { rdd_id, partition }, status, Some(memory));
+                let id = crate::task::BlockManagerId {
+                    executor_id: executor_id.clone(),
+                    host: host.clone(),
+                    port: block_port,
+                };
+                shared.block_master.update_block_info(
+                    &id,
+                    crate::storage::BlockId::Rdd { rdd_id, partition },
+                    status,
+                    Some(memory),
+                );
             }
-            Ok(ToDriver::RegisterExecutor { .. }) => warn!("executor {executor_id} registered twice; ignored"),
+            Ok(ToDriver::RegisterExecutor { .. }) => {
+                warn!("executor {executor_id} registered twice; ignored")
+            }
             Err(e) => break e.to_string(),
         }
     };
@@ -696,7 +910,10 @@ async fn serve_executor(stream: tokio::net::TcpStream, peer: SocketAddr, shared:
     };
     if was_known && !stopping {
         warn!("Lost executor {executor_id} on {host}: {reason}");
-        let _ = shared.events.send(DriverEvent::ExecutorLost { executor_id, reason: format!("connection closed: {reason}") });
+        let _ = shared.events.send(DriverEvent::ExecutorLost {
+            executor_id,
+            reason: format!("connection closed: {reason}"),
+        });
     }
     Ok(())
 }
@@ -704,8 +921,11 @@ async fn serve_executor(stream: tokio::net::TcpStream, peer: SocketAddr, shared:
 /// The name this program was started under, without its directory.
 fn program_name() -> String {
     let arg0 = std::env::args_os().next().unwrap_or_default();
-    let name = std::path::Path::new(&arg0).file_name().map(|n| n.to_string_lossy().into_owned());
-    name.filter(|n| !n.is_empty()).unwrap_or_else(|| "ember".into())
+    let name = std::path::Path::new(&arg0)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned());
+    name.filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "ember".into())
 }
 
 /// Deletes the scratch directory of a spawned executor process that has exited.
@@ -714,7 +934,10 @@ fn remove_work_dir(pid: u32, local_id: usize) {
         match std::fs::remove_dir_all(&dir) {
             Ok(()) => debug!("deleted {} of exited executor process {pid}", dir.display()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => warn!("cannot delete {} of exited executor process {pid}: {e}", dir.display()),
+            Err(e) => warn!(
+                "cannot delete {} of exited executor process {pid}: {e}",
+                dir.display()
+            ),
         }
     }
 }
@@ -726,27 +949,53 @@ fn executor_max_memory(conf: &[(String, String)], memory_mb: u64) -> u64 {
     for (k, v) in conf {
         c.insert(k.clone(), v.clone());
     }
-    crate::memory::MemoryConfig::from_conf(&c, memory_mb << 20, crate::memory::MemorySource::ExecutorFlag).map_or(0, |m| m.max_memory)
+    crate::memory::MemoryConfig::from_conf(
+        &c,
+        memory_mb << 20,
+        crate::memory::MemorySource::ExecutorFlag,
+    )
+    .map_or(0, |m| m.max_memory)
 }
 
 /// Fetches a result the executor kept in its block manager, then asks it to drop the block.
-async fn fetch_indirect(shared: &Arc<Shared>, addr: SocketAddr, block_id: String, size: u64, metrics: crate::task::TaskMetricsSnapshot, accum_updates: Vec<crate::accumulator::AccumulatorUpdate>) -> TaskOutcome {
+async fn fetch_indirect(
+    shared: &Arc<Shared>,
+    addr: SocketAddr,
+    block_id: String,
+    size: u64,
+    metrics: crate::task::TaskMetricsSnapshot,
+    accum_updates: Vec<crate::accumulator::AccumulatorUpdate>,
+) -> TaskOutcome {
     let shared2 = shared.clone();
     let id = block_id.clone();
     let fetched = tokio::task::spawn_blocking(move || {
-        let got = shared2.blocks.fetch(addr, BlockRequest::Stored { block_id: id.clone() });
-        let _ = shared2.blocks.fetch(addr, BlockRequest::Remove { block_id: id });
+        let got = shared2.blocks.fetch(
+            addr,
+            BlockRequest::Stored {
+                block_id: id.clone(),
+            },
+        );
+        let _ = shared2
+            .blocks
+            .fetch(addr, BlockRequest::Remove { block_id: id });
         got
     })
     .await;
     match fetched {
         Ok(Ok(BlockResponse::Data(bytes))) => {
             debug!("fetched indirect result {block_id} ({size} bytes) from {addr}");
-            TaskOutcome::Success(DirectTaskResult { value: TaskValue::Bytes(bytes), metrics, accum_updates })
+            TaskOutcome::Success(DirectTaskResult {
+                value: TaskValue::Bytes(bytes),
+                metrics,
+                accum_updates,
+            })
         }
         other => {
             warn!("could not fetch indirect result {block_id} from {addr}: {other:?}");
-            TaskOutcome::Failure { reason: TaskEndReason::TaskResultLost, metrics: Some(metrics) }
+            TaskOutcome::Failure {
+                reason: TaskEndReason::TaskResultLost,
+                metrics: Some(metrics),
+            }
         }
     }
 }

@@ -9,11 +9,12 @@ use ember_scheduler::pool::SchedulingMode;
 
 use super::allocation_file::load_allocation_file;
 use crate::conf::{
-    self, EmberConf, EXCLUDE_ON_FAILURE_ENABLED, EXCLUDE_ON_FAILURE_TIMEOUT, LOCALITY_WAIT, LOCALITY_WAIT_LEGACY_RESET,
-    LOCALITY_WAIT_NODE, LOCALITY_WAIT_PROCESS, LOCALITY_WAIT_RACK, MAX_FAILED_EXEC_PER_NODE, MAX_FAILED_EXEC_PER_NODE_STAGE, MAX_FAILURES_PER_EXEC,
-    MAX_FAILURES_PER_EXEC_STAGE, MAX_TASK_ATTEMPTS_PER_EXECUTOR, MAX_TASK_ATTEMPTS_PER_NODE, SCHEDULER_ALLOCATION_FILE,
-    SCHEDULER_MODE, SPECULATION, SPECULATION_INTERVAL, SPECULATION_MIN_TASK_RUNTIME, SPECULATION_MULTIPLIER,
-    SPECULATION_QUANTILE, TASK_CPUS,
+    self, EmberConf, EXCLUDE_ON_FAILURE_ENABLED, EXCLUDE_ON_FAILURE_TIMEOUT, LOCALITY_WAIT,
+    LOCALITY_WAIT_LEGACY_RESET, LOCALITY_WAIT_NODE, LOCALITY_WAIT_PROCESS, LOCALITY_WAIT_RACK,
+    MAX_FAILED_EXEC_PER_NODE, MAX_FAILED_EXEC_PER_NODE_STAGE, MAX_FAILURES_PER_EXEC,
+    MAX_FAILURES_PER_EXEC_STAGE, MAX_TASK_ATTEMPTS_PER_EXECUTOR, MAX_TASK_ATTEMPTS_PER_NODE,
+    SCHEDULER_ALLOCATION_FILE, SCHEDULER_MODE, SPECULATION, SPECULATION_INTERVAL,
+    SPECULATION_MIN_TASK_RUNTIME, SPECULATION_MULTIPLIER, SPECULATION_QUANTILE, TASK_CPUS,
 };
 use crate::error::{EmberError, Result};
 
@@ -39,19 +40,23 @@ pub fn scheduler_config(conf: &EmberConf, max_task_failures: u32) -> Result<Sche
         (SchedulingMode::Fair, false) => load_allocation_file(file)?,
         (SchedulingMode::Fair, true) => {
             warn!(
-                "Fair Scheduler configuration file not found so jobs will be scheduled in FIFO order. To use \
-                 fair scheduling, set {SCHEDULER_ALLOCATION_FILE} to a file that configures the pools."
+                "Fair Scheduler configuration file not found so jobs will be scheduled in FIFO \
+                 order. To use fair scheduling, set {SCHEDULER_ALLOCATION_FILE} to a file that \
+                 configures the pools."
             );
             Vec::new()
         }
         (SchedulingMode::Fifo, _) => Vec::new(),
     };
     let task_cpus = conf.get_u64(TASK_CPUS)?;
-    let task_cpus = u32::try_from(task_cpus).ok().filter(|c| *c >= 1).ok_or_else(|| EmberError::Config {
-        key: TASK_CPUS.to_string(),
-        value: conf.get(TASK_CPUS).to_string(),
-        reason: "must be at least 1".to_string(),
-    })?;
+    let task_cpus = u32::try_from(task_cpus)
+        .ok()
+        .filter(|c| *c >= 1)
+        .ok_or_else(|| EmberError::Config {
+            key: TASK_CPUS.to_string(),
+            value: conf.get(TASK_CPUS).to_string(),
+            reason: "must be at least 1".to_string(),
+        })?;
     if max_task_failures == 0 {
         return Err(EmberError::Config {
             key: conf::TASK_MAX_FAILURES.to_string(),
@@ -99,7 +104,8 @@ pub fn speculation_config(conf: &EmberConf) -> Result<Option<SpeculationConfig>>
         return Err(bad(SPECULATION_QUANTILE, "must be between 0 and 1"));
     }
     let min_task_runtime_ms = conf.get_time_ms(SPECULATION_MIN_TASK_RUNTIME)?;
-    let task_duration_threshold_ms = conf.get_opt_time_ms(conf::SPECULATION_TASK_DURATION_THRESHOLD)?;
+    let task_duration_threshold_ms =
+        conf.get_opt_time_ms(conf::SPECULATION_TASK_DURATION_THRESHOLD)?;
     Ok(Some(SpeculationConfig {
         interval_ms,
         multiplier,
@@ -133,7 +139,8 @@ pub fn exclude_on_failure_config(conf: &EmberConf) -> Result<Option<ExcludeOnFai
         max_failed_executors_per_node_stage: count(MAX_FAILED_EXEC_PER_NODE_STAGE)?,
         max_failed_tasks_per_executor: count(MAX_FAILURES_PER_EXEC)?,
         max_failed_executors_per_node: count(MAX_FAILED_EXEC_PER_NODE)?,
-        unschedulable_task_set_timeout_ms: conf.get_time_ms(conf::UNSCHEDULABLE_TASK_SET_TIMEOUT)?,
+        unschedulable_task_set_timeout_ms: conf
+            .get_time_ms(conf::UNSCHEDULABLE_TASK_SET_TIMEOUT)?,
         kill_excluded_executors: conf.get_bool(conf::KILL_EXCLUDED_EXECUTORS)?,
     };
     let max_task_failures = conf.get_u64(conf::TASK_MAX_FAILURES)?;
@@ -144,14 +151,32 @@ pub fn exclude_on_failure_config(conf: &EmberConf) -> Result<Option<ExcludeOnFai
 /// Every limit and the timeout must be positive, and a task must be able to fail on a node (and
 /// on an executor) fewer times than it may fail in all: otherwise one bad node could use up
 /// every attempt of a task and fail the job, which is what exclusion is there to prevent.
-pub fn validate_exclude_on_failure(config: &ExcludeOnFailureConfig, max_task_failures: u64) -> Result<()> {
+pub fn validate_exclude_on_failure(
+    config: &ExcludeOnFailureConfig,
+    max_task_failures: u64,
+) -> Result<()> {
     let limits = [
-        (MAX_TASK_ATTEMPTS_PER_EXECUTOR, config.max_task_attempts_per_executor),
-        (MAX_TASK_ATTEMPTS_PER_NODE, config.max_task_attempts_per_node),
-        (MAX_FAILURES_PER_EXEC_STAGE, config.max_failed_tasks_per_executor_stage),
-        (MAX_FAILED_EXEC_PER_NODE_STAGE, config.max_failed_executors_per_node_stage),
+        (
+            MAX_TASK_ATTEMPTS_PER_EXECUTOR,
+            config.max_task_attempts_per_executor,
+        ),
+        (
+            MAX_TASK_ATTEMPTS_PER_NODE,
+            config.max_task_attempts_per_node,
+        ),
+        (
+            MAX_FAILURES_PER_EXEC_STAGE,
+            config.max_failed_tasks_per_executor_stage,
+        ),
+        (
+            MAX_FAILED_EXEC_PER_NODE_STAGE,
+            config.max_failed_executors_per_node_stage,
+        ),
         (MAX_FAILURES_PER_EXEC, config.max_failed_tasks_per_executor),
-        (MAX_FAILED_EXEC_PER_NODE, config.max_failed_executors_per_node),
+        (
+            MAX_FAILED_EXEC_PER_NODE,
+            config.max_failed_executors_per_node,
+        ),
     ];
     for (key, v) in limits {
         if v == 0 {
@@ -170,16 +195,23 @@ pub fn validate_exclude_on_failure(config: &ExcludeOnFailureConfig, max_task_fai
         });
     }
     for (key, v) in [
-        (MAX_TASK_ATTEMPTS_PER_NODE, config.max_task_attempts_per_node),
-        (MAX_TASK_ATTEMPTS_PER_EXECUTOR, config.max_task_attempts_per_executor),
+        (
+            MAX_TASK_ATTEMPTS_PER_NODE,
+            config.max_task_attempts_per_node,
+        ),
+        (
+            MAX_TASK_ATTEMPTS_PER_EXECUTOR,
+            config.max_task_attempts_per_executor,
+        ),
     ] {
         if u64::from(v) >= max_task_failures {
             return Err(EmberError::Config {
                 key: key.to_string(),
                 value: v.to_string(),
                 reason: format!(
-                    "must be less than {} (= {max_task_failures}): with {EXCLUDE_ON_FAILURE_ENABLED} on, one bad \
-                     node could still use up every attempt of a task. Decrease {key}, increase {}, or disable {}",
+                    "must be less than {} (= {max_task_failures}): with \
+                     {EXCLUDE_ON_FAILURE_ENABLED} on, one bad node could still use up every \
+                     attempt of a task. Decrease {key}, increase {}, or disable {}",
                     conf::TASK_MAX_FAILURES,
                     conf::TASK_MAX_FAILURES,
                     EXCLUDE_ON_FAILURE_ENABLED
@@ -195,7 +227,6 @@ mod tests {
     use super::*;
     use ember_scheduler::pool::PoolConfig;
 
-
     #[test]
     fn config_from_conf() {
         let conf = EmberConf::new()
@@ -206,21 +237,44 @@ mod tests {
         let c = scheduler_config(&conf, 3).unwrap();
         assert_eq!(c.mode, SchedulingMode::Fair);
         assert_eq!((c.task_cpus, c.max_task_failures), (2, 3));
-        assert_eq!((c.locality_wait_process_ms, c.locality_wait_node_ms, c.locality_wait_rack_ms), (1000, 0, 1000));
+        assert_eq!(
+            (
+                c.locality_wait_process_ms,
+                c.locality_wait_node_ms,
+                c.locality_wait_rack_ms
+            ),
+            (1000, 0, 1000)
+        );
         let d = scheduler_config(&EmberConf::new(), 4).unwrap();
         assert_eq!(d, SchedulerConfig::default());
         assert!(!d.legacy_locality_wait_reset);
         let legacy = EmberConf::new().set("ember.locality.wait.legacyResetOnTaskLaunch", "true");
-        assert!(scheduler_config(&legacy, 4).unwrap().legacy_locality_wait_reset);
+        assert!(
+            scheduler_config(&legacy, 4)
+                .unwrap()
+                .legacy_locality_wait_reset
+        );
 
         let bad = |conf: EmberConf, key: &str| match scheduler_config(&conf, 4).unwrap_err() {
             EmberError::Config { key: k, .. } => assert_eq!(k, key),
             e => panic!("unexpected {e:?}"),
         };
-        bad(EmberConf::new().set("ember.scheduler.mode", "round-robin"), "ember.scheduler.mode");
-        bad(EmberConf::new().set("ember.task.cpus", "0"), "ember.task.cpus");
-        bad(EmberConf::new().set("ember.locality.wait", "soon"), "ember.locality.wait");
-        bad(EmberConf::new().set("ember.locality.wait.legacyResetOnTaskLaunch", "maybe"), "ember.locality.wait.legacyResetOnTaskLaunch");
+        bad(
+            EmberConf::new().set("ember.scheduler.mode", "round-robin"),
+            "ember.scheduler.mode",
+        );
+        bad(
+            EmberConf::new().set("ember.task.cpus", "0"),
+            "ember.task.cpus",
+        );
+        bad(
+            EmberConf::new().set("ember.locality.wait", "soon"),
+            "ember.locality.wait",
+        );
+        bad(
+            EmberConf::new().set("ember.locality.wait.legacyResetOnTaskLaunch", "maybe"),
+            "ember.locality.wait.legacyResetOnTaskLaunch",
+        );
         assert!(scheduler_config(&EmberConf::new(), 0).is_err());
     }
 
@@ -228,17 +282,32 @@ mod tests {
     fn config_reads_allocation_file_in_fair_mode() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("fair.xml");
-        std::fs::write(&path, "<allocations><pool name='etl'><minShare>2</minShare></pool></allocations>").unwrap();
-        let conf = EmberConf::new()
-            .set("ember.scheduler.mode", "FAIR")
-            .set("ember.scheduler.allocation.file", path.display().to_string());
-        let c = scheduler_config(&conf, 4).unwrap();
-        assert_eq!(c.pools, vec![PoolConfig { min_share: 2, ..PoolConfig::new("etl") }]);
-        // A missing file is an error naming it.
-        let conf = conf.set("ember.scheduler.allocation.file", dir.path().join("nope.xml").display().to_string());
-        assert!(
-            matches!(scheduler_config(&conf, 4), Err(EmberError::Io { path, .. }) if path.ends_with("nope.xml"))
+        std::fs::write(
+            &path,
+            "<allocations><pool name='etl'><minShare>2</minShare></pool></allocations>",
+        )
+        .unwrap();
+        let conf = EmberConf::new().set("ember.scheduler.mode", "FAIR").set(
+            "ember.scheduler.allocation.file",
+            path.display().to_string(),
         );
+        let c = scheduler_config(&conf, 4).unwrap();
+        assert_eq!(
+            c.pools,
+            vec![PoolConfig {
+                min_share: 2,
+                ..PoolConfig::new("etl")
+            }]
+        );
+        // A missing file is an error naming it.
+        let conf = conf.set(
+            "ember.scheduler.allocation.file",
+            dir.path().join("nope.xml").display().to_string(),
+        );
+        assert!(matches!(
+            scheduler_config(&conf, 4),
+            Err(EmberError::Io { path, .. }) if path.ends_with("nope.xml")
+        ));
     }
 
     #[test]
@@ -263,46 +332,88 @@ mod tests {
                 executor_slots: 1,
             })
         );
-        assert_eq!(c.exclude_on_failure, Some(ExcludeOnFailureConfig::default()));
+        assert_eq!(
+            c.exclude_on_failure,
+            Some(ExcludeOnFailureConfig::default())
+        );
         let on = EmberConf::new().set("ember.speculation", "true");
         // Spark 4's defaults: multiplier 3, quantile 0.9, minTaskRuntime 100 ms, no threshold.
         let defaults = scheduler_config(&on, 4).unwrap().speculation.unwrap();
         assert_eq!(defaults, SpeculationConfig::default());
-        assert_eq!((defaults.multiplier, defaults.quantile, defaults.min_task_runtime_ms), (3.0, 0.9, 100));
+        assert_eq!(
+            (
+                defaults.multiplier,
+                defaults.quantile,
+                defaults.min_task_runtime_ms
+            ),
+            (3.0, 0.9, 100)
+        );
         assert_eq!(defaults.task_duration_threshold_ms, None);
         let bad = |conf: EmberConf, key: &str| match scheduler_config(&conf, 4).unwrap_err() {
             EmberError::Config { key: k, .. } => assert_eq!(k, key),
             e => panic!("unexpected {e:?}"),
         };
-        bad(on.clone().set("ember.speculation.quantile", "1.5"), "ember.speculation.quantile");
-        bad(on.clone().set("ember.speculation.interval", "0"), "ember.speculation.interval");
-        bad(on.clone().set("ember.speculation.multiplier", "-1"), "ember.speculation.multiplier");
-        bad(on.set("ember.speculation.multiplier", "fast"), "ember.speculation.multiplier");
         bad(
-            EmberConf::new().set("ember.excludeOnFailure.enabled", "true").set("ember.task.maxFailures", "1"),
+            on.clone().set("ember.speculation.quantile", "1.5"),
+            "ember.speculation.quantile",
+        );
+        bad(
+            on.clone().set("ember.speculation.interval", "0"),
+            "ember.speculation.interval",
+        );
+        bad(
+            on.clone().set("ember.speculation.multiplier", "-1"),
+            "ember.speculation.multiplier",
+        );
+        bad(
+            on.set("ember.speculation.multiplier", "fast"),
+            "ember.speculation.multiplier",
+        );
+        bad(
+            EmberConf::new()
+                .set("ember.excludeOnFailure.enabled", "true")
+                .set("ember.task.maxFailures", "1"),
             "ember.excludeOnFailure.task.maxTaskAttemptsPerNode",
         );
     }
-
 
     #[test]
     fn config_from_conf_validates_like_spark() {
         assert_eq!(exclude_on_failure_config(&EmberConf::new()).unwrap(), None);
         let on = EmberConf::new().set("ember.excludeOnFailure.enabled", "true");
-        assert_eq!(exclude_on_failure_config(&on).unwrap(), Some(ExcludeOnFailureConfig::default()));
-        let c = exclude_on_failure_config(&on.clone().set("ember.excludeOnFailure.timeout", "5min"))
-            .unwrap()
-            .unwrap();
+        assert_eq!(
+            exclude_on_failure_config(&on).unwrap(),
+            Some(ExcludeOnFailureConfig::default())
+        );
+        let c =
+            exclude_on_failure_config(&on.clone().set("ember.excludeOnFailure.timeout", "5min"))
+                .unwrap()
+                .unwrap();
         assert_eq!(c.timeout_ms, 300_000);
-        assert_eq!((c.unschedulable_task_set_timeout_ms, c.kill_excluded_executors), (120_000, false));
+        assert_eq!(
+            (
+                c.unschedulable_task_set_timeout_ms,
+                c.kill_excluded_executors
+            ),
+            (120_000, false)
+        );
         let c = exclude_on_failure_config(
             &on.clone()
-                .set("ember.scheduler.excludeOnFailure.unschedulableTaskSetTimeout", "2")
+                .set(
+                    "ember.scheduler.excludeOnFailure.unschedulableTaskSetTimeout",
+                    "2",
+                )
                 .set("ember.excludeOnFailure.killExcludedExecutors", "true"),
         )
         .unwrap()
         .unwrap();
-        assert_eq!((c.unschedulable_task_set_timeout_ms, c.kill_excluded_executors), (2000, true));
+        assert_eq!(
+            (
+                c.unschedulable_task_set_timeout_ms,
+                c.kill_excluded_executors
+            ),
+            (2000, true)
+        );
 
         let err = |conf: EmberConf| match exclude_on_failure_config(&conf).unwrap_err() {
             EmberError::Config { key, reason, .. } => (key, reason),
@@ -310,29 +421,54 @@ mod tests {
         };
         let (key, reason) = err(on.clone().set("ember.task.maxFailures", "2"));
         assert_eq!(key, "ember.excludeOnFailure.task.maxTaskAttemptsPerNode");
-        assert!(reason.contains("ember.task.maxFailures (= 2)") && reason.contains("ember.excludeOnFailure.enabled"), "{reason}");
+        assert!(
+            reason.contains("ember.task.maxFailures (= 2)")
+                && reason.contains("ember.excludeOnFailure.enabled"),
+            "{reason}"
+        );
         let (key, _) = err(on
             .clone()
             .set("ember.excludeOnFailure.task.maxTaskAttemptsPerNode", "1")
-            .set("ember.excludeOnFailure.task.maxTaskAttemptsPerExecutor", "5"));
-        assert_eq!(key, "ember.excludeOnFailure.task.maxTaskAttemptsPerExecutor");
-        let (key, _) = err(on.clone().set("ember.excludeOnFailure.stage.maxFailedExecutorsPerNode", "0"));
-        assert_eq!(key, "ember.excludeOnFailure.stage.maxFailedExecutorsPerNode");
+            .set(
+                "ember.excludeOnFailure.task.maxTaskAttemptsPerExecutor",
+                "5",
+            ));
+        assert_eq!(
+            key,
+            "ember.excludeOnFailure.task.maxTaskAttemptsPerExecutor"
+        );
+        let (key, _) = err(on.clone().set(
+            "ember.excludeOnFailure.stage.maxFailedExecutorsPerNode",
+            "0",
+        ));
+        assert_eq!(
+            key,
+            "ember.excludeOnFailure.stage.maxFailedExecutorsPerNode"
+        );
         let (key, _) = err(on.clone().set("ember.excludeOnFailure.timeout", "0"));
         assert_eq!(key, "ember.excludeOnFailure.timeout");
         // Disabled: the limits are not checked.
-        assert!(exclude_on_failure_config(&EmberConf::new().set("ember.task.maxFailures", "1")).unwrap().is_none());
+        assert!(
+            exclude_on_failure_config(&EmberConf::new().set("ember.task.maxFailures", "1"))
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[test]
     fn mode_parses_case_insensitively_and_names_the_key() {
         assert_eq!(scheduling_mode("fifo").unwrap(), SchedulingMode::Fifo);
         assert_eq!(scheduling_mode(" Fair ").unwrap(), SchedulingMode::Fair);
-        assert_eq!("FAIR".parse::<SchedulingMode>().unwrap(), SchedulingMode::Fair);
-        let err = scheduling_mode("LIFO").unwrap_err();
-        assert!(
-            matches!(&err, EmberError::Config { key, value, .. } if key == "ember.scheduler.mode" && value == "LIFO")
+        assert_eq!(
+            "FAIR".parse::<SchedulingMode>().unwrap(),
+            SchedulingMode::Fair
         );
+        let err = scheduling_mode("LIFO").unwrap_err();
+        assert!(matches!(
+            &err,
+            EmberError::Config { key, value, .. }
+                if key == "ember.scheduler.mode" && value == "LIFO"
+        ));
         assert_eq!(SchedulingMode::Fair.to_string(), "FAIR");
     }
 }

@@ -13,11 +13,13 @@ use rustc_hash::FxHashMap;
 use tracing::{debug, error, info};
 
 use ember_scheduler::clock::Clock;
-use ember_scheduler::dag_scheduler::{panic_message, DagAction, DagScheduler, JobEvent, JobSubmission};
-use ember_scheduler::SchedulerError;
+use ember_scheduler::dag_scheduler::{
+    panic_message, DagAction, DagScheduler, JobEvent, JobSubmission,
+};
 use ember_scheduler::heartbeat_receiver::HeartbeatReceiver;
 use ember_scheduler::task_scheduler::{TaskSchedulerImpl, STARVATION_WARNING};
 use ember_scheduler::task_set::SchedulerEvent;
+use ember_scheduler::SchedulerError;
 
 use super::backend::{LaunchFailure, SchedulerBackend};
 use super::recorder::Recorder;
@@ -31,7 +33,11 @@ use crate::task::{JobId, StatusUpdate, TaskDescription, TaskKind};
 pub enum DriverEvent {
     /// An action submitted a job; what becomes of it is sent on `listener`, its id on
     /// `id_reply`.
-    JobSubmitted { job: JobSubmission, listener: Sender<JobEvent>, id_reply: Option<Sender<JobId>> },
+    JobSubmitted {
+        job: JobSubmission,
+        listener: Sender<JobEvent>,
+        id_reply: Option<Sender<JobId>>,
+    },
     /// An executor reported on a task.
     StatusUpdate(StatusUpdate),
     /// Cancel one job.
@@ -39,7 +45,11 @@ pub enum DriverEvent {
     /// Cancel every job of a group.
     CancelJobGroup { group: String },
     /// An executor joined with `cores` cores.
-    ExecutorAdded { executor_id: String, host: String, cores: u32 },
+    ExecutorAdded {
+        executor_id: String,
+        host: String,
+        cores: u32,
+    },
     /// An executor is gone.
     ExecutorLost { executor_id: String, reason: String },
     /// An executor is alive; the metrics of its running tasks. `reply` learns whether the
@@ -97,14 +107,27 @@ impl EventLoop {
         recorder: Recorder,
         services: DriverServices,
     ) -> Self {
-        EventLoop { dag, tasks, backend, clock, recorder, services, listeners: FxHashMap::default(), heartbeats: None }
+        EventLoop {
+            dag,
+            tasks,
+            backend,
+            clock,
+            recorder,
+            services,
+            listeners: FxHashMap::default(),
+            heartbeats: None,
+        }
     }
 
     /// Runs until `Stop` or until every sender is gone.
     pub fn run(mut self, events: Receiver<DriverEvent>) {
         loop {
             let now = self.clock.now_ms();
-            let mut timeout = self.tasks.next_wakeup_ms().map(|t| t.saturating_sub(now)).unwrap_or(1000);
+            let mut timeout = self
+                .tasks
+                .next_wakeup_ms()
+                .map(|t| t.saturating_sub(now))
+                .unwrap_or(1000);
             if let Some(t) = self.dag.next_wakeup_ms() {
                 timeout = timeout.min(t.saturating_sub(now));
             }
@@ -150,7 +173,9 @@ impl EventLoop {
         }
         // After a panic the state may be broken: stopping the executors must happen anyway.
         let cancelled = catch_unwind(AssertUnwindSafe(|| {
-            let actions = self.dag.cancel_all("because the Ember context was shut down");
+            let actions = self
+                .dag
+                .cancel_all("because the Ember context was shut down");
             self.apply(actions);
         }));
         if cancelled.is_err() {
@@ -196,7 +221,10 @@ impl EventLoop {
         }
         // Callers the DAG scheduler could not reach still hear why.
         for (job_id, listener) in self.listeners.drain() {
-            let _ = listener.send(JobEvent::Failed(SchedulerError::EventLoopFailed { job_id, cause: cause.to_string() }));
+            let _ = listener.send(JobEvent::Failed(SchedulerError::EventLoopFailed {
+                job_id,
+                cause: cause.to_string(),
+            }));
         }
     }
 
@@ -204,7 +232,11 @@ impl EventLoop {
     fn handle(&mut self, ev: DriverEvent) -> bool {
         let now = self.clock.now_ms();
         match ev {
-            DriverEvent::JobSubmitted { job, listener, id_reply } => {
+            DriverEvent::JobSubmitted {
+                job,
+                listener,
+                id_reply,
+            } => {
                 let properties = job_properties(&job);
                 let (id, actions) = self.dag.submit_job(job, now);
                 self.recorder.job_started(&self.dag, id, properties, now);
@@ -230,7 +262,11 @@ impl EventLoop {
                 let actions = self.dag.cancel_job_group(&group);
                 self.apply(actions);
             }
-            DriverEvent::ExecutorAdded { executor_id, host, cores } => {
+            DriverEvent::ExecutorAdded {
+                executor_id,
+                host,
+                cores,
+            } => {
                 if let Some(h) = &mut self.heartbeats {
                     h.executor_added(&executor_id, now);
                 }
@@ -239,13 +275,28 @@ impl EventLoop {
                 self.dag.executor_added(&executor_id);
                 self.tasks.executor_added(&executor_id, &host)
             }
-            DriverEvent::ExecutorLost { executor_id, reason } => self.lose_executor(&executor_id, &reason),
-            DriverEvent::Heartbeat { executor_id, task_metrics, executor_metrics, reply } => {
-                let known = self.heartbeats.as_mut().is_some_and(|h| h.heartbeat(&executor_id, now));
+            DriverEvent::ExecutorLost {
+                executor_id,
+                reason,
+            } => self.lose_executor(&executor_id, &reason),
+            DriverEvent::Heartbeat {
+                executor_id,
+                task_metrics,
+                executor_metrics,
+                reply,
+            } => {
+                let known = self
+                    .heartbeats
+                    .as_mut()
+                    .is_some_and(|h| h.heartbeat(&executor_id, now));
                 if let Some(r) = reply {
                     let _ = r.send(known);
                 }
-                self.recorder.heartbeat(&executor_id, task_metrics, executor_metrics.filter(|_| known));
+                self.recorder.heartbeat(
+                    &executor_id,
+                    task_metrics,
+                    executor_metrics.filter(|_| known),
+                );
             }
             DriverEvent::RemoveRdd { rdd_id } => {
                 self.recorder.unpersist_rdd(rdd_id);
@@ -267,7 +318,9 @@ impl EventLoop {
             // Spark's StandaloneSchedulerBackend.executorRemoved: an exit status reported for the
             // process means the application caused the exit (a task called exit, aborted, or
             // was killed for its memory), so its running tasks count the failure.
-            Some(status) => self.tasks.executor_exited(executor_id, &exit_message(status), true),
+            Some(status) => self
+                .tasks
+                .executor_exited(executor_id, &exit_message(status), true),
             None => self.tasks.executor_lost(executor_id, reason),
         };
         self.scheduler_events(events);
@@ -290,12 +343,20 @@ impl EventLoop {
     /// Spark's `HeartbeatReceiver.expireDeadHosts`: executors silent past the timeout are lost,
     /// and their processes are told to stop.
     fn expire_silent_executors(&mut self) {
-        let Some(h) = &mut self.heartbeats else { return };
+        let Some(h) = &mut self.heartbeats else {
+            return;
+        };
         let timeout = h.timeout_ms();
         for id in h.expire(self.clock.now_ms()) {
-            tracing::warn!("Removing executor {id} with no recent heartbeats: {timeout} ms exceeds timeout {timeout} ms");
+            tracing::warn!(
+                "Removing executor {id} with no recent heartbeats: {timeout} ms exceeds timeout \
+                 {timeout} ms"
+            );
             self.backend.kill_executor(&id);
-            self.lose_executor(&id, &format!("Executor heartbeat timed out after {timeout} ms"));
+            self.lose_executor(
+                &id,
+                &format!("Executor heartbeat timed out after {timeout} ms"),
+            );
         }
     }
 
@@ -304,7 +365,10 @@ impl EventLoop {
     /// one executor of local mode would leave nothing to run on.
     fn kill_executor(&mut self, executor_id: &str, reason: &str) {
         if !self.backend.replaces_executors() {
-            info!("Not attempting to kill excluded executor id {executor_id} since allocation client is not defined.");
+            info!(
+                "Not attempting to kill excluded executor id {executor_id} since allocation \
+                 client is not defined."
+            );
             return;
         }
         info!("{reason}");
@@ -324,7 +388,12 @@ impl EventLoop {
     /// newly marked stragglers get their copies in the offer round that follows.
     fn check_speculation(&mut self) {
         let now = self.clock.now_ms();
-        if self.tasks.next_speculation_check_ms().is_some_and(|t| t <= now) && self.tasks.check_speculatable_tasks(now) {
+        if self
+            .tasks
+            .next_speculation_check_ms()
+            .is_some_and(|t| t <= now)
+            && self.tasks.check_speculatable_tasks(now)
+        {
             debug!("speculatable tasks found; offering resources");
         }
     }
@@ -339,22 +408,56 @@ impl EventLoop {
         let now = self.clock.now_ms();
         for ev in events {
             match ev {
-                SchedulerEvent::TaskStarted { stage_id, stage_attempt_id, task_id, partition, .. } => {
-                    self.recorder.task_started(&self.tasks, stage_id, stage_attempt_id, task_id, partition)
-                }
-                SchedulerEvent::TaskEnded { stage_id, stage_attempt_id, task_id, partition, result, .. } => {
+                SchedulerEvent::TaskStarted {
+                    stage_id,
+                    stage_attempt_id,
+                    task_id,
+                    partition,
+                    ..
+                } => self.recorder.task_started(
+                    &self.tasks,
+                    stage_id,
+                    stage_attempt_id,
+                    task_id,
+                    partition,
+                ),
+                SchedulerEvent::TaskEnded {
+                    stage_id,
+                    stage_attempt_id,
+                    task_id,
+                    partition,
+                    result,
+                    ..
+                } => {
                     // Before the DAG scheduler sees it: a caller whose job it completes must find
                     // the attempt counted.
-                    self.recorder.task_ended(&self.tasks, stage_id, stage_attempt_id, task_id, &result);
-                    let actions = self.dag.task_ended(stage_id, stage_attempt_id, partition, result, now);
+                    self.recorder.task_ended(
+                        &self.tasks,
+                        stage_id,
+                        stage_attempt_id,
+                        task_id,
+                        &result,
+                    );
+                    let actions =
+                        self.dag
+                            .task_ended(stage_id, stage_attempt_id, partition, result, now);
                     self.apply(actions);
                 }
-                SchedulerEvent::TaskSetFailed { stage_id, reason, .. } => {
+                SchedulerEvent::TaskSetFailed {
+                    stage_id, reason, ..
+                } => {
                     let actions = self.dag.task_set_failed(stage_id, &reason);
                     self.apply(actions);
                 }
-                SchedulerEvent::KillTask { task_id, executor_id, reason } => self.backend.kill_task(task_id, &executor_id, &reason),
-                SchedulerEvent::KillExecutor { executor_id, reason } => self.kill_executor(&executor_id, &reason),
+                SchedulerEvent::KillTask {
+                    task_id,
+                    executor_id,
+                    reason,
+                } => self.backend.kill_task(task_id, &executor_id, &reason),
+                SchedulerEvent::KillExecutor {
+                    executor_id,
+                    reason,
+                } => self.kill_executor(&executor_id, &reason),
             }
         }
     }
@@ -363,7 +466,8 @@ impl EventLoop {
         for a in actions {
             match a {
                 DagAction::SubmitTasks(ts) => {
-                    self.recorder.stage_submitted(&self.dag, &ts, self.clock.now_ms());
+                    self.recorder
+                        .stage_submitted(&self.dag, &ts, self.clock.now_ms());
                     self.tasks.submit_tasks(ts)
                 }
                 DagAction::CancelStage { stage_id, reason } => {
@@ -371,12 +475,24 @@ impl EventLoop {
                     self.scheduler_events(events);
                 }
                 DagAction::NotifyJob { job_id, event } => self.notify_job(job_id, event),
-                DagAction::ApplyAccumulatorUpdates { stage_id, partition, updates } => {
-                    self.services.accumulators.apply(stage_id, partition, &updates)
-                }
-                DagAction::StageCompleted { stage_id, stage_attempt_id, failure_reason } => {
-                    self.recorder.stage_completed(&self.dag, stage_id, stage_attempt_id, failure_reason)
-                }
+                DagAction::ApplyAccumulatorUpdates {
+                    stage_id,
+                    partition,
+                    updates,
+                } => self
+                    .services
+                    .accumulators
+                    .apply(stage_id, partition, &updates),
+                DagAction::StageCompleted {
+                    stage_id,
+                    stage_attempt_id,
+                    failure_reason,
+                } => self.recorder.stage_completed(
+                    &self.dag,
+                    stage_id,
+                    stage_attempt_id,
+                    failure_reason,
+                ),
             }
         }
     }
@@ -385,11 +501,17 @@ impl EventLoop {
     fn notify_job(&mut self, job_id: JobId, event: JobEvent) {
         match &event {
             JobEvent::Succeeded => self.recorder.job_ended(job_id, JobResult::Succeeded),
-            JobEvent::Failed(e) => self.recorder.job_ended(job_id, JobResult::Failed(e.to_string())),
+            JobEvent::Failed(e) => self
+                .recorder
+                .job_ended(job_id, JobResult::Failed(e.to_string())),
             JobEvent::TaskSucceeded { .. } => {}
         }
         let last = matches!(event, JobEvent::Succeeded | JobEvent::Failed(_));
-        let listener = if last { self.listeners.remove(&job_id) } else { self.listeners.get(&job_id).cloned() };
+        let listener = if last {
+            self.listeners.remove(&job_id)
+        } else {
+            self.listeners.get(&job_id).cloned()
+        };
         if let Some(l) = listener {
             // The caller may have given up waiting (its thread ended): nothing to tell then.
             let _ = l.send(event);
@@ -440,13 +562,18 @@ fn launch_failed(tasks: &mut TaskSchedulerImpl, failure: LaunchFailure) -> Vec<S
         executor_id: failure.executor_id,
         task_id: failure.task_id,
         state: crate::task::TaskState::Failed,
-        outcome: crate::task::TaskOutcome::Failure { reason, metrics: None },
+        outcome: crate::task::TaskOutcome::Failure {
+            reason,
+            metrics: None,
+        },
     })
 }
 
 /// The task an executor runs for an attempt the task scheduler handed out: the core's opaque
 /// body turned back into this crate's task code.
-fn launchable(desc: ember_scheduler::task::TaskDescription) -> Result<TaskDescription, LaunchFailure> {
+fn launchable(
+    desc: ember_scheduler::task::TaskDescription,
+) -> Result<TaskDescription, LaunchFailure> {
     let Some(kind) = desc.body.downcast_ref::<TaskKind>().cloned() else {
         // Every body the core hands out came from this crate as a TaskKind: a bug otherwise.
         return Err(LaunchFailure {
@@ -475,7 +602,10 @@ fn exit_message(status: std::process::ExitStatus) -> String {
     use std::os::unix::process::ExitStatusExt;
     match (status.code(), status.signal()) {
         (Some(code), _) => format!("Command exited with code {code}"),
-        (None, Some(signal)) => format!("Command exited with code {} (killed by signal {signal})", 128 + signal),
+        (None, Some(signal)) => format!(
+            "Command exited with code {} (killed by signal {signal})",
+            128 + signal
+        ),
         (None, None) => format!("Command exited: {status}"),
     }
 }
@@ -505,22 +635,54 @@ mod tests {
     use ember_scheduler::task_set::{TaskSet, TaskSpec, WorkerOffer};
 
     fn scheduler() -> TaskSchedulerImpl {
-        let config = SchedulerConfig { max_task_failures: 1, ..SchedulerConfig::default() };
+        let config = SchedulerConfig {
+            max_task_failures: 1,
+            ..SchedulerConfig::default()
+        };
         let mut tasks = TaskSchedulerImpl::new(config, Arc::new(ManualClock::new(0)), 0);
         tasks.executor_added("1", "h1");
         tasks.executor_added("2", "h2");
-        let specs = vec![TaskSpec { partition: 0, preferred_locations: Vec::new() }];
-        tasks.submit_tasks(TaskSet { stage_id: 0, stage_attempt_id: 0, priority: 0, pool_name: String::new(), tasks: specs, shuffle_id: None, body: TaskBody::new(()) });
+        let specs = vec![TaskSpec {
+            partition: 0,
+            preferred_locations: Vec::new(),
+        }];
+        tasks.submit_tasks(TaskSet {
+            stage_id: 0,
+            stage_attempt_id: 0,
+            priority: 0,
+            pool_name: String::new(),
+            tasks: specs,
+            shuffle_id: None,
+            body: TaskBody::new(()),
+        });
         tasks
     }
 
-    fn offer(tasks: &mut TaskSchedulerImpl, executor: &str, host: &str) -> Option<ember_scheduler::task::TaskDescription> {
-        let offer = WorkerOffer { executor_id: executor.into(), host: host.into(), cores: 1 };
-        tasks.resource_offers(&[offer]).0.into_iter().flatten().next()
+    fn offer(
+        tasks: &mut TaskSchedulerImpl,
+        executor: &str,
+        host: &str,
+    ) -> Option<ember_scheduler::task::TaskDescription> {
+        let offer = WorkerOffer {
+            executor_id: executor.into(),
+            host: host.into(),
+            cores: 1,
+        };
+        tasks
+            .resource_offers(&[offer])
+            .0
+            .into_iter()
+            .flatten()
+            .next()
     }
 
     fn failure(t: &ember_scheduler::task::TaskDescription, executor_gone: bool) -> LaunchFailure {
-        LaunchFailure { task_id: t.task_id, executor_id: t.executor_id.clone(), message: format!("executor {} is gone", t.executor_id), executor_gone }
+        LaunchFailure {
+            task_id: t.task_id,
+            executor_id: t.executor_id.clone(),
+            message: format!("executor {} is gone", t.executor_id),
+            executor_gone,
+        }
     }
 
     #[test]
@@ -528,11 +690,21 @@ mod tests {
         let mut tasks = scheduler();
         let first = offer(&mut tasks, "1", "h1").expect("launched on 1");
         let events = launch_failed(&mut tasks, failure(&first, true));
-        assert!(!events.iter().any(|e| matches!(e, SchedulerEvent::TaskSetFailed { .. })), "{events:?}");
+        assert!(
+            !events
+                .iter()
+                .any(|e| matches!(e, SchedulerEvent::TaskSetFailed { .. })),
+            "{events:?}"
+        );
         // The loss that follows finds nothing of it running; the task runs on the other executor,
         // although max_task_failures is 1: the launch did not count.
         let events = tasks.executor_lost("1", "connection closed");
-        assert!(!events.iter().any(|e| matches!(e, SchedulerEvent::TaskSetFailed { .. })), "{events:?}");
+        assert!(
+            !events
+                .iter()
+                .any(|e| matches!(e, SchedulerEvent::TaskSetFailed { .. })),
+            "{events:?}"
+        );
         let again = offer(&mut tasks, "2", "h2").expect("re-queued");
         assert_eq!((again.index, again.attempt_number), (first.index, 1));
     }
@@ -542,6 +714,11 @@ mod tests {
         let mut tasks = scheduler();
         let first = offer(&mut tasks, "1", "h1").unwrap();
         let events = launch_failed(&mut tasks, failure(&first, false));
-        assert!(events.iter().any(|e| matches!(e, SchedulerEvent::TaskSetFailed { .. })), "{events:?}");
+        assert!(
+            events
+                .iter()
+                .any(|e| matches!(e, SchedulerEvent::TaskSetFailed { .. })),
+            "{events:?}"
+        );
     }
 }

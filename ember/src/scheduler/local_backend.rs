@@ -9,10 +9,10 @@ use tracing::debug;
 
 use super::backend::{LaunchFailure, SchedulerBackend};
 use super::event_loop::DriverEvent;
-use ember_scheduler::task_set::WorkerOffer;
 use crate::env::ExecutorEnv;
 use crate::executor::{Executor, ExecutorBackend};
 use crate::task::{ExecutorId, StatusUpdate, TaskDescription, TaskId};
+use ember_scheduler::task_set::WorkerOffer;
 
 /// Status updates of the embedded executor go straight into the driver's event queue.
 struct LocalExecutorBackend {
@@ -37,7 +37,12 @@ impl LocalBackend {
     /// Starts the embedded executor with `cores` task threads.
     pub fn new(env: Arc<ExecutorEnv>, cores: usize, events: Sender<DriverEvent>) -> Self {
         let executor = Executor::new(env, cores, Arc::new(LocalExecutorBackend { events }));
-        LocalBackend { executor, total_cores: cores as u32, free_cores: cores as u32, running: FxHashMap::default() }
+        LocalBackend {
+            executor,
+            total_cores: cores as u32,
+            free_cores: cores as u32,
+            running: FxHashMap::default(),
+        }
     }
 
     /// The embedded executor.
@@ -49,12 +54,21 @@ impl LocalBackend {
 impl SchedulerBackend for LocalBackend {
     fn offers(&mut self) -> Vec<WorkerOffer> {
         let env = self.executor.env();
-        vec![WorkerOffer { executor_id: env.executor_id.clone(), host: env.host.clone(), cores: self.free_cores }]
+        vec![WorkerOffer {
+            executor_id: env.executor_id.clone(),
+            host: env.host.clone(),
+            cores: self.free_cores,
+        }]
     }
 
     fn launch_tasks(&mut self, tasks: Vec<TaskDescription>) -> Vec<LaunchFailure> {
         for t in tasks {
-            debug!("Launching task {} on executor {} hostname {}", t.task_id, t.executor_id, self.executor.env().host);
+            debug!(
+                "Launching task {} on executor {} hostname {}",
+                t.task_id,
+                t.executor_id,
+                self.executor.env().host
+            );
             self.free_cores = self.free_cores.saturating_sub(t.cpus);
             self.running.insert(t.task_id, t.cpus);
             self.executor.launch_task(t);
@@ -81,5 +95,4 @@ impl SchedulerBackend for LocalBackend {
     fn stop(&mut self) {
         self.executor.stop();
     }
-
 }

@@ -17,8 +17,9 @@
 // Named here for the integration tests (feature `testing`), which speak the wire protocol.
 #[cfg_attr(not(feature = "testing"), allow(unused_imports))]
 pub use ember_scheduler::{
-    cache_locations, clock, config, dag_scheduler, health_tracker, heartbeat_receiver, live_executors, locality,
-    map_output_tracker, pool, rdd, stage, task_scheduler, task_set, task_set_excludelist, task_set_manager, SchedulerError,
+    cache_locations, clock, config, dag_scheduler, health_tracker, heartbeat_receiver,
+    live_executors, locality, map_output_tracker, pool, rdd, stage, task_scheduler, task_set,
+    task_set_excludelist, task_set_manager, SchedulerError,
 };
 
 pub mod allocation_file;

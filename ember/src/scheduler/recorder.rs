@@ -107,7 +107,13 @@ impl Recorder {
     }
 
     /// A job was submitted: its stages (skipped ones included), with its properties.
-    pub fn job_started(&mut self, dag: &DagScheduler, job_id: JobId, properties: Properties, clock_ms: u64) {
+    pub fn job_started(
+        &mut self,
+        dag: &DagScheduler,
+        job_id: JobId,
+        properties: Properties,
+        clock_ms: u64,
+    ) {
         let stage_infos = dag
             .job_stages(job_id)
             .into_iter()
@@ -120,18 +126,29 @@ impl Recorder {
             })
             .collect();
         self.job_properties.insert(job_id, properties.clone());
-        self.post(ListenerEvent::JobStart(JobStart { job_id, time: self.epoch(clock_ms), stage_infos, properties }));
+        self.post(ListenerEvent::JobStart(JobStart {
+            job_id,
+            time: self.epoch(clock_ms),
+            stage_infos,
+            properties,
+        }));
     }
 
     /// A job ended.
     pub fn job_ended(&mut self, job_id: JobId, result: JobResult) {
         self.job_properties.remove(&job_id);
-        self.post(ListenerEvent::JobEnd(JobEnd { job_id, time: self.now(), job_result: result }));
+        self.post(ListenerEvent::JobEnd(JobEnd {
+            job_id,
+            time: self.now(),
+            job_result: result,
+        }));
     }
 
     /// A task set is about to be handed to the task scheduler.
     pub fn stage_submitted(&mut self, dag: &DagScheduler, ts: &TaskSet, clock_ms: u64) {
-        let Some(stage) = dag.stage(ts.stage_id) else { return };
+        let Some(stage) = dag.stage(ts.stage_id) else {
+            return;
+        };
         let mut info = self.stage_info(stage, ts.stage_attempt_id, ts.tasks.len());
         info.submission_time = Some(self.epoch(clock_ms));
         let properties = stage
@@ -140,33 +157,67 @@ impl Recorder {
             .find_map(|j| self.job_properties.get(j))
             .cloned()
             .unwrap_or_default();
-        self.stages.insert((ts.stage_id, ts.stage_attempt_id), info.clone());
-        self.post(ListenerEvent::StageSubmitted(StageSubmitted { stage_info: info, properties }));
+        self.stages
+            .insert((ts.stage_id, ts.stage_attempt_id), info.clone());
+        self.post(ListenerEvent::StageSubmitted(StageSubmitted {
+            stage_info: info,
+            properties,
+        }));
     }
 
     /// A stage attempt is over.
-    pub fn stage_completed(&mut self, dag: &DagScheduler, stage_id: StageId, attempt: u32, failure_reason: Option<String>) {
+    pub fn stage_completed(
+        &mut self,
+        dag: &DagScheduler,
+        stage_id: StageId,
+        attempt: u32,
+        failure_reason: Option<String>,
+    ) {
         let info = match self.stages.remove(&(stage_id, attempt)) {
             Some(info) => info,
             None => {
                 // An attempt with no task to run completes without a task set: it was submitted
                 // all the same (as in Spark, which posts StageSubmitted first).
-                let Some(stage) = dag.stage(stage_id) else { return };
+                let Some(stage) = dag.stage(stage_id) else {
+                    return;
+                };
                 let mut info = self.stage_info(stage, attempt, 0);
                 info.submission_time = Some(self.now());
-                self.post(ListenerEvent::StageSubmitted(StageSubmitted { stage_info: info.clone(), properties: Properties::new() }));
+                self.post(ListenerEvent::StageSubmitted(StageSubmitted {
+                    stage_info: info.clone(),
+                    properties: Properties::new(),
+                }));
                 info
             }
         };
-        let stage_info = StageInfo { completion_time: Some(self.now()), failure_reason, ..info };
+        let stage_info = StageInfo {
+            completion_time: Some(self.now()),
+            failure_reason,
+            ..info
+        };
         self.post(ListenerEvent::StageCompleted(StageCompleted { stage_info }));
     }
 
     /// The task scheduler launched an attempt.
-    pub fn task_started(&mut self, tasks: &TaskSchedulerImpl, stage_id: StageId, stage_attempt_id: u32, task_id: TaskId, partition: usize) {
-        let Some(tsm) = tasks.task_set_manager(stage_id, stage_attempt_id) else { return };
-        let Some(t) = tsm.task_info(task_id) else { return };
-        let task_type = if tsm.task_set().shuffle_id.is_some() { TaskType::ShuffleMapTask } else { TaskType::ResultTask };
+    pub fn task_started(
+        &mut self,
+        tasks: &TaskSchedulerImpl,
+        stage_id: StageId,
+        stage_attempt_id: u32,
+        task_id: TaskId,
+        partition: usize,
+    ) {
+        let Some(tsm) = tasks.task_set_manager(stage_id, stage_attempt_id) else {
+            return;
+        };
+        let Some(t) = tsm.task_info(task_id) else {
+            return;
+        };
+        let task_type = if tsm.task_set().shuffle_id.is_some() {
+            TaskType::ShuffleMapTask
+        } else {
+            TaskType::ResultTask
+        };
         let info = TaskInfo {
             task_id,
             index: t.index,
@@ -182,8 +233,15 @@ impl Recorder {
             failed: false,
             killed: false,
         };
-        self.tasks.insert(task_id, (info.clone(), task_type, (stage_id, stage_attempt_id)));
-        self.post(ListenerEvent::TaskStart(TaskStart { stage_id, stage_attempt_id, task_info: info }));
+        self.tasks.insert(
+            task_id,
+            (info.clone(), task_type, (stage_id, stage_attempt_id)),
+        );
+        self.post(ListenerEvent::TaskStart(TaskStart {
+            stage_id,
+            stage_attempt_id,
+            task_info: info,
+        }));
     }
 
     /// An attempt ended, as the task scheduler decided.
@@ -211,13 +269,21 @@ impl Recorder {
             None => {
                 // An attempt that already ended ends again: it had succeeded, and its map
                 // output is lost with its executor (Spark's `Resubmitted`).
-                let Some(tsm) = tasks.task_set_manager(stage_id, stage_attempt_id) else { return };
-                let Some(t) = tsm.task_info(task_id) else { return };
+                let Some(tsm) = tasks.task_set_manager(stage_id, stage_attempt_id) else {
+                    return;
+                };
+                let Some(t) = tsm.task_info(task_id) else {
+                    return;
+                };
                 let info = TaskInfo {
                     task_id,
                     index: t.index,
                     attempt: t.attempt_number,
-                    partition_id: tsm.task_set().tasks.get(t.index).map_or(t.index, |s| s.partition),
+                    partition_id: tsm
+                        .task_set()
+                        .tasks
+                        .get(t.index)
+                        .map_or(t.index, |s| s.partition),
                     launch_time: self.epoch(t.launch_time_ms),
                     executor_id: t.executor_id.clone(),
                     host: t.host.clone(),
@@ -228,16 +294,36 @@ impl Recorder {
                     failed: false,
                     killed: false,
                 };
-                (info, TaskType::ShuffleMapTask, TaskEndReason::Resubmitted, None)
+                (
+                    info,
+                    TaskType::ShuffleMapTask,
+                    TaskEndReason::Resubmitted,
+                    None,
+                )
             }
         };
-        self.post(ListenerEvent::TaskEnd(TaskEnd { stage_id, stage_attempt_id, task_type, reason, task_info: info, task_metrics }));
+        self.post(ListenerEvent::TaskEnd(TaskEnd {
+            stage_id,
+            stage_attempt_id,
+            task_type,
+            reason,
+            task_info: info,
+            task_metrics,
+        }));
     }
 
     /// An executor registered.
     pub fn executor_added(&mut self, executor_id: &str, host: &str, cores: u32) {
-        let executor_info = ExecutorInfo { host: host.to_string(), total_cores: cores, log_urls: Default::default() };
-        self.post(ListenerEvent::ExecutorAdded(ExecutorAdded { time: self.now(), executor_id: executor_id.to_string(), executor_info }));
+        let executor_info = ExecutorInfo {
+            host: host.to_string(),
+            total_cores: cores,
+            log_urls: Default::default(),
+        };
+        self.post(ListenerEvent::ExecutorAdded(ExecutorAdded {
+            time: self.now(),
+            executor_id: executor_id.to_string(),
+            executor_info,
+        }));
     }
 
     /// An executor is gone.
@@ -264,11 +350,13 @@ impl Recorder {
                 (tid, stage, attempt, m)
             })
             .collect();
-        self.post(ListenerEvent::ExecutorMetricsUpdate(ExecutorMetricsUpdate {
-            exec_id: executor_id.to_string(),
-            accum_updates,
-            executor_updates: executor_metrics,
-        }));
+        self.post(ListenerEvent::ExecutorMetricsUpdate(
+            ExecutorMetricsUpdate {
+                exec_id: executor_id.to_string(),
+                accum_updates,
+                executor_updates: executor_metrics,
+            },
+        ));
     }
 
     /// `unpersist` was called.
@@ -283,10 +371,16 @@ impl Recorder {
         }
         let now = self.now();
         for e in excluded.iter().filter(|e| !self.excluded.contains(e)) {
-            self.post(ListenerEvent::ExecutorExcluded(ExecutorExcluded { time: now, executor_id: e.clone() }));
+            self.post(ListenerEvent::ExecutorExcluded(ExecutorExcluded {
+                time: now,
+                executor_id: e.clone(),
+            }));
         }
         for e in self.excluded.iter().filter(|e| !excluded.contains(e)) {
-            self.post(ListenerEvent::ExecutorUnexcluded(ExecutorUnexcluded { time: now, executor_id: e.clone() }));
+            self.post(ListenerEvent::ExecutorUnexcluded(ExecutorUnexcluded {
+                time: now,
+                executor_id: e.clone(),
+            }));
         }
         self.excluded = excluded;
     }

@@ -95,7 +95,9 @@ impl Listener for StatusListener {
         self.0.update(|st| {
             st.running_tasks += 1;
             st.speculative_tasks_launched += u64::from(e.task_info.speculative);
-            *st.launched_by_locality.entry(e.task_info.locality).or_default() += 1;
+            *st.launched_by_locality
+                .entry(e.task_info.locality)
+                .or_default() += 1;
         })
     }
 
@@ -136,7 +138,8 @@ impl Listener for StatusListener {
     }
 
     fn on_job_end(&mut self, e: &JobEnd) {
-        self.0.update(|st| st.active_job_ids.retain(|j| *j != e.job_id))
+        self.0
+            .update(|st| st.active_job_ids.retain(|j| *j != e.job_id))
     }
 
     fn on_executor_added(&mut self, e: &ExecutorAdded) {
@@ -162,7 +165,8 @@ impl Listener for StatusListener {
     }
 
     fn on_executor_unexcluded(&mut self, e: &ExecutorUnexcluded) {
-        self.0.update(|st| st.excluded_executors.retain(|x| *x != e.executor_id))
+        self.0
+            .update(|st| st.excluded_executors.retain(|x| *x != e.executor_id))
     }
 
     fn on_executor_metrics_update(&mut self, e: &ExecutorMetricsUpdate) {

@@ -13,7 +13,9 @@ pub struct SystemClock {
 impl SystemClock {
     /// A clock starting at zero now.
     pub fn new() -> Self {
-        SystemClock { start: Instant::now() }
+        SystemClock {
+            start: Instant::now(),
+        }
     }
 }
 

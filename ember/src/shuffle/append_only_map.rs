@@ -24,7 +24,9 @@ pub(crate) fn upsert<K: Key, C: Serialize, X>(
     match map.entry(key) {
         Entry::Occupied(mut e) => {
             merge(e.get_mut(), x);
-            tracker.tick().then(|| SizeTracker::measure(&(e.key(), e.get())))
+            tracker
+                .tick()
+                .then(|| SizeTracker::measure(&(e.key(), e.get())))
         }
         Entry::Vacant(e) => {
             let c = create(x);

@@ -27,7 +27,12 @@ pub fn index_file(dir: &Path, shuffle_id: ShuffleId, map_index: usize) -> PathBu
 /// Opens a map output's data file at the start of one reduce partition's block, as the local
 /// shuffle reader does; returns it with the block's length, or why the block is not available
 /// (what an executor's block server streams).
-pub fn open_block(dir: &Path, shuffle_id: ShuffleId, map_index: usize, reduce_id: usize) -> std::result::Result<ShuffleBlock, String> {
+pub fn open_block(
+    dir: &Path,
+    shuffle_id: ShuffleId,
+    map_index: usize,
+    reduce_id: usize,
+) -> std::result::Result<ShuffleBlock, String> {
     let index_path = index_file(dir, shuffle_id, map_index);
     let describe = |p: &Path, e: std::io::Error| format!("{}: {e}", p.display());
     let mut offsets = [0u8; 16];
@@ -35,27 +40,48 @@ pub fn open_block(dir: &Path, shuffle_id: ShuffleId, map_index: usize, reduce_id
     index
         .seek(SeekFrom::Start(reduce_id as u64 * 8))
         .and_then(|_| index.read_exact(&mut offsets))
-        .map_err(|e| format!("{} (reduce partition {reduce_id})", describe(&index_path, e)))?;
+        .map_err(|e| {
+            format!(
+                "{} (reduce partition {reduce_id})",
+                describe(&index_path, e)
+            )
+        })?;
     let (start_bytes, end_bytes) = offsets.split_at(8);
     let start = u64::from_le_bytes(start_bytes.try_into().unwrap_or_default());
     let end = u64::from_le_bytes(end_bytes.try_into().unwrap_or_default());
     if end < start {
-        return Err(format!("{}: reduce partition {reduce_id} spans {start}..{end}", index_path.display()));
+        return Err(format!(
+            "{}: reduce partition {reduce_id} spans {start}..{end}",
+            index_path.display()
+        ));
     }
     let data_path = data_file(dir, shuffle_id, map_index);
     let mut data = File::open(&data_path).map_err(|e| describe(&data_path, e))?;
     let data_len = data.metadata().map_err(|e| describe(&data_path, e))?.len();
     if data_len < end {
-        return Err(format!("{}: {data_len} bytes, but the index says reduce partition {reduce_id} ends at {end}", data_path.display()));
+        return Err(format!(
+            "{}: {data_len} bytes, but the index says reduce partition {reduce_id} ends at {end}",
+            data_path.display()
+        ));
     }
-    data.seek(SeekFrom::Start(start)).map_err(|e| describe(&data_path, e))?;
-    Ok(ShuffleBlock { file: data, len: end - start })
+    data.seek(SeekFrom::Start(start))
+        .map_err(|e| describe(&data_path, e))?;
+    Ok(ShuffleBlock {
+        file: data,
+        len: end - start,
+    })
 }
 
 /// Writes the index of a map output whose blocks have these lengths to a new temporary file in
 /// `dir`, to be committed with [`commit`].
-pub(crate) fn write_index(dir: &Path, shuffle_id: ShuffleId, map_index: usize, lengths: &[u64]) -> Result<SpillFile> {
-    let tmp_index = SpillFile::create(dir, &format!("shuffle_{shuffle_id}_{map_index}_0.index")).map_err(io_err(dir))?;
+pub(crate) fn write_index(
+    dir: &Path,
+    shuffle_id: ShuffleId,
+    map_index: usize,
+    lengths: &[u64],
+) -> Result<SpillFile> {
+    let tmp_index = SpillFile::create(dir, &format!("shuffle_{shuffle_id}_{map_index}_0.index"))
+        .map_err(io_err(dir))?;
     let mut index = Vec::with_capacity((lengths.len() + 1) * 8);
     let mut offset = 0u64;
     index.extend_from_slice(&offset.to_le_bytes());
@@ -63,7 +89,10 @@ pub(crate) fn write_index(dir: &Path, shuffle_id: ShuffleId, map_index: usize, l
         offset += l;
         index.extend_from_slice(&offset.to_le_bytes());
     }
-    tmp_index.file().write_all(&index).map_err(io_err(tmp_index.path()))?;
+    tmp_index
+        .file()
+        .write_all(&index)
+        .map_err(io_err(tmp_index.path()))?;
     Ok(tmp_index)
 }
 
@@ -79,7 +108,10 @@ fn existing_output(data_path: &Path, index_path: &Path, partitions: usize) -> Op
     if index.len() != (partitions + 1) * 8 {
         return None;
     }
-    let offsets: Vec<u64> = index.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0xff; 8]))).collect();
+    let offsets: Vec<u64> = index
+        .chunks_exact(8)
+        .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0xff; 8])))
+        .collect();
     if offsets[0] != 0 || offsets.windows(2).any(|w| w[1] < w[0]) {
         return None;
     }
@@ -105,12 +137,18 @@ pub(crate) fn commit(
     if let Some(existing) = existing_output(&data_path, &index_path, lengths.len()) {
         // Another attempt of this map task already committed: keep its output (readers may be
         // using it) and report its sizes, as Spark does. Ours is deleted by the guards.
-        tracing::debug!(shuffle_id, map_index, "map output already committed by another attempt");
+        tracing::debug!(
+            shuffle_id,
+            map_index,
+            "map output already committed by another attempt"
+        );
         return Ok(existing);
     }
     // Data before index: an index on disk always describes the data file next to it.
     tmp_data.persist(&data_path).map_err(io_err(&data_path))?;
-    tmp_index.persist(&index_path).map_err(io_err(&index_path))?;
+    tmp_index
+        .persist(&index_path)
+        .map_err(io_err(&index_path))?;
     Ok(lengths)
 }
 
@@ -137,7 +175,12 @@ mod tests {
         fn remove(&self, _id: &str) -> bool {
             false
         }
-        fn open_shuffle_block(&self, shuffle_id: ShuffleId, map_index: usize, reduce_id: usize) -> std::result::Result<ShuffleBlock, String> {
+        fn open_shuffle_block(
+            &self,
+            shuffle_id: ShuffleId,
+            map_index: usize,
+            reduce_id: usize,
+        ) -> std::result::Result<ShuffleBlock, String> {
             open_block(&self.0, shuffle_id, map_index, reduce_id)
         }
     }
@@ -157,28 +200,85 @@ mod tests {
 
     #[test]
     fn block_server_serves_shuffle_blocks_including_chunked_ones() {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let third: Vec<u8> = (0..1000usize).map(|i| (i as u8).wrapping_mul(31).wrapping_add(3)).collect();
+        let third: Vec<u8> = (0..1000usize)
+            .map(|i| (i as u8).wrapping_mul(31).wrapping_add(3))
+            .collect();
         let blocks = vec![b"first".to_vec(), Vec::new(), third];
         write_map_output(dir.path(), 4, 1, &blocks);
         let max_frame = 64; // the third block travels as 16 chunks
         let localhost: SocketAddr = "127.0.0.1:0".parse().unwrap();
         let store = Arc::new(ShuffleDir(dir.path().to_path_buf()));
-        let (_server, addr) = BlockServer::start(rt.handle().clone(), localhost, ember_net::secret::Security::authenticated("k"), max_frame, store).unwrap();
-        let client = BlockClient::new(rt.handle().clone(), ember_net::secret::Security::authenticated("k"), max_frame, Duration::from_secs(10));
+        let (_server, addr) = BlockServer::start(
+            rt.handle().clone(),
+            localhost,
+            ember_net::secret::Security::authenticated("k"),
+            max_frame,
+            store,
+        )
+        .unwrap();
+        let client = BlockClient::new(
+            rt.handle().clone(),
+            ember_net::secret::Security::authenticated("k"),
+            max_frame,
+            Duration::from_secs(10),
+        );
         let data = std::fs::read(data_file(dir.path(), 4, 1)).unwrap();
         for (reduce_id, expected) in blocks.iter().enumerate() {
-            let got = client.fetch(addr, BlockRequest::Shuffle { shuffle_id: 4, map_index: 1, reduce_id }).unwrap();
+            let got = client
+                .fetch(
+                    addr,
+                    BlockRequest::Shuffle {
+                        shuffle_id: 4,
+                        map_index: 1,
+                        reduce_id,
+                    },
+                )
+                .unwrap();
             assert_eq!(got, BlockResponse::Data(expected.clone()));
         }
         // Exactly the byte range a local reader takes from the data file.
-        let third = client.fetch(addr, BlockRequest::Shuffle { shuffle_id: 4, map_index: 1, reduce_id: 2 }).unwrap();
+        let third = client
+            .fetch(
+                addr,
+                BlockRequest::Shuffle {
+                    shuffle_id: 4,
+                    map_index: 1,
+                    reduce_id: 2,
+                },
+            )
+            .unwrap();
         assert_eq!(third, BlockResponse::Data(data[5..].to_vec()));
         // Missing map output, and a reduce partition past the index.
-        let missing = client.fetch(addr, BlockRequest::Shuffle { shuffle_id: 4, map_index: 9, reduce_id: 0 }).unwrap();
-        assert!(matches!(missing, BlockResponse::NotFound(ref m) if m.contains("shuffle_4_9_0")), "{missing:?}");
-        let past = client.fetch(addr, BlockRequest::Shuffle { shuffle_id: 4, map_index: 1, reduce_id: 3 }).unwrap();
+        let missing = client
+            .fetch(
+                addr,
+                BlockRequest::Shuffle {
+                    shuffle_id: 4,
+                    map_index: 9,
+                    reduce_id: 0,
+                },
+            )
+            .unwrap();
+        assert!(
+            matches!(missing, BlockResponse::NotFound(ref m) if m.contains("shuffle_4_9_0")),
+            "{missing:?}"
+        );
+        let past = client
+            .fetch(
+                addr,
+                BlockRequest::Shuffle {
+                    shuffle_id: 4,
+                    map_index: 1,
+                    reduce_id: 3,
+                },
+            )
+            .unwrap();
         assert!(matches!(past, BlockResponse::NotFound(_)), "{past:?}");
     }
 }

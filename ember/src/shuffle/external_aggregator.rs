@@ -18,15 +18,15 @@ use std::path::{Path, PathBuf};
 
 use rustc_hash::FxHashMap;
 
-use crate::codec::{io_err, ChunkBuf, RecordReader, SpillFile};
-use crate::size_tracker::{map_slot_bytes, SizeTracker};
 use super::append_only_map::{queueing_pays, upsert, DIRECT_MAX_ENTRIES, PENDING_BUDGET};
 use super::ShuffleConf;
 use crate::aggregator::Aggregator;
+use crate::codec::{io_err, ChunkBuf, RecordReader, SpillFile};
 use crate::data::{Data, Key};
 use crate::error::Result;
 use crate::memory::MemoryConsumer;
 use crate::partitioner::{fast_range, fx_hash, mix64};
+use crate::size_tracker::{map_slot_bytes, SizeTracker};
 use crate::task::TaskMetrics;
 
 /// Bucket files per split: enough that one split usually brings a bucket under the threshold,
@@ -78,10 +78,15 @@ impl Buckets {
             return Ok(0);
         }
         if self.files[b].is_none() {
-            self.files[b] = Some(SpillFile::create(&self.dir, "agg-spill").map_err(io_err(&self.dir))?);
+            self.files[b] =
+                Some(SpillFile::create(&self.dir, "agg-spill").map_err(io_err(&self.dir))?);
         }
-        let Some(file) = &self.files[b] else { unreachable!("bucket file created above") };
-        let n = self.chunks[b].finish_into(self.compress, &mut self.scratch, &mut file.file()).map_err(io_err(file.path()))?;
+        let Some(file) = &self.files[b] else {
+            unreachable!("bucket file created above")
+        };
+        let n = self.chunks[b]
+            .finish_into(self.compress, &mut self.scratch, &mut file.file())
+            .map_err(io_err(file.path()))?;
         self.sizes[b] += n;
         Ok(n)
     }
@@ -127,10 +132,11 @@ impl Buckets {
 /// shuffle spill threshold; [`IntoIterator`] yields every key once with its complete combiner.
 ///
 /// In memory it works like the map side's combiner: one map while it fits in cache, then (for
-/// plain inline keys and values, see `queueing_pays`) `SPILL_BUCKETS` (64) maps (split by the level-0 bucket hash) fed from per-bucket queues, a batch
-/// at a time, so that each insert hits a map that is in cache. The in-memory buckets are the spill
-/// buckets: a spill writes map `b` to bucket file `b`, and at the end bucket `b`'s file is merged
-/// into the in-memory map `b` without writing it out again.
+/// plain inline keys and values, see `queueing_pays`) `SPILL_BUCKETS` (64) maps (split by the
+/// level-0 bucket hash) fed from per-bucket queues, a batch at a time, so that each insert hits a
+/// map that is in cache. The in-memory buckets are the spill buckets: a spill writes map `b` to
+/// bucket file `b`, and at the end bucket `b`'s file is merged into the in-memory map `b` without
+/// writing it out again.
 pub struct ExternalAggregator<K, V, C, A> {
     agg: A,
     /// The single map used until it holds `DIRECT_MAX_ENTRIES` keys.
@@ -202,9 +208,14 @@ impl<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>> ExternalAggregator<K, V, 
             }
         } else {
             let agg = &self.agg;
-            let sampled = upsert(&mut self.direct, &mut self.tracker, key, value, |v| agg.create_combiner(v), |c, v| {
-                agg.merge_value(c, v)
-            });
+            let sampled = upsert(
+                &mut self.direct,
+                &mut self.tracker,
+                key,
+                value,
+                |v| agg.create_combiner(v),
+                |c, v| agg.merge_value(c, v),
+            );
             self.after_direct_insert(sampled);
         }
         self.after_update(metrics);
@@ -226,7 +237,14 @@ impl<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>> ExternalAggregator<K, V, 
             }
         } else {
             let agg = &self.agg;
-            let sampled = upsert(&mut self.direct, &mut self.tracker, key, combiner, |c| c, |c, o| agg.merge_combiners(c, o));
+            let sampled = upsert(
+                &mut self.direct,
+                &mut self.tracker,
+                key,
+                combiner,
+                |c| c,
+                |c, o| agg.merge_combiners(c, o),
+            );
             self.after_direct_insert(sampled);
         }
         self.after_update(metrics);
@@ -241,9 +259,13 @@ impl<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>> ExternalAggregator<K, V, 
     #[inline]
     fn after_direct_insert(&mut self, sampled: Option<usize>) {
         if let Some(bytes) = sampled {
-            self.tracker.sample(bytes, self.direct.len(), map_slot_bytes::<K, C>());
+            self.tracker
+                .sample(bytes, self.direct.len(), map_slot_bytes::<K, C>());
         }
-        if queueing_pays::<K, V>() && queueing_pays::<K, C>() && self.direct.len() > DIRECT_MAX_ENTRIES {
+        if queueing_pays::<K, V>()
+            && queueing_pays::<K, C>()
+            && self.direct.len() > DIRECT_MAX_ENTRIES
+        {
             self.split_into_buckets();
         }
     }
@@ -287,15 +309,32 @@ impl<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>> ExternalAggregator<K, V, 
         let map = &mut self.maps[b];
         let before = map.len();
         let slot = map_slot_bytes::<K, C>();
-        let queued = self.values[b].len() * std::mem::size_of::<(K, V)>() + self.combiners[b].len() * std::mem::size_of::<(K, C)>();
+        let queued = self.values[b].len() * std::mem::size_of::<(K, V)>()
+            + self.combiners[b].len() * std::mem::size_of::<(K, C)>();
         for (k, v) in self.values[b].drain(..) {
-            if let Some(bytes) = upsert(map, &mut self.tracker, k, v, |v| agg.create_combiner(v), |c, v| agg.merge_value(c, v)) {
-                self.tracker.sample(bytes, self.entries + map.len() - before, slot);
+            if let Some(bytes) = upsert(
+                map,
+                &mut self.tracker,
+                k,
+                v,
+                |v| agg.create_combiner(v),
+                |c, v| agg.merge_value(c, v),
+            ) {
+                self.tracker
+                    .sample(bytes, self.entries + map.len() - before, slot);
             }
         }
         for (k, c) in self.combiners[b].drain(..) {
-            if let Some(bytes) = upsert(map, &mut self.tracker, k, c, |c| c, |c, o| agg.merge_combiners(c, o)) {
-                self.tracker.sample(bytes, self.entries + map.len() - before, slot);
+            if let Some(bytes) = upsert(
+                map,
+                &mut self.tracker,
+                k,
+                c,
+                |c| c,
+                |c, o| agg.merge_combiners(c, o),
+            ) {
+                self.tracker
+                    .sample(bytes, self.entries + map.len() - before, slot);
             }
         }
         self.entries += map.len() - before;
@@ -313,7 +352,9 @@ impl<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>> ExternalAggregator<K, V, 
         if self.bucketed {
             self.fold_all();
         }
-        let buckets = self.buckets.get_or_insert_with(|| Buckets::new(&self.dir, 0, self.compress));
+        let buckets = self
+            .buckets
+            .get_or_insert_with(|| Buckets::new(&self.dir, 0, self.compress));
         let written = if self.bucketed {
             for (b, map) in self.maps.iter_mut().enumerate() {
                 for (k, c) in map.drain() {
@@ -334,7 +375,9 @@ impl<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>> ExternalAggregator<K, V, 
     }
 }
 
-impl<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>> IntoIterator for ExternalAggregator<K, V, C, A> {
+impl<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>> IntoIterator
+    for ExternalAggregator<K, V, C, A>
+{
     type Item = (K, C);
     type IntoIter = AggregatedIter<K, C, A, V>;
 
@@ -349,16 +392,28 @@ impl<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>> IntoIterator for External
             let maps = std::mem::take(&mut self.maps);
             for ((file, len), map) in buckets.into_files().zip(maps) {
                 if file.is_some() || !map.is_empty() {
-                    pending.push(PendingBucket { file: file.map(|f| (f, len)), map, level: 0 });
+                    pending.push(PendingBucket {
+                        file: file.map(|f| (f, len)),
+                        map,
+                        level: 0,
+                    });
                 }
             }
         } else if self.bucketed {
             self.fold_all();
             for map in std::mem::take(&mut self.maps) {
-                pending.push(PendingBucket { file: None, map, level: 0 });
+                pending.push(PendingBucket {
+                    file: None,
+                    map,
+                    level: 0,
+                });
             }
         } else {
-            pending.push(PendingBucket { file: None, map: std::mem::take(&mut self.direct), level: 0 });
+            pending.push(PendingBucket {
+                file: None,
+                map: std::mem::take(&mut self.direct),
+                level: 0,
+            });
         }
         AggregatedIter {
             agg: self.agg,
@@ -401,22 +456,42 @@ impl<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>> AggregatedIter<K, C, A, V
     /// Memory: the other buckets' in-memory maps (under the threshold together) plus this one,
     /// kept under the threshold by splitting, so at most about twice the threshold.
     fn load(&mut self, bucket: PendingBucket<K, C>) -> Result<FxHashMap<K, C>> {
-        let PendingBucket { file, mut map, level } = bucket;
-        let Some((file, len)) = file else { return Ok(map) };
+        let PendingBucket {
+            file,
+            mut map,
+            level,
+        } = bucket;
+        let Some((file, len)) = file else {
+            return Ok(map);
+        };
         let path = file.path().to_path_buf();
-        let mut reader = RecordReader::<(K, C), File>::open(&path, 0, len, self.compress).map_err(io_err(&path))?;
+        let mut reader = RecordReader::<(K, C), File>::open(&path, 0, len, self.compress)
+            .map_err(io_err(&path))?;
         let mut tracker = SizeTracker::new();
         let mut split: Option<Buckets> = None;
         let mut updates = 0u64;
         while let Some((k, c)) = reader.next_record().map_err(io_err(&path))? {
             let agg = &self.agg;
-            if let Some(bytes) = upsert(&mut map, &mut tracker, k, c, |c| c, |c, o| agg.merge_combiners(c, o)) {
+            if let Some(bytes) = upsert(
+                &mut map,
+                &mut tracker,
+                k,
+                c,
+                |c| c,
+                |c, o| agg.merge_combiners(c, o),
+            ) {
                 tracker.sample(bytes, map.len(), map_slot_bytes::<K, C>());
             }
             updates += 1;
             // A map of one key cannot be split by hashing: let it grow.
-            if updates & 31 == 0 && level + 1 < MAX_LEVEL && map.len() > 1 && tracker.estimate() > self.threshold {
-                split.get_or_insert_with(|| Buckets::new(&self.dir, level + 1, self.compress)).spill_map(&mut map)?;
+            if updates & 31 == 0
+                && level + 1 < MAX_LEVEL
+                && map.len() > 1
+                && tracker.estimate() > self.threshold
+            {
+                split
+                    .get_or_insert_with(|| Buckets::new(&self.dir, level + 1, self.compress))
+                    .spill_map(&mut map)?;
                 tracker.reset();
             }
         }
@@ -424,11 +499,14 @@ impl<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>> AggregatedIter<K, C, A, V
         drop(file); // deletes it
         if let Some(mut split) = split {
             split.spill_map(&mut map)?;
-            self.pending.extend(
-                split
-                    .into_files()
-                    .filter_map(|(f, len)| f.map(|f| PendingBucket { file: Some((f, len)), map: FxHashMap::default(), level: level + 1 })),
-            );
+            self.pending
+                .extend(split.into_files().filter_map(|(f, len)| {
+                    f.map(|f| PendingBucket {
+                        file: Some((f, len)),
+                        map: FxHashMap::default(),
+                        level: level + 1,
+                    })
+                }));
         }
         Ok(map)
     }
@@ -477,7 +555,10 @@ mod tests {
     }
 
     fn conf(threshold: u64) -> ShuffleConf {
-        ShuffleConf { spill_threshold: threshold, ..ShuffleConf::default() }
+        ShuffleConf {
+            spill_threshold: threshold,
+            ..ShuffleConf::default()
+        }
     }
 
     #[test]
@@ -511,7 +592,11 @@ mod tests {
         assert!(m.memory_bytes_spilled.load(Relaxed) > 0 && m.disk_bytes_spilled.load(Relaxed) > 0);
         let out: HashMap<u32, u64> = a.into_iter().collect();
         assert_eq!(out, reference);
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "spill files left behind");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "spill files left behind"
+        );
     }
 
     #[test]
@@ -520,7 +605,11 @@ mod tests {
         let m = TaskMetrics::default();
         let mut a = ExternalAggregator::new(Group, &conf(2048), dir.path());
         for i in 0..20_000u32 {
-            let k = if i % 2 == 0 { "hot".to_string() } else { format!("k{}", i % 300) };
+            let k = if i % 2 == 0 {
+                "hot".to_string()
+            } else {
+                format!("k{}", i % 300)
+            };
             a.insert_value(k, i, &m);
         }
         let out: HashMap<String, Vec<u32>> = a.into_iter().collect();
@@ -562,7 +651,11 @@ mod tests {
                 *reference.entry(k).or_default() += i;
             }
             assert!(a.bucketed || a.has_spilled());
-            assert_eq!(a.has_spilled(), threshold < 1 << 30, "threshold {threshold}");
+            assert_eq!(
+                a.has_spilled(),
+                threshold < 1 << 30,
+                "threshold {threshold}"
+            );
             let mut n = 0;
             let mut out = HashMap::new();
             for (k, c) in a {
@@ -590,8 +683,10 @@ mod tests {
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(32))]
         #[test]
-        fn matches_hashmap(input in prop::collection::vec((0u32..500, any::<u64>(), any::<bool>()), 0..3000),
-                           threshold in prop_oneof![Just(512u64), Just(4096), Just(1 << 30)]) {
+        fn matches_hashmap(
+            input in prop::collection::vec((0u32..500, any::<u64>(), any::<bool>()), 0..3000),
+            threshold in prop_oneof![Just(512u64), Just(4096), Just(1 << 30)]
+        ) {
             let dir = tempfile::tempdir().unwrap();
             let m = TaskMetrics::default();
             let mut a = ExternalAggregator::new(Sum, &conf(threshold), dir.path());

@@ -10,12 +10,12 @@ use std::collections::binary_heap::{BinaryHeap, PeekMut};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use crate::codec::{io_err, ChunkWriter, RecordReader, SpillFile};
-use crate::size_tracker::SizeTracker;
 use super::ShuffleConf;
+use crate::codec::{io_err, ChunkWriter, RecordReader, SpillFile};
 use crate::data::Data;
 use crate::error::Result;
 use crate::memory::MemoryConsumer;
+use crate::size_tracker::SizeTracker;
 use crate::task::TaskMetrics;
 
 /// Sorts `(K, V)` records by key, ascending or descending, spilling sorted runs to disk.
@@ -53,7 +53,8 @@ impl<K: Ord + Data, V: Data> ExternalSorter<K, V> {
         self.buf.push((key, value));
         if self.tracker.tick() {
             let bytes = self.buf.last().map_or(0, SizeTracker::measure);
-            self.tracker.sample(bytes, self.buf.len(), std::mem::size_of::<(K, V)>());
+            self.tracker
+                .sample(bytes, self.buf.len(), std::mem::size_of::<(K, V)>());
         }
         self.updates += 1;
         if self.updates & 31 == 0 && self.memory.should_spill(self.tracker.estimate()) {
@@ -119,10 +120,19 @@ impl<K: Ord + Data, V: Data> ExternalSorter<K, V> {
         let mut heap = BinaryHeap::with_capacity(sources.len());
         for (src, s) in sources.iter_mut().enumerate() {
             if let Some((key, value)) = s.next() {
-                heap.push(Head { key, value, src, ascending: self.ascending });
+                heap.push(Head {
+                    key,
+                    value,
+                    src,
+                    ascending: self.ascending,
+                });
             }
         }
-        SortedIter(Inner::Merge { heap, sources, _runs: runs })
+        SortedIter(Inner::Merge {
+            heap,
+            sources,
+            _runs: runs,
+        })
     }
 }
 
@@ -235,7 +245,10 @@ mod tests {
     use std::sync::atomic::Ordering::Relaxed;
 
     fn conf(threshold: u64) -> ShuffleConf {
-        ShuffleConf { spill_threshold: threshold, ..ShuffleConf::default() }
+        ShuffleConf {
+            spill_threshold: threshold,
+            ..ShuffleConf::default()
+        }
     }
 
     #[test]
@@ -283,7 +296,9 @@ mod tests {
                 s.insert(k, v, &m);
             }
             let out: Vec<(i32, String)> = s.into_sorted_iter().collect();
-            let ordered = out.windows(2).all(|w| if ascending { w[0].0 <= w[1].0 } else { w[0].0 >= w[1].0 });
+            let ordered = out
+                .windows(2)
+                .all(|w| if ascending { w[0].0 <= w[1].0 } else { w[0].0 >= w[1].0 });
             prop_assert!(ordered);
             let mut a = out.clone();
             a.sort();

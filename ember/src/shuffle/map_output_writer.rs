@@ -66,7 +66,13 @@ pub(super) fn spill_output<O: MapOutput>(
 }
 
 /// Copies `len` bytes at `offset` of `src` to `out`.
-fn copy_range<W: Write>(mut src: &File, offset: u64, len: u64, out: &mut W, buf: &mut Vec<u8>) -> io::Result<()> {
+fn copy_range<W: Write>(
+    mut src: &File,
+    offset: u64,
+    len: u64,
+    out: &mut W,
+    buf: &mut Vec<u8>,
+) -> io::Result<()> {
     if len == 0 {
         return Ok(());
     }
@@ -100,7 +106,8 @@ pub(super) fn write_output<O: MapOutput>(
     let partitions = output.partitions();
     // Temporary names first: a task that fails half-way leaves nothing a reader could mistake for
     // its output (the guards delete the files on any early return).
-    let tmp_data = SpillFile::create(dir, &format!("shuffle_{shuffle_id}_{map_index}_0.data")).map_err(io_err(dir))?;
+    let tmp_data = SpillFile::create(dir, &format!("shuffle_{shuffle_id}_{map_index}_0.data"))
+        .map_err(io_err(dir))?;
     let mut lengths = Vec::with_capacity(partitions);
     {
         let tmp_path = tmp_data.path();
@@ -110,7 +117,8 @@ pub(super) fn write_output<O: MapOutput>(
             let mut len = 0;
             for s in &spills {
                 let (off, l) = s.segments[p];
-                copy_range(s.file.file(), off, l, &mut w, &mut copy_buf).map_err(io_err(s.file.path()))?;
+                copy_range(s.file.file(), off, l, &mut w, &mut copy_buf)
+                    .map_err(io_err(s.file.path()))?;
                 len += l;
             }
             len += output.write_partition(p, &mut w, tmp_path)?;

@@ -45,14 +45,20 @@ impl PartitionedBuffers {
     #[inline]
     pub(super) fn push<T: Serialize + ?Sized>(&mut self, p: usize, record: &T) -> Result<()> {
         let n = self.parts.len();
-        let part = self.parts.get_mut(p).ok_or(EmberError::InvalidPartition { partition: p, partitions: n })?;
+        let part = self.parts.get_mut(p).ok_or(EmberError::InvalidPartition {
+            partition: p,
+            partitions: n,
+        })?;
         let before = part.open.len();
         part.open.push(record)?;
         let after = part.open.len();
         self.bytes += (after - before) as u64;
         if part.open.is_full() {
             // Writing into a Vec only fails for a chunk over 4 GiB.
-            let framed = part.open.finish_into(self.compress, &mut self.scratch, &mut part.done).map_err(|e| EmberError::io("an in-memory shuffle buffer", e))?;
+            let framed = part
+                .open
+                .finish_into(self.compress, &mut self.scratch, &mut part.done)
+                .map_err(|e| EmberError::io("an in-memory shuffle buffer", e))?;
             self.bytes = self.bytes - after as u64 + framed;
         }
         Ok(())
@@ -70,7 +76,10 @@ impl MapOutput for PartitionedBuffers {
         out.write_all(&part.done).map_err(io_err(path))?;
         let mut n = part.done.len() as u64;
         part.done.clear();
-        n += part.open.finish_into(self.compress, &mut self.scratch, out).map_err(io_err(path))?;
+        n += part
+            .open
+            .finish_into(self.compress, &mut self.scratch, out)
+            .map_err(io_err(path))?;
         self.bytes -= held;
         Ok(n)
     }

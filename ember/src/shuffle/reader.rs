@@ -3,8 +3,8 @@
 //! iterates over their records.
 //!
 //! Blocks on this executor are read from its local files. Blocks of other executors will come
-//! through a network fetcher: it only has to produce a block's bytes as a [`BlockSource`]; planning,
-//! decoding and failure reporting are shared.
+//! through a network fetcher: it only has to produce a block's bytes as a [`BlockSource`];
+//! planning, decoding and failure reporting are shared.
 //!
 //! Any failure to get a block (unknown or missing map output, unreadable or damaged file) is a
 //! fetch failure, raised as a [`TaskEndReason::FetchFailed`] unwind payload, as in Spark: the
@@ -17,12 +17,12 @@ use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
 
-use crate::codec::RecordReader;
 use super::{data_file, index_file};
+use crate::codec::RecordReader;
 use crate::task::MapOutputSource;
+use crate::task::{BlockManagerId, ShuffleId, TaskContext, TaskEndReason, TaskMetrics};
 use ember_net::block_client::{BlockClient, BlockFetchIter};
 use ember_net::protocol::BlockRequest;
-use crate::task::{BlockManagerId, ShuffleId, TaskContext, TaskEndReason, TaskMetrics};
 
 /// Raises a fetch failure: the task unwinds with this payload and the task runner reports it.
 fn fetch_failed(
@@ -33,7 +33,13 @@ fn fetch_failed(
     message: String,
 ) -> ! {
     tracing::warn!(shuffle_id, ?map_index, reduce_id, "fetch failed: {message}");
-    std::panic::resume_unwind(Box::new(TaskEndReason::FetchFailed { location, shuffle_id, map_index, reduce_id, message }))
+    std::panic::resume_unwind(Box::new(TaskEndReason::FetchFailed {
+        location,
+        shuffle_id,
+        map_index,
+        reduce_id,
+        message,
+    }))
 }
 
 /// One non-empty block to read: reduce partition `reduce_id` of one map output.
@@ -74,7 +80,12 @@ impl Read for BlockSource {
 }
 
 /// Opens a local block: its offsets come from the map output's index file.
-fn open_local_block(local_dir: &Path, shuffle_id: ShuffleId, reduce_id: usize, block: &BlockRef) -> Result<BlockSource, String> {
+fn open_local_block(
+    local_dir: &Path,
+    shuffle_id: ShuffleId,
+    reduce_id: usize,
+    block: &BlockRef,
+) -> Result<BlockSource, String> {
     let index_path = index_file(local_dir, shuffle_id, block.map_index);
     let describe = |p: &Path, e: io::Error| format!("{}: {e}", p.display());
     let mut offsets = [0u8; 16];
@@ -88,7 +99,8 @@ fn open_local_block(local_dir: &Path, shuffle_id: ShuffleId, reduce_id: usize, b
     let end = u64::from_le_bytes(offsets[8..].try_into().unwrap_or_default());
     if end < start || end - start != block.size {
         return Err(format!(
-            "{}: block of reduce partition {reduce_id} spans {start}..{end}, but its map status says {} bytes",
+            "{}: block of reduce partition {reduce_id} spans {start}..{end}, but its map status \
+             says {} bytes",
             index_path.display(),
             block.size
         ));
@@ -96,7 +108,8 @@ fn open_local_block(local_dir: &Path, shuffle_id: ShuffleId, reduce_id: usize, b
     let data_path = data_file(local_dir, shuffle_id, block.map_index);
     let mut data = File::open(&data_path).map_err(|e| describe(&data_path, e))?;
     crate::metrics::count_file_op(false);
-    data.seek(SeekFrom::Start(start)).map_err(|e| describe(&data_path, e))?;
+    data.seek(SeekFrom::Start(start))
+        .map_err(|e| describe(&data_path, e))?;
     Ok(BlockSource::File(data))
 }
 
@@ -131,7 +144,12 @@ impl<T: DeserializeOwned> ShuffleRecords<T> {
     /// Starts fetching the blocks of other executors through `client`, with at most
     /// `max_in_flight` bytes requested at once (`ember.reducer.maxSizeInFlight`). Without a
     /// client (embedded mode has one executor) a remote block is a fetch failure.
-    pub fn start_remote(&mut self, client: Option<&BlockClient>, max_in_flight: u64, metrics: &TaskMetrics) {
+    pub fn start_remote(
+        &mut self,
+        client: Option<&BlockClient>,
+        max_in_flight: u64,
+        metrics: &TaskMetrics,
+    ) {
         if self.remote_refs.is_empty() {
             return;
         }
@@ -142,24 +160,50 @@ impl<T: DeserializeOwned> ShuffleRecords<T> {
                 self.shuffle_id,
                 Some(b.map_index),
                 self.reduce_id,
-                format!("block of executor {} cannot be fetched: no block transfer service here", b.location.executor_id),
+                format!(
+                    "block of executor {} cannot be fetched: no block transfer service here",
+                    b.location.executor_id
+                ),
             )
         };
         let mut reqs = Vec::with_capacity(self.remote_refs.len());
         for b in &self.remote_refs {
-            let addr = match format!("{}:{}", b.location.host, b.location.port).parse::<std::net::SocketAddr>() {
+            let addr = match format!("{}:{}", b.location.host, b.location.port)
+                .parse::<std::net::SocketAddr>()
+            {
                 Ok(a) => a,
-                Err(e) => fetch_failed(Some(b.location.clone()), self.shuffle_id, Some(b.map_index), self.reduce_id, format!("bad block manager address: {e}")),
+                Err(e) => fetch_failed(
+                    Some(b.location.clone()),
+                    self.shuffle_id,
+                    Some(b.map_index),
+                    self.reduce_id,
+                    format!("bad block manager address: {e}"),
+                ),
             };
-            reqs.push((addr, BlockRequest::Shuffle { shuffle_id: self.shuffle_id, map_index: b.map_index, reduce_id: self.reduce_id }, b.size));
+            reqs.push((
+                addr,
+                BlockRequest::Shuffle {
+                    shuffle_id: self.shuffle_id,
+                    map_index: b.map_index,
+                    reduce_id: self.reduce_id,
+                },
+                b.size,
+            ));
         }
-        TaskMetrics::add(&metrics.shuffle_remote_bytes_read, self.remote_refs.iter().map(|b| b.size).sum());
+        TaskMetrics::add(
+            &metrics.shuffle_remote_bytes_read,
+            self.remote_refs.iter().map(|b| b.size).sum(),
+        );
         self.remote = Some(client.fetch_many(reqs, max_in_flight));
     }
 
     /// This iterator, adding the records it returns to `metrics.shuffle_records_read`.
     pub fn metered(self, metrics: &TaskMetrics) -> Metered<'_, T> {
-        Metered { inner: self, metrics, pending: 0 }
+        Metered {
+            inner: self,
+            metrics,
+            pending: 0,
+        }
     }
 
     fn open(&self, block: &BlockRef) -> RecordReader<T, BlockSource> {
@@ -168,13 +212,20 @@ impl<T: DeserializeOwned> ShuffleRecords<T> {
         } else {
             // Planning already refused remote blocks; this is where a BlockFetcher's bytes
             // (BlockSource::Bytes) will come in.
-            Err(format!("remote shuffle fetch from executor {} not available", block.location.executor_id))
+            Err(format!(
+                "remote shuffle fetch from executor {} not available",
+                block.location.executor_id
+            ))
         };
         match source {
             Ok(src) => RecordReader::new(src, block.size, self.compress),
-            Err(message) => {
-                fetch_failed(Some(block.location.clone()), self.shuffle_id, Some(block.map_index), self.reduce_id, message)
-            }
+            Err(message) => fetch_failed(
+                Some(block.location.clone()),
+                self.shuffle_id,
+                Some(block.map_index),
+                self.reduce_id,
+                message,
+            ),
         }
     }
 }
@@ -199,7 +250,11 @@ impl<T: DeserializeOwned> Iterator for ShuffleRecords<T> {
                             self.shuffle_id,
                             Some(block.map_index),
                             self.reduce_id,
-                            format!("{}: damaged block of reduce partition {}: {e}", path.display(), self.reduce_id),
+                            format!(
+                                "{}: damaged block of reduce partition {}: {e}",
+                                path.display(),
+                                self.reduce_id
+                            ),
                         )
                     }
                 }
@@ -213,12 +268,22 @@ impl<T: DeserializeOwned> Iterator for ShuffleRecords<T> {
             match fetched {
                 Ok((i, bytes)) => {
                     let block = self.remote_refs[i].clone();
-                    let reader = RecordReader::new(BlockSource::Bytes(Cursor::new(bytes)), block.size, self.compress);
+                    let reader = RecordReader::new(
+                        BlockSource::Bytes(Cursor::new(bytes)),
+                        block.size,
+                        self.compress,
+                    );
                     self.current = Some((block, reader));
                 }
                 Err((i, e)) => {
                     let block = &self.remote_refs[i];
-                    fetch_failed(Some(block.location.clone()), self.shuffle_id, Some(block.map_index), self.reduce_id, e.to_string())
+                    fetch_failed(
+                        Some(block.location.clone()),
+                        self.shuffle_id,
+                        Some(block.map_index),
+                        self.reduce_id,
+                        e.to_string(),
+                    )
                 }
             }
         }
@@ -290,7 +355,15 @@ pub fn read_partition_from<T: DeserializeOwned + 'static>(
     let mut remote_refs = Vec::new();
     for (i, status) in statuses.iter().enumerate() {
         let Some(status) = status else {
-            fetch_failed(None, shuffle_id, Some(i), reduce_id, format!("Missing an output location for shuffle {shuffle_id} partition {reduce_id}"))
+            fetch_failed(
+                None,
+                shuffle_id,
+                Some(i),
+                reduce_id,
+                format!(
+                    "Missing an output location for shuffle {shuffle_id} partition {reduce_id}"
+                ),
+            )
         };
         let Some(&size) = status.sizes.get(reduce_id) else {
             fetch_failed(
@@ -298,21 +371,35 @@ pub fn read_partition_from<T: DeserializeOwned + 'static>(
                 shuffle_id,
                 Some(status.map_index),
                 reduce_id,
-                format!("map output {} has {} partitions, reduce partition {reduce_id} requested", status.map_index, status.sizes.len()),
+                format!(
+                    "map output {} has {} partitions, reduce partition {reduce_id} requested",
+                    status.map_index,
+                    status.sizes.len()
+                ),
             )
         };
         if size == 0 {
             continue;
         }
-        let block = BlockRef { map_index: status.map_index, location: status.location.clone(), size };
+        let block = BlockRef {
+            map_index: status.map_index,
+            location: status.location.clone(),
+            size,
+        };
         if status.location.executor_id != executor_id {
             remote_refs.push(block);
         } else {
             blocks.push(block);
         }
     }
-    TaskMetrics::add(&metrics.shuffle_blocks_fetched, (blocks.len() + remote_refs.len()) as u64);
-    TaskMetrics::add(&metrics.shuffle_local_bytes_read, blocks.iter().map(|b| b.size).sum());
+    TaskMetrics::add(
+        &metrics.shuffle_blocks_fetched,
+        (blocks.len() + remote_refs.len()) as u64,
+    );
+    TaskMetrics::add(
+        &metrics.shuffle_local_bytes_read,
+        blocks.iter().map(|b| b.size).sum(),
+    );
     ShuffleRecords {
         executor_id: executor_id.to_string(),
         local_dir: local_dir.to_path_buf(),
@@ -344,13 +431,17 @@ pub fn read_reduce_partition<T: DeserializeOwned + 'static>(
     let mut records = read_partition_from(
         env.map_outputs(),
         env.executor_id(),
-        &env.local_dir(),
+        env.local_dir(),
         env.shuffle_conf().compress,
         &ctx.metrics,
         shuffle_id,
         reduce_id,
     );
-    records.start_remote(env.block_client(), env.shuffle_conf().max_size_in_flight, &ctx.metrics);
+    records.start_remote(
+        env.block_client(),
+        env.shuffle_conf().max_size_in_flight,
+        &ctx.metrics,
+    );
     records
 }
 
@@ -368,11 +459,11 @@ pub fn read_reduce_partition_metered<T: DeserializeOwned + 'static>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::task::MapOutputSource;
     use crate::partitioner::{HashPartitioner, Partitioner};
     use crate::shuffle::external_aggregator::ExternalAggregator;
     use crate::shuffle::sort_writer::{write_combined, write_records};
     use crate::shuffle::ShuffleConf;
+    use crate::task::MapOutputSource;
     use crate::task::MapStatus;
     use proptest::prelude::*;
     use std::collections::HashMap;
@@ -384,22 +475,44 @@ mod tests {
 
     struct Outputs(Vec<Option<MapStatus>>);
     impl MapOutputSource for Outputs {
-        fn map_statuses(&self, shuffle_id: ShuffleId) -> crate::Result<Arc<Vec<Option<MapStatus>>>> {
+        fn map_statuses(
+            &self,
+            shuffle_id: ShuffleId,
+        ) -> crate::Result<Arc<Vec<Option<MapStatus>>>> {
             if shuffle_id == 99 {
-                return Err(crate::error::EmberError::MapOutputsUnavailable { shuffle_id, message: "shuffle 99 is unknown".into() });
+                return Err(crate::error::EmberError::MapOutputsUnavailable {
+                    shuffle_id,
+                    message: "shuffle 99 is unknown".into(),
+                });
             }
             Ok(Arc::new(self.0.clone()))
         }
     }
 
     fn loc(executor: &str) -> BlockManagerId {
-        BlockManagerId { executor_id: executor.into(), host: "localhost".into(), port: 7077 }
+        BlockManagerId {
+            executor_id: executor.into(),
+            host: "localhost".into(),
+            port: 7077,
+        }
     }
 
     use crate::shuffle::test_support::Sum;
 
-    fn read_all<T: DeserializeOwned + 'static>(outputs: &Outputs, dir: &Path, compress: bool, reducers: usize, m: &TaskMetrics) -> Vec<Vec<T>> {
-        (0..reducers).map(|r| read_partition_from::<T>(outputs, ME, dir, compress, m, 0, r).metered(m).collect()).collect()
+    fn read_all<T: DeserializeOwned + 'static>(
+        outputs: &Outputs,
+        dir: &Path,
+        compress: bool,
+        reducers: usize,
+        m: &TaskMetrics,
+    ) -> Vec<Vec<T>> {
+        (0..reducers)
+            .map(|r| {
+                read_partition_from::<T>(outputs, ME, dir, compress, m, 0, r)
+                    .metered(m)
+                    .collect()
+            })
+            .collect()
     }
 
     fn fetch_failure<F: FnOnce()>(f: F) -> TaskEndReason {
@@ -414,23 +527,40 @@ mod tests {
         #![proptest_config(ProptestConfig::with_cases(24))]
 
         #[test]
-        fn records_round_trip(maps in prop::collection::vec(prop::collection::vec((0u64..300, any::<u64>()), 0..1500), 1..4),
-                              reducers in 1usize..6, compress in any::<bool>(), tiny in any::<bool>()) {
+        fn records_round_trip(
+            maps in prop::collection::vec(
+                prop::collection::vec((0u64..300, any::<u64>()), 0..1500),
+                1..4,
+            ),
+            reducers in 1usize..6,
+            compress in any::<bool>(),
+            tiny in any::<bool>()
+        ) {
             let dir = tempfile::tempdir().unwrap();
-            let conf = ShuffleConf { compress, spill_threshold: if tiny { 1024 } else { 1 << 30 }, ..ShuffleConf::default() };
+            let conf = ShuffleConf {
+                compress,
+                spill_threshold: if tiny { 1024 } else { 1 << 30 },
+                ..ShuffleConf::default()
+            };
             let part = HashPartitioner::new(reducers);
             let wm = TaskMetrics::default();
             let mut statuses = Vec::new();
             for (i, recs) in maps.iter().enumerate() {
-                let sizes = write_records(recs.clone().into_iter(), &part, 0, i, dir.path(), &conf, &wm).unwrap();
+                let sizes =
+                    write_records(recs.clone().into_iter(), &part, 0, i, dir.path(), &conf, &wm)
+                        .unwrap();
                 statuses.push(Some(MapStatus { location: loc(ME), map_index: i, sizes }));
             }
             let total: usize = maps.iter().map(Vec::len).sum();
             if tiny && total > 200 {
-                prop_assert!(wm.memory_bytes_spilled.load(Relaxed) > 0 && wm.disk_bytes_spilled.load(Relaxed) > 0);
+                prop_assert!(
+                    wm.memory_bytes_spilled.load(Relaxed) > 0
+                        && wm.disk_bytes_spilled.load(Relaxed) > 0
+                );
             }
             let rm = TaskMetrics::default();
-            let got = read_all::<(u64, u64)>(&Outputs(statuses), dir.path(), compress, reducers, &rm);
+            let got =
+                read_all::<(u64, u64)>(&Outputs(statuses), dir.path(), compress, reducers, &rm);
             let mut all = Vec::new();
             for (r, recs) in got.into_iter().enumerate() {
                 prop_assert!(recs.iter().all(|(k, _)| part.partition(k) == r));
@@ -441,30 +571,65 @@ mod tests {
             expect.sort();
             prop_assert_eq!(all, expect);
             prop_assert_eq!(rm.shuffle_records_read.load(Relaxed), total as u64);
-            prop_assert_eq!(rm.shuffle_local_bytes_read.load(Relaxed), wm.shuffle_bytes_written.load(Relaxed));
+            prop_assert_eq!(
+                rm.shuffle_local_bytes_read.load(Relaxed),
+                wm.shuffle_bytes_written.load(Relaxed)
+            );
         }
 
         #[test]
-        fn combined_round_trip(maps in prop::collection::vec(prop::collection::vec((0u64..400, any::<u64>()), 0..2000), 1..4),
-                               reducers in 1usize..6, compress in any::<bool>(), tiny in any::<bool>()) {
+        fn combined_round_trip(
+            maps in prop::collection::vec(
+                prop::collection::vec((0u64..400, any::<u64>()), 0..2000),
+                1..4,
+            ),
+            reducers in 1usize..6,
+            compress in any::<bool>(),
+            tiny in any::<bool>()
+        ) {
             let dir = tempfile::tempdir().unwrap();
-            let conf = ShuffleConf { compress, spill_threshold: if tiny { 1024 } else { 1 << 30 }, ..ShuffleConf::default() };
+            let conf = ShuffleConf {
+                compress,
+                spill_threshold: if tiny { 1024 } else { 1 << 30 },
+                ..ShuffleConf::default()
+            };
             let part = HashPartitioner::new(reducers);
             let wm = TaskMetrics::default();
             let mut statuses = Vec::new();
             for (i, recs) in maps.iter().enumerate() {
-                let sizes = write_combined(recs.clone().into_iter(), &part, &Sum, 0, i, dir.path(), &conf, &wm).unwrap();
+                let sizes = write_combined(
+                    recs.clone().into_iter(),
+                    &part,
+                    &Sum,
+                    0,
+                    i,
+                    dir.path(),
+                    &conf,
+                    &wm,
+                )
+                .unwrap();
                 statuses.push(Some(MapStatus { location: loc(ME), map_index: i, sizes }));
             }
             if tiny && maps.iter().any(|m| m.len() > 300) {
-                prop_assert!(wm.memory_bytes_spilled.load(Relaxed) > 0 && wm.disk_bytes_spilled.load(Relaxed) > 0);
+                prop_assert!(
+                    wm.memory_bytes_spilled.load(Relaxed) > 0
+                        && wm.disk_bytes_spilled.load(Relaxed) > 0
+                );
             }
             let outputs = Outputs(statuses);
             let rm = TaskMetrics::default();
             let mut got: HashMap<u64, u64> = HashMap::new();
             for r in 0..reducers {
                 let mut agg = ExternalAggregator::new(Sum, &conf, dir.path());
-                for (k, c) in read_partition_from::<(u64, u64)>(&outputs, ME, dir.path(), compress, &rm, 0, r) {
+                for (k, c) in read_partition_from::<(u64, u64)>(
+                    &outputs,
+                    ME,
+                    dir.path(),
+                    compress,
+                    &rm,
+                    0,
+                    r,
+                ) {
                     prop_assert_eq!(part.partition(&k), r);
                     agg.insert_combiner(k, c, &rm);
                 }
@@ -489,12 +654,27 @@ mod tests {
         let r = fetch_failure(|| {
             read_partition_from::<(u64, u64)>(&outputs, ME, dir.path(), true, &m, 0, 3);
         });
-        assert!(matches!(&r, TaskEndReason::FetchFailed { shuffle_id: 0, map_index: Some(0), reduce_id: 3, message, .. }
-            if message == "Missing an output location for shuffle 0 partition 3"), "{r:?}");
+        assert!(
+            matches!(
+                &r,
+                TaskEndReason::FetchFailed {
+                    shuffle_id: 0,
+                    map_index: Some(0),
+                    reduce_id: 3,
+                    message,
+                    ..
+                } if message == "Missing an output location for shuffle 0 partition 3"
+            ),
+            "{r:?}"
+        );
         let r = fetch_failure(|| {
             read_partition_from::<(u64, u64)>(&outputs, ME, dir.path(), true, &m, 99, 0);
         });
-        assert!(matches!(&r, TaskEndReason::FetchFailed { map_index: None, message, .. } if message.contains("unknown")));
+        assert!(matches!(
+            &r,
+            TaskEndReason::FetchFailed { map_index: None, message, .. }
+                if message.contains("unknown")
+        ));
     }
 
     #[test]
@@ -502,27 +682,57 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let conf = ShuffleConf::default();
         let m = TaskMetrics::default();
-        let sizes =
-            write_records((0..5000u64).map(|i| (i, i)), &HashPartitioner::new(2), 0, 0, dir.path(), &conf, &m).unwrap();
+        let sizes = write_records(
+            (0..5000u64).map(|i| (i, i)),
+            &HashPartitioner::new(2),
+            0,
+            0,
+            dir.path(),
+            &conf,
+            &m,
+        )
+        .unwrap();
         // Another executor's output.
-        let remote = Outputs(vec![Some(MapStatus { location: loc("exec-2"), map_index: 0, sizes: sizes.clone() })]);
+        let remote = Outputs(vec![Some(MapStatus {
+            location: loc("exec-2"),
+            map_index: 0,
+            sizes: sizes.clone(),
+        })]);
         let r = fetch_failure(|| {
-            let mut records = read_partition_from::<(u64, u64)>(&remote, ME, dir.path(), true, &m, 0, 1);
+            let mut records =
+                read_partition_from::<(u64, u64)>(&remote, ME, dir.path(), true, &m, 0, 1);
             // Without a block transfer client (embedded mode), a remote block cannot be read.
             records.start_remote(None, 48 << 20, &m);
         });
-        assert!(matches!(&r, TaskEndReason::FetchFailed { location: Some(l), message, .. }
-            if l.executor_id == "exec-2" && message.contains("no block transfer service")));
+        assert!(
+            matches!(&r, TaskEndReason::FetchFailed { location: Some(l), message, .. }
+            if l.executor_id == "exec-2" && message.contains("no block transfer service"))
+        );
         // A status whose size disagrees with the index.
         let mut wrong = sizes.clone();
         wrong[1] += 1;
-        let bad = Outputs(vec![Some(MapStatus { location: loc(ME), map_index: 0, sizes: wrong })]);
+        let bad = Outputs(vec![Some(MapStatus {
+            location: loc(ME),
+            map_index: 0,
+            sizes: wrong,
+        })]);
         let r = fetch_failure(|| {
             read_partition_from::<(u64, u64)>(&bad, ME, dir.path(), true, &m, 0, 1).for_each(drop);
         });
-        assert!(matches!(r, TaskEndReason::FetchFailed { map_index: Some(0), reduce_id: 1, .. }));
+        assert!(matches!(
+            r,
+            TaskEndReason::FetchFailed {
+                map_index: Some(0),
+                reduce_id: 1,
+                ..
+            }
+        ));
         // Damaged data.
-        let good = Outputs(vec![Some(MapStatus { location: loc(ME), map_index: 0, sizes: sizes.clone() })]);
+        let good = Outputs(vec![Some(MapStatus {
+            location: loc(ME),
+            map_index: 0,
+            sizes: sizes.clone(),
+        })]);
         let path = data_file(dir.path(), 0, 0);
         let mut bytes = std::fs::read(&path).unwrap();
         let n = bytes.len();
@@ -531,7 +741,10 @@ mod tests {
         let r = fetch_failure(|| {
             read_partition_from::<(u64, u64)>(&good, ME, dir.path(), true, &m, 0, 1).for_each(drop);
         });
-        assert!(matches!(&r, TaskEndReason::FetchFailed { message, .. } if message.contains("damaged")), "{r:?}");
+        assert!(
+            matches!(&r, TaskEndReason::FetchFailed { message, .. } if message.contains("damaged")),
+            "{r:?}"
+        );
         // Missing files.
         std::fs::remove_file(&path).unwrap();
         let r = fetch_failure(|| {
@@ -546,10 +759,21 @@ mod tests {
         let m = TaskMetrics::default();
         // An empty map output and a map output on another executor with nothing for us.
         let outputs = Outputs(vec![
-            Some(MapStatus { location: loc(ME), map_index: 0, sizes: vec![0, 0] }),
-            Some(MapStatus { location: loc("exec-9"), map_index: 1, sizes: vec![0, 0] }),
+            Some(MapStatus {
+                location: loc(ME),
+                map_index: 0,
+                sizes: vec![0, 0],
+            }),
+            Some(MapStatus {
+                location: loc("exec-9"),
+                map_index: 1,
+                sizes: vec![0, 0],
+            }),
         ]);
-        assert_eq!(read_partition_from::<(u64, u64)>(&outputs, ME, dir.path(), true, &m, 0, 1).count(), 0);
+        assert_eq!(
+            read_partition_from::<(u64, u64)>(&outputs, ME, dir.path(), true, &m, 0, 1).count(),
+            0
+        );
         assert_eq!(m.shuffle_blocks_fetched.load(Relaxed), 0);
     }
 }

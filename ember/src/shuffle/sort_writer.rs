@@ -36,7 +36,9 @@ pub trait PairSink<K: 'static, V> {
     fn str_pair(&mut self, key: &str, value: V) -> Result<()> {
         match cast::<String, K>(key.to_owned()) {
             Ok(k) => self.pair(k, value),
-            Err(_) => Err(EmberError::Internal("lent pair fed to a sink of another type".into())),
+            Err(_) => Err(EmberError::Internal(
+                "lent pair fed to a sink of another type".into(),
+            )),
         }
     }
 }
@@ -92,15 +94,17 @@ pub fn write_records<K: Key, V: Data, P: Partitioner<K>>(
             memory.release();
         }
     }
-    write_output(bufs, spills, count, shuffle_id, map_index, dir, conf, metrics)
+    write_output(
+        bufs, spills, count, shuffle_id, map_index, dir, conf, metrics,
+    )
 }
 
 /// Writes a map task's records combined by key (map-side combine of `reduce_by_key`,
 /// `aggregate_by_key`, …): values are folded into the combiner that suits their types (see the
-/// `combiner` module); when their estimated size passes `conf.spill_threshold`, the entries are spilled as
-/// per-partition runs and aggregation starts again. A key may therefore appear in several runs
-/// of one block: the reduce side merges combiners anyway, so no order or uniqueness is needed.
-/// Returns the stored size of each block.
+/// `combiner` module); when their estimated size passes `conf.spill_threshold`, the entries are
+/// spilled as per-partition runs and aggregation starts again. A key may therefore appear in
+/// several runs of one block: the reduce side merges combiners anyway, so no order or uniqueness is
+/// needed. Returns the stored size of each block.
 #[allow(clippy::too_many_arguments)]
 pub fn write_combined<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>, P: Partitioner<K>>(
     records: impl Iterator<Item = (K, V)>,
@@ -112,14 +116,30 @@ pub fn write_combined<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>, P: Parti
     conf: &ShuffleConf,
     metrics: &TaskMetrics,
 ) -> Result<Vec<u64>> {
-    write_combined_from(IterSource(records), partitioner, agg, shuffle_id, map_index, dir, conf, metrics)
+    write_combined_from(
+        IterSource(records),
+        partitioner,
+        agg,
+        shuffle_id,
+        map_index,
+        dir,
+        conf,
+        metrics,
+    )
 }
 
 /// [`write_combined`] with the records pushed by `source` into the sink it is given, which also
 /// takes pairs with a lent `&str` key ([`PairSink::str_pair`]). The combiner is chosen by the key
 /// and value types (see the `combiner` module).
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn write_combined_from<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>, P: Partitioner<K>, S: PairSource<K, V>>(
+pub(crate) fn write_combined_from<
+    K: Key,
+    V: Data,
+    C: Data,
+    A: Aggregator<K, V, C>,
+    P: Partitioner<K>,
+    S: PairSource<K, V>,
+>(
     source: S,
     partitioner: &P,
     agg: &A,
@@ -130,11 +150,23 @@ pub(crate) fn write_combined_from<K: Key, V: Data, C: Data, A: Aggregator<K, V, 
     metrics: &TaskMetrics,
 ) -> Result<Vec<u64>> {
     fs::create_dir_all(dir).map_err(io_err(dir))?;
-    let w = Writing { shuffle_id, map_index, dir, conf, metrics };
+    let w = Writing {
+        shuffle_id,
+        map_index,
+        dir,
+        conf,
+        metrics,
+    };
     if is_string::<K>() {
-        w.combine(InlineStrCombiner::new(agg, partitioner, conf.compress), source)
+        w.combine(
+            InlineStrCombiner::new(agg, partitioner, conf.compress),
+            source,
+        )
     } else if queueing_pays::<K, V>() {
-        w.combine(BucketedCombiner::new(agg, partitioner, conf.compress, conf.spill_threshold), source)
+        w.combine(
+            BucketedCombiner::new(agg, partitioner, conf.compress, conf.spill_threshold),
+            source,
+        )
     } else {
         w.combine(HashCombiner::new(agg, partitioner, conf.compress), source)
     }
@@ -151,8 +183,18 @@ struct Writing<'a> {
 
 impl<'a> Writing<'a> {
     /// Feeds `source` through `combiner`, spilling as needed, and writes the output.
-    fn combine<K: 'static, V, M: MapCombiner<K, V>, S: PairSource<K, V>>(self, combiner: M, source: S) -> Result<Vec<u64>> {
-        let Writing { shuffle_id, map_index, dir, conf, metrics } = self;
+    fn combine<K: 'static, V, M: MapCombiner<K, V>, S: PairSource<K, V>>(
+        self,
+        combiner: M,
+        source: S,
+    ) -> Result<Vec<u64>> {
+        let Writing {
+            shuffle_id,
+            map_index,
+            dir,
+            conf,
+            metrics,
+        } = self;
         let mut sink = CombineSink {
             combiner,
             spills: Vec::new(),
@@ -165,9 +207,17 @@ impl<'a> Writing<'a> {
         };
         source.feed(&mut sink)?;
         // The memory stays reserved until the output is written.
-        let CombineSink { mut combiner, spills, mut written, memory: _memory, .. } = sink;
+        let CombineSink {
+            mut combiner,
+            spills,
+            mut written,
+            memory: _memory,
+            ..
+        } = sink;
         written += combiner.prepare_output()?;
-        write_output(combiner, spills, written, shuffle_id, map_index, dir, conf, metrics)
+        write_output(
+            combiner, spills, written, shuffle_id, map_index, dir, conf, metrics,
+        )
     }
 }
 
@@ -208,7 +258,13 @@ impl<M> CombineSink<'_, M> {
         let combiner = &mut self.combiner;
         let held = combiner.estimate();
         self.written += combiner.prepare_output()?;
-        self.spills.push(spill_output(combiner, held, self.dir, self.conf, self.metrics)?);
+        self.spills.push(spill_output(
+            combiner,
+            held,
+            self.dir,
+            self.conf,
+            self.metrics,
+        )?);
         combiner.reset();
         self.memory.release();
         Ok(())
@@ -251,15 +307,22 @@ mod tests {
     #[test]
     fn output_files_and_index_agree() {
         let dir = tempfile::tempdir().unwrap();
-        let conf = ShuffleConf { spill_threshold: 4 << 10, ..ShuffleConf::default() };
+        let conf = ShuffleConf {
+            spill_threshold: 4 << 10,
+            ..ShuffleConf::default()
+        };
         let m = TaskMetrics::default();
         let part = HashPartitioner::new(5);
         let recs: Vec<(u64, u64)> = (0..20_000).map(|i| (i % 777, i)).collect();
-        let sizes = write_records(recs.clone().into_iter(), &part, 0, 0, dir.path(), &conf, &m).unwrap();
+        let sizes =
+            write_records(recs.clone().into_iter(), &part, 0, 0, dir.path(), &conf, &m).unwrap();
         assert_eq!(sizes.len(), 5);
         let index = fs::read(index_file(dir.path(), 0, 0)).unwrap();
         assert_eq!(index.len(), 6 * 8);
-        assert_eq!(fs::metadata(data_file(dir.path(), 0, 0)).unwrap().len(), sizes.iter().sum::<u64>());
+        assert_eq!(
+            fs::metadata(data_file(dir.path(), 0, 0)).unwrap().len(),
+            sizes.iter().sum::<u64>()
+        );
         let mut all = Vec::new();
         for p in 0..5 {
             let block = read_block(dir.path(), &sizes, p, true);
@@ -273,19 +336,36 @@ mod tests {
         // Spilled, and only the two committed files remain.
         assert!(m.memory_bytes_spilled.load(Relaxed) > 0 && m.disk_bytes_spilled.load(Relaxed) > 0);
         assert_eq!(m.shuffle_records_written.load(Relaxed), 20_000);
-        assert_eq!(m.shuffle_bytes_written.load(Relaxed), sizes.iter().sum::<u64>());
+        assert_eq!(
+            m.shuffle_bytes_written.load(Relaxed),
+            sizes.iter().sum::<u64>()
+        );
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 2);
     }
 
     #[test]
     fn combined_output_has_one_entry_per_key_without_spill() {
         let dir = tempfile::tempdir().unwrap();
-        let conf = ShuffleConf { compress: false, ..ShuffleConf::default() };
+        let conf = ShuffleConf {
+            compress: false,
+            ..ShuffleConf::default()
+        };
         let m = TaskMetrics::default();
         let part = HashPartitioner::new(3);
-        let sizes =
-            write_combined((0..10_000u64).map(|i| (i % 100, 1)), &part, &Sum, 0, 0, dir.path(), &conf, &m).unwrap();
-        let mut all: Vec<(u64, u64)> = (0..3).flat_map(|p| read_block(dir.path(), &sizes, p, false)).collect();
+        let sizes = write_combined(
+            (0..10_000u64).map(|i| (i % 100, 1)),
+            &part,
+            &Sum,
+            0,
+            0,
+            dir.path(),
+            &conf,
+            &m,
+        )
+        .unwrap();
+        let mut all: Vec<(u64, u64)> = (0..3)
+            .flat_map(|p| read_block(dir.path(), &sizes, p, false))
+            .collect();
         all.sort();
         assert_eq!(all, (0..100).map(|k| (k, 100)).collect::<Vec<_>>());
         assert_eq!(m.shuffle_records_written.load(Relaxed), 100);
@@ -297,11 +377,15 @@ mod tests {
         // > DIRECT_MAX_ENTRIES u64 keys: queued buckets; 512 KiB: several spills in that mode.
         for (threshold, partitions) in [(1u64 << 30, 8), (512 << 10, 8), (512 << 10, 300)] {
             let dir = tempfile::tempdir().unwrap();
-            let conf = ShuffleConf { spill_threshold: threshold, ..ShuffleConf::default() };
+            let conf = ShuffleConf {
+                spill_threshold: threshold,
+                ..ShuffleConf::default()
+            };
             let m = TaskMetrics::default();
             let part = HashPartitioner::new(partitions);
             let input = (0..300_000u64).map(|i| (crate::partitioner::mix64(i) % 50_000, i));
-            let sizes = write_combined(input.clone(), &part, &Sum, 0, 0, dir.path(), &conf, &m).unwrap();
+            let sizes =
+                write_combined(input.clone(), &part, &Sum, 0, 0, dir.path(), &conf, &m).unwrap();
             let mut got: std::collections::HashMap<u64, u64> = Default::default();
             for p in 0..partitions {
                 for (k, c) in read_block(dir.path(), &sizes, p, true) {
@@ -336,19 +420,29 @@ mod tests {
             }
         }
         let dir = tempfile::tempdir().unwrap();
-        let conf = ShuffleConf { spill_threshold: 256 << 10, compress: false, ..ShuffleConf::default() };
+        let conf = ShuffleConf {
+            spill_threshold: 256 << 10,
+            compress: false,
+            ..ShuffleConf::default()
+        };
         let m = TaskMetrics::default();
         let part = HashPartitioner::new(4);
-        let input = (0..100_000u32).map(|i| (format!("w{}", crate::partitioner::mix64(i.into()) % 30_000), 1u32));
+        let input = (0..100_000u32).map(|i| {
+            (
+                format!("w{}", crate::partitioner::mix64(i.into()) % 30_000),
+                1u32,
+            )
+        });
         let sizes = write_combined(input, &part, &Count, 0, 0, dir.path(), &conf, &m).unwrap();
         assert!(m.disk_bytes_spilled.load(Relaxed) > 0);
         let mut got: std::collections::HashMap<String, u64> = Default::default();
         for p in 0..4 {
             let off: u64 = sizes[..p].iter().sum();
-            let block: Vec<(String, u64)> = RecordReader::open(&data_file(dir.path(), 0, 0), off, sizes[p], false)
-                .unwrap()
-                .collect::<io::Result<_>>()
-                .unwrap();
+            let block: Vec<(String, u64)> =
+                RecordReader::open(&data_file(dir.path(), 0, 0), off, sizes[p], false)
+                    .unwrap()
+                    .collect::<io::Result<_>>()
+                    .unwrap();
             for (k, c) in block {
                 assert_eq!(Partitioner::<String>::partition(&part, &k), p);
                 *got.entry(k).or_default() += c;
@@ -393,21 +487,41 @@ mod tests {
                 Ok(())
             }
         }
-        let words: Vec<String> = (0..2_000u32).map(|i| "k".repeat(1 + (i % 40) as usize) + &(i % 500).to_string()).collect();
+        let words: Vec<String> = (0..2_000u32)
+            .map(|i| "k".repeat(1 + (i % 40) as usize) + &(i % 500).to_string())
+            .collect();
         for (threshold, lent) in [(1u64 << 30, true), (64 << 10, true), (64 << 10, false)] {
             let dir = tempfile::tempdir().unwrap();
-            let conf = ShuffleConf { spill_threshold: threshold, compress: false, ..ShuffleConf::default() };
+            let conf = ShuffleConf {
+                spill_threshold: threshold,
+                compress: false,
+                ..ShuffleConf::default()
+            };
             let m = TaskMetrics::default();
             let part = HashPartitioner::new(3);
-            let sizes = write_combined_from(Words { words: &words, lent }, &part, &Collect, 0, 0, dir.path(), &conf, &m).unwrap();
+            let sizes = write_combined_from(
+                Words {
+                    words: &words,
+                    lent,
+                },
+                &part,
+                &Collect,
+                0,
+                0,
+                dir.path(),
+                &conf,
+                &m,
+            )
+            .unwrap();
             assert_eq!(m.disk_bytes_spilled.load(Relaxed) > 0, threshold < 1 << 30);
             let mut got: std::collections::HashMap<String, Vec<u32>> = Default::default();
             for p in 0..3 {
                 let off: u64 = sizes[..p].iter().sum();
-                let block: Vec<(String, Vec<u32>)> = RecordReader::open(&data_file(dir.path(), 0, 0), off, sizes[p], false)
-                    .unwrap()
-                    .collect::<io::Result<_>>()
-                    .unwrap();
+                let block: Vec<(String, Vec<u32>)> =
+                    RecordReader::open(&data_file(dir.path(), 0, 0), off, sizes[p], false)
+                        .unwrap()
+                        .collect::<io::Result<_>>()
+                        .unwrap();
                 for (k, c) in block {
                     assert_eq!(Partitioner::<String>::partition(&part, &k), p);
                     got.entry(k).or_default().extend(c);
@@ -430,13 +544,40 @@ mod tests {
         let conf = ShuffleConf::default();
         let m = TaskMetrics::default();
         let part = HashPartitioner::new(4);
-        let a = write_records((0..1000u64).map(|i| (i, i)), &part, 0, 0, dir.path(), &conf, &m).unwrap();
-        let b = write_records((0..10u64).map(|i| (i, i)), &part, 0, 0, dir.path(), &conf, &m).unwrap();
+        let a = write_records(
+            (0..1000u64).map(|i| (i, i)),
+            &part,
+            0,
+            0,
+            dir.path(),
+            &conf,
+            &m,
+        )
+        .unwrap();
+        let b = write_records(
+            (0..10u64).map(|i| (i, i)),
+            &part,
+            0,
+            0,
+            dir.path(),
+            &conf,
+            &m,
+        )
+        .unwrap();
         assert_eq!(a, b);
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 2);
         // A damaged output is replaced.
         fs::write(index_file(dir.path(), 0, 0), b"bad").unwrap();
-        let c = write_records((0..10u64).map(|i| (i, i)), &part, 0, 0, dir.path(), &conf, &m).unwrap();
+        let c = write_records(
+            (0..10u64).map(|i| (i, i)),
+            &part,
+            0,
+            0,
+            dir.path(),
+            &conf,
+            &m,
+        )
+        .unwrap();
         assert_ne!(a, c);
     }
 
@@ -453,9 +594,21 @@ mod tests {
             }
         }
         let dir = tempfile::tempdir().unwrap();
-        let conf = ShuffleConf { spill_threshold: 64, ..ShuffleConf::default() };
+        let conf = ShuffleConf {
+            spill_threshold: 64,
+            ..ShuffleConf::default()
+        };
         let m = TaskMetrics::default();
-        let err = write_records((0..100u64).map(|i| (i % 3, i)), &Bad, 0, 0, dir.path(), &conf, &m).unwrap_err();
+        let err = write_records(
+            (0..100u64).map(|i| (i % 3, i)),
+            &Bad,
+            0,
+            0,
+            dir.path(),
+            &conf,
+            &m,
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("partition 2"), "{err}");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
     }

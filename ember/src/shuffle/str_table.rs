@@ -37,7 +37,6 @@ impl PartialEq for InlineKey {
 
 impl Eq for InlineKey {}
 
-
 #[inline(always)]
 fn load8(b: &[u8]) -> u64 {
     u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
@@ -59,7 +58,11 @@ impl InlineKey {
         let [a, b, c] = match n {
             0..=8 => [crate::util::load_le_partial(bytes), 0, 0],
             9..=16 => [load8(bytes), crate::util::load_le_partial(&bytes[8..]), 0],
-            17..=INLINE_MAX => [load8(bytes), load8(&bytes[8..]), crate::util::load_le_partial(&bytes[16..])],
+            17..=INLINE_MAX => [
+                load8(bytes),
+                load8(&bytes[8..]),
+                crate::util::load_le_partial(&bytes[16..]),
+            ],
             _ => return None,
         };
         let last = NonZeroU64::new(c | (n as u64 + 1) << 56)?;
@@ -85,7 +88,10 @@ impl InlineKey {
     pub fn hash(&self) -> u64 {
         // One folded multiply of the first word against the other two (foldhash's scheme for
         // short inputs): the third word holds the length, so no two lengths collide trivially.
-        fold_mul(self.0 ^ 0x243F_6A88_85A3_08D3, self.1 ^ self.2.get().rotate_left(23) ^ 0x1319_8A2E_0370_7344)
+        fold_mul(
+            self.0 ^ 0x243F_6A88_85A3_08D3,
+            self.1 ^ self.2.get().rotate_left(23) ^ 0x1319_8A2E_0370_7344,
+        )
     }
 
     /// Copies the key's bytes into `out` (replacing its contents) as a `String`.
@@ -115,7 +121,10 @@ pub struct StrTable<C> {
 
 impl<C> Default for StrTable<C> {
     fn default() -> Self {
-        StrTable { slots: Vec::new(), len: 0 }
+        StrTable {
+            slots: Vec::new(),
+            len: 0,
+        }
     }
 }
 
@@ -141,13 +150,26 @@ impl<C> StrTable<C> {
     /// key was new.
     #[inline(always)]
     #[cfg(any(test, feature = "testing"))]
-    pub fn upsert<X>(&mut self, key: InlineKey, x: X, create: impl FnOnce(X) -> C, merge: impl FnOnce(&mut C, X)) -> bool {
+    pub fn upsert<X>(
+        &mut self,
+        key: InlineKey,
+        x: X,
+        create: impl FnOnce(X) -> C,
+        merge: impl FnOnce(&mut C, X),
+    ) -> bool {
         self.upsert_hashed(key, key.hash(), x, create, merge)
     }
 
     /// [`StrTable::upsert`] with `key.hash()` already computed.
     #[inline(always)]
-    pub fn upsert_hashed<X>(&mut self, key: InlineKey, hash: u64, x: X, create: impl FnOnce(X) -> C, merge: impl FnOnce(&mut C, X)) -> bool {
+    pub fn upsert_hashed<X>(
+        &mut self,
+        key: InlineKey,
+        hash: u64,
+        x: X,
+        create: impl FnOnce(X) -> C,
+        merge: impl FnOnce(&mut C, X),
+    ) -> bool {
         if 2 * (self.len + 1) > self.slots.len() {
             self.grow();
         }
@@ -257,14 +279,20 @@ mod tests {
         let mut reference = std::collections::HashMap::new();
         for i in 0..20_000u64 {
             let w = format!("w{}", (i * 7919) % 3001);
-            t.upsert(InlineKey::new(w.as_bytes()).unwrap(), 1u64, |v| v, |c, v| *c += v);
+            t.upsert(
+                InlineKey::new(w.as_bytes()).unwrap(),
+                1u64,
+                |v| v,
+                |c, v| *c += v,
+            );
             *reference.entry(w).or_insert(0u64) += 1;
         }
         assert_eq!(t.len(), reference.len());
         assert_eq!(t.get(&InlineKey::new(b"w7").unwrap()), reference.get("w7"));
         assert_eq!(t.get(&InlineKey::new(b"absent").unwrap()), None);
         assert_eq!(t.iter().count(), reference.len());
-        let got: std::collections::HashMap<String, u64> = t.drain().map(|(k, c)| (bytes_of(&k), c)).collect();
+        let got: std::collections::HashMap<String, u64> =
+            t.drain().map(|(k, c)| (bytes_of(&k), c)).collect();
         assert_eq!(got, reference);
         assert!(t.is_empty() && t.get(&InlineKey::new(b"w7").unwrap()).is_none());
         // Drained tables are reused with their allocation.
@@ -275,7 +303,10 @@ mod tests {
 
     proptest! {
         #[test]
-        fn equal_keys_iff_equal_bytes(a in prop::collection::vec(any::<u8>(), 0..=INLINE_MAX), b in prop::collection::vec(any::<u8>(), 0..=INLINE_MAX)) {
+        fn equal_keys_iff_equal_bytes(
+            a in prop::collection::vec(any::<u8>(), 0..=INLINE_MAX),
+            b in prop::collection::vec(any::<u8>(), 0..=INLINE_MAX)
+        ) {
             let (ka, kb) = (InlineKey::new(&a).unwrap(), InlineKey::new(&b).unwrap());
             prop_assert_eq!(ka == kb, a == b);
             prop_assert_eq!(ka.len(), a.len());

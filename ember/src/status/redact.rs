@@ -7,7 +7,10 @@ pub const REDACTION_REPLACEMENT_TEXT: &str = crate::conf::redact::REDACTED;
 /// Redacts the values of `pairs` whose key or value matches `pattern` (with the configuration's
 /// own [`Redactor`](crate::conf::redact::Redactor)). A pattern that does not compile redacts
 /// every value: showing secrets is worse than showing nothing.
-pub fn redact(pattern: &str, pairs: impl IntoIterator<Item = (String, String)>) -> Vec<(String, String)> {
+pub fn redact(
+    pattern: &str,
+    pairs: impl IntoIterator<Item = (String, String)>,
+) -> Vec<(String, String)> {
     let redactor = crate::conf::redact::Redactor::new(pattern).ok();
     pairs
         .into_iter()
@@ -30,11 +33,20 @@ mod tests {
     #[test]
     fn keys_or_values_that_match_are_redacted() {
         let pairs = vec![
-            ("ember.authenticate.secret".to_string(), "s3cr3t".to_string()),
+            (
+                "ember.authenticate.secret".to_string(),
+                "s3cr3t".to_string(),
+            ),
             ("ember.app.name".to_string(), "wordcount".to_string()),
             ("my.S3.AccessKey".to_string(), "AKIA".to_string()),
-            ("ember.executorEnv.X".to_string(), "--password=hunter2".to_string()),
-            ("ember.hadoop.fs.s3a.access.key".to_string(), "AKIA".to_string()),
+            (
+                "ember.executorEnv.X".to_string(),
+                "--password=hunter2".to_string(),
+            ),
+            (
+                "ember.hadoop.fs.s3a.access.key".to_string(),
+                "AKIA".to_string(),
+            ),
         ];
         let out = redact(SPARK_DEFAULT, pairs);
         assert_eq!(out[0].1, REDACTION_REPLACEMENT_TEXT);

@@ -28,7 +28,12 @@ pub struct Retention {
 
 impl Default for Retention {
     fn default() -> Self {
-        Retention { jobs: 1000, stages: 1000, tasks_per_stage: 100_000, dead_executors: 100 }
+        Retention {
+            jobs: 1000,
+            stages: 1000,
+            tasks_per_stage: 100_000,
+            dead_executors: 100,
+        }
     }
 }
 
@@ -356,7 +361,13 @@ fn add(a: &mut i64, d: u64) {
 impl AppStatusStore {
     /// An empty store keeping at most what `retention` allows.
     pub fn new(retention: Retention) -> Arc<Self> {
-        Arc::new(AppStatusStore { state: RwLock::new(State { task_cpus: 1, ..State::default() }), retention })
+        Arc::new(AppStatusStore {
+            state: RwLock::new(State {
+                task_cpus: 1,
+                ..State::default()
+            }),
+            retention,
+        })
     }
 
     /// Reads the state.
@@ -381,18 +392,27 @@ impl AppStatusListener {
 
 impl State {
     fn executor(&mut self, id: &str, time: u64) -> &mut Executor {
-        self.executors.entry(id.to_string()).or_insert_with(|| Executor::new(id, time))
+        self.executors
+            .entry(id.to_string())
+            .or_insert_with(|| Executor::new(id, time))
     }
 
     fn stage_entry(&mut self, info: &StageInfo) -> &mut Stage {
-        let stage = self.stages.entry((info.stage_id, info.attempt_id)).or_insert_with(|| Stage::new(info.clone()));
+        let stage = self
+            .stages
+            .entry((info.stage_id, info.attempt_id))
+            .or_insert_with(|| Stage::new(info.clone()));
         stage.info = info.clone();
         stage
     }
 
     fn cleanup_jobs(&mut self, limit: usize) {
-        let finished: Vec<(u64, usize)> =
-            self.jobs.values().filter(|j| j.status != JobStatus::Running).map(|j| (j.completion_time.unwrap_or(0), j.id)).collect();
+        let finished: Vec<(u64, usize)> = self
+            .jobs
+            .values()
+            .filter(|j| j.status != JobStatus::Running)
+            .map(|j| (j.completion_time.unwrap_or(0), j.id))
+            .collect();
         let n = number_to_remove(self.jobs.len(), limit);
         if n == 0 {
             return;
@@ -425,8 +445,12 @@ impl State {
     }
 
     fn cleanup_executors(&mut self, limit: usize) {
-        let dead: Vec<(u64, String)> =
-            self.executors.values().filter(|e| !e.is_active).map(|e| (e.remove_time.unwrap_or(0), e.id.clone())).collect();
+        let dead: Vec<(u64, String)> = self
+            .executors
+            .values()
+            .filter(|e| !e.is_active)
+            .map(|e| (e.remove_time.unwrap_or(0), e.id.clone()))
+            .collect();
         let n = number_to_remove(dead.len(), limit);
         let mut dead = dead;
         dead.sort_unstable();
@@ -443,8 +467,12 @@ fn cleanup_tasks(stage: &mut Stage, limit: usize) {
     if n == 0 {
         return;
     }
-    let mut finished: Vec<(u64, TaskId)> =
-        stage.tasks.values().filter(|t| !t.info.running()).map(|t| (t.info.finish_time, t.info.task_id)).collect();
+    let mut finished: Vec<(u64, TaskId)> = stage
+        .tasks
+        .values()
+        .filter(|t| !t.info.running())
+        .map(|t| (t.info.finish_time, t.info.task_id))
+        .collect();
     finished.sort_unstable();
     let mut removed = 0;
     for (_, id) in finished.into_iter().take(n) {
@@ -452,7 +480,9 @@ fn cleanup_tasks(stage: &mut Stage, limit: usize) {
         removed += 1;
     }
     while removed < n {
-        let Some((&id, _)) = stage.tasks.iter().next() else { break };
+        let Some((&id, _)) = stage.tasks.iter().next() else {
+            break;
+        };
         stage.tasks.remove(&id);
         removed += 1;
     }
@@ -462,7 +492,13 @@ fn cleanup_tasks(stage: &mut Stage, limit: usize) {
 impl Listener for AppStatusListener {
     fn on_application_start(&mut self, e: &ApplicationStart) {
         self.write(|st, _| {
-            st.app = Some(App { id: e.app_id.clone(), name: e.app_name.clone(), user: e.spark_user.clone(), start_time: e.time, end_time: None })
+            st.app = Some(App {
+                id: e.app_id.clone(),
+                name: e.app_name.clone(),
+                user: e.spark_user.clone(),
+                start_time: e.time,
+                end_time: None,
+            })
         })
     }
 
@@ -476,7 +512,12 @@ impl Listener for AppStatusListener {
 
     fn on_environment_update(&mut self, e: &EnvironmentUpdate) {
         self.write(|st, _| {
-            let cpus = e.environment_details.spark_properties.iter().find(|(k, _)| k == crate::conf::TASK_CPUS).and_then(|(_, v)| v.parse().ok());
+            let cpus = e
+                .environment_details
+                .spark_properties
+                .iter()
+                .find(|(k, _)| k == crate::conf::TASK_CPUS)
+                .and_then(|(_, v)| v.parse().ok());
             st.task_cpus = cpus.unwrap_or(1).max(1);
             st.environment = Some(e.environment_details.clone());
         })
@@ -496,7 +537,9 @@ impl Listener for AppStatusListener {
 
     fn on_executor_removed(&mut self, e: &ExecutorRemoved) {
         self.write(|st, r| {
-            let Some(exec) = st.executors.get_mut(&e.executor_id) else { return };
+            let Some(exec) = st.executors.get_mut(&e.executor_id) else {
+                return;
+            };
             exec.is_active = false;
             exec.remove_time = Some(e.time);
             exec.remove_reason = Some(e.reason.clone());
@@ -544,7 +587,10 @@ impl Listener for AppStatusListener {
     fn on_block_manager_added(&mut self, e: &BlockManagerAdded) {
         self.write(|st, _| {
             let exec = st.executor(&e.block_manager_id.executor_id, e.time);
-            exec.host_port = Some(format!("{}:{}", e.block_manager_id.host, e.block_manager_id.port));
+            exec.host_port = Some(format!(
+                "{}:{}",
+                e.block_manager_id.host, e.block_manager_id.port
+            ));
             if exec.host.is_empty() {
                 exec.host = e.block_manager_id.host.clone();
             }
@@ -557,8 +603,18 @@ impl Listener for AppStatusListener {
 
     fn on_job_start(&mut self, e: &JobStart) {
         self.write(|st, r| {
-            let num_tasks = e.stage_infos.iter().filter(|s| s.completion_time.is_none()).map(|s| s.num_tasks as i64).sum();
-            let name = e.stage_infos.iter().max_by_key(|s| s.stage_id).map(|s| s.name.clone()).unwrap_or_default();
+            let num_tasks = e
+                .stage_infos
+                .iter()
+                .filter(|s| s.completion_time.is_none())
+                .map(|s| s.num_tasks as i64)
+                .sum();
+            let name = e
+                .stage_infos
+                .iter()
+                .max_by_key(|s| s.stage_id)
+                .map(|s| s.name.clone())
+                .unwrap_or_default();
             let job = Job {
                 id: e.job_id,
                 name,
@@ -592,9 +648,13 @@ impl Listener for AppStatusListener {
 
     fn on_job_end(&mut self, e: &JobEnd) {
         self.write(|st, r| {
-            let Some(job) = st.jobs.get_mut(&e.job_id) else { return };
+            let Some(job) = st.jobs.get_mut(&e.job_id) else {
+                return;
+            };
             for stage in st.stages.values_mut() {
-                if job.stage_ids.contains(&stage.info.stage_id) && stage.status == StageStatus::Pending {
+                if job.stage_ids.contains(&stage.info.stage_id)
+                    && stage.status == StageStatus::Pending
+                {
                     stage.status = StageStatus::Skipped;
                     job.skipped_stages.insert(stage.info.stage_id);
                     job.skipped_tasks += stage.info.num_tasks as i64;
@@ -613,11 +673,21 @@ impl Listener for AppStatusListener {
 
     fn on_stage_submitted(&mut self, e: &StageSubmitted) {
         self.write(|st, _| {
-            let job_ids: BTreeSet<usize> =
-                st.jobs.values().filter(|j| j.status == JobStatus::Running && j.stage_ids.contains(&e.stage_info.stage_id)).map(|j| j.id).collect();
+            let job_ids: BTreeSet<usize> = st
+                .jobs
+                .values()
+                .filter(|j| {
+                    j.status == JobStatus::Running && j.stage_ids.contains(&e.stage_info.stage_id)
+                })
+                .map(|j| j.id)
+                .collect();
             let stage = st.stage_entry(&e.stage_info);
             stage.status = StageStatus::Active;
-            stage.scheduling_pool = e.properties.get(crate::conf::SCHEDULER_POOL).cloned().unwrap_or_else(|| "default".into());
+            stage.scheduling_pool = e
+                .properties
+                .get(crate::conf::SCHEDULER_POOL)
+                .cloned()
+                .unwrap_or_else(|| "default".into());
             stage.description = e.properties.get(JOB_DESCRIPTION).cloned();
             stage.job_ids = job_ids.clone();
             for j in job_ids {
@@ -647,10 +717,24 @@ impl Listener for AppStatusListener {
             if let Some(stage) = st.stages.get_mut(&key) {
                 stage.active_tasks += 1;
                 let launch = e.task_info.launch_time;
-                stage.first_launch_time = Some(stage.first_launch_time.map_or(launch, |f| f.min(launch)));
-                *stage.locality_summary.entry(locality_name(e.task_info.locality)).or_default() += 1;
-                *stage.active_tasks_per_executor.entry(e.task_info.executor_id.clone()).or_default() += 1;
-                stage.tasks.insert(e.task_info.task_id, Task { info: e.task_info.clone(), error_message: None, metrics: None });
+                stage.first_launch_time =
+                    Some(stage.first_launch_time.map_or(launch, |f| f.min(launch)));
+                *stage
+                    .locality_summary
+                    .entry(locality_name(e.task_info.locality))
+                    .or_default() += 1;
+                *stage
+                    .active_tasks_per_executor
+                    .entry(e.task_info.executor_id.clone())
+                    .or_default() += 1;
+                stage.tasks.insert(
+                    e.task_info.task_id,
+                    Task {
+                        info: e.task_info.clone(),
+                        error_message: None,
+                        metrics: None,
+                    },
+                );
                 cleanup_tasks(stage, r.tasks_per_stage);
                 for j in stage.job_ids.clone() {
                     if let Some(job) = st.jobs.get_mut(&j) {
@@ -676,7 +760,9 @@ impl Listener for AppStatusListener {
                 _ => (0, 1, 0),
             };
             let killed_reason = match &e.reason {
-                TaskEndReason::Failed(crate::task::TaskEndReason::TaskKilled { reason }) => Some(reason.clone()),
+                TaskEndReason::Failed(crate::task::TaskEndReason::TaskKilled { reason }) => {
+                    Some(reason.clone())
+                }
                 _ => None,
             };
             // The metrics this end adds (a heartbeat may have added part of them already).
@@ -709,8 +795,14 @@ impl Listener for AppStatusListener {
                 if let Some(k) = &killed_reason {
                     *stage.killed_summary.entry(k.clone()).or_default() += 1;
                 }
-                *stage.active_tasks_per_executor.entry(info.executor_id.clone()).or_default() -= 1;
-                let es = stage.executor_summaries.entry(info.executor_id.clone()).or_default();
+                *stage
+                    .active_tasks_per_executor
+                    .entry(info.executor_id.clone())
+                    .or_default() -= 1;
+                let es = stage
+                    .executor_summaries
+                    .entry(info.executor_id.clone())
+                    .or_default();
                 es.task_time += duration;
                 es.succeeded_tasks += completed;
                 es.failed_tasks += failed;
@@ -723,7 +815,10 @@ impl Listener for AppStatusListener {
                         job.active_tasks -= 1;
                         job.completed_tasks += completed;
                         if completed > 0 {
-                            job.completed_indices.entry(e.stage_id).or_default().insert(info.index);
+                            job.completed_indices
+                                .entry(e.stage_id)
+                                .or_default()
+                                .insert(info.index);
                         }
                         job.failed_tasks += failed;
                         job.killed_tasks += killed;
@@ -742,7 +837,8 @@ impl Listener for AppStatusListener {
                 if !resubmitted {
                     if let Some(m) = &e.task_metrics {
                         exec.total_input_bytes += m.input_bytes_read as i64;
-                        exec.total_shuffle_read += (m.shuffle_local_bytes_read + m.shuffle_remote_bytes_read) as i64;
+                        exec.total_shuffle_read +=
+                            (m.shuffle_local_bytes_read + m.shuffle_remote_bytes_read) as i64;
                         exec.total_shuffle_write += m.shuffle_bytes_written as i64;
                     }
                 }
@@ -753,7 +849,9 @@ impl Listener for AppStatusListener {
     fn on_stage_completed(&mut self, e: &StageCompleted) {
         self.write(|st, r| {
             let info = &e.stage_info;
-            let Some(stage) = st.stages.get_mut(&(info.stage_id, info.attempt_id)) else { return };
+            let Some(stage) = st.stages.get_mut(&(info.stage_id, info.attempt_id)) else {
+                return;
+            };
             stage.info = info.clone();
             stage.status = if info.failure_reason.is_some() {
                 StageStatus::Failed
@@ -787,7 +885,9 @@ impl Listener for AppStatusListener {
 
     fn on_unpersist_rdd(&mut self, e: &UnpersistRdd) {
         self.write(|st, _| {
-            let Some(rdd) = st.rdds.remove(&e.rdd_id) else { return };
+            let Some(rdd) = st.rdds.remove(&e.rdd_id) else {
+                return;
+            };
             for part in rdd.partitions.values() {
                 for x in &part.executors {
                     if let Some(exec) = st.executors.get_mut(x) {
@@ -815,13 +915,24 @@ impl Listener for AppStatusListener {
                 }
             }
             for (tid, _, _, m) in &e.accum_updates {
-                let Some(key) = st.running.get(tid).copied() else { continue };
-                let Some(stage) = st.stages.get_mut(&key) else { continue };
-                let Some(task) = stage.tasks.get_mut(tid) else { continue };
+                let Some(key) = st.running.get(tid).copied() else {
+                    continue;
+                };
+                let Some(stage) = st.stages.get_mut(&key) else {
+                    continue;
+                };
+                let Some(task) = stage.tasks.get_mut(tid) else {
+                    continue;
+                };
                 let delta = subtract(m, task.metrics.as_ref());
                 task.metrics = Some(m.clone());
                 stage.metrics.merge(&delta);
-                stage.executor_summaries.entry(e.exec_id.clone()).or_default().metrics.merge(&delta);
+                stage
+                    .executor_summaries
+                    .entry(e.exec_id.clone())
+                    .or_default()
+                    .metrics
+                    .merge(&delta);
             }
         })
     }
@@ -873,7 +984,13 @@ fn update_rdd_block(st: &mut State, b: &BlockUpdatedInfo) {
                 dist.memory_used = (dist.memory_used + mem_delta).max(0);
                 dist.disk_used = (dist.disk_used + disk_delta).max(0);
                 dist.on_heap_used = (dist.on_heap_used + mem_delta).max(0);
-                if dist.memory_used == 0 && dist.disk_used == 0 && !rdd.partitions.values().any(|p| p.executors.contains(executor_id)) {
+                if dist.memory_used == 0
+                    && dist.disk_used == 0
+                    && !rdd
+                        .partitions
+                        .values()
+                        .any(|p| p.executors.contains(executor_id))
+                {
                     rdd.distributions.remove(executor_id);
                 }
             } else {
@@ -893,7 +1010,9 @@ fn subtract(new: &TaskMetricsSnapshot, old: Option<&TaskMetricsSnapshot>) -> Tas
     let Some(old) = old else { return new.clone() };
     let mut d = new.clone();
     macro_rules! sub {
-        ($($(#[$doc:meta])* $name:ident),* $(,)?) => { $(d.$name = new.$name.saturating_sub(old.$name);)* };
+        ($($(#[$doc:meta])* $name:ident),* $(,)?) => {
+            $(d.$name = new.$name.saturating_sub(old.$name);)*
+        };
     }
     ember_common::with_task_metric_fields!(sub);
     d

@@ -77,7 +77,17 @@ pub fn job(j: &Job) -> api::JobData {
 
 /// Jobs, newest first, optionally only those of some statuses (`?status=`).
 pub fn jobs(st: &State, statuses: &[String]) -> Vec<api::JobData> {
-    st.jobs.values().rev().filter(|j| statuses.is_empty() || statuses.iter().any(|s| s.eq_ignore_ascii_case(j.status.name()))).map(job).collect()
+    st.jobs
+        .values()
+        .rev()
+        .filter(|j| {
+            statuses.is_empty()
+                || statuses
+                    .iter()
+                    .any(|s| s.eq_ignore_ascii_case(j.status.name()))
+        })
+        .map(job)
+        .collect()
 }
 
 /// Ember's metrics under Spark's REST names. Ember measures no deserialization, CPU or GC
@@ -95,8 +105,14 @@ pub fn task_metrics(m: &TaskMetricsSnapshot) -> api::TaskMetrics {
         memory_bytes_spilled: n(m.memory_bytes_spilled),
         disk_bytes_spilled: n(m.disk_bytes_spilled),
         peak_execution_memory: n(m.peak_execution_memory),
-        input_metrics: api::InputMetrics { bytes_read: n(m.input_bytes_read), records_read: n(m.input_records_read) },
-        output_metrics: api::OutputMetrics { bytes_written: n(m.output_bytes_written), records_written: n(m.output_records_written) },
+        input_metrics: api::InputMetrics {
+            bytes_read: n(m.input_bytes_read),
+            records_read: n(m.input_records_read),
+        },
+        output_metrics: api::OutputMetrics {
+            bytes_written: n(m.output_bytes_written),
+            records_written: n(m.output_records_written),
+        },
         shuffle_read_metrics: api::ShuffleReadMetrics {
             remote_blocks_fetched: remote_blocks,
             local_blocks_fetched: local_blocks,
@@ -125,7 +141,8 @@ pub fn split_blocks(m: &TaskMetricsSnapshot) -> (i64, i64) {
         (0, blocks)
     } else {
         let total = m.shuffle_local_bytes_read + m.shuffle_remote_bytes_read;
-        let local = (m.shuffle_blocks_fetched as u128 * m.shuffle_local_bytes_read as u128 / total as u128) as i64;
+        let local = (m.shuffle_blocks_fetched as u128 * m.shuffle_local_bytes_read as u128
+            / total as u128) as i64;
         (local, blocks - local)
     }
 }
@@ -160,7 +177,11 @@ pub fn task(t: &Task, now: u64) -> api::TaskData {
         error_message: t.error_message.clone(),
         task_metrics: t.metrics.as_ref().map(task_metrics),
         executor_logs: BTreeMap::new(),
-        scheduler_delay: if t.metrics.is_some() { scheduler_delay(t, now) } else { 0 },
+        scheduler_delay: if t.metrics.is_some() {
+            scheduler_delay(t, now)
+        } else {
+            0
+        },
         getting_result_time: 0,
     }
 }
@@ -225,7 +246,12 @@ pub fn stage(s: &Stage, details: bool, now: u64) -> api::StageData {
         scheduling_pool: s.scheduling_pool.clone(),
         rdd_ids: info.rdd_infos.iter().map(|r| r.id).collect(),
         accumulator_updates: Vec::new(),
-        tasks: details.then(|| s.tasks.iter().map(|(id, t)| (id.to_string(), task(t, now))).collect()),
+        tasks: details.then(|| {
+            s.tasks
+                .iter()
+                .map(|(id, t)| (id.to_string(), task(t, now)))
+                .collect()
+        }),
         executor_summary: details.then(|| {
             s.executor_summaries
                 .iter()
@@ -267,7 +293,12 @@ pub fn stages(st: &State, statuses: &[String], details: bool, now: u64) -> Vec<a
     st.stages
         .values()
         .rev()
-        .filter(|s| statuses.is_empty() || statuses.iter().any(|x| x.eq_ignore_ascii_case(s.status.name())))
+        .filter(|s| {
+            statuses.is_empty()
+                || statuses
+                    .iter()
+                    .any(|x| x.eq_ignore_ascii_case(s.status.name()))
+        })
         .map(|s| stage(s, details, now))
         .collect()
 }
@@ -296,16 +327,38 @@ impl TaskSorting {
 }
 
 /// `taskList`: `length` tasks from `offset` in `sort` order, optionally only some statuses.
-pub fn task_list(s: &Stage, offset: usize, length: usize, sort: TaskSorting, statuses: &[String], now: u64) -> Vec<api::TaskData> {
-    let mut tasks: Vec<&Task> =
-        s.tasks.values().filter(|t| statuses.is_empty() || statuses.iter().any(|x| x.eq_ignore_ascii_case(t.info.status()))).collect();
+pub fn task_list(
+    s: &Stage,
+    offset: usize,
+    length: usize,
+    sort: TaskSorting,
+    statuses: &[String],
+    now: u64,
+) -> Vec<api::TaskData> {
+    let mut tasks: Vec<&Task> = s
+        .tasks
+        .values()
+        .filter(|t| {
+            statuses.is_empty()
+                || statuses
+                    .iter()
+                    .any(|x| x.eq_ignore_ascii_case(t.info.status()))
+        })
+        .collect();
     let run_time = |t: &Task| t.metrics.as_ref().map_or(-1, |m| n(m.executor_run_time_ms));
     match sort {
         TaskSorting::Id => {}
         TaskSorting::IncreasingRuntime => tasks.sort_by_key(|t| (run_time(t), t.info.task_id)),
-        TaskSorting::DecreasingRuntime => tasks.sort_by_key(|t| (std::cmp::Reverse(run_time(t)), t.info.task_id)),
+        TaskSorting::DecreasingRuntime => {
+            tasks.sort_by_key(|t| (std::cmp::Reverse(run_time(t)), t.info.task_id))
+        }
     }
-    tasks.into_iter().skip(offset).take(length).map(|t| task(t, now)).collect()
+    tasks
+        .into_iter()
+        .skip(offset)
+        .take(length)
+        .map(|t| task(t, now))
+        .collect()
 }
 
 /// Spark's default `taskSummary` quantiles.
@@ -313,9 +366,17 @@ pub const DEFAULT_QUANTILES: [f64; 5] = [0.05, 0.25, 0.5, 0.75, 0.95];
 
 /// `taskSummary`: quantiles of the metrics of the stage attempt's successful tasks; `None` when
 /// none has reported metrics yet (Spark's 404).
-pub fn task_summary(s: &Stage, quantiles: &[f64], now: u64) -> Option<api::TaskMetricDistributions> {
-    let done: Vec<(&Task, &TaskMetricsSnapshot)> =
-        s.tasks.values().filter(|t| t.info.status() == "SUCCESS").filter_map(|t| t.metrics.as_ref().map(|m| (t, m))).collect();
+pub fn task_summary(
+    s: &Stage,
+    quantiles: &[f64],
+    now: u64,
+) -> Option<api::TaskMetricDistributions> {
+    let done: Vec<(&Task, &TaskMetricsSnapshot)> = s
+        .tasks
+        .values()
+        .filter(|t| t.info.status() == "SUCCESS")
+        .filter_map(|t| t.metrics.as_ref().map(|m| (t, m)))
+        .collect();
     if done.is_empty() {
         return None;
     }
@@ -323,7 +384,10 @@ pub fn task_summary(s: &Stage, quantiles: &[f64], now: u64) -> Option<api::TaskM
     let dist = |f: &dyn Fn(&Task, &TaskMetricsSnapshot) -> f64| -> Vec<f64> {
         let mut v: Vec<f64> = done.iter().map(|(t, m)| f(t, m)).collect();
         v.sort_by(f64::total_cmp);
-        quantiles.iter().map(|q| v[((q * count as f64) as usize).min(count - 1)]).collect()
+        quantiles
+            .iter()
+            .map(|q| v[((q * count as f64) as usize).min(count - 1)])
+            .collect()
     };
     let zero = |_: &Task, _: &TaskMetricsSnapshot| 0.0;
     let push = || api::ShufflePushReadMetricDistributions {
@@ -361,7 +425,9 @@ pub fn task_summary(s: &Stage, quantiles: &[f64], now: u64) -> Option<api::TaskM
             records_written: dist(&|_, m| m.output_records_written as f64),
         },
         shuffle_read_metrics: api::ShuffleReadMetricDistributions {
-            read_bytes: dist(&|_, m| (m.shuffle_local_bytes_read + m.shuffle_remote_bytes_read) as f64),
+            read_bytes: dist(&|_, m| {
+                (m.shuffle_local_bytes_read + m.shuffle_remote_bytes_read) as f64
+            }),
             read_records: dist(&|_, m| m.shuffle_records_read as f64),
             remote_blocks_fetched: dist(&|_, m| split_blocks(m).1 as f64),
             local_blocks_fetched: dist(&|_, m| split_blocks(m).0 as f64),
@@ -424,7 +490,11 @@ pub fn executor(e: &Executor) -> api::ExecutorSummary {
 
 /// `executors` (active only, the driver first) or `allexecutors` (all, by id as a string).
 pub fn executors(st: &State, active_only: bool) -> Vec<api::ExecutorSummary> {
-    let mut list: Vec<&Executor> = st.executors.values().filter(|e| !active_only || e.is_active).collect();
+    let mut list: Vec<&Executor> = st
+        .executors
+        .values()
+        .filter(|e| !active_only || e.is_active)
+        .collect();
     if active_only {
         list.sort_by_key(|e| (e.id != "driver", e.id.clone()));
     }
@@ -440,7 +510,11 @@ pub fn storage_level_description(l: &crate::storage::StorageLevel) -> String {
     if l.use_memory {
         parts.push("Memory");
     }
-    parts.push(if l.deserialized { "Deserialized" } else { "Serialized" });
+    parts.push(if l.deserialized {
+        "Deserialized"
+    } else {
+        "Serialized"
+    });
     format!("{} {}x Replicated", parts.join(" "), l.replication)
 }
 
@@ -491,15 +565,29 @@ pub fn rdd(st: &State, r: &Rdd, details: bool) -> api::RddStorageInfo {
 
 /// `storage/rdd`: the RDDs with cached partitions.
 pub fn rdds(st: &State) -> Vec<api::RddStorageInfo> {
-    st.rdds.values().filter(|r| !r.partitions.is_empty()).map(|r| rdd(st, r, true)).collect()
+    st.rdds
+        .values()
+        .filter(|r| !r.partitions.is_empty())
+        .map(|r| rdd(st, r, true))
+        .collect()
 }
 
 /// `environment`.
 pub fn environment(st: &State) -> Option<api::ApplicationEnvironmentInfo> {
     let env = st.environment.as_ref()?;
-    let get = |k: &str| env.runtime.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone()).unwrap_or_default();
+    let get = |k: &str| {
+        env.runtime
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
     Some(api::ApplicationEnvironmentInfo {
-        runtime: api::RuntimeInfo { java_version: get("Java Version"), java_home: get("Java Home"), scala_version: get("Scala Version") },
+        runtime: api::RuntimeInfo {
+            java_version: get("Java Version"),
+            java_home: get("Java Home"),
+            scala_version: get("Scala Version"),
+        },
         spark_properties: env.spark_properties.clone(),
         hadoop_properties: env.hadoop_properties.clone(),
         system_properties: env.system_properties.clone(),

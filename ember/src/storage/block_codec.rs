@@ -1,6 +1,6 @@
 //! The serialized form of a cached partition (`_SER` levels in memory, every level on disk): its
 //! elements as postcard records in the chunked format of shuffle files
-//! ([`crate::codec`]), each chunk lz4-compressed when `ember.rdd.compress` is on.
+//! (the `codec` module's), each chunk lz4-compressed when `ember.rdd.compress` is on.
 //! Chunks carry their length, so a block is encoded while it is computed and read back one chunk
 //! at a time, and damaged bytes are reported, never trusted.
 
@@ -10,8 +10,8 @@ use std::path::Path;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::error::{EmberError, Result};
 use crate::codec::{ChunkWriter, RecordReader};
+use crate::error::{EmberError, Result};
 
 /// Encodes elements one by one into bytes in memory, counting the bytes exactly (unrolling a
 /// partition into a `_SER` level).
@@ -23,14 +23,19 @@ pub struct BytesEncoder {
 impl BytesEncoder {
     /// An empty block, compressed or not.
     pub fn new(compress: bool) -> Self {
-        BytesEncoder { writer: ChunkWriter::new(compress), bytes: Vec::new() }
+        BytesEncoder {
+            writer: ChunkWriter::new(compress),
+            bytes: Vec::new(),
+        }
     }
 
     /// Appends one element.
     pub fn push<T: Serialize>(&mut self, value: &T) -> Result<()> {
         self.writer.push(value)?;
         if self.writer.should_flush() {
-            self.writer.flush_chunk(&mut self.bytes).map_err(|e| EmberError::io("an in-memory block", e))?;
+            self.writer
+                .flush_chunk(&mut self.bytes)
+                .map_err(|e| EmberError::io("an in-memory block", e))?;
         }
         Ok(())
     }
@@ -47,14 +52,20 @@ impl BytesEncoder {
 
     /// The encoded block, trimmed to its size.
     pub fn finish(mut self) -> Result<Vec<u8>> {
-        self.writer.flush_chunk(&mut self.bytes).map_err(|e| EmberError::io("an in-memory block", e))?;
+        self.writer
+            .flush_chunk(&mut self.bytes)
+            .map_err(|e| EmberError::io("an in-memory block", e))?;
         self.bytes.shrink_to_fit();
         Ok(self.bytes)
     }
 }
 
 /// Writes elements as a block to `out`; returns the bytes written.
-pub fn write_values<T: Serialize>(values: &[T], out: &mut dyn Write, compress: bool) -> std::io::Result<u64> {
+pub fn write_values<T: Serialize>(
+    values: &[T],
+    out: &mut dyn Write,
+    compress: bool,
+) -> std::io::Result<u64> {
     let mut w = ChunkWriter::new(compress);
     for v in values {
         w.push(v).map_err(std::io::Error::other)?;
@@ -67,12 +78,19 @@ pub fn write_values<T: Serialize>(values: &[T], out: &mut dyn Write, compress: b
 }
 
 /// Decodes a block held in memory.
-pub fn decode_bytes<T: DeserializeOwned>(bytes: &[u8], compressed: bool) -> std::io::Result<Vec<T>> {
+pub fn decode_bytes<T: DeserializeOwned>(
+    bytes: &[u8],
+    compressed: bool,
+) -> std::io::Result<Vec<T>> {
     RecordReader::<T, &[u8]>::new(bytes, bytes.len() as u64, compressed).collect()
 }
 
 /// Decodes a block file of `len` bytes.
-pub fn read_file<T: DeserializeOwned>(path: &Path, len: u64, compressed: bool) -> std::io::Result<Vec<T>> {
+pub fn read_file<T: DeserializeOwned>(
+    path: &Path,
+    len: u64,
+    compressed: bool,
+) -> std::io::Result<Vec<T>> {
     RecordReader::<T, std::fs::File>::open(path, 0, len, compressed)?.collect()
 }
 
@@ -90,13 +108,21 @@ mod tests {
             }
             let bytes = enc.finish().unwrap();
             let mut via_writer = Vec::new();
-            assert_eq!(write_values(&values, &mut via_writer, compress).unwrap(), bytes.len() as u64);
+            assert_eq!(
+                write_values(&values, &mut via_writer, compress).unwrap(),
+                bytes.len() as u64
+            );
             assert_eq!(via_writer, bytes, "one format for memory and disk");
-            assert_eq!(decode_bytes::<(u64, String)>(&bytes, compress).unwrap(), values);
+            assert_eq!(
+                decode_bytes::<(u64, String)>(&bytes, compress).unwrap(),
+                values
+            );
         }
         let empty = BytesEncoder::new(false);
         assert!(empty.is_empty());
-        assert!(decode_bytes::<u32>(&empty.finish().unwrap(), false).unwrap().is_empty());
+        assert!(decode_bytes::<u32>(&empty.finish().unwrap(), false)
+            .unwrap()
+            .is_empty());
     }
 
     #[test]

@@ -29,9 +29,9 @@ use crate::data::Data;
 use crate::error::Result;
 use crate::memory::{BlockEvictor, MemoryConfig, MemoryMetrics, UnifiedMemoryManager};
 use crate::size_tracker::SizeTracker;
-use ember_common::BlockManagerId;
-pub use ember_common::BlockId;
 use crate::util::bytes_to_string;
+pub use ember_common::BlockId;
+use ember_common::BlockManagerId;
 
 /// How an executor process reports a block's new status to the driver, with its memory
 /// manager's metrics at that moment.
@@ -41,7 +41,8 @@ pub type BlockReporter = Arc<dyn Fn(BlockId, BlockStatus, MemoryMetrics) + Send 
 pub enum Values<T> {
     /// Shared with the memory store (deserialized levels).
     Shared(Arc<Vec<T>>),
-    /// Decoded from serialized bytes, or computed and stored elsewhere than deserialized in memory.
+    /// Decoded from serialized bytes, or computed and stored elsewhere than deserialized in
+    /// memory.
     Owned(Vec<T>),
 }
 
@@ -83,7 +84,13 @@ pub struct BlockManager {
 impl BlockManager {
     /// A block manager registered with `master`, with a memory manager of `memory`, keeping
     /// block files under `dir`.
-    pub fn new(id: BlockManagerId, master: Arc<BlockManagerMaster>, memory: MemoryConfig, dir: PathBuf, conf: &EmberConf) -> Result<Arc<Self>> {
+    pub fn new(
+        id: BlockManagerId,
+        master: Arc<BlockManagerMaster>,
+        memory: MemoryConfig,
+        dir: PathBuf,
+        conf: &EmberConf,
+    ) -> Result<Arc<Self>> {
         let compress = conf.get_bool(conf::RDD_COMPRESS)?;
         let unroll_threshold = conf.get_size_bytes(conf::STORAGE_UNROLL_MEMORY_THRESHOLD)?;
         master.register(&id, memory.max_memory);
@@ -151,7 +158,12 @@ impl BlockManager {
     /// `compute` and stored at `level` (Spark's `getOrElseUpdate`). Storage trouble (a block that
     /// does not fit, a disk that fails, a damaged file) is logged and never fails the task: the
     /// elements are then computed and returned uncached.
-    pub fn get_or_compute<T: Data, I: Iterator<Item = T>>(&self, block: BlockId, level: StorageLevel, compute: impl FnOnce() -> I) -> GetOrCompute<T, I> {
+    pub fn get_or_compute<T: Data, I: Iterator<Item = T>>(
+        &self,
+        block: BlockId,
+        level: StorageLevel,
+        compute: impl FnOnce() -> I,
+    ) -> GetOrCompute<T, I> {
         if let Some(values) = self.get_local::<T>(block) {
             return GetOrCompute::Hit(values);
         }
@@ -170,21 +182,30 @@ impl BlockManager {
                         return None;
                     }
                 },
-                MemoryValue::Bytes { bytes, compressed } => match block_codec::decode_bytes::<T>(&bytes, compressed) {
-                    Ok(v) => return Some(Values::Owned(v)),
-                    Err(e) => {
-                        warn!("cached block {block} does not decode ({e}); dropping it and recomputing the partition");
-                        self.remove_block(block);
-                        return None;
+                MemoryValue::Bytes { bytes, compressed } => {
+                    match block_codec::decode_bytes::<T>(&bytes, compressed) {
+                        Ok(v) => return Some(Values::Owned(v)),
+                        Err(e) => {
+                            warn!(
+                                "cached block {block} does not decode ({e}); dropping it and \
+                                 recomputing the partition"
+                            );
+                            self.remove_block(block);
+                            return None;
+                        }
                     }
-                },
+                }
             }
         }
         let disk = self.disk_store.get(block)?;
         match block_codec::read_file::<T>(&disk.path, disk.size, disk.compressed) {
             Ok(v) => Some(Values::Owned(v)),
             Err(e) => {
-                warn!("cannot read cached block {block} from {} ({e}); dropping it and recomputing the partition", disk.path.display());
+                warn!(
+                    "cannot read cached block {block} from {} ({e}); dropping it and recomputing \
+                     the partition",
+                    disk.path.display()
+                );
                 self.remove_block(block);
                 None
             }
@@ -192,29 +213,66 @@ impl BlockManager {
     }
 
     /// Stores a computed partition at `level` and returns its elements.
-    fn put_iterator<T: Data, I: Iterator<Item = T>>(&self, block: BlockId, level: StorageLevel, values: I) -> GetOrCompute<T, I> {
+    fn put_iterator<T: Data, I: Iterator<Item = T>>(
+        &self,
+        block: BlockId,
+        level: StorageLevel,
+        values: I,
+    ) -> GetOrCompute<T, I> {
         if !level.use_memory {
             let all: Vec<T> = values.collect();
             self.put_on_disk(block, &all);
             return GetOrCompute::Computed(Values::Owned(all));
         }
-        let unrolled = if level.deserialized { self.unroll_values(block, values) } else { self.unroll_bytes(block, values) };
+        let unrolled = if level.deserialized {
+            self.unroll_values(block, values)
+        } else {
+            self.unroll_bytes(block, values)
+        };
         match unrolled {
-            Unrolled::Values { values, reservation } => {
+            Unrolled::Values {
+                values,
+                reservation,
+            } => {
                 let values = Arc::new(values);
-                self.store_in_memory(block, level, MemoryValue::Values(values.clone()), reservation);
+                self.store_in_memory(
+                    block,
+                    level,
+                    MemoryValue::Values(values.clone()),
+                    reservation,
+                );
                 GetOrCompute::Computed(Values::Shared(values))
             }
-            Unrolled::Bytes { bytes, values, reservation } => {
-                self.store_in_memory(block, level, MemoryValue::Bytes { bytes: Arc::new(bytes), compressed: self.compress }, reservation);
+            Unrolled::Bytes {
+                bytes,
+                values,
+                reservation,
+            } => {
+                self.store_in_memory(
+                    block,
+                    level,
+                    MemoryValue::Bytes {
+                        bytes: Arc::new(bytes),
+                        compressed: self.compress,
+                    },
+                    reservation,
+                );
                 GetOrCompute::Computed(Values::Owned(values))
             }
-            Unrolled::TooLarge { unrolled, rest, so_far } => {
+            Unrolled::TooLarge {
+                unrolled,
+                rest,
+                so_far,
+            } => {
                 let m = self.memory.metrics();
-                let where_to = if level.use_disk { "writing it to disk instead" } else { "not caching it (it is recomputed when needed)" };
+                let where_to = if level.use_disk {
+                    "writing it to disk instead"
+                } else {
+                    "not caching it (it is recomputed when needed)"
+                };
                 warn!(
-                    "Not enough memory to cache {block} at {level}: {} computed so far, storage memory {} in use of {} \
-                     (execution holds {}); {where_to}",
+                    "Not enough memory to cache {block} at {level}: {} computed so far, storage \
+                     memory {} in use of {} (execution holds {}); {where_to}",
                     bytes_to_string(so_far),
                     bytes_to_string(m.storage_used),
                     bytes_to_string(m.max_memory),
@@ -234,8 +292,15 @@ impl BlockManager {
 
     /// Collects elements while reserving storage memory for their estimated size (Spark's
     /// `putIteratorAsValues`).
-    fn unroll_values<T: Data, I: Iterator<Item = T>>(&self, block: BlockId, mut values: I) -> Unrolled<'_, T, I> {
-        let mut reservation = Reservation { memory: &self.memory, bytes: 0 };
+    fn unroll_values<T: Data, I: Iterator<Item = T>>(
+        &self,
+        block: BlockId,
+        mut values: I,
+    ) -> Unrolled<'_, T, I> {
+        let mut reservation = Reservation {
+            memory: &self.memory,
+            bytes: 0,
+        };
         let mut keep_unrolling = reservation.grow(block, self.unroll_threshold);
         let mut vec = Vec::new();
         let mut tracker = SizeTracker::new();
@@ -255,16 +320,30 @@ impl BlockManager {
             }
         }
         if keep_unrolling && reservation.resize(block, crate::util::estimate_vec_size(&vec)) {
-            return Unrolled::Values { values: vec, reservation };
+            return Unrolled::Values {
+                values: vec,
+                reservation,
+            };
         }
         let so_far = tracker.estimate();
-        Unrolled::TooLarge { unrolled: vec, rest: values, so_far }
+        Unrolled::TooLarge {
+            unrolled: vec,
+            rest: values,
+            so_far,
+        }
     }
 
     /// Serializes elements while reserving storage memory for the bytes (Spark's
     /// `putIteratorAsBytes`); the elements are kept too, to be returned to the task.
-    fn unroll_bytes<T: Data, I: Iterator<Item = T>>(&self, block: BlockId, mut values: I) -> Unrolled<'_, T, I> {
-        let mut reservation = Reservation { memory: &self.memory, bytes: 0 };
+    fn unroll_bytes<T: Data, I: Iterator<Item = T>>(
+        &self,
+        block: BlockId,
+        mut values: I,
+    ) -> Unrolled<'_, T, I> {
+        let mut reservation = Reservation {
+            memory: &self.memory,
+            bytes: 0,
+        };
         let mut keep_unrolling = reservation.grow(block, self.unroll_threshold);
         let mut encoder = BytesEncoder::new(self.compress);
         let mut kept = Vec::new();
@@ -287,23 +366,43 @@ impl BlockManager {
             match encoder.finish() {
                 Ok(bytes) => {
                     if reservation.resize(block, bytes.len() as u64) {
-                        return Unrolled::Bytes { bytes, values: kept, reservation };
+                        return Unrolled::Bytes {
+                            bytes,
+                            values: kept,
+                            reservation,
+                        };
                     }
                 }
                 Err(e) => warn!("cannot serialize {block}: {e}"),
             }
         }
-        Unrolled::TooLarge { unrolled: kept, rest: values, so_far }
+        Unrolled::TooLarge {
+            unrolled: kept,
+            rest: values,
+            so_far,
+        }
     }
 
     /// Adds an unrolled block to the memory store, its unroll reservation becoming its storage
     /// memory; if another task stored it first, the reservation is returned.
-    fn store_in_memory(&self, block: BlockId, level: StorageLevel, value: MemoryValue, reservation: Reservation<'_>) {
+    fn store_in_memory(
+        &self,
+        block: BlockId,
+        level: StorageLevel,
+        value: MemoryValue,
+        reservation: Reservation<'_>,
+    ) {
         let size = reservation.bytes;
         let _g = self.status_lock.lock();
-        if self.memory_store.put(block, MemoryEntry { value, size, level }) {
+        if self
+            .memory_store
+            .put(block, MemoryEntry { value, size, level })
+        {
             reservation.into_stored();
-            debug!("Block {block} stored as {} in memory", bytes_to_string(size));
+            debug!(
+                "Block {block} stored as {} in memory",
+                bytes_to_string(size)
+            );
             self.report(block);
         }
     }
@@ -311,7 +410,9 @@ impl BlockManager {
     /// Writes a partition's elements to disk and reports it; a failure is logged.
     fn put_on_disk<T: Data>(&self, block: BlockId, values: &[T]) {
         let compress = self.compress;
-        match self.disk_store.put(block, compress, |w| block_codec::write_values(values, w, compress)) {
+        match self.disk_store.put(block, compress, |w| {
+            block_codec::write_values(values, w, compress)
+        }) {
             Ok(size) => {
                 debug!("Block {block} stored as {} on disk", bytes_to_string(size));
                 let _g = self.status_lock.lock();
@@ -326,7 +427,8 @@ impl BlockManager {
     fn report(&self, block: BlockId) {
         let status = self.status(block);
         let metrics = self.memory.metrics();
-        self.master.update_block_info(&self.id, block, status, Some(metrics));
+        self.master
+            .update_block_info(&self.id, block, status, Some(metrics));
         let reporter = self.reporter.lock().clone();
         if let Some(report) = reporter {
             report(block, status, metrics);
@@ -338,7 +440,10 @@ impl BlockManager {
     pub fn remove_block(&self, block: BlockId) -> bool {
         let (mem, disk) = {
             let _g = self.status_lock.lock();
-            (self.memory_store.remove(block), self.disk_store.remove(block))
+            (
+                self.memory_store.remove(block),
+                self.disk_store.remove(block),
+            )
         };
         if let Some(entry) = &mem {
             self.memory.release_storage_memory(entry.size);
@@ -355,8 +460,12 @@ impl BlockManager {
     /// Drops every cached partition of an RDD, in memory and on disk; returns how many blocks
     /// were removed.
     pub fn remove_rdd(&self, rdd_id: usize) -> usize {
-        let blocks: FxHashSet<BlockId> =
-            self.memory_store.blocks_of_rdd(rdd_id).into_iter().chain(self.disk_store.blocks_of_rdd(rdd_id)).collect();
+        let blocks: FxHashSet<BlockId> = self
+            .memory_store
+            .blocks_of_rdd(rdd_id)
+            .into_iter()
+            .chain(self.disk_store.blocks_of_rdd(rdd_id))
+            .collect();
         let removed = blocks.into_iter().filter(|b| self.remove_block(*b)).count();
         if removed > 0 {
             info!("Removed {removed} blocks of RDD {rdd_id}");
@@ -383,14 +492,21 @@ impl BlockManager {
     /// there yet, else it is dropped (recomputed from lineage when needed). Spark's
     /// `dropFromMemory`. Returns the memory it held. Called with `status_lock` held.
     fn drop_from_memory(&self, block: BlockId) -> u64 {
-        let Some(entry) = self.memory_store.get(block) else { return 0 };
+        let Some(entry) = self.memory_store.get(block) else {
+            return 0;
+        };
         // Written before the memory copy goes, so a reader always finds one of the two.
         if entry.level.use_disk && !self.disk_store.contains(block) {
             info!("Writing block {block} to disk");
             let written = match &entry.value {
-                MemoryValue::Values(v) => self.disk_store.put(block, self.compress, |w| v.write_to(w, self.compress)),
+                MemoryValue::Values(v) => self
+                    .disk_store
+                    .put(block, self.compress, |w| v.write_to(w, self.compress)),
                 MemoryValue::Bytes { bytes, compressed } => {
-                    self.disk_store.put(block, *compressed, |w: &mut dyn Write| w.write_all(bytes).map(|_| bytes.len() as u64))
+                    self.disk_store
+                        .put(block, *compressed, |w: &mut dyn Write| {
+                            w.write_all(bytes).map(|_| bytes.len() as u64)
+                        })
                 }
             };
             if let Err(e) = written {
@@ -407,9 +523,15 @@ impl BlockManager {
 impl BlockEvictor for BlockManager {
     fn evict_blocks_to_free_space(&self, for_block: Option<BlockId>, space: u64) -> u64 {
         let _g = self.status_lock.lock();
-        let Some(victims) = self.memory_store.select_victims(for_block.map(|b| b.rdd_id()), space) else {
+        let Some(victims) = self
+            .memory_store
+            .select_victims(for_block.map(|b| b.rdd_id()), space)
+        else {
             if let Some(b) = for_block {
-                info!("Will not store {b}: not enough memory can be freed ({} needed)", bytes_to_string(space));
+                info!(
+                    "Will not store {b}: not enough memory can be freed ({} needed)",
+                    bytes_to_string(space)
+                );
             }
             return 0;
         };
@@ -430,11 +552,22 @@ impl ember_net::block_server::BlockStore for BlockManager {
 /// A partition being unrolled.
 enum Unrolled<'a, T, I> {
     /// All elements, with the storage memory reserved for their estimated size.
-    Values { values: Vec<T>, reservation: Reservation<'a> },
+    Values {
+        values: Vec<T>,
+        reservation: Reservation<'a>,
+    },
     /// All elements serialized, with the storage memory reserved for exactly the bytes.
-    Bytes { bytes: Vec<u8>, values: Vec<T>, reservation: Reservation<'a> },
+    Bytes {
+        bytes: Vec<u8>,
+        values: Vec<T>,
+        reservation: Reservation<'a>,
+    },
     /// Memory ran out: the elements so far, the rest of the computation, and the size reached.
-    TooLarge { unrolled: Vec<T>, rest: I, so_far: u64 },
+    TooLarge {
+        unrolled: Vec<T>,
+        rest: I,
+        so_far: u64,
+    },
 }
 
 /// Storage memory reserved while a block is unrolled; returned when dropped, unless it became
@@ -482,14 +615,29 @@ impl Drop for Reservation<'_> {
 mod tests {
     use super::*;
 
-    fn manager(max: u64, dir: &std::path::Path, extra: &[(&str, &str)]) -> (Arc<BlockManager>, Arc<BlockManagerMaster>) {
+    fn manager(
+        max: u64,
+        dir: &std::path::Path,
+        extra: &[(&str, &str)],
+    ) -> (Arc<BlockManager>, Arc<BlockManagerMaster>) {
         let master = Arc::new(BlockManagerMaster::new());
-        let id = BlockManagerId { executor_id: "0".into(), host: "localhost".into(), port: 0 };
+        let id = BlockManagerId {
+            executor_id: "0".into(),
+            host: "localhost".into(),
+            port: 0,
+        };
         let mut conf = EmberConf::new().set(conf::STORAGE_UNROLL_MEMORY_THRESHOLD, "1k");
         for (k, v) in extra {
             conf = conf.set(*k, *v);
         }
-        let bm = BlockManager::new(id, master.clone(), MemoryConfig::fixed(max, max / 2), dir.join("blocks"), &conf).unwrap();
+        let bm = BlockManager::new(
+            id,
+            master.clone(),
+            MemoryConfig::fixed(max, max / 2),
+            dir.join("blocks"),
+            &conf,
+        )
+        .unwrap();
         (bm, master)
     }
 
@@ -510,22 +658,43 @@ mod tests {
 
     #[test]
     fn every_level_caches_and_reads_back() {
-        for level in [StorageLevel::MEMORY_ONLY, StorageLevel::MEMORY_ONLY_SER, StorageLevel::MEMORY_AND_DISK, StorageLevel::MEMORY_AND_DISK_SER, StorageLevel::DISK_ONLY] {
+        for level in [
+            StorageLevel::MEMORY_ONLY,
+            StorageLevel::MEMORY_ONLY_SER,
+            StorageLevel::MEMORY_AND_DISK,
+            StorageLevel::MEMORY_AND_DISK_SER,
+            StorageLevel::DISK_ONLY,
+        ] {
             for compress in ["false", "true"] {
                 let dir = tempfile::tempdir().unwrap();
                 let (bm, master) = manager(1 << 20, dir.path(), &[(conf::RDD_COMPRESS, compress)]);
                 let b = block(1, 0);
-                assert_eq!(read(&bm, b, level, 1000), ((0..1000).collect(), false), "{level}");
-                assert_eq!(read(&bm, b, level, 1000), ((0..1000).collect(), true), "{level}: second read hits");
+                assert_eq!(
+                    read(&bm, b, level, 1000),
+                    ((0..1000).collect(), false),
+                    "{level}"
+                );
+                assert_eq!(
+                    read(&bm, b, level, 1000),
+                    ((0..1000).collect(), true),
+                    "{level}: second read hits"
+                );
                 let st = bm.status(b);
                 assert_eq!(st.level.use_memory, level.use_memory, "{level}");
-                assert_eq!(st.level.use_disk, !level.use_memory, "{level}: disk only without memory");
+                assert_eq!(
+                    st.level.use_disk, !level.use_memory,
+                    "{level}: disk only without memory"
+                );
                 if level == StorageLevel::MEMORY_ONLY_SER && compress == "false" {
                     let mut e = block_codec::BytesEncoder::new(false);
                     for i in 0..1000u64 {
                         e.push(&i).unwrap();
                     }
-                    assert_eq!(st.memory_size, e.finish().unwrap().len() as u64, "serialized blocks are sized exactly");
+                    assert_eq!(
+                        st.memory_size,
+                        e.finish().unwrap().len() as u64,
+                        "serialized blocks are sized exactly"
+                    );
                 }
                 assert_eq!(master.locations(b).len(), 1);
                 assert_eq!(bm.memory_manager().metrics().storage_used, bm.memory_used());
@@ -544,13 +713,30 @@ mod tests {
         let (bm, master) = manager(64 << 10, dir.path(), &[]);
         read(&bm, block(0, 0), StorageLevel::MEMORY_ONLY, 4000);
         read(&bm, block(1, 0), StorageLevel::MEMORY_AND_DISK, 4000);
-        assert!(!bm.memory_store().contains(block(0, 0)), "the older block of another RDD was evicted");
-        assert!(master.locations(block(0, 0)).is_empty(), "and the master forgot it");
+        assert!(
+            !bm.memory_store().contains(block(0, 0)),
+            "the older block of another RDD was evicted"
+        );
+        assert!(
+            master.locations(block(0, 0)).is_empty(),
+            "and the master forgot it"
+        );
         read(&bm, block(2, 0), StorageLevel::MEMORY_ONLY, 4000);
         let st = bm.status(block(1, 0));
-        assert!(st.level.use_disk && !st.level.use_memory && st.disk_size > 0, "{st:?}");
-        assert_eq!(read(&bm, block(1, 0), StorageLevel::MEMORY_AND_DISK, 4000), ((0..4000).collect(), true), "read back from disk");
-        assert_eq!(read(&bm, block(0, 0), StorageLevel::MEMORY_ONLY, 4000), ((0..4000).collect(), false), "recomputed");
+        assert!(
+            st.level.use_disk && !st.level.use_memory && st.disk_size > 0,
+            "{st:?}"
+        );
+        assert_eq!(
+            read(&bm, block(1, 0), StorageLevel::MEMORY_AND_DISK, 4000),
+            ((0..4000).collect(), true),
+            "read back from disk"
+        );
+        assert_eq!(
+            read(&bm, block(0, 0), StorageLevel::MEMORY_ONLY, 4000),
+            ((0..4000).collect(), false),
+            "recomputed"
+        );
         assert_eq!(master.storage_status()[0].blocks_evicted, 3);
     }
 
@@ -560,9 +746,16 @@ mod tests {
         let (bm, _) = manager(64 << 10, dir.path(), &[]);
         let (v, hit) = read(&bm, block(0, 0), StorageLevel::MEMORY_ONLY, 100_000);
         assert_eq!((v.len(), hit), (100_000, false));
-        assert!(v.iter().copied().eq(0..100_000), "elements in order across the unrolled part and the rest");
+        assert!(
+            v.iter().copied().eq(0..100_000),
+            "elements in order across the unrolled part and the rest"
+        );
         assert_eq!(bm.status(block(0, 0)), BlockStatus::REMOVED);
-        assert_eq!(bm.memory_manager().metrics().storage_used, 0, "the unroll memory was given back");
+        assert_eq!(
+            bm.memory_manager().metrics().storage_used,
+            0,
+            "the unroll memory was given back"
+        );
         // With disk, it lands there.
         let (v, _) = read(&bm, block(0, 1), StorageLevel::MEMORY_AND_DISK_SER, 100_000);
         assert_eq!(v.len(), 100_000);
@@ -579,7 +772,14 @@ mod tests {
         read(&bm, b, StorageLevel::DISK_ONLY, 5000);
         let path = bm.disk_store().get(b).unwrap().path;
         std::fs::write(&path, b"\x05\x00\x00\x00garbage").unwrap();
-        assert_eq!(read(&bm, b, StorageLevel::DISK_ONLY, 5000), ((0..5000).collect(), false));
-        assert_eq!(read(&bm, b, StorageLevel::DISK_ONLY, 5000), ((0..5000).collect(), true), "stored again");
+        assert_eq!(
+            read(&bm, b, StorageLevel::DISK_ONLY, 5000),
+            ((0..5000).collect(), false)
+        );
+        assert_eq!(
+            read(&bm, b, StorageLevel::DISK_ONLY, 5000),
+            ((0..5000).collect(), true),
+            "stored again"
+        );
     }
 }

@@ -8,7 +8,9 @@ use parking_lot::{Condvar, Mutex};
 use rustc_hash::FxHashMap;
 
 use super::{BlockId, BlockStatus, ExecutorStorageStatus};
-use crate::listener::events::{BlockManagerAdded, BlockManagerRemoved, BlockUpdated, BlockUpdatedInfo, ListenerEvent};
+use crate::listener::events::{
+    BlockManagerAdded, BlockManagerRemoved, BlockUpdated, BlockUpdatedInfo, ListenerEvent,
+};
 use crate::listener::ListenerBus;
 use crate::memory::MemoryMetrics;
 use ember_common::BlockManagerId;
@@ -63,20 +65,42 @@ impl BlockManagerMaster {
         info.metrics.max_memory = max_memory;
         drop(st);
         self.changed.notify_all();
-        self.post(|time| ListenerEvent::BlockManagerAdded(BlockManagerAdded { time, block_manager_id: id.clone(), max_mem: max_memory }));
+        self.post(|time| {
+            ListenerEvent::BlockManagerAdded(BlockManagerAdded {
+                time,
+                block_manager_id: id.clone(),
+                max_mem: max_memory,
+            })
+        });
     }
 
     /// Records a block's new status on `manager` (Spark's `updateBlockInfo`): a block that is
     /// nowhere any more is forgotten there. A block that leaves memory without being removed on
     /// purpose (the driver forgets those first) counts as evicted.
-    pub fn update_block_info(&self, manager: &BlockManagerId, block: BlockId, status: BlockStatus, metrics: Option<MemoryMetrics>) {
+    pub fn update_block_info(
+        &self,
+        manager: &BlockManagerId,
+        block: BlockId,
+        status: BlockStatus,
+        metrics: Option<MemoryMetrics>,
+    ) {
         let mut st = self.state.lock();
-        let before = st.locations.get(&block).and_then(|l| l.get(manager)).copied();
+        let before = st
+            .locations
+            .get(&block)
+            .and_then(|l| l.get(manager))
+            .copied();
         if before.is_some_and(|b| b.level.use_memory && !status.level.use_memory) {
-            st.managers.entry(manager.clone()).or_default().blocks_evicted += 1;
+            st.managers
+                .entry(manager.clone())
+                .or_default()
+                .blocks_evicted += 1;
         }
         if status.is_cached() {
-            st.locations.entry(block).or_default().insert(manager.clone(), status);
+            st.locations
+                .entry(block)
+                .or_default()
+                .insert(manager.clone(), status);
         } else if let Some(locs) = st.locations.get_mut(&block) {
             locs.remove(manager);
             if locs.is_empty() {
@@ -119,9 +143,19 @@ impl BlockManagerMaster {
     /// Forgets every block of a lost executor.
     pub fn remove_executor(&self, executor_id: &str) {
         let mut st = self.state.lock();
-        let removed: Vec<BlockManagerId> = st.managers.keys().filter(|m| m.executor_id == executor_id).cloned().collect();
+        let removed: Vec<BlockManagerId> = st
+            .managers
+            .keys()
+            .filter(|m| m.executor_id == executor_id)
+            .cloned()
+            .collect();
         for id in removed {
-            self.post(|time| ListenerEvent::BlockManagerRemoved(BlockManagerRemoved { time, block_manager_id: id }));
+            self.post(|time| {
+                ListenerEvent::BlockManagerRemoved(BlockManagerRemoved {
+                    time,
+                    block_manager_id: id,
+                })
+            });
         }
         st.managers.retain(|m, _| m.executor_id != executor_id);
         st.locations.retain(|_, locs| {
@@ -134,14 +168,21 @@ impl BlockManagerMaster {
 
     /// Forgets every block of an RDD (`unpersist`; the executors drop theirs).
     pub fn remove_rdd(&self, rdd_id: usize) {
-        self.state.lock().locations.retain(|b, _| b.rdd_id() != rdd_id);
+        self.state
+            .lock()
+            .locations
+            .retain(|b, _| b.rdd_id() != rdd_id);
         self.changed.notify_all();
     }
 
     /// The block managers that hold `block`.
     pub fn locations(&self, block: BlockId) -> Vec<BlockManagerId> {
         let st = self.state.lock();
-        let mut v: Vec<BlockManagerId> = st.locations.get(&block).map(|l| l.keys().cloned().collect()).unwrap_or_default();
+        let mut v: Vec<BlockManagerId> = st
+            .locations
+            .get(&block)
+            .map(|l| l.keys().cloned().collect())
+            .unwrap_or_default();
         v.sort_by(|a, b| a.executor_id.cmp(&b.executor_id));
         v
     }
@@ -149,7 +190,11 @@ impl BlockManagerMaster {
     /// The status of each copy of a block.
     pub fn block_status(&self, block: BlockId) -> Vec<(BlockManagerId, BlockStatus)> {
         let st = self.state.lock();
-        let mut v: Vec<_> = st.locations.get(&block).map(|l| l.iter().map(|(m, s)| (m.clone(), *s)).collect()).unwrap_or_default();
+        let mut v: Vec<_> = st
+            .locations
+            .get(&block)
+            .map(|l| l.iter().map(|(m, s)| (m.clone(), *s)).collect())
+            .unwrap_or_default();
         v.sort_by(|a, b| a.0.executor_id.cmp(&b.0.executor_id));
         v
     }
@@ -165,11 +210,14 @@ impl BlockManagerMaster {
     /// once, at its largest copy.
     pub fn rdd_blocks(&self, rdd_id: usize) -> (usize, u64, u64) {
         let st = self.state.lock();
-        st.locations.iter().filter(|(b, _)| b.rdd_id() == rdd_id).fold((0, 0, 0), |(n, mem, disk), (_, locs)| {
-            let m = locs.values().map(|s| s.memory_size).max().unwrap_or(0);
-            let d = locs.values().map(|s| s.disk_size).max().unwrap_or(0);
-            (n + 1, mem + m, disk + d)
-        })
+        st.locations
+            .iter()
+            .filter(|(b, _)| b.rdd_id() == rdd_id)
+            .fold((0, 0, 0), |(n, mem, disk), (_, locs)| {
+                let m = locs.values().map(|s| s.memory_size).max().unwrap_or(0);
+                let d = locs.values().map(|s| s.disk_size).max().unwrap_or(0);
+                (n + 1, mem + m, disk + d)
+            })
     }
 
     /// The storage of every registered executor, by executor id.
@@ -180,7 +228,11 @@ impl BlockManagerMaster {
 
     /// Waits until `pred` holds for the executors' storage, at most `timeout`; returns whether it
     /// does. Executors report asynchronously (e.g. the blocks an `unpersist` removed).
-    pub fn wait_for(&self, timeout: Duration, mut pred: impl FnMut(&[ExecutorStorageStatus]) -> bool) -> bool {
+    pub fn wait_for(
+        &self,
+        timeout: Duration,
+        mut pred: impl FnMut(&[ExecutorStorageStatus]) -> bool,
+    ) -> bool {
         let deadline = std::time::Instant::now() + timeout;
         let mut st = self.state.lock();
         loop {
@@ -233,11 +285,19 @@ mod tests {
     use crate::storage::StorageLevel;
 
     fn manager(e: &str) -> BlockManagerId {
-        BlockManagerId { executor_id: e.into(), host: "h".into(), port: 1 }
+        BlockManagerId {
+            executor_id: e.into(),
+            host: "h".into(),
+            port: 1,
+        }
     }
 
     fn status(level: StorageLevel, mem: u64, disk: u64) -> BlockStatus {
-        BlockStatus { level, memory_size: mem, disk_size: disk }
+        BlockStatus {
+            level,
+            memory_size: mem,
+            disk_size: disk,
+        }
     }
 
     #[test]
@@ -245,24 +305,53 @@ mod tests {
         let m = BlockManagerMaster::new();
         m.register(&manager("0"), 1000);
         m.register(&manager("1"), 1000);
-        let b0 = BlockId::Rdd { rdd_id: 1, partition: 0 };
-        let b1 = BlockId::Rdd { rdd_id: 1, partition: 1 };
-        m.update_block_info(&manager("0"), b0, status(StorageLevel::MEMORY_ONLY, 100, 0), None);
-        m.update_block_info(&manager("1"), b1, status(StorageLevel::MEMORY_ONLY_SER, 50, 0), None);
+        let b0 = BlockId::Rdd {
+            rdd_id: 1,
+            partition: 0,
+        };
+        let b1 = BlockId::Rdd {
+            rdd_id: 1,
+            partition: 1,
+        };
+        m.update_block_info(
+            &manager("0"),
+            b0,
+            status(StorageLevel::MEMORY_ONLY, 100, 0),
+            None,
+        );
+        m.update_block_info(
+            &manager("1"),
+            b1,
+            status(StorageLevel::MEMORY_ONLY_SER, 50, 0),
+            None,
+        );
         assert_eq!(m.rdd_blocks(1), (2, 150, 0));
         // Evicted to disk, then another block dropped.
-        m.update_block_info(&manager("0"), b0, status(StorageLevel::DISK_ONLY, 0, 70), None);
+        m.update_block_info(
+            &manager("0"),
+            b0,
+            status(StorageLevel::DISK_ONLY, 0, 70),
+            None,
+        );
         m.update_block_info(&manager("1"), b1, BlockStatus::REMOVED, None);
         assert_eq!(m.rdd_blocks(1), (1, 0, 70));
         assert!(m.locations(b1).is_empty());
         let st = m.storage_status();
-        assert_eq!((st[0].disk_used, st[0].blocks_evicted, st[1].blocks_evicted), (70, 1, 1));
+        assert_eq!(
+            (st[0].disk_used, st[0].blocks_evicted, st[1].blocks_evicted),
+            (70, 1, 1)
+        );
         // unpersist: forgotten first, so the executors' removal reports are no evictions.
         m.remove_rdd(1);
         m.update_block_info(&manager("0"), b0, BlockStatus::REMOVED, None);
         assert_eq!(m.storage_status()[0].blocks_evicted, 1);
         assert_eq!(m.rdd_blocks(1), (0, 0, 0));
-        m.update_block_info(&manager("1"), b0, status(StorageLevel::MEMORY_ONLY, 10, 0), None);
+        m.update_block_info(
+            &manager("1"),
+            b0,
+            status(StorageLevel::MEMORY_ONLY, 10, 0),
+            None,
+        );
         m.remove_executor("1");
         assert!(m.locations(b0).is_empty());
         assert_eq!(m.storage_status().len(), 1);

@@ -11,8 +11,8 @@ use parking_lot::Mutex;
 use rustc_hash::FxHashMap;
 
 use super::BlockId;
-use crate::error::{EmberError, Result};
 use crate::codec::SpillFile;
+use crate::error::{EmberError, Result};
 
 /// A block file: its size and whether its chunks are compressed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,7 +34,10 @@ pub struct DiskStore {
 impl DiskStore {
     /// A store writing into `dir` (created on first use).
     pub fn new(dir: PathBuf) -> Self {
-        DiskStore { dir, blocks: Mutex::new(FxHashMap::default()) }
+        DiskStore {
+            dir,
+            blocks: Mutex::new(FxHashMap::default()),
+        }
     }
 
     /// The directory of the block files.
@@ -44,15 +47,30 @@ impl DiskStore {
 
     /// Writes a block with `write` (into a buffered temporary file, then renamed into place) and
     /// records it; returns its size. A block already on disk is replaced.
-    pub fn put(&self, block: BlockId, compressed: bool, write: impl FnOnce(&mut dyn Write) -> std::io::Result<u64>) -> Result<u64> {
+    pub fn put(
+        &self,
+        block: BlockId,
+        compressed: bool,
+        write: impl FnOnce(&mut dyn Write) -> std::io::Result<u64>,
+    ) -> Result<u64> {
         std::fs::create_dir_all(&self.dir).map_err(|e| EmberError::io(&self.dir, e))?;
-        let tmp = SpillFile::create(&self.dir, "block").map_err(|e| EmberError::io(&self.dir, e))?;
+        let tmp =
+            SpillFile::create(&self.dir, "block").map_err(|e| EmberError::io(&self.dir, e))?;
         let mut out = BufWriter::new(tmp.file());
-        let size = write(&mut out).and_then(|n| out.flush().map(|_| n)).map_err(|e| EmberError::io(tmp.path(), e))?;
+        let size = write(&mut out)
+            .and_then(|n| out.flush().map(|_| n))
+            .map_err(|e| EmberError::io(tmp.path(), e))?;
         drop(out);
         let path = self.dir.join(block.to_string());
         tmp.persist(&path).map_err(|e| EmberError::io(&path, e))?;
-        self.blocks.lock().insert(block, DiskBlock { path, size, compressed });
+        self.blocks.lock().insert(
+            block,
+            DiskBlock {
+                path,
+                size,
+                compressed,
+            },
+        );
         Ok(size)
     }
 
@@ -82,7 +100,12 @@ impl DiskStore {
 
     /// The blocks of an RDD on disk.
     pub fn blocks_of_rdd(&self, rdd: usize) -> Vec<BlockId> {
-        self.blocks.lock().keys().filter(|BlockId::Rdd { rdd_id, .. }| *rdd_id == rdd).copied().collect()
+        self.blocks
+            .lock()
+            .keys()
+            .filter(|BlockId::Rdd { rdd_id, .. }| *rdd_id == rdd)
+            .copied()
+            .collect()
     }
 
     /// Bytes of all block files.
@@ -99,21 +122,41 @@ mod tests {
     fn put_get_replace_remove() {
         let dir = tempfile::tempdir().unwrap();
         let store = DiskStore::new(dir.path().join("blocks"));
-        let b = BlockId::Rdd { rdd_id: 2, partition: 5 };
-        assert_eq!(store.put(b, false, |w| w.write_all(b"hello").map(|_| 5)).unwrap(), 5);
+        let b = BlockId::Rdd {
+            rdd_id: 2,
+            partition: 5,
+        };
+        assert_eq!(
+            store
+                .put(b, false, |w| w.write_all(b"hello").map(|_| 5))
+                .unwrap(),
+            5
+        );
         let got = store.get(b).unwrap();
         assert_eq!(got.path.file_name().unwrap(), "rdd_2_5");
         assert_eq!(std::fs::read(&got.path).unwrap(), b"hello");
-        store.put(b, true, |w| w.write_all(b"hi").map(|_| 2)).unwrap();
-        assert_eq!(store.get(b).map(|d| (d.size, d.compressed)), Some((2, true)));
+        store
+            .put(b, true, |w| w.write_all(b"hi").map(|_| 2))
+            .unwrap();
+        assert_eq!(
+            store.get(b).map(|d| (d.size, d.compressed)),
+            Some((2, true))
+        );
         assert_eq!(store.disk_used(), 2);
         assert_eq!(store.blocks_of_rdd(2), vec![b]);
         assert!(store.remove(b));
         assert!(!store.remove(b));
         assert!(!got.path.exists());
         // A failed write leaves nothing behind.
-        assert!(store.put(b, false, |_| Err(std::io::Error::other("disk full"))).is_err());
+        assert!(store
+            .put(b, false, |_| Err(std::io::Error::other("disk full")))
+            .is_err());
         assert!(!store.contains(b));
-        assert_eq!(std::fs::read_dir(dir.path().join("blocks")).unwrap().count(), 0);
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("blocks"))
+                .unwrap()
+                .count(),
+            0
+        );
     }
 }

@@ -2,7 +2,7 @@
 //! (Spark's `MemoryStore`).
 //!
 //! The store only keeps entries and their order; the memory they occupy is reserved with the
-//! [`crate::memory::UnifiedMemoryManager`] before an entry is added and returned after it is
+//! `UnifiedMemoryManager` before an entry is added and returned after it is
 //! removed, by the block manager.
 
 use std::any::Any;
@@ -41,7 +41,10 @@ pub enum MemoryValue {
     Values(Arc<dyn StoredValues>),
     /// Serialized bytes (`_SER` levels), lz4-compressed when `compressed`.
     #[allow(missing_docs)]
-    Bytes { bytes: Arc<Vec<u8>>, compressed: bool },
+    Bytes {
+        bytes: Arc<Vec<u8>>,
+        compressed: bool,
+    },
 }
 
 /// One cached block.
@@ -117,12 +120,20 @@ impl MemoryStore {
 
     /// The size of a block here.
     pub fn size(&self, block: BlockId) -> Option<u64> {
-        self.entries.lock().map.get(&block).map(|(entry, _)| entry.size)
+        self.entries
+            .lock()
+            .map
+            .get(&block)
+            .map(|(entry, _)| entry.size)
     }
 
     /// A block's size and level, without marking it as used.
     pub fn peek(&self, block: BlockId) -> Option<(u64, StorageLevel)> {
-        self.entries.lock().map.get(&block).map(|(entry, _)| (entry.size, entry.level))
+        self.entries
+            .lock()
+            .map
+            .get(&block)
+            .map(|(entry, _)| (entry.size, entry.level))
     }
 
     /// Removes a block.
@@ -160,7 +171,13 @@ impl MemoryStore {
 
     /// The blocks of an RDD held here.
     pub fn blocks_of_rdd(&self, rdd: usize) -> Vec<BlockId> {
-        self.entries.lock().map.keys().filter(|BlockId::Rdd { rdd_id, .. }| *rdd_id == rdd).copied().collect()
+        self.entries
+            .lock()
+            .map
+            .keys()
+            .filter(|BlockId::Rdd { rdd_id, .. }| *rdd_id == rdd)
+            .copied()
+            .collect()
     }
 
     /// Bytes of all entries.
@@ -188,7 +205,11 @@ mod tests {
     }
 
     fn entry(size: u64) -> MemoryEntry {
-        MemoryEntry { value: MemoryValue::Values(Arc::new(vec![size])), size, level: StorageLevel::MEMORY_ONLY }
+        MemoryEntry {
+            value: MemoryValue::Values(Arc::new(vec![size])),
+            size,
+            level: StorageLevel::MEMORY_ONLY,
+        }
     }
 
     #[test]
@@ -202,10 +223,16 @@ mod tests {
         assert_eq!(s.memory_used(), 400);
         // Reading block 0 makes it the most recently used.
         assert!(s.get(block(0, 0)).is_some());
-        assert_eq!(s.select_victims(None, 150), Some(vec![block(0, 1), block(0, 2)]));
+        assert_eq!(
+            s.select_victims(None, 150),
+            Some(vec![block(0, 1), block(0, 2)])
+        );
         assert_eq!(s.select_victims(Some(0), 100), Some(vec![block(1, 0)]));
         assert_eq!(s.select_victims(Some(0), 101), None, "all or nothing");
-        assert_eq!(s.select_victims(Some(1), 300), Some(vec![block(0, 1), block(0, 2), block(0, 0)]));
+        assert_eq!(
+            s.select_victims(Some(1), 300),
+            Some(vec![block(0, 1), block(0, 2), block(0, 0)])
+        );
         assert_eq!(s.select_victims(None, 0), Some(vec![]));
     }
 
@@ -223,8 +250,17 @@ mod tests {
         assert_eq!(s.size(block(3, 2)), Some(20));
         assert_eq!(s.memory_used(), 50);
         assert_eq!(s.len(), 2);
-        let Some(MemoryEntry { value: MemoryValue::Values(v), .. }) = s.get(block(4, 0)) else { panic!("values expected") };
+        let Some(MemoryEntry {
+            value: MemoryValue::Values(v),
+            ..
+        }) = s.get(block(4, 0))
+        else {
+            panic!("values expected")
+        };
         assert_eq!(*v.as_any().downcast::<Vec<u64>>().unwrap(), vec![30]);
-        assert_eq!(s.select_victims(None, 40), Some(vec![block(3, 2), block(4, 0)]));
+        assert_eq!(
+            s.select_victims(None, 40),
+            Some(vec![block(3, 2), block(4, 0)])
+        );
     }
 }

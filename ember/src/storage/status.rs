@@ -20,7 +20,11 @@ pub struct BlockStatus {
 
 impl BlockStatus {
     /// The status of a block that is nowhere (removed, dropped).
-    pub const REMOVED: BlockStatus = BlockStatus { level: StorageLevel::NONE, memory_size: 0, disk_size: 0 };
+    pub const REMOVED: BlockStatus = BlockStatus {
+        level: StorageLevel::NONE,
+        memory_size: 0,
+        disk_size: 0,
+    };
 
     /// Whether the block is stored anywhere.
     pub fn is_cached(&self) -> bool {

@@ -68,7 +68,10 @@ impl TaskContext {
             attempt_number,
             task_attempt_id,
             metrics: Arc::new(TaskMetrics::default()),
-            memory: Arc::new(TaskMemoryManager::new(services.block_manager().memory_manager().clone(), task_attempt_id)),
+            memory: Arc::new(TaskMemoryManager::new(
+                services.block_manager().memory_manager().clone(),
+                task_attempt_id,
+            )),
             services,
             interrupted: AtomicBool::new(false),
             kill_reason: Mutex::new(None),
@@ -123,7 +126,11 @@ impl TaskContext {
         let mut kill_reason = self.kill_reason.lock();
         // The flag is set under the lock, so no notification can slip between test and wait.
         while !self.is_interrupted() {
-            if self.killed.wait_until(&mut kill_reason, deadline).timed_out() {
+            if self
+                .killed
+                .wait_until(&mut kill_reason, deadline)
+                .timed_out()
+            {
                 return self.is_interrupted();
             }
         }
@@ -136,7 +143,12 @@ impl TaskContext {
     }
 
     /// Runs `f` on this attempt's copy of accumulator `id`, creating it with `zero` first.
-    pub(crate) fn with_accumulator(&self, id: u64, zero: impl FnOnce() -> Box<dyn TaskAccumulator>, f: impl FnOnce(&mut dyn TaskAccumulator)) {
+    pub(crate) fn with_accumulator(
+        &self,
+        id: u64,
+        zero: impl FnOnce() -> Box<dyn TaskAccumulator>,
+        f: impl FnOnce(&mut dyn TaskAccumulator),
+    ) {
         let mut accs = self.accumulators.lock();
         let i = match accs.iter().position(|(i, _)| *i == id) {
             Some(i) => i,
@@ -157,7 +169,9 @@ impl TaskContext {
     #[inline]
     pub fn check_interrupted(&self) {
         if self.is_interrupted() {
-            std::panic::resume_unwind(Box::new(TaskKilledPanic(self.kill_reason().unwrap_or_default())));
+            std::panic::resume_unwind(Box::new(TaskKilledPanic(
+                self.kill_reason().unwrap_or_default(),
+            )));
         }
     }
 }
@@ -183,7 +197,9 @@ impl TaskContext {
     /// dropped.
     pub(crate) fn enter(ctx: &Arc<TaskContext>) -> CurrentGuard {
         CURRENT.with(|c| *c.borrow_mut() = Some(ctx.clone()));
-        CurrentGuard { _metrics: metrics::task_metrics::enter(&ctx.metrics) }
+        CurrentGuard {
+            _metrics: metrics::task_metrics::enter(&ctx.metrics),
+        }
     }
 }
 
@@ -202,7 +218,10 @@ impl MemoryConsumer {
     /// A consumer of the task running on this thread (none outside tasks), spilling past `cap`
     /// bytes at most. (Defined here, not in `crate::memory`, which knows no tasks.)
     pub fn for_current_task(cap: u64) -> Self {
-        MemoryConsumer::new(TaskContext::current().map(|c| c.task_memory_manager().clone()), cap)
+        MemoryConsumer::new(
+            TaskContext::current().map(|c| c.task_memory_manager().clone()),
+            cap,
+        )
     }
 }
 

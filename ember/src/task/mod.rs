@@ -1,7 +1,7 @@
 //! Tasks: what an executor runs and what comes back (Spark's `Task`, `TaskContext`,
 //! `TaskDescription`).
 //!
-//! This module is the contract between the driver's scheduling and the executor (DESIGN.md 1):
+//! This module is the contract between the driver's scheduling and the executor:
 //! the executor never imports the scheduler, both speak these types (and `ember-common`'s). A
 //! running task reaches its executor through [`services::ExecutorServices`], a trait, so nothing
 //! here depends on the executor either.
@@ -21,8 +21,9 @@ pub use services::{BroadcastValues, ExecutorServices, MapOutputSource};
 pub use crate::metrics::TaskMetrics;
 
 pub use ember_common::{
-    BlockManagerId, DirectTaskResult, TaskLocation, ExecutorId, JobId, MapStatus, ShuffleId, StageId, StatusUpdate, TaskEndReason, TaskId,
-    TaskMetricsSnapshot, TaskOutcome, TaskState, TaskValue,
+    BlockManagerId, DirectTaskResult, ExecutorId, JobId, MapStatus, ShuffleId, StageId,
+    StatusUpdate, TaskEndReason, TaskId, TaskLocation, TaskMetricsSnapshot, TaskOutcome, TaskState,
+    TaskValue,
 };
 
 /// The body of a result task: runs the final RDD's pipeline on one partition and applies the
@@ -31,7 +32,12 @@ pub trait ResultFunc: Send + Sync {
     /// Computes the partition and returns the action's per-partition value, with the size it
     /// would have serialized when `measure` (0 otherwise): local mode hands values over without
     /// serializing them, yet `ember.driver.maxResultSize` holds there too, as in Spark.
-    fn run(&self, partition: usize, ctx: &Arc<TaskContext>, measure: bool) -> (Box<dyn Any + Send>, u64);
+    fn run(
+        &self,
+        partition: usize,
+        ctx: &Arc<TaskContext>,
+        measure: bool,
+    ) -> (Box<dyn Any + Send>, u64);
     /// Computes the partition and returns the value serialized, as it would cross the network.
     fn run_serialized(&self, partition: usize, ctx: &Arc<TaskContext>) -> crate::Result<Vec<u8>>;
     /// Packs this task body for an executor process (see `crate::ship`).
@@ -49,7 +55,7 @@ pub trait ShuffleMapFunc: Send + Sync {
     fn ship(&self) -> crate::Result<Shipped>;
 }
 
-/// A task body as it crosses the network (DESIGN.md 2): the index of its decode entry in this
+/// A task body as it crosses the network: the index of its decode entry in this
 /// build's decode table, a tag naming its concrete type, and its postcard bytes. Made and turned
 /// back into a task body by `crate::ship`; opaque everywhere else.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -114,4 +120,3 @@ pub struct TaskDescription {
     /// What it runs.
     pub kind: TaskKind,
 }
-

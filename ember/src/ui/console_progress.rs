@@ -36,8 +36,8 @@ pub struct StageProgress {
 }
 
 /// Renders the bar line for up to three stages in `width` columns, each stage getting an equal
-/// share: `[Stage 1:` + `=` for completed, `>` at the frontier, blanks + `(done + running) / total]`.
-/// A share too narrow for any bar shows just the header and counts.
+/// share: `[Stage 1:` + `=` for completed, `>` at the frontier, blanks + `(done + running) /
+/// total]`. A share too narrow for any bar shows just the header and counts.
 pub fn render(stages: &[StageProgress], width: usize) -> String {
     let stages = &stages[..stages.len().min(MAX_STAGES)];
     if stages.is_empty() {
@@ -234,11 +234,19 @@ impl crate::listener::Listener for ProgressTracker {
     }
 
     fn on_stage_completed(&mut self, e: &crate::listener::events::StageCompleted) {
-        self.inner.lock().stages.remove(&(e.stage_info.stage_id, e.stage_info.attempt_id));
+        self.inner
+            .lock()
+            .stages
+            .remove(&(e.stage_info.stage_id, e.stage_info.attempt_id));
     }
 
     fn on_task_start(&mut self, e: &crate::listener::events::TaskStart) {
-        if let Some(s) = self.inner.lock().stages.get_mut(&(e.stage_id, e.stage_attempt_id)) {
+        if let Some(s) = self
+            .inner
+            .lock()
+            .stages
+            .get_mut(&(e.stage_id, e.stage_attempt_id))
+        {
             s.active += 1;
         }
     }
@@ -248,7 +256,12 @@ impl crate::listener::Listener for ProgressTracker {
         if e.reason == TaskEndReason::Resubmitted {
             return;
         }
-        if let Some(s) = self.inner.lock().stages.get_mut(&(e.stage_id, e.stage_attempt_id)) {
+        if let Some(s) = self
+            .inner
+            .lock()
+            .stages
+            .get_mut(&(e.stage_id, e.stage_attempt_id))
+        {
             s.active = s.active.saturating_sub(1);
             if e.reason == TaskEndReason::Success {
                 s.completed += 1;
@@ -275,28 +288,37 @@ impl ProgressRefresher {
         mut bar: ConsoleProgressBar,
         now_ms: std::sync::Arc<dyn Fn() -> u64 + Send + Sync>,
     ) -> std::io::Result<Self> {
-        let stop = std::sync::Arc::new((parking_lot::Mutex::new(false), parking_lot::Condvar::new()));
+        let stop =
+            std::sync::Arc::new((parking_lot::Mutex::new(false), parking_lot::Condvar::new()));
         let flag = stop.clone();
-        let thread = std::thread::Builder::new().name("refresh progress".into()).spawn(move || loop {
-            {
-                let mut stopped = flag.0.lock();
-                if !*stopped {
-                    flag.1.wait_for(&mut stopped, std::time::Duration::from_millis(UPDATE_PERIOD_MS));
+        let thread = std::thread::Builder::new()
+            .name("refresh progress".into())
+            .spawn(move || loop {
+                {
+                    let mut stopped = flag.0.lock();
+                    if !*stopped {
+                        flag.1.wait_for(
+                            &mut stopped,
+                            std::time::Duration::from_millis(UPDATE_PERIOD_MS),
+                        );
+                    }
+                    if *stopped {
+                        bar.finish();
+                        return;
+                    }
                 }
-                if *stopped {
+                let now = now_ms();
+                if tracker.take_job_ended() {
+                    bar.update(now, &[]);
                     bar.finish();
-                    return;
+                } else {
+                    bar.update(now, &tracker.stages());
                 }
-            }
-            let now = now_ms();
-            if tracker.take_job_ended() {
-                bar.update(now, &[]);
-                bar.finish();
-            } else {
-                bar.update(now, &tracker.stages());
-            }
-        })?;
-        Ok(ProgressRefresher { stop, thread: Some(thread) })
+            })?;
+        Ok(ProgressRefresher {
+            stop,
+            thread: Some(thread),
+        })
     }
 }
 

@@ -30,7 +30,12 @@ pub struct ApiError(pub StatusCode, pub String);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.0, [(header::CONTENT_TYPE, "text/plain;charset=utf-8")], self.1).into_response()
+        (
+            self.0,
+            [(header::CONTENT_TYPE, "text/plain;charset=utf-8")],
+            self.1,
+        )
+            .into_response()
     }
 }
 
@@ -45,7 +50,8 @@ fn bad_request(msg: String) -> ApiError {
 type ApiResult = Result<Response, ApiError>;
 
 fn json<T: Serialize>(value: &T) -> ApiResult {
-    let body = serde_json::to_vec_pretty(value).map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let body = serde_json::to_vec_pretty(value)
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
@@ -61,13 +67,24 @@ fn values(params: &[(String, String)], key: &str) -> Vec<String> {
 }
 
 fn one<'a>(params: &'a [(String, String)], key: &str) -> Option<&'a str> {
-    params.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    params
+        .iter()
+        .rev()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
 }
 
-fn number<T: std::str::FromStr>(params: &[(String, String)], key: &str, default: T) -> Result<T, ApiError> {
+fn number<T: std::str::FromStr>(
+    params: &[(String, String)],
+    key: &str,
+    default: T,
+) -> Result<T, ApiError> {
     match one(params, key) {
         None => Ok(default),
-        Some(v) => v.trim().parse().map_err(|_| bad_request(format!("Bad value for parameter \"{key}\": {v}"))),
+        Some(v) => v
+            .trim()
+            .parse()
+            .map_err(|_| bad_request(format!("Bad value for parameter \"{key}\": {v}"))),
     }
 }
 
@@ -76,7 +93,9 @@ fn flag(params: &[(String, String)], key: &str, default: bool) -> Result<bool, A
         None => Ok(default),
         Some(v) if v == "true" => Ok(true),
         Some(v) if v == "false" => Ok(false),
-        Some(v) => Err(bad_request(format!("Bad value for parameter \"{key}\": {v}"))),
+        Some(v) => Err(bad_request(format!(
+            "Bad value for parameter \"{key}\": {v}"
+        ))),
     }
 }
 
@@ -88,21 +107,35 @@ fn check_app(st: &StoreState, app_id: &str) -> Result<(), ApiError> {
     }
 }
 
-fn stage_attempt<'a>(st: &'a StoreState, stage_id: usize, attempt: u32) -> Result<&'a Stage, ApiError> {
+fn stage_attempt(
+    st: &StoreState,
+    stage_id: usize,
+    attempt: u32,
+) -> Result<&Stage, ApiError> {
     if let Some(s) = st.stages.get(&(stage_id, attempt)) {
         return Ok(s);
     }
-    let attempts: Vec<String> = st.stages.range((stage_id, 0)..=(stage_id, u32::MAX)).map(|(k, _)| k.1.to_string()).collect();
+    let attempts: Vec<String> = st
+        .stages
+        .range((stage_id, 0)..=(stage_id, u32::MAX))
+        .map(|(k, _)| k.1.to_string())
+        .collect();
     if attempts.is_empty() {
         Err(not_found(format!("unknown stage: {stage_id}")))
     } else {
-        Err(not_found(format!("unknown attempt for stage {stage_id}.  Found attempts: [{}]", attempts.join(","))))
+        Err(not_found(format!(
+            "unknown attempt for stage {stage_id}.  Found attempts: [{}]",
+            attempts.join(",")
+        )))
     }
 }
 
 async fn applications(State(s): State<ApiState>) -> ApiResult {
     let now = (s.now)();
-    json(&s.store.read(|st| views::application(st, now).into_iter().collect::<Vec<_>>()))
+    json(
+        &s.store
+            .read(|st| views::application(st, now).into_iter().collect::<Vec<_>>()),
+    )
 }
 
 async fn application(State(s): State<ApiState>, Path(app_id): Path<String>) -> ApiResult {
@@ -113,22 +146,36 @@ async fn application(State(s): State<ApiState>, Path(app_id): Path<String>) -> A
     })
 }
 
-async fn jobs(State(s): State<ApiState>, Path(app_id): Path<String>, Query(p): Params) -> ApiResult {
+async fn jobs(
+    State(s): State<ApiState>,
+    Path(app_id): Path<String>,
+    Query(p): Params,
+) -> ApiResult {
     s.store.read(|st| {
         check_app(st, &app_id)?;
         json(&views::jobs(st, &values(&p, "status")))
     })
 }
 
-async fn job(State(s): State<ApiState>, Path((app_id, job_id)): Path<(String, usize)>) -> ApiResult {
+async fn job(
+    State(s): State<ApiState>,
+    Path((app_id, job_id)): Path<(String, usize)>,
+) -> ApiResult {
     s.store.read(|st| {
         check_app(st, &app_id)?;
-        let j = st.jobs.get(&job_id).ok_or_else(|| not_found(format!("unknown job: {job_id}")))?;
+        let j = st
+            .jobs
+            .get(&job_id)
+            .ok_or_else(|| not_found(format!("unknown job: {job_id}")))?;
         json(&views::job(j))
     })
 }
 
-async fn stages(State(s): State<ApiState>, Path(app_id): Path<String>, Query(p): Params) -> ApiResult {
+async fn stages(
+    State(s): State<ApiState>,
+    Path(app_id): Path<String>,
+    Query(p): Params,
+) -> ApiResult {
     let now = (s.now)();
     let details = flag(&p, "details", false)?;
     s.store.read(|st| {
@@ -137,13 +184,21 @@ async fn stages(State(s): State<ApiState>, Path(app_id): Path<String>, Query(p):
     })
 }
 
-async fn stage(State(s): State<ApiState>, Path((app_id, stage_id)): Path<(String, usize)>, Query(p): Params) -> ApiResult {
+async fn stage(
+    State(s): State<ApiState>,
+    Path((app_id, stage_id)): Path<(String, usize)>,
+    Query(p): Params,
+) -> ApiResult {
     let now = (s.now)();
     let details = flag(&p, "details", true)?;
     s.store.read(|st| {
         check_app(st, &app_id)?;
-        let attempts: Vec<_> =
-            st.stages.range((stage_id, 0)..=(stage_id, u32::MAX)).rev().map(|(_, stage)| views::stage(stage, details, now)).collect();
+        let attempts: Vec<_> = st
+            .stages
+            .range((stage_id, 0)..=(stage_id, u32::MAX))
+            .rev()
+            .map(|(_, stage)| views::stage(stage, details, now))
+            .collect();
         if attempts.is_empty() {
             return Err(not_found(format!("unknown stage: {stage_id}")));
         }
@@ -151,42 +206,81 @@ async fn stage(State(s): State<ApiState>, Path((app_id, stage_id)): Path<(String
     })
 }
 
-async fn stage_attempt_data(State(s): State<ApiState>, Path((app_id, stage_id, attempt)): Path<(String, usize, u32)>, Query(p): Params) -> ApiResult {
+async fn stage_attempt_data(
+    State(s): State<ApiState>,
+    Path((app_id, stage_id, attempt)): Path<(String, usize, u32)>,
+    Query(p): Params,
+) -> ApiResult {
     let now = (s.now)();
     let details = flag(&p, "details", true)?;
     s.store.read(|st| {
         check_app(st, &app_id)?;
-        json(&views::stage(stage_attempt(st, stage_id, attempt)?, details, now))
+        json(&views::stage(
+            stage_attempt(st, stage_id, attempt)?,
+            details,
+            now,
+        ))
     })
 }
 
-async fn task_list(State(s): State<ApiState>, Path((app_id, stage_id, attempt)): Path<(String, usize, u32)>, Query(p): Params) -> ApiResult {
+async fn task_list(
+    State(s): State<ApiState>,
+    Path((app_id, stage_id, attempt)): Path<(String, usize, u32)>,
+    Query(p): Params,
+) -> ApiResult {
     let now = (s.now)();
     let offset = number(&p, "offset", 0usize)?;
     let length = number(&p, "length", 20usize)?;
     let sort = match one(&p, "sortBy") {
         None => TaskSorting::Id,
-        Some(v) => TaskSorting::parse(v).ok_or_else(|| bad_request(format!("Bad value for parameter \"sortBy\": {v}")))?,
+        Some(v) => TaskSorting::parse(v)
+            .ok_or_else(|| bad_request(format!("Bad value for parameter \"sortBy\": {v}")))?,
     };
     let statuses = values(&p, "status");
     for x in &statuses {
-        if !["RUNNING", "SUCCESS", "FAILED", "KILLED", "UNKNOWN"].iter().any(|k| k.eq_ignore_ascii_case(x)) {
-            return Err(bad_request(format!("Bad value for parameter \"status\": {x}")));
+        if !["RUNNING", "SUCCESS", "FAILED", "KILLED", "UNKNOWN"]
+            .iter()
+            .any(|k| k.eq_ignore_ascii_case(x))
+        {
+            return Err(bad_request(format!(
+                "Bad value for parameter \"status\": {x}"
+            )));
         }
     }
     s.store.read(|st| {
         check_app(st, &app_id)?;
-        json(&views::task_list(stage_attempt(st, stage_id, attempt)?, offset, length, sort, &statuses, now))
+        json(&views::task_list(
+            stage_attempt(st, stage_id, attempt)?,
+            offset,
+            length,
+            sort,
+            &statuses,
+            now,
+        ))
     })
 }
 
-async fn task_summary(State(s): State<ApiState>, Path((app_id, stage_id, attempt)): Path<(String, usize, u32)>, Query(p): Params) -> ApiResult {
+async fn task_summary(
+    State(s): State<ApiState>,
+    Path((app_id, stage_id, attempt)): Path<(String, usize, u32)>,
+    Query(p): Params,
+) -> ApiResult {
     let now = (s.now)();
     let quantiles = match one(&p, "quantiles") {
         None => DEFAULT_QUANTILES.to_vec(),
         Some(v) => {
-            let parsed: Option<Vec<f64>> = v.split(',').map(|q| q.trim().parse::<f64>().ok().filter(|q| (0.0..=1.0).contains(q))).collect();
-            parsed.filter(|q| !q.is_empty()).ok_or_else(|| bad_request(format!("Bad value for parameter \"quantiles\": {v}")))?
+            let parsed: Option<Vec<f64>> = v
+                .split(',')
+                .map(|q| {
+                    q.trim()
+                        .parse::<f64>()
+                        .ok()
+                        .filter(|q| (0.0..=1.0).contains(q))
+                })
+                .collect();
+            parsed
+                .filter(|q| !q.is_empty())
+                .ok_or_else(|| bad_request(format!("Bad value for parameter \"quantiles\": {v}")))?
         }
     };
     s.store.read(|st| {
@@ -194,7 +288,9 @@ async fn task_summary(State(s): State<ApiState>, Path((app_id, stage_id, attempt
         let stage = stage_attempt(st, stage_id, attempt)?;
         match views::task_summary(stage, &quantiles, now) {
             Some(d) => json(&d),
-            None => Err(not_found(format!("No tasks reported metrics for {stage_id} / {attempt} yet."))),
+            None => Err(not_found(format!(
+                "No tasks reported metrics for {stage_id} / {attempt} yet."
+            ))),
         }
     })
 }
@@ -220,10 +316,16 @@ async fn rdds(State(s): State<ApiState>, Path(app_id): Path<String>) -> ApiResul
     })
 }
 
-async fn rdd(State(s): State<ApiState>, Path((app_id, rdd_id)): Path<(String, usize)>) -> ApiResult {
+async fn rdd(
+    State(s): State<ApiState>,
+    Path((app_id, rdd_id)): Path<(String, usize)>,
+) -> ApiResult {
     s.store.read(|st| {
         check_app(st, &app_id)?;
-        let r = st.rdds.get(&rdd_id).ok_or_else(|| not_found(format!("no rdd found w/ id {rdd_id}")))?;
+        let r = st
+            .rdds
+            .get(&rdd_id)
+            .ok_or_else(|| not_found(format!("no rdd found w/ id {rdd_id}")))?;
         json(&views::rdd(st, r, true))
     })
 }
@@ -231,7 +333,8 @@ async fn rdd(State(s): State<ApiState>, Path((app_id, rdd_id)): Path<(String, us
 async fn environment(State(s): State<ApiState>, Path(app_id): Path<String>) -> ApiResult {
     s.store.read(|st| {
         check_app(st, &app_id)?;
-        let env = views::environment(st).ok_or_else(|| not_found("no environment yet".to_string()))?;
+        let env =
+            views::environment(st).ok_or_else(|| not_found("no environment yet".to_string()))?;
         json(&env)
     })
 }
@@ -251,9 +354,18 @@ pub fn routes(state: ApiState) -> Router {
         .route(&format!("{APP}/jobs/{{job_id}}"), get(job))
         .route(&format!("{APP}/stages"), get(stages))
         .route(&format!("{APP}/stages/{{stage_id}}"), get(stage))
-        .route(&format!("{APP}/stages/{{stage_id}}/{{attempt}}"), get(stage_attempt_data))
-        .route(&format!("{APP}/stages/{{stage_id}}/{{attempt}}/taskList"), get(task_list))
-        .route(&format!("{APP}/stages/{{stage_id}}/{{attempt}}/taskSummary"), get(task_summary))
+        .route(
+            &format!("{APP}/stages/{{stage_id}}/{{attempt}}"),
+            get(stage_attempt_data),
+        )
+        .route(
+            &format!("{APP}/stages/{{stage_id}}/{{attempt}}/taskList"),
+            get(task_list),
+        )
+        .route(
+            &format!("{APP}/stages/{{stage_id}}/{{attempt}}/taskSummary"),
+            get(task_summary),
+        )
         .route(&format!("{APP}/executors"), get(executors))
         .route(&format!("{APP}/allexecutors"), get(all_executors))
         .route(&format!("{APP}/storage/rdd"), get(rdds))

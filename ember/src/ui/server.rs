@@ -23,21 +23,36 @@ pub struct UiServer {
 pub fn bind(service: &str, host: IpAddr, port: u16, max_retries: u32) -> Result<TcpListener> {
     let tries = if port == 0 { 1 } else { max_retries + 1 };
     for offset in 0..tries {
-        let p = if port == 0 { 0 } else { port.checked_add(offset as u16).unwrap_or(0) };
+        let p = if port == 0 {
+            0
+        } else {
+            port.checked_add(offset as u16).unwrap_or(0)
+        };
         match TcpListener::bind((host, p)) {
             Ok(l) => return Ok(l),
             Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && offset + 1 < tries => {
-                warn!("Service '{service}' could not bind on port {p}. Attempting port {}.", p + 1);
+                warn!(
+                    "Service '{service}' could not bind on port {p}. Attempting port {}.",
+                    p + 1
+                );
             }
             Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => break,
-            Err(e) => return Err(EmberError::io(format!("binding {service} to {host}:{p}"), e)),
+            Err(e) => {
+                return Err(EmberError::io(
+                    format!("binding {service} to {host}:{p}"),
+                    e,
+                ))
+            }
         }
     }
     Err(EmberError::Config {
         key: conf::UI_PORT.into(),
         value: port.to_string(),
         reason: format!(
-            "Service '{service}' failed after {max_retries} retries (starting from {port})! Consider explicitly setting the appropriate port for the service '{service}' (for example ember.ui.port for EmberUI) to an available port or increasing ember.port.maxRetries."
+            "Service '{service}' failed after {max_retries} retries (starting from {port})! \
+             Consider explicitly setting the appropriate port for the service '{service}' (for \
+             example ember.ui.port for EmberUI) to an available port or increasing \
+             ember.port.maxRetries."
         ),
     })
 }
@@ -45,8 +60,12 @@ pub fn bind(service: &str, host: IpAddr, port: u16, max_retries: u32) -> Result<
 impl UiServer {
     /// Serves `app` on `listener` from a thread of its own.
     pub fn start(listener: TcpListener, app: Router) -> Result<Self> {
-        let address = listener.local_addr().map_err(|e| EmberError::io("the UI's address", e))?;
-        listener.set_nonblocking(true).map_err(|e| EmberError::io("the UI's socket", e))?;
+        let address = listener
+            .local_addr()
+            .map_err(|e| EmberError::io("the UI's address", e))?;
+        listener
+            .set_nonblocking(true)
+            .map_err(|e| EmberError::io("the UI's socket", e))?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -56,7 +75,9 @@ impl UiServer {
             .name("ember-ui".into())
             .spawn(move || {
                 runtime.block_on(async move {
-                    let Ok(listener) = tokio::net::TcpListener::from_std(listener) else { return };
+                    let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
+                        return;
+                    };
                     let serve = axum::serve(listener, app).with_graceful_shutdown(async {
                         let _ = rx.await;
                     });
@@ -66,7 +87,11 @@ impl UiServer {
                 });
             })
             .map_err(|e| EmberError::io("ember-ui thread", e))?;
-        Ok(UiServer { address, shutdown: Some(tx), thread: Some(thread) })
+        Ok(UiServer {
+            address,
+            shutdown: Some(tx),
+            thread: Some(thread),
+        })
     }
 
     /// Its URL (`http://host:port`).
@@ -93,5 +118,9 @@ impl Drop for UiServer {
 
 /// Logs where the UI is, as Spark does.
 pub fn log_started(server: &UiServer) {
-    info!("Bound EmberUI to {}, and started at {}", server.address.ip(), server.url());
+    info!(
+        "Bound EmberUI to {}, and started at {}",
+        server.address.ip(),
+        server.url()
+    );
 }

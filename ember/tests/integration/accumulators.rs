@@ -17,7 +17,9 @@ fn retrying_masters() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> 
 }
 
 fn attempt() -> u32 {
-    TaskContext::current().map(|c| c.attempt_number).unwrap_or(0)
+    TaskContext::current()
+        .map(|c| c.attempt_number)
+        .unwrap_or(0)
 }
 
 #[test]
@@ -37,7 +39,11 @@ fn long_double_and_collection_accumulators_in_every_mode() {
             .unwrap();
         assert_eq!(n.value(), 1000, "{master}");
         assert_eq!(n.count(), 1000, "{master}");
-        assert_eq!(total.value(), (0..1000).map(|x| x as f64 / 2.0).sum::<f64>(), "{master}");
+        assert_eq!(
+            total.value(),
+            (0..1000).map(|x| x as f64 / 2.0).sum::<f64>(),
+            "{master}"
+        );
         let mut got = odd.value();
         got.sort();
         assert_eq!(got, vec![1, 3, 5, 7, 9], "{master}");
@@ -45,7 +51,12 @@ fn long_double_and_collection_accumulators_in_every_mode() {
         n.add(5);
         assert_eq!(n.value(), 1005);
         let infos = ctx.accumulables();
-        assert!(infos.iter().any(|i| i.name == "elements" && i.value.contains("sum: 1000")), "{master}: {infos:?}");
+        assert!(
+            infos
+                .iter()
+                .any(|i| i.name == "elements" && i.value.contains("sum: 1000")),
+            "{master}: {infos:?}"
+        );
     });
 }
 
@@ -125,10 +136,15 @@ fn a_user_defined_accumulator() {
     }
     for_each_master(|ctx, master| {
         let longest = ctx.accumulator(Longest::default(), Some("longest"));
-        let words = ["a", "bb", "ccc", "dddd", "ee", "zzzz"].map(String::from).to_vec();
-        ctx.parallelize(words, 3).foreach(func!(|w| longest.add(w))).unwrap();
+        let words = ["a", "bb", "ccc", "dddd", "ee", "zzzz"]
+            .map(String::from)
+            .to_vec();
+        ctx.parallelize(words, 3)
+            .foreach(func!(|w| longest.add(w)))
+            .unwrap();
         assert_eq!(longest.value(), "zzzz", "{master}");
-        let c: ember::accumulator::Accumulator<Collection<u8>> = ctx.accumulator(Collection::default(), None);
+        let c: ember::accumulator::Accumulator<Collection<u8>> =
+            ctx.accumulator(Collection::default(), None);
         assert!(c.value().is_empty());
     });
 }
@@ -137,7 +153,9 @@ fn a_user_defined_accumulator() {
 fn word_count_metrics_match_the_data() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("words.txt");
-    let lines: Vec<String> = (0..500).map(|i| format!("w{} w{} common", i % 37, i % 11)).collect();
+    let lines: Vec<String> = (0..500)
+        .map(|i| format!("w{} w{} common", i % 37, i % 11))
+        .collect();
     let text = lines.join("\n") + "\n";
     std::fs::write(&path, &text).unwrap();
     let words: Vec<&str> = text.split_whitespace().collect();
@@ -169,7 +187,10 @@ fn word_count_metrics_match_the_data() {
         assert_eq!(m.shuffle_records_written, distinct.len() as u64, "{master}");
         assert_eq!(m.shuffle_records_read, distinct.len() as u64, "{master}");
         assert!(m.shuffle_bytes_written > 0, "{master}");
-        assert_eq!(read_bytes, m.shuffle_bytes_written, "{master}: every byte written is read once");
+        assert_eq!(
+            read_bytes, m.shuffle_bytes_written,
+            "{master}: every byte written is read once"
+        );
         if is_cluster(master) {
             assert!(m.result_size > 0, "{master}: results are serialized");
         }
@@ -180,10 +201,25 @@ fn word_count_metrics_match_the_data() {
             ids.sort();
             (ids[ids.len() - 2], ids[ids.len() - 1])
         };
-        assert_eq!(st.stage_metrics[&map_stage].input_records_read, lines.len() as u64, "{master}");
-        assert_eq!(st.stage_metrics[&map_stage].shuffle_records_written, distinct.len() as u64, "{master}");
-        assert_eq!(st.stage_metrics[&result_stage].shuffle_records_read, distinct.len() as u64, "{master}");
-        assert_eq!(st.stage_metrics[&result_stage].input_records_read, 0, "{master}");
+        assert_eq!(
+            st.stage_metrics[&map_stage].input_records_read,
+            lines.len() as u64,
+            "{master}"
+        );
+        assert_eq!(
+            st.stage_metrics[&map_stage].shuffle_records_written,
+            distinct.len() as u64,
+            "{master}"
+        );
+        assert_eq!(
+            st.stage_metrics[&result_stage].shuffle_records_read,
+            distinct.len() as u64,
+            "{master}"
+        );
+        assert_eq!(
+            st.stage_metrics[&result_stage].input_records_read, 0,
+            "{master}"
+        );
     });
 }
 
@@ -230,8 +266,16 @@ fn a_panicking_accumulator_merge_drops_its_update_only() {
             })
             .unwrap_or_else(|e| panic!("{master}: {e}"));
         assert_eq!(good.value(), 10, "{master}");
-        assert_eq!(bad.value(), 0, "{master}: the panicking merges changed nothing");
-        assert_eq!(ctx.parallelize((0..10u32).collect(), 2).count().unwrap(), 10, "{master}");
+        assert_eq!(
+            bad.value(),
+            0,
+            "{master}: the panicking merges changed nothing"
+        );
+        assert_eq!(
+            ctx.parallelize((0..10u32).collect(), 2).count().unwrap(),
+            10,
+            "{master}"
+        );
         ctx.stop();
     }
 }

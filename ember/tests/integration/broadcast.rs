@@ -19,20 +19,40 @@ fn noise(n: usize) -> Vec<u8> {
 #[test]
 fn tasks_read_broadcast_values_in_every_mode() {
     for_each_master(|ctx, master| {
-        let table = ctx.broadcast((0..1000u64).map(|i| i * i).collect::<Vec<_>>()).unwrap();
-        let out = ctx.parallelize((0..1000usize).collect(), 8).map(func!(|i| table.value()[i])).collect().unwrap();
-        assert_eq!(out, (0..1000u64).map(|i| i * i).collect::<Vec<_>>(), "{master}");
+        let table = ctx
+            .broadcast((0..1000u64).map(|i| i * i).collect::<Vec<_>>())
+            .unwrap();
+        let out = ctx
+            .parallelize((0..1000usize).collect(), 8)
+            .map(func!(|i| table.value()[i]))
+            .collect()
+            .unwrap();
+        assert_eq!(
+            out,
+            (0..1000u64).map(|i| i * i).collect::<Vec<_>>(),
+            "{master}"
+        );
         // The driver reads its own value.
         assert_eq!(table.value().len(), 1000);
         if !is_cluster(master) {
-            assert_eq!(ctx.broadcast_metrics().bytes_served, 0, "{master}: local tasks share the driver's value");
+            assert_eq!(
+                ctx.broadcast_metrics().bytes_served,
+                0,
+                "{master}: local tasks share the driver's value"
+            );
         }
     });
 }
 
 #[test]
 fn each_executor_fetches_a_broadcast_once() {
-    let ctx = context("local-cluster[2,1,1024]", &[("ember.broadcast.compress", "false"), ("ember.broadcast.blockSize", "1m")]);
+    let ctx = context(
+        "local-cluster[2,1,1024]",
+        &[
+            ("ember.broadcast.compress", "false"),
+            ("ember.broadcast.blockSize", "1m"),
+        ],
+    );
     let value = noise(6 << 20);
     let expected: u64 = value.iter().map(|&b| b as u64).sum();
     let b = ctx.broadcast(value).unwrap();
@@ -49,14 +69,33 @@ fn each_executor_fetches_a_broadcast_once() {
     let m = ctx.broadcast_metrics();
     let executors = m.bytes_served / size;
     assert_eq!(m.bytes_served % size, 0, "whole values only: {m:?}");
-    assert!((1..=2).contains(&executors), "at most one transfer per executor, not per task: {m:?}");
-    assert_eq!(m.pieces_served, executors * 7, "6 MiB and a few bytes in 1 MiB pieces: {m:?}");
-    assert_eq!(ctx.status().metrics.broadcast_bytes_fetched, m.bytes_served, "task metrics count the same bytes");
+    assert!(
+        (1..=2).contains(&executors),
+        "at most one transfer per executor, not per task: {m:?}"
+    );
+    assert_eq!(
+        m.pieces_served,
+        executors * 7,
+        "6 MiB and a few bytes in 1 MiB pieces: {m:?}"
+    );
+    assert_eq!(
+        ctx.status().metrics.broadcast_bytes_fetched,
+        m.bytes_served,
+        "task metrics count the same bytes"
+    );
 
     // A second job reuses the executors' copies.
-    let n = ctx.parallelize((0..50u32).collect(), 10).map(func!(|x| x as usize + b.value().len())).count().unwrap();
+    let n = ctx
+        .parallelize((0..50u32).collect(), 10)
+        .map(func!(|x| x as usize + b.value().len()))
+        .count()
+        .unwrap();
     assert_eq!(n, 50);
-    assert_eq!(ctx.broadcast_metrics().bytes_served, m.bytes_served, "no new transfer");
+    assert_eq!(
+        ctx.broadcast_metrics().bytes_served,
+        m.bytes_served,
+        "no new transfer"
+    );
 
     // After unpersist, executors fetch it again when a task reads it.
     b.unpersist();
@@ -72,8 +111,22 @@ fn each_executor_fetches_a_broadcast_once() {
 
     // After destroy, tasks fail with the reason and the driver refuses to read it.
     b.destroy();
-    let err = ctx.parallelize(vec![0u32], 1).map(func!(|_x| b.value().len())).collect().unwrap_err().to_string();
-    assert!(err.contains(&format!("Failed to get broadcast_{}", b.id())), "{err}");
-    assert_eq!(b.try_value().unwrap_err().to_string(), format!("Attempted to use Broadcast({}) after it was destroyed", b.id()));
+    let err = ctx
+        .parallelize(vec![0u32], 1)
+        .map(func!(|_x| b.value().len()))
+        .collect()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(&format!("Failed to get broadcast_{}", b.id())),
+        "{err}"
+    );
+    assert_eq!(
+        b.try_value().unwrap_err().to_string(),
+        format!(
+            "Attempted to use Broadcast({}) after it was destroyed",
+            b.id()
+        )
+    );
     ctx.stop();
 }

@@ -35,7 +35,9 @@ const MAP_PARTITIONS: usize = 9;
 const REDUCE_PARTITIONS: usize = 6;
 
 fn lines() -> Vec<String> {
-    (0..6000u64).map(|i| format!("w{} w{} w{} common", i % 97, (i * 7) % 131, i % 13)).collect()
+    (0..6000u64)
+        .map(|i| format!("w{} w{} w{} common", i % 97, (i * 7) % 131, i % 13))
+        .collect()
 }
 
 fn expected_counts() -> HashMap<String, u64> {
@@ -49,8 +51,10 @@ fn expected_counts() -> HashMap<String, u64> {
 }
 
 fn expected_join() -> Vec<(u64, (u64, u64))> {
-    let mut v: Vec<(u64, (u64, u64))> =
-        (0..3000u64).filter(|k| k % 3 == 0).flat_map(|k| (0..2u64).map(move |j| (k % 500, (k, j)))).collect();
+    let mut v: Vec<(u64, (u64, u64))> = (0..3000u64)
+        .filter(|k| k % 3 == 0)
+        .flat_map(|k| (0..2u64).map(move |j| (k % 500, (k, j))))
+        .collect();
     v.sort();
     v
 }
@@ -65,8 +69,13 @@ fn word_count(ctx: &Context) -> HashMap<String, u64> {
 }
 
 fn join(ctx: &Context) -> Vec<(u64, (u64, u64))> {
-    let left = ctx.parallelize((0..3000u64).collect(), MAP_PARTITIONS).filter(|k| k % 3 == 0).map(|k| (k % 500, k));
-    let right = ctx.parallelize((0..1000u64).collect(), 4).map(|j| (j % 500, j / 500));
+    let left = ctx
+        .parallelize((0..3000u64).collect(), MAP_PARTITIONS)
+        .filter(|k| k % 3 == 0)
+        .map(|k| (k % 500, k));
+    let right = ctx
+        .parallelize((0..1000u64).collect(), 4)
+        .map(|j| (j % 500, j / 500));
     let mut v = left.join(right, REDUCE_PARTITIONS).collect().unwrap();
     v.sort();
     v
@@ -74,7 +83,11 @@ fn join(ctx: &Context) -> Vec<(u64, (u64, u64))> {
 
 /// Starts a thread that SIGKILLs one registered executor (chosen by the seed) each time the
 /// application has finished the given number of tasks more than when it started.
-fn killer(ctx: &Context, rng: &mut Rng, after_tasks: Vec<u64>) -> std::thread::JoinHandle<Vec<u32>> {
+fn killer(
+    ctx: &Context,
+    rng: &mut Rng,
+    after_tasks: Vec<u64>,
+) -> std::thread::JoinHandle<Vec<u32>> {
     let ctx = ctx.clone();
     let base = ctx.status().succeeded_tasks;
     let picks: Vec<u64> = after_tasks.iter().map(|_| rng.next()).collect();
@@ -90,7 +103,11 @@ fn killer(ctx: &Context, rng: &mut Rng, after_tasks: Vec<u64>) -> std::thread::J
             }
             pids.sort();
             let pid = pids[(pick % pids.len() as u64) as usize];
-            let ok = std::process::Command::new("kill").args(["-9", &pid.to_string()]).status().map(|s| s.success()).unwrap_or(false);
+            let ok = std::process::Command::new("kill")
+                .args(["-9", &pid.to_string()])
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false);
             if ok {
                 killed.push(pid);
             }
@@ -102,8 +119,12 @@ fn killer(ctx: &Context, rng: &mut Rng, after_tasks: Vec<u64>) -> std::thread::J
 fn run_seed(seed: u64, kills: usize) {
     let mut rng = Rng::new(seed);
     let seed_s = seed.to_string();
-    let ctx = context("local-cluster[3,1,1024]", &[("ember.scheduler.seed", &seed_s)]);
-    // Both jobs together run 2 × (9 map + 6 reduce) + 4 tasks; a kill point past that lands after them.
+    let ctx = context(
+        "local-cluster[3,1,1024]",
+        &[("ember.scheduler.seed", &seed_s)],
+    );
+    // Both jobs together run 2 × (9 map + 6 reduce) + 4 tasks; a kill point past that lands after
+    // them.
     let total = (2 * (MAP_PARTITIONS + REDUCE_PARTITIONS) + 4) as u64;
     let mut points: Vec<u64> = (0..kills).map(|_| rng.below(total + 4)).collect();
     points.sort();
@@ -111,15 +132,38 @@ fn run_seed(seed: u64, kills: usize) {
     let counts = word_count(&ctx);
     let joined = join(&ctx);
     // Let a kill that waits for more tasks than the jobs ran happen now ("after the job").
-    assert_eq!(ctx.parallelize((0..40u32).collect(), 40).count().unwrap(), 40, "seed {seed}");
+    assert_eq!(
+        ctx.parallelize((0..40u32).collect(), 40).count().unwrap(),
+        40,
+        "seed {seed}"
+    );
     let killed = k.join().unwrap();
     let st = ctx.status();
-    eprintln!("seed {seed}: kill points {points:?}, executors lost {}, failed attempts {}", st.executors_lost, st.failed_tasks);
-    assert_eq!(counts, expected_counts(), "seed {seed}, kill points {points:?}, killed {killed:?}");
-    assert_eq!(joined, expected_join(), "seed {seed}, kill points {points:?}, killed {killed:?}");
+    eprintln!(
+        "seed {seed}: kill points {points:?}, executors lost {}, failed attempts {}",
+        st.executors_lost, st.failed_tasks
+    );
+    assert_eq!(
+        counts,
+        expected_counts(),
+        "seed {seed}, kill points {points:?}, killed {killed:?}"
+    );
+    assert_eq!(
+        joined,
+        expected_join(),
+        "seed {seed}, kill points {points:?}, killed {killed:?}"
+    );
     // The application keeps working with its replacements.
-    assert_eq!(word_count(&ctx), expected_counts(), "seed {seed}: after the kills");
-    assert_eq!(killed.len(), kills, "seed {seed}: every planned kill happened");
+    assert_eq!(
+        word_count(&ctx),
+        expected_counts(),
+        "seed {seed}: after the kills"
+    );
+    assert_eq!(
+        killed.len(),
+        kills,
+        "seed {seed}: every planned kill happened"
+    );
     ctx.stop();
 }
 
@@ -139,7 +183,10 @@ fn two_executors_killed_in_one_job() {
 
 #[test]
 fn losing_every_executor_without_replacement_is_a_clear_error() {
-    let ctx = context("local-cluster[2,1,1024]", &[("ember.deploy.maxExecutorRetries", "0")]);
+    let ctx = context(
+        "local-cluster[2,1,1024]",
+        &[("ember.deploy.maxExecutorRetries", "0")],
+    );
     let pids = ctx.executor_pids();
     assert_eq!(pids.len(), 2);
     let (tx, rx) = mpsc::channel();
@@ -157,15 +204,34 @@ fn losing_every_executor_without_replacement_is_a_clear_error() {
             .count();
         let _ = tx.send(r);
     });
-    assert!(ctx.wait_for_status(Duration::from_secs(30), |s| s.running_tasks == 2), "both executors busy: {:?}", ctx.status());
+    assert!(
+        ctx.wait_for_status(Duration::from_secs(30), |s| s.running_tasks == 2),
+        "both executors busy: {:?}",
+        ctx.status()
+    );
     for pid in pids {
-        assert!(std::process::Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap().success());
+        assert!(std::process::Command::new("kill")
+            .args(["-9", &pid.to_string()])
+            .status()
+            .unwrap()
+            .success());
     }
-    let err = rx.recv_timeout(Duration::from_secs(60)).expect("the job ends, it does not hang").unwrap_err().to_string();
-    assert!(err.contains("Master removed our application: FAILED"), "{err}");
+    let err = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the job ends, it does not hang")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("Master removed our application: FAILED"),
+        "{err}"
+    );
     assert!(err.contains("ember.deploy.maxExecutorRetries (0)"), "{err}");
     // Later jobs fail at once with the same reason.
-    let err = ctx.parallelize(vec![1u8], 1).count().unwrap_err().to_string();
+    let err = ctx
+        .parallelize(vec![1u8], 1)
+        .count()
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("Master removed our application"), "{err}");
     ctx.stop();
 }

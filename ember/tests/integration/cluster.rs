@@ -16,14 +16,39 @@ const CLUSTER: &str = "local-cluster[2,1,1024]";
 fn a_task_larger_than_the_rpc_limit_aborts_with_sparks_advice() {
     let ctx = context(CLUSTER, &[("ember.rpc.message.maxSize", "1")]);
     let big = vec![7u8; 2 << 20];
-    let err = ctx.parallelize(vec![1u32, 2], 2).map(func!(move |x| x + big.len() as u32)).collect().unwrap_err().to_string();
-    assert!(err.contains("exceeds max allowed: ember.rpc.message.maxSize (1048576 bytes)"), "{err}");
-    assert!(err.contains("Consider increasing ember.rpc.message.maxSize or using broadcast variables for large values"), "{err}");
-    assert!(err.starts_with("Job aborted due to stage failure: Serialized task "), "{err}");
-    assert_eq!(ctx.parallelize(vec![1u32, 2], 2).count().unwrap(), 2, "the context stays usable");
+    let err = ctx
+        .parallelize(vec![1u32, 2], 2)
+        .map(func!(move |x| x + big.len() as u32))
+        .collect()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("exceeds max allowed: ember.rpc.message.maxSize (1048576 bytes)"),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "Consider increasing ember.rpc.message.maxSize or using broadcast variables for large \
+             values"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.starts_with("Job aborted due to stage failure: Serialized task "),
+        "{err}"
+    );
+    assert_eq!(
+        ctx.parallelize(vec![1u32, 2], 2).count().unwrap(),
+        2,
+        "the context stays usable"
+    );
     // Spark's advice works: the same value as a broadcast travels outside the task.
     let big = ctx.broadcast(vec![7u8; 2 << 20]).unwrap();
-    let out = ctx.parallelize(vec![1u32, 2], 2).map(func!(move |x| x + big.value().len() as u32)).collect().unwrap();
+    let out = ctx
+        .parallelize(vec![1u32, 2], 2)
+        .map(func!(move |x| x + big.value().len() as u32))
+        .collect()
+        .unwrap();
     assert_eq!(out, vec![1 + (2 << 20), 2 + (2 << 20)]);
     ctx.stop();
 }
@@ -31,45 +56,92 @@ fn a_task_larger_than_the_rpc_limit_aborts_with_sparks_advice() {
 #[test]
 fn results_between_the_direct_limit_and_max_result_size_come_through_the_block_manager() {
     let ctx = context(CLUSTER, &[("ember.task.maxDirectResultSize", "10k")]);
-    let rows = ctx.parallelize((0..40_000u32).collect(), 2).collect().unwrap();
+    let rows = ctx
+        .parallelize((0..40_000u32).collect(), 2)
+        .collect()
+        .unwrap();
     assert_eq!(rows, (0..40_000u32).collect::<Vec<_>>());
     let st = ctx.status().metrics;
-    assert!(st.result_size > 20 << 10, "each partition's result is above the 10k direct limit: {st:?}");
+    assert!(
+        st.result_size > 20 << 10,
+        "each partition's result is above the 10k direct limit: {st:?}"
+    );
     ctx.stop();
 }
 
 #[test]
 fn results_above_max_result_size_fail_the_job_and_the_context_survives() {
     let ctx = context(CLUSTER, &[("ember.driver.maxResultSize", "64k")]);
-    let err = ctx.parallelize((0..200_000u64).collect(), 2).collect().unwrap_err().to_string();
-    assert!(err.contains("Total size of serialized results of") && err.contains("is bigger than ember.driver.maxResultSize (64.0 KiB)"), "{err}");
+    let err = ctx
+        .parallelize((0..200_000u64).collect(), 2)
+        .collect()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("Total size of serialized results of")
+            && err.contains("is bigger than ember.driver.maxResultSize (64.0 KiB)"),
+        "{err}"
+    );
     // Many small results that add up past the limit fail too.
-    let err = ctx.parallelize((0..200_000u64).collect(), 40).collect().unwrap_err().to_string();
-    assert!(err.contains("is bigger than ember.driver.maxResultSize"), "{err}");
-    assert_eq!(ctx.parallelize((0..10u64).collect(), 2).collect().unwrap().len(), 10);
+    let err = ctx
+        .parallelize((0..200_000u64).collect(), 40)
+        .collect()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("is bigger than ember.driver.maxResultSize"),
+        "{err}"
+    );
+    assert_eq!(
+        ctx.parallelize((0..10u64).collect(), 2)
+            .collect()
+            .unwrap()
+            .len(),
+        10
+    );
     ctx.stop();
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn standalone(secret: &str) -> (Context, SocketAddr) {
     let port = free_port();
-    let ctx = context(&format!("ember://127.0.0.1:{port}"), &[("ember.authenticate", "true"), ("ember.authenticate.secret", secret)]);
+    let ctx = context(
+        &format!("ember://127.0.0.1:{port}"),
+        &[
+            ("ember.authenticate", "true"),
+            ("ember.authenticate.secret", secret),
+        ],
+    );
     let addr = ctx.driver_address().expect("a cluster driver listens");
     (ctx, addr)
 }
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 #[test]
 fn an_executor_of_another_build_is_refused() {
     let (ctx, addr) = standalone("s3cret");
     let reason = runtime().block_on(async {
-        let mut conn = Connection::<ToExecutor, ToDriver>::connect(addr, &ember::rpc::secret::Security::authenticated("s3cret"), 1 << 20, Duration::from_secs(30)).await.unwrap();
+        let mut conn = Connection::<ToExecutor, ToDriver>::connect(
+            addr,
+            &ember::rpc::secret::Security::authenticated("s3cret"),
+            1 << 20,
+            Duration::from_secs(30),
+        )
+        .await
+        .unwrap();
         conn.send(&ToDriver::RegisterExecutor {
             requested_id: None,
             host: "127.0.0.1".into(),
@@ -86,7 +158,10 @@ fn an_executor_of_another_build_is_refused() {
             other => panic!("expected a refusal, got {other:?}"),
         }
     });
-    assert!(reason.contains("some-other-build") && reason.contains(&ember::util::build_id().unwrap()), "{reason}");
+    assert!(
+        reason.contains("some-other-build") && reason.contains(&ember::util::build_id().unwrap()),
+        "{reason}"
+    );
     ctx.stop();
 }
 
@@ -94,23 +169,51 @@ fn an_executor_of_another_build_is_refused() {
 fn clients_without_the_secret_and_garbage_are_refused_without_harm() {
     let (ctx, addr) = standalone("right-secret");
     let rt = runtime();
-    let no_secret = rt.block_on(Connection::<ToExecutor, ToDriver>::connect(addr, &ember::rpc::secret::Security::none(), 1 << 20, Duration::from_secs(30)));
+    let no_secret = rt.block_on(Connection::<ToExecutor, ToDriver>::connect(
+        addr,
+        &ember::rpc::secret::Security::none(),
+        1 << 20,
+        Duration::from_secs(30),
+    ));
     assert!(no_secret.is_err(), "no secret must be refused");
-    let wrong = rt.block_on(Connection::<ToExecutor, ToDriver>::connect(addr, &ember::rpc::secret::Security::authenticated("wrong"), 1 << 20, Duration::from_secs(30)));
+    let wrong = rt.block_on(Connection::<ToExecutor, ToDriver>::connect(
+        addr,
+        &ember::rpc::secret::Security::authenticated("wrong"),
+        1 << 20,
+        Duration::from_secs(30),
+    ));
     assert!(wrong.is_err(), "a wrong secret must be refused");
     // Garbage, and a frame header announcing 4 GiB.
-    for junk in [b"GET / HTTP/1.1\r\n\r\n".to_vec(), vec![0xff; 4096], vec![0xff, 0xff, 0xff, 0xff, 1, 2, 3]] {
+    for junk in [
+        b"GET / HTTP/1.1\r\n\r\n".to_vec(),
+        vec![0xff; 4096],
+        vec![0xff, 0xff, 0xff, 0xff, 1, 2, 3],
+    ] {
         let mut s = TcpStream::connect(addr).unwrap();
         let _ = s.write_all(&junk);
     }
     // An authenticated peer sending an oversized frame is cut off too.
     rt.block_on(async {
-        let mut conn = Connection::<ToExecutor, ToDriver>::connect(addr, &ember::rpc::secret::Security::authenticated("right-secret"), 1 << 30, Duration::from_secs(30)).await.unwrap();
+        let mut conn = Connection::<ToExecutor, ToDriver>::connect(
+            addr,
+            &ember::rpc::secret::Security::authenticated("right-secret"),
+            1 << 30,
+            Duration::from_secs(30),
+        )
+        .await
+        .unwrap();
         let _ = conn.send_bytes(&vec![0u8; 200 << 20]).await;
     });
     // The driver still accepts a real executor and runs a job.
     let mut exec = spawn_executor(addr, "right-secret");
-    assert_eq!(ctx.parallelize((0..100u32).collect(), 4).map(|x| (x % 3, 1u32)).reduce_by_key(|a, b| a + b, 2).count().unwrap(), 3);
+    assert_eq!(
+        ctx.parallelize((0..100u32).collect(), 4)
+            .map(|x| (x % 3, 1u32))
+            .reduce_by_key(|a, b| a + b, 2)
+            .count()
+            .unwrap(),
+        3
+    );
     ctx.stop();
     wait_exit(&mut exec);
 }
@@ -118,7 +221,15 @@ fn clients_without_the_secret_and_garbage_are_refused_without_harm() {
 fn spawn_executor(driver: SocketAddr, secret: &str) -> std::process::Child {
     // The application binary itself (here: this test binary) started in executor mode.
     Command::new(std::env::current_exe().unwrap())
-        .args(["executor", "--driver", &driver.to_string(), "--cores", "1", "--memory", "512m"])
+        .args([
+            "executor",
+            "--driver",
+            &driver.to_string(),
+            "--cores",
+            "1",
+            "--memory",
+            "512m",
+        ])
         .env("EMBER_AUTH_SECRET", secret)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -135,18 +246,35 @@ fn wait_exit(child: &mut std::process::Child) {
         std::thread::park_timeout(Duration::from_millis(10));
     }
     let _ = child.kill();
-    panic!("executor process {} did not exit after its driver stopped", child.id());
+    panic!(
+        "executor process {} did not exit after its driver stopped",
+        child.id()
+    );
 }
 
 #[test]
 fn executors_started_by_hand_join_a_standalone_driver_over_tcp() {
     let (ctx, addr) = standalone("team-secret");
-    let mut executors = vec![spawn_executor(addr, "team-secret"), spawn_executor(addr, "team-secret")];
+    let mut executors = vec![
+        spawn_executor(addr, "team-secret"),
+        spawn_executor(addr, "team-secret"),
+    ];
     let words = ctx.parallelize((0..2000u32).map(|i| format!("w{}", i % 37)).collect(), 6);
-    let counts = words.map(|w| (w, 1u32)).reduce_by_key(|a, b| a + b, 3).collect_as_map().unwrap();
+    let counts = words
+        .map(|w| (w, 1u32))
+        .reduce_by_key(|a, b| a + b, 3)
+        .collect_as_map()
+        .unwrap();
     assert_eq!(counts.len(), 37);
     assert_eq!(counts.values().sum::<u32>(), 2000);
-    let joined = ctx.parallelize((0..500u32).map(|i| (i % 50, i)).collect(), 4).join(ctx.parallelize((0..50u32).map(|i| (i, i * 2)).collect(), 2), 3).count().unwrap();
+    let joined = ctx
+        .parallelize((0..500u32).map(|i| (i % 50, i)).collect(), 4)
+        .join(
+            ctx.parallelize((0..50u32).map(|i| (i, i * 2)).collect(), 2),
+            3,
+        )
+        .count()
+        .unwrap();
     assert_eq!(joined, 500);
     ctx.stop();
     for e in &mut executors {
@@ -156,8 +284,14 @@ fn executors_started_by_hand_join_a_standalone_driver_over_tcp() {
 
 #[test]
 fn listening_beyond_loopback_without_a_secret_is_refused() {
-    let err = Context::new(EmberConf::new().set_master(format!("ember://0.0.0.0:{}", free_port()))).err().map(|e| e.to_string()).unwrap_or_default();
-    assert!(err.contains("ember.authenticate") && err.contains("without authentication"), "{err}");
+    let err = Context::new(EmberConf::new().set_master(format!("ember://0.0.0.0:{}", free_port())))
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        err.contains("ember.authenticate") && err.contains("without authentication"),
+        "{err}"
+    );
 }
 
 /// Run by `no_executor_outlives_a_killed_driver` in a child process: a local-cluster driver
@@ -180,7 +314,13 @@ fn driver_process_helper() {
 #[test]
 fn no_executor_outlives_a_killed_driver() {
     let mut driver = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "cluster::driver_process_helper", "--ignored", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "cluster::driver_process_helper",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("EMBER_TEST_DRIVER_HELPER", "1")
         .env("EMBER_CONF", "ember.network.timeout=5s")
         .stdout(Stdio::piped())
@@ -193,7 +333,10 @@ fn no_executor_outlives_a_killed_driver() {
     while std::io::BufRead::read_line(&mut out, &mut line).unwrap() > 0 {
         // The harness may print "test driver_process_helper ... " on the same line first.
         if let Some(at) = line.find("EXECUTOR_PIDS ") {
-            pids = line[at + "EXECUTOR_PIDS ".len()..].split_whitespace().map(|p| p.parse::<u32>().unwrap()).collect();
+            pids = line[at + "EXECUTOR_PIDS ".len()..]
+                .split_whitespace()
+                .map(|p| p.parse::<u32>().unwrap())
+                .collect();
             break;
         }
         line.clear();
@@ -203,10 +346,15 @@ fn no_executor_outlives_a_killed_driver() {
     let _ = driver.wait();
     let deadline = Instant::now() + Duration::from_secs(5);
     let alive = |pid: &u32| {
-        std::fs::read_to_string(format!("/proc/{pid}/stat")).map(|s| !s.contains(") Z ")).unwrap_or(false)
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| !s.contains(") Z "))
+            .unwrap_or(false)
     };
     while pids.iter().any(alive) {
-        assert!(Instant::now() < deadline, "executors {pids:?} outlived their driver by more than ember.network.timeout");
+        assert!(
+            Instant::now() < deadline,
+            "executors {pids:?} outlived their driver by more than ember.network.timeout"
+        );
         std::thread::park_timeout(Duration::from_millis(10));
     }
 }

@@ -7,7 +7,10 @@ use std::process::Command;
 /// (`--test examples_cli`) does not, so build the example then, with the same cargo.
 fn example(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
-    let dir = exe.parent().and_then(|d| d.parent()).expect("target profile dir");
+    let dir = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .expect("target profile dir");
     let path = dir.join("examples").join(name);
     if !path.exists() {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
@@ -26,7 +29,11 @@ fn run(name: &str, args: &[&str]) -> (i32, String, String) {
         .env("EMBER_CONF", "ember.ui.showConsoleProgress=false")
         .output()
         .unwrap_or_else(|e| panic!("cannot run example {name}: {e} (built by `cargo test`?)"));
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]
@@ -43,9 +50,15 @@ fn wordcount_prints_top_words_sorted_by_count_then_word() {
     assert_eq!(all, "a\t3\nb\t2\nyy\t2\nzz\t2\nc\t1\n");
     let (_, default_top, _) = run("wordcount", &[path]);
     assert_eq!(default_top, all, "default --top 20 prints everything here");
-    let (code, cluster, err) = run("wordcount", &[path, "--top", "0", "--master", "local-cluster[2,1,1024]"]);
+    let (code, cluster, err) = run(
+        "wordcount",
+        &[path, "--top", "0", "--master", "local-cluster[2,1,1024]"],
+    );
     assert_eq!(code, 0, "{err}");
-    assert_eq!(cluster, all, "two executor processes print the same as local mode");
+    assert_eq!(
+        cluster, all,
+        "two executor processes print the same as local mode"
+    );
 
     let out_dir = dir.path().join("counts");
     let (code, _, err) = run("wordcount", &[path, "--output", out_dir.to_str().unwrap()]);
@@ -53,7 +66,12 @@ fn wordcount_prints_top_words_sorted_by_count_then_word() {
     let mut saved = String::new();
     for e in std::fs::read_dir(&out_dir).unwrap() {
         let p = e.unwrap().path();
-        if p.file_name().unwrap().to_str().unwrap().starts_with("part-") {
+        if p.file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("part-")
+        {
             saved.push_str(&std::fs::read_to_string(p).unwrap());
         }
     }
@@ -94,7 +112,10 @@ fn sequential_pagerank(edges: &[(&str, &str)], iterations: usize) -> Vec<(String
                 }
             }
         }
-        ranks = received.into_iter().map(|(k, r)| (k, 0.15 + 0.85 * r)).collect();
+        ranks = received
+            .into_iter()
+            .map(|(k, r)| (k, 0.15 + 0.85 * r))
+            .collect();
     }
     let mut v: Vec<(String, f64)> = ranks.into_iter().map(|(k, r)| (k.to_string(), r)).collect();
     v.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
@@ -105,12 +126,34 @@ fn sequential_pagerank(edges: &[(&str, &str)], iterations: usize) -> Vec<(String
 fn pagerank_matches_a_sequential_pagerank() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("edges.txt");
-    let edges = [("a", "hub"), ("b", "hub"), ("c", "hub"), ("hub", "a"), ("hub", "b"), ("b", "c"), ("c", "a")];
+    let edges = [
+        ("a", "hub"),
+        ("b", "hub"),
+        ("c", "hub"),
+        ("hub", "a"),
+        ("hub", "b"),
+        ("b", "c"),
+        ("c", "a"),
+    ];
     let text: String = edges.iter().map(|(s, d)| format!("{s} {d}\n")).collect();
     std::fs::write(&input, text).unwrap();
-    let (code, out, err) = run("pagerank", &[input.to_str().unwrap(), "--iterations", "7", "--top", "10", "--master", "local[2]"]);
+    let (code, out, err) = run(
+        "pagerank",
+        &[
+            input.to_str().unwrap(),
+            "--iterations",
+            "7",
+            "--top",
+            "10",
+            "--master",
+            "local[2]",
+        ],
+    );
     assert_eq!(code, 0, "{err}");
-    let expect: String = sequential_pagerank(&edges, 7).iter().map(|(p, r)| format!("{p}\t{r:.6}\n")).collect();
+    let expect: String = sequential_pagerank(&edges, 7)
+        .iter()
+        .map(|(p, r)| format!("{p}\t{r:.6}\n"))
+        .collect();
     assert_eq!(out, expect);
 }
 
@@ -120,31 +163,69 @@ fn a_misspelled_key_warns_with_the_closest_known_key_and_sizes_name_what_was_set
     let input = dir.path().join("in.txt");
     std::fs::write(&input, "a b a\n").unwrap();
     let path = input.to_str().unwrap();
-    let (code, out, err) = run("wordcount", &[path, "--master", "local[1]", "--conf", "ember.excutor.memory=2g"]);
+    let (code, out, err) = run(
+        "wordcount",
+        &[
+            path,
+            "--master",
+            "local[1]",
+            "--conf",
+            "ember.excutor.memory=2g",
+        ],
+    );
     assert_eq!(code, 0, "{err}");
     assert_eq!(out, "a\t2\nb\t1\n");
     assert!(
-        err.contains("unknown configuration key ember.excutor.memory (set by --conf); did you mean ember.executor.memory?"),
+        err.contains(
+            "unknown configuration key ember.excutor.memory (set by --conf); did you mean \
+             ember.executor.memory?"
+        ),
         "{err}"
     );
 
     // Too little memory: the message quotes what the user wrote, where they wrote it.
     let (code, _, err) = run("wordcount", &[path, "--master", "local-cluster[2,1,1]"]);
     assert_eq!(code, 1);
-    assert!(err.contains("local-cluster[2,1,1]") && err.contains("MEM field gives each executor 1 MiB") && err.contains("set by --master"), "{err}");
-    let (code, _, err) = run("wordcount", &[path, "--master", "local[1]", "--conf", "ember.executor.memory=1k"]);
+    assert!(
+        err.contains("local-cluster[2,1,1]")
+            && err.contains("MEM field gives each executor 1 MiB")
+            && err.contains("set by --master"),
+        "{err}"
+    );
+    let (code, _, err) = run(
+        "wordcount",
+        &[
+            path,
+            "--master",
+            "local[1]",
+            "--conf",
+            "ember.executor.memory=1k",
+        ],
+    );
     assert_eq!(code, 1);
-    assert!(err.contains("ember.executor.memory") && err.contains("\"1k\"") && err.contains("set by --conf"), "{err}");
+    assert!(
+        err.contains("ember.executor.memory")
+            && err.contains("\"1k\"")
+            && err.contains("set by --conf"),
+        "{err}"
+    );
 }
 
 fn run_with_env(name: &str, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
     let mut cmd = Command::new(example(name));
-    cmd.args(args).env("EMBER_CONF", "ember.ui.showConsoleProgress=false");
+    cmd.args(args)
+        .env("EMBER_CONF", "ember.ui.showConsoleProgress=false");
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run example {name}: {e}"));
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run example {name}: {e}"));
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// Piped output is plain text (no colour codes), and a normal run and its shutdown log nothing
@@ -158,12 +239,30 @@ fn a_normal_word_count_is_quiet_and_its_piped_logs_are_plain_text() {
     for master in ["local[2]", "local-cluster[2,1,1024]"] {
         let (code, out, err) = run("wordcount", &[path, "--top", "1", "--master", master]);
         assert_eq!((code, out.as_str()), (0, "a\t600\n"), "{master}: {err}");
-        assert!(!err.lines().any(|l| l.contains("WARN") || l.contains("ERROR")), "{master}: {err}");
-        let (code, _, log) = run_with_env("wordcount", &[path, "--master", master], &[("EMBER_LOG", "info")]);
+        assert!(
+            !err.lines()
+                .any(|l| l.contains("WARN") || l.contains("ERROR")),
+            "{master}: {err}"
+        );
+        let (code, _, log) = run_with_env(
+            "wordcount",
+            &[path, "--master", master],
+            &[("EMBER_LOG", "info")],
+        );
         assert_eq!(code, 0, "{log}");
-        assert!(log.contains("INFO"), "{master}: the info log is there: {log}");
-        assert!(!log.contains('\u{1b}'), "{master}: colour codes in piped logs: {log:?}");
-        assert!(!log.lines().any(|l| l.contains("WARN") || l.contains("ERROR")), "{master}: {log}");
+        assert!(
+            log.contains("INFO"),
+            "{master}: the info log is there: {log}"
+        );
+        assert!(
+            !log.contains('\u{1b}'),
+            "{master}: colour codes in piped logs: {log:?}"
+        );
+        assert!(
+            !log.lines()
+                .any(|l| l.contains("WARN") || l.contains("ERROR")),
+            "{master}: {log}"
+        );
     }
 }
 
@@ -171,11 +270,17 @@ fn a_normal_word_count_is_quiet_and_its_piped_logs_are_plain_text() {
 fn executor_without_driver_prints_the_executor_usage() {
     let (code, out, err) = run("wordcount", &["executor"]);
     assert_eq!(code, 1, "{out}{err}");
-    assert!(err.contains("usage: wordcount executor --driver HOST:PORT"), "{err}");
+    assert!(
+        err.contains("usage: wordcount executor --driver HOST:PORT"),
+        "{err}"
+    );
     assert!(!err.contains("Input path does not exist"), "{err}");
     let (code, _, err) = run("wordcount", &["executor", "--cores", "2"]);
     assert_eq!(code, 1);
-    assert!(err.contains("usage: wordcount executor --driver HOST:PORT"), "{err}");
+    assert!(
+        err.contains("usage: wordcount executor --driver HOST:PORT"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -184,7 +289,14 @@ fn a_thread_count_the_machine_cannot_give_is_an_error_naming_the_master_url() {
     let input = dir.path().join("in.txt");
     std::fs::write(&input, "a\n").unwrap();
     // Far above any machine's per-process thread limit (this one's is reported in the message).
-    let (code, out, err) = run("wordcount", &[input.to_str().unwrap(), "--master", "local[100000000]"]);
+    let (code, out, err) = run(
+        "wordcount",
+        &[input.to_str().unwrap(), "--master", "local[100000000]"],
+    );
     assert_eq!(code, 1, "{out}{err}");
-    assert!(err.contains("invalid master URL \"local[100000000]\"") && err.contains("task threads are more than this machine gives"), "{err}");
+    assert!(
+        err.contains("invalid master URL \"local[100000000]\"")
+            && err.contains("task threads are more than this machine gives"),
+        "{err}"
+    );
 }

@@ -25,12 +25,20 @@ fn panic_fails_the_job(master: &str, attempts: u32) {
         .to_string();
     // local[N] allows one attempt per task; cluster masters ember.task.maxFailures (4).
     let head = format!(
-        "Job aborted due to stage failure: Task 3 in stage 0.0 failed {attempts} times, most recent failure: Lost task 3.{} in stage 0.0 (TID ",
+        "Job aborted due to stage failure: Task 3 in stage 0.0 failed {attempts} times, most \
+         recent failure: Lost task 3.{} in stage 0.0 (TID ",
         attempts - 1
     );
     assert!(err.starts_with(&head), "{master}: {err}");
-    assert!(err.contains("panicked at 'boom', ember/tests/integration/failures.rs:"), "{err}");
-    assert_eq!(ctx.parallelize((0..10u32).collect(), 4).count().unwrap(), 10, "the next job runs fine");
+    assert!(
+        err.contains("panicked at 'boom', ember/tests/integration/failures.rs:"),
+        "{err}"
+    );
+    assert_eq!(
+        ctx.parallelize((0..10u32).collect(), 4).count().unwrap(),
+        10,
+        "the next job runs fine"
+    );
     ctx.stop();
 }
 
@@ -41,7 +49,9 @@ fn local_n_f_retries_up_to_f_times() {
     let n = ctx
         .parallelize((0..8u32).collect(), 4)
         .map(|x| {
-            let attempt = TaskContext::current().map(|c| c.attempt_number).unwrap_or(0);
+            let attempt = TaskContext::current()
+                .map(|c| c.attempt_number)
+                .unwrap_or(0);
             assert!(attempt >= 2, "flaky failure on attempt {attempt}");
             x
         })
@@ -57,7 +67,10 @@ fn local_n_f_retries_up_to_f_times() {
         .collect()
         .unwrap_err()
         .to_string();
-    assert!(err.contains("failed 4 times, most recent failure: Lost task 0.3 in stage"), "{err}");
+    assert!(
+        err.contains("failed 4 times, most recent failure: Lost task 0.3 in stage"),
+        "{err}"
+    );
     ctx.stop();
 }
 
@@ -79,9 +92,19 @@ fn map_stage_failure(master: &str) {
         .reduce_by_key(|a, b| a + b, 3)
         .collect()
         .unwrap_err();
-    assert!(matches!(err, EmberError::Scheduler(SchedulerError::JobAborted(_))));
+    assert!(matches!(
+        err,
+        EmberError::Scheduler(SchedulerError::JobAborted(_))
+    ));
     assert!(err.to_string().contains("bad record 42"), "{err}");
-    assert_eq!(ctx.parallelize((0..100u32).collect(), 4).map(|x| (x % 5, x)).reduce_by_key(|a, b| a + b, 3).count().unwrap(), 5);
+    assert_eq!(
+        ctx.parallelize((0..100u32).collect(), 4)
+            .map(|x| (x % 5, x))
+            .reduce_by_key(|a, b| a + b, 3)
+            .count()
+            .unwrap(),
+        5
+    );
     ctx.stop();
 }
 
@@ -95,9 +118,19 @@ fn actions_after_stop_fail_with_a_clear_error() {
 
 #[test]
 fn bad_configuration_is_reported_with_its_key() {
-    let err = Context::new(EmberConf::new().set_master("local[2]").set("ember.locality.wait", "soon")).err().map(|e| e.to_string()).unwrap_or_default();
+    let err = Context::new(
+        EmberConf::new()
+            .set_master("local[2]")
+            .set("ember.locality.wait", "soon"),
+    )
+    .err()
+    .map(|e| e.to_string())
+    .unwrap_or_default();
     assert!(err.contains("ember.locality.wait"), "{err}");
-    let err = Context::new(EmberConf::new().set_master("yarn")).err().map(|e| e.to_string()).unwrap_or_default();
+    let err = Context::new(EmberConf::new().set_master("yarn"))
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
     assert!(err.contains("invalid master URL"), "{err}");
 }
 
@@ -109,17 +142,40 @@ fn max_result_size_holds_in_local_mode_too_and_counts_only_result_stages() {
     for master in ["local[2]", "local-cluster[2,1,1024]"] {
         let ctx = context(master, &[("ember.driver.maxResultSize", "2m")]);
         // Three results of 1 MiB (plus their length prefix) against a 2 MiB limit.
-        let err = ctx.parallelize((0..3u32).collect(), 3).map(|_| vec![7u8; 1 << 20]).collect().unwrap_err().to_string();
-        assert!(err.starts_with("Job aborted due to stage failure: Total size of serialized results of "), "{master}: {err}");
-        assert!(err.ends_with("is bigger than ember.driver.maxResultSize (2.0 MiB)"), "{master}: {err}");
+        let err = ctx
+            .parallelize((0..3u32).collect(), 3)
+            .map(|_| vec![7u8; 1 << 20])
+            .collect()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(
+                "Job aborted due to stage failure: Total size of serialized results of "
+            ),
+            "{master}: {err}"
+        );
+        assert!(
+            err.ends_with("is bigger than ember.driver.maxResultSize (2.0 MiB)"),
+            "{master}: {err}"
+        );
         // Under the limit, and the context still works.
-        let sizes = ctx.parallelize((0..3u32).collect(), 3).map(|_| vec![7u8; 100 << 10]).map(|v| v.len()).collect().unwrap();
+        let sizes = ctx
+            .parallelize((0..3u32).collect(), 3)
+            .map(|_| vec![7u8; 100 << 10])
+            .map(|v| v.len())
+            .collect()
+            .unwrap();
         assert_eq!(sizes, vec![100 << 10; 3], "{master}");
         ctx.stop();
 
         // SPARK-32470: 400 map statuses would exceed 2 KiB; they are not results.
         let ctx = context(master, &[("ember.driver.maxResultSize", "2k")]);
-        let zero = ctx.parallelize((0..2000u32).collect(), 400).map(|x| (x % 10, ())).reduce_by_key(|a, _| a, 10).filter(|(k, _)| *k == 0).collect();
+        let zero = ctx
+            .parallelize((0..2000u32).collect(), 400)
+            .map(|x| (x % 10, ()))
+            .reduce_by_key(|a, _| a, 10)
+            .filter(|(k, _)| *k == 0)
+            .collect();
         assert_eq!(zero.unwrap(), vec![(0, ())], "{master}");
         ctx.stop();
     }
@@ -149,7 +205,9 @@ impl Rdd for Troublesome {
         &self.meta
     }
     fn num_partitions(&self) -> usize {
-        if self.fault == Fault::NumPartitionsWhenArmed && ARMED.load(std::sync::atomic::Ordering::SeqCst) {
+        if self.fault == Fault::NumPartitionsWhenArmed
+            && ARMED.load(std::sync::atomic::Ordering::SeqCst)
+        {
             panic!("num_partitions exploded");
         }
         2
@@ -174,23 +232,50 @@ impl Rdd for Troublesome {
 #[test]
 fn panics_of_rdd_hooks_on_the_scheduler_thread_fail_only_their_job() {
     let ctx = context("local[2]", &[]);
-    let rdd = Troublesome { meta: ember::rdd::RddMeta::new(&ctx, "Troublesome"), fault: Fault::PreferredLocations };
+    let rdd = Troublesome {
+        meta: ember::rdd::RddMeta::new(&ctx, "Troublesome"),
+        fault: Fault::PreferredLocations,
+    };
     let err = rdd.count().unwrap_err().to_string();
-    assert!(err.starts_with("Job aborted due to stage failure: Task creation failed: preferred_locations exploded"), "{err}");
-    assert_eq!(ctx.parallelize((0..10u32).collect(), 2).count().unwrap(), 10);
+    assert!(
+        err.starts_with(
+            "Job aborted due to stage failure: Task creation failed: preferred_locations exploded"
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        ctx.parallelize((0..10u32).collect(), 2).count().unwrap(),
+        10
+    );
 
     // The ancestor of a shuffle: its partitions are first asked for on the scheduler thread.
-    let parent = Troublesome { meta: ember::rdd::RddMeta::new(&ctx, "Troublesome"), fault: Fault::NumPartitionsWhenArmed };
+    let parent = Troublesome {
+        meta: ember::rdd::RddMeta::new(&ctx, "Troublesome"),
+        fault: Fault::NumPartitionsWhenArmed,
+    };
     let counted = parent.map(|x| (x % 2, 1u32)).reduce_by_key(|a, b| a + b, 2);
     ARMED.store(true, std::sync::atomic::Ordering::SeqCst);
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| counted.count()));
     ARMED.store(false, std::sync::atomic::Ordering::SeqCst);
-    let err = result.expect("the panic stays on the scheduler thread").unwrap_err();
+    let err = result
+        .expect("the panic stays on the scheduler thread")
+        .unwrap_err();
     assert!(
-        matches!(&err, EmberError::Scheduler(SchedulerError::StageCreationFailed { cause, .. }) if cause == "num_partitions exploded"),
+        matches!(
+            &err,
+            EmberError::Scheduler(SchedulerError::StageCreationFailed { cause, .. })
+                if cause == "num_partitions exploded"
+        ),
         "{err}"
     );
-    assert_eq!(counted.collect().unwrap().len(), 2, "the same job runs once the hook behaves");
-    assert_eq!(ctx.parallelize((0..10u32).collect(), 2).count().unwrap(), 10);
+    assert_eq!(
+        counted.collect().unwrap().len(),
+        2,
+        "the same job runs once the hook behaves"
+    );
+    assert_eq!(
+        ctx.parallelize((0..10u32).collect(), 2).count().unwrap(),
+        10
+    );
     ctx.stop();
 }

@@ -12,7 +12,11 @@ use ember::rpc::messages::{ToDriver, ToExecutor};
 const SECRET: &str = "hb-secret";
 
 fn standalone() -> ember::context::Context {
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     context(
         &format!("ember://127.0.0.1:{port}"),
         &[
@@ -28,10 +32,20 @@ fn standalone() -> ember::context::Context {
 fn a_silent_executor_is_declared_lost_after_the_network_timeout() {
     let ctx = standalone();
     let addr = ctx.driver_address().unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     // A peer that registers properly, then never sends a heartbeat but keeps its connection.
     let mut conn = rt.block_on(async {
-        let mut conn = Connection::<ToExecutor, ToDriver>::connect(addr, &ember::rpc::secret::Security::authenticated(SECRET), 1 << 20, Duration::from_secs(30)).await.unwrap();
+        let mut conn = Connection::<ToExecutor, ToDriver>::connect(
+            addr,
+            &ember::rpc::secret::Security::authenticated(SECRET),
+            1 << 20,
+            Duration::from_secs(30),
+        )
+        .await
+        .unwrap();
         conn.send(&ToDriver::RegisterExecutor {
             requested_id: Some("silent".into()),
             host: "127.0.0.1".into(),
@@ -43,7 +57,10 @@ fn a_silent_executor_is_declared_lost_after_the_network_timeout() {
         })
         .await
         .unwrap();
-        assert!(matches!(conn.recv().await.unwrap(), ToExecutor::RegisteredExecutor { .. }));
+        assert!(matches!(
+            conn.recv().await.unwrap(),
+            ToExecutor::RegisteredExecutor { .. }
+        ));
         conn
     });
     assert!(
@@ -77,10 +94,25 @@ fn heartbeats_keep_a_live_executor_registered() {
         .spawn()
         .unwrap();
     // Twenty heartbeats at 100 ms span twice the 1 s timeout.
-    assert!(ctx.wait_for_status(Duration::from_secs(60), |s| s.heartbeats >= 20), "no heartbeats: {:?}", ctx.status());
-    assert_eq!(ctx.status().executors_lost, 0, "a heartbeating executor must not expire");
+    assert!(
+        ctx.wait_for_status(Duration::from_secs(60), |s| s.heartbeats >= 20),
+        "no heartbeats: {:?}",
+        ctx.status()
+    );
+    assert_eq!(
+        ctx.status().executors_lost,
+        0,
+        "a heartbeating executor must not expire"
+    );
     use ember::prelude::*;
-    assert_eq!(ctx.parallelize((0..100u32).collect(), 4).map(|x| (x % 7, x)).reduce_by_key(|a, b| a + b, 2).count().unwrap(), 7);
+    assert_eq!(
+        ctx.parallelize((0..100u32).collect(), 4)
+            .map(|x| (x % 7, x))
+            .reduce_by_key(|a, b| a + b, 2)
+            .count()
+            .unwrap(),
+        7
+    );
     ctx.stop();
     let _ = exec.wait();
 }
@@ -95,7 +127,12 @@ fn executor_metrics_reach_the_driver() {
     let text: String = (0..2000).map(|i| format!("k{} v\n", i % 50)).collect();
     std::fs::write(&path, &text).unwrap();
     let job = |ctx: &Context| {
-        ctx.text_file(path.to_str().unwrap(), 2).unwrap().map(|l: String| (l, 1u32)).reduce_by_key(|a, b| a + b, 2).count().unwrap()
+        ctx.text_file(path.to_str().unwrap(), 2)
+            .unwrap()
+            .map(|l: String| (l, 1u32))
+            .reduce_by_key(|a, b| a + b, 2)
+            .count()
+            .unwrap()
     };
 
     let ctx = context("local[2]", &[]);
@@ -108,20 +145,40 @@ fn executor_metrics_reach_the_driver() {
     assert!(d.file_read_bytes >= text.len() as u64, "{d:?}");
     // 2 input splits, then 2 reducers × 2 map outputs × (index + data).
     assert_eq!(d.file_read_ops, 2 + 8, "{d:?}");
-    assert!(d.file_write_ops >= 4 && d.file_write_bytes > 0, "each map task writes a data and an index file: {d:?}");
+    assert!(
+        d.file_write_ops >= 4 && d.file_write_bytes > 0,
+        "each map task writes a data and an index file: {d:?}"
+    );
     ctx.stop();
 
-    let ctx = context("local-cluster[2,1,1024]", &[("ember.executor.heartbeatInterval", "50ms")]);
+    let ctx = context(
+        "local-cluster[2,1,1024]",
+        &[("ember.executor.heartbeatInterval", "50ms")],
+    );
     assert_eq!(job(&ctx), 50);
     let done = ctx.wait_for_status(Duration::from_secs(30), |st| {
-        st.executor_metrics.len() == 2 && st.executor_metrics.values().map(|m| m.complete_tasks).sum::<u64>() == 4
+        st.executor_metrics.len() == 2
+            && st
+                .executor_metrics
+                .values()
+                .map(|m| m.complete_tasks)
+                .sum::<u64>()
+                == 4
     });
-    assert!(done, "heartbeats carry every executor's metrics: {:?}", ctx.status().executor_metrics);
+    assert!(
+        done,
+        "heartbeats carry every executor's metrics: {:?}",
+        ctx.status().executor_metrics
+    );
     let all = ctx.executor_metrics();
     for (id, m) in &all {
         assert_eq!(m.max_pool_size, 1, "executor {id}");
         // Task threads start as tasks need them (Spark's cached pool): one, if it ran any.
-        assert_eq!(m.current_pool_size, u64::from(m.complete_tasks > 0), "executor {id}");
+        assert_eq!(
+            m.current_pool_size,
+            u64::from(m.complete_tasks > 0),
+            "executor {id}"
+        );
         let g = m.gauges();
         assert_eq!(g[0].0, "threadpool.activeTasks");
     }

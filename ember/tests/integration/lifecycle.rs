@@ -26,9 +26,16 @@ const CLUSTER: &str = "local-cluster[2,1,1024]";
 #[test]
 #[ignore = "the driver program of the lifecycle tests, run by them in a child process"]
 fn signal_probe() {
-    let Ok(master) = std::env::var(PROBE_ENV) else { return };
+    let Ok(master) = std::env::var(PROBE_ENV) else {
+        return;
+    };
     let ctx = context(&master, &[]);
-    let keys = ctx.parallelize((0..1000u64).collect(), 4).map(|x| (x % 10, x)).reduce_by_key(|a, b| a + b, 2).count().unwrap();
+    let keys = ctx
+        .parallelize((0..1000u64).collect(), 4)
+        .map(|x| (x % 10, x))
+        .reduce_by_key(|a, b| a + b, 2)
+        .count()
+        .unwrap();
     assert_eq!(keys, 10);
     let job = ctx.clone();
     std::thread::spawn(move || {
@@ -42,8 +49,18 @@ fn signal_probe() {
         println!("JOB ENDED {r:?}");
         std::process::exit(3);
     });
-    assert!(ctx.wait_for_status(WAIT, |s| s.running_tasks >= 2), "tasks did not start: {:?}", ctx.status());
-    let pids = |ctx: &Context| ctx.executor_pids().iter().map(u32::to_string).collect::<Vec<_>>().join(",");
+    assert!(
+        ctx.wait_for_status(WAIT, |s| s.running_tasks >= 2),
+        "tasks did not start: {:?}",
+        ctx.status()
+    );
+    let pids = |ctx: &Context| {
+        ctx.executor_pids()
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    };
     println!("READY {}", pids(&ctx));
     let mut added = ctx.status().executors_added;
     loop {
@@ -66,13 +83,19 @@ impl Probe {
     fn start(master: &str) -> Probe {
         let tmp = tempfile::tempdir().unwrap();
         let mut cmd = Command::new(std::env::current_exe().unwrap());
-        cmd.args(["--exact", "lifecycle::signal_probe", "--ignored", "--nocapture", "--test-threads=1"])
-            .env(PROBE_ENV, master)
-            .env("TMPDIR", tmp.path())
-            .env("EMBER_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        cmd.args([
+            "--exact",
+            "lifecycle::signal_probe",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(PROBE_ENV, master)
+        .env("TMPDIR", tmp.path())
+        .env("EMBER_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         let mut child = cmd.spawn().unwrap();
         let (tx, lines) = channel();
@@ -90,10 +113,17 @@ impl Probe {
         std::thread::spawn(move || {
             let mut buf = [0u8; 4096];
             while let Ok(n @ 1..) = err.read(&mut buf) {
-                sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
             }
         });
-        Probe { child, tmp, lines, stderr }
+        Probe {
+            child,
+            tmp,
+            lines,
+            stderr,
+        }
     }
 
     fn log(&self) -> String {
@@ -112,7 +142,10 @@ impl Probe {
                         return rest.trim().to_string();
                     }
                 }
-                Err(e) => panic!("no line {prefix:?} from the driver ({e}); its log:\n{}", self.log()),
+                Err(e) => panic!(
+                    "no line {prefix:?} from the driver ({e}); its log:\n{}",
+                    self.log()
+                ),
             }
         }
     }
@@ -147,7 +180,9 @@ impl Probe {
 impl Drop for Probe {
     fn drop(&mut self) {
         if let Ok(None) = self.child.try_wait() {
-            let _ = Command::new("kill").args(["-KILL", "--", &(-self.pid()).to_string()]).status();
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &(-self.pid()).to_string()])
+                .status();
             let _ = self.child.wait();
         }
     }
@@ -165,26 +200,39 @@ fn collect(dir: &Path, out: &mut Vec<String>) {
 /// Sends `signal` (a name such as `INT`) to a process, or to a process group if `target` is
 /// negative.
 fn kill(signal: &str, target: i32) {
-    let status = Command::new("kill").arg(format!("-{signal}")).arg("--").arg(target.to_string()).status().unwrap();
+    let status = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg("--")
+        .arg(target.to_string())
+        .status()
+        .unwrap();
     assert!(status.success(), "kill -{signal} {target} failed");
 }
 
 fn pids(list: &str) -> Vec<i32> {
-    list.split([',', ' ']).filter_map(|p| p.parse().ok()).collect()
+    list.split([',', ' '])
+        .filter_map(|p| p.parse().ok())
+        .collect()
 }
 
 /// Whether a process has ended (gone, or a zombie nobody reaped yet).
 fn ended(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Err(_) => true,
-        Ok(stat) => stat.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('Z')),
+        Ok(stat) => stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('Z')),
     }
 }
 
 fn wait_until_ended(pids: &[i32], probe: &Probe) {
     let deadline = Instant::now() + WAIT;
     while !pids.iter().all(|p| ended(*p)) {
-        assert!(Instant::now() < deadline, "executor processes {pids:?} outlived their driver; its log:\n{}", probe.log());
+        assert!(
+            Instant::now() < deadline,
+            "executor processes {pids:?} outlived their driver; its log:\n{}",
+            probe.log()
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
 }
@@ -194,20 +242,45 @@ fn wait_until_ended(pids: &[i32], probe: &Probe) {
 fn stops_cleanly(master: &str, signal: &str, group: bool) {
     let mut probe = Probe::start(master);
     let executors = pids(&probe.expect("READY"));
-    assert!(!probe.leftovers().is_empty(), "the application has scratch files while it runs");
+    assert!(
+        !probe.leftovers().is_empty(),
+        "the application has scratch files while it runs"
+    );
     for pid in &executors {
         // Named after the program and its role in `ps`.
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
-        let argv: Vec<String> = cmdline.split(|b| *b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
-        let program = std::env::current_exe().unwrap().file_name().unwrap().to_string_lossy().into_owned();
-        assert_eq!(argv[..3], [program, "executor".to_string(), "--driver".to_string()], "{argv:?}");
+        let argv: Vec<String> = cmdline
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        let program = std::env::current_exe()
+            .unwrap()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        assert_eq!(
+            argv[..3],
+            [program, "executor".to_string(), "--driver".to_string()],
+            "{argv:?}"
+        );
     }
     kill(signal, if group { -probe.pid() } else { probe.pid() });
     let status = probe.wait_exit();
     let expected = if signal == "INT" { 130 } else { 143 };
-    assert_eq!(status.code(), Some(expected), "{status}; log:\n{}", probe.log());
+    assert_eq!(
+        status.code(),
+        Some(expected),
+        "{status}; log:\n{}",
+        probe.log()
+    );
     wait_until_ended(&executors, &probe);
-    assert_eq!(probe.leftovers(), Vec::<String>::new(), "left behind after SIG{signal}; log:\n{}", probe.log());
+    assert_eq!(
+        probe.leftovers(),
+        Vec::<String>::new(),
+        "left behind after SIG{signal}; log:\n{}",
+        probe.log()
+    );
 }
 
 #[test]
@@ -236,26 +309,55 @@ fn the_driver_deletes_the_directory_of_a_sigkilled_executor() {
     let executors = pids(&probe.expect("READY"));
     let victim = executors[0];
     let prefix = format!("ember-executor-{victim}-");
-    let has_dir = |probe: &Probe| probe.leftovers().iter().any(|p| Path::new(p).file_name().unwrap().to_string_lossy().starts_with(&prefix));
-    assert!(has_dir(&probe), "the executor has a scratch directory: {:?}", probe.leftovers());
+    let has_dir = |probe: &Probe| {
+        probe.leftovers().iter().any(|p| {
+            Path::new(p)
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(&prefix)
+        })
+    };
+    assert!(
+        has_dir(&probe),
+        "the executor has a scratch directory: {:?}",
+        probe.leftovers()
+    );
     kill("KILL", victim);
     // Its replacement registers after the driver has reaped it and deleted its directory.
     let now = pids(&probe.expect("ADDED 3"));
-    assert!(!has_dir(&probe), "the killed executor's directory is left: {:?}", probe.leftovers());
+    assert!(
+        !has_dir(&probe),
+        "the killed executor's directory is left: {:?}",
+        probe.leftovers()
+    );
     kill("TERM", probe.pid());
     assert_eq!(probe.wait_exit().code(), Some(143), "log:\n{}", probe.log());
     wait_until_ended(&now, &probe);
-    assert_eq!(probe.leftovers(), Vec::<String>::new(), "log:\n{}", probe.log());
+    assert_eq!(
+        probe.leftovers(),
+        Vec::<String>::new(),
+        "log:\n{}",
+        probe.log()
+    );
 }
 
 fn sigkill_of_the_driver_leaves_nothing(group: bool) {
     let mut probe = Probe::start(CLUSTER);
     let executors = pids(&probe.expect("READY"));
     kill("KILL", if group { -probe.pid() } else { probe.pid() });
-    assert_eq!(std::os::unix::process::ExitStatusExt::signal(&probe.wait_exit()), Some(9));
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&probe.wait_exit()),
+        Some(9)
+    );
     // The executors see their driver's connection drop, stop, and delete their directories.
     wait_until_ended(&executors, &probe);
-    assert_eq!(probe.leftovers(), Vec::<String>::new(), "log:\n{}", probe.log());
+    assert_eq!(
+        probe.leftovers(),
+        Vec::<String>::new(),
+        "log:\n{}",
+        probe.log()
+    );
 }
 
 #[test]
@@ -289,10 +391,16 @@ fn a_task_that_exits_its_executor_fails_the_job_after_max_failures() {
             .to_string();
         assert!(err.contains("failed 4 times"), "{err}");
         assert!(
-            err.contains("exited caused by one of the running tasks) Reason: Command exited with code ") && err.contains(&format!("code {code}")),
+            err.contains(
+                "exited caused by one of the running tasks) Reason: Command exited with code "
+            ) && err.contains(&format!("code {code}")),
             "{err}"
         );
-        assert_eq!(ctx.parallelize((0..100u32).collect(), 4).count().unwrap(), 100, "the context keeps working");
+        assert_eq!(
+            ctx.parallelize((0..100u32).collect(), 4).count().unwrap(),
+            100,
+            "the context keeps working"
+        );
     }
     ctx.stop();
 }
@@ -300,9 +408,17 @@ fn a_task_that_exits_its_executor_fails_the_job_after_max_failures() {
 #[test]
 fn task_cpus_above_an_executors_cores_fail_the_context_with_sparks_message() {
     for master in ["local[1]", "local-cluster[1,1,1024]"] {
-        let conf = EmberConf::new().set_master(master).set("ember.task.cpus", "2");
+        let conf = EmberConf::new()
+            .set_master(master)
+            .set("ember.task.cpus", "2");
         let err = Context::new(conf).err().expect("refused").to_string();
-        assert!(err.contains("The number of cores per executor (=1) has to be >= the number of cpus per task = 2."), "{master}: {err}");
+        assert!(
+            err.contains(
+                "The number of cores per executor (=1) has to be >= the number of cpus per task = \
+                 2."
+            ),
+            "{master}: {err}"
+        );
     }
 }
 
@@ -310,12 +426,33 @@ fn task_cpus_above_an_executors_cores_fail_the_context_with_sparks_message() {
 fn a_standalone_executor_with_fewer_cores_than_a_task_needs_is_refused() {
     use ember::rpc::connection::Connection;
     use ember::rpc::messages::{ToDriver, ToExecutor};
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let ctx = context(&format!("ember://127.0.0.1:{port}"), &[("ember.authenticate", "true"), ("ember.authenticate.secret", "cpus"), ("ember.task.cpus", "2")]);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let ctx = context(
+        &format!("ember://127.0.0.1:{port}"),
+        &[
+            ("ember.authenticate", "true"),
+            ("ember.authenticate.secret", "cpus"),
+            ("ember.task.cpus", "2"),
+        ],
+    );
     let addr = ctx.driver_address().unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let reply = rt.block_on(async {
-        let mut conn = Connection::<ToExecutor, ToDriver>::connect(addr, &ember::rpc::secret::Security::authenticated("cpus"), 1 << 20, Duration::from_secs(30)).await.unwrap();
+        let mut conn = Connection::<ToExecutor, ToDriver>::connect(
+            addr,
+            &ember::rpc::secret::Security::authenticated("cpus"),
+            1 << 20,
+            Duration::from_secs(30),
+        )
+        .await
+        .unwrap();
         conn.send(&ToDriver::RegisterExecutor {
             requested_id: None,
             host: "127.0.0.1".into(),
@@ -330,7 +467,10 @@ fn a_standalone_executor_with_fewer_cores_than_a_task_needs_is_refused() {
         conn.recv().await.unwrap()
     });
     match reply {
-        ToExecutor::RegisterRejected { reason } => assert!(reason.contains("ember.task.cpus") && reason.contains("1 cores"), "{reason}"),
+        ToExecutor::RegisterRejected { reason } => assert!(
+            reason.contains("ember.task.cpus") && reason.contains("1 cores"),
+            "{reason}"
+        ),
         other => panic!("registered: {other:?}"),
     }
     assert!(ctx.executor_infos().is_empty());
@@ -342,38 +482,70 @@ fn a_standalone_executor_with_fewer_cores_than_a_task_needs_is_refused() {
 #[test]
 fn an_executor_started_before_its_driver_joins_it() {
     let tmp = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args(["executor", "--driver", &format!("127.0.0.1:{port}"), "--cores", "1"])
-        .env("EMBER_AUTH_SECRET", "early")
-        .env("EMBER_LOG", "info")
-        .env("TMPDIR", tmp.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+    cmd.args([
+        "executor",
+        "--driver",
+        &format!("127.0.0.1:{port}"),
+        "--cores",
+        "1",
+    ])
+    .env("EMBER_AUTH_SECRET", "early")
+    .env("EMBER_LOG", "info")
+    .env("TMPDIR", tmp.path())
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped());
     let mut executor = cmd.spawn().unwrap();
     // The deliberate head start: the executor runs 3 s before its driver exists.
     std::thread::sleep(Duration::from_secs(3));
-    let ctx = context(&format!("ember://127.0.0.1:{port}"), &[("ember.authenticate", "true"), ("ember.authenticate.secret", "early")]);
+    let ctx = context(
+        &format!("ember://127.0.0.1:{port}"),
+        &[
+            ("ember.authenticate", "true"),
+            ("ember.authenticate.secret", "early"),
+        ],
+    );
     let joined = ctx.wait_for_status(WAIT, |s| s.executors_added == 1);
     if !joined {
         let _ = executor.kill();
     }
     assert!(joined, "the early executor never joined");
-    assert_eq!(ctx.parallelize((0..100u32).collect(), 2).count().unwrap(), 100);
+    assert_eq!(
+        ctx.parallelize((0..100u32).collect(), 2).count().unwrap(),
+        100
+    );
     ctx.stop();
     let deadline = Instant::now() + WAIT;
     let status = loop {
         if let Some(s) = executor.try_wait().unwrap() {
             break s;
         }
-        assert!(Instant::now() < deadline, "the executor did not stop with its driver");
+        assert!(
+            Instant::now() < deadline,
+            "the executor did not stop with its driver"
+        );
         std::thread::sleep(Duration::from_millis(10));
     };
     let mut log = String::new();
-    executor.stderr.take().unwrap().read_to_string(&mut log).unwrap();
+    executor
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
     assert!(status.success(), "{status}: {log}");
-    assert!(log.contains("INFO") && log.contains("Cannot reach the driver at") && log.contains("retrying in"), "{log}");
+    assert!(
+        log.contains("INFO")
+            && log.contains("Cannot reach the driver at")
+            && log.contains("retrying in"),
+        "{log}"
+    );
     let mut left = Vec::new();
     collect(tmp.path(), &mut left);
     assert_eq!(left, Vec::<String>::new());
@@ -381,10 +553,20 @@ fn an_executor_started_before_its_driver_joins_it() {
 
 #[test]
 fn a_local_master_with_more_threads_than_the_machine_gives_fails_naming_it() {
-    let err = Context::new(EmberConf::new().set_master("local[100000000]")).err().expect("refused").to_string();
-    assert!(err.contains("\"local[100000000]\"") && err.contains("more than this machine gives one process"), "{err}");
+    let err = Context::new(EmberConf::new().set_master("local[100000000]"))
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(
+        err.contains("\"local[100000000]\"")
+            && err.contains("more than this machine gives one process"),
+        "{err}"
+    );
     // A large pool that fits starts at once: its threads start as tasks need them.
     let ctx = context("local[2000]", &[]);
-    assert_eq!(ctx.parallelize((0..10u32).collect(), 2).count().unwrap(), 10);
+    assert_eq!(
+        ctx.parallelize((0..10u32).collect(), 2).count().unwrap(),
+        10
+    );
     ctx.stop();
 }

@@ -7,11 +7,15 @@ use crate::common::{for_each_master, is_cluster, sorted};
 use ember::prelude::*;
 
 fn words() -> Vec<String> {
-    (0..500u64).map(|i| format!("w{}", (i * 7919) % 37)).collect()
+    (0..500u64)
+        .map(|i| format!("w{}", (i * 7919) % 37))
+        .collect()
 }
 
 fn pairs() -> Vec<(u32, i64)> {
-    (0..400u32).map(|i| ((i * 31) % 23, i as i64 - 100)).collect()
+    (0..400u32)
+        .map(|i| ((i * 31) % 23, i as i64 - 100))
+        .collect()
 }
 
 #[test]
@@ -21,39 +25,112 @@ fn sources_and_narrow_transformations() {
         let rdd = ctx.parallelize(data.clone(), 7);
         assert_eq!(rdd.num_partitions(), 7);
         assert_eq!(rdd.collect().unwrap(), data, "{m}");
-        assert_eq!(rdd.clone().map(|x| x * 2).collect().unwrap(), data.iter().map(|x| x * 2).collect::<Vec<_>>());
-        assert_eq!(rdd.clone().map(func!([k = 3u64] |x| x * k)).collect().unwrap(), data.iter().map(|x| x * 3).collect::<Vec<_>>());
-        assert_eq!(rdd.clone().filter(|x| x % 3 == 0).collect().unwrap(), data.iter().copied().filter(|x| x % 3 == 0).collect::<Vec<_>>());
-        assert_eq!(rdd.clone().filter(func!([k = 5u64] |x| x % k == 0)).count().unwrap(), 200);
         assert_eq!(
-            rdd.clone().flat_map(|x| vec![x; (x % 3) as usize]).collect().unwrap(),
-            data.iter().flat_map(|&x| vec![x; (x % 3) as usize]).collect::<Vec<_>>()
+            rdd.clone().map(|x| x * 2).collect().unwrap(),
+            data.iter().map(|x| x * 2).collect::<Vec<_>>()
         );
-        assert_eq!(rdd.clone().flat_map(func!([n = 2usize] |x| vec![x; n])).count().unwrap(), 2000);
-        let sums = rdd.clone().map_partitions(|it| std::iter::once(it.sum::<u64>())).collect().unwrap();
+        assert_eq!(
+            rdd.clone()
+                .map(func!([k = 3u64] | x | x * k))
+                .collect()
+                .unwrap(),
+            data.iter().map(|x| x * 3).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            rdd.clone().filter(|x| x % 3 == 0).collect().unwrap(),
+            data.iter()
+                .copied()
+                .filter(|x| x % 3 == 0)
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(
+            rdd.clone()
+                .filter(func!([k = 5u64] | x | x % k == 0))
+                .count()
+                .unwrap(),
+            200
+        );
+        assert_eq!(
+            rdd.clone()
+                .flat_map(|x| vec![x; (x % 3) as usize])
+                .collect()
+                .unwrap(),
+            data.iter()
+                .flat_map(|&x| vec![x; (x % 3) as usize])
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(
+            rdd.clone()
+                .flat_map(func!([n = 2usize] | x | vec![x; n]))
+                .count()
+                .unwrap(),
+            2000
+        );
+        let sums = rdd
+            .clone()
+            .map_partitions(|it| std::iter::once(it.sum::<u64>()))
+            .collect()
+            .unwrap();
         assert_eq!(sums.len(), 7);
         assert_eq!(sums.iter().sum::<u64>(), data.iter().sum::<u64>());
-        let idx = rdd.clone().map_partitions_with_index(|i, it| it.map(move |x| (i, x))).collect().unwrap();
+        let idx = rdd
+            .clone()
+            .map_partitions_with_index(|i, it| it.map(move |x| (i, x)))
+            .collect()
+            .unwrap();
         assert!(idx.windows(2).all(|w| w[0].0 <= w[1].0));
         // The returned iterator owns what it needs: `k` is `Copy`, so it is the value itself.
-        let with = rdd.clone().map_partitions(func!([k = 10u64] |it| it.map(move |x| x * k)));
-        assert_eq!(with.collect().unwrap(), data.iter().map(|x| x * 10).collect::<Vec<_>>());
-        let tagged = rdd.clone().map_partitions_with_index(func!([k = 100u64] |i, it| {
-            let base = k * i as u64;
-            it.take(1).map(move |x| base + x)
-        }));
+        let with = rdd
+            .clone()
+            .map_partitions(func!([k = 10u64] | it | it.map(move |x| x * k)));
+        assert_eq!(
+            with.collect().unwrap(),
+            data.iter().map(|x| x * 10).collect::<Vec<_>>()
+        );
+        let tagged = rdd.clone().map_partitions_with_index(func!(
+            [k = 100u64] | i,
+            it | {
+                let base = k * i as u64;
+                it.take(1).map(move |x| base + x)
+            }
+        ));
         assert_eq!(tagged.count().unwrap(), 7);
         let glom = rdd.clone().glom().collect().unwrap();
         assert_eq!(glom.len(), 7);
         assert_eq!(glom.concat(), data);
-        assert_eq!(rdd.clone().key_by(|x| x % 10).collect().unwrap(), data.iter().map(|x| (x % 10, *x)).collect::<Vec<_>>());
-        assert_eq!(rdd.clone().key_by(func!([k = 4u64] |x| x % k)).count().unwrap(), 1000);
-        let zipped = rdd.clone().filter(|x| x % 2 == 1).zip_with_index().unwrap().collect().unwrap();
-        assert_eq!(zipped, data.iter().copied().filter(|x| x % 2 == 1).zip(0u64..).collect::<Vec<_>>());
+        assert_eq!(
+            rdd.clone().key_by(|x| x % 10).collect().unwrap(),
+            data.iter().map(|x| (x % 10, *x)).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            rdd.clone()
+                .key_by(func!([k = 4u64] | x | x % k))
+                .count()
+                .unwrap(),
+            1000
+        );
+        let zipped = rdd
+            .clone()
+            .filter(|x| x % 2 == 1)
+            .zip_with_index()
+            .unwrap()
+            .collect()
+            .unwrap();
+        assert_eq!(
+            zipped,
+            data.iter()
+                .copied()
+                .filter(|x| x % 2 == 1)
+                .zip(0u64..)
+                .collect::<Vec<_>>()
+        );
         let u = rdd.clone().union(ctx.parallelize(vec![5000u64, 5001], 2));
         assert_eq!(u.num_partitions(), 9);
         assert_eq!(u.count().unwrap(), 1002);
-        let all = ctx.union(vec![ctx.parallelize(vec![1u8], 1), ctx.parallelize(vec![2u8, 3], 2)]);
+        let all = ctx.union(vec![
+            ctx.parallelize(vec![1u8], 1),
+            ctx.parallelize(vec![2u8, 3], 2),
+        ]);
         assert_eq!(all.collect().unwrap(), vec![1, 2, 3]);
         let co = rdd.clone().coalesce(3);
         assert_eq!(co.num_partitions(), 3);
@@ -62,9 +139,19 @@ fn sources_and_narrow_transformations() {
         assert_eq!(re.num_partitions(), 4);
         assert_eq!(sorted(&re.collect().unwrap()), data);
         let parts = re.glom().collect().unwrap();
-        assert!(parts.iter().all(|p| p.len() > 150), "repartition balances: {:?}", parts.iter().map(Vec::len).collect::<Vec<_>>());
-        assert_eq!(ctx.range(0, 100, 3, 4).collect().unwrap(), (0..100).step_by(3).collect::<Vec<i64>>());
-        assert_eq!(ctx.range(10, 0, -2, 3).collect().unwrap(), vec![10, 8, 6, 4, 2]);
+        assert!(
+            parts.iter().all(|p| p.len() > 150),
+            "repartition balances: {:?}",
+            parts.iter().map(Vec::len).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            ctx.range(0, 100, 3, 4).collect().unwrap(),
+            (0..100).step_by(3).collect::<Vec<i64>>()
+        );
+        assert_eq!(
+            ctx.range(10, 0, -2, 3).collect().unwrap(),
+            vec![10, 8, 6, 4, 2]
+        );
         assert_eq!(ctx.parallelize(Vec::<u8>::new(), 3).count().unwrap(), 0);
     });
 }
@@ -73,11 +160,23 @@ fn sources_and_narrow_transformations() {
 fn sample_is_deterministic_and_about_right() {
     for_each_master(|ctx, _| {
         let rdd = ctx.parallelize((0..10_000u32).collect(), 4);
-        let a = rdd.clone().sample(Sampling::WithoutReplacement, 0.1, 7).collect().unwrap();
-        let b = rdd.clone().sample(Sampling::WithoutReplacement, 0.1, 7).collect().unwrap();
+        let a = rdd
+            .clone()
+            .sample(Sampling::WithoutReplacement, 0.1, 7)
+            .collect()
+            .unwrap();
+        let b = rdd
+            .clone()
+            .sample(Sampling::WithoutReplacement, 0.1, 7)
+            .collect()
+            .unwrap();
         assert_eq!(a, b);
         assert!((800..1200).contains(&a.len()), "{}", a.len());
-        let w = rdd.clone().sample(Sampling::WithReplacement, 0.5, 3).count().unwrap();
+        let w = rdd
+            .clone()
+            .sample(Sampling::WithReplacement, 0.5, 3)
+            .count()
+            .unwrap();
         assert!((4000..6000).contains(&w), "{w}");
     });
 }
@@ -94,16 +193,70 @@ fn key_value_shuffles_match_plain_rust() {
             groups.entry(*k).or_default().push(*v);
         }
         let expect_sums: Vec<(u32, i64)> = sums.clone().into_iter().collect();
-        assert_eq!(sorted(&rdd.clone().reduce_by_key(|a, b| a + b, 3).collect().unwrap()), expect_sums, "{m}");
-        assert_eq!(sorted(&rdd.clone().reduce_by_key(|a, b| a + b, None).collect().unwrap()), expect_sums);
-        assert_eq!(sorted(&rdd.clone().reduce_by_key(func!([k = 2i64] |a, b| a + b * k), 4).collect().unwrap()).len(), 23);
-        assert_eq!(sorted(&rdd.clone().fold_by_key(0, |a, b| a + b, 2).collect().unwrap()), expect_sums);
-        let agg = rdd.clone().aggregate_by_key((0i64, 0u32), |(s, n), v| (s + v, n + 1), |(s1, n1), (s2, n2)| (s1 + s2, n1 + n2), 4).collect().unwrap();
-        assert_eq!(sorted(&agg.iter().map(|(k, (s, _))| (*k, *s)).collect::<Vec<_>>()), expect_sums);
-        assert_eq!(agg.iter().map(|(_, (_, n))| *n as usize).sum::<usize>(), p.len());
+        assert_eq!(
+            sorted(
+                &rdd.clone()
+                    .reduce_by_key(|a, b| a + b, 3)
+                    .collect()
+                    .unwrap()
+            ),
+            expect_sums,
+            "{m}"
+        );
+        assert_eq!(
+            sorted(
+                &rdd.clone()
+                    .reduce_by_key(|a, b| a + b, None)
+                    .collect()
+                    .unwrap()
+            ),
+            expect_sums
+        );
+        assert_eq!(
+            sorted(
+                &rdd.clone()
+                    .reduce_by_key(func!([k = 2i64] | a, b | a + b * k), 4)
+                    .collect()
+                    .unwrap()
+            )
+            .len(),
+            23
+        );
+        assert_eq!(
+            sorted(
+                &rdd.clone()
+                    .fold_by_key(0, |a, b| a + b, 2)
+                    .collect()
+                    .unwrap()
+            ),
+            expect_sums
+        );
+        let agg = rdd
+            .clone()
+            .aggregate_by_key(
+                (0i64, 0u32),
+                |(s, n), v| (s + v, n + 1),
+                |(s1, n1), (s2, n2)| (s1 + s2, n1 + n2),
+                4,
+            )
+            .collect()
+            .unwrap();
+        assert_eq!(
+            sorted(&agg.iter().map(|(k, (s, _))| (*k, *s)).collect::<Vec<_>>()),
+            expect_sums
+        );
+        assert_eq!(
+            agg.iter().map(|(_, (_, n))| *n as usize).sum::<usize>(),
+            p.len()
+        );
         let comb = rdd
             .clone()
-            .combine_by_key(|v| vec![v], |c: &mut Vec<i64>, v| c.push(v), |c: &mut Vec<i64>, o| c.extend(o), 3)
+            .combine_by_key(
+                |v| vec![v],
+                |c: &mut Vec<i64>, v| c.push(v),
+                |c: &mut Vec<i64>, o| c.extend(o),
+                3,
+            )
             .map_values(|mut v| {
                 v.sort();
                 v
@@ -133,20 +286,49 @@ fn key_value_shuffles_match_plain_rust() {
             let keys: std::collections::HashSet<u32> = part.iter().map(|(k, _)| *k).collect();
             for other in &parts {
                 if !std::ptr::eq(part, other) {
-                    assert!(other.iter().all(|(k, _)| !keys.contains(k)), "a key is in two partitions");
+                    assert!(
+                        other.iter().all(|(k, _)| !keys.contains(k)),
+                        "a key is in two partitions"
+                    );
                 }
             }
         }
-        assert_eq!(sorted(&hashed.clone().lookup(5).unwrap()), sorted(&p.iter().filter(|(k, _)| *k == 5).map(|(_, v)| *v).collect::<Vec<_>>()));
+        assert_eq!(
+            sorted(&hashed.clone().lookup(5).unwrap()),
+            sorted(
+                &p.iter()
+                    .filter(|(k, _)| *k == 5)
+                    .map(|(_, v)| *v)
+                    .collect::<Vec<_>>()
+            )
+        );
         assert_eq!(rdd.clone().lookup(99).unwrap(), Vec::<i64>::new());
-        assert_eq!(sorted(&rdd.clone().keys().distinct(3).collect().unwrap()), (0..23).collect::<Vec<u32>>());
+        assert_eq!(
+            sorted(&rdd.clone().keys().distinct(3).collect().unwrap()),
+            (0..23).collect::<Vec<u32>>()
+        );
         assert_eq!(rdd.clone().values().count().unwrap(), 400);
         let fm = rdd.clone().flat_map_values(|v| vec![v, v]).count().unwrap();
         assert_eq!(fm, 800);
-        let fmw = rdd.clone().flat_map_values(func!([n = 3usize] |v| vec![v; n])).count().unwrap();
+        let fmw = rdd
+            .clone()
+            .flat_map_values(func!([n = 3usize] | v | vec![v; n]))
+            .count()
+            .unwrap();
         assert_eq!(fmw, 1200);
-        assert_eq!(rdd.clone().map_values(func!([k = 2i64] |v| v * k)).values().reduce(|a, b| a + b).unwrap(), 2 * p.iter().map(|(_, v)| v).sum::<i64>());
-        let map = rdd.clone().reduce_by_key(|a, b| a + b, 2).collect_as_map().unwrap();
+        assert_eq!(
+            rdd.clone()
+                .map_values(func!([k = 2i64] | v | v * k))
+                .values()
+                .reduce(|a, b| a + b)
+                .unwrap(),
+            2 * p.iter().map(|(_, v)| v).sum::<i64>()
+        );
+        let map = rdd
+            .clone()
+            .reduce_by_key(|a, b| a + b, 2)
+            .collect_as_map()
+            .unwrap();
         assert_eq!(map, sums.into_iter().collect::<HashMap<_, _>>());
     });
 }
@@ -161,7 +343,17 @@ fn text_lines() -> Vec<String> {
     (0..300u64)
         .map(|i| {
             let long = format!("a-word-longer-than-twenty-three-bytes-{}", i % 7);
-            format!("w{} {long}  é{}\tw{} {}", i % 13, i % 5, (i * 7) % 17, if i % 4 == 0 { "ünïcödé-ünïcödé-ünïcödé" } else { "" })
+            format!(
+                "w{} {long}  é{}\tw{} {}",
+                i % 13,
+                i % 5,
+                (i * 7) % 17,
+                if i % 4 == 0 {
+                    "ünïcödé-ünïcödé-ünïcödé"
+                } else {
+                    ""
+                }
+            )
         })
         .collect()
 }
@@ -171,43 +363,118 @@ fn flat_map_ref_matches_flat_map() {
     for_each_master(|ctx, m| {
         let lines = text_lines();
         let rdd = ctx.parallelize(lines.clone(), 4);
-        let expect_words: Vec<String> = lines.iter().flat_map(|l| l.split_whitespace().map(str::to_string)).collect();
-        assert_eq!(rdd.clone().flat_map_ref(str::split_whitespace).collect().unwrap(), expect_words, "{m}");
+        let expect_words: Vec<String> = lines
+            .iter()
+            .flat_map(|l| l.split_whitespace().map(str::to_string))
+            .collect();
+        assert_eq!(
+            rdd.clone()
+                .flat_map_ref(str::split_whitespace)
+                .collect()
+                .unwrap(),
+            expect_words,
+            "{m}"
+        );
         let mut expect: BTreeMap<String, u64> = BTreeMap::new();
         for w in &expect_words {
             *expect.entry(w.clone()).or_default() += 1;
         }
         let expect: Vec<(String, u64)> = expect.into_iter().collect();
         // Through the combining shuffle (lent keys), without map-side combine, and owned.
-        assert_eq!(sorted(&rdd.clone().flat_map_ref(lent_words).reduce_by_key(|a, b| a + b, 3).collect().unwrap()), expect, "{m}");
-        assert_eq!(sorted(&rdd.clone().flat_map_ref(lent_words).aggregate_by_key(0u64, |a, b| a + b, |a, b| a + b, 2).collect().unwrap()), expect);
-        let grouped = rdd.clone().flat_map_ref(lent_words).group_by_key(2).map_values(|v| v.len() as u64).collect().unwrap();
+        assert_eq!(
+            sorted(
+                &rdd.clone()
+                    .flat_map_ref(lent_words)
+                    .reduce_by_key(|a, b| a + b, 3)
+                    .collect()
+                    .unwrap()
+            ),
+            expect,
+            "{m}"
+        );
+        assert_eq!(
+            sorted(
+                &rdd.clone()
+                    .flat_map_ref(lent_words)
+                    .aggregate_by_key(0u64, |a, b| a + b, |a, b| a + b, 2)
+                    .collect()
+                    .unwrap()
+            ),
+            expect
+        );
+        let grouped = rdd
+            .clone()
+            .flat_map_ref(lent_words)
+            .group_by_key(2)
+            .map_values(|v| v.len() as u64)
+            .collect()
+            .unwrap();
         assert_eq!(sorted(&grouped), expect);
-        let owned = rdd.clone().flat_map(|l: String| l.split_whitespace().map(|w| (w.to_string(), 1u64)).collect::<Vec<_>>());
-        assert_eq!(sorted(&owned.reduce_by_key(|a, b| a + b, 3).collect().unwrap()), expect);
+        let owned = rdd.clone().flat_map(|l: String| {
+            l.split_whitespace()
+                .map(|w| (w.to_string(), 1u64))
+                .collect::<Vec<_>>()
+        });
+        assert_eq!(
+            sorted(&owned.reduce_by_key(|a, b| a + b, 3).collect().unwrap()),
+            expect
+        );
         // Persisted: later jobs read the cached owned pairs.
         let cached = rdd.clone().flat_map_ref(lent_words).cache();
         assert_eq!(cached.clone().count().unwrap(), expect_words.len() as u64);
-        assert_eq!(sorted(&cached.reduce_by_key(|a, b| a + b, 2).collect().unwrap()), expect);
+        assert_eq!(
+            sorted(&cached.reduce_by_key(|a, b| a + b, 2).collect().unwrap()),
+            expect
+        );
     });
 }
 
 #[test]
 fn sorting() {
     for_each_master(|ctx, m| {
-        let data: Vec<(u64, u32)> = (0..2000u32).map(|i| ((i as u64 * 2654435761) % 1009, i)).collect();
+        let data: Vec<(u64, u32)> = (0..2000u32)
+            .map(|i| ((i as u64 * 2654435761) % 1009, i))
+            .collect();
         let rdd = ctx.parallelize(data.clone(), 6);
         let asc = rdd.clone().sort_by_key(SortOrder::Ascending, 4).unwrap();
         assert_eq!(asc.num_partitions(), 4);
         let got = asc.collect().unwrap();
-        assert!(got.windows(2).all(|w| w[0].0 <= w[1].0), "{m}: ascending across partitions");
+        assert!(
+            got.windows(2).all(|w| w[0].0 <= w[1].0),
+            "{m}: ascending across partitions"
+        );
         assert_eq!(sorted(&got), sorted(&data));
-        let desc = rdd.clone().sort_by_key(SortOrder::Descending, 3).unwrap().keys().collect().unwrap();
+        let desc = rdd
+            .clone()
+            .sort_by_key(SortOrder::Descending, 3)
+            .unwrap()
+            .keys()
+            .collect()
+            .unwrap();
         assert!(desc.windows(2).all(|w| w[0] >= w[1]));
-        let by = ctx.parallelize(words(), 4).sort_by(|w: &String| w.len(), SortOrder::Ascending, 2).unwrap().collect().unwrap();
+        let by = ctx
+            .parallelize(words(), 4)
+            .sort_by(|w: &String| w.len(), SortOrder::Ascending, 2)
+            .unwrap()
+            .collect()
+            .unwrap();
         assert!(by.windows(2).all(|w| w[0].len() <= w[1].len()));
-        assert_eq!(ctx.parallelize(vec![(3u8, 'a')], 1).sort_by_key(SortOrder::Ascending, 1).unwrap().collect().unwrap(), vec![(3, 'a')]);
-        assert_eq!(ctx.parallelize(Vec::<(u8, u8)>::new(), 2).sort_by_key(SortOrder::Ascending, 3).unwrap().count().unwrap(), 0);
+        assert_eq!(
+            ctx.parallelize(vec![(3u8, 'a')], 1)
+                .sort_by_key(SortOrder::Ascending, 1)
+                .unwrap()
+                .collect()
+                .unwrap(),
+            vec![(3, 'a')]
+        );
+        assert_eq!(
+            ctx.parallelize(Vec::<(u8, u8)>::new(), 2)
+                .sort_by_key(SortOrder::Ascending, 3)
+                .unwrap()
+                .count()
+                .unwrap(),
+            0
+        );
     });
 }
 
@@ -226,14 +493,26 @@ fn joins_and_cogroup() {
                 }
             }
         }
-        assert_eq!(sorted(&ra.clone().join(rb.clone(), 5).collect().unwrap()), sorted(&inner), "{m}");
+        assert_eq!(
+            sorted(&ra.clone().join(rb.clone(), 5).collect().unwrap()),
+            sorted(&inner),
+            "{m}"
+        );
         let left = ra.clone().left_outer_join(rb.clone(), 2).collect().unwrap();
         assert_eq!(left.len(), 60);
         assert_eq!(left.iter().filter(|(_, (_, w))| w.is_none()).count(), 30);
-        let right = ra.clone().right_outer_join(rb.clone(), 2).collect().unwrap();
+        let right = ra
+            .clone()
+            .right_outer_join(rb.clone(), 2)
+            .collect()
+            .unwrap();
         assert_eq!(right.iter().filter(|(_, (v, _))| v.is_none()).count(), 15);
         assert_eq!(right.len(), 30 + 15);
-        let full = ra.clone().full_outer_join(rb.clone(), None).collect().unwrap();
+        let full = ra
+            .clone()
+            .full_outer_join(rb.clone(), None)
+            .collect()
+            .unwrap();
         assert_eq!(full.len(), 30 + 30 + 15);
         let cg = ra.clone().cogroup(rb.clone(), 3).collect().unwrap();
         assert_eq!(cg.len(), 35);
@@ -257,9 +536,20 @@ fn actions_match_plain_rust() {
         let rdd = ctx.parallelize(data.clone(), 9);
         assert_eq!(rdd.count().unwrap(), 1234, "{m}");
         assert_eq!(rdd.reduce(|a, b| a + b).unwrap(), data.iter().sum::<i64>());
-        assert_eq!(rdd.reduce(func!([k = 1i64] |a, b| a + b * k)).unwrap(), data.iter().sum::<i64>());
+        assert_eq!(
+            rdd.reduce(func!([k = 1i64] | a, b | a + b * k)).unwrap(),
+            data.iter().sum::<i64>()
+        );
         assert_eq!(rdd.fold(0, |a, b| a + b).unwrap(), data.iter().sum::<i64>());
-        assert_eq!(rdd.aggregate((0i64, 0u64), |(s, n), x| (s + x, n + 1), |(a, b), (c, d)| (a + c, b + d)).unwrap(), (data.iter().sum::<i64>(), 1234));
+        assert_eq!(
+            rdd.aggregate(
+                (0i64, 0u64),
+                |(s, n), x| (s + x, n + 1),
+                |(a, b), (c, d)| (a + c, b + d)
+            )
+            .unwrap(),
+            (data.iter().sum::<i64>(), 1234)
+        );
         assert_eq!(rdd.take(5).unwrap(), data[..5].to_vec());
         assert_eq!(rdd.take(1000).unwrap(), data[..1000].to_vec());
         assert_eq!(rdd.take(5000).unwrap(), data);
@@ -271,11 +561,15 @@ fn actions_match_plain_rust() {
         assert_eq!(rdd.take_ordered(7).unwrap(), sorted(&data)[..7].to_vec());
         let cbv = rdd.count_by_value().unwrap();
         assert_eq!(cbv.values().sum::<u64>(), 1234);
-        assert_eq!(cbv[&data[0]], data.iter().filter(|x| **x == data[0]).count() as u64);
+        assert_eq!(
+            cbv[&data[0]],
+            data.iter().filter(|x| **x == data[0]).count() as u64
+        );
         if is_cluster(m) {
             // Side effects of foreach happen in the executor processes, as in Spark.
             rdd.foreach(|_| {}).unwrap();
-            rdd.foreach_partition(func!([_k = 1u64] |it| drop(it))).unwrap();
+            rdd.foreach_partition(func!([_k = 1u64] | it | drop(it)))
+                .unwrap();
             return;
         }
         SEEN.store(0, Ordering::SeqCst);
@@ -283,11 +577,16 @@ fn actions_match_plain_rust() {
             SEEN.fetch_add(x.unsigned_abs(), Ordering::SeqCst);
         })
         .unwrap();
-        assert_eq!(SEEN.load(Ordering::SeqCst), data.iter().map(|x| x.unsigned_abs()).sum::<u64>());
+        assert_eq!(
+            SEEN.load(Ordering::SeqCst),
+            data.iter().map(|x| x.unsigned_abs()).sum::<u64>()
+        );
         SEEN.store(0, Ordering::SeqCst);
-        rdd.foreach(func!([k = 2u64] |_x| {
-            SEEN.fetch_add(k, Ordering::SeqCst);
-        }))
+        rdd.foreach(func!(
+            [k = 2u64] | _x | {
+                SEEN.fetch_add(k, Ordering::SeqCst);
+            }
+        ))
         .unwrap();
         assert_eq!(SEEN.load(Ordering::SeqCst), 2468);
         SEEN.store(0, Ordering::SeqCst);
@@ -296,24 +595,46 @@ fn actions_match_plain_rust() {
         })
         .unwrap();
         assert_eq!(SEEN.load(Ordering::SeqCst), 1234);
-        rdd.foreach_partition(func!([_k = 1u64] |it| drop(it))).unwrap();
+        rdd.foreach_partition(func!([_k = 1u64] | it | drop(it)))
+            .unwrap();
         let empty = ctx.parallelize(Vec::<i64>::new(), 2);
-        assert!(matches!(empty.reduce(|a, b| a + b), Err(EmberError::EmptyCollection(_))));
+        assert!(matches!(
+            empty.reduce(|a, b| a + b),
+            Err(EmberError::EmptyCollection(_))
+        ));
         assert!(matches!(empty.first(), Err(EmberError::EmptyCollection(_))));
-        assert_eq!(empty.fold(5, |a, b| a + b).unwrap(), 15, "fold applies zero per partition and once more, as Spark");
+        assert_eq!(
+            empty.fold(5, |a, b| a + b).unwrap(),
+            15,
+            "fold applies zero per partition and once more, as Spark"
+        );
     });
 }
 
 #[test]
 fn cache_keeps_partitions_and_unpersist_frees_them() {
     for_each_master(|ctx, m| {
-        let rdd = ctx.parallelize((0..100u32).collect(), 4).map(|x| x + 1).cache();
+        let rdd = ctx
+            .parallelize((0..100u32).collect(), 4)
+            .map(|x| x + 1)
+            .cache();
         assert_eq!(rdd.storage_level(), StorageLevel::MEMORY_ONLY);
         assert_eq!(rdd.count().unwrap(), 100);
-        assert_eq!(ctx.rdd_storage_info(rdd.id()).0, 4, "{m}: every partition cached");
+        assert_eq!(
+            ctx.rdd_storage_info(rdd.id()).0,
+            4,
+            "{m}: every partition cached"
+        );
         let hits_before = ctx.status().metrics.cache_hits;
-        assert_eq!(rdd.clone().map(|x| x * 2).reduce(|a, b| a + b).unwrap(), (1..=100u32).map(|x| x * 2).sum::<u32>());
-        assert_eq!(ctx.status().metrics.cache_hits - hits_before, 4, "the second action read the cache");
+        assert_eq!(
+            rdd.clone().map(|x| x * 2).reduce(|a, b| a + b).unwrap(),
+            (1..=100u32).map(|x| x * 2).sum::<u32>()
+        );
+        assert_eq!(
+            ctx.status().metrics.cache_hits - hits_before,
+            4,
+            "the second action read the cache"
+        );
         let rdd = rdd.unpersist();
         assert_eq!(ctx.rdd_storage_info(rdd.id()).0, 0);
         assert_eq!(rdd.count().unwrap(), 100);

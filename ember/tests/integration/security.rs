@@ -23,13 +23,20 @@ use ember::rpc::{auth, frame};
 const T: Duration = Duration::from_secs(30);
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A driver of an `ember://` master on loopback that executors join by hand.
 fn standalone(secret: &str, extra: &[(&str, &str)]) -> (Context, SocketAddr) {
     let master = format!("ember://127.0.0.1:{}", free_port());
-    let mut conf = vec![("ember.authenticate", "true"), ("ember.authenticate.secret", secret)];
+    let mut conf = vec![
+        ("ember.authenticate", "true"),
+        ("ember.authenticate.secret", secret),
+    ];
     conf.extend_from_slice(extra);
     let ctx = context(&master, &conf);
     let addr = ctx.driver_address().expect("a cluster driver listens");
@@ -37,13 +44,25 @@ fn standalone(secret: &str, extra: &[(&str, &str)]) -> (Context, SocketAddr) {
 }
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 /// This test binary started as an executor of the driver at `driver`.
 fn executor_process(driver: SocketAddr, secret: &str, extra: &[&str]) -> std::process::Child {
     Command::new(std::env::current_exe().unwrap())
-        .args(["executor", "--driver", &driver.to_string(), "--cores", "1", "--memory", "512m"])
+        .args([
+            "executor",
+            "--driver",
+            &driver.to_string(),
+            "--cores",
+            "1",
+            "--memory",
+            "512m",
+        ])
         .args(extra)
         .env("EMBER_AUTH_SECRET", secret)
         .stdin(Stdio::null())
@@ -88,9 +107,15 @@ fn register(id: &str) -> Vec<u8> {
 
 /// A raw TCP peer that completed the handshake with the secret: it holds the connection's keys and
 /// writes whatever bytes it likes.
-async fn raw_peer(addr: SocketAddr, secret: &str) -> (tokio::net::TcpStream, FrameSealer, FrameOpener) {
+async fn raw_peer(
+    addr: SocketAddr,
+    secret: &str,
+) -> (tokio::net::TcpStream, FrameSealer, FrameOpener) {
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let keys = auth::client_handshake(&mut s, &Security::authenticated(secret), T).await.unwrap().expect("an authenticated handshake gives keys");
+    let keys = auth::client_handshake(&mut s, &Security::authenticated(secret), T)
+        .await
+        .unwrap()
+        .expect("an authenticated handshake gives keys");
     let (sealer, opener) = keys.into_pair(1 << 20);
     (s, sealer, opener)
 }
@@ -127,7 +152,13 @@ fn a_peer_that_injects_flips_reorders_or_replays_frames_is_cut_off_and_not_acted
         cut_off(&mut s).await;
 
         // One bit flipped in a sealed frame: the length's top bit, the kind, the body, the tag.
-        for bit in [3 * 8 + 7, 4 * 8, 5 * 8 + 3, 20 * 8, (payload.len() + 5) * 8 + 7] {
+        for bit in [
+            3 * 8 + 7,
+            4 * 8,
+            5 * 8 + 3,
+            20 * 8,
+            (payload.len() + 5) * 8 + 7,
+        ] {
             let (mut s, mut sealer, _) = raw_peer(addr, "k").await;
             let mut f = sealed(&mut sealer, &register("flipped"));
             f[bit / 8] ^= 1 << (bit % 8);
@@ -137,7 +168,10 @@ fn a_peer_that_injects_flips_reorders_or_replays_frames_is_cut_off_and_not_acted
 
         // Reordered: the second frame first.
         let (mut s, mut sealer, _) = raw_peer(addr, "k").await;
-        let (first, second) = (sealed(&mut sealer, &register("first")), sealed(&mut sealer, &register("second")));
+        let (first, second) = (
+            sealed(&mut sealer, &register("first")),
+            sealed(&mut sealer, &register("second")),
+        );
         s.write_all(&second).await.unwrap();
         s.write_all(&first).await.unwrap();
         cut_off(&mut s).await;
@@ -157,15 +191,27 @@ fn a_peer_that_injects_flips_reorders_or_replays_frames_is_cut_off_and_not_acted
         let f = sealed(&mut sealer, &register("honest"));
         s.write_all(&f).await.unwrap();
         let mut buf = Vec::new();
-        let n = tokio::time::timeout(T, ember::rpc::seal::io::read_frame_into(&mut s, &mut opener, &mut buf)).await.unwrap().unwrap();
+        let n = tokio::time::timeout(
+            T,
+            ember::rpc::seal::io::read_frame_into(&mut s, &mut opener, &mut buf),
+        )
+        .await
+        .unwrap()
+        .unwrap();
         assert!(n.is_some());
         let reply: ToExecutor = frame::decode(&buf).unwrap();
-        assert!(matches!(reply, ToExecutor::RegisteredExecutor { .. }), "{reply:?}");
+        assert!(
+            matches!(reply, ToExecutor::RegisteredExecutor { .. }),
+            "{reply:?}"
+        );
         // Replayed within the connection: the registration again, byte for byte.
         s.write_all(&f).await.unwrap();
         cut_off(&mut s).await;
     });
-    assert!(ctx.wait_for_status(T, |st| st.executors_lost == 1), "the replaying peer was dropped");
+    assert!(
+        ctx.wait_for_status(T, |st| st.executors_lost == 1),
+        "the replaying peer was dropped"
+    );
     assert_eq!(added(), 1, "only the honest registration was acted on");
     ctx.stop();
 }
@@ -175,7 +221,14 @@ fn an_unknown_build_id_is_refused_even_when_both_sides_claim_it() {
     let (ctx, addr) = standalone("k", &[("ember.testing.buildId", "unknown")]);
     let rt = runtime();
     let reason = rt.block_on(async {
-        let mut conn = Connection::<ToExecutor, ToDriver>::connect(addr, &Security::authenticated("k"), 1 << 20, T).await.unwrap();
+        let mut conn = Connection::<ToExecutor, ToDriver>::connect(
+            addr,
+            &Security::authenticated("k"),
+            1 << 20,
+            T,
+        )
+        .await
+        .unwrap();
         conn.send(&ToDriver::RegisterExecutor {
             requested_id: None,
             host: "127.0.0.1".into(),
@@ -192,7 +245,10 @@ fn an_unknown_build_id_is_refused_even_when_both_sides_claim_it() {
             other => panic!("expected a refusal, got {other:?}"),
         }
     });
-    assert!(reason.contains("\"unknown\" is not a build id") && reason.contains("build-id"), "{reason}");
+    assert!(
+        reason.contains("\"unknown\" is not a build id") && reason.contains("build-id"),
+        "{reason}"
+    );
     assert_eq!(ctx.status().executors_added, 0);
     ctx.stop();
 }
@@ -201,14 +257,30 @@ fn an_unknown_build_id_is_refused_even_when_both_sides_claim_it() {
 #[test]
 fn an_executor_refuses_a_driver_of_another_build_and_its_block_server_refuses_strangers() {
     let rt = runtime();
-    let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
     let addr = listener.local_addr().unwrap();
     let mut exec = executor_process(addr, "k", &[]);
     let (mut conn, block_port, build_id) = rt.block_on(async {
-        let (stream, _) = tokio::time::timeout(T, listener.accept()).await.unwrap().unwrap();
-        let mut conn = Connection::<ToDriver, ToExecutor>::accept(stream, &Security::authenticated("k"), 1 << 20, T).await.unwrap();
+        let (stream, _) = tokio::time::timeout(T, listener.accept())
+            .await
+            .unwrap()
+            .unwrap();
+        let mut conn = Connection::<ToDriver, ToExecutor>::accept(
+            stream,
+            &Security::authenticated("k"),
+            1 << 20,
+            T,
+        )
+        .await
+        .unwrap();
         match conn.recv().await.unwrap() {
-            ToDriver::RegisterExecutor { block_port, build_id, .. } => (conn, block_port, build_id),
+            ToDriver::RegisterExecutor {
+                block_port,
+                build_id,
+                ..
+            } => (conn, block_port, build_id),
             other => panic!("expected a registration, got {other:?}"),
         }
     });
@@ -216,17 +288,37 @@ fn an_executor_refuses_a_driver_of_another_build_and_its_block_server_refuses_st
 
     // The executor's block server: nothing for a peer without the secret or with another one.
     let block_addr: SocketAddr = ([127, 0, 0, 1], block_port).into();
-    let req = BlockRequest::Stored { block_id: "rdd_0_0".into() };
-    for stranger in [Security::none(), Security::authenticated("guess"), Security::encrypted("k")] {
+    let req = BlockRequest::Stored {
+        block_id: "rdd_0_0".into(),
+    };
+    for stranger in [
+        Security::none(),
+        Security::authenticated("guess"),
+        Security::encrypted("k"),
+    ] {
         let client = BlockClient::new(rt.handle().clone(), stranger.clone(), 1 << 20, T);
         let got = client.fetch(block_addr, req.clone());
         assert!(got.is_err(), "{stranger:?} got {got:?}");
     }
-    let client = BlockClient::new(rt.handle().clone(), Security::authenticated("k"), 1 << 20, T);
-    assert!(client.fetch(block_addr, req).is_ok(), "the application itself is served");
+    let client = BlockClient::new(
+        rt.handle().clone(),
+        Security::authenticated("k"),
+        1 << 20,
+        T,
+    );
+    assert!(
+        client.fetch(block_addr, req).is_ok(),
+        "the application itself is served"
+    );
 
     rt.block_on(async {
-        conn.send(&ToExecutor::RegisteredExecutor { executor_id: "0".into(), conf: Vec::new(), build_id: "0badb17d".into() }).await.unwrap();
+        conn.send(&ToExecutor::RegisteredExecutor {
+            executor_id: "0".into(),
+            conf: Vec::new(),
+            build_id: "0badb17d".into(),
+        })
+        .await
+        .unwrap();
         // The executor hangs up instead of waiting for tasks.
         assert!(tokio::time::timeout(T, conn.recv()).await.unwrap().is_err());
     });
@@ -237,13 +329,17 @@ fn an_executor_refuses_a_driver_of_another_build_and_its_block_server_refuses_st
     let left: Vec<_> = std::fs::read_dir(std::env::temp_dir())
         .unwrap()
         .flatten()
-        .filter(|e| e.file_name().to_string_lossy().starts_with(&format!("ember-executor-{pid}-")))
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(&format!("ember-executor-{pid}-"))
+        })
         .collect();
     assert!(left.is_empty(), "{left:?}");
 }
 
 #[test]
-fn tasks_and_the_programs_they_start_inherit_neither_executor_mode_nor_the_secret_and_sigpipe_is_ignored() {
+fn task_children_inherit_neither_executor_mode_nor_the_secret_and_sigpipe_is_ignored() {
     let ctx = context("local-cluster[2,1,1024]", &[]);
     let seen = ctx
         .parallelize(vec![0u32; 4], 2)
@@ -257,19 +353,31 @@ fn tasks_and_the_programs_they_start_inherit_neither_executor_mode_nor_the_secre
                     .args(["--list", "security::"])
                     .stdin(std::process::Stdio::null())
                     .output()
-                    .map(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).contains("security::"))
+                    .map(|o| {
+                        o.status.success()
+                            && String::from_utf8_lossy(&o.stdout).contains("security::")
+                    })
                     .unwrap_or(false);
             // SIGPIPE ignored, as std's start-up does for `main` (bit 13 - 1 of SigIgn).
             let sigpipe_ignored = std::fs::read_to_string("/proc/self/status")
                 .ok()
-                .and_then(|st| st.lines().find_map(|l| l.strip_prefix("SigIgn:").map(|m| u64::from_str_radix(m.trim(), 16).unwrap_or(0))))
+                .and_then(|st| {
+                    st.lines().find_map(|l| {
+                        l.strip_prefix("SigIgn:")
+                            .map(|m| u64::from_str_radix(m.trim(), 16).unwrap_or(0))
+                    })
+                })
                 .is_some_and(|mask| mask & (1 << 12) != 0);
             (args, secret, child_is_a_program, sigpipe_ignored)
         })
         .collect()
         .unwrap();
     assert_eq!(seen, vec![(false, false, true, true); 4]);
-    assert_eq!(ctx.executor_pids().len(), 2, "no child joined as an executor");
+    assert_eq!(
+        ctx.executor_pids().len(),
+        2,
+        "no child joined as an executor"
+    );
     ctx.stop();
 }
 
@@ -282,8 +390,13 @@ fn recording_relay(driver: SocketAddr) -> (SocketAddr, Arc<Mutex<Vec<u8>>>) {
     std::thread::spawn(move || {
         for client in listener.incoming() {
             let Ok(client) = client else { return };
-            let Ok(server) = std::net::TcpStream::connect(driver) else { return };
-            for (mut from, mut to) in [(client.try_clone().unwrap(), server.try_clone().unwrap()), (server, client)] {
+            let Ok(server) = std::net::TcpStream::connect(driver) else {
+                return;
+            };
+            for (mut from, mut to) in [
+                (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                (server, client),
+            ] {
                 let cap = cap.clone();
                 std::thread::spawn(move || {
                     let mut buf = [0u8; 16 << 10];
@@ -310,19 +423,35 @@ fn word_count_through_a_relay(encrypt: bool) -> bool {
     let mut exec = executor_process(relay, "k", &["--conf", &flag]);
     let words = ["xylophonist", "quokkalike", "zebrafinch", "marzipanic"];
     let corpus: Vec<String> = (0..400).map(|i| words[i % 4].to_string()).collect();
-    let counts = ctx.parallelize(corpus, 4).map(|w| (w, 1u32)).reduce_by_key(|a, b| a + b, 2).collect_as_map().unwrap();
+    let counts = ctx
+        .parallelize(corpus, 4)
+        .map(|w| (w, 1u32))
+        .reduce_by_key(|a, b| a + b, 2)
+        .collect_as_map()
+        .unwrap();
     assert_eq!(counts.len(), 4);
     assert!(counts.values().all(|&n| n == 100), "{counts:?}");
     ctx.stop();
     let (ok, err) = wait_exit(&mut exec);
     assert!(ok, "{err}");
     let bytes = capture.lock().unwrap().clone();
-    assert!(bytes.len() > 1000, "the relay carried the cluster's traffic");
-    words.iter().any(|w| bytes.windows(w.len()).any(|x| x == w.as_bytes()))
+    assert!(
+        bytes.len() > 1000,
+        "the relay carried the cluster's traffic"
+    );
+    words
+        .iter()
+        .any(|w| bytes.windows(w.len()).any(|x| x == w.as_bytes()))
 }
 
 #[test]
 fn an_encrypted_cluster_counts_words_exactly_and_the_wire_shows_none_of_them() {
-    assert!(word_count_through_a_relay(false), "the control: authenticated-only frames show the words, so the capture works");
-    assert!(!word_count_through_a_relay(true), "with ember.network.crypto.enabled no word crosses the wire in clear");
+    assert!(
+        word_count_through_a_relay(false),
+        "the control: authenticated-only frames show the words, so the capture works"
+    );
+    assert!(
+        !word_count_through_a_relay(true),
+        "with ember.network.crypto.enabled no word crosses the wire in clear"
+    );
 }

@@ -36,7 +36,11 @@ impl Executors {
         let deadline = Instant::now() + Duration::from_secs(30);
         for child in &mut self.0 {
             while child.try_wait().unwrap().is_none() {
-                assert!(Instant::now() < deadline, "executor process {} did not exit after its driver stopped", child.id());
+                assert!(
+                    Instant::now() < deadline,
+                    "executor process {} did not exit after its driver stopped",
+                    child.id()
+                );
                 std::thread::park_timeout(Duration::from_millis(10));
             }
         }
@@ -57,7 +61,17 @@ impl Drop for Executors {
 /// Starts this test binary as an executor of `driver`, advertising `host`.
 fn spawn_executor(driver: SocketAddr, host: &str) -> Child {
     Command::new(std::env::current_exe().unwrap())
-        .args(["executor", "--driver", &driver.to_string(), "--cores", "1", "--memory", "512m", "--host", host])
+        .args([
+            "executor",
+            "--driver",
+            &driver.to_string(),
+            "--cores",
+            "1",
+            "--memory",
+            "512m",
+            "--host",
+            host,
+        ])
         .env("EMBER_AUTH_SECRET", SECRET)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -67,14 +81,29 @@ fn spawn_executor(driver: SocketAddr, host: &str) -> Child {
 
 #[test]
 fn a_straggler_gets_a_copy_on_another_host_and_is_killed_when_the_copy_wins() {
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let ctx = context(
         &format!("ember://127.0.0.1:{port}"),
-        &[("ember.authenticate", "true"), ("ember.authenticate.secret", SECRET), ("ember.speculation", "true")],
+        &[
+            ("ember.authenticate", "true"),
+            ("ember.authenticate.secret", SECRET),
+            ("ember.speculation", "true"),
+        ],
     );
     let addr = ctx.driver_address().expect("a cluster driver listens");
-    let executors = Executors(vec![spawn_executor(addr, "127.0.0.2"), spawn_executor(addr, "127.0.0.3")]);
-    assert!(ctx.wait_for_status(Duration::from_secs(60), |s| s.executors_added == 2), "executors register: {:?}", ctx.status());
+    let executors = Executors(vec![
+        spawn_executor(addr, "127.0.0.2"),
+        spawn_executor(addr, "127.0.0.3"),
+    ]);
+    assert!(
+        ctx.wait_for_status(Duration::from_secs(60), |s| s.executors_added == 2),
+        "executors register: {:?}",
+        ctx.status()
+    );
 
     // Every attempt adds to an accumulator before straggling: the killed attempt's additions
     // must not count.
@@ -87,20 +116,41 @@ fn a_straggler_gets_a_copy_on_another_host_and_is_killed_when_the_copy_wins() {
         }))
         .collect()
         .unwrap();
-    assert_eq!(got, (0..8u32).map(|x| x * 10).collect::<Vec<_>>(), "partition 0 comes from the copy");
-    assert_eq!(seen.value(), 8, "each element counted once, by the winning attempt of its partition");
+    assert_eq!(
+        got,
+        (0..8u32).map(|x| x * 10).collect::<Vec<_>>(),
+        "partition 0 comes from the copy"
+    );
+    assert_eq!(
+        seen.value(),
+        8,
+        "each element counted once, by the winning attempt of its partition"
+    );
 
     let st = ctx.status();
     assert!(st.speculative_tasks_launched >= 1, "{st:?}");
-    assert_eq!(st.succeeded_tasks, 4, "one success per partition, however many copies ran: {st:?}");
+    assert_eq!(
+        st.succeeded_tasks, 4,
+        "one success per partition, however many copies ran: {st:?}"
+    );
     assert!(
-        ctx.wait_for_status(Duration::from_secs(60), |s| s.killed_tasks_summary.get(KILLED_BY_OTHER_ATTEMPT).is_some_and(|n| *n >= 1)),
+        ctx.wait_for_status(Duration::from_secs(60), |s| s
+            .killed_tasks_summary
+            .get(KILLED_BY_OTHER_ATTEMPT)
+            .is_some_and(|n| *n >= 1)),
         "the straggler is killed: {:?}",
         ctx.status()
     );
     let st = ctx.status();
-    assert_eq!(st.failed_tasks, st.killed_tasks, "kills are the only unsuccessful attempts: {st:?}");
-    assert!(ctx.wait_for_status(Duration::from_secs(60), |s| s.running_tasks == 0), "{:?}", ctx.status());
+    assert_eq!(
+        st.failed_tasks, st.killed_tasks,
+        "kills are the only unsuccessful attempts: {st:?}"
+    );
+    assert!(
+        ctx.wait_for_status(Duration::from_secs(60), |s| s.running_tasks == 0),
+        "{:?}",
+        ctx.status()
+    );
 
     // The killed attempt gave its core back: a two-task job still runs on both executors.
     assert_eq!(ctx.parallelize((0..4u32).collect(), 2).count().unwrap(), 4);
@@ -110,7 +160,13 @@ fn a_straggler_gets_a_copy_on_another_host_and_is_killed_when_the_copy_wins() {
 
 #[test]
 fn local_mode_never_speculates() {
-    let ctx = context("local[2]", &[("ember.speculation", "true"), ("ember.speculation.minTaskRuntime", "0")]);
+    let ctx = context(
+        "local[2]",
+        &[
+            ("ember.speculation", "true"),
+            ("ember.speculation.minTaskRuntime", "0"),
+        ],
+    );
     let n = ctx
         .parallelize((0..4u32).collect(), 4)
         .map(|x| {

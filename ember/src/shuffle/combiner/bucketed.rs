@@ -54,8 +54,15 @@ pub(in crate::shuffle) struct BucketedCombiner<'a, K, V, C, A, P> {
     out: BlockWriter,
 }
 
-impl<'a, K: Key, V: Data, C: Data, A: Aggregator<K, V, C>, P: Partitioner<K>> BucketedCombiner<'a, K, V, C, A, P> {
-    pub(in crate::shuffle) fn new(agg: &'a A, partitioner: &'a P, compress: bool, spill_threshold: u64) -> Self {
+impl<'a, K: Key, V: Data, C: Data, A: Aggregator<K, V, C>, P: Partitioner<K>>
+    BucketedCombiner<'a, K, V, C, A, P>
+{
+    pub(in crate::shuffle) fn new(
+        agg: &'a A,
+        partitioner: &'a P,
+        compress: bool,
+        spill_threshold: u64,
+    ) -> Self {
         let partitions = partitioner.num_partitions();
         BucketedCombiner {
             agg,
@@ -78,7 +85,11 @@ impl<'a, K: Key, V: Data, C: Data, A: Aggregator<K, V, C>, P: Partitioner<K>> Bu
     #[inline]
     fn bucket_of(&self, key: &K) -> Result<usize> {
         let p = partition_of(self.partitioner, key, self.partitions)?;
-        let s = if self.sub == 1 { 0 } else { fast_range(mix64(fx_hash(key) ^ SUB_BUCKET_SEED), self.sub) };
+        let s = if self.sub == 1 {
+            0
+        } else {
+            fast_range(mix64(fx_hash(key) ^ SUB_BUCKET_SEED), self.sub)
+        };
         Ok(p * self.sub + s)
     }
 
@@ -89,7 +100,8 @@ impl<'a, K: Key, V: Data, C: Data, A: Aggregator<K, V, C>, P: Partitioner<K>> Bu
         }
         let buckets = self.partitions * self.sub;
         self.maps = (0..buckets).map(|_| FxHashMap::default()).collect();
-        self.batch = (self.pending_budget / (buckets * std::mem::size_of::<(K, V)>().max(1))).clamp(16, 1 << 16);
+        self.batch = (self.pending_budget / (buckets * std::mem::size_of::<(K, V)>().max(1)))
+            .clamp(16, 1 << 16);
         self.pending = (0..buckets).map(|_| Vec::new()).collect();
         self.bucketed = true;
         let direct = std::mem::take(&mut self.direct);
@@ -109,25 +121,41 @@ impl<'a, K: Key, V: Data, C: Data, A: Aggregator<K, V, C>, P: Partitioner<K>> Bu
         let before = map.len();
         self.pending_count -= queue.len();
         for (k, v) in queue.drain(..) {
-            if let Some(bytes) = upsert(map, &mut self.tracker, k, v, |v| agg.create_combiner(v), |c, v| agg.merge_value(c, v)) {
+            if let Some(bytes) = upsert(
+                map,
+                &mut self.tracker,
+                k,
+                v,
+                |v| agg.create_combiner(v),
+                |c, v| agg.merge_value(c, v),
+            ) {
                 let entries = self.entries + map.len() - before;
-                self.tracker.sample(bytes, entries, map_slot_bytes::<K, C>());
+                self.tracker
+                    .sample(bytes, entries, map_slot_bytes::<K, C>());
             }
         }
         self.entries += map.len() - before;
     }
 }
 
-impl<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>, P: Partitioner<K>> MapCombiner<K, V> for BucketedCombiner<'_, K, V, C, A, P> {
+impl<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>, P: Partitioner<K>> MapCombiner<K, V>
+    for BucketedCombiner<'_, K, V, C, A, P>
+{
     #[inline]
     fn insert(&mut self, key: K, value: V) -> Result<()> {
         if !self.bucketed {
             let agg = self.agg;
-            let sampled = upsert(&mut self.direct, &mut self.tracker, key, value, |v| agg.create_combiner(v), |c, v| {
-                agg.merge_value(c, v)
-            });
+            let sampled = upsert(
+                &mut self.direct,
+                &mut self.tracker,
+                key,
+                value,
+                |v| agg.create_combiner(v),
+                |c, v| agg.merge_value(c, v),
+            );
             if let Some(bytes) = sampled {
-                self.tracker.sample(bytes, self.direct.len(), map_slot_bytes::<K, C>());
+                self.tracker
+                    .sample(bytes, self.direct.len(), map_slot_bytes::<K, C>());
             }
             if self.direct.len() > DIRECT_MAX_ENTRIES {
                 self.split_into_buckets()?;
@@ -169,7 +197,9 @@ impl<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>, P: Partitioner<K>> MapCom
     }
 }
 
-impl<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>, P: Partitioner<K>> MapOutput for BucketedCombiner<'_, K, V, C, A, P> {
+impl<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>, P: Partitioner<K>> MapOutput
+    for BucketedCombiner<'_, K, V, C, A, P>
+{
     fn partitions(&self) -> usize {
         self.partitions
     }

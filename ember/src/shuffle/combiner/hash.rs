@@ -28,7 +28,9 @@ pub(in crate::shuffle) struct HashCombiner<'a, K, V, C, A, P> {
     _v: PhantomData<fn(V)>,
 }
 
-impl<'a, K: Key, V: Data, C: Data, A: Aggregator<K, V, C>, P: Partitioner<K>> HashCombiner<'a, K, V, C, A, P> {
+impl<'a, K: Key, V: Data, C: Data, A: Aggregator<K, V, C>, P: Partitioner<K>>
+    HashCombiner<'a, K, V, C, A, P>
+{
     pub(in crate::shuffle) fn new(agg: &'a A, partitioner: &'a P, compress: bool) -> Self {
         HashCombiner {
             agg,
@@ -44,12 +46,24 @@ impl<'a, K: Key, V: Data, C: Data, A: Aggregator<K, V, C>, P: Partitioner<K>> Ha
 
     /// Writes partition `p`'s combiners into the block `w` is writing (without ending it), and
     /// drops them; returns the bytes written to `out`.
-    pub(super) fn write_entries<W: Write>(&mut self, p: usize, w: &mut BlockWriter, out: &mut W, path: &Path) -> Result<u64> {
+    pub(super) fn write_entries<W: Write>(
+        &mut self,
+        p: usize,
+        w: &mut BlockWriter,
+        out: &mut W,
+        path: &Path,
+    ) -> Result<u64> {
         write_part(&mut self.parts, p, w, out, path)
     }
 }
 
-fn write_part<K: Key, C: Data, W: Write>(parts: &mut [Vec<(K, C)>], p: usize, w: &mut BlockWriter, out: &mut W, path: &Path) -> Result<u64> {
+fn write_part<K: Key, C: Data, W: Write>(
+    parts: &mut [Vec<(K, C)>],
+    p: usize,
+    w: &mut BlockWriter,
+    out: &mut W,
+    path: &Path,
+) -> Result<u64> {
     let mut written = 0;
     if let Some(part) = parts.get_mut(p) {
         for (k, c) in part.drain(..) {
@@ -59,13 +73,23 @@ fn write_part<K: Key, C: Data, W: Write>(parts: &mut [Vec<(K, C)>], p: usize, w:
     Ok(written)
 }
 
-impl<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>, P: Partitioner<K>> MapCombiner<K, V> for HashCombiner<'_, K, V, C, A, P> {
+impl<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>, P: Partitioner<K>> MapCombiner<K, V>
+    for HashCombiner<'_, K, V, C, A, P>
+{
     #[inline]
     fn insert(&mut self, key: K, value: V) -> Result<()> {
         let agg = self.agg;
-        let sampled = upsert(&mut self.map, &mut self.tracker, key, value, |v| agg.create_combiner(v), |c, v| agg.merge_value(c, v));
+        let sampled = upsert(
+            &mut self.map,
+            &mut self.tracker,
+            key,
+            value,
+            |v| agg.create_combiner(v),
+            |c, v| agg.merge_value(c, v),
+        );
         if let Some(bytes) = sampled {
-            self.tracker.sample(bytes, self.map.len(), map_slot_bytes::<K, C>());
+            self.tracker
+                .sample(bytes, self.map.len(), map_slot_bytes::<K, C>());
         }
         Ok(())
     }
@@ -94,7 +118,9 @@ impl<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>, P: Partitioner<K>> MapCom
     }
 }
 
-impl<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>, P: Partitioner<K>> MapOutput for HashCombiner<'_, K, V, C, A, P> {
+impl<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>, P: Partitioner<K>> MapOutput
+    for HashCombiner<'_, K, V, C, A, P>
+{
     fn partitions(&self) -> usize {
         self.partitions
     }

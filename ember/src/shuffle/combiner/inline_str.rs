@@ -43,7 +43,9 @@ pub(in crate::shuffle) struct InlineStrCombiner<'a, K, V, C, A, P> {
     out: BlockWriter,
 }
 
-impl<'a, K: Key, V: Data, C: Data, A: Aggregator<K, V, C>, P: Partitioner<K>> InlineStrCombiner<'a, K, V, C, A, P> {
+impl<'a, K: Key, V: Data, C: Data, A: Aggregator<K, V, C>, P: Partitioner<K>>
+    InlineStrCombiner<'a, K, V, C, A, P>
+{
     pub(in crate::shuffle) fn new(agg: &'a A, partitioner: &'a P, compress: bool) -> Self {
         InlineStrCombiner {
             agg,
@@ -78,13 +80,20 @@ impl<'a, K: Key, V: Data, C: Data, A: Aggregator<K, V, C>, P: Partitioner<K>> In
         let agg = self.agg;
         let mut batch = std::mem::take(&mut self.str_batch);
         for (key, hash, value) in batch.drain(..) {
-            self.strs.upsert_hashed(key, hash, value, |v| agg.create_combiner(v), |c, v| agg.merge_value(c, v));
+            self.strs.upsert_hashed(
+                key,
+                hash,
+                value,
+                |v| agg.create_combiner(v),
+                |c, v| agg.merge_value(c, v),
+            );
             // Inline keys own no heap memory, so `strs` takes a fixed size per entry unless the
             // combiners own heap data; only then are entries sampled.
             if std::mem::needs_drop::<C>() && self.str_tracker.tick() {
                 if let Some(c) = self.strs.get(&key) {
                     let bytes = SizeTracker::measure(c);
-                    self.str_tracker.sample(bytes, self.strs.len(), str_table::slot_bytes::<C>());
+                    self.str_tracker
+                        .sample(bytes, self.strs.len(), str_table::slot_bytes::<C>());
                 }
             }
         }
@@ -92,7 +101,9 @@ impl<'a, K: Key, V: Data, C: Data, A: Aggregator<K, V, C>, P: Partitioner<K>> In
     }
 }
 
-impl<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>, P: Partitioner<K>> MapCombiner<K, V> for InlineStrCombiner<'_, K, V, C, A, P> {
+impl<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>, P: Partitioner<K>> MapCombiner<K, V>
+    for InlineStrCombiner<'_, K, V, C, A, P>
+{
     #[inline]
     fn insert(&mut self, key: K, value: V) -> Result<()> {
         match cast::<K, String>(key) {
@@ -101,7 +112,9 @@ impl<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>, P: Partitioner<K>> MapCom
                     self.insert_inline(k, value);
                     Ok(())
                 }
-                None => self.long.insert(cast::<String, K>(s).map_err(|_| type_mismatch())?, value),
+                None => self
+                    .long
+                    .insert(cast::<String, K>(s).map_err(|_| type_mismatch())?, value),
             },
             // Only chosen for `String` keys; anything else takes the plain map.
             Err(key) => self.long.insert(key, value),
@@ -116,7 +129,10 @@ impl<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>, P: Partitioner<K>> MapCom
                 self.insert_inline(k, value);
                 Ok(())
             }
-            None => self.long.insert(cast::<String, K>(key.to_owned()).map_err(|_| type_mismatch())?, value),
+            None => self.long.insert(
+                cast::<String, K>(key.to_owned()).map_err(|_| type_mismatch())?,
+                value,
+            ),
         }
     }
 
@@ -157,7 +173,9 @@ impl<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>, P: Partitioner<K>> MapCom
     }
 }
 
-impl<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>, P: Partitioner<K>> MapOutput for InlineStrCombiner<'_, K, V, C, A, P> {
+impl<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>, P: Partitioner<K>> MapOutput
+    for InlineStrCombiner<'_, K, V, C, A, P>
+{
     fn partitions(&self) -> usize {
         self.partitions
     }

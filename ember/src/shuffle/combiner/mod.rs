@@ -6,8 +6,8 @@
 //! decided by its key and value types (`crate::shuffle::sort_writer::write_combined_from`):
 //!
 //! - [`InlineStrCombiner`] for `String` keys: short keys live inline in a probing table
-//!   (`super::str_table`), looked up without allocating, with prefetched probes; longer keys go
-//!   to a [`HashCombiner`].
+//!   (`super::str_table`), looked up without allocating, with prefetched probes; longer keys go to
+//!   a [`HashCombiner`].
 //! - [`BucketedCombiner`] for keys and values without heap data: one map until it outgrows the
 //!   cache, then buckets (by reduce partition and an independent hash) whose maps are fed from
 //!   queues a batch at a time, while the map is in cache.
@@ -69,31 +69,52 @@ pub(super) struct BlockWriter {
 
 impl BlockWriter {
     pub(super) fn new(compress: bool) -> Self {
-        BlockWriter { chunk: ChunkBuf::new(), scratch: Vec::new(), compress }
+        BlockWriter {
+            chunk: ChunkBuf::new(),
+            scratch: Vec::new(),
+            compress,
+        }
     }
 
     /// Appends a record; returns the bytes written to `out` (a chunk that filled up).
     #[inline]
-    pub(super) fn push<T: Serialize + ?Sized, W: Write>(&mut self, record: &T, out: &mut W, path: &Path) -> Result<u64> {
+    pub(super) fn push<T: Serialize + ?Sized, W: Write>(
+        &mut self,
+        record: &T,
+        out: &mut W,
+        path: &Path,
+    ) -> Result<u64> {
         self.chunk.push(record)?;
         if self.chunk.is_full() {
-            return self.chunk.finish_into(self.compress, &mut self.scratch, out).map_err(io_err(path));
+            return self
+                .chunk
+                .finish_into(self.compress, &mut self.scratch, out)
+                .map_err(io_err(path));
         }
         Ok(0)
     }
 
     /// Ends the block; returns the bytes written to `out`.
     pub(super) fn finish<W: Write>(&mut self, out: &mut W, path: &Path) -> Result<u64> {
-        self.chunk.finish_into(self.compress, &mut self.scratch, out).map_err(io_err(path))
+        self.chunk
+            .finish_into(self.compress, &mut self.scratch, out)
+            .map_err(io_err(path))
     }
 }
 
 /// The reduce partition of `key`, checked against the shuffle's partitions.
 #[inline]
-pub(super) fn partition_of<K, P: Partitioner<K>>(partitioner: &P, key: &K, partitions: usize) -> Result<usize> {
+pub(super) fn partition_of<K, P: Partitioner<K>>(
+    partitioner: &P,
+    key: &K,
+    partitions: usize,
+) -> Result<usize> {
     let p = partitioner.partition(key);
     if p >= partitions {
-        return Err(EmberError::InvalidPartition { partition: p, partitions });
+        return Err(EmberError::InvalidPartition {
+            partition: p,
+            partitions,
+        });
     }
     Ok(p)
 }
