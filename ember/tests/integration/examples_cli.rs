@@ -24,16 +24,7 @@ fn example(name: &str) -> PathBuf {
 }
 
 fn run(name: &str, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(example(name))
-        .args(args)
-        .env("EMBER_CONF", "ember.ui.showConsoleProgress=false")
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run example {name}: {e} (built by `cargo test`?)"));
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    run_with_env(name, args, &[])
 }
 
 #[test]
@@ -214,7 +205,12 @@ fn a_misspelled_key_warns_with_the_closest_known_key_and_sizes_name_what_was_set
 fn run_with_env(name: &str, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
     let mut cmd = Command::new(example(name));
     cmd.args(args)
-        .env("EMBER_CONF", "ember.ui.showConsoleProgress=false");
+        // No UI: the examples of parallel tests would race for port 4040, and the one that
+        // loses logs Spark's "could not bind on port 4040" warning.
+        .env(
+            "EMBER_CONF",
+            "ember.ui.showConsoleProgress=false,ember.ui.enabled=false",
+        );
     for (k, v) in env {
         cmd.env(k, v);
     }
