@@ -132,6 +132,9 @@ pub struct ListenerBus {
     /// exact when a job returns, `Context::status`); they only update counters under a lock.
     inline: Mutex<Vec<Box<dyn EventSink>>>,
     has_inline: AtomicBool,
+    /// Whether any queue exists: without one, only the inline listeners see events, and the
+    /// scheduler can skip building the details only queued listeners read.
+    has_queues: AtomicBool,
     stopped: AtomicBool,
 }
 
@@ -146,6 +149,7 @@ impl ListenerBus {
             queues: RwLock::new(Vec::new()),
             inline: Mutex::new(Vec::new()),
             has_inline: AtomicBool::new(false),
+            has_queues: AtomicBool::new(false),
             stopped: AtomicBool::new(false),
         }
     }
@@ -189,7 +193,14 @@ impl ListenerBus {
             .spawn(move || drain(q, rx, sink))?;
         *queue.thread.lock() = Some(handle);
         self.queues.write().push(queue);
+        self.has_queues.store(true, Ordering::Release);
         Ok(())
+    }
+
+    /// Whether a listener with its own queue (the UI's store, the event log, the progress bar,
+    /// a user's listener) has been added: the inline ones read only counts, not stage details.
+    pub(crate) fn has_queues(&self) -> bool {
+        self.has_queues.load(Ordering::Acquire)
     }
 
     /// Adds a listener that runs on the posting thread (crate-internal bookkeeping only).

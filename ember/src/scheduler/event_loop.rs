@@ -237,7 +237,10 @@ impl EventLoop {
                 listener,
                 id_reply,
             } => {
-                let properties = job_properties(&job);
+                let properties = self
+                    .recorder
+                    .wants_details()
+                    .then(|| job_properties(&job));
                 let (id, actions) = self.dag.submit_job(job, now);
                 self.recorder.job_started(&self.dag, id, properties, now);
                 self.listeners.insert(id, listener);

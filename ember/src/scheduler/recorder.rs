@@ -106,14 +106,31 @@ impl Recorder {
         }
     }
 
-    /// A job was submitted: its stages (skipped ones included), with its properties.
+    /// Whether anyone reads stage details and job properties: only listeners with a queue do.
+    /// Without one (the UI off, no event log, no user listener) the events carry counts only,
+    /// which spares every job the walk over its RDDs and the copies of its properties.
+    pub fn wants_details(&self) -> bool {
+        self.bus.has_queues()
+    }
+
+    /// A job was submitted: its stages (skipped ones included), with its properties (`None`
+    /// when [`Self::wants_details`] said no).
     pub fn job_started(
         &mut self,
         dag: &DagScheduler,
         job_id: JobId,
-        properties: Properties,
+        properties: Option<Properties>,
         clock_ms: u64,
     ) {
+        let Some(properties) = properties.filter(|_| self.wants_details()) else {
+            self.post(ListenerEvent::JobStart(JobStart {
+                job_id,
+                time: self.epoch(clock_ms),
+                stage_infos: Vec::new(),
+                properties: Properties::new(),
+            }));
+            return;
+        };
         let stage_infos = dag
             .job_stages(job_id)
             .into_iter()
@@ -146,6 +163,9 @@ impl Recorder {
 
     /// A task set is about to be handed to the task scheduler.
     pub fn stage_submitted(&mut self, dag: &DagScheduler, ts: &TaskSet, clock_ms: u64) {
+        if !self.wants_details() {
+            return;
+        }
         let Some(stage) = dag.stage(ts.stage_id) else {
             return;
         };
@@ -175,6 +195,8 @@ impl Recorder {
     ) {
         let info = match self.stages.remove(&(stage_id, attempt)) {
             Some(info) => info,
+            // Nobody listened when it was submitted, and nobody needs its details now.
+            None if !self.wants_details() => return,
             None => {
                 // An attempt with no task to run completes without a task set: it was submitted
                 // all the same (as in Spark, which posts StageSubmitted first).
