@@ -69,7 +69,10 @@ fn storage_level(l: &StorageLevel) -> Value {
 }
 
 fn block_manager_id(b: &BlockManagerId) -> Value {
-    json!({"Executor ID": b.executor_id, "Host": b.host, "Port": b.port})
+    // Spark's reader asserts a positive port (`BlockManagerId`), and the History Server fails
+    // the whole application on a 0. Local mode's block manager lives in the driver and listens
+    // on no port at all; 1 stands for "in process" where Spark would show its listening port.
+    json!({"Executor ID": b.executor_id, "Host": b.host, "Port": b.port.max(1)})
 }
 
 fn rdd_info(r: &RddInfo) -> Value {
@@ -155,15 +158,12 @@ fn task_end_reason(r: &TaskEndReason) -> Value {
             reduce_id,
             message,
         }) => {
-            let address = location.clone().unwrap_or(BlockManagerId {
-                executor_id: "unknown".into(),
-                host: "unknown".into(),
-                port: 0,
-            });
+            // Spark writes a missing address as null (`blockManagerIdToJson` of null).
+            let address = location.as_ref().map_or(Value::Null, block_manager_id);
             let map = map_index.map_or(-1, |m| m as i64);
             json!({
                 "Reason": "FetchFailed",
-                "Block Manager Address": block_manager_id(&address),
+                "Block Manager Address": address,
                 "Shuffle ID": shuffle_id,
                 "Map ID": map,
                 "Map Index": map,

@@ -156,7 +156,7 @@ impl EventLogWriter {
     fn write_value(&mut self, v: &serde_json::Value, flush: bool) {
         let Some(out) = &mut self.out else { return };
         self.line.clear();
-        if serde_json::to_writer(&mut self.line, v).is_err() {
+        if write_event_first(&mut self.line, v).is_err() {
             return;
         }
         self.line.push(b'\n');
@@ -187,6 +187,29 @@ impl EventLogWriter {
     }
 }
 
+/// Writes one event as a JSON line whose first key is `"Event"`, as Spark writes them: the
+/// History Server lists an application by scanning lines for the prefix
+/// `{"Event":"SparkListenerApplicationStart"` (`ReplayListenerBus`'s event filters), so a
+/// log with its keys in another order is parsed and then not listed at all.
+fn write_event_first(line: &mut Vec<u8>, v: &serde_json::Value) -> serde_json::Result<()> {
+    let serde_json::Value::Object(map) = v else {
+        return serde_json::to_writer(line, v);
+    };
+    line.push(b'{');
+    let first = map.get_key_value("Event");
+    let rest = map.iter().filter(|(k, _)| k.as_str() != "Event");
+    for (i, (k, value)) in first.into_iter().chain(rest).enumerate() {
+        if i > 0 {
+            line.push(b',');
+        }
+        serde_json::to_writer(&mut *line, k)?;
+        line.push(b':');
+        serde_json::to_writer(&mut *line, value)?;
+    }
+    line.push(b'}');
+    Ok(())
+}
+
 impl EventSink for EventLogWriter {
     fn on_event(&mut self, event: &ListenerEvent) {
         // As Spark's EventLoggingListener: block updates only when asked; the events that mark
@@ -213,5 +236,32 @@ impl EventSink for EventLogWriter {
 impl Drop for EventLogWriter {
     fn drop(&mut self) {
         self.close();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_line_starts_with_its_event_name() {
+        let start = ListenerEvent::ApplicationStart(crate::listener::events::ApplicationStart {
+            app_name: "a".into(),
+            app_id: "local-1".into(),
+            time: 5,
+            spark_user: "u".into(),
+        });
+        let v = json::event_to_json(&start).expect("an application start is logged");
+        let mut line = Vec::new();
+        write_event_first(&mut line, &v).unwrap();
+        let text = String::from_utf8(line).unwrap();
+        assert!(
+            text.starts_with(r#"{"Event":"SparkListenerApplicationStart","#),
+            "{text}"
+        );
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&text).unwrap(), v);
+        let mut line = Vec::new();
+        write_event_first(&mut line, &json::log_start()).unwrap();
+        assert!(line.starts_with(br#"{"Event":"SparkListenerLogStart","#));
     }
 }

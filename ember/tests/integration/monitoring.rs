@@ -960,17 +960,74 @@ fn an_event_log_in_a_missing_directory_is_a_config_error() {
     );
 }
 
-/// Writes the event logs of `bench/history-server-check.sh` to `$EMBER_HS_DIR/logs` (word
-/// count, a failed job, a job with a killed executor) and, from Ember's own REST API, what the
-/// History Server must show for each, in the script's summary format, to `$EMBER_HS_DIR/expected`.
+/// Writes the event logs of `bench/history-server-check.sh` to `$EMBER_HS_DIR/logs`, and what
+/// the History Server must show to `$EMBER_HS_DIR/expected` (see [`history_server_inputs`]), to
+/// run the script by hand or keep the logs.
 #[test]
 #[ignore = "writes event logs for bench/history-server-check.sh (EMBER_HS_DIR)"]
 fn event_logs_for_the_history_server() {
     let Ok(out) = std::env::var("EMBER_HS_DIR") else {
         panic!("set EMBER_HS_DIR")
     };
-    let logs = Path::new(&out).join("logs");
-    let expected = Path::new(&out).join("expected");
+    history_server_inputs(Path::new(&out));
+}
+
+/// Apache Spark's own History Server opens Ember's event logs of a word count, a failed job and
+/// a job that lost an executor, and shows what Ember's REST API showed for each (jobs, stages,
+/// task statuses, executors). Runs where `java` is; skipped, saying why, where it is not or
+/// where Spark's jars (pyspark from PyPI, cached under `~/.cache/ember`) cannot be installed.
+#[test]
+fn the_spark_history_server_reads_ember_event_logs() {
+    let java = std::process::Command::new("java")
+        .arg("-version")
+        .stderr(std::process::Stdio::null())
+        .status();
+    if !java.is_ok_and(|s| s.success()) {
+        eprintln!("skipped: no `java` on PATH to run Spark's History Server");
+        return;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let install = std::process::Command::new("bash")
+        .args(["-c", "source bench/spark-env.sh"])
+        .current_dir(&root)
+        .output()
+        .unwrap();
+    if !install.status.success() {
+        eprintln!(
+            "skipped: Spark's jars could not be installed:\n{}",
+            String::from_utf8_lossy(&install.stderr)
+        );
+        return;
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("ember-hs-test")
+        .tempdir()
+        .unwrap();
+    history_server_inputs(dir.path());
+    let out = std::process::Command::new("bash")
+        .arg("bench/history-server-check.sh")
+        .arg(dir.path().join("logs"))
+        .arg(dir.path().join("expected"))
+        .current_dir(&root)
+        .output()
+        .unwrap();
+    let report = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{report}");
+    for name in ["wordcount", "failed-job", "killed-executor"] {
+        assert!(report.contains(&format!("ok {name} matches")), "{report}");
+    }
+}
+
+/// Writes event logs to `out/logs` (word count, a failed job, a job with a killed executor)
+/// and, from Ember's own REST API, what the History Server must show for each, in
+/// `bench/history-server-check.sh`'s summary format, to `out/expected`.
+fn history_server_inputs(out: &Path) {
+    let logs = out.join("logs");
+    let expected = out.join("expected");
     std::fs::create_dir_all(&logs).unwrap();
     std::fs::create_dir_all(&expected).unwrap();
     let l = logs.display().to_string();
