@@ -206,6 +206,9 @@ impl Context {
             "" => std::env::temp_dir(),
             d => PathBuf::from(d),
         };
+        if conf.get_bool(conf::LOCAL_DIR_CLEAN_STALE)? {
+            crate::scratch::sweep(&root);
+        }
         let stamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos())

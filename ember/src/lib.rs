@@ -78,6 +78,7 @@ mod func;
 mod image;
 pub mod metrics;
 pub mod partitioner;
+mod scratch;
 mod shutdown;
 pub mod text;
 internal!(codec, io, size_tracker, util);

@@ -62,11 +62,9 @@ pub fn init_logging() {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     // Colour codes only for a person at a terminal: piped or redirected logs stay plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    // Written with `eprint!`, which is stderr in a program and libtest's captured output in a
-    // test: a test that makes tasks fail on purpose does not fill `cargo test` with warnings.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(tracing_subscriber::fmt::TestWriter::with_stderr())
+        .with_writer(std::io::stderr)
         .with_ansi(ansi)
         .try_init();
 }

@@ -219,6 +219,10 @@ entries! {
         "lz4-compress serialized cached partitions (_SER levels and partitions on disk).";
     LOCAL_DIR = "ember.local.dir", "", Str,
         "Directory for shuffle files and spills (default: the system temp dir).";
+    LOCAL_DIR_CLEAN_STALE = "ember.local.dir.cleanStale", "true", Bool,
+        "At start, delete the scratch directories (ember-PID-…, ember-executor-PID-…) that \
+        Ember processes of this user left when they were killed (SIGKILL, OOM) and whose PID no \
+        longer runs. Turn off when processes of other PID namespaces share the directory.";
     UI_SHOW_CONSOLE_PROGRESS = "ember.ui.showConsoleProgress", "true", Bool,
         "Show the console progress bar (only when stderr is a terminal).";
     UI_ENABLED = "ember.ui.enabled", "true", Bool,

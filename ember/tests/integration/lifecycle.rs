@@ -370,6 +370,29 @@ fn sigkill_of_the_process_group_of_a_local_cluster_application_leaves_nothing() 
     sigkill_of_the_driver_leaves_nothing(true);
 }
 
+/// A local-mode driver killed outright leaves its directory, with shuffle files in it: nothing
+/// of it survives to delete them. The next application started on the machine does.
+#[test]
+fn the_next_application_deletes_what_a_sigkilled_local_driver_left() {
+    let mut probe = Probe::start("local[2]");
+    probe.expect("READY");
+    kill("KILL", probe.pid());
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&probe.wait_exit()),
+        Some(9)
+    );
+    let left = probe.leftovers();
+    assert!(
+        left.iter().any(|p| p.contains("shuffle_")),
+        "the killed driver left no shuffle files: {left:?}"
+    );
+    let dir = probe.tmp.path().display().to_string();
+    let ctx = context("local[1]", &[("ember.local.dir", dir.as_str())]);
+    assert_eq!(ctx.parallelize(vec![1u8, 2, 3], 1).count().unwrap(), 3);
+    ctx.stop();
+    assert_eq!(probe.leftovers(), Vec::<String>::new());
+}
+
 /// Spark's DistributedSuite "repeatedly failing task that crashes JVM" (and SPARK-16925, with a
 /// zero exit code): a task that ends its executor's process fails its job after
 /// `ember.task.maxFailures` attempts, and the application keeps working.
