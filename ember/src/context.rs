@@ -1156,10 +1156,8 @@ fn start_cluster(
             reason,
         })?;
     // Refused before anything listens: executors of such a build could not decode task bodies.
-    let build_id = match conf.get(conf::TESTING_BUILD_ID) {
-        "" => crate::image::check_cluster_ready().map_err(EmberError::UnsupportedBuild)?,
-        claimed => claimed.to_string(),
-    };
+    let build_id = crate::image::presented_build_id(conf.get(conf::TESTING_BUILD_ID))
+        .map_err(EmberError::UnsupportedBuild)?;
     // Executors get the application's configuration at registration, but never the secret.
     conf.insert(conf::AUTHENTICATE_SECRET, "");
     let settings = ClusterSettings {

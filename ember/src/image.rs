@@ -74,6 +74,22 @@ pub fn check_cluster_ready() -> Result<String, String> {
     image().check_cluster_ready()
 }
 
+/// The build id this process presents to its peers: its own, or the one `ember.testing.buildId`
+/// claims (`claimed`, empty when unset). Only the project's own tests (the `testing` feature)
+/// may claim one: in any other build two processes claiming the same id would skip the check
+/// that keeps code of one build from running in another.
+pub fn presented_build_id(claimed: &str) -> Result<String, String> {
+    match claimed {
+        "" => check_cluster_ready(),
+        claimed if cfg!(feature = "testing") => Ok(claimed.to_string()),
+        _ => Err(
+            "ember.testing.buildId is set, but only builds with Ember's `testing` feature honour \
+             it; unset it"
+                .to_string(),
+        ),
+    }
+}
+
 const NT_GNU_BUILD_ID: u32 = 3;
 
 /// Walks an ELF note segment: `Elf64_Nhdr { namesz, descsz, type }`, name, desc, each padded to
@@ -180,6 +196,17 @@ pub fn image() -> &'static Image {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_testing_builds_may_claim_another_build_id() {
+        assert_eq!(presented_build_id(""), check_cluster_ready());
+        let claimed = presented_build_id("someone-else");
+        if cfg!(feature = "testing") {
+            assert_eq!(claimed, Ok("someone-else".to_string()));
+        } else {
+            assert!(claimed.is_err_and(|e| e.contains("ember.testing.buildId")));
+        }
+    }
 
     #[inline(never)]
     fn some_function() -> usize {

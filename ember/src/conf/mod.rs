@@ -209,7 +209,8 @@ entries! {
     TESTING_BUILD_ID = "ember.testing.buildId", "", Str,
         "Testing only: the build id this process claims instead of its own (driver: from its \
         configuration; executor: --conf at start-up), to simulate a process of another build. \
-        Claiming another build only gets a process refused.";
+        Claiming another build only gets a process refused. Honoured only by builds with the \
+        `testing` feature (the project's own tests); elsewhere setting it is an error.";
     TESTING_RESERVED_MEMORY = "ember.testing.reservedMemory", "300m", Size(Byte),
         "Memory set aside for the system before ember.memory.fraction applies; memory must be at \
         least 1.5 times this (tests lower it to run with a few MiB).";

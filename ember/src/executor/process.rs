@@ -462,10 +462,8 @@ pub fn run_executor(args: Vec<String>) -> Result<()> {
     let encrypt = startup.get_bool(conf::NETWORK_CRYPTO_ENABLED)?;
     // Refused before anything is sent: a build without an id, or with Rust code in separately
     // loaded images, cannot decode task bodies meaningfully.
-    let build_id = match startup.get(conf::TESTING_BUILD_ID) {
-        "" => crate::image::check_cluster_ready().map_err(EmberError::UnsupportedBuild)?,
-        claimed => claimed.to_string(),
-    };
+    let build_id = crate::image::presented_build_id(startup.get(conf::TESTING_BUILD_ID))
+        .map_err(EmberError::UnsupportedBuild)?;
     let security =
         Security::from_settings(secret, encrypt).map_err(|reason| EmberError::Config {
             key: conf::NETWORK_CRYPTO_ENABLED.into(),
