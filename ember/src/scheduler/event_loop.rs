@@ -29,6 +29,9 @@ use crate::listener::events::{JobResult, Properties};
 use crate::storage::BlockManagerMaster;
 use crate::task::{JobId, StatusUpdate, TaskDescription, TaskKind};
 
+/// How long the loop sleeps, at most, while a timer is due but every core is busy.
+const BUSY_WAKEUP_MS: u64 = 100;
+
 /// Everything that can happen to the driver's scheduler.
 pub enum DriverEvent {
     /// An action submitted a job; what becomes of it is sent on `listener`, its id on
@@ -136,6 +139,13 @@ impl EventLoop {
             }
             if let Some(deadline) = self.heartbeats.as_ref().and_then(|h| h.next_deadline_ms()) {
                 timeout = timeout.min(deadline.saturating_sub(now));
+            }
+            // A timer still due after the periodic steps is a locality wait that only an offer
+            // moves on, and with every core busy there is none until a task ends (an event that
+            // wakes the loop anyway): waking at once would spin. Spark's speculation interval
+            // (100 ms) is then the finest timer worth waking for.
+            if timeout == 0 && self.backend.offers().iter().all(|o| o.cores == 0) {
+                timeout = BUSY_WAKEUP_MS;
             }
             let first = match events.recv_timeout(Duration::from_millis(timeout.max(1))) {
                 Ok(ev) => Some(ev),
