@@ -29,7 +29,12 @@ fn signal_probe() {
     let Ok(master) = std::env::var(PROBE_ENV) else {
         return;
     };
+    // The driver's own log (EMBER_LOG=info), as a program's would be, for the tests to read.
+    ember::init_logging();
     let ctx = context(&master, &[]);
+    if std::env::var(STUCK_ENV).is_ok() {
+        ctx.add_listener(StuckAtTheEnd).unwrap();
+    }
     let keys = ctx
         .parallelize((0..1000u64).collect(), 4)
         .map(|x| (x % 10, x))
@@ -71,6 +76,19 @@ fn signal_probe() {
     }
 }
 
+/// Makes `signal_probe`'s stop hang: a listener that never finishes with the application's end
+/// (the stop waits for every listener to see the last events).
+const STUCK_ENV: &str = "EMBER_LIFECYCLE_STUCK";
+
+struct StuckAtTheEnd;
+
+impl ember::listener::Listener for StuckAtTheEnd {
+    fn on_application_end(&mut self, _: &ember::listener::events::ApplicationEnd) {
+        // A hung listener, as far as the stop can tell (the test never waits this long).
+        std::thread::sleep(Duration::from_secs(600));
+    }
+}
+
 /// A driver started by `signal_probe` in its own process group.
 struct Probe {
     child: Child,
@@ -81,8 +99,13 @@ struct Probe {
 
 impl Probe {
     fn start(master: &str) -> Probe {
+        Self::start_with(master, &[])
+    }
+
+    fn start_with(master: &str, env: &[(&str, &str)]) -> Probe {
         let tmp = tempfile::tempdir().unwrap();
         let mut cmd = Command::new(std::env::current_exe().unwrap());
+        cmd.envs(env.iter().copied());
         cmd.args([
             "--exact",
             "lifecycle::signal_probe",
@@ -368,6 +391,39 @@ fn executors_of_a_sigkilled_driver_delete_their_directories() {
 #[test]
 fn sigkill_of_the_process_group_of_a_local_cluster_application_leaves_nothing() {
     sigkill_of_the_driver_leaves_nothing(true);
+}
+
+/// Ctrl-C while the first Ctrl-C's stop hangs (here on a listener that never returns) exits at
+/// once, with the same status, saying so.
+#[test]
+fn a_second_sigint_exits_at_once_while_the_first_stop_hangs() {
+    let mut probe = Probe::start_with("local[2]", &[(STUCK_ENV, "1")]);
+    probe.expect("READY");
+    kill("INT", probe.pid());
+    let deadline = Instant::now() + WAIT;
+    while !probe.log().contains("RECEIVED SIGNAL INT: stopping") {
+        assert!(
+            Instant::now() < deadline,
+            "the first SIGINT was not seen; log:\n{}",
+            probe.log()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(
+        probe.child.try_wait().unwrap().is_none(),
+        "the stop did not hang; log:\n{}",
+        probe.log()
+    );
+    kill("INT", probe.pid());
+    let status = probe.wait_exit();
+    assert_eq!(status.code(), Some(130), "{status}; log:\n{}", probe.log());
+    assert!(
+        probe
+            .log()
+            .contains("RECEIVED SIGNAL INT again: exiting without cleaning up"),
+        "log:\n{}",
+        probe.log()
+    );
 }
 
 /// A local-mode driver killed outright leaves its directory, with shuffle files in it: nothing
