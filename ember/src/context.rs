@@ -342,7 +342,7 @@ impl Context {
         let (tx, rx) = unbounded();
         let mut cluster = None;
         let broadcasts = Arc::new(BroadcastManager::new());
-        let files = FileServer::new(&app_dir, conf.get_bool(conf::FILES_OVERWRITE)?)?;
+        let files = FileServer::new(&app_dir, conf.get_bool(conf::FILES_OVERWRITE)?);
         // Until the context exists, nobody else stops it.
         let files_guard = StopFilesOnDrop(Some(files.clone()));
         let mut broadcast_source = None;

@@ -356,7 +356,7 @@ mod tests {
     #[test]
     fn a_name_is_fetched_once_until_its_timestamp_grows() {
         let d = tempfile::tempdir().unwrap();
-        let driver = FileServer::new(&d.path().join("app"), true).unwrap();
+        let driver = FileServer::new(&d.path().join("app"), true);
         let net = serve(&driver);
         let f = d.path().join("big.bin");
         // Several ranges, the last one short.
@@ -391,7 +391,7 @@ mod tests {
     #[test]
     fn tasks_starting_together_share_one_fetch() {
         let d = tempfile::tempdir().unwrap();
-        let driver = FileServer::new(&d.path().join("app"), false).unwrap();
+        let driver = FileServer::new(&d.path().join("app"), false);
         let net = serve(&driver);
         let dir = d.path().join("tree");
         for i in 0..50 {
@@ -417,7 +417,7 @@ mod tests {
     #[test]
     fn a_failed_fetch_names_the_file_and_is_tried_again() {
         let d = tempfile::tempdir().unwrap();
-        let driver = FileServer::new(&d.path().join("app"), false).unwrap();
+        let driver = FileServer::new(&d.path().join("app"), false);
         let net = serve(&driver);
         let exec = executor(&d.path().join("exec"), &net);
         let deps = Dependencies {

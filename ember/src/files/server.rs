@@ -56,14 +56,12 @@ pub struct FileServer {
 }
 
 impl FileServer {
-    /// A server keeping its files under `app_dir` (`userFiles/` and `fileServer/`).
-    /// `overwrite`: `ember.files.overwrite`.
-    pub fn new(app_dir: &Path, overwrite: bool) -> Result<Arc<Self>> {
+    /// A server keeping its files under `app_dir` (`userFiles/` and `fileServer/`), created at
+    /// the first addition: a cluster driver that adds nothing creates no directory, so even a
+    /// SIGKILL leaves nothing behind. `overwrite`: `ember.files.overwrite`.
+    pub fn new(app_dir: &Path, overwrite: bool) -> Arc<Self> {
         let root = app_dir.join("userFiles");
         let served = app_dir.join("fileServer");
-        for d in [&root, &served] {
-            std::fs::create_dir_all(d).map_err(|e| EmberError::io(d, e))?;
-        }
         let server = Arc::new(FileServer {
             root,
             served,
@@ -74,7 +72,7 @@ impl FileServer {
             stopped: AtomicBool::new(false),
         });
         super::register_driver(&server);
-        Ok(server)
+        server
     }
 
     /// Where executors fetch from: the driver's block server (cluster mode only).
@@ -216,6 +214,7 @@ impl FileServer {
             .unwrap_or(0);
         // Strictly increasing, so that executors see every re-addition as newer.
         let timestamp = now.max(st.last_timestamp + 1);
+        std::fs::create_dir_all(&self.root).map_err(|e| EmberError::io(&self.root, e))?;
         let version_dir = self.served.join(timestamp.to_string());
         let mut manifest = Manifest {
             timestamp,
@@ -435,7 +434,7 @@ mod tests {
 
     fn server(overwrite: bool) -> (tempfile::TempDir, Arc<FileServer>) {
         let d = tempfile::tempdir().unwrap();
-        let s = FileServer::new(&d.path().join("app"), overwrite).unwrap();
+        let s = FileServer::new(&d.path().join("app"), overwrite);
         (d, s)
     }
 
