@@ -1,7 +1,8 @@
 //! The serving side of block transfer: a [`BlockServer`] per executor (and one on the driver,
 //! for broadcast pieces) hands out the blocks of its [`BlockStore`]: shuffle blocks, streamed
-//! from the map output's data file in chunks, and stored blocks (cached partitions, indirect
-//! task results, broadcast pieces). Wire format in [`crate::protocol`].
+//! from the map output's data file in chunks, stored blocks (cached partitions, indirect
+//! task results, broadcast pieces), and ranges of the files a driver hands out (`add_file`),
+//! streamed the same way. Wire format in [`crate::protocol`].
 
 use std::fs::File;
 use std::io::Read;
@@ -22,8 +23,8 @@ use crate::RpcError;
 /// How long a server waits for a new connection's handshake.
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// One shuffle block ready to be streamed: the map output's data file, positioned at the
-/// block's first byte, and the block's length.
+/// One shuffle block (or file range) ready to be streamed: the data file, positioned at the
+/// first byte to send, and how many bytes to send.
 #[derive(Debug)]
 pub struct ShuffleBlock {
     /// The data file, positioned at the start of the block.
@@ -52,6 +53,18 @@ pub trait BlockStore: Send + Sync {
     ) -> Result<ShuffleBlock, String> {
         let _ = (shuffle_id, map_index, reduce_id);
         Err("no shuffle outputs are kept by this process".into())
+    }
+    /// Opens up to `len` bytes from `offset` of the file `file_id` (fewer at the end of the
+    /// file), or says why it is not available. Only the driver serves files (those added with
+    /// `add_file`/`add_archive`); other stores keep this default.
+    fn open_file_range(
+        &self,
+        file_id: &str,
+        offset: u64,
+        len: u64,
+    ) -> Result<ShuffleBlock, String> {
+        let _ = (file_id, offset, len);
+        Err("no files are served by this process".into())
     }
 }
 
@@ -273,6 +286,25 @@ async fn respond(
                 }
             }
         }
+        BlockRequest::FileRange {
+            file_id,
+            offset,
+            len,
+        } => {
+            let store = sh.store.clone();
+            let id = file_id.clone();
+            match blocking(move || store.open_file_range(&id, offset, len)).await? {
+                Err(message) => {
+                    let message = format!("file {file_id}: {message}");
+                    conn.send(&ResponseHeader::NotFound(fit(message, sh.max_frame)))
+                        .await
+                }
+                Ok(ShuffleBlock { file, len }) => {
+                    conn.send(&ResponseHeader::Data { len }).await?;
+                    stream_file(conn, file, len, sh.chunk).await
+                }
+            }
+        }
         BlockRequest::Remove { block_id } => {
             let store = sh.store.clone();
             let removed = blocking(move || store.remove(&block_id)).await?;
@@ -303,7 +335,7 @@ async fn stream_file(
         .await?;
         // The header promised `len` bytes: past this point the only way to report a failure
         // is to close the connection, which the client sees as a truncated block.
-        read.map_err(|e| RpcError::Io(format!("reading a shuffle data file: {e}")))?;
+        read.map_err(|e| RpcError::Io(format!("reading a served data file: {e}")))?;
         conn.send_frame_in_place(&mut buf).await?;
         remaining -= n as u64;
         state = (file, buf);

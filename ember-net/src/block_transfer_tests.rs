@@ -586,3 +586,78 @@ fn encrypted_blocks_stream_in_chunks_and_match() {
         "{r:?}"
     );
 }
+
+/// Files served by name, whole or in ranges (the driver's added files).
+struct ServedFiles(PathBuf);
+
+impl BlockStore for ServedFiles {
+    fn get_bytes(&self, _id: &str) -> Option<Vec<u8>> {
+        None
+    }
+    fn remove(&self, _id: &str) -> bool {
+        false
+    }
+    fn open_file_range(&self, id: &str, offset: u64, len: u64) -> Result<ShuffleBlock, String> {
+        use std::io::{Seek, SeekFrom};
+        let mut file = File::open(self.0.join(id)).map_err(|e| e.to_string())?;
+        let size = file.metadata().map_err(|e| e.to_string())?.len();
+        let offset = offset.min(size);
+        file.seek(SeekFrom::Start(offset))
+            .map_err(|e| e.to_string())?;
+        Ok(ShuffleBlock {
+            file,
+            len: len.min(size - offset),
+        })
+    }
+}
+
+#[test]
+fn streams_file_ranges_and_says_when_a_store_serves_no_files() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let data = bytes(1000, 9);
+    std::fs::write(dir.path().join("f"), &data).unwrap();
+    let max_frame = 64;
+    let (_server, addr) = BlockServer::start(
+        rt.handle().clone(),
+        localhost(),
+        Security::authenticated("k"),
+        max_frame,
+        Arc::new(ServedFiles(dir.path().to_path_buf())),
+    )
+    .unwrap();
+    let client = BlockClient::new(
+        rt.handle().clone(),
+        Security::authenticated("k"),
+        max_frame,
+        T,
+    );
+    let range = |file_id: &str, offset, len| BlockRequest::FileRange {
+        file_id: file_id.into(),
+        offset,
+        len,
+    };
+    let got = client.fetch(addr, range("f", 100, 300)).unwrap();
+    assert_eq!(got, BlockResponse::Data(data[100..400].to_vec()));
+    // Shorter at the end of the file.
+    let got = client.fetch(addr, range("f", 900, 300)).unwrap();
+    assert_eq!(got, BlockResponse::Data(data[900..].to_vec()));
+    let missing = client.fetch(addr, range("g", 0, 1)).unwrap();
+    assert!(
+        matches!(missing, BlockResponse::NotFound(ref m) if m.contains("file g")),
+        "{missing:?}"
+    );
+    let (_plain, plain_addr) = BlockServer::start(
+        rt.handle().clone(),
+        localhost(),
+        Security::authenticated("k"),
+        max_frame,
+        store_with(&[]),
+    )
+    .unwrap();
+    let none = client.fetch(plain_addr, range("f", 0, 1)).unwrap();
+    assert!(
+        matches!(none, BlockResponse::NotFound(ref m) if m.contains("no files are served")),
+        "{none:?}"
+    );
+}

@@ -37,6 +37,17 @@ pub enum BlockRequest {
         /// The block's id.
         block_id: String,
     },
+    /// Up to `len` bytes from `offset` of a file the server hands out (the driver's files added
+    /// with `add_file`); the answer is shorter at the end of the file. What `file_id` names is
+    /// the store's business ([`crate::block_server::BlockStore::open_file_range`]).
+    FileRange {
+        /// The file, as the store names it.
+        file_id: String,
+        /// First byte.
+        offset: u64,
+        /// Most bytes wanted.
+        len: u64,
+    },
 }
 
 /// A block server's answer.

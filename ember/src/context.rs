@@ -28,6 +28,7 @@ use crate::data::Data;
 use crate::env::ExecutorEnv;
 use crate::error::{EmberError, Result};
 use crate::event_log::{EventLogSettings, EventLogWriter};
+use crate::files::FileServer;
 use crate::listener::events::{
     ApplicationEnd, ApplicationStart, BlockManagerAdded, EnvironmentDetails, EnvironmentUpdate,
     ExecutorAdded, ListenerEvent,
@@ -107,6 +108,8 @@ struct Inner {
     status: Arc<StatusCell>,
     accumulators: Arc<AccumulatorRegistry>,
     broadcasts: Arc<BroadcastManager>,
+    /// The files and archives added with `add_file` and `add_archive`.
+    files: Arc<FileServer>,
     /// The driver's block server, where executors fetch broadcast pieces (cluster masters).
     broadcast_source: Option<std::net::SocketAddr>,
     /// The embedded executor (local mode), read for its metrics source.
@@ -127,6 +130,24 @@ struct Inner {
     progress: Mutex<Option<ProgressRefresher>>,
     /// The embedded executor's memory manager (local mode), read live by the storage status.
     local_memory: Option<Arc<UnifiedMemoryManager>>,
+}
+
+/// Unregisters a context's file server if the context fails to start.
+struct StopFilesOnDrop(Option<Arc<FileServer>>);
+
+impl StopFilesOnDrop {
+    /// The context started: its stop does it.
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for StopFilesOnDrop {
+    fn drop(&mut self) {
+        if let Some(f) = self.0.take() {
+            f.stop();
+        }
+    }
 }
 
 /// What the driver remembers of a persisted RDD.
@@ -161,6 +182,7 @@ impl Inner {
         if let Some(mut ui) = self.ui.lock().take() {
             ui.stop();
         }
+        self.files.stop();
         let _ = std::fs::remove_dir_all(&self.app_dir);
         info!("Successfully stopped the Ember context");
     }
@@ -323,6 +345,9 @@ impl Context {
         let (tx, rx) = unbounded();
         let mut cluster = None;
         let broadcasts = Arc::new(BroadcastManager::new());
+        let files = FileServer::new(&app_dir, conf.get_bool(conf::FILES_OVERWRITE)?);
+        // Until the context exists, nobody else stops it.
+        let files_guard = StopFilesOnDrop(Some(files.clone()));
         let mut broadcast_source = None;
         let mut local_executor = None;
         let mut local_memory = None;
@@ -385,6 +410,11 @@ impl Context {
                         broadcasts: broadcasts.clone(),
                         map_outputs: tracker.clone(),
                         block_client: None,
+                        // The driver's own file root: the driver put the added files there.
+                        files: Arc::new(crate::files::ExecutorFiles::new(
+                            files.root().to_path_buf(),
+                            None,
+                        )?),
                     });
                     let backend = LocalBackend::new(env, *threads, tx.clone());
                     local_executor = Some(backend.executor().monitor());
@@ -420,6 +450,7 @@ impl Context {
                         tracker.clone(),
                         blocks.clone(),
                         broadcasts.clone(),
+                        files.clone(),
                         Some((*executors, *cores, memory_mb)),
                         None,
                     )?;
@@ -438,6 +469,7 @@ impl Context {
                         tracker.clone(),
                         blocks.clone(),
                         broadcasts.clone(),
+                        files.clone(),
                         None,
                         Some((host.clone(), *port)),
                     )?;
@@ -452,6 +484,7 @@ impl Context {
                 }
             };
         if let Some(addr) = broadcast_source {
+            files.set_source(addr);
             // The driver's block manager in cluster mode (Spark posts it; the History Server
             // lists the driver from it): it serves broadcast pieces and stores nothing.
             let memory = MemoryConfig::from_conf(
@@ -526,6 +559,7 @@ impl Context {
         let services = DriverServices {
             accumulators: accumulators.clone(),
             blocks: blocks.clone(),
+            files: files.clone(),
         };
         let persisted: Arc<Mutex<std::collections::BTreeMap<usize, PersistedRdd>>> = Arc::default();
         let names = persisted.clone();
@@ -571,6 +605,7 @@ impl Context {
             status,
             accumulators,
             broadcasts,
+            files,
             broadcast_source,
             local_executor,
             cluster,
@@ -582,6 +617,7 @@ impl Context {
             ui_url,
             progress: Mutex::new(progress),
         });
+        files_guard.disarm();
         let stoppable: Arc<dyn crate::shutdown::Stoppable> = inner.clone();
         let stoppable = Arc::downgrade(&stoppable);
         crate::shutdown::register(stoppable);
@@ -679,6 +715,46 @@ impl Context {
     /// What the driver's broadcast store sent to executors so far.
     pub fn broadcast_metrics(&self) -> BroadcastMetrics {
         self.inner.broadcasts.metrics()
+    }
+
+    /// Adds a file to be fetched by every executor before its next tasks run (Spark's
+    /// `addFile`): a local path or a `file://` URL; with `recursive`, a directory. Tasks (and
+    /// the driver) find it at [`crate::files::EmberFiles::get`] with its file name. Tasks of
+    /// task sets created from now on see it; running ones do not.
+    ///
+    /// A path that does not exist is an error at once, and so is a directory without
+    /// `recursive`. Adding a name again with the same contents does nothing; with other
+    /// contents it is an error, unless `ember.files.overwrite` is true: then executors fetch
+    /// the new version before their next task set's tasks. `http://`, `https://` and other
+    /// schemes are refused (`EmberError::UnsupportedScheme`); `local:` paths, already on every
+    /// node, are not added (as Spark, with a warning). See [`crate::files`].
+    pub fn add_file(&self, path: &str, recursive: bool) -> Result<()> {
+        self.inner.files.add_file(path, recursive)
+    }
+
+    /// Adds an archive (`.zip`, `.tar.gz`, `.tgz`, `.tar`) to be fetched and unpacked by every
+    /// executor into a directory named after it, or after `#alias` (`env.tar.gz#env`); Spark's
+    /// `addArchive`. It is unpacked on the driver too, so an entry that would land outside that
+    /// directory (`../x`, `/etc/x`) is an error here. Same rules as [`Context::add_file`].
+    pub fn add_archive(&self, path: &str) -> Result<()> {
+        self.inner.files.add_archive(path)
+    }
+
+    /// The paths of the files added so far (Spark's `listFiles`).
+    pub fn list_files(&self) -> Vec<String> {
+        self.inner.files.list(crate::files::Kind::File)
+    }
+
+    /// The paths of the archives added so far (Spark's `listArchives`).
+    pub fn list_archives(&self) -> Vec<String> {
+        self.inner.files.list(crate::files::Kind::Archive)
+    }
+
+    /// How many times executors fetched the added `name` from the driver. For tests.
+    #[cfg(feature = "testing")]
+    #[doc(hidden)]
+    pub fn file_fetch_count(&self, name: &str) -> u64 {
+        self.inner.files.fetch_count(name)
     }
 
     /// A new accumulator starting at `initial` (Spark's `SparkContext.register`). Named ones
@@ -1095,6 +1171,7 @@ fn start_cluster(
     tracker: Arc<MapOutputTracker>,
     block_master: Arc<BlockManagerMaster>,
     broadcasts: Arc<BroadcastManager>,
+    files: Arc<FileServer>,
     local: Option<(usize, usize, u64)>,
     standalone: Option<(String, u16)>,
 ) -> Result<ClusterBackend> {
@@ -1173,7 +1250,8 @@ fn start_cluster(
             .collect(),
     };
     let timeout = settings.timeout;
-    let mut backend = ClusterBackend::start(settings, events, tracker, block_master, broadcasts)?;
+    let mut backend =
+        ClusterBackend::start(settings, events, tracker, block_master, broadcasts, files)?;
     if let Some((n, cores, memory_mb)) = local {
         backend.set_max_executor_retries(conf.get_u64(conf::DEPLOY_MAX_EXECUTOR_RETRIES)? as usize);
         backend.spawn_local_executors(n, cores, memory_mb)?;

@@ -32,6 +32,8 @@ pub struct ExecutorEnv {
     pub map_outputs: Arc<dyn MapOutputSource>,
     /// Fetches blocks from other executors (cluster mode); `None` in embedded mode.
     pub block_client: Option<BlockClient>,
+    /// The files and archives added by the application, as this executor has them.
+    pub files: Arc<crate::files::ExecutorFiles>,
 }
 
 impl ExecutorServices for ExecutorEnv {

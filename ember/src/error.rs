@@ -178,9 +178,58 @@ pub enum EmberError {
         timeout_secs: u64,
     },
 
+    /// `add_file`/`add_archive` of a path that does not exist.
+    #[error("File {path} does not exist")]
+    FileNotFound { path: String },
+
+    /// `add_file` of a directory without `recursive`, or `add_archive` of a directory.
+    #[error("Added file {path} is a directory and {}", directory_reason(.archive))]
+    AddDirectory { path: String, archive: bool },
+
+    /// `add_file`/`add_archive` of a URL whose scheme Ember cannot fetch.
+    #[error(
+        "cannot add {url}: the {scheme} scheme is not supported yet (only local paths and \
+         file:// URLs)"
+    )]
+    UnsupportedScheme { url: String, scheme: String },
+
+    /// A name added again with other contents, while `ember.files.overwrite` is false.
+    #[error(
+        "File {dest} exists and does not match contents of {url} (set ember.files.overwrite to \
+         replace it)"
+    )]
+    FileContentsMismatch { dest: String, url: String },
+
+    /// An executor could not fetch an added file or archive from the driver; the task fails
+    /// and is retried.
+    #[error("Failed to fetch the added file {name}: {reason}")]
+    FileFetchFailed { name: String, reason: String },
+
+    /// An archive entry that would be written outside the unpacking directory (an absolute
+    /// path, a `..`, a link that climbs), or of a kind that is not unpacked.
+    #[error("Refusing to unpack archive {archive}: entry {entry}: {reason}")]
+    UnsafeArchiveEntry {
+        archive: String,
+        entry: String,
+        reason: String,
+    },
+
+    /// An archive that cannot be read.
+    #[error("cannot unpack archive {archive}: {reason}")]
+    Archive { archive: String, reason: String },
+
     /// Something only a bug in Ember can cause; please report it.
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+/// Why a directory cannot be added (Spark's message for files; archives must be files).
+fn directory_reason(archive: &bool) -> &'static str {
+    if *archive {
+        "an archive must be a file"
+    } else {
+        "recursive is not turned on."
+    }
 }
 
 impl EmberError {

@@ -29,8 +29,10 @@
 //! 1. leaves: `error`, `data`, `size_tracker`, `image`, `util`, `text`, `prefetch`, `metrics`,
 //!    `codec`, `aggregator`, `partitioner`, `io`, then `listener` (the listener bus and its
 //!    events);
-//! 2. `conf`, then `memory`, then `storage`, then `status` (the UI's store and the REST API's
-//!    data), `event_log` (Spark-format event logs) and `ui` (the progress bar, the HTTP server);
+//! 2. `conf`, then `memory`, then `storage`, then `files` (added files and archives: the
+//!    driver's server, the executor's fetches, the unpacker), `status` (the UI's store and the
+//!    REST API's data), `event_log` (Spark-format event logs) and `ui` (the progress bar, the
+//!    HTTP server);
 //! 3. `task` (what a running task sees: its context, and its executor through
 //!    `task::ExecutorServices`);
 //! 4. `accumulator`, `broadcast`, `shuffle`;
@@ -101,6 +103,10 @@ internal!(memory);
 // What people see: the UI's store, event logs, the console and the HTTP server.
 internal!(event_log, status, ui);
 
+// Files and archives shipped to executors: what tasks carry, the driver's copies and server,
+// the executor's fetches.
+pub mod files;
+
 // What a running task sees, and what tasks use.
 pub mod accumulator;
 pub mod broadcast;
@@ -169,6 +175,7 @@ pub mod prelude {
     pub use crate::conf::EmberConf;
     pub use crate::context::Context;
     pub use crate::error::{EmberError, Result, SchedulerError};
+    pub use crate::files::EmberFiles;
     pub use crate::func;
     pub use crate::partitioner::{HashPartitioner, Partitioner, RangePartitioner, SortOrder};
     pub use crate::rdd::{Actions, PairRdd, Rdd, Sampling, Transformations};

@@ -128,6 +128,13 @@ entries! {
         "Size of each piece of a broadcast value.";
     BROADCAST_COMPRESS = "ember.broadcast.compress", "true", Bool,
         "Compress broadcast values (lz4) before sending them.";
+    FILES_OVERWRITE = "ember.files.overwrite", "false", Bool,
+        "Whether adding a file or archive under a name already added with other contents \
+        replaces it (executors fetch the new version before their next task set's tasks) \
+        instead of failing. Adding identical contents again is always a no-op.";
+    FILES_FETCH_TIMEOUT = "ember.files.fetchTimeout", "60s", Time(Seconds),
+        "How long an executor waits for the driver while fetching files added with add_file \
+        and add_archive.";
     DRIVER_MAX_RESULT_SIZE = "ember.driver.maxResultSize", "1g", Size(Byte),
         "Total size of serialized results of one job (0 = unlimited).";
     EXECUTOR_HEARTBEAT_INTERVAL = "ember.executor.heartbeatInterval", "10s", Time(Millis),

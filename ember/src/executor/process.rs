@@ -637,6 +637,19 @@ async fn executor_main(
             max_frame,
             net_timeout,
         )),
+        files: Arc::new(crate::files::ExecutorFiles::new(
+            // In the private scratch directory, so the files go with it when the executor stops.
+            work_root.join("userFiles"),
+            Some(crate::files::Remote {
+                client: BlockClient::new(
+                    handle.clone(),
+                    security.clone(),
+                    max_frame,
+                    Duration::from_millis(ember_conf.get_time_ms(conf::FILES_FETCH_TIMEOUT)?),
+                ),
+                max_in_flight: ember_conf.get_size_bytes(conf::REDUCER_MAX_SIZE_IN_FLIGHT)?,
+            }),
+        )?),
         conf: Arc::new(ember_conf.clone()),
     });
     let max_direct = ember_conf
@@ -737,6 +750,7 @@ async fn executor_main(
                     stage_attempt_id: t.stage_attempt_id,
                     cpus: t.cpus,
                     kind,
+                    dependencies: t.dependencies,
                 });
             }
             Ok(ToExecutor::KillTask { task_id, reason }) => executor.kill_task(task_id, &reason),

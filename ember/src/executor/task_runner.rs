@@ -49,6 +49,11 @@ impl TaskRunner {
             let serialize = self.shared.serialize_results;
             let reship = self.shared.reship_tasks;
             let result = catch_unwind(AssertUnwindSafe(|| -> crate::Result<TaskValue> {
+                // Spark's `updateDependencies`: what the task set lists that this executor does
+                // not have yet is fetched first; a failure fails this attempt, which is retried.
+                let files = &self.shared.env.files;
+                files.update(&t.dependencies)?;
+                let _files = crate::files::enter(files);
                 // The forced wire path: the task body goes through the same ship/decode round
                 // trip as in cluster mode, so local tests cover it.
                 let kind = if reship {

@@ -139,6 +139,9 @@ pub struct WireTask {
     pub cpus: u32,
     pub binary_id: u64,
     pub binary: Option<Shipped>,
+    /// The application's added files and archives with their timestamps, as the task set saw
+    /// them (Spark's `TaskDescription.addedFiles`, `addedArchives`).
+    pub dependencies: std::sync::Arc<crate::files::Dependencies>,
 }
 
 /// The stored-block id of an indirect task result.

@@ -31,7 +31,7 @@ use crate::task::{
     TaskOutcome, TaskValue,
 };
 use ember_net::block_client::BlockClient;
-use ember_net::block_server::BlockServer;
+use ember_net::block_server::{BlockServer, BlockStore, ShuffleBlock};
 use ember_net::protocol::{BlockRequest, BlockResponse};
 use ember_scheduler::map_output_tracker::MapOutputTracker;
 use ember_scheduler::task_set::WorkerOffer;
@@ -150,15 +150,16 @@ impl ClusterBackend {
         tracker: Arc<MapOutputTracker>,
         block_master: Arc<crate::storage::BlockManagerMaster>,
         broadcasts: Arc<crate::broadcast::BroadcastManager>,
+        files: Arc<crate::files::FileServer>,
     ) -> Result<Self> {
         let runtime = crate::rpc::network_runtime("ember-driver-rpc")?;
-        // The driver's block server: executors fetch broadcast pieces from it.
+        // The driver's block server: executors fetch broadcast pieces and added files from it.
         let (server, server_addr) = BlockServer::start(
             runtime.handle().clone(),
             SocketAddr::new(settings.bind.ip(), 0),
             settings.security.clone(),
             settings.max_frame,
-            broadcasts,
+            Arc::new(DriverStore { broadcasts, files }),
         )
         .map_err(|e| {
             EmberError::network(
@@ -227,7 +228,7 @@ impl ClusterBackend {
         self.addr
     }
 
-    /// Where executors fetch broadcast pieces: the driver's block server.
+    /// Where executors fetch broadcast pieces and added files: the driver's block server.
     pub fn broadcast_address(&self) -> SocketAddr {
         self.broadcast_server.0
     }
@@ -382,6 +383,37 @@ impl ClusterBackend {
 
 pub use crate::rpc::auth::SECRET_ENV;
 
+/// What the driver's block server hands out: broadcast pieces, and the files added with
+/// `add_file`/`add_archive` (their manifests, then ranges of their files).
+struct DriverStore {
+    broadcasts: Arc<crate::broadcast::BroadcastManager>,
+    files: Arc<crate::files::FileServer>,
+}
+
+impl BlockStore for DriverStore {
+    fn get_bytes(&self, id: &str) -> Option<Vec<u8>> {
+        if crate::files::FileServer::is_manifest_id(id) {
+            self.files.manifest_bytes(id)
+        } else {
+            self.broadcasts.get_bytes(id)
+        }
+    }
+
+    fn remove(&self, _id: &str) -> bool {
+        // Nothing the driver serves is removed by a remote request.
+        false
+    }
+
+    fn open_file_range(
+        &self,
+        file_id: &str,
+        offset: u64,
+        len: u64,
+    ) -> std::result::Result<ShuffleBlock, String> {
+        self.files.open_range(file_id, offset, len)
+    }
+}
+
 impl SchedulerBackend for ClusterBackend {
     fn offers(&mut self) -> Vec<WorkerOffer> {
         let st = self.shared.state.lock();
@@ -433,6 +465,7 @@ impl SchedulerBackend for ClusterBackend {
                 cpus: t.cpus,
                 binary_id,
                 binary: first.then(|| (*shipped).clone()),
+                dependencies: t.dependencies.clone(),
             };
             let bytes = match postcard::to_allocvec(&ToExecutor::LaunchTask(wire)) {
                 Ok(b) => b,

@@ -73,10 +73,12 @@ pub enum DriverEvent {
 
 /// The driver-side services the loop updates for the scheduler core: the application's
 /// accumulators (merged with the updates the DAG scheduler hands back) and the registry of
-/// cached blocks (which forgets a lost executor's blocks).
+/// cached blocks (which forgets a lost executor's blocks), and the added files.
 pub struct DriverServices {
     pub accumulators: Arc<AccumulatorRegistry>,
     pub blocks: Arc<BlockManagerMaster>,
+    /// The added files and archives, whose list each task set copies when it is created.
+    pub files: Arc<crate::files::FileServer>,
 }
 
 /// The loop's state.
@@ -92,6 +94,9 @@ pub struct EventLoop {
     listeners: FxHashMap<JobId, Sender<JobEvent>>,
     /// Watches executor liveness (cluster masters; the embedded executor cannot go silent).
     heartbeats: Option<HeartbeatReceiver>,
+    /// The added files of each running task set, as they were when it was created (Spark's
+    /// `TaskSetManager` copies them then, SPARK-21563): all its tasks see the same files.
+    dependencies: FxHashMap<(crate::task::StageId, u32), Arc<crate::files::Dependencies>>,
 }
 
 impl EventLoop {
@@ -119,6 +124,7 @@ impl EventLoop {
             services,
             listeners: FxHashMap::default(),
             heartbeats: None,
+            dependencies: FxHashMap::default(),
         }
     }
 
@@ -481,6 +487,10 @@ impl EventLoop {
                 DagAction::SubmitTasks(ts) => {
                     self.recorder
                         .stage_submitted(&self.dag, &ts, self.clock.now_ms());
+                    self.dependencies.insert(
+                        (ts.stage_id, ts.stage_attempt_id),
+                        self.services.files.snapshot(),
+                    );
                     self.tasks.submit_tasks(ts)
                 }
                 DagAction::CancelStage { stage_id, reason } => {
@@ -500,12 +510,15 @@ impl EventLoop {
                     stage_id,
                     stage_attempt_id,
                     failure_reason,
-                } => self.recorder.stage_completed(
-                    &self.dag,
-                    stage_id,
-                    stage_attempt_id,
-                    failure_reason,
-                ),
+                } => {
+                    self.dependencies.remove(&(stage_id, stage_attempt_id));
+                    self.recorder.stage_completed(
+                        &self.dag,
+                        stage_id,
+                        stage_attempt_id,
+                        failure_reason,
+                    )
+                }
             }
         }
     }
@@ -541,7 +554,14 @@ impl EventLoop {
         let mut launch = Vec::new();
         let mut failures = Vec::new();
         for desc in assigned.into_iter().flatten() {
-            match launchable(desc) {
+            let dependencies = match self
+                .dependencies
+                .get(&(desc.stage_id, desc.stage_attempt_id))
+            {
+                Some(d) => d.clone(),
+                None => self.services.files.snapshot(),
+            };
+            match launchable(desc, dependencies) {
                 Ok(t) => launch.push(t),
                 Err(f) => failures.push(f),
             }
@@ -586,6 +606,7 @@ fn launch_failed(tasks: &mut TaskSchedulerImpl, failure: LaunchFailure) -> Vec<S
 /// body turned back into this crate's task code.
 fn launchable(
     desc: ember_scheduler::task::TaskDescription,
+    dependencies: Arc<crate::files::Dependencies>,
 ) -> Result<TaskDescription, LaunchFailure> {
     let Some(kind) = desc.body.downcast_ref::<TaskKind>().cloned() else {
         // Every body the core hands out came from this crate as a TaskKind: a bug otherwise.
@@ -607,6 +628,7 @@ fn launchable(
         stage_attempt_id: desc.stage_attempt_id,
         cpus: desc.cpus,
         kind,
+        dependencies,
     })
 }
 

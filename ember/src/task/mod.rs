@@ -119,4 +119,8 @@ pub struct TaskDescription {
     pub cpus: u32,
     /// What it runs.
     pub kind: TaskKind,
+    /// The files and archives the application had added when the task set was created, with
+    /// their timestamps (Spark's `addedFiles`, `addedArchives`): the executor fetches what is
+    /// new to it before the task runs.
+    pub dependencies: Arc<crate::files::Dependencies>,
 }

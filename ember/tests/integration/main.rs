@@ -18,6 +18,7 @@ mod cluster;
 mod examples_cli;
 mod exclusion;
 mod failures;
+mod files;
 mod heartbeat;
 mod lifecycle;
 mod monitoring;
