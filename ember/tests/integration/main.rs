@@ -21,6 +21,7 @@ mod failures;
 mod heartbeat;
 mod lifecycle;
 mod monitoring;
+mod netns;
 mod operators;
 mod properties;
 mod recovery;
