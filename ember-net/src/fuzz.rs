@@ -195,72 +195,106 @@ pub fn handshake(data: &[u8]) {
     }
 }
 
+/// A small deterministic generator (xorshift), so a failure reproduces from its seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+/// The bounded run of a fuzz target inside `cargo test` (stable, no coverage guidance):
+/// `target` on every seed and every file of the committed corpus `corpus_dir` (the one
+/// `cargo fuzz` reads; regression inputs live there), then `iterations` libFuzzer-style
+/// mutations of them (bit flips, byte sets, inserts, deletes, splices) from a fixed seed.
+/// Deterministic; a panic names the iteration and prints the input.
+///
+/// With `EMBER_FUZZ_WRITE_SEEDS=1` in the environment the seeds are also written to
+/// `corpus_dir` as `seed-<hash>` files, which is how the committed seed corpora were made.
+pub fn replay_and_mutate(
+    name: &str,
+    corpus_dir: &std::path::Path,
+    seeds: &[Vec<u8>],
+    target: fn(&[u8]),
+    iterations: usize,
+) {
+    if std::env::var_os("EMBER_FUZZ_WRITE_SEEDS").is_some() {
+        std::fs::create_dir_all(corpus_dir).expect("create the corpus directory");
+        for s in seeds {
+            // FNV-1a: a stable name per content, so rewriting the seeds adds no duplicates.
+            let h = s.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+                (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+            });
+            std::fs::write(corpus_dir.join(format!("seed-{h:016x}")), s).expect("write a seed");
+        }
+    }
+    let mut corpus: Vec<Vec<u8>> = seeds.to_vec();
+    if let Ok(entries) = std::fs::read_dir(corpus_dir) {
+        let mut paths: Vec<_> = entries.flatten().map(|e| e.path()).collect();
+        paths.sort();
+        for p in paths {
+            if let Ok(bytes) = std::fs::read(&p) {
+                corpus.push(bytes);
+            }
+        }
+    }
+    if corpus.is_empty() {
+        corpus.push(Vec::new());
+    }
+    for (i, input) in corpus.iter().enumerate() {
+        let r = std::panic::catch_unwind(|| target(input));
+        assert!(r.is_ok(), "{name}: corpus input {i} panicked: {input:02x?}");
+    }
+    let mut rng = Rng(0x5eed ^ name.len() as u64);
+    for i in 0..iterations {
+        let mut input = corpus[rng.below(corpus.len())].clone();
+        for _ in 0..1 + rng.below(4) {
+            let at = rng.below(input.len() + 1);
+            match rng.below(5) {
+                0 if !input.is_empty() => {
+                    let at = at.min(input.len() - 1);
+                    input[at] ^= 1 << rng.below(8);
+                }
+                1 if !input.is_empty() => {
+                    let at = at.min(input.len() - 1);
+                    input[at] = rng.next() as u8;
+                }
+                2 => input.insert(at, rng.next() as u8),
+                3 if !input.is_empty() => {
+                    input.remove(at.min(input.len() - 1));
+                }
+                _ => {
+                    let other = &corpus[rng.below(corpus.len())];
+                    let from = rng.below(other.len() + 1);
+                    input.splice(at..at, other[from..].iter().copied().take(64));
+                }
+            }
+        }
+        let r = std::panic::catch_unwind(|| target(&input));
+        assert!(
+            r.is_ok(),
+            "{name}: iteration {i} panicked on input {input:02x?}"
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// A small deterministic generator (xorshift), so a failure reproduces from its seed.
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n.max(1) as u64) as usize
-        }
-    }
-
-    /// libFuzzer-style mutations of `seeds`: bit flips, byte sets, inserts, deletes, splices.
     fn mutate_and_run(name: &str, seeds: &[Vec<u8>], target: fn(&[u8]), iterations: usize) {
-        let mut corpus: Vec<Vec<u8>> = seeds.to_vec();
-        // The committed corpus that `cargo fuzz` grows, when there is one.
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("fuzz/corpus")
             .join(name);
-        if let Ok(entries) = std::fs::read_dir(&dir) {
-            for e in entries.flatten() {
-                if let Ok(bytes) = std::fs::read(e.path()) {
-                    corpus.push(bytes);
-                }
-            }
-        }
-        for input in &corpus {
-            target(input);
-        }
-        let mut rng = Rng(0x5eed ^ name.len() as u64);
-        for i in 0..iterations {
-            let mut input = corpus[rng.below(corpus.len())].clone();
-            for _ in 0..1 + rng.below(4) {
-                let at = rng.below(input.len() + 1);
-                match rng.below(5) {
-                    0 if !input.is_empty() => {
-                        let at = at.min(input.len() - 1);
-                        input[at] ^= 1 << rng.below(8);
-                    }
-                    1 if !input.is_empty() => {
-                        let at = at.min(input.len() - 1);
-                        input[at] = rng.next() as u8;
-                    }
-                    2 => input.insert(at, rng.next() as u8),
-                    3 if !input.is_empty() => {
-                        input.remove(at.min(input.len() - 1));
-                    }
-                    _ => {
-                        let other = &corpus[rng.below(corpus.len())];
-                        let from = rng.below(other.len() + 1);
-                        input.splice(at..at, other[from..].iter().copied().take(64));
-                    }
-                }
-            }
-            let r = std::panic::catch_unwind(|| target(&input));
-            assert!(
-                r.is_ok(),
-                "{name}: iteration {i} panicked on input {input:02x?}"
-            );
-        }
+        replay_and_mutate(name, &dir, seeds, target, iterations);
     }
 
     #[test]

@@ -200,7 +200,7 @@ fn fetch<T: Data>(
         .services()
         .block_client()
         .ok_or_else(|| unavailable("no block client on this executor".into()))?;
-    let mut bytes = Vec::with_capacity(handle.total_bytes as usize);
+    let mut pieces = Pieces::new(handle.total_bytes, handle.compressed);
     for i in 0..handle.pieces {
         let block_id = piece_block_id(id, i);
         match client.fetch(
@@ -212,26 +212,78 @@ fn fetch<T: Data>(
             Ok(BlockResponse::Data(piece)) => {
                 TaskMetrics::add(&ctx.metrics.broadcast_bytes_fetched, piece.len() as u64);
                 values.add_bytes_fetched(piece.len() as u64);
-                bytes.extend_from_slice(&piece);
+                pieces
+                    .push(&piece)
+                    .map_err(|e| unavailable(format!("{block_id} from {source}: {e}")))?;
             }
             Ok(other) => return Err(unavailable(format!("{block_id} from {source}: {other:?}"))),
             Err(e) => return Err(unavailable(format!("{block_id} from {source}: {e}"))),
         }
     }
-    let raw = if handle.compressed {
-        lz4_flex::block::decompress_size_prepended(&bytes)
-            .map_err(|e| unavailable(format!("corrupt pieces: {e}")))?
-    } else {
-        bytes
-    };
-    let value: T = postcard::from_bytes(&raw)
-        .map_err(|e| unavailable(format!("cannot decode the value: {e}")))?;
+    let value: T = pieces.decode().map_err(unavailable)?;
     tracing::info!(
         "Reading broadcast variable {id}: {} bytes in {} pieces",
         handle.total_bytes,
         handle.pieces
     );
     Ok(Arc::new(value))
+}
+
+/// Most bytes reserved ahead for a broadcast's pieces: the size comes from the handle, and a
+/// damaged one must not allocate before the pieces arrive.
+const MAX_PIECES_PREALLOC: u64 = 4 << 20;
+
+/// A broadcast's pieces as they arrive on an executor, checked against what its handle says
+/// (the total size, compression), then decoded into the value (Spark's
+/// `TorrentBroadcast.readBlocks` and `unBlockifyObject`). Nothing in the pieces is trusted:
+/// more or fewer bytes than announced, a size prefix lz4 cannot produce and bytes that do not
+/// decode are errors.
+pub(crate) struct Pieces {
+    bytes: Vec<u8>,
+    total_bytes: u64,
+    compressed: bool,
+}
+
+impl Pieces {
+    /// No piece yet, of a broadcast of `total_bytes` bytes as stored (compressed or not).
+    pub(crate) fn new(total_bytes: u64, compressed: bool) -> Self {
+        Pieces {
+            bytes: Vec::with_capacity(total_bytes.min(MAX_PIECES_PREALLOC) as usize),
+            total_bytes,
+            compressed,
+        }
+    }
+
+    /// Appends the next piece.
+    pub(crate) fn push(&mut self, piece: &[u8]) -> std::result::Result<(), String> {
+        let have = self.bytes.len() as u64 + piece.len() as u64;
+        if have > self.total_bytes {
+            return Err(format!(
+                "the pieces hold more than the {} bytes of the broadcast",
+                self.total_bytes
+            ));
+        }
+        self.bytes.extend_from_slice(piece);
+        Ok(())
+    }
+
+    /// The value the pieces hold.
+    pub(crate) fn decode<T: serde::de::DeserializeOwned>(self) -> std::result::Result<T, String> {
+        if self.bytes.len() as u64 != self.total_bytes {
+            return Err(format!(
+                "the pieces hold {} bytes, the broadcast {}",
+                self.bytes.len(),
+                self.total_bytes
+            ));
+        }
+        let raw = if self.compressed {
+            crate::codec::decompress_size_prepended(&self.bytes)
+                .map_err(|e| format!("corrupt pieces: {e}"))?
+        } else {
+            self.bytes
+        };
+        postcard::from_bytes(&raw).map_err(|e| format!("cannot decode the value: {e}"))
+    }
 }
 
 /// Marker stored while a fetch failed (never downcast to a user type).
@@ -429,6 +481,30 @@ impl<T: Data> Broadcast<T> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn pieces_that_do_not_add_up_or_claim_too_much_are_refused() {
+        use super::Pieces;
+        // Fuzz regression (broadcast_pieces): the lz4 size prefix (4 GiB here) was
+        // allocated before decompression, and the handle's size before any piece arrived.
+        let mut p = Pieces::new(u64::MAX, false);
+        assert!(p.bytes.capacity() <= super::MAX_PIECES_PREALLOC as usize);
+        p.push(b"abc").unwrap();
+        assert!(p.decode::<String>().unwrap_err().contains("hold 3 bytes"));
+        let mut p = Pieces::new(2, false);
+        assert!(p.push(b"abc").is_err());
+        let mut lz = u32::MAX.to_le_bytes().to_vec();
+        lz.extend_from_slice(&[0x10, b'a']);
+        let mut p = Pieces::new(lz.len() as u64, true);
+        p.push(&lz).unwrap();
+        assert!(p.decode::<String>().unwrap_err().contains("corrupt pieces"));
+        let raw = postcard::to_allocvec(&"hello".to_string()).unwrap();
+        let lz = lz4_flex::block::compress_prepend_size(&raw);
+        let mut p = Pieces::new(lz.len() as u64, true);
+        p.push(&lz[..2]).unwrap();
+        p.push(&lz[2..]).unwrap();
+        assert_eq!(p.decode::<String>().unwrap(), "hello");
+    }
+
     use super::*;
 
     #[test]

@@ -220,6 +220,61 @@ impl ChunkWriter {
     }
 }
 
+/// Bytes a reader allocates ahead of what it has read: a chunk's length is read from a file or
+/// the network before its bytes, and a damaged one must not make it allocate gigabytes.
+const MAX_READ_AHEAD: usize = 1 << 20;
+
+/// Fills `buf[..n]` from `src`: in one read when `n` is at most [`MAX_READ_AHEAD`] (every chunk
+/// Ember writes, unless one record is larger), else growing `buf` as bytes arrive, so a length
+/// that overstates what `src` holds costs at most twice what was really read.
+fn read_growing<R: Read>(src: &mut R, buf: &mut Vec<u8>, n: usize) -> io::Result<()> {
+    let mut filled = 0;
+    while filled < n {
+        let step = (n - filled).min(filled.max(MAX_READ_AHEAD));
+        if buf.len() < filled + step {
+            buf.resize(filled + step, 0);
+        }
+        src.read_exact(&mut buf[filled..filled + step])?;
+        filled += step;
+    }
+    Ok(())
+}
+
+/// Whether lz4 can produce `size` bytes from `compressed` bytes: it cannot expand more than
+/// about 255 times, so a larger claim is corruption, and trusting it would allocate whatever a
+/// damaged size prefix says.
+pub fn lz4_size_is_possible(size: usize, compressed: usize) -> bool {
+    size <= compressed.saturating_mul(255).saturating_add(64)
+}
+
+/// Decompresses bytes in the layout of `lz4_flex::block::compress_prepend_size` (the
+/// uncompressed size, u32 LE, then the lz4 block), refusing a size lz4 cannot produce from them
+/// before anything is allocated.
+pub fn decompress_size_prepended(bytes: &[u8]) -> io::Result<Vec<u8>> {
+    let Some((size, block)) = bytes.split_first_chunk::<HEADER>() else {
+        return Err(corrupt(format!(
+            "{} bytes of lz4 data are shorter than their size prefix",
+            bytes.len()
+        )));
+    };
+    let size = u32::from_le_bytes(*size) as usize;
+    if !lz4_size_is_possible(size, block.len()) {
+        return Err(corrupt(format!(
+            "lz4 data claims {size} uncompressed bytes from {}",
+            block.len()
+        )));
+    }
+    let mut out = vec![0; size];
+    let got = lz4_flex::block::decompress_into(block, &mut out)
+        .map_err(|e| corrupt(format!("lz4 data does not decompress: {e}")))?;
+    if got != size {
+        return Err(corrupt(format!(
+            "lz4 data decompressed to {got} bytes, its prefix says {size}"
+        )));
+    }
+    Ok(out)
+}
+
 fn corrupt(msg: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, msg)
 }
@@ -337,10 +392,7 @@ impl<T: DeserializeOwned, R: Read> RecordReader<T, R> {
             0
         };
         let total = len + extra;
-        if self.raw.len() < total {
-            self.raw.resize(total, 0);
-        }
-        self.src.read_exact(&mut self.raw[..total])?;
+        read_growing(&mut self.src, &mut self.raw, total)?;
         self.remaining -= total as u64;
         if extra != 0 {
             let mut h = [0u8; HEADER];
@@ -356,9 +408,7 @@ impl<T: DeserializeOwned, R: Read> RecordReader<T, R> {
             let mut s = [0u8; HEADER];
             s.copy_from_slice(&self.raw[..HEADER]);
             let size = u32::from_le_bytes(s) as usize;
-            // lz4 cannot expand more than ~255x; a larger claim is corruption, and trusting it
-            // would allocate whatever a damaged header says.
-            if size > (len - HEADER).saturating_mul(255).saturating_add(64) {
+            if !lz4_size_is_possible(size, len - HEADER) {
                 return Err(corrupt(format!(
                     "chunk claims {size} uncompressed bytes from {} compressed",
                     len - HEADER
@@ -542,6 +592,30 @@ mod tests {
         let mut bad = encode_block(&recs, true);
         bad[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
         assert!(decode_block::<(u64, u64)>(&bad, true).is_err());
+    }
+
+    #[test]
+    fn lengths_past_the_bytes_present_are_not_allocated() {
+        // Fuzz regression (chunk_codec): a block whose length (a map status, an index)
+        // and first chunk header both claim 4 GiB made the reader allocate 4 GiB before reading.
+        let mut bytes = (u32::MAX - 8).to_le_bytes().to_vec();
+        bytes.extend_from_slice(&[1, 2, 3]);
+        for compress in [false, true] {
+            let mut r = RecordReader::<u64, _>::new(Cursor::new(&bytes), 1 << 40, compress);
+            assert!(r.next_record().is_err());
+            assert!(r.raw.capacity() <= 2 * MAX_READ_AHEAD, "{}", r.raw.capacity());
+        }
+        // A chunk larger than the read-ahead still reads back.
+        let big = vec![7u8; 3 * MAX_READ_AHEAD];
+        let out = encode_block(std::slice::from_ref(&big), false);
+        assert_eq!(decode_block::<Vec<u8>>(&out, false).unwrap(), [big]);
+        // A size prefix lz4 cannot produce is refused before it is allocated.
+        let mut lz = u32::MAX.to_le_bytes().to_vec();
+        lz.extend_from_slice(&[0x10, b'a']);
+        assert!(decompress_size_prepended(&lz).is_err());
+        let ok = lz4_flex::block::compress_prepend_size(b"abcabcabcabc");
+        assert_eq!(decompress_size_prepended(&ok).unwrap(), b"abcabcabcabc");
+        assert!(decompress_size_prepended(&ok[..3]).is_err());
     }
 
     #[test]

@@ -37,7 +37,9 @@
 //!    `task::ExecutorServices`);
 //! 4. `accumulator`, `broadcast`, `shuffle`;
 //! 5. `ship`, `rpc`, `env`, then `executor`;
-//! 6. `scheduler` (the glue around the core), then `context`, then `rdd`, then `prelude`.
+//! 6. `scheduler` (the glue around the core), then `context`, then `rdd`, then `prelude`;
+//! 7. `fuzz` (built for tests and the `fuzzing` feature only): the fuzz targets, which read
+//!    the decoders of every layer.
 //!
 //! Architecture invariant: no module imports one of a later layer: the executor never imports
 //! the scheduler, the shuffle never imports RDDs, the context never imports RDD types (RDDs add
@@ -123,6 +125,12 @@ mod ship;
 pub mod context;
 pub mod rdd;
 internal!(scheduler);
+
+// Fuzz targets of every decoder of outside bytes, above everything they read: for the
+// `cargo fuzz` crate (`ember/fuzz`, feature `fuzzing`) and the bounded replay in `cargo test`.
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzz;
 
 /// Where every shuffle's map outputs are (the scheduler core's `MapOutputTracker`).
 pub use ember_scheduler::map_output_tracker;

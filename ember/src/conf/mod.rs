@@ -624,7 +624,9 @@ impl EmberConf {
     pub fn validate(&self) -> Result<()> {
         for (k, v) in &self.settings {
             let Some(e) = entry(k) else { continue };
-            if v.trim().is_empty() {
+            // A blank number or duration reads as unset; a blank flag, size or fraction does
+            // not read at all, so it is refused here rather than in the middle of a job.
+            if v.trim().is_empty() && matches!(e.kind, Int | Time(_) | Str) {
                 continue;
             }
             match e.kind {
@@ -904,6 +906,13 @@ impl MasterUrl {
                         .ok()
                         .filter(|v| *v > 0)
                         .ok_or_else(|| err("memory per executor (MiB) must be positive"))?;
+                    // Both are used in bytes and in all: refused here rather than wrapped later.
+                    if memory_mb > u64::MAX >> 20 {
+                        return Err(err("memory per executor (MiB) is too large"));
+                    }
+                    if executors.checked_mul(cores).is_none() {
+                        return Err(err("executors times cores is too large"));
+                    }
                     Ok(MasterUrl::LocalCluster {
                         executors,
                         cores,
@@ -937,7 +946,7 @@ impl MasterUrl {
             MasterUrl::Local { threads, .. } => *threads,
             MasterUrl::LocalCluster {
                 executors, cores, ..
-            } => executors * cores,
+            } => executors.saturating_mul(*cores),
             MasterUrl::Standalone { .. } => 2,
         }
     }
@@ -1087,6 +1096,23 @@ mod tests {
         );
         assert!(MasterUrl::parse("local[0]").is_err());
         assert!(MasterUrl::parse("yarn").is_err());
+        // Sizes that wrapped once in bytes or in all (fuzz regression, master_url).
+        let huge = format!("local-cluster[1,1,{}]", u64::MAX >> 19);
+        assert!(
+            matches!(MasterUrl::parse(&huge), Err(EmberError::MasterUrl { reason, .. })
+            if reason.contains("too large"))
+        );
+        let many = format!("local-cluster[{},{},1024]", usize::MAX / 2, 3);
+        assert!(MasterUrl::parse(&many).is_err());
+        // A blank flag or size passed validation, then failed when read (fuzz invariant,
+        // conf_values).
+        for key in [SHUFFLE_COMPRESS, RPC_MESSAGE_MAX_SIZE] {
+            assert!(EmberConf::new().set(key, " ").validate().is_err(), "{key}");
+        }
+        assert!(EmberConf::new()
+            .set(DEFAULT_PARALLELISM, "")
+            .validate()
+            .is_ok());
         assert!(EmberConf::from_args(["--conf", "nokey"]).is_err());
         assert!(EmberConf::from_args(["--master"]).is_err());
     }

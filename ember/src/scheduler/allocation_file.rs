@@ -48,6 +48,7 @@ pub fn parse_allocations(xml: &str, path: &str) -> Result<Vec<PoolConfig>> {
     let doc = roxmltree::Document::parse(xml)
         .map_err(|e| bad_file(path, format!("not valid XML: {e}")))?;
     let mut pools: Vec<PoolConfig> = Vec::new();
+    let mut names = std::collections::HashSet::new();
     // Spark looks for `pool` elements anywhere in the document (`xml \\ "pool"`).
     for node in doc.descendants().filter(|n| n.has_tag_name("pool")) {
         let name = node.attribute("name").map(str::trim).unwrap_or("");
@@ -61,7 +62,7 @@ pub fn parse_allocations(xml: &str, path: &str) -> Result<Vec<PoolConfig>> {
                 ),
             ));
         }
-        if pools.iter().any(|p| p.name == name) {
+        if !names.insert(name) {
             return Err(bad_file(
                 path,
                 format!("pool {name:?} is defined more than once"),

@@ -24,6 +24,34 @@ pub fn index_file(dir: &Path, shuffle_id: ShuffleId, map_index: usize) -> PathBu
     dir.join(format!("shuffle_{shuffle_id}_{map_index}_0.index"))
 }
 
+/// The byte range `start..end` of reduce partition `reduce_id`'s block in a map output's data
+/// file, read from the map output's index (`index`, at any position): the partition's offset and
+/// the next one. The index is a file, so nothing in it is trusted: a partition past its end or a
+/// range that ends before it starts is an error naming the partition.
+pub fn block_range<R: Read + Seek>(
+    index: &mut R,
+    reduce_id: usize,
+) -> std::result::Result<(u64, u64), String> {
+    let mut offsets = [0u8; 16];
+    // A reduce id comes from a block request on the network: past any index, not an overflow.
+    let at = (reduce_id as u64).checked_mul(8).ok_or_else(|| {
+        format!("reduce partition {reduce_id} is past the end of any index")
+    })?;
+    index
+        .seek(SeekFrom::Start(at))
+        .and_then(|_| index.read_exact(&mut offsets))
+        .map_err(|e| format!("{e} (reduce partition {reduce_id})"))?;
+    let (start_bytes, end_bytes) = offsets.split_at(8);
+    let start = u64::from_le_bytes(start_bytes.try_into().unwrap_or_default());
+    let end = u64::from_le_bytes(end_bytes.try_into().unwrap_or_default());
+    if end < start {
+        return Err(format!(
+            "reduce partition {reduce_id} spans {start}..{end}"
+        ));
+    }
+    Ok((start, end))
+}
+
 /// Opens a map output's data file at the start of one reduce partition's block, as the local
 /// shuffle reader does; returns it with the block's length, or why the block is not available
 /// (what an executor's block server streams).
@@ -35,26 +63,9 @@ pub fn open_block(
 ) -> std::result::Result<ShuffleBlock, String> {
     let index_path = index_file(dir, shuffle_id, map_index);
     let describe = |p: &Path, e: std::io::Error| format!("{}: {e}", p.display());
-    let mut offsets = [0u8; 16];
     let mut index = File::open(&index_path).map_err(|e| describe(&index_path, e))?;
-    index
-        .seek(SeekFrom::Start(reduce_id as u64 * 8))
-        .and_then(|_| index.read_exact(&mut offsets))
-        .map_err(|e| {
-            format!(
-                "{} (reduce partition {reduce_id})",
-                describe(&index_path, e)
-            )
-        })?;
-    let (start_bytes, end_bytes) = offsets.split_at(8);
-    let start = u64::from_le_bytes(start_bytes.try_into().unwrap_or_default());
-    let end = u64::from_le_bytes(end_bytes.try_into().unwrap_or_default());
-    if end < start {
-        return Err(format!(
-            "{}: reduce partition {reduce_id} spans {start}..{end}",
-            index_path.display()
-        ));
-    }
+    let (start, end) = block_range(&mut index, reduce_id)
+        .map_err(|e| format!("{}: {e}", index_path.display()))?;
     let data_path = data_file(dir, shuffle_id, map_index);
     let mut data = File::open(&data_path).map_err(|e| describe(&data_path, e))?;
     let data_len = data.metadata().map_err(|e| describe(&data_path, e))?.len();
@@ -105,7 +116,14 @@ static COMMIT_LOCK: Mutex<()> = Mutex::new(());
 /// `IndexShuffleBlockResolver.checkIndexAndDataFile`).
 fn existing_output(data_path: &Path, index_path: &Path, partitions: usize) -> Option<Vec<u64>> {
     let index = fs::read(index_path).ok()?;
-    if index.len() != (partitions + 1) * 8 {
+    let data_len = fs::metadata(data_path).ok()?.len();
+    consistent_sizes(&index, partitions, data_len)
+}
+
+/// The block sizes an index describes, when it is one of `partitions` blocks that start at 0,
+/// never go backwards and end exactly at `data_len`; `None` for anything else.
+pub fn consistent_sizes(index: &[u8], partitions: usize, data_len: u64) -> Option<Vec<u64>> {
+    if Some(index.len()) != partitions.checked_add(1)?.checked_mul(8) {
         return None;
     }
     let offsets: Vec<u64> = index
@@ -115,7 +133,6 @@ fn existing_output(data_path: &Path, index_path: &Path, partitions: usize) -> Op
     if offsets[0] != 0 || offsets.windows(2).any(|w| w[1] < w[0]) {
         return None;
     }
-    let data_len = fs::metadata(data_path).ok()?.len();
     (data_len == offsets[partitions]).then(|| offsets.windows(2).map(|w| w[1] - w[0]).collect())
 }
 
@@ -164,6 +181,22 @@ mod tests {
     use ember_net::protocol::{BlockRequest, BlockResponse};
 
     use super::*;
+
+    #[test]
+    fn a_reduce_partition_past_any_index_is_an_error_not_an_overflow() {
+        // Fuzz regression (shuffle_output): a reduce id from a block request times 8
+        // overflowed (a panic with overflow checks, another partition's block without).
+        let index: Vec<u8> = [0u64, 5, 9].iter().flat_map(|o| o.to_le_bytes()).collect();
+        let mut cursor = std::io::Cursor::new(&index);
+        assert_eq!(block_range(&mut cursor, 1), Ok((5, 9)));
+        let wrapped = (1usize << 61) + 1;
+        let err = block_range(&mut cursor, wrapped).unwrap_err();
+        assert!(err.contains("past the end"), "{err}");
+        assert!(block_range(&mut cursor, 2).is_err());
+        assert_eq!(consistent_sizes(&index, 2, 9), Some(vec![5, 4]));
+        assert_eq!(consistent_sizes(&index, 2, 10), None);
+        assert_eq!(consistent_sizes(&index, usize::MAX, 9), None);
+    }
 
     /// An executor's shuffle outputs, as its block server sees them.
     struct ShuffleDir(PathBuf);

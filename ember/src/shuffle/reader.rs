@@ -88,16 +88,11 @@ fn open_local_block(
 ) -> Result<BlockSource, String> {
     let index_path = index_file(local_dir, shuffle_id, block.map_index);
     let describe = |p: &Path, e: io::Error| format!("{}: {e}", p.display());
-    let mut offsets = [0u8; 16];
     let mut index = File::open(&index_path).map_err(|e| describe(&index_path, e))?;
     crate::metrics::count_file_op(false);
-    index
-        .seek(SeekFrom::Start(reduce_id as u64 * 8))
-        .and_then(|_| index.read_exact(&mut offsets))
-        .map_err(|e| describe(&index_path, e))?;
-    let start = u64::from_le_bytes(offsets[..8].try_into().unwrap_or_default());
-    let end = u64::from_le_bytes(offsets[8..].try_into().unwrap_or_default());
-    if end < start || end - start != block.size {
+    let (start, end) = super::block_resolver::block_range(&mut index, reduce_id)
+        .map_err(|e| format!("{}: {e}", index_path.display()))?;
+    if end - start != block.size {
         return Err(format!(
             "{}: block of reduce partition {reduce_id} spans {start}..{end}, but its map status \
              says {} bytes",

@@ -1,5 +1,8 @@
 //! Shared set-up of the end-to-end tests: the same job suite runs on every master.
 
+use std::path::PathBuf;
+use std::process::Command;
+
 use ember::prelude::*;
 
 /// The masters every job of the suite runs on. `local[3]` with `ember.test.serializeLocal`
@@ -48,4 +51,25 @@ pub fn sorted<T: Ord + Clone>(v: &[T]) -> Vec<T> {
     let mut v = v.to_vec();
     v.sort();
     v
+}
+
+/// The path of example program `name`. A full `cargo test` builds the examples beside the test
+/// binaries; a run of the integration tests alone does not, so build the example then, with the
+/// same cargo.
+pub fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let dir = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .expect("target profile dir");
+    let path = dir.join("examples").join(name);
+    if !path.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "-p", "ember", "--example", name])
+            .status()
+            .expect("run cargo build for the example");
+        assert!(status.success(), "building example {name} failed");
+    }
+    path
 }

@@ -1,27 +1,8 @@
 //! The example programs as a user runs them: arguments, stdout, exit status.
 
-use std::path::PathBuf;
 use std::process::Command;
 
-/// A full `cargo test` builds the examples beside the test binaries; a run of this test alone
-/// (`--test examples_cli`) does not, so build the example then, with the same cargo.
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let dir = exe
-        .parent()
-        .and_then(|d| d.parent())
-        .expect("target profile dir");
-    let path = dir.join("examples").join(name);
-    if !path.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "-p", "ember", "--example", name])
-            .status()
-            .expect("run cargo build for the example");
-        assert!(status.success(), "building example {name} failed");
-    }
-    path
-}
+use crate::common::example;
 
 fn run(name: &str, args: &[&str]) -> (i32, String, String) {
     run_with_env(name, args, &[])

@@ -22,6 +22,7 @@ mod files;
 mod heartbeat;
 mod lifecycle;
 mod monitoring;
+mod netns;
 mod operators;
 mod properties;
 mod recovery;
