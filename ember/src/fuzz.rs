@@ -492,6 +492,11 @@ mod tests {
                 cpus: 1,
                 binary_id: 3,
                 binary: None,
+                dependencies: std::sync::Arc::new(crate::files::Dependencies {
+                    source: "127.0.0.1:7078".parse().ok(),
+                    files: vec![("lookup.txt".into(), 5)],
+                    archives: vec![("model.zip".into(), 6)],
+                }),
             }),
             ToExecutor::KillTask {
                 task_id: 1,
