@@ -74,6 +74,7 @@ struct State {
 
 struct Shared {
     state: Mutex<State>,
+    /// Signalled when an executor registers or its connection ends.
     registered: Condvar,
     settings: ClusterSettings,
     build_id: String,
@@ -627,6 +628,8 @@ impl SchedulerBackend for ClusterBackend {
     }
 
     fn stop(&mut self) {
+        // Give executors a moment to exit on their own, then make sure no process outlives us.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
         {
             let mut st = self.shared.state.lock();
             st.stopping = true;
@@ -635,9 +638,21 @@ impl SchedulerBackend for ClusterBackend {
                     let _ = e.tx.send(bytes.clone());
                 }
             }
+            // An executor hangs up once it has its StopExecutor. Until then the message may
+            // still sit in its writer task, which the runtime's shutdown below would drop: the
+            // executor would then only see the connection close and report "Driver
+            // disassociated" as an error (standalone executors are nobody's children here).
+            while !st.executors.is_empty() {
+                if self
+                    .shared
+                    .registered
+                    .wait_until(&mut st, deadline)
+                    .timed_out()
+                {
+                    break;
+                }
+            }
         }
-        // Give executors a moment to exit on their own, then make sure no process outlives us.
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
         for (child, id) in &mut self.children {
             loop {
                 match child.try_wait() {
@@ -939,7 +954,10 @@ async fn serve_executor(
     // Only the first of "connection closed" and "heartbeat timed out" reports the loss.
     let (was_known, stopping) = {
         let mut st = shared.state.lock();
-        (st.executors.remove(&executor_id).is_some(), st.stopping)
+        let known = st.executors.remove(&executor_id).is_some();
+        // `stop` waits for every executor to hang up.
+        shared.registered.notify_all();
+        (known, st.stopping)
     };
     if was_known && !stopping {
         warn!("Lost executor {executor_id} on {host}: {reason}");

@@ -625,6 +625,11 @@ fn an_executor_started_before_its_driver_joins_it() {
             && log.contains("retrying in"),
         "{log}"
     );
+    // Told to stop by a driver that stopped normally: nothing to warn about.
+    assert!(
+        !log.contains("ERROR") && !log.contains("WARN"),
+        "a standalone executor's normal stop logged a problem:\n{log}"
+    );
     let mut left = Vec::new();
     collect(tmp.path(), &mut left);
     assert_eq!(left, Vec::<String>::new());
