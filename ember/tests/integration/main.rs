@@ -19,6 +19,7 @@ mod examples_cli;
 mod exclusion;
 mod failures;
 mod heartbeat;
+mod integrity;
 mod lifecycle;
 mod monitoring;
 mod operators;
