@@ -1058,14 +1058,18 @@ fn environment(
     }
 }
 
-/// Refuses a job whose lineage has an RDD persisted with replication, which Ember does not
-/// support (see `Rdd::persist`).
-pub(crate) fn check_storage_levels(rdd: &Arc<dyn RddBase>) -> Result<()> {
+/// Refuses a job whose lineage has an RDD built with an argument no job can run with (a
+/// partition count of 0, …: [`EmberError::InvalidArgument`]) or persisted with replication, which
+/// Ember does not support (see `Rdd::persist`).
+pub(crate) fn check_lineage(rdd: &Arc<dyn RddBase>) -> Result<()> {
     let mut seen = rustc_hash::FxHashSet::default();
     let mut stack = vec![rdd.clone()];
     while let Some(r) = stack.pop() {
         if !seen.insert(r.id()) {
             continue;
+        }
+        if let Some((argument, message)) = r.invalid_argument() {
+            return Err(EmberError::InvalidArgument { argument, message });
         }
         let level = r.storage_level();
         if level.replication > 1 {

@@ -634,6 +634,13 @@ impl EmberConf {
         self.master()?;
         self.get_u64_at_most(DRIVER_PORT, u16::MAX.into())?;
         shuffle::chunk_checksum(self)?;
+        if self.get_opt_u64(DEFAULT_PARALLELISM)? == Some(0) {
+            return Err(self.bad(
+                DEFAULT_PARALLELISM,
+                self.get(DEFAULT_PARALLELISM),
+                "Number of partitions (0) must be positive.",
+            ));
+        }
         redact::Redactor::new(self.get(REDACTION_REGEX)).map_err(|e| {
             bad(
                 REDACTION_REGEX,
