@@ -727,6 +727,14 @@ impl Context {
             .unwrap_or_default()
     }
 
+    /// The task binaries kept now by the driver and by each executor (cluster masters; local
+    /// mode ships none). Entries go when their stage attempt is over.
+    #[cfg(feature = "testing")]
+    #[doc(hidden)]
+    pub fn task_binaries(&self) -> Option<crate::scheduler::cluster_backend::TaskBinaryCounts> {
+        self.inner.cluster.as_ref().map(|c| c.1.task_binaries())
+    }
+
     /// Process ids of the executors registered now (cluster masters).
     pub fn executor_pids(&self) -> Vec<u32> {
         self.executor_infos().into_iter().map(|e| e.pid).collect()

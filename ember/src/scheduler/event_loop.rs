@@ -487,12 +487,15 @@ impl EventLoop {
                     stage_id,
                     stage_attempt_id,
                     failure_reason,
-                } => self.recorder.stage_completed(
-                    &self.dag,
-                    stage_id,
-                    stage_attempt_id,
-                    failure_reason,
-                ),
+                } => {
+                    self.backend.stage_finished(stage_id, stage_attempt_id);
+                    self.recorder.stage_completed(
+                        &self.dag,
+                        stage_id,
+                        stage_attempt_id,
+                        failure_reason,
+                    )
+                }
             }
         }
     }
