@@ -2,7 +2,11 @@
 //! where Spark has one, reported by the first action (or at once, where the operation returns a
 //! `Result`), never a panic or a silent clamp.
 
-use crate::prelude::*;
+use super::{Actions, PairRdd, Rdd, Sampling, Transformations};
+use crate::conf::EmberConf;
+use crate::context::Context;
+use crate::error::EmberError;
+use crate::partitioner::{HashPartitioner, SortOrder};
 
 fn ctx() -> Context {
     Context::new(
