@@ -129,7 +129,8 @@ impl RddMeta {
             );
         }
     }
-    /// The argument this RDD refuses to run with and why ([`RddMeta::refuse_argument`]).
+    /// The argument this RDD refuses to run with and why, when it was built with one no job can
+    /// run with.
     pub fn invalid_argument(&self) -> Option<(String, String)> {
         self.inner.invalid.get().cloned()
     }
