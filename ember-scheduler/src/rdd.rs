@@ -45,6 +45,11 @@ pub trait RddBase: Send + Sync {
     fn prefers_shuffle_input_hosts(&self) -> bool {
         false
     }
+    /// An argument the RDD was built with that no job can run with, and why (the argument's
+    /// name, the message): the caller refuses jobs over such an RDD before submitting them.
+    fn invalid_argument(&self) -> Option<(String, String)> {
+        None
+    }
 }
 
 /// The map side of a shuffle, as the DAG scheduler sees it (Spark's `ShuffleDependency`).

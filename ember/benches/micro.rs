@@ -101,7 +101,7 @@ fn shuffle_combine(bencher: divan::Bencher) {
                     &outputs,
                     EXECUTOR,
                     dir.path(),
-                    conf.compress,
+                    conf.format(),
                     &metrics,
                     0,
                     reducer,

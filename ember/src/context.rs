@@ -806,6 +806,14 @@ impl Context {
             .unwrap_or_default()
     }
 
+    /// The task binaries kept now by the driver and by each executor (cluster masters; local
+    /// mode ships none). Entries go when their stage attempt is over.
+    #[cfg(feature = "testing")]
+    #[doc(hidden)]
+    pub fn task_binaries(&self) -> Option<crate::scheduler::cluster_backend::TaskBinaryCounts> {
+        self.inner.cluster.as_ref().map(|c| c.1.task_binaries())
+    }
+
     /// Process ids of the executors registered now (cluster masters).
     pub fn executor_pids(&self) -> Vec<u32> {
         self.executor_infos().into_iter().map(|e| e.pid).collect()
@@ -1137,14 +1145,18 @@ fn environment(
     }
 }
 
-/// Refuses a job whose lineage has an RDD persisted with replication, which Ember does not
-/// support (see `Rdd::persist`).
-pub(crate) fn check_storage_levels(rdd: &Arc<dyn RddBase>) -> Result<()> {
+/// Refuses a job whose lineage has an RDD built with an argument no job can run with (a
+/// partition count of 0, …: [`EmberError::InvalidArgument`]) or persisted with replication, which
+/// Ember does not support (see `Rdd::persist`).
+pub(crate) fn check_lineage(rdd: &Arc<dyn RddBase>) -> Result<()> {
     let mut seen = rustc_hash::FxHashSet::default();
     let mut stack = vec![rdd.clone()];
     while let Some(r) = stack.pop() {
         if !seen.insert(r.id()) {
             continue;
+        }
+        if let Some((argument, message)) = r.invalid_argument() {
+            return Err(EmberError::InvalidArgument { argument, message });
         }
         let level = r.storage_level();
         if level.replication > 1 {

@@ -43,6 +43,17 @@ pub enum EmberError {
     /// A bad command-line argument.
     #[error("invalid argument: {0}")]
     Argument(String),
+    /// An operation was given an argument no job can run with: a partition count of 0, a
+    /// `range` step of 0, a negative sampling fraction. The message is Spark's where Spark has
+    /// one. A transformation still returns its RDD; every action over it (or over an RDD built
+    /// from it) fails with this error before any task runs.
+    #[error("invalid argument {argument}: {message}")]
+    InvalidArgument {
+        /// The operation and the argument, e.g. `coalesce(num_partitions)`.
+        argument: String,
+        /// What is wrong with it.
+        message: String,
+    },
 
     /// A job failed or was cancelled, as the scheduler core decided: Spark's "Job aborted due
     /// to stage failure: …" or "Job N cancelled: …".

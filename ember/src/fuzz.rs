@@ -32,7 +32,7 @@ use ember_net::protocol::{BlockRequest, BlockResponse};
 use ember_scheduler::pool::{fair_cmp, PoolConfig, RootPool, SchedulableStats, SchedulingMode};
 
 use crate::broadcast::{piece_block_id, BroadcastManager, Pieces};
-use crate::codec::RecordReader;
+use crate::codec::{ChecksumAlgorithm, ChunkFormat, RecordReader};
 use crate::conf::{self, EmberConf, MasterUrl, SizeUnit, TimeUnit, ValueKind, ENTRIES};
 use crate::memory::{MemoryConfig, MemorySource};
 use crate::rpc::messages::{ToDriver, ToExecutor};
@@ -127,10 +127,19 @@ fn registered_conf(pairs: Vec<(String, String)>) {
     let _ = format!("{c:?}");
 }
 
+/// A chunk format from a target's control byte: bit 0 compresses, bit 7 adds Adler-32 checksums
+/// (mostly off: mutated bytes would then fail the checksum before reaching the decoders).
+fn chunk_format(ctl: u8) -> ChunkFormat {
+    ChunkFormat::new(
+        ctl & 1 != 0,
+        (ctl & 0x80 != 0).then_some(ChecksumAlgorithm::Adler32),
+    )
+}
+
 /// Reads every record of a block, as a shuffle reader or a cached block's reader does.
-fn read_records<T: DeserializeOwned>(block: &[u8], len: u64, compressed: bool) -> usize {
+fn read_records<T: DeserializeOwned>(block: &[u8], len: u64, format: ChunkFormat) -> usize {
     let mut n = 0;
-    let mut r = RecordReader::<T, _>::new(Cursor::new(block), len, compressed);
+    let mut r = RecordReader::<T, _>::new(Cursor::new(block), len, format);
     while let Ok(Some(_)) = r.next_record() {
         n += 1;
     }
@@ -158,7 +167,7 @@ pub fn shuffle_output(data: &[u8]) {
     let index_len = input.u16() as usize;
     let index = input.take(index_len);
     let file = input.0;
-    let compressed = ctl & 1 != 0;
+    let format = chunk_format(ctl);
 
     // The two readers of an index agree: what the commit check calls consistent is what the
     // block reader serves, partition by partition.
@@ -191,9 +200,9 @@ pub fn shuffle_output(data: &[u8]) {
         u64::from(claim)
     };
     if ctl & 2 == 0 {
-        read_records::<WordRecord>(block, len, compressed);
+        read_records::<WordRecord>(block, len, format);
     } else {
-        read_records::<BytesRecord>(block, len, compressed);
+        read_records::<BytesRecord>(block, len, format);
     }
 }
 
@@ -205,31 +214,31 @@ pub fn chunk_codec(data: &[u8]) {
     let ctl = input.byte();
     let claim = input.u32();
     let block = input.0;
-    let compressed = ctl & 1 != 0;
+    let format = chunk_format(ctl);
     let len = if claim == 0 {
         block.len() as u64
     } else {
         u64::from(claim)
     };
     if ctl & 2 == 0 {
-        read_records::<WordRecord>(block, len, compressed);
-        let _ = decode_bytes::<WordRecord>(block, compressed);
+        read_records::<WordRecord>(block, len, format);
+        let _ = decode_bytes::<WordRecord>(block, format);
     } else {
-        read_records::<BytesRecord>(block, len, compressed);
-        let _ = decode_bytes::<BytesRecord>(block, compressed);
+        read_records::<BytesRecord>(block, len, format);
+        let _ = decode_bytes::<BytesRecord>(block, format);
     }
     // Whatever the records, what the writer writes the reader reads back exactly.
     let records: Vec<WordRecord> = String::from_utf8_lossy(block)
         .split_whitespace()
         .map(|w| (w.to_string(), w.len() as u64 * u64::from(claim)))
         .collect();
-    let mut enc = BytesEncoder::new(compressed);
+    let mut enc = BytesEncoder::new(format);
     for r in &records {
         enc.push(r).expect("a record encodes");
     }
     let bytes = enc.finish().expect("a block finishes");
     assert_eq!(
-        decode_bytes::<WordRecord>(&bytes, compressed).expect("a block Ember wrote decodes"),
+        decode_bytes::<WordRecord>(&bytes, format).expect("a block Ember wrote decodes"),
         records
     );
 }
@@ -528,7 +537,7 @@ mod tests {
     /// A block of word records as a map task writes it.
     fn word_block(words: &[&str], compress: bool) -> Vec<u8> {
         let mut out = Vec::new();
-        let mut w = ChunkWriter::new(compress);
+        let mut w = ChunkWriter::new(ChunkFormat::new(compress, None));
         for (i, word) in words.iter().enumerate() {
             w.push(&(word.to_string(), i as u64)).unwrap();
         }
@@ -579,7 +588,7 @@ mod tests {
             let mut s = vec![2 | u8::from(compress)];
             s.extend_from_slice(&1000u32.to_le_bytes());
             let mut out = Vec::new();
-            let mut w = ChunkWriter::new(compress);
+            let mut w = ChunkWriter::new(ChunkFormat::new(compress, None));
             w.push(&(7u64, vec![1u8, 2, 3])).unwrap();
             w.flush_chunk(&mut out).unwrap();
             s.extend_from_slice(&out);

@@ -12,7 +12,7 @@ use crate::error::{EmberError, Result};
 pub mod redact;
 mod shuffle;
 mod validate;
-pub use shuffle::ShuffleConf;
+pub use shuffle::{chunk_checksum, ShuffleConf};
 pub use validate::validate_settings;
 
 /// A configuration key with its default and meaning. The list is [`ENTRIES`].
@@ -194,6 +194,13 @@ entries! {
     SHUFFLE_COMPRESS = "ember.shuffle.compress", "true", Bool, "Compress shuffle output with lz4.";
     SHUFFLE_SPILL_COMPRESS = "ember.shuffle.spill.compress", "true", Bool,
         "Compress data spilled during shuffles.";
+    SHUFFLE_CHECKSUM_ENABLED = "ember.shuffle.checksum.enabled", "true", Bool,
+        "Checksum every chunk of shuffle files, shuffle spills and serialized cached partitions, \
+        and check it before the chunk is decoded: a damaged shuffle block is a fetch failure (its \
+        map output is computed again), a damaged spill fails the task (retried), a damaged cached \
+        partition is dropped and recomputed.";
+    SHUFFLE_CHECKSUM_ALGORITHM = "ember.shuffle.checksum.algorithm", "ADLER32", Str,
+        "The algorithm of those checksums: ADLER32 or CRC32.";
     SHUFFLE_SPILL_THRESHOLD = "ember.shuffle.spill.threshold", "512m", Size(Byte),
         "In-memory size of a task's aggregation map or sort buffer past which it spills to disk.";
     REDUCER_MAX_SIZE_IN_FLIGHT = "ember.reducer.maxSizeInFlight", "48m", Size(MiB),
@@ -640,6 +647,14 @@ impl EmberConf {
         }
         self.master()?;
         self.get_u64_at_most(DRIVER_PORT, u16::MAX.into())?;
+        shuffle::chunk_checksum(self)?;
+        if self.get_opt_u64(DEFAULT_PARALLELISM)? == Some(0) {
+            return Err(self.bad(
+                DEFAULT_PARALLELISM,
+                self.get(DEFAULT_PARALLELISM),
+                "Number of partitions (0) must be positive.",
+            ));
+        }
         redact::Redactor::new(self.get(REDACTION_REGEX)).map_err(|e| {
             bad(
                 REDACTION_REGEX,

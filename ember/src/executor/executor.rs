@@ -30,6 +30,9 @@ pub struct ExecutorCounters {
     pub max_pool_size: AtomicUsize,
     /// Local file activity of ended tasks.
     pub fs: crate::metrics::FileSystemCounters,
+    /// Task binaries the executor process holds now, and the most it ever held.
+    pub task_binaries: AtomicU64,
+    pub task_binaries_peak: AtomicU64,
 }
 
 impl ExecutorCounters {
@@ -40,6 +43,8 @@ impl ExecutorCounters {
             complete_tasks: self.completed_tasks.load(Ordering::Relaxed),
             current_pool_size: self.pool_size.load(Ordering::Relaxed) as u64,
             max_pool_size: self.max_pool_size.load(Ordering::Relaxed) as u64,
+            task_binaries: self.task_binaries.load(Ordering::Relaxed),
+            task_binaries_peak: self.task_binaries_peak.load(Ordering::Relaxed),
             ..Default::default()
         };
         self.fs.fill(&mut m);
@@ -237,6 +242,13 @@ impl Executor {
             c.pool_size.load(Ordering::Relaxed),
             c.max_pool_size.load(Ordering::Relaxed),
         )
+    }
+
+    /// Records how many task binaries the executor process holds (reported with heartbeats).
+    pub fn set_cached_task_binaries(&self, n: usize) {
+        let c = &self.shared.counters;
+        c.task_binaries.store(n as u64, Ordering::Relaxed);
+        c.task_binaries_peak.fetch_max(n as u64, Ordering::Relaxed);
     }
 
     /// Kills running tasks and stops the threads once they finish (Spark's `stop`).

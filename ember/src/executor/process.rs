@@ -719,6 +719,7 @@ async fn executor_main(
                     match decoded {
                         Ok(kind) => {
                             binaries.insert(t.binary_id, kind);
+                            executor.set_cached_task_binaries(binaries.len());
                         }
                         Err(e) => {
                             error!("cannot decode the task binary of stage {}: {e}", t.stage_id)
@@ -758,6 +759,11 @@ async fn executor_main(
                 executor.env().block_manager.remove_rdd(rdd_id);
             }
             Ok(ToExecutor::RemoveBroadcast { id }) => executor.env().broadcasts.remove_value(id),
+            Ok(ToExecutor::RemoveTaskBinary { binary_id }) => {
+                // Running tasks of the stage keep their own copy of the decoded body.
+                binaries.remove(&binary_id);
+                executor.set_cached_task_binaries(binaries.len());
+            }
             Ok(ToExecutor::MapOutputStatuses {
                 request_id,
                 statuses,

@@ -28,6 +28,11 @@ pub struct ExecutorSourceMetrics {
     pub file_read_ops: u64,
     /// `filesystem.file.write_ops`: local files created.
     pub file_write_ops: u64,
+    /// Task binaries an executor process holds now (Ember's, not one of Spark's gauges: they
+    /// are dropped when their stage attempt is over, so this stays small).
+    pub task_binaries: u64,
+    /// The most task binaries the executor process ever held at once.
+    pub task_binaries_peak: u64,
 }
 
 impl ExecutorSourceMetrics {

@@ -69,6 +69,9 @@ struct MetaInner {
     storage: AtomicU8,
     /// A name given by the application (`set_name`), shown in the storage status.
     user_name: parking_lot::Mutex<Option<String>>,
+    /// An argument the RDD was built with that no job can run with (see
+    /// [`RddMeta::refuse_argument`]); driver-side only, never serialized.
+    invalid: std::sync::OnceLock<(String, String)>,
 }
 
 const LEVELS: [StorageLevel; 6] = [
@@ -90,6 +93,7 @@ impl RddMeta {
                 name,
                 storage: AtomicU8::new(0),
                 user_name: Default::default(),
+                invalid: Default::default(),
             }),
         }
     }
@@ -104,8 +108,31 @@ impl RddMeta {
                 name,
                 storage: AtomicU8::new(0),
                 user_name: Default::default(),
+                invalid: Default::default(),
             }),
         }
+    }
+    /// Marks the RDD as built with an argument no job can run with (a partition count of 0, a
+    /// `range` step of 0, …): every job over it, or over an RDD derived from it, fails with
+    /// [`crate::EmberError::InvalidArgument`] naming `argument`, with `message` (Spark's, where
+    /// Spark has one), before any stage is made. The first refusal is kept.
+    pub(crate) fn refuse_argument(&self, argument: impl Into<String>, message: impl Into<String>) {
+        let _ = self.inner.invalid.set((argument.into(), message.into()));
+    }
+    /// Refuses a partition count of 0 given as `argument`, with Spark's message (its
+    /// `coalesce`/`repartition` `require`).
+    pub(crate) fn refuse_zero_partitions(&self, argument: &str, n: usize) {
+        if n == 0 {
+            self.refuse_argument(
+                argument,
+                format!("Number of partitions ({n}) must be positive."),
+            );
+        }
+    }
+    /// The argument this RDD refuses to run with and why, when it was built with one no job can
+    /// run with.
+    pub fn invalid_argument(&self) -> Option<(String, String)> {
+        self.inner.invalid.get().cloned()
     }
     /// A new shuffle id in this RDD's application.
     pub(crate) fn new_shuffle_id(&self) -> ShuffleId {
@@ -190,6 +217,7 @@ impl<'de> serde::Deserialize<'de> for RddMeta {
                 name: "Rdd",
                 storage: AtomicU8::new(storage),
                 user_name: Default::default(),
+                invalid: Default::default(),
             }),
         })
     }
@@ -469,4 +497,10 @@ impl<R: Rdd> RddBase for Erased<R> {
     fn prefers_shuffle_input_hosts(&self) -> bool {
         self.0.prefers_shuffle_input_hosts()
     }
+    fn invalid_argument(&self) -> Option<(String, String)> {
+        self.0.meta().invalid_argument()
+    }
 }
+
+#[cfg(test)]
+mod argument_tests;

@@ -615,22 +615,36 @@ pub trait Transformations: Rdd {
     }
 
     /// A random sample: each element kept with probability `fraction`, or, with replacement,
-    /// repeated a Poisson(`fraction`) number of times. Deterministic for a given `seed`.
+    /// repeated a Poisson(`fraction`) number of times. Deterministic for a given `seed`. A
+    /// negative (or NaN) fraction, or one above 1 without replacement, is refused when a job
+    /// runs ([`crate::EmberError::InvalidArgument`], Spark's messages).
     fn sample(self, replacement: Sampling, fraction: f64, seed: u64) -> NarrowRdd<Self, SampleOp> {
-        let fraction = if fraction.is_finite() && fraction > 0.0 {
-            fraction
+        let refused = if fraction.is_nan() || fraction < 0.0 {
+            // Spark's RDD.sample `require` (NaN fails it too).
+            Some(format!("Fraction must be nonnegative, but got {fraction}"))
+        } else if replacement == Sampling::WithoutReplacement && fraction > 1.0 {
+            // Spark's BernoulliSampler `require`.
+            Some(format!(
+                "Sampling fraction ({fraction}) must be on interval [0, 1]"
+            ))
+        } else if !fraction.is_finite() {
+            Some(format!("Fraction must be finite, but got {fraction}"))
         } else {
-            0.0
+            None
         };
-        NarrowRdd::new(
+        let out = NarrowRdd::new(
             self,
             "SampleRdd",
             SampleOp {
                 replacement,
-                fraction,
+                fraction: if refused.is_some() { 0.0 } else { fraction },
                 seed,
             },
-        )
+        );
+        if let Some(message) = refused {
+            out.meta().refuse_argument("sample(fraction)", message);
+        }
+        out
     }
 
     /// Pairs every element with its index in the RDD (partition by partition). Like Spark, runs
@@ -679,11 +693,14 @@ pub trait Transformations: Rdd {
             let start = (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32;
             it.enumerate().map(move |(i, x)| (start + i as u64, x))
         });
-        keyed
+        let out = keyed
             .partition_by(crate::partitioner::HashPartitioner::new(
                 num_partitions.max(1),
             ))
-            .values()
+            .values();
+        out.meta()
+            .refuse_zero_partitions("repartition(num_partitions)", num_partitions);
+        out
     }
 
     /// The distinct elements.

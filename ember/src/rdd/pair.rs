@@ -239,20 +239,22 @@ impl Call2<u64, u64, u64> for AddU64 {
 /// Result type of `join`.
 pub type Joined<K, V, W> = super::HashJoinRdd<K, V, W>;
 
-/// Number of partitions for a shuffle: the one given, else `ember.default.parallelism` when
-/// set, else the parent's (Spark's `defaultPartitioner`).
+/// Number of partitions for a shuffle: the one given (0 too, which the shuffled RDD refuses when
+/// a job runs), else `ember.default.parallelism` when set, else the parent's (Spark's
+/// `defaultPartitioner`).
 pub(crate) fn partitions_or_default<R: Rdd>(rdd: &R, n: Option<usize>) -> usize {
     let upstream = rdd.num_partitions();
-    n.filter(|n| *n > 0).unwrap_or_else(|| {
+    n.unwrap_or_else(|| {
         rdd.context()
             .map_or(upstream.max(1), |c| c.default_shuffle_partitions(upstream))
     })
 }
 
-/// Partitions of a two-sided operation: the one given, else the default for the larger input.
+/// Partitions of a two-sided operation: the one given (0 too, refused when a job runs), else the
+/// default for the larger input.
 fn two_sided_partitions<A: Rdd, B: Rdd>(a: &A, b: &B, n: Option<usize>) -> usize {
     let upstream = a.num_partitions().max(b.num_partitions());
-    n.filter(|n| *n > 0).unwrap_or_else(|| {
+    n.unwrap_or_else(|| {
         a.context()
             .map_or(upstream.max(1), |c| c.default_shuffle_partitions(upstream))
     })
@@ -419,8 +421,14 @@ pub trait PairRdd<K: Key, V: Data>: Rdd<Item = (K, V)> {
     where
         K: Ord,
     {
-        let n = num_partitions
-            .into()
+        let asked = num_partitions.into();
+        if asked == Some(0) {
+            return Err(crate::EmberError::InvalidArgument {
+                argument: "sort_by_key(num_partitions)".into(),
+                message: "Number of partitions (0) must be positive.".into(),
+            });
+        }
+        let n = asked
             .filter(|n| *n > 0)
             .unwrap_or(self.num_partitions())
             .max(1);

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::fns::{assert_shippable, Shippable};
 use super::{PartIter, Rdd};
-use crate::context::{check_storage_levels, Context};
+use crate::context::{check_lineage, Context};
 use crate::data::Data;
 use crate::error::{EmberError, Result};
 use crate::func::Captures;
@@ -60,7 +60,7 @@ impl Context {
         if self.is_stopped() {
             return Err(EmberError::ContextStopped);
         }
-        check_storage_levels(&rdd.as_base())?;
+        check_lineage(&rdd.as_base())?;
         let n = rdd.num_partitions();
         let partitions = partitions.unwrap_or_else(|| (0..n).collect());
         if let Some(bad) = partitions.iter().find(|p| **p >= n) {

@@ -274,7 +274,8 @@ pub(crate) struct TwoSided {
 }
 
 impl TwoSided {
-    /// The inputs `a` and `b`, meeting in `partitions` hash partitions (at least one).
+    /// The inputs `a` and `b`, meeting in `partitions` hash partitions (0 is refused when a job
+    /// runs, see [`RddMeta::refuse_argument`]).
     pub(crate) fn new<K: Key, V: Data, W: Data, A: Rdd<Item = (K, V)>, B: Rdd<Item = (K, W)>>(
         a: A,
         b: B,
@@ -282,6 +283,7 @@ impl TwoSided {
         name: &'static str,
     ) -> Self {
         let meta = RddMeta::derived(a.meta(), name);
+        meta.refuse_zero_partitions("num_partitions", partitions);
         let partitions = partitions.max(1);
         // Each input is read in place when already hash-partitioned into `partitions`.
         let (left, _) = ShuffleSide::new(a, HashPartitioner::new(partitions), PassThrough);

@@ -290,6 +290,7 @@ impl<K: Key, V: Data> ShuffledRdd<K, V> {
     ) -> Self {
         let meta = RddMeta::derived(parent.meta(), "ShuffledRdd");
         let partitions = partitioner.num_partitions();
+        meta.refuse_zero_partitions("partitioner", partitions);
         let (read, partitioning) = ShuffleRead::new(parent, partitioner, PassThrough);
         ShuffledRdd {
             meta,
@@ -370,8 +371,10 @@ impl<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>> AggregatedRdd<K, V, C, A>
         } else {
             "AggregatedRdd"
         };
+        let meta = RddMeta::derived(&parent_meta, name);
+        meta.refuse_zero_partitions("num_partitions", partitions);
         AggregatedRdd {
-            meta: RddMeta::derived(&parent_meta, name),
+            meta,
             source,
             partitions,
             partitioning,
@@ -434,6 +437,7 @@ impl<K: Key + Ord, V: Data> SortedRdd<K, V> {
     ) -> Self {
         let meta = RddMeta::derived(parent.meta(), "ShuffledRdd");
         let partitions = partitioner.num_partitions();
+        meta.refuse_zero_partitions("partitioner", partitions);
         let (read, _) = ShuffleRead::new(parent, partitioner, PassThrough);
         SortedRdd {
             meta,

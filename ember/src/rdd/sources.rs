@@ -31,6 +31,14 @@ impl<T> Clone for ParallelCollection<T> {
 impl<T: Data> ParallelCollection<T> {
     /// Cuts `data` into `num_slices` contiguous slices of (nearly) equal length, as Spark does.
     pub(crate) fn new(ctx: &Context, data: Vec<T>, num_slices: usize) -> Self {
+        let meta = RddMeta::new(ctx, "ParallelCollectionRdd");
+        if num_slices == 0 {
+            // Spark's ParallelCollectionRDD.slice.
+            meta.refuse_argument(
+                "parallelize(num_slices)",
+                "Positive number of partitions required",
+            );
+        }
         let n = num_slices.max(1);
         let len = data.len();
         let mut slices = Vec::with_capacity(n);
@@ -41,7 +49,7 @@ impl<T: Data> ParallelCollection<T> {
             slices.push(it.by_ref().take(end - start).collect());
         }
         ParallelCollection {
-            meta: RddMeta::new(ctx, "ParallelCollectionRdd"),
+            meta,
             slices: Arc::new(slices),
         }
     }
@@ -110,6 +118,17 @@ pub struct RangeRdd {
 
 impl RangeRdd {
     pub(crate) fn new(ctx: &Context, start: i64, end: i64, step: i64, slices: usize) -> Self {
+        let meta = RddMeta::new(ctx, "RangeRdd");
+        // Spark's SparkContext.range and ParallelCollectionRDD.slice.
+        if step == 0 {
+            meta.refuse_argument("range(step)", "step cannot be 0");
+        }
+        if slices == 0 {
+            meta.refuse_argument(
+                "range(num_slices)",
+                "Positive number of partitions required",
+            );
+        }
         let step = if step == 0 { 1 } else { step };
         let span = end as i128 - start as i128;
         let count = if (span > 0 && step > 0) || (span < 0 && step < 0) {
@@ -119,7 +138,7 @@ impl RangeRdd {
             0
         };
         RangeRdd {
-            meta: RddMeta::new(ctx, "RangeRdd"),
+            meta,
             start,
             step,
             count,
@@ -428,11 +447,13 @@ pub struct CoalescedRdd<P> {
 
 impl<P: Rdd> CoalescedRdd<P> {
     pub(crate) fn new(parent: P, n: usize) -> Self {
+        let meta = RddMeta::derived(parent.meta(), "CoalescedRdd");
+        meta.refuse_zero_partitions("coalesce(num_partitions)", n);
         let np = parent.num_partitions();
         let n = n.clamp(1, np.max(1));
         let groups = (0..n).map(|i| (i * np / n)..((i + 1) * np / n)).collect();
         CoalescedRdd {
-            meta: RddMeta::derived(parent.meta(), "CoalescedRdd"),
+            meta,
             parent,
             groups: Arc::new(groups),
         }

@@ -117,6 +117,8 @@ pub enum ToExecutor {
     RemoveRdd { rdd_id: usize },
     /// Drop this executor's copy of a broadcast value (`unpersist`, `destroy`).
     RemoveBroadcast { id: u64 },
+    /// Drop a task binary: its stage attempt is over and no task names it any more.
+    RemoveTaskBinary { binary_id: u64 },
     /// The answer to `GetMapOutputStatuses`.
     MapOutputStatuses {
         request_id: u64,

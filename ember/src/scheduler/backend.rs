@@ -2,7 +2,7 @@
 //! The local backend runs one executor in this process; the cluster backend talks to executor
 //! processes over the network.
 
-use crate::task::{ExecutorId, StatusUpdate, TaskDescription, TaskId};
+use crate::task::{ExecutorId, StageId, StatusUpdate, TaskDescription, TaskId};
 
 use ember_scheduler::task_set::WorkerOffer;
 
@@ -40,6 +40,10 @@ pub trait SchedulerBackend: Send {
     fn remove_rdd(&mut self, _rdd_id: usize) {}
     /// Drops the executors' copies of a broadcast value (they keep no copy in local mode).
     fn remove_broadcast(&mut self, _id: u64) {}
+    /// A stage attempt is over (succeeded, failed or cancelled): no task of it is launched any
+    /// more, so its task binary can go, on the driver and on the executors (Spark cleans the
+    /// broadcast task binary of a finished stage).
+    fn stage_finished(&mut self, _stage_id: StageId, _stage_attempt_id: u32) {}
     /// Asks an executor to kill a running attempt.
     fn kill_task(&mut self, task_id: TaskId, executor_id: &ExecutorId, reason: &str);
     /// Stops every executor.

@@ -68,6 +68,9 @@ struct ExecutorData {
 #[derive(Default)]
 struct State {
     executors: BTreeMap<ExecutorId, ExecutorData>,
+    /// Task binaries the driver holds now (`ClusterBackend::binaries`), for
+    /// [`ClusterView::task_binaries`].
+    driver_binaries: usize,
     next_id: usize,
     stopping: bool,
 }
@@ -98,7 +101,30 @@ pub struct ExecutorInfo {
 #[derive(Clone)]
 pub struct ClusterView(Arc<Shared>);
 
+/// How many task binaries are kept now: by the driver, and by each executor (what the driver
+/// sent it and has not told it to drop, which is what the executor holds).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TaskBinaryCounts {
+    /// Task binaries of stage attempts not over yet, on the driver.
+    pub driver: usize,
+    /// Task binaries each executor holds.
+    pub executors: BTreeMap<ExecutorId, usize>,
+}
+
 impl ClusterView {
+    /// The task binaries kept now.
+    pub fn task_binaries(&self) -> TaskBinaryCounts {
+        let st = self.0.state.lock();
+        TaskBinaryCounts {
+            driver: st.driver_binaries,
+            executors: st
+                .executors
+                .iter()
+                .map(|(id, e)| (id.clone(), e.binaries.len()))
+                .collect(),
+        }
+    }
+
     /// The registered executors, by id.
     pub fn executors(&self) -> Vec<ExecutorInfo> {
         let st = self.0.state.lock();
@@ -378,6 +404,7 @@ impl ClusterBackend {
         let id = self.next_binary;
         self.next_binary += 1;
         self.binaries.insert(key, (id, shipped.clone()));
+        self.shared.state.lock().driver_binaries = self.binaries.len();
         Ok((id, shipped))
     }
 }
@@ -613,6 +640,24 @@ impl SchedulerBackend for ClusterBackend {
 
     fn remove_broadcast(&mut self, id: u64) {
         self.send_to_all(&ToExecutor::RemoveBroadcast { id });
+    }
+
+    fn stage_finished(&mut self, stage_id: StageId, stage_attempt_id: u32) {
+        let Some((binary_id, _)) = self.binaries.remove(&(stage_id, stage_attempt_id)) else {
+            return;
+        };
+        let mut st = self.shared.state.lock();
+        st.driver_binaries = self.binaries.len();
+        // Only to the executors that got it; on the connection that carried its tasks, so the
+        // executor drops it after every launch that names it.
+        let Ok(bytes) = postcard::to_allocvec(&ToExecutor::RemoveTaskBinary { binary_id }) else {
+            return;
+        };
+        for e in st.executors.values_mut() {
+            if e.binaries.remove(&binary_id) {
+                let _ = e.tx.send(bytes.clone());
+            }
+        }
     }
 
     fn kill_task(&mut self, task_id: TaskId, executor_id: &ExecutorId, reason: &str) {

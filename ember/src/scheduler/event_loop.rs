@@ -512,6 +512,7 @@ impl EventLoop {
                     failure_reason,
                 } => {
                     self.dependencies.remove(&(stage_id, stage_attempt_id));
+                    self.backend.stage_finished(stage_id, stage_attempt_id);
                     self.recorder.stage_completed(
                         &self.dag,
                         stage_id,

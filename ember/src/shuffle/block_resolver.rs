@@ -10,7 +10,7 @@ use std::sync::Mutex;
 
 use ember_net::block_server::ShuffleBlock;
 
-use crate::codec::{io_err, SpillFile};
+use crate::codec::{copy_chunks, io_err, ChunkFormat, SpillFile};
 use crate::error::Result;
 use crate::task::ShuffleId;
 
@@ -113,11 +113,37 @@ pub(crate) fn write_index(
 static COMMIT_LOCK: Mutex<()> = Mutex::new(());
 
 /// The block sizes of an already committed, consistent output, if there is one (Spark's
-/// `IndexShuffleBlockResolver.checkIndexAndDataFile`).
-fn existing_output(data_path: &Path, index_path: &Path, partitions: usize) -> Option<Vec<u64>> {
+/// `IndexShuffleBlockResolver.checkIndexAndDataFile`). With chunk checksums, every chunk of the
+/// data file is checked too: a map task runs again on an executor that holds its output when a
+/// reducer found that output damaged (a fetch failure), and must then replace it, not keep it.
+fn existing_output(
+    data_path: &Path,
+    index_path: &Path,
+    partitions: usize,
+    format: ChunkFormat,
+) -> Option<Vec<u64>> {
     let index = fs::read(index_path).ok()?;
     let data_len = fs::metadata(data_path).ok()?.len();
-    consistent_sizes(&index, partitions, data_len)
+    let sizes = consistent_sizes(&index, partitions, data_len)?;
+    if format.checksum.is_some() {
+        let checked = File::open(data_path).and_then(|mut f| {
+            copy_chunks(
+                &mut f,
+                data_len,
+                format,
+                &mut std::io::sink(),
+                &mut Vec::new(),
+            )
+        });
+        if let Err(e) = checked {
+            tracing::warn!(
+                "replacing the committed map output {}: {e}",
+                data_path.display()
+            );
+            return None;
+        }
+    }
+    Some(sizes)
 }
 
 /// The block sizes an index describes, when it is one of `partitions` blocks that start at 0,
@@ -147,11 +173,12 @@ pub(crate) fn commit(
     shuffle_id: ShuffleId,
     map_index: usize,
     lengths: Vec<u64>,
+    format: ChunkFormat,
 ) -> Result<Vec<u64>> {
     let data_path = data_file(dir, shuffle_id, map_index);
     let index_path = index_file(dir, shuffle_id, map_index);
     let _guard = COMMIT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(existing) = existing_output(&data_path, &index_path, lengths.len()) {
+    if let Some(existing) = existing_output(&data_path, &index_path, lengths.len(), format) {
         // Another attempt of this map task already committed: keep its output (readers may be
         // using it) and report its sizes, as Spark does. Ours is deleted by the guards.
         tracing::debug!(

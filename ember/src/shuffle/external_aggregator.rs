@@ -21,7 +21,7 @@ use rustc_hash::FxHashMap;
 use super::append_only_map::{queueing_pays, upsert, DIRECT_MAX_ENTRIES, PENDING_BUDGET};
 use super::ShuffleConf;
 use crate::aggregator::Aggregator;
-use crate::codec::{io_err, ChunkBuf, RecordReader, SpillFile};
+use crate::codec::{io_err, ChunkBuf, ChunkFormat, RecordReader, SpillFile};
 use crate::data::{Data, Key};
 use crate::error::Result;
 use crate::memory::MemoryConsumer;
@@ -49,7 +49,7 @@ fn bucket_of<K: std::hash::Hash>(key: &K, level: u32) -> usize {
 struct Buckets {
     level: u32,
     dir: PathBuf,
-    compress: bool,
+    format: ChunkFormat,
     files: Vec<Option<SpillFile>>,
     chunks: Vec<ChunkBuf>,
     sizes: Vec<u64>,
@@ -59,11 +59,11 @@ struct Buckets {
 }
 
 impl Buckets {
-    fn new(dir: &Path, level: u32, compress: bool) -> Self {
+    fn new(dir: &Path, level: u32, format: ChunkFormat) -> Self {
         Buckets {
             level,
             dir: dir.to_path_buf(),
-            compress,
+            format,
             files: (0..SPILL_BUCKETS).map(|_| None).collect(),
             chunks: (0..SPILL_BUCKETS).map(|_| ChunkBuf::new()).collect(),
             sizes: vec![0; SPILL_BUCKETS],
@@ -85,7 +85,7 @@ impl Buckets {
             unreachable!("bucket file created above")
         };
         let n = self.chunks[b]
-            .finish_into(self.compress, &mut self.scratch, &mut file.file())
+            .finish_into(self.format, &mut self.scratch, &mut file.file())
             .map_err(io_err(file.path()))?;
         self.sizes[b] += n;
         Ok(n)
@@ -154,7 +154,7 @@ pub struct ExternalAggregator<K, V, C, A> {
     entries: usize,
     tracker: SizeTracker,
     threshold: u64,
-    compress: bool,
+    format: ChunkFormat,
     dir: PathBuf,
     buckets: Option<Buckets>,
     updates: u64,
@@ -169,7 +169,7 @@ fn batch_for<T>(threshold: u64) -> usize {
 
 impl<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>> ExternalAggregator<K, V, C, A> {
     /// An empty aggregation spilling into `dir` past `conf.spill_threshold` (spill files are
-    /// compressed per `conf.spill_compress`).
+    /// written in `conf.spill_format()`).
     pub fn new(agg: A, conf: &ShuffleConf, dir: &Path) -> Self {
         ExternalAggregator {
             agg,
@@ -184,7 +184,7 @@ impl<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>> ExternalAggregator<K, V, 
             entries: 0,
             tracker: SizeTracker::new(),
             threshold: conf.spill_threshold,
-            compress: conf.spill_compress,
+            format: conf.spill_format(),
             dir: dir.to_path_buf(),
             buckets: None,
             updates: 0,
@@ -354,7 +354,7 @@ impl<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>> ExternalAggregator<K, V, 
         }
         let buckets = self
             .buckets
-            .get_or_insert_with(|| Buckets::new(&self.dir, 0, self.compress));
+            .get_or_insert_with(|| Buckets::new(&self.dir, 0, self.format));
         let written = if self.bucketed {
             for (b, map) in self.maps.iter_mut().enumerate() {
                 for (k, c) in map.drain() {
@@ -420,7 +420,7 @@ impl<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>> IntoIterator
             current: FxHashMap::default().into_iter(),
             pending,
             threshold: self.threshold,
-            compress: self.compress,
+            format: self.format,
             dir: self.dir,
             _memory: self.memory,
             _v: PhantomData,
@@ -442,7 +442,7 @@ pub struct AggregatedIter<K, C, A, V> {
     current: hash_map::IntoIter<K, C>,
     pending: Vec<PendingBucket<K, C>>,
     threshold: u64,
-    compress: bool,
+    format: ChunkFormat,
     dir: PathBuf,
     /// The maps' memory stays reserved until the output is consumed.
     _memory: MemoryConsumer,
@@ -465,7 +465,7 @@ impl<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>> AggregatedIter<K, C, A, V
             return Ok(map);
         };
         let path = file.path().to_path_buf();
-        let mut reader = RecordReader::<(K, C), File>::open(&path, 0, len, self.compress)
+        let mut reader = RecordReader::<(K, C), File>::open(&path, 0, len, self.format)
             .map_err(io_err(&path))?;
         let mut tracker = SizeTracker::new();
         let mut split: Option<Buckets> = None;
@@ -490,7 +490,7 @@ impl<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>> AggregatedIter<K, C, A, V
                 && tracker.estimate() > self.threshold
             {
                 split
-                    .get_or_insert_with(|| Buckets::new(&self.dir, level + 1, self.compress))
+                    .get_or_insert_with(|| Buckets::new(&self.dir, level + 1, self.format))
                     .spill_map(&mut map)?;
                 tracker.reset();
             }

@@ -11,7 +11,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use super::ShuffleConf;
-use crate::codec::{io_err, ChunkWriter, RecordReader, SpillFile};
+use crate::codec::{io_err, ChunkFormat, ChunkWriter, RecordReader, SpillFile};
 use crate::data::Data;
 use crate::error::Result;
 use crate::memory::MemoryConsumer;
@@ -23,7 +23,7 @@ pub struct ExternalSorter<K, V> {
     buf: Vec<(K, V)>,
     tracker: SizeTracker,
     runs: Vec<(SpillFile, u64)>,
-    compress: bool,
+    format: ChunkFormat,
     dir: PathBuf,
     ascending: bool,
     updates: u64,
@@ -32,14 +32,14 @@ pub struct ExternalSorter<K, V> {
 }
 
 impl<K: Ord + Data, V: Data> ExternalSorter<K, V> {
-    /// An empty sorter spilling into `dir` past `conf.spill_threshold` (runs compressed per
-    /// `conf.spill_compress`).
+    /// An empty sorter spilling into `dir` past `conf.spill_threshold` (runs written in
+    /// `conf.spill_format()`).
     pub fn new(conf: &ShuffleConf, dir: &Path, ascending: bool) -> Self {
         ExternalSorter {
             buf: Vec::new(),
             tracker: SizeTracker::new(),
             runs: Vec::new(),
-            compress: conf.spill_compress,
+            format: conf.spill_format(),
             dir: dir.to_path_buf(),
             ascending,
             updates: 0,
@@ -83,7 +83,7 @@ impl<K: Ord + Data, V: Data> ExternalSorter<K, V> {
         self.sort_buf();
         let file = SpillFile::create(&self.dir, "sort-spill").map_err(io_err(&self.dir))?;
         let mut out = file.file();
-        let mut w = ChunkWriter::new(self.compress);
+        let mut w = ChunkWriter::new(self.format);
         for rec in self.buf.drain(..) {
             w.push(&rec)?;
             if w.should_flush() {
@@ -111,7 +111,7 @@ impl<K: Ord + Data, V: Data> ExternalSorter<K, V> {
         let runs = std::mem::take(&mut self.runs);
         let mut sources = Vec::with_capacity(runs.len() + 1);
         for (file, len) in &runs {
-            match RecordReader::open(file.path(), 0, *len, self.compress) {
+            match RecordReader::open(file.path(), 0, *len, self.format) {
                 Ok(r) => sources.push(Source::Run(r, file.path().to_path_buf())),
                 Err(e) => crate::error::EmberError::io(file.path(), e).raise(),
             }
@@ -281,6 +281,31 @@ mod tests {
         assert!(s.spill_count() > 0);
         drop(s);
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_damaged_run_fails_the_task_before_its_records_are_merged() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = TaskMetrics::default();
+        let mut s = ExternalSorter::new(&conf(4096), dir.path(), true);
+        for i in 0..5_000u64 {
+            s.insert(mix64(i) % 100_000, i, &m);
+        }
+        assert!(s.spill_count() > 1);
+        // One changed byte in the middle of the first run.
+        let path = s.runs[0].0.path().to_path_buf();
+        let mut bytes = std::fs::read(&path).unwrap();
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 0x04;
+        std::fs::write(&path, bytes).unwrap();
+        let payload = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            s.into_sorted_iter().count()
+        }))
+        .expect_err("a damaged run must fail the task");
+        let e = payload
+            .downcast::<crate::error::EmberError>()
+            .expect("raised as a task error");
+        assert!(e.to_string().contains("checksum"), "{e}");
     }
 
     proptest! {

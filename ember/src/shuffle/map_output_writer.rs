@@ -4,13 +4,12 @@
 //! and the final data file is assembled by byte copies of the runs followed by the in-memory
 //! remainder, partition by partition; [`super::block_resolver`] writes the index and commits.
 
-use std::fs::File;
-use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::Path;
 
 use super::block_resolver;
 use super::ShuffleConf;
-use crate::codec::{io_err, SpillFile};
+use crate::codec::{copy_chunks, io_err, SpillFile};
 use crate::error::Result;
 use crate::task::{ShuffleId, TaskMetrics};
 
@@ -65,33 +64,10 @@ pub(super) fn spill_output<O: MapOutput>(
     Ok(SpilledRuns { file, segments })
 }
 
-/// Copies `len` bytes at `offset` of `src` to `out`.
-fn copy_range<W: Write>(
-    mut src: &File,
-    offset: u64,
-    len: u64,
-    out: &mut W,
-    buf: &mut Vec<u8>,
-) -> io::Result<()> {
-    if len == 0 {
-        return Ok(());
-    }
-    src.seek(SeekFrom::Start(offset))?;
-    if buf.is_empty() {
-        buf.resize(1 << 20, 0);
-    }
-    let mut left = len;
-    while left > 0 {
-        let n = left.min(buf.len() as u64) as usize;
-        src.read_exact(&mut buf[..n])?;
-        out.write_all(&buf[..n])?;
-        left -= n as u64;
-    }
-    Ok(())
-}
-
-/// Writes the final data and index files: for each partition, its spilled runs in spill order,
-/// then its in-memory remainder. Returns the size of each block.
+/// Writes the final data and index files: for each partition, its spilled runs in spill order
+/// (their chunks' checksums checked on the way: a damaged spill fails the task, which is retried,
+/// rather than becoming a damaged map output), then its in-memory remainder. Returns the size of
+/// each block.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn write_output<O: MapOutput>(
     mut output: O,
@@ -117,8 +93,14 @@ pub(super) fn write_output<O: MapOutput>(
             let mut len = 0;
             for s in &spills {
                 let (off, l) = s.segments[p];
-                copy_range(s.file.file(), off, l, &mut w, &mut copy_buf)
-                    .map_err(io_err(s.file.path()))?;
+                if l > 0 {
+                    let mut src = s.file.file();
+                    src.seek(SeekFrom::Start(off))
+                        .and_then(|_| {
+                            copy_chunks(&mut src, l, conf.format(), &mut w, &mut copy_buf)
+                        })
+                        .map_err(io_err(s.file.path()))?;
+                }
                 len += l;
             }
             len += output.write_partition(p, &mut w, tmp_path)?;
@@ -132,5 +114,13 @@ pub(super) fn write_output<O: MapOutput>(
     let tmp_index = block_resolver::write_index(dir, shuffle_id, map_index, &lengths)?;
     TaskMetrics::add(&metrics.shuffle_records_written, records);
     TaskMetrics::add(&metrics.shuffle_bytes_written, lengths.iter().sum());
-    block_resolver::commit(tmp_data, tmp_index, dir, shuffle_id, map_index, lengths)
+    block_resolver::commit(
+        tmp_data,
+        tmp_index,
+        dir,
+        shuffle_id,
+        map_index,
+        lengths,
+        conf.format(),
+    )
 }

@@ -9,7 +9,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::map_output_writer::MapOutput;
-use crate::codec::{io_err, ChunkBuf};
+use crate::codec::{io_err, ChunkBuf, ChunkFormat};
 use crate::error::{EmberError, Result};
 
 /// One reduce partition's encoded records held in memory.
@@ -26,17 +26,17 @@ pub(super) struct PartitionedBuffers {
     parts: Vec<PartBuf>,
     /// Compression output, shared by all partitions.
     scratch: Vec<u8>,
-    compress: bool,
+    format: ChunkFormat,
     /// Bytes held in `open` and `done` buffers (what the spill threshold is compared with).
     pub(super) bytes: u64,
 }
 
 impl PartitionedBuffers {
-    pub(super) fn new(partitions: usize, compress: bool) -> Self {
+    pub(super) fn new(partitions: usize, format: ChunkFormat) -> Self {
         PartitionedBuffers {
             parts: (0..partitions).map(|_| PartBuf::default()).collect(),
             scratch: Vec::new(),
-            compress,
+            format,
             bytes: 0,
         }
     }
@@ -57,7 +57,7 @@ impl PartitionedBuffers {
             // Writing into a Vec only fails for a chunk over 4 GiB.
             let framed = part
                 .open
-                .finish_into(self.compress, &mut self.scratch, &mut part.done)
+                .finish_into(self.format, &mut self.scratch, &mut part.done)
                 .map_err(|e| EmberError::io("an in-memory shuffle buffer", e))?;
             self.bytes = self.bytes - after as u64 + framed;
         }
@@ -78,7 +78,7 @@ impl MapOutput for PartitionedBuffers {
         part.done.clear();
         n += part
             .open
-            .finish_into(self.compress, &mut self.scratch, out)
+            .finish_into(self.format, &mut self.scratch, out)
             .map_err(io_err(path))?;
         self.bytes -= held;
         Ok(n)

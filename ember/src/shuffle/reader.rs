@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 
 use super::{data_file, index_file};
-use crate::codec::RecordReader;
+use crate::codec::{ChunkFormat, RecordReader};
 use crate::task::MapOutputSource;
 use crate::task::{BlockManagerId, ShuffleId, TaskContext, TaskEndReason, TaskMetrics};
 use ember_net::block_client::{BlockClient, BlockFetchIter};
@@ -117,7 +117,7 @@ fn open_local_block(
 pub struct ShuffleRecords<T> {
     executor_id: String,
     local_dir: PathBuf,
-    compress: bool,
+    format: ChunkFormat,
     shuffle_id: ShuffleId,
     reduce_id: usize,
     blocks: std::vec::IntoIter<BlockRef>,
@@ -213,7 +213,7 @@ impl<T: DeserializeOwned> ShuffleRecords<T> {
             ))
         };
         match source {
-            Ok(src) => RecordReader::new(src, block.size, self.compress),
+            Ok(src) => RecordReader::new(src, block.size, self.format),
             Err(message) => fetch_failed(
                 Some(block.location.clone()),
                 self.shuffle_id,
@@ -266,7 +266,7 @@ impl<T: DeserializeOwned> Iterator for ShuffleRecords<T> {
                     let reader = RecordReader::new(
                         BlockSource::Bytes(Cursor::new(bytes)),
                         block.size,
-                        self.compress,
+                        self.format,
                     );
                     self.current = Some((block, reader));
                 }
@@ -337,7 +337,7 @@ pub fn read_partition_from<T: DeserializeOwned + 'static>(
     map_outputs: &dyn MapOutputSource,
     executor_id: &str,
     local_dir: &Path,
-    compress: bool,
+    format: ChunkFormat,
     metrics: &TaskMetrics,
     shuffle_id: ShuffleId,
     reduce_id: usize,
@@ -398,7 +398,7 @@ pub fn read_partition_from<T: DeserializeOwned + 'static>(
     ShuffleRecords {
         executor_id: executor_id.to_string(),
         local_dir: local_dir.to_path_buf(),
-        compress,
+        format,
         shuffle_id,
         reduce_id,
         blocks: blocks.into_iter(),
@@ -427,7 +427,7 @@ pub fn read_reduce_partition<T: DeserializeOwned + 'static>(
         env.map_outputs(),
         env.executor_id(),
         env.local_dir(),
-        env.shuffle_conf().compress,
+        env.shuffle_conf().format(),
         &ctx.metrics,
         shuffle_id,
         reduce_id,
@@ -497,17 +497,22 @@ mod tests {
     fn read_all<T: DeserializeOwned + 'static>(
         outputs: &Outputs,
         dir: &Path,
-        compress: bool,
+        format: ChunkFormat,
         reducers: usize,
         m: &TaskMetrics,
     ) -> Vec<Vec<T>> {
         (0..reducers)
             .map(|r| {
-                read_partition_from::<T>(outputs, ME, dir, compress, m, 0, r)
+                read_partition_from::<T>(outputs, ME, dir, format, m, 0, r)
                     .metered(m)
                     .collect()
             })
             .collect()
+    }
+
+    /// The default format: compressed, with Adler-32 checksums.
+    fn fmt() -> ChunkFormat {
+        ShuffleConf::default().format()
     }
 
     fn fetch_failure<F: FnOnce()>(f: F) -> TaskEndReason {
@@ -554,8 +559,8 @@ mod tests {
                 );
             }
             let rm = TaskMetrics::default();
-            let got =
-                read_all::<(u64, u64)>(&Outputs(statuses), dir.path(), compress, reducers, &rm);
+            let outputs = Outputs(statuses);
+            let got = read_all::<(u64, u64)>(&outputs, dir.path(), conf.format(), reducers, &rm);
             let mut all = Vec::new();
             for (r, recs) in got.into_iter().enumerate() {
                 prop_assert!(recs.iter().all(|(k, _)| part.partition(k) == r));
@@ -620,7 +625,7 @@ mod tests {
                     &outputs,
                     ME,
                     dir.path(),
-                    compress,
+                    conf.format(),
                     &rm,
                     0,
                     r,
@@ -647,7 +652,7 @@ mod tests {
         let m = TaskMetrics::default();
         let outputs = Outputs(vec![None]);
         let r = fetch_failure(|| {
-            read_partition_from::<(u64, u64)>(&outputs, ME, dir.path(), true, &m, 0, 3);
+            read_partition_from::<(u64, u64)>(&outputs, ME, dir.path(), fmt(), &m, 0, 3);
         });
         assert!(
             matches!(
@@ -663,7 +668,7 @@ mod tests {
             "{r:?}"
         );
         let r = fetch_failure(|| {
-            read_partition_from::<(u64, u64)>(&outputs, ME, dir.path(), true, &m, 99, 0);
+            read_partition_from::<(u64, u64)>(&outputs, ME, dir.path(), fmt(), &m, 99, 0);
         });
         assert!(matches!(
             &r,
@@ -695,7 +700,7 @@ mod tests {
         })]);
         let r = fetch_failure(|| {
             let mut records =
-                read_partition_from::<(u64, u64)>(&remote, ME, dir.path(), true, &m, 0, 1);
+                read_partition_from::<(u64, u64)>(&remote, ME, dir.path(), fmt(), &m, 0, 1);
             // Without a block transfer client (embedded mode), a remote block cannot be read.
             records.start_remote(None, 48 << 20, &m);
         });
@@ -712,7 +717,7 @@ mod tests {
             sizes: wrong,
         })]);
         let r = fetch_failure(|| {
-            read_partition_from::<(u64, u64)>(&bad, ME, dir.path(), true, &m, 0, 1).for_each(drop);
+            read_partition_from::<(u64, u64)>(&bad, ME, dir.path(), fmt(), &m, 0, 1).for_each(drop);
         });
         assert!(matches!(
             r,
@@ -734,16 +739,59 @@ mod tests {
         bytes[n - 20..].fill(0xee);
         std::fs::write(&path, bytes).unwrap();
         let r = fetch_failure(|| {
-            read_partition_from::<(u64, u64)>(&good, ME, dir.path(), true, &m, 0, 1).for_each(drop);
+            read_partition_from::<(u64, u64)>(&good, ME, dir.path(), fmt(), &m, 0, 1)
+                .for_each(drop);
         });
         assert!(
             matches!(&r, TaskEndReason::FetchFailed { message, .. } if message.contains("damaged")),
             "{r:?}"
         );
+        // One changed byte in the middle of a block: its chunk's checksum says so, before any of
+        // its records is returned.
+        let intact = {
+            std::fs::remove_file(&path).unwrap();
+            write_records(
+                (0..5000u64).map(|i| (i, i)),
+                &HashPartitioner::new(2),
+                0,
+                0,
+                dir.path(),
+                &conf,
+                &m,
+            )
+            .unwrap();
+            std::fs::read(&path).unwrap()
+        };
+        // (In its payload, its size prefix and its checksum: a changed length is refused too,
+        // as a chunk that overruns its block or fails the checksum of what it then covers.)
+        for at in [
+            sizes[0] + 5,
+            sizes[0] + sizes[1] / 2,
+            sizes[0] + sizes[1] - 1,
+        ] {
+            let mut bytes = intact.clone();
+            bytes[at as usize] ^= 0x10;
+            std::fs::write(&path, bytes).unwrap();
+            let mut returned = 0;
+            let r = fetch_failure(|| {
+                read_partition_from::<(u64, u64)>(&good, ME, dir.path(), fmt(), &m, 0, 1)
+                    .for_each(|_| returned += 1);
+            });
+            assert!(
+                matches!(&r, TaskEndReason::FetchFailed { message, .. }
+                    if message.contains("checksum")),
+                "{r:?}"
+            );
+            assert_eq!(
+                returned, 0,
+                "a block of one chunk returns nothing once damaged"
+            );
+        }
         // Missing files.
         std::fs::remove_file(&path).unwrap();
         let r = fetch_failure(|| {
-            read_partition_from::<(u64, u64)>(&good, ME, dir.path(), true, &m, 0, 0).for_each(drop);
+            read_partition_from::<(u64, u64)>(&good, ME, dir.path(), fmt(), &m, 0, 0)
+                .for_each(drop);
         });
         assert!(matches!(r, TaskEndReason::FetchFailed { .. }));
     }
@@ -766,7 +814,7 @@ mod tests {
             }),
         ]);
         assert_eq!(
-            read_partition_from::<(u64, u64)>(&outputs, ME, dir.path(), true, &m, 0, 1).count(),
+            read_partition_from::<(u64, u64)>(&outputs, ME, dir.path(), fmt(), &m, 0, 1).count(),
             0
         );
         assert_eq!(m.shuffle_blocks_fetched.load(Relaxed), 0);

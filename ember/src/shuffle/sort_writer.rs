@@ -79,7 +79,7 @@ pub fn write_records<K: Key, V: Data, P: Partitioner<K>>(
     metrics: &TaskMetrics,
 ) -> Result<Vec<u64>> {
     fs::create_dir_all(dir).map_err(io_err(dir))?;
-    let mut bufs = PartitionedBuffers::new(partitioner.num_partitions(), conf.compress);
+    let mut bufs = PartitionedBuffers::new(partitioner.num_partitions(), conf.format());
     let mut spills = Vec::new();
     let mut count = 0u64;
     let mut memory = MemoryConsumer::for_current_task(conf.spill_threshold);
@@ -159,16 +159,16 @@ pub(crate) fn write_combined_from<
     };
     if is_string::<K>() {
         w.combine(
-            InlineStrCombiner::new(agg, partitioner, conf.compress),
+            InlineStrCombiner::new(agg, partitioner, conf.format()),
             source,
         )
     } else if queueing_pays::<K, V>() {
         w.combine(
-            BucketedCombiner::new(agg, partitioner, conf.compress, conf.spill_threshold),
+            BucketedCombiner::new(agg, partitioner, conf.format(), conf.spill_threshold),
             source,
         )
     } else {
-        w.combine(HashCombiner::new(agg, partitioner, conf.compress), source)
+        w.combine(HashCombiner::new(agg, partitioner, conf.format()), source)
     }
 }
 
@@ -290,15 +290,15 @@ mod tests {
     use std::io;
 
     use super::*;
-    use crate::codec::RecordReader;
+    use crate::codec::{ChunkFormat, RecordReader};
     use crate::partitioner::HashPartitioner;
     use crate::shuffle::test_support::Sum;
     use crate::shuffle::{data_file, index_file};
     use std::sync::atomic::Ordering::Relaxed;
 
-    fn read_block(dir: &Path, sizes: &[u64], p: usize, compress: bool) -> Vec<(u64, u64)> {
+    fn read_block(dir: &Path, sizes: &[u64], p: usize, format: ChunkFormat) -> Vec<(u64, u64)> {
         let off: u64 = sizes[..p].iter().sum();
-        RecordReader::open(&data_file(dir, 0, 0), off, sizes[p], compress)
+        RecordReader::open(&data_file(dir, 0, 0), off, sizes[p], format)
             .unwrap()
             .collect::<io::Result<_>>()
             .unwrap()
@@ -325,7 +325,7 @@ mod tests {
         );
         let mut all = Vec::new();
         for p in 0..5 {
-            let block = read_block(dir.path(), &sizes, p, true);
+            let block = read_block(dir.path(), &sizes, p, conf.format());
             assert!(block.iter().all(|(k, _)| part.partition(k) == p));
             all.extend(block);
         }
@@ -364,7 +364,7 @@ mod tests {
         )
         .unwrap();
         let mut all: Vec<(u64, u64)> = (0..3)
-            .flat_map(|p| read_block(dir.path(), &sizes, p, false))
+            .flat_map(|p| read_block(dir.path(), &sizes, p, conf.format()))
             .collect();
         all.sort();
         assert_eq!(all, (0..100).map(|k| (k, 100)).collect::<Vec<_>>());
@@ -388,7 +388,7 @@ mod tests {
                 write_combined(input.clone(), &part, &Sum, 0, 0, dir.path(), &conf, &m).unwrap();
             let mut got: std::collections::HashMap<u64, u64> = Default::default();
             for p in 0..partitions {
-                for (k, c) in read_block(dir.path(), &sizes, p, true) {
+                for (k, c) in read_block(dir.path(), &sizes, p, conf.format()) {
                     assert_eq!(part.partition(&k), p);
                     *got.entry(k).or_default() += c;
                 }
@@ -439,7 +439,7 @@ mod tests {
         for p in 0..4 {
             let off: u64 = sizes[..p].iter().sum();
             let block: Vec<(String, u64)> =
-                RecordReader::open(&data_file(dir.path(), 0, 0), off, sizes[p], false)
+                RecordReader::open(&data_file(dir.path(), 0, 0), off, sizes[p], conf.format())
                     .unwrap()
                     .collect::<io::Result<_>>()
                     .unwrap();
@@ -518,7 +518,7 @@ mod tests {
             for p in 0..3 {
                 let off: u64 = sizes[..p].iter().sum();
                 let block: Vec<(String, Vec<u32>)> =
-                    RecordReader::open(&data_file(dir.path(), 0, 0), off, sizes[p], false)
+                    RecordReader::open(&data_file(dir.path(), 0, 0), off, sizes[p], conf.format())
                         .unwrap()
                         .collect::<io::Result<_>>()
                         .unwrap();
@@ -611,5 +611,36 @@ mod tests {
         .unwrap_err();
         assert!(err.to_string().contains("partition 2"), "{err}");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_rerun_keeps_an_intact_committed_output_and_replaces_a_damaged_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let conf = ShuffleConf::default();
+        let m = TaskMetrics::default();
+        let part = HashPartitioner::new(3);
+        let write = |recs: Vec<(u64, u64)>| {
+            write_records(recs.into_iter(), &part, 0, 0, dir.path(), &conf, &m).unwrap()
+        };
+        let first: Vec<(u64, u64)> = (0..3000).map(|i| (i, i)).collect();
+        let sizes = write(first.clone());
+        let path = data_file(dir.path(), 0, 0);
+        let intact = fs::read(&path).unwrap();
+        // Another attempt (its records in another order): the committed output is kept.
+        let mut second = first.clone();
+        second.reverse();
+        assert_eq!(write(second.clone()), sizes);
+        assert_eq!(fs::read(&path).unwrap(), intact);
+        // Damaged on disk: the next attempt replaces it.
+        let mut bad = intact.clone();
+        bad[sizes[0] as usize + 5] ^= 0x01;
+        fs::write(&path, &bad).unwrap();
+        let sizes2 = write(second);
+        let mut got = Vec::new();
+        for p in 0..3 {
+            got.extend(read_block(dir.path(), &sizes2, p, conf.format()));
+        }
+        got.sort();
+        assert_eq!(got, first);
     }
 }

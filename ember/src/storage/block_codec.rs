@@ -1,6 +1,7 @@
 //! The serialized form of a cached partition (`_SER` levels in memory, every level on disk): its
 //! elements as postcard records in the chunked format of shuffle files
-//! (the `codec` module's), each chunk lz4-compressed when `ember.rdd.compress` is on.
+//! (the `codec` module's), each chunk lz4-compressed when `ember.rdd.compress` is on and
+//! checksummed when `ember.shuffle.checksum.enabled` is.
 //! Chunks carry their length, so a block is encoded while it is computed and read back one chunk
 //! at a time, and damaged bytes are reported, never trusted.
 
@@ -10,7 +11,7 @@ use std::path::Path;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::codec::{ChunkWriter, RecordReader};
+use crate::codec::{ChunkFormat, ChunkWriter, RecordReader};
 use crate::error::{EmberError, Result};
 
 /// Encodes elements one by one into bytes in memory, counting the bytes exactly (unrolling a
@@ -21,10 +22,10 @@ pub struct BytesEncoder {
 }
 
 impl BytesEncoder {
-    /// An empty block, compressed or not.
-    pub fn new(compress: bool) -> Self {
+    /// An empty block in `format`.
+    pub fn new(format: ChunkFormat) -> Self {
         BytesEncoder {
-            writer: ChunkWriter::new(compress),
+            writer: ChunkWriter::new(format),
             bytes: Vec::new(),
         }
     }
@@ -64,9 +65,9 @@ impl BytesEncoder {
 pub fn write_values<T: Serialize>(
     values: &[T],
     out: &mut dyn Write,
-    compress: bool,
+    format: ChunkFormat,
 ) -> std::io::Result<u64> {
-    let mut w = ChunkWriter::new(compress);
+    let mut w = ChunkWriter::new(format);
     for v in values {
         w.push(v).map_err(std::io::Error::other)?;
         if w.should_flush() {
@@ -80,27 +81,29 @@ pub fn write_values<T: Serialize>(
 /// Decodes a block held in memory.
 pub fn decode_bytes<T: DeserializeOwned>(
     bytes: &[u8],
-    compressed: bool,
+    format: ChunkFormat,
 ) -> std::io::Result<Vec<T>> {
-    RecordReader::<T, &[u8]>::new(bytes, bytes.len() as u64, compressed).collect()
+    RecordReader::<T, &[u8]>::new(bytes, bytes.len() as u64, format).collect()
 }
 
 /// Decodes a block file of `len` bytes.
 pub fn read_file<T: DeserializeOwned>(
     path: &Path,
     len: u64,
-    compressed: bool,
+    format: ChunkFormat,
 ) -> std::io::Result<Vec<T>> {
-    RecordReader::<T, std::fs::File>::open(path, 0, len, compressed)?.collect()
+    RecordReader::<T, std::fs::File>::open(path, 0, len, format)?.collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codec::ChecksumAlgorithm;
 
     #[test]
     fn round_trips_in_memory_and_counts_exactly() {
         for compress in [false, true] {
+            let compress = ChunkFormat::new(compress, None);
             let values: Vec<(u64, String)> = (0..20_000).map(|i| (i, format!("v{i}"))).collect();
             let mut enc = BytesEncoder::new(compress);
             for v in &values {
@@ -118,22 +121,40 @@ mod tests {
                 values
             );
         }
-        let empty = BytesEncoder::new(false);
+        let empty = BytesEncoder::new(ChunkFormat::PLAIN);
         assert!(empty.is_empty());
-        assert!(decode_bytes::<u32>(&empty.finish().unwrap(), false)
-            .unwrap()
-            .is_empty());
+        assert!(
+            decode_bytes::<u32>(&empty.finish().unwrap(), ChunkFormat::PLAIN)
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]
     fn damaged_bytes_are_an_error() {
-        let mut enc = BytesEncoder::new(true);
+        let compressed = ChunkFormat::new(true, None);
+        let mut enc = BytesEncoder::new(compressed);
         for i in 0..1000u64 {
             enc.push(&i).unwrap();
         }
         let mut bytes = enc.finish().unwrap();
         bytes.truncate(bytes.len() - 3);
-        assert!(decode_bytes::<u64>(&bytes, true).is_err());
-        assert!(decode_bytes::<u64>(&[0xff, 0xff, 0xff, 0x7f, 1], false).is_err());
+        assert!(decode_bytes::<u64>(&bytes, compressed).is_err());
+        assert!(decode_bytes::<u64>(&[0xff, 0xff, 0xff, 0x7f, 1], ChunkFormat::PLAIN).is_err());
+        // With a checksum, a changed byte is refused (without one, it may decode as another
+        // value: what the checksum is for).
+        for algorithm in [ChecksumAlgorithm::Adler32, ChecksumAlgorithm::Crc32] {
+            let format = ChunkFormat::new(false, Some(algorithm));
+            let mut enc = BytesEncoder::new(format);
+            for i in 0..1000u64 {
+                enc.push(&i).unwrap();
+            }
+            let good = enc.finish().unwrap();
+            for i in 0..good.len() {
+                let mut bad = good.clone();
+                bad[i] ^= 0x01;
+                assert!(decode_bytes::<u64>(&bad, format).is_err(), "byte {i}");
+            }
+        }
     }
 }

@@ -24,6 +24,7 @@ use super::block_codec::{self, BytesEncoder};
 use super::disk_store::DiskStore;
 use super::memory_store::{MemoryEntry, MemoryStore, MemoryValue};
 use super::{BlockManagerMaster, BlockStatus, StorageLevel};
+use crate::codec::ChunkFormat;
 use crate::conf::{self, EmberConf};
 use crate::data::Data;
 use crate::error::Result;
@@ -75,8 +76,10 @@ pub struct BlockManager {
     reporter: Mutex<Option<BlockReporter>>,
     /// Held while a block changes place and the change is reported (see the module docs).
     status_lock: Mutex<()>,
-    /// `ember.rdd.compress`.
-    compress: bool,
+    /// How serialized blocks are written: `ember.rdd.compress` and the chunk checksum
+    /// (`ember.shuffle.checksum.*`), so that a damaged block is dropped and recomputed rather
+    /// than read.
+    format: ChunkFormat,
     /// `ember.storage.unrollMemoryThreshold`.
     unroll_threshold: u64,
 }
@@ -91,7 +94,10 @@ impl BlockManager {
         dir: PathBuf,
         conf: &EmberConf,
     ) -> Result<Arc<Self>> {
-        let compress = conf.get_bool(conf::RDD_COMPRESS)?;
+        let format = ChunkFormat::new(
+            conf.get_bool(conf::RDD_COMPRESS)?,
+            conf::chunk_checksum(conf)?,
+        );
         let unroll_threshold = conf.get_size_bytes(conf::STORAGE_UNROLL_MEMORY_THRESHOLD)?;
         master.register(&id, memory.max_memory);
         Ok(Arc::new_cyclic(|me: &Weak<BlockManager>| {
@@ -107,7 +113,7 @@ impl BlockManager {
                 master,
                 reporter: Mutex::new(None),
                 status_lock: Mutex::new(()),
-                compress,
+                format,
                 unroll_threshold,
             }
         }))
@@ -182,8 +188,8 @@ impl BlockManager {
                         return None;
                     }
                 },
-                MemoryValue::Bytes { bytes, compressed } => {
-                    match block_codec::decode_bytes::<T>(&bytes, compressed) {
+                MemoryValue::Bytes { bytes, format } => {
+                    match block_codec::decode_bytes::<T>(&bytes, format) {
                         Ok(v) => return Some(Values::Owned(v)),
                         Err(e) => {
                             warn!(
@@ -198,7 +204,7 @@ impl BlockManager {
             }
         }
         let disk = self.disk_store.get(block)?;
-        match block_codec::read_file::<T>(&disk.path, disk.size, disk.compressed) {
+        match block_codec::read_file::<T>(&disk.path, disk.size, disk.format) {
             Ok(v) => Some(Values::Owned(v)),
             Err(e) => {
                 warn!(
@@ -253,7 +259,7 @@ impl BlockManager {
                     level,
                     MemoryValue::Bytes {
                         bytes: Arc::new(bytes),
-                        compressed: self.compress,
+                        format: self.format,
                     },
                     reservation,
                 );
@@ -345,7 +351,7 @@ impl BlockManager {
             bytes: 0,
         };
         let mut keep_unrolling = reservation.grow(block, self.unroll_threshold);
-        let mut encoder = BytesEncoder::new(self.compress);
+        let mut encoder = BytesEncoder::new(self.format);
         let mut kept = Vec::new();
         while keep_unrolling {
             let Some(v) = values.next() else { break };
@@ -409,9 +415,9 @@ impl BlockManager {
 
     /// Writes a partition's elements to disk and reports it; a failure is logged.
     fn put_on_disk<T: Data>(&self, block: BlockId, values: &[T]) {
-        let compress = self.compress;
-        match self.disk_store.put(block, compress, |w| {
-            block_codec::write_values(values, w, compress)
+        let format = self.format;
+        match self.disk_store.put(block, format, |w| {
+            block_codec::write_values(values, w, format)
         }) {
             Ok(size) => {
                 debug!("Block {block} stored as {} on disk", bytes_to_string(size));
@@ -501,12 +507,11 @@ impl BlockManager {
             let written = match &entry.value {
                 MemoryValue::Values(v) => self
                     .disk_store
-                    .put(block, self.compress, |w| v.write_to(w, self.compress)),
-                MemoryValue::Bytes { bytes, compressed } => {
-                    self.disk_store
-                        .put(block, *compressed, |w: &mut dyn Write| {
-                            w.write_all(bytes).map(|_| bytes.len() as u64)
-                        })
+                    .put(block, self.format, |w| v.write_to(w, self.format)),
+                MemoryValue::Bytes { bytes, format } => {
+                    self.disk_store.put(block, *format, |w: &mut dyn Write| {
+                        w.write_all(bytes).map(|_| bytes.len() as u64)
+                    })
                 }
             };
             if let Err(e) = written {
@@ -686,7 +691,10 @@ mod tests {
                     "{level}: disk only without memory"
                 );
                 if level == StorageLevel::MEMORY_ONLY_SER && compress == "false" {
-                    let mut e = block_codec::BytesEncoder::new(false);
+                    let mut e = block_codec::BytesEncoder::new(ChunkFormat::new(
+                        false,
+                        Some(crate::codec::ChecksumAlgorithm::Adler32),
+                    ));
                     for i in 0..1000u64 {
                         e.push(&i).unwrap();
                     }

@@ -11,18 +11,19 @@ use parking_lot::Mutex;
 use rustc_hash::FxHashMap;
 
 use super::BlockId;
-use crate::codec::SpillFile;
+use crate::codec::{ChunkFormat, SpillFile};
 use crate::error::{EmberError, Result};
 
-/// A block file: its size and whether its chunks are compressed.
+/// A block file: its size and the format of its chunks.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DiskBlock {
     /// Where it is.
     pub path: PathBuf,
     /// Its length in bytes.
     pub size: u64,
-    /// Whether its chunks are lz4-compressed (`ember.rdd.compress` when it was written).
-    pub compressed: bool,
+    /// How its chunks are written (`ember.rdd.compress` and the chunk checksum when it was
+    /// written).
+    pub format: ChunkFormat,
 }
 
 /// Cached blocks on the executor's disk.
@@ -50,7 +51,7 @@ impl DiskStore {
     pub fn put(
         &self,
         block: BlockId,
-        compressed: bool,
+        format: ChunkFormat,
         write: impl FnOnce(&mut dyn Write) -> std::io::Result<u64>,
     ) -> Result<u64> {
         std::fs::create_dir_all(&self.dir).map_err(|e| EmberError::io(&self.dir, e))?;
@@ -63,14 +64,9 @@ impl DiskStore {
         drop(out);
         let path = self.dir.join(block.to_string());
         tmp.persist(&path).map_err(|e| EmberError::io(&path, e))?;
-        self.blocks.lock().insert(
-            block,
-            DiskBlock {
-                path,
-                size,
-                compressed,
-            },
-        );
+        self.blocks
+            .lock()
+            .insert(block, DiskBlock { path, size, format });
         Ok(size)
     }
 
@@ -118,6 +114,8 @@ impl DiskStore {
 mod tests {
     use super::*;
 
+    const COMPRESSED: ChunkFormat = ChunkFormat::new(true, None);
+
     #[test]
     fn put_get_replace_remove() {
         let dir = tempfile::tempdir().unwrap();
@@ -128,7 +126,7 @@ mod tests {
         };
         assert_eq!(
             store
-                .put(b, false, |w| w.write_all(b"hello").map(|_| 5))
+                .put(b, ChunkFormat::PLAIN, |w| w.write_all(b"hello").map(|_| 5))
                 .unwrap(),
             5
         );
@@ -136,11 +134,11 @@ mod tests {
         assert_eq!(got.path.file_name().unwrap(), "rdd_2_5");
         assert_eq!(std::fs::read(&got.path).unwrap(), b"hello");
         store
-            .put(b, true, |w| w.write_all(b"hi").map(|_| 2))
+            .put(b, COMPRESSED, |w| w.write_all(b"hi").map(|_| 2))
             .unwrap();
         assert_eq!(
-            store.get(b).map(|d| (d.size, d.compressed)),
-            Some((2, true))
+            store.get(b).map(|d| (d.size, d.format)),
+            Some((2, COMPRESSED))
         );
         assert_eq!(store.disk_used(), 2);
         assert_eq!(store.blocks_of_rdd(2), vec![b]);
@@ -149,7 +147,9 @@ mod tests {
         assert!(!got.path.exists());
         // A failed write leaves nothing behind.
         assert!(store
-            .put(b, false, |_| Err(std::io::Error::other("disk full")))
+            .put(b, ChunkFormat::PLAIN, |_| Err(std::io::Error::other(
+                "disk full"
+            )))
             .is_err());
         assert!(!store.contains(b));
         assert_eq!(

@@ -14,6 +14,7 @@ use parking_lot::Mutex;
 use rustc_hash::FxHashMap;
 
 use super::{BlockId, StorageLevel};
+use crate::codec::ChunkFormat;
 use crate::data::Data;
 
 /// A partition's elements kept as objects, with their type erased so that the store can write
@@ -22,15 +23,15 @@ pub trait StoredValues: Send + Sync {
     /// The elements as `Arc<dyn Any>`, to downcast to `Vec<T>`.
     fn as_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
     /// Writes the elements in the serialized block format ([`super::block_codec`]).
-    fn write_to(&self, out: &mut dyn Write, compress: bool) -> std::io::Result<u64>;
+    fn write_to(&self, out: &mut dyn Write, format: ChunkFormat) -> std::io::Result<u64>;
 }
 
 impl<T: Data> StoredValues for Vec<T> {
     fn as_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
         self
     }
-    fn write_to(&self, out: &mut dyn Write, compress: bool) -> std::io::Result<u64> {
-        super::block_codec::write_values(self, out, compress)
+    fn write_to(&self, out: &mut dyn Write, format: ChunkFormat) -> std::io::Result<u64> {
+        super::block_codec::write_values(self, out, format)
     }
 }
 
@@ -39,11 +40,11 @@ impl<T: Data> StoredValues for Vec<T> {
 pub enum MemoryValue {
     /// Objects (deserialized levels).
     Values(Arc<dyn StoredValues>),
-    /// Serialized bytes (`_SER` levels), lz4-compressed when `compressed`.
+    /// Serialized bytes (`_SER` levels), in the chunk format `format`.
     #[allow(missing_docs)]
     Bytes {
         bytes: Arc<Vec<u8>>,
-        compressed: bool,
+        format: ChunkFormat,
     },
 }
 

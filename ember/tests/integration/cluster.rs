@@ -358,3 +358,55 @@ fn no_executor_outlives_a_killed_driver() {
         std::thread::park_timeout(Duration::from_millis(10));
     }
 }
+
+/// Task binaries are sent once per executor and stage attempt, and dropped on both sides when
+/// the stage attempt is over: 2,000 stages leave the caches as small as one job does.
+#[test]
+fn task_binaries_are_dropped_when_their_stage_is_done() {
+    const JOBS: u64 = 1_000;
+    const BOUND: usize = 8;
+    let ctx = context(CLUSTER, &[("ember.executor.heartbeatInterval", "100ms")]);
+    let (mut driver_peak, mut executor_peak) = (0, 0);
+    for i in 0..JOBS {
+        let sums = ctx
+            .parallelize(vec![i, i + 1, i + 2, i + 3], 2)
+            .map(|x| (x % 2, x))
+            .reduce_by_key(|a, b| a + b, 2)
+            .collect()
+            .unwrap();
+        assert_eq!(sums.iter().map(|(_, s)| s).sum::<u64>(), 4 * i + 6);
+        let held = ctx.task_binaries().expect("a cluster master");
+        driver_peak = driver_peak.max(held.driver);
+        executor_peak = executor_peak.max(held.executors.values().copied().max().unwrap_or(0));
+    }
+    assert!(
+        driver_peak <= BOUND,
+        "the driver kept {driver_peak} task binaries"
+    );
+    assert!(
+        executor_peak <= BOUND,
+        "an executor kept {executor_peak} task binaries"
+    );
+    let held = ctx.task_binaries().unwrap();
+    assert_eq!(held.driver, 0, "{held:?}");
+    assert!(held.executors.values().all(|n| *n == 0), "{held:?}");
+    // What the executor processes themselves report (with heartbeats): they held binaries, never
+    // many, and hold none once every stage is over.
+    let settled = ctx.wait_for_status(Duration::from_secs(30), |st| {
+        st.executor_metrics.len() == 2
+            && st
+                .executor_metrics
+                .values()
+                .all(|m| m.task_binaries == 0 && m.task_binaries_peak > 0)
+    });
+    let reported = ctx.status().executor_metrics;
+    assert!(settled, "{reported:?}");
+    for (id, m) in &reported {
+        assert!(
+            m.task_binaries_peak <= BOUND as u64,
+            "executor {id} held {} task binaries at once",
+            m.task_binaries_peak
+        );
+    }
+    ctx.stop();
+}

@@ -20,6 +20,7 @@ mod exclusion;
 mod failures;
 mod files;
 mod heartbeat;
+mod integrity;
 mod lifecycle;
 mod monitoring;
 mod netns;

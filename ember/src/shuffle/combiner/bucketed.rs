@@ -7,6 +7,7 @@ use rustc_hash::FxHashMap;
 
 use super::{partition_of, BlockWriter, MapCombiner};
 use crate::aggregator::Aggregator;
+use crate::codec::ChunkFormat;
 use crate::data::{Data, Key};
 use crate::error::Result;
 use crate::partitioner::{fast_range, fx_hash, mix64, Partitioner};
@@ -60,7 +61,7 @@ impl<'a, K: Key, V: Data, C: Data, A: Aggregator<K, V, C>, P: Partitioner<K>>
     pub(in crate::shuffle) fn new(
         agg: &'a A,
         partitioner: &'a P,
-        compress: bool,
+        format: ChunkFormat,
         spill_threshold: u64,
     ) -> Self {
         let partitions = partitioner.num_partitions();
@@ -78,7 +79,7 @@ impl<'a, K: Key, V: Data, C: Data, A: Aggregator<K, V, C>, P: Partitioner<K>>
             entries: 0,
             tracker: SizeTracker::new(),
             pending_budget: PENDING_BUDGET.min((spill_threshold / 4) as usize),
-            out: BlockWriter::new(compress),
+            out: BlockWriter::new(format),
         }
     }
 

@@ -8,6 +8,7 @@ use rustc_hash::FxHashMap;
 
 use super::{partition_of, BlockWriter, MapCombiner};
 use crate::aggregator::Aggregator;
+use crate::codec::ChunkFormat;
 use crate::data::{Data, Key};
 use crate::error::Result;
 use crate::partitioner::Partitioner;
@@ -31,7 +32,7 @@ pub(in crate::shuffle) struct HashCombiner<'a, K, V, C, A, P> {
 impl<'a, K: Key, V: Data, C: Data, A: Aggregator<K, V, C>, P: Partitioner<K>>
     HashCombiner<'a, K, V, C, A, P>
 {
-    pub(in crate::shuffle) fn new(agg: &'a A, partitioner: &'a P, compress: bool) -> Self {
+    pub(in crate::shuffle) fn new(agg: &'a A, partitioner: &'a P, format: ChunkFormat) -> Self {
         HashCombiner {
             agg,
             partitioner,
@@ -39,7 +40,7 @@ impl<'a, K: Key, V: Data, C: Data, A: Aggregator<K, V, C>, P: Partitioner<K>>
             map: FxHashMap::default(),
             tracker: SizeTracker::new(),
             parts: Vec::new(),
-            out: BlockWriter::new(compress),
+            out: BlockWriter::new(format),
             _v: PhantomData,
         }
     }

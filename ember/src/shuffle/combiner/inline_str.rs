@@ -5,6 +5,7 @@ use std::path::Path;
 
 use super::{partition_of, type_mismatch, BlockWriter, HashCombiner, MapCombiner};
 use crate::aggregator::Aggregator;
+use crate::codec::ChunkFormat;
 use crate::data::{Data, Key};
 use crate::error::Result;
 use crate::partitioner::Partitioner;
@@ -46,7 +47,7 @@ pub(in crate::shuffle) struct InlineStrCombiner<'a, K, V, C, A, P> {
 impl<'a, K: Key, V: Data, C: Data, A: Aggregator<K, V, C>, P: Partitioner<K>>
     InlineStrCombiner<'a, K, V, C, A, P>
 {
-    pub(in crate::shuffle) fn new(agg: &'a A, partitioner: &'a P, compress: bool) -> Self {
+    pub(in crate::shuffle) fn new(agg: &'a A, partitioner: &'a P, format: ChunkFormat) -> Self {
         InlineStrCombiner {
             agg,
             partitioner,
@@ -56,9 +57,9 @@ impl<'a, K: Key, V: Data, C: Data, A: Aggregator<K, V, C>, P: Partitioner<K>>
             str_batch: Vec::with_capacity(PREFETCH_BATCH),
             str_parts: Vec::new(),
             key_buf: String::new(),
-            long: HashCombiner::new(agg, partitioner, compress),
+            long: HashCombiner::new(agg, partitioner, format),
             prepared: false,
-            out: BlockWriter::new(compress),
+            out: BlockWriter::new(format),
         }
     }
 

@@ -28,7 +28,7 @@ pub(super) use hash::HashCombiner;
 pub(super) use inline_str::InlineStrCombiner;
 
 use super::map_output_writer::MapOutput;
-use crate::codec::{io_err, ChunkBuf};
+use crate::codec::{io_err, ChunkBuf, ChunkFormat};
 use crate::error::{EmberError, Result};
 use crate::partitioner::Partitioner;
 use crate::util::cast;
@@ -64,15 +64,15 @@ pub(super) struct BlockWriter {
     chunk: ChunkBuf,
     /// Compression output, reused for every chunk.
     scratch: Vec<u8>,
-    compress: bool,
+    format: ChunkFormat,
 }
 
 impl BlockWriter {
-    pub(super) fn new(compress: bool) -> Self {
+    pub(super) fn new(format: ChunkFormat) -> Self {
         BlockWriter {
             chunk: ChunkBuf::new(),
             scratch: Vec::new(),
-            compress,
+            format,
         }
     }
 
@@ -88,7 +88,7 @@ impl BlockWriter {
         if self.chunk.is_full() {
             return self
                 .chunk
-                .finish_into(self.compress, &mut self.scratch, out)
+                .finish_into(self.format, &mut self.scratch, out)
                 .map_err(io_err(path));
         }
         Ok(0)
@@ -97,7 +97,7 @@ impl BlockWriter {
     /// Ends the block; returns the bytes written to `out`.
     pub(super) fn finish<W: Write>(&mut self, out: &mut W, path: &Path) -> Result<u64> {
         self.chunk
-            .finish_into(self.compress, &mut self.scratch, out)
+            .finish_into(self.format, &mut self.scratch, out)
             .map_err(io_err(path))
     }
 }

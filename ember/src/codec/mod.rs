@@ -1,10 +1,13 @@
-//! Chunked record encoding shared by shuffle files and spill files (format in [`super`]):
-//! a block is a run of chunks `[u32 LE length][payload]`; the payload is the postcard encoding of
-//! consecutive records, lz4-block-compressed with its uncompressed size prepended (the layout of
-//! `lz4_flex::block::compress_prepend_size`) when compression is on.
+//! Chunked record encoding shared by shuffle files, spill files and serialized cached blocks
+//! (format in [`super`]): a block is a run of chunks `[u32 LE length][payload][u32 LE checksum]`;
+//! the payload is the postcard encoding of consecutive records, lz4-block-compressed with its
+//! uncompressed size prepended (the layout of `lz4_flex::block::compress_prepend_size`) when
+//! compression is on. The checksum (of the length and the payload, see [`checksum`]) is there
+//! when `ember.shuffle.checksum.enabled` is on; the length does not count it.
 //!
-//! Records never straddle chunks, and chunks carry their own length, so a block can be copied
-//! byte-for-byte between files and read back chunk by chunk with bounded memory.
+//! Records never straddle chunks, and chunks carry their own length and checksum, so a block can
+//! be copied byte-for-byte between files and read back chunk by chunk with bounded memory, and a
+//! damaged chunk is refused before any of its records is decoded.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -16,6 +19,45 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::error::{EmberError, Result};
+
+pub mod checksum;
+pub use checksum::ChecksumAlgorithm;
+
+/// How the chunks of a block are written: compressed or not, with a checksum or not. The reader
+/// must be given the format the writer used.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ChunkFormat {
+    /// Payloads are lz4-compressed.
+    pub compress: bool,
+    /// Each chunk ends with this algorithm's checksum of its length and payload.
+    pub checksum: Option<ChecksumAlgorithm>,
+}
+
+impl ChunkFormat {
+    /// Neither compressed nor checksummed.
+    pub const PLAIN: ChunkFormat = ChunkFormat {
+        compress: false,
+        checksum: None,
+    };
+
+    /// A format.
+    pub const fn new(compress: bool, checksum: Option<ChecksumAlgorithm>) -> Self {
+        ChunkFormat { compress, checksum }
+    }
+
+    /// Bytes after each payload.
+    #[inline]
+    fn trailer(self) -> usize {
+        if self.checksum.is_some() {
+            CHECKSUM
+        } else {
+            0
+        }
+    }
+}
+
+/// Bytes of a chunk's checksum.
+const CHECKSUM: usize = 4;
 
 /// Uncompressed bytes after which a chunk is closed: large enough for lz4 to find matches and for
 /// the per-chunk header and syscall to be negligible, small enough that a reader's buffers stay
@@ -127,7 +169,7 @@ impl ChunkBuf {
     /// Returns the bytes written. `scratch` is reused across calls for the compressed payload.
     pub fn finish_into<W: Write + ?Sized>(
         &mut self,
-        compress: bool,
+        format: ChunkFormat,
         scratch: &mut Vec<u8>,
         out: &mut W,
     ) -> io::Result<u64> {
@@ -135,24 +177,34 @@ impl ChunkBuf {
         if n == 0 {
             return Ok(0);
         }
-        let written = if compress {
+        let trailer = format.trailer();
+        let written = if format.compress {
             let size = frame_len(n)?;
-            let need = 2 * HEADER + lz4_flex::block::get_maximum_output_size(n);
-            if scratch.len() < need {
-                scratch.resize(need, 0);
+            let max = 2 * HEADER + lz4_flex::block::get_maximum_output_size(n);
+            if scratch.len() < max + trailer {
+                scratch.resize(max + trailer, 0);
             }
             let c =
-                lz4_flex::block::compress_into(&self.buf[HEADER..], &mut scratch[2 * HEADER..need])
+                lz4_flex::block::compress_into(&self.buf[HEADER..], &mut scratch[2 * HEADER..max])
                     .map_err(io::Error::other)?;
             scratch[..HEADER].copy_from_slice(&frame_len(HEADER + c)?);
             scratch[HEADER..2 * HEADER].copy_from_slice(&size);
-            out.write_all(&scratch[..2 * HEADER + c])?;
-            2 * HEADER + c
+            let end = 2 * HEADER + c;
+            if let Some(a) = format.checksum {
+                let sum = a.checksum(&[&scratch[..end]]);
+                scratch[end..end + CHECKSUM].copy_from_slice(&sum.to_le_bytes());
+            }
+            out.write_all(&scratch[..end + trailer])?;
+            end + trailer
         } else {
             let len = frame_len(n)?;
             self.buf[..HEADER].copy_from_slice(&len);
+            if let Some(a) = format.checksum {
+                let sum = a.checksum(&[&self.buf]);
+                self.buf.extend_from_slice(&sum.to_le_bytes());
+            }
             out.write_all(&self.buf)?;
-            HEADER + n
+            HEADER + n + trailer
         };
         self.buf.truncate(HEADER);
         Ok(written as u64)
@@ -164,18 +216,18 @@ impl ChunkBuf {
 pub struct ChunkWriter {
     chunk: ChunkBuf,
     scratch: Vec<u8>,
-    compress: bool,
+    format: ChunkFormat,
     records: u64,
     bytes_written: u64,
 }
 
 impl ChunkWriter {
-    /// A writer that lz4-compresses chunks when `compress` is set.
-    pub fn new(compress: bool) -> Self {
+    /// A writer of chunks in `format`.
+    pub fn new(format: ChunkFormat) -> Self {
         ChunkWriter {
             chunk: ChunkBuf::new(),
             scratch: Vec::new(),
-            compress,
+            format,
             records: 0,
             bytes_written: 0,
         }
@@ -199,7 +251,7 @@ impl ChunkWriter {
     pub fn flush_chunk<W: Write + ?Sized>(&mut self, out: &mut W) -> io::Result<u64> {
         let n = self
             .chunk
-            .finish_into(self.compress, &mut self.scratch, out)?;
+            .finish_into(self.format, &mut self.scratch, out)?;
         self.bytes_written += n;
         Ok(n)
     }
@@ -279,6 +331,79 @@ fn corrupt(msg: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, msg)
 }
 
+/// Checks a chunk's stored checksum against its length and payload.
+#[inline]
+fn verify(
+    algorithm: ChecksumAlgorithm,
+    len: usize,
+    payload: &[u8],
+    stored: &[u8],
+) -> io::Result<()> {
+    let mut s = [0u8; CHECKSUM];
+    s.copy_from_slice(stored);
+    let stored = u32::from_le_bytes(s);
+    let computed = algorithm.checksum(&[&(len as u32).to_le_bytes(), payload]);
+    if stored == computed {
+        Ok(())
+    } else {
+        Err(corrupt(format!(
+            "chunk of {len} bytes fails its {} checksum (stored {stored:#010x}, computed \
+             {computed:#010x}): the data is corrupt",
+            algorithm.name()
+        )))
+    }
+}
+
+/// Copies the `len` bytes of chunks that `src` is positioned at to `out`, checking every chunk's
+/// checksum when `format` has one (then also its framing), so that damaged bytes are an error
+/// here rather than copied on. `buf` is reused across calls.
+pub fn copy_chunks<R: Read + ?Sized, W: Write + ?Sized>(
+    src: &mut R,
+    len: u64,
+    format: ChunkFormat,
+    out: &mut W,
+    buf: &mut Vec<u8>,
+) -> io::Result<()> {
+    let Some(algorithm) = format.checksum else {
+        if buf.is_empty() {
+            buf.resize(1 << 20, 0);
+        }
+        let mut left = len;
+        while left > 0 {
+            let n = left.min(buf.len() as u64) as usize;
+            src.read_exact(&mut buf[..n])?;
+            out.write_all(&buf[..n])?;
+            left -= n as u64;
+        }
+        return Ok(());
+    };
+    let mut left = len;
+    while left > 0 {
+        if left < HEADER as u64 {
+            return Err(corrupt(format!("{left} stray bytes at the end of a block")));
+        }
+        let mut h = [0u8; HEADER];
+        src.read_exact(&mut h)?;
+        let n = u32::from_le_bytes(h) as usize;
+        let framed = (HEADER + n + CHECKSUM) as u64;
+        if framed > left {
+            return Err(corrupt(format!(
+                "chunk of {n} bytes overruns its block ({} bytes left)",
+                left - HEADER as u64
+            )));
+        }
+        if buf.len() < n + CHECKSUM {
+            buf.resize(n + CHECKSUM, 0);
+        }
+        src.read_exact(&mut buf[..n + CHECKSUM])?;
+        verify(algorithm, n, &buf[..n], &buf[n..n + CHECKSUM])?;
+        out.write_all(&h)?;
+        out.write_all(&buf[..n + CHECKSUM])?;
+        left -= framed;
+    }
+    Ok(())
+}
+
 /// Iterates over the records of a byte range of chunks, one chunk in memory at a time.
 ///
 /// Yields `io::Result<T>`: callers decide whether a bad block is a fetch failure (shuffle
@@ -288,7 +413,7 @@ pub struct RecordReader<T, R> {
     src: R,
     /// Bytes of the range not yet read from `src`.
     remaining: u64,
-    compressed: bool,
+    format: ChunkFormat,
     /// The length of the next chunk, read together with the previous payload to save a read call.
     next_len: Option<usize>,
     raw: Vec<u8>,
@@ -302,23 +427,23 @@ pub struct RecordReader<T, R> {
 
 impl<T: DeserializeOwned> RecordReader<T, File> {
     /// Reads the `len` bytes at `offset` of the file at `path`.
-    pub fn open(path: &Path, offset: u64, len: u64, compressed: bool) -> io::Result<Self> {
+    pub fn open(path: &Path, offset: u64, len: u64, format: ChunkFormat) -> io::Result<Self> {
         let mut f = File::open(path)?;
         crate::metrics::count_file_op(false);
         if offset != 0 {
             f.seek(SeekFrom::Start(offset))?;
         }
-        Ok(RecordReader::new(f, len, compressed))
+        Ok(RecordReader::new(f, len, format))
     }
 }
 
 impl<T: DeserializeOwned, R: Read> RecordReader<T, R> {
     /// Reads `len` bytes of chunks from `src` (positioned at the first chunk).
-    pub fn new(src: R, len: u64, compressed: bool) -> Self {
+    pub fn new(src: R, len: u64, format: ChunkFormat) -> Self {
         RecordReader {
             src,
             remaining: len,
-            compressed,
+            format,
             next_len: None,
             raw: Vec::new(),
             data: Vec::new(),
@@ -379,27 +504,32 @@ impl<T: DeserializeOwned, R: Read> RecordReader<T, R> {
                 u32::from_le_bytes(h) as usize
             }
         };
-        if len as u64 > self.remaining {
+        let framed = len + self.format.trailer();
+        if framed as u64 > self.remaining {
             return Err(corrupt(format!(
                 "chunk of {len} bytes overruns its block ({} bytes left)",
                 self.remaining
             )));
         }
         // Read the following chunk's header in the same call when there is one.
-        let extra = if self.remaining - len as u64 >= HEADER as u64 {
+        let extra = if self.remaining - framed as u64 >= HEADER as u64 {
             HEADER
         } else {
             0
         };
-        let total = len + extra;
+        let total = framed + extra;
         read_growing(&mut self.src, &mut self.raw, total)?;
         self.remaining -= total as u64;
         if extra != 0 {
             let mut h = [0u8; HEADER];
-            h.copy_from_slice(&self.raw[len..total]);
+            h.copy_from_slice(&self.raw[framed..total]);
             self.next_len = Some(u32::from_le_bytes(h) as usize);
         }
-        if self.compressed {
+        if let Some(a) = self.format.checksum {
+            // Before anything of the chunk is decoded: damaged bytes never become records.
+            verify(a, len, &self.raw[..len], &self.raw[len..framed])?;
+        }
+        if self.format.compress {
             if len < HEADER {
                 return Err(corrupt(format!(
                     "compressed chunk of {len} bytes is shorter than its size prefix"
@@ -522,9 +652,33 @@ mod tests {
     use proptest::prelude::*;
     use std::io::Cursor;
 
-    fn encode_block<T: Serialize>(records: &[T], compress: bool) -> Vec<u8> {
+    const ADLER: Option<ChecksumAlgorithm> = Some(ChecksumAlgorithm::Adler32);
+    const CRC: Option<ChecksumAlgorithm> = Some(ChecksumAlgorithm::Crc32);
+
+    /// Every format: compressed or not, without a checksum or with either algorithm.
+    fn formats() -> Vec<ChunkFormat> {
+        let mut v = Vec::new();
+        for compress in [false, true] {
+            for checksum in [None, ADLER, CRC] {
+                v.push(ChunkFormat::new(compress, checksum));
+            }
+        }
+        v
+    }
+
+    fn any_format() -> impl Strategy<Value = ChunkFormat> {
+        (any::<bool>(), 0..3usize)
+            .prop_map(|(compress, c)| ChunkFormat::new(compress, [None, ADLER, CRC][c]))
+    }
+
+    fn checksummed_format() -> impl Strategy<Value = ChunkFormat> {
+        (any::<bool>(), any::<bool>())
+            .prop_map(|(compress, crc)| ChunkFormat::new(compress, if crc { CRC } else { ADLER }))
+    }
+
+    fn encode_block<T: Serialize>(records: &[T], format: ChunkFormat) -> Vec<u8> {
         let mut out = Vec::new();
-        let mut w = ChunkWriter::new(compress);
+        let mut w = ChunkWriter::new(format);
         for r in records {
             w.push(r).unwrap();
             if w.should_flush() {
@@ -533,65 +687,129 @@ mod tests {
         }
         w.flush_chunk(&mut out).unwrap();
         assert_eq!(w.records(), records.len() as u64);
+        assert_eq!(w.bytes_written(), out.len() as u64);
         out
     }
 
-    fn decode_block<T: DeserializeOwned>(bytes: &[u8], compress: bool) -> io::Result<Vec<T>> {
-        RecordReader::<T, _>::new(Cursor::new(bytes), bytes.len() as u64, compress).collect()
+    fn decode_block<T: DeserializeOwned>(bytes: &[u8], format: ChunkFormat) -> io::Result<Vec<T>> {
+        RecordReader::<T, _>::new(Cursor::new(bytes), bytes.len() as u64, format).collect()
+    }
+
+    /// Whether a damaged block is refused both by the reader and by a checked copy.
+    fn refused(bytes: &[u8], format: ChunkFormat) -> bool {
+        let read = decode_block::<(u64, String)>(bytes, format).is_err();
+        let copied = copy_chunks(
+            &mut Cursor::new(bytes),
+            bytes.len() as u64,
+            format,
+            &mut io::sink(),
+            &mut Vec::new(),
+        )
+        .is_err();
+        read && copied
     }
 
     #[test]
     fn empty_block_has_no_bytes() {
-        let out = encode_block::<u64>(&[], true);
-        assert!(out.is_empty());
-        assert!(decode_block::<u64>(&out, true).unwrap().is_empty());
+        for f in formats() {
+            let out = encode_block::<u64>(&[], f);
+            assert!(out.is_empty());
+            assert!(decode_block::<u64>(&out, f).unwrap().is_empty());
+        }
     }
 
     #[test]
     fn compressed_payload_is_lz4_prepend_size() {
         let recs: Vec<(u64, String)> = (0..100).map(|i| (i, "x".repeat(i as usize))).collect();
-        let out = encode_block(&recs, true);
-        let len = u32::from_le_bytes(out[..4].try_into().unwrap()) as usize;
-        assert_eq!(len + 4, out.len());
-        let raw = lz4_flex::block::decompress_size_prepended(&out[4..]).unwrap();
         let mut plain = Vec::new();
         for r in &recs {
             plain.extend(postcard::to_stdvec(r).unwrap());
         }
-        assert_eq!(raw, plain);
+        for (checksum, trailer) in [(None, 0), (ADLER, 4), (CRC, 4)] {
+            let out = encode_block(&recs, ChunkFormat::new(true, checksum));
+            let len = u32::from_le_bytes(out[..4].try_into().unwrap()) as usize;
+            assert_eq!(len + 4 + trailer, out.len());
+            let raw = lz4_flex::block::decompress_size_prepended(&out[4..4 + len]).unwrap();
+            assert_eq!(raw, plain);
+            if let Some(a) = checksum {
+                let stored = u32::from_le_bytes(out[4 + len..].try_into().unwrap());
+                assert_eq!(stored, a.checksum(&[&out[..4 + len]]));
+            }
+        }
     }
 
     #[test]
     fn chunks_split_at_target() {
         let recs: Vec<u64> = (0..100_000).collect();
-        let out = encode_block(&recs, false);
-        let first = u32::from_le_bytes(out[..4].try_into().unwrap()) as usize;
-        assert!((CHUNK_TARGET..CHUNK_TARGET + 16).contains(&first));
-        assert_eq!(decode_block::<u64>(&out, false).unwrap(), recs);
+        for f in formats().into_iter().filter(|f| !f.compress) {
+            let out = encode_block(&recs, f);
+            let first = u32::from_le_bytes(out[..4].try_into().unwrap()) as usize;
+            assert!((CHUNK_TARGET..CHUNK_TARGET + 16).contains(&first));
+            assert_eq!(decode_block::<u64>(&out, f).unwrap(), recs);
+        }
     }
 
     #[test]
     fn corrupt_input_is_an_error_not_a_panic() {
         let recs: Vec<(u64, u64)> = (0..5000).map(|i| (i, i * 7)).collect();
-        for compress in [false, true] {
-            let good = encode_block(&recs, compress);
+        for f in formats() {
+            let good = encode_block(&recs, f);
             // Truncated.
-            assert!(decode_block::<(u64, u64)>(&good[..good.len() - 3], compress).is_err());
+            assert!(decode_block::<(u64, u64)>(&good[..good.len() - 3], f).is_err());
             // Length pointing past the end.
             let mut bad = good.clone();
             bad[..4].copy_from_slice(&u32::MAX.to_le_bytes());
-            assert!(decode_block::<(u64, u64)>(&bad, compress).is_err());
-            // Flipped bytes must not panic (result may be error or garbage records).
+            assert!(decode_block::<(u64, u64)>(&bad, f).is_err());
+            // Flipped bytes must not panic (without a checksum the result may be error or
+            // garbage records; with one, an error).
             let mut bad = good.clone();
             for i in (8..bad.len()).step_by(97) {
                 bad[i] ^= 0x5a;
             }
-            let _ = decode_block::<(u64, u64)>(&bad, compress);
+            let r = decode_block::<(u64, u64)>(&bad, f);
+            assert!(f.checksum.is_none() || r.is_err());
         }
         // A size claim lz4 cannot produce.
-        let mut bad = encode_block(&recs, true);
+        let mut bad = encode_block(&recs, ChunkFormat::new(true, None));
         bad[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
-        assert!(decode_block::<(u64, u64)>(&bad, true).is_err());
+        assert!(decode_block::<(u64, u64)>(&bad, ChunkFormat::new(true, None)).is_err());
+    }
+
+    #[test]
+    fn every_single_byte_change_of_a_small_block_is_refused() {
+        let recs: Vec<(u64, String)> = (0..40).map(|i| (i, format!("record {i}"))).collect();
+        for f in formats().into_iter().filter(|f| f.checksum.is_some()) {
+            let good = encode_block(&recs, f);
+            assert_eq!(decode_block::<(u64, String)>(&good, f).unwrap(), recs);
+            for i in 0..good.len() {
+                for x in [0x01u8, 0x80, 0xff, 0x5a] {
+                    let mut bad = good.clone();
+                    bad[i] ^= x;
+                    assert!(
+                        refused(&bad, f),
+                        "{f:?}: byte {i} ^ {x:#x} was not detected"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn checked_copies_are_exact() {
+        let recs: Vec<(u64, String)> = (0..30_000).map(|i| (i, format!("v{i}"))).collect();
+        for f in formats() {
+            let good = encode_block(&recs, f);
+            let mut out = Vec::new();
+            copy_chunks(
+                &mut Cursor::new(&good),
+                good.len() as u64,
+                f,
+                &mut out,
+                &mut Vec::new(),
+            )
+            .unwrap();
+            assert_eq!(out, good);
+        }
     }
 
     #[test]
@@ -601,14 +819,18 @@ mod tests {
         let mut bytes = (u32::MAX - 8).to_le_bytes().to_vec();
         bytes.extend_from_slice(&[1, 2, 3]);
         for compress in [false, true] {
-            let mut r = RecordReader::<u64, _>::new(Cursor::new(&bytes), 1 << 40, compress);
+            let format = ChunkFormat::new(compress, None);
+            let mut r = RecordReader::<u64, _>::new(Cursor::new(&bytes), 1 << 40, format);
             assert!(r.next_record().is_err());
             assert!(r.raw.capacity() <= 2 * MAX_READ_AHEAD, "{}", r.raw.capacity());
         }
         // A chunk larger than the read-ahead still reads back.
         let big = vec![7u8; 3 * MAX_READ_AHEAD];
-        let out = encode_block(std::slice::from_ref(&big), false);
-        assert_eq!(decode_block::<Vec<u8>>(&out, false).unwrap(), [big]);
+        let out = encode_block(std::slice::from_ref(&big), ChunkFormat::PLAIN);
+        assert_eq!(
+            decode_block::<Vec<u8>>(&out, ChunkFormat::PLAIN).unwrap(),
+            [big]
+        );
         // A size prefix lz4 cannot produce is refused before it is allocated.
         let mut lz = u32::MAX.to_le_bytes().to_vec();
         lz.extend_from_slice(&[0x10, b'a']);
@@ -635,15 +857,17 @@ mod tests {
     #[test]
     fn reader_honours_offset_and_length() {
         let dir = tempfile::tempdir().unwrap();
-        let a = encode_block(&(0..1000u32).collect::<Vec<_>>(), true);
-        let b = encode_block(&(5000..9000u32).collect::<Vec<_>>(), true);
-        let path = dir.path().join("f");
-        fs::write(&path, [&b"junk"[..], &a, &b, b"tail"].concat()).unwrap();
-        let r: Vec<u32> = RecordReader::open(&path, 4 + a.len() as u64, b.len() as u64, true)
-            .unwrap()
-            .collect::<io::Result<_>>()
-            .unwrap();
-        assert_eq!(r, (5000..9000).collect::<Vec<_>>());
+        for f in formats() {
+            let a = encode_block(&(0..1000u32).collect::<Vec<_>>(), f);
+            let b = encode_block(&(5000..9000u32).collect::<Vec<_>>(), f);
+            let path = dir.path().join("f");
+            fs::write(&path, [&b"junk"[..], &a, &b, b"tail"].concat()).unwrap();
+            let r: Vec<u32> = RecordReader::open(&path, 4 + a.len() as u64, b.len() as u64, f)
+                .unwrap()
+                .collect::<io::Result<_>>()
+                .unwrap();
+            assert_eq!(r, (5000..9000).collect::<Vec<_>>());
+        }
     }
 
     proptest! {
@@ -653,11 +877,11 @@ mod tests {
                 (any::<u64>(), ".{0,40}", prop::collection::vec(any::<u8>(), 0..50)),
                 0..300,
             ),
-            compress in any::<bool>()
+            format in any_format()
         ) {
-            let out = encode_block(&recs, compress);
+            let out = encode_block(&recs, format);
             prop_assert_eq!(
-                decode_block::<(u64, String, Vec<u8>)>(&out, compress).unwrap(),
+                decode_block::<(u64, String, Vec<u8>)>(&out, format).unwrap(),
                 recs
             );
         }
@@ -665,25 +889,47 @@ mod tests {
         #[test]
         fn round_trip_records_larger_than_a_chunk(
             sizes in prop::collection::vec(0usize..3 * CHUNK_TARGET, 1..6),
-            compress in any::<bool>()
+            format in any_format()
         ) {
             let recs: Vec<Vec<u8>> =
                 sizes.iter().enumerate().map(|(i, &n)| vec![i as u8; n]).collect();
-            let out = encode_block(&recs, compress);
-            prop_assert_eq!(decode_block::<Vec<u8>>(&out, compress).unwrap(), recs);
+            let out = encode_block(&recs, format);
+            prop_assert_eq!(decode_block::<Vec<u8>>(&out, format).unwrap(), recs);
         }
 
         #[test]
         fn blocks_concatenate(
             a in prop::collection::vec(any::<i64>(), 0..3000),
             b in prop::collection::vec(any::<i64>(), 0..3000),
-            compress in any::<bool>()
+            format in any_format()
         ) {
             // Spilled runs are concatenated by byte copy: the result must read as a + b.
-            let bytes = [encode_block(&a, compress), encode_block(&b, compress)].concat();
+            let bytes = [encode_block(&a, format), encode_block(&b, format)].concat();
             let mut all = a.clone();
             all.extend(&b);
-            prop_assert_eq!(decode_block::<i64>(&bytes, compress).unwrap(), all);
+            prop_assert_eq!(decode_block::<i64>(&bytes, format).unwrap(), all);
+        }
+
+        #[test]
+        fn any_single_byte_change_in_a_block_is_refused(
+            recs in prop::collection::vec((any::<u64>(), ".{0,200}"), 1..3000),
+            format in checksummed_format(),
+            at in any::<prop::sample::Index>(),
+            x in 1u8..=255,
+        ) {
+            // Blocks of one chunk to several: the change lands in a length, a payload or a
+            // checksum, of any chunk.
+            let good = encode_block(&recs, format);
+            let mut bad = good.clone();
+            let i = at.index(bad.len());
+            bad[i] ^= x;
+            prop_assert!(
+                refused(&bad, format),
+                "byte {} of {} ^ {:#x} not detected",
+                i,
+                bad.len(),
+                x
+            );
         }
     }
 }
