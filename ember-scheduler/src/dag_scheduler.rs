@@ -24,7 +24,9 @@ use crate::map_output_tracker::{
     MapOutputTracker, REDUCER_PREF_LOCS_FRACTION, SHUFFLE_PREF_MAP_THRESHOLD,
     SHUFFLE_PREF_REDUCE_THRESHOLD,
 };
-use crate::rdd::{Dependency, RddBase, ShuffleDependencyBase};
+use crate::rdd::{
+    output_deterministic_level, Dependency, DeterministicLevel, RddBase, ShuffleDependencyBase,
+};
 use crate::stage::{Stage, StageKind};
 use crate::task::TaskBody;
 use crate::task_set::{TaskSet, TaskSpec};
@@ -72,6 +74,14 @@ pub enum DagAction {
         stage_id: StageId,
         /// Why (the kill reason).
         reason: String,
+    },
+    /// An attempt of an earlier, zombie attempt of the stage computed `partition`: the stage's
+    /// active attempt need not run it (Spark's `TaskScheduler.notifyPartitionCompletion`).
+    NotifyPartitionCompletion {
+        /// The stage.
+        stage_id: StageId,
+        /// The partition now done.
+        partition: usize,
     },
     /// Tell a job's caller.
     NotifyJob {
@@ -294,9 +304,12 @@ impl DagScheduler {
         // The RDD graph is user code (a custom RDD's partitions or dependencies, a
         // partitioner): a panic there fails this job only, with the panic as the cause, as
         // Spark's handleJobSubmitted does with an exception ("Creating new stage failed").
-        let parents = match catch_unwind(AssertUnwindSafe(|| self.parent_stages(&job.rdd, job_id)))
-        {
-            Ok(parents) => parents,
+        let graph = catch_unwind(AssertUnwindSafe(|| {
+            let parents = self.parent_stages(&job.rdd, job_id);
+            (parents, output_deterministic_level(&job.rdd))
+        }));
+        let (parents, level) = match graph {
+            Ok(graph) => graph,
             Err(payload) => {
                 let cause = panic_message(payload.as_ref());
                 warn!("Creating new stage failed due to exception - job: {job_id}: {cause}");
@@ -315,7 +328,7 @@ impl DagScheduler {
             body: job.body.clone(),
             partitions: job.partitions.clone(),
         };
-        let stage = Stage::new(
+        let mut stage = Stage::new(
             stage_id,
             job.rdd.clone(),
             kind,
@@ -323,6 +336,7 @@ impl DagScheduler {
             job_id,
             job.call_site.clone(),
         );
+        stage.indeterminate = level == DeterministicLevel::Indeterminate;
         self.stages.insert(stage_id, stage);
         self.add_job_to_stage_tree(stage_id, job_id);
         info!(
@@ -417,7 +431,7 @@ impl DagScheduler {
             body: dep.map_task(),
             dep: dep.clone(),
         };
-        let stage = Stage::new(
+        let mut stage = Stage::new(
             id,
             rdd.clone(),
             kind,
@@ -425,6 +439,7 @@ impl DagScheduler {
             job_id,
             format!("{} {}", rdd.name(), rdd.id()),
         );
+        stage.indeterminate = output_deterministic_level(&rdd) == DeterministicLevel::Indeterminate;
         self.stages.insert(id, stage);
         self.shuffle_to_stage.insert(dep.shuffle_id(), id);
         id
@@ -437,19 +452,60 @@ impl DagScheduler {
         }
     }
 
+    /// Whether every partition of `rdd` has a cached copy somewhere (Spark's
+    /// `!getCacheLocs(rdd).contains(Nil)`): an RDD not persisted has none.
+    fn fully_cached(&self, rdd: &dyn RddBase) -> bool {
+        rdd.storage_level().is_valid()
+            && (0..rdd.num_partitions())
+                .all(|p| !self.cache.cache_locations(rdd.id(), p).is_empty())
+    }
+
+    /// The parent stages whose outputs a stage still needs (Spark's `getMissingParentStages`):
+    /// the walk through the stage's narrow lineage stops at an RDD cached in full, since its
+    /// tasks read the cached copies, so the shuffles below it are not needed even if their
+    /// outputs are gone. (Should a cached block vanish before a task reads it, the task
+    /// recomputes it and hits a fetch failure, which resubmits the map stage.)
+    fn missing_parent_stages(&self, stage_id: StageId) -> Vec<StageId> {
+        let Some(stage) = self.stages.get(&stage_id) else {
+            return Vec::new();
+        };
+        let mut missing = Vec::new();
+        let mut visited = BTreeSet::new();
+        let mut todo = vec![stage.rdd.clone()];
+        while let Some(rdd) = todo.pop() {
+            if !visited.insert(rdd.id()) || self.fully_cached(rdd.as_ref()) {
+                continue;
+            }
+            for dep in rdd.dependencies() {
+                match dep {
+                    Dependency::Narrow { rdd, .. } => todo.push(rdd),
+                    Dependency::Shuffle(s) => {
+                        if let Some(&p) = self.shuffle_to_stage.get(&s.shuffle_id()) {
+                            if !self.is_available(p) && !missing.contains(&p) {
+                                missing.push(p);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        // In the order of the stage's parents, so submissions do not depend on the walk.
+        stage
+            .parents
+            .iter()
+            .copied()
+            .filter(|p| missing.contains(p))
+            .collect()
+    }
+
     fn submit_stage(&mut self, stage_id: StageId, now_ms: u64, actions: &mut Vec<DagAction>) {
         if self.waiting.contains(&stage_id) || self.running.contains(&stage_id) {
             return;
         }
-        let Some(stage) = self.stages.get(&stage_id) else {
+        if !self.stages.contains_key(&stage_id) {
             return;
-        };
-        let missing: Vec<StageId> = stage
-            .parents
-            .iter()
-            .copied()
-            .filter(|p| !self.is_available(*p))
-            .collect();
+        }
+        let missing = self.missing_parent_stages(stage_id);
         if missing.is_empty() {
             self.submit_missing_tasks(stage_id, now_ms, actions);
         } else {
@@ -487,6 +543,12 @@ impl DagScheduler {
                 StageKind::ShuffleMap {
                     shuffle_id, body, ..
                 } => {
+                    if stage.indeterminate && !self.tracker.is_available(*shuffle_id) {
+                        // Spark's SPARK-23207: the outputs that are left were written from
+                        // another ordering of the input; mixed with recomputed ones, reducers
+                        // would see records twice or never. Run it all again.
+                        self.tracker.unregister_all_map_outputs(*shuffle_id);
+                    }
                     let missing = self
                         .tracker
                         .missing_partitions(*shuffle_id)
@@ -676,11 +738,7 @@ impl DagScheduler {
             .waiting
             .iter()
             .copied()
-            .filter(|w| {
-                self.stages
-                    .get(w)
-                    .is_some_and(|s| s.parents.iter().all(|p| self.is_available(*p)))
-            })
+            .filter(|w| self.missing_parent_stages(*w).is_empty())
             .collect();
         for w in ready {
             self.waiting.remove(&w);
@@ -702,10 +760,29 @@ impl DagScheduler {
             return actions;
         };
         match result {
+            Ok(_)
+                if stage.indeterminate
+                    && (stage_attempt_id < stage.latest_attempt()
+                        || !self.running.contains(&stage_id)) =>
+            {
+                // SPARK-45182: the output of an attempt that is no longer the running one was
+                // computed from input that has been (or is being) rolled back.
+                info!(
+                    "Ignoring task {partition} completion of stage {stage_id} attempt \
+                     {stage_attempt_id}: an older attempt of indeterminate stage"
+                );
+            }
             Ok(res) => {
-                let current = stage_attempt_id == stage.latest_attempt();
-                if current && stage.pending.remove(&partition) {
+                // As Spark's: a success of an earlier attempt counts for the running one (its
+                // tasks are left to finish after a fetch failure, SPARK-17064).
+                if stage.pending.remove(&partition) {
                     stage.completed_tasks += 1;
+                }
+                if stage_attempt_id < stage.latest_attempt() {
+                    actions.push(DagAction::NotifyPartitionCompletion {
+                        stage_id,
+                        partition,
+                    });
                 }
                 // Spark sizes a result by its serialized bytes; a value handed over unserialized
                 // (local mode) was measured by its executor.
@@ -814,14 +891,12 @@ impl DagScheduler {
                         stage.name
                     );
                     // What `mark_stage_finished` reports, inline: `stage` is still borrowed.
+                    // Its running tasks are not killed (Spark's SPARK-17064 TODO): the attempt
+                    // is a zombie, and what they still compute counts for the next attempt.
                     actions.push(DagAction::StageCompleted {
                         stage_id,
                         stage_attempt_id: latest,
                         failure_reason: Some(failure),
-                    });
-                    actions.push(DagAction::CancelStage {
-                        stage_id,
-                        reason: "a task of this stage attempt failed to fetch shuffle data".into(),
                     });
                 } else {
                     // A later fetch failure of the same attempt still tells which outputs are
@@ -861,6 +936,11 @@ impl DagScheduler {
                 // As Spark: wait RESUBMIT_TIMEOUT so that the other reducers' fetch failures from
                 // the same lost outputs arrive first and are handled by one resubmission.
                 if self.failed.insert(stage_id) {
+                    if let Some(&map_stage) = self.shuffle_to_stage.get(&shuffle_id) {
+                        if self.roll_back_indeterminate(map_stage, &mut actions) {
+                            return actions;
+                        }
+                    }
                     warn!(
                         "Stage {stage_id} will be resubmitted with its parents after a fetch \
                          failure: {message}"
@@ -873,6 +953,92 @@ impl DagScheduler {
             }
         }
         actions
+    }
+
+    /// Whether `stage_id` reads, through its ancestors, the output of `ancestor`.
+    fn depends_on(&self, stage_id: StageId, ancestor: StageId) -> bool {
+        let mut todo = vec![stage_id];
+        let mut seen = BTreeSet::new();
+        while let Some(s) = todo.pop() {
+            if !seen.insert(s) {
+                continue;
+            }
+            let Some(stage) = self.stages.get(&s) else {
+                continue;
+            };
+            if stage.parents.contains(&ancestor) {
+                return true;
+            }
+            todo.extend(stage.parents.iter().copied());
+        }
+        false
+    }
+
+    /// A fetch failure hit the output of `map_stage`: if that stage is indeterminate, its
+    /// recomputed output may differ, so it and every stage of a running job that read it run
+    /// again in full (Spark's SPARK-25341 roll-back); a result stage that already delivered
+    /// partitions cannot take them back, so its jobs fail (SPARK-23207). Returns whether it
+    /// aborted.
+    fn roll_back_indeterminate(
+        &mut self,
+        map_stage: StageId,
+        actions: &mut Vec<DagAction>,
+    ) -> bool {
+        if !self.stages.get(&map_stage).is_some_and(|s| s.indeterminate) {
+            return false;
+        }
+        let succeeding: Vec<StageId> = self
+            .stages
+            .iter()
+            .filter(|(id, s)| {
+                !s.job_ids.is_empty() && (**id == map_stage || self.depends_on(**id, map_stage))
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        let mut rolling_back = Vec::new();
+        for s in succeeding {
+            let Some(stage) = self.stages.get(&s) else {
+                continue;
+            };
+            match &stage.kind {
+                StageKind::ShuffleMap { shuffle_id, .. } => {
+                    let missing = self
+                        .tracker
+                        .missing_partitions(*shuffle_id)
+                        .map_or(0, |m| m.len());
+                    if missing < stage.rdd.num_partitions() {
+                        rolling_back.push((s, *shuffle_id));
+                    }
+                }
+                StageKind::Result { job_id, .. } => {
+                    if self.jobs.get(job_id).is_some_and(|j| j.num_finished > 0) {
+                        let reason = format!(
+                            "A shuffle map stage with indeterminate output was failed and \
+                             retried. However, Ember cannot rollback the {stage} to re-process \
+                             the input data, and has to fail this job. Please eliminate the \
+                             indeterminacy by checkpointing the RDD before repartition and try \
+                             again."
+                        );
+                        self.abort_stage(s, &reason, actions);
+                        return true;
+                    }
+                }
+            }
+        }
+        let names: Vec<String> = rolling_back
+            .iter()
+            .filter_map(|(s, _)| self.stages.get(s).map(|st| st.to_string()))
+            .collect();
+        info!(
+            "The shuffle map stage {map_stage} with indeterminate output was failed, we will roll \
+             back and rerun below stages which include itself and all its indeterminate child \
+             stages: {}",
+            names.join(", ")
+        );
+        for (_, shuffle_id) in rolling_back {
+            self.tracker.unregister_all_map_outputs(shuffle_id);
+        }
+        false
     }
 
     fn result_task_succeeded(
@@ -1133,13 +1299,8 @@ impl DagScheduler {
             }
             let waiting: Vec<StageId> = self.waiting.iter().copied().collect();
             for w in waiting {
-                let parents = self
-                    .stages
-                    .get(&w)
-                    .map(|s| s.parents.clone())
-                    .unwrap_or_default();
-                for p in parents {
-                    if !self.is_available(p) && !self.running.contains(&p) {
+                for p in self.missing_parent_stages(w) {
+                    if !self.running.contains(&p) {
                         self.submit_stage(p, now_ms, &mut actions);
                     }
                 }
@@ -1363,5 +1524,151 @@ mod tests {
         assert!(dag
             .shuffle_input_hosts(reduce_rdd(SHUFFLE_PREF_MAP_THRESHOLD, true).as_ref(), 0)
             .is_empty());
+    }
+
+    /// An RDD of the cache tests: any shape, persisted or not.
+    struct Node {
+        id: usize,
+        parts: usize,
+        deps: Vec<Dependency>,
+        level: StorageLevel,
+    }
+
+    impl RddBase for Node {
+        fn id(&self) -> usize {
+            self.id
+        }
+        fn name(&self) -> &'static str {
+            "Node"
+        }
+        fn num_partitions(&self) -> usize {
+            self.parts
+        }
+        fn dependencies(&self) -> Vec<Dependency> {
+            self.deps.clone()
+        }
+        fn preferred_locations(&self, _p: usize) -> Vec<TaskLocation> {
+            Vec::new()
+        }
+        fn storage_level(&self) -> StorageLevel {
+            self.level
+        }
+    }
+
+    struct NumberedShuffle {
+        id: ShuffleId,
+        rdd: Arc<dyn RddBase>,
+    }
+
+    impl ShuffleDependencyBase for NumberedShuffle {
+        fn shuffle_id(&self) -> ShuffleId {
+            self.id
+        }
+        fn rdd(&self) -> Arc<dyn RddBase> {
+            self.rdd.clone()
+        }
+        fn num_reduce_partitions(&self) -> usize {
+            2
+        }
+        fn map_task(&self) -> TaskBody {
+            TaskBody::new(())
+        }
+    }
+
+    /// Cached partitions as a test sets them.
+    #[derive(Default)]
+    struct TestCache(std::sync::Mutex<HashMap<(usize, usize), Vec<BlockManagerId>>>);
+
+    impl CacheLocations for TestCache {
+        fn cache_locations(&self, rdd_id: usize, partition: usize) -> Vec<BlockManagerId> {
+            let cached = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            cached
+                .get(&(rdd_id, partition))
+                .cloned()
+                .unwrap_or_default()
+        }
+    }
+
+    fn node(id: usize, deps: Vec<Dependency>, level: StorageLevel) -> Arc<dyn RddBase> {
+        Arc::new(Node {
+            id,
+            parts: 2,
+            deps,
+            level,
+        })
+    }
+
+    fn one_to_one(rdd: &Arc<dyn RddBase>) -> Dependency {
+        Dependency::Narrow {
+            rdd: rdd.clone(),
+            one_to_one: true,
+        }
+    }
+
+    /// A → shuffle 0 → B → C (persisted) → D → shuffle 1 → E, the final RDD.
+    fn cached_in_the_middle() -> Arc<dyn RddBase> {
+        let a = node(0, Vec::new(), StorageLevel::NONE);
+        let s0 = Arc::new(NumberedShuffle { id: 0, rdd: a });
+        let b = node(1, vec![Dependency::Shuffle(s0)], StorageLevel::NONE);
+        let c = node(2, vec![one_to_one(&b)], StorageLevel::MEMORY_ONLY);
+        let d = node(3, vec![one_to_one(&c)], StorageLevel::NONE);
+        let s1 = Arc::new(NumberedShuffle { id: 1, rdd: d });
+        node(4, vec![Dependency::Shuffle(s1)], StorageLevel::NONE)
+    }
+
+    fn block_manager(host: &str) -> BlockManagerId {
+        BlockManagerId {
+            executor_id: format!("exec-{host}"),
+            host: host.into(),
+            port: 0,
+        }
+    }
+
+    #[test]
+    fn missing_parent_stages_consider_all_ancestor_rdds_cache_statuses() {
+        // DAGSchedulerSuite "getMissingParentStages should consider all ancestor RDDs' cache
+        // statuses": C is cached in full, so shuffle 0's map stage below it is skipped and the
+        // first task set is shuffle 1's, whose tasks prefer the cached copies.
+        let cache = Arc::new(TestCache::default());
+        for p in 0..2 {
+            let locs = vec![block_manager("hostA"), block_manager("hostB")];
+            cache.0.lock().unwrap().insert((2, p), locs);
+        }
+        let tracker = Arc::new(MapOutputTracker::new());
+        let mut dag = DagScheduler::new(tracker, cache, 4);
+        let actions = submit(&mut dag, cached_in_the_middle());
+        let sets = submitted(&actions);
+        assert_eq!(sets.len(), 1);
+        assert_eq!(sets[0].shuffle_id, Some(1));
+        assert_eq!(
+            sets[0].tasks[0].preferred_locations,
+            vec![
+                on_executor("hostA", "exec-hostA"),
+                on_executor("hostB", "exec-hostB")
+            ]
+        );
+    }
+
+    #[test]
+    fn an_rdd_cached_in_part_does_not_skip_its_parent_stages() {
+        let cache = Arc::new(TestCache::default());
+        cache
+            .0
+            .lock()
+            .unwrap()
+            .insert((2, 0), vec![block_manager("hostA")]);
+        let tracker = Arc::new(MapOutputTracker::new());
+        let mut dag = DagScheduler::new(tracker, cache, 4);
+        let actions = submit(&mut dag, cached_in_the_middle());
+        let sets = submitted(&actions);
+        assert_eq!(sets.len(), 1);
+        assert_eq!(sets[0].shuffle_id, Some(0));
+    }
+
+    fn on_executor(host: &str, exec: &str) -> TaskLocation {
+        TaskLocation::Executor {
+            host: host.into(),
+            executor_id: exec.into(),
+        }
     }
 }

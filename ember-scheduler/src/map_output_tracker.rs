@@ -110,6 +110,21 @@ impl MapOutputTracker {
         self.increment_epoch();
     }
 
+    /// Forgets every map output of a shuffle (Spark's `unregisterAllMapAndMergeOutput`): an
+    /// indeterminate stage that runs again must run in full. A new epoch begins.
+    pub fn unregister_all_map_outputs(&self, shuffle_id: ShuffleId) {
+        let mut all = self.shuffles();
+        if let Some(s) = all.get_mut(&shuffle_id) {
+            for slot in s.outputs.iter_mut() {
+                *slot = None;
+            }
+            s.available = 0;
+            s.snapshot = None;
+        }
+        drop(all);
+        self.increment_epoch();
+    }
+
     /// Forgets every map output stored on an executor; returns how many were lost. A new
     /// epoch begins.
     pub fn remove_outputs_on_executor(&self, executor_id: &str) -> usize {

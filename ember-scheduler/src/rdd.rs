@@ -23,6 +23,57 @@ pub enum Dependency {
     Shuffle(Arc<dyn ShuffleDependencyBase>),
 }
 
+/// Whether an RDD gives the same output when a partition is computed again (Spark's
+/// `DeterministicLevel`), from most to least deterministic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum DeterministicLevel {
+    /// The same records in the same order.
+    Determinate,
+    /// The same records, maybe in another order (e.g. a shuffle's output: reducers read the map
+    /// outputs as they arrive).
+    Unordered,
+    /// Maybe other records (e.g. `repartition` of an unordered input, whose round-robin sends
+    /// records to other reducers when their order changes).
+    Indeterminate,
+}
+
+/// The output level of `rdd` (Spark's `RDD.outputDeterministicLevel`): the level it declares,
+/// else the least deterministic of its dependencies' (a shuffle of an input that is not
+/// indeterminate is unordered; an order-sensitive RDD over an unordered input is
+/// indeterminate). Each RDD is looked at once, however often the lineage reuses it.
+pub fn output_deterministic_level(rdd: &Arc<dyn RddBase>) -> DeterministicLevel {
+    fn level(
+        rdd: &Arc<dyn RddBase>,
+        memo: &mut std::collections::HashMap<RddId, DeterministicLevel>,
+    ) -> DeterministicLevel {
+        if let Some(l) = memo.get(&rdd.id()) {
+            return *l;
+        }
+        let l = rdd.output_deterministic_level().unwrap_or_else(|| {
+            let derived = rdd
+                .dependencies()
+                .iter()
+                .map(|d| match d {
+                    Dependency::Narrow { rdd, .. } => level(rdd, memo),
+                    Dependency::Shuffle(s) => match level(&s.rdd(), memo) {
+                        DeterministicLevel::Indeterminate => DeterministicLevel::Indeterminate,
+                        _ => DeterministicLevel::Unordered,
+                    },
+                })
+                .max()
+                .unwrap_or(DeterministicLevel::Determinate);
+            if rdd.is_order_sensitive() && derived == DeterministicLevel::Unordered {
+                DeterministicLevel::Indeterminate
+            } else {
+                derived
+            }
+        });
+        memo.insert(rdd.id(), l);
+        l
+    }
+    level(rdd, &mut std::collections::HashMap::new())
+}
+
 /// The scheduler's view of an RDD: no element type, just structure.
 pub trait RddBase: Send + Sync {
     /// The RDD's id.
@@ -49,6 +100,17 @@ pub trait RddBase: Send + Sync {
     /// name, the message): the caller refuses jobs over such an RDD before submitting them.
     fn invalid_argument(&self) -> Option<(String, String)> {
         None
+    }
+    /// The output level this RDD declares (Spark's `getOutputDeterministicLevel` override), or
+    /// `None` to derive it from its dependencies (see [`output_deterministic_level`]).
+    fn output_deterministic_level(&self) -> Option<DeterministicLevel> {
+        None
+    }
+    /// Whether its output depends on the order of its input (Spark's `isOrderSensitive` of
+    /// `MapPartitionsRDD`, true for `repartition`'s round-robin): over an unordered input it is
+    /// indeterminate.
+    fn is_order_sensitive(&self) -> bool {
+        false
     }
 }
 

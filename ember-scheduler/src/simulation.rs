@@ -31,6 +31,8 @@ struct FakeRdd {
     id: usize,
     parts: usize,
     deps: Vec<Dependency>,
+    /// Like `repartition`'s round-robin: over a shuffle's output, indeterminate.
+    order_sensitive: bool,
 }
 
 impl RddBase for FakeRdd {
@@ -51,6 +53,9 @@ impl RddBase for FakeRdd {
     }
     fn storage_level(&self) -> StorageLevel {
         StorageLevel::NONE
+    }
+    fn is_order_sensitive(&self) -> bool {
+        self.order_sensitive
     }
 }
 
@@ -85,11 +90,14 @@ impl ShuffleDependencyBase for FakeShuffle {
 }
 
 /// Shuffle A: 8 maps → 4 reduces; shuffle B: 4 maps → 3 reduces; the job's result stage reads B.
-fn two_shuffle_job() -> Arc<dyn RddBase> {
+/// With `indeterminate`, the middle RDD is order-sensitive over shuffle A's unordered output (as
+/// `shuffle().repartition(n)`), so stage 1 and the result stage are indeterminate.
+fn two_shuffle_job(indeterminate: bool) -> Arc<dyn RddBase> {
     let source: Arc<dyn RddBase> = Arc::new(FakeRdd {
         id: 0,
         parts: 8,
         deps: Vec::new(),
+        order_sensitive: false,
     });
     let a = Arc::new(FakeShuffle {
         id: 0,
@@ -100,6 +108,7 @@ fn two_shuffle_job() -> Arc<dyn RddBase> {
         id: 1,
         parts: 4,
         deps: vec![Dependency::Shuffle(a)],
+        order_sensitive: indeterminate,
     });
     let b = Arc::new(FakeShuffle {
         id: 1,
@@ -110,6 +119,7 @@ fn two_shuffle_job() -> Arc<dyn RddBase> {
         id: 2,
         parts: 3,
         deps: vec![Dependency::Shuffle(b)],
+        order_sensitive: false,
     })
 }
 
@@ -138,6 +148,8 @@ struct Faults {
     /// `(stage, attempt)`: every task of these stage attempts fails to fetch map output 0 of
     /// the shuffle it reads, though the output exists.
     fetch_failed_attempts: &'static [(usize, u32)],
+    /// Run the job whose middle stage is indeterminate (see [`two_shuffle_job`]).
+    indeterminate: bool,
 }
 
 struct Running {
@@ -228,6 +240,17 @@ impl Sim {
                 }
                 DagAction::CancelStage { stage_id, reason } => {
                     let events = self.tasks.cancel_stage(stage_id, &reason);
+                    self.scheduler_events(events);
+                }
+                DagAction::NotifyPartitionCompletion {
+                    stage_id,
+                    partition,
+                } => {
+                    let now = self.clock_ms();
+                    self.trace.push(format!(
+                        "{now} partition {stage_id}/{partition} done by a zombie"
+                    ));
+                    let events = self.tasks.notify_partition_completion(stage_id, partition);
                     self.scheduler_events(events);
                 }
                 DagAction::NotifyJob { event, .. } => self.job_events.push_back(event),
@@ -428,9 +451,21 @@ impl Sim {
                     port: 0,
                 },
                 map_index: desc.partition_id,
-                sizes: vec![1; if *shuffle_id == 0 { 4 } else { 3 }],
+                // Which attempt wrote the output: what a reader of it saw.
+                sizes: vec![1 + desc.task_id; if *shuffle_id == 0 { 4 } else { 3 }],
             }),
-            Some(FakeBody::Result) | None => TaskValue::Value(Box::new(desc.partition_id)),
+            Some(FakeBody::Result) | None => {
+                let read: Vec<u64> = self
+                    .tracker
+                    .map_statuses(1)
+                    .map(|v| {
+                        v.iter()
+                            .map(|s| s.as_ref().map_or(0, |s| s.sizes[0]))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                TaskValue::Value(Box::new((desc.partition_id, read)))
+            }
         };
         (
             TaskState::Finished,
@@ -458,7 +493,7 @@ impl Sim {
 
     fn run(mut self) -> Outcome {
         let job = JobSubmission {
-            rdd: two_shuffle_job(),
+            rdd: two_shuffle_job(self.faults.indeterminate),
             body: TaskBody::new(FakeBody::Result),
             partitions: vec![0, 1, 2],
             pool: "default".into(),
@@ -468,6 +503,7 @@ impl Sim {
         let (_, actions) = self.dag.submit_job(job, 0);
         self.apply(actions);
         let mut results = [None; 3];
+        let mut reads: [Option<Vec<u64>>; 3] = Default::default();
         for _step in 0..10_000 {
             while let Some(ev) = self.job_events.pop_front() {
                 match ev {
@@ -476,14 +512,23 @@ impl Sim {
                         value,
                     } => {
                         if let TaskValue::Value(v) = value {
-                            results[output_index] = v.downcast::<usize>().ok().map(|b| *b);
+                            if let Ok(b) = v.downcast::<(usize, Vec<u64>)>() {
+                                results[output_index] = Some(b.0);
+                                reads[output_index] = Some(b.1);
+                            }
                         }
                     }
                     JobEvent::Succeeded => {
-                        let result = results
+                        let mut result: std::result::Result<Vec<usize>, String> = results
                             .iter()
                             .map(|r| r.ok_or("missing partition".to_string()))
                             .collect();
+                        // An indeterminate map output is one ordering of its input: reducers
+                        // that read different computations of the same map partition saw
+                        // records twice or never (the wrong answer SPARK-23207 prevents).
+                        if self.faults.indeterminate && reads.iter().any(|r| *r != reads[0]) {
+                            result = Err(format!("inconsistent reads of shuffle 1: {reads:?}"));
+                        }
                         return Outcome {
                             trace: self.trace,
                             result,
@@ -560,6 +605,7 @@ fn no_faults_runs_each_stage_once() {
             max_losses: 0,
             forced_fetch_failure: None,
             fetch_failed_attempts: &[],
+            indeterminate: false,
         },
     )
     .run();
@@ -576,6 +622,7 @@ fn a_fetch_failure_resubmits_the_parent_stage_once_and_the_job_succeeds() {
         max_losses: 0,
         forced_fetch_failure: Some((0, 5)),
         fetch_failed_attempts: &[],
+        indeterminate: false,
     };
     let out = Sim::new(7, faults).run();
     assert_eq!(out.result, Ok(vec![0, 1, 2]));
@@ -625,7 +672,7 @@ fn a_fetch_failure_resubmits_the_parent_stage_once_and_the_job_succeeds() {
 
 #[test]
 fn jobs_survive_random_task_failures_and_executor_losses_for_300_seeds() {
-    let (mut losses, mut failures, mut resubmissions) = (0, 0, 0);
+    let (mut losses, mut failures, mut resubmissions, mut zombie_completions) = (0, 0, 0, 0);
     for seed in 0..300 {
         let faults = Faults {
             task_failure: 150,
@@ -633,6 +680,7 @@ fn jobs_survive_random_task_failures_and_executor_losses_for_300_seeds() {
             max_losses: 3,
             forced_fetch_failure: None,
             fetch_failed_attempts: &[],
+            indeterminate: false,
         };
         let out = Sim::new(seed, faults).run();
         assert_eq!(
@@ -648,7 +696,16 @@ fn jobs_survive_random_task_failures_and_executor_losses_for_300_seeds() {
             .iter()
             .filter(|(_, attempt, _)| *attempt > 0)
             .count();
+        zombie_completions += out
+            .trace
+            .iter()
+            .filter(|l| l.contains("done by a zombie"))
+            .count();
     }
+    assert!(
+        zombie_completions > 0,
+        "tasks of fetch-failed attempts finish and count for the next attempt"
+    );
     // The faults did happen, in numbers: the runs are not trivially fault-free.
     assert!(
         losses > 300 && failures > 1000 && resubmissions > 100,
@@ -664,6 +721,7 @@ fn a_seed_replays_exactly() {
         max_losses: 3,
         forced_fetch_failure: None,
         fetch_failed_attempts: &[],
+        indeterminate: false,
     };
     for seed in [3, 17, 99] {
         let a = Sim::new(seed, faults).run();
@@ -679,6 +737,7 @@ fn fetch_faults(attempts: &'static [(usize, u32)]) -> Faults {
         max_losses: 0,
         forced_fetch_failure: None,
         fetch_failed_attempts: attempts,
+        indeterminate: false,
     }
 }
 
@@ -726,10 +785,14 @@ fn fetch_failed_attempts_that_are_not_consecutive_do_not_abort() {
 
 /// The DAG scheduler alone, driven by hand over the two-shuffle job (stage 0 writes shuffle 0).
 fn dag_with_job() -> (DagScheduler, Arc<MapOutputTracker>) {
+    dag_with(false)
+}
+
+fn dag_with(indeterminate: bool) -> (DagScheduler, Arc<MapOutputTracker>) {
     let tracker = Arc::new(MapOutputTracker::new());
     let mut dag = DagScheduler::new(tracker.clone(), Arc::new(NoCache), 4);
     let job = JobSubmission {
-        rdd: two_shuffle_job(),
+        rdd: two_shuffle_job(indeterminate),
         body: TaskBody::new(FakeBody::Result),
         partitions: vec![0, 1, 2],
         pool: "default".into(),
@@ -834,4 +897,218 @@ fn every_fetch_failure_of_an_attempt_unregisters_its_output() {
     assert_eq!(tracker.missing_partitions(0).unwrap(), vec![3, 5]);
     let actions = dag.resubmit_failed_stages(10 + crate::dag_scheduler::RESUBMIT_TIMEOUT_MS);
     assert_eq!(submitted(&actions), vec![(0, 1, vec![3, 5])]);
+}
+
+fn fetch_failed(
+    map_index: usize,
+    reduce_id: usize,
+) -> std::result::Result<DirectTaskResult, TaskEndReason> {
+    Err(TaskEndReason::FetchFailed {
+        location: None,
+        shuffle_id: 0,
+        map_index: Some(map_index),
+        reduce_id,
+        message: "corrupt".into(),
+    })
+}
+
+#[test]
+fn a_fetch_failed_attempt_is_a_zombie_whose_completions_count_for_the_next_one() {
+    // Spark leaves the failed attempt's tasks running (SPARK-17064): their outputs register,
+    // and a completion after the next attempt started tells it (notifyPartitionCompletion).
+    let (mut dag, tracker) = dag_with_job();
+    for p in 0..8 {
+        dag.task_ended(0, 0, p, map_done("exec-b", p, 4), 1);
+    }
+    let actions = dag.task_ended(1, 0, 0, fetch_failed(3, 0), 10);
+    assert!(
+        !actions
+            .iter()
+            .any(|a| matches!(a, DagAction::CancelStage { .. })),
+        "the failed attempt's tasks are not killed: {actions:?}"
+    );
+    // Zombie attempt 0 finishes partition 1 before the stage is resubmitted.
+    dag.task_ended(1, 0, 1, map_done("exec-c", 1, 3), 20);
+    let actions = dag.resubmit_failed_stages(10 + crate::dag_scheduler::RESUBMIT_TIMEOUT_MS);
+    assert_eq!(submitted(&actions), vec![(0, 1, vec![3])]);
+    let actions = dag.task_ended(0, 1, 3, map_done("exec-c", 3, 4), 300);
+    // Attempt 1 of stage 1 runs only what is missing.
+    assert_eq!(submitted(&actions), vec![(1, 1, vec![0, 2, 3])]);
+    // Zombie attempt 0 finishes partition 2: it counts, and attempt 1 is told.
+    let actions = dag.task_ended(1, 0, 2, map_done("exec-c", 2, 3), 301);
+    assert!(
+        actions.iter().any(|a| matches!(
+            a,
+            DagAction::NotifyPartitionCompletion {
+                stage_id: 1,
+                partition: 2
+            }
+        )),
+        "{actions:?}"
+    );
+    assert_eq!(tracker.missing_partitions(1).unwrap(), vec![0, 3]);
+    dag.task_ended(1, 1, 0, map_done("exec-c", 0, 3), 302);
+    let actions = dag.task_ended(1, 1, 3, map_done("exec-c", 3, 3), 303);
+    assert_eq!(submitted(&actions), vec![(2, 0, vec![0, 1, 2])]);
+}
+
+fn map_output(
+    dag: &mut DagScheduler,
+    stage: usize,
+    attempt: u32,
+    p: usize,
+    exec: &str,
+    reduces: usize,
+) -> Vec<DagAction> {
+    dag.task_ended(stage, attempt, p, map_done(exec, p, reduces), 1)
+}
+
+fn fetch_failed_on(shuffle_id: ShuffleId, map_index: usize, reduce_id: usize) -> TaskEndReason {
+    TaskEndReason::FetchFailed {
+        location: None,
+        shuffle_id,
+        map_index: Some(map_index),
+        reduce_id,
+        message: "corrupt".into(),
+    }
+}
+
+/// Stages 0 and 1 of the indeterminate job done; the result stage (2) submitted.
+fn indeterminate_job_at_result_stage() -> (DagScheduler, Arc<MapOutputTracker>) {
+    let (mut dag, tracker) = dag_with(true);
+    for p in 0..8 {
+        map_output(&mut dag, 0, 0, p, "exec-b", 4);
+    }
+    let mut actions = Vec::new();
+    for p in 0..4 {
+        actions = map_output(&mut dag, 1, 0, p, "exec-b", 3);
+    }
+    assert_eq!(submitted(&actions), vec![(2, 0, vec![0, 1, 2])]);
+    (dag, tracker)
+}
+
+#[test]
+fn spark_25341_a_fetch_failure_on_an_indeterminate_stage_reruns_it_and_its_children_in_full() {
+    // DAGSchedulerSuite "SPARK-25341: retry all the succeeding stages when the map stage is
+    // indeterminate": one lost output of stage 1 (indeterminate) makes all of stage 1 run again,
+    // not just the lost partition.
+    let (mut dag, tracker) = indeterminate_job_at_result_stage();
+    dag.task_ended(2, 0, 0, Err(fetch_failed_on(1, 2, 0)), 10);
+    assert_eq!(tracker.missing_partitions(1).unwrap(), vec![0, 1, 2, 3]);
+    let actions = dag.resubmit_failed_stages(10 + crate::dag_scheduler::RESUBMIT_TIMEOUT_MS);
+    assert_eq!(submitted(&actions), vec![(1, 1, vec![0, 1, 2, 3])]);
+    // A task of the failed result attempt still running finishes: as the stage's input is being
+    // recomputed, its value is not delivered.
+    let actions = dag.task_ended(2, 0, 1, Ok(result_value(1)), 220);
+    assert!(
+        !actions
+            .iter()
+            .any(|a| matches!(a, DagAction::NotifyJob { .. })),
+        "{actions:?}"
+    );
+    let mut actions = Vec::new();
+    for p in 0..4 {
+        actions = map_output(&mut dag, 1, 1, p, "exec-c", 3);
+    }
+    assert_eq!(submitted(&actions), vec![(2, 1, vec![0, 1, 2])]);
+}
+
+#[test]
+fn a_determinate_stage_reruns_only_its_lost_partition() {
+    let (mut dag, tracker) = dag_with(false);
+    for p in 0..8 {
+        map_output(&mut dag, 0, 0, p, "exec-b", 4);
+    }
+    for p in 0..4 {
+        map_output(&mut dag, 1, 0, p, "exec-b", 3);
+    }
+    dag.task_ended(2, 0, 0, Err(fetch_failed_on(1, 2, 0)), 10);
+    assert_eq!(tracker.missing_partitions(1).unwrap(), vec![2]);
+    let actions = dag.resubmit_failed_stages(10 + crate::dag_scheduler::RESUBMIT_TIMEOUT_MS);
+    assert_eq!(submitted(&actions), vec![(1, 1, vec![2])]);
+}
+
+#[test]
+fn spark_23207_a_result_stage_that_delivered_partitions_cannot_roll_back() {
+    // DAGSchedulerSuite "SPARK-23207: cannot rollback a result stage".
+    let (mut dag, _) = indeterminate_job_at_result_stage();
+    dag.task_ended(2, 0, 0, Ok(result_value(0)), 5);
+    let actions = dag.task_ended(2, 0, 1, Err(fetch_failed_on(1, 2, 1)), 10);
+    let failure = actions.iter().find_map(|a| match a {
+        DagAction::NotifyJob {
+            event: JobEvent::Failed(e),
+            ..
+        } => Some(e.to_string()),
+        _ => None,
+    });
+    assert_eq!(
+        failure.as_deref(),
+        Some(
+            "Job aborted due to stage failure: A shuffle map stage with indeterminate output was \
+             failed and retried. However, Ember cannot rollback the ResultStage 2 to re-process \
+             the input data, and has to fail this job. Please eliminate the indeterminacy by \
+             checkpointing the RDD before repartition and try again."
+        )
+    );
+}
+
+#[test]
+fn spark_45182_completions_of_an_older_attempt_of_an_indeterminate_stage_are_ignored() {
+    let (mut dag, tracker) = dag_with(true);
+    for p in 0..8 {
+        map_output(&mut dag, 0, 0, p, "exec-b", 4);
+    }
+    // Stage 1 attempt 0: partition 0 done, partition 1 fails to fetch.
+    map_output(&mut dag, 1, 0, 0, "exec-b", 3);
+    dag.task_ended(1, 0, 1, Err(fetch_failed_on(0, 5, 1)), 10);
+    let actions = dag.resubmit_failed_stages(10 + crate::dag_scheduler::RESUBMIT_TIMEOUT_MS);
+    assert_eq!(submitted(&actions), vec![(0, 1, vec![5])]);
+    let actions = map_output(&mut dag, 0, 1, 5, "exec-c", 4);
+    // Stage 1 runs in full again: its earlier output was forgotten.
+    assert_eq!(submitted(&actions), vec![(1, 1, vec![0, 1, 2, 3])]);
+    // Its zombie attempt 0 finishes partition 2: ignored, and attempt 1 is not told.
+    let actions = map_output(&mut dag, 1, 0, 2, "exec-b", 3);
+    assert!(actions.is_empty(), "{actions:?}");
+    assert_eq!(tracker.missing_partitions(1).unwrap(), vec![0, 1, 2, 3]);
+}
+
+fn result_value(partition: usize) -> DirectTaskResult {
+    DirectTaskResult {
+        value: TaskValue::Value(Box::new((partition, Vec::<u64>::new()))),
+        metrics: TaskMetricsSnapshot::default(),
+        accum_updates: Vec::new(),
+    }
+}
+
+#[test]
+fn indeterminate_stages_end_right_or_with_sparks_error_for_300_seeds() {
+    // Executor losses and task failures over `shuffle → repartition → shuffle`: every seed
+    // ends with the right answer, all reducers having read one computation of each map
+    // partition, or with Spark's roll-back error when result partitions were already delivered.
+    let (mut right, mut refused, mut full_reruns) = (0, 0, 0);
+    for seed in 0..300 {
+        let faults = Faults {
+            task_failure: 150,
+            executor_loss: 60,
+            max_losses: 3,
+            forced_fetch_failure: None,
+            fetch_failed_attempts: &[],
+            indeterminate: true,
+        };
+        let out = Sim::new(seed, faults).run();
+        match &out.result {
+            Ok(r) if *r == vec![0, 1, 2] => right += 1,
+            Err(e) if e.contains("cannot rollback the ResultStage 2") => refused += 1,
+            other => panic!("seed {seed}: {other:?}\n{}", out.trace.join("\n")),
+        }
+        full_reruns += out
+            .task_sets
+            .iter()
+            .filter(|(s, a, n)| *s == 1 && *a > 0 && *n == 4)
+            .count();
+    }
+    assert!(
+        right > 150 && refused > 0 && full_reruns > 0,
+        "{right} right, {refused} refused, {full_reruns} full reruns of stage 1"
+    );
 }

@@ -62,6 +62,9 @@ pub struct Stage {
     pub submitted_at_ms: u64,
     /// "count at wordcount.rs:31"-style description.
     pub name: String,
+    /// Its RDD's output is indeterminate (Spark's `Stage.isIndeterminate`): when part of it runs
+    /// again it runs in full, and so do the stages that read it.
+    pub indeterminate: bool,
 }
 
 /// "ResultStage 1", "ShuffleMapStage 0": how Spark names a stage (`Stage.toString`).
@@ -99,6 +102,7 @@ impl Stage {
             completed_tasks: 0,
             submitted_at_ms: 0,
             name,
+            indeterminate: false,
         }
     }
 

@@ -698,6 +698,26 @@ impl TaskSchedulerImpl {
         events
     }
 
+    /// A zombie attempt of stage `stage_id` computed `partition`: its active attempts need not
+    /// run it (Spark's `notifyPartitionCompletion` / `handlePartitionCompleted`). Returns what
+    /// finishing a task set this completes asks for.
+    pub fn notify_partition_completion(
+        &mut self,
+        stage_id: StageId,
+        partition: usize,
+    ) -> Vec<SchedulerEvent> {
+        let mut events = Vec::new();
+        for key in self.stage_keys(stage_id) {
+            if let Some(tsm) = self.task_sets.get_mut(&key) {
+                if !tsm.is_zombie() {
+                    tsm.mark_partition_completed(partition);
+                }
+            }
+            self.maybe_finish(key, &mut events);
+        }
+        events
+    }
+
     /// The earliest clock time at which the event loop has something to do without being sent
     /// an event: a delay-scheduling wait expires while tasks are pending (a task refused for
     /// locality may now be accepted), a speculation check is due, an exclusion ends, an
@@ -1372,6 +1392,28 @@ mod tests {
         assert_eq!(more[0].len(), 3);
         s.status_update(success("1", tasks[0][0].task_id));
         assert!(s.task_set_manager(1, 0).is_none());
+    }
+
+    #[test]
+    fn completions_in_zombie_task_sets_update_the_active_one() {
+        // DAGSchedulerSuite "Completions in zombie tasksets update status of non-zombie
+        // taskset": partitions 0 and 1 finish in the zombie attempt 0; attempt 1 runs only 2.
+        let (mut s, _) = scheduler(SchedulerConfig::default(), 1);
+        s.submit_tasks(task_set(1, 0, 0, 3));
+        let (zombie, _) = s.resource_offers(&[offer("1", "h1", 2)]);
+        assert_eq!(zombie[0].len(), 2);
+        s.submit_tasks(task_set(1, 1, 0, 3));
+        for t in &zombie[0] {
+            s.status_update(success("1", t.task_id));
+            assert!(s.notify_partition_completion(1, t.partition_id).is_empty());
+        }
+        let (more, _) = s.resource_offers(&[offer("2", "h2", 10)]);
+        let partitions: Vec<usize> = more.iter().flatten().map(|t| t.partition_id).collect();
+        assert_eq!(partitions, [2]);
+        let active = s.task_set_manager(1, 1).unwrap();
+        assert_eq!(active.tasks_successful(), 2);
+        s.status_update(success("2", more[0][0].task_id));
+        assert!(s.task_set_manager(1, 1).is_none(), "attempt 1 is finished");
     }
 
     #[test]

@@ -771,6 +771,36 @@ impl TaskSetManager {
         self.zombie = true;
     }
 
+    /// Marks partition `partition` done without running it here: an attempt of an earlier,
+    /// zombie attempt of the stage computed it (Spark's `markPartitionCompleted`, told by the DAG
+    /// scheduler's `notifyPartitionCompletion`). An attempt of it still running here is left to
+    /// finish, as in Spark; its result is then ignored.
+    pub fn mark_partition_completed(&mut self, partition: usize) {
+        let Some(index) = self
+            .task_set
+            .tasks
+            .iter()
+            .position(|t| t.partition == partition)
+        else {
+            return;
+        };
+        if self.successful[index] {
+            return;
+        }
+        info!(
+            "Marking task {index} in stage {} (partition {partition}) completed: an earlier \
+             attempt of the stage computed it",
+            self.id
+        );
+        self.successful[index] = true;
+        self.tasks_successful += 1;
+        self.num_failures[index] = 0;
+        self.unmark_speculatable(index);
+        if self.all_succeeded() {
+            self.zombie = true;
+        }
+    }
+
     /// Launches nothing more but lets running attempts finish (a newer attempt of the stage
     /// was submitted).
     pub fn mark_zombie(&mut self) {

@@ -1097,3 +1097,146 @@ fn only_an_executor_exit_caused_by_the_app_counts_towards_max_failures() {
         "{failure}"
     );
 }
+
+#[test]
+fn a_lost_result_is_retried_and_counts_towards_max_failures() {
+    // TaskSetManagerSuite "task result lost" and TaskResultGetterSuite "task retried if result
+    // missing from block manager": the task is offered again; the loss counts as a failure.
+    let l = live(&[("1", "h")]);
+    let mut tsm = manager(task_set(0, 0, 0, 1), &l, LocalityWaits::default(), 2);
+    let mut out = Vec::new();
+    let d = launch(&mut tsm, "1", "h", 0);
+    tsm.handle_failed_task(
+        d.task_id,
+        TaskState::Finished,
+        TaskEndReason::TaskResultLost,
+        1,
+        &mut out,
+    );
+    assert!(!tsm.is_zombie());
+    let retry = launch(&mut tsm, "1", "h", 2);
+    assert_eq!((retry.index, retry.attempt_number), (0, 1));
+    out.clear();
+    tsm.handle_failed_task(
+        retry.task_id,
+        TaskState::Finished,
+        TaskEndReason::TaskResultLost,
+        3,
+        &mut out,
+    );
+    match &out[1] {
+        SchedulerEvent::TaskSetFailed { reason, .. } => assert_eq!(
+            reason,
+            "Task 0 in stage 0.0 failed 2 times, most recent failure: Lost task 0.1 in stage 0.0 \
+             (TID 1) (h executor 1): TaskResultLost (result lost from block manager)"
+        ),
+        e => panic!("unexpected {e:?}"),
+    }
+}
+
+/// A shuffle-map task set of 5 tasks on executors A–D: task 0 runs on D since 0, tasks 1–3
+/// succeeded on A, task 4 runs on B (so the set is not a zombie), and a speculative copy of
+/// task 0 runs on C.
+fn speculated_map_task() -> (
+    TaskSetManager,
+    TaskDescription,
+    TaskDescription,
+    LiveExecutors,
+) {
+    let l = live(&[("A", "ha"), ("B", "hb"), ("C", "hc"), ("D", "hd")]);
+    let config = TaskSetManagerConfig {
+        locality_waits: LocalityWaits::uniform(0),
+        speculation_quantile: 0.5,
+        ..TaskSetManagerConfig::default()
+    };
+    let ts = shuffle_map(task_set(0, 0, 0, 5));
+    let mut tsm = TaskSetManager::new(ts, config, TaskIdSource::new(), &l, 0);
+    let original = launch(&mut tsm, "D", "hd", 0);
+    let done: Vec<TaskDescription> = (0..3).map(|_| launch(&mut tsm, "A", "ha", 0)).collect();
+    let mut out = Vec::new();
+    for t in &done {
+        tsm.handle_successful_task(t.task_id, ok_result(), 10, &mut out);
+    }
+    let other = launch(&mut tsm, "B", "hb", 990);
+    assert_eq!((original.index, other.index), (0, 4));
+    assert!(tsm.check_speculatable_tasks(0, 1000));
+    let copy = launch(&mut tsm, "C", "hc", 1000);
+    assert_eq!(copy.index, 0);
+    assert!(tsm.task_info(copy.task_id).unwrap().speculative);
+    (tsm, original, copy, l)
+}
+
+/// The tasks reported as resubmitted (their map output lost) by an executor loss.
+fn resubmitted(
+    tsm: &mut TaskSetManager,
+    l: &mut LiveExecutors,
+    exec: &str,
+    now: u64,
+) -> Vec<(TaskId, usize)> {
+    l.remove(exec);
+    let mut out = Vec::new();
+    tsm.executor_lost(exec, "gone", false, l, now, &mut out);
+    out.iter()
+        .filter_map(|e| match e {
+            SchedulerEvent::TaskEnded {
+                task_id,
+                partition,
+                result: Err(TaskEndReason::ExecutorLostFailure { .. }),
+                ..
+            } if tsm
+                .task_info(*task_id)
+                .is_some_and(|i| i.state == AttemptState::Succeeded) =>
+            {
+                Some((*task_id, *partition))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn spark_24755_losing_the_winners_executor_resubmits_the_partition_once() {
+    // TaskSetManagerSuite "SPARK-24755 Executor loss can cause task to not be resubmitted": the
+    // copy on C wins and the original on D is killed. Losing C resubmits partition 0 once;
+    // losing D (the killed loser) resubmits nothing.
+    let (mut tsm, original, copy, mut l) = speculated_map_task();
+    let mut out = Vec::new();
+    tsm.handle_successful_task(copy.task_id, ok_result(), 1010, &mut out);
+    let killed = TaskEndReason::TaskKilled {
+        reason: KILLED_BY_OTHER_ATTEMPT.into(),
+    };
+    tsm.handle_failed_task(original.task_id, TaskState::Killed, killed, 1020, &mut out);
+    assert_eq!(
+        resubmitted(&mut tsm, &mut l, "C", 1030),
+        [(copy.task_id, 0)]
+    );
+    assert_eq!(tsm.pending_tasks(), 1);
+    assert!(resubmitted(&mut tsm, &mut l, "D", 1040).is_empty());
+    assert_eq!(tsm.pending_tasks(), 1, "partition 0 is queued once");
+    let again = launch(&mut tsm, "A", "ha", 1050);
+    assert_eq!(again.index, 0);
+    assert!(tsm
+        .resource_offer("A", "ha", TaskLocality::Any, 1050)
+        .is_none());
+}
+
+#[test]
+fn spark_22074_a_task_killed_by_another_attempt_is_not_resubmitted() {
+    // TaskSetManagerSuite "[SPARK-22074] Task killed by other attempt task should not be
+    // resubmitted": the original on D wins and the copy on C is killed (its kill not yet
+    // acknowledged). Losing C resubmits nothing; losing D resubmits partition 0 once.
+    let (mut tsm, original, copy, mut l) = speculated_map_task();
+    let mut out = Vec::new();
+    tsm.handle_successful_task(original.task_id, ok_result(), 1010, &mut out);
+    assert!(resubmitted(&mut tsm, &mut l, "C", 1020).is_empty());
+    assert_eq!(tsm.pending_tasks(), 0);
+    assert_eq!(
+        tsm.task_info(copy.task_id).unwrap().state,
+        AttemptState::Failed
+    );
+    assert_eq!(
+        resubmitted(&mut tsm, &mut l, "D", 1030),
+        [(original.task_id, 0)]
+    );
+    assert_eq!(tsm.pending_tasks(), 1);
+}

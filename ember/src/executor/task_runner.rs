@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use super::executor::Shared;
 use crate::error::EmberError;
@@ -89,12 +89,38 @@ impl TaskRunner {
                     }
                 }
             }));
+            let kill_reason = ctx
+                .is_interrupted()
+                .then(|| ctx.kill_reason().unwrap_or_default());
+            let fetch_failure = ctx.fetch_failure();
             match result {
-                Ok(Ok(v)) => Ok(v),
-                Ok(Err(e)) => Err(TaskEndReason::ExceptionFailure {
-                    description: e.to_string(),
-                }),
-                Err(payload) => Err(failure_reason(payload, &ctx)),
+                Ok(Ok(v)) => {
+                    if fetch_failure.is_some() {
+                        error!(
+                            "{} (TID {}) completed successfully though internally it encountered \
+                             unrecoverable fetch failures! Most likely this means user code is \
+                             incorrectly swallowing Ember's internal FetchFailedException",
+                            t.name, t.task_id
+                        );
+                    }
+                    Ok(v)
+                }
+                Ok(Err(e)) => {
+                    let ended = Ended {
+                        kill_reason,
+                        fetch_failure,
+                        task: &t.name,
+                    };
+                    Err(ended.reason(Box::new(e)))
+                }
+                Err(payload) => {
+                    let ended = Ended {
+                        kill_reason,
+                        fetch_failure,
+                        task: &t.name,
+                    };
+                    Err(ended.reason(payload))
+                }
             }
         };
 
@@ -206,30 +232,108 @@ impl TaskRunner {
     }
 }
 
-/// Turns an unwind payload into the reason the driver sees.
-fn failure_reason(payload: Box<dyn std::any::Any + Send>, ctx: &TaskContext) -> TaskEndReason {
-    let payload = match payload.downcast::<TaskEndReason>() {
-        Ok(r) => return *r,
-        Err(p) => p,
-    };
-    let payload = match payload.downcast::<TaskKilledPanic>() {
-        Ok(k) => return TaskEndReason::TaskKilled { reason: k.0 },
-        Err(p) => p,
-    };
-    let payload = match payload.downcast::<EmberError>() {
-        Ok(e) => {
-            return TaskEndReason::ExceptionFailure {
-                description: e.to_string(),
-            }
-        }
-        Err(p) => p,
-    };
-    if ctx.is_interrupted() {
-        return TaskEndReason::TaskKilled {
-            reason: ctx.kill_reason().unwrap_or_default(),
+/// What the attempt left behind when it failed, besides its error.
+struct Ended<'a> {
+    /// Why it was killed, if it was.
+    kill_reason: Option<String>,
+    /// The fetch failure it raised, if any.
+    fetch_failure: Option<TaskEndReason>,
+    /// "task 3.0 in stage 1.0".
+    task: &'a str,
+}
+
+impl Ended<'_> {
+    /// Turns the attempt's error (an unwind payload, or a returned [`EmberError`]) into the
+    /// reason the driver sees, in the order of Spark's `TaskRunner.run`: a kill wins, even over
+    /// a fetch failure the kill may have caused (SPARK-23816); then a fetch failure, even one
+    /// user code caught and replaced with another error (SPARK-19276); then the error itself.
+    fn reason(self, payload: Box<dyn std::any::Any + Send>) -> TaskEndReason {
+        let payload = match payload.downcast::<TaskKilledPanic>() {
+            Ok(k) => return TaskEndReason::TaskKilled { reason: k.0 },
+            Err(p) => p,
         };
+        if let Some(reason) = self.kill_reason {
+            return TaskEndReason::TaskKilled { reason };
+        }
+        let payload = match payload.downcast::<TaskEndReason>() {
+            Ok(r) => return self.fetch_failure.unwrap_or(*r),
+            Err(p) => p,
+        };
+        let description = match payload.downcast::<EmberError>() {
+            Ok(e) => e.to_string(),
+            Err(p) => crate::util::take_panic_message()
+                .unwrap_or_else(|| crate::util::panic_payload_message(&*p)),
+        };
+        match self.fetch_failure {
+            Some(fetch_failure) => {
+                warn!(
+                    "{} encountered a FetchFailedException and failed, but the \
+                     FetchFailedException was hidden by another exception. Ember is handling \
+                     this like a fetch failure and ignoring the other exception: {description}",
+                    self.task
+                );
+                fetch_failure
+            }
+            None => TaskEndReason::ExceptionFailure { description },
+        }
     }
-    let description = crate::util::take_panic_message()
-        .unwrap_or_else(|| crate::util::panic_payload_message(&*payload));
-    TaskEndReason::ExceptionFailure { description }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fetch_failed() -> TaskEndReason {
+        TaskEndReason::FetchFailed {
+            location: None,
+            shuffle_id: 0,
+            map_index: Some(1),
+            reduce_id: 2,
+            message: "gone".into(),
+        }
+    }
+
+    fn ended(kill_reason: Option<&str>, fetch_failure: Option<TaskEndReason>) -> Ended<'static> {
+        Ended {
+            kill_reason: kill_reason.map(str::to_string),
+            fetch_failure,
+            task: "task 2.0 in stage 1.0",
+        }
+    }
+
+    #[test]
+    fn spark_23816_a_kill_is_not_masked_by_a_fetch_failure() {
+        // ExecutorSuite "SPARK-23816: interrupts are not masked by a FetchFailure".
+        let reason = ended(Some("stage cancelled"), Some(fetch_failed()))
+            .reason(Box::new(fetch_failed()));
+        assert_eq!(
+            reason,
+            TaskEndReason::TaskKilled {
+                reason: "stage cancelled".into()
+            }
+        );
+    }
+
+    #[test]
+    fn spark_19276_a_fetch_failure_hidden_by_a_user_error_is_still_a_fetch_failure() {
+        // ExecutorSuite "SPARK-19276: Handle FetchFailedExceptions that are hidden by user
+        // exceptions": user code caught the fetch failure's unwind and panicked with its own.
+        let reason = ended(None, Some(fetch_failed())).reason(Box::new("boom"));
+        assert_eq!(reason, fetch_failed());
+        let returned = EmberError::Internal("user error".into());
+        let reason = ended(None, Some(fetch_failed())).reason(Box::new(returned));
+        assert_eq!(reason, fetch_failed());
+    }
+
+    #[test]
+    fn without_a_fetch_failure_or_a_kill_the_error_is_reported() {
+        let reason = ended(None, None).reason(Box::new("boom".to_string()));
+        assert!(
+            matches!(&reason, TaskEndReason::ExceptionFailure { description }
+                if description.contains("boom")),
+            "{reason:?}"
+        );
+        let reason = ended(None, None).reason(Box::new(fetch_failed()));
+        assert_eq!(reason, fetch_failed());
+    }
 }

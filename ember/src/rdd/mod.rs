@@ -231,7 +231,7 @@ impl fmt::Debug for RddMeta {
 
 /// The scheduler core's view of the RDD graph: every typed RDD is also an [`RddBase`] (through
 /// [`Rdd::as_base`]), and its dependencies are the core's [`Dependency`]s.
-pub use ember_scheduler::rdd::{Dependency, RddBase, ShuffleDependencyBase};
+pub use ember_scheduler::rdd::{Dependency, DeterministicLevel, RddBase, ShuffleDependencyBase};
 
 /// A typed RDD.
 ///
@@ -266,6 +266,19 @@ pub trait Rdd:
     /// where most of its input is (Spark's `ShuffledRDD`; see
     /// [`RddBase::prefers_shuffle_input_hosts`]).
     fn prefers_shuffle_input_hosts(&self) -> bool {
+        false
+    }
+    /// The output level this RDD declares (Spark's `getOutputDeterministicLevel` override):
+    /// an RDD whose partitions may hold other records when computed again (random keys, a
+    /// sample of an unordered input) says [`DeterministicLevel::Indeterminate`], so that a
+    /// retry reruns its stage and the stages after it in full. `None` (the default) derives it
+    /// from the dependencies.
+    fn output_deterministic_level(&self) -> Option<DeterministicLevel> {
+        None
+    }
+    /// Whether the output depends on the order of the input (see
+    /// [`RddBase::is_order_sensitive`]).
+    fn is_order_sensitive(&self) -> bool {
         false
     }
 
@@ -499,6 +512,12 @@ impl<R: Rdd> RddBase for Erased<R> {
     }
     fn invalid_argument(&self) -> Option<(String, String)> {
         self.0.meta().invalid_argument()
+    }
+    fn output_deterministic_level(&self) -> Option<DeterministicLevel> {
+        self.0.output_deterministic_level()
+    }
+    fn is_order_sensitive(&self) -> bool {
+        self.0.is_order_sensitive()
     }
 }
 

@@ -442,6 +442,9 @@ pub struct MapPartitionsRdd<P, F, J> {
     parent: P,
     f: F,
     keeps_partitioning: bool,
+    /// Spark's `isOrderSensitive`: only the driver's scheduler asks.
+    #[serde(skip)]
+    order_sensitive: bool,
     _out: PhantomData<fn() -> J>,
 }
 impl<P: Clone, F: Clone, J> Clone for MapPartitionsRdd<P, F, J> {
@@ -451,6 +454,7 @@ impl<P: Clone, F: Clone, J> Clone for MapPartitionsRdd<P, F, J> {
             parent: self.parent.clone(),
             f: self.f.clone(),
             keeps_partitioning: self.keeps_partitioning,
+            order_sensitive: self.order_sensitive,
             _out: PhantomData,
         }
     }
@@ -484,6 +488,9 @@ where
             None
         }
     }
+    fn is_order_sensitive(&self) -> bool {
+        self.order_sensitive
+    }
 }
 
 fn map_partitions_rdd<P: Rdd, F, J>(
@@ -496,6 +503,7 @@ fn map_partitions_rdd<P: Rdd, F, J>(
         parent,
         f,
         keeps_partitioning,
+        order_sensitive: false,
         _out: PhantomData,
     }
 }
@@ -688,11 +696,15 @@ pub trait Transformations: Rdd {
         num_partitions: usize,
     ) -> NarrowRdd<super::ShuffledRdd<u64, Self::Item>, MapOp<super::TakeValue, Self::Item>> {
         use super::PairRdd;
-        let keyed = self.map_partitions_with_index(|index, it| {
+        let mut keyed = self.map_partitions_with_index(|index, it| {
             // Like Spark, start each partition at a different target so small partitions spread.
             let start = (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32;
             it.enumerate().map(move |(i, x)| (start + i as u64, x))
         });
+        // Round-robin by position: over an unordered input (another shuffle's output) a
+        // recomputed partition sends records elsewhere, so retries must rerun it all
+        // (Spark's SPARK-23207).
+        keyed.order_sensitive = true;
         let out = keyed
             .partition_by(crate::partitioner::HashPartitioner::new(
                 num_partitions.max(1),

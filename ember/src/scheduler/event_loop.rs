@@ -497,6 +497,13 @@ impl EventLoop {
                     let events = self.tasks.cancel_stage(stage_id, &reason);
                     self.scheduler_events(events);
                 }
+                DagAction::NotifyPartitionCompletion {
+                    stage_id,
+                    partition,
+                } => {
+                    let events = self.tasks.notify_partition_completion(stage_id, partition);
+                    self.scheduler_events(events);
+                }
                 DagAction::NotifyJob { job_id, event } => self.notify_job(job_id, event),
                 DagAction::ApplyAccumulatorUpdates {
                     stage_id,

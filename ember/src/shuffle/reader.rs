@@ -33,13 +33,20 @@ fn fetch_failed(
     message: String,
 ) -> ! {
     tracing::warn!(shuffle_id, ?map_index, reduce_id, "fetch failed: {message}");
-    std::panic::resume_unwind(Box::new(TaskEndReason::FetchFailed {
+    let reason = TaskEndReason::FetchFailed {
         location,
         shuffle_id,
         map_index,
         reduce_id,
         message,
-    }))
+    };
+    // Remembered by the attempt, so that user code catching the unwind cannot hide it.
+    TaskContext::with_current(|ctx| {
+        if let Some(ctx) = ctx {
+            ctx.set_fetch_failed(&reason);
+        }
+    });
+    std::panic::resume_unwind(Box::new(reason))
 }
 
 /// One non-empty block to read: reduce partition `reduce_id` of one map output.

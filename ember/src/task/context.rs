@@ -8,7 +8,7 @@ use std::sync::Arc;
 use parking_lot::{Condvar, Mutex};
 
 use super::services::ExecutorServices;
-use super::{StageId, TaskId};
+use super::{StageId, TaskEndReason, TaskId};
 use crate::error::Result;
 use crate::memory::{MemoryConsumer, TaskMemoryManager};
 use crate::metrics::task_metrics::CurrentMetricsGuard;
@@ -45,6 +45,9 @@ pub struct TaskContext {
     memory: Arc<TaskMemoryManager>,
     interrupted: AtomicBool,
     kill_reason: Mutex<Option<String>>,
+    /// The first fetch failure the attempt raised, remembered even if user code catches the
+    /// unwind (Spark's `TaskContext.setFetchFailed`, SPARK-19276).
+    fetch_failure: Mutex<Option<TaskEndReason>>,
     /// This attempt's copies of the accumulators it added to (few, so a list).
     accumulators: Mutex<Vec<(u64, Box<dyn TaskAccumulator>)>>,
     /// Signalled when the attempt is interrupted, for [`TaskContext::wait_for_interrupt`].
@@ -75,9 +78,23 @@ impl TaskContext {
             services,
             interrupted: AtomicBool::new(false),
             kill_reason: Mutex::new(None),
+            fetch_failure: Mutex::new(None),
             accumulators: Mutex::new(Vec::new()),
             killed: Condvar::new(),
         }
+    }
+
+    /// Records a fetch failure the attempt raises (the first one is kept).
+    pub(crate) fn set_fetch_failed(&self, reason: &TaskEndReason) {
+        let mut failure = self.fetch_failure.lock();
+        if failure.is_none() {
+            *failure = Some(reason.clone());
+        }
+    }
+
+    /// The fetch failure the attempt raised, if any, whatever became of its unwind.
+    pub(crate) fn fetch_failure(&self) -> Option<TaskEndReason> {
+        self.fetch_failure.lock().clone()
     }
 
     /// The executor's services: block manager, shuffle settings, map output locations,
