@@ -180,7 +180,7 @@ fn read_table() -> std::result::Result<Table, String> {
         .checked_sub(start as usize)
         .ok_or("the decode table's bounds are reversed")?;
     if bytes % std::mem::size_of::<RawRecord>() != 0
-        || start as usize % std::mem::align_of::<RawRecord>() != 0
+        || !(start as usize).is_multiple_of(std::mem::align_of::<RawRecord>())
     {
         return Err(format!(
             "the decode table is malformed ({bytes} bytes at {start:p})"

@@ -16,7 +16,7 @@ fn fails_on_executor_1(x: u32) -> u32 {
         ctx.services().executor_id() != "1",
         "bad disk on executor 1"
     );
-    if x % 10 == 0 {
+    if x.is_multiple_of(10) {
         std::thread::sleep(Duration::from_millis(50));
     }
     x
