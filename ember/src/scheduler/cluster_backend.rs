@@ -103,6 +103,7 @@ pub struct ClusterView(Arc<Shared>);
 
 /// How many task binaries are kept now: by the driver, and by each executor (what the driver
 /// sent it and has not told it to drop, which is what the executor holds).
+#[cfg(feature = "testing")]
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TaskBinaryCounts {
     /// Task binaries of stage attempts not over yet, on the driver.
@@ -112,7 +113,8 @@ pub struct TaskBinaryCounts {
 }
 
 impl ClusterView {
-    /// The task binaries kept now.
+    /// The task binaries kept now (for the project's tests: `Context::task_binaries`).
+    #[cfg(feature = "testing")]
     pub fn task_binaries(&self) -> TaskBinaryCounts {
         let st = self.0.state.lock();
         TaskBinaryCounts {
