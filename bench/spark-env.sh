@@ -40,7 +40,7 @@ start_history_server() {
   port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
   mkdir -p "$(dirname "$serverlog")/hs-tmp"   # java.io.tmpdir: the server's scratch stays beside its log
   # shellcheck disable=SC2086
-  SPARK_LOCAL_IP=127.0.0.1 java "${SPARK_JFLAGS[@]}" -Xmx1g -cp "$JARS/*" "-Djava.io.tmpdir=$(dirname "$serverlog")/hs-tmp" \
+  SPARK_LOCAL_IP=127.0.0.1 java "${SPARK_JFLAGS[@]}" -XX:-UsePerfData -Xmx1g -cp "$JARS/*" "-Djava.io.tmpdir=$(dirname "$serverlog")/hs-tmp" \
     "-Dspark.history.fs.logDirectory=file:$(cd "$logdir" && pwd)" \
     "-Dspark.history.ui.port=$port" -Dspark.history.fs.update.interval=1s \
     ${HS_OPTS:-} org.apache.spark.deploy.history.HistoryServer > "$serverlog" 2>&1 &
