@@ -173,32 +173,11 @@ impl Lab {
 
     /// Waits until process `name` exits; panics with its stderr after [`T`] or on failure.
     fn wait_success(&mut self, name: &str) {
-        let deadline = Instant::now() + T;
-        loop {
-            let (_, child) = self
-                .children
-                .iter_mut()
-                .find(|(n, _)| n == name)
-                .expect("a process of the lab");
-            if let Some(status) = child.try_wait().unwrap() {
-                assert!(
-                    status.success(),
-                    "{name} failed ({status}): {}",
-                    self.output(name, "err")
-                );
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{name} did not exit within {T:?}: {}",
-                self.output(name, "err")
-            );
-            std::thread::park_timeout(Duration::from_millis(20));
-        }
+        self.wait_exit_allowing(name, None);
     }
 
-    /// Waits for `name` to exit: successfully, or failing with `allowed` in its stderr.
-    fn wait_exit_allowing(&mut self, name: &str, allowed: &str) {
+    /// Waits for `name` to exit: successfully, or failing with `allowed` (if any) in its stderr.
+    fn wait_exit_allowing(&mut self, name: &str, allowed: Option<&str>) {
         let deadline = Instant::now() + T;
         loop {
             let (_, child) = self
@@ -209,7 +188,7 @@ impl Lab {
             if let Some(status) = child.try_wait().unwrap() {
                 let err = self.output(name, "err");
                 assert!(
-                    status.success() || err.contains(allowed),
+                    status.success() || allowed.is_some_and(|a| err.contains(a)),
                     "{name} failed ({status}): {err}"
                 );
                 return;
@@ -375,7 +354,8 @@ fn word_count_across_namespaces(encrypt: bool) -> Option<Vec<u8>> {
     // whose minRegisteredResourcesRatio is 0): the other may still be registering when the
     // driver stops, and is then told so by the closed connection. Either way it ends.
     for name in ["executor-1", "executor-2"] {
-        lab.wait_exit_allowing(name, "the driver closed the connection during registration");
+        let race = "the driver closed the connection during registration";
+        lab.wait_exit_allowing(name, Some(race));
     }
     let capture = std::fs::read(lab.path("capture")).unwrap_or_default();
     lab.close_and_check();
