@@ -282,7 +282,14 @@ impl Context {
                 tasks_per_stage: conf.get_u64(conf::UI_RETAINED_TASKS)? as usize,
                 dead_executors: conf.get_u64(conf::UI_RETAINED_DEAD_EXECUTORS)? as usize,
             };
-            let store = AppStatusStore::new(retention);
+            let app = crate::status::store::App {
+                id: app_id.clone(),
+                name: conf.app_name().to_string(),
+                user: spark_user(),
+                start_time,
+                end_time: None,
+            };
+            let store = AppStatusStore::new(retention, app);
             bus.add_sink("appStatus", Box::new(store.listener()))
                 .map_err(|e| EmberError::io("appStatus listener thread", e))?;
             Some(store)

@@ -359,10 +359,14 @@ fn add(a: &mut i64, d: u64) {
 }
 
 impl AppStatusStore {
-    /// An empty store keeping at most what `retention` allows.
-    pub fn new(retention: Retention) -> Arc<Self> {
+    /// A store for the application `app`, keeping at most what `retention` allows.
+    ///
+    /// The application is known from the start, as Spark's live UI knows its own: the REST
+    /// API lists it before the bus has delivered `ApplicationStart` to the store's listener.
+    pub fn new(retention: Retention, app: App) -> Arc<Self> {
         Arc::new(AppStatusStore {
             state: RwLock::new(State {
+                app: Some(app),
                 task_cpus: 1,
                 ..State::default()
             }),
