@@ -72,6 +72,10 @@ struct State {
     /// [`ClusterView::task_binaries`].
     driver_binaries: usize,
     next_id: usize,
+    /// Every id an executor has had in this application: as in Spark, an id is never given
+    /// twice, so what the scheduler remembers of a lost executor (its failure epoch, its
+    /// outputs) can never be mistaken for a newcomer's.
+    used_ids: std::collections::HashSet<ExecutorId>,
     stopping: bool,
 }
 
@@ -826,14 +830,15 @@ async fn serve_executor(
             return Ok(());
         }
         let id = match requested_id {
-            Some(id) if !st.executors.contains_key(&id) => id,
+            Some(id) if !st.used_ids.contains(&id) => id,
             _ => {
-                while st.executors.contains_key(&st.next_id.to_string()) {
+                while st.used_ids.contains(&st.next_id.to_string()) {
                     st.next_id += 1;
                 }
                 st.next_id.to_string()
             }
         };
+        st.used_ids.insert(id.clone());
         st.executors.insert(
             id.clone(),
             ExecutorData {
