@@ -39,6 +39,11 @@ pub struct MapStatus {
     pub location: BlockManagerId,
     /// The map partition this output belongs to.
     pub map_index: usize,
+    /// The task attempt that wrote it (Spark's `mapId`, its TID). The output's files and block
+    /// requests are named by it, so two attempts of one map partition on the same executor
+    /// never share a file: after an indeterminate stage is rolled back, a new attempt's output
+    /// cannot be mistaken for one computed from the input that was rolled back.
+    pub map_id: u64,
     /// Size in bytes (as stored, i.e. compressed) of each reduce partition's block.
     pub sizes: Vec<u64>,
 }

@@ -42,16 +42,16 @@ pub trait BlockStore: Send + Sync {
     fn get_bytes(&self, id: &str) -> Option<Vec<u8>>;
     /// Removes a stored block; whether it was there.
     fn remove(&self, id: &str) -> bool;
-    /// Opens the block of reduce partition `reduce_id` in the output of map task `map_index`,
+    /// Opens the block of reduce partition `reduce_id` in the output of map task attempt `map_id`,
     /// or says why it is not available. A store without shuffle outputs (the driver's) keeps
     /// this default.
     fn open_shuffle_block(
         &self,
         shuffle_id: ShuffleId,
-        map_index: usize,
+        map_id: u64,
         reduce_id: usize,
     ) -> Result<ShuffleBlock, String> {
-        let _ = (shuffle_id, map_index, reduce_id);
+        let _ = (shuffle_id, map_id, reduce_id);
         Err("no shuffle outputs are kept by this process".into())
     }
     /// Opens up to `len` bytes from `offset` of the file `file_id` (fewer at the end of the
@@ -243,16 +243,14 @@ async fn respond(
     match request {
         BlockRequest::Shuffle {
             shuffle_id,
-            map_index,
+            map_id,
             reduce_id,
         } => {
             let store = sh.store.clone();
-            match blocking(move || store.open_shuffle_block(shuffle_id, map_index, reduce_id))
-                .await?
-            {
+            match blocking(move || store.open_shuffle_block(shuffle_id, map_id, reduce_id)).await? {
                 Err(message) => {
                     let message = format!(
-                        "shuffle block shuffle_{shuffle_id}_{map_index}_{reduce_id}: {message}"
+                        "shuffle block shuffle_{shuffle_id}_{map_id}_{reduce_id}: {message}"
                     );
                     conn.send(&ResponseHeader::NotFound(fit(message, sh.max_frame)))
                         .await

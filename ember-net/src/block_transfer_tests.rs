@@ -64,10 +64,10 @@ impl BlockStore for BlockFiles {
     fn open_shuffle_block(
         &self,
         shuffle_id: usize,
-        map_index: usize,
+        map_id: u64,
         reduce_id: usize,
     ) -> Result<ShuffleBlock, String> {
-        let path = self.0.join(format!("{shuffle_id}_{map_index}_{reduce_id}"));
+        let path = self.0.join(format!("{shuffle_id}_{map_id}_{reduce_id}"));
         let file = File::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         let len = file.metadata().map_err(|e| e.to_string())?.len();
         Ok(ShuffleBlock { file, len })
@@ -110,7 +110,7 @@ fn streams_shuffle_blocks_from_the_store_in_chunks() {
                 addr,
                 BlockRequest::Shuffle {
                     shuffle_id: 4,
-                    map_index: 1,
+                    map_id: 1,
                     reduce_id,
                 },
             )
@@ -123,7 +123,7 @@ fn streams_shuffle_blocks_from_the_store_in_chunks() {
             addr,
             BlockRequest::Shuffle {
                 shuffle_id: 4,
-                map_index: 9,
+                map_id: 9,
                 reduce_id: 0,
             },
         )
@@ -150,7 +150,7 @@ fn streams_shuffle_blocks_from_the_store_in_chunks() {
             plain_addr,
             BlockRequest::Shuffle {
                 shuffle_id: 0,
-                map_index: 0,
+                map_id: 0,
                 reduce_id: 0,
             },
         )

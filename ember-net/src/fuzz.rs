@@ -321,7 +321,7 @@ mod tests {
             },
             BlockRequest::Shuffle {
                 shuffle_id: 3,
-                map_index: 4,
+                map_id: 4,
                 reduce_id: 5,
             },
         ] {

@@ -18,12 +18,12 @@ pub(crate) const MAX_CHUNK: usize = 4 << 20;
 /// A request to a block server.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum BlockRequest {
-    /// The block of reduce partition `reduce_id` in the output of map task `map_index`.
+    /// The block of reduce partition `reduce_id` in the output of map task attempt `map_id`.
     Shuffle {
         /// The shuffle.
         shuffle_id: ShuffleId,
-        /// The map output.
-        map_index: usize,
+        /// The map output: the id of the task attempt that wrote it (Spark's `mapId`).
+        map_id: u64,
         /// The reduce partition.
         reduce_id: usize,
     },

@@ -1419,6 +1419,7 @@ mod tests {
                 port: 0,
             },
             map_index,
+            map_id: map_index as u64,
             sizes,
         }
     }

@@ -231,6 +231,7 @@ mod tests {
                 port: 0,
             },
             map_index: i,
+            map_id: i as u64,
             sizes: vec![1, 2],
         }
     }
@@ -260,6 +261,7 @@ mod tests {
                 port: 0,
             },
             map_index: i,
+            map_id: i as u64,
             sizes,
         }
     }

@@ -451,6 +451,7 @@ impl Sim {
                     port: 0,
                 },
                 map_index: desc.partition_id,
+                map_id: desc.task_id,
                 // Which attempt wrote the output: what a reader of it saw.
                 sizes: vec![1 + desc.task_id; if *shuffle_id == 0 { 4 } else { 3 }],
             }),
@@ -823,6 +824,7 @@ fn map_done(
     let value = TaskValue::MapStatus(MapStatus {
         location,
         map_index,
+        map_id: map_index as u64,
         sizes: vec![1; reduces],
     });
     Ok(DirectTaskResult {

@@ -92,6 +92,7 @@ fn shuffle_combine(bencher: divan::Bencher) {
             let outputs = OneMapOutput(Arc::new(vec![Some(MapStatus {
                 location,
                 map_index: 0,
+                map_id: 0,
                 sizes,
             })]));
             let mut total = 0u64;

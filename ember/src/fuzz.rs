@@ -442,6 +442,7 @@ mod tests {
         let status = MapStatus {
             location: bm.clone(),
             map_index: 3,
+            map_id: 3,
             sizes: vec![0, 12, 400],
         };
         let to_driver = [
@@ -525,7 +526,7 @@ mod tests {
         }
         let req = BlockRequest::Shuffle {
             shuffle_id: 1,
-            map_index: 2,
+            map_id: 2,
             reduce_id: 3,
         };
         seeds.push(tagged(2, &frame::encode(&req).unwrap()));

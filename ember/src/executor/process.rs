@@ -933,10 +933,10 @@ impl BlockStore for LateStore {
     fn open_shuffle_block(
         &self,
         shuffle_id: ShuffleId,
-        map_index: usize,
+        map_id: u64,
         reduce_id: usize,
     ) -> std::result::Result<ShuffleBlock, String> {
-        crate::shuffle::open_block(&self.local_dir, shuffle_id, map_index, reduce_id)
+        crate::shuffle::open_block(&self.local_dir, shuffle_id, map_id, reduce_id)
     }
 }
 

@@ -24,13 +24,14 @@ use ember_scheduler::task::TaskBody;
 pub trait MapSide<K: Key, V: Data>:
     Clone + Send + Sync + Serialize + serde::de::DeserializeOwned + 'static
 {
-    /// Writes one map partition's records; returns each reduce block's size.
+    /// Writes one map partition's records as the output of task attempt `map_id` (which names
+    /// its files); returns each reduce block's size.
     fn write<I: Iterator<Item = (K, V)>, P: Partitioner<K>>(
         &self,
         records: I,
         partitioner: &P,
         shuffle_id: ShuffleId,
-        map_index: usize,
+        map_id: u64,
         ctx: &TaskContext,
     ) -> crate::Result<Vec<u64>>;
 
@@ -48,7 +49,7 @@ pub trait MapSide<K: Key, V: Data>:
             rdd.iterator(map_index, ctx),
             partitioner,
             shuffle_id,
-            map_index,
+            ctx.task_attempt_id,
             ctx,
         )
     }
@@ -64,7 +65,7 @@ impl<K: Key, V: Data> MapSide<K, V> for PassThrough {
         records: I,
         partitioner: &P,
         shuffle_id: ShuffleId,
-        map_index: usize,
+        map_id: u64,
         ctx: &TaskContext,
     ) -> crate::Result<Vec<u64>> {
         let env = ctx.services();
@@ -72,7 +73,7 @@ impl<K: Key, V: Data> MapSide<K, V> for PassThrough {
             records,
             partitioner,
             shuffle_id,
-            map_index,
+            map_id,
             env.local_dir(),
             env.shuffle_conf(),
             &ctx.metrics,
@@ -97,7 +98,7 @@ impl<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>> MapSide<K, V> for Combine
         records: I,
         partitioner: &P,
         shuffle_id: ShuffleId,
-        map_index: usize,
+        map_id: u64,
         ctx: &TaskContext,
     ) -> crate::Result<Vec<u64>> {
         let env = ctx.services();
@@ -107,7 +108,7 @@ impl<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>> MapSide<K, V> for Combine
                 partitioner,
                 &self.0,
                 shuffle_id,
-                map_index,
+                map_id,
                 env.local_dir(),
                 env.shuffle_conf(),
                 &ctx.metrics,
@@ -117,7 +118,7 @@ impl<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>> MapSide<K, V> for Combine
                 records,
                 partitioner,
                 shuffle_id,
-                map_index,
+                map_id,
                 env.local_dir(),
                 env.shuffle_conf(),
                 &ctx.metrics,
@@ -138,7 +139,7 @@ impl<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>> MapSide<K, V> for Combine
                 rdd.iterator(map_index, ctx),
                 partitioner,
                 shuffle_id,
-                map_index,
+                ctx.task_attempt_id,
                 ctx,
             );
         }
@@ -152,7 +153,7 @@ impl<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>> MapSide<K, V> for Combine
             partitioner,
             &self.0,
             shuffle_id,
-            map_index,
+            ctx.task_attempt_id,
             env.local_dir(),
             env.shuffle_conf(),
             &ctx.metrics,
@@ -214,6 +215,7 @@ impl<K: Key, V: Data, P: Rdd<Item = (K, V)>, Part: Partitioner<K>, M: MapSide<K,
         Ok(MapStatus {
             location: ctx.services().block_manager().id().clone(),
             map_index: partition,
+            map_id: ctx.task_attempt_id,
             sizes,
         })
     }

@@ -1,27 +1,27 @@
 //! Where a map output's files are and how they are committed and read back by block (Spark's
 //! `IndexShuffleBlockResolver`): `shuffle_S_M_0.data` holds the reduce partitions' blocks in
 //! order, `shuffle_S_M_0.index` the `num_partitions + 1` little-endian u64 offsets of those
-//! blocks in the data file.
+//! blocks in the data file. `M` is the map id, the id of the task attempt that wrote the output
+//! (Spark 3's `mapId`), not the map partition.
 
-use std::fs::{self, File};
+use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use ember_net::block_server::ShuffleBlock;
 
-use crate::codec::{copy_chunks, io_err, ChunkFormat, SpillFile};
+use crate::codec::{io_err, SpillFile};
 use crate::error::Result;
 use crate::task::ShuffleId;
 
 /// The data file of one map output (Spark's `shuffle_S_M_0.data`).
-pub fn data_file(dir: &Path, shuffle_id: ShuffleId, map_index: usize) -> PathBuf {
-    dir.join(format!("shuffle_{shuffle_id}_{map_index}_0.data"))
+pub fn data_file(dir: &Path, shuffle_id: ShuffleId, map_id: u64) -> PathBuf {
+    dir.join(format!("shuffle_{shuffle_id}_{map_id}_0.data"))
 }
 
 /// The index file of one map output (Spark's `shuffle_S_M_0.index`).
-pub fn index_file(dir: &Path, shuffle_id: ShuffleId, map_index: usize) -> PathBuf {
-    dir.join(format!("shuffle_{shuffle_id}_{map_index}_0.index"))
+pub fn index_file(dir: &Path, shuffle_id: ShuffleId, map_id: u64) -> PathBuf {
+    dir.join(format!("shuffle_{shuffle_id}_{map_id}_0.index"))
 }
 
 /// The byte range `start..end` of reduce partition `reduce_id`'s block in a map output's data
@@ -58,15 +58,15 @@ pub fn block_range<R: Read + Seek>(
 pub fn open_block(
     dir: &Path,
     shuffle_id: ShuffleId,
-    map_index: usize,
+    map_id: u64,
     reduce_id: usize,
 ) -> std::result::Result<ShuffleBlock, String> {
-    let index_path = index_file(dir, shuffle_id, map_index);
+    let index_path = index_file(dir, shuffle_id, map_id);
     let describe = |p: &Path, e: std::io::Error| format!("{}: {e}", p.display());
     let mut index = File::open(&index_path).map_err(|e| describe(&index_path, e))?;
     let (start, end) = block_range(&mut index, reduce_id)
         .map_err(|e| format!("{}: {e}", index_path.display()))?;
-    let data_path = data_file(dir, shuffle_id, map_index);
+    let data_path = data_file(dir, shuffle_id, map_id);
     let mut data = File::open(&data_path).map_err(|e| describe(&data_path, e))?;
     let data_len = data.metadata().map_err(|e| describe(&data_path, e))?.len();
     if data_len < end {
@@ -88,10 +88,10 @@ pub fn open_block(
 pub(crate) fn write_index(
     dir: &Path,
     shuffle_id: ShuffleId,
-    map_index: usize,
+    map_id: u64,
     lengths: &[u64],
 ) -> Result<SpillFile> {
-    let tmp_index = SpillFile::create(dir, &format!("shuffle_{shuffle_id}_{map_index}_0.index"))
+    let tmp_index = SpillFile::create(dir, &format!("shuffle_{shuffle_id}_{map_id}_0.index"))
         .map_err(io_err(dir))?;
     let mut index = Vec::with_capacity((lengths.len() + 1) * 8);
     let mut offset = 0u64;
@@ -105,45 +105,6 @@ pub(crate) fn write_index(
         .write_all(&index)
         .map_err(io_err(tmp_index.path()))?;
     Ok(tmp_index)
-}
-
-/// Serializes commits of map outputs in this process: two attempts of the same map task (a
-/// speculative copy, a re-run) must not interleave their renames, which would pair one attempt's
-/// index with the other's data.
-static COMMIT_LOCK: Mutex<()> = Mutex::new(());
-
-/// The block sizes of an already committed, consistent output, if there is one (Spark's
-/// `IndexShuffleBlockResolver.checkIndexAndDataFile`). With chunk checksums, every chunk of the
-/// data file is checked too: a map task runs again on an executor that holds its output when a
-/// reducer found that output damaged (a fetch failure), and must then replace it, not keep it.
-fn existing_output(
-    data_path: &Path,
-    index_path: &Path,
-    partitions: usize,
-    format: ChunkFormat,
-) -> Option<Vec<u64>> {
-    let index = fs::read(index_path).ok()?;
-    let data_len = fs::metadata(data_path).ok()?.len();
-    let sizes = consistent_sizes(&index, partitions, data_len)?;
-    if format.checksum.is_some() {
-        let checked = File::open(data_path).and_then(|mut f| {
-            copy_chunks(
-                &mut f,
-                data_len,
-                format,
-                &mut std::io::sink(),
-                &mut Vec::new(),
-            )
-        });
-        if let Err(e) = checked {
-            tracing::warn!(
-                "replacing the committed map output {}: {e}",
-                data_path.display()
-            );
-            return None;
-        }
-    }
-    Some(sizes)
 }
 
 /// The block sizes an index describes, when it is one of `partitions` blocks that start at 0,
@@ -163,31 +124,22 @@ pub fn consistent_sizes(index: &[u8], partitions: usize, data_len: u64) -> Optio
 }
 
 /// Commits a map output written to temporary files (Spark's `writeIndexFileAndCommit`): renames
-/// them to the output's names, unless another attempt of the same map task committed a
-/// consistent output first, whose block sizes are then returned instead of `lengths` (and ours is
-/// deleted with the temporary files).
+/// them to the output's names and returns the block sizes.
+///
+/// Since every task attempt names its output by its own id (`map_id`), no other attempt ever
+/// commits to the same names, and nothing is shared to check or lock: Spark 2's "keep the output
+/// another attempt committed first" is not needed, and would be wrong after an indeterminate
+/// stage is rolled back (the kept output was computed from the input that was rolled back).
 pub(crate) fn commit(
     tmp_data: SpillFile,
     tmp_index: SpillFile,
     dir: &Path,
     shuffle_id: ShuffleId,
-    map_index: usize,
+    map_id: u64,
     lengths: Vec<u64>,
-    format: ChunkFormat,
 ) -> Result<Vec<u64>> {
-    let data_path = data_file(dir, shuffle_id, map_index);
-    let index_path = index_file(dir, shuffle_id, map_index);
-    let _guard = COMMIT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(existing) = existing_output(&data_path, &index_path, lengths.len(), format) {
-        // Another attempt of this map task already committed: keep its output (readers may be
-        // using it) and report its sizes, as Spark does. Ours is deleted by the guards.
-        tracing::debug!(
-            shuffle_id,
-            map_index,
-            "map output already committed by another attempt"
-        );
-        return Ok(existing);
-    }
+    let data_path = data_file(dir, shuffle_id, map_id);
+    let index_path = index_file(dir, shuffle_id, map_id);
     // Data before index: an index on disk always describes the data file next to it.
     tmp_data.persist(&data_path).map_err(io_err(&data_path))?;
     tmp_index
@@ -238,17 +190,17 @@ mod tests {
         fn open_shuffle_block(
             &self,
             shuffle_id: ShuffleId,
-            map_index: usize,
+            map_id: u64,
             reduce_id: usize,
         ) -> std::result::Result<ShuffleBlock, String> {
-            open_block(&self.0, shuffle_id, map_index, reduce_id)
+            open_block(&self.0, shuffle_id, map_id, reduce_id)
         }
     }
 
     /// Writes a map output by hand: blocks back to back in the data file, offsets in the index.
-    fn write_map_output(dir: &Path, shuffle_id: usize, map_index: usize, blocks: &[Vec<u8>]) {
-        let mut data = File::create(data_file(dir, shuffle_id, map_index)).unwrap();
-        let mut index = File::create(index_file(dir, shuffle_id, map_index)).unwrap();
+    fn write_map_output(dir: &Path, shuffle_id: usize, map_id: u64, blocks: &[Vec<u8>]) {
+        let mut data = File::create(data_file(dir, shuffle_id, map_id)).unwrap();
+        let mut index = File::create(index_file(dir, shuffle_id, map_id)).unwrap();
         let mut offset = 0u64;
         index.write_all(&offset.to_le_bytes()).unwrap();
         for b in blocks {
@@ -295,7 +247,7 @@ mod tests {
                     addr,
                     BlockRequest::Shuffle {
                         shuffle_id: 4,
-                        map_index: 1,
+                        map_id: 1,
                         reduce_id,
                     },
                 )
@@ -308,7 +260,7 @@ mod tests {
                 addr,
                 BlockRequest::Shuffle {
                     shuffle_id: 4,
-                    map_index: 1,
+                    map_id: 1,
                     reduce_id: 2,
                 },
             )
@@ -320,7 +272,7 @@ mod tests {
                 addr,
                 BlockRequest::Shuffle {
                     shuffle_id: 4,
-                    map_index: 9,
+                    map_id: 9,
                     reduce_id: 0,
                 },
             )
@@ -334,7 +286,7 @@ mod tests {
                 addr,
                 BlockRequest::Shuffle {
                     shuffle_id: 4,
-                    map_index: 1,
+                    map_id: 1,
                     reduce_id: 3,
                 },
             )

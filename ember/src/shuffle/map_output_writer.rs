@@ -74,7 +74,7 @@ pub(super) fn write_output<O: MapOutput>(
     spills: Vec<SpilledRuns>,
     records: u64,
     shuffle_id: ShuffleId,
-    map_index: usize,
+    map_id: u64,
     dir: &Path,
     conf: &ShuffleConf,
     metrics: &TaskMetrics,
@@ -82,7 +82,7 @@ pub(super) fn write_output<O: MapOutput>(
     let partitions = output.partitions();
     // Temporary names first: a task that fails half-way leaves nothing a reader could mistake for
     // its output (the guards delete the files on any early return).
-    let tmp_data = SpillFile::create(dir, &format!("shuffle_{shuffle_id}_{map_index}_0.data"))
+    let tmp_data = SpillFile::create(dir, &format!("shuffle_{shuffle_id}_{map_id}_0.data"))
         .map_err(io_err(dir))?;
     let mut lengths = Vec::with_capacity(partitions);
     {
@@ -111,7 +111,7 @@ pub(super) fn write_output<O: MapOutput>(
     drop(spills);
     drop(output);
 
-    let tmp_index = block_resolver::write_index(dir, shuffle_id, map_index, &lengths)?;
+    let tmp_index = block_resolver::write_index(dir, shuffle_id, map_id, &lengths)?;
     TaskMetrics::add(&metrics.shuffle_records_written, records);
     TaskMetrics::add(&metrics.shuffle_bytes_written, lengths.iter().sum());
     block_resolver::commit(
@@ -119,8 +119,7 @@ pub(super) fn write_output<O: MapOutput>(
         tmp_index,
         dir,
         shuffle_id,
-        map_index,
+        map_id,
         lengths,
-        conf.format(),
     )
 }

@@ -53,6 +53,8 @@ fn fetch_failed(
 #[derive(Clone, Debug)]
 struct BlockRef {
     map_index: usize,
+    /// The attempt that wrote the output, which names its files and blocks.
+    map_id: u64,
     location: BlockManagerId,
     /// Stored size from the map status.
     size: u64,
@@ -93,7 +95,7 @@ fn open_local_block(
     reduce_id: usize,
     block: &BlockRef,
 ) -> Result<BlockSource, String> {
-    let index_path = index_file(local_dir, shuffle_id, block.map_index);
+    let index_path = index_file(local_dir, shuffle_id, block.map_id);
     let describe = |p: &Path, e: io::Error| format!("{}: {e}", p.display());
     let mut index = File::open(&index_path).map_err(|e| describe(&index_path, e))?;
     crate::metrics::count_file_op(false);
@@ -107,7 +109,7 @@ fn open_local_block(
             block.size
         ));
     }
-    let data_path = data_file(local_dir, shuffle_id, block.map_index);
+    let data_path = data_file(local_dir, shuffle_id, block.map_id);
     let mut data = File::open(&data_path).map_err(|e| describe(&data_path, e))?;
     crate::metrics::count_file_op(false);
     data.seek(SeekFrom::Start(start))
@@ -186,7 +188,7 @@ impl<T: DeserializeOwned> ShuffleRecords<T> {
                 addr,
                 BlockRequest::Shuffle {
                     shuffle_id: self.shuffle_id,
-                    map_index: b.map_index,
+                    map_id: b.map_id,
                     reduce_id: self.reduce_id,
                 },
                 b.size,
@@ -246,7 +248,7 @@ impl<T: DeserializeOwned> Iterator for ShuffleRecords<T> {
                     }
                     Ok(None) => self.current = None,
                     Err(e) => {
-                        let path = data_file(&self.local_dir, self.shuffle_id, block.map_index);
+                        let path = data_file(&self.local_dir, self.shuffle_id, block.map_id);
                         fetch_failed(
                             Some(block.location.clone()),
                             self.shuffle_id,
@@ -385,6 +387,7 @@ pub fn read_partition_from<T: DeserializeOwned + 'static>(
         }
         let block = BlockRef {
             map_index: status.map_index,
+            map_id: status.map_id,
             location: status.location.clone(),
             size,
         };
@@ -554,9 +557,9 @@ mod tests {
             let mut statuses = Vec::new();
             for (i, recs) in maps.iter().enumerate() {
                 let sizes =
-                    write_records(recs.clone().into_iter(), &part, 0, i, dir.path(), &conf, &wm)
+                    write_records(recs.clone().into_iter(), &part, 0, i as u64, dir.path(), &conf, &wm)
                         .unwrap();
-                statuses.push(Some(MapStatus { location: loc(ME), map_index: i, sizes }));
+                statuses.push(Some(MapStatus { location: loc(ME), map_index: i, map_id: i as u64, sizes }));
             }
             let total: usize = maps.iter().map(Vec::len).sum();
             if tiny && total > 200 {
@@ -609,13 +612,13 @@ mod tests {
                     &part,
                     &Sum,
                     0,
-                    i,
+                    i as u64,
                     dir.path(),
                     &conf,
                     &wm,
                 )
                 .unwrap();
-                statuses.push(Some(MapStatus { location: loc(ME), map_index: i, sizes }));
+                statuses.push(Some(MapStatus { location: loc(ME), map_index: i, map_id: i as u64, sizes }));
             }
             if tiny && maps.iter().any(|m| m.len() > 300) {
                 prop_assert!(
@@ -703,6 +706,7 @@ mod tests {
         let remote = Outputs(vec![Some(MapStatus {
             location: loc("exec-2"),
             map_index: 0,
+            map_id: 0,
             sizes: sizes.clone(),
         })]);
         let r = fetch_failure(|| {
@@ -721,6 +725,7 @@ mod tests {
         let bad = Outputs(vec![Some(MapStatus {
             location: loc(ME),
             map_index: 0,
+            map_id: 0,
             sizes: wrong,
         })]);
         let r = fetch_failure(|| {
@@ -738,6 +743,7 @@ mod tests {
         let good = Outputs(vec![Some(MapStatus {
             location: loc(ME),
             map_index: 0,
+            map_id: 0,
             sizes: sizes.clone(),
         })]);
         let path = data_file(dir.path(), 0, 0);
@@ -812,11 +818,13 @@ mod tests {
             Some(MapStatus {
                 location: loc(ME),
                 map_index: 0,
+                map_id: 0,
                 sizes: vec![0, 0],
             }),
             Some(MapStatus {
                 location: loc("exec-9"),
                 map_index: 1,
+                map_id: 1,
                 sizes: vec![0, 0],
             }),
         ]);

@@ -73,7 +73,7 @@ pub fn write_records<K: Key, V: Data, P: Partitioner<K>>(
     records: impl Iterator<Item = (K, V)>,
     partitioner: &P,
     shuffle_id: ShuffleId,
-    map_index: usize,
+    map_id: u64,
     dir: &Path,
     conf: &ShuffleConf,
     metrics: &TaskMetrics,
@@ -95,7 +95,7 @@ pub fn write_records<K: Key, V: Data, P: Partitioner<K>>(
         }
     }
     write_output(
-        bufs, spills, count, shuffle_id, map_index, dir, conf, metrics,
+        bufs, spills, count, shuffle_id, map_id, dir, conf, metrics,
     )
 }
 
@@ -111,7 +111,7 @@ pub fn write_combined<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>, P: Parti
     partitioner: &P,
     agg: &A,
     shuffle_id: ShuffleId,
-    map_index: usize,
+    map_id: u64,
     dir: &Path,
     conf: &ShuffleConf,
     metrics: &TaskMetrics,
@@ -121,7 +121,7 @@ pub fn write_combined<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>, P: Parti
         partitioner,
         agg,
         shuffle_id,
-        map_index,
+        map_id,
         dir,
         conf,
         metrics,
@@ -144,7 +144,7 @@ pub(crate) fn write_combined_from<
     partitioner: &P,
     agg: &A,
     shuffle_id: ShuffleId,
-    map_index: usize,
+    map_id: u64,
     dir: &Path,
     conf: &ShuffleConf,
     metrics: &TaskMetrics,
@@ -152,7 +152,7 @@ pub(crate) fn write_combined_from<
     fs::create_dir_all(dir).map_err(io_err(dir))?;
     let w = Writing {
         shuffle_id,
-        map_index,
+        map_id,
         dir,
         conf,
         metrics,
@@ -175,7 +175,7 @@ pub(crate) fn write_combined_from<
 /// Where a map task's combined output goes.
 struct Writing<'a> {
     shuffle_id: ShuffleId,
-    map_index: usize,
+    map_id: u64,
     dir: &'a Path,
     conf: &'a ShuffleConf,
     metrics: &'a TaskMetrics,
@@ -190,7 +190,7 @@ impl<'a> Writing<'a> {
     ) -> Result<Vec<u64>> {
         let Writing {
             shuffle_id,
-            map_index,
+            map_id,
             dir,
             conf,
             metrics,
@@ -216,7 +216,7 @@ impl<'a> Writing<'a> {
         } = sink;
         written += combiner.prepare_output()?;
         write_output(
-            combiner, spills, written, shuffle_id, map_index, dir, conf, metrics,
+            combiner, spills, written, shuffle_id, map_id, dir, conf, metrics,
         )
     }
 }
@@ -539,46 +539,43 @@ mod tests {
     }
 
     #[test]
-    fn second_attempt_reuses_committed_output() {
+    fn two_attempts_of_a_map_partition_keep_separate_outputs() {
+        // Attempts 7 and 8 of one map partition, say before and after an indeterminate stage
+        // was rolled back: each output stays as its attempt wrote it.
         let dir = tempfile::tempdir().unwrap();
         let conf = ShuffleConf::default();
         let m = TaskMetrics::default();
         let part = HashPartitioner::new(4);
-        let a = write_records(
+        let first = write_records(
             (0..1000u64).map(|i| (i, i)),
             &part,
             0,
-            0,
+            7,
             dir.path(),
             &conf,
             &m,
         )
         .unwrap();
-        let b = write_records(
+        let second = write_records(
             (0..10u64).map(|i| (i, i)),
             &part,
             0,
-            0,
+            8,
             dir.path(),
             &conf,
             &m,
         )
         .unwrap();
-        assert_eq!(a, b);
-        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 2);
-        // A damaged output is replaced.
-        fs::write(index_file(dir.path(), 0, 0), b"bad").unwrap();
-        let c = write_records(
-            (0..10u64).map(|i| (i, i)),
-            &part,
-            0,
-            0,
-            dir.path(),
-            &conf,
-            &m,
-        )
-        .unwrap();
-        assert_ne!(a, c);
+        assert_ne!(first, second);
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 4);
+        for (map_id, sizes) in [(7, &first), (8, &second)] {
+            let index = fs::read(index_file(dir.path(), 0, map_id)).unwrap();
+            let data_len = fs::metadata(data_file(dir.path(), 0, map_id)).unwrap().len();
+            assert_eq!(
+                crate::shuffle::block_resolver::consistent_sizes(&index, 4, data_len).as_ref(),
+                Some(sizes)
+            );
+        }
     }
 
     #[test]
@@ -611,36 +608,5 @@ mod tests {
         .unwrap_err();
         assert!(err.to_string().contains("partition 2"), "{err}");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
-    }
-
-    #[test]
-    fn a_rerun_keeps_an_intact_committed_output_and_replaces_a_damaged_one() {
-        let dir = tempfile::tempdir().unwrap();
-        let conf = ShuffleConf::default();
-        let m = TaskMetrics::default();
-        let part = HashPartitioner::new(3);
-        let write = |recs: Vec<(u64, u64)>| {
-            write_records(recs.into_iter(), &part, 0, 0, dir.path(), &conf, &m).unwrap()
-        };
-        let first: Vec<(u64, u64)> = (0..3000).map(|i| (i, i)).collect();
-        let sizes = write(first.clone());
-        let path = data_file(dir.path(), 0, 0);
-        let intact = fs::read(&path).unwrap();
-        // Another attempt (its records in another order): the committed output is kept.
-        let mut second = first.clone();
-        second.reverse();
-        assert_eq!(write(second.clone()), sizes);
-        assert_eq!(fs::read(&path).unwrap(), intact);
-        // Damaged on disk: the next attempt replaces it.
-        let mut bad = intact.clone();
-        bad[sizes[0] as usize + 5] ^= 0x01;
-        fs::write(&path, &bad).unwrap();
-        let sizes2 = write(second);
-        let mut got = Vec::new();
-        for p in 0..3 {
-            got.extend(read_block(dir.path(), &sizes2, p, conf.format()));
-        }
-        got.sort();
-        assert_eq!(got, first);
     }
 }

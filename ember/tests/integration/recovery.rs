@@ -77,9 +77,6 @@ fn repartition_then_shuffle(ctx: &Context) -> HashMap<u64, u64> {
 }
 
 #[test]
-#[ignore = "known wrong answer, not fixed yet: after the merge of 2026-12-06 seed 1 (executor \
-            killed after 8 tasks) counted some rows twice and lost others; see ARCHITECTURE.md, \
-            Failures"]
 fn an_executor_killed_during_repartition_then_shuffle_gives_the_exact_answer() {
     let mut expected = HashMap::new();
     for x in 0..60_000u64 {
