@@ -576,8 +576,10 @@ impl Context {
         );
         let mut event_loop = EventLoop::new(dag, tasks, backend, clock, recorder, services);
         if !matches!(master, MasterUrl::Local { .. }) {
-            event_loop =
-                event_loop.with_heartbeat_timeout(conf.get_time_ms(conf::NETWORK_TIMEOUT)?);
+            event_loop = event_loop.with_heartbeat_timeout(
+                conf::executor_timeout_ms(&conf)?,
+                conf.get_time_ms(conf::NETWORK_TIMEOUT_INTERVAL)?,
+            );
         }
         let handle = std::thread::Builder::new()
             .name(LOOP_THREAD.into())
@@ -879,6 +881,15 @@ impl Context {
         pred: impl FnMut(&AppStatus) -> bool,
     ) -> bool {
         self.inner.status.wait_for(timeout, pred)
+    }
+
+    /// Makes the driver forget an executor's block manager and the blocks it holds, leaving the
+    /// executor registered (as a driver whose view of storage was lost). For tests of the
+    /// heartbeat's re-registration.
+    #[cfg(feature = "testing")]
+    #[doc(hidden)]
+    pub fn forget_block_manager(&self, executor_id: &str) {
+        self.inner.blocks.remove_executor(executor_id)
     }
 
     /// Cached partitions of an RDD and their size in memory: `(partitions, bytes)`.

@@ -13,6 +13,7 @@ pub mod redact;
 mod shuffle;
 mod validate;
 pub use shuffle::{chunk_checksum, ShuffleConf};
+pub(crate) use validate::executor_timeout_ms;
 pub use validate::validate_settings;
 
 /// A configuration key with its default and meaning. The list is [`ENTRIES`].
@@ -141,6 +142,14 @@ entries! {
         "How often executors send heartbeats.";
     NETWORK_TIMEOUT = "ember.network.timeout", "120s", Time(Seconds),
         "Default timeout for network interactions and executor liveness.";
+    NETWORK_EXECUTOR_TIMEOUT = "ember.network.executorTimeout", "", Time(Millis),
+        "How long the driver waits for an executor's heartbeat before declaring it lost \
+        (default: ember.network.timeout).";
+    BLOCK_MANAGER_HEARTBEAT_TIMEOUT = "ember.storage.blockManagerHeartbeatTimeoutMs", "",
+        Time(Millis),
+        "Overrides ember.network.executorTimeout as the executor heartbeat timeout.";
+    NETWORK_TIMEOUT_INTERVAL = "ember.network.timeoutInterval", "60s", Time(Millis),
+        "How often the driver looks for executors whose heartbeats have timed out.";
     SPECULATION = "ember.speculation", "false", Bool,
         "Launch speculative copies of slow tasks (cluster masters; local mode never speculates, as \
         in Spark).";

@@ -2,8 +2,9 @@
 //! (Spark's `SparkConf.validateSettings` and `SparkContext`'s `validateTaskCpusLargeEnough`).
 
 use super::{
-    EmberConf, MasterUrl, EXECUTOR_CORES, EXECUTOR_HEARTBEAT_INTERVAL, MASTER, NETWORK_TIMEOUT,
-    TASK_CPUS,
+    EmberConf, MasterUrl, BLOCK_MANAGER_HEARTBEAT_TIMEOUT, EXECUTOR_CORES,
+    EXECUTOR_HEARTBEAT_INTERVAL, MASTER, NETWORK_EXECUTOR_TIMEOUT, NETWORK_TIMEOUT,
+    NETWORK_TIMEOUT_INTERVAL, TASK_CPUS,
 };
 use crate::error::{EmberError, Result};
 
@@ -11,7 +12,51 @@ use crate::error::{EmberError, Result};
 pub fn validate_settings(conf: &EmberConf, master: &MasterUrl) -> Result<()> {
     check_thread_count(conf, master, process_thread_limit())?;
     check_task_cpus(conf, master)?;
-    check_network_timeout(conf)
+    check_network_timeout(conf)?;
+    check_heartbeat_receiver(conf)
+}
+
+/// The driver's executor heartbeat timeout, as Spark's `HeartbeatReceiver` resolves it:
+/// `ember.storage.blockManagerHeartbeatTimeoutMs`, else `ember.network.executorTimeout`, else
+/// `ember.network.timeout`.
+pub(crate) fn executor_timeout_ms(conf: &EmberConf) -> Result<u64> {
+    if let Some(ms) = conf.get_opt_time_ms(BLOCK_MANAGER_HEARTBEAT_TIMEOUT)? {
+        return Ok(ms);
+    }
+    match conf.get_opt_time_ms(NETWORK_EXECUTOR_TIMEOUT)? {
+        Some(ms) => Ok(ms),
+        None => conf.get_time_ms(NETWORK_TIMEOUT),
+    }
+}
+
+/// The `require`s of Spark's `HeartbeatReceiver` constructor, with its messages: silence is
+/// looked at every `ember.network.timeoutInterval`, and executors beat every
+/// `ember.executor.heartbeatInterval`, so neither may exceed the executor timeout.
+fn check_heartbeat_receiver(conf: &EmberConf) -> Result<()> {
+    let timeout = executor_timeout_ms(conf)?;
+    let check_interval = conf.get_time_ms(NETWORK_TIMEOUT_INTERVAL)?;
+    if check_interval > timeout {
+        return Err(EmberError::Config {
+            key: NETWORK_TIMEOUT_INTERVAL.into(),
+            value: conf.get(NETWORK_TIMEOUT_INTERVAL).into(),
+            reason: format!(
+                "{NETWORK_TIMEOUT_INTERVAL} should be less than or equal to \
+                 {BLOCK_MANAGER_HEARTBEAT_TIMEOUT}."
+            ),
+        });
+    }
+    let beat = conf.get_time_ms(EXECUTOR_HEARTBEAT_INTERVAL)?;
+    if beat > timeout {
+        return Err(EmberError::Config {
+            key: EXECUTOR_HEARTBEAT_INTERVAL.into(),
+            value: conf.get(EXECUTOR_HEARTBEAT_INTERVAL).into(),
+            reason: format!(
+                "{EXECUTOR_HEARTBEAT_INTERVAL} should be less than or equal to \
+                 {BLOCK_MANAGER_HEARTBEAT_TIMEOUT}"
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// The cores of one executor, where they are known before executors register: a standalone
@@ -227,9 +272,94 @@ mod tests {
             &[
                 (NETWORK_TIMEOUT, "11s"),
                 (EXECUTOR_HEARTBEAT_INTERVAL, "10s"),
+                (NETWORK_TIMEOUT_INTERVAL, "11s"),
             ],
         )
         .unwrap();
         check("local", &[]).unwrap();
+    }
+
+    fn conf(settings: &[(&str, &str)]) -> EmberConf {
+        let mut conf = EmberConf::new();
+        for (k, v) in settings {
+            conf.insert(*k, *v);
+        }
+        conf
+    }
+
+    /// HeartbeatReceiverSuite "executorTimeout will fallback to NETWORK_TIMEOUT if
+    /// NETWORK_EXECUTOR_TIMEOUT is not set".
+    #[test]
+    fn the_executor_timeout_falls_back_to_the_network_timeout() {
+        assert_eq!(executor_timeout_ms(&conf(&[])).unwrap(), 120_000);
+        assert_eq!(
+            executor_timeout_ms(&conf(&[(NETWORK_TIMEOUT, "140s")])).unwrap(),
+            140_000
+        );
+    }
+
+    /// HeartbeatReceiverSuite "check executorTimeout value when NETWORK_EXECUTOR_TIMEOUT is set",
+    /// and `ember.storage.blockManagerHeartbeatTimeoutMs` above both (Spark's resolution).
+    #[test]
+    fn an_explicit_executor_timeout_wins() {
+        let c = conf(&[
+            (NETWORK_TIMEOUT, "140s"),
+            (NETWORK_EXECUTOR_TIMEOUT, "150s"),
+        ]);
+        assert_eq!(executor_timeout_ms(&c).unwrap(), 150_000);
+        let c = conf(&[(NETWORK_EXECUTOR_TIMEOUT, "90000")]);
+        assert_eq!(
+            executor_timeout_ms(&c).unwrap(),
+            90_000,
+            "plain numbers are ms"
+        );
+        let c = conf(&[
+            (NETWORK_EXECUTOR_TIMEOUT, "150s"),
+            (BLOCK_MANAGER_HEARTBEAT_TIMEOUT, "160000"),
+        ]);
+        assert_eq!(executor_timeout_ms(&c).unwrap(), 160_000);
+    }
+
+    /// The `require`s of Spark's `HeartbeatReceiver` constructor, refused when the context
+    /// starts.
+    #[test]
+    fn heartbeat_intervals_above_the_executor_timeout_are_refused() {
+        let err = check(
+            "local",
+            &[
+                (NETWORK_TIMEOUT, "30s"),
+                (EXECUTOR_HEARTBEAT_INTERVAL, "1s"),
+            ],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains(
+                "ember.network.timeoutInterval should be less than or equal to \
+                 ember.storage.blockManagerHeartbeatTimeoutMs."
+            ),
+            "the default 60s check interval exceeds a 30s timeout: {err}"
+        );
+        check(
+            "local",
+            &[(NETWORK_TIMEOUT, "30s"), (NETWORK_TIMEOUT_INTERVAL, "30s")],
+        )
+        .unwrap();
+        let err = check(
+            "local",
+            &[
+                (NETWORK_EXECUTOR_TIMEOUT, "60s"),
+                (EXECUTOR_HEARTBEAT_INTERVAL, "61s"),
+            ],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains(
+                "ember.executor.heartbeatInterval should be less than or equal to \
+                 ember.storage.blockManagerHeartbeatTimeoutMs"
+            ),
+            "{err}"
+        );
     }
 }

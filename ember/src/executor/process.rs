@@ -777,9 +777,11 @@ async fn executor_main(
                 break Ok(());
             }
             Ok(ToExecutor::HeartbeatResponse { reregister }) => {
+                // Spark's executor re-registers its block manager and keeps running. Never while
+                // stopping (SPARK-34949): this loop has ended by then, so no answer is read.
                 if reregister {
-                    warn!("the driver does not know this executor any more; stopping");
-                    break Ok(());
+                    info!("Told to re-register on heartbeat");
+                    let _ = out_tx.send(reregistration(&executor.env().block_manager));
                 }
             }
             Ok(ToExecutor::RegisteredExecutor { .. }) | Ok(ToExecutor::RegisterRejected { .. }) => {
@@ -805,6 +807,26 @@ async fn executor_main(
     server.stop();
     let _ = std::fs::remove_dir_all(&work_root);
     outcome
+}
+
+/// Spark's `BlockManager.reregister`: the block manager registers again with every block it
+/// holds (`reportAllBlocks`).
+fn reregistration(bm: &BlockManager) -> ToDriver {
+    let id = bm.id();
+    info!(
+        "BlockManager BlockManagerId({}, {}, {}) re-registering with master",
+        id.executor_id, id.host, id.port
+    );
+    let (blocks, memory) = bm.all_block_statuses();
+    ToDriver::ReregisterBlockManager {
+        blocks: blocks
+            .into_iter()
+            .map(|(crate::storage::BlockId::Rdd { rdd_id, partition }, status)| {
+                (rdd_id, partition, status)
+            })
+            .collect(),
+        memory,
+    }
 }
 
 /// Joins the driver, retrying with backoff while nothing listens there yet (an executor started

@@ -57,6 +57,14 @@ pub enum ToDriver {
         status: BlockStatus,
         memory: MemoryMetrics,
     },
+    /// The executor's block manager registers again, with every block it holds, after a
+    /// heartbeat answer asked it to (Spark's `BlockManager.reregister`: `RegisterBlockManager`
+    /// then `reportAllBlocks`), in one message so that the driver records all or nothing.
+    ReregisterBlockManager {
+        /// `(rdd_id, partition, status)` of each block held here.
+        blocks: Vec<(usize, usize, BlockStatus)>,
+        memory: MemoryMetrics,
+    },
 }
 
 /// The payload of a status update.
@@ -110,8 +118,8 @@ pub enum ToExecutor {
     KillTask { task_id: TaskId, reason: String },
     /// Stop the executor (Spark's `StopExecutor`).
     StopExecutor,
-    /// The answer to a heartbeat: `reregister` asks an executor the driver does not know to
-    /// register again (Spark's `HeartbeatResponse(reregisterBlockManager)`).
+    /// The answer to a heartbeat: `reregister` asks an executor whose block manager the driver
+    /// does not know to register it again (Spark's `HeartbeatResponse(reregisterBlockManager)`).
     HeartbeatResponse { reregister: bool },
     /// Drop every cached partition of an RDD (`unpersist`).
     RemoveRdd { rdd_id: usize },

@@ -31,6 +31,9 @@ pub trait SchedulerBackend: Send {
     }
     /// An executor registered.
     fn executor_added(&mut self, _executor_id: &ExecutorId) {}
+    /// Answers an executor's heartbeat (Spark's `HeartbeatResponse`): `reregister` asks it to
+    /// register its block manager with the driver again.
+    fn heartbeat_answered(&mut self, _executor_id: &ExecutorId, _reregister: bool) {}
     /// Why the application cannot run anything any more (every executor lost and none may
     /// replace them); `None` while it can.
     fn application_failure(&mut self) -> Option<String> {

@@ -606,6 +606,17 @@ impl SchedulerBackend for ClusterBackend {
         self.local_shape.is_some()
     }
 
+    fn heartbeat_answered(&mut self, executor_id: &ExecutorId, reregister: bool) {
+        // An executor this backend dropped (killed on expiry) has its StopExecutor already.
+        let st = self.shared.state.lock();
+        if let (Some(e), Ok(bytes)) = (
+            st.executors.get(executor_id),
+            postcard::to_allocvec(&ToExecutor::HeartbeatResponse { reregister }),
+        ) {
+            let _ = e.tx.send(bytes);
+        }
+    }
+
     fn application_failure(&mut self) -> Option<String> {
         let (Some(_), Some(last)) = (self.local_shape, self.last_lost.clone()) else {
             return None;
@@ -960,21 +971,16 @@ async fn serve_executor(
                 executor_metrics,
                 memory,
             }) => {
-                let known = shared.state.lock().executors.contains_key(&executor_id);
                 shared
                     .block_master
                     .update_memory_metrics(&executor_id, memory);
+                // The event loop's HeartbeatReceiver answers, through `heartbeat_answered`.
                 let _ = shared.events.send(DriverEvent::Heartbeat {
                     executor_id: executor_id.clone(),
                     task_metrics,
                     executor_metrics: Some(executor_metrics),
                     reply: None,
                 });
-                if let Ok(bytes) =
-                    postcard::to_allocvec(&ToExecutor::HeartbeatResponse { reregister: !known })
-                {
-                    let _ = tx.send(bytes);
-                }
             }
             Ok(ToDriver::BlockUpdated {
                 rdd_id,
@@ -995,6 +1001,14 @@ async fn serve_executor(
                     status,
                     Some(memory),
                 );
+            }
+            Ok(ToDriver::ReregisterBlockManager { blocks, memory }) => {
+                let id = crate::task::BlockManagerId {
+                    executor_id: executor_id.clone(),
+                    host: host.clone(),
+                    port: block_port,
+                };
+                reregister_block_manager(&shared, &id, memory_mb, blocks, memory);
             }
             Ok(ToDriver::RegisterExecutor { .. }) => {
                 warn!("executor {executor_id} registered twice; ignored")
@@ -1019,6 +1033,48 @@ async fn serve_executor(
         });
     }
     Ok(())
+}
+
+/// An executor's block manager registers again with the blocks it holds, after a heartbeat
+/// answer asked it to. Only for an executor the scheduler still has (Spark refuses the
+/// re-registration of a lost executor's block manager, SPARK-35011): a lost executor's blocks
+/// must not come back, and its StopExecutor is already on its way.
+fn reregister_block_manager(
+    shared: &Shared,
+    id: &crate::task::BlockManagerId,
+    memory_mb: u64,
+    blocks: Vec<(usize, usize, crate::storage::BlockStatus)>,
+    memory: crate::memory::MemoryMetrics,
+) {
+    // Under the scheduler's lock, so a loss cannot slip between the check and the registration
+    // (a loss takes the executor out under this lock before forgetting its blocks).
+    let st = shared.state.lock();
+    if !st.executors.contains_key(&id.executor_id) {
+        warn!(
+            "BlockManager re-registration shouldn't succeed when the executor is lost: {}",
+            id.executor_id
+        );
+        return;
+    }
+    info!(
+        "Registering block manager BlockManagerId({}, {}, {}) again, with {} blocks",
+        id.executor_id,
+        id.host,
+        id.port,
+        blocks.len()
+    );
+    shared
+        .block_master
+        .register(id, executor_max_memory(&shared.settings.conf, memory_mb));
+    for (rdd_id, partition, status) in blocks {
+        shared.block_master.update_block_info(
+            id,
+            crate::storage::BlockId::Rdd { rdd_id, partition },
+            status,
+            Some(memory),
+        );
+    }
+    drop(st);
 }
 
 /// The name this program was started under, without its directory.

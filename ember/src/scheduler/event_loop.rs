@@ -55,8 +55,8 @@ pub enum DriverEvent {
     },
     /// An executor is gone.
     ExecutorLost { executor_id: String, reason: String },
-    /// An executor is alive; the metrics of its running tasks. `reply` learns whether the
-    /// driver knows the executor.
+    /// An executor is alive; the metrics of its running tasks. `reply` learns whether it must
+    /// register its block manager again (the backend is told too, to answer the executor).
     Heartbeat {
         executor_id: String,
         task_metrics: Vec<(crate::task::TaskId, crate::task::TaskMetricsSnapshot)>,
@@ -100,9 +100,14 @@ pub struct EventLoop {
 }
 
 impl EventLoop {
-    /// Declares executors silent for longer than `timeout_ms` lost (cluster masters).
-    pub fn with_heartbeat_timeout(mut self, timeout_ms: u64) -> Self {
-        self.heartbeats = Some(HeartbeatReceiver::new(timeout_ms));
+    /// Declares executors silent for longer than `timeout_ms` lost, looking every
+    /// `check_interval_ms` (cluster masters).
+    pub fn with_heartbeat_timeout(mut self, timeout_ms: u64, check_interval_ms: u64) -> Self {
+        self.heartbeats = Some(HeartbeatReceiver::new(
+            timeout_ms,
+            check_interval_ms,
+            self.clock.now_ms(),
+        ));
         self
     }
 
@@ -143,8 +148,8 @@ impl EventLoop {
             if self.dag.active_jobs() > 0 {
                 timeout = timeout.min(200);
             }
-            if let Some(deadline) = self.heartbeats.as_ref().and_then(|h| h.next_deadline_ms()) {
-                timeout = timeout.min(deadline.saturating_sub(now));
+            if let Some(h) = &self.heartbeats {
+                timeout = timeout.min(h.next_deadline_ms().saturating_sub(now));
             }
             // A timer still due after the periodic steps is a locality wait that only an offer
             // moves on, and with every core busy there is none until a task ends (an event that
@@ -304,12 +309,18 @@ impl EventLoop {
                 executor_metrics,
                 reply,
             } => {
-                let known = self
+                let block_manager_known = self.services.blocks.knows_executor(&executor_id);
+                let reregister = self
                     .heartbeats
                     .as_mut()
-                    .is_some_and(|h| h.heartbeat(&executor_id, now));
+                    .is_some_and(|h| h.heartbeat(&executor_id, now, block_manager_known));
+                let known = self
+                    .heartbeats
+                    .as_ref()
+                    .is_some_and(|h| h.knows(&executor_id));
+                self.backend.heartbeat_answered(&executor_id, reregister);
                 if let Some(r) = reply {
-                    let _ = r.send(known);
+                    let _ = r.send(reregister);
                 }
                 self.recorder.heartbeat(
                     &executor_id,
@@ -322,7 +333,12 @@ impl EventLoop {
                 self.backend.remove_rdd(rdd_id)
             }
             DriverEvent::RemoveBroadcast { id } => self.backend.remove_broadcast(id),
-            DriverEvent::Stop => return false,
+            DriverEvent::Stop => {
+                if let Some(h) = &mut self.heartbeats {
+                    h.stop();
+                }
+                return false;
+            }
         }
         true
     }
@@ -366,15 +382,16 @@ impl EventLoop {
             return;
         };
         let timeout = h.timeout_ms();
-        for id in h.expire(self.clock.now_ms()) {
+        for dead in h.expire(self.clock.now_ms()) {
+            let (id, silent) = (dead.executor_id, dead.silent_ms);
             tracing::warn!(
-                "Removing executor {id} with no recent heartbeats: {timeout} ms exceeds timeout \
+                "Removing executor {id} with no recent heartbeats: {silent} ms exceeds timeout \
                  {timeout} ms"
             );
             self.backend.kill_executor(&id);
             self.lose_executor(
                 &id,
-                &format!("Executor heartbeat timed out after {timeout} ms"),
+                &format!("Executor heartbeat timed out after {silent} ms"),
             );
         }
     }

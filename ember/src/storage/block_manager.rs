@@ -441,6 +441,22 @@ impl BlockManager {
         }
     }
 
+    /// Every block held here with its status, and the memory metrics, taken together under the
+    /// status lock (what Spark's `reportAllBlocks` sends after a re-registration).
+    pub fn all_block_statuses(&self) -> (Vec<(BlockId, BlockStatus)>, MemoryMetrics) {
+        let _g = self.status_lock.lock();
+        let mut blocks: Vec<BlockId> = self.memory_store.blocks();
+        blocks.extend(self.disk_store.blocks());
+        blocks.sort_unstable();
+        blocks.dedup();
+        let statuses = blocks
+            .into_iter()
+            .map(|b| (b, self.status(b)))
+            .filter(|(_, s)| s.is_cached())
+            .collect();
+        (statuses, self.memory.metrics())
+    }
+
     /// Removes a block from memory and disk, returns its memory, and reports it; false when it
     /// was not here.
     pub fn remove_block(&self, block: BlockId) -> bool {

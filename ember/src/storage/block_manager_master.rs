@@ -140,6 +140,16 @@ impl BlockManagerMaster {
         self.changed.notify_all();
     }
 
+    /// Whether a block manager of this executor is registered (what Spark's
+    /// `BlockManagerMasterHeartbeatEndpoint` answers a heartbeat with).
+    pub fn knows_executor(&self, executor_id: &str) -> bool {
+        self.state
+            .lock()
+            .managers
+            .keys()
+            .any(|m| m.executor_id == executor_id)
+    }
+
     /// Forgets every block of a lost executor.
     pub fn remove_executor(&self, executor_id: &str) {
         let mut st = self.state.lock();

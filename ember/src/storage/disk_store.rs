@@ -94,6 +94,11 @@ impl DiskStore {
         }
     }
 
+    /// Every block on disk.
+    pub fn blocks(&self) -> Vec<BlockId> {
+        self.blocks.lock().keys().copied().collect()
+    }
+
     /// The blocks of an RDD on disk.
     pub fn blocks_of_rdd(&self, rdd: usize) -> Vec<BlockId> {
         self.blocks

@@ -170,6 +170,11 @@ impl MemoryStore {
         (freed >= space).then_some(victims)
     }
 
+    /// Every block held here.
+    pub fn blocks(&self) -> Vec<BlockId> {
+        self.entries.lock().map.keys().copied().collect()
+    }
+
     /// The blocks of an RDD held here.
     pub fn blocks_of_rdd(&self, rdd: usize) -> Vec<BlockId> {
         self.entries

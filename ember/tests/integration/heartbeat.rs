@@ -1,11 +1,17 @@
-//! Executor liveness: heartbeats keep an executor registered; silence past
-//! `ember.network.timeout` gets it declared lost.
+//! Executor liveness: heartbeats keep an executor registered; silence past the executor timeout
+//! (`ember.network.executorTimeout`, else `ember.network.timeout`), seen at the next check every
+//! `ember.network.timeoutInterval`, gets it declared lost; an executor whose block manager the
+//! driver does not know registers it again and keeps running.
 
 use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use std::sync::{Arc, Condvar, Mutex};
+
 use crate::common::context;
+use ember::listener::events::ExecutorRemoved;
+use ember::listener::Listener;
 use ember::rpc::connection::Connection;
 use ember::rpc::messages::{ToDriver, ToExecutor};
 
@@ -23,14 +29,40 @@ fn standalone() -> ember::context::Context {
             ("ember.authenticate", "true"),
             ("ember.authenticate.secret", SECRET),
             ("ember.network.timeout", "1s"),
+            ("ember.network.timeoutInterval", "200ms"),
             ("ember.executor.heartbeatInterval", "100ms"),
         ],
     )
 }
 
+/// The reasons of executor losses, as listeners see them.
+#[derive(Clone, Default)]
+struct Losses(Arc<(Mutex<Vec<String>>, Condvar)>);
+
+impl Listener for Losses {
+    fn on_executor_removed(&mut self, e: &ExecutorRemoved) {
+        self.0 .0.lock().unwrap().push(e.reason.clone());
+        self.0 .1.notify_all();
+    }
+}
+
+impl Losses {
+    fn wait_for_one(&self) -> String {
+        let (lock, cv) = &*self.0;
+        let (g, _) = cv
+            .wait_timeout_while(lock.lock().unwrap(), Duration::from_secs(30), |v| {
+                v.is_empty()
+            })
+            .unwrap();
+        g.first().cloned().expect("no executor was declared lost")
+    }
+}
+
 #[test]
 fn a_silent_executor_is_declared_lost_after_the_network_timeout() {
     let ctx = standalone();
+    let losses = Losses::default();
+    ctx.add_listener(losses.clone()).unwrap();
     let addr = ctx.driver_address().unwrap();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -79,6 +111,15 @@ fn a_silent_executor_is_declared_lost_after_the_network_timeout() {
         }
     });
     assert!(stop, "a timed-out executor is told to stop");
+    // Spark's reason names how long the executor was really silent, which the periodic check
+    // sees past the 1 s timeout (not the timeout itself).
+    let reason = losses.wait_for_one();
+    let silent: u64 = reason
+        .strip_prefix("Executor heartbeat timed out after ")
+        .and_then(|r| r.strip_suffix(" ms"))
+        .and_then(|ms| ms.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected loss reason {reason:?}"));
+    assert!(silent > 1000, "{reason}");
     ctx.stop();
 }
 
@@ -184,5 +225,70 @@ fn executor_metrics_reach_the_driver() {
     }
     let read: u64 = all.values().map(|m| m.file_read_bytes).sum();
     assert!(read >= text.len() as u64, "{all:?}");
+    ctx.stop();
+}
+
+/// Spark's executor, told on a heartbeat to re-register (the driver does not know its block
+/// manager), registers its block manager again with every block it holds and keeps running: it
+/// stays the same registered executor, its cached blocks are known again, and it runs tasks.
+#[test]
+fn an_executor_told_to_reregister_reports_its_blocks_and_keeps_running() {
+    use ember::prelude::*;
+    let ctx = context(
+        "local-cluster[1,1,1024]",
+        &[("ember.executor.heartbeatInterval", "100ms")],
+    );
+    let computed = ctx.long_accumulator("computed");
+    let rdd = ctx
+        .parallelize((0..100i64).collect(), 2)
+        .map(func!(|x: i64| {
+            computed.add(1);
+            x * 2
+        }))
+        .cache();
+    assert_eq!(rdd.count().unwrap(), 100);
+    assert_eq!(computed.value(), 100);
+    let before = ctx.executor_infos();
+    assert_eq!(before.len(), 1);
+    let id = before[0].executor_id.clone();
+    assert!(
+        ctx.wait_for_storage(Duration::from_secs(30), |s| s
+            .iter()
+            .any(|e| e.executor_id == id && e.blocks == 2)),
+        "both partitions are cached: {:?}",
+        ctx.executor_storage_status()
+    );
+
+    ctx.forget_block_manager(&id);
+    assert_eq!(
+        ctx.rdd_storage_info(rdd.id()).0,
+        0,
+        "the driver forgot the blocks"
+    );
+    assert!(
+        ctx.wait_for_storage(Duration::from_secs(30), |s| s
+            .iter()
+            .any(|e| e.executor_id == id && e.blocks == 2)),
+        "the executor did not register its block manager again: {:?}",
+        ctx.executor_storage_status()
+    );
+    assert_eq!(ctx.rdd_storage_info(rdd.id()).0, 2);
+    let after = ctx.executor_infos();
+    assert_eq!(
+        after
+            .iter()
+            .map(|e| (&e.executor_id, e.pid))
+            .collect::<Vec<_>>(),
+        before
+            .iter()
+            .map(|e| (&e.executor_id, e.pid))
+            .collect::<Vec<_>>(),
+        "the same executor process, still registered"
+    );
+    assert_eq!(ctx.status().executors_lost, 0);
+    // Still usable, and its cache with it: nothing is computed again.
+    assert_eq!(rdd.count().unwrap(), 100);
+    assert_eq!(computed.value(), 100);
+    assert_eq!(ctx.status().executors_lost, 0);
     ctx.stop();
 }
