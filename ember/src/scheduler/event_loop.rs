@@ -697,6 +697,7 @@ mod tests {
             tasks: specs,
             shuffle_id: None,
             body: TaskBody::new(()),
+            barrier: false,
         });
         tasks
     }
