@@ -1103,6 +1103,29 @@ impl DagScheduler {
                         self.tracker.remove_outputs_on_executor(exec);
                     }
                 }
+                if stage.barrier {
+                    // The stage's other tasks would wait at their barrier for this one: kill
+                    // them, and run the whole stage again, which a result stage cannot (Spark's
+                    // fetch-failure handling of a barrier stage).
+                    let task = task_name(stage, partition);
+                    let reason = format!(
+                        "Task {task} from barrier stage {stage} ({}) failed.",
+                        stage.name
+                    );
+                    let own_shuffle = stage.shuffle_id();
+                    actions.push(DagAction::CancelStage { stage_id, reason });
+                    match own_shuffle {
+                        Some(own) => self.tracker.unregister_all_map_outputs(own),
+                        None => {
+                            let reason = format!(
+                                "Could not recover from a failed barrier ResultStage. Most \
+                                 recent failure reason: {message}"
+                            );
+                            self.abort_stage(stage_id, &reason, &mut actions);
+                            return actions;
+                        }
+                    }
+                }
                 if attempts >= self.max_stage_attempts {
                     // Spark's wording: "ResultStage 1 (count at …) has failed the maximum …".
                     let reason = format!(
@@ -2137,6 +2160,47 @@ mod tests {
     }
 
     #[test]
+    fn a_fetch_failure_in_a_barrier_result_stage_kills_its_tasks_and_fails_the_job() {
+        let tracker = Arc::new(MapOutputTracker::new());
+        let mut dag = DagScheduler::new(tracker, Arc::new(NoCache), 4);
+        let source = bnode(0, 2, Vec::new(), false);
+        let dep = Arc::new(Shuffle {
+            rdd: source,
+            reduces: 2,
+        });
+        let reduce = bnode(1, 2, vec![Dependency::Shuffle(dep)], false);
+        let b = bnode(2, 2, vec![one_to_one(&reduce)], true);
+        submit(&mut dag, b);
+        for i in 0..2 {
+            let result = DirectTaskResult {
+                value: TaskValue::MapStatus(map_status("hostA", i, vec![1, 1])),
+                metrics: TaskMetricsSnapshot::default(),
+                accum_updates: Vec::new(),
+            };
+            dag.task_ended(0, 0, i, Ok(result), 1);
+        }
+        let fetch = TaskEndReason::FetchFailed {
+            location: None,
+            shuffle_id: 0,
+            map_index: Some(0),
+            reduce_id: 0,
+            message: "gone".into(),
+        };
+        let actions = dag.task_ended(1, 0, 0, Err(fetch), 2);
+        assert!(actions
+            .iter()
+            .any(|a| matches!(a, DagAction::CancelStage { stage_id: 1, .. })));
+        assert_eq!(
+            job_failure(&actions),
+            Some(&SchedulerError::JobAborted(
+                "Could not recover from a failed barrier ResultStage. Most recent failure reason: \
+                 gone"
+                    .into()
+            ))
+        );
+    }
+
+    #[test]
     fn spark_24819_a_barrier_job_waits_for_slots_then_fails() {
         let tracker = Arc::new(MapOutputTracker::new());
         let mut dag = DagScheduler::new(tracker, Arc::new(NoCache), 4);
@@ -2209,10 +2273,12 @@ mod tests {
             false,
         );
         assert_eq!(job_failure(&submit(&mut dag, reduce)), chain);
-        assert!(chain.unwrap().to_string().starts_with(
-            "[SPARK-24820][SPARK-24821]: Barrier execution mode does not allow the following \
+        assert!(SchedulerError::BarrierUnsupportedRddChain
+            .to_string()
+            .starts_with(
+                "[SPARK-24820][SPARK-24821]: Barrier execution mode does not allow the following \
              pattern of RDD chain within a barrier stage:\n1. Ancestor RDDs"
-        ));
+            ));
         // zip() with an ordinary RDD is fine.
         let b = bnode(7, 2, Vec::new(), true);
         let plain = bnode(8, 2, Vec::new(), false);
