@@ -2221,8 +2221,8 @@ mod tests {
             })
         );
         assert!(job_failure(&actions).unwrap().to_string().starts_with(
-            "[SPARK-24819]: Barrier execution mode does not allow run a barrier stage that requires \
-             more slots than the total number of slots in the cluster currently."
+            "[SPARK-24819]: Barrier execution mode does not allow run a barrier stage that \
+             requires more slots than the total number of slots in the cluster currently."
         ));
         assert_eq!(dag.next_wakeup_ms(), None);
         // Slots that appear before the next check let the job run.

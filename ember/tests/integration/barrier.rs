@@ -5,7 +5,7 @@
 use ember::prelude::*;
 use ember::task::BarrierTaskContext;
 
-use crate::common::context;
+use crate::common::{context, is_cluster};
 
 /// The two masters of the barrier tests: four slots each, in this process or in two executors.
 const MASTERS: [&str; 2] = ["local[4]", "local-cluster[2,2,1024]"];
@@ -42,14 +42,17 @@ fn all_gather_returns_every_partitions_message_in_partition_order() {
                     .all_gather(barrier.partition_id().to_string())
                     .expect("all_gather");
                 let n = it.count();
-                std::iter::once((n, all))
+                let executor = barrier.task_context().services().executor_id().to_string();
+                std::iter::once((n, all, executor))
             })
             .collect()
             .expect("job");
         let want: Vec<String> = (0..4).map(|p| p.to_string()).collect();
         assert_eq!(gathered.len(), 4, "{master}");
-        for (n, all) in gathered {
+        for (n, all, executor) in gathered {
             assert_eq!((n, &all), (2, &want), "{master}");
+            // In local-cluster the syncs crossed the executors' connections.
+            assert_eq!(executor == "driver", !is_cluster(master), "{master}");
         }
     });
 }
