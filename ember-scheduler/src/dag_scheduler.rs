@@ -195,6 +195,58 @@ pub struct DagScheduler {
     /// or blamed for a fetch failure): map tasks launched on it before then may report outputs
     /// that are gone (Spark's `executorFailureEpoch`, SPARK-19263).
     executor_failure_epoch: HashMap<String, u64>,
+    /// Tasks the cluster can run at once (Spark's `maxNumConcurrentTasks`), for the barrier
+    /// slot check; the event loop keeps it current.
+    max_concurrent_tasks: usize,
+    /// `ember.scheduler.barrier.maxConcurrentTasksCheck.interval` and `.maxFailures`.
+    barrier_check_interval_ms: u64,
+    barrier_check_max_failures: u32,
+    /// Jobs whose barrier stage found too few slots, submitted again when due (Spark re-posts
+    /// `JobSubmitted`): the time, the checks failed so far, the job.
+    slot_check_retries: BTreeMap<JobId, (u64, u32, JobSubmission)>,
+}
+
+/// Why a barrier stage cannot be created (Spark's barrier checks in `createResultStage` and
+/// `createShuffleMapStage`).
+enum BarrierCheckFailed {
+    Slots { required: usize, max: usize },
+    Chain,
+}
+
+/// Spark's `checkBarrierStageWithRDDChainPattern`: every RDD of a barrier stage has one
+/// partition per task and at most one barrier parent.
+fn barrier_chain_is_supported(rdd: &Arc<dyn RddBase>, num_tasks: usize) -> bool {
+    let mut seen = BTreeSet::new();
+    let mut todo = vec![rdd.clone()];
+    while let Some(r) = todo.pop() {
+        if !seen.insert(r.id()) {
+            continue;
+        }
+        let deps = r.dependencies();
+        let barrier_parents = deps
+            .iter()
+            .filter(|d| match d {
+                Dependency::Narrow { rdd, .. } => rdd.is_barrier(),
+                Dependency::Shuffle(s) => s.rdd().is_barrier(),
+            })
+            .count();
+        if r.num_partitions() != num_tasks || barrier_parents > 1 {
+            return false;
+        }
+        todo.extend(deps.into_iter().filter_map(|d| match d {
+            Dependency::Narrow { rdd, .. } => Some(rdd),
+            Dependency::Shuffle(_) => None,
+        }));
+    }
+    true
+}
+
+/// Spark's `Task.toString`: "ResultTask(1, 0)", "ShuffleMapTask(0, 3)".
+fn task_name(stage: &Stage, partition: usize) -> String {
+    match stage.kind {
+        StageKind::ShuffleMap { .. } => format!("ShuffleMapTask({}, {partition})", stage.id),
+        StageKind::Result { .. } => format!("ResultTask({}, {partition})", stage.id),
+    }
 }
 
 impl DagScheduler {
@@ -233,17 +285,52 @@ impl DagScheduler {
             max_result_size: 0,
             reduce_locality: true,
             executor_failure_epoch: HashMap::new(),
+            max_concurrent_tasks: usize::MAX,
+            barrier_check_interval_ms: 15_000,
+            barrier_check_max_failures: 40,
+            slot_check_retries: BTreeMap::new(),
         }
+    }
+
+    /// Sets how many tasks the cluster can run at once (Spark's `maxNumConcurrentTasks`:
+    /// `local[N]` has N / `ember.task.cpus`, a cluster the sum over its live executors): a
+    /// barrier stage needing more waits for slots.
+    pub fn set_max_concurrent_tasks(&mut self, slots: usize) {
+        self.max_concurrent_tasks = slots;
+    }
+
+    /// Sets `ember.scheduler.barrier.maxConcurrentTasksCheck.interval` (15 s) and `.maxFailures`
+    /// (40): how often, and how many times, a barrier job that found too few slots checks again
+    /// before it fails.
+    pub fn set_barrier_slot_check(&mut self, interval_ms: u64, max_failures: u32) {
+        self.barrier_check_interval_ms = interval_ms;
+        self.barrier_check_max_failures = max_failures;
     }
 
     /// When [`DagScheduler::resubmit_failed_stages`] has work, on the scheduler's clock.
     pub fn next_wakeup_ms(&self) -> Option<u64> {
-        self.resubmit_at
+        let retry = self.slot_check_retries.values().map(|(t, ..)| *t).min();
+        match (self.resubmit_at, retry) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Resubmits the stages that hit fetch failures, oldest job first, once their delay is over.
+    /// Jobs waiting for barrier slots are submitted again when due.
     pub fn resubmit_failed_stages(&mut self, now_ms: u64) -> Vec<DagAction> {
         let mut actions = Vec::new();
+        let due: Vec<JobId> = self
+            .slot_check_retries
+            .iter()
+            .filter(|(_, (t, ..))| *t <= now_ms)
+            .map(|(id, _)| *id)
+            .collect();
+        for job_id in due {
+            if let Some((_, failures, job)) = self.slot_check_retries.remove(&job_id) {
+                self.handle_job_submitted(job_id, job, now_ms, failures, &mut actions);
+            }
+        }
         if self.resubmit_at.is_none_or(|t| now_ms < t) {
             return actions;
         }
@@ -301,15 +388,64 @@ impl DagScheduler {
             });
             return (job_id, actions);
         }
+        self.handle_job_submitted(job_id, job, now_ms, 0, &mut actions);
+        (job_id, actions)
+    }
+
+    /// Spark's `handleJobSubmitted`: creates the job's stages and submits them, after
+    /// `slot_check_failures` failed barrier slot checks.
+    fn handle_job_submitted(
+        &mut self,
+        job_id: JobId,
+        job: JobSubmission,
+        now_ms: u64,
+        slot_check_failures: u32,
+        actions: &mut Vec<DagAction>,
+    ) {
         // The RDD graph is user code (a custom RDD's partitions or dependencies, a
         // partitioner): a panic there fails this job only, with the panic as the cause, as
         // Spark's handleJobSubmitted does with an exception ("Creating new stage failed").
         let graph = catch_unwind(AssertUnwindSafe(|| {
-            let parents = self.parent_stages(&job.rdd, job_id);
-            (parents, output_deterministic_level(&job.rdd))
+            let barrier = job.rdd.is_barrier();
+            if barrier {
+                self.check_barrier_stage(&job.rdd, job.partitions.len())?;
+            }
+            let parents = self.parent_stages(&job.rdd, job_id)?;
+            Ok((parents, output_deterministic_level(&job.rdd), barrier))
         }));
-        let (parents, level) = match graph {
-            Ok(graph) => graph,
+        let (parents, level, barrier) = match graph {
+            Ok(Ok(graph)) => graph,
+            Ok(Err(BarrierCheckFailed::Slots { required, max })) => {
+                let failures = slot_check_failures + 1;
+                let max_failures = self.barrier_check_max_failures;
+                warn!(
+                    "Barrier stage in job {job_id} requires {required} slots, but only {max} are \
+                     available. Will retry up to {} more times",
+                    (max_failures + 1).saturating_sub(failures)
+                );
+                if failures <= max_failures {
+                    let due = now_ms.saturating_add(self.barrier_check_interval_ms);
+                    self.slot_check_retries.insert(job_id, (due, failures, job));
+                } else {
+                    actions.push(DagAction::NotifyJob {
+                        job_id,
+                        event: JobEvent::Failed(SchedulerError::BarrierSlotsCheckFailed {
+                            required,
+                            max,
+                        }),
+                    });
+                }
+                return;
+            }
+            Ok(Err(BarrierCheckFailed::Chain)) => {
+                let error = SchedulerError::BarrierUnsupportedRddChain;
+                warn!("Creating new stage failed due to exception - job: {job_id}: {error}");
+                actions.push(DagAction::NotifyJob {
+                    job_id,
+                    event: JobEvent::Failed(error),
+                });
+                return;
+            }
             Err(payload) => {
                 let cause = panic_message(payload.as_ref());
                 warn!("Creating new stage failed due to exception - job: {job_id}: {cause}");
@@ -318,7 +454,7 @@ impl DagScheduler {
                     job_id,
                     event: JobEvent::Failed(error),
                 });
-                return (job_id, actions);
+                return;
             }
         };
         let stage_id = self.new_stage_id();
@@ -337,6 +473,7 @@ impl DagScheduler {
             job.call_site.clone(),
         );
         stage.indeterminate = level == DeterministicLevel::Indeterminate;
+        stage.barrier = barrier;
         self.stages.insert(stage_id, stage);
         self.add_job_to_stage_tree(stage_id, job_id);
         info!(
@@ -362,8 +499,26 @@ impl DagScheduler {
                 call_site: job.call_site,
             },
         );
-        self.submit_stage(stage_id, now_ms, &mut actions);
-        (job_id, actions)
+        self.submit_stage(stage_id, now_ms, actions);
+    }
+
+    /// Spark's `checkBarrierStageWithNumSlots` and `checkBarrierStageWithRDDChainPattern` for a
+    /// barrier stage computing `rdd` in `num_tasks` tasks.
+    fn check_barrier_stage(
+        &self,
+        rdd: &Arc<dyn RddBase>,
+        num_tasks: usize,
+    ) -> Result<(), BarrierCheckFailed> {
+        if rdd.num_partitions() > self.max_concurrent_tasks {
+            return Err(BarrierCheckFailed::Slots {
+                required: rdd.num_partitions(),
+                max: self.max_concurrent_tasks,
+            });
+        }
+        if !barrier_chain_is_supported(rdd, num_tasks) {
+            return Err(BarrierCheckFailed::Chain);
+        }
+        Ok(())
     }
 
     fn new_stage_id(&mut self) -> StageId {
@@ -408,7 +563,11 @@ impl DagScheduler {
         out
     }
 
-    fn parent_stages(&mut self, rdd: &Arc<dyn RddBase>, job_id: JobId) -> Vec<StageId> {
+    fn parent_stages(
+        &mut self,
+        rdd: &Arc<dyn RddBase>,
+        job_id: JobId,
+    ) -> Result<Vec<StageId>, BarrierCheckFailed> {
         Self::direct_shuffle_deps(rdd)
             .into_iter()
             .map(|d| self.shuffle_map_stage(d, job_id))
@@ -417,12 +576,20 @@ impl DagScheduler {
 
     /// The map stage of a shuffle, created (with its ancestors) on first use and reused by later
     /// jobs; its outputs stay registered, so a later job skips it.
-    fn shuffle_map_stage(&mut self, dep: Arc<dyn ShuffleDependencyBase>, job_id: JobId) -> StageId {
+    fn shuffle_map_stage(
+        &mut self,
+        dep: Arc<dyn ShuffleDependencyBase>,
+        job_id: JobId,
+    ) -> Result<StageId, BarrierCheckFailed> {
         if let Some(id) = self.shuffle_to_stage.get(&dep.shuffle_id()) {
-            return *id;
+            return Ok(*id);
         }
         let rdd = dep.rdd();
-        let parents = self.parent_stages(&rdd, job_id);
+        let barrier = rdd.is_barrier();
+        if barrier {
+            self.check_barrier_stage(&rdd, rdd.num_partitions())?;
+        }
+        let parents = self.parent_stages(&rdd, job_id)?;
         let id = self.new_stage_id();
         self.tracker
             .register_shuffle(dep.shuffle_id(), rdd.num_partitions());
@@ -440,9 +607,10 @@ impl DagScheduler {
             format!("{} {}", rdd.name(), rdd.id()),
         );
         stage.indeterminate = output_deterministic_level(&rdd) == DeterministicLevel::Indeterminate;
+        stage.barrier = barrier;
         self.stages.insert(id, stage);
         self.shuffle_to_stage.insert(dep.shuffle_id(), id);
-        id
+        Ok(id)
     }
 
     fn is_available(&self, stage_id: StageId) -> bool {
@@ -522,7 +690,7 @@ impl DagScheduler {
         now_ms: u64,
         actions: &mut Vec<DagAction>,
     ) {
-        let (partitions, shuffle_id, body, priority, pool) = {
+        let (partitions, shuffle_id, body, priority, pool, barrier) = {
             let Some(stage) = self.stages.get(&stage_id) else {
                 return;
             };
@@ -543,7 +711,10 @@ impl DagScheduler {
                 StageKind::ShuffleMap {
                     shuffle_id, body, ..
                 } => {
-                    if stage.indeterminate && !self.tracker.is_available(*shuffle_id) {
+                    // A barrier stage runs all its tasks together or not at all.
+                    if (stage.indeterminate || stage.barrier)
+                        && !self.tracker.is_available(*shuffle_id)
+                    {
                         // Spark's SPARK-23207: the outputs that are left were written from
                         // another ordering of the input; mixed with recomputed ones, reducers
                         // would see records twice or never. Run it all again.
@@ -553,7 +724,15 @@ impl DagScheduler {
                         .tracker
                         .missing_partitions(*shuffle_id)
                         .unwrap_or_default();
-                    (missing, Some(*shuffle_id), body.clone(), priority, pool)
+                    let barrier = stage.barrier;
+                    (
+                        missing,
+                        Some(*shuffle_id),
+                        body.clone(),
+                        priority,
+                        pool,
+                        barrier,
+                    )
                 }
                 StageKind::Result {
                     job_id,
@@ -568,7 +747,7 @@ impl DagScheduler {
                         .copied()
                         .filter(|p| job.output_index.get(p).is_some_and(|i| !job.finished[*i]))
                         .collect();
-                    (missing, None, body.clone(), priority, pool)
+                    (missing, None, body.clone(), priority, pool, stage.barrier)
                 }
             }
         };
@@ -633,6 +812,7 @@ impl DagScheduler {
             tasks,
             shuffle_id,
             body,
+            barrier,
         }));
     }
 
@@ -923,6 +1103,29 @@ impl DagScheduler {
                         self.tracker.remove_outputs_on_executor(exec);
                     }
                 }
+                if stage.barrier {
+                    // The stage's other tasks would wait at their barrier for this one: kill
+                    // them, and run the whole stage again, which a result stage cannot (Spark's
+                    // fetch-failure handling of a barrier stage).
+                    let task = task_name(stage, partition);
+                    let reason = format!(
+                        "Task {task} from barrier stage {stage} ({}) failed.",
+                        stage.name
+                    );
+                    let own_shuffle = stage.shuffle_id();
+                    actions.push(DagAction::CancelStage { stage_id, reason });
+                    match own_shuffle {
+                        Some(own) => self.tracker.unregister_all_map_outputs(own),
+                        None => {
+                            let reason = format!(
+                                "Could not recover from a failed barrier ResultStage. Most \
+                                 recent failure reason: {message}"
+                            );
+                            self.abort_stage(stage_id, &reason, &mut actions);
+                            return actions;
+                        }
+                    }
+                }
                 if attempts >= self.max_stage_attempts {
                     // Spark's wording: "ResultStage 1 (count at …) has failed the maximum …".
                     let reason = format!(
@@ -948,9 +1151,83 @@ impl DagScheduler {
                     self.resubmit_at.get_or_insert(now_ms + RESUBMIT_TIMEOUT_MS);
                 }
             }
+            Err(reason) if stage.barrier => {
+                self.barrier_task_failed(stage_id, stage_attempt_id, partition, &reason, now_ms)
+                    .into_iter()
+                    .for_each(|a| actions.push(a));
+            }
             Err(_) => {
                 // Ordinary failures are retried by the task set manager; nothing to do here.
             }
+        }
+        actions
+    }
+
+    /// A task of a barrier stage failed (any reason but a fetch failure): its attempt fails as a
+    /// whole, the other tasks are killed and the stage runs again in full; a result stage
+    /// cannot (it may have delivered partitions), so its jobs fail (Spark's `handleTaskCompletion`
+    /// for `task.isBarrier`).
+    fn barrier_task_failed(
+        &mut self,
+        stage_id: StageId,
+        stage_attempt_id: u32,
+        partition: usize,
+        reason: &TaskEndReason,
+        now_ms: u64,
+    ) -> Vec<DagAction> {
+        let mut actions = Vec::new();
+        let Some(stage) = self.stages.get_mut(&stage_id) else {
+            return actions;
+        };
+        let task = task_name(stage, partition);
+        let latest = stage.latest_attempt();
+        if stage_attempt_id != latest {
+            info!(
+                "Ignoring task failure from {task} as it's from {stage} attempt \
+                 {stage_attempt_id} and there is a more recent attempt for that stage (attempt \
+                 {latest}) running"
+            );
+            return actions;
+        }
+        let name = stage.name.clone();
+        let stage_text = stage.to_string();
+        let message =
+            format!("Stage failed because barrier task {task} finished unsuccessfully.\n{reason}");
+        // A set: the other tasks of the attempt, failing or killed, do not count again.
+        stage.failed_attempt_ids.insert(stage_attempt_id);
+        let should_abort = stage.failed_attempt_ids.len() as u32 >= self.max_stage_attempts;
+        let shuffle_id = stage.shuffle_id();
+        if self.running.contains(&stage_id) {
+            info!("Marking {stage_text} ({name}) as failed due to a barrier task failed.");
+            actions.push(DagAction::CancelStage {
+                stage_id,
+                reason: format!("Task {task} from barrier stage {stage_text} ({name}) failed."),
+            });
+            self.mark_stage_finished(stage_id, Some(message.clone()), &mut actions);
+        }
+        if should_abort {
+            let reason = format!(
+                "{stage_text} ({name}) has failed the maximum allowable number of times: {}. Most \
+                 recent failure reason: {message}",
+                self.max_stage_attempts
+            );
+            self.abort_stage(stage_id, &reason, &mut actions);
+            return actions;
+        }
+        let Some(shuffle_id) = shuffle_id else {
+            let reason = format!(
+                "Could not recover from a failed barrier ResultStage. Most recent failure \
+                 reason: {message}"
+            );
+            self.abort_stage(stage_id, &reason, &mut actions);
+            return actions;
+        };
+        // Every task runs again: the outputs of this attempt's finished tasks go too.
+        self.tracker.unregister_all_map_outputs(shuffle_id);
+        if self.failed.insert(stage_id) {
+            info!("Resubmitting {stage_text} ({name}) due to barrier stage failure.");
+            self.resubmit_at
+                .get_or_insert(now_ms.saturating_add(RESUBMIT_TIMEOUT_MS));
         }
         actions
     }
@@ -1148,6 +1425,15 @@ impl DagScheduler {
     /// Cancels a job: its tasks are killed and its caller gets `JobCancelled`.
     pub fn cancel_job(&mut self, job_id: JobId, reason: &str) -> Vec<DagAction> {
         let mut actions = Vec::new();
+        if self.slot_check_retries.remove(&job_id).is_some() {
+            actions.push(DagAction::NotifyJob {
+                job_id,
+                event: JobEvent::Failed(SchedulerError::JobCancelled {
+                    job_id,
+                    reason: reason.to_string(),
+                }),
+            });
+        }
         self.fail_job(
             job_id,
             SchedulerError::JobCancelled {
@@ -1215,6 +1501,15 @@ impl DagScheduler {
     pub fn cancel_all(&mut self, reason: &str) -> Vec<DagAction> {
         let ids: Vec<JobId> = self.jobs.keys().copied().collect();
         let mut actions = Vec::new();
+        for job_id in std::mem::take(&mut self.slot_check_retries).into_keys() {
+            actions.push(DagAction::NotifyJob {
+                job_id,
+                event: JobEvent::Failed(SchedulerError::JobCancelled {
+                    job_id,
+                    reason: reason.to_string(),
+                }),
+            });
+        }
         for id in ids {
             self.fail_job(
                 id,
@@ -1664,6 +1959,332 @@ mod tests {
         let sets = submitted(&actions);
         assert_eq!(sets.len(), 1);
         assert_eq!(sets[0].shuffle_id, Some(0));
+    }
+
+    /// An RDD of the barrier tests: `from_barrier` as `rdd.barrier().map_partitions(…)`.
+    struct BarrierNode {
+        id: usize,
+        parts: usize,
+        deps: Vec<Dependency>,
+        from_barrier: bool,
+    }
+
+    impl RddBase for BarrierNode {
+        fn id(&self) -> usize {
+            self.id
+        }
+        fn name(&self) -> &'static str {
+            "BarrierNode"
+        }
+        fn num_partitions(&self) -> usize {
+            self.parts
+        }
+        fn dependencies(&self) -> Vec<Dependency> {
+            self.deps.clone()
+        }
+        fn preferred_locations(&self, _p: usize) -> Vec<TaskLocation> {
+            Vec::new()
+        }
+        fn storage_level(&self) -> StorageLevel {
+            StorageLevel::NONE
+        }
+        fn is_from_barrier(&self) -> bool {
+            self.from_barrier
+        }
+    }
+
+    fn bnode(
+        id: usize,
+        parts: usize,
+        deps: Vec<Dependency>,
+        from_barrier: bool,
+    ) -> Arc<dyn RddBase> {
+        Arc::new(BarrierNode {
+            id,
+            parts,
+            deps,
+            from_barrier,
+        })
+    }
+
+    fn submit_parts(
+        dag: &mut DagScheduler,
+        rdd: Arc<dyn RddBase>,
+        parts: Vec<usize>,
+    ) -> Vec<DagAction> {
+        let job = JobSubmission {
+            rdd,
+            body: TaskBody::new(()),
+            partitions: parts,
+            pool: String::new(),
+            group: None,
+            call_site: "test".into(),
+        };
+        dag.submit_job(job, 0).1
+    }
+
+    fn job_failure(actions: &[DagAction]) -> Option<&SchedulerError> {
+        actions.iter().find_map(|a| match a {
+            DagAction::NotifyJob {
+                event: JobEvent::Failed(e),
+                ..
+            } => Some(e),
+            _ => None,
+        })
+    }
+
+    fn boom() -> TaskEndReason {
+        TaskEndReason::ExceptionFailure {
+            description: "boom".into(),
+        }
+    }
+
+    #[test]
+    fn is_barrier_goes_through_narrow_dependencies_and_stops_at_shuffles() {
+        let source = bnode(0, 2, Vec::new(), false);
+        let b = bnode(1, 2, vec![one_to_one(&source)], true);
+        let child = bnode(2, 2, vec![one_to_one(&b)], false);
+        assert!(!source.is_barrier());
+        assert!(b.is_barrier() && child.is_barrier());
+        let reduce = bnode(
+            3,
+            2,
+            vec![Dependency::Shuffle(Arc::new(Shuffle {
+                rdd: child,
+                reduces: 2,
+            }))],
+            false,
+        );
+        assert!(!reduce.is_barrier());
+    }
+
+    #[test]
+    fn a_failed_barrier_map_task_reruns_the_whole_stage_and_stale_failures_are_ignored() {
+        // DAGSchedulerSuite "Retry all the tasks on a resubmitted attempt of a barrier stage"
+        // and "Barrier task failures from a previous stage attempt don't trigger stage retry".
+        let tracker = Arc::new(MapOutputTracker::new());
+        let mut dag = DagScheduler::new(tracker.clone(), Arc::new(NoCache), 4);
+        let b = bnode(0, 2, Vec::new(), true);
+        let reduce = bnode(
+            1,
+            2,
+            vec![Dependency::Shuffle(Arc::new(Shuffle {
+                rdd: b,
+                reduces: 2,
+            }))],
+            false,
+        );
+        let actions = submit(&mut dag, reduce);
+        let sets = submitted(&actions);
+        assert_eq!(sets.len(), 1);
+        assert!(sets[0].barrier);
+        let map_stage = sets[0].stage_id;
+        let ok = |i: usize| DirectTaskResult {
+            value: TaskValue::MapStatus(map_status("hostA", i, vec![1, 1])),
+            metrics: TaskMetricsSnapshot::default(),
+            accum_updates: Vec::new(),
+        };
+        dag.task_ended(map_stage, 0, 0, Ok(ok(0)), 1);
+        let actions = dag.task_ended(map_stage, 0, 1, Err(boom()), 2);
+        let failure = "Stage failed because barrier task ShuffleMapTask(0, 1) finished \
+                       unsuccessfully.\nboom";
+        assert!(actions.iter().any(|a| matches!(
+            a,
+            DagAction::CancelStage { stage_id: 0, reason }
+                if reason == "Task ShuffleMapTask(0, 1) from barrier stage ShuffleMapStage 0 \
+                              (BarrierNode 0) failed."
+        )));
+        assert!(actions.iter().any(|a| matches!(
+            a,
+            DagAction::StageCompleted { failure_reason: Some(r), .. } if r == failure
+        )));
+        assert!(job_failure(&actions).is_none());
+        // The other task, killed, fails the same attempt again: nothing more happens.
+        let killed = TaskEndReason::TaskKilled {
+            reason: "killed".into(),
+        };
+        assert!(submitted(&dag.task_ended(map_stage, 0, 0, Err(killed.clone()), 3)).is_empty());
+        assert_eq!(dag.next_wakeup_ms(), Some(2 + RESUBMIT_TIMEOUT_MS));
+        let actions = dag.resubmit_failed_stages(2 + RESUBMIT_TIMEOUT_MS);
+        let sets = submitted(&actions);
+        assert_eq!(sets.len(), 1);
+        assert_eq!((sets[0].stage_id, sets[0].stage_attempt_id), (map_stage, 1));
+        // Partition 0's output of attempt 0 was dropped: both run again.
+        let parts: Vec<usize> = sets[0].tasks.iter().map(|t| t.partition).collect();
+        assert_eq!(parts, [0, 1]);
+        // A late failure of attempt 0 changes nothing.
+        assert!(dag.task_ended(map_stage, 0, 1, Err(killed), 300).is_empty());
+    }
+
+    #[test]
+    fn a_failed_barrier_result_task_fails_the_job() {
+        // DAGSchedulerSuite "Fail the job if a barrier ResultTask failed".
+        let tracker = Arc::new(MapOutputTracker::new());
+        let mut dag = DagScheduler::new(tracker, Arc::new(NoCache), 4);
+        let b = bnode(0, 2, Vec::new(), true);
+        let actions = submit(&mut dag, b);
+        assert!(submitted(&actions)[0].barrier);
+        let actions = dag.task_ended(0, 0, 0, Err(boom()), 1);
+        assert_eq!(
+            job_failure(&actions),
+            Some(&SchedulerError::JobAborted(
+                "Could not recover from a failed barrier ResultStage. Most recent failure reason: \
+                 Stage failed because barrier task ResultTask(0, 0) finished unsuccessfully.\nboom"
+                    .into()
+            ))
+        );
+    }
+
+    #[test]
+    fn a_barrier_stage_fails_after_max_consecutive_attempts() {
+        let tracker = Arc::new(MapOutputTracker::new());
+        let mut dag = DagScheduler::new(tracker, Arc::new(NoCache), 1);
+        let b = bnode(0, 2, Vec::new(), true);
+        let reduce = bnode(
+            1,
+            2,
+            vec![Dependency::Shuffle(Arc::new(Shuffle {
+                rdd: b,
+                reduces: 2,
+            }))],
+            false,
+        );
+        submit(&mut dag, reduce);
+        let actions = dag.task_ended(0, 0, 1, Err(boom()), 1);
+        let Some(SchedulerError::JobAborted(m)) = job_failure(&actions) else {
+            panic!("no failure in {actions:?}");
+        };
+        assert!(m.starts_with(
+            "ShuffleMapStage 0 (BarrierNode 0) has failed the maximum allowable number of times: \
+             1. Most recent failure reason: Stage failed because barrier task"
+        ));
+    }
+
+    #[test]
+    fn a_fetch_failure_in_a_barrier_result_stage_kills_its_tasks_and_fails_the_job() {
+        let tracker = Arc::new(MapOutputTracker::new());
+        let mut dag = DagScheduler::new(tracker, Arc::new(NoCache), 4);
+        let source = bnode(0, 2, Vec::new(), false);
+        let dep = Arc::new(Shuffle {
+            rdd: source,
+            reduces: 2,
+        });
+        let reduce = bnode(1, 2, vec![Dependency::Shuffle(dep)], false);
+        let b = bnode(2, 2, vec![one_to_one(&reduce)], true);
+        submit(&mut dag, b);
+        for i in 0..2 {
+            let result = DirectTaskResult {
+                value: TaskValue::MapStatus(map_status("hostA", i, vec![1, 1])),
+                metrics: TaskMetricsSnapshot::default(),
+                accum_updates: Vec::new(),
+            };
+            dag.task_ended(0, 0, i, Ok(result), 1);
+        }
+        let fetch = TaskEndReason::FetchFailed {
+            location: None,
+            shuffle_id: 0,
+            map_index: Some(0),
+            reduce_id: 0,
+            message: "gone".into(),
+        };
+        let actions = dag.task_ended(1, 0, 0, Err(fetch), 2);
+        assert!(actions
+            .iter()
+            .any(|a| matches!(a, DagAction::CancelStage { stage_id: 1, .. })));
+        assert_eq!(
+            job_failure(&actions),
+            Some(&SchedulerError::JobAborted(
+                "Could not recover from a failed barrier ResultStage. Most recent failure reason: \
+                 gone"
+                    .into()
+            ))
+        );
+    }
+
+    #[test]
+    fn spark_24819_a_barrier_job_waits_for_slots_then_fails() {
+        let tracker = Arc::new(MapOutputTracker::new());
+        let mut dag = DagScheduler::new(tracker, Arc::new(NoCache), 4);
+        dag.set_max_concurrent_tasks(1);
+        dag.set_barrier_slot_check(1000, 2);
+        let actions = submit(&mut dag, bnode(0, 2, Vec::new(), true));
+        assert!(actions.is_empty());
+        assert_eq!(dag.next_wakeup_ms(), Some(1000));
+        assert!(dag.resubmit_failed_stages(999).is_empty());
+        assert!(dag.resubmit_failed_stages(1000).is_empty());
+        assert_eq!(dag.next_wakeup_ms(), Some(2000));
+        let actions = dag.resubmit_failed_stages(2000);
+        assert_eq!(
+            job_failure(&actions),
+            Some(&SchedulerError::BarrierSlotsCheckFailed {
+                required: 2,
+                max: 1
+            })
+        );
+        assert!(job_failure(&actions).unwrap().to_string().starts_with(
+            "[SPARK-24819]: Barrier execution mode does not allow run a barrier stage that \
+             requires more slots than the total number of slots in the cluster currently."
+        ));
+        assert_eq!(dag.next_wakeup_ms(), None);
+        // Slots that appear before the next check let the job run.
+        let actions = submit(&mut dag, bnode(1, 2, Vec::new(), true));
+        assert!(actions.is_empty());
+        dag.set_max_concurrent_tasks(2);
+        let actions = dag.resubmit_failed_stages(1000);
+        assert_eq!(submitted(&actions).len(), 1);
+        // A non-barrier job never waits.
+        dag.set_max_concurrent_tasks(0);
+        assert_eq!(
+            submitted(&submit(&mut dag, bnode(2, 2, Vec::new(), false))).len(),
+            1
+        );
+    }
+
+    #[test]
+    fn spark_24820_unsupported_barrier_rdd_chains_fail_the_job_at_once() {
+        let tracker = Arc::new(MapOutputTracker::new());
+        let mut dag = DagScheduler::new(tracker, Arc::new(NoCache), 4);
+        let chain = Some(&SchedulerError::BarrierUnsupportedRddChain);
+        // Part of the partitions (first()/take()).
+        let actions = submit_parts(&mut dag, bnode(0, 2, Vec::new(), true), vec![0]);
+        assert_eq!(job_failure(&actions), chain);
+        // coalesce(): a barrier parent of another partition count.
+        let b = bnode(1, 4, Vec::new(), true);
+        let coalesced = bnode(
+            2,
+            2,
+            vec![Dependency::Narrow {
+                rdd: b,
+                one_to_one: false,
+            }],
+            false,
+        );
+        assert_eq!(job_failure(&submit(&mut dag, coalesced)), chain);
+        // zip() of two barrier RDDs, in a map stage.
+        let b1 = bnode(3, 2, Vec::new(), true);
+        let b2 = bnode(4, 2, Vec::new(), true);
+        let zipped = bnode(5, 2, vec![one_to_one(&b1), one_to_one(&b2)], false);
+        let reduce = bnode(
+            6,
+            2,
+            vec![Dependency::Shuffle(Arc::new(Shuffle {
+                rdd: zipped,
+                reduces: 2,
+            }))],
+            false,
+        );
+        assert_eq!(job_failure(&submit(&mut dag, reduce)), chain);
+        assert!(SchedulerError::BarrierUnsupportedRddChain
+            .to_string()
+            .starts_with(
+                "[SPARK-24820][SPARK-24821]: Barrier execution mode does not allow the following \
+             pattern of RDD chain within a barrier stage:\n1. Ancestor RDDs"
+            ));
+        // zip() with an ordinary RDD is fine.
+        let b = bnode(7, 2, Vec::new(), true);
+        let plain = bnode(8, 2, Vec::new(), false);
+        let zipped = bnode(9, 2, vec![one_to_one(&b), one_to_one(&plain)], false);
+        assert_eq!(submitted(&submit(&mut dag, zipped)).len(), 1);
     }
 
     fn on_executor(host: &str, exec: &str) -> TaskLocation {

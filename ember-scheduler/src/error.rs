@@ -47,6 +47,34 @@ pub enum SchedulerError {
         cause: String,
     },
 
+    /// A barrier stage needs more tasks at once than the cluster has slots (Spark's
+    /// `BarrierJobSlotsNumberCheckFailed`), still after
+    /// `ember.scheduler.barrier.maxConcurrentTasksCheck.maxFailures` checks.
+    #[error(
+        "[SPARK-24819]: Barrier execution mode does not allow run a barrier stage that requires \
+         more slots than the total number of slots in the cluster currently. Please init a new \
+         cluster with more resources(e.g. CPU, GPU) or repartition the input RDD(s) to reduce \
+         the number of slots required to run this barrier stage."
+    )]
+    BarrierSlotsCheckFailed {
+        /// Slots the barrier stage needs (its partitions).
+        required: usize,
+        /// Tasks the cluster can run at once.
+        max: usize,
+    },
+
+    /// A barrier stage whose RDD chain Ember cannot run as one barrier (Spark's
+    /// `BarrierJobUnsupportedRDDChainException`).
+    #[error(
+        "[SPARK-24820][SPARK-24821]: Barrier execution mode does not allow the following pattern \
+         of RDD chain within a barrier stage:\n1. Ancestor RDDs that have different number of \
+         partitions from the resulting RDD (e.g. union()/coalesce()/first()/take()/\
+         PartitionPruningRDD). A workaround for first()/take() can be barrierRdd.collect().head \
+         (scala) or barrierRdd.collect()[0] (python).\n2. An RDD that depends on multiple \
+         barrier RDDs (e.g. barrierRdd1.zip(barrierRdd2))."
+    )]
+    BarrierUnsupportedRddChain,
+
     /// A scheduling mode that is neither FIFO nor FAIR.
     #[error("unknown scheduling mode {0:?}: expected FIFO or FAIR")]
     UnknownSchedulingMode(String),

@@ -26,6 +26,7 @@
 //! types or configuration keys. It depends on `ember-common` and small pure crates only; no
 //! other Ember crate depends on it but `ember`.
 
+pub mod barrier_coordinator;
 pub mod cache_locations;
 pub mod clock;
 pub mod config;

@@ -112,6 +112,21 @@ pub trait RddBase: Send + Sync {
     fn is_order_sensitive(&self) -> bool {
         false
     }
+    /// Whether this RDD was made by `rdd.barrier().map_partitions(…)` (Spark's
+    /// `MapPartitionsRDD.isFromBarrier`).
+    fn is_from_barrier(&self) -> bool {
+        false
+    }
+    /// Whether the stage computing this RDD is a barrier stage (Spark's `RDD.isBarrier`): it
+    /// comes from a barrier, or a narrow parent does. A shuffle cuts it: the stage that reads a
+    /// barrier stage's output is an ordinary one.
+    fn is_barrier(&self) -> bool {
+        self.is_from_barrier()
+            || self.dependencies().iter().any(|d| match d {
+                Dependency::Narrow { rdd, .. } => rdd.is_barrier(),
+                Dependency::Shuffle(_) => false,
+            })
+    }
 }
 
 /// The map side of a shuffle, as the DAG scheduler sees it (Spark's `ShuffleDependency`).

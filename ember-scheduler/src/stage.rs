@@ -65,6 +65,9 @@ pub struct Stage {
     /// Its RDD's output is indeterminate (Spark's `Stage.isIndeterminate`): when part of it runs
     /// again it runs in full, and so do the stages that read it.
     pub indeterminate: bool,
+    /// Its RDD is a barrier RDD (Spark's `Stage.isBarrier`): all its tasks start together, and
+    /// when one fails the whole stage runs again.
+    pub barrier: bool,
 }
 
 /// "ResultStage 1", "ShuffleMapStage 0": how Spark names a stage (`Stage.toString`).
@@ -103,6 +106,7 @@ impl Stage {
             submitted_at_ms: 0,
             name,
             indeterminate: false,
+            barrier: false,
         }
     }
 

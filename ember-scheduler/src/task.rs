@@ -55,4 +55,7 @@ pub struct TaskDescription {
     pub cpus: u32,
     /// What it runs.
     pub body: TaskBody,
+    /// For a task of a barrier stage, the number of tasks of its stage attempt (what every
+    /// barrier sync waits for); `None` otherwise.
+    pub barrier_tasks: Option<usize>,
 }

@@ -68,7 +68,13 @@ pub struct TaskSchedulerImpl {
     has_received_task: bool,
     has_launched_task: bool,
     next_starvation_warning_ms: Option<u64>,
+    /// When "Releasing the assigned resource offers …" was last logged (Spark logs it at most
+    /// once a minute).
+    last_barrier_release_log_ms: Option<u64>,
 }
+
+/// How often a barrier task set that could not launch in full says so.
+const BARRIER_RELEASE_LOG_INTERVAL_MS: u64 = 60_000;
 
 /// Spark's warning, every `ember.starvation.timeout` while the first task set of the application
 /// has launched nothing (see [`TaskSchedulerImpl::check_starvation`]).
@@ -115,6 +121,7 @@ impl TaskSchedulerImpl {
             has_received_task: false,
             has_launched_task: false,
             next_starvation_warning_ms: None,
+            last_barrier_release_log_ms: None,
         }
     }
 
@@ -373,6 +380,26 @@ impl TaskSchedulerImpl {
                 tsm.name(),
                 tsm.running_tasks()
             );
+            // A barrier task set launches all its tasks in this round or none (Spark's
+            // resourceOffers): with too few free slots it is not even offered.
+            let barrier_tasks = tsm.is_barrier().then(|| tsm.pending_tasks());
+            match barrier_tasks {
+                Some(0) => continue,
+                Some(n) if slots < n as u64 => {
+                    info!(
+                        "Skip current round of resource offers for barrier stage {} because the \
+                         barrier taskSet requires {} slots, while the total number of available \
+                         slots is {slots}.",
+                        key.0,
+                        tsm.num_tasks()
+                    );
+                    continue;
+                }
+                _ => {}
+            }
+            // This task set's launches, committed once the round is over (a barrier task set's
+            // may be taken back).
+            let mut launches: Vec<(usize, TaskDescription, SchedulerEvent)> = Vec::new();
             let levels: Vec<TaskLocality> = tsm.locality_levels().to_vec();
             let mut launched_any = false;
             // Spark ≥ 3.1 (SPARK-18886): the locality wait restarts only after a round in which
@@ -393,18 +420,11 @@ impl TaskSchedulerImpl {
                         let offered = tsm.offer(&offer.executor_id, &offer.host, max_locality, now);
                         no_delay_rejects &= !offered.delay_reject;
                         if let Some(task) = offered.task {
-                            self.running.insert(
-                                task.task_id,
-                                RunningTask {
-                                    task_set: key,
-                                    executor_id: offer.executor_id.clone(),
-                                },
-                            );
                             let locality = tsm
                                 .task_info(task.task_id)
                                 .map_or(TaskLocality::Any, |i| i.locality);
                             min_locality = Some(min_locality.map_or(locality, |m| m.min(locality)));
-                            events.push(SchedulerEvent::TaskStarted {
+                            let started = SchedulerEvent::TaskStarted {
                                 stage_id: task.stage_id,
                                 stage_attempt_id: task.stage_attempt_id,
                                 task_id: task.task_id,
@@ -413,10 +433,10 @@ impl TaskSchedulerImpl {
                                     .task_info(task.task_id)
                                     .is_some_and(|t| t.speculative),
                                 locality,
-                            });
+                            };
                             free_cpus[i] -= task_cpus;
                             slots -= 1;
-                            assigned[i].push(task);
+                            launches.push((i, task, started));
                             launched = true;
                         }
                     }
@@ -425,6 +445,57 @@ impl TaskSchedulerImpl {
                     }
                     launched_any = true;
                 }
+            }
+            if barrier_tasks.is_some_and(|n| launches.len() < n) {
+                if self.config.legacy_locality_wait_reset {
+                    let message = format!(
+                        "Fail resource offers for barrier stage {} because only {} out of a total \
+                         number of {} tasks got resource offers. We highly recommend you to use \
+                         the non-legacy delay scheduling by setting \
+                         ember.locality.wait.legacyResetOnTaskLaunch to false to get rid of this \
+                         error.",
+                        key.0,
+                        launches.len(),
+                        tsm.num_tasks()
+                    );
+                    warn!("{message}");
+                    tsm.abort(&message, &mut events);
+                    aborted.push(key);
+                } else if self
+                    .last_barrier_release_log_ms
+                    .is_none_or(|t| now.saturating_sub(t) >= BARRIER_RELEASE_LOG_INTERVAL_MS)
+                {
+                    self.last_barrier_release_log_ms = Some(now);
+                    info!(
+                        "Releasing the assigned resource offers since only partial tasks can be \
+                         launched. Waiting for later round resource offers."
+                    );
+                }
+                // SPARK-24818: the cores go back to the round and the tasks wait for a later
+                // one, in their first order.
+                for (i, task, _) in launches.drain(..).rev() {
+                    tsm.undo_launch(task.task_id);
+                    free_cpus[i] += task_cpus;
+                    slots += 1;
+                }
+                launched_any = false;
+            } else if barrier_tasks.is_some() {
+                info!(
+                    "Successfully scheduled all the {} tasks for barrier stage {}.",
+                    launches.len(),
+                    key.0
+                );
+            }
+            for (i, task, started) in launches {
+                self.running.insert(
+                    task.task_id,
+                    RunningTask {
+                        task_set: key,
+                        executor_id: offers[i].executor_id.clone(),
+                    },
+                );
+                events.push(started);
+                assigned[i].push(task);
             }
             // Every round offers all free cores (Spark's `isAllFreeResources`), so a round that
             // launched and declined nothing for locality is a fair share fully used.
@@ -1021,6 +1092,98 @@ mod tests {
         let (tasks, _) = s.resource_offers(&[offer("a", "h1", 5)]);
         assert_eq!(tasks[0].len(), 2);
         assert!(tasks[0].iter().all(|t| t.cpus == 2));
+    }
+
+    fn barrier(mut ts: TaskSet) -> TaskSet {
+        ts.barrier = true;
+        ts
+    }
+
+    #[test]
+    fn a_barrier_task_set_launches_all_its_tasks_in_one_round_or_none() {
+        // TaskSchedulerImplSuite "don't schedule for a barrier taskSet if available slots are
+        // less than pending tasks" and "schedule tasks for a barrier taskSet if all tasks can be
+        // launched together".
+        let (mut s, _) = scheduler(SchedulerConfig::default(), 1);
+        s.submit_tasks(barrier(task_set(0, 0, 0, 4)));
+        let (tasks, events) = s.resource_offers(&[offer("A", "ha", 2), offer("B", "hb", 1)]);
+        assert!(tasks.iter().all(Vec::is_empty));
+        assert!(events.is_empty());
+        assert_eq!(s.running_task_count(), 0);
+        let (tasks, events) = s.resource_offers(&[offer("A", "ha", 2), offer("B", "hb", 2)]);
+        assert_eq!(tasks.iter().flatten().count(), 4);
+        assert_eq!(started(&events).len(), 4);
+        assert!(tasks.iter().flatten().all(|t| t.barrier_tasks == Some(4)));
+        // An ordinary task set's tasks are not barrier tasks.
+        s.submit_tasks(task_set(1, 0, 1, 1));
+        let (tasks, _) = s.resource_offers(&[offer("A", "ha", 1)]);
+        assert_eq!(tasks[0][0].barrier_tasks, None);
+    }
+
+    #[test]
+    fn spark_24818_a_partial_assignment_of_a_barrier_task_set_is_released() {
+        // All four tasks prefer executor A (2 cores): B's cores are declined at PROCESS_LOCAL,
+        // so only two would launch: both go back and the cores stay free for the round.
+        let config = SchedulerConfig {
+            locality_wait_node_ms: 0,
+            ..SchedulerConfig::default()
+        };
+        let (mut s, clock) = scheduler(config, 1);
+        s.executor_added("A", "ha");
+        s.executor_added("B", "hb");
+        let prefs = vec![vec![on_executor("ha", "A")]; 4];
+        s.submit_tasks(barrier(task_set_with_prefs(0, 0, 0, prefs)));
+        s.submit_tasks(task_set(1, 0, 1, 4));
+        let offers = [offer("A", "ha", 2), offer("B", "hb", 2)];
+        let (tasks, _) = s.resource_offers(&offers);
+        // The lower-priority ordinary task set got every core the barrier set gave back.
+        assert_eq!(stages_of(&tasks), [1, 1, 1, 1]);
+        let tsm = s.task_set_manager(0, 0).unwrap();
+        assert_eq!((tsm.running_tasks(), tsm.pending_tasks()), (0, 4));
+        for t in tasks.iter().flatten() {
+            s.status_update(success(&t.executor_id, t.task_id));
+        }
+        // Once the locality wait is over, all four launch at once, first attempts all.
+        clock.set(3000);
+        let (tasks, _) = s.resource_offers(&offers);
+        let launched: Vec<&TaskDescription> = tasks.iter().flatten().collect();
+        assert_eq!(launched.len(), 4);
+        assert!(launched
+            .iter()
+            .all(|t| t.stage_id == 0 && t.attempt_number == 0));
+        let mut indices: Vec<usize> = launched.iter().map(|t| t.index).collect();
+        indices.sort_unstable();
+        assert_eq!(indices, [0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn a_failed_barrier_task_makes_its_task_set_a_zombie_and_nothing_is_relaunched() {
+        // TaskSchedulerImplSuite "mark taskset for a barrier stage as zombie in case a task
+        // fails".
+        let (mut s, clock) = scheduler(speculating(), 1);
+        s.submit_tasks(barrier(task_set(0, 0, 0, 3)));
+        let (tasks, _) = s.resource_offers(&[offer("A", "ha", 4)]);
+        let launched: Vec<TaskDescription> = tasks.into_iter().flatten().collect();
+        assert_eq!(launched.len(), 3);
+        // Two finish fast, the third runs long: no speculative copy for a barrier task.
+        s.status_update(success("A", launched[0].task_id));
+        s.status_update(success("A", launched[1].task_id));
+        clock.set(100_000);
+        assert!(!s.check_speculatable_tasks(100_000));
+        let boom = TaskEndReason::ExceptionFailure {
+            description: "boom".into(),
+        };
+        let events = s.status_update(failure("A", launched[2].task_id, TaskState::Failed, boom));
+        assert!(events
+            .iter()
+            .any(|e| matches!(e, SchedulerEvent::TaskEnded { result: Err(_), .. })));
+        // Not a task-set failure: the DAG scheduler decides (whole-stage retry).
+        assert!(!events
+            .iter()
+            .any(|e| matches!(e, SchedulerEvent::TaskSetFailed { .. })));
+        assert!(s.task_set_manager(0, 0).is_none_or(|t| t.is_zombie()));
+        let (tasks, _) = s.resource_offers(&[offer("A", "ha", 4)]);
+        assert!(tasks.iter().all(Vec::is_empty));
     }
 
     #[test]

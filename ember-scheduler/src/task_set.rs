@@ -34,6 +34,9 @@ pub struct TaskSet {
     pub shuffle_id: Option<ShuffleId>,
     /// What every task runs.
     pub body: TaskBody,
+    /// A barrier stage's task set (Spark's `TaskSet.isBarrier`): all its tasks launch in one
+    /// round of offers or none does, none is speculated, and one failure ends the attempt.
+    pub barrier: bool,
 }
 
 impl TaskSet {

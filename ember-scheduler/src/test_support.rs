@@ -41,6 +41,7 @@ pub fn task_set_with_prefs(
             .collect(),
         shuffle_id: None,
         body: TaskBody::new(TestBody::Result),
+        barrier: false,
     }
 }
 

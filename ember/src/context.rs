@@ -417,6 +417,9 @@ impl Context {
                         broadcasts: broadcasts.clone(),
                         map_outputs: tracker.clone(),
                         block_client: None,
+                        barrier_sync: Arc::new(crate::scheduler::local_backend::LocalBarrierSync {
+                            events: tx.clone(),
+                        }),
                         // The driver's own file root: the driver put the added files there.
                         files: Arc::new(crate::files::ExecutorFiles::new(
                             files.root().to_path_buf(),
@@ -562,6 +565,12 @@ impl Context {
         let mut dag = DagScheduler::new(tracker, blocks.clone(), max_stage_attempts);
         dag.set_max_result_size(conf.get_size_bytes(conf::DRIVER_MAX_RESULT_SIZE)?);
         dag.set_reduce_locality(conf.get_bool(conf::SHUFFLE_REDUCE_LOCALITY_ENABLED)?);
+        dag.set_barrier_slot_check(
+            conf.get_time_ms(conf::BARRIER_MAX_CONCURRENT_TASKS_CHECK_INTERVAL)?,
+            conf.get_u64(conf::BARRIER_MAX_CONCURRENT_TASKS_CHECK_MAX_FAILURES)?
+                .min(u64::from(u32::MAX)) as u32,
+        );
+        let barrier_sync_timeout_ms = conf.get_time_ms(conf::BARRIER_SYNC_TIMEOUT)?;
         let accumulators = Arc::new(AccumulatorRegistry::new());
         let services = DriverServices {
             accumulators: accumulators.clone(),
@@ -574,7 +583,8 @@ impl Context {
             bus.clone(),
             Box::new(move |id| names.lock().get(&id).and_then(|p| p.name.clone())),
         );
-        let mut event_loop = EventLoop::new(dag, tasks, backend, clock, recorder, services);
+        let mut event_loop = EventLoop::new(dag, tasks, backend, clock, recorder, services)
+            .with_barrier_sync_timeout(barrier_sync_timeout_ms);
         if !matches!(master, MasterUrl::Local { .. }) {
             event_loop = event_loop.with_heartbeat_timeout(
                 conf::executor_timeout_ms(&conf)?,

@@ -34,6 +34,8 @@ pub struct ExecutorEnv {
     pub block_client: Option<BlockClient>,
     /// The files and archives added by the application, as this executor has them.
     pub files: Arc<crate::files::ExecutorFiles>,
+    /// Where barrier tasks' syncs go.
+    pub barrier_sync: Arc<dyn crate::task::BarrierSyncSource>,
 }
 
 impl ExecutorServices for ExecutorEnv {
@@ -57,6 +59,9 @@ impl ExecutorServices for ExecutorEnv {
     }
     fn block_client(&self) -> Option<&BlockClient> {
         self.block_client.as_ref()
+    }
+    fn barrier_sync(&self) -> &dyn crate::task::BarrierSyncSource {
+        self.barrier_sync.as_ref()
     }
 }
 

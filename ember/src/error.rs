@@ -13,7 +13,7 @@ use thiserror::Error;
 use ember_net::RpcError;
 pub use ember_scheduler::SchedulerError;
 
-use ember_common::ShuffleId;
+use ember_common::{ShuffleId, StageId};
 
 /// The one error type of Ember's public API.
 ///
@@ -144,6 +144,19 @@ pub enum EmberError {
         shuffle_id: ShuffleId,
         message: String,
     },
+
+    /// A barrier task's `barrier()` or `all_gather()` failed: Spark's message from the
+    /// coordinator (a timeout, mixed sync methods, a stale epoch) or the driver is gone.
+    #[error("{message}")]
+    BarrierSyncFailed {
+        stage_id: StageId,
+        stage_attempt_id: u32,
+        message: String,
+    },
+
+    /// `BarrierTaskContext::get()` outside a task of a barrier stage.
+    #[error("BarrierTaskContext is only available in a task of a barrier stage (rdd.barrier())")]
+    NotABarrierTask,
 
     /// A broadcast value that cannot be read here (destroyed, or its pieces cannot be fetched).
     #[error("Failed to get broadcast_{id}: {reason}")]

@@ -481,6 +481,17 @@ mod tests {
                 request_id: 1,
                 shuffle_id: 0,
             },
+            ToDriver::BarrierSync {
+                request_id: 2,
+                num_tasks: 2,
+                stage_id: 0,
+                stage_attempt_id: 0,
+                task_attempt_id: 7,
+                barrier_epoch: 0,
+                partition_id: 1,
+                message: "hello".into(),
+                all_gather: true,
+            },
         ];
         let to_executor = [
             ToExecutor::RegisteredExecutor {
@@ -500,6 +511,7 @@ mod tests {
                 stage_id: 0,
                 stage_attempt_id: 0,
                 cpus: 1,
+                barrier_tasks: Some(2),
                 binary_id: 3,
                 binary: None,
                 dependencies: std::sync::Arc::new(crate::files::Dependencies {
@@ -515,6 +527,10 @@ mod tests {
             ToExecutor::MapOutputStatuses {
                 request_id: 1,
                 statuses: Ok(vec![Some(status), None]),
+            },
+            ToExecutor::BarrierSyncResult {
+                request_id: 2,
+                result: Ok(vec!["a".into(), "b".into()]),
             },
         ];
         let mut seeds = Vec::new();

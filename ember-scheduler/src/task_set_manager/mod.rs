@@ -488,7 +488,28 @@ impl TaskSetManager {
             stage_attempt_id: self.task_set.stage_attempt_id,
             cpus: self.config.task_cpus,
             body: self.task_set.body.clone(),
+            barrier_tasks: self.task_set.barrier.then_some(self.task_set.tasks.len()),
         }
+    }
+
+    /// Takes back a launch that was never sent (Spark's SPARK-24818 revert of a barrier task
+    /// set's tentative assignments): the attempt is forgotten and its task pending again. Undo
+    /// the launches of one round in the reverse order of launch, so that the tasks go back to
+    /// the pending lists in their first order.
+    pub fn undo_launch(&mut self, task_id: TaskId) {
+        let Some(info) = self.task_infos.remove(&task_id) else {
+            return;
+        };
+        let index = info.index;
+        self.finish_attempt(task_id, index);
+        self.attempts[index].retain(|t| *t != task_id);
+        self.attempts_launched[index] = self.attempts_launched[index].saturating_sub(1);
+        self.add_pending_task(index);
+    }
+
+    /// Whether this is a barrier stage's task set.
+    pub fn is_barrier(&self) -> bool {
+        self.task_set.barrier
     }
 
     /// The attempt `task_id` stopped running.
@@ -660,6 +681,11 @@ impl TaskSetManager {
 
         let counts = reason.counts_towards_task_failures();
         out.push(self.task_ended(&info, Err(reason)));
+        if self.task_set.barrier {
+            // Spark's: a barrier task's failure ends the attempt; the DAG scheduler kills the
+            // other tasks and runs the whole stage again.
+            self.zombie = true;
+        }
 
         if !self.zombie && counts {
             if let Some(excludelist) = &mut self.excludelist {

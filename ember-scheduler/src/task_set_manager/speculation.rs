@@ -38,7 +38,10 @@ impl TaskSetManager {
             .config
             .speculation_task_duration_threshold_ms
             .filter(|t| *t > 0);
-        if self.zombie || (self.num_tasks() == 1 && duration_threshold.is_none()) {
+        if self.zombie
+            || self.task_set.barrier
+            || (self.num_tasks() == 1 && duration_threshold.is_none())
+        {
             return false;
         }
         let min_finished =

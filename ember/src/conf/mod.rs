@@ -122,6 +122,16 @@ entries! {
         "Results larger than this go through the block manager.";
     STAGE_MAX_CONSECUTIVE_ATTEMPTS = "ember.stage.maxConsecutiveAttempts", "4", Int,
         "Consecutive fetch-failed attempts of a stage before its jobs are aborted.";
+    BARRIER_SYNC_TIMEOUT = "ember.barrier.sync.timeout", "365d", Time(Seconds),
+        "How long a barrier task's barrier() / all_gather() waits for every task of its stage \
+        (Spark's default: a year).";
+    BARRIER_MAX_CONCURRENT_TASKS_CHECK_INTERVAL =
+        "ember.scheduler.barrier.maxConcurrentTasksCheck.interval", "15s", Time(Seconds),
+        "How long a job whose barrier stage needs more slots than the cluster has waits before \
+        it checks again.";
+    BARRIER_MAX_CONCURRENT_TASKS_CHECK_MAX_FAILURES =
+        "ember.scheduler.barrier.maxConcurrentTasksCheck.maxFailures", "40", Int,
+        "Failed slot checks of a barrier job before it fails.";
     DEPLOY_MAX_EXECUTOR_RETRIES = "ember.deploy.maxExecutorRetries", "10", Int,
         "Lost local-cluster executors in a row replaced by new processes before the application \
         fails (0: none).";

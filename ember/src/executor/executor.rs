@@ -200,7 +200,8 @@ impl Executor {
             t.partition_id,
             t.attempt_number,
             t.task_id,
-        ));
+        )
+        .with_barrier_tasks(t.barrier_tasks));
         self.shared.running.lock().insert(t.task_id, ctx.clone());
         if let Some(q) = &self.queue {
             let _ = q.send((task, ctx));

@@ -33,6 +33,7 @@ use crate::task::{
     TaskValue,
 };
 use ember_net::block_client::BlockClient;
+use ember_scheduler::barrier_coordinator::SyncMethod;
 use ember_net::block_server::{BlockServer, BlockStore, ShuffleBlock};
 
 /// The environment variable that makes a spawned copy of the program an executor.
@@ -398,6 +399,48 @@ impl MapOutputSource for RemoteMapOutputs {
     }
 }
 
+/// Barrier syncs asked of the driver's coordinator (Spark's `barrierCoordinator` RPC).
+struct RemoteBarrierSync {
+    out: mpsc::UnboundedSender<ToDriver>,
+    pending: Arc<Mutex<FxHashMap<u64, BarrierWaiter>>>,
+    next: AtomicU64,
+}
+
+/// Where a barrier sync's answer goes: the waiting task.
+type BarrierWaiter = crossbeam_channel::Sender<std::result::Result<Vec<String>, String>>;
+
+impl crate::task::BarrierSyncSource for RemoteBarrierSync {
+    fn request_sync(
+        &self,
+        request: ember_scheduler::barrier_coordinator::SyncRequest,
+    ) -> Result<crossbeam_channel::Receiver<std::result::Result<Vec<String>, String>>> {
+        let request_id = self.next.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        self.pending.lock().insert(request_id, tx);
+        let (stage_id, stage_attempt_id) = (request.stage_id, request.stage_attempt_id);
+        let sent = self.out.send(ToDriver::BarrierSync {
+            request_id,
+            num_tasks: request.num_tasks,
+            stage_id,
+            stage_attempt_id,
+            task_attempt_id: request.task_attempt_id,
+            barrier_epoch: request.barrier_epoch,
+            partition_id: request.partition_id,
+            message: request.message,
+            all_gather: request.method == SyncMethod::AllGather,
+        });
+        if sent.is_err() {
+            self.pending.lock().remove(&request_id);
+            return Err(EmberError::BarrierSyncFailed {
+                stage_id,
+                stage_attempt_id,
+                message: "the driver connection is closed".into(),
+            });
+        }
+        Ok(rx)
+    }
+}
+
 /// Creates this executor's scratch directory (shuffle files, spills, blocks on disk) under `root`:
 /// a fresh name with a random part, created exclusively (an existing path, or a symlink another
 /// user planted, is never reused) and private to this user (mode 0700), so no other local user
@@ -617,7 +660,13 @@ async fn executor_main(
     }
 
     let pending: Arc<Mutex<FxHashMap<u64, _>>> = Arc::new(Mutex::new(FxHashMap::default()));
+    let barrier_waiters: Arc<Mutex<FxHashMap<u64, BarrierWaiter>>> = Arc::default();
     let env = Arc::new(ExecutorEnv {
+        barrier_sync: Arc::new(RemoteBarrierSync {
+            out: out_tx.clone(),
+            pending: barrier_waiters.clone(),
+            next: AtomicU64::new(0),
+        }),
         executor_id: executor_id.clone(),
         host: host.clone(),
         shuffle: ShuffleConf::from_conf(&ember_conf)?,
@@ -750,6 +799,7 @@ async fn executor_main(
                     stage_id: t.stage_id,
                     stage_attempt_id: t.stage_attempt_id,
                     cpus: t.cpus,
+                    barrier_tasks: t.barrier_tasks,
                     kind,
                     dependencies: t.dependencies,
                 });
@@ -770,6 +820,11 @@ async fn executor_main(
             }) => {
                 if let Some(tx) = pending.lock().remove(&request_id) {
                     let _ = tx.send(statuses);
+                }
+            }
+            Ok(ToExecutor::BarrierSyncResult { request_id, result }) => {
+                if let Some(tx) = barrier_waiters.lock().remove(&request_id) {
+                    let _ = tx.send(result);
                 }
             }
             Ok(ToExecutor::StopExecutor) => {

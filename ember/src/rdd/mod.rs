@@ -10,6 +10,7 @@
 //! `Arc<dyn ShuffleDependencyBase>`, and the scheduler sees every RDD through [`RddBase`].
 
 mod actions;
+pub mod barrier;
 mod cogroup;
 pub mod fns;
 mod join;
@@ -281,6 +282,10 @@ pub trait Rdd:
     fn is_order_sensitive(&self) -> bool {
         false
     }
+    /// Whether `rdd.barrier()` made this RDD (see [`RddBase::is_from_barrier`]).
+    fn is_from_barrier(&self) -> bool {
+        false
+    }
 
     /// The partition's elements: from the cache when persisted and present, else computed
     /// (and stored, when persisted, through the block manager: see
@@ -518,6 +523,9 @@ impl<R: Rdd> RddBase for Erased<R> {
     }
     fn is_order_sensitive(&self) -> bool {
         self.0.is_order_sensitive()
+    }
+    fn is_from_barrier(&self) -> bool {
+        self.0.is_from_barrier()
     }
 }
 

@@ -445,6 +445,10 @@ pub struct MapPartitionsRdd<P, F, J> {
     /// Spark's `isOrderSensitive`: only the driver's scheduler asks.
     #[serde(skip)]
     order_sensitive: bool,
+    /// Made by `rdd.barrier().map_partitions(…)` (Spark's `isFromBarrier`): only the driver's
+    /// scheduler asks.
+    #[serde(skip)]
+    from_barrier: bool,
     _out: PhantomData<fn() -> J>,
 }
 impl<P: Clone, F: Clone, J> Clone for MapPartitionsRdd<P, F, J> {
@@ -455,6 +459,7 @@ impl<P: Clone, F: Clone, J> Clone for MapPartitionsRdd<P, F, J> {
             f: self.f.clone(),
             keeps_partitioning: self.keeps_partitioning,
             order_sensitive: self.order_sensitive,
+            from_barrier: self.from_barrier,
             _out: PhantomData,
         }
     }
@@ -491,6 +496,9 @@ where
     fn is_order_sensitive(&self) -> bool {
         self.order_sensitive
     }
+    fn is_from_barrier(&self) -> bool {
+        self.from_barrier
+    }
 }
 
 fn map_partitions_rdd<P: Rdd, F, J>(
@@ -504,7 +512,19 @@ fn map_partitions_rdd<P: Rdd, F, J>(
         f,
         keeps_partitioning,
         order_sensitive: false,
+        from_barrier: false,
         _out: PhantomData,
+    }
+}
+
+/// `rdd.barrier().map_partitions(f)`: a `MapPartitionsRdd` whose stage is a barrier stage.
+pub(crate) fn barrier_map_partitions_rdd<P: Rdd, F, J>(
+    parent: P,
+    f: F,
+) -> MapPartitionsRdd<P, F, J> {
+    MapPartitionsRdd {
+        from_barrier: true,
+        ..map_partitions_rdd(parent, f, false)
     }
 }
 
@@ -615,6 +635,12 @@ pub trait Transformations: Rdd {
         assert_shippable!(F);
         let captures = Captures::take();
         map_partitions_rdd(self, PartIndexFn(UserFn::new(f, &captures)), false)
+    }
+
+    /// Marks the current stage as a barrier stage (Spark's `RDD.barrier()`): see
+    /// [`RddBarrier`](crate::rdd::barrier::RddBarrier).
+    fn barrier(self) -> crate::rdd::barrier::RddBarrier<Self> {
+        crate::rdd::barrier::RddBarrier::new(self)
     }
 
     /// Each partition as one vector.

@@ -40,6 +40,19 @@ pub enum ToDriver {
         request_id: u64,
         shuffle_id: ShuffleId,
     },
+    /// A barrier task's `barrier()` / `all_gather()` (Spark's `RequestToSync` to the driver's
+    /// `barrierSync` endpoint); answered by `BarrierSyncResult` with the same `request_id`.
+    BarrierSync {
+        request_id: u64,
+        num_tasks: usize,
+        stage_id: StageId,
+        stage_attempt_id: u32,
+        task_attempt_id: TaskId,
+        barrier_epoch: u64,
+        partition_id: usize,
+        message: String,
+        all_gather: bool,
+    },
     /// Liveness and the metrics of running tasks, every `ember.executor.heartbeatInterval`
     /// (Spark's `Heartbeat`).
     /// `memory` is the executor's memory manager at that moment.
@@ -132,6 +145,11 @@ pub enum ToExecutor {
         request_id: u64,
         statuses: Result<Vec<Option<MapStatus>>, String>,
     },
+    /// The answer to `BarrierSync`: every task's message by partition, or why the sync failed.
+    BarrierSyncResult {
+        request_id: u64,
+        result: Result<Vec<String>, String>,
+    },
 }
 
 /// A task as sent to an executor. The task body (`binary`) is the same for every task of a stage
@@ -147,6 +165,8 @@ pub struct WireTask {
     pub stage_id: StageId,
     pub stage_attempt_id: u32,
     pub cpus: u32,
+    /// For a barrier task, the number of tasks of its stage attempt.
+    pub barrier_tasks: Option<usize>,
     pub binary_id: u64,
     pub binary: Option<Shipped>,
     /// The application's added files and archives with their timestamps, as the task set saw

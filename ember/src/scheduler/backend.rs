@@ -10,6 +10,9 @@ use ember_scheduler::task_set::WorkerOffer;
 pub trait SchedulerBackend: Send {
     /// Free cores of every live executor (Spark's `makeOffers`).
     fn offers(&mut self) -> Vec<WorkerOffer>;
+    /// All cores of every live executor, busy or not: what Spark's `maxNumConcurrentTasks`
+    /// counts slots in.
+    fn executor_cores(&self) -> Vec<u32>;
     /// Sends tasks to their executors, taking their cores off the free cores. Returns the tasks
     /// that could not be sent: a task whose executor is gone is re-queued; any other (too large
     /// for the RPC limit) aborts its task set with the message.

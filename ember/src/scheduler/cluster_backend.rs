@@ -449,6 +449,11 @@ impl BlockStore for DriverStore {
 }
 
 impl SchedulerBackend for ClusterBackend {
+    fn executor_cores(&self) -> Vec<u32> {
+        let st = self.shared.state.lock();
+        st.executors.values().map(|e| e.total_cores).collect()
+    }
+
     fn offers(&mut self) -> Vec<WorkerOffer> {
         let st = self.shared.state.lock();
         st.executors
@@ -497,6 +502,7 @@ impl SchedulerBackend for ClusterBackend {
                 stage_id: t.stage_id,
                 stage_attempt_id: t.stage_attempt_id,
                 cpus: t.cpus,
+                barrier_tasks: t.barrier_tasks,
                 binary_id,
                 binary: first.then(|| (*shipped).clone()),
                 dependencies: t.dependencies.clone(),
@@ -965,6 +971,44 @@ async fn serve_executor(
                 }) {
                     let _ = tx.send(bytes);
                 }
+            }
+            Ok(ToDriver::BarrierSync {
+                request_id,
+                num_tasks,
+                stage_id,
+                stage_attempt_id,
+                task_attempt_id,
+                barrier_epoch,
+                partition_id,
+                message,
+                all_gather,
+            }) => {
+                let request = ember_scheduler::barrier_coordinator::SyncRequest {
+                    num_tasks,
+                    stage_id,
+                    stage_attempt_id,
+                    task_attempt_id,
+                    barrier_epoch,
+                    partition_id,
+                    message,
+                    method: if all_gather {
+                        ember_scheduler::barrier_coordinator::SyncMethod::AllGather
+                    } else {
+                        ember_scheduler::barrier_coordinator::SyncMethod::Barrier
+                    },
+                };
+                // Answered when the sync completes, from the event loop, on this executor's
+                // outgoing queue (an executor gone by then hears nothing).
+                let out = tx.clone();
+                let reply = Box::new(move |result| {
+                    let answer = ToExecutor::BarrierSyncResult { request_id, result };
+                    if let Ok(bytes) = postcard::to_allocvec(&answer) {
+                        let _ = out.send(bytes);
+                    }
+                });
+                let _ = shared
+                    .events
+                    .send(DriverEvent::BarrierSync { request, reply });
             }
             Ok(ToDriver::Heartbeat {
                 task_metrics,

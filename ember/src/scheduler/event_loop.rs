@@ -12,6 +12,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use rustc_hash::FxHashMap;
 use tracing::{debug, error, info};
 
+use ember_scheduler::barrier_coordinator::{BarrierCoordinator, SyncReply, SyncRequest};
 use ember_scheduler::clock::Clock;
 use ember_scheduler::dag_scheduler::{
     panic_message, DagAction, DagScheduler, JobEvent, JobSubmission,
@@ -67,9 +68,19 @@ pub enum DriverEvent {
     RemoveRdd { rdd_id: usize },
     /// Drop the executors' copies of a broadcast.
     RemoveBroadcast { id: u64 },
+    /// A barrier task asks to sync (Spark's `RequestToSync` to `barrierSync`); the answer goes
+    /// to `reply`.
+    BarrierSync {
+        request: SyncRequest,
+        reply: BarrierReply,
+    },
     /// Stop: cancel all jobs, stop the executors, end the loop.
     Stop,
 }
+
+/// Where the answer to a barrier sync goes: every task's message, or why the sync failed (a
+/// channel of the waiting task in local mode, a message to its executor otherwise).
+pub type BarrierReply = Box<dyn FnOnce(Result<Vec<String>, String>) + Send>;
 
 /// The driver-side services the loop updates for the scheduler core: the application's
 /// accumulators (merged with the updates the DAG scheduler hands back) and the registry of
@@ -97,9 +108,18 @@ pub struct EventLoop {
     /// The added files of each running task set, as they were when it was created (Spark's
     /// `TaskSetManager` copies them then, SPARK-21563): all its tasks see the same files.
     dependencies: FxHashMap<(crate::task::StageId, u32), Arc<crate::files::Dependencies>>,
+    /// The barrier stages' syncs (Spark's `BarrierCoordinator`, created with the context here
+    /// rather than on the first barrier stage: it holds nothing until a sync arrives).
+    barriers: BarrierCoordinator<BarrierReply>,
 }
 
 impl EventLoop {
+    /// Sets `ember.barrier.sync.timeout`.
+    pub fn with_barrier_sync_timeout(mut self, timeout_ms: u64) -> Self {
+        self.barriers = BarrierCoordinator::new(timeout_ms);
+        self
+    }
+
     /// Declares executors silent for longer than `timeout_ms` lost, looking every
     /// `check_interval_ms` (cluster masters).
     pub fn with_heartbeat_timeout(mut self, timeout_ms: u64, check_interval_ms: u64) -> Self {
@@ -130,6 +150,7 @@ impl EventLoop {
             listeners: FxHashMap::default(),
             heartbeats: None,
             dependencies: FxHashMap::default(),
+            barriers: BarrierCoordinator::new(365 * 24 * 3_600_000),
         }
     }
 
@@ -143,6 +164,9 @@ impl EventLoop {
                 .map(|t| t.saturating_sub(now))
                 .unwrap_or(1000);
             if let Some(t) = self.dag.next_wakeup_ms() {
+                timeout = timeout.min(t.saturating_sub(now));
+            }
+            if let Some(t) = self.barriers.next_deadline_ms() {
                 timeout = timeout.min(t.saturating_sub(now));
             }
             if self.dag.active_jobs() > 0 {
@@ -210,7 +234,10 @@ impl EventLoop {
     /// stages, make offers, publish the state.
     fn periodic_steps(&mut self) {
         self.expire_silent_executors();
-        let actions = self.dag.resubmit_failed_stages(self.clock.now_ms());
+        let now = self.clock.now_ms();
+        Self::reply_barriers(self.barriers.check_timeouts(now));
+        self.update_max_concurrent_tasks();
+        let actions = self.dag.resubmit_failed_stages(now);
         self.apply(actions);
         if self.dag.active_jobs() > 0 {
             self.fail_if_no_executors_can_run();
@@ -262,6 +289,7 @@ impl EventLoop {
                     .recorder
                     .wants_details()
                     .then(|| job_properties(&job));
+                self.update_max_concurrent_tasks();
                 let (id, actions) = self.dag.submit_job(job, now);
                 self.recorder.job_started(&self.dag, id, properties, now);
                 self.listeners.insert(id, listener);
@@ -333,6 +361,9 @@ impl EventLoop {
                 self.backend.remove_rdd(rdd_id)
             }
             DriverEvent::RemoveBroadcast { id } => self.backend.remove_broadcast(id),
+            DriverEvent::BarrierSync { request, reply } => {
+                Self::reply_barriers(self.barriers.handle_request(request, reply, now));
+            }
             DriverEvent::Stop => {
                 if let Some(h) = &mut self.heartbeats {
                     h.stop();
@@ -341,6 +372,27 @@ impl EventLoop {
             }
         }
         true
+    }
+
+    /// Answers barrier syncs; a task that stopped waiting has nothing to hear.
+    fn reply_barriers(replies: Vec<SyncReply<BarrierReply>>) {
+        for (reply, result) in replies {
+            reply(result);
+        }
+    }
+
+    /// Tells the DAG scheduler how many tasks the executors can run at once (Spark's
+    /// `maxNumConcurrentTasks`: per executor, its cores over `ember.task.cpus`), for the barrier
+    /// slot check.
+    fn update_max_concurrent_tasks(&mut self) {
+        let task_cpus = self.tasks.config().task_cpus.max(1);
+        let slots = self
+            .backend
+            .executor_cores()
+            .iter()
+            .map(|c| (c / task_cpus) as usize)
+            .sum();
+        self.dag.set_max_concurrent_tasks(slots);
     }
 
     fn lose_executor(&mut self, executor_id: &str, reason: &str) {
@@ -536,6 +588,10 @@ impl EventLoop {
                     failure_reason,
                 } => {
                     self.dependencies.remove(&(stage_id, stage_attempt_id));
+                    Self::reply_barriers(
+                        self.barriers
+                            .stage_attempt_ended(stage_id, stage_attempt_id),
+                    );
                     self.backend.stage_finished(stage_id, stage_attempt_id);
                     self.recorder.stage_completed(
                         &self.dag,
@@ -652,6 +708,7 @@ fn launchable(
         stage_id: desc.stage_id,
         stage_attempt_id: desc.stage_attempt_id,
         cpus: desc.cpus,
+        barrier_tasks: desc.barrier_tasks,
         kind,
         dependencies,
     })
@@ -714,6 +771,7 @@ mod tests {
             tasks: specs,
             shuffle_id: None,
             body: TaskBody::new(()),
+            barrier: false,
         });
         tasks
     }

@@ -14,6 +14,33 @@ use crate::executor::{Executor, ExecutorBackend};
 use crate::task::{ExecutorId, StatusUpdate, TaskDescription, TaskId};
 use ember_scheduler::task_set::WorkerOffer;
 
+/// Barrier syncs of the embedded executor's tasks go straight into the driver's event queue.
+pub struct LocalBarrierSync {
+    /// The event loop's queue.
+    pub events: Sender<DriverEvent>,
+}
+
+impl crate::task::BarrierSyncSource for LocalBarrierSync {
+    fn request_sync(
+        &self,
+        request: ember_scheduler::barrier_coordinator::SyncRequest,
+    ) -> crate::Result<crossbeam_channel::Receiver<Result<Vec<String>, String>>> {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let (stage_id, stage_attempt_id) = (request.stage_id, request.stage_attempt_id);
+        let reply = Box::new(move |result| {
+            let _ = tx.send(result);
+        });
+        self.events
+            .send(DriverEvent::BarrierSync { request, reply })
+            .map_err(|_| crate::EmberError::BarrierSyncFailed {
+                stage_id,
+                stage_attempt_id,
+                message: "the driver's scheduler has stopped".into(),
+            })?;
+        Ok(rx)
+    }
+}
+
 /// Status updates of the embedded executor go straight into the driver's event queue.
 struct LocalExecutorBackend {
     events: Sender<DriverEvent>,
@@ -52,6 +79,9 @@ impl LocalBackend {
 }
 
 impl SchedulerBackend for LocalBackend {
+    fn executor_cores(&self) -> Vec<u32> {
+        vec![self.total_cores]
+    }
     fn offers(&mut self) -> Vec<WorkerOffer> {
         let env = self.executor.env();
         vec![WorkerOffer {

@@ -2,7 +2,7 @@
 
 use std::any::Any;
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::{Condvar, Mutex};
@@ -52,6 +52,9 @@ pub struct TaskContext {
     accumulators: Mutex<Vec<(u64, Box<dyn TaskAccumulator>)>>,
     /// Signalled when the attempt is interrupted, for [`TaskContext::wait_for_interrupt`].
     killed: Condvar,
+    /// For a task of a barrier stage: the tasks of its stage attempt, and how many syncs it has
+    /// finished (its barrier epoch, which outlives each `BarrierTaskContext`).
+    barrier: Option<(usize, AtomicU64)>,
 }
 
 impl TaskContext {
@@ -81,7 +84,20 @@ impl TaskContext {
             fetch_failure: Mutex::new(None),
             accumulators: Mutex::new(Vec::new()),
             killed: Condvar::new(),
+            barrier: None,
         }
+    }
+
+    /// Makes this the context of a barrier task of a stage attempt of `num_tasks` tasks (`None`:
+    /// an ordinary task).
+    pub(crate) fn with_barrier_tasks(mut self, num_tasks: Option<usize>) -> Self {
+        self.barrier = num_tasks.map(|n| (n, AtomicU64::new(0)));
+        self
+    }
+
+    /// A barrier task's number of tasks and barrier epoch counter.
+    pub(crate) fn barrier_state(&self) -> Option<(usize, &AtomicU64)> {
+        self.barrier.as_ref().map(|(n, epoch)| (*n, epoch))
     }
 
     /// Records a fetch failure the attempt raises (the first one is kept).

@@ -6,6 +6,7 @@
 //! running task reaches its executor through [`services::ExecutorServices`], a trait, so nothing
 //! here depends on the executor either.
 
+pub mod barrier;
 pub mod context;
 pub mod services;
 
@@ -15,8 +16,9 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+pub use barrier::BarrierTaskContext;
 pub use context::{TaskAccumulator, TaskContext};
-pub use services::{BroadcastValues, ExecutorServices, MapOutputSource};
+pub use services::{BarrierSyncSource, BroadcastValues, ExecutorServices, MapOutputSource};
 
 pub use crate::metrics::TaskMetrics;
 
@@ -117,6 +119,8 @@ pub struct TaskDescription {
     pub stage_attempt_id: u32,
     /// Cores this task occupies (`ember.task.cpus`).
     pub cpus: u32,
+    /// For a task of a barrier stage, the number of tasks of its stage attempt.
+    pub barrier_tasks: Option<usize>,
     /// What it runs.
     pub kind: TaskKind,
     /// The files and archives the application had added when the task set was created, with

@@ -37,6 +37,18 @@ pub trait BroadcastValues: Send + Sync {
     fn add_bytes_fetched(&self, bytes: u64);
 }
 
+/// Where a barrier task's syncs go (Spark's RPC to the driver's `barrierSync` endpoint): the
+/// driver's coordinator, in this process in local mode, over the executor's connection
+/// otherwise.
+pub trait BarrierSyncSource: Send + Sync {
+    /// Sends the request; the answer (every task's message by partition, or why the sync
+    /// failed) arrives on the returned channel.
+    fn request_sync(
+        &self,
+        request: ember_scheduler::barrier_coordinator::SyncRequest,
+    ) -> Result<crossbeam_channel::Receiver<std::result::Result<Vec<String>, String>>>;
+}
+
 /// The executor's services a running task uses. See the module documentation.
 pub trait ExecutorServices: Send + Sync {
     /// The executor's id (`"driver"` in local mode).
@@ -53,4 +65,6 @@ pub trait ExecutorServices: Send + Sync {
     fn broadcasts(&self) -> &dyn BroadcastValues;
     /// Fetches blocks from other processes (cluster mode); `None` in embedded mode.
     fn block_client(&self) -> Option<&BlockClient>;
+    /// Where barrier syncs go.
+    fn barrier_sync(&self) -> &dyn BarrierSyncSource;
 }

@@ -12,6 +12,7 @@
 mod common;
 
 mod accumulators;
+mod barrier;
 mod broadcast;
 mod chaos;
 mod cluster;
