@@ -585,6 +585,9 @@ impl TaskSetManager {
         if !self.successful[info.index] {
             self.tasks_successful += 1;
             self.successful[info.index] = true;
+            // Spark's SPARK-37580: failures before a success do not count against the task if
+            // it runs again (its map output lost with an executor, a late speculative copy).
+            self.num_failures[info.index] = 0;
             self.successful_durations
                 .push(now.saturating_sub(info.launch_time_ms));
             self.unmark_speculatable(index);

@@ -1240,3 +1240,40 @@ fn spark_22074_a_task_killed_by_another_attempt_is_not_resubmitted() {
     );
     assert_eq!(tsm.pending_tasks(), 1);
 }
+
+#[test]
+fn spark_37580_a_success_resets_the_failure_count_of_its_task() {
+    // Two attempts allowed: map task 0 fails once, succeeds on its retry, then its output is lost
+    // with executor B and its next run fails once more. In Spark 3.3+ that is its first failure
+    // since it last succeeded, not its second, so it runs again instead of aborting the set.
+    let l = live(&[("A", "ha"), ("B", "hb"), ("C", "hc")]);
+    let mut tsm = manager(
+        shuffle_map(task_set(0, 0, 0, 2)),
+        &l,
+        LocalityWaits::uniform(0),
+        2,
+    );
+    let mut out = Vec::new();
+    let first = launch(&mut tsm, "A", "ha", 0);
+    let other = launch(&mut tsm, "C", "hc", 0);
+    tsm.handle_failed_task(first.task_id, TaskState::Failed, boom(), 1, &mut out);
+    let retry = launch(&mut tsm, "B", "hb", 2);
+    assert_eq!((retry.index, retry.attempt_number), (0, 1));
+    tsm.handle_successful_task(retry.task_id, ok_result(), 3, &mut out);
+    tsm.executor_lost("B", "gone", false, &l, 4, &mut out);
+    let rerun = launch(&mut tsm, "A", "ha", 5);
+    assert_eq!(rerun.index, 0);
+    out.clear();
+    tsm.handle_failed_task(rerun.task_id, TaskState::Failed, boom(), 6, &mut out);
+    assert!(
+        !out.iter()
+            .any(|e| matches!(e, SchedulerEvent::TaskSetFailed { .. })),
+        "{out:?}"
+    );
+    assert!(!tsm.is_zombie());
+    let last = launch(&mut tsm, "C", "hc", 7);
+    assert_eq!(last.index, 0);
+    tsm.handle_successful_task(last.task_id, ok_result(), 8, &mut out);
+    tsm.handle_successful_task(other.task_id, ok_result(), 9, &mut out);
+    assert!(tsm.all_succeeded());
+}
