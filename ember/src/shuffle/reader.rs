@@ -556,10 +556,12 @@ mod tests {
             let wm = TaskMetrics::default();
             let mut statuses = Vec::new();
             for (i, recs) in maps.iter().enumerate() {
+                let map_id = i as u64;
+                let records = recs.clone().into_iter();
                 let sizes =
-                    write_records(recs.clone().into_iter(), &part, 0, i as u64, dir.path(), &conf, &wm)
-                        .unwrap();
-                statuses.push(Some(MapStatus { location: loc(ME), map_index: i, map_id: i as u64, sizes }));
+                    write_records(records, &part, 0, map_id, dir.path(), &conf, &wm).unwrap();
+                let location = loc(ME);
+                statuses.push(Some(MapStatus { location, map_index: i, map_id, sizes }));
             }
             let total: usize = maps.iter().map(Vec::len).sum();
             if tiny && total > 200 {
@@ -618,7 +620,8 @@ mod tests {
                     &wm,
                 )
                 .unwrap();
-                statuses.push(Some(MapStatus { location: loc(ME), map_index: i, map_id: i as u64, sizes }));
+                let (location, map_id) = (loc(ME), i as u64);
+                statuses.push(Some(MapStatus { location, map_index: i, map_id, sizes }));
             }
             if tiny && maps.iter().any(|m| m.len() > 300) {
                 prop_assert!(
