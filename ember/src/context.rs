@@ -352,7 +352,11 @@ impl Context {
         let (tx, rx) = unbounded();
         let mut cluster = None;
         let broadcasts = Arc::new(BroadcastManager::new());
-        let files = FileServer::new(&app_dir, conf.get_bool(conf::FILES_OVERWRITE)?);
+        let files = FileServer::new(
+            &app_dir,
+            conf.get_bool(conf::FILES_OVERWRITE)?,
+            std::time::Duration::from_millis(conf.get_time_ms(conf::FILES_FETCH_TIMEOUT)?),
+        );
         // Until the context exists, nobody else stops it.
         let files_guard = StopFilesOnDrop(Some(files.clone()));
         let mut broadcast_source = None;
@@ -737,16 +741,21 @@ impl Context {
     }
 
     /// Adds a file to be fetched by every executor before its next tasks run (Spark's
-    /// `addFile`): a local path or a `file://` URL; with `recursive`, a directory. Tasks (and
-    /// the driver) find it at [`crate::files::EmberFiles::get`] with its file name. Tasks of
-    /// task sets created from now on see it; running ones do not.
+    /// `addFile`): a local path or a `file://` URL (with `recursive`, a directory), or an
+    /// `http://` or `https://` URL. Tasks (and the driver) find it at
+    /// [`crate::files::EmberFiles::get`] with its file name (a URL's last path segment). Tasks
+    /// of task sets created from now on see it; running ones do not.
     ///
     /// A path that does not exist is an error at once, and so is a directory without
-    /// `recursive`. Adding a name again with the same contents does nothing; with other
-    /// contents it is an error, unless `ember.files.overwrite` is true: then executors fetch
-    /// the new version before their next task set's tasks. `http://`, `https://` and other
-    /// schemes are refused (`EmberError::UnsupportedScheme`); `local:` paths, already on every
-    /// node, are not added (as Spark, with a warning). See [`crate::files`].
+    /// `recursive`. A URL is downloaded by the driver now (a failure is an error at once,
+    /// `EmberError::UrlFetchFailed`) and by each executor from the URL before its first task
+    /// that needs it (a failure fails the task, which is retried), every download bounded by
+    /// `ember.files.fetchTimeout`. Adding a name again with the same contents does nothing
+    /// (the same URL again is not even downloaded); with other contents it is an error, unless
+    /// `ember.files.overwrite` is true: then executors fetch the new version before their next
+    /// task set's tasks. Other schemes (`ftp://`, ...) are refused
+    /// (`EmberError::UnsupportedScheme`); `local:` paths, already on every node, are not added
+    /// (as Spark, with a warning). See [`crate::files`].
     pub fn add_file(&self, path: &str, recursive: bool) -> Result<()> {
         self.inner.files.add_file(path, recursive)
     }

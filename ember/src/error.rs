@@ -212,10 +212,15 @@ pub enum EmberError {
 
     /// `add_file`/`add_archive` of a URL whose scheme Ember cannot fetch.
     #[error(
-        "cannot add {url}: the {scheme} scheme is not supported yet (only local paths and \
-         file:// URLs)"
+        "cannot add {url}: the {scheme} scheme is not supported (only local paths and file://, \
+         http:// and https:// URLs)"
     )]
     UnsupportedScheme { url: String, scheme: String },
+
+    /// `add_file`/`add_archive` of an http(s) URL that the driver could not download (as
+    /// Spark's `addFile`, which fetches it into the driver's root).
+    #[error("Failed to fetch {url}: {reason}")]
+    UrlFetchFailed { url: String, reason: String },
 
     /// A name added again with other contents, while `ember.files.overwrite` is false.
     #[error(

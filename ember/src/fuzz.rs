@@ -518,6 +518,7 @@ mod tests {
                     source: "127.0.0.1:7078".parse().ok(),
                     files: vec![("lookup.txt".into(), 5)],
                     archives: vec![("model.zip".into(), 6)],
+                    urls: vec![("model.zip".into(), "https://h/model.zip".into())],
                 }),
             }),
             ToExecutor::KillTask {

@@ -697,6 +697,9 @@ async fn executor_main(
                     Duration::from_millis(ember_conf.get_time_ms(conf::FILES_FETCH_TIMEOUT)?),
                 ),
                 max_in_flight: ember_conf.get_size_bytes(conf::REDUCER_MAX_SIZE_IN_FLIGHT)?,
+                fetch_timeout: Duration::from_millis(
+                    ember_conf.get_time_ms(conf::FILES_FETCH_TIMEOUT)?,
+                ),
             }),
         )?),
         conf: Arc::new(ember_conf.clone()),

@@ -9,6 +9,10 @@
 //! `updateDependenciesLock`: tasks that start together wait for one fetch instead of each
 //! making their own, and a name is recorded only once it is in place, so a failed fetch fails
 //! the task (naming the file and the reason) and the next attempt tries again.
+//!
+//! A name added by `http://` or `https://` URL is downloaded from the URL instead (the task
+//! carries it, as Spark's tasks carry the added URLs), under the same lock and into the same
+//! temporary directory; a failure names the URL.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -34,6 +38,8 @@ pub struct Remote {
     pub client: BlockClient,
     /// Most bytes requested and not yet received (`ember.reducer.maxSizeInFlight`).
     pub max_in_flight: u64,
+    /// Bounds each step of a download from an http(s) URL (`ember.files.fetchTimeout`).
+    pub fetch_timeout: std::time::Duration,
 }
 
 /// What the executor has: timestamps by name, as Spark's `currentFiles`, `currentArchives`.
@@ -98,7 +104,7 @@ impl ExecutorFiles {
                 continue;
             }
             info!("Fetching {name} with timestamp {timestamp}");
-            let got = self.bring(Kind::File, name, deps.source)?;
+            let got = self.bring(Kind::File, name, deps)?;
             current.files.insert(name.clone(), got.max(*timestamp));
             *self.updates.lock().entry(name.clone()).or_default() += 1;
         }
@@ -111,16 +117,17 @@ impl ExecutorFiles {
                 continue;
             }
             info!("Fetching {name} with timestamp {timestamp}");
-            let got = self.bring(Kind::Archive, name, deps.source)?;
+            let got = self.bring(Kind::Archive, name, deps)?;
             current.archives.insert(name.clone(), got.max(*timestamp));
             *self.updates.lock().entry(name.clone()).or_default() += 1;
         }
         Ok(())
     }
 
-    /// Puts the driver's current version of `name` in the root; returns its timestamp (0 in
-    /// local mode, where the driver's copy is already there).
-    fn bring(&self, kind: Kind, name: &str, source: Option<SocketAddr>) -> Result<u64> {
+    /// Puts the driver's current version of `name` (or the contents of its URL) in the root;
+    /// returns its timestamp (0 in local mode, where the driver's copy is already there, and
+    /// for a URL).
+    fn bring(&self, kind: Kind, name: &str, deps: &Dependencies) -> Result<u64> {
         let Some(remote) = &self.remote else {
             return Ok(0);
         };
@@ -133,33 +140,57 @@ impl ExecutorFiles {
         if !single(name) {
             return Err(failed("not a file name".into()));
         }
-        let source =
-            source.ok_or_else(|| failed("the task does not say where the driver is".into()))?;
         let temp = self.root.join(format!(
             ".fetching-{}",
             self.next_temp.fetch_add(1, Relaxed)
         ));
-        let _cleanup = RemoveOnDrop(temp.clone());
-        let manifest = fetch_manifest(&remote.client, source, kind, name)
-            .map_err(|e| failed(format!("from {source}: {e}")))?;
-        download(remote, source, &manifest, &temp).map_err(|e| match e {
-            Fetch::Remote(m) => failed(format!("from {source}: {m}")),
-            Fetch::Local(e) => e,
-        })?;
+        let _cleanup = super::RemoveOnDrop(temp.clone());
+        let url = deps.urls.iter().find(|(n, _)| n == name).map(|(_, u)| u);
+        // What was put in `temp`: the file (or directory, or archive) name, and the timestamp.
+        let (fetched, timestamp) = if let Some(url) = url {
+            let file_name = super::url::file_name(url)
+                .filter(|n| single(n))
+                .ok_or_else(|| failed(format!("{url} names no file")))?;
+            std::fs::create_dir_all(&temp).map_err(|e| EmberError::io(&temp, e))?;
+            info!("Fetching {url} to {}", temp.join(&file_name).display());
+            super::url::download(url, &temp.join(&file_name), remote.fetch_timeout).map_err(
+                |e| match e {
+                    super::url::Download::Remote(m) => failed(format!("from {url}: {m}")),
+                    super::url::Download::Local(e) => e,
+                },
+            )?;
+            (file_name, 0)
+        } else {
+            let source = deps
+                .source
+                .ok_or_else(|| failed("the task does not say where the driver is".into()))?;
+            let manifest = fetch_manifest(&remote.client, source, kind, name)
+                .map_err(|e| failed(format!("from {source}: {e}")))?;
+            download(remote, source, &manifest, &temp).map_err(|e| match e {
+                Fetch::Remote(m) => failed(format!("from {source}: {m}")),
+                Fetch::Local(e) => e,
+            })?;
+            let fetched = match kind {
+                Kind::File => name.to_string(),
+                Kind::Archive => manifest
+                    .archive
+                    .clone()
+                    .filter(|n| single(n))
+                    .ok_or_else(|| failed("the driver sent no archive name".into()))?,
+            };
+            (fetched, manifest.timestamp)
+        };
         let dest = self.root.join(name);
         match kind {
             Kind::File => {
                 // A newer version of a name exists only if the driver allowed the replacement
                 // (`ember.files.overwrite`), so it replaces what is here.
                 super::remove_path(&dest).map_err(|e| EmberError::io(&dest, e))?;
-                std::fs::rename(temp.join(name), &dest).map_err(|e| EmberError::io(&dest, e))?;
+                std::fs::rename(temp.join(&fetched), &dest)
+                    .map_err(|e| EmberError::io(&dest, e))?;
             }
             Kind::Archive => {
-                let file_name = manifest
-                    .archive
-                    .as_deref()
-                    .filter(|n| single(n))
-                    .ok_or_else(|| failed("the driver sent no archive name".into()))?;
+                let file_name = fetched.as_str();
                 let archive = temp.join(file_name);
                 super::remove_path(&dest).map_err(|e| EmberError::io(&dest, e))?;
                 info!(
@@ -173,16 +204,7 @@ impl ExecutorFiles {
                 }
             }
         }
-        Ok(manifest.timestamp)
-    }
-}
-
-/// Removes a directory tree when dropped (the temporary directory of a fetch).
-struct RemoveOnDrop(PathBuf);
-
-impl Drop for RemoveOnDrop {
-    fn drop(&mut self) {
-        let _ = super::remove_path(&self.0);
+        Ok(timestamp)
     }
 }
 
@@ -286,6 +308,7 @@ fn download(
 mod tests {
     use super::*;
     use std::sync::Arc;
+    use std::time::Duration;
 
     use crate::files::FileServer;
     use ember_net::block_server::{BlockServer, BlockStore, ShuffleBlock};
@@ -349,6 +372,7 @@ mod tests {
         let remote = Remote {
             client: net.client.clone(),
             max_in_flight: 3 << 20,
+            fetch_timeout: Duration::from_secs(30),
         };
         ExecutorFiles::new(dir.to_path_buf(), Some(remote)).unwrap()
     }
@@ -356,7 +380,7 @@ mod tests {
     #[test]
     fn a_name_is_fetched_once_until_its_timestamp_grows() {
         let d = tempfile::tempdir().unwrap();
-        let driver = FileServer::new(&d.path().join("app"), true);
+        let driver = FileServer::new(&d.path().join("app"), true, Duration::from_secs(30));
         let net = serve(&driver);
         let f = d.path().join("big.bin");
         // Several ranges, the last one short.
@@ -391,7 +415,7 @@ mod tests {
     #[test]
     fn tasks_starting_together_share_one_fetch() {
         let d = tempfile::tempdir().unwrap();
-        let driver = FileServer::new(&d.path().join("app"), false);
+        let driver = FileServer::new(&d.path().join("app"), false, Duration::from_secs(30));
         let net = serve(&driver);
         let dir = d.path().join("tree");
         for i in 0..50 {
@@ -417,13 +441,14 @@ mod tests {
     #[test]
     fn a_failed_fetch_names_the_file_and_is_tried_again() {
         let d = tempfile::tempdir().unwrap();
-        let driver = FileServer::new(&d.path().join("app"), false);
+        let driver = FileServer::new(&d.path().join("app"), false, Duration::from_secs(30));
         let net = serve(&driver);
         let exec = executor(&d.path().join("exec"), &net);
         let deps = Dependencies {
             source: Some(net.addr),
             files: vec![("ghost.txt".into(), 7)],
             archives: Vec::new(),
+            urls: Vec::new(),
         };
         let err = exec.update(&deps).unwrap_err();
         assert!(matches!(err, EmberError::FileFetchFailed { ref name, .. } if name == "ghost.txt"));
@@ -447,6 +472,7 @@ mod tests {
             source: None,
             files: vec![("a".into(), 5)],
             archives: vec![("b".into(), 6)],
+            urls: Vec::new(),
         };
         exec.update(&deps).unwrap();
         exec.update(&deps).unwrap();

@@ -8,8 +8,9 @@
 //! carries the names and timestamps of everything added when its task set was created. Before
 //! a task runs, its executor fetches what is new or changed (a timestamp greater than the one it
 //! has) from the driver's block server (authenticated like shuffle blocks), once per executor
-//! however many tasks start at once, and unpacks archives. A task then finds its files with
-//! [`EmberFiles::get`]:
+//! however many tasks start at once, and unpacks archives. A name added by `http://` or
+//! `https://` URL is downloaded by the driver when added and by each executor from the URL. A
+//! task then finds its files with [`EmberFiles::get`]:
 //!
 //! ```
 //! use ember::prelude::*;
@@ -41,6 +42,7 @@
 mod fetch;
 mod server;
 mod unpack;
+mod url;
 
 use std::cell::RefCell;
 use std::net::SocketAddr;
@@ -64,6 +66,9 @@ pub struct Dependencies {
     pub files: Vec<(String, u64)>,
     /// Added archives: the directory they unpack to (file name or `#alias`), timestamp.
     pub archives: Vec<(String, u64)>,
+    /// The names (of `files` or `archives`) added by `http://` or `https://` URL, with the
+    /// URL each executor downloads them from itself.
+    pub urls: Vec<(String, String)>,
 }
 
 impl Dependencies {
@@ -279,6 +284,15 @@ pub(crate) fn same_contents(a: &Path, b: &Path) -> std::io::Result<bool> {
             }
         }
         Ok(n)
+    }
+}
+
+/// Removes a file or a directory tree when dropped (a temporary download).
+pub(crate) struct RemoveOnDrop(pub(crate) PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = remove_path(&self.0);
     }
 }
 

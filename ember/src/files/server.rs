@@ -7,17 +7,22 @@
 //! half old, half new. The driver's own view (`EmberFiles` on the driver, and the tasks of
 //! local mode) is `<app dir>/userFiles/`: a copy of each file or directory, each archive
 //! unpacked.
+//!
+//! A name added by `http://` or `https://` URL is downloaded by the driver when it is added (as
+//! Spark's `addFile` fetches it into the driver's root), frozen and viewed the same way, and
+//! downloaded again by each executor from the URL itself: tasks carry the URL.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{Seek, SeekFrom};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
 use tracing::{info, warn};
 
+use super::url::{self, Download};
 use super::{manifest_block_id, Dependencies, Kind, Manifest};
 use crate::error::{EmberError, Result};
 use ember_net::block_server::ShuffleBlock;
@@ -27,6 +32,8 @@ struct Added {
     kind: Kind,
     /// What the user gave (path or URL), for messages.
     url: String,
+    /// The http(s) URL executors download it from (without an archive's `#alias`).
+    remote: Option<String>,
     manifest: Arc<Manifest>,
 }
 
@@ -48,6 +55,10 @@ pub struct FileServer {
     root: PathBuf,
     served: PathBuf,
     overwrite: bool,
+    /// `ember.files.fetchTimeout`, for the driver's downloads of http(s) URLs.
+    fetch_timeout: std::time::Duration,
+    /// Numbers the driver's temporary download directories.
+    next_download: AtomicU64,
     source: OnceLock<SocketAddr>,
     state: Mutex<State>,
     /// Manifests handed out, by name: how many times executors fetched each name.
@@ -58,14 +69,17 @@ pub struct FileServer {
 impl FileServer {
     /// A server keeping its files under `app_dir` (`userFiles/` and `fileServer/`), created at
     /// the first addition: a cluster driver that adds nothing creates no directory, so even a
-    /// SIGKILL leaves nothing behind. `overwrite`: `ember.files.overwrite`.
-    pub fn new(app_dir: &Path, overwrite: bool) -> Arc<Self> {
+    /// SIGKILL leaves nothing behind. `overwrite`: `ember.files.overwrite`; `fetch_timeout`:
+    /// `ember.files.fetchTimeout`.
+    pub fn new(app_dir: &Path, overwrite: bool, fetch_timeout: std::time::Duration) -> Arc<Self> {
         let root = app_dir.join("userFiles");
         let served = app_dir.join("fileServer");
         let server = Arc::new(FileServer {
             root,
             served,
             overwrite,
+            fetch_timeout,
+            next_download: AtomicU64::new(0),
             source: OnceLock::new(),
             state: Mutex::new(State::default()),
             fetches: Mutex::new(BTreeMap::new()),
@@ -128,10 +142,17 @@ impl FileServer {
                 .map(|(k, a)| (k.clone(), a.manifest.timestamp))
                 .collect()
         };
+        let urls = st
+            .files
+            .iter()
+            .chain(&st.archives)
+            .filter_map(|(k, a)| Some((k.clone(), a.remote.clone()?)))
+            .collect();
         Dependencies {
             source,
             files: list(&st.files),
             archives: list(&st.archives),
+            urls,
         }
     }
 
@@ -150,9 +171,54 @@ impl FileServer {
         if self.stopped.load(Relaxed) {
             return Err(EmberError::ContextStopped);
         }
-        let (local, alias) = match local_path(url, kind)? {
+        let (location, alias) = match location(url, kind)? {
             Some(p) => p,
             None => return Ok(()),
+        };
+        // Removes the driver's download, if any, once it is frozen (or refused).
+        let mut _download = None;
+        let (local, remote) = match location {
+            Location::Local(p) => (p, None),
+            Location::Http(remote) => {
+                let added_already = {
+                    let st = self.state.lock();
+                    st.files
+                        .values()
+                        .chain(st.archives.values())
+                        .any(|a| a.url == url)
+                };
+                if added_already {
+                    warn!(
+                        "The path {url} has been added already. Overwriting of added paths is \
+                         not supported in the current version."
+                    );
+                    return Ok(());
+                }
+                let file_name = url::file_name(&remote).ok_or_else(|| {
+                    EmberError::Argument(format!("cannot add {url}: its path names no file"))
+                })?;
+                if !super::is_plain_relative(Path::new(&file_name)) || file_name.contains('/') {
+                    return Err(EmberError::Argument(format!(
+                        "cannot add {url}: {file_name:?} is not a file name"
+                    )));
+                }
+                let dir = self.served.join(format!(
+                    ".download-{}",
+                    self.next_download.fetch_add(1, Relaxed)
+                ));
+                std::fs::create_dir_all(&dir).map_err(|e| EmberError::io(&dir, e))?;
+                _download = Some(super::RemoveOnDrop(dir.clone()));
+                let path = dir.join(&file_name);
+                info!("Fetching {remote} to {}", path.display());
+                url::download(&remote, &path, self.fetch_timeout).map_err(|e| match e {
+                    Download::Remote(reason) => EmberError::UrlFetchFailed {
+                        url: remote.clone(),
+                        reason,
+                    },
+                    Download::Local(e) => e,
+                })?;
+                (path, Some(remote))
+            }
         };
         let source = std::fs::canonicalize(&local).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => EmberError::FileNotFound {
@@ -271,6 +337,7 @@ impl FileServer {
         let added = Added {
             kind,
             url: url.to_string(),
+            remote,
             manifest: Arc::new(manifest),
         };
         st.files.remove(&name);
@@ -343,10 +410,18 @@ impl FileServer {
     }
 }
 
-/// The local path of `url` and, for an archive, the `#alias` it unpacks under; `None` for a
-/// `local:` URL, which names a file already on every node (Spark logs a warning and adds
-/// nothing).
-fn local_path(url: &str, kind: Kind) -> Result<Option<(PathBuf, Option<String>)>> {
+/// Where an addition's contents come from.
+#[derive(Debug, PartialEq, Eq)]
+enum Location {
+    /// A path on the driver.
+    Local(PathBuf),
+    /// An `http://` or `https://` URL (without an archive's `#alias`).
+    Http(String),
+}
+
+/// Where `url` is and, for an archive, the `#alias` it unpacks under; `None` for a `local:`
+/// URL, which names a file already on every node (Spark logs a warning and adds nothing).
+fn location(url: &str, kind: Kind) -> Result<Option<(Location, Option<String>)>> {
     let (without_alias, alias) = match (kind, url.rsplit_once('#')) {
         (Kind::Archive, Some((p, a))) if !a.is_empty() => (p, Some(a.to_string())),
         _ => (url, None),
@@ -361,6 +436,11 @@ fn local_path(url: &str, kind: Kind) -> Result<Option<(PathBuf, Option<String>)>
         }
         None => without_alias.strip_prefix("file:").unwrap_or(without_alias),
         Some(("file", rest)) => rest,
+        Some((scheme, _)) if url::HTTP_SCHEMES.contains(&scheme.to_ascii_lowercase().as_str()) => {
+            // A file's fragment is no alias, and never sent to the server.
+            let remote = without_alias.split('#').next().unwrap_or(without_alias);
+            return Ok(Some((Location::Http(remote.to_string()), alias)));
+        }
         Some(("local", _)) => {
             warn!(
                 "File with 'local' scheme {url} is not supported to add to file server, since it \
@@ -375,7 +455,7 @@ fn local_path(url: &str, kind: Kind) -> Result<Option<(PathBuf, Option<String>)>
             })
         }
     };
-    Ok(Some((PathBuf::from(path), alias)))
+    Ok(Some((Location::Local(PathBuf::from(path)), alias)))
 }
 
 /// Whether the user's `source` has the same contents as the frozen copy of an earlier addition.
@@ -432,32 +512,76 @@ fn copy_tree(from: &Path, to: &Path, rel: &str, manifest: &mut Manifest) -> Resu
 mod tests {
     use super::*;
 
+    const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
     fn server(overwrite: bool) -> (tempfile::TempDir, Arc<FileServer>) {
         let d = tempfile::tempdir().unwrap();
-        let s = FileServer::new(&d.path().join("app"), overwrite);
+        let s = FileServer::new(&d.path().join("app"), overwrite, TIMEOUT);
         (d, s)
     }
 
     #[test]
-    fn urls_name_local_paths_or_are_refused() {
+    fn urls_name_local_paths_or_http_or_are_refused() {
+        let local = |p: &str| Location::Local(PathBuf::from(p));
+        let http = |u: &str| Location::Http(u.to_string());
         assert_eq!(
-            local_path("/a/b.txt", Kind::File).unwrap(),
-            Some((PathBuf::from("/a/b.txt"), None))
+            location("/a/b.txt", Kind::File).unwrap(),
+            Some((local("/a/b.txt"), None))
         );
         assert_eq!(
-            local_path("file:///a/b.txt", Kind::File).unwrap(),
-            Some((PathBuf::from("/a/b.txt"), None))
+            location("file:///a/b.txt", Kind::File).unwrap(),
+            Some((local("/a/b.txt"), None))
         );
         assert_eq!(
-            local_path("/a/b.zip#env", Kind::Archive).unwrap(),
-            Some((PathBuf::from("/a/b.zip"), Some("env".into())))
+            location("/a/b.zip#env", Kind::Archive).unwrap(),
+            Some((local("/a/b.zip"), Some("env".into())))
         );
-        assert_eq!(local_path("local:/opt/x", Kind::File).unwrap(), None);
-        let err = local_path("https://example.com/x.txt", Kind::File).unwrap_err();
+        assert_eq!(location("local:/opt/x", Kind::File).unwrap(), None);
+        assert_eq!(
+            location("https://h/m.bin#x", Kind::File).unwrap(),
+            Some((http("https://h/m.bin"), None))
+        );
+        assert_eq!(
+            location("http://h:8080/env.tgz?v=2#py", Kind::Archive).unwrap(),
+            Some((http("http://h:8080/env.tgz?v=2"), Some("py".into())))
+        );
+        let err = location("ftp://example.com/x.txt", Kind::File).unwrap_err();
+        assert!(matches!(err, EmberError::UnsupportedScheme { ref scheme, .. } if scheme == "ftp"));
+        assert!(err.to_string().contains("not supported"), "{err}");
+        assert!(err.to_string().contains("ftp://example.com/x.txt"), "{err}");
+    }
+
+    #[test]
+    fn a_tls_url_to_a_port_without_tls_fails_naming_the_url() {
+        // Answers the TLS client hello in plain HTTP, as a server without TLS would.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let plain = std::thread::spawn(move || {
+            use std::io::Write;
+            let (mut s, _) = listener.accept().unwrap();
+            let _ = s.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+        });
+        let (_d, s) = server(false);
+        let url = format!("https://127.0.0.1:{port}/model.bin");
+        let err = s.add_file(&url, false).unwrap_err();
+        plain.join().unwrap();
         assert!(
-            matches!(err, EmberError::UnsupportedScheme { ref scheme, .. } if scheme == "https")
+            matches!(err, EmberError::UrlFetchFailed { url: ref u, .. } if *u == url),
+            "{err}"
         );
-        assert!(err.to_string().contains("not supported yet"), "{err}");
+        assert!(err.to_string().contains(&url), "{err}");
+        assert!(!s.has("model.bin"));
+
+        // Nothing listens there any more: refused, the same way.
+        let url = format!("https://127.0.0.1:{port}/model.bin");
+        let err = s.add_file(&url, false).unwrap_err();
+        assert!(matches!(err, EmberError::UrlFetchFailed { .. }), "{err}");
+        assert!(s.snapshot().is_empty());
+        // No download left behind.
+        let left: Vec<_> = std::fs::read_dir(&s.served)
+            .map(|d| d.map(|e| e.unwrap().file_name()).collect())
+            .unwrap_or_default();
+        assert!(left.is_empty(), "{left:?}");
     }
 
     #[test]

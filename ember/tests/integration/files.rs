@@ -3,10 +3,11 @@
 //! executors started by hand.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
-use std::net::TcpListener;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::common::context;
@@ -303,9 +304,16 @@ fn missing_files_escaping_archives_and_changed_contents_are_refused() {
         assert!(err.to_string().contains("ember.files.overwrite"), "{err}");
 
         let err = ctx
-            .add_file("https://example.com/data.txt", false)
+            .add_file("ftp://example.com/data.txt", false)
             .unwrap_err();
-        assert!(err.to_string().contains("not supported yet"), "{err}");
+        assert!(
+            matches!(err, EmberError::UnsupportedScheme { .. }),
+            "{mode:?}: {err}"
+        );
+        assert!(
+            err.to_string().contains("ftp://example.com/data.txt"),
+            "{err}"
+        );
 
         // Tasks still see the first version.
         let seen = ctx
@@ -346,4 +354,217 @@ fn a_file_that_cannot_be_fetched_fails_its_tasks_naming_it() {
         "{err}"
     );
     app.stop();
+}
+
+/// What the test HTTP server serves and has been asked.
+#[derive(Default)]
+struct Served {
+    /// Body by path; any other path answers 404.
+    bodies: BTreeMap<String, Vec<u8>>,
+    /// GET requests by path, whatever the answer.
+    requests: BTreeMap<String, u64>,
+    stop: bool,
+}
+
+/// A tiny HTTP/1.1 server on 127.0.0.1 for the URL tests (there is no other network here): one
+/// connection at a time, `Connection: close`, stopped and joined when dropped.
+struct HttpServer {
+    addr: SocketAddr,
+    served: Arc<Mutex<Served>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl HttpServer {
+    fn start(bodies: &[(&str, Vec<u8>)]) -> HttpServer {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let served = Arc::new(Mutex::new(Served {
+            bodies: bodies
+                .iter()
+                .map(|(p, b)| (p.to_string(), b.clone()))
+                .collect(),
+            ..Served::default()
+        }));
+        let state = served.clone();
+        let thread = std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if state.lock().unwrap().stop {
+                    return;
+                }
+                if let Ok(conn) = conn {
+                    Self::answer(conn, &state);
+                }
+            }
+        });
+        HttpServer {
+            addr,
+            served,
+            thread: Some(thread),
+        }
+    }
+
+    fn answer(mut conn: TcpStream, state: &Mutex<Served>) {
+        conn.set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            match conn.read(&mut byte) {
+                Ok(1) => head.push(byte[0]),
+                _ => return,
+            }
+        }
+        let head = String::from_utf8_lossy(&head);
+        let path = head.split(' ').nth(1).unwrap_or("").to_string();
+        let body = {
+            let mut st = state.lock().unwrap();
+            *st.requests.entry(path.clone()).or_default() += 1;
+            st.bodies.get(&path).cloned()
+        };
+        let (status, body) = match body {
+            Some(b) => ("200 OK", b),
+            None => ("404 Not Found", b"no such file".to_vec()),
+        };
+        let _ = write!(
+            conn,
+            "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        let _ = conn.write_all(&body);
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    fn requests(&self, path: &str) -> u64 {
+        let st = self.served.lock().unwrap();
+        st.requests.get(path).copied().unwrap_or(0)
+    }
+
+    /// Stops serving `path`: it answers 404 from now on.
+    fn forget(&self, path: &str) {
+        self.served.lock().unwrap().bodies.remove(path);
+    }
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        self.served.lock().unwrap().stop = true;
+        // Wakes the accepting thread, which sees `stop`.
+        let _ = TcpStream::connect(self.addr);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[test]
+fn a_file_and_an_archive_added_by_url_reach_every_task_downloaded_once_per_executor() {
+    for mode in [Mode::Local, Mode::LocalCluster] {
+        let tmp = tempfile::tempdir().unwrap();
+        let archive = tmp.path().join("data.tar.gz");
+        tar_gz(&archive, 100);
+        let http = HttpServer::start(&[
+            ("/models/lookup.txt", b"ember lookup table".to_vec()),
+            ("/other/lookup.txt", b"another table".to_vec()),
+            ("/archives/data.tar.gz", std::fs::read(&archive).unwrap()),
+        ]);
+        let app = App::start(mode, &[]);
+        let ctx = &app.ctx;
+        let lookup = http.url("/models/lookup.txt");
+        ctx.add_file(&lookup, false).unwrap();
+        ctx.add_archive(&format!("{}#bundle", http.url("/archives/data.tar.gz")))
+            .unwrap();
+        // The driver downloaded both when they were added, and sees them.
+        assert_eq!(http.requests("/models/lookup.txt"), 1, "{mode:?}");
+        assert_eq!(
+            std::fs::read_to_string(EmberFiles::get("lookup.txt")).unwrap(),
+            "ember lookup table"
+        );
+        assert_eq!(
+            std::fs::read_dir(EmberFiles::get("bundle"))
+                .unwrap()
+                .count(),
+            100
+        );
+        // The same URL again is not downloaded again; another URL with the same file name
+        // and other contents is refused.
+        ctx.add_file(&lookup, false).unwrap();
+        assert_eq!(http.requests("/models/lookup.txt"), 1, "{mode:?}");
+        let err = ctx
+            .add_file(&http.url("/other/lookup.txt"), false)
+            .unwrap_err();
+        assert!(
+            matches!(err, EmberError::FileContentsMismatch { .. }),
+            "{mode:?}: {err}"
+        );
+
+        let seen = look(ctx, 100);
+        let mut executors = BTreeSet::new();
+        for (executor, text, unpacked, own, lookups, bundles) in &seen {
+            assert_eq!(text, "ember lookup table", "{mode:?} on {executor}");
+            assert_eq!(*unpacked, 100, "{mode:?} on {executor}");
+            assert!(own, "{mode:?} on {executor}");
+            assert_eq!((*lookups, *bundles), (1, 1), "{mode:?} on {executor}");
+            executors.insert(executor.clone());
+        }
+        let executors = executors.len() as u64;
+        if is_cluster(mode) {
+            assert_eq!(executors, 2, "{mode:?}");
+        }
+        // Embedded, the tasks use the driver's download; otherwise each executor downloads
+        // from the URL itself, once, and never from the driver.
+        let expected = if is_cluster(mode) { 1 + executors } else { 1 };
+        assert_eq!(http.requests("/models/lookup.txt"), expected, "{mode:?}");
+        assert_eq!(http.requests("/archives/data.tar.gz"), expected, "{mode:?}");
+        assert_eq!(ctx.file_fetch_count("lookup.txt"), 0, "{mode:?}");
+        look(ctx, 10);
+        assert_eq!(http.requests("/models/lookup.txt"), expected, "{mode:?}");
+        assert_eq!(ctx.list_files(), [lookup]);
+        app.stop();
+    }
+}
+
+#[test]
+fn a_url_answering_404_is_refused_when_added_and_fails_the_tasks_that_need_it() {
+    for mode in [Mode::Local, Mode::LocalCluster] {
+        let http = HttpServer::start(&[("/gone.txt", b"here for now".to_vec())]);
+        let app = App::start(mode, &[("ember.task.maxFailures", "2")]);
+        let ctx = &app.ctx;
+        let missing = http.url("/missing.txt");
+        let err = ctx.add_file(&missing, false).unwrap_err();
+        assert!(
+            matches!(err, EmberError::UrlFetchFailed { ref url, .. } if *url == missing),
+            "{mode:?}: {err}"
+        );
+        assert!(err.to_string().contains("404"), "{err}");
+        assert!(ctx.list_files().is_empty(), "{mode:?}");
+
+        // Served when added, gone when the executors come for it.
+        let gone = http.url("/gone.txt");
+        ctx.add_file(&gone, false).unwrap();
+        http.forget("/gone.txt");
+        let job = ctx.parallelize(vec![1u32, 2], 2).map(|x| x + 1).collect();
+        if !is_cluster(mode) {
+            // The embedded executor uses the driver's download.
+            assert_eq!(job.unwrap(), [2, 3]);
+            app.stop();
+            continue;
+        }
+        let err = job.unwrap_err().to_string();
+        assert!(err.contains("failed 2 times"), "{err}");
+        assert!(
+            err.contains("Failed to fetch the added file gone.txt"),
+            "{err}"
+        );
+        assert!(err.contains(&gone) && err.contains("404"), "{err}");
+        // The driver's download, then two attempts of the failed task at least.
+        assert!(
+            http.requests("/gone.txt") >= 3,
+            "{}",
+            http.requests("/gone.txt")
+        );
+        app.stop();
+    }
 }
