@@ -1640,6 +1640,8 @@ mod tests {
         parts: usize,
         deps: Vec<Dependency>,
         reads_shuffle: bool,
+        /// As `rdd.barrier().map_partitions(…)` (the barrier tests).
+        from_barrier: bool,
     }
 
     impl RddBase for Fake {
@@ -1663,6 +1665,9 @@ mod tests {
         }
         fn prefers_shuffle_input_hosts(&self) -> bool {
             self.reads_shuffle
+        }
+        fn is_from_barrier(&self) -> bool {
+            self.from_barrier
         }
     }
 
@@ -1693,6 +1698,7 @@ mod tests {
             parts: maps,
             deps: Vec::new(),
             reads_shuffle: false,
+            from_barrier: false,
         });
         let dep = Arc::new(Shuffle {
             rdd: source,
@@ -1703,6 +1709,7 @@ mod tests {
             parts: 2,
             deps: vec![Dependency::Shuffle(dep)],
             reads_shuffle,
+            from_barrier: false,
         })
     }
 
@@ -1961,48 +1968,17 @@ mod tests {
         assert_eq!(sets[0].shuffle_id, Some(0));
     }
 
-    /// An RDD of the barrier tests: `from_barrier` as `rdd.barrier().map_partitions(…)`.
-    struct BarrierNode {
-        id: usize,
-        parts: usize,
-        deps: Vec<Dependency>,
-        from_barrier: bool,
-    }
-
-    impl RddBase for BarrierNode {
-        fn id(&self) -> usize {
-            self.id
-        }
-        fn name(&self) -> &'static str {
-            "BarrierNode"
-        }
-        fn num_partitions(&self) -> usize {
-            self.parts
-        }
-        fn dependencies(&self) -> Vec<Dependency> {
-            self.deps.clone()
-        }
-        fn preferred_locations(&self, _p: usize) -> Vec<TaskLocation> {
-            Vec::new()
-        }
-        fn storage_level(&self) -> StorageLevel {
-            StorageLevel::NONE
-        }
-        fn is_from_barrier(&self) -> bool {
-            self.from_barrier
-        }
-    }
-
     fn bnode(
         id: usize,
         parts: usize,
         deps: Vec<Dependency>,
         from_barrier: bool,
     ) -> Arc<dyn RddBase> {
-        Arc::new(BarrierNode {
+        Arc::new(Fake {
             id,
             parts,
             deps,
+            reads_shuffle: false,
             from_barrier,
         })
     }
@@ -2092,7 +2068,7 @@ mod tests {
             a,
             DagAction::CancelStage { stage_id: 0, reason }
                 if reason == "Task ShuffleMapTask(0, 1) from barrier stage ShuffleMapStage 0 \
-                              (BarrierNode 0) failed."
+                              (Fake 0) failed."
         )));
         assert!(actions.iter().any(|a| matches!(
             a,
@@ -2155,7 +2131,7 @@ mod tests {
             panic!("no failure in {actions:?}");
         };
         assert!(m.starts_with(
-            "ShuffleMapStage 0 (BarrierNode 0) has failed the maximum allowable number of times: \
+            "ShuffleMapStage 0 (Fake 0) has failed the maximum allowable number of times: \
              1. Most recent failure reason: Stage failed because barrier task"
         ));
     }
