@@ -28,18 +28,30 @@ const MODES: [Mode; 3] = [Mode::Local, Mode::LocalCluster, Mode::Standalone];
 struct App {
     ctx: Context,
     executors: Vec<Child>,
+    /// Held while the application runs (dropped last).
+    _alone: std::sync::MutexGuard<'static, ()>,
 }
+
+/// `EmberFiles::get` outside a task, like Spark's `SparkFiles.get`, speaks of the application of
+/// this process, and in local mode the tasks run in it too; these tests add the same names, so
+/// their applications take turns rather than share the test binary's process.
+static ONE_APPLICATION: Mutex<()> = Mutex::new(());
 
 impl App {
     fn start(mode: Mode, extra: &[(&str, &str)]) -> App {
+        let alone = ONE_APPLICATION
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         match mode {
             Mode::Local => App {
                 ctx: context("local[2]", extra),
                 executors: Vec::new(),
+                _alone: alone,
             },
             Mode::LocalCluster => App {
                 ctx: context("local-cluster[2,1,1024]", extra),
                 executors: Vec::new(),
+                _alone: alone,
             },
             Mode::Standalone => {
                 let port = TcpListener::bind("127.0.0.1:0")
@@ -74,7 +86,11 @@ impl App {
                     );
                     std::thread::park_timeout(Duration::from_millis(20));
                 }
-                App { ctx, executors }
+                App {
+                    ctx,
+                    executors,
+                    _alone: alone,
+                }
             }
         }
     }
