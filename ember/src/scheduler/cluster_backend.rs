@@ -159,7 +159,8 @@ pub struct ClusterBackend {
     /// The executor processes this driver spawned (`local-cluster`), with the `--executor-id`
     /// each was given (which names its scratch directory).
     children: Vec<(Child, usize)>,
-    /// Process ids of registered executors, to find a lost one's process.
+    /// Process ids of the registered executors the event loop has been told of (only those
+    /// are offered), to find a lost one's process.
     pids: FxHashMap<ExecutorId, u32>,
     /// Executors this driver stopped itself (heartbeat expiry): their exit is not the app's doing.
     killed: FxHashSet<ExecutorId>,
@@ -456,8 +457,12 @@ impl SchedulerBackend for ClusterBackend {
 
     fn offers(&mut self) -> Vec<WorkerOffer> {
         let st = self.shared.state.lock();
+        // An executor registers on a connection thread, and the event loop learns of it later:
+        // offering it before then would launch tasks (and post their TaskStart) ahead of its
+        // ExecutorAdded. Spark's DriverEndpoint posts ExecutorAdded before any offer of it.
         st.executors
             .iter()
+            .filter(|(id, _)| self.pids.contains_key(*id))
             .map(|(id, e)| WorkerOffer {
                 executor_id: id.clone(),
                 host: e.host.clone(),
