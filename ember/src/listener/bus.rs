@@ -382,6 +382,12 @@ fn drain(queue: Arc<Queue>, mut sink: Box<dyn EventSink>) {
             }
             queue.processed.fetch_add(1, Ordering::Relaxed);
         }
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sink.on_batch_end())).is_err() {
+            error!(
+                "Listener in queue {} threw an exception ending a batch",
+                queue.name
+            );
+        }
         queue.handled();
     }
     sink.on_stop();
