@@ -726,7 +726,7 @@ impl Context {
     /// `filesystem.file.*`): read directly in local mode, from the latest heartbeats otherwise.
     pub fn executor_metrics(
         &self,
-    ) -> std::collections::BTreeMap<String, crate::executor::ExecutorSourceMetrics> {
+    ) -> std::collections::BTreeMap<String, crate::metrics::ExecutorSourceMetrics> {
         match &self.inner.local_executor {
             Some(m) => [("driver".to_string(), m.source_metrics())]
                 .into_iter()

@@ -37,8 +37,8 @@ pub struct ExecutorCounters {
 
 impl ExecutorCounters {
     /// The executor source's current values.
-    pub fn source_metrics(&self) -> super::ExecutorSourceMetrics {
-        let mut m = super::ExecutorSourceMetrics {
+    pub fn source_metrics(&self) -> crate::metrics::ExecutorSourceMetrics {
+        let mut m = crate::metrics::ExecutorSourceMetrics {
             active_tasks: self.active_tasks.load(Ordering::Relaxed) as u64,
             complete_tasks: self.completed_tasks.load(Ordering::Relaxed),
             current_pool_size: self.pool_size.load(Ordering::Relaxed) as u64,
@@ -277,7 +277,7 @@ pub struct ExecutorMonitor(Arc<Shared>);
 
 impl ExecutorMonitor {
     /// The executor source's gauges and counters (what a heartbeat carries too).
-    pub fn source_metrics(&self) -> super::ExecutorSourceMetrics {
+    pub fn source_metrics(&self) -> crate::metrics::ExecutorSourceMetrics {
         self.0.counters.source_metrics()
     }
 

@@ -7,5 +7,4 @@ pub mod executor;
 pub mod process;
 pub mod task_runner;
 
-pub use crate::metrics::ExecutorSourceMetrics;
 pub use executor::{Executor, ExecutorBackend, ExecutorMonitor};

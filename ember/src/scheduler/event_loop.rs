@@ -61,7 +61,7 @@ pub enum DriverEvent {
     Heartbeat {
         executor_id: String,
         task_metrics: Vec<(crate::task::TaskId, crate::task::TaskMetricsSnapshot)>,
-        executor_metrics: Option<crate::executor::ExecutorSourceMetrics>,
+        executor_metrics: Option<crate::metrics::ExecutorSourceMetrics>,
         reply: Option<crossbeam_channel::Sender<bool>>,
     },
     /// Drop the cached partitions of an RDD everywhere.

@@ -363,7 +363,7 @@ impl Recorder {
         &mut self,
         executor_id: &str,
         task_metrics: Vec<(TaskId, crate::task::TaskMetricsSnapshot)>,
-        executor_metrics: Option<crate::executor::ExecutorSourceMetrics>,
+        executor_metrics: Option<crate::metrics::ExecutorSourceMetrics>,
     ) {
         let accum_updates = task_metrics
             .into_iter()
