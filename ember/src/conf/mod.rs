@@ -266,6 +266,13 @@ entries! {
         port).";
     PORT_MAX_RETRIES = "ember.port.maxRetries", "16", Int,
         "How many ports after a taken one a server tries before giving up.";
+    UI_PROMETHEUS_ENABLED = "ember.ui.prometheus.enabled", "true", Bool,
+        "Serve the executors' metrics in Prometheus's format at /metrics/executors/prometheus.";
+    METRICS_CONF = "ember.metrics.conf", "", Str,
+        "A metrics.properties-like file of the metrics system (sinks: ConsoleSink, CsvSink, \
+        PrometheusServlet); ember.metrics.conf.INSTANCE.PROPERTY settings override it.";
+    METRICS_NAMESPACE = "ember.metrics.namespace", "", Str,
+        "The first part of every metric's name (default: the application's id).";
     UI_RETAINED_JOBS = "ember.ui.retainedJobs", "1000", Int,
         "Finished jobs the UI and REST API remember.";
     UI_RETAINED_STAGES = "ember.ui.retainedStages", "1000", Int,
@@ -486,6 +493,8 @@ impl EmberConf {
         self.settings
             .keys()
             .filter(|k| k.starts_with("ember.") && entry(k).is_none())
+            // The metrics system's properties are free-form (Spark's `spark.metrics.conf.*`).
+            .filter(|k| !k.starts_with("ember.metrics.conf."))
             .map(|k| (k.clone(), closest_key(k)))
             .collect()
     }

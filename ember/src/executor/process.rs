@@ -830,6 +830,23 @@ async fn executor_main(
                     let _ = tx.send(result);
                 }
             }
+            Ok(ToExecutor::ThreadDump { request_id }) => {
+                // Off this loop: the dump signals every thread, this one included, and
+                // resolves symbols, which takes a while.
+                let (monitor, out) = (executor.monitor(), out_tx.clone());
+                let spawned = std::thread::Builder::new()
+                    .name("thread-dump".into())
+                    .spawn(move || {
+                        let threads = monitor.dump_threads();
+                        let _ = out.send(ToDriver::ThreadDumpResult {
+                            request_id,
+                            threads,
+                        });
+                    });
+                if let Err(e) = spawned {
+                    warn!("cannot start a thread dump: {e}");
+                }
+            }
             Ok(ToExecutor::StopExecutor) => {
                 info!("Driver commanded a shutdown");
                 break Ok(());

@@ -89,6 +89,9 @@ struct Shared {
     tracker: Arc<MapOutputTracker>,
     blocks: BlockClient,
     block_master: Arc<crate::storage::BlockManagerMaster>,
+    /// Thread dumps asked of executors and not answered yet, by request id.
+    dumps: Mutex<FxHashMap<u64, crossbeam_channel::Sender<Vec<crate::threaddump::ThreadStack>>>>,
+    next_dump: std::sync::atomic::AtomicU64,
 }
 
 /// A registered executor as the application sees it (Spark's `SparkExecutorInfo`).
@@ -129,6 +132,33 @@ impl ClusterView {
                 .map(|(id, e)| (id.clone(), e.binaries.len()))
                 .collect(),
         }
+    }
+
+    /// Asks executor `id` for its threads (Spark's `TriggerThreadDump`) and waits for the
+    /// answer at most `timeout`; `None` for an executor that is not registered or did not answer.
+    pub fn thread_dump(
+        &self,
+        id: &str,
+        timeout: Duration,
+    ) -> Option<Vec<crate::threaddump::ThreadStack>> {
+        let request_id = self
+            .0
+            .next_dump
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        self.0.dumps.lock().insert(request_id, tx);
+        let bytes = postcard::to_allocvec(&ToExecutor::ThreadDump { request_id }).ok();
+        let sent = bytes.is_some_and(|b| {
+            self.0
+                .state
+                .lock()
+                .executors
+                .get(id)
+                .is_some_and(|e| e.tx.send(b).is_ok())
+        });
+        let answer = if sent { rx.recv_timeout(timeout).ok() } else { None };
+        self.0.dumps.lock().remove(&request_id);
+        answer
     }
 
     /// The registered executors, by id.
@@ -230,6 +260,8 @@ impl ClusterBackend {
             tracker,
             blocks,
             block_master,
+            dumps: Mutex::new(FxHashMap::default()),
+            next_dump: std::sync::atomic::AtomicU64::new(0),
         });
         let listener = {
             let _guard = runtime.enter();
@@ -1058,6 +1090,14 @@ async fn serve_executor(
                     port: block_port,
                 };
                 reregister_block_manager(&shared, &id, memory_mb, blocks, memory);
+            }
+            Ok(ToDriver::ThreadDumpResult {
+                request_id,
+                threads,
+            }) => {
+                if let Some(tx) = shared.dumps.lock().remove(&request_id) {
+                    let _ = tx.send(threads);
+                }
             }
             Ok(ToDriver::RegisterExecutor { .. }) => {
                 warn!("executor {executor_id} registered twice; ignored")

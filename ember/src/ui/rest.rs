@@ -21,6 +21,10 @@ pub struct ApiState {
     pub store: Arc<AppStatusStore>,
     /// Now, in epoch milliseconds, on the scheduler's clock.
     pub now: Arc<dyn Fn() -> u64 + Send + Sync>,
+    /// Who takes thread dumps (set once the backend runs).
+    pub threads: super::threads::ThreadDumps,
+    /// The metrics system's settings and sources.
+    pub metrics: Arc<super::metrics_system::MetricsState>,
 }
 
 type Params = Query<Vec<(String, String)>>;
@@ -49,7 +53,8 @@ fn bad_request(msg: String) -> ApiError {
 
 type ApiResult = Result<Response, ApiError>;
 
-fn json<T: Serialize>(value: &T) -> ApiResult {
+/// A JSON answer.
+pub fn json<T: Serialize>(value: &T) -> ApiResult {
     let body = serde_json::to_vec_pretty(value)
         .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
@@ -100,7 +105,7 @@ fn flag(params: &[(String, String)], key: &str, default: bool) -> Result<bool, A
 }
 
 /// Checks that `app_id` is this application's (Spark's "no such app").
-fn check_app(st: &StoreState, app_id: &str) -> Result<(), ApiError> {
+pub fn check_app(st: &StoreState, app_id: &str) -> Result<(), ApiError> {
     match &st.app {
         Some(a) if a.id == app_id => Ok(()),
         _ => Err(not_found(format!("no such app: {app_id}"))),
@@ -368,6 +373,10 @@ pub fn routes(state: ApiState) -> Router {
         )
         .route(&format!("{APP}/executors"), get(executors))
         .route(&format!("{APP}/allexecutors"), get(all_executors))
+        .route(
+            &format!("{APP}/executors/{{executor_id}}/threads"),
+            get(super::threads::threads_json),
+        )
         .route(&format!("{APP}/storage/rdd"), get(rdds))
         .route(&format!("{APP}/storage/rdd/{{rdd_id}}"), get(rdd))
         .route(&format!("{APP}/environment"), get(environment))

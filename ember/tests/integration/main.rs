@@ -34,3 +34,4 @@ mod speculation;
 mod spill;
 mod storage;
 mod text_io;
+mod ui_pages;
