@@ -62,9 +62,22 @@ impl Html {
     /// A table: `headers` (already escaped markup allowed, they are ours) and rows of cells
     /// (markup built with [`esc`]).
     pub fn table(&mut self, id: &str, headers: &[&str], rows: &[Vec<String>]) -> &mut Self {
+        self.table_of_class("sortable", id, headers, rows)
+    }
+
+    /// A table as [`Self::table`], with its own class (`server-sorted`: sorted by links to the
+    /// server, not by the page's script).
+    pub fn table_of_class(
+        &mut self,
+        class: &str,
+        id: &str,
+        headers: &[&str],
+        rows: &[Vec<String>],
+    ) -> &mut Self {
         let _ = write!(
             self.0,
-            "<table class=\"table sortable\" id=\"{}\"><thead><tr>",
+            "<table class=\"table {}\" id=\"{}\"><thead><tr>",
+            esc(class),
             esc(id)
         );
         for h in headers {

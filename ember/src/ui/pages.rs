@@ -865,21 +865,7 @@ async fn stage_page(State(s): State<ApiState>, Query(p): Params) -> Response {
             .chain(std::iter::once("Errors".to_string()))
             .collect();
         let headers: Vec<&str> = headers.iter().map(String::as_str).collect();
-        b.0.push_str(
-            "<table class=\"table server-sorted\" id=\"task-table\"><thead><tr>",
-        );
-        for h in headers {
-            let _ = write!(b.0, "<th>{h}</th>");
-        }
-        b.0.push_str("</tr></thead><tbody>");
-        for row in rows {
-            b.0.push_str("<tr>");
-            for cell in row {
-                let _ = write!(b.0, "<td>{cell}</td>");
-            }
-            b.0.push_str("</tr>");
-        }
-        b.0.push_str("</tbody></table>");
+        b.table_of_class("server-sorted", "task-table", &headers, &rows);
         render(st, "Stages", &title, &b.0)
     })
 }
