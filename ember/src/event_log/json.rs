@@ -3,24 +3,24 @@
 //! are written as Spark writes them when empty (0, `[]`, `{}`), so every field the History
 //! Server requires is there with the type it expects.
 //!
-//! The events that come once per task or per job (task start and end, stage submission and
-//! completion, job start and end) are written from borrowed structs with Spark's field names in
-//! Spark's order, straight into the line: building a `serde_json::Value` for each (a map with
-//! its keys copied and sorted) cost the listener thread most of its time on short tasks. The
-//! rare events go through `Value`.
+//! The per-task events are written by `task_json` from compile-time fragments. The events that
+//! come once per stage or job (stage submission and completion, job start and end) are written
+//! from borrowed structs with Spark's field names in Spark's order, straight into the line:
+//! building a `serde_json::Value` for each (a map with its keys copied and sorted) cost the
+//! listener thread most of its time on short tasks. The rare events go through `Value`.
 
-use serde::ser::{SerializeMap, Serializer};
+use serde::ser::Serializer;
 use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::listener::events::*;
-use crate::status::views::{split_blocks, EMBER_VERSION};
+use crate::status::views::EMBER_VERSION;
 use crate::storage::StorageLevel;
-use crate::task::{BlockManagerId, TaskMetricsSnapshot};
-use ember_common::{ShuffleId, StageId, TaskId};
+use crate::task::BlockManagerId;
+use ember_common::{ShuffleId, StageId};
 
 /// Spark's `ExecutorMetricType.metricToOffset` names, in its order.
-const EXECUTOR_METRICS: [&str; 23] = [
+pub(super) const EXECUTOR_METRICS: [&str; 23] = [
     "JVMHeapMemory",
     "JVMOffHeapMemory",
     "OnHeapExecutionMemory",
@@ -86,7 +86,7 @@ fn storage_level(l: &StorageLevel) -> StorageLevelJson {
 
 /// `blockManagerIdToJson`.
 #[derive(Serialize)]
-struct BlockManagerIdJson<'a> {
+pub(super) struct BlockManagerIdJson<'a> {
     #[serde(rename = "Executor ID")]
     executor_id: &'a str,
     #[serde(rename = "Host")]
@@ -213,62 +213,10 @@ fn stage_info(s: &StageInfo) -> StageInfoJson<'_> {
     }
 }
 
-/// `taskInfoToJson`.
-#[derive(Serialize)]
-struct TaskInfoJson<'a> {
-    #[serde(rename = "Task ID")]
-    task_id: TaskId,
-    #[serde(rename = "Index")]
-    index: usize,
-    #[serde(rename = "Attempt")]
-    attempt: u32,
-    #[serde(rename = "Partition ID")]
-    partition_id: usize,
-    #[serde(rename = "Launch Time")]
-    launch_time: u64,
-    #[serde(rename = "Executor ID")]
-    executor_id: &'a str,
-    #[serde(rename = "Host")]
-    host: &'a str,
-    #[serde(rename = "Locality")]
-    locality: &'static str,
-    #[serde(rename = "Speculative")]
-    speculative: bool,
-    #[serde(rename = "Getting Result Time")]
-    getting_result_time: u64,
-    #[serde(rename = "Finish Time")]
-    finish_time: u64,
-    #[serde(rename = "Failed")]
-    failed: bool,
-    #[serde(rename = "Killed")]
-    killed: bool,
-    #[serde(rename = "Accumulables")]
-    accumulables: Empty,
-}
-
-fn task_info(t: &TaskInfo) -> TaskInfoJson<'_> {
-    TaskInfoJson {
-        task_id: t.task_id,
-        index: t.index,
-        attempt: t.attempt,
-        partition_id: t.partition_id,
-        launch_time: t.launch_time,
-        executor_id: &t.executor_id,
-        host: &t.host,
-        locality: locality_name(t.locality),
-        speculative: t.speculative,
-        getting_result_time: t.getting_result_time,
-        finish_time: t.finish_time,
-        failed: t.failed,
-        killed: t.killed,
-        accumulables: [],
-    }
-}
-
 /// `taskEndReasonToJson`: the reason's name under `"Reason"`, then its fields.
 #[derive(Serialize)]
 #[serde(tag = "Reason")]
-enum TaskEndReasonJson<'a> {
+pub(super) enum TaskEndReasonJson<'a> {
     Success,
     Resubmitted,
     ExceptionFailure {
@@ -315,7 +263,7 @@ enum TaskEndReasonJson<'a> {
     TaskResultLost,
 }
 
-fn task_end_reason(r: &TaskEndReason) -> TaskEndReasonJson<'_> {
+pub(super) fn task_end_reason(r: &TaskEndReason) -> TaskEndReasonJson<'_> {
     use crate::task::TaskEndReason as R;
     match r {
         TaskEndReason::Success => TaskEndReasonJson::Success,
@@ -363,175 +311,6 @@ fn task_end_reason(r: &TaskEndReason) -> TaskEndReasonJson<'_> {
     }
 }
 
-/// Spark always writes the executor's peak metrics at a task's end; Ember measures none of
-/// these JVM and process-tree gauges, so they are zero, as Spark writes them when its poller is
-/// off.
-struct ZeroExecutorMetrics;
-
-impl Serialize for ZeroExecutorMetrics {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(Some(EXECUTOR_METRICS.len()))?;
-        for k in EXECUTOR_METRICS {
-            m.serialize_entry(k, &0)?;
-        }
-        m.end()
-    }
-}
-
-/// `taskMetricsToJson`: what Ember measures, and zero for the JVM's times and push-based
-/// shuffle, which it does not have.
-#[derive(Serialize)]
-struct TaskMetricsJson {
-    #[serde(rename = "Executor Deserialize Time")]
-    executor_deserialize_time: u64,
-    #[serde(rename = "Executor Deserialize CPU Time")]
-    executor_deserialize_cpu_time: u64,
-    #[serde(rename = "Executor Run Time")]
-    executor_run_time: u64,
-    #[serde(rename = "Executor CPU Time")]
-    executor_cpu_time: u64,
-    #[serde(rename = "Peak Execution Memory")]
-    peak_execution_memory: u64,
-    #[serde(rename = "Peak On Heap Execution Memory")]
-    peak_on_heap_execution_memory: u64,
-    #[serde(rename = "Peak Off Heap Execution Memory")]
-    peak_off_heap_execution_memory: u64,
-    #[serde(rename = "Result Size")]
-    result_size: u64,
-    #[serde(rename = "JVM GC Time")]
-    jvm_gc_time: u64,
-    #[serde(rename = "Result Serialization Time")]
-    result_serialization_time: u64,
-    #[serde(rename = "Memory Bytes Spilled")]
-    memory_bytes_spilled: u64,
-    #[serde(rename = "Disk Bytes Spilled")]
-    disk_bytes_spilled: u64,
-    #[serde(rename = "Shuffle Read Metrics")]
-    shuffle_read: ShuffleReadJson,
-    #[serde(rename = "Shuffle Write Metrics")]
-    shuffle_write: ShuffleWriteJson,
-    #[serde(rename = "Input Metrics")]
-    input: InputJson,
-    #[serde(rename = "Output Metrics")]
-    output: OutputJson,
-    #[serde(rename = "Updated Blocks")]
-    updated_blocks: Empty,
-}
-
-#[derive(Serialize)]
-struct ShuffleReadJson {
-    #[serde(rename = "Remote Blocks Fetched")]
-    remote_blocks_fetched: i64,
-    #[serde(rename = "Local Blocks Fetched")]
-    local_blocks_fetched: i64,
-    #[serde(rename = "Fetch Wait Time")]
-    fetch_wait_time: u64,
-    #[serde(rename = "Remote Bytes Read")]
-    remote_bytes_read: u64,
-    #[serde(rename = "Remote Bytes Read To Disk")]
-    remote_bytes_read_to_disk: u64,
-    #[serde(rename = "Local Bytes Read")]
-    local_bytes_read: u64,
-    #[serde(rename = "Total Records Read")]
-    total_records_read: u64,
-    #[serde(rename = "Remote Requests Duration")]
-    remote_requests_duration: u64,
-    #[serde(rename = "Push Based Shuffle")]
-    push_based_shuffle: PushBasedShuffleJson,
-}
-
-/// Push-based shuffle's read metrics: Ember has none, all zero.
-#[derive(Serialize, Default)]
-struct PushBasedShuffleJson {
-    #[serde(rename = "Corrupt Merged Block Chunks")]
-    corrupt_merged_block_chunks: u64,
-    #[serde(rename = "Merged Fetch Fallback Count")]
-    merged_fetch_fallback_count: u64,
-    #[serde(rename = "Merged Remote Blocks Fetched")]
-    merged_remote_blocks_fetched: u64,
-    #[serde(rename = "Merged Local Blocks Fetched")]
-    merged_local_blocks_fetched: u64,
-    #[serde(rename = "Merged Remote Chunks Fetched")]
-    merged_remote_chunks_fetched: u64,
-    #[serde(rename = "Merged Local Chunks Fetched")]
-    merged_local_chunks_fetched: u64,
-    #[serde(rename = "Merged Remote Bytes Read")]
-    merged_remote_bytes_read: u64,
-    #[serde(rename = "Merged Local Bytes Read")]
-    merged_local_bytes_read: u64,
-    #[serde(rename = "Merged Remote Requests Duration")]
-    merged_remote_requests_duration: u64,
-}
-
-#[derive(Serialize)]
-struct ShuffleWriteJson {
-    #[serde(rename = "Shuffle Bytes Written")]
-    bytes_written: u64,
-    #[serde(rename = "Shuffle Write Time")]
-    write_time: u64,
-    #[serde(rename = "Shuffle Records Written")]
-    records_written: u64,
-}
-
-#[derive(Serialize)]
-struct InputJson {
-    #[serde(rename = "Bytes Read")]
-    bytes_read: u64,
-    #[serde(rename = "Records Read")]
-    records_read: u64,
-}
-
-#[derive(Serialize)]
-struct OutputJson {
-    #[serde(rename = "Bytes Written")]
-    bytes_written: u64,
-    #[serde(rename = "Records Written")]
-    records_written: u64,
-}
-
-fn task_metrics(m: &TaskMetricsSnapshot) -> TaskMetricsJson {
-    let (local_blocks, remote_blocks) = split_blocks(m);
-    TaskMetricsJson {
-        executor_deserialize_time: 0,
-        executor_deserialize_cpu_time: 0,
-        executor_run_time: m.executor_run_time_ms,
-        executor_cpu_time: 0,
-        peak_execution_memory: m.peak_execution_memory,
-        peak_on_heap_execution_memory: m.peak_execution_memory,
-        peak_off_heap_execution_memory: 0,
-        result_size: m.result_size,
-        jvm_gc_time: 0,
-        result_serialization_time: 0,
-        memory_bytes_spilled: m.memory_bytes_spilled,
-        disk_bytes_spilled: m.disk_bytes_spilled,
-        shuffle_read: ShuffleReadJson {
-            remote_blocks_fetched: remote_blocks,
-            local_blocks_fetched: local_blocks,
-            fetch_wait_time: 0,
-            remote_bytes_read: m.shuffle_remote_bytes_read,
-            remote_bytes_read_to_disk: 0,
-            local_bytes_read: m.shuffle_local_bytes_read,
-            total_records_read: m.shuffle_records_read,
-            remote_requests_duration: 0,
-            push_based_shuffle: PushBasedShuffleJson::default(),
-        },
-        shuffle_write: ShuffleWriteJson {
-            bytes_written: m.shuffle_bytes_written,
-            write_time: 0,
-            records_written: m.shuffle_records_written,
-        },
-        input: InputJson {
-            bytes_read: m.input_bytes_read,
-            records_read: m.input_records_read,
-        },
-        output: OutputJson {
-            bytes_written: m.output_bytes_written,
-            records_written: m.output_records_written,
-        },
-        updated_blocks: [],
-    }
-}
-
 /// `SparkListenerStageSubmitted` and `…StageCompleted` (which has no properties).
 #[derive(Serialize)]
 struct StageEventJson<'a> {
@@ -541,38 +320,6 @@ struct StageEventJson<'a> {
     stage_info: StageInfoJson<'a>,
     #[serde(rename = "Properties", skip_serializing_if = "Option::is_none")]
     properties: Option<StringMap<'a>>,
-}
-
-#[derive(Serialize)]
-struct TaskStartJson<'a> {
-    #[serde(rename = "Event")]
-    event: &'static str,
-    #[serde(rename = "Stage ID")]
-    stage_id: StageId,
-    #[serde(rename = "Stage Attempt ID")]
-    stage_attempt_id: u32,
-    #[serde(rename = "Task Info")]
-    task_info: TaskInfoJson<'a>,
-}
-
-#[derive(Serialize)]
-struct TaskEndJson<'a> {
-    #[serde(rename = "Event")]
-    event: &'static str,
-    #[serde(rename = "Stage ID")]
-    stage_id: StageId,
-    #[serde(rename = "Stage Attempt ID")]
-    stage_attempt_id: u32,
-    #[serde(rename = "Task Type")]
-    task_type: &'static str,
-    #[serde(rename = "Task End Reason")]
-    reason: TaskEndReasonJson<'a>,
-    #[serde(rename = "Task Info")]
-    task_info: TaskInfoJson<'a>,
-    #[serde(rename = "Task Executor Metrics")]
-    executor_metrics: ZeroExecutorMetrics,
-    #[serde(rename = "Task Metrics", skip_serializing_if = "Option::is_none")]
-    task_metrics: Option<TaskMetricsJson>,
 }
 
 #[derive(Serialize)]
@@ -633,6 +380,14 @@ fn block_id_name(b: &crate::storage::BlockId) -> String {
 pub fn write_event(event: &ListenerEvent, out: &mut Vec<u8>) -> serde_json::Result<bool> {
     let name = event.spark_name();
     let v = match event {
+        ListenerEvent::TaskStart(e) => {
+            super::task_json::write_task_start(e, out);
+            return Ok(true);
+        }
+        ListenerEvent::TaskEnd(e) => {
+            super::task_json::write_task_end(e, out)?;
+            return Ok(true);
+        }
         ListenerEvent::StageSubmitted(e) => {
             return write(
                 out,
@@ -652,36 +407,6 @@ pub fn write_event(event: &ListenerEvent, out: &mut Vec<u8>) -> serde_json::Resu
                     properties: None,
                 },
             )
-        }
-        ListenerEvent::TaskStart(e) => {
-            return write(
-                out,
-                &TaskStartJson {
-                    event: name,
-                    stage_id: e.stage_id,
-                    stage_attempt_id: e.stage_attempt_id,
-                    task_info: task_info(&e.task_info),
-                },
-            )
-        }
-        ListenerEvent::TaskEnd(e) => {
-            let task_type = match e.task_type {
-                TaskType::ShuffleMapTask => "ShuffleMapTask",
-                TaskType::ResultTask => "ResultTask",
-            };
-            return write(
-                out,
-                &TaskEndJson {
-                    event: name,
-                    stage_id: e.stage_id,
-                    stage_attempt_id: e.stage_attempt_id,
-                    task_type,
-                    reason: task_end_reason(&e.reason),
-                    task_info: task_info(&e.task_info),
-                    executor_metrics: ZeroExecutorMetrics,
-                    task_metrics: e.task_metrics.as_ref().map(task_metrics),
-                },
-            );
         }
         ListenerEvent::JobStart(e) => {
             return write(

@@ -9,6 +9,7 @@
 
 pub mod json;
 pub mod lz4;
+mod task_json;
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
