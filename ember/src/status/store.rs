@@ -192,8 +192,8 @@ pub struct Stage {
     pub first_launch_time: Option<u64>,
     pub locality_summary: BTreeMap<&'static str, i64>,
     pub metrics: TaskMetricsSnapshot,
-    pub executor_summaries: BTreeMap<String, ExecutorStageSummary>,
-    pub active_tasks_per_executor: BTreeMap<String, i64>,
+    pub executor_summaries: BTreeMap<Arc<str>, ExecutorStageSummary>,
+    pub active_tasks_per_executor: BTreeMap<Arc<str>, i64>,
     /// Its tasks, by id; at most `Retention::tasks_per_stage` of them.
     pub tasks: BTreeMap<TaskId, Task>,
     /// Tasks dropped to stay within the limit.
@@ -755,7 +755,7 @@ impl Listener for AppStatusListener {
                     }
                 }
             }
-            if let Some(exec) = st.executors.get_mut(&e.task_info.executor_id) {
+            if let Some(exec) = st.executors.get_mut(&*e.task_info.executor_id) {
                 exec.active_tasks += 1;
                 exec.total_tasks += 1;
             }
@@ -842,7 +842,7 @@ impl Listener for AppStatusListener {
                     }
                 }
             }
-            if let Some(exec) = st.executors.get_mut(&info.executor_id) {
+            if let Some(exec) = st.executors.get_mut(&*info.executor_id) {
                 exec.active_tasks -= 1;
                 exec.completed_tasks += completed;
                 exec.failed_tasks += failed;
@@ -943,7 +943,7 @@ impl Listener for AppStatusListener {
                 stage.metrics.merge(&delta);
                 stage
                     .executor_summaries
-                    .entry(e.exec_id.clone())
+                    .entry(Arc::from(e.exec_id.as_str()))
                     .or_default()
                     .metrics
                     .merge(&delta);

@@ -503,8 +503,8 @@ fn sort_tasks(tasks: &mut [&Task], column: &str, desc: bool, now: u64) {
             "Attempt" => (u64::from(i.attempt), String::new()),
             "Status" => (0, i.status().to_string()),
             "Locality Level" => (0, crate::listener::events::locality_name(i.locality).into()),
-            "Executor ID" => (0, i.executor_id.clone()),
-            "Host" => (0, i.host.clone()),
+            "Executor ID" => (0, i.executor_id.to_string()),
+            "Host" => (0, i.host.to_string()),
             "Launch Time" => (i.launch_time, String::new()),
             "Duration" => (i.duration_at(now), String::new()),
             "Input Size / Records" => (metric(t, |m| m.input_bytes_read), String::new()),
@@ -764,7 +764,7 @@ async fn stage_page(State(s): State<ApiState>, Query(p): Params) -> Response {
             .map(|(x, e)| {
                 let addr = st
                     .executors
-                    .get(x)
+                    .get(&**x)
                     .map(|e| e.address())
                     .unwrap_or_default();
                 vec![
