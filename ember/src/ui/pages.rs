@@ -228,7 +228,12 @@ async fn jobs_page(State(s): State<ApiState>) -> Response {
             .take(TIMELINE_MAX_BARS)
             .filter_map(|j| {
                 Some(svg::Bar {
-                    label: format!("{} (Job {})", j.name, j.id),
+                    // Spark labels a job by its description when it has one.
+                    label: format!(
+                        "{} (Job {})",
+                        j.description.as_ref().unwrap_or(&j.name),
+                        j.id
+                    ),
                     start: j.submission_time?,
                     end: j.completion_time.unwrap_or(now),
                     status: job_bar_status(j.status),

@@ -531,3 +531,81 @@ fn a_100000_task_job_keeps_the_store_within_its_limits() {
     );
     ctx.stop();
 }
+
+#[test]
+fn a_job_description_reaches_the_pages_the_rest_api_and_the_event_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().display().to_string();
+    let ctx = ui_context(
+        "local[2]",
+        &[
+            ("ember.eventLog.enabled", "true"),
+            ("ember.eventLog.dir", logs.as_str()),
+        ],
+    );
+    ctx.set_job_description(Some("nightly <totals>"));
+    assert_eq!(
+        ctx.parallelize((0..10u32).collect::<Vec<_>>(), 2)
+            .map(|x| (x % 2, x))
+            .reduce_by_key(|a, b| a + b, 2)
+            .count()
+            .unwrap(),
+        2
+    );
+    ctx.set_job_description(None);
+    assert_eq!(ctx.parallelize(vec![1u8; 4], 2).count().unwrap(), 4);
+    assert!(ctx.wait_for_listeners(WAIT));
+    let shown = "<div class=\"description\">nightly &lt;totals&gt;</div>";
+    // Spark shows the description, with the call site's name under it as the link.
+    let jobs = page(&ctx, "/jobs/", &[shown, "nightly &lt;totals&gt; (Job 0)"]);
+    assert_eq!(jobs.matches(shown).count(), 1, "only job 0 has it: {jobs}");
+    let stages = page(&ctx, "/stages/", &[shown]);
+    assert_eq!(
+        stages.matches(shown).count(),
+        2,
+        "both stages of job 0: {stages}"
+    );
+    let app = format!("/api/v1/applications/{}", app_id(&ctx));
+    let (_, _, body) = get(&ctx, &format!("{app}/jobs"));
+    let jobs: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let by_id = |id: u64| {
+        jobs.as_array()
+            .unwrap()
+            .iter()
+            .find(|j| j["jobId"] == id)
+            .unwrap_or_else(|| panic!("no job {id}: {jobs}"))
+            .clone()
+    };
+    assert_eq!(by_id(0)["description"], "nightly <totals>");
+    assert!(
+        by_id(1).get("description").is_none_or(|d| d.is_null()),
+        "{jobs}"
+    );
+    let (_, _, body) = get(&ctx, &format!("{app}/stages"));
+    let stages: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let described = stages
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["description"] == "nightly <totals>")
+        .count();
+    assert_eq!(described, 2, "{stages}");
+    ctx.stop();
+    // The event log keeps it with the job's properties.
+    let file = std::fs::read_dir(dir.path())
+        .unwrap()
+        .next()
+        .expect("an event log")
+        .unwrap()
+        .path();
+    let text = std::fs::read_to_string(&file).unwrap();
+    let start = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|e| e["Event"] == "SparkListenerJobStart" && e["Job ID"] == 0)
+        .expect("job 0's start");
+    assert_eq!(
+        start["Properties"]["ember.job.description"], "nightly <totals>",
+        "{start}"
+    );
+}
