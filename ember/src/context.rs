@@ -378,6 +378,7 @@ impl Context {
                     now: Arc::new(move || b.time_ms()),
                     threads: thread_dumps.clone(),
                     metrics: metrics.clone(),
+                    settings: crate::ui::rest::UiSettings::from_conf(&conf)?,
                 };
                 let app = crate::ui::rest::routes(api.clone())
                     .merge(crate::ui::pages::routes(api.clone()))

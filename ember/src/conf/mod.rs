@@ -281,6 +281,8 @@ entries! {
         "Tasks of one stage the UI and REST API remember.";
     UI_RETAINED_DEAD_EXECUTORS = "ember.ui.retainedDeadExecutors", "100", Int,
         "Removed executors the UI and REST API remember.";
+    UI_TIMELINE_TASKS_MAXIMUM = "ember.ui.timeline.tasks.maximum", "1000", Int,
+        "Tasks the event timeline of a stage's page draws at most (the latest launched).";
     LISTENER_BUS_CAPACITY = "ember.scheduler.listenerbus.eventqueue.capacity", "10000", Int,
         "Events each listener's queue holds; a listener that falls further behind loses events \
         (counted and logged).";

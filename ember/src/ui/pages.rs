@@ -616,6 +616,103 @@ impl TaskPaging {
     }
 }
 
+/// The stage page's task timeline (Spark's `StagePage.makeTimeline`): the `max` tasks launched
+/// last, in a group per executor, each bar split into Spark's phases.
+///
+/// Ember measures a task's run time (`executor_run_time_ms`) and, for a result the driver
+/// fetches, when the fetch began; it does not measure deserialization, shuffle read blocked
+/// time, shuffle write time or result serialization apart. Those phases are drawn as "not
+/// measured": their time is inside executor computing time when it falls in the task body, and
+/// inside scheduler delay (Spark's remainder: duration minus everything measured) otherwise.
+fn task_timeline(stage: &Stage, max: usize, now: u64) -> String {
+    let mut tasks: Vec<&Task> = stage.tasks.values().collect();
+    let total = tasks.len();
+    if total == 0 {
+        return "<p>No tasks have started yet.</p>".into();
+    }
+    tasks.sort_by_key(|t| std::cmp::Reverse((t.info.launch_time, t.info.task_id)));
+    tasks.truncate(max);
+    let mut out = String::new();
+    if max < total {
+        let _ = write!(
+            out,
+            "<p><strong>This page has more than the maximum number of tasks that can be shown \
+             in the visualization! Only the most recent {max} tasks (of {total} total) are \
+             shown.</strong></p>"
+        );
+    }
+    let mut groups: std::collections::BTreeMap<(bool, Option<u64>, &str), svg::TaskGroup> =
+        Default::default();
+    let (mut start, mut end) = (u64::MAX, 0);
+    for t in tasks {
+        let i = &t.info;
+        let bar = task_bar(t, now);
+        start = start.min(bar.start);
+        end = end.max(bar.end);
+        // The driver first, then executors by number, as on the Executors page.
+        let key = (i.executor_id != "driver", i.executor_id.parse().ok(), i.executor_id.as_str());
+        groups
+            .entry(key)
+            .or_insert_with(|| svg::TaskGroup {
+                label: format!("Executor {} / {}", i.executor_id, i.host),
+                tasks: Vec::new(),
+            })
+            .tasks
+            .push(bar);
+    }
+    let groups: Vec<svg::TaskGroup> = groups.into_values().collect();
+    out.push_str(&svg::task_timeline(start, end, &groups));
+    out
+}
+
+/// A task's bar: Spark's `StagePage` arithmetic over what the store has (see
+/// [`task_timeline`]). Scheduler delay is what a finished task's duration leaves after its run
+/// time and the result's fetch (0 while it runs, as in Spark); executor computing time is the
+/// rest.
+fn task_bar(t: &Task, now: u64) -> svg::TaskBar {
+    let i = &t.info;
+    let finished = i.finish_time > 0;
+    let end = if finished { i.finish_time } else { now.max(i.launch_time) };
+    let total = end.saturating_sub(i.launch_time);
+    let getting_result = if i.getting_result_time > 0 {
+        end.saturating_sub(i.getting_result_time)
+    } else {
+        0
+    };
+    let delay = match &t.metrics {
+        Some(m) if finished => total
+            .saturating_sub(m.executor_run_time_ms)
+            .saturating_sub(getting_result),
+        _ => 0,
+    };
+    let computing = total.saturating_sub(delay + getting_result);
+    svg::TaskBar {
+        label: format!(
+            "Task {} (attempt {})\nLaunch Time: {}{}",
+            i.index,
+            i.attempt,
+            date(i.launch_time),
+            if finished {
+                format!("\nFinish Time: {}", date(i.finish_time))
+            } else {
+                String::new()
+            }
+        ),
+        status: i.status().to_string(),
+        start: i.launch_time,
+        end,
+        phases: [
+            Some(delay),
+            None,
+            None,
+            Some(computing),
+            None,
+            None,
+            Some(getting_result),
+        ],
+    }
+}
+
 fn quantile_row(name: &str, values: &[f64], fmt: impl Fn(f64) -> String) -> Vec<String> {
     let mut row = vec![esc(name)];
     row.extend(values.iter().map(|v| esc(&fmt(*v))));
@@ -703,6 +800,8 @@ async fn stage_page(State(s): State<ApiState>, Query(p): Params) -> Response {
             rdds: &stage.info.rdd_infos,
             parents: &stage.info.parent_ids,
         }]));
+        b.raw("<h4>Event Timeline</h4>")
+            .raw(&task_timeline(stage, s.settings.timeline_tasks, now));
         // Summary metrics: Spark's page shows min, 25th, median, 75th, max.
         let q = [0.0, 0.25, 0.5, 0.75, 1.0];
         let done = stage

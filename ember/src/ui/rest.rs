@@ -25,6 +25,26 @@ pub struct ApiState {
     pub threads: super::threads::ThreadDumps,
     /// The metrics system's settings and sources.
     pub metrics: Arc<super::metrics_system::MetricsState>,
+    /// What the pages show, from `ember.ui.*`.
+    pub settings: UiSettings,
+}
+
+/// The pages' settings (Spark's `spark.ui.*` keys that the pages read when they render).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UiSettings {
+    /// `ember.ui.timeline.tasks.maximum`: tasks a stage's timeline draws at most.
+    pub timeline_tasks: usize,
+}
+
+impl UiSettings {
+    /// The settings of `c`.
+    pub fn from_conf(c: &crate::conf::EmberConf) -> crate::error::Result<Self> {
+        use crate::conf;
+        let n = |key: &str| c.get_u64(key).map(|v| usize::try_from(v).unwrap_or(usize::MAX));
+        Ok(UiSettings {
+            timeline_tasks: n(conf::UI_TIMELINE_TASKS_MAXIMUM)?,
+        })
+    }
 }
 
 type Params = Query<Vec<(String, String)>>;

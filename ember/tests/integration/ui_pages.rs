@@ -609,3 +609,40 @@ fn a_job_description_reaches_the_pages_the_rest_api_and_the_event_log() {
         "{start}"
     );
 }
+
+#[test]
+fn the_stage_page_draws_its_tasks_on_a_timeline_up_to_the_maximum() {
+    let ctx = ui_context("local[2]", &[("ember.ui.timeline.tasks.maximum", "4")]);
+    for n in [3u32, 6] {
+        assert_eq!(
+            ctx.parallelize((0..n).collect::<Vec<_>>(), n as usize)
+                .count()
+                .unwrap(),
+            u64::from(n)
+        );
+    }
+    assert!(ctx.wait_for_listeners(WAIT));
+    let small = page(
+        &ctx,
+        "/stages/stage/?id=0&attempt=0",
+        &[
+            "Event Timeline",
+            "class=\"task-timeline-viz\"",
+            "Executor driver / ",
+            "Scheduler Delay",
+            "Executor Computing Time",
+            "Getting Result Time",
+            "Task Deserialization Time: not measured",
+            "class=\"executor-runtime-proportion\"",
+        ],
+    );
+    assert_eq!(small.matches("class=\"task-bar\"").count(), 3, "{small}");
+    assert!(!small.contains("maximum number of tasks"));
+    let big = page(
+        &ctx,
+        "/stages/stage/?id=1&attempt=0",
+        &["Only the most recent 4 tasks (of 6 total) are shown."],
+    );
+    assert_eq!(big.matches("class=\"task-bar\"").count(), 4, "{big}");
+    ctx.stop();
+}
