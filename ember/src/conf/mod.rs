@@ -281,8 +281,14 @@ entries! {
         "Tasks of one stage the UI and REST API remember.";
     UI_RETAINED_DEAD_EXECUTORS = "ember.ui.retainedDeadExecutors", "100", Int,
         "Removed executors the UI and REST API remember.";
+    UI_TIMELINE_JOBS_MAXIMUM = "ember.ui.timeline.jobs.maximum", "500", Int,
+        "Jobs the event timeline of the Jobs page draws at most (those finished last).";
+    UI_TIMELINE_STAGES_MAXIMUM = "ember.ui.timeline.stages.maximum", "500", Int,
+        "Stages the event timeline of a job's page draws at most (those finished last).";
     UI_TIMELINE_TASKS_MAXIMUM = "ember.ui.timeline.tasks.maximum", "1000", Int,
         "Tasks the event timeline of a stage's page draws at most (the latest launched).";
+    UI_TIMELINE_EXECUTORS_MAXIMUM = "ember.ui.timeline.executors.maximum", "250", Int,
+        "Executors whose arrival and removal the event timelines draw at most (the latest).";
     LISTENER_BUS_CAPACITY = "ember.scheduler.listenerbus.eventqueue.capacity", "10000", Int,
         "Events each listener's queue holds; a listener that falls further behind loses events \
         (counted and logged).";

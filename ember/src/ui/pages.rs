@@ -146,10 +146,15 @@ fn jobs_table(id: &str, jobs: &[&crate::status::store::Job], now: u64) -> String
     h.0
 }
 
-/// Executors' arrivals and departures, for the timelines.
-fn executor_markers(st: &StoreState) -> Vec<svg::Marker> {
+/// Executors' arrivals and departures, for the timelines: those of the `max` executors added
+/// or removed last (Spark's `ember.ui.timeline.executors.maximum`), and Spark's notice when
+/// some are left out.
+fn executor_markers(st: &StoreState, max: usize) -> (Vec<svg::Marker>, String) {
+    let mut execs: Vec<&crate::status::store::Executor> = st.executors.values().collect();
+    execs.sort_by_key(|e| (e.remove_time.unwrap_or(e.add_time), e.add_time));
+    let total = execs.len();
     let mut m = Vec::new();
-    for e in st.executors.values() {
+    for e in &execs[total.saturating_sub(max)..] {
         m.push(svg::Marker {
             time: e.add_time,
             label: format!("Executor {} added", e.id),
@@ -167,7 +172,24 @@ fn executor_markers(st: &StoreState) -> Vec<svg::Marker> {
             });
         }
     }
-    m
+    let notice = if max < total {
+        format!(
+            "<p><strong>Only the most recent {max} added/removed executors (of {total} total) \
+             are shown.</strong></p>"
+        )
+    } else {
+        String::new()
+    };
+    (m, notice)
+}
+
+/// The `max` entries finished last (running ones count as finishing now), then submitted last,
+/// newest first: Spark's choice of what a timeline draws (`sortBy(completion, submission)
+/// .takeRight(max)`).
+fn finished_last<T>(mut items: Vec<(u64, u64, T)>, max: usize) -> Vec<T> {
+    items.sort_by_key(|(end, start, _)| (*end, *start));
+    let skip = items.len().saturating_sub(max);
+    items.into_iter().skip(skip).rev().map(|(_, _, t)| t).collect()
 }
 
 fn job_bar_status(s: JobStatus) -> &'static str {
@@ -177,10 +199,6 @@ fn job_bar_status(s: JobStatus) -> &'static str {
         JobStatus::Failed => "failed",
     }
 }
-
-/// How many jobs (or stages) a timeline draws at most, the newest (Spark's
-/// `spark.ui.timeline.jobs.maximum` is 500; Ember's bars each take a lane of their own).
-const TIMELINE_MAX_BARS: usize = 100;
 
 async fn jobs_page(State(s): State<ApiState>) -> Response {
     let now = (s.now)();
@@ -221,28 +239,35 @@ async fn jobs_page(State(s): State<ApiState>) -> Response {
             done.len(),
             failed.len()
         );
-        let bars: Vec<svg::Bar> = st
+        let max = s.settings.timeline_jobs;
+        let submitted: Vec<(u64, u64, &crate::status::store::Job)> = st
             .jobs
             .values()
-            .rev()
-            .take(TIMELINE_MAX_BARS)
-            .filter_map(|j| {
-                Some(svg::Bar {
-                    // Spark labels a job by its description when it has one.
-                    label: format!(
-                        "{} (Job {})",
-                        j.description.as_ref().unwrap_or(&j.name),
-                        j.id
-                    ),
-                    start: j.submission_time?,
-                    end: j.completion_time.unwrap_or(now),
-                    status: job_bar_status(j.status),
-                    href: format!("/jobs/job/?id={}", j.id),
-                })
+            .filter_map(|j| Some((j.completion_time.unwrap_or(now), j.submission_time?, j)))
+            .collect();
+        let bars: Vec<svg::Bar> = finished_last(submitted, max)
+            .into_iter()
+            .map(|j| svg::Bar {
+                // Spark labels a job by its description when it has one.
+                label: format!("{} (Job {})", j.description.as_ref().unwrap_or(&j.name), j.id),
+                start: j.submission_time.unwrap_or(now),
+                end: j.completion_time.unwrap_or(now),
+                status: job_bar_status(j.status),
+                href: format!("/jobs/job/?id={}", j.id),
             })
             .collect();
-        b.raw("<h4>Event Timeline</h4>")
-            .raw(&svg::timeline(start, end, &executor_markers(st), &bars));
+        let (markers, executors_notice) = executor_markers(st, s.settings.timeline_executors);
+        b.raw("<h4>Event Timeline</h4>");
+        if max < st.jobs.len() {
+            let _ = write!(
+                b.0,
+                "<p><strong>Only the most recent {max} submitted/completed jobs (of {} total) \
+                 are shown.</strong></p>",
+                st.jobs.len()
+            );
+        }
+        b.raw(&executors_notice)
+            .raw(&svg::timeline(start, end, &markers, &bars));
         for (id, title, list) in [
             ("active", "Active Jobs", &active),
             ("completed", "Completed Jobs", &done),
@@ -266,6 +291,7 @@ async fn jobs_page(State(s): State<ApiState>) -> Response {
 
 async fn job_page(State(s): State<ApiState>, Query(p): Params) -> Response {
     let now = (s.now)();
+    let settings = s.settings;
     let id = match id_param(&p, "id") {
         Ok(id) => id,
         Err(r) => return r,
@@ -319,27 +345,42 @@ async fn job_page(State(s): State<ApiState>, Query(p): Params) -> Response {
         b.raw("<h4>DAG Visualization</h4>").raw(&svg::dag(&dag));
         let start = j.submission_time.unwrap_or(now);
         let end = j.completion_time.unwrap_or(now);
-        let bars: Vec<svg::Bar> = stages
+        let max = settings.timeline_stages;
+        let submitted: Vec<(u64, u64, &&Stage)> = stages
             .iter()
             .filter_map(|s| {
-                Some(svg::Bar {
-                    label: format!(
-                        "{} (Stage {}.{})",
-                        s.info.name, s.info.stage_id, s.info.attempt_id
-                    ),
-                    start: s.info.submission_time?,
-                    end: s.info.completion_time.unwrap_or(now),
-                    status: match s.status {
-                        StageStatus::Failed => "failed",
-                        StageStatus::Active => "running",
-                        _ => "succeeded",
-                    },
-                    href: stage_href(s),
-                })
+                Some((s.info.completion_time.unwrap_or(now), s.info.submission_time?, s))
             })
             .collect();
-        b.raw("<h4>Event Timeline</h4>")
-            .raw(&svg::timeline(start, end.max(start + 1), &executor_markers(st), &bars));
+        let total = submitted.len();
+        let bars: Vec<svg::Bar> = finished_last(submitted, max)
+            .into_iter()
+            .map(|s| svg::Bar {
+                label: format!(
+                    "{} (Stage {}.{})",
+                    s.info.name, s.info.stage_id, s.info.attempt_id
+                ),
+                start: s.info.submission_time.unwrap_or(now),
+                end: s.info.completion_time.unwrap_or(now),
+                status: match s.status {
+                    StageStatus::Failed => "failed",
+                    StageStatus::Active => "running",
+                    _ => "succeeded",
+                },
+                href: stage_href(s),
+            })
+            .collect();
+        let (markers, executors_notice) = executor_markers(st, settings.timeline_executors);
+        b.raw("<h4>Event Timeline</h4>");
+        if max < total {
+            let _ = write!(
+                b.0,
+                "<p><strong>Only the most recent {max} submitted/completed stages (of {total} \
+                 total) are shown.</strong></p>"
+            );
+        }
+        b.raw(&executors_notice)
+            .raw(&svg::timeline(start, end.max(start + 1), &markers, &bars));
         stage_sections(&mut b, &stages, now);
         render(st, "Jobs", &format!("Details for Job {id}"), &b.0)
     })

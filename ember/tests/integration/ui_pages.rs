@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use ember::prelude::*;
 use ember::storage::StorageLevel;
 
-use crate::common::{context, is_cluster};
+use crate::common::{context, is_cluster, sorted};
 
 const WAIT: Duration = Duration::from_secs(120);
 
@@ -644,5 +644,70 @@ fn the_stage_page_draws_its_tasks_on_a_timeline_up_to_the_maximum() {
         &["Only the most recent 4 tasks (of 6 total) are shown."],
     );
     assert_eq!(big.matches("class=\"task-bar\"").count(), 4, "{big}");
+    ctx.stop();
+}
+
+#[test]
+fn the_timelines_draw_at_most_their_maximum_of_jobs_stages_and_executors() {
+    let defaults: Vec<(&str, &str)> = ember::conf::ENTRIES
+        .iter()
+        .filter(|e| e.key.starts_with("ember.ui.timeline."))
+        .map(|e| (e.key, e.default))
+        .collect();
+    assert_eq!(
+        sorted(&defaults),
+        [
+            ("ember.ui.timeline.executors.maximum", "250"),
+            ("ember.ui.timeline.jobs.maximum", "500"),
+            ("ember.ui.timeline.stages.maximum", "500"),
+            ("ember.ui.timeline.tasks.maximum", "1000"),
+        ],
+        "Spark's defaults"
+    );
+    let ctx = ui_context(
+        "local[2]",
+        &[
+            ("ember.ui.timeline.jobs.maximum", "2"),
+            ("ember.ui.timeline.stages.maximum", "1"),
+            ("ember.ui.timeline.executors.maximum", "0"),
+        ],
+    );
+    for _ in 0..2 {
+        assert_eq!(ctx.parallelize(vec![1u8; 4], 2).count().unwrap(), 4);
+    }
+    let pairs = ctx
+        .parallelize((0..10u32).collect::<Vec<_>>(), 2)
+        .map(|x| (x % 2, x))
+        .reduce_by_key(|a, b| a + b, 2)
+        .count()
+        .unwrap();
+    assert_eq!(pairs, 2);
+    assert!(ctx.wait_for_listeners(WAIT));
+    let jobs = page(
+        &ctx,
+        "/jobs/",
+        &[
+            "Only the most recent 2 submitted/completed jobs (of 3 total) are shown.",
+            "Only the most recent 0 added/removed executors (of 1 total) are shown.",
+            "(Job 2)",
+            "(Job 1)",
+        ],
+    );
+    assert_eq!(jobs.matches("class=\"timeline-bar").count(), 2, "{jobs}");
+    assert!(
+        !jobs.contains("(Job 0)"),
+        "the job finished first is left out"
+    );
+    assert!(!jobs.contains("executor-event"), "{jobs}");
+    let job = page(
+        &ctx,
+        "/jobs/job/?id=2",
+        &["Only the most recent 1 submitted/completed stages (of 2 total) are shown."],
+    );
+    assert_eq!(job.matches("class=\"timeline-bar").count(), 1, "{job}");
+    assert!(
+        job.contains("(Stage 3.0)"),
+        "the result stage finished last: {job}"
+    );
     ctx.stop();
 }
