@@ -281,6 +281,9 @@ entries! {
         "Tasks of one stage the UI and REST API remember.";
     UI_RETAINED_DEAD_EXECUTORS = "ember.ui.retainedDeadExecutors", "100", Int,
         "Removed executors the UI and REST API remember.";
+    UI_THREAD_DUMPS_ENABLED = "ember.ui.threadDumpsEnabled", "true", Bool,
+        "Link each live executor's thread dump from the Executors page and serve the \
+        thread-dump page (the REST API's threads endpoint answers either way, as Spark's).";
     UI_TIMELINE_JOBS_MAXIMUM = "ember.ui.timeline.jobs.maximum", "500", Int,
         "Jobs the event timeline of the Jobs page draws at most (those finished last).";
     UI_TIMELINE_STAGES_MAXIMUM = "ember.ui.timeline.stages.maximum", "500", Int,

@@ -1176,6 +1176,7 @@ async fn environment_page(State(s): State<ApiState>) -> Response {
 // Executors
 
 async fn executors_page(State(s): State<ApiState>) -> Response {
+    let thread_dumps = s.settings.thread_dumps_enabled;
     s.store.read(|st| {
         let all = views::executors(st, false);
         let mut list: Vec<&crate::status::api::ExecutorSummary> = all.iter().collect();
@@ -1270,20 +1271,25 @@ async fn executors_page(State(s): State<ApiState>) -> Response {
                     bytes(e.total_shuffle_read),
                     bytes(e.total_shuffle_write),
                 ];
-                row.push(if e.is_active {
-                    format!(
-                        "<a href=\"/executors/threadDump/?executorId={}\">Thread Dump</a>",
-                        esc(&html::url_param(&e.id))
-                    )
-                } else {
-                    String::new()
-                });
+                // Spark shows the column only with spark.ui.threadDumpsEnabled.
+                if thread_dumps {
+                    row.push(if e.is_active {
+                        format!(
+                            "<a href=\"/executors/threadDump/?executorId={}\">Thread Dump</a>",
+                            esc(&html::url_param(&e.id))
+                        )
+                    } else {
+                        String::new()
+                    });
+                }
                 row
             })
             .collect();
         let mut headers = vec!["Executor ID", "Address", "Status"];
         headers.extend(common);
-        headers.push("Thread Dump");
+        if thread_dumps {
+            headers.push("Thread Dump");
+        }
         let _ = write!(b.0, "<h4 id=\"executors\">Executors ({})</h4>", list.len());
         b.table("active-executors-table", &headers, &rows);
         render(st, "Executors", "Executors", &b.0)
@@ -1313,9 +1319,17 @@ async fn js() -> Response {
 }
 
 /// The pages' routes (Spark's paths; `/` and the paths without their slash redirect as
-/// Spark's do).
+/// Spark's do). Without `ember.ui.threadDumpsEnabled` the thread-dump page is not served (404),
+/// as Spark does not attach its `ExecutorThreadDumpPage`.
 pub fn routes(state: ApiState) -> Router {
-    Router::new()
+    let mut r = Router::new();
+    if state.settings.thread_dumps_enabled {
+        r = r.route(
+            "/executors/threadDump/",
+            get(super::threads::thread_dump_page),
+        );
+    }
+    r
         .route("/", get(|| async { Redirect::to("/jobs/") }))
         .route("/jobs", get(|| async { Redirect::to("/jobs/") }))
         .route("/jobs/", get(jobs_page))
@@ -1330,10 +1344,6 @@ pub fn routes(state: ApiState) -> Router {
         .route("/environment/", get(environment_page))
         .route("/executors", get(|| async { Redirect::to("/executors/") }))
         .route("/executors/", get(executors_page))
-        .route(
-            "/executors/threadDump/",
-            get(super::threads::thread_dump_page),
-        )
         .route("/static/ember-ui.css", get(css))
         .route("/static/ember-ui.js", get(js))
         .with_state(state)

@@ -41,6 +41,9 @@ pub struct UiSettings {
     /// `ember.ui.timeline.executors.maximum`: executors whose arrival and departure the
     /// timelines draw at most.
     pub timeline_executors: usize,
+    /// `ember.ui.threadDumpsEnabled`: the Executors page links each live executor's thread
+    /// dump, and the thread-dump page is served.
+    pub thread_dumps_enabled: bool,
 }
 
 impl UiSettings {
@@ -53,6 +56,7 @@ impl UiSettings {
             timeline_stages: n(conf::UI_TIMELINE_STAGES_MAXIMUM)?,
             timeline_tasks: n(conf::UI_TIMELINE_TASKS_MAXIMUM)?,
             timeline_executors: n(conf::UI_TIMELINE_EXECUTORS_MAXIMUM)?,
+            thread_dumps_enabled: c.get_bool(conf::UI_THREAD_DUMPS_ENABLED)?,
         })
     }
 }

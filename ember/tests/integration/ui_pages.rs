@@ -711,3 +711,26 @@ fn the_timelines_draw_at_most_their_maximum_of_jobs_stages_and_executors() {
     );
     ctx.stop();
 }
+
+#[test]
+fn thread_dumps_can_be_turned_off_as_in_spark() {
+    for enabled in ["true", "false"] {
+        let ctx = ui_context("local[2]", &[("ember.ui.threadDumpsEnabled", enabled)]);
+        let on = enabled == "true";
+        let executors = page(&ctx, "/executors/", &["active-executors-table"]);
+        assert_eq!(executors.contains("Thread Dump"), on, "{executors}");
+        assert_eq!(executors.contains("threadDump/?executorId=driver"), on);
+        let (status, _, body) = get(&ctx, "/executors/threadDump/?executorId=driver");
+        assert_eq!(status, if on { 200 } else { 404 }, "{body}");
+        // Spark's REST resource does not read the setting: it serves the dump either way.
+        let (status, _, body) = get(
+            &ctx,
+            &format!(
+                "/api/v1/applications/{}/executors/driver/threads",
+                app_id(&ctx)
+            ),
+        );
+        assert_eq!(status, 200, "{body}");
+        ctx.stop();
+    }
+}
