@@ -270,7 +270,8 @@ entries! {
         "Serve the executors' metrics in Prometheus's format at /metrics/executors/prometheus.";
     METRICS_CONF = "ember.metrics.conf", "", Str,
         "A metrics.properties-like file of the metrics system (sinks: ConsoleSink, CsvSink, \
-        PrometheusServlet); ember.metrics.conf.INSTANCE.PROPERTY settings override it.";
+        MetricsServlet, PrometheusServlet); ember.metrics.conf.INSTANCE.PROPERTY settings \
+        override it.";
     METRICS_NAMESPACE = "ember.metrics.namespace", "", Str,
         "The first part of every metric's name (default: the application's id).";
     UI_RETAINED_JOBS = "ember.ui.retainedJobs", "1000", Int,

@@ -734,3 +734,33 @@ fn thread_dumps_can_be_turned_off_as_in_spark() {
         ctx.stop();
     }
 }
+
+#[test]
+fn metrics_json_is_sparks_metrics_servlet() {
+    let ctx = ui_context("local[2]", &[]);
+    assert_eq!(ctx.parallelize(vec![1u8; 4], 2).count().unwrap(), 4);
+    assert!(ctx.wait_for_listeners(WAIT));
+    let (status, ctype, body) = get(&ctx, "/metrics/json");
+    assert_eq!(status, 200, "{body}");
+    assert!(ctype.starts_with("text/json"), "{ctype}");
+    let json: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(json["version"], "4.0.0", "{json}");
+    let name = |n: &str| format!("{}.driver.{n}", app_id(&ctx));
+    let gauges = &json["gauges"];
+    assert_eq!(
+        gauges[name("DAGScheduler.job.allJobs").as_str()]["value"],
+        1,
+        "{json}"
+    );
+    assert_eq!(
+        gauges[name("DAGScheduler.job.activeJobs").as_str()]["value"],
+        0
+    );
+    assert!(gauges[name("JVMCPU.jvmCpuTime").as_str()]["value"].as_i64() > Some(0));
+    let posted = &json["counters"][name("LiveListenerBus.numEventsPosted").as_str()]["count"];
+    assert!(posted.as_i64() > Some(0), "{json}");
+    for kind in ["histograms", "meters", "timers"] {
+        assert!(json[kind].is_object(), "{kind}: {json}");
+    }
+    ctx.stop();
+}
