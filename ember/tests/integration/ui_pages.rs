@@ -717,6 +717,8 @@ fn thread_dumps_can_be_turned_off_as_in_spark() {
     for enabled in ["true", "false"] {
         let ctx = ui_context("local[2]", &[("ember.ui.threadDumpsEnabled", enabled)]);
         let on = enabled == "true";
+        assert_eq!(ctx.parallelize(vec![1u8; 4], 2).count().unwrap(), 4);
+        assert!(ctx.wait_for_listeners(WAIT), "the store knows the driver");
         let executors = page(&ctx, "/executors/", &["active-executors-table"]);
         assert_eq!(executors.contains("Thread Dump"), on, "{executors}");
         assert_eq!(executors.contains("threadDump/?executorId=driver"), on);
