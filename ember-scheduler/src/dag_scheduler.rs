@@ -61,6 +61,9 @@ pub struct JobSubmission {
     pub group: Option<String>,
     /// Where in user code the action was called.
     pub call_site: String,
+    /// The submitting thread's local properties (Spark's job `properties`), which the scheduler
+    /// does not read: they are handed to listeners with the job, e.g. its description.
+    pub properties: BTreeMap<String, String>,
 }
 
 /// What the DAG scheduler asks of the rest of the driver, in the order it must happen.
@@ -1667,6 +1670,7 @@ mod tests {
             pool: String::new(),
             group: None,
             call_site: "test".into(),
+            properties: BTreeMap::new(),
         };
         dag.submit_job(job, 0).1
     }
@@ -1877,6 +1881,7 @@ mod tests {
             pool: String::new(),
             group: None,
             call_site: "test".into(),
+            properties: BTreeMap::new(),
         };
         dag.submit_job(job, 0).1
     }

@@ -418,6 +418,7 @@ impl Sim {
             pool: "default".into(),
             group: None,
             call_site: "simulation".into(),
+            properties: Default::default(),
         };
         let (_, actions) = self.dag.submit_job(job, 0);
         self.apply(actions);
@@ -717,6 +718,7 @@ fn dag_with(indeterminate: bool) -> (DagScheduler, Arc<MapOutputTracker>) {
         pool: "default".into(),
         group: None,
         call_site: "by hand".into(),
+        properties: Default::default(),
     };
     let (_, actions) = dag.submit_job(job, 0);
     assert!(

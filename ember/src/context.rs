@@ -378,6 +378,7 @@ impl Context {
                     now: Arc::new(move || b.time_ms()),
                     threads: thread_dumps.clone(),
                     metrics: metrics.clone(),
+                    settings: crate::ui::rest::UiSettings::from_conf(&conf)?,
                 };
                 let app = crate::ui::rest::routes(api.clone())
                     .merge(crate::ui::pages::routes(api.clone()))
@@ -1081,6 +1082,14 @@ impl Context {
         self.set_local_property(JOB_GROUP, None);
     }
 
+    /// Describes the jobs this thread submits from now on (Spark's `setJobDescription`, the
+    /// local property `ember.job.description`): the web UI shows it in place of the call site,
+    /// the REST API as the jobs' and stages' `description`, and the event log keeps it with the
+    /// job's properties. `None` removes it.
+    pub fn set_job_description(&self, description: Option<&str>) {
+        self.set_local_property(crate::status::store::JOB_DESCRIPTION, description);
+    }
+
     /// Cancels every running job of a group; their actions return `JobCancelled`.
     pub fn cancel_job_group(&self, group: &str) {
         let _ = self.inner.events.send(DriverEvent::CancelJobGroup {
@@ -1119,6 +1128,12 @@ impl Context {
                 .unwrap_or_else(|| "default".into()),
             group: self.get_local_property(JOB_GROUP),
             call_site,
+            properties: LOCAL_PROPERTIES.with(|p| {
+                p.borrow()
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()
+            }),
         };
         self.inner
             .events

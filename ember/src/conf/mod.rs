@@ -270,7 +270,8 @@ entries! {
         "Serve the executors' metrics in Prometheus's format at /metrics/executors/prometheus.";
     METRICS_CONF = "ember.metrics.conf", "", Str,
         "A metrics.properties-like file of the metrics system (sinks: ConsoleSink, CsvSink, \
-        PrometheusServlet); ember.metrics.conf.INSTANCE.PROPERTY settings override it.";
+        MetricsServlet, PrometheusServlet); ember.metrics.conf.INSTANCE.PROPERTY settings \
+        override it.";
     METRICS_NAMESPACE = "ember.metrics.namespace", "", Str,
         "The first part of every metric's name (default: the application's id).";
     UI_RETAINED_JOBS = "ember.ui.retainedJobs", "1000", Int,
@@ -281,6 +282,17 @@ entries! {
         "Tasks of one stage the UI and REST API remember.";
     UI_RETAINED_DEAD_EXECUTORS = "ember.ui.retainedDeadExecutors", "100", Int,
         "Removed executors the UI and REST API remember.";
+    UI_THREAD_DUMPS_ENABLED = "ember.ui.threadDumpsEnabled", "true", Bool,
+        "Link each live executor's thread dump from the Executors page and serve the \
+        thread-dump page (the REST API's threads endpoint answers either way, as Spark's).";
+    UI_TIMELINE_JOBS_MAXIMUM = "ember.ui.timeline.jobs.maximum", "500", Int,
+        "Jobs the event timeline of the Jobs page draws at most (those finished last).";
+    UI_TIMELINE_STAGES_MAXIMUM = "ember.ui.timeline.stages.maximum", "500", Int,
+        "Stages the event timeline of a job's page draws at most (those finished last).";
+    UI_TIMELINE_TASKS_MAXIMUM = "ember.ui.timeline.tasks.maximum", "1000", Int,
+        "Tasks the event timeline of a stage's page draws at most (the latest launched).";
+    UI_TIMELINE_EXECUTORS_MAXIMUM = "ember.ui.timeline.executors.maximum", "250", Int,
+        "Executors whose arrival and removal the event timelines draw at most (the latest).";
     LISTENER_BUS_CAPACITY = "ember.scheduler.listenerbus.eventqueue.capacity", "10000", Int,
         "Events each listener's queue holds; a listener that falls further behind loses events \
         (counted and logged).";

@@ -727,9 +727,10 @@ fn exit_message(status: std::process::ExitStatus) -> String {
     }
 }
 
-/// A job's properties as listeners see them (Spark's local properties of the submitting thread).
+/// A job's properties as listeners see them (Spark's local properties of the submitting thread,
+/// with the pool it runs in and its call site).
 fn job_properties(job: &JobSubmission) -> Properties {
-    let mut p = Properties::new();
+    let mut p = job.properties.clone();
     p.insert(crate::conf::SCHEDULER_POOL.to_string(), job.pool.clone());
     if let Some(g) = &job.group {
         p.insert(crate::conf::JOB_GROUP_ID.to_string(), g.clone());

@@ -1,5 +1,5 @@
-//! The driver's metrics system (Spark's `MetricsSystem`, `MetricsConfig`, `PrometheusServlet`,
-//! `PrometheusResource`, `ConsoleSink`, `CsvSink`).
+//! The driver's metrics system (Spark's `MetricsSystem`, `MetricsConfig`, `MetricsServlet`,
+//! `PrometheusServlet`, `PrometheusResource`, `ConsoleSink`, `CsvSink`).
 //!
 //! Configuration has Spark's shape: a `metrics.properties`-like file named by
 //! `ember.metrics.conf`, then `ember.metrics.conf.<instance>.<property>` settings over it
@@ -47,6 +47,8 @@ pub enum SinkKind {
     Csv(PathBuf),
     /// Serves the metrics on the UI's port at a path (Spark's `PrometheusServlet`).
     PrometheusServlet(String),
+    /// Serves the metrics as JSON on the UI's port at a path (Spark's `MetricsServlet`).
+    MetricsServlet(String),
 }
 
 /// One configured sink of an instance.
@@ -73,11 +75,16 @@ fn parse_properties(text: &str) -> Vec<(String, String)> {
 }
 
 impl MetricsConfig {
-    /// Ember's defaults (Spark's `setDefaultProperties`, with the Prometheus servlet on at
-    /// `/metrics/prometheus` where Spark serves its JSON servlet), then the file of
-    /// `ember.metrics.conf`, then the `ember.metrics.conf.*` settings.
+    /// Ember's defaults (Spark's `setDefaultProperties`: the JSON servlet at `/metrics/json`;
+    /// and the Prometheus servlet at `/metrics/prometheus`, which Spark leaves off), then the
+    /// file of `ember.metrics.conf`, then the `ember.metrics.conf.*` settings.
     pub fn from_conf(c: &EmberConf) -> Result<Self> {
         let mut props = BTreeMap::new();
+        props.insert(
+            "*.sink.servlet.class".to_string(),
+            "org.apache.spark.metrics.sink.MetricsServlet".to_string(),
+        );
+        props.insert("*.sink.servlet.path".to_string(), "/metrics/json".to_string());
         props.insert(
             "*.sink.prometheusServlet.class".to_string(),
             "org.apache.spark.metrics.sink.PrometheusServlet".to_string(),
@@ -147,10 +154,13 @@ impl MetricsConfig {
                 "PrometheusServlet" => SinkKind::PrometheusServlet(
                     get("path").unwrap_or_else(|| "/metrics/prometheus".into()),
                 ),
+                "MetricsServlet" => SinkKind::MetricsServlet(
+                    get("path").unwrap_or_else(|| "/metrics/json".into()),
+                ),
                 _ => {
                     warn!(
                         "Sink class {class} cannot be instantiated: Ember knows ConsoleSink, \
-                         CsvSink and PrometheusServlet"
+                         CsvSink, MetricsServlet and PrometheusServlet"
                     );
                     continue;
                 }
@@ -348,6 +358,42 @@ pub fn prometheus_servlet(metrics: &[Metric]) -> String {
     s
 }
 
+/// The version Dropwizard's `MetricsModule` (metrics-json 4) writes first.
+const METRICS_JSON_VERSION: &str = "4.0.0";
+
+/// A value as Jackson writes Spark's gauges: whole numbers without a fraction.
+fn json_number(v: f64) -> serde_json::Value {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        serde_json::Value::from(v as i64)
+    } else {
+        serde_json::Number::from_f64(v).map_or(serde_json::Value::Null, serde_json::Value::Number)
+    }
+}
+
+/// `/metrics/json` (Spark's `MetricsServlet.getMetricsSnapshot`: the registry as Dropwizard's
+/// `MetricsModule` writes it): `version`, then `gauges` (`{"value": …}`), `counters`
+/// (`{"count": …}`), `histograms`, `meters` and `timers` by name. Ember's metrics are gauges
+/// and counters, so the last three are empty.
+pub fn metrics_json(metrics: &[Metric]) -> String {
+    use serde_json::{json, Map, Value};
+    let (mut gauges, mut counters) = (Map::new(), Map::new());
+    for m in metrics {
+        match m.kind {
+            Kind::Gauge => gauges.insert(m.name.clone(), json!({ "value": json_number(m.value) })),
+            Kind::Counter => counters.insert(m.name.clone(), json!({ "count": m.value as i64 })),
+        };
+    }
+    json!({
+        "version": METRICS_JSON_VERSION,
+        "gauges": Value::Object(gauges),
+        "counters": Value::Object(counters),
+        "histograms": {},
+        "meters": {},
+        "timers": {},
+    })
+    .to_string()
+}
+
 /// A label value as Prometheus's text format writes it (`\`, `"` and newlines escaped).
 fn label(v: &str) -> String {
     v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
@@ -417,7 +463,10 @@ impl PolledSinks {
         let (tx, rx) = bounded::<()>(0);
         let mut threads = Vec::new();
         for sink in sinks {
-            if matches!(sink.kind, SinkKind::PrometheusServlet(_)) {
+            if matches!(
+                sink.kind,
+                SinkKind::PrometheusServlet(_) | SinkKind::MetricsServlet(_)
+            ) {
                 continue;
             }
             if let SinkKind::Csv(dir) = &sink.kind {
@@ -510,7 +559,7 @@ fn report(kind: &SinkKind, metrics: &[Metric]) {
                 }
             }
         }
-        SinkKind::PrometheusServlet(_) => {}
+        SinkKind::PrometheusServlet(_) | SinkKind::MetricsServlet(_) => {}
     }
 }
 
@@ -520,6 +569,8 @@ pub struct MetricsState {
     pub namespace: String,
     /// Where the Prometheus servlet sink serves the driver's metrics, if configured.
     pub servlet_path: Option<String>,
+    /// Where the JSON servlet sink serves them (`/metrics/json`), if configured.
+    pub json_path: Option<String>,
     /// `ember.ui.prometheus.enabled`: `/metrics/executors/prometheus`.
     pub executors_enabled: bool,
     /// The listener bus's queues now.
@@ -535,23 +586,38 @@ impl MetricsState {
         queues: Arc<dyn Fn() -> Vec<QueueStats> + Send + Sync>,
     ) -> Result<Self> {
         let ns = c.get(conf::METRICS_NAMESPACE);
-        let servlet_path = config.sinks("driver").into_iter().find_map(|s| match s.kind {
+        let sinks = config.sinks("driver");
+        let path_of = |want: fn(&SinkKind) -> Option<&String>| {
+            sinks.iter().find_map(|s| want(&s.kind).map(|p| (s.name.clone(), p.clone())))
+        };
+        let prometheus = path_of(|k| match k {
             SinkKind::PrometheusServlet(p) => Some(p),
             _ => None,
         });
-        if let Some(p) = &servlet_path {
-            if !p.starts_with('/') || p.starts_with("/api/") || p.contains('{') {
+        let json = path_of(|k| match k {
+            SinkKind::MetricsServlet(p) => Some(p),
+            _ => None,
+        });
+        for (name, p) in prometheus.iter().chain(&json) {
+            let bad = if !p.starts_with('/') || p.starts_with("/api/") || p.contains('{') {
+                Some("a path of the UI's server: it starts with / and is not under /api")
+            } else if prometheus.as_ref().zip(json.as_ref()).is_some_and(|(a, b)| a.1 == b.1) {
+                Some("the JSON and the Prometheus servlets need paths of their own")
+            } else {
+                None
+            };
+            if let Some(reason) = bad {
                 return Err(EmberError::Config {
-                    key: format!("{CONF_PREFIX}*.sink.prometheusServlet.path"),
+                    key: format!("{CONF_PREFIX}*.sink.{name}.path"),
                     value: p.clone(),
-                    reason: "a path of the UI's server: it starts with / and is not under /api"
-                        .into(),
+                    reason: reason.into(),
                 });
             }
         }
         Ok(MetricsState {
             namespace: if ns.is_empty() { app_id.to_string() } else { ns.to_string() },
-            servlet_path,
+            servlet_path: prometheus.map(|(_, p)| p),
+            json_path: json.map(|(_, p)| p),
             executors_enabled: c.get_bool(conf::UI_PROMETHEUS_ENABLED)?,
             queues,
         })
@@ -582,19 +648,34 @@ async fn driver_prometheus(
     text(prometheus_servlet(&metrics))
 }
 
+async fn driver_json(
+    axum::extract::State(s): axum::extract::State<super::rest::ApiState>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let metrics = s.store.read(|st| s.metrics.snapshot(st));
+    (
+        [(axum::http::header::CONTENT_TYPE, "text/json;charset=utf-8")],
+        metrics_json(&metrics),
+    )
+        .into_response()
+}
+
 async fn executors_prometheus(
     axum::extract::State(s): axum::extract::State<super::rest::ApiState>,
 ) -> axum::response::Response {
     text(s.store.read(prometheus_executors))
 }
 
-/// The Prometheus endpoints that are on: the servlet sink's path, and
+/// The metrics endpoints that are on: the servlet sinks' paths (JSON, Prometheus), and
 /// `/metrics/executors/prometheus` with `ember.ui.prometheus.enabled`.
 pub fn routes(state: super::rest::ApiState) -> axum::Router {
     use axum::routing::get;
     let mut r = axum::Router::new();
     if let Some(p) = &state.metrics.servlet_path {
         r = r.route(p, get(driver_prometheus));
+    }
+    if let Some(p) = &state.metrics.json_path {
+        r = r.route(p, get(driver_json));
     }
     if state.metrics.executors_enabled {
         r = r.route("/metrics/executors/prometheus", get(executors_prometheus));
@@ -624,7 +705,7 @@ mod tests {
             .set("ember.metrics.conf.driver.sink.csv.directory", "/x");
         let m = MetricsConfig::from_conf(&c).unwrap();
         let sinks = m.sinks("driver");
-        assert_eq!(sinks.len(), 3, "{sinks:?}");
+        assert_eq!(sinks.len(), 4, "{sinks:?}");
         assert_eq!(sinks[0].kind, SinkKind::Console);
         assert_eq!(sinks[0].period, Duration::from_millis(250));
         assert_eq!(sinks[1].kind, SinkKind::Csv("/x".into()));
@@ -633,8 +714,9 @@ mod tests {
             sinks[2].kind,
             SinkKind::PrometheusServlet("/metrics/prometheus".into())
         );
+        assert_eq!(sinks[3].kind, SinkKind::MetricsServlet("/metrics/json".into()));
         // Another instance sees only the `*` properties.
-        assert_eq!(m.sinks("executor").len(), 2);
+        assert_eq!(m.sinks("executor").len(), 3);
     }
 
     #[test]
@@ -674,5 +756,25 @@ mod tests {
         assert!(text
             .contains("_LiveListenerBus_numEventsPosted_Count{type=\"counters\"} 7\n"));
         assert_eq!(label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+        let json: serde_json::Value = serde_json::from_str(&metrics_json(&m)).unwrap();
+        assert_eq!(json["version"], "4.0.0");
+        assert_eq!(json["gauges"]["app-1.driver.DAGScheduler.job.activeJobs"]["value"], 2);
+        assert_eq!(json["counters"]["app-1.driver.LiveListenerBus.numEventsPosted"]["count"], 7);
+        for kind in ["histograms", "meters", "timers"] {
+            assert_eq!(json[kind], serde_json::json!({}), "{kind}");
+        }
+    }
+
+    #[test]
+    fn the_two_servlets_cannot_share_a_path() {
+        let c = EmberConf::new().set(
+            "ember.metrics.conf.*.sink.servlet.path",
+            "/metrics/prometheus",
+        );
+        let config = MetricsConfig::from_conf(&c).unwrap();
+        let err = MetricsState::from_conf(&c, &config, "app", Arc::new(Vec::new))
+            .err()
+            .expect("refused");
+        assert!(err.to_string().contains("paths of their own"), "{err}");
     }
 }

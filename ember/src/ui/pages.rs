@@ -146,10 +146,15 @@ fn jobs_table(id: &str, jobs: &[&crate::status::store::Job], now: u64) -> String
     h.0
 }
 
-/// Executors' arrivals and departures, for the timelines.
-fn executor_markers(st: &StoreState) -> Vec<svg::Marker> {
+/// Executors' arrivals and departures, for the timelines: those of the `max` executors added
+/// or removed last (Spark's `ember.ui.timeline.executors.maximum`), and Spark's notice when
+/// some are left out.
+fn executor_markers(st: &StoreState, max: usize) -> (Vec<svg::Marker>, String) {
+    let mut execs: Vec<&crate::status::store::Executor> = st.executors.values().collect();
+    execs.sort_by_key(|e| (e.remove_time.unwrap_or(e.add_time), e.add_time));
+    let total = execs.len();
     let mut m = Vec::new();
-    for e in st.executors.values() {
+    for e in &execs[total.saturating_sub(max)..] {
         m.push(svg::Marker {
             time: e.add_time,
             label: format!("Executor {} added", e.id),
@@ -167,7 +172,24 @@ fn executor_markers(st: &StoreState) -> Vec<svg::Marker> {
             });
         }
     }
-    m
+    let notice = if max < total {
+        format!(
+            "<p><strong>Only the most recent {max} added/removed executors (of {total} total) \
+             are shown.</strong></p>"
+        )
+    } else {
+        String::new()
+    };
+    (m, notice)
+}
+
+/// The `max` entries finished last (running ones count as finishing now), then submitted last,
+/// newest first: Spark's choice of what a timeline draws (`sortBy(completion, submission)
+/// .takeRight(max)`).
+fn finished_last<T>(mut items: Vec<(u64, u64, T)>, max: usize) -> Vec<T> {
+    items.sort_by_key(|(end, start, _)| (*end, *start));
+    let skip = items.len().saturating_sub(max);
+    items.into_iter().skip(skip).rev().map(|(_, _, t)| t).collect()
 }
 
 fn job_bar_status(s: JobStatus) -> &'static str {
@@ -177,10 +199,6 @@ fn job_bar_status(s: JobStatus) -> &'static str {
         JobStatus::Failed => "failed",
     }
 }
-
-/// How many jobs (or stages) a timeline draws at most, the newest (Spark's
-/// `spark.ui.timeline.jobs.maximum` is 500; Ember's bars each take a lane of their own).
-const TIMELINE_MAX_BARS: usize = 100;
 
 async fn jobs_page(State(s): State<ApiState>) -> Response {
     let now = (s.now)();
@@ -221,23 +239,35 @@ async fn jobs_page(State(s): State<ApiState>) -> Response {
             done.len(),
             failed.len()
         );
-        let bars: Vec<svg::Bar> = st
+        let max = s.settings.timeline_jobs;
+        let submitted: Vec<(u64, u64, &crate::status::store::Job)> = st
             .jobs
             .values()
-            .rev()
-            .take(TIMELINE_MAX_BARS)
-            .filter_map(|j| {
-                Some(svg::Bar {
-                    label: format!("{} (Job {})", j.name, j.id),
-                    start: j.submission_time?,
-                    end: j.completion_time.unwrap_or(now),
-                    status: job_bar_status(j.status),
-                    href: format!("/jobs/job/?id={}", j.id),
-                })
+            .filter_map(|j| Some((j.completion_time.unwrap_or(now), j.submission_time?, j)))
+            .collect();
+        let bars: Vec<svg::Bar> = finished_last(submitted, max)
+            .into_iter()
+            .map(|j| svg::Bar {
+                // Spark labels a job by its description when it has one.
+                label: format!("{} (Job {})", j.description.as_ref().unwrap_or(&j.name), j.id),
+                start: j.submission_time.unwrap_or(now),
+                end: j.completion_time.unwrap_or(now),
+                status: job_bar_status(j.status),
+                href: format!("/jobs/job/?id={}", j.id),
             })
             .collect();
-        b.raw("<h4>Event Timeline</h4>")
-            .raw(&svg::timeline(start, end, &executor_markers(st), &bars));
+        let (markers, executors_notice) = executor_markers(st, s.settings.timeline_executors);
+        b.raw("<h4>Event Timeline</h4>");
+        if max < st.jobs.len() {
+            let _ = write!(
+                b.0,
+                "<p><strong>Only the most recent {max} submitted/completed jobs (of {} total) \
+                 are shown.</strong></p>",
+                st.jobs.len()
+            );
+        }
+        b.raw(&executors_notice)
+            .raw(&svg::timeline(start, end, &markers, &bars));
         for (id, title, list) in [
             ("active", "Active Jobs", &active),
             ("completed", "Completed Jobs", &done),
@@ -261,6 +291,7 @@ async fn jobs_page(State(s): State<ApiState>) -> Response {
 
 async fn job_page(State(s): State<ApiState>, Query(p): Params) -> Response {
     let now = (s.now)();
+    let settings = s.settings;
     let id = match id_param(&p, "id") {
         Ok(id) => id,
         Err(r) => return r,
@@ -314,27 +345,42 @@ async fn job_page(State(s): State<ApiState>, Query(p): Params) -> Response {
         b.raw("<h4>DAG Visualization</h4>").raw(&svg::dag(&dag));
         let start = j.submission_time.unwrap_or(now);
         let end = j.completion_time.unwrap_or(now);
-        let bars: Vec<svg::Bar> = stages
+        let max = settings.timeline_stages;
+        let submitted: Vec<(u64, u64, &&Stage)> = stages
             .iter()
             .filter_map(|s| {
-                Some(svg::Bar {
-                    label: format!(
-                        "{} (Stage {}.{})",
-                        s.info.name, s.info.stage_id, s.info.attempt_id
-                    ),
-                    start: s.info.submission_time?,
-                    end: s.info.completion_time.unwrap_or(now),
-                    status: match s.status {
-                        StageStatus::Failed => "failed",
-                        StageStatus::Active => "running",
-                        _ => "succeeded",
-                    },
-                    href: stage_href(s),
-                })
+                Some((s.info.completion_time.unwrap_or(now), s.info.submission_time?, s))
             })
             .collect();
-        b.raw("<h4>Event Timeline</h4>")
-            .raw(&svg::timeline(start, end.max(start + 1), &executor_markers(st), &bars));
+        let total = submitted.len();
+        let bars: Vec<svg::Bar> = finished_last(submitted, max)
+            .into_iter()
+            .map(|s| svg::Bar {
+                label: format!(
+                    "{} (Stage {}.{})",
+                    s.info.name, s.info.stage_id, s.info.attempt_id
+                ),
+                start: s.info.submission_time.unwrap_or(now),
+                end: s.info.completion_time.unwrap_or(now),
+                status: match s.status {
+                    StageStatus::Failed => "failed",
+                    StageStatus::Active => "running",
+                    _ => "succeeded",
+                },
+                href: stage_href(s),
+            })
+            .collect();
+        let (markers, executors_notice) = executor_markers(st, settings.timeline_executors);
+        b.raw("<h4>Event Timeline</h4>");
+        if max < total {
+            let _ = write!(
+                b.0,
+                "<p><strong>Only the most recent {max} submitted/completed stages (of {total} \
+                 total) are shown.</strong></p>"
+            );
+        }
+        b.raw(&executors_notice)
+            .raw(&svg::timeline(start, end.max(start + 1), &markers, &bars));
         stage_sections(&mut b, &stages, now);
         render(st, "Jobs", &format!("Details for Job {id}"), &b.0)
     })
@@ -611,6 +657,103 @@ impl TaskPaging {
     }
 }
 
+/// The stage page's task timeline (Spark's `StagePage.makeTimeline`): the `max` tasks launched
+/// last, in a group per executor, each bar split into Spark's phases.
+///
+/// Ember measures a task's run time (`executor_run_time_ms`) and, for a result the driver
+/// fetches, when the fetch began; it does not measure deserialization, shuffle read blocked
+/// time, shuffle write time or result serialization apart. Those phases are drawn as "not
+/// measured": their time is inside executor computing time when it falls in the task body, and
+/// inside scheduler delay (Spark's remainder: duration minus everything measured) otherwise.
+fn task_timeline(stage: &Stage, max: usize, now: u64) -> String {
+    let mut tasks: Vec<&Task> = stage.tasks.values().collect();
+    let total = tasks.len();
+    if total == 0 {
+        return "<p>No tasks have started yet.</p>".into();
+    }
+    tasks.sort_by_key(|t| std::cmp::Reverse((t.info.launch_time, t.info.task_id)));
+    tasks.truncate(max);
+    let mut out = String::new();
+    if max < total {
+        let _ = write!(
+            out,
+            "<p><strong>This page has more than the maximum number of tasks that can be shown \
+             in the visualization! Only the most recent {max} tasks (of {total} total) are \
+             shown.</strong></p>"
+        );
+    }
+    let mut groups: std::collections::BTreeMap<(bool, Option<u64>, &str), svg::TaskGroup> =
+        Default::default();
+    let (mut start, mut end) = (u64::MAX, 0);
+    for t in tasks {
+        let i = &t.info;
+        let bar = task_bar(t, now);
+        start = start.min(bar.start);
+        end = end.max(bar.end);
+        // The driver first, then executors by number, as on the Executors page.
+        let key = (&*i.executor_id != "driver", i.executor_id.parse().ok(), &*i.executor_id);
+        groups
+            .entry(key)
+            .or_insert_with(|| svg::TaskGroup {
+                label: format!("Executor {} / {}", i.executor_id, i.host),
+                tasks: Vec::new(),
+            })
+            .tasks
+            .push(bar);
+    }
+    let groups: Vec<svg::TaskGroup> = groups.into_values().collect();
+    out.push_str(&svg::task_timeline(start, end, &groups));
+    out
+}
+
+/// A task's bar: Spark's `StagePage` arithmetic over what the store has (see
+/// [`task_timeline`]). Scheduler delay is what a finished task's duration leaves after its run
+/// time and the result's fetch (0 while it runs, as in Spark); executor computing time is the
+/// rest.
+fn task_bar(t: &Task, now: u64) -> svg::TaskBar {
+    let i = &t.info;
+    let finished = i.finish_time > 0;
+    let end = if finished { i.finish_time } else { now.max(i.launch_time) };
+    let total = end.saturating_sub(i.launch_time);
+    let getting_result = if i.getting_result_time > 0 {
+        end.saturating_sub(i.getting_result_time)
+    } else {
+        0
+    };
+    let delay = match &t.metrics {
+        Some(m) if finished => total
+            .saturating_sub(m.executor_run_time_ms)
+            .saturating_sub(getting_result),
+        _ => 0,
+    };
+    let computing = total.saturating_sub(delay + getting_result);
+    svg::TaskBar {
+        label: format!(
+            "Task {} (attempt {})\nLaunch Time: {}{}",
+            i.index,
+            i.attempt,
+            date(i.launch_time),
+            if finished {
+                format!("\nFinish Time: {}", date(i.finish_time))
+            } else {
+                String::new()
+            }
+        ),
+        status: i.status().to_string(),
+        start: i.launch_time,
+        end,
+        phases: [
+            Some(delay),
+            None,
+            None,
+            Some(computing),
+            None,
+            None,
+            Some(getting_result),
+        ],
+    }
+}
+
 fn quantile_row(name: &str, values: &[f64], fmt: impl Fn(f64) -> String) -> Vec<String> {
     let mut row = vec![esc(name)];
     row.extend(values.iter().map(|v| esc(&fmt(*v))));
@@ -698,6 +841,8 @@ async fn stage_page(State(s): State<ApiState>, Query(p): Params) -> Response {
             rdds: &stage.info.rdd_infos,
             parents: &stage.info.parent_ids,
         }]));
+        b.raw("<h4>Event Timeline</h4>")
+            .raw(&task_timeline(stage, s.settings.timeline_tasks, now));
         // Summary metrics: Spark's page shows min, 25th, median, 75th, max.
         let q = [0.0, 0.25, 0.5, 0.75, 1.0];
         let done = stage
@@ -1031,6 +1176,7 @@ async fn environment_page(State(s): State<ApiState>) -> Response {
 // Executors
 
 async fn executors_page(State(s): State<ApiState>) -> Response {
+    let thread_dumps = s.settings.thread_dumps_enabled;
     s.store.read(|st| {
         let all = views::executors(st, false);
         let mut list: Vec<&crate::status::api::ExecutorSummary> = all.iter().collect();
@@ -1125,20 +1271,25 @@ async fn executors_page(State(s): State<ApiState>) -> Response {
                     bytes(e.total_shuffle_read),
                     bytes(e.total_shuffle_write),
                 ];
-                row.push(if e.is_active {
-                    format!(
-                        "<a href=\"/executors/threadDump/?executorId={}\">Thread Dump</a>",
-                        esc(&html::url_param(&e.id))
-                    )
-                } else {
-                    String::new()
-                });
+                // Spark shows the column only with spark.ui.threadDumpsEnabled.
+                if thread_dumps {
+                    row.push(if e.is_active {
+                        format!(
+                            "<a href=\"/executors/threadDump/?executorId={}\">Thread Dump</a>",
+                            esc(&html::url_param(&e.id))
+                        )
+                    } else {
+                        String::new()
+                    });
+                }
                 row
             })
             .collect();
         let mut headers = vec!["Executor ID", "Address", "Status"];
         headers.extend(common);
-        headers.push("Thread Dump");
+        if thread_dumps {
+            headers.push("Thread Dump");
+        }
         let _ = write!(b.0, "<h4 id=\"executors\">Executors ({})</h4>", list.len());
         b.table("active-executors-table", &headers, &rows);
         render(st, "Executors", "Executors", &b.0)
@@ -1168,9 +1319,17 @@ async fn js() -> Response {
 }
 
 /// The pages' routes (Spark's paths; `/` and the paths without their slash redirect as
-/// Spark's do).
+/// Spark's do). Without `ember.ui.threadDumpsEnabled` the thread-dump page is not served (404),
+/// as Spark does not attach its `ExecutorThreadDumpPage`.
 pub fn routes(state: ApiState) -> Router {
-    Router::new()
+    let mut r = Router::new();
+    if state.settings.thread_dumps_enabled {
+        r = r.route(
+            "/executors/threadDump/",
+            get(super::threads::thread_dump_page),
+        );
+    }
+    r
         .route("/", get(|| async { Redirect::to("/jobs/") }))
         .route("/jobs", get(|| async { Redirect::to("/jobs/") }))
         .route("/jobs/", get(jobs_page))
@@ -1185,10 +1344,6 @@ pub fn routes(state: ApiState) -> Router {
         .route("/environment/", get(environment_page))
         .route("/executors", get(|| async { Redirect::to("/executors/") }))
         .route("/executors/", get(executors_page))
-        .route(
-            "/executors/threadDump/",
-            get(super::threads::thread_dump_page),
-        )
         .route("/static/ember-ui.css", get(css))
         .route("/static/ember-ui.js", get(js))
         .with_state(state)

@@ -25,6 +25,40 @@ pub struct ApiState {
     pub threads: super::threads::ThreadDumps,
     /// The metrics system's settings and sources.
     pub metrics: Arc<super::metrics_system::MetricsState>,
+    /// What the pages show, from `ember.ui.*`.
+    pub settings: UiSettings,
+}
+
+/// The pages' settings (Spark's `spark.ui.*` keys that the pages read when they render).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UiSettings {
+    /// `ember.ui.timeline.jobs.maximum`: jobs the Jobs page's timeline draws at most.
+    pub timeline_jobs: usize,
+    /// `ember.ui.timeline.stages.maximum`: stages a job's timeline draws at most.
+    pub timeline_stages: usize,
+    /// `ember.ui.timeline.tasks.maximum`: tasks a stage's timeline draws at most.
+    pub timeline_tasks: usize,
+    /// `ember.ui.timeline.executors.maximum`: executors whose arrival and departure the
+    /// timelines draw at most.
+    pub timeline_executors: usize,
+    /// `ember.ui.threadDumpsEnabled`: the Executors page links each live executor's thread
+    /// dump, and the thread-dump page is served.
+    pub thread_dumps_enabled: bool,
+}
+
+impl UiSettings {
+    /// The settings of `c`.
+    pub fn from_conf(c: &crate::conf::EmberConf) -> crate::error::Result<Self> {
+        use crate::conf;
+        let n = |key: &str| c.get_u64(key).map(|v| usize::try_from(v).unwrap_or(usize::MAX));
+        Ok(UiSettings {
+            timeline_jobs: n(conf::UI_TIMELINE_JOBS_MAXIMUM)?,
+            timeline_stages: n(conf::UI_TIMELINE_STAGES_MAXIMUM)?,
+            timeline_tasks: n(conf::UI_TIMELINE_TASKS_MAXIMUM)?,
+            timeline_executors: n(conf::UI_TIMELINE_EXECUTORS_MAXIMUM)?,
+            thread_dumps_enabled: c.get_bool(conf::UI_THREAD_DUMPS_ENABLED)?,
+        })
+    }
 }
 
 type Params = Query<Vec<(String, String)>>;

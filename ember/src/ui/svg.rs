@@ -1,6 +1,7 @@
 //! The UI's drawings, as inline SVG made on the server (Spark draws them in the browser with
 //! dagre-d3 and vis.js; Ember ships no such library): the stage DAG from the RDD lineage the
-//! store knows, and the event timelines of the Jobs and Job pages.
+//! store knows, the event timelines of the Jobs and Job pages, and the task timeline of the
+//! Stage page.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
@@ -231,19 +232,7 @@ pub fn timeline(start: u64, end: u64, markers: &[Marker], bars: &[Bar]) -> Strin
          width=\"100%\" height=\"{height}\" viewBox=\"0 0 {W} {height}\" \
          preserveAspectRatio=\"xMinYMin meet\">"
     );
-    // The axis: five ticks with the time of day.
-    for i in 0..=4u64 {
-        let t = start + (end - start) * i / 4;
-        let tx = x(t);
-        let _ = write!(
-            s,
-            "<line x1=\"{tx:.1}\" y1=\"18\" x2=\"{tx:.1}\" y2=\"{}\" stroke=\"#e3e3e3\"/>\
-             <text x=\"{tx:.1}\" y=\"13\" font-size=\"10\" fill=\"#666\" \
-             text-anchor=\"middle\">{}</text>",
-            height - 6,
-            esc(super::html::date(t).get(11..).unwrap_or(""))
-        );
-    }
+    axis(&mut s, start, end, height - 6, &x);
     let lane_y = |i: u32| 24 + i * LANE;
     let _ = write!(
         s,
@@ -286,6 +275,185 @@ pub fn timeline(start: u64, end: u64, markers: &[Marker], bars: &[Bar]) -> Strin
     }
     s.push_str("</svg></div>");
     s
+}
+
+/// The phases of a task's bar on the stage page's timeline, in Spark's order, with Spark's
+/// names and CSS classes (`StagePage.makeTimeline`) and the colours of its legend.
+pub const TASK_PHASES: [(&str, &str, &str); 7] = [
+    ("Scheduler Delay", "scheduler-delay-proportion", "#80b1d3"),
+    ("Task Deserialization Time", "deserialization-time-proportion", "#fb8072"),
+    ("Shuffle Read Time", "shuffle-read-time-proportion", "#fdb462"),
+    ("Executor Computing Time", "executor-runtime-proportion", "#b3de69"),
+    ("Shuffle Write Time", "shuffle-write-time-proportion", "#ffed6f"),
+    ("Result Serialization Time", "serialization-time-proportion", "#bc80bd"),
+    ("Getting Result Time", "getting-result-time-proportion", "#8dd3c7"),
+];
+
+/// A task on the stage page's timeline.
+pub struct TaskBar {
+    /// Its tooltip's first line (`Task 3 (attempt 0)`).
+    pub label: String,
+    /// `SUCCESS`, `RUNNING`, `FAILED`, …
+    pub status: String,
+    /// From and to, epoch ms (`end` is now for a running one).
+    pub start: u64,
+    pub end: u64,
+    /// Milliseconds of each of [`TASK_PHASES`]; `None` for a phase Ember does not measure.
+    pub phases: [Option<u64>; 7],
+}
+
+/// The tasks of one executor, drawn as one group of lanes.
+pub struct TaskGroup {
+    /// `Executor 1 / host`.
+    pub label: String,
+    /// Its tasks, in any order.
+    pub tasks: Vec<TaskBar>,
+}
+
+/// Lanes for bars that must not overlap: each goes on the first lane free at its start.
+fn pack_lanes(bars: &[(u64, u64)]) -> (Vec<u32>, u32) {
+    let mut order: Vec<usize> = (0..bars.len()).collect();
+    order.sort_by_key(|&i| (bars[i].0, bars[i].1));
+    let mut lane_end: Vec<u64> = Vec::new();
+    let mut lane = vec![0u32; bars.len()];
+    for i in order {
+        let (start, end) = bars[i];
+        let free = lane_end.iter().position(|&e| e <= start);
+        let l = free.unwrap_or(lane_end.len());
+        if l == lane_end.len() {
+            lane_end.push(end);
+        } else {
+            lane_end[l] = end;
+        }
+        lane[i] = l as u32;
+    }
+    (lane, lane_end.len() as u32)
+}
+
+/// The stage page's task timeline (Spark's `StagePage` "Event Timeline"): a group of lanes per
+/// executor, a bar per task split into [`TASK_PHASES`] by their share of its duration, as
+/// Spark's `toProportion` splits it, and the legend.
+pub fn task_timeline(start: u64, end: u64, groups: &[TaskGroup]) -> String {
+    const W: f64 = 1000.0;
+    const LEFT: f64 = 150.0;
+    const LANE: u32 = 20;
+    let end = end.max(start + 1);
+    let span = (end - start) as f64;
+    let x = |t: u64| LEFT + (t.saturating_sub(start) as f64 / span) * (W - LEFT - 10.0);
+    let packed: Vec<(Vec<u32>, u32)> = groups
+        .iter()
+        .map(|g| pack_lanes(&g.tasks.iter().map(|t| (t.start, t.end)).collect::<Vec<_>>()))
+        .collect();
+    let lanes: u32 = packed.iter().map(|(_, n)| (*n).max(1)).sum();
+    let legend_y = 24 + lanes * LANE + 8 * groups.len() as u32 + 6;
+    let height = legend_y + 24;
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        "<div class=\"timeline\"><svg class=\"task-timeline-viz\" \
+         xmlns=\"http://www.w3.org/2000/svg\" width=\"100%\" height=\"{height}\" \
+         viewBox=\"0 0 {W} {height}\" preserveAspectRatio=\"xMinYMin meet\">"
+    );
+    axis(&mut s, start, end, legend_y - 4, &x);
+    let mut y = 24;
+    for (g, (lane_of, n)) in groups.iter().zip(&packed) {
+        let _ = write!(
+            s,
+            "<g class=\"executor-group\"><text x=\"4\" y=\"{}\" font-size=\"11\">{}</text>",
+            y + 14,
+            esc(&shorten(&g.label, 24))
+        );
+        for (t, lane) in g.tasks.iter().zip(lane_of) {
+            task_bar(&mut s, t, y + lane * LANE, &x);
+        }
+        s.push_str("</g>");
+        y += (*n).max(1) * LANE + 8;
+    }
+    // The legend, as Spark's: one swatch per phase.
+    let mut lx = 4.0;
+    for (name, class, color) in TASK_PHASES {
+        let _ = write!(
+            s,
+            "<rect class=\"{class}\" x=\"{lx:.1}\" y=\"{legend_y}\" width=\"12\" \
+             height=\"12\" fill=\"{color}\"/><text x=\"{:.1}\" y=\"{}\" \
+             font-size=\"10\">{name}</text>",
+            lx + 16.0,
+            legend_y + 10
+        );
+        lx += 16.0 + name.len() as f64 * 5.6 + 12.0;
+    }
+    s.push_str("</svg></div>");
+    s
+}
+
+/// One task: its phases side by side, each as wide as its share of the task's duration; what
+/// the measured phases leave is executor computing time (Spark's `100 - …` proportion).
+fn task_bar(s: &mut String, t: &TaskBar, y: u32, x: &dyn Fn(u64) -> f64) {
+    let (x1, x2) = (x(t.start), x(t.end.max(t.start)));
+    let width = (x2 - x1).max(2.0);
+    let total = t.end.saturating_sub(t.start);
+    let mut tip = format!("{}\nStatus: {}", t.label, t.status);
+    for ((name, _, _), ms) in TASK_PHASES.iter().zip(&t.phases) {
+        match ms {
+            Some(ms) => {
+                let _ = write!(tip, "\n{name}: {ms} ms");
+            }
+            None => {
+                let _ = write!(tip, "\n{name}: not measured");
+            }
+        }
+    }
+    let _ = write!(
+        s,
+        "<g class=\"task-bar\"><title>{}</title><rect x=\"{x1:.1}\" y=\"{}\" \
+         width=\"{width:.1}\" height=\"14\" fill=\"#fff\" stroke=\"#777\"/>",
+        esc(&tip),
+        y + 2
+    );
+    if total > 0 {
+        let share = |ms: u64| (ms as f64 / total as f64).min(1.0);
+        let measured: f64 = t
+            .phases
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != 3)
+            .map(|(_, ms)| share(ms.unwrap_or(0)))
+            .sum();
+        let mut pos = x1;
+        for (i, ((_, class, color), ms)) in TASK_PHASES.iter().zip(&t.phases).enumerate() {
+            let p = if i == 3 {
+                (1.0 - measured).max(0.0)
+            } else {
+                share(ms.unwrap_or(0))
+            };
+            let w = p * width;
+            if w > 0.0 {
+                let _ = write!(
+                    s,
+                    "<rect class=\"{class}\" x=\"{pos:.1}\" y=\"{}\" width=\"{w:.1}\" \
+                     height=\"14\" fill=\"{color}\"/>",
+                    y + 2
+                );
+            }
+            pos += w;
+        }
+    }
+    s.push_str("</g>");
+}
+
+/// Five ticks with the time of day, and their lines down to `bottom`.
+fn axis(s: &mut String, start: u64, end: u64, bottom: u32, x: &dyn Fn(u64) -> f64) {
+    for i in 0..=4u64 {
+        let t = start + (end - start) * i / 4;
+        let tx = x(t);
+        let _ = write!(
+            s,
+            "<line x1=\"{tx:.1}\" y1=\"18\" x2=\"{tx:.1}\" y2=\"{bottom}\" stroke=\"#e3e3e3\"/>\
+             <text x=\"{tx:.1}\" y=\"13\" font-size=\"10\" fill=\"#666\" \
+             text-anchor=\"middle\">{}</text>",
+            esc(super::html::date(t).get(11..).unwrap_or(""))
+        );
+    }
 }
 
 #[cfg(test)]
@@ -336,5 +504,41 @@ mod tests {
         let svg = timeline(0, 100, &m, &bars);
         assert_eq!(svg.matches("timeline-bar").count(), 1);
         assert!(svg.contains("Job 0 &lt;x&gt;"));
+    }
+
+    fn task(start: u64, end: u64, phases: [Option<u64>; 7]) -> TaskBar {
+        TaskBar {
+            label: format!("Task {start} <t>"),
+            status: "SUCCESS".into(),
+            start,
+            end,
+            phases,
+        }
+    }
+
+    #[test]
+    fn a_task_bar_is_split_by_its_phases_and_overlapping_tasks_get_lanes() {
+        let split = [Some(25), None, None, Some(75), None, None, Some(0)];
+        let groups = [TaskGroup {
+            label: "Executor driver / localhost".into(),
+            tasks: vec![
+                task(0, 100, split),
+                task(50, 150, split),
+                task(100, 200, split),
+            ],
+        }];
+        let svg = task_timeline(0, 200, &groups);
+        assert_eq!(svg.matches("class=\"task-bar\"").count(), 3);
+        // Three tasks on two lanes: the third starts when the first ends.
+        assert_eq!(pack_lanes(&[(0, 100), (50, 150), (100, 200)]), (vec![0, 1, 0], 2));
+        // Each bar: a quarter scheduler delay, the rest computing; nothing for a zero phase.
+        assert_eq!(svg.matches("<rect class=\"scheduler-delay-proportion\" x=").count(), 4);
+        assert_eq!(svg.matches("<rect class=\"executor-runtime-proportion\" x=").count(), 4);
+        assert_eq!(svg.matches("<rect class=\"getting-result-time-proportion\" x=").count(), 1);
+        assert!(svg.contains("Task Deserialization Time: not measured"));
+        assert!(svg.contains("Scheduler Delay: 25 ms"));
+        assert!(svg.contains("Task 0 &lt;t&gt;") && !svg.contains("<t>"));
+        // The widths: 840 px for 200 ms, so a 100 ms task is 420 px, 105 of them delay.
+        assert!(svg.contains("x=\"150.0\" y=\"26\" width=\"105.0\""), "{svg}");
     }
 }

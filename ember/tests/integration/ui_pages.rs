@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use ember::prelude::*;
 use ember::storage::StorageLevel;
 
-use crate::common::{context, is_cluster};
+use crate::common::{context, is_cluster, sorted};
 
 const WAIT: Duration = Duration::from_secs(120);
 
@@ -529,5 +529,240 @@ fn a_100000_task_job_keeps_the_store_within_its_limits() {
         &format!("/stages/stage/?id={id}&attempt=0"),
         &["older tasks are not kept (ember.ui.retainedTasks)"],
     );
+    ctx.stop();
+}
+
+#[test]
+fn a_job_description_reaches_the_pages_the_rest_api_and_the_event_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().display().to_string();
+    let ctx = ui_context(
+        "local[2]",
+        &[
+            ("ember.eventLog.enabled", "true"),
+            ("ember.eventLog.dir", logs.as_str()),
+        ],
+    );
+    ctx.set_job_description(Some("nightly <totals>"));
+    assert_eq!(
+        ctx.parallelize((0..10u32).collect::<Vec<_>>(), 2)
+            .map(|x| (x % 2, x))
+            .reduce_by_key(|a, b| a + b, 2)
+            .count()
+            .unwrap(),
+        2
+    );
+    ctx.set_job_description(None);
+    assert_eq!(ctx.parallelize(vec![1u8; 4], 2).count().unwrap(), 4);
+    assert!(ctx.wait_for_listeners(WAIT));
+    let shown = "<div class=\"description\">nightly &lt;totals&gt;</div>";
+    // Spark shows the description, with the call site's name under it as the link.
+    let jobs = page(&ctx, "/jobs/", &[shown, "nightly &lt;totals&gt; (Job 0)"]);
+    assert_eq!(jobs.matches(shown).count(), 1, "only job 0 has it: {jobs}");
+    let stages = page(&ctx, "/stages/", &[shown]);
+    assert_eq!(
+        stages.matches(shown).count(),
+        2,
+        "both stages of job 0: {stages}"
+    );
+    let app = format!("/api/v1/applications/{}", app_id(&ctx));
+    let (_, _, body) = get(&ctx, &format!("{app}/jobs"));
+    let jobs: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let by_id = |id: u64| {
+        jobs.as_array()
+            .unwrap()
+            .iter()
+            .find(|j| j["jobId"] == id)
+            .unwrap_or_else(|| panic!("no job {id}: {jobs}"))
+            .clone()
+    };
+    assert_eq!(by_id(0)["description"], "nightly <totals>");
+    assert!(
+        by_id(1).get("description").is_none_or(|d| d.is_null()),
+        "{jobs}"
+    );
+    let (_, _, body) = get(&ctx, &format!("{app}/stages"));
+    let stages: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let described = stages
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["description"] == "nightly <totals>")
+        .count();
+    assert_eq!(described, 2, "{stages}");
+    ctx.stop();
+    // The event log keeps it with the job's properties.
+    let file = std::fs::read_dir(dir.path())
+        .unwrap()
+        .next()
+        .expect("an event log")
+        .unwrap()
+        .path();
+    let text = std::fs::read_to_string(&file).unwrap();
+    let start = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|e| e["Event"] == "SparkListenerJobStart" && e["Job ID"] == 0)
+        .expect("job 0's start");
+    assert_eq!(
+        start["Properties"]["ember.job.description"], "nightly <totals>",
+        "{start}"
+    );
+}
+
+#[test]
+fn the_stage_page_draws_its_tasks_on_a_timeline_up_to_the_maximum() {
+    let ctx = ui_context("local[2]", &[("ember.ui.timeline.tasks.maximum", "4")]);
+    for n in [3u32, 6] {
+        assert_eq!(
+            ctx.parallelize((0..n).collect::<Vec<_>>(), n as usize)
+                .count()
+                .unwrap(),
+            u64::from(n)
+        );
+    }
+    assert!(ctx.wait_for_listeners(WAIT));
+    let small = page(
+        &ctx,
+        "/stages/stage/?id=0&attempt=0",
+        &[
+            "Event Timeline",
+            "class=\"task-timeline-viz\"",
+            "Executor driver / ",
+            "Scheduler Delay",
+            "Executor Computing Time",
+            "Getting Result Time",
+            "Task Deserialization Time: not measured",
+            "class=\"executor-runtime-proportion\"",
+        ],
+    );
+    assert_eq!(small.matches("class=\"task-bar\"").count(), 3, "{small}");
+    assert!(!small.contains("maximum number of tasks"));
+    let big = page(
+        &ctx,
+        "/stages/stage/?id=1&attempt=0",
+        &["Only the most recent 4 tasks (of 6 total) are shown."],
+    );
+    assert_eq!(big.matches("class=\"task-bar\"").count(), 4, "{big}");
+    ctx.stop();
+}
+
+#[test]
+fn the_timelines_draw_at_most_their_maximum_of_jobs_stages_and_executors() {
+    let defaults: Vec<(&str, &str)> = ember::conf::ENTRIES
+        .iter()
+        .filter(|e| e.key.starts_with("ember.ui.timeline."))
+        .map(|e| (e.key, e.default))
+        .collect();
+    assert_eq!(
+        sorted(&defaults),
+        [
+            ("ember.ui.timeline.executors.maximum", "250"),
+            ("ember.ui.timeline.jobs.maximum", "500"),
+            ("ember.ui.timeline.stages.maximum", "500"),
+            ("ember.ui.timeline.tasks.maximum", "1000"),
+        ],
+        "Spark's defaults"
+    );
+    let ctx = ui_context(
+        "local[2]",
+        &[
+            ("ember.ui.timeline.jobs.maximum", "2"),
+            ("ember.ui.timeline.stages.maximum", "1"),
+            ("ember.ui.timeline.executors.maximum", "0"),
+        ],
+    );
+    for _ in 0..2 {
+        assert_eq!(ctx.parallelize(vec![1u8; 4], 2).count().unwrap(), 4);
+    }
+    let pairs = ctx
+        .parallelize((0..10u32).collect::<Vec<_>>(), 2)
+        .map(|x| (x % 2, x))
+        .reduce_by_key(|a, b| a + b, 2)
+        .count()
+        .unwrap();
+    assert_eq!(pairs, 2);
+    assert!(ctx.wait_for_listeners(WAIT));
+    let jobs = page(
+        &ctx,
+        "/jobs/",
+        &[
+            "Only the most recent 2 submitted/completed jobs (of 3 total) are shown.",
+            "Only the most recent 0 added/removed executors (of 1 total) are shown.",
+            "(Job 2)",
+            "(Job 1)",
+        ],
+    );
+    assert_eq!(jobs.matches("class=\"timeline-bar").count(), 2, "{jobs}");
+    assert!(
+        !jobs.contains("(Job 0)"),
+        "the job finished first is left out"
+    );
+    assert!(!jobs.contains("executor-event"), "{jobs}");
+    let job = page(
+        &ctx,
+        "/jobs/job/?id=2",
+        &["Only the most recent 1 submitted/completed stages (of 2 total) are shown."],
+    );
+    assert_eq!(job.matches("class=\"timeline-bar").count(), 1, "{job}");
+    assert!(
+        job.contains("(Stage 3.0)"),
+        "the result stage finished last: {job}"
+    );
+    ctx.stop();
+}
+
+#[test]
+fn thread_dumps_can_be_turned_off_as_in_spark() {
+    for enabled in ["true", "false"] {
+        let ctx = ui_context("local[2]", &[("ember.ui.threadDumpsEnabled", enabled)]);
+        let on = enabled == "true";
+        assert_eq!(ctx.parallelize(vec![1u8; 4], 2).count().unwrap(), 4);
+        assert!(ctx.wait_for_listeners(WAIT), "the store knows the driver");
+        let executors = page(&ctx, "/executors/", &["active-executors-table"]);
+        assert_eq!(executors.contains("Thread Dump"), on, "{executors}");
+        assert_eq!(executors.contains("threadDump/?executorId=driver"), on);
+        let (status, _, body) = get(&ctx, "/executors/threadDump/?executorId=driver");
+        assert_eq!(status, if on { 200 } else { 404 }, "{body}");
+        // Spark's REST resource does not read the setting: it serves the dump either way.
+        let (status, _, body) = get(
+            &ctx,
+            &format!(
+                "/api/v1/applications/{}/executors/driver/threads",
+                app_id(&ctx)
+            ),
+        );
+        assert_eq!(status, 200, "{body}");
+        ctx.stop();
+    }
+}
+
+#[test]
+fn metrics_json_is_sparks_metrics_servlet() {
+    let ctx = ui_context("local[2]", &[]);
+    assert_eq!(ctx.parallelize(vec![1u8; 4], 2).count().unwrap(), 4);
+    assert!(ctx.wait_for_listeners(WAIT));
+    let (status, ctype, body) = get(&ctx, "/metrics/json");
+    assert_eq!(status, 200, "{body}");
+    assert!(ctype.starts_with("text/json"), "{ctype}");
+    let json: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(json["version"], "4.0.0", "{json}");
+    let name = |n: &str| format!("{}.driver.{n}", app_id(&ctx));
+    let gauges = &json["gauges"];
+    assert_eq!(
+        gauges[name("DAGScheduler.job.allJobs").as_str()]["value"],
+        1,
+        "{json}"
+    );
+    assert_eq!(
+        gauges[name("DAGScheduler.job.activeJobs").as_str()]["value"],
+        0
+    );
+    assert!(gauges[name("JVMCPU.jvmCpuTime").as_str()]["value"].as_i64() > Some(0));
+    let posted = &json["counters"][name("LiveListenerBus.numEventsPosted").as_str()]["count"];
+    assert!(posted.as_i64() > Some(0), "{json}");
+    for kind in ["histograms", "meters", "timers"] {
+        assert!(json[kind].is_object(), "{kind}: {json}");
+    }
     ctx.stop();
 }
