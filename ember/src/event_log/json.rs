@@ -106,12 +106,27 @@ fn block_manager_id(b: &BlockManagerId) -> BlockManagerIdJson<'_> {
     }
 }
 
-/// A map of strings (Spark's `Properties`), written without copying it.
+/// A job's or stage's properties (Spark's `Properties`), written without copying them, with
+/// Ember's local properties under Spark's names (`ember.job.description` as
+/// `spark.job.description`, the pool, the job group, …): Spark's History Server reads those
+/// names to show a job's description and a stage's pool. Other keys are the user's, kept.
 struct StringMap<'a>(&'a Properties);
 
 impl Serialize for StringMap<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_map(self.0.iter())
+        s.collect_map(self.0.iter().map(|(k, v)| (SparkKey(k), v)))
+    }
+}
+
+/// A property's key with `ember.` written as `spark.`.
+struct SparkKey<'a>(&'a str);
+
+impl Serialize for SparkKey<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0.strip_prefix("ember.") {
+            Some(rest) => s.collect_str(&format_args!("spark.{rest}")),
+            None => s.serialize_str(self.0),
+        }
     }
 }
 

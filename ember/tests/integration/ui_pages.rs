@@ -604,8 +604,9 @@ fn a_job_description_reaches_the_pages_the_rest_api_and_the_event_log() {
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
         .find(|e| e["Event"] == "SparkListenerJobStart" && e["Job ID"] == 0)
         .expect("job 0's start");
+    // Under Spark's name, which Spark's History Server reads.
     assert_eq!(
-        start["Properties"]["ember.job.description"], "nightly <totals>",
+        start["Properties"]["spark.job.description"], "nightly <totals>",
         "{start}"
     );
 }
