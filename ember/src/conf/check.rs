@@ -121,17 +121,26 @@ impl Check {
                 above,
             } => {
                 let n = in_unit(entry.kind, value)?;
-                let generic = || match (min, max) {
-                    (_, u64::MAX) => format!("must be at least {min}"),
-                    (0, _) => format!("must be at most {max}"),
-                    _ => format!("must be between {min} and {max}"),
+                // Ember's own words name the bound that matters on the side the value is on.
+                let between = || format!("must be between {min} and {max}");
+                let (m, generic) = if n < min {
+                    let g = if max >= INT_MAX {
+                        format!("must be at least {min}")
+                    } else {
+                        between()
+                    };
+                    (below, g)
+                } else if n > max {
+                    let g = if min == 0 || max >= INT_MAX {
+                        format!("must be at most {max}")
+                    } else {
+                        between()
+                    };
+                    (above, g)
+                } else {
+                    return None;
                 };
-                let m = match (n < min, n > max) {
-                    (true, _) => below,
-                    (_, true) => above,
-                    _ => return None,
-                };
-                Some(if m.is_empty() { generic() } else { fill(m) })
+                Some(if m.is_empty() { generic } else { fill(m) })
             }
             Check::Number {
                 min,
