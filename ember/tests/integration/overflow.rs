@@ -10,6 +10,9 @@ use ember::prelude::*;
 /// keep the compiler from turning it into a loop.
 #[inline(never)]
 fn recurse(depth: u64) -> u64 {
+    if depth == u64::MAX {
+        return 0;
+    }
     let frame = std::hint::black_box([depth; 32]);
     recurse(depth + 1).wrapping_add(frame[depth as usize % 32])
 }
