@@ -167,6 +167,7 @@ impl Executor {
             let (rx, shared) = (self.tasks.clone(), self.shared.clone());
             let name = format!("executor-task-{}-{}", shared.env.executor_id, threads.len());
             let spawned = std::thread::Builder::new().name(name.clone()).spawn(move || {
+                super::stack_guard::install_thread();
                 crate::util::mark_task_thread();
                 let running = Arc::new(AtomicU64::new(0));
                 shared.task_threads.lock().push((

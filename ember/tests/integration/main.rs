@@ -26,6 +26,7 @@ mod lifecycle;
 mod monitoring;
 mod netns;
 mod operators;
+mod overflow;
 mod properties;
 mod recovery;
 mod scheduling;
