@@ -378,12 +378,16 @@ entries! {
         "Link each live executor's thread dump from the Executors page and serve the \
         thread-dump page (the REST API's threads endpoint answers either way, as Spark's).";
     UI_TIMELINE_JOBS_MAXIMUM = "ember.ui.timeline.jobs.maximum", "500", Int,
+        check: count(0),
         "Jobs the event timeline of the Jobs page draws at most (those finished last).";
     UI_TIMELINE_STAGES_MAXIMUM = "ember.ui.timeline.stages.maximum", "500", Int,
+        check: count(0),
         "Stages the event timeline of a job's page draws at most (those finished last).";
     UI_TIMELINE_TASKS_MAXIMUM = "ember.ui.timeline.tasks.maximum", "1000", Int,
+        check: count(0),
         "Tasks the event timeline of a stage's page draws at most (the latest launched).";
     UI_TIMELINE_EXECUTORS_MAXIMUM = "ember.ui.timeline.executors.maximum", "250", Int,
+        check: count(0),
         "Executors whose arrival and removal the event timelines draw at most (the latest).";
     LISTENER_BUS_CAPACITY = "ember.scheduler.listenerbus.eventqueue.capacity", "10000", Int,
         check: count_msg(1, "The capacity of listener bus event queue must be positive"),
