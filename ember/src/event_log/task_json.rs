@@ -244,23 +244,24 @@ mod tests {
     }
 
     fn metrics() -> TaskMetricsSnapshot {
-        let mut m = TaskMetricsSnapshot::default();
-        m.executor_run_time_ms = 1;
-        m.input_records_read = 2;
-        m.input_bytes_read = 3;
-        m.output_records_written = 4;
-        m.output_bytes_written = 5;
-        m.shuffle_records_written = 6;
-        m.shuffle_bytes_written = 7;
-        m.shuffle_records_read = 8;
-        m.shuffle_local_bytes_read = 9;
-        m.shuffle_remote_bytes_read = 10;
-        m.shuffle_blocks_fetched = 11;
-        m.memory_bytes_spilled = 12;
-        m.disk_bytes_spilled = 13;
-        m.result_size = 14;
-        m.peak_execution_memory = 15;
-        m
+        TaskMetricsSnapshot {
+            executor_run_time_ms: 1,
+            input_records_read: 2,
+            input_bytes_read: 3,
+            output_records_written: 4,
+            output_bytes_written: 5,
+            shuffle_records_written: 6,
+            shuffle_bytes_written: 7,
+            shuffle_records_read: 8,
+            shuffle_local_bytes_read: 9,
+            shuffle_remote_bytes_read: 10,
+            shuffle_blocks_fetched: 11,
+            memory_bytes_spilled: 12,
+            disk_bytes_spilled: 13,
+            result_size: 14,
+            peak_execution_memory: 15,
+            ..Default::default()
+        }
     }
 
     fn line(e: &ListenerEvent) -> (String, serde_json::Value) {
