@@ -599,8 +599,18 @@ impl MetricsState {
             _ => None,
         });
         for (name, p) in prometheus.iter().chain(&json) {
-            let bad = if !p.starts_with('/') || p.starts_with("/api/") || p.contains('{') {
-                Some("a path of the UI's server: it starts with / and is not under /api")
+            let taken = p == "/"
+                || p == "/metrics/executors/prometheus"
+                || super::pages::PAGE_PREFIXES.iter().any(|page| {
+                    let rest = p.strip_prefix(page);
+                    rest.is_some_and(|r| r.is_empty() || r.starts_with('/'))
+                });
+            let bad = if !p.starts_with('/') || p.contains('{') || taken {
+                Some(
+                    "a path of the UI's server of its own: it starts with / and is not a page's \
+                     path (/jobs, /stages, /storage, /environment, /executors, /static, /api, \
+                     /metrics/executors/prometheus)",
+                )
             } else if prometheus.as_ref().zip(json.as_ref()).is_some_and(|(a, b)| a.1 == b.1) {
                 Some("the JSON and the Prometheus servlets need paths of their own")
             } else {
@@ -763,6 +773,22 @@ mod tests {
         for kind in ["histograms", "meters", "timers"] {
             assert_eq!(json[kind], serde_json::json!({}), "{kind}");
         }
+    }
+
+    #[test]
+    fn a_servlet_cannot_take_a_pages_path() {
+        for path in ["/jobs/", "/jobs", "/api/v1/metrics", "/", "/metrics/executors/prometheus"] {
+            let c = EmberConf::new().set("ember.metrics.conf.*.sink.servlet.path", path);
+            let config = MetricsConfig::from_conf(&c).unwrap();
+            let err = MetricsState::from_conf(&c, &config, "app", Arc::new(Vec::new))
+                .err()
+                .unwrap_or_else(|| panic!("{path} refused"));
+            assert!(err.to_string().contains("not a page's"), "{err}");
+        }
+        // A path that only begins with a page's letters is its own.
+        let c = EmberConf::new().set("ember.metrics.conf.*.sink.servlet.path", "/jobsmetrics");
+        let config = MetricsConfig::from_conf(&c).unwrap();
+        assert!(MetricsState::from_conf(&c, &config, "app", Arc::new(Vec::new)).is_ok());
     }
 
     #[test]

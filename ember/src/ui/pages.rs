@@ -1318,6 +1318,18 @@ async fn js() -> Response {
         .into_response()
 }
 
+/// The first segments of the pages' paths, which no metrics servlet may take: a servlet at
+/// one of them (or under one) would collide with a page's route.
+pub const PAGE_PREFIXES: [&str; 7] = [
+    "/jobs",
+    "/stages",
+    "/storage",
+    "/environment",
+    "/executors",
+    "/static",
+    "/api",
+];
+
 /// The pages' routes (Spark's paths; `/` and the paths without their slash redirect as
 /// Spark's do). Without `ember.ui.threadDumpsEnabled` the thread-dump page is not served (404),
 /// as Spark does not attach its `ExecutorThreadDumpPage`.
