@@ -789,7 +789,6 @@ impl EmberConf {
             }
         }
         self.master()?;
-        shuffle::chunk_checksum(self)?;
         redact::Redactor::new(self.get(REDACTION_REGEX)).map_err(|e| {
             bad(
                 REDACTION_REGEX,
