@@ -61,6 +61,9 @@ pub struct JobSubmission {
     pub group: Option<String>,
     /// Where in user code the action was called.
     pub call_site: String,
+    /// The submitting thread's local properties (Spark's job `properties`), which the scheduler
+    /// does not read: they are handed to listeners with the job, e.g. its description.
+    pub properties: BTreeMap<String, String>,
 }
 
 /// What the DAG scheduler asks of the rest of the driver, in the order it must happen.
@@ -1634,83 +1637,16 @@ mod tests {
     use ember_common::{BlockManagerId, MapStatus, StorageLevel, TaskMetricsSnapshot};
 
     use crate::cache_locations::NoCache;
-
-    struct Fake {
-        id: usize,
-        parts: usize,
-        deps: Vec<Dependency>,
-        reads_shuffle: bool,
-        /// As `rdd.barrier().map_partitions(…)` (the barrier tests).
-        from_barrier: bool,
-    }
-
-    impl RddBase for Fake {
-        fn id(&self) -> usize {
-            self.id
-        }
-        fn name(&self) -> &'static str {
-            "Fake"
-        }
-        fn num_partitions(&self) -> usize {
-            self.parts
-        }
-        fn dependencies(&self) -> Vec<Dependency> {
-            self.deps.clone()
-        }
-        fn preferred_locations(&self, _p: usize) -> Vec<TaskLocation> {
-            Vec::new()
-        }
-        fn storage_level(&self) -> StorageLevel {
-            StorageLevel::NONE
-        }
-        fn prefers_shuffle_input_hosts(&self) -> bool {
-            self.reads_shuffle
-        }
-        fn is_from_barrier(&self) -> bool {
-            self.from_barrier
-        }
-    }
-
-    struct Shuffle {
-        rdd: Arc<dyn RddBase>,
-        reduces: usize,
-    }
-
-    impl ShuffleDependencyBase for Shuffle {
-        fn shuffle_id(&self) -> ShuffleId {
-            0
-        }
-        fn rdd(&self) -> Arc<dyn RddBase> {
-            self.rdd.clone()
-        }
-        fn num_reduce_partitions(&self) -> usize {
-            self.reduces
-        }
-        fn map_task(&self) -> TaskBody {
-            TaskBody::new(())
-        }
-    }
+    use crate::test_support::{FakeRdd, FakeShuffle};
 
     /// A reduce RDD of 2 partitions over a shuffle of `maps` map partitions.
     fn reduce_rdd(maps: usize, reads_shuffle: bool) -> Arc<dyn RddBase> {
-        let source: Arc<dyn RddBase> = Arc::new(Fake {
-            id: 0,
-            parts: maps,
-            deps: Vec::new(),
-            reads_shuffle: false,
-            from_barrier: false,
-        });
-        let dep = Arc::new(Shuffle {
-            rdd: source,
-            reduces: 2,
-        });
-        Arc::new(Fake {
-            id: 1,
-            parts: 2,
-            deps: vec![Dependency::Shuffle(dep)],
+        let source = FakeRdd::new(0, maps, Vec::new()).shared();
+        FakeRdd {
             reads_shuffle,
-            from_barrier: false,
-        })
+            ..FakeRdd::new(1, 2, vec![FakeShuffle::dependency(0, source, 2)])
+        }
+        .shared()
     }
 
     fn map_status(host: &str, map_index: usize, sizes: Vec<u64>) -> MapStatus {
@@ -1734,6 +1670,7 @@ mod tests {
             pool: String::new(),
             group: None,
             call_site: "test".into(),
+            properties: BTreeMap::new(),
         };
         dag.submit_job(job, 0).1
     }
@@ -1829,55 +1766,6 @@ mod tests {
             .is_empty());
     }
 
-    /// An RDD of the cache tests: any shape, persisted or not.
-    struct Node {
-        id: usize,
-        parts: usize,
-        deps: Vec<Dependency>,
-        level: StorageLevel,
-    }
-
-    impl RddBase for Node {
-        fn id(&self) -> usize {
-            self.id
-        }
-        fn name(&self) -> &'static str {
-            "Node"
-        }
-        fn num_partitions(&self) -> usize {
-            self.parts
-        }
-        fn dependencies(&self) -> Vec<Dependency> {
-            self.deps.clone()
-        }
-        fn preferred_locations(&self, _p: usize) -> Vec<TaskLocation> {
-            Vec::new()
-        }
-        fn storage_level(&self) -> StorageLevel {
-            self.level
-        }
-    }
-
-    struct NumberedShuffle {
-        id: ShuffleId,
-        rdd: Arc<dyn RddBase>,
-    }
-
-    impl ShuffleDependencyBase for NumberedShuffle {
-        fn shuffle_id(&self) -> ShuffleId {
-            self.id
-        }
-        fn rdd(&self) -> Arc<dyn RddBase> {
-            self.rdd.clone()
-        }
-        fn num_reduce_partitions(&self) -> usize {
-            2
-        }
-        fn map_task(&self) -> TaskBody {
-            TaskBody::new(())
-        }
-    }
-
     /// Cached partitions as a test sets them.
     #[derive(Default)]
     struct TestCache(std::sync::Mutex<HashMap<(usize, usize), Vec<BlockManagerId>>>);
@@ -1892,13 +1780,13 @@ mod tests {
         }
     }
 
+    /// An RDD of the cache tests: any shape, persisted or not.
     fn node(id: usize, deps: Vec<Dependency>, level: StorageLevel) -> Arc<dyn RddBase> {
-        Arc::new(Node {
-            id,
-            parts: 2,
-            deps,
+        FakeRdd {
             level,
-        })
+            ..FakeRdd::new(id, 2, deps)
+        }
+        .shared()
     }
 
     fn one_to_one(rdd: &Arc<dyn RddBase>) -> Dependency {
@@ -1911,12 +1799,12 @@ mod tests {
     /// A → shuffle 0 → B → C (persisted) → D → shuffle 1 → E, the final RDD.
     fn cached_in_the_middle() -> Arc<dyn RddBase> {
         let a = node(0, Vec::new(), StorageLevel::NONE);
-        let s0 = Arc::new(NumberedShuffle { id: 0, rdd: a });
-        let b = node(1, vec![Dependency::Shuffle(s0)], StorageLevel::NONE);
+        let s0 = FakeShuffle::dependency(0, a, 2);
+        let b = node(1, vec![s0], StorageLevel::NONE);
         let c = node(2, vec![one_to_one(&b)], StorageLevel::MEMORY_ONLY);
         let d = node(3, vec![one_to_one(&c)], StorageLevel::NONE);
-        let s1 = Arc::new(NumberedShuffle { id: 1, rdd: d });
-        node(4, vec![Dependency::Shuffle(s1)], StorageLevel::NONE)
+        let s1 = FakeShuffle::dependency(1, d, 2);
+        node(4, vec![s1], StorageLevel::NONE)
     }
 
     fn block_manager(host: &str) -> BlockManagerId {
@@ -1974,13 +1862,11 @@ mod tests {
         deps: Vec<Dependency>,
         from_barrier: bool,
     ) -> Arc<dyn RddBase> {
-        Arc::new(Fake {
-            id,
-            parts,
-            deps,
-            reads_shuffle: false,
+        FakeRdd {
             from_barrier,
-        })
+            ..FakeRdd::new(id, parts, deps)
+        }
+        .shared()
     }
 
     fn submit_parts(
@@ -1995,6 +1881,7 @@ mod tests {
             pool: String::new(),
             group: None,
             call_site: "test".into(),
+            properties: BTreeMap::new(),
         };
         dag.submit_job(job, 0).1
     }
@@ -2022,15 +1909,7 @@ mod tests {
         let child = bnode(2, 2, vec![one_to_one(&b)], false);
         assert!(!source.is_barrier());
         assert!(b.is_barrier() && child.is_barrier());
-        let reduce = bnode(
-            3,
-            2,
-            vec![Dependency::Shuffle(Arc::new(Shuffle {
-                rdd: child,
-                reduces: 2,
-            }))],
-            false,
-        );
+        let reduce = bnode(3, 2, vec![FakeShuffle::dependency(0, child, 2)], false);
         assert!(!reduce.is_barrier());
     }
 
@@ -2041,15 +1920,7 @@ mod tests {
         let tracker = Arc::new(MapOutputTracker::new());
         let mut dag = DagScheduler::new(tracker.clone(), Arc::new(NoCache), 4);
         let b = bnode(0, 2, Vec::new(), true);
-        let reduce = bnode(
-            1,
-            2,
-            vec![Dependency::Shuffle(Arc::new(Shuffle {
-                rdd: b,
-                reduces: 2,
-            }))],
-            false,
-        );
+        let reduce = bnode(1, 2, vec![FakeShuffle::dependency(0, b, 2)], false);
         let actions = submit(&mut dag, reduce);
         let sets = submitted(&actions);
         assert_eq!(sets.len(), 1);
@@ -2116,15 +1987,7 @@ mod tests {
         let tracker = Arc::new(MapOutputTracker::new());
         let mut dag = DagScheduler::new(tracker, Arc::new(NoCache), 1);
         let b = bnode(0, 2, Vec::new(), true);
-        let reduce = bnode(
-            1,
-            2,
-            vec![Dependency::Shuffle(Arc::new(Shuffle {
-                rdd: b,
-                reduces: 2,
-            }))],
-            false,
-        );
+        let reduce = bnode(1, 2, vec![FakeShuffle::dependency(0, b, 2)], false);
         submit(&mut dag, reduce);
         let actions = dag.task_ended(0, 0, 1, Err(boom()), 1);
         let Some(SchedulerError::JobAborted(m)) = job_failure(&actions) else {
@@ -2141,11 +2004,8 @@ mod tests {
         let tracker = Arc::new(MapOutputTracker::new());
         let mut dag = DagScheduler::new(tracker, Arc::new(NoCache), 4);
         let source = bnode(0, 2, Vec::new(), false);
-        let dep = Arc::new(Shuffle {
-            rdd: source,
-            reduces: 2,
-        });
-        let reduce = bnode(1, 2, vec![Dependency::Shuffle(dep)], false);
+        let dep = FakeShuffle::dependency(0, source, 2);
+        let reduce = bnode(1, 2, vec![dep], false);
         let b = bnode(2, 2, vec![one_to_one(&reduce)], true);
         submit(&mut dag, b);
         for i in 0..2 {
@@ -2240,15 +2100,7 @@ mod tests {
         let b1 = bnode(3, 2, Vec::new(), true);
         let b2 = bnode(4, 2, Vec::new(), true);
         let zipped = bnode(5, 2, vec![one_to_one(&b1), one_to_one(&b2)], false);
-        let reduce = bnode(
-            6,
-            2,
-            vec![Dependency::Shuffle(Arc::new(Shuffle {
-                rdd: zipped,
-                reduces: 2,
-            }))],
-            false,
-        );
+        let reduce = bnode(6, 2, vec![FakeShuffle::dependency(0, zipped, 2)], false);
         assert_eq!(job_failure(&submit(&mut dag, reduce)), chain);
         assert!(SchedulerError::BarrierUnsupportedRddChain
             .to_string()

@@ -13,8 +13,8 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 use ember_common::{
-    BlockManagerId, DirectTaskResult, MapStatus, ShuffleId, StatusUpdate, StorageLevel,
-    TaskEndReason, TaskId, TaskLocation, TaskMetricsSnapshot, TaskOutcome, TaskState, TaskValue,
+    BlockManagerId, DirectTaskResult, MapStatus, ShuffleId, StatusUpdate, TaskEndReason, TaskId,
+    TaskMetricsSnapshot, TaskOutcome, TaskState, TaskValue,
 };
 
 use crate::cache_locations::NoCache;
@@ -22,113 +22,31 @@ use crate::clock::ManualClock;
 use crate::config::SchedulerConfig;
 use crate::dag_scheduler::{DagAction, DagScheduler, JobEvent, JobSubmission};
 use crate::map_output_tracker::MapOutputTracker;
-use crate::rdd::{Dependency, RddBase, ShuffleDependencyBase};
+use crate::rdd::RddBase;
 use crate::task::{TaskBody, TaskDescription};
 use crate::task_scheduler::TaskSchedulerImpl;
 use crate::task_set::{SchedulerEvent, WorkerOffer};
-
-struct FakeRdd {
-    id: usize,
-    parts: usize,
-    deps: Vec<Dependency>,
-    /// Like `repartition`'s round-robin: over a shuffle's output, indeterminate.
-    order_sensitive: bool,
-}
-
-impl RddBase for FakeRdd {
-    fn id(&self) -> usize {
-        self.id
-    }
-    fn name(&self) -> &'static str {
-        "FakeRdd"
-    }
-    fn num_partitions(&self) -> usize {
-        self.parts
-    }
-    fn dependencies(&self) -> Vec<Dependency> {
-        self.deps.clone()
-    }
-    fn preferred_locations(&self, _p: usize) -> Vec<TaskLocation> {
-        Vec::new()
-    }
-    fn storage_level(&self) -> StorageLevel {
-        StorageLevel::NONE
-    }
-    fn is_order_sensitive(&self) -> bool {
-        self.order_sensitive
-    }
-}
-
-/// Task bodies are never run: the simulator decides each attempt's outcome from what the body
-/// says the task is.
-enum FakeBody {
-    /// A map task writing this shuffle.
-    Map(ShuffleId),
-    /// A result task.
-    Result,
-}
-
-struct FakeShuffle {
-    id: ShuffleId,
-    rdd: Arc<dyn RddBase>,
-    reduces: usize,
-}
-
-impl ShuffleDependencyBase for FakeShuffle {
-    fn shuffle_id(&self) -> ShuffleId {
-        self.id
-    }
-    fn rdd(&self) -> Arc<dyn RddBase> {
-        self.rdd.clone()
-    }
-    fn num_reduce_partitions(&self) -> usize {
-        self.reduces
-    }
-    fn map_task(&self) -> TaskBody {
-        TaskBody::new(FakeBody::Map(self.id))
-    }
-}
+use crate::test_support::{FakeRdd, FakeShuffle, TestBody};
 
 /// Shuffle A: 8 maps → 4 reduces; shuffle B: 4 maps → 3 reduces; the job's result stage reads B.
 /// With `indeterminate`, the middle RDD is order-sensitive over shuffle A's unordered output (as
 /// `shuffle().repartition(n)`), so stage 1 and the result stage are indeterminate.
 fn two_shuffle_job(indeterminate: bool) -> Arc<dyn RddBase> {
-    let source: Arc<dyn RddBase> = Arc::new(FakeRdd {
-        id: 0,
-        parts: 8,
-        deps: Vec::new(),
-        order_sensitive: false,
-    });
-    let a = Arc::new(FakeShuffle {
-        id: 0,
-        rdd: source,
-        reduces: 4,
-    });
-    let middle: Arc<dyn RddBase> = Arc::new(FakeRdd {
-        id: 1,
-        parts: 4,
-        deps: vec![Dependency::Shuffle(a)],
+    let source = FakeRdd::new(0, 8, Vec::new()).shared();
+    let middle = FakeRdd {
         order_sensitive: indeterminate,
-    });
-    let b = Arc::new(FakeShuffle {
-        id: 1,
-        rdd: middle,
-        reduces: 3,
-    });
-    Arc::new(FakeRdd {
-        id: 2,
-        parts: 3,
-        deps: vec![Dependency::Shuffle(b)],
-        order_sensitive: false,
-    })
+        ..FakeRdd::new(1, 4, vec![FakeShuffle::dependency(0, source, 4)])
+    }
+    .shared();
+    FakeRdd::new(2, 3, vec![FakeShuffle::dependency(1, middle, 3)]).shared()
 }
 
 /// Which shuffle a task reads, from what it writes (the job's shape above).
 fn shuffle_read_by(body: &TaskBody) -> Option<ShuffleId> {
-    match body.downcast_ref::<FakeBody>() {
-        Some(FakeBody::Map(0)) | None => None,
-        Some(FakeBody::Map(_)) => Some(0),
-        Some(FakeBody::Result) => Some(1),
+    match body.downcast_ref::<TestBody>() {
+        Some(TestBody::ShuffleMap(0)) | None => None,
+        Some(TestBody::ShuffleMap(_)) => Some(0),
+        Some(TestBody::Result) => Some(1),
     }
 }
 
@@ -443,8 +361,8 @@ impl Sim {
                 },
             );
         }
-        let value = match desc.body.downcast_ref::<FakeBody>() {
-            Some(FakeBody::Map(shuffle_id)) => TaskValue::MapStatus(MapStatus {
+        let value = match desc.body.downcast_ref::<TestBody>() {
+            Some(TestBody::ShuffleMap(shuffle_id)) => TaskValue::MapStatus(MapStatus {
                 location: BlockManagerId {
                     executor_id: desc.executor_id.clone(),
                     host: format!("host-{}", desc.executor_id),
@@ -455,7 +373,7 @@ impl Sim {
                 // Which attempt wrote the output: what a reader of it saw.
                 sizes: vec![1 + desc.task_id; if *shuffle_id == 0 { 4 } else { 3 }],
             }),
-            Some(FakeBody::Result) | None => {
+            Some(TestBody::Result) | None => {
                 let read: Vec<u64> = self
                     .tracker
                     .map_statuses(1)
@@ -495,11 +413,12 @@ impl Sim {
     fn run(mut self) -> Outcome {
         let job = JobSubmission {
             rdd: two_shuffle_job(self.faults.indeterminate),
-            body: TaskBody::new(FakeBody::Result),
+            body: TaskBody::new(TestBody::Result),
             partitions: vec![0, 1, 2],
             pool: "default".into(),
             group: None,
             call_site: "simulation".into(),
+            properties: Default::default(),
         };
         let (_, actions) = self.dag.submit_job(job, 0);
         self.apply(actions);
@@ -794,11 +713,12 @@ fn dag_with(indeterminate: bool) -> (DagScheduler, Arc<MapOutputTracker>) {
     let mut dag = DagScheduler::new(tracker.clone(), Arc::new(NoCache), 4);
     let job = JobSubmission {
         rdd: two_shuffle_job(indeterminate),
-        body: TaskBody::new(FakeBody::Result),
+        body: TaskBody::new(TestBody::Result),
         partitions: vec![0, 1, 2],
         pool: "default".into(),
         group: None,
         call_site: "by hand".into(),
+        properties: Default::default(),
     };
     let (_, actions) = dag.submit_job(job, 0);
     assert!(

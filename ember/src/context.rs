@@ -125,6 +125,8 @@ struct Inner {
     bus: Arc<ListenerBus>,
     /// The web UI and REST API, when `ember.ui.enabled`.
     ui: Mutex<Option<UiServer>>,
+    /// The metrics system's console and CSV sinks.
+    metrics_sinks: Mutex<Option<crate::ui::metrics_system::PolledSinks>>,
     ui_url: Option<String>,
     /// Draws the console progress bar (stderr a terminal and `ember.ui.showConsoleProgress`).
     progress: Mutex<Option<ProgressRefresher>>,
@@ -179,12 +181,36 @@ impl Inner {
         }));
         drop(self.progress.lock().take());
         self.bus.stop();
+        // After the bus: the sinks' last report sees every event.
+        drop(self.metrics_sinks.lock().take());
         if let Some(mut ui) = self.ui.lock().take() {
             ui.stop();
         }
         self.files.stop();
         let _ = std::fs::remove_dir_all(&self.app_dir);
         info!("Successfully stopped the Ember context");
+    }
+}
+
+/// Thread dumps for the UI: the driver's own process (with local mode's task threads named),
+/// or an executor's, asked over its connection.
+struct ProcessThreadDumps {
+    local: Option<crate::executor::ExecutorMonitor>,
+    cluster: Option<ClusterView>,
+    timeout: std::time::Duration,
+}
+
+impl crate::ui::threads::ThreadDumpSource for ProcessThreadDumps {
+    fn thread_dump(&self, executor_id: &str) -> Option<Vec<crate::threaddump::ThreadStack>> {
+        if executor_id == "driver" {
+            return Some(match &self.local {
+                Some(m) => m.dump_threads(),
+                None => crate::threaddump::dump_threads(&|_| None),
+            });
+        }
+        self.cluster
+            .as_ref()?
+            .thread_dump(executor_id, self.timeout)
     }
 }
 
@@ -321,6 +347,9 @@ impl Context {
         // From here on, whatever happens to the application is on the bus; a start that fails
         // below stops it (its threads, the event log) when `bus` is dropped.
         blocks.set_listener_bus(bus.clone());
+        let metrics_config = crate::ui::metrics_system::MetricsConfig::from_conf(&conf)?;
+        let thread_dumps = crate::ui::threads::ThreadDumps::default();
+        let mut metrics_sinks = None;
         let ui = match &store {
             Some(store) => {
                 let host: std::net::IpAddr = conf
@@ -337,11 +366,29 @@ impl Context {
                 let retries = conf.get_u64(conf::PORT_MAX_RETRIES)?.min(1000) as u32;
                 let listener = crate::ui::server::bind("EmberUI", host, port, retries)?;
                 let b = bus.clone();
+                let queues_bus = bus.clone();
+                let metrics = Arc::new(crate::ui::metrics_system::MetricsState::from_conf(
+                    &conf,
+                    &metrics_config,
+                    &app_id,
+                    Arc::new(move || queues_bus.stats()),
+                )?);
                 let api = crate::ui::rest::ApiState {
                     store: store.clone(),
                     now: Arc::new(move || b.time_ms()),
+                    threads: thread_dumps.clone(),
+                    metrics: metrics.clone(),
+                    settings: crate::ui::rest::UiSettings::from_conf(&conf)?,
                 };
-                let server = UiServer::start(listener, crate::ui::rest::routes(api))?;
+                let app = crate::ui::rest::routes(api.clone())
+                    .merge(crate::ui::pages::routes(api.clone()))
+                    .merge(crate::ui::metrics_system::routes(api));
+                let (sink_store, sink_metrics) = (store.clone(), metrics);
+                metrics_sinks = Some(crate::ui::metrics_system::PolledSinks::start(
+                    &metrics_config.sinks("driver"),
+                    Arc::new(move || sink_store.read(|st| sink_metrics.snapshot(st))),
+                )?);
+                let server = UiServer::start(listener, app)?;
                 crate::ui::server::log_started(&server);
                 Some(server)
             }
@@ -517,7 +564,14 @@ impl Context {
             }));
         }
         bus.post(ListenerEvent::EnvironmentUpdate(EnvironmentUpdate {
-            environment_details: environment(&conf, &app_id, start_time, ui_url.as_deref()),
+            environment_details: {
+                let mut details = environment(&conf, &app_id, start_time, ui_url.as_deref());
+                details.metrics_properties = crate::status::redact::redact(
+                    conf.get(conf::REDACTION_REGEX),
+                    metrics_config.properties(),
+                );
+                details
+            },
         }));
         bus.post(ListenerEvent::ApplicationStart(ApplicationStart {
             app_name: conf.app_name().to_string(),
@@ -613,6 +667,13 @@ impl Context {
             conf.app_name(),
             conf.get(conf::MASTER)
         );
+        let _ = thread_dumps.set(Arc::new(ProcessThreadDumps {
+            local: local_executor.clone(),
+            cluster: cluster
+                .as_ref()
+                .map(|c: &(std::net::SocketAddr, ClusterView)| c.1.clone()),
+            timeout: std::time::Duration::from_millis(conf.get_time_ms(conf::NETWORK_TIMEOUT)?),
+        }));
         let inner = Arc::new(Inner {
             conf,
             master,
@@ -637,6 +698,7 @@ impl Context {
             app_id,
             bus,
             ui: Mutex::new(ui),
+            metrics_sinks: Mutex::new(metrics_sinks),
             ui_url,
             progress: Mutex::new(progress),
         });
@@ -726,7 +788,7 @@ impl Context {
     /// `filesystem.file.*`): read directly in local mode, from the latest heartbeats otherwise.
     pub fn executor_metrics(
         &self,
-    ) -> std::collections::BTreeMap<String, crate::executor::ExecutorSourceMetrics> {
+    ) -> std::collections::BTreeMap<String, crate::metrics::ExecutorSourceMetrics> {
         match &self.inner.local_executor {
             Some(m) => [("driver".to_string(), m.source_metrics())]
                 .into_iter()
@@ -1020,6 +1082,14 @@ impl Context {
         self.set_local_property(JOB_GROUP, None);
     }
 
+    /// Describes the jobs this thread submits from now on (Spark's `setJobDescription`, the
+    /// local property `ember.job.description`): the web UI shows it in place of the call site,
+    /// the REST API as the jobs' and stages' `description`, and the event log keeps it with the
+    /// job's properties. `None` removes it.
+    pub fn set_job_description(&self, description: Option<&str>) {
+        self.set_local_property(crate::status::store::JOB_DESCRIPTION, description);
+    }
+
     /// Cancels every running job of a group; their actions return `JobCancelled`.
     pub fn cancel_job_group(&self, group: &str) {
         let _ = self.inner.events.send(DriverEvent::CancelJobGroup {
@@ -1058,6 +1128,12 @@ impl Context {
                 .unwrap_or_else(|| "default".into()),
             group: self.get_local_property(JOB_GROUP),
             call_site,
+            properties: LOCAL_PROPERTIES.with(|p| {
+                p.borrow()
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()
+            }),
         };
         self.inner
             .events

@@ -492,6 +492,16 @@ mod tests {
                 message: "hello".into(),
                 all_gather: true,
             },
+            ToDriver::ThreadDumpResult {
+                request_id: 3,
+                threads: vec![crate::threaddump::ThreadStack {
+                    thread_id: 12,
+                    thread_name: "executor-task-1-0".into(),
+                    thread_state: "WAITING".into(),
+                    stack: vec!["std::thread::park (park.rs:1)".into()],
+                    task_id: Some(7),
+                }],
+            },
         ];
         let to_executor = [
             ToExecutor::RegisteredExecutor {
@@ -533,6 +543,7 @@ mod tests {
                 request_id: 2,
                 result: Ok(vec!["a".into(), "b".into()]),
             },
+            ToExecutor::ThreadDump { request_id: 3 },
         ];
         let mut seeds = Vec::new();
         for m in &to_driver {

@@ -53,7 +53,9 @@
 //! (reading this executable's segments and build id with `dl_iterate_phdr`), `prefetch` (a
 //! cache hint), and in `executor::process` the pre-`main` hook's `.init_array` entry and the one
 //! call of `ship::decode` on task binaries from the driver, and the hook's `signal(SIGPIPE,
-//! SIG_IGN)`.
+//! SIG_IGN)`, `executor::stack_guard` (the executor's SIGSEGV/SIGBUS handler, its
+//! installation and each thread's alternate signal stack), and `threaddump` (the thread-dump
+//! signal's handler, its installation, `tgkill` and `gettid`).
 
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
@@ -93,6 +95,13 @@ pub mod prefetch;
 #[cfg(not(feature = "testing"))]
 #[allow(unsafe_code)]
 mod prefetch;
+#[cfg(feature = "testing")]
+#[doc(hidden)]
+#[allow(unsafe_code)]
+pub mod threaddump;
+#[cfg(not(feature = "testing"))]
+#[allow(unsafe_code)]
+mod threaddump;
 
 // The listener bus.
 pub mod listener;

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use crate::error::{EmberError, Result};
 
+pub mod check;
 pub mod redact;
 mod shuffle;
 mod validate;
@@ -25,6 +26,8 @@ pub struct ConfigEntry {
     pub default: &'static str,
     /// How the value parses.
     pub kind: ValueKind,
+    /// The range or choice the value must fall in, checked at start-up (Spark's `checkValue`).
+    pub check: Option<Check>,
     /// What the key does.
     pub doc: &'static str,
 }
@@ -71,15 +74,28 @@ pub enum TimeUnit {
 }
 
 macro_rules! entries {
-    ($($name:ident = $key:literal, $default:literal, $kind:expr, $doc:literal;)*) => {
+    ($($name:ident = $key:literal, $default:literal, $kind:expr, $(check: $check:expr,)?
+        $doc:literal;)*) => {
         $(#[doc = $doc] pub const $name: &str = $key;)*
-        /// Every key Ember reads, with Spark's default.
+        /// Every key Ember reads, with Spark's default and the bound of its value.
         pub const ENTRIES: &[ConfigEntry] = &[$(
-            ConfigEntry { key: $key, default: $default, kind: $kind, doc: $doc },
+            ConfigEntry {
+                key: $key,
+                default: $default,
+                kind: $kind,
+                check: entries!(@check $($check)?),
+                doc: $doc,
+            },
         )*];
     };
+    (@check) => { None };
+    (@check $check:expr) => { Some($check) };
 }
 
+/// Spark's message for a non-positive limit of `excludeOnFailure` (`HealthTracker`).
+const EXCLUDE_LIMIT: &str = "{key} was {value}, but must be > 0.";
+
+use check::{buffer_size, count, count_msg, positive, Check, FRACTION, PORT};
 use SizeUnit::*;
 use TimeUnit::*;
 use ValueKind::*;
@@ -90,11 +106,14 @@ entries! {
         `ember://HOST:PORT`.";
     APP_NAME = "ember.app.name", "ember", Str, "The application's name, shown in logs.";
     DEFAULT_PARALLELISM = "ember.default.parallelism", "", Int,
+        check: count_msg(1, "Number of partitions ({value}) must be positive."),
         "Partitions of parallelize and of shuffles when not given (default: total cores).";
     TASK_MAX_FAILURES = "ember.task.maxFailures", "4", Int,
+        check: count_msg(1, "The retry times of task should be greater than or equal to 1"),
         "Attempts of one task before its job is aborted (cluster mode; `local[N]` allows 1, \
         `local[N,F]` allows F).";
-    TASK_CPUS = "ember.task.cpus", "1", Int, "Cores each task occupies.";
+    TASK_CPUS = "ember.task.cpus", "1", Int,
+        check: count(1), "Cores each task occupies.";
     LOCALITY_WAIT = "ember.locality.wait", "3s", Time(Millis),
         "How long to wait for a better locality level before trying the next one.";
     LOCALITY_WAIT_PROCESS = "ember.locality.wait.process", "", Time(Millis),
@@ -109,7 +128,12 @@ entries! {
     STARVATION_TIMEOUT = "ember.starvation.timeout", "15s", Time(Millis),
         "How often to warn while the application's first job has launched no task (cluster \
         masters).";
-    SCHEDULER_MODE = "ember.scheduler.mode", "FIFO", Str, "FIFO or FAIR ordering of task sets.";
+    SCHEDULER_MODE = "ember.scheduler.mode", "FIFO", Str,
+        check: Check::OneOf {
+            values: &["FIFO", "FAIR"],
+            message: "Unrecognized {key}: {value}",
+        },
+        "FIFO or FAIR ordering of task sets.";
     SCHEDULER_ALLOCATION_FILE = "ember.scheduler.allocation.file", "", Str,
         "Pools for FAIR mode, in Spark's fairscheduler.xml format.";
     SCHEDULER_POOL = "ember.scheduler.pool", "", Str,
@@ -117,12 +141,26 @@ entries! {
     SCHEDULER_SEED = "ember.scheduler.seed", "", Int,
         "Seed of the offer-shuffling RNG (default: random per context).";
     RPC_MESSAGE_MAX_SIZE = "ember.rpc.message.maxSize", "128", Size(MiB),
+        check: Check::Range {
+            min: 1,
+            max: 2047,
+            below: "",
+            above: "{key} should not be greater than 2047 MB",
+        },
         "Largest RPC message, in MiB.";
     TASK_MAX_DIRECT_RESULT_SIZE = "ember.task.maxDirectResultSize", "1m", Size(Byte),
+        check: Check::Range {
+            min: 0,
+            max: check::INT_MAX - 16,
+            below: "",
+            above: "The max direct result size is 2GB",
+        },
         "Results larger than this go through the block manager.";
     STAGE_MAX_CONSECUTIVE_ATTEMPTS = "ember.stage.maxConsecutiveAttempts", "4", Int,
+        check: count(1),
         "Consecutive fetch-failed attempts of a stage before its jobs are aborted.";
     BARRIER_SYNC_TIMEOUT = "ember.barrier.sync.timeout", "365d", Time(Seconds),
+        check: positive("The value should be a positive time value."),
         "How long a barrier task's barrier() / all_gather() waits for every task of its stage \
         (Spark's default: a year).";
     BARRIER_MAX_CONCURRENT_TASKS_CHECK_INTERVAL =
@@ -131,11 +169,14 @@ entries! {
         it checks again.";
     BARRIER_MAX_CONCURRENT_TASKS_CHECK_MAX_FAILURES =
         "ember.scheduler.barrier.maxConcurrentTasksCheck.maxFailures", "40", Int,
+        check: count_msg(1, "The max failures should be a positive value."),
         "Failed slot checks of a barrier job before it fails.";
     DEPLOY_MAX_EXECUTOR_RETRIES = "ember.deploy.maxExecutorRetries", "10", Int,
+        check: count(0),
         "Lost local-cluster executors in a row replaced by new processes before the application \
         fails (0: none).";
     BROADCAST_BLOCK_SIZE = "ember.broadcast.blockSize", "4m", Size(KiB),
+        check: buffer_size(KiB as u64, ""),
         "Size of each piece of a broadcast value.";
     BROADCAST_COMPRESS = "ember.broadcast.compress", "true", Bool,
         "Compress broadcast values (lz4) before sending them.";
@@ -156,8 +197,10 @@ entries! {
     DRIVER_MAX_RESULT_SIZE = "ember.driver.maxResultSize", "1g", Size(Byte),
         "Total size of serialized results of one job (0 = unlimited).";
     EXECUTOR_HEARTBEAT_INTERVAL = "ember.executor.heartbeatInterval", "10s", Time(Millis),
+        check: positive(""),
         "How often executors send heartbeats.";
     NETWORK_TIMEOUT = "ember.network.timeout", "120s", Time(Seconds),
+        check: positive(""),
         "Default timeout for network interactions and executor liveness.";
     NETWORK_EXECUTOR_TIMEOUT = "ember.network.executorTimeout", "", Time(Millis),
         "How long the driver waits for an executor's heartbeat before declaring it lost \
@@ -166,15 +209,25 @@ entries! {
         Time(Millis),
         "Overrides ember.network.executorTimeout as the executor heartbeat timeout.";
     NETWORK_TIMEOUT_INTERVAL = "ember.network.timeoutInterval", "60s", Time(Millis),
+        check: positive(""),
         "How often the driver looks for executors whose heartbeats have timed out.";
     SPECULATION = "ember.speculation", "false", Bool,
         "Launch speculative copies of slow tasks (cluster masters; local mode never speculates, as \
         in Spark).";
     SPECULATION_INTERVAL = "ember.speculation.interval", "100ms", Time(Millis),
+        check: positive(""),
         "How often the driver looks for tasks to speculate.";
     SPECULATION_MULTIPLIER = "ember.speculation.multiplier", "3", Float,
+        check: Check::Number {
+            min: 0.0,
+            min_included: true,
+            max: f64::INFINITY,
+            max_included: true,
+            message: "",
+        },
         "How many times slower than the median successful task a task must be to be speculated.";
     SPECULATION_QUANTILE = "ember.speculation.quantile", "0.9", Float,
+        check: FRACTION,
         "Fraction of a stage's tasks that must have succeeded before any of its tasks is \
         speculated.";
     SPECULATION_MIN_TASK_RUNTIME = "ember.speculation.minTaskRuntime", "100ms", Time(Millis),
@@ -190,21 +243,27 @@ entries! {
         "How long an executor or node stays excluded for the whole application.";
     MAX_TASK_ATTEMPTS_PER_EXECUTOR = "ember.excludeOnFailure.task.maxTaskAttemptsPerExecutor",
         "1", Int,
+        check: count_msg(1, EXCLUDE_LIMIT),
         "Failures of one task on one executor before the task is not retried there.";
     MAX_TASK_ATTEMPTS_PER_NODE = "ember.excludeOnFailure.task.maxTaskAttemptsPerNode", "2", Int,
+        check: count_msg(1, EXCLUDE_LIMIT),
         "Failures of one task on one node before the task is not retried there.";
     MAX_FAILURES_PER_EXEC_STAGE = "ember.excludeOnFailure.stage.maxFailedTasksPerExecutor",
         "2", Int,
+        check: count_msg(1, EXCLUDE_LIMIT),
         "Distinct tasks failed on one executor before it is excluded for the stage.";
     MAX_FAILED_EXEC_PER_NODE_STAGE = "ember.excludeOnFailure.stage.maxFailedExecutorsPerNode",
         "2", Int,
+        check: count_msg(1, EXCLUDE_LIMIT),
         "Executors excluded for a stage on one node before the node is excluded for the stage.";
     MAX_FAILURES_PER_EXEC = "ember.excludeOnFailure.application.maxFailedTasksPerExecutor",
         "2", Int,
+        check: count_msg(1, EXCLUDE_LIMIT),
         "Task failures on one executor, in stages that succeeded, before it is excluded for the \
         application.";
     MAX_FAILED_EXEC_PER_NODE = "ember.excludeOnFailure.application.maxFailedExecutorsPerNode",
         "2", Int,
+        check: count_msg(1, EXCLUDE_LIMIT),
         "Executors excluded for the application on one node before the node is excluded too.";
     UNSCHEDULABLE_TASK_SET_TIMEOUT = "ember.scheduler.excludeOnFailure.unschedulableTaskSetTimeout",
         "120s", Time(Seconds),
@@ -226,25 +285,52 @@ entries! {
         map output is computed again), a damaged spill fails the task (retried), a damaged cached \
         partition is dropped and recomputed.";
     SHUFFLE_CHECKSUM_ALGORITHM = "ember.shuffle.checksum.algorithm", "ADLER32", Str,
+        check: Check::OneOf {
+            values: &["ADLER32", "CRC32"],
+            message: "Shuffle checksum algorithm should be either ADLER32 or CRC32.",
+        },
         "The algorithm of those checksums: ADLER32 or CRC32.";
     SHUFFLE_SPILL_THRESHOLD = "ember.shuffle.spill.threshold", "512m", Size(Byte),
+        check: positive(""),
         "In-memory size of a task's aggregation map or sort buffer past which it spills to disk.";
     REDUCER_MAX_SIZE_IN_FLIGHT = "ember.reducer.maxSizeInFlight", "48m", Size(MiB),
+        check: positive(""),
         "Largest amount of shuffle data fetched at once by one reduce task.";
     SHUFFLE_FILE_BUFFER = "ember.shuffle.file.buffer", "32k", Size(KiB),
+        check: buffer_size(
+            KiB as u64,
+            "The file buffer size must be positive and less than or equal to 2097151.",
+        ),
         "Buffer of shuffle file writers.";
     EXECUTOR_MEMORY = "ember.executor.memory", "1g", Size(MiB),
+        check: positive(""),
         "Memory of each executor in cluster mode (local-cluster: the MEM of the master URL unless \
         this is set).";
     DRIVER_MEMORY = "ember.driver.memory", "1g", Size(MiB),
+        check: positive(""),
         "Memory of the driver; in local mode also of its embedded executor.";
-    EXECUTOR_CORES = "ember.executor.cores", "1", Int, "Cores of each executor in cluster mode.";
+    EXECUTOR_CORES = "ember.executor.cores", "1", Int,
+        check: count(1), "Cores of each executor in cluster mode.";
     EXECUTOR_DRIVER_CONNECT_TIMEOUT = "ember.executor.driverConnectTimeout", "120s", Time(Seconds),
         "How long an executor started by hand keeps trying to reach a driver that is not listening \
         yet (read from its EMBER_CONF).";
     MEMORY_FRACTION = "ember.memory.fraction", "0.6", Float,
+        check: Check::Number {
+            min: 0.0,
+            min_included: false,
+            max: 1.0,
+            max_included: true,
+            message: "",
+        },
         "Fraction of (memory - reserved memory) for execution and storage.";
     MEMORY_STORAGE_FRACTION = "ember.memory.storageFraction", "0.5", Float,
+        check: Check::Number {
+            min: 0.0,
+            min_included: true,
+            max: 1.0,
+            max_included: false,
+            message: "Storage fraction must be in [0,1)",
+        },
         "Part of that fraction immune to eviction by execution.";
     TESTING_BUILD_ID = "ember.testing.buildId", "", Str,
         "Testing only: the build id this process claims instead of its own (driver: from its \
@@ -269,19 +355,49 @@ entries! {
     UI_ENABLED = "ember.ui.enabled", "true", Bool,
         "Serve the web UI and the REST API (/api/v1) from the driver.";
     UI_PORT = "ember.ui.port", "4040", Int,
+        check: PORT,
         "Port of the web UI and REST API; the next ones are tried when it is taken (0: any free \
         port).";
     PORT_MAX_RETRIES = "ember.port.maxRetries", "16", Int,
+        check: count(0),
         "How many ports after a taken one a server tries before giving up.";
+    UI_PROMETHEUS_ENABLED = "ember.ui.prometheus.enabled", "true", Bool,
+        "Serve the executors' metrics in Prometheus's format at /metrics/executors/prometheus.";
+    METRICS_CONF = "ember.metrics.conf", "", Str,
+        "A metrics.properties-like file of the metrics system (sinks: ConsoleSink, CsvSink, \
+        MetricsServlet, PrometheusServlet); ember.metrics.conf.INSTANCE.PROPERTY settings \
+        override it.";
+    METRICS_NAMESPACE = "ember.metrics.namespace", "", Str,
+        "The first part of every metric's name (default: the application's id).";
     UI_RETAINED_JOBS = "ember.ui.retainedJobs", "1000", Int,
+        check: count(0),
         "Finished jobs the UI and REST API remember.";
     UI_RETAINED_STAGES = "ember.ui.retainedStages", "1000", Int,
+        check: count(0),
         "Finished stages the UI and REST API remember.";
     UI_RETAINED_TASKS = "ember.ui.retainedTasks", "100000", Int,
+        check: count(0),
         "Tasks of one stage the UI and REST API remember.";
     UI_RETAINED_DEAD_EXECUTORS = "ember.ui.retainedDeadExecutors", "100", Int,
+        check: count(0),
         "Removed executors the UI and REST API remember.";
+    UI_THREAD_DUMPS_ENABLED = "ember.ui.threadDumpsEnabled", "true", Bool,
+        "Link each live executor's thread dump from the Executors page and serve the \
+        thread-dump page (the REST API's threads endpoint answers either way, as Spark's).";
+    UI_TIMELINE_JOBS_MAXIMUM = "ember.ui.timeline.jobs.maximum", "500", Int,
+        check: count(0),
+        "Jobs the event timeline of the Jobs page draws at most (those finished last).";
+    UI_TIMELINE_STAGES_MAXIMUM = "ember.ui.timeline.stages.maximum", "500", Int,
+        check: count(0),
+        "Stages the event timeline of a job's page draws at most (those finished last).";
+    UI_TIMELINE_TASKS_MAXIMUM = "ember.ui.timeline.tasks.maximum", "1000", Int,
+        check: count(0),
+        "Tasks the event timeline of a stage's page draws at most (the latest launched).";
+    UI_TIMELINE_EXECUTORS_MAXIMUM = "ember.ui.timeline.executors.maximum", "250", Int,
+        check: count(0),
+        "Executors whose arrival and removal the event timelines draw at most (the latest).";
     LISTENER_BUS_CAPACITY = "ember.scheduler.listenerbus.eventqueue.capacity", "10000", Int,
+        check: count_msg(1, "The capacity of listener bus event queue must be positive"),
         "Events each listener's queue holds; a listener that falls further behind loses events \
         (counted and logged).";
     EVENT_LOG_ENABLED = "ember.eventLog.enabled", "false", Bool,
@@ -300,6 +416,7 @@ entries! {
     EVENT_LOG_LOG_BLOCK_UPDATES = "ember.eventLog.logBlockUpdates.enabled", "false", Bool,
         "Write every block update to the event log.";
     EVENT_LOG_BUFFER = "ember.eventLog.buffer.kb", "100k", Size(KiB),
+        check: buffer_size(KiB as u64, ""),
         "Buffer of the event log writer.";
     SERIALIZE_LOCAL_TASKS = "ember.test.serializeLocal", "false", Bool,
         "Send local-mode results through serialization, as cluster mode does.";
@@ -307,6 +424,7 @@ entries! {
         "Address the driver listens on for executors (default: 127.0.0.1 for local-cluster, the \
         master URL's host for ember://).";
     DRIVER_PORT = "ember.driver.port", "0", Int,
+        check: PORT,
         "Port the driver listens on for executors (0: any free port; ember:// URLs give theirs).";
     AUTHENTICATE = "ember.authenticate", "false", Bool,
         "Authenticate every connection with ember.authenticate.secret and every frame after the \
@@ -493,6 +611,8 @@ impl EmberConf {
         self.settings
             .keys()
             .filter(|k| k.starts_with("ember.") && entry(k).is_none())
+            // The metrics system's properties are free-form (Spark's `spark.metrics.conf.*`).
+            .filter(|k| !k.starts_with("ember.metrics.conf."))
             .map(|k| (k.clone(), closest_key(k)))
             .collect()
     }
@@ -652,8 +772,9 @@ impl EmberConf {
         self.get(APP_NAME)
     }
 
-    /// Checks that every set `ember.*` key with a known type parses, so a typo in a value is
-    /// reported when the context starts rather than in the middle of a job.
+    /// Checks that every set `ember.*` key with a known type parses and falls within its bound
+    /// ([`ConfigEntry::check`]), so a typo in a value is reported when the context starts rather
+    /// than in the middle of a job.
     pub fn validate(&self) -> Result<()> {
         for (k, v) in &self.settings {
             let Some(e) = entry(k) else { continue };
@@ -670,17 +791,12 @@ impl EmberConf {
                 Float => self.get_f64(k).map(drop)?,
                 Str => {}
             }
+            if let Some(reason) = e.check.and_then(|c| c.refuse(e, v)) {
+                return Err(self.bad(k, v, &reason));
+            }
         }
         self.master()?;
-        self.get_u64_at_most(DRIVER_PORT, u16::MAX.into())?;
         shuffle::chunk_checksum(self)?;
-        if self.get_opt_u64(DEFAULT_PARALLELISM)? == Some(0) {
-            return Err(self.bad(
-                DEFAULT_PARALLELISM,
-                self.get(DEFAULT_PARALLELISM),
-                "Number of partitions (0) must be positive.",
-            ));
-        }
         redact::Redactor::new(self.get(REDACTION_REGEX)).map_err(|e| {
             bad(
                 REDACTION_REGEX,
@@ -996,6 +1112,131 @@ impl MasterUrl {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Keys whose whole range is meaningful, so they carry no bound beyond parsing.
+    const UNBOUNDED: &[(&str, &str)] = &[
+        (SCHEDULER_SEED, "any 64-bit seed"),
+        (
+            DRIVER_MAX_RESULT_SIZE,
+            "0 is unlimited, any size is a limit",
+        ),
+        (
+            TESTING_RESERVED_MEMORY,
+            "tests set it to 0; the memory check compares it",
+        ),
+        (
+            STORAGE_UNROLL_MEMORY_THRESHOLD,
+            "0 reserves nothing up front",
+        ),
+    ];
+
+    #[test]
+    fn every_number_size_and_choice_carries_a_bound_that_its_default_meets() {
+        for e in ENTRIES {
+            let numeric = matches!(e.kind, Int | Float | Size(_));
+            let exempt = UNBOUNDED.iter().any(|(k, _)| *k == e.key);
+            assert!(
+                !numeric || exempt || e.check.is_some(),
+                "{} has no bound",
+                e.key
+            );
+            assert!(
+                !(exempt && e.check.is_some()),
+                "{} is listed as unbounded",
+                e.key
+            );
+            if let (Some(c), false) = (e.check, e.default.is_empty()) {
+                assert_eq!(c.refuse(e, e.default), None, "{}'s default", e.key);
+            }
+            // The default itself parses and passes start-up validation when set explicitly.
+            if !e.default.is_empty() && e.key != TESTING_BUILD_ID {
+                EmberConf::new()
+                    .set(e.key, e.default)
+                    .validate()
+                    .unwrap_or_else(|err| panic!("{}={}: {err}", e.key, e.default));
+            }
+        }
+    }
+
+    #[test]
+    fn validate_refuses_each_out_of_range_value_naming_the_key_in_sparks_words() {
+        let cases = [
+            (
+                TASK_MAX_FAILURES,
+                "0",
+                "The retry times of task should be greater than or equal to 1",
+            ),
+            (
+                MEMORY_STORAGE_FRACTION,
+                "1.0",
+                "Storage fraction must be in [0,1)",
+            ),
+            (MEMORY_FRACTION, "0", "must be in (0, 1]"),
+            (SPECULATION_QUANTILE, "1.5", "must be in [0, 1]"),
+            (DRIVER_PORT, "70000", "must be at most 65535"),
+            (UI_PORT, "65536", "must be at most 65535"),
+            (
+                DEFAULT_PARALLELISM,
+                "0",
+                "Number of partitions (0) must be positive.",
+            ),
+            (
+                LISTENER_BUS_CAPACITY,
+                "0",
+                "The capacity of listener bus event queue must be positive",
+            ),
+            (
+                SHUFFLE_FILE_BUFFER,
+                "4g",
+                "The file buffer size must be positive and less than or equal to 2097151.",
+            ),
+            (
+                TASK_MAX_DIRECT_RESULT_SIZE,
+                "2g",
+                "The max direct result size is 2GB",
+            ),
+            (
+                RPC_MESSAGE_MAX_SIZE,
+                "4096",
+                "ember.rpc.message.maxSize should not be greater than 2047 MB",
+            ),
+            (
+                BARRIER_SYNC_TIMEOUT,
+                "0",
+                "The value should be a positive time value.",
+            ),
+            (
+                MAX_TASK_ATTEMPTS_PER_NODE,
+                "0",
+                "ember.excludeOnFailure.task.maxTaskAttemptsPerNode was 0, but must be > 0.",
+            ),
+            (
+                SCHEDULER_MODE,
+                "LIFO",
+                "Unrecognized ember.scheduler.mode: LIFO",
+            ),
+            (UI_RETAINED_JOBS, "3000000000", "must be at most 2147483647"),
+            (EXECUTOR_HEARTBEAT_INTERVAL, "0", "must be at least 1"),
+            (EVENT_LOG_BUFFER, "1t", "must be between 1 and 2097151"),
+        ];
+        for (key, value, reason) in cases {
+            let err = EmberConf::new().set(key, value).validate().unwrap_err();
+            assert_eq!(
+                err,
+                EmberError::Config {
+                    key: key.into(),
+                    value: value.into(),
+                    reason: reason.into()
+                },
+                "{key}={value}"
+            );
+        }
+        // Where the value came from is named, as for values that do not parse.
+        let (conf, _) = EmberConf::from_args(["--master", "local"]).unwrap();
+        let err = EmberConf::from_args(["--conf", "ember.task.maxFailures=0"]).unwrap_err();
+        assert!(err.to_string().contains("(set by --conf)"), "{err}");
+        assert!(conf.validate().is_ok());
+    }
 
     #[test]
     fn a_misspelled_key_is_reported_with_the_closest_known_key() {

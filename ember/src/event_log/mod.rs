@@ -9,6 +9,7 @@
 
 pub mod json;
 pub mod lz4;
+mod task_json;
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -106,6 +107,8 @@ pub struct EventLogWriter {
     target: PathBuf,
     log_block_updates: bool,
     line: Vec<u8>,
+    /// An event that marks progress was written since the last flush.
+    unflushed: bool,
 }
 
 impl EventLogWriter {
@@ -148,27 +151,50 @@ impl EventLogWriter {
             target,
             log_block_updates: settings.log_block_updates,
             line: Vec::new(),
+            unflushed: false,
         };
-        w.write_value(&json::log_start(), true);
+        w.write_line(|line| json::write_event_first(line, &json::log_start()).map(|_| true));
+        w.flush();
         Ok(w)
     }
 
-    fn write_value(&mut self, v: &serde_json::Value, flush: bool) {
-        let Some(out) = &mut self.out else { return };
+    /// Writes one event's line; false when it is not one Spark logs.
+    fn write_line(
+        &mut self,
+        encode: impl FnOnce(&mut Vec<u8>) -> serde_json::Result<bool>,
+    ) -> bool {
+        let Some(out) = &mut self.out else {
+            return false;
+        };
         self.line.clear();
-        if write_event_first(&mut self.line, v).is_err() {
-            return;
+        match encode(&mut self.line) {
+            Ok(true) => {}
+            Ok(false) => return false,
+            Err(e) => {
+                error!("Could not write an event to {}: {e}", self.in_progress.display());
+                return false;
+            }
         }
         self.line.push(b'\n');
-        let w = out.writer();
-        let result = w
-            .write_all(&self.line)
-            .and_then(|_| if flush { w.flush() } else { Ok(()) });
-        if let Err(e) = result {
-            // A full disk must not stop the application: the log stops, the job goes on.
-            error!("Stopping the event log {}: {e}", self.in_progress.display());
-            self.out = None;
+        if let Err(e) = out.writer().write_all(&self.line) {
+            self.stop_logging(e);
+            return false;
         }
+        true
+    }
+
+    fn flush(&mut self) {
+        let Some(out) = &mut self.out else { return };
+        if let Err(e) = out.writer().flush() {
+            self.stop_logging(e);
+        }
+        self.unflushed = false;
+    }
+
+    fn stop_logging(&mut self, e: std::io::Error) {
+        // A full disk must not stop the application: the log stops, the job goes on.
+        error!("Stopping the event log {}: {e}", self.in_progress.display());
+        self.out = None;
     }
 
     /// Finishes the log and gives it its final name.
@@ -187,34 +213,13 @@ impl EventLogWriter {
     }
 }
 
-/// Writes one event as a JSON line whose first key is `"Event"`, as Spark writes them: the
-/// History Server lists an application by scanning lines for the prefix
-/// `{"Event":"SparkListenerApplicationStart"` (`ReplayListenerBus`'s event filters), so a
-/// log with its keys in another order is parsed and then not listed at all.
-fn write_event_first(line: &mut Vec<u8>, v: &serde_json::Value) -> serde_json::Result<()> {
-    let serde_json::Value::Object(map) = v else {
-        return serde_json::to_writer(line, v);
-    };
-    line.push(b'{');
-    let first = map.get_key_value("Event");
-    let rest = map.iter().filter(|(k, _)| k.as_str() != "Event");
-    for (i, (k, value)) in first.into_iter().chain(rest).enumerate() {
-        if i > 0 {
-            line.push(b',');
-        }
-        serde_json::to_writer(&mut *line, k)?;
-        line.push(b':');
-        serde_json::to_writer(&mut *line, value)?;
-    }
-    line.push(b'}');
-    Ok(())
-}
-
 impl EventSink for EventLogWriter {
     fn on_event(&mut self, event: &ListenerEvent) {
         // As Spark's EventLoggingListener: block updates only when asked; the events that mark
-        // progress (jobs, stages, executors, the application) are flushed at once, so a live
-        // log can be read up to them.
+        // progress (jobs, stages, executors, the application) are flushed, so a live log can be
+        // read up to them. Spark flushes at each such event; Ember at the end of the batch of
+        // events the queue's thread took (at most `LINGER` later), which costs one write for
+        // many short jobs instead of three per job.
         let flush = match event {
             ListenerEvent::BlockUpdated(_) if !self.log_block_updates => return,
             ListenerEvent::TaskStart(_)
@@ -223,8 +228,14 @@ impl EventSink for EventLogWriter {
             | ListenerEvent::BlockUpdated(_) => false,
             _ => true,
         };
-        if let Some(v) = json::event_to_json(event) {
-            self.write_value(&v, flush);
+        if self.write_line(|line| json::write_event(event, line)) && flush {
+            self.unflushed = true;
+        }
+    }
+
+    fn on_batch_end(&mut self) {
+        if self.unflushed {
+            self.flush();
         }
     }
 
@@ -253,7 +264,7 @@ mod tests {
         });
         let v = json::event_to_json(&start).expect("an application start is logged");
         let mut line = Vec::new();
-        write_event_first(&mut line, &v).unwrap();
+        json::write_event(&start, &mut line).unwrap();
         let text = String::from_utf8(line).unwrap();
         assert!(
             text.starts_with(r#"{"Event":"SparkListenerApplicationStart","#),
@@ -261,7 +272,7 @@ mod tests {
         );
         assert_eq!(serde_json::from_str::<serde_json::Value>(&text).unwrap(), v);
         let mut line = Vec::new();
-        write_event_first(&mut line, &json::log_start()).unwrap();
+        json::write_event_first(&mut line, &json::log_start()).unwrap();
         assert!(line.starts_with(br#"{"Event":"SparkListenerLogStart","#));
     }
 }

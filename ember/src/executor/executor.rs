@@ -37,8 +37,8 @@ pub struct ExecutorCounters {
 
 impl ExecutorCounters {
     /// The executor source's current values.
-    pub fn source_metrics(&self) -> super::ExecutorSourceMetrics {
-        let mut m = super::ExecutorSourceMetrics {
+    pub fn source_metrics(&self) -> crate::metrics::ExecutorSourceMetrics {
+        let mut m = crate::metrics::ExecutorSourceMetrics {
             active_tasks: self.active_tasks.load(Ordering::Relaxed) as u64,
             complete_tasks: self.completed_tasks.load(Ordering::Relaxed),
             current_pool_size: self.pool_size.load(Ordering::Relaxed) as u64,
@@ -67,6 +67,9 @@ pub(crate) struct Shared {
     /// `ember.driver.maxResultSize` (0: unlimited): an unserialized (local) result larger than
     /// this is dropped and only its size reported, as Spark's executor does.
     pub max_result_size: u64,
+    /// The task threads: kernel thread id, full name, and the task each runs (TID + 1, 0 when
+    /// idle), for thread dumps.
+    pub task_threads: Mutex<Vec<(i64, String, Arc<AtomicU64>)>>,
 }
 
 type Queued = (TaskDescription, Arc<TaskContext>);
@@ -135,6 +138,7 @@ impl Executor {
             reship_tasks,
             exception_on_leak,
             max_result_size,
+            task_threads: Mutex::new(Vec::new()),
         });
         let (tx, rx) = unbounded::<Queued>();
         let cores = cores.max(1);
@@ -162,10 +166,19 @@ impl Executor {
         while threads.len() < wanted {
             let (rx, shared) = (self.tasks.clone(), self.shared.clone());
             let name = format!("executor-task-{}-{}", shared.env.executor_id, threads.len());
-            let spawned = std::thread::Builder::new().name(name).spawn(move || {
+            let spawned = std::thread::Builder::new().name(name.clone()).spawn(move || {
+                super::stack_guard::install_thread();
                 crate::util::mark_task_thread();
+                let running = Arc::new(AtomicU64::new(0));
+                shared.task_threads.lock().push((
+                    crate::threaddump::thread_id(),
+                    name,
+                    running.clone(),
+                ));
                 while let Ok((task, ctx)) = rx.recv() {
+                    running.store(task.task_id + 1, Ordering::Relaxed);
                     TaskRunner::new(shared.clone(), task, ctx).run();
+                    running.store(0, Ordering::Relaxed);
                 }
             });
             match spawned {
@@ -277,8 +290,27 @@ pub struct ExecutorMonitor(Arc<Shared>);
 
 impl ExecutorMonitor {
     /// The executor source's gauges and counters (what a heartbeat carries too).
-    pub fn source_metrics(&self) -> super::ExecutorSourceMetrics {
+    pub fn source_metrics(&self) -> crate::metrics::ExecutorSourceMetrics {
         self.0.counters.source_metrics()
+    }
+
+    /// The task threads by kernel thread id: their full names and the task each runs now.
+    pub fn task_threads(&self) -> FxHashMap<i64, (String, Option<u64>)> {
+        self.0
+            .task_threads
+            .lock()
+            .iter()
+            .map(|(tid, name, running)| {
+                let t = running.load(Ordering::Relaxed);
+                (*tid, (name.clone(), t.checked_sub(1)))
+            })
+            .collect()
+    }
+
+    /// This process's threads, the task threads named with the tasks they run.
+    pub fn dump_threads(&self) -> Vec<crate::threaddump::ThreadStack> {
+        let names = self.task_threads();
+        crate::threaddump::dump_threads(&|tid| names.get(&tid).cloned())
     }
 
     /// The current metrics of every running task (what a heartbeat carries).

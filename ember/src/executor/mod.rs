@@ -5,7 +5,8 @@
 #[allow(clippy::module_inception)]
 pub mod executor;
 pub mod process;
+#[allow(unsafe_code)]
+pub(crate) mod stack_guard;
 pub mod task_runner;
 
-pub use crate::metrics::ExecutorSourceMetrics;
 pub use executor::{Executor, ExecutorBackend, ExecutorMonitor};

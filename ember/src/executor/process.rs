@@ -122,6 +122,7 @@ fn maybe_run_executor() {
         }
     };
     ignore_sigpipe();
+    super::stack_guard::install_process();
     let code = match std::panic::catch_unwind(|| run_executor(args)) {
         Ok(Ok(())) => crate::shutdown::signal_exit_code().unwrap_or(0),
         Ok(Err(e)) => {
@@ -513,7 +514,11 @@ pub fn run_executor(args: Vec<String>) -> Result<()> {
             value: "true".into(),
             reason: format!("{reason} ({} is not set)", crate::rpc::auth::SECRET_ENV),
         })?;
-    let runtime = crate::rpc::network_runtime("ember-executor-rpc")?;
+    // Its threads (the RPC workers and the blocking pool) get the stack-overflow report too.
+    let runtime = crate::rpc::network_runtime_with(
+        "ember-executor-rpc",
+        super::stack_guard::install_thread,
+    )?;
     let handle = runtime.handle().clone();
     let result = runtime.block_on(executor_main(args, driver, security, build_id, handle));
     runtime.shutdown_timeout(Duration::from_secs(1));
@@ -830,6 +835,24 @@ async fn executor_main(
                     let _ = tx.send(result);
                 }
             }
+            Ok(ToExecutor::ThreadDump { request_id }) => {
+                // Off this loop: the dump signals every thread, this one included, and
+                // resolves symbols, which takes a while.
+                let (monitor, out) = (executor.monitor(), out_tx.clone());
+                let spawned = std::thread::Builder::new()
+                    .name("thread-dump".into())
+                    .spawn(move || {
+                        super::stack_guard::install_thread();
+                        let threads = monitor.dump_threads();
+                        let _ = out.send(ToDriver::ThreadDumpResult {
+                            request_id,
+                            threads,
+                        });
+                    });
+                if let Err(e) = spawned {
+                    warn!("cannot start a thread dump: {e}");
+                }
+            }
             Ok(ToExecutor::StopExecutor) => {
                 info!("Driver commanded a shutdown");
                 break Ok(());
@@ -967,6 +990,7 @@ fn start_heartbeater(
     let spawned = std::thread::Builder::new()
         .name("executor-heartbeater".into())
         .spawn(move || {
+            super::stack_guard::install_thread();
             let mut wait = first;
             // A timer, not a wait for an event: the stop channel ends it at once.
             while let Err(crossbeam_channel::RecvTimeoutError::Timeout) = stop_rx.recv_timeout(wait)

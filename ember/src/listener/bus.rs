@@ -78,14 +78,14 @@ struct Queue {
 }
 
 impl Queue {
-    fn offer(&self, event: &Arc<ListenerEvent>, now_ms: u64) {
+    fn offer(&self, event: &Arc<ListenerEvent>, now_ms: impl FnOnce() -> u64) {
         let mut inbox = self.inbox.lock();
         if inbox.stopping {
             return;
         }
         if inbox.events.len() >= self.capacity {
             drop(inbox);
-            self.dropped_one(now_ms);
+            self.dropped_one(now_ms());
             return;
         }
         inbox.events.push_back(event.clone());
@@ -288,9 +288,10 @@ impl ListenerBus {
             return;
         }
         let event = Arc::new(event);
-        let now = self.time_ms();
         for q in queues.iter() {
-            q.offer(&event, now);
+            // The clock is read only to report drops: a read per event cost the scheduler's
+            // thread more than the rest of posting on short tasks.
+            q.offer(&event, || self.time_ms());
         }
     }
 
@@ -381,6 +382,12 @@ fn drain(queue: Arc<Queue>, mut sink: Box<dyn EventSink>) {
                 );
             }
             queue.processed.fetch_add(1, Ordering::Relaxed);
+        }
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sink.on_batch_end())).is_err() {
+            error!(
+                "Listener in queue {} threw an exception ending a batch",
+                queue.name
+            );
         }
         queue.handled();
     }

@@ -5,6 +5,7 @@
 //! [`super::ListenerBus::time_ms`]).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use ember_common::{BlockId, BlockManagerId, StageId, StorageLevel, TaskId, TaskMetricsSnapshot};
 use ember_scheduler::locality::TaskLocality;
@@ -72,10 +73,11 @@ pub struct TaskInfo {
     pub partition_id: usize,
     /// When it was launched.
     pub launch_time: u64,
-    /// The executor it runs on.
-    pub executor_id: String,
+    /// The executor it runs on (shared by every event of the executor's tasks, as the events
+    /// of a short task would otherwise cost more in copies of these names than in the rest).
+    pub executor_id: Arc<str>,
     /// That executor's host.
-    pub host: String,
+    pub host: Arc<str>,
     /// The locality level it was launched at.
     pub locality: TaskLocality,
     /// Whether it is a speculative copy.

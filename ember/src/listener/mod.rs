@@ -112,6 +112,9 @@ pub fn dispatch(listener: &mut dyn Listener, event: &ListenerEvent) {
 pub trait EventSink: Send + 'static {
     /// Handles one event.
     fn on_event(&mut self, event: &ListenerEvent);
+    /// The queue's thread has handed over every event it took in one go (a batch of up to
+    /// 256, or what came within the linger time); a sink that buffers output writes it here.
+    fn on_batch_end(&mut self) {}
     /// The bus is stopping: nothing follows.
     fn on_stop(&mut self) {}
 }

@@ -78,6 +78,12 @@ pub enum ToDriver {
         blocks: Vec<(usize, usize, BlockStatus)>,
         memory: MemoryMetrics,
     },
+    /// The answer to `ThreadDump`: every thread of the executor process (Spark's
+    /// `ThreadStackTrace`s of `TriggerThreadDump`).
+    ThreadDumpResult {
+        request_id: u64,
+        threads: Vec<crate::threaddump::ThreadStack>,
+    },
 }
 
 /// The payload of a status update.
@@ -150,6 +156,9 @@ pub enum ToExecutor {
         request_id: u64,
         result: Result<Vec<String>, String>,
     },
+    /// Dump every thread of the executor process (Spark's `TriggerThreadDump`), answered by
+    /// `ThreadDumpResult` with the same `request_id`.
+    ThreadDump { request_id: u64 },
 }
 
 /// A task as sent to an executor. The task body (`binary`) is the same for every task of a stage

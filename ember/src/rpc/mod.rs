@@ -21,3 +21,9 @@ pub fn network_runtime(name: &str) -> Result<tokio::runtime::Runtime> {
     ember_net::runtime::network_runtime(name)
         .map_err(|e| EmberError::io(format!("{name} runtime"), e))
 }
+
+/// [`network_runtime`], with `on_thread_start` run first on each of its threads.
+pub fn network_runtime_with(name: &str, on_thread_start: fn()) -> Result<tokio::runtime::Runtime> {
+    ember_net::runtime::network_runtime_with(name, on_thread_start)
+        .map_err(|e| EmberError::io(format!("{name} runtime"), e))
+}

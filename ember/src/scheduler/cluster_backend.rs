@@ -89,6 +89,9 @@ struct Shared {
     tracker: Arc<MapOutputTracker>,
     blocks: BlockClient,
     block_master: Arc<crate::storage::BlockManagerMaster>,
+    /// Thread dumps asked of executors and not answered yet, by request id.
+    dumps: Mutex<FxHashMap<u64, crossbeam_channel::Sender<Vec<crate::threaddump::ThreadStack>>>>,
+    next_dump: std::sync::atomic::AtomicU64,
 }
 
 /// A registered executor as the application sees it (Spark's `SparkExecutorInfo`).
@@ -131,6 +134,33 @@ impl ClusterView {
         }
     }
 
+    /// Asks executor `id` for its threads (Spark's `TriggerThreadDump`) and waits for the
+    /// answer at most `timeout`; `None` for an executor that is not registered or did not answer.
+    pub fn thread_dump(
+        &self,
+        id: &str,
+        timeout: Duration,
+    ) -> Option<Vec<crate::threaddump::ThreadStack>> {
+        let request_id = self
+            .0
+            .next_dump
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        self.0.dumps.lock().insert(request_id, tx);
+        let bytes = postcard::to_allocvec(&ToExecutor::ThreadDump { request_id }).ok();
+        let sent = bytes.is_some_and(|b| {
+            self.0
+                .state
+                .lock()
+                .executors
+                .get(id)
+                .is_some_and(|e| e.tx.send(b).is_ok())
+        });
+        let answer = if sent { rx.recv_timeout(timeout).ok() } else { None };
+        self.0.dumps.lock().remove(&request_id);
+        answer
+    }
+
     /// The registered executors, by id.
     pub fn executors(&self) -> Vec<ExecutorInfo> {
         let st = self.0.state.lock();
@@ -159,7 +189,8 @@ pub struct ClusterBackend {
     /// The executor processes this driver spawned (`local-cluster`), with the `--executor-id`
     /// each was given (which names its scratch directory).
     children: Vec<(Child, usize)>,
-    /// Process ids of registered executors, to find a lost one's process.
+    /// Process ids of the registered executors the event loop has been told of (only those
+    /// are offered), to find a lost one's process.
     pids: FxHashMap<ExecutorId, u32>,
     /// Executors this driver stopped itself (heartbeat expiry): their exit is not the app's doing.
     killed: FxHashSet<ExecutorId>,
@@ -229,6 +260,8 @@ impl ClusterBackend {
             tracker,
             blocks,
             block_master,
+            dumps: Mutex::new(FxHashMap::default()),
+            next_dump: std::sync::atomic::AtomicU64::new(0),
         });
         let listener = {
             let _guard = runtime.enter();
@@ -456,8 +489,12 @@ impl SchedulerBackend for ClusterBackend {
 
     fn offers(&mut self) -> Vec<WorkerOffer> {
         let st = self.shared.state.lock();
+        // An executor registers on a connection thread, and the event loop learns of it later:
+        // offering it before then would launch tasks (and post their TaskStart) ahead of its
+        // ExecutorAdded. Spark's DriverEndpoint posts ExecutorAdded before any offer of it.
         st.executors
             .iter()
+            .filter(|(id, _)| self.pids.contains_key(*id))
             .map(|(id, e)| WorkerOffer {
                 executor_id: id.clone(),
                 host: e.host.clone(),
@@ -1053,6 +1090,14 @@ async fn serve_executor(
                     port: block_port,
                 };
                 reregister_block_manager(&shared, &id, memory_mb, blocks, memory);
+            }
+            Ok(ToDriver::ThreadDumpResult {
+                request_id,
+                threads,
+            }) => {
+                if let Some(tx) = shared.dumps.lock().remove(&request_id) {
+                    let _ = tx.send(threads);
+                }
             }
             Ok(ToDriver::RegisterExecutor { .. }) => {
                 warn!("executor {executor_id} registered twice; ignored")

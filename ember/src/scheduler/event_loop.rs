@@ -61,7 +61,7 @@ pub enum DriverEvent {
     Heartbeat {
         executor_id: String,
         task_metrics: Vec<(crate::task::TaskId, crate::task::TaskMetricsSnapshot)>,
-        executor_metrics: Option<crate::executor::ExecutorSourceMetrics>,
+        executor_metrics: Option<crate::metrics::ExecutorSourceMetrics>,
         reply: Option<crossbeam_channel::Sender<bool>>,
     },
     /// Drop the cached partitions of an RDD everywhere.
@@ -714,22 +714,47 @@ fn launchable(
     })
 }
 
-/// Spark's worker's description of an executor process's end.
+/// Spark's worker's description of an executor process's end, with the signal named. An
+/// executor's only SIGSEGV in safe code is a thread running into its stack's guard page: the
+/// executor's handler (`executor::stack_guard`) writes which thread overflowed to its stderr,
+/// then lets the fault kill it, so that the loss reason here can say so.
 fn exit_message(status: std::process::ExitStatus) -> String {
     use std::os::unix::process::ExitStatusExt;
     match (status.code(), status.signal()) {
         (Some(code), _) => format!("Command exited with code {code}"),
-        (None, Some(signal)) => format!(
-            "Command exited with code {} (killed by signal {signal})",
-            128 + signal
-        ),
+        (None, Some(signal)) => {
+            let name = match signal {
+                libc::SIGSEGV => "SIGSEGV",
+                libc::SIGBUS => "SIGBUS",
+                libc::SIGABRT => "SIGABRT",
+                libc::SIGKILL => "SIGKILL",
+                libc::SIGTERM => "SIGTERM",
+                libc::SIGINT => "SIGINT",
+                libc::SIGILL => "SIGILL",
+                libc::SIGFPE => "SIGFPE",
+                _ => "",
+            };
+            let why = match signal {
+                libc::SIGSEGV => {
+                    ": a stack overflow (a task recursed too deeply, most likely; the executor's \
+                     stderr names the thread that overflowed its stack)"
+                }
+                _ => "",
+            };
+            let sep = if name.is_empty() { "" } else { ", " };
+            format!(
+                "Command exited with code {} (killed by signal {signal}{sep}{name}{why})",
+                128 + signal
+            )
+        }
         (None, None) => format!("Command exited: {status}"),
     }
 }
 
-/// A job's properties as listeners see them (Spark's local properties of the submitting thread).
+/// A job's properties as listeners see them (Spark's local properties of the submitting thread,
+/// with the pool it runs in and its call site).
 fn job_properties(job: &JobSubmission) -> Properties {
-    let mut p = Properties::new();
+    let mut p = job.properties.clone();
     p.insert(crate::conf::SCHEDULER_POOL.to_string(), job.pool.clone());
     if let Some(g) = &job.group {
         p.insert(crate::conf::JOB_GROUP_ID.to_string(), g.clone());
@@ -746,6 +771,21 @@ pub(crate) fn spawn_failed(e: &std::io::Error) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_executor_killed_by_sigsegv_reads_as_a_stack_overflow() {
+        use std::os::unix::process::ExitStatusExt;
+        let segv = exit_message(std::process::ExitStatus::from_raw(libc::SIGSEGV));
+        assert!(
+            segv.starts_with("Command exited with code 139 (killed by signal 11, SIGSEGV: ")
+                && segv.contains("stack overflow"),
+            "{segv}"
+        );
+        let kill = exit_message(std::process::ExitStatus::from_raw(libc::SIGKILL));
+        assert_eq!(kill, "Command exited with code 137 (killed by signal 9, SIGKILL)");
+        let code = exit_message(std::process::ExitStatus::from_raw(3 << 8));
+        assert_eq!(code, "Command exited with code 3");
+    }
     use ember_scheduler::clock::ManualClock;
     use ember_scheduler::config::SchedulerConfig;
     use ember_scheduler::task::TaskBody;

@@ -34,6 +34,8 @@ pub struct Recorder {
     job_properties: FxHashMap<JobId, Properties>,
     /// Executors excluded for the application, as last posted.
     excluded: Vec<String>,
+    /// Each live executor's id and host, shared by the events of its tasks.
+    names: FxHashMap<String, (Arc<str>, Arc<str>)>,
 }
 
 impl Recorder {
@@ -46,6 +48,21 @@ impl Recorder {
             stages: FxHashMap::default(),
             job_properties: FxHashMap::default(),
             excluded: Vec::new(),
+            names: FxHashMap::default(),
+        }
+    }
+
+    /// The shared id and host of an executor: two copies of short strings per task event
+    /// were, with their frees on the listeners' threads, a good part of what the events cost
+    /// the scheduler's thread.
+    fn names(&mut self, executor_id: &str, host: &str) -> (Arc<str>, Arc<str>) {
+        match self.names.get(executor_id) {
+            Some((id, h)) if &**h == host => (id.clone(), h.clone()),
+            _ => {
+                let names: (Arc<str>, Arc<str>) = (executor_id.into(), host.into());
+                self.names.insert(executor_id.to_string(), names.clone());
+                names
+            }
         }
     }
 
@@ -240,14 +257,15 @@ impl Recorder {
         } else {
             TaskType::ResultTask
         };
+        let (executor_id, host) = self.names(&t.executor_id, &t.host);
         let info = TaskInfo {
             task_id,
             index: t.index,
             attempt: t.attempt_number,
             partition_id: partition,
             launch_time: self.epoch(t.launch_time_ms),
-            executor_id: t.executor_id.clone(),
-            host: t.host.clone(),
+            executor_id,
+            host,
             locality: t.locality,
             speculative: t.speculative,
             getting_result_time: 0,
@@ -297,6 +315,7 @@ impl Recorder {
                 let Some(t) = tsm.task_info(task_id) else {
                     return;
                 };
+                let (executor_id, host) = self.names(&t.executor_id, &t.host);
                 let info = TaskInfo {
                     task_id,
                     index: t.index,
@@ -307,8 +326,8 @@ impl Recorder {
                         .get(t.index)
                         .map_or(t.index, |s| s.partition),
                     launch_time: self.epoch(t.launch_time_ms),
-                    executor_id: t.executor_id.clone(),
-                    host: t.host.clone(),
+                    executor_id,
+                    host,
                     locality: t.locality,
                     speculative: t.speculative,
                     getting_result_time: 0,
@@ -350,6 +369,7 @@ impl Recorder {
 
     /// An executor is gone.
     pub fn executor_removed(&mut self, executor_id: &str, reason: &str) {
+        self.names.remove(executor_id);
         self.post(ListenerEvent::ExecutorRemoved(ExecutorRemoved {
             time: self.now(),
             executor_id: executor_id.to_string(),
@@ -363,7 +383,7 @@ impl Recorder {
         &mut self,
         executor_id: &str,
         task_metrics: Vec<(TaskId, crate::task::TaskMetricsSnapshot)>,
-        executor_metrics: Option<crate::executor::ExecutorSourceMetrics>,
+        executor_metrics: Option<crate::metrics::ExecutorSourceMetrics>,
     ) {
         let accum_updates = task_metrics
             .into_iter()

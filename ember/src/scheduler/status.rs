@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use ember_scheduler::locality::TaskLocality;
 
-use crate::executor::ExecutorSourceMetrics;
+use crate::metrics::ExecutorSourceMetrics;
 use crate::listener::events::*;
 use crate::listener::Listener;
 use crate::task::{JobId, StageId, TaskId, TaskMetricsSnapshot};

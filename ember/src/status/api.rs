@@ -501,3 +501,35 @@ pub struct TaskMetricDistributions {
     pub shuffle_read_metrics: ShuffleReadMetricDistributions,
     pub shuffle_write_metrics: ShuffleWriteMetricDistributions,
 }
+
+/// `StackTrace`: a thread's frames, one string each (Jackson writes the case class's field).
+#[derive(Clone, Debug, Serialize)]
+pub struct StackTrace {
+    pub elems: Vec<String>,
+}
+
+/// `ThreadStackTrace` (the executors' `threads` endpoint). Ember knows no locks, monitors,
+/// priorities or daemon flags of native threads: those fields are empty, false or Java's
+/// default priority 5.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ThreadStackTrace {
+    pub thread_id: i64,
+    pub thread_name: String,
+    pub thread_state: String,
+    pub stack_trace: StackTrace,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blocked_by_thread_id: Option<i64>,
+    pub blocked_by_lock: String,
+    pub holding_locks: Vec<String>,
+    pub synchronizers: Vec<String>,
+    pub monitors: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lock_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lock_owner_name: Option<String>,
+    pub suspended: bool,
+    pub in_native: bool,
+    pub is_daemon: bool,
+    pub priority: i32,
+}

@@ -192,8 +192,8 @@ pub struct Stage {
     pub first_launch_time: Option<u64>,
     pub locality_summary: BTreeMap<&'static str, i64>,
     pub metrics: TaskMetricsSnapshot,
-    pub executor_summaries: BTreeMap<String, ExecutorStageSummary>,
-    pub active_tasks_per_executor: BTreeMap<String, i64>,
+    pub executor_summaries: BTreeMap<Arc<str>, ExecutorStageSummary>,
+    pub active_tasks_per_executor: BTreeMap<Arc<str>, i64>,
     /// Its tasks, by id; at most `Retention::tasks_per_stage` of them.
     pub tasks: BTreeMap<TaskId, Task>,
     /// Tasks dropped to stay within the limit.
@@ -341,6 +341,9 @@ pub struct State {
     pub rdds: BTreeMap<usize, Rdd>,
     /// The stage attempt of each running task (heartbeats name tasks only).
     running: FxHashMap<TaskId, (StageId, u32)>,
+    /// The jobs still running (Spark's `liveJobs`): a stage submission looks for its jobs
+    /// among these, not among every job the store retains.
+    running_jobs: BTreeSet<usize>,
     /// Cores per task (`ember.task.cpus`), for executors' `maxTasks`.
     task_cpus: i64,
     /// Jobs and stages removed to stay within the limits.
@@ -411,17 +414,17 @@ impl State {
     }
 
     fn cleanup_jobs(&mut self, limit: usize) {
-        let finished: Vec<(u64, usize)> = self
+        // Checked first: this runs at every job's end, and most find nothing to remove.
+        let n = number_to_remove(self.jobs.len(), limit);
+        if n == 0 {
+            return;
+        }
+        let mut finished: Vec<(u64, usize)> = self
             .jobs
             .values()
             .filter(|j| j.status != JobStatus::Running)
             .map(|j| (j.completion_time.unwrap_or(0), j.id))
             .collect();
-        let n = number_to_remove(self.jobs.len(), limit);
-        if n == 0 {
-            return;
-        }
-        let mut finished = finished;
         finished.sort_unstable();
         for (_, id) in finished.into_iter().take(n) {
             self.jobs.remove(&id);
@@ -642,6 +645,7 @@ impl Listener for AppStatusListener {
                 failed_stages: 0,
             };
             st.jobs.insert(e.job_id, job);
+            st.running_jobs.insert(e.job_id);
             for info in &e.stage_infos {
                 st.stage_entry(info).job_ids.insert(e.job_id);
             }
@@ -652,17 +656,18 @@ impl Listener for AppStatusListener {
 
     fn on_job_end(&mut self, e: &JobEnd) {
         self.write(|st, r| {
+            st.running_jobs.remove(&e.job_id);
             let Some(job) = st.jobs.get_mut(&e.job_id) else {
                 return;
             };
-            for stage in st.stages.values_mut() {
-                if job.stage_ids.contains(&stage.info.stage_id)
-                    && stage.status == StageStatus::Pending
-                {
-                    stage.status = StageStatus::Skipped;
-                    job.skipped_stages.insert(stage.info.stage_id);
-                    job.skipped_tasks += stage.info.num_tasks as i64;
-                    job.active_stages -= 1;
+            for &id in &job.stage_ids {
+                for stage in st.stages.range_mut((id, 0)..=(id, u32::MAX)).map(|(_, s)| s) {
+                    if stage.status == StageStatus::Pending {
+                        stage.status = StageStatus::Skipped;
+                        job.skipped_stages.insert(id);
+                        job.skipped_tasks += stage.info.num_tasks as i64;
+                        job.active_stages -= 1;
+                    }
                 }
             }
             job.status = match e.job_result {
@@ -678,12 +683,15 @@ impl Listener for AppStatusListener {
     fn on_stage_submitted(&mut self, e: &StageSubmitted) {
         self.write(|st, _| {
             let job_ids: BTreeSet<usize> = st
-                .jobs
-                .values()
+                .running_jobs
+                .iter()
+                .copied()
                 .filter(|j| {
-                    j.status == JobStatus::Running && j.stage_ids.contains(&e.stage_info.stage_id)
+                    st.jobs.get(j).is_some_and(|j| {
+                        j.status == JobStatus::Running
+                            && j.stage_ids.contains(&e.stage_info.stage_id)
+                    })
                 })
-                .map(|j| j.id)
                 .collect();
             let stage = st.stage_entry(&e.stage_info);
             stage.status = StageStatus::Active;
@@ -716,9 +724,10 @@ impl Listener for AppStatusListener {
 
     fn on_task_start(&mut self, e: &TaskStart) {
         self.write(|st, r| {
+            let State { stages, jobs, .. } = st;
             let key = (e.stage_id, e.stage_attempt_id);
             st.running.insert(e.task_info.task_id, key);
-            if let Some(stage) = st.stages.get_mut(&key) {
+            if let Some(stage) = stages.get_mut(&key) {
                 stage.active_tasks += 1;
                 let launch = e.task_info.launch_time;
                 stage.first_launch_time =
@@ -740,13 +749,13 @@ impl Listener for AppStatusListener {
                     },
                 );
                 cleanup_tasks(stage, r.tasks_per_stage);
-                for j in stage.job_ids.clone() {
-                    if let Some(job) = st.jobs.get_mut(&j) {
+                for j in &stage.job_ids {
+                    if let Some(job) = jobs.get_mut(j) {
                         job.active_tasks += 1;
                     }
                 }
             }
-            if let Some(exec) = st.executors.get_mut(&e.task_info.executor_id) {
+            if let Some(exec) = st.executors.get_mut(&*e.task_info.executor_id) {
                 exec.active_tasks += 1;
                 exec.total_tasks += 1;
             }
@@ -755,6 +764,7 @@ impl Listener for AppStatusListener {
 
     fn on_task_end(&mut self, e: &TaskEnd) {
         self.write(|st, _r| {
+            let State { stages, jobs, .. } = st;
             let key = (e.stage_id, e.stage_attempt_id);
             let resubmitted = e.reason == TaskEndReason::Resubmitted;
             let was_running = st.running.remove(&e.task_info.task_id).is_some();
@@ -773,7 +783,7 @@ impl Listener for AppStatusListener {
             let mut delta = None;
             let info = &e.task_info;
             let duration = info.duration_at(info.finish_time) as i64;
-            if let Some(stage) = st.stages.get_mut(&key) {
+            if let Some(stage) = stages.get_mut(&key) {
                 if was_running || !resubmitted {
                     if let Some(task) = stage.tasks.get_mut(&info.task_id) {
                         task.info = info.clone();
@@ -814,8 +824,8 @@ impl Listener for AppStatusListener {
                 if let Some(d) = &delta {
                     es.metrics.merge(d);
                 }
-                for j in stage.job_ids.clone() {
-                    if let Some(job) = st.jobs.get_mut(&j) {
+                for j in &stage.job_ids {
+                    if let Some(job) = jobs.get_mut(j) {
                         job.active_tasks -= 1;
                         job.completed_tasks += completed;
                         if completed > 0 {
@@ -832,7 +842,7 @@ impl Listener for AppStatusListener {
                     }
                 }
             }
-            if let Some(exec) = st.executors.get_mut(&info.executor_id) {
+            if let Some(exec) = st.executors.get_mut(&*info.executor_id) {
                 exec.active_tasks -= 1;
                 exec.completed_tasks += completed;
                 exec.failed_tasks += failed;
@@ -933,7 +943,7 @@ impl Listener for AppStatusListener {
                 stage.metrics.merge(&delta);
                 stage
                     .executor_summaries
-                    .entry(e.exec_id.clone())
+                    .entry(Arc::from(e.exec_id.as_str()))
                     .or_default()
                     .metrics
                     .merge(&delta);

@@ -168,8 +168,8 @@ pub fn task(t: &Task, now: u64) -> api::TaskData {
         launch_time: date(t.info.launch_time),
         result_fetch_start: None,
         duration: Some(n(task_duration(t, now))),
-        executor_id: t.info.executor_id.clone(),
-        host: t.info.host.clone(),
+        executor_id: t.info.executor_id.to_string(),
+        host: t.info.host.to_string(),
         status: t.info.status(),
         task_locality: locality_name(t.info.locality),
         speculative: t.info.speculative,
@@ -276,7 +276,7 @@ pub fn stage(s: &Stage, details: bool, now: u64) -> api::StageData {
                         peak_memory_metrics: Default::default(),
                         is_excluded_for_stage: e.is_excluded,
                     };
-                    (id.clone(), summary)
+                    (id.to_string(), summary)
                 })
                 .collect()
         }),

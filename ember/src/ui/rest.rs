@@ -21,6 +21,44 @@ pub struct ApiState {
     pub store: Arc<AppStatusStore>,
     /// Now, in epoch milliseconds, on the scheduler's clock.
     pub now: Arc<dyn Fn() -> u64 + Send + Sync>,
+    /// Who takes thread dumps (set once the backend runs).
+    pub threads: super::threads::ThreadDumps,
+    /// The metrics system's settings and sources.
+    pub metrics: Arc<super::metrics_system::MetricsState>,
+    /// What the pages show, from `ember.ui.*`.
+    pub settings: UiSettings,
+}
+
+/// The pages' settings (Spark's `spark.ui.*` keys that the pages read when they render).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UiSettings {
+    /// `ember.ui.timeline.jobs.maximum`: jobs the Jobs page's timeline draws at most.
+    pub timeline_jobs: usize,
+    /// `ember.ui.timeline.stages.maximum`: stages a job's timeline draws at most.
+    pub timeline_stages: usize,
+    /// `ember.ui.timeline.tasks.maximum`: tasks a stage's timeline draws at most.
+    pub timeline_tasks: usize,
+    /// `ember.ui.timeline.executors.maximum`: executors whose arrival and departure the
+    /// timelines draw at most.
+    pub timeline_executors: usize,
+    /// `ember.ui.threadDumpsEnabled`: the Executors page links each live executor's thread
+    /// dump, and the thread-dump page is served.
+    pub thread_dumps_enabled: bool,
+}
+
+impl UiSettings {
+    /// The settings of `c`.
+    pub fn from_conf(c: &crate::conf::EmberConf) -> crate::error::Result<Self> {
+        use crate::conf;
+        let n = |key: &str| c.get_u64(key).map(|v| usize::try_from(v).unwrap_or(usize::MAX));
+        Ok(UiSettings {
+            timeline_jobs: n(conf::UI_TIMELINE_JOBS_MAXIMUM)?,
+            timeline_stages: n(conf::UI_TIMELINE_STAGES_MAXIMUM)?,
+            timeline_tasks: n(conf::UI_TIMELINE_TASKS_MAXIMUM)?,
+            timeline_executors: n(conf::UI_TIMELINE_EXECUTORS_MAXIMUM)?,
+            thread_dumps_enabled: c.get_bool(conf::UI_THREAD_DUMPS_ENABLED)?,
+        })
+    }
 }
 
 type Params = Query<Vec<(String, String)>>;
@@ -49,7 +87,8 @@ fn bad_request(msg: String) -> ApiError {
 
 type ApiResult = Result<Response, ApiError>;
 
-fn json<T: Serialize>(value: &T) -> ApiResult {
+/// A JSON answer.
+pub fn json<T: Serialize>(value: &T) -> ApiResult {
     let body = serde_json::to_vec_pretty(value)
         .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
@@ -100,7 +139,7 @@ fn flag(params: &[(String, String)], key: &str, default: bool) -> Result<bool, A
 }
 
 /// Checks that `app_id` is this application's (Spark's "no such app").
-fn check_app(st: &StoreState, app_id: &str) -> Result<(), ApiError> {
+pub fn check_app(st: &StoreState, app_id: &str) -> Result<(), ApiError> {
     match &st.app {
         Some(a) if a.id == app_id => Ok(()),
         _ => Err(not_found(format!("no such app: {app_id}"))),
@@ -368,6 +407,10 @@ pub fn routes(state: ApiState) -> Router {
         )
         .route(&format!("{APP}/executors"), get(executors))
         .route(&format!("{APP}/allexecutors"), get(all_executors))
+        .route(
+            &format!("{APP}/executors/{{executor_id}}/threads"),
+            get(super::threads::threads_json),
+        )
         .route(&format!("{APP}/storage/rdd"), get(rdds))
         .route(&format!("{APP}/storage/rdd/{{rdd_id}}"), get(rdd))
         .route(&format!("{APP}/environment"), get(environment))

@@ -134,6 +134,38 @@ fn bad_configuration_is_reported_with_its_key() {
     assert!(err.contains("invalid master URL"), "{err}");
 }
 
+#[test]
+fn a_context_refuses_to_start_with_a_value_out_of_its_range_and_names_the_key() {
+    for (key, value, reason) in [
+        (
+            "ember.task.maxFailures",
+            "0",
+            "The retry times of task should be greater than or equal to 1",
+        ),
+        (
+            "ember.memory.storageFraction",
+            "1.5",
+            "Storage fraction must be in [0,1)",
+        ),
+        ("ember.driver.port", "65536", "must be at most 65535"),
+    ] {
+        for master in ["local[2]", "local-cluster[1,1,1024]"] {
+            let err = Context::new(EmberConf::new().set_master(master).set(key, value))
+                .err()
+                .expect("the context refuses to start");
+            assert_eq!(
+                err,
+                EmberError::Config {
+                    key: key.into(),
+                    value: value.into(),
+                    reason: reason.into()
+                },
+                "{master}"
+            );
+        }
+    }
+}
+
 /// `ember.driver.maxResultSize` holds in every mode (Spark's "abort the job if total size of
 /// results is too large", run in `local`): results are sized by their serialized bytes even
 /// when local mode hands them over unserialized. Only result stages count (SPARK-32470).
