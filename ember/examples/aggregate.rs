@@ -157,7 +157,7 @@ fn run() -> Result<()> {
         value.ok_or_else(usage)?,
     );
 
-    let kv = func!([key, value] move |row: Row| pick(&row, &key, &value));
+    // Without `move`, `func!` clones `key` and `value` into each arm's function.
     let sums = match format_of(&path)? {
         "parquet" => {
             let opts = ParquetOptions {
@@ -165,7 +165,7 @@ fn run() -> Result<()> {
                 ..ParquetOptions::default()
             };
             ctx.parquet_file::<Row>(&path, opts)?
-                .flat_map(kv)
+                .flat_map(func!(|row: Row| pick(&row, &key, &value)))
                 .reduce_by_key(add, None)
                 .collect()?
         }
@@ -178,12 +178,12 @@ fn run() -> Result<()> {
                     .map(|(k, v)| (k, Value::String(v)))
                     .collect::<Row>()
             })
-            .flat_map(kv)
+            .flat_map(func!(|row: Row| pick(&row, &key, &value)))
             .reduce_by_key(add, None)
             .collect()?,
         _ => ctx
             .json_lines::<Row>(&path, JsonOptions::default())?
-            .flat_map(kv)
+            .flat_map(func!(|row: Row| pick(&row, &key, &value)))
             .reduce_by_key(add, None)
             .collect()?,
     };
