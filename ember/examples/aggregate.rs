@@ -157,7 +157,8 @@ fn run() -> Result<()> {
         value.ok_or_else(usage)?,
     );
 
-    // Without `move`, `func!` clones `key` and `value` into each arm's function.
+    // Without `move`, `func!` clones `key` and `value` into each arm's function (where they
+    // are references, as in any `Fn` closure).
     let sums = match format_of(&path)? {
         "parquet" => {
             let opts = ParquetOptions {
@@ -165,7 +166,7 @@ fn run() -> Result<()> {
                 ..ParquetOptions::default()
             };
             ctx.parquet_file::<Row>(&path, opts)?
-                .flat_map(func!(|row: Row| pick(&row, &key, &value)))
+                .flat_map(func!(|row: Row| pick(&row, key, value)))
                 .reduce_by_key(add, None)
                 .collect()?
         }
@@ -178,12 +179,12 @@ fn run() -> Result<()> {
                     .map(|(k, v)| (k, Value::String(v)))
                     .collect::<Row>()
             })
-            .flat_map(func!(|row: Row| pick(&row, &key, &value)))
+            .flat_map(func!(|row: Row| pick(&row, key, value)))
             .reduce_by_key(add, None)
             .collect()?,
         _ => ctx
             .json_lines::<Row>(&path, JsonOptions::default())?
-            .flat_map(func!(|row: Row| pick(&row, &key, &value)))
+            .flat_map(func!(|row: Row| pick(&row, key, value)))
             .reduce_by_key(add, None)
             .collect()?,
     };
