@@ -220,7 +220,8 @@ pub fn plan_splits_by(
     splits
 }
 
-/// How a [`LineReader`] turns a line's bytes into text.
+/// How a text source turns a line's bytes into text (`text_file`, and the lines of CSV and JSON
+/// lines files).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Utf8Decoding {
     /// As Hadoop's `Text.toString` (what Spark's `textFile` does): each invalid sequence
