@@ -6,9 +6,10 @@
 //! PATH is a file, a directory of files, or a Hive-partitioned directory
 //! (`year=2025/month=11/…`, whose partition columns can be the key or the value); the format
 //! is chosen by the files' extension: `.parquet`, `.csv` (with a header line), `.json`/`.jsonl`/
-//! `.ndjson` (JSON lines), each possibly compressed (`.csv.gz`, …). Prints `key<TAB>sum` per
-//! key, sorted by the key as a string; rows whose key or value is null are skipped. The sum of
-//! integers is printed as an integer, a sum with any floating-point value with Rust's `{}`.
+//! `.ndjson` (JSON lines), each possibly compressed (`.csv.gz`, …); CSV fields may hold quoted
+//! line breaks. Prints `key<TAB>sum` per key, sorted by the key as a string; rows whose key or
+//! value is null are skipped. The sum of integers is printed as an integer, a sum with any
+//! floating-point value with Rust's `{}`.
 
 use ember::prelude::*;
 use ember::rdd::{CsvOptions, JsonOptions, ParquetOptions};
@@ -171,8 +172,16 @@ fn run() -> Result<()> {
                 .collect()?
         }
         // CSV fields are text, as Spark reads them without `inferSchema` (`007` stays `007`).
+        // `multi_line`: DuckDB, Polars and pyarrow quote line breaks inside fields, which
+        // line-split reading would cut into two malformed records (each file is one task).
         "csv" => ctx
-            .csv_file::<BTreeMap<String, String>>(&path, CsvOptions::with_header())?
+            .csv_file::<BTreeMap<String, String>>(
+                &path,
+                CsvOptions {
+                    multi_line: true,
+                    ..CsvOptions::with_header()
+                },
+            )?
             .map(|fields| {
                 fields
                     .into_iter()

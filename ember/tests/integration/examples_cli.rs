@@ -317,6 +317,15 @@ fn aggregate_sums_a_column_per_key_of_parquet_csv_and_json_lines() {
     );
     assert_eq!(code, 0, "{err}");
     assert_eq!(out, "a\t4\nb\t2.5\n", "null keys and values skipped");
+    // A quoted line break between the key and the value: one record, not two broken ones.
+    let quoted = dir.path().join("quoted.csv");
+    std::fs::write(&quoted, "k,w,v\nd,\"p\nq\",9\nd,r,1\n").unwrap();
+    let (code, out, err) = run(
+        "aggregate",
+        &[quoted.to_str().unwrap(), "--key", "k", "--value", "v"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "d\t10\n", "a field with a line break is read whole");
     let json = dir.path().join("e.jsonl");
     std::fs::write(
         &json,
