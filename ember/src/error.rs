@@ -83,6 +83,21 @@ pub enum EmberError {
     #[error("invalid UTF-8 in {path} at byte offset {offset}")]
     InvalidUtf8 { path: String, offset: u64 },
 
+    /// Input that cannot be read as its format says: a malformed CSV record or JSON line in
+    /// `FAILFAST` mode, a record that cannot become the job's type, a corrupt Parquet file.
+    /// `position` says where in `path` (`line at byte offset 57`, `row group 2`).
+    #[error("{message} (in {path}, {position})")]
+    BadInput {
+        path: String,
+        position: String,
+        message: String,
+    },
+
+    /// A file that cannot be read at all or past some point (a corrupt Parquet footer or
+    /// page); what `ember.files.ignoreCorruptFiles` skips.
+    #[error("corrupt file {path}: {message}")]
+    CorruptFile { path: String, message: String },
+
     /// `save_as_text_file` refuses to overwrite.
     #[error("Output directory {0} already exists")]
     OutputExists(String),

@@ -187,6 +187,13 @@ entries! {
     FILES_FETCH_TIMEOUT = "ember.files.fetchTimeout", "60s", Time(Seconds),
         "How long an executor waits for the driver while fetching files added with add_file \
         and add_archive.";
+    FILES_IGNORE_CORRUPT_FILES = "ember.files.ignoreCorruptFiles", "false", Bool,
+        "Whether a job reading files goes on past a file that cannot be read (a corrupt Parquet \
+        footer, a truncated compressed stream): the rest of that file is skipped with a warning \
+        and the records read before the error are kept.";
+    FILES_IGNORE_MISSING_FILES = "ember.files.ignoreMissingFiles", "false", Bool,
+        "Whether a job reading files goes on when a file listed when the job was planned is gone \
+        when a task opens it (skipped with a warning).";
     DRIVER_MAX_RESULT_SIZE = "ember.driver.maxResultSize", "1g", Size(Byte),
         "Total size of serialized results of one job (0 = unlimited).";
     EXECUTOR_HEARTBEAT_INTERVAL = "ember.executor.heartbeatInterval", "10s", Time(Millis),

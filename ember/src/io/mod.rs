@@ -1,4 +1,15 @@
-//! Reading input files and committing output files.
+//! Reading input files and committing output files: where the files of a dataset are
+//! (`store`, `partitioning`), how their bytes decode (`compression`), the record formats
+//! (`text_input`, `csv`, `json_lines`, `parquet`), and the commit protocol of every writer
+//! (`output_committer`).
 
+pub mod compression;
+pub mod csv;
+pub mod json_lines;
 pub mod output_committer;
+#[cfg(feature = "parquet")]
+pub mod parquet;
+pub mod partitioning;
+pub mod record;
+pub mod store;
 pub mod text_input;

@@ -60,8 +60,29 @@ fn create_dir_in_existing(dir: &Path) -> Result<()> {
     }
 }
 
+/// Moves the files of the tree `src` into the tree `dst` (whose root exists), creating
+/// directories one level at a time; returns how many files moved.
+fn move_tree(src: &Path, dst: &Path) -> Result<usize> {
+    let mut moved = 0;
+    for entry in fs::read_dir(src).map_err(|e| EmberError::io(src, e))? {
+        let entry = entry.map_err(|e| EmberError::io(src, e))?;
+        let to = dst.join(entry.file_name());
+        let kind = entry
+            .file_type()
+            .map_err(|e| EmberError::io(entry.path(), e))?;
+        if kind.is_dir() {
+            create_dir_in_existing(&to)?;
+            moved += move_tree(&entry.path(), &to)?;
+        } else {
+            fs::rename(entry.path(), &to).map_err(|e| EmberError::io(entry.path(), e))?;
+            moved += 1;
+        }
+    }
+    Ok(moved)
+}
+
 /// Spark's part-file name for a partition (`part-00007`).
-fn part_name(partition: usize) -> String {
+pub(crate) fn part_name(partition: usize) -> String {
     format!("part-{partition:05}")
 }
 
@@ -154,6 +175,51 @@ impl TextOutputCommitter {
         Ok((records, bytes))
     }
 
+    /// Runs `write` on one task attempt's private directory, where it may create files and
+    /// `column=value` subdirectories (the writers of `csv`, JSON lines, Parquet and
+    /// `partition_by`); returns what `write` returns. Commit with
+    /// [`commit_task_files`](Self::commit_task_files).
+    pub fn write_task_files<R>(
+        &self,
+        partition: usize,
+        attempt: u64,
+        write: impl FnOnce(&Path) -> Result<R>,
+    ) -> Result<R> {
+        let dir = self.attempt_dir(partition, attempt);
+        create_dir_in_existing(&self.job_attempt_dir.join("_temporary"))?;
+        create_dir_in_existing(&dir)?;
+        write(&dir)
+    }
+
+    /// Makes every file of one attempt's directory part of the job's output (see
+    /// [`write_task_files`](Self::write_task_files)). The first attempt to commit a partition
+    /// wins (decided by creating a marker file, so across processes too); a later one's output
+    /// is discarded and `Ok` returned.
+    pub fn commit_task_files(&self, partition: usize, attempt: u64) -> Result<()> {
+        let marker = self
+            .job_attempt_dir
+            .join(format!(".{}.committed", part_name(partition)));
+        match File::options().write(true).create_new(true).open(&marker) {
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+                tracing::info!(
+                    partition,
+                    attempt,
+                    "commit denied: partition already committed"
+                );
+                self.abort_task(partition, attempt);
+                return Ok(());
+            }
+            Err(e) => return Err(EmberError::io(&marker, e)),
+        }
+        let dir = self.attempt_dir(partition, attempt);
+        move_tree(&dir, &self.job_attempt_dir)?;
+        if let Err(e) = fs::remove_dir_all(&dir) {
+            tracing::debug!(dir = %dir.display(), error = %e, "could not remove attempt directory");
+        }
+        Ok(())
+    }
+
     /// Makes one attempt's output the partition's committed output. The first attempt to commit
     /// a partition wins; a later attempt's commit is refused quietly (its output is deleted and
     /// `Ok` returned), because it is a speculative or zombie duplicate whose result the
@@ -219,12 +285,18 @@ impl TextOutputCommitter {
         for entry in entries {
             let entry = entry.map_err(|e| EmberError::io(dir, e))?;
             let name = entry.file_name();
-            if !name.as_encoded_bytes().starts_with(b"part-") {
-                continue;
+            let bytes = name.as_encoded_bytes();
+            if bytes.starts_with(b"part-") {
+                let dst = self.output.join(&name);
+                fs::rename(entry.path(), &dst).map_err(|e| EmberError::io(entry.path(), e))?;
+                moved += 1;
+            } else if bytes.contains(&b'=') && !bytes.starts_with(b"_") && !bytes.starts_with(b".")
+            {
+                // A `partition_by` directory: merged into the output's, file by file.
+                let dst = self.output.join(&name);
+                create_dir_in_existing(&dst)?;
+                moved += move_tree(&entry.path(), &dst)?;
             }
-            let dst = self.output.join(&name);
-            fs::rename(entry.path(), &dst).map_err(|e| EmberError::io(entry.path(), e))?;
-            moved += 1;
         }
         let temporary = self.output.join("_temporary");
         fs::remove_dir_all(&temporary).map_err(|e| EmberError::io(&temporary, e))?;

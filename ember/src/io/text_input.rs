@@ -4,13 +4,14 @@
 //! The rules are Hadoop's so that an Ember job sees exactly the partitions and records a Spark
 //! job would see on the same input: same split count, same lines in the same partitions.
 
-use std::fs::{self, File};
-use std::io::{ErrorKind, Read, Seek, SeekFrom};
+use std::fs;
+use std::io::{ErrorKind, Read};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{EmberError, Result};
+use crate::io::compression::Compression;
 
 /// Block size Hadoop reports for files on the local file system (`fs.local.block.size`).
 ///
@@ -172,17 +173,30 @@ pub fn plan_splits(
     min_partitions: usize,
     block_size: u64,
 ) -> Vec<FileSplit> {
+    plan_splits_by(files, min_partitions, block_size, |p| {
+        Compression::from_path(p).is_splittable()
+    })
+}
+
+/// [`plan_splits`] with the caller saying which files can be cut (a compressed file, a CSV file
+/// read with `multi_line`, cannot: it is one split of its whole length).
+pub fn plan_splits_by(
+    files: &[(PathBuf, u64)],
+    min_partitions: usize,
+    block_size: u64,
+    splittable: impl Fn(&Path) -> bool,
+) -> Vec<FileSplit> {
     let total: u64 = files.iter().map(|(_, len)| *len).sum();
     let goal = total / (min_partitions.max(1) as u64);
     let split_size = goal.min(block_size).max(1);
     let mut splits = Vec::new();
     for (path, len) in files {
         let len = *len;
-        if len == 0 {
+        if len == 0 || !splittable(path) {
             splits.push(FileSplit {
                 path: path.clone(),
                 start: 0,
-                length: 0,
+                length: len,
             });
             continue;
         }
@@ -206,6 +220,19 @@ pub fn plan_splits(
     splits
 }
 
+/// How a text source turns a line's bytes into text (`text_file`, and the lines of CSV and JSON
+/// lines files).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Utf8Decoding {
+    /// As Hadoop's `Text.toString` (what Spark's `textFile` does): each invalid sequence
+    /// becomes U+FFFD and the job goes on.
+    #[default]
+    Lossy,
+    /// A line that is not UTF-8 fails the task with [`EmberError::InvalidUtf8`] naming the file
+    /// and the offset of the first bad byte.
+    Strict,
+}
+
 /// Reads the lines of one [`FileSplit`] with Hadoop `LineRecordReader`'s rules.
 ///
 /// - A split that does not start at offset 0 skips everything up to and including the first line
@@ -215,13 +242,18 @@ pub fn plan_splits(
 /// - Lines end with `\n`, `\r\n` or a lone `\r` (Hadoop's default terminators); the terminator is
 ///   not part of the line. A final line without terminator is a line; a file ending with a
 ///   terminator has no trailing empty line. A UTF-8 BOM at offset 0 is dropped.
+/// - A compressed file (by extension, see [`Compression`]) is one split read to its end;
+///   offsets are then offsets in the decompressed stream.
 ///
-/// Errors happen mid-iteration, so they fail the task through [`EmberError::raise`]: an I/O
-/// error is [`EmberError::Io`], a line that is not UTF-8 is [`EmberError::InvalidUtf8`] with
-/// the absolute offset of its first bad byte.
+/// [`LineReader::try_next_line`] returns errors; [`Iterator::next`] and
+/// [`LineReader::next_line`] fail the task through [`EmberError::raise`]. An I/O or decoding
+/// error is [`EmberError::Io`] (with the offset reached), a line that is not UTF-8 in
+/// [`Utf8Decoding::Strict`] is [`EmberError::InvalidUtf8`] with the absolute offset of its first
+/// bad byte.
 pub struct LineReader {
     path: PathBuf,
-    file: File,
+    input: Box<dyn Read + Send>,
+    decoding: Utf8Decoding,
     /// `buf[pos..filled]` is read but not yet consumed; `buf[0]` is at file offset `buf_offset`.
     buf: Vec<u8>,
     pos: usize,
@@ -233,57 +265,79 @@ pub struct LineReader {
     eof: bool,
     done: bool,
     bytes_read: u64,
+    /// Where the line last returned starts.
+    line_offset: u64,
+    /// A lossily decoded line, when the line was not UTF-8.
+    lossy: String,
 }
 
 impl LineReader {
-    /// Opens the split's file, failing the task (through [`EmberError::raise`]) if it cannot:
-    /// for use where the reader is created inside a running task.
-    pub fn new(split: FileSplit) -> Self {
-        match Self::try_open(split) {
-            Ok(r) => r,
-            Err(e) => e.raise(),
-        }
+    /// Opens the split's file with [`Utf8Decoding::Strict`], returning the error instead of
+    /// unwinding.
+    #[cfg(any(test, feature = "testing"))]
+    pub fn try_open(split: FileSplit) -> Result<Self> {
+        Self::try_open_with(split, Utf8Decoding::Strict)
     }
 
-    /// Opens the split's file, returning the error instead of unwinding.
-    pub fn try_open(split: FileSplit) -> Result<Self> {
-        let mut file = File::open(&split.path).map_err(|e| EmberError::io(&split.path, e))?;
-        crate::metrics::count_file_op(false);
-        if split.start != 0 {
-            file.seek(SeekFrom::Start(split.start))
-                .map_err(|e| EmberError::io(&split.path, e))?;
-        }
+    /// Opens the split's file, returning the error instead of unwinding. A file that does not
+    /// exist is an [`EmberError::Io`] whose source's kind is `NotFound`.
+    pub fn try_open_with(split: FileSplit, decoding: Utf8Decoding) -> Result<Self> {
+        let codec = Compression::from_path(&split.path);
+        let store = crate::io::store::store_for(&split.path.to_string_lossy());
+        let (input, end, start): (Box<dyn Read + Send>, u64, u64) = if codec.is_splittable() {
+            let file = store.open_at(&split.path, split.start)?;
+            (file, split.end(), split.start)
+        } else {
+            // The whole file, from its start, whatever the split says: its bytes are not lines.
+            let file = store.open_at(&split.path, 0)?;
+            (codec.decoder(file), u64::MAX, 0)
+        };
         // Room for the split plus a typical line past its end, capped.
         let want = usize::try_from(split.length)
             .unwrap_or(usize::MAX)
             .saturating_add(4096);
         let cap = want.clamp(MIN_BUFFER, MAX_BUFFER);
         Ok(LineReader {
-            end: split.end(),
-            buf_offset: split.start,
-            skip_first: split.start != 0,
+            end,
+            buf_offset: start,
+            skip_first: start != 0,
             path: split.path,
-            file,
+            input,
+            decoding,
             buf: vec![0; cap],
             pos: 0,
             filled: 0,
             eof: false,
             done: false,
             bytes_read: 0,
+            line_offset: start,
+            lossy: String::new(),
         })
     }
 
     /// Bytes read from the file so far (Spark's input metric `bytesRead`): the split, plus the
-    /// line crossing its end and read-ahead within one buffer.
+    /// line crossing its end and read-ahead within one buffer (decompressed bytes for a
+    /// compressed file).
     pub fn bytes_read(&self) -> u64 {
         self.bytes_read
     }
 
+    /// The file this reader reads.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Offset of the first byte of the line last returned (in the decompressed stream for a
+    /// compressed file): what error messages about that line name.
+    pub fn line_offset(&self) -> u64 {
+        self.line_offset
+    }
+
     /// Reads more bytes, first moving the unconsumed tail to the front (growing the buffer when
     /// a single line fills it). Returns false at end of file. Indices below `pos` become invalid.
-    fn fill_more(&mut self) -> bool {
+    fn fill_more(&mut self) -> Result<bool> {
         if self.eof {
-            return false;
+            return Ok(false);
         }
         if self.pos > 0 {
             self.buf.copy_within(self.pos..self.filled, 0);
@@ -301,25 +355,31 @@ impl LineReader {
         let to_end = usize::try_from(self.end.saturating_sub(file_pos)).unwrap_or(usize::MAX);
         let limit = self.buf.len().min(self.filled + to_end.max(MIN_BUFFER));
         loop {
-            match self.file.read(&mut self.buf[self.filled..limit]) {
+            match self.input.read(&mut self.buf[self.filled..limit]) {
                 Ok(0) => {
                     self.eof = true;
-                    return false;
+                    return Ok(false);
                 }
                 Ok(n) => {
                     self.filled += n;
                     self.bytes_read += n as u64;
-                    return true;
+                    return Ok(true);
                 }
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(e) => EmberError::io(&self.path, e).raise(),
+                Err(e) => {
+                    let at = file_pos;
+                    return Err(EmberError::io(
+                        &self.path,
+                        std::io::Error::new(e.kind(), format!("{e} (at byte offset {at})")),
+                    ));
+                }
             }
         }
     }
 
     /// Finds the line starting at `pos`: returns `(content_end, next_pos)` as buffer indices, or
     /// `None` if no byte is left. At end of file an unterminated tail is a line.
-    fn next_line_bounds(&mut self) -> Option<(usize, usize)> {
+    fn next_line_bounds(&mut self) -> Result<Option<(usize, usize)>> {
         // Bytes after `pos` already searched, kept relative because `fill_more` moves data.
         let mut scanned = 0usize;
         loop {
@@ -327,7 +387,7 @@ impl LineReader {
             if let Some(i) = memchr::memchr2(b'\n', b'\r', &self.buf[from..self.filled]) {
                 let at = from + i;
                 if self.buf[at] == b'\n' {
-                    return Some((at, at + 1));
+                    return Ok(Some((at, at + 1)));
                 }
                 // A `\r`: the terminator is `\r\n` if a `\n` follows, else the lone `\r`.
                 if at + 1 < self.filled {
@@ -336,12 +396,12 @@ impl LineReader {
                     } else {
                         at + 1
                     };
-                    return Some((at, next));
+                    return Ok(Some((at, next)));
                 }
                 let rel = at - self.pos;
-                if !self.fill_more() {
+                if !self.fill_more()? {
                     let at = self.pos + rel;
-                    return Some((at, at + 1));
+                    return Ok(Some((at, at + 1)));
                 }
                 let at = self.pos + rel;
                 let next = if self.buf[at + 1] == b'\n' {
@@ -349,62 +409,98 @@ impl LineReader {
                 } else {
                     at + 1
                 };
-                return Some((at, next));
+                return Ok(Some((at, next)));
             }
             scanned = self.filled - self.pos;
-            if !self.fill_more() {
+            if !self.fill_more()? {
                 if self.pos == self.filled {
-                    return None;
+                    return Ok(None);
                 }
-                return Some((self.filled, self.filled));
+                return Ok(Some((self.filled, self.filled)));
             }
         }
     }
-}
 
-impl LineReader {
-    /// The next line, borrowed from the reader's buffer (valid until the next call): what
-    /// [`Iterator::next`] returns, without allocating it.
-    pub fn next_line(&mut self) -> Option<&str> {
+    /// The next line, borrowed from the reader's buffer (valid until the next call), or the
+    /// error that stopped the reading (the reader is then done).
+    pub fn try_next_line(&mut self) -> Result<Option<&str>> {
+        Ok(self.try_next_line_at()?.map(|(_, line)| line))
+    }
+
+    /// [`try_next_line`](Self::try_next_line) with the offset where the line starts.
+    pub fn try_next_line_at(&mut self) -> Result<Option<(u64, &str)>> {
         if self.done {
-            return None;
+            return Ok(None);
         }
+        match self.advance() {
+            Ok(Some((start, content_end))) => {
+                let at = self.line_offset;
+                self.decode(start, content_end).map(|line| Some((at, line)))
+            }
+            Ok(None) => {
+                self.done = true;
+                Ok(None)
+            }
+            Err(e) => {
+                self.done = true;
+                Err(e)
+            }
+        }
+    }
+
+    /// Moves past the next line; returns its content's bounds in the buffer.
+    fn advance(&mut self) -> Result<Option<(usize, usize)>> {
         if self.skip_first {
             self.skip_first = false;
-            match self.next_line_bounds() {
+            match self.next_line_bounds()? {
                 Some((_, next)) => self.pos = next,
-                None => {
-                    self.done = true;
-                    return None;
-                }
+                None => return Ok(None),
             }
         }
         let line_start = self.buf_offset + self.pos as u64;
         if line_start > self.end {
-            self.done = true;
-            return None;
+            return Ok(None);
         }
-        let Some((content_end, next)) = self.next_line_bounds() else {
-            self.done = true;
-            return None;
+        let Some((content_end, next)) = self.next_line_bounds()? else {
+            return Ok(None);
         };
         // `next_line_bounds` may have moved the data; recompute where the line starts.
         let mut start = self.pos;
         let line_start = self.buf_offset + start as u64;
+        self.line_offset = line_start;
         if line_start == 0 && self.buf[start..content_end].starts_with(UTF8_BOM) {
             start += UTF8_BOM.len();
         }
         self.pos = next;
-        match std::str::from_utf8(&self.buf[start..content_end]) {
-            Ok(s) => Some(s),
-            Err(e) => {
-                let offset = self.buf_offset + (start + e.valid_up_to()) as u64;
-                EmberError::InvalidUtf8 {
-                    path: self.path.display().to_string(),
-                    offset,
+        Ok(Some((start, content_end)))
+    }
+
+    fn decode(&mut self, start: usize, content_end: usize) -> Result<&str> {
+        let bytes = &self.buf[start..content_end];
+        match std::str::from_utf8(bytes) {
+            Ok(s) => Ok(s),
+            Err(e) => match self.decoding {
+                Utf8Decoding::Lossy => {
+                    self.lossy = String::from_utf8_lossy(bytes).into_owned();
+                    Ok(&self.lossy)
                 }
-                .raise()
-            }
+                Utf8Decoding::Strict => {
+                    self.done = true;
+                    Err(EmberError::InvalidUtf8 {
+                        path: self.path.display().to_string(),
+                        offset: self.buf_offset + (start + e.valid_up_to()) as u64,
+                    })
+                }
+            },
+        }
+    }
+
+    /// The next line, borrowed from the reader's buffer (valid until the next call): what
+    /// [`Iterator::next`] returns, without allocating it. Fails the task on an error.
+    pub fn next_line(&mut self) -> Option<&str> {
+        match self.try_next_line() {
+            Ok(line) => line,
+            Err(e) => e.raise(),
         }
     }
 }
@@ -421,6 +517,7 @@ impl Iterator for LineReader {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use std::fs::File;
     use std::io::Write;
 
     /// Reference line splitting with Hadoop's terminators (`\n`, `\r\n`, lone `\r`), and the
@@ -664,17 +761,9 @@ mod tests {
             start: 0,
             length: 1,
         };
-        assert!(matches!(
-            LineReader::try_open(split.clone()),
-            Err(EmberError::Io { .. })
-        ));
-        let payload = std::panic::catch_unwind(|| LineReader::new(split))
-            .err()
-            .unwrap();
-        assert!(matches!(
-            *payload.downcast::<EmberError>().unwrap(),
-            EmberError::Io { .. }
-        ));
+        let err = LineReader::try_open(split).err().unwrap();
+        assert!(matches!(err, EmberError::Io { .. }));
+        assert!(crate::io::store::is_missing_file(&err));
     }
 
     #[test]

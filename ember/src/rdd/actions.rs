@@ -312,6 +312,49 @@ pub trait Actions: Rdd {
             }
         }
     }
+
+    /// [`save_as_text_file`](Self::save_as_text_file) with each part file compressed
+    /// (`part-00000.gz`, …; Spark's `saveAsTextFile(path, codec)`); `.lz4` is Hadoop's
+    /// `Lz4Codec` framing, which Spark reads.
+    #[track_caller]
+    fn save_as_text_file_compressed(
+        &self,
+        path: &str,
+        codec: super::files::Compression,
+    ) -> Result<()>
+    where
+        Self::Item: Display,
+    {
+        super::files::save_with(self, path, super::files::TextWriter(codec))
+    }
+
+    /// Writes every element as one CSV record into `part-NNNNN.csv` files of the directory
+    /// `path` (with a header line per file when `options.header`; nested values cannot be
+    /// written), under `column=value` directories for `options.partition_by`. Through the
+    /// same commit protocol as `save_as_text_file`: nothing is visible unless the job
+    /// succeeds, and an existing `path` is refused before any task runs.
+    #[track_caller]
+    fn save_as_csv(&self, path: &str, options: super::files::CsvOptions) -> Result<()> {
+        super::files::save_with(self, path, super::files::CsvWriter(options))
+    }
+
+    /// Writes every element as one JSON object per line into `part-NNNNN.json` files of the
+    /// directory `path` (commit protocol and `partition_by` as [`save_as_csv`](Self::save_as_csv)).
+    #[track_caller]
+    fn save_as_json_lines(&self, path: &str, options: super::files::JsonOptions) -> Result<()> {
+        super::files::save_with(self, path, super::files::JsonWriter(options))
+    }
+
+    /// Writes the elements of each partition as one snappy-compressed Parquet file
+    /// `part-NNNNN.parquet` of the directory `path` (one per `column=value` directory with
+    /// `partition_by`; commit protocol as [`save_as_csv`](Self::save_as_csv)). The schema is
+    /// traced from the element type: `Option` fields are nullable, `Vec`s lists, structs
+    /// structs.
+    #[cfg(feature = "parquet")]
+    #[track_caller]
+    fn save_as_parquet(&self, path: &str, options: super::files::ParquetOptions) -> Result<()> {
+        super::files::save_with(self, path, super::files::ParquetWriter(options))
+    }
 }
 
 impl<R: Rdd> Actions for R {}

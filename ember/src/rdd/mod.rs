@@ -12,6 +12,7 @@
 mod actions;
 pub mod barrier;
 mod cogroup;
+mod files;
 pub mod fns;
 mod join;
 mod lend;
@@ -24,6 +25,7 @@ mod sources;
 
 pub use actions::*;
 pub use cogroup::*;
+pub use files::*;
 pub use join::*;
 pub use lend::*;
 pub use narrow::*;

@@ -9,7 +9,7 @@ use super::{CacheIter, Dependency, PartIter, Rdd, RddMeta};
 use crate::context::Context;
 use crate::data::Data;
 use crate::error::Result;
-use crate::io::text_input::{FileSplit, LineReader};
+use crate::io::text_input::{FileSplit, LineReader, Utf8Decoding};
 use crate::task::{TaskContext, TaskMetrics};
 
 /// A local collection cut into partitions (Spark's `ParallelCollectionRDD`).
@@ -206,6 +206,8 @@ impl Rdd for RangeRdd {
 pub struct TextFileRdd {
     meta: RddMeta,
     splits: Arc<Vec<FileSplit>>,
+    decoding: Utf8Decoding,
+    ignore: super::files::IgnoreFiles,
 }
 
 impl TextFileRdd {
@@ -215,13 +217,33 @@ impl TextFileRdd {
         Ok(TextFileRdd {
             meta: RddMeta::new(ctx, "TextFileRdd"),
             splits: Arc::new(splits),
+            decoding: Utf8Decoding::Lossy,
+            ignore: super::files::IgnoreFiles::from_conf(ctx)?,
         })
+    }
+
+    /// The same lines decoded strictly: a line that is not UTF-8 fails the task naming the
+    /// file and the offset of its first bad byte, instead of reading as U+FFFD (Hadoop's
+    /// `Text`, the default).
+    pub fn strict_utf8(mut self) -> Self {
+        self.decoding = Utf8Decoding::Strict;
+        self
+    }
+
+    /// Opens a split; `None` when `ember.files.ignore*` skips it.
+    fn open(&self, split: &FileSplit) -> Option<LineReader> {
+        match LineReader::try_open_with(split.clone(), self.decoding) {
+            Ok(r) => Some(r),
+            Err(e) if self.ignore.skips(&split.path, &e) => None,
+            Err(e) => e.raise(),
+        }
     }
 }
 
 /// Iterator over the lines of one split; counts input metrics and honours kills.
 pub struct TextIter {
     reader: Option<LineReader>,
+    ignore: super::files::IgnoreFiles,
     ctx: Arc<TaskContext>,
     records: u64,
 }
@@ -231,17 +253,27 @@ impl Iterator for TextIter {
     #[inline]
     fn next(&mut self) -> Option<String> {
         let reader = self.reader.as_mut()?;
-        match reader.next() {
-            Some(line) => {
+        match reader.try_next_line() {
+            Ok(Some(line)) => {
+                let line = line.to_owned();
                 self.records += 1;
                 if self.records & 1023 == 0 {
                     self.ctx.check_interrupted();
                 }
                 Some(line)
             }
-            None => {
+            Ok(None) => {
                 self.finish();
                 None
+            }
+            Err(e) => {
+                let path = reader.path().to_path_buf();
+                self.finish();
+                if self.ignore.skips(&path, &e) {
+                    None
+                } else {
+                    e.raise()
+                }
             }
         }
     }
@@ -275,9 +307,10 @@ impl Rdd for TextFileRdd {
         Vec::new()
     }
     fn compute(&self, p: usize, ctx: &Arc<TaskContext>) -> TextIter {
-        let reader = self.splits.get(p).map(|s| LineReader::new(s.clone()));
+        let reader = self.splits.get(p).and_then(|s| self.open(s));
         TextIter {
             reader,
+            ignore: self.ignore,
             ctx: ctx.clone(),
             records: 0,
         }
@@ -299,12 +332,25 @@ impl Rdd for TextFileRdd {
         let Some(split) = self.splits.get(p) else {
             return Ok(());
         };
-        let mut reader = LineReader::new(split.clone());
+        let Some(mut reader) = self.open(split) else {
+            return Ok(());
+        };
         let mut line = String::new();
         let mut records = 0u64;
         // Metrics are counted even when `f` fails, as `TextIter` counts them when dropped.
         let mut result = Ok(());
-        while let Some(l) = reader.next_line() {
+        loop {
+            let l = match reader.try_next_line() {
+                Ok(Some(l)) => l,
+                Ok(None) => break,
+                Err(e) => {
+                    if self.ignore.skips(split.path.as_path(), &e) {
+                        break;
+                    }
+                    TaskMetrics::add(&ctx.metrics.input_records_read, records);
+                    e.raise()
+                }
+            };
             line.clear();
             line.push_str(l);
             records += 1;
@@ -538,7 +584,9 @@ impl Context {
 
     /// The lines of a text file, of the files of a directory, or of the files a glob matches,
     /// split at line-aligned byte ranges into at least `min_partitions` partitions (default:
-    /// `min(default parallelism, 2)`, as Spark).
+    /// `min(default parallelism, 2)`, as Spark). Files ending in `.gz`, `.bz2`, `.zst`, `.lz4`
+    /// or `.deflate` are decompressed, each as one partition. Bytes that are not UTF-8 read as
+    /// U+FFFD, as Hadoop's `Text` decodes them ([`TextFileRdd::strict_utf8`] fails instead).
     pub fn text_file(
         &self,
         path: &str,

@@ -277,3 +277,79 @@ fn a_thread_count_the_machine_cannot_give_is_an_error_naming_the_master_url() {
         "{err}"
     );
 }
+
+#[test]
+fn aggregate_sums_a_column_per_key_of_parquet_csv_and_json_lines() {
+    let sales = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/data/sales");
+    let sales = sales.to_str().unwrap();
+    for master in ["local[2]", "local-cluster[2,1,1024]"] {
+        // Hive partitions: the partition column is the key; integers stay integers.
+        let (code, out, err) = run(
+            "aggregate",
+            &[
+                sales, "--key", "month", "--value", "qty", "--master", master,
+            ],
+        );
+        assert_eq!(code, 0, "{master}: {err}");
+        assert_eq!(
+            out, "1\t11\n11\t12\n12\t10\n",
+            "{master}: sorted by key as a string"
+        );
+        let (code, out, err) = run(
+            "aggregate",
+            &[sales, "--key=product", "--value=price", "--master", master],
+        );
+        assert_eq!(code, 0, "{master}: {err}");
+        assert_eq!(
+            out,
+            "apple\t12.75\nbanana\t21.75\ncherry\t18.75\ndate\t15.75\n"
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("csv");
+    std::fs::create_dir(&csv).unwrap();
+    std::fs::write(csv.join("a.csv"), "k,v,w\na,1,x\nb,2.5,y\n,4,z\n").unwrap();
+    std::fs::write(csv.join("b.csv.gz"), gzip(b"k,v,w\na,3,x\nc,,y\n")).unwrap();
+    std::fs::write(csv.join("_SUCCESS"), "").unwrap();
+    let (code, out, err) = run(
+        "aggregate",
+        &[csv.to_str().unwrap(), "--key", "k", "--value", "v"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "a\t4\nb\t2.5\n", "null keys and values skipped");
+    // A quoted line break between the key and the value: one record, not two broken ones.
+    let quoted = dir.path().join("quoted.csv");
+    std::fs::write(&quoted, "k,w,v\nd,\"p\nq\",9\nd,r,1\n").unwrap();
+    let (code, out, err) = run(
+        "aggregate",
+        &[quoted.to_str().unwrap(), "--key", "k", "--value", "v"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "d\t10\n", "a field with a line break is read whole");
+    let json = dir.path().join("e.jsonl");
+    std::fs::write(
+        &json,
+        "{\"k\":\"x\",\"v\":1}\n{\"k\":\"x\",\"v\":null}\n{\"k\":null,\"v\":5}\n\
+         {\"k\":\"y\",\"v\":-2}\n{\"k\":\"x\",\"v\":2.0}\n",
+    )
+    .unwrap();
+    let (code, out, err) = run(
+        "aggregate",
+        &[json.to_str().unwrap(), "--key", "k", "--value", "v"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out, "x\t3\ny\t-2\n",
+        "a float value makes the sum a float, printed with {{}}"
+    );
+    let (code, _, err) = run("aggregate", &[json.to_str().unwrap(), "--key", "k"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("usage: aggregate"), "{err}");
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}

@@ -16,6 +16,7 @@ mod barrier;
 mod broadcast;
 mod chaos;
 mod cluster;
+mod data_sources;
 mod examples_cli;
 mod exclusion;
 mod failures;

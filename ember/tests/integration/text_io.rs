@@ -109,9 +109,17 @@ fn text_file_errors_name_the_file_and_offset() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("bad.txt");
     std::fs::write(&p, b"good line\nbad \xff line\n").unwrap();
+    // By default the bad byte reads as U+FFFD (Hadoop's `Text`); `strict_utf8` fails instead.
+    let lines = ctx
+        .text_file(p.to_str().unwrap(), 1)
+        .unwrap()
+        .collect()
+        .unwrap();
+    assert_eq!(lines, ["good line", "bad \u{fffd} line"]);
     let err = ctx
         .text_file(p.to_str().unwrap(), 1)
         .unwrap()
+        .strict_utf8()
         .count()
         .unwrap_err()
         .to_string();
@@ -119,9 +127,23 @@ fn text_file_errors_name_the_file_and_offset() {
         err.contains("invalid UTF-8") && err.contains("bad.txt") && err.contains("byte offset 14"),
         "{err}"
     );
+    let mut lossy_words = ctx
+        .text_file(p.to_str().unwrap(), 1)
+        .unwrap()
+        .flat_map_ref(lent_words)
+        .reduce_by_key(|a, b| a + b, 1)
+        .collect()
+        .unwrap();
+    lossy_words.sort();
+    let want: Vec<(String, u64)> = [("bad", 1), ("good", 1), ("line", 2), ("\u{fffd}", 1)]
+        .iter()
+        .map(|&(w, n)| (w.to_string(), n))
+        .collect();
+    assert_eq!(lossy_words, want, "lent lines decode as owned ones");
     let lent = ctx
         .text_file(p.to_str().unwrap(), 1)
         .unwrap()
+        .strict_utf8()
         .flat_map_ref(lent_words)
         .reduce_by_key(|a, b| a + b, 1)
         .count();

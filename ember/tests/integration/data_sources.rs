@@ -1,0 +1,941 @@
+//! Typed data sources end to end: Parquet, CSV, JSON lines and compressed text, read from the
+//! committed fixtures of `testdata/data` (written by DuckDB, pyarrow and Polars; their exact
+//! contents are in its `expected.json`), written back, and their bad inputs.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use ember::prelude::*;
+use ember::rdd::{Compression, CsvOptions, JsonOptions, ParquetOptions, ParseMode};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::common::{context, sorted};
+
+/// The two masters of these tests: threads, and executor processes.
+const MASTERS: [&str; 2] = ["local[2]", "local-cluster[2,1,1024]"];
+
+fn each_master(mut f: impl FnMut(&Context, &str)) {
+    for m in MASTERS {
+        let ctx = context(m, &[]);
+        f(&ctx, m);
+        ctx.stop();
+    }
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../testdata/data")
+        .join(name)
+}
+
+fn fixture_s(name: &str) -> String {
+    fixture(name).to_str().unwrap().to_string()
+}
+
+fn expected() -> Value {
+    let text = std::fs::read_to_string(fixture("expected.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Address {
+    street: Option<String>,
+    zip: Option<i32>,
+}
+
+/// The `people` dataset with every type of the fixtures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Person {
+    id: i64,
+    age: Option<i32>,
+    score: Option<f64>,
+    active: Option<bool>,
+    name: Option<String>,
+    city: Option<String>,
+    big: Option<i64>,
+    address: Option<Address>,
+    tags: Option<Vec<Option<String>>>,
+    lucky: Option<Vec<Option<i64>>>,
+    birth: Option<String>,
+    ts_us: Option<String>,
+    ts_ms: Option<String>,
+    ts_us_utc: Option<String>,
+    ts_ms_paris: Option<String>,
+    price: Option<String>,
+    amount: Option<String>,
+}
+
+/// The rows as JSON values, sorted by id, to compare with `expected.json`.
+fn as_values<T: Serialize>(rows: &[T]) -> Vec<Value> {
+    let mut v: Vec<Value> = rows
+        .iter()
+        .map(|r| serde_json::to_value(r).unwrap())
+        .collect();
+    v.sort_by_key(|r| r["id"].as_i64());
+    v
+}
+
+/// Floats compare by bits: `-0.0` is not `0.0`.
+fn assert_same(got: &[Value], want: &[Value], what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}: row count");
+    for (g, w) in got.iter().zip(want) {
+        assert_eq!(g, w, "{what}");
+        if let (Some(a), Some(b)) = (
+            g.get("score").and_then(Value::as_f64),
+            w.get("score").and_then(Value::as_f64),
+        ) {
+            assert_eq!(a.to_bits(), b.to_bits(), "{what}: score of {}", g["id"]);
+        }
+    }
+}
+
+#[test]
+fn parquet_files_of_every_writer_read_exactly() {
+    let exp = expected();
+    let files = [
+        "people.pyarrow.parquet",
+        "people.pyarrow.plain.parquet",
+        "people.pyarrow.zstd.parquet",
+        "people.pyarrow.uncompressed.parquet",
+        "people.pyarrow.v2.parquet",
+        "people.duckdb.parquet",
+        "people.polars.parquet",
+    ];
+    each_master(|ctx, m| {
+        for f in files {
+            let rows = ctx
+                .parquet_file::<Person>(&fixture_s(f), ParquetOptions::default())
+                .unwrap()
+                .collect()
+                .unwrap_or_else(|e| panic!("{m} {f}: {e}"));
+            let want = exp["files"][f]["rows"].as_array().unwrap();
+            assert_same(&as_values(&rows), want, &format!("{m} {f}"));
+        }
+        let empty = ctx
+            .parquet_file::<Person>(
+                &fixture_s("empty.pyarrow.parquet"),
+                ParquetOptions::default(),
+            )
+            .unwrap()
+            .count()
+            .unwrap();
+        assert_eq!(empty, 0, "{m}");
+    });
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Number {
+    id: i64,
+    value: Option<f64>,
+    label: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Color {
+    id: i64,
+    color: Option<String>,
+}
+
+#[test]
+fn parquet_row_groups_spread_over_tasks_and_dictionaries_read_as_strings() {
+    let exp = expected();
+    each_master(|ctx, m| {
+        let path = fixture_s("numbers.pyarrow.rowgroups.parquet");
+        let opts = ParquetOptions {
+            min_partitions: Some(8),
+            ..ParquetOptions::default()
+        };
+        let rdd = ctx.parquet_file::<Number>(&path, opts).unwrap();
+        assert!(rdd.num_partitions() >= 4, "{m}: {}", rdd.num_partitions());
+        let per_partition = rdd
+            .clone()
+            .map_partitions(|it| std::iter::once(it.count()))
+            .collect()
+            .unwrap();
+        assert_eq!(
+            per_partition.iter().filter(|&&n| n > 0).count(),
+            4,
+            "{m}: each of the 4 row groups read by exactly one task: {per_partition:?}"
+        );
+        let rows = rdd.collect().unwrap();
+        assert_same(
+            &as_values(&rows),
+            exp["files"]["numbers.pyarrow.rowgroups.parquet"]["rows"]
+                .as_array()
+                .unwrap(),
+            m,
+        );
+        // Projection: a type naming fewer columns reads only those.
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+        struct OnlyLabel {
+            label: Option<String>,
+        }
+        let labels = ctx
+            .parquet_file::<OnlyLabel>(&path, ParquetOptions::default())
+            .unwrap()
+            .collect()
+            .unwrap();
+        assert_eq!(labels[17].label.as_deref(), Some("label-01"));
+        let colors = ctx
+            .parquet_file::<Color>(
+                &fixture_s("categories.pyarrow.parquet"),
+                ParquetOptions::default(),
+            )
+            .unwrap()
+            .collect()
+            .unwrap();
+        assert_same(
+            &as_values(&colors),
+            exp["datasets"]["categories"]["rows"].as_array().unwrap(),
+            m,
+        );
+    });
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Sale {
+    id: i64,
+    product: Option<String>,
+    qty: Option<i32>,
+    price: Option<f64>,
+    year: i32,
+    month: i32,
+}
+
+#[test]
+fn hive_partitioned_parquet_reads_partition_columns_into_the_type() {
+    let exp = expected();
+    each_master(|ctx, m| {
+        let rows = ctx
+            .parquet_file::<Sale>(&fixture_s("sales"), ParquetOptions::default())
+            .unwrap()
+            .collect()
+            .unwrap();
+        assert_same(
+            &as_values(&rows),
+            exp["datasets"]["sales"]["rows"].as_array().unwrap(),
+            m,
+        );
+    });
+}
+
+#[test]
+fn corrupt_parquet_names_the_file_and_ignore_corrupt_files_skips_it() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        fixture("people.pyarrow.parquet"),
+        dir.path().join("a.parquet"),
+    )
+    .unwrap();
+    std::fs::copy(
+        fixture("corrupt-truncated.pyarrow.parquet"),
+        dir.path().join("b.parquet"),
+    )
+    .unwrap();
+    let path = dir.path().to_str().unwrap();
+    for m in MASTERS {
+        let ctx = context(m, &[]);
+        let err = ctx
+            .parquet_file::<Person>(path, ParquetOptions::default())
+            .unwrap()
+            .collect()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("b.parquet"), "{m}: {err}");
+        ctx.stop();
+        let ctx = context(m, &[("ember.files.ignoreCorruptFiles", "true")]);
+        let n = ctx
+            .parquet_file::<Person>(path, ParquetOptions::default())
+            .unwrap()
+            .count()
+            .unwrap();
+        assert_eq!(n, 8, "{m}: the good file's rows, the corrupt one skipped");
+        ctx.stop();
+    }
+    let footer = context("local[2]", &[]);
+    let err = footer
+        .parquet_file::<Person>(
+            &fixture_s("corrupt-footerlen.pyarrow.parquet"),
+            ParquetOptions::default(),
+        )
+        .unwrap()
+        .collect()
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("corrupt-footerlen.pyarrow.parquet"), "{err}");
+    footer.stop();
+}
+
+/// The flat columns of the people CSV files, with timestamps and decimals as text.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct FlatPerson {
+    id: i64,
+    age: Option<i32>,
+    score: Option<f64>,
+    active: Option<bool>,
+    name: Option<String>,
+    city: Option<String>,
+    big: Option<i64>,
+}
+
+#[test]
+fn csv_files_of_every_writer_read_exactly() {
+    let exp = expected();
+    let files = [
+        ("people.duckdb.csv", b','),
+        ("people.polars.csv", b','),
+        ("people.duckdb.semicolon.csv", b';'),
+        ("people.polars.tab.tsv", b'\t'),
+    ];
+    each_master(|ctx, m| {
+        for (f, delimiter) in files {
+            // The files quote a line break inside a field: multi_line reads them as RFC 4180.
+            let opts = CsvOptions {
+                delimiter,
+                multi_line: true,
+                escape: None,
+                ..CsvOptions::with_header()
+            };
+            let raw = ctx
+                .csv_file::<Vec<String>>(
+                    &fixture_s(f),
+                    CsvOptions {
+                        header: false,
+                        ..opts.clone()
+                    },
+                )
+                .unwrap()
+                .collect()
+                .unwrap();
+            let want: Vec<Vec<String>> =
+                serde_json::from_value(exp["files"][f]["raw_records"].clone()).unwrap();
+            assert_eq!(raw, want, "{m} {f}: raw records");
+            let typed = ctx
+                .csv_file::<FlatPerson>(&fixture_s(f), opts)
+                .unwrap()
+                .collect()
+                .unwrap();
+            let want: Vec<Value> = exp["files"][f]["rows"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| {
+                    let mut full: FlatPerson = serde_json::from_value(r.clone()).unwrap();
+                    // An empty string and null are both an empty field: None, as Spark's null.
+                    for f in [&mut full.name, &mut full.city] {
+                        if f.as_deref() == Some("") {
+                            *f = None;
+                        }
+                    }
+                    serde_json::to_value(full).unwrap()
+                })
+                .collect();
+            assert_same(&as_values(&typed), &want, &format!("{m} {f}"));
+        }
+    });
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Malformed {
+    id: Option<i32>,
+    name: Option<String>,
+    amount: Option<f64>,
+}
+
+#[test]
+fn malformed_csv_rows_follow_each_parse_mode() {
+    let exp = expected();
+    let modes = &exp["files"]["malformed.hand.csv"]["spark_modes"];
+    let path = fixture_s("malformed.hand.csv");
+    each_master(|ctx, m| {
+        for (mode, name) in [
+            (ParseMode::Permissive, "PERMISSIVE"),
+            (ParseMode::DropMalformed, "DROPMALFORMED"),
+        ] {
+            let rows = ctx
+                .csv_file::<Malformed>(
+                    &path,
+                    CsvOptions {
+                        mode,
+                        min_partitions: Some(3),
+                        ..CsvOptions::with_header()
+                    },
+                )
+                .unwrap()
+                .collect()
+                .unwrap();
+            let want: Vec<Malformed> = serde_json::from_value(modes[name]["rows"].clone()).unwrap();
+            assert_eq!(rows, want, "{m} {name} (Spark's rows)");
+        }
+        let err = ctx
+            .csv_file::<Malformed>(
+                &path,
+                CsvOptions {
+                    mode: ParseMode::FailFast,
+                    // One split: the first malformed record of the file is the one reported
+                    // (with several, whichever split fails first aborts the job).
+                    min_partitions: Some(1),
+                    ..CsvOptions::with_header()
+                },
+            )
+            .unwrap()
+            .collect()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("[MALFORMED_CSV_RECORD] Malformed CSV record: 2,too few"),
+            "{m}: {err}"
+        );
+        assert!(
+            err.contains("malformed.hand.csv, record at byte offset 24"),
+            "{m}: {err}"
+        );
+    });
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct User {
+    name: Option<String>,
+    langs: Option<Vec<Option<String>>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Event {
+    id: Option<i64>,
+    user: Option<User>,
+    score: Option<f64>,
+    ok: Option<bool>,
+    tags: Option<Vec<String>>,
+    _corrupt_record: Option<String>,
+}
+
+#[test]
+fn json_lines_read_exactly_and_follow_each_parse_mode() {
+    let exp = expected();
+    let modes = &exp["files"]["events.hand.malformed.jsonl"]["spark_modes"];
+    each_master(|ctx, m| {
+        for f in ["people.polars.ndjson", "people.duckdb.ndjson"] {
+            #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+            struct JsonPerson {
+                id: i64,
+                age: Option<i32>,
+                score: Option<f64>,
+                active: Option<bool>,
+                name: Option<String>,
+                city: Option<String>,
+                big: Option<i64>,
+                address: Option<Address>,
+                tags: Option<Vec<Option<String>>>,
+                lucky: Option<Vec<Option<i64>>>,
+                birth: Option<String>,
+            }
+            let rows = ctx
+                .json_lines::<JsonPerson>(&fixture_s(f), JsonOptions::default())
+                .unwrap()
+                .collect()
+                .unwrap();
+            let want: Vec<Value> = exp["files"][f]["rows"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| {
+                    serde_json::to_value(serde_json::from_value::<JsonPerson>(r.clone()).unwrap())
+                        .unwrap()
+                })
+                .collect();
+            assert_same(&as_values(&rows), &want, &format!("{m} {f}"));
+        }
+        let path = fixture_s("events.hand.malformed.jsonl");
+        for (mode, name) in [
+            (ParseMode::Permissive, "PERMISSIVE"),
+            (ParseMode::DropMalformed, "DROPMALFORMED"),
+        ] {
+            let opts = JsonOptions {
+                mode,
+                min_partitions: Some(4),
+                ..JsonOptions::default()
+            };
+            let rows = ctx
+                .json_lines::<Event>(&path, opts)
+                .unwrap()
+                .collect()
+                .unwrap();
+            let want: Vec<Event> = serde_json::from_value(modes[name]["rows"].clone()).unwrap();
+            assert_eq!(rows, want, "{m} {name} (Spark's rows)");
+        }
+        let opts = JsonOptions {
+            mode: ParseMode::FailFast,
+            ..JsonOptions::default()
+        };
+        let err = ctx
+            .json_lines::<Event>(&path, opts)
+            .unwrap()
+            .collect()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("Parse Mode: FAILFAST"), "{m}: {err}");
+        assert!(
+            err.contains("events.hand.malformed.jsonl, line at byte offset 161"),
+            "{m}: {err}"
+        );
+    });
+}
+
+#[test]
+fn compressed_text_reads_by_extension_and_bad_bytes_follow_hadoop() {
+    let exp = expected();
+    let lines: Vec<String> =
+        serde_json::from_value(exp["files"]["lines.python.txt"]["lines"].clone()).unwrap();
+    each_master(|ctx, m| {
+        for f in [
+            "lines.python.txt.gz",
+            "lines.python.multimember.txt.gz",
+            "lines.python.txt.bz2",
+            "lines.pyarrow.txt.zst",
+            "lines.pyarrow-frame.txt.lz4",
+            "lines.pyarrow-hadoop.txt.lz4",
+            "lines.spark-hadoop.txt.lz4",
+        ] {
+            let rdd = ctx.text_file(&fixture_s(f), 4).unwrap();
+            assert_eq!(rdd.num_partitions(), 1, "{m} {f}: not splittable");
+            assert_eq!(rdd.collect().unwrap(), lines, "{m} {f}");
+        }
+        let lossy: Vec<String> =
+            serde_json::from_value(exp["files"]["invalid-utf8.hand.txt"]["lines_lossy"].clone())
+                .unwrap();
+        let path = fixture_s("invalid-utf8.hand.txt");
+        assert_eq!(
+            ctx.text_file(&path, None).unwrap().collect().unwrap(),
+            lossy,
+            "{m}"
+        );
+        // One split: with two, both tasks fail (bad bytes at 14 and at 64) and which one
+        // aborts the stage first is a race.
+        let err = ctx
+            .text_file(&path, 1)
+            .unwrap()
+            .strict_utf8()
+            .collect()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("invalid UTF-8 in")
+                && err.contains("invalid-utf8.hand.txt")
+                && err.contains("at byte offset 14"),
+            "{m}: {err}"
+        );
+        let err = ctx
+            .text_file(&fixture_s("lines.python.truncated.txt.gz"), None)
+            .unwrap()
+            .count()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("lines.python.truncated.txt.gz") && err.contains("at byte offset"),
+            "{m}: {err}"
+        );
+    });
+    let ctx = context("local[2]", &[("ember.files.ignoreCorruptFiles", "true")]);
+    let n = ctx
+        .text_file(&fixture_s("lines.python.truncated.txt.gz"), None)
+        .unwrap()
+        .count()
+        .unwrap();
+    assert!(
+        n < lines.len() as u64,
+        "the lines before the damage are kept, then a logged skip"
+    );
+    ctx.stop();
+}
+
+#[test]
+fn missing_files_fail_naming_them_or_are_skipped_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.jsonl");
+    let b = dir.path().join("b.jsonl");
+    std::fs::write(&a, "{\"id\": 1}\n").unwrap();
+    std::fs::write(&b, "{\"id\": 2}\n").unwrap();
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    struct Id {
+        id: i64,
+    }
+    for (ignore, m) in [
+        ("false", "local[2]"),
+        ("true", "local[2]"),
+        ("true", "local-cluster[2,1,1024]"),
+    ] {
+        let ctx = context(m, &[("ember.files.ignoreMissingFiles", ignore)]);
+        let rdd = ctx
+            .json_lines::<Id>(dir.path().to_str().unwrap(), JsonOptions::default())
+            .unwrap();
+        let text = ctx.text_file(dir.path().to_str().unwrap(), None).unwrap();
+        std::fs::remove_file(&b).unwrap();
+        let got = rdd.collect();
+        let got_text = text.collect();
+        std::fs::write(&b, "{\"id\": 2}\n").unwrap();
+        if ignore == "true" {
+            assert_eq!(got.unwrap(), [Id { id: 1 }], "{m}");
+            assert_eq!(got_text.unwrap(), ["{\"id\": 1}"], "{m}");
+        } else {
+            let err = got.unwrap_err().to_string();
+            assert!(err.contains("b.jsonl"), "{m}: {err}");
+            assert!(got_text.unwrap_err().to_string().contains("b.jsonl"));
+        }
+        ctx.stop();
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Out {
+    id: i64,
+    name: Option<String>,
+    score: Option<f64>,
+    year: i32,
+}
+
+fn out_rows() -> Vec<Out> {
+    (0..200)
+        .map(|i| Out {
+            id: i,
+            name: (i % 7 != 0).then(|| format!("name \"{i}\", with comma")),
+            score: (i % 5 != 0).then_some(i as f64 / 4.0),
+            year: 2020 + (i % 3) as i32,
+        })
+        .collect()
+}
+
+fn part_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(part_files(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn writers_round_trip_through_the_commit_protocol_with_partition_by() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = out_rows();
+    each_master(|ctx, m| {
+        let tag = m.replace(['[', ']', ','], "_");
+        let rdd = ctx.parallelize(rows.clone(), 4);
+        // CSV, gzip, header.
+        let csv = dir.path().join(format!("csv-{tag}"));
+        let opts = CsvOptions {
+            compression: Compression::Gzip,
+            ..CsvOptions::with_header()
+        };
+        rdd.save_as_csv(csv.to_str().unwrap(), opts.clone())
+            .unwrap();
+        assert!(
+            csv.join("_SUCCESS").is_file() && csv.join("part-00003.csv.gz").is_file(),
+            "{m}"
+        );
+        let back = ctx
+            .csv_file::<Out>(csv.to_str().unwrap(), CsvOptions::with_header())
+            .unwrap()
+            .collect()
+            .unwrap();
+        assert_eq!(sorted_by_id(back), rows, "{m} csv");
+        // The output path is checked before any work: Spark's message.
+        let err = rdd
+            .save_as_csv(csv.to_str().unwrap(), opts)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("Output directory") && err.contains("already exists"),
+            "{err}"
+        );
+        // JSON lines, partitioned by year.
+        let json = dir.path().join(format!("json-{tag}"));
+        let opts = JsonOptions {
+            partition_by: vec!["year".into()],
+            ..JsonOptions::default()
+        };
+        rdd.save_as_json_lines(json.to_str().unwrap(), opts)
+            .unwrap();
+        assert!(
+            json.join("year=2021").join("part-00000.json").is_file(),
+            "{m}"
+        );
+        let first =
+            std::fs::read_to_string(json.join("year=2021").join("part-00000.json")).unwrap();
+        assert!(
+            !first.contains("\"year\""),
+            "partition column only in the path: {first}"
+        );
+        let back = ctx
+            .json_lines::<Out>(json.to_str().unwrap(), JsonOptions::default())
+            .unwrap()
+            .collect()
+            .unwrap();
+        assert_eq!(sorted_by_id(back), rows, "{m} json partitioned");
+        // Parquet, partitioned by year.
+        let pq = dir.path().join(format!("parquet-{tag}"));
+        let opts = ParquetOptions {
+            partition_by: vec!["year".into()],
+            ..ParquetOptions::default()
+        };
+        rdd.save_as_parquet(pq.to_str().unwrap(), opts).unwrap();
+        let back = ctx
+            .parquet_file::<Out>(pq.to_str().unwrap(), ParquetOptions::default())
+            .unwrap()
+            .collect()
+            .unwrap();
+        assert_eq!(sorted_by_id(back), rows, "{m} parquet partitioned");
+        assert!(part_files(&pq)
+            .iter()
+            .all(|p| !p.to_string_lossy().contains("_temporary")));
+        // Compressed text.
+        for codec in [
+            Compression::Gzip,
+            Compression::Bzip2,
+            Compression::Zstd,
+            Compression::Lz4,
+        ] {
+            let txt = dir.path().join(format!("text-{tag}-{codec:?}"));
+            rdd.clone()
+                .map(|r: Out| r.id)
+                .save_as_text_file_compressed(txt.to_str().unwrap(), codec)
+                .unwrap();
+            let ids = ctx
+                .text_file(txt.to_str().unwrap(), None)
+                .unwrap()
+                .map(|l: String| l.parse::<i64>().unwrap())
+                .collect()
+                .unwrap();
+            assert_eq!(sorted(&ids), (0..200).collect::<Vec<_>>(), "{m} {codec:?}");
+        }
+    });
+}
+
+fn sorted_by_id(mut v: Vec<Out>) -> Vec<Out> {
+    v.sort_by_key(|r| r.id);
+    v
+}
+
+#[test]
+fn a_write_failing_mid_job_leaves_no_output_and_a_retry_succeeds() {
+    let dir = tempfile::tempdir().unwrap();
+    each_master(|ctx, m| {
+        let out = dir
+            .path()
+            .join(format!("out-{}", m.replace(['[', ']', ','], "_")));
+        let s = out.to_str().unwrap();
+        let err = ctx
+            .parallelize(out_rows(), 8)
+            .map(|r: Out| {
+                assert!(r.id != 130, "fault while writing partition 5");
+                r
+            })
+            .save_as_parquet(s, ParquetOptions::default())
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("fault while writing"),
+            "{m}: {err}"
+        );
+        assert!(
+            !out.exists(),
+            "{m}: the failed job left {:?}",
+            part_files(&out)
+        );
+        ctx.parallelize(out_rows(), 8)
+            .save_as_parquet(s, ParquetOptions::default())
+            .unwrap();
+        let n = ctx
+            .parquet_file::<Out>(s, ParquetOptions::default())
+            .unwrap()
+            .count()
+            .unwrap();
+        assert_eq!(n, 200, "{m}");
+    });
+}
+
+#[test]
+fn generic_rows_read_every_format() {
+    type Row = serde_json::Map<String, Value>;
+    let ctx = context("local[2]", &[]);
+    let p = ctx
+        .parquet_file::<Row>(&fixture_s("sales"), ParquetOptions::default())
+        .unwrap()
+        .collect()
+        .unwrap();
+    assert_eq!(p.len(), 12);
+    assert!(p
+        .iter()
+        .all(|r| r.contains_key("year") && r.contains_key("product")));
+    let j = ctx
+        .json_lines::<Row>(&fixture_s("events.hand.jsonl"), JsonOptions::default())
+        .unwrap()
+        .collect()
+        .unwrap();
+    assert_eq!(j[0]["user"]["langs"][1], "fr");
+    let c = ctx
+        .csv_file::<BTreeMap<String, String>>(
+            &fixture_s("malformed.hand.csv"),
+            CsvOptions::with_header(),
+        )
+        .unwrap()
+        .collect()
+        .unwrap();
+    assert_eq!(c[0]["name"], "ok");
+    ctx.stop();
+}
+
+mod split_properties {
+    //! Every record of a CSV or JSON-lines file is read exactly once, whatever the splits.
+
+    use super::*;
+    use proptest::prelude::*;
+
+    fn read_all<T: ember::data::Data + serde::de::DeserializeOwned>(
+        ctx: &Context,
+        path: &str,
+        csv: bool,
+        parts: usize,
+    ) -> Vec<T> {
+        if csv {
+            ctx.csv_file::<T>(
+                path,
+                CsvOptions {
+                    min_partitions: Some(parts),
+                    ..CsvOptions::with_header()
+                },
+            )
+            .unwrap()
+            .collect()
+            .unwrap()
+        } else {
+            ctx.json_lines::<T>(
+                path,
+                JsonOptions {
+                    min_partitions: Some(parts),
+                    ..JsonOptions::default()
+                },
+            )
+            .unwrap()
+            .collect()
+            .unwrap()
+        }
+    }
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    struct Rec {
+        id: u32,
+        text: String,
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+        #[test]
+        fn every_record_once(
+            texts in proptest::collection::vec("[a-z ,\"é]{0,40}", 0..60),
+            parts in 1usize..40,
+            crlf in any::<bool>(),
+        ) {
+            let ctx = context("local[2]", &[]);
+            let dir = tempfile::tempdir().unwrap();
+            let nl = if crlf { "\r\n" } else { "\n" };
+            let recs: Vec<Rec> = texts
+                .iter()
+                .enumerate()
+                .map(|(i, t)| Rec { id: i as u32, text: t.clone() })
+                .collect();
+            let mut csv = format!("id,text{nl}");
+            let mut json = String::new();
+            for r in &recs {
+                csv.push_str(&format!("{},\"{}\"{nl}", r.id, r.text.replace('"', "\"\"")));
+                json.push_str(&serde_json::to_string(r).unwrap());
+                json.push_str(nl);
+            }
+            let cp = dir.path().join("r.csv");
+            let jp = dir.path().join("r.jsonl");
+            std::fs::write(&cp, csv).unwrap();
+            std::fs::write(&jp, json).unwrap();
+            let got: Vec<Rec> = read_all(&ctx, cp.to_str().unwrap(), true, parts);
+            prop_assert_eq!(&got, &recs);
+            let got: Vec<Rec> = read_all(&ctx, jp.to_str().unwrap(), false, parts);
+            prop_assert_eq!(&got, &recs);
+            ctx.stop();
+        }
+    }
+}
+
+/// What `bench/make-data-fixtures.sh` checks with DuckDB and pyarrow: Ember's writers on the
+/// fixtures' datasets, into `$EMBER_ROUNDTRIP_DIR` (ignored: it needs that directory, and the
+/// script runs it with `--ignored`).
+#[test]
+#[ignore]
+fn write_datasets_for_the_roundtrip_check() {
+    let Ok(dir) = std::env::var("EMBER_ROUNDTRIP_DIR") else {
+        panic!("set EMBER_ROUNDTRIP_DIR to the directory to write into");
+    };
+    let dir = PathBuf::from(dir);
+    let ctx = context("local[2]", &[]);
+    let people = ctx
+        .parquet_file::<Person>(
+            &fixture_s("people.pyarrow.parquet"),
+            ParquetOptions::default(),
+        )
+        .unwrap();
+    people
+        .save_as_parquet(
+            dir.join("people-parquet").to_str().unwrap(),
+            ParquetOptions::default(),
+        )
+        .unwrap();
+    people
+        .save_as_json_lines(
+            dir.join("people-json").to_str().unwrap(),
+            JsonOptions::default(),
+        )
+        .unwrap();
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    struct FlatText {
+        id: i64,
+        age: Option<i32>,
+        score: Option<f64>,
+        active: Option<bool>,
+        name: Option<String>,
+        city: Option<String>,
+        big: Option<i64>,
+        birth: Option<String>,
+        ts_us: Option<String>,
+        ts_ms: Option<String>,
+        price: Option<String>,
+        amount: Option<String>,
+    }
+    let opts = CsvOptions {
+        multi_line: true,
+        escape: None,
+        ..CsvOptions::with_header()
+    };
+    ctx.csv_file::<FlatText>(&fixture_s("people.duckdb.csv"), opts)
+        .unwrap()
+        .save_as_csv(
+            dir.join("people-csv").to_str().unwrap(),
+            CsvOptions {
+                compression: Compression::Gzip,
+                ..CsvOptions::with_header()
+            },
+        )
+        .unwrap();
+    ctx.parquet_file::<Number>(
+        &fixture_s("numbers.pyarrow.rowgroups.parquet"),
+        ParquetOptions::default(),
+    )
+    .unwrap()
+    .save_as_parquet(
+        dir.join("numbers-parquet").to_str().unwrap(),
+        ParquetOptions::default(),
+    )
+    .unwrap();
+    ctx.stop();
+}
