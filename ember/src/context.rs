@@ -285,14 +285,8 @@ impl Context {
         let epoch_now = (stamp / 1_000_000) as u64;
         let start_time = epoch_now;
         let app_id = application_id(&master, start_time);
+        // At least 1 (Spark's message when it is not): the getter applies the table's bound.
         let capacity = conf.get_u64(conf::LISTENER_BUS_CAPACITY)?;
-        if capacity == 0 {
-            return Err(EmberError::Config {
-                key: conf::LISTENER_BUS_CAPACITY.into(),
-                value: "0".into(),
-                reason: "The capacity of listener bus event queue must be positive".into(),
-            });
-        }
         let bus = Arc::new(ListenerBus::new(
             capacity as usize,
             clock.clone(),

@@ -690,9 +690,11 @@ impl EmberConf {
         if v.is_empty() {
             return Ok(None);
         }
-        v.parse()
-            .map(Some)
-            .map_err(|_| self.bad(key, v, "expected a non-negative whole number"))
+        let n = v
+            .parse()
+            .map_err(|_| self.bad(key, v, "expected a non-negative whole number"))?;
+        self.within_bound(key, v)?;
+        Ok(Some(n))
     }
 
     /// An integer key that has a default.
@@ -718,10 +720,13 @@ impl EmberConf {
     /// A floating-point key.
     pub fn get_f64(&self, key: &str) -> Result<f64> {
         let v = self.get(key).trim();
-        v.parse::<f64>()
+        let f = v
+            .parse::<f64>()
             .ok()
             .filter(|f| f.is_finite())
-            .ok_or_else(|| self.bad(key, v, "expected a number"))
+            .ok_or_else(|| self.bad(key, v, "expected a number"))?;
+        self.within_bound(key, v)?;
+        Ok(f)
     }
 
     /// A size key in bytes; a bare number is in the key's unit (Spark's rules: `128` for
@@ -732,7 +737,9 @@ impl EmberConf {
             _ => Byte,
         };
         let v = self.get(key);
-        parse_size(v, unit).map_err(|reason| self.bad(key, v, &reason))
+        let bytes = parse_size(v, unit).map_err(|reason| self.bad(key, v, &reason))?;
+        self.within_bound(key, v)?;
+        Ok(bytes)
     }
 
     /// A duration key in milliseconds; a bare number is in the key's unit.
@@ -751,9 +758,21 @@ impl EmberConf {
         if v.trim().is_empty() {
             return Ok(None);
         }
-        parse_time_us(v, unit)
-            .map(|us| Some(us / 1000))
-            .map_err(|reason| self.bad(key, v, &reason))
+        let us = parse_time_us(v, unit).map_err(|reason| self.bad(key, v, &reason))?;
+        self.within_bound(key, v)?;
+        Ok(Some(us / 1000))
+    }
+
+    /// Refuses a parsed value outside its key's bound ([`ConfigEntry::check`]): every reader of
+    /// a key gets the table's bound, so no reader repeats it.
+    fn within_bound(&self, key: &str, value: &str) -> Result<()> {
+        match entry(key).and_then(|e| Some((e, e.check?))) {
+            Some((e, check)) => match check.refuse(e, value) {
+                Some(reason) => Err(self.bad(key, value, &reason)),
+                None => Ok(()),
+            },
+            None => Ok(()),
+        }
     }
 
     /// The master URL.
@@ -789,10 +808,8 @@ impl EmberConf {
                 Size(_) => self.get_size_bytes(k).map(drop)?,
                 Time(_) => self.get_time_ms(k).map(drop)?,
                 Float => self.get_f64(k).map(drop)?,
-                Str => {}
-            }
-            if let Some(reason) = e.check.and_then(|c| c.refuse(e, v)) {
-                return Err(self.bad(k, v, &reason));
+                // The typed getters check the bound themselves; a string's choices only here.
+                Str => self.within_bound(k, v)?,
             }
         }
         self.master()?;

@@ -102,8 +102,9 @@ impl MemoryConfig {
                 )),
             });
         }
-        let fraction = fraction(conf, conf::MEMORY_FRACTION, false)?;
-        let storage_fraction = fraction_incl_zero(conf, conf::MEMORY_STORAGE_FRACTION)?;
+        // Both within their bounds (`(0, 1]`, `[0, 1)`): the getter applies the table's check.
+        let fraction = conf.get_f64(conf::MEMORY_FRACTION)?;
+        let storage_fraction = conf.get_f64(conf::MEMORY_STORAGE_FRACTION)?;
         let max_memory = ((system_memory - reserved) as f64 * fraction) as u64;
         Ok(MemoryConfig {
             max_memory,
@@ -118,32 +119,6 @@ impl MemoryConfig {
             storage_region: storage_region.min(max_memory),
         }
     }
-}
-
-fn fraction(conf: &EmberConf, key: &str, allow_zero: bool) -> Result<f64> {
-    let f = conf.get_f64(key)?;
-    let ok = if allow_zero {
-        (0.0..=1.0).contains(&f)
-    } else {
-        f > 0.0 && f <= 1.0
-    };
-    if !ok {
-        let range = if allow_zero {
-            "between 0 and 1"
-        } else {
-            "greater than 0 and at most 1"
-        };
-        return Err(EmberError::Config {
-            key: key.into(),
-            value: conf.get(key).into(),
-            reason: format!("must be {range}"),
-        });
-    }
-    Ok(f)
-}
-
-fn fraction_incl_zero(conf: &EmberConf, key: &str) -> Result<f64> {
-    fraction(conf, key, true)
 }
 
 /// What an executor's memory manager holds now: the executor-level memory metrics of the status

@@ -49,14 +49,9 @@ pub fn scheduler_config(conf: &EmberConf, max_task_failures: u32) -> Result<Sche
         (SchedulingMode::Fifo, _) => Vec::new(),
     };
     let task_cpus = conf.get_u64(TASK_CPUS)?;
+    // At least 1 and at most 2^31-1 (the table's bound, applied by the getter).
     let task_cpus = u32::try_from(task_cpus)
-        .ok()
-        .filter(|c| *c >= 1)
-        .ok_or_else(|| EmberError::Config {
-            key: TASK_CPUS.to_string(),
-            value: conf.get(TASK_CPUS).to_string(),
-            reason: "must be at least 1".to_string(),
-        })?;
+        .map_err(|_| conf.bad(TASK_CPUS, conf.get(TASK_CPUS), "must fit in 32 bits"))?;
     if max_task_failures == 0 {
         return Err(EmberError::Config {
             key: conf::TASK_MAX_FAILURES.to_string(),
@@ -86,23 +81,10 @@ pub fn speculation_config(conf: &EmberConf) -> Result<Option<SpeculationConfig>>
     if !conf.get_bool(SPECULATION)? {
         return Ok(None);
     }
-    let bad = |key: &str, reason: &str| EmberError::Config {
-        key: key.to_string(),
-        value: conf.get(key).to_string(),
-        reason: reason.to_string(),
-    };
+    // Each within its bound (positive, not negative, a fraction): the getters apply the table's.
     let interval_ms = conf.get_time_ms(SPECULATION_INTERVAL)?;
-    if interval_ms == 0 {
-        return Err(bad(SPECULATION_INTERVAL, "must be positive"));
-    }
     let multiplier = conf.get_f64(SPECULATION_MULTIPLIER)?;
-    if multiplier < 0.0 {
-        return Err(bad(SPECULATION_MULTIPLIER, "must not be negative"));
-    }
     let quantile = conf.get_f64(SPECULATION_QUANTILE)?;
-    if !(0.0..=1.0).contains(&quantile) {
-        return Err(bad(SPECULATION_QUANTILE, "must be between 0 and 1"));
-    }
     let min_task_runtime_ms = conf.get_time_ms(SPECULATION_MIN_TASK_RUNTIME)?;
     let task_duration_threshold_ms =
         conf.get_opt_time_ms(conf::SPECULATION_TASK_DURATION_THRESHOLD)?;
