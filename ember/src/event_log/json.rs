@@ -399,6 +399,10 @@ pub fn write_event(event: &ListenerEvent, out: &mut Vec<u8>) -> serde_json::Resu
             super::task_json::write_task_start(e, out);
             return Ok(true);
         }
+        ListenerEvent::TaskGettingResult(e) => {
+            super::task_json::write_task_getting_result(e, out);
+            return Ok(true);
+        }
         ListenerEvent::TaskEnd(e) => {
             super::task_json::write_task_end(e, out)?;
             return Ok(true);

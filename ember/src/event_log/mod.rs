@@ -223,6 +223,7 @@ impl EventSink for EventLogWriter {
         let flush = match event {
             ListenerEvent::BlockUpdated(_) if !self.log_block_updates => return,
             ListenerEvent::TaskStart(_)
+            | ListenerEvent::TaskGettingResult(_)
             | ListenerEvent::TaskEnd(_)
             | ListenerEvent::StageSubmitted(_)
             | ListenerEvent::BlockUpdated(_) => false,

@@ -12,7 +12,9 @@
 use std::sync::LazyLock;
 
 use super::json::{task_end_reason, EXECUTOR_METRICS};
-use crate::listener::events::{TaskEnd, TaskEndReason, TaskInfo, TaskStart, TaskType};
+use crate::listener::events::{
+    TaskEnd, TaskEndReason, TaskGettingResult, TaskInfo, TaskStart, TaskType,
+};
 use crate::status::views::split_blocks;
 use crate::task::TaskMetricsSnapshot;
 use ember_scheduler::locality::TaskLocality;
@@ -105,6 +107,14 @@ pub(super) fn write_task_start(e: &TaskStart, out: &mut Vec<u8>) {
         "Event": Raw("\"SparkListenerTaskStart\""),
         "Stage ID": e.stage_id,
         "Stage Attempt ID": e.stage_attempt_id,
+        "Task Info": Nested(|out: &mut Vec<u8>| write_task_info(&e.task_info, out)),
+    });
+}
+
+/// `SparkListenerTaskGettingResult`.
+pub(super) fn write_task_getting_result(e: &TaskGettingResult, out: &mut Vec<u8>) {
+    object!(out, {
+        "Event": Raw("\"SparkListenerTaskGettingResult\""),
         "Task Info": Nested(|out: &mut Vec<u8>| write_task_info(&e.task_info, out)),
     });
 }

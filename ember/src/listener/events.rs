@@ -82,7 +82,8 @@ pub struct TaskInfo {
     pub locality: TaskLocality,
     /// Whether it is a speculative copy.
     pub speculative: bool,
-    /// When the driver started fetching its result (0: never, as results come directly).
+    /// When the driver started fetching its result from the executor's block manager (0: the
+    /// result came with the status update).
     pub getting_result_time: u64,
     /// When it ended (0 while running).
     pub finish_time: u64,
@@ -109,10 +110,14 @@ impl TaskInfo {
         self.finish_time == 0
     }
 
-    /// Spark's task status names: `RUNNING`, `SUCCESS`, `FAILED`, `KILLED`.
+    /// Spark's task status names: `RUNNING`, `GET RESULT`, `SUCCESS`, `FAILED`, `KILLED`.
     pub fn status(&self) -> &'static str {
         if self.running() {
-            "RUNNING"
+            if self.getting_result_time > 0 {
+                "GET RESULT"
+            } else {
+                "RUNNING"
+            }
         } else if self.failed {
             "FAILED"
         } else if self.killed {
@@ -247,6 +252,14 @@ pub struct TaskStart {
     /// The stage attempt.
     pub stage_attempt_id: u32,
     /// The task attempt.
+    pub task_info: TaskInfo,
+}
+
+/// `SparkListenerTaskGettingResult`: the driver starts fetching a result too large to come
+/// with the status update (`ember.task.maxDirectResultSize`).
+#[derive(Clone, Debug)]
+pub struct TaskGettingResult {
+    /// The task attempt, with its `getting_result_time` set.
     pub task_info: TaskInfo,
 }
 
@@ -420,6 +433,8 @@ pub enum ListenerEvent {
     StageCompleted(StageCompleted),
     /// `SparkListenerTaskStart`.
     TaskStart(TaskStart),
+    /// `SparkListenerTaskGettingResult`.
+    TaskGettingResult(TaskGettingResult),
     /// `SparkListenerTaskEnd`.
     TaskEnd(TaskEnd),
     /// `SparkListenerJobStart`.
@@ -459,6 +474,7 @@ impl ListenerEvent {
             ListenerEvent::StageSubmitted(_) => "SparkListenerStageSubmitted",
             ListenerEvent::StageCompleted(_) => "SparkListenerStageCompleted",
             ListenerEvent::TaskStart(_) => "SparkListenerTaskStart",
+            ListenerEvent::TaskGettingResult(_) => "SparkListenerTaskGettingResult",
             ListenerEvent::TaskEnd(_) => "SparkListenerTaskEnd",
             ListenerEvent::JobStart(_) => "SparkListenerJobStart",
             ListenerEvent::JobEnd(_) => "SparkListenerJobEnd",

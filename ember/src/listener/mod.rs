@@ -52,6 +52,8 @@ pub trait Listener: Send + 'static {
     fn on_stage_completed(&mut self, event: &StageCompleted) {}
     /// A task attempt was launched.
     fn on_task_start(&mut self, event: &TaskStart) {}
+    /// The driver started fetching a task's result from its executor.
+    fn on_task_getting_result(&mut self, event: &TaskGettingResult) {}
     /// A task attempt ended.
     fn on_task_end(&mut self, event: &TaskEnd) {}
     /// A job was submitted.
@@ -90,6 +92,7 @@ pub fn dispatch(listener: &mut dyn Listener, event: &ListenerEvent) {
         ListenerEvent::StageSubmitted(e) => listener.on_stage_submitted(e),
         ListenerEvent::StageCompleted(e) => listener.on_stage_completed(e),
         ListenerEvent::TaskStart(e) => listener.on_task_start(e),
+        ListenerEvent::TaskGettingResult(e) => listener.on_task_getting_result(e),
         ListenerEvent::TaskEnd(e) => listener.on_task_end(e),
         ListenerEvent::JobStart(e) => listener.on_job_start(e),
         ListenerEvent::JobEnd(e) => listener.on_job_end(e),

@@ -982,6 +982,9 @@ async fn serve_executor(
                         metrics,
                         accum_updates,
                     } => {
+                        let _ = shared
+                            .events
+                            .send(DriverEvent::TaskGettingResult { task_id });
                         fetch_indirect(&shared, block_addr, id, size, metrics, accum_updates).await
                     }
                     WirePayload::Failure { reason, metrics } => {

@@ -44,6 +44,9 @@ pub enum DriverEvent {
     },
     /// An executor reported on a task.
     StatusUpdate(StatusUpdate),
+    /// The driver starts fetching a finished task's result from its executor's block manager
+    /// (sent before that task's `StatusUpdate`; Spark's `handleTaskGettingResult`).
+    TaskGettingResult { task_id: crate::task::TaskId },
     /// Cancel one job.
     CancelJob { job_id: JobId, reason: String },
     /// Cancel every job of a group.
@@ -305,6 +308,9 @@ impl EventLoop {
                 // late result of a speculation loser is a kill, and repeated reports are ignored.
                 let events = self.tasks.status_update(update);
                 self.scheduler_events(events);
+            }
+            DriverEvent::TaskGettingResult { task_id } => {
+                self.recorder.task_getting_result(task_id);
             }
             DriverEvent::CancelJob { job_id, reason } => {
                 let actions = self.dag.cancel_job(job_id, &reason);

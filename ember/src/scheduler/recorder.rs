@@ -284,6 +284,18 @@ impl Recorder {
         }));
     }
 
+    /// The driver started fetching an attempt's result (Spark's `TaskInfo.markGettingResult`
+    /// and `SparkListenerTaskGettingResult`); its end event carries the time too.
+    pub fn task_getting_result(&mut self, task_id: TaskId) {
+        let now = self.now();
+        let Some((info, _, _)) = self.tasks.get_mut(&task_id) else {
+            return;
+        };
+        info.getting_result_time = now.max(info.launch_time).max(1);
+        let task_info = info.clone();
+        self.post(ListenerEvent::TaskGettingResult(TaskGettingResult { task_info }));
+    }
+
     /// An attempt ended, as the task scheduler decided.
     pub fn task_ended(
         &mut self,

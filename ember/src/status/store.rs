@@ -762,6 +762,21 @@ impl Listener for AppStatusListener {
         })
     }
 
+    fn on_task_getting_result(&mut self, e: &TaskGettingResult) {
+        self.write(|st, _r| {
+            let Some(key) = st.running.get(&e.task_info.task_id) else {
+                return;
+            };
+            if let Some(task) = st
+                .stages
+                .get_mut(key)
+                .and_then(|s| s.tasks.get_mut(&e.task_info.task_id))
+            {
+                task.info.getting_result_time = e.task_info.getting_result_time;
+            }
+        })
+    }
+
     fn on_task_end(&mut self, e: &TaskEnd) {
         self.write(|st, _r| {
             let State { stages, jobs, .. } = st;

@@ -152,10 +152,28 @@ fn task_duration(t: &Task, now: u64) -> u64 {
     t.info.duration_at(now)
 }
 
-/// Spark's scheduler delay: the part of a task's duration it did not spend running.
+/// Spark's scheduler delay: the part of a task's duration it spent neither running nor
+/// having its result fetched.
 fn scheduler_delay(t: &Task, now: u64) -> i64 {
     let run = t.metrics.as_ref().map_or(0, |m| m.executor_run_time_ms);
-    n(task_duration(t, now).saturating_sub(run))
+    n(task_duration(t, now)
+        .saturating_sub(run)
+        .saturating_sub(getting_result_time(t, now)))
+}
+
+/// How long the driver has been fetching the task's result, or took to (Spark's
+/// `AppStatusUtils.gettingResultTime`): from the fetch's start to the task's end, or to now.
+fn getting_result_time(t: &Task, now: u64) -> u64 {
+    let start = t.info.getting_result_time;
+    if start == 0 {
+        return 0;
+    }
+    let end = if t.info.finish_time > 0 {
+        t.info.finish_time
+    } else {
+        now
+    };
+    end.saturating_sub(start)
 }
 
 /// One task.
@@ -166,7 +184,8 @@ pub fn task(t: &Task, now: u64) -> api::TaskData {
         attempt: t.info.attempt,
         partition_id: t.info.partition_id,
         launch_time: date(t.info.launch_time),
-        result_fetch_start: None,
+        result_fetch_start: (t.info.getting_result_time > 0)
+            .then(|| date(t.info.getting_result_time)),
         duration: Some(n(task_duration(t, now))),
         executor_id: t.info.executor_id.to_string(),
         host: t.info.host.to_string(),
@@ -182,7 +201,7 @@ pub fn task(t: &Task, now: u64) -> api::TaskData {
         } else {
             0
         },
-        getting_result_time: 0,
+        getting_result_time: n(getting_result_time(t, now)),
     }
 }
 
@@ -411,7 +430,7 @@ pub fn task_summary(
         result_size: dist(&|_, m| m.result_size as f64),
         jvm_gc_time: dist(&zero),
         result_serialization_time: dist(&zero),
-        getting_result_time: dist(&zero),
+        getting_result_time: dist(&|t, _| getting_result_time(t, now) as f64),
         scheduler_delay: dist(&|t, _| scheduler_delay(t, now) as f64),
         peak_execution_memory: dist(&|_, m| m.peak_execution_memory as f64),
         memory_bytes_spilled: dist(&|_, m| m.memory_bytes_spilled as f64),

@@ -1168,3 +1168,79 @@ fn history_server_inputs(out: &Path) {
         eprintln!("{name}: {id}");
     }
 }
+
+/// A result larger than `ember.task.maxDirectResultSize` is fetched from the executor's block
+/// manager: as in Spark, the task's info gets a getting-result time, listeners get
+/// `SparkListenerTaskGettingResult` before the task's end, and the REST API reports the fetch
+/// (`resultFetchStart`, `gettingResultTime`).
+#[test]
+fn a_result_fetched_from_its_executor_has_a_getting_result_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display().to_string();
+    let ctx = ui_context(
+        "local-cluster[2,1,1024]",
+        &[
+            ("ember.task.maxDirectResultSize", "1k"),
+            ("ember.eventLog.enabled", "true"),
+            ("ember.eventLog.dir", &d),
+        ],
+    );
+    let id = ctx.application_id().to_string();
+    // Two tasks, each with a result of about 8 KiB: both fetched.
+    let rows = ctx
+        .parallelize((0..2048u32).collect::<Vec<_>>(), 2)
+        .collect()
+        .expect("the job succeeds");
+    assert_eq!(rows.len(), 2048);
+    assert!(ctx.wait_for_listeners(WAIT), "the UI's store caught up");
+    let app = app_path(&ctx);
+    let tasks = get_json(&ctx, &format!("{app}/stages/0/0/taskList"));
+    let tasks = tasks.as_array().expect("a list of tasks");
+    assert_eq!(tasks.len(), 2, "{tasks:?}");
+    for t in tasks {
+        assert_eq!(t["status"], "SUCCESS", "{t}");
+        assert!(t["resultFetchStart"].is_string(), "the fetch's start: {t}");
+        assert!(t["gettingResultTime"].as_i64().is_some(), "{t}");
+    }
+    ctx.stop();
+
+    let text = std::fs::read_to_string(dir.path().join(&id)).expect("the finished event log");
+    let events: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON event per line"))
+        .collect();
+    let named = |n: &str| -> Vec<&Value> { events.iter().filter(|e| e["Event"] == n).collect() };
+    let getting = named("SparkListenerTaskGettingResult");
+    assert_eq!(getting.len(), 2, "one per fetched result");
+    // Spark writes the event as `{"Event", "Task Info"}`, the task info as in a task's start.
+    let start_info = named("SparkListenerTaskStart")[0]["Task Info"]
+        .as_object()
+        .expect("a task info");
+    for g in &getting {
+        let obj = g.as_object().unwrap();
+        assert_eq!(obj.keys().collect::<Vec<_>>(), ["Event", "Task Info"], "{g}");
+        let info = g["Task Info"].as_object().unwrap();
+        assert_eq!(
+            info.keys().collect::<Vec<_>>(),
+            start_info.keys().collect::<Vec<_>>()
+        );
+        assert!(info["Getting Result Time"].as_u64().unwrap() > 0, "{g}");
+        assert_eq!(info["Finish Time"], 0, "still running while its result is fetched");
+    }
+    for end in named("SparkListenerTaskEnd") {
+        let info = &end["Task Info"];
+        let fetch = info["Getting Result Time"].as_u64().unwrap();
+        assert!(fetch > 0, "the end carries the fetch's start: {end}");
+        assert!(fetch <= info["Finish Time"].as_u64().unwrap(), "{end}");
+        assert!(fetch >= info["Launch Time"].as_u64().unwrap(), "{end}");
+        let before = events
+            .iter()
+            .position(|e| {
+                e["Event"] == "SparkListenerTaskGettingResult"
+                    && e["Task Info"]["Task ID"] == info["Task ID"]
+            })
+            .expect("a getting-result event for each fetched task");
+        let at = events.iter().position(|e| std::ptr::eq(e, end)).unwrap();
+        assert!(before < at, "the fetch is posted before the task's end");
+    }
+}
