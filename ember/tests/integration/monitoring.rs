@@ -1218,14 +1218,21 @@ fn a_result_fetched_from_its_executor_has_a_getting_result_time() {
         .expect("a task info");
     for g in &getting {
         let obj = g.as_object().unwrap();
-        assert_eq!(obj.keys().collect::<Vec<_>>(), ["Event", "Task Info"], "{g}");
+        assert_eq!(
+            obj.keys().collect::<Vec<_>>(),
+            ["Event", "Task Info"],
+            "{g}"
+        );
         let info = g["Task Info"].as_object().unwrap();
         assert_eq!(
             info.keys().collect::<Vec<_>>(),
             start_info.keys().collect::<Vec<_>>()
         );
         assert!(info["Getting Result Time"].as_u64().unwrap() > 0, "{g}");
-        assert_eq!(info["Finish Time"], 0, "still running while its result is fetched");
+        assert_eq!(
+            info["Finish Time"], 0,
+            "still running while its result is fetched"
+        );
     }
     for end in named("SparkListenerTaskEnd") {
         let info = &end["Task Info"];
