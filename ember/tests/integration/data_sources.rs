@@ -285,6 +285,7 @@ fn csv_files_of_every_writer_read_exactly() {
     let files = [
         ("people.duckdb.csv", b','),
         ("people.polars.csv", b','),
+        ("people.pyarrow.csv", b','),
         ("people.duckdb.semicolon.csv", b';'),
         ("people.polars.tab.tsv", b'\t'),
     ];
@@ -312,7 +313,7 @@ fn csv_files_of_every_writer_read_exactly() {
                 serde_json::from_value(exp["files"][f]["raw_records"].clone()).unwrap();
             assert_eq!(raw, want, "{m} {f}: raw records");
             let typed = ctx
-                .csv_file::<FlatPerson>(&fixture_s(f), opts)
+                .csv_file::<FlatPerson>(&fixture_s(f), opts.clone())
                 .unwrap()
                 .collect()
                 .unwrap();
@@ -332,8 +333,54 @@ fn csv_files_of_every_writer_read_exactly() {
                 })
                 .collect();
             assert_same(&as_values(&typed), &want, &format!("{m} {f}"));
+            // The columns a CSV file holds as text (dates, timestamps, decimals) read into
+            // Strings: each field exactly as the writer spelled it, an empty field as None.
+            let texts = ctx
+                .csv_file::<FlatTexts>(&fixture_s(f), opts)
+                .unwrap()
+                .collect()
+                .unwrap();
+            let header = &raw[0];
+            let want: Vec<Value> = raw[1..]
+                .iter()
+                .map(|rec| {
+                    let mut row = serde_json::Map::new();
+                    for (name, field) in header.iter().zip(rec) {
+                        if name == "id" {
+                            row.insert(name.clone(), Value::from(field.parse::<i64>().unwrap()));
+                        } else if FLAT_TEXTS.contains(&name.as_str()) {
+                            let v = (!field.is_empty()).then(|| Value::from(field.clone()));
+                            row.insert(name.clone(), v.unwrap_or(Value::Null));
+                        }
+                    }
+                    Value::Object(row)
+                })
+                .collect();
+            assert_same(
+                &as_values(&texts),
+                &as_sorted(want),
+                &format!("{m} {f} texts"),
+            );
         }
     });
+}
+
+/// The text columns of the people CSV files.
+const FLAT_TEXTS: [&str; 5] = ["birth", "ts_us", "ts_ms", "price", "amount"];
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct FlatTexts {
+    id: i64,
+    birth: Option<String>,
+    ts_us: Option<String>,
+    ts_ms: Option<String>,
+    price: Option<String>,
+    amount: Option<String>,
+}
+
+fn as_sorted(mut v: Vec<Value>) -> Vec<Value> {
+    v.sort_by_key(|r| r["id"].as_i64());
+    v
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -410,6 +457,40 @@ struct Event {
     _corrupt_record: Option<String>,
 }
 
+/// Every field of a people JSON-lines file, with decimals as `D` (how the writer spells them).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct JsonAll<D> {
+    id: i64,
+    age: Option<i32>,
+    score: Option<f64>,
+    active: Option<bool>,
+    name: Option<String>,
+    city: Option<String>,
+    big: Option<i64>,
+    address: Option<Address>,
+    tags: Option<Vec<Option<String>>>,
+    lucky: Option<Vec<Option<i64>>>,
+    birth: Option<String>,
+    ts_us: Option<String>,
+    ts_ms: Option<String>,
+    ts_us_utc: Option<String>,
+    ts_ms_paris: Option<String>,
+    price: Option<D>,
+    amount: Option<D>,
+}
+
+fn json_all_fields<D>(ctx: &Context, f: &str) -> Vec<Value>
+where
+    D: ember::data::Data + Serialize + serde::de::DeserializeOwned + std::fmt::Debug + PartialEq,
+{
+    let rows = ctx
+        .json_lines::<JsonAll<D>>(&fixture_s(f), JsonOptions::default())
+        .unwrap()
+        .collect()
+        .unwrap();
+    as_values(&rows)
+}
+
 #[test]
 fn json_lines_read_exactly_and_follow_each_parse_mode() {
     let exp = expected();
@@ -445,6 +526,21 @@ fn json_lines_read_exactly_and_follow_each_parse_mode() {
                 })
                 .collect();
             assert_same(&as_values(&rows), &want, &format!("{m} {f}"));
+            // Every field, the timestamps and decimals too, as the line holds it: timestamps
+            // in the writer's own text, decimals as Polars' strings or DuckDB's numbers (read
+            // into f64: exact for these values as a double, not as a decimal).
+            let all = if f.contains("duckdb") {
+                json_all_fields::<f64>(ctx, f)
+            } else {
+                json_all_fields::<String>(ctx, f)
+            };
+            let lines: Vec<Value> = exp["files"][f]["lines"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|l| serde_json::from_str(l.as_str().unwrap()).unwrap())
+                .collect();
+            assert_same(&all, &as_sorted(lines), &format!("{m} {f} lines"));
         }
         let path = fixture_s("events.hand.malformed.jsonl");
         for (mode, name) in [
@@ -716,6 +812,82 @@ fn writers_round_trip_through_the_commit_protocol_with_partition_by() {
     });
 }
 
+#[test]
+fn writers_keep_empty_strings_apart_from_nulls_and_skip_empty_partitions() {
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    struct Row {
+        id: i64,
+        text: Option<String>,
+        note: String,
+    }
+    let rows = vec![
+        Row {
+            id: 1,
+            text: Some(String::new()),
+            note: "a, b".into(),
+        },
+        Row {
+            id: 2,
+            text: None,
+            note: String::new(),
+        },
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    each_master(|ctx, m| {
+        let tag = m.replace(['[', ']', ','], "_");
+        // 4 partitions, 2 rows: partitions 0 and 2 are empty. Only partition 0 writes an empty
+        // file (Spark's FileFormatWriter: a job without rows still leaves one file).
+        let rdd = ctx.parallelize(rows.clone(), 4);
+        let csv = dir.path().join(format!("csv-{tag}"));
+        rdd.save_as_csv(csv.to_str().unwrap(), CsvOptions::with_header())
+            .unwrap();
+        let json = dir.path().join(format!("json-{tag}"));
+        rdd.save_as_json_lines(json.to_str().unwrap(), JsonOptions::default())
+            .unwrap();
+        let pq = dir.path().join(format!("parquet-{tag}"));
+        rdd.save_as_parquet(pq.to_str().unwrap(), ParquetOptions::default())
+            .unwrap();
+        for (out, ext) in [(&csv, "csv"), (&json, "json"), (&pq, "parquet")] {
+            let names: Vec<String> = part_files(out)
+                .iter()
+                .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+                .collect();
+            assert_eq!(
+                names,
+                [
+                    "_SUCCESS".to_string(),
+                    format!("part-00000.{ext}"),
+                    format!("part-00001.{ext}"),
+                    format!("part-00003.{ext}")
+                ],
+                "{m}"
+            );
+        }
+        assert_eq!(
+            std::fs::read_to_string(csv.join("part-00000.csv")).unwrap(),
+            "",
+            "{m}"
+        );
+        // Spark's `emptyValue` and `nullValue`: "" for an empty string, nothing for null.
+        assert_eq!(
+            std::fs::read_to_string(csv.join("part-00001.csv")).unwrap(),
+            "id,text,note\n1,\"\",\"a, b\"\n",
+            "{m}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(csv.join("part-00003.csv")).unwrap(),
+            "id,text,note\n2,,\"\"\n",
+            "{m}"
+        );
+        let back = ctx
+            .parquet_file::<Row>(pq.to_str().unwrap(), ParquetOptions::default())
+            .unwrap()
+            .collect()
+            .unwrap();
+        assert_eq!(back, rows, "{m}");
+    });
+}
+
 fn sorted_by_id(mut v: Vec<Out>) -> Vec<Out> {
     v.sort_by_key(|r| r.id);
     v
@@ -912,21 +1084,21 @@ fn write_datasets_for_the_roundtrip_check() {
         price: Option<String>,
         amount: Option<String>,
     }
-    let opts = CsvOptions {
-        multi_line: true,
-        escape: None,
-        ..CsvOptions::with_header()
-    };
-    ctx.csv_file::<FlatText>(&fixture_s("people.duckdb.csv"), opts)
-        .unwrap()
-        .save_as_csv(
-            dir.join("people-csv").to_str().unwrap(),
-            CsvOptions {
-                compression: Compression::Gzip,
-                ..CsvOptions::with_header()
-            },
-        )
-        .unwrap();
+    // From the Parquet file, which keeps an empty string apart from null: a CSV reader (Spark's
+    // and Ember's) reads both `""` and an empty field as null.
+    ctx.parquet_file::<FlatText>(
+        &fixture_s("people.pyarrow.parquet"),
+        ParquetOptions::default(),
+    )
+    .unwrap()
+    .save_as_csv(
+        dir.join("people-csv").to_str().unwrap(),
+        CsvOptions {
+            compression: Compression::Gzip,
+            ..CsvOptions::with_header()
+        },
+    )
+    .unwrap();
     ctx.parquet_file::<Number>(
         &fixture_s("numbers.pyarrow.rowgroups.parquet"),
         ParquetOptions::default(),
