@@ -930,6 +930,165 @@ fn a_write_failing_mid_job_leaves_no_output_and_a_retry_succeeds() {
     });
 }
 
+/// Blocks a write task in the middle of its partition (row 12 of 25, after the first half has
+/// gone to the writer) until `gate/go` exists, having announced itself as
+/// `gate/started-<pid>-<id>`: how the test kills an executor while its tasks are writing. A task
+/// that finds `go` does not wait (the retries).
+fn gate_mid_partition(gate: &Path, r: Out) -> Out {
+    if r.id % 25 == 12 && !gate.join("go").exists() {
+        let me = gate.join(format!("started-{}-{}", std::process::id(), r.id));
+        std::fs::write(&me, "").unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        while !gate.join("go").exists() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the test never opened the gate"
+            );
+            std::thread::park_timeout(std::time::Duration::from_millis(5));
+        }
+    }
+    r
+}
+
+/// The pids of the executors whose tasks are waiting at the gate.
+fn gated_pids(gate: &Path) -> Vec<u32> {
+    let mut pids: Vec<u32> = std::fs::read_dir(gate)
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().into_string().unwrap();
+            name.strip_prefix("started-")?
+                .split('-')
+                .next()?
+                .parse()
+                .ok()
+        })
+        .collect();
+    pids.sort();
+    pids.dedup();
+    pids
+}
+
+/// Part files or `_SUCCESS` a reader of `out` would see (anything but `_temporary/`).
+fn visible_output(out: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(out) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = entries
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n != "_temporary")
+        .collect();
+    names.sort();
+    names
+}
+
+fn process_gone(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat.contains(") Z "),
+        Err(_) => true,
+    }
+}
+
+#[test]
+fn an_executor_killed_mid_write_leaves_no_visible_output_and_a_retry_succeeds() {
+    let dir = tempfile::tempdir().unwrap();
+    let wait = |what: &str, mut done: Box<dyn FnMut() -> bool + '_>| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !done() {
+            assert!(std::time::Instant::now() < deadline, "timed out: {what}");
+            std::thread::park_timeout(std::time::Duration::from_millis(5));
+        }
+    };
+    // maxFailures 1: the killed executor's task fails the job (the abort path); 4 (Spark's
+    // default): the task runs again elsewhere and the job succeeds (the retry path).
+    for max_failures in ["1", "4"] {
+        for format in ["parquet", "csv"] {
+            let what = format!("{format}, ember.task.maxFailures={max_failures}");
+            let gate = dir.path().join(format!("gate-{format}-{max_failures}"));
+            std::fs::create_dir(&gate).unwrap();
+            let out = dir.path().join(format!("out-{format}-{max_failures}"));
+            let s = out.to_str().unwrap().to_string();
+            let ctx = context(
+                "local-cluster[2,1,1024]",
+                &[("ember.task.maxFailures", max_failures)],
+            );
+            let mut all_pids = ctx.executor_pids();
+            let save = |ctx: &Context| {
+                let g = gate.clone();
+                let rdd = ctx
+                    .parallelize(out_rows(), 8)
+                    .map(func!(move |r: Out| gate_mid_partition(&g, r)));
+                if format == "parquet" {
+                    rdd.save_as_parquet(&s, ParquetOptions::default())
+                } else {
+                    rdd.save_as_csv(&s, CsvOptions::with_header())
+                }
+            };
+            std::thread::scope(|scope| {
+                let job = scope.spawn(|| save(&ctx));
+                // Both executors' tasks are writing: their first halves are in the writer.
+                wait(&what, Box::new(|| gated_pids(&gate).len() == 2));
+                assert_eq!(
+                    visible_output(&out),
+                    Vec::<String>::new(),
+                    "{what}: mid-write"
+                );
+                let victim = gated_pids(&gate)[0];
+                assert!(
+                    all_pids.contains(&victim),
+                    "{what}: {victim} is an executor"
+                );
+                let killed = std::process::Command::new("kill")
+                    .args(["-9", &victim.to_string()])
+                    .status()
+                    .unwrap();
+                assert!(killed.success(), "{what}");
+                wait(&what, Box::new(|| ctx.status().executors_lost == 1));
+                std::fs::write(gate.join("go"), "").unwrap();
+                let result = job.join().unwrap();
+                if max_failures == "1" {
+                    let err = result.expect_err(&what).to_string();
+                    assert!(err.contains("Job aborted"), "{what}: {err}");
+                    assert_eq!(
+                        visible_output(&out),
+                        Vec::<String>::new(),
+                        "{what}: aborted"
+                    );
+                    assert!(part_files(dir.path()).iter().all(|p| !p.starts_with(&out)));
+                    // The same path again, with the replacement executor: the whole output.
+                    save(&ctx).unwrap_or_else(|e| panic!("{what}: retry: {e}"));
+                } else {
+                    result.unwrap_or_else(|e| panic!("{what}: {e}"));
+                }
+            });
+            let mut visible = visible_output(&out);
+            assert_eq!(visible.remove(0), "_SUCCESS", "{what}");
+            assert_eq!(
+                visible.len(),
+                8,
+                "{what}: one part file per partition: {visible:?}"
+            );
+            let back: Vec<Out> = if format == "parquet" {
+                ctx.parquet_file::<Out>(&s, ParquetOptions::default())
+                    .unwrap()
+                    .collect()
+                    .unwrap()
+            } else {
+                ctx.csv_file::<Out>(&s, CsvOptions::with_header())
+                    .unwrap()
+                    .collect()
+                    .unwrap()
+            };
+            assert_eq!(sorted_by_id(back), out_rows(), "{what}: every row once");
+            all_pids.extend(ctx.executor_pids());
+            ctx.stop();
+            wait(
+                &what,
+                Box::new(|| all_pids.iter().all(|&p| process_gone(p))),
+            );
+        }
+    }
+}
+
 #[test]
 fn generic_rows_read_every_format() {
     type Row = serde_json::Map<String, Value>;
