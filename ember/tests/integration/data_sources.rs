@@ -1016,7 +1016,7 @@ fn an_executor_killed_mid_write_leaves_no_visible_output_and_a_retry_succeeds() 
                 let g = gate.clone();
                 let rdd = ctx
                     .parallelize(out_rows(), 8)
-                    .map(func!(move |r: Out| gate_mid_partition(&g, r)));
+                    .map(func!(move |r: Out| gate_mid_partition(g, r)));
                 if format == "parquet" {
                     rdd.save_as_parquet(&s, ParquetOptions::default())
                 } else {
