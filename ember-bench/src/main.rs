@@ -1,14 +1,17 @@
 //! `ember-bench`: the reference workloads W1–W7 (`shared/WORKLOADS.md`) on Ember, timed and
 //! checked the way the Spark anchor (`shared/anchors/spark/Bench.java`) does it, so that the
-//! `RESULT` lines can be put beside Spark's (`bench/compare.sh`).
+//! `RESULT` lines can be put beside Spark's (`bench/compare.sh`), and W8, the Parquet scan of
+//! `bench/w8-compare.sh`.
 //!
 //! ```text
-//! ember-bench [--master URL] [--runs N] [--scale F] [--corpus PATH] [--conf k=v ...]
-//!             [W1 ... W7 | all]
+//! ember-bench [--master URL] [--runs N] [--scale F] [--corpus PATH] [--w8-data DIR]
+//!             [--conf k=v ...] [W1 ... W8 | all]
 //! ```
-//! Defaults: `local[2]`, 3 runs, scale 1.0, every workload, corpus
-//! `/tmp/ember-bench/corpus-w3.txt`. `--scale` multiplies every size knob (W1's N, W2's job counts,
-//! W3's corpus bytes, W4–W7's element counts); `--scale 0.001` is a smoke run of a second or two.
+//! Defaults: `local[2]`, 3 runs, scale 1.0, every workload but W8 (which runs only when named:
+//! its dataset comes from `bench/w8-gen.py`, into `--w8-data`, default `/tmp/ember-bench/w8`;
+//! `--scale` does not apply to it), corpus `/tmp/ember-bench/corpus-w3.txt`. `--scale`
+//! multiplies every size knob (W1's N, W2's job counts, W3's corpus bytes, W4–W7's element
+//! counts); `--scale 0.001` is a smoke run of a second or two.
 //!
 //! Output: per workload, per-run lines, a `SANITY OK|FAIL` line and
 //! `RESULT <id> <master> min=<ms> median=<ms> <figure>`; at the end
@@ -32,16 +35,17 @@ use std::process::ExitCode;
 use ember::conf::{self, EmberConf};
 use ember::prelude::*;
 
-use workloads::{Bench, ALL};
+use workloads::{Bench, ALL, ON_REQUEST};
 
 const USAGE: &str = "usage: ember-bench [--master URL] [--runs N] [--scale F] [--corpus PATH] \
-                     [--conf k=v ...] [W1 ... W7 | all]";
+                     [--w8-data DIR] [--conf k=v ...] [W1 ... W8 | all]";
 
 /// The harness's own options (the engine's `--master`/`--conf` are parsed by `EmberConf`).
 struct Options {
     runs: usize,
     scale: f64,
     corpus: PathBuf,
+    w8_data: PathBuf,
     workloads: Vec<String>,
 }
 
@@ -50,6 +54,7 @@ fn parse_options(args: Vec<String>) -> Result<Options, String> {
         runs: 3,
         scale: 1.0,
         corpus: PathBuf::from("/tmp/ember-bench/corpus-w3.txt"),
+        w8_data: PathBuf::from("/tmp/ember-bench/w8"),
         workloads: Vec::new(),
     };
     let mut it = args.into_iter();
@@ -80,13 +85,14 @@ fn parse_options(args: Vec<String>) -> Result<Options, String> {
                     .ok_or("--scale takes a positive number")?;
             }
             "--corpus" => o.corpus = PathBuf::from(value("--corpus")?),
+            "--w8-data" => o.w8_data = PathBuf::from(value("--w8-data")?),
             "-h" | "--help" => return Err(String::new()),
             f if f.starts_with('-') => return Err(format!("unknown option {f}")),
             "all" => o.workloads.extend(ALL.iter().map(|w| w.to_string())),
             w => {
                 let w = w.to_ascii_uppercase();
-                if !ALL.contains(&w.as_str()) {
-                    return Err(format!("unknown workload {arg} (expected W1 … W7 or all)"));
+                if !ALL.contains(&w.as_str()) && !ON_REQUEST.contains(&w.as_str()) {
+                    return Err(format!("unknown workload {arg} (expected W1 … W8 or all)"));
                 }
                 o.workloads.push(w);
             }
@@ -169,6 +175,7 @@ fn main() -> ExitCode {
         runs: opts.runs,
         scale: opts.scale,
         corpus: opts.corpus,
+        w8_data: opts.w8_data,
         all_ok: true,
     };
     if let Err(e) = bench.warm_up() {
@@ -214,7 +221,17 @@ mod tests {
         assert_eq!(o.corpus, PathBuf::from("/x/c.txt"));
         assert_eq!(o.workloads, vec!["W4", "W1"]);
         assert!(parse_options(args("--runs 0")).is_err());
-        assert!(parse_options(args("W8")).is_err());
+        assert!(parse_options(args("W9")).is_err());
+        let o = parse_options(args("--w8-data /d w8")).unwrap();
+        assert_eq!(
+            (o.w8_data, o.workloads),
+            (PathBuf::from("/d"), vec!["W8".into()])
+        );
+        assert_eq!(
+            parse_options(args("all")).unwrap().workloads.len(),
+            7,
+            "W8 only when named"
+        );
         assert!(parse_options(args("--scale")).is_err());
     }
 }

@@ -1,5 +1,7 @@
 //! The reference workloads W1–W7 of `shared/WORKLOADS.md` on Ember, with the timing and the
-//! sanity checks of the Spark harness (`shared/anchors/spark/Bench.java`).
+//! sanity checks of the Spark harness (`shared/anchors/spark/Bench.java`), and W8 (a Parquet
+//! scan, filter and aggregate over a dataset made by `bench/w8-gen.py`, the same job as
+//! `bench/w8-spark.py` and `bench/w8.sql`).
 //!
 //! Each run is timed with `Instant` around the whole job: building the RDDs and every action it
 //! needs. Every run builds its RDDs anew, so nothing computed in one run is reused by the next.
@@ -23,6 +25,9 @@ pub type WResult = Result<(), Box<dyn Error>>;
 /// Every workload id, in the order they run by default.
 pub const ALL: [&str; 7] = ["W1", "W2", "W3", "W4", "W5", "W6", "W7"];
 
+/// Workloads that run only when named: W8 needs a dataset that `bench/w8-gen.py` makes.
+pub const ON_REQUEST: [&str; 1] = ["W8"];
+
 /// The benchmark session: the Ember application and the knobs shared by every workload.
 pub struct Bench {
     /// The application every workload runs in.
@@ -35,8 +40,80 @@ pub struct Bench {
     pub scale: f64,
     /// Path of the full-size W3 corpus (scaled corpora are named after it).
     pub corpus: PathBuf,
+    /// The directory of W8's Parquet files and `_expected.json` (`bench/w8-gen.py`).
+    pub w8_data: PathBuf,
     /// False once a sanity check failed.
     pub all_ok: bool,
+}
+
+/// The columns of a W8 row that the job reads (`tag` is not read: the Parquet reader projects
+/// the columns the type names, as Spark and DuckDB prune the columns a query does not use).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+struct W8Row {
+    key: i64,
+    value: f64,
+}
+
+/// W8's answer, as `bench/w8-gen.py` defines it: result rows, sum of counts, sum over keys of
+/// round(100 * sum(value)), and the checksum sum of ((key % 65536) + 1) * cents + count.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct W8Answer {
+    /// Number of keys with a value over the threshold.
+    pub keys: i64,
+    /// Number of rows with a value over the threshold.
+    pub total_count: i64,
+    /// Sum over keys of the rounded cents of the key's sum.
+    pub total_cents: i64,
+    /// Sum over keys of `((key % 65536) + 1) * cents + count`.
+    pub checksum: i64,
+}
+
+impl W8Answer {
+    fn of_key(key: i64, sum: f64, count: i64) -> W8Answer {
+        // Each value is a whole number of cents, so the rounding removes only the error of
+        // adding doubles in whatever order the engine did.
+        let cents = (sum * 100.0).round() as i64;
+        W8Answer {
+            keys: 1,
+            total_count: count,
+            total_cents: cents,
+            checksum: (key.rem_euclid(65_536) + 1) * cents + count,
+        }
+    }
+
+    fn merge(a: W8Answer, b: W8Answer) -> W8Answer {
+        W8Answer {
+            keys: a.keys + b.keys,
+            total_count: a.total_count + b.total_count,
+            total_cents: a.total_cents + b.total_cents,
+            checksum: a.checksum.wrapping_add(b.checksum),
+        }
+    }
+}
+
+/// The figures of `_expected.json` that W8 checks, and the dataset's size.
+fn w8_expected(dir: &std::path::Path) -> Result<(W8Answer, u64), Box<dyn Error>> {
+    let path = dir.join("_expected.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        format!(
+            "{}: {e} (make the dataset with `python bench/w8-gen.py {}`)",
+            path.display(),
+            dir.display()
+        )
+    })?;
+    let v: serde_json::Value = serde_json::from_str(&text)?;
+    let field = |name: &str| {
+        v[name]
+            .as_i64()
+            .ok_or_else(|| format!("{}: no integer {name:?}", path.display()))
+    };
+    let answer = W8Answer {
+        keys: field("keys")?,
+        total_count: field("total_count")?,
+        total_cents: field("total_cents")?,
+        checksum: field("checksum")?,
+    };
+    Ok((answer, field("total_bytes")? as u64))
 }
 
 fn ms_since(t0: Instant) -> f64 {
@@ -76,6 +153,7 @@ impl Bench {
             "W5" => self.w5(),
             "W6" => self.w6(),
             "W7" => self.w7(),
+            "W8" => self.w8(),
             other => Err(format!("unknown workload {other}").into()),
         };
         if let Err(e) = r {
@@ -464,6 +542,54 @@ impl Bench {
             ),
         );
         self.report("W7", &ms, format!("wall_ms={:.1}", median(&ms)));
+        Ok(())
+    }
+    /// W8, Parquet scan + filter + aggregate: `SELECT key, sum(value), count(*) WHERE value >
+    /// 5000.0 GROUP BY key` over `--w8-data`, reduced to [`W8Answer`] inside the job (as
+    /// `bench/w8.sql` does) and checked against the generator's `_expected.json`.
+    fn w8(&mut self) -> WResult {
+        let (exp, bytes) = w8_expected(&self.w8_data)?;
+        let path = self.w8_data.to_str().ok_or("the W8 path is not UTF-8")?;
+        let mut ok = true;
+        let mut ms = Vec::new();
+        for r in 0..self.runs {
+            let t0 = Instant::now();
+            let got = self
+                .ctx
+                .parquet_file::<W8Row>(path, ember::rdd::ParquetOptions::default())?
+                .filter(|r: &W8Row| r.value > 5000.0)
+                .map(|r: W8Row| (r.key, (r.value, 1i64)))
+                .reduce_by_key(|a: (f64, i64), b: (f64, i64)| (a.0 + b.0, a.1 + b.1), P)
+                .map(|(k, (sum, count)): (i64, (f64, i64))| W8Answer::of_key(k, sum, count))
+                .fold(W8Answer::default(), W8Answer::merge)?;
+            ms.push(ms_since(t0));
+            let rok = got == exp;
+            ok &= rok;
+            println!(
+                "  W8 run {}: {:.1} ms ({:.1} MB/s) keys={} total_count={} total_cents={} \
+                 checksum={}{}",
+                r + 1,
+                ms[r],
+                bytes as f64 / 1e6 / (ms[r] / 1e3),
+                got.keys,
+                got.total_count,
+                got.total_cents,
+                got.checksum,
+                if rok { "" } else { " MISMATCH" }
+            );
+        }
+        self.check(
+            ok,
+            format!(
+                "W8: keys, count, cents and checksum equal _expected.json of {} ({exp:?})",
+                self.w8_data.display()
+            ),
+        );
+        self.report(
+            "W8",
+            &ms,
+            format!("mb_per_s={:.1}", bytes as f64 / 1e6 / (median(&ms) / 1e3)),
+        );
         Ok(())
     }
 }

@@ -9,12 +9,14 @@
 //! `.ndjson` (JSON lines), each possibly compressed (`.csv.gz`, …); CSV fields may hold quoted
 //! line breaks. Prints `key<TAB>sum` per key, sorted by the key as a string; rows whose key or
 //! value is null are skipped. The sum of integers is printed as an integer, a sum with any
-//! floating-point value with Rust's `{}`.
+//! floating-point value with Rust's `{}`. A `--key` or `--value` column the dataset does not
+//! have, or a value that is not a number, fails the program (exit status 1) with a message
+//! naming the column and the dataset's columns.
 
 use ember::prelude::*;
 use ember::rdd::{CsvOptions, JsonOptions, ParquetOptions};
 use serde_json::{Map, Value};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The generic row: every format reads into a map of column name to value.
 type Row = Map<String, Value>;
@@ -64,9 +66,58 @@ fn key_text(v: &Value) -> Option<String> {
     }
 }
 
-/// The key and value of a row, when neither is null.
-fn pick(row: &Row, key: &str, value: &str) -> Option<(String, Sum)> {
-    Some((key_text(row.get(key)?)?, number(row.get(value)?)?))
+/// The sum of a key's values, or the first value found that is not a number (which fails the
+/// program once the job is done: a task cannot end the program with a message).
+type Acc = std::result::Result<Sum, String>;
+
+fn add_acc(a: Acc, b: Acc) -> Acc {
+    Ok(add(a?, b?))
+}
+
+/// The key and value of a row, when neither is null; `Err` holds a value that is not a number.
+fn pick(row: &Row, key: &str, value: &str) -> Option<(String, Acc)> {
+    let k = key_text(row.get(key)?)?;
+    let v = row.get(value)?;
+    if is_null(v) {
+        return None;
+    }
+    Some((k, number(v).ok_or_else(|| v.to_string())))
+}
+
+/// Null, or the empty (null) field of a CSV file.
+fn is_null(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::String(s) => s.trim().is_empty(),
+        _ => false,
+    }
+}
+
+/// Every column name of the rows (JSON lines may differ from line to line: the union, as
+/// Spark's schema inference takes it).
+fn columns_of<R: Rdd<Item = Row>>(rows: &R) -> Result<BTreeSet<String>> {
+    rows.aggregate(
+        BTreeSet::new(),
+        |mut set: BTreeSet<String>, row: Row| {
+            set.extend(row.keys().cloned());
+            set
+        },
+        |mut a: BTreeSet<String>, b: BTreeSet<String>| {
+            a.extend(b);
+            a
+        },
+    )
+}
+
+/// Spark's error for a column a query names that its input does not have, naming the option
+/// and every column of the dataset.
+fn unknown_column(option: &str, name: &str, columns: &BTreeSet<String>) -> EmberError {
+    let list: Vec<String> = columns.iter().map(|c| format!("`{c}`")).collect();
+    EmberError::Argument(format!(
+        "{option}: [UNRESOLVED_COLUMN.WITH_SUGGESTION] A column, variable, or function parameter \
+         with name `{name}` cannot be resolved. Did you mean one of the following? [{}].",
+        list.join(", ")
+    ))
 }
 
 fn main() {
@@ -121,6 +172,78 @@ fn format_of(path: &str) -> Result<&'static str> {
     })
 }
 
+/// What a pass over the rows computes.
+enum Job {
+    /// The sum of the value column per key.
+    Sums,
+    /// The names of the dataset's columns.
+    Columns,
+}
+
+/// What a pass returned.
+enum Done {
+    Sums(Vec<(String, Acc)>),
+    Columns(BTreeSet<String>),
+}
+
+/// Runs `job` on the rows of `path`, in the format of its files. `project` names the key and
+/// value columns (a Parquet read then reads only those); `None` reads every column.
+fn rows(ctx: &Context, path: &str, project: Option<(&str, &str)>, job: Job) -> Result<Done> {
+    let (key, value) = project.unwrap_or_default();
+    match format_of(path)? {
+        "parquet" => {
+            let columns = match project {
+                Some((k, v)) => vec![k.to_string(), v.to_string()],
+                None => Vec::new(),
+            };
+            let opts = ParquetOptions {
+                columns,
+                ..ParquetOptions::default()
+            };
+            run_job(ctx.parquet_file::<Row>(path, opts)?, key, value, job)
+        }
+        // CSV fields are text, as Spark reads them without `inferSchema` (`007` stays `007`).
+        // `multi_line`: DuckDB, Polars and pyarrow quote line breaks inside fields, which
+        // line-split reading would cut into two malformed records (each file is one task).
+        "csv" => {
+            let opts = CsvOptions {
+                multi_line: true,
+                ..CsvOptions::with_header()
+            };
+            let rows = ctx
+                .csv_file::<BTreeMap<String, String>>(path, opts)?
+                .map(|fields| {
+                    // A map type gets the reader's PERMISSIVE column (`_corrupt_record`) too:
+                    // not a column of the file.
+                    fields
+                        .into_iter()
+                        .filter(|(k, _)| k != "_corrupt_record")
+                        .map(|(k, v)| (k, Value::String(v)))
+                        .collect::<Row>()
+                });
+            run_job(rows, key, value, job)
+        }
+        _ => run_job(
+            ctx.json_lines::<Row>(path, JsonOptions::default())?,
+            key,
+            value,
+            job,
+        ),
+    }
+}
+
+fn run_job<R: Rdd<Item = Row>>(rows: R, key: &str, value: &str, job: Job) -> Result<Done> {
+    let (key, value) = (key.to_string(), value.to_string());
+    Ok(match job {
+        Job::Sums => Done::Sums(
+            rows.flat_map(func!(move |row: Row| pick(&row, key, value)))
+                .reduce_by_key(add_acc, None)
+                .collect()?,
+        ),
+        Job::Columns => Done::Columns(columns_of(&rows)?),
+    })
+}
+
 fn run() -> Result<()> {
     ember::init_logging();
     let (ctx, args) = Context::from_args("aggregate")?;
@@ -157,47 +280,44 @@ fn run() -> Result<()> {
         key.ok_or_else(usage)?,
         value.ok_or_else(usage)?,
     );
+    // Stopped on failure too: a local-cluster application ends its executors cleanly.
+    let result = aggregate(&ctx, &path, &key, &value);
+    ctx.stop();
+    print!("{}", result?);
+    Ok(())
+}
 
-    // Without `move`, `func!` clones `key` and `value` into each arm's function (where they
-    // are references, as in any `Fn` closure).
-    let sums = match format_of(&path)? {
-        "parquet" => {
-            let opts = ParquetOptions {
-                columns: vec![key.clone(), value.clone()],
-                ..ParquetOptions::default()
-            };
-            ctx.parquet_file::<Row>(&path, opts)?
-                .flat_map(func!(|row: Row| pick(&row, key, value)))
-                .reduce_by_key(add, None)
-                .collect()?
-        }
-        // CSV fields are text, as Spark reads them without `inferSchema` (`007` stays `007`).
-        // `multi_line`: DuckDB, Polars and pyarrow quote line breaks inside fields, which
-        // line-split reading would cut into two malformed records (each file is one task).
-        "csv" => ctx
-            .csv_file::<BTreeMap<String, String>>(
-                &path,
-                CsvOptions {
-                    multi_line: true,
-                    ..CsvOptions::with_header()
-                },
-            )?
-            .map(|fields| {
-                fields
-                    .into_iter()
-                    .map(|(k, v)| (k, Value::String(v)))
-                    .collect::<Row>()
-            })
-            .flat_map(func!(|row: Row| pick(&row, key, value)))
-            .reduce_by_key(add, None)
-            .collect()?,
-        _ => ctx
-            .json_lines::<Row>(&path, JsonOptions::default())?
-            .flat_map(func!(|row: Row| pick(&row, key, value)))
-            .reduce_by_key(add, None)
-            .collect()?,
+/// The program's output: `key<TAB>sum` lines sorted by key.
+fn aggregate(ctx: &Context, path: &str, key: &str, value: &str) -> Result<String> {
+    let sums = match rows(ctx, path, Some((key, value)), Job::Sums)? {
+        Done::Sums(sums) => sums,
+        Done::Columns(_) => unreachable!("asked for sums"),
     };
-    let mut sums = sums;
+    if sums.is_empty() {
+        // Nothing to print: every key or value null, or a column the dataset does not have.
+        let Done::Columns(columns) = rows(ctx, path, None, Job::Columns)? else {
+            unreachable!("asked for columns")
+        };
+        let has_rows = !columns.is_empty();
+        for (option, name) in [("--key", key), ("--value", value)] {
+            if has_rows && !columns.contains(name) {
+                return Err(unknown_column(option, name, &columns));
+            }
+        }
+    }
+    let mut checked = Vec::with_capacity(sums.len());
+    for (k, acc) in sums {
+        match acc {
+            Ok(s) => checked.push((k, s)),
+            Err(bad) => {
+                return Err(EmberError::Argument(format!(
+                    "--value: the column `{value}` is not numeric: it holds {bad} (key {k:?}); \
+                     its values must be numbers, or text that parses as one"
+                )))
+            }
+        }
+    }
+    let mut sums = checked;
     sums.sort_by(|a, b| a.0.cmp(&b.0));
     let mut out = String::new();
     for (k, s) in sums {
@@ -206,7 +326,5 @@ fn run() -> Result<()> {
             Sum::Float(f) => out.push_str(&format!("{k}\t{f}\n")),
         }
     }
-    print!("{out}");
-    ctx.stop();
-    Ok(())
+    Ok(out)
 }

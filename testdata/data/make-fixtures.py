@@ -484,6 +484,10 @@ def write_csv_fixtures():
             "spelling (see raw_records)")
     pl.from_arrow(t).write_csv(path("people.polars.csv"), include_header=True)
     add_csv("people.polars.csv", "polars", ",", "same rows, comma-separated")
+    pacsv.write_csv(t, path("people.pyarrow.csv"))
+    add_csv("people.pyarrow.csv", "pyarrow", ",",
+            "same rows by pyarrow.csv.write_csv: header names and every non-null string quoted, "
+            "null an empty unquoted field, timestamps with a space")
 
     # Hand-written: every quoting case spelled out, CRLF line ends, a trailing line without newline.
     quoting = (b'id,text,note\r\n'

@@ -2,7 +2,8 @@
 # Makes (or checks) the data-source fixtures of this directory.
 #
 #   bash testdata/data/make-fixtures.sh           # (re)write the fixtures and expected.json here
-#   bash testdata/data/make-fixtures.sh --check   # write them to a scratch dir, fail if any byte differs
+#   bash testdata/data/make-fixtures.sh --check   # write them to a scratch dir, fail if a byte
+#                                                 # differs
 #
 # Creates a Python venv (VENV, default /work/scratch/data-venv: outside the repository) with the
 # pinned writers below from PyPI, then runs make-fixtures.py. The output is deterministic for
@@ -18,7 +19,9 @@ PINS=(pyarrow==26.0.1 duckdb==2.0.1 polars==2.1.0)
 if [ ! -x "$VENV/bin/python" ]; then
   "$PY" -m venv "$VENV"
 fi
-if ! "$VENV/bin/python" -c 'import sys, importlib.metadata as m; sys.exit(any(m.version(p.split("==")[0]) != p.split("==")[1] for p in sys.argv[1:]))' "${PINS[@]}" 2>/dev/null; then
+PINNED='import sys, importlib.metadata as m
+sys.exit(any(m.version(p.split("==")[0]) != p.split("==")[1] for p in sys.argv[1:]))'
+if ! "$VENV/bin/python" -c "$PINNED" "${PINS[@]}" 2>/dev/null; then
   "$VENV/bin/pip" install --quiet --disable-pip-version-check "${PINS[@]}"
 fi
 

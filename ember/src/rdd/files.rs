@@ -302,6 +302,16 @@ fn finish_part(path: &Path, enc: FileEncoder) -> Result<u64> {
     Ok(file.metadata().map(|m| m.len()).unwrap_or(0))
 }
 
+/// Whether a task that wrote no record writes an empty file: as Spark's `FileFormatWriter`,
+/// only partition 0 of an unpartitioned write does (so that a job with no rows at all still
+/// leaves one file, which for Parquet holds the schema); other empty partitions write nothing.
+/// A reader then never meets an empty JSON-lines or CSV file among non-empty ones (pyarrow's
+/// JSON reader refuses one). The RDD writers (`save_as_text_file`) write every partition's
+/// file, as Hadoop's output format does.
+fn writes_empty_file(partition: usize, wrote_nothing: bool, partition_by: &[String]) -> bool {
+    wrote_nothing && partition == 0 && partition_by.is_empty()
+}
+
 /// `save_as_text_file_compressed`: lines, compressed.
 #[derive(Clone, Serialize, Deserialize)]
 pub(crate) struct TextWriter(pub(crate) Compression);
@@ -398,6 +408,43 @@ fn csv_record<T: Serialize>(
     r.records().map(|x| x.map_err(|e| bad(&e))).collect()
 }
 
+/// Stands for an empty string while a record goes through the csv writer, which writes an
+/// empty string and a null alike (an empty field). A Unicode noncharacter (reserved for such
+/// internal use), so never quoted and, in practice, never in the data (a record holding it
+/// writes its empty strings as empty fields).
+const EMPTY_MARK: &str = "\u{FDD0}";
+
+/// Which fields of a CSV record are empty strings rather than nulls: Spark writes the first as
+/// a quoted empty field `""` (`emptyValue`) and the second as an empty one (`nullValue`), so
+/// that a reader that tells them apart (pyarrow, DuckDB, Spark with `nullValue` set) gets back
+/// what was written. Only records with an empty field pay for the look at the value.
+fn empty_strings<T: Serialize>(
+    record: &T,
+    header: Option<&csv::StringRecord>,
+    row: &csv::StringRecord,
+) -> Vec<bool> {
+    let none = || vec![false; row.len()];
+    if !row.iter().any(str::is_empty) || row.iter().any(|f| f.contains(EMPTY_MARK)) {
+        return none();
+    }
+    let Ok(value) = serde_json::to_value(record) else {
+        return none();
+    };
+    let is_empty_string = |v: Option<&serde_json::Value>| v.and_then(|v| v.as_str()) == Some("");
+    (0..row.len())
+        .map(|i| {
+            row[i].is_empty()
+                && match &value {
+                    serde_json::Value::Object(m) => {
+                        is_empty_string(header.and_then(|h| h.get(i)).and_then(|n| m.get(n)))
+                    }
+                    serde_json::Value::Array(a) => is_empty_string(a.get(i)),
+                    v => is_empty_string(Some(v)),
+                }
+        })
+        .collect()
+}
+
 /// `save_as_csv`.
 #[derive(Clone, Serialize, Deserialize)]
 pub(crate) struct CsvWriter(pub(crate) CsvOptions);
@@ -438,6 +485,7 @@ impl<T: Serialize> PartWriter<T> for CsvWriter {
             let new_file = !outputs.files.contains_key(&rel);
             let (path, w) = outputs.get(dir, rel, &name, o.compression)?;
             let mut line = Vec::new();
+            let empty;
             {
                 let mut cw = o.writer(&mut line);
                 if new_file && o.header {
@@ -447,16 +495,24 @@ impl<T: Serialize> PartWriter<T> for CsvWriter {
                             .map_err(|e| EmberError::Argument(e.to_string()))?;
                     }
                 }
-                let fields: Vec<&str> = keep.iter().filter_map(|&i| row.get(i)).collect();
+                empty = empty_strings(&r, header.as_ref(), &row);
+                let fields: Vec<&str> = keep
+                    .iter()
+                    .filter_map(|&i| row.get(i).map(|f| if empty[i] { EMPTY_MARK } else { f }))
+                    .collect();
                 cw.write_record(&fields)
                     .map_err(|e| EmberError::Argument(e.to_string()))?;
                 cw.flush().map_err(|e| EmberError::io(&*path, e))?;
             }
+            if empty.iter().any(|&e| e) {
+                let quoted = String::from_utf8_lossy(&line)
+                    .replace(EMPTY_MARK, &format!("{q}{q}", q = o.quote as char));
+                line = quoted.into_bytes();
+            }
             w.write_all(&line).map_err(|e| EmberError::io(&*path, e))?;
             n += 1;
         }
-        if outputs.files.is_empty() && o.partition_by.is_empty() {
-            // An empty partition still writes its (empty) file, as Spark's RDD writers do.
+        if writes_empty_file(p, outputs.files.is_empty(), &o.partition_by) {
             outputs.get(dir, std::path::PathBuf::new(), &name, o.compression)?;
         }
         Ok((n, outputs.finish()?))
@@ -502,7 +558,7 @@ impl<T: Serialize> PartWriter<T> for JsonWriter {
                 .map_err(|e| EmberError::io(&*path, e))?;
             n += 1;
         }
-        if outputs.files.is_empty() && o.partition_by.is_empty() {
+        if writes_empty_file(p, outputs.files.is_empty(), &o.partition_by) {
             outputs.get(dir, std::path::PathBuf::new(), &name, o.compression)?;
         }
         Ok((n, outputs.finish()?))
@@ -533,7 +589,7 @@ impl<T: Data> PartWriter<T> for ParquetWriter {
                 None => groups.push((rel, vec![r])),
             }
         }
-        if groups.is_empty() && cols.is_empty() {
+        if writes_empty_file(p, groups.is_empty(), cols) {
             groups.push((std::path::PathBuf::new(), Vec::new()));
         }
         let (mut rows, mut bytes) = (0, 0);

@@ -285,6 +285,7 @@ fn csv_files_of_every_writer_read_exactly() {
     let files = [
         ("people.duckdb.csv", b','),
         ("people.polars.csv", b','),
+        ("people.pyarrow.csv", b','),
         ("people.duckdb.semicolon.csv", b';'),
         ("people.polars.tab.tsv", b'\t'),
     ];
@@ -312,7 +313,7 @@ fn csv_files_of_every_writer_read_exactly() {
                 serde_json::from_value(exp["files"][f]["raw_records"].clone()).unwrap();
             assert_eq!(raw, want, "{m} {f}: raw records");
             let typed = ctx
-                .csv_file::<FlatPerson>(&fixture_s(f), opts)
+                .csv_file::<FlatPerson>(&fixture_s(f), opts.clone())
                 .unwrap()
                 .collect()
                 .unwrap();
@@ -332,8 +333,54 @@ fn csv_files_of_every_writer_read_exactly() {
                 })
                 .collect();
             assert_same(&as_values(&typed), &want, &format!("{m} {f}"));
+            // The columns a CSV file holds as text (dates, timestamps, decimals) read into
+            // Strings: each field exactly as the writer spelled it, an empty field as None.
+            let texts = ctx
+                .csv_file::<FlatTexts>(&fixture_s(f), opts)
+                .unwrap()
+                .collect()
+                .unwrap();
+            let header = &raw[0];
+            let want: Vec<Value> = raw[1..]
+                .iter()
+                .map(|rec| {
+                    let mut row = serde_json::Map::new();
+                    for (name, field) in header.iter().zip(rec) {
+                        if name == "id" {
+                            row.insert(name.clone(), Value::from(field.parse::<i64>().unwrap()));
+                        } else if FLAT_TEXTS.contains(&name.as_str()) {
+                            let v = (!field.is_empty()).then(|| Value::from(field.clone()));
+                            row.insert(name.clone(), v.unwrap_or(Value::Null));
+                        }
+                    }
+                    Value::Object(row)
+                })
+                .collect();
+            assert_same(
+                &as_values(&texts),
+                &as_sorted(want),
+                &format!("{m} {f} texts"),
+            );
         }
     });
+}
+
+/// The text columns of the people CSV files.
+const FLAT_TEXTS: [&str; 5] = ["birth", "ts_us", "ts_ms", "price", "amount"];
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct FlatTexts {
+    id: i64,
+    birth: Option<String>,
+    ts_us: Option<String>,
+    ts_ms: Option<String>,
+    price: Option<String>,
+    amount: Option<String>,
+}
+
+fn as_sorted(mut v: Vec<Value>) -> Vec<Value> {
+    v.sort_by_key(|r| r["id"].as_i64());
+    v
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -410,6 +457,40 @@ struct Event {
     _corrupt_record: Option<String>,
 }
 
+/// Every field of a people JSON-lines file, with decimals as `D` (how the writer spells them).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct JsonAll<D> {
+    id: i64,
+    age: Option<i32>,
+    score: Option<f64>,
+    active: Option<bool>,
+    name: Option<String>,
+    city: Option<String>,
+    big: Option<i64>,
+    address: Option<Address>,
+    tags: Option<Vec<Option<String>>>,
+    lucky: Option<Vec<Option<i64>>>,
+    birth: Option<String>,
+    ts_us: Option<String>,
+    ts_ms: Option<String>,
+    ts_us_utc: Option<String>,
+    ts_ms_paris: Option<String>,
+    price: Option<D>,
+    amount: Option<D>,
+}
+
+fn json_all_fields<D>(ctx: &Context, f: &str) -> Vec<Value>
+where
+    D: ember::data::Data + Serialize + serde::de::DeserializeOwned + std::fmt::Debug + PartialEq,
+{
+    let rows = ctx
+        .json_lines::<JsonAll<D>>(&fixture_s(f), JsonOptions::default())
+        .unwrap()
+        .collect()
+        .unwrap();
+    as_values(&rows)
+}
+
 #[test]
 fn json_lines_read_exactly_and_follow_each_parse_mode() {
     let exp = expected();
@@ -445,6 +526,21 @@ fn json_lines_read_exactly_and_follow_each_parse_mode() {
                 })
                 .collect();
             assert_same(&as_values(&rows), &want, &format!("{m} {f}"));
+            // Every field, the timestamps and decimals too, as the line holds it: timestamps
+            // in the writer's own text, decimals as Polars' strings or DuckDB's numbers (read
+            // into f64: exact for these values as a double, not as a decimal).
+            let all = if f.contains("duckdb") {
+                json_all_fields::<f64>(ctx, f)
+            } else {
+                json_all_fields::<String>(ctx, f)
+            };
+            let lines: Vec<Value> = exp["files"][f]["lines"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|l| serde_json::from_str(l.as_str().unwrap()).unwrap())
+                .collect();
+            assert_same(&all, &as_sorted(lines), &format!("{m} {f} lines"));
         }
         let path = fixture_s("events.hand.malformed.jsonl");
         for (mode, name) in [
@@ -716,6 +812,82 @@ fn writers_round_trip_through_the_commit_protocol_with_partition_by() {
     });
 }
 
+#[test]
+fn writers_keep_empty_strings_apart_from_nulls_and_skip_empty_partitions() {
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    struct Row {
+        id: i64,
+        text: Option<String>,
+        note: String,
+    }
+    let rows = vec![
+        Row {
+            id: 1,
+            text: Some(String::new()),
+            note: "a, b".into(),
+        },
+        Row {
+            id: 2,
+            text: None,
+            note: String::new(),
+        },
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    each_master(|ctx, m| {
+        let tag = m.replace(['[', ']', ','], "_");
+        // 4 partitions, 2 rows: partitions 0 and 2 are empty. Only partition 0 writes an empty
+        // file (Spark's FileFormatWriter: a job without rows still leaves one file).
+        let rdd = ctx.parallelize(rows.clone(), 4);
+        let csv = dir.path().join(format!("csv-{tag}"));
+        rdd.save_as_csv(csv.to_str().unwrap(), CsvOptions::with_header())
+            .unwrap();
+        let json = dir.path().join(format!("json-{tag}"));
+        rdd.save_as_json_lines(json.to_str().unwrap(), JsonOptions::default())
+            .unwrap();
+        let pq = dir.path().join(format!("parquet-{tag}"));
+        rdd.save_as_parquet(pq.to_str().unwrap(), ParquetOptions::default())
+            .unwrap();
+        for (out, ext) in [(&csv, "csv"), (&json, "json"), (&pq, "parquet")] {
+            let names: Vec<String> = part_files(out)
+                .iter()
+                .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+                .collect();
+            assert_eq!(
+                names,
+                [
+                    "_SUCCESS".to_string(),
+                    format!("part-00000.{ext}"),
+                    format!("part-00001.{ext}"),
+                    format!("part-00003.{ext}")
+                ],
+                "{m}"
+            );
+        }
+        assert_eq!(
+            std::fs::read_to_string(csv.join("part-00000.csv")).unwrap(),
+            "",
+            "{m}"
+        );
+        // Spark's `emptyValue` and `nullValue`: "" for an empty string, nothing for null.
+        assert_eq!(
+            std::fs::read_to_string(csv.join("part-00001.csv")).unwrap(),
+            "id,text,note\n1,\"\",\"a, b\"\n",
+            "{m}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(csv.join("part-00003.csv")).unwrap(),
+            "id,text,note\n2,,\"\"\n",
+            "{m}"
+        );
+        let back = ctx
+            .parquet_file::<Row>(pq.to_str().unwrap(), ParquetOptions::default())
+            .unwrap()
+            .collect()
+            .unwrap();
+        assert_eq!(back, rows, "{m}");
+    });
+}
+
 fn sorted_by_id(mut v: Vec<Out>) -> Vec<Out> {
     v.sort_by_key(|r| r.id);
     v
@@ -756,6 +928,165 @@ fn a_write_failing_mid_job_leaves_no_output_and_a_retry_succeeds() {
             .unwrap();
         assert_eq!(n, 200, "{m}");
     });
+}
+
+/// Blocks a write task in the middle of its partition (row 12 of 25, after the first half has
+/// gone to the writer) until `gate/go` exists, having announced itself as
+/// `gate/started-<pid>-<id>`: how the test kills an executor while its tasks are writing. A task
+/// that finds `go` does not wait (the retries).
+fn gate_mid_partition(gate: &Path, r: Out) -> Out {
+    if r.id % 25 == 12 && !gate.join("go").exists() {
+        let me = gate.join(format!("started-{}-{}", std::process::id(), r.id));
+        std::fs::write(&me, "").unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        while !gate.join("go").exists() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the test never opened the gate"
+            );
+            std::thread::park_timeout(std::time::Duration::from_millis(5));
+        }
+    }
+    r
+}
+
+/// The pids of the executors whose tasks are waiting at the gate.
+fn gated_pids(gate: &Path) -> Vec<u32> {
+    let mut pids: Vec<u32> = std::fs::read_dir(gate)
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().into_string().unwrap();
+            name.strip_prefix("started-")?
+                .split('-')
+                .next()?
+                .parse()
+                .ok()
+        })
+        .collect();
+    pids.sort();
+    pids.dedup();
+    pids
+}
+
+/// Part files or `_SUCCESS` a reader of `out` would see (anything but `_temporary/`).
+fn visible_output(out: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(out) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = entries
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n != "_temporary")
+        .collect();
+    names.sort();
+    names
+}
+
+fn process_gone(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat.contains(") Z "),
+        Err(_) => true,
+    }
+}
+
+#[test]
+fn an_executor_killed_mid_write_leaves_no_visible_output_and_a_retry_succeeds() {
+    let dir = tempfile::tempdir().unwrap();
+    let wait = |what: &str, mut done: Box<dyn FnMut() -> bool + '_>| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !done() {
+            assert!(std::time::Instant::now() < deadline, "timed out: {what}");
+            std::thread::park_timeout(std::time::Duration::from_millis(5));
+        }
+    };
+    // maxFailures 1: the killed executor's task fails the job (the abort path); 4 (Spark's
+    // default): the task runs again elsewhere and the job succeeds (the retry path).
+    for max_failures in ["1", "4"] {
+        for format in ["parquet", "csv"] {
+            let what = format!("{format}, ember.task.maxFailures={max_failures}");
+            let gate = dir.path().join(format!("gate-{format}-{max_failures}"));
+            std::fs::create_dir(&gate).unwrap();
+            let out = dir.path().join(format!("out-{format}-{max_failures}"));
+            let s = out.to_str().unwrap().to_string();
+            let ctx = context(
+                "local-cluster[2,1,1024]",
+                &[("ember.task.maxFailures", max_failures)],
+            );
+            let mut all_pids = ctx.executor_pids();
+            let save = |ctx: &Context| {
+                let g = gate.clone();
+                let rdd = ctx
+                    .parallelize(out_rows(), 8)
+                    .map(func!(move |r: Out| gate_mid_partition(g, r)));
+                if format == "parquet" {
+                    rdd.save_as_parquet(&s, ParquetOptions::default())
+                } else {
+                    rdd.save_as_csv(&s, CsvOptions::with_header())
+                }
+            };
+            std::thread::scope(|scope| {
+                let job = scope.spawn(|| save(&ctx));
+                // Both executors' tasks are writing: their first halves are in the writer.
+                wait(&what, Box::new(|| gated_pids(&gate).len() == 2));
+                assert_eq!(
+                    visible_output(&out),
+                    Vec::<String>::new(),
+                    "{what}: mid-write"
+                );
+                let victim = gated_pids(&gate)[0];
+                assert!(
+                    all_pids.contains(&victim),
+                    "{what}: {victim} is an executor"
+                );
+                let killed = std::process::Command::new("kill")
+                    .args(["-9", &victim.to_string()])
+                    .status()
+                    .unwrap();
+                assert!(killed.success(), "{what}");
+                wait(&what, Box::new(|| ctx.status().executors_lost == 1));
+                std::fs::write(gate.join("go"), "").unwrap();
+                let result = job.join().unwrap();
+                if max_failures == "1" {
+                    let err = result.expect_err(&what).to_string();
+                    assert!(err.contains("Job aborted"), "{what}: {err}");
+                    assert_eq!(
+                        visible_output(&out),
+                        Vec::<String>::new(),
+                        "{what}: aborted"
+                    );
+                    assert!(part_files(dir.path()).iter().all(|p| !p.starts_with(&out)));
+                    // The same path again, with the replacement executor: the whole output.
+                    save(&ctx).unwrap_or_else(|e| panic!("{what}: retry: {e}"));
+                } else {
+                    result.unwrap_or_else(|e| panic!("{what}: {e}"));
+                }
+            });
+            let mut visible = visible_output(&out);
+            assert_eq!(visible.remove(0), "_SUCCESS", "{what}");
+            assert_eq!(
+                visible.len(),
+                8,
+                "{what}: one part file per partition: {visible:?}"
+            );
+            let back: Vec<Out> = if format == "parquet" {
+                ctx.parquet_file::<Out>(&s, ParquetOptions::default())
+                    .unwrap()
+                    .collect()
+                    .unwrap()
+            } else {
+                ctx.csv_file::<Out>(&s, CsvOptions::with_header())
+                    .unwrap()
+                    .collect()
+                    .unwrap()
+            };
+            assert_eq!(sorted_by_id(back), out_rows(), "{what}: every row once");
+            all_pids.extend(ctx.executor_pids());
+            ctx.stop();
+            wait(
+                &what,
+                Box::new(|| all_pids.iter().all(|&p| process_gone(p))),
+            );
+        }
+    }
 }
 
 #[test]
@@ -912,21 +1243,21 @@ fn write_datasets_for_the_roundtrip_check() {
         price: Option<String>,
         amount: Option<String>,
     }
-    let opts = CsvOptions {
-        multi_line: true,
-        escape: None,
-        ..CsvOptions::with_header()
-    };
-    ctx.csv_file::<FlatText>(&fixture_s("people.duckdb.csv"), opts)
-        .unwrap()
-        .save_as_csv(
-            dir.join("people-csv").to_str().unwrap(),
-            CsvOptions {
-                compression: Compression::Gzip,
-                ..CsvOptions::with_header()
-            },
-        )
-        .unwrap();
+    // From the Parquet file, which keeps an empty string apart from null: a CSV reader (Spark's
+    // and Ember's) reads both `""` and an empty field as null.
+    ctx.parquet_file::<FlatText>(
+        &fixture_s("people.pyarrow.parquet"),
+        ParquetOptions::default(),
+    )
+    .unwrap()
+    .save_as_csv(
+        dir.join("people-csv").to_str().unwrap(),
+        CsvOptions {
+            compression: Compression::Gzip,
+            ..CsvOptions::with_header()
+        },
+    )
+    .unwrap();
     ctx.parquet_file::<Number>(
         &fixture_s("numbers.pyarrow.rowgroups.parquet"),
         ParquetOptions::default(),

@@ -347,6 +347,92 @@ fn aggregate_sums_a_column_per_key_of_parquet_csv_and_json_lines() {
     assert!(err.contains("usage: aggregate"), "{err}");
 }
 
+#[test]
+fn aggregate_fails_naming_an_unknown_or_non_numeric_column() {
+    let sales = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/data/sales");
+    let sales = sales.to_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("a.csv");
+    std::fs::write(&csv, "k,v,w\na,1,x\nb,2,y\n").unwrap();
+    let json = dir.path().join("e.jsonl");
+    std::fs::write(&json, "{\"k\":\"x\",\"v\":1}\n{\"k\":\"y\",\"w\":true}\n").unwrap();
+    let unresolved = "cannot be resolved. Did you mean one of the following?";
+    for master in ["local[2]", "local-cluster[2,1,1024]"] {
+        let (code, out, err) = run(
+            "aggregate",
+            &[
+                sales, "--key", "product", "--value", "qtty", "--master", master,
+            ],
+        );
+        assert_eq!((code, out.as_str()), (1, ""), "{master}: {err}");
+        assert!(
+            err.contains("--value: [UNRESOLVED_COLUMN.WITH_SUGGESTION]")
+                && err.contains("with name `qtty` "),
+            "{master}: {err}"
+        );
+        assert!(
+            err.contains("[`id`, `month`, `price`, `product`, `qty`, `year`]"),
+            "{master}: the Parquet columns and the partition columns: {err}"
+        );
+        let (code, out, err) = run(
+            "aggregate",
+            &[
+                sales, "--key", "product", "--value", "product", "--master", master,
+            ],
+        );
+        assert_eq!((code, out.as_str()), (1, ""), "{master}: {err}");
+        assert!(
+            err.contains("the column `product` is not numeric: it holds \""),
+            "{master}: {err}"
+        );
+    }
+    let (code, out, err) = run(
+        "aggregate",
+        &[csv.to_str().unwrap(), "--key", "K", "--value", "v"],
+    );
+    assert_eq!((code, out.as_str()), (1, ""), "{err}");
+    assert!(
+        err.contains("--key: ")
+            && err.contains("with name `K` ")
+            && err.contains(unresolved)
+            && err.contains("[`k`, `v`, `w`]"),
+        "{err}"
+    );
+    let (code, _, err) = run(
+        "aggregate",
+        &[csv.to_str().unwrap(), "--key", "k", "--value", "w"],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("the column `w` is not numeric: it holds \"x\""),
+        "{err}"
+    );
+    // JSON lines: the columns are the union over the lines; a bool is not a number.
+    let (code, _, err) = run(
+        "aggregate",
+        &[json.to_str().unwrap(), "--key", "k", "--value", "z"],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("[`k`, `v`, `w`]"), "{err}");
+    let (code, _, err) = run(
+        "aggregate",
+        &[json.to_str().unwrap(), "--key", "k", "--value", "w"],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("the column `w` is not numeric: it holds true"),
+        "{err}"
+    );
+    // A known column that is null everywhere is no error: nothing to print.
+    let nulls = dir.path().join("n.jsonl");
+    std::fs::write(&nulls, "{\"k\":\"x\",\"v\":null}\n").unwrap();
+    let (code, out, err) = run(
+        "aggregate",
+        &[nulls.to_str().unwrap(), "--key", "k", "--value", "v"],
+    );
+    assert_eq!((code, out.as_str()), (0, ""), "{err}");
+}
+
 fn gzip(data: &[u8]) -> Vec<u8> {
     use std::io::Write;
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
