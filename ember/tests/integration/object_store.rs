@@ -250,6 +250,17 @@ fn every_reader_and_writer_works_on_s3_in_both_modes() {
             .unwrap(),
         |p| p.id,
     );
+    let want_json = by_id(
+        &local
+            .json_lines::<Person>(
+                fixture("people.duckdb.ndjson").to_str().unwrap(),
+                JsonOptions::default(),
+            )
+            .unwrap()
+            .collect()
+            .unwrap(),
+        |p| p.id,
+    );
     let want_lines = local
         .text_file(fixture("lines.python.txt").to_str().unwrap(), None)
         .unwrap()
@@ -281,7 +292,8 @@ fn every_reader_and_writer_works_on_s3_in_both_modes() {
             .unwrap()
             .collect()
             .unwrap();
-        assert_eq!(by_id(&people, |p| p.id), want_people, "{m} json");
+        // JSON has "" where CSV has an empty field (None): compared with the local JSON read.
+        assert_eq!(by_id(&people, |p| p.id), want_json, "{m} json");
         // A directory, cut into several splits read by ranged GETs.
         let text = ctx.text_file("s3://data/in/text", 3).unwrap();
         assert!(text.num_partitions() >= 3, "{m}");
