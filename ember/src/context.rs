@@ -454,6 +454,9 @@ impl Context {
                     let env = Arc::new(ExecutorEnv {
                         executor_id: "driver".into(),
                         host: "localhost".into(),
+                        hadoop_conf: Arc::new(crate::io::cloud::HadoopConf::from_pairs(
+                            conf.iter(),
+                        )),
                         conf: conf.clone(),
                         local_dir,
                         shuffle: ShuffleConf::from_conf(&conf)?,

@@ -21,6 +21,8 @@ pub struct ExecutorEnv {
     pub executor_id: ExecutorId,
     pub host: String,
     pub conf: Arc<EmberConf>,
+    /// The object-store settings among `conf`, which tasks read.
+    pub hadoop_conf: Arc<crate::io::cloud::HadoopConf>,
     /// This executor's directory for shuffle files and spills.
     pub local_dir: PathBuf,
     pub shuffle: ShuffleConf,
@@ -62,6 +64,9 @@ impl ExecutorServices for ExecutorEnv {
     }
     fn barrier_sync(&self) -> &dyn crate::task::BarrierSyncSource {
         self.barrier_sync.as_ref()
+    }
+    fn hadoop_conf(&self) -> &Arc<crate::io::cloud::HadoopConf> {
+        &self.hadoop_conf
     }
 }
 

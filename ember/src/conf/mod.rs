@@ -613,6 +613,8 @@ impl EmberConf {
             .filter(|k| k.starts_with("ember.") && entry(k).is_none())
             // The metrics system's properties are free-form (Spark's `spark.metrics.conf.*`).
             .filter(|k| !k.starts_with("ember.metrics.conf."))
+            // So are Hadoop's (Spark's `spark.hadoop.*`), which the object stores read.
+            .filter(|k| !k.starts_with(crate::io::cloud::HADOOP_PREFIX))
             .map(|k| (k.clone(), closest_key(k)))
             .collect()
     }

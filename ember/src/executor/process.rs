@@ -667,6 +667,7 @@ async fn executor_main(
     let pending: Arc<Mutex<FxHashMap<u64, _>>> = Arc::new(Mutex::new(FxHashMap::default()));
     let barrier_waiters: Arc<Mutex<FxHashMap<u64, BarrierWaiter>>> = Arc::default();
     let env = Arc::new(ExecutorEnv {
+        hadoop_conf: Arc::new(crate::io::cloud::HadoopConf::from_pairs(ember_conf.iter())),
         barrier_sync: Arc::new(RemoteBarrierSync {
             out: out_tx.clone(),
             pending: barrier_waiters.clone(),

@@ -364,7 +364,7 @@ fn open_multi_line<T: Data + DeserializeOwned>(
     builder: csv::ReaderBuilder,
     split: &DataSplit,
 ) -> Result<Records<T>> {
-    let store = crate::io::store::store_for(&split.path.to_string_lossy());
+    let store = crate::io::store::store_for(&split.path.to_string_lossy())?;
     let raw = store.open_at(&split.path, 0)?;
     let input: Box<dyn Read + Send> = Compression::from_path(&split.path).decoder(raw);
     let mut reader = builder.from_reader(input);

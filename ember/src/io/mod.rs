@@ -3,6 +3,8 @@
 //! (`text_input`, `csv`, `json_lines`, `parquet`), and the commit protocol of every writer
 //! (`output_committer`).
 
+pub mod cloud;
+pub mod cloud_committer;
 pub mod compression;
 pub mod csv;
 pub mod json_lines;

@@ -19,6 +19,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::Compression as ParquetCompression;
 use parquet::file::properties::WriterProperties;
+use parquet::file::reader::{ChunkReader, Length};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_arrow::schema::{SchemaLike, TracingOptions};
@@ -229,7 +230,7 @@ impl<T: Data + DeserializeOwned> RecordFormat for ParquetFormat<T> {
         // `T`'s top-level fields as traced from its `Deserialize`: which columns to read, and
         // the types partition columns take.
         let traced = traced_fields::<T>().unwrap_or_default();
-        let file = File::open(&path).map_err(|e| EmberError::io(&path, e))?;
+        let file = ParquetSource::open(&path)?;
         crate::metrics::count_file_op(false);
         let builder =
             ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| corrupt(&path, e))?;
@@ -350,6 +351,71 @@ impl<T: Data + DeserializeOwned> RecordFormat for ParquetFormat<T> {
                 }
             }
         })))
+    }
+}
+
+/// Where a Parquet file's bytes come from: a local file, or an object read by ranged GETs (the
+/// footer first, then the chunks of the wanted columns of the split's row groups), which keeps
+/// arrow-rs's sync reader and avoids its async and object_store features.
+enum ParquetSource {
+    File(File),
+    Object {
+        store: crate::io::cloud::ObjectFileStore,
+        url: String,
+        len: u64,
+    },
+}
+
+impl ParquetSource {
+    fn open(path: &Path) -> Result<Self> {
+        let url = path.to_string_lossy();
+        if crate::io::cloud::is_object_store(&url) {
+            let conf = crate::io::cloud::HadoopConf::of_current_task();
+            let store = crate::io::cloud::ObjectFileStore::new(&url, &conf)?;
+            // The size first: a missing object is then an I/O error of kind NotFound, which
+            // `ember.files.ignoreMissingFiles` recognises, not a corrupt file.
+            let len = store.size(&url)?;
+            return Ok(ParquetSource::Object {
+                store,
+                url: url.into_owned(),
+                len,
+            });
+        }
+        Ok(ParquetSource::File(
+            File::open(path).map_err(|e| EmberError::io(path, e))?,
+        ))
+    }
+}
+
+impl Length for ParquetSource {
+    fn len(&self) -> u64 {
+        match self {
+            ParquetSource::File(f) => f.len(),
+            ParquetSource::Object { len, .. } => *len,
+        }
+    }
+}
+
+impl ChunkReader for ParquetSource {
+    type T = Box<dyn std::io::Read + Send>;
+
+    fn get_read(&self, start: u64) -> parquet::errors::Result<Self::T> {
+        match self {
+            ParquetSource::File(f) => Ok(Box::new(f.get_read(start)?)),
+            ParquetSource::Object { store, url, .. } => store
+                .reader(url, start)
+                .map(|r| Box::new(r) as Self::T)
+                .map_err(|e| parquet::errors::ParquetError::External(Box::new(e))),
+        }
+    }
+
+    fn get_bytes(&self, start: u64, length: usize) -> parquet::errors::Result<bytes::Bytes> {
+        match self {
+            ParquetSource::File(f) => f.get_bytes(start, length),
+            ParquetSource::Object { store, url, .. } => store
+                .read_range(url, start..start.saturating_add(length as u64))
+                .map_err(|e| parquet::errors::ParquetError::External(Box::new(e))),
+        }
     }
 }
 

@@ -89,7 +89,7 @@ fn walk(
     out: &mut Vec<DatasetFile>,
 ) -> Result<()> {
     let shared: PartitionValues = Arc::new(values.clone());
-    for (path, is_dir) in store.list_dir(dir)? {
+    for (path, is_dir, len) in store.list_dir(dir)? {
         let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
             continue;
         };
@@ -104,9 +104,6 @@ fn walk(
             }
             continue;
         }
-        let len = std::fs::metadata(&path)
-            .map_err(|e| EmberError::io(&path, e))?
-            .len();
         out.push(DatasetFile {
             status: FileStatus { path, len },
             partition: shared.clone(),

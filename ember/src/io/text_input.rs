@@ -283,7 +283,7 @@ impl LineReader {
     /// exist is an [`EmberError::Io`] whose source's kind is `NotFound`.
     pub fn try_open_with(split: FileSplit, decoding: Utf8Decoding) -> Result<Self> {
         let codec = Compression::from_path(&split.path);
-        let store = crate::io::store::store_for(&split.path.to_string_lossy());
+        let store = crate::io::store::store_for(&split.path.to_string_lossy())?;
         let (input, end, start): (Box<dyn Read + Send>, u64, u64) = if codec.is_splittable() {
             let file = store.open_at(&split.path, split.start)?;
             (file, split.end(), split.start)

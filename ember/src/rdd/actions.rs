@@ -277,6 +277,10 @@ pub trait Actions: Rdd {
     where
         Self::Item: Display,
     {
+        if crate::io::cloud::is_object_store(path) {
+            let writer = crate::rdd::files::TextWriter(crate::io::compression::Compression::None);
+            return crate::rdd::files::save_with(self, path, writer);
+        }
         let dir = PathBuf::from(path);
         let token = crate::io::output_committer::new_job_token();
         let committer = TextOutputCommitter::setup_job(&dir, &token)?;

@@ -15,10 +15,11 @@ use crate::context::Context;
 use crate::data::Data;
 use crate::error::{EmberError, Result};
 use crate::func::Captures;
+use crate::io::cloud::HadoopConf;
 use crate::io::output_committer::{new_job_token, part_name, TextOutputCommitter};
 use crate::io::partitioning::{list_dataset, partition_dir, take_partition_values};
 use crate::io::record::{plan_splits, DataSplit, RecordFormat, Records};
-use crate::io::store::{is_missing_file, store_for};
+use crate::io::store::{is_missing_file, store_with};
 use crate::task::{TaskContext, TaskMetrics};
 
 pub use crate::io::compression::Compression;
@@ -98,7 +99,8 @@ impl<F: RecordFormat> FileSourceRdd<F> {
         format: F,
     ) -> Result<Self> {
         let ignore = IgnoreFiles::from_conf(ctx)?;
-        let files = list_dataset(store_for(path), path)?;
+        let store = store_with(path, &HadoopConf::from_pairs(ctx.conf().iter()))?;
+        let files = list_dataset(store.as_ref(), path)?;
         let n = min_partitions.unwrap_or(ctx.default_parallelism().min(2));
         let splits = plan_splits(&files, n.max(1), &format);
         Ok(FileSourceRdd {
@@ -611,6 +613,9 @@ where
     R: Rdd,
     W: PartWriter<R::Item>,
 {
+    if crate::io::cloud::is_object_store(path) {
+        return save_to_object_store(rdd, path, writer);
+    }
     let dir = std::path::PathBuf::from(path);
     let token = new_job_token();
     let committer = TextOutputCommitter::setup_job(&dir, &token)?;
@@ -644,4 +649,58 @@ where
             Err(e)
         }
     }
+}
+
+/// [`save_with`] for an object store: the same writers write each task's files on the
+/// executor's local disk, then the object-store committer uploads them (see
+/// `crate::io::cloud_committer`). The tasks' results are their attempt ids: job commit completes
+/// exactly the uploads of the attempts the scheduler kept.
+fn save_to_object_store<R, W>(rdd: &R, path: &str, writer: W) -> Result<()>
+where
+    R: Rdd,
+    W: PartWriter<R::Item>,
+{
+    use crate::io::cloud::bucket_for;
+    use crate::io::cloud_committer::CloudCommitter;
+    let context = rdd.context()?;
+    let path = path.trim_end_matches('/');
+    let token = new_job_token();
+    let bucket = bucket_for(path, &HadoopConf::from_pairs(context.conf().iter()))?;
+    let committer = CloudCommitter::new(bucket, path, &token)?;
+    committer.setup_job()?;
+    let job = context.run_job_inner(
+        rdd,
+        (path.to_string(), token, writer),
+        |(path, token, writer): &(String, String, W), ctx, it| {
+            let attempt = ctx.task_attempt_id;
+            let staging = ctx
+                .services()
+                .local_dir()
+                .join(format!("output-{token}-{attempt}"));
+            let mut it = it;
+            let written = (|| {
+                let conf = ctx.services().hadoop_conf();
+                let committer = CloudCommitter::new(bucket_for(path, conf)?, path, token)?;
+                std::fs::create_dir_all(&staging).map_err(|e| EmberError::io(&staging, e))?;
+                let (records, bytes) = writer.write_part(&staging, ctx.partition_id, &mut it)?;
+                TaskMetrics::add(&ctx.metrics.output_records_written, records);
+                TaskMetrics::add(&ctx.metrics.output_bytes_written, bytes);
+                committer.commit_task(ctx.partition_id, attempt, &staging)
+            })();
+            if let Err(e) = std::fs::remove_dir_all(&staging) {
+                tracing::debug!(dir = %staging.display(), error = %e, "staging not removed");
+            }
+            if let Err(e) = written {
+                e.raise();
+            }
+            attempt
+        },
+        None,
+        Captures::default(),
+    );
+    let committed = job.and_then(|winners| committer.commit_job(&winners));
+    if committed.is_err() {
+        committer.abort_job();
+    }
+    committed.map(|_| ())
 }

@@ -212,8 +212,23 @@ pub struct TextFileRdd {
 
 impl TextFileRdd {
     pub(crate) fn new(ctx: &Context, path: &str, min_partitions: usize) -> Result<Self> {
-        let files = crate::io::text_input::list_input_files(path)?;
-        let splits = crate::io::text_input::compute_splits(&files, min_partitions.max(1))?;
+        let splits = if crate::io::cloud::is_object_store(path) {
+            // Sizes from the listing: nothing is read on the driver.
+            let conf = crate::io::cloud::HadoopConf::from_pairs(ctx.conf().iter());
+            let sized: Vec<_> = crate::io::store::store_with(path, &conf)?
+                .list(path)?
+                .into_iter()
+                .map(|f| (f.path, f.len))
+                .collect();
+            crate::io::text_input::plan_splits(
+                &sized,
+                min_partitions.max(1),
+                crate::io::text_input::LOCAL_FS_BLOCK_SIZE,
+            )
+        } else {
+            let files = crate::io::text_input::list_input_files(path)?;
+            crate::io::text_input::compute_splits(&files, min_partitions.max(1))?
+        };
         Ok(TextFileRdd {
             meta: RddMeta::new(ctx, "TextFileRdd"),
             splits: Arc::new(splits),

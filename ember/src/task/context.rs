@@ -232,6 +232,7 @@ impl TaskContext {
         CURRENT.with(|c| *c.borrow_mut() = Some(ctx.clone()));
         CurrentGuard {
             _metrics: metrics::task_metrics::enter(&ctx.metrics),
+            _hadoop: crate::io::cloud::enter(ctx.services().hadoop_conf()),
         }
     }
 }
@@ -239,6 +240,7 @@ impl TaskContext {
 /// Clears the thread's current task context (and metrics) when dropped.
 pub(crate) struct CurrentGuard {
     _metrics: CurrentMetricsGuard,
+    _hadoop: crate::io::cloud::CurrentConfGuard,
 }
 
 impl Drop for CurrentGuard {

@@ -67,4 +67,8 @@ pub trait ExecutorServices: Send + Sync {
     fn block_client(&self) -> Option<&BlockClient>;
     /// Where barrier syncs go.
     fn barrier_sync(&self) -> &dyn BarrierSyncSource;
+    /// The object-store settings (`ember.hadoop.*`) of the application as this executor has
+    /// them: the driver's own in local mode, the ones sent at registration in an executor
+    /// process.
+    fn hadoop_conf(&self) -> &Arc<crate::io::cloud::HadoopConf>;
 }

@@ -26,6 +26,7 @@ mod integrity;
 mod lifecycle;
 mod monitoring;
 mod netns;
+mod object_store;
 mod operators;
 mod overflow;
 mod properties;
