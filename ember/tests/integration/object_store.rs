@@ -17,6 +17,8 @@ use ember::prelude::*;
 use ember::rdd::{CsvOptions, JsonOptions, ParquetOptions};
 use serde::{Deserialize, Serialize};
 
+use crate::data_sources::Sale;
+
 use crate::common::{context, sorted};
 
 const ACCESS_KEY: &str = "ember-test-key";
@@ -186,16 +188,6 @@ fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../testdata/data")
         .join(name)
-}
-
-#[derive(Debug, Clone, PartialEq, PartialOrd, Serialize, Deserialize)]
-struct Sale {
-    id: i64,
-    product: Option<String>,
-    qty: Option<i32>,
-    price: Option<f64>,
-    year: i32,
-    month: i32,
 }
 
 /// A few columns of the `people` fixtures (serde skips the others).
