@@ -158,11 +158,9 @@ pub(crate) fn load_le_partial(b: &[u8]) -> u64 {
     }
 }
 
-/// The calendar date and time of `ms` milliseconds after the Unix epoch, in UTC:
-/// `(year, month, day, hour, minute, second, millisecond)` (Howard Hinnant's `civil_from_days`).
-fn civil_utc(ms: i64) -> (i64, u32, u32, u32, u32, u32, u32) {
-    let days = ms.div_euclid(86_400_000);
-    let in_day = ms.rem_euclid(86_400_000);
+/// Days since 1970-01-01 as (year, month, day), proleptic Gregorian (Howard Hinnant's
+/// `civil_from_days`).
+pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);
@@ -171,7 +169,14 @@ fn civil_utc(ms: i64) -> (i64, u32, u32, u32, u32, u32, u32) {
     let mp = (5 * doy + 2) / 153;
     let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
     let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    (yoe + era * 400 + i64::from(month <= 2), month, day)
+}
+
+/// The calendar date and time of `ms` milliseconds after the Unix epoch, in UTC:
+/// `(year, month, day, hour, minute, second, millisecond)`.
+fn civil_utc(ms: i64) -> (i64, u32, u32, u32, u32, u32, u32) {
+    let (year, month, day) = civil_from_days(ms.div_euclid(86_400_000));
+    let in_day = ms.rem_euclid(86_400_000);
     let (h, m, s, milli) = (
         in_day / 3_600_000,
         in_day / 60_000 % 60,

@@ -475,8 +475,13 @@ def shown_row(r):
 
 
 def same_type(got, want):
-    """Types equal up to string/list width (large_* from polars-like writers) and dictionary encoding."""
+    """Types equal up to string/list width (large_* from polars-like writers), dictionary encoding,
+    and the zone name of a zone-aware timestamp: Parquet's TIMESTAMP type records only that the
+    values are UTC instants (isAdjustedToUTC); a zone name survives only in pyarrow's own schema
+    metadata, which DuckDB, Spark and Ember do not write."""
     def norm(t):
+        if pa.types.is_timestamp(t) and t.tz is not None:
+            return pa.timestamp(t.unit, tz="UTC")
         if pa.types.is_dictionary(t):
             return norm(t.value_type)
         if pa.types.is_large_string(t):

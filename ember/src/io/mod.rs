@@ -1,10 +1,11 @@
 //! Reading input files and committing output files: where the files of a dataset are
 //! (`store`, `partitioning`), how their bytes decode (`compression`), the record formats
-//! (`text_input`, `csv`, `json_lines`, `parquet`), and the commit protocol of every writer
-//! (`output_committer`).
+//! (`text_input`, `csv`, `json_lines`, `parquet`), the values of typed columns text cannot name
+//! (`column_types`), and the commit protocol of every writer (`output_committer`).
 
 pub mod cloud;
 pub mod cloud_committer;
+pub mod column_types;
 pub mod compression;
 pub mod csv;
 pub mod json_lines;

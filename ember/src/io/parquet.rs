@@ -26,6 +26,7 @@ use serde_arrow::schema::{SchemaLike, TracingOptions};
 
 use crate::data::Data;
 use crate::error::{EmberError, Result};
+use crate::io::column_types;
 use crate::io::record::{DataSplit, RecordFormat, Records};
 
 /// Rows per record batch read (arrow-rs's default).
@@ -63,15 +64,18 @@ impl<T> Clone for ParquetFormat<T> {
     }
 }
 
+/// `T`'s columns and their types, traced from its `Deserialize`, with the column types of
+/// [`Date`](crate::io::column_types::Date), timestamps and decimals resolved.
 fn traced_fields<T: DeserializeOwned>() -> Result<Vec<FieldRef>> {
-    Vec::<FieldRef>::from_type::<T>(TracingOptions::default().allow_null_fields(true)).map_err(
-        |e| {
+    let options = TracingOptions::default().allow_null_fields(true);
+    column_types::while_tracing(|| Vec::<FieldRef>::from_type::<T>(options))
+        .map(column_types::resolve_markers)
+        .map_err(|e| {
             EmberError::Argument(format!(
                 "the record type {} cannot be read from Parquet: {e}",
                 std::any::type_name::<T>()
             ))
-        },
-    )
+        })
 }
 
 impl<T: DeserializeOwned> ParquetFormat<T> {
@@ -145,47 +149,25 @@ fn timestamps_in_utc(col: ArrayRef) -> ArrayRef {
     }
 }
 
-/// Days since 1970-01-01 as (year, month, day) in the proleptic Gregorian calendar (Howard
-/// Hinnant's `civil_from_days`).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
 /// A timestamp as ISO 8601 with the digits of its unit (`2025-11-03T12:34:56.123456`), and
 /// `Z` when it is an instant (zone-aware): the text Spark and pyarrow show, in UTC.
 fn format_timestamp(v: i64, unit: TimeUnit, utc: bool) -> String {
-    let (per_sec, digits) = match unit {
-        TimeUnit::Second => (1i64, 0usize),
-        TimeUnit::Millisecond => (1_000, 3),
-        TimeUnit::Microsecond => (1_000_000, 6),
-        TimeUnit::Nanosecond => (1_000_000_000, 9),
-    };
-    let secs = v.div_euclid(per_sec);
-    let frac = v.rem_euclid(per_sec);
-    let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (y, m, d) = civil_from_days(days);
-    let mut out = format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
-        sod / 3600,
-        sod / 60 % 60,
-        sod % 60
-    );
-    if digits > 0 {
-        out.push_str(&format!(".{frac:0digits$}"));
+    use crate::io::column_types::{Micros, Millis, Nanos, Seconds, Timestamp, TimestampNtz};
+    macro_rules! text {
+        ($u:ty) => {
+            if utc {
+                Timestamp::<$u>::new(v).to_string()
+            } else {
+                TimestampNtz::<$u>::new(v).to_string()
+            }
+        };
     }
-    if utc {
-        out.push('Z');
+    match unit {
+        TimeUnit::Second => text!(Seconds),
+        TimeUnit::Millisecond => text!(Millis),
+        TimeUnit::Microsecond => text!(Micros),
+        TimeUnit::Nanosecond => text!(Nanos),
     }
-    out
 }
 
 /// A timestamp column as text, for a `String` field.
@@ -429,10 +411,11 @@ pub(crate) fn write_file<T: Serialize + DeserializeOwned>(
     let fields = match traced_fields::<T>() {
         Ok(f) => f,
         Err(e) if records.is_empty() => return Err(e),
-        Err(_) => Vec::<FieldRef>::from_samples(
-            records,
-            TracingOptions::default().allow_null_fields(true),
-        )
+        Err(_) => column_types::while_tracing(|| {
+            let options = TracingOptions::default().allow_null_fields(true);
+            Vec::<FieldRef>::from_samples(records, options)
+        })
+        .map(column_types::resolve_markers)
         .map_err(|e| EmberError::Argument(format!("cannot write as Parquet: {e}")))?,
     };
     let batch = serde_arrow::to_record_batch(&fields, &records)
@@ -515,8 +498,8 @@ mod tests {
             format_timestamp(0, TimeUnit::Second, false),
             "1970-01-01T00:00:00"
         );
-        assert_eq!(civil_from_days(-25_567), (1900, 1, 1));
-        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+        let before_1970 = format_timestamp(-2_208_988_800, TimeUnit::Second, false);
+        assert_eq!(before_1970, "1900-01-01T00:00:00");
     }
 
     #[test]

@@ -22,6 +22,10 @@ use crate::io::record::{plan_splits, DataSplit, RecordFormat, Records};
 use crate::io::store::{is_missing_file, store_with};
 use crate::task::{TaskContext, TaskMetrics};
 
+pub use crate::io::column_types::{
+    ColumnValueError, Date, Decimal, Micros, Millis, Nanos, Seconds, TimeUnit, Timestamp,
+    TimestampNtz,
+};
 pub use crate::io::compression::Compression;
 pub use crate::io::csv::{CsvFormat, CsvOptions};
 pub use crate::io::json_lines::{JsonLinesFormat, JsonOptions};

@@ -6,7 +6,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use ember::prelude::*;
-use ember::rdd::{Compression, CsvOptions, JsonOptions, ParquetOptions, ParseMode};
+use ember::rdd::{
+    Compression, CsvOptions, Date, Decimal, JsonOptions, Micros, Millis, ParquetOptions, ParseMode,
+    Timestamp, TimestampNtz,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -104,6 +107,183 @@ fn parquet_files_of_every_writer_read_exactly() {
             .unwrap();
         assert_eq!(empty, 0, "{m}");
     });
+}
+
+/// The `people` dataset with its dates, timestamps and decimals in typed fields, which write
+/// back as the same column types.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct TypedPerson {
+    id: i64,
+    age: Option<i32>,
+    score: Option<f64>,
+    active: Option<bool>,
+    name: Option<String>,
+    city: Option<String>,
+    big: Option<i64>,
+    address: Option<Address>,
+    tags: Option<Vec<Option<String>>>,
+    lucky: Option<Vec<Option<i64>>>,
+    birth: Option<Date>,
+    ts_us: Option<TimestampNtz<Micros>>,
+    ts_ms: Option<TimestampNtz<Millis>>,
+    ts_us_utc: Option<Timestamp<Micros>>,
+    ts_ms_paris: Option<Timestamp<Millis>>,
+    price: Option<Decimal<10, 2>>,
+    amount: Option<Decimal<38, 10>>,
+}
+
+#[test]
+fn parquet_dates_timestamps_and_decimals_read_typed_and_write_back_as_their_column_types() {
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let exp = expected();
+    let want = exp["files"]["people.pyarrow.parquet"]["rows"]
+        .as_array()
+        .unwrap();
+    let out = tempfile::tempdir().unwrap();
+    each_master(|ctx, m| {
+        // DuckDB's file holds ts_ms_paris in microseconds: the same instants.
+        for f in [
+            "people.pyarrow.parquet",
+            "people.duckdb.parquet",
+            "people.polars.parquet",
+        ] {
+            let rows = ctx
+                .parquet_file::<TypedPerson>(&fixture_s(f), ParquetOptions::default())
+                .unwrap()
+                .collect()
+                .unwrap_or_else(|e| panic!("{m} {f}: {e}"));
+            assert_same(&as_values(&rows), want, &format!("{m} {f}"));
+        }
+        let dir = out.path().join(m.replace(['[', ']', ','], "_"));
+        let path = dir.to_str().unwrap();
+        ctx.parquet_file::<TypedPerson>(
+            &fixture_s("people.pyarrow.parquet"),
+            ParquetOptions::default(),
+        )
+        .unwrap()
+        .save_as_parquet(path, ParquetOptions::default())
+        .unwrap();
+        let back = ctx
+            .parquet_file::<TypedPerson>(path, ParquetOptions::default())
+            .unwrap()
+            .collect()
+            .unwrap();
+        assert_same(
+            &as_values(&back),
+            want,
+            &format!("{m}: written and read back"),
+        );
+        let parts: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+            .collect();
+        assert!(!parts.is_empty(), "{m}");
+        for part in parts {
+            let file = std::fs::File::open(&part).unwrap();
+            let schema = ParquetRecordBatchReaderBuilder::try_new(file)
+                .unwrap()
+                .schema()
+                .clone();
+            let ty = |c: &str| schema.field_with_name(c).unwrap().data_type().to_string();
+            let types: Vec<String> = [
+                "birth",
+                "ts_us",
+                "ts_ms",
+                "ts_us_utc",
+                "ts_ms_paris",
+                "price",
+                "amount",
+            ]
+            .map(ty)
+            .to_vec();
+            assert_eq!(
+                types,
+                [
+                    "Date32",
+                    "Timestamp(µs)",
+                    "Timestamp(ms)",
+                    "Timestamp(µs, \"UTC\")",
+                    "Timestamp(ms, \"UTC\")",
+                    "Decimal128(10, 2)",
+                    "Decimal128(38, 10)",
+                ],
+                "{m}: {}",
+                part.display()
+            );
+        }
+    });
+}
+
+#[test]
+fn typed_dates_timestamps_and_decimals_are_text_in_json_lines_and_csv() {
+    let exp = expected();
+    let want = exp["files"]["people.pyarrow.parquet"]["rows"]
+        .as_array()
+        .unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let ctx = context("local[2]", &[]);
+    let typed = ctx
+        .parquet_file::<TypedPerson>(
+            &fixture_s("people.pyarrow.parquet"),
+            ParquetOptions::default(),
+        )
+        .unwrap();
+    let json = out.path().join("json");
+    typed
+        .save_as_json_lines(json.to_str().unwrap(), JsonOptions::default())
+        .unwrap();
+    let back = ctx
+        .json_lines::<TypedPerson>(json.to_str().unwrap(), JsonOptions::default())
+        .unwrap()
+        .collect()
+        .unwrap();
+    assert_same(&as_values(&back), want, "JSON lines");
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    struct Flat {
+        id: i64,
+        birth: Option<Date>,
+        ts_ms_paris: Option<Timestamp<Millis>>,
+        amount: Option<Decimal<38, 10>>,
+    }
+    let csv = out.path().join("csv");
+    typed
+        .map(|p: TypedPerson| Flat {
+            id: p.id,
+            birth: p.birth,
+            ts_ms_paris: p.ts_ms_paris,
+            amount: p.amount,
+        })
+        .save_as_csv(csv.to_str().unwrap(), CsvOptions::with_header())
+        .unwrap();
+    let text: String = sorted(
+        &ctx.text_file(csv.to_str().unwrap(), None)
+            .unwrap()
+            .collect()
+            .unwrap(),
+    )
+    .join("\n");
+    assert!(
+        text.contains("1,1991-04-12,2025-11-03T11:34:56.123Z,1234567890.0123456789"),
+        "{text}"
+    );
+    let flat = ctx
+        .csv_file::<Flat>(csv.to_str().unwrap(), CsvOptions::with_header())
+        .unwrap()
+        .collect()
+        .unwrap();
+    let got: Vec<Value> = as_values(&flat);
+    let want: Vec<Value> = want
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "id": r["id"], "birth": r["birth"], "ts_ms_paris": r["ts_ms_paris"],
+                "amount": r["amount"],
+            })
+        })
+        .collect();
+    assert_same(&got, &want, "CSV");
+    ctx.stop();
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -1199,12 +1379,17 @@ fn write_datasets_for_the_roundtrip_check() {
             ParquetOptions::default(),
         )
         .unwrap();
-    people
-        .save_as_parquet(
-            dir.join("people-parquet").to_str().unwrap(),
-            ParquetOptions::default(),
-        )
-        .unwrap();
+    // Typed dates, timestamps and decimals: the Parquet column types come back too.
+    ctx.parquet_file::<TypedPerson>(
+        &fixture_s("people.pyarrow.parquet"),
+        ParquetOptions::default(),
+    )
+    .unwrap()
+    .save_as_parquet(
+        dir.join("people-parquet").to_str().unwrap(),
+        ParquetOptions::default(),
+    )
+    .unwrap();
     people
         .save_as_json_lines(
             dir.join("people-json").to_str().unwrap(),
