@@ -537,12 +537,72 @@ fn has_glob_meta(s: &str) -> bool {
     s.contains(['*', '?', '[', '{'])
 }
 
+impl ObjectFileStore {
+    /// The files a glob names, as on a local file system (Hadoop's `globStatus`): the objects
+    /// whose key matches, and the objects right inside a matching "directory"; `*`, `?` and
+    /// `[...]` do not cross a `/`. One recursive listing of the longest prefix without a
+    /// pattern character.
+    fn list_glob(&self, path: &str) -> Result<Vec<FileStatus>> {
+        if scheme_of(path) == Scheme::Http {
+            return Err(EmberError::Argument(format!(
+                "{path}: an http(s) server cannot be listed, so it cannot take a glob"
+            )));
+        }
+        let rest = path
+            .strip_prefix(&self.bucket.root)
+            .ok_or_else(|| EmberError::Argument(format!("{path} is not in {}", self.bucket.root)))?
+            .trim_matches('/');
+        let invalid = |position: usize, reason: &'static str| EmberError::InvalidGlob {
+            pattern: path.to_string(),
+            position,
+            reason,
+        };
+        if rest.contains('{') {
+            return Err(invalid(
+                rest.find('{').unwrap_or(0),
+                "alternatives ({a,b}) are not supported; use one pattern per alternative",
+            ));
+        }
+        let pattern = glob::Pattern::new(rest).map_err(|e| invalid(e.pos, e.msg))?;
+        let literal = &rest[..rest.find(['*', '?', '[']).unwrap_or(rest.len())];
+        let prefix = Key::from(&literal[..literal.rfind('/').unwrap_or(0)]);
+        let store = self.bucket.store.clone();
+        let objects: Vec<object_store::ObjectMeta> = run(async move {
+            let p = (!prefix.as_ref().is_empty()).then_some(&prefix);
+            store.list(p).try_collect().await
+        })?
+        .map_err(|e| os_error(path, e))?;
+        let options = glob::MatchOptions {
+            case_sensitive: true,
+            require_literal_separator: true,
+            require_literal_leading_dot: false,
+        };
+        let mut out: Vec<FileStatus> = objects
+            .into_iter()
+            .filter(|m| {
+                let key = m.location.as_ref();
+                let dir = &key[..key.rfind('/').unwrap_or(0)];
+                let visible = m.location.filename().is_some_and(|n| !is_hidden_name(n));
+                visible
+                    && (pattern.matches_with(key, options) || pattern.matches_with(dir, options))
+            })
+            .map(|m| FileStatus {
+                path: PathBuf::from(self.bucket.url(&m.location)),
+                len: m.size,
+            })
+            .collect();
+        if out.is_empty() {
+            return Err(EmberError::InputNotFound(path.to_string()));
+        }
+        out.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(out)
+    }
+}
+
 impl FileStore for ObjectFileStore {
     fn list(&self, path: &str) -> Result<Vec<FileStatus>> {
         if has_glob_meta(path) {
-            return Err(EmberError::Argument(format!(
-                "{path}: glob patterns are not supported on object stores; name a directory"
-            )));
+            return self.list_glob(path);
         }
         let key = self.bucket.key(path)?;
         // The "directory" first: a key is rarely both an object and a prefix, and some servers

@@ -296,6 +296,22 @@ fn every_reader_and_writer_works_on_s3_in_both_modes() {
         );
         let gz = ctx.text_file("s3://data/in/gz/lines.txt.gz", None).unwrap();
         assert_eq!(gz.collect().unwrap(), want_lines, "{m} gz");
+        // Globs, as on a local file system: files matched by name, and the files inside a
+        // matched directory; `*` stays within one path segment.
+        let both = ctx.text_file("s3://data/in/*/lines.txt*", None).unwrap();
+        let twice: Vec<String> = want_lines.iter().chain(&want_lines).cloned().collect();
+        assert_eq!(sorted(&both.collect().unwrap()), sorted(&twice), "{m} glob");
+        let dir = ctx.text_file("s3://data/in/te?t", None).unwrap();
+        assert_eq!(
+            sorted(&dir.collect().unwrap()),
+            sorted(&want_lines),
+            "{m} dir glob"
+        );
+        let none = ctx
+            .text_file("s3://data/in/*.txt", None)
+            .err()
+            .map(|e| e.to_string());
+        assert!(none.is_some_and(|e| e.contains("does not exist")), "{m}");
 
         // A job, and its result written with each writer, then read back exactly.
         let out = |what: &str| format!("s3a://data/out-{tag}/{what}");
