@@ -47,8 +47,7 @@ struct Address {
     zip: Option<i32>,
 }
 
-/// The `people` dataset with every type of the fixtures (decimals as the strings Parquet
-/// readers give).
+/// The `people` dataset with its dates, timestamps and decimals as text.
 type Person = JsonAll<String>;
 
 /// The rows as JSON values, sorted by id, to compare with `expected.json`.
@@ -107,29 +106,6 @@ fn parquet_files_of_every_writer_read_exactly() {
             .unwrap();
         assert_eq!(empty, 0, "{m}");
     });
-}
-
-/// The `people` dataset with its dates, timestamps and decimals in typed fields, which write
-/// back as the same column types.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(crate) struct TypedPerson {
-    id: i64,
-    age: Option<i32>,
-    score: Option<f64>,
-    active: Option<bool>,
-    name: Option<String>,
-    city: Option<String>,
-    big: Option<i64>,
-    address: Option<Address>,
-    tags: Option<Vec<Option<String>>>,
-    lucky: Option<Vec<Option<i64>>>,
-    birth: Option<Date>,
-    ts_us: Option<TimestampNtz<Micros>>,
-    ts_ms: Option<TimestampNtz<Millis>>,
-    ts_us_utc: Option<Timestamp<Micros>>,
-    ts_ms_paris: Option<Timestamp<Millis>>,
-    price: Option<Decimal<10, 2>>,
-    amount: Option<Decimal<38, 10>>,
 }
 
 #[test]
@@ -620,9 +596,59 @@ struct Event {
     _corrupt_record: Option<String>,
 }
 
-/// Every field of a people JSON-lines file, with decimals as `D` (how the writer spells them).
+/// How a row of the `people` dataset holds its dates, timestamps and decimals.
+trait PeopleColumns: Clone + std::fmt::Debug + PartialEq + Send + Sync + 'static {
+    type Date: Column;
+    type TsUs: Column;
+    type TsMs: Column;
+    type TsUsUtc: Column;
+    type TsMsUtc: Column;
+    type Price: Column;
+    type Amount: Column;
+}
+
+trait Column:
+    Clone + std::fmt::Debug + PartialEq + Serialize + serde::de::DeserializeOwned + Send + Sync
+{
+}
+impl<T> Column for T where
+    T: Clone + std::fmt::Debug + PartialEq + Serialize + serde::de::DeserializeOwned + Send + Sync
+{
+}
+
+/// As text (ISO 8601, decimals as the strings Parquet readers give), with decimals as `D`: how
+/// a JSON writer spells them.
+#[derive(Clone, Debug, PartialEq)]
+struct AsText<D>(std::marker::PhantomData<D>);
+
+impl<D: Column + 'static> PeopleColumns for AsText<D> {
+    type Date = String;
+    type TsUs = String;
+    type TsMs = String;
+    type TsUsUtc = String;
+    type TsMsUtc = String;
+    type Price = D;
+    type Amount = D;
+}
+
+/// In typed fields, which write back as the same Parquet column types.
+#[derive(Clone, Debug, PartialEq)]
+struct Typed;
+
+impl PeopleColumns for Typed {
+    type Date = Date;
+    type TsUs = TimestampNtz<Micros>;
+    type TsMs = TimestampNtz<Millis>;
+    type TsUsUtc = Timestamp<Micros>;
+    type TsMsUtc = Timestamp<Millis>;
+    type Price = Decimal<10, 2>;
+    type Amount = Decimal<38, 10>;
+}
+
+/// Every field of the `people` dataset.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct JsonAll<D> {
+#[serde(bound = "")]
+struct People<C: PeopleColumns> {
     id: i64,
     age: Option<i32>,
     score: Option<f64>,
@@ -633,14 +659,18 @@ struct JsonAll<D> {
     address: Option<Address>,
     tags: Option<Vec<Option<String>>>,
     lucky: Option<Vec<Option<i64>>>,
-    birth: Option<String>,
-    ts_us: Option<String>,
-    ts_ms: Option<String>,
-    ts_us_utc: Option<String>,
-    ts_ms_paris: Option<String>,
-    price: Option<D>,
-    amount: Option<D>,
+    birth: Option<C::Date>,
+    ts_us: Option<C::TsUs>,
+    ts_ms: Option<C::TsMs>,
+    ts_us_utc: Option<C::TsUsUtc>,
+    ts_ms_paris: Option<C::TsMsUtc>,
+    price: Option<C::Price>,
+    amount: Option<C::Amount>,
 }
+
+type JsonAll<D> = People<AsText<D>>;
+
+type TypedPerson = People<Typed>;
 
 fn json_all_fields<D>(ctx: &Context, f: &str) -> Vec<Value>
 where
