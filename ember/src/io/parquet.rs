@@ -5,8 +5,10 @@
 //! like text) reads the row groups whose middle byte lies in it, as Spark's
 //! `ParquetFileFormat` does, so row groups are spread over tasks without the driver reading any
 //! footer. Column types follow the footer's Arrow schema (`LargeUtf8`, dictionaries, lists,
-//! structs); timestamps read into `String` as ISO 8601 (a zone-aware one as its UTC instant
-//! with `Z`), into `i64` as the raw count of their unit; decimals read into `String`.
+//! structs); dates, timestamps and decimals read into the typed values of
+//! [`column_types`](crate::io::column_types), which write back as the same column types, or into
+//! `String` as their text (a zone-aware timestamp as its UTC instant with `Z`); a timestamp
+//! reads into `i64` as the raw count of its unit.
 
 use std::fs::File;
 use std::marker::PhantomData;
