@@ -878,7 +878,19 @@ mod tests {
             store.list("s3://bk/none"),
             Err(EmberError::InputNotFound(_))
         ));
-        assert!(store.list("s3://bk/ds/*.txt").is_err());
+        // Globs: a file by name (hidden ones skipped), the files inside a matched directory.
+        assert_eq!(store.list("s3://bk/ds/*.txt").unwrap(), listed);
+        let in_dir = store.list("s3://bk/ds/year=?").unwrap();
+        let names: Vec<&Path> = in_dir.iter().map(|f| f.path.as_path()).collect();
+        assert_eq!(names, [Path::new("s3://bk/ds/year=1/a.txt")]);
+        assert!(matches!(
+            store.list("s3://bk/ds/{a,b}.txt"),
+            Err(EmberError::InvalidGlob { .. })
+        ));
+        assert!(matches!(
+            store.list("s3://bk/ds/*.csv"),
+            Err(EmberError::InputNotFound(_))
+        ));
         let mut dir = store.list_dir(Path::new("s3://bk/ds")).unwrap();
         dir.sort();
         assert!(dir.contains(&(PathBuf::from("s3://bk/ds/year=1"), true, 0)), "{dir:?}");
