@@ -978,8 +978,9 @@ fn event_logs_for_the_history_server() {
 /// where Spark's jars (pyspark from PyPI, cached under `~/.cache/ember`) cannot be installed.
 #[test]
 fn the_spark_history_server_reads_ember_event_logs() {
+    // Without -XX:-UsePerfData every JVM leaves /tmp/hsperfdata_<user> behind.
     let java = std::process::Command::new("java")
-        .arg("-version")
+        .args(["-XX:-UsePerfData", "-version"])
         .stderr(std::process::Stdio::null())
         .status();
     if !java.is_ok_and(|s| s.success()) {
