@@ -583,8 +583,12 @@ impl ObjectFileStore {
                 let key = m.location.as_ref();
                 let dir = &key[..key.rfind('/').unwrap_or(0)];
                 let visible = m.location.filename().is_some_and(|n| !is_hidden_name(n));
+                // A matched "directory" that is hidden (`out/*` against `out/_temporary/…`)
+                // is skipped with its files, as the local listing skips the directory.
+                let dir_visible = !is_hidden_name(&dir[dir.rfind('/').map_or(0, |i| i + 1)..]);
                 visible
-                    && (pattern.matches_with(key, options) || pattern.matches_with(dir, options))
+                    && (pattern.matches_with(key, options)
+                        || (dir_visible && pattern.matches_with(dir, options)))
             })
             .map(|m| FileStatus {
                 path: PathBuf::from(self.bucket.url(&m.location)),
@@ -859,6 +863,7 @@ mod tests {
         put("ds/b.txt", b"b".to_vec());
         put("ds/_SUCCESS", Vec::new());
         put("ds/.hidden", Vec::new());
+        put("ds/_temporary/part-0", b"t".to_vec());
         let store = ObjectFileStore::of_bucket(Arc::new(Bucket {
             root: "s3://bk".into(),
             store: mem.clone(),
@@ -883,6 +888,13 @@ mod tests {
         let in_dir = store.list("s3://bk/ds/year=?").unwrap();
         let names: Vec<&Path> = in_dir.iter().map(|f| f.path.as_path()).collect();
         assert_eq!(names, [Path::new("s3://bk/ds/year=1/a.txt")]);
+        // A hidden "directory" the pattern matches is skipped with what is inside it.
+        let all = store.list("s3://bk/ds/*").unwrap();
+        let names: Vec<&Path> = all.iter().map(|f| f.path.as_path()).collect();
+        assert_eq!(
+            names,
+            [Path::new("s3://bk/ds/b.txt"), Path::new("s3://bk/ds/year=1/a.txt")]
+        );
         assert!(matches!(
             store.list("s3://bk/ds/{a,b}.txt"),
             Err(EmberError::InvalidGlob { .. })
