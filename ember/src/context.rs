@@ -1141,7 +1141,7 @@ impl Context {
             })
             .map_err(|_| EmberError::ContextStopped)?;
         loop {
-            match rx.recv() {
+            match crate::handoff::recv(&rx) {
                 Ok(JobEvent::TaskSucceeded {
                     output_index,
                     value,

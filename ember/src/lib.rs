@@ -80,6 +80,7 @@ pub mod aggregator;
 pub mod data;
 pub mod error;
 mod func;
+mod handoff;
 #[allow(unsafe_code)]
 mod image;
 pub mod metrics;

@@ -175,7 +175,7 @@ impl Executor {
                     name,
                     running.clone(),
                 ));
-                while let Ok((task, ctx)) = rx.recv() {
+                while let Ok((task, ctx)) = crate::handoff::recv(&rx) {
                     running.store(task.task_id + 1, Ordering::Relaxed);
                     TaskRunner::new(shared.clone(), task, ctx).run();
                     running.store(0, Ordering::Relaxed);

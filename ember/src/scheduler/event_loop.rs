@@ -26,6 +26,7 @@ use super::backend::{LaunchFailure, SchedulerBackend};
 use super::recorder::Recorder;
 pub use super::status::{AppStatus, StatusCell};
 use crate::accumulator::AccumulatorRegistry;
+use crate::handoff;
 use crate::listener::events::{JobResult, Properties};
 use crate::storage::BlockManagerMaster;
 use crate::task::{JobId, StatusUpdate, TaskDescription, TaskKind};
@@ -185,7 +186,8 @@ impl EventLoop {
             if timeout == 0 && self.backend.offers().iter().all(|o| o.cores == 0) {
                 timeout = BUSY_WAKEUP_MS;
             }
-            let first = match events.recv_timeout(Duration::from_millis(timeout.max(1))) {
+            let wait = Duration::from_millis(timeout.max(1));
+            let first = match handoff::recv_timeout(&events, wait) {
                 Ok(ev) => Some(ev),
                 Err(RecvTimeoutError::Timeout) => None,
                 Err(RecvTimeoutError::Disconnected) => break,
