@@ -61,3 +61,60 @@ pub(crate) const fn queueing_pays<K, V>() -> bool {
 /// cache lines are reused: measured on 2.5M records / 918K keys, 2 MiB gave 170 ms, 32 MiB 120 ms
 /// (a single map: 208 ms).
 pub(crate) const PENDING_BUDGET: usize = 32 << 20;
+
+/// Entries a bucket queue is first given room for; it then doubles up to its batch.
+const FIRST_QUEUE_ENTRIES: usize = 128;
+
+/// Appends `item` to a bucket queue that is folded when it holds `batch` items.
+///
+/// The queue grows by doubling up to `batch` instead of getting all of it at its first item. A
+/// task with fewer records than `PENDING_BUDGET` holds would otherwise take the whole budget
+/// (32 MiB) from the allocator, as pages the kernel zeroes on first touch: in PageRank's
+/// iterations (125,000 records a map task) that zeroing was 11 % of the job's time.
+#[inline]
+pub(crate) fn push_queued<T>(queue: &mut Vec<T>, item: T, batch: usize) {
+    if queue.len() == queue.capacity() {
+        grow_queue(queue, batch);
+    }
+    queue.push(item);
+}
+
+#[cold]
+#[inline(never)]
+fn grow_queue<T>(queue: &mut Vec<T>, batch: usize) {
+    let cap = queue.capacity();
+    let target = if cap == 0 {
+        FIRST_QUEUE_ENTRIES.min(batch)
+    } else {
+        cap.saturating_mul(2).min(batch)
+    };
+    queue.reserve_exact(target.max(queue.len() + 1) - queue.len());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_queue_grows_by_doubling_up_to_its_batch_and_keeps_every_item() {
+        let batch = 1000;
+        let mut queue = Vec::new();
+        let mut capacities = Vec::new();
+        for i in 0..batch {
+            push_queued(&mut queue, i, batch);
+            if capacities.last() != Some(&queue.capacity()) {
+                capacities.push(queue.capacity());
+            }
+        }
+        assert_eq!(queue, (0..batch).collect::<Vec<_>>());
+        assert_eq!(capacities, [128, 256, 512, 1000]);
+        // Drained after a fold, the queue keeps its room for the next batch.
+        queue.clear();
+        push_queued(&mut queue, 7, batch);
+        assert_eq!(queue.capacity(), 1000);
+        // A batch smaller than the first size is all the queue gets.
+        let mut small = Vec::new();
+        push_queued(&mut small, 1u8, 16);
+        assert_eq!(small.capacity(), 16);
+    }
+}

@@ -18,7 +18,9 @@ use std::path::{Path, PathBuf};
 
 use rustc_hash::FxHashMap;
 
-use super::append_only_map::{queueing_pays, upsert, DIRECT_MAX_ENTRIES, PENDING_BUDGET};
+use super::append_only_map::{
+    push_queued, queueing_pays, upsert, DIRECT_MAX_ENTRIES, PENDING_BUDGET,
+};
 use super::ShuffleConf;
 use crate::aggregator::Aggregator;
 use crate::codec::{io_err, ChunkBuf, ChunkFormat, RecordReader, SpillFile};
@@ -198,10 +200,7 @@ impl<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>> ExternalAggregator<K, V, 
         if self.bucketed {
             let b = bucket_of(&key, 0);
             let queue = &mut self.values[b];
-            if queue.capacity() == 0 {
-                queue.reserve_exact(self.value_batch);
-            }
-            queue.push((key, value));
+            push_queued(queue, (key, value), self.value_batch);
             self.pending_bytes += std::mem::size_of::<(K, V)>();
             if queue.len() >= self.value_batch {
                 self.fold(b);
@@ -227,10 +226,7 @@ impl<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>> ExternalAggregator<K, V, 
         if self.bucketed {
             let b = bucket_of(&key, 0);
             let queue = &mut self.combiners[b];
-            if queue.capacity() == 0 {
-                queue.reserve_exact(self.combiner_batch);
-            }
-            queue.push((key, combiner));
+            push_queued(queue, (key, combiner), self.combiner_batch);
             self.pending_bytes += std::mem::size_of::<(K, C)>();
             if queue.len() >= self.combiner_batch {
                 self.fold(b);

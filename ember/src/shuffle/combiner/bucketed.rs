@@ -11,7 +11,7 @@ use crate::codec::ChunkFormat;
 use crate::data::{Data, Key};
 use crate::error::Result;
 use crate::partitioner::{fast_range, fx_hash, mix64, Partitioner};
-use crate::shuffle::append_only_map::{upsert, DIRECT_MAX_ENTRIES, PENDING_BUDGET};
+use crate::shuffle::append_only_map::{push_queued, upsert, DIRECT_MAX_ENTRIES, PENDING_BUDGET};
 use crate::shuffle::map_output_writer::MapOutput;
 use crate::size_tracker::{map_slot_bytes, SizeTracker};
 
@@ -165,11 +165,7 @@ impl<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>, P: Partitioner<K>> MapCom
         }
         let b = self.bucket_of(&key)?;
         let queue = &mut self.pending[b];
-        if queue.capacity() == 0 {
-            // Allocated on first use: with many partitions most queues may stay empty.
-            queue.reserve_exact(self.batch);
-        }
-        queue.push((key, value));
+        push_queued(queue, (key, value), self.batch);
         self.pending_count += 1;
         if queue.len() >= self.batch {
             self.fold(b);
