@@ -18,7 +18,12 @@ struct PartBuf {
     /// Records of the chunk being filled.
     open: ChunkBuf,
     /// Finished chunks, framed and (if configured) compressed: ready to be copied to a file.
-    done: Vec<u8>,
+    /// One allocation each rather than one growing buffer: growing a buffer of megabytes by
+    /// doubling copied it at each step and took fresh pages for every new size, which the kernel
+    /// zeroed (10 % of W5's samples in `perf record`).
+    done: Vec<Vec<u8>>,
+    /// Bytes in `done`.
+    done_bytes: usize,
 }
 
 /// Per-reduce-partition chunk buffers of one map task (no aggregation).
@@ -45,20 +50,28 @@ impl PartitionedBuffers {
     #[inline]
     pub(super) fn push<T: Serialize + ?Sized>(&mut self, p: usize, record: &T) -> Result<()> {
         let n = self.parts.len();
-        let part = self.parts.get_mut(p).ok_or(EmberError::InvalidPartition {
-            partition: p,
-            partitions: n,
-        })?;
+        // `ok_or_else`: the error is built only when it is needed (`ok_or` built and dropped
+        // one for every record).
+        let part = self
+            .parts
+            .get_mut(p)
+            .ok_or_else(|| EmberError::InvalidPartition {
+                partition: p,
+                partitions: n,
+            })?;
         let before = part.open.len();
         part.open.push(record)?;
         let after = part.open.len();
         self.bytes += (after - before) as u64;
         if part.open.is_full() {
             // Writing into a Vec only fails for a chunk over 4 GiB.
+            let mut chunk = Vec::new();
             let framed = part
                 .open
-                .finish_into(self.format, &mut self.scratch, &mut part.done)
+                .finish_into(self.format, &mut self.scratch, &mut chunk)
                 .map_err(|e| EmberError::io("an in-memory shuffle buffer", e))?;
+            part.done_bytes += chunk.len();
+            part.done.push(chunk);
             self.bytes = self.bytes - after as u64 + framed;
         }
         Ok(())
@@ -72,10 +85,12 @@ impl MapOutput for PartitionedBuffers {
 
     fn write_partition<W: Write>(&mut self, p: usize, out: &mut W, path: &Path) -> Result<u64> {
         let part = &mut self.parts[p];
-        let held = (part.done.len() + part.open.len()) as u64;
-        out.write_all(&part.done).map_err(io_err(path))?;
-        let mut n = part.done.len() as u64;
-        part.done.clear();
+        let held = (part.done_bytes + part.open.len()) as u64;
+        for chunk in part.done.drain(..) {
+            out.write_all(&chunk).map_err(io_err(path))?;
+        }
+        let mut n = part.done_bytes as u64;
+        part.done_bytes = 0;
         n += part
             .open
             .finish_into(self.format, &mut self.scratch, out)
