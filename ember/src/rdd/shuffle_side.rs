@@ -125,31 +125,41 @@ impl ShuffleSide {
     }
 
     /// Feeds every record of partition `p` to `insert`.
+    ///
+    /// `insert` is called from one place only, so that the compiler inlines it into the loop:
+    /// with a loop per kind of source it stayed an out-of-line call per record (1.9 million
+    /// calls in a W4 at 1/20 scale under callgrind).
+    #[inline]
     pub(crate) fn for_each<K: Key, X: Data>(
         &self,
         p: usize,
         ctx: &Arc<TaskContext>,
         mut insert: impl FnMut(K, X),
     ) {
-        match self {
-            ShuffleSide::Shuffle(read) => {
-                for (k, x) in
-                    read_reduce_partition::<(K, X)>(ctx, read.shuffle_id, p).metered(&ctx.metrics)
-                {
-                    insert(k, x);
-                }
-            }
-            ShuffleSide::Narrow(src) => {
-                if let Ok(it) = src
-                    .0
-                    .iter_any(p, ctx)
-                    .downcast::<Box<dyn Iterator<Item = (K, X)>>>()
-                {
-                    for (k, x) in *it {
-                        insert(k, x);
-                    }
-                }
-            }
+        enum Records<S, N> {
+            Shuffle(S),
+            Narrow(N),
+        }
+        let mut records = match self {
+            ShuffleSide::Shuffle(read) => Records::Shuffle(
+                read_reduce_partition::<(K, X)>(ctx, read.shuffle_id, p).metered(&ctx.metrics),
+            ),
+            ShuffleSide::Narrow(src) => match src
+                .0
+                .iter_any(p, ctx)
+                .downcast::<Box<dyn Iterator<Item = (K, X)>>>()
+            {
+                Ok(it) => Records::Narrow(*it),
+                Err(_) => return,
+            },
+        };
+        loop {
+            let next = match &mut records {
+                Records::Shuffle(it) => it.next(),
+                Records::Narrow(it) => it.next(),
+            };
+            let Some((k, x)) = next else { break };
+            insert(k, x);
         }
     }
 
