@@ -1080,6 +1080,12 @@ fn history_server_inputs(out: &Path) {
                 .reduce_by_key(|a, b| a + b, 3)
                 .count();
             assert_eq!(n.unwrap(), 5);
+            // The lost executor's replacement joins on its own time; the summary below and the
+            // event log must both have it (it could join after the summary, before the stop).
+            assert!(
+                ctx.wait_for_status(WAIT, |s| s.executors_added >= 3),
+                "the lost executor is replaced"
+            );
         }),
     ];
     for (name, master, run) in apps {
