@@ -19,9 +19,19 @@
 //! when every sanity check passed; 2 for bad arguments or when the application cannot start.
 
 /// A faster allocator for this allocation-heavy harness (per-record Strings and vectors);
-/// any Ember program can choose its own the same way.
+/// any Ember program can choose its own the same way. `--features system-allocator` builds the
+/// harness on the platform's allocator instead, as Ember's examples and a program that chooses
+/// none run (BENCHMARKS.md compares the two).
+#[cfg(not(feature = "system-allocator"))]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// The allocator this build runs on, as printed in the header line.
+const ALLOCATOR: &str = if cfg!(feature = "system-allocator") {
+    "system"
+} else {
+    "mimalloc"
+};
 
 mod corpus;
 mod gen;
@@ -162,7 +172,8 @@ fn main() -> ExitCode {
         }
     };
     println!(
-        "Ember {}, master {master}, runs {}, scale {}, workloads {}; context created in {:.1} ms",
+        "Ember {}, master {master}, runs {}, scale {}, workloads {}, allocator {ALLOCATOR}; \
+         context created in {:.1} ms",
         env!("CARGO_PKG_VERSION"),
         opts.runs,
         opts.scale,
