@@ -50,15 +50,13 @@ impl PartitionedBuffers {
     #[inline]
     pub(super) fn push<T: Serialize + ?Sized>(&mut self, p: usize, record: &T) -> Result<()> {
         let n = self.parts.len();
-        // `ok_or_else`: the error is built only when it is needed (`ok_or` built and dropped
-        // one for every record).
-        let part = self
-            .parts
-            .get_mut(p)
-            .ok_or_else(|| EmberError::InvalidPartition {
+        // The error is built only on the error path (`ok_or` built one for every record).
+        let Some(part) = self.parts.get_mut(p) else {
+            return Err(EmberError::InvalidPartition {
                 partition: p,
                 partitions: n,
-            })?;
+            });
+        };
         let before = part.open.len();
         part.open.push(record)?;
         let after = part.open.len();
