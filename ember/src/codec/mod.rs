@@ -21,7 +21,9 @@ use serde::Serialize;
 use crate::error::{EmberError, Result};
 
 pub mod checksum;
+mod pair;
 pub use checksum::ChecksumAlgorithm;
+pub use pair::encode_pair_into;
 
 /// How the chunks of a block are written: compressed or not, with a checksum or not. The reader
 /// must be given the format the writer used.
@@ -145,6 +147,17 @@ impl ChunkBuf {
     #[inline]
     pub fn push<T: Serialize + ?Sized>(&mut self, record: &T) -> Result<()> {
         encode_into(record, &mut self.buf)
+    }
+
+    /// Appends the record `(key, value)`: the same bytes as `push(&(key, value))`, written
+    /// directly when both are primitive numbers ([`encode_pair_into`]).
+    #[inline]
+    pub fn push_pair<K: Serialize + 'static, V: Serialize + 'static>(
+        &mut self,
+        key: &K,
+        value: &V,
+    ) -> Result<()> {
+        encode_pair_into(key, value, &mut self.buf)
     }
 
     /// Encoded bytes buffered.

@@ -46,9 +46,15 @@ impl PartitionedBuffers {
         }
     }
 
-    /// Encodes `record` into partition `p`'s buffer, closing the chunk when it is full.
+    /// Encodes the record `(key, value)` into partition `p`'s buffer, closing the chunk when it
+    /// is full.
     #[inline]
-    pub(super) fn push<T: Serialize + ?Sized>(&mut self, p: usize, record: &T) -> Result<()> {
+    pub(super) fn push_pair<K: Serialize + 'static, V: Serialize + 'static>(
+        &mut self,
+        p: usize,
+        key: &K,
+        value: &V,
+    ) -> Result<()> {
         let n = self.parts.len();
         // The error is built only on the error path (`ok_or` built one for every record).
         let Some(part) = self.parts.get_mut(p) else {
@@ -58,7 +64,7 @@ impl PartitionedBuffers {
             });
         };
         let before = part.open.len();
-        part.open.push(record)?;
+        part.open.push_pair(key, value)?;
         let after = part.open.len();
         self.bytes += (after - before) as u64;
         if part.open.is_full() {

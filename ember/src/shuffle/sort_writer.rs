@@ -86,7 +86,7 @@ pub fn write_records<K: Key, V: Data, P: Partitioner<K>>(
     for (k, v) in records {
         let p = partitioner.partition(&k);
         // A tuple of references encodes exactly like `(K, V)`.
-        bufs.push(p, &(&k, &v))?;
+        bufs.push_pair(p, &k, &v)?;
         count += 1;
         if memory.should_spill(bufs.bytes) {
             let held = bufs.bytes;

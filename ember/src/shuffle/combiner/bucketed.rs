@@ -208,7 +208,7 @@ impl<K: Key, V: Data, C: Data, A: Aggregator<K, V, C>, P: Partitioner<K>> MapOut
             self.fold(b);
             let drained = self.maps[b].len();
             for (k, c) in self.maps[b].drain() {
-                written += self.out.push(&(&k, &c), out, path)?;
+                written += self.out.push_pair(&k, &c, out, path)?;
             }
             self.entries -= drained;
         }

@@ -68,7 +68,7 @@ fn write_part<K: Key, C: Data, W: Write>(
     let mut written = 0;
     if let Some(part) = parts.get_mut(p) {
         for (k, c) in part.drain(..) {
-            written += w.push(&(&k, &c), out, path)?;
+            written += w.push_pair(&k, &c, out, path)?;
         }
     }
     Ok(written)

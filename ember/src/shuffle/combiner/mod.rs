@@ -94,6 +94,26 @@ impl BlockWriter {
         Ok(0)
     }
 
+    /// [`BlockWriter::push`] of the record `(key, value)`, encoded without serde when both are
+    /// primitive numbers.
+    #[inline]
+    pub(super) fn push_pair<K: Serialize + 'static, V: Serialize + 'static, W: Write>(
+        &mut self,
+        key: &K,
+        value: &V,
+        out: &mut W,
+        path: &Path,
+    ) -> Result<u64> {
+        self.chunk.push_pair(key, value)?;
+        if self.chunk.is_full() {
+            return self
+                .chunk
+                .finish_into(self.format, &mut self.scratch, out)
+                .map_err(io_err(path));
+        }
+        Ok(0)
+    }
+
     /// Ends the block; returns the bytes written to `out`.
     pub(super) fn finish<W: Write>(&mut self, out: &mut W, path: &Path) -> Result<u64> {
         self.chunk
