@@ -64,6 +64,8 @@ run_timed() {
 }
 
 # 1. Spark (Kryo: the faster of its two serializers, the one Ember is compared with).
+# -XX:-UsePerfData: the JVMs would otherwise leave /tmp/hsperfdata_<user> behind.
+export JAVA_TOOL_OPTIONS="-XX:-UsePerfData${JAVA_TOOL_OPTIONS:+ $JAVA_TOOL_OPTIONS}"
 if [ "$SPARK" != 0 ]; then
   echo "== Spark anchor: $SPARK_RUN (SERIALIZERS=kryo RUNS=$RUNS WORKLOADS=$WORKLOADS)"
   SERIALIZERS=kryo RUNS="$RUNS" WORKLOADS="$WORKLOADS" run_timed spark bash "$SPARK_RUN" \
