@@ -89,11 +89,12 @@ mod tests {
     }
 
     #[test]
-    fn a_message_sent_after_the_poll_is_received_by_the_blocking_wait() {
+    fn a_message_sent_while_the_receiver_waits_is_received() {
         let (tx, rx) = crossbeam_channel::unbounded();
         let (go_tx, go_rx) = crossbeam_channel::bounded::<()>(0);
         let sender = std::thread::spawn(move || {
-            // Sent only once the receiver has finished polling and is about to block or blocked.
+            // Sent only once the receiver has seen an empty channel: it arrives during the
+            // poll or the blocking wait, whichever the scheduler makes it.
             go_rx.recv().unwrap();
             tx.send(1).unwrap();
         });

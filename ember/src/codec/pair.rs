@@ -7,7 +7,7 @@
 //! falls back to postcard for anything else, so readers (which decode with postcard) see no
 //! difference.
 
-use std::any::Any;
+use std::any::{Any, TypeId};
 
 use serde::Serialize;
 
@@ -36,50 +36,45 @@ where
 /// The longest encoding of a primitive field (a `u64` varint).
 const MAX_FIELD: usize = 10;
 
-/// Whether `T` is one of the types [`put_primitive`] writes.
-#[inline(always)]
-fn is_primitive<T: 'static>() -> bool {
-    use std::any::TypeId;
-    let t = TypeId::of::<T>();
-    t == TypeId::of::<u64>()
-        || t == TypeId::of::<u32>()
-        || t == TypeId::of::<u16>()
-        || t == TypeId::of::<usize>()
-        || t == TypeId::of::<i64>()
-        || t == TypeId::of::<i32>()
-        || t == TypeId::of::<i16>()
-        || t == TypeId::of::<isize>()
-        || t == TypeId::of::<f64>()
-        || t == TypeId::of::<f32>()
+/// The primitive numbers and how postcard writes each: unsigned integers above a byte as
+/// varints, signed ones as zigzag varints, floats as their little-endian bits. One list makes
+/// both [`is_primitive`] and [`put_primitive`], so the two cannot disagree.
+macro_rules! primitives {
+    ($($t:ty => |$v:ident, $buf:ident| $write:expr;)*) => {
+        /// Whether `T` is one of the types [`put_primitive`] writes.
+        #[inline(always)]
+        fn is_primitive<T: 'static>() -> bool {
+            let t = TypeId::of::<T>();
+            false $(|| t == TypeId::of::<$t>())*
+        }
+
+        /// Writes `x` as postcard does; nothing if it is not a primitive number (callers check
+        /// [`is_primitive`] first).
+        #[inline(always)]
+        fn put_primitive<T: 'static>(x: &T, buf: &mut Vec<u8>) {
+            let x = x as &dyn Any;
+            $(
+                if let Some(&$v) = x.downcast_ref::<$t>() {
+                    let $buf = buf;
+                    $write;
+                    return;
+                }
+            )*
+        }
+    };
 }
 
-/// Writes `x` as postcard does: unsigned integers above a byte as varints, signed ones as
-/// zigzag varints, floats as their little-endian bits.
-#[inline(always)]
-fn put_primitive<T: 'static>(x: &T, buf: &mut Vec<u8>) {
-    let x = x as &dyn Any;
-    if let Some(&v) = x.downcast_ref::<u64>() {
-        put_varint(v, buf);
-    } else if let Some(&v) = x.downcast_ref::<u32>() {
-        put_varint(v.into(), buf);
-    } else if let Some(&v) = x.downcast_ref::<u16>() {
-        put_varint(v.into(), buf);
-    } else if let Some(&v) = x.downcast_ref::<usize>() {
-        put_varint(v as u64, buf);
-    } else if let Some(&v) = x.downcast_ref::<i64>() {
-        put_varint(((v << 1) ^ (v >> 63)) as u64, buf);
-    } else if let Some(&v) = x.downcast_ref::<i32>() {
-        put_varint(((v << 1) ^ (v >> 31)) as u32 as u64, buf);
-    } else if let Some(&v) = x.downcast_ref::<i16>() {
-        put_varint(((v << 1) ^ (v >> 15)) as u16 as u64, buf);
-    } else if let Some(&v) = x.downcast_ref::<isize>() {
-        let v = v as i64;
-        put_varint(((v << 1) ^ (v >> 63)) as u64, buf);
-    } else if let Some(&v) = x.downcast_ref::<f64>() {
-        buf.extend_from_slice(&v.to_le_bytes());
-    } else if let Some(&v) = x.downcast_ref::<f32>() {
-        buf.extend_from_slice(&v.to_le_bytes());
-    }
+primitives! {
+    u64 => |v, buf| put_varint(v, buf);
+    u32 => |v, buf| put_varint(v.into(), buf);
+    u16 => |v, buf| put_varint(v.into(), buf);
+    usize => |v, buf| put_varint(v as u64, buf);
+    i64 => |v, buf| put_varint(((v << 1) ^ (v >> 63)) as u64, buf);
+    i32 => |v, buf| put_varint(((v << 1) ^ (v >> 31)) as u32 as u64, buf);
+    i16 => |v, buf| put_varint(((v << 1) ^ (v >> 15)) as u16 as u64, buf);
+    isize => |v, buf| put_varint((((v as i64) << 1) ^ ((v as i64) >> 63)) as u64, buf);
+    f64 => |v, buf| buf.extend_from_slice(&v.to_le_bytes());
+    f32 => |v, buf| buf.extend_from_slice(&v.to_le_bytes());
 }
 
 /// LEB128, as postcard's varints: seven bits a byte, low bits first, the high bit set on every

@@ -22,8 +22,6 @@ struct PartBuf {
     /// doubling copied it at each step and took fresh pages for every new size, which the kernel
     /// zeroed (10 % of W5's samples in `perf record`).
     done: Vec<Vec<u8>>,
-    /// Bytes in `done`.
-    done_bytes: usize,
 }
 
 /// Per-reduce-partition chunk buffers of one map task (no aggregation).
@@ -74,7 +72,6 @@ impl PartitionedBuffers {
                 .open
                 .finish_into(self.format, &mut self.scratch, &mut chunk)
                 .map_err(|e| EmberError::io("an in-memory shuffle buffer", e))?;
-            part.done_bytes += chunk.len();
             part.done.push(chunk);
             self.bytes = self.bytes - after as u64 + framed;
         }
@@ -89,12 +86,12 @@ impl MapOutput for PartitionedBuffers {
 
     fn write_partition<W: Write>(&mut self, p: usize, out: &mut W, path: &Path) -> Result<u64> {
         let part = &mut self.parts[p];
-        let held = (part.done_bytes + part.open.len()) as u64;
+        let mut n = 0;
         for chunk in part.done.drain(..) {
             out.write_all(&chunk).map_err(io_err(path))?;
+            n += chunk.len() as u64;
         }
-        let mut n = part.done_bytes as u64;
-        part.done_bytes = 0;
+        let held = n + part.open.len() as u64;
         n += part
             .open
             .finish_into(self.format, &mut self.scratch, out)

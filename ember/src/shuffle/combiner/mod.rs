@@ -85,13 +85,7 @@ impl BlockWriter {
         path: &Path,
     ) -> Result<u64> {
         self.chunk.push(record)?;
-        if self.chunk.is_full() {
-            return self
-                .chunk
-                .finish_into(self.format, &mut self.scratch, out)
-                .map_err(io_err(path));
-        }
-        Ok(0)
+        self.close_if_full(out, path)
     }
 
     /// [`BlockWriter::push`] of the record `(key, value)`, encoded without serde when both are
@@ -105,6 +99,12 @@ impl BlockWriter {
         path: &Path,
     ) -> Result<u64> {
         self.chunk.push_pair(key, value)?;
+        self.close_if_full(out, path)
+    }
+
+    /// Writes the chunk to `out` once it is full; returns the bytes written.
+    #[inline]
+    fn close_if_full<W: Write>(&mut self, out: &mut W, path: &Path) -> Result<u64> {
         if self.chunk.is_full() {
             return self
                 .chunk
