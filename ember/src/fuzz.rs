@@ -137,7 +137,11 @@ fn chunk_format(ctl: u8) -> ChunkFormat {
 }
 
 /// Reads every record of a block, as a shuffle reader or a cached block's reader does.
-fn read_records<T: DeserializeOwned>(block: &[u8], len: u64, format: ChunkFormat) -> usize {
+fn read_records<T: DeserializeOwned + 'static>(
+    block: &[u8],
+    len: u64,
+    format: ChunkFormat,
+) -> usize {
     let mut n = 0;
     let mut r = RecordReader::<T, _>::new(Cursor::new(block), len, format);
     while let Ok(Some(_)) = r.next_record() {
@@ -150,6 +154,8 @@ fn read_records<T: DeserializeOwned>(block: &[u8], len: u64, format: ChunkFormat
 type WordRecord = (String, u64);
 /// Records with binary values, as a shuffle of byte arrays or of a sort key has.
 type BytesRecord = (u64, Vec<u8>);
+/// Pairs of numbers, which are decoded without serde (`codec::pair`).
+type PairRecord = (u64, i64);
 
 /// A map output's index and data files (see the module docs). Input: a control byte
 /// (compression, record type, reduce partition), the map status's size of the block (0: the
@@ -206,8 +212,9 @@ pub fn shuffle_output(data: &[u8]) {
     }
 }
 
-/// The chunked record format (see the module docs). Input: a control byte (compression, record
-/// type), the length the reader is told (0: the real one), then the block. The records of the
+/// The chunked record format (see the module docs). Input: a control byte (compression; the
+/// record type: bit 2 pairs of numbers, else bit 1 words or byte arrays), the length the reader
+/// is told (0: the real one), then the block. The records of the
 /// input's text also round-trip through the writer.
 pub fn chunk_codec(data: &[u8]) {
     let mut input = Input(data);
@@ -220,7 +227,10 @@ pub fn chunk_codec(data: &[u8]) {
     } else {
         u64::from(claim)
     };
-    if ctl & 2 == 0 {
+    if ctl & 4 != 0 {
+        read_records::<PairRecord>(block, len, format);
+        let _ = decode_bytes::<PairRecord>(block, format);
+    } else if ctl & 2 == 0 {
         read_records::<WordRecord>(block, len, format);
         let _ = decode_bytes::<WordRecord>(block, format);
     } else {

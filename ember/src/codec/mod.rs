@@ -472,13 +472,30 @@ impl<T: DeserializeOwned, R: Read> RecordReader<T, R> {
     pub fn records_read(&self) -> u64 {
         self.records
     }
+}
 
+impl<T: DeserializeOwned + 'static, R: Read> RecordReader<T, R> {
     /// The next record, `None` at the end of the range.
     #[inline]
     pub fn next_record(&mut self) -> io::Result<Option<T>> {
         loop {
             if self.pos < self.end {
                 let slice = &self.data[self.pos..self.end];
+                match pair::decode_pair::<T>(slice) {
+                    pair::Decoded::Record(v, used) => {
+                        self.pos += used;
+                        self.records += 1;
+                        return Ok(Some(v));
+                    }
+                    pair::Decoded::Invalid => {
+                        return Err(corrupt(format!(
+                            "undecodable record at byte {} of a chunk: not a pair of {}",
+                            self.pos,
+                            std::any::type_name::<T>()
+                        )))
+                    }
+                    pair::Decoded::Unsupported => {}
+                }
                 return match postcard::take_from_bytes::<T>(slice) {
                     Ok((v, rest)) => {
                         self.pos = self.end - rest.len();
@@ -580,7 +597,7 @@ impl<T: DeserializeOwned, R: Read> RecordReader<T, R> {
     }
 }
 
-impl<T: DeserializeOwned, R: Read> Iterator for RecordReader<T, R> {
+impl<T: DeserializeOwned + 'static, R: Read> Iterator for RecordReader<T, R> {
     type Item = io::Result<T>;
 
     #[inline]
@@ -704,7 +721,7 @@ mod tests {
         out
     }
 
-    fn decode_block<T: DeserializeOwned>(bytes: &[u8], format: ChunkFormat) -> io::Result<Vec<T>> {
+    fn decode_block<T: DeserializeOwned + 'static>(bytes: &[u8], format: ChunkFormat) -> io::Result<Vec<T>> {
         RecordReader::<T, _>::new(Cursor::new(bytes), bytes.len() as u64, format).collect()
     }
 

@@ -323,7 +323,7 @@ pub struct ShuffleReadIter<T: serde::de::DeserializeOwned> {
     read: u64,
 }
 
-impl<T: serde::de::DeserializeOwned> Iterator for ShuffleReadIter<T> {
+impl<T: serde::de::DeserializeOwned + 'static> Iterator for ShuffleReadIter<T> {
     type Item = T;
     #[inline]
     fn next(&mut self) -> Option<T> {

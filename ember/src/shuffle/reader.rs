@@ -234,7 +234,7 @@ impl<T: DeserializeOwned> ShuffleRecords<T> {
     }
 }
 
-impl<T: DeserializeOwned> Iterator for ShuffleRecords<T> {
+impl<T: DeserializeOwned + 'static> Iterator for ShuffleRecords<T> {
     type Item = T;
 
     #[inline]
@@ -310,7 +310,7 @@ impl<T> Metered<'_, T> {
     }
 }
 
-impl<T: DeserializeOwned> Iterator for Metered<'_, T> {
+impl<T: DeserializeOwned + 'static> Iterator for Metered<'_, T> {
     type Item = T;
 
     #[inline]

@@ -79,7 +79,7 @@ pub fn write_values<T: Serialize>(
 }
 
 /// Decodes a block held in memory.
-pub fn decode_bytes<T: DeserializeOwned>(
+pub fn decode_bytes<T: DeserializeOwned + 'static>(
     bytes: &[u8],
     format: ChunkFormat,
 ) -> std::io::Result<Vec<T>> {
@@ -87,7 +87,7 @@ pub fn decode_bytes<T: DeserializeOwned>(
 }
 
 /// Decodes a block file of `len` bytes.
-pub fn read_file<T: DeserializeOwned>(
+pub fn read_file<T: DeserializeOwned + 'static>(
     path: &Path,
     len: u64,
     format: ChunkFormat,
