@@ -721,7 +721,10 @@ mod tests {
         out
     }
 
-    fn decode_block<T: DeserializeOwned + 'static>(bytes: &[u8], format: ChunkFormat) -> io::Result<Vec<T>> {
+    fn decode_block<T: DeserializeOwned + 'static>(
+        bytes: &[u8],
+        format: ChunkFormat,
+    ) -> io::Result<Vec<T>> {
         RecordReader::<T, _>::new(Cursor::new(bytes), bytes.len() as u64, format).collect()
     }
 

@@ -80,8 +80,10 @@ pub fn decode_pair<T: 'static>(bytes: &[u8]) -> Decoded<T> {
 #[inline(always)]
 fn decode_fields<K: 'static, V: 'static, T: 'static>(bytes: &[u8]) -> Decoded<T> {
     let mut pos = 0;
-    let (Some(k), Some(v)) = (get_primitive::<K>(bytes, &mut pos), get_primitive::<V>(bytes, &mut pos))
-    else {
+    let Some(k) = get_primitive::<K>(bytes, &mut pos) else {
+        return Decoded::Invalid;
+    };
+    let Some(v) = get_primitive::<V>(bytes, &mut pos) else {
         return Decoded::Invalid;
     };
     // `T` is `(K, V)`, so this moves the pair into `T`'s slot; it folds to a plain move.

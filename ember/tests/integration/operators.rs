@@ -478,6 +478,40 @@ fn sorting() {
     });
 }
 
+/// A join whose build side is past the cache-sized limit splits it into small tables and reads
+/// the left side in several slices (`rdd/join.rs`); every match must still come out once.
+#[test]
+fn a_join_with_a_large_build_side_keeps_every_match() {
+    for_each_master(|ctx, m| {
+        // 200,000 right records (keys 0..100,000, each twice) in two partitions, so each
+        // partition's build side is far past 1 MiB; 300,000 left records (keys 0..150,000, each
+        // twice): each of the 200,000 left records of a key below 100,000 matches twice.
+        let b: Vec<(u64, u64)> = (0..200_000u64).map(|i| (i % 100_000, i)).collect();
+        let a: Vec<(u64, u64)> = (0..300_000u64).map(|i| (i % 150_000, i * 3)).collect();
+        let fingerprint = |k: u64, v: u64, w: u64| {
+            (k ^ v.rotate_left(21) ^ w.rotate_left(42)).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        };
+        let mut right: HashMap<u64, Vec<u64>> = HashMap::new();
+        for (k, w) in &b {
+            right.entry(*k).or_default().push(*w);
+        }
+        let (mut count, mut sum) = (0u64, 0u64);
+        for (k, v) in &a {
+            for w in right.get(k).into_iter().flatten() {
+                count += 1;
+                sum = sum.wrapping_add(fingerprint(*k, *v, *w));
+            }
+        }
+        let joined = ctx.parallelize(a, 3).join(ctx.parallelize(b, 2), 2);
+        let got = joined
+            .map(move |(k, (v, w))| (1u64, fingerprint(k, v, w)))
+            .fold((0, 0), |x, y| (x.0 + y.0, x.1.wrapping_add(y.1)))
+            .unwrap();
+        assert_eq!(got, (count, sum), "{m}");
+        assert_eq!(count, 400_000, "{m}");
+    });
+}
+
 #[test]
 fn joins_and_cogroup() {
     for_each_master(|ctx, m| {
