@@ -31,10 +31,61 @@ use crate::shuffle::external_aggregator::AggregatedIter;
 use crate::size_tracker::{map_slot_bytes, SizeTracker};
 use crate::task::TaskContext;
 
-/// The values of one key on the build side; one value needs no allocation.
-enum Values<W> {
-    One(W),
-    Many(Vec<W>),
+/// One table of the build side. The first value of each key sits in the table itself, so an
+/// entry is a key and a value (16 bytes for W6's `u64` pairs, against 32 with a vector or an
+/// enum beside the key: the probes' misses are in these entries); further values of a key go
+/// to `more`, which a build side of unique keys leaves empty and never probes.
+struct BuildTable<K, W> {
+    first: FxHashMap<K, W>,
+    more: FxHashMap<K, Vec<W>>,
+}
+
+impl<K: Key, W: Data> BuildTable<K, W> {
+    fn with_capacity(keys: usize) -> Self {
+        BuildTable {
+            first: FxHashMap::with_capacity_and_hasher(keys, FxBuildHasher),
+            more: FxHashMap::default(),
+        }
+    }
+
+    /// Adds `w` to the values of `k`.
+    #[inline]
+    fn insert(&mut self, k: K, w: W) {
+        match self.first.entry(k) {
+            std::collections::hash_map::Entry::Occupied(e) => {
+                self.more.entry(e.key().clone()).or_default().push(w);
+            }
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(w);
+            }
+        }
+    }
+
+    /// Appends the joined records of the left record `(k, v)` to `out`, in the order the
+    /// build side's values of `k` were read.
+    #[inline]
+    fn probe<V: Data>(&self, k: K, v: V, out: &mut VecDeque<(K, (V, W))>) {
+        let Some(w) = self.first.get(&k) else {
+            return;
+        };
+        let rest = if self.more.is_empty() {
+            None
+        } else {
+            self.more.get(&k)
+        };
+        match rest {
+            None => out.push_back((k, (v, w.clone()))),
+            Some(rest) => {
+                out.push_back((k.clone(), (v.clone(), w.clone())));
+                if let Some((last, init)) = rest.split_last() {
+                    for w in init {
+                        out.push_back((k.clone(), (v.clone(), w.clone())));
+                    }
+                    out.push_back((k, (v, last.clone())));
+                }
+            }
+        }
+    }
 }
 
 /// `(K, (V, W))` for every pair of values with equal keys.
@@ -96,7 +147,7 @@ enum JoinState<K: Key, V: Data, W: Data> {
     Probe {
         left: SourceIter<K, V>,
         /// The build side: one table, or [`FANOUT`] by [`sub_table`].
-        tables: Vec<FxHashMap<K, Values<W>>>,
+        tables: Vec<BuildTable<K, W>>,
         /// The current slice of the left side, by [`sub_table`] (emptied after each slice).
         slice: Vec<Vec<(K, V)>>,
         /// The joined records of the last slice, handed out in order.
@@ -141,7 +192,7 @@ impl<K: Key, V: Data, W: Data> Iterator for HashJoinIter<K, V, W> {
                 }
                 for (part, table) in slice.iter_mut().zip(tables.iter()) {
                     for (k, v) in part.drain(..) {
-                        probe(table, k, v, out);
+                        table.probe(k, v, out);
                     }
                 }
             },
@@ -158,52 +209,6 @@ impl<K: Key, V: Data, W: Data> Iterator for HashJoinIter<K, V, W> {
                 let (k, (vs, ws)) = groups.next()?;
                 *current = Some((k, vs, ws, 0));
             },
-        }
-    }
-}
-
-/// Appends the joined records of the left record `(k, v)` to `out`.
-#[inline]
-fn probe<K: Key, V: Data, W: Data>(
-    table: &FxHashMap<K, Values<W>>,
-    k: K,
-    v: V,
-    out: &mut VecDeque<(K, (V, W))>,
-) {
-    match table.get(&k) {
-        // The common case of unique build keys: the left record moves.
-        Some(Values::One(w)) => out.push_back((k, (v, w.clone()))),
-        Some(Values::Many(ws)) => {
-            if let Some((last, rest)) = ws.split_last() {
-                for w in rest {
-                    out.push_back((k.clone(), (v.clone(), w.clone())));
-                }
-                out.push_back((k, (v, last.clone())));
-            }
-        }
-        None => {}
-    }
-}
-
-/// Adds `w` to the values of `k`.
-#[inline]
-fn insert<K: Key, W: Data>(table: &mut FxHashMap<K, Values<W>>, k: K, w: W) {
-    match table.entry(k) {
-        std::collections::hash_map::Entry::Occupied(mut e) => match e.get_mut() {
-            Values::Many(ws) => ws.push(w),
-            one @ Values::One(_) => {
-                if let Values::One(first) =
-                    std::mem::replace(one, Values::Many(Vec::with_capacity(2)))
-                {
-                    if let Values::Many(ws) = one {
-                        ws.push(first);
-                        ws.push(w);
-                    }
-                }
-            }
-        },
-        std::collections::hash_map::Entry::Vacant(e) => {
-            e.insert(Values::One(w));
         }
     }
 }
@@ -246,18 +251,17 @@ impl<K: Key, V: Data, W: Data> Rdd for HashJoinRdd<K, V, W> {
                 scattered
                     .into_iter()
                     .map(|part| {
-                        let mut table =
-                            FxHashMap::with_capacity_and_hasher(part.len(), FxBuildHasher);
+                        let mut table = BuildTable::with_capacity(part.len());
                         for (k, w) in part {
-                            insert(&mut table, k, w);
+                            table.insert(k, w);
                         }
                         table
                     })
                     .collect()
             } else {
-                let mut table = FxHashMap::with_capacity_and_hasher(built, FxBuildHasher);
+                let mut table = BuildTable::with_capacity(built);
                 for (k, w) in scattered.into_iter().flatten() {
-                    insert(&mut table, k, w);
+                    table.insert(k, w);
                 }
                 vec![table]
             };
