@@ -109,7 +109,7 @@ impl<K: Key, V: Data, W: Data> HashJoinRdd<K, V, W> {
 }
 
 /// Small tables a partition's build side is split into: at W6's size (125,000 keys a
-/// partition) each holds about 500 keys, 32 KiB of table.
+/// partition) each holds about 500 keys, 16 KiB of entries.
 const FANOUT: usize = 256;
 
 /// The estimated table bytes above which the build side is split into [`FANOUT`] tables:
@@ -117,7 +117,7 @@ const FANOUT: usize = 256;
 const RADIX_ABOVE: u64 = 1 << 20;
 
 /// Left records scattered over the small tables before any is looked up, so that each table
-/// gets a run of probes while it is in the cache (as many records as 64 of W6's tables hold).
+/// gets a run of probes while it is in the cache (about 256 each at W6's size).
 const PROBE_SLICE: usize = 64 * 1024;
 
 /// The bytes a slice of left records may take (estimated as the build side's are), so that
