@@ -5,13 +5,15 @@
 //!
 //! ```text
 //! ember-bench [--master URL] [--runs N] [--scale F] [--corpus PATH] [--w8-data DIR]
-//!             [--conf k=v ...] [W1 ... W8 | all]
+//!             [--conf k=v ...] [W1 ... W8 | W3-map | all]
 //! ```
 //! Defaults: `local[2]`, 3 runs, scale 1.0, every workload but W8 (which runs only when named:
 //! its dataset comes from `bench/w8-gen.py`, into `--w8-data`, default `/tmp/ember-bench/w8`;
 //! `--scale` does not apply to it), corpus `/tmp/ember-bench/corpus-w3.txt`. `--scale`
 //! multiplies every size knob (W1's N, W2's job counts, W3's corpus bytes, W4–W7's element
-//! counts); `--scale 0.001` is a smoke run of a second or two.
+//! counts); `--scale 0.001` is a smoke run of a second or two. `W3-map` (run only when named) is
+//! W3 written the general way, owned `String` words from `flat_map` and `map`, to compare with
+//! W3's borrowed words (`flat_map_ref`).
 //!
 //! Output: per workload, per-run lines, a `SANITY OK|FAIL` line and
 //! `RESULT <id> <master> min=<ms> median=<ms> <figure>`; at the end
@@ -48,7 +50,7 @@ use ember::prelude::*;
 use workloads::{Bench, ALL, ON_REQUEST};
 
 const USAGE: &str = "usage: ember-bench [--master URL] [--runs N] [--scale F] [--corpus PATH] \
-                     [--w8-data DIR] [--conf k=v ...] [W1 ... W8 | all]";
+                     [--w8-data DIR] [--conf k=v ...] [W1 ... W8 | W3-map | all]";
 
 /// The harness's own options (the engine's `--master`/`--conf` are parsed by `EmberConf`).
 struct Options {
@@ -100,11 +102,13 @@ fn parse_options(args: Vec<String>) -> Result<Options, String> {
             f if f.starts_with('-') => return Err(format!("unknown option {f}")),
             "all" => o.workloads.extend(ALL.iter().map(|w| w.to_string())),
             w => {
-                let w = w.to_ascii_uppercase();
-                if !ALL.contains(&w.as_str()) && !ON_REQUEST.contains(&w.as_str()) {
-                    return Err(format!("unknown workload {arg} (expected W1 … W8 or all)"));
-                }
-                o.workloads.push(w);
+                let known = ALL.iter().chain(ON_REQUEST.iter());
+                let Some(id) = known.into_iter().find(|id| id.eq_ignore_ascii_case(w)) else {
+                    return Err(format!(
+                        "unknown workload {arg} (expected W1 … W8, W3-map or all)"
+                    ));
+                };
+                o.workloads.push(id.to_string());
             }
         }
     }

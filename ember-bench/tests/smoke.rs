@@ -1,4 +1,5 @@
-//! Smoke test: the whole harness at 1/1000 size, one run of every workload, on `local[2]`.
+//! Smoke test: the whole harness at 1/1000 size, one run of every workload (and `W3-map`), on
+//! `local[2]`.
 //! Checks that every sanity check passes and every workload reports; no timing assertions.
 
 use std::process::Command;
@@ -12,6 +13,7 @@ fn all_workloads_at_small_scale() {
             "--master", "local[2]", "--scale", "0.001", "--runs", "1", "--corpus",
         ])
         .arg(&corpus)
+        .args(["all", "w3-map"])
         .output()
         .expect("ember-bench runs");
     let _ = std::fs::remove_dir_all(&dir);
@@ -26,10 +28,10 @@ fn all_workloads_at_small_scale() {
         .lines()
         .filter(|l| l.starts_with("RESULT "))
         .collect();
-    assert_eq!(results.len(), 7, "stdout:\n{stdout}");
+    assert_eq!(results.len(), 8, "stdout:\n{stdout}");
     for (line, id) in results
         .iter()
-        .zip(["W1", "W2", "W3", "W4", "W5", "W6", "W7"])
+        .zip(["W1", "W2", "W3", "W4", "W5", "W6", "W7", "W3-map"])
     {
         assert!(
             line.starts_with(&format!("RESULT {id} local[2] min=")),
