@@ -79,6 +79,11 @@ pub fn decode_pair<T: 'static>(bytes: &[u8]) -> Decoded<T> {
 /// Decodes a `K` then a `V` and hands the pair back as `T`, which the caller checked is `(K, V)`.
 #[inline(always)]
 fn decode_fields<K: 'static, V: 'static, T: 'static>(bytes: &[u8]) -> Decoded<T> {
+    // The pair list of `decode_pair` must stay within the primitives' list: a type outside it
+    // would make every record look invalid instead of falling back to postcard.
+    if !(is_primitive::<K>() && is_primitive::<V>()) {
+        return Decoded::Unsupported;
+    }
     let mut pos = 0;
     let Some(k) = get_primitive::<K>(bytes, &mut pos) else {
         return Decoded::Invalid;
