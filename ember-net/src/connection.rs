@@ -321,6 +321,12 @@ impl<Out: Serialize> ConnWriter<Out> {
         }
     }
 
+    /// The socket's half, the sealer, the frame limit and the peer, for a
+    /// [`crate::shared_writer::SharedWriter`].
+    pub(crate) fn into_parts(self) -> (OwnedWriteHalf, Option<FrameSealer>, usize, SocketAddr) {
+        (self.inner, self.sealer, self.max_frame, self.peer)
+    }
+
     /// Closes the sending direction: on an authenticated connection the authenticated end of the
     /// stream goes first, so the peer can tell this close from a cut.
     pub async fn close(mut self) -> Result<(), RpcError> {

@@ -44,6 +44,7 @@ pub mod protocol;
 pub mod runtime;
 pub mod seal;
 pub mod secret;
+pub mod shared_writer;
 
 pub use error::RpcError;
 

@@ -14,7 +14,6 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 use rustc_hash::FxHashMap;
-use tokio::sync::mpsc;
 use tracing::{debug, error, info, warn};
 
 use super::{Executor, ExecutorBackend};
@@ -35,6 +34,10 @@ use crate::task::{
 use ember_net::block_client::BlockClient;
 use ember_scheduler::barrier_coordinator::SyncMethod;
 use ember_net::block_server::{BlockServer, BlockStore, ShuffleBlock};
+use ember_net::shared_writer::SharedWriter;
+
+/// The connection to the driver, written by whichever thread sends.
+type DriverOut = Arc<SharedWriter<ToDriver>>;
 
 /// The environment variable that makes a spawned copy of the program an executor.
 pub const EXECUTOR_ENV: &str = "EMBER_EXECUTOR_ARGS";
@@ -268,7 +271,7 @@ impl ExecutorArgs {
 
 /// Sends status updates and map output requests to the driver, from task threads.
 struct NetBackend {
-    out: mpsc::UnboundedSender<ToDriver>,
+    out: DriverOut,
     env: Arc<ExecutorEnv>,
     max_direct: u64,
     max_result: u64,
@@ -340,7 +343,7 @@ impl ExecutorBackend for NetBackend {
                 }
             }
         };
-        let _ = self.out.send(ToDriver::StatusUpdate {
+        let _ = self.out.send(&ToDriver::StatusUpdate {
             task_id,
             state,
             payload,
@@ -350,7 +353,7 @@ impl ExecutorBackend for NetBackend {
 
 /// Map output locations asked of the driver (Spark's `MapOutputTrackerWorker`).
 struct RemoteMapOutputs {
-    out: mpsc::UnboundedSender<ToDriver>,
+    out: DriverOut,
     pending: Arc<
         Mutex<
             FxHashMap<
@@ -370,7 +373,7 @@ impl MapOutputSource for RemoteMapOutputs {
         self.pending.lock().insert(request_id, tx);
         if self
             .out
-            .send(ToDriver::GetMapOutputStatuses {
+            .send(&ToDriver::GetMapOutputStatuses {
                 request_id,
                 shuffle_id,
             })
@@ -402,7 +405,7 @@ impl MapOutputSource for RemoteMapOutputs {
 
 /// Barrier syncs asked of the driver's coordinator (Spark's `barrierCoordinator` RPC).
 struct RemoteBarrierSync {
-    out: mpsc::UnboundedSender<ToDriver>,
+    out: DriverOut,
     pending: Arc<Mutex<FxHashMap<u64, BarrierWaiter>>>,
     next: AtomicU64,
 }
@@ -419,7 +422,7 @@ impl crate::task::BarrierSyncSource for RemoteBarrierSync {
         let (tx, rx) = crossbeam_channel::bounded(1);
         self.pending.lock().insert(request_id, tx);
         let (stage_id, stage_attempt_id) = (request.stage_id, request.stage_attempt_id);
-        let sent = self.out.send(ToDriver::BarrierSync {
+        let sent = self.out.send(&ToDriver::BarrierSync {
             request_id,
             num_tasks: request.num_tasks,
             stage_id,
@@ -647,7 +650,10 @@ async fn executor_main(
         &ember_conf,
     )?;
     let _ = pending_bm.set(bm.clone());
-    let (out_tx, mut out_rx) = mpsc::unbounded_channel::<ToDriver>();
+    // Every message to the driver is written by the thread that sends it (a task's status by its
+    // task thread): no hop through a writer task (`ember_net::shared_writer`).
+    let (out_tx, write_backlog) = SharedWriter::new(writer);
+    let writer_task = tokio::spawn(write_backlog);
     {
         // Sent from the thread that changed the block, under the block manager's status lock,
         // on the one ordered channel to the driver: the driver sees each block's changes in order,
@@ -655,7 +661,7 @@ async fn executor_main(
         let out = out_tx.clone();
         bm.set_reporter(Arc::new(move |block, status, memory| {
             let crate::storage::BlockId::Rdd { rdd_id, partition } = block;
-            let _ = out.send(ToDriver::BlockUpdated {
+            let _ = out.send(&ToDriver::BlockUpdated {
                 rdd_id,
                 partition,
                 status,
@@ -731,15 +737,6 @@ async fn executor_main(
         ),
     );
 
-    let writer_task = tokio::spawn(async move {
-        while let Some(msg) = out_rx.recv().await {
-            if let Err(e) = writer.send(&msg).await {
-                error!("cannot send to the driver: {e}");
-                break;
-            }
-        }
-    });
-
     let mut binaries: FxHashMap<u64, TaskKind> = FxHashMap::default();
     // SIGINT/SIGTERM stop the executor as its driver's StopExecutor does, so that its scratch
     // directory goes with it; a second one exits at once.
@@ -788,7 +785,7 @@ async fn executor_main(
                     let reason = crate::task::TaskEndReason::ExceptionFailure {
                         description: format!("task binary {} could not be decoded", t.binary_id),
                     };
-                    let _ = out_tx.send(ToDriver::StatusUpdate {
+                    let _ = out_tx.send(&ToDriver::StatusUpdate {
                         task_id: t.task_id,
                         state: crate::task::TaskState::Failed,
                         payload: WirePayload::Failure {
@@ -845,7 +842,7 @@ async fn executor_main(
                     .spawn(move || {
                         super::stack_guard::install_thread();
                         let threads = monitor.dump_threads();
-                        let _ = out.send(ToDriver::ThreadDumpResult {
+                        let _ = out.send(&ToDriver::ThreadDumpResult {
                             request_id,
                             threads,
                         });
@@ -863,7 +860,7 @@ async fn executor_main(
                 // stopping (SPARK-34949): this loop has ended by then, so no answer is read.
                 if reregister {
                     info!("Told to re-register on heartbeat");
-                    let _ = out_tx.send(reregistration(&executor.env().block_manager));
+                    let _ = out_tx.send(&reregistration(&executor.env().block_manager));
                 }
             }
             Ok(ToExecutor::RegisteredExecutor { .. }) | Ok(ToExecutor::RegisterRejected { .. }) => {
@@ -980,7 +977,7 @@ fn first_heartbeat_delay(interval: Duration, rng: &mut impl rand::Rng) -> Durati
 /// interval ([`first_heartbeat_delay`]). Stops when the returned sender is dropped.
 fn start_heartbeater(
     executor: &Executor,
-    out: mpsc::UnboundedSender<ToDriver>,
+    out: DriverOut,
     interval: Duration,
 ) -> crossbeam_channel::Sender<()> {
     use rand::SeedableRng;
@@ -996,15 +993,18 @@ fn start_heartbeater(
             // A timer, not a wait for an event: the stop channel ends it at once.
             while let Err(crossbeam_channel::RecvTimeoutError::Timeout) = stop_rx.recv_timeout(wait)
             {
-                if out
-                    .send(ToDriver::Heartbeat {
-                        task_metrics: monitor.running_metrics(),
-                        executor_metrics: monitor.source_metrics(),
-                        memory: memory.metrics(),
-                    })
-                    .is_err()
-                {
-                    break;
+                let sent = out.send(&ToDriver::Heartbeat {
+                    task_metrics: monitor.running_metrics(),
+                    executor_metrics: monitor.source_metrics(),
+                    memory: memory.metrics(),
+                });
+                match sent {
+                    Ok(()) => {}
+                    // Only that heartbeat is lost; the driver hears the next one.
+                    Err(e @ ember_net::RpcError::FrameTooLarge { .. }) => {
+                        warn!("heartbeat not sent: {e}")
+                    }
+                    Err(_) => break,
                 }
                 wait = interval;
             }

@@ -14,7 +14,7 @@ use std::time::Duration;
 use crossbeam_channel::Sender;
 use parking_lot::{Condvar, Mutex};
 use rustc_hash::{FxHashMap, FxHashSet};
-use tokio::sync::mpsc;
+use ember_net::shared_writer::SharedWriter;
 use tracing::{debug, info, warn};
 
 use super::backend::{LaunchFailure, SchedulerBackend};
@@ -59,8 +59,9 @@ struct ExecutorData {
     pid: u32,
     total_cores: u32,
     free_cores: u32,
-    /// Encoded frames for the executor's writer task.
-    tx: mpsc::UnboundedSender<Vec<u8>>,
+    /// The connection to the executor, written by whichever thread sends (the event loop's for
+    /// task launches): no hop through a writer task (`ember_net::shared_writer`).
+    out: Arc<SharedWriter<ToExecutor>>,
     /// Task binaries this executor already has.
     binaries: FxHashSet<u64>,
 }
@@ -154,7 +155,7 @@ impl ClusterView {
                 .lock()
                 .executors
                 .get(id)
-                .is_some_and(|e| e.tx.send(b).is_ok())
+                .is_some_and(|e| e.out.send_bytes(&b).is_ok())
         });
         let answer = if sent { rx.recv_timeout(timeout).ok() } else { None };
         self.0.dumps.lock().remove(&request_id);
@@ -303,7 +304,7 @@ impl ClusterBackend {
         let st = self.shared.state.lock();
         if let Ok(bytes) = postcard::to_allocvec(msg) {
             for e in st.executors.values() {
-                let _ = e.tx.send(bytes.clone());
+                let _ = e.out.send_bytes(&bytes);
             }
         }
     }
@@ -581,7 +582,7 @@ impl SchedulerBackend for ClusterBackend {
                 "Launching task {} on executor id: {} hostname: {}.",
                 t.task_id, t.executor_id, exec.host
             );
-            if exec.tx.send(bytes).is_err() {
+            if exec.out.send_bytes(&bytes).is_err() {
                 warn!(
                     "executor {} connection closed before task {} could be sent",
                     t.executor_id, t.task_id
@@ -656,7 +657,7 @@ impl SchedulerBackend for ClusterBackend {
             st.executors.get(executor_id),
             postcard::to_allocvec(&ToExecutor::HeartbeatResponse { reregister }),
         ) {
-            let _ = e.tx.send(bytes);
+            let _ = e.out.send_bytes(&bytes);
         }
     }
 
@@ -688,7 +689,7 @@ impl SchedulerBackend for ClusterBackend {
         let removed = self.shared.state.lock().executors.remove(executor_id);
         if let Some(e) = removed {
             if let Ok(bytes) = postcard::to_allocvec(&ToExecutor::StopExecutor) {
-                let _ = e.tx.send(bytes);
+                let _ = e.out.send_bytes(&bytes);
             }
         }
         self.running.retain(|_, (e, _)| e != executor_id);
@@ -715,7 +716,7 @@ impl SchedulerBackend for ClusterBackend {
         };
         for e in st.executors.values_mut() {
             if e.binaries.remove(&binary_id) {
-                let _ = e.tx.send(bytes.clone());
+                let _ = e.out.send_bytes(&bytes);
             }
         }
     }
@@ -727,7 +728,7 @@ impl SchedulerBackend for ClusterBackend {
                 task_id,
                 reason: reason.to_string(),
             }) {
-                let _ = e.tx.send(bytes);
+                let _ = e.out.send_bytes(&bytes);
             }
         }
     }
@@ -740,13 +741,14 @@ impl SchedulerBackend for ClusterBackend {
             st.stopping = true;
             if let Ok(bytes) = postcard::to_allocvec(&ToExecutor::StopExecutor) {
                 for e in st.executors.values() {
-                    let _ = e.tx.send(bytes.clone());
+                    let _ = e.out.send_bytes(&bytes);
                 }
             }
             // An executor hangs up once it has its StopExecutor. Until then the message may
-            // still sit in its writer task, which the runtime's shutdown below would drop: the
-            // executor would then only see the connection close and report "Driver
-            // disassociated" as an error (standalone executors are nobody's children here).
+            // still sit in its connection's backlog (a socket that did not take it at once),
+            // which the runtime's shutdown below would drop: the executor would then only see
+            // the connection close and report "Driver disassociated" as an error (standalone
+            // executors are nobody's children here).
             while !st.executors.is_empty() {
                 if self
                     .shared
@@ -877,10 +879,12 @@ async fn serve_executor(
         Ok(a) => a,
         Err(_) => SocketAddr::new(peer.ip(), block_port),
     };
-    let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
+    let (out, write_backlog) = SharedWriter::new(writer);
+    let writer_task = tokio::spawn(write_backlog);
     let executor_id = {
         let mut st = shared.state.lock();
         if st.stopping {
+            writer_task.abort();
             return Ok(());
         }
         let id = match requested_id {
@@ -892,6 +896,17 @@ async fn serve_executor(
                 st.next_id.to_string()
             }
         };
+        // Sent before the executor is listed, under the lock: no other message can precede
+        // it, and an executor that cannot be told is never listed.
+        let registered = out.send(&ToExecutor::RegisteredExecutor {
+            executor_id: id.clone(),
+            conf: s.conf.clone(),
+            build_id: shared.build_id.clone(),
+        });
+        if let Err(e) = registered {
+            writer_task.abort();
+            return Err(e);
+        }
         st.used_ids.insert(id.clone());
         st.executors.insert(
             id.clone(),
@@ -900,19 +915,12 @@ async fn serve_executor(
                 pid,
                 total_cores: cores,
                 free_cores: cores,
-                tx: tx.clone(),
+                out: out.clone(),
                 binaries: FxHashSet::default(),
             },
         );
         id
     };
-    writer
-        .send(&ToExecutor::RegisteredExecutor {
-            executor_id: executor_id.clone(),
-            conf: s.conf.clone(),
-            build_id: shared.build_id.clone(),
-        })
-        .await?;
     // The executor computes the same budget from the same configuration; its block manager is
     // known (with no blocks) from now on.
     let bm_id = crate::task::BlockManagerId {
@@ -932,14 +940,6 @@ async fn serve_executor(
         executor_id: executor_id.clone(),
         host: host.clone(),
         cores,
-    });
-
-    let writer_task = tokio::spawn(async move {
-        while let Some(bytes) = rx.recv().await {
-            if writer.send_bytes(&bytes).await.is_err() {
-                break;
-            }
-        }
     });
 
     let reason = loop {
@@ -1009,7 +1009,7 @@ async fn serve_executor(
                     request_id,
                     statuses,
                 }) {
-                    let _ = tx.send(bytes);
+                    let _ = out.send_bytes(&bytes);
                 }
             }
             Ok(ToDriver::BarrierSync {
@@ -1039,12 +1039,9 @@ async fn serve_executor(
                 };
                 // Answered when the sync completes, from the event loop, on this executor's
                 // outgoing queue (an executor gone by then hears nothing).
-                let out = tx.clone();
+                let out = out.clone();
                 let reply = Box::new(move |result| {
-                    let answer = ToExecutor::BarrierSyncResult { request_id, result };
-                    if let Ok(bytes) = postcard::to_allocvec(&answer) {
-                        let _ = out.send(bytes);
-                    }
+                    let _ = out.send(&ToExecutor::BarrierSyncResult { request_id, result });
                 });
                 let _ = shared
                     .events
