@@ -12,7 +12,7 @@
 #      and DataFusion through Python, and the hand-written Rust program (rayon + FxHashMap), each
 #      limited to 2 threads, on the same corpus;
 #   3. cargo build --release -p ember-bench;
-#   4. ember-bench --master local[2];
+#   4. ember-bench --master local[2] (with MIMALLOC_PURGE_DELAY=100, see below);
 #   5. ember-bench --master 'local-cluster[2,1,2048]';
 #   6. W1 with 1,000,000 tasks in local[2] (one run), for the driver's peak RSS.
 # Then prints two markdown tables (against Spark; against the single-machine engines, with every
@@ -108,13 +108,20 @@ if [ -f "$WORK/corpus-w3.txt" ]; then EMBER_ARGS+=(--corpus "$WORK/corpus-w3.txt
 # shellcheck disable=SC2206
 EMBER_ARGS+=($WORKLOADS)
 
+# ember-bench links mimalloc. Its default purge delay (1 s) keeps the pages of a workload's freed
+# buffers committed into the next one: W5 peaked at 262 MiB that way, against 98 MiB of memory in
+# use (MIMALLOC_PURGE_DELAY=0). 100 ms returns them within the workload at no measured cost in
+# time; 0 made W6 and W7 30-90 % slower (BENCHMARKS.md). Set it to override.
+PURGE_DELAY="${MIMALLOC_PURGE_DELAY:-100}"
+
 # 4./5. Ember on both masters; a failure (e.g. no cluster mode yet) does not stop the script.
 for col in local cluster; do
   if [ "$col" = local ]; then master="local[2]"; else master="$CLUSTER_MASTER"; fi
   [ -n "$BIN" ] || continue
   rm -f "$OUT/ember-$col".{log,status,time,wall}  # no stale figures from an earlier run
   echo "== ember-bench --master $master ${EMBER_ARGS[*]}"
-  run_timed "ember-$col" "$BIN" --master "$master" "${EMBER_ARGS[@]}" \
+  run_timed "ember-$col" env MIMALLOC_PURGE_DELAY="$PURGE_DELAY" "$BIN" --master "$master" \
+    "${EMBER_ARGS[@]}" \
     || echo "ember-bench --master $master exited with status $(cat "$OUT/ember-$col.status")" >&2
 done
 
@@ -122,7 +129,8 @@ done
 if [ "$MILLION" != 0 ] && [ -n "$BIN" ]; then
   rm -f "$OUT/ember-million".{log,status,time,wall}
   echo "== ember-bench --master local[2] --runs 1 --scale 100 W1 (1,000,000 tasks)"
-  run_timed ember-million "$BIN" --master "local[2]" --runs 1 --scale 100 W1 \
+  run_timed ember-million env MIMALLOC_PURGE_DELAY="$PURGE_DELAY" "$BIN" --master "local[2]" \
+    --runs 1 --scale 100 W1 \
     || echo "the 1,000,000-task job failed (status $(cat "$OUT/ember-million.status"))" >&2
 fi
 
