@@ -96,6 +96,14 @@ pub struct DriverServices {
     pub files: Arc<crate::files::FileServer>,
 }
 
+/// Succeeded tasks' results held for a job's caller before they are sent. Sent one by one, a
+/// job of many short tasks kept the caller's thread awake for each result, on a core the
+/// scheduler and the task threads need: `W1` (10,000 one-element tasks) made 10,000 such
+/// hand-offs (BENCHMARKS.md). Results are values the caller only stores or folds until the job
+/// ends, so sending them later changes nothing it sees; a job of fewer tasks sends them at its
+/// end.
+const RESULT_BATCH: usize = 256;
+
 /// The loop's state.
 pub struct EventLoop {
     dag: DagScheduler,
@@ -107,6 +115,9 @@ pub struct EventLoop {
     services: DriverServices,
     /// Where each running job's events go (the caller blocked in `run_job`).
     listeners: FxHashMap<JobId, Sender<JobEvent>>,
+    /// Results of a running job's succeeded tasks not yet sent to its caller: they go in
+    /// batches of [`RESULT_BATCH`], and all of them before the job's end.
+    pending_results: FxHashMap<JobId, Vec<JobEvent>>,
     /// Watches executor liveness (cluster masters; the embedded executor cannot go silent).
     heartbeats: Option<HeartbeatReceiver>,
     /// The added files of each running task set, as they were when it was created (Spark's
@@ -152,6 +163,7 @@ impl EventLoop {
             recorder,
             services,
             listeners: FxHashMap::default(),
+            pending_results: FxHashMap::default(),
             heartbeats: None,
             dependencies: FxHashMap::default(),
             barriers: BarrierCoordinator::new(365 * 24 * 3_600_000),
@@ -273,6 +285,7 @@ impl EventLoop {
             error!("DAGScheduler failed to cancel all jobs.");
         }
         // Callers the DAG scheduler could not reach still hear why.
+        self.pending_results.clear();
         for (job_id, listener) in self.listeners.drain() {
             let _ = listener.send(JobEvent::Failed(SchedulerError::EventLoopFailed {
                 job_id,
@@ -619,8 +632,17 @@ impl EventLoop {
             JobEvent::Failed(e) => self
                 .recorder
                 .job_ended(job_id, JobResult::Failed(e.to_string())),
-            JobEvent::TaskSucceeded { .. } => {}
+            JobEvent::TaskSucceeded { .. } => {
+                let batch = self.pending_results.entry(job_id).or_default();
+                batch.push(event);
+                if batch.len() >= RESULT_BATCH {
+                    self.send_results(job_id);
+                }
+                return;
+            }
         }
+        self.send_results(job_id);
+        self.pending_results.remove(&job_id);
         let last = matches!(event, JobEvent::Succeeded | JobEvent::Failed(_));
         let listener = if last {
             self.listeners.remove(&job_id)
@@ -630,6 +652,23 @@ impl EventLoop {
         if let Some(l) = listener {
             // The caller may have given up waiting (its thread ended): nothing to tell then.
             let _ = l.send(event);
+        }
+    }
+
+    /// Sends a job's held results to its caller, in order, one message each: the caller wakes
+    /// once for the lot and takes them without waiting.
+    fn send_results(&mut self, job_id: JobId) {
+        let Some(batch) = self.pending_results.get_mut(&job_id) else {
+            return;
+        };
+        match self.listeners.get(&job_id) {
+            Some(l) => {
+                for event in batch.drain(..) {
+                    // The caller may have given up waiting (its thread ended).
+                    let _ = l.send(event);
+                }
+            }
+            None => batch.clear(),
         }
     }
 

@@ -110,8 +110,12 @@ fn a_task_that_can_run_nowhere_aborts_the_job_naming_it() {
             ),
         "{err}"
     );
+    // A task still running when the task set is aborted is killed, and a killed attempt counts
+    // as failed too (Spark's `numKilledTasks` is part of `numFailedTasks`); whether one was
+    // still running depends on timing.
+    let st = ctx.status();
     assert_eq!(
-        ctx.status().failed_tasks,
+        st.failed_tasks - st.killed_tasks,
         1,
         "no retry on the executor where the task failed"
     );
