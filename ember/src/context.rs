@@ -1106,8 +1106,8 @@ impl Context {
     /// Runs a job of type-erased pieces (Spark's `runJob` below its typed front, which is in
     /// `crate::rdd`): `func` on each of `partitions` of `rdd`, handing each partition's value to
     /// `deliver` with its position in `partitions` (as they arrive, in batches of up to 256, every
-    /// one before the job's end). Returns when every partition
-    /// has been delivered, or with the job's failure.
+    /// one before the job's end). Returns when every partition has been delivered, or with the
+    /// job's failure.
     pub(crate) fn run_job_erased(
         &self,
         rdd: Arc<dyn RddBase>,
