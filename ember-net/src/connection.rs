@@ -321,10 +321,10 @@ impl<Out: Serialize> ConnWriter<Out> {
         }
     }
 
-    /// The socket's half, the sealer, the frame limit and the peer, for a
+    /// The socket's half, the sealer and the frame limit, for a
     /// [`crate::shared_writer::SharedWriter`].
-    pub(crate) fn into_parts(self) -> (OwnedWriteHalf, Option<FrameSealer>, usize, SocketAddr) {
-        (self.inner, self.sealer, self.max_frame, self.peer)
+    pub(crate) fn into_parts(self) -> (OwnedWriteHalf, Option<FrameSealer>, usize) {
+        (self.inner, self.sealer, self.max_frame)
     }
 
     /// Closes the sending direction: on an authenticated connection the authenticated end of the

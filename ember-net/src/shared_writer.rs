@@ -15,7 +15,6 @@
 
 use std::io;
 use std::marker::PhantomData;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -43,7 +42,6 @@ pub struct SharedWriter<Out> {
     state: Mutex<State>,
     /// Wakes the backlog's task: bytes are waiting, or a write failed.
     wake: Notify,
-    peer: SocketAddr,
     _msg: PhantomData<fn(Out)>,
 }
 
@@ -144,7 +142,7 @@ impl<Out: Serialize> SharedWriter<Out> {
     /// with (it ends by itself only when a write fails). The socket's sending side shuts when the
     /// last reference to the writer goes.
     pub fn new(writer: ConnWriter<Out>) -> (Arc<Self>, impl std::future::Future<Output = ()>) {
-        let (io, sealer, max_frame, peer) = writer.into_parts();
+        let (io, sealer, max_frame) = writer.into_parts();
         let shared = Arc::new(SharedWriter {
             io,
             state: Mutex::new(State {
@@ -156,7 +154,6 @@ impl<Out: Serialize> SharedWriter<Out> {
                 failed: None,
             }),
             wake: Notify::new(),
-            peer,
             _msg: PhantomData,
         });
         let task = shared.clone().write_backlog();
@@ -205,11 +202,6 @@ impl<Out: Serialize> SharedWriter<Out> {
                 Err(st.error())
             }
         }
-    }
-
-    /// The address of the other end.
-    pub fn peer_addr(&self) -> SocketAddr {
-        self.peer
     }
 
     async fn write_backlog(self: Arc<Self>) {

@@ -343,11 +343,16 @@ impl ExecutorBackend for NetBackend {
                 }
             }
         };
-        let _ = self.out.send(&ToDriver::StatusUpdate {
+        let sent = self.out.send(&ToDriver::StatusUpdate {
             task_id,
             state,
             payload,
         });
+        // A broken connection needs no word here: it also ends the reader, which stops the
+        // executor. A status too large for a frame is lost on a live one.
+        if let Err(e @ ember_net::RpcError::FrameTooLarge { .. }) = sent {
+            error!("cannot send the status of task {task_id} to the driver: {e}");
+        }
     }
 }
 

@@ -625,7 +625,9 @@ impl EventLoop {
         }
     }
 
-    /// Passes a job's event to its caller; the last event of a job forgets the caller.
+    /// Passes a job's event to its caller: a task's result joins the job's held results (sent
+    /// when [`RESULT_BATCH`] are held); the job's end sends what is held, then itself, and
+    /// forgets the caller.
     fn notify_job(&mut self, job_id: JobId, event: JobEvent) {
         match &event {
             JobEvent::Succeeded => self.recorder.job_ended(job_id, JobResult::Succeeded),
@@ -636,39 +638,26 @@ impl EventLoop {
                 let batch = self.pending_results.entry(job_id).or_default();
                 batch.push(event);
                 if batch.len() >= RESULT_BATCH {
-                    self.send_results(job_id);
+                    let batch = std::mem::take(batch);
+                    self.send_to_caller(job_id, batch);
                 }
                 return;
             }
         }
-        self.send_results(job_id);
-        self.pending_results.remove(&job_id);
-        let last = matches!(event, JobEvent::Succeeded | JobEvent::Failed(_));
-        let listener = if last {
-            self.listeners.remove(&job_id)
-        } else {
-            self.listeners.get(&job_id).cloned()
-        };
-        if let Some(l) = listener {
-            // The caller may have given up waiting (its thread ended): nothing to tell then.
-            let _ = l.send(event);
-        }
+        let mut batch = self.pending_results.remove(&job_id).unwrap_or_default();
+        batch.push(event);
+        self.send_to_caller(job_id, batch);
+        self.listeners.remove(&job_id);
     }
 
-    /// Sends a job's held results to its caller, in order, one message each: the caller wakes
-    /// once for the lot and takes them without waiting.
-    fn send_results(&mut self, job_id: JobId) {
-        let Some(batch) = self.pending_results.get_mut(&job_id) else {
-            return;
-        };
-        match self.listeners.get(&job_id) {
-            Some(l) => {
-                for event in batch.drain(..) {
-                    // The caller may have given up waiting (its thread ended).
-                    let _ = l.send(event);
-                }
+    /// Sends a job's events to its caller, in order, one message each: the caller wakes once for
+    /// the lot and takes them without waiting.
+    fn send_to_caller(&self, job_id: JobId, events: Vec<JobEvent>) {
+        if let Some(l) = self.listeners.get(&job_id) {
+            for event in events {
+                // The caller may have given up waiting (its thread ended): nothing to tell then.
+                let _ = l.send(event);
             }
-            None => batch.clear(),
         }
     }
 
