@@ -13,6 +13,8 @@ use crate::listener::Listener;
 use crate::metrics::ExecutorSourceMetrics;
 use crate::task::{StageId, TaskId, TaskMetricsSnapshot};
 
+use super::task_table::TaskTable;
+
 /// How much finished work the store remembers (`ember.ui.retained*`, Spark's defaults).
 #[derive(Clone, Copy, Debug)]
 pub struct Retention {
@@ -194,10 +196,8 @@ pub struct Stage {
     pub metrics: TaskMetricsSnapshot,
     pub executor_summaries: BTreeMap<Arc<str>, ExecutorStageSummary>,
     pub active_tasks_per_executor: BTreeMap<Arc<str>, i64>,
-    /// Its tasks, by id; at most `Retention::tasks_per_stage` of them. Boxed: a `Task` is about
-    /// 300 bytes, and the tree's node splits moved them, about 870 instructions an insert (half
-    /// the store's work for a task start in `W1`).
-    pub tasks: BTreeMap<TaskId, Box<Task>>,
+    /// Its tasks, by id; at most `Retention::tasks_per_stage` of them.
+    pub tasks: TaskTable,
     /// Tasks dropped to stay within the limit.
     pub tasks_dropped: u64,
 }
@@ -221,7 +221,7 @@ impl Stage {
             metrics: TaskMetricsSnapshot::default(),
             executor_summaries: BTreeMap::new(),
             active_tasks_per_executor: BTreeMap::new(),
-            tasks: BTreeMap::new(),
+            tasks: TaskTable::default(),
             tasks_dropped: 0,
         }
     }
@@ -476,6 +476,7 @@ fn cleanup_tasks(stage: &mut Stage, limit: usize) {
     if n == 0 {
         return;
     }
+    // The first finished, then (if that is not enough) the first launched.
     let mut finished: Vec<(u64, TaskId)> = stage
         .tasks
         .values()
@@ -483,19 +484,17 @@ fn cleanup_tasks(stage: &mut Stage, limit: usize) {
         .map(|t| (t.info.finish_time, t.info.task_id))
         .collect();
     finished.sort_unstable();
-    let mut removed = 0;
-    for (_, id) in finished.into_iter().take(n) {
-        stage.tasks.remove(&id);
-        removed += 1;
-    }
-    while removed < n {
-        let Some((&id, _)) = stage.tasks.iter().next() else {
+    let mut doomed: rustc_hash::FxHashSet<TaskId> =
+        finished.into_iter().take(n).map(|(_, id)| id).collect();
+    for (id, _) in stage.tasks.iter() {
+        if doomed.len() >= n {
             break;
-        };
-        stage.tasks.remove(&id);
-        removed += 1;
+        }
+        doomed.insert(id);
     }
-    stage.tasks_dropped += removed as u64;
+    let before = stage.tasks.len();
+    stage.tasks.retain(|id, _| !doomed.contains(&id));
+    stage.tasks_dropped += (before - stage.tasks.len()) as u64;
 }
 
 impl Listener for AppStatusListener {
@@ -742,13 +741,18 @@ impl Listener for AppStatusListener {
                     .active_tasks_per_executor
                     .entry(e.task_info.executor_id.clone())
                     .or_default() += 1;
+                if stage.tasks.is_empty() {
+                    stage
+                        .tasks
+                        .reserve(stage.info.num_tasks.min(r.tasks_per_stage));
+                }
                 stage.tasks.insert(
                     e.task_info.task_id,
-                    Box::new(Task {
+                    Task {
                         info: e.task_info.clone(),
                         error_message: None,
                         metrics: None,
-                    }),
+                    },
                 );
                 cleanup_tasks(stage, r.tasks_per_stage);
                 for j in &stage.job_ids {
@@ -772,7 +776,7 @@ impl Listener for AppStatusListener {
             if let Some(task) = st
                 .stages
                 .get_mut(key)
-                .and_then(|s| s.tasks.get_mut(&e.task_info.task_id))
+                .and_then(|s| s.tasks.get_mut(e.task_info.task_id))
             {
                 task.info.getting_result_time = e.task_info.getting_result_time;
             }
@@ -802,7 +806,7 @@ impl Listener for AppStatusListener {
             let duration = info.duration_at(info.finish_time) as i64;
             if let Some(stage) = stages.get_mut(&key) {
                 if was_running || !resubmitted {
-                    if let Some(task) = stage.tasks.get_mut(&info.task_id) {
+                    if let Some(task) = stage.tasks.get_mut(info.task_id) {
                         task.info = info.clone();
                         task.error_message = e.reason.error_message();
                         if let Some(m) = &e.task_metrics {
@@ -952,7 +956,7 @@ impl Listener for AppStatusListener {
                 let Some(stage) = st.stages.get_mut(&key) else {
                     continue;
                 };
-                let Some(task) = stage.tasks.get_mut(tid) else {
+                let Some(task) = stage.tasks.get_mut(*tid) else {
                     continue;
                 };
                 let delta = subtract(m, task.metrics.as_ref());

@@ -357,7 +357,6 @@ pub fn task_list(
     let mut tasks: Vec<&Task> = s
         .tasks
         .values()
-        .map(|t| &**t)
         .filter(|t| {
             statuses.is_empty()
                 || statuses
@@ -394,7 +393,6 @@ pub fn task_summary(
     let done: Vec<(&Task, &TaskMetricsSnapshot)> = s
         .tasks
         .values()
-        .map(|t| &**t)
         .filter(|t| t.info.status() == "SUCCESS")
         .filter_map(|t| t.metrics.as_ref().map(|m| (t, m)))
         .collect();

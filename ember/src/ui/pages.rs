@@ -666,7 +666,7 @@ impl TaskPaging {
 /// measured": their time is inside executor computing time when it falls in the task body, and
 /// inside scheduler delay (Spark's remainder: duration minus everything measured) otherwise.
 fn task_timeline(stage: &Stage, max: usize, now: u64) -> String {
-    let mut tasks: Vec<&Task> = stage.tasks.values().map(|t| &**t).collect();
+    let mut tasks: Vec<&Task> = stage.tasks.values().collect();
     let total = tasks.len();
     if total == 0 {
         return "<p>No tasks have started yet.</p>".into();
@@ -957,7 +957,7 @@ async fn stage_page(State(s): State<ApiState>, Query(p): Params) -> Response {
             &exec_rows,
         );
         // Tasks: sorted and paged on the server.
-        let mut tasks: Vec<&Task> = stage.tasks.values().map(|t| &**t).collect();
+        let mut tasks: Vec<&Task> = stage.tasks.values().collect();
         sort_tasks(&mut tasks, &paging.sort, paging.desc, now);
         let total = tasks.len();
         let pages = total.div_ceil(paging.page_size).max(1);
