@@ -16,7 +16,8 @@
 //! W3's borrowed words (`flat_map_ref`).
 //!
 //! Output: per workload, per-run lines, a `SANITY OK|FAIL` line and
-//! `RESULT <id> <master> min=<ms> median=<ms> <figure>`; at the end
+//! `RESULT <id> <master> min=<ms> median=<ms> <figure>`; at the end, a
+//! `LISTENER_QUEUE <name> processed=<events> dropped=<events>` line per listener queue and
 //! `PEAK_RSS_KB self=<VmHWM> children=<max RSS of reaped children>`. The exit status is 0 only
 //! when every sanity check passed; 2 for bad arguments or when the application cannot start.
 
@@ -201,6 +202,14 @@ fn main() -> ExitCode {
         bench.run(w);
     }
     bench.ctx.stop();
+    // A listener that fell behind dropped events, and did less work than the run it measures
+    // claims: the figures of a run with drops are not comparable with one without.
+    for q in bench.ctx.listener_queue_stats() {
+        println!(
+            "LISTENER_QUEUE {} processed={} dropped={}",
+            q.name, q.processed, q.dropped
+        );
+    }
     println!(
         "PEAK_RSS_KB self={} children={}",
         peak_rss_self_kb(),
