@@ -268,7 +268,7 @@ impl Sim {
                 "{} launch TID {} {} on {}",
                 self.clock_ms(),
                 desc.task_id,
-                desc.name,
+                desc.name(),
                 desc.executor_id
             ));
             self.running

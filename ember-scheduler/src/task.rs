@@ -31,6 +31,32 @@ impl fmt::Debug for TaskBody {
     }
 }
 
+/// How Spark's logs name an attempt, "task 3.0 in stage 1.0" (the task's index and attempt
+/// number, its stage and stage attempt). Formatted only where it is printed: a `String` built at
+/// every launch cost the scheduler's thread as much as the rest of a task's `TaskInfo`
+/// (callgrind of W1, 10,000 one-element tasks).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TaskName {
+    /// The task's index in its task set.
+    pub index: usize,
+    /// The attempt's number.
+    pub attempt: u32,
+    /// The stage.
+    pub stage_id: StageId,
+    /// The stage attempt.
+    pub stage_attempt: u32,
+}
+
+impl fmt::Display for TaskName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "task {}.{} in stage {}.{}",
+            self.index, self.attempt, self.stage_id, self.stage_attempt
+        )
+    }
+}
+
 /// One task attempt assigned to an executor (Spark's `TaskDescription`), as the task scheduler
 /// hands it out. The backend that launches it turns the opaque body back into code.
 #[derive(Clone, Debug)]
@@ -41,8 +67,6 @@ pub struct TaskDescription {
     pub attempt_number: u32,
     /// Where it runs.
     pub executor_id: ExecutorId,
-    /// "task 3.0 in stage 1.0", as in Spark's logs.
-    pub name: String,
     /// Index of the task within its task set.
     pub index: usize,
     /// The partition it computes.
@@ -58,4 +82,16 @@ pub struct TaskDescription {
     /// For a task of a barrier stage, the number of tasks of its stage attempt (what every
     /// barrier sync waits for); `None` otherwise.
     pub barrier_tasks: Option<usize>,
+}
+
+impl TaskDescription {
+    /// "task 3.0 in stage 1.0", as in Spark's logs.
+    pub fn name(&self) -> TaskName {
+        TaskName {
+            index: self.index,
+            attempt: self.attempt_number,
+            stage_id: self.stage_id,
+            stage_attempt: self.stage_attempt_id,
+        }
+    }
 }

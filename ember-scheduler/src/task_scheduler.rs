@@ -1421,8 +1421,8 @@ mod tests {
             let (tasks, _) = s.resource_offers(&[offer("0", "localhost", 1)]);
             let t = &tasks[0][0];
             assert_eq!(
-                (t.attempt_number, t.name.as_str()),
-                (attempt, format!("task 0.{attempt} in stage 2.1").as_str())
+                (t.attempt_number, t.name().to_string()),
+                (attempt, format!("task 0.{attempt} in stage 2.1"))
             );
             all.extend(s.status_update(failure("0", t.task_id, TaskState::Failed, boom.clone())));
         }

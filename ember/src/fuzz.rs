@@ -525,7 +525,6 @@ mod tests {
             ToExecutor::LaunchTask(WireTask {
                 task_id: 1,
                 attempt_number: 0,
-                name: "task 0.0 in stage 0.0".into(),
                 index: 0,
                 partition_id: 0,
                 stage_id: 0,

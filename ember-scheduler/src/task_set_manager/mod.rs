@@ -471,17 +471,16 @@ impl TaskSetManager {
         self.running.insert(task_id);
 
         let partition = self.task_set.tasks[index].partition;
-        let name = format!("task {index}.{attempt_number} in stage {}", self.id);
         let kind = if speculative { "speculative " } else { "" };
         info!(
-            "Starting {kind}{name} (TID {task_id}) ({host}, executor {exec_id}, partition \
-             {partition}, {locality})"
+            "Starting {kind}task {index}.{attempt_number} in stage {} (TID {task_id}) ({host}, \
+             executor {exec_id}, partition {partition}, {locality})",
+            self.id
         );
         TaskDescription {
             task_id,
             attempt_number,
             executor_id: exec_id.to_string(),
-            name,
             index,
             partition_id: partition,
             stage_id: self.task_set.stage_id,

@@ -569,7 +569,7 @@ fn task_description_fields() {
     let l = live(&[("7", "h")]);
     let mut tsm = manager(task_set(2, 1, 0, 1), &l, LocalityWaits::default(), 4);
     let d = tsm.resource_offer("7", "h", TaskLocality::Any, 5).unwrap();
-    assert_eq!(d.name, "task 0.0 in stage 2.1");
+    assert_eq!(d.name().to_string(), "task 0.0 in stage 2.1");
     assert_eq!(
         (
             d.task_id,

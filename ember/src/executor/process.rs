@@ -804,7 +804,6 @@ async fn executor_main(
                     task_id: t.task_id,
                     attempt_number: t.attempt_number,
                     executor_id: executor_id.clone(),
-                    name: t.name,
                     index: t.index,
                     partition_id: t.partition_id,
                     stage_id: t.stage_id,

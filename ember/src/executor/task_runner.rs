@@ -37,7 +37,7 @@ impl TaskRunner {
             .counters
             .active_tasks
             .fetch_add(1, Ordering::Relaxed);
-        debug!("Running {} (TID {})", t.name, t.task_id);
+        debug!("Running {} (TID {})", t.name(), t.task_id);
         let start = Instant::now();
 
         let guard = TaskContext::enter(&ctx);
@@ -73,7 +73,7 @@ impl TaskRunner {
                                 warn!(
                                     "Finished {} (TID {}). Result is larger than maxResultSize \
                                      ({} > {}), dropping it.",
-                                    t.name,
+                                    t.name(),
                                     t.task_id,
                                     crate::util::bytes_to_string(size),
                                     crate::util::bytes_to_string(max)
@@ -100,7 +100,7 @@ impl TaskRunner {
                             "{} (TID {}) completed successfully though internally it encountered \
                              unrecoverable fetch failures! Most likely this means user code is \
                              incorrectly swallowing Ember's internal FetchFailedException",
-                            t.name, t.task_id
+                            t.name(), t.task_id
                         );
                     }
                     Ok(v)
@@ -109,7 +109,7 @@ impl TaskRunner {
                     let ended = Ended {
                         kill_reason,
                         fetch_failure,
-                        task: &t.name,
+                        task: t.name(),
                     };
                     Err(ended.reason(Box::new(e)))
                 }
@@ -117,7 +117,7 @@ impl TaskRunner {
                     let ended = Ended {
                         kill_reason,
                         fetch_failure,
-                        task: &t.name,
+                        task: t.name(),
                     };
                     Err(ended.reason(payload))
                 }
@@ -157,7 +157,7 @@ impl TaskRunner {
             Ok((value, accum_updates)) => {
                 debug!(
                     "Finished {} (TID {}). {} bytes result sent to driver",
-                    t.name, t.task_id, metrics.result_size
+                    t.name(), t.task_id, metrics.result_size
                 );
                 (
                     TaskState::Finished,
@@ -173,12 +173,12 @@ impl TaskRunner {
                     TaskEndReason::TaskKilled { .. } => {
                         info!(
                             "Executor killed {} (TID {}), reason: {reason}",
-                            t.name, t.task_id
+                            t.name(), t.task_id
                         );
                         TaskState::Killed
                     }
                     _ => {
-                        warn!("Exception in {} (TID {}): {reason}", t.name, t.task_id);
+                        warn!("Exception in {} (TID {}): {reason}", t.name(), t.task_id);
                         TaskState::Failed
                     }
                 };
@@ -233,16 +233,16 @@ impl TaskRunner {
 }
 
 /// What the attempt left behind when it failed, besides its error.
-struct Ended<'a> {
+struct Ended {
     /// Why it was killed, if it was.
     kill_reason: Option<String>,
     /// The fetch failure it raised, if any.
     fetch_failure: Option<TaskEndReason>,
     /// "task 3.0 in stage 1.0".
-    task: &'a str,
+    task: ember_scheduler::task::TaskName,
 }
 
-impl Ended<'_> {
+impl Ended {
     /// Turns the attempt's error (an unwind payload, or a returned [`EmberError`]) into the
     /// reason the driver sees, in the order of Spark's `TaskRunner.run`: a kill wins, even over
     /// a fetch failure the kill may have caused (SPARK-23816); then a fetch failure, even one
@@ -293,12 +293,22 @@ mod tests {
         }
     }
 
-    fn ended(kill_reason: Option<&str>, fetch_failure: Option<TaskEndReason>) -> Ended<'static> {
+    fn ended(kill_reason: Option<&str>, fetch_failure: Option<TaskEndReason>) -> Ended {
         Ended {
             kill_reason: kill_reason.map(str::to_string),
             fetch_failure,
-            task: "task 2.0 in stage 1.0",
+            task: ember_scheduler::task::TaskName {
+                index: 2,
+                attempt: 0,
+                stage_id: 1,
+                stage_attempt: 0,
+            },
         }
+    }
+
+    #[test]
+    fn an_attempt_is_named_as_in_spark_logs() {
+        assert_eq!(ended(None, None).task.to_string(), "task 2.0 in stage 1.0");
     }
 
     #[test]

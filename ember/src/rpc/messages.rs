@@ -168,7 +168,6 @@ pub enum ToExecutor {
 pub struct WireTask {
     pub task_id: TaskId,
     pub attempt_number: u32,
-    pub name: String,
     pub index: usize,
     pub partition_id: usize,
     pub stage_id: StageId,

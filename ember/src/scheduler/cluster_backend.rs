@@ -534,7 +534,6 @@ impl SchedulerBackend for ClusterBackend {
             let wire = WireTask {
                 task_id: t.task_id,
                 attempt_number: t.attempt_number,
-                name: t.name.clone(),
                 index: t.index,
                 partition_id: t.partition_id,
                 stage_id: t.stage_id,

@@ -738,7 +738,6 @@ fn launchable(
         task_id: desc.task_id,
         attempt_number: desc.attempt_number,
         executor_id: desc.executor_id,
-        name: desc.name,
         index: desc.index,
         partition_id: desc.partition_id,
         stage_id: desc.stage_id,

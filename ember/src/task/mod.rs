@@ -107,8 +107,6 @@ pub struct TaskDescription {
     pub attempt_number: u32,
     /// The executor it runs on.
     pub executor_id: ExecutorId,
-    /// "task 3.0 in stage 1.0", as in Spark's logs.
-    pub name: String,
     /// Index of the task within its task set.
     pub index: usize,
     /// The partition it computes.
@@ -127,4 +125,16 @@ pub struct TaskDescription {
     /// their timestamps (Spark's `addedFiles`, `addedArchives`): the executor fetches what is
     /// new to it before the task runs.
     pub dependencies: Arc<crate::files::Dependencies>,
+}
+
+impl TaskDescription {
+    /// "task 3.0 in stage 1.0", as in Spark's logs.
+    pub fn name(&self) -> ember_scheduler::task::TaskName {
+        ember_scheduler::task::TaskName {
+            index: self.index,
+            attempt: self.attempt_number,
+            stage_id: self.stage_id,
+            stage_attempt: self.stage_attempt_id,
+        }
+    }
 }
