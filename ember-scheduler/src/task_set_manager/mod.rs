@@ -578,30 +578,32 @@ impl TaskSetManager {
         }
         info.state = AttemptState::Succeeded;
         info.finish_time_ms = Some(now);
-        let info = info.clone();
+        let (launch_time_ms, attempt_number) = (info.launch_time_ms, info.attempt_number);
         self.finish_attempt(task_id, index);
-        self.kill_other_attempts(&info, out);
-        if !self.successful[info.index] {
+        self.kill_other_attempts(task_id, out);
+        // The attempt's record is read again below rather than cloned here: a copy of its two
+        // strings per task was a good part of what a success cost the scheduler's thread.
+        if !self.successful[index] {
             self.tasks_successful += 1;
-            self.successful[info.index] = true;
+            self.successful[index] = true;
             // Spark's SPARK-37580: failures before a success do not count against the task if
             // it runs again (its map output lost with an executor, a late speculative copy).
-            self.num_failures[info.index] = 0;
+            self.num_failures[index] = 0;
             self.successful_durations
-                .push(now.saturating_sub(info.launch_time_ms));
+                .push(now.saturating_sub(launch_time_ms));
             self.unmark_speculatable(index);
-            info!(
-                "Finished task {}.{} in stage {} (TID {task_id}) in {} ms on {} (executor {}) \
-                 ({}/{})",
-                info.index,
-                info.attempt_number,
-                self.id,
-                now.saturating_sub(info.launch_time_ms),
-                info.host,
-                info.executor_id,
-                self.tasks_successful,
-                self.num_tasks()
-            );
+            if let Some(info) = self.task_infos.get(&task_id) {
+                info!(
+                    "Finished task {index}.{attempt_number} in stage {} (TID {task_id}) in {} ms \
+                     on {} (executor {}) ({}/{})",
+                    self.id,
+                    now.saturating_sub(launch_time_ms),
+                    info.host,
+                    info.executor_id,
+                    self.tasks_successful,
+                    self.num_tasks()
+                );
+            }
             if self.all_succeeded() {
                 self.zombie = true;
             }
@@ -609,10 +611,12 @@ impl TaskSetManager {
             info!(
                 "Ignoring task-finished event for {}.{} in stage {} because task {} has already \
                  completed successfully",
-                info.index, info.attempt_number, self.id, info.index
+                index, attempt_number, self.id, index
             );
         }
-        out.push(self.task_ended(&info, Ok(result)));
+        if let Some(info) = self.task_infos.get(&task_id) {
+            out.push(self.task_ended(info, Ok(result)));
+        }
     }
 
     /// Records a failed, killed or lost attempt, reports it, and re-queues the task or aborts the

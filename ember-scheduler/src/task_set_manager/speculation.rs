@@ -5,7 +5,7 @@ use tracing::{debug, info};
 
 use crate::task_set::SchedulerEvent;
 
-use super::{TaskInfo, TaskSetManager, KILLED_BY_OTHER_ATTEMPT};
+use super::{TaskSetManager, KILLED_BY_OTHER_ATTEMPT};
 
 /// Spark's `MedianHeap.median`: the middle value, or the mean of the two middle values of an
 /// even count. `values` must not be empty.
@@ -91,7 +91,14 @@ impl TaskSetManager {
     }
 
     /// Asks the executors to kill the running attempts of `winner`'s task other than `winner`.
-    pub(super) fn kill_other_attempts(&mut self, winner: &TaskInfo, out: &mut Vec<SchedulerEvent>) {
+    pub(super) fn kill_other_attempts(
+        &mut self,
+        winner: ember_common::TaskId,
+        out: &mut Vec<SchedulerEvent>,
+    ) {
+        let Some(winner) = self.task_infos.get(&winner) else {
+            return;
+        };
         for &tid in &self.attempts[winner.index] {
             let Some(other) = self.task_infos.get(&tid) else {
                 continue;
