@@ -472,12 +472,7 @@ impl TaskSetManager {
 
         let partition = self.task_set.tasks[index].partition;
         let kind = if speculative { "speculative " } else { "" };
-        info!(
-            "Starting {kind}task {index}.{attempt_number} in stage {} (TID {task_id}) ({host}, \
-             executor {exec_id}, partition {partition}, {locality})",
-            self.id
-        );
-        TaskDescription {
+        let description = TaskDescription {
             task_id,
             attempt_number,
             executor_id: exec_id.to_string(),
@@ -488,7 +483,13 @@ impl TaskSetManager {
             cpus: self.config.task_cpus,
             body: self.task_set.body.clone(),
             barrier_tasks: self.task_set.barrier.then_some(self.task_set.tasks.len()),
-        }
+        };
+        info!(
+            "Starting {kind}{} (TID {task_id}) ({host}, executor {exec_id}, partition \
+             {partition}, {locality})",
+            description.name()
+        );
+        description
     }
 
     /// Takes back a launch that was never sent (Spark's SPARK-24818 revert of a barrier task

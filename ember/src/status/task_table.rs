@@ -16,21 +16,15 @@ pub struct TaskTable {
 }
 
 impl TaskTable {
-    /// Adds an attempt, or replaces the one with its id (returned).
-    pub fn insert(&mut self, id: TaskId, task: Task) -> Option<Task> {
-        match self.tasks.last() {
-            Some(&(last, _)) if last >= id => {}
-            _ => {
-                self.tasks.push((id, task));
-                return None;
-            }
+    /// Adds an attempt, or replaces the one with its id.
+    pub fn insert(&mut self, id: TaskId, task: Task) {
+        if self.tasks.last().is_none_or(|&(last, _)| last < id) {
+            self.tasks.push((id, task));
+            return;
         }
         match self.position(id) {
-            Ok(i) => Some(std::mem::replace(&mut self.tasks[i].1, task)),
-            Err(i) => {
-                self.tasks.insert(i, (id, task));
-                None
-            }
+            Ok(i) => self.tasks[i].1 = task,
+            Err(i) => self.tasks.insert(i, (id, task)),
         }
     }
 
@@ -107,14 +101,14 @@ mod tests {
     fn attempts_in_any_order_are_kept_in_id_order_and_found() {
         let mut t = TaskTable::default();
         for id in [5, 1, 9, 3, 7, 10, 2] {
-            assert!(t.insert(id, task(id)).is_none());
+            t.insert(id, task(id));
         }
         assert_eq!(t.iter().map(|(id, _)| id).collect::<Vec<_>>(), [1, 2, 3, 5, 7, 9, 10]);
         assert_eq!(t.get_mut(7).map(|x| x.info.task_id), Some(7));
         assert!(t.get_mut(4).is_none());
         t.get_mut(3).unwrap().error_message = Some("lost".into());
-        let old = t.insert(3, task(3)).expect("replaced");
-        assert_eq!(old.error_message.as_deref(), Some("lost"));
+        t.insert(3, task(3));
+        assert_eq!(t.get_mut(3).unwrap().error_message, None, "replaced");
         assert_eq!(t.len(), 7);
         t.retain(|id, _| id % 2 == 1);
         assert!(!t.is_empty());
