@@ -861,10 +861,13 @@ fn the_event_log_is_sparks_json_and_gets_its_final_name_at_the_end() {
             "{master}: written as .inprogress while the application runs"
         );
         word_count(&ctx);
+        // One partition: with a second one that succeeds, its task could still be running
+        // when the job fails and `stop` comes, and its end would then never be logged (as in
+        // Spark), which made the start and end counts below differ once in a while.
         let failed = ctx
-            .parallelize((0..2u32).collect::<Vec<_>>(), 2)
+            .parallelize(vec![1u32], 1)
             .map(|x| {
-                assert!(x == 0, "fixture: partition 1 always fails");
+                assert!(x == 0, "fixture: the only partition always fails");
                 x
             })
             .count();
