@@ -192,7 +192,11 @@ for col in local cluster; do
   f="$OUT/ember-$col.log"
   [ -f "$f" ] && grep -h '^PEAK_RSS_KB' "$f" | sed "s/^/ember $col: /"
   [ -f "$f" ] && grep -q '^SANITY FAIL' "$f" && echo "WARNING: ember $col had failed sanity checks (see $f)"
-  # A listener that dropped events did less work than a complete run: say so beside the figures.
+done
+# A listener that dropped events did less work than a complete run: say so beside the figures
+# (the million-task job's too, whose figure is in the targets below).
+for col in local cluster million; do
+  f="$OUT/ember-$col.log"
   [ -f "$f" ] && grep -h '^LISTENER_QUEUE .* dropped=[1-9]' "$f" | sed "s/^/WARNING: ember $col: /"
 done
 [ -f "$OUT/spark.log" ] && grep -q 'SOME SANITY CHECK FAILED' "$OUT/spark.log" && echo "WARNING: Spark had failed sanity checks"
