@@ -6,10 +6,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use parking_lot::RwLock;
+use ember_scheduler::locality::TaskLocality;
 use rustc_hash::FxHashMap;
 
 use crate::listener::events::*;
-use ember_scheduler::locality::TaskLocality;
 use crate::listener::Listener;
 use crate::metrics::ExecutorSourceMetrics;
 use crate::task::{StageId, TaskId, TaskMetricsSnapshot};
@@ -203,8 +203,8 @@ pub struct Stage {
 }
 
 /// How many of a stage's tasks were launched at each locality level (Spark's
-/// `localitySummary`). An array: a map entry per task start cost the store's thread about 110
-/// instructions (callgrind, W1).
+/// `localitySummary`), counted in [`LocalitySummary::BY_NAME`]'s order. An array: a map entry
+/// per task start cost the store's thread about 110 instructions (callgrind, W1).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LocalitySummary([i64; 5]);
 
@@ -218,25 +218,23 @@ impl LocalitySummary {
         TaskLocality::RackLocal,
     ];
 
-    fn slot(level: TaskLocality) -> usize {
-        match level {
-            TaskLocality::ProcessLocal => 0,
+    fn add(&mut self, level: TaskLocality) {
+        let slot = match level {
+            TaskLocality::Any => 0,
             TaskLocality::NodeLocal => 1,
             TaskLocality::NoPref => 2,
-            TaskLocality::RackLocal => 3,
-            TaskLocality::Any => 4,
-        }
-    }
-
-    fn add(&mut self, level: TaskLocality) {
-        self.0[Self::slot(level)] += 1;
+            TaskLocality::ProcessLocal => 3,
+            TaskLocality::RackLocal => 4,
+        };
+        self.0[slot] += 1;
     }
 
     /// The levels at which tasks were launched, with their counts, by name.
     pub fn iter(&self) -> impl Iterator<Item = (&'static str, i64)> + '_ {
         Self::BY_NAME
             .into_iter()
-            .map(|l| (locality_name(l), self.0[Self::slot(l)]))
+            .zip(self.0)
+            .map(|(l, n)| (locality_name(l), n))
             .filter(|&(_, n)| n > 0)
     }
 }

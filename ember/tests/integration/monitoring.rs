@@ -863,7 +863,7 @@ fn the_event_log_is_sparks_json_and_gets_its_final_name_at_the_end() {
         word_count(&ctx);
         // One partition: with a second one that succeeds, its task could still be running
         // when the job fails and `stop` comes, and its end would then never be logged (as in
-        // Spark), which made the start and end counts below differ once in a while.
+        // Spark), leaving fewer task ends than starts below.
         let failed = ctx
             .parallelize(vec![1u32], 1)
             .map(|x| {
