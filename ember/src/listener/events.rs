@@ -34,6 +34,10 @@ pub struct RddInfo {
 }
 
 /// What the listeners learn about a stage attempt (Spark's `StageInfo`).
+///
+/// Its name, RDDs and parents are built once per attempt and shared by every event and
+/// listener that holds the attempt (as Spark's events share one `StageInfo` object): copied,
+/// they were most of what a short job's events cost the scheduler's and the UI's threads.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StageInfo {
     /// The stage.
@@ -41,15 +45,15 @@ pub struct StageInfo {
     /// Its attempt.
     pub attempt_id: u32,
     /// "count at wordcount.rs:31"-style name.
-    pub name: String,
+    pub name: Arc<str>,
     /// Tasks of this attempt (all partitions for a stage not run yet).
     pub num_tasks: usize,
     /// The RDDs the stage computes: its RDD and its narrow ancestors.
-    pub rdd_infos: Vec<RddInfo>,
+    pub rdd_infos: Arc<[RddInfo]>,
     /// The stages it reads shuffle outputs of.
-    pub parent_ids: Vec<StageId>,
+    pub parent_ids: Arc<[StageId]>,
     /// Longer description (the call site).
-    pub details: String,
+    pub details: Arc<str>,
     /// When the attempt was submitted; `None` for a stage that never ran (skipped).
     pub submission_time: Option<u64>,
     /// When it ended.
@@ -233,8 +237,8 @@ pub struct EnvironmentDetails {
 pub struct StageSubmitted {
     /// The attempt, with its submission time.
     pub stage_info: StageInfo,
-    /// The submitting job's properties.
-    pub properties: Properties,
+    /// The submitting job's properties (shared with its `JobStart`).
+    pub properties: Arc<Properties>,
 }
 
 /// `SparkListenerStageCompleted`.
@@ -289,8 +293,9 @@ pub struct JobStart {
     pub time: u64,
     /// Its stages, its ancestors' included (some may be skipped).
     pub stage_infos: Vec<StageInfo>,
-    /// The submitting thread's properties.
-    pub properties: Properties,
+    /// The submitting thread's properties (shared by the events of its stages, as Spark's
+    /// events share the job's `Properties`).
+    pub properties: Arc<Properties>,
 }
 
 impl JobStart {
@@ -425,6 +430,10 @@ pub struct BlockUpdated {
 }
 
 /// Every event of the bus.
+// `TaskEnd` (its metrics) is the largest variant by far. It is also, with `TaskStart`, the most
+// frequent one, and the bus puts each event behind one `Arc` already: boxing it would add an
+// allocation per task to save copies of events that are rare.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum ListenerEvent {
     /// `SparkListenerStageSubmitted`.

@@ -22,6 +22,14 @@ use crate::task::{DirectTaskResult, JobId, StageId, TaskId};
 /// Gives the name set with `set_name` of an RDD, if any.
 pub type RddNames = Box<dyn Fn(usize) -> Option<String> + Send>;
 
+/// The parts of a [`StageInfo`] that do not change during an attempt.
+#[derive(Clone)]
+struct StageShape {
+    name: Arc<str>,
+    rdd_infos: Arc<[RddInfo]>,
+    parent_ids: Arc<[StageId]>,
+}
+
 /// The event loop's side of the listener bus.
 pub struct Recorder {
     bus: Arc<ListenerBus>,
@@ -30,8 +38,13 @@ pub struct Recorder {
     tasks: FxHashMap<TaskId, (TaskInfo, TaskType, (StageId, u32))>,
     /// Stage attempts submitted and not completed.
     stages: FxHashMap<(StageId, u32), StageInfo>,
+    /// What running jobs' stage attempts are (name, RDDs, parents), built at the job's start
+    /// and shared by its stages' events; dropped when the attempt completes or the job ends.
+    shapes: FxHashMap<(StageId, u32), StageShape>,
+    /// The stage attempts each running job's start described.
+    job_shapes: FxHashMap<JobId, Vec<(StageId, u32)>>,
     /// Properties of running jobs, for their stages' submissions.
-    job_properties: FxHashMap<JobId, Properties>,
+    job_properties: FxHashMap<JobId, Arc<Properties>>,
     /// Executors excluded for the application, as last posted.
     excluded: Vec<String>,
     /// Each live executor's id and host, shared by the events of its tasks.
@@ -46,6 +59,8 @@ impl Recorder {
             rdd_names,
             tasks: FxHashMap::default(),
             stages: FxHashMap::default(),
+            shapes: FxHashMap::default(),
+            job_shapes: FxHashMap::default(),
             job_properties: FxHashMap::default(),
             excluded: Vec::new(),
             names: FxHashMap::default(),
@@ -80,8 +95,30 @@ impl Recorder {
         self.bus.time_ms()
     }
 
-    /// What a stage is: its RDDs (its RDD and narrow ancestors), parents and name.
-    fn stage_info(&self, stage: &Stage, attempt_id: u32, num_tasks: usize) -> StageInfo {
+    /// What a stage attempt is: its RDDs (its RDD and narrow ancestors), parents and name;
+    /// built once per attempt while a job that runs it is running.
+    fn stage_info(&mut self, stage: &Stage, attempt_id: u32, num_tasks: usize) -> StageInfo {
+        let key = (stage.id, attempt_id);
+        let shape = match self.shapes.get(&key) {
+            Some(shape) => shape.clone(),
+            None => self.stage_shape(stage),
+        };
+        StageInfo {
+            stage_id: stage.id,
+            attempt_id,
+            name: shape.name.clone(),
+            num_tasks,
+            rdd_infos: shape.rdd_infos,
+            parent_ids: shape.parent_ids,
+            details: shape.name,
+            submission_time: None,
+            completion_time: None,
+            failure_reason: None,
+            shuffle_dep_id: stage.shuffle_id(),
+        }
+    }
+
+    fn stage_shape(&self, stage: &Stage) -> StageShape {
         let mut rdd_infos = Vec::new();
         let mut seen = rustc_hash::FxHashSet::default();
         let mut todo = vec![stage.rdd.clone()];
@@ -108,18 +145,10 @@ impl Recorder {
                 callsite: String::new(),
             });
         }
-        StageInfo {
-            stage_id: stage.id,
-            attempt_id,
-            name: stage.name.clone(),
-            num_tasks,
-            rdd_infos,
-            parent_ids: stage.parents.clone(),
-            details: stage.name.clone(),
-            submission_time: None,
-            completion_time: None,
-            failure_reason: None,
-            shuffle_dep_id: stage.shuffle_id(),
+        StageShape {
+            name: stage.name.as_str().into(),
+            rdd_infos: rdd_infos.into(),
+            parent_ids: stage.parents.as_slice().into(),
         }
     }
 
@@ -144,21 +173,28 @@ impl Recorder {
                 job_id,
                 time: self.epoch(clock_ms),
                 stage_infos: Vec::new(),
-                properties: Properties::new(),
+                properties: Arc::default(),
             }));
             return;
         };
-        let stage_infos = dag
-            .job_stages(job_id)
-            .into_iter()
-            .map(|s| {
-                let all = match &s.kind {
-                    StageKind::ShuffleMap { .. } => s.rdd.num_partitions(),
-                    StageKind::Result { partitions, .. } => partitions.len(),
-                };
-                self.stage_info(s, s.latest_attempt(), all)
-            })
-            .collect();
+        let stages = dag.job_stages(job_id);
+        let mut stage_infos = Vec::with_capacity(stages.len());
+        let mut described = Vec::with_capacity(stages.len());
+        for s in stages {
+            let all = match &s.kind {
+                StageKind::ShuffleMap { .. } => s.rdd.num_partitions(),
+                StageKind::Result { partitions, .. } => partitions.len(),
+            };
+            let key = (s.id, s.latest_attempt());
+            if !self.shapes.contains_key(&key) {
+                let shape = self.stage_shape(s);
+                self.shapes.insert(key, shape);
+            }
+            described.push(key);
+            stage_infos.push(self.stage_info(s, key.1, all));
+        }
+        self.job_shapes.insert(job_id, described);
+        let properties = Arc::new(properties);
         self.job_properties.insert(job_id, properties.clone());
         self.post(ListenerEvent::JobStart(JobStart {
             job_id,
@@ -171,6 +207,10 @@ impl Recorder {
     /// A job ended.
     pub fn job_ended(&mut self, job_id: JobId, result: JobResult) {
         self.job_properties.remove(&job_id);
+        // A stage another running job shares is described again if that job submits it.
+        for key in self.job_shapes.remove(&job_id).unwrap_or_default() {
+            self.shapes.remove(&key);
+        }
         self.post(ListenerEvent::JobEnd(JobEnd {
             job_id,
             time: self.now(),
@@ -210,6 +250,7 @@ impl Recorder {
         attempt: u32,
         failure_reason: Option<String>,
     ) {
+        self.shapes.remove(&(stage_id, attempt));
         let info = match self.stages.remove(&(stage_id, attempt)) {
             Some(info) => info,
             // Nobody listened when it was submitted, and nobody needs its details now.
@@ -224,7 +265,7 @@ impl Recorder {
                 info.submission_time = Some(self.now());
                 self.post(ListenerEvent::StageSubmitted(StageSubmitted {
                     stage_info: info.clone(),
-                    properties: Properties::new(),
+                    properties: Arc::default(),
                 }));
                 info
             }

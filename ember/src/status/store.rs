@@ -657,7 +657,7 @@ impl Listener for AppStatusListener {
                 .stage_infos
                 .iter()
                 .max_by_key(|s| s.stage_id)
-                .map(|s| s.name.clone())
+                .map(|s| s.name.to_string())
                 .unwrap_or_default();
             let job = Job {
                 id: e.job_id,
@@ -745,7 +745,7 @@ impl Listener for AppStatusListener {
                     job.active_stages += 1;
                 }
             }
-            for info in &e.stage_info.rdd_infos {
+            for info in e.stage_info.rdd_infos.iter() {
                 if info.storage_level.is_valid() {
                     st.rdds.entry(info.id).or_insert_with(|| Rdd {
                         info: info.clone(),
