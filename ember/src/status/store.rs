@@ -377,8 +377,6 @@ pub struct State {
     pub stages: BTreeMap<(StageId, u32), Stage>,
     pub executors: BTreeMap<String, Executor>,
     pub rdds: BTreeMap<usize, Rdd>,
-    /// The stage attempt of each running task (heartbeats name tasks only).
-    running: FxHashMap<TaskId, (StageId, u32)>,
     /// The jobs still running (Spark's `liveJobs`): a stage submission looks for its jobs
     /// among these, not among every job the store retains.
     running_jobs: BTreeSet<usize>,
@@ -763,7 +761,6 @@ impl Listener for AppStatusListener {
         self.write(|st, r| {
             let State { stages, jobs, .. } = st;
             let key = (e.stage_id, e.stage_attempt_id);
-            st.running.insert(e.task_info.task_id, key);
             if let Some(stage) = stages.get_mut(&key) {
                 stage.active_tasks += 1;
                 let launch = e.task_info.launch_time;
@@ -798,15 +795,15 @@ impl Listener for AppStatusListener {
     }
 
     fn on_task_getting_result(&mut self, e: &TaskGettingResult) {
+        // The event names the task only; its stage is one of the active ones.
         self.write(|st, _r| {
-            let Some(key) = st.running.get(&e.task_info.task_id) else {
-                return;
-            };
-            if let Some(task) = st
+            let id = e.task_info.task_id;
+            let task = st
                 .stages
-                .get_mut(key)
-                .and_then(|s| s.tasks.get_mut(e.task_info.task_id))
-            {
+                .values_mut()
+                .filter(|s| s.status == StageStatus::Active)
+                .find_map(|s| s.tasks.get_mut(id));
+            if let Some(task) = task {
                 task.info.getting_result_time = e.task_info.getting_result_time;
             }
         })
@@ -817,7 +814,6 @@ impl Listener for AppStatusListener {
             let State { stages, jobs, .. } = st;
             let key = (e.stage_id, e.stage_attempt_id);
             let resubmitted = e.reason == TaskEndReason::Resubmitted;
-            let was_running = st.running.remove(&e.task_info.task_id).is_some();
             let (completed, failed, killed) = match &e.reason {
                 TaskEndReason::Success => (1, 0, 0),
                 TaskEndReason::Failed(crate::task::TaskEndReason::TaskKilled { .. }) => (0, 0, 1),
@@ -834,9 +830,16 @@ impl Listener for AppStatusListener {
             let info = &e.task_info;
             let duration = info.duration_at(info.finish_time) as i64;
             if let Some(stage) = stages.get_mut(&key) {
+                let task = stage.tasks.get_mut(info.task_id);
+                // A resubmitted attempt had ended already: its first end counted its metrics.
+                let was_running = task.as_ref().is_some_and(|t| t.info.running());
                 if was_running || !resubmitted {
-                    if let Some(task) = stage.tasks.get_mut(info.task_id) {
-                        task.info = info.clone();
+                    if let Some(task) = task {
+                        // What an end changes; the rest (and the shared names) is the start's.
+                        task.info.getting_result_time = info.getting_result_time;
+                        task.info.finish_time = info.finish_time;
+                        task.info.failed = info.failed;
+                        task.info.killed = info.killed;
                         task.error_message = e.reason.error_message();
                         if let Some(m) = &e.task_metrics {
                             delta = Some(subtract(m, task.metrics.as_ref()));
@@ -974,14 +977,12 @@ impl Listener for AppStatusListener {
                     exec.source = Some(m);
                 }
             }
-            for (tid, _, _, m) in &e.accum_updates {
-                let Some(key) = st.running.get(tid).copied() else {
+            for (tid, stage_id, attempt, m) in &e.accum_updates {
+                let Some(stage) = st.stages.get_mut(&(*stage_id, *attempt)) else {
                     continue;
                 };
-                let Some(stage) = st.stages.get_mut(&key) else {
-                    continue;
-                };
-                let Some(task) = stage.tasks.get_mut(*tid) else {
+                // A heartbeat sent before a task's end can arrive after it.
+                let Some(task) = stage.tasks.get_mut(*tid).filter(|t| t.info.running()) else {
                     continue;
                 };
                 let delta = subtract(m, task.metrics.as_ref());

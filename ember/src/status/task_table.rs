@@ -38,9 +38,23 @@ impl TaskTable {
         self.tasks.binary_search_by_key(&id, |(t, _)| *t)
     }
 
+    /// Attempts looked for among the last launched before a binary search.
+    const RECENT: usize = 8;
+
+    /// [`Self::position`] of an attempt that is likely among the last launched: a task's end
+    /// is most often that of one launched a few launches ago, since each end frees the slot
+    /// the next launch takes.
+    fn recent_position(&self, id: TaskId) -> Option<usize> {
+        let from = self.tasks.len().saturating_sub(Self::RECENT);
+        match self.tasks[from..].iter().rposition(|&(t, _)| t == id) {
+            Some(i) => Some(from + i),
+            None => self.position(id).ok(),
+        }
+    }
+
     /// The attempt with this id, to update.
     pub fn get_mut(&mut self, id: TaskId) -> Option<&mut Task> {
-        self.position(id).ok().map(|i| &mut self.tasks[i].1)
+        self.recent_position(id).map(|i| &mut self.tasks[i].1)
     }
 
     /// Attempts held.
@@ -113,5 +127,20 @@ mod tests {
         t.retain(|id, _| id % 2 == 1);
         assert!(!t.is_empty());
         assert_eq!(t.values().map(|x| x.info.task_id).collect::<Vec<_>>(), [1, 3, 5, 7, 9]);
+    }
+
+    #[test]
+    fn attempts_are_found_among_the_last_launched_and_further_back() {
+        let mut t = TaskTable::default();
+        for id in (0..100).map(|i| i * 2) {
+            t.insert(id, task(id));
+        }
+        for id in [198, 190, 186, 184, 100, 0] {
+            assert_eq!(t.get_mut(id).map(|x| x.info.task_id), Some(id));
+        }
+        for missing in [199, 185, 101, 1] {
+            assert!(t.get_mut(missing).is_none());
+        }
+        assert!(TaskTable::default().get_mut(0).is_none());
     }
 }
