@@ -27,7 +27,7 @@ pub struct QueueStats {
     pub queued: u64,
     /// Events dropped because it was full.
     pub dropped: u64,
-    /// Events its listener has handled.
+    /// Events its listener has handled (counted at the end of each batch it takes).
     pub processed: u64,
 }
 
@@ -379,6 +379,9 @@ impl Drop for ListenerBus {
 fn drain(queue: Arc<Queue>, mut sink: Box<dyn EventSink>) {
     let mut batch = Vec::new();
     while queue.take(&mut batch) {
+        // Counted once a batch: one atomic write instead of one per event, on the queue the
+        // scheduler's thread writes at every post.
+        let taken = batch.len() as u64;
         for (i, event) in batch.drain(..).enumerate() {
             if i % YIELD_EVERY == YIELD_EVERY - 1 {
                 std::thread::yield_now();
@@ -392,8 +395,8 @@ fn drain(queue: Arc<Queue>, mut sink: Box<dyn EventSink>) {
                     event.spark_name()
                 );
             }
-            queue.processed.fetch_add(1, Ordering::Relaxed);
         }
+        queue.processed.fetch_add(taken, Ordering::Relaxed);
         if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sink.on_batch_end())).is_err() {
             error!(
                 "Listener in queue {} threw an exception ending a batch",
