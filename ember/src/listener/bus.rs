@@ -40,13 +40,18 @@ const BATCH: usize = 256;
 /// `wait_until_empty` and `stop` cut the wait short.
 const LINGER: Duration = Duration::from_millis(20);
 
-/// Events a queue's thread handles between offers of its core to the threads that run jobs.
-/// A batch can take the UI's store a few hundred microseconds; without these yields the
-/// scheduler does not preempt it for a job's thread that wakes on the same core, and the
-/// jobs that overlap a batch waited for it: W2's p99 with the UI on was 0.14–0.15 ms against
-/// 0.024–0.029 ms with it off (BENCHMARKS.md). A yield with nothing else runnable returns at
-/// once.
-const YIELD_EVERY: usize = 16;
+/// How long a queue's thread delivers events before it offers its core to the threads that
+/// run jobs. A batch can take the UI's store a few hundred microseconds; without these yields
+/// the kernel does not preempt it for a job's thread that wakes on the same core, and the jobs
+/// that overlap a batch waited for it: W2's p99 with the UI on was 0.14–0.15 ms against
+/// 0.024–0.029 ms with it off (BENCHMARKS.md). A time rather than a count of events, because
+/// events differ several times in cost (a job's start against a task's end): a yield every 16
+/// events cost W1 (10,000 short tasks) about 5 % more than this, for the same p99. A yield with
+/// nothing else runnable returns at once.
+const YIELD_AFTER: Duration = Duration::from_micros(10);
+
+/// Events between two readings of the clock for [`YIELD_AFTER`].
+const CLOCK_EVERY: usize = 4;
 
 /// What a queue holds, under its lock.
 #[derive(Default)]
@@ -382,9 +387,11 @@ fn drain(queue: Arc<Queue>, mut sink: Box<dyn EventSink>) {
         // Counted once a batch: one atomic write instead of one per event, on the queue the
         // scheduler's thread writes at every post.
         let taken = batch.len() as u64;
+        let mut since_yield = std::time::Instant::now();
         for (i, event) in batch.drain(..).enumerate() {
-            if i % YIELD_EVERY == YIELD_EVERY - 1 {
+            if i % CLOCK_EVERY == CLOCK_EVERY - 1 && since_yield.elapsed() >= YIELD_AFTER {
                 std::thread::yield_now();
+                since_yield = std::time::Instant::now();
             }
             let result =
                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sink.on_event(&event)));
