@@ -862,20 +862,16 @@ impl Listener for AppStatusListener {
                 if let Some(k) = &killed_reason {
                     *stage.killed_summary.entry(k.clone()).or_default() += 1;
                 }
-                // Looked up by name first: `entry` takes an owned key, and cloning it writes a
-                // count that the scheduler's thread writes too, at every task.
-                let summaries = &mut stage.executor_summaries;
-                if !summaries.contains_key(&*info.executor_id) {
-                    summaries.insert(info.executor_id.clone(), Default::default());
-                }
-                if let Some(es) = summaries.get_mut(&*info.executor_id) {
-                    es.task_time += duration;
-                    es.succeeded_tasks += completed;
-                    es.failed_tasks += failed;
-                    es.killed_tasks += killed;
-                    if let Some(d) = &delta {
-                        es.metrics.merge(d);
-                    }
+                let es = stage
+                    .executor_summaries
+                    .entry(info.executor_id.clone())
+                    .or_default();
+                es.task_time += duration;
+                es.succeeded_tasks += completed;
+                es.failed_tasks += failed;
+                es.killed_tasks += killed;
+                if let Some(d) = &delta {
+                    es.metrics.merge(d);
                 }
                 for j in &stage.job_ids {
                     if let Some(job) = jobs.get_mut(j) {
