@@ -17,6 +17,7 @@ pub struct TaskTable {
 
 impl TaskTable {
     /// Adds an attempt, or replaces the one with its id.
+    #[inline]
     pub fn insert(&mut self, id: TaskId, task: Task) {
         if self.tasks.last().is_none_or(|&(last, _)| last < id) {
             self.tasks.push((id, task));
