@@ -1123,4 +1123,104 @@ mod tests {
         names.sort_unstable();
         assert_eq!(printed, names, "a map keyed by name would list them so");
     }
+
+    fn task_info(task_id: TaskId, finish_time: u64) -> TaskInfo {
+        TaskInfo {
+            task_id,
+            index: 0,
+            attempt: 0,
+            partition_id: 0,
+            launch_time: 10,
+            executor_id: "1".into(),
+            host: "h".into(),
+            locality: TaskLocality::ProcessLocal,
+            speculative: false,
+            getting_result_time: 0,
+            finish_time,
+            failed: false,
+            killed: false,
+        }
+    }
+
+    fn run_time(ms: u64) -> TaskMetricsSnapshot {
+        TaskMetricsSnapshot {
+            executor_run_time_ms: ms,
+            ..Default::default()
+        }
+    }
+
+    /// The store keeps no map of running tasks: a heartbeat finds its task by the stage attempt
+    /// it names and counts only while the task's record says it runs; the end adds the rest.
+    #[test]
+    fn heartbeats_count_while_a_task_runs_and_its_end_adds_the_rest() {
+        let app = App {
+            id: "app".into(),
+            name: "test".into(),
+            user: "u".into(),
+            start_time: 1,
+            end_time: None,
+        };
+        let store = AppStatusStore::new(Retention::default(), app);
+        let mut listener = store.listener();
+        let stage_info = StageInfo {
+            stage_id: 1,
+            attempt_id: 0,
+            name: "count".into(),
+            num_tasks: 1,
+            rdd_infos: Arc::default(),
+            parent_ids: Arc::default(),
+            details: "count".into(),
+            submission_time: Some(5),
+            completion_time: None,
+            failure_reason: None,
+            shuffle_dep_id: None,
+        };
+        listener.on_stage_submitted(&StageSubmitted {
+            stage_info,
+            properties: Arc::default(),
+        });
+        listener.on_task_start(&TaskStart {
+            stage_id: 1,
+            stage_attempt_id: 0,
+            task_info: task_info(7, 0),
+        });
+        let beat = |ms| ExecutorMetricsUpdate {
+            exec_id: "1".into(),
+            accum_updates: vec![(7, 1, 0, run_time(ms))],
+            executor_updates: None,
+        };
+        listener.on_executor_metrics_update(&beat(30));
+        let seen = |f: &dyn Fn(&Stage)| store.read(|st| f(&st.stages[&(1, 0)]));
+        seen(&|s| {
+            assert_eq!(s.metrics.executor_run_time_ms, 30);
+            let task = s.tasks.values().next().expect("the task");
+            assert_eq!(task.metrics.as_ref().map(|m| m.executor_run_time_ms), Some(30));
+        });
+        let mut fetched = task_info(7, 0);
+        fetched.getting_result_time = 90;
+        listener.on_task_getting_result(&TaskGettingResult {
+            task_info: fetched.clone(),
+        });
+        fetched.finish_time = 100;
+        listener.on_task_end(&TaskEnd {
+            stage_id: 1,
+            stage_attempt_id: 0,
+            task_type: TaskType::ResultTask,
+            reason: TaskEndReason::Success,
+            task_info: fetched,
+            task_metrics: Some(run_time(50)),
+        });
+        // Sent before the end, delivered after it: not counted again.
+        listener.on_executor_metrics_update(&beat(70));
+        seen(&|s| {
+            assert_eq!(s.metrics.executor_run_time_ms, 50, "30 by heartbeat, 20 at the end");
+            assert_eq!(s.executor_summaries["1"].metrics.executor_run_time_ms, 50);
+            assert_eq!((s.active_tasks, s.completed_tasks), (0, 1));
+            let task = s.tasks.values().next().expect("the task");
+            assert_eq!(task.info.finish_time, 100);
+            assert_eq!(task.info.getting_result_time, 90);
+            assert_eq!(&*task.info.executor_id, "1");
+            assert_eq!(task.metrics.as_ref().map(|m| m.executor_run_time_ms), Some(50));
+        });
+    }
 }
