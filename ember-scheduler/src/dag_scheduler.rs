@@ -7,10 +7,11 @@
 //! must happen; the event loop owns it, feeds it events one at a time and carries the actions
 //! out.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
+use rustc_hash::FxHashMap;
 use tracing::{debug, info, warn};
 
 use ember_common::{
@@ -120,8 +121,10 @@ pub enum DagAction {
 struct ActiveJob {
     #[allow(dead_code)]
     final_stage: StageId,
-    /// Output index of each partition of the final RDD the job computes.
-    output_index: HashMap<usize, usize>,
+    /// Output index of each partition of the final RDD the job computes. Fx, not std's
+    /// randomly seeded SipHash: looked up at every task's end, and the scheduler's core takes
+    /// no randomness it is not given.
+    output_index: FxHashMap<usize, usize>,
     finished: Vec<bool>,
     num_finished: usize,
     /// Serialized result bytes received so far (checked against `ember.driver.maxResultSize`).
@@ -180,7 +183,7 @@ pub struct DagScheduler {
     next_job_id: JobId,
     next_stage_id: StageId,
     stages: BTreeMap<StageId, Stage>,
-    shuffle_to_stage: HashMap<ShuffleId, StageId>,
+    shuffle_to_stage: FxHashMap<ShuffleId, StageId>,
     jobs: BTreeMap<JobId, ActiveJob>,
     waiting: BTreeSet<StageId>,
     running: BTreeSet<StageId>,
@@ -197,7 +200,7 @@ pub struct DagScheduler {
     /// The map output tracker's epoch when each executor was last known to have failed (lost,
     /// or blamed for a fetch failure): map tasks launched on it before then may report outputs
     /// that are gone (Spark's `executorFailureEpoch`, SPARK-19263).
-    executor_failure_epoch: HashMap<String, u64>,
+    executor_failure_epoch: FxHashMap<String, u64>,
     /// Tasks the cluster can run at once (Spark's `maxNumConcurrentTasks`), for the barrier
     /// slot check; the event loop keeps it current.
     max_concurrent_tasks: usize,
@@ -276,7 +279,7 @@ impl DagScheduler {
             next_job_id: 0,
             next_stage_id: 0,
             stages: BTreeMap::new(),
-            shuffle_to_stage: HashMap::new(),
+            shuffle_to_stage: FxHashMap::default(),
             jobs: BTreeMap::new(),
             waiting: BTreeSet::new(),
             running: BTreeSet::new(),
@@ -287,7 +290,7 @@ impl DagScheduler {
             max_stage_attempts: max_stage_attempts.max(1),
             max_result_size: 0,
             reduce_locality: true,
-            executor_failure_epoch: HashMap::new(),
+            executor_failure_epoch: FxHashMap::default(),
             max_concurrent_tasks: usize::MAX,
             barrier_check_interval_ms: 15_000,
             barrier_check_max_failures: 40,
@@ -1768,7 +1771,9 @@ mod tests {
 
     /// Cached partitions as a test sets them.
     #[derive(Default)]
-    struct TestCache(std::sync::Mutex<HashMap<(usize, usize), Vec<BlockManagerId>>>);
+    struct TestCache(
+        std::sync::Mutex<std::collections::HashMap<(usize, usize), Vec<BlockManagerId>>>,
+    );
 
     impl CacheLocations for TestCache {
         fn cache_locations(&self, rdd_id: usize, partition: usize) -> Vec<BlockManagerId> {
