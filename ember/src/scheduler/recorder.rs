@@ -30,6 +30,14 @@ struct StageShape {
     parent_ids: Arc<[StageId]>,
 }
 
+/// What the recorder keeps of a running job whose start it posted with details.
+struct PostedJob {
+    /// Its properties, for its stages' submissions.
+    properties: Arc<Properties>,
+    /// The stage attempts its start described (their shapes are dropped with the job).
+    shapes: Vec<(StageId, u32)>,
+}
+
 /// The event loop's side of the listener bus.
 pub struct Recorder {
     bus: Arc<ListenerBus>,
@@ -41,10 +49,8 @@ pub struct Recorder {
     /// What running jobs' stage attempts are (name, RDDs, parents), built at the job's start
     /// and shared by its stages' events; dropped when the attempt completes or the job ends.
     shapes: FxHashMap<(StageId, u32), StageShape>,
-    /// The stage attempts each running job's start described.
-    job_shapes: FxHashMap<JobId, Vec<(StageId, u32)>>,
-    /// Properties of running jobs, for their stages' submissions.
-    job_properties: FxHashMap<JobId, Arc<Properties>>,
+    /// Running jobs, as their starts were posted.
+    jobs: FxHashMap<JobId, PostedJob>,
     /// Executors excluded for the application, as last posted.
     excluded: Vec<String>,
     /// Each live executor's id and host, shared by the events of its tasks.
@@ -60,8 +66,7 @@ impl Recorder {
             tasks: FxHashMap::default(),
             stages: FxHashMap::default(),
             shapes: FxHashMap::default(),
-            job_shapes: FxHashMap::default(),
-            job_properties: FxHashMap::default(),
+            jobs: FxHashMap::default(),
             excluded: Vec::new(),
             names: FxHashMap::default(),
         }
@@ -193,9 +198,14 @@ impl Recorder {
             described.push(key);
             stage_infos.push(self.stage_info(s, key.1, all));
         }
-        self.job_shapes.insert(job_id, described);
         let properties = Arc::new(properties);
-        self.job_properties.insert(job_id, properties.clone());
+        self.jobs.insert(
+            job_id,
+            PostedJob {
+                properties: properties.clone(),
+                shapes: described,
+            },
+        );
         self.post(ListenerEvent::JobStart(JobStart {
             job_id,
             time: self.epoch(clock_ms),
@@ -206,10 +216,11 @@ impl Recorder {
 
     /// A job ended.
     pub fn job_ended(&mut self, job_id: JobId, result: JobResult) {
-        self.job_properties.remove(&job_id);
         // A stage another running job shares is described again if that job submits it.
-        for key in self.job_shapes.remove(&job_id).unwrap_or_default() {
-            self.shapes.remove(&key);
+        if let Some(job) = self.jobs.remove(&job_id) {
+            for key in job.shapes {
+                self.shapes.remove(&key);
+            }
         }
         self.post(ListenerEvent::JobEnd(JobEnd {
             job_id,
@@ -231,8 +242,8 @@ impl Recorder {
         let properties = stage
             .job_ids
             .iter()
-            .find_map(|j| self.job_properties.get(j))
-            .cloned()
+            .find_map(|j| self.jobs.get(j))
+            .map(|j| j.properties.clone())
             .unwrap_or_default();
         self.stages
             .insert((ts.stage_id, ts.stage_attempt_id), info.clone());

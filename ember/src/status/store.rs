@@ -1089,7 +1089,7 @@ fn add_u64(a: &mut i64, n: u64) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     #[test]
@@ -1124,7 +1124,8 @@ mod tests {
         assert_eq!(printed, names, "a map keyed by name would list them so");
     }
 
-    fn task_info(task_id: TaskId, finish_time: u64) -> TaskInfo {
+    /// A task attempt on executor "1", running while `finish_time` is 0.
+    pub(in crate::status) fn task_info(task_id: TaskId, finish_time: u64) -> TaskInfo {
         TaskInfo {
             task_id,
             index: 0,

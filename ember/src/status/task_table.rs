@@ -87,26 +87,11 @@ impl TaskTable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::listener::events::TaskInfo;
-    use ember_scheduler::locality::TaskLocality;
+    use crate::status::store::tests::task_info;
 
     fn task(id: TaskId) -> Task {
         Task {
-            info: TaskInfo {
-                task_id: id,
-                index: 0,
-                attempt: 0,
-                partition_id: 0,
-                launch_time: 1,
-                executor_id: "1".into(),
-                host: "h".into(),
-                locality: TaskLocality::ProcessLocal,
-                speculative: false,
-                getting_result_time: 0,
-                finish_time: 0,
-                failed: false,
-                killed: false,
-            },
+            info: task_info(id, 0),
             error_message: None,
             metrics: None,
         }
